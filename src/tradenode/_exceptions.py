@@ -1,0 +1,119 @@
+"""Every error tradenode raises on purpose, in one tree.
+
+Callers catch by meaning, not by origin: a broker's socket error, an
+httpx timeout and a malformed venue payload all arrive as one of these,
+converted at the boundary with ``raise Ours(...) from exc`` so the
+foreign cause stays on ``__cause__``::
+
+    TradenodeError
+    ├── DecodeError              bytes that are not a valid message frame
+    ├── ConfigError              a config file or value that cannot be used
+    ├── SupervisionError         the actor runtime refused or gave up
+    │   ├── ActorStoppedError    the addressed actor has stopped for good
+    │   ├── AskTimeoutError      no reply within the caller's deadline
+    │   └── RestartIntensityExceeded
+    │                            a supervisor saw too many restarts and escalates
+    └── BrokerError              anything a venue connection reports
+        ├── BrokerConnectionError    transport lost or refused (trips breakers)
+        ├── BrokerTimeoutError       no answer in time: the outcome is UNKNOWN
+        ├── BrokerRejectedError      the venue said no (does not trip breakers)
+        └── MalformedPayloadError    the venue sent something we cannot parse
+
+``BrokerError`` carries the broker, the client order id and the request id
+when they are known, because an operator reading a log line at 3 a.m. needs
+to find the order without a debugger. Messages never include secrets.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorStoppedError",
+    "AskTimeoutError",
+    "BrokerConnectionError",
+    "BrokerError",
+    "BrokerRejectedError",
+    "BrokerTimeoutError",
+    "ConfigError",
+    "DecodeError",
+    "MalformedPayloadError",
+    "RestartIntensityExceeded",
+    "SupervisionError",
+    "TradenodeError",
+]
+
+
+class TradenodeError(Exception):
+    """Root of every error tradenode raises deliberately."""
+
+
+class DecodeError(TradenodeError, ValueError):
+    """Bytes could not be decoded into a message; ``reason`` says why."""
+
+
+class ConfigError(TradenodeError, ValueError):
+    """A configuration problem; ``key`` names the offending setting."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class SupervisionError(TradenodeError):
+    """The actor runtime could not do what was asked."""
+
+
+class ActorStoppedError(SupervisionError):
+    """The addressed actor has stopped for good; the message went to dead letters."""
+
+
+class AskTimeoutError(SupervisionError, TimeoutError):
+    """An ask got no reply before its deadline."""
+
+
+class RestartIntensityExceeded(SupervisionError):
+    """A supervisor saw more restarts than its intensity allows and escalates."""
+
+
+class BrokerError(TradenodeError):
+    """A venue connection reported a problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        broker: str | None = None,
+        client_order_id: str | None = None,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.broker = broker
+        self.client_order_id = client_order_id
+        self.request_id = request_id
+        self.code = code
+        context = ", ".join(
+            f"{name}={value}"
+            for name, value in (
+                ("broker", broker),
+                ("client_order_id", client_order_id),
+                ("request_id", request_id),
+                ("code", code),
+            )
+            if value is not None
+        )
+        super().__init__(f"{message} [{context}]" if context else message)
+
+
+class BrokerConnectionError(BrokerError):
+    """The transport to the venue is down or refused."""
+
+
+class BrokerTimeoutError(BrokerError):
+    """No answer in time: the request's outcome is unknown, not failed."""
+
+
+class BrokerRejectedError(BrokerError):
+    """The venue refused the request for a business reason."""
+
+
+class MalformedPayloadError(BrokerError):
+    """The venue sent a payload we cannot parse or do not expect."""

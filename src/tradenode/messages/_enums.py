@@ -1,0 +1,144 @@
+"""Trading vocabulary shared by every message.
+
+Enum values are the short strings written to the wire and the journal, so
+renaming a member is free but changing a value is a format change.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "DecisionAction",
+    "DenialCode",
+    "LiquiditySide",
+    "OrderStatus",
+    "OrderType",
+    "Side",
+    "TimeInForce",
+    "TradingState",
+]
+
+
+class Side(enum.Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(enum.Enum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP = "STOP"
+    STOP_LIMIT = "STOP_LIMIT"
+    TRAILING_STOP = "TRAILING_STOP"
+
+    @property
+    def needs_price(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_stop_price(self) -> bool:
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+
+class TimeInForce(enum.Enum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    DAY = "DAY"
+    GTD = "GTD"
+    OPG = "OPG"
+    CLS = "CLS"
+
+
+class OrderStatus(enum.Enum):
+    """The full order lifecycle; legal moves live in the OMS transition table."""
+
+    INITIALIZED = "INITIALIZED"
+    DENIED = "DENIED"
+    SUBMITTED = "SUBMITTED"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    PENDING_REPLACE = "PENDING_REPLACE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+    @property
+    def is_open(self) -> bool:
+        return not self.is_terminal and self is not OrderStatus.INITIALIZED
+
+
+_TERMINAL = frozenset(
+    {
+        OrderStatus.DENIED,
+        OrderStatus.REJECTED,
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+    }
+)
+
+
+class LiquiditySide(enum.Enum):
+    MAKER = "MAKER"
+    TAKER = "TAKER"
+    NONE = "NONE"
+
+
+class DecisionAction(enum.Enum):
+    """What a strategy wants its position in a symbol to become."""
+
+    LONG = "LONG"
+    SHORT = "SHORT"
+    FLAT = "FLAT"
+    HOLD = "HOLD"
+
+
+class TradingState(enum.Enum):
+    """The risk guard's gate: ACTIVE, only exposure-reducing orders, or nothing."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class DenialCode(enum.Enum):
+    """Machine-readable reasons an order was refused before reaching a venue."""
+
+    INVALID_ORDER = "INVALID_ORDER"
+    MAX_ORDER_QUANTITY = "MAX_ORDER_QUANTITY"
+    MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
+    MAX_POSITION = "MAX_POSITION"
+    MAX_EXPOSURE = "MAX_EXPOSURE"
+    MAX_OPEN_ORDERS = "MAX_OPEN_ORDERS"
+    RATE_LIMIT = "RATE_LIMIT"
+    DAILY_LOSS_LIMIT = "DAILY_LOSS_LIMIT"
+    MAX_DRAWDOWN = "MAX_DRAWDOWN"
+    PRICE_COLLAR = "PRICE_COLLAR"
+    DUPLICATE_ORDER = "DUPLICATE_ORDER"
+    TICK_SIZE = "TICK_SIZE"
+    LOT_SIZE = "LOT_SIZE"
+    MIN_NOTIONAL = "MIN_NOTIONAL"
+    NO_MARKET_PRICE = "NO_MARKET_PRICE"
+    TRADING_HALTED = "TRADING_HALTED"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    UNKNOWN_INSTRUMENT = "UNKNOWN_INSTRUMENT"
+    VENUE_UNAVAILABLE = "VENUE_UNAVAILABLE"
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"
+    VENUE_REJECTED = "VENUE_REJECTED"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"

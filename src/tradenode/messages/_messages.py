@@ -1,0 +1,530 @@
+"""Every command and event exchanged between tradenode's actors.
+
+Messages are frozen, slotted dataclasses so they can be shared between
+actor threads without copies or locks. Money, prices and quantities are
+``Decimal`` because venues speak decimal strings and floats round;
+timestamps are integer nanoseconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ._enums import (
+    DecisionAction,
+    DenialCode,
+    LiquiditySide,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from ._validation import (
+    check_client_order_id,
+    check_decimal,
+    check_enum,
+    check_identifier,
+    check_timestamp,
+)
+
+__all__ = [
+    "CancelAllOrders",
+    "CancelOrder",
+    "CancelRejected",
+    "ExecutionDecision",
+    "Message",
+    "ModifyOrder",
+    "ModifyRejected",
+    "OrderAccepted",
+    "OrderCanceled",
+    "OrderDenied",
+    "OrderExpired",
+    "OrderFilled",
+    "OrderModified",
+    "OrderRejected",
+    "OrderStatusReport",
+    "OrderSubmitted",
+    "PositionSnapshot",
+    "QueryOrder",
+    "Quote",
+    "SubmitOrder",
+    "TradingStateChanged",
+]
+
+
+class Message:
+    """Marker base of every message; holds no state."""
+
+    __slots__ = ()
+
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_frozen
+class Quote(Message):
+    """Top of book and last trade for one symbol at one venue."""
+
+    venue: str
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "symbol", self.symbol)
+        check_decimal(self, "bid", self.bid, positive=True)
+        check_decimal(self, "ask", self.ask, positive=True)
+        check_decimal(self, "last", self.last, positive=True, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+        if self.bid > self.ask:
+            raise ValueError(f"Quote: bid {self.bid} is above ask {self.ask}")
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2
+
+
+@_frozen
+class ExecutionDecision(Message):
+    """A strategy's wish for its position in one symbol (the seed API's decision)."""
+
+    strategy_id: str
+    symbol: str
+    action: DecisionAction
+    size: Decimal
+    confidence: float = 1.0
+    venue: str | None = None
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_identifier(self, "strategy_id", self.strategy_id)
+        check_identifier(self, "symbol", self.symbol)
+        check_enum(self, "action", self.action, DecisionAction)
+        check_decimal(self, "size", self.size, non_negative=True)
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, float | int):
+            raise ValueError(f"ExecutionDecision.confidence={self.confidence!r}: must be a number")
+        if not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
+            raise ValueError(
+                f"ExecutionDecision.confidence={self.confidence!r}: must be within [0, 1]"
+            )
+        check_identifier(self, "venue", self.venue, optional=True)
+        check_enum(self, "order_type", self.order_type, OrderType)
+        check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
+        check_decimal(self, "limit_price", self.limit_price, positive=True, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+        if self.action in (DecisionAction.LONG, DecisionAction.SHORT) and self.size <= 0:
+            raise ValueError(f"ExecutionDecision.size={self.size!r}: {self.action.value} needs a size > 0")
+        if self.order_type.needs_price and self.limit_price is None:
+            raise ValueError(
+                f"ExecutionDecision.limit_price=None: a {self.order_type.value} decision needs a limit_price"
+            )
+
+
+@_frozen
+class SubmitOrder(Message):
+    """A new order, identified by our client order id from intent to terminal state."""
+
+    client_order_id: str
+    strategy_id: str
+    venue: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trailing_offset: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    expire_time_ns: int | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "strategy_id", self.strategy_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "symbol", self.symbol)
+        check_enum(self, "side", self.side, Side)
+        check_enum(self, "order_type", self.order_type, OrderType)
+        check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
+        check_decimal(self, "quantity", self.quantity, positive=True)
+        check_decimal(self, "price", self.price, positive=True, optional=True)
+        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
+        check_decimal(self, "trailing_offset", self.trailing_offset, positive=True, optional=True)
+        check_timestamp(self, "expire_time_ns", self.expire_time_ns, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+        _check_flag(self, "post_only", self.post_only)
+        _check_flag(self, "reduce_only", self.reduce_only)
+        kind = self.order_type.value
+        if self.order_type.needs_price and self.price is None:
+            raise ValueError(f"SubmitOrder.price=None: a {kind} order needs a price")
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            raise ValueError(f"SubmitOrder.price={self.price!r}: a MARKET order takes no price")
+        if self.order_type.needs_stop_price and self.stop_price is None:
+            raise ValueError(f"SubmitOrder.stop_price=None: a {kind} order needs a stop_price")
+        if self.order_type is OrderType.TRAILING_STOP and self.trailing_offset is None:
+            raise ValueError("SubmitOrder.trailing_offset=None: a TRAILING_STOP order needs an offset")
+        if self.time_in_force is TimeInForce.GTD and self.expire_time_ns is None:
+            raise ValueError("SubmitOrder.expire_time_ns=None: a GTD order needs an expiry")
+        if self.post_only and self.order_type is not OrderType.LIMIT:
+            raise ValueError(f"SubmitOrder.post_only=True: only LIMIT orders can be post-only, not {kind}")
+        if self.post_only and self.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            raise ValueError(
+                f"SubmitOrder.post_only=True: a post-only order cannot be {self.time_in_force.value}"
+            )
+
+    @property
+    def notional(self) -> Decimal | None:
+        """Quantity times the order's own price, when it has one."""
+        reference = self.price if self.price is not None else self.stop_price
+        return None if reference is None else self.quantity * reference
+
+
+@_frozen
+class CancelOrder(Message):
+    client_order_id: str
+    venue: str
+    symbol: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "symbol", self.symbol)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class ModifyOrder(Message):
+    """Change an open order's quantity or prices.
+
+    ``new_client_order_id`` names the replacement when the venue can only
+    cancel/replace; the OMS links both ids as one logical order.
+    """
+
+    client_order_id: str
+    venue: str
+    symbol: str
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    new_client_order_id: str | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "symbol", self.symbol)
+        check_decimal(self, "quantity", self.quantity, positive=True, optional=True)
+        check_decimal(self, "price", self.price, positive=True, optional=True)
+        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
+        check_client_order_id(self, "new_client_order_id", self.new_client_order_id, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+        if self.quantity is None and self.price is None and self.stop_price is None:
+            raise ValueError("ModifyOrder: nothing to modify (quantity, price and stop_price are all None)")
+        if self.new_client_order_id == self.client_order_id:
+            raise ValueError("ModifyOrder.new_client_order_id: must differ from client_order_id")
+
+
+@_frozen
+class QueryOrder(Message):
+    """Ask the venue for an order's current state (the answer is an OrderStatusReport)."""
+
+    client_order_id: str
+    venue: str
+    symbol: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "symbol", self.symbol)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class CancelAllOrders(Message):
+    """Cancel every open order at a venue (all venues when ``venue`` is None)."""
+
+    venue: str | None = None
+    symbol: str | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_identifier(self, "venue", self.venue, optional=True)
+        check_identifier(self, "symbol", self.symbol, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderDenied(Message):
+    """Refused before reaching any venue; ``code`` is for machines, ``reason`` for people."""
+
+    client_order_id: str
+    strategy_id: str
+    code: DenialCode
+    reason: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "strategy_id", self.strategy_id)
+        check_enum(self, "code", self.code, DenialCode)
+        _check_text(self, "reason", self.reason)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderSubmitted(Message):
+    """The OMS handed the order to its broker actor."""
+
+    client_order_id: str
+    venue: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderAccepted(Message):
+    client_order_id: str
+    venue: str
+    venue_order_id: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "venue_order_id", self.venue_order_id)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderRejected(Message):
+    """The venue refused the order; ``code`` is the venue's own error code."""
+
+    client_order_id: str
+    venue: str
+    code: str
+    reason: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "code", self.code)
+        _check_text(self, "reason", self.reason)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderFilled(Message):
+    """One execution; ``execution_id`` is unique per venue and makes fills idempotent."""
+
+    client_order_id: str
+    venue: str
+    venue_order_id: str
+    execution_id: str
+    symbol: str
+    side: Side
+    last_quantity: Decimal
+    last_price: Decimal
+    commission: Decimal = Decimal(0)
+    commission_asset: str | None = None
+    liquidity: LiquiditySide = LiquiditySide.NONE
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "venue_order_id", self.venue_order_id)
+        check_identifier(self, "execution_id", self.execution_id)
+        check_identifier(self, "symbol", self.symbol)
+        check_enum(self, "side", self.side, Side)
+        check_decimal(self, "last_quantity", self.last_quantity, positive=True)
+        check_decimal(self, "last_price", self.last_price, positive=True)
+        check_decimal(self, "commission", self.commission, non_negative=True)
+        check_identifier(self, "commission_asset", self.commission_asset, optional=True)
+        check_enum(self, "liquidity", self.liquidity, LiquiditySide)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+    @property
+    def notional(self) -> Decimal:
+        return self.last_quantity * self.last_price
+
+
+@_frozen
+class OrderCanceled(Message):
+    client_order_id: str
+    venue: str
+    venue_order_id: str | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderExpired(Message):
+    client_order_id: str
+    venue: str
+    venue_order_id: str | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderModified(Message):
+    """The venue amended the order in place (native amend)."""
+
+    client_order_id: str
+    venue: str
+    venue_order_id: str
+    quantity: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "venue_order_id", self.venue_order_id)
+        check_decimal(self, "quantity", self.quantity, positive=True)
+        check_decimal(self, "price", self.price, positive=True, optional=True)
+        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class CancelRejected(Message):
+    client_order_id: str
+    venue: str
+    code: str
+    reason: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "code", self.code)
+        _check_text(self, "reason", self.reason)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class ModifyRejected(Message):
+    client_order_id: str
+    venue: str
+    code: str
+    reason: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "code", self.code)
+        _check_text(self, "reason", self.reason)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class OrderStatusReport(Message):
+    """The venue's own view of one order, answering a query or a reconciliation."""
+
+    client_order_id: str
+    venue: str
+    symbol: str
+    side: Side
+    status: OrderStatus
+    quantity: Decimal
+    filled_quantity: Decimal
+    venue_order_id: str | None = None
+    order_type: OrderType = OrderType.LIMIT
+    price: Decimal | None = None
+    avg_fill_price: Decimal | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "symbol", self.symbol)
+        check_enum(self, "side", self.side, Side)
+        check_enum(self, "status", self.status, OrderStatus)
+        check_enum(self, "order_type", self.order_type, OrderType)
+        check_decimal(self, "quantity", self.quantity, positive=True)
+        check_decimal(self, "filled_quantity", self.filled_quantity, non_negative=True)
+        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
+        check_decimal(self, "price", self.price, positive=True, optional=True)
+        check_decimal(self, "avg_fill_price", self.avg_fill_price, positive=True, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+        if self.filled_quantity > self.quantity:
+            raise ValueError(
+                f"OrderStatusReport.filled_quantity={self.filled_quantity}: exceeds quantity {self.quantity}"
+            )
+
+
+@_frozen
+class PositionSnapshot(Message):
+    """A net position; ``quantity`` is signed (negative is short)."""
+
+    venue: str
+    symbol: str
+    quantity: Decimal
+    avg_price: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+    strategy_id: str | None = None
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_identifier(self, "venue", self.venue)
+        check_identifier(self, "symbol", self.symbol)
+        check_decimal(self, "quantity", self.quantity)
+        check_decimal(self, "avg_price", self.avg_price, non_negative=True)
+        check_decimal(self, "realized_pnl", self.realized_pnl)
+        check_decimal(self, "unrealized_pnl", self.unrealized_pnl)
+        check_identifier(self, "strategy_id", self.strategy_id, optional=True)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+@_frozen
+class TradingStateChanged(Message):
+    state: TradingState
+    reason: str
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_enum(self, "state", self.state, TradingState)
+        _check_text(self, "reason", self.reason)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+def _check_flag(owner: object, field: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{type(owner).__name__}.{field}={value!r}: must be a bool")
+
+
+def _check_text(owner: object, field: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{type(owner).__name__}.{field}={value!r}: must be a string")

@@ -1,0 +1,123 @@
+"""The behaviour a user writes, and the context the runtime gives it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._clock import Cancellable
+
+if TYPE_CHECKING:
+    import random
+
+    from ._address import Address
+    from ._cell import Cell
+    from ._system import ActorSystem
+
+__all__ = ["Actor", "ActorContext", "Terminated"]
+
+
+class Terminated:
+    """Told to a watcher when a watched actor has stopped for good (not on restart)."""
+
+    __slots__ = ("address",)
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+
+    def __repr__(self) -> str:
+        return f"Terminated({self.address!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Terminated) and other.address is self.address
+
+    def __hash__(self) -> int:
+        return hash(("Terminated", id(self.address)))
+
+
+class Actor:
+    """One incarnation of an actor's behaviour.
+
+    A supervisor builds a fresh instance for each incarnation, so state kept
+    on ``self`` is lost on restart by design: what must survive a crash
+    lives in a journal or is re-fetched from the venue in ``on_start``.
+    ``receive`` runs on the actor's own thread, one message at a time; its
+    return value answers an ``ask``. Raising from any hook is a failure
+    handled by the supervisor, never a silent death.
+    """
+
+    context: ActorContext
+
+    def on_start(self) -> None:
+        """Called before the first message of this incarnation."""
+
+    def receive(self, message: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not handle {type(message).__name__}")
+
+    def on_stop(self) -> None:
+        """Called when this incarnation ends: before a restart, and on a final stop."""
+
+
+class ActorContext:
+    """The runtime as seen from inside an actor; outlives incarnations."""
+
+    def __init__(self, cell: Cell) -> None:
+        self._cell = cell
+
+    @property
+    def self(self) -> Address:
+        return self._cell.address
+
+    @property
+    def path(self) -> str:
+        return self._cell.address.path
+
+    @property
+    def parent(self) -> Address | None:
+        return None if self._cell.parent is None else self._cell.parent.address
+
+    @property
+    def system(self) -> ActorSystem:
+        return self._cell.system
+
+    @property
+    def generation(self) -> int:
+        """Which incarnation this is: 1 on first start, +1 per restart."""
+        return self._cell.generation
+
+    @property
+    def is_stopping(self) -> bool:
+        """True inside ``on_stop`` when the actor stops for good rather than restarts."""
+        return self._cell.is_stopping
+
+    @property
+    def rng(self) -> random.Random:
+        """Seeded from the system seed and this path: deterministic per actor."""
+        return self._cell.rng
+
+    def now_ns(self) -> int:
+        return self._cell.system.clock.time_ns()
+
+    def watch(self, target: Address, message: Any = None) -> None:
+        """Be told ``message`` (default ``Terminated(target)``) when ``target`` stops for good.
+
+        If ``target`` is already dead the notice comes at once.
+        """
+        self._cell.watch(target, message)
+
+    def unwatch(self, target: Address) -> None:
+        """Stop watching; a notice already queued is not delivered."""
+        self._cell.unwatch(target)
+
+    def schedule_once(self, delay: float, message: Any) -> Cancellable:
+        """Tell ``message`` to self after ``delay`` seconds of this system's clock.
+
+        The timer belongs to the current incarnation: a restart cancels it.
+        """
+        return self._cell.schedule(delay, message, repeat=False)
+
+    def schedule_repeating(self, interval: float, message: Any) -> Cancellable:
+        return self._cell.schedule(interval, message, repeat=True)
+
+    def stop_self(self) -> None:
+        """Exit normally after this message; a permanent child is restarted, others are not."""
+        self._cell.request_normal_exit()

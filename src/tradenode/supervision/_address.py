@@ -1,0 +1,114 @@
+"""The stable handle by which actors reach each other."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from .._exceptions import ActorStoppedError, AskTimeoutError
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+
+__all__ = ["Address", "Envelope"]
+
+
+class Envelope:
+    """A user message and, for an ask, the future its reply goes to."""
+
+    __slots__ = ("message", "reply_to")
+
+    def __init__(self, message: Any, reply_to: pykka.Future[Any] | None) -> None:
+        self.message = message
+        self.reply_to = reply_to
+
+
+class Address:
+    """Where to send messages for one supervised child, across all its incarnations.
+
+    A restart replaces the behaviour behind the address, never the address or
+    its mailbox, so holders need not re-resolve anything. Once the actor
+    stops for good the address is closed: later messages go to dead letters
+    and asks fail with ``ActorStoppedError`` rather than vanishing.
+    """
+
+    __slots__ = ("__weakref__", "_cell", "_closed", "_lock", "path")
+
+    def __init__(self, cell: Cell, path: str) -> None:
+        self._cell = cell
+        self.path = path
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def is_alive(self) -> bool:
+        return not self._closed
+
+    def tell(self, message: Any) -> None:
+        """Queue ``message``; never blocks, never raises for a stopped actor."""
+        if not self._put(Envelope(message, None)):
+            self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
+
+    def ask_future(self, message: Any) -> pykka.Future[Any]:
+        """Queue ``message`` and return the future of its reply.
+
+        In trio code, wait on it with ``await trio.to_thread.run_sync(future.get)``
+        or use ``tradenode.supervision.ask_async``: a pykka future cannot be
+        awaited directly.
+        """
+        future: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+        if self._put(Envelope(message, future)):
+            return future
+        self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
+        error = ActorStoppedError(f"{self.path} has stopped; {type(message).__name__} not delivered")
+        future.set_exception((ActorStoppedError, error, None))
+        return future
+
+    def ask(self, message: Any, timeout: float | None = 10.0) -> Any:
+        """Send ``message`` and block for the reply; the handler's exception is re-raised here."""
+        future = self.ask_future(message)
+        try:
+            return future.get(timeout=timeout)
+        except pykka.Timeout as exc:
+            raise AskTimeoutError(
+                f"{self.path} did not answer {type(message).__name__} within {timeout}s"
+            ) from exc
+
+    def wait_terminated(self, timeout: float | None = None) -> bool:
+        """Block until the actor has stopped for good; False on timeout."""
+        return self._cell.terminated.wait(timeout)
+
+    def system_tell(self, message: Any) -> None:
+        """Queue a runtime-internal message; dropped to dead letters once closed."""
+        if not self._put(message):
+            self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
+
+    def _put(self, item: object) -> bool:
+        # The lock orders every put before ``close``: once closed, nothing can
+        # slip into the inbox behind the final stop and be dropped unseen.
+        with self._lock:
+            if self._closed:
+                return False
+            try:
+                self._cell.actor_ref.tell(item)
+            except pykka.ActorDeadError:
+                return False
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    @property
+    def cell(self) -> Cell:
+        return self._cell
+
+    def __repr__(self) -> str:
+        state = "" if not self._closed else ", stopped"
+        return f"Address({self.path!r}{state})"

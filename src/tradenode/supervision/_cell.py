@@ -1,0 +1,463 @@
+"""The pykka actor that hosts every incarnation of one supervised child.
+
+pykka cannot restart an actor, and a stopped pykka actor silently drops the
+messages still in its inbox. So a restart here never stops the pykka actor:
+the cell keeps its thread, inbox and address, and swaps the behaviour
+instance inside it. While no behaviour is running the cell stashes user
+messages in arrival order and replays them into the next incarnation; only
+the message whose handling raised is dropped, to dead letters with its
+exception. Every failure path (``receive`` for tells and asks, the factory,
+``on_start``, even ``BaseException`` such as ``SystemExit`` or
+``trio.Cancelled``) is caught at this boundary and reported to the parent,
+so pykka never sees it and never calls ``ActorRegistry.stop_all()``.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from .._exceptions import ActorStoppedError, SupervisionError
+from ._actor import Actor, ActorContext, Terminated
+from ._address import Address, Envelope
+from ._clock import Cancellable
+from ._events import SupervisionEvent, SupervisionEventKind
+
+if TYPE_CHECKING:
+    from ._spec import ChildSpec
+    from ._system import ActorSystem
+
+__all__ = ["TRANSITIONS", "Cell", "CellState", "ChildRecord", "stop_cell", "suspend_cell"]
+
+logger = logging.getLogger("tradenode.supervision")
+
+
+class CellState(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    """No behaviour: failed and awaiting its supervisor, or paused for a restart."""
+    STOPPED = "stopped"
+
+
+TRANSITIONS: dict[CellState, frozenset[CellState]] = {
+    CellState.CREATED: frozenset({CellState.RUNNING, CellState.SUSPENDED, CellState.STOPPED}),
+    CellState.RUNNING: frozenset({CellState.SUSPENDED, CellState.STOPPED}),
+    CellState.SUSPENDED: frozenset({CellState.RUNNING, CellState.STOPPED}),
+    CellState.STOPPED: frozenset(),
+}
+
+
+class Incarnate:
+    """Supervisor to child: start incarnation number ``generation`` now.
+
+    ``started`` is set once ``on_start`` has returned or failed, so the
+    supervisor can start children one after another, in order, as OTP does.
+    """
+
+    __slots__ = ("generation", "started")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.started = threading.Event()
+
+
+class Suspend:
+    """Supervisor to child: end the current incarnation, keep the mailbox."""
+
+    __slots__ = ()
+
+
+class Stop:
+    """Supervisor to child: stop for good."""
+
+    __slots__ = ()
+
+
+class ChildDown:
+    """Child to supervisor: incarnation ``generation`` ended; ``error`` None means a normal exit."""
+
+    __slots__ = ("cell", "error", "generation")
+
+    def __init__(self, cell: Cell, generation: int, error: BaseException | None) -> None:
+        self.cell = cell
+        self.generation = generation
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"ChildDown({self.cell.address.path!r}, {self.generation}, {self.error!r})"
+
+
+class _TimerFired:
+    __slots__ = ("generation", "message")
+
+    def __init__(self, generation: int, message: Any) -> None:
+        self.generation = generation
+        self.message = message
+
+
+class _WatchNotice:
+    __slots__ = ("target",)
+
+    def __init__(self, target: Address) -> None:
+        self.target = target
+
+
+_USER_ITEMS = (Envelope, _TimerFired, _WatchNotice)
+
+
+@dataclass(slots=True)
+class ChildRecord:
+    """A supervisor's bookkeeping for one child; kept by the supervisor's cell so it
+    survives the supervisor's own restarts (children added at runtime included)."""
+
+    spec: ChildSpec
+    cell: Cell | None = None
+    expected_generation: int = 0
+    attempts: int = 0
+    restarts: int = 0
+    last_started_at: float | None = None
+    pending_restart: Cancellable | None = field(default=None, repr=False)
+
+
+class _Timer:
+    """A cancellable schedule for one incarnation; re-arms itself when repeating."""
+
+    def __init__(self, cell: Cell, delay: float, message: Any, repeat: bool) -> None:
+        self._cell = cell
+        self._delay = delay
+        self._message = message
+        self._repeat = repeat
+        self._generation = cell.generation
+        self._cancelled = False
+        self._handle = cell.system.clock.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        if self._cancelled:
+            return
+        self._cell.address.system_tell(_TimerFired(self._generation, self._message))
+        if self._repeat and not self._cancelled:
+            self._handle = self._cell.system.clock.call_later(self._delay, self._fire)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._handle.cancel()
+
+
+class Cell(pykka.ThreadingActor):
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        path: str,
+        spec: ChildSpec,
+        parent: Cell | None,
+        holder: list[Cell],
+    ) -> None:
+        super().__init__()
+        self.system = system
+        self.spec = spec
+        self.parent = parent
+        self.address = Address(self, path)
+        self.context = ActorContext(self)
+        self.rng = system.rng_for(path)
+        self.generation = 0
+        self.state = CellState.CREATED
+        self.is_stopping = False
+        self.terminated = threading.Event()
+        self.children: dict[str, ChildRecord] = {}
+        self._behaviour: Actor | None = None
+        self._stash: collections.deque[object] = collections.deque()
+        self._suspend_requested = False
+        self._normal_exit_requested = False
+        self._timers: list[_Timer] = []
+        self._watching: dict[Address, Any] = {}
+        self._watchers: set[Address] = set()
+        self._watch_lock = threading.Lock()
+        self.first_start = Incarnate(1)
+        system._register(self)
+        holder.append(self)
+
+    # -- pykka hooks -------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._incarnate(self.first_start)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _USER_ITEMS):
+            self._on_user_item(message)
+            return None
+        if isinstance(message, Incarnate):
+            self._on_incarnate(message)
+        elif isinstance(message, Suspend):
+            self._end_incarnation()
+            self._set_state(CellState.SUSPENDED)
+        elif isinstance(message, Stop):
+            self._stop_for_good()
+        else:
+            logger.error("%s: unknown runtime message %r", self.address.path, message)
+        return None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _set_state(self, new: CellState) -> None:
+        if self.state is CellState.STOPPED or new is self.state:
+            return
+        if new not in TRANSITIONS[self.state]:
+            raise SupervisionError(
+                f"{self.address.path}: illegal cell transition {self.state.value} -> {new.value}"
+            )
+        self.state = new
+
+    def _on_incarnate(self, order: Incarnate) -> None:
+        if self.state is CellState.STOPPED:
+            order.started.set()
+            return
+        if self.state is CellState.RUNNING:
+            self._end_incarnation()
+            self._set_state(CellState.SUSPENDED)
+        self._incarnate(order)
+
+    def _incarnate(self, order: Incarnate) -> None:
+        generation = self.generation = order.generation
+        self._suspend_requested = False
+        self._normal_exit_requested = False
+        try:
+            behaviour = self.spec.factory()
+            if not isinstance(behaviour, Actor):
+                raise TypeError(
+                    f"factory of {self.address.path} returned {type(behaviour).__name__}, not an Actor"
+                )
+            behaviour.context = self.context
+            self._behaviour = behaviour
+            behaviour.on_start()
+        except BaseException as exc:
+            logger.error(
+                "%s failed to start (incarnation %d)", self.address.path, generation, exc_info=exc
+            )
+            self._end_incarnation()
+            self._set_state(CellState.SUSPENDED)
+            order.started.set()
+            self._report_down(exc)
+            return
+        self._set_state(CellState.RUNNING)
+        order.started.set()
+        kind = SupervisionEventKind.STARTED if generation == 1 else SupervisionEventKind.RESTARTED
+        self.system.events.publish(SupervisionEvent(kind, self.address.path, generation))
+        self._drain_stash()
+
+    def _end_incarnation(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        behaviour, self._behaviour = self._behaviour, None
+        if behaviour is None:
+            return
+        try:
+            behaviour.on_stop()
+        except BaseException as exc:
+            logger.error("%s: on_stop raised", self.address.path, exc_info=exc)
+
+    def _fail(self, error: BaseException) -> None:
+        logger.error(
+            "%s failed (incarnation %d)", self.address.path, self.generation, exc_info=error
+        )
+        self._end_incarnation()
+        self._set_state(CellState.SUSPENDED)
+        self._report_down(error)
+
+    def _report_down(self, error: BaseException | None) -> None:
+        if error is not None:
+            self.system.events.publish(
+                SupervisionEvent(
+                    SupervisionEventKind.FAILED, self.address.path, self.generation, error=error
+                )
+            )
+        notice = ChildDown(self, self.generation, error)
+        if self.parent is None:
+            self.system._on_root_down(notice)
+        else:
+            self.parent.address.tell(notice)
+
+    def _stop_for_good(self) -> None:
+        if self.state is CellState.STOPPED:
+            return
+        self.is_stopping = True
+        self.address.close()
+        self._end_incarnation()
+        for record in reversed(list(self.children.values())):
+            if record.pending_restart is not None:
+                record.pending_restart.cancel()
+            if record.cell is not None:
+                stop_cell(record.cell, record.spec.shutdown_timeout)
+        self._set_state(CellState.STOPPED)
+        stashed, self._stash = self._stash, collections.deque()
+        for item in stashed:
+            self._dead_letter(item, "actor stopped")
+        self._finish_termination(detail="")
+        self.stop()
+
+    def _finish_termination(self, detail: str) -> None:
+        with self._watch_lock:
+            if self.terminated.is_set():
+                return
+            self.terminated.set()
+            watchers, self._watchers = self._watchers, set()
+        for watcher in watchers:
+            watcher.system_tell(_WatchNotice(self.address))
+        self.system.events.publish(
+            SupervisionEvent(
+                SupervisionEventKind.STOPPED, self.address.path, self.generation, detail=detail
+            )
+        )
+        self.system._unregister(self)
+
+    def abandon(self) -> None:
+        """Give up on a thread stuck past its shutdown timeout; it cannot be killed."""
+        self.is_stopping = True
+        self.address.close()
+        self._finish_termination(detail="abandoned after shutdown timeout")
+
+    # -- user messages -----------------------------------------------------
+
+    def _on_user_item(self, item: object) -> None:
+        if self.state is CellState.STOPPED:
+            self._dead_letter(item, "actor stopped")
+        elif self.state is not CellState.RUNNING or self._suspend_requested:
+            self._stash_item(item)
+        else:
+            self._deliver(item)
+
+    def _stash_item(self, item: object) -> None:
+        if len(self._stash) >= self.spec.stash_capacity:
+            self._dead_letter(item, f"stash overflow (capacity {self.spec.stash_capacity})")
+        else:
+            self._stash.append(item)
+
+    def _drain_stash(self) -> None:
+        while self._stash and self.state is CellState.RUNNING and not self._suspend_requested:
+            self._deliver(self._stash.popleft())
+
+    def _deliver(self, item: object) -> None:
+        if isinstance(item, Envelope):
+            self._invoke(item.message, item.reply_to)
+        elif isinstance(item, _TimerFired):
+            if item.generation == self.generation:
+                self._invoke(item.message, None)
+        elif isinstance(item, _WatchNotice) and item.target in self._watching:
+            custom = self._watching.pop(item.target)
+            self._invoke(Terminated(item.target) if custom is None else custom, None)
+
+    def _invoke(self, message: Any, reply_to: pykka.Future[Any] | None) -> None:
+        behaviour = self._behaviour
+        assert behaviour is not None
+        try:
+            result = behaviour.receive(message)
+        except BaseException as exc:
+            self.system.dead_letters.record(self.address.path, message, "handler raised", exc)
+            if reply_to is not None:
+                _reply_failure(reply_to, exc, self.address.path)
+            self._fail(exc)
+            return
+        if reply_to is not None:
+            reply_to.set(result)
+        if self._normal_exit_requested:
+            self._end_incarnation()
+            self._set_state(CellState.SUSPENDED)
+            self._report_down(None)
+
+    def _dead_letter(self, item: object, reason: str) -> None:
+        if isinstance(item, Envelope):
+            self.system.dead_letters.record(self.address.path, item.message, reason)
+            if item.reply_to is not None:
+                error = ActorStoppedError(f"{self.address.path}: {reason}")
+                item.reply_to.set_exception((ActorStoppedError, error, None))
+        elif isinstance(item, _TimerFired):
+            self.system.dead_letters.record(self.address.path, item.message, reason)
+
+    # -- services for ActorContext -----------------------------------------
+
+    def request_suspend(self) -> None:
+        """Called from the supervisor's thread: stash from the next message on."""
+        self._suspend_requested = True
+
+    def request_normal_exit(self) -> None:
+        self._normal_exit_requested = True
+
+    def schedule(self, delay: float, message: Any, *, repeat: bool) -> Cancellable:
+        timer = _Timer(self, delay, message, repeat)
+        self._timers.append(timer)
+        return timer
+
+    def watch(self, target: Address, message: Any) -> None:
+        self._watching[target] = message
+        target.cell.add_watcher(self.address)
+
+    def unwatch(self, target: Address) -> None:
+        self._watching.pop(target, None)
+        target.cell.remove_watcher(self.address)
+
+    def add_watcher(self, watcher: Address) -> None:
+        with self._watch_lock:
+            if not self.terminated.is_set():
+                self._watchers.add(watcher)
+                return
+        watcher.system_tell(_WatchNotice(self.address))
+
+    def remove_watcher(self, watcher: Address) -> None:
+        with self._watch_lock:
+            self._watchers.discard(watcher)
+
+
+def _reply_failure(reply_to: pykka.Future[Any], error: BaseException, path: str) -> None:
+    if not isinstance(error, Exception):
+        wrapped = SupervisionError(f"{path}: handler raised {type(error).__name__}")
+        wrapped.__cause__ = error
+        error = wrapped
+    reply_to.set_exception((type(error), error, error.__traceback__))
+
+
+def suspend_cell(cell: Cell, timeout: float | None) -> None:
+    """End a child's incarnation but keep its mailbox, waiting up to ``timeout``."""
+    if cell.terminated.is_set():
+        return
+    cell.request_suspend()
+    try:
+        cell.actor_ref.ask(Suspend(), block=False).get(timeout=timeout)
+    except pykka.ActorDeadError:
+        return
+    except pykka.Timeout:
+        logger.warning(
+            "%s did not suspend within %ss; it will when its handler returns",
+            cell.address.path,
+            timeout,
+        )
+
+
+def stop_cell(cell: Cell, timeout: float | None) -> bool:
+    """Stop a child for good; False if it had to be abandoned after ``timeout``."""
+    if cell.terminated.is_set():
+        return True
+    try:
+        future = cell.actor_ref.ask(Stop(), block=False)
+    except pykka.ActorDeadError:
+        cell.abandon()
+        return True
+    try:
+        future.get(timeout=timeout)
+    except pykka.ActorDeadError:
+        cell.abandon()
+    except pykka.Timeout:
+        logger.error(
+            "%s did not stop within %ss: abandoning its thread", cell.address.path, timeout
+        )
+        cell.abandon()
+        return False
+    return True

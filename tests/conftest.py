@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pykka
+import pytest
+
+from tradenode.supervision import ActorSystem, EventRecorder, ManualClock
+
+
+@pytest.fixture(autouse=True)
+def _stop_every_actor() -> Iterator[None]:
+    """No test leaks a running actor into the next one."""
+    yield
+    leftovers = pykka.ActorRegistry.get_all()
+    pykka.ActorRegistry.stop_all(block=True, timeout=10)
+    assert not leftovers or all(not ref.is_alive() for ref in leftovers)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def system(clock: ManualClock) -> Iterator[ActorSystem]:
+    actor_system = ActorSystem(clock=clock, seed=7)
+    yield actor_system
+    actor_system.shutdown(timeout=10)
+
+
+@pytest.fixture
+def events(system: ActorSystem) -> EventRecorder:
+    recorder = EventRecorder()
+    system.events.subscribe(recorder)
+    return recorder
+
+
+@pytest.fixture
+def dead_letters(system: ActorSystem) -> EventRecorder:
+    recorder = EventRecorder()
+    system.dead_letters.subscribe(recorder)
+    return recorder
+
+
+@pytest.fixture(autouse=True)
+def _quiet_expected_failures(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tradenode")
