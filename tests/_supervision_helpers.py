@@ -60,7 +60,9 @@ def worker(name: str, journal: Journal) -> Callable[[], Actor]:
     return lambda: Worker(name, journal)
 
 
-def is_event(kind: SupervisionEventKind, path: str, generation: int | None = None) -> Callable[[Any], bool]:
+def is_event(
+    kind: SupervisionEventKind, path: str, generation: int | None = None
+) -> Callable[[Any], bool]:
     def match(event: Any) -> bool:
         return (
             isinstance(event, SupervisionEvent)
@@ -72,7 +74,9 @@ def is_event(kind: SupervisionEventKind, path: str, generation: int | None = Non
     return match
 
 
-def wait_running(system: ActorSystem, events: EventRecorder, path: str, generation: int = 1) -> Address:
+def wait_running(
+    system: ActorSystem, events: EventRecorder, path: str, generation: int = 1
+) -> Address:
     kind = SupervisionEventKind.STARTED if generation == 1 else SupervisionEventKind.RESTARTED
     events.wait_for(is_event(kind, path, generation))
     address = system.lookup(path)

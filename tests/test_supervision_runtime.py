@@ -21,6 +21,7 @@ from tradenode.supervision import (
     Intensity,
     ManualClock,
     RestartType,
+    Strategy,
     SupervisionError,
     SupervisionEventKind,
     SupervisorSpec,
@@ -48,13 +49,17 @@ def test_backoff_doubles_from_min_to_max_and_waits_for_the_clock(
 ) -> None:
     journal = Journal()
     spec = ChildSpec(
-        "venue", worker("venue", journal), backoff=Backoff(1.0, 8.0, random_factor=0.0, reset_after=1000)
+        "venue",
+        worker("venue", journal),
+        backoff=Backoff(1.0, 8.0, random_factor=0.0, reset_after=1000),
     )
     venue = _single(system, events, spec, intensity=Intensity(100, 1000))
     delays = []
     for generation in range(2, 7):
         venue.tell(("fail", ConnectionError("socket closed")))
-        scheduled = events.wait_for(is_event(K.RESTART_SCHEDULED, "/root/venue"), count=generation - 1)
+        scheduled = events.wait_for(
+            is_event(K.RESTART_SCHEDULED, "/root/venue"), count=generation - 1
+        )
         delays.append(scheduled[-1].delay)
         assert clock.wait_for_timers(1) == [pytest.approx(scheduled[-1].delay)]
         clock.advance(scheduled[-1].delay - 0.001)
@@ -76,7 +81,9 @@ def _jittered_delays(seed: int) -> list[float]:
         venue = _single(system, events, spec, intensity=Intensity(100, 1000))
         for generation in range(2, 6):
             venue.tell(("fail", ConnectionError("down")))
-            scheduled = events.wait_for(is_event(K.RESTART_SCHEDULED, "/root/venue"), count=generation - 1)
+            scheduled = events.wait_for(
+                is_event(K.RESTART_SCHEDULED, "/root/venue"), count=generation - 1
+            )
             clock.advance(scheduled[-1].delay)
             wait_running(system, events, "/root/venue", generation)
         return [e.delay for e in events.items if is_event(K.RESTART_SCHEDULED, "/root/venue")(e)]
@@ -96,11 +103,15 @@ def test_backoff_jitter_is_bounded_and_reproducible_from_the_seed() -> None:
 def test_backoff_resets_after_a_quiet_period(
     system: ActorSystem, events: EventRecorder, clock: ManualClock
 ) -> None:
-    spec = ChildSpec("venue", worker("venue", Journal()), backoff=Backoff(1.0, 8.0, 0.0, reset_after=60))
+    spec = ChildSpec(
+        "venue", worker("venue", Journal()), backoff=Backoff(1.0, 8.0, 0.0, reset_after=60)
+    )
     venue = _single(system, events, spec, intensity=Intensity(100, 1000))
     for generation, expected in ((2, 1.0), (3, 2.0)):
         venue.tell(("fail", ConnectionError("down")))
-        scheduled = events.wait_for(is_event(K.RESTART_SCHEDULED, "/root/venue"), count=generation - 1)
+        scheduled = events.wait_for(
+            is_event(K.RESTART_SCHEDULED, "/root/venue"), count=generation - 1
+        )
         assert scheduled[-1].delay == expected
         clock.advance(expected)
         wait_running(system, events, "/root/venue", generation)
@@ -170,8 +181,6 @@ def test_messages_sent_while_suspended_by_a_sibling_restart_are_kept_in_order(
             if message == "block":
                 gate.block()
             journal(("slow", self.context.generation, message))
-
-    from tradenode.supervision import Strategy
 
     system.start(
         SupervisorSpec(
@@ -268,7 +277,9 @@ def test_a_child_that_never_starts_escalates_instead_of_hanging(clock: ManualClo
         def on_start(self) -> None:
             raise OSError("config points at nothing")
 
-    system.start(SupervisorSpec("root", intensity=Intensity(3, 5), children=(ChildSpec("b", Broken),)))
+    system.start(
+        SupervisorSpec("root", intensity=Intensity(3, 5), children=(ChildSpec("b", Broken),))
+    )
     assert system.wait_terminated(timeout=10)
     assert system.failed and "4 restarts" in (system.termination_reason or "")
 
@@ -301,7 +312,10 @@ def test_base_exceptions_are_contained_to_the_one_actor(
     system.start(
         SupervisorSpec(
             "root",
-            children=(ChildSpec("victim", worker("victim", journal)), ChildSpec("bystander", worker("bystander", journal))),
+            children=(
+                ChildSpec("victim", worker("victim", journal)),
+                ChildSpec("bystander", worker("bystander", journal)),
+            ),
         )
     )
     victim = wait_running(system, events, "/root/victim")
@@ -370,10 +384,17 @@ def _watch_setup(system: ActorSystem, events: EventRecorder) -> tuple[Address, A
     system.start(
         SupervisorSpec(
             "root",
-            children=(ChildSpec("target", worker("target", Journal())), ChildSpec("watcher", lambda: Watcher(seen))),
+            children=(
+                ChildSpec("target", worker("target", Journal())),
+                ChildSpec("watcher", lambda: Watcher(seen)),
+            ),
         )
     )
-    return wait_running(system, events, "/root/target"), wait_running(system, events, "/root/watcher"), seen
+    return (
+        wait_running(system, events, "/root/target"),
+        wait_running(system, events, "/root/watcher"),
+        seen,
+    )
 
 
 def test_watcher_is_told_when_the_watched_actor_stops_but_not_when_it_restarts(
@@ -400,7 +421,9 @@ def test_watching_an_already_dead_actor_notifies_at_once_with_a_custom_message(
     assert seen.wait_for(lambda m: m == ("venue-gone", "target"))
 
 
-def test_unwatch_discards_a_notice_already_queued(system: ActorSystem, events: EventRecorder) -> None:
+def test_unwatch_discards_a_notice_already_queued(
+    system: ActorSystem, events: EventRecorder
+) -> None:
     target, watcher, seen = _watch_setup(system, events)
     gate = Gate()
     watcher.ask(("watch", target))
@@ -428,7 +451,10 @@ def test_shutdown_stops_children_before_parents_in_reverse_start_order(
                 ChildSpec("first", worker("first", journal)),
                 SupervisorSpec(
                     "group",
-                    children=(ChildSpec("inner1", worker("inner1", journal)), ChildSpec("inner2", worker("inner2", journal))),
+                    children=(
+                        ChildSpec("inner1", worker("inner1", journal)),
+                        ChildSpec("inner2", worker("inner2", journal)),
+                    ),
                 ),
                 ChildSpec("last", worker("last", journal)),
             ),
@@ -460,7 +486,10 @@ def test_a_child_stuck_past_its_shutdown_timeout_is_abandoned_and_shutdown_compl
     system.start(
         SupervisorSpec(
             "root",
-            children=(ChildSpec("ok", worker("ok", journal)), ChildSpec("stuck", Stuck, shutdown_timeout=0.05)),
+            children=(
+                ChildSpec("ok", worker("ok", journal)),
+                ChildSpec("stuck", Stuck, shutdown_timeout=0.05),
+            ),
         )
     )
     wait_running(system, events, "/root/stuck")
@@ -471,7 +500,9 @@ def test_a_child_stuck_past_its_shutdown_timeout_is_abandoned_and_shutdown_compl
     gate.opened.set()
 
 
-def test_children_are_added_and_removed_at_runtime(system: ActorSystem, events: EventRecorder) -> None:
+def test_children_are_added_and_removed_at_runtime(
+    system: ActorSystem, events: EventRecorder
+) -> None:
     journal = Journal()
     system.start(SupervisorSpec("root", children=(ChildSpec("static", worker("static", journal)),)))
     root = system.root

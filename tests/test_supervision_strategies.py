@@ -28,7 +28,9 @@ def _tree(journal: Journal, strategy: Strategy, **intensity: float) -> Superviso
     return SupervisorSpec(
         "root",
         strategy=strategy,
-        intensity=Intensity(**intensity) if intensity else Intensity(max_restarts=10, within_seconds=60),
+        intensity=Intensity(**intensity)
+        if intensity
+        else Intensity(max_restarts=10, within_seconds=60),
         children=tuple(ChildSpec(name, worker(name, journal)) for name in ("a", "b", "c")),
     )
 
@@ -54,7 +56,9 @@ def test_children_start_in_spec_order(system: ActorSystem, events: EventRecorder
     ]
 
 
-def test_one_for_one_restarts_only_the_failed_child(system: ActorSystem, events: EventRecorder) -> None:
+def test_one_for_one_restarts_only_the_failed_child(
+    system: ActorSystem, events: EventRecorder
+) -> None:
     journal = Journal()
     a, b, c = _start_three(system, events, journal, Strategy.ONE_FOR_ONE)
     b.tell(("fail", RuntimeError("b broke")))
@@ -69,7 +73,7 @@ def test_one_for_all_stops_the_others_in_reverse_then_restarts_all_in_order(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    a, b, c = _start_three(system, events, journal, Strategy.ONE_FOR_ALL)
+    _, b, _ = _start_three(system, events, journal, Strategy.ONE_FOR_ALL)
     b.tell(("fail", RuntimeError("b broke")))
     for name in ("a", "b", "c"):
         wait_running(system, events, f"/root/{name}", generation=2)
@@ -89,7 +93,7 @@ def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    a, b, c = _start_three(system, events, journal, Strategy.REST_FOR_ONE)
+    a, b, _ = _start_three(system, events, journal, Strategy.REST_FOR_ONE)
     b.tell(("fail", RuntimeError("b broke")))
     wait_running(system, events, "/root/c", generation=2)
     assert b.ask("ping") == ("b", 2, "ping")

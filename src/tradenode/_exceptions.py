@@ -47,7 +47,7 @@ class TradenodeError(Exception):
 
 
 class DecodeError(TradenodeError, ValueError):
-    """Bytes could not be decoded into a message; ``reason`` says why."""
+    """Bytes could not be decoded into a message; the text names the tag and field at fault."""
 
 
 class ConfigError(TradenodeError, ValueError):

@@ -61,10 +61,7 @@ class Message:
     __slots__ = ()
 
 
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
-
-
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quote(Message):
     """Top of book and last trade for one symbol at one venue."""
 
@@ -90,7 +87,7 @@ class Quote(Message):
         return (self.bid + self.ask) / 2
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionDecision(Message):
     """A strategy's wish for its position in one symbol (the seed API's decision)."""
 
@@ -116,20 +113,23 @@ class ExecutionDecision(Message):
             raise ValueError(
                 f"ExecutionDecision.confidence={self.confidence!r}: must be within [0, 1]"
             )
+        object.__setattr__(self, "confidence", float(self.confidence))
         check_identifier(self, "venue", self.venue, optional=True)
         check_enum(self, "order_type", self.order_type, OrderType)
         check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
         check_decimal(self, "limit_price", self.limit_price, positive=True, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.action in (DecisionAction.LONG, DecisionAction.SHORT) and self.size <= 0:
-            raise ValueError(f"ExecutionDecision.size={self.size!r}: {self.action.value} needs a size > 0")
+            raise ValueError(
+                f"ExecutionDecision.size={self.size!r}: {self.action.value} needs a size > 0"
+            )
         if self.order_type.needs_price and self.limit_price is None:
             raise ValueError(
                 f"ExecutionDecision.limit_price=None: a {self.order_type.value} decision needs a limit_price"
             )
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitOrder(Message):
     """A new order, identified by our client order id from intent to terminal state."""
 
@@ -172,12 +172,28 @@ class SubmitOrder(Message):
             raise ValueError(f"SubmitOrder.price={self.price!r}: a MARKET order takes no price")
         if self.order_type.needs_stop_price and self.stop_price is None:
             raise ValueError(f"SubmitOrder.stop_price=None: a {kind} order needs a stop_price")
+        if not self.order_type.needs_stop_price and self.stop_price is not None:
+            raise ValueError(
+                f"SubmitOrder.stop_price={self.stop_price!r}: a {kind} order takes no stop_price"
+            )
+        if self.order_type is not OrderType.TRAILING_STOP and self.trailing_offset is not None:
+            raise ValueError(
+                f"SubmitOrder.trailing_offset={self.trailing_offset!r}: only TRAILING_STOP orders take an offset"
+            )
+        if self.time_in_force is not TimeInForce.GTD and self.expire_time_ns is not None:
+            raise ValueError(
+                f"SubmitOrder.expire_time_ns={self.expire_time_ns!r}: only GTD orders take an expiry"
+            )
         if self.order_type is OrderType.TRAILING_STOP and self.trailing_offset is None:
-            raise ValueError("SubmitOrder.trailing_offset=None: a TRAILING_STOP order needs an offset")
+            raise ValueError(
+                "SubmitOrder.trailing_offset=None: a TRAILING_STOP order needs an offset"
+            )
         if self.time_in_force is TimeInForce.GTD and self.expire_time_ns is None:
             raise ValueError("SubmitOrder.expire_time_ns=None: a GTD order needs an expiry")
         if self.post_only and self.order_type is not OrderType.LIMIT:
-            raise ValueError(f"SubmitOrder.post_only=True: only LIMIT orders can be post-only, not {kind}")
+            raise ValueError(
+                f"SubmitOrder.post_only=True: only LIMIT orders can be post-only, not {kind}"
+            )
         if self.post_only and self.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             raise ValueError(
                 f"SubmitOrder.post_only=True: a post-only order cannot be {self.time_in_force.value}"
@@ -190,7 +206,7 @@ class SubmitOrder(Message):
         return None if reference is None else self.quantity * reference
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOrder(Message):
     client_order_id: str
     venue: str
@@ -204,7 +220,7 @@ class CancelOrder(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModifyOrder(Message):
     """Change an open order's quantity or prices.
 
@@ -231,12 +247,14 @@ class ModifyOrder(Message):
         check_client_order_id(self, "new_client_order_id", self.new_client_order_id, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.quantity is None and self.price is None and self.stop_price is None:
-            raise ValueError("ModifyOrder: nothing to modify (quantity, price and stop_price are all None)")
+            raise ValueError(
+                "ModifyOrder: nothing to modify (quantity, price and stop_price are all None)"
+            )
         if self.new_client_order_id == self.client_order_id:
             raise ValueError("ModifyOrder.new_client_order_id: must differ from client_order_id")
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueryOrder(Message):
     """Ask the venue for an order's current state (the answer is an OrderStatusReport)."""
 
@@ -252,7 +270,7 @@ class QueryOrder(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelAllOrders(Message):
     """Cancel every open order at a venue (all venues when ``venue`` is None)."""
 
@@ -266,7 +284,7 @@ class CancelAllOrders(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderDenied(Message):
     """Refused before reaching any venue; ``code`` is for machines, ``reason`` for people."""
 
@@ -284,7 +302,7 @@ class OrderDenied(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderSubmitted(Message):
     """The OMS handed the order to its broker actor."""
 
@@ -298,7 +316,7 @@ class OrderSubmitted(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderAccepted(Message):
     client_order_id: str
     venue: str
@@ -312,7 +330,7 @@ class OrderAccepted(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected(Message):
     """The venue refused the order; ``code`` is the venue's own error code."""
 
@@ -330,7 +348,7 @@ class OrderRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderFilled(Message):
     """One execution; ``execution_id`` is unique per venue and makes fills idempotent."""
 
@@ -343,6 +361,7 @@ class OrderFilled(Message):
     last_quantity: Decimal
     last_price: Decimal
     commission: Decimal = Decimal(0)
+    """Negative for a maker rebate."""
     commission_asset: str | None = None
     liquidity: LiquiditySide = LiquiditySide.NONE
     ts_ns: int = 0
@@ -356,7 +375,7 @@ class OrderFilled(Message):
         check_enum(self, "side", self.side, Side)
         check_decimal(self, "last_quantity", self.last_quantity, positive=True)
         check_decimal(self, "last_price", self.last_price, positive=True)
-        check_decimal(self, "commission", self.commission, non_negative=True)
+        check_decimal(self, "commission", self.commission)
         check_identifier(self, "commission_asset", self.commission_asset, optional=True)
         check_enum(self, "liquidity", self.liquidity, LiquiditySide)
         check_timestamp(self, "ts_ns", self.ts_ns)
@@ -366,7 +385,7 @@ class OrderFilled(Message):
         return self.last_quantity * self.last_price
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCanceled(Message):
     client_order_id: str
     venue: str
@@ -380,7 +399,7 @@ class OrderCanceled(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderExpired(Message):
     client_order_id: str
     venue: str
@@ -394,7 +413,7 @@ class OrderExpired(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderModified(Message):
     """The venue amended the order in place (native amend)."""
 
@@ -416,7 +435,7 @@ class OrderModified(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelRejected(Message):
     client_order_id: str
     venue: str
@@ -432,7 +451,7 @@ class CancelRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModifyRejected(Message):
     client_order_id: str
     venue: str
@@ -448,7 +467,7 @@ class ModifyRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderStatusReport(Message):
     """The venue's own view of one order, answering a query or a reconciliation."""
 
@@ -484,7 +503,7 @@ class OrderStatusReport(Message):
             )
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PositionSnapshot(Message):
     """A net position; ``quantity`` is signed (negative is short)."""
 
@@ -508,7 +527,7 @@ class PositionSnapshot(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TradingStateChanged(Message):
     state: TradingState
     reason: str

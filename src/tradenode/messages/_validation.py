@@ -69,9 +69,7 @@ def check_identifier(owner: object, field: str, value: Any, *, optional: bool = 
         raise _fail(owner, field, value, "must be a non-empty string without surrounding spaces")
 
 
-def check_client_order_id(
-    owner: object, field: str, value: Any, *, optional: bool = False
-) -> None:
+def check_client_order_id(owner: object, field: str, value: Any, *, optional: bool = False) -> None:
     if value is None and optional:
         return
     if not isinstance(value, str) or not CLIENT_ORDER_ID_PATTERN.fullmatch(value):

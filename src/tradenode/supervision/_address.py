@@ -66,7 +66,9 @@ class Address:
         if self._put(Envelope(message, future)):
             return future
         self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
-        error = ActorStoppedError(f"{self.path} has stopped; {type(message).__name__} not delivered")
+        error = ActorStoppedError(
+            f"{self.path} has stopped; {type(message).__name__} not delivered"
+        )
         future.set_exception((ActorStoppedError, error, None))
         return future
 

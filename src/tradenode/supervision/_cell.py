@@ -360,7 +360,7 @@ class Cell(pykka.ThreadingActor):
         assert behaviour is not None
         try:
             result = behaviour.receive(message)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - contain everything, see module doc
             self.system.dead_letters.record(self.address.path, message, "handler raised", exc)
             if reply_to is not None:
                 _reply_failure(reply_to, exc, self.address.path)

@@ -103,9 +103,7 @@ class EventBus(_Observable):
             return dict(self._restarts)
 
 
-_LOUD = frozenset(
-    {SupervisionEventKind.FAILED, SupervisionEventKind.ESCALATED}
-)
+_LOUD = frozenset({SupervisionEventKind.FAILED, SupervisionEventKind.ESCALATED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +134,7 @@ class DeadLetters(_Observable):
         with self._lock:
             self._recent.append(letter)
             self._count += 1
-        logger.warning(
-            "dead letter to %s (%s): %s", recipient, reason, type(message).__name__
-        )
+        logger.warning("dead letter to %s (%s): %s", recipient, reason, type(message).__name__)
         self._fan_out(letter)
 
     @property
@@ -175,7 +171,9 @@ class EventRecorder:
         with self._condition:
             return list(self._items)
 
-    def wait_for(self, predicate: Callable[[Any], bool], *, count: int = 1, timeout: float = 10.0) -> list[Any]:
+    def wait_for(
+        self, predicate: Callable[[Any], bool], *, count: int = 1, timeout: float = 10.0
+    ) -> list[Any]:
         def matches() -> list[Any]:
             return [item for item in self._items if predicate(item)]
 

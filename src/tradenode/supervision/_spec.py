@@ -81,7 +81,7 @@ class Backoff:
         return (self.min_seconds + self.max_seconds) / 2
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.max_seconds, self.min_seconds * (2 ** min(attempt, 62)))
+        base = min(self.max_seconds, self.min_seconds * (2.0 ** min(attempt, 62)))
         return base * (1.0 + rng.random() * self.random_factor)
 
 
@@ -129,7 +129,7 @@ class SupervisorSpec:
             raise ValueError(f"SupervisorSpec {self.name!r}: duplicate child names {duplicates}")
 
     def as_child(self) -> ChildSpec:
-        from ._supervisor import Supervisor
+        from ._supervisor import Supervisor  # noqa: PLC0415 - _supervisor imports this module
 
         return ChildSpec(
             name=self.name,
@@ -148,4 +148,6 @@ def as_child_spec(spec: ChildSpec | SupervisorSpec) -> ChildSpec:
 
 def _check_name(name: str) -> None:
     if not name or "/" in name or name != name.strip():
-        raise ValueError(f"child name {name!r}: must be non-empty, without '/' or surrounding spaces")
+        raise ValueError(
+            f"child name {name!r}: must be non-empty, without '/' or surrounding spaces"
+        )

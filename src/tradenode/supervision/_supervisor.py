@@ -135,7 +135,9 @@ class Supervisor(Actor):
         if record.cell is None or record.cell.terminated.is_set():
             record.expected_generation = 1
             record.cell = self.context.system._spawn(
-                record.spec, parent=self.context._cell, path=f"{self.context.path}/{record.spec.name}"
+                record.spec,
+                parent=self.context._cell,
+                path=f"{self.context.path}/{record.spec.name}",
             )
             order = record.cell.first_start
         else:
@@ -238,7 +240,10 @@ class Supervisor(Actor):
         if backoff is None:
             return None
         now = self.context.system.clock.monotonic()
-        if record.last_started_at is not None and now - record.last_started_at >= backoff.reset_seconds:
+        if (
+            record.last_started_at is not None
+            and now - record.last_started_at >= backoff.reset_seconds
+        ):
             record.attempts = 0
         delay = backoff.delay(record.attempts, self.context.rng)
         record.attempts += 1

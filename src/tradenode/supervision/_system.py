@@ -40,7 +40,9 @@ class ActorSystem:
     order and records why in ``termination_reason``.
     """
 
-    def __init__(self, *, clock: Clock | None = None, seed: int = 0, name: str = "tradenode") -> None:
+    def __init__(
+        self, *, clock: Clock | None = None, seed: int = 0, name: str = "tradenode"
+    ) -> None:
         self.name = name
         self.seed = seed
         self._owned_clock = SystemClock() if clock is None else None

@@ -8,10 +8,12 @@ down. These helpers make both crossings ordinary and typed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pykka
 import trio
 
 from .._exceptions import AskTimeoutError, SupervisionError
@@ -31,8 +33,6 @@ async def ask_async(address: Address, message: Any, timeout: float | None = 10.0
     future = address.ask_future(message)
 
     def wait() -> Any:
-        import pykka
-
         try:
             return future.get(timeout=timeout)
         except pykka.Timeout as exc:
@@ -76,7 +76,7 @@ class TrioThread:
 
         try:
             trio.run(body)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - reported through .error and run()
             self._error = exc
         finally:
             self._ready.set()
@@ -114,8 +114,6 @@ class TrioThread:
     def close(self, timeout: float | None = 5.0) -> None:
         stop, token = self._stop, self._token
         if stop is not None and token is not None and self._thread.is_alive():
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 trio.from_thread.run_sync(stop.set, trio_token=token)
-            except trio.RunFinishedError:
-                pass
         self._thread.join(timeout)
