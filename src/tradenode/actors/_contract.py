@@ -1,0 +1,92 @@
+"""The broker actor contract: what every venue adapter's actor speaks.
+
+A circuit breaker sits in front of each broker actor and numbers every
+command it forwards (``BrokerRequest.seq``); the broker answers each one with
+exactly one ``BrokerReply`` saying how the *transport* fared, and sends the
+venue's business answers (accepts, fills, rejections, status reports) to the
+OMS as ordinary messages from ``tradenode.messages``. Keeping the two apart is
+what lets the breaker count transport failures without ever mistaking
+"insufficient funds" for an outage.
+
+Lifecycle: a broker actor connects and reconciles in ``on_start`` (open
+orders, fills since the last one it emitted), so by the time it handles its
+first request it agrees with the venue. When the connection is lost it
+raises; its supervisor restarts it with backoff and the requests that arrived
+meanwhile wait in its mailbox, in order.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..messages._messages import (
+    CancelAllOrders,
+    CancelOrder,
+    ModifyOrder,
+    OrderStatusReport,
+    QueryOrder,
+    Quote,
+    SubmitOrder,
+)
+
+if TYPE_CHECKING:
+    from ..supervision import Address
+
+__all__ = [
+    "BrokerCommand",
+    "BrokerReply",
+    "BrokerRequest",
+    "Outcome",
+    "QuoteSubscription",
+]
+
+BrokerCommand = SubmitOrder | CancelOrder | ModifyOrder | QueryOrder | CancelAllOrders
+
+
+class Outcome(enum.Enum):
+    """How a request fared at the transport level."""
+
+    OK = "ok"
+    """The venue answered; its business answer went to the OMS."""
+    REJECTED = "rejected"
+    """The venue answered no (a business rejection): not a transport failure."""
+    NOT_FOUND = "not_found"
+    """A query found no such order at the venue (the venue answered)."""
+    TRANSPORT = "transport"
+    """The request may or may not have reached the venue: outcome unknown."""
+    TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"
+    BANNED = "banned"
+
+    @property
+    def venue_answered(self) -> bool:
+        return self in (Outcome.OK, Outcome.REJECTED, Outcome.NOT_FOUND)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerRequest:
+    seq: int
+    command: BrokerCommand
+    reply_to: Address
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerReply:
+    seq: int
+    outcome: Outcome
+    detail: str = ""
+    retry_after: float | None = None
+    report: OrderStatusReport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteSubscription:
+    """Tell ``subscriber`` every ``Quote`` for ``symbols`` (all symbols when empty)."""
+
+    subscriber: Address
+    symbols: tuple[str, ...] = ()
+
+    def wants(self, quote: Quote) -> bool:
+        return not self.symbols or quote.symbol in self.symbols

@@ -1,0 +1,18 @@
+"""The embedded paper venue and its broker actor: the default venue of every node."""
+
+from ._actor import PaperBroker, PaperLink
+from ._codec import STATUS_MAP, execution_id, stream_event_to_message, to_status_report
+from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
+
+__all__ = [
+    "STATUS_MAP",
+    "CorruptEvent",
+    "PaperBroker",
+    "PaperLink",
+    "PaperSession",
+    "PaperVenue",
+    "SessionClosed",
+    "execution_id",
+    "stream_event_to_message",
+    "to_status_report",
+]

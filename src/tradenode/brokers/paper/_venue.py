@@ -1,0 +1,307 @@
+"""The embedded paper venue: the matching simulator behind a connection.
+
+It behaves like a remote exchange so the paper broker actor exercises the
+same contract as a real adapter: orders go in through a session, execution
+reports come back asynchronously (after ``latency`` seconds of the node's
+clock) on that session's stream, the venue's books outlive any session, and
+a session can be dropped or refused. The fault knobs are how tests (and
+users rehearsing) make the venue misbehave on purpose.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ..._exceptions import BrokerConnectionError
+from ...messages._enums import OrderType, Side, TimeInForce
+from ...sim import MatchingSimulator, SimConfig, SimFill, SimOrder, SimQuote, SimRejected
+from ...supervision import Clock
+
+__all__ = ["CorruptEvent", "PaperSession", "PaperVenue", "SessionClosed"]
+
+EventSink = Callable[[Sequence[object]], None]
+
+
+class SessionClosed:
+    """Pushed on a session's stream when the venue drops it."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class CorruptEvent:
+    """A payload no adapter can parse: injected to prove bad input is contained."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
+
+
+class PaperVenue:
+    def __init__(
+        self,
+        name: str,
+        config: SimConfig,
+        *,
+        seed: int,
+        clock: Clock,
+        latency: float = 0.0,
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self._latency = latency
+        self._lock = threading.RLock()
+        self._sim = MatchingSimulator(config, seed=seed, clock=clock.time_ns)
+        self._sessions: list[PaperSession] = []
+        self._fail_before = 0
+        self._fail_after = 0
+        self._refuse = False
+        self._corrupt_next = 0
+        self._duplicate = False
+        self.requests_seen = 0
+
+    # -- connections ----------------------------------------------------------
+
+    def connect(self, sink: EventSink) -> PaperSession:
+        with self._lock:
+            if self._refuse:
+                raise BrokerConnectionError("paper venue refused the connection", broker=self.name)
+            session = PaperSession(self, sink)
+            self._sessions.append(session)
+            return session
+
+    def _detach(self, session: PaperSession) -> None:
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.remove(session)
+
+    @property
+    def session_count(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    # -- market ------------------------------------------------------------------
+
+    def step(self, symbol: str | None = None) -> None:
+        """Advance the price process one tick and push fills and quotes."""
+        with self._lock:
+            events: list[object] = list(self._sim.step(symbol))
+            events.extend(self._quotes(symbol))
+            self._publish(events)
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        with self._lock:
+            events: list[object] = list(self._sim.set_price(symbol, price))
+            events.extend(self._quotes(symbol))
+            self._publish(events)
+
+    def quote(self, symbol: str) -> SimQuote:
+        with self._lock:
+            return self._sim.quote(symbol)
+
+    def _quotes(self, symbol: str | None) -> list[SimQuote]:
+        symbols = (
+            [symbol] if symbol is not None else [i.symbol for i in self._sim.config.instruments]
+        )
+        return [self._sim.quote(s) for s in symbols]
+
+    # -- the venue's own books (what tests compare positions with) --------------------
+
+    def position(self, symbol: str) -> Decimal:
+        with self._lock:
+            return self._sim.position(symbol)
+
+    def fills(self, symbol: str | None = None) -> list[SimFill]:
+        with self._lock:
+            return list(self._sim.fills(symbol))
+
+    def order(self, client_order_id: str) -> SimOrder | None:
+        with self._lock:
+            return self._sim.order(client_order_id)
+
+    def open_orders(self) -> list[SimOrder]:
+        with self._lock:
+            return list(self._sim.open_orders())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return self._sim.snapshot()
+
+    # -- fault knobs -------------------------------------------------------------
+
+    def fail_next_requests(self, count: int = 1, *, after_processing: bool = False) -> None:
+        """Make the next requests fail in transport, before the venue sees them, or
+        after it processed them (the answer is lost but the order exists)."""
+        with self._lock:
+            if after_processing:
+                self._fail_after += count
+            else:
+                self._fail_before += count
+
+    def refuse_connections(self, refuse: bool = True) -> None:
+        with self._lock:
+            self._refuse = refuse
+
+    def drop_sessions(self, reason: str = "venue dropped the connection") -> None:
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+            for session in sessions:
+                session._push([SessionClosed(reason)])
+                session._closed = True
+
+    def corrupt_next_event(self, count: int = 1) -> None:
+        with self._lock:
+            self._corrupt_next += count
+
+    def duplicate_events(self, duplicate: bool = True) -> None:
+        with self._lock:
+            self._duplicate = duplicate
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _publish(self, events: Sequence[object]) -> None:
+        if not events:
+            return
+        batch = list(events)
+        if self._corrupt_next:
+            self._corrupt_next -= 1
+            batch.insert(0, CorruptEvent({"e": "executionReport", "garbage": True}))
+        if self._duplicate:
+            batch = [event for event in batch for _ in (0, 1)]
+        for session in list(self._sessions):
+            session._push(batch)
+
+    def _request(self, action: Callable[[], list[object]]) -> list[object]:
+        with self._lock:
+            self.requests_seen += 1
+            if self._fail_before:
+                self._fail_before -= 1
+                raise BrokerConnectionError(
+                    "paper venue: request lost in transport", broker=self.name
+                )
+            events = action()
+            # A refusal is the request's answer, never a stream event, as at
+            # real venues: the stream only carries what happened to orders.
+            self._publish([event for event in events if not isinstance(event, SimRejected)])
+            if self._fail_after:
+                self._fail_after -= 1
+                raise BrokerConnectionError(
+                    "paper venue: response lost in transport (request was processed)",
+                    broker=self.name,
+                )
+            return events
+
+    def _deliver(self, sink: EventSink, batch: Sequence[object]) -> None:
+        if self._latency <= 0:
+            sink(batch)
+        else:
+            self._clock.call_later(self._latency, lambda: sink(batch))
+
+
+class PaperSession:
+    """One connection to the venue; its stream carries every event of the account."""
+
+    def __init__(self, venue: PaperVenue, sink: EventSink) -> None:
+        self._venue = venue
+        self._sink = sink
+        self._closed = False
+
+    def _push(self, batch: Sequence[object]) -> None:
+        if not self._closed:
+            self._venue._deliver(self._sink, batch)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BrokerConnectionError("paper session is closed", broker=self._venue.name)
+
+    def submit(
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        quantity: Decimal,
+        *,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        trailing_offset: Decimal | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        expire_time_ns: int | None = None,
+    ) -> list[object]:
+        self._check_open()
+        sim = self._venue._sim
+        return self._venue._request(
+            lambda: list(
+                sim.submit(
+                    client_order_id,
+                    symbol,
+                    side,
+                    order_type,
+                    quantity,
+                    price=price,
+                    stop_price=stop_price,
+                    trailing_offset=trailing_offset,
+                    time_in_force=time_in_force,
+                    post_only=post_only,
+                    expire_time_ns=expire_time_ns,
+                )
+            )
+        )
+
+    def cancel(self, client_order_id: str) -> list[object]:
+        self._check_open()
+        sim = self._venue._sim
+        return self._venue._request(lambda: list(sim.cancel(client_order_id)))
+
+    def amend(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> list[object]:
+        self._check_open()
+        sim = self._venue._sim
+        return self._venue._request(
+            lambda: list(
+                sim.amend(client_order_id, quantity=quantity, price=price, stop_price=stop_price)
+            )
+        )
+
+    def query(self, client_order_id: str) -> SimOrder | None:
+        self._check_open()
+        found: list[SimOrder | None] = []
+
+        def look() -> list[object]:
+            found.append(self._venue._sim.order(client_order_id))
+            return []
+
+        self._venue._request(look)
+        return found[0]
+
+    def open_orders(self) -> list[SimOrder]:
+        self._check_open()
+        return self._venue.open_orders()
+
+    def fills_after(self, trade_id: int | None) -> list[SimFill]:
+        self._check_open()
+        with self._venue._lock:
+            return list(self._venue._sim.fills(after_trade_id=trade_id))
+
+    def orders(self, client_order_ids: Sequence[str]) -> list[SimOrder]:
+        self._check_open()
+        with self._venue._lock:
+            found = (self._venue._sim.order(coid) for coid in client_order_ids)
+            return [order for order in found if order is not None]
+
+    def close(self) -> None:
+        self._closed = True
+        self._venue._detach(self)
