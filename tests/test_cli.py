@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-RUNNING_LINE = "running (Ctrl-C to stop)"
+RUNNING_LINE = "running (Ctrl-C to stop"
 
 
 def _tradenode(*args: str) -> subprocess.Popen[str]:
@@ -40,17 +40,21 @@ def test_run_stops_cleanly_on_a_signal_with_exit_zero(sig: signal.Signals) -> No
     assert process.returncode == 0, err
     assert "node paper-node stopped (stop requested)" in out
     assert "brokers [stopped, restarts=0]" in out
+    assert "final summary" in out
     assert "Traceback" not in err
 
 
 def test_run_with_duration_stops_by_itself_and_writes_the_summary(tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
-    process = _tradenode("run", "--duration", "0.2", "--summary-json", str(summary))
-    _out, err = process.communicate(timeout=60)
+    process = _tradenode("run", "--duration", "5", "--summary-json", str(summary))
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     data = json.loads(summary.read_text())
     assert data["node"] == "paper-node"
     assert [child["name"] for child in data["tree"]["children"]] == ["core", "brokers"]
+    assert data["total_orders"] > 0 and data["fills"] > 0
+    assert {"positions", "rejections", "restarts"} <= set(data)
+    assert "--- paper-node status ---" in out
 
 
 def test_a_config_error_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ EXPECTED = {
         "BrokerTimeoutError",
         "ConfigError",
         "DecodeError",
+        "ExecutionEngine",
+        "KillSwitch",
         "MalformedPayloadError",
         "Node",
         "NodeConfig",

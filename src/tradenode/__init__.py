@@ -7,6 +7,7 @@ runtime), ``actors`` (the trading core), ``brokers`` (venue adapters),
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from ._config import NodeConfig, load_config, parse_config
 from ._exceptions import (
@@ -23,7 +24,23 @@ from ._exceptions import (
     SupervisionError,
     TradenodeError,
 )
-from ._node import Node
+
+if TYPE_CHECKING:
+    from ._facade import ExecutionEngine, KillSwitch
+    from ._node import Node
+
+# The node and the facade pull in the trading actors and the paper broker;
+# importing ``tradenode.supervision`` or ``tradenode.messages`` must not.
+_LAZY = {"Node": "._node", "ExecutionEngine": "._facade", "KillSwitch": "._facade"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib  # noqa: PLC0415
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'tradenode' has no attribute {name!r}")
+
 
 try:
     __version__ = version("tradenode")
@@ -39,6 +56,8 @@ __all__ = [
     "BrokerTimeoutError",
     "ConfigError",
     "DecodeError",
+    "ExecutionEngine",
+    "KillSwitch",
     "MalformedPayloadError",
     "Node",
     "NodeConfig",

@@ -10,20 +10,26 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._exceptions import ConfigError
 
 __all__ = [
     "BackoffConfig",
+    "BreakerConfig",
     "IntensityConfig",
     "NodeConfig",
     "NodeSection",
+    "OmsConfig",
+    "RiskConfig",
+    "StrategyConfig",
+    "VenueConfig",
     "default_config_text",
     "load_config",
     "parse_config",
@@ -54,9 +60,96 @@ class NodeSection(_Strict):
     intensity: IntensityConfig = IntensityConfig()
 
 
+class BreakerConfig(_Strict):
+    failure_threshold: int = Field(5, ge=1)
+    open_timeout: float = Field(10.0, gt=0)
+    half_open_max_probes: int = Field(1, ge=1)
+    request_timeout: float = Field(5.0, gt=0)
+    rate_per_second: float = Field(50.0, gt=0)
+    burst: float = Field(100.0, gt=0)
+    when_open: Literal["refuse", "park"] = "refuse"
+    dlq_capacity: int = Field(1000, ge=1)
+    max_retries: int = Field(3, ge=0)
+
+
+class VenueConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9_-]+$")
+    kind: Literal["paper"] = "paper"
+    seed: int | None = None
+    latency_ms: float = Field(0.0, ge=0)
+    tick_interval_ms: float = Field(250.0, gt=0)
+    quote_balance: Decimal = Field(Decimal("1000000"), gt=0)
+    fill_probability: float = Field(1.0, ge=0, le=1)
+    taker_commission_bps: Decimal = Field(Decimal("10"), ge=0)
+    maker_commission_bps: Decimal = Field(Decimal("2"), ge=0)
+    slippage_bps: Decimal = Field(Decimal("0"), ge=0)
+    allow_short: bool = True
+    amend: Literal["native", "cancel_replace"] = "native"
+    breaker: BreakerConfig = BreakerConfig()
+    backoff: BackoffConfig | None = None
+
+
+class InstrumentRulesConfig(_Strict):
+    tick_size: Decimal = Field(gt=0)
+    lot_size: Decimal = Field(gt=0)
+    min_quantity: Decimal = Field(Decimal(0), ge=0)
+    min_notional: Decimal = Field(Decimal(0), ge=0)
+
+
+class RiskConfig(_Strict):
+    max_order_quantity: Decimal | None = Field(None, gt=0)
+    max_order_notional: Decimal | None = Field(None, gt=0)
+    max_position_quantity: Decimal | None = Field(None, gt=0)
+    max_symbol_exposure: Decimal | None = Field(None, gt=0)
+    max_total_exposure: Decimal | None = Field(None, gt=0)
+    max_open_orders: int | None = Field(None, ge=1)
+    max_orders_per_second: float | None = Field(None, gt=0)
+    order_burst: int | None = Field(None, ge=1)
+    daily_loss_limit: Decimal | None = Field(None, gt=0)
+    max_drawdown: Decimal | None = Field(None, gt=0)
+    price_collar_bps: Decimal | None = Field(None, gt=0)
+    duplicate_window_ms: float | None = Field(None, gt=0)
+    on_loss_breach: Literal["REDUCING", "HALTED"] = "REDUCING"
+    instruments: dict[str, InstrumentRulesConfig] = {}
+
+
+class OmsConfig(_Strict):
+    ack_timeout: float = Field(5.0, gt=0)
+    completed_capacity: int = Field(10_000, ge=1)
+
+
+class StrategyConfig(_Strict):
+    id: str = Field(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9]+$")
+    kind: str = Field("example", description="'example' or an import path 'package.module:Class'")
+    venue: str = "paper"
+    symbols: tuple[str, ...] = ()
+    cycle_time_ms: int | None = Field(None, ge=1)
+    params: dict[str, str | int | float | bool] = {}
+
+
 class NodeConfig(_Strict):
     node: NodeSection = NodeSection()
     broker_backoff: BackoffConfig = BackoffConfig()
+    venues: tuple[VenueConfig, ...] = ()
+    risk: RiskConfig = RiskConfig()
+    oms: OmsConfig = OmsConfig()
+    strategies: tuple[StrategyConfig, ...] = ()
+    status_interval: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _names_are_unique_and_known(self) -> NodeConfig:
+        venues = [venue.name for venue in self.venues]
+        if len(set(venues)) != len(venues):
+            raise ValueError(f"venue names must be unique, got {venues}")
+        ids = [strategy.id for strategy in self.strategies]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"strategy ids must be unique, got {ids}")
+        for strategy in self.strategies:
+            if strategy.venue not in venues:
+                raise ValueError(
+                    f"strategy {strategy.id} trades on unknown venue {strategy.venue!r}"
+                )
+        return self
 
 
 def _interpolate(value: Any, path: str, environ: Mapping[str, str]) -> Any:

@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import random
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from ._config import NodeConfig
+from ._config import NodeConfig, StrategyConfig, VenueConfig
+from .actors._breaker import BreakerActor, BreakerStore, GetBreakerStats, VenueFailureStats
+from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
+from .actors._contract import QuoteSubscription
+from .actors._control import (
+    EngageKillSwitch,
+    GetMetrics,
+    GetOpenOrders,
+    GetRiskStatus,
+    Promise,
+    SetTradingState,
+)
+from .actors._directory import Directory, VenueEntry
+from .actors._example import ExampleStrategy
+from .actors._oms import KillSwitchReport, OmsActor, OmsStore
+from .actors._oms_state import OmsState
+from .actors._rate_limit import TokenBucket
+from .actors._retry import RetryPolicy
+from .actors._risk import RiskGuard, RiskStore, risk_limits_from_config
+from .actors._strategy import Strategy, StrategyActor
+from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue
+from .messages._enums import TradingState
 from .supervision import (
     ActorSystem,
     Address,
+    Backoff,
+    ChildSpec,
     Clock,
     Intensity,
-    Strategy,
     SupervisorSpec,
     TreeNode,
+    add_child,
+    remove_child,
 )
+from .supervision import (
+    Strategy as SupervisionStrategy,
+)
+from .testing._paper import paper_sim_config
 
-__all__ = ["Node"]
+__all__ = ["Node", "render_tree"]
 
 logger = logging.getLogger("tradenode.node")
 
@@ -24,33 +56,68 @@ logger = logging.getLogger("tradenode.node")
 class Node:
     """A supervised tradenode.
 
-    The tree is ``/<name>`` (one_for_one) over ``core`` (the trading
-    actors, rest_for_one so a restarted OMS brings back everything that
-    depends on it) and ``brokers`` (one_for_one: venues fail independently).
+    The tree is ``/<name>`` (one_for_one) over ``core`` (rest_for_one: the
+    OMS, then the risk guard that depends on it, then the strategies) and
+    ``brokers`` (one_for_one: venues fail independently; each venue is a
+    rest_for_one subtree of its circuit breaker and its broker actor). Venues
+    and strategies are added and removed at runtime; the node owns the
+    state that must outlive any actor incarnation (OMS books, risk state,
+    breaker state, the paper venues themselves).
     """
 
     def __init__(self, config: NodeConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config if config is not None else NodeConfig()
-        self.system = ActorSystem(
-            clock=clock, seed=self.config.node.seed, name=self.config.node.name
+        section = self.config.node
+        self.system = ActorSystem(clock=clock, seed=section.seed, name=section.name)
+        self.clock = self.system.clock
+        self.directory = Directory(self.system, section.name)
+        self.oms_store = OmsStore(OmsState(completed_capacity=self.config.oms.completed_capacity))
+        self.risk_store = RiskStore.create(
+            risk_limits_from_config(self.config.risk), now_ns=self.clock.time_ns
         )
+        self.venues: dict[str, PaperVenue] = {}
+        self._breaker_stores: dict[str, BreakerStore] = {}
         self._root: Address | None = None
+        self._run_tag = _run_tag(self.clock.time_ns())
+
+    # -- the tree -----------------------------------------------------------------
 
     def tree_spec(self) -> SupervisorSpec:
         section = self.config.node
         intensity = Intensity(section.intensity.max_restarts, section.intensity.within_seconds)
+        directory, oms_store, risk_store = self.directory, self.oms_store, self.risk_store
+        ack_timeout = self.config.oms.ack_timeout
         return SupervisorSpec(
             section.name,
-            strategy=Strategy.ONE_FOR_ONE,
+            strategy=SupervisionStrategy.ONE_FOR_ONE,
             intensity=intensity,
             children=(
-                SupervisorSpec("core", strategy=Strategy.REST_FOR_ONE, intensity=intensity),
-                SupervisorSpec("brokers", strategy=Strategy.ONE_FOR_ONE, intensity=intensity),
+                SupervisorSpec(
+                    "core",
+                    strategy=SupervisionStrategy.REST_FOR_ONE,
+                    intensity=intensity,
+                    children=(
+                        ChildSpec(
+                            "oms", lambda: OmsActor(directory, oms_store, ack_timeout=ack_timeout)
+                        ),
+                        ChildSpec("risk", lambda: RiskGuard(directory, risk_store)),
+                        SupervisorSpec("strategies", intensity=Intensity(20, 60)),
+                    ),
+                ),
+                SupervisorSpec(
+                    "brokers", strategy=SupervisionStrategy.ONE_FOR_ONE, intensity=intensity
+                ),
             ),
         )
 
     def start(self) -> Address:
+        """Start the tree, then the configured venues, then the configured strategies."""
         self._root = self.system.start(self.tree_spec())
+        self._root.cell.first_start.started.wait()
+        for venue in self.config.venues:
+            self.add_venue(venue)
+        for strategy in self.config.strategies:
+            self.add_strategy_from_config(strategy)
         logger.info("node %s started", self.config.node.name)
         return self._root
 
@@ -70,22 +137,234 @@ class Node:
         return self.system.failed
 
     def supervisor(self, name: str) -> Address:
-        address = self.system.lookup(f"/{self.config.node.name}/{name}")
+        address = self.system.lookup(self.directory.path(*name.split("/")))
         if address is None:
             raise KeyError(f"node has no supervisor {name!r}")
         return address
+
+    @property
+    def oms(self) -> Address:
+        return self.directory.oms()
+
+    @property
+    def risk(self) -> Address:
+        return self.directory.risk()
+
+    # -- venues ---------------------------------------------------------------------
+
+    def add_venue(self, config: VenueConfig, *, venue: PaperVenue | None = None) -> VenueEntry:
+        """Connect a venue at runtime: a breaker and a broker actor under ``brokers``."""
+        name = config.name
+        if venue is None:
+            venue = self.venues.get(name) or PaperVenue(
+                name,
+                paper_sim_config(
+                    quote_balance=config.quote_balance,
+                    fill_probability=config.fill_probability,
+                    allow_short=config.allow_short,
+                    taker_commission_bps=config.taker_commission_bps,
+                    maker_commission_bps=config.maker_commission_bps,
+                    slippage_bps=config.slippage_bps,
+                ),
+                seed=config.seed if config.seed is not None else self.config.node.seed,
+                clock=self.clock,
+                latency=config.latency_ms / 1000,
+            )
+        self.venues[name] = venue
+        store = self._breaker_stores.get(name) or self._breaker_store(config)
+        self._breaker_stores[name] = store
+        backoff_config = config.backoff or self.config.broker_backoff
+        backoff = Backoff(
+            backoff_config.min_seconds, backoff_config.max_seconds, backoff_config.random_factor
+        )
+        directory, oms = self.directory, self.oms
+        base = self.directory.path("brokers", name)
+        link = PaperLink()
+        amend_natively = config.amend == "native"
+        breaker = config.breaker
+        children: list[ChildSpec | SupervisorSpec] = [
+            ChildSpec(
+                "breaker",
+                lambda: BreakerActor(
+                    name,
+                    directory=directory,
+                    store=store,
+                    broker_path=f"{base}/broker",
+                    request_timeout=breaker.request_timeout,
+                    park_when_open=breaker.when_open == "park",
+                ),
+            ),
+            ChildSpec(
+                "broker",
+                lambda: PaperBroker(
+                    venue, reports_to=oms, link=link, amend_natively=amend_natively
+                ),
+                backoff=backoff,
+            ),
+        ]
+        if config.tick_interval_ms:
+            interval = config.tick_interval_ms / 1000
+            children.append(ChildSpec("market", lambda: PaperMarket(venue, interval)))
+        intensity = Intensity(
+            self.config.node.intensity.max_restarts * 4, self.config.node.intensity.within_seconds
+        )
+        add_child(
+            self.supervisor("brokers"),
+            SupervisorSpec(
+                name,
+                strategy=SupervisionStrategy.REST_FOR_ONE,
+                intensity=intensity,
+                children=tuple(children),
+            ),
+        )
+        entry = VenueEntry(
+            name, breaker=self._lookup(f"{base}/breaker"), broker=self._lookup(f"{base}/broker")
+        )
+        self.oms_store.amends_natively[name] = amend_natively
+        self.directory.register_venue(entry)
+        entry.broker.tell(QuoteSubscription(self.oms))
+        entry.broker.tell(QuoteSubscription(self.risk))
+        logger.info("venue %s connected", name)
+        return entry
+
+    def remove_venue(self, name: str) -> bool:
+        """Disconnect a venue; orders for it are refused at once while it is absent."""
+        self.directory.unregister_venue(name)
+        return remove_child(self.supervisor("brokers"), name)
+
+    def _breaker_store(self, config: VenueConfig) -> BreakerStore:
+        breaker = config.breaker
+        monotonic = self.clock.monotonic
+        backoff = self.config.broker_backoff
+        return BreakerStore(
+            breaker=CircuitBreaker(
+                config.name,
+                failure_threshold=breaker.failure_threshold,
+                open_timeout=breaker.open_timeout,
+                half_open_max_probes=breaker.half_open_max_probes,
+                monotonic=monotonic,
+            ),
+            bucket=TokenBucket(breaker.rate_per_second, breaker.burst, monotonic=monotonic),
+            retry=RetryPolicy(
+                max_attempts=max(1, breaker.max_retries + 1),
+                base_delay=backoff.min_seconds,
+                max_delay=backoff.max_seconds,
+                random_factor=backoff.random_factor,
+                rng=random.Random(f"{self.config.node.seed}:retry:{config.name}"),
+            ),
+            dlq=DeadLetterQueue(breaker.dlq_capacity),
+        )
+
+    def _lookup(self, path: str) -> Address:
+        address = self.system.lookup(path)
+        if address is None:
+            raise LookupError(f"no actor at {path}")
+        return address
+
+    # -- strategies -----------------------------------------------------------------
+
+    def add_strategy(self, strategy_id: str, factory: Callable[[], Strategy]) -> Address:
+        """Run a strategy in its own supervised actor; it is restarted alone if it raises."""
+        directory = self.directory
+        prefix = f"{self._run_tag}{strategy_id}"
+        return add_child(
+            self.supervisor("core/strategies"),
+            ChildSpec(strategy_id, lambda: StrategyActor(factory, directory, id_prefix=prefix)),
+        )
+
+    def add_strategy_from_config(self, config: StrategyConfig) -> Address:
+        return self.add_strategy(config.id, _strategy_factory(config))
+
+    def remove_strategy(self, strategy_id: str) -> bool:
+        return remove_child(self.supervisor("core/strategies"), strategy_id)
+
+    # -- operations -------------------------------------------------------------------
+
+    def kill_switch(self, *, flatten: bool = False, timeout: float = 30.0) -> KillSwitchReport:
+        """Halt the risk guard, cancel every open order on every venue, optionally flatten."""
+        started = self.clock.time_ns()
+        self.risk.ask(SetTradingState(TradingState.HALTED, "kill switch"), timeout=timeout)
+        done: Promise[KillSwitchReport] = Promise()
+        self.oms.tell(EngageKillSwitch(flatten=flatten, done=done, started_ns=started))
+        report = done.wait(timeout)
+        logger.warning(
+            "kill switch: %d open order(s), %d cancel(s) confirmed, %d flatten order(s), %.1f ms",
+            report.open_orders_found,
+            report.cancels_confirmed,
+            len(report.flatten_orders),
+            report.total_seconds * 1000,
+        )
+        return report
+
+    def failure_stats(self, venue: str) -> VenueFailureStats:
+        entry = self.directory.venue(venue)
+        if entry is None:
+            raise KeyError(f"venue {venue!r} is not connected")
+        stats = entry.breaker.ask(GetBreakerStats())
+        assert isinstance(stats, VenueFailureStats)
+        return stats
 
     def tree(self) -> TreeNode | None:
         return self.system.tree()
 
     def status(self) -> dict[str, Any]:
         tree = self.tree()
-        return {
+        status: dict[str, Any] = {
             "node": self.config.node.name,
             "terminated": self.system.is_terminated,
             "termination_reason": self.system.termination_reason,
             "dead_letters": self.system.dead_letters.count,
             "tree": None if tree is None else _tree_dict(tree),
+        }
+        if self.system.is_terminated:
+            status.update(self._books())
+            return status
+        try:
+            metrics = self.oms.ask(GetMetrics(), timeout=5)
+            open_orders = self.oms.ask(GetOpenOrders(), timeout=5)
+            risk = self.risk.ask(GetRiskStatus(), timeout=5)
+        except Exception as exc:  # noqa: BLE001 - a status view must never take the node down
+            status["error"] = f"{type(exc).__name__}: {exc}"
+            return status
+        status.update(self._books())
+        status["metrics"] = {k: str(v) for k, v in metrics.items()}
+        status["open_orders"] = len(open_orders)
+        status["risk"] = risk
+        status["breakers"] = {}
+        for entry in self.directory.venues():
+            try:
+                stats = entry.breaker.ask(GetBreakerStats(), timeout=5)
+                status["breakers"][entry.name] = {
+                    "state": stats.circuit_state,
+                    "failures": stats.failure_count,
+                    "dlq": stats.dlq_size,
+                }
+            except Exception as exc:  # noqa: BLE001
+                status["breakers"][entry.name] = {"state": f"unavailable ({type(exc).__name__})"}
+        return status
+
+    def _books(self) -> dict[str, Any]:
+        state = self.oms_store.state
+        positions = [
+            {
+                "venue": p.venue,
+                "symbol": p.symbol,
+                "quantity": str(p.quantity),
+                "avg_price": str(p.avg_price),
+                "realized_pnl": str(p.realized_pnl),
+                "unrealized_pnl": str(p.unrealized_pnl),
+            }
+            for p in state.positions()
+        ]
+        metrics = state.metrics()
+        return {
+            "total_orders": metrics.get("total_orders", 0),
+            "fills": len(state.fills()),
+            "rejections": self.oms_store.rejections,
+            "denials": self.oms_store.denials,
+            "positions": positions,
+            "realized_pnl": str(sum((Decimal(p["realized_pnl"]) for p in positions), Decimal(0))),
+            "restarts": self.system.events.restart_counts(),
         }
 
     def __enter__(self) -> Node:
@@ -94,6 +373,38 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _strategy_factory(config: StrategyConfig) -> Callable[[], Strategy]:
+    if config.kind == "example":
+        return lambda: ExampleStrategy(
+            config.id, config.venue, tuple(config.symbols), config.cycle_time_ms
+        )
+    module_name, _, class_name = config.kind.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+
+    def build() -> Strategy:
+        strategy = cls(**config.params)
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"{config.kind} is not a tradenode Strategy")
+        strategy.strategy_id = config.id
+        strategy.venue = config.venue
+        strategy.symbols = tuple(config.symbols) or strategy.symbols
+        strategy.cycle_time_ms = config.cycle_time_ms or strategy.cycle_time_ms
+        return strategy
+
+    return build
+
+
+def _run_tag(now_ns: int) -> str:
+    """A short tag unique per node start, so client order ids never repeat across runs."""
+    seconds = now_ns // 1_000_000_000
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    tag = ""
+    while seconds:
+        seconds, digit = divmod(seconds, 36)
+        tag = digits[digit] + tag
+    return tag[-5:] or "0"
 
 
 def _tree_dict(node: TreeNode) -> dict[str, Any]:

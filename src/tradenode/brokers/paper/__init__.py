@@ -2,6 +2,7 @@
 
 from ._actor import PaperBroker, PaperLink
 from ._codec import STATUS_MAP, execution_id, stream_event_to_message, to_status_report
+from ._market import PaperMarket
 from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "CorruptEvent",
     "PaperBroker",
     "PaperLink",
+    "PaperMarket",
     "PaperSession",
     "PaperVenue",
     "SessionClosed",

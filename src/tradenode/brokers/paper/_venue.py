@@ -197,11 +197,16 @@ class PaperVenue:
                 )
             return events
 
-    def _deliver(self, sink: EventSink, batch: Sequence[object]) -> None:
+    def _deliver(self, session: PaperSession, batch: Sequence[object]) -> None:
         if self._latency <= 0:
-            sink(batch)
-        else:
-            self._clock.call_later(self._latency, lambda: sink(batch))
+            session._sink(batch)
+            return
+
+        def later() -> None:
+            if not session._closed:
+                session._sink(batch)
+
+        self._clock.call_later(self._latency, later)
 
 
 class PaperSession:
@@ -214,7 +219,7 @@ class PaperSession:
 
     def _push(self, batch: Sequence[object]) -> None:
         if not self._closed:
-            self._venue._deliver(self._sink, batch)
+            self._venue._deliver(self, batch)
 
     def _check_open(self) -> None:
         if self._closed:

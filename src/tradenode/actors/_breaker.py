@@ -1,0 +1,404 @@
+"""The circuit-breaker actor that gates each broker actor's mailbox.
+
+Every command for a venue passes here. Submits and modifies need the
+breaker's admission and a rate-limit token; cancels and queries always go
+through, because refusing to cancel during an outage is how positions get
+stuck. Each forwarded command is numbered and must come back as a
+``BrokerReply`` before ``request_timeout``; transport failures and timeouts
+count toward opening the circuit, business rejections never do.
+
+A submit whose outcome is unknown (transport error or timeout) is never
+simply re-sent: the breaker first queries the venue by client order id and
+re-sends under the *same* id only if the venue does not have it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..messages._messages import (
+    CancelAllOrders,
+    CancelOrder,
+    CancelRejected,
+    ModifyOrder,
+    ModifyRejected,
+    OrderRejected,
+    QueryOrder,
+    SubmitOrder,
+)
+from ..supervision import Actor, Address, Cancellable
+from ._breaker_state import Admission, BreakerStats, CircuitBreaker, DeadLetterQueue, FailureKind
+from ._contract import BrokerCommand, BrokerReply, BrokerRequest, Outcome
+from ._directory import Directory
+from ._rate_limit import TokenBucket
+from ._retry import Operation, RetryDecision, RetryPolicy
+
+__all__ = [
+    "BreakerActor",
+    "BreakerStore",
+    "GetBreakerStats",
+    "ReprocessParked",
+    "VenueFailureStats",
+]
+
+logger = logging.getLogger("tradenode.breaker")
+
+CIRCUIT_OPEN_CODE = "CIRCUIT_OPEN"
+
+_FAILURE_KIND = {
+    Outcome.TRANSPORT: FailureKind.TRANSPORT,
+    Outcome.TIMEOUT: FailureKind.TIMEOUT,
+    Outcome.RATE_LIMITED: FailureKind.RATE_LIMITED,
+    Outcome.BANNED: FailureKind.BANNED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GetBreakerStats:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReprocessParked:
+    """Re-dispatch every order parked while the circuit was open."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFailureStats:
+    """The seed API's ``get_failure_stats()``: breaker state plus what waits."""
+
+    venue: str
+    circuit_state: str
+    failure_count: int
+    consecutive_failures: int
+    dlq_size: int
+    rate_limited_waiting: int
+    recent_failures: tuple[str, ...]
+    breaker: BreakerStats
+
+
+@dataclass
+class _Pending:
+    command: BrokerCommand
+    admission: Admission | None
+    attempt: int
+    resolving: SubmitOrder | ModifyOrder | None = None
+    timer: Cancellable | None = None
+
+
+@dataclass
+class BreakerStore:
+    """The breaker's memory, owned by the node so a restarted breaker keeps it."""
+
+    breaker: CircuitBreaker
+    bucket: TokenBucket
+    retry: RetryPolicy
+    dlq: DeadLetterQueue[BrokerCommand]
+    pending: dict[int, _Pending] = field(default_factory=dict)
+    waiting: collections.deque[BrokerCommand] = field(default_factory=collections.deque)
+    next_seq: int = 0
+
+
+class _Timeout:
+    __slots__ = ("seq",)
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+
+class _Retry:
+    __slots__ = ("attempt", "command", "resolving")
+
+    def __init__(
+        self, command: BrokerCommand, attempt: int, resolving: SubmitOrder | ModifyOrder | None
+    ) -> None:
+        self.command = command
+        self.attempt = attempt
+        self.resolving = resolving
+
+
+class _Drain:
+    __slots__ = ()
+
+
+class BreakerActor(Actor):
+    def __init__(
+        self,
+        venue: str,
+        *,
+        directory: Directory,
+        store: BreakerStore,
+        broker_path: str,
+        request_timeout: float,
+        park_when_open: bool,
+    ) -> None:
+        self.venue = venue
+        self.directory = directory
+        self.store = store
+        self.broker_path = broker_path
+        self.request_timeout = request_timeout
+        self.park_when_open = park_when_open
+        self._drain_scheduled = False
+
+    def on_start(self) -> None:
+        for seq in self.store.pending:
+            self.store.pending[seq].timer = self.context.schedule_once(
+                self.request_timeout, _Timeout(seq)
+            )
+        if self.store.waiting:
+            self._schedule_drain()
+
+    def _broker(self) -> Address:
+        address = self.directory.system.lookup(self.broker_path)
+        if address is None:
+            raise LookupError(f"breaker {self.venue}: no broker at {self.broker_path}")
+        return address
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, SubmitOrder | ModifyOrder):
+            self._gated(message)
+        elif isinstance(message, CancelOrder | QueryOrder | CancelAllOrders):
+            self._send(message, admission=None, attempt=1)
+        elif isinstance(message, BrokerReply):
+            self._on_reply(message)
+        elif isinstance(message, _Timeout):
+            self._on_timeout(message.seq)
+        elif isinstance(message, _Retry):
+            self._on_retry(message)
+        elif isinstance(message, _Drain):
+            self._drain_scheduled = False
+            self._drain()
+        elif isinstance(message, ReprocessParked):
+            for command in self.store.dlq.drain():
+                self.receive(command)
+        elif isinstance(message, GetBreakerStats):
+            return self.stats()
+        else:
+            logger.warning("breaker %s: ignoring %s", self.venue, type(message).__name__)
+        return None
+
+    def stats(self) -> VenueFailureStats:
+        breaker = self.store.breaker.stats()
+        return VenueFailureStats(
+            venue=self.venue,
+            circuit_state=breaker.circuit_state.value,
+            failure_count=breaker.failure_count,
+            consecutive_failures=breaker.consecutive_failures,
+            dlq_size=len(self.store.dlq),
+            rate_limited_waiting=len(self.store.waiting),
+            recent_failures=tuple(f"{r.kind.name}: {r.text}" for r in breaker.recent_failures),
+            breaker=breaker,
+        )
+
+    # -- gating ------------------------------------------------------------------
+
+    def _gated(self, command: SubmitOrder | ModifyOrder) -> None:
+        if self.store.waiting:
+            self.store.waiting.append(command)
+            return
+        self._admit_and_send(command)
+
+    def _admit_and_send(self, command: SubmitOrder | ModifyOrder) -> bool:
+        """False when the rate limiter has no token yet (the caller keeps the command)."""
+        admission = self.store.breaker.allow()
+        if not admission:
+            if self.park_when_open and self.store.dlq.park(command, admission.reason):
+                logger.warning(
+                    "breaker %s: parked %s (%s)",
+                    self.venue,
+                    command.client_order_id,
+                    admission.reason,
+                )
+            else:
+                self._refuse(command, admission.reason)
+            return True
+        if not self.store.bucket.try_acquire():
+            self.store.breaker.release(admission)
+            return False
+        self._send(command, admission=admission, attempt=1)
+        return True
+
+    def _drain(self) -> None:
+        while self.store.waiting:
+            command = self.store.waiting[0]
+            assert isinstance(command, SubmitOrder | ModifyOrder)
+            if not self._admit_and_send(command):
+                self._schedule_drain()
+                return
+            self.store.waiting.popleft()
+
+    def _schedule_drain(self) -> None:
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            delay = max(self.store.bucket.seconds_until(), 0.001)
+            self.context.schedule_once(delay, _Drain())
+
+    def _refuse(self, command: SubmitOrder | ModifyOrder, reason: str) -> None:
+        oms = self.directory.oms()
+        if isinstance(command, SubmitOrder):
+            oms.tell(
+                OrderRejected(
+                    client_order_id=command.client_order_id,
+                    venue=self.venue,
+                    code=CIRCUIT_OPEN_CODE,
+                    reason=reason,
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+        else:
+            oms.tell(
+                ModifyRejected(
+                    client_order_id=command.client_order_id,
+                    venue=self.venue,
+                    code=CIRCUIT_OPEN_CODE,
+                    reason=reason,
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+
+    # -- requests and replies -----------------------------------------------------
+
+    def _send(
+        self,
+        command: BrokerCommand,
+        *,
+        admission: Admission | None,
+        attempt: int,
+        resolving: SubmitOrder | ModifyOrder | None = None,
+    ) -> None:
+        self.store.next_seq += 1
+        seq = self.store.next_seq
+        pending = _Pending(command, admission, attempt, resolving)
+        pending.timer = self.context.schedule_once(self.request_timeout, _Timeout(seq))
+        self.store.pending[seq] = pending
+        self._broker().tell(BrokerRequest(seq, command, self.context.self))
+
+    def _on_reply(self, reply: BrokerReply) -> None:
+        pending = self.store.pending.pop(reply.seq, None)
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        if reply.outcome.venue_answered:
+            if reply.outcome is Outcome.REJECTED:
+                self.store.breaker.record_failure(
+                    reply.detail, FailureKind.BUSINESS, admission=pending.admission
+                )
+            else:
+                self.store.breaker.record_success(pending.admission)
+            if pending.resolving is not None:
+                self._resolved(pending, found=reply.outcome is not Outcome.NOT_FOUND)
+            return
+        kind = _FAILURE_KIND[reply.outcome]
+        if kind is FailureKind.RATE_LIMITED:
+            now = self.directory.system.clock.monotonic()
+            self.store.bucket.pause_until(now + (reply.retry_after or 1.0))
+            self.store.breaker.record_failure(reply.detail, kind, admission=pending.admission)
+        elif kind is FailureKind.BANNED:
+            self.store.breaker.record_failure(
+                reply.detail, kind, admission=pending.admission, retry_after=reply.retry_after
+            )
+        else:
+            self.store.breaker.record_failure(reply.detail, kind, admission=pending.admission)
+        self._after_failure(pending, kind)
+
+    def _on_timeout(self, seq: int) -> None:
+        pending = self.store.pending.pop(seq, None)
+        if pending is None:
+            return
+        detail = f"no reply within {self.request_timeout}s"
+        self.store.breaker.record_failure(detail, FailureKind.TIMEOUT, admission=pending.admission)
+        self._after_failure(pending, FailureKind.TIMEOUT)
+
+    def _after_failure(self, pending: _Pending, kind: FailureKind) -> None:
+        command = pending.command
+        if pending.resolving is not None:
+            operation = Operation.QUERY
+        elif isinstance(command, SubmitOrder):
+            operation = Operation.SUBMIT
+        elif isinstance(command, ModifyOrder):
+            operation = Operation.MODIFY
+        elif isinstance(command, CancelOrder | CancelAllOrders):
+            operation = Operation.CANCEL
+        else:
+            operation = Operation.QUERY
+        retry = self.store.retry
+        decision = retry.decide(operation, pending.attempt, kind, venue_has_order=None)
+        delay = retry.delay(pending.attempt)
+        if decision is RetryDecision.QUERY_FIRST:
+            assert isinstance(command, SubmitOrder | ModifyOrder)
+            query = _query_for(command)
+            self.context.schedule_once(delay, _Retry(query, pending.attempt, command))
+        elif decision is RetryDecision.RETRY:
+            self.context.schedule_once(
+                delay, _Retry(command, pending.attempt + 1, pending.resolving)
+            )
+        else:
+            logger.error(
+                "breaker %s: giving up on %s after %d attempt(s) (%s)",
+                self.venue,
+                type(command).__name__,
+                pending.attempt,
+                kind.name,
+            )
+            if isinstance(command, CancelOrder):
+                self.directory.oms().tell(
+                    CancelRejected(
+                        client_order_id=command.client_order_id,
+                        venue=self.venue,
+                        code=kind.name,
+                        reason=f"cancel not confirmed after {pending.attempt} attempt(s)",
+                        ts_ns=self.context.now_ns(),
+                    )
+                )
+
+    def _on_retry(self, retry: _Retry) -> None:
+        command = retry.command
+        if isinstance(command, SubmitOrder | ModifyOrder):
+            admission = self.store.breaker.allow()
+            if not admission:
+                self._refuse(command, admission.reason)
+                return
+            self._send(command, admission=admission, attempt=retry.attempt)
+        else:
+            self._send(command, admission=None, attempt=retry.attempt, resolving=retry.resolving)
+
+    def _resolved(self, pending: _Pending, *, found: bool) -> None:
+        """A query answered whether an order of unknown outcome reached the venue."""
+        original = pending.resolving
+        assert original is not None
+        decision = self.store.retry.decide(
+            Operation.SUBMIT if isinstance(original, SubmitOrder) else Operation.MODIFY,
+            pending.attempt,
+            FailureKind.TRANSPORT,
+            venue_has_order=found,
+        )
+        if decision is RetryDecision.DO_NOT_RESEND:
+            logger.info(
+                "breaker %s: %s reached the venue; not re-sending",
+                self.venue,
+                original.client_order_id,
+            )
+            return
+        if isinstance(original, ModifyOrder) and original.new_client_order_id is None:
+            return
+        if decision is RetryDecision.RETRY:
+            logger.info(
+                "breaker %s: re-sending %s under the same id", self.venue, original.client_order_id
+            )
+            self._on_retry(_Retry(original, pending.attempt + 1, None))
+        elif isinstance(original, SubmitOrder):
+            self._refuse(
+                original, f"gave up after {pending.attempt} attempt(s); the venue does not have it"
+            )
+
+
+def _query_for(command: SubmitOrder | ModifyOrder) -> QueryOrder:
+    if isinstance(command, ModifyOrder) and command.new_client_order_id is not None:
+        client_order_id = command.new_client_order_id
+    else:
+        client_order_id = command.client_order_id
+    return QueryOrder(client_order_id=client_order_id, venue=command.venue, symbol=command.symbol)

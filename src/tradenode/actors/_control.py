@@ -1,0 +1,127 @@
+"""Control messages between the node's actors: subscriptions, queries, the kill switch.
+
+Trading commands and events live in ``tradenode.messages``; these are the
+in-process plumbing around them and never cross the wire.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from ..messages._enums import TradingState
+from ..messages._messages import SubmitOrder
+from ..supervision import Address
+
+__all__ = [
+    "EngageKillSwitch",
+    "GetFills",
+    "GetMetrics",
+    "GetOpenOrders",
+    "GetOrder",
+    "GetPositions",
+    "GetRiskStatus",
+    "Promise",
+    "Routed",
+    "SetTradingState",
+    "Subscribe",
+    "Unsubscribe",
+]
+
+T = TypeVar("T")
+
+
+class Promise(Generic[T]):
+    """A one-shot result an actor fulfils later, for callers outside the actors.
+
+    An actor must never block waiting for another; when an answer needs
+    several round trips (a kill switch waiting for every cancel), the caller
+    passes a promise in the message and waits on it from its own thread.
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._value: T | None = None
+
+    def fulfil(self, value: T) -> None:
+        if not self._done.is_set():
+            self._value = value
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> T:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"no result within {timeout}s")
+        assert self._value is not None
+        return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Receive order events (of one strategy, or all when ``strategy_id`` is None)."""
+
+    subscriber: Address
+    strategy_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    subscriber: Address
+
+
+@dataclass(frozen=True, slots=True)
+class GetPositions:
+    strategy_id: str | None = None
+    venue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetOpenOrders:
+    venue: str | None = None
+    strategy_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetFills:
+    client_order_id: str | None = None
+    strategy_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrder:
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetrics:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetTradingState:
+    state: TradingState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetRiskStatus:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EngageKillSwitch:
+    flatten: bool
+    done: Promise[Any] = field(compare=False)
+    started_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """OMS to subscribers: this order (new, a replacement, or a kill-switch flatten)
+    was handed to its venue. Distinct from ``SubmitOrder``, which is a request."""
+
+    order: SubmitOrder

@@ -1,0 +1,63 @@
+"""Where the node's actors find each other.
+
+Addresses are stable across restarts, so a directory owned by the node (not
+by any actor) can hand them out once; venues come and go at runtime.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ..supervision import ActorSystem, Address
+
+__all__ = ["Directory", "VenueEntry"]
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEntry:
+    name: str
+    breaker: Address
+    broker: Address
+
+
+class Directory:
+    def __init__(self, system: ActorSystem, node_name: str) -> None:
+        self.system = system
+        self.node_name = node_name
+        self._venues: dict[str, VenueEntry] = {}
+        self._lock = threading.Lock()
+
+    def path(self, *parts: str) -> str:
+        return "/" + "/".join((self.node_name, *parts))
+
+    def _required(self, *parts: str) -> Address:
+        address = self.system.lookup(self.path(*parts))
+        if address is None:
+            raise LookupError(f"no actor at {self.path(*parts)}")
+        return address
+
+    def oms(self) -> Address:
+        return self._required("core", "oms")
+
+    def risk(self) -> Address:
+        return self._required("core", "risk")
+
+    def register_venue(self, entry: VenueEntry) -> None:
+        with self._lock:
+            self._venues[entry.name] = entry
+
+    def unregister_venue(self, name: str) -> None:
+        with self._lock:
+            self._venues.pop(name, None)
+
+    def venue(self, name: str) -> VenueEntry | None:
+        with self._lock:
+            entry = self._venues.get(name)
+        if entry is not None and not entry.breaker.is_alive:
+            return None
+        return entry
+
+    def venues(self) -> list[VenueEntry]:
+        with self._lock:
+            return list(self._venues.values())

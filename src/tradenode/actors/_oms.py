@@ -1,0 +1,507 @@
+"""The OMS actor: every order from intent to a terminal state, and the positions fills make.
+
+The bookkeeping is the pure ``OmsState``; this actor routes. It registers
+approved orders, hands them to their venue's breaker (or refuses them at
+once when that venue is absent), applies every report a broker sends,
+publishes what changed to subscribers (strategies, the risk guard), queries
+venues when an acknowledgement is late, and runs the kill switch.
+
+Its ``OmsStore`` belongs to the node, so an OMS restart loses no order;
+making it durable across process restarts is the journal's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..messages._enums import DenialCode, OrderStatus, OrderType, Side
+from ..messages._messages import (
+    CancelOrder,
+    CancelRejected,
+    Message,
+    ModifyOrder,
+    ModifyRejected,
+    OrderDenied,
+    OrderRejected,
+    OrderSubmitted,
+    PositionSnapshot,
+    QueryOrder,
+    Quote,
+    SubmitOrder,
+    TradingStateChanged,
+)
+from ..supervision import Actor
+from ._client_ids import ClientOrderIds
+from ._control import (
+    EngageKillSwitch,
+    GetFills,
+    GetMetrics,
+    GetOpenOrders,
+    GetOrder,
+    GetPositions,
+    Routed,
+    Subscribe,
+    Unsubscribe,
+)
+from ._directory import Directory
+from ._oms_state import (
+    ApplyResult,
+    DuplicateOrderError,
+    OmsState,
+    ReplaceRefusedError,
+    TrackedOrderView,
+)
+
+__all__ = ["KillSwitchReport", "OmsActor", "OmsStore", "RiskDenied", "RiskRefusedModify"]
+
+logger = logging.getLogger("tradenode.oms")
+
+KILL_SWITCH_STRATEGY = "killswitch"
+
+_REPORTS = (
+    "OrderAccepted",
+    "OrderRejected",
+    "OrderFilled",
+    "OrderCanceled",
+    "OrderExpired",
+    "OrderModified",
+    "CancelRejected",
+    "ModifyRejected",
+    "OrderStatusReport",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDenied:
+    """Risk guard to OMS: this order was refused; record it and tell its strategy."""
+
+    order: SubmitOrder
+    denial: OrderDenied
+
+
+@dataclass(frozen=True, slots=True)
+class RiskRefusedModify:
+    """Risk guard to OMS: this modification was refused; tell the order's strategy."""
+
+    modify: ModifyOrder
+    code: DenialCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchReport:
+    """What the kill switch did and how long each part took."""
+
+    open_orders_found: int
+    cancels_confirmed: int
+    cancels_failed: tuple[str, ...]
+    flatten_orders: tuple[str, ...]
+    positions_after: tuple[PositionSnapshot, ...]
+    cancel_seconds: float
+    total_seconds: float
+    complete: bool
+
+
+@dataclass
+class OmsStore:
+    state: OmsState
+    subscribers: list[Subscribe] = field(default_factory=list)
+    ids: ClientOrderIds = field(default_factory=lambda: ClientOrderIds("ks"))
+    amends_natively: dict[str, bool] = field(default_factory=dict)
+    drift_events: int = 0
+    denials: int = 0
+    rejections: int = 0
+
+
+class _AckTimeout:
+    __slots__ = ("client_order_id",)
+
+    def __init__(self, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+
+
+@dataclass
+class _KillRun:
+    command: EngageKillSwitch
+    started: float
+    waiting: set[str]
+    found: int
+    confirmed: int = 0
+    failed: list[str] = field(default_factory=list)
+    flatten: list[str] = field(default_factory=list)
+    flattening: bool = False
+    cancel_seconds: float = 0.0
+
+
+class OmsActor(Actor):
+    def __init__(self, directory: Directory, store: OmsStore, *, ack_timeout: float) -> None:
+        self.directory = directory
+        self.store = store
+        self.state = store.state
+        self.ack_timeout = ack_timeout
+        self._kill: _KillRun | None = None
+
+    def receive(self, message: Any) -> Any:
+        name = type(message).__name__
+        if name in _REPORTS:
+            self._on_report(message)
+        elif isinstance(message, SubmitOrder):
+            self._submit(message)
+        elif isinstance(message, RiskDenied):
+            self._denied(message)
+        elif isinstance(message, RiskRefusedModify):
+            modify = message.modify
+            self._publish_report(
+                ModifyRejected(
+                    client_order_id=modify.client_order_id,
+                    venue=modify.venue,
+                    code=message.code.value,
+                    reason=message.reason,
+                    ts_ns=self.context.now_ns(),
+                ),
+                self.state.get(modify.client_order_id),
+            )
+        elif isinstance(message, OrderDenied):
+            self._publish(message, message.strategy_id)
+        elif isinstance(message, TradingStateChanged):
+            self._publish(message, None)
+        elif isinstance(message, CancelOrder):
+            self._cancel(message)
+        elif isinstance(message, ModifyOrder):
+            self._modify(message)
+        elif isinstance(message, Quote):
+            self.state.mark(message.venue, message.symbol, message.last or message.mid)
+        elif isinstance(message, _AckTimeout):
+            self._ack_timeout(message.client_order_id)
+        elif isinstance(message, Subscribe):
+            self.store.subscribers = [
+                s for s in self.store.subscribers if s.subscriber is not message.subscriber
+            ]
+            self.store.subscribers.append(message)
+        elif isinstance(message, Unsubscribe):
+            self.store.subscribers = [
+                s for s in self.store.subscribers if s.subscriber is not message.subscriber
+            ]
+        elif isinstance(message, EngageKillSwitch):
+            self._engage_kill_switch(message)
+        else:
+            return self._query(message)
+        return None
+
+    # -- queries ----------------------------------------------------------------
+
+    def _query(self, message: Any) -> Any:
+        if isinstance(message, GetPositions):
+            snapshots = self.state.positions(by_strategy=message.strategy_id is not None)
+            return tuple(
+                s
+                for s in snapshots
+                if (message.venue is None or s.venue == message.venue)
+                and (message.strategy_id is None or s.strategy_id == message.strategy_id)
+            )
+        if isinstance(message, GetOpenOrders):
+            return tuple(
+                view.order
+                for view in self.state.open_orders(venue=message.venue)
+                if message.strategy_id is None or view.strategy_id == message.strategy_id
+            )
+        if isinstance(message, GetFills):
+            fills = self.state.fills(message.client_order_id)
+            if message.strategy_id is None:
+                return fills
+            return tuple(
+                f for f in fills if self._strategy_of(f.client_order_id) == message.strategy_id
+            )
+        if isinstance(message, GetOrder):
+            return self.state.get(message.client_order_id)
+        if isinstance(message, GetMetrics):
+            metrics = dict(self.state.metrics())
+            metrics["drift_events"] = self.store.drift_events
+            metrics["denied_orders"] = self.store.denials
+            metrics["rejected_orders"] = self.store.rejections
+            return metrics
+        logger.warning("OMS: ignoring unexpected %s", type(message).__name__)
+        return None
+
+    def _strategy_of(self, client_order_id: str) -> str | None:
+        view = self.state.get(client_order_id)
+        return None if view is None else view.strategy_id
+
+    # -- commands -----------------------------------------------------------------
+
+    def _submit(self, order: SubmitOrder) -> None:
+        now = self.context.now_ns()
+        try:
+            self.state.register(order, now)
+        except DuplicateOrderError as exc:
+            self._publish(
+                OrderDenied(
+                    client_order_id=order.client_order_id,
+                    strategy_id=order.strategy_id,
+                    code=DenialCode.DUPLICATE_ORDER,
+                    reason=str(exc),
+                    ts_ns=now,
+                ),
+                order.strategy_id,
+            )
+            return
+        self._route(order, now)
+
+    def _route(self, order: SubmitOrder, now: int) -> None:
+        entry = self.directory.venue(order.venue)
+        if entry is None:
+            reason = f"venue {order.venue!r} is not connected to this node"
+            self.state.mark_denied(order.client_order_id, DenialCode.VENUE_UNAVAILABLE, reason, now)
+            self._publish(
+                OrderDenied(
+                    client_order_id=order.client_order_id,
+                    strategy_id=order.strategy_id,
+                    code=DenialCode.VENUE_UNAVAILABLE,
+                    reason=reason,
+                    ts_ns=now,
+                ),
+                order.strategy_id,
+            )
+            return
+        self.state.mark_submitted(order.client_order_id, now)
+        entry.breaker.tell(order)
+        self._publish(Routed(order), order.strategy_id)
+        self._publish(
+            OrderSubmitted(client_order_id=order.client_order_id, venue=order.venue, ts_ns=now),
+            order.strategy_id,
+        )
+        self.context.schedule_once(self.ack_timeout, _AckTimeout(order.client_order_id))
+
+    def _denied(self, denied: RiskDenied) -> None:
+        now = self.context.now_ns()
+        try:
+            self.state.register(denied.order, now)
+            self.state.mark_denied(
+                denied.order.client_order_id, denied.denial.code, denied.denial.reason, now
+            )
+        except DuplicateOrderError:
+            logger.warning("OMS: denial for an id already in use: %s", denied.order.client_order_id)
+        self._publish(denied.denial, denied.order.strategy_id)
+
+    def _cancel(self, cancel: CancelOrder) -> None:
+        view = self.state.get(cancel.client_order_id)
+        entry = self.directory.venue(cancel.venue)
+        if view is None or not view.is_open or entry is None:
+            why = "venue not connected" if entry is None else "order is not open"
+            self._publish_report(
+                CancelRejected(
+                    client_order_id=cancel.client_order_id,
+                    venue=cancel.venue,
+                    code="NOT_OPEN" if entry is not None else "VENUE_UNAVAILABLE",
+                    reason=why,
+                    ts_ns=self.context.now_ns(),
+                ),
+                view,
+            )
+            return
+        self.state.mark_pending_cancel(cancel.client_order_id, self.context.now_ns())
+        entry.breaker.tell(cancel)
+
+    def _modify(self, modify: ModifyOrder) -> None:
+        now = self.context.now_ns()
+        view = self.state.get(modify.client_order_id)
+        entry = self.directory.venue(modify.venue)
+        if view is None or not view.is_open or entry is None:
+            self._publish_report(
+                ModifyRejected(
+                    client_order_id=modify.client_order_id,
+                    venue=modify.venue,
+                    code="NOT_OPEN" if entry is not None else "VENUE_UNAVAILABLE",
+                    reason="order is not open" if entry is not None else "venue not connected",
+                    ts_ns=now,
+                ),
+                view,
+            )
+            return
+        native = self.store.amends_natively.get(modify.venue, True)
+        if native or modify.new_client_order_id is None:
+            self.state.mark_pending_replace(modify.client_order_id, now)
+            entry.breaker.tell(
+                ModifyOrder(
+                    client_order_id=modify.client_order_id,
+                    venue=modify.venue,
+                    symbol=modify.symbol,
+                    quantity=modify.quantity,
+                    price=modify.price,
+                    stop_price=modify.stop_price,
+                    ts_ns=now,
+                )
+            )
+            return
+        old = view.order
+        replacement = SubmitOrder(
+            client_order_id=modify.new_client_order_id,
+            strategy_id=old.strategy_id,
+            venue=old.venue,
+            symbol=old.symbol,
+            side=old.side,
+            order_type=old.order_type,
+            quantity=modify.quantity if modify.quantity is not None else old.quantity,
+            price=modify.price if modify.price is not None else old.price,
+            stop_price=modify.stop_price if modify.stop_price is not None else old.stop_price,
+            trailing_offset=old.trailing_offset,
+            time_in_force=old.time_in_force,
+            expire_time_ns=old.expire_time_ns,
+            post_only=old.post_only,
+            reduce_only=old.reduce_only,
+            ts_ns=now,
+        )
+        try:
+            registered = self.state.link_replacement(modify.client_order_id, replacement, now)
+        except (ReplaceRefusedError, DuplicateOrderError) as exc:
+            self._publish_report(
+                ModifyRejected(
+                    client_order_id=modify.client_order_id,
+                    venue=modify.venue,
+                    code="REPLACE_REFUSED",
+                    reason=str(exc),
+                    ts_ns=now,
+                ),
+                view,
+            )
+            return
+        self.state.mark_pending_replace(modify.client_order_id, now)
+        self.state.mark_submitted(replacement.client_order_id, now)
+        self._publish(Routed(registered.order), old.strategy_id)
+        # ModifyOrder.quantity stays the logical total: a cancel/replace broker
+        # sends the total minus what the venue had filled at cancel time, the
+        # same rule OmsState applied to ``registered``.
+        entry.breaker.tell(modify)
+
+    def _ack_timeout(self, client_order_id: str) -> None:
+        view = self.state.get(client_order_id)
+        if view is None or view.status is not OrderStatus.SUBMITTED:
+            return
+        entry = self.directory.venue(view.venue)
+        if entry is None:
+            return
+        logger.warning(
+            "OMS: no acknowledgement for %s within %ss; querying", client_order_id, self.ack_timeout
+        )
+        entry.breaker.tell(
+            QueryOrder(client_order_id=client_order_id, venue=view.venue, symbol=view.symbol)
+        )
+        self.context.schedule_once(self.ack_timeout, _AckTimeout(client_order_id))
+
+    # -- reports --------------------------------------------------------------------
+
+    def _on_report(self, report: Message) -> None:
+        result = self.state.apply(report, self.context.now_ns())
+        self.store.drift_events += len(result.drifts)
+        if result.applied:
+            self._publish_report(report, result.order)
+            for snapshot in result.position_updates:
+                self._publish(snapshot, None)
+            for linked in result.linked_orders:
+                logger.info(
+                    "OMS: %s moved to %s with its logical order",
+                    linked.client_order_id,
+                    linked.status.value,
+                )
+        self._advance_kill_switch(result)
+
+    def _publish_report(self, report: Message, view: TrackedOrderView | None) -> None:
+        self._publish(report, None if view is None else view.strategy_id)
+
+    def _publish(self, message: Message | Routed, strategy_id: str | None) -> None:
+        if isinstance(message, OrderDenied):
+            self.store.denials += 1
+        elif isinstance(message, OrderRejected):
+            self.store.rejections += 1
+        broadcast = isinstance(message, TradingStateChanged)
+        for subscription in self.store.subscribers:
+            if (
+                broadcast
+                or subscription.strategy_id is None
+                or subscription.strategy_id == strategy_id
+            ):
+                subscription.subscriber.tell(message)
+
+    # -- kill switch -------------------------------------------------------------------
+
+    def _engage_kill_switch(self, command: EngageKillSwitch) -> None:
+        open_orders = self.state.open_orders()
+        run = _KillRun(command, time.perf_counter(), set(), len(open_orders))
+        self._kill = run
+        for view in open_orders:
+            entry = self.directory.venue(view.venue)
+            if entry is None:
+                run.failed.append(view.client_order_id)
+                continue
+            if view.status is not OrderStatus.PENDING_CANCEL:
+                self.state.mark_pending_cancel(view.client_order_id, self.context.now_ns())
+            entry.breaker.tell(
+                CancelOrder(
+                    client_order_id=view.client_order_id, venue=view.venue, symbol=view.symbol
+                )
+            )
+            run.waiting.add(view.client_order_id)
+        self._advance_kill_switch(None)
+
+    def _advance_kill_switch(self, result: ApplyResult | None) -> None:
+        run = self._kill
+        if run is None:
+            return
+        if result is not None and result.client_order_id in run.waiting:
+            view = self.state.get(result.client_order_id)
+            if view is None or view.is_terminal:
+                run.waiting.discard(result.client_order_id)
+                run.confirmed += not run.flattening
+        if run.waiting:
+            return
+        if run.command.flatten and not run.flattening:
+            run.cancel_seconds = time.perf_counter() - run.started
+            run.flattening = True
+            self._flatten(run)
+            if run.waiting:
+                return
+        if not run.flattening:
+            run.cancel_seconds = time.perf_counter() - run.started
+        self._kill = None
+        run.command.done.fulfil(
+            KillSwitchReport(
+                open_orders_found=run.found,
+                cancels_confirmed=run.confirmed,
+                cancels_failed=tuple(run.failed),
+                flatten_orders=tuple(run.flatten),
+                positions_after=self.state.positions(),
+                cancel_seconds=run.cancel_seconds,
+                total_seconds=time.perf_counter() - run.started,
+                complete=not run.failed,
+            )
+        )
+
+    def _flatten(self, run: _KillRun) -> None:
+        now = self.context.now_ns()
+        for position in self.state.positions():
+            if position.quantity == 0:
+                continue
+            entry = self.directory.venue(position.venue)
+            if entry is None:
+                run.failed.append(f"{position.venue}:{position.symbol}")
+                continue
+            order = SubmitOrder(
+                client_order_id=self.store.ids.next(),
+                strategy_id=KILL_SWITCH_STRATEGY,
+                venue=position.venue,
+                symbol=position.symbol,
+                side=Side.SELL if position.quantity > 0 else Side.BUY,
+                order_type=OrderType.MARKET,
+                quantity=abs(position.quantity),
+                reduce_only=True,
+                ts_ns=now,
+            )
+            self.state.register(order, now)
+            self.state.mark_submitted(order.client_order_id, now)
+            entry.breaker.tell(order)
+            self._publish(Routed(order), KILL_SWITCH_STRATEGY)
+            run.flatten.append(order.client_order_id)
+            run.waiting.add(order.client_order_id)

@@ -1,0 +1,1278 @@
+"""The order-management core: every order's state, fills and positions, with no I/O.
+
+The OMS actor wraps one :class:`OmsState`, hands it the commands it issues
+(``register``, ``mark_submitted``, ...) and the reports venues send
+(``apply``), and publishes what comes back. Nothing here reads a clock or
+touches a thread: time arrives as ``ts_ns`` from the caller, so replaying a
+journal through a fresh instance rebuilds the same state, and the actor's
+restart is a replay rather than a guess.
+
+Venue reports are never trusted to arrive once or in order. Fills are
+idempotent by ``(venue, execution_id)``; a report that cannot be applied is
+logged on ``tradenode.oms`` and answered with an ignored :class:`ApplyResult`
+naming the reason; a report that is applied but reveals a disagreement with
+the venue (an overfill, a fill we never saw) carries a :class:`Drift` so the
+actor can reconcile. ``apply`` never raises for anything a venue sends.
+"""
+
+from __future__ import annotations
+
+import collections
+import decimal
+import enum
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from tradenode._exceptions import TradenodeError
+from tradenode.messages._enums import DenialCode, OrderStatus
+from tradenode.messages._messages import (
+    CancelRejected,
+    Message,
+    ModifyRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderModified,
+    OrderRejected,
+    OrderStatusReport,
+    PositionSnapshot,
+    SubmitOrder,
+)
+
+from ._order_lifecycle import LIVE_AT_VENUE, PENDING, is_legal_transition
+from ._positions import PositionBook, PositionFill
+
+__all__ = [
+    "ApplyResult",
+    "Drift",
+    "DriftKind",
+    "DuplicateOrderError",
+    "ExecutionReport",
+    "IgnoreReason",
+    "LogicalOrderView",
+    "MetricValue",
+    "OmsCounts",
+    "OmsError",
+    "OmsState",
+    "ReplaceRefusedError",
+    "TrackedOrderView",
+]
+
+_LOGGER = logging.getLogger("tradenode.oms")
+
+_S = OrderStatus
+_ZERO = Decimal(0)
+_AVERAGE_CONTEXT = decimal.Context(prec=34)
+
+ExecutionReport = (
+    OrderAccepted
+    | OrderRejected
+    | OrderFilled
+    | OrderCanceled
+    | OrderExpired
+    | OrderModified
+    | CancelRejected
+    | ModifyRejected
+    | OrderStatusReport
+)
+_EXECUTION_REPORT_TYPES = (
+    OrderAccepted,
+    OrderRejected,
+    OrderFilled,
+    OrderCanceled,
+    OrderExpired,
+    OrderModified,
+    CancelRejected,
+    ModifyRejected,
+    OrderStatusReport,
+)
+
+MetricValue = int | float | Decimal | None
+
+_UNACKNOWLEDGED = frozenset({_S.INITIALIZED, _S.SUBMITTED})
+_AMENDABLE = frozenset({_S.SUBMITTED, _S.ACCEPTED, _S.PARTIALLY_FILLED, *PENDING})
+_NEVER_AT_VENUE = frozenset({_S.INITIALIZED, _S.DENIED, _S.REJECTED})
+_NOT_REPLACEABLE = frozenset({_S.INITIALIZED, _S.DENIED, _S.REJECTED, _S.FILLED})
+_REPLACEMENT_FAILED = frozenset({_S.DENIED, _S.REJECTED})
+_VENUE_FINAL = frozenset({_S.FILLED, _S.CANCELED, _S.EXPIRED, _S.REJECTED})
+_VENUE_LIVE = frozenset({*LIVE_AT_VENUE, *PENDING})
+
+
+class OmsError(TradenodeError):
+    """A command the OMS state refuses; venue reports never raise."""
+
+
+class DuplicateOrderError(OmsError, ValueError):
+    """The client order id is already tracked; the actor should deny the order."""
+
+
+class ReplaceRefusedError(OmsError, ValueError):
+    """A cancel/replace that must not be sent (the message says why)."""
+
+
+class IgnoreReason(enum.StrEnum):
+    """Why a report or command changed nothing."""
+
+    DUPLICATE_EXECUTION = "duplicate_execution"
+    DUPLICATE_REPORT = "duplicate_report"
+    UNKNOWN_ORDER = "unknown_order"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    STALE_REPORT = "stale_report"
+    """Consistent but too late to matter, e.g. a cancel refused because the order already filled."""
+    MISMATCH = "mismatch"
+    """The report names our order but another venue, symbol or side."""
+    UNSUPPORTED_REPORT = "unsupported_report"
+
+
+class DriftKind(enum.StrEnum):
+    """A disagreement with the venue, found while applying a report."""
+
+    OVERFILL = "overfill"
+    MISSING_FILLS = "missing_fills"
+    """The venue shows more filled than our fills add up to: fetch its trades."""
+    UNCONFIRMED_FILLS = "unconfirmed_fills"
+    """We hold fills the venue's own status does not show (yet)."""
+    STATUS_MISMATCH = "status_mismatch"
+    QUANTITY_MISMATCH = "quantity_mismatch"
+    DUPLICATE_LIVE_ORDERS = "duplicate_live_orders"
+    """Two venue orders are live for one logical order: a replace left the old one alive."""
+    LOGICAL_OVERFILL = "logical_overfill"
+    """Fills across a cancel/replace chain exceed what the logical order asked for."""
+    REDUNDANT_REPLACEMENT = "redundant_replacement"
+    """The logical order is filled but its newest member can still fill: cancel it."""
+    AMEND_BELOW_FILLED = "amend_below_filled"
+    UNEXPECTED_FILL = "unexpected_fill"
+    """A fill for an order the venue never had or refused."""
+    VENUE_ORDER_ID_CHANGED = "venue_order_id_changed"
+
+
+_IGNORE_LOG_LEVELS = {
+    IgnoreReason.DUPLICATE_EXECUTION: logging.DEBUG,
+    IgnoreReason.DUPLICATE_REPORT: logging.DEBUG,
+    IgnoreReason.STALE_REPORT: logging.INFO,
+    IgnoreReason.UNKNOWN_ORDER: logging.INFO,
+    IgnoreReason.ILLEGAL_TRANSITION: logging.WARNING,
+    IgnoreReason.UNSUPPORTED_REPORT: logging.WARNING,
+    IgnoreReason.MISMATCH: logging.ERROR,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drift:
+    kind: DriftKind
+    client_order_id: str
+    detail: str
+    quantity: Decimal | None = None
+    """How much: the overfilled or missing quantity, when the drift is one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackedOrderView:
+    """One order as the OMS knows it; ``order`` carries the current (amended) terms."""
+
+    order: SubmitOrder
+    status: OrderStatus
+    filled_quantity: Decimal
+    avg_fill_price: Decimal | None
+    commission: Decimal
+    fill_count: int
+    venue_order_id: str | None
+    resume_status: OrderStatus | None
+    """While a cancel or replace is pending: the open status a refusal returns to."""
+    replacement_of: str | None
+    replaced_by: str | None
+    predecessors_filled_quantity: Decimal
+    """Filled by the orders this one replaced; part of the same logical order."""
+    created_ns: int
+    submitted_ns: int | None
+    accepted_ns: int | None
+    first_fill_ns: int | None
+    last_update_ns: int
+    denial_code: DenialCode | None
+    rejection_code: str | None
+    reason: str | None
+
+    @property
+    def client_order_id(self) -> str:
+        return self.order.client_order_id
+
+    @property
+    def venue(self) -> str:
+        return self.order.venue
+
+    @property
+    def symbol(self) -> str:
+        return self.order.symbol
+
+    @property
+    def strategy_id(self) -> str:
+        return self.order.strategy_id
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.order.quantity
+
+    @property
+    def leaves_quantity(self) -> Decimal:
+        if self.status.is_terminal:
+            return _ZERO
+        return max(_ZERO, self.order.quantity - self.filled_quantity)
+
+    @property
+    def overfilled_quantity(self) -> Decimal:
+        return max(_ZERO, self.filled_quantity - self.order.quantity)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogicalOrderView:
+    """A cancel/replace chain seen as the one order the strategy asked for."""
+
+    client_order_ids: tuple[str, ...]
+    """Oldest first; members already forgotten are left out."""
+    current_client_order_id: str
+    status: OrderStatus
+    """The current member's status."""
+    requested_quantity: Decimal
+    filled_quantity: Decimal
+    live_client_order_ids: tuple[str, ...]
+
+    @property
+    def leaves_quantity(self) -> Decimal:
+        if self.status.is_terminal:
+            return _ZERO
+        return max(_ZERO, self.requested_quantity - self.filled_quantity)
+
+    @property
+    def overfilled_quantity(self) -> Decimal:
+        return max(_ZERO, self.filled_quantity - self.requested_quantity)
+
+    @property
+    def has_duplicate_live_orders(self) -> bool:
+        return len(self.live_client_order_ids) > 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    """What one report or command did; ``applied`` is False when it changed nothing."""
+
+    client_order_id: str
+    applied: bool
+    status: OrderStatus | None
+    """The order's status afterwards; None for an order the OMS does not know."""
+    previous_status: OrderStatus | None
+    reason: IgnoreReason | None = None
+    detail: str = ""
+    drifts: tuple[Drift, ...] = ()
+    order: TrackedOrderView | None = None
+    fill: OrderFilled | None = None
+    """The execution this result applied, so the actor can publish exactly what counted."""
+    position_updates: tuple[PositionSnapshot, ...] = ()
+    """Net position, then the strategy's, after an applied fill."""
+    linked_orders: tuple[TrackedOrderView, ...] = ()
+    """Other orders of the same logical order that this report changed."""
+
+    @property
+    def ignored(self) -> bool:
+        return not self.applied
+
+    @property
+    def status_changed(self) -> bool:
+        return self.status is not self.previous_status
+
+    @property
+    def flags(self) -> frozenset[str]:
+        """The ignore reason and every drift kind, for ``"overfill" in result.flags``."""
+        names = {drift.kind.value for drift in self.drifts}
+        if self.reason is not None:
+            names.add(self.reason.value)
+        return frozenset(names)
+
+    def drift(self, kind: DriftKind) -> Drift | None:
+        return next((drift for drift in self.drifts if drift.kind is kind), None)
+
+    @property
+    def missing_fill_quantity(self) -> Decimal:
+        missing = self.drift(DriftKind.MISSING_FILLS)
+        if missing is None or missing.quantity is None:
+            return _ZERO
+        return missing.quantity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OmsCounts:
+    hot: int
+    """Orders still in play: not terminal, or part of a logical order that is not."""
+    completed: int
+    """Finished orders kept for late reports, at most ``completed_capacity``."""
+    open: int
+    executions: int
+    """Execution ids remembered for deduplication; they leave with their order."""
+
+    @property
+    def retained(self) -> int:
+        return self.hot + self.completed
+
+
+class _Order:
+    """The mutable record behind a :class:`TrackedOrderView`."""
+
+    __slots__ = (
+        "accepted_ns",
+        "carried_at_link",
+        "commission",
+        "created_ns",
+        "denial_code",
+        "fill_notional",
+        "filled",
+        "fills",
+        "first_fill_ns",
+        "last_update_ns",
+        "order",
+        "predecessors_filled",
+        "reason",
+        "rejection_code",
+        "replaced_by",
+        "replacement_of",
+        "resume_status",
+        "status",
+        "submitted_ns",
+        "venue_order_id",
+    )
+
+    def __init__(
+        self,
+        order: SubmitOrder,
+        ts_ns: int,
+        *,
+        replacement_of: str | None,
+        carried_at_link: Decimal,
+    ) -> None:
+        self.order = order
+        self.status = _S.INITIALIZED
+        self.resume_status: OrderStatus | None = None
+        self.filled = _ZERO
+        self.fill_notional = _ZERO
+        self.commission = _ZERO
+        self.fills: list[tuple[int, OrderFilled]] = []
+        self.venue_order_id: str | None = None
+        self.created_ns = ts_ns
+        self.submitted_ns: int | None = None
+        self.accepted_ns: int | None = None
+        self.first_fill_ns: int | None = None
+        self.last_update_ns = ts_ns
+        self.replacement_of = replacement_of
+        self.replaced_by: str | None = None
+        self.carried_at_link = carried_at_link
+        self.predecessors_filled = carried_at_link
+        self.denial_code: DenialCode | None = None
+        self.rejection_code: str | None = None
+        self.reason: str | None = None
+
+    @property
+    def client_order_id(self) -> str:
+        return self.order.client_order_id
+
+    def open_status(self, quantity: Decimal) -> OrderStatus:
+        """The status the venue's order is in, judged by our fills alone."""
+        if self.filled >= quantity:
+            return _S.FILLED
+        return _S.PARTIALLY_FILLED if self.filled > 0 else _S.ACCEPTED
+
+    def view(self) -> TrackedOrderView:
+        average = _AVERAGE_CONTEXT.divide(self.fill_notional, self.filled) if self.filled else None
+        return TrackedOrderView(
+            order=self.order,
+            status=self.status,
+            filled_quantity=self.filled,
+            avg_fill_price=average,
+            commission=self.commission,
+            fill_count=len(self.fills),
+            venue_order_id=self.venue_order_id,
+            resume_status=self.resume_status,
+            replacement_of=self.replacement_of,
+            replaced_by=self.replaced_by,
+            predecessors_filled_quantity=self.predecessors_filled,
+            created_ns=self.created_ns,
+            submitted_ns=self.submitted_ns,
+            accepted_ns=self.accepted_ns,
+            first_fill_ns=self.first_fill_ns,
+            last_update_ns=self.last_update_ns,
+            denial_code=self.denial_code,
+            rejection_code=self.rejection_code,
+            reason=self.reason,
+        )
+
+
+class _Effects:
+    """What a handler did besides changing its order, gathered into the result."""
+
+    __slots__ = ("detail", "drifts", "fill", "linked", "positions")
+
+    def __init__(self) -> None:
+        self.detail = ""
+        self.drifts: list[Drift] = []
+        self.fill: OrderFilled | None = None
+        self.linked: list[_Order] = []
+        self.positions: tuple[PositionSnapshot, ...] = ()
+
+    def drift(
+        self, kind: DriftKind, order: _Order, detail: str, quantity: Decimal | None = None
+    ) -> None:
+        self.drifts.append(
+            Drift(
+                kind=kind, client_order_id=order.client_order_id, detail=detail, quantity=quantity
+            )
+        )
+
+
+_Verdict = tuple[IgnoreReason, str]
+_Handler = Callable[[_Order, _Effects], _Verdict | None]
+
+
+class _Metrics:
+    __slots__ = (
+        "ack_latencies",
+        "commission",
+        "fill_latencies",
+        "fill_latency_count",
+        "fill_latency_total",
+        "filled_notional",
+        "filled_orders",
+        "submitted_orders",
+        "total_orders",
+    )
+
+    def __init__(self, latency_window: int) -> None:
+        self.total_orders = 0
+        self.submitted_orders = 0
+        self.filled_orders = 0
+        self.fill_latency_total = 0
+        self.fill_latency_count = 0
+        self.filled_notional = _ZERO
+        self.commission = _ZERO
+        self.ack_latencies: collections.deque[int] = collections.deque(maxlen=latency_window)
+        self.fill_latencies: collections.deque[int] = collections.deque(maxlen=latency_window)
+
+
+class OmsState:
+    """Orders keyed by client order id, their fills, and the positions those fills make.
+
+    Orders that are finished (terminal, and not part of a cancel/replace
+    chain that is still going) leave the hot set for a bounded LRU of
+    ``completed_capacity`` orders, which still answers :meth:`get` and
+    still recognises late duplicate executions; past it an order is
+    forgotten and its reports are ``unknown_order``. Latency percentiles
+    cover the last ``latency_window`` samples.
+    """
+
+    def __init__(self, *, completed_capacity: int = 10_000, latency_window: int = 10_000) -> None:
+        if isinstance(completed_capacity, bool) or completed_capacity < 0:
+            raise ValueError(f"OmsState.completed_capacity={completed_capacity!r}: must be >= 0")
+        if isinstance(latency_window, bool) or latency_window < 1:
+            raise ValueError(f"OmsState.latency_window={latency_window!r}: must be >= 1")
+        self._completed_capacity = completed_capacity
+        self._hot: dict[str, _Order] = {}
+        self._completed: collections.OrderedDict[str, _Order] = collections.OrderedDict()
+        self._executions: dict[tuple[str, str], str] = {}
+        self._open_by_venue: collections.Counter[str] = collections.Counter()
+        self._positions = PositionBook()
+        self._metrics = _Metrics(latency_window)
+        self._fill_sequence = 0
+
+    # Commands the OMS issues ------------------------------------------------
+
+    def register(self, order: SubmitOrder, ts_ns: int) -> TrackedOrderView:
+        """Tracks a new order as INITIALIZED; raises :class:`DuplicateOrderError` on a reused id."""
+        return self._register(order, ts_ns, replacement_of=None, carried_at_link=_ZERO).view()
+
+    def mark_denied(
+        self, client_order_id: str, code: DenialCode, reason: str, ts_ns: int
+    ) -> ApplyResult:
+        def deny(tracked: _Order, effects: _Effects) -> _Verdict | None:
+            verdict = self._transition(tracked, _S.DENIED)
+            if verdict is None:
+                tracked.denial_code = code
+                tracked.reason = reason
+                self._replacement_failed(tracked, effects)
+            return verdict
+
+        return self._run(client_order_id, ts_ns, "mark_denied", deny)
+
+    def mark_submitted(self, client_order_id: str, ts_ns: int) -> ApplyResult:
+        """Call before handing the order to its broker, so no report can overtake it."""
+
+        def submit(tracked: _Order, _: _Effects) -> _Verdict | None:
+            verdict = self._transition(tracked, _S.SUBMITTED)
+            if verdict is None:
+                tracked.submitted_ns = ts_ns
+                self._metrics.submitted_orders += 1
+            return verdict
+
+        return self._run(client_order_id, ts_ns, "mark_submitted", submit)
+
+    def mark_pending_cancel(self, client_order_id: str, ts_ns: int) -> ApplyResult:
+        return self._run(
+            client_order_id,
+            ts_ns,
+            "mark_pending_cancel",
+            lambda tracked, _: self._transition(tracked, _S.PENDING_CANCEL),
+        )
+
+    def mark_pending_replace(self, client_order_id: str, ts_ns: int) -> ApplyResult:
+        return self._run(
+            client_order_id,
+            ts_ns,
+            "mark_pending_replace",
+            lambda tracked, _: self._transition(tracked, _S.PENDING_REPLACE),
+        )
+
+    def link_replacement(
+        self, old_client_order_id: str, new_order: SubmitOrder, ts_ns: int
+    ) -> TrackedOrderView:
+        """Registers ``new_order`` as the replacement of an order, as one logical order.
+
+        ``new_order.quantity`` is the logical order's requested total; the
+        replacement is registered, and must be sent, with that total minus
+        everything the chain has already filled, because a replace must
+        never buy again what was already bought. Raises
+        :class:`ReplaceRefusedError` when nothing would be left, when the
+        old order cannot be replaced, or when the terms name another
+        instrument; :class:`DuplicateOrderError` on a reused id.
+        """
+        old = self._find(old_client_order_id)
+        if old is None:
+            raise ReplaceRefusedError(f"replace of {old_client_order_id}: order not tracked")
+        if old.status in _NOT_REPLACEABLE:
+            raise ReplaceRefusedError(
+                f"replace of {old_client_order_id}: a {old.status.value} order cannot be replaced"
+            )
+        previous_replacement = self._successor(old)
+        if previous_replacement is not None and (
+            previous_replacement.status not in _REPLACEMENT_FAILED
+        ):
+            raise ReplaceRefusedError(
+                f"replace of {old_client_order_id}: already replaced by "
+                f"{previous_replacement.client_order_id}"
+            )
+        for field in ("venue", "symbol", "side", "strategy_id"):
+            if getattr(new_order, field) != getattr(old.order, field):
+                raise ReplaceRefusedError(
+                    f"replace of {old_client_order_id}: {field} "
+                    f"{getattr(new_order, field)!r} differs from {getattr(old.order, field)!r}"
+                )
+        already_filled = old.filled + old.predecessors_filled
+        remainder = new_order.quantity - already_filled
+        if remainder <= 0:
+            raise ReplaceRefusedError(
+                f"replace of {old_client_order_id}: requested {new_order.quantity} but "
+                f"{already_filled} is already filled; nothing is left to replace"
+            )
+        replacement = self._register(
+            replace(new_order, quantity=remainder),
+            ts_ns,
+            replacement_of=old_client_order_id,
+            carried_at_link=already_filled,
+        )
+        old.replaced_by = replacement.client_order_id
+        old.last_update_ns = ts_ns
+        for member in self._chain(old):
+            revived = self._completed.pop(member.client_order_id, None)
+            if revived is not None:
+                self._hot[member.client_order_id] = revived
+        if previous_replacement is not None:
+            self._retire_if_done(previous_replacement)
+        return replacement.view()
+
+    # Reports venues send ----------------------------------------------------
+
+    def apply(self, report: Message, ts_ns: int) -> ApplyResult:
+        """Applies one venue report (any :data:`ExecutionReport`); never raises for its content.
+
+        ``ts_ns`` is when the OMS received it; latencies are measured on the
+        OMS's own clock because venue clocks drift.
+        """
+        if not isinstance(report, _EXECUTION_REPORT_TYPES):
+            reason = IgnoreReason.UNSUPPORTED_REPORT
+            detail = f"{type(report).__name__} is not an execution report"
+            _LOGGER.warning("apply ignored: %s (%s)", reason.value, detail)
+            return ApplyResult(
+                client_order_id="",
+                applied=False,
+                status=None,
+                previous_status=None,
+                reason=reason,
+                detail=detail,
+            )
+        return self._run(
+            report.client_order_id,
+            ts_ns,
+            type(report).__name__,
+            lambda tracked, effects: self._on_report(tracked, report, ts_ns, effects),
+            venue=report.venue,
+        )
+
+    def mark(self, venue: str, symbol: str, price: Decimal) -> None:
+        """Sets the price unrealized PnL is measured against."""
+        self._positions.mark(venue, symbol, price)
+
+    # Queries ------------------------------------------------------------------
+
+    def get(self, client_order_id: str) -> TrackedOrderView | None:
+        tracked = self._find(client_order_id)
+        return None if tracked is None else tracked.view()
+
+    def open_orders(
+        self, venue: str | None = None, symbol: str | None = None
+    ) -> tuple[TrackedOrderView, ...]:
+        return tuple(
+            tracked.view()
+            for tracked in self._hot.values()
+            if tracked.status.is_open
+            and (venue is None or tracked.order.venue == venue)
+            and (symbol is None or tracked.order.symbol == symbol)
+        )
+
+    def open_count(self, venue: str | None = None) -> int:
+        """Orders the venue may still fill (INITIALIZED ones have not been sent yet)."""
+        if venue is None:
+            return sum(self._open_by_venue.values())
+        return self._open_by_venue[venue]
+
+    def fills(self, client_order_id: str | None = None) -> tuple[OrderFilled, ...]:
+        """Applied fills in the order they were applied, of one order or of all retained ones."""
+        if client_order_id is not None:
+            tracked = self._find(client_order_id)
+            return () if tracked is None else tuple(fill for _, fill in tracked.fills)
+        numbered = [
+            entry
+            for orders in (self._hot, self._completed)
+            for tracked in orders.values()
+            for entry in tracked.fills
+        ]
+        numbered.sort(key=lambda entry: entry[0])
+        return tuple(fill for _, fill in numbered)
+
+    def replacement_of(self, client_order_id: str) -> str | None:
+        tracked = self._find(client_order_id)
+        return None if tracked is None else tracked.replacement_of
+
+    def replaced_by(self, client_order_id: str) -> str | None:
+        tracked = self._find(client_order_id)
+        return None if tracked is None else tracked.replaced_by
+
+    def logical_order(self, client_order_id: str) -> LogicalOrderView | None:
+        tracked = self._find(client_order_id)
+        if tracked is None:
+            return None
+        chain = self._chain(tracked)
+        current = chain[-1]
+        return LogicalOrderView(
+            client_order_ids=tuple(member.client_order_id for member in chain),
+            current_client_order_id=current.client_order_id,
+            status=current.status,
+            requested_quantity=current.order.quantity + current.carried_at_link,
+            filled_quantity=current.filled + current.predecessors_filled,
+            live_client_order_ids=tuple(
+                member.client_order_id for member in chain if member.status in LIVE_AT_VENUE
+            ),
+        )
+
+    def positions(self, *, by_strategy: bool = False) -> tuple[PositionSnapshot, ...]:
+        """Net positions per (venue, symbol), or per (venue, symbol, strategy)."""
+        return self._positions.snapshots(by_strategy=by_strategy)
+
+    def position(self, venue: str, symbol: str, strategy_id: str | None = None) -> PositionSnapshot:
+        return self._positions.snapshot(venue, symbol, strategy_id)
+
+    def commission(self, venue: str, symbol: str, strategy_id: str | None = None) -> Decimal:
+        return self._positions.commission(venue, symbol, strategy_id)
+
+    def commissions(
+        self, venue: str, symbol: str, strategy_id: str | None = None
+    ) -> dict[str | None, Decimal]:
+        """Commission per asset; sums across assets only make sense when they are one."""
+        return self._positions.commissions(venue, symbol, strategy_id)
+
+    def counts(self) -> OmsCounts:
+        return OmsCounts(
+            hot=len(self._hot),
+            completed=len(self._completed),
+            open=self.open_count(),
+            executions=len(self._executions),
+        )
+
+    def metrics(self) -> dict[str, MetricValue]:
+        """Lifetime counters (forgetting an order does not uncount it) and recent latencies."""
+        metrics = self._metrics
+        fill_rate = (
+            metrics.filled_orders / metrics.submitted_orders if metrics.submitted_orders else 0.0
+        )
+        average_fill_latency = (
+            metrics.fill_latency_total // metrics.fill_latency_count
+            if metrics.fill_latency_count
+            else None
+        )
+        ack = sorted(metrics.ack_latencies)
+        first_fill = sorted(metrics.fill_latencies)
+        return {
+            "total_orders": metrics.total_orders,
+            "submitted_orders": metrics.submitted_orders,
+            "filled_orders": metrics.filled_orders,
+            "fill_rate": fill_rate,
+            "avg_fill_latency_ns": average_fill_latency,
+            "total_filled_notional": metrics.filled_notional,
+            "total_commission": metrics.commission,
+            "ack_latency_p50_ns": _percentile(ack, 50),
+            "ack_latency_p99_ns": _percentile(ack, 99),
+            "fill_latency_p50_ns": _percentile(first_fill, 50),
+            "fill_latency_p99_ns": _percentile(first_fill, 99),
+            "open_orders": self.open_count(),
+            "retained_orders": len(self._hot) + len(self._completed),
+        }
+
+    # Report handlers ----------------------------------------------------------
+
+    def _on_report(
+        self, tracked: _Order, report: ExecutionReport, ts_ns: int, effects: _Effects
+    ) -> _Verdict | None:
+        if isinstance(report, OrderFilled):
+            return self._on_fill(tracked, report, ts_ns, effects)
+        if isinstance(report, OrderAccepted):
+            return self._on_accepted(tracked, report, ts_ns, effects)
+        if isinstance(report, OrderRejected):
+            return self._on_rejected(tracked, report, effects)
+        if isinstance(report, OrderCanceled | OrderExpired):
+            target = _S.CANCELED if isinstance(report, OrderCanceled) else _S.EXPIRED
+            verdict = self._transition(tracked, target)
+            if verdict is None:
+                self._record_venue_order_id(tracked, report.venue_order_id, effects)
+            return verdict
+        if isinstance(report, OrderModified):
+            return self._on_modified(tracked, report, effects)
+        if isinstance(report, CancelRejected):
+            effects.detail = f"{report.code}: {report.reason}"
+            if tracked.status is not _S.PENDING_CANCEL:
+                return (IgnoreReason.STALE_REPORT, f"no cancel in flight ({tracked.status.value})")
+            return self._resume(tracked)
+        if isinstance(report, ModifyRejected):
+            effects.detail = f"{report.code}: {report.reason}"
+            return self._on_modify_rejected(tracked, report, effects)
+        return self._on_status_report(tracked, report, effects)
+
+    def _on_fill(
+        self, tracked: _Order, fill: OrderFilled, ts_ns: int, effects: _Effects
+    ) -> _Verdict | None:
+        owner = self._executions.get((fill.venue, fill.execution_id))
+        if owner is not None:
+            return (
+                IgnoreReason.DUPLICATE_EXECUTION,
+                f"execution {fill.venue}/{fill.execution_id} already applied to {owner}",
+            )
+        if fill.symbol != tracked.order.symbol or fill.side is not tracked.order.side:
+            return (
+                IgnoreReason.MISMATCH,
+                f"fill is {fill.side.value} {fill.symbol}, order is "
+                f"{tracked.order.side.value} {tracked.order.symbol}",
+            )
+        self._executions[(fill.venue, fill.execution_id)] = tracked.client_order_id
+        self._fill_sequence += 1
+        tracked.fills.append((self._fill_sequence, fill))
+        tracked.filled += fill.last_quantity
+        tracked.fill_notional += fill.notional
+        tracked.commission += fill.commission
+        self._record_venue_order_id(tracked, fill.venue_order_id, effects)
+        self._metrics.filled_notional += fill.notional
+        self._metrics.commission += fill.commission
+        if tracked.first_fill_ns is None:
+            tracked.first_fill_ns = ts_ns
+            if tracked.submitted_ns is not None:
+                latency = ts_ns - tracked.submitted_ns
+                self._metrics.fill_latencies.append(latency)
+                self._metrics.fill_latency_total += latency
+                self._metrics.fill_latency_count += 1
+
+        complete = tracked.filled >= tracked.order.quantity
+        status = tracked.status
+        if status in (_S.SUBMITTED, _S.ACCEPTED, _S.PARTIALLY_FILLED):
+            target = _S.FILLED if complete else _S.PARTIALLY_FILLED
+            if target is not status:
+                self._set_status(tracked, target)
+        elif status in PENDING:
+            if complete:
+                self._set_status(tracked, _S.FILLED)
+            else:
+                tracked.resume_status = _S.PARTIALLY_FILLED
+        elif status in _NEVER_AT_VENUE:
+            effects.drift(
+                DriftKind.UNEXPECTED_FILL,
+                tracked,
+                f"fill {fill.execution_id} for a {status.value} order",
+                fill.last_quantity,
+            )
+        if tracked.filled > tracked.order.quantity:
+            excess = tracked.filled - tracked.order.quantity
+            effects.drift(
+                DriftKind.OVERFILL,
+                tracked,
+                f"filled {tracked.filled} of {tracked.order.quantity}",
+                excess,
+            )
+
+        successor = self._successor(tracked)
+        while successor is not None:
+            successor.predecessors_filled += fill.last_quantity
+            successor = self._successor(successor)
+
+        effects.fill = fill
+        effects.positions = self._positions.apply_fill(
+            PositionFill(
+                venue=fill.venue,
+                symbol=fill.symbol,
+                strategy_id=tracked.order.strategy_id,
+                side=fill.side,
+                quantity=fill.last_quantity,
+                price=fill.last_price,
+                commission=fill.commission,
+                commission_asset=fill.commission_asset,
+                ts_ns=ts_ns,
+            )
+        )
+        return None
+
+    def _on_accepted(
+        self, tracked: _Order, accepted: OrderAccepted, ts_ns: int, effects: _Effects
+    ) -> _Verdict | None:
+        if tracked.status in _NEVER_AT_VENUE:
+            return (
+                IgnoreReason.ILLEGAL_TRANSITION,
+                f"{tracked.status.value} -> {_S.ACCEPTED.value}",
+            )
+        if tracked.accepted_ns is not None:
+            return (IgnoreReason.DUPLICATE_REPORT, "already accepted")
+        tracked.accepted_ns = ts_ns
+        if tracked.submitted_ns is not None:
+            self._metrics.ack_latencies.append(ts_ns - tracked.submitted_ns)
+        self._record_venue_order_id(tracked, accepted.venue_order_id, effects)
+        if tracked.status is _S.SUBMITTED:
+            self._set_status(tracked, _S.ACCEPTED)
+        elif tracked.status in PENDING and tracked.resume_status is _S.SUBMITTED:
+            tracked.resume_status = _S.ACCEPTED
+        # Otherwise fills or a cancel overtook the accept: it still tells us
+        # the venue's order id and the ack latency, but not a new status.
+        return None
+
+    def _on_rejected(
+        self, tracked: _Order, rejected: OrderRejected, effects: _Effects
+    ) -> _Verdict | None:
+        if tracked.status is _S.REJECTED:
+            return (IgnoreReason.DUPLICATE_REPORT, "already rejected")
+        if not self._unacknowledged(tracked):
+            return (
+                IgnoreReason.ILLEGAL_TRANSITION,
+                f"{tracked.status.value} -> {_S.REJECTED.value}",
+            )
+        self._set_status(tracked, _S.REJECTED)
+        tracked.rejection_code = rejected.code
+        tracked.reason = rejected.reason
+        self._replacement_failed(tracked, effects)
+        return None
+
+    def _on_modified(
+        self, tracked: _Order, modified: OrderModified, effects: _Effects
+    ) -> _Verdict | None:
+        if tracked.status not in _AMENDABLE:
+            return (IgnoreReason.ILLEGAL_TRANSITION, f"amend of a {tracked.status.value} order")
+        quantity = max(modified.quantity, tracked.filled)
+        order = tracked.order
+        # A venue may echo a price the order type has no use for; keep the order valid.
+        price = order.price if modified.price is None or order.price is None else modified.price
+        stop_price = (
+            order.stop_price
+            if modified.stop_price is None or order.stop_price is None
+            else modified.stop_price
+        )
+        opened = tracked.open_status(quantity)
+        pending_cancel_stays = tracked.status is _S.PENDING_CANCEL and opened is not _S.FILLED
+        if not (
+            pending_cancel_stays
+            or opened is tracked.status
+            or is_legal_transition(tracked.status, opened)
+        ):
+            return (IgnoreReason.ILLEGAL_TRANSITION, f"{tracked.status.value} -> {opened.value}")
+
+        if modified.quantity < tracked.filled:
+            effects.drift(
+                DriftKind.AMEND_BELOW_FILLED,
+                tracked,
+                f"venue amended to {modified.quantity} with {tracked.filled} filled",
+                tracked.filled - modified.quantity,
+            )
+        if (quantity, price, stop_price) != (order.quantity, order.price, order.stop_price):
+            tracked.order = replace(order, quantity=quantity, price=price, stop_price=stop_price)
+        self._record_venue_order_id(tracked, modified.venue_order_id, effects)
+        if pending_cancel_stays:
+            tracked.resume_status = opened
+        elif opened is not tracked.status:
+            self._set_status(tracked, opened)
+        return None
+
+    def _on_modify_rejected(
+        self, tracked: _Order, rejected: ModifyRejected, effects: _Effects
+    ) -> _Verdict | None:
+        # Venues name either side of a refused cancel/replace: the order it
+        # was meant to replace, or the replacement that will never exist.
+        replacement = self._successor(tracked)
+        if replacement is not None and not self._never_reached_venue(replacement):
+            replacement = None
+        if tracked.status is _S.PENDING_REPLACE:
+            verdict = self._resume(tracked)
+            if verdict is not None:
+                return verdict
+        elif replacement is None:
+            if self._predecessor(tracked) is not None and self._never_reached_venue(tracked):
+                self._fail_replacement(tracked, rejected, effects)
+                return None
+            return (IgnoreReason.STALE_REPORT, f"no replace in flight ({tracked.status.value})")
+        # Also when the original already filled or ended: the replace was
+        # refused because of it, and the replacement will never exist.
+        if replacement is not None:
+            self._fail_replacement(replacement, rejected, effects)
+            effects.linked.append(replacement)
+        return None
+
+    def _on_status_report(
+        self, tracked: _Order, report: OrderStatusReport, effects: _Effects
+    ) -> _Verdict | None:
+        order = tracked.order
+        if report.symbol != order.symbol or report.side is not order.side:
+            return (
+                IgnoreReason.MISMATCH,
+                f"report is {report.side.value} {report.symbol}, order is "
+                f"{order.side.value} {order.symbol}",
+            )
+        ours = tracked.status
+        venue_status = report.status
+        target: OrderStatus | None = None
+        acknowledge = False
+        disagreement: str | None = None
+        if venue_status in _VENUE_FINAL:
+            if venue_status is not ours:
+                legal = (
+                    self._unacknowledged(tracked)
+                    if venue_status is _S.REJECTED
+                    else is_legal_transition(ours, venue_status)
+                )
+                if legal:
+                    target = venue_status
+                else:
+                    disagreement = f"venue says {venue_status.value}, OMS has {ours.value}"
+        elif venue_status in _VENUE_LIVE or venue_status is _S.SUBMITTED:
+            if ours.is_terminal or ours is _S.INITIALIZED:
+                disagreement = f"venue has it {venue_status.value}, OMS has {ours.value}"
+            else:
+                acknowledge = venue_status is not _S.SUBMITTED
+        else:
+            disagreement = f"venue reported {venue_status.value}, a status only the OMS assigns"
+
+        self._record_venue_order_id(tracked, report.venue_order_id, effects)
+        if report.quantity != order.quantity:
+            adopted = max(report.quantity, tracked.filled)
+            effects.drift(
+                DriftKind.QUANTITY_MISMATCH,
+                tracked,
+                f"venue has quantity {report.quantity}, OMS had {order.quantity}",
+                report.quantity - order.quantity,
+            )
+            if adopted != order.quantity:
+                tracked.order = replace(order, quantity=adopted)
+        if report.filled_quantity > tracked.filled:
+            effects.drift(
+                DriftKind.MISSING_FILLS,
+                tracked,
+                f"venue has {report.filled_quantity} filled, our fills add up to {tracked.filled}",
+                report.filled_quantity - tracked.filled,
+            )
+        elif report.filled_quantity < tracked.filled:
+            effects.drift(
+                DriftKind.UNCONFIRMED_FILLS,
+                tracked,
+                f"venue has {report.filled_quantity} filled, our fills add up to {tracked.filled}",
+                tracked.filled - report.filled_quantity,
+            )
+        if disagreement is not None:
+            effects.drift(DriftKind.STATUS_MISMATCH, tracked, disagreement)
+        if target is not None:
+            self._set_status(tracked, target)
+            if target is _S.REJECTED:
+                tracked.reason = "rejected, per the venue's status report"
+                self._replacement_failed(tracked, effects)
+        elif acknowledge:
+            if ours is _S.SUBMITTED:
+                self._set_status(tracked, _S.ACCEPTED)
+            elif ours in PENDING and tracked.resume_status is _S.SUBMITTED:
+                tracked.resume_status = _S.ACCEPTED
+        return None
+
+    # Lifecycle ----------------------------------------------------------------
+
+    def _transition(self, tracked: _Order, target: OrderStatus) -> _Verdict | None:
+        if tracked.status is target:
+            return (IgnoreReason.DUPLICATE_REPORT, f"already {target.value}")
+        if not is_legal_transition(tracked.status, target):
+            return (IgnoreReason.ILLEGAL_TRANSITION, f"{tracked.status.value} -> {target.value}")
+        self._set_status(tracked, target)
+        return None
+
+    def _resume(self, tracked: _Order) -> _Verdict | None:
+        if tracked.resume_status is None:
+            return (
+                IgnoreReason.ILLEGAL_TRANSITION,
+                f"{tracked.status.value} has nothing to resume",
+            )
+        return self._transition(tracked, tracked.resume_status)
+
+    def _set_status(self, tracked: _Order, target: OrderStatus) -> None:
+        if target in PENDING:
+            if tracked.status not in PENDING:
+                tracked.resume_status = tracked.status
+        else:
+            tracked.resume_status = None
+        was_open = tracked.status.is_open
+        tracked.status = target
+        if was_open != target.is_open:
+            self._open_by_venue[tracked.order.venue] += 1 if target.is_open else -1
+        if target is _S.FILLED:
+            self._metrics.filled_orders += 1
+
+    def _unacknowledged(self, tracked: _Order) -> bool:
+        return tracked.status is _S.SUBMITTED or (
+            tracked.status in PENDING and tracked.resume_status is _S.SUBMITTED
+        )
+
+    @staticmethod
+    def _never_reached_venue(tracked: _Order) -> bool:
+        return tracked.status in _UNACKNOWLEDGED and not tracked.fills
+
+    def _fail_replacement(
+        self, replacement: _Order, rejected: ModifyRejected, effects: _Effects
+    ) -> None:
+        if replacement.status is _S.SUBMITTED:
+            self._set_status(replacement, _S.REJECTED)
+            replacement.rejection_code = rejected.code
+        else:
+            self._set_status(replacement, _S.DENIED)
+            replacement.denial_code = DenialCode.VENUE_REJECTED
+        replacement.reason = rejected.reason
+        self._replacement_failed(replacement, effects)
+
+    def _replacement_failed(self, replacement: _Order, effects: _Effects) -> None:
+        """A replacement that never came to be leaves the order it replaces in force."""
+        original = self._predecessor(replacement)
+        if original is not None and original.status is _S.PENDING_REPLACE:
+            self._resume(original)
+            effects.linked.append(original)
+
+    def _record_venue_order_id(
+        self, tracked: _Order, venue_order_id: str | None, effects: _Effects
+    ) -> None:
+        if venue_order_id is None or venue_order_id == tracked.venue_order_id:
+            return
+        if tracked.venue_order_id is None:
+            tracked.venue_order_id = venue_order_id
+            return
+        effects.drift(
+            DriftKind.VENUE_ORDER_ID_CHANGED,
+            tracked,
+            f"venue order id {venue_order_id}, first seen as {tracked.venue_order_id}",
+        )
+
+    # Bookkeeping --------------------------------------------------------------
+
+    def _register(
+        self,
+        order: SubmitOrder,
+        ts_ns: int,
+        *,
+        replacement_of: str | None,
+        carried_at_link: Decimal,
+    ) -> _Order:
+        if self._find(order.client_order_id) is not None:
+            raise DuplicateOrderError(f"client order id {order.client_order_id} is already tracked")
+        tracked = _Order(
+            order, ts_ns, replacement_of=replacement_of, carried_at_link=carried_at_link
+        )
+        self._hot[order.client_order_id] = tracked
+        self._metrics.total_orders += 1
+        return tracked
+
+    def _run(
+        self,
+        client_order_id: str,
+        ts_ns: int,
+        action: str,
+        handler: _Handler,
+        *,
+        venue: str | None = None,
+    ) -> ApplyResult:
+        """The one path every command and report takes: find, handle, check links, retire."""
+        tracked = self._find(client_order_id)
+        if tracked is None:
+            reason = IgnoreReason.UNKNOWN_ORDER
+            _LOGGER.info("%s %s ignored: %s", action, client_order_id, reason.value)
+            return ApplyResult(
+                client_order_id=client_order_id,
+                applied=False,
+                status=None,
+                previous_status=None,
+                reason=reason,
+                detail="not tracked, or completed long enough ago to be forgotten",
+            )
+        if client_order_id in self._completed:
+            self._completed.move_to_end(client_order_id)
+        previous_status = tracked.status
+        effects = _Effects()
+        if venue is not None and venue != tracked.order.venue:
+            verdict: _Verdict | None = (
+                IgnoreReason.MISMATCH,
+                f"report from {venue}, order is at {tracked.order.venue}",
+            )
+        else:
+            verdict = handler(tracked, effects)
+        if verdict is not None:
+            reason, detail = verdict
+            _LOGGER.log(
+                _IGNORE_LOG_LEVELS[reason],
+                "%s %s ignored: %s (%s)",
+                action,
+                client_order_id,
+                reason.value,
+                detail,
+            )
+            return ApplyResult(
+                client_order_id=client_order_id,
+                applied=False,
+                status=tracked.status,
+                previous_status=previous_status,
+                reason=reason,
+                detail=detail,
+                order=tracked.view(),
+            )
+
+        tracked.last_update_ns = ts_ns
+        for linked in effects.linked:
+            linked.last_update_ns = ts_ns
+        self._check_logical_order(tracked, effects)
+        for drift in effects.drifts:
+            _LOGGER.warning(
+                "%s %s drift: %s (%s)", action, drift.client_order_id, drift.kind, drift.detail
+            )
+        for member in (tracked, *effects.linked):
+            self._retire_if_done(member)
+        return ApplyResult(
+            client_order_id=client_order_id,
+            applied=True,
+            status=tracked.status,
+            previous_status=previous_status,
+            detail=effects.detail,
+            drifts=tuple(effects.drifts),
+            order=tracked.view(),
+            fill=effects.fill,
+            position_updates=effects.positions,
+            linked_orders=tuple(linked.view() for linked in effects.linked),
+        )
+
+    def _check_logical_order(self, tracked: _Order, effects: _Effects) -> None:
+        if tracked.replacement_of is None and tracked.replaced_by is None:
+            return
+        chain = self._chain(tracked)
+        live = [member.client_order_id for member in chain if member.status in LIVE_AT_VENUE]
+        if len(live) > 1:
+            effects.drift(
+                DriftKind.DUPLICATE_LIVE_ORDERS,
+                tracked,
+                f"live at the venue together: {', '.join(live)}",
+            )
+        if effects.fill is not None and len(chain) > 1:
+            current = chain[-1]
+            requested = current.order.quantity + current.carried_at_link
+            filled = current.filled + current.predecessors_filled
+            if filled > requested:
+                effects.drift(
+                    DriftKind.LOGICAL_OVERFILL,
+                    tracked,
+                    f"logical order filled {filled} of {requested}",
+                    filled - requested,
+                )
+            if filled >= requested and not current.status.is_terminal:
+                effects.drift(
+                    DriftKind.REDUNDANT_REPLACEMENT,
+                    tracked,
+                    f"logical order filled {filled} of {requested}, "
+                    f"{current.client_order_id} is still {current.status.value}",
+                )
+
+    def _find(self, client_order_id: str) -> _Order | None:
+        tracked = self._hot.get(client_order_id)
+        return tracked if tracked is not None else self._completed.get(client_order_id)
+
+    def _predecessor(self, tracked: _Order) -> _Order | None:
+        if tracked.replacement_of is None:
+            return None
+        original = self._find(tracked.replacement_of)
+        # A replacement that failed and was superseded no longer belongs to the chain.
+        if original is None or original.replaced_by != tracked.client_order_id:
+            return None
+        return original
+
+    def _successor(self, tracked: _Order) -> _Order | None:
+        return None if tracked.replaced_by is None else self._find(tracked.replaced_by)
+
+    def _chain(self, tracked: _Order) -> list[_Order]:
+        """The retained members of ``tracked``'s logical order, oldest first."""
+        earlier: list[_Order] = []
+        cursor = self._predecessor(tracked)
+        while cursor is not None:
+            earlier.append(cursor)
+            cursor = self._predecessor(cursor)
+        chain = [*reversed(earlier), tracked]
+        cursor = self._successor(tracked)
+        while cursor is not None:
+            chain.append(cursor)
+            cursor = self._successor(cursor)
+        return chain
+
+    def _retire_if_done(self, tracked: _Order) -> None:
+        """Moves a finished logical order, all members at once, to the completed LRU."""
+        if tracked.client_order_id not in self._hot or not tracked.status.is_terminal:
+            return
+        chain = self._chain(tracked)
+        if not all(member.status.is_terminal for member in chain):
+            return
+        for member in chain:
+            retired = self._hot.pop(member.client_order_id, None)
+            if retired is not None:
+                self._completed[member.client_order_id] = retired
+        while len(self._completed) > self._completed_capacity:
+            _, forgotten = self._completed.popitem(last=False)
+            for _, fill in forgotten.fills:
+                self._executions.pop((fill.venue, fill.execution_id), None)
+
+
+def _percentile(ordered: list[int], percent: int) -> int | None:
+    """Nearest-rank percentile: always a latency that was actually observed."""
+    if not ordered:
+        return None
+    rank = math.ceil(percent * len(ordered) / 100)
+    return ordered[max(rank, 1) - 1]

@@ -1,0 +1,258 @@
+"""The risk guard actor: every new or modified order passes it; cancels are never blocked.
+
+It keeps its own view of exposure (positions from the OMS's snapshots,
+and every order it approved until the OMS reports it done) so that two
+orders approved back to back are judged together, never as if the first
+did not exist. The rules themselves are the pure ``RiskEngine``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .._config import RiskConfig
+from ..messages._enums import OrderStatus, TradingState
+from ..messages._messages import (
+    CancelOrder,
+    ModifyOrder,
+    OrderCanceled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderModified,
+    OrderRejected,
+    OrderStatusReport,
+    PositionSnapshot,
+    Quote,
+    SubmitOrder,
+    TradingStateChanged,
+)
+from ..supervision import Actor
+from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
+from ._directory import Directory
+from ._oms import RiskDenied, RiskRefusedModify
+from ._risk_limits import InstrumentRules, RiskContext, RiskLimits
+from ._risk_rules import RiskEngine
+
+__all__ = ["RiskBook", "RiskGuard", "RiskStore", "risk_limits_from_config"]
+
+logger = logging.getLogger("tradenode.risk")
+
+_NS_PER_DAY = 86_400 * 1_000_000_000
+Key = tuple[str, str]
+
+
+@dataclass
+class _Approved:
+    order: SubmitOrder
+    filled: Decimal = Decimal(0)
+
+    @property
+    def leaves(self) -> Decimal:
+        return max(Decimal(0), self.order.quantity - self.filled)
+
+
+@dataclass
+class RiskBook:
+    positions: dict[Key, Decimal] = field(default_factory=dict)
+    pnl: dict[Key, Decimal] = field(default_factory=dict)
+    approved: dict[str, _Approved] = field(default_factory=dict)
+    last_prices: dict[Key, Decimal] = field(default_factory=dict)
+    day: int | None = None
+    day_start_pnl: Decimal = Decimal(0)
+    peak_equity: Decimal = Decimal(0)
+
+    def total_pnl(self) -> Decimal:
+        return sum(self.pnl.values(), Decimal(0))
+
+    def context(self, now_ns: int) -> RiskContext:
+        day = now_ns // _NS_PER_DAY
+        equity = self.total_pnl()
+        if self.day != day:
+            self.day, self.day_start_pnl = day, equity
+        self.peak_equity = max(self.peak_equity, equity)
+        return RiskContext.from_books(
+            positions=[
+                PositionSnapshot(venue=venue, symbol=symbol, quantity=quantity)
+                for (venue, symbol), quantity in self.positions.items()
+            ],
+            open_orders=[(entry.order, entry.leaves) for entry in self.approved.values()],
+            last_prices=dict(self.last_prices),
+            daily_pnl=equity - self.day_start_pnl,
+            equity=equity,
+            peak_equity=self.peak_equity,
+        )
+
+
+@dataclass
+class RiskStore:
+    """The guard's memory, owned by the node: a restart must not un-halt trading."""
+
+    engine: RiskEngine
+    book: RiskBook = field(default_factory=RiskBook)
+
+    @classmethod
+    def create(cls, limits: RiskLimits, *, now_ns: Callable[[], int]) -> RiskStore:
+        return cls(RiskEngine(limits, now_ns=now_ns))
+
+
+def risk_limits_from_config(config: RiskConfig) -> RiskLimits:
+    return RiskLimits(
+        max_order_quantity=config.max_order_quantity,
+        max_order_notional=config.max_order_notional,
+        max_position_quantity=config.max_position_quantity,
+        max_symbol_exposure=config.max_symbol_exposure,
+        max_total_exposure=config.max_total_exposure,
+        max_open_orders=config.max_open_orders,
+        max_orders_per_second=config.max_orders_per_second,
+        order_burst=config.order_burst,
+        daily_loss_limit=config.daily_loss_limit,
+        max_drawdown=config.max_drawdown,
+        price_collar_bps=config.price_collar_bps,
+        duplicate_window_ns=None
+        if config.duplicate_window_ms is None
+        else round(config.duplicate_window_ms * 1_000_000),
+        instruments={
+            symbol: InstrumentRules(
+                symbol=symbol,
+                tick_size=rules.tick_size,
+                lot_size=rules.lot_size,
+                min_quantity=rules.min_quantity,
+                min_notional=rules.min_notional,
+            )
+            for symbol, rules in config.instruments.items()
+        },
+        on_loss_breach=TradingState[config.on_loss_breach],
+    )
+
+
+class RiskGuard(Actor):
+    def __init__(self, directory: Directory, store: RiskStore) -> None:
+        self.directory = directory
+        self.store = store
+        self.engine = store.engine
+        self.book = store.book
+
+    def on_start(self) -> None:
+        self.directory.oms().tell(Subscribe(self.context.self))
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, SubmitOrder):
+            self._on_order(message)
+        elif isinstance(message, Routed):
+            order = message.order
+            self.book.approved.setdefault(order.client_order_id, _Approved(order))
+        elif isinstance(message, ModifyOrder):
+            self._on_modify(message)
+        elif isinstance(message, CancelOrder):
+            self.directory.oms().tell(message)
+        elif isinstance(message, SetTradingState):
+            self._announce(self.engine.set_state(message.state, message.reason, operator=True))
+            return self.engine.state
+        elif isinstance(message, GetRiskStatus):
+            return self.status()
+        else:
+            self._observe(message)
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.engine.state.value,
+            "approved_open": len(self.book.approved),
+            "denials": {code.value: count for code, count in self.engine.counters().items()},
+            "pnl": str(self.book.total_pnl()),
+        }
+
+    # -- decisions ----------------------------------------------------------------
+
+    def _on_order(self, order: SubmitOrder) -> None:
+        oms = self.directory.oms()
+        decision = self.engine.check_submit(order, self.book.context(self.context.now_ns()))
+        self._announce(decision.state_change)
+        if decision.approved:
+            self.book.approved[order.client_order_id] = _Approved(order)
+            oms.tell(order)
+            return
+        assert decision.code is not None
+        oms.tell(
+            RiskDenied(
+                order,
+                OrderDenied(
+                    client_order_id=order.client_order_id,
+                    strategy_id=order.strategy_id,
+                    code=decision.code,
+                    reason=decision.reason,
+                    ts_ns=self.context.now_ns(),
+                ),
+            )
+        )
+
+    def _on_modify(self, modify: ModifyOrder) -> None:
+        oms = self.directory.oms()
+        entry = self.book.approved.get(modify.client_order_id)
+        if entry is None:
+            oms.tell(modify)
+            return
+        decision = self.engine.check_modify(
+            entry.order,
+            modify,
+            self.book.context(self.context.now_ns()),
+            leaves_quantity=entry.leaves,
+        )
+        self._announce(decision.state_change)
+        if decision.approved:
+            oms.tell(modify)
+        else:
+            assert decision.code is not None
+            oms.tell(RiskRefusedModify(modify, decision.code, decision.reason))
+
+    def _announce(self, change: TradingStateChanged | None) -> None:
+        """A trading-state change is logged and told to every OMS subscriber via the OMS."""
+        if change is None:
+            return
+        logger.warning("risk: trading state %s (%s)", change.state.value, change.reason)
+        self.directory.oms().tell(change)
+
+    # -- what the OMS reports ------------------------------------------------------
+
+    def _observe(self, message: Any) -> None:
+        book = self.book
+        if isinstance(message, Quote):
+            book.last_prices[(message.venue, message.symbol)] = message.last or message.mid
+        elif isinstance(message, PositionSnapshot):
+            if message.strategy_id is None:
+                key = (message.venue, message.symbol)
+                book.positions[key] = message.quantity
+                book.pnl[key] = message.realized_pnl + message.unrealized_pnl
+                self._announce(self.engine.update_loss_state(book.context(self.context.now_ns())))
+        elif isinstance(message, OrderFilled):
+            entry = book.approved.get(message.client_order_id)
+            if entry is not None:
+                entry.filled += message.last_quantity
+                if entry.leaves <= 0:
+                    del book.approved[message.client_order_id]
+        elif isinstance(message, OrderCanceled | OrderExpired | OrderRejected | OrderDenied):
+            book.approved.pop(message.client_order_id, None)
+        elif isinstance(message, OrderModified):
+            entry = book.approved.get(message.client_order_id)
+            if entry is not None:
+                entry.order = _with_quantity(entry.order, message.quantity, message.price)
+        elif isinstance(message, OrderStatusReport):
+            entry = book.approved.get(message.client_order_id)
+            if entry is not None:
+                if message.status.is_terminal or message.status is OrderStatus.FILLED:
+                    del book.approved[message.client_order_id]
+                else:
+                    entry.filled = max(entry.filled, message.filled_quantity)
+
+
+def _with_quantity(order: SubmitOrder, quantity: Decimal, price: Decimal | None) -> SubmitOrder:
+    fields = {name: getattr(order, name) for name in order.__dataclass_fields__}
+    fields["quantity"] = quantity
+    if price is not None and order.price is not None:
+        fields["price"] = price
+    return SubmitOrder(**fields)

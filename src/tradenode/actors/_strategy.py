@@ -1,0 +1,318 @@
+"""Where user strategies live: one supervised actor per strategy.
+
+A strategy gets quotes, order updates and fills, and acts through its
+context: orders, cancels, modifications and the seed API's
+``ExecutionDecision``. Each strategy runs in its own actor so that one that
+raises is restarted alone; the orders it already placed stay tracked by the
+OMS, and its new incarnation reads its positions back from the OMS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..messages._enums import DecisionAction, DenialCode, OrderType, Side, TimeInForce
+from ..messages._messages import (
+    CancelOrder,
+    ExecutionDecision,
+    Message,
+    ModifyOrder,
+    OrderCanceled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    PositionSnapshot,
+    Quote,
+    SubmitOrder,
+)
+from ..supervision import Actor
+from ._client_ids import ClientOrderIds
+from ._contract import QuoteSubscription
+from ._control import GetOpenOrders, GetPositions, Routed, Subscribe
+from ._directory import Directory
+
+__all__ = ["Strategy", "StrategyActor", "StrategyContext"]
+
+logger = logging.getLogger("tradenode.strategy")
+
+_TERMINAL_EVENTS = (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)
+
+
+class Strategy:
+    """Subclass and override the hooks you need. A fresh instance per incarnation."""
+
+    strategy_id: str = "strategy"
+    venue: str = "paper"
+    symbols: tuple[str, ...] = ()
+    cycle_time_ms: int | None = None
+
+    ctx: StrategyContext
+
+    def on_start(self) -> None:
+        """Called once the context is ready; subscribe, warm up, place initial orders."""
+
+    def on_quote(self, quote: Quote) -> None:
+        """A new best bid/ask for one of ``symbols``."""
+
+    def on_order_update(self, event: Message) -> None:
+        """Any lifecycle event of one of this strategy's orders (fills included)."""
+
+    def record_execution(self, fill: OrderFilled) -> None:
+        """Each fill of this strategy's orders (the seed API's callback)."""
+
+    def on_cycle(self) -> None:
+        """Every ``cycle_time_ms`` when set."""
+
+    def on_message(self, message: Any) -> Any:
+        """Any other message told or asked to the strategy's actor; the return value answers an ask."""
+        return None
+
+    def on_stop(self) -> None:
+        """The incarnation ends (restart or stop)."""
+
+
+@dataclass
+class _View:
+    positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    open_orders: dict[str, SubmitOrder] = field(default_factory=dict)
+    filled: dict[str, Decimal] = field(default_factory=dict)
+    quotes: dict[tuple[str, str], Quote] = field(default_factory=dict)
+
+
+class StrategyContext:
+    """What a strategy can see and do; every action is a message to the risk guard."""
+
+    def __init__(self, actor: StrategyActor) -> None:
+        self._actor = actor
+
+    @property
+    def strategy_id(self) -> str:
+        return self._actor.strategy.strategy_id
+
+    def now_ns(self) -> int:
+        return self._actor.context.now_ns()
+
+    def position(self, symbol: str, venue: str | None = None) -> Decimal:
+        key = (venue or self._actor.strategy.venue, symbol)
+        return self._actor.view.positions.get(key, Decimal(0))
+
+    def last_quote(self, symbol: str, venue: str | None = None) -> Quote | None:
+        return self._actor.view.quotes.get((venue or self._actor.strategy.venue, symbol))
+
+    def open_orders(self) -> dict[str, SubmitOrder]:
+        return dict(self._actor.view.open_orders)
+
+    def submit_order(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        trailing_offset: Decimal | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        expire_time_ns: int | None = None,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        venue: str | None = None,
+    ) -> str:
+        """Send an order for risk checks; returns its client order id.
+
+        Invalid arguments never raise into the strategy: the order is denied
+        with ``INVALID_ORDER`` and the reason, like any other denial.
+        """
+        return self._actor.submit(
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            price=price,
+            stop_price=stop_price,
+            trailing_offset=trailing_offset,
+            time_in_force=time_in_force,
+            expire_time_ns=expire_time_ns,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            venue=venue or self._actor.strategy.venue,
+        )
+
+    def cancel_order(self, client_order_id: str) -> None:
+        order = self._actor.view.open_orders.get(client_order_id)
+        if order is None:
+            logger.warning("%s: cancel of unknown order %s", self.strategy_id, client_order_id)
+            return
+        self._actor.send(
+            CancelOrder(
+                client_order_id=client_order_id,
+                venue=order.venue,
+                symbol=order.symbol,
+                ts_ns=self.now_ns(),
+            )
+        )
+
+    def modify_order(
+        self,
+        client_order_id: str,
+        *,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> str | None:
+        """Amend an open order; returns the replacement's id when the venue cancel/replaces."""
+        order = self._actor.view.open_orders.get(client_order_id)
+        if order is None:
+            logger.warning("%s: modify of unknown order %s", self.strategy_id, client_order_id)
+            return None
+        replacement = self._actor.ids.next()
+        self._actor.send(
+            ModifyOrder(
+                client_order_id=client_order_id,
+                venue=order.venue,
+                symbol=order.symbol,
+                quantity=quantity,
+                price=price,
+                stop_price=stop_price,
+                new_client_order_id=replacement,
+                ts_ns=self.now_ns(),
+            )
+        )
+        return replacement
+
+    def execute_decision(self, decision: ExecutionDecision) -> str | None:
+        """Turn a LONG/SHORT/FLAT/HOLD decision into the order that reaches it.
+
+        The target position is +size, -size or 0; the order is the difference
+        from the current position plus what open orders will already add.
+        """
+        if decision.action is DecisionAction.HOLD:
+            return None
+        venue = decision.venue or self._actor.strategy.venue
+        target = {
+            DecisionAction.LONG: decision.size,
+            DecisionAction.SHORT: -decision.size,
+            DecisionAction.FLAT: Decimal(0),
+        }[decision.action]
+        pending = sum(
+            (
+                o.quantity * o.side.sign
+                for o in self._actor.view.open_orders.values()
+                if o.symbol == decision.symbol
+            ),
+            Decimal(0),
+        )
+        delta = target - self.position(decision.symbol, venue) - pending
+        if delta == 0:
+            return None
+        return self.submit_order(
+            decision.symbol,
+            Side.BUY if delta > 0 else Side.SELL,
+            abs(delta),
+            order_type=decision.order_type,
+            price=decision.limit_price if decision.order_type.needs_price else None,
+            time_in_force=decision.time_in_force,
+            venue=venue,
+        )
+
+
+class _Cycle:
+    __slots__ = ()
+
+
+class StrategyActor(Actor):
+    def __init__(
+        self, factory: Callable[[], Strategy], directory: Directory, *, id_prefix: str
+    ) -> None:
+        self.strategy = factory()
+        self.directory = directory
+        self.view = _View()
+        self.id_prefix = id_prefix
+        self.ids = ClientOrderIds(id_prefix)
+
+    def on_start(self) -> None:
+        strategy = self.strategy
+        self.ids = ClientOrderIds(f"{self.id_prefix}{self.context.generation:x}")
+        oms = self.directory.oms()
+        for snapshot in oms.ask(GetPositions(strategy_id=strategy.strategy_id)):
+            assert isinstance(snapshot, PositionSnapshot)
+            self.view.positions[(snapshot.venue, snapshot.symbol)] = snapshot.quantity
+        for order in oms.ask(GetOpenOrders(strategy_id=strategy.strategy_id)):
+            self.view.open_orders[order.client_order_id] = order
+        oms.tell(Subscribe(self.context.self, strategy.strategy_id))
+        entry = self.directory.venue(strategy.venue)
+        if entry is not None and strategy.symbols:
+            entry.broker.tell(QuoteSubscription(self.context.self, tuple(strategy.symbols)))
+        strategy.ctx = StrategyContext(self)
+        strategy.on_start()
+        if strategy.cycle_time_ms:
+            self.context.schedule_repeating(strategy.cycle_time_ms / 1000, _Cycle())
+
+    def on_stop(self) -> None:
+        self.strategy.on_stop()
+
+    def receive(self, message: Any) -> Any:
+        strategy = self.strategy
+        if isinstance(message, Quote):
+            self.view.quotes[(message.venue, message.symbol)] = message
+            strategy.on_quote(message)
+        elif isinstance(message, _Cycle):
+            strategy.on_cycle()
+        elif isinstance(message, OrderFilled):
+            self._on_fill(message)
+            strategy.on_order_update(message)
+            strategy.record_execution(message)
+        elif isinstance(message, Routed):
+            self.view.open_orders[message.order.client_order_id] = message.order
+        elif isinstance(message, Message):
+            if isinstance(message, _TERMINAL_EVENTS):
+                self.view.open_orders.pop(message.client_order_id, None)
+            strategy.on_order_update(message)
+        else:
+            return strategy.on_message(message)
+        return None
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        key = (fill.venue, fill.symbol)
+        self.view.positions[key] = (
+            self.view.positions.get(key, Decimal(0)) + fill.side.sign * fill.last_quantity
+        )
+        filled = self.view.filled.get(fill.client_order_id, Decimal(0)) + fill.last_quantity
+        order = self.view.open_orders.get(fill.client_order_id)
+        if order is not None and filled >= order.quantity:
+            self.view.open_orders.pop(fill.client_order_id, None)
+            self.view.filled.pop(fill.client_order_id, None)
+        else:
+            self.view.filled[fill.client_order_id] = filled
+
+    def submit(self, **fields: Any) -> str:
+        client_order_id = self.ids.next()
+        try:
+            order = SubmitOrder(
+                client_order_id=client_order_id,
+                strategy_id=self.strategy.strategy_id,
+                ts_ns=self.context.now_ns(),
+                **fields,
+            )
+        except ValueError as exc:
+            self.directory.oms().tell(
+                OrderDenied(
+                    client_order_id=client_order_id,
+                    strategy_id=self.strategy.strategy_id,
+                    code=DenialCode.INVALID_ORDER,
+                    reason=str(exc),
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+            return client_order_id
+        self.view.open_orders[client_order_id] = order
+        self.send(order)
+        return client_order_id
+
+    def send(self, message: Message) -> None:
+        self.directory.risk().tell(message)

@@ -1,0 +1,145 @@
+"""A running node on paper venues, driven at the message level."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from tradenode import Node, parse_config
+from tradenode.actors._control import GetOpenOrders, GetOrder, GetPositions
+from tradenode.actors._oms_state import TrackedOrderView
+from tradenode.actors._strategy import Strategy, StrategyContext
+from tradenode.messages import Message, OrderStatus, PositionSnapshot, Quote
+from tradenode.supervision import Address, EventRecorder, ManualClock
+
+BASE_CONFIG = """
+node: {name: testnode, seed: 5, intensity: {max_restarts: 20, within_seconds: 60}}
+broker_backoff: {min_seconds: 0.5, max_seconds: 4, random_factor: 0}
+venues:
+  - {name: paper, tick_interval_ms: 1000, breaker: {failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
+  - {name: paper2, tick_interval_ms: 1000, amend: cancel_replace}
+oms: {ack_timeout: 30}
+"""
+
+
+@dataclass(frozen=True)
+class Do:
+    """Run ``action(ctx)`` inside the strategy's actor and answer with its result."""
+
+    action: Callable[[StrategyContext], Any]
+
+
+class Scripted(Strategy):
+    """A strategy the test drives; it records everything it is told."""
+
+    def __init__(
+        self, strategy_id: str, seen: EventRecorder, *, symbols: tuple[str, ...] = ()
+    ) -> None:
+        self.strategy_id = strategy_id
+        self.seen = seen
+        self.symbols = symbols
+
+    def on_quote(self, quote: Quote) -> None:
+        self.seen(quote)
+
+    def on_order_update(self, event: Message) -> None:
+        self.seen(event)
+
+    def on_message(self, message: Any) -> Any:
+        if isinstance(message, Do):
+            return message.action(self.ctx)
+        return None
+
+
+class Harness:
+    def __init__(self, node: Node, clock: ManualClock) -> None:
+        self.node = node
+        self.clock = clock
+        self.strategies: dict[str, tuple[Address, EventRecorder]] = {}
+
+    def strategy(self, strategy_id: str = "s1", **kwargs: Any) -> tuple[Address, EventRecorder]:
+        if strategy_id not in self.strategies:
+            seen = EventRecorder()
+            address = self.node.add_strategy(
+                strategy_id, lambda: Scripted(strategy_id, seen, **kwargs)
+            )
+            self.strategies[strategy_id] = (address, seen)
+        return self.strategies[strategy_id]
+
+    def do(self, action: Callable[[StrategyContext], Any], strategy_id: str = "s1") -> Any:
+        address, _ = self.strategy(strategy_id)
+        return address.ask(Do(action))
+
+    def events(self, strategy_id: str = "s1") -> EventRecorder:
+        return self.strategy(strategy_id)[1]
+
+    def wait_for(
+        self,
+        kind: type,
+        client_order_id: str | None = None,
+        count: int = 1,
+        strategy_id: str = "s1",
+    ) -> list[Any]:
+        return self.events(strategy_id).wait_for(
+            lambda m: (
+                isinstance(m, kind)
+                and (
+                    client_order_id is None
+                    or getattr(m, "client_order_id", None) == client_order_id
+                )
+            ),
+            count=count,
+        )
+
+    def order(self, client_order_id: str) -> TrackedOrderView:
+        view = self.node.oms.ask(GetOrder(client_order_id))
+        assert isinstance(view, TrackedOrderView), view
+        return view
+
+    def wait_status(
+        self, client_order_id: str, status: OrderStatus, strategy_id: str = "s1"
+    ) -> TrackedOrderView:
+        """Wait until the OMS shows ``status``, re-checking as the strategy's events arrive
+        (the OMS publishes each change after applying it)."""
+
+        def reached(_: object) -> bool:
+            view = self.node.oms.ask(GetOrder(client_order_id))
+            return isinstance(view, TrackedOrderView) and view.status is status
+
+        self.events(strategy_id).wait_for(reached)
+        return self.order(client_order_id)
+
+    def position(self, symbol: str, venue: str = "paper") -> Decimal:
+        for snapshot in self.node.oms.ask(GetPositions(venue=venue)):
+            assert isinstance(snapshot, PositionSnapshot)
+            if snapshot.symbol == symbol:
+                return snapshot.quantity
+        return Decimal(0)
+
+    def open_orders(self, venue: str | None = None) -> tuple[Any, ...]:
+        return tuple(self.node.oms.ask(GetOpenOrders(venue=venue)))
+
+    def sync(self) -> None:
+        """Every actor on the order path has processed what was sent before this call."""
+        for _ in range(3):
+            self.node.risk.ask(GetOpenOrders())
+            self.node.oms.ask(GetOpenOrders())
+            for entry in self.node.directory.venues():
+                entry.breaker.ask(GetOpenOrders())
+                entry.broker.ask(GetOpenOrders())
+        for address, _ in self.strategies.values():
+            address.ask(Do(lambda ctx: None))
+
+
+@contextmanager
+def running_node(extra_yaml: str = "", *, clock: ManualClock | None = None) -> Iterator[Harness]:
+    clock = clock or ManualClock()
+    node = Node(parse_config(BASE_CONFIG + extra_yaml), clock=clock)
+    node.start()
+    try:
+        yield Harness(node, clock)
+    finally:
+        node.stop(timeout=10)
