@@ -55,10 +55,16 @@ class Recorder(Actor):
 
 class Rig:
     def __init__(
-        self, system: ActorSystem, events: EventRecorder, clock: ManualClock, **broker: Any
+        self,
+        system: ActorSystem,
+        events: EventRecorder,
+        clock: ManualClock,
+        *,
+        latency: float = 0.0,
+        **broker: Any,
     ) -> None:
         self.clock = clock
-        self.venue = PaperVenue("paper", paper_sim_config(), seed=3, clock=clock)
+        self.venue = PaperVenue("paper", paper_sim_config(), seed=3, clock=clock, latency=latency)
         self.reports = EventRecorder()
         self.replies = EventRecorder()
         self.link = PaperLink()
@@ -246,3 +252,15 @@ def test_a_malformed_payload_is_counted_and_dropped_without_stopping_anything(
     rig.of(OrderFilled, count=2)
     assert rig.link.malformed_payloads == 1
     assert not any(is_event(K.FAILED, "/root/broker")(e) for e in events.items)
+
+
+def test_reports_arrive_after_the_configured_latency_of_the_node_clock(
+    system: ActorSystem, events: EventRecorder, clock: ManualClock
+) -> None:
+    rig = Rig(system, events, clock, latency=0.25)
+    assert rig.send(order("x1")).outcome is Outcome.OK
+    rig.broker.ask("sync")
+    assert not rig.reports.items
+    clock.advance(0.25)
+    assert rig.of(OrderAccepted)[0].client_order_id == "x1"
+    assert [f.last_quantity for f in rig.of(OrderFilled, count=2)] == [D("0.5"), D("0.2")]

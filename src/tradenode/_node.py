@@ -267,9 +267,15 @@ class Node:
         """Run a strategy in its own supervised actor; it is restarted alone if it raises."""
         directory = self.directory
         prefix = f"{self._run_tag}{strategy_id}"
+
+        def named() -> Strategy:
+            strategy = factory()
+            strategy.strategy_id = strategy_id
+            return strategy
+
         return add_child(
             self.supervisor("core/strategies"),
-            ChildSpec(strategy_id, lambda: StrategyActor(factory, directory, id_prefix=prefix)),
+            ChildSpec(strategy_id, lambda: StrategyActor(named, directory, id_prefix=prefix)),
         )
 
     def add_strategy_from_config(self, config: StrategyConfig) -> Address:

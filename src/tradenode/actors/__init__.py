@@ -1,3 +1,225 @@
-"""The trading core as supervised actors (OMS, risk guard, breaker, strategy bridge)."""
+"""The trading core as supervised actors, and the pure state machines they wrap.
 
-__all__: list[str] = []
+Each actor (``OmsActor``, ``RiskGuard``, ``BreakerActor``, ``StrategyActor``)
+is a thin message shell over a pure, separately tested core (``OmsState``,
+``RiskEngine``, ``CircuitBreaker``/``TokenBucket``/``RetryPolicy``); the broker
+actor contract every venue adapter speaks is in ``BrokerRequest``/``BrokerReply``.
+"""
+
+from ._breaker import (
+    BreakerActor,
+    BreakerStore,
+    GetBreakerStats,
+    ReprocessParked,
+    VenueFailureStats,
+)
+from ._breaker_state import (
+    BREAKER_TRANSITIONS,
+    RECENT_FAILURES,
+    STATE_HISTORY,
+    Admission,
+    BreakerStats,
+    BreakerTransition,
+    CircuitBreaker,
+    CircuitState,
+    DeadLetterQueue,
+    FailureKind,
+    FailureRecord,
+    Parked,
+    TransitionCause,
+    classify,
+)
+from ._client_ids import (
+    MAX_COUNTER,
+    MAX_PREFIX_LENGTH,
+    ClientOrderIds,
+)
+from ._contract import (
+    BrokerCommand,
+    BrokerReply,
+    BrokerRequest,
+    Outcome,
+    QuoteSubscription,
+)
+from ._control import (
+    EngageKillSwitch,
+    GetFills,
+    GetMetrics,
+    GetOpenOrders,
+    GetOrder,
+    GetPositions,
+    GetRiskStatus,
+    Promise,
+    Routed,
+    SetTradingState,
+    Subscribe,
+    Unsubscribe,
+)
+from ._directory import (
+    Directory,
+    VenueEntry,
+)
+from ._example import (
+    ExampleStrategy,
+)
+from ._oms import (
+    KillSwitchReport,
+    OmsActor,
+    OmsStore,
+    RiskDenied,
+    RiskRefusedModify,
+)
+from ._oms_state import (
+    ApplyResult,
+    Drift,
+    DriftKind,
+    DuplicateOrderError,
+    ExecutionReport,
+    IgnoreReason,
+    LogicalOrderView,
+    MetricValue,
+    OmsCounts,
+    OmsError,
+    OmsState,
+    ReplaceRefusedError,
+    TrackedOrderView,
+)
+from ._order_lifecycle import (
+    LIVE_AT_VENUE,
+    ORDER_TRANSITIONS,
+    PENDING,
+    is_legal_transition,
+)
+from ._positions import (
+    PositionBook,
+    PositionFill,
+)
+from ._rate_limit import (
+    TokenBucket,
+    WeightedLimiter,
+)
+from ._retry import (
+    Operation,
+    RetryDecision,
+    RetryPolicy,
+    retry_decision,
+)
+from ._risk import (
+    RiskBook,
+    RiskGuard,
+    RiskStore,
+    risk_limits_from_config,
+)
+from ._risk_limits import (
+    InstrumentRules,
+    OpenOrders,
+    RiskContext,
+    RiskLimits,
+    VenueSymbol,
+)
+from ._risk_rules import (
+    OPERATOR_ONLY_TRANSITIONS,
+    RISK_DENIAL_CODES,
+    TRADING_STATE_TRANSITIONS,
+    RiskDecision,
+    RiskEngine,
+    TradingStateTransitionError,
+)
+from ._strategy import (
+    Strategy,
+    StrategyActor,
+    StrategyContext,
+)
+
+__all__ = [
+    "BREAKER_TRANSITIONS",
+    "LIVE_AT_VENUE",
+    "MAX_COUNTER",
+    "MAX_PREFIX_LENGTH",
+    "OPERATOR_ONLY_TRANSITIONS",
+    "ORDER_TRANSITIONS",
+    "PENDING",
+    "RECENT_FAILURES",
+    "RISK_DENIAL_CODES",
+    "STATE_HISTORY",
+    "TRADING_STATE_TRANSITIONS",
+    "Admission",
+    "ApplyResult",
+    "BreakerActor",
+    "BreakerStats",
+    "BreakerStore",
+    "BreakerTransition",
+    "BrokerCommand",
+    "BrokerReply",
+    "BrokerRequest",
+    "CircuitBreaker",
+    "CircuitState",
+    "ClientOrderIds",
+    "DeadLetterQueue",
+    "Directory",
+    "Drift",
+    "DriftKind",
+    "DuplicateOrderError",
+    "EngageKillSwitch",
+    "ExampleStrategy",
+    "ExecutionReport",
+    "FailureKind",
+    "FailureRecord",
+    "GetBreakerStats",
+    "GetFills",
+    "GetMetrics",
+    "GetOpenOrders",
+    "GetOrder",
+    "GetPositions",
+    "GetRiskStatus",
+    "IgnoreReason",
+    "InstrumentRules",
+    "KillSwitchReport",
+    "LogicalOrderView",
+    "MetricValue",
+    "OmsActor",
+    "OmsCounts",
+    "OmsError",
+    "OmsState",
+    "OmsStore",
+    "OpenOrders",
+    "Operation",
+    "Outcome",
+    "Parked",
+    "PositionBook",
+    "PositionFill",
+    "Promise",
+    "QuoteSubscription",
+    "ReplaceRefusedError",
+    "ReprocessParked",
+    "RetryDecision",
+    "RetryPolicy",
+    "RiskBook",
+    "RiskContext",
+    "RiskDecision",
+    "RiskDenied",
+    "RiskEngine",
+    "RiskGuard",
+    "RiskLimits",
+    "RiskRefusedModify",
+    "RiskStore",
+    "Routed",
+    "SetTradingState",
+    "Strategy",
+    "StrategyActor",
+    "StrategyContext",
+    "Subscribe",
+    "TokenBucket",
+    "TrackedOrderView",
+    "TradingStateTransitionError",
+    "TransitionCause",
+    "Unsubscribe",
+    "VenueEntry",
+    "VenueFailureStats",
+    "VenueSymbol",
+    "WeightedLimiter",
+    "classify",
+    "is_legal_transition",
+    "retry_decision",
+    "risk_limits_from_config",
+]
