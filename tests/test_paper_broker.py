@@ -148,6 +148,7 @@ def test_cancel_amend_and_query(rig: Rig) -> None:
     assert rig.of(OrderModified)[0].price == D("41000.00")
     query = rig.send(QueryOrder(client_order_id="l1", venue="paper", symbol="BTCUSDT"))
     assert query.report is not None and query.report.status is OrderStatus.ACCEPTED
+    assert query.report.filled_quantity == 0
     assert (
         rig.send(CancelOrder(client_order_id="l1", venue="paper", symbol="BTCUSDT")).outcome
         is Outcome.OK
@@ -238,7 +239,8 @@ def test_a_dropped_stream_restarts_the_broker_which_reconciles_fills_missed_whil
         lambda m: isinstance(m, OrderStatusReport) and m.client_order_id == "r1"
     )[0]
     assert report.status is OrderStatus.FILLED
-    rig.send(QueryOrder(client_order_id="r1", venue="paper", symbol="BTCUSDT"))
+    rig.broker.ask("sync")
+    rig.oms.ask("sync")
     all_fills = [m for m in rig.reports.items if isinstance(m, OrderFilled)]
     assert [f.execution_id for f in all_fills] == [f.execution_id for f in fills]
     assert sum(f.last_quantity for f in all_fills) == D("0.4")
@@ -264,3 +266,12 @@ def test_reports_arrive_after_the_configured_latency_of_the_node_clock(
     clock.advance(0.25)
     assert rig.of(OrderAccepted)[0].client_order_id == "x1"
     assert [f.last_quantity for f in rig.of(OrderFilled, count=2)] == [D("0.5"), D("0.2")]
+
+
+def test_a_query_answers_with_the_orders_trades_as_well_as_its_status(rig: Rig) -> None:
+    assert rig.send(order("q1")).outcome is Outcome.OK
+    streamed = rig.of(OrderFilled, count=2)
+    reply = rig.send(QueryOrder(client_order_id="q1", venue="paper", symbol="BTCUSDT"))
+    assert reply.report is not None and reply.report.status is OrderStatus.FILLED
+    again = rig.of(OrderFilled, count=4)[2:]
+    assert [f.execution_id for f in again] == [f.execution_id for f in streamed]

@@ -196,10 +196,9 @@ class BreakerActor(Actor):
     # -- gating ------------------------------------------------------------------
 
     def _gated(self, command: SubmitOrder | ModifyOrder) -> None:
-        if self.store.waiting:
+        if self.store.waiting or not self._admit_and_send(command):
             self.store.waiting.append(command)
-            return
-        self._admit_and_send(command)
+            self._schedule_drain()
 
     def _admit_and_send(self, command: SubmitOrder | ModifyOrder) -> bool:
         """False when the rate limiter has no token yet (the caller keeps the command)."""

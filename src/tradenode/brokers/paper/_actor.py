@@ -195,6 +195,10 @@ class PaperBroker(Actor):
                 return BrokerReply(
                     seq, Outcome.NOT_FOUND, f"{command.client_order_id} unknown at {self.name}"
                 )
+            # A query answers with the order's trades too, as an adapter would
+            # fetch them, so a status that shows fills never arrives without them.
+            for fill in session.fills_for(command.client_order_id):
+                self._forward_stream_event(fill)
             report = to_status_report(self.name, order)
             self.reports_to.tell(report)
             return BrokerReply(seq, Outcome.OK, report=report)

@@ -301,6 +301,11 @@ class PaperSession:
         with self._venue._lock:
             return list(self._venue._sim.fills(after_trade_id=trade_id))
 
+    def fills_for(self, client_order_id: str) -> list[SimFill]:
+        self._check_open()
+        with self._venue._lock:
+            return [f for f in self._venue._sim.fills() if f.client_order_id == client_order_id]
+
     def orders(self, client_order_ids: Sequence[str]) -> list[SimOrder]:
         self._check_open()
         with self._venue._lock:
