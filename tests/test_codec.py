@@ -875,49 +875,10 @@ def test_nesting_depth_is_bounded() -> None:
 # --------------------------------------------------------------- public API
 
 
-def test_public_api_is_pinned() -> None:
-    assert sorted(messages.__all__) == [
-        "CLIENT_ORDER_ID_PATTERN",
-        "CancelAllOrders",
-        "CancelOrder",
-        "CancelRejected",
-        "DEFAULT_REGISTRY",
-        "DecisionAction",
-        "DecodeError",
-        "DenialCode",
-        "ExecutionDecision",
-        "FORMAT_VERSION",
-        "LiquiditySide",
-        "Message",
-        "MessageRegistry",
-        "ModifyOrder",
-        "ModifyRejected",
-        "OrderAccepted",
-        "OrderCanceled",
-        "OrderDenied",
-        "OrderExpired",
-        "OrderFilled",
-        "OrderModified",
-        "OrderRejected",
-        "OrderStatus",
-        "OrderStatusReport",
-        "OrderSubmitted",
-        "OrderType",
-        "PositionSnapshot",
-        "QueryOrder",
-        "Quote",
-        "Side",
-        "SubmitOrder",
-        "TimeInForce",
-        "TradingState",
-        "TradingStateChanged",
-        "decode",
-        "encode",
-    ]
+def test_every_message_and_enum_is_re_exported() -> None:
+    """The exact list is pinned in test_public_api; here: nothing defined is left out."""
     assert len(set(messages.__all__)) == len(messages.__all__)
     assert set(enums_module.__all__) | set(messages_module.__all__) <= set(messages.__all__)
-    for name in messages.__all__:
-        assert getattr(messages, name) is not None
 
 
 def test_decode_error_is_the_shared_one() -> None:

@@ -173,7 +173,7 @@ class OmsActor(Actor):
         elif isinstance(message, ModifyOrder):
             self._modify(message)
         elif isinstance(message, Quote):
-            self.state.mark(message.venue, message.symbol, message.last or message.mid)
+            self._mark(message)
         elif isinstance(message, _AckTimeout):
             self._ack_timeout(message.client_order_id)
         elif isinstance(message, Subscribe):
@@ -390,6 +390,13 @@ class OmsActor(Actor):
             QueryOrder(client_order_id=client_order_id, venue=view.venue, symbol=view.symbol)
         )
         self.context.schedule_once(self.ack_timeout, _AckTimeout(client_order_id))
+
+    def _mark(self, quote: Quote) -> None:
+        """Re-value an open position so loss limits see a price move, not only the next fill."""
+        self.state.mark(quote.venue, quote.symbol, quote.last or quote.mid)
+        position = self.state.position(quote.venue, quote.symbol)
+        if position.quantity != 0:
+            self._publish(position, None)
 
     # -- reports --------------------------------------------------------------------
 

@@ -203,7 +203,7 @@ class StrategyContext:
             (
                 o.quantity * o.side.sign
                 for o in self._actor.view.open_orders.values()
-                if o.symbol == decision.symbol
+                if o.symbol == decision.symbol and o.venue == venue
             ),
             Decimal(0),
         )
