@@ -22,3 +22,20 @@ def test_node_builds_the_tree_and_adds_children_at_runtime() -> None:
         assert status["tree"]["children"][1]["children"][0]["path"] == "/tradenode/brokers/venue"
     assert node.system.is_terminated
     assert not adapter.is_alive
+
+
+def test_client_order_ids_differ_between_node_starts_a_millisecond_apart() -> None:
+    from tradenode._node import _run_tag
+
+    now = 1_795_000_000_123_000_000
+    assert _run_tag(now) != _run_tag(now + 1_000_000)
+    assert len(_run_tag(now)) == 6
+
+
+def test_the_longest_strategy_id_and_incarnation_still_make_venue_safe_ids() -> None:
+    from tradenode.actors import ClientOrderIds
+    from tradenode.messages import CLIENT_ORDER_ID_PATTERN
+
+    ids = ClientOrderIds("zzzzzz" + "A" * 10 + "zzz")
+    ids.restore(2**64 - 2)
+    assert CLIENT_ORDER_ID_PATTERN.fullmatch(ids.next())

@@ -94,6 +94,7 @@ EXPECTED = {
         "VenueFailureStats",
         "VenueSymbol",
         "WeightedLimiter",
+        "base36",
         "classify",
         "is_legal_transition",
         "retry_decision",

@@ -12,6 +12,7 @@ from typing import Any
 from ._config import NodeConfig, StrategyConfig, VenueConfig
 from .actors._breaker import BreakerActor, BreakerStore, GetBreakerStats, VenueFailureStats
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
+from .actors._client_ids import base36
 from .actors._contract import QuoteSubscription
 from .actors._control import (
     EngageKillSwitch,
@@ -403,14 +404,13 @@ def _strategy_factory(config: StrategyConfig) -> Callable[[], Strategy]:
 
 
 def _run_tag(now_ns: int) -> str:
-    """A short tag unique per node start, so client order ids never repeat across runs."""
-    seconds = now_ns // 1_000_000_000
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    tag = ""
-    while seconds:
-        seconds, digit = divmod(seconds, 36)
-        tag = digits[digit] + tag
-    return tag[-5:] or "0"
+    """A short tag unique per node start, so client order ids never repeat across runs.
+
+    Milliseconds in base 36, six characters: two starts in the same
+    millisecond, or exactly 25 days apart to the millisecond, are the only
+    collisions (the journal's persisted counters close even those).
+    """
+    return base36(now_ns // 1_000_000)[-6:]
 
 
 def _tree_dict(node: TreeNode) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from ._client_ids import (
     MAX_COUNTER,
     MAX_PREFIX_LENGTH,
     ClientOrderIds,
+    base36,
 )
 from ._contract import (
     BrokerCommand,
@@ -218,6 +219,7 @@ __all__ = [
     "VenueFailureStats",
     "VenueSymbol",
     "WeightedLimiter",
+    "base36",
     "classify",
     "is_legal_transition",
     "retry_decision",

@@ -15,7 +15,7 @@ import re
 
 from tradenode.messages._validation import CLIENT_ORDER_ID_PATTERN
 
-__all__ = ["MAX_COUNTER", "MAX_PREFIX_LENGTH", "ClientOrderIds"]
+__all__ = ["MAX_COUNTER", "MAX_PREFIX_LENGTH", "ClientOrderIds", "base36"]
 
 #: The counter is bounded so the longest id is known when the prefix is
 #: checked, rather than discovered as a venue rejection years later.
@@ -96,3 +96,13 @@ def _checked_counter(counter: int) -> int:
     if not 0 <= counter <= MAX_COUNTER + 1:
         raise ValueError(f"ClientOrderIds: counter {counter} must be within [0, 2**64]")
     return counter
+
+
+def base36(value: int) -> str:
+    """A non-negative integer in lowercase base 36: the densest venue-safe digits."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while value:
+        value, digit = divmod(value, 36)
+        text = digits[digit] + text
+    return text or "0"

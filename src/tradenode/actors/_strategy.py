@@ -31,7 +31,7 @@ from ..messages._messages import (
     SubmitOrder,
 )
 from ..supervision import Actor
-from ._client_ids import ClientOrderIds
+from ._client_ids import ClientOrderIds, base36
 from ._contract import QuoteSubscription
 from ._control import GetOpenOrders, GetPositions, Routed, Subscribe
 from ._directory import Directory
@@ -237,7 +237,7 @@ class StrategyActor(Actor):
 
     def on_start(self) -> None:
         strategy = self.strategy
-        self.ids = ClientOrderIds(f"{self.id_prefix}{self.context.generation:x}")
+        self.ids = ClientOrderIds(f"{self.id_prefix}{base36(self.context.generation)}")
         oms = self.directory.oms()
         for snapshot in oms.ask(GetPositions(strategy_id=strategy.strategy_id)):
             assert isinstance(snapshot, PositionSnapshot)
