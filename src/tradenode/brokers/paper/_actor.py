@@ -9,6 +9,7 @@ from typing import Any
 
 from ..._exceptions import BrokerConnectionError, MalformedPayloadError
 from ...actors._contract import BrokerReply, BrokerRequest, Outcome, QuoteSubscription
+from ...messages._enums import TimeInForce
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -163,21 +164,7 @@ class PaperBroker(Actor):
         command, seq = request.command, request.seq
         if isinstance(command, SubmitOrder):
             self.link.in_flight.add(command.client_order_id)
-            refusal = _refusal(
-                session.submit(
-                    command.client_order_id,
-                    command.symbol,
-                    command.side,
-                    command.order_type,
-                    command.quantity,
-                    price=command.price,
-                    stop_price=command.stop_price,
-                    trailing_offset=command.trailing_offset,
-                    time_in_force=command.time_in_force,
-                    post_only=command.post_only,
-                    expire_time_ns=command.expire_time_ns,
-                )
-            )
+            refusal = _refusal(session.submit(command))
             if refusal is not None:
                 self.link.in_flight.discard(command.client_order_id)
                 return self._reject(seq, OrderRejected, command.client_order_id, refusal)
@@ -242,22 +229,26 @@ class PaperBroker(Actor):
         if remaining <= Decimal(0):
             return BrokerReply(seq, Outcome.OK, "nothing left to replace")
         self.link.in_flight.add(command.new_client_order_id)
-        refusal = _refusal(
-            session.submit(
-                command.new_client_order_id,
-                original.symbol,
-                original.side,
-                original.order_type,
-                remaining,
-                price=command.price if command.price is not None else original.price,
-                stop_price=command.stop_price
-                if command.stop_price is not None
-                else original.stop_price,
-                trailing_offset=original.trailing_offset,
-                time_in_force=original.time_in_force,
-                post_only=original.post_only,
-            )
+        replacement = SubmitOrder(
+            client_order_id=command.new_client_order_id,
+            strategy_id="replace",
+            venue=self.name,
+            symbol=original.symbol,
+            side=original.side,
+            order_type=original.order_type,
+            quantity=remaining,
+            price=command.price if command.price is not None else original.price,
+            stop_price=command.stop_price
+            if command.stop_price is not None
+            else original.stop_price,
+            trailing_offset=original.trailing_offset,
+            time_in_force=original.time_in_force,
+            expire_time_ns=original.expire_time_ns
+            if original.time_in_force is TimeInForce.GTD
+            else None,
+            post_only=original.post_only,
         )
+        refusal = _refusal(session.submit(replacement))
         if refusal is not None:
             return self._reject(seq, OrderRejected, command.new_client_order_id, refusal)
         return BrokerReply(seq, Outcome.OK)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..._exceptions import BrokerConnectionError
-from ...messages._enums import OrderType, Side, TimeInForce
+from ...messages._messages import SubmitOrder
 from ...sim import MatchingSimulator, SimConfig, SimFill, SimOrder, SimQuote, SimRejected
 from ...supervision import Clock
 
@@ -225,37 +225,23 @@ class PaperSession:
         if self._closed:
             raise BrokerConnectionError("paper session is closed", broker=self._venue.name)
 
-    def submit(
-        self,
-        client_order_id: str,
-        symbol: str,
-        side: Side,
-        order_type: OrderType,
-        quantity: Decimal,
-        *,
-        price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-        trailing_offset: Decimal | None = None,
-        time_in_force: TimeInForce = TimeInForce.GTC,
-        post_only: bool = False,
-        expire_time_ns: int | None = None,
-    ) -> list[object]:
+    def submit(self, order: SubmitOrder) -> list[object]:
         self._check_open()
         sim = self._venue._sim
         return self._venue._request(
             lambda: list(
                 sim.submit(
-                    client_order_id,
-                    symbol,
-                    side,
-                    order_type,
-                    quantity,
-                    price=price,
-                    stop_price=stop_price,
-                    trailing_offset=trailing_offset,
-                    time_in_force=time_in_force,
-                    post_only=post_only,
-                    expire_time_ns=expire_time_ns,
+                    order.client_order_id,
+                    order.symbol,
+                    order.side,
+                    order.order_type,
+                    order.quantity,
+                    price=order.price,
+                    stop_price=order.stop_price,
+                    trailing_offset=order.trailing_offset,
+                    time_in_force=order.time_in_force,
+                    post_only=order.post_only,
+                    expire_time_ns=order.expire_time_ns,
                 )
             )
         )
