@@ -30,6 +30,7 @@ from tradenode.messages import (
     MessageRegistry,
     ModifyOrder,
     OrderFilled,
+    OrderStatus,
     OrderStatusReport,
     OrderType,
     PositionSnapshot,
@@ -380,6 +381,40 @@ def test_frame_layout_is_the_documented_one() -> None:
     assert fields["stop_price"] is None
     assert fields["post_only"] is False
     assert fields["ts_ns"] == 0
+
+
+@pytest.mark.parametrize(
+    ("order_type", "price"),
+    [(OrderType.MARKET_IF_TOUCHED, None), (OrderType.LIMIT_IF_TOUCHED, D("98.50"))],
+)
+def test_if_touched_order_types_roundtrip_as_their_value(
+    order_type: OrderType, price: Decimal | None
+) -> None:
+    order = SubmitOrder(
+        client_order_id="c-1",
+        strategy_id="s",
+        venue="v",
+        symbol="BTC",
+        side=Side.BUY,
+        order_type=order_type,
+        quantity=D("1"),
+        price=price,
+        stop_price=D("99.00"),
+    )
+    assert raw(order)[3]["order_type"] == order_type.value
+    same_message(decode(encode(order)), order)
+    report = OrderStatusReport(
+        client_order_id="c-1",
+        venue="v",
+        symbol="BTC",
+        side=Side.BUY,
+        status=OrderStatus.ACCEPTED,
+        quantity=D("1"),
+        filled_quantity=D("0"),
+        order_type=order_type,
+        price=price,
+    )
+    same_message(decode(encode(report)), report)
 
 
 def test_decoded_float_is_a_float() -> None:

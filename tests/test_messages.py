@@ -210,6 +210,18 @@ def test_boundary_values_are_accepted() -> None:
     assert post_only.post_only
 
 
+def test_if_touched_orders_take_a_trigger_like_stops() -> None:
+    """MARKET_IF_TOUCHED carries a trigger only; LIMIT_IF_TOUCHED a trigger and a limit."""
+    touched = make(
+        SubmitOrder, order_type=OrderType.MARKET_IF_TOUCHED, price=None, stop_price=D("99")
+    )
+    assert isinstance(touched, SubmitOrder)
+    assert touched.notional == D("0.010") * D("99")
+    limit = make(SubmitOrder, order_type=OrderType.LIMIT_IF_TOUCHED, stop_price=D("99"))
+    assert isinstance(limit, SubmitOrder)
+    assert limit.notional == D("0.010") * D("100.50")
+
+
 MARKET = {"order_type": OrderType.MARKET, "price": None}
 
 # (class, overrides, text the ValueError must contain)
@@ -277,6 +289,36 @@ INVALID: list[tuple[type[Message], dict[str, Any], str]] = [
         SubmitOrder,
         {**MARKET, "order_type": OrderType.TRAILING_STOP},
         "SubmitOrder.trailing_offset=None",
+    ),
+    (
+        SubmitOrder,
+        {**MARKET, "order_type": OrderType.MARKET_IF_TOUCHED},
+        "SubmitOrder.stop_price=None",
+    ),
+    (
+        SubmitOrder,
+        {"order_type": OrderType.LIMIT_IF_TOUCHED},
+        "SubmitOrder.stop_price=None",
+    ),
+    (
+        SubmitOrder,
+        {"order_type": OrderType.LIMIT_IF_TOUCHED, "price": None, "stop_price": D("99")},
+        "SubmitOrder.price=None",
+    ),
+    (
+        SubmitOrder,
+        {
+            **MARKET,
+            "order_type": OrderType.MARKET_IF_TOUCHED,
+            "stop_price": D("99"),
+            "trailing_offset": D("1"),
+        },
+        "SubmitOrder.trailing_offset",
+    ),
+    (
+        ExecutionDecision,
+        {"order_type": OrderType.LIMIT_IF_TOUCHED},
+        "ExecutionDecision.limit_price=None",
     ),
     (SubmitOrder, {"time_in_force": TimeInForce.GTD}, "SubmitOrder.expire_time_ns=None"),
     (SubmitOrder, {**MARKET, "post_only": True}, "SubmitOrder.post_only=True"),

@@ -357,6 +357,23 @@ def test_max_order_notional_values_market_orders_at_the_last_price() -> None:
     denied(engine.check_submit(stop, make_ctx(last="50")), DenialCode.MAX_ORDER_NOTIONAL)
 
 
+def test_max_order_notional_values_if_touched_orders_at_their_own_prices() -> None:
+    engine, _ = make_engine(max_order_notional=D(1000))
+    touched = make_order(
+        quantity="10", price=None, order_type=OrderType.MARKET_IF_TOUCHED, stop_price=D(101)
+    )
+    denied(engine.check_submit(touched, make_ctx(last="50")), DenialCode.MAX_ORDER_NOTIONAL)
+    assert approved(engine.check_submit(replace(touched, stop_price=D(99)), make_ctx(last="200")))
+    limit = make_order(
+        quantity="10", price="100", order_type=OrderType.LIMIT_IF_TOUCHED, stop_price=D(101)
+    )
+    assert approved(engine.check_submit(limit, make_ctx(last="200")))
+    denied(
+        engine.check_submit(replace(limit, price=D(101)), make_ctx()),
+        DenialCode.MAX_ORDER_NOTIONAL,
+    )
+
+
 def test_no_market_price_when_a_notional_limit_cannot_be_evaluated() -> None:
     engine, _ = make_engine(max_order_notional=D(1000))
     market = make_order(price=None)

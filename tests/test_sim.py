@@ -1107,6 +1107,8 @@ PROPERTY_TYPES = (
     OrderType.STOP,
     OrderType.STOP_LIMIT,
     OrderType.TRAILING_STOP,
+    OrderType.MARKET_IF_TOUCHED,
+    OrderType.LIMIT_IF_TOUCHED,
 )
 
 
@@ -1216,9 +1218,11 @@ def apply(
         client_order_id = f"o{len(ids)}"
         ids.append(client_order_id)
         # Limits mostly sit on their passive side of the market (negative
-        # distances cross it); stops always sit beyond the last price.
+        # distances cross it); stops always sit beyond the last price and
+        # if-touched triggers short of it (each mostly not already reached).
         limit_price = near(sim, symbol, -side.sign * passive_ticks)
-        stop_price = near(sim, symbol, side.sign * (abs(stop_ticks) + 1))
+        beyond = -1 if order_type.triggers_on_touch else 1
+        stop_price = near(sim, symbol, beyond * side.sign * (abs(stop_ticks) + 1))
         return sim.submit(
             client_order_id,
             symbol,

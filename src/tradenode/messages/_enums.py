@@ -34,19 +34,45 @@ class Side(enum.Enum):
 
 
 class OrderType(enum.Enum):
+    """How an order executes, and what (if anything) it waits for first.
+
+    The conditional types wait for the last price to reach their trigger
+    (``stop_price``), then execute as a market order (STOP, TRAILING_STOP,
+    MARKET_IF_TOUCHED) or a limit order at ``price`` (STOP_LIMIT,
+    LIMIT_IF_TOUCHED). They differ in direction: a stop triggers when the
+    price moves against it (a buy once last >= trigger, a sell once
+    last <= trigger), an if-touched order when the price comes to it (a buy
+    once last <= trigger, a sell once last >= trigger), which is what
+    Binance calls TAKE_PROFIT and TAKE_PROFIT_LIMIT.
+    """
+
     MARKET = "MARKET"
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
     TRAILING_STOP = "TRAILING_STOP"
+    MARKET_IF_TOUCHED = "MARKET_IF_TOUCHED"
+    LIMIT_IF_TOUCHED = "LIMIT_IF_TOUCHED"
 
     @property
     def needs_price(self) -> bool:
-        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        """Carries a limit price: it executes, at once or once triggered, as a limit order."""
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.LIMIT_IF_TOUCHED)
 
     @property
     def needs_stop_price(self) -> bool:
-        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+        """Carries a fixed trigger price (a trailing stop computes its own from the offset)."""
+        return self in (
+            OrderType.STOP,
+            OrderType.STOP_LIMIT,
+            OrderType.MARKET_IF_TOUCHED,
+            OrderType.LIMIT_IF_TOUCHED,
+        )
+
+    @property
+    def triggers_on_touch(self) -> bool:
+        """Triggers when the price comes to it (buy: last <= trigger), not against it."""
+        return self in (OrderType.MARKET_IF_TOUCHED, OrderType.LIMIT_IF_TOUCHED)
 
 
 class TimeInForce(enum.Enum):

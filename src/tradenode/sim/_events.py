@@ -233,7 +233,7 @@ class SimAmended:
 
 @dataclass(frozen=True, slots=True)
 class SimTriggered:
-    """A stop order's trigger was crossed; it now executes as a market or limit order."""
+    """A conditional order's trigger was reached; it now executes as a market or limit order."""
 
     client_order_id: str
     venue_order_id: int

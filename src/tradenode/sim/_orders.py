@@ -15,9 +15,18 @@ from tradenode.messages._enums import OrderType, Side, TimeInForce
 from tradenode.sim._events import SimFill, SimOrder, SimOrderStatus
 from tradenode.sim._numbers import ZERO
 
-__all__ = ["STOP_TYPES", "BookedOrder", "fill_from_plain", "fill_to_plain"]
+__all__ = ["CONDITIONAL_TYPES", "BookedOrder", "fill_from_plain", "fill_to_plain"]
 
-STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+#: Types that wait for a trigger before they execute: stops and if-touched orders.
+CONDITIONAL_TYPES = frozenset(
+    {
+        OrderType.STOP,
+        OrderType.STOP_LIMIT,
+        OrderType.TRAILING_STOP,
+        OrderType.MARKET_IF_TOUCHED,
+        OrderType.LIMIT_IF_TOUCHED,
+    }
+)
 
 
 @dataclass(slots=True)
@@ -28,6 +37,7 @@ class BookedOrder:
     asset for a buy and the base asset for a sell; the ledger's locked column
     for an asset is always the sum of its open orders' reservations.
     ``trail_anchor`` is the best last price a trailing stop has seen.
+    ``stop_price`` is the trigger of every conditional type, stop or if-touched.
     """
 
     venue_order_id: int
@@ -57,19 +67,23 @@ class BookedOrder:
 
     @property
     def awaits_trigger(self) -> bool:
-        return self.order_type in STOP_TYPES and not self.triggered
+        return self.order_type in CONDITIONAL_TYPES and not self.triggered
 
     @property
     def rests_as_limit(self) -> bool:
         """True when the order waits on the book at its own price (and so makes)."""
         if self.order_type is OrderType.LIMIT:
             return True
-        return self.order_type is OrderType.STOP_LIMIT and self.triggered
+        return (
+            self.order_type in (OrderType.STOP_LIMIT, OrderType.LIMIT_IF_TOUCHED) and self.triggered
+        )
 
     @property
     def takes_at_market(self) -> bool:
         return self.order_type is OrderType.MARKET or (
-            self.order_type in (OrderType.STOP, OrderType.TRAILING_STOP) and self.triggered
+            self.order_type
+            in (OrderType.STOP, OrderType.TRAILING_STOP, OrderType.MARKET_IF_TOUCHED)
+            and self.triggered
         )
 
     def view(self) -> SimOrder:

@@ -110,28 +110,41 @@ class MatchingSimulator:
     fill draws use a further stream of their own.
 
     **Book.** Other participants are a :class:`SyntheticBook` around the last
-    price, rebuilt on every look. Arriving orders and triggered stops take
-    from it as takers (several fills at several prices, with slippage,
-    never past a limit price). Resting limit orders are never shown in it and
-    never match each other (one account cannot trade with itself); instead,
-    on each ``step``/``set_price`` a resting buy whose price is at or above
-    the ask (a sell: at or below the bid) fills as maker at its own price,
-    for at most one level's quantity, with probability ``fill_probability``.
+    price, rebuilt on every look. Arriving orders and triggered conditional
+    orders take from it as takers (several fills at several prices, with
+    slippage, never past a limit price). Resting limit orders are never shown
+    in it and never match each other (one account cannot trade with itself);
+    instead, on each ``step``/``set_price`` a resting buy whose price is at or
+    above the ask (a sell: at or below the bid) fills as maker at its own
+    price, for at most one level's quantity, with probability
+    ``fill_probability``.
 
     **Accounting.** Spot balances with free and locked columns. Commission
     is charged in the quote asset on every fill (notional times the maker or
     taker rate), which keeps base quantities exact: buying 1 BTC yields
     exactly 1 BTC, and ``position`` equals the base balance change. On
     acceptance an order locks what it may spend: a sell locks its base
-    quantity; a limit or stop-limit buy locks ``quantity * price`` plus
-    commission at the dearer of the two rates; a market buy locks the exact
-    cost of its sweep, computed before it fills; a stop or trailing-stop
-    buy locks the cost of a sweep as if the last price were the stop price,
-    and tops up (or expires with :data:`EXPIRED_UNFUNDED_TRIGGER`) at
-    trigger time if the market gapped. Fills spend from the lock; whatever
-    an order no longer needs is unlocked after each fill and when it closes.
+    quantity; a limit, stop-limit or limit-if-touched buy locks
+    ``quantity * price`` plus commission at the dearer of the two rates; a
+    market buy locks the exact cost of its sweep, computed before it fills;
+    a stop, trailing-stop or market-if-touched buy locks the cost of a sweep
+    as if the last price were the trigger price, and tops up (or expires
+    with :data:`EXPIRED_UNFUNDED_TRIGGER`) at trigger time if the market
+    gapped. Fills spend from the lock; whatever an order no longer needs is
+    unlocked after each fill and when it closes.
     With ``allow_short`` a sell may lock more base than is free, driving the
     free base balance negative; buys must always be covered by free quote.
+
+    **Triggers.** Conditional orders wait, untouched by the book, until a
+    ``step``/``set_price`` moves the last price to their trigger: a stop
+    when it moves against them (a buy at last >= trigger, a sell at
+    last <= trigger), an if-touched order when it comes to them (a buy at
+    last <= trigger, a sell at last >= trigger; Binance's TAKE_PROFIT and
+    TAKE_PROFIT_LIMIT). One whose trigger the last price has already reached
+    is refused with ``STOP_WOULD_TRIGGER``, on submit and on amend, as
+    Binance refuses both kinds ("Order would trigger immediately."). Once
+    triggered, STOP, TRAILING_STOP and MARKET_IF_TOUCHED execute as market
+    orders, STOP_LIMIT and LIMIT_IF_TOUCHED as limit orders that may rest.
 
     **Time.** Every mutating call reads the clock once and stamps all its
     events with that reading. DAY and GTD orders expire only when ``step``,
@@ -664,10 +677,10 @@ class MatchingSimulator:
             raise _Refusal(
                 SimRejectCode.INVALID_ORDER, "post-only needs a LIMIT order that can rest"
             )
-        if stop_price is not None and _stop_crossed(side, stop_price, market.last):
+        if stop_price is not None and _trigger_reached(order_type, side, stop_price, market.last):
             raise _Refusal(
                 SimRejectCode.STOP_WOULD_TRIGGER,
-                f"stop {stop_price} is already crossed by the last price {market.last}",
+                f"trigger {stop_price} is already reached by the last price {market.last}",
             )
         if post_only and price is not None and _crosses_touch(market, side, price):
             raise _Refusal(SimRejectCode.WOULD_TAKE, f"post-only price {price} would take")
@@ -719,13 +732,13 @@ class MatchingSimulator:
             if not order.order_type.needs_stop_price or order.triggered:
                 raise _Refusal(
                     SimRejectCode.NOT_AMENDABLE,
-                    "only an untriggered stop has a stop price to amend",
+                    "only an untriggered conditional order has a trigger to amend",
                 )
             new_stop = _check_price("stop price", stop_price, spec)
-            if _stop_crossed(order.side, new_stop, market.last):
+            if _trigger_reached(order.order_type, order.side, new_stop, market.last):
                 raise _Refusal(
                     SimRejectCode.STOP_WOULD_TRIGGER,
-                    f"stop {new_stop} is already crossed by the last price {market.last}",
+                    f"trigger {new_stop} is already reached by the last price {market.last}",
                 )
         amended = dataclasses.replace(
             order, quantity=new_quantity, price=new_price, stop_price=new_stop
@@ -786,7 +799,9 @@ class MatchingSimulator:
                     order.trail_anchor = _trailed_anchor(order, market.last)
                     order.stop_price = _trailing_stop(order, order.trail_anchor)
                 stop_price = order.stop_price
-                if stop_price is not None and _stop_crossed(order.side, stop_price, market.last):
+                if stop_price is not None and _trigger_reached(
+                    order.order_type, order.side, stop_price, market.last
+                ):
                     events.extend(self._trigger(order, market, stop_price, now))
             elif order.rests_as_limit and order.price is not None:
                 crossed = ask <= order.price if order.side is Side.BUY else bid >= order.price
@@ -810,7 +825,7 @@ class MatchingSimulator:
                 ts_ns=now,
             )
         ]
-        limit = order.price if order.order_type is OrderType.STOP_LIMIT else None
+        limit = order.price if order.rests_as_limit else None
         plan = _all_or_nothing(
             order, market.book.take(market.last, order.side, order.remaining, limit)
         )
@@ -1016,7 +1031,7 @@ def _reference_price(
     """The price a minimum-notional check values the order at before it fills."""
     if price is not None:
         return price
-    if stop_price is not None and order_type is OrderType.STOP:
+    if stop_price is not None and order_type in (OrderType.STOP, OrderType.MARKET_IF_TOUCHED):
         return stop_price
     if order_type is OrderType.MARKET:
         bid, ask = market.book.touch(market.last)
@@ -1024,8 +1039,10 @@ def _reference_price(
     return market.last
 
 
-def _stop_crossed(side: Side, stop_price: Decimal, last: Decimal) -> bool:
-    return last >= stop_price if side is Side.BUY else last <= stop_price
+def _trigger_reached(order_type: OrderType, side: Side, trigger: Decimal, last: Decimal) -> bool:
+    """A stop triggers on a move against it, an if-touched order on a move to it."""
+    rising = (side is Side.BUY) != order_type.triggers_on_touch
+    return last >= trigger if rising else last <= trigger
 
 
 def _crosses_touch(market: _Market, side: Side, price: Decimal) -> bool:
