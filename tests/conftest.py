@@ -9,6 +9,16 @@ import pytest
 from tradenode.supervision import ActorSystem, EventRecorder, ManualClock
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests against real venues run only when asked for with ``-m live``."""
+    if "live" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="live venue test: opt in with -m live")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _stop_every_actor() -> Iterator[None]:
     """No test leaks a running actor into the next one."""

@@ -33,7 +33,7 @@ from ..supervision import Actor, Address, Cancellable
 from ._breaker_state import Admission, BreakerStats, CircuitBreaker, DeadLetterQueue, FailureKind
 from ._contract import BrokerCommand, BrokerReply, BrokerRequest, Outcome
 from ._directory import Directory
-from ._rate_limit import TokenBucket
+from ._rate_limit import TokenBucket, WeightedLimiter
 from ._retry import Operation, RetryDecision, RetryPolicy
 
 __all__ = [
@@ -100,6 +100,9 @@ class BreakerStore:
     pending: dict[int, _Pending] = field(default_factory=dict)
     waiting: collections.deque[BrokerCommand] = field(default_factory=collections.deque)
     next_seq: int = 0
+    venue_limits: dict[str, WeightedLimiter] = field(default_factory=dict)
+    """One limiter per venue counter the broker reports (request weight, order
+    count per window), fed from response headers; empty for venues that say nothing."""
 
 
 class _Timeout:
@@ -214,9 +217,14 @@ class BreakerActor(Actor):
             else:
                 self._refuse(command, admission.reason)
             return True
-        if not self.store.bucket.try_acquire():
+        limiters = self.store.venue_limits.values()
+        if any(limiter.seconds_until() > 0 for limiter in limiters) or (
+            not self.store.bucket.try_acquire()
+        ):
             self.store.breaker.release(admission)
             return False
+        for limiter in limiters:
+            limiter.try_acquire()
         self._send(command, admission=admission, attempt=1)
         return True
 
@@ -232,7 +240,11 @@ class BreakerActor(Actor):
     def _schedule_drain(self) -> None:
         if not self._drain_scheduled:
             self._drain_scheduled = True
-            delay = max(self.store.bucket.seconds_until(), 0.001)
+            delay = max(
+                self.store.bucket.seconds_until(),
+                *(limiter.seconds_until() for limiter in self.store.venue_limits.values()),
+                0.001,
+            )
             self.context.schedule_once(delay, _Drain())
 
     def _refuse(self, command: SubmitOrder | ModifyOrder, reason: str) -> None:
@@ -281,6 +293,7 @@ class BreakerActor(Actor):
             return
         if pending.timer is not None:
             pending.timer.cancel()
+        self._observe(reply)
         if reply.outcome.venue_answered:
             if reply.outcome is Outcome.REJECTED:
                 self.store.breaker.record_failure(
@@ -303,6 +316,17 @@ class BreakerActor(Actor):
         else:
             self.store.breaker.record_failure(reply.detail, kind, admission=pending.admission)
         self._after_failure(pending, kind)
+
+    def _observe(self, reply: BrokerReply) -> None:
+        for rate in reply.rates:
+            limiter = self.store.venue_limits.get(rate.counter)
+            if limiter is None:
+                limiter = self.store.venue_limits[rate.counter] = WeightedLimiter(
+                    monotonic=self.directory.system.clock.monotonic, headroom=0.1
+                )
+            limiter.observe_used_weight(
+                rate.used, rate.limit, rate.window_seconds, sent_at=rate.sent_at
+            )
 
     def _on_timeout(self, seq: int) -> None:
         pending = self.store.pending.pop(seq, None)

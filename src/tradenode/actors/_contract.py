@@ -40,6 +40,7 @@ __all__ = [
     "BrokerRequest",
     "Outcome",
     "QuoteSubscription",
+    "RateObservation",
 ]
 
 BrokerCommand = SubmitOrder | CancelOrder | ModifyOrder | QueryOrder | CancelAllOrders
@@ -73,12 +74,28 @@ class BrokerRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RateObservation:
+    """What a venue said about one of its rate counters in a response's headers.
+
+    ``sent_at`` is when the request left, on the node's monotonic clock, so
+    the breaker's limiter can add what it sent since (see ``WeightedLimiter``).
+    """
+
+    counter: str
+    used: float
+    limit: float
+    window_seconds: float
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerReply:
     seq: int
     outcome: Outcome
     detail: str = ""
     retry_after: float | None = None
     report: OrderStatusReport | None = None
+    rates: tuple[RateObservation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,24 @@ class TrioThread:
         except trio.Cancelled as exc:
             raise TrioLoopClosed(f"trio loop {self._name} cancelled the call") from exc
 
+    def start(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """``nursery.start(fn, *args)`` from the calling thread: returns once ``fn``
+        reports it has started (its ``task_status.started(value)``), with that value.
+
+        A failure before that point is raised here, to the caller; afterwards
+        ``fn`` runs on in the loop and must report its own failures (an
+        exception escaping it ends the loop).
+        """
+        nursery = self._nursery
+        if nursery is None or self._token is None:
+            raise TrioLoopClosed(f"trio loop {self._name} is not running")
+        try:
+            return trio.from_thread.run(nursery.start, fn, *args, trio_token=self._token)
+        except trio.RunFinishedError as exc:
+            raise TrioLoopClosed(f"trio loop {self._name} has finished") from exc
+        except trio.Cancelled as exc:
+            raise TrioLoopClosed(f"trio loop {self._name} cancelled the call") from exc
+
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Spawn a background task in the loop's nursery; its failure ends the loop."""
         nursery = self._nursery
