@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -146,3 +147,125 @@ def _tree_lines(node: dict[str, Any], indent: str = "") -> list[str]:
     for child in node["children"]:
         lines.extend(_tree_lines(child, indent + "  "))
     return lines
+
+
+@main.group()
+def venue() -> None:
+    """Local fake venues that speak the real wire protocols (for tests and rehearsals)."""
+
+
+def _parse_balance(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Decimal] | None:
+    if not values:
+        return None
+    balances: dict[str, Decimal] = {}
+    for value in values:
+        asset, sep, amount = value.partition("=")
+        try:
+            number = Decimal(amount)
+        except ArithmeticError:
+            number = Decimal("NaN")
+        if not sep or not asset or not number.is_finite() or number < 0:
+            raise click.BadParameter(f"{value!r}: expected ASSET=AMOUNT, e.g. USDT=10000")
+        balances[asset.strip().upper()] = number
+    return balances
+
+
+@venue.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
+)
+@click.option(
+    "--admin-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port of the admin endpoint [default: a free one].",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    help="The account's API key [default: tradenode-fake-binance-key].",
+)
+@click.option(
+    "--api-secret",
+    default=None,
+    envvar="TRADENODE_FAKE_BINANCE_SECRET",
+    help="The account's HMAC secret (or $TRADENODE_FAKE_BINANCE_SECRET) "
+    "[default: tradenode.testing.venues.DEFAULT_API_SECRET]. Never printed.",
+)
+@click.option(
+    "--balance",
+    "balances",
+    multiple=True,
+    callback=_parse_balance,
+    metavar="ASSET=AMOUNT",
+    help="A starting balance; repeat for several [default: USDT=1000000 BTC=10 ETH=100 SOL=1000].",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
+@click.option(
+    "--tick-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Seconds between automatic price steps.",
+)
+@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+def binance(  # noqa: PLR0917 - click passes every option by keyword
+    host: str,
+    port: int,
+    admin_port: int,
+    api_key: str | None,
+    api_secret: str | None,
+    balances: dict[str, Decimal] | None,
+    seed: int,
+    tick_interval: float,
+    log_level: str,
+) -> None:
+    """Serve a fake Binance Spot (REST, WebSocket API, streams) until SIGINT/SIGTERM.
+
+    Prints one JSON line with the base URLs once it is ready:
+    {"rest": ..., "ws_api": ..., "stream": ..., "admin": ...}. Instruments
+    are BTCUSDT, ETHUSDT and SOLUSDT; prices step every --tick-interval
+    seconds and on POST <admin>/step or /set_price. Exits 0 after a signal.
+    """
+    # Imported here so that the other commands never load the ASGI stack.
+    from .testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    fake = BinanceVenue(
+        balances=balances,
+        api_key=api_key or DEFAULT_API_KEY,
+        api_secret=api_secret or DEFAULT_API_SECRET,
+        seed=seed,
+        host=host,
+        port=port,
+        admin_port=admin_port,
+        tick_interval=tick_interval,
+    )
+    try:
+        fake.start()
+        urls = {
+            "rest": fake.rest_url,
+            "ws_api": fake.ws_api_url,
+            "stream": fake.stream_url,
+            "admin": fake.admin_url,
+        }
+        click.echo(json.dumps(urls))
+        sys.stdout.flush()
+        while not stop_requested.wait(0.5):
+            pass
+    finally:
+        fake.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    sys.exit(EXIT_OK)

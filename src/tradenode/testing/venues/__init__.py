@@ -1,0 +1,78 @@
+"""Local fake venues that speak the real wire protocols, for tests and rehearsals.
+
+:class:`BinanceVenue` is Binance Spot on loopback sockets: the REST API under
+``/api/v3/``, the WebSocket API at ``/ws-api/v3`` (with user data stream
+subscriptions), market streams at ``/ws/<stream>`` and
+``/stream?streams=a/b`` (``<symbol>@bookTicker``), and the legacy listenKey
+user stream. Behind it runs the deterministic matching simulator
+(:class:`tradenode.sim.MatchingSimulator`); prices move only when told
+(:meth:`BinanceVenue.step`, :meth:`BinanceVenue.set_price`, the admin
+endpoint, or ``tick_interval``). Binance's own client libraries work against
+it unchanged but for the base URL::
+
+    from binance.spot import Spot
+
+    with BinanceVenue(seed=7) as venue:
+        client = Spot(api_key=venue.api_key, api_secret=DEFAULT_API_SECRET,
+                      base_url=venue.rest_url)
+        client.new_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+        venue.set_price("BTCUSDT", Decimal("51000"))
+
+In pytest, a fixture per test keeps venues independent::
+
+    @pytest.fixture
+    def venue() -> Iterator[BinanceVenue]:
+        with BinanceVenue(seed=1, clock=lambda: 1_700_000_000_000) as venue:
+            yield venue
+
+Knobs (Python methods, and ``POST <admin_url>/<knob>`` with a JSON object on
+a separate admin port that stays up while the venue is down): ``step``,
+``set_price``, ``deposit``, ``drop_streams``, ``down``/``up``,
+``delay_requests``, ``fail_requests`` (before or after processing),
+``rate_limit`` (429), ``ban`` (418), ``clear_faults``, ``duplicate_events``,
+``reorder_events``/``release_events``, ``corrupt_next_event``,
+``terminate_user_streams`` (``eventStreamTerminated``), ``server_shutdown``,
+``expire_listen_key``. Knobs that touch connections (``drop_streams``,
+``down``, ``up``, ``terminate_user_streams``, ``server_shutdown``,
+``expire_listen_key``, ``release_events``) block until done; from inside a
+trio task call them through ``trio.to_thread.run_sync``.
+Inspection: ``balances()``, ``orders()``, ``trades()`` and ``submissions()``
+(how many placement requests named each clientOrderId), also as
+``GET <admin_url>/state``.
+
+The default account key and secret are :data:`DEFAULT_API_KEY` and
+:data:`DEFAULT_API_SECRET`; the default balances :data:`DEFAULT_BALANCES`.
+The standalone server is ``tradenode venue binance`` (see ``--help``).
+"""
+
+from tradenode.testing.venues._binance_exchange import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    BinanceError,
+    BinanceExchange,
+    OrderInfo,
+    TradeInfo,
+    rest_signature,
+    ws_signature,
+    ws_signature_payload,
+)
+from tradenode.testing.venues._binance_server import (
+    DEFAULT_BALANCES,
+    BinanceVenue,
+    default_binance_config,
+)
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_API_SECRET",
+    "DEFAULT_BALANCES",
+    "BinanceError",
+    "BinanceExchange",
+    "BinanceVenue",
+    "OrderInfo",
+    "TradeInfo",
+    "default_binance_config",
+    "rest_signature",
+    "ws_signature",
+    "ws_signature_payload",
+]

@@ -1,0 +1,597 @@
+"""The fake Binance's ASGI side: REST, WebSocket API, market streams, admin.
+
+Built on Starlette (running on trio through anyio) and served by hypercorn.
+The exchange logic lives in :class:`~._binance_exchange.BinanceExchange`;
+this module only moves bytes: it reads the raw query string and body, feeds
+them to the exchange, writes its answers with their headers, routes user
+events and ``bookTicker`` updates to the WebSocket connections that asked
+for them, and applies the fault knobs (:class:`Faults`) on the way.
+
+Everything in :class:`Hub` runs on the server's trio thread; the exchange
+hands it events through ``TrioToken.run_sync_soon``, which keeps their order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tradenode.testing.venues._binance_exchange import (
+    BinanceExchange,
+    BookTickerEvent,
+    Json,
+    Reply,
+    UserEvent,
+    VenueEvent,
+)
+
+__all__ = ["CORRUPTIONS", "Faults", "Hub", "build_admin_app", "build_app"]
+
+_log = logging.getLogger("tradenode.testing.venues.binance")
+
+CORRUPTIONS = ("invalid_json", "unknown_event", "missing_field")
+_MISSING_FIELD = {"executionReport": "X", "outboundAccountPosition": "B", "balanceUpdate": "d"}
+_UNKNOWN_ERROR = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
+
+
+def _dumps(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------ faults
+
+
+@dataclass(slots=True)
+class _RequestFault:
+    remaining: int
+    endpoints: frozenset[str] | None
+    delay: float = 0.0
+    status: int = 503
+    code: int = -1007
+    after: bool = False
+
+    def matches(self, key: str) -> bool:
+        return self.endpoints is None or key in self.endpoints
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """What the faults do to one request: wait ``delay`` s, then maybe fail before/after."""
+
+    delay: float = 0.0
+    fail: tuple[int, int] | None = None
+    after: bool = False
+
+
+@dataclass(slots=True)
+class Faults:
+    """Thread-safe fault knobs for requests and user events, consumed in arrival order."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _delays: list[_RequestFault] = field(default_factory=list)
+    _failures: list[_RequestFault] = field(default_factory=list)
+    duplicate: int = 0
+    reorder: int = 0
+    corrupt: list[str] = field(default_factory=list)
+
+    def delay_requests(
+        self, count: int, seconds: float, endpoints: Iterable[str] | None = None
+    ) -> None:
+        with self._lock:
+            self._delays.append(_RequestFault(count, _keys(endpoints), delay=seconds))
+
+    def fail_requests(
+        self,
+        count: int,
+        *,
+        after: bool = False,
+        status: int = 503,
+        code: int = -1007,
+        endpoints: Iterable[str] | None = None,
+    ) -> None:
+        with self._lock:
+            self._failures.append(
+                _RequestFault(count, _keys(endpoints), status=status, code=code, after=after)
+            )
+
+    def plan(self, key: str) -> FaultPlan:
+        """Consume the knobs that apply to the request ``key`` (``"POST order"``, ``"order.place"``)."""
+        with self._lock:
+            delay = _take(self._delays, key)
+            failure = _take(self._failures, key)
+        return FaultPlan(
+            delay=0.0 if delay is None else delay.delay,
+            fail=None if failure is None else (failure.status, failure.code),
+            after=failure is not None and failure.after,
+        )
+
+    def add_event_faults(
+        self, *, duplicate: int = 0, reorder: int = 0, corrupt: str | None = None
+    ) -> None:
+        if corrupt is not None and corrupt not in CORRUPTIONS:
+            raise ValueError(f"corrupt={corrupt!r}: one of {CORRUPTIONS}")
+        with self._lock:
+            self.duplicate += duplicate
+            self.reorder += reorder
+            if corrupt is not None:
+                self.corrupt.append(corrupt)
+
+    def take_event_faults(self) -> tuple[bool, bool, str | None]:
+        """For the next user event: duplicate it? hold it for reordering? corrupt it how?"""
+        with self._lock:
+            duplicate = self.duplicate > 0
+            self.duplicate -= duplicate
+            hold = self.reorder > 0
+            self.reorder -= hold
+            corrupt = self.corrupt.pop(0) if self.corrupt else None
+        return duplicate, hold, corrupt
+
+    def stop_reordering(self) -> None:
+        with self._lock:
+            self.reorder = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._delays.clear()
+            self._failures.clear()
+            self.duplicate = self.reorder = 0
+            self.corrupt.clear()
+
+
+def _keys(endpoints: Iterable[str] | None) -> frozenset[str] | None:
+    return None if endpoints is None else frozenset(endpoints)
+
+
+def _take(faults: list[_RequestFault], key: str) -> _RequestFault | None:
+    for fault in faults:
+        if fault.matches(key):
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.remove(fault)
+            return fault
+    return None
+
+
+# --------------------------------------------------------------------- hub
+
+
+class _Connection:
+    """One WebSocket connection: an unbounded outbox drained by its writer task."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.send, self.receive = trio.open_memory_channel[str](math.inf)
+        self.market: set[str] = set()
+        self.combined = False
+        self.subscriptions: set[int] = set()
+        self.next_subscription = 0
+        self.listen_keys: set[str] = set()
+        self.ended: list[int] = []
+
+    def push(self, text: str) -> None:
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            self.send.send_nowait(text)
+
+
+class Hub:
+    """Routes events to connections; lives on the trio thread."""
+
+    def __init__(self, exchange: BinanceExchange, faults: Faults) -> None:
+        self.exchange = exchange
+        self.faults = faults
+        self.connections: set[_Connection] = set()
+        self._held: list[Json] = []
+
+    # events from the exchange (scheduled with run_sync_soon, so in order)
+
+    def dispatch(self, event: VenueEvent) -> None:
+        if isinstance(event, BookTickerEvent):
+            for connection in list(self.connections):
+                if event.stream in connection.market:
+                    connection.push(self._stream_text(connection, event.stream, event.payload))
+            return
+        self._user_event(event)
+
+    def _user_event(self, event: UserEvent) -> None:
+        duplicate, hold, corrupt = self.faults.take_event_faults()
+        if hold:
+            self._held.append(event.payload)
+            if self.faults.reorder == 0:
+                self.release_held()
+            return
+        self._deliver(event.payload, corrupt)
+        if duplicate:
+            self._deliver(event.payload, None)
+
+    def release_held(self) -> None:
+        """Deliver the held events, newest first; later events are no longer held."""
+        self.faults.stop_reordering()
+        held, self._held = self._held, []
+        for payload in reversed(held):
+            self._deliver(payload, None)
+
+    def _deliver(self, payload: Json, corrupt: str | None) -> None:
+        if corrupt == "unknown_event":
+            payload = {**payload, "e": "unknownEventType"}
+        elif corrupt == "missing_field":
+            payload = dict(payload)
+            payload.pop(_MISSING_FIELD.get(str(payload.get("e")), "E"), None)
+        for connection in list(self.connections):
+            texts = [
+                _dumps({"subscriptionId": sid, "event": payload})
+                for sid in sorted(connection.subscriptions)
+            ]
+            texts.extend(
+                self._stream_text(connection, key, payload)
+                for key in sorted(connection.listen_keys)
+                if self.exchange.listen_key_active(key)
+            )
+            for text in texts:
+                connection.push(text[: len(text) // 2] if corrupt == "invalid_json" else text)
+
+    @staticmethod
+    def _stream_text(connection: _Connection, stream: str, payload: Json) -> str:
+        if connection.combined:
+            return _dumps({"stream": stream, "data": payload})
+        return _dumps(payload)
+
+    # knobs
+
+    def terminate_user_streams(self) -> int:
+        """Send ``eventStreamTerminated`` on every user data subscription and end them."""
+        count = 0
+        now = self.exchange.now()
+        for connection in list(self.connections):
+            for sid in sorted(connection.subscriptions):
+                connection.push(
+                    _dumps(
+                        {"subscriptionId": sid, "event": {"e": "eventStreamTerminated", "E": now}}
+                    )
+                )
+                count += 1
+            connection.subscriptions.clear()
+        return count
+
+    def server_shutdown(self) -> None:
+        now = self.exchange.now()
+        for connection in list(self.connections):
+            event = {"e": "serverShutdown", "E": now}
+            if connection.kind == "api":
+                connection.push(_dumps({"event": event}))
+            else:
+                connection.push(_dumps(event))
+
+    def expire_listen_key(self) -> str | None:
+        key = self.exchange.expire_listen_key()
+        if key is None:
+            return None
+        event = {"e": "listenKeyExpired", "E": self.exchange.now(), "listenKey": key}
+        for connection in list(self.connections):
+            if key in connection.listen_keys:
+                connection.listen_keys.discard(key)
+                connection.push(self._stream_text(connection, key, event))
+        return key
+
+    def subscribe_streams(self, connection: _Connection, names: Iterable[str]) -> None:
+        for name in names:
+            if self.exchange.listen_key_active(name):
+                connection.listen_keys.add(name)
+            else:
+                connection.market.add(name)
+
+
+# ---------------------------------------------------------------- requests
+
+
+async def _guarded(faults: Faults, key: str, run: Callable[[], Reply]) -> tuple[Reply, bool]:
+    """Run one request through the request faults; returns the reply and whether it failed."""
+    plan = faults.plan(key)
+    if plan.delay:
+        await trio.sleep(plan.delay)
+    if plan.fail is not None and not plan.after:
+        return _failure(*plan.fail), True
+    reply = run()
+    if plan.fail is not None:
+        return _failure(*plan.fail), True
+    return reply, False
+
+
+def _failure(status: int, code: int) -> Reply:
+    message = (
+        _UNKNOWN_ERROR
+        if code == -1007
+        else "Internal error; unable to process your request. Please try again."
+    )
+    return Reply(status, {"code": code, "msg": message})
+
+
+def _rest_key(method: str, name: str) -> str:
+    return f"{method} {name}"
+
+
+def build_app(exchange: BinanceExchange, hub: Hub, faults: Faults) -> Starlette:
+    """REST under ``/api/v3/``, the WebSocket API at ``/ws-api/v3``, streams at ``/ws`` and ``/stream``."""
+
+    async def rest(request: Request) -> Response:
+        name = request.path_params["name"]
+        query = request.scope.get("query_string", b"").decode("utf-8", "replace")
+        body = (await request.body()).decode("utf-8", "replace")
+        api_key = request.headers.get("x-mbx-apikey")
+        method = request.method.upper()
+        reply, _ = await _guarded(
+            faults,
+            _rest_key(method, name),
+            lambda: exchange.rest(method, name, query, body, api_key),
+        )
+        return JSONResponse(reply.body, status_code=reply.status, headers=dict(reply.headers))
+
+    async def ws_api(websocket: WebSocket) -> None:
+        connection = _Connection("api")
+        await websocket.accept()
+        hub.connections.add(connection)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_writer, websocket, connection)
+                while True:
+                    text = await _receive_text(websocket)
+                    if text is None:
+                        break
+                    await _api_frame(exchange, hub, faults, connection, text)
+                nursery.cancel_scope.cancel()
+        finally:
+            hub.connections.discard(connection)
+
+    async def raw_stream(websocket: WebSocket) -> None:
+        path = websocket.path_params.get("streams", "")
+        await _stream_session(hub, websocket, [n for n in path.split("/") if n], combined=False)
+
+    async def combined_stream(websocket: WebSocket) -> None:
+        names = websocket.query_params.get("streams", "")
+        await _stream_session(hub, websocket, [n for n in names.split("/") if n], combined=True)
+
+    routes = [
+        Route("/api/v3/{name:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
+        WebSocketRoute("/ws-api/v3", ws_api),
+        WebSocketRoute("/ws", raw_stream),
+        WebSocketRoute("/ws/{streams:path}", raw_stream),
+        WebSocketRoute("/stream", combined_stream),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _receive_text(websocket: WebSocket) -> str | None:
+    """The next text (or UTF-8 binary) frame; None once the client has gone."""
+    try:
+        message = await websocket.receive()
+    except (WebSocketDisconnect, RuntimeError):
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    if text is None:
+        data = message.get("bytes") or b""
+        text = data.decode("utf-8", "replace")
+    return str(text)
+
+
+async def _writer(websocket: WebSocket, connection: _Connection) -> None:
+    async for text in connection.receive:
+        try:
+            await websocket.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+
+
+async def _stream_session(
+    hub: Hub, websocket: WebSocket, names: list[str], *, combined: bool
+) -> None:
+    connection = _Connection("stream")
+    connection.combined = combined
+    hub.subscribe_streams(connection, names)
+    hub.connections.add(connection)
+    try:
+        await websocket.accept()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_writer, websocket, connection)
+            while True:
+                text = await _receive_text(websocket)
+                if text is None:
+                    break
+                connection.push(_dumps(_stream_request(hub, connection, text)))
+            nursery.cancel_scope.cancel()
+    finally:
+        hub.connections.discard(connection)
+
+
+def _stream_request(hub: Hub, connection: _Connection, text: str) -> Json:
+    """A live ``SUBSCRIBE``/``UNSUBSCRIBE``/``LIST_SUBSCRIPTIONS`` request on a market stream."""
+    try:
+        request = json.loads(text)
+    except ValueError:
+        return {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}
+    if not isinstance(request, dict):
+        return {"code": 2, "msg": "Invalid request: expected an object"}
+    request_id = request.get("id")
+    method = request.get("method")
+    params = request.get("params", [])
+    if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+        return {
+            "code": 1,
+            "msg": "Invalid value type: expected a list of strings",
+            "id": request_id,
+        }
+    if method == "SUBSCRIBE":
+        hub.subscribe_streams(connection, params)
+        return {"result": None, "id": request_id}
+    if method == "UNSUBSCRIBE":
+        for name in params:
+            connection.market.discard(name)
+            connection.listen_keys.discard(name)
+        return {"result": None, "id": request_id}
+    if method == "LIST_SUBSCRIPTIONS":
+        return {"result": sorted(connection.market | connection.listen_keys), "id": request_id}
+    if method == "SET_PROPERTY":
+        return {"result": None, "id": request_id}
+    if method == "GET_PROPERTY":
+        return {"result": connection.combined, "id": request_id}
+    return {
+        "code": 2,
+        "msg": f"Invalid request: unknown variant {method}, expected one of SUBSCRIBE, "
+        "UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY",
+        "id": request_id,
+    }
+
+
+def _ws_params(raw: Mapping[str, Any]) -> dict[str, str]:
+    """WebSocket API params as the strings Binance signs (numbers as sent, booleans lowercase)."""
+    params: dict[str, str] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            params[key] = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            params[key] = _dumps(value)
+        else:
+            params[key] = str(value)
+    return params
+
+
+async def _api_frame(
+    exchange: BinanceExchange, hub: Hub, faults: Faults, connection: _Connection, text: str
+) -> None:
+    """Answer one WebSocket API request frame."""
+    try:
+        frame = json.loads(text)
+        raw = json.loads(text, parse_float=str, parse_int=str)
+    except ValueError:
+        connection.push(
+            _dumps(
+                {"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}
+            )
+        )
+        return
+    if not isinstance(frame, dict) or not isinstance(frame.get("method"), str):
+        request_id = frame.get("id") if isinstance(frame, dict) else None
+        connection.push(
+            _dumps(
+                {
+                    "id": request_id,
+                    "status": 400,
+                    "error": {
+                        "code": -1102,
+                        "msg": "Mandatory parameter 'method' was not sent, was empty/null, or malformed.",
+                    },
+                }
+            )
+        )
+        return
+    request_id = frame.get("id")
+    method = str(frame["method"]).removeprefix("v3/")
+    raw_params = raw.get("params") or {}
+    params = _ws_params(raw_params if isinstance(raw_params, dict) else {})
+
+    def run() -> Reply:
+        return _api_call(exchange, connection, method, params)
+
+    reply, _ = await _guarded(faults, method, run)
+    answer: Json = {"id": request_id, "status": reply.status}
+    answer["result" if reply.ok else "error"] = reply.body
+    answer["rateLimits"] = list(reply.rate_limits)
+    connection.push(_dumps(answer))
+    ended, connection.ended = connection.ended, []
+    now = exchange.now()
+    for sid in ended:
+        connection.push(
+            _dumps({"subscriptionId": sid, "event": {"e": "eventStreamTerminated", "E": now}})
+        )
+
+
+def _api_call(
+    exchange: BinanceExchange, connection: _Connection, method: str, params: dict[str, str]
+) -> Reply:
+    reply = exchange.ws_request(method, params)
+    if not reply.ok:
+        return reply
+    if method == "userDataStream.subscribe.signature":
+        if connection.subscriptions:
+            error = {"code": -2035, "msg": "User Data Stream subscription already active."}
+            return Reply(400, error, rate_limits=reply.rate_limits)
+        sid = connection.next_subscription
+        connection.next_subscription += 1
+        connection.subscriptions.add(sid)
+        return Reply(200, {"subscriptionId": sid}, rate_limits=reply.rate_limits)
+    if method == "userDataStream.unsubscribe":
+        raw = params.get("subscriptionId")
+        ended = sorted(connection.subscriptions)
+        if raw is not None:
+            sid = int(raw) if raw.lstrip("-").isdigit() else -1
+            if sid not in connection.subscriptions:
+                error = {"code": -2036, "msg": "User Data Stream subscription not active."}
+                return Reply(400, error, rate_limits=reply.rate_limits)
+            ended = [sid]
+        connection.subscriptions.difference_update(ended)
+        connection.ended = ended
+        return Reply(200, {}, rate_limits=reply.rate_limits)
+    if method == "session.subscriptions":
+        result = [{"subscriptionId": sid} for sid in sorted(connection.subscriptions)]
+        return Reply(200, result, rate_limits=reply.rate_limits)
+    return reply
+
+
+# ------------------------------------------------------------------ admin
+
+
+AdminHandler = Callable[[str, Json], Awaitable[Any]]
+
+
+def build_admin_app(handler: AdminHandler) -> Starlette:
+    """``POST /_admin/<knob>`` with a JSON object of arguments; ``GET /_admin/state``."""
+
+    async def knob(request: Request) -> Response:
+        name = request.path_params["knob"]
+        body = await request.body()
+        try:
+            args = json.loads(body) if body.strip() else {}
+            if not isinstance(args, dict):
+                raise TypeError("arguments must be a JSON object")
+            result = await handler(name, args)
+        except (KeyError, TypeError, ValueError) as error:
+            return JSONResponse({"ok": False, "error": f"{type(error).__name__}: {error}"}, 400)
+        return JSONResponse({"ok": True, "result": _plain(result)})
+
+    async def state(_request: Request) -> Response:
+        return JSONResponse(_plain(await handler("state", {})))
+
+    return Starlette(
+        routes=[
+            Route("/_admin/state", state, methods=["GET"]),
+            Route("/_admin/{knob}", knob, methods=["POST"]),
+        ]
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value

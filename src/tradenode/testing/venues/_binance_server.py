@@ -1,0 +1,628 @@
+"""Run the fake Binance on loopback: hypercorn + trio on a background thread.
+
+:class:`BinanceVenue` is the handle tests hold. ``start()`` runs two
+hypercorn servers (``hypercorn.trio.serve``) on one trio loop in a daemon
+thread: the venue itself (REST, WebSocket API, market and user streams) and
+a small admin server on a port of its own, so the admin knobs keep working
+while the venue is "down". Every knob is callable from any thread.
+
+WebSocket keepalive. ASGI has no ping frames, so the venue swaps hypercorn's
+HTTP/1.1 WebSocket stream class for a subclass (only its own connections
+behave differently; the swap is idempotent and inert for other apps) that
+sends a ping frame every ``ping_interval`` seconds, drops a connection whose
+pings stay unanswered for ``pong_timeout`` seconds (an unsolicited pong does
+not count, as on Binance), and can drop a connection at the TCP level with no
+close frame, which is how "drop all streams" and "venue down" look to a client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import trio
+from hypercorn.config import Config
+from hypercorn.protocol import h11 as hypercorn_h11
+from hypercorn.protocol.events import Event as StreamEvent
+from hypercorn.protocol.events import StreamClosed
+from hypercorn.protocol.ws_stream import WSStream
+from hypercorn.trio import run as hypercorn_trio_run
+from hypercorn.trio import serve
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.typing import WebsocketAcceptEvent
+from wsproto.events import Event as WSEvent
+from wsproto.events import Ping, Pong
+
+from tradenode.sim import InstrumentSpec, SimConfig
+from tradenode.testing._paper import default_instruments, paper_sim_config
+from tradenode.testing.venues._binance_app import (
+    CORRUPTIONS,
+    Faults,
+    Hub,
+    build_admin_app,
+    build_app,
+)
+from tradenode.testing.venues._binance_exchange import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    BinanceExchange,
+    Json,
+    OrderInfo,
+    TradeInfo,
+    VenueEvent,
+)
+
+__all__ = ["DEFAULT_BALANCES", "BinanceVenue", "default_binance_config"]
+
+_log = logging.getLogger("tradenode.testing.venues.binance")
+_T = TypeVar("_T")
+
+DEFAULT_BALANCES: Mapping[str, Decimal] = {
+    "USDT": Decimal(1_000_000),
+    "BTC": Decimal(10),
+    "ETH": Decimal(100),
+    "SOL": Decimal(1000),
+}
+
+
+def default_binance_config(
+    balances: Mapping[str, Decimal] | None = None,
+    instruments: Iterable[InstrumentSpec] | None = None,
+) -> SimConfig:
+    """The paper simulator's settings as a spot account: no short selling."""
+    base = paper_sim_config()
+    return dataclasses.replace(
+        base,
+        instruments=tuple(default_instruments() if instruments is None else instruments),
+        balances=dict(DEFAULT_BALANCES if balances is None else balances),
+        allow_short=False,
+    )
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ------------------------------------------------------ hypercorn extension
+
+
+class _VenueConfig(Config):
+    """Hypercorn settings plus the venue's keepalive rule and its live WebSocket streams."""
+
+    def __init__(self, pong_timeout: float) -> None:
+        super().__init__()
+        self.pong_timeout = pong_timeout
+        self.websockets: set[_KeepaliveWSStream] = set()
+
+
+class _KeepaliveWSStream(WSStream):
+    """hypercorn's WebSocket stream with Binance's ping/pong rule and an abrupt drop."""
+
+    _outstanding: dict[bytes, float]
+    _ping_number: int
+
+    async def _accept(self, message: WebsocketAcceptEvent) -> None:
+        await super()._accept(message)
+        config = self.config
+        if not isinstance(config, _VenueConfig):
+            return
+        config.websockets.add(self)
+        original = self.connection.events
+
+        def watched() -> Generator[WSEvent, None, None]:
+            for event in original():
+                if isinstance(event, Pong):
+                    self._on_pong(bytes(event.payload))
+                yield event
+
+        self.connection.events = watched  # type: ignore[method-assign]
+
+    def _on_pong(self, payload: bytes) -> None:
+        outstanding = getattr(self, "_outstanding", {})
+        sent = outstanding.get(payload)
+        if sent is not None:
+            for key, when in list(outstanding.items()):
+                if when <= sent:
+                    del outstanding[key]
+
+    async def handle(self, event: StreamEvent) -> None:
+        await super().handle(event)
+        if isinstance(event, StreamClosed) and isinstance(self.config, _VenueConfig):
+            self.config.websockets.discard(self)
+
+    async def _send_pings(self) -> None:
+        config = self.config
+        interval = config.websocket_ping_interval
+        if not isinstance(config, _VenueConfig) or interval is None:
+            await super()._send_pings()
+            return
+        self._outstanding = {}
+        self._ping_number = 0
+        next_ping = trio.current_time() + interval
+        while not self.closed:
+            now = trio.current_time()
+            oldest = min(self._outstanding.values(), default=None)
+            if oldest is not None and now - oldest >= config.pong_timeout:
+                _log.info("dropping a WebSocket connection that did not answer its pings")
+                await self.drop()
+                return
+            if now >= next_ping:
+                self._ping_number += 1
+                payload = str(self._ping_number).encode()
+                self._outstanding[payload] = now
+                await self._send_wsproto_event(Ping(payload=payload))
+                next_ping = now + interval
+                oldest = min(self._outstanding.values(), default=None)
+            wake = next_ping if oldest is None else min(next_ping, oldest + config.pong_timeout)
+            await trio.sleep_until(wake)
+
+    async def drop(self) -> None:
+        """Close the TCP connection under the stream, without a close frame."""
+        if not self.closed:
+            await self.send(StreamClosed(stream_id=self.stream_id))
+
+
+class _SerializedCloseTCPServer(TCPServer):
+    """hypercorn's TCP server, closing under its send lock.
+
+    hypercorn sends EOF from ``_close`` without the lock its other sends
+    hold, so a connection dropped while a frame is going out raises
+    ``BusyResourceError`` and takes the whole server down. Closing under
+    the lock (unless this task already holds it) serializes the two.
+    """
+
+    async def _close(self) -> None:
+        lock = self.send_lock
+        if lock.statistics().owner is trio.lowlevel.current_task():
+            await super()._close()
+            return
+        async with lock:
+            await super()._close()
+
+
+def _install_keepalive_stream() -> None:
+    hypercorn_h11.WSStream = _KeepaliveWSStream  # type: ignore[attr-defined]
+    hypercorn_trio_run.TCPServer = _SerializedCloseTCPServer  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ handle
+
+
+class BinanceVenue:
+    """A local Binance Spot venue on 127.0.0.1: see the package docstring for the tour.
+
+    Arguments: ``config`` (a whole :class:`SimConfig`) or ``balances`` and
+    ``instruments`` on top of :func:`default_binance_config`; the account's
+    ``api_key``/``api_secret``; the simulator ``seed``; ``clock`` in epoch
+    milliseconds (default wall time) for serverTime, timestamp checks and
+    every stamp; ``port`` (0: ephemeral) and ``admin_port``; ``tick_interval``
+    to step prices by themselves every so many seconds (off by default);
+    ``ping_interval``/``pong_timeout`` for the WebSocket keepalive;
+    ``weight_limit`` (per minute), ``order_limit_10s`` and ``ban_seconds``
+    for the rate limits.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: SimConfig | None = None,
+        balances: Mapping[str, Decimal] | None = None,
+        instruments: Iterable[InstrumentSpec] | None = None,
+        api_key: str = DEFAULT_API_KEY,
+        api_secret: str = DEFAULT_API_SECRET,
+        seed: int = 0,
+        clock: Callable[[], int] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_port: int = 0,
+        tick_interval: float | None = None,
+        ping_interval: float = 20.0,
+        pong_timeout: float = 60.0,
+        weight_limit: int = 6000,
+        order_limit_10s: int = 50,
+        ban_seconds: int = 120,
+    ) -> None:
+        if config is None:
+            config = default_binance_config(balances, instruments)
+        elif balances is not None or instruments is not None:
+            raise ValueError("give either config or balances/instruments, not both")
+        self._host = host
+        self._port = port
+        self._admin_port = admin_port
+        self._tick_interval = tick_interval
+        self._ping_interval = ping_interval
+        self._pong_timeout = pong_timeout
+        self.exchange = BinanceExchange(
+            config,
+            api_key=api_key,
+            api_secret=api_secret,
+            seed=seed,
+            clock=clock or _wall_clock_ms,
+            weight_limit=weight_limit,
+            order_limit_10s=order_limit_10s,
+            ban_seconds=ban_seconds,
+        )
+        self._faults = Faults()
+        self._hub = Hub(self.exchange, self._faults)
+        self._app = build_app(self.exchange, self._hub, self._faults)
+        self._admin_app = build_admin_app(self._admin)
+        self._thread: threading.Thread | None = None
+        self._trio_thread_id: int | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
+        self._main_shutdown: trio.Event | None = None
+        self._main_done: trio.Event | None = None
+        self._main_config: _VenueConfig | None = None
+        self._is_up = False
+        self.exchange.add_listener(self._on_event)
+
+    def __repr__(self) -> str:
+        state = "up" if self._is_up else ("started" if self._thread else "stopped")
+        return (
+            f"BinanceVenue(rest_url={self.rest_url!r}, api_key={self.exchange.api_key!r}, {state})"
+        )
+
+    # ---------------------------------------------------------- lifecycle
+
+    def start(self, timeout: float = 30.0) -> BinanceVenue:
+        if self._thread is not None:
+            raise RuntimeError("BinanceVenue already started")
+        _install_keepalive_stream()
+        self._thread = threading.Thread(target=self._run, name="fake-binance", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the fake Binance did not start in time")
+        if self._error is not None:
+            self._thread.join()
+            raise RuntimeError("the fake Binance failed to start") from self._error
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        thread, token, stop = self._thread, self._token, self._stop
+        if thread is None:
+            return
+        if token is not None and stop is not None and thread.is_alive():
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(stop.set, trio_token=token)
+        thread.join(timeout)
+        self._thread = None
+        self._is_up = False
+
+    def __enter__(self) -> BinanceVenue:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as error:  # noqa: BLE001 - reported to start()'s caller
+            _log.exception("the fake Binance's trio loop failed")
+            self._error = error
+        finally:
+            self._token = None
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._trio_thread_id = threading.get_ident()
+        self._stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            admin = Config()
+            admin.bind = [f"{self._host}:{self._admin_port}"]
+            admin.errorlog = _log
+            admin.graceful_timeout = 0
+            binds = await nursery.start(self._serve, self._admin_app, admin, trio.Event().wait)
+            self._admin_port = _port_of(binds)
+            await self._bring_up()
+            if self._tick_interval is not None:
+                nursery.start_soon(self._ticker, self._tick_interval)
+            self._ready.set()
+            await self._stop.wait()
+            await self._bring_down()
+            nursery.cancel_scope.cancel()
+
+    @staticmethod
+    async def _serve(
+        app: Any,
+        config: Config,
+        trigger: Callable[[], Awaitable[None]],
+        *,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await serve(app, config, shutdown_trigger=trigger, task_status=task_status)
+
+    async def _ticker(self, interval: float) -> None:
+        while True:
+            await trio.sleep(interval)
+            self.exchange.step()
+
+    async def _bring_up(self) -> None:
+        if self._is_up:
+            return
+        assert self._nursery is not None
+        config = _VenueConfig(self._pong_timeout)
+        config.bind = [f"{self._host}:{self._port}"]
+        config.errorlog = _log
+        config.graceful_timeout = 0
+        config.websocket_ping_interval = self._ping_interval
+        shutdown, done = trio.Event(), trio.Event()
+
+        async def run(
+            *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+        ) -> None:
+            try:
+                await self._serve(self._app, config, shutdown.wait, task_status=task_status)
+            finally:
+                done.set()
+
+        binds = await self._nursery.start(run)
+        self._port = _port_of(binds)
+        self._main_shutdown, self._main_done, self._main_config = shutdown, done, config
+        self._is_up = True
+
+    async def _bring_down(self) -> None:
+        if not self._is_up:
+            return
+        assert self._main_shutdown is not None and self._main_done is not None
+        self._is_up = False
+        await self._drop_streams()
+        self._main_shutdown.set()
+        await self._main_done.wait()
+
+    async def _drop_streams(self) -> int:
+        config = self._main_config
+        if config is None:
+            return 0
+        streams = list(config.websockets)
+        for stream in streams:
+            await stream.drop()
+        return len(streams)
+
+    def _on_event(self, event: VenueEvent) -> None:
+        token = self._token
+        if token is None:
+            return
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(self._hub.dispatch, event)
+
+    def _in_trio(self, function: Callable[[], Awaitable[_T]]) -> _T:
+        if self._token is None:
+            raise RuntimeError("the fake Binance is not running")
+        if threading.get_ident() == self._trio_thread_id:
+            raise RuntimeError("call the knob from another thread, or use the admin endpoint")
+        return trio.from_thread.run(function, trio_token=self._token)
+
+    def _in_trio_sync(self, function: Callable[[], _T]) -> _T:
+        if self._token is None:
+            raise RuntimeError("the fake Binance is not running")
+        if threading.get_ident() == self._trio_thread_id:
+            return function()
+        return trio.from_thread.run_sync(function, trio_token=self._token)
+
+    # --------------------------------------------------------------- URLs
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def ws_api_url(self) -> str:
+        return f"ws://{self._host}:{self._port}/ws-api/v3"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://{self._host}:{self._port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self._host}:{self._admin_port}/_admin"
+
+    @property
+    def api_key(self) -> str:
+        return self.exchange.api_key
+
+    @property
+    def is_up(self) -> bool:
+        return self._is_up
+
+    # --------------------------------------------------------------- knobs
+
+    def step(self, n: int = 1, symbol: str | None = None) -> None:
+        """Move prices ``n`` ticks (one symbol or all): bookTicker updates, maybe fills."""
+        self.exchange.step(n, symbol)
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        self.exchange.set_price(symbol, Decimal(price))
+
+    def deposit(self, asset: str, amount: Decimal) -> None:
+        """Credit ``amount`` of ``asset`` (negative debits): ``balanceUpdate`` on the user streams."""
+        self.exchange.deposit(asset, Decimal(amount))
+
+    def drop_streams(self) -> int:
+        """Close every WebSocket (WS API, user and market streams) at the TCP level; returns how many."""
+        return self._in_trio(self._drop_streams)
+
+    def down(self) -> None:
+        """Refuse new connections and cut existing ones, until :meth:`up`."""
+        self._in_trio(self._bring_down)
+
+    def up(self) -> None:
+        """Serve again, on the same port."""
+        self._in_trio(self._bring_up)
+
+    def delay_requests(
+        self, n: int, seconds: float, *, endpoints: Iterable[str] | None = None
+    ) -> None:
+        """Hold the next ``n`` requests ``seconds`` before answering them.
+
+        ``endpoints`` narrows the knob to some requests, named ``"POST order"``
+        (REST: method and the path after ``/api/v3/``) or ``"order.place"``
+        (WebSocket API method).
+        """
+        self._faults.delay_requests(n, seconds, endpoints)
+
+    def fail_requests(
+        self,
+        n: int,
+        *,
+        after: bool = False,
+        status: int = 503,
+        code: int = -1007,
+        endpoints: Iterable[str] | None = None,
+    ) -> None:
+        """Answer the next ``n`` requests with a 5xx, before or ``after`` processing them.
+
+        With ``after=True`` the request takes effect (an order is placed) but
+        the client hears ``status`` with ``{"code": -1007, ...}``: Binance's
+        "execution status unknown".
+        """
+        self._faults.fail_requests(n, after=after, status=status, code=code, endpoints=endpoints)
+
+    def rate_limit(self, n: int = 1, retry_after: int = 5) -> None:
+        """Answer the next ``n`` requests 429 ``-1003`` with ``Retry-After: retry_after``."""
+        self.exchange.force_429(n, retry_after)
+
+    def ban(self, seconds: int) -> None:
+        """Answer 418 with ``Retry-After`` until ``seconds`` have passed on the venue's clock."""
+        self.exchange.ban(seconds)
+
+    def clear_faults(self) -> None:
+        self.exchange.clear_limits()
+        self._faults.clear()
+
+    def duplicate_events(self, n: int = 1) -> None:
+        """Deliver each of the next ``n`` user events twice."""
+        self._faults.add_event_faults(duplicate=n)
+
+    def reorder_events(self, n: int = 2) -> None:
+        """Hold the next ``n`` user events, then release them in reverse order."""
+        self._faults.add_event_faults(reorder=n)
+
+    def release_events(self) -> None:
+        """Release, in reverse order, user events held by :meth:`reorder_events` so far."""
+        self._in_trio_sync(self._hub.release_held)
+
+    def corrupt_next_event(self, kind: str = "invalid_json") -> None:
+        """Mangle the next user event: ``invalid_json``, ``unknown_event`` or ``missing_field``."""
+        self._faults.add_event_faults(corrupt=kind)
+
+    def terminate_user_streams(self) -> int:
+        """Send ``eventStreamTerminated`` on every user data subscription and end them."""
+        return self._in_trio_sync(self._hub.terminate_user_streams)
+
+    def server_shutdown(self) -> None:
+        """Send ``serverShutdown`` on every WebSocket connection."""
+        self._in_trio_sync(self._hub.server_shutdown)
+
+    def expire_listen_key(self) -> str | None:
+        """Expire the legacy listenKey: ``listenKeyExpired`` on its streams, -1125 afterwards."""
+        return self._in_trio_sync(self._hub.expire_listen_key)
+
+    # ---------------------------------------------------------- inspection
+
+    def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """``{asset: (free, locked)}``."""
+        return self.exchange.balances()
+
+    def orders(self) -> list[OrderInfo]:
+        return self.exchange.orders()
+
+    def submissions(self) -> dict[str, int]:
+        """How many placement requests each clientOrderId was ever sent in."""
+        return self.exchange.submissions()
+
+    def trades(self) -> list[TradeInfo]:
+        return self.exchange.trades()
+
+    # -------------------------------------------------------------- admin
+
+    async def _admin(self, name: str, args: Json) -> Any:
+        if name == "state":
+            return {
+                "up": self._is_up,
+                "balances": {
+                    asset: {"free": free, "locked": locked}
+                    for asset, (free, locked) in self.balances().items()
+                },
+                "orders": self.orders(),
+                "submissions": self.submissions(),
+                "trades": self.trades(),
+            }
+        if name == "step":
+            self.step(int(args.get("n", 1)), args.get("symbol"))
+        elif name == "set_price":
+            self.set_price(str(args["symbol"]), Decimal(str(args["price"])))
+        elif name == "deposit":
+            self.deposit(str(args["asset"]), Decimal(str(args["amount"])))
+        elif name == "drop_streams":
+            return await self._drop_streams()
+        elif name == "down":
+            await self._bring_down()
+            seconds = args.get("seconds")
+            if seconds is not None:
+                assert self._nursery is not None
+                self._nursery.start_soon(self._up_after, float(seconds))
+        elif name == "up":
+            await self._bring_up()
+        elif name == "delay":
+            self.delay_requests(
+                int(args["n"]), float(args["seconds"]), endpoints=args.get("endpoints")
+            )
+        elif name == "fail":
+            self.fail_requests(
+                int(args.get("n", 1)),
+                after=bool(args.get("after", False)),
+                status=int(args.get("status", 503)),
+                code=int(args.get("code", -1007)),
+                endpoints=args.get("endpoints"),
+            )
+        elif name == "rate_limit":
+            self.rate_limit(int(args.get("n", 1)), int(args.get("retry_after", 5)))
+        elif name == "ban":
+            self.ban(int(args["seconds"]))
+        elif name == "clear":
+            self.clear_faults()
+        elif name == "duplicate":
+            self.duplicate_events(int(args.get("n", 1)))
+        elif name == "reorder":
+            self.reorder_events(int(args.get("n", 2)))
+        elif name == "release":
+            self._hub.release_held()
+        elif name == "corrupt":
+            kind = str(args.get("kind", "invalid_json"))
+            if kind not in CORRUPTIONS:
+                raise ValueError(f"kind must be one of {CORRUPTIONS}")
+            self.corrupt_next_event(kind)
+        elif name == "terminate_user_streams":
+            return self._hub.terminate_user_streams()
+        elif name == "server_shutdown":
+            self._hub.server_shutdown()
+        elif name == "expire_listen_key":
+            return self._hub.expire_listen_key()
+        else:
+            raise KeyError(f"unknown knob {name!r}")
+        return None
+
+    async def _up_after(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        await self._bring_up()
+
+
+def _port_of(binds: list[str]) -> int:
+    return int(binds[0].rsplit(":", 1)[1])

@@ -1,0 +1,1434 @@
+"""The fake Binance Spot venue, tested only through its sockets with independent clients.
+
+Requests are signed here by hand (hmac + hashlib), never with the venue's own
+helpers, so that a signing mistake on one side cannot hide one on the other;
+the official ``binance-connector`` client proves the wire format further.
+Prices move only when a test moves them, the venue's clock is a manual one
+unless a real client needs wall time, and tests wait on messages, never on
+sleeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
+
+from tradenode.sim import InstrumentSpec, SimConfig
+from tradenode.testing.venues import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    BinanceVenue,
+)
+
+KEY = DEFAULT_API_KEY
+SECRET = DEFAULT_API_SECRET
+START_MS = 1_700_000_000_000  # 20 s into a minute: Retry-After of a full window is 40
+
+# The published example account (rest-api.md "SIGNED Endpoint Examples", web-socket-api.md).
+DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+DOC_QUERY = (
+    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1"
+    "&recvWindow=5000&timestamp=1499827319559"
+)
+DOC_SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+DOC_MIXED_SIGNATURE = "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
+DOC_NON_ASCII_QUERY = (
+    "symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&side=BUY&type=LIMIT"
+    "&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+)
+DOC_NON_ASCII_SIGNATURE = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
+DOC_WS_PARAMS = {
+    "apiKey": DOC_KEY,
+    "price": "52000.00",
+    "quantity": "0.01000000",
+    "recvWindow": "100",
+    "side": "SELL",
+    "symbol": "BTCUSDT",
+    "timeInForce": "GTC",
+    "timestamp": "1645423376532",
+    "type": "LIMIT",
+}
+DOC_WS_SIGNATURE = "aa1b5712c094bc4e57c05a1a5c1fd8d88dcd628338ea863fec7b88e59fe2db24"
+
+
+def hmac_hex(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def ws_payload(params: dict[str, Any]) -> str:
+    return "&".join(f"{key}={params[key]}" for key in sorted(params))
+
+
+class ManualMs:
+    """The venue's clock, in epoch milliseconds, moved only by the test."""
+
+    def __init__(self, now: int = START_MS) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def ms() -> ManualMs:
+    return ManualMs()
+
+
+@pytest.fixture
+def venue(ms: ManualMs) -> Iterator[BinanceVenue]:
+    with BinanceVenue(seed=7, clock=ms) as fake:
+        yield fake
+
+
+class Rest:
+    """A hand-rolled signed REST client (httpx)."""
+
+    def __init__(self, venue: BinanceVenue, ms: Callable[[], int], secret: str = SECRET) -> None:
+        self.http = httpx.Client(base_url=venue.rest_url, timeout=30)
+        self.ms = ms
+        self.secret = secret
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.http.get(f"/api/v3/{path}", params=params)
+
+    def signed(
+        self, method: str, path: str, *, in_body: bool = False, key: str | None = KEY, **params: Any
+    ) -> httpx.Response:
+        params.setdefault("timestamp", self.ms())
+        payload = urlencode({k: str(v) for k, v in params.items() if v is not None})
+        signed = f"{payload}&signature={hmac_hex(self.secret, payload)}"
+        headers = {} if key is None else {"X-MBX-APIKEY": key}
+        if in_body:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return self.http.request(method, f"/api/v3/{path}", content=signed, headers=headers)
+        return self.http.request(method, f"/api/v3/{path}?{signed}", headers=headers)
+
+
+@pytest.fixture
+def rest(venue: BinanceVenue, ms: ManualMs) -> Iterator[Rest]:
+    client = Rest(venue, ms)
+    yield client
+    client.close()
+
+
+def error(response: httpx.Response) -> tuple[int, int, str]:
+    body = response.json()
+    return response.status_code, body["code"], body["msg"]
+
+
+# ------------------------------------------------------------ WebSocket kit
+
+
+@asynccontextmanager
+async def open_ws(url: str) -> AsyncIterator[WebSocketConnection]:
+    """A trio-websocket client over a TCP stream this helper owns (and always closes)."""
+    parts = urlsplit(url)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    async with trio.open_nursery() as nursery:
+        stream = await trio.open_tcp_stream(host, port)
+        try:
+            ws = await wrap_client_stream(nursery, stream, host, resource)
+            try:
+                yield ws
+            finally:
+                await ws.aclose()
+        finally:
+            await trio.aclose_forcefully(stream)
+
+
+class WsApi:
+    """A WebSocket API client: requests by id, everything else kept in arrival order."""
+
+    def __init__(self, ws: WebSocketConnection, ms: Callable[[], int]) -> None:
+        self.ws = ws
+        self.ms = ms
+        self.frames: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+
+    async def call(self, method: str, *, signed: bool = True, **params: Any) -> dict[str, Any]:
+        if signed:
+            params["apiKey"] = KEY
+            params.setdefault("timestamp", self.ms())
+            params["signature"] = hmac_hex(SECRET, ws_payload(params))
+        request_id = next(self._ids)
+        await self.ws.send_message(
+            json.dumps({"id": request_id, "method": method, "params": params})
+        )
+        while True:
+            frame = json.loads(await self.ws.get_message())
+            if frame.get("id") == request_id and "status" in frame:
+                return frame
+            self.frames.append(frame)
+
+    async def ok(self, method: str, **params: Any) -> Any:
+        frame = await self.call(method, **params)
+        assert frame["status"] == 200, frame
+        return frame["result"]
+
+    async def next_frame(self) -> dict[str, Any]:
+        if self.frames:
+            return self.frames.pop(0)
+        return json.loads(await self.ws.get_message())  # type: ignore[no-any-return]
+
+    async def event(self, kind: str = "executionReport") -> dict[str, Any]:
+        """The next user event of ``kind``; the events before it of other kinds are dropped."""
+        while True:
+            frame = await self.next_frame()
+            event = frame.get("event", {})
+            if event.get("e") == kind:
+                assert frame["subscriptionId"] == 0
+                return event  # type: ignore[no-any-return]
+
+    async def reports(self, count: int) -> list[dict[str, Any]]:
+        return [await self.event() for _ in range(count)]
+
+
+@asynccontextmanager
+async def ws_api(venue: BinanceVenue, ms: ManualMs) -> AsyncIterator[WsApi]:
+    async with open_ws(venue.ws_api_url) as ws:
+        yield WsApi(ws, ms)
+
+
+async def subscribed(api: WsApi) -> None:
+    result = await api.ok("userDataStream.subscribe.signature")
+    assert result == {"subscriptionId": 0}
+
+
+# ----------------------------------------------------------------- signing
+
+
+def test_the_venue_imports_no_broker_adapter() -> None:
+    """Two independent readings of the protocol: the fake never borrows the adapter's."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, tradenode.testing.venues;"
+        "print(','.join(m for m in sys.modules if m.startswith('tradenode.brokers')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_the_published_hmac_vectors_hold_for_our_signing() -> None:
+    assert hmac_hex(DOC_SECRET, DOC_QUERY) == DOC_SIGNATURE
+    assert hmac_hex(DOC_SECRET, DOC_NON_ASCII_QUERY) == DOC_NON_ASCII_SIGNATURE
+    mixed = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC" + DOC_QUERY.split("GTC&", 1)[1]
+    assert hmac_hex(DOC_SECRET, mixed) == DOC_MIXED_SIGNATURE
+    assert hmac_hex(DOC_SECRET, ws_payload(DOC_WS_PARAMS)) == DOC_WS_SIGNATURE
+
+
+LTCBTC = InstrumentSpec(
+    symbol="LTCBTC",
+    base_asset="LTC",
+    quote_asset="BTC",
+    initial_price=Decimal("0.10000"),
+    tick_size=Decimal("0.00001"),
+    lot_size=Decimal("0.01"),
+    min_quantity=Decimal("0.01"),
+    min_notional=Decimal("0.0001"),
+    spread_bps=Decimal("10"),
+    volatility_bps=Decimal("10"),
+    level_quantity=Decimal("100"),
+)
+
+
+@pytest.fixture
+def doc_venue() -> Iterator[BinanceVenue]:
+    """The documentation's account, at the documentation's moment, trading its LTCBTC."""
+    config = SimConfig(instruments=(LTCBTC,), balances={"BTC": Decimal(10), "LTC": Decimal(0)})
+    with BinanceVenue(
+        config=config, api_key=DOC_KEY, api_secret=DOC_SECRET, clock=lambda: 1499827319559 + 10
+    ) as fake:
+        yield fake
+
+
+def test_the_venue_accepts_the_documented_signed_requests(doc_venue: BinanceVenue) -> None:
+    headers = {"X-MBX-APIKEY": DOC_KEY}
+    with httpx.Client(base_url=doc_venue.rest_url) as http:
+        # Example 1: everything in the query string.
+        first = http.post(f"/api/v3/order?{DOC_QUERY}&signature={DOC_SIGNATURE}", headers=headers)
+        assert first.status_code == 200, first.text
+        assert first.json()["status"] == "NEW"
+        assert first.json()["price"] == "0.10000000"
+        # Example 2: everything in the body, signature last.
+        second = http.post(
+            "/api/v3/order",
+            content=f"{DOC_QUERY}&signature={DOC_SIGNATURE}",
+            headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert second.status_code == 200, second.text
+        # Example 3: query and body concatenated with no separator.
+        query, body = DOC_QUERY.split("GTC&", 1)
+        third = http.post(
+            f"/api/v3/order?{query}GTC",
+            content=f"{body}&signature={DOC_MIXED_SIGNATURE}",
+            headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert third.status_code == 200, third.text
+        # The percent-encoded non-ASCII symbol passes authentication, then is unknown.
+        fourth = http.post(
+            f"/api/v3/order?{DOC_NON_ASCII_QUERY}&signature={DOC_NON_ASCII_SIGNATURE}",
+            headers=headers,
+        )
+        assert error(fourth) == (400, -1121, "Invalid symbol.")
+        # Upper-case hex is accepted too: HMAC verification is case-insensitive.
+        fifth = http.post(
+            f"/api/v3/order?{DOC_QUERY}&signature={DOC_SIGNATURE.upper()}", headers=headers
+        )
+        assert fifth.status_code == 200
+    assert len(doc_venue.orders()) == 4
+
+
+async def _doc_ws_order(doc_venue: BinanceVenue) -> dict[str, Any]:
+    async with open_ws(doc_venue.ws_api_url) as ws:
+        params = dict(DOC_WS_PARAMS, symbol="LTCBTC", price="0.20", quantity="1", side="BUY")
+        params["timestamp"] = "1499827319569"
+        params["recvWindow"] = "5000"
+        params["signature"] = hmac_hex(DOC_SECRET, ws_payload(params))
+        await ws.send_message(json.dumps({"id": "doc", "method": "order.place", "params": params}))
+        return json.loads(await ws.get_message())  # type: ignore[no-any-return]
+
+
+@pytest.mark.trio
+async def test_websocket_api_signature_is_over_sorted_unencoded_params(
+    doc_venue: BinanceVenue,
+) -> None:
+    answer = await _doc_ws_order(doc_venue)
+    assert answer["id"] == "doc"
+    assert answer["status"] == 200, answer
+    assert answer["result"]["status"] == "FILLED"
+
+
+# ------------------------------------------------------ security failures
+
+
+def test_timestamp_outside_the_recv_window_or_ahead_is_minus_1021(rest: Rest, ms: ManualMs) -> None:
+    old = rest.signed("GET", "account", timestamp=ms.now - 5001)
+    assert error(old) == (400, -1021, "Timestamp for this request is outside of the recvWindow.")
+    assert rest.signed("GET", "account", timestamp=ms.now - 5000).status_code == 200
+    wide = rest.signed("GET", "account", timestamp=ms.now - 9000, recvWindow=10000)
+    assert wide.status_code == 200
+    ahead = rest.signed("GET", "account", timestamp=ms.now + 1000)
+    assert error(ahead) == (
+        400,
+        -1021,
+        "Timestamp for this request was 1000ms ahead of the server's time.",
+    )
+    assert rest.signed("GET", "account", timestamp=ms.now + 999).status_code == 200
+    micro = rest.signed("GET", "account", timestamp=(ms.now - 100) * 1000)
+    assert micro.status_code == 200
+    too_wide = rest.signed("GET", "account", recvWindow=60001)
+    assert error(too_wide)[:2] == (400, -1102)
+
+
+def test_bad_signature_key_and_missing_params(rest: Rest, venue: BinanceVenue) -> None:
+    payload = f"timestamp={venue.exchange.now()}"
+    bad = rest.http.get(
+        f"/api/v3/account?{payload}&signature={hmac_hex('wrong', payload)}",
+        headers={"X-MBX-APIKEY": KEY},
+    )
+    assert error(bad) == (400, -1022, "Signature for this request is not valid.")
+    tampered = rest.http.get(
+        f"/api/v3/account?{payload}&omitZeroBalances=true&signature={hmac_hex(SECRET, payload)}",
+        headers={"X-MBX-APIKEY": KEY},
+    )
+    assert error(tampered)[1] == -1022
+    unknown = rest.signed("GET", "account", key="someone-else")
+    assert error(unknown) == (401, -2015, "Invalid API-key, IP, or permissions for action.")
+    assert error(rest.signed("GET", "account", key=None)) == (401, -2014, "API-key format invalid.")
+    unsigned = rest.http.get(f"/api/v3/account?{payload}", headers={"X-MBX-APIKEY": KEY})
+    assert error(unsigned) == (
+        400,
+        -1102,
+        "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+    )
+    no_time = rest.http.get(
+        f"/api/v3/account?signature={hmac_hex(SECRET, '')}", headers={"X-MBX-APIKEY": KEY}
+    )
+    assert error(no_time)[1:] == (
+        -1102,
+        "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
+    )
+
+
+# ------------------------------------------------------------ market data
+
+
+def test_public_endpoints_and_weight_header(rest: Rest, ms: ManualMs) -> None:
+    assert rest.get("ping").json() == {}
+    time_answer = rest.get("time")
+    assert time_answer.json() == {"serverTime": ms.now}
+    assert time_answer.headers["X-MBX-USED-WEIGHT-1M"] == "2"
+    info = rest.get("exchangeInfo", symbol="BTCUSDT").json()
+    assert rest.get("ping").headers["X-MBX-USED-WEIGHT-1M"] == "23"
+    (symbol,) = info["symbols"]
+    assert symbol["symbol"] == "BTCUSDT"
+    assert (symbol["baseAsset"], symbol["quoteAsset"]) == ("BTC", "USDT")
+    assert "TAKE_PROFIT_LIMIT" in symbol["orderTypes"]
+    filters = {f["filterType"]: f for f in symbol["filters"]}
+    assert filters["PRICE_FILTER"]["tickSize"] == "0.01000000"
+    assert filters["LOT_SIZE"]["stepSize"] == "0.00010000"
+    assert filters["LOT_SIZE"]["minQty"] == "0.00010000"
+    assert filters["MARKET_LOT_SIZE"]["stepSize"] == "0.00010000"
+    assert filters["NOTIONAL"]["minNotional"] == "5.00000000"
+    both = rest.get("exchangeInfo", symbols='["ETHUSDT","SOLUSDT"]').json()
+    assert [s["symbol"] for s in both["symbols"]] == ["ETHUSDT", "SOLUSDT"]
+    assert len(rest.get("exchangeInfo").json()["symbols"]) == 3
+    assert error(rest.get("exchangeInfo", symbol="NOPE")) == (400, -1121, "Invalid symbol.")
+    assert rest.get("ticker/bookTicker", symbol="BTCUSDT").json() == {
+        "symbol": "BTCUSDT",
+        "bidPrice": "49995.00000000",
+        "bidQty": "0.50000000",
+        "askPrice": "50005.00000000",
+        "askQty": "0.50000000",
+    }
+    assert rest.get("ticker/price", symbol="BTCUSDT").json() == {
+        "symbol": "BTCUSDT",
+        "price": "50000.00000000",
+    }
+    assert len(rest.get("ticker/price").json()) == 3
+    depth = rest.get("depth", symbol="BTCUSDT", limit=5).json()
+    assert depth["bids"][0] == ["49995.00000000", "0.50000000"]
+    assert depth["asks"][0] == ["50005.00000000", "0.50000000"]
+    assert len(depth["asks"]) == 5
+
+
+# ----------------------------------------------------------------- orders
+
+
+def test_filters_and_parameter_checks_answer_binance_errors(rest: Rest) -> None:
+    def place(**params: Any) -> tuple[int, int, str]:
+        base = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
+        return error(rest.signed("POST", "order", **{**base, **params}))
+
+    assert place(quantity="0.00015", price="49000") == (400, -1013, "Filter failure: LOT_SIZE")
+    assert place(quantity="0.001", price="49000.001") == (
+        400,
+        -1013,
+        "Filter failure: PRICE_FILTER",
+    )
+    assert place(quantity="0.0001", price="49000") == (400, -1013, "Filter failure: NOTIONAL")
+    assert place(quantity="0.000000001", price="49000") == (
+        400,
+        -1111,
+        "Parameter 'quantity' has too much precision.",
+    )
+    assert place(quantity="1e-3", price="49000")[:2] == (400, -1100)
+    assert place(type="MARKET", quantity="0.01") == (
+        400,
+        -1114,
+        "TimeInForce parameter sent when not required.",
+    )
+    market = error(
+        rest.signed(
+            "POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.00015"
+        )
+    )
+    assert market == (400, -1013, "Filter failure: MARKET_LOT_SIZE")
+    assert place(quantity="0.01") == (
+        400,
+        -1102,
+        "Mandatory parameter 'price' was not sent, was empty/null, or malformed.",
+    )
+    assert place(type="LIMITED", quantity="0.01", price="1") == (400, -1116, "Invalid orderType.")
+    assert place(side="HOLD", quantity="0.01", price="49000") == (400, -1117, "Invalid side.")
+    assert place(timeInForce="GTX", quantity="0.01", price="49000") == (
+        400,
+        -1115,
+        "Invalid timeInForce.",
+    )
+    assert place(symbol="DOGEUSDT", quantity="1", price="1") == (400, -1121, "Invalid symbol.")
+    assert place(quantity="0.01", price="49000", newClientOrderId="bad id!") == (
+        400,
+        -1100,
+        "Illegal characters found in parameter 'newClientOrderId'; "
+        "legal range is '^[a-zA-Z0-9-_]{1,36}$'.",
+    )
+    assert place(quantity="0.01", price="49000", newClientOrderId="x" * 37)[1] == -1100
+    assert place(quantity="100", price="49000") == (
+        400,
+        -2010,
+        "Account has insufficient balance for requested action.",
+    )
+    neither = rest.signed("POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET")
+    assert error(neither) == (
+        400,
+        -1102,
+        "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+    )
+    assert (
+        rest.signed(
+            "POST", "order/test", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01"
+        ).json()
+        == {}
+    )
+
+
+def test_duplicate_open_client_order_id_is_rejected_and_reusable_once_closed(
+    rest: Rest, venue: BinanceVenue
+) -> None:
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "49000",
+        "newClientOrderId": "my-order_1",
+    }
+    first = rest.signed("POST", "order", **order)
+    assert first.status_code == 200
+    assert first.json()["clientOrderId"] == "my-order_1"
+    assert first.headers["X-MBX-ORDER-COUNT-10S"] == "1"
+    assert first.headers["X-MBX-ORDER-COUNT-1D"] == "1"
+    assert error(rest.signed("POST", "order", **order)) == (400, -2010, "Duplicate order sent.")
+    canceled = rest.signed("DELETE", "order", symbol="BTCUSDT", origClientOrderId="my-order_1")
+    assert canceled.json()["status"] == "CANCELED"
+    again = rest.signed("POST", "order", **order)
+    assert again.status_code == 200
+    assert again.json()["orderId"] != first.json()["orderId"]
+    assert venue.submissions() == {"my-order_1": 3}
+    query = rest.signed("GET", "order", symbol="BTCUSDT", origClientOrderId="my-order_1")
+    assert query.json()["orderId"] == again.json()["orderId"]
+    assert query.json()["status"] == "NEW"
+
+
+def test_rest_order_lifecycle_rows_and_account(rest: Rest, venue: BinanceVenue) -> None:
+    placed = rest.signed(
+        "POST",
+        "order",
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.7",
+        price="49990",
+        newClientOrderId="rest-1",
+        newOrderRespType="RESULT",
+    ).json()
+    assert "fills" not in placed
+    assert placed["status"] == "NEW"
+    assert placed["origQty"] == "0.70000000"
+    assert placed["cummulativeQuoteQty"] == "0.00000000"
+    assert placed["orderListId"] == -1
+    assert placed["selfTradePreventionMode"] == "EXPIRE_MAKER"
+    (open_row,) = rest.signed("GET", "openOrders", symbol="BTCUSDT").json()
+    assert open_row["clientOrderId"] == "rest-1"
+    assert open_row["isWorking"] is True
+    assert open_row["stopPrice"] == "0.00000000"
+    venue.set_price("BTCUSDT", Decimal("49980"))
+    row = rest.signed("GET", "order", symbol="BTCUSDT", orderId=placed["orderId"]).json()
+    assert (row["status"], row["executedQty"]) == ("PARTIALLY_FILLED", "0.50000000")
+    assert row["cummulativeQuoteQty"] == "24995.00000000"
+    venue.set_price("BTCUSDT", Decimal("49980"))
+    row = rest.signed("GET", "order", symbol="BTCUSDT", orderId=placed["orderId"]).json()
+    assert (row["status"], row["executedQty"]) == ("FILLED", "0.70000000")
+    assert rest.signed("GET", "openOrders").json() == []
+    trades = rest.signed("GET", "myTrades", symbol="BTCUSDT").json()
+    assert [(t["qty"], t["isMaker"], t["isBuyer"]) for t in trades] == [
+        ("0.50000000", True, True),
+        ("0.20000000", True, True),
+    ]
+    assert trades[0]["commissionAsset"] == "USDT"
+    assert trades[0]["quoteQty"] == "24995.00000000"
+    assert rest.signed("GET", "myTrades", symbol="BTCUSDT", fromId=2).json() == trades[1:]
+    by_order = rest.signed("GET", "myTrades", symbol="BTCUSDT", orderId=placed["orderId"])
+    assert by_order.headers["X-MBX-USED-WEIGHT-1M"]
+    assert len(by_order.json()) == 2
+    account = rest.signed("GET", "account", omitZeroBalances="true").json()
+    balances = {b["asset"]: (b["free"], b["locked"]) for b in account["balances"]}
+    assert balances["BTC"] == ("10.70000000", "0.00000000")
+    assert account["accountType"] == "SPOT"
+    assert account["commissionRates"]["maker"] == "0.00020000"
+    assert venue.balances()["BTC"] == (Decimal("10.7"), Decimal(0))
+    history = rest.signed("GET", "allOrders", symbol="BTCUSDT").json()
+    assert [o["status"] for o in history] == ["FILLED"]
+    limits = rest.signed("GET", "rateLimit/order").json()
+    assert limits[0]["rateLimitType"] == "ORDERS"
+    assert error(rest.signed("GET", "order", symbol="BTCUSDT", orderId=999)) == (
+        400,
+        -2013,
+        "Order does not exist.",
+    )
+    assert error(rest.signed("DELETE", "order", symbol="BTCUSDT", orderId=999)) == (
+        400,
+        -2011,
+        "Unknown order sent.",
+    )
+    assert error(rest.signed("DELETE", "openOrders", symbol="BTCUSDT"))[1] == -2011
+
+
+def test_cancel_replace_success_and_documented_failures(rest: Rest, venue: BinanceVenue) -> None:
+    base = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC"}
+    rest.signed("POST", "order", **base, quantity="0.1", price="51000", newClientOrderId="cr-1")
+    replaced = rest.signed(
+        "POST",
+        "order/cancelReplace",
+        **base,
+        quantity="0.2",
+        price="52000",
+        cancelReplaceMode="STOP_ON_FAILURE",
+        cancelOrigClientOrderId="cr-1",
+        cancelNewClientOrderId="cr-1-cancel",
+        newClientOrderId="cr-1",
+    )
+    assert replaced.status_code == 200, replaced.text
+    body = replaced.json()
+    assert (body["cancelResult"], body["newOrderResult"]) == ("SUCCESS", "SUCCESS")
+    assert body["cancelResponse"]["clientOrderId"] == "cr-1-cancel"
+    assert body["cancelResponse"]["origClientOrderId"] == "cr-1"
+    assert body["cancelResponse"]["status"] == "CANCELED"
+    assert body["newOrderResponse"]["clientOrderId"] == "cr-1"
+    assert body["newOrderResponse"]["price"] == "52000.00000000"
+    assert replaced.headers["X-MBX-ORDER-COUNT-10S"] == "2"
+    failed = rest.signed(
+        "POST",
+        "order/cancelReplace",
+        **base,
+        quantity="0.2",
+        price="52000",
+        cancelReplaceMode="STOP_ON_FAILURE",
+        cancelOrderId=999,
+    )
+    assert failed.status_code == 400
+    assert failed.json() == {
+        "code": -2022,
+        "msg": "Order cancel-replace failed.",
+        "data": {
+            "cancelResult": "FAILURE",
+            "newOrderResult": "NOT_ATTEMPTED",
+            "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
+            "newOrderResponse": None,
+        },
+    }
+    partial = rest.signed(
+        "POST",
+        "order/cancelReplace",
+        symbol="BTCUSDT",
+        side="SELL",
+        type="LIMIT_MAKER",
+        quantity="0.2",
+        price="49000",
+        cancelReplaceMode="ALLOW_FAILURE",
+        cancelOrigClientOrderId="cr-1",
+    )
+    assert partial.status_code == 409
+    data = partial.json()["data"]
+    assert partial.json()["code"] == -2021
+    assert (data["cancelResult"], data["newOrderResult"]) == ("SUCCESS", "FAILURE")
+    assert data["newOrderResponse"] == {
+        "code": -2010,
+        "msg": "Order would immediately match and take.",
+    }
+    assert [o.status for o in venue.orders()] == ["CANCELED", "CANCELED"]
+
+
+# ------------------------------------------------- lifecycle over WS API
+
+
+@pytest.mark.trio
+async def test_limit_partial_fills_and_cancel_stream_execution_reports(
+    venue: BinanceVenue, ms: ManualMs
+) -> None:
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        placed = await api.ok(
+            "order.place",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="1.2",
+            price="49990",
+            newClientOrderId="ws-1",
+        )
+        assert placed["status"] == "NEW"
+        new = await api.event()
+        assert (new["x"], new["X"], new["c"], new["C"], new["t"]) == ("NEW", "NEW", "ws-1", "", -1)
+        assert (new["s"], new["S"], new["o"], new["f"]) == ("BTCUSDT", "BUY", "LIMIT", "GTC")
+        assert (new["q"], new["p"], new["w"], new["N"], new["g"]) == (
+            "1.20000000",
+            "49990.00000000",
+            True,
+            None,
+            -1,
+        )
+        position = await api.event("outboundAccountPosition")
+        assert position["B"] == [{"a": "USDT", "f": "939952.01200000", "l": "60047.98800000"}]
+        venue.set_price("BTCUSDT", Decimal("49980"))
+        trade = await api.event()
+        assert (trade["x"], trade["X"], trade["l"], trade["z"], trade["L"]) == (
+            "TRADE",
+            "PARTIALLY_FILLED",
+            "0.50000000",
+            "0.50000000",
+            "49990.00000000",
+        )
+        assert (trade["m"], trade["t"], trade["N"], trade["n"]) == (True, 1, "USDT", "4.99900000")
+        assert trade["Z"] == trade["Y"] == "24995.00000000"
+        assert trade["I"] > new["I"]
+        canceled = await api.ok(
+            "order.cancel", symbol="BTCUSDT", origClientOrderId="ws-1", newClientOrderId="ws-1-x"
+        )
+        assert (canceled["status"], canceled["executedQty"]) == ("CANCELED", "0.50000000")
+        report = await api.event()
+        assert (report["x"], report["X"], report["c"], report["C"], report["z"]) == (
+            "CANCELED",
+            "CANCELED",
+            "ws-1-x",
+            "ws-1",
+            "0.50000000",
+        )
+        status = await api.ok("order.status", symbol="BTCUSDT", origClientOrderId="ws-1")
+        assert status["status"] == "CANCELED"
+        assert await api.ok("openOrders.status") == []
+        trades = await api.ok("myTrades", symbol="BTCUSDT")
+        assert [t["id"] for t in trades] == [1]
+        account = await api.ok("account.status", omitZeroBalances="true")
+        assert {b["asset"] for b in account["balances"]} == {"USDT", "BTC", "ETH", "SOL"}
+        assert await api.ok("session.subscriptions", signed=False) == [{"subscriptionId": 0}]
+
+
+@pytest.mark.trio
+async def test_market_ioc_fok_and_limit_maker(venue: BinanceVenue, ms: ManualMs) -> None:
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        market = await api.ok(
+            "order.place", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.7"
+        )
+        assert market["status"] == "FILLED"
+        assert [(f["price"], f["qty"]) for f in market["fills"]] == [
+            ("50005.00000000", "0.50000000"),
+            ("50030.01000000", "0.20000000"),
+        ]
+        assert market["fills"][0]["commission"] == "25.00250000"
+        reports = await api.reports(3)
+        assert [(r["x"], r["X"]) for r in reports] == [
+            ("NEW", "NEW"),
+            ("TRADE", "PARTIALLY_FILLED"),
+            ("TRADE", "FILLED"),
+        ]
+        assert reports[2]["z"] == "0.70000000"
+        assert reports[2]["Z"] == "35008.50200000"
+        assert reports[0]["w"] is False
+        quote = await api.ok(
+            "order.place", symbol="BTCUSDT", side="BUY", type="MARKET", quoteOrderQty="1000"
+        )
+        assert (quote["executedQty"], quote["origQuoteOrderQty"]) == ("0.01990000", "1000.00000000")
+        ioc = await api.ok(
+            "order.place",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="IOC",
+            quantity="1",
+            price="50010",
+        )
+        assert (ioc["status"], ioc["executedQty"]) == ("EXPIRED", "0.50000000")
+        fok = await api.ok(
+            "order.place",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="FOK",
+            quantity="1",
+            price="50010",
+        )
+        assert (fok["status"], fok["executedQty"], fok["fills"]) == ("EXPIRED", "0.00000000", [])
+        await api.reports(2)  # the quote-quantity order: NEW, then one fill
+        ioc_reports = await api.reports(3)
+        assert [(r["x"], r["X"]) for r in ioc_reports] == [
+            ("NEW", "NEW"),
+            ("TRADE", "PARTIALLY_FILLED"),
+            ("EXPIRED", "EXPIRED"),
+        ]
+        fok_reports = await api.reports(2)
+        assert [(r["x"], r["X"]) for r in fok_reports] == [("NEW", "NEW"), ("EXPIRED", "EXPIRED")]
+        taking = await api.call(
+            "order.place",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT_MAKER",
+            quantity="0.1",
+            price="50005",
+        )
+        assert taking["status"] == 400
+        assert taking["error"] == {"code": -2010, "msg": "Order would immediately match and take."}
+        maker = await api.ok(
+            "order.place",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT_MAKER",
+            quantity="0.1",
+            price="49000",
+        )
+        assert set(maker) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+        row = await api.ok("order.status", symbol="BTCUSDT", orderId=maker["orderId"])
+        assert (row["type"], row["status"], row["timeInForce"]) == ("LIMIT_MAKER", "NEW", "GTC")
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize(
+    ("order", "trigger", "crossed"),
+    [
+        (
+            {"type": "STOP_LOSS", "side": "SELL", "stopPrice": "49000"},
+            Decimal("48900"),
+            {"type": "STOP_LOSS", "side": "SELL", "stopPrice": "51000"},
+        ),
+        (
+            {
+                "type": "STOP_LOSS_LIMIT",
+                "side": "SELL",
+                "stopPrice": "49000",
+                "price": "48000",
+                "timeInForce": "GTC",
+            },
+            Decimal("48900"),
+            {
+                "type": "STOP_LOSS_LIMIT",
+                "side": "BUY",
+                "stopPrice": "48000",
+                "price": "48100",
+                "timeInForce": "GTC",
+            },
+        ),
+        (
+            {"type": "TAKE_PROFIT", "side": "SELL", "stopPrice": "51000"},
+            Decimal("51100"),
+            {"type": "TAKE_PROFIT", "side": "SELL", "stopPrice": "49000"},
+        ),
+        (
+            {
+                "type": "TAKE_PROFIT_LIMIT",
+                "side": "BUY",
+                "stopPrice": "49000",
+                "price": "49500",
+                "timeInForce": "GTC",
+            },
+            Decimal("48900"),
+            {
+                "type": "TAKE_PROFIT_LIMIT",
+                "side": "BUY",
+                "stopPrice": "51000",
+                "price": "51000",
+                "timeInForce": "GTC",
+            },
+        ),
+    ],
+    ids=["STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+)
+async def test_conditional_orders_wait_trigger_and_fill(
+    venue: BinanceVenue,
+    ms: ManualMs,
+    order: dict[str, str],
+    trigger: Decimal,
+    crossed: dict[str, str],
+) -> None:
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        placed = await api.ok(
+            "order.place", symbol="BTCUSDT", quantity="0.1", newClientOrderId="cond", **order
+        )
+        assert set(placed) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+        new = await api.event()
+        assert (new["x"], new["X"], new["o"], new["w"], new["P"]) == (
+            "NEW",
+            "NEW",
+            order["type"],
+            False,
+            f"{Decimal(order['stopPrice']):.8f}",
+        )
+        assert "W" not in new
+        row = await api.ok("order.status", symbol="BTCUSDT", origClientOrderId="cond")
+        assert (row["status"], row["workingTime"], row["isWorking"]) == ("NEW", -1, False)
+        venue.step(1, "ETHUSDT")  # another symbol moving changes nothing here
+        venue.set_price("BTCUSDT", trigger)
+        filled = await api.event()
+        assert (filled["x"], filled["X"], filled["l"]) == ("TRADE", "FILLED", "0.10000000")
+        assert filled["W"] >= filled["O"]
+        rejected = await api.call("order.place", symbol="BTCUSDT", quantity="0.1", **crossed)
+        venue_last = venue.exchange.last_price("BTCUSDT")
+        assert venue_last == trigger
+        assert rejected["status"] == 400, rejected
+        assert rejected["error"] == {"code": -2010, "msg": "Order would trigger immediately."}
+
+
+# ------------------------------------------------------------ rate limits
+
+
+def test_weight_limit_answers_429_then_bans_with_418(ms: ManualMs) -> None:
+    with (
+        BinanceVenue(clock=ms, weight_limit=10, ban_seconds=120) as fake,
+        httpx.Client(base_url=fake.rest_url) as http,
+    ):
+        used = [http.get("/api/v3/ping").headers["X-MBX-USED-WEIGHT-1M"] for _ in range(10)]
+        assert used == [str(n) for n in range(1, 11)]
+        limited = http.get("/api/v3/ping")
+        assert limited.status_code == 429
+        assert limited.headers["Retry-After"] == "40"
+        assert limited.json()["code"] == -1003
+        assert limited.json()["msg"].startswith("Too much request weight used;")
+        banned = http.get("/api/v3/ping")
+        assert banned.status_code == 418
+        assert banned.headers["Retry-After"] == "120"
+        assert "IP banned until" in banned.json()["msg"]
+        ms.now += 119_000
+        assert http.get("/api/v3/ping").headers["Retry-After"] == "1"
+        ms.now += 1_000
+        again = http.get("/api/v3/ping")
+        assert again.status_code == 200
+        assert again.headers["X-MBX-USED-WEIGHT-1M"] == "1"
+
+
+def test_rate_limit_and_ban_knobs(venue: BinanceVenue, rest: Rest, ms: ManualMs) -> None:
+    venue.rate_limit(1, retry_after=7)
+    limited = rest.get("time")
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "7")
+    ms.now += 7_000
+    assert rest.get("time").status_code == 200
+    venue.ban(30)
+    banned = rest.get("time")
+    assert (banned.status_code, banned.headers["Retry-After"]) == (418, "30")
+    ms.now += 30_000
+    assert rest.get("time").status_code == 200
+
+
+@pytest.mark.trio
+async def test_websocket_api_reports_rate_limits(venue: BinanceVenue, ms: ManualMs) -> None:
+    async with ws_api(venue, ms) as api:
+        answer = await api.call("time", signed=False)
+        assert answer["result"] == {"serverTime": ms.now}
+        assert answer["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
+        await trio.to_thread.run_sync(lambda: venue.rate_limit(1, retry_after=3))
+        limited = await api.call("ping", signed=False)
+        assert limited["status"] == 429
+        assert limited["error"]["code"] == -1003
+        assert limited["error"]["data"]["retryAfter"] == ms.now + 3_000
+
+
+# ------------------------------------------------------------- fault knobs
+
+
+@pytest.mark.trio
+async def test_delayed_request_is_answered_after_a_prompt_one(venue: BinanceVenue) -> None:
+    venue.delay_requests(1, 0.3, endpoints=["GET time"])
+    finished: list[str] = []
+    async with httpx.AsyncClient(base_url=venue.rest_url) as http:
+
+        async def fetch(path: str) -> None:
+            response = await http.get(f"/api/v3/{path}")
+            assert response.status_code == 200
+            finished.append(path)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fetch, "time")
+            await trio.sleep(0)
+            nursery.start_soon(fetch, "ping")
+    assert finished == ["ping", "time"]
+
+
+def test_failure_before_and_after_processing(rest: Rest, venue: BinanceVenue) -> None:
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "49000",
+    }
+    venue.fail_requests(1, endpoints=["POST order"])
+    before = rest.signed("POST", "order", **order, newClientOrderId="f-1")
+    assert before.status_code == 503
+    assert before.json()["code"] == -1007
+    assert venue.orders() == []
+    assert rest.signed("POST", "order", **order, newClientOrderId="f-1").status_code == 200
+    venue.fail_requests(1, after=True)
+    after = rest.signed("POST", "order", **order, newClientOrderId="f-2")
+    assert error(after) == (
+        503,
+        -1007,
+        "Timeout waiting for response from backend server. "
+        "Send status unknown; execution status unknown.",
+    )
+    found = rest.signed("GET", "order", symbol="BTCUSDT", origClientOrderId="f-2")
+    assert found.json()["status"] == "NEW"
+    assert venue.submissions() == {"f-1": 1, "f-2": 1}
+
+
+@pytest.mark.trio
+async def test_drop_streams_closes_every_websocket(venue: BinanceVenue, ms: ManualMs) -> None:
+    async with ws_api(venue, ms) as api, open_ws(f"{venue.stream_url}/ws/btcusdt@bookTicker") as md:
+        await subscribed(api)
+        assert await trio.to_thread.run_sync(venue.drop_streams) == 2
+        with pytest.raises(ConnectionClosed):
+            await api.ws.get_message()
+        with pytest.raises(ConnectionClosed):
+            await md.get_message()
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+
+
+@pytest.mark.trio
+async def test_down_refuses_and_cuts_then_up_serves_the_same_port(
+    venue: BinanceVenue, ms: ManualMs
+) -> None:
+    port = venue.port
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        await trio.to_thread.run_sync(venue.down)
+        with pytest.raises(ConnectionClosed):
+            await api.ws.get_message()
+    async with httpx.AsyncClient(base_url=venue.rest_url) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("/api/v3/time")
+        async with httpx.AsyncClient() as admin:
+            state = await admin.get(f"{venue.admin_url}/state")
+            assert state.json()["up"] is False
+            assert (await admin.post(f"{venue.admin_url}/up")).json() == {
+                "ok": True,
+                "result": None,
+            }
+        assert venue.port == port
+        assert (await http.get("/api/v3/time")).status_code == 200
+    await trio.to_thread.run_sync(venue.down)
+    await trio.to_thread.run_sync(venue.up)
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+
+
+async def _place_limit(api: WsApi, client_id: str) -> None:
+    await api.ok(
+        "order.place",
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.01",
+        price="49000",
+        newClientOrderId=client_id,
+    )
+
+
+@pytest.mark.trio
+async def test_duplicated_and_reordered_user_events(venue: BinanceVenue, ms: ManualMs) -> None:
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        venue.duplicate_events(1)
+        await _place_limit(api, "dup")
+        first, second, third = [await api.next_frame() for _ in range(3)]
+        assert first == second
+        assert first["event"]["e"] == "executionReport"
+        assert third["event"]["e"] == "outboundAccountPosition"
+        venue.reorder_events(2)
+        await _place_limit(api, "rev")
+        first, second = [await api.next_frame() for _ in range(2)]
+        assert [first["event"]["e"], second["event"]["e"]] == [
+            "outboundAccountPosition",
+            "executionReport",
+        ]
+        venue.reorder_events(5)
+        await _place_limit(api, "held")
+        await trio.to_thread.run_sync(venue.release_events)
+        first, second = [await api.next_frame() for _ in range(2)]
+        assert [first["event"]["e"], second["event"]["e"]] == [
+            "outboundAccountPosition",
+            "executionReport",
+        ]
+        assert second["event"]["c"] == "held"
+        await _place_limit(api, "after")
+        assert (await api.next_frame())["event"]["c"] == "after"
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("kind", ["invalid_json", "unknown_event", "missing_field"])
+async def test_corrupted_user_event(venue: BinanceVenue, ms: ManualMs, kind: str) -> None:
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        venue.corrupt_next_event(kind)
+        request = {"id": 9, "method": "order.place"}
+        params = {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.01",
+            "price": "49000",
+            "apiKey": KEY,
+            "timestamp": ms.now,
+        }
+        params["signature"] = hmac_hex(SECRET, ws_payload(params))
+        await api.ws.send_message(json.dumps({**request, "params": params}))
+        texts = [await api.ws.get_message() for _ in range(3)]
+        assert json.loads(texts[0])["status"] == 200
+        if kind == "invalid_json":
+            with pytest.raises(ValueError):
+                json.loads(texts[1])
+        else:
+            event = json.loads(texts[1])["event"]
+            if kind == "unknown_event":
+                assert event["e"] == "unknownEventType"
+            else:
+                assert event["e"] == "executionReport"
+                assert "X" not in event
+        assert json.loads(texts[2])["event"]["e"] == "outboundAccountPosition"
+
+
+@pytest.mark.trio
+async def test_stream_termination_unsubscribe_and_server_shutdown(
+    venue: BinanceVenue, ms: ManualMs
+) -> None:
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        assert await trio.to_thread.run_sync(venue.terminate_user_streams) == 1
+        ended = await api.next_frame()
+        assert ended == {"subscriptionId": 0, "event": {"e": "eventStreamTerminated", "E": ms.now}}
+        assert await api.ok("session.subscriptions", signed=False) == []
+        assert await api.ok("userDataStream.subscribe.signature") == {"subscriptionId": 1}
+        again = await api.call("userDataStream.subscribe.signature")
+        assert again["error"]["code"] == -2035
+        assert await api.ok("userDataStream.unsubscribe", signed=False) == {}
+        assert (await api.next_frame())["event"]["e"] == "eventStreamTerminated"
+        await trio.to_thread.run_sync(venue.server_shutdown)
+        assert await api.next_frame() == {"event": {"e": "serverShutdown", "E": ms.now}}
+
+
+@pytest.mark.trio
+async def test_deposit_sends_balance_update(venue: BinanceVenue, ms: ManualMs) -> None:
+    async with ws_api(venue, ms) as api:
+        await subscribed(api)
+        venue.deposit("USDT", Decimal("250.5"))
+        update = await api.event("balanceUpdate")
+        assert update == {
+            "e": "balanceUpdate",
+            "E": ms.now,
+            "a": "USDT",
+            "d": "250.50000000",
+            "T": ms.now,
+        }
+        position = await api.event("outboundAccountPosition")
+        assert position["B"] == [{"a": "USDT", "f": "1000250.50000000", "l": "0.00000000"}]
+
+
+def test_admin_endpoint_drives_prices_faults_and_shows_state(
+    venue: BinanceVenue, rest: Rest
+) -> None:
+    with httpx.Client(base_url=venue.admin_url) as admin:
+        assert admin.post("/set_price", json={"symbol": "BTCUSDT", "price": "51000"}).json()["ok"]
+        assert rest.get("ticker/price", symbol="BTCUSDT").json()["price"] == "51000.00000000"
+        admin.post("/step", json={"n": 2, "symbol": "ETHUSDT"})
+        assert rest.get("ticker/price", symbol="ETHUSDT").json()["price"] != "3000.00000000"
+        admin.post("/fail", json={"n": 1, "endpoints": ["GET time"]})
+        assert rest.get("time").status_code == 503
+        assert rest.get("time").status_code == 200
+        assert admin.post("/nope").status_code == 400
+        rest.signed(
+            "POST",
+            "order",
+            symbol="BTCUSDT",
+            side="BUY",
+            type="MARKET",
+            quantity="0.01",
+            newClientOrderId="adm",
+        )
+        state = admin.get("/state").json()
+        assert state["submissions"] == {"adm": 1}
+        assert state["orders"][0]["status"] == "FILLED"
+        assert state["balances"]["BTC"]["free"] == "10.01"
+        assert len(state["trades"]) == 1
+
+
+# ------------------------------------------------------- legacy listenKey
+
+
+@pytest.mark.trio
+async def test_legacy_listen_key_flow(venue: BinanceVenue, ms: ManualMs) -> None:
+    async with httpx.AsyncClient(base_url=venue.rest_url) as http:
+        missing = await http.post("/api/v3/userDataStream")
+        assert missing.json()["code"] == -2014
+        created = await http.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": KEY})
+        key = created.json()["listenKey"]
+        assert len(key) == 64
+        same = await http.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": KEY})
+        assert same.json() == {"listenKey": key}
+        async with (
+            open_ws(f"{venue.stream_url}/ws/{key}") as raw,
+            open_ws(f"{venue.stream_url}/stream?streams={key}") as combined,
+        ):
+            payload = f"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01&timestamp={ms.now}"
+            placed = await http.post(
+                f"/api/v3/order?{payload}&signature={hmac_hex(SECRET, payload)}",
+                headers={"X-MBX-APIKEY": KEY},
+            )
+            assert placed.status_code == 200
+            event = json.loads(await raw.get_message())
+            assert (event["e"], event["x"]) == ("executionReport", "NEW")
+            wrapped = json.loads(await combined.get_message())
+            assert wrapped == {"stream": key, "data": event}
+            keepalive = await http.put(
+                f"/api/v3/userDataStream?listenKey={key}", headers={"X-MBX-APIKEY": KEY}
+            )
+            assert keepalive.json() == {}
+            assert await trio.to_thread.run_sync(venue.expire_listen_key) == key
+            while (message := json.loads(await raw.get_message()))["e"] != "listenKeyExpired":
+                pass
+            assert message == {"e": "listenKeyExpired", "E": ms.now, "listenKey": key}
+            gone = await http.put(
+                f"/api/v3/userDataStream?listenKey={key}", headers={"X-MBX-APIKEY": KEY}
+            )
+            assert gone.json() == {"code": -1125, "msg": "This listenKey does not exist."}
+        fresh = await http.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": KEY})
+        new_key = fresh.json()["listenKey"]
+        assert new_key != key
+        closed = await http.delete(
+            f"/api/v3/userDataStream?listenKey={new_key}", headers={"X-MBX-APIKEY": KEY}
+        )
+        assert closed.json() == {}
+
+
+# ---------------------------------------------------------- market streams
+
+
+@pytest.mark.trio
+async def test_book_ticker_raw_combined_and_live_subscriptions(venue: BinanceVenue) -> None:
+    base = venue.stream_url
+    async with (
+        open_ws(f"{base}/ws/btcusdt@bookTicker") as raw,
+        open_ws(f"{base}/stream?streams=btcusdt@bookTicker/ethusdt@bookTicker") as combined,
+        open_ws(f"{base}/ws") as live,
+    ):
+        await live.send_message(
+            json.dumps({"method": "SUBSCRIBE", "params": ["solusdt@bookTicker"], "id": 1})
+        )
+        assert json.loads(await live.get_message()) == {"result": None, "id": 1}
+        venue.set_price("BTCUSDT", Decimal("51000"))
+        assert json.loads(await raw.get_message()) == {
+            "u": 1,
+            "s": "BTCUSDT",
+            "b": "50994.90000000",
+            "B": "0.50000000",
+            "a": "51005.10000000",
+            "A": "0.50000000",
+        }
+        first = json.loads(await combined.get_message())
+        assert first["stream"] == "btcusdt@bookTicker"
+        assert first["data"]["u"] == 1
+        venue.step()
+        streams = [json.loads(await combined.get_message())["stream"] for _ in range(2)]
+        assert streams == ["btcusdt@bookTicker", "ethusdt@bookTicker"]
+        sol = json.loads(await live.get_message())
+        assert (sol["s"], sol["u"]) == ("SOLUSDT", 4)
+        await live.send_message(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+        assert json.loads(await live.get_message()) == {"result": ["solusdt@bookTicker"], "id": 2}
+        await live.send_message(
+            json.dumps({"method": "UNSUBSCRIBE", "params": ["solusdt@bookTicker"], "id": 3})
+        )
+        assert json.loads(await live.get_message()) == {"result": None, "id": 3}
+        await live.send_message("not json")
+        assert json.loads(await live.get_message())["code"] == 3
+
+
+# ------------------------------------------------------------- keepalive
+
+
+async def _raw_client(port: int, *, answer_pings: bool, pings_wanted: int) -> tuple[int, bool]:
+    """A bare wsproto client: counts pings, answers them or not; True if the server hung up."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        connection = WSConnection(ConnectionType.CLIENT)
+        await stream.send_all(connection.send(Request(host="127.0.0.1", target="/ws-api/v3")))
+        pings = 0
+        while pings < pings_wanted:
+            data = await stream.receive_some(65536)
+            if not data:
+                return pings, True
+            connection.receive_data(data)
+            for event in connection.events():
+                if isinstance(event, AcceptConnection):
+                    continue
+                if isinstance(event, CloseConnection):
+                    return pings, True
+                if isinstance(event, Ping):
+                    pings += 1
+                    if answer_pings:
+                        await stream.send_all(connection.send(event.response()))
+        return pings, False
+
+
+@pytest.mark.trio
+async def test_server_pings_and_drops_a_client_that_never_pongs() -> None:
+    fake = BinanceVenue(ping_interval=0.05, pong_timeout=0.25)
+    await trio.to_thread.run_sync(fake.start)
+    try:
+        # Answered pings keep the connection well past the pong timeout (20 x 0.05 s > 0.25 s).
+        pings, hung_up = await _raw_client(fake.port, answer_pings=True, pings_wanted=20)
+        assert (pings, hung_up) == (20, False)
+        pings, hung_up = await _raw_client(fake.port, answer_pings=False, pings_wanted=1000)
+        assert hung_up
+        assert pings >= 1
+    finally:
+        await trio.to_thread.run_sync(fake.stop)
+
+
+# ----------------------------------------------------------- determinism
+
+
+def _scripted_run(seed: int) -> list[tuple[Any, ...]]:
+    ms = ManualMs()
+    with BinanceVenue(seed=seed, clock=ms) as fake:
+        client = Rest(fake, ms)
+        try:
+            client.signed(
+                "POST",
+                "order",
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="2",
+                price="49950",
+            )
+            fake.step(40)
+        finally:
+            client.close()
+        return [(t.trade_id, t.price, t.qty, t.is_maker) for t in fake.trades()] + [
+            (fake.exchange.last_price("BTCUSDT"),),
+            tuple(o.client_order_id for o in fake.orders()),
+        ]
+
+
+def test_same_seed_same_run() -> None:
+    assert _scripted_run(3) == _scripted_run(3)
+    assert _scripted_run(3) != _scripted_run(4)
+
+
+# --------------------------------------------------- the official client
+
+
+def test_official_binance_connector_trades_unchanged() -> None:
+    from binance.error import ClientError
+    from binance.spot import Spot
+
+    with BinanceVenue(seed=11) as fake:
+        client = Spot(
+            api_key=fake.api_key, api_secret=SECRET, base_url=fake.rest_url, show_limit_usage=True
+        )
+        try:
+            assert client.ping()["data"] == {}
+            assert "serverTime" in client.time()["data"]
+            info = client.exchange_info(symbol="BTCUSDT")["data"]
+            assert info["symbols"][0]["symbol"] == "BTCUSDT"
+            placed = client.new_order(
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.01",
+                price="49000",
+                newClientOrderId="connector-1",
+            )
+            assert placed["data"]["status"] == "NEW"
+            assert placed["limit_usage"]["x-mbx-order-count-10s"] == "1"
+            with pytest.raises(ClientError) as duplicate:
+                client.new_order(
+                    symbol="BTCUSDT",
+                    side="BUY",
+                    type="LIMIT",
+                    timeInForce="GTC",
+                    quantity="0.01",
+                    price="49000",
+                    newClientOrderId="connector-1",
+                )
+            assert (duplicate.value.status_code, duplicate.value.error_code) == (400, -2010)
+            assert duplicate.value.error_message == "Duplicate order sent."
+            got = client.get_order("BTCUSDT", origClientOrderId="connector-1")["data"]
+            assert got["orderId"] == placed["data"]["orderId"]
+            assert [o["clientOrderId"] for o in client.get_open_orders("BTCUSDT")["data"]] == [
+                "connector-1"
+            ]
+            canceled = client.cancel_order("BTCUSDT", origClientOrderId="connector-1")["data"]
+            assert canceled["status"] == "CANCELED"
+            bought = client.new_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.02")
+            assert bought["data"]["status"] == "FILLED"
+            trades = client.my_trades("BTCUSDT")["data"]
+            assert sum(Decimal(t["qty"]) for t in trades) == Decimal("0.02")
+            balances = {b["asset"]: b for b in client.account()["data"]["balances"]}
+            assert Decimal(balances["BTC"]["free"]) == Decimal("10.02")
+            listen_key = client.new_listen_key()["data"]["listenKey"]
+            assert client.renew_listen_key(listen_key)["data"] == {}
+            assert client.close_listen_key(listen_key)["data"] == {}
+            with pytest.raises(ClientError) as bad:
+                Spot(api_key=fake.api_key, api_secret="wrong", base_url=fake.rest_url).account()
+            assert bad.value.error_code == -1022
+        finally:
+            client.session.close()
+    assert fake.submissions() == {"connector-1": 2, fake.orders()[1].client_order_id: 1}
+
+
+def test_official_websocket_clients_trade_and_stream_unchanged() -> None:
+    import queue
+
+    from binance.websocket.spot.websocket_api import SpotWebsocketAPIClient
+    from binance.websocket.spot.websocket_stream import SpotWebsocketStreamClient
+
+    api_messages: queue.Queue[dict[str, Any]] = queue.Queue()
+    stream_messages: queue.Queue[dict[str, Any]] = queue.Queue()
+    with BinanceVenue(seed=13) as fake:
+        api = SpotWebsocketAPIClient(
+            stream_url=fake.ws_api_url,
+            api_key=fake.api_key,
+            api_secret=SECRET,
+            on_message=lambda _socket, text: api_messages.put(json.loads(text)),
+        )
+        stream = SpotWebsocketStreamClient(
+            stream_url=fake.stream_url,
+            on_message=lambda _socket, text: stream_messages.put(json.loads(text)),
+        )
+        try:
+            api.new_order(
+                id="official-1",
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.01",
+                price="49000",
+                newClientOrderId="official-ws",
+            )
+            placed = api_messages.get(timeout=30)
+            assert placed["id"] == "official-1"
+            assert placed["status"] == 200, placed
+            assert placed["result"]["clientOrderId"] == "official-ws"
+            api.get_order(id="official-2", symbol="BTCUSDT", origClientOrderId="official-ws")
+            status = api_messages.get(timeout=30)
+            assert (status["id"], status["result"]["status"]) == ("official-2", "NEW")
+            stream.book_ticker(symbol="btcusdt", id=1)
+            assert stream_messages.get(timeout=30) == {"result": None, "id": 1}
+            fake.set_price("BTCUSDT", Decimal("50100"))
+            ticker = stream_messages.get(timeout=30)
+            assert (ticker["s"], ticker["b"]) == ("BTCUSDT", "50094.99000000")
+        finally:
+            for client in (api, stream):
+                client.stop()
+                # binance-connector leaves the socket open after the close handshake.
+                client.socket_manager.ws.shutdown()
