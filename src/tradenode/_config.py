@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from ._exceptions import ConfigError
 
 __all__ = [
     "BackoffConfig",
+    "BinanceSettings",
     "BreakerConfig",
     "IntensityConfig",
     "NodeConfig",
@@ -34,6 +35,9 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+#: Keys whose values never appear in an error message, even when invalid.
+_SECRET_KEYS = frozenset({"api_key", "api_secret"})
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -72,9 +76,45 @@ class BreakerConfig(_Strict):
     max_retries: int = Field(3, ge=0)
 
 
+class BinanceSettings(_Strict):
+    """Where and how to reach one Binance Spot account.
+
+    ``environment`` picks Binance's published hosts (live or the spot
+    testnet: they differ only by host); ``custom`` takes the three URLs, for
+    the local venue (``tradenode venue binance``) or a proxy. Keys come from
+    the environment through ``${VAR}`` and are ``SecretStr`` so that no log,
+    repr or status line can print them.
+    """
+
+    environment: Literal["live", "testnet", "custom"] = "testnet"
+    api_key: SecretStr
+    api_secret: SecretStr
+    rest_url: str | None = None
+    ws_api_url: str | None = None
+    stream_url: str | None = None
+    symbols: tuple[str, ...] = Field((), description="symbols to stream quotes for and trade")
+    recv_window_ms: int = Field(5000, gt=0, le=60000)
+    request_timeout: float = Field(10.0, gt=0)
+    heartbeat_interval: float = Field(20.0, gt=0)
+    heartbeat_timeout: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _custom_needs_urls(self) -> BinanceSettings:
+        urls = (self.rest_url, self.ws_api_url, self.stream_url)
+        if self.environment == "custom" and None in urls:
+            raise ValueError("environment 'custom' needs rest_url, ws_api_url and stream_url")
+        if self.environment != "custom" and any(url is not None for url in urls):
+            raise ValueError(
+                f"environment {self.environment!r} uses Binance's own URLs; "
+                "set environment: custom to give your own"
+            )
+        return self
+
+
 class VenueConfig(_Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_-]+$")
-    kind: Literal["paper"] = "paper"
+    kind: Literal["paper", "binance"] = "paper"
+    binance: BinanceSettings | None = None
     seed: int | None = None
     latency_ms: float = Field(0.0, ge=0)
     tick_interval_ms: float = Field(250.0, gt=0)
@@ -87,6 +127,14 @@ class VenueConfig(_Strict):
     amend: Literal["native", "cancel_replace"] = "native"
     breaker: BreakerConfig = BreakerConfig()
     backoff: BackoffConfig | None = None
+
+    @model_validator(mode="after")
+    def _kind_has_its_settings(self) -> VenueConfig:
+        if self.kind == "binance" and self.binance is None:
+            raise ValueError(f"venue {self.name}: kind binance needs a binance: section")
+        if self.kind != "binance" and self.binance is not None:
+            raise ValueError(f"venue {self.name}: a binance: section needs kind: binance")
+        return self
 
 
 class InstrumentRulesConfig(_Strict):
@@ -193,7 +241,8 @@ def parse_config(
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         value = first.get("input")
-        shown = "" if first["type"] == "missing" else f" (got {value!r})"
+        secret = any(part in _SECRET_KEYS for part in first["loc"])
+        shown = "" if first["type"] == "missing" or secret else f" (got {value!r})"
         raise ConfigError(f"{source}: config key {key}: {first['msg']}{shown}", key=key) from exc
 
 

@@ -13,7 +13,7 @@ from ._config import NodeConfig, StrategyConfig, VenueConfig
 from .actors._breaker import BreakerActor, BreakerStore, GetBreakerStats, VenueFailureStats
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
 from .actors._client_ids import base36
-from .actors._contract import QuoteSubscription
+from .actors._contract import BrokerReply, QuoteSubscription
 from .actors._control import (
     EngageKillSwitch,
     GetMetrics,
@@ -30,6 +30,13 @@ from .actors._rate_limit import TokenBucket
 from .actors._retry import RetryPolicy
 from .actors._risk import RiskGuard, RiskStore, risk_limits_from_config
 from .actors._strategy import Strategy, StrategyActor
+from .brokers.binance import (
+    BinanceBroker,
+    BinanceCredentials,
+    BinanceEndpoints,
+    BinanceLink,
+    SessionSettings,
+)
 from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue
 from .messages._enums import TradingState
 from .supervision import (
@@ -77,6 +84,7 @@ class Node:
             risk_limits_from_config(self.config.risk), now_ns=self.clock.time_ns
         )
         self.venues: dict[str, PaperVenue] = {}
+        self.binance_links: dict[str, BinanceLink] = {}
         self._breaker_stores: dict[str, BreakerStore] = {}
         self._root: Address | None = None
         self._run_tag = _run_tag(self.clock.time_ns())
@@ -156,6 +164,8 @@ class Node:
     def add_venue(self, config: VenueConfig, *, venue: PaperVenue | None = None) -> VenueEntry:
         """Connect a venue at runtime: a breaker and a broker actor under ``brokers``."""
         name = config.name
+        if config.kind == "binance":
+            return self._add_binance(config)
         if venue is None:
             venue = self.venues.get(name) or PaperVenue(
                 name,
@@ -172,16 +182,40 @@ class Node:
                 latency=config.latency_ms / 1000,
             )
         self.venues[name] = venue
-        store = self._breaker_stores.get(name) or self._breaker_store(config)
-        self._breaker_stores[name] = store
-        backoff_config = config.backoff or self.config.broker_backoff
-        backoff = Backoff(
-            backoff_config.min_seconds, backoff_config.max_seconds, backoff_config.random_factor
-        )
-        directory, oms = self.directory, self.oms
-        base = self.directory.path("brokers", name)
+        oms = self.oms
         link = PaperLink()
         amend_natively = config.amend == "native"
+        extra: list[ChildSpec | SupervisorSpec] = []
+        if config.tick_interval_ms:
+            interval = config.tick_interval_ms / 1000
+            extra.append(ChildSpec("market", lambda: PaperMarket(venue, interval)))
+        return self._attach_venue(
+            config,
+            ChildSpec(
+                "broker",
+                lambda: PaperBroker(
+                    venue, reports_to=oms, link=link, amend_natively=amend_natively
+                ),
+                backoff=self._backoff(config),
+            ),
+            amend_natively=amend_natively,
+            extra=extra,
+        )
+
+    def _attach_venue(
+        self,
+        config: VenueConfig,
+        broker_spec: ChildSpec,
+        *,
+        amend_natively: bool,
+        extra: list[ChildSpec | SupervisorSpec] | None = None,
+    ) -> VenueEntry:
+        """A venue's subtree under ``brokers``: its breaker, then its broker actor."""
+        name = config.name
+        store = self._breaker_stores.get(name) or self._breaker_store(config)
+        self._breaker_stores[name] = store
+        directory = self.directory
+        base = self.directory.path("brokers", name)
         breaker = config.breaker
         children: list[ChildSpec | SupervisorSpec] = [
             ChildSpec(
@@ -195,17 +229,9 @@ class Node:
                     park_when_open=breaker.when_open == "park",
                 ),
             ),
-            ChildSpec(
-                "broker",
-                lambda: PaperBroker(
-                    venue, reports_to=oms, link=link, amend_natively=amend_natively
-                ),
-                backoff=backoff,
-            ),
+            broker_spec,
+            *(extra or ()),
         ]
-        if config.tick_interval_ms:
-            interval = config.tick_interval_ms / 1000
-            children.append(ChildSpec("market", lambda: PaperMarket(venue, interval)))
         intensity = Intensity(
             self.config.node.intensity.max_restarts * 4, self.config.node.intensity.within_seconds
         )
@@ -227,6 +253,61 @@ class Node:
         entry.broker.tell(QuoteSubscription(self.risk))
         logger.info("venue %s connected", name)
         return entry
+
+    def _add_binance(self, config: VenueConfig) -> VenueEntry:
+        settings = config.binance
+        assert settings is not None
+        name = config.name
+        if settings.environment == "custom":
+            assert settings.rest_url and settings.ws_api_url and settings.stream_url
+            endpoints = BinanceEndpoints(
+                settings.rest_url, settings.ws_api_url, settings.stream_url
+            )
+        elif settings.environment == "live":
+            endpoints = BinanceEndpoints.live()
+        else:
+            endpoints = BinanceEndpoints.testnet()
+        credentials = BinanceCredentials(
+            settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()
+        )
+        session_settings = SessionSettings(
+            recv_window_ms=settings.recv_window_ms,
+            request_timeout=settings.request_timeout,
+            heartbeat_interval=settings.heartbeat_interval,
+            heartbeat_timeout=settings.heartbeat_timeout,
+        )
+        link = self.binance_links.setdefault(name, BinanceLink())
+        oms = self.oms
+        symbols = settings.symbols
+        clock = self.clock
+        return self._attach_venue(
+            config,
+            ChildSpec(
+                "broker",
+                lambda: BinanceBroker(
+                    name,
+                    credentials=credentials,
+                    endpoints=endpoints,
+                    reports_to=oms,
+                    link=link,
+                    symbols=symbols,
+                    settings=session_settings,
+                    wall_time_ms=lambda: clock.time_ns() // 1_000_000,
+                ),
+                backoff=self._backoff(config),
+            ),
+            amend_natively=False,
+        )
+
+    def _backoff(self, config: VenueConfig) -> Backoff:
+        backoff_config = config.backoff or self.config.broker_backoff
+        return Backoff(
+            backoff_config.min_seconds, backoff_config.max_seconds, backoff_config.random_factor
+        )
+
+    def observe_breaker(self, venue: str, observer: Callable[[BrokerReply], None]) -> None:
+        """Have ``observer`` called with every reply ``venue``'s breaker takes in."""
+        self._breaker_stores[venue].observers.append(observer)
 
     def remove_venue(self, name: str) -> bool:
         """Disconnect a venue; orders for it are refused at once while it is absent."""

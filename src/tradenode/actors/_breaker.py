@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,8 @@ class BreakerStore:
     pending: dict[int, _Pending] = field(default_factory=dict)
     waiting: collections.deque[BrokerCommand] = field(default_factory=collections.deque)
     next_seq: int = 0
+    observers: list[Callable[[BrokerReply], None]] = field(default_factory=list)
+    """Called with every reply the breaker takes in (metrics, tests); must be quick."""
     venue_limits: dict[str, WeightedLimiter] = field(default_factory=dict)
     """One limiter per venue counter the broker reports (request weight, order
     count per window), fed from response headers; empty for venues that say nothing."""
@@ -285,7 +288,8 @@ class BreakerActor(Actor):
         pending = _Pending(command, admission, attempt, resolving)
         pending.timer = self.context.schedule_once(self.request_timeout, _Timeout(seq))
         self.store.pending[seq] = pending
-        self._broker().tell(BrokerRequest(seq, command, self.context.self))
+        deadline = self.directory.system.clock.monotonic() + self.request_timeout
+        self._broker().tell(BrokerRequest(seq, command, self.context.self, deadline))
 
     def _on_reply(self, reply: BrokerReply) -> None:
         pending = self.store.pending.pop(reply.seq, None)
@@ -294,6 +298,8 @@ class BreakerActor(Actor):
         if pending.timer is not None:
             pending.timer.cancel()
         self._observe(reply)
+        for observer in self.store.observers:
+            observer(reply)
         if reply.outcome.venue_answered:
             if reply.outcome is Outcome.REJECTED:
                 self.store.breaker.record_failure(
@@ -315,7 +321,7 @@ class BreakerActor(Actor):
             )
         else:
             self.store.breaker.record_failure(reply.detail, kind, admission=pending.admission)
-        self._after_failure(pending, kind)
+        self._after_failure(pending, kind, not_before=reply.retry_after)
 
     def _observe(self, reply: BrokerReply) -> None:
         for rate in reply.rates:
@@ -336,7 +342,11 @@ class BreakerActor(Actor):
         self.store.breaker.record_failure(detail, FailureKind.TIMEOUT, admission=pending.admission)
         self._after_failure(pending, FailureKind.TIMEOUT)
 
-    def _after_failure(self, pending: _Pending, kind: FailureKind) -> None:
+    def _after_failure(
+        self, pending: _Pending, kind: FailureKind, *, not_before: float | None = None
+    ) -> None:
+        """Decide what follows a failed request; ``not_before`` is the venue's
+        Retry-After, which no follow-up (query or re-send) may precede."""
         command = pending.command
         if pending.resolving is not None:
             operation = Operation.QUERY
@@ -350,7 +360,7 @@ class BreakerActor(Actor):
             operation = Operation.QUERY
         retry = self.store.retry
         decision = retry.decide(operation, pending.attempt, kind, venue_has_order=None)
-        delay = retry.delay(pending.attempt)
+        delay = max(retry.delay(pending.attempt), not_before or 0.0)
         if decision is RetryDecision.QUERY_FIRST:
             assert isinstance(command, SubmitOrder | ModifyOrder)
             query = _query_for(command)

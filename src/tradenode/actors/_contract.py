@@ -68,9 +68,22 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class BrokerRequest:
+    """One numbered command; ``deadline`` is when the breaker stops waiting for it.
+
+    A request can sit in a restarting broker's mailbox past its deadline; by
+    then the breaker has treated it as timed out and may already have queried
+    and re-sent the order under the same client order id. A broker must not
+    send such a stale request to the venue (it would be a second submission):
+    it answers ``TIMEOUT`` instead. ``deadline`` is on the node's monotonic clock.
+    """
+
     seq: int
     command: BrokerCommand
     reply_to: Address
+    deadline: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,6 +153,12 @@ class PaperBroker(Actor):
     def _on_request(self, request: BrokerRequest) -> None:
         session = self.session
         assert session is not None
+        if request.expired(self.context.system.clock.monotonic()):
+            logger.warning(
+                "%s: request %d expired in the mailbox; not sent", self.name, request.seq
+            )
+            request.reply_to.tell(BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent"))
+            return
         try:
             reply = self._execute(session, request)
         except BrokerConnectionError as exc:

@@ -1,0 +1,1068 @@
+"""The Binance broker actor: the broker contract over a :class:`BinanceSession`.
+
+One incarnation is one connection. ``on_start`` opens the session (REST
+client, WebSocket API, the account's event subscription), loads the
+exchange's filters and reconciles; only then does the actor take requests,
+which wait in its mailbox meanwhile. A lost connection is a failure: the
+actor raises, its supervisor restarts it with backoff, and the next
+incarnation reconnects and reconciles. There is no reconnect loop here.
+
+What must survive incarnations (which orders are unsettled, the per-symbol
+trade cursor, the quote subscribers) lives in :class:`BinanceLink`, owned by
+the node. An order is *settled* once the venue reports it terminal and every
+one of its fills has been forwarded; until then every reconciliation asks
+the venue for its status and its trades, so a fill lost with a dropped
+stream or a malformed event is found again. The OMS drops a fill it has
+already applied (by execution id), so forwarding one twice is harmless and
+forwarding one never is impossible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import trio
+
+from ..._exceptions import (
+    BrokerConnectionError,
+    BrokerError,
+    BrokerTimeoutError,
+    MalformedPayloadError,
+)
+from ...actors._contract import (
+    BrokerReply,
+    BrokerRequest,
+    Outcome,
+    QuoteSubscription,
+    RateObservation,
+)
+from ...messages._messages import (
+    CancelAllOrders,
+    CancelOrder,
+    CancelRejected,
+    ModifyOrder,
+    ModifyRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    QueryOrder,
+    Quote,
+    SubmitOrder,
+)
+from ...supervision import Actor, Address, TrioLoopClosed, TrioThread
+from ._codec import (
+    AccountPosition,
+    Balance,
+    BinanceApiError,
+    BinanceOrder,
+    BinanceTrade,
+    ErrorKind,
+    ExecutionReport,
+    UnsupportedOrderError,
+    cancel_params,
+    cancel_replace_params,
+    classify,
+    execution_report_to_messages,
+    new_order_params,
+    parse_account,
+    parse_market_message,
+    parse_order,
+    parse_rate_headers,
+    parse_trade,
+    parse_user_event,
+    query_params,
+    retry_after_seconds,
+    to_status_report,
+    trade_to_fill,
+)
+from ._rules import SymbolRules, check_order, parse_exchange_info
+from ._session import (
+    BinanceEndpoints,
+    BinanceSession,
+    ConnectionLost,
+    MalformedFrame,
+    MarketPayload,
+    RestResult,
+    SessionEvent,
+    SessionSettings,
+    StreamPayload,
+)
+from ._signing import BinanceCredentials
+
+__all__ = ["BinanceBroker", "BinanceLink", "TrackedOrder"]
+
+logger = logging.getLogger("tradenode.brokers.binance")
+
+_TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
+_TRADES_PAGE = 1000
+
+
+@dataclass
+class TrackedOrder:
+    """One of our orders that is not settled yet (see the module docstring)."""
+
+    symbol: str
+    order_id: int | None = None
+    terminal: bool = False
+    venue_filled: Decimal = Decimal(0)
+    forwarded_trades: set[int] = field(default_factory=set)
+    forwarded_quantity: Decimal = Decimal(0)
+
+    @property
+    def settled(self) -> bool:
+        return self.terminal and self.forwarded_quantity >= self.venue_filled
+
+
+@dataclass
+class BinanceLink:
+    """What a Binance connection remembers across the broker actor's incarnations."""
+
+    orders: dict[str, TrackedOrder] = field(default_factory=dict)
+    client_ids: dict[tuple[str, int], str] = field(default_factory=dict)
+    trade_cursor: dict[str, int] = field(default_factory=dict)
+    subscriptions: list[QuoteSubscription] = field(default_factory=list)
+    balances: dict[str, Balance] = field(default_factory=dict)
+    last_quotes: dict[str, Quote] = field(default_factory=dict)
+    malformed_payloads: int = 0
+    reconciliations: int = 0
+    connections: int = 0
+    used_weight: dict[str, int] = field(default_factory=dict)
+    order_count: dict[str, int] = field(default_factory=dict)
+
+
+# -- messages the actor sends itself ------------------------------------------------
+
+
+class _Delivered:
+    __slots__ = ("event", "session")
+
+    def __init__(self, session: BinanceSession, event: SessionEvent) -> None:
+        self.session = session
+        self.event = event
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A request's network part finished (on the trio thread); the actor maps it."""
+
+    request: BrokerRequest
+    results: tuple[RestResult, ...] = ()
+    failure: BrokerError | None = None
+    original: BinanceOrder | None = None
+    trades: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _ClockOffset:
+    offset_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Reconciliation:
+    open_orders: tuple[Any, ...]
+    orders: tuple[tuple[str, RestResult], ...]
+    trades: tuple[Any, ...]
+    adopted: tuple[Any, ...]
+    account: Any
+
+
+class BinanceBroker(Actor):
+    """Speaks the broker contract to one Binance Spot account."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        credentials: BinanceCredentials,
+        endpoints: BinanceEndpoints,
+        reports_to: Address,
+        link: BinanceLink,
+        symbols: Sequence[str] = (),
+        settings: SessionSettings | None = None,
+        wall_time_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.name = name
+        self.credentials = credentials
+        self.endpoints = endpoints
+        self.reports_to = reports_to
+        self.link = link
+        self.symbols = tuple(symbols)
+        self.settings = settings or SessionSettings()
+        self._wall_time_ms = wall_time_ms or (lambda: time.time_ns() // 1_000_000)
+        self._clock_offset_ms = 0
+        self.rules: dict[str, SymbolRules] = {}
+        self.session: BinanceSession | None = None
+        self.thread: TrioThread | None = None
+        self.rate_limits: dict[str, tuple[float, float]] = {}
+        self._dispatched: dict[int, float] = {}
+        self._sent_at = 0.0
+        self._rates: tuple[RateObservation, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"BinanceBroker({self.name!r}, {self.endpoints.rest_url!r})"
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _venue_time_ms(self) -> int:
+        return self._wall_time_ms() + self._clock_offset_ms
+
+    def on_start(self) -> None:
+        me = self.context.self
+        thread = self.thread = TrioThread(f"binance-{self.name}")
+        holder: list[BinanceSession] = []
+
+        def deliver(event: SessionEvent) -> None:
+            me.tell(_Delivered(holder[0], event))
+
+        session = BinanceSession(
+            self.name,
+            self.credentials,
+            self.endpoints,
+            deliver=deliver,
+            time_ms=self._venue_time_ms,
+            settings=self.settings,
+        )
+        holder.append(session)
+        self.session = session
+        try:
+            thread.start(session.serve)
+            self.link.connections += 1
+            self._sync_clock()
+            self._load_rules()
+            self._reconcile()
+            streamed = set(self.symbols)
+            for subscription in self.link.subscriptions:
+                streamed.update(subscription.symbols)
+            if streamed:
+                thread.run(session.watch_quotes, sorted(streamed))
+        except TrioLoopClosed as exc:
+            raise BrokerConnectionError(
+                f"the session ended while starting: {exc}", broker=self.name
+            ) from exc
+        logger.info("%s: connected and reconciled", self.name)
+
+    def on_stop(self) -> None:
+        thread, session = self.thread, self.session
+        self.thread = self.session = None
+        if thread is None:
+            return
+        if session is not None and thread.is_running:
+            with contextlib.suppress(TrioLoopClosed):
+                thread.run(_close_session, session)
+        thread.close()
+
+    def _call(
+        self, method: str, path: str, params: Sequence[tuple[str, str]] = (), *, signed: bool = True
+    ) -> RestResult:
+        """A blocking REST call for ``on_start``: any failure fails the incarnation."""
+        assert self.thread is not None and self.session is not None
+        try:
+            result = self.thread.run(
+                functools.partial(self.session.rest, signed=signed), method, path, params
+            )
+        except TrioLoopClosed as exc:
+            raise BrokerConnectionError(
+                f"{method} {path}: session ended", broker=self.name
+            ) from exc
+        self._observe_rates(result)
+        if result.error is not None:
+            raise BrokerConnectionError(
+                f"{method} {path} refused while connecting: {result.error.code} {result.error.msg}",
+                broker=self.name,
+                code=str(result.error.code),
+            )
+        return result
+
+    def _sync_clock(self) -> None:
+        """Sign with the venue's clock, not ours: Binance refuses a timestamp more
+        than 1 s ahead of its own or older than ``recvWindow``."""
+        before = self._wall_time_ms()
+        result = self._call("GET", "/api/v3/time", signed=False)
+        after = self._wall_time_ms()
+        body = result.body
+        if not isinstance(body, Mapping) or not isinstance(body.get("serverTime"), int):
+            raise MalformedPayloadError(
+                f"unexpected /api/v3/time answer {body!r}", broker=self.name
+            )
+        self._clock_offset_ms = body["serverTime"] - (before + after) // 2
+
+    def _load_rules(self) -> None:
+        params: list[tuple[str, str]] = []
+        result = self._call("GET", "/api/v3/exchangeInfo", params, signed=False)
+        rules = parse_exchange_info(result.body, broker=self.name)
+        self.rate_limits = _rate_limits(result.body)
+        wanted = set(self.symbols)
+        self.rules = {
+            s: r
+            for s, r in rules.items()
+            if not wanted or s in wanted or s in self._tracked_symbols()
+        }
+        if not self.rules:
+            self.rules = rules
+
+    def _tracked_symbols(self) -> set[str]:
+        return {order.symbol for order in self.link.orders.values()} | set(self.link.trade_cursor)
+
+    # -- reconciliation -----------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        """Agree with the venue before taking requests: every unsettled order's
+        status and trades, every open order, trades since the cursor, balances."""
+        assert self.thread is not None and self.session is not None
+        unsettled = {
+            client_id: (order.symbol, order.order_id)
+            for client_id, order in self.link.orders.items()
+            if not order.settled
+        }
+        known = dict(self.link.client_ids)
+        try:
+            snapshot: _Reconciliation = self.thread.run(
+                _fetch_reconciliation,
+                self.session,
+                unsettled,
+                dict(self.link.trade_cursor),
+                known,
+            )
+        except TrioLoopClosed as exc:
+            raise BrokerConnectionError(
+                "session ended while reconciling", broker=self.name
+            ) from exc
+        for raw in snapshot.adopted:
+            order = parse_order(raw, broker=self.name)
+            self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
+        orders: list[BinanceOrder] = []
+        for raw in snapshot.open_orders:
+            orders.append(parse_order(raw, broker=self.name))
+        for client_id, result in snapshot.orders:
+            if result.error is not None:
+                if classify(result.error) is ErrorKind.NOT_FOUND:
+                    self._never_arrived(client_id)
+                    continue
+                raise BrokerConnectionError(
+                    f"cannot query {client_id}: {result.error.code} {result.error.msg}",
+                    broker=self.name,
+                    client_order_id=client_id,
+                )
+            orders.append(parse_order(result.body, broker=self.name))
+        for order in orders:
+            self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
+        trades = sorted(
+            (parse_trade(raw, broker=self.name) for raw in snapshot.trades),
+            key=lambda trade: (trade.symbol, trade.trade_id),
+        )
+        for trade in trades:
+            self._forward_trade(trade)
+        seen: set[str] = set()
+        for order in orders:
+            if order.client_order_id in seen:
+                continue
+            seen.add(order.client_order_id)
+            self._note_order(order)
+            self.reports_to.tell(to_status_report(self.name, order))
+        for balance in parse_account(snapshot.account, broker=self.name):
+            self.link.balances[balance.asset] = balance
+        self._forget_settled()
+        self.link.reconciliations += 1
+
+    def _never_arrived(self, client_id: str) -> None:
+        """The venue has no such order: it never got there. Say so once, then forget it."""
+        self.link.orders.pop(client_id, None)
+
+    def _forward_trade(self, trade: BinanceTrade) -> None:
+        client_id = self.link.client_ids.get((trade.symbol, trade.order_id))
+        if client_id is None:
+            logger.warning(
+                "%s: trade %s of unknown order %s ignored",
+                self.name,
+                trade.trade_id,
+                trade.order_id,
+            )
+            return
+        self._forward_fill(trade_to_fill(self.name, trade, client_id), trade.trade_id, trade.symbol)
+
+    def _forward_fill(self, fill: OrderFilled, trade_id: int, symbol: str) -> None:
+        tracked = self.link.orders.get(fill.client_order_id)
+        if tracked is not None and trade_id not in tracked.forwarded_trades:
+            tracked.forwarded_trades.add(trade_id)
+            tracked.forwarded_quantity += fill.last_quantity
+        cursor = self.link.trade_cursor.get(symbol)
+        if cursor is None or trade_id > cursor:
+            self.link.trade_cursor[symbol] = trade_id
+        self.reports_to.tell(fill)
+
+    def _note_order(self, order: BinanceOrder) -> None:
+        tracked = self.link.orders.get(order.client_order_id)
+        if tracked is None:
+            if order.status in _TERMINAL:
+                return
+            tracked = self.link.orders[order.client_order_id] = TrackedOrder(order.symbol)
+        tracked.order_id = order.order_id
+        tracked.venue_filled = max(tracked.venue_filled, order.executed_qty)
+        tracked.terminal = tracked.terminal or order.status in _TERMINAL
+
+    def _forget_settled(self) -> None:
+        for client_id in [cid for cid, order in self.link.orders.items() if order.settled]:
+            del self.link.orders[client_id]
+
+    # -- messages -------------------------------------------------------------------------
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, _Delivered):
+            self._on_delivered(message)
+        elif isinstance(message, BrokerRequest):
+            self._on_request(message)
+        elif isinstance(message, _Done):
+            self._on_done(message)
+        elif isinstance(message, QuoteSubscription):
+            self._subscribe(message)
+        elif isinstance(message, _ClockOffset):
+            self._clock_offset_ms = message.offset_ms
+        else:
+            logger.warning("%s: ignoring unexpected %s", self.name, type(message).__name__)
+
+    def _subscribe(self, subscription: QuoteSubscription) -> None:
+        self.link.subscriptions.append(subscription)
+        if subscription.symbols and self.thread is not None and self.session is not None:
+            self.thread.start_soon(_watch, self.session, tuple(subscription.symbols))
+
+    def _on_delivered(self, delivered: _Delivered) -> None:
+        if delivered.session is not self.session:
+            return
+        event = delivered.event
+        if isinstance(event, ConnectionLost):
+            raise BrokerConnectionError(event.reason, broker=self.name)
+        if isinstance(event, MalformedFrame):
+            self._malformed(event.error)
+            # Only the account's socket sends these, and what could not be
+            # read may have been a fill: reconcile through a restart.
+            raise BrokerError(
+                "unreadable frame on the WebSocket API: reconciling through a restart",
+                broker=self.name,
+            ) from event.error
+        elif isinstance(event, StreamPayload):
+            self._on_user_event(event.event)
+        elif isinstance(event, MarketPayload):
+            self._on_market(event.text)
+
+    def _malformed(self, error: MalformedPayloadError) -> None:
+        self.link.malformed_payloads += 1
+        logger.error("%s: dropped a malformed payload: %s", self.name, error)
+
+    def _on_user_event(self, raw: Mapping[str, Any]) -> None:
+        try:
+            event = parse_user_event(self.name, raw)
+        except MalformedPayloadError as exc:
+            self._malformed(exc)
+            # The event may have been a fill; a restart reconciles every
+            # unsettled order's trades, so whatever it said is fetched again.
+            raise BrokerError(
+                "malformed user-data event: reconciling through a restart", broker=self.name
+            ) from exc
+        if isinstance(event, ExecutionReport):
+            self._on_execution(event)
+        elif isinstance(event, AccountPosition):
+            for balance in event.balances:
+                self.link.balances[balance.asset] = balance
+
+    def _on_execution(self, report: ExecutionReport) -> None:
+        client_id = report.original_client_order_id or report.client_order_id
+        self.link.client_ids[(report.symbol, report.order_id)] = client_id
+        tracked = self.link.orders.get(client_id)
+        if tracked is not None:
+            tracked.order_id = report.order_id
+            tracked.venue_filled = max(tracked.venue_filled, report.cumulative_qty)
+            tracked.terminal = tracked.terminal or report.status in _TERMINAL
+        for message in execution_report_to_messages(self.name, report):
+            if isinstance(message, OrderFilled):
+                self._forward_fill(message, report.trade_id, report.symbol)
+            else:
+                self.reports_to.tell(message)
+        if tracked is not None and tracked.settled:
+            self.link.orders.pop(client_id, None)
+
+    def _on_market(self, text: str) -> None:
+        try:
+            quote = parse_market_message(self.name, text, ts_ns=self.context.now_ns())
+        except MalformedPayloadError as exc:
+            self._malformed(exc)
+            return
+        if quote is None:
+            return
+        self.link.last_quotes[quote.symbol] = quote
+        for subscription in self.link.subscriptions:
+            if subscription.wants(quote):
+                subscription.subscriber.tell(quote)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _on_request(self, request: BrokerRequest) -> None:
+        command = request.command
+        if request.expired(self.context.system.clock.monotonic()):
+            logger.warning(
+                "%s: request %d (%s) expired in the mailbox; not sent",
+                self.name,
+                request.seq,
+                type(command).__name__,
+            )
+            self._send_reply(request, BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent"))
+            return
+        session, thread = self.session, self.thread
+        assert session is not None and thread is not None
+        if isinstance(command, SubmitOrder):
+            refusal = self._check(command)
+            if refusal is not None:
+                code, reason = refusal
+                self._reply_rejected(request, OrderRejected, command.client_order_id, code, reason)
+                return
+            try:
+                params = new_order_params(command)
+            except UnsupportedOrderError as exc:
+                self._reply_rejected(
+                    request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
+                )
+                return
+            self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
+            job: Any = (_submit, session, params)
+        elif isinstance(command, CancelOrder):
+            job = (
+                _rest_job,
+                session,
+                "DELETE",
+                "/api/v3/order",
+                cancel_params(command.symbol, command.client_order_id),
+            )
+        elif isinstance(command, QueryOrder):
+            job = (_query, session, command.symbol, command.client_order_id)
+        elif isinstance(command, ModifyOrder):
+            if command.new_client_order_id is None:
+                self._reply_rejected(
+                    request,
+                    ModifyRejected,
+                    command.client_order_id,
+                    "UNSUPPORTED",
+                    "Binance modifies by cancel-replace, which needs a new client order id",
+                )
+                return
+            self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
+            job = (_cancel_replace, session, command)
+        elif isinstance(command, CancelAllOrders):
+            symbols = (
+                (command.symbol,)
+                if command.symbol is not None
+                else tuple(sorted({o.symbol for o in self.link.orders.values() if not o.terminal}))
+            )
+            job = (_cancel_all, session, symbols)
+        else:
+            raise TypeError(f"{self.name}: not a broker command: {command!r}")
+        self._dispatched[request.seq] = self.context.system.clock.monotonic()
+        thread.start_soon(_perform, self.context.self, request, *job)
+
+    def _check(self, order: SubmitOrder) -> tuple[str, str] | None:
+        rules = self.rules.get(order.symbol)
+        if rules is None:
+            return "UNKNOWN_INSTRUMENT", f"{order.symbol} is not listed on {self.name}"
+        quote = self.link.last_quotes.get(order.symbol)
+        reference = None
+        if quote is not None:
+            reference = quote.last if quote.last is not None else (quote.bid + quote.ask) / 2
+        violation = check_order(rules, order, reference)
+        if violation is None:
+            return None
+        return violation.denial.value, f"Filter failure: {violation.filter} ({violation.reason})"
+
+    def _reply_rejected(
+        self,
+        request: BrokerRequest,
+        kind: type[OrderRejected] | type[CancelRejected] | type[ModifyRejected],
+        client_order_id: str,
+        code: str,
+        reason: str,
+    ) -> None:
+        self.reports_to.tell(
+            kind(
+                client_order_id=client_order_id,
+                venue=self.name,
+                code=code,
+                reason=reason,
+                ts_ns=self.context.now_ns(),
+            )
+        )
+        self._send_reply(request, BrokerReply(request.seq, Outcome.REJECTED, f"{code}: {reason}"))
+
+    def _observe_rates(self, result: RestResult) -> tuple[RateObservation, ...]:
+        """Record the venue's counters and say them in the breaker's terms."""
+        usage = parse_rate_headers(result.headers)
+        self.link.used_weight.update(usage.used_weight)
+        self.link.order_count.update(usage.order_count)
+        observations = []
+        for counter, values in (
+            ("REQUEST_WEIGHT", usage.used_weight),
+            ("ORDERS", usage.order_count),
+        ):
+            for interval, used in values.items():
+                limit = self.rate_limits.get(f"{counter}:{interval}")
+                if limit is not None:
+                    observations.append(
+                        RateObservation(
+                            f"{counter}:{interval}", float(used), limit[0], limit[1], self._sent_at
+                        )
+                    )
+        return tuple(observations)
+
+    def _send_reply(self, request: BrokerRequest, reply: BrokerReply) -> None:
+        if self._rates and not reply.rates:
+            reply = dataclasses.replace(reply, rates=self._rates)
+        request.reply_to.tell(reply)
+
+    def _on_done(self, done: _Done) -> None:
+        request = done.request
+        self._sent_at = self._dispatched.pop(request.seq, self.context.system.clock.monotonic())
+        rates: tuple[RateObservation, ...] = ()
+        for result in done.results:
+            rates += self._observe_rates(result)
+        self._rates = rates
+        try:
+            self._map_done(done)
+        finally:
+            self._rates = ()
+
+    def _map_done(self, done: _Done) -> None:
+        request = done.request
+        if done.failure is not None:
+            outcome = (
+                Outcome.TIMEOUT
+                if isinstance(done.failure, BrokerTimeoutError)
+                else Outcome.TRANSPORT
+            )
+            self._send_reply(request, BrokerReply(request.seq, outcome, str(done.failure)))
+            return
+        command = request.command
+        last = done.results[-1]
+        if last.error is not None:
+            self._on_error(request, last.error, last)
+            return
+        if isinstance(command, SubmitOrder):
+            order = parse_order(last.body, broker=self.name)
+            self._note_order(order)
+            self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
+            self.reports_to.tell(
+                OrderAccepted(
+                    client_order_id=order.client_order_id,
+                    venue=self.name,
+                    venue_order_id=str(order.order_id),
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+            self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+        elif isinstance(command, CancelOrder):
+            order = parse_order(last.body, broker=self.name)
+            self._note_order(order)
+            self.reports_to.tell(
+                OrderCanceled(
+                    client_order_id=command.client_order_id,
+                    venue=self.name,
+                    venue_order_id=str(order.order_id),
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+            self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+        elif isinstance(command, QueryOrder):
+            order = parse_order(done.results[0].body, broker=self.name)
+            self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
+            self._note_order(order)
+            for raw in done.trades:
+                self._forward_trade(parse_trade(raw, broker=self.name))
+            report = to_status_report(self.name, order)
+            self.reports_to.tell(report)
+            self._send_reply(request, BrokerReply(request.seq, Outcome.OK, report=report))
+        elif isinstance(command, ModifyOrder):
+            self._on_replaced(request, command, last)
+        elif isinstance(command, CancelAllOrders):
+            for result in done.results:
+                if result.error is None and isinstance(result.body, list):
+                    for raw in result.body:
+                        if (
+                            isinstance(raw, Mapping)
+                            and "orderListId" in raw
+                            and "orders" not in raw
+                        ):
+                            order = parse_order(raw, broker=self.name)
+                            self._note_order(order)
+                            self.reports_to.tell(to_status_report(self.name, order))
+            self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+        self._forget_settled()
+
+    def _on_replaced(
+        self, request: BrokerRequest, command: ModifyOrder, result: RestResult
+    ) -> None:
+        body = result.body
+        assert command.new_client_order_id is not None
+        if not isinstance(body, Mapping):
+            raise MalformedPayloadError(
+                f"unexpected cancelReplace answer {body!r}", broker=self.name
+            )
+        canceled = parse_order(body["cancelResponse"], broker=self.name)
+        self._note_order(canceled)
+        self.reports_to.tell(
+            OrderCanceled(
+                client_order_id=command.client_order_id,
+                venue=self.name,
+                venue_order_id=str(canceled.order_id),
+                ts_ns=self.context.now_ns(),
+            )
+        )
+        placed = parse_order(body["newOrderResponse"], broker=self.name)
+        self.link.client_ids[(placed.symbol, placed.order_id)] = placed.client_order_id
+        self._note_order(placed)
+        self.reports_to.tell(
+            OrderAccepted(
+                client_order_id=placed.client_order_id,
+                venue=self.name,
+                venue_order_id=str(placed.order_id),
+                ts_ns=self.context.now_ns(),
+            )
+        )
+        self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+
+    def _on_error(self, request: BrokerRequest, error: BinanceApiError, result: RestResult) -> None:
+        command = request.command
+        if error.code == -1021 and self.thread is not None and self.session is not None:
+            self.thread.start_soon(
+                _resync_clock, self.context.self, self.session, self._wall_time_ms
+            )
+        kind = classify(error)
+        detail = f"{error.code} {error.msg}"
+        seq = request.seq
+        if kind is ErrorKind.RATE_LIMITED or kind is ErrorKind.BANNED:
+            if isinstance(command, SubmitOrder):
+                self._drop_unsent(command.client_order_id)
+            outcome = Outcome.RATE_LIMITED if kind is ErrorKind.RATE_LIMITED else Outcome.BANNED
+            self._send_reply(
+                request,
+                BrokerReply(seq, outcome, detail, retry_after=retry_after_seconds(result.headers)),
+            )
+            return
+        if kind is ErrorKind.UNKNOWN_OUTCOME or kind is ErrorKind.CLOCK:
+            # 5xx / -1007: the order may or may not exist; the breaker asks
+            # the venue by client order id before anything is re-sent.
+            self._send_reply(request, BrokerReply(seq, Outcome.TRANSPORT, detail))
+            return
+        if isinstance(command, QueryOrder):
+            if kind is ErrorKind.NOT_FOUND:
+                self._drop_unsent(command.client_order_id)
+                self._send_reply(request, BrokerReply(seq, Outcome.NOT_FOUND, detail))
+                return
+            self._send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
+            return
+        code = str(error.code)
+        if isinstance(command, SubmitOrder):
+            self._drop_unsent(command.client_order_id)
+            self._reply_rejected(request, OrderRejected, command.client_order_id, code, error.msg)
+        elif isinstance(command, CancelOrder):
+            self._reply_rejected(request, CancelRejected, command.client_order_id, code, error.msg)
+        elif isinstance(command, ModifyOrder):
+            self._on_replace_refused(request, command, error, result)
+        else:
+            self._send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
+
+    def _on_replace_refused(
+        self,
+        request: BrokerRequest,
+        command: ModifyOrder,
+        error: BinanceApiError,
+        result: RestResult,
+    ) -> None:
+        """-2021: one leg worked; -2022: neither did (Binance answers 409 / 400)."""
+        assert command.new_client_order_id is not None
+        data = error.data if isinstance(error.data, Mapping) else {}
+        cancel_ok = data.get("cancelResult") == "SUCCESS"
+        new_ok = data.get("newOrderResult") == "SUCCESS"
+        if cancel_ok:
+            self.reports_to.tell(
+                OrderCanceled(
+                    client_order_id=command.client_order_id,
+                    venue=self.name,
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+        if not new_ok:
+            self._drop_unsent(command.new_client_order_id)
+            reason = _leg_message(data.get("newOrderResponse")) or error.msg
+            self.reports_to.tell(
+                OrderRejected(
+                    client_order_id=command.new_client_order_id,
+                    venue=self.name,
+                    code=str(error.code),
+                    reason=reason,
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+        if not cancel_ok:
+            reason = _leg_message(data.get("cancelResponse")) or error.msg
+            self._reply_rejected(
+                request, ModifyRejected, command.client_order_id, str(error.code), reason
+            )
+            return
+        self._send_reply(
+            request, BrokerReply(request.seq, Outcome.REJECTED, f"{error.code} {error.msg}")
+        )
+
+    def _drop_unsent(self, client_order_id: str) -> None:
+        tracked = self.link.orders.get(client_order_id)
+        if tracked is not None and tracked.order_id is None:
+            del self.link.orders[client_order_id]
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def balances(self) -> Mapping[str, Balance]:
+        return dict(self.link.balances)
+
+
+_INTERVAL_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+
+
+def _rate_limits(info: object) -> dict[str, tuple[float, float]]:
+    """exchangeInfo's ``rateLimits`` keyed as the headers name them: ``ORDERS:10S``."""
+    limits: dict[str, tuple[float, float]] = {}
+    rows = info.get("rateLimits") if isinstance(info, Mapping) else None
+    for row in rows if isinstance(rows, list) else ():
+        if not isinstance(row, Mapping):
+            continue
+        kind, interval = row.get("rateLimitType"), row.get("interval")
+        number, limit = row.get("intervalNum"), row.get("limit")
+        if (
+            kind in ("REQUEST_WEIGHT", "ORDERS")
+            and interval in _INTERVAL_SECONDS
+            and isinstance(number, int)
+            and isinstance(limit, int)
+        ):
+            key = f"{kind}:{number}{str(interval)[0]}"
+            limits[key] = (float(limit), float(number * _INTERVAL_SECONDS[str(interval)]))
+    return limits
+
+
+def _leg_message(leg: object) -> str | None:
+    if isinstance(leg, Mapping) and isinstance(leg.get("msg"), str):
+        return str(leg["msg"])
+    return None
+
+
+# -- the network parts, run on the trio thread -----------------------------------------------
+
+
+async def _close_session(session: BinanceSession) -> None:
+    with trio.move_on_after(5.0):
+        await session.aclose()
+
+
+async def _resync_clock(
+    me: Address, session: BinanceSession, wall_time_ms: Callable[[], int]
+) -> None:
+    """After a -1021, measure the venue's clock again; the breaker re-sends meanwhile."""
+    before = wall_time_ms()
+    try:
+        result = await session.rest("GET", "/api/v3/time")
+    except BrokerError as exc:
+        logger.warning("%s: cannot re-read the venue clock: %s", session.broker, exc)
+        return
+    after = wall_time_ms()
+    body = result.body
+    if isinstance(body, Mapping) and isinstance(body.get("serverTime"), int):
+        me.tell(_ClockOffset(body["serverTime"] - (before + after) // 2))
+
+
+async def _watch(session: BinanceSession, symbols: tuple[str, ...]) -> None:
+    try:
+        await session.watch_quotes(symbols)
+    except BrokerError as exc:
+        logger.warning("%s: cannot stream quotes for %s: %s", session.broker, symbols, exc)
+
+
+async def _perform(
+    me: Address, request: BrokerRequest, job: Callable[..., Any], *args: Any
+) -> None:
+    """Run one request's network part and hand the result back to the actor."""
+    try:
+        done = await job(request, *args)
+    except BrokerError as exc:
+        done = _Done(request, failure=exc)
+    except trio.Cancelled:
+        me.tell(
+            _Done(
+                request,
+                failure=BrokerConnectionError(
+                    "connection closed with the request in flight",
+                    broker=request.command.venue or None,
+                ),
+            )
+        )
+        raise
+    me.tell(done)
+
+
+async def _rest_job(
+    request: BrokerRequest,
+    session: BinanceSession,
+    method: str,
+    path: str,
+    params: Sequence[tuple[str, str]],
+) -> _Done:
+    return _Done(request, (await session.rest(method, path, params, signed=True),))
+
+
+async def _submit(
+    request: BrokerRequest, session: BinanceSession, params: Sequence[tuple[str, str]]
+) -> _Done:
+    return _Done(request, (await session.rest("POST", "/api/v3/order", params, signed=True),))
+
+
+async def _query(
+    request: BrokerRequest, session: BinanceSession, symbol: str, client_id: str
+) -> _Done:
+    status = await session.rest(
+        "GET", "/api/v3/order", query_params(symbol, client_id), signed=True
+    )
+    if status.error is not None or not isinstance(status.body, Mapping):
+        return _Done(request, (status,))
+    order_id = status.body.get("orderId")
+    trades: tuple[Any, ...] = ()
+    if isinstance(order_id, int):
+        result = await session.rest(
+            "GET", "/api/v3/myTrades", [("symbol", symbol), ("orderId", str(order_id))], signed=True
+        )
+        if result.error is None and isinstance(result.body, list):
+            trades = tuple(result.body)
+    return _Done(request, (status,), trades=trades)
+
+
+async def _cancel_replace(
+    request: BrokerRequest, session: BinanceSession, command: ModifyOrder
+) -> _Done:
+    status = await session.rest(
+        "GET", "/api/v3/order", query_params(command.symbol, command.client_order_id), signed=True
+    )
+    if status.error is not None:
+        return _Done(request, (status,))
+    original = parse_order(status.body, broker=session.broker)
+    try:
+        params = cancel_replace_params(original, command)
+    except UnsupportedOrderError as exc:
+        body = BinanceApiError(400, -1102, str(exc))
+        return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
+    result = await session.rest("POST", "/api/v3/order/cancelReplace", params, signed=True)
+    return _Done(request, (status, result), original=original)
+
+
+async def _cancel_all(
+    request: BrokerRequest, session: BinanceSession, symbols: tuple[str, ...]
+) -> _Done:
+    results = []
+    for symbol in symbols:
+        results.append(
+            await session.rest("DELETE", "/api/v3/openOrders", [("symbol", symbol)], signed=True)
+        )
+    if not results:
+        return _Done(request, (RestResult(200, [], {}, trio.current_time()),))
+    ok = [r for r in results if r.error is None or r.error.code == -2011]
+    return _Done(request, tuple(ok) if ok else tuple(results))
+
+
+async def _fetch_reconciliation(
+    session: BinanceSession,
+    unsettled: Mapping[str, tuple[str, int | None]],
+    cursors: Mapping[str, int],
+    known: Mapping[tuple[str, int], str],
+) -> _Reconciliation:
+    def ok(result: RestResult, what: str) -> Any:
+        if result.error is not None:
+            raise BrokerConnectionError(
+                f"{what} refused while reconciling: {result.error.code} {result.error.msg}",
+                broker=session.broker,
+                code=str(result.error.code),
+            )
+        return result.body
+
+    open_orders = ok(await session.rest("GET", "/api/v3/openOrders", signed=True), "openOrders")
+    if not isinstance(open_orders, list):
+        raise MalformedPayloadError("openOrders is not a list", broker=session.broker)
+    open_ids = {row.get("clientOrderId") for row in open_orders if isinstance(row, Mapping)}
+    orders: list[tuple[str, RestResult]] = []
+    trades: list[Any] = []
+    for client_id, (symbol, _order_id) in sorted(unsettled.items()):
+        status = await session.rest(
+            "GET", "/api/v3/order", query_params(symbol, client_id), signed=True
+        )
+        if client_id not in open_ids:
+            orders.append((client_id, status))
+        if status.error is None and isinstance(status.body, Mapping):
+            order_id = status.body.get("orderId")
+            if isinstance(order_id, int):
+                trades.extend(await _all_trades(session, symbol, [("orderId", str(order_id))], ok))
+    for symbol, cursor in sorted(cursors.items()):
+        trades.extend(await _all_trades(session, symbol, [("fromId", str(cursor + 1))], ok))
+    known_ids = dict(known)
+    for row in open_orders:
+        if isinstance(row, Mapping) and isinstance(row.get("orderId"), int):
+            known_ids[(str(row.get("symbol")), row["orderId"])] = str(row.get("clientOrderId"))
+    for _client_id, status in orders:
+        if status.error is None and isinstance(status.body, Mapping):
+            body = status.body
+            known_ids[(str(body.get("symbol")), int(body.get("orderId", -1)))] = str(
+                body.get("clientOrderId")
+            )
+    adopted: list[Any] = []
+    for row in trades:
+        if not isinstance(row, Mapping):
+            continue
+        key = (str(row.get("symbol")), row.get("orderId"))
+        if isinstance(key[1], int) and key not in known_ids:
+            order = ok(
+                await session.rest(
+                    "GET",
+                    "/api/v3/order",
+                    [("symbol", key[0]), ("orderId", str(key[1]))],
+                    signed=True,
+                ),
+                "order",
+            )
+            adopted.append(order)
+            known_ids[(key[0], key[1])] = (
+                str(order.get("clientOrderId")) if isinstance(order, Mapping) else ""
+            )
+    account = ok(
+        await session.rest("GET", "/api/v3/account", [("omitZeroBalances", "true")], signed=True),
+        "account",
+    )
+    return _Reconciliation(
+        tuple(open_orders), tuple(orders), tuple(trades), tuple(adopted), account
+    )
+
+
+async def _all_trades(
+    session: BinanceSession,
+    symbol: str,
+    selector: list[tuple[str, str]],
+    ok: Callable[[RestResult, str], Any],
+) -> list[Any]:
+    rows: list[Any] = []
+    params = [("symbol", symbol), *selector, ("limit", str(_TRADES_PAGE))]
+    while True:
+        page = ok(await session.rest("GET", "/api/v3/myTrades", params, signed=True), "myTrades")
+        if not isinstance(page, list):
+            raise MalformedPayloadError("myTrades is not a list", broker=session.broker)
+        rows.extend(page)
+        if len(page) < _TRADES_PAGE or selector[0][0] != "fromId":
+            return rows
+        last = page[-1].get("id") if isinstance(page[-1], Mapping) else None
+        if not isinstance(last, int):
+            return rows
+        params = [("symbol", symbol), ("fromId", str(last + 1)), ("limit", str(_TRADES_PAGE))]

@@ -1,0 +1,512 @@
+"""The Binance session: one connection incarnation's network I/O, on trio.
+
+REST goes through one ``httpx.AsyncClient`` (many requests in flight at
+once); order and fill events arrive on the WebSocket API through
+``userDataStream.subscribe.signature`` (the listenKey endpoints stopped
+working on 2026-02-20); quotes arrive on the market-stream socket. The
+session never reconnects: anything that ends a socket (a close, a missed
+heartbeat, ``serverShutdown``, ``eventStreamTerminated``, the 24 h limit) is
+reported once as :class:`ConnectionLost` and the session stops. The broker
+actor turns that into a failure so its supervisor restarts it, and the
+next incarnation opens a fresh session and reconciles.
+
+Everything here runs on the broker actor's :class:`~tradenode.supervision.TrioThread`;
+results and events cross back to the actor as plain values through the
+``deliver`` callback, so all state changes stay on the actor's thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import ssl
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import trio
+import trio_websocket
+
+from ..._exceptions import (
+    BrokerConnectionError,
+    BrokerError,
+    BrokerTimeoutError,
+    MalformedPayloadError,
+)
+from ._codec import (
+    BinanceApiError,
+    ServerShutdown,
+    WsEvent,
+    WsResponse,
+    market_stream_name,
+    parse_error,
+    parse_ws_frame,
+    ws_request,
+)
+from ._signing import BinanceCredentials, encode_params, signed_query, signed_ws_params
+
+__all__ = [
+    "BinanceEndpoints",
+    "BinanceSession",
+    "ConnectionLost",
+    "MarketPayload",
+    "RestResult",
+    "SessionSettings",
+    "StreamPayload",
+]
+
+logger = logging.getLogger("tradenode.brokers.binance")
+
+#: Binance closes a WebSocket connection after 24 hours; leaving a little
+#: earlier turns a surprise disconnect into a planned restart.
+_CONNECTION_LIFETIME = 24 * 3600 - 300
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceEndpoints:
+    """Where a venue lives. Testnet and live differ only by host, as Binance documents."""
+
+    rest_url: str
+    ws_api_url: str
+    stream_url: str
+
+    @classmethod
+    def live(cls) -> BinanceEndpoints:
+        return cls(
+            "https://api.binance.com",
+            "wss://ws-api.binance.com:443/ws-api/v3",
+            "wss://stream.binance.com:9443",
+        )
+
+    @classmethod
+    def testnet(cls) -> BinanceEndpoints:
+        return cls(
+            "https://testnet.binance.vision",
+            "wss://ws-api.testnet.binance.vision/ws-api/v3",
+            "wss://stream.testnet.binance.vision",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    recv_window_ms: int = 5000
+    request_timeout: float = 10.0
+    connect_timeout: float = 10.0
+    heartbeat_interval: float = 20.0
+    """How often we ping the WebSocket API ourselves; an unanswered ping
+    within ``heartbeat_timeout`` means the connection is dead even if TCP
+    has not noticed."""
+    heartbeat_timeout: float = 30.0
+    max_connections: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class RestResult:
+    """A REST answer, successful or not; ``sent_at`` is the trio clock when it left."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+    sent_at: float
+    error: BinanceApiError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPayload:
+    """One user-data event from the WebSocket API, still unparsed."""
+
+    event: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPayload:
+    """One market-stream frame, still unparsed."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedFrame:
+    """A frame we could not read; the actor logs and counts it."""
+
+    error: MalformedPayloadError
+
+
+SessionEvent = StreamPayload | MarketPayload | ConnectionLost | MalformedFrame
+
+
+@dataclass
+class _Calls:
+    next_id: Callable[[], int] = field(default_factory=lambda: itertools.count(1).__next__)
+    waiting: dict[str, trio.MemorySendChannel[WsResponse]] = field(default_factory=dict)
+
+
+class BinanceSession:
+    """One connection to a Binance venue: REST, the WebSocket API and market streams."""
+
+    def __init__(
+        self,
+        broker: str,
+        credentials: BinanceCredentials,
+        endpoints: BinanceEndpoints,
+        *,
+        deliver: Callable[[SessionEvent], None],
+        time_ms: Callable[[], int],
+        settings: SessionSettings | None = None,
+    ) -> None:
+        self.broker = broker
+        self._credentials = credentials
+        self._endpoints = endpoints
+        self._deliver = deliver
+        self._time_ms = time_ms
+        self.settings = settings or SessionSettings()
+        self._client: httpx.AsyncClient | None = None
+        self._api: trio_websocket.WebSocketConnection | None = None
+        self._market: trio_websocket.WebSocketConnection | None = None
+        self._market_streams: set[str] = set()
+        self._calls = _Calls()
+        self._done = trio.Event()
+        self._finished = trio.Event()
+        self._streams: list[trio.SocketStream | trio.SSLStream[trio.SocketStream]] = []
+        self._lost = False
+        self._nursery: trio.Nursery | None = None
+        self.subscription_id: int | None = None
+
+    def __repr__(self) -> str:
+        return f"BinanceSession({self.broker!r}, {self._endpoints.rest_url!r})"
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, subscribe to the account's events, then run until closed or lost.
+
+        Failures before ``task_status.started()`` propagate to whoever started
+        the session (the actor's ``on_start``, which then fails and is
+        restarted with backoff); failures after it are reported once as
+        :class:`ConnectionLost`.
+        """
+        started = False
+        limits = httpx.Limits(
+            max_connections=self.settings.max_connections,
+            max_keepalive_connections=self.settings.max_connections,
+        )
+        try:
+            async with (
+                httpx.AsyncClient(
+                    base_url=self._endpoints.rest_url,
+                    timeout=httpx.Timeout(
+                        self.settings.request_timeout, connect=self.settings.connect_timeout
+                    ),
+                    limits=limits,
+                ) as client,
+                trio.open_nursery() as nursery,
+            ):
+                self._client = client
+                self._nursery = nursery
+                with trio.fail_after(self.settings.connect_timeout):
+                    self._api = await self._connect(nursery, self._endpoints.ws_api_url)
+                nursery.start_soon(self._read_api, self._api)
+                await self._subscribe_user_data()
+                nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._lifetime)
+                started = True
+                task_status.started()
+                try:
+                    await self._done.wait()
+                finally:
+                    await self._close_sockets()
+                    nursery.cancel_scope.cancel()
+        except BaseException as raised:
+            exc = _single(raised)
+            if not started:
+                if exc is not raised and isinstance(exc, Exception):
+                    raise exc from raised
+                if isinstance(exc, trio.TooSlowError):
+                    raise BrokerConnectionError(
+                        "timed out connecting to the WebSocket API", broker=self.broker
+                    ) from exc
+                raise
+            if isinstance(exc, trio.Cancelled):
+                raise
+            self._lose(f"session failed: {_describe(exc)}")
+        finally:
+            self._client = None
+            self._api = None
+            self._market = None
+            self._finished.set()
+
+    async def aclose(self) -> None:
+        """Stop the session and wait until its sockets are closed; no ConnectionLost
+        is reported."""
+        self._lost = True
+        self._done.set()
+        await self._finished.wait()
+
+    async def _close_sockets(self) -> None:
+        """Say goodbye properly (a close frame, then the TCP close), but never
+        wait long for a venue that is not listening."""
+        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+            for socket in (self._market, self._api):
+                if socket is not None:
+                    await socket.aclose()
+        for stream in self._streams:
+            await trio.aclose_forcefully(stream)
+
+    def _lose(self, reason: str) -> None:
+        if not self._lost:
+            self._lost = True
+            logger.warning("%s: connection lost: %s", self.broker, reason)
+            self._deliver(ConnectionLost(reason))
+        self._done.set()
+
+    async def _connect(self, nursery: trio.Nursery, url: str) -> trio_websocket.WebSocketConnection:
+        """Open the TCP (and TLS) stream ourselves so that closing it never
+        depends on how the WebSocket ended (an abnormal close leaves
+        trio-websocket's own stream open)."""
+        parts = urllib.parse.urlsplit(url)
+        secure = parts.scheme == "wss"
+        host = parts.hostname or ""
+        port = parts.port or (443 if secure else 80)
+        resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None
+        try:
+            tcp = await trio.open_tcp_stream(host, port)
+            stream = tcp
+            if secure:
+                stream = trio.SSLStream(tcp, ssl.create_default_context(), server_hostname=host)
+            self._streams.append(stream)
+            return await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,
+                host if parts.port is None else f"{host}:{port}",
+                resource,
+                message_queue_size=1024,
+                max_message_size=16 * 2**20,
+            )
+        except (
+            OSError,
+            trio.BrokenResourceError,
+            trio_websocket.HandshakeError,
+            trio_websocket.ConnectionRejected,
+            trio_websocket.ConnectionClosed,
+        ) as exc:
+            raise BrokerConnectionError(
+                f"cannot connect to {_without_query(url)}: {_describe(exc)}", broker=self.broker
+            ) from exc
+
+    async def _lifetime(self) -> None:
+        await trio.sleep(_CONNECTION_LIFETIME)
+        self._lose("24 h connection limit reached")
+
+    async def _heartbeat(self) -> None:
+        api = self._api
+        assert api is not None
+        while True:
+            await trio.sleep(self.settings.heartbeat_interval)
+            with trio.move_on_after(self.settings.heartbeat_timeout) as scope:
+                try:
+                    await api.ping()
+                except trio_websocket.ConnectionClosed:
+                    self._lose("WebSocket API closed during heartbeat")
+                    return
+            if scope.cancelled_caught:
+                self._lose(f"no heartbeat answer within {self.settings.heartbeat_timeout}s")
+                return
+
+    # -- the WebSocket API ------------------------------------------------------------
+
+    async def _read_api(self, api: trio_websocket.WebSocketConnection) -> None:
+        while True:
+            try:
+                text = await api.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                self._lose(f"WebSocket API closed ({_close_reason(exc)})")
+                return
+            try:
+                frame = parse_ws_frame(text, broker=self.broker)
+            except MalformedPayloadError as exc:
+                self._deliver(MalformedFrame(exc))
+                continue
+            if isinstance(frame, WsResponse):
+                channel = self._calls.waiting.pop(str(frame.id), None)
+                if channel is not None:
+                    channel.send_nowait(frame)
+            elif isinstance(frame, WsEvent):
+                if frame.event.get("e") == "eventStreamTerminated":
+                    self._lose("user data stream terminated by the venue")
+                    return
+                self._deliver(StreamPayload(frame.event))
+            elif isinstance(frame, ServerShutdown):
+                self._lose("venue announced serverShutdown")
+                return
+
+    async def call(self, method: str, params: Mapping[str, str] | None) -> WsResponse:
+        """One WebSocket API request and its response."""
+        api = self._api
+        if api is None:
+            raise BrokerConnectionError("WebSocket API not connected", broker=self.broker)
+        request_id = f"tn{self._calls.next_id()}"
+        send, receive = trio.open_memory_channel[WsResponse](1)
+        self._calls.waiting[request_id] = send
+        try:
+            with trio.fail_after(self.settings.request_timeout):
+                await api.send_message(ws_request(request_id, method, params))
+                return await receive.receive()
+        except trio.TooSlowError as exc:
+            raise BrokerTimeoutError(
+                f"no answer to {method} within {self.settings.request_timeout}s",
+                broker=self.broker,
+                request_id=request_id,
+            ) from exc
+        except trio_websocket.ConnectionClosed as exc:
+            raise BrokerConnectionError(
+                f"WebSocket API closed during {method}", broker=self.broker, request_id=request_id
+            ) from exc
+        finally:
+            self._calls.waiting.pop(request_id, None)
+
+    async def _subscribe_user_data(self) -> None:
+        params = signed_ws_params(
+            self._credentials,
+            {},
+            timestamp_ms=self._time_ms(),
+            recv_window_ms=self.settings.recv_window_ms,
+        )
+        response = await self.call("userDataStream.subscribe.signature", params)
+        if response.error is not None:
+            raise BrokerConnectionError(
+                f"user data subscription refused: {response.error.code} {response.error.msg}",
+                broker=self.broker,
+                code=str(response.error.code),
+            )
+        result = response.result
+        if not isinstance(result, Mapping) or not isinstance(result.get("subscriptionId"), int):
+            raise MalformedPayloadError(
+                f"unexpected subscription answer {result!r}", broker=self.broker
+            )
+        self.subscription_id = result["subscriptionId"]
+
+    # -- market streams -------------------------------------------------------------------
+
+    async def watch_quotes(self, symbols: Sequence[str]) -> None:
+        """Stream ``<symbol>@bookTicker`` for ``symbols`` (adds to what is already streamed)."""
+        wanted = {market_stream_name(symbol) for symbol in symbols} - self._market_streams
+        if not wanted:
+            return
+        nursery = self._nursery
+        if nursery is None:
+            raise BrokerConnectionError("session not running", broker=self.broker)
+        if self._market is None:
+            url = f"{self._endpoints.stream_url.rstrip('/')}/stream?streams=" + "/".join(
+                sorted(wanted)
+            )
+            self._market = await self._connect(nursery, url)
+            nursery.start_soon(self._read_market, self._market)
+        else:
+            await self._market.send_message(
+                json.dumps(
+                    {"method": "SUBSCRIBE", "params": sorted(wanted), "id": self._calls.next_id()}
+                )
+            )
+        self._market_streams |= wanted
+
+    async def _read_market(self, market: trio_websocket.WebSocketConnection) -> None:
+        while True:
+            try:
+                text = await market.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                self._lose(f"market stream closed ({_close_reason(exc)})")
+                return
+            self._deliver(MarketPayload(text if isinstance(text, str) else text.decode()))
+
+    # -- REST -----------------------------------------------------------------------------
+
+    async def rest(
+        self,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str]] = (),
+        *,
+        signed: bool = False,
+        api_key: bool = False,
+    ) -> RestResult:
+        """One REST request. Venue errors come back in ``RestResult.error``;
+        transport failures raise ``BrokerConnectionError``/``BrokerTimeoutError``."""
+        client = self._client
+        if client is None:
+            raise BrokerConnectionError("session not running", broker=self.broker)
+        headers = {}
+        if signed:
+            query = signed_query(
+                self._credentials,
+                params,
+                timestamp_ms=self._time_ms(),
+                recv_window_ms=self.settings.recv_window_ms,
+            )
+        else:
+            query = encode_params(params)
+        if signed or api_key:
+            headers["X-MBX-APIKEY"] = self._credentials.api_key
+        url = f"{path}?{query}" if query else path
+        sent_at = trio.current_time()
+        try:
+            response = await client.request(method, url, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise BrokerTimeoutError(
+                f"{method} {path}: no answer within {self.settings.request_timeout}s",
+                broker=self.broker,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise BrokerConnectionError(
+                f"{method} {path}: {type(exc).__name__}", broker=self.broker
+            ) from exc
+        result_headers = {key.lower(): value for key, value in response.headers.items()}
+        if response.status_code >= 300:
+            return RestResult(
+                response.status_code,
+                None,
+                result_headers,
+                sent_at,
+                parse_error(response.status_code, response.content),
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise MalformedPayloadError(
+                f"{method} {path}: answer is not JSON", broker=self.broker
+            ) from exc
+        return RestResult(response.status_code, body, result_headers, sent_at)
+
+
+def _single(exc: BaseException) -> BaseException:
+    """The one error inside (nested) single-member exception groups, else ``exc``."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in exc.exceptions)
+    if isinstance(exc, BrokerError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _close_reason(exc: trio_websocket.ConnectionClosed) -> str:
+    reason = exc.reason
+    if reason is None:
+        return "no close frame"
+    return f"code {reason.code}{': ' + reason.reason if reason.reason else ''}"
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0]
