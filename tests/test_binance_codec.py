@@ -1895,3 +1895,24 @@ def test_parse_rate_headers() -> None:
 )
 def test_retry_after_seconds(headers: dict[str, str], seconds: float | None) -> None:
     assert retry_after_seconds(headers) == seconds
+
+
+def test_rest_book_ticker_row_from_the_docs() -> None:
+    from tradenode.brokers.binance import parse_rest_book_ticker
+
+    row = {
+        "symbol": "LTCBTC",
+        "bidPrice": "4.00000000",
+        "bidQty": "431.00000000",
+        "askPrice": "4.00000200",
+        "askQty": "9.00000000",
+    }
+    quote = parse_rest_book_ticker("binance", row, ts_ns=7)
+    assert (quote.symbol, quote.bid, quote.ask, quote.ts_ns) == (
+        "LTCBTC",
+        Decimal("4.00000000"),
+        Decimal("4.00000200"),
+        7,
+    )
+    with pytest.raises(MalformedPayloadError):
+        parse_rest_book_ticker("binance", {"symbol": "LTCBTC", "bidPrice": "x"}, ts_ns=7)

@@ -229,3 +229,20 @@ def test_a_malformed_event_is_counted_and_at_most_restarts_the_broker(
         h.wait_status(later, OrderStatus.FILLED)
         assert not h.node.failed
         assert_exactly_once(h)
+
+
+@pytest.mark.parametrize("announcement", ["server_shutdown", "terminate_user_streams"])
+def test_server_shutdown_and_stream_termination_restart_and_reconcile(
+    venue: BinanceVenue, clock: ManualClock, announcement: str
+) -> None:
+    with binance_node(venue, clock=clock) as h:
+        events = supervision(h)
+        coid = h.do(limit(Side.BUY, "49900.00", "0.5"))
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        getattr(venue, announcement)()
+        events.wait_for(event(K.RESTART_SCHEDULED, 2))
+        venue.set_price("BTCUSDT", D("49800.00"))
+        restart(h, events, 2)
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert h.node.binance_links["binance"].connections == 2
+        assert_exactly_once(h)

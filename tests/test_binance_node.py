@@ -283,3 +283,14 @@ def test_accepts_arrive_before_fills(h: BinanceHarness) -> None:
     ]
     assert kinds[0] is OrderAccepted
     assert OrderFilled in kinds
+
+
+def test_requests_are_in_flight_at_once_a_slow_one_holds_nothing_back(
+    h: BinanceHarness, venue: BinanceVenue
+) -> None:
+    venue.delay_requests(1, 2.0, endpoints=["POST order"])
+    slow = h.do(market(Side.BUY, "0.1"))
+    fast = h.do(market(Side.BUY, "0.1", "ETHUSDT"))
+    h.wait_status(fast, OrderStatus.FILLED)
+    assert h.order(slow).status is OrderStatus.SUBMITTED
+    h.wait_status(slow, OrderStatus.FILLED)

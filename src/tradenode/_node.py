@@ -429,6 +429,17 @@ class Node:
                 }
             except Exception as exc:  # noqa: BLE001
                 status["breakers"][entry.name] = {"state": f"unavailable ({type(exc).__name__})"}
+        status["connections"] = {
+            name: {
+                "connections": link.connections,
+                "reconciliations": link.reconciliations,
+                "malformed_payloads": link.malformed_payloads,
+                "unsettled_orders": len(link.orders),
+                "used_weight": dict(link.used_weight),
+                "order_count": dict(link.order_count),
+            }
+            for name, link in self.binance_links.items()
+        }
         return status
 
     def _books(self) -> dict[str, Any]:

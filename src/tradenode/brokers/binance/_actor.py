@@ -77,6 +77,7 @@ from ._codec import (
     parse_market_message,
     parse_order,
     parse_rate_headers,
+    parse_rest_book_ticker,
     parse_trade,
     parse_user_event,
     query_params,
@@ -244,6 +245,7 @@ class BinanceBroker(Actor):
                 streamed.update(subscription.symbols)
             if streamed:
                 thread.run(session.watch_quotes, sorted(streamed))
+                self._snapshot_quotes(sorted(streamed))
         except TrioLoopClosed as exc:
             raise BrokerConnectionError(
                 f"the session ended while starting: {exc}", broker=self.name
@@ -308,6 +310,25 @@ class BinanceBroker(Actor):
         }
         if not self.rules:
             self.rules = rules
+
+    def _snapshot_quotes(self, symbols: Sequence[str]) -> None:
+        """Best bid/ask from REST, so filters and subscribers have a price before
+        the first stream update (a quiet market may not send one for a while)."""
+        symbols_param = "[" + ",".join(f'"{symbol}"' for symbol in symbols) + "]"
+        result = self._call(
+            "GET", "/api/v3/ticker/bookTicker", [("symbols", symbols_param)], signed=False
+        )
+        rows = result.body if isinstance(result.body, list) else [result.body]
+        now = self.context.now_ns()
+        for row in rows:
+            quote = parse_rest_book_ticker(self.name, row, ts_ns=now)
+            self._publish_quote(quote)
+
+    def _publish_quote(self, quote: Quote) -> None:
+        self.link.last_quotes[quote.symbol] = quote
+        for subscription in self.link.subscriptions:
+            if subscription.wants(quote):
+                subscription.subscriber.tell(quote)
 
     def _tracked_symbols(self) -> set[str]:
         return {order.symbol for order in self.link.orders.values()} | set(self.link.trade_cursor)
@@ -497,10 +518,7 @@ class BinanceBroker(Actor):
             return
         if quote is None:
             return
-        self.link.last_quotes[quote.symbol] = quote
-        for subscription in self.link.subscriptions:
-            if subscription.wants(quote):
-                subscription.subscriber.tell(quote)
+        self._publish_quote(quote)
 
     # -- requests ---------------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ __all__ = [
     "parse_order",
     "parse_order_ack",
     "parse_rate_headers",
+    "parse_rest_book_ticker",
     "parse_ticker_price",
     "parse_trade",
     "parse_user_event",
@@ -1033,6 +1034,23 @@ def parse_book_ticker(broker: str, payload: object, *, ts_ns: int) -> Quote:
         ts_ns=ts_ns,
     )
     return quote
+
+
+def parse_rest_book_ticker(broker: str, payload: object, *, ts_ns: int) -> Quote:
+    """One row of ``GET /api/v3/ticker/bookTicker`` (``symbol``, ``bidPrice``,
+    ``askPrice``...: REST spells the stream's one-letter fields out)."""
+    fields = _Fields(payload, broker, "ticker/bookTicker")
+    return _message(
+        broker,
+        Quote,
+        "ticker/bookTicker",
+        venue=broker,
+        symbol=fields.text("symbol"),
+        bid=fields.decimal("bidPrice"),
+        ask=fields.decimal("askPrice"),
+        last=None,
+        ts_ns=ts_ns,
+    )
 
 
 def parse_market_message(broker: str, payload: object, *, ts_ns: int) -> Quote | None:

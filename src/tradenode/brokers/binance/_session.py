@@ -238,6 +238,9 @@ class BinanceSession:
                 raise
             self._lose(f"session failed: {_describe(exc)}")
         finally:
+            with trio.CancelScope(shield=True):
+                for stream in self._streams:
+                    await trio.aclose_forcefully(stream)
             self._client = None
             self._api = None
             self._market = None
@@ -257,8 +260,6 @@ class BinanceSession:
             for socket in (self._market, self._api):
                 if socket is not None:
                     await socket.aclose()
-        for stream in self._streams:
-            await trio.aclose_forcefully(stream)
 
     def _lose(self, reason: str) -> None:
         if not self._lost:

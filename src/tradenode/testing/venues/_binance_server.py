@@ -85,6 +85,11 @@ def default_binance_config(
     )
 
 
+def _masked(key: str) -> str:
+    """Enough of a key to tell two apart in a log, never enough to use it."""
+    return key if len(key) <= 8 else f"{key[:4]}…{key[-3:]}"
+
+
 def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -268,7 +273,8 @@ class BinanceVenue:
     def __repr__(self) -> str:
         state = "up" if self._is_up else ("started" if self._thread else "stopped")
         return (
-            f"BinanceVenue(rest_url={self.rest_url!r}, api_key={self.exchange.api_key!r}, {state})"
+            f"BinanceVenue(rest_url={self.rest_url!r}, api_key={_masked(self.exchange.api_key)!r}, "
+            f"{state})"
         )
 
     # ---------------------------------------------------------- lifecycle

@@ -1,0 +1,73 @@
+"""A node pointed at a standalone local Binance (another process) by base URL.
+
+This is the rehearsal a user runs by hand: ``tradenode venue binance`` in
+one terminal, a node whose config says ``environment: custom`` with the URLs
+it printed in another. Both sides run on the wall clock here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from decimal import Decimal
+
+import httpx
+
+from tradenode import Node, parse_config
+from tradenode.messages import OrderStatus, Side
+from tradenode.supervision import SystemClock
+
+from ._binance_helpers import market
+from ._node_helpers import Harness
+
+KEY = "standalone-key"
+SECRET = "standalone-secret-never-printed"
+
+
+def test_a_node_trades_against_the_venue_in_another_process() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tradenode", "venue", "binance", "--api-key", KEY, "--seed", "9"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TRADENODE_FAKE_BINANCE_SECRET": SECRET},
+    )
+    try:
+        assert process.stdout is not None
+        urls = json.loads(process.stdout.readline())
+        config = parse_config(
+            f"""
+node: {{name: bnode, seed: 1}}
+venues:
+  - name: binance
+    kind: binance
+    binance:
+      environment: custom
+      api_key: {KEY}
+      api_secret: ${{SECRET}}
+      rest_url: {urls["rest"]}
+      ws_api_url: {urls["ws_api"]}
+      stream_url: {urls["stream"]}
+      symbols: [BTCUSDT]
+""",
+            environ={"SECRET": SECRET},
+        )
+        node = Node(config, clock=SystemClock())
+        node.start()
+        try:
+            h = Harness(node, node.clock)
+            coid = h.do(market(Side.BUY, "0.25"))
+            assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == Decimal("0.25")
+            with httpx.Client() as http:
+                state = http.get(f"{urls['admin']}/state").json()
+            assert Decimal(state["balances"]["BTC"]["free"]) == Decimal(10) + Decimal("0.25")
+        finally:
+            node.stop(timeout=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert SECRET not in stderr
