@@ -47,3 +47,44 @@ def test_broken_yaml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yaml")
     with pytest.raises(ConfigError, match="must be a mapping"):
         parse_config("- a list\n")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_binance_testnet_example_loads_with_keys_from_the_environment() -> None:
+    environ = {"BINANCE_TESTNET_API_KEY": "k" * 64, "BINANCE_TESTNET_API_SECRET": "s" * 64}
+    config = load_config(REPO / "config" / "binance-testnet.yaml", environ=environ)
+    (venue,) = config.venues
+    assert venue.kind == "binance" and venue.binance is not None
+    assert venue.binance.environment == "testnet"
+    assert venue.binance.api_secret.get_secret_value() == "s" * 64
+    assert "s" * 64 not in repr(config)
+    with pytest.raises(ConfigError) as missing:
+        load_config(REPO / "config" / "binance-testnet.yaml", environ={})
+    assert "BINANCE_TESTNET_API_KEY" in str(missing.value)
+
+
+@pytest.mark.parametrize(
+    ("venue", "key"),
+    [
+        ("{name: b, kind: binance}", "venues.0"),
+        ("{name: b, binance: {api_key: k, api_secret: s}}", "venues.0"),
+        (
+            "{name: b, kind: binance, binance: {api_key: k, api_secret: s, environment: custom}}",
+            "venues.0.binance",
+        ),
+        (
+            "{name: b, kind: binance, binance: {api_key: k, api_secret: s, rest_url: 'http://x'}}",
+            "venues.0.binance",
+        ),
+        (
+            "{name: b, kind: binance, binance: {api_key: k, api_secret: s, recv: 1}}",
+            "venues.0.binance.recv",
+        ),
+    ],
+)
+def test_binance_venue_errors_name_the_key(venue: str, key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(f"venues:\n  - {venue}\n")
+    assert error.value.key == key

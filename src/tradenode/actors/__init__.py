@@ -41,6 +41,7 @@ from ._contract import (
     BrokerRequest,
     Outcome,
     QuoteSubscription,
+    RateObservation,
 )
 from ._control import (
     EngageKillSwitch,
@@ -191,6 +192,7 @@ __all__ = [
     "PositionFill",
     "Promise",
     "QuoteSubscription",
+    "RateObservation",
     "ReplaceRefusedError",
     "ReprocessParked",
     "RetryDecision",
