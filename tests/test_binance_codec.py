@@ -1916,3 +1916,25 @@ def test_rest_book_ticker_row_from_the_docs() -> None:
     )
     with pytest.raises(MalformedPayloadError):
         parse_rest_book_ticker("binance", {"symbol": "LTCBTC", "bidPrice": "x"}, ts_ns=7)
+
+
+def test_depth_snapshot_from_the_docs() -> None:
+    from tradenode.brokers.binance import parse_depth
+
+    payload = {
+        "lastUpdateId": 1027024,
+        "bids": [["4.00000000", "431.00000000"]],
+        "asks": [["4.00000200", "12.00000000"]],
+    }
+    depth = parse_depth(payload, broker="binance")
+    assert depth.last_update_id == 1027024
+    assert depth.bids == ((Decimal("4.00000000"), Decimal("431.00000000")),)
+    assert depth.asks == ((Decimal("4.00000200"), Decimal("12.00000000")),)
+    for bad in (
+        {"lastUpdateId": 1, "bids": [["x", "1"]], "asks": []},
+        {"lastUpdateId": 1, "bids": [["1"]], "asks": []},
+        {"lastUpdateId": 1, "bids": "no", "asks": []},
+        {"bids": [], "asks": []},
+    ):
+        with pytest.raises(MalformedPayloadError):
+            parse_depth(bad, broker="binance")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tradenode.actors._contract import Outcome
+from tradenode.brokers.binance import GetMarketSnapshot
 from tradenode.messages import (
     OrderAccepted,
     OrderCanceled,
@@ -294,3 +295,13 @@ def test_requests_are_in_flight_at_once_a_slow_one_holds_nothing_back(
     h.wait_status(fast, OrderStatus.FILLED)
     assert h.order(slow).status is OrderStatus.SUBMITTED
     h.wait_status(slow, OrderStatus.FILLED)
+
+
+def test_a_market_snapshot_comes_from_rest(h: BinanceHarness, venue: BinanceVenue) -> None:
+    venue.set_price("BTCUSDT", D("50200.00"))
+    snapshot = h.node.directory.venue("binance").broker.ask(GetMarketSnapshot("BTCUSDT", 5))
+    assert snapshot.quote.last == D("50200.00")
+    assert snapshot.quote.bid < D("50200.00") < snapshot.quote.ask
+    assert len(snapshot.depth.bids) == len(snapshot.depth.asks) == 5
+    assert snapshot.depth.bids[0][0] == snapshot.quote.bid
+    assert snapshot.depth.asks[0][0] == snapshot.quote.ask

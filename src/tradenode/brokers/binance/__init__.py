@@ -5,7 +5,13 @@ The codec layer (``_signing``, ``_rules``, ``_codec``) does no I/O; the
 session and the actor build on it.
 """
 
-from ._actor import BinanceBroker, BinanceLink, TrackedOrder
+from ._actor import (
+    BinanceBroker,
+    BinanceLink,
+    GetMarketSnapshot,
+    MarketSnapshot,
+    TrackedOrder,
+)
 from ._codec import (
     BINANCE_CLIENT_ORDER_ID,
     EXECUTION_TYPES,
@@ -16,6 +22,7 @@ from ._codec import (
     BinanceApiError,
     BinanceOrder,
     BinanceTrade,
+    DepthSnapshot,
     ErrorKind,
     ExecutionReport,
     ExternalLockUpdate,
@@ -40,6 +47,7 @@ from ._codec import (
     new_order_params,
     parse_account,
     parse_book_ticker,
+    parse_depth,
     parse_error,
     parse_market_message,
     parse_order,
@@ -99,12 +107,15 @@ __all__ = [
     "BinanceSession",
     "BinanceTrade",
     "ConnectionLost",
+    "DepthSnapshot",
     "ErrorKind",
     "ExecutionReport",
     "ExternalLockUpdate",
     "FilterViolation",
+    "GetMarketSnapshot",
     "ListOrder",
     "ListStatus",
+    "MarketSnapshot",
     "OrderAck",
     "RateLimitUsage",
     "RateUsage",
@@ -132,6 +143,7 @@ __all__ = [
     "new_order_params",
     "parse_account",
     "parse_book_ticker",
+    "parse_depth",
     "parse_error",
     "parse_exchange_info",
     "parse_market_message",

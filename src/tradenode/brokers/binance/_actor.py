@@ -65,6 +65,7 @@ from ._codec import (
     BinanceApiError,
     BinanceOrder,
     BinanceTrade,
+    DepthSnapshot,
     ErrorKind,
     ExecutionReport,
     UnsupportedOrderError,
@@ -74,10 +75,12 @@ from ._codec import (
     execution_report_to_messages,
     new_order_params,
     parse_account,
+    parse_depth,
     parse_market_message,
     parse_order,
     parse_rate_headers,
     parse_rest_book_ticker,
+    parse_ticker_price,
     parse_trade,
     parse_user_event,
     query_params,
@@ -99,7 +102,7 @@ from ._session import (
 )
 from ._signing import BinanceCredentials
 
-__all__ = ["BinanceBroker", "BinanceLink", "TrackedOrder"]
+__all__ = ["BinanceBroker", "BinanceLink", "GetMarketSnapshot", "MarketSnapshot", "TrackedOrder"]
 
 logger = logging.getLogger("tradenode.brokers.binance")
 
@@ -138,6 +141,23 @@ class BinanceLink:
     connections: int = 0
     used_weight: dict[str, int] = field(default_factory=dict)
     order_count: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GetMarketSnapshot:
+    """Ask a Binance broker for one symbol's book now, from REST (not the stream)."""
+
+    symbol: str
+    depth: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """Best bid/ask (``ticker/bookTicker``), last price (``ticker/price``) and
+    ``depth`` levels, fetched together."""
+
+    quote: Quote
+    depth: DepthSnapshot
 
 
 # -- messages the actor sends itself ------------------------------------------------
@@ -324,6 +344,19 @@ class BinanceBroker(Actor):
             quote = parse_rest_book_ticker(self.name, row, ts_ns=now)
             self._publish_quote(quote)
 
+    def _market_snapshot(self, request: GetMarketSnapshot) -> MarketSnapshot:
+        symbol = [("symbol", request.symbol)]
+        book = self._call("GET", "/api/v3/ticker/bookTicker", symbol, signed=False)
+        price = self._call("GET", "/api/v3/ticker/price", symbol, signed=False)
+        depth = self._call(
+            "GET", "/api/v3/depth", [*symbol, ("limit", str(request.depth))], signed=False
+        )
+        quote = dataclasses.replace(
+            parse_rest_book_ticker(self.name, book.body, ts_ns=self.context.now_ns()),
+            last=parse_ticker_price(price.body, broker=self.name),
+        )
+        return MarketSnapshot(quote, parse_depth(depth.body, broker=self.name))
+
     def _publish_quote(self, quote: Quote) -> None:
         self.link.last_quotes[quote.symbol] = quote
         for subscription in self.link.subscriptions:
@@ -447,6 +480,8 @@ class BinanceBroker(Actor):
             self._subscribe(message)
         elif isinstance(message, _ClockOffset):
             self._clock_offset_ms = message.offset_ms
+        elif isinstance(message, GetMarketSnapshot):
+            return self._market_snapshot(message)
         else:
             logger.warning("%s: ignoring unexpected %s", self.name, type(message).__name__)
 

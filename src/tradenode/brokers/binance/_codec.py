@@ -52,6 +52,7 @@ __all__ = [
     "BinanceApiError",
     "BinanceOrder",
     "BinanceTrade",
+    "DepthSnapshot",
     "ErrorKind",
     "ExecutionReport",
     "ExternalLockUpdate",
@@ -76,6 +77,7 @@ __all__ = [
     "new_order_params",
     "parse_account",
     "parse_book_ticker",
+    "parse_depth",
     "parse_error",
     "parse_market_message",
     "parse_order",
@@ -1051,6 +1053,43 @@ def parse_rest_book_ticker(broker: str, payload: object, *, ts_ns: int) -> Quote
         last=None,
         ts_ns=ts_ns,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DepthSnapshot:
+    """``GET /api/v3/depth``: price levels best first, as (price, quantity)."""
+
+    last_update_id: int
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+
+
+def parse_depth(payload: object, *, broker: str) -> DepthSnapshot:
+    fields = _Fields(payload, broker, "depth")
+    levels: dict[str, tuple[tuple[Decimal, Decimal], ...]] = {}
+    for side in ("bids", "asks"):
+        raw = fields.raw(side)
+        if not isinstance(raw, list):
+            fields.fail(f"{side}: expected a list of [price, quantity]")
+        rows: list[tuple[Decimal, Decimal]] = []
+        for row in raw:
+            if not (isinstance(row, list) and len(row) == 2):
+                fields.fail(f"{side}: expected [price, quantity], got {row!r}")
+            rows.append(
+                (_decimal_value(row[0], broker, side), _decimal_value(row[1], broker, side))
+            )
+        levels[side] = tuple(rows)
+    return DepthSnapshot(fields.integer("lastUpdateId"), levels["bids"], levels["asks"])
+
+
+def _decimal_value(value: object, broker: str, what: str) -> Decimal:
+    try:
+        number = Decimal(value) if isinstance(value, str) else None
+    except ArithmeticError:
+        number = None
+    if number is None or not number.is_finite():
+        raise MalformedPayloadError(f"depth {what}: {value!r} is not a decimal", broker=broker)
+    return number
 
 
 def parse_market_message(broker: str, payload: object, *, ts_ns: int) -> Quote | None:
