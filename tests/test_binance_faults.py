@@ -246,3 +246,17 @@ def test_server_shutdown_and_stream_termination_restart_and_reconcile(
         h.wait_status(coid, OrderStatus.FILLED)
         assert h.node.binance_links["binance"].connections == 2
         assert_exactly_once(h)
+
+
+def test_the_broker_answers_the_venues_pings_and_stays_connected(clock: ManualClock) -> None:
+    answered = threading.Semaphore(0)
+    with BinanceVenue(
+        seed=4, clock=venue_clock(clock), ping_interval=0.05, pong_timeout=0.5
+    ) as pinging:
+        pinging.pong_listeners.append(answered.release)
+        with binance_node(pinging, clock=clock) as h:
+            for _ in range(6):
+                assert answered.acquire(timeout=10), "a ping went unanswered"
+            coid = h.do(market(Side.BUY, "0.1"))
+            h.wait_status(coid, OrderStatus.FILLED)
+            assert h.node.binance_links["binance"].connections == 1

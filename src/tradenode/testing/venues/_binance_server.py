@@ -100,10 +100,13 @@ def _wall_clock_ms() -> int:
 class _VenueConfig(Config):
     """Hypercorn settings plus the venue's keepalive rule and its live WebSocket streams."""
 
-    def __init__(self, pong_timeout: float) -> None:
+    def __init__(
+        self, pong_timeout: float, pong_listeners: list[Callable[[], None]] | None = None
+    ) -> None:
         super().__init__()
         self.pong_timeout = pong_timeout
         self.websockets: set[_KeepaliveWSStream] = set()
+        self.pong_listeners = pong_listeners if pong_listeners is not None else []
 
 
 class _KeepaliveWSStream(WSStream):
@@ -135,6 +138,10 @@ class _KeepaliveWSStream(WSStream):
             for key, when in list(outstanding.items()):
                 if when <= sent:
                     del outstanding[key]
+            config = self.config
+            if isinstance(config, _VenueConfig):
+                for listener in config.pong_listeners:
+                    listener()
 
     async def handle(self, event: StreamEvent) -> None:
         await super().handle(event)
@@ -268,6 +275,8 @@ class BinanceVenue:
         self._main_done: trio.Event | None = None
         self._main_config: _VenueConfig | None = None
         self._is_up = False
+        self.pong_listeners: list[Callable[[], None]] = []
+        """Called (on the venue's thread) whenever a client answers one of its pings."""
         self.exchange.add_listener(self._on_event)
 
     def __repr__(self) -> str:
@@ -358,7 +367,7 @@ class BinanceVenue:
         if self._is_up:
             return
         assert self._nursery is not None
-        config = _VenueConfig(self._pong_timeout)
+        config = _VenueConfig(self._pong_timeout, self.pong_listeners)
         config.bind = [f"{self._host}:{self._port}"]
         config.errorlog = _log
         config.graceful_timeout = 0
