@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tradenode.actors._contract import Outcome
+from tradenode.actors._control import GetFills
 from tradenode.brokers.binance import GetMarketSnapshot
 from tradenode.messages import (
     OrderAccepted,
@@ -305,3 +306,22 @@ def test_a_market_snapshot_comes_from_rest(h: BinanceHarness, venue: BinanceVenu
     assert len(snapshot.depth.bids) == len(snapshot.depth.asks) == 5
     assert snapshot.depth.bids[0][0] == snapshot.quote.bid
     assert snapshot.depth.asks[0][0] == snapshot.quote.ask
+
+
+def test_an_order_the_venue_has_and_the_node_does_not_is_adopted_as_external(
+    venue: BinanceVenue, clock: ManualClock
+) -> None:
+    with binance_node(venue, clock=clock) as first:
+        coid = first.do(limit(Side.BUY, "49900.00", "0.5"))
+        first.wait_status(coid, OrderStatus.ACCEPTED)
+    with binance_node(venue, clock=clock) as second:
+        second.sync()
+        view = second.order(coid)
+        assert view.strategy_id == "external"
+        assert view.status is OrderStatus.ACCEPTED
+        second.strategy("external")
+        venue.set_price("BTCUSDT", D("49800.00"))
+        second.wait_status(coid, OrderStatus.FILLED, strategy_id="external")
+        fills = second.node.oms.ask(GetFills(client_order_id=coid))
+        assert [f.last_quantity for f in fills] == [D("0.5")]
+        assert second.position("BTCUSDT") == D("0.5")

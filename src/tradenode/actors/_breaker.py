@@ -42,6 +42,7 @@ __all__ = [
     "BreakerStore",
     "GetBreakerStats",
     "ReprocessParked",
+    "ResolveSubmit",
     "VenueFailureStats",
 ]
 
@@ -60,6 +61,15 @@ _FAILURE_KIND = {
 @dataclass(frozen=True, slots=True)
 class GetBreakerStats:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveSubmit:
+    """An order whose fate is unknown (sent, or about to be, before a crash):
+    ask the venue for it by client order id, and send it under the same id
+    only if the venue does not have it."""
+
+    order: SubmitOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +187,10 @@ class BreakerActor(Actor):
         elif isinstance(message, _Drain):
             self._drain_scheduled = False
             self._drain()
+        elif isinstance(message, ResolveSubmit):
+            self._send(
+                _query_for(message.order), admission=None, attempt=1, resolving=message.order
+            )
         elif isinstance(message, ReprocessParked):
             for command in self.store.dlq.drain():
                 self.receive(command)

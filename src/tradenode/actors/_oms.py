@@ -26,6 +26,7 @@ from ..messages._messages import (
     ModifyRejected,
     OrderDenied,
     OrderRejected,
+    OrderStatusReport,
     OrderSubmitted,
     PositionSnapshot,
     QueryOrder,
@@ -50,6 +51,7 @@ from ._directory import Directory
 from ._oms_state import (
     ApplyResult,
     DuplicateOrderError,
+    IgnoreReason,
     OmsState,
     ReplaceRefusedError,
     TrackedOrderView,
@@ -60,6 +62,8 @@ __all__ = ["KillSwitchReport", "OmsActor", "OmsStore", "RiskDenied", "RiskRefuse
 logger = logging.getLogger("tradenode.oms")
 
 KILL_SWITCH_STRATEGY = "killswitch"
+EXTERNAL_STRATEGY = "external"
+"""The strategy id of orders found at a venue that this node did not place."""
 
 _REPORTS = (
     "OrderAccepted",
@@ -112,6 +116,7 @@ class OmsStore:
     ids: ClientOrderIds = field(default_factory=lambda: ClientOrderIds("ks"))
     amends_natively: dict[str, bool] = field(default_factory=dict)
     drift_events: int = 0
+    adopted: int = 0
     denials: int = 0
     rejections: int = 0
 
@@ -220,6 +225,7 @@ class OmsActor(Actor):
         if isinstance(message, GetMetrics):
             metrics = dict(self.state.metrics())
             metrics["drift_events"] = self.store.drift_events
+            metrics["adopted_orders"] = self.store.adopted
             metrics["denied_orders"] = self.store.denials
             metrics["rejected_orders"] = self.store.rejections
             return metrics
@@ -402,6 +408,8 @@ class OmsActor(Actor):
 
     def _on_report(self, report: Message) -> None:
         result = self.state.apply(report, self.context.now_ns())
+        if result.reason is IgnoreReason.UNKNOWN_ORDER and isinstance(report, OrderStatusReport):
+            result = self._adopt(report) or result
         self.store.drift_events += len(result.drifts)
         if result.applied:
             self._publish_report(report, result.order)
@@ -414,6 +422,43 @@ class OmsActor(Actor):
                     linked.status.value,
                 )
         self._advance_kill_switch(result)
+
+    def _adopt(self, report: OrderStatusReport) -> ApplyResult | None:
+        """An order the venue has and we do not (placed by hand, or before a lost
+        journal): track it as ``external`` so its fills and position count."""
+        if report.status.is_terminal:
+            return None
+        now = self.context.now_ns()
+        try:
+            order = SubmitOrder(
+                client_order_id=report.client_order_id,
+                strategy_id=EXTERNAL_STRATEGY,
+                venue=report.venue,
+                symbol=report.symbol,
+                side=report.side,
+                order_type=report.order_type,
+                quantity=report.quantity,
+                price=report.price,
+                ts_ns=now,
+            )
+            self.state.register(order, now)
+        except (ValueError, DuplicateOrderError) as exc:
+            self.store.drift_events += 1
+            logger.warning(
+                "OMS: cannot adopt %s from %s: %s", report.client_order_id, report.venue, exc
+            )
+            return None
+        self.store.adopted += 1
+        logger.warning(
+            "OMS: adopted external order %s on %s (%s %s %s)",
+            report.client_order_id,
+            report.venue,
+            report.side.value,
+            report.quantity,
+            report.symbol,
+        )
+        self.state.mark_submitted(report.client_order_id, now)
+        return self.state.apply(report, now)
 
     def _publish_report(self, report: Message, view: TrackedOrderView | None) -> None:
         self._publish(report, None if view is None else view.strategy_id)
