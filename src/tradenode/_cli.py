@@ -269,3 +269,133 @@ def binance(  # noqa: PLR0917 - click passes every option by keyword
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     sys.exit(EXIT_OK)
+
+
+# -- tradenode journal ---------------------------------------------------------------------------
+
+_JOURNAL_PATH = click.argument(
+    "path", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="PATH"
+)
+
+
+@main.group("journal")
+def journal_group() -> None:
+    """Inspect a journal directory; never changes a byte of it, even while a node writes to it.
+
+    Exit codes: 0 when the journal reads back sound, 1 when it is damaged
+    (the message names the segment file and byte offset), 2 on usage errors.
+    """
+
+
+def _check_journal_directory(path: Path) -> None:
+    logging.basicConfig(level=logging.WARNING, format="tradenode: %(levelname)s %(message)s")
+    if not any(path.glob("segment-*.tnj")) and not any(path.glob("snapshot-*.tns")):
+        raise click.UsageError(f"{path} holds no journal (no segment-*.tnj files)")
+
+
+def _read_journal(path: Path) -> Any:
+    """The journal in ``path`` opened read-only, or exit 1 (damaged) / 2 (not a journal)."""
+    from .journal import Journal, JournalError  # noqa: PLC0415 - keep `run` light
+
+    _check_journal_directory(path)
+    try:
+        return Journal.open_read_only(path)
+    except JournalError as exc:
+        click.echo(f"tradenode: journal error: {exc}", err=True)
+        sys.exit(EXIT_NODE_FAILED)
+
+
+@journal_group.command("show")
+@_JOURNAL_PATH
+@click.option(
+    "--from",
+    "from_seq",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="SEQ",
+    help="First sequence number to show [default: the oldest record kept].",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, metavar="N", help="Show at most N records."
+)
+def journal_show(path: Path, from_seq: int | None, limit: int | None) -> None:
+    """Print one line per record: sequence number, time (UTC), kind and contents."""
+    from .journal import JournalError  # noqa: PLC0415
+    from .journal._inspect import render_all  # noqa: PLC0415
+
+    with _read_journal(path) as journal:
+        try:
+            for line in render_all(journal, from_seq, limit):
+                click.echo(line)
+        except JournalError as exc:
+            click.echo(f"tradenode: journal error: {exc}", err=True)
+            sys.exit(EXIT_NODE_FAILED)
+
+
+@journal_group.command("export")
+@_JOURNAL_PATH
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "csv"]),
+    required=True,
+    help="jsonl: one JSON object per record; csv: one row per record.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Write to FILE [default: standard output].",
+)
+def journal_export(path: Path, output_format: str, output: Path | None) -> None:
+    """Export every record kept (oldest first) with its sequence number and decoded fields."""
+    from .journal import JournalError  # noqa: PLC0415
+    from .journal._inspect import export  # noqa: PLC0415
+
+    with _read_journal(path) as journal:
+        try:
+            if output is None:
+                count = export(journal, sys.stdout, output_format)
+            else:
+                with output.open("w", encoding="utf-8", newline="") as file:
+                    count = export(journal, file, output_format)
+        except JournalError as exc:
+            click.echo(f"tradenode: journal error: {exc}", err=True)
+            sys.exit(EXIT_NODE_FAILED)
+    if output is not None:
+        click.echo(f"tradenode: exported {count} records to {output}", err=True)
+
+
+@journal_group.command("verify")
+@_JOURNAL_PATH
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+def journal_verify(path: Path, as_json: bool) -> None:
+    """Check every checksum and snapshot and replay the entries into an order-manager state.
+
+    Reports segments, records and the last sequence number, the snapshots,
+    and a summary of the replayed state (orders, open orders, fills,
+    positions). Exits 0 when sound, 1 with the segment and byte offset when
+    damaged.
+    """
+    from .journal import CorruptJournalError, JournalError  # noqa: PLC0415
+    from .journal._inspect import verify  # noqa: PLC0415
+
+    _check_journal_directory(path)
+    try:
+        result = verify(path)
+    except JournalError as exc:
+        if as_json:
+            where = (
+                {"segment": str(exc.segment), "offset": exc.offset}
+                if isinstance(exc, CorruptJournalError)
+                else {}
+            )
+            failure = {"directory": str(path), "sound": False, "error": str(exc), **where}
+            click.echo(json.dumps(failure))
+        else:
+            click.echo(f"journal {path}: CORRUPT: {exc}")
+        sys.exit(EXIT_NODE_FAILED)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.render())
+    sys.exit(EXIT_OK if result.sound else EXIT_NODE_FAILED)

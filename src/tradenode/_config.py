@@ -25,6 +25,7 @@ __all__ = [
     "BinanceSettings",
     "BreakerConfig",
     "IntensityConfig",
+    "JournalConfig",
     "NodeConfig",
     "NodeSection",
     "OmsConfig",
@@ -161,6 +162,25 @@ class RiskConfig(_Strict):
     instruments: dict[str, InstrumentRulesConfig] = {}
 
 
+class JournalConfig(_Strict):
+    """The OMS's write-ahead journal: where, how durable, how often to snapshot."""
+
+    path: str = Field(min_length=1)
+    fsync: str = Field(
+        "group:2ms:256", description="every_record | group[:<interval>[:<records>]] | none"
+    )
+    snapshot_every: int = Field(10_000, ge=100, description="records between snapshots")
+    segment_mb: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _fsync_parses(self) -> JournalConfig:
+        # The journal package loads the trading core, which loads this module.
+        from .journal._policy import FsyncPolicy  # noqa: PLC0415
+
+        FsyncPolicy.parse(self.fsync)
+        return self
+
+
 class OmsConfig(_Strict):
     ack_timeout: float = Field(5.0, gt=0)
     completed_capacity: int = Field(10_000, ge=1)
@@ -181,6 +201,7 @@ class NodeConfig(_Strict):
     venues: tuple[VenueConfig, ...] = ()
     risk: RiskConfig = RiskConfig()
     oms: OmsConfig = OmsConfig()
+    journal: JournalConfig | None = None
     strategies: tuple[StrategyConfig, ...] = ()
     status_interval: float = Field(2.0, gt=0)
 

@@ -13,11 +13,14 @@ foreign cause stays on ``__cause__``::
     │   ├── AskTimeoutError      no reply within the caller's deadline
     │   └── RestartIntensityExceeded
     │                            a supervisor saw too many restarts and escalates
-    └── BrokerError              anything a venue connection reports
-        ├── BrokerConnectionError    transport lost or refused (trips breakers)
-        ├── BrokerTimeoutError       no answer in time: the outcome is UNKNOWN
-        ├── BrokerRejectedError      the venue said no (does not trip breakers)
-        └── MalformedPayloadError    the venue sent something we cannot parse
+    ├── BrokerError              anything a venue connection reports
+    │   ├── BrokerConnectionError    transport lost or refused (trips breakers)
+    │   ├── BrokerTimeoutError       no answer in time: the outcome is UNKNOWN
+    │   ├── BrokerRejectedError      the venue said no (does not trip breakers)
+    │   └── MalformedPayloadError    the venue sent something we cannot parse
+    └── JournalError             the journal cannot read, write or make records durable
+        ├── CorruptJournalError      a damaged record or gap: names the segment and byte offset
+        └── JournalVersionError      a segment or snapshot in a format this build does not read
 
 ``BrokerError`` carries the broker, the client order id and the request id
 when they are known, because an operator reading a log line at 3 a.m. needs
@@ -25,6 +28,8 @@ to find the order without a debugger. Messages never include secrets.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 __all__ = [
     "ActorStoppedError",
@@ -34,7 +39,10 @@ __all__ = [
     "BrokerRejectedError",
     "BrokerTimeoutError",
     "ConfigError",
+    "CorruptJournalError",
     "DecodeError",
+    "JournalError",
+    "JournalVersionError",
     "MalformedPayloadError",
     "RestartIntensityExceeded",
     "SupervisionError",
@@ -117,3 +125,33 @@ class BrokerRejectedError(BrokerError):
 
 class MalformedPayloadError(BrokerError):
     """The venue sent a payload we cannot parse or do not expect."""
+
+
+class JournalError(TradenodeError):
+    """The journal could not read, write or make records durable.
+
+    Raised as is when the journal is closed, or has failed: after a failed
+    fsync the kernel may have dropped the unsynced pages, so the journal
+    refuses further writes until it is reopened (which rescans the files).
+    """
+
+
+class CorruptJournalError(JournalError):
+    """A damaged record, segment or gap in the sequence: not a torn tail, so never repaired silently.
+
+    ``segment`` is the file at fault and ``offset`` the byte offset of the
+    first bad record (or header) in it.
+    """
+
+    def __init__(self, message: str, *, segment: Path, offset: int) -> None:
+        super().__init__(f"{segment}: {message} (byte offset {offset})")
+        self.segment = segment
+        self.offset = offset
+
+
+class JournalVersionError(JournalError):
+    """A journal file is not in the format (magic and format version) this build reads."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path is not None else message)
+        self.path = path

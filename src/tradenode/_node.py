@@ -5,14 +5,25 @@ from __future__ import annotations
 import importlib
 import logging
 import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from ._config import NodeConfig, StrategyConfig, VenueConfig
-from .actors._breaker import BreakerActor, BreakerStore, GetBreakerStats, VenueFailureStats
+from .actors._breaker import (
+    BreakerActor,
+    BreakerStore,
+    GetBreakerStats,
+    ResolveSubmit,
+    VenueFailureStats,
+)
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
-from .actors._client_ids import base36
+from .actors._client_ids import ClientOrderIds, base36
 from .actors._contract import BrokerReply, QuoteSubscription
 from .actors._control import (
     EngageKillSwitch,
@@ -25,6 +36,7 @@ from .actors._control import (
 from .actors._directory import Directory, VenueEntry
 from .actors._example import ExampleStrategy
 from .actors._oms import KillSwitchReport, OmsActor, OmsStore
+from .actors._oms_journal import OmsJournal, WriteAhead
 from .actors._oms_state import OmsState
 from .actors._rate_limit import TokenBucket
 from .actors._retry import RetryPolicy
@@ -36,9 +48,14 @@ from .brokers.binance import (
     BinanceEndpoints,
     BinanceLink,
     SessionSettings,
+    TrackedOrder,
 )
 from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue
-from .messages._enums import TradingState
+from .journal import FsyncPolicy, Journal
+from .journal._entries import decode_entry
+from .journal._replay import replay
+from .messages._enums import OrderStatus, TradingState
+from .messages._messages import CancelOrder
 from .supervision import (
     ActorSystem,
     Address,
@@ -79,7 +96,9 @@ class Node:
         self.system = ActorSystem(clock=clock, seed=section.seed, name=section.name)
         self.clock = self.system.clock
         self.directory = Directory(self.system, section.name)
-        self.oms_store = OmsStore(OmsState(completed_capacity=self.config.oms.completed_capacity))
+        self.journal: Journal | None = None
+        self.recovery: RecoveryReport | None = None
+        self.oms_store = OmsStore(self._recover_state())
         self.risk_store = RiskStore.create(
             risk_limits_from_config(self.config.risk), now_ns=self.clock.time_ns
         )
@@ -88,6 +107,81 @@ class Node:
         self._breaker_stores: dict[str, BreakerStore] = {}
         self._root: Address | None = None
         self._run_tag = _run_tag(self.clock.time_ns())
+        self.oms_store.ids = ClientOrderIds(f"{self._run_tag}ks")
+
+    # -- the journal ----------------------------------------------------------------
+
+    def _recover_state(self) -> OmsState:
+        """Open the journal (if configured) and rebuild the OMS from snapshot + tail."""
+        capacity = self.config.oms.completed_capacity
+        section = self.config.journal
+        if section is None:
+            return OmsState(completed_capacity=capacity)
+        started = time.perf_counter()
+        journal = self.journal = Journal.open(
+            Path(section.path),
+            fsync=FsyncPolicy.parse(section.fsync),
+            segment_bytes=section.segment_mb * 2**20,
+            clock=self.clock,
+        )
+        snapshot = journal.latest_snapshot()
+        after = 0
+        state = OmsState(completed_capacity=capacity)
+        if snapshot is not None:
+            after, payload = snapshot
+            state = OmsState.restore(msgpack.unpackb(payload, raw=False))
+        entries = (decode_entry(payload) for _, payload in journal.replay(after))
+        result = replay(entries, state=state)
+        self.recovery = RecoveryReport(
+            snapshot_seq=after,
+            replayed=sum(result.counts.values()),
+            last_seq=journal.last_seq,
+            open_orders=len(state.open_orders()),
+            seconds=time.perf_counter() - started,
+        )
+        logger.info(
+            "journal %s: recovered %d records after snapshot %d in %.3fs (%d open orders)",
+            section.path,
+            self.recovery.replayed,
+            after,
+            self.recovery.seconds,
+            self.recovery.open_orders,
+        )
+        return result.state
+
+    def _attach_journal(self) -> None:
+        journal, section = self.journal, self.config.journal
+        if journal is None or section is None:
+            return
+        oms = self.oms
+        writer = OmsJournal(journal, snapshot_every=section.snapshot_every)
+        self.oms_store.journal = writer
+        journal.add_durability_listener(lambda seq: oms.tell(WriteAhead(seq)))
+
+    def _resolve_recovered(self, venue: str) -> None:
+        """Orders the journal says were on their way to ``venue`` when the last run
+        ended: ask the venue before anything is sent again."""
+        entry = self.directory.venue(venue)
+        if entry is None:
+            return
+        for view in self.oms_store.state.open_orders(venue=venue):
+            if view.status in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED):
+                entry.breaker.tell(ResolveSubmit(view.order))
+            elif view.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+                entry.breaker.tell(
+                    CancelOrder(
+                        client_order_id=view.client_order_id, venue=venue, symbol=view.symbol
+                    )
+                )
+
+    def _seed_link(self, venue: str, link: BinanceLink) -> None:
+        """A new process knows its unsettled orders only from the journal: hand them
+        to the broker's first reconciliation."""
+        for view in self.oms_store.state.open_orders(venue=venue):
+            if view.status not in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED):
+                link.orders.setdefault(
+                    view.client_order_id, TrackedOrder(view.symbol, report_if_missing=True)
+                )
 
     # -- the tree -----------------------------------------------------------------
 
@@ -123,6 +217,7 @@ class Node:
         """Start the tree, then the configured venues, then the configured strategies."""
         self._root = self.system.start(self.tree_spec())
         self._root.cell.first_start.started.wait()
+        self._attach_journal()
         for venue in self.config.venues:
             self.add_venue(venue)
         for strategy in self.config.strategies:
@@ -135,6 +230,8 @@ class Node:
             timeout if timeout is not None else self.config.node.shutdown_timeout,
             reason="stop requested",
         )
+        if self.journal is not None:
+            self.journal.close()
         logger.info("node %s stopped", self.config.node.name)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -251,6 +348,7 @@ class Node:
         self.directory.register_venue(entry)
         entry.broker.tell(QuoteSubscription(self.oms))
         entry.broker.tell(QuoteSubscription(self.risk))
+        self._resolve_recovered(name)
         logger.info("venue %s connected", name)
         return entry
 
@@ -277,6 +375,7 @@ class Node:
             heartbeat_timeout=settings.heartbeat_timeout,
         )
         link = self.binance_links.setdefault(name, BinanceLink())
+        self._seed_link(name, link)
         oms = self.oms
         symbols = settings.symbols
         clock = self.clock
@@ -493,6 +592,17 @@ def _strategy_factory(config: StrategyConfig) -> Callable[[], Strategy]:
         return strategy
 
     return build
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What the journal gave back when the node started."""
+
+    snapshot_seq: int
+    replayed: int
+    last_seq: int
+    open_orders: int
+    seconds: float
 
 
 def _run_tag(now_ns: int) -> str:

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._crashpoints import crash_point
+from ..journal._entries import EntryKind
 from ..messages._enums import DenialCode, OrderStatus, OrderType, Side
 from ..messages._messages import (
     CancelOrder,
@@ -25,6 +27,7 @@ from ..messages._messages import (
     ModifyOrder,
     ModifyRejected,
     OrderDenied,
+    OrderFilled,
     OrderRejected,
     OrderStatusReport,
     OrderSubmitted,
@@ -34,7 +37,7 @@ from ..messages._messages import (
     SubmitOrder,
     TradingStateChanged,
 )
-from ..supervision import Actor
+from ..supervision import Actor, Address
 from ._client_ids import ClientOrderIds
 from ._control import (
     EngageKillSwitch,
@@ -48,6 +51,7 @@ from ._control import (
     Unsubscribe,
 )
 from ._directory import Directory
+from ._oms_journal import OmsJournal, WriteAhead
 from ._oms_state import (
     ApplyResult,
     DuplicateOrderError,
@@ -115,6 +119,8 @@ class OmsStore:
     subscribers: list[Subscribe] = field(default_factory=list)
     ids: ClientOrderIds = field(default_factory=lambda: ClientOrderIds("ks"))
     amends_natively: dict[str, bool] = field(default_factory=dict)
+    journal: OmsJournal | None = None
+    """The write-ahead log; None runs without one (state lives until the process ends)."""
     drift_events: int = 0
     adopted: int = 0
     denials: int = 0
@@ -150,6 +156,13 @@ class OmsActor(Actor):
         self._kill: _KillRun | None = None
 
     def receive(self, message: Any) -> Any:
+        answer = self._receive(message)
+        journal = self.store.journal
+        if journal is not None:
+            journal.snapshot_if_due(self.state.snapshot)
+        return answer
+
+    def _receive(self, message: Any) -> Any:
         name = type(message).__name__
         if name in _REPORTS:
             self._on_report(message)
@@ -179,6 +192,9 @@ class OmsActor(Actor):
             self._modify(message)
         elif isinstance(message, Quote):
             self._mark(message)
+        elif isinstance(message, WriteAhead):
+            if self.store.journal is not None:
+                self.store.journal.release(message.seq)
         elif isinstance(message, _AckTimeout):
             self._ack_timeout(message.client_order_id)
         elif isinstance(message, Subscribe):
@@ -236,6 +252,20 @@ class OmsActor(Actor):
         view = self.state.get(client_order_id)
         return None if view is None else view.strategy_id
 
+    # -- the journal ----------------------------------------------------------------
+
+    def _record(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
+        journal = self.store.journal
+        return 0 if journal is None else journal.record(kind, ts_ns, **fields)
+
+    def _send(self, seq: int, address: Address, message: Any) -> None:
+        """Tell ``address`` once record ``seq`` is durable (at once without a journal)."""
+        journal = self.store.journal
+        if journal is None:
+            address.tell(message)
+        else:
+            journal.send_when_durable(seq, address, message)
+
     # -- commands -----------------------------------------------------------------
 
     def _submit(self, order: SubmitOrder) -> None:
@@ -254,6 +284,7 @@ class OmsActor(Actor):
                 order.strategy_id,
             )
             return
+        self._record(EntryKind.REGISTER, now, message=order)
         self._route(order, now)
 
     def _route(self, order: SubmitOrder, now: int) -> None:
@@ -261,6 +292,13 @@ class OmsActor(Actor):
         if entry is None:
             reason = f"venue {order.venue!r} is not connected to this node"
             self.state.mark_denied(order.client_order_id, DenialCode.VENUE_UNAVAILABLE, reason, now)
+            self._record(
+                EntryKind.DENIED,
+                now,
+                client_order_id=order.client_order_id,
+                code=DenialCode.VENUE_UNAVAILABLE,
+                reason=reason,
+            )
             self._publish(
                 OrderDenied(
                     client_order_id=order.client_order_id,
@@ -273,7 +311,9 @@ class OmsActor(Actor):
             )
             return
         self.state.mark_submitted(order.client_order_id, now)
-        entry.breaker.tell(order)
+        seq = self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
+        crash_point("after_intent")
+        self._send(seq, entry.breaker, order)
         self._publish(Routed(order), order.strategy_id)
         self._publish(
             OrderSubmitted(client_order_id=order.client_order_id, venue=order.venue, ts_ns=now),
@@ -287,6 +327,14 @@ class OmsActor(Actor):
             self.state.register(denied.order, now)
             self.state.mark_denied(
                 denied.order.client_order_id, denied.denial.code, denied.denial.reason, now
+            )
+            self._record(EntryKind.REGISTER, now, message=denied.order)
+            self._record(
+                EntryKind.DENIED,
+                now,
+                client_order_id=denied.order.client_order_id,
+                code=denied.denial.code,
+                reason=denied.denial.reason,
             )
         except DuplicateOrderError:
             logger.warning("OMS: denial for an id already in use: %s", denied.order.client_order_id)
@@ -308,8 +356,10 @@ class OmsActor(Actor):
                 view,
             )
             return
-        self.state.mark_pending_cancel(cancel.client_order_id, self.context.now_ns())
-        entry.breaker.tell(cancel)
+        now = self.context.now_ns()
+        self.state.mark_pending_cancel(cancel.client_order_id, now)
+        seq = self._record(EntryKind.PENDING_CANCEL, now, client_order_id=cancel.client_order_id)
+        self._send(seq, entry.breaker, cancel)
 
     def _modify(self, modify: ModifyOrder) -> None:
         now = self.context.now_ns()
@@ -330,7 +380,12 @@ class OmsActor(Actor):
         native = self.store.amends_natively.get(modify.venue, True)
         if native or modify.new_client_order_id is None:
             self.state.mark_pending_replace(modify.client_order_id, now)
-            entry.breaker.tell(
+            seq = self._record(
+                EntryKind.PENDING_REPLACE, now, client_order_id=modify.client_order_id
+            )
+            self._send(
+                seq,
+                entry.breaker,
                 ModifyOrder(
                     client_order_id=modify.client_order_id,
                     venue=modify.venue,
@@ -339,7 +394,7 @@ class OmsActor(Actor):
                     price=modify.price,
                     stop_price=modify.stop_price,
                     ts_ns=now,
-                )
+                ),
             )
             return
         old = view.order
@@ -376,11 +431,19 @@ class OmsActor(Actor):
             return
         self.state.mark_pending_replace(modify.client_order_id, now)
         self.state.mark_submitted(replacement.client_order_id, now)
+        self._record(
+            EntryKind.LINK_REPLACEMENT,
+            now,
+            client_order_id=modify.client_order_id,
+            message=replacement,
+        )
+        self._record(EntryKind.PENDING_REPLACE, now, client_order_id=modify.client_order_id)
+        seq = self._record(EntryKind.SUBMITTED, now, client_order_id=replacement.client_order_id)
         self._publish(Routed(registered.order), old.strategy_id)
         # ModifyOrder.quantity stays the logical total: a cancel/replace broker
         # sends the total minus what the venue had filled at cancel time, the
         # same rule OmsState applied to ``registered``.
-        entry.breaker.tell(modify)
+        self._send(seq, entry.breaker, modify)
 
     def _ack_timeout(self, client_order_id: str) -> None:
         view = self.state.get(client_order_id)
@@ -407,9 +470,19 @@ class OmsActor(Actor):
     # -- reports --------------------------------------------------------------------
 
     def _on_report(self, report: Message) -> None:
-        result = self.state.apply(report, self.context.now_ns())
+        now = self.context.now_ns()
+        result = self.state.apply(report, now)
         if result.reason is IgnoreReason.UNKNOWN_ORDER and isinstance(report, OrderStatusReport):
-            result = self._adopt(report) or result
+            adopted = self._adopt(report)
+            if adopted is not None:
+                result = adopted
+        else:
+            # Every apply is journaled, ignored ones too: replay must walk the
+            # state through the same calls (an ignored report still ages the
+            # completed-order list).
+            if result.applied and isinstance(report, OrderFilled):
+                crash_point("before_fill_journaled")
+            self._record(EntryKind.REPORT, now, message=report)
         self.store.drift_events += len(result.drifts)
         if result.applied:
             self._publish_report(report, result.order)
@@ -458,7 +531,12 @@ class OmsActor(Actor):
             report.symbol,
         )
         self.state.mark_submitted(report.client_order_id, now)
-        return self.state.apply(report, now)
+        self._record(EntryKind.REGISTER, now, message=order)
+        self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
+        result = self.state.apply(report, now)
+        if result.applied:
+            self._record(EntryKind.REPORT, now, message=report)
+        return result
 
     def _publish_report(self, report: Message, view: TrackedOrderView | None) -> None:
         self._publish(report, None if view is None else view.strategy_id)
@@ -488,12 +566,19 @@ class OmsActor(Actor):
             if entry is None:
                 run.failed.append(view.client_order_id)
                 continue
+            now = self.context.now_ns()
+            seq = 0
             if view.status is not OrderStatus.PENDING_CANCEL:
-                self.state.mark_pending_cancel(view.client_order_id, self.context.now_ns())
-            entry.breaker.tell(
+                self.state.mark_pending_cancel(view.client_order_id, now)
+                seq = self._record(
+                    EntryKind.PENDING_CANCEL, now, client_order_id=view.client_order_id
+                )
+            self._send(
+                seq,
+                entry.breaker,
                 CancelOrder(
                     client_order_id=view.client_order_id, venue=view.venue, symbol=view.symbol
-                )
+                ),
             )
             run.waiting.add(view.client_order_id)
         self._advance_kill_switch(None)
@@ -553,7 +638,9 @@ class OmsActor(Actor):
             )
             self.state.register(order, now)
             self.state.mark_submitted(order.client_order_id, now)
-            entry.breaker.tell(order)
+            self._record(EntryKind.REGISTER, now, message=order)
+            seq = self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
+            self._send(seq, entry.breaker, order)
             self._publish(Routed(order), KILL_SWITCH_STRATEGY)
             run.flatten.append(order.client_order_id)
             run.waiting.add(order.client_order_id)

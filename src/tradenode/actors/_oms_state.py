@@ -22,11 +22,15 @@ import decimal
 import enum
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final, TypeVar
 
 from tradenode._exceptions import TradenodeError
+from tradenode.messages._codec import decode as _decode_message
+from tradenode.messages._codec import encode as _encode_message
 from tradenode.messages._enums import DenialCode, OrderStatus
 from tradenode.messages._messages import (
     CancelRejected,
@@ -44,9 +48,10 @@ from tradenode.messages._messages import (
 )
 
 from ._order_lifecycle import LIVE_AT_VENUE, PENDING, is_legal_transition
-from ._positions import PositionBook, PositionFill
+from ._positions import PositionBook, PositionFill, _Position
 
 __all__ = [
+    "OMS_SNAPSHOT_VERSION",
     "ApplyResult",
     "Drift",
     "DriftKind",
@@ -92,6 +97,9 @@ _EXECUTION_REPORT_TYPES = (
 )
 
 MetricValue = int | float | Decimal | None
+
+#: The layout of :meth:`OmsState.snapshot`; :meth:`OmsState.restore` refuses any other.
+OMS_SNAPSHOT_VERSION: Final = 1
 
 _UNACKNOWLEDGED = frozenset({_S.INITIALIZED, _S.SUBMITTED})
 _AMENDABLE = frozenset({_S.SUBMITTED, _S.ACCEPTED, _S.PARTIALLY_FILLED, *PENDING})
@@ -742,6 +750,108 @@ class OmsState:
             "retained_orders": len(self._hot) + len(self._completed),
         }
 
+    # Snapshots ----------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything this state holds, as plain data :meth:`restore` rebuilds it from.
+
+        Only dicts with string keys, lists, strings, ints, None and bytes:
+        it packs as msgpack as it is. Decimals and exact fractions are
+        strings, enums their values, messages the bytes of the message
+        codec. Orders keep their order (hot in insertion order, completed
+        least recently used first), so a restored state forgets, lists and
+        numbers exactly as this one would.
+        """
+        metrics = self._metrics
+        positions = self._positions
+        return {
+            "version": OMS_SNAPSHOT_VERSION,
+            "completed_capacity": self._completed_capacity,
+            "latency_window": metrics.ack_latencies.maxlen,
+            "fill_sequence": self._fill_sequence,
+            "hot": [_order_to_plain(tracked) for tracked in self._hot.values()],
+            "completed": [_order_to_plain(tracked) for tracked in self._completed.values()],
+            "executions": [
+                [venue, execution_id, owner]
+                for (venue, execution_id), owner in self._executions.items()
+            ],
+            "open_by_venue": [[venue, count] for venue, count in self._open_by_venue.items()],
+            "positions": {
+                "net": [
+                    [venue, symbol, _position_to_plain(position)]
+                    for (venue, symbol), position in positions._net.items()
+                ],
+                "by_strategy": [
+                    [venue, symbol, strategy_id, _position_to_plain(position)]
+                    for (venue, symbol, strategy_id), position in positions._by_strategy.items()
+                ],
+                "marks": [
+                    [venue, symbol, str(price)]
+                    for (venue, symbol), price in positions._marks.items()
+                ],
+            },
+            "metrics": {
+                "total_orders": metrics.total_orders,
+                "submitted_orders": metrics.submitted_orders,
+                "filled_orders": metrics.filled_orders,
+                # A sum of nanoseconds may outgrow msgpack's 64-bit integers.
+                "fill_latency_total": str(metrics.fill_latency_total),
+                "fill_latency_count": metrics.fill_latency_count,
+                "filled_notional": str(metrics.filled_notional),
+                "commission": str(metrics.commission),
+                "ack_latencies": list(metrics.ack_latencies),
+                "fill_latencies": list(metrics.fill_latencies),
+            },
+        }
+
+    @classmethod
+    def restore(cls, plain: Mapping[str, Any]) -> OmsState:
+        """The state a :meth:`snapshot` was taken of, as it was then.
+
+        Raises ``ValueError`` for a snapshot of another version or one that
+        is malformed (the message says where).
+        """
+        if not isinstance(plain, Mapping):
+            raise ValueError(f"OmsState.restore: a snapshot is a mapping, not {_kind(plain)}")
+        version = plain.get("version")
+        if type(version) is not int or version != OMS_SNAPSHOT_VERSION:
+            raise ValueError(
+                f"OmsState.restore: unsupported snapshot version {version!r:.60} "
+                f"(this code reads version {OMS_SNAPSHOT_VERSION})"
+            )
+        try:
+            return cls._restore_v1(plain)
+        except KeyError as exc:
+            raise ValueError(f"OmsState.restore: snapshot has no {exc}") from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise ValueError(f"OmsState.restore: malformed snapshot: {exc}") from exc
+
+    @classmethod
+    def _restore_v1(cls, plain: Mapping[str, Any]) -> OmsState:
+        state = cls(
+            completed_capacity=_typed(plain["completed_capacity"], int, "completed_capacity"),
+            latency_window=_typed(plain["latency_window"], int, "latency_window"),
+        )
+        state._fill_sequence = _typed(plain["fill_sequence"], int, "fill_sequence")
+        for section, orders in (("hot", state._hot), ("completed", state._completed)):
+            for index, item in enumerate(_typed(plain[section], list, section)):
+                tracked = _order_from_plain(item, f"{section}[{index}]")
+                if state._find(tracked.client_order_id) is not None:
+                    raise ValueError(f"{section}[{index}]: {tracked.client_order_id} appears twice")
+                orders[tracked.client_order_id] = tracked
+        for index, item in enumerate(_typed(plain["executions"], list, "executions")):
+            venue, execution_id, owner = _strings(item, 3, f"executions[{index}]")
+            state._executions[(venue, execution_id)] = owner
+        for index, item in enumerate(_typed(plain["open_by_venue"], list, "open_by_venue")):
+            where = f"open_by_venue[{index}]"
+            pair = _typed(item, list, where)
+            if len(pair) != 2:
+                raise ValueError(f"{where}: expected [venue, count]")
+            state._open_by_venue[_typed(pair[0], str, where)] = _typed(pair[1], int, where)
+        _restore_positions(state._positions, _typed(plain["positions"], dict, "positions"))
+        _restore_metrics(state._metrics, _typed(plain["metrics"], dict, "metrics"))
+        return state
+
     # Report handlers ----------------------------------------------------------
 
     def _on_report(
@@ -1276,3 +1386,173 @@ def _percentile(ordered: list[int], percent: int) -> int | None:
         return None
     rank = math.ceil(percent * len(ordered) / 100)
     return ordered[max(rank, 1) - 1]
+
+
+# Snapshot data ------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def _typed(value: object, kind: type[_T], where: str) -> _T:
+    # bool is an int subclass, and never what a count or a timestamp means.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{where}: expected {kind.__name__}, got {_kind(value)}")
+    return value
+
+
+def _optional(value: object, kind: type[_T], where: str) -> _T | None:
+    return None if value is None else _typed(value, kind, where)
+
+
+def _strings(value: object, count: int, where: str) -> list[str]:
+    items = _typed(value, list, where)
+    if len(items) != count:
+        raise ValueError(f"{where}: expected {count} items, got {len(items)}")
+    return [_typed(item, str, where) for item in items]
+
+
+def _decimal(value: object, where: str) -> Decimal:
+    number = Decimal(_typed(value, str, where))
+    if not number.is_finite():
+        raise ValueError(f"{where}: {value!r} is not a finite decimal")
+    return number
+
+
+def _fraction(value: object, where: str) -> Fraction:
+    return Fraction(_typed(value, str, where))
+
+
+def _message(value: object, kind: type[_T], where: str) -> _T:
+    message = _decode_message(_typed(value, bytes, where))
+    return _typed(message, kind, where)
+
+
+def _order_to_plain(tracked: _Order) -> dict[str, Any]:
+    return {
+        "order": _encode_message(tracked.order),
+        "status": tracked.status.value,
+        "resume_status": None if tracked.resume_status is None else tracked.resume_status.value,
+        "filled": str(tracked.filled),
+        "fill_notional": str(tracked.fill_notional),
+        "commission": str(tracked.commission),
+        "fills": [[sequence, _encode_message(fill)] for sequence, fill in tracked.fills],
+        "venue_order_id": tracked.venue_order_id,
+        "created_ns": tracked.created_ns,
+        "submitted_ns": tracked.submitted_ns,
+        "accepted_ns": tracked.accepted_ns,
+        "first_fill_ns": tracked.first_fill_ns,
+        "last_update_ns": tracked.last_update_ns,
+        "replacement_of": tracked.replacement_of,
+        "replaced_by": tracked.replaced_by,
+        "carried_at_link": str(tracked.carried_at_link),
+        "predecessors_filled": str(tracked.predecessors_filled),
+        "denial_code": None if tracked.denial_code is None else tracked.denial_code.value,
+        "rejection_code": tracked.rejection_code,
+        "reason": tracked.reason,
+    }
+
+
+def _order_from_plain(value: object, where: str) -> _Order:
+    plain = _typed(value, dict, where)
+    tracked = _Order(
+        _message(plain["order"], SubmitOrder, f"{where}.order"),
+        _typed(plain["created_ns"], int, f"{where}.created_ns"),
+        replacement_of=_optional(plain["replacement_of"], str, f"{where}.replacement_of"),
+        carried_at_link=_decimal(plain["carried_at_link"], f"{where}.carried_at_link"),
+    )
+    tracked.status = OrderStatus(plain["status"])
+    resume = plain["resume_status"]
+    tracked.resume_status = None if resume is None else OrderStatus(resume)
+    tracked.filled = _decimal(plain["filled"], f"{where}.filled")
+    tracked.fill_notional = _decimal(plain["fill_notional"], f"{where}.fill_notional")
+    tracked.commission = _decimal(plain["commission"], f"{where}.commission")
+    for index, item in enumerate(_typed(plain["fills"], list, f"{where}.fills")):
+        at = f"{where}.fills[{index}]"
+        pair = _typed(item, list, at)
+        if len(pair) != 2:
+            raise ValueError(f"{at}: expected [sequence, fill]")
+        tracked.fills.append((_typed(pair[0], int, at), _message(pair[1], OrderFilled, at)))
+    tracked.venue_order_id = _optional(plain["venue_order_id"], str, f"{where}.venue_order_id")
+    tracked.submitted_ns = _optional(plain["submitted_ns"], int, f"{where}.submitted_ns")
+    tracked.accepted_ns = _optional(plain["accepted_ns"], int, f"{where}.accepted_ns")
+    tracked.first_fill_ns = _optional(plain["first_fill_ns"], int, f"{where}.first_fill_ns")
+    tracked.last_update_ns = _typed(plain["last_update_ns"], int, f"{where}.last_update_ns")
+    tracked.replaced_by = _optional(plain["replaced_by"], str, f"{where}.replaced_by")
+    tracked.predecessors_filled = _decimal(
+        plain["predecessors_filled"], f"{where}.predecessors_filled"
+    )
+    denial = plain["denial_code"]
+    tracked.denial_code = None if denial is None else DenialCode(denial)
+    tracked.rejection_code = _optional(plain["rejection_code"], str, f"{where}.rejection_code")
+    tracked.reason = _optional(plain["reason"], str, f"{where}.reason")
+    return tracked
+
+
+def _position_to_plain(position: _Position) -> dict[str, Any]:
+    return {
+        "quantity": str(position.quantity),
+        "average_price": str(position.average_price),
+        "realized": str(position.realized),
+        "commissions": [[asset, str(amount)] for asset, amount in position.commissions.items()],
+        "ts_ns": position.ts_ns,
+    }
+
+
+def _position_from_plain(value: object, where: str) -> _Position:
+    plain = _typed(value, dict, where)
+    position = _Position()
+    position.quantity = _decimal(plain["quantity"], f"{where}.quantity")
+    position.average_price = _fraction(plain["average_price"], f"{where}.average_price")
+    position.realized = _fraction(plain["realized"], f"{where}.realized")
+    for index, item in enumerate(_typed(plain["commissions"], list, f"{where}.commissions")):
+        at = f"{where}.commissions[{index}]"
+        pair = _typed(item, list, at)
+        if len(pair) != 2:
+            raise ValueError(f"{at}: expected [asset, amount]")
+        position.commissions[_optional(pair[0], str, at)] = _decimal(pair[1], at)
+    position.ts_ns = _typed(plain["ts_ns"], int, f"{where}.ts_ns")
+    return position
+
+
+def _restore_positions(book: PositionBook, plain: dict[str, Any]) -> None:
+    for index, item in enumerate(_typed(plain["net"], list, "positions.net")):
+        where = f"positions.net[{index}]"
+        entry = _typed(item, list, where)
+        if len(entry) != 3:
+            raise ValueError(f"{where}: expected [venue, symbol, position]")
+        venue, symbol = _strings(entry[:2], 2, where)
+        book._net[(venue, symbol)] = _position_from_plain(entry[2], where)
+    for index, item in enumerate(_typed(plain["by_strategy"], list, "positions.by_strategy")):
+        where = f"positions.by_strategy[{index}]"
+        entry = _typed(item, list, where)
+        if len(entry) != 4:
+            raise ValueError(f"{where}: expected [venue, symbol, strategy_id, position]")
+        venue, symbol, strategy_id = _strings(entry[:3], 3, where)
+        book._by_strategy[(venue, symbol, strategy_id)] = _position_from_plain(entry[3], where)
+    for index, item in enumerate(_typed(plain["marks"], list, "positions.marks")):
+        where = f"positions.marks[{index}]"
+        venue, symbol, price = _strings(item, 3, where)
+        book.mark(venue, symbol, _decimal(price, where))
+
+
+def _restore_metrics(metrics: _Metrics, plain: dict[str, Any]) -> None:
+    metrics.total_orders = _typed(plain["total_orders"], int, "metrics.total_orders")
+    metrics.submitted_orders = _typed(plain["submitted_orders"], int, "metrics.submitted_orders")
+    metrics.filled_orders = _typed(plain["filled_orders"], int, "metrics.filled_orders")
+    metrics.fill_latency_total = int(
+        _typed(plain["fill_latency_total"], str, "metrics.fill_latency_total")
+    )
+    metrics.fill_latency_count = _typed(
+        plain["fill_latency_count"], int, "metrics.fill_latency_count"
+    )
+    metrics.filled_notional = _decimal(plain["filled_notional"], "metrics.filled_notional")
+    metrics.commission = _decimal(plain["commission"], "metrics.commission")
+    for name, window in (
+        ("ack_latencies", metrics.ack_latencies),
+        ("fill_latencies", metrics.fill_latencies),
+    ):
+        window.extend(_typed(sample, int, f"metrics.{name}") for sample in plain[name])

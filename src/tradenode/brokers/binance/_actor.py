@@ -31,6 +31,7 @@ from typing import Any
 
 import trio
 
+from ..._crashpoints import crash_point
 from ..._exceptions import (
     BrokerConnectionError,
     BrokerError,
@@ -106,6 +107,8 @@ __all__ = ["BinanceBroker", "BinanceLink", "GetMarketSnapshot", "MarketSnapshot"
 
 logger = logging.getLogger("tradenode.brokers.binance")
 
+UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
+
 _TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 _TRADES_PAGE = 1000
 
@@ -120,6 +123,9 @@ class TrackedOrder:
     venue_filled: Decimal = Decimal(0)
     forwarded_trades: set[int] = field(default_factory=set)
     forwarded_quantity: Decimal = Decimal(0)
+    report_if_missing: bool = False
+    """Set for orders a journal says were live (not merely sent): if the venue has
+    never heard of one, the OMS must learn that it is not live anywhere."""
 
     @property
     def settled(self) -> bool:
@@ -428,8 +434,20 @@ class BinanceBroker(Actor):
         self.link.reconciliations += 1
 
     def _never_arrived(self, client_id: str) -> None:
-        """The venue has no such order: it never got there. Say so once, then forget it."""
-        self.link.orders.pop(client_id, None)
+        """The venue has no such order: it never got there. Forget it, and say so when
+        nobody else will (a submit in flight is the breaker's to resolve and re-send)."""
+        tracked = self.link.orders.pop(client_id, None)
+        if tracked is not None and tracked.report_if_missing:
+            logger.warning("%s: %s is unknown at the venue", self.name, client_id)
+            self.reports_to.tell(
+                OrderRejected(
+                    client_order_id=client_id,
+                    venue=self.name,
+                    code=UNKNOWN_AT_VENUE,
+                    reason="the venue has no order with this client order id",
+                    ts_ns=self.context.now_ns(),
+                )
+            )
 
     def _forward_trade(self, trade: BinanceTrade) -> None:
         client_id = self.link.client_ids.get((trade.symbol, trade.order_id))
@@ -586,13 +604,7 @@ class BinanceBroker(Actor):
             self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
             job: Any = (_submit, session, params)
         elif isinstance(command, CancelOrder):
-            job = (
-                _rest_job,
-                session,
-                "DELETE",
-                "/api/v3/order",
-                cancel_params(command.symbol, command.client_order_id),
-            )
+            job = (_cancel, session, command)
         elif isinstance(command, QueryOrder):
             job = (_query, session, command.symbol, command.client_order_id)
         elif isinstance(command, ModifyOrder):
@@ -719,6 +731,7 @@ class BinanceBroker(Actor):
         elif isinstance(command, CancelOrder):
             order = parse_order(last.body, broker=self.name)
             self._note_order(order)
+            self._forward_trades_first(done, order)
             self.reports_to.tell(
                 OrderCanceled(
                     client_order_id=command.client_order_id,
@@ -738,7 +751,7 @@ class BinanceBroker(Actor):
             self.reports_to.tell(report)
             self._send_reply(request, BrokerReply(request.seq, Outcome.OK, report=report))
         elif isinstance(command, ModifyOrder):
-            self._on_replaced(request, command, last)
+            self._on_replaced(request, command, last, done)
         elif isinstance(command, CancelAllOrders):
             for result in done.results:
                 if result.error is None and isinstance(result.body, list):
@@ -754,8 +767,16 @@ class BinanceBroker(Actor):
             self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
         self._forget_settled()
 
+    def _forward_trades_first(self, done: _Done, order: BinanceOrder) -> None:
+        """A terminal answer over REST can overtake the stream's last fills; the OMS
+        gets those fills before the order closes, so none is lost if the process
+        dies before the stream catches up (the journal would show it closed)."""
+        self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
+        for raw in done.trades:
+            self._forward_trade(parse_trade(raw, broker=self.name))
+
     def _on_replaced(
-        self, request: BrokerRequest, command: ModifyOrder, result: RestResult
+        self, request: BrokerRequest, command: ModifyOrder, result: RestResult, done: _Done
     ) -> None:
         body = result.body
         assert command.new_client_order_id is not None
@@ -765,6 +786,7 @@ class BinanceBroker(Actor):
             )
         canceled = parse_order(body["cancelResponse"], broker=self.name)
         self._note_order(canceled)
+        self._forward_trades_first(done, canceled)
         self.reports_to.tell(
             OrderCanceled(
                 client_order_id=command.client_order_id,
@@ -962,20 +984,42 @@ async def _perform(
     me.tell(done)
 
 
-async def _rest_job(
-    request: BrokerRequest,
-    session: BinanceSession,
-    method: str,
-    path: str,
-    params: Sequence[tuple[str, str]],
-) -> _Done:
-    return _Done(request, (await session.rest(method, path, params, signed=True),))
-
-
 async def _submit(
     request: BrokerRequest, session: BinanceSession, params: Sequence[tuple[str, str]]
 ) -> _Done:
-    return _Done(request, (await session.rest("POST", "/api/v3/order", params, signed=True),))
+    result = await session.rest("POST", "/api/v3/order", params, signed=True)
+    crash_point("after_send")
+    return _Done(request, (result,))
+
+
+async def _trades_of(session: BinanceSession, order: object) -> tuple[Any, ...]:
+    """The trades of an order a REST answer shows partly or wholly filled."""
+    if not isinstance(order, Mapping):
+        return ()
+    order_id, symbol = order.get("orderId"), order.get("symbol")
+    try:
+        executed = Decimal(str(order.get("executedQty", "0")))
+    except ArithmeticError:
+        return ()
+    if not isinstance(order_id, int) or not isinstance(symbol, str) or executed <= 0:
+        return ()
+    result = await session.rest(
+        "GET", "/api/v3/myTrades", [("symbol", symbol), ("orderId", str(order_id))], signed=True
+    )
+    if result.error is None and isinstance(result.body, list):
+        return tuple(result.body)
+    return ()
+
+
+async def _cancel(request: BrokerRequest, session: BinanceSession, command: CancelOrder) -> _Done:
+    result = await session.rest(
+        "DELETE",
+        "/api/v3/order",
+        cancel_params(command.symbol, command.client_order_id),
+        signed=True,
+    )
+    trades = await _trades_of(session, result.body) if result.error is None else ()
+    return _Done(request, (result,), trades=trades)
 
 
 async def _query(
@@ -1012,7 +1056,10 @@ async def _cancel_replace(
         body = BinanceApiError(400, -1102, str(exc))
         return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
     result = await session.rest("POST", "/api/v3/order/cancelReplace", params, signed=True)
-    return _Done(request, (status, result), original=original)
+    trades: tuple[Any, ...] = ()
+    if result.error is None and isinstance(result.body, Mapping):
+        trades = await _trades_of(session, result.body.get("cancelResponse"))
+    return _Done(request, (status, result), original=original, trades=trades)
 
 
 async def _cancel_all(

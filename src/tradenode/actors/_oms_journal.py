@@ -1,0 +1,102 @@
+"""The OMS's write-ahead log: every state change as a journal entry, and the
+rule that an order leaves for a venue only once its intent is durable.
+
+NautilusTrader writes its cache asynchronously, so an order can reach the
+venue before anything on disk knows of it; a crash then leaves an order
+nobody tracks. Here the OMS records the intent (``REGISTER``) and the
+decision to send it (``SUBMITTED``) first, and holds the message for the
+breaker until the journal says those records are fsynced. With group
+commit that costs one fsync per group, not one per order.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgpack
+
+from ..journal._entries import EntryKind, JournalEntry, encode_entry
+from ..supervision import Address
+
+__all__ = ["DurableLog", "Held", "OmsJournal", "WriteAhead"]
+
+logger = logging.getLogger("tradenode.oms")
+
+
+class DurableLog(Protocol):
+    """What the OMS needs of a journal (``tradenode.journal.Journal`` is one)."""
+
+    def append(self, payload: bytes) -> int: ...
+
+    @property
+    def durable_seq(self) -> int: ...
+
+    def add_durability_listener(self, callback: Callable[[int], None]) -> None: ...
+
+    def write_snapshot(self, seq: int, payload: bytes) -> Any: ...
+
+    def compact(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A message for ``address`` that waits until record ``seq`` is durable."""
+
+    seq: int
+    address: Address
+    message: Any
+
+
+@dataclass(frozen=True, slots=True)
+class WriteAhead:
+    """Told to the OMS when the journal has fsynced through ``seq``."""
+
+    seq: int
+
+
+@dataclass
+class OmsJournal:
+    log: DurableLog
+    snapshot_every: int = 10_000
+    """Records between snapshots of the whole state; they bound replay time."""
+    held: collections.deque[Held] = field(default_factory=collections.deque)
+    records: int = 0
+    last_seq: int = 0
+    snapshotted_at: int = 0
+    snapshots: int = 0
+
+    def record(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
+        seq = self.log.append(encode_entry(JournalEntry(kind=kind, ts_ns=ts_ns, **fields)))
+        self.records += 1
+        self.last_seq = seq
+        return seq
+
+    def snapshot_if_due(self, state: Callable[[], dict[str, Any]]) -> None:
+        """Snapshot the whole state once ``snapshot_every`` records have passed.
+
+        Called only between messages, when the state is exactly what the
+        records up to ``last_seq`` say, so replay resumes at the next record.
+        """
+        if self.last_seq - self.snapshotted_at < self.snapshot_every:
+            return
+        self.log.write_snapshot(self.last_seq, msgpack.packb(state(), use_bin_type=True))
+        self.snapshotted_at = self.last_seq
+        self.snapshots += 1
+        self.log.compact()
+
+    def send_when_durable(self, seq: int, address: Address, message: Any) -> None:
+        if not self.held and self.log.durable_seq >= seq:
+            address.tell(message)
+        else:
+            self.held.append(Held(seq, address, message))
+            self.release(self.log.durable_seq)
+
+    def release(self, durable_seq: int) -> None:
+        """Send, in order, every held message whose records are now durable."""
+        while self.held and self.held[0].seq <= durable_seq:
+            held = self.held.popleft()
+            held.address.tell(held.message)

@@ -1,0 +1,487 @@
+"""What the order manager writes to its journal, and the bytes each entry becomes.
+
+One :class:`JournalEntry` is one call the OMS made on its ``OmsState``
+(``register``, ``mark_submitted``, ``apply`` ...) with the arguments it
+passed, plus ``COUNTER`` entries for the client-order-id counters, which
+live outside the state but must survive a restart so ids never repeat.
+Replaying the entries in order through a fresh ``OmsState`` rebuilds the
+same state (see ``_replay``) if the journal records every *call*, in call
+order and with the very ``ts_ns`` the call was given, whatever it returned:
+an ignored report still moves its order in the completed-order LRU, and a
+second reading of the clock puts other timestamps and latencies in the
+replayed state. (A call that raised changed nothing and may be recorded or
+not; replay ignores it the same way.)
+
+Payloads are msgpack arrays ``[ENTRY_FORMAT_VERSION, kind, ts_ns, *fields]``
+whose fields are fixed per kind (:data:`ENTRY_FIELDS`), so an entry is a
+few bytes around its message and decoding needs no field names. Messages
+are embedded as the bytes of the message codec (``tradenode.messages``),
+which keeps its own versioning and its closed registry of classes. Prices
+and counters travel as text: decimals must not round, and a counter can
+reach 2**64, one past msgpack's largest integer.
+
+Versioning rule: a reader refuses any ``ENTRY_FORMAT_VERSION`` it does not
+know; a new version may change layouts, and the reader then decodes each
+version it supports explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import msgpack
+
+from tradenode._exceptions import DecodeError
+from tradenode.messages._codec import DEFAULT_REGISTRY, MAX_DECIMAL_CHARS, MAX_FRAME_BYTES
+from tradenode.messages._codec import decode as decode_message
+from tradenode.messages._codec import encode as encode_message
+from tradenode.messages._enums import DenialCode
+from tradenode.messages._messages import (
+    CancelRejected,
+    Message,
+    ModifyRejected,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderModified,
+    OrderRejected,
+    OrderStatusReport,
+    SubmitOrder,
+)
+from tradenode.messages._validation import (
+    check_client_order_id,
+    check_decimal,
+    check_identifier,
+)
+
+__all__ = [
+    "ENTRY_FIELDS",
+    "ENTRY_FORMAT_VERSION",
+    "MAX_ENTRY_BYTES",
+    "EntryKind",
+    "JournalEntry",
+    "decode_entry",
+    "encode_entry",
+    "entry_to_dict",
+    "message_to_dict",
+]
+
+ENTRY_FORMAT_VERSION: Final = 1
+
+#: One message frame at most, plus the few identifiers and the reason around it.
+MAX_ENTRY_BYTES: Final = MAX_FRAME_BYTES + 64 * 1024
+
+_MAX_TS_NS: Final = (1 << 64) - 1
+_COUNTER_TEXT: Final = re.compile(r"0|[1-9][0-9]{0,19}", re.ASCII)
+_DECIMAL_TEXT: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+#: The venue reports ``OmsState.apply`` acts on; anything else it would ignore.
+_REPORT_TYPES: Final = (
+    OrderAccepted,
+    OrderRejected,
+    OrderFilled,
+    OrderCanceled,
+    OrderExpired,
+    OrderModified,
+    CancelRejected,
+    ModifyRejected,
+    OrderStatusReport,
+)
+
+
+#: ``tradenode.actors.ClientOrderIds``'s bound, restated: importing it from there
+#: would load the actors package, which imports this module (a test pins equality).
+MAX_COUNTER = 2**64 - 1
+
+
+class EntryKind(enum.Enum):
+    """One kind per ``OmsState`` call the OMS makes, plus the id counter.
+
+    Values are written to the journal: renaming a member is free, changing a
+    value is a format change.
+    """
+
+    REGISTER = "register"
+    """``register(order, ts_ns)``: the order intent, a ``SubmitOrder``."""
+    DENIED = "denied"
+    """``mark_denied(client_order_id, code, reason, ts_ns)``."""
+    SUBMITTED = "submitted"
+    """``mark_submitted(client_order_id, ts_ns)``."""
+    PENDING_CANCEL = "pending_cancel"
+    """``mark_pending_cancel(client_order_id, ts_ns)``."""
+    PENDING_REPLACE = "pending_replace"
+    """``mark_pending_replace(client_order_id, ts_ns)``."""
+    LINK_REPLACEMENT = "link_replacement"
+    """``link_replacement(client_order_id, message, ts_ns)``: old id, replacement order."""
+    REPORT = "report"
+    """``apply(message, ts_ns)``: an execution report from a venue."""
+    MARK = "mark"
+    """``mark(venue, symbol, price)``: the price unrealized PnL is measured against."""
+    COUNTER = "counter"
+    """The next client-order-id counter of ``strategy_id``; not a state call."""
+
+
+#: The fields each kind carries, in payload order after ``[version, kind, ts_ns]``;
+#: every other field of the entry is None.
+ENTRY_FIELDS: Final[Mapping[EntryKind, tuple[str, ...]]] = {
+    EntryKind.REGISTER: ("message",),
+    EntryKind.DENIED: ("client_order_id", "code", "reason"),
+    EntryKind.SUBMITTED: ("client_order_id",),
+    EntryKind.PENDING_CANCEL: ("client_order_id",),
+    EntryKind.PENDING_REPLACE: ("client_order_id",),
+    EntryKind.LINK_REPLACEMENT: ("client_order_id", "message"),
+    EntryKind.REPORT: ("message",),
+    EntryKind.MARK: ("venue", "symbol", "price"),
+    EntryKind.COUNTER: ("strategy_id", "counter"),
+}
+
+_OPTIONAL_FIELDS: Final = (
+    "message",
+    "client_order_id",
+    "code",
+    "reason",
+    "venue",
+    "symbol",
+    "price",
+    "strategy_id",
+    "counter",
+)
+
+_KINDS_BY_VALUE: Final = {kind.value: kind for kind in EntryKind}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class JournalEntry:
+    """One OMS state call; which fields are set depends on ``kind`` (:data:`ENTRY_FIELDS`).
+
+    ``ts_ns`` is the ``ts_ns`` the OMS passed to the call (for ``MARK`` and
+    ``COUNTER``, which take none, when the OMS made it). Construction
+    refuses a missing, extra or ill-typed field with a ``ValueError``, so an
+    entry that exists can be encoded and replayed.
+    """
+
+    kind: EntryKind
+    ts_ns: int
+    message: Message | None = None
+    """REGISTER and LINK_REPLACEMENT: a ``SubmitOrder``; REPORT: an execution report."""
+    client_order_id: str | None = None
+    """The order a DENIED / SUBMITTED / PENDING_* entry marks; the replaced order of a link."""
+    code: DenialCode | None = None
+    reason: str | None = None
+    venue: str | None = None
+    symbol: str | None = None
+    price: Decimal | None = None
+    strategy_id: str | None = None
+    counter: int | None = None
+
+    def __post_init__(self) -> None:
+        # Hot on replay and on every journaled call: one lookup, then only this kind's fields.
+        try:
+            wanted, unwanted = _SPECS[self.kind]
+        except (KeyError, TypeError):
+            raise ValueError(f"JournalEntry.kind={self.kind!r}: must be an EntryKind") from None
+        ts_ns = self.ts_ns
+        if type(ts_ns) is not int or not 0 <= ts_ns <= _MAX_TS_NS:
+            raise ValueError(
+                f"JournalEntry({self.kind.value}).ts_ns={ts_ns!r}: must be integer "
+                f"nanoseconds in [0, 2**64)"
+            )
+        for name in unwanted:
+            if getattr(self, name) is not None:
+                kind = self.kind.value
+                raise ValueError(
+                    f"JournalEntry({kind}).{name}={getattr(self, name)!r}: "
+                    f"a {kind} entry has no {name}"
+                )
+        for name, check in wanted:
+            value = getattr(self, name)
+            if value is None:
+                kind = self.kind.value
+                raise ValueError(f"JournalEntry({kind}).{name}=None: a {kind} entry needs it")
+            check(self, value)
+
+    @property
+    def order(self) -> SubmitOrder:
+        """The ``SubmitOrder`` of a REGISTER or LINK_REPLACEMENT entry."""
+        if not isinstance(self.message, SubmitOrder):
+            raise TypeError(f"a {self.kind.value} entry carries no SubmitOrder")
+        return self.message
+
+
+def _check_message(entry: JournalEntry, value: object) -> None:
+    if entry.kind is EntryKind.REPORT:
+        if not isinstance(value, _REPORT_TYPES):
+            raise ValueError(
+                f"JournalEntry(report).message: {type(value).__name__} is not an execution report"
+            )
+    elif not isinstance(value, SubmitOrder):
+        raise ValueError(
+            f"JournalEntry({entry.kind.value}).message: must be a SubmitOrder, "
+            f"not {type(value).__name__}"
+        )
+
+
+def _check_code(entry: JournalEntry, value: object) -> None:
+    if not isinstance(value, DenialCode):
+        raise ValueError(f"JournalEntry({entry.kind.value}).code={value!r}: must be a DenialCode")
+
+
+def _check_reason(entry: JournalEntry, value: object) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"JournalEntry({entry.kind.value}).reason={value!r}: must be a string")
+
+
+def _check_counter(entry: JournalEntry, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER + 1:
+        raise ValueError(
+            f"JournalEntry({entry.kind.value}).counter={value!r}: must be an int in "
+            f"[0, {MAX_COUNTER + 1}]"
+        )
+
+
+_FIELD_CHECKS: Final[Mapping[str, Callable[[JournalEntry, Any], None]]] = {
+    "message": _check_message,
+    "client_order_id": lambda entry, value: check_client_order_id(entry, "client_order_id", value),
+    "code": _check_code,
+    "reason": _check_reason,
+    "venue": lambda entry, value: check_identifier(entry, "venue", value),
+    "symbol": lambda entry, value: check_identifier(entry, "symbol", value),
+    # OmsState.mark refuses anything else, so an entry must not hold it.
+    "price": lambda entry, value: check_decimal(entry, "price", value, positive=True),
+    "strategy_id": lambda entry, value: check_identifier(entry, "strategy_id", value),
+    "counter": _check_counter,
+}
+
+_SPECS: Final[
+    Mapping[
+        EntryKind,
+        tuple[tuple[tuple[str, Callable[[JournalEntry, Any], None]], ...], tuple[str, ...]],
+    ]
+] = {
+    kind: (
+        tuple((name, _FIELD_CHECKS[name]) for name in names),
+        tuple(name for name in _OPTIONAL_FIELDS if name not in names),
+    )
+    for kind, names in ENTRY_FIELDS.items()
+}
+
+
+# Encoding ---------------------------------------------------------------------------
+
+
+def _decimal_to_wire(value: Decimal) -> str:
+    text = str(value)
+    if len(text) > MAX_DECIMAL_CHARS:
+        raise ValueError(f"decimal text exceeds {MAX_DECIMAL_CHARS} characters")
+    return text
+
+
+_TO_WIRE: Final[Mapping[str, Callable[[Any], object]]] = {
+    "message": encode_message,
+    "client_order_id": str,
+    "code": lambda code: code.value,
+    "reason": str,
+    "venue": str,
+    "symbol": str,
+    "price": _decimal_to_wire,
+    "strategy_id": str,
+    "counter": str,
+}
+
+
+def encode_entry(entry: JournalEntry) -> bytes:
+    """The entry as one msgpack payload; ``ValueError`` for what :func:`decode_entry` would refuse."""
+    if not isinstance(entry, JournalEntry):
+        raise TypeError(f"encode_entry() needs a JournalEntry, not {type(entry).__name__}")
+    kind = entry.kind
+    frame: list[object] = [ENTRY_FORMAT_VERSION, kind.value, entry.ts_ns]
+    for name in ENTRY_FIELDS[kind]:
+        try:
+            frame.append(_TO_WIRE[name](getattr(entry, name)))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"journal entry ({kind.value}).{name}: {exc}") from exc
+    data: bytes = msgpack.packb(frame, use_bin_type=True)
+    if len(data) > MAX_ENTRY_BYTES:
+        raise ValueError(
+            f"journal entry ({kind.value}): {len(data)} bytes exceeds {MAX_ENTRY_BYTES}"
+        )
+    return data
+
+
+# Decoding ---------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A field was refused; :func:`decode_entry` adds the kind and the field name."""
+
+
+def _message_from_wire(value: object) -> Message:
+    if not isinstance(value, bytes):
+        raise _Invalid(f"expected the bytes of a message frame, got {_describe(value)}")
+    try:
+        return decode_message(value)
+    except DecodeError as exc:
+        raise _Invalid(str(exc)) from exc
+
+
+def _text_from_wire(value: object) -> str:
+    if type(value) is not str:
+        raise _Invalid(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _code_from_wire(value: object) -> DenialCode:
+    text = _text_from_wire(value)
+    try:
+        return DenialCode(text)
+    except ValueError:
+        raise _Invalid(f"{text[:60]!r} is not a DenialCode value") from None
+
+
+def _price_from_wire(value: object) -> Decimal:
+    text = _text_from_wire(value)
+    if len(text) > MAX_DECIMAL_CHARS or not _DECIMAL_TEXT.fullmatch(text):
+        raise _Invalid(f"{text[:60]!r} is not a decimal number")
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid text
+        raise _Invalid(f"{text[:60]!r} is not a decimal number") from None
+
+
+def _counter_from_wire(value: object) -> int:
+    text = _text_from_wire(value)
+    if not _COUNTER_TEXT.fullmatch(text):
+        raise _Invalid(f"{text[:60]!r} is not a counter (decimal digits)")
+    return int(text)
+
+
+_FROM_WIRE: Final[Mapping[str, Callable[[object], object]]] = {
+    "message": _message_from_wire,
+    "client_order_id": _text_from_wire,
+    "code": _code_from_wire,
+    "reason": _text_from_wire,
+    "venue": _text_from_wire,
+    "symbol": _text_from_wire,
+    "price": _price_from_wire,
+    "strategy_id": _text_from_wire,
+    "counter": _counter_from_wire,
+}
+
+
+def decode_entry(payload: bytes | bytearray | memoryview) -> JournalEntry:
+    """Reads one payload back; every flaw in it is a ``DecodeError`` that says what is wrong."""
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise TypeError(f"decode_entry() needs bytes, not {type(payload).__name__}")
+    size = payload.nbytes if isinstance(payload, memoryview) else len(payload)
+    if size == 0:
+        raise DecodeError("journal entry: empty payload")
+    if size > MAX_ENTRY_BYTES:
+        raise DecodeError(f"journal entry: {size} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
+    try:
+        frame = msgpack.unpackb(payload, raw=False, use_list=True, strict_map_key=True)
+    except msgpack.ExtraData as exc:
+        raise DecodeError(
+            f"journal entry: {len(exc.extra)} trailing byte(s) after one complete entry"
+        ) from exc
+    except msgpack.StackError as exc:
+        raise DecodeError("journal entry: msgpack nesting is too deep") from exc
+    except msgpack.FormatError as exc:
+        raise DecodeError("journal entry: not msgpack (reserved or invalid type byte)") from exc
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"journal entry: a string is not valid UTF-8: {exc.reason}") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DecodeError(f"journal entry: truncated or malformed msgpack: {exc}") from exc
+    if not isinstance(frame, list) or len(frame) < 3:
+        raise DecodeError(
+            f"journal entry: expected an array [version, kind, ts_ns, ...], got {_describe(frame)}"
+        )
+    version, kind_value, ts_ns, *fields = frame
+    if type(version) is not int or version != ENTRY_FORMAT_VERSION:
+        raise DecodeError(
+            f"journal entry: unsupported format version {_show(version)} "
+            f"(this reader knows version {ENTRY_FORMAT_VERSION})"
+        )
+    kind = _KINDS_BY_VALUE.get(kind_value) if type(kind_value) is str else None
+    if kind is None:
+        raise DecodeError(f"journal entry: unknown kind {_show(kind_value)}")
+    if type(ts_ns) is not int:
+        raise DecodeError(f"journal entry ({kind.value}): ts_ns must be an int, got {_show(ts_ns)}")
+    names = ENTRY_FIELDS[kind]
+    if len(fields) != len(names):
+        raise DecodeError(
+            f"journal entry ({kind.value}): expected {len(names)} field(s) "
+            f"({', '.join(names)}), got {len(fields)}"
+        )
+    values: dict[str, Any] = {}
+    for name, raw in zip(names, fields, strict=True):
+        try:
+            values[name] = _FROM_WIRE[name](raw)
+        except _Invalid as exc:
+            raise DecodeError(f"journal entry ({kind.value}).{name}: {exc}") from exc
+    try:
+        return JournalEntry(kind=kind, ts_ns=ts_ns, **values)
+    except ValueError as exc:
+        raise DecodeError(f"journal entry ({kind.value}): {exc}") from exc
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, list):
+        return f"an array of {len(value)}"
+    if isinstance(value, msgpack.ExtType):
+        return f"ext type {value.code}"
+    return {
+        type(None): "nil",
+        bool: "a bool",
+        int: "an int",
+        float: "a float",
+        str: "a string",
+        bytes: "bytes",
+        dict: "a map",
+    }.get(type(value), type(value).__name__)
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Export -----------------------------------------------------------------------------
+
+
+def entry_to_dict(entry: JournalEntry) -> dict[str, Any]:
+    """The entry as JSON-able data for ``journal export``: decimals as strings, enums as values.
+
+    Only the kind's own fields appear; a message becomes ``{"type": <codec
+    tag>, <field>: <value>, ...}``.
+    """
+    result: dict[str, Any] = {"kind": entry.kind.value, "ts_ns": entry.ts_ns}
+    for name in ENTRY_FIELDS[entry.kind]:
+        result[name] = _plain(getattr(entry, name))
+    return result
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """Any registered message as JSON-able data, tagged with its codec tag."""
+    plain: dict[str, Any] = {"type": DEFAULT_REGISTRY.tag_of(type(message))}
+    shape: Any = message
+    for field in dataclasses.fields(shape):
+        plain[field.name] = _plain(getattr(message, field.name))
+    return plain
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Message):
+        return message_to_dict(value)
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,234 @@
+"""Getting the order manager's state back from its journal.
+
+:func:`apply_entry` makes the one ``OmsState`` call an entry records, with
+the arguments the OMS passed, so replaying a journal in order through a
+fresh state rebuilds the state the OMS had, order for order and fill for
+fill. What the state refused the first time it refuses again the same way:
+a report it ignores comes back as an ignored ``ApplyResult`` (and is logged
+by the state), a ``register`` of an id already in use or a replace that
+must not happen raises nothing here and is counted as ignored.
+
+:func:`summarize` condenses a state into JSON-able data for
+``journal verify``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from tradenode.actors._oms_state import OmsError, OmsState
+from tradenode.messages._enums import DenialCode, OrderStatus
+from tradenode.messages._messages import Message, PositionSnapshot, SubmitOrder
+
+from ._entries import EntryKind, JournalEntry
+
+__all__ = ["ReplayResult", "apply_entry", "replay", "summarize"]
+
+_LOGGER = logging.getLogger("tradenode.journal")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayResult:
+    """A replayed state and what the journal said besides it."""
+
+    state: OmsState
+    counters: Mapping[str, int]
+    """Per strategy id, the highest client-order-id counter journaled: restore its ids from it."""
+    counts: Mapping[EntryKind, int]
+    """Entries replayed, per kind (kinds that never occurred are left out)."""
+    ignored: int
+    """Entries that changed nothing: reports the state ignored, refused registers or replaces."""
+
+    @property
+    def entries(self) -> int:
+        return sum(self.counts.values())
+
+
+def apply_entry(state: OmsState, entry: JournalEntry) -> None:
+    """Makes the ``state`` call ``entry`` records; never raises for content the state refuses."""
+    _HANDLERS[entry.kind](state, entry)
+
+
+def replay(entries: Iterable[JournalEntry], *, state: OmsState | None = None) -> ReplayResult:
+    """Applies ``entries`` in order to ``state`` (a fresh default ``OmsState`` when None).
+
+    Pass a state to continue from a snapshot (``OmsState.restore``) or to
+    rebuild with the node's own ``completed_capacity`` and ``latency_window``,
+    which must match the ones the journal was written with for the
+    completed-order LRU and the latency windows to come out the same.
+    """
+    target = OmsState() if state is None else state
+    counts: dict[EntryKind, int] = collections.defaultdict(int)
+    counters: dict[str, int] = {}
+    ignored = 0
+    handlers = _HANDLERS
+    counter_kind = EntryKind.COUNTER
+    for entry in entries:
+        kind = entry.kind
+        counts[kind] += 1
+        if kind is counter_kind:
+            strategy_id = _text(entry.strategy_id, entry, "strategy_id")
+            counter = _counter(entry)
+            if counter > counters.get(strategy_id, -1):
+                counters[strategy_id] = counter
+        elif not handlers[kind](target, entry):
+            ignored += 1
+    return ReplayResult(state=target, counters=counters, counts=dict(counts), ignored=ignored)
+
+
+def summarize(state: OmsState) -> dict[str, Any]:
+    """JSON-able totals for ``journal verify``: orders by status, open orders, positions, fills."""
+    snapshot = state.snapshot()
+    by_status = collections.Counter(
+        order["status"] for section in ("hot", "completed") for order in snapshot[section]
+    )
+    open_by_venue = collections.Counter(view.venue for view in state.open_orders())
+    counts = state.counts()
+    metrics = state.metrics()
+    return {
+        "orders": counts.retained,
+        "orders_by_status": {
+            status.value: by_status[status.value]
+            for status in OrderStatus
+            if by_status[status.value]
+        },
+        "open_orders": counts.open,
+        "open_orders_by_venue": dict(sorted(open_by_venue.items())),
+        "fills": len(state.fills()),
+        "positions": [_position(position) for position in state.positions()],
+        "positions_by_strategy": [
+            _position(position) for position in state.positions(by_strategy=True)
+        ],
+        "metrics": {
+            name: str(value) if isinstance(value, Decimal) else value
+            for name, value in metrics.items()
+        },
+    }
+
+
+def _position(position: PositionSnapshot) -> dict[str, Any]:
+    return {
+        "venue": position.venue,
+        "symbol": position.symbol,
+        "strategy_id": position.strategy_id,
+        "quantity": str(position.quantity),
+        "avg_price": str(position.avg_price),
+        "realized_pnl": str(position.realized_pnl),
+        "unrealized_pnl": str(position.unrealized_pnl),
+        "ts_ns": position.ts_ns,
+    }
+
+
+# One handler per kind: makes the call, and says whether the state took it. ----------
+
+
+def _register(state: OmsState, entry: JournalEntry) -> bool:
+    order = _order(entry)
+    try:
+        state.register(order, entry.ts_ns)
+    except OmsError as exc:
+        _LOGGER.info("replay: register %s refused: %s", order.client_order_id, exc)
+        return False
+    return True
+
+
+def _denied(state: OmsState, entry: JournalEntry) -> bool:
+    code = entry.code
+    if not isinstance(code, DenialCode):
+        raise _malformed(entry, "code")
+    return state.mark_denied(
+        _client_order_id(entry), code, _text(entry.reason, entry, "reason"), entry.ts_ns
+    ).applied
+
+
+def _submitted(state: OmsState, entry: JournalEntry) -> bool:
+    return state.mark_submitted(_client_order_id(entry), entry.ts_ns).applied
+
+
+def _pending_cancel(state: OmsState, entry: JournalEntry) -> bool:
+    return state.mark_pending_cancel(_client_order_id(entry), entry.ts_ns).applied
+
+
+def _pending_replace(state: OmsState, entry: JournalEntry) -> bool:
+    return state.mark_pending_replace(_client_order_id(entry), entry.ts_ns).applied
+
+
+def _link_replacement(state: OmsState, entry: JournalEntry) -> bool:
+    old = _client_order_id(entry)
+    try:
+        state.link_replacement(old, _order(entry), entry.ts_ns)
+    except OmsError as exc:
+        _LOGGER.info("replay: replace of %s refused: %s", old, exc)
+        return False
+    return True
+
+
+def _report(state: OmsState, entry: JournalEntry) -> bool:
+    message = entry.message
+    if not isinstance(message, Message):
+        raise _malformed(entry, "message")
+    return state.apply(message, entry.ts_ns).applied
+
+
+def _mark(state: OmsState, entry: JournalEntry) -> bool:
+    price = entry.price
+    if not isinstance(price, Decimal):
+        raise _malformed(entry, "price")
+    state.mark(_text(entry.venue, entry, "venue"), _text(entry.symbol, entry, "symbol"), price)
+    return True
+
+
+def _counter_entry(state: OmsState, entry: JournalEntry) -> bool:
+    # The counters live outside the state; replay() collects them.
+    _counter(entry)
+    return True
+
+
+_HANDLERS: Final[Mapping[EntryKind, Callable[[OmsState, JournalEntry], bool]]] = {
+    EntryKind.REGISTER: _register,
+    EntryKind.DENIED: _denied,
+    EntryKind.SUBMITTED: _submitted,
+    EntryKind.PENDING_CANCEL: _pending_cancel,
+    EntryKind.PENDING_REPLACE: _pending_replace,
+    EntryKind.LINK_REPLACEMENT: _link_replacement,
+    EntryKind.REPORT: _report,
+    EntryKind.MARK: _mark,
+    EntryKind.COUNTER: _counter_entry,
+}
+
+
+# Accessors: JournalEntry guarantees these fields per kind; these only narrow types. --
+
+
+def _order(entry: JournalEntry) -> SubmitOrder:
+    message = entry.message
+    if not isinstance(message, SubmitOrder):
+        raise _malformed(entry, "message")
+    return message
+
+
+def _client_order_id(entry: JournalEntry) -> str:
+    return _text(entry.client_order_id, entry, "client_order_id")
+
+
+def _text(value: str | None, entry: JournalEntry, name: str) -> str:
+    if not isinstance(value, str):
+        raise _malformed(entry, name)
+    return value
+
+
+def _counter(entry: JournalEntry) -> int:
+    counter = entry.counter
+    if not isinstance(counter, int):
+        raise _malformed(entry, "counter")
+    return counter
+
+
+def _malformed(entry: JournalEntry, name: str) -> TypeError:
+    # Only reachable by bypassing JournalEntry's own checks (object.__setattr__).
+    return TypeError(f"journal entry ({entry.kind.value}) has no valid {name}")

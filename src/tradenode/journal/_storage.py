@@ -1,0 +1,912 @@
+"""The journal's storage engine: an append-only, segmented, checksummed log of opaque records.
+
+It knows nothing of orders: a record is a payload (``bytes``) and the
+sequence number the journal gave it (1, 2, 3, ... with no gaps, across
+segments and across reopenings). The file format is in ``_segments`` and
+``_snapshots``; when fsync happens is the ``FsyncPolicy``.
+
+Concurrency: one lock serialises appends (a record reaches the kernel with
+``os.write`` before ``append`` returns, so it survives a crash of the
+process). fsync runs *outside* that lock on a duplicate of the file
+descriptor, under a second lock that serialises fsyncs, so appends go on
+while the disk works and one fsync covers every record written before it
+started (group commit). Lock order is always fsync lock, then append lock;
+durability listeners run with neither append lock held.
+
+A failed write is rolled back (the file is truncated to the last whole
+record) and raises ``JournalError``. A failed fsync is fatal to this
+``Journal`` object: after such a failure the kernel may have dropped the
+unsynced pages while the file still looks intact, so every later call
+raises until the journal is reopened, which rescans the files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from .._exceptions import CorruptJournalError, JournalError, JournalVersionError
+from ..supervision import Cancellable, Clock, SystemClock
+from ._policy import FsyncMode, FsyncPolicy
+from ._segments import (
+    HEADER_SIZE,
+    MAX_PAYLOAD,
+    RECORD_HEADER,
+    SegmentReader,
+    TornTail,
+    encode_header,
+    encode_record,
+    segment_name,
+    segment_paths,
+)
+from ._snapshots import (
+    SnapshotError,
+    SnapshotInfo,
+    decode_snapshot,
+    encode_snapshot,
+    fsync_directory,
+    snapshot_name,
+    snapshot_paths,
+    temporary_snapshot_paths,
+    write_file_atomically,
+)
+
+__all__ = [
+    "DEFAULT_SEGMENT_BYTES",
+    "CompactionResult",
+    "Journal",
+    "JournalReport",
+    "JournalStats",
+    "verify_journal",
+]
+
+logger = logging.getLogger("tradenode.journal")
+
+DEFAULT_SEGMENT_BYTES = 64 * 2**20
+_MIN_SEGMENT_BYTES = HEADER_SIZE + RECORD_HEADER.size
+_LOCK_FILE = "journal.lock"
+_KEEP_SNAPSHOTS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class JournalStats:
+    """Counters of one open journal.
+
+    ``records`` and ``bytes`` cover what the segments on disk hold now
+    (compaction lowers them); ``appended`` and ``fsyncs`` count since open.
+    ``first_seq`` is the oldest record still in a segment (``last_seq + 1``
+    when there is none).
+    """
+
+    records: int
+    bytes: int
+    segments: int
+    fsyncs: int
+    appended: int
+    first_seq: int
+    last_seq: int
+    durable_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionResult:
+    """What ``Journal.compact`` removed, relative to the snapshot it trusted."""
+
+    snapshot_seq: int | None
+    segments_removed: tuple[Path, ...]
+    snapshots_removed: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalReport:
+    """What ``verify_journal`` found; ``problems`` is empty when the journal is sound.
+
+    A torn tail is not a problem: it is the unfinished last write of a crash,
+    and the next writable open truncates it (``torn_tail`` says where).
+    """
+
+    directory: Path
+    segments: int
+    records: int
+    bytes: int
+    first_seq: int
+    last_seq: int
+    torn_tail: TornTail | None
+    snapshots: tuple[SnapshotInfo, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def sound(self) -> bool:
+        return not self.problems
+
+    @property
+    def latest_snapshot_seq(self) -> int | None:
+        intact = [info.seq for info in self.snapshots if info.problem is None]
+        return max(intact) if intact else None
+
+
+@dataclass(slots=True)
+class _Segment:
+    path: Path
+    first_seq: int
+    last_seq: int  # first_seq - 1 while the segment holds no record
+    size: int
+
+    @property
+    def empty(self) -> bool:
+        return self.last_seq < self.first_seq
+
+
+class Journal:
+    """An append-only log of opaque payloads in ``segment-*.tnj`` files; see the module docstring.
+
+    Build one with ``Journal.open`` (writable, one process at a time) or
+    ``Journal.open_read_only`` (tools; never modifies the files). Thread-safe;
+    a context manager that closes (flushes) on exit.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync: FsyncPolicy,
+        segment_bytes: int,
+        format_version: int,
+        fsync_function: Callable[[int], None],
+        clock: Clock | None,
+        read_only: bool,
+    ) -> None:
+        """Prefer ``Journal.open`` / ``Journal.open_read_only``; this scans and recovers."""
+        if not isinstance(fsync, FsyncPolicy):
+            raise TypeError(f"fsync must be a FsyncPolicy, not {fsync!r}")
+        if isinstance(segment_bytes, bool) or segment_bytes < _MIN_SEGMENT_BYTES:
+            raise ValueError(f"segment_bytes must be at least {_MIN_SEGMENT_BYTES}")
+        if isinstance(format_version, bool) or not 1 <= format_version <= 0xFFFF_FFFF:
+            raise ValueError(
+                f"format_version must be a positive 32-bit number, not {format_version}"
+            )
+        self._directory = Path(directory)
+        self._policy = fsync
+        self._segment_bytes = segment_bytes
+        self._format_version = format_version
+        self._fsync_function = fsync_function
+        self._read_only = read_only
+        self._lock = threading.Lock()
+        self._sync_lock = threading.RLock()
+        self._count_lock = threading.Lock()
+        self._listeners: list[Callable[[int], None]] = []
+        self._segments: list[_Segment] = []
+        self._fd = -1
+        self._lock_fd = -1
+        self._last_seq = 0
+        self._durable_seq = 0
+        self._appended = 0
+        self._fsyncs = 0
+        self._pending_count = 0
+        self._pending_since: float | None = None
+        self._timer: Cancellable | None = None
+        self._unsynced_paths: list[Path] = []
+        self._dir_dirty = False
+        self._closed = False
+        self._failure: JournalError | None = None
+        self._torn_tail: TornTail | None = None
+        self._owns_clock = clock is None and fsync.mode is FsyncMode.GROUP and not read_only
+        self._clock: Clock | None = SystemClock() if self._owns_clock else clock
+        try:
+            self._open_files()
+        except BaseException:
+            self._release_files()
+            raise
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        *,
+        fsync: FsyncPolicy,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        format_version: int = 1,
+        fsync_function: Callable[[int], None] = os.fsync,
+        clock: Clock | None = None,
+    ) -> Journal:
+        """Open (creating it if needed) the journal in ``directory`` for appending.
+
+        Scans every segment and checks every record: a torn last record is
+        truncated away with a WARNING, anything else damaged raises
+        ``CorruptJournalError`` (segment and byte offset), a header of another
+        format ``JournalVersionError``. ``fsync_function`` (``os.fsync``) and
+        ``clock`` (a private ``SystemClock`` for group commit; a
+        ``ManualClock`` in tests) are injectable. Only one process may have a
+        journal open for writing (``JournalError`` otherwise).
+        """
+        return cls(
+            directory,
+            fsync=fsync,
+            segment_bytes=segment_bytes,
+            format_version=format_version,
+            fsync_function=fsync_function,
+            clock=clock,
+            read_only=False,
+        )
+
+    @classmethod
+    def open_read_only(cls, directory: Path, *, format_version: int = 1) -> Journal:
+        """Open an existing journal to read it, even while a node is writing to it.
+
+        Checks every record like ``open`` but never modifies a file: a torn
+        tail is only reported (WARNING, ``torn_tail``) and left out of replay.
+        Appending, snapshots and compaction raise ``JournalError``.
+        """
+        return cls(
+            directory,
+            fsync=FsyncPolicy.NONE,
+            segment_bytes=DEFAULT_SEGMENT_BYTES,
+            format_version=format_version,
+            fsync_function=os.fsync,
+            clock=None,
+            read_only=True,
+        )
+
+    def _open_files(self) -> None:
+        directory = self._directory
+        if self._read_only:
+            if not directory.is_dir():
+                raise JournalError(f"{directory}: no such journal directory")
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock_directory()
+            for leftover in temporary_snapshot_paths(directory):
+                logger.info("removing %s, left over by an unfinished snapshot", leftover)
+                leftover.unlink(missing_ok=True)
+        found = segment_paths(directory)
+        for index, (first_seq, path) in enumerate(found):
+            is_last = index == len(found) - 1
+            previous = self._segments[-1] if self._segments else None
+            if first_seq < 1:
+                raise CorruptJournalError(
+                    "segment names sequence number 0; records start at 1",
+                    segment=path,
+                    offset=HEADER_SIZE,
+                )
+            if previous is not None and first_seq != previous.last_seq + 1:
+                raise CorruptJournalError(
+                    f"sequence gap: segment starts at record {first_seq} but "
+                    f"{previous.path.name} ends at record {previous.last_seq}",
+                    segment=path,
+                    offset=HEADER_SIZE,
+                )
+            data = path.read_bytes()
+            reader = SegmentReader(
+                path,
+                data,
+                first_seq=first_seq,
+                format_version=self._format_version,
+                is_last=is_last,
+            ).scan()
+            if reader.count == 0 and not is_last:
+                raise CorruptJournalError(
+                    "segment holds no record but is not the last one",
+                    segment=path,
+                    offset=HEADER_SIZE,
+                )
+            size = len(data)
+            if reader.torn is not None:
+                self._torn_tail = reader.torn
+                if self._read_only:
+                    logger.warning("%s; left in place (read-only)", reader.torn.describe())
+                else:
+                    logger.warning(
+                        "%s; truncating it: the journal ends at record %d",
+                        reader.torn.describe(),
+                        reader.last_seq,
+                    )
+                    self._truncate(path, reader.end)
+                size = reader.end if self._read_only else max(reader.end, HEADER_SIZE)
+            self._segments.append(_Segment(path, first_seq, reader.last_seq, size))
+        latest = self._latest_intact_snapshot_seq()
+        if self._segments:
+            self._last_seq = self._segments[-1].last_seq
+            if latest is not None and latest > self._last_seq:
+                last = self._segments[-1]
+                raise CorruptJournalError(
+                    f"snapshot {snapshot_name(latest)} is newer than the last record "
+                    f"({self._last_seq}): durable records are missing",
+                    segment=last.path,
+                    offset=last.size,
+                )
+        else:
+            self._last_seq = latest or 0
+        self._durable_seq = self._last_seq
+        if self._read_only:
+            return
+        for segment in self._segments:  # a crashed NONE-policy writer may have left dirty pages
+            self._fsync_path(segment.path)
+        if not self._segments:
+            self._create_segment(self._last_seq + 1)
+        else:
+            self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
+        fsync_directory(directory, self._counted_fsync)
+        self._dir_dirty = False
+
+    def _lock_directory(self) -> None:
+        self._lock_fd = os.open(self._directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise JournalError(
+                f"{self._directory}: the journal is open for writing in another process or object"
+            ) from exc
+
+    def _truncate(self, path: Path, end: int) -> None:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            if end < HEADER_SIZE:  # the header itself was torn: start the segment afresh
+                os.ftruncate(fd, 0)
+                _write_all(fd, encode_header(self._format_version))
+            else:
+                os.ftruncate(fd, end)
+            self._counted_fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _create_segment(self, first_seq: int) -> None:
+        path = self._directory / segment_name(first_seq)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        try:
+            _write_all(fd, encode_header(self._format_version))
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._segments.append(_Segment(path, first_seq, first_seq - 1, HEADER_SIZE))
+        self._dir_dirty = True
+
+    def _latest_intact_snapshot_seq(self) -> int | None:
+        latest = self._read_latest_snapshot()
+        return None if latest is None else latest[0]
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    @property
+    def policy(self) -> FsyncPolicy:
+        return self._policy
+
+    @property
+    def format_version(self) -> int:
+        return self._format_version
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last record written (0 for an empty journal)."""
+        return self._last_seq
+
+    @property
+    def durable_seq(self) -> int:
+        """The highest sequence number known to be fsynced (every record up to it is)."""
+        return self._durable_seq
+
+    @property
+    def first_seq(self) -> int:
+        """The oldest record still held in a segment (``last_seq + 1`` when there is none)."""
+        with self._lock:
+            return self._first_seq_locked()
+
+    @property
+    def torn_tail(self) -> TornTail | None:
+        """The torn tail found (and, unless read-only, truncated) when the journal was opened."""
+        return self._torn_tail
+
+    def _first_seq_locked(self) -> int:
+        for segment in self._segments:
+            if not segment.empty:
+                return segment.first_seq
+        return self._last_seq + 1
+
+    # -- appending ---------------------------------------------------------------------------
+
+    def append(self, payload: bytes) -> int:
+        """Append one record and return its sequence number; durable per the fsync policy."""
+        _check_payload(payload)
+        with self._lock:
+            self._check_writable_locked()
+            seq = self._last_seq + 1
+            frame = encode_record(seq, payload)
+            current = self._segments[-1]
+            if not current.empty and current.size + len(frame) > self._segment_bytes:
+                self._roll_locked(seq)
+            self._commit_locked(frame, seq)
+            sync_now = self._after_write_locked(1)
+        if sync_now:
+            self._sync()
+        return seq
+
+    def append_many(self, payloads: Iterable[bytes]) -> int:
+        """Append records in order with as few writes and fsyncs as possible; return the last seq.
+
+        Returns ``last_seq`` unchanged for no payloads. If writing fails
+        part-way, the records before the failure stay appended.
+        """
+        batch = list(payloads)
+        for payload in batch:
+            _check_payload(payload)
+        if not batch:
+            return self._last_seq
+        with self._lock:
+            self._check_writable_locked()
+            seq = self._last_seq
+            chunk: list[bytes] = []
+            chunk_bytes = 0
+            for payload in batch:
+                seq += 1
+                frame = encode_record(seq, payload)
+                current = self._segments[-1]
+                if (not current.empty or chunk) and (
+                    current.size + chunk_bytes + len(frame) > self._segment_bytes
+                ):
+                    if chunk:
+                        self._commit_locked(b"".join(chunk), seq - 1, count=len(chunk))
+                        chunk, chunk_bytes = [], 0
+                    self._roll_locked(seq)
+                chunk.append(frame)
+                chunk_bytes += len(frame)
+            self._commit_locked(b"".join(chunk), seq, count=len(chunk))
+            sync_now = self._after_write_locked(len(batch))
+        if sync_now:
+            self._sync()
+        return seq
+
+    def _check_writable_locked(self) -> None:
+        if self._read_only:
+            raise JournalError(f"{self._directory}: journal is open read-only")
+        if self._closed:
+            raise JournalError(f"{self._directory}: journal is closed")
+        self._raise_if_failed_locked()
+
+    def _raise_if_failed_locked(self) -> None:
+        if self._failure is not None:
+            raise JournalError(
+                f"{self._directory}: journal failed earlier and must be reopened: {self._failure}"
+            ) from self._failure
+
+    def _commit_locked(self, data: bytes, last_seq: int, *, count: int = 1) -> None:
+        current = self._segments[-1]
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, current.size)  # O_APPEND: the next write lands there
+            except OSError as undo_exc:
+                self._failure = JournalError(
+                    f"{current.path}: a partial write could not be rolled back: {undo_exc}"
+                )
+            raise JournalError(f"{current.path}: writing records failed: {exc}") from exc
+        current.size += len(data)
+        current.last_seq = last_seq
+        self._last_seq = last_seq
+        self._appended += count
+
+    def _roll_locked(self, first_seq: int) -> None:
+        old = self._segments[-1]
+        os.close(self._fd)  # an fsync in flight works on its own duplicate
+        self._fd = -1
+        if self._durable_seq < old.last_seq:
+            self._unsynced_paths.append(old.path)
+        try:
+            self._create_segment(first_seq)
+        except OSError as exc:
+            self._failure = JournalError(
+                f"could not start segment {segment_name(first_seq)}: {exc}"
+            )
+            raise self._failure from exc
+
+    def _after_write_locked(self, count: int) -> bool:
+        """Whether the caller must fsync now; arms the group-commit timer otherwise."""
+        mode = self._policy.mode
+        if mode is FsyncMode.EVERY_RECORD:
+            return True
+        if mode is FsyncMode.NONE:
+            return False
+        assert self._clock is not None
+        now = self._clock.monotonic()
+        if self._pending_since is None:
+            self._pending_since = now
+        self._pending_count += count
+        interval = self._policy.interval_ms / 1000.0
+        if self._pending_count >= self._policy.max_records or now - self._pending_since >= interval:
+            return True
+        if self._timer is None:
+            self._timer = self._clock.call_later(
+                self._pending_since + interval - now, self._on_group_timer
+            )
+        return False
+
+    def _on_group_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._closed:
+                return  # close() flushes
+        try:
+            self._sync()
+        except Exception:
+            logger.exception("group commit failed; the journal refuses further appends")
+
+    # -- durability --------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """fsync everything written so far, whatever the policy; return the durable seq."""
+        with self._lock:
+            self._raise_if_failed_locked()
+            if self._read_only or self._fd < 0:
+                return self._durable_seq
+        return self._sync()
+
+    def add_durability_listener(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(durable_seq)`` after every fsync that makes more records durable.
+
+        It runs on the thread that fsynced (an appender, the group-commit
+        timer, or a ``flush`` caller), with no journal lock held but fsyncs
+        held back, so it should only hand the number on. Values only grow.
+        An exception from it is logged and ignored.
+        """
+        with self._lock:
+            self._listeners.append(callback)
+
+    def remove_durability_listener(self, callback: Callable[[int], None]) -> None:
+        with self._lock:
+            self._listeners.remove(callback)
+
+    def _sync(self) -> int:
+        with self._sync_lock:
+            with self._lock:
+                self._raise_if_failed_locked()
+                if self._fd < 0:
+                    return self._durable_seq
+                target = self._last_seq
+                paths, self._unsynced_paths = self._unsynced_paths, []
+                dir_dirty, self._dir_dirty = self._dir_dirty, False
+                if target <= self._durable_seq and not paths and not dir_dirty:
+                    return self._durable_seq
+                self._pending_count, self._pending_since = 0, None
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                try:
+                    fd = os.dup(self._fd)
+                except OSError as exc:
+                    self._failure = JournalError(f"{self._directory}: cannot fsync: {exc}")
+                    raise self._failure from exc
+            try:
+                for path in paths:
+                    self._fsync_path(path)
+                self._counted_fsync(fd)
+                if dir_dirty:
+                    fsync_directory(self._directory, self._counted_fsync)
+            except OSError as exc:
+                failure = JournalError(
+                    f"{self._directory}: fsync failed, records after {self._durable_seq} "
+                    f"may be lost: {exc}"
+                )
+                with self._lock:
+                    self._failure = failure
+                raise failure from exc
+            finally:
+                os.close(fd)
+            with self._lock:
+                advanced = target > self._durable_seq
+                if advanced:
+                    self._durable_seq = target
+                listeners = tuple(self._listeners)
+            if advanced:
+                for listener in listeners:
+                    try:
+                        listener(target)
+                    except Exception:
+                        logger.exception("durability listener %r failed", listener)
+            return self._durable_seq
+
+    def _counted_fsync(self, fd: int) -> None:
+        self._fsync_function(fd)
+        with self._count_lock:
+            self._fsyncs += 1
+
+    def _fsync_path(self, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # compacted away meanwhile
+        try:
+            self._counted_fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def replay(self, after_seq: int = 0) -> Iterator[tuple[int, bytes]]:
+        """Every record with a sequence number above ``after_seq``, in order, as ``(seq, payload)``.
+
+        Covers what was written when ``replay`` was called; checksums are
+        checked again on the way. Raises ``JournalError`` at once when
+        records after ``after_seq`` were compacted away (replay from the
+        latest snapshot's seq instead), and ``CorruptJournalError`` if a file
+        was damaged since it was opened.
+        """
+        with self._lock:
+            first_seq = self._first_seq_locked()
+            last_seq = self._last_seq
+            segments = [
+                (s.path, s.first_seq, s.last_seq, s.size) for s in self._segments if not s.empty
+            ]
+        if after_seq < first_seq - 1 and after_seq < last_seq:
+            raise JournalError(
+                f"{self._directory}: records {after_seq + 1}..{first_seq - 1} are no longer in "
+                f"the journal (compacted); replay after the latest snapshot (seq >= "
+                f"{first_seq - 1})"
+            )
+        return self._replay(segments, after_seq)
+
+    def _replay(
+        self, segments: list[tuple[Path, int, int, int]], after_seq: int
+    ) -> Iterator[tuple[int, bytes]]:
+        for path, first_seq, last_seq, size in segments:
+            if last_seq <= after_seq:
+                continue
+            try:
+                with path.open("rb") as file:
+                    data = file.read(size)
+            except FileNotFoundError as exc:
+                raise JournalError(f"{path}: segment disappeared during replay") from exc
+            if len(data) < size:
+                raise CorruptJournalError(
+                    f"segment shrank to {len(data)} bytes while open",
+                    segment=path,
+                    offset=len(data),
+                )
+            reader = SegmentReader(
+                path,
+                data,
+                first_seq=first_seq,
+                format_version=self._format_version,
+                is_last=False,
+            )
+            for seq, start, end in reader.records():
+                if seq > after_seq:
+                    yield seq, data[start:end]
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def write_snapshot(self, seq: int, payload: bytes) -> Path:
+        """Store ``payload`` as the state after record ``seq``, atomically; return its path.
+
+        Records up to ``seq`` are made durable first, so a snapshot never
+        gets ahead of the journal.
+        """
+        _check_payload(payload)
+        with self._lock:
+            self._check_writable_locked()
+            first_seq, last_seq, durable_seq = (
+                self._first_seq_locked(),
+                self._last_seq,
+                self._durable_seq,
+            )
+        if not first_seq - 1 <= seq <= last_seq:
+            raise ValueError(
+                f"snapshot seq {seq} is outside the journal's records ({first_seq - 1}..{last_seq})"
+            )
+        if seq > durable_seq:
+            self.flush()
+        path = self._directory / snapshot_name(seq)
+        temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        write_file_atomically(
+            path,
+            encode_snapshot(seq, payload, self._format_version),
+            fsync=self._counted_fsync,
+            temporary=temporary,
+        )
+        return path
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None:
+        """The newest intact snapshot as ``(seq, payload)``; damaged ones are skipped with a WARNING."""
+        return self._read_latest_snapshot()
+
+    def _read_latest_snapshot(self) -> tuple[int, bytes] | None:
+        for seq, path in reversed(snapshot_paths(self._directory)):
+            try:
+                payload = decode_snapshot(
+                    path,
+                    path.read_bytes(),
+                    expected_seq=seq,
+                    format_version=self._format_version,
+                )
+            except (SnapshotError, JournalVersionError, OSError) as exc:
+                logger.warning("skipping snapshot %s: %s", path, exc)
+                continue
+            return seq, payload
+        return None
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """Every snapshot file, oldest first, each read back and checked."""
+        found = []
+        for seq, path in snapshot_paths(self._directory):
+            problem = None
+            try:
+                decode_snapshot(
+                    path,
+                    path.read_bytes(),
+                    expected_seq=seq,
+                    format_version=self._format_version,
+                )
+            except (SnapshotError, JournalVersionError, OSError) as exc:
+                problem = str(exc)
+            found.append(SnapshotInfo(seq, path, problem))
+        return found
+
+    def compact(self) -> CompactionResult:
+        """Delete what the latest intact snapshot makes redundant.
+
+        Removes every segment whose records are all at or below the
+        snapshot's seq (never the segment being written, and only from the
+        front, so no gap can open), and every snapshot older than the latest
+        two intact ones. Replay after the snapshot's seq is unchanged.
+        """
+        latest = self.latest_snapshot()
+        with self._lock:
+            self._check_writable_locked()
+            if latest is None:
+                return CompactionResult(None, (), ())
+            snapshot_seq = latest[0]
+            removable = 0
+            for segment in self._segments[:-1]:
+                if segment.last_seq > snapshot_seq:
+                    break
+                removable += 1
+            removed_segments = self._segments[:removable]
+            del self._segments[:removable]
+            gone = {segment.path for segment in removed_segments}
+            self._unsynced_paths = [p for p in self._unsynced_paths if p not in gone]
+        for segment in removed_segments:
+            segment.path.unlink(missing_ok=True)
+            logger.info("compaction removed %s (records up to %d)", segment.path, segment.last_seq)
+        intact = [info for info in self.snapshots() if info.problem is None]
+        kept = {info.seq for info in intact[-_KEEP_SNAPSHOTS:]}
+        removed_snapshots = []
+        for seq, path in snapshot_paths(self._directory):
+            if seq < snapshot_seq and seq not in kept:
+                path.unlink(missing_ok=True)
+                removed_snapshots.append(path)
+        if removed_segments or removed_snapshots:
+            fsync_directory(self._directory, self._counted_fsync)
+        return CompactionResult(
+            snapshot_seq, tuple(s.path for s in removed_segments), tuple(removed_snapshots)
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def stats(self) -> JournalStats:
+        with self._lock:
+            stored = [segment for segment in self._segments if not segment.empty]
+            first_seq = self._first_seq_locked()
+            return JournalStats(
+                records=self._last_seq - first_seq + 1 if stored else 0,
+                bytes=sum(segment.size for segment in self._segments),
+                segments=len(self._segments),
+                fsyncs=self._fsyncs,
+                appended=self._appended,
+                first_seq=first_seq,
+                last_seq=self._last_seq,
+                durable_seq=self._durable_seq,
+            )
+
+    def close(self) -> None:
+        """Flush, stop the group-commit timer and release the files; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        try:
+            if self._failure is None:
+                self._sync()
+        finally:
+            with self._sync_lock, self._lock:
+                self._release_files()
+            if self._owns_clock and isinstance(self._clock, SystemClock):
+                self._clock.close()
+
+    def _release_files(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("read-only" if self._read_only else "open")
+        return (
+            f"Journal({str(self._directory)!r}, {state}, policy={self._policy}, "
+            f"last_seq={self._last_seq}, durable_seq={self._durable_seq})"
+        )
+
+
+def verify_journal(directory: Path, *, format_version: int = 1) -> JournalReport:
+    """Check every record and snapshot in ``directory`` without modifying anything.
+
+    Raises ``CorruptJournalError`` (segment and byte offset) or
+    ``JournalVersionError`` for a damaged or foreign segment; damaged
+    snapshots and missing records are listed in ``problems``.
+    """
+    with Journal.open_read_only(directory, format_version=format_version) as journal:
+        stats = journal.stats()
+        snapshots = tuple(journal.snapshots())
+        torn = journal.torn_tail
+    problems = [
+        f"snapshot {info.path.name} is damaged: {info.problem}"
+        for info in snapshots
+        if info.problem is not None
+    ]
+    intact = [info.seq for info in snapshots if info.problem is None]
+    covered = max(intact) if intact else 0
+    if stats.records and stats.first_seq > covered + 1:
+        problems.append(
+            f"records {covered + 1}..{stats.first_seq - 1} are missing: the oldest segment starts "
+            f"at {stats.first_seq} and no intact snapshot covers what came before"
+        )
+    return JournalReport(
+        directory=Path(directory),
+        segments=stats.segments,
+        records=stats.records,
+        bytes=stats.bytes,
+        first_seq=stats.first_seq,
+        last_seq=stats.last_seq,
+        torn_tail=torn,
+        snapshots=snapshots,
+        problems=tuple(problems),
+    )
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        written += os.write(fd, view[written:])
+
+
+def _check_payload(payload: object) -> None:
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise TypeError(f"a journal payload is bytes, not {type(payload).__name__}")
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"a journal payload is at most {MAX_PAYLOAD} bytes, not {len(payload)}")

@@ -1,0 +1,202 @@
+"""Crash tests: a node trading against the local Binance venue (another process)
+is killed again and again and restarted on the same journal.
+
+Kills land at seeded random moments (SIGKILL) and at named crash points
+(``TRADENODE_CRASH_AT``: right after an order's intent is journaled, right
+after a submit reached the venue, right before an applied fill is
+journaled). Afterwards a last run with no strategy reconciles, and the
+journal and the venue must agree: no fill lost or applied twice, no order
+submitted twice (the venue's own submission counts prove it), positions
+equal the venue's account, every order terminal or open at the venue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tradenode.journal import Journal
+from tradenode.journal._entries import decode_entry
+from tradenode.journal._replay import replay
+from tradenode.messages import OrderStatus
+
+KEY = "crash-key"
+SECRET = "crash-secret-never-printed"
+SYMBOLS = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
+INITIAL = {"USDT": Decimal(1_000_000), "BTC": Decimal(10), "ETH": Decimal(100)}
+
+
+@pytest.fixture
+def venue() -> Iterator[dict[str, str]]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradenode",
+            "venue",
+            "binance",
+            "--api-key",
+            KEY,
+            "--seed",
+            "17",
+            "--tick-interval",
+            "0.02",
+            "--balance",
+            "USDT=1000000",
+            "--balance",
+            "BTC=10",
+            "--balance",
+            "ETH=100",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TRADENODE_FAKE_BINANCE_SECRET": SECRET},
+    )
+    assert process.stdout is not None
+    try:
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def config(urls: dict[str, str], journal: Path, *, trading: bool) -> str:
+    strategies = (
+        "strategies:\n"
+        "  - {id: drill, kind: example, venue: binance, symbols: [BTCUSDT, ETHUSDT],"
+        " cycle_time_ms: 50}\n"
+        if trading
+        else "strategies: []\n"
+    )
+    return f"""
+node: {{name: crashnode, seed: 1, intensity: {{max_restarts: 50, within_seconds: 60}}}}
+broker_backoff: {{min_seconds: 0.2, max_seconds: 1, random_factor: 0}}
+venues:
+  - name: binance
+    kind: binance
+    binance:
+      environment: custom
+      api_key: {KEY}
+      api_secret: ${{CRASH_SECRET}}
+      rest_url: {urls["rest"]}
+      ws_api_url: {urls["ws_api"]}
+      stream_url: {urls["stream"]}
+      symbols: [BTCUSDT, ETHUSDT]
+    breaker: {{request_timeout: 5, rate_per_second: 200, burst: 200}}
+risk: {{max_open_orders: 40, max_order_quantity: "5"}}
+oms: {{ack_timeout: 3}}
+journal: {{path: '{journal}', fsync: 'group:2ms:256', snapshot_every: 400}}
+status_interval: 60
+{strategies}"""
+
+
+def run_node(
+    path: Path, *, crash_at: str | None = None, duration: float | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "CRASH_SECRET": SECRET, "PYTHONUNBUFFERED": "1"}
+    env.pop("TRADENODE_CRASH_AT", None)
+    if crash_at is not None:
+        env["TRADENODE_CRASH_AT"] = crash_at
+    args = [sys.executable, "-m", "tradenode", "run", str(path), "--log-level", "INFO"]
+    if duration is not None:
+        args += ["--duration", str(duration)]
+    return subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def venue_state(urls: dict[str, str]) -> dict[str, Any]:
+    with httpx.Client() as http:
+        state: dict[str, Any] = http.get(f"{urls['admin']}/state").json()
+    return state
+
+
+def test_killed_many_times_nothing_is_lost_or_doubled(
+    venue: dict[str, str], tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    trading = tmp_path / "trading.yaml"
+    trading.write_text(config(venue, journal, trading=True))
+    settle = tmp_path / "settle.yaml"
+    settle.write_text(config(venue, journal, trading=False))
+    rng = random.Random(20261129)
+    plan: list[str | None] = [
+        None,
+        "after_intent:5",
+        None,
+        "after_send:4",
+        "before_fill_journaled:3",
+        None,
+        "after_intent:17",
+        None,
+    ]
+    crashes = []
+    for crash_at in plan:
+        process = run_node(trading, crash_at=crash_at)
+        if crash_at is None:
+            # The kill moment is the fault being injected, not a wait for anything.
+            time.sleep(rng.uniform(0.8, 2.0))
+            process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+        crashes.append((crash_at, process.returncode))
+        assert process.returncode in (-signal.SIGKILL, 86), (crash_at, stderr[-3000:])
+    assert [code for point, code in crashes if point is not None] == [86] * 4, crashes
+
+    # Long enough for a Retry-After (at most the venue's 10 s order window) to pass.
+    final = run_node(settle, duration=12)
+    _, stderr = final.communicate(timeout=60)
+    (tmp_path / "settle.log").write_text(stderr)
+    assert final.returncode == 0, stderr[-3000:]
+
+    with Journal.open_read_only(journal) as log:
+        snapshot = log.latest_snapshot()
+        assert snapshot is None or snapshot[0] <= log.last_seq
+        entries = [decode_entry(payload) for _, payload in log.replay()]
+    state = replay(entries).state
+    at_venue = venue_state(venue)
+
+    submissions = at_venue["submissions"]
+    assert submissions, "the drill never traded"
+    assert all(count == 1 for count in submissions.values()), {
+        k: v for k, v in submissions.items() if v != 1
+    }
+
+    fills = state.fills()
+    executions = [fill.execution_id for fill in fills]
+    assert len(executions) == len(set(executions)), "a fill was applied twice"
+    venue_trades = {f"binance-{t['symbol']}-{t['trade_id']}" for t in at_venue["trades"]}
+    lost = sorted(venue_trades - set(executions))
+    by_id = {f"binance-{t['symbol']}-{t['trade_id']}": t for t in at_venue["trades"]}
+    assert set(executions) == venue_trades, {
+        "lost": [(by_id[e], state.get(by_id[e]["client_order_id"])) for e in lost[:3]],
+        "extra": sorted(set(executions) - venue_trades)[:5],
+    }
+
+    balances = at_venue["balances"]
+    for symbol, asset in SYMBOLS.items():
+        held = Decimal(balances[asset]["free"]) + Decimal(balances[asset]["locked"])
+        assert state.position("binance", symbol).quantity == held - INITIAL[asset], symbol
+
+    open_at_venue = {
+        order["client_order_id"]
+        for order in at_venue["orders"]
+        if order["status"] in ("NEW", "PARTIALLY_FILLED")
+    }
+    for view in state.open_orders():
+        assert view.client_order_id in open_at_venue, (view.client_order_id, view.status)
+    for client_order_id in open_at_venue:
+        view = state.get(client_order_id)
+        assert view is not None and view.status not in (OrderStatus.FILLED,), client_order_id

@@ -1,0 +1,191 @@
+"""The OMS journal through a running node and the local Binance venue.
+
+Write-ahead: an order leaves for the venue only after its intent is fsynced.
+Recovery: a new node on the same journal has every order, fill and
+position of the last one, and resolves orders whose fate the journal could
+not know by asking the venue before anything is sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tradenode import Node, parse_config
+from tradenode.actors._control import GetFills
+from tradenode.journal import FsyncPolicy, Journal
+from tradenode.journal._entries import EntryKind, JournalEntry, encode_entry
+from tradenode.messages import OrderStatus, OrderType, Side, SubmitOrder
+from tradenode.supervision import ManualClock
+from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
+
+from ._binance_helpers import BinanceHarness, limit, market, node_config, venue_clock
+
+D = Decimal
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def venue(clock: ManualClock) -> Iterator[BinanceVenue]:
+    with BinanceVenue(seed=31, clock=venue_clock(clock)) as local_venue:
+        yield local_venue
+
+
+def journaled_node(
+    venue: BinanceVenue, clock: ManualClock, path: Path, fsync: str = "every_record"
+) -> BinanceHarness:
+    text = (
+        node_config(venue) + f"journal: {{path: '{path}', fsync: '{fsync}', snapshot_every: 100}}\n"
+    )
+    node = Node(parse_config(text), clock=clock)
+    node.start()
+    return BinanceHarness(node, clock, venue)
+
+
+def test_an_order_leaves_only_after_its_intent_is_durable(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    h = journaled_node(venue, clock, tmp_path / "j", fsync="group:50ms:100000")
+    try:
+        coid = h.do(market(Side.BUY, "0.1"))
+        h.sync()
+        journal = h.node.journal
+        assert journal is not None
+        assert journal.durable_seq < journal.last_seq
+        assert venue.orders() == [], "sent before its intent was fsynced"
+        clock.advance(0.05)
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert journal.durable_seq >= 2
+    finally:
+        h.node.stop(timeout=20)
+
+
+def test_a_new_node_on_the_same_journal_has_everything_and_applies_nothing_twice(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    first = journaled_node(venue, clock, tmp_path / "j")
+    try:
+        filled = first.do(market(Side.BUY, "0.4"))
+        first.wait_status(filled, OrderStatus.FILLED)
+        resting = first.do(limit(Side.BUY, "49900.00", "0.5"))
+        first.wait_status(resting, OrderStatus.ACCEPTED)
+        before = first.node.oms.ask(GetFills())
+    finally:
+        first.node.stop(timeout=20)
+    venue.set_price("BTCUSDT", D("49800.00"))
+
+    second = journaled_node(venue, clock, tmp_path / "j")
+    try:
+        assert second.node.recovery is not None and second.node.recovery.replayed > 0
+        assert second.order(filled).status is OrderStatus.FILLED
+        second.strategy("s1")
+        view = second.wait_status(resting, OrderStatus.FILLED)
+        assert view.filled_quantity == D("0.5")
+        fills = second.node.oms.ask(GetFills())
+        assert [f.execution_id for f in fills[: len(before)]] == [f.execution_id for f in before]
+        executions = [f.execution_id for f in fills]
+        assert len(executions) == len(set(executions))
+        assert set(executions) == {f"binance-{t.symbol}-{t.trade_id}" for t in venue.trades()}
+        free, locked = venue.balances()["BTC"]
+        assert second.position("BTCUSDT") == free + locked - DEFAULT_BALANCES["BTC"]
+    finally:
+        second.node.stop(timeout=20)
+
+
+def _crashed_journal(path: Path, order: SubmitOrder) -> None:
+    """What a node leaves behind when it dies after recording an order's intent."""
+    with Journal.open(path, fsync=FsyncPolicy.EVERY_RECORD) as journal:
+        journal.append(encode_entry(JournalEntry(kind=EntryKind.REGISTER, ts_ns=1, message=order)))
+        journal.append(
+            encode_entry(
+                JournalEntry(
+                    kind=EntryKind.SUBMITTED, ts_ns=2, client_order_id=order.client_order_id
+                )
+            )
+        )
+
+
+def _order(client_order_id: str) -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id=client_order_id,
+        strategy_id="s1",
+        venue="binance",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=D("0.2"),
+    )
+
+
+def test_an_intent_that_never_reached_the_venue_is_sent_once_after_a_crash(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    order = _order("crash1-0")
+    _crashed_journal(tmp_path / "j", order)
+    h = journaled_node(venue, clock, tmp_path / "j")
+    try:
+        h.strategy("s1")
+        h.wait_status(order.client_order_id, OrderStatus.FILLED)
+        assert venue.submissions() == {order.client_order_id: 1}
+    finally:
+        h.node.stop(timeout=20)
+
+
+def test_an_intent_that_reached_the_venue_before_the_crash_is_adopted_not_resent(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    order = _order("crash2-0")
+    _crashed_journal(tmp_path / "j", order)
+    # The crashed node's request reached the venue under the order's id:
+    venue_order = _place_directly(venue, order, clock)
+    h = journaled_node(venue, clock, tmp_path / "j")
+    try:
+        h.strategy("s1")
+        view = h.wait_status(order.client_order_id, OrderStatus.FILLED)
+        assert view.filled_quantity == venue_order
+        assert venue.submissions()[order.client_order_id] == 1
+    finally:
+        h.node.stop(timeout=20)
+
+
+def _place_directly(venue: BinanceVenue, order: SubmitOrder, clock: ManualClock) -> Decimal:
+    """Place ``order`` at the venue over its REST API, as the crashed node had."""
+    import hashlib
+    import hmac
+    import urllib.parse
+
+    import httpx
+
+    from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+    params = [
+        ("symbol", order.symbol),
+        ("side", order.side.value),
+        ("type", "MARKET"),
+        ("quantity", str(order.quantity)),
+        ("newClientOrderId", order.client_order_id),
+        ("timestamp", str(clock.time_ns() // 1_000_000)),
+    ]
+    query = urllib.parse.urlencode(params)
+    signature = hmac.new(DEFAULT_API_SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
+    with httpx.Client() as http:
+        answer = http.post(
+            f"{venue.rest_url}/api/v3/order?{query}&signature={signature}",
+            headers={"X-MBX-APIKEY": DEFAULT_API_KEY},
+        )
+    assert answer.status_code == 200, answer.text
+    return D(answer.json()["executedQty"])
+
+
+def test_the_entries_counter_bound_is_the_client_id_bound() -> None:
+    from tradenode.actors._client_ids import MAX_COUNTER as ids_bound
+    from tradenode.journal._entries import MAX_COUNTER as entries_bound
+
+    assert entries_bound == ids_bound
