@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tradenode.actors._control import GetFills
-from tradenode.messages import OrderStatus, Side
+from tradenode.actors._control import GetFills, GetMetrics
+from tradenode.messages import OrderStatus, Side, TradingState, TradingStateChanged
 from tradenode.supervision import (
     EventRecorder,
     ManualClock,
@@ -260,3 +260,32 @@ def test_the_broker_answers_the_venues_pings_and_stays_connected(clock: ManualCl
             coid = h.do(market(Side.BUY, "0.1"))
             h.wait_status(coid, OrderStatus.FILLED)
             assert h.node.binance_links["binance"].connections == 1
+
+
+def test_periodic_checks_turn_an_unexplained_balance_change_into_a_drift_and_reducing(
+    venue: BinanceVenue, clock: ManualClock
+) -> None:
+    with binance_node(venue, clock=clock) as h:
+        coid = h.do(market(Side.BUY, "0.2"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        link = h.node.binance_links["binance"]
+
+        def check() -> None:
+            done = link.reconciliations
+            clock.advance(30.0)
+            assert link.wait_for_reconciliations(done + 1, timeout=10)
+            h.sync()
+
+        check()
+        check()
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 0
+        venue.deposit("BTC", D("1"))
+        seen = h.events()
+        check()
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 0, "one look is not a drift"
+        check()
+        state = seen.wait_for(
+            lambda m: isinstance(m, TradingStateChanged) and m.state is TradingState.REDUCING
+        )[0]
+        assert "drift" in state.reason
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 1

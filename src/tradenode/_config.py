@@ -98,6 +98,9 @@ class BinanceSettings(_Strict):
     request_timeout: float = Field(10.0, gt=0)
     heartbeat_interval: float = Field(20.0, gt=0)
     heartbeat_timeout: float = Field(30.0, gt=0)
+    check_interval: float = Field(
+        30.0, ge=0, description="seconds between periodic reconciliations; 0 turns them off"
+    )
 
     @model_validator(mode="after")
     def _custom_needs_urls(self) -> BinanceSettings:
@@ -159,6 +162,7 @@ class RiskConfig(_Strict):
     price_collar_bps: Decimal | None = Field(None, gt=0)
     duplicate_window_ms: float | None = Field(None, gt=0)
     on_loss_breach: Literal["REDUCING", "HALTED"] = "REDUCING"
+    on_drift: Literal["REDUCING", "HALTED", "NONE"] = "REDUCING"
     instruments: dict[str, InstrumentRulesConfig] = {}
 
 

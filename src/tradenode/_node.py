@@ -190,6 +190,8 @@ class Node:
         intensity = Intensity(section.intensity.max_restarts, section.intensity.within_seconds)
         directory, oms_store, risk_store = self.directory, self.oms_store, self.risk_store
         ack_timeout = self.config.oms.ack_timeout
+        drift_policy = self.config.risk.on_drift
+        on_drift = None if drift_policy == "NONE" else TradingState(drift_policy)
         return SupervisorSpec(
             section.name,
             strategy=SupervisionStrategy.ONE_FOR_ONE,
@@ -201,7 +203,10 @@ class Node:
                     intensity=intensity,
                     children=(
                         ChildSpec(
-                            "oms", lambda: OmsActor(directory, oms_store, ack_timeout=ack_timeout)
+                            "oms",
+                            lambda: OmsActor(
+                                directory, oms_store, ack_timeout=ack_timeout, on_drift=on_drift
+                            ),
                         ),
                         ChildSpec("risk", lambda: RiskGuard(directory, risk_store)),
                         SupervisorSpec("strategies", intensity=Intensity(20, 60)),
@@ -379,6 +384,7 @@ class Node:
         oms = self.oms
         symbols = settings.symbols
         clock = self.clock
+        check_interval = settings.check_interval or None
         return self._attach_venue(
             config,
             ChildSpec(
@@ -392,6 +398,7 @@ class Node:
                     symbols=symbols,
                     settings=session_settings,
                     wall_time_ms=lambda: clock.time_ns() // 1_000_000,
+                    check_interval=check_interval,
                 ),
                 backoff=self._backoff(config),
             ),

@@ -7,7 +7,9 @@ in-process plumbing around them and never cross the wire.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from ..messages._enums import TradingState
@@ -22,11 +24,13 @@ __all__ = [
     "GetOrder",
     "GetPositions",
     "GetRiskStatus",
+    "PositionDrift",
     "Promise",
     "Routed",
     "SetTradingState",
     "Subscribe",
     "Unsubscribe",
+    "VenueBalances",
 ]
 
 T = TypeVar("T")
@@ -105,6 +109,30 @@ class GetMetrics:
 class SetTradingState:
     state: TradingState
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VenueBalances:
+    """Broker to OMS after each reconciliation: the account's total balance per
+    asset, and each symbol's base asset, for the position check."""
+
+    venue: str
+    totals: Mapping[str, Decimal]
+    base_assets: Mapping[str, str]
+    ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PositionDrift:
+    """OMS to subscribers: the venue's account moved by ``venue_change`` of
+    ``asset`` while our fills moved it by ``our_change``. Confirmed by two
+    reconciliations in a row, so a fill in flight during one is not a drift."""
+
+    venue: str
+    asset: str
+    our_change: Decimal
+    venue_change: Decimal
+    ts_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from .._crashpoints import crash_point
 from ..journal._entries import EntryKind
-from ..messages._enums import DenialCode, OrderStatus, OrderType, Side
+from ..messages._enums import DenialCode, OrderStatus, OrderType, Side, TradingState
 from ..messages._messages import (
     CancelOrder,
     CancelRejected,
@@ -46,9 +47,12 @@ from ._control import (
     GetOpenOrders,
     GetOrder,
     GetPositions,
+    PositionDrift,
     Routed,
+    SetTradingState,
     Subscribe,
     Unsubscribe,
+    VenueBalances,
 )
 from ._directory import Directory
 from ._oms_journal import OmsJournal, WriteAhead
@@ -122,7 +126,11 @@ class OmsStore:
     journal: OmsJournal | None = None
     """The write-ahead log; None runs without one (state lives until the process ends)."""
     drift_events: int = 0
+    position_drifts: int = 0
     adopted: int = 0
+    balance_baselines: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    """Per (venue, asset): the account's balance less what our fills account for."""
+    drift_suspects: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     denials: int = 0
     rejections: int = 0
 
@@ -148,11 +156,19 @@ class _KillRun:
 
 
 class OmsActor(Actor):
-    def __init__(self, directory: Directory, store: OmsStore, *, ack_timeout: float) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        store: OmsStore,
+        *,
+        ack_timeout: float,
+        on_drift: TradingState | None = TradingState.REDUCING,
+    ) -> None:
         self.directory = directory
         self.store = store
         self.state = store.state
         self.ack_timeout = ack_timeout
+        self.on_drift = on_drift
         self._kill: _KillRun | None = None
 
     def receive(self, message: Any) -> Any:
@@ -192,6 +208,8 @@ class OmsActor(Actor):
             self._modify(message)
         elif isinstance(message, Quote):
             self._mark(message)
+        elif isinstance(message, VenueBalances):
+            self._check_positions(message)
         elif isinstance(message, WriteAhead):
             if self.store.journal is not None:
                 self.store.journal.release(message.seq)
@@ -242,6 +260,7 @@ class OmsActor(Actor):
             metrics = dict(self.state.metrics())
             metrics["drift_events"] = self.store.drift_events
             metrics["adopted_orders"] = self.store.adopted
+            metrics["position_drifts"] = self.store.position_drifts
             metrics["denied_orders"] = self.store.denials
             metrics["rejected_orders"] = self.store.rejections
             return metrics
@@ -467,6 +486,67 @@ class OmsActor(Actor):
         if position.quantity != 0:
             self._publish(position, None)
 
+    # -- positions against the venue's account -----------------------------------------
+
+    def _check_positions(self, balances: VenueBalances) -> None:
+        """Spot positions are balances: the venue's balance of each base asset must
+        move exactly as our fills moved our position. The first look sets the
+        baseline (what the account held that our fills do not explain); a
+        difference seen twice in a row is a drift."""
+        ours: dict[str, Decimal] = {}
+        for symbol, asset in balances.base_assets.items():
+            quantity = self.state.position(balances.venue, symbol).quantity
+            ours[asset] = ours.get(asset, Decimal(0)) + quantity
+        for asset, our_position in ours.items():
+            key = (balances.venue, asset)
+            total = balances.totals.get(asset, Decimal(0))
+            baseline = self.store.balance_baselines.get(key)
+            if baseline is None:
+                self.store.balance_baselines[key] = total - our_position
+                continue
+            gap = total - baseline - our_position
+            if gap == 0:
+                self.store.drift_suspects.pop(key, None)
+            elif self.store.drift_suspects.get(key) != gap:
+                self.store.drift_suspects[key] = gap
+            else:
+                self._drifted(balances, asset, our_position, total - baseline)
+
+    def _drifted(
+        self, balances: VenueBalances, asset: str, ours: Decimal, venue_change: Decimal
+    ) -> None:
+        key = (balances.venue, asset)
+        del self.store.drift_suspects[key]
+        # Take the venue's account as the new truth, so one drift is one event.
+        self.store.balance_baselines[key] += venue_change - ours
+        self.store.position_drifts += 1
+        self.store.drift_events += 1
+        logger.error(
+            "OMS: position drift on %s %s: our fills say %s, the venue's account %s",
+            balances.venue,
+            asset,
+            ours,
+            venue_change,
+        )
+        self._publish(
+            PositionDrift(
+                venue=balances.venue,
+                asset=asset,
+                our_change=ours,
+                venue_change=venue_change,
+                ts_ns=balances.ts_ns,
+            ),
+            None,
+        )
+        if self.on_drift is not None:
+            self.directory.risk().tell(
+                SetTradingState(
+                    self.on_drift,
+                    f"position drift on {balances.venue} {asset}: "
+                    f"ours {ours}, venue {venue_change}",
+                )
+            )
+
     # -- reports --------------------------------------------------------------------
 
     def _on_report(self, report: Message) -> None:
@@ -541,12 +621,12 @@ class OmsActor(Actor):
     def _publish_report(self, report: Message, view: TrackedOrderView | None) -> None:
         self._publish(report, None if view is None else view.strategy_id)
 
-    def _publish(self, message: Message | Routed, strategy_id: str | None) -> None:
+    def _publish(self, message: Message | Routed | PositionDrift, strategy_id: str | None) -> None:
         if isinstance(message, OrderDenied):
             self.store.denials += 1
         elif isinstance(message, OrderRejected):
             self.store.rejections += 1
-        broadcast = isinstance(message, TradingStateChanged)
+        broadcast = isinstance(message, TradingStateChanged | PositionDrift)
         for subscription in self.store.subscribers:
             if (
                 broadcast

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from ...actors._contract import (
     QuoteSubscription,
     RateObservation,
 )
+from ...actors._control import VenueBalances
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -147,6 +149,18 @@ class BinanceLink:
     connections: int = 0
     used_weight: dict[str, int] = field(default_factory=dict)
     order_count: dict[str, int] = field(default_factory=dict)
+    _reconciled: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def note_reconciled(self) -> None:
+        with self._reconciled:
+            self.reconciliations += 1
+            self._reconciled.notify_all()
+
+    def wait_for_reconciliations(self, count: int, timeout: float | None = None) -> bool:
+        """Block until ``count`` reconciliations (at connect or periodic) have been
+        applied: how an operator or a benchmark knows the venue is caught up."""
+        with self._reconciled:
+            return self._reconciled.wait_for(lambda: self.reconciliations >= count, timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +202,15 @@ class _Done:
     trades: tuple[Any, ...] = ()
 
 
+class _CheckTick:
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    snapshot: _Reconciliation | None
+
+
 @dataclass(frozen=True, slots=True)
 class _ClockOffset:
     offset_ms: int
@@ -216,6 +239,7 @@ class BinanceBroker(Actor):
         symbols: Sequence[str] = (),
         settings: SessionSettings | None = None,
         wall_time_ms: Callable[[], int] | None = None,
+        check_interval: float | None = None,
     ) -> None:
         self.name = name
         self.credentials = credentials
@@ -233,6 +257,8 @@ class BinanceBroker(Actor):
         self._dispatched: dict[int, float] = {}
         self._sent_at = 0.0
         self._rates: tuple[RateObservation, ...] = ()
+        self._checking = False
+        self.check_interval = check_interval
 
     def __repr__(self) -> str:
         return f"BinanceBroker({self.name!r}, {self.endpoints.rest_url!r})"
@@ -276,6 +302,8 @@ class BinanceBroker(Actor):
             raise BrokerConnectionError(
                 f"the session ended while starting: {exc}", broker=self.name
             ) from exc
+        if self.check_interval:
+            self.context.schedule_repeating(self.check_interval, _CheckTick())
         logger.info("%s: connected and reconciled", self.name)
 
     def on_stop(self) -> None:
@@ -374,28 +402,31 @@ class BinanceBroker(Actor):
 
     # -- reconciliation -----------------------------------------------------------------
 
-    def _reconcile(self) -> None:
-        """Agree with the venue before taking requests: every unsettled order's
-        status and trades, every open order, trades since the cursor, balances."""
-        assert self.thread is not None and self.session is not None
+    def _reconcile_arguments(self) -> tuple[Any, ...]:
         unsettled = {
             client_id: (order.symbol, order.order_id)
             for client_id, order in self.link.orders.items()
             if not order.settled
         }
-        known = dict(self.link.client_ids)
+        return (unsettled, dict(self.link.trade_cursor), dict(self.link.client_ids))
+
+    def _reconcile(self) -> None:
+        """Agree with the venue before taking requests: every unsettled order's
+        status and trades, every open order, trades since the cursor, balances."""
+        assert self.thread is not None and self.session is not None
         try:
             snapshot: _Reconciliation = self.thread.run(
-                _fetch_reconciliation,
-                self.session,
-                unsettled,
-                dict(self.link.trade_cursor),
-                known,
+                _fetch_reconciliation, self.session, *self._reconcile_arguments()
             )
         except TrioLoopClosed as exc:
             raise BrokerConnectionError(
                 "session ended while reconciling", broker=self.name
             ) from exc
+        self._apply_reconciliation(snapshot, strict=True)
+
+    def _apply_reconciliation(self, snapshot: _Reconciliation, *, strict: bool) -> None:
+        """What the venue says, in the order the OMS needs it: fills before the
+        status that shows them; then balances for the position check."""
         for raw in snapshot.adopted:
             order = parse_order(raw, broker=self.name)
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
@@ -406,6 +437,14 @@ class BinanceBroker(Actor):
             if result.error is not None:
                 if classify(result.error) is ErrorKind.NOT_FOUND:
                     self._never_arrived(client_id)
+                    continue
+                if not strict:
+                    logger.warning(
+                        "%s: periodic check cannot query %s: %s",
+                        self.name,
+                        client_id,
+                        result.error.msg,
+                    )
                     continue
                 raise BrokerConnectionError(
                     f"cannot query {client_id}: {result.error.code} {result.error.msg}",
@@ -431,7 +470,25 @@ class BinanceBroker(Actor):
         for balance in parse_account(snapshot.account, broker=self.name):
             self.link.balances[balance.asset] = balance
         self._forget_settled()
-        self.link.reconciliations += 1
+        self.reports_to.tell(
+            VenueBalances(
+                venue=self.name,
+                totals={asset: b.free + b.locked for asset, b in self.link.balances.items()},
+                base_assets={symbol: rules.base_asset for symbol, rules in self.rules.items()},
+                ts_ns=self.context.now_ns(),
+            )
+        )
+        self.link.note_reconciled()
+
+    def _check_periodically(self) -> None:
+        """Between reconnects, the same reconciliation on a timer, off the actor's
+        thread; a failed check is logged and tried again next time."""
+        if self._checking or self.thread is None or self.session is None:
+            return
+        self._checking = True
+        self.thread.start_soon(
+            _periodic_check, self.context.self, self.session, *self._reconcile_arguments()
+        )
 
     def _never_arrived(self, client_id: str) -> None:
         """The venue has no such order: it never got there. Forget it, and say so when
@@ -500,6 +557,12 @@ class BinanceBroker(Actor):
             self._clock_offset_ms = message.offset_ms
         elif isinstance(message, GetMarketSnapshot):
             return self._market_snapshot(message)
+        elif isinstance(message, _CheckTick):
+            self._check_periodically()
+        elif isinstance(message, _Checked):
+            self._checking = False
+            if message.snapshot is not None:
+                self._apply_reconciliation(message.snapshot, strict=False)
         else:
             logger.warning("%s: ignoring unexpected %s", self.name, type(message).__name__)
 
@@ -932,6 +995,22 @@ def _leg_message(leg: object) -> str | None:
 
 
 # -- the network parts, run on the trio thread -----------------------------------------------
+
+
+async def _periodic_check(
+    me: Address,
+    session: BinanceSession,
+    unsettled: Mapping[str, tuple[str, int | None]],
+    cursors: Mapping[str, int],
+    known: Mapping[tuple[str, int], str],
+) -> None:
+    try:
+        snapshot = await _fetch_reconciliation(session, unsettled, cursors, known)
+    except BrokerError as exc:
+        logger.warning("%s: periodic check failed: %s", session.broker, exc)
+        me.tell(_Checked(None))
+        return
+    me.tell(_Checked(snapshot))
 
 
 async def _close_session(session: BinanceSession) -> None:
