@@ -189,3 +189,16 @@ def test_the_entries_counter_bound_is_the_client_id_bound() -> None:
     from tradenode.journal._entries import MAX_COUNTER as entries_bound
 
     assert entries_bound == ids_bound
+
+
+def test_with_fsync_none_orders_are_journaled_but_never_held(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    h = journaled_node(venue, clock, tmp_path / "j", fsync="none")
+    try:
+        coid = h.do(market(Side.BUY, "0.1"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        journal = h.node.journal
+        assert journal is not None and journal.last_seq >= 4
+    finally:
+        h.node.stop(timeout=20)

@@ -173,7 +173,7 @@ class JournalConfig(_Strict):
     fsync: str = Field(
         "group:2ms:256", description="every_record | group[:<interval>[:<records>]] | none"
     )
-    snapshot_every: int = Field(10_000, ge=100, description="records between snapshots")
+    snapshot_every: int = Field(5_000, ge=100, description="records between snapshots")
     segment_mb: int = Field(64, ge=1)
 
     @model_validator(mode="after")

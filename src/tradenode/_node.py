@@ -51,7 +51,7 @@ from .brokers.binance import (
     TrackedOrder,
 )
 from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue
-from .journal import FsyncPolicy, Journal
+from .journal import FsyncMode, FsyncPolicy, Journal
 from .journal._entries import decode_entry
 from .journal._replay import replay
 from .messages._enums import OrderStatus, TradingState
@@ -154,7 +154,11 @@ class Node:
         if journal is None or section is None:
             return
         oms = self.oms
-        writer = OmsJournal(journal, snapshot_every=section.snapshot_every)
+        writer = OmsJournal(
+            journal,
+            snapshot_every=section.snapshot_every,
+            write_ahead=FsyncPolicy.parse(section.fsync).mode is not FsyncMode.NONE,
+        )
         self.oms_store.journal = writer
         journal.add_durability_listener(lambda seq: oms.tell(WriteAhead(seq)))
 

@@ -63,6 +63,9 @@ class OmsJournal:
     log: DurableLog
     snapshot_every: int = 10_000
     """Records between snapshots of the whole state; they bound replay time."""
+    write_ahead: bool = True
+    """Hold messages until durable; off when the journal never fsyncs (policy
+    ``none``), where waiting would be forever and buy nothing."""
     held: collections.deque[Held] = field(default_factory=collections.deque)
     records: int = 0
     last_seq: int = 0
@@ -89,7 +92,7 @@ class OmsJournal:
         self.log.compact()
 
     def send_when_durable(self, seq: int, address: Address, message: Any) -> None:
-        if not self.held and self.log.durable_seq >= seq:
+        if not self.write_ahead or (not self.held and self.log.durable_seq >= seq):
             address.tell(message)
         else:
             self.held.append(Held(seq, address, message))

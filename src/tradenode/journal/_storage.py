@@ -196,6 +196,7 @@ class Journal:
         self._dir_dirty = False
         self._closed = False
         self._failure: JournalError | None = None
+        self._roll_requested = False
         self._torn_tail: TornTail | None = None
         self._owns_clock = clock is None and fsync.mode is FsyncMode.GROUP and not read_only
         self._clock: Clock | None = SystemClock() if self._owns_clock else clock
@@ -433,7 +434,9 @@ class Journal:
             seq = self._last_seq + 1
             frame = encode_record(seq, payload)
             current = self._segments[-1]
-            if not current.empty and current.size + len(frame) > self._segment_bytes:
+            if not current.empty and (
+                current.size + len(frame) > self._segment_bytes or self._roll_requested
+            ):
                 self._roll_locked(seq)
             self._commit_locked(frame, seq)
             sync_now = self._after_write_locked(1)
@@ -463,6 +466,7 @@ class Journal:
                 current = self._segments[-1]
                 if (not current.empty or chunk) and (
                     current.size + chunk_bytes + len(frame) > self._segment_bytes
+                    or (self._roll_requested and not chunk)
                 ):
                     if chunk:
                         self._commit_locked(b"".join(chunk), seq - 1, count=len(chunk))
@@ -507,6 +511,7 @@ class Journal:
         self._appended += count
 
     def _roll_locked(self, first_seq: int) -> None:
+        self._roll_requested = False
         old = self._segments[-1]
         os.close(self._fd)  # an fsync in flight works on its own duplicate
         self._fd = -1
@@ -723,6 +728,11 @@ class Journal:
             fsync=self._counted_fsync,
             temporary=temporary,
         )
+        with self._lock:
+            # Start the next record in a fresh segment, so that ``compact`` can
+            # drop everything this snapshot covers and a restart reads only the tail.
+            if self._segments and self._segments[-1].last_seq == seq:
+                self._roll_requested = True
         return path
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:
