@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgpack
 import pytest
 
+from tradenode.actors._oms_state import OmsState
 from tradenode.journal import Journal
 from tradenode.journal._entries import decode_entry
 from tradenode.journal._replay import replay
@@ -38,8 +40,17 @@ SYMBOLS = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
 INITIAL = {"USDT": Decimal(1_000_000), "BTC": Decimal(10), "ETH": Decimal(100)}
 
 
+SEEDS = [20261129, 7]
+
+
+@pytest.fixture(params=SEEDS, ids=[f"seed{seed}" for seed in SEEDS])
+def seed(request: pytest.FixtureRequest) -> int:
+    value: int = request.param
+    return value
+
+
 @pytest.fixture
-def venue() -> Iterator[dict[str, str]]:
+def venue(seed: int) -> Iterator[dict[str, str]]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -50,7 +61,7 @@ def venue() -> Iterator[dict[str, str]]:
             "--api-key",
             KEY,
             "--seed",
-            "17",
+            str(seed % 1000),
             "--tick-interval",
             "0.02",
             "--balance",
@@ -125,22 +136,22 @@ def venue_state(urls: dict[str, str]) -> dict[str, Any]:
 
 
 def test_killed_many_times_nothing_is_lost_or_doubled(
-    venue: dict[str, str], tmp_path: Path
+    venue: dict[str, str], tmp_path: Path, seed: int
 ) -> None:
     journal = tmp_path / "journal"
     trading = tmp_path / "trading.yaml"
     trading.write_text(config(venue, journal, trading=True))
     settle = tmp_path / "settle.yaml"
     settle.write_text(config(venue, journal, trading=False))
-    rng = random.Random(20261129)
+    rng = random.Random(seed)
     plan: list[str | None] = [
         None,
-        "after_intent:5",
+        f"after_intent:{rng.randint(2, 20)}",
         None,
-        "after_send:4",
-        "before_fill_journaled:3",
+        f"after_send:{rng.randint(2, 10)}",
+        f"before_fill_journaled:{rng.randint(1, 6)}",
         None,
-        "after_intent:17",
+        f"after_intent:{rng.randint(2, 30)}",
         None,
     ]
     crashes = []
@@ -161,11 +172,15 @@ def test_killed_many_times_nothing_is_lost_or_doubled(
     (tmp_path / "settle.log").write_text(stderr)
     assert final.returncode == 0, stderr[-3000:]
 
+    # Rebuild the state exactly as a node does on start: snapshot, then the tail.
     with Journal.open_read_only(journal) as log:
         snapshot = log.latest_snapshot()
-        assert snapshot is None or snapshot[0] <= log.last_seq
-        entries = [decode_entry(payload) for _, payload in log.replay()]
-    state = replay(entries).state
+        after, state = 0, OmsState()
+        if snapshot is not None:
+            after, payload = snapshot
+            state = OmsState.restore(msgpack.unpackb(payload, raw=False))
+        entries = [decode_entry(payload) for _, payload in log.replay(after)]
+    state = replay(entries, state=state).state
     at_venue = venue_state(venue)
 
     submissions = at_venue["submissions"]
@@ -180,8 +195,38 @@ def test_killed_many_times_nothing_is_lost_or_doubled(
     venue_trades = {f"binance-{t['symbol']}-{t['trade_id']}" for t in at_venue["trades"]}
     lost = sorted(venue_trades - set(executions))
     by_id = {f"binance-{t['symbol']}-{t['trade_id']}": t for t in at_venue["trades"]}
+    if lost:
+        (tmp_path / "lost.json").write_text(
+            json.dumps(
+                [
+                    {
+                        "trade": by_id[e],
+                        "orders": [
+                            o
+                            for o in at_venue["orders"]
+                            if o["client_order_id"] == by_id[e]["client_order_id"]
+                        ],
+                        "ours": repr(state.get(by_id[e]["client_order_id"])),
+                    }
+                    for e in lost
+                ],
+                default=str,
+                indent=1,
+            )
+        )
     assert set(executions) == venue_trades, {
-        "lost": [(by_id[e], state.get(by_id[e]["client_order_id"])) for e in lost[:3]],
+        "lost": [
+            (
+                by_id[e],
+                [
+                    o
+                    for o in at_venue["orders"]
+                    if o["client_order_id"] == by_id[e]["client_order_id"]
+                ],
+                state.get(by_id[e]["client_order_id"]),
+            )
+            for e in lost[:3]
+        ],
         "extra": sorted(set(executions) - venue_trades)[:5],
     }
 

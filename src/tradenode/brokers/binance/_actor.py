@@ -19,6 +19,7 @@ forwarding one never is impossible.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -259,6 +260,8 @@ class BinanceBroker(Actor):
         self._rates: tuple[RateObservation, ...] = ()
         self._checking = False
         self.check_interval = check_interval
+        self._busy: dict[str, int] = {}
+        self._deferred: dict[str, collections.deque[BrokerRequest]] = {}
 
     def __repr__(self) -> str:
         return f"BinanceBroker({self.name!r}, {self.endpoints.rest_url!r})"
@@ -307,6 +310,12 @@ class BinanceBroker(Actor):
         logger.info("%s: connected and reconciled", self.name)
 
     def on_stop(self) -> None:
+        for waiting in self._deferred.values():
+            for request in waiting:
+                request.reply_to.tell(
+                    BrokerReply(request.seq, Outcome.TRANSPORT, "broker restarted before sending")
+                )
+        self._deferred.clear()
         thread, session = self.thread, self.session
         self.thread = self.session = None
         if thread is None:
@@ -639,6 +648,32 @@ class BinanceBroker(Actor):
     # -- requests ---------------------------------------------------------------------------
 
     def _on_request(self, request: BrokerRequest) -> None:
+        """Requests run concurrently, except two for the same order: a cancel or a
+        replace waits for that order's submit to be answered, or the venue would
+        be asked about an order it has not seen yet."""
+        keys = _order_keys(request.command)
+        busy = next((key for key in keys if key in self._busy), None)
+        if busy is not None:
+            self._deferred.setdefault(busy, collections.deque()).append(request)
+            return
+        if self._dispatch(request):
+            for key in keys:
+                self._busy[key] = request.seq
+
+    def _release(self, request: BrokerRequest) -> None:
+        for key in _order_keys(request.command):
+            if self._busy.get(key) != request.seq:
+                continue
+            del self._busy[key]
+            waiting = self._deferred.get(key)
+            if waiting:
+                following = waiting.popleft()
+                if not waiting:
+                    del self._deferred[key]
+                self._on_request(following)
+
+    def _dispatch(self, request: BrokerRequest) -> bool:
+        """Start ``request``'s network part; False when it was answered at once."""
         command = request.command
         if request.expired(self.context.system.clock.monotonic()):
             logger.warning(
@@ -648,7 +683,7 @@ class BinanceBroker(Actor):
                 type(command).__name__,
             )
             self._send_reply(request, BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent"))
-            return
+            return False
         session, thread = self.session, self.thread
         assert session is not None and thread is not None
         if isinstance(command, SubmitOrder):
@@ -656,14 +691,14 @@ class BinanceBroker(Actor):
             if refusal is not None:
                 code, reason = refusal
                 self._reply_rejected(request, OrderRejected, command.client_order_id, code, reason)
-                return
+                return False
             try:
                 params = new_order_params(command)
             except UnsupportedOrderError as exc:
                 self._reply_rejected(
                     request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
                 )
-                return
+                return False
             self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
             job: Any = (_submit, session, params)
         elif isinstance(command, CancelOrder):
@@ -679,7 +714,7 @@ class BinanceBroker(Actor):
                     "UNSUPPORTED",
                     "Binance modifies by cancel-replace, which needs a new client order id",
                 )
-                return
+                return False
             self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
             job = (_cancel_replace, session, command)
         elif isinstance(command, CancelAllOrders):
@@ -693,6 +728,7 @@ class BinanceBroker(Actor):
             raise TypeError(f"{self.name}: not a broker command: {command!r}")
         self._dispatched[request.seq] = self.context.system.clock.monotonic()
         thread.start_soon(_perform, self.context.self, request, *job)
+        return True
 
     def _check(self, order: SubmitOrder) -> tuple[str, str] | None:
         rules = self.rules.get(order.symbol)
@@ -715,16 +751,32 @@ class BinanceBroker(Actor):
         code: str,
         reason: str,
     ) -> None:
-        self.reports_to.tell(
-            kind(
-                client_order_id=client_order_id,
-                venue=self.name,
-                code=code,
-                reason=reason,
-                ts_ns=self.context.now_ns(),
+        if kind is OrderRejected and self._live_at_venue(client_order_id):
+            # A repeated attempt (a re-send, a retried replace) was refused, but
+            # the order itself is at the venue: rejecting it would orphan a
+            # live order. The venue's own reports keep telling its story.
+            logger.warning(
+                "%s: %s refused again (%s %s) but it is live at the venue; not rejecting it",
+                self.name,
+                client_order_id,
+                code,
+                reason,
             )
-        )
+        else:
+            self.reports_to.tell(
+                kind(
+                    client_order_id=client_order_id,
+                    venue=self.name,
+                    code=code,
+                    reason=reason,
+                    ts_ns=self.context.now_ns(),
+                )
+            )
         self._send_reply(request, BrokerReply(request.seq, Outcome.REJECTED, f"{code}: {reason}"))
+
+    def _live_at_venue(self, client_order_id: str) -> bool:
+        tracked = self.link.orders.get(client_order_id)
+        return tracked is not None and tracked.order_id is not None
 
     def _observe_rates(self, result: RestResult) -> tuple[RateObservation, ...]:
         """Record the venue's counters and say them in the breaker's terms."""
@@ -762,6 +814,7 @@ class BinanceBroker(Actor):
             self._map_done(done)
         finally:
             self._rates = ()
+            self._release(request)
 
     def _map_done(self, done: _Done) -> None:
         request = done.request
@@ -932,7 +985,7 @@ class BinanceBroker(Actor):
                     ts_ns=self.context.now_ns(),
                 )
             )
-        if not new_ok:
+        if not new_ok and not self._live_at_venue(command.new_client_order_id):
             self._drop_unsent(command.new_client_order_id)
             reason = _leg_message(data.get("newOrderResponse")) or error.msg
             self.reports_to.tell(
@@ -986,6 +1039,15 @@ def _rate_limits(info: object) -> dict[str, tuple[float, float]]:
             key = f"{kind}:{number}{str(interval)[0]}"
             limits[key] = (float(limit), float(number * _INTERVAL_SECONDS[str(interval)]))
     return limits
+
+
+def _order_keys(command: object) -> tuple[str, ...]:
+    """The client order ids a command touches, for per-order ordering."""
+    if isinstance(command, ModifyOrder) and command.new_client_order_id is not None:
+        return (command.client_order_id, command.new_client_order_id)
+    if isinstance(command, SubmitOrder | CancelOrder | ModifyOrder | QueryOrder):
+        return (command.client_order_id,)
+    return ()
 
 
 def _leg_message(leg: object) -> str | None:
