@@ -9,13 +9,13 @@ did not exist. The rules themselves are the pure ``RiskEngine``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from .._config import RiskConfig
-from ..messages._enums import OrderStatus, TradingState
+from ..messages._enums import OrderStatus, Side, TradingState
 from ..messages._messages import (
     CancelOrder,
     ModifyOrder,
@@ -35,7 +35,7 @@ from ..supervision import Actor
 from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
 from ._directory import Directory
 from ._oms import RiskDenied, RiskRefusedModify
-from ._risk_limits import InstrumentRules, RiskContext, RiskLimits
+from ._risk_limits import InstrumentRules, OpenOrders, RiskContext, RiskLimits
 from ._risk_rules import RiskEngine
 
 __all__ = ["RiskBook", "RiskGuard", "RiskStore", "risk_limits_from_config"]
@@ -56,11 +56,84 @@ class _Approved:
         return max(Decimal(0), self.order.quantity - self.filled)
 
 
+class ApprovedOrders:
+    """Every order the guard approved that may still fill, with the per-symbol
+    tally of their leaves kept as they change.
+
+    Recounting every open order for every decision made the guard's cost grow
+    with the number of orders in flight; the tally makes it constant.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Approved] = {}
+        self._tally: dict[Key, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, client_order_id: object) -> bool:
+        return client_order_id in self._entries
+
+    def get(self, client_order_id: str) -> _Approved | None:
+        return self._entries.get(client_order_id)
+
+    def values(self) -> Iterable[_Approved]:
+        return self._entries.values()
+
+    def add(self, order: SubmitOrder) -> None:
+        if order.client_order_id not in self._entries:
+            entry = _Approved(order)
+            self._entries[order.client_order_id] = entry
+            self._count(entry, +1)
+
+    def remove(self, client_order_id: str) -> None:
+        entry = self._entries.pop(client_order_id, None)
+        if entry is not None:
+            self._count(entry, -1)
+
+    def update(
+        self,
+        client_order_id: str,
+        *,
+        filled: Decimal | None = None,
+        order: SubmitOrder | None = None,
+    ) -> _Approved | None:
+        entry = self._entries.get(client_order_id)
+        if entry is None:
+            return None
+        self._count(entry, -1)
+        if filled is not None:
+            entry.filled = filled
+        if order is not None:
+            entry.order = order
+        self._count(entry, +1)
+        return entry
+
+    def tally(self) -> dict[Key, OpenOrders]:
+        return {
+            key: OpenOrders(buy, sell, count)
+            for key, (buy, sell, count) in self._tally.items()
+            if count
+        }
+
+    def _count(self, entry: _Approved, sign: int) -> None:
+        order = entry.order
+        key = (order.venue, order.symbol)
+        row = self._tally.setdefault(key, [Decimal(0), Decimal(0), 0])
+        if order.side is Side.BUY:
+            row[0] += sign * entry.leaves
+        else:
+            row[1] += sign * entry.leaves
+        row[2] += sign
+        if row[2] == 0:
+            del self._tally[key]
+
+
 @dataclass
 class RiskBook:
     positions: dict[Key, Decimal] = field(default_factory=dict)
     pnl: dict[Key, Decimal] = field(default_factory=dict)
-    approved: dict[str, _Approved] = field(default_factory=dict)
+    approved: ApprovedOrders = field(default_factory=ApprovedOrders)
     last_prices: dict[Key, Decimal] = field(default_factory=dict)
     day: int | None = None
     day_start_pnl: Decimal = Decimal(0)
@@ -75,12 +148,9 @@ class RiskBook:
         if self.day != day:
             self.day, self.day_start_pnl = day, equity
         self.peak_equity = max(self.peak_equity, equity)
-        return RiskContext.from_books(
-            positions=[
-                PositionSnapshot(venue=venue, symbol=symbol, quantity=quantity)
-                for (venue, symbol), quantity in self.positions.items()
-            ],
-            open_orders=[(entry.order, entry.leaves) for entry in self.approved.values()],
+        return RiskContext(
+            positions=dict(self.positions),
+            open_orders=self.approved.tally(),
             last_prices=dict(self.last_prices),
             daily_pnl=equity - self.day_start_pnl,
             equity=equity,
@@ -145,7 +215,7 @@ class RiskGuard(Actor):
             self._on_order(message)
         elif isinstance(message, Routed):
             order = message.order
-            self.book.approved.setdefault(order.client_order_id, _Approved(order))
+            self.book.approved.add(order)
         elif isinstance(message, ModifyOrder):
             self._on_modify(message)
         elif isinstance(message, CancelOrder):
@@ -174,7 +244,7 @@ class RiskGuard(Actor):
         decision = self.engine.check_submit(order, self.book.context(self.context.now_ns()))
         self._announce(decision.state_change)
         if decision.approved:
-            self.book.approved[order.client_order_id] = _Approved(order)
+            self.book.approved.add(order)
             oms.tell(order)
             return
         assert decision.code is not None
@@ -232,22 +302,30 @@ class RiskGuard(Actor):
         elif isinstance(message, OrderFilled):
             entry = book.approved.get(message.client_order_id)
             if entry is not None:
-                entry.filled += message.last_quantity
-                if entry.leaves <= 0:
-                    del book.approved[message.client_order_id]
+                entry = book.approved.update(
+                    message.client_order_id, filled=entry.filled + message.last_quantity
+                )
+                if entry is not None and entry.leaves <= 0:
+                    book.approved.remove(message.client_order_id)
         elif isinstance(message, OrderCanceled | OrderExpired | OrderRejected | OrderDenied):
-            book.approved.pop(message.client_order_id, None)
+            book.approved.remove(message.client_order_id)
         elif isinstance(message, OrderModified):
             entry = book.approved.get(message.client_order_id)
             if entry is not None:
-                entry.order = _with_quantity(entry.order, message.quantity, message.price)
+                book.approved.update(
+                    message.client_order_id,
+                    order=_with_quantity(entry.order, message.quantity, message.price),
+                )
         elif isinstance(message, OrderStatusReport):
             entry = book.approved.get(message.client_order_id)
             if entry is not None:
                 if message.status.is_terminal or message.status is OrderStatus.FILLED:
-                    del book.approved[message.client_order_id]
+                    book.approved.remove(message.client_order_id)
                 else:
-                    entry.filled = max(entry.filled, message.filled_quantity)
+                    book.approved.update(
+                        message.client_order_id,
+                        filled=max(entry.filled, message.filled_quantity),
+                    )
 
 
 def _with_quantity(order: SubmitOrder, quantity: Decimal, price: Decimal | None) -> SubmitOrder:
