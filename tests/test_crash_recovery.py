@@ -159,7 +159,7 @@ def test_killed_many_times_nothing_is_lost_or_doubled(
         process = run_node(trading, crash_at=crash_at)
         if crash_at is None:
             # The kill moment is the fault being injected, not a wait for anything.
-            time.sleep(rng.uniform(0.8, 2.0))
+            time.sleep(rng.uniform(0.8, 2.0))  # sleep-ok: the seeded kill moment
             process.send_signal(signal.SIGKILL)
         _, stderr = process.communicate(timeout=60)
         crashes.append((crash_at, process.returncode))
