@@ -8,15 +8,23 @@ import pytest
 
 from tradenode.supervision import ActorSystem, EventRecorder, ManualClock
 
+_OPT_IN = {
+    "live": "live venue test: opt in with -m live",
+    "crash": "subprocess crash drill: opt in with -m crash",
+}
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests against real venues run only when asked for with ``-m live``."""
-    if "live" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="live venue test: opt in with -m live")
-    for item in items:
-        if "live" in item.keywords:
-            item.add_marker(skip)
+    """Tests against real venues (``-m live``) and the multi-process crash drill
+    (``-m crash``) run only when asked for."""
+    selected = config.getoption("markexpr") or ""
+    for marker, reason in _OPT_IN.items():
+        if marker in selected:
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

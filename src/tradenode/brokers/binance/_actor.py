@@ -129,6 +129,7 @@ class TrackedOrder:
     report_if_missing: bool = False
     """Set for orders a journal says were live (not merely sent): if the venue has
     never heard of one, the OMS must learn that it is not live anywhere."""
+    missing_once: bool = False
 
     @property
     def settled(self) -> bool:
@@ -502,7 +503,14 @@ class BinanceBroker(Actor):
     def _never_arrived(self, client_id: str) -> None:
         """The venue has no such order: it never got there. Forget it, and say so when
         nobody else will (a submit in flight is the breaker's to resolve and re-send)."""
-        tracked = self.link.orders.pop(client_id, None)
+        tracked = self.link.orders.get(client_id)
+        if tracked is not None and tracked.report_if_missing and not tracked.missing_once:
+            # A request the last process sent may still be on its way; Binance
+            # refuses any older than recvWindow, so ask once more after that.
+            tracked.missing_once = True
+            self.context.schedule_once(self.settings.recv_window_ms / 1000 + 1.0, _CheckTick())
+            return
+        self.link.orders.pop(client_id, None)
         if tracked is not None and tracked.report_if_missing:
             logger.warning("%s: %s is unknown at the venue", self.name, client_id)
             self.reports_to.tell(
