@@ -200,7 +200,6 @@ class _Done:
     request: BrokerRequest
     results: tuple[RestResult, ...] = ()
     failure: BrokerError | None = None
-    original: BinanceOrder | None = None
     trades: tuple[Any, ...] = ()
 
 
@@ -1208,7 +1207,7 @@ async def _cancel_replace(
     trades: tuple[Any, ...] = ()
     if result.error is None and isinstance(result.body, Mapping):
         trades = await _trades_of(session, result.body.get("cancelResponse"))
-    return _Done(request, (status, result), original=original, trades=trades)
+    return _Done(request, (status, result), trades=trades)
 
 
 async def _cancel_all(
@@ -1243,19 +1242,21 @@ async def _fetch_reconciliation(
     open_orders = ok(await session.rest("GET", "/api/v3/openOrders", signed=True), "openOrders")
     if not isinstance(open_orders, list):
         raise MalformedPayloadError("openOrders is not a list", broker=session.broker)
-    open_ids = {row.get("clientOrderId") for row in open_orders if isinstance(row, Mapping)}
     orders: list[tuple[str, RestResult]] = []
     trades: list[Any] = []
+    open_rows = {row.get("clientOrderId"): row for row in open_orders if isinstance(row, Mapping)}
     for client_id, (symbol, _order_id) in sorted(unsettled.items()):
-        status = await session.rest(
-            "GET", "/api/v3/order", query_params(symbol, client_id), signed=True
-        )
-        if client_id not in open_ids:
+        # An open order's status is already in the openOrders answer.
+        row = open_rows.get(client_id)
+        if row is None:
+            status = await session.rest(
+                "GET", "/api/v3/order", query_params(symbol, client_id), signed=True
+            )
             orders.append((client_id, status))
-        if status.error is None and isinstance(status.body, Mapping):
-            order_id = status.body.get("orderId")
-            if isinstance(order_id, int):
-                trades.extend(await _all_trades(session, symbol, [("orderId", str(order_id))], ok))
+            row = status.body if status.error is None else None
+        order_id = row.get("orderId") if isinstance(row, Mapping) else None
+        if isinstance(order_id, int):
+            trades.extend(await _all_trades(session, symbol, [("orderId", str(order_id))], ok))
     for symbol, cursor in sorted(cursors.items()):
         trades.extend(await _all_trades(session, symbol, [("fromId", str(cursor + 1))], ok))
     known_ids = dict(known)
