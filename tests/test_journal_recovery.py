@@ -15,10 +15,17 @@ from pathlib import Path
 import pytest
 
 from tradenode import Node, parse_config
-from tradenode.actors._control import GetFills
+from tradenode.actors._control import GetFills, GetRiskStatus
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.journal._entries import EntryKind, JournalEntry, encode_entry
-from tradenode.messages import OrderStatus, OrderType, Side, SubmitOrder
+from tradenode.messages import (
+    DenialCode,
+    OrderDenied,
+    OrderStatus,
+    OrderType,
+    Side,
+    SubmitOrder,
+)
 from tradenode.supervision import ManualClock
 from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
 
@@ -95,6 +102,46 @@ def test_a_new_node_on_the_same_journal_has_everything_and_applies_nothing_twice
         assert set(executions) == {f"binance-{t.symbol}-{t.trade_id}" for t in venue.trades()}
         free, locked = venue.balances()["BTC"]
         assert second.position("BTCUSDT") == free + locked - DEFAULT_BALANCES["BTC"]
+    finally:
+        second.node.stop(timeout=20)
+
+
+def test_a_restarted_node_counts_what_it_recovered_against_its_risk_limits(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    limits = "risk: {max_open_orders: 2, max_position_quantity: '0.5'}\n"
+
+    def start() -> BinanceHarness:
+        text = (
+            node_config(venue)
+            + f"journal: {{path: '{tmp_path / 'j'}', fsync: every_record}}\n"
+            + limits
+        )
+        node = Node(parse_config(text), clock=clock)
+        node.start()
+        return BinanceHarness(node, clock, venue)
+
+    first = start()
+    try:
+        bought = first.do(market(Side.BUY, "0.4"))
+        first.wait_status(bought, OrderStatus.FILLED)
+        resting = [first.do(limit(Side.BUY, price, "0.01")) for price in ("49000.00", "48000.00")]
+        for coid in resting:
+            first.wait_status(coid, OrderStatus.ACCEPTED)
+    finally:
+        first.node.stop(timeout=20)
+
+    second = start()
+    try:
+        status = second.node.risk.ask(GetRiskStatus())
+        assert status["approved_open"] == 2
+        third = second.do(limit(Side.BUY, "47000.00", "0.01"))
+        denied = second.wait_for(OrderDenied, third)[0]
+        assert denied.code is DenialCode.MAX_OPEN_ORDERS
+        second.do(lambda ctx: ctx.cancel_order(resting[0]))
+        second.wait_status(resting[0], OrderStatus.CANCELED)
+        over = second.do(market(Side.BUY, "0.2"))
+        assert second.wait_for(OrderDenied, over)[0].code is DenialCode.MAX_POSITION
     finally:
         second.node.stop(timeout=20)
 

@@ -102,6 +102,8 @@ class Node:
         self.risk_store = RiskStore.create(
             risk_limits_from_config(self.config.risk), now_ns=self.clock.time_ns
         )
+        recovered = self.oms_store.state
+        self.risk_store.book.restore(recovered.open_orders(), recovered.positions())
         self.venues: dict[str, PaperVenue] = {}
         self.binance_links: dict[str, BinanceLink] = {}
         self._breaker_stores: dict[str, BreakerStore] = {}

@@ -35,6 +35,7 @@ from ..supervision import Actor
 from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
 from ._directory import Directory
 from ._oms import RiskDenied, RiskRefusedModify
+from ._oms_state import TrackedOrderView
 from ._risk_limits import InstrumentRules, OpenOrders, RiskContext, RiskLimits
 from ._risk_rules import RiskEngine
 
@@ -141,6 +142,21 @@ class RiskBook:
 
     def total_pnl(self) -> Decimal:
         return sum(self.pnl.values(), Decimal(0))
+
+    def restore(
+        self, open_orders: Iterable[TrackedOrderView], positions: Iterable[PositionSnapshot]
+    ) -> None:
+        """Start from what a recovered OMS holds: a node restarted from its journal
+        must count the orders still open and the positions held before the
+        crash against its limits, or every restart would grant a fresh budget."""
+        for view in open_orders:
+            self.approved.add(view.order)
+            self.approved.update(view.client_order_id, filled=view.filled_quantity)
+        for snapshot in positions:
+            if snapshot.strategy_id is None:
+                key = (snapshot.venue, snapshot.symbol)
+                self.positions[key] = snapshot.quantity
+                self.pnl[key] = snapshot.realized_pnl + snapshot.unrealized_pnl
 
     def context(self, now_ns: int) -> RiskContext:
         day = now_ns // _NS_PER_DAY
