@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+import pytest
+
 from tradenode._config import VenueConfig
 from tradenode.actors._control import GetFills
 from tradenode.messages import (
@@ -126,6 +128,36 @@ def test_modify_of_an_unknown_order_is_refused_cleanly() -> None:
             ModifyOrder(client_order_id=coid, venue="paper", symbol="BTCUSDT", price=D("1.00"))
         )
         h.wait_for(ModifyRejected, coid)
+
+
+@pytest.mark.parametrize("venue", ["slow", "slow_replace"])
+def test_a_modify_waits_for_the_venue_to_acknowledge_the_order(venue: str) -> None:
+    amend = "cancel_replace" if venue == "slow_replace" else "native"
+    with running_node() as h:
+        h.node.add_venue(
+            VenueConfig(name=venue, latency_ms=500, tick_interval_ms=1000, amend=amend)
+        )
+        coid = h.do(limit_buy("49000.00", venue=venue))
+        h.wait_for(OrderSubmitted, coid)
+        refused = h.do(lambda ctx: ctx.modify_order(coid, price=D("48000.00")))
+        rejected = h.wait_for(ModifyRejected, coid)[0]
+        assert rejected.code == "NOT_ACKNOWLEDGED"
+        h.sync()
+        assert h.order(coid).status is OrderStatus.SUBMITTED
+        if refused != coid:
+            assert h.node.oms_store.state.get(refused) is None, "no replacement was registered"
+        assert all(o.price == D("49000.00") for o in h.node.venues[venue].open_orders())
+
+        h.clock.advance(1.0)
+        h.wait_for(OrderAccepted, coid)
+        modified = h.do(lambda ctx: ctx.modify_order(coid, price=D("48000.00")))
+        h.sync()
+        h.clock.advance(1.0)
+        if venue == "slow_replace":
+            h.wait_for(OrderAccepted, modified)
+        else:
+            h.wait_for(OrderModified, coid)
+        assert [o.price for o in h.node.venues[venue].open_orders()] == [D("48000.00")]
 
 
 def test_execution_decisions_become_orders_toward_a_target_position() -> None:

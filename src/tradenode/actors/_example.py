@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..messages._enums import DecisionAction, OrderType, Side
-from ..messages._messages import ExecutionDecision, Message, OrderFilled, Quote
+from ..messages._messages import ExecutionDecision, Message, OrderAccepted, OrderFilled, Quote
 from ._strategy import Strategy
 
 __all__ = ["ExampleStrategy"]
@@ -30,6 +30,7 @@ class ExampleStrategy(Strategy):
         self.cycle_time_ms = cycle_time_ms or 500
         self._last_mid: dict[str, Decimal] = {}
         self._resting: dict[str, str] = {}
+        self._acknowledged: set[str] = set()
         self.fills = 0
 
     def on_quote(self, quote: Quote) -> None:
@@ -64,15 +65,25 @@ class ExampleStrategy(Strategy):
         target = (quote.bid * Decimal("0.999")).quantize(Decimal("0.01"))
         resting = self._resting.get(symbol)
         if resting is not None and resting in self.ctx.open_orders():
-            if self.ctx.open_orders()[resting].price != target:
+            # Only what the venue has accepted can be re-priced; until then
+            # the bid waits (the OMS would refuse the modify anyway).
+            if resting in self._acknowledged and self.ctx.open_orders()[resting].price != target:
                 replacement = self.ctx.modify_order(resting, price=target)
                 if replacement is not None:
+                    self._acknowledged.discard(resting)
                     self._resting[symbol] = replacement
             return
+        if resting is not None:
+            self._acknowledged.discard(resting)
         self._resting[symbol] = self.ctx.submit_order(
             symbol, Side.BUY, size, order_type=OrderType.LIMIT, price=target
         )
 
     def on_order_update(self, event: Message) -> None:
+        if (
+            isinstance(event, OrderAccepted | OrderFilled)
+            and event.client_order_id in self._resting.values()
+        ):
+            self._acknowledged.add(event.client_order_id)
         if isinstance(event, OrderFilled):
             self.fills += 1

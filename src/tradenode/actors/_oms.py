@@ -64,6 +64,7 @@ from ._oms_state import (
     ReplaceRefusedError,
     TrackedOrderView,
 )
+from ._order_lifecycle import LIVE_AT_VENUE, PENDING
 
 __all__ = ["KillSwitchReport", "OmsActor", "OmsStore", "RiskDenied", "RiskRefusedModify"]
 
@@ -391,6 +392,23 @@ class OmsActor(Actor):
                     venue=modify.venue,
                     code="NOT_OPEN" if entry is not None else "VENUE_UNAVAILABLE",
                     reason="order is not open" if entry is not None else "venue not connected",
+                    ts_ns=now,
+                ),
+                view,
+            )
+            return
+        if not _acknowledged(view):
+            # A modify racing the order's own submit either reaches the venue
+            # first (an amend or cancel/replace of an order that does not yet
+            # exist, refused) or leaves the replacement's fate tied to a submit
+            # whose outcome is unknown; after a crash neither can be told
+            # apart. Venues' own rule is the same: amend what they accepted.
+            self._publish_report(
+                ModifyRejected(
+                    client_order_id=modify.client_order_id,
+                    venue=modify.venue,
+                    code="NOT_ACKNOWLEDGED",
+                    reason="the venue has not acknowledged the order yet",
                     ts_ns=now,
                 ),
                 view,
@@ -724,3 +742,11 @@ class OmsActor(Actor):
             self._publish(Routed(order), KILL_SWITCH_STRATEGY)
             run.flatten.append(order.client_order_id)
             run.waiting.add(order.client_order_id)
+
+
+def _acknowledged(view: TrackedOrderView) -> bool:
+    """Whether the venue has shown it holds the order (accepted it, or filled some)."""
+    status = view.status
+    if status in PENDING:
+        status = view.resume_status or OrderStatus.SUBMITTED
+    return status in LIVE_AT_VENUE
