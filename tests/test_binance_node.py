@@ -255,9 +255,11 @@ def test_retry_after_is_honoured_before_the_order_is_sent_again(
 
 
 def test_a_418_ban_opens_the_breaker(h: BinanceHarness, venue: BinanceVenue) -> None:
+    replies = EventRecorder()
+    h.node.observe_breaker("binance", replies)
     venue.ban(120)
     coid = h.do(market(Side.BUY, "0.1"))
-    h.sync()
+    replies.wait_for(lambda r: r.outcome is Outcome.BANNED)
     stats = h.node.failure_stats("binance")
     assert stats.circuit_state == "open"
     refused = h.do(market(Side.BUY, "0.1"))
