@@ -67,6 +67,7 @@ from tradenode.brokers.binance import (
     to_status_report,
     trade_to_fill,
     ws_request,
+    ws_retry_after_seconds,
     ws_signature_payload,
 )
 from tradenode.messages import (
@@ -1895,6 +1896,23 @@ def test_parse_rate_headers() -> None:
 )
 def test_retry_after_seconds(headers: dict[str, str], seconds: float | None) -> None:
     assert retry_after_seconds(headers) == seconds
+
+
+@pytest.mark.parametrize(
+    ("data", "seconds"),
+    [
+        ({"serverTime": 1659596466000, "retryAfter": 1659596468230}, 2.23),
+        ({"serverTime": 1659596470000, "retryAfter": 1659596468230}, 0.0),
+        ({"retryAfter": 1659596468230}, None),
+        ({"serverTime": 1, "retryAfter": "2"}, None),
+        (None, None),
+    ],
+)
+def test_ws_retry_after_is_the_wait_until_the_named_instant(
+    data: object, seconds: float | None
+) -> None:
+    error = BinanceApiError(429, -1003, "Too much request weight used", data)
+    assert ws_retry_after_seconds(error) == seconds
 
 
 def test_rest_book_ticker_row_from_the_docs() -> None:

@@ -248,6 +248,28 @@ def test_server_shutdown_and_stream_termination_restart_and_reconcile(
         assert_exactly_once(h)
 
 
+def test_a_reconnect_told_to_slow_down_waits_the_retry_after_and_is_never_banned(
+    venue: BinanceVenue, clock: ManualClock
+) -> None:
+    with binance_node(venue, clock=clock) as h:
+        events = supervision(h)
+        coid = h.do(limit(Side.BUY, "49900.00", "0.5"))
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        venue.server_shutdown()
+        venue.rate_limit(1, retry_after=7)
+        h.clock.advance(events.wait_for(event(K.RESTART_SCHEDULED, 2))[0].delay)
+        failed = events.wait_for(event(K.RESTART_SCHEDULED, 3))[0]
+        assert failed.delay == 7, "restarting before Retry-After earns a 418 ban"
+        venue.set_price("BTCUSDT", D("49800.00"))
+        h.clock.advance(6.9)
+        assert not any(event(K.RESTARTED, 3)(e) for e in events.items)
+        h.clock.advance(0.1)
+        events.wait_for(event(K.RESTARTED, 3))
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert not [e for e in events.items if event(K.RESTART_SCHEDULED, 4)(e)]
+        assert_exactly_once(h)
+
+
 def test_the_broker_answers_the_venues_pings_and_stays_connected(clock: ManualClock) -> None:
     answered = threading.Semaphore(0)
     with BinanceVenue(

@@ -175,6 +175,7 @@ EXPECTED = {
         "to_status_report",
         "trade_to_fill",
         "ws_request",
+        "ws_retry_after_seconds",
         "ws_signature_payload",
     ],
     "tradenode.brokers.paper": [

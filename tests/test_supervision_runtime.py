@@ -121,6 +121,33 @@ def test_backoff_resets_after_a_quiet_period(
     assert scheduled[-1].delay == 1.0
 
 
+class SlowDown(ConnectionError):
+    """A failure that names when retrying can work, as a venue's Retry-After does."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"come back in {retry_after}s")
+        self.retry_after = retry_after
+
+
+@pytest.mark.parametrize("backoff", [Backoff(1.0, 8.0, 0.0), None], ids=["backoff", "immediate"])
+def test_a_failure_that_names_its_retry_after_delays_the_restart_at_least_that_long(
+    system: ActorSystem, events: EventRecorder, clock: ManualClock, backoff: Backoff | None
+) -> None:
+    spec = ChildSpec("venue", worker("venue", Journal()), backoff=backoff)
+    venue = _single(system, events, spec, intensity=Intensity(100, 1000))
+    venue.tell(("fail", SlowDown(30)))
+    scheduled = events.wait_for(is_event(K.RESTART_SCHEDULED, "/root/venue"))
+    assert scheduled[-1].delay == 30
+    clock.advance(29.9)
+    assert not any(is_event(K.RESTARTED, "/root/venue", 2)(e) for e in events.items)
+    clock.advance(0.1)
+    wait_running(system, events, "/root/venue", 2)
+    if backoff is not None:
+        venue.tell(("fail", SlowDown(0.5)))
+        scheduled = events.wait_for(is_event(K.RESTART_SCHEDULED, "/root/venue"), count=2)
+        assert scheduled[-1].delay == 2.0, "a short Retry-After never shortens the backoff"
+
+
 # -- mailbox across restarts ---------------------------------------------------
 
 

@@ -93,11 +93,15 @@ class BrokerError(TradenodeError):
         client_order_id: str | None = None,
         request_id: str | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.broker = broker
         self.client_order_id = client_order_id
         self.request_id = request_id
         self.code = code
+        self.retry_after = retry_after
+        """Seconds the venue asked us to wait (Retry-After); supervisors restart
+        the failed broker no sooner."""
         context = ", ".join(
             f"{name}={value}"
             for name, value in (
@@ -105,6 +109,7 @@ class BrokerError(TradenodeError):
                 ("client_order_id", client_order_id),
                 ("request_id", request_id),
                 ("code", code),
+                ("retry_after", retry_after),
             )
             if value is not None
         )

@@ -179,7 +179,7 @@ class Supervisor(Actor):
                 member.pending_restart = None
             member.expected_generation += 1
             survivors.append(member)
-        delay = self._backoff_delay(record)
+        delay = self._backoff_delay(record, notice.error)
         if delay is None:
             for member in survivors:
                 self._restart_child(member)
@@ -235,10 +235,18 @@ class Supervisor(Actor):
             return records
         return records[records.index(record) :]
 
-    def _backoff_delay(self, record: ChildRecord) -> float | None:
+    def _backoff_delay(self, record: ChildRecord, error: BaseException | None) -> float | None:
+        """The spec's backoff, stretched to what the failure itself says.
+
+        A venue that answers 429 or 418 names the seconds before it will talk
+        again (Retry-After); an error that carries them as ``retry_after``
+        gets a restart no earlier, since restarting sooner only deepens a
+        rate-limit breach into a ban.
+        """
+        asked = _retry_after(error)
         backoff = record.spec.backoff
         if backoff is None:
-            return None
+            return asked
         now = self.context.system.clock.monotonic()
         if (
             record.last_started_at is not None
@@ -247,7 +255,7 @@ class Supervisor(Actor):
             record.attempts = 0
         delay = backoff.delay(record.attempts, self.context.rng)
         record.attempts += 1
-        return delay
+        return delay if asked is None else max(delay, asked)
 
     # -- runtime membership ----------------------------------------------------
 
@@ -319,3 +327,10 @@ def which_children(supervisor: Address, timeout: float | None = 10.0) -> tuple[C
     result = supervisor.ask(WhichChildren(), timeout=timeout)
     assert isinstance(result, tuple)
     return result
+
+
+def _retry_after(error: BaseException | None) -> float | None:
+    value = getattr(error, "retry_after", None)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None

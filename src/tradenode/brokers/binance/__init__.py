@@ -63,6 +63,7 @@ from ._codec import (
     to_status_report,
     trade_to_fill,
     ws_request,
+    ws_retry_after_seconds,
 )
 from ._rules import (
     BINANCE_ORDER_TYPES,
@@ -164,5 +165,6 @@ __all__ = [
     "to_status_report",
     "trade_to_fill",
     "ws_request",
+    "ws_retry_after_seconds",
     "ws_signature_payload",
 ]

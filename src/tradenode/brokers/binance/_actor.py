@@ -344,6 +344,7 @@ class BinanceBroker(Actor):
                 f"{method} {path} refused while connecting: {result.error.code} {result.error.msg}",
                 broker=self.name,
                 code=str(result.error.code),
+                retry_after=_asked_to_wait(result),
             )
         return result
 
@@ -1236,6 +1237,7 @@ async def _fetch_reconciliation(
                 f"{what} refused while reconciling: {result.error.code} {result.error.msg}",
                 broker=session.broker,
                 code=str(result.error.code),
+                retry_after=_asked_to_wait(result),
             )
         return result.body
 
@@ -1316,3 +1318,13 @@ async def _all_trades(
         if not isinstance(last, int):
             return rows
         params = [("symbol", symbol), ("fromId", str(last + 1)), ("limit", str(_TRADES_PAGE))]
+
+
+def _asked_to_wait(result: RestResult) -> float | None:
+    """Retry-After of a rate-limit or ban answer: the restart waits that long."""
+    if result.error is None or classify(result.error) not in (
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.BANNED,
+    ):
+        return None
+    return retry_after_seconds(result.headers)

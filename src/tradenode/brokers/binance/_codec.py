@@ -93,6 +93,7 @@ __all__ = [
     "to_status_report",
     "trade_to_fill",
     "ws_request",
+    "ws_retry_after_seconds",
 ]
 
 #: The Spot FIX API's ClOrdID rule (the REST docs give none): our ids must fit it.
@@ -1196,6 +1197,19 @@ def parse_rate_headers(headers: Mapping[str, str]) -> RateUsage:
             if _RATE_INTERVAL.match(interval) and text.isdigit():
                 target[interval] = int(text)
     return RateUsage(used_weight=weight, order_count=orders)
+
+
+def ws_retry_after_seconds(error: BinanceApiError) -> float | None:
+    """A WebSocket API 429/418 names the end of the wait in its ``data``:
+    ``retryAfter`` is an epoch-ms instant, ``serverTime`` the venue's now;
+    their difference is immune to our clock's skew."""
+    data = error.data
+    if not isinstance(data, Mapping):
+        return None
+    until, now = data.get("retryAfter"), data.get("serverTime")
+    if not isinstance(until, int) or not isinstance(now, int) or isinstance(until, bool):
+        return None
+    return max(0.0, (until - now) / 1000)
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

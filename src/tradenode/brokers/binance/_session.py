@@ -45,6 +45,7 @@ from ._codec import (
     parse_error,
     parse_ws_frame,
     ws_request,
+    ws_retry_after_seconds,
 )
 from ._signing import BinanceCredentials, encode_params, signed_query, signed_ws_params
 
@@ -387,6 +388,7 @@ class BinanceSession:
                 f"user data subscription refused: {response.error.code} {response.error.msg}",
                 broker=self.broker,
                 code=str(response.error.code),
+                retry_after=ws_retry_after_seconds(response.error),
             )
         result = response.result
         if not isinstance(result, Mapping) or not isinstance(result.get("subscriptionId"), int):
