@@ -160,13 +160,14 @@ def test_killed_many_times_nothing_is_lost_or_doubled(
         None,
     ]
     crashes = []
-    for crash_at in plan:
+    for number, crash_at in enumerate(plan):
         process = run_node(trading, crash_at=crash_at)
         if crash_at is None:
             # The kill moment is the fault being injected, not a wait for anything.
             time.sleep(rng.uniform(0.8, 2.0))  # sleep-ok: the seeded kill moment
             process.send_signal(signal.SIGKILL)
         _, stderr = process.communicate(timeout=60)
+        (tmp_path / f"run{number}.log").write_text(stderr)
         crashes.append((crash_at, process.returncode))
         assert process.returncode in (-signal.SIGKILL, 86), (crash_at, stderr[-3000:])
     assert [code for point, code in crashes if point is not None] == [86] * 4, crashes
