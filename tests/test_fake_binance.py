@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -1155,6 +1156,39 @@ def test_admin_endpoint_drives_prices_faults_and_shows_state(
         assert state["orders"][0]["status"] == "FILLED"
         assert state["balances"]["BTC"]["free"] == "10.01"
         assert len(state["trades"]) == 1
+
+
+def test_frozen_prices_stop_the_tick_interval_moves_until_thawed() -> None:
+    ticks: dict[bool, threading.Semaphore] = {
+        True: threading.Semaphore(0),
+        False: threading.Semaphore(0),
+    }
+
+    def wait_ticks(moved: bool, n: int) -> None:
+        for _ in range(n):
+            assert ticks[moved].acquire(timeout=10), "the ticker stopped"
+
+    with BinanceVenue(seed=8, tick_interval=0.001) as ticking:
+        ticking.tick_listeners.append(lambda moved: ticks[moved].release())
+        with httpx.Client(base_url=ticking.admin_url) as admin, httpx.Client() as http:
+
+            def price() -> str:
+                url = f"{ticking.rest_url}/api/v3/ticker/price?symbol=BTCUSDT"
+                value: str = http.get(url).json()["price"]
+                return value
+
+            wait_ticks(True, 1)
+            assert admin.post("/freeze_prices", json={}).json()["ok"]
+            frozen_at = price()
+            wait_ticks(False, 5)
+            assert price() == frozen_at
+            ticks[True] = threading.Semaphore(0)
+            admin.post("/freeze_prices", json={"frozen": False})
+            for _ in range(200):
+                wait_ticks(True, 1)
+                if price() != frozen_at:
+                    break
+            assert price() != frozen_at
 
 
 # ------------------------------------------------------- legacy listenKey

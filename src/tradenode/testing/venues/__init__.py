@@ -27,7 +27,7 @@ In pytest, a fixture per test keeps venues independent::
 
 Knobs (Python methods, and ``POST <admin_url>/<knob>`` with a JSON object on
 a separate admin port that stays up while the venue is down): ``step``,
-``set_price``, ``deposit``, ``drop_streams``, ``down``/``up``,
+``set_price``, ``freeze_prices``, ``deposit``, ``drop_streams``, ``down``/``up``,
 ``delay_requests``, ``fail_requests`` (before or after processing),
 ``rate_limit`` (429), ``ban`` (418), ``clear_faults``, ``duplicate_events``,
 ``reorder_events``/``release_events``, ``corrupt_next_event``,

@@ -248,6 +248,9 @@ class BinanceVenue:
         self._port = port
         self._admin_port = admin_port
         self._tick_interval = tick_interval
+        self._ticking = True
+        self.tick_listeners: list[Callable[[bool], None]] = []
+        """Called after each ``tick_interval`` tick with whether prices moved."""
         self._ping_interval = ping_interval
         self._pong_timeout = pong_timeout
         self.exchange = BinanceExchange(
@@ -361,7 +364,11 @@ class BinanceVenue:
     async def _ticker(self, interval: float) -> None:
         while True:
             await trio.sleep(interval)
-            self.exchange.step()
+            moved = self._ticking
+            if moved:
+                self.exchange.step()
+            for listener in self.tick_listeners:
+                listener(moved)
 
     async def _bring_up(self) -> None:
         if self._is_up:
@@ -464,6 +471,12 @@ class BinanceVenue:
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         self.exchange.set_price(symbol, Decimal(price))
+
+    def freeze_prices(self, frozen: bool = True) -> None:
+        """Stop (or restart) the ``tick_interval`` price moves, so resting orders
+        stop filling by themselves: a checker can then compare the account
+        with a node that has stopped, knowing nothing changed behind its back."""
+        self._ticking = not frozen
 
     def deposit(self, asset: str, amount: Decimal) -> None:
         """Credit ``amount`` of ``asset`` (negative debits): ``balanceUpdate`` on the user streams."""
@@ -583,6 +596,8 @@ class BinanceVenue:
             self.step(int(args.get("n", 1)), args.get("symbol"))
         elif name == "set_price":
             self.set_price(str(args["symbol"]), Decimal(str(args["price"])))
+        elif name == "freeze_prices":
+            self.freeze_prices(bool(args.get("frozen", True)))
         elif name == "deposit":
             self.deposit(str(args["asset"]), Decimal(str(args["amount"])))
         elif name == "drop_streams":
