@@ -248,6 +248,29 @@ def test_server_shutdown_and_stream_termination_restart_and_reconcile(
         assert_exactly_once(h)
 
 
+def test_a_reconnect_fetches_trades_only_for_orders_that_executed(
+    venue: BinanceVenue, clock: ManualClock
+) -> None:
+    with binance_node(venue, clock=clock) as h:
+        events = supervision(h)
+        resting = h.do(limit(Side.BUY, "49000.00", "0.5"))
+        partly = h.do(limit(Side.BUY, "49900.00", "1.2"))
+        h.wait_status(resting, OrderStatus.ACCEPTED)
+        h.wait_status(partly, OrderStatus.ACCEPTED)
+        venue.set_price("BTCUSDT", D("49890.00"))
+        h.wait_status(partly, OrderStatus.PARTIALLY_FILLED)
+        before = venue.calls()
+        venue.server_shutdown()
+        restart(h, events, 2)
+        after = venue.calls()
+        assert after["GET openOrders"] == before.get("GET openOrders", 0) + 1
+        # One page of the symbol's trades past the cursor, one for the partly
+        # filled order; none for the order that never traded.
+        assert after["GET myTrades"] - before.get("GET myTrades", 0) == 2
+        assert h.order(resting).status is OrderStatus.ACCEPTED
+        assert_exactly_once(h)
+
+
 def test_a_reconnect_told_to_slow_down_waits_the_retry_after_and_is_never_banned(
     venue: BinanceVenue, clock: ManualClock
 ) -> None:

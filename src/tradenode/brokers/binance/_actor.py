@@ -1257,7 +1257,7 @@ async def _fetch_reconciliation(
             orders.append((client_id, status))
             row = status.body if status.error is None else None
         order_id = row.get("orderId") if isinstance(row, Mapping) else None
-        if isinstance(order_id, int):
+        if isinstance(order_id, int) and _has_executed(row):
             trades.extend(await _all_trades(session, symbol, [("orderId", str(order_id))], ok))
     for symbol, cursor in sorted(cursors.items()):
         trades.extend(await _all_trades(session, symbol, [("fromId", str(cursor + 1))], ok))
@@ -1328,3 +1328,13 @@ def _asked_to_wait(result: RestResult) -> float | None:
     ):
         return None
     return retry_after_seconds(result.headers)
+
+
+def _has_executed(row: object) -> bool:
+    """Whether an order answer shows any execution: only then can it have trades
+    to fetch (a weight-5 call per order that a reconnect can skip)."""
+    executed = row.get("executedQty") if isinstance(row, Mapping) else None
+    try:
+        return executed is None or Decimal(str(executed)) != 0
+    except ArithmeticError:
+        return True

@@ -38,7 +38,7 @@ a separate admin port that stays up while the venue is down): ``step``,
 trio task call them through ``trio.to_thread.run_sync``.
 Inspection: ``balances()``, ``orders()``, ``trades()`` and ``submissions()``
 (how many placement requests named each clientOrderId), also as
-``GET <admin_url>/state``.
+``GET <admin_url>/state``; ``calls()`` counts requests per endpoint.
 
 The default account key and secret are :data:`DEFAULT_API_KEY` and
 :data:`DEFAULT_API_SECRET`; the default balances :data:`DEFAULT_BALANCES`.

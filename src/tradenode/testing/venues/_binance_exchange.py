@@ -576,6 +576,7 @@ class BinanceExchange:
         self._open_by_client: dict[str, int] = {}
         self._latest_by_client: dict[str, int] = {}
         self._submissions: Counter[str] = Counter()
+        self._calls: Counter[str] = Counter()
         self._internal_seq = 0
         self._execution_id = 0
         self._update_id = 0
@@ -646,6 +647,7 @@ class BinanceExchange:
                 known = any(path == name for _, path in self._rest_endpoints)
                 status = 405 if known else 404
                 return Reply(status, {"code": -1000, "msg": "An unknown error occurred."})
+            self._calls[f"{method.upper()} {name}"] += 1
             headers: dict[str, str] = {}
             try:
                 params = merge_params(query, body)
@@ -724,6 +726,7 @@ class BinanceExchange:
             endpoint = self._ws_methods.get(method)
             if endpoint is None:
                 return self._ws_reply(BinanceError(-1020, "This operation is not supported."))
+            self._calls[method] += 1
             try:
                 values = Params(params)
                 self.limiter.admit(endpoint.weight(values))
@@ -1659,6 +1662,11 @@ class BinanceExchange:
         """How many placement requests named each clientOrderId (rejected ones included)."""
         with self._lock:
             return dict(self._submissions)
+
+    def calls(self) -> dict[str, int]:
+        """Requests per endpoint: ``"GET order"`` (REST) or ``"order.status"`` (WS API)."""
+        with self._lock:
+            return dict(self._calls)
 
     def trades(self) -> list[TradeInfo]:
         with self._lock:

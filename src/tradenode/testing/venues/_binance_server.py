@@ -578,6 +578,10 @@ class BinanceVenue:
     def trades(self) -> list[TradeInfo]:
         return self.exchange.trades()
 
+    def calls(self) -> dict[str, int]:
+        """Requests per endpoint so far: ``"GET order"`` (REST), ``"order.status"`` (WS API)."""
+        return self.exchange.calls()
+
     # -------------------------------------------------------------- admin
 
     async def _admin(self, name: str, args: Json) -> Any:
