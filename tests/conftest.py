@@ -10,13 +10,11 @@ from tradenode.supervision import ActorSystem, EventRecorder, ManualClock
 
 _OPT_IN = {
     "live": "live venue test: opt in with -m live",
-    "crash": "subprocess crash drill: opt in with -m crash",
 }
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests against real venues (``-m live``) and the multi-process crash drill
-    (``-m crash``) run only when asked for."""
+    """Tests against real venues (``-m live``) run only when asked for."""
     selected = config.getoption("markexpr") or ""
     for marker, reason in _OPT_IN.items():
         if marker in selected:

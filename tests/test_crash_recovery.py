@@ -9,8 +9,7 @@ journal and the venue must agree: no fill lost or applied twice, no order
 submitted twice (the venue's own submission counts prove it), positions
 equal the venue's account, every order terminal or open at the venue.
 
-Opt-in (``pytest -m crash``): it passes run alone, but under extra CPU load
-it still finds orders a cancel/replace race leaves wrong (see issue #5).
+It runs with the rest of the suite; ``pytest -m crash`` runs it alone.
 """
 
 from __future__ import annotations
