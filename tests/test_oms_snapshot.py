@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradenode.actors._oms_state import OMS_SNAPSHOT_VERSION, OmsState
+from tradenode.actors._oms_state import OMS_SNAPSHOT_VERSION, OmsSnapshotError, OmsState
 from tradenode.journal._entries import JournalEntry
 from tradenode.messages import (
     DenialCode,
@@ -102,7 +102,7 @@ def _through_msgpack(plain: dict[str, Any]) -> Any:
 def test_a_snapshot_is_plain_data_with_a_version() -> None:
     plain = busy_state().snapshot()
     _plain_only(plain)
-    assert plain["version"] == OMS_SNAPSHOT_VERSION == 1
+    assert plain["version"] == OMS_SNAPSHOT_VERSION == 2
     assert _through_msgpack(plain) == plain
     assert len(plain["completed"]) == 2  # o-1 and the denied o-9; o-0 is forgotten
     average = plain["positions"]["by_strategy"]
@@ -153,11 +153,11 @@ def test_restore_keeps_the_capacity_and_the_lru_order() -> None:
 
 def test_restore_refuses_other_versions() -> None:
     plain = busy_state().snapshot()
-    for version in (0, 2, "1", None, True):
-        with pytest.raises(ValueError, match="unsupported snapshot version"):
+    for version in (0, 3, "1", "2", None, True):
+        with pytest.raises(OmsSnapshotError, match="unsupported snapshot version"):
             OmsState.restore({**plain, "version": version})
     del plain["version"]
-    with pytest.raises(ValueError, match="unsupported snapshot version None"):
+    with pytest.raises(ValueError, match=r"version None \(this code reads versions 1, 2\)"):
         OmsState.restore(plain)
     with pytest.raises(ValueError, match="is a mapping, not list"):
         OmsState.restore([])  # type: ignore[arg-type]
@@ -182,7 +182,12 @@ def _broken(change: Any) -> dict[str, Any]:
         (lambda p: p["hot"][0].update(order=b"\x00"), "malformed snapshot"),
         (lambda p: p["hot"][0].update(created_ns=True), r"hot\[0\]\.created_ns: expected int"),
         (lambda p: p["hot"][0]["fills"][0].pop(), r"hot\[0\]\.fills\[0\]: expected \[sequence"),
-        (lambda p: p["completed"].append(p["hot"][0]), "appears twice"),
+        (lambda p: p["completed"].append(p["completed"][0]), r"completed\[2\]: o-1 appears twice"),
+        (lambda p: p["completed"].append(["o-3", *p["completed"][0][1:]]), "o-3 appears twice"),
+        (lambda p: p["completed"].append(p["hot"][0]), r"expected \[client_order_id, status, rec"),
+        (lambda p: p["completed"][0].__setitem__(1, "LOST"), "'LOST' is not an order status"),
+        (lambda p: p["completed"][0].__setitem__(2, "rec"), r"completed\[0\]: expected \[client"),
+        (lambda p: p.pop("schema"), "snapshot has no 'schema'"),
         (lambda p: p["executions"][0].pop(), r"executions\[0\]: expected 3 items"),
         (lambda p: p["positions"]["net"][0][2].update(average_price="1/0"), "malformed"),
         (lambda p: p["positions"]["marks"][0].__setitem__(2, "-1"), "greater than zero"),
@@ -191,7 +196,7 @@ def _broken(change: Any) -> dict[str, Any]:
     ],
 )
 def test_restore_refuses_a_malformed_snapshot_with_value_error(change: Any, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(OmsSnapshotError, match=match):
         OmsState.restore(_broken(change))
 
 

@@ -18,15 +18,23 @@ actor can reconcile. ``apply`` never raises for anything a venue sends.
 from __future__ import annotations
 
 import collections
+import copy
+import dataclasses
 import decimal
 import enum
 import logging
 import math
-from collections.abc import Callable, Mapping
+import operator
+import threading
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
+
+import msgpack
 
 from tradenode._exceptions import TradenodeError
 from tradenode.messages._codec import decode as _decode_message
@@ -62,6 +70,7 @@ __all__ = [
     "MetricValue",
     "OmsCounts",
     "OmsError",
+    "OmsSnapshotError",
     "OmsState",
     "ReplaceRefusedError",
     "TrackedOrderView",
@@ -98,8 +107,10 @@ _EXECUTION_REPORT_TYPES = (
 
 MetricValue = int | float | Decimal | None
 
-#: The layout of :meth:`OmsState.snapshot`; :meth:`OmsState.restore` refuses any other.
-OMS_SNAPSHOT_VERSION: Final = 1
+#: The layout of :meth:`OmsState.snapshot`; :meth:`OmsState.restore` also reads version 1
+#: (completed orders as plain maps, decoded at restore) and refuses any other.
+OMS_SNAPSHOT_VERSION: Final = 2
+_READABLE_SNAPSHOT_VERSIONS: Final = (1, OMS_SNAPSHOT_VERSION)
 
 _UNACKNOWLEDGED = frozenset({_S.INITIALIZED, _S.SUBMITTED})
 _AMENDABLE = frozenset({_S.SUBMITTED, _S.ACCEPTED, _S.PARTIALLY_FILLED, *PENDING})
@@ -757,9 +768,12 @@ class OmsState:
 
         Only dicts with string keys, lists, strings, ints, None and bytes:
         it packs as msgpack as it is. Decimals and exact fractions are
-        strings, enums their values, messages the bytes of the message
-        codec. Orders keep their order (hot in insertion order, completed
-        least recently used first), so a restored state forgets, lists and
+        strings, enums their values, a hot order's messages the bytes of
+        the message codec. Each completed order is ``[client_order_id,
+        status, record]``, the record an opaque msgpack row described by
+        ``schema``, so a restore can leave it undecoded until it is used.
+        Orders keep their order (hot in insertion order, completed least
+        recently used first), so a restored state forgets, lists and
         numbers exactly as this one would.
         """
         metrics = self._metrics
@@ -770,7 +784,11 @@ class OmsState:
             "latency_window": metrics.ack_latencies.maxlen,
             "fill_sequence": self._fill_sequence,
             "hot": [_order_to_plain(tracked) for tracked in self._hot.values()],
-            "completed": [_order_to_plain(tracked) for tracked in self._completed.values()],
+            "schema": copy.deepcopy(_SCHEMA),
+            "completed": [
+                _completed_entry(client_order_id, tracked)
+                for client_order_id, tracked in self._completed.items()
+            ],
             "executions": [
                 [venue, execution_id, owner]
                 for (venue, execution_id), owner in self._executions.items()
@@ -805,43 +823,52 @@ class OmsState:
         }
 
     @classmethod
-    def restore(cls, plain: Mapping[str, Any]) -> OmsState:
-        """The state a :meth:`snapshot` was taken of, as it was then.
+    def restore(cls, plain: Mapping[str, Any], *, lazy: bool = True) -> OmsState:
+        """The state a :meth:`snapshot` (this version or version 1) was taken of, as it was then.
 
-        Raises ``ValueError`` for a snapshot of another version or one that
-        is malformed (the message says where).
+        Completed orders are decoded the first time anything touches them,
+        because decoding thousands nobody asks about again was most of a
+        restart; ``lazy=False`` decodes them here, for tools that must know
+        now that every record reads back. Raises :class:`OmsSnapshotError`
+        (a ``ValueError``) for a snapshot of another version or one that is
+        malformed (the message says where); a record restored lazily that
+        turns out damaged raises it when first touched.
         """
         if not isinstance(plain, Mapping):
-            raise ValueError(f"OmsState.restore: a snapshot is a mapping, not {_kind(plain)}")
+            raise OmsSnapshotError(f"OmsState.restore: a snapshot is a mapping, not {_kind(plain)}")
         version = plain.get("version")
-        if type(version) is not int or version != OMS_SNAPSHOT_VERSION:
-            raise ValueError(
+        if type(version) is not int or version not in _READABLE_SNAPSHOT_VERSIONS:
+            raise OmsSnapshotError(
                 f"OmsState.restore: unsupported snapshot version {version!r:.60} "
-                f"(this code reads version {OMS_SNAPSHOT_VERSION})"
+                f"(this code reads versions {', '.join(map(str, _READABLE_SNAPSHOT_VERSIONS))})"
             )
         try:
-            return cls._restore_v1(plain)
+            return cls._restore(plain, version, lazy=lazy)
         except KeyError as exc:
-            raise ValueError(f"OmsState.restore: snapshot has no {exc}") from exc
+            raise OmsSnapshotError(f"OmsState.restore: snapshot has no {exc}") from exc
         except (TypeError, ValueError, ArithmeticError) as exc:
-            raise ValueError(f"OmsState.restore: malformed snapshot: {exc}") from exc
+            raise OmsSnapshotError(f"OmsState.restore: malformed snapshot: {exc}") from exc
 
     @classmethod
-    def _restore_v1(cls, plain: Mapping[str, Any]) -> OmsState:
+    def _restore(cls, plain: Mapping[str, Any], version: int, *, lazy: bool) -> OmsState:
         state = cls(
             completed_capacity=_typed(plain["completed_capacity"], int, "completed_capacity"),
             latency_window=_typed(plain["latency_window"], int, "latency_window"),
         )
         state._fill_sequence = _typed(plain["fill_sequence"], int, "fill_sequence")
-        for section, orders in (("hot", state._hot), ("completed", state._completed)):
+        sections = (("hot", state._hot), ("completed", state._completed))
+        for section, orders in sections if version == 1 else sections[:1]:
             for index, item in enumerate(_typed(plain[section], list, section)):
                 tracked = _order_from_plain(item, f"{section}[{index}]")
                 if state._find(tracked.client_order_id) is not None:
                     raise ValueError(f"{section}[{index}]: {tracked.client_order_id} appears twice")
                 orders[tracked.client_order_id] = tracked
+        if version != 1:
+            _restore_completed(state._completed, state._hot, plain, lazy=lazy)
+        executions = state._executions
         for index, item in enumerate(_typed(plain["executions"], list, "executions")):
-            venue, execution_id, owner = _strings(item, 3, f"executions[{index}]")
-            state._executions[(venue, execution_id)] = owner
+            venue, execution_id, owner = _execution(item, index)
+            executions[(venue, execution_id)] = owner
         for index, item in enumerate(_typed(plain["open_by_venue"], list, "open_by_venue")):
             where = f"open_by_venue[{index}]"
             pair = _typed(item, list, where)
@@ -1415,6 +1442,16 @@ def _strings(value: object, count: int, where: str) -> list[str]:
     return [_typed(item, str, where) for item in items]
 
 
+def _execution(item: object, index: int) -> tuple[str, str, str]:
+    # One per retained fill: the common case is checked without building messages.
+    if type(item) is list and len(item) == 3:
+        venue, execution_id, owner = item
+        if type(venue) is str and type(execution_id) is str and type(owner) is str:
+            return venue, execution_id, owner
+    venue, execution_id, owner = _strings(item, 3, f"executions[{index}]")
+    return venue, execution_id, owner
+
+
 def _decimal(value: object, where: str) -> Decimal:
     number = Decimal(_typed(value, str, where))
     if not number.is_finite():
@@ -1555,4 +1592,461 @@ def _restore_metrics(metrics: _Metrics, plain: dict[str, Any]) -> None:
         ("ack_latencies", metrics.ack_latencies),
         ("fill_latencies", metrics.fill_latencies),
     ):
-        window.extend(_typed(sample, int, f"metrics.{name}") for sample in plain[name])
+        samples = plain[name]
+        # Up to latency_window samples each: check them all at once, one by one only to say which.
+        if type(samples) is list and set(map(type, samples)) <= {int}:
+            window.extend(samples)
+        else:
+            window.extend(_typed(sample, int, f"metrics.{name}") for sample in samples)
+
+
+# Completed orders in version 2 snapshots -----------------------------------------------
+#
+# A restart restores up to completed_capacity finished orders, and decoding and
+# validating their messages used to be nearly all of its time, although few of them
+# are ever looked at again. Version 2 stores each as one opaque record (msgpack of a
+# row of plain values; its messages are rows too, not codec frames) and restores it
+# as a _RestoredOrder that decodes itself the first time anything touches it. That
+# trust is given only to records written with this build's schema (the layouts and
+# every enum's values); others are decoded at restore, so a build mismatch fails
+# there rather than in the middle of trading.
+
+
+class OmsSnapshotError(TradenodeError, ValueError):
+    """A snapshot :meth:`OmsState.restore` cannot use, or a restored record found damaged.
+
+    Not an :class:`OmsError`: replay takes those for commands the state
+    refused and carries on, and a damaged snapshot must stop it instead.
+    """
+
+
+_Encoder = Callable[[Any], Any]
+_Decoder = Callable[[Any], Any]
+_M = TypeVar("_M", bound=Message)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
+def _exactly(kind: type) -> _Decoder:
+    def check(value: Any) -> Any:
+        # type(), not isinstance(): a bool is never what an int field means.
+        if type(value) is not kind:
+            raise ValueError(f"expected {kind.__name__}, got {_kind(value)}")
+        return value
+
+    return check
+
+
+def _finite_decimal(value: Any) -> Decimal:
+    if type(value) is not str:
+        raise ValueError(f"expected a decimal string, got {_kind(value)}")
+    number = Decimal(value)
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite decimal")
+    return number
+
+
+def _or_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def optional(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    return optional
+
+
+def _field_codec(hint: object) -> tuple[str, _Encoder, _Decoder]:
+    """The kind a field is recorded as, and how its value becomes plain data and back."""
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        present = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(present) != 1 or len(typing.get_args(hint)) != 2:
+            raise TypeError(f"cannot record fields of type {hint!r}")
+        hint, optional = present[0], True
+    kind: str
+    encode: _Encoder
+    decode: _Decoder
+    if hint is Decimal:
+        kind, encode, decode = "decimal", str, _finite_decimal
+    elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+        kind, encode, decode = f"enum {hint.__name__}", _enum_value, hint
+    elif isinstance(hint, type) and hint in (str, int, bool):
+        kind, encode, decode = hint.__name__, _same, _exactly(hint)
+    else:
+        raise TypeError(f"cannot record fields of type {hint!r}")
+    if optional:
+        return f"{kind}?", _or_none(encode), _or_none(decode)
+    return kind, encode, decode
+
+
+def _enums_in(hints: Iterable[object]) -> set[type[enum.Enum]]:
+    return {
+        arg
+        for hint in hints
+        for arg in (hint, *typing.get_args(hint))
+        if isinstance(arg, type) and issubclass(arg, enum.Enum)
+    }
+
+
+class _MessageRows(Generic[_M]):
+    """One message class recorded as a row of plain values, in its fields' order."""
+
+    __slots__ = ("_decoders", "_encoders", "_get", "_required", "cls", "enums", "layout")
+
+    def __init__(self, cls: type[_M]) -> None:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cast(Any, cls))
+        names = tuple(field.name for field in fields)
+        codecs = [_field_codec(hints[name]) for name in names]
+        self.cls = cls
+        self.layout = [[name, kind] for name, (kind, _, _) in zip(names, codecs, strict=True)]
+        self.enums = _enums_in(hints[name] for name in names)
+        self._encoders = tuple(encode for _, encode, _ in codecs)
+        self._decoders = {name: decode for name, (_, _, decode) in zip(names, codecs, strict=True)}
+        self._get = operator.attrgetter(*names)
+        self._required = frozenset(
+            field.name
+            for field in fields
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        )
+
+    def row(self, message: _M) -> list[Any]:
+        return [
+            encode(value) for encode, value in zip(self._encoders, self._get(message), strict=True)
+        ]
+
+    def reader(self, layout: object, where: str) -> Callable[[Any], _M]:
+        """Reads rows recorded with ``layout`` (``[[field, kind], ...]``, maybe another build's)."""
+        cls = self.cls
+        names: list[str] = []
+        for item in _typed(layout, list, where):
+            pair = _typed(item, list, where)
+            if len(pair) != 2:
+                raise ValueError(f"{where}: expected [field, kind]")
+            name = _typed(pair[0], str, where)
+            if name not in self._decoders:
+                raise ValueError(f"{where}: {cls.__name__} has no field {name!r} to read")
+            if name in names:
+                raise ValueError(f"{where}: {cls.__name__}.{name} appears twice")
+            names.append(name)
+        missing = sorted(self._required.difference(names))
+        if missing:
+            raise ValueError(f"{where}: {cls.__name__} rows lack {', '.join(missing)}")
+        fields = tuple((name, self._decoders[name]) for name in names)
+        count = len(fields)
+
+        def read(row: Any) -> _M:
+            if type(row) is not list or len(row) != count:
+                raise ValueError(f"a {cls.__name__} is a row of {count} values")
+            values: dict[str, Any] = {}
+            for (name, decode), value in zip(fields, row, strict=True):
+                try:
+                    values[name] = decode(value)
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    raise ValueError(f"{cls.__name__}.{name}: {exc}") from exc
+            # The constructor validates every field, as it does for any message.
+            return cls(**values)
+
+        return read
+
+
+_ORDER_ROWS: Final = _MessageRows(SubmitOrder)
+_FILL_ROWS: Final = _MessageRows(OrderFilled)
+
+#: A completed order's record: every slot of ``_Order``, in this order, with its type.
+_RECORD_FIELDS: Final[tuple[tuple[str, object], ...]] = (
+    ("order", SubmitOrder),
+    ("status", OrderStatus),
+    ("resume_status", OrderStatus | None),
+    ("filled", Decimal),
+    ("fill_notional", Decimal),
+    ("commission", Decimal),
+    ("fills", list[tuple[int, OrderFilled]]),
+    ("venue_order_id", str | None),
+    ("created_ns", int),
+    ("submitted_ns", int | None),
+    ("accepted_ns", int | None),
+    ("first_fill_ns", int | None),
+    ("last_update_ns", int),
+    ("replacement_of", str | None),
+    ("replaced_by", str | None),
+    ("carried_at_link", Decimal),
+    ("predecessors_filled", Decimal),
+    ("denial_code", DenialCode | None),
+    ("rejection_code", str | None),
+    ("reason", str | None),
+)
+_RECORD_NAMES: Final = tuple(name for name, _ in _RECORD_FIELDS)
+_ROW_KINDS: Final = {"order": "row SubmitOrder", "fills": "[int, row OrderFilled] list"}
+_SCALAR_CODECS: Final = {
+    name: _field_codec(hint) for name, hint in _RECORD_FIELDS if name not in _ROW_KINDS
+}
+
+
+def _fill_rows(fills: list[tuple[int, OrderFilled]]) -> list[list[Any]]:
+    return [[sequence, _FILL_ROWS.row(fill)] for sequence, fill in fills]
+
+
+def _record_encoder(name: str) -> _Encoder:
+    if name == "order":
+        return _ORDER_ROWS.row
+    if name == "fills":
+        return _fill_rows
+    return _SCALAR_CODECS[name][1]
+
+
+_RECORD_ENCODERS: Final = tuple(_record_encoder(name) for name in _RECORD_NAMES)
+_RECORD_VALUES: Final = operator.attrgetter(*_RECORD_NAMES)
+
+
+def _record(tracked: _Order) -> bytes:
+    row = [
+        encode(value)
+        for encode, value in zip(_RECORD_ENCODERS, _RECORD_VALUES(tracked), strict=True)
+    ]
+    record: bytes = msgpack.packb(row, use_bin_type=True)
+    return record
+
+
+def _schema() -> dict[str, Any]:
+    enums: set[type[enum.Enum]] = {OrderStatus, DenialCode, *_ORDER_ROWS.enums, *_FILL_ROWS.enums}
+    return {
+        "order": [
+            [name, _SCALAR_CODECS[name][0] if name in _SCALAR_CODECS else _ROW_KINDS[name]]
+            for name in _RECORD_NAMES
+        ],
+        SubmitOrder.__name__: _ORDER_ROWS.layout,
+        OrderFilled.__name__: _FILL_ROWS.layout,
+        "enums": {
+            kind.__name__: [member.value for member in kind]
+            for kind in sorted(enums, key=lambda kind: kind.__name__)
+        },
+    }
+
+
+#: What decides how a record reads back; written into every snapshot, compared on restore.
+_SCHEMA: Final = _schema()
+
+
+class _RecordReader:
+    """Decodes the completed-order records of snapshots written with one schema."""
+
+    __slots__ = ("_decoders", "_id_at")
+
+    def __init__(self, schema: object) -> None:
+        plain = _typed(schema, dict, "schema")
+        names = []
+        for item in _typed(plain["order"], list, "schema.order"):
+            pair = _typed(item, list, "schema.order")
+            if len(pair) != 2:
+                raise ValueError("schema.order: expected [field, kind]")
+            names.append(pair[0])
+        if names != list(_RECORD_NAMES):
+            raise ValueError(
+                f"schema.order: completed orders were recorded as {names}, "
+                f"this build reads {list(_RECORD_NAMES)}"
+            )
+        order_layout = plain[SubmitOrder.__name__]
+        read_order = _ORDER_ROWS.reader(order_layout, "schema.SubmitOrder")
+        read_fill = _FILL_ROWS.reader(plain[OrderFilled.__name__], "schema.OrderFilled")
+        # reader() has checked the layout, and that it has this required field.
+        self._id_at = [name for name, _ in order_layout].index("client_order_id")
+
+        def read_fills(value: Any) -> list[tuple[int, OrderFilled]]:
+            fills = []
+            for item in _typed(value, list, "fills"):
+                if type(item) is not list or len(item) != 2 or type(item[0]) is not int:
+                    raise ValueError("a fill is [sequence, row]")
+                fills.append((item[0], read_fill(item[1])))
+            return fills
+
+        special: dict[str, _Decoder] = {"order": read_order, "fills": read_fills}
+        self._decoders = tuple(
+            (name, special[name] if name in special else _SCALAR_CODECS[name][2])
+            for name in _RECORD_NAMES
+        )
+
+    def row(self, client_order_id: str, status: str, record: bytes) -> list[Any]:
+        """The record unpacked, once it is known to be its entry's; ``ValueError`` if not."""
+        try:
+            row = msgpack.unpackb(record, raw=False)
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise ValueError(f"the record is not msgpack: {exc}") from exc
+        if type(row) is not list or len(row) != len(self._decoders):
+            raise ValueError(f"a record is a row of {len(self._decoders)} values")
+        order = row[0]
+        if type(order) is not list or len(order) <= self._id_at:
+            raise ValueError("order: not a SubmitOrder row")
+        if order[self._id_at] != client_order_id:
+            raise ValueError(f"the record is of order {order[self._id_at]!r:.60}")
+        if row[1] != status:
+            raise ValueError(f"the record says {row[1]!r:.60}, its entry {status}")
+        return row
+
+    def value(self, row: list[Any], index: int) -> Any:
+        name, decode = self._decoders[index]
+        try:
+            return decode(row[index])
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+
+    def values(self, client_order_id: str, status: str, record: bytes) -> list[Any]:
+        """``_Order``'s slot values in ``_RECORD_NAMES`` order; ``ValueError`` if damaged."""
+        row = self.row(client_order_id, status, record)
+        return [self.value(row, index) for index in range(len(row))]
+
+
+_READER: Final = _RecordReader(_SCHEMA)
+_STATUS_VALUES: Final = frozenset(status.value for status in OrderStatus)
+_RECORD_SLOTS: Final[tuple[Any, ...]] = tuple(_Order.__dict__[name] for name in _RECORD_NAMES)
+_ORDER_SLOT: Final = _RECORD_SLOTS[0]
+_FILLS_AT: Final = _RECORD_NAMES.index("fills")
+# Another thread may read the state (a status view) while the OMS actor touches the same order.
+_DECODING: Final = threading.Lock()
+
+
+class _Pending:
+    """A restored completed order's snapshot entry, until something touches the order."""
+
+    __slots__ = ("client_order_id", "fills_decoded", "record", "status")
+
+    def __init__(self, client_order_id: str, status: str, record: bytes) -> None:
+        self.client_order_id = client_order_id
+        self.status = status
+        self.record = record
+        self.fills_decoded = False
+
+
+class _RestoredOrder(_Order):
+    """A completed order from a snapshot, decoded on first use.
+
+    Reading ``fills`` decodes only the fills: forgetting the least recently
+    used order, which every newly completed one does once the LRU is full,
+    needs nothing else. Any other attribute read or write decodes the whole
+    record into the slots and turns the object into a plain ``_Order``, so
+    nothing else in :class:`OmsState` can tell. Until then the ``order``
+    slot holds the :class:`_Pending` entry.
+    """
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "fills":
+            _decode_fills(self)
+        else:
+            _decode_restored(self)
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _decode_restored(self)
+        object.__setattr__(self, name, value)
+
+
+def _restored_order(client_order_id: str, status: str, record: bytes) -> _Order:
+    tracked = object.__new__(_RestoredOrder)
+    _ORDER_SLOT.__set__(tracked, _Pending(client_order_id, status, record))
+    return tracked
+
+
+def _pending(tracked: _Order) -> _Pending | None:
+    """The entry of a restored order not yet decoded; looking does not decode it."""
+    held = _ORDER_SLOT.__get__(tracked, _Order)
+    return held if type(held) is _Pending else None
+
+
+def _damaged(pending: _Pending, exc: ValueError) -> OmsSnapshotError:
+    return OmsSnapshotError(
+        f"completed order {pending.client_order_id} restored from a snapshot is damaged: {exc}"
+    )
+
+
+def _decode_fills(tracked: _Order) -> None:
+    pending = _pending(tracked)
+    if pending is None or pending.fills_decoded:
+        return
+    with _DECODING:
+        pending = _pending(tracked)
+        if pending is None or pending.fills_decoded:
+            return
+        try:
+            row = _READER.row(pending.client_order_id, pending.status, pending.record)
+            fills = _READER.value(row, _FILLS_AT)
+        except ValueError as exc:
+            raise _damaged(pending, exc) from exc
+        _RECORD_SLOTS[_FILLS_AT].__set__(tracked, fills)
+        pending.fills_decoded = True
+
+
+def _decode_restored(tracked: _Order) -> None:
+    if _pending(tracked) is None:
+        return
+    with _DECODING:
+        pending = _pending(tracked)
+        if pending is None:
+            return
+        try:
+            row = _READER.row(pending.client_order_id, pending.status, pending.record)
+            # Fills already handed out stay the very list the state may have appended to.
+            values = {
+                index: _READER.value(row, index)
+                for index in range(len(row))
+                if index != _FILLS_AT or not pending.fills_decoded
+            }
+        except ValueError as exc:
+            raise _damaged(pending, exc) from exc
+        order = values.pop(0)
+        for index, value in values.items():
+            _RECORD_SLOTS[index].__set__(tracked, value)
+        # The order slot last: until it stops holding the entry, readers wait for the lock.
+        _ORDER_SLOT.__set__(tracked, order)
+        object.__setattr__(tracked, "__class__", _Order)
+
+
+def _order_from_record(values: list[Any]) -> _Order:
+    tracked = object.__new__(_Order)
+    for slot, value in zip(_RECORD_SLOTS, values, strict=True):
+        slot.__set__(tracked, value)
+    return tracked
+
+
+def _completed_entry(client_order_id: str, tracked: _Order) -> list[Any]:
+    pending = _pending(tracked)
+    if pending is not None and not pending.fills_decoded:
+        # Untouched since restore, so its record is what encoding it again would give.
+        return [client_order_id, pending.status, pending.record]
+    return [client_order_id, tracked.status.value, _record(tracked)]
+
+
+def _restore_completed(
+    completed: collections.OrderedDict[str, _Order],
+    hot: Mapping[str, _Order],
+    plain: Mapping[str, Any],
+    *,
+    lazy: bool,
+) -> None:
+    schema = plain["schema"]
+    ours = schema == _SCHEMA
+    reader = _READER if ours else _RecordReader(schema)
+    for index, item in enumerate(_typed(plain["completed"], list, "completed")):
+        where = f"completed[{index}]"
+        if type(item) is not list or len(item) != 3:
+            raise ValueError(f"{where}: expected [client_order_id, status, record]")
+        client_order_id, status, record = item
+        if type(client_order_id) is not str or type(record) is not bytes:
+            raise ValueError(f"{where}: expected [client_order_id, status, record]")
+        if type(status) is not str or status not in _STATUS_VALUES:
+            raise ValueError(f"{where}: {status!r:.60} is not an order status")
+        if client_order_id in hot or client_order_id in completed:
+            raise ValueError(f"{where}: {client_order_id} appears twice")
+        if lazy and ours:
+            completed[client_order_id] = _restored_order(client_order_id, status, record)
+        else:
+            try:
+                values = reader.values(client_order_id, status, record)
+            except ValueError as exc:
+                raise ValueError(f"{where} ({client_order_id}): {exc}") from exc
+            completed[client_order_id] = _order_from_record(values)

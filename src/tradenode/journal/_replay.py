@@ -84,9 +84,9 @@ def replay(entries: Iterable[JournalEntry], *, state: OmsState | None = None) ->
 def summarize(state: OmsState) -> dict[str, Any]:
     """JSON-able totals for ``journal verify``: orders by status, open orders, positions, fills."""
     snapshot = state.snapshot()
-    by_status = collections.Counter(
-        order["status"] for section in ("hot", "completed") for order in snapshot[section]
-    )
+    by_status = collections.Counter(order["status"] for order in snapshot["hot"])
+    # A completed order is [client_order_id, status, record]: counting needs no decoding.
+    by_status.update(status for _, status, _ in snapshot["completed"])
     open_by_venue = collections.Counter(view.venue for view in state.open_orders())
     counts = state.counts()
     metrics = state.metrics()
