@@ -266,6 +266,23 @@ def test_verify_a_compacted_journal_replays_from_the_snapshot(tmp_path: Path) ->
     assert int(shown.stdout.split()[0]) == json.loads(result.stdout)["first_seq"]
 
 
+def test_verify_decodes_every_completed_order_of_the_snapshot(tmp_path: Path) -> None:
+    entries = all_entries(10)
+    write_journal(tmp_path, entries[:30], segment_bytes=1024)
+    plain = replay(entries[:30]).state.snapshot()
+    assert plain["completed"], "the snapshot needs a completed order to damage"
+    client_order_id = plain["completed"][0][0]
+    plain["completed"][0][2] = msgpack.packb(["not", "an", "order"], use_bin_type=True)
+    with Journal.open(tmp_path, fsync=FsyncPolicy.NONE, segment_bytes=1024) as journal:
+        journal.write_snapshot(30, msgpack.packb(plain, use_bin_type=True))
+        journal.append_many(encode_entry(entry) for entry in entries[30:])
+        assert journal.compact().segments_removed
+    result = invoke("verify", str(tmp_path), "--json")
+    assert result.exit_code != 0
+    problems = json.loads(result.stdout)["problems"]
+    assert any("cannot be restored" in p and client_order_id in p for p in problems), problems
+
+
 def test_verify_a_journal_of_another_format_version(journal_dir: Path) -> None:
     target = segment_files(journal_dir)[0]
     data = bytearray(target.read_bytes())

@@ -48,12 +48,14 @@ def decode_payload(payload: bytes) -> JournalEntry:
     return decode_entry(payload)
 
 
-def state_from_snapshot(payload: bytes) -> OmsState:
+def state_from_snapshot(payload: bytes, *, lazy: bool = True) -> OmsState:
     """The one place that turns a snapshot's payload into the OMS state it holds.
 
     Assumes the payload is ``OmsState.snapshot()`` packed with msgpack,
     alone or as the ``"state"`` of a map (which may carry more, such as
     client-order-id counters). Raises ``ValueError`` if it is neither.
+    ``lazy=False`` decodes every completed order now, as a verifier must:
+    a damaged record would otherwise only fail when first touched.
     """
     try:
         plain = msgpack.unpackb(payload, raw=False, strict_map_key=False)
@@ -61,7 +63,7 @@ def state_from_snapshot(payload: bytes) -> OmsState:
         raise ValueError(f"snapshot payload is not msgpack: {exc}") from exc
     if isinstance(plain, dict) and "version" not in plain and isinstance(plain.get("state"), dict):
         plain = plain["state"]
-    return OmsState.restore(plain)
+    return OmsState.restore(plain, lazy=lazy)
 
 
 def iter_records(journal: Journal, from_seq: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -254,7 +256,7 @@ def verify(directory: Path, *, format_version: int = 1) -> Verification:
                 return result  # verify_journal already reported the missing records
             after = latest[0]
             try:
-                state = state_from_snapshot(latest[1])
+                state = state_from_snapshot(latest[1], lazy=False)
             except ValueError as exc:
                 result.problems.append(f"snapshot {latest[0]} cannot be restored: {exc}")
                 return result
