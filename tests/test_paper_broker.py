@@ -131,6 +131,19 @@ def test_market_order_is_accepted_then_filled_in_separate_reports(rig: Rig) -> N
     assert sum(f.last_quantity for f in fills) == rig.venue.position("BTCUSDT") == D("0.7")
 
 
+def test_the_link_remembers_only_orders_that_may_still_change(rig: Rig) -> None:
+    for n in range(5):
+        assert rig.send(order(f"m{n}")).outcome is Outcome.OK
+    resting = order("rest", order_type=OrderType.LIMIT, price=D("40000.00"), quantity=D("0.1"))
+    assert rig.send(resting).outcome is Outcome.OK
+    canceled = order("gone", order_type=OrderType.LIMIT, price=D("40000.00"), quantity=D("0.1"))
+    assert rig.send(canceled).outcome is Outcome.OK
+    rig.send(CancelOrder(client_order_id="gone", venue="paper", symbol="BTCUSDT"))
+    rig.of(OrderCanceled)
+    rig.of(OrderFilled, count=10)
+    assert rig.link.in_flight == {"rest"}
+
+
 def test_business_rejection_is_reported_and_is_not_a_transport_failure(rig: Rig) -> None:
     reply = rig.send(
         order("big", order_type=OrderType.LIMIT, price=D("50000.00"), quantity=D("1000"))

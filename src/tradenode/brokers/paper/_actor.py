@@ -23,7 +23,15 @@ from ...messages._messages import (
     Quote,
     SubmitOrder,
 )
-from ...sim import SimCanceled, SimRejectCode, SimRejected
+from ...sim import (
+    SimAmended,
+    SimCanceled,
+    SimExpired,
+    SimFill,
+    SimOrderStatus,
+    SimRejectCode,
+    SimRejected,
+)
 from ...supervision import Actor, Address
 from ._codec import stream_event_to_message, to_status_report
 from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
@@ -94,13 +102,14 @@ class PaperBroker(Actor):
 
     def _reconcile(self, session: PaperSession) -> None:
         """Catch up on everything that happened while no session was listening."""
+        unsettled = set(self.link.in_flight)
         for fill in session.fills_after(self.link.last_trade_id):
             self._forward_stream_event(fill)
         reported = set()
         for order in session.open_orders():
             self.reports_to.tell(to_status_report(self.name, order))
             reported.add(order.client_order_id)
-        for order in session.orders(sorted(self.link.in_flight - reported)):
+        for order in session.orders(sorted(unsettled - reported)):
             self.reports_to.tell(to_status_report(self.name, order))
             if not order.status.is_open:
                 self.link.in_flight.discard(order.client_order_id)
@@ -146,6 +155,11 @@ class PaperBroker(Actor):
             trade_id = int(message.execution_id.rsplit("-", 1)[1])
             if self.link.last_trade_id is None or trade_id > self.link.last_trade_id:
                 self.link.last_trade_id = trade_id
+        closed = _closed_order(event)
+        if closed is not None:
+            # Only orders that may still change need a status check after a
+            # restart; keeping every id ever sent grew without bound.
+            self.link.in_flight.discard(closed)
         self.reports_to.tell(message)
 
     # -- requests -------------------------------------------------------------------
@@ -279,3 +293,14 @@ class PaperBroker(Actor):
 
 def _refusal(events: list[object]) -> SimRejected | None:
     return next((e for e in events if isinstance(e, SimRejected)), None)
+
+
+def _closed_order(event: object) -> str | None:
+    """The client order id a venue event ends (nothing more will come for it)."""
+    if isinstance(event, SimFill):
+        return event.client_order_id if event.leaves_quantity <= 0 else None
+    if isinstance(event, SimAmended):
+        return event.client_order_id if event.status is SimOrderStatus.FILLED else None
+    if isinstance(event, SimCanceled | SimExpired | SimRejected):
+        return event.client_order_id
+    return None
