@@ -25,6 +25,7 @@ from tradenode.supervision import (
     SupervisionError,
     SupervisionEventKind,
     SupervisorSpec,
+    SystemClock,
     Terminated,
     add_child,
     remove_child,
@@ -612,3 +613,18 @@ def test_cell_lifecycle_table_is_explicit() -> None:
 
 def test_restart_types_are_the_otp_three() -> None:
     assert {r.value for r in RestartType} == {"permanent", "transient", "temporary"}
+
+
+def test_the_system_clock_drops_cancelled_timers_and_still_fires_the_live_ones() -> None:
+    clock = SystemClock()
+    fired = threading.Event()
+    try:
+        for _ in range(5000):
+            clock.call_later(3600, lambda: None).cancel()
+        keep = [clock.call_later(3600, lambda: None) for _ in range(10)]
+        clock.call_later(0.0, fired.set)
+        assert clock.pending() < 1100, "cancelled timers were kept until their deadline"
+        assert fired.wait(10)
+        assert not any(timer.cancelled for timer in keep)
+    finally:
+        clock.close()

@@ -32,6 +32,14 @@ class Clock(Protocol):
     def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable: ...
 
 
+#: Below this many timers the heap is never compacted.
+_MIN_COMPACTION = 1024
+
+
+def _nothing() -> None:
+    return None
+
+
 class _Timer:
     __slots__ = ("callback", "cancelled", "deadline", "sequence")
 
@@ -43,6 +51,9 @@ class _Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        # A cancelled timer waits in the heap until its deadline; what it
+        # would have called (and the message that holds) can go now.
+        self.callback = _nothing
 
     def __lt__(self, other: _Timer) -> bool:
         return (self.deadline, self.sequence) < (other.deadline, other.sequence)
@@ -61,6 +72,7 @@ class SystemClock:
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._compact_at = _MIN_COMPACTION
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -75,6 +87,8 @@ class SystemClock:
                 timer.cancel()
                 return timer
             heapq.heappush(self._heap, timer)
+            if len(self._heap) >= self._compact_at:
+                self._compact()
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="tradenode-clock", daemon=True
@@ -82,6 +96,22 @@ class SystemClock:
                 self._thread.start()
             self._condition.notify()
         return timer
+
+    def _compact(self) -> None:
+        """Drop cancelled timers once the heap has doubled since the last look.
+
+        Request and acknowledgement timeouts are mostly cancelled long before
+        their deadline; left in place, a busy node would hold every one of
+        them for the whole timeout. Amortised, this costs O(1) per timer.
+        """
+        self._heap = [timer for timer in self._heap if not timer.cancelled]
+        heapq.heapify(self._heap)
+        self._compact_at = max(_MIN_COMPACTION, 2 * len(self._heap))
+
+    def pending(self) -> int:
+        """Timers in the heap, cancelled ones not yet dropped included."""
+        with self._condition:
+            return len(self._heap)
 
     def close(self) -> None:
         with self._condition:
