@@ -627,7 +627,10 @@ def test_group_commit_at_max_records_and_on_the_timer(
         journal.append(b"2")
         assert (journal.durable_seq, fsync.count, seen) == (0, before, [])
         assert clock.pending_delays() == [pytest.approx(0.005)]
-        journal.append(b"3")  # max_records reached: this append fsyncs
+        journal.append(b"3")  # max_records reached: the timer is due at once
+        assert (journal.durable_seq, fsync.count, seen) == (0, before, [])
+        assert clock.pending_delays() == [0.0]
+        clock.advance(0)
         assert (journal.durable_seq, fsync.count, seen) == (3, before + 1, [3])
         assert clock.pending_delays() == []
 
@@ -638,12 +641,14 @@ def test_group_commit_at_max_records_and_on_the_timer(
         assert (journal.durable_seq, fsync.count, seen) == (4, before + 2, [3, 4])
 
         journal.append_many([b"5", b"6", b"7", b"8"])  # one batch over max_records
+        assert clock.pending_delays() == [0.0]
+        clock.advance(0)
         assert (journal.durable_seq, fsync.count, seen) == (8, before + 3, [3, 4, 8])
         clock.advance(1.0)
         assert fsync.count == before + 3  # no timer left, nothing to do
 
 
-def test_group_commit_when_the_interval_is_up_at_the_next_append(
+def test_group_commit_leaves_a_late_group_to_its_timer(
     journal_dir: Path, fsync: CountingFsync
 ) -> None:
     clock = StepClock()
@@ -655,9 +660,94 @@ def test_group_commit_when_the_interval_is_up_at_the_next_append(
         journal.append(b"2")
         assert journal.durable_seq == 0 and len(clock.timers) == 1
         assert clock.timers[0][0] == pytest.approx(0.005)
-        clock.now = 0.005
-        journal.append(b"3")  # 5 ms since record 1: this append fsyncs all three
-        assert (journal.durable_seq, fsync.count, clock.timers) == (3, before + 1, [])
+        clock.now = 0.007
+        journal.append(b"3")  # overdue, yet the appender never waits for the disk
+        assert (journal.durable_seq, fsync.count, len(clock.timers)) == (0, before, 1)
+        clock.timers[0][1]()
+        assert (journal.durable_seq, fsync.count) == (3, before + 1)
+
+
+def test_group_commit_appender_commits_a_group_four_intervals_old(
+    journal_dir: Path, fsync: CountingFsync
+) -> None:
+    clock = StepClock()  # a timer thread that never gets to run
+    policy = FsyncPolicy.group(interval_ms=5, max_records=100)
+    with open_journal(journal_dir, policy, fsync_function=fsync, clock=clock) as journal:
+        before = fsync.count
+        journal.append(b"1")
+        clock.now = 0.0199
+        journal.append(b"2")
+        assert (journal.durable_seq, fsync.count) == (0, before)
+        clock.now = 0.020
+        journal.append(b"3")  # record 1 has waited four intervals: held orders would too
+        assert (journal.durable_seq, fsync.count) == (3, before + 1)
+        journal.append(b"4")  # a new group, left to the timer again
+        assert (journal.durable_seq, fsync.count) == (3, before + 1)
+
+
+def test_an_overdue_appender_never_waits_for_another_committer(
+    journal_dir: Path, fsync: CountingFsync
+) -> None:
+    clock = StepClock()
+    policy = FsyncPolicy.group(interval_ms=5, max_records=100)
+    with open_journal(journal_dir, policy, fsync_function=fsync, clock=clock) as journal:
+        committing, release = threading.Event(), threading.Event()
+
+        def slow_committer() -> None:  # holds the commit lock the way a slow fsync would
+            with journal._sync_lock:
+                committing.set()
+                release.wait(10)
+
+        other = threading.Thread(target=slow_committer)
+        other.start()
+        try:
+            assert committing.wait(10)
+            journal.append(b"1")
+            clock.now = 0.05
+            assert journal.append(b"2") == 2  # overdue, but someone is committing: no wait
+            assert journal.durable_seq == 0
+        finally:
+            release.set()
+            other.join(10)
+        assert journal.flush() == 2
+
+
+def test_group_commit_appenders_commit_themselves_when_the_timer_is_far_behind(
+    journal_dir: Path, fsync: CountingFsync
+) -> None:
+    clock = StepClock()  # its timers never fire unless told: a timer thread that is stuck
+    with open_journal(
+        journal_dir, FsyncPolicy.group(5, 3), fsync_function=fsync, clock=clock
+    ) as journal:
+        before = fsync.count
+        for i in range(1, 12):
+            journal.append(payload(i))
+        assert (journal.durable_seq, fsync.count) == (0, before)
+        journal.append(payload(12))  # four groups behind: this append commits them all
+        assert (journal.durable_seq, fsync.count) == (12, before + 1)
+
+
+def test_group_commit_appenders_make_no_system_calls(
+    journal_dir: Path, fsync: CountingFsync
+) -> None:
+    clock = ManualClock()
+    policy = FsyncPolicy.group(interval_ms=5, max_records=1000)
+    with open_journal(
+        journal_dir, policy, fsync_function=fsync, clock=clock, segment_bytes=100
+    ) as journal:
+        (segment,) = segments(journal_dir)
+        empty = segment.stat().st_size
+        journal.append_many([payload(i) for i in range(1, 11)])  # several rollovers' worth
+        journal.append(payload(11))
+        assert (segments(journal_dir), segment.stat().st_size) == ([segment], empty)
+        assert journal.last_seq == 11 and journal.first_seq == 1
+        # Reading back writes the queue out first (without fsync), so it misses nothing.
+        assert replayed(journal) == [(i, payload(i)) for i in range(1, 12)]
+        assert journal.durable_seq == 0 and len(segments(journal_dir)) > 1
+        clock.advance(0.005)
+        assert journal.durable_seq == 11
+    with open_journal(journal_dir) as reopened:
+        assert replayed(reopened) == [(i, payload(i)) for i in range(1, 12)]
 
 
 def test_manual_flush_under_group_commit(journal_dir: Path, fsync: CountingFsync) -> None:

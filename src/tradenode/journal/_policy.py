@@ -5,11 +5,17 @@
     ever lost, and every record costs one fsync (concurrent appenders share
     one when they overlap).
 ``GROUP``
-    Group commit: records are written at once but fsynced together, at most
-    ``interval_ms`` after the oldest unsynced one or as soon as
-    ``max_records`` are waiting, whichever comes first. Callers that must
-    not act before their record is durable wait for the journal's
-    durability listener instead of blocking the append.
+    Group commit: ``append`` only queues the record in memory; a timer
+    writes and fsyncs the group together (one write, one fsync),
+    ``interval_ms`` after its oldest record or as soon as ``max_records``
+    are waiting, whichever comes first. Callers that must not act before
+    their record is durable wait for the journal's durability listener
+    instead of blocking the append. A crash of the process loses the group
+    not yet committed, as a power loss would: records nobody may have
+    acted on yet. When the timer's thread falls behind (starved of the GIL
+    on a busy node, or behind a slow disk), the appender commits the group
+    itself once its oldest record has waited four intervals, and waits for
+    the disk once four groups' worth are queued.
 ``NONE``
     Never fsync on its own: records reach the kernel before ``append``
     returns (so they survive a crash of the process) and the OS writes them

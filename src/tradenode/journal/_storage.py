@@ -5,23 +5,32 @@ sequence number the journal gave it (1, 2, 3, ... with no gaps, across
 segments and across reopenings). The file format is in ``_segments`` and
 ``_snapshots``; when fsync happens is the ``FsyncPolicy``.
 
-Concurrency: one lock serialises appends (a record reaches the kernel with
-``os.write`` before ``append`` returns, so it survives a crash of the
-process). fsync runs *outside* that lock on a duplicate of the file
-descriptor, under a second lock that serialises fsyncs, so appends go on
-while the disk works and one fsync covers every record written before it
-started (group commit). Lock order is always fsync lock, then append lock;
-durability listeners run with neither append lock held.
+Concurrency: ``append`` only frames the record and queues it in memory,
+under one short lock that is never held across a system call; the queued
+records reach the file in one ``os.write`` per batch, under a second lock
+that serialises writes, segment rollovers and fsyncs (lock order: that
+lock, then the append lock). Who writes the batch is the fsync policy's
+business: the appender itself before ``append`` returns (``EVERY_RECORD``,
+``NONE``), or, under ``GROUP``, the group-commit timer, which writes and
+fsyncs a whole group at once. A group-commit appender makes no system
+call and never waits for the disk, because on a busy node a system call
+costs the calling thread far more than the call: it gives up the GIL and
+must queue to get it back. It steps in only when the timer's thread is
+itself stuck in that queue (see ``_schedule_group_locked``). One fsync
+covers every record written before it started. Durability listeners run
+with the append lock released.
 
-A failed write is rolled back (the file is truncated to the last whole
-record) and raises ``JournalError``. A failed fsync is fatal to this
-``Journal`` object: after such a failure the kernel may have dropped the
-unsynced pages while the file still looks intact, so every later call
-raises until the journal is reopened, which rescans the files.
+A failed write or fsync is fatal to this ``Journal`` object: records after
+it may be missing from the file while their sequence numbers were already
+handed out, and after a failed fsync the kernel may have dropped unsynced
+pages while the file still looks intact. Every later call raises until
+the journal is reopened, which rescans the files (a partly written record
+is a torn tail then).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -31,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from .._exceptions import CorruptJournalError, JournalError, JournalVersionError
 from ..supervision import Cancellable, Clock, SystemClock
@@ -73,6 +83,12 @@ DEFAULT_SEGMENT_BYTES = 64 * 2**20
 _MIN_SEGMENT_BYTES = HEADER_SIZE + RECORD_HEADER.size
 _LOCK_FILE = "journal.lock"
 _KEEP_SNAPSHOTS = 2
+#: Group commit's backpressure: groups' worth of records that may wait for a late
+#: timer before appenders write and fsync themselves.
+_BACKLOG_GROUPS = 4
+#: Group commit's latency bound: intervals the oldest queued record may wait for a
+#: late timer before an appender writes and fsyncs the group itself.
+_OVERDUE_INTERVALS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +198,25 @@ class Journal:
         self._sync_lock = threading.RLock()
         self._count_lock = threading.Lock()
         self._listeners: list[Callable[[int], None]] = []
-        self._segments: list[_Segment] = []
+        self._segments: list[_Segment] = []  # as written: queued records are not in them yet
         self._fd = -1
         self._lock_fd = -1
-        self._last_seq = 0
+        self._last_seq = 0  # the last sequence number handed out, written or still queued
+        self._written_seq = 0  # the last record that reached the file
         self._durable_seq = 0
+        # Framed records not written yet, in sequence order; an int starts a new
+        # segment whose first record is that sequence number.
+        self._queue: list[bytes | int] = []
+        # Where the last segment starts and how long it is once the queue is written.
+        self._tail_first_seq = 1
+        self._tail_size = 0
         self._appended = 0
         self._fsyncs = 0
         self._pending_count = 0
-        self._pending_since: float | None = None
+        self._pending_since = 0.0
         self._timer: Cancellable | None = None
+        self._timer_immediate = False
+        self._committing = False
         self._unsynced_paths: list[Path] = []
         self._dir_dirty = False
         self._closed = False
@@ -326,7 +351,7 @@ class Journal:
                 )
         else:
             self._last_seq = latest or 0
-        self._durable_seq = self._last_seq
+        self._durable_seq = self._written_seq = self._last_seq
         if self._read_only:
             return
         for segment in self._segments:  # a crashed NONE-policy writer may have left dirty pages
@@ -335,6 +360,8 @@ class Journal:
             self._create_segment(self._last_seq + 1)
         else:
             self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
+        tail = self._segments[-1]
+        self._tail_first_seq, self._tail_size = tail.first_seq, tail.size
         fsync_directory(directory, self._counted_fsync)
         self._dir_dirty = False
 
@@ -368,8 +395,9 @@ class Journal:
             os.close(fd)
             raise
         self._fd = fd
-        self._segments.append(_Segment(path, first_seq, first_seq - 1, HEADER_SIZE))
-        self._dir_dirty = True
+        with self._lock:
+            self._segments.append(_Segment(path, first_seq, first_seq - 1, HEADER_SIZE))
+            self._dir_dirty = True
 
     def _latest_intact_snapshot_seq(self) -> int | None:
         latest = self._read_latest_snapshot()
@@ -422,33 +450,36 @@ class Journal:
         for segment in self._segments:
             if not segment.empty:
                 return segment.first_seq
-        return self._last_seq + 1
+        return self._written_seq + 1
 
     # -- appending ---------------------------------------------------------------------------
 
     def append(self, payload: bytes) -> int:
-        """Append one record and return its sequence number; durable per the fsync policy."""
+        """Append one record and return its sequence number; durable per the fsync policy.
+
+        ``EVERY_RECORD`` fsyncs it and ``NONE`` writes it to the file before
+        returning; ``GROUP`` leaves it queued in memory for the group-commit
+        timer, which writes and fsyncs the whole group (or commits the group
+        itself when that timer is far behind).
+        """
         _check_payload(payload)
         with self._lock:
             self._check_writable_locked()
             seq = self._last_seq + 1
-            frame = encode_record(seq, payload)
-            current = self._segments[-1]
-            if not current.empty and (
-                current.size + len(frame) > self._segment_bytes or self._roll_requested
-            ):
-                self._roll_locked(seq)
-            self._commit_locked(frame, seq)
-            sync_now = self._after_write_locked(1)
-        if sync_now:
-            self._sync()
+            self._queue_locked(seq, encode_record(seq, payload))
+            self._appended += 1
+            mode = self._policy.mode
+            commit = self._schedule_group_locked(1) if mode is FsyncMode.GROUP else None
+        if mode is not FsyncMode.GROUP:
+            self._finish_append(mode, seq)
+        elif commit is not None:
+            self._sync(wait=commit)
         return seq
 
     def append_many(self, payloads: Iterable[bytes]) -> int:
-        """Append records in order with as few writes and fsyncs as possible; return the last seq.
+        """Append records in order with one write and at most one fsync; return the last seq.
 
-        Returns ``last_seq`` unchanged for no payloads. If writing fails
-        part-way, the records before the failure stay appended.
+        Returns ``last_seq`` unchanged for no payloads.
         """
         batch = list(payloads)
         for payload in batch:
@@ -458,26 +489,16 @@ class Journal:
         with self._lock:
             self._check_writable_locked()
             seq = self._last_seq
-            chunk: list[bytes] = []
-            chunk_bytes = 0
             for payload in batch:
                 seq += 1
-                frame = encode_record(seq, payload)
-                current = self._segments[-1]
-                if (not current.empty or chunk) and (
-                    current.size + chunk_bytes + len(frame) > self._segment_bytes
-                    or (self._roll_requested and not chunk)
-                ):
-                    if chunk:
-                        self._commit_locked(b"".join(chunk), seq - 1, count=len(chunk))
-                        chunk, chunk_bytes = [], 0
-                    self._roll_locked(seq)
-                chunk.append(frame)
-                chunk_bytes += len(frame)
-            self._commit_locked(b"".join(chunk), seq, count=len(chunk))
-            sync_now = self._after_write_locked(len(batch))
-        if sync_now:
-            self._sync()
+                self._queue_locked(seq, encode_record(seq, payload))
+            self._appended += len(batch)
+            mode = self._policy.mode
+            commit = self._schedule_group_locked(len(batch)) if mode is FsyncMode.GROUP else None
+        if mode is not FsyncMode.GROUP:
+            self._finish_append(mode, seq)
+        elif commit is not None:
+            self._sync(wait=commit)
         return seq
 
     def _check_writable_locked(self) -> None:
@@ -493,62 +514,150 @@ class Journal:
                 f"{self._directory}: journal failed earlier and must be reopened: {self._failure}"
             ) from self._failure
 
-    def _commit_locked(self, data: bytes, last_seq: int, *, count: int = 1) -> None:
-        current = self._segments[-1]
+    def _queue_locked(self, seq: int, frame: bytes) -> None:
+        """Queue record ``seq`` (the one after ``_last_seq``), starting a new segment first
+        when the last one is full or a snapshot asked for it."""
+        if self._last_seq >= self._tail_first_seq and (
+            self._tail_size + len(frame) > self._segment_bytes or self._roll_requested
+        ):
+            self._roll_requested = False
+            self._queue.append(seq)
+            self._tail_first_seq, self._tail_size = seq, HEADER_SIZE
+        self._queue.append(frame)
+        self._tail_size += len(frame)
+        self._last_seq = seq
+
+    def _schedule_group_locked(self, count: int) -> bool | None:
+        """Arm the group-commit timer: ``interval_ms`` after the group's first record, or
+        at once when ``max_records`` are waiting; the timer's thread does the writing.
+
+        Returns None when that is all, else that the appender must commit the
+        group itself, because the timer's thread is far behind. False: the
+        oldest queued record has waited ``_OVERDUE_INTERVALS`` intervals and
+        its timer has not even fired (on a busy node the timer's thread can
+        wait many switch intervals for the GIL, and held orders wait with
+        it), so commit unless another thread already is; a timer that fired
+        and waits for a slow disk is left to it, as the appender would only
+        wait for the same disk. True: ``_BACKLOG_GROUPS`` groups' worth of
+        records are queued, so commit even if that means waiting (the disk
+        has stalled, and an appender that never waited would queue without
+        bound).
+        """
+        clock = self._clock
+        assert clock is not None
+        now = clock.monotonic()
+        if self._pending_count == 0:
+            self._pending_since = now
+        self._pending_count += count
+        policy = self._policy
+        if self._pending_count >= _BACKLOG_GROUPS * policy.max_records:
+            return True
+        if self._timer is None or (
+            self._pending_count >= policy.max_records and not self._timer_immediate
+        ):
+            self._arm_group_timer_locked(now)
+        elif now - self._pending_since >= _OVERDUE_INTERVALS * policy.interval_ms / 1000.0:
+            return False
+        return None
+
+    def _arm_group_timer_locked(self, now: float) -> None:
+        """Arm the timer for the queued group, or bring it forward to now at ``max_records``.
+
+        Not while a commit runs: its thread arms the timer when it is done,
+        which spares waking the timer's thread once per group when that
+        thread is the one committing.
+        """
+        if self._committing or self._closed or self._failure or not self._pending_count:
+            return
+        clock = self._clock
+        assert clock is not None
+        if self._pending_count >= self._policy.max_records:
+            if not self._timer_immediate:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = clock.call_later(0.0, self._on_group_timer)
+                self._timer_immediate = True
+        elif self._timer is None:
+            due = self._pending_since + self._policy.interval_ms / 1000.0
+            self._timer = clock.call_later(max(0.0, due - now), self._on_group_timer)
+
+    def _finish_append(self, mode: FsyncMode, seq: int) -> None:
+        """Write (``NONE``) or write and fsync (``EVERY_RECORD``) up to record ``seq``."""
+        if mode is FsyncMode.NONE:
+            self._write_queued()
+            reached = self._written_seq
+        else:
+            self._sync()
+            reached = self._durable_seq
+        if reached < seq:  # another thread took this record with its own and failed
+            with self._lock:
+                self._raise_if_failed_locked()
+            raise JournalError(f"{self._directory}: record {seq} was not written")
+
+    def _write_queued(self) -> None:
+        """Write every queued record to the files, without fsync (nothing if failed or closed)."""
+        with self._sync_lock:
+            with self._lock:
+                if self._failure is not None or self._fd < 0 or not self._queue:
+                    return
+                queue, self._queue = self._queue, []
+            self._write(queue)
+
+    def _write(self, queue: list[bytes | int]) -> None:
+        """Write taken records in order, one write per segment, starting new segments where
+        the queue says; the caller holds the sync lock."""
+        chunk: list[bytes] = []
+        seq = self._written_seq
+        for item in queue:
+            if isinstance(item, int):
+                self._write_chunk(chunk, seq)
+                chunk = []
+                self._roll(item)
+            else:
+                chunk.append(item)
+                seq += 1
+        self._write_chunk(chunk, seq)
+
+    def _write_chunk(self, chunk: list[bytes], last_seq: int) -> None:
+        if not chunk:
+            return
+        data = chunk[0] if len(chunk) == 1 else b"".join(chunk)
+        segment = self._segments[-1]
         try:
             _write_all(self._fd, data)
         except OSError as exc:
-            try:
-                os.ftruncate(self._fd, current.size)  # O_APPEND: the next write lands there
-            except OSError as undo_exc:
-                self._failure = JournalError(
-                    f"{current.path}: a partial write could not be rolled back: {undo_exc}"
-                )
-            raise JournalError(f"{current.path}: writing records failed: {exc}") from exc
-        current.size += len(data)
-        current.last_seq = last_seq
-        self._last_seq = last_seq
-        self._appended += count
+            with contextlib.suppress(OSError):  # else reopening finds a torn tail
+                os.ftruncate(self._fd, segment.size)
+            self._fail(JournalError(f"{segment.path}: writing records failed: {exc}"), exc)
+        with self._lock:
+            segment.size += len(data)
+            segment.last_seq = last_seq
+            self._written_seq = last_seq
 
-    def _roll_locked(self, first_seq: int) -> None:
-        self._roll_requested = False
+    def _roll(self, first_seq: int) -> None:
+        """Close the last segment and start the next at record ``first_seq``; sync lock held."""
         old = self._segments[-1]
-        os.close(self._fd)  # an fsync in flight works on its own duplicate
+        os.close(self._fd)
         self._fd = -1
-        if self._durable_seq < old.last_seq:
-            self._unsynced_paths.append(old.path)
+        with self._lock:
+            if self._durable_seq < old.last_seq:
+                self._unsynced_paths.append(old.path)
         try:
             self._create_segment(first_seq)
         except OSError as exc:
-            self._failure = JournalError(
-                f"could not start segment {segment_name(first_seq)}: {exc}"
+            self._fail(
+                JournalError(f"could not start segment {segment_name(first_seq)}: {exc}"), exc
             )
-            raise self._failure from exc
 
-    def _after_write_locked(self, count: int) -> bool:
-        """Whether the caller must fsync now; arms the group-commit timer otherwise."""
-        mode = self._policy.mode
-        if mode is FsyncMode.EVERY_RECORD:
-            return True
-        if mode is FsyncMode.NONE:
-            return False
-        assert self._clock is not None
-        now = self._clock.monotonic()
-        if self._pending_since is None:
-            self._pending_since = now
-        self._pending_count += count
-        interval = self._policy.interval_ms / 1000.0
-        if self._pending_count >= self._policy.max_records or now - self._pending_since >= interval:
-            return True
-        if self._timer is None:
-            self._timer = self._clock.call_later(
-                self._pending_since + interval - now, self._on_group_timer
-            )
-        return False
+    def _fail(self, failure: JournalError, cause: OSError) -> NoReturn:
+        with self._lock:
+            self._failure = failure
+        raise failure from cause
 
     def _on_group_timer(self) -> None:
         with self._lock:
             self._timer = None
+            self._timer_immediate = False
             if self._closed:
                 return  # close() flushes
         try:
@@ -559,10 +668,10 @@ class Journal:
     # -- durability --------------------------------------------------------------------------
 
     def flush(self) -> int:
-        """fsync everything written so far, whatever the policy; return the durable seq."""
+        """Write and fsync everything appended so far, whatever the policy; return the durable seq."""
         with self._lock:
             self._raise_if_failed_locked()
-            if self._read_only or self._fd < 0:
+            if self._read_only or self._closed:
                 return self._durable_seq
         return self._sync()
 
@@ -581,54 +690,71 @@ class Journal:
         with self._lock:
             self._listeners.remove(callback)
 
-    def _sync(self) -> int:
-        with self._sync_lock:
+    def _sync(self, *, wait: bool = True) -> int:
+        """Write the queue, fsync, tell the listeners; return the durable seq.
+
+        ``wait=False`` returns at once when another thread is committing.
+        """
+        if not self._sync_lock.acquire(blocking=wait):
+            return self._durable_seq
+        try:
+            return self._sync_locked()
+        finally:
+            self._sync_lock.release()
+
+    def _sync_locked(self) -> int:
+        with self._lock:
+            self._raise_if_failed_locked()
+            if self._fd < 0:
+                return self._durable_seq
+            queue, self._queue = self._queue, []
+            self._pending_count = 0
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer, self._timer_immediate = None, False
+            self._committing = True
+        try:
+            return self._commit(queue)
+        finally:
             with self._lock:
-                self._raise_if_failed_locked()
-                if self._fd < 0:
-                    return self._durable_seq
-                target = self._last_seq
-                paths, self._unsynced_paths = self._unsynced_paths, []
-                dir_dirty, self._dir_dirty = self._dir_dirty, False
-                if target <= self._durable_seq and not paths and not dir_dirty:
-                    return self._durable_seq
-                self._pending_count, self._pending_since = 0, None
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
-                try:
-                    fd = os.dup(self._fd)
-                except OSError as exc:
-                    self._failure = JournalError(f"{self._directory}: cannot fsync: {exc}")
-                    raise self._failure from exc
-            try:
-                for path in paths:
-                    self._fsync_path(path)
-                self._counted_fsync(fd)
-                if dir_dirty:
-                    fsync_directory(self._directory, self._counted_fsync)
-            except OSError as exc:
-                failure = JournalError(
+                self._committing = False
+                if self._clock is not None and self._policy.mode is FsyncMode.GROUP:
+                    self._arm_group_timer_locked(self._clock.monotonic())
+
+    def _commit(self, queue: list[bytes | int]) -> int:
+        self._write(queue)
+        with self._lock:
+            target = self._written_seq
+            paths, self._unsynced_paths = self._unsynced_paths, []
+            dir_dirty, self._dir_dirty = self._dir_dirty, False
+            if target <= self._durable_seq and not paths and not dir_dirty:
+                return self._durable_seq
+        try:
+            for path in paths:
+                self._fsync_path(path)
+            self._counted_fsync(self._fd)
+            if dir_dirty:
+                fsync_directory(self._directory, self._counted_fsync)
+        except OSError as exc:
+            self._fail(
+                JournalError(
                     f"{self._directory}: fsync failed, records after {self._durable_seq} "
                     f"may be lost: {exc}"
-                )
-                with self._lock:
-                    self._failure = failure
-                raise failure from exc
-            finally:
-                os.close(fd)
-            with self._lock:
-                advanced = target > self._durable_seq
-                if advanced:
-                    self._durable_seq = target
-                listeners = tuple(self._listeners)
+                ),
+                exc,
+            )
+        with self._lock:
+            advanced = target > self._durable_seq
             if advanced:
-                for listener in listeners:
-                    try:
-                        listener(target)
-                    except Exception:
-                        logger.exception("durability listener %r failed", listener)
-            return self._durable_seq
+                self._durable_seq = target
+            listeners = tuple(self._listeners)
+        if advanced:
+            for listener in listeners:
+                try:
+                    listener(target)
+                except Exception:
+                    logger.exception("durability listener %r failed", listener)
+        return self._durable_seq
 
     def _counted_fsync(self, fd: int) -> None:
         self._fsync_function(fd)
@@ -650,15 +776,17 @@ class Journal:
     def replay(self, after_seq: int = 0) -> Iterator[tuple[int, bytes]]:
         """Every record with a sequence number above ``after_seq``, in order, as ``(seq, payload)``.
 
-        Covers what was written when ``replay`` was called; checksums are
+        Covers what was appended when ``replay`` was called (records still
+        queued for group commit are written first); checksums are
         checked again on the way. Raises ``JournalError`` at once when
         records after ``after_seq`` were compacted away (replay from the
         latest snapshot's seq instead), and ``CorruptJournalError`` if a file
         was damaged since it was opened.
         """
+        self._write_queued()
         with self._lock:
             first_seq = self._first_seq_locked()
-            last_seq = self._last_seq
+            last_seq = self._written_seq
             segments = [
                 (s.path, s.first_seq, s.last_seq, s.size) for s in self._segments if not s.empty
             ]
@@ -731,7 +859,7 @@ class Journal:
         with self._lock:
             # Start the next record in a fresh segment, so that ``compact`` can
             # drop everything this snapshot covers and a restart reads only the tail.
-            if self._segments and self._segments[-1].last_seq == seq:
+            if self._last_seq == seq >= self._tail_first_seq:
                 self._roll_requested = True
         return path
 
@@ -813,11 +941,11 @@ class Journal:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def stats(self) -> JournalStats:
+        self._write_queued()
         with self._lock:
-            stored = [segment for segment in self._segments if not segment.empty]
             first_seq = self._first_seq_locked()
             return JournalStats(
-                records=self._last_seq - first_seq + 1 if stored else 0,
+                records=max(0, self._last_seq - first_seq + 1),
                 bytes=sum(segment.size for segment in self._segments),
                 segments=len(self._segments),
                 fsyncs=self._fsyncs,
@@ -916,6 +1044,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _check_payload(payload: object) -> None:
+    if type(payload) is bytes and len(payload) <= MAX_PAYLOAD:
+        return  # the common case, once per record: no more checks than needed
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise TypeError(f"a journal payload is bytes, not {type(payload).__name__}")
     if len(payload) > MAX_PAYLOAD:
