@@ -385,6 +385,9 @@ def one_of_each() -> list[JournalEntry]:
         JournalEntry(kind=K.REPORT, ts_ns=7, message=_fill()),
         JournalEntry(kind=K.MARK, ts_ns=8, venue="BIN", symbol="BTCUSDT", price=D("101.50")),
         JournalEntry(kind=K.COUNTER, ts_ns=9, strategy_id="s1", counter=MAX_COUNTER + 1),
+        JournalEntry(
+            kind=K.BALANCE_BASELINE, ts_ns=10, venue="BIN", asset="BTC", quantity=D("-0.25")
+        ),
     ]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tradenode import Node, parse_config
-from tradenode.actors._control import GetFills, GetRiskStatus
+from tradenode.actors._control import GetFills, GetMetrics, GetRiskStatus
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.journal._entries import EntryKind, JournalEntry, encode_entry
 from tradenode.messages import (
@@ -25,6 +25,8 @@ from tradenode.messages import (
     OrderType,
     Side,
     SubmitOrder,
+    TradingState,
+    TradingStateChanged,
 )
 from tradenode.supervision import ManualClock
 from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
@@ -142,6 +144,42 @@ def test_a_restarted_node_counts_what_it_recovered_against_its_risk_limits(
         second.wait_status(resting[0], OrderStatus.CANCELED)
         over = second.do(market(Side.BUY, "0.2"))
         assert second.wait_for(OrderDenied, over)[0].code is DenialCode.MAX_POSITION
+    finally:
+        second.node.stop(timeout=20)
+
+
+def test_a_balance_change_while_the_node_was_down_is_a_drift_after_the_restart(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    def check(h: BinanceHarness) -> None:
+        link = h.node.binance_links["binance"]
+        done = link.reconciliations
+        clock.advance(30.0)
+        assert link.wait_for_reconciliations(done + 1, timeout=10)
+        h.sync()
+
+    first = journaled_node(venue, clock, tmp_path / "j")
+    try:
+        bought = first.do(market(Side.BUY, "0.2"))
+        first.wait_status(bought, OrderStatus.FILLED)
+        check(first)
+        check(first)
+        assert first.node.oms.ask(GetMetrics())["position_drifts"] == 0
+    finally:
+        first.node.stop(timeout=20)
+    venue.deposit("BTC", D("1"))
+
+    second = journaled_node(venue, clock, tmp_path / "j")
+    try:
+        seen = second.events()
+        check(second)
+        check(second)
+        reducing = seen.wait_for(
+            lambda m: isinstance(m, TradingStateChanged) and m.state is TradingState.REDUCING
+        )[0]
+        assert "drift on binance BTC" in reducing.reason
+        assert second.node.oms.ask(GetMetrics())["position_drifts"] == 1
+        assert second.position("BTCUSDT") == D("0.2"), "a drift is reported, never booked"
     finally:
         second.node.stop(timeout=20)
 

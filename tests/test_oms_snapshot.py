@@ -256,6 +256,7 @@ def test_the_snapshot_covers_every_field_the_state_has() -> None:
         "_positions",
         "_metrics",
         "_fill_sequence",
+        "_balance_baselines",
     }
     plain = busy_state().snapshot()
     assert set(_oms_state._Order.__slots__) == set(plain["hot"][0])
@@ -263,3 +264,23 @@ def test_the_snapshot_covers_every_field_the_state_has() -> None:
     assert set(_positions._Position.__slots__) == set(plain["positions"]["net"][0][2])
     assert set(_positions.PositionBook.__slots__) == {"_net", "_by_strategy", "_marks"}
     assert set(plain["positions"]) == {"net", "by_strategy", "marks"}
+
+
+def test_balance_baselines_survive_a_snapshot_and_a_damaged_one_is_refused() -> None:
+    state = OmsState()
+    state.set_balance_baseline("binance", "BTC", Decimal("-0.25"))
+    state.set_balance_baseline("binance", "ETH", Decimal("3"))
+    plain = msgpack.unpackb(msgpack.packb(state.snapshot(), use_bin_type=True), raw=False)
+    restored = OmsState.restore(plain)
+    assert restored.balance_baseline("binance", "BTC") == Decimal("-0.25")
+    assert restored.balance_baseline("binance", "ETH") == Decimal("3")
+    assert restored.balance_baseline("binance", "SOL") is None
+    older = {key: value for key, value in plain.items() if key != "balance_baselines"}
+    assert OmsState.restore(older).balance_baseline("binance", "BTC") is None
+    for damaged, match in (
+        ([["binance", "BTC"]], "expected \\[venue, asset, quantity\\]"),
+        ([["binance", "BTC", "NaN"]], "not a finite decimal"),
+        ([["binance", "BTC", "lots"]], "malformed snapshot"),
+    ):
+        with pytest.raises(OmsSnapshotError, match=match):
+            OmsState.restore({**plain, "balance_baselines": damaged})

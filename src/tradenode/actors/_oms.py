@@ -129,8 +129,6 @@ class OmsStore:
     drift_events: int = 0
     position_drifts: int = 0
     adopted: int = 0
-    balance_baselines: dict[tuple[str, str], Decimal] = field(default_factory=dict)
-    """Per (venue, asset): the account's balance less what our fills account for."""
     drift_suspects: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     denials: int = 0
     rejections: int = 0
@@ -518,9 +516,9 @@ class OmsActor(Actor):
         for asset, our_position in ours.items():
             key = (balances.venue, asset)
             total = balances.totals.get(asset, Decimal(0))
-            baseline = self.store.balance_baselines.get(key)
+            baseline = self.state.balance_baseline(balances.venue, asset)
             if baseline is None:
-                self.store.balance_baselines[key] = total - our_position
+                self._set_baseline(balances.venue, asset, total - our_position, balances.ts_ns)
                 continue
             gap = total - baseline - our_position
             if gap == 0:
@@ -530,13 +528,18 @@ class OmsActor(Actor):
             else:
                 self._drifted(balances, asset, our_position, total - baseline)
 
+    def _set_baseline(self, venue: str, asset: str, quantity: Decimal, ts_ns: int) -> None:
+        self.state.set_balance_baseline(venue, asset, quantity)
+        self._record(EntryKind.BALANCE_BASELINE, ts_ns, venue=venue, asset=asset, quantity=quantity)
+
     def _drifted(
         self, balances: VenueBalances, asset: str, ours: Decimal, venue_change: Decimal
     ) -> None:
         key = (balances.venue, asset)
         del self.store.drift_suspects[key]
         # Take the venue's account as the new truth, so one drift is one event.
-        self.store.balance_baselines[key] += venue_change - ours
+        baseline = self.state.balance_baseline(balances.venue, asset) or Decimal(0)
+        self._set_baseline(balances.venue, asset, baseline + venue_change - ours, balances.ts_ns)
         self.store.position_drifts += 1
         self.store.drift_events += 1
         logger.error(

@@ -509,6 +509,7 @@ class OmsState:
         self._positions = PositionBook()
         self._metrics = _Metrics(latency_window)
         self._fill_sequence = 0
+        self._balance_baselines: dict[tuple[str, str], Decimal] = {}
 
     # Commands the OMS issues ------------------------------------------------
 
@@ -645,6 +646,16 @@ class OmsState:
     def mark(self, venue: str, symbol: str, price: Decimal) -> None:
         """Sets the price unrealized PnL is measured against."""
         self._positions.mark(venue, symbol, price)
+
+    def set_balance_baseline(self, venue: str, asset: str, quantity: Decimal) -> None:
+        """Records how much of ``asset`` the venue account holds that our fills do not
+        explain. It lives with the orders (journaled, snapshotted) because a
+        drift that happens while the node is down shows only against the
+        baseline the last run knew."""
+        self._balance_baselines[(venue, asset)] = quantity
+
+    def balance_baseline(self, venue: str, asset: str) -> Decimal | None:
+        return self._balance_baselines.get((venue, asset))
 
     # Queries ------------------------------------------------------------------
 
@@ -820,6 +831,10 @@ class OmsState:
                 "ack_latencies": list(metrics.ack_latencies),
                 "fill_latencies": list(metrics.fill_latencies),
             },
+            "balance_baselines": [
+                [venue, asset, str(quantity)]
+                for (venue, asset), quantity in self._balance_baselines.items()
+            ],
         }
 
     @classmethod
@@ -877,6 +892,19 @@ class OmsState:
             state._open_by_venue[_typed(pair[0], str, where)] = _typed(pair[1], int, where)
         _restore_positions(state._positions, _typed(plain["positions"], dict, "positions"))
         _restore_metrics(state._metrics, _typed(plain["metrics"], dict, "metrics"))
+        # Absent from snapshots taken before baselines were journaled.
+        baselines = _typed(plain.get("balance_baselines", []), list, "balance_baselines")
+        for index, item in enumerate(baselines):
+            where = f"balance_baselines[{index}]"
+            row = _typed(item, list, where)
+            if len(row) != 3:
+                raise ValueError(f"{where}: expected [venue, asset, quantity]")
+            quantity = Decimal(_typed(row[2], str, where))
+            if not quantity.is_finite():
+                raise ValueError(f"{where}: quantity {row[2]!r} is not a finite decimal")
+            state._balance_baselines[(_typed(row[0], str, where), _typed(row[1], str, where))] = (
+                quantity
+            )
         return state
 
     # Report handlers ----------------------------------------------------------

@@ -136,6 +136,9 @@ class EntryKind(enum.Enum):
     """``mark(venue, symbol, price)``: the price unrealized PnL is measured against."""
     COUNTER = "counter"
     """The next client-order-id counter of ``strategy_id``; not a state call."""
+    BALANCE_BASELINE = "balance_baseline"
+    """``set_balance_baseline(venue, asset, quantity)``: what the venue account holds
+    of ``asset`` that our fills do not explain (the position check's reference)."""
 
 
 #: The fields each kind carries, in payload order after ``[version, kind, ts_ns]``;
@@ -149,6 +152,7 @@ ENTRY_FIELDS: Final[Mapping[EntryKind, tuple[str, ...]]] = {
     EntryKind.LINK_REPLACEMENT: ("client_order_id", "message"),
     EntryKind.REPORT: ("message",),
     EntryKind.MARK: ("venue", "symbol", "price"),
+    EntryKind.BALANCE_BASELINE: ("venue", "asset", "quantity"),
     EntryKind.COUNTER: ("strategy_id", "counter"),
 }
 
@@ -159,6 +163,8 @@ _OPTIONAL_FIELDS: Final = (
     "reason",
     "venue",
     "symbol",
+    "asset",
+    "quantity",
     "price",
     "strategy_id",
     "counter",
@@ -190,6 +196,9 @@ class JournalEntry:
     price: Decimal | None = None
     strategy_id: str | None = None
     counter: int | None = None
+    asset: str | None = None
+    quantity: Decimal | None = None
+    """BALANCE_BASELINE: any sign (an account may hold less than our fills made)."""
 
     def __post_init__(self) -> None:
         # Hot on replay and on every journaled call: one lookup, then only this kind's fields.
@@ -267,6 +276,8 @@ _FIELD_CHECKS: Final[Mapping[str, Callable[[JournalEntry, Any], None]]] = {
     "price": lambda entry, value: check_decimal(entry, "price", value, positive=True),
     "strategy_id": lambda entry, value: check_identifier(entry, "strategy_id", value),
     "counter": _check_counter,
+    "asset": lambda entry, value: check_identifier(entry, "asset", value),
+    "quantity": lambda entry, value: check_decimal(entry, "quantity", value),
 }
 
 _SPECS: Final[
@@ -433,6 +444,8 @@ _TO_WIRE: Final[Mapping[str, Callable[[Any], object]]] = {
     "price": _decimal_to_wire,
     "strategy_id": str,
     "counter": str,
+    "asset": str,
+    "quantity": _decimal_to_wire,
 }
 
 
@@ -572,6 +585,8 @@ _FROM_WIRE: Final[Mapping[str, Callable[[object], object]]] = {
     "price": _price_from_wire,
     "strategy_id": _text_from_wire,
     "counter": _counter_from_wire,
+    "asset": _text_from_wire,
+    "quantity": _price_from_wire,
 }
 
 

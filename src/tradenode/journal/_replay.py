@@ -183,6 +183,16 @@ def _mark(state: OmsState, entry: JournalEntry) -> bool:
     return True
 
 
+def _balance_baseline(state: OmsState, entry: JournalEntry) -> bool:
+    quantity = entry.quantity
+    if not isinstance(quantity, Decimal):
+        raise _malformed(entry, "quantity")
+    state.set_balance_baseline(
+        _text(entry.venue, entry, "venue"), _text(entry.asset, entry, "asset"), quantity
+    )
+    return True
+
+
 def _counter_entry(state: OmsState, entry: JournalEntry) -> bool:
     # The counters live outside the state; replay() collects them.
     _counter(entry)
@@ -198,6 +208,7 @@ _HANDLERS: Final[Mapping[EntryKind, Callable[[OmsState, JournalEntry], bool]]] =
     EntryKind.LINK_REPLACEMENT: _link_replacement,
     EntryKind.REPORT: _report,
     EntryKind.MARK: _mark,
+    EntryKind.BALANCE_BASELINE: _balance_baseline,
     EntryKind.COUNTER: _counter_entry,
 }
 
