@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tradenode.actors._contract import Outcome
 from tradenode.actors._control import GetFills, GetMetrics
 from tradenode.messages import OrderStatus, Side, TradingState, TradingStateChanged
 from tradenode.supervision import (
@@ -175,12 +176,18 @@ def test_a_submit_lost_before_the_venue_is_sent_again_under_the_same_id(
     venue: BinanceVenue, clock: ManualClock
 ) -> None:
     with binance_node(venue, clock=clock) as h:
+        replies = EventRecorder()
+        h.node.observe_breaker("binance", replies)
         venue.fail_requests(1, after=False, endpoints=["POST order"])
         coid = h.do(market(Side.BUY, "0.3"))
-        h.sync()
+        # Each step waits for the breaker to take in the venue's answer (and
+        # plan its next move) before the clock moves on.
+        replies.wait_for(lambda r: r.outcome is Outcome.TRANSPORT)
+        h.node.failure_stats("binance")
         assert coid not in {o.client_order_id for o in venue.orders()}
         h.clock.advance(0.5)
-        h.sync()
+        replies.wait_for(lambda r: r.outcome is Outcome.NOT_FOUND)
+        h.node.failure_stats("binance")
         h.clock.advance(1.0)
         h.wait_status(coid, OrderStatus.FILLED)
         assert [o.client_order_id for o in venue.orders()] == [coid]
