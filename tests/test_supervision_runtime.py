@@ -628,3 +628,33 @@ def test_the_system_clock_drops_cancelled_timers_and_still_fires_the_live_ones()
         assert not any(timer.cancelled for timer in keep)
     finally:
         clock.close()
+
+
+class _Ticker(Actor):
+    """Schedules one-shot timers on request and counts what fires."""
+
+    def __init__(self, fired: threading.Semaphore) -> None:
+        self.fired = fired
+
+    def receive(self, message: Any) -> Any:
+        if message == "arm":
+            for _ in range(50):
+                self.context.schedule_once(1.0, "tick")
+            self.context.schedule_once(3600.0, "never").cancel()
+        elif message == "tick":
+            self.fired.release()
+        return None
+
+
+def test_fired_and_cancelled_one_shot_timers_are_not_kept_by_the_cell(
+    system: ActorSystem, events: EventRecorder, clock: ManualClock
+) -> None:
+    fired = threading.Semaphore(0)
+    ticker = _single(system, events, ChildSpec("ticker", lambda: _Ticker(fired)))
+    for _ in range(4):
+        ticker.tell("arm")
+        clock.wait_for_timers(50)
+        clock.advance(1.0)
+        for _ in range(50):
+            assert fired.acquire(timeout=10)
+    assert ticker.cell.live_timers == 0, "one-shot timers accumulate until the incarnation ends"

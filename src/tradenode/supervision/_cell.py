@@ -136,6 +136,7 @@ class _Timer:
         self._repeat = repeat
         self._generation = cell.generation
         self._cancelled = False
+        cell.keep_timer(self)  # before arming: a zero delay may fire at once
         self._handle = cell.system.clock.call_later(delay, self._fire)
 
     def _fire(self) -> None:
@@ -144,10 +145,15 @@ class _Timer:
         self._cell.address.system_tell(_TimerFired(self._generation, self._message))
         if self._repeat and not self._cancelled:
             self._handle = self._cell.system.clock.call_later(self._delay, self._fire)
+        elif not self._repeat:
+            # A one-shot that fired is done: the cell must not hold it (and its
+            # message) until the incarnation ends, or every order's timeout stays.
+            self._cell.forget_timer(self)
 
     def cancel(self) -> None:
         self._cancelled = True
         self._handle.cancel()
+        self._cell.forget_timer(self)
 
 
 class Cell(pykka.ThreadingActor):
@@ -177,7 +183,7 @@ class Cell(pykka.ThreadingActor):
         self._stash: collections.deque[object] = collections.deque()
         self._suspend_requested = False
         self._normal_exit_requested = False
-        self._timers: list[_Timer] = []
+        self._timers: set[_Timer] = set()
         self._watching: dict[Address, Any] = {}
         self._watchers: set[Address] = set()
         self._watch_lock = threading.Lock()
@@ -254,7 +260,7 @@ class Cell(pykka.ThreadingActor):
         self._drain_stash()
 
     def _end_incarnation(self) -> None:
-        for timer in self._timers:
+        for timer in list(self._timers):
             timer.cancel()
         self._timers.clear()
         behaviour, self._behaviour = self._behaviour, None
@@ -392,9 +398,18 @@ class Cell(pykka.ThreadingActor):
         self._normal_exit_requested = True
 
     def schedule(self, delay: float, message: Any, *, repeat: bool) -> Cancellable:
-        timer = _Timer(self, delay, message, repeat)
-        self._timers.append(timer)
-        return timer
+        return _Timer(self, delay, message, repeat)
+
+    def keep_timer(self, timer: _Timer) -> None:
+        self._timers.add(timer)
+
+    def forget_timer(self, timer: _Timer) -> None:
+        self._timers.discard(timer)
+
+    @property
+    def live_timers(self) -> int:
+        """Timers this incarnation still holds (fired one-shots and cancelled ones are gone)."""
+        return len(self._timers)
 
     def watch(self, target: Address, message: Any) -> None:
         self._watching[target] = message
