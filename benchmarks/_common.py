@@ -1,0 +1,316 @@
+"""What every benchmark shares: result records, percentiles, RSS, node configs."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tradenode import Node, parse_config
+from tradenode.supervision import SystemClock
+
+perf_ns = time.perf_counter_ns
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """The counts every benchmark reads; ``--quick`` shrinks them for a smoke run."""
+
+    quick: bool = False
+    latency_orders: int = 100_000
+    latency_warmup: int = 2_000
+    latency_off_orders: int = 20_000
+    throughput_orders: int = 20_000
+    throughput_runs: int = 3
+    wire_requests: int = 2_000
+    recovery_trials: int = 5
+    restart_events: int = 100_000
+    restart_runs: int = 5
+    kill_orders: int = 1_000
+    kill_runs: int = 5
+    memory_orders: int = 1_000_000
+    memory_chunk: int = 2_000
+
+    @classmethod
+    def quick_defaults(cls) -> Options:
+        return cls(
+            quick=True,
+            latency_orders=5_000,
+            latency_warmup=500,
+            latency_off_orders=2_000,
+            throughput_orders=2_000,
+            throughput_runs=1,
+            wire_requests=200,
+            recovery_trials=2,
+            restart_events=20_000,
+            restart_runs=2,
+            kill_orders=1_000,
+            kill_runs=2,
+            memory_orders=50_000,
+            memory_chunk=2_000,
+        )
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def result(
+    name: str,
+    title: str,
+    *,
+    value: float,
+    unit: str,
+    floor: float | None,
+    better: str = "lower",
+    target: tuple[str, float, str] | None = None,
+    target_text: str = "",
+    notes: str = "",
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One reported figure.
+
+    ``target`` is ``(op, bound, of)``: ``op`` is ``"<="`` or ``">="``, ``of`` is
+    ``"value"`` (the measured figure, in ``unit``) or ``"ratio"`` (measured /
+    floor). ``ratio`` is always measured / floor, so for a throughput (higher
+    is better) a ratio below 1 is the slowdown against the floor.
+    """
+    ratio = value / floor if floor not in (None, 0) and floor is not None else None
+    record: dict[str, Any] = {
+        "name": name,
+        "title": title,
+        "value": value,
+        "unit": unit,
+        "floor": floor,
+        "ratio": ratio,
+        "better": better,
+        "target": None,
+        "met": None,
+        "miss": "",
+        "notes": notes,
+        "details": details or {},
+    }
+    if target is not None:
+        op, bound, of = target
+        subject = value if of == "value" else ratio
+        record["target"] = {"op": op, "bound": bound, "of": of, "text": target_text}
+        if subject is not None:
+            met = subject <= bound if op == "<=" else subject >= bound
+            record["met"] = bool(met)
+            # How many times the target: > 1 means missed, whichever direction is good.
+            record["target_fraction"] = subject / bound if op == "<=" else bound / subject
+            if not met:
+                record["miss"] = _miss_text(subject, bound, op, of, unit)
+    return record
+
+
+def _miss_text(subject: float, bound: float, op: str, of: str, unit: str) -> str:
+    shown_unit = "x floor" if of == "ratio" else f" {unit}"
+    got, limit = f"{fmt(subject)}{shown_unit}", f"{fmt(bound)}{shown_unit}"
+    if op == "<=":
+        return f"{got} vs <= {limit}: {subject / bound:.2f}x the target"
+    return f"{got} vs >= {limit}: {subject / bound:.0%} of the target"
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def error_result(name: str, error: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": f"{name} (failed)",
+        "value": None,
+        "unit": "",
+        "floor": None,
+        "ratio": None,
+        "better": "lower",
+        "target": None,
+        "met": False,
+        "miss": f"benchmark failed: {error}",
+        "notes": "",
+        "details": {"error": error},
+    }
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        raise ValueError("no samples")
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+def summarize_ns(samples_ns: Iterable[int]) -> dict[str, float]:
+    """p50/p90/p99/p99.9/max/mean of nanosecond samples, in microseconds."""
+    values = sorted(samples_ns)
+    micro = [v / 1000 for v in values]
+    return {
+        "count": len(micro),
+        "p50": percentile(micro, 0.50),
+        "p90": percentile(micro, 0.90),
+        "p99": percentile(micro, 0.99),
+        "p99.9": percentile(micro, 0.999),
+        "max": micro[-1],
+        "mean": sum(micro) / len(micro),
+    }
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+# -- the machine --------------------------------------------------------------------------
+
+
+def rss_mb() -> float:
+    """This process's resident set size now, from /proc (no psutil)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+    }
+    info["temp_dir"] = tempfile.gettempdir()
+    info["temp_dir_fs"] = _filesystem(Path(tempfile.gettempdir()))
+    try:
+        info["load_average"] = os.getloadavg()
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            info["mem_total_mb"] = int(meminfo.readline().split()[1]) // 1024
+    except OSError:
+        pass
+    return info
+
+
+def _filesystem(path: Path) -> str:
+    """The type of the file system ``path`` is on (journals live in the temp dir: tmpfs
+    would make fsync free)."""
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                fields = line.split()
+                mount_point, fs_type = fields[1], fields[2]
+                if str(path.resolve()).startswith(mount_point) and len(mount_point) > len(best):
+                    best, kind = mount_point, fs_type
+    except OSError:
+        pass
+    return kind
+
+
+def quiet_logging() -> None:
+    """The node logs warnings a benchmark provokes on purpose (outages, kill switch)."""
+    logging.getLogger("tradenode").setLevel(logging.CRITICAL)
+    logging.getLogger("hypercorn").setLevel(logging.CRITICAL)
+    logging.getLogger("httpx").setLevel(logging.CRITICAL)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.001)
+
+
+def wait_event(event: threading.Event, timeout: float, what: str) -> None:
+    if not event.wait(timeout):
+        raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+# -- nodes on the paper venue -------------------------------------------------------------
+
+# A quiet market (no price ticks during a run), every market order filled at
+# once, and breaker limits far above what a run sends: the figures are the
+# engine's, not a rate limiter's. ``ack_timeout`` is long because a burst
+# queues thousands of orders at once; with the default 5 s the tail of a
+# 20k-order burst would trigger status queries that a real flow never sees.
+_PAPER_VENUE = (
+    "  - {{name: {name}, latency_ms: 0, tick_interval_ms: 100000000, fill_probability: 1.0,"
+    " breaker: {{rate_per_second: 1000000000, burst: 1000000000, request_timeout: 60}}}}\n"
+)
+
+GROUP_COMMIT = "group:2ms:256"
+"""The journal's default policy (``journal.fsync`` in the config, and the README's)."""
+
+
+def paper_config_text(
+    venues: Sequence[str] = ("paper",),
+    *,
+    journal_dir: Path | None = None,
+    fsync: str = GROUP_COMMIT,
+    completed_capacity: int | None = None,
+    ack_timeout: float = 120.0,
+) -> str:
+    text = "node: {name: bench, seed: 1, intensity: {max_restarts: 100, within_seconds: 10}}\n"
+    text += "venues:\n" + "".join(_PAPER_VENUE.format(name=name) for name in venues)
+    oms = f"oms: {{ack_timeout: {ack_timeout}"
+    if completed_capacity is not None:
+        oms += f", completed_capacity: {completed_capacity}"
+    text += oms + "}\nstatus_interval: 1000\n"
+    if journal_dir is not None:
+        text += f"journal: {{path: '{journal_dir}', fsync: '{fsync}'}}\n"
+    return text
+
+
+def journal_label(fsync: str | None) -> str:
+    return "journal off" if fsync is None else f"journal {fsync}"
+
+
+def start_node(text: str, *, start_venues: bool = True) -> Node:
+    config = parse_config(text)
+    if not start_venues:
+        config = config.model_copy(update={"venues": ()})
+    node = Node(config, clock=SystemClock())
+    node.start()
+    return node
+
+
+def stop_node(node: Node) -> None:
+    node.stop(timeout=30)

@@ -1,0 +1,334 @@
+"""Floors: bare pykka ThreadingActors doing nothing, wired like the node's actors.
+
+The node's order path (see docs/architecture.md, "Message flow", and
+``_node.py``) has one actor per role, each a pykka ThreadingActor under the
+supervision runtime's cell:
+
+    strategy -> risk -> oms -> breaker -> broker      (the order leaves for the venue)
+    broker -(venue's report, to its own mailbox)-> broker -> oms -> strategy
+
+So the floor of "decision to the venue" is 4 mailbox hops over 5 threads,
+the floor of "report at the broker to the strategy" is 3 hops (the broker's
+own mailbox, the OMS, the strategy), and the floor of the round trip is the
+7 hops in one pipeline. The same five bare actors (plus a second breaker and
+broker for the kill switch's two venues) route a plain object along those
+hops and do nothing else: no supervision cell, no envelope, no state.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from ._common import perf_ns, rss_mb, wait_event
+
+
+class _Order:
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _Report:
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _Reply:
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _Go:
+    __slots__ = ("count",)
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+class _Forward(pykka.ThreadingActor):
+    """risk / breaker: pass orders on; the breaker also swallows the broker's reply."""
+
+    use_daemon_thread = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next: pykka.ActorRef[Any] | None = None
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Order):
+            assert self.next is not None
+            self.next.tell(message)
+        return None
+
+
+class _Oms(pykka.ThreadingActor):
+    """Orders to a breaker (alternating over the venues), reports to the strategy."""
+
+    use_daemon_thread = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.breakers: list[pykka.ActorRef[Any]] = []
+        self.strategy: pykka.ActorRef[Any] | None = None
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Order):
+            self.breakers[message.n % len(self.breakers)].tell(message)
+        elif isinstance(message, _Report):
+            assert self.strategy is not None
+            self.strategy.tell(message)
+        return None
+
+
+class _Broker(pykka.ThreadingActor):
+    """Stamps when the order "leaves", answers its breaker, and sends the venue's
+    report through its own mailbox before passing it to the OMS, as the paper
+    broker does."""
+
+    use_daemon_thread = True
+
+    def __init__(self, stamps: _Stamps) -> None:
+        super().__init__()
+        self.stamps = stamps
+        self.breaker: pykka.ActorRef[Any] | None = None
+        self.oms: pykka.ActorRef[Any] | None = None
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Order):
+            now = perf_ns()
+            if self.stamps.enabled:
+                self.stamps.left[message.n] = now
+                self.stamps.arrived[message.n] = now
+            self.actor_ref.tell(_Report(message.n))
+            assert self.breaker is not None
+            self.breaker.tell(_Reply(message.n))
+        elif isinstance(message, _Report):
+            assert self.oms is not None
+            self.oms.tell(message)
+        return None
+
+
+class _Strategy(pykka.ThreadingActor):
+    """Closed loop (one order in flight) or a burst; counts the reports back."""
+
+    use_daemon_thread = True
+
+    def __init__(self, stamps: _Stamps) -> None:
+        super().__init__()
+        self.stamps = stamps
+        self.risk: pykka.ActorRef[Any] | None = None
+        self.closed_loop = False
+        self.sent = 0
+        self.back = 0
+        self.total = 0
+        self.done = threading.Event()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Go):
+            self.sent = self.back = 0
+            self.total = message.count
+            self.done = threading.Event()
+            if self.closed_loop:
+                self._decide()
+            else:
+                for _ in range(message.count):
+                    self._decide()
+            return self.done
+        if isinstance(message, _Report):
+            if self.stamps.enabled:
+                self.stamps.callback[message.n] = perf_ns()
+            self.back += 1
+            if self.back >= self.total:
+                self.done.set()
+            elif self.closed_loop:
+                self._decide()
+        return None
+
+    def _decide(self) -> None:
+        n = self.sent
+        self.sent += 1
+        if self.stamps.enabled:
+            self.stamps.decided[n] = perf_ns()
+        assert self.risk is not None
+        self.risk.tell(_Order(n))
+
+
+@dataclass
+class _Stamps:
+    enabled: bool = False
+    decided: list[int] = field(default_factory=list)
+    left: list[int] = field(default_factory=list)
+    arrived: list[int] = field(default_factory=list)
+    callback: list[int] = field(default_factory=list)
+
+    def reset(self, count: int) -> None:
+        self.decided = [0] * count
+        self.left = [0] * count
+        self.arrived = [0] * count
+        self.callback = [0] * count
+
+
+class BarePipeline:
+    """strategy -> risk -> oms -> breaker[i] -> broker[i] -> broker[i] -> oms -> strategy."""
+
+    def __init__(self, venues: int = 1) -> None:
+        self.stamps = _Stamps()
+        self.strategy = _Strategy.start(self.stamps)
+        self.risk = _Forward.start()
+        self.oms = _Oms.start()
+        self.breakers = [_Forward.start() for _ in range(venues)]
+        self.brokers = [_Broker.start(self.stamps) for _ in range(venues)]
+        strategy: Any = self.strategy.proxy()
+        strategy.risk = self.risk
+        self.risk.proxy().next = self.oms
+        oms: Any = self.oms.proxy()
+        oms.breakers = self.breakers
+        oms.strategy = self.strategy
+        for breaker, broker in zip(self.breakers, self.brokers, strict=True):
+            breaker.proxy().next = broker
+            proxy: Any = broker.proxy()
+            proxy.breaker = breaker
+            proxy.oms = self.oms
+        # Proxy attribute sets are asynchronous: make sure every one has landed.
+        for ref in (self.strategy, self.risk, self.oms, *self.breakers, *self.brokers):
+            ref.ask(None)
+
+    def run(self, count: int, *, closed_loop: bool, timeout: float = 600) -> float:
+        """Send ``count`` orders round the loop; seconds from the first decision to the last report."""
+        strategy: Any = self.strategy.proxy()
+        strategy.closed_loop = closed_loop
+        started = perf_ns()
+        done = self.strategy.ask(_Go(count))
+        wait_event(done, timeout, "the bare pipeline")
+        return (perf_ns() - started) / 1e9
+
+    def latency(self, count: int, warmup: int) -> tuple[list[int], list[int]]:
+        """Closed loop; per order: decision -> leaves the broker, report -> strategy (ns)."""
+        self.stamps.enabled = False
+        self.run(warmup, closed_loop=True)
+        self.stamps.reset(count)
+        self.stamps.enabled = True
+        self.run(count, closed_loop=True)
+        self.stamps.enabled = False
+        s = self.stamps
+        out = [s.left[i] - s.decided[i] for i in range(count)]
+        back = [s.callback[i] - s.arrived[i] for i in range(count)]
+        return out, back
+
+    def stop(self) -> None:
+        for ref in (self.strategy, self.risk, self.oms, *self.breakers, *self.brokers):
+            ref.stop()
+
+
+def floor_latency(count: int, warmup: int) -> tuple[list[int], list[int]]:
+    pipeline = BarePipeline()
+    try:
+        return pipeline.latency(count, warmup)
+    finally:
+        pipeline.stop()
+
+
+def floor_throughput(count: int) -> float:
+    """Orders per second through the bare pipeline of the node's depth, in one burst."""
+    pipeline = BarePipeline()
+    try:
+        pipeline.run(min(count, 1000), closed_loop=False)
+        return count / pipeline.run(count, closed_loop=False)
+    finally:
+        pipeline.stop()
+
+
+def floor_memory(count: int, chunk: int) -> tuple[float, list[tuple[int, float]]]:
+    """RSS growth (MB) while ``count`` orders pass the bare pipeline in bursts of ``chunk``."""
+    pipeline = BarePipeline()
+    try:
+        pipeline.run(chunk, closed_loop=False)
+        before = rss_mb()
+        samples = [(0, before)]
+        done = 0
+        while done < count:
+            n = min(chunk, count - done)
+            pipeline.run(n, closed_loop=False)
+            done += n
+            samples.append((done, rss_mb()))
+        return rss_mb() - before, samples
+    finally:
+        pipeline.stop()
+
+
+# -- the kill switch's floor ------------------------------------------------------------
+
+
+class _Halt:
+    __slots__ = ()
+
+
+class _Risk(pykka.ThreadingActor):
+    use_daemon_thread = True
+
+    def on_receive(self, message: Any) -> Any:
+        return None  # answers the ask: trading halted
+
+
+class _Canceller(pykka.ThreadingActor):
+    """The OMS's part: a cancel per open order, alternating over two venues; counts acks."""
+
+    use_daemon_thread = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.breakers: list[pykka.ActorRef[Any]] = []
+        self.waiting = 0
+        self.done = threading.Event()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Go):
+            self.waiting = message.count
+            self.done = threading.Event()
+            for n in range(message.count):
+                self.breakers[n % len(self.breakers)].tell(_Order(n))
+            return self.done
+        if isinstance(message, _Report):
+            self.waiting -= 1
+            if self.waiting == 0:
+                self.done.set()
+        return None
+
+
+class BareKillSwitch:
+    """risk (ask) -> oms -> breaker[i] -> broker[i] -> broker[i] (report) -> oms, per order."""
+
+    def __init__(self, venues: int = 2) -> None:
+        self.stamps = _Stamps()
+        self.risk = _Risk.start()
+        self.oms = _Canceller.start()
+        self.breakers = [_Forward.start() for _ in range(venues)]
+        self.brokers = [_Broker.start(self.stamps) for _ in range(venues)]
+        self.oms.proxy().breakers = self.breakers
+        for breaker, broker in zip(self.breakers, self.brokers, strict=True):
+            breaker.proxy().next = broker
+            proxy: Any = broker.proxy()
+            proxy.breaker = breaker
+            proxy.oms = self.oms
+        for ref in (self.risk, self.oms, *self.breakers, *self.brokers):
+            ref.ask(None)
+
+    def run(self, count: int) -> float:
+        started = perf_ns()
+        self.risk.ask(_Halt())
+        done = self.oms.ask(_Go(count))
+        wait_event(done, 60, "the bare kill switch")
+        return (perf_ns() - started) / 1e9
+
+    def stop(self) -> None:
+        for ref in (self.risk, self.oms, *self.breakers, *self.brokers):
+            ref.stop()

@@ -1,0 +1,194 @@
+"""Item 4: wire round trip against the local Binance venue, adapter vs bare httpx.
+
+The adapter runs as the node runs it (``BinanceBroker`` under the
+supervision runtime, connected and reconciled, its own trio thread and
+``httpx.AsyncClient``) but without the rest of the node: the benchmark plays
+the breaker and the OMS with one probe actor. Per round trip: a
+``BrokerRequest(SubmitOrder)`` for a 0.001 BTC market order is told to the
+broker actor, and the time is taken when the broker's ``BrokerReply`` (sent
+right after it has parsed the venue's answer and told the OMS
+``OrderAccepted``) lands in the probe's mailbox.
+
+The venue runs in a process of its own (``_binance.VenueProcess``), as an
+exchange is on another machine; its own time is in both figures.
+
+Floor, same venue, same run: the same order as one signed
+``POST /api/v3/order`` on a keep-alive ``httpx.Client``, signature and JSON
+parsing included. Round trips alternate (adapter, bare, bare, adapter, ...)
+and each waits until the account's stream has delivered the previous
+order's fill, so neither side inherits the other's background work.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+from tradenode.actors._contract import BrokerReply, BrokerRequest, Outcome
+from tradenode.brokers.binance import (
+    BinanceBroker,
+    BinanceCredentials,
+    BinanceEndpoints,
+    BinanceLink,
+)
+from tradenode.messages import OrderFilled, OrderType, Side, SubmitOrder
+from tradenode.supervision import (
+    Actor,
+    ActorSystem,
+    ChildSpec,
+    SupervisorSpec,
+)
+from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+from ._binance import BareClient, local_venue
+from ._common import Options, perf_ns, result, summarize_ns, wait_until
+
+NAME = "wire"
+
+
+class Probe(Actor):
+    """Plays the breaker (gets ``BrokerReply``) and the OMS (gets the reports)."""
+
+    def __init__(self) -> None:
+        self.replies: dict[int, tuple[int, BrokerReply]] = {}
+        self.filled: set[str] = set()
+        self.changed = threading.Condition()
+
+    def receive(self, message: Any) -> Any:
+        now = perf_ns()
+        with self.changed:
+            if isinstance(message, BrokerReply):
+                self.replies[message.seq] = (now, message)
+            elif isinstance(message, OrderFilled):
+                self.filled.add(message.client_order_id)
+            else:
+                return None
+            self.changed.notify_all()
+        return None
+
+    def wait(self, predicate: Any, timeout: float = 30.0) -> None:
+        with self.changed:
+            if not self.changed.wait_for(predicate, timeout):
+                raise TimeoutError("the probe did not see what it waited for")
+
+
+def run(options: Options) -> list[dict[str, Any]]:
+    count = options.wire_requests
+    with local_venue() as venue:
+        system = ActorSystem(name="wire")
+        link = BinanceLink()
+        probes: list[Probe] = []
+
+        def probe_factory() -> Probe:
+            probe = Probe()
+            probes.append(probe)
+            return probe
+
+        def broker_factory() -> BinanceBroker:
+            probe_address = system.lookup("/wire/probe")
+            assert probe_address is not None
+            return BinanceBroker(
+                "binance",
+                credentials=BinanceCredentials(DEFAULT_API_KEY, DEFAULT_API_SECRET),
+                endpoints=BinanceEndpoints(venue.rest_url, venue.ws_api_url, venue.stream_url),
+                reports_to=probe_address,
+                link=link,
+                symbols=("BTCUSDT",),
+            )
+
+        system.start(
+            SupervisorSpec(
+                "wire",
+                children=(ChildSpec("probe", probe_factory), ChildSpec("broker", broker_factory)),
+            )
+        )
+        bare = BareClient(venue.rest_url)
+        try:
+            wait_until(lambda: link.reconciliations >= 1, 30, "the adapter to connect")
+            broker = system.lookup("/wire/broker")
+            probe_address = system.lookup("/wire/probe")
+            assert broker is not None and probe_address is not None
+            probe = probes[-1]
+            n = 0
+
+            def adapter_round_trip() -> int:
+                nonlocal n
+                n += 1
+                coid = f"wireA{n}"
+                side = Side.BUY if n % 2 else Side.SELL
+                order = SubmitOrder(
+                    client_order_id=coid,
+                    strategy_id="wire",
+                    venue="binance",
+                    symbol="BTCUSDT",
+                    side=side,
+                    order_type=OrderType.MARKET,
+                    quantity=Decimal("0.001"),
+                )
+                started = perf_ns()
+                broker.tell(BrokerRequest(n, order, probe_address))
+                probe.wait(lambda: n in probe.replies)
+                at, reply = probe.replies[n]
+                if reply.outcome is not Outcome.OK:
+                    raise RuntimeError(f"adapter round trip {n}: {reply}")
+                probe.wait(lambda: coid in probe.filled)
+                return at - started
+
+            def bare_round_trip() -> int:
+                nonlocal n
+                n += 1
+                coid = f"wireB{n}"
+                started = perf_ns()
+                answer = bare.market_order(coid, "BUY" if n % 2 else "SELL")
+                elapsed = perf_ns() - started
+                if answer.get("status") != "FILLED":
+                    raise RuntimeError(f"bare round trip {n}: {answer}")
+                probe.wait(lambda: coid in probe.filled)
+                return elapsed
+
+            for _ in range(20):  # warm both connections up
+                adapter_round_trip()
+                bare_round_trip()
+            adapter: list[int] = []
+            floor: list[int] = []
+            for i in range(count):
+                if i % 2:
+                    floor.append(bare_round_trip())
+                    adapter.append(adapter_round_trip())
+                else:
+                    adapter.append(adapter_round_trip())
+                    floor.append(bare_round_trip())
+                time.sleep(0)
+        finally:
+            bare.close()
+            system.shutdown(30)
+    node_stats, floor_stats = summarize_ns(adapter), summarize_ns(floor)
+    details = {"round_trips": count, "adapter_us": node_stats, "bare_httpx_us": floor_stats}
+    notes = (
+        "BrokerRequest(SubmitOrder) told to the BinanceBroker actor -> BrokerReply in the"
+        " caller's mailbox; floor: the same signed POST /api/v3/order on a bare httpx.Client"
+    )
+    return [
+        result(
+            f"{NAME}.submit_to_ack.p50",
+            "adapter submit -> acknowledgement p50 (local Binance)",
+            value=node_stats["p50"],
+            unit="us",
+            floor=floor_stats["p50"],
+            target=("<=", 1.3, "ratio"),
+            target_text="<= 1.3x bare httpx",
+            notes=notes,
+            details=details,
+        ),
+        result(
+            f"{NAME}.submit_to_ack.p99",
+            "adapter submit -> acknowledgement p99 (local Binance)",
+            value=node_stats["p99"],
+            unit="us",
+            floor=floor_stats["p99"],
+            notes=notes,
+            details=details,
+        ),
+    ]
