@@ -176,6 +176,8 @@ def test_instrument_spec_rejects_bad_values(overrides: dict[str, Any], message: 
         ({"fill_probability": 1.5}, "fill_probability"),
         ({"taker_commission_bps": D("10000")}, "taker_commission_bps"),
         ({"slippage_bps": D("-1")}, "slippage_bps"),
+        ({"retain_closed_orders": 0}, "retain_closed_orders"),
+        ({"retain_closed_orders": True}, "retain_closed_orders"),
     ],
 )
 def test_sim_config_rejects_bad_values(overrides: dict[str, Any], message: str) -> None:
@@ -190,6 +192,23 @@ def test_config_is_frozen_and_copies_balances() -> None:
     assert config.balances["USDT"] == D("10")
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.allow_short = True  # type: ignore[misc]
+
+
+def test_a_bounded_venue_forgets_its_oldest_closed_orders_and_fills_only() -> None:
+    sim = make_sim(retain_closed_orders=3, allow_short=True)
+    far_below = (sim.quote(BTC).bid / 2).quantize(D("0.01"))
+    resting = sim.submit("rest", BTC, Side.BUY, OrderType.LIMIT, D("0.1"), price=far_below)
+    assert not of_type(resting, SimFill)
+    for n in range(10):
+        side = Side.BUY if n % 2 == 0 else Side.SELL
+        sim.submit(f"m{n}", BTC, side, OrderType.MARKET, D("0.1"))
+    assert sim.order("rest") is not None, "an open order is never forgotten"
+    assert [sim.order(f"m{n}") is not None for n in range(10)] == [False] * 7 + [True] * 3
+    kept = sim.fills()
+    assert 3 <= len(kept) <= 6
+    assert [f.trade_id for f in kept] == sorted(f.trade_id for f in kept)
+    assert kept[-1].client_order_id == "m9"
+    assert sim.fills(after_trade_id=kept[-2].trade_id) == [kept[-1]]
 
 
 # ------------------------------------------------------------- book & quote

@@ -129,6 +129,10 @@ class SimConfig:
     taker_commission_bps: Decimal = ZERO
     fill_probability: float = 1.0
     allow_short: bool = False
+    retain_closed_orders: int | None = None
+    """How many closed orders (and about as many fills) the venue keeps for
+    queries and catch-up; None keeps all (an inspectable test venue). An
+    embedded venue that runs for days must bound it."""
 
     def __post_init__(self) -> None:
         instruments = tuple(self.instruments)
@@ -169,6 +173,13 @@ class SimConfig:
             raise ValueError(f"SimConfig.fill_probability={probability!r}: must be in [0, 1]")
         if not isinstance(self.allow_short, bool):
             raise ValueError(f"SimConfig.allow_short={self.allow_short!r}: must be a bool")
+        retain = self.retain_closed_orders
+        if retain is not None and (
+            isinstance(retain, bool) or not isinstance(retain, int) or retain < 1
+        ):
+            raise ValueError(
+                f"SimConfig.retain_closed_orders={retain!r}: must be None or an int >= 1"
+            )
         for spec in instruments:
             if spec.level_quantity is None and not is_multiple(self.level_quantity, spec.lot_size):
                 raise ValueError(

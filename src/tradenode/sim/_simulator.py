@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import random
 from collections.abc import Callable, Mapping
@@ -193,6 +194,8 @@ class MatchingSimulator:
         self._open: dict[int, BookedOrder] = {}
         self._by_client_id: dict[str, BookedOrder] = {}
         self._fills: list[SimFill] = []
+        self._closed: collections.deque[BookedOrder] = collections.deque()
+        self._retain = config.retain_closed_orders
         self._next_venue_order_id = 1
         self._next_trade_id = 1
 
@@ -929,6 +932,8 @@ class MatchingSimulator:
         )
         self._next_trade_id += 1
         self._fills.append(fill)
+        if self._retain is not None and len(self._fills) > 2 * self._retain:
+            del self._fills[: len(self._fills) - self._retain]
         if order.remaining == 0:
             self._retire(order, SimOrderStatus.FILLED, now)
         elif order.rests_as_limit:
@@ -941,6 +946,16 @@ class MatchingSimulator:
         order.updated_ns = now
         self._reserve(order, -order.reserved)
         del self._open[order.venue_order_id]
+        if self._retain is not None:
+            self._closed.append(order)
+            while len(self._closed) > self._retain:
+                self._forget(self._closed.popleft())
+
+    def _forget(self, order: BookedOrder) -> None:
+        """Like a real venue's archive window: a long-closed order is no longer known."""
+        self._orders.pop(order.venue_order_id, None)
+        if self._by_client_id.get(order.client_order_id) is order:
+            del self._by_client_id[order.client_order_id]
 
     def _cancel(self, order: BookedOrder, now: int) -> SimCanceled:
         self._retire(order, SimOrderStatus.CANCELED, now)

@@ -61,6 +61,7 @@ def paper_sim_config(
     taker_commission_bps: Decimal = Decimal("10"),
     maker_commission_bps: Decimal = Decimal("2"),
     slippage_bps: Decimal = Decimal("0"),
+    retain_closed_orders: int | None = 10_000,
 ) -> SimConfig:
     instruments = default_instruments()
     balances = {"USDT": quote_balance}
@@ -75,4 +76,5 @@ def paper_sim_config(
         taker_commission_bps=taker_commission_bps,
         fill_probability=fill_probability,
         allow_short=allow_short,
+        retain_closed_orders=retain_closed_orders,
     )
