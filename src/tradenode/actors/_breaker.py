@@ -87,6 +87,8 @@ class VenueFailureStats:
     consecutive_failures: int
     dlq_size: int
     rate_limited_waiting: int
+    in_flight: int
+    """Requests sent to the broker and not yet answered (or timed out)."""
     recent_failures: tuple[str, ...]
     breaker: BreakerStats
 
@@ -209,6 +211,7 @@ class BreakerActor(Actor):
             consecutive_failures=breaker.consecutive_failures,
             dlq_size=len(self.store.dlq),
             rate_limited_waiting=len(self.store.waiting),
+            in_flight=len(self.store.pending),
             recent_failures=tuple(f"{r.kind.name}: {r.text}" for r in breaker.recent_failures),
             breaker=breaker,
         )
