@@ -61,9 +61,14 @@ def segment_name(first_seq: int) -> str:
 
 def segment_paths(directory: Path) -> list[tuple[int, Path]]:
     """Every segment file in ``directory`` as ``(first seq, path)``, in sequence order."""
+    return numbered_files(directory, _NAME)
+
+
+def numbered_files(directory: Path, name: re.Pattern[str]) -> list[tuple[int, Path]]:
+    """The files whose name ``name`` matches, by the number its one group captures."""
     found = []
     for path in directory.iterdir():
-        match = _NAME.match(path.name)
+        match = name.match(path.name)
         if match is not None and path.is_file():
             found.append((int(match.group(1)), path))
     found.sort()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._exceptions import JournalVersionError
+from ._segments import numbered_files
 
 __all__ = [
     "SNAPSHOT_MAGIC",
@@ -61,13 +62,7 @@ def snapshot_name(seq: int) -> str:
 
 def snapshot_paths(directory: Path) -> list[tuple[int, Path]]:
     """Every snapshot file as ``(seq, path)``, oldest first."""
-    found = []
-    for path in directory.iterdir():
-        match = _NAME.match(path.name)
-        if match is not None and path.is_file():
-            found.append((int(match.group(1)), path))
-    found.sort()
-    return found
+    return numbered_files(directory, _NAME)
 
 
 def temporary_snapshot_paths(directory: Path) -> list[Path]:
