@@ -11,6 +11,8 @@ import sys
 import httpx
 import pytest
 
+from tradenode.testing.venues._binance_server import DEPRECATED_ALIASES, KNOBS
+
 SECRET = "cli-secret-that-must-never-show"
 
 
@@ -95,3 +97,21 @@ def test_a_malformed_balance_is_a_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "ASSET=AMOUNT" in result.stderr
+
+
+def test_help_lists_every_admin_knob_from_the_venues_table() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tradenode", "venue", "binance", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    unwrapped = "".join(result.stdout.split())
+    for knob in KNOBS.values():
+        assert "".join(knob.signature.split()) in unwrapped, knob.name
+        assert "".join(knob.summary.split()) in unwrapped, knob.name
+    for old, new in DEPRECATED_ALIASES.items():
+        assert f"{old}->{new}" in unwrapped
+    for page in ("state", "calls", "knobs"):
+        assert page in result.stdout

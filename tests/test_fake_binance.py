@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import itertools
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -34,6 +36,7 @@ from tradenode.testing.venues import (
     DEFAULT_API_SECRET,
     BinanceVenue,
 )
+from tradenode.testing.venues._binance_server import DEPRECATED_ALIASES, INSPECTION, KNOBS
 
 KEY = DEFAULT_API_KEY
 SECRET = DEFAULT_API_SECRET
@@ -1138,7 +1141,7 @@ def test_admin_endpoint_drives_prices_faults_and_shows_state(
         assert rest.get("ticker/price", symbol="BTCUSDT").json()["price"] == "51000.00000000"
         admin.post("/step", json={"n": 2, "symbol": "ETHUSDT"})
         assert rest.get("ticker/price", symbol="ETHUSDT").json()["price"] != "3000.00000000"
-        admin.post("/fail", json={"n": 1, "endpoints": ["GET time"]})
+        admin.post("/fail_requests", json={"n": 1, "endpoints": ["GET time"]})
         assert rest.get("time").status_code == 503
         assert rest.get("time").status_code == 200
         assert admin.post("/nope").status_code == 400
@@ -1156,6 +1159,130 @@ def test_admin_endpoint_drives_prices_faults_and_shows_state(
         assert state["orders"][0]["status"] == "FILLED"
         assert state["balances"]["BTC"]["free"] == "10.01"
         assert len(state["trades"]) == 1
+        assert state["calls"]["POST order"] == 1
+        assert state["calls"] == admin.get("/calls").json() == venue.calls()
+
+
+def _knob_methods() -> set[str]:
+    """Public methods of BinanceVenue that are not lifecycle or inspection: the knobs."""
+    return {
+        name
+        for name, member in vars(BinanceVenue).items()
+        if not name.startswith("_") and inspect.isfunction(member)
+    } - INSPECTION
+
+
+def test_every_knob_method_is_an_admin_knob_of_the_same_name_and_arguments(
+    venue: BinanceVenue,
+) -> None:
+    assert _knob_methods() == set(KNOBS) == set(BinanceVenue.KNOBS)
+    assert {"delay_requests", "fail_requests", "corrupt_next_event", "clear_faults"} <= set(KNOBS)
+    with httpx.Client(base_url=venue.admin_url) as admin:
+        served = {knob["name"]: knob for knob in admin.get("/knobs").json()}
+        assert set(served) == set(KNOBS)
+        for name, knob in KNOBS.items():
+            python = list(inspect.signature(getattr(BinanceVenue, name)).parameters)[1:]
+            assert [p.name for p in knob.parameters] == python, name
+            assert [p["name"] for p in served[name]["parameters"]] == python, name
+            assert knob.summary, name
+            # Reaches that knob's own argument check (and changes nothing).
+            refused = admin.post(f"/{name}", json={"no_such_argument": 1})
+            assert refused.status_code == 400, name
+            assert refused.json()["error"].startswith(f"{name}: unknown argument"), name
+        unknown = admin.post("/delay", json={"n": 1, "seconds": 0, "bogus": 1}).json()
+        assert unknown["error"].startswith("delay_requests: unknown argument(s) bogus")
+
+
+def test_an_unknown_knob_is_400_with_the_known_names(venue: BinanceVenue) -> None:
+    with httpx.Client(base_url=venue.admin_url) as admin:
+        answer = admin.post("/delay_everything", json={})
+        assert answer.status_code == 400
+        body = answer.json()
+        assert body["ok"] is False
+        assert "delay_everything" in body["error"]
+        assert body["knobs"] == sorted(KNOBS)
+        assert body["deprecated_aliases"] == dict(DEPRECATED_ALIASES)
+        page = admin.get("/nothing_here")
+        assert page.status_code == 404
+        assert page.json()["pages"] == ["calls", "knobs", "state"]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        ("delay_requests", {"seconds": 1}, "delay_requests: missing required argument(s) n"),
+        ("delay_requests", {"n": "two", "seconds": 1}, "delay_requests: n must be an integer"),
+        ("delay_requests", {"n": 1, "seconds": "soon"}, "delay_requests: seconds must be a number"),
+        (
+            "delay_requests",
+            {"n": 1, "seconds": 1, "endpoints": "POST order"},
+            "delay_requests: endpoints must be a list of strings or null",
+        ),
+        ("fail_requests", {"after": "yes"}, "fail_requests: after must be true or false"),
+        (
+            "set_price",
+            {"symbol": "BTCUSDT", "price": "cheap"},
+            "set_price: price must be a decimal",
+        ),
+        ("set_price", {"symbol": "NOPEUSDT", "price": "1"}, "set_price: unknown symbol 'NOPEUSDT'"),
+        ("step", {"symbol": "NOPEUSDT"}, "step: unknown symbol 'NOPEUSDT'"),
+        ("ban", {}, "ban: missing required argument(s) seconds"),
+        ("corrupt_next_event", {"kind": "garbled"}, "corrupt_next_event: kind must be one of"),
+        ("deposit", {"asset": "USDT", "amount": "-1e12"}, "deposit: deposit('USDT'"),
+        ("down", {"seconds": "NaN"}, "down: seconds must be a number or null"),
+    ],
+)
+def test_bad_knob_arguments_are_400_with_a_reason(
+    venue: BinanceVenue, name: str, args: dict[str, Any], message: str
+) -> None:
+    with httpx.Client(base_url=venue.admin_url) as admin:
+        answer = admin.post(f"/{name}", json=args)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["ok"] is False
+        assert answer.json()["error"].startswith(message), answer.json()
+        for body in (b"[1, 2]", b"{not json"):
+            refused = admin.post(f"/{name}", content=body)
+            assert refused.status_code == 400
+            assert refused.json()["error"].startswith(f"{name}: ")
+    assert venue.is_up
+
+
+def test_deprecated_admin_aliases_still_work_and_say_so(venue: BinanceVenue, rest: Rest) -> None:
+    with httpx.Client(base_url=venue.admin_url) as admin:
+
+        def call(name: str, **args: Any) -> dict[str, Any]:
+            answer = admin.post(f"/{name}", json=args).json()
+            assert answer["ok"], answer
+            assert answer["deprecated"] == (
+                f"{name!r} is a deprecated alias of {DEPRECATED_ALIASES[name]!r}"
+            )
+            return answer
+
+        assert set(DEPRECATED_ALIASES.values()) <= set(KNOBS)
+        assert not set(DEPRECATED_ALIASES) & set(KNOBS)
+        call("fail", n=1, endpoints=["GET time"])
+        assert rest.get("time").status_code == 503
+        call("fail", n=1, endpoints=["GET time"])
+        call("clear")
+        assert rest.get("time").status_code == 200
+        call("delay", n=1, seconds=0, endpoints=["GET time"])
+        assert rest.get("time").status_code == 200
+        call("duplicate", n=1)
+        call("reorder", n=2)
+        call("release")
+        call("corrupt", kind="unknown_event")
+        assert "deprecated" not in admin.post("/clear_faults").json()
+
+
+def test_down_for_some_seconds_comes_back_by_itself(venue: BinanceVenue) -> None:
+    with httpx.Client(base_url=venue.admin_url) as admin, httpx.Client() as http:
+        assert admin.post("/down", json={"seconds": 0.05}).json() == {"ok": True, "result": None}
+        assert admin.get("/state").json()["up"] is False
+        deadline = time.monotonic() + 20
+        while not admin.get("/state").json()["up"]:  # each look is a round trip to the venue
+            assert time.monotonic() < deadline, "the venue did not come back up"
+        assert venue.is_up
+        assert http.get(f"{venue.rest_url}/api/v3/time").status_code == 200
 
 
 def test_frozen_prices_stop_the_tick_interval_moves_until_thawed() -> None:

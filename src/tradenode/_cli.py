@@ -172,7 +172,35 @@ def _parse_balance(
     return balances
 
 
-@venue.command()
+class _BinanceVenueCommand(click.Command):
+    """``venue binance``: its help ends with the admin knobs, from the venue's own table."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Imported only to render the help: the other commands never load the ASGI stack.
+        from .testing.venues._binance_server import (  # noqa: PLC0415
+            DEPRECATED_ALIASES,
+            KNOBS,
+        )
+
+        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
+            formatter.write_dl([(knob.signature, knob.summary) for knob in KNOBS.values()])
+        with formatter.section("Admin pages (GET <admin>/<page>)"):
+            formatter.write_dl(
+                [
+                    ("state", "orders, trades, balances, submissions, calls, up"),
+                    ("calls", "requests per endpoint so far"),
+                    ("knobs", "these knobs with their arguments, as JSON"),
+                ]
+            )
+        formatter.write_paragraph()
+        formatter.write_text(
+            "Deprecated knob aliases (still served, with a warning): "
+            + ", ".join(f"{old} -> {new}" for old, new in DEPRECATED_ALIASES.items())
+        )
+        super().format_epilog(ctx, formatter)
+
+
+@venue.command(cls=_BinanceVenueCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
@@ -228,7 +256,9 @@ def binance(  # noqa: PLR0917 - click passes every option by keyword
     Prints one JSON line with the base URLs once it is ready:
     {"rest": ..., "ws_api": ..., "stream": ..., "admin": ...}. Instruments
     are BTCUSDT, ETHUSDT and SOLUSDT; prices step every --tick-interval
-    seconds and on POST <admin>/step or /set_price. Exits 0 after a signal.
+    seconds and on POST <admin>/step or /set_price. The admin knobs below
+    are the Python methods of tradenode.testing.venues.BinanceVenue, with
+    the same names and keyword arguments. Exits 0 after a signal.
     """
     # Imported here so that the other commands never load the ASGI stack.
     from .testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue  # noqa: PLC0415

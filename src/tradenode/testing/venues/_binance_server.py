@@ -17,14 +17,20 @@ close frame, which is how "drop all streams" and "venue down" look to a client.
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import dataclasses
+import inspect
 import logging
+import math
+import re
 import threading
 import time
+import types
+import typing
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import trio
 from hypercorn.config import Config
@@ -43,6 +49,8 @@ from tradenode.sim import InstrumentSpec, SimConfig
 from tradenode.testing._paper import default_instruments, paper_sim_config
 from tradenode.testing.venues._binance_app import (
     CORRUPTIONS,
+    AdminAnswer,
+    AdminError,
     Faults,
     Hub,
     build_admin_app,
@@ -58,7 +66,16 @@ from tradenode.testing.venues._binance_exchange import (
     VenueEvent,
 )
 
-__all__ = ["DEFAULT_BALANCES", "BinanceVenue", "default_binance_config"]
+__all__ = [
+    "DEFAULT_BALANCES",
+    "DEPRECATED_ALIASES",
+    "INSPECTION",
+    "KNOBS",
+    "BinanceVenue",
+    "Knob",
+    "KnobParameter",
+    "default_binance_config",
+]
 
 _log = logging.getLogger("tradenode.testing.venues.binance")
 _T = TypeVar("_T")
@@ -203,6 +220,201 @@ def _install_keepalive_stream() -> None:
     hypercorn_trio_run.TCPServer = _SerializedCloseTCPServer  # type: ignore[attr-defined]
 
 
+# ------------------------------------------------------------------- knobs
+
+_KNOB_NAMES: list[str] = []
+_ADMIN_OVERRIDES: dict[str, Callable[..., Awaitable[Any]]] = {}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _knob(method: _F) -> _F:
+    """Mark a :class:`BinanceVenue` method as a fault/price knob, served on the admin port
+    under its own name with its own keyword names (see :data:`KNOBS`)."""
+    _KNOB_NAMES.append(method.__name__)
+    return method
+
+
+def _admin_override(name: str) -> Callable[[_F], _F]:
+    """What the admin port runs for knob ``name`` instead of the method itself.
+
+    Only for knobs whose method blocks until the venue's trio loop has done
+    the work: the admin is served on that loop, so it awaits the same work.
+    """
+
+    def register(function: _F) -> _F:
+        _ADMIN_OVERRIDES[name] = function
+        return function
+
+    return register
+
+
+def _as_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(value)
+    return int(value)
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def _as_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(value)
+    exact = Decimal(str(value))
+    if not exact.is_finite():
+        raise ValueError(value)
+    return exact
+
+
+def _as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _as_strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(value)
+    return list(value)
+
+
+_CONVERTERS: Mapping[str, Callable[[Any], Any]] = {
+    "bool": _as_bool,
+    "int": _as_int,
+    "float": _as_float,
+    "decimal": _as_decimal,
+    "str": _as_str,
+    "list[str]": _as_strings,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KnobParameter:
+    """One keyword argument of a knob, as the admin endpoint accepts it in its JSON object."""
+
+    name: str
+    kind: str
+    """``int``, ``float``, ``bool``, ``decimal``, ``str`` or ``list[str]``; ``?`` suffix: null allowed."""
+    required: bool
+    default: Any = None
+
+    def describe(self) -> str:
+        return self.name if self.required else f"{self.name}={self.default!r}"
+
+    def convert(self, knob: str, value: Any) -> Any:
+        """``value`` (decoded JSON) as the method's argument; ``AdminError`` if it is not one."""
+        if value is None and self.kind.endswith("?"):
+            return None
+        try:
+            return _CONVERTERS[self.kind.removesuffix("?")](value)
+        except (TypeError, ValueError, ArithmeticError):
+            raise self._wrong(knob, value) from None
+
+    def _wrong(self, knob: str, value: Any) -> AdminError:
+        expected = {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "decimal": "a decimal number (string or number)",
+            "str": "a string",
+            "list[str]": "a list of strings",
+        }[self.kind.removesuffix("?")]
+        if self.kind.endswith("?"):
+            expected += " or null"
+        return AdminError(f"{knob}: {self.name} must be {expected}, not {value!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Knob:
+    """One knob of :class:`BinanceVenue`: ``POST <admin_url>/<name>`` with its keyword arguments."""
+
+    name: str
+    summary: str
+    """The first line of the method's docstring."""
+    parameters: tuple[KnobParameter, ...]
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({', '.join(p.describe() for p in self.parameters)})"
+
+    def bind(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON arguments as keyword arguments, or ``AdminError`` naming what is wrong."""
+        known = {p.name: p for p in self.parameters}
+        unknown = sorted(set(args) - set(known))
+        if unknown:
+            accepted = ", ".join(known) or "none"
+            raise AdminError(
+                f"{self.name}: unknown argument(s) {', '.join(unknown)} (accepted: {accepted})"
+            )
+        missing = [p.name for p in self.parameters if p.required and p.name not in args]
+        if missing:
+            raise AdminError(f"{self.name}: missing required argument(s) {', '.join(missing)}")
+        return {name: known[name].convert(self.name, value) for name, value in args.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "parameters": [
+                {"name": p.name, "type": p.kind, "required": p.required}
+                | ({} if p.required else {"default": p.default})
+                for p in self.parameters
+            ],
+        }
+
+
+def _kind_of(hint: Any) -> str:
+    """A knob parameter's annotation as a :attr:`KnobParameter.kind`."""
+    optional = ""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(members) != 1:
+            raise TypeError(f"knob parameters take one type or None, not {hint!r}")
+        hint, optional = members[0], "?"
+    if typing.get_origin(hint) in (collections.abc.Iterable, list) and typing.get_args(hint) == (
+        str,
+    ):
+        return "list[str]" + optional
+    kinds = {int: "int", float: "float", bool: "bool", Decimal: "decimal", str: "str"}
+    if hint not in kinds:
+        raise TypeError(f"no admin conversion for a knob parameter of type {hint!r}")
+    return kinds[hint] + optional
+
+
+def _describe_knob(method: Callable[..., Any]) -> Knob:
+    hints = typing.get_type_hints(method)
+    parameters = []
+    for parameter in list(inspect.signature(method).parameters.values())[1:]:
+        required = parameter.default is inspect.Parameter.empty
+        parameters.append(
+            KnobParameter(
+                name=parameter.name,
+                kind=_kind_of(hints[parameter.name]),
+                required=required,
+                default=None if required else parameter.default,
+            )
+        )
+    doc = inspect.getdoc(method) or ""
+    summary = doc.strip().splitlines()[0] if doc.strip() else ""
+    if not summary:
+        raise TypeError(f"knob {method.__name__} needs a docstring: its first line is its help")
+    plain = re.sub(r":\w+:`~?\.?([^`]+)`", r"\1()", summary).replace("``", "")
+    return Knob(method.__name__, plain, tuple(parameters))
+
+
 # ------------------------------------------------------------------ handle
 
 
@@ -218,7 +430,15 @@ class BinanceVenue:
     ``ping_interval``/``pong_timeout`` for the WebSocket keepalive;
     ``weight_limit`` (per minute), ``order_limit_10s`` and ``ban_seconds``
     for the rate limits.
+
+    Knobs (:data:`KNOBS`) are methods, and the same names with the same
+    keyword arguments on the admin port: ``POST <admin_url>/<knob>`` with a
+    JSON object; ``GET <admin_url>/state`` (books, balances, submissions,
+    ``calls()``), ``GET <admin_url>/calls`` and ``GET <admin_url>/knobs``.
     """
+
+    KNOBS: ClassVar[Mapping[str, Knob]]
+    """Every knob by name (filled in below the class; the same object as :data:`KNOBS`)."""
 
     def __init__(
         self,
@@ -266,7 +486,14 @@ class BinanceVenue:
         self._faults = Faults()
         self._hub = Hub(self.exchange, self._faults)
         self._app = build_app(self.exchange, self._hub, self._faults)
-        self._admin_app = build_admin_app(self._admin)
+        self._admin_app = build_admin_app(
+            self._admin,
+            {
+                "state": self._state,
+                "calls": self.calls,
+                "knobs": lambda: [knob.to_dict() for knob in KNOBS.values()],
+            },
+        )
         self._thread: threading.Thread | None = None
         self._trio_thread_id: int | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -403,15 +630,6 @@ class BinanceVenue:
         self._main_shutdown.set()
         await self._main_done.wait()
 
-    async def _drop_streams(self) -> int:
-        config = self._main_config
-        if config is None:
-            return 0
-        streams = list(config.websockets)
-        for stream in streams:
-            await stream.drop()
-        return len(streams)
-
     def _on_event(self, event: VenueEvent) -> None:
         token = self._token
         if token is None:
@@ -464,40 +682,56 @@ class BinanceVenue:
         return self._is_up
 
     # --------------------------------------------------------------- knobs
+    #
+    # Every method marked @_knob is also ``POST <admin_url>/<method name>``
+    # with a JSON object of its keyword arguments (see KNOBS): one table, so
+    # the Python and HTTP names cannot drift apart.
 
+    @_knob
     def step(self, n: int = 1, symbol: str | None = None) -> None:
         """Move prices ``n`` ticks (one symbol or all): bookTicker updates, maybe fills."""
         self.exchange.step(n, symbol)
 
+    @_knob
     def set_price(self, symbol: str, price: Decimal) -> None:
+        """Set ``symbol``'s price: a bookTicker update, and the fills it triggers."""
         self.exchange.set_price(symbol, Decimal(price))
 
+    @_knob
     def freeze_prices(self, frozen: bool = True) -> None:
-        """Stop (or restart) the ``tick_interval`` price moves, so resting orders
-        stop filling by themselves: a checker can then compare the account
-        with a node that has stopped, knowing nothing changed behind its back."""
+        """Stop (or, ``frozen=False``, restart) the ``tick_interval`` price moves.
+
+        Resting orders then stop filling by themselves: a checker can compare
+        the account with a node that has stopped, knowing nothing changed
+        behind its back.
+        """
         self._ticking = not frozen
 
+    @_knob
     def deposit(self, asset: str, amount: Decimal) -> None:
         """Credit ``amount`` of ``asset`` (negative debits): ``balanceUpdate`` on the user streams."""
         self.exchange.deposit(asset, Decimal(amount))
 
+    @_knob
     def drop_streams(self) -> int:
         """Close every WebSocket (WS API, user and market streams) at the TCP level; returns how many."""
         return self._in_trio(self._drop_streams)
 
-    def down(self) -> None:
-        """Refuse new connections and cut existing ones, until :meth:`up`."""
-        self._in_trio(self._bring_down)
+    @_knob
+    def down(self, seconds: float | None = None) -> None:
+        """Refuse new connections and cut existing ones, until :meth:`up` (or for ``seconds``)."""
+        self._in_trio(lambda: self._down(seconds))
 
+    @_knob
     def up(self) -> None:
         """Serve again, on the same port."""
         self._in_trio(self._bring_up)
 
+    @_knob
     def delay_requests(
         self, n: int, seconds: float, *, endpoints: Iterable[str] | None = None
     ) -> None:
-        """Hold the next ``n`` requests ``seconds`` before answering them.
+        """Hold the next ``n`` requests ``seconds`` before processing and answering them.
 
         ``endpoints`` narrows the knob to some requests, named ``"POST order"``
         (REST: method and the path after ``/api/v3/``) or ``"order.place"``
@@ -505,9 +739,10 @@ class BinanceVenue:
         """
         self._faults.delay_requests(n, seconds, endpoints)
 
+    @_knob
     def fail_requests(
         self,
-        n: int,
+        n: int = 1,
         *,
         after: bool = False,
         status: int = 503,
@@ -518,46 +753,59 @@ class BinanceVenue:
 
         With ``after=True`` the request takes effect (an order is placed) but
         the client hears ``status`` with ``{"code": -1007, ...}``: Binance's
-        "execution status unknown".
+        "execution status unknown". ``endpoints`` as for :meth:`delay_requests`.
         """
         self._faults.fail_requests(n, after=after, status=status, code=code, endpoints=endpoints)
 
+    @_knob
     def rate_limit(self, n: int = 1, retry_after: int = 5) -> None:
         """Answer the next ``n`` requests 429 ``-1003`` with ``Retry-After: retry_after``."""
         self.exchange.force_429(n, retry_after)
 
+    @_knob
     def ban(self, seconds: int) -> None:
         """Answer 418 with ``Retry-After`` until ``seconds`` have passed on the venue's clock."""
         self.exchange.ban(seconds)
 
+    @_knob
     def clear_faults(self) -> None:
+        """Forget every pending request and event fault, 429 and ban (held events stay held)."""
         self.exchange.clear_limits()
         self._faults.clear()
 
+    @_knob
     def duplicate_events(self, n: int = 1) -> None:
         """Deliver each of the next ``n`` user events twice."""
         self._faults.add_event_faults(duplicate=n)
 
+    @_knob
     def reorder_events(self, n: int = 2) -> None:
         """Hold the next ``n`` user events, then release them in reverse order."""
         self._faults.add_event_faults(reorder=n)
 
+    @_knob
     def release_events(self) -> None:
         """Release, in reverse order, user events held by :meth:`reorder_events` so far."""
         self._in_trio_sync(self._hub.release_held)
 
+    @_knob
     def corrupt_next_event(self, kind: str = "invalid_json") -> None:
         """Mangle the next user event: ``invalid_json``, ``unknown_event`` or ``missing_field``."""
+        if kind not in CORRUPTIONS:
+            raise ValueError(f"kind must be one of {', '.join(CORRUPTIONS)}, not {kind!r}")
         self._faults.add_event_faults(corrupt=kind)
 
+    @_knob
     def terminate_user_streams(self) -> int:
         """Send ``eventStreamTerminated`` on every user data subscription and end them."""
         return self._in_trio_sync(self._hub.terminate_user_streams)
 
+    @_knob
     def server_shutdown(self) -> None:
         """Send ``serverShutdown`` on every WebSocket connection."""
         self._in_trio_sync(self._hub.server_shutdown)
 
+    @_knob
     def expire_listen_key(self) -> str | None:
         """Expire the legacy listenKey: ``listenKeyExpired`` on its streams, -1125 afterwards."""
         return self._in_trio_sync(self._hub.expire_listen_key)
@@ -584,78 +832,99 @@ class BinanceVenue:
 
     # -------------------------------------------------------------- admin
 
-    async def _admin(self, name: str, args: Json) -> Any:
-        if name == "state":
-            return {
-                "up": self._is_up,
-                "balances": {
-                    asset: {"free": free, "locked": locked}
-                    for asset, (free, locked) in self.balances().items()
-                },
-                "orders": self.orders(),
-                "submissions": self.submissions(),
-                "trades": self.trades(),
-            }
-        if name == "step":
-            self.step(int(args.get("n", 1)), args.get("symbol"))
-        elif name == "set_price":
-            self.set_price(str(args["symbol"]), Decimal(str(args["price"])))
-        elif name == "freeze_prices":
-            self.freeze_prices(bool(args.get("frozen", True)))
-        elif name == "deposit":
-            self.deposit(str(args["asset"]), Decimal(str(args["amount"])))
-        elif name == "drop_streams":
-            return await self._drop_streams()
-        elif name == "down":
-            await self._bring_down()
-            seconds = args.get("seconds")
-            if seconds is not None:
-                assert self._nursery is not None
-                self._nursery.start_soon(self._up_after, float(seconds))
-        elif name == "up":
-            await self._bring_up()
-        elif name == "delay":
-            self.delay_requests(
-                int(args["n"]), float(args["seconds"]), endpoints=args.get("endpoints")
+    def _state(self) -> dict[str, Any]:
+        return {
+            "up": self._is_up,
+            "balances": {
+                asset: {"free": free, "locked": locked}
+                for asset, (free, locked) in self.balances().items()
+            },
+            "orders": self.orders(),
+            "submissions": self.submissions(),
+            "trades": self.trades(),
+            "calls": self.calls(),
+        }
+
+    async def _admin(self, name: str, args: Json) -> AdminAnswer:
+        """``POST <admin_url>/<name>``: one knob of :data:`KNOBS` (or a deprecated alias)."""
+        canonical = DEPRECATED_ALIASES.get(name, name)
+        knob = KNOBS.get(canonical)
+        if knob is None:
+            raise AdminError(
+                f"unknown knob {name!r}",
+                knobs=sorted(KNOBS),
+                deprecated_aliases=dict(sorted(DEPRECATED_ALIASES.items())),
             )
-        elif name == "fail":
-            self.fail_requests(
-                int(args.get("n", 1)),
-                after=bool(args.get("after", False)),
-                status=int(args.get("status", 503)),
-                code=int(args.get("code", -1007)),
-                endpoints=args.get("endpoints"),
-            )
-        elif name == "rate_limit":
-            self.rate_limit(int(args.get("n", 1)), int(args.get("retry_after", 5)))
-        elif name == "ban":
-            self.ban(int(args["seconds"]))
-        elif name == "clear":
-            self.clear_faults()
-        elif name == "duplicate":
-            self.duplicate_events(int(args.get("n", 1)))
-        elif name == "reorder":
-            self.reorder_events(int(args.get("n", 2)))
-        elif name == "release":
-            self._hub.release_held()
-        elif name == "corrupt":
-            kind = str(args.get("kind", "invalid_json"))
-            if kind not in CORRUPTIONS:
-                raise ValueError(f"kind must be one of {CORRUPTIONS}")
-            self.corrupt_next_event(kind)
-        elif name == "terminate_user_streams":
-            return self._hub.terminate_user_streams()
-        elif name == "server_shutdown":
-            self._hub.server_shutdown()
-        elif name == "expire_listen_key":
-            return self._hub.expire_listen_key()
-        else:
-            raise KeyError(f"unknown knob {name!r}")
-        return None
+        deprecated = None
+        if canonical != name:
+            deprecated = f"{name!r} is a deprecated alias of {canonical!r}"
+            _log.warning("admin knob %r is deprecated: use %r", name, canonical)
+        kwargs = knob.bind(args)
+        override = _ADMIN_OVERRIDES.get(canonical)
+        try:
+            if override is not None:
+                result = await override(self, **kwargs)
+            else:
+                result = getattr(self, canonical)(**kwargs)
+        except KeyError as error:
+            raise AdminError(f"{canonical}: unknown {_key_name(knob)} {error.args[0]!r}") from error
+        except (TypeError, ValueError) as error:
+            raise AdminError(f"{canonical}: {error}") from error
+        return AdminAnswer(result, deprecated)
+
+    @_admin_override("drop_streams")
+    async def _drop_streams(self) -> int:
+        config = self._main_config
+        if config is None:
+            return 0
+        streams = list(config.websockets)
+        for stream in streams:
+            await stream.drop()
+        return len(streams)
+
+    @_admin_override("down")
+    async def _down(self, seconds: float | None = None) -> None:
+        await self._bring_down()
+        if seconds is not None:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._up_after, seconds)
+
+    @_admin_override("up")
+    async def _up(self) -> None:
+        await self._bring_up()
 
     async def _up_after(self, seconds: float) -> None:
         await trio.sleep(seconds)
         await self._bring_up()
+
+
+def _key_name(knob: Knob) -> str:
+    """What a ``KeyError`` from ``knob`` is about: its symbol or asset argument."""
+    names = [p.name for p in knob.parameters if p.name in ("symbol", "asset")]
+    return names[0] if names else "name"
+
+
+KNOBS: Mapping[str, Knob] = {
+    name: _describe_knob(getattr(BinanceVenue, name)) for name in sorted(_KNOB_NAMES)
+}
+"""Every knob of :class:`BinanceVenue` by name: its Python method and its admin endpoint."""
+
+BinanceVenue.KNOBS = KNOBS
+
+INSPECTION = frozenset({"start", "stop", "balances", "orders", "submissions", "trades", "calls"})
+"""The public methods of :class:`BinanceVenue` that are not knobs (lifecycle and inspection)."""
+
+DEPRECATED_ALIASES: Mapping[str, str] = {
+    "clear": "clear_faults",
+    "corrupt": "corrupt_next_event",
+    "delay": "delay_requests",
+    "duplicate": "duplicate_events",
+    "fail": "fail_requests",
+    "release": "release_events",
+    "reorder": "reorder_events",
+}
+"""Admin names before they matched the Python methods; still served, with a warning
+and ``"deprecated"`` in the answer. They will go."""
 
 
 def _port_of(binds: list[str]) -> int:
