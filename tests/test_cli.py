@@ -81,3 +81,87 @@ def test_help_documents_every_command() -> None:
     ).stdout
     for option in ("--duration", "--summary-json", "CONFIG"):
         assert option in run_help
+
+
+CLI_SECRETS = {"TN_CLI_API_KEY": "CliKEY-0a1b2c3d4e5f", "TN_CLI_API_SECRET": "CliSECRET-6a7b8c9d0e"}
+
+
+def _config_text(binance_extra: str = "", rest: str = "") -> str:
+    """A paper venue and a Binance venue whose keys come from the environment, plus ``rest``."""
+    return (
+        "venues:\n"
+        "  - name: paper\n"
+        "  - name: bin\n"
+        "    kind: binance\n"
+        "    binance:\n"
+        "      environment: custom\n"
+        "      api_key: ${TN_CLI_API_KEY}\n"
+        "      api_secret: ${TN_CLI_API_SECRET}\n"
+        "      ws_api_url: ws://127.0.0.1:1/ws-api/v3\n"
+        "      stream_url: ws://127.0.0.1:1\n"
+        "      symbols: [BTCUSDT]\n"
+        f"{binance_extra or '      rest_url: http://127.0.0.1:1'}\n"
+        f"{rest}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (
+            _config_text(rest="strategies: [{id: s1, kind: 'tradenode_no_such_pkg.mod:Trend'}]\n"),
+            "strategies[0].kind",
+        ),
+        (
+            _config_text(rest="strategies: [{id: s1, kind: 'tradenode.actors:NoSuchStrategy'}]\n"),
+            "strategies[0].kind",
+        ),
+        (_config_text(rest="journal: {path: JOURNAL_FILE}\n"), "journal.path"),
+        (_config_text(rest="strategies: [{id: s1, venue: papr}]\n"), "strategies[0].venue"),
+        (
+            _config_text(rest="strategies: [{id: s1, symbols: [BTCUSDT, DOGEUSDT]}]\n"),
+            "strategies[0].symbols",
+        ),
+        (
+            _config_text(rest="strategies: [{id: s1, venue: bin, symbols: [ETHUSDT]}]\n"),
+            "strategies[0].symbols",
+        ),
+        (_config_text(binance_extra="      rest_url: null"), "venues[1].binance.rest_url"),
+        (
+            _config_text(binance_extra="      api_secrett: ${TN_CLI_API_SECRET}"),
+            "venues[1].binance.api_secrett",
+        ),
+    ],
+    ids=[
+        "no-such-module",
+        "no-such-class",
+        "journal-path-is-a-file",
+        "unknown-venue",
+        "symbol-not-on-paper",
+        "symbol-not-on-binance",
+        "custom-without-rest-url",
+        "misspelled-api-secret",
+    ],
+)
+def test_every_bad_config_exits_2_with_one_line_naming_the_key(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    journal_file = tmp_path / "journal"
+    journal_file.write_text("not a directory\n")
+    config = tmp_path / "bad.yaml"
+    config.write_text(text.replace("JOURNAL_FILE", f"'{journal_file}'"))
+    process = subprocess.run(
+        [sys.executable, "-m", "tradenode", "run", str(config), "--duration", "5"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **CLI_SECRETS},
+        timeout=60,
+        check=False,
+    )
+    assert process.returncode == 2, process.stderr
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1, process.stderr
+    assert f"config key {key}: " in lines[0]
+    assert "Traceback" not in process.stderr
+    for secret in CLI_SECRETS.values():
+        assert secret not in process.stderr + process.stdout

@@ -68,19 +68,19 @@ def test_the_binance_testnet_example_loads_with_keys_from_the_environment() -> N
 @pytest.mark.parametrize(
     ("venue", "key"),
     [
-        ("{name: b, kind: binance}", "venues.0"),
-        ("{name: b, binance: {api_key: k, api_secret: s}}", "venues.0"),
+        ("{name: b, kind: binance}", "venues[0].binance"),
+        ("{name: b, binance: {api_key: k, api_secret: s}}", "venues[0].binance"),
         (
             "{name: b, kind: binance, binance: {api_key: k, api_secret: s, environment: custom}}",
-            "venues.0.binance",
+            "venues[0].binance.rest_url",
         ),
         (
             "{name: b, kind: binance, binance: {api_key: k, api_secret: s, rest_url: 'http://x'}}",
-            "venues.0.binance",
+            "venues[0].binance.rest_url",
         ),
         (
             "{name: b, kind: binance, binance: {api_key: k, api_secret: s, recv: 1}}",
-            "venues.0.binance.recv",
+            "venues[0].binance.recv",
         ),
     ],
 )

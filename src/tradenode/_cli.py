@@ -12,11 +12,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from ._config import load_config
+from ._config import NodeConfig, load_config
 from ._exceptions import ConfigError
 from ._node import Node
 
@@ -62,8 +62,7 @@ def run(
     try:
         node_config = load_config(config)
     except ConfigError as exc:
-        click.echo(f"tradenode: config error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+        _exit_config_error(exc)
 
     stop_requested = threading.Event()
     kill_requested = threading.Event()
@@ -76,7 +75,12 @@ def run(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, request_kill)
-    node = Node(node_config)
+    try:
+        node = _build_node(node_config, "embedded paper.yaml" if config is None else str(config))
+    except ConfigError as exc:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _exit_config_error(exc)
     try:
         node.start()
         click.echo(
@@ -115,6 +119,36 @@ def run(
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     sys.exit(EXIT_NODE_FAILED if node.failed else EXIT_OK)
+
+
+def _exit_config_error(exc: ConfigError) -> NoReturn:
+    click.echo(f"tradenode: config error: {exc}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def _build_node(node_config: NodeConfig, source: str) -> Node:
+    """The node, or a ``ConfigError`` naming ``journal.path`` when its directory cannot be used.
+
+    Building a node opens (creating it if needed) the journal directory and
+    nothing else on disk, so an ``OSError`` here is the configured path's
+    fault: a regular file in the way, a parent that is a file, no permission.
+    The path itself is not printed: it may come from the environment.
+    """
+    try:
+        return Node(node_config)
+    except OSError as exc:
+        if node_config.journal is None:
+            raise
+        path = Path(node_config.journal.path)
+        reason = (
+            "it is a file, not a directory"
+            if path.exists() and not path.is_dir()
+            else (exc.strerror or type(exc).__name__)
+        )
+        raise ConfigError(
+            f"{source}: config key journal.path: cannot use it as the journal directory: {reason}",
+            key="journal.path",
+        ) from exc
 
 
 def render_status(status: dict[str, Any], *, final: bool = False) -> str:
