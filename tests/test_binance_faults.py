@@ -112,6 +112,8 @@ def test_stream_dropped_mid_fill_then_fills_while_down_arrive_once(
 def test_venue_down_for_a_while_then_back(venue: BinanceVenue, clock: ManualClock) -> None:
     with binance_node(venue, clock=clock) as h:
         events = supervision(h)
+        replies = EventRecorder()
+        h.node.observe_breaker("binance", replies)
         resting = h.do(limit(Side.BUY, "49900.00", "0.5"))
         h.wait_status(resting, OrderStatus.ACCEPTED)
 
@@ -129,10 +131,17 @@ def test_venue_down_for_a_while_then_back(venue: BinanceVenue, clock: ManualCloc
         restart(h, events, 5)
         h.wait_status(resting, OrderStatus.FILLED)
         # The breaker stopped waiting for the order sent while the venue was
-        # down: it asks the venue for it, finds nothing, and sends it again
+        # down: it asks the venue for it and finds nothing. That proves only
+        # "not yet" while a copy signed before the deadline could still be
+        # accepted (deadline + recvWindow + the clock margin), so it asks again
+        # once that has passed, finds nothing, and only then sends it again
         # under the same id (the stale copy in the mailbox is never sent).
         h.sync()
         h.clock.advance(1.0)
+        replies.wait_for(lambda reply: reply.outcome is Outcome.NOT_FOUND)
+        h.sync()
+        assert while_down not in venue.submissions(), "re-sent inside the acceptance window"
+        h.clock.advance(5.0 + 1.0)
         h.wait_status(while_down, OrderStatus.FILLED)
         assert venue.submissions()[while_down] == 1
         assert_exactly_once(h)
@@ -188,7 +197,12 @@ def test_a_submit_lost_before_the_venue_is_sent_again_under_the_same_id(
         h.clock.advance(0.5)
         replies.wait_for(lambda r: r.outcome is Outcome.NOT_FOUND)
         h.node.failure_stats("binance")
+        # "Not found" proves only "not yet": a copy signed before the failure
+        # could be accepted for recvWindow (5 s) plus the clock margin (1 s).
         h.clock.advance(1.0)
+        h.node.failure_stats("binance")
+        assert coid not in venue.submissions(), "re-sent inside the acceptance window"
+        h.clock.advance(5.0)
         h.wait_status(coid, OrderStatus.FILLED)
         assert [o.client_order_id for o in venue.orders()] == [coid]
         assert_exactly_once(h)
@@ -271,9 +285,10 @@ def test_a_reconnect_fetches_trades_only_for_orders_that_executed(
         restart(h, events, 2)
         after = venue.calls()
         assert after["GET openOrders"] == before.get("GET openOrders", 0) + 1
-        # One page of the symbol's trades past the cursor, one for the partly
-        # filled order; none for the order that never traded.
-        assert after["GET myTrades"] - before.get("GET myTrades", 0) == 2
+        # One page of trades past the cursor for each symbol the venue trades
+        # (BTCUSDT, ETHUSDT: a fill we never saw could be on either), one for
+        # the partly filled order; none for the order that never traded.
+        assert after["GET myTrades"] - before.get("GET myTrades", 0) == 2 + 1
         assert h.order(resting).status is OrderStatus.ACCEPTED
         assert_exactly_once(h)
 

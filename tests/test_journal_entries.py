@@ -388,7 +388,29 @@ def one_of_each() -> list[JournalEntry]:
         JournalEntry(
             kind=K.BALANCE_BASELINE, ts_ns=10, venue="BIN", asset="BTC", quantity=D("-0.25")
         ),
+        JournalEntry(
+            kind=K.VENUE_CURSOR, ts_ns=11, venue="BIN", scope="trades/BTCUSDT", cursor="42"
+        ),
+        JournalEntry(kind=K.ACCEPTANCE_WINDOW, ts_ns=12, venue="BIN", seconds=D("6.000")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"kind": K.VENUE_CURSOR, "venue": "BIN", "scope": "", "cursor": "1"}, "scope"),
+        ({"kind": K.VENUE_CURSOR, "venue": "BIN", "scope": "t", "cursor": "x" * 257}, "cursor"),
+        ({"kind": K.VENUE_CURSOR, "venue": "BIN", "scope": "t"}, "cursor=None"),
+        ({"kind": K.ACCEPTANCE_WINDOW, "venue": "BIN", "seconds": D("-1")}, "seconds"),
+        ({"kind": K.ACCEPTANCE_WINDOW, "venue": "BIN", "seconds": D("NaN")}, "seconds"),
+        ({"kind": K.ACCEPTANCE_WINDOW, "venue": "BIN", "seconds": 5}, "seconds"),
+    ],
+)
+def test_cursor_and_window_entries_refuse_what_replay_could_not_use(
+    fields: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        JournalEntry(ts_ns=1, **fields)  # type: ignore[arg-type]
 
 
 def test_every_kind_has_its_fields_and_round_trips_exactly() -> None:

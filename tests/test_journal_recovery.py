@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tradenode import Node, parse_config
+from tradenode.actors import Outcome
 from tradenode.actors._control import GetFills, GetMetrics, GetRiskStatus
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.journal._entries import EntryKind, JournalEntry, encode_entry
@@ -28,7 +29,7 @@ from tradenode.messages import (
     TradingState,
     TradingStateChanged,
 )
-from tradenode.supervision import ManualClock
+from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
 
 from ._binance_helpers import BinanceHarness, limit, market, node_config, venue_clock
@@ -48,12 +49,18 @@ def venue(clock: ManualClock) -> Iterator[BinanceVenue]:
 
 
 def journaled_node(
-    venue: BinanceVenue, clock: ManualClock, path: Path, fsync: str = "every_record"
+    venue: BinanceVenue,
+    clock: ManualClock,
+    path: Path,
+    fsync: str = "every_record",
+    replies: EventRecorder | None = None,
 ) -> BinanceHarness:
     text = (
         node_config(venue) + f"journal: {{path: '{path}', fsync: '{fsync}', snapshot_every: 100}}\n"
     )
     node = Node(parse_config(text), clock=clock)
+    if replies is not None:
+        node.observe_breaker("binance", replies)
     node.start()
     return BinanceHarness(node, clock, venue)
 
@@ -214,9 +221,17 @@ def test_an_intent_that_never_reached_the_venue_is_sent_once_after_a_crash(
 ) -> None:
     order = _order("crash1-0")
     _crashed_journal(tmp_path / "j", order)
-    h = journaled_node(venue, clock, tmp_path / "j")
+    replies: EventRecorder = EventRecorder()
+    h = journaled_node(venue, clock, tmp_path / "j", replies=replies)
     try:
         h.strategy("s1")
+        # The crashed process may have signed it just before it died: until
+        # recvWindow (5 s) and the clock margin (1 s) have passed since this
+        # process started, "not found" means "not yet".
+        replies.wait_for(lambda reply: reply.outcome is Outcome.NOT_FOUND)
+        h.node.failure_stats("binance")
+        assert venue.submissions() == {}, "re-sent inside the acceptance window"
+        clock.advance(6.0)
         h.wait_status(order.client_order_id, OrderStatus.FILLED)
         assert venue.submissions() == {order.client_order_id: 1}
     finally:

@@ -257,6 +257,8 @@ def test_the_snapshot_covers_every_field_the_state_has() -> None:
         "_metrics",
         "_fill_sequence",
         "_balance_baselines",
+        "_venue_cursors",
+        "_acceptance_windows",
     }
     plain = busy_state().snapshot()
     assert set(_oms_state._Order.__slots__) == set(plain["hot"][0])
@@ -284,3 +286,28 @@ def test_balance_baselines_survive_a_snapshot_and_a_damaged_one_is_refused() -> 
     ):
         with pytest.raises(OmsSnapshotError, match=match):
             OmsState.restore({**plain, "balance_baselines": damaged})
+
+
+def test_venue_cursors_and_acceptance_windows_survive_a_snapshot() -> None:
+    state = OmsState()
+    state.set_venue_cursor("binance", "trades/BTCUSDT", "41")
+    state.set_venue_cursor("binance", "trades/BTCUSDT", "42")
+    state.set_venue_cursor("binance", "orders/ETHUSDT", "7")
+    state.set_venue_cursor("okx", "fills", "abc")
+    state.set_acceptance_window("binance", Decimal("6"))
+    plain = msgpack.unpackb(msgpack.packb(state.snapshot(), use_bin_type=True), raw=False)
+    restored = OmsState.restore(plain)
+    assert restored.venue_cursors("binance") == {"trades/BTCUSDT": "42", "orders/ETHUSDT": "7"}
+    assert restored.venue_cursors("okx") == {"fills": "abc"}
+    assert restored.acceptance_window("binance") == Decimal("6")
+    assert restored.acceptance_window("okx") is None
+    older = {k: v for k, v in plain.items() if k not in ("venue_cursors", "acceptance_windows")}
+    assert OmsState.restore(older).venue_cursors("binance") == {}
+    for key, damaged, match in (
+        ("venue_cursors", [["binance", "trades/X"]], "expected \\[venue, scope, cursor\\]"),
+        ("venue_cursors", [["binance", "trades/X", 5]], "malformed snapshot"),
+        ("acceptance_windows", [["binance", "-1"]], "finite decimal >= 0"),
+        ("acceptance_windows", [["binance"]], "expected \\[venue, seconds\\]"),
+    ):
+        with pytest.raises(OmsSnapshotError, match=match):
+            OmsState.restore({**plain, key: damaged})

@@ -8,6 +8,8 @@ import pytest
 
 EXPECTED = {
     "tradenode.actors": [
+        "AcceptBalanceBaseline",
+        "AcceptanceWindow",
         "Admission",
         "ApplyResult",
         "BREAKER_TRANSITIONS",
@@ -91,6 +93,7 @@ EXPECTED = {
         "TradingStateTransitionError",
         "TransitionCause",
         "Unsubscribe",
+        "VenueCursor",
         "VenueEntry",
         "VenueFailureStats",
         "VenueSymbol",
@@ -140,6 +143,7 @@ EXPECTED = {
         "WsEvent",
         "WsFrame",
         "WsResponse",
+        "binance_acceptance_window",
         "binance_order_type",
         "cancel_params",
         "cancel_replace_params",

@@ -24,13 +24,14 @@ from .actors._breaker import (
 )
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
 from .actors._client_ids import ClientOrderIds, base36
-from .actors._contract import BrokerReply, QuoteSubscription
+from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
 from .actors._control import (
     EngageKillSwitch,
     GetMetrics,
     GetOpenOrders,
     GetRiskStatus,
     Promise,
+    RecordAcceptanceWindow,
     SetTradingState,
 )
 from .actors._directory import Directory, VenueEntry
@@ -49,6 +50,7 @@ from .brokers.binance import (
     BinanceLink,
     SessionSettings,
     TrackedOrder,
+    binance_acceptance_window,
 )
 from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue
 from .journal import FsyncMode, FsyncPolicy, Journal
@@ -107,6 +109,7 @@ class Node:
         self.venues: dict[str, PaperVenue] = {}
         self.binance_links: dict[str, BinanceLink] = {}
         self._breaker_stores: dict[str, BreakerStore] = {}
+        self._early_observers: dict[str, list[Callable[[BrokerReply], None]]] = {}
         self._root: Address | None = None
         self._run_tag = _run_tag(self.clock.time_ns())
         self.oms_store.ids = ClientOrderIds(f"{self._run_tag}ks")
@@ -164,16 +167,34 @@ class Node:
         self.oms_store.journal = writer
         journal.add_durability_listener(lambda seq: oms.tell(WriteAhead(seq)))
 
-    def _resolve_recovered(self, venue: str) -> None:
+    def _resolve_recovered(self, venue: str, acceptance: AcceptanceWindow | None) -> None:
         """Orders the journal says were on their way to ``venue`` when the last run
-        ended: ask the venue before anything is sent again."""
+        ended: ask the venue before anything is sent again, and send again only
+        once the venue can no longer accept what the last process sent. That
+        process died before this one attached the venue, so its requests left
+        by now; they may be accepted as long as the window *it* journaled
+        says, which may be longer than ours."""
         entry = self.directory.venue(venue)
         if entry is None:
             return
-        for view in self.oms_store.state.open_orders(venue=venue):
-            if view.status in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED):
-                entry.breaker.tell(ResolveSubmit(view.order))
-            elif view.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+        state = self.oms_store.state
+        unknown = [
+            view
+            for view in state.open_orders(venue=venue)
+            if view.status in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED)
+        ]
+        journaled = state.acceptance_window(venue)
+        if acceptance is not None:
+            current = Decimal(str(acceptance.seconds + acceptance.margin))
+            if unknown and journaled is not None:
+                current = max(current, journaled)
+            self.oms.tell(RecordAcceptanceWindow(venue, current))
+        past = None if journaled is None else AcceptanceWindow(float(journaled))
+        now = self.clock.monotonic()
+        for view in unknown:
+            entry.breaker.tell(ResolveSubmit(view.order, sent_by=now, window=past))
+        for view in state.open_orders(venue=venue):
+            if view.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
                 entry.breaker.tell(
                     CancelOrder(
                         client_order_id=view.client_order_id, venue=venue, symbol=view.symbol
@@ -188,6 +209,11 @@ class Node:
                 link.orders.setdefault(
                     view.client_order_id, TrackedOrder(view.symbol, report_if_missing=True)
                 )
+        for scope, cursor in self.oms_store.state.venue_cursors(venue).items():
+            kind, _, symbol = scope.partition("/")
+            cursors = {"trades": link.trade_cursor, "orders": link.order_cursor}.get(kind)
+            if cursors is not None and symbol and cursor.lstrip("-").isdigit():
+                cursors[symbol] = max(cursors.get(symbol, -1), int(cursor))
 
     # -- the tree -----------------------------------------------------------------
 
@@ -307,6 +333,9 @@ class Node:
                 backoff=self._backoff(config),
             ),
             amend_natively=amend_natively,
+            # The paper venue processes a request ``latency`` after the broker
+            # hands it over, and the broker hands nothing over past its deadline.
+            acceptance=AcceptanceWindow(venue.latency),
             extra=extra,
         )
 
@@ -316,6 +345,7 @@ class Node:
         broker_spec: ChildSpec,
         *,
         amend_natively: bool,
+        acceptance: AcceptanceWindow | None,
         extra: list[ChildSpec | SupervisorSpec] | None = None,
     ) -> VenueEntry:
         """A venue's subtree under ``brokers``: its breaker, then its broker actor."""
@@ -335,6 +365,7 @@ class Node:
                     broker_path=f"{base}/broker",
                     request_timeout=breaker.request_timeout,
                     park_when_open=breaker.when_open == "park",
+                    acceptance=acceptance,
                 ),
             ),
             broker_spec,
@@ -359,7 +390,7 @@ class Node:
         self.directory.register_venue(entry)
         entry.broker.tell(QuoteSubscription(self.oms))
         entry.broker.tell(QuoteSubscription(self.risk))
-        self._resolve_recovered(name)
+        self._resolve_recovered(name, acceptance)
         logger.info("venue %s connected", name)
         return entry
 
@@ -409,6 +440,7 @@ class Node:
                 backoff=self._backoff(config),
             ),
             amend_natively=False,
+            acceptance=binance_acceptance_window(settings.recv_window_ms),
         )
 
     def _backoff(self, config: VenueConfig) -> Backoff:
@@ -418,8 +450,13 @@ class Node:
         )
 
     def observe_breaker(self, venue: str, observer: Callable[[BrokerReply], None]) -> None:
-        """Have ``observer`` called with every reply ``venue``'s breaker takes in."""
-        self._breaker_stores[venue].observers.append(observer)
+        """Have ``observer`` called with every reply ``venue``'s breaker takes in
+        (also before the venue is added: the first replies of a recovery)."""
+        store = self._breaker_stores.get(venue)
+        if store is None:
+            self._early_observers.setdefault(venue, []).append(observer)
+        else:
+            store.observers.append(observer)
 
     def remove_venue(self, name: str) -> bool:
         """Disconnect a venue; orders for it are refused at once while it is absent."""
@@ -447,6 +484,7 @@ class Node:
                 rng=random.Random(f"{self.config.node.seed}:retry:{config.name}"),
             ),
             dlq=DeadLetterQueue(breaker.dlq_capacity),
+            observers=self._early_observers.pop(config.name, []),
         )
 
     def _lookup(self, path: str) -> Address:

@@ -36,6 +36,7 @@ from ._client_ids import (
     base36,
 )
 from ._contract import (
+    AcceptanceWindow,
     BrokerCommand,
     BrokerReply,
     BrokerRequest,
@@ -44,6 +45,7 @@ from ._contract import (
     RateObservation,
 )
 from ._control import (
+    AcceptBalanceBaseline,
     EngageKillSwitch,
     GetFills,
     GetMetrics,
@@ -56,6 +58,7 @@ from ._control import (
     SetTradingState,
     Subscribe,
     Unsubscribe,
+    VenueCursor,
 )
 from ._directory import (
     Directory,
@@ -145,6 +148,8 @@ __all__ = [
     "RISK_DENIAL_CODES",
     "STATE_HISTORY",
     "TRADING_STATE_TRANSITIONS",
+    "AcceptBalanceBaseline",
+    "AcceptanceWindow",
     "Admission",
     "ApplyResult",
     "BreakerActor",
@@ -217,6 +222,7 @@ __all__ = [
     "TradingStateTransitionError",
     "TransitionCause",
     "Unsubscribe",
+    "VenueCursor",
     "VenueEntry",
     "VenueFailureStats",
     "VenueSymbol",

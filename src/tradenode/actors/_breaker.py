@@ -9,7 +9,10 @@ count toward opening the circuit, business rejections never do.
 
 A submit whose outcome is unknown (transport error or timeout) is never
 simply re-sent: the breaker first queries the venue by client order id and
-re-sends under the *same* id only if the venue does not have it.
+re-sends under the *same* id only if the venue does not have it *and* can no
+longer accept the original (its ``AcceptanceWindow`` has closed); until then
+a "not found" means "not yet", and the breaker asks again when the window
+closes. A venue without a window never gets a blind re-send.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ..messages._messages import (
 )
 from ..supervision import Actor, Address, Cancellable
 from ._breaker_state import Admission, BreakerStats, CircuitBreaker, DeadLetterQueue, FailureKind
-from ._contract import BrokerCommand, BrokerReply, BrokerRequest, Outcome
+from ._contract import AcceptanceWindow, BrokerCommand, BrokerReply, BrokerRequest, Outcome
 from ._directory import Directory
 from ._rate_limit import TokenBucket, WeightedLimiter
 from ._retry import Operation, RetryDecision, RetryPolicy
@@ -70,6 +73,13 @@ class ResolveSubmit:
     only if the venue does not have it."""
 
     order: SubmitOrder
+    sent_by: float | None = None
+    """A moment (node monotonic clock) by which the original had certainly left,
+    if it ever did: for an order recovered from the journal, when this process
+    started. None: now."""
+    window: AcceptanceWindow | None = None
+    """The window the original was sent under, if not the breaker's own (a
+    past process may have used a longer one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,9 @@ class VenueFailureStats:
     rate_limited_waiting: int
     in_flight: int
     """Requests sent to the broker and not yet answered (or timed out)."""
+    unresolved: int
+    """Orders of unknown outcome the venue did not have, left to reconciliation
+    because the venue declares no acceptance window."""
     recent_failures: tuple[str, ...]
     breaker: BreakerStats
 
@@ -100,6 +113,10 @@ class _Pending:
     attempt: int
     resolving: SubmitOrder | ModifyOrder | None = None
     timer: Cancellable | None = None
+    deadline: float = 0.0
+    accept_until: float | None = None
+    """While resolving: when the venue can no longer accept the original (None:
+    never known, the venue has no acceptance window)."""
 
 
 @dataclass
@@ -116,6 +133,7 @@ class BreakerStore:
     observers: list[Callable[[BrokerReply], None]] = field(default_factory=list)
     """Called with every reply the breaker takes in (metrics, tests); must be quick."""
     venue_limits: dict[str, WeightedLimiter] = field(default_factory=dict)
+    unresolved: int = 0
     """One limiter per venue counter the broker reports (request weight, order
     count per window), fed from response headers; empty for venues that say nothing."""
 
@@ -128,14 +146,19 @@ class _Timeout:
 
 
 class _Retry:
-    __slots__ = ("attempt", "command", "resolving")
+    __slots__ = ("accept_until", "attempt", "command", "resolving")
 
     def __init__(
-        self, command: BrokerCommand, attempt: int, resolving: SubmitOrder | ModifyOrder | None
+        self,
+        command: BrokerCommand,
+        attempt: int,
+        resolving: SubmitOrder | ModifyOrder | None,
+        accept_until: float | None = None,
     ) -> None:
         self.command = command
         self.attempt = attempt
         self.resolving = resolving
+        self.accept_until = accept_until
 
 
 class _Drain:
@@ -152,8 +175,10 @@ class BreakerActor(Actor):
         broker_path: str,
         request_timeout: float,
         park_when_open: bool,
+        acceptance: AcceptanceWindow | None = None,
     ) -> None:
         self.venue = venue
+        self.acceptance = acceptance
         self.directory = directory
         self.store = store
         self.broker_path = broker_path
@@ -190,8 +215,20 @@ class BreakerActor(Actor):
             self._drain_scheduled = False
             self._drain()
         elif isinstance(message, ResolveSubmit):
+            window = message.window or self.acceptance
+            if message.window is not None and self.acceptance is not None:
+                window = max(message.window, self.acceptance, key=lambda w: w.closes_at(0.0))
+            sent_by = (
+                message.sent_by
+                if message.sent_by is not None
+                else self.directory.system.clock.monotonic()
+            )
             self._send(
-                _query_for(message.order), admission=None, attempt=1, resolving=message.order
+                _query_for(message.order),
+                admission=None,
+                attempt=1,
+                resolving=message.order,
+                accept_until=None if window is None else window.closes_at(sent_by),
             )
         elif isinstance(message, ReprocessParked):
             for command in self.store.dlq.drain():
@@ -212,6 +249,7 @@ class BreakerActor(Actor):
             dlq_size=len(self.store.dlq),
             rate_limited_waiting=len(self.store.waiting),
             in_flight=len(self.store.pending),
+            unresolved=self.store.unresolved,
             recent_failures=tuple(f"{r.kind.name}: {r.text}" for r in breaker.recent_failures),
             breaker=breaker,
         )
@@ -299,13 +337,16 @@ class BreakerActor(Actor):
         admission: Admission | None,
         attempt: int,
         resolving: SubmitOrder | ModifyOrder | None = None,
+        accept_until: float | None = None,
     ) -> None:
         self.store.next_seq += 1
         seq = self.store.next_seq
-        pending = _Pending(command, admission, attempt, resolving)
+        deadline = self.directory.system.clock.monotonic() + self.request_timeout
+        pending = _Pending(
+            command, admission, attempt, resolving, deadline=deadline, accept_until=accept_until
+        )
         pending.timer = self.context.schedule_once(self.request_timeout, _Timeout(seq))
         self.store.pending[seq] = pending
-        deadline = self.directory.system.clock.monotonic() + self.request_timeout
         self._broker().tell(BrokerRequest(seq, command, self.context.self, deadline))
 
     def _on_reply(self, reply: BrokerReply) -> None:
@@ -338,7 +379,9 @@ class BreakerActor(Actor):
             )
         else:
             self.store.breaker.record_failure(reply.detail, kind, admission=pending.admission)
-        self._after_failure(pending, kind, not_before=reply.retry_after)
+        # The broker answered, so whatever it sent left before now.
+        sent_by = min(pending.deadline, self.directory.system.clock.monotonic())
+        self._after_failure(pending, kind, not_before=reply.retry_after, sent_by=sent_by)
 
     def _observe(self, reply: BrokerReply) -> None:
         for rate in reply.rates:
@@ -357,13 +400,20 @@ class BreakerActor(Actor):
             return
         detail = f"no reply within {self.request_timeout}s"
         self.store.breaker.record_failure(detail, FailureKind.TIMEOUT, admission=pending.admission)
-        self._after_failure(pending, FailureKind.TIMEOUT)
+        self._after_failure(pending, FailureKind.TIMEOUT, sent_by=pending.deadline)
 
     def _after_failure(
-        self, pending: _Pending, kind: FailureKind, *, not_before: float | None = None
+        self,
+        pending: _Pending,
+        kind: FailureKind,
+        *,
+        sent_by: float,
+        not_before: float | None = None,
     ) -> None:
         """Decide what follows a failed request; ``not_before`` is the venue's
-        Retry-After, which no follow-up (query or re-send) may precede."""
+        Retry-After, which no follow-up (query or re-send) may precede;
+        ``sent_by`` is when the request had certainly left the broker, if it
+        ever did (its deadline, or the broker's answer if that came first)."""
         command = pending.command
         if pending.resolving is not None:
             operation = Operation.QUERY
@@ -381,10 +431,19 @@ class BreakerActor(Actor):
         if decision is RetryDecision.QUERY_FIRST:
             assert isinstance(command, SubmitOrder | ModifyOrder)
             query = _query_for(command)
-            self.context.schedule_once(delay, _Retry(query, pending.attempt, command))
+            if kind is FailureKind.RATE_LIMITED:
+                # A 429 is the venue's definite "not processed": nothing of it
+                # can arrive later, only Retry-After must pass.
+                accept_until: float | None = 0.0
+            elif self.acceptance is None:
+                accept_until = None
+            else:
+                accept_until = self.acceptance.closes_at(sent_by)
+            self.context.schedule_once(delay, _Retry(query, pending.attempt, command, accept_until))
         elif decision is RetryDecision.RETRY:
             self.context.schedule_once(
-                delay, _Retry(command, pending.attempt + 1, pending.resolving)
+                delay,
+                _Retry(command, pending.attempt + 1, pending.resolving, pending.accept_until),
             )
         else:
             logger.error(
@@ -414,7 +473,13 @@ class BreakerActor(Actor):
                 return
             self._send(command, admission=admission, attempt=retry.attempt)
         else:
-            self._send(command, admission=None, attempt=retry.attempt, resolving=retry.resolving)
+            self._send(
+                command,
+                admission=None,
+                attempt=retry.attempt,
+                resolving=retry.resolving,
+                accept_until=retry.accept_until,
+            )
 
     def _resolved(self, pending: _Pending, *, found: bool) -> None:
         """A query answered whether an order of unknown outcome reached the venue."""
@@ -435,6 +500,8 @@ class BreakerActor(Actor):
             return
         if isinstance(original, ModifyOrder) and original.new_client_order_id is None:
             return
+        if decision is RetryDecision.RETRY and not self._window_closed(pending, original):
+            return
         if decision is RetryDecision.RETRY:
             logger.info(
                 "breaker %s: re-sending %s under the same id", self.venue, original.client_order_id
@@ -444,6 +511,36 @@ class BreakerActor(Actor):
             self._refuse(
                 original, f"gave up after {pending.attempt} attempt(s); the venue does not have it"
             )
+
+    def _window_closed(self, pending: _Pending, original: SubmitOrder | ModifyOrder) -> bool:
+        """Whether the venue can no longer accept the original; if it still can,
+        ask again once it cannot (or, with no window, leave it to reconciliation)."""
+        client_order_id = _query_for(original).client_order_id
+        if pending.accept_until is None:
+            self.store.unresolved += 1
+            logger.error(
+                "breaker %s: %s is not at the venue, but the venue may still accept it and "
+                "names no window after which it cannot: not re-sending; left unknown, to be "
+                "reconciled",
+                self.venue,
+                client_order_id,
+            )
+            return False
+        now = self.directory.system.clock.monotonic()
+        if now >= pending.accept_until:
+            return True
+        logger.info(
+            "breaker %s: %s is not at the venue yet; it may still arrive for %.3fs, "
+            "asking again then",
+            self.venue,
+            client_order_id,
+            pending.accept_until - now,
+        )
+        self.context.schedule_once(
+            pending.accept_until - now,
+            _Retry(_query_for(original), pending.attempt, original, pending.accept_until),
+        )
+        return False
 
 
 def _query_for(command: SubmitOrder | ModifyOrder) -> QueryOrder:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..supervision import Address
 
 __all__ = [
+    "AcceptanceWindow",
     "BrokerCommand",
     "BrokerReply",
     "BrokerRequest",
@@ -84,6 +85,38 @@ class BrokerRequest:
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now >= self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptanceWindow:
+    """How long after a request's deadline the venue may still accept it.
+
+    This is what makes a re-send safe. A submit whose answer was lost may
+    still be on its way (held in a proxy, a queue, the venue's gateway); a
+    query that finds nothing proves only that it has not arrived *yet*. A
+    venue that refuses a request older than some window (Binance: the
+    signed ``timestamp`` plus ``recvWindow``, checked again before the
+    matching engine) gives a moment after which the original can never be
+    accepted: the request's deadline (a broker never sends a request past
+    it) plus ``seconds`` plus ``margin`` for the clocks' disagreement. Only
+    a query that finds nothing after that moment lets the breaker send the
+    order again under the same id. A venue without such a window declares
+    none, and its orders of unknown outcome are never re-sent blindly: they
+    stay unknown and are reconciled. Times are on the node's monotonic clock.
+    """
+
+    seconds: float
+    margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("seconds", "margin"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 <= value < float("inf"):
+                raise ValueError(f"AcceptanceWindow.{name}={value!r}: must be finite and >= 0")
+
+    def closes_at(self, deadline: float) -> float:
+        """When a request with this ``deadline`` can no longer be accepted."""
+        return deadline + self.seconds + self.margin
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from ..messages._messages import SubmitOrder
 from ..supervision import Address
 
 __all__ = [
+    "AcceptBalanceBaseline",
     "EngageKillSwitch",
     "GetFills",
     "GetMetrics",
@@ -26,11 +27,13 @@ __all__ = [
     "GetRiskStatus",
     "PositionDrift",
     "Promise",
+    "RecordAcceptanceWindow",
     "Routed",
     "SetTradingState",
     "Subscribe",
     "Unsubscribe",
     "VenueBalances",
+    "VenueCursor",
 ]
 
 T = TypeVar("T")
@@ -120,6 +123,41 @@ class VenueBalances:
     totals: Mapping[str, Decimal]
     base_assets: Mapping[str, str]
     ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VenueCursor:
+    """Broker to OMS: everything in the venue's history ``scope`` up to ``cursor``
+    has been sent to the OMS (sent before this message, so the OMS journals the
+    cursor only after what it covers). A new process starts its sweep there."""
+
+    venue: str
+    scope: str
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAcceptanceWindow:
+    """Node to OMS when a venue connects: journal how long a request sent from
+    now on may still be accepted there (deadline + ``seconds``), so a later
+    process resolving an order this one sent waits long enough."""
+
+    venue: str
+    seconds: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptBalanceBaseline:
+    """Operator to OMS: take the venue's current balance of ``asset`` as explained.
+
+    A position drift stays a drift, reported at every check, until a person
+    says the venue's account is right (a deposit, a manual trade): only then
+    does the baseline move, and the move is journaled. ``asset`` None accepts
+    every asset of the venue."""
+
+    venue: str
+    asset: str | None = None
+    reason: str = "accepted by the operator"
 
 
 @dataclass(frozen=True, slots=True)

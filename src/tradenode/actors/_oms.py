@@ -27,6 +27,7 @@ from ..messages._messages import (
     Message,
     ModifyOrder,
     ModifyRejected,
+    OrderAccepted,
     OrderDenied,
     OrderFilled,
     OrderRejected,
@@ -41,6 +42,7 @@ from ..messages._messages import (
 from ..supervision import Actor, Address
 from ._client_ids import ClientOrderIds
 from ._control import (
+    AcceptBalanceBaseline,
     EngageKillSwitch,
     GetFills,
     GetMetrics,
@@ -48,11 +50,13 @@ from ._control import (
     GetOrder,
     GetPositions,
     PositionDrift,
+    RecordAcceptanceWindow,
     Routed,
     SetTradingState,
     Subscribe,
     Unsubscribe,
     VenueBalances,
+    VenueCursor,
 )
 from ._directory import Directory
 from ._oms_journal import OmsJournal, WriteAhead
@@ -129,7 +133,13 @@ class OmsStore:
     drift_events: int = 0
     position_drifts: int = 0
     adopted: int = 0
+    adoptions: dict[str, OrderStatusReport] = field(default_factory=dict)
+    """Adopted orders whose venue report waits for their fills (see ``_adopt``)."""
     drift_suspects: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    drifting: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    """Confirmed position drifts still unexplained: (venue, asset) -> gap."""
+    last_balances: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
+    """(venue, asset) -> (the venue's total, our position) at the last check."""
     denials: int = 0
     rejections: int = 0
 
@@ -209,6 +219,12 @@ class OmsActor(Actor):
             self._mark(message)
         elif isinstance(message, VenueBalances):
             self._check_positions(message)
+        elif isinstance(message, VenueCursor):
+            self._on_cursor(message)
+        elif isinstance(message, RecordAcceptanceWindow):
+            self._on_acceptance_window(message)
+        elif isinstance(message, AcceptBalanceBaseline):
+            return self._accept_baseline(message)
         elif isinstance(message, WriteAhead):
             if self.store.journal is not None:
                 self.store.journal.release(message.seq)
@@ -508,7 +524,10 @@ class OmsActor(Actor):
         """Spot positions are balances: the venue's balance of each base asset must
         move exactly as our fills moved our position. The first look sets the
         baseline (what the account held that our fills do not explain); a
-        difference seen twice in a row is a drift."""
+        difference seen twice in a row is a drift, and it stays one, reported
+        at every check, until the fills explain it or an operator accepts the
+        venue's account (:class:`AcceptBalanceBaseline`). Re-baselining by
+        itself would hide a lost fill for good."""
         ours: dict[str, Decimal] = {}
         for symbol, asset in balances.base_assets.items():
             quantity = self.state.position(balances.venue, symbol).quantity
@@ -516,6 +535,7 @@ class OmsActor(Actor):
         for asset, our_position in ours.items():
             key = (balances.venue, asset)
             total = balances.totals.get(asset, Decimal(0))
+            self.store.last_balances[key] = (total, our_position)
             baseline = self.state.balance_baseline(balances.venue, asset)
             if baseline is None:
                 self._set_baseline(balances.venue, asset, total - our_position, balances.ts_ns)
@@ -523,31 +543,45 @@ class OmsActor(Actor):
             gap = total - baseline - our_position
             if gap == 0:
                 self.store.drift_suspects.pop(key, None)
-            elif self.store.drift_suspects.get(key) != gap:
-                self.store.drift_suspects[key] = gap
+                if self.store.drifting.pop(key, None) is not None:
+                    logger.warning(
+                        "OMS: position drift on %s %s resolved: fills and account agree again",
+                        balances.venue,
+                        asset,
+                    )
+            elif key in self.store.drifting or self.store.drift_suspects.get(key) == gap:
+                self._drifted(balances, asset, our_position, total - baseline, gap)
             else:
-                self._drifted(balances, asset, our_position, total - baseline)
+                self.store.drift_suspects[key] = gap
 
     def _set_baseline(self, venue: str, asset: str, quantity: Decimal, ts_ns: int) -> None:
         self.state.set_balance_baseline(venue, asset, quantity)
         self._record(EntryKind.BALANCE_BASELINE, ts_ns, venue=venue, asset=asset, quantity=quantity)
 
     def _drifted(
-        self, balances: VenueBalances, asset: str, ours: Decimal, venue_change: Decimal
+        self,
+        balances: VenueBalances,
+        asset: str,
+        ours: Decimal,
+        venue_change: Decimal,
+        gap: Decimal,
     ) -> None:
         key = (balances.venue, asset)
-        del self.store.drift_suspects[key]
-        # Take the venue's account as the new truth, so one drift is one event.
-        baseline = self.state.balance_baseline(balances.venue, asset) or Decimal(0)
-        self._set_baseline(balances.venue, asset, baseline + venue_change - ours, balances.ts_ns)
-        self.store.position_drifts += 1
-        self.store.drift_events += 1
+        self.store.drift_suspects.pop(key, None)
+        if self.store.drifting.get(key) != gap:
+            # A new drift (or a different gap): one more counted; the same gap
+            # seen again is the same drift, alerted again but counted once.
+            self.store.position_drifts += 1
+            self.store.drift_events += 1
+        self.store.drifting[key] = gap
         logger.error(
-            "OMS: position drift on %s %s: our fills say %s, the venue's account %s",
+            "OMS: position drift on %s %s: our fills say %s, the venue's account %s "
+            "(unexplained %s; stays a drift until explained or accepted)",
             balances.venue,
             asset,
             ours,
             venue_change,
+            gap,
         )
         self._publish(
             PositionDrift(
@@ -568,6 +602,49 @@ class OmsActor(Actor):
                 )
             )
 
+    def _accept_baseline(self, command: AcceptBalanceBaseline) -> tuple[str, ...]:
+        """The operator's word that the venue's account is right: the baseline
+        becomes what the last check saw, journaled. Returns the assets accepted."""
+        accepted = []
+        for (venue, asset), (total, ours) in sorted(self.store.last_balances.items()):
+            if venue != command.venue or command.asset not in (None, asset):
+                continue
+            self._set_baseline(venue, asset, total - ours, self.context.now_ns())
+            self.store.drifting.pop((venue, asset), None)
+            self.store.drift_suspects.pop((venue, asset), None)
+            accepted.append(asset)
+            logger.warning(
+                "OMS: balance baseline of %s %s accepted (%s): the account's %s is explained",
+                venue,
+                asset,
+                command.reason,
+                total,
+            )
+        return tuple(accepted)
+
+    def _on_acceptance_window(self, window: RecordAcceptanceWindow) -> None:
+        if self.state.acceptance_window(window.venue) == window.seconds:
+            return
+        self.state.set_acceptance_window(window.venue, window.seconds)
+        self._record(
+            EntryKind.ACCEPTANCE_WINDOW,
+            self.context.now_ns(),
+            venue=window.venue,
+            seconds=window.seconds,
+        )
+
+    def _on_cursor(self, cursor: VenueCursor) -> None:
+        if self.state.venue_cursors(cursor.venue).get(cursor.scope) == cursor.cursor:
+            return
+        self.state.set_venue_cursor(cursor.venue, cursor.scope, cursor.cursor)
+        self._record(
+            EntryKind.VENUE_CURSOR,
+            self.context.now_ns(),
+            venue=cursor.venue,
+            scope=cursor.scope,
+            cursor=cursor.cursor,
+        )
+
     # -- reports --------------------------------------------------------------------
 
     def _on_report(self, report: Message) -> None:
@@ -585,6 +662,14 @@ class OmsActor(Actor):
                 crash_point("before_fill_journaled")
             self._record(EntryKind.REPORT, now, message=report)
         self.store.drift_events += len(result.drifts)
+        for drift in result.drifts:
+            logger.warning(
+                "OMS: %s drift on %s: %s (%s)",
+                drift.kind.value,
+                drift.client_order_id,
+                drift.detail,
+                type(report).__name__,
+            )
         if result.applied:
             self._publish_report(report, result.order)
             for snapshot in result.position_updates:
@@ -596,12 +681,19 @@ class OmsActor(Actor):
                     linked.status.value,
                 )
         self._advance_kill_switch(result)
+        if self.store.adoptions and result.applied and isinstance(report, OrderFilled):
+            self._complete_adoption(report.client_order_id)
 
     def _adopt(self, report: OrderStatusReport) -> ApplyResult | None:
-        """An order the venue has and we do not (placed by hand, or before a lost
-        journal): track it as ``external`` so its fills and position count."""
-        if report.status.is_terminal:
-            return None
+        """An order the venue has and we do not (placed by hand or by another
+        client, or before a lost journal), whatever its state: track it as
+        ``external`` so its fills and position count.
+
+        The venue's report may already show fills the OMS has not seen yet
+        (brokers send an unknown order's status before its fills). The order
+        is registered and acknowledged (the venue has it, so it accepted it);
+        the report itself is applied once the fills add up to what it shows,
+        so adopting never looks like missing fills."""
         now = self.context.now_ns()
         try:
             order = SubmitOrder(
@@ -624,20 +716,43 @@ class OmsActor(Actor):
             return None
         self.store.adopted += 1
         logger.warning(
-            "OMS: adopted external order %s on %s (%s %s %s)",
+            "OMS: adopted external order %s on %s (%s %s %s, %s, %s filled)",
             report.client_order_id,
             report.venue,
             report.side.value,
             report.quantity,
             report.symbol,
+            report.status.value,
+            report.filled_quantity,
         )
         self.state.mark_submitted(report.client_order_id, now)
         self._record(EntryKind.REGISTER, now, message=order)
         self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
+        if report.venue_order_id is not None and (
+            report.filled_quantity > 0 or report.status is OrderStatus.FILLED
+        ):
+            accepted = OrderAccepted(
+                client_order_id=report.client_order_id,
+                venue=report.venue,
+                venue_order_id=report.venue_order_id,
+                ts_ns=now,
+            )
+            result = self.state.apply(accepted, now)
+            self._record(EntryKind.REPORT, now, message=accepted)
+            self.store.adoptions[report.client_order_id] = report
+            return result
         result = self.state.apply(report, now)
-        if result.applied:
-            self._record(EntryKind.REPORT, now, message=report)
+        self._record(EntryKind.REPORT, now, message=report)
         return result
+
+    def _complete_adoption(self, client_order_id: str) -> None:
+        """Apply an adopted order's own report once its fills have caught up."""
+        report = self.store.adoptions.get(client_order_id)
+        view = self.state.get(client_order_id)
+        if report is None or view is None or view.filled_quantity < report.filled_quantity:
+            return
+        del self.store.adoptions[client_order_id]
+        self._on_report(report)
 
     def _publish_report(self, report: Message, view: TrackedOrderView | None) -> None:
         self._publish(report, None if view is None else view.strategy_id)

@@ -510,6 +510,8 @@ class OmsState:
         self._metrics = _Metrics(latency_window)
         self._fill_sequence = 0
         self._balance_baselines: dict[tuple[str, str], Decimal] = {}
+        self._venue_cursors: dict[tuple[str, str], str] = {}
+        self._acceptance_windows: dict[str, Decimal] = {}
 
     # Commands the OMS issues ------------------------------------------------
 
@@ -656,6 +658,28 @@ class OmsState:
 
     def balance_baseline(self, venue: str, asset: str) -> Decimal | None:
         return self._balance_baselines.get((venue, asset))
+
+    def set_venue_cursor(self, venue: str, scope: str, cursor: str) -> None:
+        """Records how far a venue's history has been read: for ``scope`` (an
+        adapter's name for one history, e.g. ``trades/BTCUSDT``) everything up to
+        ``cursor`` (the adapter's opaque position) has reached the OMS. It lives
+        with the orders because a new process must sweep the venue's executions
+        from where the last one stopped, not from its own first fill."""
+        self._venue_cursors[(venue, scope)] = cursor
+
+    def venue_cursors(self, venue: str) -> dict[str, str]:
+        """``{scope: cursor}`` of one venue."""
+        return {scope: cursor for (v, scope), cursor in self._venue_cursors.items() if v == venue}
+
+    def set_acceptance_window(self, venue: str, seconds: Decimal) -> None:
+        """Records how long after its deadline a request to ``venue`` may still be
+        accepted there (see ``AcceptanceWindow``). A restarted node resolving an
+        order the last process sent must wait as long as that process's window
+        said, which the new process's configuration may not."""
+        self._acceptance_windows[venue] = seconds
+
+    def acceptance_window(self, venue: str) -> Decimal | None:
+        return self._acceptance_windows.get(venue)
 
     # Queries ------------------------------------------------------------------
 
@@ -835,6 +859,12 @@ class OmsState:
                 [venue, asset, str(quantity)]
                 for (venue, asset), quantity in self._balance_baselines.items()
             ],
+            "venue_cursors": [
+                [venue, scope, cursor] for (venue, scope), cursor in self._venue_cursors.items()
+            ],
+            "acceptance_windows": [
+                [venue, str(seconds)] for venue, seconds in self._acceptance_windows.items()
+            ],
         }
 
     @classmethod
@@ -905,6 +935,26 @@ class OmsState:
             state._balance_baselines[(_typed(row[0], str, where), _typed(row[1], str, where))] = (
                 quantity
             )
+        # Absent from snapshots taken before cursors and windows were journaled.
+        cursors = _typed(plain.get("venue_cursors", []), list, "venue_cursors")
+        for index, item in enumerate(cursors):
+            where = f"venue_cursors[{index}]"
+            row = _typed(item, list, where)
+            if len(row) != 3:
+                raise ValueError(f"{where}: expected [venue, scope, cursor]")
+            state._venue_cursors[(_typed(row[0], str, where), _typed(row[1], str, where))] = _typed(
+                row[2], str, where
+            )
+        windows = _typed(plain.get("acceptance_windows", []), list, "acceptance_windows")
+        for index, item in enumerate(windows):
+            where = f"acceptance_windows[{index}]"
+            row = _typed(item, list, where)
+            if len(row) != 2:
+                raise ValueError(f"{where}: expected [venue, seconds]")
+            seconds = Decimal(_typed(row[1], str, where))
+            if not seconds.is_finite() or seconds < 0:
+                raise ValueError(f"{where}: seconds {row[1]!r} is not a finite decimal >= 0")
+            state._acceptance_windows[_typed(row[0], str, where)] = seconds
         return state
 
     # Report handlers ----------------------------------------------------------
@@ -1338,11 +1388,9 @@ class OmsState:
         tracked.last_update_ns = ts_ns
         for linked in effects.linked:
             linked.last_update_ns = ts_ns
+        # Drifts are not logged here: replaying a journal makes these calls
+        # again, and a drift the last run already reported is not news.
         self._check_logical_order(tracked, effects)
-        for drift in effects.drifts:
-            _LOGGER.warning(
-                "%s %s drift: %s (%s)", action, drift.client_order_id, drift.kind, drift.detail
-            )
         for member in (tracked, *effects.linked):
             self._retire_if_done(member)
         return ApplyResult(

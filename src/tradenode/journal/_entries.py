@@ -139,6 +139,12 @@ class EntryKind(enum.Enum):
     BALANCE_BASELINE = "balance_baseline"
     """``set_balance_baseline(venue, asset, quantity)``: what the venue account holds
     of ``asset`` that our fills do not explain (the position check's reference)."""
+    VENUE_CURSOR = "venue_cursor"
+    """``set_venue_cursor(venue, scope, cursor)``: how far the venue's history
+    (executions, orders) has been read into the OMS."""
+    ACCEPTANCE_WINDOW = "acceptance_window"
+    """``set_acceptance_window(venue, seconds)``: how long after its deadline a
+    request may still be accepted by the venue."""
 
 
 #: The fields each kind carries, in payload order after ``[version, kind, ts_ns]``;
@@ -154,6 +160,8 @@ ENTRY_FIELDS: Final[Mapping[EntryKind, tuple[str, ...]]] = {
     EntryKind.MARK: ("venue", "symbol", "price"),
     EntryKind.BALANCE_BASELINE: ("venue", "asset", "quantity"),
     EntryKind.COUNTER: ("strategy_id", "counter"),
+    EntryKind.VENUE_CURSOR: ("venue", "scope", "cursor"),
+    EntryKind.ACCEPTANCE_WINDOW: ("venue", "seconds"),
 }
 
 _OPTIONAL_FIELDS: Final = (
@@ -168,7 +176,13 @@ _OPTIONAL_FIELDS: Final = (
     "price",
     "strategy_id",
     "counter",
+    "scope",
+    "cursor",
+    "seconds",
 )
+
+#: A cursor's scope and value are an adapter's own text; bounded so an entry stays small.
+MAX_CURSOR_CHARS: Final = 256
 
 _KINDS_BY_VALUE: Final = {kind.value: kind for kind in EntryKind}
 
@@ -199,6 +213,12 @@ class JournalEntry:
     asset: str | None = None
     quantity: Decimal | None = None
     """BALANCE_BASELINE: any sign (an account may hold less than our fills made)."""
+    scope: str | None = None
+    """VENUE_CURSOR: which of the venue's histories, in the adapter's words."""
+    cursor: str | None = None
+    """VENUE_CURSOR: the adapter's opaque position in that history."""
+    seconds: Decimal | None = None
+    """ACCEPTANCE_WINDOW: finite and >= 0."""
 
     def __post_init__(self) -> None:
         # Hot on replay and on every journaled call: one lookup, then only this kind's fields.
@@ -265,6 +285,24 @@ def _check_counter(entry: JournalEntry, value: object) -> None:
         )
 
 
+def _check_cursor_text(name: str) -> Callable[[JournalEntry, Any], None]:
+    def check(entry: JournalEntry, value: object) -> None:
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_CURSOR_CHARS:
+            raise ValueError(
+                f"JournalEntry({entry.kind.value}).{name}={value!r:.80}: must be a string of "
+                f"1 to {MAX_CURSOR_CHARS} characters"
+            )
+
+    return check
+
+
+def _check_seconds(entry: JournalEntry, value: object) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise ValueError(
+            f"JournalEntry({entry.kind.value}).seconds={value!r}: must be a finite Decimal >= 0"
+        )
+
+
 _FIELD_CHECKS: Final[Mapping[str, Callable[[JournalEntry, Any], None]]] = {
     "message": _check_message,
     "client_order_id": lambda entry, value: check_client_order_id(entry, "client_order_id", value),
@@ -278,6 +316,9 @@ _FIELD_CHECKS: Final[Mapping[str, Callable[[JournalEntry, Any], None]]] = {
     "counter": _check_counter,
     "asset": lambda entry, value: check_identifier(entry, "asset", value),
     "quantity": lambda entry, value: check_decimal(entry, "quantity", value),
+    "scope": _check_cursor_text("scope"),
+    "cursor": _check_cursor_text("cursor"),
+    "seconds": _check_seconds,
 }
 
 _SPECS: Final[
@@ -446,6 +487,9 @@ _TO_WIRE: Final[Mapping[str, Callable[[Any], object]]] = {
     "counter": str,
     "asset": str,
     "quantity": _decimal_to_wire,
+    "scope": str,
+    "cursor": str,
+    "seconds": _decimal_to_wire,
 }
 
 
@@ -587,6 +631,9 @@ _FROM_WIRE: Final[Mapping[str, Callable[[object], object]]] = {
     "counter": _counter_from_wire,
     "asset": _text_from_wire,
     "quantity": _price_from_wire,
+    "scope": _text_from_wire,
+    "cursor": _text_from_wire,
+    "seconds": _price_from_wire,
 }
 
 

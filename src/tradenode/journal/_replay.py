@@ -193,6 +193,23 @@ def _balance_baseline(state: OmsState, entry: JournalEntry) -> bool:
     return True
 
 
+def _venue_cursor(state: OmsState, entry: JournalEntry) -> bool:
+    state.set_venue_cursor(
+        _text(entry.venue, entry, "venue"),
+        _text(entry.scope, entry, "scope"),
+        _text(entry.cursor, entry, "cursor"),
+    )
+    return True
+
+
+def _acceptance_window(state: OmsState, entry: JournalEntry) -> bool:
+    seconds = entry.seconds
+    if not isinstance(seconds, Decimal):
+        raise _malformed(entry, "seconds")
+    state.set_acceptance_window(_text(entry.venue, entry, "venue"), seconds)
+    return True
+
+
 def _counter_entry(state: OmsState, entry: JournalEntry) -> bool:
     # The counters live outside the state; replay() collects them.
     _counter(entry)
@@ -210,6 +227,8 @@ _HANDLERS: Final[Mapping[EntryKind, Callable[[OmsState, JournalEntry], bool]]] =
     EntryKind.MARK: _mark,
     EntryKind.BALANCE_BASELINE: _balance_baseline,
     EntryKind.COUNTER: _counter_entry,
+    EntryKind.VENUE_CURSOR: _venue_cursor,
+    EntryKind.ACCEPTANCE_WINDOW: _acceptance_window,
 }
 
 

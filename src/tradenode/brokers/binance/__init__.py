@@ -11,6 +11,7 @@ from ._actor import (
     GetMarketSnapshot,
     MarketSnapshot,
     TrackedOrder,
+    binance_acceptance_window,
 )
 from ._codec import (
     BINANCE_CLIENT_ORDER_ID,
@@ -130,6 +131,7 @@ __all__ = [
     "WsEvent",
     "WsFrame",
     "WsResponse",
+    "binance_acceptance_window",
     "binance_order_type",
     "cancel_params",
     "cancel_replace_params",

@@ -41,13 +41,14 @@ from ..._exceptions import (
     MalformedPayloadError,
 )
 from ...actors._contract import (
+    AcceptanceWindow,
     BrokerReply,
     BrokerRequest,
     Outcome,
     QuoteSubscription,
     RateObservation,
 )
-from ...actors._control import VenueBalances
+from ...actors._control import VenueBalances, VenueCursor
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -106,14 +107,38 @@ from ._session import (
 )
 from ._signing import BinanceCredentials
 
-__all__ = ["BinanceBroker", "BinanceLink", "GetMarketSnapshot", "MarketSnapshot", "TrackedOrder"]
+__all__ = [
+    "BinanceBroker",
+    "BinanceLink",
+    "GetMarketSnapshot",
+    "MarketSnapshot",
+    "TrackedOrder",
+    "binance_acceptance_window",
+]
 
 logger = logging.getLogger("tradenode.brokers.binance")
 
 UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 
+#: Binance refuses a request stamped more than 1000 ms ahead of its clock; our
+#: clock offset is measured at connect, so the venue's clock and ours disagree
+#: by less than that, and a window closing this much later is closed for both.
+CLOCK_MARGIN_SECONDS = 1.0
+
+
+def binance_acceptance_window(recv_window_ms: int) -> AcceptanceWindow:
+    """How long after its deadline Binance may still accept an order request.
+
+    Binance checks ``serverTime - timestamp <= recvWindow`` on receipt and
+    again before the matching engine; the broker signs no order request past
+    its deadline, so the signed timestamp is at most the deadline and nothing
+    is accepted later than deadline + recvWindow (+ the clocks' margin)."""
+    return AcceptanceWindow(recv_window_ms / 1000, CLOCK_MARGIN_SECONDS)
+
+
 _TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 _TRADES_PAGE = 1000
+_STREAMED_TRADES_LIMIT = 100_000
 
 
 @dataclass
@@ -143,6 +168,17 @@ class BinanceLink:
     orders: dict[str, TrackedOrder] = field(default_factory=dict)
     client_ids: dict[tuple[str, int], str] = field(default_factory=dict)
     trade_cursor: dict[str, int] = field(default_factory=dict)
+    """Per symbol, the last trade id a sweep read: every trade up to it has been
+    forwarded (or adopted). Moved only by sweeps, never by the stream, which
+    can deliver a later trade before an earlier one was lost; journaled by the
+    OMS (``VenueCursor``) so a new process sweeps from there."""
+    order_cursor: dict[str, int] = field(default_factory=dict)
+    """Per symbol, the last order id an ``allOrders`` sweep read."""
+    own_orders: set[tuple[str, int]] = field(default_factory=set)
+    """(symbol, orderId) of orders this link placed above the order cursor: the
+    sweep adopts only orders that are neither these nor unsettled."""
+    streamed_trades: dict[str, set[int]] = field(default_factory=dict)
+    """Trade ids forwarded since the last sweep, which the next sweep skips."""
     subscriptions: list[QuoteSubscription] = field(default_factory=list)
     balances: dict[str, Balance] = field(default_factory=dict)
     last_quotes: dict[str, Quote] = field(default_factory=dict)
@@ -224,6 +260,20 @@ class _Reconciliation:
     trades: tuple[Any, ...]
     adopted: tuple[Any, ...]
     account: Any
+    orders_since: tuple[Any, ...] = ()
+    """``allOrders`` rows past each symbol's order cursor."""
+    trade_cursors: Mapping[str, int] = field(default_factory=dict)
+    order_cursors: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _SweepFrom:
+    """Where the next sweep starts: per symbol, the last trade and order id read
+    (-1: none yet); ``symbols`` without a cursor get one at the venue's latest."""
+
+    trades: Mapping[str, int]
+    orders: Mapping[str, int]
+    symbols: tuple[str, ...]
 
 
 class BinanceBroker(Actor):
@@ -418,7 +468,16 @@ class BinanceBroker(Actor):
             for client_id, order in self.link.orders.items()
             if not order.settled
         }
-        return (unsettled, dict(self.link.trade_cursor), dict(self.link.client_ids))
+        symbols = (
+            set(self.symbols)
+            | {order.symbol for order in self.link.orders.values()}
+            | set(self.link.trade_cursor)
+            | set(self.link.order_cursor)
+        )
+        sweep = _SweepFrom(
+            dict(self.link.trade_cursor), dict(self.link.order_cursor), tuple(sorted(symbols))
+        )
+        return (unsettled, sweep, dict(self.link.client_ids))
 
     def _reconcile(self) -> None:
         """Agree with the venue before taking requests: every unsettled order's
@@ -435,14 +494,25 @@ class BinanceBroker(Actor):
         self._apply_reconciliation(snapshot, strict=True)
 
     def _apply_reconciliation(self, snapshot: _Reconciliation, *, strict: bool) -> None:
-        """What the venue says, in the order the OMS needs it: fills before the
-        status that shows them; then balances for the position check."""
-        for raw in snapshot.adopted:
+        """What the venue says, in the order the OMS needs it: an order we never
+        placed (or a past process placed and settled) is reported first, so the
+        OMS can adopt it before its fills; then fills before the status that
+        shows them; then balances for the position check, and the cursors,
+        which the OMS journals after everything they cover."""
+        foreign: dict[str, BinanceOrder] = {}
+        for raw in (*snapshot.adopted, *snapshot.orders_since, *snapshot.open_orders):
             order = parse_order(raw, broker=self.name)
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
+            if self._is_foreign(order):
+                foreign.setdefault(order.client_order_id, order)
+        for order in foreign.values():
+            self._note_order(order)
+            self.reports_to.tell(to_status_report(self.name, order))
         orders: list[BinanceOrder] = []
         for raw in snapshot.open_orders:
-            orders.append(parse_order(raw, broker=self.name))
+            order = parse_order(raw, broker=self.name)
+            if order.client_order_id not in foreign:
+                orders.append(order)
         for client_id, result in snapshot.orders:
             if result.error is not None:
                 if classify(result.error) is ErrorKind.NOT_FOUND:
@@ -469,7 +539,8 @@ class BinanceBroker(Actor):
             key=lambda trade: (trade.symbol, trade.trade_id),
         )
         for trade in trades:
-            self._forward_trade(trade)
+            if trade.trade_id not in self.link.streamed_trades.get(trade.symbol, ()):
+                self._forward_trade(trade)
         seen: set[str] = set()
         for order in orders:
             if order.client_order_id in seen:
@@ -488,7 +559,35 @@ class BinanceBroker(Actor):
                 ts_ns=self.context.now_ns(),
             )
         )
+        self._advance_cursors(snapshot)
         self.link.note_reconciled()
+
+    def _is_foreign(self, order: BinanceOrder) -> bool:
+        """Not an order this link placed or was handed by the journal."""
+        return (
+            order.client_order_id not in self.link.orders
+            and (order.symbol, order.order_id) not in self.link.own_orders
+        )
+
+    def _advance_cursors(self, snapshot: _Reconciliation) -> None:
+        """Move each cursor to what the sweep read, and tell the OMS to journal it."""
+        for kind, cursors, mine in (
+            ("trades", snapshot.trade_cursors, self.link.trade_cursor),
+            ("orders", snapshot.order_cursors, self.link.order_cursor),
+        ):
+            for symbol, cursor in sorted(cursors.items()):
+                if cursor < mine.get(symbol, -1):
+                    continue
+                mine[symbol] = cursor
+                self.reports_to.tell(VenueCursor(self.name, f"{kind}/{symbol}", str(cursor)))
+        for symbol, cursor in self.link.trade_cursor.items():
+            streamed = self.link.streamed_trades.get(symbol)
+            if streamed:
+                streamed.difference_update({i for i in streamed if i <= cursor})
+        for symbol, cursor in self.link.order_cursor.items():
+            self.link.own_orders.difference_update(
+                {key for key in self.link.own_orders if key[0] == symbol and key[1] <= cursor}
+            )
 
     def _check_periodically(self) -> None:
         """Between reconnects, the same reconciliation on a timer, off the actor's
@@ -542,7 +641,12 @@ class BinanceBroker(Actor):
             tracked.forwarded_quantity += fill.last_quantity
         cursor = self.link.trade_cursor.get(symbol)
         if cursor is None or trade_id > cursor:
-            self.link.trade_cursor[symbol] = trade_id
+            streamed = self.link.streamed_trades.setdefault(symbol, set())
+            if len(streamed) >= _STREAMED_TRADES_LIMIT:
+                # Only an optimisation (the OMS drops a repeated fill by its
+                # execution id): without sweeps to prune it, start again.
+                streamed.clear()
+            streamed.add(trade_id)
         self.reports_to.tell(fill)
 
     def _note_order(self, order: BinanceOrder) -> None:
@@ -552,6 +656,7 @@ class BinanceBroker(Actor):
                 return
             tracked = self.link.orders[order.client_order_id] = TrackedOrder(order.symbol)
         tracked.order_id = order.order_id
+        self.link.own_orders.add((order.symbol, order.order_id))
         tracked.venue_filled = max(tracked.venue_filled, order.executed_qty)
         tracked.terminal = tracked.terminal or order.status in _TERMINAL
 
@@ -633,6 +738,7 @@ class BinanceBroker(Actor):
         tracked = self.link.orders.get(client_id)
         if tracked is not None:
             tracked.order_id = report.order_id
+            self.link.own_orders.add((report.symbol, report.order_id))
             tracked.venue_filled = max(tracked.venue_filled, report.cumulative_qty)
             tracked.terminal = tracked.terminal or report.status in _TERMINAL
         for message in execution_report_to_messages(self.name, report):
@@ -708,7 +814,7 @@ class BinanceBroker(Actor):
                 )
                 return False
             self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-            job: Any = (_submit, session, params)
+            job: Any = (_submit, session, params, self.context.system.clock.monotonic)
         elif isinstance(command, CancelOrder):
             job = (_cancel, session, command)
         elif isinstance(command, QueryOrder):
@@ -724,7 +830,7 @@ class BinanceBroker(Actor):
                 )
                 return False
             self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
-            job = (_cancel_replace, session, command)
+            job = (_cancel_replace, session, command, self.context.system.clock.monotonic)
         elif isinstance(command, CancelAllOrders):
             symbols = (
                 (command.symbol,)
@@ -1071,11 +1177,11 @@ async def _periodic_check(
     me: Address,
     session: BinanceSession,
     unsettled: Mapping[str, tuple[str, int | None]],
-    cursors: Mapping[str, int],
+    sweep: _SweepFrom,
     known: Mapping[tuple[str, int], str],
 ) -> None:
     try:
-        snapshot = await _fetch_reconciliation(session, unsettled, cursors, known)
+        snapshot = await _fetch_reconciliation(session, unsettled, sweep, known)
     except BrokerError as exc:
         logger.warning("%s: periodic check failed: %s", session.broker, exc)
         me.tell(_Checked(None))
@@ -1133,9 +1239,28 @@ async def _perform(
     me.tell(done)
 
 
+def _refuse_if_expired(request: BrokerRequest, monotonic: Callable[[], float]) -> None:
+    """Never sign an order request after its deadline.
+
+    The breaker reckons when the venue can no longer accept an order from the
+    request's deadline (``AcceptanceWindow``): the signed timestamp plus
+    ``recvWindow`` bounds the venue's acceptance only if the timestamp is no
+    later than the deadline. Signing happens synchronously inside
+    ``session.rest``, right after this check, with no await between."""
+    if request.expired(monotonic()):
+        raise BrokerTimeoutError(
+            "the request's deadline passed before it was sent; not sent",
+            broker=request.command.venue or None,
+        )
+
+
 async def _submit(
-    request: BrokerRequest, session: BinanceSession, params: Sequence[tuple[str, str]]
+    request: BrokerRequest,
+    session: BinanceSession,
+    params: Sequence[tuple[str, str]],
+    monotonic: Callable[[], float],
 ) -> _Done:
+    _refuse_if_expired(request, monotonic)
     result = await session.rest("POST", "/api/v3/order", params, signed=True)
     crash_point("after_send")
     return _Done(request, (result,))
@@ -1191,7 +1316,10 @@ async def _query(
 
 
 async def _cancel_replace(
-    request: BrokerRequest, session: BinanceSession, command: ModifyOrder
+    request: BrokerRequest,
+    session: BinanceSession,
+    command: ModifyOrder,
+    monotonic: Callable[[], float],
 ) -> _Done:
     status = await session.rest(
         "GET", "/api/v3/order", query_params(command.symbol, command.client_order_id), signed=True
@@ -1204,6 +1332,7 @@ async def _cancel_replace(
     except UnsupportedOrderError as exc:
         body = BinanceApiError(400, -1102, str(exc))
         return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
+    _refuse_if_expired(request, monotonic)
     result = await session.rest("POST", "/api/v3/order/cancelReplace", params, signed=True)
     trades: tuple[Any, ...] = ()
     if result.error is None and isinstance(result.body, Mapping):
@@ -1228,7 +1357,7 @@ async def _cancel_all(
 async def _fetch_reconciliation(
     session: BinanceSession,
     unsettled: Mapping[str, tuple[str, int | None]],
-    cursors: Mapping[str, int],
+    sweep: _SweepFrom,
     known: Mapping[tuple[str, int], str],
 ) -> _Reconciliation:
     def ok(result: RestResult, what: str) -> Any:
@@ -1259,10 +1388,38 @@ async def _fetch_reconciliation(
         order_id = row.get("orderId") if isinstance(row, Mapping) else None
         if isinstance(order_id, int) and _has_executed(row):
             trades.extend(await _all_trades(session, symbol, [("orderId", str(order_id))], ok))
-    for symbol, cursor in sorted(cursors.items()):
-        trades.extend(await _all_trades(session, symbol, [("fromId", str(cursor + 1))], ok))
+    trade_cursors = dict(sweep.trades)
+    order_cursors = dict(sweep.orders)
+    for symbol in sweep.symbols:
+        # First sight of a symbol (a new journal): its history so far is the
+        # account's past, not ours; the sweep starts at the venue's latest.
+        if symbol not in trade_cursors:
+            latest = ok(
+                await session.rest(
+                    "GET", "/api/v3/myTrades", [("symbol", symbol), ("limit", "1")], signed=True
+                ),
+                "myTrades",
+            )
+            trade_cursors[symbol] = _last_id(latest, "id", session.broker)
+        if symbol not in order_cursors:
+            latest = ok(
+                await session.rest(
+                    "GET", "/api/v3/allOrders", [("symbol", symbol), ("limit", "1")], signed=True
+                ),
+                "allOrders",
+            )
+            order_cursors[symbol] = _last_id(latest, "orderId", session.broker)
+    for symbol, cursor in sorted(sweep.trades.items()):
+        swept = await _all_trades(session, symbol, [("fromId", str(cursor + 1))], ok)
+        trades.extend(swept)
+        trade_cursors[symbol] = max(cursor, _last_id(swept, "id", session.broker))
+    orders_since: list[Any] = []
+    for symbol, cursor in sorted(sweep.orders.items()):
+        swept = await _all_orders(session, symbol, cursor + 1, ok)
+        orders_since.extend(swept)
+        order_cursors[symbol] = max(cursor, _last_id(swept, "orderId", session.broker))
     known_ids = dict(known)
-    for row in open_orders:
+    for row in (*open_orders, *orders_since):
         if isinstance(row, Mapping) and isinstance(row.get("orderId"), int):
             known_ids[(str(row.get("symbol")), row["orderId"])] = str(row.get("clientOrderId"))
     for _client_id, status in orders:
@@ -1295,8 +1452,40 @@ async def _fetch_reconciliation(
         "account",
     )
     return _Reconciliation(
-        tuple(open_orders), tuple(orders), tuple(trades), tuple(adopted), account
+        tuple(open_orders),
+        tuple(orders),
+        tuple(trades),
+        tuple(adopted),
+        account,
+        orders_since=tuple(orders_since),
+        trade_cursors=trade_cursors,
+        order_cursors=order_cursors,
     )
+
+
+def _last_id(rows: object, name: str, broker: str) -> int:
+    """The largest ``name`` in a list of rows; -1 for none."""
+    if not isinstance(rows, list):
+        raise MalformedPayloadError(f"expected a list of rows, got {rows!r:.80}", broker=broker)
+    ids = [row.get(name) for row in rows if isinstance(row, Mapping)]
+    return max((i for i in ids if isinstance(i, int) and not isinstance(i, bool)), default=-1)
+
+
+async def _all_orders(
+    session: BinanceSession, symbol: str, from_id: int, ok: Callable[[RestResult, str], Any]
+) -> list[Any]:
+    """Every order of ``symbol`` with orderId >= ``from_id``, page by page."""
+    rows: list[Any] = []
+    while True:
+        params = [("symbol", symbol), ("orderId", str(from_id)), ("limit", str(_TRADES_PAGE))]
+        page = ok(await session.rest("GET", "/api/v3/allOrders", params, signed=True), "allOrders")
+        if not isinstance(page, list):
+            raise MalformedPayloadError("allOrders is not a list", broker=session.broker)
+        rows.extend(page)
+        last = _last_id(page, "orderId", session.broker)
+        if len(page) < _TRADES_PAGE or last < from_id:
+            return rows
+        from_id = last + 1
 
 
 async def _all_trades(

@@ -66,6 +66,11 @@ class PaperVenue:
         self._duplicate = False
         self.requests_seen = 0
 
+    @property
+    def latency(self) -> float:
+        """Seconds between a request reaching the venue and the venue acting on it."""
+        return self._latency
+
     # -- connections ----------------------------------------------------------
 
     def connect(self, sink: EventSink) -> PaperSession:
