@@ -62,6 +62,7 @@ EXPECTED = {
         "Parked",
         "PositionBook",
         "PositionFill",
+        "PositionDrift",
         "Promise",
         "QuoteSubscription",
         "RateObservation",

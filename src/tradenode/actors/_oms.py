@@ -132,6 +132,8 @@ class OmsStore:
     """The write-ahead log; None runs without one (state lives until the process ends)."""
     drift_events: int = 0
     position_drifts: int = 0
+    drift_alerts: int = 0
+    """Position drifts reported, one per check that still sees one."""
     adopted: int = 0
     adoptions: dict[str, OrderStatusReport] = field(default_factory=dict)
     """Adopted orders whose venue report waits for their fills (see ``_adopt``)."""
@@ -276,6 +278,7 @@ class OmsActor(Actor):
             metrics["drift_events"] = self.store.drift_events
             metrics["adopted_orders"] = self.store.adopted
             metrics["position_drifts"] = self.store.position_drifts
+            metrics["drift_alerts"] = self.store.drift_alerts
             metrics["denied_orders"] = self.store.denials
             metrics["rejected_orders"] = self.store.rejections
             return metrics
@@ -574,6 +577,7 @@ class OmsActor(Actor):
             self.store.position_drifts += 1
             self.store.drift_events += 1
         self.store.drifting[key] = gap
+        self.store.drift_alerts += 1
         logger.error(
             "OMS: position drift on %s %s: our fills say %s, the venue's account %s "
             "(unexplained %s; stays a drift until explained or accepted)",
