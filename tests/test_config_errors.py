@@ -258,3 +258,24 @@ def test_a_binance_venue_without_symbols_takes_any_symbol() -> None:
         "strategies: [{id: s1, venue: bin, symbols: [DOGEUSDT]}]\n"
     )
     assert parse_config(text).strategies[0].symbols == ("DOGEUSDT",)
+
+
+def test_a_breaker_timeout_shorter_than_the_acceptance_window_is_refused_naming_both_keys() -> None:
+    text = """
+venues:
+  - name: bin
+    kind: binance
+    binance:
+      environment: testnet
+      api_key: k
+      api_secret: s
+      recv_window_ms: 8000
+    breaker: {request_timeout: 5}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    message = str(caught.value)
+    assert caught.value.key == "venues[0].breaker.request_timeout"
+    assert "breaker.request_timeout" in message and "recv_window_ms" in message
+    accepted = parse_config(text.replace("request_timeout: 5", "request_timeout: 8"))
+    assert accepted.venues[0].breaker.request_timeout == 8

@@ -184,6 +184,20 @@ class VenueConfig(_Strict):
             raise ConfigError(
                 f"venue {self.name}: a binance: section needs kind: binance", key="binance"
             )
+        if self.binance is not None:
+            window = self.binance.recv_window_ms / 1000
+            if self.breaker.request_timeout < window:
+                # Safe (the breaker waits for the window before any re-send),
+                # but every submit it gave up on early would be an order of
+                # unknown outcome for the rest of the window: refuse it.
+                raise ConfigError(
+                    f"venue {self.name}: breaker.request_timeout "
+                    f"({self.breaker.request_timeout:g} s) is shorter than "
+                    f"binance.recv_window_ms ({self.binance.recv_window_ms} ms), the time "
+                    "the venue may still accept a request: the breaker would give up on "
+                    "orders the venue can still place",
+                    key="breaker.request_timeout",
+                )
         return self
 
 
