@@ -22,7 +22,7 @@ from ._node import Node
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_NODE_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_NODE_FAILED, EXIT_CONFIG, EXIT_NEVER_CONNECTED = 0, 1, 2, 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,7 +54,8 @@ def run(
 
     CONFIG is a YAML node config; without it the node runs on the embedded
     paper venue (config/paper.yaml). Exits 0 after a clean stop, 1 if the
-    node's root supervisor gave up, 2 on a config error.
+    node's root supervisor gave up, 2 on a config error, 3 if a venue never
+    connected (the summary's never_connected says why).
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -116,9 +117,15 @@ def run(
     )
     click.echo(render_status(summary, final=True))
     click.echo(f"tradenode: node {node_config.node.name} stopped ({summary['termination_reason']})")
+    never = node.never_connected()
+    summary["never_connected"] = never
+    for venue_name, reason in never.items():
+        click.echo(f"tradenode: venue {venue_name} never connected ({reason})", err=True)
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    sys.exit(EXIT_NODE_FAILED if node.failed else EXIT_OK)
+    if node.failed:
+        sys.exit(EXIT_NODE_FAILED)
+    sys.exit(EXIT_NEVER_CONNECTED if never else EXIT_OK)
 
 
 def _exit_config_error(exc: ConfigError) -> NoReturn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ from .supervision import (
     ChildSpec,
     Clock,
     Intensity,
+    SupervisionEvent,
+    SupervisionEventKind,
     SupervisorSpec,
     TreeNode,
     add_child,
@@ -75,9 +78,54 @@ from .supervision import (
 )
 from .testing._paper import paper_sim_config
 
-__all__ = ["Node", "render_tree"]
+__all__ = ["Node", "VenueConnections", "render_tree"]
 
 logger = logging.getLogger("tradenode.node")
+
+
+class VenueConnections:
+    """Which venues' brokers have connected at least once, from supervision events.
+
+    A broker actor is started (or restarted) only once its ``on_start`` has
+    connected and reconciled, so the STARTED/RESTARTED event of
+    ``/<node>/brokers/<venue>/broker`` is the proof; a FAILED event carries
+    the reason it could not (a refused API key, a venue that is down)."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._lock = threading.Lock()
+        self._connected: set[str] = set()
+        self._last_failure: dict[str, str] = {}
+
+    def observe(self, event: object) -> None:
+        if not isinstance(event, SupervisionEvent) or not event.path.startswith(self._prefix):
+            return
+        venue, _, child = event.path[len(self._prefix) :].partition("/")
+        if child != "broker":
+            return
+        with self._lock:
+            if event.kind in (SupervisionEventKind.STARTED, SupervisionEventKind.RESTARTED):
+                self._connected.add(venue)
+            elif event.kind is SupervisionEventKind.FAILED and event.error is not None:
+                self._last_failure[venue] = f"{type(event.error).__name__}: {event.error}"
+
+    def never_connected(self, venues: list[str]) -> dict[str, str]:
+        with self._lock:
+            return {
+                venue: self._last_failure.get(venue, "not connected yet")
+                for venue in venues
+                if venue not in self._connected
+            }
+
+    def summary(self, venues: list[str]) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {
+                venue: {
+                    "connected": venue in self._connected,
+                    "last_failure": self._last_failure.get(venue),
+                }
+                for venue in venues
+            }
 
 
 class Node:
@@ -96,6 +144,8 @@ class Node:
         self.config = config if config is not None else NodeConfig()
         section = self.config.node
         self.system = ActorSystem(clock=clock, seed=section.seed, name=section.name)
+        self._connections = VenueConnections(self.directory_path_prefix(section.name))
+        self.system.events.subscribe(self._connections.observe)
         self.clock = self.system.clock
         self.directory = Directory(self.system, section.name)
         self.journal: Journal | None = None
@@ -579,6 +629,7 @@ class Node:
                 }
             except Exception as exc:  # noqa: BLE001
                 status["breakers"][entry.name] = {"state": f"unavailable ({type(exc).__name__})"}
+        status["venues"] = self._connections.summary(self.config_venue_names())
         status["connections"] = {
             name: {
                 "connections": link.connections,
@@ -591,6 +642,22 @@ class Node:
             for name, link in self.binance_links.items()
         }
         return status
+
+    def config_venue_names(self) -> list[str]:
+        """Every venue this node has been asked to trade on, configured or added."""
+        names = [venue.name for venue in self.config.venues]
+        names += [e.name for e in self.directory.venues() if e.name not in names]
+        return names
+
+    @staticmethod
+    def directory_path_prefix(name: str) -> str:
+        return f"/{name}/brokers/"
+
+    def never_connected(self) -> dict[str, str]:
+        """Venues whose broker never once connected and reconciled, with the last
+        reason it gave: a node that never reached its venue has not traded, and
+        must not report a clean run."""
+        return self._connections.never_connected(self.config_venue_names())
 
     def _books(self) -> dict[str, Any]:
         state = self.oms_store.state
