@@ -434,7 +434,10 @@ class Node:
             ),
         )
         entry = VenueEntry(
-            name, breaker=self._lookup(f"{base}/breaker"), broker=self._lookup(f"{base}/broker")
+            name,
+            breaker=self._lookup(f"{base}/breaker"),
+            broker=self._lookup(f"{base}/broker"),
+            amends_natively=amend_natively,
         )
         self.oms_store.amends_natively[name] = amend_natively
         self.directory.register_venue(entry)

@@ -19,6 +19,9 @@ class VenueEntry:
     name: str
     breaker: Address
     broker: Address
+    amends_natively: bool = True
+    """A modify keeps the order's id (native amend) rather than replacing it
+    with a new order under a new id (cancel/replace)."""
 
 
 class Directory:

@@ -33,6 +33,26 @@ class ExampleStrategy(Strategy):
         self._acknowledged: set[str] = set()
         self.fills = 0
 
+    def on_start(self) -> None:
+        """Take back the bids a past incarnation (or a past process, through the
+        journal) left resting: one per symbol is kept and re-priced from here,
+        any more are cancelled. Forgetting them placed a new bid at every
+        restart while the old ones kept resting at the venue."""
+        for client_order_id, order in sorted(self.ctx.open_orders().items()):
+            if (
+                order.symbol not in self.symbols
+                or order.side is not Side.BUY
+                or order.order_type is not OrderType.LIMIT
+            ):
+                continue
+            if order.symbol in self._resting:
+                self.ctx.cancel_order(client_order_id)
+                continue
+            self._resting[order.symbol] = client_order_id
+            # It was open in the OMS; if the venue has not acknowledged it
+            # after all, the OMS refuses the re-pricing and nothing changes.
+            self._acknowledged.add(client_order_id)
+
     def on_quote(self, quote: Quote) -> None:
         self._mid = getattr(self, "_mid", {})
         self._mid[quote.symbol] = quote

@@ -165,12 +165,15 @@ class StrategyContext:
         price: Decimal | None = None,
         stop_price: Decimal | None = None,
     ) -> str | None:
-        """Amend an open order; returns the replacement's id when the venue cancel/replaces."""
+        """Amend an open order; returns the id the order goes on under: its own
+        where the venue amends natively, the replacement's where it cancel/replaces."""
         order = self._actor.view.open_orders.get(client_order_id)
         if order is None:
             logger.warning("%s: modify of unknown order %s", self.strategy_id, client_order_id)
             return None
-        replacement = self._actor.ids.next()
+        entry = self._actor.directory.venue(order.venue)
+        native = entry is None or entry.amends_natively
+        replacement = None if native else self._actor.ids.next()
         self._actor.send(
             ModifyOrder(
                 client_order_id=client_order_id,
@@ -183,7 +186,7 @@ class StrategyContext:
                 ts_ns=self.now_ns(),
             )
         )
-        return replacement
+        return client_order_id if replacement is None else replacement
 
     def execute_decision(self, decision: ExecutionDecision) -> str | None:
         """Turn a LONG/SHORT/FLAT/HOLD decision into the order that reaches it.
