@@ -1,0 +1,216 @@
+"""The core exactly-once rule, at the breaker: an order of unknown outcome is
+sent again only once the venue can no longer accept the original.
+
+A scripted broker answers the first submit with a transport failure (outcome
+unknown) and every query with "not found" (or, once the original "lands",
+with the order). The breaker must ask, wait out the venue's acceptance window,
+ask again, and only then re-send; a venue that declares no window never gets
+a blind re-send.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tradenode.actors import (
+    AcceptanceWindow,
+    BreakerActor,
+    BreakerStore,
+    BrokerReply,
+    BrokerRequest,
+    Directory,
+    Outcome,
+)
+from tradenode.actors._breaker import GetBreakerStats, ResolveSubmit
+from tradenode.actors._breaker_state import CircuitBreaker, DeadLetterQueue
+from tradenode.actors._rate_limit import TokenBucket
+from tradenode.actors._retry import RetryPolicy
+from tradenode.messages import OrderType, QueryOrder, Side, SubmitOrder
+from tradenode.supervision import (
+    Actor,
+    ActorSystem,
+    Address,
+    ChildSpec,
+    EventRecorder,
+    ManualClock,
+    SupervisorSpec,
+)
+
+ORDER = SubmitOrder(
+    client_order_id="o-1",
+    strategy_id="s",
+    venue="v",
+    symbol="BTCUSDT",
+    side=Side.BUY,
+    order_type=OrderType.MARKET,
+    quantity=Decimal("1"),
+)
+
+
+class ScriptedBroker(Actor):
+    """First submit: TRANSPORT (unknown outcome). Queries: NOT_FOUND until
+    ``landed`` is set, then OK. Later submits: OK."""
+
+    def __init__(self, seen: EventRecorder, landed: list[bool]) -> None:
+        self.seen = seen
+        self.landed = landed
+        self.submits = 0
+
+    def receive(self, message: Any) -> Any:
+        if not isinstance(message, BrokerRequest):
+            return None
+        command = message.command
+        if isinstance(command, SubmitOrder):
+            self.submits += 1
+            outcome = Outcome.TRANSPORT if self.submits == 1 else Outcome.OK
+        elif isinstance(command, QueryOrder):
+            outcome = Outcome.OK if self.landed[0] else Outcome.NOT_FOUND
+        else:
+            outcome = Outcome.OK
+        message.reply_to.tell(BrokerReply(message.seq, outcome))
+        self.seen(message)
+        return None
+
+
+class Sink(Actor):
+    def receive(self, message: Any) -> Any:
+        return None
+
+
+class Rig:
+    def __init__(self, clock: ManualClock, breaker: Address, broker: Address) -> None:
+        self.clock = clock
+        self.breaker = breaker
+        self.broker = broker
+
+    def settle(self) -> None:
+        """Both actors have handled what was sent to them so far (twice: a reply
+        handled by the breaker may send one more request)."""
+        for _ in range(2):
+            self.broker.ask("sync")
+            self.breaker.ask(GetBreakerStats())
+
+
+@contextmanager
+def rig(
+    acceptance: AcceptanceWindow | None, seen: EventRecorder, landed: list[bool]
+) -> Iterator[Rig]:
+    clock = ManualClock()
+    system = ActorSystem(clock=clock, seed=1, name="n")
+    try:
+        directory = Directory(system, "n")
+        store = BreakerStore(
+            breaker=CircuitBreaker(
+                "v", failure_threshold=5, open_timeout=10.0, monotonic=clock.monotonic
+            ),
+            bucket=TokenBucket(1000.0, 1000.0, monotonic=clock.monotonic),
+            retry=RetryPolicy(3, 0.5, 4.0, 0.0, random.Random(1)),
+            dlq=DeadLetterQueue(10),
+        )
+        root = system.start(
+            SupervisorSpec(
+                "n",
+                children=(
+                    SupervisorSpec("core", children=(ChildSpec("oms", Sink),)),
+                    ChildSpec(
+                        "breaker",
+                        lambda: BreakerActor(
+                            "v",
+                            directory=directory,
+                            store=store,
+                            broker_path="/n/broker",
+                            request_timeout=2.0,
+                            park_when_open=False,
+                            acceptance=acceptance,
+                        ),
+                    ),
+                    ChildSpec("broker", lambda: ScriptedBroker(seen, landed)),
+                ),
+            )
+        )
+        root.cell.first_start.started.wait()
+        breaker, broker = system.lookup("/n/breaker"), system.lookup("/n/broker")
+        assert breaker is not None and broker is not None
+        yield Rig(clock, breaker, broker)
+    finally:
+        system.shutdown(10)
+
+
+def submits(seen: EventRecorder) -> int:
+    return sum(isinstance(m.command, SubmitOrder) for m in seen.items)
+
+
+def queries(seen: EventRecorder) -> int:
+    return sum(isinstance(m.command, QueryOrder) for m in seen.items)
+
+
+def test_not_found_inside_the_window_means_not_yet_and_the_resend_waits_for_it_to_close() -> None:
+    seen = EventRecorder()
+    with rig(AcceptanceWindow(5.0, 1.0), seen, [False]) as r:
+        r.breaker.tell(ORDER)
+        r.settle()
+        r.clock.advance(0.5)  # the retry delay: the breaker asks
+        r.settle()
+        assert (submits(seen), queries(seen)) == (1, 1)
+        # The failure came back at t=0, so the original may be accepted until 6 s.
+        r.clock.advance(5.0)
+        r.settle()
+        assert (submits(seen), queries(seen)) == (1, 1), "re-sent inside the window"
+        r.clock.advance(0.5)
+        r.settle()
+        assert queries(seen) == 2, "asks again once the window has closed"
+        assert submits(seen) == 2, "and only then sends it again, under the same id"
+        ids = {m.command.client_order_id for m in seen.items}
+        assert ids == {"o-1"}
+
+
+def test_an_original_that_lands_inside_the_window_is_adopted_not_sent_again() -> None:
+    seen, landed = EventRecorder(), [False]
+    with rig(AcceptanceWindow(5.0, 1.0), seen, landed) as r:
+        r.breaker.tell(ORDER)
+        r.settle()
+        r.clock.advance(0.5)
+        r.settle()
+        landed[0] = True
+        r.clock.advance(10.0)
+        r.settle()
+        assert (submits(seen), queries(seen)) == (1, 2)
+
+
+def test_a_venue_without_a_window_never_gets_a_blind_resend() -> None:
+    seen = EventRecorder()
+    with rig(None, seen, [False]) as r:
+        r.breaker.tell(ORDER)
+        r.settle()
+        r.clock.advance(0.5)
+        r.settle()
+        for _ in range(5):
+            r.clock.advance(60.0)
+            r.settle()
+        assert submits(seen) == 1
+        stats = r.breaker.ask(GetBreakerStats())
+        assert stats.unresolved == 1
+
+
+@pytest.mark.parametrize("journaled", [None, AcceptanceWindow(20.0)])
+def test_a_recovered_order_waits_for_the_longer_of_its_own_window_and_the_journaled_one(
+    journaled: AcceptanceWindow | None,
+) -> None:
+    seen = EventRecorder()
+    with rig(AcceptanceWindow(5.0, 1.0), seen, [False]) as r:
+        r.breaker.tell(ResolveSubmit(ORDER, sent_by=r.clock.monotonic(), window=journaled))
+        r.settle()
+        assert (submits(seen), queries(seen)) == (0, 1)
+        closes = 6.0 if journaled is None else 20.0
+        r.clock.advance(closes - 0.1)
+        r.settle()
+        assert submits(seen) == 0, "re-sent while the last process's request could land"
+        r.clock.advance(0.1)
+        r.settle()
+        assert (submits(seen), queries(seen)) == (1, 2)
