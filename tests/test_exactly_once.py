@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from tradenode.actors import (
-    AcceptBalanceBaseline,
     GetFills,
     GetMetrics,
     OmsState,
@@ -279,7 +278,7 @@ def test_a_drift_is_reported_at_every_check_until_an_operator_accepts_the_accoun
         check()
         assert metric("drift_alerts") == 2, "the drift was silently re-baselined"
         assert metric("position_drifts") == 1, "one drift, counted once"
-        assert h.node.oms.ask(AcceptBalanceBaseline("binance", "BTC")) == ("BTC",)
+        assert h.node.accept_balance_baseline("binance", "BTC") == ("BTC",)
         check()
         check()
         assert metric("drift_alerts") == 2, "an accepted baseline is no drift"

@@ -27,6 +27,7 @@ from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
 from .actors._client_ids import ClientOrderIds, base36
 from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
 from .actors._control import (
+    AcceptBalanceBaseline,
     EngageKillSwitch,
     GetMetrics,
     GetOpenOrders,
@@ -570,6 +571,16 @@ class Node:
         return remove_child(self.supervisor("core/strategies"), strategy_id)
 
     # -- operations -------------------------------------------------------------------
+
+    def accept_balance_baseline(
+        self, venue: str, asset: str | None = None, *, reason: str = "accepted by the operator"
+    ) -> tuple[str, ...]:
+        """Take the venue's account as right for ``asset`` (all assets when None):
+        a position drift stays one until its fills explain it or this is called
+        (after a deposit or a manual trade, say). Journaled; returns the assets."""
+        accepted = self.oms.ask(AcceptBalanceBaseline(venue, asset, reason))
+        assert isinstance(accepted, tuple)
+        return accepted
 
     def kill_switch(self, *, flatten: bool = False, timeout: float = 30.0) -> KillSwitchReport:
         """Halt the risk guard, cancel every open order on every venue, optionally flatten."""
