@@ -24,6 +24,7 @@ from .actors._breaker import (
     VenueFailureStats,
 )
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
+from .actors._capabilities import AmendMode, CancelAllScope, VenueCapabilities
 from .actors._client_ids import ClientOrderIds, base36
 from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
 from .actors._control import (
@@ -52,7 +53,7 @@ from .brokers.binance import (
     BinanceLink,
     SessionSettings,
     TrackedOrder,
-    binance_acceptance_window,
+    binance_capabilities,
 )
 from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue
 from .journal import FsyncMode, FsyncPolicy, Journal
@@ -383,10 +384,17 @@ class Node:
                 ),
                 backoff=self._backoff(config),
             ),
-            amend_natively=amend_natively,
-            # The paper venue processes a request ``latency`` after the broker
-            # hands it over, and the broker hands nothing over past its deadline.
-            acceptance=AcceptanceWindow(venue.latency),
+            capabilities=VenueCapabilities(
+                amend=AmendMode.NATIVE if amend_natively else AmendMode.CANCEL_REPLACE,
+                # The simulator does not enforce reduce-only: flatten orders
+                # are sized to the position instead.
+                reduce_only=False,
+                cancel_all=CancelAllScope.ACCOUNT,
+                positions_are_balances=not config.allow_short,
+                # The paper venue processes a request ``latency`` after the broker
+                # hands it over, and the broker hands nothing over past its deadline.
+                acceptance=AcceptanceWindow(venue.latency),
+            ),
             extra=extra,
         )
 
@@ -395,8 +403,7 @@ class Node:
         config: VenueConfig,
         broker_spec: ChildSpec,
         *,
-        amend_natively: bool,
-        acceptance: AcceptanceWindow | None,
+        capabilities: VenueCapabilities,
         extra: list[ChildSpec | SupervisorSpec] | None = None,
     ) -> VenueEntry:
         """A venue's subtree under ``brokers``: its breaker, then its broker actor."""
@@ -416,7 +423,7 @@ class Node:
                     broker_path=f"{base}/broker",
                     request_timeout=breaker.request_timeout,
                     park_when_open=breaker.when_open == "park",
-                    acceptance=acceptance,
+                    acceptance=capabilities.acceptance,
                 ),
             ),
             broker_spec,
@@ -438,13 +445,12 @@ class Node:
             name,
             breaker=self._lookup(f"{base}/breaker"),
             broker=self._lookup(f"{base}/broker"),
-            amends_natively=amend_natively,
+            capabilities=capabilities,
         )
-        self.oms_store.amends_natively[name] = amend_natively
         self.directory.register_venue(entry)
         entry.broker.tell(QuoteSubscription(self.oms))
         entry.broker.tell(QuoteSubscription(self.risk))
-        self._resolve_recovered(name, acceptance)
+        self._resolve_recovered(name, capabilities.acceptance)
         logger.info("venue %s connected", name)
         return entry
 
@@ -493,8 +499,7 @@ class Node:
                 ),
                 backoff=self._backoff(config),
             ),
-            amend_natively=False,
-            acceptance=binance_acceptance_window(settings.recv_window_ms),
+            capabilities=binance_capabilities(settings.recv_window_ms),
         )
 
     def _backoff(self, config: VenueConfig) -> Backoff:
@@ -587,7 +592,14 @@ class Node:
         started = self.clock.time_ns()
         self.risk.ask(SetTradingState(TradingState.HALTED, "kill switch"), timeout=timeout)
         done: Promise[KillSwitchReport] = Promise()
-        self.oms.tell(EngageKillSwitch(flatten=flatten, done=done, started_ns=started))
+        self.oms.tell(
+            EngageKillSwitch(
+                flatten=flatten,
+                done=done,
+                started_ns=started,
+                confirm_within=max(0.1, timeout / 2 - 0.5),
+            )
+        )
         report = done.wait(timeout)
         logger.warning(
             "kill switch: %d open order(s), %d cancel(s) confirmed, %d flatten order(s), %.1f ms",

@@ -29,6 +29,11 @@ from ._breaker_state import (
     TransitionCause,
     classify,
 )
+from ._capabilities import (
+    AmendMode,
+    CancelAllScope,
+    VenueCapabilities,
+)
 from ._client_ids import (
     MAX_COUNTER,
     MAX_PREFIX_LENGTH,
@@ -152,6 +157,7 @@ __all__ = [
     "AcceptBalanceBaseline",
     "AcceptanceWindow",
     "Admission",
+    "AmendMode",
     "ApplyResult",
     "BreakerActor",
     "BreakerStats",
@@ -160,6 +166,7 @@ __all__ = [
     "BrokerCommand",
     "BrokerReply",
     "BrokerRequest",
+    "CancelAllScope",
     "CircuitBreaker",
     "CircuitState",
     "ClientOrderIds",
@@ -224,6 +231,7 @@ __all__ = [
     "TradingStateTransitionError",
     "TransitionCause",
     "Unsubscribe",
+    "VenueCapabilities",
     "VenueCursor",
     "VenueEntry",
     "VenueFailureStats",

@@ -183,6 +183,8 @@ class EngageKillSwitch:
     flatten: bool
     done: Promise[Any] = field(compare=False)
     started_ns: int = 0
+    confirm_within: float = 10.0
+    """Seconds (node clock) each phase waits for the venues to confirm."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,10 @@ by any actor) can hand them out once; venues come and go at runtime.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..supervision import ActorSystem, Address
+from ._capabilities import VenueCapabilities
 
 __all__ = ["Directory", "VenueEntry"]
 
@@ -19,9 +20,13 @@ class VenueEntry:
     name: str
     breaker: Address
     broker: Address
-    amends_natively: bool = True
-    """A modify keeps the order's id (native amend) rather than replacing it
-    with a new order under a new id (cancel/replace)."""
+    capabilities: VenueCapabilities = field(default_factory=VenueCapabilities)
+
+    @property
+    def amends_natively(self) -> bool:
+        """A modify keeps the order's id (native amend) rather than replacing it
+        with a new order under a new id (cancel/replace)."""
+        return self.capabilities.amends_natively
 
 
 class Directory:

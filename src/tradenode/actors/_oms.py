@@ -22,6 +22,7 @@ from .._crashpoints import crash_point
 from ..journal._entries import EntryKind
 from ..messages._enums import DenialCode, OrderStatus, OrderType, Side, TradingState
 from ..messages._messages import (
+    CancelAllOrders,
     CancelOrder,
     CancelRejected,
     Message,
@@ -39,7 +40,8 @@ from ..messages._messages import (
     SubmitOrder,
     TradingStateChanged,
 )
-from ..supervision import Actor, Address
+from ..supervision import Actor, Address, Cancellable
+from ._capabilities import CancelAllScope
 from ._client_ids import ClientOrderIds
 from ._control import (
     AcceptBalanceBaseline,
@@ -120,6 +122,11 @@ class KillSwitchReport:
     cancel_seconds: float
     total_seconds: float
     complete: bool
+    """True only when the venues confirmed every order closed and, with flatten,
+    every flatten order filled and no position is left."""
+    problems: tuple[str, ...] = ()
+    """What remains and why, one line each (an order not confirmed closed, a
+    flatten order the venue refused with its reason, a residual position)."""
 
 
 @dataclass
@@ -127,7 +134,6 @@ class OmsStore:
     state: OmsState
     subscribers: list[Subscribe] = field(default_factory=list)
     ids: ClientOrderIds = field(default_factory=lambda: ClientOrderIds("ks"))
-    amends_natively: dict[str, bool] = field(default_factory=dict)
     journal: OmsJournal | None = None
     """The write-ahead log; None runs without one (state lives until the process ends)."""
     drift_events: int = 0
@@ -138,6 +144,8 @@ class OmsStore:
     adoptions: dict[str, OrderStatusReport] = field(default_factory=dict)
     """Adopted orders whose venue report waits for their fills (see ``_adopt``)."""
     drift_suspects: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    base_assets: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(venue, symbol) -> base asset, from the venues' balance reports."""
     drifting: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     """Confirmed position drifts still unexplained: (venue, asset) -> gap."""
     last_balances: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
@@ -161,9 +169,23 @@ class _KillRun:
     found: int
     confirmed: int = 0
     failed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     flatten: list[str] = field(default_factory=list)
     flattening: bool = False
+    flattened_venues: set[str] = field(default_factory=set)
     cancel_seconds: float = 0.0
+    phase: int = 0
+    timers: list[Cancellable] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _KillSweep:
+    phase: int
+
+
+@dataclass(frozen=True, slots=True)
+class _KillDeadline:
+    phase: int
 
 
 class OmsActor(Actor):
@@ -243,6 +265,10 @@ class OmsActor(Actor):
             ]
         elif isinstance(message, EngageKillSwitch):
             self._engage_kill_switch(message)
+        elif isinstance(message, _KillSweep):
+            self._kill_sweep(message.phase)
+        elif isinstance(message, _KillDeadline):
+            self._kill_deadline(message.phase)
         else:
             return self._query(message)
         return None
@@ -431,7 +457,7 @@ class OmsActor(Actor):
                 view,
             )
             return
-        native = self.store.amends_natively.get(modify.venue, True)
+        native = entry.amends_natively
         if native or modify.new_client_order_id is None:
             self.state.mark_pending_replace(modify.client_order_id, now)
             seq = self._record(
@@ -533,6 +559,7 @@ class OmsActor(Actor):
         itself would hide a lost fill for good."""
         ours: dict[str, Decimal] = {}
         for symbol, asset in balances.base_assets.items():
+            self.store.base_assets[(balances.venue, symbol)] = asset
             quantity = self.state.position(balances.venue, symbol).quantity
             ours[asset] = ours.get(asset, Decimal(0)) + quantity
         for asset, our_position in ours.items():
@@ -778,29 +805,78 @@ class OmsActor(Actor):
     # -- kill switch -------------------------------------------------------------------
 
     def _engage_kill_switch(self, command: EngageKillSwitch) -> None:
+        """Cancel every open order, with one request per symbol (or account) where
+        the venue has a cancel-all, and wait for the venue to confirm each one
+        closed; then, with ``flatten``, close every position. Whatever the venue
+        does not confirm within ``command.confirm_within`` is reported, with why."""
         open_orders = self.state.open_orders()
         run = _KillRun(command, time.perf_counter(), set(), len(open_orders))
         self._kill = run
+        by_venue: dict[str, list[TrackedOrderView]] = {}
         for view in open_orders:
-            entry = self.directory.venue(view.venue)
+            by_venue.setdefault(view.venue, []).append(view)
+        for venue, views in sorted(by_venue.items()):
+            entry = self.directory.venue(venue)
             if entry is None:
-                run.failed.append(view.client_order_id)
+                for view in views:
+                    run.failed.append(view.client_order_id)
+                    run.problems.append(f"{view.client_order_id}: venue {venue} is not connected")
                 continue
-            now = self.context.now_ns()
+            scope = entry.capabilities.cancel_all
             seq = 0
-            if view.status is not OrderStatus.PENDING_CANCEL:
-                self.state.mark_pending_cancel(view.client_order_id, now)
-                seq = self._record(
-                    EntryKind.PENDING_CANCEL, now, client_order_id=view.client_order_id
-                )
-            self._send(
-                seq,
-                entry.breaker,
-                CancelOrder(
-                    client_order_id=view.client_order_id, venue=view.venue, symbol=view.symbol
-                ),
+            for view in views:
+                now = self.context.now_ns()
+                if view.status is not OrderStatus.PENDING_CANCEL:
+                    self.state.mark_pending_cancel(view.client_order_id, now)
+                    seq = self._record(
+                        EntryKind.PENDING_CANCEL, now, client_order_id=view.client_order_id
+                    )
+                if scope is CancelAllScope.NONE:
+                    self._send(seq, entry.breaker, _cancel_of(view))
+                run.waiting.add(view.client_order_id)
+            if scope is CancelAllScope.SYMBOL:
+                for symbol in sorted({view.symbol for view in views}):
+                    self._send(seq, entry.breaker, CancelAllOrders(venue=venue, symbol=symbol))
+            elif scope is CancelAllScope.ACCOUNT:
+                self._send(seq, entry.breaker, CancelAllOrders(venue=venue))
+        if run.waiting:
+            self._arm_kill_timers(run)
+        self._advance_kill_switch(None)
+
+    def _arm_kill_timers(self, run: _KillRun) -> None:
+        within = run.command.confirm_within
+        run.timers = [
+            # An order a cancel-all did not close (it filled meanwhile, or the
+            # answer was lost) is cancelled on its own before the deadline.
+            self.context.schedule_once(min(1.0, within / 2), _KillSweep(run.phase)),
+            self.context.schedule_once(within, _KillDeadline(run.phase)),
+        ]
+
+    def _kill_sweep(self, phase: int) -> None:
+        run = self._kill
+        if run is None or run.phase != phase or run.flattening:
+            return
+        for client_order_id in sorted(run.waiting):
+            view = self.state.get(client_order_id)
+            entry = None if view is None else self.directory.venue(view.venue)
+            if view is not None and entry is not None and not view.is_terminal:
+                entry.breaker.tell(_cancel_of(view))
+
+    def _kill_deadline(self, phase: int) -> None:
+        run = self._kill
+        if run is None or run.phase != phase:
+            return
+        within = run.command.confirm_within
+        for client_order_id in sorted(run.waiting):
+            view = self.state.get(client_order_id)
+            status = "unknown" if view is None else view.status.value
+            what = "flatten order" if run.flattening else "order"
+            run.failed.append(client_order_id)
+            run.problems.append(
+                f"{client_order_id}: {what} not confirmed closed by the venue within "
+                f"{within:g}s (OMS has it {status})"
             )
-            run.waiting.add(view.client_order_id)
+        run.waiting.clear()
         self._advance_kill_switch(None)
 
     def _advance_kill_switch(self, result: ApplyResult | None) -> None:
@@ -811,40 +887,92 @@ class OmsActor(Actor):
             view = self.state.get(result.client_order_id)
             if view is None or view.is_terminal:
                 run.waiting.discard(result.client_order_id)
-                run.confirmed += not run.flattening
+                if run.flattening:
+                    self._flatten_finished(run, view)
+                else:
+                    run.confirmed += 1
         if run.waiting:
             return
+        for timer in run.timers:
+            timer.cancel()
+        run.timers = []
+        run.phase += 1
         if run.command.flatten and not run.flattening:
             run.cancel_seconds = time.perf_counter() - run.started
             run.flattening = True
             self._flatten(run)
             if run.waiting:
+                self._arm_kill_timers(run)
                 return
         if not run.flattening:
             run.cancel_seconds = time.perf_counter() - run.started
         self._kill = None
+        positions = self.state.positions()
+        if run.command.flatten:
+            for position in positions:
+                if position.quantity != 0 and position.venue in run.flattened_venues:
+                    run.problems.append(
+                        f"{position.venue} {position.symbol}: {position.quantity} left after "
+                        "flattening"
+                    )
         run.command.done.fulfil(
             KillSwitchReport(
                 open_orders_found=run.found,
                 cancels_confirmed=run.confirmed,
                 cancels_failed=tuple(run.failed),
                 flatten_orders=tuple(run.flatten),
-                positions_after=self.state.positions(),
+                positions_after=positions,
                 cancel_seconds=run.cancel_seconds,
                 total_seconds=time.perf_counter() - run.started,
-                complete=not run.failed,
+                complete=not run.failed and not run.problems,
+                problems=tuple(run.problems),
             )
         )
 
+    def _flatten_finished(self, run: _KillRun, view: TrackedOrderView | None) -> None:
+        if view is None or view.status is OrderStatus.FILLED:
+            return
+        order = view.order
+        if view.status is OrderStatus.REJECTED:
+            code = view.rejection_code or "REJECTED"
+            run.problems.append(
+                f"{view.client_order_id}: flatten {order.side.value} {order.quantity} "
+                f"{order.symbol} on {order.venue} refused by the venue: {code} {view.reason or ''}".rstrip()
+            )
+        else:
+            run.problems.append(
+                f"{view.client_order_id}: flatten {order.side.value} {order.quantity} "
+                f"{order.symbol} on {order.venue} ended {view.status.value} with "
+                f"{view.filled_quantity} filled"
+            )
+
     def _flatten(self, run: _KillRun) -> None:
+        """One market order per non-zero position, the opposite side. Reduce-only
+        where the venue honours it; on a spot venue (positions are balances) it
+        is sized to what the venue's account shows, never more."""
         now = self.context.now_ns()
         for position in self.state.positions():
             if position.quantity == 0:
                 continue
             entry = self.directory.venue(position.venue)
             if entry is None:
-                run.failed.append(f"{position.venue}:{position.symbol}")
+                run.problems.append(
+                    f"{position.venue} {position.symbol}: {position.quantity} not flattened: "
+                    "venue not connected"
+                )
                 continue
+            run.flattened_venues.add(position.venue)
+            capabilities = entry.capabilities
+            quantity = abs(position.quantity)
+            if capabilities.positions_are_balances:
+                held = self._venue_position(position.venue, position.symbol, position.quantity)
+                if held * position.quantity <= 0:
+                    run.problems.append(
+                        f"{position.venue} {position.symbol}: ours {position.quantity}, but the "
+                        f"venue's account shows {held}: nothing it would let us flatten"
+                    )
+                    continue
+                quantity = min(quantity, abs(held))
             order = SubmitOrder(
                 client_order_id=self.store.ids.next(),
                 strategy_id=KILL_SWITCH_STRATEGY,
@@ -852,8 +980,8 @@ class OmsActor(Actor):
                 symbol=position.symbol,
                 side=Side.SELL if position.quantity > 0 else Side.BUY,
                 order_type=OrderType.MARKET,
-                quantity=abs(position.quantity),
-                reduce_only=True,
+                quantity=quantity,
+                reduce_only=capabilities.reduce_only,
                 ts_ns=now,
             )
             self.state.register(order, now)
@@ -864,6 +992,21 @@ class OmsActor(Actor):
             self._publish(Routed(order), KILL_SWITCH_STRATEGY)
             run.flatten.append(order.client_order_id)
             run.waiting.add(order.client_order_id)
+
+    def _venue_position(self, venue: str, symbol: str, ours: Decimal) -> Decimal:
+        """The position the venue's account implies: ours plus any gap the last
+        balance check saw (a drift), when that check covered the symbol."""
+        asset = self.store.base_assets.get((venue, symbol))
+        seen = None if asset is None else self.store.last_balances.get((venue, asset))
+        baseline = None if asset is None else self.state.balance_baseline(venue, asset)
+        if seen is None or baseline is None:
+            return ours
+        total, ours_then = seen
+        return ours + (total - baseline - ours_then)
+
+
+def _cancel_of(view: TrackedOrderView) -> CancelOrder:
+    return CancelOrder(client_order_id=view.client_order_id, venue=view.venue, symbol=view.symbol)
 
 
 def _acknowledged(view: TrackedOrderView) -> bool:

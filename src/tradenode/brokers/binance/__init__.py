@@ -12,6 +12,7 @@ from ._actor import (
     MarketSnapshot,
     TrackedOrder,
     binance_acceptance_window,
+    binance_capabilities,
 )
 from ._codec import (
     BINANCE_CLIENT_ORDER_ID,
@@ -132,6 +133,7 @@ __all__ = [
     "WsFrame",
     "WsResponse",
     "binance_acceptance_window",
+    "binance_capabilities",
     "binance_order_type",
     "cancel_params",
     "cancel_replace_params",

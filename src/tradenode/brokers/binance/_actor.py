@@ -40,6 +40,7 @@ from ..._exceptions import (
     BrokerTimeoutError,
     MalformedPayloadError,
 )
+from ...actors._capabilities import AmendMode, CancelAllScope, VenueCapabilities
 from ...actors._contract import (
     AcceptanceWindow,
     BrokerReply,
@@ -114,6 +115,7 @@ __all__ = [
     "MarketSnapshot",
     "TrackedOrder",
     "binance_acceptance_window",
+    "binance_capabilities",
 ]
 
 logger = logging.getLogger("tradenode.brokers.binance")
@@ -124,6 +126,18 @@ UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 #: clock offset is measured at connect, so the venue's clock and ours disagree
 #: by less than that, and a window closing this much later is closed for both.
 CLOCK_MARGIN_SECONDS = 1.0
+
+
+def binance_capabilities(recv_window_ms: int) -> VenueCapabilities:
+    """What Binance Spot can do, as the core needs to know it."""
+    return VenueCapabilities(
+        amend=AmendMode.CANCEL_REPLACE,
+        # Spot has no positions to reduce: Binance refuses the flag.
+        reduce_only=False,
+        cancel_all=CancelAllScope.SYMBOL,
+        positions_are_balances=True,
+        acceptance=binance_acceptance_window(recv_window_ms),
+    )
 
 
 def binance_acceptance_window(recv_window_ms: int) -> AcceptanceWindow:
