@@ -81,7 +81,15 @@ def test_help_documents_the_defaults() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    for expected in ("--port", "--api-key", "--api-secret", "--balance", "--seed", "127.0.0.1"):
+    for expected in (
+        "--port",
+        "--api-key",
+        "--api-secret",
+        "--balance",
+        "--seed",
+        "--ban-seconds",
+        "127.0.0.1",
+    ):
         assert expected in result.stdout
     unwrapped = "".join(result.stdout.split())
     assert "tradenode-fake-binance-key" in unwrapped
@@ -113,5 +121,5 @@ def test_help_lists_every_admin_knob_from_the_venues_table() -> None:
         assert "".join(knob.summary.split()) in unwrapped, knob.name
     for old, new in DEPRECATED_ALIASES.items():
         assert f"{old}->{new}" in unwrapped
-    for page in ("state", "calls", "knobs"):
+    for page in ("state", "calls", "faults", "knobs"):
         assert page in result.stdout

@@ -951,6 +951,52 @@ async def test_delayed_request_is_answered_after_a_prompt_one(venue: BinanceVenu
     assert finished == ["ping", "time"]
 
 
+@pytest.mark.trio
+async def test_state_shows_pending_faults_and_the_requests_held_now(venue: BinanceVenue) -> None:
+    venue.delay_requests(2, 0.5, endpoints=["GET time", "POST order"])
+    venue.fail_requests(2, after=True, endpoints=["POST order"])
+    async with httpx.AsyncClient(base_url=venue.rest_url) as http, httpx.AsyncClient() as admin:
+
+        async def faults() -> dict[str, Any]:
+            pending: dict[str, Any] = (await admin.get(f"{venue.admin_url}/state")).json()
+            return pending["faults"]
+
+        before = await faults()
+        assert before["delays"] == [
+            {"remaining": 2, "endpoints": ["GET time", "POST order"], "seconds": 0.5}
+        ]
+        assert before["failures"] == [
+            {
+                "remaining": 2,
+                "endpoints": ["POST order"],
+                "status": 503,
+                "code": -1007,
+                "after": True,
+            }
+        ]
+        assert (before["holding"], before["held"]) == ({}, [])
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(http.get, "/api/v3/time")
+            # Unsigned: refused, but only once the venue has held it.
+            nursery.start_soon(http.post, "/api/v3/order?symbol=BTCUSDT&newClientOrderId=held-1")
+            with trio.fail_after(10):
+                while len((held := await faults())["held"]) < 2:  # each look is a round trip
+                    pass
+            assert held["delays"] == []
+            assert held["holding"] == {"GET time": 1, "POST order": 1}
+            assert sorted(held["held"], key=str) == sorted(
+                [
+                    {"endpoint": "GET time", "client_order_id": None},
+                    {"endpoint": "POST order", "client_order_id": "held-1"},
+                ],
+                key=str,
+            )
+            assert (await admin.get(f"{venue.admin_url}/faults")).json() == held
+        after = await faults()
+        assert (after["holding"], after["held"]) == ({}, [])
+        assert after["failures"][0]["remaining"] == 1  # the refused placement took one
+
+
 def test_failure_before_and_after_processing(rest: Rest, venue: BinanceVenue) -> None:
     order = {
         "symbol": "BTCUSDT",
@@ -1204,7 +1250,7 @@ def test_an_unknown_knob_is_400_with_the_known_names(venue: BinanceVenue) -> Non
         assert body["deprecated_aliases"] == dict(DEPRECATED_ALIASES)
         page = admin.get("/nothing_here")
         assert page.status_code == 404
-        assert page.json()["pages"] == ["calls", "knobs", "state"]
+        assert page.json()["pages"] == ["calls", "faults", "knobs", "state"]
 
 
 @pytest.mark.parametrize(

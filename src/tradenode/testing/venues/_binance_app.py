@@ -13,6 +13,7 @@ hands it events through ``TrioToken.run_sync_soon``, which keeps their order.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs
 
 import trio
 from starlette.applications import Starlette
@@ -92,6 +94,8 @@ class Faults:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _delays: list[_RequestFault] = field(default_factory=list)
     _failures: list[_RequestFault] = field(default_factory=list)
+    _held: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    _next_hold: int = 0
     duplicate: int = 0
     reorder: int = 0
     corrupt: list[str] = field(default_factory=list)
@@ -148,6 +152,33 @@ class Faults:
             corrupt = self.corrupt.pop(0) if self.corrupt else None
         return duplicate, hold, corrupt
 
+    def hold_started(self, key: str, client_order_id: str | None) -> int:
+        """Note a request whose delay has started; the number :meth:`hold_ended` takes."""
+        with self._lock:
+            self._next_hold += 1
+            self._held[self._next_hold] = (key, client_order_id)
+            return self._next_hold
+
+    def hold_ended(self, number: int) -> None:
+        with self._lock:
+            self._held.pop(number, None)
+
+    def pending(self) -> dict[str, Any]:
+        """What the knobs still have in store, and the requests being held right now."""
+        with self._lock:
+            return {
+                "delays": [_describe(fault) for fault in self._delays],
+                "failures": [_describe(fault) for fault in self._failures],
+                "holding": dict(collections.Counter(key for key, _ in self._held.values())),
+                "held": [
+                    {"endpoint": key, "client_order_id": client_order_id}
+                    for key, client_order_id in self._held.values()
+                ],
+                "duplicate": self.duplicate,
+                "reorder": self.reorder,
+                "corrupt": list(self.corrupt),
+            }
+
     def stop_reordering(self) -> None:
         with self._lock:
             self.reorder = 0
@@ -158,6 +189,18 @@ class Faults:
             self._failures.clear()
             self.duplicate = self.reorder = 0
             self.corrupt.clear()
+
+
+def _describe(fault: _RequestFault) -> dict[str, Any]:
+    return {
+        "remaining": fault.remaining,
+        "endpoints": None if fault.endpoints is None else sorted(fault.endpoints),
+        **(
+            {"seconds": fault.delay}
+            if fault.delay
+            else {"status": fault.status, "code": fault.code, "after": fault.after}
+        ),
+    }
 
 
 def _keys(endpoints: Iterable[str] | None) -> frozenset[str] | None:
@@ -305,11 +348,23 @@ class Hub:
 # ---------------------------------------------------------------- requests
 
 
-async def _guarded(faults: Faults, key: str, run: Callable[[], Reply]) -> tuple[Reply, bool]:
-    """Run one request through the request faults; returns the reply and whether it failed."""
+async def _guarded(
+    faults: Faults,
+    key: str,
+    run: Callable[[], Reply],
+    client_order_id: Callable[[], str | None] = lambda: None,
+) -> tuple[Reply, bool]:
+    """Run one request through the request faults; returns the reply and whether it failed.
+
+    ``client_order_id`` (the new order's, for a placement) is shown while the request is held.
+    """
     plan = faults.plan(key)
     if plan.delay:
-        await trio.sleep(plan.delay)
+        number = faults.hold_started(key, client_order_id())
+        try:
+            await trio.sleep(plan.delay)
+        finally:
+            faults.hold_ended(number)
     if plan.fail is not None and not plan.after:
         return _failure(*plan.fail), True
     reply = run()
@@ -331,6 +386,12 @@ def _rest_key(method: str, name: str) -> str:
     return f"{method} {name}"
 
 
+def _new_client_order_id(params: Mapping[str, list[str]]) -> str | None:
+    """The client order id a request would place an order under, if it names one."""
+    values = params.get("newClientOrderId")
+    return values[0] if values else None
+
+
 def build_app(exchange: BinanceExchange, hub: Hub, faults: Faults) -> Starlette:
     """REST under ``/api/v3/``, the WebSocket API at ``/ws-api/v3``, streams at ``/ws`` and ``/stream``."""
 
@@ -344,6 +405,7 @@ def build_app(exchange: BinanceExchange, hub: Hub, faults: Faults) -> Starlette:
             faults,
             _rest_key(method, name),
             lambda: exchange.rest(method, name, query, body, api_key),
+            lambda: _new_client_order_id(parse_qs(query) | parse_qs(body)),
         )
         return JSONResponse(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
@@ -516,7 +578,7 @@ async def _api_frame(
     def run() -> Reply:
         return _api_call(exchange, connection, method, params)
 
-    reply, _ = await _guarded(faults, method, run)
+    reply, _ = await _guarded(faults, method, run, lambda: params.get("newClientOrderId"))
     answer: Json = {"id": request_id, "status": reply.status}
     answer["result" if reply.ok else "error"] = reply.body
     answer["rateLimits"] = list(reply.rate_limits)

@@ -434,7 +434,9 @@ class BinanceVenue:
     Knobs (:data:`KNOBS`) are methods, and the same names with the same
     keyword arguments on the admin port: ``POST <admin_url>/<knob>`` with a
     JSON object; ``GET <admin_url>/state`` (books, balances, submissions,
-    ``calls()``), ``GET <admin_url>/calls`` and ``GET <admin_url>/knobs``.
+    ``calls()``, the request faults still pending and the requests held right
+    now), ``GET <admin_url>/calls``, ``GET <admin_url>/faults`` (those faults
+    alone) and ``GET <admin_url>/knobs``.
     """
 
     KNOBS: ClassVar[Mapping[str, Knob]]
@@ -491,6 +493,7 @@ class BinanceVenue:
             {
                 "state": self._state,
                 "calls": self.calls,
+                "faults": self._faults.pending,
                 "knobs": lambda: [knob.to_dict() for knob in KNOBS.values()],
             },
         )
@@ -843,6 +846,7 @@ class BinanceVenue:
             "submissions": self.submissions(),
             "trades": self.trades(),
             "calls": self.calls(),
+            "faults": self._faults.pending(),
         }
 
     async def _admin(self, name: str, args: Json) -> AdminAnswer:
