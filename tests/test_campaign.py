@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tradenode.actors._oms_state import OmsState
-from tradenode.messages import OrderFilled, OrderType, Side, SubmitOrder
+from tradenode.messages import OrderFilled, OrderRejected, OrderType, Side, SubmitOrder
 from tradenode.testing import campaign
 from tradenode.testing.campaign import (
     INVARIANTS,
@@ -328,14 +328,41 @@ def test_order_checks_name_the_client_ids_placed_twice_or_disagreeing(tmp_path: 
     )
     assert not off.passed
     assert "BTCUSDT: journal 0.01" in off.detail
-    held = check_held_placements([("incarnation 2", ("a-1",))], books, tmp_path)
+    held = check_held_placements([("incarnation 2", ("a-1",))], state, books, tmp_path)
     assert not held.passed
     assert held.detail.startswith("a-1: 2 venue orders, 2 placements")
-    assert check_held_placements([("incarnation 2", ("c-3",))], books, tmp_path).passed
-    missed = check_held_placements([("incarnation 2", ())], books, tmp_path, require_caught=True)
-    assert not missed.passed
-    assert missed.detail == "incarnation 2: the hold caught no placement before the kill"
-    assert check_held_placements([("incarnation 2", ())], books, tmp_path).passed
+    assert check_held_placements([("incarnation 2", ("c-3",))], state, books, tmp_path).passed
+    # Held past its deadline, the venue refused it: no order, and the journal must know.
+    unknown = check_held_placements([("incarnation 2", ("z-9",))], state, books, tmp_path)
+    assert unknown.detail == "z-9: no venue order, but the journal has it unknown"
+    state.register(
+        SubmitOrder(
+            client_order_id="z-9",
+            strategy_id="drill",
+            venue="binance",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=Decimal("0.01"),
+        ),
+        0,
+    )
+    state.mark_submitted("z-9", 1)
+    pending = check_held_placements([("incarnation 2", ("z-9",))], state, books, tmp_path)
+    assert pending.detail == "z-9: no venue order, but the journal has it SUBMITTED"
+    state.apply(
+        OrderRejected(client_order_id="z-9", venue="binance", code="CIRCUIT_OPEN", reason="open"),
+        2,
+    )
+    refused = check_held_placements([("incarnation 2", ("z-9",))], state, books, tmp_path)
+    assert refused.passed, refused.detail
+    directed = check_held_placements(
+        [("incarnation 1", ("z-9",))], state, books, tmp_path, directed=True
+    )
+    assert directed.detail.startswith("z-9: no venue order (held inside the acceptance window")
+    missed = check_held_placements([("incarnation 1", ())], state, books, tmp_path, directed=True)
+    assert missed.detail == "incarnation 1: the hold caught no placement before the kill"
+    assert check_held_placements([("incarnation 2", ())], state, books, tmp_path).passed
 
 
 def test_a_replacement_that_fills_after_its_predecessor_did_is_an_overfill(

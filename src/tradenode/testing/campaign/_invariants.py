@@ -429,18 +429,23 @@ def check_open_orders_agree(state: OmsState, books: VenueBooks, workdir: Path) -
 
 def check_held_placements(
     held: Sequence[tuple[str, Sequence[str]]],
+    state: OmsState,
     books: VenueBooks,
     workdir: Path,
     *,
-    require_caught: bool = False,
+    directed: bool = False,
 ) -> InvariantResult:
-    """A placement the venue was still holding when its node died ends as exactly one
-    placement and one venue order under its client order id.
+    """A placement the venue was still holding when its node died is placed at most once,
+    and the journal agrees with what became of it.
 
     ``held``: per incarnation killed while the venue held a placement, its
-    label and the client order ids the venue was holding right after the kill.
-    ``require_caught``: fail when a hold caught no placement before the kill
-    (the directed case must exercise it; a random plan only notes it).
+    label and the client order ids the venue was holding right after the
+    kill. A held placement may reach the venue too late to be accepted (the
+    node signs it to expire by its own deadline): then no venue order may
+    exist and the journal must hold the order as terminal and unfilled.
+    ``directed``: the hold was shorter than the acceptance window, so the
+    placement must end as exactly one venue order; and a hold that caught no
+    placement before the kill is a failure (a random plan only notes it).
     """
     name = "held_placements_once"
     if not held:
@@ -448,24 +453,39 @@ def check_held_placements(
     problems: list[dict[str, Any]] = []
     checked: list[str] = []
     missed = [label for label, caught in held if not caught]
-    if require_caught:
+    if directed:
         problems.extend(
             {"process": label, "problem": "the hold caught no placement before the kill"}
             for label in missed
         )
+    placed = 0
     for label, caught in held:
         for cid in caught:
             checked.append(cid)
             orders = books.orders_of(cid)
             submissions = books.submissions.get(cid, 0)
-            if len(orders) != 1 or submissions != 1:
+            ours = state.get(cid)
+            problem = None
+            if len(orders) > 1 or submissions > 1:
+                problem = f"{len(orders)} venue orders, {submissions} placements"
+            elif not orders and directed:
+                problem = "no venue order (held inside the acceptance window, it must be placed)"
+            elif not orders and (
+                ours is None or not ours.status.is_terminal or ours.filled_quantity
+            ):
+                shown = "unknown" if ours is None else ours.status.name
+                problem = f"no venue order, but the journal has it {shown}"
+            placed += len(orders) == 1
+            if problem is not None:
                 problems.append(
                     {
                         "process": label,
                         "client_order_id": cid,
-                        "problem": f"{len(orders)} venue orders, {submissions} placements",
+                        "problem": problem,
+                        "submissions": submissions,
                         "venue_orders": orders,
                         "venue_fills": [f for f in books.fills if f.client_order_id == cid],
+                        "journal_order": _ours(state, cid),
                     }
                 )
     note = f" (the hold caught nothing in {', '.join(missed)})" if missed else ""
@@ -473,9 +493,10 @@ def check_held_placements(
         name,
         workdir,
         problems,
-        f"{len(checked)} placements held past their node's death, one venue order each"
-        + (f": {_first(checked)}" if checked else "")
-        + note,
+        f"{len(checked)} placements held past their node's death"
+        + (f" ({_first(checked)})" if checked else "")
+        + f": {placed} placed once, {len(checked) - placed} refused by the venue and "
+        f"terminal in the journal{note}",
         _first(f"{p.get('client_order_id', p['process'])}: {p['problem']}" for p in problems),
     )
 

@@ -741,9 +741,10 @@ def _verdicts(
                     for record in records
                     if record.plan.death == "held"
                 ],
+                state,
                 books,
                 workdir,
-                require_caught=campaign.scenario == "held-placement",
+                directed=campaign.scenario == "held-placement",
             ),
         ]
     results.append(check_no_secret_in_files(venue.secrets, workdir))
