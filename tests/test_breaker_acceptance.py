@@ -31,7 +31,7 @@ from tradenode.actors._breaker import GetBreakerStats, ResolveSubmit
 from tradenode.actors._breaker_state import CircuitBreaker, DeadLetterQueue
 from tradenode.actors._rate_limit import TokenBucket
 from tradenode.actors._retry import RetryPolicy
-from tradenode.messages import OrderType, QueryOrder, Side, SubmitOrder
+from tradenode.messages import OrderRejected, OrderType, QueryOrder, Side, SubmitOrder
 from tradenode.supervision import (
     Actor,
     ActorSystem,
@@ -79,7 +79,13 @@ class ScriptedBroker(Actor):
 
 
 class Sink(Actor):
+    """The OMS's place: records what the breaker tells it."""
+
+    told = EventRecorder()
+
     def receive(self, message: Any) -> Any:
+        if not isinstance(message, str):
+            Sink.told(message)
         return None
 
 
@@ -214,3 +220,19 @@ def test_a_recovered_order_waits_for_the_longer_of_its_own_window_and_the_journa
         r.clock.advance(0.1)
         r.settle()
         assert (submits(seen), queries(seen)) == (1, 2)
+
+
+def test_a_replacement_of_unknown_outcome_is_reported_not_placed_never_sent_on_its_own() -> None:
+    """A cancel/replace's new order found in the journal with its fate unknown:
+    its predecessor may have filled since, so sending it alone as a fresh order
+    would buy twice. The campaign found exactly that."""
+    seen = EventRecorder()
+    Sink.told = EventRecorder()
+    with rig(AcceptanceWindow(5.0, 1.0), seen, [False]) as r:
+        r.breaker.tell(ResolveSubmit(ORDER, sent_by=r.clock.monotonic(), resend=False))
+        r.settle()
+        r.clock.advance(6.0)
+        r.settle()
+        assert (submits(seen), queries(seen)) == (0, 2)
+        rejected = Sink.told.wait_for(lambda m: isinstance(m, OrderRejected))[0]
+        assert (rejected.client_order_id, rejected.code) == ("o-1", "NOT_PLACED")

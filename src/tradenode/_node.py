@@ -244,7 +244,16 @@ class Node:
         past = None if journaled is None else AcceptanceWindow(float(journaled))
         now = self.clock.monotonic()
         for view in unknown:
-            entry.breaker.tell(ResolveSubmit(view.order, sent_by=now, window=past))
+            entry.breaker.tell(
+                ResolveSubmit(
+                    view.order,
+                    sent_by=now,
+                    window=past,
+                    # A replacement was sent as half of a cancel/replace; its
+                    # predecessor may have filled since: never a fresh order.
+                    resend=view.replacement_of is None,
+                )
+            )
         for view in state.open_orders(venue=venue):
             if view.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
                 entry.breaker.tell(

@@ -52,6 +52,7 @@ __all__ = [
 logger = logging.getLogger("tradenode.breaker")
 
 CIRCUIT_OPEN_CODE = "CIRCUIT_OPEN"
+NOT_PLACED_CODE = "NOT_PLACED"
 
 _FAILURE_KIND = {
     Outcome.TRANSPORT: FailureKind.TRANSPORT,
@@ -80,6 +81,11 @@ class ResolveSubmit:
     window: AcceptanceWindow | None = None
     """The window the original was sent under, if not the breaker's own (a
     past process may have used a longer one)."""
+    resend: bool = True
+    """False for the replacement half of a cancel/replace: it was sent as part
+    of a replace of an order that may have filled or closed since, so when the
+    venue does not have it, it is reported not placed, never sent on its own
+    as a fresh order (which would buy what the old order already bought)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,7 @@ class _Pending:
     accept_until: float | None = None
     """While resolving: when the venue can no longer accept the original (None:
     never known, the venue has no acceptance window)."""
+    resend: bool = True
 
 
 @dataclass
@@ -146,7 +153,7 @@ class _Timeout:
 
 
 class _Retry:
-    __slots__ = ("accept_until", "attempt", "command", "resolving")
+    __slots__ = ("accept_until", "attempt", "command", "resend", "resolving")
 
     def __init__(
         self,
@@ -154,11 +161,13 @@ class _Retry:
         attempt: int,
         resolving: SubmitOrder | ModifyOrder | None,
         accept_until: float | None = None,
+        resend: bool = True,
     ) -> None:
         self.command = command
         self.attempt = attempt
         self.resolving = resolving
         self.accept_until = accept_until
+        self.resend = resend
 
 
 class _Drain:
@@ -229,6 +238,7 @@ class BreakerActor(Actor):
                 attempt=1,
                 resolving=message.order,
                 accept_until=None if window is None else window.closes_at(sent_by),
+                resend=message.resend,
             )
         elif isinstance(message, ReprocessParked):
             for command in self.store.dlq.drain():
@@ -338,12 +348,19 @@ class BreakerActor(Actor):
         attempt: int,
         resolving: SubmitOrder | ModifyOrder | None = None,
         accept_until: float | None = None,
+        resend: bool = True,
     ) -> None:
         self.store.next_seq += 1
         seq = self.store.next_seq
         deadline = self.directory.system.clock.monotonic() + self.request_timeout
         pending = _Pending(
-            command, admission, attempt, resolving, deadline=deadline, accept_until=accept_until
+            command,
+            admission,
+            attempt,
+            resolving,
+            deadline=deadline,
+            accept_until=accept_until,
+            resend=resend,
         )
         pending.timer = self.context.schedule_once(self.request_timeout, _Timeout(seq))
         self.store.pending[seq] = pending
@@ -443,7 +460,13 @@ class BreakerActor(Actor):
         elif decision is RetryDecision.RETRY:
             self.context.schedule_once(
                 delay,
-                _Retry(command, pending.attempt + 1, pending.resolving, pending.accept_until),
+                _Retry(
+                    command,
+                    pending.attempt + 1,
+                    pending.resolving,
+                    pending.accept_until,
+                    pending.resend,
+                ),
             )
         else:
             logger.error(
@@ -479,6 +502,7 @@ class BreakerActor(Actor):
                 attempt=retry.attempt,
                 resolving=retry.resolving,
                 accept_until=retry.accept_until,
+                resend=retry.resend,
             )
 
     def _resolved(self, pending: _Pending, *, found: bool) -> None:
@@ -501,6 +525,24 @@ class BreakerActor(Actor):
         if isinstance(original, ModifyOrder) and original.new_client_order_id is None:
             return
         if decision is RetryDecision.RETRY and not self._window_closed(pending, original):
+            return
+        if decision is RetryDecision.RETRY and not pending.resend:
+            assert isinstance(original, SubmitOrder)
+            logger.warning(
+                "breaker %s: replacement %s never reached the venue; reported not placed, "
+                "not sent on its own",
+                self.venue,
+                original.client_order_id,
+            )
+            self.directory.oms().tell(
+                OrderRejected(
+                    client_order_id=original.client_order_id,
+                    venue=self.venue,
+                    code=NOT_PLACED_CODE,
+                    reason="the replace it belonged to never reached the venue",
+                    ts_ns=self.context.now_ns(),
+                )
+            )
             return
         if decision is RetryDecision.RETRY:
             logger.info(
@@ -538,7 +580,13 @@ class BreakerActor(Actor):
         )
         self.context.schedule_once(
             pending.accept_until - now,
-            _Retry(_query_for(original), pending.attempt, original, pending.accept_until),
+            _Retry(
+                _query_for(original),
+                pending.attempt,
+                original,
+                pending.accept_until,
+                pending.resend,
+            ),
         )
         return False
 
