@@ -143,9 +143,12 @@ def binance_venue_yaml(venue: VenueProcess, name: str = "binance") -> str:
 """
 
 
-def bare_cancels(venue: VenueProcess, count: int, workers: int = 32) -> float:
-    """Seconds for a bare client to cancel ``count`` resting orders at ``venue``, with as
-    many requests in flight as the adapter's connection pool (32) allows."""
+def bare_cancels(
+    venue: VenueProcess, count: int, workers: int = 32, *, cancel_all: bool = False
+) -> float:
+    """Seconds for a bare client to cancel ``count`` resting orders at ``venue``: with as
+    many requests in flight as the adapter's connection pool (32) allows, or with one
+    ``DELETE /api/v3/openOrders`` for the symbol (``cancel_all``), as the adapter does."""
     client = BareClient(venue.rest_url, timeout=60)
     try:
         coids = [f"bare-ks-{time.time_ns()}-{n}" for n in range(count)]
@@ -171,6 +174,9 @@ def bare_cancels(venue: VenueProcess, count: int, workers: int = 32) -> float:
             )
 
         started = time.perf_counter()
+        if cancel_all:
+            client.signed("DELETE", "/api/v3/openOrders", [("symbol", "BTCUSDT")])
+            return time.perf_counter() - started
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             list(pool.map(cancel, coids))
         return time.perf_counter() - started
