@@ -518,6 +518,7 @@ class _Campaign:
             injected.append(f"before start: {what}")
             self.echo(f"    before start: {what}")
         node = _Node(config, label, self.venue.node_environment(), crash_at=plan.crash_at)
+        not_reached = False
         ready = node.wait_ready(_READY_TIMEOUT)
         if not ready and node.process.poll() is None:
             injected.append(f"not ready within {_READY_TIMEOUT:.0f}s: killed")
@@ -549,8 +550,12 @@ class _Campaign:
         else:
             at(_CRASH_POINT_CAP)
             if node.process.poll() is None:
+                # A node held back by its risk limits, a ban or orders waiting out
+                # their acceptance window may send too little to reach the point:
+                # it dies by SIGKILL instead, which is a planned death too.
                 injected.append(f"crash point not reached in {_CRASH_POINT_CAP:.0f}s: killed")
                 node.kill()
+                not_reached = True
         code = node.finish(60)
         seconds = time.monotonic() - node.started
         in_flight: tuple[str, ...] = ()
@@ -568,15 +573,12 @@ class _Campaign:
             in_flight=in_flight,
             held_at_kill=held_at_kill,
         )
-        self.deaths.append(
-            Death(
-                f"incarnation {plan.number}",
-                plan.death if plan.crash_at is not None else "kill",
-                code,
-                record.expected_returncodes,
-                node.log,
-            )
-        )
+        planned = plan.death if plan.crash_at is not None else "kill"
+        expected = record.expected_returncodes
+        if not_reached:
+            planned = f"{planned}, not reached: kill"
+            expected = (_KILLED,)
+        self.deaths.append(Death(f"incarnation {plan.number}", planned, code, expected, node.log))
         sound = "journal sound" if not problems else f"JOURNAL NOT SOUND: {problems[0]}"
         flight = ""
         if plan.death == "held":
