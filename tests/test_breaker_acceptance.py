@@ -57,9 +57,10 @@ class ScriptedBroker(Actor):
     """First submit: TRANSPORT (unknown outcome). Queries: NOT_FOUND until
     ``landed`` is set, then OK. Later submits: OK."""
 
-    def __init__(self, seen: EventRecorder, landed: list[bool]) -> None:
+    def __init__(self, seen: EventRecorder, landed: list[bool], bans: list[int]) -> None:
         self.seen = seen
         self.landed = landed
+        self.bans = bans
         self.submits = 0
 
     def receive(self, message: Any) -> Any:
@@ -69,6 +70,11 @@ class ScriptedBroker(Actor):
         if isinstance(command, SubmitOrder):
             self.submits += 1
             outcome = Outcome.TRANSPORT if self.submits == 1 else Outcome.OK
+        elif isinstance(command, QueryOrder) and self.bans[0] > 0:
+            self.bans[0] -= 1
+            message.reply_to.tell(BrokerReply(message.seq, Outcome.BANNED, retry_after=30.0))
+            self.seen(message)
+            return None
         elif isinstance(command, QueryOrder):
             outcome = Outcome.OK if self.landed[0] else Outcome.NOT_FOUND
         else:
@@ -105,8 +111,12 @@ class Rig:
 
 @contextmanager
 def rig(
-    acceptance: AcceptanceWindow | None, seen: EventRecorder, landed: list[bool]
+    acceptance: AcceptanceWindow | None,
+    seen: EventRecorder,
+    landed: list[bool],
+    bans: list[int] | None = None,
 ) -> Iterator[Rig]:
+    bans = bans if bans is not None else [0]
     clock = ManualClock()
     system = ActorSystem(clock=clock, seed=1, name="n")
     try:
@@ -136,7 +146,7 @@ def rig(
                             acceptance=acceptance,
                         ),
                     ),
-                    ChildSpec("broker", lambda: ScriptedBroker(seen, landed)),
+                    ChildSpec("broker", lambda: ScriptedBroker(seen, landed, bans)),
                 ),
             )
         )
@@ -236,3 +246,31 @@ def test_a_replacement_of_unknown_outcome_is_reported_not_placed_never_sent_on_i
         assert (submits(seen), queries(seen)) == (0, 2)
         rejected = Sink.told.wait_for(lambda m: isinstance(m, OrderRejected))[0]
         assert (rejected.client_order_id, rejected.code) == ("o-1", "NOT_PLACED")
+
+
+def test_a_question_about_an_order_of_unknown_outcome_is_never_given_up_not_even_after_a_ban() -> (
+    None
+):
+    """A ban used to end the resolution ("giving up on QueryOrder"): the order
+    stayed SUBMITTED for the rest of the process, blocking the risk budget."""
+    seen, bans = EventRecorder(), [2]
+    Sink.told = EventRecorder()
+    with rig(AcceptanceWindow(5.0, 1.0), seen, [False], bans) as r:
+        r.breaker.tell(ResolveSubmit(ORDER, sent_by=r.clock.monotonic()))
+        r.settle()
+        assert queries(seen) == 1
+        r.clock.advance(29.0)
+        r.settle()
+        assert queries(seen) == 1, "asked again inside the ban's Retry-After"
+        r.clock.advance(1.0)
+        r.settle()
+        assert queries(seen) == 2
+        r.clock.advance(30.0)
+        r.settle()
+        assert queries(seen) == 3, "answered at last: not found, and the window has closed"
+        # The attempt budget (3) went on the ban: the order is reported not at
+        # the venue (which is now certain) instead of being sent a minute late.
+        assert submits(seen) == 0
+        rejected = Sink.told.wait_for(lambda m: isinstance(m, OrderRejected))[0]
+        assert rejected.client_order_id == "o-1"
+        assert "does not have it" in rejected.reason

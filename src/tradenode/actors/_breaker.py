@@ -432,9 +432,24 @@ class BreakerActor(Actor):
         ``sent_by`` is when the request had certainly left the broker, if it
         ever did (its deadline, or the broker's answer if that came first)."""
         command = pending.command
+        retry = self.store.retry
         if pending.resolving is not None:
-            operation = Operation.QUERY
-        elif isinstance(command, SubmitOrder):
+            # Asking the venue about an order of unknown outcome is never given
+            # up (not after a ban, not past the attempt budget): an abandoned
+            # question leaves an order nobody will ever resolve.
+            delay = max(retry.delay(pending.attempt), not_before or 0.0)
+            self.context.schedule_once(
+                delay,
+                _Retry(
+                    command,
+                    pending.attempt + 1,
+                    pending.resolving,
+                    pending.accept_until,
+                    pending.resend,
+                ),
+            )
+            return
+        if isinstance(command, SubmitOrder):
             operation = Operation.SUBMIT
         elif isinstance(command, ModifyOrder):
             operation = Operation.MODIFY
@@ -442,7 +457,6 @@ class BreakerActor(Actor):
             operation = Operation.CANCEL
         else:
             operation = Operation.QUERY
-        retry = self.store.retry
         decision = retry.decide(operation, pending.attempt, kind, venue_has_order=None)
         delay = max(retry.delay(pending.attempt), not_before or 0.0)
         if decision is RetryDecision.QUERY_FIRST:
