@@ -9,7 +9,7 @@ from typing import Any
 
 from tradenode import Node, parse_config
 from tradenode.actors._control import GetPositions
-from tradenode.messages import OrderType, PositionSnapshot, Side
+from tradenode.messages import OrderType, PositionSnapshot, Side, SubmitOrder
 from tradenode.supervision import ManualClock
 from tradenode.testing.venues import (
     DEFAULT_API_KEY,
@@ -109,3 +109,35 @@ def limit(side: Side, price: str, quantity: str, symbol: str = "BTCUSDT", **kw: 
         venue="binance",
         **kw,
     )
+
+
+def place_directly(venue: BinanceVenue, clock: ManualClock, order: SubmitOrder) -> dict[str, Any]:
+    """Place ``order`` at the venue over its REST API as another client would (or a
+    crashed node had): MARKET, or LIMIT GTC at its price. Returns Binance's answer."""
+    import hashlib
+    import hmac
+    import urllib.parse
+
+    import httpx
+
+    params = [
+        ("symbol", order.symbol),
+        ("side", order.side.value),
+        ("type", order.order_type.value),
+        ("quantity", str(order.quantity)),
+        ("newClientOrderId", order.client_order_id),
+        ("timestamp", str(clock.time_ns() // 1_000_000)),
+    ]
+    if order.order_type is OrderType.LIMIT:
+        assert order.price is not None
+        params[3:3] = [("timeInForce", "GTC"), ("price", str(order.price))]
+    query = urllib.parse.urlencode(params)
+    signature = hmac.new(DEFAULT_API_SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
+    with httpx.Client() as http:
+        answer = http.post(
+            f"{venue.rest_url}/api/v3/order?{query}&signature={signature}",
+            headers={"X-MBX-APIKEY": DEFAULT_API_KEY},
+        )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body

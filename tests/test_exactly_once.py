@@ -44,8 +44,15 @@ from tradenode.messages import (
 from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
 
-from ._binance_helpers import BinanceHarness, binance_node, limit, market, venue_clock
-from .test_journal_recovery import _crashed_journal, _order, _place_directly, journaled_node
+from ._binance_helpers import (
+    BinanceHarness,
+    binance_node,
+    limit,
+    market,
+    place_directly,
+    venue_clock,
+)
+from .test_journal_recovery import _crashed_journal, _order, journaled_node
 
 D = Decimal
 
@@ -91,7 +98,7 @@ def test_a_placement_the_venue_held_past_a_crash_is_adopted_not_sent_twice(
         assert venue.submissions() == {}, "re-sent after one 'not found'"
         # The dead process's request, held by the venue until now, lands
         # inside its recvWindow.
-        _place_directly(venue, order, clock)
+        place_directly(venue, clock, order)
         clock.advance(6.0)
         h.wait_status(order.client_order_id, OrderStatus.FILLED)
         clock.advance(10.0)
@@ -164,8 +171,11 @@ def test_orders_and_fills_made_while_the_node_was_down_are_adopted_after_a_resta
     journal_cursors = _cursors_in(tmp_path / "j")
     assert "trades/BTCUSDT" in journal_cursors, journal_cursors
     # While no node runs: another client buys, and leaves a bid resting.
-    _place_directly(venue, _foreign("other-1", Side.BUY, "0.3", None), clock)
-    _place_limit_directly(venue, "other-2", "0.1", "40000.00", clock)
+    place_directly(venue, clock, _foreign("other-1", Side.BUY, "0.3", None))
+    assert (
+        place_directly(venue, clock, _foreign("other-2", Side.BUY, "0.1", "40000.00"))["status"]
+        == "NEW"
+    )
 
     second = journaled_node(venue, clock, tmp_path / "j")
     try:
@@ -202,39 +212,6 @@ def test_a_fill_the_stream_never_delivered_is_swept_from_the_journaled_cursor(
         assert_venue_agrees(second)
     finally:
         second.node.stop(timeout=20)
-
-
-def _place_limit_directly(
-    venue: BinanceVenue, client_order_id: str, quantity: str, price: str, clock: ManualClock
-) -> None:
-    """Another client's resting BUY limit on BTCUSDT, over the venue's REST API."""
-    import hashlib
-    import hmac
-    import urllib.parse
-
-    import httpx
-
-    from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
-
-    params = [
-        ("symbol", "BTCUSDT"),
-        ("side", "BUY"),
-        ("type", "LIMIT"),
-        ("timeInForce", "GTC"),
-        ("quantity", quantity),
-        ("price", price),
-        ("newClientOrderId", client_order_id),
-        ("timestamp", str(clock.time_ns() // 1_000_000)),
-    ]
-    query = urllib.parse.urlencode(params)
-    signature = hmac.new(DEFAULT_API_SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
-    with httpx.Client() as http:
-        answer = http.post(
-            f"{venue.rest_url}/api/v3/order?{query}&signature={signature}",
-            headers={"X-MBX-APIKEY": DEFAULT_API_KEY},
-        )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["status"] == "NEW"
 
 
 def _cursors_in(path: Path) -> dict[str, str]:

@@ -32,7 +32,14 @@ from tradenode.messages import (
 from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
 
-from ._binance_helpers import BinanceHarness, limit, market, node_config, venue_clock
+from ._binance_helpers import (
+    BinanceHarness,
+    limit,
+    market,
+    node_config,
+    place_directly,
+    venue_clock,
+)
 
 D = Decimal
 
@@ -257,31 +264,7 @@ def test_an_intent_that_reached_the_venue_before_the_crash_is_adopted_not_resent
 
 def _place_directly(venue: BinanceVenue, order: SubmitOrder, clock: ManualClock) -> Decimal:
     """Place ``order`` at the venue over its REST API, as the crashed node had."""
-    import hashlib
-    import hmac
-    import urllib.parse
-
-    import httpx
-
-    from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
-
-    params = [
-        ("symbol", order.symbol),
-        ("side", order.side.value),
-        ("type", "MARKET"),
-        ("quantity", str(order.quantity)),
-        ("newClientOrderId", order.client_order_id),
-        ("timestamp", str(clock.time_ns() // 1_000_000)),
-    ]
-    query = urllib.parse.urlencode(params)
-    signature = hmac.new(DEFAULT_API_SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
-    with httpx.Client() as http:
-        answer = http.post(
-            f"{venue.rest_url}/api/v3/order?{query}&signature={signature}",
-            headers={"X-MBX-APIKEY": DEFAULT_API_KEY},
-        )
-    assert answer.status_code == 200, answer.text
-    return D(answer.json()["executedQty"])
+    return D(place_directly(venue, clock, order)["executedQty"])
 
 
 def test_the_entries_counter_bound_is_the_client_id_bound() -> None:

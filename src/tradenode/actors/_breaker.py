@@ -433,11 +433,11 @@ class BreakerActor(Actor):
         ever did (its deadline, or the broker's answer if that came first)."""
         command = pending.command
         retry = self.store.retry
+        delay = max(retry.delay(pending.attempt), not_before or 0.0)
         if pending.resolving is not None:
             # Asking the venue about an order of unknown outcome is never given
             # up (not after a ban, not past the attempt budget): an abandoned
             # question leaves an order nobody will ever resolve.
-            delay = max(retry.delay(pending.attempt), not_before or 0.0)
             self.context.schedule_once(
                 delay,
                 _Retry(
@@ -458,7 +458,6 @@ class BreakerActor(Actor):
         else:
             operation = Operation.QUERY
         decision = retry.decide(operation, pending.attempt, kind, venue_has_order=None)
-        delay = max(retry.delay(pending.attempt), not_before or 0.0)
         if decision is RetryDecision.QUERY_FIRST:
             assert isinstance(command, SubmitOrder | ModifyOrder)
             query = _query_for(command)
@@ -472,16 +471,7 @@ class BreakerActor(Actor):
                 accept_until = self.acceptance.closes_at(sent_by)
             self.context.schedule_once(delay, _Retry(query, pending.attempt, command, accept_until))
         elif decision is RetryDecision.RETRY:
-            self.context.schedule_once(
-                delay,
-                _Retry(
-                    command,
-                    pending.attempt + 1,
-                    pending.resolving,
-                    pending.accept_until,
-                    pending.resend,
-                ),
-            )
+            self.context.schedule_once(delay, _Retry(command, pending.attempt + 1, None))
         else:
             logger.error(
                 "breaker %s: giving up on %s after %d attempt(s) (%s)",
