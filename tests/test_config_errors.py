@@ -18,16 +18,35 @@ import yaml
 
 from tradenode import ConfigError, parse_config
 
+#: An Ed25519 private key (RFC 8032 TEST 1) and a P-256 one: PEM bodies are secrets too.
+ED25519_BODY = "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g"
+ED25519_PEM = f"-----BEGIN PRIVATE KEY-----\n{ED25519_BODY}\n-----END PRIVATE KEY-----\n"
+EC_BODY = (
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgy/965LwwFkQG5XTe\n"
+    "vDoUCNHvWPoALYgcLnvp9JeI/4qhRANCAARcf19Ppo8tG7sBJSw5ISxvIdDMKf69\n"
+    "KshCmsEetirQPoM947DdvjBRHDgHIvFQGzAAIXH0f/copg6Dy1TvzEYc"
+)
+EC_PEM = f"-----BEGIN PRIVATE KEY-----\n{EC_BODY}\n-----END PRIVATE KEY-----\n"
+
 ENVIRON = {
     "TN_API_KEY": "Zq7KEYvalue-aa11bb22cc33",
     "TN_API_SECRET": "Xw9SECRETvalue-dd44ee55ff66",
     "TN_PASSPHRASE": "Pp3passPHRASE-gg77hh88",
     "TN_TOKEN": "Tt5tokenVALUE-ii99jj00",
+    "TN_PRIVATE_KEY": ED25519_PEM,
+    "TN_EC_KEY": EC_PEM,
 }
 #: Secrets written into the file itself, under secret or unknown keys.
 LITERAL_SECRET = "LiteralSecret-kk11ll22"
 LITERAL_NUMBER = 424242424242
-SECRETS = (*ENVIRON.values(), LITERAL_SECRET, str(LITERAL_NUMBER))
+SECRETS = (
+    *ENVIRON.values(),
+    LITERAL_SECRET,
+    str(LITERAL_NUMBER),
+    ED25519_BODY,
+    ED25519_BODY[10:40],
+    *EC_BODY.split("\n"),
+)
 
 
 def base() -> dict[str, Any]:
@@ -74,6 +93,25 @@ def setting(name: str, value: Any) -> Change:
 
 def dropping(name: str) -> Change:
     return lambda config: binance(config).pop(name)
+
+
+def settings(**changes: Any) -> Change:
+    """Several changes to the binance section at once (None drops a key)."""
+
+    def change(config: dict[str, Any]) -> None:
+        section = binance(config)
+        for name, value in changes.items():
+            if value is None:
+                section.pop(name, None)
+            else:
+                section[name] = value
+
+    return change
+
+
+def ed25519(**changes: Any) -> Change:
+    """An Ed25519 key section (api_secret dropped), with ``changes`` on top."""
+    return settings(key_type="ed25519", api_secret=None, **changes)
 
 
 def strategy(**changes: Any) -> Change:
@@ -126,6 +164,39 @@ CASES: list[tuple[str, Change, str]] = [
     ("api-secret-bool", setting("api_secret", True), f"{BIN}.api_secret"),
     ("missing-api-key", dropping("api_key"), f"{BIN}.api_key"),
     ("missing-api-secret", dropping("api_secret"), f"{BIN}.api_secret"),
+    # key_type ed25519: private_key (PEM text) or private_key_path, never api_secret
+    ("ed25519-without-private-key", ed25519(), f"{BIN}.private_key"),
+    (
+        "ed25519-with-api-secret",
+        settings(key_type="ed25519", private_key="${TN_PRIVATE_KEY}"),
+        f"{BIN}.api_secret",
+    ),
+    (
+        "ed25519-with-both-keys",
+        ed25519(private_key="${TN_PRIVATE_KEY}", private_key_path="/tmp/k.pem"),
+        f"{BIN}.private_key",
+    ),
+    ("ed25519-key-not-pem", ed25519(private_key="${TN_API_SECRET}"), f"{BIN}.private_key"),
+    ("ed25519-key-not-ed25519", ed25519(private_key="${TN_EC_KEY}"), f"{BIN}.private_key"),
+    ("ed25519-key-list", ed25519(private_key=["${TN_PRIVATE_KEY}"]), f"{BIN}.private_key"),
+    ("ed25519-key-number", ed25519(private_key=LITERAL_NUMBER), f"{BIN}.private_key"),
+    (
+        "ed25519-key-literal-garbage",
+        ed25519(private_key=LITERAL_SECRET),
+        f"{BIN}.private_key",
+    ),
+    (
+        "ed25519-missing-key-file",
+        ed25519(private_key_path="/nonexistent/${TN_API_SECRET}.pem"),
+        f"{BIN}.private_key_path",
+    ),
+    (
+        "ed25519-key-path-list",
+        ed25519(private_key_path=["${TN_PRIVATE_KEY}"]),
+        f"{BIN}.private_key_path",
+    ),
+    ("hmac-with-private-key", setting("private_key", "${TN_PRIVATE_KEY}"), f"{BIN}.private_key"),
+    ("env-in-key-type", setting("key_type", "${TN_API_SECRET}"), f"{BIN}.key_type"),
     # a secret from the environment in a field that is not secret
     ("env-in-recv-window", setting("recv_window_ms", "${TN_API_SECRET}"), f"{BIN}.recv_window_ms"),
     ("env-in-environment", setting("environment", "${TN_API_SECRET}"), f"{BIN}.environment"),

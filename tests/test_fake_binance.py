@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -1638,3 +1638,660 @@ def test_official_websocket_clients_trade_and_stream_unchanged() -> None:
                 client.stop()
                 # binance-connector leaves the socket open after the close handshake.
                 client.socket_manager.ws.shutdown()
+
+
+# ------------------------------------------- public market data (issue #12)
+#
+# Binance's documented example payloads, copied from rest-api.md "Market Data
+# endpoints", web-socket-streams.md and web-socket-api.md "Authentication
+# requests" / "User Data Stream requests"; the wallet's from the Wallet docs
+# (GET /sapi/v1/asset/tradeFee). The venue's answers must have the same keys
+# in the same order, with values of the same JSON types.
+
+DOC_TICKER_FULL: dict[str, Any] = {
+    "symbol": "BNBBTC",
+    "priceChange": "-94.99999800",
+    "priceChangePercent": "-95.960",
+    "weightedAvgPrice": "0.29628482",
+    "prevClosePrice": "0.10002000",
+    "lastPrice": "4.00000200",
+    "lastQty": "200.00000000",
+    "bidPrice": "4.00000000",
+    "bidQty": "100.00000000",
+    "askPrice": "4.00000200",
+    "askQty": "100.00000000",
+    "openPrice": "99.00000000",
+    "highPrice": "100.00000000",
+    "lowPrice": "0.10000000",
+    "volume": "8913.30000000",
+    "quoteVolume": "15.30000000",
+    "openTime": 1499783499040,
+    "closeTime": 1499869899040,
+    "firstId": 28385,
+    "lastId": 28460,
+    "count": 76,
+}
+DOC_TICKER_MINI: dict[str, Any] = {
+    "symbol": "BNBBTC",
+    "openPrice": "99.00000000",
+    "highPrice": "100.00000000",
+    "lowPrice": "0.10000000",
+    "lastPrice": "4.00000200",
+    "volume": "8913.30000000",
+    "quoteVolume": "15.30000000",
+    "openTime": 1499783499040,
+    "closeTime": 1499869899040,
+    "firstId": 28385,
+    "lastId": 28460,
+    "count": 76,
+}
+DOC_KLINE: list[Any] = [
+    1499040000000,
+    "0.01634790",
+    "0.80000000",
+    "0.01575800",
+    "0.01577100",
+    "148976.11427815",
+    1499644799999,
+    "2434.19055334",
+    308,
+    "1756.87402397",
+    "28.46694368",
+    "0",
+]
+DOC_TRADE: dict[str, Any] = {
+    "id": 28457,
+    "price": "4.00000100",
+    "qty": "12.00000000",
+    "quoteQty": "48.000012",
+    "time": 1499865549590,
+    "isBuyerMaker": True,
+    "isBestMatch": True,
+}
+DOC_AGG_TRADE: dict[str, Any] = {
+    "a": 26129,
+    "p": "0.01633102",
+    "q": "4.70443515",
+    "f": 27781,
+    "l": 27781,
+    "T": 1498793709153,
+    "m": True,
+    "M": True,
+}
+DOC_AVG_PRICE: dict[str, Any] = {"mins": 5, "price": "9.35751834", "closeTime": 1694061154503}
+DOC_TRADE_FEE: list[dict[str, Any]] = [
+    {"symbol": "ADABNB", "makerCommission": "0.001", "takerCommission": "0.001"},
+    {"symbol": "BNBBTC", "makerCommission": "0.001", "takerCommission": "0.001"},
+]
+# <symbol>@trade since 2024-06-05 (CHANGELOG: buyer/seller order ids "b"/"a" removed).
+DOC_TRADE_EVENT: dict[str, Any] = {
+    "e": "trade",
+    "E": 1672515782136,
+    "s": "BNBBTC",
+    "t": 12345,
+    "p": "0.001",
+    "q": "100",
+    "T": 1672515782136,
+    "m": True,
+    "M": True,
+}
+DOC_KLINE_EVENT: dict[str, Any] = {
+    "e": "kline",
+    "E": 1672515782136,
+    "s": "BNBBTC",
+    "k": {
+        "t": 1672515780000,
+        "T": 1672515839999,
+        "s": "BNBBTC",
+        "i": "1m",
+        "f": 100,
+        "L": 200,
+        "o": "0.0010",
+        "c": "0.0020",
+        "h": "0.0025",
+        "l": "0.0015",
+        "v": "1000",
+        "n": 100,
+        "x": False,
+        "q": "1.0000",
+        "V": "500",
+        "Q": "0.500",
+        "B": "123456",
+    },
+}
+DOC_DEPTH_UPDATE: dict[str, Any] = {
+    "e": "depthUpdate",
+    "E": 1672515782136,
+    "s": "BNBBTC",
+    "U": 157,
+    "u": 160,
+    "b": [["0.0024", "10"]],
+    "a": [["0.0026", "100"]],
+}
+DOC_PARTIAL_DEPTH: dict[str, Any] = {
+    "lastUpdateId": 160,
+    "bids": [["0.0024", "10"]],
+    "asks": [["0.0026", "100"]],
+}
+DOC_SESSION_LOGON: dict[str, Any] = {
+    "apiKey": DOC_KEY,
+    "authorizedSince": 1649729878532,
+    "connectedSince": 1649729873021,
+    "returnRateLimits": False,
+    "serverTime": 1649729878630,
+    "userDataStream": False,
+}
+DOC_SESSION_LOGOUT: dict[str, Any] = {
+    "apiKey": None,
+    "authorizedSince": None,
+    "connectedSince": 1649729873021,
+    "returnRateLimits": False,
+    "serverTime": 1649730611671,
+    "userDataStream": False,
+}
+DOC_SUBSCRIBE: dict[str, Any] = {"subscriptionId": 0}
+
+
+def layout(value: Any) -> Any:
+    """Keys in order and JSON value types, recursively (a list by its first item)."""
+    if isinstance(value, dict):
+        return [(key, layout(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [layout(value[0])] if value else []
+    return type(value).__name__
+
+
+def assert_documented(actual: Any, documented: Any) -> None:
+    assert layout(actual) == layout(documented), actual
+
+
+def assert_decimal_strings(row: dict[str, Any], *names: str) -> None:
+    for name in names:
+        assert Decimal(row[name]).is_finite(), (name, row[name])
+
+
+# The RFC 8032 (section 7.1, TEST 1) key, registered with the venue as an Ed25519 API key.
+ED_KEY = "tradenode-ed25519-test-key"
+ED_PRIVATE_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+    "-----END PRIVATE KEY-----\n"
+)
+ED_PUBLIC_PEM = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
+    "-----END PUBLIC KEY-----\n"
+)
+
+
+def ed_sign(payload: str) -> str:
+    """Base64 Ed25519 over ``payload``, with the ``cryptography`` library directly."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    key = load_pem_private_key(ED_PRIVATE_PEM.encode(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return base64.b64encode(key.sign(payload.encode())).decode()
+
+
+def weight(response: httpx.Response) -> int:
+    return int(response.headers["x-mbx-used-weight-1m"])
+
+
+def test_24hr_ticker_answers_as_documented_for_one_several_and_all_symbols(
+    venue: BinanceVenue, rest: Rest, ms: ManualMs
+) -> None:
+    ms.now += 1000
+    venue.set_price("BTCUSDT", Decimal("51000"))
+    single = rest.get("ticker/24hr", symbol="BTCUSDT")
+    assert single.status_code == 200
+    ticker = single.json()
+    assert_documented(ticker, DOC_TICKER_FULL)
+    numbers = [k for k, v in DOC_TICKER_FULL.items() if isinstance(v, str) and k != "symbol"]
+    assert_decimal_strings(ticker, *numbers)
+    trades = rest.get("trades", symbol="BTCUSDT").json()
+    assert [t["id"] for t in trades] == [1, 2]  # the listing's opening trade, then the move
+    assert (ticker["openPrice"], ticker["lastPrice"], ticker["highPrice"]) == (
+        "50000.00000000",
+        "51000.00000000",
+        "51000.00000000",
+    )
+    assert (ticker["priceChange"], ticker["priceChangePercent"]) == ("1000.00000000", "2.000")
+    assert (ticker["firstId"], ticker["lastId"], ticker["count"]) == (1, 2, 2)
+    assert ticker["lastQty"] == trades[-1]["qty"]
+    assert Decimal(ticker["volume"]) == sum(Decimal(t["qty"]) for t in trades)
+    assert Decimal(ticker["quoteVolume"]) == sum(Decimal(t["quoteQty"]) for t in trades)
+    assert (ticker["openTime"], ticker["closeTime"]) == (ms.now - 86_400_000, ms.now)
+    book_answer = rest.get("ticker/bookTicker", symbol="BTCUSDT")
+    book = book_answer.json()
+    assert {k: ticker[k] for k in ("bidPrice", "bidQty", "askPrice", "askQty")} == {
+        k: book[k] for k in ("bidPrice", "bidQty", "askPrice", "askQty")
+    }
+    before = weight(book_answer)
+    everything = rest.get("ticker/24hr")
+    assert [row["symbol"] for row in everything.json()] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    for row in everything.json():
+        assert_documented(row, DOC_TICKER_FULL)
+    assert weight(everything) - before == 80
+    several = rest.get("ticker/24hr", symbols='["ETHUSDT","BTCUSDT"]')
+    assert [row["symbol"] for row in several.json()] == ["ETHUSDT", "BTCUSDT"]
+    assert weight(several) - weight(everything) == 2
+    mini = rest.get("ticker/24hr", symbol="BTCUSDT", type="MINI").json()
+    assert_documented(mini, DOC_TICKER_MINI)
+    assert mini["lastPrice"] == "51000.00000000"
+    for row in rest.get("ticker/24hr", type="MINI").json():
+        assert_documented(row, DOC_TICKER_MINI)
+    assert error(rest.get("ticker/24hr", symbol="BTCUSDT", type="TINY")) == (
+        400,
+        -1139,
+        "Invalid ticker type.",
+    )
+    assert error(rest.get("ticker/24hr", symbol="DOGEUSDT"))[1] == -1121
+    assert error(rest.get("ticker/24hr", symbol="BTCUSDT", symbols='["BTCUSDT"]'))[1] == -1128
+    ms.now += 86_400_000 + 1  # a quiet day later: no trade in the window
+    quiet = rest.get("ticker/24hr", symbol="BTCUSDT").json()
+    assert (quiet["count"], quiet["firstId"], quiet["lastId"]) == (0, -1, -1)
+    assert (quiet["lastPrice"], quiet["prevClosePrice"], quiet["volume"]) == (
+        "51000.00000000",
+        "51000.00000000",
+        "0.00000000",
+    )
+
+
+def test_klines_are_the_public_trades_per_interval_with_flat_gaps(
+    venue: BinanceVenue, rest: Rest, ms: ManualMs
+) -> None:
+    minute = START_MS - START_MS % 60_000  # START_MS is 20 s into its minute
+    ms.now = START_MS + 10_000
+    venue.set_price("BTCUSDT", Decimal("50100"))
+    ms.now = minute + 120_000 + 5_000  # the minute in between has no trade
+    venue.set_price("BTCUSDT", Decimal("49900"))
+    trades = rest.get("trades", symbol="BTCUSDT").json()
+    klines = rest.get("klines", symbol="BTCUSDT", interval="1m").json()
+    for row in klines:
+        assert_documented(row, DOC_KLINE)
+    assert [row[0] for row in klines] == [minute, minute + 60_000, minute + 120_000]
+    assert [row[6] for row in klines] == [minute + 59_999, minute + 119_999, minute + 179_999]
+    first, gap, last = klines
+    assert first[1:5] == ["50000.00000000", "50100.00000000", "50000.00000000", "50100.00000000"]
+    assert Decimal(first[5]) == Decimal(trades[0]["qty"]) + Decimal(trades[1]["qty"])
+    assert Decimal(first[7]) == Decimal(trades[0]["quoteQty"]) + Decimal(trades[1]["quoteQty"])
+    assert first[8] == 2
+    takers = [t for t in trades[:2] if not t["isBuyerMaker"]]
+    assert Decimal(first[9]) == sum((Decimal(t["qty"]) for t in takers), Decimal(0))
+    assert gap[1:6] == ["50100.00000000"] * 4 + ["0.00000000"]
+    assert (gap[8], last[8], last[4]) == (0, 1, "49900.00000000")
+    assert rest.get("klines", symbol="BTCUSDT", interval="1m", limit=1).json() == [last]
+    assert rest.get("klines", symbol="BTCUSDT", interval="1m", startTime=minute + 1).json() == [
+        gap,
+        last,
+    ]
+    assert rest.get("klines", symbol="BTCUSDT", interval="1m", endTime=minute).json() == [first]
+    assert rest.get("uiKlines", symbol="BTCUSDT", interval="1m").json() == klines
+    weekly = rest.get("klines", symbol="BTCUSDT", interval="1w").json()
+    opened = weekly[0][0] // 1000
+    assert time.gmtime(opened)[6:] == (0, time.gmtime(opened).tm_yday, 0)  # a Monday
+    assert (time.gmtime(opened).tm_hour, time.gmtime(opened).tm_min) == (0, 0)
+    monthly = rest.get("klines", symbol="BTCUSDT", interval="1M").json()
+    assert time.gmtime(monthly[0][0] // 1000)[2:6] == (1, 0, 0, 0)
+    daily_cn = rest.get("klines", symbol="BTCUSDT", interval="1d", timeZone="8").json()
+    assert time.gmtime(daily_cn[0][0] // 1000)[3:5] == (16, 0)  # midnight in UTC+8
+    assert error(rest.get("klines", symbol="BTCUSDT", interval="2m")) == (
+        400,
+        -1120,
+        "Invalid interval.",
+    )
+    assert error(rest.get("klines", symbol="BTCUSDT"))[1] == -1102
+    assert error(rest.get("klines", symbol="BTCUSDT", interval="1m", timeZone="15"))[1] == -1130
+    assert error(rest.get("klines", symbol="BTCUSDT", interval="1m", limit=1001))[1] == -1130
+
+
+def test_recent_historical_and_aggregate_trades_include_the_accounts_fills(
+    venue: BinanceVenue, rest: Rest, ms: ManualMs
+) -> None:
+    ms.now += 1
+    bought = rest.signed(
+        "POST", "order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.8"
+    ).json()
+    fills = bought["fills"]
+    assert len(fills) == 2  # two levels of the book
+    trades = rest.get("trades", symbol="BTCUSDT")
+    assert weight(trades) == 1 + 25
+    rows = trades.json()
+    for row in rows:
+        assert_documented(row, DOC_TRADE)
+        assert Decimal(row["quoteQty"]) == Decimal(row["price"]) * Decimal(row["qty"])
+    assert [row["id"] for row in rows] == [1, 2, 3]
+    assert [(row["price"], row["qty"], row["isBuyerMaker"]) for row in rows[1:]] == [
+        (fill["price"], fill["qty"], False)
+        for fill in fills  # a buyer took the offers
+    ]
+    assert rest.get("trades", symbol="BTCUSDT", limit=1).json() == rows[-1:]
+    assert rest.get("historicalTrades", symbol="BTCUSDT", fromId=2, limit=1).json() == rows[1:2]
+    assert rest.get("historicalTrades", symbol="BTCUSDT").json() == rows
+    aggregates = rest.get("aggTrades", symbol="BTCUSDT").json()
+    for row in aggregates:
+        assert_documented(row, DOC_AGG_TRADE)
+    assert [(a["a"], a["f"], a["l"], a["p"], a["q"]) for a in aggregates] == [
+        (n, row["id"], row["id"], row["price"], row["qty"]) for n, row in enumerate(rows, 1)
+    ]
+    assert rest.get("aggTrades", symbol="BTCUSDT", fromId=3).json() == aggregates[2:]
+    assert rest.get("aggTrades", symbol="BTCUSDT", startTime=ms.now).json() == aggregates[1:]
+    assert rest.get("aggTrades", symbol="BTCUSDT", endTime=ms.now - 1).json() == aggregates[:1]
+    assert error(rest.get("trades", symbol="NOPE"))[1] == -1121
+    assert error(rest.get("trades"))[1] == -1102
+    # The account's own trade ids are its own (the simulator's), as before.
+    assert [t["id"] for t in rest.signed("GET", "myTrades", symbol="BTCUSDT").json()] == [1, 2]
+
+
+def test_avg_price_is_the_volume_weighted_price_of_the_last_five_minutes(
+    venue: BinanceVenue, rest: Rest, ms: ManualMs
+) -> None:
+    ms.now += 6 * 60_000  # the opening trade has left the window
+    venue.set_price("BTCUSDT", Decimal("50100"))
+    ms.now += 1000
+    venue.set_price("BTCUSDT", Decimal("50300"))
+    answer = rest.get("avgPrice", symbol="BTCUSDT")
+    assert weight(answer) == 2
+    average = answer.json()
+    assert_documented(average, DOC_AVG_PRICE)
+    recent = rest.get("trades", symbol="BTCUSDT").json()[1:]
+    volume = sum(Decimal(t["qty"]) for t in recent)
+    vwap = sum(Decimal(t["quoteQty"]) for t in recent) / volume
+    assert average == {"mins": 5, "price": str(vwap.quantize(Decimal("1e-8"))), "closeTime": ms.now}
+    ms.now += 10 * 60_000
+    assert rest.get("avgPrice", symbol="BTCUSDT").json()["price"] == "50300.00000000"
+
+
+def test_trade_fee_wallet_endpoint_is_signed_and_documented(
+    venue: BinanceVenue, ms: ManualMs
+) -> None:
+    with httpx.Client(base_url=venue.rest_url) as http:
+
+        def fee(key: str | None = KEY, **params: Any) -> httpx.Response:
+            payload = urlencode({**params, "timestamp": ms()})
+            query = f"{payload}&signature={hmac_hex(SECRET, payload)}"
+            headers = {} if key is None else {"X-MBX-APIKEY": key}
+            return http.get(f"/sapi/v1/asset/tradeFee?{query}", headers=headers)
+
+        everything = fee()
+        assert everything.status_code == 200
+        rows = everything.json()
+        assert_documented(rows, DOC_TRADE_FEE)
+        assert rows == [
+            {"symbol": symbol, "makerCommission": "0.0002", "takerCommission": "0.001"}
+            for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+        ]
+        assert "x-sapi-used-ip-weight-1m" in everything.headers
+        assert fee(symbol="ETHUSDT").json() == rows[1:2]
+        assert error(fee(symbol="DOGEUSDT"))[1] == -1121
+        assert error(fee(key=None)) == (401, -2014, "API-key format invalid.")
+        unsigned = http.get("/sapi/v1/asset/tradeFee", headers={"X-MBX-APIKEY": KEY})
+        assert error(unsigned)[1] == -1102
+        assert http.get("/sapi/v1/asset/nothing").status_code == 404
+    assert venue.calls()["GET sapi/v1/asset/tradeFee"] == 5
+
+
+@pytest.mark.trio
+async def test_trade_kline_and_depth_streams_follow_the_simulator(
+    venue: BinanceVenue, ms: ManualMs
+) -> None:
+    names = "btcusdt@trade/btcusdt@kline_1m/btcusdt@depth/btcusdt@depth5"
+    async with (
+        open_ws(f"{venue.stream_url}/stream?streams={names}") as combined,
+        open_ws(f"{venue.stream_url}/ws/btcusdt@trade") as raw,
+    ):
+        async with httpx.AsyncClient(base_url=venue.rest_url) as http:
+            snapshot = (await http.get("/api/v3/depth", params={"symbol": "BTCUSDT"})).json()
+        ms.now += 1000
+        await trio.to_thread.run_sync(venue.set_price, "BTCUSDT", Decimal("51000"))
+        frames = [json.loads(await combined.get_message()) for _ in range(4)]
+        streams = [frame["stream"] for frame in frames]
+        assert streams == names.split("/")
+        trade, kline, depth, partial = (frame["data"] for frame in frames)
+        assert json.loads(await raw.get_message()) == trade
+        assert_documented(trade, DOC_TRADE_EVENT)
+        assert (trade["s"], trade["t"], trade["p"], trade["T"]) == (
+            "BTCUSDT",
+            2,
+            "51000.00000000",
+            ms.now,
+        )
+        assert_documented(kline, DOC_KLINE_EVENT)
+        candle = kline["k"]
+        assert (candle["i"], candle["x"], candle["o"], candle["c"], candle["n"]) == (
+            "1m",
+            False,
+            "50000.00000000",
+            "51000.00000000",
+            2,
+        )
+        assert (candle["f"], candle["L"], candle["t"] % 60_000, candle["T"] - candle["t"]) == (
+            1,
+            2,
+            0,
+            59_999,
+        )
+        assert_documented(depth, DOC_DEPTH_UPDATE)
+        # Binance's local order book rules: U <= lastUpdateId + 1 <= u, then U == previous u + 1.
+        assert depth["U"] <= snapshot["lastUpdateId"] + 1 <= depth["u"]
+        assert depth["b"] and depth["a"]
+        assert_documented(partial, DOC_PARTIAL_DEPTH)
+        assert partial["lastUpdateId"] == depth["u"]
+        async with httpx.AsyncClient(base_url=venue.rest_url) as http:
+            book = (await http.get("/api/v3/depth", params={"symbol": "BTCUSDT"})).json()
+        assert (partial["bids"], partial["asks"]) == (book["bids"][:5], book["asks"][:5])
+        previous = depth["u"]
+        ms.now += 60_000  # into the next minute
+        await trio.to_thread.run_sync(venue.step)
+        frames = [json.loads(await combined.get_message()) for _ in range(5)]
+        assert [frame["stream"] for frame in frames] == [
+            "btcusdt@trade",
+            "btcusdt@kline_1m",
+            "btcusdt@kline_1m",
+            "btcusdt@depth",
+            "btcusdt@depth5",
+        ]
+        closed, opened = frames[1]["data"]["k"], frames[2]["data"]["k"]
+        assert (closed["t"], closed["x"], opened["t"], opened["x"]) == (
+            candle["t"],
+            True,
+            candle["t"] + 60_000,
+            False,
+        )
+        assert frames[3]["data"]["U"] == previous + 1
+        assert frames[3]["data"]["u"] >= frames[3]["data"]["U"]
+
+
+# ------------------------------------------------ WebSocket API sessions
+
+
+async def ed_call(api: WsApi, method: str, key: str = ED_KEY, **params: Any) -> dict[str, Any]:
+    """A request signed with the Ed25519 key (``cryptography``), or HMAC for the HMAC key."""
+    params["apiKey"] = key
+    params.setdefault("timestamp", api.ms())
+    payload = ws_payload(params)
+    params["signature"] = ed_sign(payload) if key == ED_KEY else hmac_hex(SECRET, payload)
+    return await api.call(method, signed=False, **params)
+
+
+@pytest.mark.trio
+async def test_session_logon_status_logout_and_subscribe_with_an_ed25519_key(
+    venue: BinanceVenue, ms: ManualMs
+) -> None:
+    venue.register_ed25519_key(ED_KEY, ED_PUBLIC_PEM)
+    connected = ms.now
+    async with ws_api(venue, ms) as api:
+        ms.now += 500
+        status = await api.ok("session.status", signed=False)
+        assert_documented(status, DOC_SESSION_LOGOUT)
+        assert (status["apiKey"], status["connectedSince"], status["userDataStream"]) == (
+            None,
+            connected,
+            False,
+        )
+        refused = await api.call("userDataStream.subscribe", signed=False)
+        assert (refused["status"], refused["error"]["code"]) == (401, -2015)
+        hmac_logon = await ed_call(api, "session.logon", key=KEY)
+        assert (hmac_logon["status"], hmac_logon["error"]["code"]) == (401, -2015)
+        forged = await api.call(
+            "session.logon", signed=False, apiKey=ED_KEY, timestamp=ms(), signature=ed_sign("x")
+        )
+        assert (forged["status"], forged["error"]["code"]) == (400, -1022)
+        stale = await ed_call(api, "session.logon", timestamp=ms() - 6000)
+        assert stale["error"]["code"] == -1021
+        stamp = ms()
+        logon = await ed_call(api, "session.logon", timestamp=stamp, recvWindow=5000)
+        assert logon["status"] == 200
+        assert_documented(logon["result"], DOC_SESSION_LOGON)
+        assert logon["result"] == {
+            "apiKey": ED_KEY,
+            "authorizedSince": stamp,
+            "connectedSince": connected,
+            "returnRateLimits": True,
+            "serverTime": ms.now,
+            "userDataStream": False,
+        }
+        assert logon["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
+        extra = await api.call("userDataStream.subscribe", signed=False, foo="1")
+        assert extra["error"] == {
+            "code": -1104,
+            "msg": "Not all sent parameters were read; read '0' parameter(s) but was sent '1'.",
+        }
+        subscribed_now = await api.ok("userDataStream.subscribe", signed=False)
+        assert_documented(subscribed_now, DOC_SUBSCRIBE)
+        assert subscribed_now == {"subscriptionId": 0}
+        again = await api.call("userDataStream.subscribe", signed=False)
+        assert again["error"]["code"] == -2035
+        status = await api.ok("session.status", signed=False)
+        assert (status["apiKey"], status["authorizedSince"], status["userDataStream"]) == (
+            ED_KEY,
+            stamp,
+            True,
+        )
+        # Logged on: requests need a timestamp, not apiKey nor signature.
+        placed = await api.ok(
+            "order.place",
+            signed=False,
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.1",
+            price="49000",
+            newClientOrderId="session-1",
+            timestamp=ms(),
+        )
+        assert placed["status"] == "NEW"
+        report = await api.event()
+        assert (report["c"], report["x"]) == ("session-1", "NEW")
+        unstamped = await api.call("account.status", signed=False)
+        assert unstamped["error"]["code"] == -1102
+        # Ad hoc: an explicit key and signature still authorize one request.
+        adhoc = await api.ok("order.status", symbol="BTCUSDT", origClientOrderId="session-1")
+        assert adhoc["status"] == "NEW"
+        logout = await api.ok("session.logout", signed=False)
+        assert_documented(logout, DOC_SESSION_LOGOUT)
+        assert (logout["apiKey"], logout["authorizedSince"], logout["userDataStream"]) == (
+            None,
+            None,
+            False,
+        )
+        ended = await api.next_frame()
+        while "event" not in ended or ended["event"]["e"] != "eventStreamTerminated":
+            ended = await api.next_frame()
+        assert ended == {"subscriptionId": 0, "event": {"e": "eventStreamTerminated", "E": ms.now}}
+        anonymous = await api.call(
+            "openOrders.status", signed=False, symbol="BTCUSDT", timestamp=ms()
+        )
+        assert anonymous["error"]["code"] == -1102  # apiKey again mandatory
+        assert (await api.ok("session.logout", signed=False))["apiKey"] is None
+    calls = venue.calls()
+    assert (calls["session.logon"], calls["userDataStream.subscribe"]) == (4, 4)
+    assert (calls["session.status"], calls["session.logout"]) == (2, 2)
+
+
+@pytest.mark.trio
+async def test_signature_subscriptions_outlive_a_logout(venue: BinanceVenue, ms: ManualMs) -> None:
+    venue.register_ed25519_key(ED_KEY, ED_PUBLIC_PEM)
+    async with ws_api(venue, ms) as api:
+        assert (await ed_call(api, "session.logon"))["status"] == 200
+        await subscribed(api)  # userDataStream.subscribe.signature with the HMAC key
+        logout = await api.ok("session.logout", signed=False)
+        assert logout["userDataStream"] is True
+        await trio.to_thread.run_sync(venue.deposit, "USDT", Decimal(5))
+        assert (await api.event("balanceUpdate"))["d"] == "5.00000000"
+
+
+def test_rest_requests_signed_with_an_ed25519_key(venue: BinanceVenue, ms: ManualMs) -> None:
+    venue.register_ed25519_key(ED_KEY, ED_PUBLIC_PEM)
+    with httpx.Client(base_url=venue.rest_url) as http:
+
+        def signed(method: str, path: str, signature: str | None = None, **params: Any) -> Any:
+            payload = urlencode({**params, "timestamp": ms()})
+            sig = quote(signature if signature is not None else ed_sign(payload), safe="")
+            return http.request(
+                method,
+                f"/api/v3/{path}?{payload}&signature={sig}",
+                headers={"X-MBX-APIKEY": ED_KEY},
+            )
+
+        account = signed("GET", "account")
+        assert account.status_code == 200, account.text
+        placed = signed(
+            "POST", "order", symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01"
+        )
+        assert placed.json()["status"] == "FILLED"
+        assert error(signed("GET", "account", signature=ed_sign("other")))[1] == -1022
+        payload = urlencode({"timestamp": ms()})
+        hexed = hmac_hex(SECRET, payload)  # the HMAC secret does not sign for this key
+        forged = http.get(
+            f"/api/v3/account?{payload}&signature={hexed}", headers={"X-MBX-APIKEY": ED_KEY}
+        )
+        assert error(forged)[1] == -1022
+        body = urlencode({"timestamp": ms()})
+        in_body = http.post(
+            "/api/v3/userDataStream", headers={"X-MBX-APIKEY": ED_KEY}, content=body
+        )
+        assert "listenKey" in in_body.json()
+    with pytest.raises(ValueError, match="HMAC key"):
+        venue.register_ed25519_key(KEY, ED_PUBLIC_PEM)
+    with pytest.raises(ValueError, match="PEM"):
+        venue.register_ed25519_key("other", "not a key")
+
+
+def test_official_connector_reads_market_data_and_signs_with_ed25519() -> None:
+    from binance.spot import Spot
+
+    with BinanceVenue(seed=17, ed25519_public_keys={ED_KEY: ED_PUBLIC_PEM}) as fake:
+        fake.step(3)
+        public = Spot(base_url=fake.rest_url)
+        hmac_client = Spot(api_key=fake.api_key, api_secret=SECRET, base_url=fake.rest_url)
+        ed_client = Spot(api_key=ED_KEY, private_key=ED_PRIVATE_PEM, base_url=fake.rest_url)
+        try:
+            ticker = public.ticker_24hr("BTCUSDT")
+            assert_documented(ticker, DOC_TICKER_FULL)
+            assert ticker["count"] == 4
+            mini = public.ticker_24hr(symbols=["BTCUSDT", "ETHUSDT"], type="MINI")
+            assert [row["symbol"] for row in mini] == ["BTCUSDT", "ETHUSDT"]
+            klines = public.klines("BTCUSDT", "1m", limit=5)
+            assert klines and all(layout(row) == layout(DOC_KLINE) for row in klines)
+            assert klines[-1][4] == ticker["lastPrice"]
+            assert [t["id"] for t in public.trades("BTCUSDT")] == [1, 2, 3, 4]
+            assert public.agg_trades("BTCUSDT", limit=2)[-1]["a"] == 4
+            assert_documented(public.avg_price("BTCUSDT"), DOC_AVG_PRICE)
+            assert hmac_client.trade_fee(symbol="BTCUSDT") == [
+                {"symbol": "BTCUSDT", "makerCommission": "0.0002", "takerCommission": "0.001"}
+            ]
+            # pycryptodome signs here: a third Ed25519 implementation the venue must accept.
+            assert ed_client.account()["accountType"] == "SPOT"
+            sold = ed_client.new_order(
+                symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01"
+            )
+            assert sold["status"] == "FILLED"
+        finally:
+            for client in (public, hmac_client, ed_client):
+                client.session.close()
+    assert fake.calls()["GET ticker/24hr"] == 2

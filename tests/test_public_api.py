@@ -110,6 +110,7 @@ EXPECTED = {
     ],
     "tradenode.brokers.binance": [
         "AccountPosition",
+        "ApiCredentials",
         "BINANCE_CLIENT_ORDER_ID",
         "BINANCE_ORDER_TYPES",
         "Balance",
@@ -125,6 +126,7 @@ EXPECTED = {
         "ConnectionLost",
         "DepthSnapshot",
         "EXECUTION_TYPES",
+        "Ed25519Credentials",
         "ErrorKind",
         "ExecutionReport",
         "ExternalLockUpdate",
@@ -177,6 +179,7 @@ EXPECTED = {
         "parse_ws_frame",
         "query_params",
         "retry_after_seconds",
+        "sign_ed25519",
         "sign_rest",
         "sign_ws",
         "signed_query",

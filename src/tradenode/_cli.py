@@ -213,6 +213,24 @@ def _parse_balance(
     return balances
 
 
+def _parse_ed25519_keys(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, bytes] | None:
+    """``API_KEY=PEM_PATH`` pairs: each public key file read now (a usage error if unreadable)."""
+    if not values:
+        return None
+    keys: dict[str, bytes] = {}
+    for value in values:
+        api_key, sep, path = value.partition("=")
+        if not sep or not api_key or not path:
+            raise click.BadParameter(f"{value!r}: expected API_KEY=PEM_PATH")
+        try:
+            keys[api_key] = Path(path).read_bytes()
+        except OSError as error:
+            raise click.BadParameter(f"{path}: {error.strerror or error}") from None
+    return keys
+
+
 class _BinanceVenueCommand(click.Command):
     """``venue binance``: its help ends with the admin knobs, from the venue's own table."""
 
@@ -266,6 +284,15 @@ class _BinanceVenueCommand(click.Command):
     "[default: tradenode.testing.venues.DEFAULT_API_SECRET]. Never printed.",
 )
 @click.option(
+    "--ed25519-key",
+    "ed25519_keys",
+    multiple=True,
+    callback=_parse_ed25519_keys,
+    metavar="API_KEY=PEM_PATH",
+    help="Register an Ed25519 API key of the account by its public key (PEM file); it signs "
+    "with Ed25519 and may session.logon on the WebSocket API. Repeat for several.",
+)
+@click.option(
     "--balance",
     "balances",
     multiple=True,
@@ -295,6 +322,7 @@ def binance(  # noqa: PLR0917 - click passes every option by keyword
     admin_port: int,
     api_key: str | None,
     api_secret: str | None,
+    ed25519_keys: dict[str, bytes] | None,
     balances: dict[str, Decimal] | None,
     seed: int,
     tick_interval: float,
@@ -322,17 +350,23 @@ def binance(  # noqa: PLR0917 - click passes every option by keyword
         stop_requested.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    fake = BinanceVenue(
-        balances=balances,
-        api_key=api_key or DEFAULT_API_KEY,
-        api_secret=api_secret or DEFAULT_API_SECRET,
-        seed=seed,
-        host=host,
-        port=port,
-        admin_port=admin_port,
-        tick_interval=tick_interval,
-        ban_seconds=ban_seconds,
-    )
+    try:
+        fake = BinanceVenue(
+            balances=balances,
+            api_key=api_key or DEFAULT_API_KEY,
+            api_secret=api_secret or DEFAULT_API_SECRET,
+            seed=seed,
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            tick_interval=tick_interval,
+            ban_seconds=ban_seconds,
+            ed25519_public_keys=ed25519_keys,
+        )
+    except ValueError as error:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise click.BadParameter(str(error), param_hint="--ed25519-key") from None
     try:
         fake.start()
         urls = {

@@ -119,11 +119,19 @@ class BinanceSettings(_Strict):
     the local venue (``tradenode venue binance``) or a proxy. Keys come from
     the environment through ``${VAR}`` and are ``SecretStr`` so that no log,
     repr or status line can print them.
+
+    ``key_type`` is ``hmac`` (``api_secret``) or ``ed25519``: the private key
+    as PEM text (``private_key``, e.g. ``${BINANCE_PRIVATE_KEY}``) or a PEM
+    file (``private_key_path``), never both; an Ed25519 key also logs the
+    WebSocket API session on (``session.logon``).
     """
 
     environment: Literal["live", "testnet", "custom"] = "testnet"
     api_key: SecretStr
-    api_secret: SecretStr
+    key_type: Literal["hmac", "ed25519"] = "hmac"
+    api_secret: SecretStr | None = None
+    private_key: SecretStr | None = None
+    private_key_path: Path | None = None
     rest_url: str | None = None
     ws_api_url: str | None = None
     stream_url: str | None = None
@@ -135,6 +143,28 @@ class BinanceSettings(_Strict):
     check_interval: float = Field(
         30.0, ge=0, description="seconds between periodic reconciliations; 0 turns them off"
     )
+
+    @model_validator(mode="after")
+    def _key_type_has_its_secret(self) -> BinanceSettings:
+        if self.key_type == "hmac":
+            if self.api_secret is None:
+                raise ConfigError("key_type hmac needs api_secret", key="api_secret")
+            for name in ("private_key", "private_key_path"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name} is for key_type ed25519", key=name)
+            return self
+        if self.api_secret is not None:
+            raise ConfigError(
+                "key_type ed25519 signs with private_key or private_key_path, not api_secret",
+                key="api_secret",
+            )
+        if (self.private_key is None) == (self.private_key_path is None):
+            raise ConfigError(
+                "key_type ed25519 needs exactly one of private_key and private_key_path",
+                key="private_key",
+            )
+        _check_ed25519_private_key(self.private_key, self.private_key_path)
+        return self
 
     @model_validator(mode="after")
     def _custom_needs_urls(self) -> BinanceSettings:
@@ -155,6 +185,35 @@ class BinanceSettings(_Strict):
                     key=name,
                 )
         return self
+
+
+def _check_ed25519_private_key(text: SecretStr | None, path: Path | None) -> None:
+    """The key must load as an unencrypted Ed25519 private key (PEM); errors never quote it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PrivateKey,
+    )
+    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
+        load_pem_private_key,
+    )
+
+    name = "private_key" if text is not None else "private_key_path"
+    if text is not None:
+        pem = text.get_secret_value().encode("utf-8")
+    else:
+        assert path is not None
+        try:
+            pem = path.read_bytes()
+        except OSError as error:
+            raise ConfigError(
+                f"cannot read the private key file ({error.strerror or type(error).__name__})",
+                key=name,
+            ) from None
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError("not an unencrypted PEM (PKCS#8) private key", key=name) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"not an Ed25519 private key ({type(key).__name__})", key=name)
 
 
 class VenueConfig(_Strict):

@@ -476,9 +476,22 @@ class Node:
             endpoints = BinanceEndpoints.live()
         else:
             endpoints = BinanceEndpoints.testnet()
-        credentials = BinanceCredentials(
-            settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()
-        )
+        # Imported here so that this method stays the only part of the file these touch.
+        from .brokers.binance import ApiCredentials, Ed25519Credentials  # noqa: PLC0415
+
+        credentials: ApiCredentials
+        if settings.key_type == "ed25519":
+            if settings.private_key is not None:
+                pem = settings.private_key.get_secret_value().encode("utf-8")
+            else:
+                assert settings.private_key_path is not None
+                pem = settings.private_key_path.read_bytes()
+            credentials = Ed25519Credentials.from_pem(settings.api_key.get_secret_value(), pem)
+        else:
+            assert settings.api_secret is not None
+            credentials = BinanceCredentials(
+                settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()
+            )
         session_settings = SessionSettings(
             recv_window_ms=settings.recv_window_ms,
             request_timeout=settings.request_timeout,

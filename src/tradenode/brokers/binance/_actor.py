@@ -106,7 +106,7 @@ from ._session import (
     SessionSettings,
     StreamPayload,
 )
-from ._signing import BinanceCredentials
+from ._signing import ApiCredentials
 
 __all__ = [
     "BinanceBroker",
@@ -297,7 +297,7 @@ class BinanceBroker(Actor):
         self,
         name: str,
         *,
-        credentials: BinanceCredentials,
+        credentials: ApiCredentials,
         endpoints: BinanceEndpoints,
         reports_to: Address,
         link: BinanceLink,

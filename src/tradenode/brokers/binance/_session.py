@@ -1,9 +1,12 @@
 """The Binance session: one connection incarnation's network I/O, on trio.
 
 REST goes through one ``httpx.AsyncClient`` (many requests in flight at
-once); order and fill events arrive on the WebSocket API through
-``userDataStream.subscribe.signature`` (the listenKey endpoints stopped
-working on 2026-02-20); quotes arrive on the market-stream socket. The
+once); order and fill events arrive on the WebSocket API (the listenKey
+endpoints stopped working on 2026-02-20): with an Ed25519 key the session
+logs the connection on (``session.logon``) and subscribes with
+``userDataStream.subscribe``, Binance's recommended path; with an HMAC key
+(which cannot log on) through ``userDataStream.subscribe.signature``. Quotes
+arrive on the market-stream socket. The
 session never reconnects: anything that ends a socket (a close, a missed
 heartbeat, ``serverShutdown``, ``eventStreamTerminated``, the 24 h limit) is
 reported once as :class:`ConnectionLost` and the session stops. The broker
@@ -47,7 +50,13 @@ from ._codec import (
     ws_request,
     ws_retry_after_seconds,
 )
-from ._signing import BinanceCredentials, encode_params, signed_query, signed_ws_params
+from ._signing import (
+    ApiCredentials,
+    Ed25519Credentials,
+    encode_params,
+    signed_query,
+    signed_ws_params,
+)
 
 __all__ = [
     "BinanceEndpoints",
@@ -156,7 +165,7 @@ class BinanceSession:
     def __init__(
         self,
         broker: str,
-        credentials: BinanceCredentials,
+        credentials: ApiCredentials,
         endpoints: BinanceEndpoints,
         *,
         deliver: Callable[[SessionEvent], None],
@@ -180,6 +189,8 @@ class BinanceSession:
         self._lost = False
         self._nursery: trio.Nursery | None = None
         self.subscription_id: int | None = None
+        self.logged_on = False
+        """Whether ``session.logon`` authenticated the WebSocket API connection."""
 
     def __repr__(self) -> str:
         return f"BinanceSession({self.broker!r}, {self._endpoints.rest_url!r})"
@@ -215,6 +226,8 @@ class BinanceSession:
                 with trio.fail_after(self.settings.connect_timeout):
                     self._api = await self._connect(nursery, self._endpoints.ws_api_url)
                 nursery.start_soon(self._read_api, self._api)
+                if isinstance(self._credentials, Ed25519Credentials):
+                    await self._logon()
                 await self._subscribe_user_data()
                 nursery.start_soon(self._heartbeat)
                 nursery.start_soon(self._lifetime)
@@ -375,14 +388,46 @@ class BinanceSession:
         finally:
             self._calls.waiting.pop(request_id, None)
 
-    async def _subscribe_user_data(self) -> None:
+    async def _logon(self) -> None:
+        """``session.logon``: later requests on this connection may leave out
+        ``apiKey`` and ``signature`` (Ed25519 keys only)."""
         params = signed_ws_params(
             self._credentials,
             {},
             timestamp_ms=self._time_ms(),
             recv_window_ms=self.settings.recv_window_ms,
         )
-        response = await self.call("userDataStream.subscribe.signature", params)
+        response = await self.call("session.logon", params)
+        if response.error is not None:
+            raise BrokerConnectionError(
+                f"session.logon refused: {response.error.code} {response.error.msg}",
+                broker=self.broker,
+                code=str(response.error.code),
+                retry_after=ws_retry_after_seconds(response.error),
+            )
+        result = response.result
+        if not isinstance(result, Mapping) or result.get("apiKey") != self._credentials.api_key:
+            raise MalformedPayloadError("unexpected session.logon answer", broker=self.broker)
+        self.logged_on = True
+        logger.info(
+            "%s: WebSocket API session logged on with Ed25519 key %r",
+            self.broker,
+            _masked(self._credentials.api_key),
+        )
+
+    async def _subscribe_user_data(self) -> None:
+        if self.logged_on:
+            # The session's key signs for it: no params at all.
+            method, params = "userDataStream.subscribe", None
+        else:
+            method = "userDataStream.subscribe.signature"
+            params = signed_ws_params(
+                self._credentials,
+                {},
+                timestamp_ms=self._time_ms(),
+                recv_window_ms=self.settings.recv_window_ms,
+            )
+        response = await self.call(method, params)
         if response.error is not None:
             raise BrokerConnectionError(
                 f"user data subscription refused: {response.error.code} {response.error.msg}",
@@ -487,6 +532,10 @@ class BinanceSession:
                 f"{method} {path}: answer is not JSON", broker=self.broker
             ) from exc
         return RestResult(response.status_code, body, result_headers, sent_at)
+
+
+def _masked(key: str) -> str:
+    return f"{key[:4]}…{key[-3:]}" if len(key) > 10 else "…"
 
 
 def _single(exc: BaseException) -> BaseException:

@@ -1,7 +1,7 @@
-"""Binance Spot request signing (HMAC-SHA256): pure functions, no I/O.
+"""Binance Spot request signing (HMAC-SHA256 or Ed25519): pure functions, no I/O.
 
 Two payload rules, both from Binance's docs (rest-api.md "SIGNED Endpoint
-Examples", web-socket-api.md "SIGNED request example (HMAC)"):
+Examples", web-socket-api.md "SIGNED request example (HMAC)" and "(Ed25519)"):
 
 - **REST**: the query string exactly as sent, ``k=v`` joined by ``&`` in the
   order sent, values percent-encoded as UTF-8 (a full-width digit becomes
@@ -9,21 +9,44 @@ Examples", web-socket-api.md "SIGNED request example (HMAC)"):
 - **WebSocket API**: every param except ``signature``, sorted by name,
   ``k=v`` joined by ``&``, values raw UTF-8 (not percent-encoded).
 
-The signature is the lowercase hex HMAC-SHA256 of that payload keyed with
-the API secret. Secrets never appear in a repr, a log line or an error.
+Two key types sign that payload:
+
+- :class:`BinanceCredentials` (HMAC): the lowercase hex HMAC-SHA256 keyed
+  with the API secret.
+- :class:`Ed25519Credentials`: the base64 Ed25519 signature (RFC 8032) of the
+  payload's bytes, made with the private key whose public half was
+  registered with Binance; percent-encoded in a REST query (``+``, ``/``,
+  ``=``), raw in WebSocket API params. Only these keys may log a WebSocket
+  API session on (``session.logon``), Binance's recommended way to receive
+  the user data stream.
+
+Secrets (the HMAC secret, the private key) never appear in a repr, a log
+line or an error.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 from urllib.parse import quote
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
+
 __all__ = [
+    "ApiCredentials",
     "BinanceCredentials",
+    "Ed25519Credentials",
     "encode_params",
+    "sign_ed25519",
     "sign_rest",
     "sign_ws",
     "signed_query",
@@ -48,11 +71,80 @@ class BinanceCredentials:
                 raise ValueError(f"BinanceCredentials.{name}: must be a non-empty string")
 
     def __repr__(self) -> str:
-        key = self.api_key
-        masked = f"{key[:4]}…{key[-3:]}" if len(key) > 10 else "…"
-        return f"BinanceCredentials(api_key={masked!r})"
+        return f"BinanceCredentials(api_key={_masked(self.api_key)!r})"
 
     __str__ = __repr__
+
+    @property
+    def key_type(self) -> str:
+        return "hmac"
+
+    def sign(self, payload: str) -> str:
+        """The ``signature`` of ``payload``: lowercase hex HMAC-SHA256."""
+        return sign_rest(self.api_secret, payload)
+
+
+def _masked(key: str) -> str:
+    return f"{key[:4]}…{key[-3:]}" if len(key) > 10 else "…"
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Ed25519Credentials:
+    """An Ed25519 API key and its private key; the repr shows a masked key only.
+
+    Build it with :meth:`from_pem` from the PKCS#8 PEM Binance's key
+    generator writes (``-----BEGIN PRIVATE KEY-----``), optionally encrypted.
+    """
+
+    api_key: str
+    private_key: Ed25519PrivateKey
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.api_key, str) or not self.api_key.strip():
+            raise ValueError("Ed25519Credentials.api_key: must be a non-empty string")
+        if not isinstance(self.private_key, Ed25519PrivateKey):
+            raise ValueError("Ed25519Credentials.private_key: must be an Ed25519 private key")
+
+    @classmethod
+    def from_pem(
+        cls, api_key: str, pem: str | bytes, *, password: str | bytes | None = None
+    ) -> Ed25519Credentials:
+        """Load the private key from PEM. The error never quotes the key."""
+        data = pem.encode("utf-8") if isinstance(pem, str) else pem
+        secret = password.encode("utf-8") if isinstance(password, str) else password
+        try:
+            key = load_pem_private_key(data, password=secret)
+        except (ValueError, TypeError):
+            # No chained cause: the library's message may describe the key's bytes.
+            raise ValueError("not a PEM private key (or a wrong or missing password)") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"not an Ed25519 private key ({type(key).__name__})")
+        return cls(api_key, key)
+
+    def __repr__(self) -> str:
+        return f"Ed25519Credentials(api_key={_masked(self.api_key)!r})"
+
+    __str__ = __repr__
+
+    @property
+    def key_type(self) -> str:
+        return "ed25519"
+
+    def sign(self, payload: str) -> str:
+        """The ``signature`` of ``payload``: base64 Ed25519 (case-sensitive)."""
+        return sign_ed25519(self.private_key, payload)
+
+    def public_key_pem(self) -> str:
+        """The public half, as the PEM to register with the venue (``BEGIN PUBLIC KEY``)."""
+        return (
+            self.private_key.public_key()
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            .decode("ascii")
+        )
+
+
+ApiCredentials: TypeAlias = BinanceCredentials | Ed25519Credentials
+"""Either kind of Binance API key: both sign with ``sign(payload)``."""
 
 
 def _encode(text: str) -> str:
@@ -69,6 +161,11 @@ def encode_params(params: Sequence[tuple[str, str]]) -> str:
 def sign_rest(secret: str, payload: str) -> str:
     """Lowercase hex HMAC-SHA256 of ``payload`` keyed with ``secret``."""
     return hmac.new(secret.encode("utf-8"), payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def sign_ed25519(private_key: Ed25519PrivateKey, payload: str) -> str:
+    """Base64 Ed25519 signature of ``payload`` (its UTF-8 bytes), as Binance takes it."""
+    return base64.b64encode(private_key.sign(payload.encode("utf-8"))).decode("ascii")
 
 
 def ws_signature_payload(params: Mapping[str, str]) -> str:
@@ -101,14 +198,15 @@ def _check_timing(timestamp_ms: int, recv_window_ms: int | None) -> None:
 
 
 def signed_query(
-    credentials: BinanceCredentials,
+    credentials: ApiCredentials,
     params: Sequence[tuple[str, str]],
     *,
     timestamp_ms: int,
     recv_window_ms: int | None,
 ) -> str:
     """The full signed REST query string: ``params``, ``recvWindow`` (if given),
-    ``timestamp``, then ``&signature=<hex>`` last. Send it byte for byte."""
+    ``timestamp``, then ``&signature=...`` last (hex, or percent-encoded base64
+    for an Ed25519 key). Send it byte for byte."""
     _check_reserved(params)
     _check_timing(timestamp_ms, recv_window_ms)
     full = list(params)
@@ -116,11 +214,11 @@ def signed_query(
         full.append(("recvWindow", str(recv_window_ms)))
     full.append(("timestamp", str(timestamp_ms)))
     payload = encode_params(full)
-    return f"{payload}&signature={sign_rest(credentials.api_secret, payload)}"
+    return f"{payload}&signature={_encode(credentials.sign(payload))}"
 
 
 def signed_ws_params(
-    credentials: BinanceCredentials,
+    credentials: ApiCredentials,
     params: Mapping[str, str],
     *,
     timestamp_ms: int,
@@ -135,5 +233,5 @@ def signed_ws_params(
     full["timestamp"] = str(timestamp_ms)
     if recv_window_ms is not None:
         full["recvWindow"] = str(recv_window_ms)
-    full["signature"] = sign_ws(credentials.api_secret, full)
+    full["signature"] = credentials.sign(ws_signature_payload(full))
     return full

@@ -1,10 +1,14 @@
 """Local fake venues that speak the real wire protocols, for tests and rehearsals.
 
 :class:`BinanceVenue` is Binance Spot on loopback sockets: the REST API under
-``/api/v3/``, the WebSocket API at ``/ws-api/v3`` (with user data stream
-subscriptions), market streams at ``/ws/<stream>`` and
-``/stream?streams=a/b`` (``<symbol>@bookTicker``), and the legacy listenKey
-user stream. Behind it runs the deterministic matching simulator
+``/api/v3/`` (orders, account, and the public market data: depth, trades,
+aggTrades, klines, avgPrice, 24 h and price/book tickers), the wallet's
+``GET /sapi/v1/asset/tradeFee``, the WebSocket API at ``/ws-api/v3`` (with
+``session.logon``/``status``/``logout`` for Ed25519 keys and user data
+stream subscriptions), market streams at ``/ws/<stream>`` and
+``/stream?streams=a/b`` (``<symbol>@bookTicker``, ``@trade``,
+``@kline_<interval>``, ``@depth``, ``@depth<levels>``), and the legacy
+listenKey user stream. Behind it runs the deterministic matching simulator
 (:class:`tradenode.sim.MatchingSimulator`); prices move only when told
 (:meth:`BinanceVenue.step`, :meth:`BinanceVenue.set_price`, the admin
 endpoint, or ``tick_interval``). Binance's own client libraries work against
@@ -42,6 +46,10 @@ Inspection: ``balances()``, ``orders()``, ``trades()`` and ``submissions()``
 
 The default account key and secret are :data:`DEFAULT_API_KEY` and
 :data:`DEFAULT_API_SECRET`; the default balances :data:`DEFAULT_BALANCES`.
+Ed25519 keys (Binance's recommended kind, the only one ``session.logon``
+takes) are registered by their public key::
+
+    BinanceVenue(ed25519_public_keys={"my-ed25519-key": public_key_pem})
 The standalone server is ``tradenode venue binance`` (see ``--help``).
 """
 

@@ -1,5 +1,10 @@
 """The fake Binance's ASGI side: REST, WebSocket API, market streams, admin.
 
+The WebSocket API connection keeps its session here: the API key it logged
+on with (``session.logon``, Ed25519 keys only), since when, and its user data
+stream subscriptions (``userDataStream.subscribe`` for the session's key,
+``userDataStream.subscribe.signature`` for any key).
+
 Built on Starlette (running on trio through anyio) and served by hypercorn.
 The exchange logic lives in :class:`~._binance_exchange.BinanceExchange`;
 this module only moves bytes: it reads the raw query string and body, feeds
@@ -34,8 +39,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tradenode.testing.venues._binance_exchange import (
     BinanceExchange,
-    BookTickerEvent,
     Json,
+    MarketEvent,
     Reply,
     UserEvent,
     VenueEvent,
@@ -223,7 +228,7 @@ def _take(faults: list[_RequestFault], key: str) -> _RequestFault | None:
 class _Connection:
     """One WebSocket connection: an unbounded outbox drained by its writer task."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, connected_since: int = 0) -> None:
         self.kind = kind
         self.send, self.receive = trio.open_memory_channel[str](math.inf)
         self.market: set[str] = set()
@@ -232,6 +237,12 @@ class _Connection:
         self.next_subscription = 0
         self.listen_keys: set[str] = set()
         self.ended: list[int] = []
+        self.connected_since = connected_since
+        self.api_key: str | None = None
+        """The API key of ``session.logon``; None while not logged on."""
+        self.authorized_since: int | None = None
+        self.session_subscription: int | None = None
+        """The subscription ``userDataStream.subscribe`` opened (``session.logout`` ends it)."""
 
     def push(self, text: str) -> None:
         with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
@@ -250,7 +261,7 @@ class Hub:
     # events from the exchange (scheduled with run_sync_soon, so in order)
 
     def dispatch(self, event: VenueEvent) -> None:
-        if isinstance(event, BookTickerEvent):
+        if isinstance(event, MarketEvent):
             for connection in list(self.connections):
                 if event.stream in connection.market:
                     connection.push(self._stream_text(connection, event.stream, event.payload))
@@ -341,8 +352,21 @@ class Hub:
         for name in names:
             if self.exchange.listen_key_active(name):
                 connection.listen_keys.add(name)
-            else:
+            elif name not in connection.market:
                 connection.market.add(name)
+                self.exchange.want_streams([name])
+
+    def unsubscribe_streams(self, connection: _Connection, names: Iterable[str]) -> None:
+        for name in names:
+            connection.listen_keys.discard(name)
+            if name in connection.market:
+                connection.market.discard(name)
+                self.exchange.unwant_streams([name])
+
+    def forget(self, connection: _Connection) -> None:
+        """A connection has gone: its market streams are no longer wanted."""
+        self.connections.discard(connection)
+        self.unsubscribe_streams(connection, sorted(connection.market))
 
 
 # ---------------------------------------------------------------- requests
@@ -409,8 +433,13 @@ def build_app(exchange: BinanceExchange, hub: Hub, faults: Faults) -> Starlette:
         )
         return JSONResponse(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
+    async def sapi(request: Request) -> Response:
+        """The wallet endpoints under ``/sapi/v1/`` (``asset/tradeFee``)."""
+        request.path_params["name"] = f"sapi/v1/{request.path_params['name']}"
+        return await rest(request)
+
     async def ws_api(websocket: WebSocket) -> None:
-        connection = _Connection("api")
+        connection = _Connection("api", exchange.now())
         await websocket.accept()
         hub.connections.add(connection)
         try:
@@ -435,6 +464,7 @@ def build_app(exchange: BinanceExchange, hub: Hub, faults: Faults) -> Starlette:
 
     routes = [
         Route("/api/v3/{name:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
+        Route("/sapi/v1/{name:path}", sapi, methods=["GET", "POST", "PUT", "DELETE"]),
         WebSocketRoute("/ws-api/v3", ws_api),
         WebSocketRoute("/ws", raw_stream),
         WebSocketRoute("/ws/{streams:path}", raw_stream),
@@ -484,7 +514,7 @@ async def _stream_session(
                 connection.push(_dumps(_stream_request(hub, connection, text)))
             nursery.cancel_scope.cancel()
     finally:
-        hub.connections.discard(connection)
+        hub.forget(connection)
 
 
 def _stream_request(hub: Hub, connection: _Connection, text: str) -> Json:
@@ -508,9 +538,7 @@ def _stream_request(hub: Hub, connection: _Connection, text: str) -> Json:
         hub.subscribe_streams(connection, params)
         return {"result": None, "id": request_id}
     if method == "UNSUBSCRIBE":
-        for name in params:
-            connection.market.discard(name)
-            connection.listen_keys.discard(name)
+        hub.unsubscribe_streams(connection, params)
         return {"result": None, "id": request_id}
     if method == "LIST_SUBSCRIPTIONS":
         return {"result": sorted(connection.market | connection.listen_keys), "id": request_id}
@@ -591,19 +619,49 @@ async def _api_frame(
         )
 
 
+def _session_status(exchange: BinanceExchange, connection: _Connection) -> Json:
+    """``session.logon``/``session.status``/``session.logout``'s result, in Binance's order."""
+    return {
+        "apiKey": connection.api_key,
+        "authorizedSince": connection.authorized_since,
+        "connectedSince": connection.connected_since,
+        "returnRateLimits": True,
+        "serverTime": exchange.now(),
+        "userDataStream": bool(connection.subscriptions),
+    }
+
+
 def _api_call(
     exchange: BinanceExchange, connection: _Connection, method: str, params: dict[str, str]
 ) -> Reply:
-    reply = exchange.ws_request(method, params)
+    reply = exchange.ws_request(method, params, session_key=connection.api_key)
+    if reply.status == 401 and connection.api_key is not None and "apiKey" not in params:
+        # Binance revokes a session whose key stopped being valid.
+        connection.api_key = connection.authorized_since = None
     if not reply.ok:
         return reply
-    if method == "userDataStream.subscribe.signature":
+    if method == "session.logon":
+        connection.api_key = params["apiKey"]
+        connection.authorized_since = exchange.timestamp_ms(params) or exchange.now()
+        return Reply(200, _session_status(exchange, connection), rate_limits=reply.rate_limits)
+    if method == "session.status":
+        return Reply(200, _session_status(exchange, connection), rate_limits=reply.rate_limits)
+    if method == "session.logout":
+        connection.api_key = connection.authorized_since = None
+        sid, connection.session_subscription = connection.session_subscription, None
+        if sid is not None and sid in connection.subscriptions:
+            connection.subscriptions.discard(sid)
+            connection.ended = [sid]
+        return Reply(200, _session_status(exchange, connection), rate_limits=reply.rate_limits)
+    if method in ("userDataStream.subscribe.signature", "userDataStream.subscribe"):
         if connection.subscriptions:
             error = {"code": -2035, "msg": "User Data Stream subscription already active."}
             return Reply(400, error, rate_limits=reply.rate_limits)
         sid = connection.next_subscription
         connection.next_subscription += 1
         connection.subscriptions.add(sid)
+        if method == "userDataStream.subscribe":
+            connection.session_subscription = sid
         return Reply(200, {"subscriptionId": sid}, rate_limits=reply.rate_limits)
     if method == "userDataStream.unsubscribe":
         raw = params.get("subscriptionId")
@@ -615,6 +673,8 @@ def _api_call(
                 return Reply(400, error, rate_limits=reply.rate_limits)
             ended = [sid]
         connection.subscriptions.difference_update(ended)
+        if connection.session_subscription in ended:
+            connection.session_subscription = None
         connection.ended = ended
         return Reply(200, {}, rate_limits=reply.rate_limits)
     if method == "session.subscriptions":

@@ -2,14 +2,23 @@
 
 :class:`BinanceExchange` takes requests as Binance receives them (the raw
 query string and body of a REST call, or the params of a WebSocket API
-request), checks them the way Binance does (API key, HMAC signature,
-timestamp and recvWindow, mandatory params, number syntax, precision,
-filters, request weight) and answers with Binance's own bodies, error codes,
-messages and HTTP statuses. Orders go to a :class:`~tradenode.sim.MatchingSimulator`;
-what it reports becomes ``executionReport``, ``outboundAccountPosition`` and
-``balanceUpdate`` user events and ``<symbol>@bookTicker`` market events, which
-are handed, under the exchange's lock and so in order, to the listeners
-registered with :meth:`BinanceExchange.add_listener`.
+request), checks them the way Binance does (API key, HMAC-SHA256 or Ed25519
+signature, timestamp and recvWindow, mandatory params, number syntax,
+precision, filters, request weight) and answers with Binance's own bodies,
+error codes, messages and HTTP statuses. Orders go to a
+:class:`~tradenode.sim.MatchingSimulator`; what it reports becomes
+``executionReport``, ``outboundAccountPosition`` and ``balanceUpdate`` user
+events and ``<symbol>@bookTicker`` market events, which are handed, under the
+exchange's lock and so in order, to the listeners registered with
+:meth:`BinanceExchange.add_listener`. The public market data (trade tape,
+klines, 24 h tickers, ``@trade``/``@kline_<i>``/``@depth`` streams) is kept
+in :mod:`~._binance_market`; stream events are made only for the streams
+someone listens to (:meth:`BinanceExchange.want_streams`).
+
+API keys: the account's HMAC key (``api_key``/``api_secret``) and any number
+of Ed25519 keys (``ed25519_public_keys``: API key to public key PEM), which
+sign with base64 Ed25519 signatures and alone may ``session.logon`` on the
+WebSocket API.
 
 Everything that varies (generated client order ids, listen keys) is drawn
 from the seed, and all time comes from the injected millisecond clock.
@@ -17,6 +26,8 @@ from the seed, and all time comes from the injected millisecond clock.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -25,12 +36,16 @@ import re
 import string
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from tradenode.messages._enums import OrderType, Side, TimeInForce
 from tradenode.sim import (
@@ -46,6 +61,13 @@ from tradenode.sim import (
     SimRejectCode,
     SimRejected,
 )
+from tradenode.testing.venues._binance_market import (
+    KLINE_INTERVALS,
+    PublicTrade,
+    Tape,
+    depth_diff,
+    parse_time_zone,
+)
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -53,11 +75,13 @@ __all__ = [
     "BinanceError",
     "BinanceExchange",
     "BookTickerEvent",
+    "MarketEvent",
     "OrderInfo",
     "Reply",
     "TradeInfo",
     "UserEvent",
     "VenueEvent",
+    "load_ed25519_public_key",
     "rest_signature",
     "ws_signature",
     "ws_signature_payload",
@@ -171,14 +195,19 @@ class UserEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class BookTickerEvent:
-    """One ``<symbol lowercase>@bookTicker`` payload."""
+class MarketEvent:
+    """One market stream payload: ``stream`` is its name (``btcusdt@trade``)."""
 
     stream: str
     payload: Json
 
 
-VenueEvent: TypeAlias = UserEvent | BookTickerEvent
+@dataclass(frozen=True, slots=True)
+class BookTickerEvent(MarketEvent):
+    """One ``<symbol lowercase>@bookTicker`` payload."""
+
+
+VenueEvent: TypeAlias = UserEvent | MarketEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +287,34 @@ def ws_signature_payload(params: Mapping[str, str]) -> str:
 
 def ws_signature(secret: str, params: Mapping[str, str]) -> str:
     return rest_signature(secret, ws_signature_payload(params))
+
+
+def load_ed25519_public_key(pem: str | bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM (``-----BEGIN PUBLIC KEY-----``); ValueError otherwise."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        key = load_pem_public_key(data)
+    except (ValueError, TypeError) as error:
+        raise ValueError("not a PEM public key") from error
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"not an Ed25519 public key ({type(key).__name__})")
+    return key
+
+
+def _ed25519_valid(key: Ed25519PublicKey, payload: str, signature: str) -> bool:
+    """Whether ``signature`` (base64, case-sensitive) signs ``payload`` (UTF-8) with ``key``."""
+    # A client that forgot to percent-encode has its "+" read as a space by the form parser.
+    for text in dict.fromkeys((signature, signature.replace(" ", "+"))):
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        try:
+            key.verify(raw, payload.encode("utf-8"))
+        except InvalidSignature:
+            continue
+        return True
+    return False
 
 
 def _strip_signature(raw: str) -> str:
@@ -527,9 +584,10 @@ class RateLimiter:
 @dataclass(frozen=True, slots=True)
 class _Endpoint:
     handler: Callable[[BinanceExchange, Params], Any]
-    security: str  # NONE, TRADE, USER_DATA, USER_STREAM
+    security: str  # NONE, TRADE, USER_DATA, USER_STREAM; WS API: LOGON, SESSION
     weight: Callable[[Params], int]
     places_order: bool = False
+    weight_header: str = "X-MBX-USED-WEIGHT-1M"
 
 
 def _flat(weight: int) -> Callable[[Params], int]:
@@ -555,11 +613,15 @@ class BinanceExchange:
         order_limit_10s: int = 50,
         order_limit_1d: int = 160000,
         ban_seconds: int = 120,
+        ed25519_public_keys: Mapping[str, str | bytes] | None = None,
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
         self._api_key = api_key
         self._secret = api_secret
+        self._ed25519: dict[str, Ed25519PublicKey] = {}
+        for key, pem in (ed25519_public_keys or {}).items():
+            self.register_ed25519_key(key, pem)
         self._config = config
         self._specs: dict[str, InstrumentSpec] = {spec.symbol: spec for spec in config.instruments}
         self._sim = MatchingSimulator(config, seed=seed, clock=lambda: clock() * 1_000_000)
@@ -586,12 +648,51 @@ class BinanceExchange:
         self._pending_cancel_id: str | None = None
         self._rest_endpoints = _rest_endpoints()
         self._ws_methods = _ws_methods()
+        self._tape_random = random.Random(f"{seed}:binance-tape")
+        self._tapes = {symbol: Tape(symbol) for symbol in self._specs}
+        self._wanted: Counter[str] = Counter()
+        self._depth_books: dict[str, tuple[list[Any], list[Any]]] = {}
+        self._depth_update: dict[str, int] = {}
+        self._kline_sent: dict[str, int] = {}
+        now = clock()
+        for symbol, spec in self._specs.items():
+            # The listing's opening trade: every symbol has a last price from the start.
+            self._tape_trade(symbol, self._sim.quote(symbol).last, now, spec.initial_price)
+            self._depth_books[symbol] = self._sim.depth(symbol, self._config.depth_levels)
+            self._depth_update[symbol] = 0
 
     # ------------------------------------------------------------ plumbing
 
     @property
     def api_key(self) -> str:
         return self._api_key
+
+    def register_ed25519_key(self, api_key: str, public_key_pem: str | bytes) -> None:
+        """Let ``api_key`` sign with the Ed25519 key whose public half is ``public_key_pem``."""
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        if api_key == self._api_key:
+            raise ValueError(f"{api_key!r} is the account's HMAC key; give the Ed25519 key its own")
+        key = load_ed25519_public_key(public_key_pem)
+        with self._lock:
+            self._ed25519[api_key] = key
+
+    def ed25519_keys(self) -> list[str]:
+        """The API keys registered as Ed25519 keys."""
+        with self._lock:
+            return sorted(self._ed25519)
+
+    def want_streams(self, names: Iterable[str]) -> None:
+        """Someone listens to these market streams (counted): make their events."""
+        with self._lock:
+            self._wanted.update(names)
+
+    def unwant_streams(self, names: Iterable[str]) -> None:
+        with self._lock:
+            self._wanted.subtract(names)
+            for name in [name for name, count in self._wanted.items() if count <= 0]:
+                del self._wanted[name]
+                self._kline_sent.pop(name, None)
 
     def __repr__(self) -> str:
         return f"BinanceExchange(api_key={self._api_key!r}, symbols={list(self._specs)})"
@@ -640,7 +741,11 @@ class BinanceExchange:
     # ---------------------------------------------------------- REST entry
 
     def rest(self, method: str, name: str, query: str, body: str, api_key: str | None) -> Reply:
-        """Answer ``METHOD /api/v3/<name>?query`` with ``body`` as Binance would."""
+        """Answer ``METHOD /api/v3/<name>?query`` with ``body`` as Binance would.
+
+        ``name`` is the path after ``/api/v3/`` (``order``), or the whole path
+        after ``/`` for the wallet endpoints (``sapi/v1/asset/tradeFee``).
+        """
         with self._lock:
             endpoint = self._rest_endpoints.get((method.upper(), name))
             if endpoint is None:
@@ -652,13 +757,13 @@ class BinanceExchange:
             try:
                 params = merge_params(query, body)
                 used = self.limiter.admit(endpoint.weight(params))
-                headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+                headers[endpoint.weight_header] = str(used)
                 self._authenticate_rest(endpoint, params, query, body, api_key)
                 if endpoint.places_order:
                     self.limiter.admit_order()
                 result = endpoint.handler(self, params)
             except BinanceError as error:
-                headers.setdefault("X-MBX-USED-WEIGHT-1M", str(self.limiter.used_weight))
+                headers.setdefault(endpoint.weight_header, str(self.limiter.used_weight))
                 headers.update(error.headers)
                 return Reply(error.status, error.body(), headers)
             if endpoint.places_order:
@@ -676,23 +781,33 @@ class BinanceExchange:
     ) -> None:
         if endpoint.security == "NONE":
             return
-        self._check_api_key(api_key)
+        key = self._check_api_key(api_key)
         if endpoint.security == "USER_STREAM":
             return
         self._check_timestamp(params)
         signature = params.need("signature")
         payload = _strip_signature(query) + _strip_signature(body)
-        self._check_signature(payload, signature)
+        self._check_signature(key, payload, signature)
 
-    def _check_api_key(self, api_key: str | None) -> None:
+    def _check_api_key(self, api_key: str | None) -> str:
+        """``api_key`` if it is one of the account's keys; -2014/-2015 otherwise."""
         if not api_key:
             raise BinanceError(-2014, "API-key format invalid.", 401)
+        if api_key in self._ed25519:
+            return api_key
         if not hmac.compare_digest(api_key.encode(), self._api_key.encode()):
             raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        return self._api_key
 
-    def _check_signature(self, payload: str, signature: str) -> None:
-        expected = rest_signature(self._secret, payload)
-        if not hmac.compare_digest(expected, signature.lower()):
+    def _check_signature(self, api_key: str, payload: str, signature: str) -> None:
+        """HMAC keys: lowercase or uppercase hex; Ed25519 keys: base64 (case-sensitive)."""
+        public_key = self._ed25519.get(api_key)
+        if public_key is not None:
+            valid = _ed25519_valid(public_key, payload, signature)
+        else:
+            expected = rest_signature(self._secret, payload)
+            valid = hmac.compare_digest(expected, signature.lower())
+        if not valid:
             raise BinanceError(-1022, "Signature for this request is not valid.")
 
     def _check_timestamp(self, params: Params) -> None:
@@ -720,8 +835,14 @@ class BinanceExchange:
     def ws_methods(self) -> frozenset[str]:
         return frozenset(self._ws_methods)
 
-    def ws_request(self, method: str, params: Mapping[str, str]) -> Reply:
-        """Answer one WebSocket API request; ``body`` is the ``result`` or the error object."""
+    def ws_request(
+        self, method: str, params: Mapping[str, str], *, session_key: str | None = None
+    ) -> Reply:
+        """Answer one WebSocket API request; ``body`` is the ``result`` or the error object.
+
+        ``session_key`` is the API key the connection logged on with
+        (``session.logon``), which signs for requests without ``apiKey``.
+        """
         with self._lock:
             endpoint = self._ws_methods.get(method)
             if endpoint is None:
@@ -730,7 +851,7 @@ class BinanceExchange:
             try:
                 values = Params(params)
                 self.limiter.admit(endpoint.weight(values))
-                self.authenticate_ws(values, security=endpoint.security)
+                self.authenticate_ws(values, security=endpoint.security, session_key=session_key)
                 if endpoint.places_order:
                     self.limiter.admit_order()
                 result = endpoint.handler(self, values)
@@ -755,17 +876,61 @@ class BinanceExchange:
             body["data"] = {"serverTime": self._clock(), "retryAfter": self._clock() + retry * 1000}
         return Reply(answer.status, body, answer.headers, self._rate_limits(order))
 
-    def authenticate_ws(self, params: Params, *, security: str = "USER_DATA") -> None:
-        """Check a WebSocket API request's ``apiKey``, timestamp and signature (sorted params)."""
+    def authenticate_ws(
+        self, params: Params, *, security: str = "USER_DATA", session_key: str | None = None
+    ) -> None:
+        """Check a WebSocket API request's ``apiKey``, timestamp and signature (sorted params).
+
+        On a connection logged on with ``session_key``, a request without
+        ``apiKey`` and ``signature`` is the session's (its timestamp is still
+        checked); one with them is authorized *ad hoc* by its own key.
+        ``LOGON`` (``session.logon``) takes Ed25519 keys only; ``SESSION``
+        (``userDataStream.subscribe``) takes no params and a logged-on session.
+        """
         if security == "NONE":
             return
         with self._lock:
-            self._check_api_key(params.text("apiKey", required=True))
+            if security == "SESSION":
+                if params.values:
+                    raise BinanceError(
+                        -1104,
+                        "Not all sent parameters were read; read '0' parameter(s) but was "
+                        f"sent '{len(params.values)}'.",
+                    )
+                if session_key is None or not self._key_is_valid(session_key):
+                    raise BinanceError(
+                        -2015, "Invalid API-key, IP, or permissions for action.", 401
+                    )
+                return
+            explicit = params.has("apiKey") or params.has("signature") or security == "LOGON"
+            if not explicit and session_key is not None:
+                if not self._key_is_valid(session_key):
+                    raise BinanceError(
+                        -2015, "Invalid API-key, IP, or permissions for action.", 401
+                    )
+                if security != "USER_STREAM":
+                    self._check_timestamp(params)
+                return
+            key = self._check_api_key(params.text("apiKey", required=True))
+            if security == "LOGON" and key not in self._ed25519:
+                # Binance: "Only Ed25519 keys are supported for this feature."
+                raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
             if security == "USER_STREAM":
                 return
             self._check_timestamp(params)
             signature = params.need("signature")
-            self._check_signature(ws_signature_payload(params.values), signature)
+            self._check_signature(key, ws_signature_payload(params.values), signature)
+
+    def _key_is_valid(self, api_key: str) -> bool:
+        return api_key in self._ed25519 or api_key == self._api_key
+
+    def timestamp_ms(self, params: Mapping[str, str]) -> int | None:
+        """A request's ``timestamp`` in milliseconds (microseconds are scaled down)."""
+        raw = params.get("timestamp", "")
+        if not _INTEGER.match(raw):
+            return None
+        value = int(raw)
+        return value // 1000 if value >= _MICROSECOND_TIMESTAMP else value
 
     # ------------------------------------------------------------- market
 
@@ -878,18 +1043,162 @@ class BinanceExchange:
             "asks": [[fmt(p), fmt(q)] for p, q in asks],
         }
 
+    # ------------------------------------------------- public market data
+
+    def _trades(self, params: Params) -> list[Json]:
+        spec = self._spec(params)
+        return self._tapes[spec.symbol].recent(_limit(params))
+
+    def _historical_trades(self, params: Params) -> list[Json]:
+        spec = self._spec(params)
+        from_id = params.integer("fromId")
+        return self._tapes[spec.symbol].historical(from_id, _limit(params))
+
+    def _agg_trades(self, params: Params) -> list[Json]:
+        spec = self._spec(params)
+        from_id = params.integer("fromId")
+        start, end = params.integer("startTime"), params.integer("endTime")
+        return self._tapes[spec.symbol].aggregate(from_id, start, end, _limit(params))
+
+    def _klines(self, params: Params) -> list[list[Any]]:
+        spec = self._spec(params)
+        interval = params.need("interval")
+        if interval not in KLINE_INTERVALS:
+            raise BinanceError(-1120, "Invalid interval.")
+        start, end = params.integer("startTime"), params.integer("endTime")
+        offset = parse_time_zone(params.text("timeZone"))
+        if offset is None:
+            raise BinanceError(-1130, "Data sent for parameter 'timeZone' is not valid.")
+        limit = _limit(params)
+        return self._tapes[spec.symbol].klines(
+            interval, now=self._clock(), start=start, end=end, limit=limit, offset=offset
+        )
+
+    def _avg_price(self, params: Params) -> Json:
+        spec = self._spec(params)
+        return self._tapes[spec.symbol].average_price(self._clock())
+
+    def _ticker_24hr(self, params: Params) -> Json | list[Json]:
+        kind = params.text("type") or "FULL"
+        if kind not in ("FULL", "MINI"):
+            raise BinanceError(-1139, "Invalid ticker type.")
+        specs = self._symbol_list(params)
+        now = self._clock()
+        rows = [
+            self._tapes[spec.symbol].ticker(now, self.book_ticker(spec.symbol), full=kind == "FULL")
+            for spec in specs or self._specs.values()
+        ]
+        return rows[0] if params.has("symbol") else rows
+
+    def _trade_fee(self, params: Params) -> list[Json]:
+        """``GET /sapi/v1/asset/tradeFee`` (wallet): the account's rates, one row per symbol."""
+        specs = [self._spec(params)] if params.has("symbol") else list(self._specs.values())
+        maker = _plain_rate(self._config.maker_commission_bps)
+        taker = _plain_rate(self._config.taker_commission_bps)
+        return [
+            {"symbol": spec.symbol, "makerCommission": maker, "takerCommission": taker}
+            for spec in specs
+        ]
+
+    def _tape_trade(self, symbol: str, price: Decimal, now: int, previous: Decimal) -> None:
+        """A trade between other participants at the simulator's new last price."""
+        spec = self._specs[symbol]
+        tape = self._tapes[symbol]
+        lot = max(spec.min_quantity, spec.lot_size)
+        quantity = lot * self._tape_random.randint(1, 1000)
+        # Up: a buyer took the offer; down: a seller hit the bid; unchanged: either.
+        buyer_maker = self._tape_random.random() < 0.5 if price == previous else price < previous
+        trade = tape.append(
+            price, quantity, now, is_buyer_maker=buyer_maker, taker=f"x{len(tape.trades) + 1}"
+        )
+        self._emit_trade(symbol, trade)
+
+    def _tape_fill(self, order: _Order, fill: SimFill) -> None:
+        """The account's own fill, as the public tape shows it."""
+        tape = self._tapes[order.symbol]
+        taker = f"x{len(tape.trades) + 1}" if fill.is_maker else f"o{order.order_id}"
+        trade = tape.append(
+            fill.price,
+            fill.quantity,
+            fill.ts_ns // 1_000_000,
+            is_buyer_maker=(fill.side is Side.BUY) == fill.is_maker,
+            taker=taker,
+        )
+        self._emit_trade(order.symbol, trade)
+
+    def _wanted_for(self, prefix: str) -> list[str]:
+        return sorted(name for name in self._wanted if name.startswith(prefix))
+
+    def _emit_trade(self, symbol: str, trade: PublicTrade) -> None:
+        if not self._wanted:
+            return
+        lower = symbol.lower()
+        now = self._clock()
+        name = f"{lower}@trade"
+        if name in self._wanted:
+            self._emit(MarketEvent(name, trade.event(symbol, now)))
+        tape = self._tapes[symbol]
+        for name in self._wanted_for(f"{lower}@kline_"):
+            parsed = _kline_stream(name, len(lower))
+            if parsed is None:
+                continue
+            interval, offset = parsed
+            for open_time, payload in tape.kline_events(
+                interval, self._kline_sent.get(name), now, offset
+            ):
+                self._kline_sent[name] = open_time
+                self._emit(MarketEvent(name, payload))
+
+    def _emit_depth(self, symbol: str) -> None:
+        bids, asks = self._sim.depth(symbol, self._config.depth_levels)
+        old_bids, old_asks = self._depth_books[symbol]
+        first = self._depth_update[symbol] + 1
+        self._depth_books[symbol] = (bids, asks)
+        self._depth_update[symbol] = self._update_id
+        lower = symbol.lower()
+        for name in self._wanted_for(f"{lower}@depth"):
+            suffix = name[len(lower) + len("@depth") :].removesuffix("@100ms")
+            if suffix == "":
+                payload: Json = {
+                    "e": "depthUpdate",
+                    "E": self._clock(),
+                    "s": symbol,
+                    "U": first,
+                    "u": self._update_id,
+                    "b": depth_diff(old_bids, bids),
+                    "a": depth_diff(old_asks, asks),
+                }
+            elif suffix in ("5", "10", "20"):
+                levels = int(suffix)
+                payload = {
+                    "lastUpdateId": self._update_id,
+                    "bids": [[fmt(p), fmt(q)] for p, q in bids[:levels]],
+                    "asks": [[fmt(p), fmt(q)] for p, q in asks[:levels]],
+                }
+            else:
+                continue
+            self._emit(MarketEvent(name, payload))
+
     # ------------------------------------------------------ price driving
 
     def step(self, count: int = 1, symbol: str | None = None) -> None:
-        """Advance prices ``count`` times (one symbol, or all) and match resting orders."""
+        """Advance prices ``count`` times (one symbol, or all) and match resting orders.
+
+        Each move is also a trade at the new last price on the public tape.
+        """
         with self._lock:
             if symbol is not None and symbol not in self._specs:
                 raise KeyError(symbol)
+            names = [symbol] if symbol is not None else list(self._specs)
             for _ in range(count):
                 with self._account_change():
+                    before = {name: self._sim.quote(name).last for name in names}
                     events = self._sim.step(symbol)
+                    now = self._clock()
+                    for name in names:
+                        self._tape_trade(name, self._sim.quote(name).last, now, before[name])
                     self._publish(events)
-                for name in [symbol] if symbol is not None else list(self._specs):
+                for name in names:
                     self._publish_book(name)
 
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -897,11 +1206,15 @@ class BinanceExchange:
             if symbol not in self._specs:
                 raise KeyError(symbol)
             with self._account_change():
-                self._publish(self._sim.set_price(symbol, price))
+                before = self._sim.quote(symbol).last
+                events = self._sim.set_price(symbol, price)
+                self._tape_trade(symbol, self._sim.quote(symbol).last, self._clock(), before)
+                self._publish(events)
             self._publish_book(symbol)
 
     def _publish_book(self, symbol: str) -> None:
         self._update_id += 1
+        self._emit_depth(symbol)
         ticker = self.book_ticker(symbol)
         self._emit(
             BookTickerEvent(
@@ -1184,6 +1497,7 @@ class BinanceExchange:
             now = self._clock()
             if isinstance(event, SimFill):
                 fills.append(event)
+                self._tape_fill(order, event)
                 order.update_time = now
                 if order.working_time == -1:
                     order.working_time = now
@@ -1699,6 +2013,36 @@ def _rate(bps: Decimal) -> str:
     return fmt(bps / Decimal(10000))
 
 
+def _plain_rate(bps: Decimal) -> str:
+    """A commission rate as the wallet endpoints write it: ``"0.001"``, not 8 decimals."""
+    rate = (bps / Decimal(10000)).normalize()
+    return format(rate, "f")
+
+
+def _kline_stream(name: str, symbol_length: int) -> tuple[str, int] | None:
+    """``<symbol>@kline_<interval>`` (optionally ``@+08:00``) as (interval, zone offset ms)."""
+    rest = name[symbol_length + len("@kline_") :]
+    interval, _, zone = rest.partition("@")
+    if interval not in KLINE_INTERVALS:
+        return None
+    offset = parse_time_zone(zone) if zone else 0
+    return None if offset is None else (interval, offset)
+
+
+def _ticker_weight(params: Params) -> int:
+    """24 h ticker weight: 2 for one symbol, 2/40/80 for 1-20/21-100/more ``symbols``, else 80."""
+    if params.has("symbol"):
+        return 2
+    raw = params.text("symbols")
+    if raw is None:
+        return 80
+    try:
+        count = len(json.loads(raw))
+    except (ValueError, TypeError):
+        return 2
+    return 2 if count <= 20 else 40 if count <= 100 else 80
+
+
 def _limit(params: Params) -> int:
     limit = params.integer("limit")
     if limit is None:
@@ -1827,6 +2171,16 @@ def _rest_endpoints() -> dict[tuple[str, str], _Endpoint]:
         ("GET", "depth"): _Endpoint(E._depth, "NONE", _depth_weight),
         ("GET", "ticker/bookTicker"): _Endpoint(E._book_tickers, "NONE", _symbol_weight(2, 4)),
         ("GET", "ticker/price"): _Endpoint(E._prices, "NONE", _symbol_weight(2, 4)),
+        ("GET", "ticker/24hr"): _Endpoint(E._ticker_24hr, "NONE", _ticker_weight),
+        ("GET", "trades"): _Endpoint(E._trades, "NONE", _flat(25)),
+        ("GET", "historicalTrades"): _Endpoint(E._historical_trades, "NONE", _flat(25)),
+        ("GET", "aggTrades"): _Endpoint(E._agg_trades, "NONE", _flat(4)),
+        ("GET", "klines"): _Endpoint(E._klines, "NONE", _flat(2)),
+        ("GET", "uiKlines"): _Endpoint(E._klines, "NONE", _flat(2)),
+        ("GET", "avgPrice"): _Endpoint(E._avg_price, "NONE", _flat(2)),
+        ("GET", "sapi/v1/asset/tradeFee"): _Endpoint(
+            E._trade_fee, "USER_DATA", _flat(1), weight_header="X-SAPI-USED-IP-WEIGHT-1M"
+        ),
         ("POST", "order"): _Endpoint(E._place, "TRADE", _flat(1), places_order=True),
         ("POST", "order/test"): _Endpoint(E._test_order, "TRADE", _flat(1)),
         ("DELETE", "order"): _Endpoint(E._cancel, "TRADE", _flat(1)),
@@ -1857,6 +2211,13 @@ def _ws_methods() -> dict[str, _Endpoint]:
         "depth": _Endpoint(E._depth, "NONE", _depth_weight),
         "ticker.book": _Endpoint(E._book_tickers, "NONE", _symbol_weight(2, 4)),
         "ticker.price": _Endpoint(E._prices, "NONE", _symbol_weight(2, 4)),
+        "ticker.24hr": _Endpoint(E._ticker_24hr, "NONE", _ticker_weight),
+        "trades.recent": _Endpoint(E._trades, "NONE", _flat(25)),
+        "trades.historical": _Endpoint(E._historical_trades, "NONE", _flat(25)),
+        "trades.aggregate": _Endpoint(E._agg_trades, "NONE", _flat(4)),
+        "klines": _Endpoint(E._klines, "NONE", _flat(2)),
+        "uiKlines": _Endpoint(E._klines, "NONE", _flat(2)),
+        "avgPrice": _Endpoint(E._avg_price, "NONE", _flat(2)),
         "order.place": _Endpoint(E._place, "TRADE", _flat(1), places_order=True),
         "order.test": _Endpoint(E._test_order, "TRADE", _flat(1)),
         "order.status": _Endpoint(E._query, "USER_DATA", _flat(4)),
@@ -1871,6 +2232,10 @@ def _ws_methods() -> dict[str, _Endpoint]:
         # The connection-level methods: the exchange weighs and authenticates them,
         # the app keeps the subscriptions (they belong to the connection).
         "userDataStream.subscribe.signature": _Endpoint(E._ping, "USER_DATA", _flat(2)),
+        "userDataStream.subscribe": _Endpoint(E._ping, "SESSION", _flat(2)),
         "userDataStream.unsubscribe": _Endpoint(E._ping, "NONE", _flat(2)),
         "session.subscriptions": _Endpoint(E._ping, "NONE", _flat(2)),
+        "session.logon": _Endpoint(E._ping, "LOGON", _flat(2)),
+        "session.status": _Endpoint(E._ping, "NONE", _flat(2)),
+        "session.logout": _Endpoint(E._ping, "NONE", _flat(2)),
     }

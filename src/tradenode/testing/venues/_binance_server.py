@@ -429,7 +429,10 @@ class BinanceVenue:
     to step prices by themselves every so many seconds (off by default);
     ``ping_interval``/``pong_timeout`` for the WebSocket keepalive;
     ``weight_limit`` (per minute), ``order_limit_10s`` and ``ban_seconds``
-    for the rate limits.
+    for the rate limits; ``ed25519_public_keys`` maps more API keys of the
+    same account to Ed25519 public keys (PEM): they sign with Ed25519 and may
+    ``session.logon`` on the WebSocket API (:meth:`register_ed25519_key`
+    adds one later).
 
     Knobs (:data:`KNOBS`) are methods, and the same names with the same
     keyword arguments on the admin port: ``POST <admin_url>/<knob>`` with a
@@ -461,6 +464,7 @@ class BinanceVenue:
         weight_limit: int = 6000,
         order_limit_10s: int = 50,
         ban_seconds: int = 120,
+        ed25519_public_keys: Mapping[str, str | bytes] | None = None,
     ) -> None:
         if config is None:
             config = default_binance_config(balances, instruments)
@@ -484,6 +488,7 @@ class BinanceVenue:
             weight_limit=weight_limit,
             order_limit_10s=order_limit_10s,
             ban_seconds=ban_seconds,
+            ed25519_public_keys=ed25519_public_keys,
         )
         self._faults = Faults()
         self._hub = Hub(self.exchange, self._faults)
@@ -759,6 +764,15 @@ class BinanceVenue:
         "execution status unknown". ``endpoints`` as for :meth:`delay_requests`.
         """
         self._faults.fail_requests(n, after=after, status=status, code=code, endpoints=endpoints)
+
+    @_knob
+    def register_ed25519_key(self, api_key: str, public_key_pem: str) -> None:
+        """Let ``api_key`` sign with the Ed25519 key whose public half is ``public_key_pem``.
+
+        The key then signs REST and WebSocket API requests (base64 Ed25519
+        signatures) and may ``session.logon``. Private keys never reach the venue.
+        """
+        self.exchange.register_ed25519_key(api_key, public_key_pem)
 
     @_knob
     def rate_limit(self, n: int = 1, retry_after: int = 5) -> None:
