@@ -53,6 +53,15 @@ class BinanceHarness(Harness):
                 return snapshot.quantity
         return Decimal(0)
 
+    def periodic_check(self, interval: float = 30.0) -> None:
+        """Move the clock one ``check_interval`` and wait until the broker's periodic
+        reconciliation it starts has been applied, and the OMS has seen it."""
+        link = self.node.binance_links["binance"]
+        done = link.reconciliations
+        self.clock.advance(interval)
+        assert link.wait_for_reconciliations(done + 1, timeout=10)
+        self.sync()
+
     def venue_base_change(self, asset: str, initial: Decimal) -> Decimal:
         free, locked = self.venue.balances()[asset]
         return free + locked - initial

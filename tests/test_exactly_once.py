@@ -233,13 +233,7 @@ def test_a_drift_is_reported_at_every_check_until_an_operator_accepts_the_accoun
     with binance_node(venue, clock=clock) as h:
         coid = h.do(market(Side.BUY, "0.2"))
         h.wait_status(coid, OrderStatus.FILLED)
-        link = h.node.binance_links["binance"]
-
-        def check() -> None:
-            done = link.reconciliations
-            clock.advance(30.0)
-            assert link.wait_for_reconciliations(done + 1, timeout=10)
-            h.sync()
+        check = h.periodic_check
 
         check()
         venue.deposit("BTC", D("1"))
