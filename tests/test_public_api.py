@@ -200,6 +200,7 @@ EXPECTED = {
         "STATUS_MAP",
         "SessionClosed",
         "execution_id",
+        "paper_capabilities",
         "stream_event_to_message",
         "to_status_report",
     ],

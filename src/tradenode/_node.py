@@ -24,7 +24,7 @@ from .actors._breaker import (
     VenueFailureStats,
 )
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
-from .actors._capabilities import AmendMode, CancelAllScope, VenueCapabilities
+from .actors._capabilities import VenueCapabilities
 from .actors._client_ids import ClientOrderIds, base36
 from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
 from .actors._control import (
@@ -55,7 +55,7 @@ from .brokers.binance import (
     TrackedOrder,
     binance_capabilities,
 )
-from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue
+from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue, paper_capabilities
 from .journal import FsyncMode, FsyncPolicy, Journal
 from .journal._entries import decode_entry
 from .journal._replay import replay
@@ -393,16 +393,10 @@ class Node:
                 ),
                 backoff=self._backoff(config),
             ),
-            capabilities=VenueCapabilities(
-                amend=AmendMode.NATIVE if amend_natively else AmendMode.CANCEL_REPLACE,
-                # The simulator does not enforce reduce-only: flatten orders
-                # are sized to the position instead.
-                reduce_only=False,
-                cancel_all=CancelAllScope.ACCOUNT,
-                positions_are_balances=not config.allow_short,
-                # The paper venue processes a request ``latency`` after the broker
-                # hands it over, and the broker hands nothing over past its deadline.
-                acceptance=AcceptanceWindow(venue.latency),
+            capabilities=paper_capabilities(
+                amend_natively=amend_natively,
+                allow_short=config.allow_short,
+                latency=venue.latency,
             ),
             extra=extra,
         )

@@ -11,9 +11,8 @@ from ._actor import (
     GetMarketSnapshot,
     MarketSnapshot,
     TrackedOrder,
-    binance_acceptance_window,
-    binance_capabilities,
 )
+from ._capabilities import binance_acceptance_window, binance_capabilities
 from ._codec import (
     BINANCE_CLIENT_ORDER_ID,
     EXECUTION_TYPES,

@@ -1,6 +1,7 @@
 """The embedded paper venue and its broker actor: the default venue of every node."""
 
 from ._actor import PaperBroker, PaperLink
+from ._capabilities import paper_capabilities
 from ._codec import STATUS_MAP, execution_id, stream_event_to_message, to_status_report
 from ._market import PaperMarket
 from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
@@ -15,6 +16,7 @@ __all__ = [
     "PaperVenue",
     "SessionClosed",
     "execution_id",
+    "paper_capabilities",
     "stream_event_to_message",
     "to_status_report",
 ]
