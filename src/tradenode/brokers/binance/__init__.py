@@ -66,6 +66,7 @@ from ._codec import (
     ws_request,
     ws_retry_after_seconds,
 )
+from ._endpoints import BinanceApi, Endpoint, Transport, WsMethod
 from ._rules import (
     BINANCE_ORDER_TYPES,
     FilterViolation,
@@ -104,6 +105,7 @@ __all__ = [
     "ApiCredentials",
     "Balance",
     "BalanceUpdate",
+    "BinanceApi",
     "BinanceApiError",
     "BinanceBroker",
     "BinanceCredentials",
@@ -115,6 +117,7 @@ __all__ = [
     "ConnectionLost",
     "DepthSnapshot",
     "Ed25519Credentials",
+    "Endpoint",
     "ErrorKind",
     "ExecutionReport",
     "ExternalLockUpdate",
@@ -131,10 +134,12 @@ __all__ = [
     "StreamTerminated",
     "SymbolRules",
     "TrackedOrder",
+    "Transport",
     "UnsupportedOrderError",
     "UserEvent",
     "WsEvent",
     "WsFrame",
+    "WsMethod",
     "WsResponse",
     "binance_acceptance_window",
     "binance_capabilities",

@@ -22,11 +22,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -73,7 +72,6 @@ from ._codec import (
     ErrorKind,
     ExecutionReport,
     UnsupportedOrderError,
-    cancel_params,
     cancel_replace_params,
     classify,
     execution_report_to_messages,
@@ -87,10 +85,20 @@ from ._codec import (
     parse_ticker_price,
     parse_trade,
     parse_user_event,
-    query_params,
     retry_after_seconds,
     to_status_report,
     trade_to_fill,
+)
+from ._endpoints import (
+    BOOK_TICKER,
+    BOOK_TICKERS,
+    DEPTH,
+    EXCHANGE_INFO,
+    PAGE_LIMIT,
+    SERVER_TIME,
+    TICKER_PRICE,
+    BinanceApi,
+    Endpoint,
 )
 from ._rules import SymbolRules, check_order, parse_exchange_info
 from ._session import (
@@ -119,7 +127,6 @@ logger = logging.getLogger("tradenode.brokers.binance")
 UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 
 _TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
-_TRADES_PAGE = 1000
 _STREAMED_TRADES_LIMIT = 100_000
 
 
@@ -358,44 +365,44 @@ class BinanceBroker(Actor):
         thread.close()
 
     def _call(
-        self, method: str, path: str, params: Sequence[tuple[str, str]] = (), *, signed: bool = True
+        self, what: Endpoint, call: Callable[..., Awaitable[RestResult]], *args: Any
     ) -> RestResult:
-        """A blocking REST call for ``on_start``: any failure fails the incarnation."""
-        assert self.thread is not None and self.session is not None
+        """A blocking REST call for ``on_start``: any failure fails the incarnation.
+        ``what`` names the endpoint ``call`` reaches, for the error."""
+        assert self.thread is not None
         try:
-            result = self.thread.run(
-                functools.partial(self.session.rest, signed=signed), method, path, params
-            )
+            result: RestResult = self.thread.run(call, *args)
         except TrioLoopClosed as exc:
-            raise BrokerConnectionError(
-                f"{method} {path}: session ended", broker=self.name
-            ) from exc
+            raise BrokerConnectionError(f"{what}: session ended", broker=self.name) from exc
         self._observe_rates(result)
         if result.error is not None:
             raise BrokerConnectionError(
-                f"{method} {path} refused while connecting: {result.error.code} {result.error.msg}",
+                f"{what} refused while connecting: {result.error.code} {result.error.msg}",
                 broker=self.name,
                 code=str(result.error.code),
                 retry_after=_asked_to_wait(result),
             )
         return result
 
+    def _api(self) -> BinanceApi:
+        assert self.session is not None
+        return self.session.api
+
     def _sync_clock(self) -> None:
         """Sign with the venue's clock, not ours: Binance refuses a timestamp more
         than 1 s ahead of its own or older than ``recvWindow``."""
         before = self._wall_time_ms()
-        result = self._call("GET", "/api/v3/time", signed=False)
+        result = self._call(SERVER_TIME, self._api().server_time)
         after = self._wall_time_ms()
         body = result.body
         if not isinstance(body, Mapping) or not isinstance(body.get("serverTime"), int):
             raise MalformedPayloadError(
-                f"unexpected /api/v3/time answer {body!r}", broker=self.name
+                f"unexpected {SERVER_TIME} answer {body!r}", broker=self.name
             )
         self._clock_offset_ms = body["serverTime"] - (before + after) // 2
 
     def _load_rules(self) -> None:
-        params: list[tuple[str, str]] = []
-        result = self._call("GET", "/api/v3/exchangeInfo", params, signed=False)
+        result = self._call(EXCHANGE_INFO, self._api().exchange_info)
         rules = parse_exchange_info(result.body, broker=self.name)
         self.rate_limits = _rate_limits(result.body)
         wanted = set(self.symbols)
@@ -410,10 +417,7 @@ class BinanceBroker(Actor):
     def _snapshot_quotes(self, symbols: Sequence[str]) -> None:
         """Best bid/ask from REST, so filters and subscribers have a price before
         the first stream update (a quiet market may not send one for a while)."""
-        symbols_param = "[" + ",".join(f'"{symbol}"' for symbol in symbols) + "]"
-        result = self._call(
-            "GET", "/api/v3/ticker/bookTicker", [("symbols", symbols_param)], signed=False
-        )
+        result = self._call(BOOK_TICKERS, self._api().book_tickers, tuple(symbols))
         rows = result.body if isinstance(result.body, list) else [result.body]
         now = self.context.now_ns()
         for row in rows:
@@ -421,12 +425,10 @@ class BinanceBroker(Actor):
             self._publish_quote(quote)
 
     def _market_snapshot(self, request: GetMarketSnapshot) -> MarketSnapshot:
-        symbol = [("symbol", request.symbol)]
-        book = self._call("GET", "/api/v3/ticker/bookTicker", symbol, signed=False)
-        price = self._call("GET", "/api/v3/ticker/price", symbol, signed=False)
-        depth = self._call(
-            "GET", "/api/v3/depth", [*symbol, ("limit", str(request.depth))], signed=False
-        )
+        api = self._api()
+        book = self._call(BOOK_TICKER, api.book_ticker, request.symbol)
+        price = self._call(TICKER_PRICE, api.ticker_price, request.symbol)
+        depth = self._call(DEPTH, api.depth, request.symbol, request.depth)
         quote = dataclasses.replace(
             parse_rest_book_ticker(self.name, book.body, ts_ns=self.context.now_ns()),
             last=parse_ticker_price(price.body, broker=self.name),
@@ -467,7 +469,7 @@ class BinanceBroker(Actor):
         assert self.thread is not None and self.session is not None
         try:
             snapshot: _Reconciliation = self.thread.run(
-                _fetch_reconciliation, self.session, *self._reconcile_arguments()
+                _fetch_reconciliation, self.session.api, *self._reconcile_arguments()
             )
         except TrioLoopClosed as exc:
             raise BrokerConnectionError(
@@ -578,7 +580,7 @@ class BinanceBroker(Actor):
             return
         self._checking = True
         self.thread.start_soon(
-            _periodic_check, self.context.self, self.session, *self._reconcile_arguments()
+            _periodic_check, self.context.self, self.session.api, *self._reconcile_arguments()
         )
 
     def _never_arrived(self, client_id: str) -> None:
@@ -796,11 +798,11 @@ class BinanceBroker(Actor):
                 )
                 return False
             self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-            job: Any = (_submit, session, params, self.context.system.clock.monotonic)
+            job: Any = (_submit, session.api, params, self.context.system.clock.monotonic)
         elif isinstance(command, CancelOrder):
-            job = (_cancel, session, command)
+            job = (_cancel, session.api, command)
         elif isinstance(command, QueryOrder):
-            job = (_query, session, command.symbol, command.client_order_id)
+            job = (_query, session.api, command.symbol, command.client_order_id)
         elif isinstance(command, ModifyOrder):
             if command.new_client_order_id is None:
                 self._reply_rejected(
@@ -812,14 +814,14 @@ class BinanceBroker(Actor):
                 )
                 return False
             self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
-            job = (_cancel_replace, session, command, self.context.system.clock.monotonic)
+            job = (_cancel_replace, session.api, command, self.context.system.clock.monotonic)
         elif isinstance(command, CancelAllOrders):
             symbols = (
                 (command.symbol,)
                 if command.symbol is not None
                 else tuple(sorted({o.symbol for o in self.link.orders.values() if not o.terminal}))
             )
-            job = (_cancel_all, session, symbols)
+            job = (_cancel_all, session.api, symbols)
         else:
             raise TypeError(f"{self.name}: not a broker command: {command!r}")
         self._dispatched[request.seq] = self.context.system.clock.monotonic()
@@ -1024,7 +1026,7 @@ class BinanceBroker(Actor):
         command = request.command
         if error.code == -1021 and self.thread is not None and self.session is not None:
             self.thread.start_soon(
-                _resync_clock, self.context.self, self.session, self._wall_time_ms
+                _resync_clock, self.context.self, self.session.api, self._wall_time_ms
             )
         kind = classify(error)
         detail = f"{error.code} {error.msg}"
@@ -1157,15 +1159,15 @@ def _leg_message(leg: object) -> str | None:
 
 async def _periodic_check(
     me: Address,
-    session: BinanceSession,
+    api: BinanceApi,
     unsettled: Mapping[str, tuple[str, int | None]],
     sweep: _SweepFrom,
     known: Mapping[tuple[str, int], str],
 ) -> None:
     try:
-        snapshot = await _fetch_reconciliation(session, unsettled, sweep, known)
+        snapshot = await _fetch_reconciliation(api, unsettled, sweep, known)
     except BrokerError as exc:
-        logger.warning("%s: periodic check failed: %s", session.broker, exc)
+        logger.warning("%s: periodic check failed: %s", api.broker, exc)
         me.tell(_Checked(None))
         return
     me.tell(_Checked(snapshot))
@@ -1176,15 +1178,13 @@ async def _close_session(session: BinanceSession) -> None:
         await session.aclose()
 
 
-async def _resync_clock(
-    me: Address, session: BinanceSession, wall_time_ms: Callable[[], int]
-) -> None:
+async def _resync_clock(me: Address, api: BinanceApi, wall_time_ms: Callable[[], int]) -> None:
     """After a -1021, measure the venue's clock again; the breaker re-sends meanwhile."""
     before = wall_time_ms()
     try:
-        result = await session.rest("GET", "/api/v3/time")
+        result = await api.server_time()
     except BrokerError as exc:
-        logger.warning("%s: cannot re-read the venue clock: %s", session.broker, exc)
+        logger.warning("%s: cannot re-read the venue clock: %s", api.broker, exc)
         return
     after = wall_time_ms()
     body = result.body
@@ -1227,8 +1227,8 @@ def _refuse_if_expired(request: BrokerRequest, monotonic: Callable[[], float]) -
     The breaker reckons when the venue can no longer accept an order from the
     request's deadline (``AcceptanceWindow``): the signed timestamp plus
     ``recvWindow`` bounds the venue's acceptance only if the timestamp is no
-    later than the deadline. Signing happens synchronously inside
-    ``session.rest``, right after this check, with no await between."""
+    later than the deadline. Signing happens synchronously inside the
+    endpoint call, right after this check, with no await between."""
     if request.expired(monotonic()):
         raise BrokerTimeoutError(
             "the request's deadline passed before it was sent; not sent",
@@ -1238,17 +1238,17 @@ def _refuse_if_expired(request: BrokerRequest, monotonic: Callable[[], float]) -
 
 async def _submit(
     request: BrokerRequest,
-    session: BinanceSession,
+    api: BinanceApi,
     params: Sequence[tuple[str, str]],
     monotonic: Callable[[], float],
 ) -> _Done:
     _refuse_if_expired(request, monotonic)
-    result = await session.rest("POST", "/api/v3/order", params, signed=True)
+    result = await api.new_order(params)
     crash_point("after_send")
     return _Done(request, (result,))
 
 
-async def _trades_of(session: BinanceSession, order: object) -> tuple[Any, ...]:
+async def _trades_of(api: BinanceApi, order: object) -> tuple[Any, ...]:
     """The trades of an order a REST answer shows partly or wholly filled."""
     if not isinstance(order, Mapping):
         return ()
@@ -1259,39 +1259,26 @@ async def _trades_of(session: BinanceSession, order: object) -> tuple[Any, ...]:
         return ()
     if not isinstance(order_id, int) or not isinstance(symbol, str) or executed <= 0:
         return ()
-    result = await session.rest(
-        "GET", "/api/v3/myTrades", [("symbol", symbol), ("orderId", str(order_id))], signed=True
-    )
+    result = await api.my_trades(symbol, order_id=order_id)
     if result.error is None and isinstance(result.body, list):
         return tuple(result.body)
     return ()
 
 
-async def _cancel(request: BrokerRequest, session: BinanceSession, command: CancelOrder) -> _Done:
-    result = await session.rest(
-        "DELETE",
-        "/api/v3/order",
-        cancel_params(command.symbol, command.client_order_id),
-        signed=True,
-    )
-    trades = await _trades_of(session, result.body) if result.error is None else ()
+async def _cancel(request: BrokerRequest, api: BinanceApi, command: CancelOrder) -> _Done:
+    result = await api.cancel_order(command.symbol, command.client_order_id)
+    trades = await _trades_of(api, result.body) if result.error is None else ()
     return _Done(request, (result,), trades=trades)
 
 
-async def _query(
-    request: BrokerRequest, session: BinanceSession, symbol: str, client_id: str
-) -> _Done:
-    status = await session.rest(
-        "GET", "/api/v3/order", query_params(symbol, client_id), signed=True
-    )
+async def _query(request: BrokerRequest, api: BinanceApi, symbol: str, client_id: str) -> _Done:
+    status = await api.query_order(symbol, client_order_id=client_id)
     if status.error is not None or not isinstance(status.body, Mapping):
         return _Done(request, (status,))
     order_id = status.body.get("orderId")
     trades: tuple[Any, ...] = ()
     if isinstance(order_id, int):
-        result = await session.rest(
-            "GET", "/api/v3/myTrades", [("symbol", symbol), ("orderId", str(order_id))], signed=True
-        )
+        result = await api.my_trades(symbol, order_id=order_id)
         if result.error is None and isinstance(result.body, list):
             trades = tuple(result.body)
     return _Done(request, (status,), trades=trades)
@@ -1299,37 +1286,31 @@ async def _query(
 
 async def _cancel_replace(
     request: BrokerRequest,
-    session: BinanceSession,
+    api: BinanceApi,
     command: ModifyOrder,
     monotonic: Callable[[], float],
 ) -> _Done:
-    status = await session.rest(
-        "GET", "/api/v3/order", query_params(command.symbol, command.client_order_id), signed=True
-    )
+    status = await api.query_order(command.symbol, client_order_id=command.client_order_id)
     if status.error is not None:
         return _Done(request, (status,))
-    original = parse_order(status.body, broker=session.broker)
+    original = parse_order(status.body, broker=api.broker)
     try:
         params = cancel_replace_params(original, command)
     except UnsupportedOrderError as exc:
         body = BinanceApiError(400, -1102, str(exc))
         return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
     _refuse_if_expired(request, monotonic)
-    result = await session.rest("POST", "/api/v3/order/cancelReplace", params, signed=True)
+    result = await api.cancel_replace(params)
     trades: tuple[Any, ...] = ()
     if result.error is None and isinstance(result.body, Mapping):
-        trades = await _trades_of(session, result.body.get("cancelResponse"))
+        trades = await _trades_of(api, result.body.get("cancelResponse"))
     return _Done(request, (status, result), trades=trades)
 
 
-async def _cancel_all(
-    request: BrokerRequest, session: BinanceSession, symbols: tuple[str, ...]
-) -> _Done:
+async def _cancel_all(request: BrokerRequest, api: BinanceApi, symbols: tuple[str, ...]) -> _Done:
     results = []
     for symbol in symbols:
-        results.append(
-            await session.rest("DELETE", "/api/v3/openOrders", [("symbol", symbol)], signed=True)
-        )
+        results.append(await api.cancel_open_orders(symbol))
     if not results:
         return _Done(request, (RestResult(200, [], {}, trio.current_time()),))
     ok = [r for r in results if r.error is None or r.error.code == -2011]
@@ -1337,7 +1318,7 @@ async def _cancel_all(
 
 
 async def _fetch_reconciliation(
-    session: BinanceSession,
+    api: BinanceApi,
     unsettled: Mapping[str, tuple[str, int | None]],
     sweep: _SweepFrom,
     known: Mapping[tuple[str, int], str],
@@ -1346,15 +1327,15 @@ async def _fetch_reconciliation(
         if result.error is not None:
             raise BrokerConnectionError(
                 f"{what} refused while reconciling: {result.error.code} {result.error.msg}",
-                broker=session.broker,
+                broker=api.broker,
                 code=str(result.error.code),
                 retry_after=_asked_to_wait(result),
             )
         return result.body
 
-    open_orders = ok(await session.rest("GET", "/api/v3/openOrders", signed=True), "openOrders")
+    open_orders = ok(await api.open_orders(), "openOrders")
     if not isinstance(open_orders, list):
-        raise MalformedPayloadError("openOrders is not a list", broker=session.broker)
+        raise MalformedPayloadError("openOrders is not a list", broker=api.broker)
     orders: list[tuple[str, RestResult]] = []
     trades: list[Any] = []
     open_rows = {row.get("clientOrderId"): row for row in open_orders if isinstance(row, Mapping)}
@@ -1362,44 +1343,32 @@ async def _fetch_reconciliation(
         # An open order's status is already in the openOrders answer.
         row = open_rows.get(client_id)
         if row is None:
-            status = await session.rest(
-                "GET", "/api/v3/order", query_params(symbol, client_id), signed=True
-            )
+            status = await api.query_order(symbol, client_order_id=client_id)
             orders.append((client_id, status))
             row = status.body if status.error is None else None
         order_id = row.get("orderId") if isinstance(row, Mapping) else None
         if isinstance(order_id, int) and _has_executed(row):
-            trades.extend(await _all_trades(session, symbol, [("orderId", str(order_id))], ok))
+            trades.extend(await _all_trades(api, symbol, ok, order_id=order_id))
     trade_cursors = dict(sweep.trades)
     order_cursors = dict(sweep.orders)
     for symbol in sweep.symbols:
         # First sight of a symbol (a new journal): its history so far is the
         # account's past, not ours; the sweep starts at the venue's latest.
         if symbol not in trade_cursors:
-            latest = ok(
-                await session.rest(
-                    "GET", "/api/v3/myTrades", [("symbol", symbol), ("limit", "1")], signed=True
-                ),
-                "myTrades",
-            )
-            trade_cursors[symbol] = _last_id(latest, "id", session.broker)
+            latest = ok(await api.my_trades(symbol, limit=1), "myTrades")
+            trade_cursors[symbol] = _last_id(latest, "id", api.broker)
         if symbol not in order_cursors:
-            latest = ok(
-                await session.rest(
-                    "GET", "/api/v3/allOrders", [("symbol", symbol), ("limit", "1")], signed=True
-                ),
-                "allOrders",
-            )
-            order_cursors[symbol] = _last_id(latest, "orderId", session.broker)
+            latest = ok(await api.all_orders(symbol, limit=1), "allOrders")
+            order_cursors[symbol] = _last_id(latest, "orderId", api.broker)
     for symbol, cursor in sorted(sweep.trades.items()):
-        swept = await _all_trades(session, symbol, [("fromId", str(cursor + 1))], ok)
+        swept = await _all_trades(api, symbol, ok, from_id=cursor + 1)
         trades.extend(swept)
-        trade_cursors[symbol] = max(cursor, _last_id(swept, "id", session.broker))
+        trade_cursors[symbol] = max(cursor, _last_id(swept, "id", api.broker))
     orders_since: list[Any] = []
     for symbol, cursor in sorted(sweep.orders.items()):
-        swept = await _all_orders(session, symbol, cursor + 1, ok)
+        swept = await _all_orders(api, symbol, cursor + 1, ok)
         orders_since.extend(swept)
-        order_cursors[symbol] = max(cursor, _last_id(swept, "orderId", session.broker))
+        order_cursors[symbol] = max(cursor, _last_id(swept, "orderId", api.broker))
     known_ids = dict(known)
     for row in (*open_orders, *orders_since):
         if isinstance(row, Mapping) and isinstance(row.get("orderId"), int):
@@ -1416,23 +1385,12 @@ async def _fetch_reconciliation(
             continue
         key = (str(row.get("symbol")), row.get("orderId"))
         if isinstance(key[1], int) and key not in known_ids:
-            order = ok(
-                await session.rest(
-                    "GET",
-                    "/api/v3/order",
-                    [("symbol", key[0]), ("orderId", str(key[1]))],
-                    signed=True,
-                ),
-                "order",
-            )
+            order = ok(await api.query_order(key[0], order_id=key[1]), "order")
             adopted.append(order)
             known_ids[(key[0], key[1])] = (
                 str(order.get("clientOrderId")) if isinstance(order, Mapping) else ""
             )
-    account = ok(
-        await session.rest("GET", "/api/v3/account", [("omitZeroBalances", "true")], signed=True),
-        "account",
-    )
+    account = ok(await api.account(omit_zero_balances=True), "account")
     return _Reconciliation(
         tuple(open_orders),
         tuple(orders),
@@ -1454,41 +1412,46 @@ def _last_id(rows: object, name: str, broker: str) -> int:
 
 
 async def _all_orders(
-    session: BinanceSession, symbol: str, from_id: int, ok: Callable[[RestResult, str], Any]
+    api: BinanceApi, symbol: str, from_id: int, ok: Callable[[RestResult, str], Any]
 ) -> list[Any]:
     """Every order of ``symbol`` with orderId >= ``from_id``, page by page."""
     rows: list[Any] = []
     while True:
-        params = [("symbol", symbol), ("orderId", str(from_id)), ("limit", str(_TRADES_PAGE))]
-        page = ok(await session.rest("GET", "/api/v3/allOrders", params, signed=True), "allOrders")
+        page = ok(await api.all_orders(symbol, order_id=from_id, limit=PAGE_LIMIT), "allOrders")
         if not isinstance(page, list):
-            raise MalformedPayloadError("allOrders is not a list", broker=session.broker)
+            raise MalformedPayloadError("allOrders is not a list", broker=api.broker)
         rows.extend(page)
-        last = _last_id(page, "orderId", session.broker)
-        if len(page) < _TRADES_PAGE or last < from_id:
+        last = _last_id(page, "orderId", api.broker)
+        if len(page) < PAGE_LIMIT or last < from_id:
             return rows
         from_id = last + 1
 
 
 async def _all_trades(
-    session: BinanceSession,
+    api: BinanceApi,
     symbol: str,
-    selector: list[tuple[str, str]],
     ok: Callable[[RestResult, str], Any],
+    *,
+    order_id: int | None = None,
+    from_id: int | None = None,
 ) -> list[Any]:
+    """One order's trades (``order_id``), or every trade of ``symbol`` from trade id
+    ``from_id`` on, page by page."""
     rows: list[Any] = []
-    params = [("symbol", symbol), *selector, ("limit", str(_TRADES_PAGE))]
     while True:
-        page = ok(await session.rest("GET", "/api/v3/myTrades", params, signed=True), "myTrades")
+        page = ok(
+            await api.my_trades(symbol, order_id=order_id, from_id=from_id, limit=PAGE_LIMIT),
+            "myTrades",
+        )
         if not isinstance(page, list):
-            raise MalformedPayloadError("myTrades is not a list", broker=session.broker)
+            raise MalformedPayloadError("myTrades is not a list", broker=api.broker)
         rows.extend(page)
-        if len(page) < _TRADES_PAGE or selector[0][0] != "fromId":
+        if len(page) < PAGE_LIMIT or from_id is None:
             return rows
         last = page[-1].get("id") if isinstance(page[-1], Mapping) else None
         if not isinstance(last, int):
             return rows
-        params = [("symbol", symbol), ("fromId", str(last + 1)), ("limit", str(_TRADES_PAGE))]
+        from_id = last + 1
 
 
 def _asked_to_wait(result: RestResult) -> float | None:

@@ -13,6 +13,11 @@ reported once as :class:`ConnectionLost` and the session stops. The broker
 actor turns that into a failure so its supervisor restarts it, and the
 next incarnation opens a fresh session and reconciles.
 
+The session carries and signs; it knows no endpoint by name. Paths, methods,
+weights and parameters are the typed endpoint layer's
+(:class:`~tradenode.brokers.binance.BinanceApi`, ``session.api``), which
+the connection itself uses to log on and subscribe.
+
 Everything here runs on the broker actor's :class:`~tradenode.supervision.TrioThread`;
 results and events cross back to the actor as plain values through the
 ``deliver`` callback, so all state changes stay on the actor's thread.
@@ -21,7 +26,6 @@ results and events cross back to the actor as plain values through the
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import ssl
 import urllib.parse
@@ -50,6 +54,7 @@ from ._codec import (
     ws_request,
     ws_retry_after_seconds,
 )
+from ._endpoints import BinanceApi, market_streams_url, subscribe_streams_message
 from ._signing import (
     ApiCredentials,
     Ed25519Credentials,
@@ -179,7 +184,7 @@ class BinanceSession:
         self._time_ms = time_ms
         self.settings = settings or SessionSettings()
         self._client: httpx.AsyncClient | None = None
-        self._api: trio_websocket.WebSocketConnection | None = None
+        self._ws_api: trio_websocket.WebSocketConnection | None = None
         self._market: trio_websocket.WebSocketConnection | None = None
         self._market_streams: set[str] = set()
         self._calls = _Calls()
@@ -191,6 +196,8 @@ class BinanceSession:
         self.subscription_id: int | None = None
         self.logged_on = False
         """Whether ``session.logon`` authenticated the WebSocket API connection."""
+        self.api = BinanceApi(self)
+        """Binance's endpoints as typed calls over this session."""
 
     def __repr__(self) -> str:
         return f"BinanceSession({self.broker!r}, {self._endpoints.rest_url!r})"
@@ -224,8 +231,8 @@ class BinanceSession:
                 self._client = client
                 self._nursery = nursery
                 with trio.fail_after(self.settings.connect_timeout):
-                    self._api = await self._connect(nursery, self._endpoints.ws_api_url)
-                nursery.start_soon(self._read_api, self._api)
+                    self._ws_api = await self._connect(nursery, self._endpoints.ws_api_url)
+                nursery.start_soon(self._read_api, self._ws_api)
                 if isinstance(self._credentials, Ed25519Credentials):
                     await self._logon()
                 await self._subscribe_user_data()
@@ -256,7 +263,7 @@ class BinanceSession:
                 for stream in self._streams:
                     await trio.aclose_forcefully(stream)
             self._client = None
-            self._api = None
+            self._ws_api = None
             self._market = None
             self._finished.set()
 
@@ -271,7 +278,7 @@ class BinanceSession:
         """Say goodbye properly (a close frame, then the TCP close), but never
         wait long for a venue that is not listening."""
         with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-            for socket in (self._market, self._api):
+            for socket in (self._market, self._ws_api):
                 if socket is not None:
                     await socket.aclose()
 
@@ -322,7 +329,7 @@ class BinanceSession:
         self._lose("24 h connection limit reached")
 
     async def _heartbeat(self) -> None:
-        api = self._api
+        api = self._ws_api
         assert api is not None
         while True:
             await trio.sleep(self.settings.heartbeat_interval)
@@ -363,11 +370,21 @@ class BinanceSession:
                 self._lose("venue announced serverShutdown")
                 return
 
-    async def call(self, method: str, params: Mapping[str, str] | None) -> WsResponse:
-        """One WebSocket API request and its response."""
-        api = self._api
+    async def call(
+        self, method: str, params: Mapping[str, str] | None, *, signed: bool = False
+    ) -> WsResponse:
+        """One WebSocket API request and its response; ``signed`` adds ``apiKey``,
+        ``timestamp``, ``recvWindow`` and the signature to ``params``."""
+        api = self._ws_api
         if api is None:
             raise BrokerConnectionError("WebSocket API not connected", broker=self.broker)
+        if signed:
+            params = signed_ws_params(
+                self._credentials,
+                params or {},
+                timestamp_ms=self._time_ms(),
+                recv_window_ms=self.settings.recv_window_ms,
+            )
         request_id = f"tn{self._calls.next_id()}"
         send, receive = trio.open_memory_channel[WsResponse](1)
         self._calls.waiting[request_id] = send
@@ -391,13 +408,7 @@ class BinanceSession:
     async def _logon(self) -> None:
         """``session.logon``: later requests on this connection may leave out
         ``apiKey`` and ``signature`` (Ed25519 keys only)."""
-        params = signed_ws_params(
-            self._credentials,
-            {},
-            timestamp_ms=self._time_ms(),
-            recv_window_ms=self.settings.recv_window_ms,
-        )
-        response = await self.call("session.logon", params)
+        response = await self.api.session_logon()
         if response.error is not None:
             raise BrokerConnectionError(
                 f"session.logon refused: {response.error.code} {response.error.msg}",
@@ -416,18 +427,8 @@ class BinanceSession:
         )
 
     async def _subscribe_user_data(self) -> None:
-        if self.logged_on:
-            # The session's key signs for it: no params at all.
-            method, params = "userDataStream.subscribe", None
-        else:
-            method = "userDataStream.subscribe.signature"
-            params = signed_ws_params(
-                self._credentials,
-                {},
-                timestamp_ms=self._time_ms(),
-                recv_window_ms=self.settings.recv_window_ms,
-            )
-        response = await self.call(method, params)
+        # Logged on, the session's key signs for it: no params at all.
+        response = await self.api.subscribe_user_data(logged_on=self.logged_on)
         if response.error is not None:
             raise BrokerConnectionError(
                 f"user data subscription refused: {response.error.code} {response.error.msg}",
@@ -453,16 +454,12 @@ class BinanceSession:
         if nursery is None:
             raise BrokerConnectionError("session not running", broker=self.broker)
         if self._market is None:
-            url = f"{self._endpoints.stream_url.rstrip('/')}/stream?streams=" + "/".join(
-                sorted(wanted)
-            )
+            url = market_streams_url(self._endpoints.stream_url, sorted(wanted))
             self._market = await self._connect(nursery, url)
             nursery.start_soon(self._read_market, self._market)
         else:
             await self._market.send_message(
-                json.dumps(
-                    {"method": "SUBSCRIBE", "params": sorted(wanted), "id": self._calls.next_id()}
-                )
+                subscribe_streams_message(sorted(wanted), self._calls.next_id())
             )
         self._market_streams |= wanted
 
