@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from ...actors._capabilities import AmendMode, CancelAllScope, VenueCapabilities
+from ...actors._capabilities import (
+    AmendMode,
+    CancelAllScope,
+    ClientIdRules,
+    MarketDataKind,
+    VenueCapabilities,
+)
 from ...actors._contract import AcceptanceWindow
+from ...messages._enums import OrderType, TimeInForce
 
 __all__ = ["paper_capabilities"]
 
@@ -13,7 +20,9 @@ def paper_capabilities(
 ) -> VenueCapabilities:
     """The simulator amends natively or by cancel/replace as configured, cancels
     the whole account in one request, and holds spot balances unless it
-    allows shorting."""
+    allows shorting. It runs every order type and post-only LIMIT orders,
+    every time in force but the auction ones (OPG, CLS: it runs no
+    auctions), fractional quantities (in lots), and publishes quotes."""
     return VenueCapabilities(
         amend=AmendMode.NATIVE if amend_natively else AmendMode.CANCEL_REPLACE,
         # The simulator does not enforce reduce-only: flatten orders are sized
@@ -24,4 +33,13 @@ def paper_capabilities(
         # The paper venue processes a request ``latency`` after the broker hands
         # it over, and the broker hands nothing over past its deadline.
         acceptance=AcceptanceWindow(latency),
+        order_types=frozenset(OrderType),
+        time_in_force=frozenset(TimeInForce) - {TimeInForce.OPG, TimeInForce.CLS},
+        post_only=True,
+        batch_submit=0,
+        batch_cancel=0,
+        # The simulator takes any id the core makes.
+        client_ids=ClientIdRules(),
+        fractional_quantity=True,
+        market_data=frozenset({MarketDataKind.QUOTES}),
     )
