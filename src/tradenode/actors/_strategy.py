@@ -5,6 +5,11 @@ context: orders, cancels, modifications and the seed API's
 ``ExecutionDecision``. Each strategy runs in its own actor so that one that
 raises is restarted alone; the orders it already placed stay tracked by the
 OMS, and its new incarnation reads its positions back from the OMS.
+
+Client order ids fit the rules of the venue each order goes to
+(``VenueCapabilities.client_ids``): ``<run tag><strategy id><incarnation>-<n>``
+where the venue takes that shape, a compact id otherwise (see
+``ClientOrderIds``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from ..messages._messages import (
     SubmitOrder,
 )
 from ..supervision import Actor
-from ._client_ids import ClientOrderIds, base36
+from ._capabilities import ClientIdRules, MarketDataKind, VenueCapabilities
+from ._client_ids import ClientOrderIdFamily, base36
 from ._contract import QuoteSubscription
 from ._control import GetOpenOrders, GetPositions, Routed, Subscribe
 from ._directory import Directory
@@ -107,6 +113,12 @@ class StrategyContext:
     def open_orders(self) -> dict[str, SubmitOrder]:
         return dict(self._actor.view.open_orders)
 
+    def venue_capabilities(self, venue: str | None = None) -> VenueCapabilities | None:
+        """What the venue declares it can do (order types, time in force, post-only,
+        fractional quantities, ...); None while it is not connected."""
+        entry = self._actor.directory.venue(venue or self._actor.strategy.venue)
+        return None if entry is None else entry.capabilities
+
     def submit_order(
         self,
         symbol: str,
@@ -173,7 +185,7 @@ class StrategyContext:
             return None
         entry = self._actor.directory.venue(order.venue)
         native = entry is None or entry.amends_natively
-        replacement = None if native else self._actor.ids.next()
+        replacement = None if native else self._actor.next_client_order_id(order.venue)
         self._actor.send(
             ModifyOrder(
                 client_order_id=client_order_id,
@@ -236,11 +248,11 @@ class StrategyActor(Actor):
         self.directory = directory
         self.view = _View()
         self.id_prefix = id_prefix
-        self.ids = ClientOrderIds(id_prefix)
+        self.ids = ClientOrderIdFamily(id_prefix)
 
     def on_start(self) -> None:
         strategy = self.strategy
-        self.ids = ClientOrderIds(f"{self.id_prefix}{base36(self.context.generation)}")
+        self.ids = ClientOrderIdFamily(f"{self.id_prefix}{base36(self.context.generation)}")
         oms = self.directory.oms()
         for snapshot in oms.ask(GetPositions(strategy_id=strategy.strategy_id)):
             assert isinstance(snapshot, PositionSnapshot)
@@ -250,7 +262,15 @@ class StrategyActor(Actor):
         oms.tell(Subscribe(self.context.self, strategy.strategy_id))
         entry = self.directory.venue(strategy.venue)
         if entry is not None and strategy.symbols:
-            entry.broker.tell(QuoteSubscription(self.context.self, tuple(strategy.symbols)))
+            if MarketDataKind.QUOTES in entry.capabilities.market_data:
+                entry.broker.tell(QuoteSubscription(self.context.self, tuple(strategy.symbols)))
+            else:
+                logger.warning(
+                    "%s: venue %s delivers no quotes; not subscribing to %s",
+                    strategy.strategy_id,
+                    strategy.venue,
+                    ", ".join(strategy.symbols),
+                )
         strategy.ctx = StrategyContext(self)
         strategy.on_start()
         if strategy.cycle_time_ms:
@@ -293,8 +313,16 @@ class StrategyActor(Actor):
         else:
             self.view.filled[fill.client_order_id] = filled
 
+    def next_client_order_id(self, venue: object) -> str:
+        """The next id, in the shape the venue accepts (the core's rule while it is unknown)."""
+        return self.ids.next(self._client_id_rules(venue))
+
+    def _client_id_rules(self, venue: object) -> ClientIdRules | None:
+        entry = self.directory.venue(venue) if isinstance(venue, str) else None
+        return None if entry is None else entry.capabilities.client_ids
+
     def submit(self, **fields: Any) -> str:
-        client_order_id = self.ids.next()
+        client_order_id = self.next_client_order_id(fields.get("venue"))
         try:
             order = SubmitOrder(
                 client_order_id=client_order_id,
