@@ -3,7 +3,10 @@
 It keeps its own view of exposure (positions from the OMS's snapshots,
 and every order it approved until the OMS reports it done) so that two
 orders approved back to back are judged together, never as if the first
-did not exist. The rules themselves are the pure ``RiskEngine``.
+did not exist. The rules themselves are the pure ``RiskEngine``; the guard
+hands it the order's venue's capabilities from the directory, so what a
+venue cannot do is denied here (``UNSUPPORTED_BY_VENUE``, logged) rather
+than sent and rejected.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from .._config import RiskConfig
-from ..messages._enums import OrderStatus, Side, TradingState
+from ..messages._enums import DenialCode, OrderStatus, Side, TradingState
 from ..messages._messages import (
     CancelOrder,
     ModifyOrder,
@@ -32,6 +35,7 @@ from ..messages._messages import (
     TradingStateChanged,
 )
 from ..supervision import Actor
+from ._capabilities import VenueCapabilities
 from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
 from ._directory import Directory
 from ._oms import RiskDenied, RiskRefusedModify
@@ -257,13 +261,18 @@ class RiskGuard(Actor):
 
     def _on_order(self, order: SubmitOrder) -> None:
         oms = self.directory.oms()
-        decision = self.engine.check_submit(order, self.book.context(self.context.now_ns()))
+        decision = self.engine.check_submit(
+            order,
+            self.book.context(self.context.now_ns()),
+            capabilities=self._capabilities(order.venue),
+        )
         self._announce(decision.state_change)
         if decision.approved:
             self.book.approved.add(order)
             oms.tell(order)
             return
         assert decision.code is not None
+        self._log_denial(order.client_order_id, decision.code, decision.reason)
         oms.tell(
             RiskDenied(
                 order,
@@ -288,13 +297,27 @@ class RiskGuard(Actor):
             modify,
             self.book.context(self.context.now_ns()),
             leaves_quantity=entry.leaves,
+            capabilities=self._capabilities(modify.venue),
         )
         self._announce(decision.state_change)
         if decision.approved:
             oms.tell(modify)
         else:
             assert decision.code is not None
+            self._log_denial(modify.client_order_id, decision.code, decision.reason)
             oms.tell(RiskRefusedModify(modify, decision.code, decision.reason))
+
+    def _capabilities(self, venue: str) -> VenueCapabilities | None:
+        """The venue's declared capabilities; None when it is not (or no longer) there."""
+        entry = self.directory.venue(venue)
+        return None if entry is None else entry.capabilities
+
+    @staticmethod
+    def _log_denial(client_order_id: str, code: DenialCode, reason: str) -> None:
+        """A strategy asking a venue for what it cannot do is a bug worth a warning;
+        the other denials are limits doing their job (counted in the status)."""
+        if code is DenialCode.UNSUPPORTED_BY_VENUE:
+            logger.warning("risk: %s denied %s: %s", client_order_id, code.value, reason)
 
     def _announce(self, change: TradingStateChanged | None) -> None:
         """A trading-state change is logged and told to every OMS subscriber via the OMS."""

@@ -9,7 +9,8 @@ exact boundary and leaves the actor a thin shell that assembles a
 Checks run in a fixed order and the first failure wins, so a denial always
 names the most basic problem: the trading state first (nothing else
 matters when trading is halted), then what the venue itself would reject
-(instrument, tick, lot, minimum notional), then our own per-order limits,
+(what its adapter does not declare it can do, then instrument, tick, lot,
+minimum notional), then our own per-order limits,
 then limits that depend on the books, and the rate throttle last, because
 only an order that would otherwise be sent may spend a token.
 
@@ -43,6 +44,7 @@ from tradenode.messages._messages import (
     TradingStateChanged,
 )
 
+from ._capabilities import VenueCapabilities
 from ._risk_limits import InstrumentRules, OpenOrders, RiskContext, RiskLimits, VenueSymbol
 
 __all__ = [
@@ -77,6 +79,7 @@ RISK_DENIAL_CODES: frozenset[DenialCode] = frozenset(
         DenialCode.INVALID_ORDER,
         DenialCode.TRADING_HALTED,
         DenialCode.REDUCE_ONLY,
+        DenialCode.UNSUPPORTED_BY_VENUE,
         DenialCode.UNKNOWN_INSTRUMENT,
         DenialCode.TICK_SIZE,
         DenialCode.LOT_SIZE,
@@ -253,6 +256,20 @@ def _require(value: object, kind: type[_T], what: str) -> _T:
     return value
 
 
+def _capabilities(value: object) -> VenueCapabilities | None:
+    if value is None:
+        return None
+    return _require(value, VenueCapabilities, "capabilities")
+
+
+def _names(members: frozenset[Any]) -> str:
+    """Enum members by their values, in declaration order: ``GTC, IOC``."""
+    if not members:
+        return "none"
+    kind = type(next(iter(members)))
+    return ", ".join(member.value for member in kind if member in members)
+
+
 def _duplicate_key(order: SubmitOrder) -> Hashable:
     return (
         order.strategy_id,
@@ -356,9 +373,20 @@ class RiskEngine:
                 return None
             return self._escalate(breach[1], self._clock())
 
-    def check_submit(self, order: SubmitOrder, ctx: RiskContext) -> RiskDecision:
-        """Decide on a new order; never raises, and spends a rate token only when approving."""
-        return self._decide(lambda now: self._submit(order, ctx, now))
+    def check_submit(
+        self,
+        order: SubmitOrder,
+        ctx: RiskContext,
+        *,
+        capabilities: VenueCapabilities | None = None,
+    ) -> RiskDecision:
+        """Decide on a new order; never raises, and spends a rate token only when approving.
+
+        ``capabilities`` are the order's venue's: what they do not declare is
+        denied ``UNSUPPORTED_BY_VENUE``. None (venue unknown here) skips that
+        check; the OMS refuses an order for a venue that is not there.
+        """
+        return self._decide(lambda now: self._submit(order, ctx, capabilities, now))
 
     def check_modify(
         self,
@@ -367,6 +395,7 @@ class RiskEngine:
         ctx: RiskContext,
         *,
         leaves_quantity: Decimal | None = None,
+        capabilities: VenueCapabilities | None = None,
     ) -> RiskDecision:
         """Decide on an amendment by checking the order it would leave at the venue.
 
@@ -375,8 +404,14 @@ class RiskEngine:
         that amount is taken out again so the order is not counted twice. A
         new quantity is the total, filled part included, as venues read it.
         Duplicate and open-order limits do not apply: nothing new rests.
+        ``capabilities`` as for ``check_submit`` (a modify can make the
+        quantity fractional).
         """
-        return self._decide(lambda now: self._modify(original, modify, ctx, leaves_quantity, now))
+        return self._decide(
+            lambda now: self._modify(
+                original, modify, ctx, leaves_quantity, now, capabilities_in=capabilities
+            )
+        )
 
     def check_cancel(
         self, cancel: CancelOrder | CancelAllOrders | None = None, ctx: RiskContext | None = None
@@ -416,12 +451,13 @@ class RiskEngine:
             raise ValueError(f"now_ns() returned {now!r}, not non-negative integer nanoseconds")
         return now
 
-    def _submit(self, order_in: object, ctx_in: object, now: int) -> str:
+    def _submit(self, order_in: object, ctx_in: object, capabilities_in: object, now: int) -> str:
         order = _require(order_in, SubmitOrder, "order")
         ctx = _require(ctx_in, RiskContext, "context")
+        capabilities = _capabilities(capabilities_in)
         key = (order.venue, order.symbol)
         candidate = _Candidate(order, key, ctx.position(key), ctx.orders(key), order.quantity)
-        self._check_order(candidate, ctx)
+        self._check_order(candidate, ctx, capabilities)
         self._check_books(candidate, ctx)
         self._check_open_orders(ctx)
         duplicate_key = _duplicate_key(order)
@@ -439,10 +475,13 @@ class RiskEngine:
         ctx_in: object,
         leaves_in: object,
         now: int,
+        *,
+        capabilities_in: object,
     ) -> str:
         original = _require(original_in, SubmitOrder, "original order")
         modify = _require(modify_in, ModifyOrder, "modification")
         ctx = _require(ctx_in, RiskContext, "context")
+        capabilities = _capabilities(capabilities_in)
         ids = (original.client_order_id, original.venue, original.symbol)
         if (modify.client_order_id, modify.venue, modify.symbol) != ids:
             raise _Denied(
@@ -477,7 +516,7 @@ class RiskEngine:
         key = (original.venue, original.symbol)
         others = ctx.orders(key).plus(original.side, -leaves, count=-1)
         candidate = _Candidate(amended, key, ctx.position(key), others, new_leaves)
-        self._check_order(candidate, ctx)
+        self._check_order(candidate, ctx, capabilities)
         self._check_books(candidate, ctx)
         self._check_loss(candidate, ctx, now)
         self._check_rate(now)
@@ -485,9 +524,13 @@ class RiskEngine:
 
     # The checks, in the order they run ---------------------------------------
 
-    def _check_order(self, candidate: _Candidate, ctx: RiskContext) -> None:
+    def _check_order(
+        self, candidate: _Candidate, ctx: RiskContext, capabilities: VenueCapabilities | None
+    ) -> None:
         """Everything that depends on the order alone, plus its price against the market."""
         self._check_state(candidate)
+        if capabilities is not None:
+            self._check_venue(candidate.order, capabilities)
         rules = self._check_instrument(candidate.order)
         if rules is not None:
             self._check_tick(candidate.order, rules)
@@ -519,6 +562,31 @@ class RiskEngine:
             )
         if order.reduce_only:
             raise _Denied(DenialCode.REDUCE_ONLY, f"reduce-only order: {why}")
+
+    def _check_venue(self, order: SubmitOrder, capabilities: VenueCapabilities) -> None:
+        """What the venue's adapter does not declare it can send never leaves the node."""
+        what: str | None = None
+        if order.order_type not in capabilities.order_types:
+            what = (
+                f"order type {order.order_type.value} "
+                f"(supported: {_names(capabilities.order_types)})"
+            )
+        elif order.time_in_force not in capabilities.time_in_force:
+            what = (
+                f"time in force {order.time_in_force.value} "
+                f"(supported: {_names(capabilities.time_in_force)})"
+            )
+        elif order.post_only and not capabilities.post_only:
+            what = "post-only orders"
+        elif (
+            not capabilities.fractional_quantity
+            and order.quantity != order.quantity.to_integral_value()
+        ):
+            what = f"fractional quantity {order.quantity} (whole units only)"
+        if what is not None:
+            raise _Denied(
+                DenialCode.UNSUPPORTED_BY_VENUE, f"venue {order.venue} does not support {what}"
+            )
 
     def _check_instrument(self, order: SubmitOrder) -> InstrumentRules | None:
         instruments = self._limits.instruments

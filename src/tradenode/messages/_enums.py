@@ -168,3 +168,6 @@ class DenialCode(enum.Enum):
     CIRCUIT_OPEN = "CIRCUIT_OPEN"
     VENUE_REJECTED = "VENUE_REJECTED"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    UNSUPPORTED_BY_VENUE = "UNSUPPORTED_BY_VENUE"
+    """The venue does not declare the order's type, time in force, post-only flag
+    or fractional quantity (``VenueCapabilities``); the reason names which."""
