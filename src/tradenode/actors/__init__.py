@@ -32,11 +32,14 @@ from ._breaker_state import (
 from ._capabilities import (
     AmendMode,
     CancelAllScope,
+    ClientIdRules,
+    MarketDataKind,
     VenueCapabilities,
 )
 from ._client_ids import (
     MAX_COUNTER,
     MAX_PREFIX_LENGTH,
+    ClientOrderIdFamily,
     ClientOrderIds,
     base36,
 )
@@ -169,6 +172,8 @@ __all__ = [
     "CancelAllScope",
     "CircuitBreaker",
     "CircuitState",
+    "ClientIdRules",
+    "ClientOrderIdFamily",
     "ClientOrderIds",
     "DeadLetterQueue",
     "Directory",
@@ -191,6 +196,7 @@ __all__ = [
     "InstrumentRules",
     "KillSwitchReport",
     "LogicalOrderView",
+    "MarketDataKind",
     "MetricValue",
     "OmsActor",
     "OmsCounts",
