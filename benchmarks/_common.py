@@ -272,7 +272,7 @@ def wait_event(event: threading.Event, timeout: float, what: str) -> None:
 # queues thousands of orders at once; with the default 5 s the tail of a
 # 20k-order burst would trigger status queries that a real flow never sees.
 _PAPER_VENUE = (
-    "  - {{name: {name}, latency_ms: 0, tick_interval_ms: 100000000, fill_probability: 1.0,"
+    "  - {{name: {name}, paper: {{latency_ms: 0, tick_interval_ms: 100000000, fill_probability: 1.0}},"
     " breaker: {{rate_per_second: 1000000000, burst: 1000000000, request_timeout: 60}}}}\n"
 )
 

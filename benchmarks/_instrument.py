@@ -24,7 +24,7 @@ from tradenode.brokers.paper import PaperSession, PaperVenue
 from tradenode.messages import Message, OrderType
 from tradenode.sim import SimFill
 from tradenode.supervision import Clock
-from tradenode.testing._paper import paper_sim_config
+from tradenode.testing import paper_sim_config
 
 from ._common import perf_ns
 

@@ -82,7 +82,7 @@ def paper_binance_run(count: int) -> dict[str, Any]:
         node = Node(parse_config(text), clock=SystemClock())
         node.start()
         try:
-            link = node.binance_links["binance"]
+            link = node.venues["binance"]
             wait_until(lambda: link.reconciliations >= 1, 30, "the Binance broker to connect")
             figures = _kill(node, ("paper", "binance"), count)
         finally:

@@ -34,7 +34,7 @@ from typing import Any
 from tradenode.brokers.paper import PaperVenue
 from tradenode.messages import OrderType, Side, SubmitOrder
 from tradenode.supervision import SystemClock
-from tradenode.testing._paper import paper_sim_config
+from tradenode.testing import paper_sim_config
 
 from ._common import (
     GROUP_COMMIT,

@@ -97,7 +97,7 @@ def node_recovery(trials: int) -> list[dict[str, float]]:
         try:
             events = _Events()
             node.system.events.subscribe(events)
-            link = node.binance_links["binance"]
+            link = node.venues["binance"]
             wait_until(lambda: link.reconciliations >= 1, 30, "the broker to connect")
             address, placer = add_placer(node, "rec")
 

@@ -33,9 +33,7 @@ CONFIG = """
 node: {{name: bench, seed: 1}}
 venues:
   - name: paper
-    latency_ms: 0
-    tick_interval_ms: 1000000
-    fill_probability: 1.0
+    paper: {{latency_ms: 0, tick_interval_ms: 1000000, fill_probability: 1.0}}
     breaker: {{rate_per_second: 1000000, burst: 1000000, request_timeout: 60}}
 oms: {{ack_timeout: 120}}
 status_interval: 1000

@@ -56,7 +56,7 @@ class BinanceHarness(Harness):
     def periodic_check(self, interval: float = 30.0) -> None:
         """Move the clock one ``check_interval`` and wait until the broker's periodic
         reconciliation it starts has been applied, and the OMS has seen it."""
-        link = self.node.binance_links["binance"]
+        link = self.node.venues["binance"]
         done = link.reconciliations
         self.clock.advance(interval)
         assert link.wait_for_reconciliations(done + 1, timeout=10)

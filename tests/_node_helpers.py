@@ -19,8 +19,8 @@ BASE_CONFIG = """
 node: {name: testnode, seed: 5, intensity: {max_restarts: 20, within_seconds: 60}}
 broker_backoff: {min_seconds: 0.5, max_seconds: 4, random_factor: 0}
 venues:
-  - {name: paper, tick_interval_ms: 1000, breaker: {failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
-  - {name: paper2, tick_interval_ms: 1000, amend: cancel_replace}
+  - {name: paper, paper: {tick_interval_ms: 1000}, breaker: {failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
+  - {name: paper2, paper: {tick_interval_ms: 1000, amend: cancel_replace}}
 oms: {ack_timeout: 30}
 """
 

@@ -508,18 +508,18 @@ def test_config_takes_an_ed25519_key_as_text_or_file(tmp_path: Path) -> None:
     from_file = parse_config(
         config_text(f"api_key: k\nkey_type: ed25519\nprivate_key_path: {key_file}")
     )
-    settings = from_file.venues[0].binance
+    settings = from_file.venues[0].settings
     assert settings is not None and settings.key_type == "ed25519"
     assert settings.private_key_path == key_file and settings.api_secret is None
     from_env = parse_config(
         config_text("api_key: k\nkey_type: ed25519\nprivate_key: ${PEM}"),
         environ={"PEM": PRIVATE_PEM},
     )
-    text_settings = from_env.venues[0].binance
+    text_settings = from_env.venues[0].settings
     assert text_settings is not None and text_settings.private_key is not None
     assert PRIVATE_BODY not in repr(from_env) and PRIVATE_BODY not in str(text_settings)
     hmac = parse_config(config_text("api_key: k\napi_secret: s"))
-    assert hmac.venues[0].binance is not None and hmac.venues[0].binance.key_type == "hmac"
+    assert hmac.venues[0].settings is not None and hmac.venues[0].settings.key_type == "hmac"
 
 
 def test_a_config_key_that_is_not_ed25519_is_refused_without_showing_it(tmp_path: Path) -> None:

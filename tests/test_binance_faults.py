@@ -238,7 +238,7 @@ def test_a_malformed_event_is_counted_and_at_most_restarts_the_broker(
 ) -> None:
     with binance_node(venue, clock=clock) as h:
         events = supervision(h)
-        link = h.node.binance_links["binance"]
+        link = h.node.venues["binance"]
         venue.corrupt_next_event(kind)
         coid = h.do(market(Side.BUY, "0.3"))
         # The event might have been a fill: the broker fails so that the next
@@ -265,7 +265,7 @@ def test_server_shutdown_and_stream_termination_restart_and_reconcile(
         venue.set_price("BTCUSDT", D("49800.00"))
         restart(h, events, 2)
         h.wait_status(coid, OrderStatus.FILLED)
-        assert h.node.binance_links["binance"].connections == 2
+        assert h.node.venues["binance"].connections == 2
         assert_exactly_once(h)
 
 
@@ -326,7 +326,7 @@ def test_the_broker_answers_the_venues_pings_and_stays_connected(clock: ManualCl
                 assert answered.acquire(timeout=10), "a ping went unanswered"
             coid = h.do(market(Side.BUY, "0.1"))
             h.wait_status(coid, OrderStatus.FILLED)
-            assert h.node.binance_links["binance"].connections == 1
+            assert h.node.venues["binance"].connections == 1
 
 
 def test_periodic_checks_turn_an_unexplained_balance_change_into_a_drift_and_reducing(

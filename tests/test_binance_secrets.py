@@ -105,7 +105,7 @@ def test_no_secret_in_logs_reprs_status_or_exceptions(captured: io.StringIO) -> 
             assert_clean(json.dumps(status, default=str), "node.status()")
             assert_clean(repr(config), "repr(config)")
             assert_clean(str(config.model_dump()), "config.model_dump()")
-            assert_clean(repr(node.binance_links["binance"]), "repr(link)")
+            assert_clean(repr(node.venues["binance"]), "repr(link)")
             assert_clean(repr(BinanceCredentials(KEY, SECRET)), "repr(credentials)")
             assert_clean(repr(venue), "repr(venue)")
         finally:

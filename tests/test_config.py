@@ -56,9 +56,9 @@ def test_the_binance_testnet_example_loads_with_keys_from_the_environment() -> N
     environ = {"BINANCE_TESTNET_API_KEY": "k" * 64, "BINANCE_TESTNET_API_SECRET": "s" * 64}
     config = load_config(REPO / "config" / "binance-testnet.yaml", environ=environ)
     (venue,) = config.venues
-    assert venue.kind == "binance" and venue.binance is not None
-    assert venue.binance.environment == "testnet"
-    assert venue.binance.api_secret.get_secret_value() == "s" * 64
+    assert venue.kind == "binance" and venue.settings is not None
+    assert venue.settings.environment == "testnet"
+    assert venue.settings.api_secret.get_secret_value() == "s" * 64
     assert "s" * 64 not in repr(config)
     with pytest.raises(ConfigError) as missing:
         load_config(REPO / "config" / "binance-testnet.yaml", environ={})

@@ -255,8 +255,8 @@ def assert_no_secret(error: ConfigError) -> None:
 
 def test_the_base_config_is_valid() -> None:
     config = parse_config(yaml.safe_dump(base()), environ=ENVIRON)
-    assert config.venues[1].binance is not None
-    assert config.venues[1].binance.api_secret.get_secret_value() == ENVIRON["TN_API_SECRET"]
+    assert config.venues[1].settings is not None
+    assert config.venues[1].settings.api_secret.get_secret_value() == ENVIRON["TN_API_SECRET"]
 
 
 @pytest.mark.parametrize(("change", "key"), [case[1:] for case in CASES], ids=[c[0] for c in CASES])

@@ -18,7 +18,7 @@ from tradenode.supervision import EventRecorder, ManualClock, SupervisionEventKi
 CONFIG = """
 node: {name: examplenode, seed: 2}
 venues:
-  - {name: paper, tick_interval_ms: 250}
+  - {name: paper, paper: {tick_interval_ms: 250}}
 status_interval: 60
 """
 

@@ -166,7 +166,7 @@ def test_a_balance_change_while_the_node_was_down_is_a_drift_after_the_restart(
     venue: BinanceVenue, clock: ManualClock, tmp_path: Path
 ) -> None:
     def check(h: BinanceHarness) -> None:
-        link = h.node.binance_links["binance"]
+        link = h.node.venues["binance"]
         done = link.reconciliations
         clock.advance(30.0)
         assert link.wait_for_reconciliations(done + 1, timeout=10)

@@ -31,7 +31,9 @@ def test_a_late_acknowledgement_makes_the_oms_query_the_venue() -> None:
     with running_node() as h:
         from tradenode._config import VenueConfig
 
-        h.node.add_venue(VenueConfig(name="slow", latency_ms=60000, tick_interval_ms=100000))
+        h.node.add_venue(
+            VenueConfig(name="slow", paper={"latency_ms": 60000, "tick_interval_ms": 100000})
+        )
         coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, D("0.1"), venue="slow"))
         h.sync()
         assert h.order(coid).status is OrderStatus.SUBMITTED
@@ -48,7 +50,7 @@ def test_orders_parked_while_the_circuit_is_open_are_reprocessed_on_command() ->
         h.node.add_venue(
             VenueConfig(
                 name="parked",
-                tick_interval_ms=1000,
+                paper={"tick_interval_ms": 1000},
                 breaker=BreakerConfig(
                     failure_threshold=1, open_timeout=5, when_open="park", max_retries=0
                 ),
@@ -79,7 +81,7 @@ def test_the_venue_rate_limiter_queues_orders_instead_of_refusing_them() -> None
         h.node.add_venue(
             VenueConfig(
                 name="limited",
-                tick_interval_ms=100000,
+                paper={"tick_interval_ms": 100000},
                 breaker=BreakerConfig(rate_per_second=1, burst=2),
             )
         )

@@ -38,7 +38,7 @@ from tradenode.supervision import (
     SupervisorSpec,
     add_child,
 )
-from tradenode.testing._paper import paper_sim_config
+from tradenode.testing import paper_sim_config
 
 from ._supervision_helpers import is_event, wait_running
 

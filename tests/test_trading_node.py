@@ -135,7 +135,10 @@ def test_a_modify_waits_for_the_venue_to_acknowledge_the_order(venue: str) -> No
     amend = "cancel_replace" if venue == "slow_replace" else "native"
     with running_node() as h:
         h.node.add_venue(
-            VenueConfig(name=venue, latency_ms=500, tick_interval_ms=1000, amend=amend)
+            VenueConfig(
+                name=venue,
+                paper={"latency_ms": 500, "tick_interval_ms": 1000, "amend": amend},
+            )
         )
         coid = h.do(limit_buy("49000.00", venue=venue))
         h.wait_for(OrderSubmitted, coid)
@@ -192,7 +195,7 @@ def test_orders_for_an_absent_venue_are_refused_and_a_venue_added_at_runtime_tak
     with running_node() as h:
         coid = h.do(market(Side.BUY, "0.1", venue="late"))
         assert h.wait_for(OrderDenied, coid)[0].code.value == "VENUE_UNAVAILABLE"
-        h.node.add_venue(VenueConfig(name="late", tick_interval_ms=1000))
+        h.node.add_venue(VenueConfig(name="late", paper={"tick_interval_ms": 1000}))
         coid = h.do(market(Side.BUY, "0.1", venue="late"))
         h.wait_status(coid, OrderStatus.FILLED)
         assert h.position("BTCUSDT", "late") == D("0.1")

@@ -25,18 +25,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails
 
 from ._exceptions import ConfigError
+from ._registry import VenueKindError, get_venue_kind, installed_venue_kinds
 
 __all__ = [
     "BackoffConfig",
-    "BinanceSettings",
     "BreakerConfig",
     "IntensityConfig",
     "JournalConfig",
@@ -46,6 +46,7 @@ __all__ = [
     "RiskConfig",
     "StrategyConfig",
     "VenueConfig",
+    "VenueSettings",
     "default_config_text",
     "load_config",
     "parse_config",
@@ -111,153 +112,110 @@ class BreakerConfig(_Strict):
     max_retries: int = Field(3, ge=0)
 
 
-class BinanceSettings(_Strict):
-    """Where and how to reach one Binance Spot account.
+class VenueSettings(BaseModel):
+    """Base of an adapter's own settings: the YAML section named after its kind.
 
-    ``environment`` picks Binance's published hosts (live or the spot
-    testnet: they differ only by host); ``custom`` takes the three URLs, for
-    the local venue (``tradenode venue binance``) or a proxy. Keys come from
-    the environment through ``${VAR}`` and are ``SecretStr`` so that no log,
-    repr or status line can print them.
-
-    ``key_type`` is ``hmac`` (``api_secret``) or ``ed25519``: the private key
-    as PEM text (``private_key``, e.g. ``${BINANCE_PRIVATE_KEY}``) or a PEM
-    file (``private_key_path``), never both; an Ed25519 key also logs the
-    WebSocket API session on (``session.logon``).
+    ``kind: binance`` reads its settings from ``binance:``, ``kind: paper``
+    from ``paper:``. The model is the adapter's (``BinanceSettings``,
+    ``PaperSettings``, a user's own); errors in it name the key as the file
+    spells it (``venues[0].binance.rest_url``). Hold secrets as ``SecretStr``.
     """
 
-    environment: Literal["live", "testnet", "custom"] = "testnet"
-    api_key: SecretStr
-    key_type: Literal["hmac", "ed25519"] = "hmac"
-    api_secret: SecretStr | None = None
-    private_key: SecretStr | None = None
-    private_key_path: Path | None = None
-    rest_url: str | None = None
-    ws_api_url: str | None = None
-    stream_url: str | None = None
-    symbols: tuple[str, ...] = Field((), description="symbols to stream quotes for and trade")
-    recv_window_ms: int = Field(5000, gt=0, le=60000)
-    request_timeout: float = Field(10.0, gt=0)
-    heartbeat_interval: float = Field(20.0, gt=0)
-    heartbeat_timeout: float = Field(30.0, gt=0)
-    check_interval: float = Field(
-        30.0, ge=0, description="seconds between periodic reconciliations; 0 turns them off"
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    @model_validator(mode="after")
-    def _key_type_has_its_secret(self) -> BinanceSettings:
-        if self.key_type == "hmac":
-            if self.api_secret is None:
-                raise ConfigError("key_type hmac needs api_secret", key="api_secret")
-            for name in ("private_key", "private_key_path"):
-                if getattr(self, name) is not None:
-                    raise ConfigError(f"{name} is for key_type ed25519", key=name)
-            return self
-        if self.api_secret is not None:
-            raise ConfigError(
-                "key_type ed25519 signs with private_key or private_key_path, not api_secret",
-                key="api_secret",
-            )
-        if (self.private_key is None) == (self.private_key_path is None):
-            raise ConfigError(
-                "key_type ed25519 needs exactly one of private_key and private_key_path",
-                key="private_key",
-            )
-        _check_ed25519_private_key(self.private_key, self.private_key_path)
-        return self
+    def known_symbols(self) -> tuple[str, ...] | None:
+        """The symbols this venue trades, or None where only the venue knows them:
+        a strategy configured for any other symbol is a config error."""
+        return None
 
-    @model_validator(mode="after")
-    def _custom_needs_urls(self) -> BinanceSettings:
-        urls = {
-            "rest_url": self.rest_url,
-            "ws_api_url": self.ws_api_url,
-            "stream_url": self.stream_url,
-        }
-        for name, url in urls.items():
-            if self.environment == "custom" and url is None:
-                raise ConfigError(
-                    "environment 'custom' needs rest_url, ws_api_url and stream_url", key=name
-                )
-            if self.environment != "custom" and url is not None:
-                raise ConfigError(
-                    f"environment {self.environment!r} uses Binance's own URLs; "
-                    "set environment: custom to give your own",
-                    key=name,
-                )
-        return self
-
-
-def _check_ed25519_private_key(text: SecretStr | None, path: Path | None) -> None:
-    """The key must load as an unencrypted Ed25519 private key (PEM); errors never quote it."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
-        Ed25519PrivateKey,
-    )
-    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
-        load_pem_private_key,
-    )
-
-    name = "private_key" if text is not None else "private_key_path"
-    if text is not None:
-        pem = text.get_secret_value().encode("utf-8")
-    else:
-        assert path is not None
-        try:
-            pem = path.read_bytes()
-        except OSError as error:
-            raise ConfigError(
-                f"cannot read the private key file ({error.strerror or type(error).__name__})",
-                key=name,
-            ) from None
-    try:
-        key = load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError):
-        raise ConfigError("not an unencrypted PEM (PKCS#8) private key", key=name) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"not an Ed25519 private key ({type(key).__name__})", key=name)
+    def check_venue(self, venue: VenueConfig) -> None:
+        """Cross-check these settings with the venue's generic sections (``breaker``,
+        ``backoff``); raise ``ConfigError`` with ``key`` relative to the venue."""
 
 
 class VenueConfig(_Strict):
+    """One venue: its name, its kind, the kind's settings, its breaker and backoff.
+
+    In YAML the settings are the section named after the kind; in Python,
+    ``VenueConfig(name="b", kind="binance", binance={...})`` or
+    ``settings=BinanceSettings(...)``. A kind whose settings all have
+    defaults (``paper``) needs no section.
+    """
+
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_-]+$")
-    kind: Literal["paper", "binance"] = "paper"
-    binance: BinanceSettings | None = None
-    seed: int | None = None
-    latency_ms: float = Field(0.0, ge=0)
-    tick_interval_ms: float = Field(250.0, gt=0)
-    quote_balance: Decimal = Field(Decimal("1000000"), gt=0)
-    fill_probability: float = Field(1.0, ge=0, le=1)
-    taker_commission_bps: Decimal = Field(Decimal("10"), ge=0)
-    maker_commission_bps: Decimal = Field(Decimal("2"), ge=0)
-    slippage_bps: Decimal = Field(Decimal("0"), ge=0)
-    allow_short: bool = True
-    amend: Literal["native", "cancel_replace"] = "native"
+    kind: str = "paper"
+    settings: VenueSettings
     breaker: BreakerConfig = BreakerConfig()
     backoff: BackoffConfig | None = None
 
-    @model_validator(mode="after")
-    def _kind_has_its_settings(self) -> VenueConfig:
-        if self.kind == "binance" and self.binance is None:
-            raise ConfigError(
-                f"venue {self.name}: kind binance needs a binance: section", key="binance"
-            )
-        if self.kind != "binance" and self.binance is not None:
-            raise ConfigError(
-                f"venue {self.name}: a binance: section needs kind: binance", key="binance"
-            )
-        if self.binance is not None:
-            window = self.binance.recv_window_ms / 1000
-            if self.breaker.request_timeout < window:
-                # Safe (the breaker waits for the window before any re-send),
-                # but every submit it gave up on early would be an order of
-                # unknown outcome for the rest of the window: refuse it.
+    @model_validator(mode="before")
+    @classmethod
+    def _settings_of_the_kind(cls, data: Any, info: ValidationInfo) -> Any:
+        """Validate the section named after ``kind`` with the kind's own model."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        kind_name = data.setdefault("kind", "paper")
+        if not isinstance(kind_name, str):
+            raise ConfigError("must be the name of a venue kind", key="kind")
+        try:
+            kind = get_venue_kind(kind_name)
+        except VenueKindError as exc:
+            raise ConfigError(str(exc), key="kind") from None
+        model = kind.settings
+        section = data.pop(kind_name, None) if kind_name not in _VENUE_KEYS else None
+        settings = data.get("settings")
+        if section is not None and settings is not None:
+            raise ConfigError(f"give either {kind_name}: or settings:, not both", key=kind_name)
+        raw = settings if settings is not None else section
+        if raw is None:
+            if any(field.is_required() for field in model.model_fields.values()):
                 raise ConfigError(
-                    f"venue {self.name}: breaker.request_timeout "
-                    f"({self.breaker.request_timeout:g} s) is shorter than "
-                    f"binance.recv_window_ms ({self.binance.recv_window_ms} ms), the time "
-                    "the venue may still accept a request: the breaker would give up on "
-                    "orders the venue can still place",
-                    key="breaker.request_timeout",
+                    f"venue {data.get('name')}: kind {kind_name} needs a {kind_name}: section",
+                    key=kind_name,
                 )
+            raw = {}
+        for key in data:
+            if key not in _VENUE_KEYS and key in installed_venue_kinds():
+                raise ConfigError(
+                    f"venue {data.get('name')}: a {key}: section needs kind: {key}", key=key
+                )
+        misplaced = sorted(
+            key for key in data if key not in _VENUE_KEYS and key in model.model_fields
+        )
+        if misplaced:
+            raise ConfigError(
+                f"{misplaced[0]} is a setting of kind {kind_name}: put it under {kind_name}:",
+                key=misplaced[0],
+            )
+        if isinstance(raw, VenueSettings):
+            if not isinstance(raw, model):
+                raise ConfigError(
+                    f"kind {kind_name} takes {model.__name__}, not {type(raw).__name__}",
+                    key="settings",
+                )
+            data["settings"] = raw
+            return data
+        where = kind_name if settings is None else "settings"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"must be a mapping, got {type(raw).__name__}", key=where)
+        found = (info.context or {}).get("from_environment", _FromEnvironment())
+        found = found.venue_section(where)
+        try:
+            data["settings"] = model.model_validate(raw, context=info.context)
+        except ValidationError as exc:
+            key, detail = _first_error(exc, found)
+            raise ConfigError(detail, key=_join_key(where, key)) from None
+        return data
+
+    @model_validator(mode="after")
+    def _settings_fit_the_venue(self) -> VenueConfig:
+        self.settings.check_venue(self)
         return self
+
+
+#: The keys every venue config has; anything else belongs to the kind's section.
+_VENUE_KEYS = frozenset(VenueConfig.model_fields)
 
 
 class InstrumentRulesConfig(_Strict):
@@ -388,7 +346,7 @@ class NodeConfig(_Strict):
                     f"(venues: {', '.join(venues) or 'none'})",
                     key=f"strategies[{index}].venue",
                 )
-            known = _venue_symbols(where)
+            known = where.settings.known_symbols()
             unknown = [symbol for symbol in strategy.symbols if known and symbol not in known]
             if unknown:
                 raise ConfigError(
@@ -397,27 +355,6 @@ class NodeConfig(_Strict):
                     key=f"strategies[{index}].symbols",
                 )
         return self
-
-
-def _venue_symbols(venue: VenueConfig) -> tuple[str, ...] | None:
-    """The symbols this venue trades, or None where the config cannot know them.
-
-    A paper venue built from a config always runs the simulator's default
-    instruments (``tradenode.testing.default_instruments``: BTCUSDT, ETHUSDT,
-    SOLUSDT): the config has no key to change them, and only Python code can
-    give a node a ``PaperVenue`` of other instruments (``Node.add_venue``). A
-    Binance venue with ``symbols`` loads the filters of those symbols only
-    and rejects an order for any other as ``UNKNOWN_INSTRUMENT``; without
-    ``symbols`` it trades whatever the exchange lists, which only the venue
-    knows (None).
-    """
-    if venue.kind == "binance":
-        assert venue.binance is not None
-        return venue.binance.symbols or None
-    # The testing package loads the simulator, which this module must not load at import.
-    from .testing._paper import default_instruments  # noqa: PLC0415
-
-    return tuple(spec.symbol for spec in default_instruments())
 
 
 @dataclass
@@ -430,6 +367,17 @@ class _FromEnvironment:
     def produced(self, loc: Sequence[str | int]) -> bool:
         """Whether the value at ``loc`` (or a string holding it) came from the environment."""
         return any(tuple(loc[:n]) in self.locs for n in range(len(loc) + 1))
+
+    def venue_section(self, section: str) -> _FromEnvironment:
+        """The same, with locations relative to a section of a venue: ``venues[i].<section>``
+        (of any venue: a value from the environment in one venue's section keeps
+        the same key in every venue's section out of error messages)."""
+        locs = {
+            loc[3:]
+            for loc in self.locs
+            if len(loc) >= 3 and loc[0] == "venues" and loc[2] == section
+        }
+        return _FromEnvironment(locs, self.values)
 
     def redact(self, text: str) -> str:
         """``text`` without any value from the environment: the safety net for free text
@@ -514,8 +462,8 @@ def _shown_input(error: ErrorDetails, found: _FromEnvironment) -> str:
     return f" (got {shown})"
 
 
-def _config_error(exc: ValidationError, source: str, found: _FromEnvironment) -> ConfigError:
-    """The first validation error as one line naming its key, with no secret in it.
+def _first_error(exc: ValidationError, found: _FromEnvironment) -> tuple[str, str]:
+    """The first validation error's key and text, with no secret in the text.
 
     A validator that knows which nested key is wrong raises ``ConfigError``
     with ``key`` relative to its model; pydantic reports it at the model.
@@ -524,11 +472,14 @@ def _config_error(exc: ValidationError, source: str, found: _FromEnvironment) ->
     key = _key(first["loc"])
     raised = first.get("ctx", {}).get("error")
     if isinstance(raised, ConfigError):
-        key = _join_key(key, raised.key)
-        detail, shown = str(raised), ""
-    else:
-        detail, shown = first["msg"], _shown_input(first, found)
-    line = found.redact(f"config key {key or '<root>'}: {detail}{shown}")
+        return _join_key(key, raised.key), str(raised)
+    return key, f"{first['msg']}{_shown_input(first, found)}"
+
+
+def _config_error(exc: ValidationError, source: str, found: _FromEnvironment) -> ConfigError:
+    """The first validation error as one line naming its key, with no secret in it."""
+    key, detail = _first_error(exc, found)
+    line = found.redact(f"config key {key or '<root>'}: {detail}")
     return ConfigError(f"{source}: {' '.join(line.splitlines())}", key=key)
 
 
@@ -563,7 +514,7 @@ def parse_config(
     found = _FromEnvironment()
     raw = _interpolate(raw, (), os.environ if environ is None else environ, found, source)
     try:
-        return NodeConfig.model_validate(raw)
+        return NodeConfig.model_validate(raw, context={"from_environment": found})
     except ValidationError as exc:
         error = _config_error(exc, source, found)
         # Chained for every error, not just the first, unless a validator's

@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 
 from ._config import NodeConfig, StrategyConfig, VenueConfig
+from ._registry import get_venue_kind
 from .actors._breaker import (
     BreakerActor,
     BreakerStore,
@@ -24,7 +25,6 @@ from .actors._breaker import (
     VenueFailureStats,
 )
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
-from .actors._capabilities import VenueCapabilities
 from .actors._client_ids import ClientOrderIds, base36
 from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
 from .actors._control import (
@@ -46,16 +46,7 @@ from .actors._rate_limit import TokenBucket
 from .actors._retry import RetryPolicy
 from .actors._risk import RiskGuard, RiskStore, risk_limits_from_config
 from .actors._strategy import Strategy, StrategyActor
-from .brokers.binance import (
-    BinanceBroker,
-    BinanceCredentials,
-    BinanceEndpoints,
-    BinanceLink,
-    SessionSettings,
-    TrackedOrder,
-    binance_capabilities,
-)
-from .brokers.paper import PaperBroker, PaperLink, PaperMarket, PaperVenue, paper_capabilities
+from .brokers._factory import RecoveredVenue, VenueBuild, VenueContext
 from .journal import FsyncMode, FsyncPolicy, Journal
 from .journal._entries import decode_entry
 from .journal._replay import replay
@@ -78,7 +69,6 @@ from .supervision import (
 from .supervision import (
     Strategy as SupervisionStrategy,
 )
-from .testing._paper import paper_sim_config
 
 __all__ = ["Node", "VenueConnections", "render_tree"]
 
@@ -158,8 +148,10 @@ class Node:
         )
         recovered = self.oms_store.state
         self.risk_store.book.restore(recovered.open_orders(), recovered.positions())
-        self.venues: dict[str, PaperVenue] = {}
-        self.binance_links: dict[str, BinanceLink] = {}
+        self.venues: dict[str, object] = {}
+        """Each venue's runtime object, as its factory returned it (a ``PaperVenue``
+        for ``paper``, a ``BinanceLink`` for ``binance``): kept across re-attachments."""
+        self._venue_status: dict[str, Callable[[], dict[str, Any]]] = {}
         self._breaker_stores: dict[str, BreakerStore] = {}
         self._early_observers: dict[str, list[Callable[[BrokerReply], None]]] = {}
         self._root: Address | None = None
@@ -262,20 +254,6 @@ class Node:
                     )
                 )
 
-    def _seed_link(self, venue: str, link: BinanceLink) -> None:
-        """A new process knows its unsettled orders only from the journal: hand them
-        to the broker's first reconciliation."""
-        for view in self.oms_store.state.open_orders(venue=venue):
-            if view.status not in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED):
-                link.orders.setdefault(
-                    view.client_order_id, TrackedOrder(view.symbol, report_if_missing=True)
-                )
-        for scope, cursor in self.oms_store.state.venue_cursors(venue).items():
-            kind, _, symbol = scope.partition("/")
-            cursors = {"trades": link.trade_cursor, "orders": link.order_cursor}.get(kind)
-            if cursors is not None and symbol and cursor.lstrip("-").isdigit():
-                cursors[symbol] = max(cursors.get(symbol, -1), int(cursor))
-
     # -- the tree -----------------------------------------------------------------
 
     def tree_spec(self) -> SupervisorSpec:
@@ -356,60 +334,38 @@ class Node:
 
     # -- venues ---------------------------------------------------------------------
 
-    def add_venue(self, config: VenueConfig, *, venue: PaperVenue | None = None) -> VenueEntry:
-        """Connect a venue at runtime: a breaker and a broker actor under ``brokers``."""
-        name = config.name
-        if config.kind == "binance":
-            return self._add_binance(config)
-        if venue is None:
-            venue = self.venues.get(name) or PaperVenue(
-                name,
-                paper_sim_config(
-                    quote_balance=config.quote_balance,
-                    fill_probability=config.fill_probability,
-                    allow_short=config.allow_short,
-                    taker_commission_bps=config.taker_commission_bps,
-                    maker_commission_bps=config.maker_commission_bps,
-                    slippage_bps=config.slippage_bps,
-                ),
-                seed=config.seed if config.seed is not None else self.config.node.seed,
-                clock=self.clock,
-                latency=config.latency_ms / 1000,
-            )
-        self.venues[name] = venue
-        oms = self.oms
-        link = PaperLink()
-        amend_natively = config.amend == "native"
-        extra: list[ChildSpec | SupervisorSpec] = []
-        if config.tick_interval_ms:
-            interval = config.tick_interval_ms / 1000
-            extra.append(ChildSpec("market", lambda: PaperMarket(venue, interval)))
-        return self._attach_venue(
-            config,
-            ChildSpec(
-                "broker",
-                lambda: PaperBroker(
-                    venue, reports_to=oms, link=link, amend_natively=amend_natively
-                ),
-                backoff=self._backoff(config),
-            ),
-            capabilities=paper_capabilities(
-                amend_natively=amend_natively,
-                allow_short=config.allow_short,
-                latency=venue.latency,
-            ),
-            extra=extra,
-        )
+    def add_venue(self, config: VenueConfig, *, venue: object | None = None) -> VenueEntry:
+        """Connect a venue at runtime: a breaker and the venue's own subtree under ``brokers``.
 
-    def _attach_venue(
-        self,
-        config: VenueConfig,
-        broker_spec: ChildSpec,
-        *,
-        capabilities: VenueCapabilities,
-        extra: list[ChildSpec | SupervisorSpec] | None = None,
-    ) -> VenueEntry:
-        """A venue's subtree under ``brokers``: its breaker, then its broker actor."""
+        The venue's kind (its adapter) builds the subtree from the config's
+        settings; ``venue`` hands the factory an object the caller built (a
+        ``PaperVenue`` of other instruments, for ``paper``)."""
+        name = config.name
+        kind = get_venue_kind(config.kind)
+        state = self.oms_store.state
+        context: VenueContext[Any] = VenueContext(
+            name=name,
+            settings=config.settings,
+            config=config,
+            clock=self.clock,
+            reports_to=self.oms,
+            seed=self.config.node.seed,
+            backoff=self._backoff(config),
+            recovered=RecoveredVenue(
+                open_orders=tuple(state.open_orders(venue=name)),
+                cursors=state.venue_cursors(name),
+            ),
+            previous=self.venues.get(name),
+            provided=venue,
+        )
+        build = kind.factory(context)
+        self.venues[name] = build.runtime
+        self._venue_status[name] = build.status
+        return self._attach_venue(config, build)
+
+    def _attach_venue(self, config: VenueConfig, build: VenueBuild) -> VenueEntry:
+        """A venue's subtree under ``brokers``: its breaker, then what its factory built."""
+        capabilities = build.capabilities
         name = config.name
         store = self._breaker_stores.get(name) or self._breaker_store(config)
         self._breaker_stores[name] = store
@@ -429,8 +385,8 @@ class Node:
                     acceptance=capabilities.acceptance,
                 ),
             ),
-            broker_spec,
-            *(extra or ()),
+            build.broker,
+            *build.extra,
         ]
         intensity = Intensity(
             self.config.node.intensity.max_restarts * 4, self.config.node.intensity.within_seconds
@@ -456,67 +412,6 @@ class Node:
         self._resolve_recovered(name, capabilities.acceptance)
         logger.info("venue %s connected", name)
         return entry
-
-    def _add_binance(self, config: VenueConfig) -> VenueEntry:
-        settings = config.binance
-        assert settings is not None
-        name = config.name
-        if settings.environment == "custom":
-            assert settings.rest_url and settings.ws_api_url and settings.stream_url
-            endpoints = BinanceEndpoints(
-                settings.rest_url, settings.ws_api_url, settings.stream_url
-            )
-        elif settings.environment == "live":
-            endpoints = BinanceEndpoints.live()
-        else:
-            endpoints = BinanceEndpoints.testnet()
-        # Imported here so that this method stays the only part of the file these touch.
-        from .brokers.binance import ApiCredentials, Ed25519Credentials  # noqa: PLC0415
-
-        credentials: ApiCredentials
-        if settings.key_type == "ed25519":
-            if settings.private_key is not None:
-                pem = settings.private_key.get_secret_value().encode("utf-8")
-            else:
-                assert settings.private_key_path is not None
-                pem = settings.private_key_path.read_bytes()
-            credentials = Ed25519Credentials.from_pem(settings.api_key.get_secret_value(), pem)
-        else:
-            assert settings.api_secret is not None
-            credentials = BinanceCredentials(
-                settings.api_key.get_secret_value(), settings.api_secret.get_secret_value()
-            )
-        session_settings = SessionSettings(
-            recv_window_ms=settings.recv_window_ms,
-            request_timeout=settings.request_timeout,
-            heartbeat_interval=settings.heartbeat_interval,
-            heartbeat_timeout=settings.heartbeat_timeout,
-        )
-        link = self.binance_links.setdefault(name, BinanceLink())
-        self._seed_link(name, link)
-        oms = self.oms
-        symbols = settings.symbols
-        clock = self.clock
-        check_interval = settings.check_interval or None
-        return self._attach_venue(
-            config,
-            ChildSpec(
-                "broker",
-                lambda: BinanceBroker(
-                    name,
-                    credentials=credentials,
-                    endpoints=endpoints,
-                    reports_to=oms,
-                    link=link,
-                    symbols=symbols,
-                    settings=session_settings,
-                    wall_time_ms=lambda: clock.time_ns() // 1_000_000,
-                    check_interval=check_interval,
-                ),
-                backoff=self._backoff(config),
-            ),
-            capabilities=binance_capabilities(settings.recv_window_ms),
-        )
 
     def _backoff(self, config: VenueConfig) -> Backoff:
         backoff_config = config.backoff or self.config.broker_backoff
@@ -673,15 +568,7 @@ class Node:
                 status["breakers"][entry.name] = {"state": f"unavailable ({type(exc).__name__})"}
         status["venues"] = self._connections.summary(self.config_venue_names())
         status["connections"] = {
-            name: {
-                "connections": link.connections,
-                "reconciliations": link.reconciliations,
-                "malformed_payloads": link.malformed_payloads,
-                "unsettled_orders": len(link.orders),
-                "used_weight": dict(link.used_weight),
-                "order_count": dict(link.order_count),
-            }
-            for name, link in self.binance_links.items()
+            name: _venue_status(name, describe) for name, describe in self._venue_status.items()
         }
         return status
 
@@ -731,6 +618,14 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _venue_status(name: str, describe: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return describe()
+    except Exception as exc:
+        logger.exception("venue %s: status failed", name)
+        return {"error": type(exc).__name__}
 
 
 def _strategy_factory(config: StrategyConfig) -> Callable[[], Strategy]:

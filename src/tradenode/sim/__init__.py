@@ -9,6 +9,7 @@ matching, accounting and commission rules.
 
 from tradenode.sim._book import SyntheticBook
 from tradenode.sim._config import InstrumentSpec, SimConfig
+from tradenode.sim._defaults import default_instruments, paper_sim_config
 from tradenode.sim._events import (
     SimAccepted,
     SimAmended,
@@ -56,4 +57,6 @@ __all__ = [
     "SimRejected",
     "SimTriggered",
     "SyntheticBook",
+    "default_instruments",
+    "paper_sim_config",
 ]

@@ -67,6 +67,7 @@ from ._codec import (
     ws_retry_after_seconds,
 )
 from ._endpoints import BinanceApi, Endpoint, Transport, WsMethod
+from ._factory import BINANCE, binance_credentials, binance_endpoints, build_binance, seed_link
 from ._rules import (
     BINANCE_ORDER_TYPES,
     FilterViolation,
@@ -83,6 +84,7 @@ from ._session import (
     ConnectionLost,
     SessionSettings,
 )
+from ._settings import BinanceSettings
 from ._signing import (
     ApiCredentials,
     BinanceCredentials,
@@ -97,6 +99,7 @@ from ._signing import (
 )
 
 __all__ = [
+    "BINANCE",
     "BINANCE_CLIENT_ORDER_ID",
     "BINANCE_ORDER_TYPES",
     "EXECUTION_TYPES",
@@ -113,6 +116,7 @@ __all__ = [
     "BinanceLink",
     "BinanceOrder",
     "BinanceSession",
+    "BinanceSettings",
     "BinanceTrade",
     "ConnectionLost",
     "DepthSnapshot",
@@ -143,7 +147,10 @@ __all__ = [
     "WsResponse",
     "binance_acceptance_window",
     "binance_capabilities",
+    "binance_credentials",
+    "binance_endpoints",
     "binance_order_type",
+    "build_binance",
     "cancel_params",
     "cancel_replace_params",
     "check_order",
@@ -171,6 +178,7 @@ __all__ = [
     "parse_ws_frame",
     "query_params",
     "retry_after_seconds",
+    "seed_link",
     "sign_ed25519",
     "sign_rest",
     "sign_ws",

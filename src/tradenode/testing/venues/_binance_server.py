@@ -46,7 +46,7 @@ from wsproto.events import Event as WSEvent
 from wsproto.events import Ping, Pong
 
 from tradenode.sim import InstrumentSpec, SimConfig
-from tradenode.testing._paper import default_instruments, paper_sim_config
+from tradenode.sim._defaults import default_instruments, paper_sim_config
 from tradenode.testing.venues._binance_app import (
     CORRUPTIONS,
     AdminAnswer,
