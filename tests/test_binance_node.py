@@ -327,3 +327,28 @@ def test_an_order_the_venue_has_and_the_node_does_not_is_adopted_as_external(
         fills = second.node.oms.ask(GetFills(client_order_id=coid))
         assert [f.last_quantity for f in fills] == [D("0.5")]
         assert second.position("BTCUSDT") == D("0.5")
+
+
+def test_a_reduce_only_order_reaches_spot_as_a_plain_order_the_guard_checked(
+    h: BinanceHarness,
+) -> None:
+    """Binance Spot has no reduce-only flag (it refuses it); the venue declares
+    so (``VenueCapabilities.reduce_only``), the risk guard checks that the order
+    only reduces the position, and the venue gets a plain order, which fills."""
+    bought = h.do(market(Side.BUY, "0.3"))
+    h.wait_status(bought, OrderStatus.FILLED)
+    h.sync()
+    sold = h.do(
+        lambda ctx: ctx.submit_order(
+            "BTCUSDT", Side.SELL, D("0.2"), reduce_only=True, venue="binance"
+        )
+    )
+    h.wait_status(sold, OrderStatus.FILLED)
+    assert_agrees_with_venue(h, ("BTCUSDT", "BTC"))
+    assert h.position("BTCUSDT") == D("0.1")
+    too_much = h.do(
+        lambda ctx: ctx.submit_order(
+            "BTCUSDT", Side.SELL, D("0.2"), reduce_only=True, venue="binance"
+        )
+    )
+    assert h.wait_status(too_much, OrderStatus.DENIED).status is OrderStatus.DENIED

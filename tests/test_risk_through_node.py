@@ -26,6 +26,7 @@ from tradenode.messages import (
     OrderStatus,
     OrderType,
     Side,
+    TimeInForce,
     TradingState,
     TradingStateChanged,
 )
@@ -54,6 +55,7 @@ class Order:
     symbol: str = "BTCUSDT"
     venue: str = "paper"
     reduce_only: bool = False
+    time_in_force: TimeInForce = TimeInForce.GTC
 
     def __call__(self, ctx: StrategyContext) -> str:
         return ctx.submit_order(
@@ -63,6 +65,7 @@ class Order:
             order_type=OrderType.MARKET if self.price is None else OrderType.LIMIT,
             price=None if self.price is None else D(self.price),
             reduce_only=self.reduce_only,
+            time_in_force=self.time_in_force,
             venue=self.venue,
         )
 
@@ -146,6 +149,15 @@ CASES: dict[str, Case] = {
         "{max_order_notional: 1000000}",
         Order(BUY, "1E+999999", "40000.00"),
         ("could not be checked",),
+        passes=(Order(BUY, "0.1", "40000.00"),),
+    ),
+    # The venue declares what it supports (VenueCapabilities): the simulator
+    # has no auction orders.
+    "unsupported-by-venue": Case(
+        DenialCode.UNSUPPORTED_BY_VENUE,
+        "{}",
+        Order(BUY, "0.1", "40000.00", time_in_force=TimeInForce.OPG),
+        ("venue paper", "time in force OPG", "supported: GTC, IOC, FOK, DAY, GTD"),
         passes=(Order(BUY, "0.1", "40000.00"),),
     ),
     "unknown-instrument": Case(

@@ -25,7 +25,7 @@ from .actors._breaker import (
     VenueFailureStats,
 )
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
-from .actors._client_ids import ClientOrderIds, base36
+from .actors._client_ids import ClientOrderIdFamily, base36
 from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
 from .actors._control import (
     AcceptBalanceBaseline,
@@ -156,7 +156,7 @@ class Node:
         self._early_observers: dict[str, list[Callable[[BrokerReply], None]]] = {}
         self._root: Address | None = None
         self._run_tag = _run_tag(self.clock.time_ns())
-        self.oms_store.ids = ClientOrderIds(f"{self._run_tag}ks")
+        self.oms_store.ids = ClientOrderIdFamily(f"{self._run_tag}ks")
 
     # -- the journal ----------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from ..messages._messages import (
 )
 from ..supervision import Actor, Address, Cancellable
 from ._capabilities import CancelAllScope
-from ._client_ids import ClientOrderIds
+from ._client_ids import ClientOrderIdFamily
 from ._control import (
     AcceptBalanceBaseline,
     EngageKillSwitch,
@@ -133,7 +133,7 @@ class KillSwitchReport:
 class OmsStore:
     state: OmsState
     subscribers: list[Subscribe] = field(default_factory=list)
-    ids: ClientOrderIds = field(default_factory=lambda: ClientOrderIds("ks"))
+    ids: ClientOrderIdFamily = field(default_factory=lambda: ClientOrderIdFamily("ks"))
     journal: OmsJournal | None = None
     """The write-ahead log; None runs without one (state lives until the process ends)."""
     drift_events: int = 0
@@ -974,7 +974,7 @@ class OmsActor(Actor):
                     continue
                 quantity = min(quantity, abs(held))
             order = SubmitOrder(
-                client_order_id=self.store.ids.next(),
+                client_order_id=self.store.ids.next(capabilities.client_ids),
                 strategy_id=KILL_SWITCH_STRATEGY,
                 venue=position.venue,
                 symbol=position.symbol,

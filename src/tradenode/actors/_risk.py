@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -261,13 +261,17 @@ class RiskGuard(Actor):
 
     def _on_order(self, order: SubmitOrder) -> None:
         oms = self.directory.oms()
+        capabilities = self._capabilities(order.venue)
         decision = self.engine.check_submit(
-            order,
-            self.book.context(self.context.now_ns()),
-            capabilities=self._capabilities(order.venue),
+            order, self.book.context(self.context.now_ns()), capabilities=capabilities
         )
         self._announce(decision.state_change)
         if decision.approved:
+            if order.reduce_only and capabilities is not None and not capabilities.reduce_only:
+                # This guard has just checked that the order only reduces the
+                # position; a venue without the flag (Binance Spot) would refuse
+                # it, so the venue gets a plain order.
+                order = replace(order, reduce_only=False)
             self.book.approved.add(order)
             oms.tell(order)
             return
