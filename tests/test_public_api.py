@@ -111,6 +111,14 @@ EXPECTED = {
         "retry_decision",
         "risk_limits_from_config",
     ],
+    "tradenode.brokers": [
+        "Answer",
+        "BrokerBase",
+        "BrokerLink",
+        "IN_FLIGHT",
+        "InFlight",
+        "refuse_if_expired",
+    ],
     "tradenode.brokers.binance": [
         "BINANCE",
         "BinanceSettings",

@@ -15,15 +15,19 @@ the venue for its status and its trades, so a fill lost with a dropped
 stream or a malformed event is found again. The OMS drops a fill it has
 already applied (by execution id), so forwarding one twice is harmless and
 forwarding one never is impossible.
+
+The venue-independent half of the broker contract (deadlines, one request at
+a time per order, reject plus reply, quote fan-out, rate observations on
+replies, the link's counters) is :class:`~tradenode.brokers.BrokerBase`'s;
+which Binance endpoint does what is the typed endpoint layer's
+(:class:`~tradenode.brokers.binance.BinanceApi`).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +65,8 @@ from ...messages._messages import (
     Quote,
     SubmitOrder,
 )
-from ...supervision import Actor, Address, TrioLoopClosed, TrioThread
+from ...supervision import Address, TrioLoopClosed, TrioThread
+from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, Rejection, refuse_if_expired
 from ._codec import (
     AccountPosition,
     Balance,
@@ -151,8 +156,11 @@ class TrackedOrder:
 
 
 @dataclass
-class BinanceLink:
-    """What a Binance connection remembers across the broker actor's incarnations."""
+class BinanceLink(BrokerLink):
+    """What a Binance connection remembers across the broker actor's incarnations.
+
+    The quote subscriptions, the connection/reconciliation/malformed-payload
+    counters and ``wait_for_reconciliations`` are :class:`~tradenode.brokers.BrokerLink`'s."""
 
     orders: dict[str, TrackedOrder] = field(default_factory=dict)
     client_ids: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -168,26 +176,10 @@ class BinanceLink:
     sweep adopts only orders that are neither these nor unsettled."""
     streamed_trades: dict[str, set[int]] = field(default_factory=dict)
     """Trade ids forwarded since the last sweep, which the next sweep skips."""
-    subscriptions: list[QuoteSubscription] = field(default_factory=list)
     balances: dict[str, Balance] = field(default_factory=dict)
     last_quotes: dict[str, Quote] = field(default_factory=dict)
-    malformed_payloads: int = 0
-    reconciliations: int = 0
-    connections: int = 0
     used_weight: dict[str, int] = field(default_factory=dict)
     order_count: dict[str, int] = field(default_factory=dict)
-    _reconciled: threading.Condition = field(default_factory=threading.Condition, repr=False)
-
-    def note_reconciled(self) -> None:
-        with self._reconciled:
-            self.reconciliations += 1
-            self._reconciled.notify_all()
-
-    def wait_for_reconciliations(self, count: int, timeout: float | None = None) -> bool:
-        """Block until ``count`` reconciliations (at connect or periodic) have been
-        applied: how an operator or a benchmark knows the venue is caught up."""
-        with self._reconciled:
-            return self._reconciled.wait_for(lambda: self.reconciliations >= count, timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +257,10 @@ class _SweepFrom:
     symbols: tuple[str, ...]
 
 
-class BinanceBroker(Actor):
+class BinanceBroker(BrokerBase[BinanceLink]):
     """Speaks the broker contract to one Binance Spot account."""
+
+    log = logger
 
     def __init__(
         self,
@@ -281,11 +275,9 @@ class BinanceBroker(Actor):
         wall_time_ms: Callable[[], int] | None = None,
         check_interval: float | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, reports_to=reports_to, link=link)
         self.credentials = credentials
         self.endpoints = endpoints
-        self.reports_to = reports_to
-        self.link = link
         self.symbols = tuple(symbols)
         self.settings = settings or SessionSettings()
         self._wall_time_ms = wall_time_ms or (lambda: time.time_ns() // 1_000_000)
@@ -296,11 +288,8 @@ class BinanceBroker(Actor):
         self.rate_limits: dict[str, tuple[float, float]] = {}
         self._dispatched: dict[int, float] = {}
         self._sent_at = 0.0
-        self._rates: tuple[RateObservation, ...] = ()
         self._checking = False
         self.check_interval = check_interval
-        self._busy: dict[str, int] = {}
-        self._deferred: dict[str, collections.deque[BrokerRequest]] = {}
 
     def __repr__(self) -> str:
         return f"BinanceBroker({self.name!r}, {self.endpoints.rest_url!r})"
@@ -330,7 +319,7 @@ class BinanceBroker(Actor):
         self.session = session
         try:
             thread.start(session.serve)
-            self.link.connections += 1
+            self.link.note_connected()
             self._sync_clock()
             self._load_rules()
             self._reconcile()
@@ -348,13 +337,7 @@ class BinanceBroker(Actor):
             self.context.schedule_repeating(self.check_interval, _CheckTick())
         logger.info("%s: connected and reconciled", self.name)
 
-    def on_stop(self) -> None:
-        for waiting in self._deferred.values():
-            for request in waiting:
-                request.reply_to.tell(
-                    BrokerReply(request.seq, Outcome.TRANSPORT, "broker restarted before sending")
-                )
-        self._deferred.clear()
+    def disconnect(self) -> None:
         thread, session = self.thread, self.session
         self.thread = self.session = None
         if thread is None:
@@ -437,9 +420,7 @@ class BinanceBroker(Actor):
 
     def _publish_quote(self, quote: Quote) -> None:
         self.link.last_quotes[quote.symbol] = quote
-        for subscription in self.link.subscriptions:
-            if subscription.wants(quote):
-                subscription.subscriber.tell(quote)
+        self.publish_quote(quote)
 
     def _tracked_symbols(self) -> set[str]:
         return {order.symbol for order in self.link.orders.values()} | set(self.link.trade_cursor)
@@ -650,15 +631,11 @@ class BinanceBroker(Actor):
 
     # -- messages -------------------------------------------------------------------------
 
-    def receive(self, message: Any) -> Any:
+    def on_message(self, message: Any) -> Any:
         if isinstance(message, _Delivered):
             self._on_delivered(message)
-        elif isinstance(message, BrokerRequest):
-            self._on_request(message)
         elif isinstance(message, _Done):
             self._on_done(message)
-        elif isinstance(message, QuoteSubscription):
-            self._subscribe(message)
         elif isinstance(message, _ClockOffset):
             self._clock_offset_ms = message.offset_ms
         elif isinstance(message, GetMarketSnapshot):
@@ -670,10 +647,10 @@ class BinanceBroker(Actor):
             if message.snapshot is not None:
                 self._apply_reconciliation(message.snapshot, strict=False)
         else:
-            logger.warning("%s: ignoring unexpected %s", self.name, type(message).__name__)
+            return super().on_message(message)
+        return None
 
-    def _subscribe(self, subscription: QuoteSubscription) -> None:
-        self.link.subscriptions.append(subscription)
+    def on_subscribed(self, subscription: QuoteSubscription) -> None:
         if subscription.symbols and self.thread is not None and self.session is not None:
             self.thread.start_soon(_watch, self.session, tuple(subscription.symbols))
 
@@ -684,7 +661,7 @@ class BinanceBroker(Actor):
         if isinstance(event, ConnectionLost):
             raise BrokerConnectionError(event.reason, broker=self.name)
         if isinstance(event, MalformedFrame):
-            self._malformed(event.error)
+            self.note_malformed(event.error)
             # Only the account's socket sends these, and what could not be
             # read may have been a fill: reconcile through a restart.
             raise BrokerError(
@@ -696,15 +673,11 @@ class BinanceBroker(Actor):
         elif isinstance(event, MarketPayload):
             self._on_market(event.text)
 
-    def _malformed(self, error: MalformedPayloadError) -> None:
-        self.link.malformed_payloads += 1
-        logger.error("%s: dropped a malformed payload: %s", self.name, error)
-
     def _on_user_event(self, raw: Mapping[str, Any]) -> None:
         try:
             event = parse_user_event(self.name, raw)
         except MalformedPayloadError as exc:
-            self._malformed(exc)
+            self.note_malformed(exc)
             # The event may have been a fill; a restart reconciles every
             # unsettled order's trades, so whatever it said is fetched again.
             raise BrokerError(
@@ -737,7 +710,7 @@ class BinanceBroker(Actor):
         try:
             quote = parse_market_message(self.name, text, ts_ns=self.context.now_ns())
         except MalformedPayloadError as exc:
-            self._malformed(exc)
+            self.note_malformed(exc)
             return
         if quote is None:
             return
@@ -745,88 +718,58 @@ class BinanceBroker(Actor):
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _on_request(self, request: BrokerRequest) -> None:
-        """Requests run concurrently, except two for the same order: a cancel or a
-        replace waits for that order's submit to be answered, or the venue would
-        be asked about an order it has not seen yet."""
-        keys = _order_keys(request.command)
-        busy = next((key for key in keys if key in self._busy), None)
-        if busy is not None:
-            self._deferred.setdefault(busy, collections.deque()).append(request)
-            return
-        if self._dispatch(request):
-            for key in keys:
-                self._busy[key] = request.seq
+    # Each request's network part runs as its own trio task and comes back as a
+    # ``_Done``, so requests run concurrently; the base holds back a second
+    # request for the same order until the first is answered.
 
-    def _release(self, request: BrokerRequest) -> None:
-        for key in _order_keys(request.command):
-            if self._busy.get(key) != request.seq:
-                continue
-            del self._busy[key]
-            waiting = self._deferred.get(key)
-            if waiting:
-                following = waiting.popleft()
-                if not waiting:
-                    del self._deferred[key]
-                self._on_request(following)
+    def submit(self, request: BrokerRequest, command: SubmitOrder) -> Answer:
+        refusal = self._check(command)
+        if refusal is not None:
+            code, reason = refusal
+            return self.reject(request, OrderRejected, command.client_order_id, code, reason)
+        try:
+            params = new_order_params(command)
+        except UnsupportedOrderError as exc:
+            return self.reject(
+                request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
+            )
+        self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
+        return self._start(request, _submit, self._api(), params, self.monotonic)
 
-    def _dispatch(self, request: BrokerRequest) -> bool:
-        """Start ``request``'s network part; False when it was answered at once."""
-        command = request.command
-        if request.expired(self.context.system.clock.monotonic()):
-            logger.warning(
-                "%s: request %d (%s) expired in the mailbox; not sent",
-                self.name,
-                request.seq,
-                type(command).__name__,
+    def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
+        return self._start(request, _cancel, self._api(), command)
+
+    def query(self, request: BrokerRequest, command: QueryOrder) -> Answer:
+        return self._start(request, _query, self._api(), command.symbol, command.client_order_id)
+
+    def modify(self, request: BrokerRequest, command: ModifyOrder) -> Answer:
+        if command.new_client_order_id is None:
+            return self.reject(
+                request,
+                ModifyRejected,
+                command.client_order_id,
+                "UNSUPPORTED",
+                "Binance modifies by cancel-replace, which needs a new client order id",
             )
-            self._send_reply(request, BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent"))
-            return False
-        session, thread = self.session, self.thread
-        assert session is not None and thread is not None
-        if isinstance(command, SubmitOrder):
-            refusal = self._check(command)
-            if refusal is not None:
-                code, reason = refusal
-                self._reply_rejected(request, OrderRejected, command.client_order_id, code, reason)
-                return False
-            try:
-                params = new_order_params(command)
-            except UnsupportedOrderError as exc:
-                self._reply_rejected(
-                    request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
-                )
-                return False
-            self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-            job: Any = (_submit, session.api, params, self.context.system.clock.monotonic)
-        elif isinstance(command, CancelOrder):
-            job = (_cancel, session.api, command)
-        elif isinstance(command, QueryOrder):
-            job = (_query, session.api, command.symbol, command.client_order_id)
-        elif isinstance(command, ModifyOrder):
-            if command.new_client_order_id is None:
-                self._reply_rejected(
-                    request,
-                    ModifyRejected,
-                    command.client_order_id,
-                    "UNSUPPORTED",
-                    "Binance modifies by cancel-replace, which needs a new client order id",
-                )
-                return False
-            self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
-            job = (_cancel_replace, session.api, command, self.context.system.clock.monotonic)
-        elif isinstance(command, CancelAllOrders):
-            symbols = (
-                (command.symbol,)
-                if command.symbol is not None
-                else tuple(sorted({o.symbol for o in self.link.orders.values() if not o.terminal}))
-            )
-            job = (_cancel_all, session.api, symbols)
-        else:
-            raise TypeError(f"{self.name}: not a broker command: {command!r}")
-        self._dispatched[request.seq] = self.context.system.clock.monotonic()
-        thread.start_soon(_perform, self.context.self, request, *job)
-        return True
+        self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
+        return self._start(request, _cancel_replace, self._api(), command, self.monotonic)
+
+    def cancel_all(self, request: BrokerRequest, command: CancelAllOrders) -> Answer:
+        symbols = (
+            (command.symbol,)
+            if command.symbol is not None
+            else tuple(sorted({o.symbol for o in self.link.orders.values() if not o.terminal}))
+        )
+        return self._start(request, _cancel_all, self._api(), symbols)
+
+    def _start(
+        self, request: BrokerRequest, job: Callable[..., Awaitable[_Done]], *args: Any
+    ) -> Answer:
+        """Run ``job``'s network part on the trio thread; its ``_Done`` comes back here."""
+        assert self.thread is not None
+        self._dispatched[request.seq] = self.monotonic()
+        self.thread.start_soon(_perform, self.context.self, request, job, *args)
+        return IN_FLIGHT
 
     def _check(self, order: SubmitOrder) -> tuple[str, str] | None:
         rules = self.rules.get(order.symbol)
@@ -844,35 +787,15 @@ class BinanceBroker(Actor):
     def _reply_rejected(
         self,
         request: BrokerRequest,
-        kind: type[OrderRejected] | type[CancelRejected] | type[ModifyRejected],
+        kind: Rejection,
         client_order_id: str,
         code: str,
         reason: str,
     ) -> None:
-        if kind is OrderRejected and self._live_at_venue(client_order_id):
-            # A repeated attempt (a re-send, a retried replace) was refused, but
-            # the order itself is at the venue: rejecting it would orphan a
-            # live order. The venue's own reports keep telling its story.
-            logger.warning(
-                "%s: %s refused again (%s %s) but it is live at the venue; not rejecting it",
-                self.name,
-                client_order_id,
-                code,
-                reason,
-            )
-        else:
-            self.reports_to.tell(
-                kind(
-                    client_order_id=client_order_id,
-                    venue=self.name,
-                    code=code,
-                    reason=reason,
-                    ts_ns=self.context.now_ns(),
-                )
-            )
-        self._send_reply(request, BrokerReply(request.seq, Outcome.REJECTED, f"{code}: {reason}"))
+        """Reject plus reply, for an answer that came back from the network."""
+        self.send_reply(request, self.reject(request, kind, client_order_id, code, reason))
 
-    def _live_at_venue(self, client_order_id: str) -> bool:
+    def live_at_venue(self, client_order_id: str) -> bool:
         tracked = self.link.orders.get(client_order_id)
         return tracked is not None and tracked.order_id is not None
 
@@ -896,23 +819,14 @@ class BinanceBroker(Actor):
                     )
         return tuple(observations)
 
-    def _send_reply(self, request: BrokerRequest, reply: BrokerReply) -> None:
-        if self._rates and not reply.rates:
-            reply = dataclasses.replace(reply, rates=self._rates)
-        request.reply_to.tell(reply)
-
     def _on_done(self, done: _Done) -> None:
         request = done.request
-        self._sent_at = self._dispatched.pop(request.seq, self.context.system.clock.monotonic())
+        self._sent_at = self._dispatched.pop(request.seq, self.monotonic())
         rates: tuple[RateObservation, ...] = ()
         for result in done.results:
             rates += self._observe_rates(result)
-        self._rates = rates
-        try:
+        with self.completing(request, rates):
             self._map_done(done)
-        finally:
-            self._rates = ()
-            self._release(request)
 
     def _map_done(self, done: _Done) -> None:
         request = done.request
@@ -922,7 +836,7 @@ class BinanceBroker(Actor):
                 if isinstance(done.failure, BrokerTimeoutError)
                 else Outcome.TRANSPORT
             )
-            self._send_reply(request, BrokerReply(request.seq, outcome, str(done.failure)))
+            self.send_reply(request, BrokerReply(request.seq, outcome, str(done.failure)))
             return
         command = request.command
         last = done.results[-1]
@@ -941,7 +855,7 @@ class BinanceBroker(Actor):
                     ts_ns=self.context.now_ns(),
                 )
             )
-            self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+            self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
         elif isinstance(command, CancelOrder):
             order = parse_order(last.body, broker=self.name)
             self._note_order(order)
@@ -954,7 +868,7 @@ class BinanceBroker(Actor):
                     ts_ns=self.context.now_ns(),
                 )
             )
-            self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+            self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
         elif isinstance(command, QueryOrder):
             order = parse_order(done.results[0].body, broker=self.name)
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
@@ -963,7 +877,7 @@ class BinanceBroker(Actor):
                 self._forward_trade(parse_trade(raw, broker=self.name))
             report = to_status_report(self.name, order)
             self.reports_to.tell(report)
-            self._send_reply(request, BrokerReply(request.seq, Outcome.OK, report=report))
+            self.send_reply(request, BrokerReply(request.seq, Outcome.OK, report=report))
         elif isinstance(command, ModifyOrder):
             self._on_replaced(request, command, last, done)
         elif isinstance(command, CancelAllOrders):
@@ -978,7 +892,7 @@ class BinanceBroker(Actor):
                             order = parse_order(raw, broker=self.name)
                             self._note_order(order)
                             self.reports_to.tell(to_status_report(self.name, order))
-            self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+            self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
         self._forget_settled()
 
     def _forward_trades_first(self, done: _Done, order: BinanceOrder) -> None:
@@ -1020,7 +934,7 @@ class BinanceBroker(Actor):
                 ts_ns=self.context.now_ns(),
             )
         )
-        self._send_reply(request, BrokerReply(request.seq, Outcome.OK))
+        self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
 
     def _on_error(self, request: BrokerRequest, error: BinanceApiError, result: RestResult) -> None:
         command = request.command
@@ -1035,7 +949,7 @@ class BinanceBroker(Actor):
             if isinstance(command, SubmitOrder):
                 self._drop_unsent(command.client_order_id)
             outcome = Outcome.RATE_LIMITED if kind is ErrorKind.RATE_LIMITED else Outcome.BANNED
-            self._send_reply(
+            self.send_reply(
                 request,
                 BrokerReply(seq, outcome, detail, retry_after=retry_after_seconds(result.headers)),
             )
@@ -1043,14 +957,14 @@ class BinanceBroker(Actor):
         if kind is ErrorKind.UNKNOWN_OUTCOME or kind is ErrorKind.CLOCK:
             # 5xx / -1007: the order may or may not exist; the breaker asks
             # the venue by client order id before anything is re-sent.
-            self._send_reply(request, BrokerReply(seq, Outcome.TRANSPORT, detail))
+            self.send_reply(request, BrokerReply(seq, Outcome.TRANSPORT, detail))
             return
         if isinstance(command, QueryOrder):
             if kind is ErrorKind.NOT_FOUND:
                 self._drop_unsent(command.client_order_id)
-                self._send_reply(request, BrokerReply(seq, Outcome.NOT_FOUND, detail))
+                self.send_reply(request, BrokerReply(seq, Outcome.NOT_FOUND, detail))
                 return
-            self._send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
+            self.send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
             return
         code = str(error.code)
         if isinstance(command, SubmitOrder):
@@ -1061,7 +975,7 @@ class BinanceBroker(Actor):
         elif isinstance(command, ModifyOrder):
             self._on_replace_refused(request, command, error, result)
         else:
-            self._send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
+            self.send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
 
     def _on_replace_refused(
         self,
@@ -1083,7 +997,7 @@ class BinanceBroker(Actor):
                     ts_ns=self.context.now_ns(),
                 )
             )
-        if not new_ok and not self._live_at_venue(command.new_client_order_id):
+        if not new_ok and not self.live_at_venue(command.new_client_order_id):
             self._drop_unsent(command.new_client_order_id)
             reason = _leg_message(data.get("newOrderResponse")) or error.msg
             self.reports_to.tell(
@@ -1101,7 +1015,7 @@ class BinanceBroker(Actor):
                 request, ModifyRejected, command.client_order_id, str(error.code), reason
             )
             return
-        self._send_reply(
+        self.send_reply(
             request, BrokerReply(request.seq, Outcome.REJECTED, f"{error.code} {error.msg}")
         )
 
@@ -1137,15 +1051,6 @@ def _rate_limits(info: object) -> dict[str, tuple[float, float]]:
             key = f"{kind}:{number}{str(interval)[0]}"
             limits[key] = (float(limit), float(number * _INTERVAL_SECONDS[str(interval)]))
     return limits
-
-
-def _order_keys(command: object) -> tuple[str, ...]:
-    """The client order ids a command touches, for per-order ordering."""
-    if isinstance(command, ModifyOrder) and command.new_client_order_id is not None:
-        return (command.client_order_id, command.new_client_order_id)
-    if isinstance(command, SubmitOrder | CancelOrder | ModifyOrder | QueryOrder):
-        return (command.client_order_id,)
-    return ()
 
 
 def _leg_message(leg: object) -> str | None:
@@ -1221,28 +1126,17 @@ async def _perform(
     me.tell(done)
 
 
-def _refuse_if_expired(request: BrokerRequest, monotonic: Callable[[], float]) -> None:
-    """Never sign an order request after its deadline.
-
-    The breaker reckons when the venue can no longer accept an order from the
-    request's deadline (``AcceptanceWindow``): the signed timestamp plus
-    ``recvWindow`` bounds the venue's acceptance only if the timestamp is no
-    later than the deadline. Signing happens synchronously inside the
-    endpoint call, right after this check, with no await between."""
-    if request.expired(monotonic()):
-        raise BrokerTimeoutError(
-            "the request's deadline passed before it was sent; not sent",
-            broker=request.command.venue or None,
-        )
-
-
 async def _submit(
     request: BrokerRequest,
     api: BinanceApi,
     params: Sequence[tuple[str, str]],
     monotonic: Callable[[], float],
 ) -> _Done:
-    _refuse_if_expired(request, monotonic)
+    # Never sign an order request after its deadline: the signed timestamp plus
+    # recvWindow bounds the venue's acceptance (``binance_acceptance_window``)
+    # only if the timestamp is no later than the deadline. The endpoint call
+    # signs synchronously, right after this check, with no await between.
+    refuse_if_expired(request, monotonic)
     result = await api.new_order(params)
     crash_point("after_send")
     return _Done(request, (result,))
@@ -1299,7 +1193,7 @@ async def _cancel_replace(
     except UnsupportedOrderError as exc:
         body = BinanceApiError(400, -1102, str(exc))
         return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
-    _refuse_if_expired(request, monotonic)
+    refuse_if_expired(request, monotonic)  # as in _submit
     result = await api.cancel_replace(params)
     trades: tuple[Any, ...] = ()
     if result.error is None and isinstance(result.body, Mapping):

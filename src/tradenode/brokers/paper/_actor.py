@@ -1,4 +1,11 @@
-"""The paper broker actor: the broker contract over a ``PaperSession``."""
+"""The paper broker actor: the broker contract over a ``PaperSession``.
+
+The venue-independent half of the contract (deadlines, one request at a time
+per order, reject plus reply, quote fan-out, the link's counters) is
+:class:`~tradenode.brokers.BrokerBase`'s; this is the paper venue's half:
+connect and reconcile, the five requests, each answered at once (the paper
+session is synchronous), and the session's event stream.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from ..._exceptions import BrokerConnectionError, MalformedPayloadError
-from ...actors._contract import BrokerReply, BrokerRequest, Outcome, QuoteSubscription
+from ...actors._contract import BrokerReply, BrokerRequest, Outcome
 from ...messages._enums import TimeInForce
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
     CancelRejected,
-    Message,
     ModifyOrder,
     ModifyRejected,
     OrderFilled,
@@ -32,7 +38,8 @@ from ...sim import (
     SimRejectCode,
     SimRejected,
 )
-from ...supervision import Actor, Address
+from ...supervision import Address
+from .._base import Answer, BrokerBase, BrokerLink, Rejection
 from ._codec import stream_event_to_message, to_status_report
 from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
 
@@ -42,18 +49,16 @@ logger = logging.getLogger("tradenode.brokers.paper")
 
 
 @dataclass
-class PaperLink:
+class PaperLink(BrokerLink):
     """What the connection remembers across the broker actor's incarnations.
 
     Like a real adapter's cursor (the last execution it forwarded), it lets a
-    new incarnation fetch exactly what happened while it was down.
+    new incarnation fetch exactly what happened while it was down. The
+    subscriptions and counters are :class:`~tradenode.brokers.BrokerLink`'s.
     """
 
     last_trade_id: int | None = None
     in_flight: set[str] = field(default_factory=set)
-    subscriptions: list[QuoteSubscription] = field(default_factory=list)
-    malformed_payloads: int = 0
-    reconciliations: int = 0
 
 
 class _StreamBatch:
@@ -64,7 +69,9 @@ class _StreamBatch:
         self.events = events
 
 
-class PaperBroker(Actor):
+class PaperBroker(BrokerBase[PaperLink]):
+    log = logger
+
     def __init__(
         self,
         venue: PaperVenue,
@@ -73,15 +80,10 @@ class PaperBroker(Actor):
         link: PaperLink,
         amend_natively: bool = True,
     ) -> None:
+        super().__init__(venue.name, reports_to=reports_to, link=link)
         self.venue = venue
-        self.reports_to = reports_to
-        self.link = link
         self.amend_natively = amend_natively
         self.session: PaperSession | None = None
-
-    @property
-    def name(self) -> str:
-        return self.venue.name
 
     def on_start(self) -> None:
         me = self.context.self
@@ -93,9 +95,10 @@ class PaperBroker(Actor):
         session = self.venue.connect(sink)
         holder.append(session)
         self.session = session
+        self.link.note_connected()
         self._reconcile(session)
 
-    def on_stop(self) -> None:
+    def disconnect(self) -> None:
         if self.session is not None:
             self.session.close()
             self.session = None
@@ -113,17 +116,13 @@ class PaperBroker(Actor):
             self.reports_to.tell(to_status_report(self.name, order))
             if not order.status.is_open:
                 self.link.in_flight.discard(order.client_order_id)
-        self.link.reconciliations += 1
+        self.link.note_reconciled()
 
-    def receive(self, message: Any) -> Any:
+    def on_message(self, message: Any) -> Any:
         if isinstance(message, _StreamBatch):
             self._on_stream(message)
-        elif isinstance(message, BrokerRequest):
-            self._on_request(message)
-        elif isinstance(message, QuoteSubscription):
-            self.link.subscriptions.append(message)
-        else:
-            logger.warning("%s: ignoring unexpected %s", self.name, type(message).__name__)
+            return None
+        return super().on_message(message)
 
     # -- the stream ---------------------------------------------------------------
 
@@ -140,16 +139,13 @@ class PaperBroker(Actor):
             if isinstance(event, CorruptEvent):
                 raise MalformedPayloadError(f"cannot parse {event.payload!r}", broker=self.name)
             message = stream_event_to_message(self.name, event)
-        except MalformedPayloadError:
-            self.link.malformed_payloads += 1
-            logger.exception("%s: dropped a malformed payload", self.name)
+        except MalformedPayloadError as exc:
+            self.note_malformed(exc)
             return
         if message is None:
             return
         if isinstance(message, Quote):
-            for subscription in self.link.subscriptions:
-                if subscription.wants(message):
-                    subscription.subscriber.tell(message)
+            self.publish_quote(message)
             return
         if isinstance(message, OrderFilled):
             trade_id = int(message.execution_id.rsplit("-", 1)[1])
@@ -162,61 +158,52 @@ class PaperBroker(Actor):
             self.link.in_flight.discard(closed)
         self.reports_to.tell(message)
 
-    # -- requests -------------------------------------------------------------------
+    # -- requests: each answered at once ------------------------------------------------
 
-    def _on_request(self, request: BrokerRequest) -> None:
-        session = self.session
-        assert session is not None
-        if request.expired(self.context.system.clock.monotonic()):
-            logger.warning(
-                "%s: request %d expired in the mailbox; not sent", self.name, request.seq
+    def _session(self) -> PaperSession:
+        assert self.session is not None
+        return self.session
+
+    def submit(self, request: BrokerRequest, command: SubmitOrder) -> Answer:
+        self.link.in_flight.add(command.client_order_id)
+        refusal = _refusal(self._session().submit(command))
+        if refusal is not None:
+            self.link.in_flight.discard(command.client_order_id)
+            return self._refuse(request, OrderRejected, command.client_order_id, refusal)
+        return BrokerReply(request.seq, Outcome.OK)
+
+    def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
+        refusal = _refusal(self._session().cancel(command.client_order_id))
+        if refusal is not None:
+            return self._refuse(request, CancelRejected, command.client_order_id, refusal)
+        return BrokerReply(request.seq, Outcome.OK)
+
+    def query(self, request: BrokerRequest, command: QueryOrder) -> Answer:
+        session = self._session()
+        order = session.query(command.client_order_id)
+        if order is None:
+            return BrokerReply(
+                request.seq,
+                Outcome.NOT_FOUND,
+                f"{command.client_order_id} unknown at {self.name}",
             )
-            request.reply_to.tell(BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent"))
-            return
-        try:
-            reply = self._execute(session, request)
-        except BrokerConnectionError as exc:
-            logger.warning("%s: request %d failed in transport: %s", self.name, request.seq, exc)
-            reply = BrokerReply(request.seq, Outcome.TRANSPORT, str(exc))
-        request.reply_to.tell(reply)
+        # A query answers with the order's trades too, as an adapter would
+        # fetch them, so a status that shows fills never arrives without them.
+        for fill in session.fills_for(command.client_order_id):
+            self._forward_stream_event(fill)
+        report = to_status_report(self.name, order)
+        self.reports_to.tell(report)
+        return BrokerReply(request.seq, Outcome.OK, report=report)
 
-    def _execute(self, session: PaperSession, request: BrokerRequest) -> BrokerReply:
-        command, seq = request.command, request.seq
-        if isinstance(command, SubmitOrder):
-            self.link.in_flight.add(command.client_order_id)
-            refusal = _refusal(session.submit(command))
-            if refusal is not None:
-                self.link.in_flight.discard(command.client_order_id)
-                return self._reject(seq, OrderRejected, command.client_order_id, refusal)
-            return BrokerReply(seq, Outcome.OK)
-        if isinstance(command, CancelOrder):
-            refusal = _refusal(session.cancel(command.client_order_id))
-            if refusal is not None:
-                return self._reject(seq, CancelRejected, command.client_order_id, refusal)
-            return BrokerReply(seq, Outcome.OK)
-        if isinstance(command, ModifyOrder):
-            return self._modify(session, seq, command)
-        if isinstance(command, QueryOrder):
-            order = session.query(command.client_order_id)
-            if order is None:
-                return BrokerReply(
-                    seq, Outcome.NOT_FOUND, f"{command.client_order_id} unknown at {self.name}"
-                )
-            # A query answers with the order's trades too, as an adapter would
-            # fetch them, so a status that shows fills never arrives without them.
-            for fill in session.fills_for(command.client_order_id):
-                self._forward_stream_event(fill)
-            report = to_status_report(self.name, order)
-            self.reports_to.tell(report)
-            return BrokerReply(seq, Outcome.OK, report=report)
-        if isinstance(command, CancelAllOrders):
-            for order in session.open_orders():
-                if command.symbol is None or order.symbol == command.symbol:
-                    session.cancel(order.client_order_id)
-            return BrokerReply(seq, Outcome.OK)
-        raise TypeError(f"{self.name}: not a broker command: {command!r}")
+    def cancel_all(self, request: BrokerRequest, command: CancelAllOrders) -> Answer:
+        session = self._session()
+        for order in session.open_orders():
+            if command.symbol is None or order.symbol == command.symbol:
+                session.cancel(order.client_order_id)
+        return BrokerReply(request.seq, Outcome.OK)
 
-    def _modify(self, session: PaperSession, seq: int, command: ModifyOrder) -> BrokerReply:
+    def modify(self, request: BrokerRequest, command: ModifyOrder) -> Answer:
+        session, seq = self._session(), request.seq
         if self.amend_natively or command.new_client_order_id is None:
             refusal = _refusal(
                 session.amend(
@@ -227,12 +214,12 @@ class PaperBroker(Actor):
                 )
             )
             if refusal is not None:
-                return self._reject(seq, ModifyRejected, command.client_order_id, refusal)
+                return self._refuse(request, ModifyRejected, command.client_order_id, refusal)
             return BrokerReply(seq, Outcome.OK)
         original = session.query(command.client_order_id)
         if original is None or not original.status.is_open:
-            return self._reject(
-                seq,
+            return self._refuse(
+                request,
                 ModifyRejected,
                 command.client_order_id,
                 SimRejected(
@@ -242,7 +229,7 @@ class PaperBroker(Actor):
         events = session.cancel(command.client_order_id)
         refusal = _refusal(events)
         if refusal is not None:
-            return self._reject(seq, ModifyRejected, command.client_order_id, refusal)
+            return self._refuse(request, ModifyRejected, command.client_order_id, refusal)
         canceled = next(e for e in events if isinstance(e, SimCanceled))
         total = command.quantity if command.quantity is not None else original.quantity
         remaining = total - canceled.filled_quantity
@@ -270,25 +257,25 @@ class PaperBroker(Actor):
         )
         refusal = _refusal(session.submit(replacement))
         if refusal is not None:
-            return self._reject(seq, OrderRejected, command.new_client_order_id, refusal)
+            return self._refuse(request, OrderRejected, command.new_client_order_id, refusal)
         return BrokerReply(seq, Outcome.OK)
 
-    def _reject(
+    def _refuse(
         self,
-        seq: int,
-        kind: type[OrderRejected] | type[CancelRejected] | type[ModifyRejected],
+        request: BrokerRequest,
+        kind: Rejection,
         client_order_id: str,
         refusal: SimRejected,
     ) -> BrokerReply:
-        message: Message = kind(
-            client_order_id=client_order_id,
-            venue=self.name,
-            code=refusal.code.value,
-            reason=refusal.reason or refusal.code.value,
-            ts_ns=self.context.now_ns(),
+        code = refusal.code.value
+        return self.reject(
+            request,
+            kind,
+            client_order_id,
+            code,
+            refusal.reason or code,
+            detail=f"{code}: {refusal.reason}",
         )
-        self.reports_to.tell(message)
-        return BrokerReply(seq, Outcome.REJECTED, f"{refusal.code.value}: {refusal.reason}")
 
 
 def _refusal(events: list[object]) -> SimRejected | None:
