@@ -501,16 +501,16 @@ class Node:
     def kill_switch(self, *, flatten: bool = False, timeout: float = 30.0) -> KillSwitchReport:
         """Halt the risk guard, cancel every open order on every venue, optionally flatten."""
         started = self.clock.time_ns()
-        self.risk.ask(SetTradingState(TradingState.HALTED, "kill switch"), timeout=timeout)
         done: Promise[KillSwitchReport] = Promise()
-        self.oms.tell(
-            EngageKillSwitch(
-                flatten=flatten,
-                done=done,
-                started_ns=started,
-                confirm_within=max(0.1, timeout / 2 - 0.5),
-            )
+        engage = EngageKillSwitch(
+            flatten=flatten,
+            done=done,
+            started_ns=started,
+            confirm_within=max(0.1, timeout / 2 - 0.5),
         )
+        # The guard halts, then tells the OMS to engage: behind every order it
+        # approved before the halt, so the kill switch sees them all.
+        self.risk.tell(SetTradingState(TradingState.HALTED, "kill switch", then_tell_oms=engage))
         report = done.wait(timeout)
         logger.warning(
             "kill switch: %d open order(s), %d cancel(s) confirmed, %d flatten order(s), %.1f ms",

@@ -112,6 +112,10 @@ class GetMetrics:
 class SetTradingState:
     state: TradingState
     reason: str
+    then_tell_oms: Any = None
+    """A message for the OMS, told right after the change: it arrives behind
+    every order this guard approved before the change (the kill switch's
+    ``EngageKillSwitch``, so that no order approved before the halt escapes it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,7 +207,10 @@ class OmsActor(Actor):
     def receive(self, message: Any) -> Any:
         answer = self._receive(message)
         journal = self.store.journal
-        if journal is not None:
+        if journal is not None and self._kill is None:
+            # Not while the kill switch runs: a snapshot (the whole state,
+            # written and fsynced) would stall the cancels and confirmations
+            # of the one moment that cannot wait; it is taken after the run.
             journal.snapshot_if_due(self.state.snapshot)
         return answer
 
@@ -822,23 +825,28 @@ class OmsActor(Actor):
                     run.failed.append(view.client_order_id)
                     run.problems.append(f"{view.client_order_id}: venue {venue} is not connected")
                 continue
+            # The cancels leave first, without waiting for their records to be
+            # durable: unlike a submit, a cancel the journal does not know of
+            # cannot leave anything behind (the next reconciliation sees the
+            # order closed), and every millisecond here is exposure. Sequence
+            # 0 still queues them behind any message held for durability (a
+            # submit approved before the halt), so none overtakes it.
             scope = entry.capabilities.cancel_all
-            seq = 0
+            if scope is CancelAllScope.SYMBOL:
+                for symbol in sorted({view.symbol for view in views}):
+                    self._send(0, entry.breaker, CancelAllOrders(venue=venue, symbol=symbol))
+            elif scope is CancelAllScope.ACCOUNT:
+                self._send(0, entry.breaker, CancelAllOrders(venue=venue))
             for view in views:
                 now = self.context.now_ns()
                 if view.status is not OrderStatus.PENDING_CANCEL:
                     self.state.mark_pending_cancel(view.client_order_id, now)
-                    seq = self._record(
+                    self._record(
                         EntryKind.PENDING_CANCEL, now, client_order_id=view.client_order_id
                     )
                 if scope is CancelAllScope.NONE:
-                    self._send(seq, entry.breaker, _cancel_of(view))
+                    self._send(0, entry.breaker, _cancel_of(view))
                 run.waiting.add(view.client_order_id)
-            if scope is CancelAllScope.SYMBOL:
-                for symbol in sorted({view.symbol for view in views}):
-                    self._send(seq, entry.breaker, CancelAllOrders(venue=venue, symbol=symbol))
-            elif scope is CancelAllScope.ACCOUNT:
-                self._send(seq, entry.breaker, CancelAllOrders(venue=venue))
         if run.waiting:
             self._arm_kill_timers(run)
         self._advance_kill_switch(None)

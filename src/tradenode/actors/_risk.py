@@ -242,6 +242,8 @@ class RiskGuard(Actor):
             self.directory.oms().tell(message)
         elif isinstance(message, SetTradingState):
             self._announce(self.engine.set_state(message.state, message.reason, operator=True))
+            if message.then_tell_oms is not None:
+                self.directory.oms().tell(message.then_tell_oms)
             return self.engine.state
         elif isinstance(message, GetRiskStatus):
             return self.status()
