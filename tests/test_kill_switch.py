@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from tradenode.messages import OrderStatus, Side
+from tradenode.messages import OrderStatus, OrderType, Side
 from tradenode.supervision import ManualClock
 from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
 
 from ._binance_helpers import BinanceHarness, binance_node, limit, market, venue_clock
+from ._node_helpers import running_node
 
 D = Decimal
 
@@ -100,3 +102,42 @@ def test_a_flatten_order_the_venue_refuses_makes_the_report_incomplete_with_its_
         assert any("BTCUSDT: 0.3" in line and "left" in line for line in report.problems), (
             report.problems
         )
+
+
+def test_no_snapshot_stalls_the_kill_switch_it_is_taken_once_the_run_is_over(
+    tmp_path: Path,
+) -> None:
+    """A snapshot writes and fsyncs the whole state on the OMS's thread; one falling
+    due in the middle of a kill switch would hold up every confirmation behind it.
+    The OMS defers it to the moment the run is over."""
+    journal_yaml = (
+        f"journal: {{path: '{tmp_path / 'j'}', fsync: every_record, snapshot_every: 100}}\n"
+    )
+    with running_node(journal_yaml) as h:
+        coids = [
+            h.do(
+                lambda ctx: ctx.submit_order(
+                    "BTCUSDT",
+                    Side.BUY,
+                    Decimal("0.01"),
+                    order_type=OrderType.LIMIT,
+                    price=Decimal("45000.00"),
+                )
+            )
+            for _ in range(60)
+        ]
+        for coid in coids:
+            h.wait_status(coid, OrderStatus.ACCEPTED)
+        h.sync()
+        journal = h.node.journal
+        assert journal is not None
+        before = journal.last_seq
+        report = h.node.kill_switch(timeout=20)
+        assert report.complete and report.cancels_confirmed == 60
+        h.sync()  # the OMS has finished the message that completed the run
+        snapshot = journal.latest_snapshot()
+        assert snapshot is not None
+        # 120 records (a pending cancel and a cancel per order) crossed the
+        # 100-record mark, and the only snapshot since is the one after the last.
+        assert journal.last_seq - before >= 120
+        assert snapshot[0] == journal.last_seq
