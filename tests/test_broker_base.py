@@ -366,13 +366,13 @@ def test_quotes_fan_out_to_the_subscriptions_that_want_them(
 def test_the_links_counters_outlive_incarnations(
     rig: Rig, system: ActorSystem, events: EventRecorder, clock: ManualClock
 ) -> None:
-    assert rig.link.wait_for_reconciliations(1)
+    assert rig.link.wait_for_reconciliations(1, timeout=10)
     assert (rig.link.connections, rig.link.reconciliations) == (1, 1)
     rig.broker.tell(Fail())
     events.wait_for(is_event(K.RESTART_SCHEDULED, "/root/broker"))
     clock.advance(clock.wait_for_timers(1)[0])
     wait_running(system, events, "/root/broker", generation=2)
-    assert rig.link.wait_for_reconciliations(2)
+    assert rig.link.wait_for_reconciliations(2, timeout=10)
     assert (rig.link.connections, rig.link.reconciliations) == (2, 2)
 
 

@@ -81,11 +81,13 @@ __all__ = [
     "BrokerBase",
     "BrokerLink",
     "InFlight",
+    "Rejection",
     "order_keys",
     "refuse_if_expired",
 ]
 
 Rejection: TypeAlias = type[OrderRejected] | type[CancelRejected] | type[ModifyRejected]
+"""The typed rejections :meth:`BrokerBase.reject` tells the OMS."""
 
 
 @dataclass
