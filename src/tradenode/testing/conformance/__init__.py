@@ -35,7 +35,8 @@ adapter's :class:`ConformanceVenue`. It needs pytest (``pip install
 'tradenode[test]'``).
 """
 
-from ._suite import ConformanceSuite
+from ._driver import Driver, Rig
+from ._suite import ConformanceSuite, assert_books_agree
 from ._venue import (
     ConformanceVenue,
     Instrument,
@@ -49,10 +50,13 @@ from ._venue import (
 __all__ = [
     "ConformanceSuite",
     "ConformanceVenue",
+    "Driver",
     "Instrument",
     "NotSupported",
     "OrderRecipe",
+    "Rig",
     "VenueFill",
     "VenueOrder",
+    "assert_books_agree",
     "default_recipe",
 ]
