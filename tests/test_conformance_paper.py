@@ -27,7 +27,6 @@ from tradenode.testing.conformance import (
     ConformanceVenue,
     Instrument,
     NotSupported,
-    Rig,
     VenueFill,
     VenueOrder,
 )
@@ -171,15 +170,3 @@ class TestPaperConformance(ConformanceSuite):
     @pytest.fixture
     def conformance_venue(self) -> ConformanceVenue:
         return PaperConformanceVenue()
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "defect: the paper broker's reconciliation (brokers/paper/_actor.py _reconcile) "
-            "forwards a fill of an order another client placed while the node was down as a "
-            "bare fill, which the OMS ignores (OrderFilled confext1 ignored: unknown_order): "
-            "the order is never adopted and the node's position misses the venue's fill"
-        ),
-    )
-    def test_restart_adopts_orders_and_fills_the_journal_lacks(self, rig: Rig) -> None:
-        super().test_restart_adopts_orders_and_fills_the_journal_lacks(rig)

@@ -106,12 +106,23 @@ class PaperBroker(BrokerBase[PaperLink]):
     def _reconcile(self, session: PaperSession) -> None:
         """Catch up on everything that happened while no session was listening."""
         unsettled = set(self.link.in_flight)
-        for fill in session.fills_after(self.link.last_trade_id):
+        fills = session.fills_after(self.link.last_trade_id)
+        for fill in fills:
             self._forward_stream_event(fill)
         reported = set()
-        for order in session.open_orders():
+        # An order this link did not send (another client's, or one a past
+        # process placed) has fills the OMS cannot apply before it knows the
+        # order: report the order, then its fills again (the OMS applies a
+        # fill once per execution id, so the repeat is harmless for ours).
+        for order in session.orders(sorted({f.client_order_id for f in fills} - unsettled)):
             self.reports_to.tell(to_status_report(self.name, order))
             reported.add(order.client_order_id)
+            for fill in session.fills_for(order.client_order_id):
+                self._forward_stream_event(fill)
+        for order in session.open_orders():
+            if order.client_order_id not in reported:
+                self.reports_to.tell(to_status_report(self.name, order))
+                reported.add(order.client_order_id)
         for order in session.orders(sorted(unsettled - reported)):
             self.reports_to.tell(to_status_report(self.name, order))
             if not order.status.is_open:
