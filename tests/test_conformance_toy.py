@@ -12,6 +12,8 @@ behind the toy wire protocol on loopback). No core file names it.
 from __future__ import annotations
 
 import importlib
+import json
+import socket
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -21,16 +23,22 @@ from typing import Any
 
 import pytest
 
-from tradenode import ConfigError, Node, parse_config
-from tradenode._registry import (
+from tradenode import ConfigError, MalformedPayloadError, Node, parse_config
+from tradenode._registry import _reload_entry_points  # the test-only reload
+from tradenode.actors import GetFills
+from tradenode.brokers import (
     ENTRY_POINT_GROUP,
-    _reload_entry_points,
     get_venue_kind,
     installed_venue_kinds,
     unregister_venue_kind,
 )
 from tradenode.messages import OrderStatus, OrderType, Side, SubmitOrder
-from tradenode.supervision import ManualClock
+from tradenode.supervision import (
+    EventRecorder,
+    ManualClock,
+    SupervisionEvent,
+    SupervisionEventKind,
+)
 from tradenode.testing.conformance import (
     ConformanceSuite,
     ConformanceVenue,
@@ -183,6 +191,106 @@ def test_a_wrong_api_key_is_refused_and_the_venue_never_connects(toy_installed: 
         finally:
             node.stop(timeout=10)
     assert venue.calls and set(venue.calls) == {"login"}
+
+
+def test_a_stream_cut_mid_fill_loses_no_fill_and_sends_nothing_twice(toy_installed: Path) -> None:
+    """The venue drops the connection after the first of an order's two fills (its
+    answer lost with it): the broker fails, restarts, sweeps from its cursor."""
+    clock = ManualClock()
+    with ToyVenue(clock=clock.time_ns) as venue:
+        node = Node(parse_config(_yaml(venue)), clock=clock)
+        node.start()
+        try:
+            events = EventRecorder()
+            node.system.events.subscribe(events)
+            harness = Harness(node, clock)
+            venue.drop_stream_mid_fill()
+            coid = harness.do(
+                lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, Decimal("0.8"), venue="toy")
+            )
+            scheduled = events.wait_for(
+                lambda e: (
+                    isinstance(e, SupervisionEvent)
+                    and e.kind is SupervisionEventKind.RESTART_SCHEDULED
+                    and e.path.endswith("/toy/broker")
+                )
+            )[0]
+            clock.advance(scheduled.delay or 0.0)
+            view = harness.wait_status(coid, OrderStatus.FILLED)
+            assert (view.filled_quantity, view.fill_count) == (Decimal("0.8"), 2)
+            applied = [f.execution_id for f in node.oms.ask(GetFills()) if f.venue == "toy"]
+            assert sorted(applied) == sorted(f"toy-{f.trade_id}" for f in venue.fills())
+            assert venue.submissions == {coid: 1}
+            assert node.status()["connections"]["toy"]["connections"] == 2
+        finally:
+            node.stop(timeout=10)
+
+
+def _raw(venue: ToyVenue, *frames: dict[str, Any]) -> list[dict[str, Any]]:
+    """Speak the wire protocol without the adapter: one answer per frame."""
+    with socket.create_connection((venue.host, venue.port), timeout=5) as sock:
+        reader = sock.makefile("rb")
+        answers = []
+        for frame in frames:
+            sock.sendall(json.dumps(frame).encode() + b"\n")
+            while True:
+                answer = json.loads(reader.readline())
+                if "id" in answer:  # skip pushed events
+                    answers.append(answer)
+                    break
+        return answers
+
+
+def test_the_fake_speaks_the_protocol_on_its_own() -> None:
+    """The fake as a third party sees it: duplicate client ids, stale requests, the
+    busy answer and a wrong key are refused in the protocol's own words."""
+    clock = ManualClock()
+    now_ms = clock.time_ns() // 1_000_000
+    order = {"cid": "raw1", "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "qty": "0.01"}
+    submit = {"op": "submit", "ts": now_ms, "window": 1000, "order": order}
+    with ToyVenue(clock=clock.time_ns) as venue:
+        wrong = _raw(venue, {"id": 0, "op": "login", "key": "nope-nope"})
+        assert wrong[0]["err"]["code"] == "AUTH"
+        venue.busy_next(retry_after=3)
+        login = {"id": 0, "op": "login", "key": DEFAULT_API_KEY}
+        answers = _raw(
+            venue,
+            login,
+            {"id": 1, **submit},
+            {"id": 2, **submit},
+            {"id": 3, **submit},
+            {"id": 4, **submit, "ts": now_ms - 1001, "order": {**order, "cid": "raw2"}},
+            {"id": 5, "op": "query", "cid": "raw1"},
+        )
+    assert answers[1]["err"] == {"code": "BUSY", "msg": "busy, retry after 3 s", "retry_after": 3}
+    assert answers[2]["ok"]["order"]["status"] == "FILLED"
+    assert answers[3]["err"]["code"] == "DUPLICATE_CLIENT_ORDER_ID"
+    assert answers[4]["err"]["code"] == "STALE"
+    assert [f["tid"] for f in answers[5]["ok"]["fills"]] == [1]
+    assert venue.submissions == {"raw1": 2, "raw2": 1}
+
+
+def test_the_codec_refuses_what_it_cannot_read_or_express() -> None:
+    from tests.toyvenue._codec import UnsupportedOrderError, parse_event, parse_line, submit_params
+
+    with pytest.raises(MalformedPayloadError):
+        parse_line(b'{"ev": "fill", "fill": {"tid": "garbage"', broker="toy")
+    with pytest.raises(MalformedPayloadError):
+        parse_event("toy", {"ev": "fill", "fill": {"tid": "garbage"}})
+    with pytest.raises(MalformedPayloadError):
+        parse_event("toy", {"ev": "margin_call"})
+    stop = SubmitOrder(
+        client_order_id="c1",
+        strategy_id="s1",
+        venue="toy",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.STOP,
+        quantity=Decimal("0.01"),
+        stop_price=Decimal("51000"),
+    )
+    with pytest.raises(UnsupportedOrderError):
+        submit_params(stop)
 
 
 # -------------------------------------------------------- the conformance suite

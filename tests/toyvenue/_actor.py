@@ -31,7 +31,10 @@ from typing import Any
 
 from tradenode import BrokerConnectionError, BrokerError, BrokerTimeoutError, MalformedPayloadError
 from tradenode.actors import BrokerReply, BrokerRequest, Outcome, VenueCursor
-from tradenode.actors._control import VenueBalances  # not exported publicly (see report)
+
+# The balances message is part of the broker's half of the contract but has no
+# public name (``tradenode.actors`` exports VenueCursor, not VenueBalances).
+from tradenode.actors._control import VenueBalances
 from tradenode.brokers import Answer, BrokerBase, BrokerLink, refuse_if_expired
 from tradenode.messages import (
     CancelAllOrders,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradenode._registry import VenueKind  # not public (see report)
-from tradenode.brokers._factory import VenueBuild, VenueContext  # not public (see report)
+from tradenode.brokers import VenueBuild, VenueContext, VenueKind
 
 from ._actor import ToyBroker, ToyLink
 from ._capabilities import toy_capabilities

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field, SecretStr
 
 from tradenode import ConfigError
-from tradenode._config import VenueConfig, VenueSettings  # not public (see report)
+from tradenode.brokers import VenueSettings
+
+if TYPE_CHECKING:
+    # The type check_venue receives has no public name (tradenode exports NodeConfig only).
+    from tradenode._config import VenueConfig
 
 __all__ = ["ToySettings"]
 
