@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from tradenode._exceptions import BrokerConnectionError
 from tradenode.brokers.paper import PaperVenue
 from tradenode.brokers.paper._venue import EventSink, PaperSession
 from tradenode.messages import SubmitOrder
@@ -35,7 +34,16 @@ D = Decimal
 
 
 class CountingPaperVenue(PaperVenue):
-    """A paper venue that counts the placement requests that reached it, per client id."""
+    """A paper venue that counts the placement requests that reached it, per client id.
+
+    A request counts when it placed the order, or when the venue already had
+    an order under that id (a second send of a placed order: the defect the
+    suite looks for). A request the venue refused without placing anything
+    (no balance left, say) does not: the venue has no order to find, and
+    once the acceptance window has passed, sending it again under the same
+    id is what the exactly-once protocol must do, as at a real venue, where
+    a refused order does not exist either.
+    """
 
     def __init__(self, clock: ManualClock) -> None:
         super().__init__("paper", paper_sim_config(), seed=11, clock=clock)
@@ -46,14 +54,13 @@ class CountingPaperVenue(PaperVenue):
         submit = session.submit
 
         def counted(order: SubmitOrder) -> list[object]:
+            coid = order.client_order_id
+            known = self.order(coid) is not None
             try:
-                events = submit(order)
-            except BrokerConnectionError as exc:
-                if "processed" in str(exc):  # the answer was lost, the order placed
-                    self.placements[order.client_order_id] += 1
-                raise
-            self.placements[order.client_order_id] += 1
-            return events
+                return submit(order)
+            finally:
+                if known or self.order(coid) is not None:
+                    self.placements[coid] += 1
 
         session.submit = counted  # type: ignore[method-assign]
         return session
