@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 
 from tradenode import ConfigError, MalformedPayloadError, Node, parse_config
-from tradenode._registry import _reload_entry_points  # the test-only reload
 from tradenode.actors import GetFills
 from tradenode.brokers import (
     ENTRY_POINT_GROUP,
     get_venue_kind,
     installed_venue_kinds,
+    reload_venue_kinds,
     unregister_venue_kind,
 )
 from tradenode.messages import OrderStatus, OrderType, Side, SubmitOrder
@@ -72,14 +72,14 @@ def toy_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\ntoy = {ENTRY_POINT}\n")
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
-    _reload_entry_points()
+    reload_venue_kinds()
     try:
         yield site
     finally:
         sys.path.remove(str(site))
         importlib.invalidate_caches()
         unregister_venue_kind("toy")
-        _reload_entry_points()
+        reload_venue_kinds()
         assert "toy" not in installed_venue_kinds()
 
 

@@ -100,6 +100,7 @@ EXPECTED = {
         "TransitionCause",
         "Unsubscribe",
         "VenueCapabilities",
+        "VenueBalances",
         "VenueCursor",
         "VenueEntry",
         "VenueFailureStats",
@@ -113,6 +114,9 @@ EXPECTED = {
     ],
     "tradenode.brokers": [
         "ENTRY_POINT_GROUP",
+        "Rejection",
+        "VenueConfig",
+        "reload_venue_kinds",
         "RecoveredVenue",
         "VenueBuild",
         "VenueContext",

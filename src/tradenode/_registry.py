@@ -37,6 +37,7 @@ __all__ = [
     "get_venue_kind",
     "installed_venue_kinds",
     "register_venue_kind",
+    "reload_venue_kinds",
     "unregister_venue_kind",
 ]
 
@@ -167,8 +168,9 @@ def broken_venue_kinds() -> dict[str, str]:
         return dict(_registry.broken)
 
 
-def _reload_entry_points() -> None:
-    """Look at the installed entry points again (tests that install one at runtime)."""
+def reload_venue_kinds() -> None:
+    """Look at the installed entry points again: after installing a package at
+    runtime, or to restore the registry after a test registered its own kind."""
     with _registry.lock:
         _registry.loaded = False
         _registry.broken.clear()

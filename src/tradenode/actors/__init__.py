@@ -67,6 +67,7 @@ from ._control import (
     SetTradingState,
     Subscribe,
     Unsubscribe,
+    VenueBalances,
     VenueCursor,
 )
 from ._directory import (
@@ -237,6 +238,7 @@ __all__ = [
     "TradingStateTransitionError",
     "TransitionCause",
     "Unsubscribe",
+    "VenueBalances",
     "VenueCapabilities",
     "VenueCursor",
     "VenueEntry",

@@ -15,7 +15,7 @@ counters in :class:`BrokerLink`), and implements the venue's half.
 See docs/architecture.md, "How to add a venue".
 """
 
-from .._config import VenueSettings
+from .._config import VenueConfig, VenueSettings
 from .._registry import (
     ENTRY_POINT_GROUP,
     VenueKind,
@@ -24,9 +24,18 @@ from .._registry import (
     get_venue_kind,
     installed_venue_kinds,
     register_venue_kind,
+    reload_venue_kinds,
     unregister_venue_kind,
 )
-from ._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, InFlight, refuse_if_expired
+from ._base import (
+    IN_FLIGHT,
+    Answer,
+    BrokerBase,
+    BrokerLink,
+    InFlight,
+    Rejection,
+    refuse_if_expired,
+)
 from ._factory import RecoveredVenue, VenueBuild, VenueContext
 
 __all__ = [
@@ -37,7 +46,9 @@ __all__ = [
     "BrokerLink",
     "InFlight",
     "RecoveredVenue",
+    "Rejection",
     "VenueBuild",
+    "VenueConfig",
     "VenueContext",
     "VenueKind",
     "VenueKindError",
@@ -47,5 +58,6 @@ __all__ = [
     "installed_venue_kinds",
     "refuse_if_expired",
     "register_venue_kind",
+    "reload_venue_kinds",
     "unregister_venue_kind",
 ]
