@@ -30,11 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradenode import BrokerConnectionError, BrokerError, BrokerTimeoutError, MalformedPayloadError
-from tradenode.actors import BrokerReply, BrokerRequest, Outcome, VenueCursor
-
-# The balances message is part of the broker's half of the contract but has no
-# public name (``tradenode.actors`` exports VenueCursor, not VenueBalances).
-from tradenode.actors._control import VenueBalances
+from tradenode.actors import BrokerReply, BrokerRequest, Outcome, VenueBalances, VenueCursor
 from tradenode.brokers import Answer, BrokerBase, BrokerLink, refuse_if_expired
 from tradenode.messages import (
     CancelAllOrders,

@@ -10,8 +10,7 @@ from tradenode import ConfigError
 from tradenode.brokers import VenueSettings
 
 if TYPE_CHECKING:
-    # The type check_venue receives has no public name (tradenode exports NodeConfig only).
-    from tradenode._config import VenueConfig
+    from tradenode.brokers import VenueConfig
 
 __all__ = ["ToySettings"]
 
