@@ -8,6 +8,8 @@ foreign cause stays on ``__cause__``::
     TradenodeError
     ├── DecodeError              bytes that are not a valid message frame
     ├── ConfigError              a config file or value that cannot be used
+    ├── TradingStateTransitionError
+    │                            a trading state change the risk guard's table refuses
     ├── SupervisionError         the actor runtime refused or gave up
     │   ├── ActorStoppedError    the addressed actor has stopped for good
     │   ├── AskTimeoutError      no reply within the caller's deadline
@@ -47,6 +49,7 @@ __all__ = [
     "RestartIntensityExceeded",
     "SupervisionError",
     "TradenodeError",
+    "TradingStateTransitionError",
 ]
 
 
@@ -64,6 +67,11 @@ class ConfigError(TradenodeError, ValueError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+class TradingStateTransitionError(TradenodeError, ValueError):
+    """A trading state change the transition table does not allow for this caller
+    (only an operator may leave HALTED, say)."""
 
 
 class SupervisionError(TradenodeError):

@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from .._crashpoints import crash_point
 from ..journal._entries import EntryKind
@@ -65,6 +65,7 @@ from ._oms_journal import OmsJournal, WriteAhead
 from ._oms_state import (
     ApplyResult,
     DuplicateOrderError,
+    ExecutionReport,
     IgnoreReason,
     OmsState,
     ReplaceRefusedError,
@@ -80,17 +81,8 @@ KILL_SWITCH_STRATEGY = "killswitch"
 EXTERNAL_STRATEGY = "external"
 """The strategy id of orders found at a venue that this node did not place."""
 
-_REPORTS = (
-    "OrderAccepted",
-    "OrderRejected",
-    "OrderFilled",
-    "OrderCanceled",
-    "OrderExpired",
-    "OrderModified",
-    "CancelRejected",
-    "ModifyRejected",
-    "OrderStatusReport",
-)
+#: Every venue report the OMS applies: the members of ``ExecutionReport``.
+_REPORTS: tuple[type[Message], ...] = get_args(ExecutionReport)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +207,7 @@ class OmsActor(Actor):
         return answer
 
     def _receive(self, message: Any) -> Any:
-        name = type(message).__name__
-        if name in _REPORTS:
+        if isinstance(message, _REPORTS):
             self._on_report(message)
         elif isinstance(message, SubmitOrder):
             self._submit(message)

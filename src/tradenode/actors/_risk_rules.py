@@ -34,6 +34,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from tradenode._exceptions import TradingStateTransitionError
 from tradenode.messages._enums import DenialCode, TradingState
 from tradenode.messages._messages import (
     CancelAllOrders,
@@ -113,10 +114,6 @@ _CONTEXT = decimal.Context(
 )
 
 _T = TypeVar("_T")
-
-
-class TradingStateTransitionError(ValueError):
-    """A trading state change the transition table does not allow for this caller."""
 
 
 @dataclass(frozen=True, slots=True)

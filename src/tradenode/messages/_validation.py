@@ -21,8 +21,10 @@ __all__ = [
     "check_timestamp",
 ]
 
-#: Venue-safe client order ids: Binance's ``^[.A-Z:/a-z0-9_-]{1,36}$`` is the
-#: narrowest charset among our venues, so every id we create fits it.
+#: What a client order id may be inside the node: 1 to 36 printable
+#: characters from a URL- and log-safe set. Each venue's own, often narrower,
+#: rule (``VenueCapabilities.client_ids``) decides what ids are drawn for it,
+#: and its adapter checks what it sends; the core names no venue.
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
