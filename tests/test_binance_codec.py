@@ -24,10 +24,10 @@ from tradenode.brokers.binance import (
     AccountPosition,
     Balance,
     BalanceUpdate,
-    BinanceApiError,
     BinanceCredentials,
+    BinanceErrorAnswer,
+    BinanceExecutionReport,
     ErrorKind,
-    ExecutionReport,
     ExternalLockUpdate,
     ListStatus,
     ServerShutdown,
@@ -39,7 +39,6 @@ from tradenode.brokers.binance import (
     cancel_params,
     cancel_replace_params,
     check_order,
-    classify,
     encode_params,
     execution_id,
     execution_report_to_messages,
@@ -52,7 +51,6 @@ from tradenode.brokers.binance import (
     parse_exchange_info,
     parse_market_message,
     parse_order,
-    parse_order_ack,
     parse_rate_headers,
     parse_ticker_price,
     parse_trade,
@@ -909,17 +907,10 @@ def test_parse_order_result_and_full_responses() -> None:
         assert report.ts_ns == 1507725176595 * MS
 
 
-def test_parse_order_ack_is_not_an_order_state() -> None:
+def test_an_ack_answer_is_not_an_order_state() -> None:
     with pytest.raises(MalformedPayloadError) as info:
         parse_order(ORDER_ACK, broker=BROKER)
     assert info.value.broker == BROKER
-    ack = parse_order_ack(ORDER_ACK, broker=BROKER)
-    assert (ack.symbol, ack.order_id, ack.client_order_id, ack.transact_time_ms) == (
-        "BTCUSDT",
-        28,
-        "6gCrw2kRUAF9CvJDGP16IP",
-        1507725176595,
-    )
 
 
 def test_parse_order_query_and_open_orders_row() -> None:
@@ -1295,8 +1286,8 @@ EXECUTION_REPORT: dict[str, Any] = {
 def test_parse_execution_report_doc_example() -> None:
     for event in (EXECUTION_REPORT, {"subscriptionId": 0, "event": EXECUTION_REPORT}):
         report = parse_user_event(BROKER, event)
-        assert isinstance(report, ExecutionReport)
-        assert report == ExecutionReport(
+        assert isinstance(report, BinanceExecutionReport)
+        assert report == BinanceExecutionReport(
             event_time_ms=1499405658658,
             symbol="ETHBTC",
             client_order_id="mUvoqJxFIILMdfAW5iGSOW",
@@ -1333,9 +1324,9 @@ def test_parse_execution_report_doc_example() -> None:
     ]
 
 
-def _report(**changes: Any) -> ExecutionReport:
+def _report(**changes: Any) -> BinanceExecutionReport:
     event = parse_user_event(BROKER, {**EXECUTION_REPORT, **changes})
-    assert isinstance(event, ExecutionReport)
+    assert isinstance(event, BinanceExecutionReport)
     return event
 
 
@@ -1654,21 +1645,21 @@ def test_parse_ws_success_response() -> None:
 def test_parse_ws_error_responses() -> None:
     frame = parse_ws_frame(json.dumps(WS_FAILURE), broker=BROKER)
     assert isinstance(frame, WsResponse)
-    assert frame.error == BinanceApiError(
+    assert frame.error == BinanceErrorAnswer(
         400, -2010, "Account has insufficient balance for requested action."
     )
     assert frame.result is None
-    assert classify(frame.error) is ErrorKind.REJECTED
+    assert frame.error.kind is ErrorKind.REJECTED
     banned = parse_ws_frame(json.dumps(WS_BANNED), broker=BROKER)
     assert isinstance(banned, WsResponse) and banned.error is not None
-    assert classify(banned.error) is ErrorKind.BANNED
+    assert banned.error.kind is ErrorKind.BANNED
     assert banned.error.data == {"serverTime": 1659142907531, "retryAfter": 1659146400000}
     revoked = parse_ws_frame(
         '{"id": null, "status": 401, "error": {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}}',
         broker=BROKER,
     )
     assert isinstance(revoked, WsResponse) and revoked.id is None and revoked.error is not None
-    assert classify(revoked.error) is ErrorKind.AUTH
+    assert revoked.error.kind is ErrorKind.AUTH
 
 
 def test_parse_ws_events_and_server_shutdown() -> None:
@@ -1677,7 +1668,7 @@ def test_parse_ws_events_and_server_shutdown() -> None:
     )
     assert isinstance(frame, WsEvent)
     assert frame.subscription_id == 0
-    assert isinstance(parse_user_event(BROKER, frame.event), ExecutionReport)
+    assert isinstance(parse_user_event(BROKER, frame.event), BinanceExecutionReport)
     shutdown = parse_ws_frame(
         '{"event": {"e": "serverShutdown", "E": 1770123456789}}', broker=BROKER
     )
@@ -1776,7 +1767,7 @@ def test_parse_ticker_price() -> None:
 
 
 def test_parse_error_bodies() -> None:
-    assert parse_error(400, b'{"code": -1121, "msg": "Invalid symbol."}') == BinanceApiError(
+    assert parse_error(400, b'{"code": -1121, "msg": "Invalid symbol."}') == BinanceErrorAnswer(
         400, -1121, "Invalid symbol."
     )
     partial = parse_error(
@@ -1862,8 +1853,8 @@ def test_parse_error_bodies() -> None:
         (401, -2015, "Invalid API-key, IP, or permissions for action.", ErrorKind.AUTH),
     ],
 )
-def test_classify(status: int, code: int, msg: str, kind: ErrorKind) -> None:
-    assert classify(BinanceApiError(status, code, msg)) is kind
+def test_error_kind(status: int, code: int, msg: str, kind: ErrorKind) -> None:
+    assert BinanceErrorAnswer(status, code, msg).kind is kind
 
 
 def test_parse_rate_headers() -> None:
@@ -1911,7 +1902,7 @@ def test_retry_after_seconds(headers: dict[str, str], seconds: float | None) -> 
 def test_ws_retry_after_is_the_wait_until_the_named_instant(
     data: object, seconds: float | None
 ) -> None:
-    error = BinanceApiError(429, -1003, "Too much request weight used", data)
+    error = BinanceErrorAnswer(429, -1003, "Too much request weight used", data)
     assert ws_retry_after_seconds(error) == seconds
 
 

@@ -19,11 +19,8 @@ from hypothesis.stateful import (
 )
 
 from tradenode._exceptions import (
-    AskTimeoutError,
     BrokerConnectionError,
-    BrokerRejectedError,
     BrokerTimeoutError,
-    MalformedPayloadError,
 )
 from tradenode.actors._breaker_state import (
     BREAKER_TRANSITIONS,
@@ -37,7 +34,6 @@ from tradenode.actors._breaker_state import (
     FailureKind,
     Parked,
     TransitionCause,
-    classify,
 )
 from tradenode.actors._rate_limit import TokenBucket, WeightedLimiter
 from tradenode.actors._retry import Operation, RetryDecision, RetryPolicy, retry_decision
@@ -504,25 +500,6 @@ def test_listeners_see_every_transition_after_it_happened() -> None:
     breaker.remove_listener(listener)
     breaker.force_open("quiet")
     assert states == [(OPEN, OPEN), (HALF_OPEN, HALF_OPEN), (CLOSED, CLOSED)]
-
-
-@pytest.mark.parametrize(
-    ("exc", "kind"),
-    [
-        (BrokerConnectionError("refused"), TRANSPORT),
-        (BrokerTimeoutError("slow"), TIMEOUT),
-        (BrokerRejectedError("insufficient funds"), BUSINESS),
-        (MalformedPayloadError("not json"), TRANSPORT),
-        (ConnectionResetError("reset"), TRANSPORT),
-        (OSError("unreachable"), TRANSPORT),
-        (TimeoutError(), TIMEOUT),
-        (AskTimeoutError("no reply"), TIMEOUT),
-        (ValueError("who knows"), TRANSPORT),
-        (KeyError("surprise"), TRANSPORT),
-    ],
-)
-def test_classify(exc: BaseException, kind: FailureKind) -> None:
-    assert classify(exc) is kind
 
 
 # --- property: probe concurrency and the open window ----------------------

@@ -27,7 +27,6 @@ from ._breaker_state import (
     FailureRecord,
     Parked,
     TransitionCause,
-    classify,
 )
 from ._capabilities import (
     AmendMode,
@@ -246,7 +245,6 @@ __all__ = [
     "VenueSymbol",
     "WeightedLimiter",
     "base36",
-    "classify",
     "is_legal_transition",
     "retry_decision",
     "risk_limits_from_config",

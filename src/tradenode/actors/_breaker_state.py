@@ -28,13 +28,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Generic, NamedTuple, TypeVar
 
-from tradenode._exceptions import (
-    BrokerConnectionError,
-    BrokerRejectedError,
-    BrokerTimeoutError,
-    MalformedPayloadError,
-)
-
 __all__ = [
     "BREAKER_TRANSITIONS",
     "RECENT_FAILURES",
@@ -49,7 +42,6 @@ __all__ = [
     "FailureRecord",
     "Parked",
     "TransitionCause",
-    "classify",
 ]
 
 RECENT_FAILURES = 20
@@ -84,31 +76,6 @@ class FailureKind(enum.Enum):
 
 
 _COUNTS_TOWARD_OPENING = frozenset({FailureKind.TRANSPORT, FailureKind.TIMEOUT})
-
-# Order matters: the first matching type wins, and TimeoutError is an OSError.
-_CLASSIFICATION: tuple[tuple[type[BaseException], FailureKind], ...] = (
-    (BrokerRejectedError, FailureKind.BUSINESS),
-    (BrokerTimeoutError, FailureKind.TIMEOUT),
-    (BrokerConnectionError, FailureKind.TRANSPORT),
-    (MalformedPayloadError, FailureKind.TRANSPORT),
-    (TimeoutError, FailureKind.TIMEOUT),
-    (OSError, FailureKind.TRANSPORT),
-)
-
-
-def classify(exc: BaseException) -> FailureKind:
-    """Map an exception to the kind of failure it reports.
-
-    Unknown exceptions count as TRANSPORT: an error we did not foresee is
-    more likely a broken connection than a business answer, and treating it
-    as harmless would let a dying venue keep receiving orders. RATE_LIMITED
-    and BANNED have no exception type of their own; the broker actor knows
-    them from the venue's status code and passes the kind explicitly.
-    """
-    for exc_type, kind in _CLASSIFICATION:
-        if isinstance(exc, exc_type):
-            return kind
-    return FailureKind.TRANSPORT
 
 
 class TransitionCause(enum.Enum):

@@ -277,20 +277,9 @@ class RiskGuard(Actor):
             self.book.approved.add(order)
             oms.tell(order)
             return
-        assert decision.code is not None
-        self._log_denial(order.client_order_id, decision.code, decision.reason)
-        oms.tell(
-            RiskDenied(
-                order,
-                OrderDenied(
-                    client_order_id=order.client_order_id,
-                    strategy_id=order.strategy_id,
-                    code=decision.code,
-                    reason=decision.reason,
-                    ts_ns=self.context.now_ns(),
-                ),
-            )
-        )
+        denial = decision.denial(order, self.context.now_ns())
+        self._log_denial(order.client_order_id, denial.code, denial.reason)
+        oms.tell(RiskDenied(order, denial))
 
     def _on_modify(self, modify: ModifyOrder) -> None:
         oms = self.directory.oms()

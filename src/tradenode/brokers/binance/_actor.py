@@ -70,15 +70,14 @@ from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, Rejection, refuse
 from ._codec import (
     AccountPosition,
     Balance,
-    BinanceApiError,
+    BinanceErrorAnswer,
+    BinanceExecutionReport,
     BinanceOrder,
     BinanceTrade,
     DepthSnapshot,
     ErrorKind,
-    ExecutionReport,
     UnsupportedOrderError,
     cancel_replace_params,
-    classify,
     execution_report_to_messages,
     new_order_params,
     parse_account,
@@ -287,7 +286,6 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         self.thread: TrioThread | None = None
         self.rate_limits: dict[str, tuple[float, float]] = {}
         self._dispatched: dict[int, float] = {}
-        self._sent_at = 0.0
         self._checking = False
         self.check_interval = check_interval
 
@@ -353,11 +351,12 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         """A blocking REST call for ``on_start``: any failure fails the incarnation.
         ``what`` names the endpoint ``call`` reaches, for the error."""
         assert self.thread is not None
+        sent_at = self.monotonic()
         try:
             result: RestResult = self.thread.run(call, *args)
         except TrioLoopClosed as exc:
             raise BrokerConnectionError(f"{what}: session ended", broker=self.name) from exc
-        self._observe_rates(result)
+        self._observe_rates(result, sent_at)
         if result.error is not None:
             raise BrokerConnectionError(
                 f"{what} refused while connecting: {result.error.code} {result.error.msg}",
@@ -480,7 +479,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 orders.append(order)
         for client_id, result in snapshot.orders:
             if result.error is not None:
-                if classify(result.error) is ErrorKind.NOT_FOUND:
+                if result.error.kind is ErrorKind.NOT_FOUND:
                     self._never_arrived(client_id)
                     continue
                 if not strict:
@@ -683,13 +682,13 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             raise BrokerError(
                 "malformed user-data event: reconciling through a restart", broker=self.name
             ) from exc
-        if isinstance(event, ExecutionReport):
+        if isinstance(event, BinanceExecutionReport):
             self._on_execution(event)
         elif isinstance(event, AccountPosition):
             for balance in event.balances:
                 self.link.balances[balance.asset] = balance
 
-    def _on_execution(self, report: ExecutionReport) -> None:
+    def _on_execution(self, report: BinanceExecutionReport) -> None:
         client_id = report.original_client_order_id or report.client_order_id
         self.link.client_ids[(report.symbol, report.order_id)] = client_id
         tracked = self.link.orders.get(client_id)
@@ -799,8 +798,9 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         tracked = self.link.orders.get(client_order_id)
         return tracked is not None and tracked.order_id is not None
 
-    def _observe_rates(self, result: RestResult) -> tuple[RateObservation, ...]:
-        """Record the venue's counters and say them in the breaker's terms."""
+    def _observe_rates(self, result: RestResult, sent_at: float) -> tuple[RateObservation, ...]:
+        """Record the venue's counters and say them in the breaker's terms;
+        ``sent_at`` is when the request left (the node's monotonic clock)."""
         usage = parse_rate_headers(result.headers)
         self.link.used_weight.update(usage.used_weight)
         self.link.order_count.update(usage.order_count)
@@ -814,17 +814,17 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 if limit is not None:
                     observations.append(
                         RateObservation(
-                            f"{counter}:{interval}", float(used), limit[0], limit[1], self._sent_at
+                            f"{counter}:{interval}", float(used), limit[0], limit[1], sent_at
                         )
                     )
         return tuple(observations)
 
     def _on_done(self, done: _Done) -> None:
         request = done.request
-        self._sent_at = self._dispatched.pop(request.seq, self.monotonic())
+        sent_at = self._dispatched.pop(request.seq, self.monotonic())
         rates: tuple[RateObservation, ...] = ()
         for result in done.results:
-            rates += self._observe_rates(result)
+            rates += self._observe_rates(result, sent_at)
         with self.completing(request, rates):
             self._map_done(done)
 
@@ -936,13 +936,15 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         )
         self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
 
-    def _on_error(self, request: BrokerRequest, error: BinanceApiError, result: RestResult) -> None:
+    def _on_error(
+        self, request: BrokerRequest, error: BinanceErrorAnswer, result: RestResult
+    ) -> None:
         command = request.command
         if error.code == -1021 and self.thread is not None and self.session is not None:
             self.thread.start_soon(
                 _resync_clock, self.context.self, self.session.api, self._wall_time_ms
             )
-        kind = classify(error)
+        kind = error.kind
         detail = f"{error.code} {error.msg}"
         seq = request.seq
         if kind is ErrorKind.RATE_LIMITED or kind is ErrorKind.BANNED:
@@ -981,7 +983,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         self,
         request: BrokerRequest,
         command: ModifyOrder,
-        error: BinanceApiError,
+        error: BinanceErrorAnswer,
         result: RestResult,
     ) -> None:
         """-2021: one leg worked; -2022: neither did (Binance answers 409 / 400)."""
@@ -1191,7 +1193,7 @@ async def _cancel_replace(
     try:
         params = cancel_replace_params(original, command)
     except UnsupportedOrderError as exc:
-        body = BinanceApiError(400, -1102, str(exc))
+        body = BinanceErrorAnswer(400, -1102, str(exc))
         return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
     refuse_if_expired(request, monotonic)  # as in _submit
     result = await api.cancel_replace(params)
@@ -1350,7 +1352,7 @@ async def _all_trades(
 
 def _asked_to_wait(result: RestResult) -> float | None:
     """Retry-After of a rate-limit or ban answer: the restart waits that long."""
-    if result.error is None or classify(result.error) not in (
+    if result.error is None or result.error.kind not in (
         ErrorKind.RATE_LIMITED,
         ErrorKind.BANNED,
     ):

@@ -49,28 +49,26 @@ __all__ = [
     "AccountPosition",
     "Balance",
     "BalanceUpdate",
-    "BinanceApiError",
+    "BinanceErrorAnswer",
+    "BinanceExecutionReport",
     "BinanceOrder",
     "BinanceTrade",
     "DepthSnapshot",
     "ErrorKind",
-    "ExecutionReport",
     "ExternalLockUpdate",
+    "HeaderRates",
     "ListOrder",
     "ListStatus",
-    "OrderAck",
-    "RateLimitUsage",
-    "RateUsage",
     "ServerShutdown",
     "StreamTerminated",
     "UnsupportedOrderError",
     "UserEvent",
     "WsEvent",
     "WsFrame",
+    "WsRateLimit",
     "WsResponse",
     "cancel_params",
     "cancel_replace_params",
-    "classify",
     "execution_id",
     "execution_report_to_messages",
     "market_stream_name",
@@ -81,7 +79,6 @@ __all__ = [
     "parse_error",
     "parse_market_message",
     "parse_order",
-    "parse_order_ack",
     "parse_rate_headers",
     "parse_rest_book_ticker",
     "parse_ticker_price",
@@ -374,30 +371,10 @@ class BinanceOrder:
     update_time_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class OrderAck:
-    """A ``newOrderRespType=ACK`` answer: the order exists, nothing more is known."""
-
-    symbol: str
-    order_id: int
-    client_order_id: str
-    transact_time_ms: int
-
-
-def parse_order_ack(payload: object, *, broker: str) -> OrderAck:
-    fields = _Fields(payload, broker, "order ack")
-    return OrderAck(
-        symbol=fields.text("symbol"),
-        order_id=fields.integer("orderId"),
-        client_order_id=fields.text("clientOrderId"),
-        transact_time_ms=fields.integer("transactTime"),
-    )
-
-
 def parse_order(payload: object, *, broker: str) -> BinanceOrder:
     """An order from ``POST /order`` (RESULT/FULL), ``GET /order``, an ``openOrders``
-    row, a cancel response or a cancelReplace ``newOrderResponse``. An ACK answer
-    lacks the order's state: use ``parse_order_ack`` for it."""
+    row, a cancel response or a cancelReplace ``newOrderResponse`` (never an ACK
+    answer, which lacks the order's state: we never ask for one)."""
     fields = _Fields(payload, broker, "order")
     own_id_key = "origClientOrderId" if fields.has("origClientOrderId") else "clientOrderId"
     binance_type, order_type, post_only = fields.order_type("type")
@@ -608,7 +585,7 @@ def parse_account(payload: object, *, broker: str) -> tuple[Balance, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class ExecutionReport:
+class BinanceExecutionReport:
     """An ``executionReport`` event: one change of one order."""
 
     event_time_ms: int
@@ -699,7 +676,7 @@ class ListStatus:
 
 
 UserEvent: TypeAlias = (
-    ExecutionReport
+    BinanceExecutionReport
     | AccountPosition
     | BalanceUpdate
     | ExternalLockUpdate
@@ -708,10 +685,10 @@ UserEvent: TypeAlias = (
 )
 
 
-def _execution_report(fields: _Fields) -> ExecutionReport:
+def _execution_report(fields: _Fields) -> BinanceExecutionReport:
     binance_type, order_type, post_only = fields.order_type("o")
     trade_id = fields.integer("t")
-    return ExecutionReport(
+    return BinanceExecutionReport(
         event_time_ms=fields.integer("E"),
         symbol=fields.text("s"),
         client_order_id=fields.text("c"),
@@ -800,7 +777,7 @@ def parse_user_event(broker: str, event: object) -> UserEvent:
     fields.fail("unknown user data event type")
 
 
-def execution_report_to_messages(broker: str, report: ExecutionReport) -> list[Message]:
+def execution_report_to_messages(broker: str, report: BinanceExecutionReport) -> list[Message]:
     """What one executionReport means for the OMS (an empty list when nothing)."""
     venue_order_id = str(report.order_id)
     ts_ns = report.transaction_time_ms * _MS
@@ -887,18 +864,42 @@ def execution_report_to_messages(broker: str, report: ExecutionReport) -> list[M
 
 
 @dataclass(frozen=True, slots=True)
-class BinanceApiError:
+class BinanceErrorAnswer:
     """A Binance error answer: ``{"code": -2010, "msg": "..."}`` at an HTTP status.
-    ``data`` is the optional ``data`` member (cancelReplace legs, ``retryAfter``)."""
+    ``data`` is the optional ``data`` member (cancelReplace legs, ``retryAfter``).
+
+    A value, not an exception: the session hands it back with the response and
+    the actor decides from :attr:`kind` what it means for the request."""
 
     http_status: int
     code: int
     msg: str
     data: object = None
 
+    @property
+    def kind(self) -> ErrorKind:
+        """What this answer means for the caller (5xx and -1007 are an unknown
+        outcome, never a failure)."""
+        status, code = self.http_status, self.code
+        if status >= 500 or code in _UNKNOWN_OUTCOME_CODES:
+            return ErrorKind.UNKNOWN_OUTCOME
+        if status == 418:
+            return ErrorKind.BANNED
+        if status == 429 or code in _RATE_CODES:
+            return ErrorKind.RATE_LIMITED
+        if code == -1021:
+            return ErrorKind.CLOCK
+        if status == 401 or code in _AUTH_CODES:
+            return ErrorKind.AUTH
+        if code == -2013 or (code == -2011 and "unknown order" in self.msg.lower()):
+            return ErrorKind.NOT_FOUND
+        if 400 <= status < 500:
+            return ErrorKind.REJECTED
+        return ErrorKind.UNKNOWN_OUTCOME
+
 
 @dataclass(frozen=True, slots=True)
-class RateLimitUsage:
+class WsRateLimit:
     """One ``rateLimits`` entry of a WebSocket API response."""
 
     rate_limit_type: str
@@ -913,8 +914,8 @@ class WsResponse:
     id: str | int | None
     status: int
     result: object
-    error: BinanceApiError | None
-    rate_limits: tuple[RateLimitUsage, ...]
+    error: BinanceErrorAnswer | None
+    rate_limits: tuple[WsRateLimit, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -935,7 +936,7 @@ class ServerShutdown:
 WsFrame: TypeAlias = WsResponse | WsEvent | ServerShutdown
 
 
-def _rate_limits(raw: object, broker: str) -> tuple[RateLimitUsage, ...]:
+def _rate_limits(raw: object, broker: str) -> tuple[WsRateLimit, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -944,7 +945,7 @@ def _rate_limits(raw: object, broker: str) -> tuple[RateLimitUsage, ...]:
     for index, item in enumerate(raw):
         fields = _Fields(item, broker, f"rateLimits[{index}]")
         result.append(
-            RateLimitUsage(
+            WsRateLimit(
                 rate_limit_type=fields.text("rateLimitType"),
                 interval=fields.text("interval"),
                 interval_num=fields.integer("intervalNum"),
@@ -980,7 +981,7 @@ def parse_ws_frame(text: str | bytes, *, broker: str) -> WsFrame:
     error = None
     if fields.obj.get("error") is not None:
         error_fields = _Fields(fields.raw("error"), broker, "WebSocket API error")
-        error = BinanceApiError(
+        error = BinanceErrorAnswer(
             http_status=status,
             code=error_fields.integer("code"),
             msg=error_fields.text("msg", empty=True),
@@ -1114,7 +1115,7 @@ def parse_ticker_price(payload: object, *, broker: str | None = None) -> Decimal
 # -- errors and rate limits ---------------------------------------------------------------
 
 
-def parse_error(http_status: int, body: bytes | str) -> BinanceApiError:
+def parse_error(http_status: int, body: bytes | str) -> BinanceErrorAnswer:
     """An error response body; a non-JSON body (a proxy's HTML page) gives code 0."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
@@ -1124,11 +1125,11 @@ def parse_error(http_status: int, body: bytes | str) -> BinanceApiError:
     if isinstance(data, dict):
         code, msg = data.get("code"), data.get("msg")
         if isinstance(code, int) and not isinstance(code, bool) and isinstance(msg, str):
-            return BinanceApiError(http_status, code, msg, data.get("data"))
+            return BinanceErrorAnswer(http_status, code, msg, data.get("data"))
     shown = " ".join(text.split())
     if len(shown) > 200:
         shown = shown[:200] + "…"
-    return BinanceApiError(http_status, 0, shown or f"HTTP {http_status} with an empty body")
+    return BinanceErrorAnswer(http_status, 0, shown or f"HTTP {http_status} with an empty body")
 
 
 class ErrorKind(enum.Enum):
@@ -1155,34 +1156,15 @@ _RATE_CODES = frozenset({-1003, -1015})
 _AUTH_CODES = frozenset({-1002, -1022, -2014, -2015})
 
 
-def classify(error: BinanceApiError) -> ErrorKind:
-    status, code = error.http_status, error.code
-    if status >= 500 or code in _UNKNOWN_OUTCOME_CODES:
-        return ErrorKind.UNKNOWN_OUTCOME
-    if status == 418:
-        return ErrorKind.BANNED
-    if status == 429 or code in _RATE_CODES:
-        return ErrorKind.RATE_LIMITED
-    if code == -1021:
-        return ErrorKind.CLOCK
-    if status == 401 or code in _AUTH_CODES:
-        return ErrorKind.AUTH
-    if code == -2013 or (code == -2011 and "unknown order" in error.msg.lower()):
-        return ErrorKind.NOT_FOUND
-    if 400 <= status < 500:
-        return ErrorKind.REJECTED
-    return ErrorKind.UNKNOWN_OUTCOME
-
-
 @dataclass(frozen=True, slots=True)
-class RateUsage:
+class HeaderRates:
     """``X-MBX-USED-WEIGHT-*`` and ``X-MBX-ORDER-COUNT-*`` by interval (``"1M"``...)."""
 
     used_weight: Mapping[str, int]
     order_count: Mapping[str, int]
 
 
-def parse_rate_headers(headers: Mapping[str, str]) -> RateUsage:
+def parse_rate_headers(headers: Mapping[str, str]) -> HeaderRates:
     """Rate usage from response headers (names compared case-insensitively;
     headers with a malformed interval or value are ignored)."""
     weight: dict[str, int] = {}
@@ -1196,10 +1178,10 @@ def parse_rate_headers(headers: Mapping[str, str]) -> RateUsage:
             text = value.strip()
             if _RATE_INTERVAL.match(interval) and text.isdigit():
                 target[interval] = int(text)
-    return RateUsage(used_weight=weight, order_count=orders)
+    return HeaderRates(used_weight=weight, order_count=orders)
 
 
-def ws_retry_after_seconds(error: BinanceApiError) -> float | None:
+def ws_retry_after_seconds(error: BinanceErrorAnswer) -> float | None:
     """A WebSocket API 429/418 names the end of the wait in its ``data``:
     ``retryAfter`` is an epoch-ms instant, ``serverTime`` the venue's now;
     their difference is immune to our clock's skew."""

@@ -44,7 +44,7 @@ from ..._exceptions import (
     MalformedPayloadError,
 )
 from ._codec import (
-    BinanceApiError,
+    BinanceErrorAnswer,
     ServerShutdown,
     WsEvent,
     WsResponse,
@@ -126,7 +126,7 @@ class RestResult:
     body: Any
     headers: Mapping[str, str]
     sent_at: float
-    error: BinanceApiError | None = None
+    error: BinanceErrorAnswer | None = None
 
 
 @dataclass(frozen=True, slots=True)
