@@ -109,8 +109,11 @@ class Harness:
             view = self.node.oms.ask(GetOrder(client_order_id))
             return isinstance(view, TrackedOrderView) and view.status is status
 
+        # Subscribed before the first look: a change published between the look
+        # and the subscription would otherwise never wake the wait.
+        events = self.events(strategy_id)
         if not reached(None):
-            self.events(strategy_id).wait_for(reached)
+            events.wait_for(reached)
         return self.order(client_order_id)
 
     def position(self, symbol: str, venue: str = "paper") -> Decimal:
