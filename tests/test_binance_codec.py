@@ -20,11 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradenode._exceptions import BrokerRejectedError, MalformedPayloadError
-from tradenode.brokers.binance import (
+from tradenode.brokers.binance import BinanceCredentials, signed_query, signed_ws_params
+
+# The codec, the symbol rules and the raw signing are private: this file tests them directly.
+from tradenode.brokers.binance._codec import (
     AccountPosition,
     Balance,
     BalanceUpdate,
-    BinanceCredentials,
     BinanceErrorAnswer,
     BinanceExecutionReport,
     ErrorKind,
@@ -32,23 +34,18 @@ from tradenode.brokers.binance import (
     ListStatus,
     ServerShutdown,
     StreamTerminated,
-    SymbolRules,
     UnsupportedOrderError,
     WsEvent,
     WsResponse,
     cancel_params,
     cancel_replace_params,
-    check_order,
-    encode_params,
     execution_id,
     execution_report_to_messages,
-    format_decimal,
     market_stream_name,
     new_order_params,
     parse_account,
     parse_book_ticker,
     parse_error,
-    parse_exchange_info,
     parse_market_message,
     parse_order,
     parse_rate_headers,
@@ -58,14 +55,21 @@ from tradenode.brokers.binance import (
     parse_ws_frame,
     query_params,
     retry_after_seconds,
-    sign_rest,
-    sign_ws,
-    signed_query,
-    signed_ws_params,
     to_status_report,
     trade_to_fill,
     ws_request,
     ws_retry_after_seconds,
+)
+from tradenode.brokers.binance._rules import (
+    SymbolRules,
+    check_order,
+    format_decimal,
+    parse_exchange_info,
+)
+from tradenode.brokers.binance._signing import (
+    encode_params,
+    sign_rest,
+    sign_ws,
     ws_signature_payload,
 )
 from tradenode.messages import (
@@ -1907,7 +1911,7 @@ def test_ws_retry_after_is_the_wait_until_the_named_instant(
 
 
 def test_rest_book_ticker_row_from_the_docs() -> None:
-    from tradenode.brokers.binance import parse_rest_book_ticker
+    from tradenode.brokers.binance._codec import parse_rest_book_ticker  # private: the codec
 
     row = {
         "symbol": "LTCBTC",
@@ -1928,7 +1932,7 @@ def test_rest_book_ticker_row_from_the_docs() -> None:
 
 
 def test_depth_snapshot_from_the_docs() -> None:
-    from tradenode.brokers.binance import parse_depth
+    from tradenode.brokers.binance._codec import parse_depth  # private: the codec
 
     payload = {
         "lastUpdateId": 1027024,

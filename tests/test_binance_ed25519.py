@@ -46,11 +46,12 @@ from tradenode._exceptions import BrokerConnectionError
 from tradenode.brokers.binance import (
     BinanceCredentials,
     Ed25519Credentials,
-    sign_ed25519,
     signed_query,
     signed_ws_params,
-    ws_signature_payload,
 )
+
+# The raw signing primitives are private: checked here against Binance's documented examples.
+from tradenode.brokers.binance._signing import sign_ed25519, ws_signature_payload
 from tradenode.messages import OrderCanceled, OrderFilled, OrderStatus, OrderType, Side
 from tradenode.supervision import ManualClock
 from tradenode.testing.venues import BinanceVenue
@@ -384,7 +385,9 @@ def test_a_refused_logon_fails_the_connection_attempt(tmp_path: Path) -> None:
     key_file = tmp_path / "key.pem"
     key_file.write_text(PRIVATE_PEM)
     with BinanceVenue(seed=1) as venue:
-        from tradenode.brokers.binance import BinanceEndpoints, BinanceSession
+        # The session is private: this test drives it alone, without an actor.
+        from tradenode.brokers.binance import BinanceEndpoints
+        from tradenode.brokers.binance._session import BinanceSession
 
         session = BinanceSession(
             "binance",

@@ -18,21 +18,22 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
-from tradenode.brokers.binance import (
-    BinanceCredentials,
-    BinanceEndpoints,
-    BinanceSession,
+from tradenode.brokers.binance import BinanceCredentials, BinanceEndpoints
+
+# The endpoint layer, the session and the codec are private: this file tests them
+# directly (and reads the actor's and session's source for paths they must not name).
+from tradenode.brokers.binance import _actor as actor_module
+from tradenode.brokers.binance import _endpoints as endpoints
+from tradenode.brokers.binance import _session as session_module
+from tradenode.brokers.binance._codec import (
     cancel_replace_params,
     new_order_params,
     parse_account,
     parse_order,
     parse_trade,
 )
-from tradenode.brokers.binance import _actor as actor_module
-from tradenode.brokers.binance import _endpoints as endpoints
-from tradenode.brokers.binance import _session as session_module
 from tradenode.brokers.binance._endpoints import BinanceApi, Endpoint
-from tradenode.brokers.binance._session import RestResult
+from tradenode.brokers.binance._session import BinanceSession, RestResult
 from tradenode.messages import ModifyOrder, OrderType, Side, SubmitOrder
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue
 

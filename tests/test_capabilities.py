@@ -36,16 +36,16 @@ from tradenode.actors._contract import AcceptanceWindow
 from tradenode.actors._control import GetRiskStatus
 from tradenode.actors._risk_rules import RISK_DENIAL_CODES
 from tradenode.actors._strategy import StrategyContext
-from tradenode.brokers.binance._capabilities import (
-    BINANCE_CLIENT_ID_RULES,
-    binance_capabilities,
-)
+from tradenode.brokers.binance import binance_capabilities
+
+# Binance's declaration is cross-checked against its codec's own rules, which are private.
+from tradenode.brokers.binance._capabilities import BINANCE_CLIENT_ID_RULES
 from tradenode.brokers.binance._codec import (
     BINANCE_CLIENT_ORDER_ID,
     UnsupportedOrderError,
     new_order_params,
 )
-from tradenode.brokers.paper._capabilities import paper_capabilities
+from tradenode.brokers.paper import paper_capabilities
 from tradenode.messages import (
     CLIENT_ORDER_ID_PATTERN,
     DenialCode,

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from tradenode.actors._control import GetFills, GetRiskStatus
-from tradenode.brokers.paper import STATUS_MAP, stream_event_to_message
+
+# The paper codec is private: its mapping is the oracle these checks compare the node with.
+from tradenode.brokers.paper._codec import STATUS_MAP, stream_event_to_message
 from tradenode.messages import (
     OrderAccepted,
     OrderDenied,

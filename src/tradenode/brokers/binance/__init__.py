@@ -1,186 +1,54 @@
-"""The Binance Spot adapter: a pure codec (signing, symbol rules, payload
-mapping), a trio session and a broker actor.
+"""The Binance Spot adapter: a pure codec, a typed endpoint layer, a trio session, a broker actor.
 
-The codec layer (``_signing``, ``_rules``, ``_codec``) does no I/O; the
-session and the actor build on it.
+Public API tiers (``tests/test_public_api.py`` pins them):
+
+- **Node users** configure the venue: :data:`BINANCE` (the venue kind,
+  registered under ``kind: binance``), :class:`BinanceSettings` (the
+  ``binance:`` section), and read :class:`BinanceLink` (``Node.venues[name]``);
+  :class:`GetMarketSnapshot` asks a running :class:`BinanceBroker` for a
+  symbol's :class:`MarketSnapshot` (its :class:`DepthSnapshot` included); a
+  broker built without a node takes :class:`BinanceEndpoints` (where the
+  venue is).
+- **Adapter authors and scripts** that talk to Binance with the same keys:
+  the credentials (:class:`BinanceCredentials` for HMAC,
+  :class:`Ed25519Credentials`, :data:`ApiCredentials` for either) and the
+  two signing entry points, :func:`signed_query` (REST) and
+  :func:`signed_ws_params` (WebSocket API); :func:`binance_capabilities`
+  is what the adapter declares.
+
+Everything else is private: the codec (``_signing``, ``_rules``,
+``_codec``: no I/O), the endpoint layer (``_endpoints``), the session
+(``_session``) and the actor's internals. Tests that exercise them import
+them from those modules and say why.
 """
 
-from ._actor import (
-    BinanceBroker,
-    BinanceLink,
-    GetMarketSnapshot,
-    MarketSnapshot,
-    TrackedOrder,
-)
-from ._capabilities import binance_acceptance_window, binance_capabilities
-from ._codec import (
-    BINANCE_CLIENT_ORDER_ID,
-    EXECUTION_TYPES,
-    ORDER_STATUS_MAP,
-    AccountPosition,
-    Balance,
-    BalanceUpdate,
-    BinanceErrorAnswer,
-    BinanceExecutionReport,
-    BinanceOrder,
-    BinanceTrade,
-    DepthSnapshot,
-    ErrorKind,
-    ExternalLockUpdate,
-    HeaderRates,
-    ListOrder,
-    ListStatus,
-    ServerShutdown,
-    StreamTerminated,
-    UnsupportedOrderError,
-    UserEvent,
-    WsEvent,
-    WsFrame,
-    WsRateLimit,
-    WsResponse,
-    cancel_params,
-    cancel_replace_params,
-    execution_id,
-    execution_report_to_messages,
-    market_stream_name,
-    new_order_params,
-    parse_account,
-    parse_book_ticker,
-    parse_depth,
-    parse_error,
-    parse_market_message,
-    parse_order,
-    parse_rate_headers,
-    parse_rest_book_ticker,
-    parse_ticker_price,
-    parse_trade,
-    parse_user_event,
-    parse_ws_frame,
-    query_params,
-    retry_after_seconds,
-    to_status_report,
-    trade_to_fill,
-    ws_request,
-    ws_retry_after_seconds,
-)
-from ._endpoints import BinanceApi, Endpoint, Transport, WsMethod
-from ._factory import BINANCE, binance_credentials, binance_endpoints, build_binance, seed_link
-from ._rules import (
-    BINANCE_ORDER_TYPES,
-    FilterViolation,
-    SymbolRules,
-    binance_order_type,
-    check_order,
-    decimal_places,
-    format_decimal,
-    parse_exchange_info,
-)
-from ._session import (
-    BinanceEndpoints,
-    BinanceSession,
-    ConnectionLost,
-    SessionSettings,
-)
+from ._actor import BinanceBroker, BinanceLink, GetMarketSnapshot, MarketSnapshot
+from ._capabilities import binance_capabilities
+from ._codec import DepthSnapshot
+from ._factory import BINANCE
+from ._session import BinanceEndpoints
 from ._settings import BinanceSettings
 from ._signing import (
     ApiCredentials,
     BinanceCredentials,
     Ed25519Credentials,
-    encode_params,
-    sign_ed25519,
-    sign_rest,
-    sign_ws,
     signed_query,
     signed_ws_params,
-    ws_signature_payload,
 )
 
 __all__ = [
     "BINANCE",
-    "BINANCE_CLIENT_ORDER_ID",
-    "BINANCE_ORDER_TYPES",
-    "EXECUTION_TYPES",
-    "ORDER_STATUS_MAP",
-    "AccountPosition",
     "ApiCredentials",
-    "Balance",
-    "BalanceUpdate",
-    "BinanceApi",
     "BinanceBroker",
     "BinanceCredentials",
     "BinanceEndpoints",
-    "BinanceErrorAnswer",
-    "BinanceExecutionReport",
     "BinanceLink",
-    "BinanceOrder",
-    "BinanceSession",
     "BinanceSettings",
-    "BinanceTrade",
-    "ConnectionLost",
     "DepthSnapshot",
     "Ed25519Credentials",
-    "Endpoint",
-    "ErrorKind",
-    "ExternalLockUpdate",
-    "FilterViolation",
     "GetMarketSnapshot",
-    "HeaderRates",
-    "ListOrder",
-    "ListStatus",
     "MarketSnapshot",
-    "ServerShutdown",
-    "SessionSettings",
-    "StreamTerminated",
-    "SymbolRules",
-    "TrackedOrder",
-    "Transport",
-    "UnsupportedOrderError",
-    "UserEvent",
-    "WsEvent",
-    "WsFrame",
-    "WsMethod",
-    "WsRateLimit",
-    "WsResponse",
-    "binance_acceptance_window",
     "binance_capabilities",
-    "binance_credentials",
-    "binance_endpoints",
-    "binance_order_type",
-    "build_binance",
-    "cancel_params",
-    "cancel_replace_params",
-    "check_order",
-    "decimal_places",
-    "encode_params",
-    "execution_id",
-    "execution_report_to_messages",
-    "format_decimal",
-    "market_stream_name",
-    "new_order_params",
-    "parse_account",
-    "parse_book_ticker",
-    "parse_depth",
-    "parse_error",
-    "parse_exchange_info",
-    "parse_market_message",
-    "parse_order",
-    "parse_rate_headers",
-    "parse_rest_book_ticker",
-    "parse_ticker_price",
-    "parse_trade",
-    "parse_user_event",
-    "parse_ws_frame",
-    "query_params",
-    "retry_after_seconds",
-    "seed_link",
-    "sign_ed25519",
-    "sign_rest",
-    "sign_ws",
     "signed_query",
     "signed_ws_params",
-    "to_status_report",
-    "trade_to_fill",
-    "ws_request",
-    "ws_retry_after_seconds",
-    "ws_signature_payload",
 ]

@@ -1,27 +1,31 @@
-"""The embedded paper venue and its broker actor: the default venue of every node."""
+"""The embedded paper venue and its broker actor: the default venue of every node.
+
+Public API tiers (``tests/test_public_api.py`` pins them):
+
+- **Node users** configure it: :data:`PAPER` (the venue kind, ``kind:
+  paper``), :class:`PaperSettings` (the ``paper:`` section), and read
+  :class:`PaperLink` (``Node.venues[name]``).
+- **Test and benchmark authors** hand a node their own
+  :class:`PaperVenue` (``Node.add_venue(config, venue=...)``), possibly a
+  subclass whose ``connect`` wraps the :class:`PaperSession`; the broker
+  is :class:`PaperBroker`, its declaration :func:`paper_capabilities`.
+
+The codec (``_codec``), the market ticker (``_market``) and the factory are
+private.
+"""
 
 from ._actor import PaperBroker, PaperLink
 from ._capabilities import paper_capabilities
-from ._codec import STATUS_MAP, execution_id, stream_event_to_message, to_status_report
-from ._factory import PAPER, build_paper
-from ._market import PaperMarket
+from ._factory import PAPER
 from ._settings import PaperSettings
-from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
+from ._venue import PaperSession, PaperVenue
 
 __all__ = [
     "PAPER",
-    "STATUS_MAP",
-    "CorruptEvent",
     "PaperBroker",
     "PaperLink",
-    "PaperMarket",
     "PaperSession",
     "PaperSettings",
     "PaperVenue",
-    "SessionClosed",
-    "build_paper",
-    "execution_id",
     "paper_capabilities",
-    "stream_event_to_message",
-    "to_status_report",
 ]
