@@ -18,16 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradenode.actors._oms_state import (
-    _RECORD_NAMES,
-    _SCHEMA,
-    OmsError,
-    OmsSnapshotError,
-    OmsState,
-    _Order,
-    _order_to_plain,
-    _pending,
-)
+from tradenode.actors._oms_snapshot import RECORD_NAMES, SCHEMA, StoredOrder, order_to_plain
+from tradenode.actors._oms_state import OmsError, OmsSnapshotError, OmsState, _Order
 from tradenode.journal import replay
 from tradenode.journal._entries import EntryKind, JournalEntry
 from tradenode.messages import OrderCanceled, OrderFilled, OrderStatus, Side, SubmitOrder
@@ -37,7 +29,7 @@ from .test_oms_snapshot import _fill, _order, _through_msgpack, busy_state, obse
 
 
 def _undecoded(state: OmsState) -> set[str]:
-    return {coid for coid, tracked in state._completed.items() if _pending(tracked) is not None}
+    return {coid for coid, tracked in state._completed.items() if isinstance(tracked, StoredOrder)}
 
 
 def _restored() -> tuple[OmsState, OmsState, dict[str, Any]]:
@@ -47,7 +39,7 @@ def _restored() -> tuple[OmsState, OmsState, dict[str, Any]]:
 
 
 def _field_at(message: type[Any], name: str) -> int:
-    return [field for field, _ in _SCHEMA[message.__name__]].index(name)
+    return [field for field, _ in SCHEMA[message.__name__]].index(name)
 
 
 def _rewrite_record(plain: dict[str, Any], index: int, change: Callable[[list[Any]], None]) -> None:
@@ -63,7 +55,12 @@ def as_version_1(state: OmsState) -> dict[str, Any]:
     plain = state.snapshot()
     del plain["schema"]
     plain["version"] = 1
-    plain["completed"] = [_order_to_plain(tracked) for tracked in state._completed.values()]
+    plain["completed"] = [
+        order_to_plain(tracked.values())
+        for tracked in state._completed.values()
+        if isinstance(tracked, _Order)
+    ]
+    assert len(plain["completed"]) == len(state._completed)
     return plain
 
 
@@ -99,14 +96,14 @@ def test_fills_of_one_order_decode_only_its_fills() -> None:
     original, restored, plain = _restored()
     assert restored.fills("o-1") == original.fills("o-1")
     tracked = restored._completed["o-1"]
-    pending = _pending(tracked)
-    assert pending is not None and pending.fills_decoded
+    assert isinstance(tracked, StoredOrder) and tracked.fills_decoded
     handed_out = tracked.fills
     assert restored.snapshot() == plain
     assert restored.get("o-1") == original.get("o-1")
     # Decoding the rest keeps the very list the state may already have appended to.
-    assert tracked.fills is handed_out
-    assert _pending(tracked) is None
+    decoded = restored._completed["o-1"]
+    assert type(decoded) is _Order
+    assert decoded.fills is handed_out
 
 
 def test_all_fills_in_order_from_restored_records() -> None:
@@ -121,8 +118,7 @@ def test_forgetting_an_undecoded_order_decodes_only_its_fills_and_drops_its_exec
     for target in (original, restored):
         target.apply(_fill("o-3", "x7", "3", "100"), 70)  # completes o-3, forgets o-1
     assert "o-1" not in restored._completed
-    pending = _pending(least_recent)
-    assert pending is not None and pending.fills_decoded
+    assert isinstance(least_recent, StoredOrder) and least_recent.fills_decoded
     assert restored.counts() == original.counts()
     late = _fill("o-1", "x1", "1", "101")  # o-1's own execution, now an unknown order's
     assert restored.apply(late, 71) == original.apply(late, 71)
@@ -334,18 +330,18 @@ def test_a_malformed_version_1_snapshot_is_refused_at_restore() -> None:
 
 def test_a_record_covers_every_slot_and_the_schema_every_message_field() -> None:
     """A new field must reach the record layout (and then needs a version bump)."""
-    assert sorted(_RECORD_NAMES) == sorted(_Order.__slots__)
-    assert [name for name, _ in _SCHEMA["order"]] == list(_RECORD_NAMES)
+    assert sorted(RECORD_NAMES) == sorted(_Order.__slots__)
+    assert [name for name, _ in SCHEMA["order"]] == list(RECORD_NAMES)
     for message in (SubmitOrder, OrderFilled):
         fields = [field.name for field in dataclasses.fields(message)]
-        assert [name for name, _ in _SCHEMA[message.__name__]] == fields
+        assert [name for name, _ in SCHEMA[message.__name__]] == fields
     kinds = {
-        kind for section in ("order", "SubmitOrder", "OrderFilled") for _, kind in _SCHEMA[section]
+        kind for section in ("order", "SubmitOrder", "OrderFilled") for _, kind in SCHEMA[section]
     }
     enums = {kind.removeprefix("enum ").rstrip("?") for kind in kinds if kind.startswith("enum ")}
-    assert enums == set(_SCHEMA["enums"]) >= {"OrderStatus", "DenialCode", "Side"}
-    assert _SCHEMA["enums"]["OrderStatus"] == [status.value for status in OrderStatus]
-    assert _SCHEMA["enums"]["Side"] == [side.value for side in Side]
+    assert enums == set(SCHEMA["enums"]) >= {"OrderStatus", "DenialCode", "Side"}
+    assert SCHEMA["enums"]["OrderStatus"] == [status.value for status in OrderStatus]
+    assert SCHEMA["enums"]["Side"] == [side.value for side in Side]
 
 
 def test_damaged_fills_fail_when_only_the_fills_are_asked_for() -> None:

@@ -20,9 +20,15 @@ foreign cause stays on ``__cause__``::
     │   ├── BrokerTimeoutError       no answer in time: the outcome is UNKNOWN
     │   ├── BrokerRejectedError      the venue said no (does not trip breakers)
     │   └── MalformedPayloadError    the venue sent something we cannot parse
-    └── JournalError             the journal cannot read, write or make records durable
-        ├── CorruptJournalError      a damaged record or gap: names the segment and byte offset
-        └── JournalVersionError      a segment or snapshot in a format this build does not read
+    ├── JournalError             the journal cannot read, write or make records durable
+    │   ├── CorruptJournalError      a damaged record or gap: names the segment and byte offset
+    │   ├── JournalVersionError      a segment or snapshot in a format this build does not read
+    │   └── SnapshotError            a snapshot file that cannot be used (the journal skips it)
+    ├── OmsError                 a command the order manager's state refuses (never a venue report)
+    │   ├── DuplicateOrderError      the client order id is already tracked
+    │   └── ReplaceRefusedError      a cancel/replace that must not be sent
+    └── OmsSnapshotError         an OMS snapshot that cannot be restored, or a restored record
+                                 found damaged (not an OmsError: replay must stop on it)
 
 ``BrokerError`` carries the broker, the client order id and the request id
 when they are known, because an operator reading a log line at 3 a.m. needs
@@ -43,10 +49,15 @@ __all__ = [
     "ConfigError",
     "CorruptJournalError",
     "DecodeError",
+    "DuplicateOrderError",
     "JournalError",
     "JournalVersionError",
     "MalformedPayloadError",
+    "OmsError",
+    "OmsSnapshotError",
+    "ReplaceRefusedError",
     "RestartIntensityExceeded",
+    "SnapshotError",
     "SupervisionError",
     "TradenodeError",
     "TradingStateTransitionError",
@@ -168,3 +179,31 @@ class JournalVersionError(JournalError):
     def __init__(self, message: str, *, path: Path | None = None) -> None:
         super().__init__(f"{path}: {message}" if path is not None else message)
         self.path = path
+
+
+class SnapshotError(JournalError, ValueError):
+    """A snapshot file that cannot be used: truncated, misnamed or failing its checksum.
+
+    Internal to the journal, which skips such a file with a warning and
+    falls back to an older snapshot (``JournalReport`` lists it).
+    """
+
+
+class OmsError(TradenodeError):
+    """A command the OMS state refuses; venue reports never raise."""
+
+
+class DuplicateOrderError(OmsError, ValueError):
+    """The client order id is already tracked; the actor should deny the order."""
+
+
+class ReplaceRefusedError(OmsError, ValueError):
+    """A cancel/replace that must not be sent (the message says why)."""
+
+
+class OmsSnapshotError(TradenodeError, ValueError):
+    """A snapshot ``OmsState.restore`` cannot use, or a restored record found damaged.
+
+    Not an :class:`OmsError`: replay takes those for commands the state
+    refused and carries on, and a damaged snapshot must stop it instead.
+    """

@@ -19,26 +19,23 @@ from __future__ import annotations
 
 import collections
 import copy
-import dataclasses
 import decimal
 import enum
 import logging
 import math
 import operator
 import threading
-import types
-import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from fractions import Fraction
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import Any, Final
 
-import msgpack
-
-from tradenode._exceptions import TradenodeError
-from tradenode.messages._codec import decode as _decode_message
-from tradenode.messages._codec import encode as _encode_message
+from tradenode._exceptions import (
+    DuplicateOrderError,
+    OmsError,
+    OmsSnapshotError,
+    ReplaceRefusedError,
+)
 from tradenode.messages._enums import DenialCode, OrderStatus
 from tradenode.messages._messages import (
     CancelRejected,
@@ -55,8 +52,23 @@ from tradenode.messages._messages import (
     SubmitOrder,
 )
 
+from ._oms_snapshot import (
+    OMS_SNAPSHOT_VERSION,
+    READABLE_SNAPSHOT_VERSIONS,
+    RECORD_NAMES,
+    SCHEMA,
+    StoredOrder,
+    completed_entry,
+    execution,
+    kind_name,
+    order_from_plain,
+    order_to_plain,
+    read_completed,
+    read_decimal,
+    typed,
+)
 from ._order_lifecycle import LIVE_AT_VENUE, PENDING, is_legal_transition
-from ._positions import PositionBook, PositionFill, _Position
+from ._positions import PositionBook, PositionFill
 
 __all__ = [
     "OMS_SNAPSHOT_VERSION",
@@ -107,11 +119,6 @@ _EXECUTION_REPORT_TYPES = (
 
 MetricValue = int | float | Decimal | None
 
-#: The layout of :meth:`OmsState.snapshot`; :meth:`OmsState.restore` also reads version 1
-#: (completed orders as plain maps, decoded at restore) and refuses any other.
-OMS_SNAPSHOT_VERSION: Final = 2
-_READABLE_SNAPSHOT_VERSIONS: Final = (1, OMS_SNAPSHOT_VERSION)
-
 _UNACKNOWLEDGED = frozenset({_S.INITIALIZED, _S.SUBMITTED})
 _AMENDABLE = frozenset({_S.SUBMITTED, _S.ACCEPTED, _S.PARTIALLY_FILLED, *PENDING})
 _NEVER_AT_VENUE = frozenset({_S.INITIALIZED, _S.DENIED, _S.REJECTED})
@@ -119,18 +126,6 @@ _NOT_REPLACEABLE = frozenset({_S.INITIALIZED, _S.DENIED, _S.REJECTED, _S.FILLED}
 _REPLACEMENT_FAILED = frozenset({_S.DENIED, _S.REJECTED})
 _VENUE_FINAL = frozenset({_S.FILLED, _S.CANCELED, _S.EXPIRED, _S.REJECTED})
 _VENUE_LIVE = frozenset({*LIVE_AT_VENUE, *PENDING})
-
-
-class OmsError(TradenodeError):
-    """A command the OMS state refuses; venue reports never raise."""
-
-
-class DuplicateOrderError(OmsError, ValueError):
-    """The client order id is already tracked; the actor should deny the order."""
-
-
-class ReplaceRefusedError(OmsError, ValueError):
-    """A cancel/replace that must not be sent (the message says why)."""
 
 
 class IgnoreReason(enum.StrEnum):
@@ -399,6 +394,19 @@ class _Order:
         self.rejection_code: str | None = None
         self.reason: str | None = None
 
+    @classmethod
+    def from_values(cls, values: list[Any]) -> _Order:
+        """The order whose :meth:`values` these are (as a snapshot reads them back)."""
+        tracked = object.__new__(cls)
+        for slot, value in zip(_SLOTS, values, strict=True):
+            slot.__set__(tracked, value)
+        return tracked
+
+    def values(self) -> tuple[Any, ...]:
+        """Every slot's value, in the snapshot's order (``RECORD_NAMES``)."""
+        values: tuple[Any, ...] = _VALUES(self)
+        return values
+
     @property
     def client_order_id(self) -> str:
         return self.order.client_order_id
@@ -432,6 +440,12 @@ class _Order:
             rejection_code=self.rejection_code,
             reason=self.reason,
         )
+
+
+_SLOTS: Final[tuple[Any, ...]] = tuple(_Order.__dict__[name] for name in RECORD_NAMES)
+_VALUES: Final = operator.attrgetter(*RECORD_NAMES)
+# Held while a stored completed order is decoded into the LRU and while orders leave it.
+_DECODING: Final = threading.Lock()
 
 
 class _Effects:
@@ -484,6 +498,47 @@ class _Metrics:
         self.ack_latencies: collections.deque[int] = collections.deque(maxlen=latency_window)
         self.fill_latencies: collections.deque[int] = collections.deque(maxlen=latency_window)
 
+    def to_plain(self) -> dict[str, Any]:
+        return {
+            "total_orders": self.total_orders,
+            "submitted_orders": self.submitted_orders,
+            "filled_orders": self.filled_orders,
+            # A sum of nanoseconds may outgrow msgpack's 64-bit integers.
+            "fill_latency_total": str(self.fill_latency_total),
+            "fill_latency_count": self.fill_latency_count,
+            "filled_notional": str(self.filled_notional),
+            "commission": str(self.commission),
+            "ack_latencies": list(self.ack_latencies),
+            "fill_latencies": list(self.fill_latencies),
+        }
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any], latency_window: int) -> _Metrics:
+        metrics = cls(latency_window)
+        metrics.total_orders = typed(plain["total_orders"], int, "metrics.total_orders")
+        metrics.submitted_orders = typed(plain["submitted_orders"], int, "metrics.submitted_orders")
+        metrics.filled_orders = typed(plain["filled_orders"], int, "metrics.filled_orders")
+        metrics.fill_latency_total = int(
+            typed(plain["fill_latency_total"], str, "metrics.fill_latency_total")
+        )
+        metrics.fill_latency_count = typed(
+            plain["fill_latency_count"], int, "metrics.fill_latency_count"
+        )
+        metrics.filled_notional = read_decimal(plain["filled_notional"], "metrics.filled_notional")
+        metrics.commission = read_decimal(plain["commission"], "metrics.commission")
+        for name, window in (
+            ("ack_latencies", metrics.ack_latencies),
+            ("fill_latencies", metrics.fill_latencies),
+        ):
+            samples = plain[name]
+            # Up to latency_window samples each: check them all at once, one by one only to say
+            # which.
+            if type(samples) is list and set(map(type, samples)) <= {int}:
+                window.extend(samples)
+            else:
+                window.extend(typed(sample, int, f"metrics.{name}") for sample in samples)
+        return metrics
+
 
 class OmsState:
     """Orders keyed by client order id, their fills, and the positions those fills make.
@@ -503,7 +558,11 @@ class OmsState:
             raise ValueError(f"OmsState.latency_window={latency_window!r}: must be >= 1")
         self._completed_capacity = completed_capacity
         self._hot: dict[str, _Order] = {}
-        self._completed: collections.OrderedDict[str, _Order] = collections.OrderedDict()
+        self._completed: collections.OrderedDict[str, _Order | StoredOrder] = (
+            collections.OrderedDict()
+        )
+        """Least recently used first; an order restored from a snapshot stays a
+        ``StoredOrder`` until :meth:`_find` first looks it up."""
         self._executions: dict[tuple[str, str], str] = {}
         self._open_by_venue: collections.Counter[str] = collections.Counter()
         self._positions = PositionBook()
@@ -610,9 +669,10 @@ class OmsState:
         old.replaced_by = replacement.client_order_id
         old.last_update_ns = ts_ns
         for member in self._chain(old):
-            revived = self._completed.pop(member.client_order_id, None)
+            with _DECODING:
+                revived = self._completed.pop(member.client_order_id, None)
             if revived is not None:
-                self._hot[member.client_order_id] = revived
+                self._hot[member.client_order_id] = member
         if previous_replacement is not None:
             self._retire_if_done(previous_replacement)
         return replacement.view()
@@ -707,7 +767,8 @@ class OmsState:
     def fills(self, client_order_id: str | None = None) -> tuple[OrderFilled, ...]:
         """Applied fills in the order they were applied, of one order or of all retained ones."""
         if client_order_id is not None:
-            tracked = self._find(client_order_id)
+            # Not _find: of an order still stored, only its fills need decoding.
+            tracked = self._hot.get(client_order_id) or self._completed.get(client_order_id)
             return () if tracked is None else tuple(fill for _, fill in tracked.fills)
         numbered = [
             entry
@@ -811,17 +872,18 @@ class OmsState:
         recently used first), so a restored state forgets, lists and
         numbers exactly as this one would.
         """
-        metrics = self._metrics
-        positions = self._positions
         return {
             "version": OMS_SNAPSHOT_VERSION,
             "completed_capacity": self._completed_capacity,
-            "latency_window": metrics.ack_latencies.maxlen,
+            "latency_window": self._metrics.ack_latencies.maxlen,
             "fill_sequence": self._fill_sequence,
-            "hot": [_order_to_plain(tracked) for tracked in self._hot.values()],
-            "schema": copy.deepcopy(_SCHEMA),
+            "hot": [order_to_plain(tracked.values()) for tracked in self._hot.values()],
+            "schema": copy.deepcopy(SCHEMA),
             "completed": [
-                _completed_entry(client_order_id, tracked)
+                # Untouched since restore, a stored order's record is what encoding it would give.
+                tracked.entry()
+                if isinstance(tracked, StoredOrder)
+                else completed_entry(client_order_id, tracked.values())
                 for client_order_id, tracked in self._completed.items()
             ],
             "executions": [
@@ -829,32 +891,8 @@ class OmsState:
                 for (venue, execution_id), owner in self._executions.items()
             ],
             "open_by_venue": [[venue, count] for venue, count in self._open_by_venue.items()],
-            "positions": {
-                "net": [
-                    [venue, symbol, _position_to_plain(position)]
-                    for (venue, symbol), position in positions._net.items()
-                ],
-                "by_strategy": [
-                    [venue, symbol, strategy_id, _position_to_plain(position)]
-                    for (venue, symbol, strategy_id), position in positions._by_strategy.items()
-                ],
-                "marks": [
-                    [venue, symbol, str(price)]
-                    for (venue, symbol), price in positions._marks.items()
-                ],
-            },
-            "metrics": {
-                "total_orders": metrics.total_orders,
-                "submitted_orders": metrics.submitted_orders,
-                "filled_orders": metrics.filled_orders,
-                # A sum of nanoseconds may outgrow msgpack's 64-bit integers.
-                "fill_latency_total": str(metrics.fill_latency_total),
-                "fill_latency_count": metrics.fill_latency_count,
-                "filled_notional": str(metrics.filled_notional),
-                "commission": str(metrics.commission),
-                "ack_latencies": list(metrics.ack_latencies),
-                "fill_latencies": list(metrics.fill_latencies),
-            },
+            "positions": self._positions.to_plain(),
+            "metrics": self._metrics.to_plain(),
             "balance_baselines": [
                 [venue, asset, str(quantity)]
                 for (venue, asset), quantity in self._balance_baselines.items()
@@ -880,12 +918,14 @@ class OmsState:
         turns out damaged raises it when first touched.
         """
         if not isinstance(plain, Mapping):
-            raise OmsSnapshotError(f"OmsState.restore: a snapshot is a mapping, not {_kind(plain)}")
+            raise OmsSnapshotError(
+                f"OmsState.restore: a snapshot is a mapping, not {kind_name(plain)}"
+            )
         version = plain.get("version")
-        if type(version) is not int or version not in _READABLE_SNAPSHOT_VERSIONS:
+        if type(version) is not int or version not in READABLE_SNAPSHOT_VERSIONS:
             raise OmsSnapshotError(
                 f"OmsState.restore: unsupported snapshot version {version!r:.60} "
-                f"(this code reads versions {', '.join(map(str, _READABLE_SNAPSHOT_VERSIONS))})"
+                f"(this code reads versions {', '.join(map(str, READABLE_SNAPSHOT_VERSIONS))})"
             )
         try:
             return cls._restore(plain, version, lazy=lazy)
@@ -896,65 +936,52 @@ class OmsState:
 
     @classmethod
     def _restore(cls, plain: Mapping[str, Any], version: int, *, lazy: bool) -> OmsState:
+        latency_window = typed(plain["latency_window"], int, "latency_window")
         state = cls(
-            completed_capacity=_typed(plain["completed_capacity"], int, "completed_capacity"),
-            latency_window=_typed(plain["latency_window"], int, "latency_window"),
+            completed_capacity=typed(plain["completed_capacity"], int, "completed_capacity"),
+            latency_window=latency_window,
         )
-        state._fill_sequence = _typed(plain["fill_sequence"], int, "fill_sequence")
+        state._fill_sequence = typed(plain["fill_sequence"], int, "fill_sequence")
         sections = (("hot", state._hot), ("completed", state._completed))
         for section, orders in sections if version == 1 else sections[:1]:
-            for index, item in enumerate(_typed(plain[section], list, section)):
-                tracked = _order_from_plain(item, f"{section}[{index}]")
-                if state._find(tracked.client_order_id) is not None:
+            for index, item in enumerate(typed(plain[section], list, section)):
+                tracked = _Order.from_values(order_from_plain(item, f"{section}[{index}]"))
+                if state._tracks(tracked.client_order_id):
                     raise ValueError(f"{section}[{index}]: {tracked.client_order_id} appears twice")
                 orders[tracked.client_order_id] = tracked
         if version != 1:
-            _restore_completed(state._completed, state._hot, plain, lazy=lazy)
+            for client_order_id, stored in read_completed(plain, lazy=lazy, known=state._tracks):
+                state._completed[client_order_id] = (
+                    stored if isinstance(stored, StoredOrder) else _Order.from_values(stored)
+                )
         executions = state._executions
-        for index, item in enumerate(_typed(plain["executions"], list, "executions")):
-            venue, execution_id, owner = _execution(item, index)
+        for index, item in enumerate(typed(plain["executions"], list, "executions")):
+            venue, execution_id, owner = execution(item, index)
             executions[(venue, execution_id)] = owner
-        for index, item in enumerate(_typed(plain["open_by_venue"], list, "open_by_venue")):
+        for index, item in enumerate(typed(plain["open_by_venue"], list, "open_by_venue")):
             where = f"open_by_venue[{index}]"
-            pair = _typed(item, list, where)
+            pair = typed(item, list, where)
             if len(pair) != 2:
                 raise ValueError(f"{where}: expected [venue, count]")
-            state._open_by_venue[_typed(pair[0], str, where)] = _typed(pair[1], int, where)
-        _restore_positions(state._positions, _typed(plain["positions"], dict, "positions"))
-        _restore_metrics(state._metrics, _typed(plain["metrics"], dict, "metrics"))
+            state._open_by_venue[typed(pair[0], str, where)] = typed(pair[1], int, where)
+        state._positions = PositionBook.from_plain(typed(plain["positions"], dict, "positions"))
+        state._metrics = _Metrics.from_plain(
+            typed(plain["metrics"], dict, "metrics"), latency_window
+        )
         # Absent from snapshots taken before baselines were journaled.
-        baselines = _typed(plain.get("balance_baselines", []), list, "balance_baselines")
-        for index, item in enumerate(baselines):
-            where = f"balance_baselines[{index}]"
-            row = _typed(item, list, where)
-            if len(row) != 3:
-                raise ValueError(f"{where}: expected [venue, asset, quantity]")
-            quantity = Decimal(_typed(row[2], str, where))
+        for where, (venue, asset, text) in _rows(plain, "balance_baselines", "asset, quantity"):
+            quantity = Decimal(text)
             if not quantity.is_finite():
-                raise ValueError(f"{where}: quantity {row[2]!r} is not a finite decimal")
-            state._balance_baselines[(_typed(row[0], str, where), _typed(row[1], str, where))] = (
-                quantity
-            )
+                raise ValueError(f"{where}: quantity {text!r} is not a finite decimal")
+            state._balance_baselines[(venue, asset)] = quantity
         # Absent from snapshots taken before cursors and windows were journaled.
-        cursors = _typed(plain.get("venue_cursors", []), list, "venue_cursors")
-        for index, item in enumerate(cursors):
-            where = f"venue_cursors[{index}]"
-            row = _typed(item, list, where)
-            if len(row) != 3:
-                raise ValueError(f"{where}: expected [venue, scope, cursor]")
-            state._venue_cursors[(_typed(row[0], str, where), _typed(row[1], str, where))] = _typed(
-                row[2], str, where
-            )
-        windows = _typed(plain.get("acceptance_windows", []), list, "acceptance_windows")
-        for index, item in enumerate(windows):
-            where = f"acceptance_windows[{index}]"
-            row = _typed(item, list, where)
-            if len(row) != 2:
-                raise ValueError(f"{where}: expected [venue, seconds]")
-            seconds = Decimal(_typed(row[1], str, where))
+        for _, (venue, scope, cursor) in _rows(plain, "venue_cursors", "scope, cursor"):
+            state._venue_cursors[(venue, scope)] = cursor
+        for where, (venue, text) in _rows(plain, "acceptance_windows", "seconds"):
+            seconds = Decimal(text)
             if not seconds.is_finite() or seconds < 0:
-                raise ValueError(f"{where}: seconds {row[1]!r} is not a finite decimal >= 0")
-            state._acceptance_windows[_typed(row[0], str, where)] = seconds
+                raise ValueError(f"{where}: seconds {text!r} is not a finite decimal >= 0")
+            state._acceptance_windows[venue] = seconds
         return state
 
     # Report handlers ----------------------------------------------------------
@@ -1323,7 +1350,7 @@ class OmsState:
         replacement_of: str | None,
         carried_at_link: Decimal,
     ) -> _Order:
-        if self._find(order.client_order_id) is not None:
+        if self._tracks(order.client_order_id):
             raise DuplicateOrderError(f"client order id {order.client_order_id} is already tracked")
         tracked = _Order(
             order, ts_ns, replacement_of=replacement_of, carried_at_link=carried_at_link
@@ -1436,9 +1463,33 @@ class OmsState:
                     f"{current.client_order_id} is still {current.status.value}",
                 )
 
+    def _tracks(self, client_order_id: str) -> bool:
+        return client_order_id in self._hot or client_order_id in self._completed
+
     def _find(self, client_order_id: str) -> _Order | None:
         tracked = self._hot.get(client_order_id)
-        return tracked if tracked is not None else self._completed.get(client_order_id)
+        if tracked is not None:
+            return tracked
+        completed = self._completed.get(client_order_id)
+        if isinstance(completed, StoredOrder):
+            return self._decode(client_order_id, completed)
+        return completed
+
+    def _decode(self, client_order_id: str, stored: StoredOrder) -> _Order:
+        """The order ``stored`` holds, put in its place in the LRU (which it keeps).
+
+        Another thread may read the state (a status view) while the OMS
+        actor touches the same order, so both get the same order object, and
+        an order forgotten meanwhile is not put back.
+        """
+        with _DECODING:
+            current = self._completed.get(client_order_id)
+            if isinstance(current, _Order):
+                return current
+            tracked = _Order.from_values(stored.values())
+            if current is stored:
+                self._completed[client_order_id] = tracked
+            return tracked
 
     def _predecessor(self, tracked: _Order) -> _Order | None:
         if tracked.replacement_of is None:
@@ -1478,9 +1529,22 @@ class OmsState:
             if retired is not None:
                 self._completed[member.client_order_id] = retired
         while len(self._completed) > self._completed_capacity:
-            _, forgotten = self._completed.popitem(last=False)
+            with _DECODING:
+                _, forgotten = self._completed.popitem(last=False)
+            # A stored order decodes only its fills, to drop their executions.
             for _, fill in forgotten.fills:
                 self._executions.pop((fill.venue, fill.execution_id), None)
+
+
+def _rows(plain: Mapping[str, Any], name: str, fields: str) -> Iterator[tuple[str, list[str]]]:
+    """The rows of strings ``[venue, <fields>]`` of a section older snapshots lack."""
+    count = fields.count(",") + 2
+    for index, item in enumerate(typed(plain.get(name, []), list, name)):
+        where = f"{name}[{index}]"
+        row = typed(item, list, where)
+        if len(row) != count:
+            raise ValueError(f"{where}: expected [venue, {fields}]")
+        yield where, [typed(value, str, where) for value in row]
 
 
 def _percentile(ordered: list[int], percent: int) -> int | None:
@@ -1489,640 +1553,3 @@ def _percentile(ordered: list[int], percent: int) -> int | None:
         return None
     rank = math.ceil(percent * len(ordered) / 100)
     return ordered[max(rank, 1) - 1]
-
-
-# Snapshot data ------------------------------------------------------------------------
-
-_T = TypeVar("_T")
-
-
-def _kind(value: object) -> str:
-    return type(value).__name__
-
-
-def _typed(value: object, kind: type[_T], where: str) -> _T:
-    # bool is an int subclass, and never what a count or a timestamp means.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{where}: expected {kind.__name__}, got {_kind(value)}")
-    return value
-
-
-def _optional(value: object, kind: type[_T], where: str) -> _T | None:
-    return None if value is None else _typed(value, kind, where)
-
-
-def _strings(value: object, count: int, where: str) -> list[str]:
-    items = _typed(value, list, where)
-    if len(items) != count:
-        raise ValueError(f"{where}: expected {count} items, got {len(items)}")
-    return [_typed(item, str, where) for item in items]
-
-
-def _execution(item: object, index: int) -> tuple[str, str, str]:
-    # One per retained fill: the common case is checked without building messages.
-    if type(item) is list and len(item) == 3:
-        venue, execution_id, owner = item
-        if type(venue) is str and type(execution_id) is str and type(owner) is str:
-            return venue, execution_id, owner
-    venue, execution_id, owner = _strings(item, 3, f"executions[{index}]")
-    return venue, execution_id, owner
-
-
-def _decimal(value: object, where: str) -> Decimal:
-    number = Decimal(_typed(value, str, where))
-    if not number.is_finite():
-        raise ValueError(f"{where}: {value!r} is not a finite decimal")
-    return number
-
-
-def _fraction(value: object, where: str) -> Fraction:
-    return Fraction(_typed(value, str, where))
-
-
-def _message(value: object, kind: type[_T], where: str) -> _T:
-    message = _decode_message(_typed(value, bytes, where))
-    return _typed(message, kind, where)
-
-
-def _order_to_plain(tracked: _Order) -> dict[str, Any]:
-    return {
-        "order": _encode_message(tracked.order),
-        "status": tracked.status.value,
-        "resume_status": None if tracked.resume_status is None else tracked.resume_status.value,
-        "filled": str(tracked.filled),
-        "fill_notional": str(tracked.fill_notional),
-        "commission": str(tracked.commission),
-        "fills": [[sequence, _encode_message(fill)] for sequence, fill in tracked.fills],
-        "venue_order_id": tracked.venue_order_id,
-        "created_ns": tracked.created_ns,
-        "submitted_ns": tracked.submitted_ns,
-        "accepted_ns": tracked.accepted_ns,
-        "first_fill_ns": tracked.first_fill_ns,
-        "last_update_ns": tracked.last_update_ns,
-        "replacement_of": tracked.replacement_of,
-        "replaced_by": tracked.replaced_by,
-        "carried_at_link": str(tracked.carried_at_link),
-        "predecessors_filled": str(tracked.predecessors_filled),
-        "denial_code": None if tracked.denial_code is None else tracked.denial_code.value,
-        "rejection_code": tracked.rejection_code,
-        "reason": tracked.reason,
-    }
-
-
-def _order_from_plain(value: object, where: str) -> _Order:
-    plain = _typed(value, dict, where)
-    tracked = _Order(
-        _message(plain["order"], SubmitOrder, f"{where}.order"),
-        _typed(plain["created_ns"], int, f"{where}.created_ns"),
-        replacement_of=_optional(plain["replacement_of"], str, f"{where}.replacement_of"),
-        carried_at_link=_decimal(plain["carried_at_link"], f"{where}.carried_at_link"),
-    )
-    tracked.status = OrderStatus(plain["status"])
-    resume = plain["resume_status"]
-    tracked.resume_status = None if resume is None else OrderStatus(resume)
-    tracked.filled = _decimal(plain["filled"], f"{where}.filled")
-    tracked.fill_notional = _decimal(plain["fill_notional"], f"{where}.fill_notional")
-    tracked.commission = _decimal(plain["commission"], f"{where}.commission")
-    for index, item in enumerate(_typed(plain["fills"], list, f"{where}.fills")):
-        at = f"{where}.fills[{index}]"
-        pair = _typed(item, list, at)
-        if len(pair) != 2:
-            raise ValueError(f"{at}: expected [sequence, fill]")
-        tracked.fills.append((_typed(pair[0], int, at), _message(pair[1], OrderFilled, at)))
-    tracked.venue_order_id = _optional(plain["venue_order_id"], str, f"{where}.venue_order_id")
-    tracked.submitted_ns = _optional(plain["submitted_ns"], int, f"{where}.submitted_ns")
-    tracked.accepted_ns = _optional(plain["accepted_ns"], int, f"{where}.accepted_ns")
-    tracked.first_fill_ns = _optional(plain["first_fill_ns"], int, f"{where}.first_fill_ns")
-    tracked.last_update_ns = _typed(plain["last_update_ns"], int, f"{where}.last_update_ns")
-    tracked.replaced_by = _optional(plain["replaced_by"], str, f"{where}.replaced_by")
-    tracked.predecessors_filled = _decimal(
-        plain["predecessors_filled"], f"{where}.predecessors_filled"
-    )
-    denial = plain["denial_code"]
-    tracked.denial_code = None if denial is None else DenialCode(denial)
-    tracked.rejection_code = _optional(plain["rejection_code"], str, f"{where}.rejection_code")
-    tracked.reason = _optional(plain["reason"], str, f"{where}.reason")
-    return tracked
-
-
-def _position_to_plain(position: _Position) -> dict[str, Any]:
-    return {
-        "quantity": str(position.quantity),
-        "average_price": str(position.average_price),
-        "realized": str(position.realized),
-        "commissions": [[asset, str(amount)] for asset, amount in position.commissions.items()],
-        "ts_ns": position.ts_ns,
-    }
-
-
-def _position_from_plain(value: object, where: str) -> _Position:
-    plain = _typed(value, dict, where)
-    position = _Position()
-    position.quantity = _decimal(plain["quantity"], f"{where}.quantity")
-    position.average_price = _fraction(plain["average_price"], f"{where}.average_price")
-    position.realized = _fraction(plain["realized"], f"{where}.realized")
-    for index, item in enumerate(_typed(plain["commissions"], list, f"{where}.commissions")):
-        at = f"{where}.commissions[{index}]"
-        pair = _typed(item, list, at)
-        if len(pair) != 2:
-            raise ValueError(f"{at}: expected [asset, amount]")
-        position.commissions[_optional(pair[0], str, at)] = _decimal(pair[1], at)
-    position.ts_ns = _typed(plain["ts_ns"], int, f"{where}.ts_ns")
-    return position
-
-
-def _restore_positions(book: PositionBook, plain: dict[str, Any]) -> None:
-    for index, item in enumerate(_typed(plain["net"], list, "positions.net")):
-        where = f"positions.net[{index}]"
-        entry = _typed(item, list, where)
-        if len(entry) != 3:
-            raise ValueError(f"{where}: expected [venue, symbol, position]")
-        venue, symbol = _strings(entry[:2], 2, where)
-        book._net[(venue, symbol)] = _position_from_plain(entry[2], where)
-    for index, item in enumerate(_typed(plain["by_strategy"], list, "positions.by_strategy")):
-        where = f"positions.by_strategy[{index}]"
-        entry = _typed(item, list, where)
-        if len(entry) != 4:
-            raise ValueError(f"{where}: expected [venue, symbol, strategy_id, position]")
-        venue, symbol, strategy_id = _strings(entry[:3], 3, where)
-        book._by_strategy[(venue, symbol, strategy_id)] = _position_from_plain(entry[3], where)
-    for index, item in enumerate(_typed(plain["marks"], list, "positions.marks")):
-        where = f"positions.marks[{index}]"
-        venue, symbol, price = _strings(item, 3, where)
-        book.mark(venue, symbol, _decimal(price, where))
-
-
-def _restore_metrics(metrics: _Metrics, plain: dict[str, Any]) -> None:
-    metrics.total_orders = _typed(plain["total_orders"], int, "metrics.total_orders")
-    metrics.submitted_orders = _typed(plain["submitted_orders"], int, "metrics.submitted_orders")
-    metrics.filled_orders = _typed(plain["filled_orders"], int, "metrics.filled_orders")
-    metrics.fill_latency_total = int(
-        _typed(plain["fill_latency_total"], str, "metrics.fill_latency_total")
-    )
-    metrics.fill_latency_count = _typed(
-        plain["fill_latency_count"], int, "metrics.fill_latency_count"
-    )
-    metrics.filled_notional = _decimal(plain["filled_notional"], "metrics.filled_notional")
-    metrics.commission = _decimal(plain["commission"], "metrics.commission")
-    for name, window in (
-        ("ack_latencies", metrics.ack_latencies),
-        ("fill_latencies", metrics.fill_latencies),
-    ):
-        samples = plain[name]
-        # Up to latency_window samples each: check them all at once, one by one only to say which.
-        if type(samples) is list and set(map(type, samples)) <= {int}:
-            window.extend(samples)
-        else:
-            window.extend(_typed(sample, int, f"metrics.{name}") for sample in samples)
-
-
-# Completed orders in version 2 snapshots -----------------------------------------------
-#
-# A restart restores up to completed_capacity finished orders, and decoding and
-# validating their messages used to be nearly all of its time, although few of them
-# are ever looked at again. Version 2 stores each as one opaque record (msgpack of a
-# row of plain values; its messages are rows too, not codec frames) and restores it
-# as a _RestoredOrder that decodes itself the first time anything touches it. That
-# trust is given only to records written with this build's schema (the layouts and
-# every enum's values); others are decoded at restore, so a build mismatch fails
-# there rather than in the middle of trading.
-
-
-class OmsSnapshotError(TradenodeError, ValueError):
-    """A snapshot :meth:`OmsState.restore` cannot use, or a restored record found damaged.
-
-    Not an :class:`OmsError`: replay takes those for commands the state
-    refused and carries on, and a damaged snapshot must stop it instead.
-    """
-
-
-_Encoder = Callable[[Any], Any]
-_Decoder = Callable[[Any], Any]
-_M = TypeVar("_M", bound=Message)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _enum_value(member: enum.Enum) -> Any:
-    return member.value
-
-
-def _exactly(kind: type) -> _Decoder:
-    def check(value: Any) -> Any:
-        # type(), not isinstance(): a bool is never what an int field means.
-        if type(value) is not kind:
-            raise ValueError(f"expected {kind.__name__}, got {_kind(value)}")
-        return value
-
-    return check
-
-
-def _finite_decimal(value: Any) -> Decimal:
-    if type(value) is not str:
-        raise ValueError(f"expected a decimal string, got {_kind(value)}")
-    number = Decimal(value)
-    if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite decimal")
-    return number
-
-
-def _or_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def optional(value: Any) -> Any:
-        return None if value is None else convert(value)
-
-    return optional
-
-
-def _field_codec(hint: object) -> tuple[str, _Encoder, _Decoder]:
-    """The kind a field is recorded as, and how its value becomes plain data and back."""
-    optional = False
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        present = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        if len(present) != 1 or len(typing.get_args(hint)) != 2:
-            raise TypeError(f"cannot record fields of type {hint!r}")
-        hint, optional = present[0], True
-    kind: str
-    encode: _Encoder
-    decode: _Decoder
-    if hint is Decimal:
-        kind, encode, decode = "decimal", str, _finite_decimal
-    elif isinstance(hint, type) and issubclass(hint, enum.Enum):
-        kind, encode, decode = f"enum {hint.__name__}", _enum_value, hint
-    elif isinstance(hint, type) and hint in (str, int, bool):
-        kind, encode, decode = hint.__name__, _same, _exactly(hint)
-    else:
-        raise TypeError(f"cannot record fields of type {hint!r}")
-    if optional:
-        return f"{kind}?", _or_none(encode), _or_none(decode)
-    return kind, encode, decode
-
-
-def _enums_in(hints: Iterable[object]) -> set[type[enum.Enum]]:
-    return {
-        arg
-        for hint in hints
-        for arg in (hint, *typing.get_args(hint))
-        if isinstance(arg, type) and issubclass(arg, enum.Enum)
-    }
-
-
-class _MessageRows(Generic[_M]):
-    """One message class recorded as a row of plain values, in its fields' order."""
-
-    __slots__ = ("_decoders", "_encoders", "_get", "_required", "cls", "enums", "layout")
-
-    def __init__(self, cls: type[_M]) -> None:
-        hints = typing.get_type_hints(cls)
-        fields = dataclasses.fields(cast(Any, cls))
-        names = tuple(field.name for field in fields)
-        codecs = [_field_codec(hints[name]) for name in names]
-        self.cls = cls
-        self.layout = [[name, kind] for name, (kind, _, _) in zip(names, codecs, strict=True)]
-        self.enums = _enums_in(hints[name] for name in names)
-        self._encoders = tuple(encode for _, encode, _ in codecs)
-        self._decoders = {name: decode for name, (_, _, decode) in zip(names, codecs, strict=True)}
-        self._get = operator.attrgetter(*names)
-        self._required = frozenset(
-            field.name
-            for field in fields
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-        )
-
-    def row(self, message: _M) -> list[Any]:
-        return [
-            encode(value) for encode, value in zip(self._encoders, self._get(message), strict=True)
-        ]
-
-    def reader(self, layout: object, where: str) -> Callable[[Any], _M]:
-        """Reads rows recorded with ``layout`` (``[[field, kind], ...]``, maybe another build's)."""
-        cls = self.cls
-        names: list[str] = []
-        for item in _typed(layout, list, where):
-            pair = _typed(item, list, where)
-            if len(pair) != 2:
-                raise ValueError(f"{where}: expected [field, kind]")
-            name = _typed(pair[0], str, where)
-            if name not in self._decoders:
-                raise ValueError(f"{where}: {cls.__name__} has no field {name!r} to read")
-            if name in names:
-                raise ValueError(f"{where}: {cls.__name__}.{name} appears twice")
-            names.append(name)
-        missing = sorted(self._required.difference(names))
-        if missing:
-            raise ValueError(f"{where}: {cls.__name__} rows lack {', '.join(missing)}")
-        fields = tuple((name, self._decoders[name]) for name in names)
-        count = len(fields)
-
-        def read(row: Any) -> _M:
-            if type(row) is not list or len(row) != count:
-                raise ValueError(f"a {cls.__name__} is a row of {count} values")
-            values: dict[str, Any] = {}
-            for (name, decode), value in zip(fields, row, strict=True):
-                try:
-                    values[name] = decode(value)
-                except (ValueError, TypeError, ArithmeticError) as exc:
-                    raise ValueError(f"{cls.__name__}.{name}: {exc}") from exc
-            # The constructor validates every field, as it does for any message.
-            return cls(**values)
-
-        return read
-
-
-_ORDER_ROWS: Final = _MessageRows(SubmitOrder)
-_FILL_ROWS: Final = _MessageRows(OrderFilled)
-
-#: A completed order's record: every slot of ``_Order``, in this order, with its type.
-_RECORD_FIELDS: Final[tuple[tuple[str, object], ...]] = (
-    ("order", SubmitOrder),
-    ("status", OrderStatus),
-    ("resume_status", OrderStatus | None),
-    ("filled", Decimal),
-    ("fill_notional", Decimal),
-    ("commission", Decimal),
-    ("fills", list[tuple[int, OrderFilled]]),
-    ("venue_order_id", str | None),
-    ("created_ns", int),
-    ("submitted_ns", int | None),
-    ("accepted_ns", int | None),
-    ("first_fill_ns", int | None),
-    ("last_update_ns", int),
-    ("replacement_of", str | None),
-    ("replaced_by", str | None),
-    ("carried_at_link", Decimal),
-    ("predecessors_filled", Decimal),
-    ("denial_code", DenialCode | None),
-    ("rejection_code", str | None),
-    ("reason", str | None),
-)
-_RECORD_NAMES: Final = tuple(name for name, _ in _RECORD_FIELDS)
-_ROW_KINDS: Final = {"order": "row SubmitOrder", "fills": "[int, row OrderFilled] list"}
-_SCALAR_CODECS: Final = {
-    name: _field_codec(hint) for name, hint in _RECORD_FIELDS if name not in _ROW_KINDS
-}
-
-
-def _fill_rows(fills: list[tuple[int, OrderFilled]]) -> list[list[Any]]:
-    return [[sequence, _FILL_ROWS.row(fill)] for sequence, fill in fills]
-
-
-def _record_encoder(name: str) -> _Encoder:
-    if name == "order":
-        return _ORDER_ROWS.row
-    if name == "fills":
-        return _fill_rows
-    return _SCALAR_CODECS[name][1]
-
-
-_RECORD_ENCODERS: Final = tuple(_record_encoder(name) for name in _RECORD_NAMES)
-_RECORD_VALUES: Final = operator.attrgetter(*_RECORD_NAMES)
-
-
-def _record(tracked: _Order) -> bytes:
-    row = [
-        encode(value)
-        for encode, value in zip(_RECORD_ENCODERS, _RECORD_VALUES(tracked), strict=True)
-    ]
-    record: bytes = msgpack.packb(row, use_bin_type=True)
-    return record
-
-
-def _schema() -> dict[str, Any]:
-    enums: set[type[enum.Enum]] = {OrderStatus, DenialCode, *_ORDER_ROWS.enums, *_FILL_ROWS.enums}
-    return {
-        "order": [
-            [name, _SCALAR_CODECS[name][0] if name in _SCALAR_CODECS else _ROW_KINDS[name]]
-            for name in _RECORD_NAMES
-        ],
-        SubmitOrder.__name__: _ORDER_ROWS.layout,
-        OrderFilled.__name__: _FILL_ROWS.layout,
-        "enums": {
-            kind.__name__: [member.value for member in kind]
-            for kind in sorted(enums, key=lambda kind: kind.__name__)
-        },
-    }
-
-
-#: What decides how a record reads back; written into every snapshot, compared on restore.
-_SCHEMA: Final = _schema()
-
-
-class _RecordReader:
-    """Decodes the completed-order records of snapshots written with one schema."""
-
-    __slots__ = ("_decoders", "_id_at")
-
-    def __init__(self, schema: object) -> None:
-        plain = _typed(schema, dict, "schema")
-        names = []
-        for item in _typed(plain["order"], list, "schema.order"):
-            pair = _typed(item, list, "schema.order")
-            if len(pair) != 2:
-                raise ValueError("schema.order: expected [field, kind]")
-            names.append(pair[0])
-        if names != list(_RECORD_NAMES):
-            raise ValueError(
-                f"schema.order: completed orders were recorded as {names}, "
-                f"this build reads {list(_RECORD_NAMES)}"
-            )
-        order_layout = plain[SubmitOrder.__name__]
-        read_order = _ORDER_ROWS.reader(order_layout, "schema.SubmitOrder")
-        read_fill = _FILL_ROWS.reader(plain[OrderFilled.__name__], "schema.OrderFilled")
-        # reader() has checked the layout, and that it has this required field.
-        self._id_at = [name for name, _ in order_layout].index("client_order_id")
-
-        def read_fills(value: Any) -> list[tuple[int, OrderFilled]]:
-            fills = []
-            for item in _typed(value, list, "fills"):
-                if type(item) is not list or len(item) != 2 or type(item[0]) is not int:
-                    raise ValueError("a fill is [sequence, row]")
-                fills.append((item[0], read_fill(item[1])))
-            return fills
-
-        special: dict[str, _Decoder] = {"order": read_order, "fills": read_fills}
-        self._decoders = tuple(
-            (name, special[name] if name in special else _SCALAR_CODECS[name][2])
-            for name in _RECORD_NAMES
-        )
-
-    def row(self, client_order_id: str, status: str, record: bytes) -> list[Any]:
-        """The record unpacked, once it is known to be its entry's; ``ValueError`` if not."""
-        try:
-            row = msgpack.unpackb(record, raw=False)
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise ValueError(f"the record is not msgpack: {exc}") from exc
-        if type(row) is not list or len(row) != len(self._decoders):
-            raise ValueError(f"a record is a row of {len(self._decoders)} values")
-        order = row[0]
-        if type(order) is not list or len(order) <= self._id_at:
-            raise ValueError("order: not a SubmitOrder row")
-        if order[self._id_at] != client_order_id:
-            raise ValueError(f"the record is of order {order[self._id_at]!r:.60}")
-        if row[1] != status:
-            raise ValueError(f"the record says {row[1]!r:.60}, its entry {status}")
-        return row
-
-    def value(self, row: list[Any], index: int) -> Any:
-        name, decode = self._decoders[index]
-        try:
-            return decode(row[index])
-        except (ValueError, TypeError, ArithmeticError) as exc:
-            raise ValueError(f"{name}: {exc}") from exc
-
-    def values(self, client_order_id: str, status: str, record: bytes) -> list[Any]:
-        """``_Order``'s slot values in ``_RECORD_NAMES`` order; ``ValueError`` if damaged."""
-        row = self.row(client_order_id, status, record)
-        return [self.value(row, index) for index in range(len(row))]
-
-
-_READER: Final = _RecordReader(_SCHEMA)
-_STATUS_VALUES: Final = frozenset(status.value for status in OrderStatus)
-_RECORD_SLOTS: Final[tuple[Any, ...]] = tuple(_Order.__dict__[name] for name in _RECORD_NAMES)
-_ORDER_SLOT: Final = _RECORD_SLOTS[0]
-_FILLS_AT: Final = _RECORD_NAMES.index("fills")
-# Another thread may read the state (a status view) while the OMS actor touches the same order.
-_DECODING: Final = threading.Lock()
-
-
-class _Pending:
-    """A restored completed order's snapshot entry, until something touches the order."""
-
-    __slots__ = ("client_order_id", "fills_decoded", "record", "status")
-
-    def __init__(self, client_order_id: str, status: str, record: bytes) -> None:
-        self.client_order_id = client_order_id
-        self.status = status
-        self.record = record
-        self.fills_decoded = False
-
-
-class _RestoredOrder(_Order):
-    """A completed order from a snapshot, decoded on first use.
-
-    Reading ``fills`` decodes only the fills: forgetting the least recently
-    used order, which every newly completed one does once the LRU is full,
-    needs nothing else. Any other attribute read or write decodes the whole
-    record into the slots and turns the object into a plain ``_Order``, so
-    nothing else in :class:`OmsState` can tell. Until then the ``order``
-    slot holds the :class:`_Pending` entry.
-    """
-
-    __slots__ = ()
-
-    def __getattribute__(self, name: str) -> Any:
-        if name == "fills":
-            _decode_fills(self)
-        else:
-            _decode_restored(self)
-        return object.__getattribute__(self, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        _decode_restored(self)
-        object.__setattr__(self, name, value)
-
-
-def _restored_order(client_order_id: str, status: str, record: bytes) -> _Order:
-    tracked = object.__new__(_RestoredOrder)
-    _ORDER_SLOT.__set__(tracked, _Pending(client_order_id, status, record))
-    return tracked
-
-
-def _pending(tracked: _Order) -> _Pending | None:
-    """The entry of a restored order not yet decoded; looking does not decode it."""
-    held = _ORDER_SLOT.__get__(tracked, _Order)
-    return held if type(held) is _Pending else None
-
-
-def _damaged(pending: _Pending, exc: ValueError) -> OmsSnapshotError:
-    return OmsSnapshotError(
-        f"completed order {pending.client_order_id} restored from a snapshot is damaged: {exc}"
-    )
-
-
-def _decode_fills(tracked: _Order) -> None:
-    pending = _pending(tracked)
-    if pending is None or pending.fills_decoded:
-        return
-    with _DECODING:
-        pending = _pending(tracked)
-        if pending is None or pending.fills_decoded:
-            return
-        try:
-            row = _READER.row(pending.client_order_id, pending.status, pending.record)
-            fills = _READER.value(row, _FILLS_AT)
-        except ValueError as exc:
-            raise _damaged(pending, exc) from exc
-        _RECORD_SLOTS[_FILLS_AT].__set__(tracked, fills)
-        pending.fills_decoded = True
-
-
-def _decode_restored(tracked: _Order) -> None:
-    if _pending(tracked) is None:
-        return
-    with _DECODING:
-        pending = _pending(tracked)
-        if pending is None:
-            return
-        try:
-            row = _READER.row(pending.client_order_id, pending.status, pending.record)
-            # Fills already handed out stay the very list the state may have appended to.
-            values = {
-                index: _READER.value(row, index)
-                for index in range(len(row))
-                if index != _FILLS_AT or not pending.fills_decoded
-            }
-        except ValueError as exc:
-            raise _damaged(pending, exc) from exc
-        order = values.pop(0)
-        for index, value in values.items():
-            _RECORD_SLOTS[index].__set__(tracked, value)
-        # The order slot last: until it stops holding the entry, readers wait for the lock.
-        _ORDER_SLOT.__set__(tracked, order)
-        object.__setattr__(tracked, "__class__", _Order)
-
-
-def _order_from_record(values: list[Any]) -> _Order:
-    tracked = object.__new__(_Order)
-    for slot, value in zip(_RECORD_SLOTS, values, strict=True):
-        slot.__set__(tracked, value)
-    return tracked
-
-
-def _completed_entry(client_order_id: str, tracked: _Order) -> list[Any]:
-    pending = _pending(tracked)
-    if pending is not None and not pending.fills_decoded:
-        # Untouched since restore, so its record is what encoding it again would give.
-        return [client_order_id, pending.status, pending.record]
-    return [client_order_id, tracked.status.value, _record(tracked)]
-
-
-def _restore_completed(
-    completed: collections.OrderedDict[str, _Order],
-    hot: Mapping[str, _Order],
-    plain: Mapping[str, Any],
-    *,
-    lazy: bool,
-) -> None:
-    schema = plain["schema"]
-    ours = schema == _SCHEMA
-    reader = _READER if ours else _RecordReader(schema)
-    for index, item in enumerate(_typed(plain["completed"], list, "completed")):
-        where = f"completed[{index}]"
-        if type(item) is not list or len(item) != 3:
-            raise ValueError(f"{where}: expected [client_order_id, status, record]")
-        client_order_id, status, record = item
-        if type(client_order_id) is not str or type(record) is not bytes:
-            raise ValueError(f"{where}: expected [client_order_id, status, record]")
-        if type(status) is not str or status not in _STATUS_VALUES:
-            raise ValueError(f"{where}: {status!r:.60} is not an order status")
-        if client_order_id in hot or client_order_id in completed:
-            raise ValueError(f"{where}: {client_order_id} appears twice")
-        if lazy and ours:
-            completed[client_order_id] = _restored_order(client_order_id, status, record)
-        else:
-            try:
-                values = reader.values(client_order_id, status, record)
-            except ValueError as exc:
-                raise ValueError(f"{where} ({client_order_id}): {exc}") from exc
-            completed[client_order_id] = _order_from_record(values)

@@ -18,10 +18,13 @@ import decimal
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from tradenode.messages._enums import Side
 from tradenode.messages._messages import PositionSnapshot
 from tradenode.messages._validation import check_decimal
+
+from ._oms_snapshot import optional, read_decimal, read_fraction, strings, typed
 
 __all__ = ["PositionBook", "PositionFill"]
 
@@ -105,6 +108,33 @@ class _Position:
             ts_ns=self.ts_ns,
         )
 
+    def to_plain(self) -> dict[str, Any]:
+        """Plain data for a snapshot; the average price as an exact fraction's text."""
+        return {
+            "quantity": str(self.quantity),
+            "average_price": str(self.average_price),
+            "realized": str(self.realized),
+            "commissions": [[asset, str(amount)] for asset, amount in self.commissions.items()],
+            "ts_ns": self.ts_ns,
+        }
+
+    @classmethod
+    def from_plain(cls, value: object, where: str) -> _Position:
+        """The position :meth:`to_plain` wrote; ``ValueError`` naming ``where`` if malformed."""
+        plain = typed(value, dict, where)
+        position = cls()
+        position.quantity = read_decimal(plain["quantity"], f"{where}.quantity")
+        position.average_price = read_fraction(plain["average_price"], f"{where}.average_price")
+        position.realized = read_fraction(plain["realized"], f"{where}.realized")
+        for index, item in enumerate(typed(plain["commissions"], list, f"{where}.commissions")):
+            at = f"{where}.commissions[{index}]"
+            pair = typed(item, list, at)
+            if len(pair) != 2:
+                raise ValueError(f"{at}: expected [asset, amount]")
+            position.commissions[optional(pair[0], str, at)] = read_decimal(pair[1], at)
+        position.ts_ns = typed(plain["ts_ns"], int, f"{where}.ts_ns")
+        return position
+
 
 class PositionBook:
     """Positions per (venue, symbol) and per (venue, symbol, strategy).
@@ -166,6 +196,46 @@ class PositionBook:
     ) -> dict[str | None, Decimal]:
         """Commission per asset (``None`` when the venue did not say which)."""
         return dict(self._lookup(venue, symbol, strategy_id).commissions)
+
+    def to_plain(self) -> dict[str, Any]:
+        """Everything the book holds as plain data (the positions' snapshot section)."""
+        return {
+            "net": [
+                [venue, symbol, position.to_plain()]
+                for (venue, symbol), position in self._net.items()
+            ],
+            "by_strategy": [
+                [venue, symbol, strategy_id, position.to_plain()]
+                for (venue, symbol, strategy_id), position in self._by_strategy.items()
+            ],
+            "marks": [
+                [venue, symbol, str(price)] for (venue, symbol), price in self._marks.items()
+            ],
+        }
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> PositionBook:
+        """The book :meth:`to_plain` was taken of; ``ValueError`` naming the entry if malformed."""
+        book = cls()
+        for index, item in enumerate(typed(plain["net"], list, "positions.net")):
+            where = f"positions.net[{index}]"
+            entry = typed(item, list, where)
+            if len(entry) != 3:
+                raise ValueError(f"{where}: expected [venue, symbol, position]")
+            venue, symbol = strings(entry[:2], 2, where)
+            book._net[(venue, symbol)] = _Position.from_plain(entry[2], where)
+        for index, item in enumerate(typed(plain["by_strategy"], list, "positions.by_strategy")):
+            where = f"positions.by_strategy[{index}]"
+            entry = typed(item, list, where)
+            if len(entry) != 4:
+                raise ValueError(f"{where}: expected [venue, symbol, strategy_id, position]")
+            venue, symbol, strategy_id = strings(entry[:3], 3, where)
+            book._by_strategy[(venue, symbol, strategy_id)] = _Position.from_plain(entry[3], where)
+        for index, item in enumerate(typed(plain["marks"], list, "positions.marks")):
+            where = f"positions.marks[{index}]"
+            venue, symbol, price = strings(item, 3, where)
+            book.mark(venue, symbol, read_decimal(price, where))
+        return book
 
     def _lookup(self, venue: str, symbol: str, strategy_id: str | None) -> _Position:
         if strategy_id is None:

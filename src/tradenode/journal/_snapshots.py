@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._exceptions import JournalVersionError
+from .._exceptions import JournalVersionError, SnapshotError
 from ._segments import numbered_files
 
 __all__ = [
@@ -41,10 +41,6 @@ _HEADER = struct.Struct("<4sIQII")
 _SEQ = struct.Struct("<Q")
 _NAME = re.compile(r"^snapshot-(\d{1,20})\.tns$")
 _TEMPORARY = re.compile(r"^snapshot-\d{1,20}\.tns\..*\.tmp$")
-
-
-class SnapshotError(ValueError):
-    """A snapshot file that cannot be used (internal: the journal skips it with a warning)."""
 
 
 @dataclass(frozen=True, slots=True)
