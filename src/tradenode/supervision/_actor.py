@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._clock import Cancellable
@@ -48,13 +49,18 @@ class Actor:
     context: ActorContext
 
     def on_start(self) -> None:
-        """Called before the first message of this incarnation."""
+        """Called before the first message of this incarnation.
+
+        Raising is a failure like any other: ``on_stop`` runs, ``FAILED`` is
+        published and no ``STARTED``/``RESTARTED`` event is (those mean that
+        ``on_start`` returned)."""
 
     def receive(self, message: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not handle {type(message).__name__}")
 
     def on_stop(self) -> None:
-        """Called when this incarnation ends: before a restart, and on a final stop."""
+        """Called once when this incarnation ends: before a restart, and on a final
+        stop; ``context.is_stopping`` says which."""
 
 
 class ActorContext:
@@ -86,7 +92,13 @@ class ActorContext:
 
     @property
     def is_stopping(self) -> bool:
-        """True inside ``on_stop`` when the actor stops for good rather than restarts."""
+        """True inside ``on_stop`` when the actor stops for good rather than restarts.
+
+        That includes the children of a root that gave up: a failing supervisor
+        only pauses its children, and they end once its fate is known. The one
+        ``on_stop`` that runs before any decision is the failing incarnation's own
+        (its resources go at once): False there, unless the actor is the root,
+        whose failure always stops the tree."""
         return self._cell.is_stopping
 
     @property
@@ -117,6 +129,15 @@ class ActorContext:
 
     def schedule_repeating(self, interval: float, message: Any) -> Cancellable:
         return self._cell.schedule(interval, message, repeat=True)
+
+    def begin_io(self, what: str = "") -> Callable[[], None]:
+        """Say that work this actor handed elsewhere (a request on the wire, a job on
+        its own thread) is outstanding; call the returned ``done`` (idempotent)
+        once its answer has been handled, normally inside the handler of the
+        message that brought it. Until then ``ActorSystem.wait_quiescent`` waits
+        for it. The end of this incarnation ends whatever it still had open.
+        """
+        return self._cell.begin_io(what)
 
     def stop_self(self) -> None:
         """Exit normally after this message; a permanent child is restarted, others are not."""

@@ -73,7 +73,14 @@ class Address:
         return future
 
     def ask(self, message: Any, timeout: float | None = 10.0) -> Any:
-        """Send ``message`` and block for the reply; the handler's exception is re-raised here."""
+        """Send ``message`` and block for the reply; the handler's exception is re-raised here.
+
+        An ``Exception`` comes back as itself. A ``BaseException`` that is not an
+        ``Exception`` (``SystemExit``, ``KeyboardInterrupt``, ``trio.Cancelled``)
+        is contained at the actor and re-raised here as ``SupervisionError``
+        ("<path>: handler raised <Type>") with the original as ``__cause__``,
+        so a caller never takes a signal meant for the actor's thread. Either
+        way the actor fails and its supervisor decides."""
         future = self.ask_future(message)
         try:
             return future.get(timeout=timeout)
@@ -94,12 +101,18 @@ class Address:
     def _put(self, item: object) -> bool:
         # The lock orders every put before ``close``: once closed, nothing can
         # slip into the inbox behind the final stop and be dropped unseen.
+        # The message counts towards the system's quiescence from before it is
+        # queued until its handler has returned (see ``_quiescence``).
         with self._lock:
             if self._closed:
                 return False
+            quiescence, tally = self._cell.system.quiescence, self._cell.tally
+            counted = quiescence.enter(tally)
             try:
                 self._cell.actor_ref.tell(item)
             except pykka.ActorDeadError:
+                if counted:
+                    quiescence.leave(tally)
                 return False
             return True
 

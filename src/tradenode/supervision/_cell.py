@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import collections
 import enum
+import itertools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +30,11 @@ from ._actor import Actor, ActorContext, Terminated
 from ._address import Address, Envelope
 from ._clock import Cancellable
 from ._events import SupervisionEvent, SupervisionEventKind
+from ._quiescence import Tally
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from ._spec import ChildSpec
     from ._system import ActorSystem
 
@@ -187,20 +192,48 @@ class Cell(pykka.ThreadingActor):
         self._watching: dict[Address, Any] = {}
         self._watchers: set[Address] = set()
         self._watch_lock = threading.Lock()
+        self._io: dict[int, Callable[[], None]] = {}
+        self._io_keys = itertools.count()
+        self.failing = False
+        """True while the incarnation that just failed ends (its ``on_stop`` runs)."""
         self.first_start = Incarnate(1)
+        self.tally = Tally(path)
         system._register(self)
+        system.quiescence.enter(self.tally)  # until the first on_start has returned
         holder.append(self)
 
     # -- pykka hooks -------------------------------------------------------
 
     def on_start(self) -> None:
-        self._incarnate(self.first_start)
+        try:
+            self._incarnate(self.first_start)
+        finally:
+            self.system.quiescence.leave(self.tally)
 
     def on_receive(self, message: Any) -> Any:
+        try:
+            self._on_runtime_item(message)
+        finally:
+            # Counted since before it was queued (``Address._put``, ``_order``).
+            self.system.quiescence.leave(self.tally)
+        return None
+
+    def on_stop(self) -> None:
+        # pykka's hook: what is still in the inbox will never reach on_receive.
+        self.system.quiescence.forget(self.tally)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.system.quiescence.forget(self.tally)
+
+    def _on_runtime_item(self, message: Any) -> None:
         if isinstance(message, _USER_ITEMS):
             self._on_user_item(message)
-            return None
-        if isinstance(message, Incarnate):
+        elif isinstance(message, Incarnate):
             self._on_incarnate(message)
         elif isinstance(message, Suspend):
             self._end_incarnation()
@@ -209,7 +242,6 @@ class Cell(pykka.ThreadingActor):
             self._stop_for_good()
         else:
             logger.error("%s: unknown runtime message %r", self.address.path, message)
-        return None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -248,7 +280,7 @@ class Cell(pykka.ThreadingActor):
             logger.error(
                 "%s failed to start (incarnation %d)", self.address.path, generation, exc_info=exc
             )
-            self._end_incarnation()
+            self._end_failed_incarnation()
             self._set_state(CellState.SUSPENDED)
             order.started.set()
             self._report_down(exc)
@@ -263,6 +295,9 @@ class Cell(pykka.ThreadingActor):
         for timer in list(self._timers):
             timer.cancel()
         self._timers.clear()
+        for done in list(self._io.values()):
+            done()
+        self._io.clear()
         behaviour, self._behaviour = self._behaviour, None
         if behaviour is None:
             return
@@ -275,9 +310,22 @@ class Cell(pykka.ThreadingActor):
         logger.error(
             "%s failed (incarnation %d)", self.address.path, self.generation, exc_info=error
         )
-        self._end_incarnation()
+        self._end_failed_incarnation()
         self._set_state(CellState.SUSPENDED)
         self._report_down(error)
+
+    def _end_failed_incarnation(self) -> None:
+        """End the incarnation that failed, at once (its resources go now), before its
+        supervisor has decided whether it restarts: ``failing`` tells a supervisor's
+        ``on_stop`` to pause its children, not end them, until that decision. The
+        root's failure is final (nobody restarts it): it ends as a final stop."""
+        if self.parent is None:
+            self.is_stopping = True
+        self.failing = True
+        try:
+            self._end_incarnation()
+        finally:
+            self.failing = False
 
     def _report_down(self, error: BaseException | None) -> None:
         if error is not None:
@@ -329,6 +377,7 @@ class Cell(pykka.ThreadingActor):
         """Give up on a thread stuck past its shutdown timeout; it cannot be killed."""
         self.is_stopping = True
         self.address.close()
+        self.system.quiescence.forget(self.tally)
         self._finish_termination(detail="abandoned after shutdown timeout")
 
     # -- user messages -----------------------------------------------------
@@ -375,6 +424,8 @@ class Cell(pykka.ThreadingActor):
         if reply_to is not None:
             reply_to.set(result)
         if self._normal_exit_requested:
+            if self.parent is None:
+                self.is_stopping = True  # the root's exit stops the tree
             self._end_incarnation()
             self._set_state(CellState.SUSPENDED)
             self._report_down(None)
@@ -391,7 +442,10 @@ class Cell(pykka.ThreadingActor):
     # -- services for ActorContext -----------------------------------------
 
     def request_suspend(self) -> None:
-        """Called from the supervisor's thread: stash from the next message on."""
+        """Called from the supervisor's thread: stash from the next message on.
+
+        On its own (no ``Suspend`` after it) this pauses the actor: its incarnation
+        goes on but handles nothing until it is re-incarnated or stopped."""
         self._suspend_requested = True
 
     def request_normal_exit(self) -> None:
@@ -399,6 +453,19 @@ class Cell(pykka.ThreadingActor):
 
     def schedule(self, delay: float, message: Any, *, repeat: bool) -> Cancellable:
         return _Timer(self, delay, message, repeat)
+
+    def begin_io(self, what: str) -> Callable[[], None]:
+        """Count outside work towards the system's quiescence until ``done()``, or
+        until this incarnation ends, whichever comes first."""
+        key = next(self._io_keys)
+        release = self.system.quiescence.begin_io(f"{self.address.path}: {what}")
+
+        def done() -> None:
+            self._io.pop(key, None)
+            release()
+
+        self._io[key] = done
+        return done
 
     def keep_timer(self, timer: _Timer) -> None:
         self._timers.add(timer)
@@ -439,13 +506,26 @@ def _reply_failure(reply_to: pykka.Future[Any], error: BaseException, path: str)
     reply_to.set_exception((type(error), error, error.__traceback__))
 
 
+def _order(cell: Cell, order: Suspend | Stop) -> pykka.Future[Any]:
+    """Send a runtime order past the address (it must reach a closed one too),
+    counted towards quiescence like any message."""
+    quiescence = cell.system.quiescence
+    counted = quiescence.enter(cell.tally)
+    try:
+        return cell.actor_ref.ask(order, block=False)
+    except pykka.ActorDeadError:
+        if counted:
+            quiescence.leave(cell.tally)
+        raise
+
+
 def suspend_cell(cell: Cell, timeout: float | None) -> None:
     """End a child's incarnation but keep its mailbox, waiting up to ``timeout``."""
     if cell.terminated.is_set():
         return
     cell.request_suspend()
     try:
-        cell.actor_ref.ask(Suspend(), block=False).get(timeout=timeout)
+        _order(cell, Suspend()).get(timeout=timeout)
     except pykka.ActorDeadError:
         return
     except pykka.Timeout:
@@ -461,7 +541,7 @@ def stop_cell(cell: Cell, timeout: float | None) -> bool:
     if cell.terminated.is_set():
         return True
     try:
-        future = cell.actor_ref.ask(Stop(), block=False)
+        future = _order(cell, Stop())
     except pykka.ActorDeadError:
         cell.abandon()
         return True

@@ -27,6 +27,15 @@ logger = logging.getLogger("tradenode.supervision")
 
 
 class SupervisionEventKind(enum.Enum):
+    """What happened to one actor.
+
+    ``STARTED`` (incarnation 1) and ``RESTARTED`` (any later one) are published
+    only once that incarnation's ``on_start`` has returned. A failed ``on_start``
+    publishes ``FAILED`` for its incarnation and never ``STARTED`` or
+    ``RESTARTED``; the next incarnation whose ``on_start`` succeeds publishes
+    ``RESTARTED``, even if no ``STARTED`` came before it.
+    """
+
     STARTED = "started"
     FAILED = "failed"
     RESTART_SCHEDULED = "restart_scheduled"

@@ -87,16 +87,37 @@ class Supervisor(Actor):
             for child in self.spec.children:
                 spec = as_child_spec(child)
                 self._records[spec.name] = ChildRecord(spec)
+        if self.context.generation > 1:
+            # Children paused when the previous incarnation failed end now, in
+            # reverse order, before any starts again (a no-op for suspended ones).
+            self._suspend_children()
         for record in list(self._records.values()):
             self._start_child(record)
 
     def on_stop(self) -> None:
-        for record in self._records.values():
+        """Pause the children if this incarnation failed, end them if it is being
+        restarted by its parent's decision, leave them to the cell on a final stop.
+
+        As in Akka, a supervisor that fails only pauses its subordinates (they stash
+        what arrives): whether they restart or stop is known only once its parent
+        has decided, and each child's ``on_stop`` then runs once, with
+        ``context.is_stopping`` saying which (True when the tree is stopped because
+        the root gave up)."""
+        records = list(self._records.values())
+        for record in records:
             if record.pending_restart is not None:
                 record.pending_restart.cancel()
                 record.pending_restart = None
+        if self.context._cell.failing:
+            for record in reversed(records):
+                if record.cell is not None:
+                    record.cell.request_suspend()
+            return
         if self.context.is_stopping:
             return
+        self._suspend_children()
+
+    def _suspend_children(self) -> None:
         for record in reversed(list(self._records.values())):
             if record.cell is not None:
                 suspend_cell(record.cell, record.spec.shutdown_timeout)

@@ -12,6 +12,7 @@ from ._address import Address
 from ._cell import Cell, ChildDown, stop_cell
 from ._clock import Clock, SystemClock
 from ._events import DeadLetters, EventBus
+from ._quiescence import Quiescence
 from ._spec import ChildSpec, SupervisorSpec, as_child_spec
 
 __all__ = ["ActorSystem", "TreeNode"]
@@ -49,6 +50,7 @@ class ActorSystem:
         self.clock: Clock = clock if clock is not None else self._owned_clock  # type: ignore[assignment]
         self.events = EventBus()
         self.dead_letters = DeadLetters()
+        self.quiescence = Quiescence()
         self._cells: dict[str, Cell] = {}
         self._lock = threading.Lock()
         self._root: Cell | None = None
@@ -89,6 +91,26 @@ class ActorSystem:
 
     def wait_terminated(self, timeout: float | None = None) -> bool:
         return self._terminated.wait(timeout)
+
+    def wait_quiescent(self, timeout: float | None = 30.0) -> None:
+        """Block until every mailbox is empty, no handler is running and no actor has
+        I/O in flight (``ActorContext.begin_io``): the moment a test may move a
+        ``ManualClock`` or read state, as trio's ``wait_all_tasks_blocked``.
+
+        Exact, not sampled: a message counts from before it is queued until its
+        handler returned, so one actor telling another never looks idle in
+        between. Timers waiting for the clock and messages stashed while an
+        actor awaits its restart are not work. Raises ``TimeoutError`` naming
+        what is still busy after ``timeout`` real seconds. Work started outside
+        any actor (a venue pushing an unsolicited event) is not seen: wait for
+        its effect instead.
+        """
+        self.quiescence.wait(timeout)
+
+    @property
+    def is_quiescent(self) -> bool:
+        """Nothing queued, nothing being handled, no I/O in flight, right now."""
+        return self.quiescence.is_quiescent
 
     @property
     def is_terminated(self) -> bool:
