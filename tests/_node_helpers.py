@@ -126,16 +126,10 @@ class Harness:
     def open_orders(self, venue: str | None = None) -> tuple[Any, ...]:
         return tuple(self.node.oms.ask(GetOpenOrders(venue=venue)))
 
-    def sync(self) -> None:
-        """Every actor on the order path has processed what was sent before this call."""
-        for _ in range(3):
-            self.node.risk.ask(GetOpenOrders())
-            self.node.oms.ask(GetOpenOrders())
-            for entry in self.node.directory.venues():
-                entry.breaker.ask(GetOpenOrders())
-                entry.broker.ask(GetOpenOrders())
-        for address, _ in self.strategies.values():
-            address.ask(Do(lambda ctx: None))
+    def sync(self, timeout: float = 30.0) -> None:
+        """Every actor has handled everything sent before this call, and whatever that
+        caused, and no broker has a request on the wire: the node is quiescent."""
+        self.node.system.wait_quiescent(timeout)
 
 
 @contextmanager

@@ -190,6 +190,8 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         self._deferred: dict[str, collections.deque[BrokerRequest]] = {}
         """Client order id -> requests waiting for that one, in arrival order."""
         self._rates: tuple[RateObservation, ...] = ()
+        self._io: dict[int, Callable[[], None]] = {}
+        """Seq -> ``done`` of an in-flight request's quiescence count (``begin_io``)."""
 
     # -- the adapter's half ---------------------------------------------------------------
 
@@ -271,6 +273,7 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
             self._deferred.setdefault(busy, collections.deque()).append(request)
             return
         if self._dispatch(request):
+            self._io[request.seq] = self.context.begin_io(f"request {request.seq}")
             for key in keys:
                 self._busy[key] = request.seq
 
@@ -326,6 +329,9 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
             self._release(request)
 
     def _release(self, request: BrokerRequest) -> None:
+        done = self._io.pop(request.seq, None)
+        if done is not None:
+            done()
         for key in order_keys(request.command):
             if self._busy.get(key) != request.seq:
                 continue

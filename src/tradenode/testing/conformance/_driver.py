@@ -194,36 +194,15 @@ class Driver:
         assert isinstance(section, Mapping), self.node.status().get("connections")
         return section
 
-    def sync(self, *, brokers: bool = True) -> None:
-        """Every actor on the order path has processed what was sent before this call
-        (``brokers=False`` while a broker waits for its restart: it answers nothing)."""
-        if brokers:
-            self._wait_for_venue_answers()
-        for _ in range(3):
-            self.node.risk.ask(GetOpenOrders())
-            self.node.oms.ask(GetOpenOrders())
-            for entry in self.node.directory.venues() if brokers else ():
-                entry.breaker.ask(GetOpenOrders())
-                entry.broker.ask(GetOpenOrders())
-        self.do(lambda ctx: None)
-
-    def _wait_for_venue_answers(self, bound: float = 5.0) -> None:
-        """Until every request the breakers sent has its answer: an adapter that runs
-        requests concurrently (over the wire, on its own I/O thread) has them in
-        flight when every mailbox is empty, and a test that moved the clock then
-        would race the venue's answers. Waits on the replies themselves, never
-        on a sleep; ``bound`` (real seconds) only lets a request whose answer waits
-        for the clock (one the venue will never answer) through."""
-        if self.node.directory.venue(self.name) is None:
-            return
-        while True:
-            seen = len(self.replies.items)
-            if self.node.failure_stats(self.name).in_flight == 0:
-                return
-            try:
-                self.replies.wait_for(lambda _reply: True, count=seen + 1, timeout=bound)
-            except TimeoutError:
-                return
+    def sync(self, *, brokers: bool = True, timeout: float = 30.0) -> None:
+        """Every actor has handled everything sent before this call, and whatever that
+        caused, and no broker has a request on the wire (the adapter's answers
+        included, however concurrently it runs them): the node is quiescent, so the
+        clock may move. ``brokers`` no longer matters (a broker awaiting its restart
+        is idle: the barrier needs no answer from it); it stays for callers that
+        still pass ``brokers=False``."""
+        del brokers
+        self.node.system.wait_quiescent(timeout)
 
     def replies_seen(self, predicate: Callable[[BrokerReply], bool]) -> list[BrokerReply]:
         return [reply for reply in self.replies.items if predicate(reply)]
