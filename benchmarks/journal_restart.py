@@ -31,16 +31,10 @@ from pathlib import Path
 import msgpack
 
 from tradenode._config import JournalConfig, OmsConfig
+from tradenode.actors._oms_entries import EntryKind, JournalEntry, decode_entry, encode_entry
+from tradenode.actors._oms_replay import recover, replay, state_from_snapshot
 from tradenode.actors._oms_state import OmsState
-from tradenode.journal import (
-    EntryKind,
-    FsyncPolicy,
-    Journal,
-    JournalEntry,
-    decode_entry,
-    encode_entry,
-    replay,
-)
+from tradenode.journal import FsyncPolicy, Journal
 from tradenode.messages import (
     LiquiditySide,
     OrderAccepted,
@@ -140,40 +134,39 @@ class Restart:
     cpu_seconds: float
     """This process's CPU time for the whole restart: steadier than wall time on a shared machine."""
     open_seconds: float
-    """Open the journal: scan and checksum every segment, read the latest snapshot."""
+    """Open the journal: scan and checksum every segment."""
     restore_seconds: float
-    """Unpack the snapshot and ``OmsState.restore`` it."""
+    """Unpack the snapshot and ``OmsState.restore`` it (timed again on its own, after)."""
     tail_seconds: float
-    """Decode and replay the records after the snapshot."""
+    """Decode and replay the records after the snapshot: ``recover`` less the restore."""
     snapshot_seq: int
     replayed: int
 
 
 def restart(directory: Path, retained: int) -> Restart:
-    """What Node does on start (``Node._recover_state``), timed in its three parts."""
+    """What Node does on start (``tradenode._recovery.recover_node``): open the journal,
+    then ``recover``; the restore's share is timed again on its own afterwards."""
     started = time.perf_counter()
     cpu_started = time.process_time()
     with Journal.open(directory, fsync=FsyncPolicy.NONE) as journal:
-        snapshot = journal.latest_snapshot()
         opened = time.perf_counter()
-        after = 0
-        state = OmsState(completed_capacity=retained)
-        if snapshot is not None:
-            after, payload = snapshot
-            state = OmsState.restore(msgpack.unpackb(payload, raw=False))
-        restored = time.perf_counter()
-        result = replay(
-            (decode_entry(payload) for _, payload in journal.replay(after)), state=state
-        )
+        result = recover(journal, completed_capacity=retained)
         finished = time.perf_counter()
+        cpu_seconds = time.process_time() - cpu_started
+        snapshot = journal.latest_snapshot()
+        restore_seconds = 0.0
+        if snapshot is not None:
+            before_restore = time.perf_counter()
+            state_from_snapshot(snapshot[1])
+            restore_seconds = time.perf_counter() - before_restore
     return Restart(
         seconds=finished - started,
-        cpu_seconds=time.process_time() - cpu_started,
+        cpu_seconds=cpu_seconds,
         open_seconds=opened - started,
-        restore_seconds=restored - opened,
-        tail_seconds=finished - restored,
-        snapshot_seq=after,
-        replayed=sum(result.counts.values()),
+        restore_seconds=restore_seconds,
+        tail_seconds=max(0.0, finished - opened - restore_seconds),
+        snapshot_seq=result.snapshot_seq,
+        replayed=result.entries,
     )
 
 

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tradenode._cli import main
+from tradenode.actors._oms_entries import EntryKind, JournalEntry, encode_entry
+from tradenode.actors._oms_replay import replay, summarize
 from tradenode.actors._oms_state import OmsState
 from tradenode.journal import FsyncPolicy, Journal
-from tradenode.journal._entries import EntryKind, JournalEntry, encode_entry
-from tradenode.journal._replay import replay, summarize
 from tradenode.messages import (
     OrderAccepted,
     OrderFilled,

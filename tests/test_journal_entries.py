@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from tradenode import DecodeError
 from tradenode.actors._client_ids import MAX_COUNTER
-from tradenode.actors._oms_state import OmsError, OmsState
-from tradenode.journal._entries import (
+from tradenode.actors._oms_entries import (
     ENTRY_FIELDS,
     ENTRY_FORMAT_VERSION,
     MAX_ENTRY_BYTES,
@@ -28,7 +27,8 @@ from tradenode.journal._entries import (
     encode_entry,
     entry_to_dict,
 )
-from tradenode.journal._replay import ReplayResult, apply_entry, replay, summarize
+from tradenode.actors._oms_replay import ReplayResult, apply_entry, replay, summarize
+from tradenode.actors._oms_state import OmsError, OmsState
 from tradenode.messages import (
     CancelRejected,
     DenialCode,

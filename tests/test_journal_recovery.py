@@ -17,8 +17,8 @@ import pytest
 from tradenode import Node, parse_config
 from tradenode.actors import Outcome
 from tradenode.actors._control import GetFills, GetMetrics, GetRiskStatus
+from tradenode.actors._oms_entries import EntryKind, JournalEntry, encode_entry
 from tradenode.journal import FsyncPolicy, Journal
-from tradenode.journal._entries import EntryKind, JournalEntry, encode_entry
 from tradenode.messages import (
     DenialCode,
     OrderDenied,
@@ -269,7 +269,7 @@ def _place_directly(venue: BinanceVenue, order: SubmitOrder, clock: ManualClock)
 
 def test_the_entries_counter_bound_is_the_client_id_bound() -> None:
     from tradenode.actors._client_ids import MAX_COUNTER as ids_bound
-    from tradenode.journal._entries import MAX_COUNTER as entries_bound
+    from tradenode.actors._oms_entries import MAX_COUNTER as entries_bound
 
     assert entries_bound == ids_bound
 

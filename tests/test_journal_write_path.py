@@ -17,10 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradenode.actors._oms_journal import OmsJournal
-from tradenode.journal import FsyncPolicy, Journal, JournalError
-from tradenode.journal import _storage as storage
-from tradenode.journal._entries import (
+from tradenode.actors._oms_entries import (
     _SHAPES,
     ENTRY_FIELDS,
     EntryKind,
@@ -30,6 +27,9 @@ from tradenode.journal._entries import (
     encode_call,
     encode_entry,
 )
+from tradenode.actors._oms_journal import OmsJournal
+from tradenode.journal import FsyncPolicy, Journal, JournalError
+from tradenode.journal import _storage as storage
 from tradenode.messages import (
     Message,
     OrderAccepted,

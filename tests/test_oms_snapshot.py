@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradenode.actors._oms_entries import JournalEntry
 from tradenode.actors._oms_state import OMS_SNAPSHOT_VERSION, OmsSnapshotError, OmsState
-from tradenode.journal._entries import JournalEntry
 from tradenode.messages import (
     DenialCode,
     OrderAccepted,

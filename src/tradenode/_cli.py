@@ -435,8 +435,8 @@ def _read_journal(path: Path) -> Any:
 )
 def journal_show(path: Path, from_seq: int | None, limit: int | None) -> None:
     """Print one line per record: sequence number, time (UTC), kind and contents."""
+    from .actors._oms_inspect import render_all  # noqa: PLC0415
     from .journal import JournalError  # noqa: PLC0415
-    from .journal._inspect import render_all  # noqa: PLC0415
 
     with _read_journal(path) as journal:
         try:
@@ -466,8 +466,8 @@ def journal_show(path: Path, from_seq: int | None, limit: int | None) -> None:
 )
 def journal_export(path: Path, output_format: str, output: Path | None) -> None:
     """Export every record kept (oldest first) with its sequence number and decoded fields."""
+    from .actors._oms_inspect import export  # noqa: PLC0415
     from .journal import JournalError  # noqa: PLC0415
-    from .journal._inspect import export  # noqa: PLC0415
 
     with _read_journal(path) as journal:
         try:
@@ -494,8 +494,8 @@ def journal_verify(path: Path, as_json: bool) -> None:
     positions). Exits 0 when sound, 1 with the segment and byte offset when
     damaged.
     """
+    from .actors._oms_inspect import verify  # noqa: PLC0415
     from .journal import CorruptJournalError, JournalError  # noqa: PLC0415
-    from .journal._inspect import verify  # noqa: PLC0415
 
     _check_journal_directory(path)
     try:

@@ -34,6 +34,7 @@ from pydantic_core import ErrorDetails
 
 from ._exceptions import ConfigError
 from ._registry import VenueKindError, get_venue_kind, installed_venue_kinds
+from .journal._policy import FsyncPolicy
 
 __all__ = [
     "BackoffConfig",
@@ -255,9 +256,6 @@ class JournalConfig(_Strict):
 
     @model_validator(mode="after")
     def _fsync_parses(self) -> JournalConfig:
-        # The journal package loads the trading core, which loads this module.
-        from .journal._policy import FsyncPolicy  # noqa: PLC0415
-
         FsyncPolicy.parse(self.fsync)
         return self
 

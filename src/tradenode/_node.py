@@ -5,53 +5,29 @@ from __future__ import annotations
 import importlib
 import logging
 import random
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import msgpack
-
 from ._config import NodeConfig, StrategyConfig, VenueConfig
+from ._recovery import RecoveryReport, recover_node, resolve_recovered
 from ._registry import get_venue_kind
-from .actors._breaker import (
-    BreakerActor,
-    BreakerStore,
-    GetBreakerStats,
-    ResolveSubmit,
-    VenueFailureStats,
-)
+from ._status import VenueConnections, books, node_status, render_tree
+from .actors._breaker import BreakerActor, BreakerStore, GetBreakerStats, VenueFailureStats
 from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
 from .actors._client_ids import ClientOrderIdFamily, base36
 from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
-from .actors._control import (
-    AcceptBalanceBaseline,
-    EngageKillSwitch,
-    GetMetrics,
-    GetOpenOrders,
-    GetRiskStatus,
-    Promise,
-    RecordAcceptanceWindow,
-    SetTradingState,
-)
+from .actors._control import AcceptBalanceBaseline, EngageKillSwitch, Promise, SetTradingState
 from .actors._directory import Directory, VenueEntry
 from .actors._example import ExampleStrategy
 from .actors._oms import KillSwitchReport, OmsActor, OmsStore
 from .actors._oms_journal import OmsJournal, WriteAhead
-from .actors._oms_state import OmsState
 from .actors._rate_limit import TokenBucket
 from .actors._retry import RetryPolicy
 from .actors._risk import RiskGuard, RiskStore, risk_limits_from_config
 from .actors._strategy import Strategy, StrategyActor
 from .brokers._factory import RecoveredVenue, VenueBuild, VenueContext
 from .journal import FsyncMode, FsyncPolicy, Journal
-from .journal._entries import decode_entry
-from .journal._replay import replay
-from .messages._enums import OrderStatus, TradingState
-from .messages._messages import CancelOrder
+from .messages._enums import TradingState
 from .supervision import (
     ActorSystem,
     Address,
@@ -59,8 +35,6 @@ from .supervision import (
     ChildSpec,
     Clock,
     Intensity,
-    SupervisionEvent,
-    SupervisionEventKind,
     SupervisorSpec,
     TreeNode,
     add_child,
@@ -70,54 +44,9 @@ from .supervision import (
     Strategy as SupervisionStrategy,
 )
 
-__all__ = ["Node", "VenueConnections", "render_tree"]
+__all__ = ["Node", "RecoveryReport", "VenueConnections", "render_tree"]
 
 logger = logging.getLogger("tradenode.node")
-
-
-class VenueConnections:
-    """Which venues' brokers have connected at least once, from supervision events.
-
-    A broker actor is started (or restarted) only once its ``on_start`` has
-    connected and reconciled, so the STARTED/RESTARTED event of
-    ``/<node>/brokers/<venue>/broker`` is the proof; a FAILED event carries
-    the reason it could not (a refused API key, a venue that is down)."""
-
-    def __init__(self, prefix: str) -> None:
-        self._prefix = prefix
-        self._lock = threading.Lock()
-        self._connected: set[str] = set()
-        self._last_failure: dict[str, str] = {}
-
-    def observe(self, event: object) -> None:
-        if not isinstance(event, SupervisionEvent) or not event.path.startswith(self._prefix):
-            return
-        venue, _, child = event.path[len(self._prefix) :].partition("/")
-        if child != "broker":
-            return
-        with self._lock:
-            if event.kind in (SupervisionEventKind.STARTED, SupervisionEventKind.RESTARTED):
-                self._connected.add(venue)
-            elif event.kind is SupervisionEventKind.FAILED and event.error is not None:
-                self._last_failure[venue] = f"{type(event.error).__name__}: {event.error}"
-
-    def never_connected(self, venues: list[str]) -> dict[str, str]:
-        with self._lock:
-            return {
-                venue: self._last_failure.get(venue, "not connected yet")
-                for venue in venues
-                if venue not in self._connected
-            }
-
-    def summary(self, venues: list[str]) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return {
-                venue: {
-                    "connected": venue in self._connected,
-                    "last_failure": self._last_failure.get(venue),
-                }
-                for venue in venues
-            }
 
 
 class Node:
@@ -140,14 +69,15 @@ class Node:
         self.system.events.subscribe(self._connections.observe)
         self.clock = self.system.clock
         self.directory = Directory(self.system, section.name)
-        self.journal: Journal | None = None
-        self.recovery: RecoveryReport | None = None
-        self.oms_store = OmsStore(self._recover_state())
+        recovered = recover_node(self.config, self.clock)
+        self.journal: Journal | None = recovered.journal
+        self.recovery: RecoveryReport | None = recovered.report
+        """How much the journal gave back and how long it took (None without a journal)."""
+        self.oms_store = OmsStore(recovered.state)
         self.risk_store = RiskStore.create(
             risk_limits_from_config(self.config.risk), now_ns=self.clock.time_ns
         )
-        recovered = self.oms_store.state
-        self.risk_store.book.restore(recovered.open_orders(), recovered.positions())
+        self.risk_store.book.restore(recovered.state.open_orders(), recovered.state.positions())
         self.venues: dict[str, object] = {}
         """Each venue's runtime object, as its factory returned it (a ``PaperVenue``
         for ``paper``, a ``BinanceLink`` for ``binance``): kept across re-attachments."""
@@ -159,44 +89,6 @@ class Node:
         self.oms_store.ids = ClientOrderIdFamily(f"{self._run_tag}ks")
 
     # -- the journal ----------------------------------------------------------------
-
-    def _recover_state(self) -> OmsState:
-        """Open the journal (if configured) and rebuild the OMS from snapshot + tail."""
-        capacity = self.config.oms.completed_capacity
-        section = self.config.journal
-        if section is None:
-            return OmsState(completed_capacity=capacity)
-        started = time.perf_counter()
-        journal = self.journal = Journal.open(
-            Path(section.path),
-            fsync=FsyncPolicy.parse(section.fsync),
-            segment_bytes=section.segment_mb * 2**20,
-            clock=self.clock,
-        )
-        snapshot = journal.latest_snapshot()
-        after = 0
-        state = OmsState(completed_capacity=capacity)
-        if snapshot is not None:
-            after, payload = snapshot
-            state = OmsState.restore(msgpack.unpackb(payload, raw=False))
-        entries = (decode_entry(payload) for _, payload in journal.replay(after))
-        result = replay(entries, state=state)
-        self.recovery = RecoveryReport(
-            snapshot_seq=after,
-            replayed=sum(result.counts.values()),
-            last_seq=journal.last_seq,
-            open_orders=len(state.open_orders()),
-            seconds=time.perf_counter() - started,
-        )
-        logger.info(
-            "journal %s: recovered %d records after snapshot %d in %.3fs (%d open orders)",
-            section.path,
-            self.recovery.replayed,
-            after,
-            self.recovery.seconds,
-            self.recovery.open_orders,
-        )
-        return result.state
 
     def _attach_journal(self) -> None:
         journal, section = self.journal, self.config.journal
@@ -212,47 +104,14 @@ class Node:
         journal.add_durability_listener(lambda seq: oms.tell(WriteAhead(seq)))
 
     def _resolve_recovered(self, venue: str, acceptance: AcceptanceWindow | None) -> None:
-        """Orders the journal says were on their way to ``venue`` when the last run
-        ended: ask the venue before anything is sent again, and send again only
-        once the venue can no longer accept what the last process sent. That
-        process died before this one attached the venue, so its requests left
-        by now; they may be accepted as long as the window *it* journaled
-        says, which may be longer than ours."""
-        entry = self.directory.venue(venue)
-        if entry is None:
-            return
-        state = self.oms_store.state
-        unknown = [
-            view
-            for view in state.open_orders(venue=venue)
-            if view.status in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED)
-        ]
-        journaled = state.acceptance_window(venue)
-        if acceptance is not None:
-            current = Decimal(str(acceptance.seconds + acceptance.margin))
-            if unknown and journaled is not None:
-                current = max(current, journaled)
-            self.oms.tell(RecordAcceptanceWindow(venue, current))
-        past = None if journaled is None else AcceptanceWindow(float(journaled))
-        now = self.clock.monotonic()
-        for view in unknown:
-            entry.breaker.tell(
-                ResolveSubmit(
-                    view.order,
-                    sent_by=now,
-                    window=past,
-                    # A replacement was sent as half of a cancel/replace; its
-                    # predecessor may have filled since: never a fresh order.
-                    resend=view.replacement_of is None,
-                )
-            )
-        for view in state.open_orders(venue=venue):
-            if view.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
-                entry.breaker.tell(
-                    CancelOrder(
-                        client_order_id=view.client_order_id, venue=venue, symbol=view.symbol
-                    )
-                )
+        resolve_recovered(
+            self.directory,
+            self.oms_store.state,
+            venue,
+            acceptance=acceptance,
+            oms=self.oms,
+            clock=self.clock,
+        )
 
     # -- the tree -----------------------------------------------------------------
 
@@ -533,44 +392,8 @@ class Node:
         return self.system.tree()
 
     def status(self) -> dict[str, Any]:
-        tree = self.tree()
-        status: dict[str, Any] = {
-            "node": self.config.node.name,
-            "terminated": self.system.is_terminated,
-            "termination_reason": self.system.termination_reason,
-            "dead_letters": self.system.dead_letters.count,
-            "tree": None if tree is None else _tree_dict(tree),
-        }
-        if self.system.is_terminated:
-            status.update(self._books())
-            return status
-        try:
-            metrics = self.oms.ask(GetMetrics(), timeout=5)
-            open_orders = self.oms.ask(GetOpenOrders(), timeout=5)
-            risk = self.risk.ask(GetRiskStatus(), timeout=5)
-        except Exception as exc:  # noqa: BLE001 - a status view must never take the node down
-            status["error"] = f"{type(exc).__name__}: {exc}"
-            return status
-        status.update(self._books())
-        status["metrics"] = {k: str(v) for k, v in metrics.items()}
-        status["open_orders"] = len(open_orders)
-        status["risk"] = risk
-        status["breakers"] = {}
-        for entry in self.directory.venues():
-            try:
-                stats = entry.breaker.ask(GetBreakerStats(), timeout=5)
-                status["breakers"][entry.name] = {
-                    "state": stats.circuit_state,
-                    "failures": stats.failure_count,
-                    "dlq": stats.dlq_size,
-                }
-            except Exception as exc:  # noqa: BLE001
-                status["breakers"][entry.name] = {"state": f"unavailable ({type(exc).__name__})"}
-        status["venues"] = self._connections.summary(self.config_venue_names())
-        status["connections"] = {
-            name: _venue_status(name, describe) for name, describe in self._venue_status.items()
-        }
-        return status
+        """The status view: the tree, the books, the actors' answers, each venue's status."""
+        return node_status(self, self._connections, self._venue_status)
 
     def config_venue_names(self) -> list[str]:
         """Every venue this node has been asked to trade on, configured or added."""
@@ -589,28 +412,7 @@ class Node:
         return self._connections.never_connected(self.config_venue_names())
 
     def _books(self) -> dict[str, Any]:
-        state = self.oms_store.state
-        positions = [
-            {
-                "venue": p.venue,
-                "symbol": p.symbol,
-                "quantity": str(p.quantity),
-                "avg_price": str(p.avg_price),
-                "realized_pnl": str(p.realized_pnl),
-                "unrealized_pnl": str(p.unrealized_pnl),
-            }
-            for p in state.positions()
-        ]
-        metrics = state.metrics()
-        return {
-            "total_orders": metrics.get("total_orders", 0),
-            "fills": len(state.fills()),
-            "rejections": self.oms_store.rejections,
-            "denials": self.oms_store.denials,
-            "positions": positions,
-            "realized_pnl": str(sum((Decimal(p["realized_pnl"]) for p in positions), Decimal(0))),
-            "restarts": self.system.events.restart_counts(),
-        }
+        return books(self)
 
     def __enter__(self) -> Node:
         self.start()
@@ -618,14 +420,6 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _venue_status(name: str, describe: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        return describe()
-    except Exception as exc:
-        logger.exception("venue %s: status failed", name)
-        return {"error": type(exc).__name__}
 
 
 def _strategy_factory(config: StrategyConfig) -> Callable[[], Strategy]:
@@ -649,17 +443,6 @@ def _strategy_factory(config: StrategyConfig) -> Callable[[], Strategy]:
     return build
 
 
-@dataclass(frozen=True, slots=True)
-class RecoveryReport:
-    """What the journal gave back when the node started."""
-
-    snapshot_seq: int
-    replayed: int
-    last_seq: int
-    open_orders: int
-    seconds: float
-
-
 def _run_tag(now_ns: int) -> str:
     """A short tag unique per node start, so client order ids never repeat across runs.
 
@@ -668,22 +451,3 @@ def _run_tag(now_ns: int) -> str:
     collisions (the journal's persisted counters close even those).
     """
     return base36(now_ns // 1_000_000)[-6:]
-
-
-def _tree_dict(node: TreeNode) -> dict[str, Any]:
-    return {
-        "name": node.name,
-        "path": node.path,
-        "state": node.state,
-        "generation": node.generation,
-        "restarts": node.restarts,
-        "children": [_tree_dict(child) for child in node.children],
-    }
-
-
-def render_tree(node: TreeNode, indent: str = "") -> list[str]:
-    """The supervision tree as text lines with state and restart counts."""
-    lines = [f"{indent}{node.name} [{node.state}, restarts={node.restarts}]"]
-    for child in node.children:
-        lines.extend(render_tree(child, indent + "  "))
-    return lines

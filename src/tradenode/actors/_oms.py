@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any, get_args
 
 from .._crashpoints import crash_point
-from ..journal._entries import EntryKind
 from ..messages._enums import DenialCode, OrderStatus, OrderType, Side, TradingState
 from ..messages._messages import (
     CancelAllOrders,
@@ -61,6 +60,7 @@ from ._control import (
     VenueCursor,
 )
 from ._directory import Directory
+from ._oms_entries import EntryKind
 from ._oms_journal import OmsJournal, WriteAhead
 from ._oms_state import (
     ApplyResult,

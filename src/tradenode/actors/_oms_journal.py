@@ -24,8 +24,8 @@ from typing import Any, NamedTuple, Protocol
 
 import msgpack
 
-from ..journal._entries import EntryKind, encode_call
 from ..supervision import Address
+from ._oms_entries import EntryKind, encode_call
 
 __all__ = ["DurableLog", "Held", "OmsJournal", "WriteAhead"]
 

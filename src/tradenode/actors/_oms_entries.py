@@ -5,7 +5,7 @@ One :class:`JournalEntry` is one call the OMS made on its ``OmsState``
 passed, plus ``COUNTER`` entries for the client-order-id counters, which
 live outside the state but must survive a restart so ids never repeat.
 Replaying the entries in order through a fresh ``OmsState`` rebuilds the
-same state (see ``_replay``) if the journal records every *call*, in call
+same state (see ``_oms_replay``) if the journal records every *call*, in call
 order and with the very ``ts_ns`` the call was given, whatever it returned:
 an ignored report still moves its order in the completed-order LRU, and a
 second reading of the clock puts other timestamps and latencies in the
@@ -70,6 +70,8 @@ from tradenode.messages._validation import (
     check_identifier,
 )
 
+from ._client_ids import MAX_COUNTER
+
 __all__ = [
     "ENTRY_FIELDS",
     "ENTRY_FORMAT_VERSION",
@@ -104,11 +106,6 @@ _REPORT_TYPES: Final = (
     ModifyRejected,
     OrderStatusReport,
 )
-
-
-#: ``tradenode.actors.ClientOrderIds``'s bound, restated: importing it from there
-#: would load the actors package, which imports this module (a test pins equality).
-MAX_COUNTER = 2**64 - 1
 
 
 class EntryKind(enum.Enum):

@@ -1,6 +1,8 @@
 """Getting the order manager's state back from its journal.
 
-:func:`apply_entry` makes the one ``OmsState`` call an entry records, with
+:func:`recover` is the one way to do it, for the node, ``journal verify``
+and the tools alike: the latest snapshot (:func:`state_from_snapshot`),
+then every record after it, replayed. :func:`apply_entry` makes the one ``OmsState`` call an entry records, with
 the arguments the OMS passed, so replaying a journal in order through a
 fresh state rebuilds the state the OMS had, order for order and fill for
 fill. What the state refused the first time it refuses again the same way:
@@ -16,18 +18,29 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from tradenode.actors._oms_state import OmsError, OmsState
+import msgpack
+
+from tradenode._exceptions import DecodeError, OmsError, OmsSnapshotError
+from tradenode.journal import Journal
 from tradenode.messages._enums import DenialCode, OrderStatus
 from tradenode.messages._messages import Message, PositionSnapshot, SubmitOrder
 
-from ._entries import EntryKind, JournalEntry
+from ._oms_entries import EntryKind, JournalEntry, decode_entry
+from ._oms_state import OmsState
 
-__all__ = ["ReplayResult", "apply_entry", "replay", "summarize"]
+__all__ = [
+    "ReplayResult",
+    "apply_entry",
+    "recover",
+    "replay",
+    "state_from_snapshot",
+    "summarize",
+]
 
 _LOGGER = logging.getLogger("tradenode.journal")
 
@@ -43,10 +56,77 @@ class ReplayResult:
     """Entries replayed, per kind (kinds that never occurred are left out)."""
     ignored: int
     """Entries that changed nothing: reports the state ignored, refused registers or replaces."""
+    snapshot_seq: int = 0
+    """The snapshot :func:`recover` started from; 0 when it replayed from the first record."""
 
     @property
     def entries(self) -> int:
         return sum(self.counts.values())
+
+
+def recover(
+    journal: Journal,
+    *,
+    completed_capacity: int = 10_000,
+    lazy: bool = True,
+    from_snapshot: bool = True,
+    on_undecodable: Callable[[int, DecodeError], None] | None = None,
+) -> ReplayResult:
+    """The OMS state ``journal`` holds: its latest snapshot, then the records after it.
+
+    Without a snapshot (or with ``from_snapshot=False``) every record is
+    replayed into a fresh ``OmsState(completed_capacity=...)``; a snapshot
+    brings its own capacity. ``lazy`` is :meth:`OmsState.restore`'s: a
+    verifier passes False to know now that every completed order reads
+    back. A snapshot that cannot be restored raises :class:`OmsSnapshotError`
+    naming it; a record that cannot be decoded raises its ``DecodeError``,
+    or is passed to ``on_undecodable`` with its seq and skipped (the state
+    is then incomplete, which the caller knows).
+    """
+    after, state = 0, None
+    snapshot = journal.latest_snapshot() if from_snapshot else None
+    if snapshot is not None:
+        after, payload = snapshot
+        try:
+            state = state_from_snapshot(payload, lazy=lazy)
+        except ValueError as exc:
+            raise OmsSnapshotError(f"snapshot {after} cannot be restored: {exc}") from exc
+    if state is None:
+        state = OmsState(completed_capacity=completed_capacity)
+    if on_undecodable is None:
+        entries: Iterable[JournalEntry] = (
+            decode_entry(payload) for _, payload in journal.replay(after)
+        )
+    else:
+        entries = _decodable(journal.replay(after), on_undecodable)
+    return replay(entries, state=state, snapshot_seq=after)
+
+
+def _decodable(
+    records: Iterable[tuple[int, bytes]], on_undecodable: Callable[[int, DecodeError], None]
+) -> Iterator[JournalEntry]:
+    for seq, payload in records:
+        try:
+            yield decode_entry(payload)
+        except DecodeError as exc:
+            on_undecodable(seq, exc)
+
+
+def state_from_snapshot(payload: bytes, *, lazy: bool = True) -> OmsState:
+    """The one place that turns a snapshot's payload into the OMS state it holds.
+
+    Assumes the payload is ``OmsState.snapshot()`` packed with msgpack (as
+    ``OmsJournal`` writes it), alone or as the ``"state"`` of a map (which
+    may carry more, such as client-order-id counters). Raises ``ValueError``
+    (``OmsSnapshotError`` from the restore) if it is neither.
+    """
+    try:
+        plain = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ValueError(f"snapshot payload is not msgpack: {exc}") from exc
+    if isinstance(plain, dict) and "version" not in plain and isinstance(plain.get("state"), dict):
+        plain = plain["state"]
+    return OmsState.restore(plain, lazy=lazy)
 
 
 def apply_entry(state: OmsState, entry: JournalEntry) -> None:
@@ -54,13 +134,16 @@ def apply_entry(state: OmsState, entry: JournalEntry) -> None:
     _HANDLERS[entry.kind](state, entry)
 
 
-def replay(entries: Iterable[JournalEntry], *, state: OmsState | None = None) -> ReplayResult:
+def replay(
+    entries: Iterable[JournalEntry], *, state: OmsState | None = None, snapshot_seq: int = 0
+) -> ReplayResult:
     """Applies ``entries`` in order to ``state`` (a fresh default ``OmsState`` when None).
 
     Pass a state to continue from a snapshot (``OmsState.restore``) or to
     rebuild with the node's own ``completed_capacity`` and ``latency_window``,
     which must match the ones the journal was written with for the
     completed-order LRU and the latency windows to come out the same.
+    ``snapshot_seq`` is passed through to the result.
     """
     target = OmsState() if state is None else state
     counts: dict[EntryKind, int] = collections.defaultdict(int)
@@ -78,7 +161,13 @@ def replay(entries: Iterable[JournalEntry], *, state: OmsState | None = None) ->
                 counters[strategy_id] = counter
         elif not handlers[kind](target, entry):
             ignored += 1
-    return ReplayResult(state=target, counters=counters, counts=dict(counts), ignored=ignored)
+    return ReplayResult(
+        state=target,
+        counters=counters,
+        counts=dict(counts),
+        ignored=ignored,
+        snapshot_seq=snapshot_seq,
+    )
 
 
 def summarize(state: OmsState) -> dict[str, Any]:
