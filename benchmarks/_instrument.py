@@ -22,9 +22,8 @@ from typing import Any
 from tradenode.actors import Strategy
 from tradenode.brokers.paper import PaperSession, PaperVenue
 from tradenode.messages import Message, OrderType
-from tradenode.sim import SimFill
+from tradenode.sim import SimFill, paper_sim_config
 from tradenode.supervision import Clock
-from tradenode.testing import paper_sim_config
 
 from ._common import perf_ns
 

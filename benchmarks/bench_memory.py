@@ -33,8 +33,8 @@ from typing import Any
 
 from tradenode.brokers.paper import PaperVenue
 from tradenode.messages import OrderType, Side, SubmitOrder
+from tradenode.sim import paper_sim_config
 from tradenode.supervision import SystemClock
-from tradenode.testing import paper_sim_config
 
 from ._common import (
     GROUP_COMMIT,

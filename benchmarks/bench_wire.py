@@ -26,7 +26,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from tradenode.actors._contract import BrokerReply, BrokerRequest, Outcome
+from tradenode.actors import BrokerReply, BrokerRequest, Outcome
 from tradenode.brokers.binance import (
     BinanceBroker,
     BinanceCredentials,

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradenode._exceptions import BrokerRejectedError, MalformedPayloadError
+from tradenode import BrokerRejectedError, MalformedPayloadError
 from tradenode.brokers.binance import BinanceCredentials, signed_query, signed_ws_params
 
 # The codec, the symbol rules and the raw signing are private: this file tests them directly.
@@ -1911,7 +1911,8 @@ def test_ws_retry_after_is_the_wait_until_the_named_instant(
 
 
 def test_rest_book_ticker_row_from_the_docs() -> None:
-    from tradenode.brokers.binance._codec import parse_rest_book_ticker  # private: the codec
+    # The codec is private: tested directly.
+    from tradenode.brokers.binance._codec import parse_rest_book_ticker
 
     row = {
         "symbol": "LTCBTC",
@@ -1932,7 +1933,8 @@ def test_rest_book_ticker_row_from_the_docs() -> None:
 
 
 def test_depth_snapshot_from_the_docs() -> None:
-    from tradenode.brokers.binance._codec import parse_depth  # private: the codec
+    # The codec is private: tested directly.
+    from tradenode.brokers.binance._codec import parse_depth
 
     payload = {
         "lastUpdateId": 1027024,

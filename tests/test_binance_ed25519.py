@@ -41,8 +41,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from tradenode import ConfigError, Node, parse_config
-from tradenode._exceptions import BrokerConnectionError
+from tradenode import BrokerConnectionError, ConfigError, Node, parse_config
 from tradenode.brokers.binance import (
     BinanceCredentials,
     Ed25519Credentials,
@@ -385,8 +384,9 @@ def test_a_refused_logon_fails_the_connection_attempt(tmp_path: Path) -> None:
     key_file = tmp_path / "key.pem"
     key_file.write_text(PRIVATE_PEM)
     with BinanceVenue(seed=1) as venue:
-        # The session is private: this test drives it alone, without an actor.
         from tradenode.brokers.binance import BinanceEndpoints
+
+        # The session is private: this test drives it alone, without an actor.
         from tradenode.brokers.binance._session import BinanceSession
 
         session = BinanceSession(

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from tradenode.actors._contract import Outcome
-from tradenode.actors._control import GetFills, GetMetrics
+from tradenode.actors import GetFills, GetMetrics, Outcome
 from tradenode.messages import OrderStatus, Side, TradingState, TradingStateChanged
 from tradenode.supervision import (
     EventRecorder,

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tradenode.actors._contract import Outcome
-from tradenode.actors._control import GetFills
+from tradenode.actors import GetFills, Outcome
 from tradenode.brokers.binance import GetMarketSnapshot
 from tradenode.messages import (
     OrderAccepted,
@@ -79,7 +78,7 @@ def assert_agrees_with_venue(h: BinanceHarness, *symbols_assets: tuple[str, str]
 
 
 def _AllFills() -> Any:
-    from tradenode.actors._control import GetFills
+    from tradenode.actors import GetFills
 
     return GetFills()
 

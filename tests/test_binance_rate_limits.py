@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tradenode.actors._contract import BrokerReply, Outcome
+from tradenode.actors import BrokerReply, Outcome
 from tradenode.messages import OrderRejected, OrderStatus, Side
 from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import BinanceVenue

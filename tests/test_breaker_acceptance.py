@@ -18,17 +18,15 @@ from typing import Any
 
 import pytest
 
-from tradenode.actors import (
-    AcceptanceWindow,
-    BreakerActor,
-    BreakerStore,
-    BrokerReply,
-    BrokerRequest,
-    Directory,
-    Outcome,
-)
-from tradenode.actors._breaker import GetBreakerStats, ResolveSubmit
+from tradenode.actors import AcceptanceWindow, BrokerReply, BrokerRequest, GetBreakerStats, Outcome
+
+# A breaker built by hand, without a node: its actor, state machine and limiters are internal.
+# A breaker built by hand, without a node: its actor, state machine and limiters are internal.
+from tradenode.actors._breaker import BreakerActor, BreakerStore, ResolveSubmit
 from tradenode.actors._breaker_state import CircuitBreaker, DeadLetterQueue
+
+# A breaker built by hand, without a node: its actor, state machine and limiters are internal.
+from tradenode.actors._directory import Directory
 from tradenode.actors._rate_limit import TokenBucket
 from tradenode.actors._retry import RetryPolicy
 from tradenode.messages import OrderRejected, OrderType, QueryOrder, Side, SubmitOrder

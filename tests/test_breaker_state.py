@@ -18,10 +18,10 @@ from hypothesis.stateful import (
     rule,
 )
 
-from tradenode._exceptions import (
-    BrokerConnectionError,
-    BrokerTimeoutError,
-)
+from tradenode import BrokerConnectionError, BrokerTimeoutError
+from tradenode.actors import CircuitState
+
+# The breaker's pure core (state machine, limiters, retry policy) is internal: unit-tested here.
 from tradenode.actors._breaker_state import (
     BREAKER_TRANSITIONS,
     RECENT_FAILURES,
@@ -29,7 +29,6 @@ from tradenode.actors._breaker_state import (
     Admission,
     BreakerTransition,
     CircuitBreaker,
-    CircuitState,
     DeadLetterQueue,
     FailureKind,
     Parked,

@@ -12,10 +12,14 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from tradenode.actors import BreakerActor, BreakerStore, Directory
-from tradenode.actors._breaker import GetBreakerStats
+from tradenode.actors import BrokerReply, BrokerRequest, GetBreakerStats, Outcome, RateObservation
+
+# A breaker built by hand, without a node: its actor, state machine and limiters are internal.
+from tradenode.actors._breaker import BreakerActor, BreakerStore
 from tradenode.actors._breaker_state import CircuitBreaker, DeadLetterQueue
-from tradenode.actors._contract import BrokerReply, BrokerRequest, Outcome, RateObservation
+
+# A breaker built by hand, without a node: its actor, state machine and limiters are internal.
+from tradenode.actors._directory import Directory
 from tradenode.actors._rate_limit import TokenBucket
 from tradenode.actors._retry import RetryPolicy
 from tradenode.messages import OrderType, Side, SubmitOrder

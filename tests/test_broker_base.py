@@ -17,14 +17,10 @@ from typing import Any
 import pytest
 
 from tradenode import BrokerConnectionError, BrokerTimeoutError
-from tradenode.actors._contract import (
-    BrokerReply,
-    BrokerRequest,
-    Outcome,
-    QuoteSubscription,
-    RateObservation,
-)
+from tradenode.actors import BrokerReply, BrokerRequest, Outcome, QuoteSubscription, RateObservation
 from tradenode.brokers import IN_FLIGHT, Answer, BrokerBase, BrokerLink, refuse_if_expired
+
+# order_keys is the base's internal rule for which requests wait for each other.
 from tradenode.brokers._base import order_keys
 from tradenode.brokers.paper import PaperBroker, PaperLink, PaperVenue
 from tradenode.messages import (
@@ -38,6 +34,7 @@ from tradenode.messages import (
     Side,
     SubmitOrder,
 )
+from tradenode.sim import paper_sim_config
 from tradenode.supervision import (
     Actor,
     ActorSystem,
@@ -50,7 +47,6 @@ from tradenode.supervision import (
     SupervisorSpec,
     add_child,
 )
-from tradenode.testing import paper_sim_config
 
 from ._supervision_helpers import is_event, wait_running
 

@@ -20,22 +20,25 @@ from typing import Any
 import pytest
 
 from tradenode.actors import (
+    AcceptanceWindow,
     AmendMode,
     CancelAllScope,
     ClientIdRules,
     ClientOrderIdFamily,
-    ClientOrderIds,
+    GetRiskStatus,
     MarketDataKind,
-    RiskContext,
-    RiskEngine,
-    RiskLimits,
+    StrategyContext,
     VenueCapabilities,
 )
-from tradenode.actors._client_ids import COMPACT_MIN_LENGTH, MAX_COUNTER
-from tradenode.actors._contract import AcceptanceWindow
-from tradenode.actors._control import GetRiskStatus
-from tradenode.actors._risk_rules import RISK_DENIAL_CODES
-from tradenode.actors._strategy import StrategyContext
+
+# The client id generator is internal: its compact form is checked against the venues' rules.
+from tradenode.actors._client_ids import COMPACT_MIN_LENGTH, MAX_COUNTER, ClientOrderIds
+
+# The risk engine is internal: checked here against each capability it consults.
+from tradenode.actors._risk_limits import RiskContext, RiskLimits
+
+# The risk engine is internal: checked here against each capability it consults.
+from tradenode.actors._risk_rules import RISK_DENIAL_CODES, RiskEngine
 from tradenode.brokers.binance import binance_capabilities
 
 # Binance's declaration is cross-checked against its codec's own rules, which are private.

@@ -11,6 +11,7 @@ import sys
 import httpx
 import pytest
 
+# The venue's knob tables are internal: the CLI must offer exactly them.
 from tradenode.testing.venues._binance_server import DEPRECATED_ALIASES, KNOBS
 
 SECRET = "cli-secret-that-must-never-show"

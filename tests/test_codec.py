@@ -15,16 +15,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+# The message modules and the exception tree are internal: checked here for completeness
+# (nothing defined is left unexported; DecodeError is the tree's).
 import tradenode.messages._enums as enums_module
 import tradenode.messages._messages as messages_module
-from tradenode import _exceptions, messages
+from tradenode import DecodeError, _exceptions, messages
 from tradenode.messages import (
     CLIENT_ORDER_ID_PATTERN,
     DEFAULT_REGISTRY,
     FORMAT_VERSION,
     CancelAllOrders,
     DecisionAction,
-    DecodeError,
     ExecutionDecision,
     Message,
     MessageRegistry,
@@ -41,6 +42,8 @@ from tradenode.messages import (
     decode,
     encode,
 )
+
+# The codec's frame and decimal limits are internal: fuzzed right at them.
 from tradenode.messages._codec import MAX_DECIMAL_CHARS, MAX_FRAME_BYTES
 
 D = Decimal

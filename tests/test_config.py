@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from tradenode import ConfigError, load_config, parse_config
+
+# The default config's text is internal (the CLI prints it): it must parse.
 from tradenode._config import default_config_text
 
 REPO = Path(__file__).resolve().parents[1]

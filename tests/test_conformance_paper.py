@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
-from tradenode.brokers.paper import PaperVenue
-from tradenode.brokers.paper._venue import EventSink, PaperSession
+from tradenode.brokers.paper import PaperSession, PaperVenue
+
+# EventSink is the paper session's internal callback type.
+from tradenode.brokers.paper._venue import EventSink
 from tradenode.messages import SubmitOrder
+from tradenode.sim import paper_sim_config
 from tradenode.supervision import ManualClock
-from tradenode.testing import paper_sim_config
 from tradenode.testing.conformance import (
     ConformanceSuite,
     ConformanceVenue,

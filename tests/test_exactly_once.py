@@ -29,9 +29,15 @@ from tradenode.actors import (
     Outcome,
     SetTradingState,
 )
-from tradenode.journal import FsyncPolicy, Journal
-from tradenode.journal._entries import EntryKind, JournalEntry, decode_entry, encode_entry
-from tradenode.journal._replay import replay
+from tradenode.journal import (
+    EntryKind,
+    FsyncPolicy,
+    Journal,
+    JournalEntry,
+    decode_entry,
+    encode_entry,
+    replay,
+)
 from tradenode.messages import (
     OrderAccepted,
     OrderFilled,

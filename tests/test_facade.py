@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from tradenode import ExecutionEngine, KillSwitch, Node, parse_config
-from tradenode.actors._control import GetOrder, Subscribe
-from tradenode.actors._oms_state import TrackedOrderView
+from tradenode.actors import GetOrder, Subscribe, TrackedOrderView
 from tradenode.messages import (
     DecisionAction,
     DenialCode,

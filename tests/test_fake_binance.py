@@ -36,6 +36,8 @@ from tradenode.testing.venues import (
     DEFAULT_API_SECRET,
     BinanceVenue,
 )
+
+# The venue's knob tables are internal: the admin port must serve exactly them.
 from tradenode.testing.venues._binance_server import DEPRECATED_ALIASES, INSPECTION, KNOBS
 
 KEY = DEFAULT_API_KEY

@@ -25,6 +25,7 @@ def test_node_builds_the_tree_and_adds_children_at_runtime() -> None:
 
 
 def test_client_order_ids_differ_between_node_starts_a_millisecond_apart() -> None:
+    # The run tag is internal: it is what every client order id starts with.
     from tradenode._node import _run_tag
 
     now = 1_795_000_000_123_000_000
@@ -33,7 +34,8 @@ def test_client_order_ids_differ_between_node_starts_a_millisecond_apart() -> No
 
 
 def test_the_longest_strategy_id_and_incarnation_still_make_venue_safe_ids() -> None:
-    from tradenode.actors import ClientOrderIds
+    # The client id generator is internal: its largest counter must still fit the venue.
+    from tradenode.actors._client_ids import ClientOrderIds
     from tradenode.messages import CLIENT_ORDER_ID_PATTERN
 
     ids = ClientOrderIds("zzzzzz" + "A" * 10 + "zzz")

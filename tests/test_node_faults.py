@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tradenode.actors._control import GetFills, GetRiskStatus
+from tradenode.actors import GetFills, GetRiskStatus
 
 # The paper codec is private: its mapping is the oracle these checks compare the node with.
 from tradenode.brokers.paper._codec import STATUS_MAP, stream_event_to_message

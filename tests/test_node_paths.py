@@ -9,8 +9,10 @@ import sys
 from decimal import Decimal as D
 from typing import Any
 
-from tradenode.actors import GetBreakerStats, ReprocessParked
-from tradenode.actors._strategy import Strategy
+from tradenode.actors import GetBreakerStats, Strategy
+
+# ReprocessParked is internal (the breaker sends it to itself): sent here by hand.
+from tradenode.actors._breaker import ReprocessParked
 from tradenode.messages import (
     OrderFilled,
     OrderRejected,
@@ -29,7 +31,7 @@ def market(quantity: str = "0.1") -> Any:
 
 def test_a_late_acknowledgement_makes_the_oms_query_the_venue() -> None:
     with running_node() as h:
-        from tradenode._config import VenueConfig
+        from tradenode.brokers import VenueConfig
 
         h.node.add_venue(
             VenueConfig(name="slow", paper={"latency_ms": 60000, "tick_interval_ms": 100000})
@@ -45,7 +47,9 @@ def test_a_late_acknowledgement_makes_the_oms_query_the_venue() -> None:
 
 def test_orders_parked_while_the_circuit_is_open_are_reprocessed_on_command() -> None:
     with running_node() as h:
-        from tradenode._config import BreakerConfig, VenueConfig
+        # BreakerConfig is internal (venues get it from YAML): built here directly.
+        from tradenode._config import BreakerConfig
+        from tradenode.brokers import VenueConfig
 
         h.node.add_venue(
             VenueConfig(
@@ -76,7 +80,9 @@ def test_orders_parked_while_the_circuit_is_open_are_reprocessed_on_command() ->
 
 def test_the_venue_rate_limiter_queues_orders_instead_of_refusing_them() -> None:
     with running_node() as h:
-        from tradenode._config import BreakerConfig, VenueConfig
+        # BreakerConfig is internal (venues get it from YAML): built here directly.
+        from tradenode._config import BreakerConfig
+        from tradenode.brokers import VenueConfig
 
         h.node.add_venue(
             VenueConfig(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tradenode.actors._contract import BrokerReply, BrokerRequest, Outcome, QuoteSubscription
+from tradenode.actors import BrokerReply, BrokerRequest, Outcome, QuoteSubscription
 from tradenode.brokers.paper import PaperBroker, PaperLink, PaperVenue
 from tradenode.messages import (
     CancelOrder,
@@ -26,6 +26,7 @@ from tradenode.messages import (
     Side,
     SubmitOrder,
 )
+from tradenode.sim import paper_sim_config
 from tradenode.supervision import (
     Actor,
     ActorSystem,
@@ -38,7 +39,6 @@ from tradenode.supervision import (
     SupervisorSpec,
     add_child,
 )
-from tradenode.testing import paper_sim_config
 
 from ._supervision_helpers import is_event, wait_running
 

@@ -1,246 +1,52 @@
-"""Pins each package's public API: a change here is a deliberate API change."""
+"""Pins the public API in tiers, as trio does: a change here is a deliberate API change.
+
+Three tiers, each a map of package -> names (a package's ``__all__`` is the
+union of its names across the tiers, and a name is in one tier only):
+
+- ``STRATEGY``: what strategy authors and node operators import: the node,
+  its config and exceptions, the messages, the strategy base class and the
+  questions a node answers, and how to configure each venue kind.
+- ``ADAPTER``: what a venue adapter's author imports: the kit, the broker
+  actor contract and capabilities, the simulator for fakes, the conformance
+  suite, the local Binance venue, and the adapters' shareable pieces.
+- ``RUNTIME``: the layers underneath, for tools and tests: the actor
+  runtime, the journal, the order manager's pure state, the campaign.
+
+Every public object is exported from exactly one place and defined in a
+private module (as trio's ``test_exports`` checks): nothing is public twice.
+"""
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
+import re
+from pathlib import Path
 
 import pytest
 
-EXPECTED = {
-    "tradenode.actors": [
-        "AcceptBalanceBaseline",
-        "AcceptanceWindow",
-        "Admission",
-        "AmendMode",
-        "ApplyResult",
-        "BREAKER_TRANSITIONS",
-        "BreakerActor",
-        "BreakerStats",
-        "BreakerStore",
-        "BreakerTransition",
-        "BrokerCommand",
-        "BrokerReply",
-        "BrokerRequest",
-        "CancelAllScope",
-        "CircuitBreaker",
-        "CircuitState",
-        "ClientIdRules",
-        "ClientOrderIdFamily",
-        "ClientOrderIds",
-        "DeadLetterQueue",
-        "Directory",
-        "Drift",
-        "DriftKind",
-        "DuplicateOrderError",
-        "EngageKillSwitch",
-        "ExampleStrategy",
-        "ExecutionReport",
-        "FailureKind",
-        "FailureRecord",
-        "GetBreakerStats",
-        "GetFills",
-        "GetMetrics",
-        "GetOpenOrders",
-        "GetOrder",
-        "GetPositions",
-        "GetRiskStatus",
-        "IgnoreReason",
-        "InstrumentRules",
-        "KillSwitchReport",
-        "LIVE_AT_VENUE",
-        "LogicalOrderView",
-        "MAX_COUNTER",
-        "MAX_PREFIX_LENGTH",
-        "MarketDataKind",
-        "MetricValue",
-        "OPERATOR_ONLY_TRANSITIONS",
-        "ORDER_TRANSITIONS",
-        "OmsActor",
-        "OmsCounts",
-        "OmsError",
-        "OmsState",
-        "OmsStore",
-        "OpenOrders",
-        "Operation",
-        "Outcome",
-        "PENDING",
-        "Parked",
-        "PositionBook",
-        "PositionFill",
-        "PositionDrift",
-        "Promise",
-        "QuoteSubscription",
-        "RateObservation",
-        "RECENT_FAILURES",
-        "RISK_DENIAL_CODES",
-        "ReplaceRefusedError",
-        "ReprocessParked",
-        "RetryDecision",
-        "RetryPolicy",
-        "RiskBook",
-        "RiskContext",
-        "RiskDecision",
-        "RiskDenied",
-        "RiskEngine",
-        "RiskGuard",
-        "RiskLimits",
-        "RiskRefusedModify",
-        "RiskStore",
-        "Routed",
-        "STATE_HISTORY",
-        "SetTradingState",
-        "Strategy",
-        "StrategyActor",
-        "StrategyContext",
-        "Subscribe",
-        "TRADING_STATE_TRANSITIONS",
-        "TokenBucket",
-        "TrackedOrderView",
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+STRATEGY: dict[str, list[str]] = {
+    "tradenode": [
+        "BrokerConnectionError",
+        "BrokerError",
+        "BrokerRejectedError",
+        "BrokerTimeoutError",
+        "ConfigError",
+        "DecodeError",
+        "ExecutionEngine",
+        "KillSwitch",
+        "MalformedPayloadError",
+        "Node",
+        "NodeConfig",
+        "TradenodeError",
         "TradingStateTransitionError",
-        "TransitionCause",
-        "Unsubscribe",
-        "VenueCapabilities",
-        "VenueBalances",
-        "VenueCursor",
-        "VenueEntry",
-        "VenueFailureStats",
-        "VenueSymbol",
-        "WeightedLimiter",
-        "base36",
-        "is_legal_transition",
-        "retry_decision",
-        "risk_limits_from_config",
-    ],
-    "tradenode.brokers": [
-        "ENTRY_POINT_GROUP",
-        "Rejection",
-        "VenueConfig",
-        "reload_venue_kinds",
-        "RecoveredVenue",
-        "VenueBuild",
-        "VenueContext",
-        "VenueKind",
-        "VenueKindError",
-        "VenueSettings",
-        "broken_venue_kinds",
-        "get_venue_kind",
-        "installed_venue_kinds",
-        "register_venue_kind",
-        "unregister_venue_kind",
-        "Answer",
-        "BrokerBase",
-        "BrokerLink",
-        "IN_FLIGHT",
-        "InFlight",
-        "refuse_if_expired",
-    ],
-    "tradenode.brokers.binance": [
-        "ApiCredentials",
-        "BINANCE",
-        "BinanceBroker",
-        "BinanceCredentials",
-        "BinanceEndpoints",
-        "BinanceLink",
-        "BinanceSettings",
-        "DepthSnapshot",
-        "Ed25519Credentials",
-        "GetMarketSnapshot",
-        "MarketSnapshot",
-        "binance_capabilities",
-        "signed_query",
-        "signed_ws_params",
-    ],
-    "tradenode.brokers.paper": [
-        "PAPER",
-        "PaperBroker",
-        "PaperLink",
-        "PaperSession",
-        "PaperSettings",
-        "PaperVenue",
-        "paper_capabilities",
-    ],
-    "tradenode.testing": [
-        "EventRecorder",
-        "ManualClock",
-        "default_instruments",
-        "paper_sim_config",
-    ],
-    "tradenode.testing.conformance": [
-        "ConformanceSuite",
-        "ConformanceVenue",
-        "Driver",
-        "Instrument",
-        "NotSupported",
-        "OrderRecipe",
-        "Rig",
-        "VenueFill",
-        "VenueOrder",
-        "assert_books_agree",
-        "default_recipe",
-    ],
-    "tradenode.testing.venues": [
-        "BinanceError",
-        "BinanceExchange",
-        "BinanceVenue",
-        "DEFAULT_API_KEY",
-        "DEFAULT_API_SECRET",
-        "DEFAULT_BALANCES",
-        "OrderInfo",
-        "TradeInfo",
-        "default_binance_config",
-        "rest_signature",
-        "ws_signature",
-        "ws_signature_payload",
-    ],
-    "tradenode.sim": [
-        "EXPIRED_BOOK_EXHAUSTED",
-        "EXPIRED_FOK_UNFILLABLE",
-        "EXPIRED_IOC_REMAINDER",
-        "EXPIRED_TIME_REACHED",
-        "EXPIRED_UNFUNDED_TRIGGER",
-        "InstrumentSpec",
-        "MatchingSimulator",
-        "SimAccepted",
-        "SimAmended",
-        "SimBalance",
-        "SimCanceled",
-        "SimConfig",
-        "SimEvent",
-        "SimExpired",
-        "SimFill",
-        "SimOrder",
-        "SimOrderStatus",
-        "SimQuote",
-        "SimRejectCode",
-        "SimRejected",
-        "SimTriggered",
-        "SyntheticBook",
-        "default_instruments",
-        "paper_sim_config",
-    ],
-    "tradenode.journal": [
-        "CompactionResult",
-        "CorruptJournalError",
-        "DEFAULT_SEGMENT_BYTES",
-        "EntryKind",
-        "FsyncMode",
-        "FsyncPolicy",
-        "Journal",
-        "JournalEntry",
-        "JournalError",
-        "JournalReport",
-        "JournalStats",
-        "JournalVersionError",
-        "ReplayResult",
-        "SnapshotInfo",
-        "TornTail",
-        "apply_entry",
-        "decode_entry",
-        "encode_entry",
-        "entry_to_dict",
-        "replay",
-        "summarize",
-        "verify_journal",
+        "__version__",
+        "load_config",
+        "parse_config",
     ],
     "tradenode.messages": [
         "CLIENT_ORDER_ID_PATTERN",
@@ -249,7 +55,6 @@ EXPECTED = {
         "CancelRejected",
         "DEFAULT_REGISTRY",
         "DecisionAction",
-        "DecodeError",
         "DenialCode",
         "ExecutionDecision",
         "FORMAT_VERSION",
@@ -280,32 +85,159 @@ EXPECTED = {
         "decode",
         "encode",
     ],
-    "tradenode": [
-        "ActorStoppedError",
-        "AskTimeoutError",
-        "BrokerConnectionError",
-        "BrokerError",
-        "BrokerRejectedError",
-        "BrokerTimeoutError",
-        "ConfigError",
-        "CorruptJournalError",
-        "DecodeError",
-        "ExecutionEngine",
-        "JournalError",
-        "JournalVersionError",
-        "KillSwitch",
-        "MalformedPayloadError",
-        "Node",
-        "NodeConfig",
-        "RestartIntensityExceeded",
-        "SupervisionError",
-        "TradenodeError",
-        "__version__",
-        "load_config",
-        "parse_config",
+    "tradenode.actors": [
+        "BreakerStats",
+        "CircuitState",
+        "ExampleStrategy",
+        "GetBreakerStats",
+        "GetFills",
+        "GetMetrics",
+        "GetOpenOrders",
+        "GetOrder",
+        "GetPositions",
+        "GetRiskStatus",
+        "KillSwitchReport",
+        "LogicalOrderView",
+        "PositionDrift",
+        "Routed",
+        "SetTradingState",
+        "Strategy",
+        "StrategyContext",
+        "Subscribe",
+        "TrackedOrderView",
+        "Unsubscribe",
+        "VenueEntry",
+        "VenueFailureStats",
     ],
+    "tradenode.brokers.binance": [
+        "BINANCE",
+        "BinanceBroker",
+        "BinanceEndpoints",
+        "BinanceLink",
+        "BinanceSettings",
+        "DepthSnapshot",
+        "GetMarketSnapshot",
+        "MarketSnapshot",
+    ],
+    "tradenode.brokers.paper": [
+        "PAPER",
+        "PaperLink",
+        "PaperSession",
+        "PaperSettings",
+        "PaperVenue",
+    ],
+}
+
+ADAPTER: dict[str, list[str]] = {
+    "tradenode.brokers": [
+        "Answer",
+        "BrokerBase",
+        "BrokerLink",
+        "ENTRY_POINT_GROUP",
+        "IN_FLIGHT",
+        "InFlight",
+        "RecoveredVenue",
+        "Rejection",
+        "VenueBuild",
+        "VenueConfig",
+        "VenueContext",
+        "VenueKind",
+        "VenueKindError",
+        "VenueSettings",
+        "broken_venue_kinds",
+        "get_venue_kind",
+        "installed_venue_kinds",
+        "refuse_if_expired",
+        "register_venue_kind",
+        "reload_venue_kinds",
+        "unregister_venue_kind",
+    ],
+    "tradenode.actors": [
+        "AcceptanceWindow",
+        "AmendMode",
+        "BrokerCommand",
+        "BrokerReply",
+        "BrokerRequest",
+        "CancelAllScope",
+        "ClientIdRules",
+        "ClientOrderIdFamily",
+        "MarketDataKind",
+        "Outcome",
+        "QuoteSubscription",
+        "RateObservation",
+        "VenueBalances",
+        "VenueCapabilities",
+        "VenueCursor",
+    ],
+    "tradenode.brokers.binance": [
+        "ApiCredentials",
+        "BinanceCredentials",
+        "Ed25519Credentials",
+        "binance_capabilities",
+        "signed_query",
+        "signed_ws_params",
+    ],
+    "tradenode.brokers.paper": [
+        "PaperBroker",
+        "paper_capabilities",
+    ],
+    "tradenode.sim": [
+        "EXPIRED_BOOK_EXHAUSTED",
+        "EXPIRED_FOK_UNFILLABLE",
+        "EXPIRED_IOC_REMAINDER",
+        "EXPIRED_TIME_REACHED",
+        "EXPIRED_UNFUNDED_TRIGGER",
+        "InstrumentSpec",
+        "MatchingSimulator",
+        "SimAccepted",
+        "SimAmended",
+        "SimBalance",
+        "SimCanceled",
+        "SimConfig",
+        "SimEvent",
+        "SimExpired",
+        "SimFill",
+        "SimOrder",
+        "SimOrderStatus",
+        "SimQuote",
+        "SimRejectCode",
+        "SimRejected",
+        "SimTriggered",
+        "SyntheticBook",
+        "default_instruments",
+        "paper_sim_config",
+    ],
+    "tradenode.testing.conformance": [
+        "ConformanceSuite",
+        "ConformanceVenue",
+        "Driver",
+        "Instrument",
+        "NotSupported",
+        "OrderRecipe",
+        "Rig",
+        "VenueFill",
+        "VenueOrder",
+        "assert_books_agree",
+        "default_recipe",
+    ],
+    "tradenode.testing.venues": [
+        "BinanceError",
+        "BinanceExchange",
+        "BinanceVenue",
+        "DEFAULT_API_KEY",
+        "DEFAULT_API_SECRET",
+        "DEFAULT_BALANCES",
+        "OrderInfo",
+        "TradeInfo",
+        "default_binance_config",
+        "rest_signature",
+        "ws_signature",
+        "ws_signature_payload",
+    ],
+}
+
+RUNTIME: dict[str, list[str]] = {
     "tradenode.supervision": [
-        "TRANSITIONS",
         "Actor",
         "ActorContext",
         "ActorStoppedError",
@@ -335,6 +267,7 @@ EXPECTED = {
         "Supervisor",
         "SupervisorSpec",
         "SystemClock",
+        "TRANSITIONS",
         "Terminated",
         "TreeNode",
         "TrioLoopClosed",
@@ -345,15 +278,232 @@ EXPECTED = {
         "remove_child",
         "which_children",
     ],
+    "tradenode.journal": [
+        "CompactionResult",
+        "CorruptJournalError",
+        "DEFAULT_SEGMENT_BYTES",
+        "EntryKind",
+        "FsyncMode",
+        "FsyncPolicy",
+        "Journal",
+        "JournalEntry",
+        "JournalError",
+        "JournalReport",
+        "JournalStats",
+        "JournalVersionError",
+        "ReplayResult",
+        "SnapshotInfo",
+        "TornTail",
+        "apply_entry",
+        "decode_entry",
+        "encode_entry",
+        "entry_to_dict",
+        "replay",
+        "summarize",
+        "verify_journal",
+    ],
+    "tradenode.actors": [
+        "ApplyResult",
+        "Drift",
+        "DriftKind",
+        "DuplicateOrderError",
+        "ExecutionReport",
+        "IgnoreReason",
+        "MetricValue",
+        "OmsCounts",
+        "OmsError",
+        "OmsState",
+        "PositionBook",
+        "PositionFill",
+        "ReplaceRefusedError",
+    ],
+    "tradenode.testing.campaign": [
+        "BinanceCampaignVenue",
+        "CRASH_POINTS",
+        "CampaignSummary",
+        "CampaignVenue",
+        "Death",
+        "FaultAction",
+        "FaultStep",
+        "INVARIANTS",
+        "IncarnationPlan",
+        "IncarnationRecord",
+        "InvariantResult",
+        "PLACEMENTS",
+        "SCENARIOS",
+        "VENUES",
+        "VenueBooks",
+        "VenueSettings",
+        "journal_problems",
+        "node_config",
+        "plan_campaign",
+        "replay_journal",
+        "run_campaign",
+    ],
+    "tradenode.testing": [],
+}
+
+TIERS = {"strategy": STRATEGY, "adapter": ADAPTER, "runtime": RUNTIME}
+PACKAGES = sorted({package for tier in TIERS.values() for package in tier})
+
+#: Different objects under one name in two packages: known, and not to grow.
+#: ``Strategy``: the runtime's restart strategy (``ONE_FOR_ONE``...) and the
+#: trading strategy base class; ``VenueSettings``: an adapter's settings model
+#: and the campaign's per-incarnation venue settings.
+SHARED_NAMES = {
+    "Strategy": {"tradenode.supervision", "tradenode.actors"},
+    "VenueSettings": {"tradenode.brokers", "tradenode.testing.campaign"},
+}
+
+#: Test modules another change owns at the moment, which still import private
+#: names without saying why: to be converted, never extended.
+NOT_YET_CONVERTED = {
+    "_binance_helpers.py",
+    "_node_helpers.py",
+    "_supervision_helpers.py",
+    "test_cli_journal.py",
+    "test_import_graph.py",
+    "test_journal_entries.py",
+    "test_journal_recovery.py",
+    "test_journal_storage.py",
+    "test_journal_write_path.py",
+    "test_oms_snapshot.py",
+    "test_oms_snapshot_records.py",
+    "test_oms_state.py",
 }
 
 
-@pytest.mark.parametrize("module_name", sorted(EXPECTED))
-def test_public_api_is_pinned(module_name: str) -> None:
-    module = importlib.import_module(module_name)
-    assert sorted(module.__all__) == sorted(EXPECTED[module_name])
+def _tier_names(package: str) -> list[str]:
+    return [name for tier in TIERS.values() for name in tier.get(package, [])]
+
+
+def _exports() -> dict[tuple[str, str], object]:
+    return {
+        (package, name): getattr(importlib.import_module(package), name)
+        for package in PACKAGES
+        for name in importlib.import_module(package).__all__
+    }
+
+
+def _is_value(obj: object) -> bool:
+    """Constants (numbers, strings, tuples, patterns) may be equal by chance: skip them."""
+    return isinstance(obj, (int, float, str, bytes, tuple, frozenset, re.Pattern))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_public_api_is_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(_tier_names(package))
+    assert len(set(module.__all__)) == len(module.__all__)
     for name in module.__all__:
         assert hasattr(module, name), name
+
+
+def test_a_name_is_in_one_tier_only() -> None:
+    for package in PACKAGES:
+        names = _tier_names(package)
+        assert sorted(names) == sorted(set(names)), package
+
+
+def test_every_public_object_is_exported_once() -> None:
+    where: dict[int, list[str]] = {}
+    for (package, name), obj in _exports().items():
+        if not _is_value(obj):
+            where.setdefault(id(obj), []).append(f"{package}.{name}")
+    assert sorted(paths for paths in where.values() if len(paths) > 1) == []
+
+
+def test_public_classes_and_functions_are_defined_in_private_modules() -> None:
+    """Each private name is re-exported (once); no package re-exports another's."""
+    for (package, name), obj in _exports().items():
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            defined_in = obj.__module__
+            assert defined_in.startswith("tradenode."), (package, name, defined_in)
+            assert any(part.startswith("_") for part in defined_in.split(".")), (
+                package,
+                name,
+                defined_in,
+            )
+
+
+def test_one_name_means_one_thing() -> None:
+    packages_by_name: dict[str, set[str]] = {}
+    for (package, name), obj in _exports().items():
+        if not _is_value(obj):
+            packages_by_name.setdefault(name, set()).add(package)
+    shared = {name: packages for name, packages in packages_by_name.items() if len(packages) > 1}
+    assert shared == SHARED_NAMES
+
+
+def _imports(source: str) -> list[tuple[str, str]]:
+    """``(module, name)`` for every ``from tradenode... import name`` in the source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tradenode"):
+            assert node.module is not None
+            found += [(node.module, alias.name) for alias in node.names]
+    return found
+
+
+def test_the_readme_strategy_imports_only_the_strategy_tier() -> None:
+    readme = (REPO / "README.md").read_text()
+    examples = "\n".join(re.findall(r"```python\n(.*?)```", readme, re.S))
+    imported = _imports(examples)
+    assert imported
+    for module, name in imported:
+        assert name in STRATEGY.get(module, []), f"{module}.{name}"
+
+
+def test_a_third_party_adapter_needs_only_public_names() -> None:
+    """``tests/toyvenue`` is an adapter written outside ``src/``: the public kit suffices."""
+    for path in sorted((TESTS / "toyvenue").glob("*.py")):
+        for module, name in _imports(path.read_text()):
+            tiers = (STRATEGY, ADAPTER, RUNTIME)
+            assert any(name in tier.get(module, []) for tier in tiers), (
+                f"{path.name}: {module}.{name}"
+            )
+
+
+def _private(module: str, names: list[str]) -> bool:
+    return any(part.startswith("_") for part in module.split(".")) or any(
+        name.startswith("_") for name in names
+    )
+
+
+def _private_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    private: list[ast.Import | ast.ImportFrom] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tradenode"):
+            assert node.module is not None
+            if _private(node.module, [alias.name for alias in node.names]):
+                private.append(node)
+        elif isinstance(node, ast.Import) and any(
+            alias.name.startswith("tradenode") and _private(alias.name, []) for alias in node.names
+        ):
+            private.append(node)
+    return private
+
+
+def test_tests_import_internals_only_saying_why() -> None:
+    """Tests are the first examples users read: they import what users import, and an
+    import of internals has a comment right above it (or above its group) saying why."""
+    unexplained = []
+    for path in sorted(TESTS.rglob("*.py")):
+        if path.name in NOT_YET_CONVERTED:
+            continue
+        source = path.read_text()
+        lines = source.splitlines()
+        private = _private_imports(ast.parse(source))
+        covered = {
+            line for node in private for line in range(node.lineno - 1, node.end_lineno or 0)
+        }
+        for node in private:
+            above = node.lineno - 2
+            while above in covered:
+                above -= 1
+            if above < 0 or not lines[above].strip().startswith("#"):
+                unexplained.append(f"{path.relative_to(TESTS)}:{node.lineno}")
+    assert unexplained == []
 
 
 def test_core_imports_nothing_broker_or_network_specific() -> None:

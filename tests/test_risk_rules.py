@@ -12,6 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tradenode import TradingStateTransitionError
+
+# The risk engine is internal: unit-tested here.
 from tradenode.actors._risk_limits import (
     InstrumentRules,
     OpenOrders,
@@ -25,15 +28,17 @@ from tradenode.actors._risk_rules import (
     TRADING_STATE_TRANSITIONS,
     RiskDecision,
     RiskEngine,
-    TradingStateTransitionError,
 )
-from tradenode.messages._enums import DenialCode, OrderType, Side, TradingState
-from tradenode.messages._messages import (
+from tradenode.messages import (
     CancelAllOrders,
     CancelOrder,
+    DenialCode,
     ModifyOrder,
+    OrderType,
     PositionSnapshot,
+    Side,
     SubmitOrder,
+    TradingState,
     TradingStateChanged,
 )
 

@@ -14,9 +14,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from tradenode.actors._control import GetRiskStatus, SetTradingState
+from tradenode.actors import GetRiskStatus, SetTradingState, StrategyContext
+
+# Which denial codes are the guard's own is internal.
 from tradenode.actors._risk_rules import RISK_DENIAL_CODES
-from tradenode.actors._strategy import StrategyContext
 from tradenode.messages import (
     DenialCode,
     ModifyRejected,

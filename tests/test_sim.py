@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradenode.messages._enums import OrderType, Side, TimeInForce
+from tradenode.messages import OrderType, Side, TimeInForce
 from tradenode.sim import (
     EXPIRED_BOOK_EXHAUSTED,
     EXPIRED_FOK_UNFILLABLE,

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.test_sim import BTC, btc_spec, make_sim, of_type, only_rejection
-from tradenode.messages._enums import OrderType, Side
+from tradenode.messages import OrderType, Side
 from tradenode.sim import (
     MatchingSimulator,
     SimAccepted,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tradenode._config import VenueConfig
-from tradenode.actors._control import GetFills
+from tradenode.actors import GetFills
+from tradenode.brokers import VenueConfig
 from tradenode.messages import (
     DecisionAction,
     ExecutionDecision,

@@ -121,7 +121,7 @@ def test_loading_the_node_loads_adapters_only_through_the_registry() -> None:
 def test_the_built_in_kinds_are_registered_through_entry_points() -> None:
     from importlib.metadata import entry_points
 
-    from tradenode._registry import ENTRY_POINT_GROUP, installed_venue_kinds
+    from tradenode.brokers import ENTRY_POINT_GROUP, installed_venue_kinds
 
     declared = {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}
     assert declared["paper"] == "tradenode.brokers.paper:PAPER"
@@ -162,7 +162,7 @@ def test_a_venue_settings_error_names_the_key(venue: str, key: str, words: str) 
 
 
 def test_settings_are_the_kinds_own_model_from_yaml_or_python() -> None:
-    from tradenode._config import VenueConfig
+    from tradenode.brokers import VenueConfig
 
     config = parse_config("venues:\n  - {name: p, paper: {latency_ms: 3, amend: cancel_replace}}\n")
     settings = config.venues[0].settings

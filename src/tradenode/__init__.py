@@ -1,9 +1,28 @@
 """tradenode: a supervised live-trading execution node.
 
-The public API is re-exported here; subpackages: ``messages`` (immutable
-commands and events, and their msgpack codec), ``supervision`` (the actor
-runtime), ``actors`` (the trading core), ``brokers`` (venue adapters),
-``testing`` (fakes and helpers for users' own tests).
+Public API tiers, as trio has them (``tests/test_public_api.py`` pins each;
+every public object is exported from exactly one place):
+
+- **Strategy authors and node operators**: this package (:class:`Node`,
+  the config, the seed API's ``ExecutionEngine``/``KillSwitch`` and the
+  exceptions a node's user meets), :mod:`tradenode.messages` (every command
+  and event), and from :mod:`tradenode.actors` the ``Strategy`` base class,
+  its context and the questions a node answers.
+- **Adapter authors**: the kit in :mod:`tradenode.brokers` (``BrokerBase``,
+  ``VenueKind``, ``VenueSettings``, ``VenueContext``, ``VenueBuild``, the
+  registry), the broker actor contract and capabilities in
+  :mod:`tradenode.actors`, the conformance suite in
+  :mod:`tradenode.testing.conformance`, the matching simulator in
+  :mod:`tradenode.sim` for fakes, and the adapters' shareable helpers
+  (``tradenode.brokers.binance``'s credentials and signing).
+- **Runtime**: :mod:`tradenode.supervision` (the actor runtime, its clocks,
+  its exceptions), :mod:`tradenode.journal` (the write-ahead log, its
+  exceptions), the OMS's pure state and the local venues and campaign in
+  :mod:`tradenode.testing`.
+
+Exceptions form one tree (``_exceptions.py``); each is exported once: the
+runtime's by :mod:`tradenode.supervision`, the journal's by
+:mod:`tradenode.journal`, every other one here. Nothing else is public.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -11,21 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import NodeConfig, load_config, parse_config
 from ._exceptions import (
-    ActorStoppedError,
-    AskTimeoutError,
     BrokerConnectionError,
     BrokerError,
     BrokerRejectedError,
     BrokerTimeoutError,
     ConfigError,
-    CorruptJournalError,
     DecodeError,
-    JournalError,
-    JournalVersionError,
     MalformedPayloadError,
-    RestartIntensityExceeded,
-    SupervisionError,
     TradenodeError,
+    TradingStateTransitionError,
 )
 
 if TYPE_CHECKING:
@@ -51,25 +64,19 @@ except PackageNotFoundError:
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "ActorStoppedError",
-    "AskTimeoutError",
     "BrokerConnectionError",
     "BrokerError",
     "BrokerRejectedError",
     "BrokerTimeoutError",
     "ConfigError",
-    "CorruptJournalError",
     "DecodeError",
     "ExecutionEngine",
-    "JournalError",
-    "JournalVersionError",
     "KillSwitch",
     "MalformedPayloadError",
     "Node",
     "NodeConfig",
-    "RestartIntensityExceeded",
-    "SupervisionError",
     "TradenodeError",
+    "TradingStateTransitionError",
     "__version__",
     "load_config",
     "parse_config",

@@ -1,33 +1,35 @@
 """The trading core as supervised actors, and the pure state machines they wrap.
 
-Each actor (``OmsActor``, ``RiskGuard``, ``BreakerActor``, ``StrategyActor``)
-is a thin message shell over a pure, separately tested core (``OmsState``,
-``RiskEngine``, ``CircuitBreaker``/``TokenBucket``/``RetryPolicy``); the broker
-actor contract every venue adapter speaks is in ``BrokerRequest``/``BrokerReply``.
+Public API tiers (``tests/test_public_api.py`` pins each):
+
+- **Strategy authors and node operators**: :class:`Strategy` and its
+  :class:`StrategyContext` (:class:`ExampleStrategy` shows both); the
+  questions a node's OMS, risk guard and breakers answer (``GetFills``,
+  ``GetPositions``, ``GetOpenOrders``, ``GetOrder``, ``GetMetrics``,
+  ``GetRiskStatus``, ``GetBreakerStats``, ``Subscribe``/``Unsubscribe``,
+  ``SetTradingState``) and their answers and broadcasts
+  (``TrackedOrderView``, ``LogicalOrderView``, ``Routed``,
+  ``PositionDrift``, ``KillSwitchReport``, ``VenueEntry``,
+  ``VenueFailureStats``, ``BreakerStats``, ``CircuitState``).
+- **Adapter authors**: the broker actor contract (``BrokerRequest``,
+  ``BrokerCommand``, ``BrokerReply``, ``Outcome``, ``RateObservation``,
+  ``QuoteSubscription``, ``AcceptanceWindow``), what a broker reports
+  besides orders (``VenueBalances``, ``VenueCursor``) and the capabilities
+  it declares (``VenueCapabilities``, ``AmendMode``, ``CancelAllScope``,
+  ``ClientIdRules``, ``ClientOrderIdFamily``, ``MarketDataKind``). The
+  rest of the kit is in :mod:`tradenode.brokers`.
+- **Runtime** (tools that read a node's books, such as the journal's
+  ``replay``): the order manager's pure state, ``OmsState``, with its
+  results, errors and position book.
+
+The actors themselves (OMS, risk guard, circuit breaker, strategy host), the
+risk engine, the breaker's state machine, limiters and retry policy are the
+node's internals: the node builds them, and their tests import them from
+their private modules.
 """
 
-from ._breaker import (
-    BreakerActor,
-    BreakerStore,
-    GetBreakerStats,
-    ReprocessParked,
-    VenueFailureStats,
-)
-from ._breaker_state import (
-    BREAKER_TRANSITIONS,
-    RECENT_FAILURES,
-    STATE_HISTORY,
-    Admission,
-    BreakerStats,
-    BreakerTransition,
-    CircuitBreaker,
-    CircuitState,
-    DeadLetterQueue,
-    FailureKind,
-    FailureRecord,
-    Parked,
-    TransitionCause,
-)
+from ._breaker import GetBreakerStats, VenueFailureStats
+from ._breaker_state import BreakerStats, CircuitState
 from ._capabilities import (
     AmendMode,
     CancelAllScope,
@@ -35,13 +37,7 @@ from ._capabilities import (
     MarketDataKind,
     VenueCapabilities,
 )
-from ._client_ids import (
-    MAX_COUNTER,
-    MAX_PREFIX_LENGTH,
-    ClientOrderIdFamily,
-    ClientOrderIds,
-    base36,
-)
+from ._client_ids import ClientOrderIdFamily
 from ._contract import (
     AcceptanceWindow,
     BrokerCommand,
@@ -52,8 +48,6 @@ from ._contract import (
     RateObservation,
 )
 from ._control import (
-    AcceptBalanceBaseline,
-    EngageKillSwitch,
     GetFills,
     GetMetrics,
     GetOpenOrders,
@@ -61,7 +55,6 @@ from ._control import (
     GetPositions,
     GetRiskStatus,
     PositionDrift,
-    Promise,
     Routed,
     SetTradingState,
     Subscribe,
@@ -69,20 +62,9 @@ from ._control import (
     VenueBalances,
     VenueCursor,
 )
-from ._directory import (
-    Directory,
-    VenueEntry,
-)
-from ._example import (
-    ExampleStrategy,
-)
-from ._oms import (
-    KillSwitchReport,
-    OmsActor,
-    OmsStore,
-    RiskDenied,
-    RiskRefusedModify,
-)
+from ._directory import VenueEntry
+from ._example import ExampleStrategy
+from ._oms import KillSwitchReport
 from ._oms_state import (
     ApplyResult,
     Drift,
@@ -98,93 +80,29 @@ from ._oms_state import (
     ReplaceRefusedError,
     TrackedOrderView,
 )
-from ._order_lifecycle import (
-    LIVE_AT_VENUE,
-    ORDER_TRANSITIONS,
-    PENDING,
-    is_legal_transition,
-)
 from ._positions import (
     PositionBook,
     PositionFill,
 )
-from ._rate_limit import (
-    TokenBucket,
-    WeightedLimiter,
-)
-from ._retry import (
-    Operation,
-    RetryDecision,
-    RetryPolicy,
-    retry_decision,
-)
-from ._risk import (
-    RiskBook,
-    RiskGuard,
-    RiskStore,
-    risk_limits_from_config,
-)
-from ._risk_limits import (
-    InstrumentRules,
-    OpenOrders,
-    RiskContext,
-    RiskLimits,
-    VenueSymbol,
-)
-from ._risk_rules import (
-    OPERATOR_ONLY_TRANSITIONS,
-    RISK_DENIAL_CODES,
-    TRADING_STATE_TRANSITIONS,
-    RiskDecision,
-    RiskEngine,
-    TradingStateTransitionError,
-)
-from ._strategy import (
-    Strategy,
-    StrategyActor,
-    StrategyContext,
-)
+from ._strategy import Strategy, StrategyContext
 
 __all__ = [
-    "BREAKER_TRANSITIONS",
-    "LIVE_AT_VENUE",
-    "MAX_COUNTER",
-    "MAX_PREFIX_LENGTH",
-    "OPERATOR_ONLY_TRANSITIONS",
-    "ORDER_TRANSITIONS",
-    "PENDING",
-    "RECENT_FAILURES",
-    "RISK_DENIAL_CODES",
-    "STATE_HISTORY",
-    "TRADING_STATE_TRANSITIONS",
-    "AcceptBalanceBaseline",
     "AcceptanceWindow",
-    "Admission",
     "AmendMode",
     "ApplyResult",
-    "BreakerActor",
     "BreakerStats",
-    "BreakerStore",
-    "BreakerTransition",
     "BrokerCommand",
     "BrokerReply",
     "BrokerRequest",
     "CancelAllScope",
-    "CircuitBreaker",
     "CircuitState",
     "ClientIdRules",
     "ClientOrderIdFamily",
-    "ClientOrderIds",
-    "DeadLetterQueue",
-    "Directory",
     "Drift",
     "DriftKind",
     "DuplicateOrderError",
-    "EngageKillSwitch",
     "ExampleStrategy",
     "ExecutionReport",
-    "FailureKind",
-    "FailureRecord",
     "GetBreakerStats",
     "GetFills",
     "GetMetrics",
@@ -193,59 +111,30 @@ __all__ = [
     "GetPositions",
     "GetRiskStatus",
     "IgnoreReason",
-    "InstrumentRules",
     "KillSwitchReport",
     "LogicalOrderView",
     "MarketDataKind",
     "MetricValue",
-    "OmsActor",
     "OmsCounts",
     "OmsError",
     "OmsState",
-    "OmsStore",
-    "OpenOrders",
-    "Operation",
     "Outcome",
-    "Parked",
     "PositionBook",
     "PositionDrift",
     "PositionFill",
-    "Promise",
     "QuoteSubscription",
     "RateObservation",
     "ReplaceRefusedError",
-    "ReprocessParked",
-    "RetryDecision",
-    "RetryPolicy",
-    "RiskBook",
-    "RiskContext",
-    "RiskDecision",
-    "RiskDenied",
-    "RiskEngine",
-    "RiskGuard",
-    "RiskLimits",
-    "RiskRefusedModify",
-    "RiskStore",
     "Routed",
     "SetTradingState",
     "Strategy",
-    "StrategyActor",
     "StrategyContext",
     "Subscribe",
-    "TokenBucket",
     "TrackedOrderView",
-    "TradingStateTransitionError",
-    "TransitionCause",
     "Unsubscribe",
     "VenueBalances",
     "VenueCapabilities",
     "VenueCursor",
     "VenueEntry",
     "VenueFailureStats",
-    "VenueSymbol",
-    "WeightedLimiter",
-    "base36",
-    "is_legal_transition",
-    "retry_decision",
-    "risk_limits_from_config",
 ]

@@ -1,8 +1,11 @@
-"""Every message tradenode's actors exchange, and their one wire format."""
+"""Every message tradenode's actors exchange, and their one wire format.
+
+Strategy tier: every command and event a strategy or an adapter sends or
+receives. A malformed frame raises :class:`tradenode.DecodeError`.
+"""
 
 from __future__ import annotations
 
-from .._exceptions import DecodeError
 from ._codec import DEFAULT_REGISTRY, FORMAT_VERSION, MessageRegistry, decode, encode
 from ._enums import (
     DecisionAction,
@@ -47,7 +50,6 @@ __all__ = [
     "CancelOrder",
     "CancelRejected",
     "DecisionAction",
-    "DecodeError",
     "DenialCode",
     "ExecutionDecision",
     "LiquiditySide",

@@ -34,7 +34,10 @@ A-B``, ``--incarnations N``, ``--scenario random|kills|held-placement``,
     summary = run_campaign(BinanceCampaignVenue(), seed=7, workdir=Path("drill"))
     assert summary.passed, summary.failed
 
-A venue plugs in by implementing :class:`CampaignVenue`. Nothing here
+A venue plugs in by implementing :class:`CampaignVenue`; its
+:class:`VenueBooks` hold the conformance suite's
+:class:`~tradenode.testing.conformance.VenueOrder` and
+:class:`~tradenode.testing.conformance.VenueFill` (exported there). Nothing here
 imports a broker adapter: the drill drives processes and talks HTTP to the
 venue's admin port.
 """
@@ -54,14 +57,12 @@ from ._runner import (
     plan_campaign,
     run_campaign,
 )
-from ._venue import (
-    CampaignVenue,
-    FaultAction,
-    VenueBooks,
-    VenueFill,
-    VenueOrder,
-    VenueSettings,
-)
+from ._venue import CampaignVenue, FaultAction, VenueBooks, VenueSettings
+
+# What VenueBooks holds. tradenode.testing.conformance exports these two; its _venue
+# module still imports them from this package (hence the explicit re-export form).
+from ._venue import VenueFill as VenueFill
+from ._venue import VenueOrder as VenueOrder
 
 VENUES: Mapping[str, Callable[[], CampaignVenue]] = {"binance": BinanceCampaignVenue}
 """The venues ``tradenode drill`` knows, by name: each a factory of a :class:`CampaignVenue`."""
@@ -82,8 +83,6 @@ __all__ = [
     "IncarnationRecord",
     "InvariantResult",
     "VenueBooks",
-    "VenueFill",
-    "VenueOrder",
     "VenueSettings",
     "journal_problems",
     "node_config",
