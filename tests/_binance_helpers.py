@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradenode import Node, parse_config
-from tradenode.actors._control import GetPositions
+from tradenode.actors import GetPositions
 from tradenode.messages import OrderType, PositionSnapshot, Side, SubmitOrder
 from tradenode.supervision import ManualClock
 from tradenode.testing.venues import (

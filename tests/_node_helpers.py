@@ -9,9 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from tradenode import Node, parse_config
-from tradenode.actors._control import GetOpenOrders, GetOrder, GetPositions
-from tradenode.actors._oms_state import TrackedOrderView
-from tradenode.actors._strategy import Strategy, StrategyContext
+from tradenode.actors import (
+    GetOpenOrders,
+    GetOrder,
+    GetPositions,
+    Strategy,
+    StrategyContext,
+    TrackedOrderView,
+)
 from tradenode.messages import Message, OrderStatus, PositionSnapshot, Quote
 from tradenode.supervision import Address, EventRecorder, ManualClock
 

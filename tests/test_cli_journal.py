@@ -12,10 +12,9 @@ import msgpack
 import pytest
 from click.testing import CliRunner, Result
 
+# The command line's entry point: the CLI is what is under test, called in-process.
 from tradenode._cli import main
-from tradenode.actors._oms_entries import EntryKind, JournalEntry, encode_entry
-from tradenode.actors._oms_replay import replay, summarize
-from tradenode.actors._oms_state import OmsState
+from tradenode.actors import EntryKind, JournalEntry, OmsState, encode_entry, replay, summarize
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.messages import (
     OrderAccepted,

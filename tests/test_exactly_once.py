@@ -23,21 +23,18 @@ from typing import Any
 import pytest
 
 from tradenode.actors import (
+    EntryKind,
     GetFills,
     GetMetrics,
+    JournalEntry,
     OmsState,
     Outcome,
     SetTradingState,
-)
-from tradenode.journal import (
-    EntryKind,
-    FsyncPolicy,
-    Journal,
-    JournalEntry,
     decode_entry,
     encode_entry,
     replay,
 )
+from tradenode.journal import FsyncPolicy, Journal
 from tradenode.messages import (
     OrderAccepted,
     OrderFilled,

@@ -3,8 +3,7 @@
 - the core (``tradenode.messages``, ``tradenode.supervision``) imports nothing
   of the journal, the OMS, the node, the brokers or the testing package;
 - the journal is generic storage: it imports nothing from ``tradenode.actors``
-  (the OMS), save the names it exported before the OMS took its entries and
-  replay back, which it serves on first use (pinned below, to shrink);
+  (the OMS), which owns its journal entries, replay and ``recover()``;
 - the OMS (``tradenode.actors``) imports the journal and the core, never the
   node's own modules, an adapter or the testing package.
 
@@ -31,14 +30,6 @@ SHARED = ("tradenode._exceptions",)
 #: What the OMS may take from the package's top level: the config model it is built from
 #: and the crash points the campaign uses; never the node's own modules.
 OMS_FROM_THE_TOP = ("tradenode._config", "tradenode._crashpoints")
-
-#: The journal's only imports of the OMS, each a re-export of names that moved there,
-#: kept for code that still imports them from the journal (``tradenode.testing.campaign``
-#: and tests). Nothing may join this list; an entry leaves once its importers move.
-MOVED_NAMES = {
-    "__init__.py": ("tradenode.actors._oms_entries", "tradenode.actors._oms_replay"),
-    "_inspect.py": ("tradenode.actors._oms_inspect",),
-}
 
 
 def _files(package: str) -> list[Path]:
@@ -75,10 +66,7 @@ def test_the_core_imports_only_the_core(path: Path) -> None:
 
 @pytest.mark.parametrize("path", _files(JOURNAL), ids=_named)
 def test_the_journal_imports_only_the_core_and_itself(path: Path) -> None:
-    moved = MOVED_NAMES.get(path.name, ()) if path.parent == SRC / JOURNAL else ()
-    # ``from ..actors import _oms_entries`` also scans as the package itself.
-    package = _layers(OMS) if moved else ()
-    bad = _outside(path, (*SHARED, *_layers(*CORE, JOURNAL), *moved), package)
+    bad = _outside(path, (*SHARED, *_layers(*CORE, JOURNAL)))
     assert bad == [], f"{_named(path)} imports {bad}"
 
 
@@ -89,33 +77,13 @@ def test_the_oms_imports_the_journal_and_the_core_and_no_adapter(path: Path) -> 
     assert bad == [], f"{_named(path)} imports {bad}"
 
 
-def test_the_moved_names_are_the_oms_objects_themselves() -> None:
-    from tradenode import journal
-    from tradenode.actors import _oms_entries, _oms_inspect, _oms_replay
-    from tradenode.journal import _inspect
+def test_the_journal_no_longer_serves_the_oms_names() -> None:
+    """The OMS's entries and replay are exported by ``tradenode.actors`` alone."""
+    from tradenode import actors, journal
 
-    moved = journal._MOVED
-    assert set(moved) <= set(journal.__all__)
-    for name, module in moved.items():
-        defining = {"_oms_entries": _oms_entries, "_oms_replay": _oms_replay}[module]
-        assert getattr(journal, name) is getattr(defining, name), name
-    assert _inspect.verify is _oms_inspect.verify
-    assert _inspect.state_from_snapshot is _oms_replay.state_from_snapshot
-    with pytest.raises(AttributeError, match="has no attribute 'recover'"):
-        _ = journal.recover
-
-
-def test_src_imports_no_moved_name_from_the_journal() -> None:
-    """Only code outside the layers (the testing package) still uses the old paths."""
-    moved = {f"tradenode.journal.{name}" for name in _moved_names()} | {
-        "tradenode.journal._inspect"
-    }
-    users = sorted(
-        _named(path)
-        for path in SRC.rglob("*.py")
-        if not _under(_module(path), _layers("testing", JOURNAL)) and _ours(path) & moved
-    )
-    assert users == []
+    for name in ("JournalEntry", "EntryKind", "decode_entry", "replay", "recover", "summarize"):
+        assert not hasattr(journal, name), name
+        assert name in actors.__all__, name
 
 
 def test_loading_the_journal_loads_no_oms_module() -> None:
@@ -125,17 +93,6 @@ def test_loading_the_journal_loads_no_oms_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
-
-
-def _moved_names() -> set[str]:
-    from tradenode import journal
-
-    return set(journal._MOVED)
-
-
-def _module(path: Path) -> str:
-    parts = path.relative_to(SRC.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def test_the_check_sees_an_oms_import_inside_a_journal_function() -> None:

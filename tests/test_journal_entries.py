@@ -16,19 +16,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradenode import DecodeError
-from tradenode.actors._client_ids import MAX_COUNTER
-from tradenode.actors._oms_entries import (
-    ENTRY_FIELDS,
-    ENTRY_FORMAT_VERSION,
-    MAX_ENTRY_BYTES,
+from tradenode.actors import (
     EntryKind,
     JournalEntry,
+    OmsError,
+    OmsState,
+    ReplayResult,
+    apply_entry,
     decode_entry,
     encode_entry,
     entry_to_dict,
+    replay,
+    summarize,
 )
-from tradenode.actors._oms_replay import ReplayResult, apply_entry, replay, summarize
-from tradenode.actors._oms_state import OmsError, OmsState
+
+# The client-id counter's bound, which an entry's counter must respect.
+from tradenode.actors._client_ids import MAX_COUNTER
+
+# The entry format's limits and field table are what is under test.
+from tradenode.actors._oms_entries import ENTRY_FIELDS, ENTRY_FORMAT_VERSION, MAX_ENTRY_BYTES
 from tradenode.messages import (
     CancelRejected,
     DenialCode,

@@ -15,9 +15,15 @@ from pathlib import Path
 import pytest
 
 from tradenode import Node, parse_config
-from tradenode.actors import Outcome
-from tradenode.actors._control import GetFills, GetMetrics, GetRiskStatus
-from tradenode.actors._oms_entries import EntryKind, JournalEntry, encode_entry
+from tradenode.actors import (
+    EntryKind,
+    GetFills,
+    GetMetrics,
+    GetRiskStatus,
+    JournalEntry,
+    Outcome,
+    encode_entry,
+)
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.messages import (
     DenialCode,
@@ -268,6 +274,7 @@ def _place_directly(venue: BinanceVenue, order: SubmitOrder, clock: ManualClock)
 
 
 def test_the_entries_counter_bound_is_the_client_id_bound() -> None:
+    # Two internal bounds that must agree: the allocator's and the entry format's.
     from tradenode.actors._client_ids import MAX_COUNTER as ids_bound
     from tradenode.actors._oms_entries import MAX_COUNTER as entries_bound
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradenode import _exceptions
+from tradenode import ConfigError, TradenodeError
 from tradenode.journal import (
     CorruptJournalError,
     FsyncMode,
@@ -380,8 +380,8 @@ def test_bad_magic_and_bad_version(journal_dir: Path) -> None:
     only.write_bytes(bytes(data))
     with pytest.raises(JournalVersionError, match="not a tradenode journal segment"):
         open_journal(journal_dir)
-    assert issubclass(JournalVersionError, _exceptions.JournalError)
-    assert issubclass(CorruptJournalError, _exceptions.TradenodeError)
+    assert issubclass(JournalVersionError, JournalError)
+    assert issubclass(CorruptJournalError, TradenodeError)
 
 
 def test_version_two_journal_round_trips(journal_dir: Path) -> None:
@@ -595,7 +595,7 @@ def test_policy_parsing() -> None:
     for policy in (FsyncPolicy.EVERY_RECORD, FsyncPolicy.NONE, FsyncPolicy.group(2.5, 7)):
         assert FsyncPolicy.parse(str(policy)) == policy
     for bad in ("sometimes", "group:fast", "group:5ms:many", "group:0ms", "group:5ms:0", "none:1"):
-        with pytest.raises(_exceptions.ConfigError, match="fsync policy"):
+        with pytest.raises(ConfigError, match="fsync policy"):
             FsyncPolicy.parse(bad)
 
 

@@ -17,18 +17,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradenode.actors._oms_entries import (
-    _SHAPES,
-    ENTRY_FIELDS,
-    EntryKind,
-    JournalEntry,
-    _encode_message,
-    decode_entry,
-    encode_call,
-    encode_entry,
-)
+from tradenode.actors import EntryKind, JournalEntry, decode_entry, encode_entry
+
+# The write path's encoder internals (message shapes, the fast path) are what is under test.
+from tradenode.actors._oms_entries import _SHAPES, ENTRY_FIELDS, _encode_message, encode_call
+
+# The OMS's write-ahead journal is what is under test; the node builds it.
 from tradenode.actors._oms_journal import OmsJournal
 from tradenode.journal import FsyncPolicy, Journal, JournalError
+
+# Storage internals: the tests reach the segment writer to count fsyncs.
 from tradenode.journal import _storage as storage
 from tradenode.messages import (
     Message,

@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradenode.actors._oms_entries import JournalEntry
-from tradenode.actors._oms_state import OMS_SNAPSHOT_VERSION, OmsSnapshotError, OmsState
+from tradenode.actors import JournalEntry, OmsSnapshotError, OmsState
+
+# The snapshot format's version number is what is under test.
+from tradenode.actors._oms_state import OMS_SNAPSHOT_VERSION
 from tradenode.messages import (
     DenialCode,
     OrderAccepted,
@@ -245,6 +247,7 @@ def test_a_restored_state_behaves_like_the_original_for_every_later_call(
 
 def test_the_snapshot_covers_every_field_the_state_has() -> None:
     """A tripwire: a new field must be added to snapshot/restore (and may need a version bump)."""
+    # The private fields of the state's pieces are what the tripwire watches.
     from tradenode.actors import _oms_state, _positions
 
     assert set(vars(OmsState())) == {

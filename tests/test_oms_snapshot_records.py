@@ -18,10 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradenode.actors._oms_entries import EntryKind, JournalEntry
-from tradenode.actors._oms_replay import replay
+from tradenode.actors import EntryKind, JournalEntry, OmsError, OmsSnapshotError, OmsState, replay
+
+# The snapshot's record layout and lazy records are what is under test.
 from tradenode.actors._oms_snapshot import RECORD_NAMES, SCHEMA, StoredOrder, order_to_plain
-from tradenode.actors._oms_state import OmsError, OmsSnapshotError, OmsState, _Order
+
+# An order's internal record, to compare a restored one field by field.
+from tradenode.actors._oms_state import _Order
 from tradenode.messages import OrderCanceled, OrderFilled, OrderStatus, Side, SubmitOrder
 
 from .test_journal_entries import call_directly, observe, oms_calls, quiet_oms, small_state

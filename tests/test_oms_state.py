@@ -14,27 +14,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradenode.actors._client_ids import MAX_COUNTER, MAX_PREFIX_LENGTH, ClientOrderIds
-from tradenode.actors._oms_state import (
+from tradenode.actors import (
     ApplyResult,
     DriftKind,
     DuplicateOrderError,
     IgnoreReason,
     LogicalOrderView,
     OmsState,
+    PositionBook,
+    PositionFill,
     ReplaceRefusedError,
     TrackedOrderView,
 )
+
+# The client-id allocator and its bounds are tested here with the state.
+from tradenode.actors._client_ids import MAX_COUNTER, MAX_PREFIX_LENGTH, ClientOrderIds
+
+# The order lifecycle's transition table is what is under test.
 from tradenode.actors._order_lifecycle import ORDER_TRANSITIONS, is_legal_transition
-from tradenode.actors._positions import PositionBook, PositionFill
-from tradenode.messages._enums import (
-    DenialCode,
-    OrderStatus,
-    OrderType,
-    Side,
-)
-from tradenode.messages._messages import (
+from tradenode.messages import (
     CancelRejected,
+    DenialCode,
     ModifyRejected,
     OrderAccepted,
     OrderCanceled,
@@ -42,9 +42,12 @@ from tradenode.messages._messages import (
     OrderFilled,
     OrderModified,
     OrderRejected,
+    OrderStatus,
     OrderStatusReport,
+    OrderType,
     PositionSnapshot,
     Quote,
+    Side,
     SubmitOrder,
 )
 

@@ -18,9 +18,11 @@ Public API tiers (``tests/test_public_api.py`` pins each):
   it declares (``VenueCapabilities``, ``AmendMode``, ``CancelAllScope``,
   ``ClientIdRules``, ``ClientOrderIdFamily``, ``MarketDataKind``). The
   rest of the kit is in :mod:`tradenode.brokers`.
-- **Runtime** (tools that read a node's books, such as the journal's
-  ``replay``): the order manager's pure state, ``OmsState``, with its
-  results, errors and position book.
+- **Runtime** (tools that read a node's books): the order manager's pure
+  state, ``OmsState``, with its results, errors and position book; what
+  it writes into the journal (``JournalEntry``, ``EntryKind`` and their
+  codec) and how its state comes back from a journal (``recover``:
+  snapshot plus tail; ``replay`` of entries; ``summarize``).
 
 The actors themselves (OMS, risk guard, circuit breaker, strategy host), the
 risk engine, the breaker's state machine, limiters and retry policy are the
@@ -28,6 +30,7 @@ node's internals: the node builds them, and their tests import them from
 their private modules.
 """
 
+from .._exceptions import OmsSnapshotError
 from ._breaker import GetBreakerStats, VenueFailureStats
 from ._breaker_state import BreakerStats, CircuitState
 from ._capabilities import (
@@ -65,6 +68,8 @@ from ._control import (
 from ._directory import VenueEntry
 from ._example import ExampleStrategy
 from ._oms import KillSwitchReport
+from ._oms_entries import EntryKind, JournalEntry, decode_entry, encode_entry, entry_to_dict
+from ._oms_replay import ReplayResult, apply_entry, recover, replay, summarize
 from ._oms_state import (
     ApplyResult,
     Drift,
@@ -101,6 +106,7 @@ __all__ = [
     "Drift",
     "DriftKind",
     "DuplicateOrderError",
+    "EntryKind",
     "ExampleStrategy",
     "ExecutionReport",
     "GetBreakerStats",
@@ -111,12 +117,14 @@ __all__ = [
     "GetPositions",
     "GetRiskStatus",
     "IgnoreReason",
+    "JournalEntry",
     "KillSwitchReport",
     "LogicalOrderView",
     "MarketDataKind",
     "MetricValue",
     "OmsCounts",
     "OmsError",
+    "OmsSnapshotError",
     "OmsState",
     "Outcome",
     "PositionBook",
@@ -125,6 +133,7 @@ __all__ = [
     "QuoteSubscription",
     "RateObservation",
     "ReplaceRefusedError",
+    "ReplayResult",
     "Routed",
     "SetTradingState",
     "Strategy",
@@ -137,4 +146,11 @@ __all__ = [
     "VenueCursor",
     "VenueEntry",
     "VenueFailureStats",
+    "apply_entry",
+    "decode_entry",
+    "encode_entry",
+    "entry_to_dict",
+    "recover",
+    "replay",
+    "summarize",
 ]

@@ -17,9 +17,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ...actors._oms_inspect import verify
+from ...actors._oms_replay import recover
 from ...actors._oms_state import OmsState, TrackedOrderView
-from ...journal import Journal, JournalError, decode_entry, replay
-from ...journal._inspect import state_from_snapshot, verify
+from ...journal import Journal, JournalError
 from ...messages import OrderStatus
 from ._venue import VenueBooks
 
@@ -111,13 +112,7 @@ def journal_problems(directory: Path) -> list[str]:
 def replay_journal(directory: Path) -> OmsState:
     """The order manager's state exactly as a node rebuilds it on start: snapshot, then the tail."""
     with Journal.open_read_only(directory) as log:
-        snapshot = log.latest_snapshot()
-        after, state = 0, None
-        if snapshot is not None:
-            after, payload = snapshot
-            state = state_from_snapshot(payload)
-        entries = [decode_entry(payload) for _, payload in log.replay(after)]
-    return replay(entries, state=state).state
+        return recover(log).state
 
 
 # ------------------------------------------------------------------ helpers
