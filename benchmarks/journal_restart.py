@@ -30,10 +30,20 @@ from pathlib import Path
 
 import msgpack
 
+# The journal's and the OMS's config sections, built directly without a node.
 from tradenode._config import JournalConfig, OmsConfig
-from tradenode.actors._oms_entries import EntryKind, JournalEntry, decode_entry, encode_entry
-from tradenode.actors._oms_replay import recover, replay, state_from_snapshot
-from tradenode.actors._oms_state import OmsState
+from tradenode.actors import (
+    EntryKind,
+    JournalEntry,
+    OmsState,
+    decode_entry,
+    encode_entry,
+    recover,
+    replay,
+)
+
+# The snapshot decoder alone, timed apart from the replay.
+from tradenode.actors._oms_replay import state_from_snapshot
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.messages import (
     LiquiditySide,

@@ -357,10 +357,6 @@ SHARED_NAMES = {
     "VenueSettings": {"tradenode.brokers", "tradenode.testing.campaign"},
 }
 
-#: Test modules another change owns at the moment, which still import private
-#: names without saying why: to be converted, never extended.
-NOT_YET_CONVERTED: set[str] = {}
-
 
 def _tier_names(package: str) -> list[str]:
     return [name for tier in TIERS.values() for name in tier.get(package, [])]
@@ -474,12 +470,11 @@ def _private_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
 
 
 def test_tests_import_internals_only_saying_why() -> None:
-    """Tests are the first examples users read: they import what users import, and an
-    import of internals has a comment right above it (or above its group) saying why."""
+    """Tests and benchmarks are the first examples users read: they import what users
+    import, and an import of internals has a comment right above it (or above its
+    group) saying why."""
     unexplained = []
-    for path in sorted(TESTS.rglob("*.py")):
-        if path.name in NOT_YET_CONVERTED:
-            continue
+    for path in sorted([*TESTS.rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")]):
         source = path.read_text()
         lines = source.splitlines()
         private = _private_imports(ast.parse(source))
@@ -491,7 +486,7 @@ def test_tests_import_internals_only_saying_why() -> None:
             while above in covered:
                 above -= 1
             if above < 0 or not lines[above].strip().startswith("#"):
-                unexplained.append(f"{path.relative_to(TESTS)}:{node.lineno}")
+                unexplained.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert unexplained == []
 
 
