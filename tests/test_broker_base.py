@@ -129,8 +129,8 @@ class TinyBroker(BrokerBase[BrokerLink]):
     def on_message(self, message: Any) -> Any:
         if isinstance(message, Finish):
             request = self.in_flight.pop(message.seq)
-            with self.completing(request, message.rates):
-                self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
+            with self.completing(request):
+                self.send_reply(request, BrokerReply(request.seq, Outcome.OK), rates=message.rates)
         elif isinstance(message, Publish):
             self.publish_quote(message.quote)
         elif isinstance(message, Fail):

@@ -189,7 +189,6 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         """Client order id -> seq of the request in flight for it."""
         self._deferred: dict[str, collections.deque[BrokerRequest]] = {}
         """Client order id -> requests waiting for that one, in arrival order."""
-        self._rates: tuple[RateObservation, ...] = ()
         self._io: dict[int, Callable[[], None]] = {}
         """Seq -> ``done`` of an in-flight request's quiescence count (``begin_io``)."""
 
@@ -315,17 +314,13 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         raise TypeError(f"{self.name}: not a broker command: {command!r}")
 
     @contextlib.contextmanager
-    def completing(
-        self, request: BrokerRequest, rates: tuple[RateObservation, ...] = ()
-    ) -> Iterator[None]:
-        """Around the handling of an in-flight request's answer: replies sent inside
-        carry ``rates`` (what the venue said about its counters in that answer), and
-        when it ends the next request waiting for the same order goes."""
-        self._rates = rates
+    def completing(self, request: BrokerRequest) -> Iterator[None]:
+        """Around the handling of an in-flight request's answer: when it ends (even
+        by an exception), the request no longer counts as I/O in flight and the next
+        request waiting for the same order goes."""
         try:
             yield
         finally:
-            self._rates = ()
             self._release(request)
 
     def _release(self, request: BrokerRequest) -> None:
@@ -343,10 +338,17 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
                     del self._deferred[key]
                 self._on_request(following)
 
-    def send_reply(self, request: BrokerRequest, reply: BrokerReply) -> None:
-        """Answer the breaker; the rate observations being handled ride along."""
-        if self._rates and not reply.rates:
-            reply = dataclasses.replace(reply, rates=self._rates)
+    def send_reply(
+        self,
+        request: BrokerRequest,
+        reply: BrokerReply,
+        *,
+        rates: tuple[RateObservation, ...] = (),
+    ) -> None:
+        """Answer the breaker; ``rates`` (what the venue said about its counters in
+        the answer being handled) ride along unless the reply carries its own."""
+        if rates and not reply.rates:
+            reply = dataclasses.replace(reply, rates=rates)
         request.reply_to.tell(reply)
 
     def reject(

@@ -66,7 +66,7 @@ from ...messages._messages import (
     SubmitOrder,
 )
 from ...supervision import Address, TrioLoopClosed, TrioThread
-from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, Rejection, refuse_if_expired
+from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, refuse_if_expired
 from ._codec import (
     AccountPosition,
     Balance,
@@ -783,17 +783,6 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             return None
         return violation.denial.value, f"Filter failure: {violation.filter} ({violation.reason})"
 
-    def _reply_rejected(
-        self,
-        request: BrokerRequest,
-        kind: Rejection,
-        client_order_id: str,
-        code: str,
-        reason: str,
-    ) -> None:
-        """Reject plus reply, for an answer that came back from the network."""
-        self.send_reply(request, self.reject(request, kind, client_order_id, code, reason))
-
     def live_at_venue(self, client_order_id: str) -> bool:
         tracked = self.link.orders.get(client_order_id)
         return tracked is not None and tracked.order_id is not None
@@ -825,10 +814,11 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         rates: tuple[RateObservation, ...] = ()
         for result in done.results:
             rates += self._observe_rates(result, sent_at)
-        with self.completing(request, rates):
-            self._map_done(done)
+        with self.completing(request):
+            self.send_reply(request, self._map_done(done), rates=rates)
 
-    def _map_done(self, done: _Done) -> None:
+    def _map_done(self, done: _Done) -> BrokerReply:
+        """Tell the OMS what the venue's answer says; return the breaker's reply."""
         request = done.request
         if done.failure is not None:
             outcome = (
@@ -836,13 +826,11 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 if isinstance(done.failure, BrokerTimeoutError)
                 else Outcome.TRANSPORT
             )
-            self.send_reply(request, BrokerReply(request.seq, outcome, str(done.failure)))
-            return
+            return BrokerReply(request.seq, outcome, str(done.failure))
         command = request.command
         last = done.results[-1]
         if last.error is not None:
-            self._on_error(request, last.error, last)
-            return
+            return self._on_error(request, last.error, last)
         if isinstance(command, SubmitOrder):
             order = parse_order(last.body, broker=self.name)
             self._note_order(order)
@@ -855,7 +843,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                     ts_ns=self.context.now_ns(),
                 )
             )
-            self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
+            reply = BrokerReply(request.seq, Outcome.OK)
         elif isinstance(command, CancelOrder):
             order = parse_order(last.body, broker=self.name)
             self._note_order(order)
@@ -868,7 +856,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                     ts_ns=self.context.now_ns(),
                 )
             )
-            self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
+            reply = BrokerReply(request.seq, Outcome.OK)
         elif isinstance(command, QueryOrder):
             order = parse_order(done.results[0].body, broker=self.name)
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
@@ -877,9 +865,9 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 self._forward_trade(parse_trade(raw, broker=self.name))
             report = to_status_report(self.name, order)
             self.reports_to.tell(report)
-            self.send_reply(request, BrokerReply(request.seq, Outcome.OK, report=report))
+            reply = BrokerReply(request.seq, Outcome.OK, report=report)
         elif isinstance(command, ModifyOrder):
-            self._on_replaced(request, command, last, done)
+            reply = self._on_replaced(request, command, last, done)
         elif isinstance(command, CancelAllOrders):
             for result in done.results:
                 if result.error is None and isinstance(result.body, list):
@@ -892,8 +880,9 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                             order = parse_order(raw, broker=self.name)
                             self._note_order(order)
                             self.reports_to.tell(to_status_report(self.name, order))
-            self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
+            reply = BrokerReply(request.seq, Outcome.OK)
         self._forget_settled()
+        return reply
 
     def _forward_trades_first(self, done: _Done, order: BinanceOrder) -> None:
         """A terminal answer over REST can overtake the stream's last fills; the OMS
@@ -905,7 +894,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
 
     def _on_replaced(
         self, request: BrokerRequest, command: ModifyOrder, result: RestResult, done: _Done
-    ) -> None:
+    ) -> BrokerReply:
         body = result.body
         assert command.new_client_order_id is not None
         if not isinstance(body, Mapping):
@@ -934,11 +923,11 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 ts_ns=self.context.now_ns(),
             )
         )
-        self.send_reply(request, BrokerReply(request.seq, Outcome.OK))
+        return BrokerReply(request.seq, Outcome.OK)
 
     def _on_error(
         self, request: BrokerRequest, error: BinanceErrorAnswer, result: RestResult
-    ) -> None:
+    ) -> BrokerReply:
         command = request.command
         if error.code == -1021 and self.thread is not None and self.session is not None:
             self.thread.start_soon(
@@ -951,33 +940,27 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             if isinstance(command, SubmitOrder):
                 self._drop_unsent(command.client_order_id)
             outcome = Outcome.RATE_LIMITED if kind is ErrorKind.RATE_LIMITED else Outcome.BANNED
-            self.send_reply(
-                request,
-                BrokerReply(seq, outcome, detail, retry_after=retry_after_seconds(result.headers)),
+            return BrokerReply(
+                seq, outcome, detail, retry_after=retry_after_seconds(result.headers)
             )
-            return
         if kind is ErrorKind.UNKNOWN_OUTCOME or kind is ErrorKind.CLOCK:
             # 5xx / -1007: the order may or may not exist; the breaker asks
             # the venue by client order id before anything is re-sent.
-            self.send_reply(request, BrokerReply(seq, Outcome.TRANSPORT, detail))
-            return
+            return BrokerReply(seq, Outcome.TRANSPORT, detail)
         if isinstance(command, QueryOrder):
             if kind is ErrorKind.NOT_FOUND:
                 self._drop_unsent(command.client_order_id)
-                self.send_reply(request, BrokerReply(seq, Outcome.NOT_FOUND, detail))
-                return
-            self.send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
-            return
+                return BrokerReply(seq, Outcome.NOT_FOUND, detail)
+            return BrokerReply(seq, Outcome.REJECTED, detail)
         code = str(error.code)
         if isinstance(command, SubmitOrder):
             self._drop_unsent(command.client_order_id)
-            self._reply_rejected(request, OrderRejected, command.client_order_id, code, error.msg)
-        elif isinstance(command, CancelOrder):
-            self._reply_rejected(request, CancelRejected, command.client_order_id, code, error.msg)
-        elif isinstance(command, ModifyOrder):
-            self._on_replace_refused(request, command, error, result)
-        else:
-            self.send_reply(request, BrokerReply(seq, Outcome.REJECTED, detail))
+            return self.reject(request, OrderRejected, command.client_order_id, code, error.msg)
+        if isinstance(command, CancelOrder):
+            return self.reject(request, CancelRejected, command.client_order_id, code, error.msg)
+        if isinstance(command, ModifyOrder):
+            return self._on_replace_refused(request, command, error, result)
+        return BrokerReply(seq, Outcome.REJECTED, detail)
 
     def _on_replace_refused(
         self,
@@ -985,7 +968,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         command: ModifyOrder,
         error: BinanceErrorAnswer,
         result: RestResult,
-    ) -> None:
+    ) -> BrokerReply:
         """-2021: one leg worked; -2022: neither did (Binance answers 409 / 400)."""
         assert command.new_client_order_id is not None
         data = error.data if isinstance(error.data, Mapping) else {}
@@ -1013,13 +996,10 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             )
         if not cancel_ok:
             reason = _leg_message(data.get("cancelResponse")) or error.msg
-            self._reply_rejected(
+            return self.reject(
                 request, ModifyRejected, command.client_order_id, str(error.code), reason
             )
-            return
-        self.send_reply(
-            request, BrokerReply(request.seq, Outcome.REJECTED, f"{error.code} {error.msg}")
-        )
+        return BrokerReply(request.seq, Outcome.REJECTED, f"{error.code} {error.msg}")
 
     def _drop_unsent(self, client_order_id: str) -> None:
         tracked = self.link.orders.get(client_order_id)
