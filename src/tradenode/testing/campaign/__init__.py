@@ -59,11 +59,6 @@ from ._runner import (
 )
 from ._venue import CampaignVenue, FaultAction, VenueBooks, VenueSettings
 
-# What VenueBooks holds. tradenode.testing.conformance exports these two; its _venue
-# module still imports them from this package (hence the explicit re-export form).
-from ._venue import VenueFill as VenueFill
-from ._venue import VenueOrder as VenueOrder
-
 VENUES: Mapping[str, Callable[[], CampaignVenue]] = {"binance": BinanceCampaignVenue}
 """The venues ``tradenode drill`` knows, by name: each a factory of a :class:`CampaignVenue`."""
 

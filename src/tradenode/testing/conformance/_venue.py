@@ -22,7 +22,8 @@ from typing import Any
 
 from ...messages import OrderType, SubmitOrder
 from ...supervision import ManualClock
-from ..campaign import CampaignVenue, VenueFill, VenueOrder
+from ..campaign import CampaignVenue
+from ..campaign._venue import VenueFill, VenueOrder
 
 __all__ = [
     "ConformanceVenue",
