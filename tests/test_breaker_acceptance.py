@@ -94,17 +94,18 @@ class Sink(Actor):
 
 
 class Rig:
-    def __init__(self, clock: ManualClock, breaker: Address, broker: Address) -> None:
+    def __init__(
+        self, system: ActorSystem, clock: ManualClock, breaker: Address, broker: Address
+    ) -> None:
+        self.system = system
         self.clock = clock
         self.breaker = breaker
         self.broker = broker
 
     def settle(self) -> None:
-        """Both actors have handled what was sent to them so far (twice: a reply
-        handled by the breaker may send one more request)."""
-        for _ in range(2):
-            self.broker.ask("sync")
-            self.breaker.ask(GetBreakerStats())
+        """Every actor has handled what was sent to it, and what that sent in turn:
+        the moment the test may move the clock."""
+        self.system.wait_quiescent()
 
 
 @contextmanager
@@ -151,7 +152,7 @@ def rig(
         root.cell.first_start.started.wait()
         breaker, broker = system.lookup("/n/breaker"), system.lookup("/n/broker")
         assert breaker is not None and broker is not None
-        yield Rig(clock, breaker, broker)
+        yield Rig(system, clock, breaker, broker)
     finally:
         system.shutdown(10)
 
