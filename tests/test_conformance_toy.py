@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from tradenode import ConfigError, MalformedPayloadError, Node, parse_config
+
+# The command line's entry point, run in-process so that the toy's entry points are seen.
+from tradenode._cli import main
 from tradenode.actors import GetFills
 from tradenode.brokers import (
     ENTRY_POINT_GROUP,
@@ -54,6 +58,9 @@ from .toyvenue.fake import DEFAULT_API_KEY, ToyVenue
 REPO = Path(__file__).resolve().parents[1]
 TOY_PACKAGE = Path(__file__).resolve().parent / "toyvenue"
 ENTRY_POINT = "tests.toyvenue:VENUE_KIND"
+COMMAND_ENTRY_POINT = "tests.toyvenue.fake:command"
+#: Where ``tradenode venue`` finds its commands (docs/architecture.md, "How to add a venue").
+VENUE_COMMANDS_GROUP = "tradenode.venue_commands"
 
 
 # ------------------------------------------------------------- the installation
@@ -69,7 +76,10 @@ def toy_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     dist = site / "toyvenue-0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyvenue\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\ntoy = {ENTRY_POINT}\n")
+    (dist / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\ntoy = {ENTRY_POINT}\n\n"
+        f"[{VENUE_COMMANDS_GROUP}]\ntoy = {COMMAND_ENTRY_POINT}\n"
+    )
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     reload_venue_kinds()
@@ -93,6 +103,20 @@ def test_the_kind_loads_through_its_entry_point(toy_installed: Path) -> None:
     from tests.toyvenue import VENUE_KIND, ToySettings
 
     assert kind is VENUE_KIND and kind.settings is ToySettings
+
+
+def test_tradenode_venue_runs_the_toys_fake_through_its_entry_point(toy_installed: Path) -> None:
+    """``tradenode venue toy``: the command comes from the distribution, as the kind does."""
+    runner = CliRunner()
+    listed = runner.invoke(main, ["venue", "--help"])
+    assert listed.exit_code == 0, listed.output
+    assert "toy" in listed.output and "binance" in listed.output
+    served = runner.invoke(main, ["venue", "toy", "--seed", "3"], input="")
+    assert served.exit_code == 0, served.output
+    where = json.loads(served.output.splitlines()[0])
+    assert where["host"] == "127.0.0.1" and where["port"] > 0
+    unknown = runner.invoke(main, ["venue", "nosuchvenue"])
+    assert unknown.exit_code == 2 and "No such command 'nosuchvenue'" in unknown.output
 
 
 def test_the_adapter_lives_outside_src_and_no_core_file_knows_it() -> None:

@@ -20,7 +20,9 @@ import dataclasses
 import json
 import socket
 import string
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -504,3 +506,23 @@ def _fill(fill: SimFill) -> dict[str, Any]:
         "leaves": str(fill.leaves_quantity),
         "ts": fill.ts_ns,
     }
+
+
+def _command() -> Any:
+    """The toy's ``tradenode venue`` command, built on first use so that importing
+    the fake does not need click."""
+    import click
+
+    @click.command("toy")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
+    def toy(seed: int) -> None:
+        """Serve the toy venue on loopback until stdin closes; print one JSON line first."""
+        with ToyVenue(clock=time.time_ns, seed=seed) as venue:
+            click.echo(json.dumps({"host": venue.host, "port": venue.port}))
+            sys.stdin.read()
+
+    return toy
+
+
+command = _command()
+"""Registered under ``tradenode.venue_commands`` by the toy's distribution."""
