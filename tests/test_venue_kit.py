@@ -221,14 +221,14 @@ def test_an_entry_point_that_fails_to_load_is_reported_by_name_and_others_load(
     import json
 
     result = json.loads(lines[-1])
-    assert {"paper", "binance"} <= set(result["kinds"])
+    assert {"paper", "binance", "oanda"} <= set(result["kinds"])
     assert set(result["broken"]) == {"missingmod", "notakind", "wrongname"}
     assert "no_such_module_anywhere" in result["broken"]["missingmod"]
     assert "not a VenueKind" in result["broken"]["notakind"]
     assert "declares kind 'paper'" in result["broken"]["wrongname"]
     assert "kind 'missingmod' is installed but did not load" in result["missing"]
     assert "ModuleNotFoundError" in result["missing"]
-    assert "installed: binance, paper" in result["unknown"]
+    assert "installed: binance, oanda, paper" in result["unknown"]
     assert "failed to load: missingmod" in result["unknown"]
     assert result["ok"] == "paper"
     logged = "\n".join(lines[:-1])
