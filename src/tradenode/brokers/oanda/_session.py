@@ -173,7 +173,7 @@ class OandaSession:
                 nursery.cancel_scope.cancel()
         finally:
             self._client = self._nursery = None
-            await trio.to_thread.run_sync(api.close)
+            api.close()  # closes the requests session's pooled sockets; never blocks
             oanda_core.TRADING_ENVIRONMENTS.pop(self._environment, None)
 
     async def aclose(self) -> None:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from ..._config import VenueSettings
+from ..._config import VenueConfig, VenueSettings
 from ..._exceptions import ConfigError
 
 __all__ = ["OANDA_HOSTS", "OandaSettings"]
@@ -75,3 +75,12 @@ class OandaSettings(VenueSettings):
 
     def known_symbols(self) -> tuple[str, ...] | None:
         return self.instruments or None
+
+    def check_venue(self, venue: VenueConfig) -> None:
+        if venue.breaker.rate_per_second > self.rest_rate_limit:
+            raise ConfigError(
+                f"venue {venue.name}: breaker.rate_per_second "
+                f"({venue.breaker.rate_per_second:g}) is above OANDA's REST limit "
+                f"({self.rest_rate_limit:g} requests per second): the venue would answer 429",
+                key="breaker.rate_per_second",
+            )
