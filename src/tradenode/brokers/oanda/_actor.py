@@ -75,7 +75,7 @@ from ...messages._messages import (
     SubmitOrder,
 )
 from ...supervision import Address, TrioLoopClosed, TrioThread
-from .._base import Answer, BrokerBase, BrokerLink, Rejection, refuse_if_expired
+from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, Rejection, refuse_if_expired
 from ._codec import (
     Heartbeat,
     OandaErrorAnswer,
@@ -105,6 +105,7 @@ from ._codec import (
 from ._endpoints import OandaEndpoints, RestResult, client_specifier
 from ._session import (
     ConnectionLost,
+    NotSent,
     OandaSession,
     SessionEvent,
     StreamLine,
@@ -667,6 +668,16 @@ class OandaBroker(BrokerBase[OandaLink]):
             result = self.thread.run(_guarded, job, *args)
         except TrioLoopClosed as exc:
             raise BrokerConnectionError("session ended", broker=self.name) from exc
+        if isinstance(result, NotSent):
+            if self.session is not None and self.session.closed:
+                # The session is gone and its ConnectionLost is queued: this
+                # incarnation is ending. The request goes behind it, to the next.
+                self.context.self.tell(request)
+                return IN_FLIGHT
+            # Certainly not processed (no connection could be opened). The
+            # contract has no "not sent" outcome; a 429's is the same promise:
+            # the breaker asks, finds nothing, and sends it again.
+            return BrokerReply(request.seq, Outcome.RATE_LIMITED, f"not sent: {result}")
         if isinstance(result, BrokerError):
             outcome = (
                 Outcome.TIMEOUT if isinstance(result, BrokerTimeoutError) else Outcome.TRANSPORT

@@ -41,6 +41,7 @@ import oandapyV20.oandapyV20 as oanda_core
 import requests
 import trio
 from oandapyV20 import API, V20Error
+from urllib3.exceptions import NewConnectionError
 
 from ..._exceptions import BrokerConnectionError, BrokerTimeoutError, MalformedPayloadError
 from ._codec import parse_error_answer
@@ -48,6 +49,7 @@ from ._endpoints import OandaEndpoints, RestResult
 
 __all__ = [
     "ConnectionLost",
+    "NotSent",
     "OandaSession",
     "SessionEvent",
     "StreamLine",
@@ -80,6 +82,29 @@ class ConnectionLost:
 
 
 SessionEvent = StreamLine | TruncatedLine | ConnectionLost
+
+
+class NotSent(BrokerConnectionError):
+    """The request certainly never reached the venue: the session had already
+    ended, or no connection could be opened (refused, or no answer to connect)."""
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether ``requests`` failed before any byte of the request left."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError | ConnectionRefusedError):
+            return True
+        todo.extend(item.args)
+        todo.extend((getattr(item, "reason", None), item.__cause__, item.__context__))
+    return False
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -176,6 +201,11 @@ class OandaSession:
             api.close()  # closes the requests session's pooled sockets; never blocks
             oanda_core.TRADING_ENVIRONMENTS.pop(self._environment, None)
 
+    @property
+    def closed(self) -> bool:
+        """Lost or closed: nothing more is sent."""
+        return self._lost
+
     async def aclose(self) -> None:
         """End the session without reporting a loss."""
         self._lost = True
@@ -204,7 +234,7 @@ class OandaSession:
     async def _send(self, endpoint: Any) -> RestResult:
         """Run one oandapyV20 request in a worker thread; errors become ours."""
         if self._api is None or self._lost:
-            raise BrokerConnectionError("session is closed", broker=self.broker)
+            raise NotSent("session is closed", broker=self.broker)
         async with self._rest_lock:
             if not self._rest_connected:
                 await self._pace()
@@ -226,6 +256,8 @@ class OandaSession:
                 f"{where}: no answer within {self._request_timeout:g} s", broker=self.broker
             ) from exc
         except requests.RequestException as exc:
+            if _never_connected(exc):
+                raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
             raise BrokerConnectionError(
                 f"{where}: {type(exc).__name__}", broker=self.broker
             ) from exc
