@@ -846,9 +846,16 @@ async def _fetch(api: OandaEndpoints, cursor: str | None, unsettled: tuple[str, 
     else:
         transactions, last = parse_transactions(await _call_ok(api.transactions_since, (cursor,)))
     pending = await _call_ok(api.pending_orders, ())
+    listed = pending.get("orders") if isinstance(pending, dict) else None
+    resting = {
+        raw.get("clientExtensions", {}).get("id")
+        for raw in listed or ()
+        if isinstance(raw, dict) and isinstance(raw.get("clientExtensions"), dict)
+    }
     orders = {}
     for client_id in unsettled:
-        orders[client_id] = await api.order(client_id)
+        if client_id not in resting:  # the pending list already says where it is
+            orders[client_id] = await api.order(client_id)
     positions = await _call_ok(api.open_positions, ())
     return _Snapshot(tuple(transactions), last, summary, pending, positions, orders)
 
