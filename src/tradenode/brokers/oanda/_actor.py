@@ -321,17 +321,20 @@ class OandaBroker(BrokerBase[OandaLink]):
             self._report(parse_order(order_raw, broker=name))
         positions = parse_positions(snapshot.positions, broker=name)
         self.link.positions = {k: p.units for k, p in positions.items()}
-        totals = dict(self.link.positions)
-        for instrument in self.instruments if self._configured else ():
-            totals.setdefault(instrument, Decimal(0))
-        self.reports_to.tell(
-            VenueBalances(
-                venue=name,
-                totals=totals,
-                base_assets={symbol: symbol for symbol in totals},
-                ts_ns=self.context.now_ns(),
+        as_of = snapshot.positions.get("lastTransactionID")
+        if isinstance(as_of, str) and as_of.isdigit() and int(as_of) == self.link.cursor:
+            # Positions as of exactly the transactions the OMS has: comparable.
+            totals = dict(self.link.positions)
+            for instrument in self._configured:
+                totals.setdefault(instrument, Decimal(0))
+            self.reports_to.tell(
+                VenueBalances(
+                    venue=name,
+                    totals=totals,
+                    base_assets={symbol: symbol for symbol in totals},
+                    ts_ns=self.context.now_ns(),
+                )
             )
-        )
         self._tell_cursor()
         self.link.note_reconciled()
 
@@ -453,6 +456,11 @@ class OandaBroker(BrokerBase[OandaLink]):
                 "unreadable transaction: reconciling through a restart", broker=self.name
             ) from exc
         if isinstance(txn, Heartbeat):
+            last, cursor = txn.last_transaction_id, self.link.cursor
+            if not replay and last is not None and cursor is not None and int(last) > cursor:
+                # The account moved past what the stream showed us: replay.
+                self._fill_gap()
+                self._tell_cursor()
             return
         number = int(txn.txn_id)
         cursor = self.link.cursor
