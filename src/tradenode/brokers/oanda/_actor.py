@@ -42,7 +42,9 @@ transaction types and unreadable price lines are logged and counted
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +58,13 @@ from ..._exceptions import (
     ConfigError,
     MalformedPayloadError,
 )
-from ...actors._contract import BrokerReply, BrokerRequest, Outcome, QuoteSubscription
+from ...actors._contract import (
+    BrokerReply,
+    BrokerRequest,
+    Outcome,
+    QuoteSubscription,
+    RateObservation,
+)
 from ...actors._control import VenueBalances, VenueCursor
 from ...messages._enums import OrderStatus, Side
 from ...messages._messages import (
@@ -199,8 +207,12 @@ class OandaBroker(BrokerBase[OandaLink]):
         stream_timeout: float = 15.0,
         connection_spacing: float = 0.5,
         check_interval: float | None = None,
+        rest_rate_limit: float = 120.0,
     ) -> None:
         super().__init__(name, reports_to=reports_to, link=link)
+        self._rest_rate_limit = rest_rate_limit
+        self._sent_times: collections.deque[float] = collections.deque()
+        self._counted = 0
         self._rest_url, self._stream_url = rest_url, stream_url
         self._token = token
         self._account = account_id
@@ -671,6 +683,31 @@ class OandaBroker(BrokerBase[OandaLink]):
         self, request: BrokerRequest, job: Callable[..., Awaitable[Any]], *args: Any
     ) -> Answer:
         """Run ``job`` on the trio thread and answer from its result."""
+        assert self.thread is not None
+        reply = self._reply(request, job, *args)
+        if isinstance(reply, BrokerReply) and not reply.rates:
+            reply = dataclasses.replace(reply, rates=self._rate_observations())
+        return reply
+
+    def _rate_observations(self) -> tuple[RateObservation, ...]:
+        """OANDA reports no usage counter: what this connection itself sent in the
+        last second (every REST request, its own sweeps and look-ups included)
+        against OANDA's limit, for the breaker's limiter."""
+        session = self.session
+        if session is None:
+            return ()
+        now = self.monotonic()
+        sent = session.requests_sent - self._counted
+        self._counted = session.requests_sent
+        self._sent_times.extend([now] * sent)
+        while self._sent_times and self._sent_times[0] <= now - 1.0:
+            self._sent_times.popleft()
+        used = float(len(self._sent_times))
+        return (RateObservation("REST:1s", used, self._rest_rate_limit, 1.0, now),)
+
+    def _reply(
+        self, request: BrokerRequest, job: Callable[..., Awaitable[Any]], *args: Any
+    ) -> Answer:
         assert self.thread is not None
         try:
             result = self.thread.run(_guarded, job, *args)

@@ -71,6 +71,7 @@ def build_oanda(context: VenueContext[OandaSettings]) -> VenueBuild:
                 stream_timeout=settings.stream_timeout,
                 connection_spacing=settings.connection_spacing,
                 check_interval=settings.check_interval or None,
+                rest_rate_limit=settings.rest_rate_limit,
             )
         ),
         capabilities=oanda_capabilities(),
