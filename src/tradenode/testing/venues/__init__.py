@@ -51,6 +51,26 @@ takes) are registered by their public key::
 
     BinanceVenue(ed25519_public_keys={"my-ed25519-key": public_key_pem})
 The standalone server is ``tradenode venue binance`` (see ``--help``).
+
+:class:`OandaVenue` is an OANDA v20 account on loopback: the REST API under
+``/v3/accounts/...`` (orders, trades, positions, transactions, pricing,
+summary, instruments) and both NDJSON streams (``transactions/stream``,
+``pricing/stream``) on one port, behind the same simulator's prices. OANDA's
+clients work against it unchanged: oandapyV20 through its
+``TRADING_ENVIRONMENTS`` table, OANDA's own ``v20`` through
+``v20.Context(host, port, ssl=False, token=...)``::
+
+    import oandapyV20.oandapyV20 as core
+
+    with OandaVenue(seed=1, heartbeat_interval=0.1) as venue:
+        core.TRADING_ENVIRONMENTS["fake"] = {"api": venue.rest_url, "stream": venue.stream_url}
+        api = oandapyV20.API(access_token=venue.token, environment="fake")
+
+Its knobs (``stall_streams``, ``drop_streams``, ``rate_limit``,
+``fail_requests``, ``lose_next_response``, ``duplicate_transactions``,
+``corrupt_next_line``, ``hold_fills``/``release_fills``, ``down``/``up``,
+...) follow the Binance fake's pattern; the account id and token default to
+:data:`DEFAULT_OANDA_ACCOUNT_ID` and :data:`DEFAULT_OANDA_TOKEN`.
 """
 
 from tradenode.testing.venues._binance_exchange import (
@@ -69,14 +89,19 @@ from tradenode.testing.venues._binance_server import (
     BinanceVenue,
     default_binance_config,
 )
+from tradenode.testing.venues._oanda_exchange import DEFAULT_OANDA_ACCOUNT_ID, DEFAULT_OANDA_TOKEN
+from tradenode.testing.venues._oanda_server import OandaVenue
 
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_API_SECRET",
     "DEFAULT_BALANCES",
+    "DEFAULT_OANDA_ACCOUNT_ID",
+    "DEFAULT_OANDA_TOKEN",
     "BinanceError",
     "BinanceExchange",
     "BinanceVenue",
+    "OandaVenue",
     "OrderInfo",
     "TradeInfo",
     "default_binance_config",
