@@ -232,10 +232,11 @@ class OandaBroker(BrokerBase[OandaLink]):
     # -- lifecycle --------------------------------------------------------------------------
 
     def _streamed(self) -> tuple[str, ...]:
+        """The instruments to stream prices for: configured or subscribed, and listed."""
         wanted = set(self._configured)
         for subscription in self.link.subscriptions:
             wanted.update(subscription.symbols)
-        return tuple(sorted(wanted))
+        return tuple(sorted(wanted & set(self.instruments)))
 
     def on_start(self) -> None:
         me = self.context.self
@@ -246,7 +247,6 @@ class OandaBroker(BrokerBase[OandaLink]):
             stream_url=self._stream_url,
             token=self._token,
             account_id=self._account,
-            instruments=self._streamed(),
             deliver=lambda event: me.tell(_Delivered(holder[0], event)),
             request_timeout=self._request_timeout,
             stream_timeout=self._stream_timeout,
@@ -268,6 +268,7 @@ class OandaBroker(BrokerBase[OandaLink]):
                     f"{'it' if len(missing) == 1 else 'them'})",
                     key="oanda.instruments",
                 )
+            thread.run(session.set_instruments, self._streamed())
             snapshot = thread.run(_fetch, session.api, *self._sweep_from(first=True))
         except TrioLoopClosed as exc:
             raise BrokerConnectionError(
@@ -289,9 +290,15 @@ class OandaBroker(BrokerBase[OandaLink]):
         thread.close()
 
     def on_subscribed(self, subscription: QuoteSubscription) -> None:
-        if self.thread is not None and self.session is not None:
-            with contextlib.suppress(TrioLoopClosed):
-                self.thread.run(self.session.set_instruments, self._streamed())
+        if self.thread is None or self.session is None:
+            return  # the next incarnation streams what the link's subscriptions want
+        unknown = [s for s in subscription.symbols if s not in self.instruments]
+        if unknown:
+            logger.warning("%s: no prices for %s: not listed", self.name, ", ".join(unknown))
+        try:
+            self.thread.run(self.session.set_instruments, self._streamed())
+        except TrioLoopClosed as exc:
+            raise BrokerConnectionError("session ended", broker=self.name) from exc
 
     # -- reconciliation ---------------------------------------------------------------------
 

@@ -125,7 +125,6 @@ class OandaSession:
         stream_url: str,
         token: str,
         account_id: str,
-        instruments: Sequence[str],
         deliver: Callable[[SessionEvent], None],
         request_timeout: float,
         stream_timeout: float,
@@ -136,7 +135,7 @@ class OandaSession:
         self._stream_url = stream_url
         self._token = token
         self._account = account_id
-        self._instruments = tuple(instruments)
+        self._streaming: tuple[str, ...] = ()
         self._deliver = deliver
         self._request_timeout = request_timeout
         self._stream_timeout = stream_timeout
@@ -178,24 +177,23 @@ class OandaSession:
         )
         api.client.hooks["response"].append(self._remember_headers)
         try:
-            async with (
-                httpx.AsyncClient(
-                    base_url=self._stream_url,
-                    headers={"Authorization": f"Bearer {self._token}"},
-                    timeout=httpx.Timeout(self._request_timeout, read=None),
-                ) as client,
-                trio.open_nursery() as nursery,
-            ):
-                self._client, self._nursery = client, nursery
+            async with httpx.AsyncClient(
+                base_url=self._stream_url,
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=httpx.Timeout(self._request_timeout, read=None),
+            ) as client:
+                self._client = client
+                # Opened outside the nursery: its refusal reaches on_start as itself
+                # (with its Retry-After), not wrapped in an exception group.
                 path = f"/v3/accounts/{self._account}/transactions/stream"
                 response = await self._open_stream(path, None)
-                nursery.start_soon(self._read, "transactions", response)
-                if self._instruments:
-                    await nursery.start(self._run_pricing, self._instruments)
-                self._started = True
-                task_status.started()
-                await self._done.wait()
-                nursery.cancel_scope.cancel()
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._read, "transactions", response)
+                    self._started = True
+                    task_status.started()
+                    await self._done.wait()
+                    nursery.cancel_scope.cancel()
         finally:
             self._client = self._nursery = None
             api.close()  # closes the requests session's pooled sockets; never blocks
@@ -212,19 +210,22 @@ class OandaSession:
         self._done.set()
 
     async def set_instruments(self, instruments: Sequence[str]) -> None:
-        """Stream prices for ``instruments`` from now on (a new pricing connection)."""
+        """Stream prices for ``instruments`` from now on (a new pricing connection).
+
+        Raises ``BrokerConnectionError`` if the venue refuses the stream."""
         instruments = tuple(instruments)
-        if instruments == self._instruments or self._nursery is None or self._lost:
+        if self._nursery is None or self._lost:
+            raise NotSent("session is closed", broker=self.broker)
+        if instruments == self._streaming:
             return
-        self._instruments = instruments
+        self._streaming = instruments
         if self._pricing is not None:
             self._pricing.cancel()
             self._pricing = None
         if instruments:
-            try:
-                await self._nursery.start(self._run_pricing, instruments)
-            except BrokerConnectionError as exc:
-                self._lose(f"pricing stream refused: {exc}")
+            refused = await self._nursery.start(self._run_pricing, instruments)
+            if refused is not None:
+                raise refused
 
     # -- REST -----------------------------------------------------------------------
 
@@ -312,10 +313,15 @@ class OandaSession:
         with trio.CancelScope() as scope:
             self._pricing = scope
             path = f"/v3/accounts/{self._account}/pricing/stream"
-            response = await self._open_stream(
-                path, {"instruments": ",".join(instruments), "snapshot": "true"}
-            )
-            task_status.started()
+            try:
+                response = await self._open_stream(
+                    path, {"instruments": ",".join(instruments), "snapshot": "true"}
+                )
+            except BrokerConnectionError as exc:
+                # Handed back by value: nursery.start would wrap it in a group.
+                task_status.started(exc)
+                return
+            task_status.started(None)
             await self._read("pricing", response)
 
     async def _read(self, stream: StreamKind, response: httpx.Response) -> None:
