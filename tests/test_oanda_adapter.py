@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,13 +253,17 @@ def test_a_transaction_stream_lost_mid_fill_restarts_and_every_fill_arrives_once
         assert_exactly_once(h)
 
 
+@pytest.mark.parametrize("fault", ["lost", "503_after"])
 def test_a_submit_whose_answer_is_lost_is_looked_up_by_client_id_and_never_sent_twice(
-    venue: OandaVenue, clock: ManualClock
+    venue: OandaVenue, clock: ManualClock, fault: str
 ) -> None:
     with oanda_node(venue, clock=clock) as h:
         replies = EventRecorder()
         h.node.observe_breaker("oanda", replies)
-        venue.lose_next_response("POST orders")
+        if fault == "lost":
+            venue.lose_next_response("POST orders")
+        else:
+            venue.fail_requests(1, 503, after=True, path="POST orders")
         coid = h.do(market(Side.BUY, "100"))
         replies.wait_for(lambda r: r.outcome in (Outcome.TRANSPORT, Outcome.TIMEOUT))
         h.node.failure_stats("oanda")
@@ -268,6 +273,41 @@ def test_a_submit_whose_answer_is_lost_is_looked_up_by_client_id_and_never_sent_
         h.sync()
         assert venue.submissions()[coid] == 1
         assert venue.calls().get("GET orders/{id}", 0) >= 1  # looked up by client id
+        assert_exactly_once(h)
+
+
+def test_a_submit_made_while_the_venue_is_down_is_sent_once_it_is_back(
+    venue: OandaVenue, clock: ManualClock
+) -> None:
+    with oanda_node(venue, clock=clock) as h:
+        venue.down()
+        h.supervision.wait_for(event(K.RESTART_SCHEDULED, 2))
+        coid = h.do(market(Side.BUY, "100"))
+        venue.up()
+        h.restart(2)
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert venue.submissions()[coid] == 1
+        assert_exactly_once(h)
+
+
+def test_a_new_process_replays_from_the_journaled_transaction_cursor(
+    venue: OandaVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    journal = f"journal: {{path: '{tmp_path / 'journal'}', fsync: every_record}}\n"
+    with oanda_node(venue, journal, clock=clock) as h:
+        coid = h.do(limit(Side.BUY, "1.09000", "500"))
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        h.sync()
+        cursor = h.node.venues["oanda"].cursor
+        assert cursor is not None
+    # Nobody watches: the order fills, and the venue moves on.
+    venue.set_price("EUR_USD", D("1.08900"))
+    assert venue.positions() == {"EUR_USD": D(500)}
+    with oanda_node(venue, journal, clock=clock) as h:
+        link = h.node.venues["oanda"]
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert link.replayed_transactions >= 1  # from the journaled cursor, not from "now"
+        assert h.position("EUR_USD") == 500
         assert_exactly_once(h)
 
 
