@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from tradenode import Node, parse_config
 from tradenode.actors import GetFills, GetPositions
 from tradenode.messages import OrderType, PositionSnapshot, Side
@@ -40,7 +42,7 @@ venues:
       request_timeout: {request_timeout}
       stream_timeout: {stream_timeout}
       connection_spacing: 0
-      check_interval: 0
+      check_interval: {check_interval}
     breaker: {{failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
 oms: {{ack_timeout: 30}}
 """
@@ -68,6 +70,28 @@ class OandaHarness(Harness):
         self.clock.advance(scheduled.delay)
         self.supervision.wait_for(event(K.RESTARTED, generation))
 
+    def periodic_check(self, interval: float = 30.0) -> None:
+        """Move the clock one ``check_interval`` and wait until the reconciliation it
+        starts has been applied, and the OMS has seen it."""
+        link = self.node.venues["oanda"]
+        done = link.reconciliations
+        self.clock.advance(interval)
+        assert link.wait_for_reconciliations(done + 1, timeout=10)
+        self.sync()
+
+    def place_directly(self, units: str, instrument: str = "EUR_USD") -> dict[str, Any]:
+        """A MARKET order placed by another client of the account (no client id)."""
+        order = {"type": "MARKET", "instrument": instrument, "units": units}
+        with httpx.Client() as http:
+            answer = http.post(
+                f"{self.venue.rest_url}/v3/accounts/{self.venue.account_id}/orders",
+                json={"order": order},
+                headers={"Authorization": f"Bearer {self.venue.token}"},
+            )
+        assert answer.status_code == 201, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
     def fills(self) -> list[Any]:
         return [f for f in self.node.oms.ask(GetFills()) if f.venue == "oanda"]
 
@@ -87,6 +111,7 @@ def node_config(
     instruments: tuple[str, ...] = ("EUR_USD", "USD_JPY"),
     request_timeout: float = 5.0,
     stream_timeout: float = 30.0,
+    check_interval: float = 0.0,
 ) -> str:
     return VENUE_CONFIG.format(
         token=venue.token,
@@ -96,6 +121,7 @@ def node_config(
         instruments=", ".join(instruments),
         request_timeout=request_timeout,
         stream_timeout=stream_timeout,
+        check_interval=check_interval,
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tradenode import ConfigError
-from tradenode.actors import Outcome
+from tradenode.actors import GetMetrics, Outcome
 from tradenode.messages import (
     OrderCanceled,
     OrderRejected,
@@ -29,6 +29,8 @@ from tradenode.messages import (
     Quote,
     Side,
     TimeInForce,
+    TradingState,
+    TradingStateChanged,
 )
 from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import OandaVenue
@@ -363,6 +365,45 @@ def test_an_instrument_oanda_does_not_list_is_a_config_error_naming_it(
     error = failed.error
     assert isinstance(error, ConfigError), error
     assert "XAU_EUR_NOPE" in str(error) and error.key == "oanda.instruments"
+
+
+def test_periodic_checks_turn_a_position_our_fills_do_not_explain_into_a_drift(
+    venue: OandaVenue, clock: ManualClock
+) -> None:
+    with oanda_node(venue, clock=clock, check_interval=30) as h:
+        coid = h.do(market(Side.BUY, "100"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        h.periodic_check()
+        h.periodic_check()
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 0
+        h.place_directly("50")  # another client of the account: no fill of ours explains it
+        seen = h.events()
+        h.periodic_check()
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 0, "one look is not a drift"
+        h.periodic_check()
+        state = seen.wait_for(
+            lambda m: isinstance(m, TradingStateChanged) and m.state is TradingState.REDUCING
+        )[0]
+        assert "drift" in state.reason
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 1
+        assert h.node.venues["oanda"].positions == {"EUR_USD": D(150)}
+
+
+def test_financing_and_other_transactions_change_nothing(clock: ManualClock) -> None:
+    with (
+        OandaVenue(seed=7, clock=venue_clock(clock), financing=True) as venue,
+        oanda_node(venue, clock=clock) as h,
+    ):
+        venue.freeze_prices()
+        coid = h.do(market(Side.BUY, "1000"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        venue.charge_financing()
+        later = h.do(market(Side.BUY, "1000"))
+        h.wait_status(later, OrderStatus.FILLED)
+        link = h.node.venues["oanda"]
+        assert link.malformed_payloads == 0 and link.unknown_transactions == 0
+        assert link.cursor == int(venue.transactions()[-1]["id"])
+        assert_exactly_once(h)
 
 
 def test_the_token_is_never_printed(
