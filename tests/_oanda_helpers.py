@@ -11,6 +11,7 @@ import httpx
 
 from tradenode import Node, parse_config
 from tradenode.actors import GetFills, GetPositions
+from tradenode.brokers.oanda import OandaLink
 from tradenode.messages import OrderType, PositionSnapshot, Side
 from tradenode.supervision import (
     EventRecorder,
@@ -70,10 +71,16 @@ class OandaHarness(Harness):
         self.clock.advance(scheduled.delay)
         self.supervision.wait_for(event(K.RESTARTED, generation))
 
+    def link(self) -> OandaLink:
+        """The venue's runtime object: cursor, positions and counters across restarts."""
+        link = self.node.venues["oanda"]
+        assert isinstance(link, OandaLink)
+        return link
+
     def periodic_check(self, interval: float = 30.0) -> None:
         """Move the clock one ``check_interval`` and wait until the reconciliation it
         starts has been applied, and the OMS has seen it."""
-        link = self.node.venues["oanda"]
+        link = self.link()
         done = link.reconciliations
         self.clock.advance(interval)
         assert link.wait_for_reconciliations(done + 1, timeout=10)

@@ -249,7 +249,7 @@ def test_a_transaction_stream_lost_mid_fill_restarts_and_every_fill_arrives_once
         h.restart(2)
         h.wait_status(coid, OrderStatus.FILLED)
         h.wait_status(second, OrderStatus.FILLED)
-        link = h.node.venues["oanda"]
+        link = h.link()
         assert link.connections == 2 and link.replayed_transactions > 0
         assert h.position("EUR_USD") == 700
         assert_exactly_once(h)
@@ -300,13 +300,13 @@ def test_a_new_process_replays_from_the_journaled_transaction_cursor(
         coid = h.do(limit(Side.BUY, "1.09000", "500"))
         h.wait_status(coid, OrderStatus.ACCEPTED)
         h.sync()
-        cursor = h.node.venues["oanda"].cursor
+        cursor = h.link().cursor
         assert cursor is not None
     # Nobody watches: the order fills, and the venue moves on.
     venue.set_price("EUR_USD", D("1.08900"))
     assert venue.positions() == {"EUR_USD": D(500)}
     with oanda_node(venue, journal, clock=clock) as h:
-        link = h.node.venues["oanda"]
+        link = h.link()
         h.wait_status(coid, OrderStatus.FILLED)
         assert link.replayed_transactions >= 1  # from the journaled cursor, not from "now"
         assert h.position("EUR_USD") == 500
@@ -317,7 +317,7 @@ def test_a_malformed_line_is_counted_and_at_most_restarts_the_broker(
     venue: OandaVenue, clock: ManualClock
 ) -> None:
     with oanda_node(venue, clock=clock) as h:
-        link = h.node.venues["oanda"]
+        link = h.link()
         venue.corrupt_next_line()
         coid = h.do(market(Side.BUY, "100"))
         h.restart(2)
@@ -336,7 +336,7 @@ def test_repeated_transactions_change_nothing(venue: OandaVenue, clock: ManualCl
         h.wait_status(coid, OrderStatus.FILLED)
         other = h.do(limit(Side.BUY, "1.05000", "100"))
         h.wait_status(other, OrderStatus.ACCEPTED)
-        assert h.node.venues["oanda"].skipped_repeats > 0
+        assert h.link().skipped_repeats > 0
         assert_exactly_once(h)
 
 
@@ -386,7 +386,7 @@ def test_periodic_checks_turn_a_position_our_fills_do_not_explain_into_a_drift(
         )[0]
         assert "drift" in state.reason
         assert h.node.oms.ask(GetMetrics())["position_drifts"] == 1
-        assert h.node.venues["oanda"].positions == {"EUR_USD": D(150)}
+        assert h.link().positions == {"EUR_USD": D(150)}
 
 
 def test_financing_and_other_transactions_change_nothing(clock: ManualClock) -> None:
@@ -400,7 +400,7 @@ def test_financing_and_other_transactions_change_nothing(clock: ManualClock) -> 
         venue.charge_financing()
         later = h.do(market(Side.BUY, "1000"))
         h.wait_status(later, OrderStatus.FILLED)
-        link = h.node.venues["oanda"]
+        link = h.link()
         assert link.malformed_payloads == 0 and link.unknown_transactions == 0
         assert link.cursor == int(venue.transactions()[-1]["id"])
         assert_exactly_once(h)
@@ -418,7 +418,7 @@ def test_the_token_is_never_printed(
         h.sync()
         shown: list[Any] = [
             h.node.status(),
-            repr(h.node.venues["oanda"]),
+            repr(h.link()),
             repr(h.node.config),
             caplog.text,
         ]
