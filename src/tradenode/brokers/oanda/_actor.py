@@ -113,6 +113,7 @@ from ._codec import (
 from ._endpoints import OandaEndpoints, RestResult, client_specifier
 from ._session import (
     ConnectionLost,
+    ConnectionPacer,
     NotSent,
     OandaSession,
     SessionEvent,
@@ -161,6 +162,14 @@ class OandaLink(BrokerLink):
     unknown_transactions: int = 0
     replayed_transactions: int = 0
     skipped_repeats: int = 0
+    _pacer: ConnectionPacer | None = field(default=None, repr=False)
+
+    def pacer_for(self, spacing: float) -> ConnectionPacer:
+        """The connection pacer every incarnation shares (OANDA counts new connections
+        per second whoever opens them)."""
+        if self._pacer is None or self._pacer.spacing != spacing:
+            self._pacer = ConnectionPacer(spacing)
+        return self._pacer
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +259,7 @@ class OandaBroker(BrokerBase[OandaLink]):
             deliver=lambda event: me.tell(_Delivered(holder[0], event)),
             request_timeout=self._request_timeout,
             stream_timeout=self._stream_timeout,
-            connection_spacing=self._spacing,
+            pacer=self.link.pacer_for(self._spacing),
         )
         holder.append(session)
         self.session = session

@@ -19,7 +19,8 @@ for ``stream_timeout`` seconds, ends, or breaks is a lost connection,
 reported once as :class:`ConnectionLost`; the session then ends. It never
 reconnects: the actor fails, the supervisor restarts it with backoff, and
 the next incarnation opens a new session and reconciles. New connections
-are spaced ``connection_spacing`` apart (OANDA allows two per second).
+are spaced ``connection_spacing`` apart, across incarnations (the link's
+:class:`ConnectionPacer`; OANDA allows two per second).
 
 Lines cross to the actor unparsed (:class:`StreamLine`, through
 ``deliver``); a last line cut off by the stream's end is a
@@ -31,7 +32,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,6 +52,7 @@ from ._endpoints import OandaEndpoints, RestResult
 
 __all__ = [
     "ConnectionLost",
+    "ConnectionPacer",
     "NotSent",
     "OandaSession",
     "SessionEvent",
@@ -107,6 +111,31 @@ def _never_connected(exc: BaseException) -> bool:
     return False
 
 
+class ConnectionPacer:
+    """At most one new connection every ``spacing`` seconds (OANDA allows two per
+    second), across a connection's incarnations: the link owns it, each session
+    asks it before it connects. Real time, as the venue counts it."""
+
+    def __init__(self, spacing: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.spacing = spacing
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._next = -math.inf
+
+    def reserve(self) -> float:
+        """Book the next slot; returns how long to wait for it."""
+        with self._lock:
+            now = self._monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.spacing
+            return slot - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await trio.sleep(delay)
+
+
 def retry_after_seconds(headers: Any) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
     try:
@@ -128,7 +157,7 @@ class OandaSession:
         deliver: Callable[[SessionEvent], None],
         request_timeout: float,
         stream_timeout: float,
-        connection_spacing: float = 0.5,
+        pacer: ConnectionPacer | None = None,
     ) -> None:
         self.broker = broker
         self._rest_url = rest_url
@@ -139,13 +168,12 @@ class OandaSession:
         self._deliver = deliver
         self._request_timeout = request_timeout
         self._stream_timeout = stream_timeout
-        self._spacing = connection_spacing
+        self._pacer = pacer or ConnectionPacer(0.5)
         self._environment = f"tradenode-{next(_environment_keys)}"
         self._api: API | None = None
         self._local = threading.local()
         self._rest_lock = trio.Lock()
         self._rest_connected = False
-        self._last_connect: float | None = None
         self._client: httpx.AsyncClient | None = None
         self._nursery: trio.Nursery | None = None
         self._pricing: trio.CancelScope | None = None
@@ -273,12 +301,7 @@ class OandaSession:
     # -- streams ----------------------------------------------------------------------
 
     async def _pace(self) -> None:
-        """At most one new connection every ``connection_spacing`` seconds."""
-        if self._last_connect is not None:
-            wait = self._last_connect + self._spacing - trio.current_time()
-            if wait > 0:
-                await trio.sleep(wait)
-        self._last_connect = trio.current_time()
+        await self._pacer.wait()
 
     async def _open_stream(self, path: str, params: dict[str, str] | None) -> httpx.Response:
         assert self._client is not None
