@@ -177,6 +177,23 @@ def test_the_kill_switch_cancels_every_instruments_orders(h: OandaHarness) -> No
     assert not [o for o in h.venue.orders() if o["state"] == "PENDING"]
 
 
+def test_the_kill_switch_flattens_with_reduce_only_orders(h: OandaHarness) -> None:
+    long = h.do(market(Side.BUY, "300"))
+    short = h.do(market(Side.SELL, "20", symbol="USD_JPY"))
+    h.wait_status(long, OrderStatus.FILLED)
+    h.wait_status(short, OrderStatus.FILLED)
+    resting = h.do(limit(Side.BUY, "1.05000", "100"))
+    h.wait_status(resting, OrderStatus.ACCEPTED)
+    report = h.node.kill_switch(flatten=True)
+    assert report.complete, report.problems
+    assert h.venue.positions() == {}
+    flatten = {
+        o["clientExtensions"]["id"]: o for o in h.venue.orders() if o.get("clientExtensions")
+    }
+    assert all(flatten[coid]["positionFill"] == "REDUCE_ONLY" for coid in report.flatten_orders)
+    assert_exactly_once(h)
+
+
 def test_a_reduce_only_order_never_grows_the_position(h: OandaHarness) -> None:
     bought = h.do(market(Side.BUY, "100"))
     h.wait_status(bought, OrderStatus.FILLED)
