@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from tradenode import ConfigError
 from tradenode.actors import GetMetrics, Outcome
@@ -449,3 +450,35 @@ def test_canceled_is_reported_once_per_order(h: OandaHarness) -> None:
     h.wait_status(coid, OrderStatus.CANCELED)
     h.sync()
     assert len([m for m in h.events().items if isinstance(m, OrderCanceled)]) == 1
+
+
+def test_a_replay_too_large_for_sinceid_is_read_in_idrange_pages() -> None:
+    # The paging itself, without a network: OANDA's 416 limit is not documented and
+    # the fake has none. Internal helpers, imported privately for that reason.
+    from tradenode.brokers.oanda._actor import REPLAY_PAGE, _transactions_after
+    from tradenode.brokers.oanda._codec import OandaErrorAnswer
+    from tradenode.brokers.oanda._endpoints import RestResult
+
+    last = 1200
+    pages: list[tuple[int, int]] = []
+
+    class Api:
+        async def transactions_since(self, transaction_id: str) -> RestResult:
+            return RestResult(error=OandaErrorAnswer(416, "HTTP_416", "Range Not Satisfiable"))
+
+        async def summary(self) -> RestResult:
+            account = {"currency": "USD", "balance": "1", "lastTransactionID": str(last)}
+            return RestResult({"account": account, "lastTransactionID": str(last)})
+
+        async def transactions_range(self, first: int, to: int) -> RestResult:
+            pages.append((first, to))
+            listed = [{"id": str(i), "type": "DAILY_FINANCING"} for i in range(first, to + 1)]
+            return RestResult({"transactions": listed})
+
+    api: Any = Api()  # duck-typed OandaEndpoints
+    transactions, newest = trio.run(_transactions_after, api, "5")
+    assert newest == str(last)
+    assert [t["id"] for t in transactions if isinstance(t, dict)] == [
+        str(i) for i in range(6, last + 1)
+    ]
+    assert pages[0] == (6, 5 + REPLAY_PAGE) and pages[-1][1] == last

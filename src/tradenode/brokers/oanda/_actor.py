@@ -516,10 +516,9 @@ class OandaBroker(BrokerBase[OandaLink]):
         cursor = str(self.link.cursor)
         logger.info("%s: transaction stream skipped past %s; replaying", self.name, cursor)
         try:
-            body = self.thread.run(_call_ok, self.session.api.transactions_since, (cursor,))
+            transactions, _ = self.thread.run(_transactions_after, self.session.api, cursor)
         except TrioLoopClosed as exc:
             raise BrokerConnectionError("session ended", broker=self.name) from exc
-        transactions, _ = parse_transactions(body, broker=self.name)
         for raw in transactions:
             self._on_raw_transaction(raw, replay=True)
 
@@ -888,7 +887,10 @@ async def _cancel_all(api: OandaEndpoints, symbol: str | None) -> list[RestResul
 
 async def _call_ok(call: Callable[..., Awaitable[RestResult]], args: tuple[Any, ...]) -> Any:
     """A call whose refusal fails the incarnation (while connecting or sweeping)."""
-    result = await call(*args)
+    return _body_or_raise(await call(*args))
+
+
+def _body_or_raise(result: RestResult) -> Any:
     error = result.error
     if error is not None:
         raise BrokerConnectionError(
@@ -899,13 +901,38 @@ async def _call_ok(call: Callable[..., Awaitable[RestResult]], args: tuple[Any, 
     return result.body
 
 
+#: Transactions asked for per ``idrange`` page when ``sinceid`` answers 416 (too many).
+REPLAY_PAGE = 500
+
+
+async def _transactions_after(api: OandaEndpoints, cursor: str) -> tuple[list[object], str]:
+    """Every transaction after ``cursor``, ascending, and the account's last id.
+
+    ``sinceid`` first; if OANDA answers 416 (a range too large: its limit is not
+    documented), the account's last id from the summary, then ``idrange`` pages."""
+    result = await api.transactions_since(cursor)
+    if result.error is None or result.error.status != 416:
+        return parse_transactions(_body_or_raise(result))
+    last = int(parse_account_summary(await _call_ok(api.summary, ())).last_transaction_id)
+    collected: list[object] = []
+    first = int(cursor) + 1
+    while first <= last:
+        page_last = min(last, first + REPLAY_PAGE - 1)
+        page, _ = parse_transactions(
+            await _call_ok(api.transactions_range, (first, page_last)), require_last=False
+        )
+        collected.extend(page)
+        first = page_last + 1
+    return collected, str(last)
+
+
 async def _fetch(api: OandaEndpoints, cursor: str | None, unsettled: tuple[str, ...]) -> _Snapshot:
     summary = await _call_ok(api.summary, ())
     if cursor is None:
         transactions: list[object] = []
         last = parse_account_summary(summary).last_transaction_id
     else:
-        transactions, last = parse_transactions(await _call_ok(api.transactions_since, (cursor,)))
+        transactions, last = await _transactions_after(api, cursor)
     pending = await _call_ok(api.pending_orders, ())
     listed = pending.get("orders") if isinstance(pending, dict) else None
     resting = {

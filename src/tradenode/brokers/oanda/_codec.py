@@ -728,13 +728,18 @@ def parse_transaction(obj: object, *, broker: str | None = None) -> Transaction 
     return UnknownTransaction(txn_id, kind)
 
 
-def parse_transactions(body: object, *, broker: str | None = None) -> tuple[list[object], str]:
-    """``sinceid``'s answer: the raw transactions (parsed one by one by the caller,
-    so one unreadable entry is counted, not fatal) and ``lastTransactionID``."""
+def parse_transactions(
+    body: object, *, broker: str | None = None, require_last: bool = True
+) -> tuple[list[object], str]:
+    """``sinceid``'s (or ``idrange``'s) answer: the raw transactions (parsed one by
+    one by the caller, so one unreadable entry is counted, not fatal) and
+    ``lastTransactionID`` (``""`` when absent and not required)."""
     fields = _Fields(body, broker, "transactions")
     raw = fields.raw("transactions")
     if not isinstance(raw, list):
         fields.fail("transactions: expected a list")
+    if not require_last and fields.obj.get("lastTransactionID") is None:
+        return raw, ""
     return raw, fields.ident("lastTransactionID")
 
 

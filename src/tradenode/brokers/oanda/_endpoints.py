@@ -81,6 +81,11 @@ class OandaEndpoints:
     async def open_positions(self) -> RestResult:
         return await self._send(positions.OpenPositions(self._account))
 
+    async def transactions_range(self, first: int, last: int) -> RestResult:
+        """Transactions ``first`` to ``last``, both included, ascending."""
+        params = {"from": str(first), "to": str(last)}
+        return await self._send(transactions.TransactionIDRange(self._account, params=params))
+
     async def transactions_since(self, transaction_id: str) -> RestResult:
         """Every transaction after ``transaction_id`` (excluded), ascending."""
         params = {"id": transaction_id}
