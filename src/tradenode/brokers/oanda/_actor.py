@@ -433,10 +433,12 @@ class OandaBroker(BrokerBase[OandaLink]):
         if self._checking or self.thread is None or self.session is None:
             return
         self._checking = True
-        with contextlib.suppress(TrioLoopClosed):
+        try:
             self.thread.start_soon(
                 _periodic, self.context.self, self.session.api, *self._sweep_from()
             )
+        except TrioLoopClosed as exc:
+            raise BrokerConnectionError("session ended", broker=self.name) from exc
 
     def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, ConnectionLost):
@@ -953,8 +955,8 @@ async def _periodic(
 ) -> None:
     try:
         snapshot = await _fetch(api, cursor, unsettled)
-    except BrokerError as exc:
-        logger.warning("periodic check failed: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - an escaping error would end the session's loop
+        logger.warning("periodic check failed: %s: %s", type(exc).__name__, exc)
         me.tell(_Checked(None))
         return
     me.tell(_Checked(snapshot))

@@ -376,6 +376,9 @@ class OandaSession:
                     return
         except (httpx.HTTPError, trio.BrokenResourceError, OSError) as exc:
             self._lose(f"{stream} stream broke: {type(exc).__name__}")
+        except Exception as exc:
+            logger.exception("%s: %s stream reader failed", self.broker, stream)
+            self._lose(f"{stream} stream reader failed: {type(exc).__name__}")
         finally:
             with trio.CancelScope(shield=True):
                 await response.aclose()
