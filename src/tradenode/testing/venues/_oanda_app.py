@@ -320,7 +320,7 @@ class OandaApp:
             return
         reply = self._exchange.rest(method, path, query, body, authorization)
         if fault is not None and fault.kind == "lose":
-            await send({"type": ABORT})
+            await _abort(send)
             return
         if fault is not None and fault.kind == "fail":
             await _answer(send, _failure(fault.status))
@@ -367,7 +367,7 @@ class OandaApp:
         while True:
             conn.wake = trio.Event()
             if conn.aborted:
-                await send({"type": ABORT})
+                await _abort(send)
                 return
             if hub.is_stalled(conn.kind):
                 deadline = math.inf
@@ -391,6 +391,12 @@ class OandaApp:
                 deadline = next_beat
             with trio.move_on_at(deadline):
                 await conn.wake.wait()
+
+
+async def _abort(send: _Send) -> None:
+    """Cut the connection; shielded, because the disconnect it causes cancels this very task."""
+    with trio.CancelScope(shield=True):
+        await send({"type": ABORT})
 
 
 async def _watch_disconnect(receive: _Receive, scope: trio.CancelScope) -> None:

@@ -876,7 +876,10 @@ class OandaExchange:
         body: Json = {}
         if replacing is not None:
             body["orderCancelTransaction"] = self._cancel(
-                replacing, batch, "CLIENT_REQUEST_REPLACED", replaced_by=self._next_id()
+                replacing,
+                batch,
+                "CLIENT_REQUEST_REPLACED",
+                replaced_by=str(int(self._next_id()) + 1),
             )
         order.id = self._next_id()
         body["orderCreateTransaction"] = self._txn(

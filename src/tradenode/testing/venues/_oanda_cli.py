@@ -1,0 +1,145 @@
+"""``tradenode venue oanda``: the local OANDA v20 account as a process of its own.
+
+Meant for the ``tradenode.venue_commands`` entry point group, which is how
+``tradenode venue`` finds a venue's command; the ASGI stack is imported only
+when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+import click
+
+__all__ = ["oanda"]
+
+EXIT_OK = 0
+
+
+class _OandaVenueCommand(click.Command):
+    """``venue oanda``: its help ends with the admin knobs, from the venue's own table."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Imported only to render the help: the other commands never load the ASGI stack.
+        from ._oanda_server import KNOBS  # noqa: PLC0415
+
+        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
+            formatter.write_dl([(knob.signature, knob.summary) for knob in KNOBS.values()])
+        with formatter.section("Admin pages (GET <admin>/<page>)"):
+            formatter.write_dl(
+                [
+                    ("state", "balance, positions, orders, submissions, calls, faults, streams"),
+                    ("calls", "requests per endpoint so far"),
+                    ("faults", "request and stream faults pending"),
+                    ("knobs", "these knobs with their arguments, as JSON"),
+                ]
+            )
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("oanda", cls=_OandaVenueCommand)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
+)
+@click.option(
+    "--admin-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port of the admin endpoint [default: a free one].",
+)
+@click.option(
+    "--account",
+    default=None,
+    help="The account id [default: tradenode.testing.venues.DEFAULT_OANDA_ACCOUNT_ID].",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="TRADENODE_FAKE_OANDA_TOKEN",
+    help="The bearer token accepted (or $TRADENODE_FAKE_OANDA_TOKEN) "
+    "[default: tradenode.testing.venues.DEFAULT_OANDA_TOKEN]. Never printed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
+@click.option(
+    "--heartbeat-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds between stream heartbeats.",
+)
+@click.option(
+    "--tick-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds between automatic price steps [default: prices move only when told].",
+)
+@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+def oanda(  # noqa: PLR0917 - click passes every option by keyword
+    host: str,
+    port: int,
+    admin_port: int,
+    account: str | None,
+    token: str | None,
+    seed: int,
+    heartbeat_interval: float,
+    tick_interval: float | None,
+    log_level: str,
+) -> None:
+    """Serve a fake OANDA v20 account (REST and both streams) until SIGINT/SIGTERM.
+
+    Prints one JSON line with the base URLs and the account once it is
+    ready: {"rest": ..., "stream": ..., "admin": ..., "account": ...}.
+    Instruments are EUR_USD, USD_JPY and GBP_USD; prices move on POST
+    <admin>/step or /set_price (and every --tick-interval seconds if
+    given). The admin knobs below are the Python methods of
+    tradenode.testing.venues.OandaVenue, with the same names and keyword
+    arguments. Exits 0 after a signal.
+    """
+    # Imported here so that the other commands never load the ASGI stack.
+    from . import DEFAULT_OANDA_ACCOUNT_ID, DEFAULT_OANDA_TOKEN, OandaVenue  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        fake = OandaVenue(
+            account_id=account or DEFAULT_OANDA_ACCOUNT_ID,
+            token=token or DEFAULT_OANDA_TOKEN,
+            seed=seed,
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            heartbeat_interval=heartbeat_interval,
+            tick_interval=tick_interval,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--account") from None
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        fake.start()
+        urls = {
+            "rest": fake.rest_url,
+            "stream": fake.stream_url,
+            "admin": fake.admin_url,
+            "account": fake.account_id,
+        }
+        click.echo(json.dumps(urls))
+        sys.stdout.flush()
+        while not stop_requested.wait(0.5):
+            pass
+    finally:
+        fake.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    sys.exit(EXIT_OK)
