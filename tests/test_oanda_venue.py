@@ -517,7 +517,6 @@ def test_authorization_and_account_checks(venue: OandaVenue) -> None:
     assert other.status_code == 404 and "errorMessage" in other.json()
     bad = httpx.get(url.replace(venue.account_id, "nope"), headers=headers(venue))
     assert bad.status_code == 400
-    no_token = oandapyV20.API(access_token="", environment="practice")
     oanda_core.TRADING_ENVIRONMENTS[ENV] = {"api": venue.rest_url, "stream": venue.stream_url}
     try:
         no_token = oandapyV20.API(access_token="wrong", environment=ENV)
@@ -595,7 +594,14 @@ def test_rate_limit_answers_429_without_processing(venue: OandaVenue, api: oanda
         assert answer.status_code == 429 and answer.headers["Retry-After"] == "3"
         assert "errorMessage" in answer.json()
     assert venue.orders() == [] and venue.submissions() == {}
-    place(api, market("1", clientExtensions={"id": "rl"}))
+    created = httpx.post(
+        account_url(venue, "orders"),
+        headers=headers(venue),
+        json={"order": market("1", clientExtensions={"id": "rl"})},
+    )
+    order_id = created.json()["orderCreateTransaction"]["id"]
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"/v3/accounts/{venue.account_id}/orders/{order_id}"
     assert venue.calls()["POST orders"] == 3
 
 
@@ -674,6 +680,30 @@ def test_drop_streams_cuts_the_connection(venue: OandaVenue, api: oandapyV20.API
     client.close()
     assert venue.streams() == []
     place(api, market("1"))  # REST unaffected
+
+
+def test_stall_ends_with_a_drop_and_the_reconnection_is_served(venue: OandaVenue) -> None:
+    client = httpx.Client(headers=headers(venue), timeout=10)
+    url = account_url(venue, "pricing/stream?instruments=EUR_USD&snapshot=false")
+    venue.stall_streams()
+    with client.stream("GET", url) as r:
+        assert venue.streams()[0]["stalled"] is True
+        assert venue.drop_streams() == 1
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            for _ in r.iter_lines():
+                pass
+    with client.stream("GET", url) as r:
+        assert json.loads(next(r.iter_lines()))["type"] == "HEARTBEAT"
+    client.close()
+
+
+def test_tick_interval_moves_prices_by_itself() -> None:
+    with OandaVenue(seed=2, heartbeat_interval=0.05, tick_interval=0.01) as ticking:
+        client = httpx.Client(headers=headers(ticking), timeout=10)
+        url = account_url(ticking, "pricing/stream?instruments=GBP_USD&snapshot=false")
+        with client.stream("GET", url) as r:
+            assert read_until(r.iter_lines(), "PRICE")[-1]["instrument"] == "GBP_USD"
+        client.close()
 
 
 def test_hold_and_release_fills(venue: OandaVenue, api: oandapyV20.API) -> None:

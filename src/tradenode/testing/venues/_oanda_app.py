@@ -138,6 +138,17 @@ class OandaFaults:
                     return fault
             return None
 
+    def unstall(self, kind: str) -> None:
+        """End the stall of ``kind`` streams (``all``: every stall)."""
+        with self.lock:
+            if kind == "all":
+                self.stalled.clear()
+                return
+            if "all" in self.stalled:
+                self.stalled.discard("all")
+                self.stalled.update(STREAM_KINDS)
+            self.stalled.discard(kind)
+
     def clear(self) -> None:
         with self.lock:
             self.rest.clear()
@@ -229,8 +240,12 @@ class StreamHub:
         return [c for c in self.connections if kind in ("all", c.kind)]
 
     async def drop(self, kind: str) -> int:
-        """Cut every stream of ``kind`` (or all) at the TCP level; returns once they are gone."""
+        """Cut every stream of ``kind`` (or all) at the TCP level; returns once they are gone.
+
+        A stall of that kind ends with it: the client's reconnection is served normally.
+        """
         victims = self.matching(kind)
+        self._faults.unstall(kind)
         for conn in victims:
             conn.abort()
         for conn in victims:

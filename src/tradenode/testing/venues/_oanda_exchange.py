@@ -899,7 +899,9 @@ class OandaExchange:
             elif txn["type"] == "ORDER_CANCEL":
                 body[own_cancel] = txn
         body["relatedTransactionIDs"] = [txn["id"] for txn in batch.created]
-        return self._ok(201, body)
+        reply = self._ok(201, body)
+        location = f"/v3/accounts/{self.account_id}/orders/{order.id}"
+        return dataclasses.replace(reply, headers={"Location": location})
 
     def _parse_order(self, request: Json, replacing: _Order | None) -> _Order:
         order_type = request.get("type", "MARKET")
