@@ -53,6 +53,14 @@ rounded half-even to 4 decimals. No commission (spread-only pricing).
 Margin is ``|units| * mid * conversion * marginRate``. With ``financing``
 on, :meth:`OandaExchange.charge_financing` books a DAILY_FINANCING at 3 % a
 year against every open trade.
+
+**Not modelled** (answered 404 or ignored): TAKE_PROFIT / STOP_LOSS /
+TRAILING_STOP_LOSS orders and the ``*OnFill`` attachments (accepted in a
+request, never created), ``/changes``, client-extension modification,
+hedging accounts, margin calls and closeouts, order reissue on partial
+fills, ``Accept-Datetime-Format: UNIX`` in answers (every DateTime is
+RFC 3339 with nanoseconds; ``gtdTime`` is read in either form). The account
+opens with two transactions, CREATE and TRANSFER_FUNDS (ids 1 and 2).
 """
 
 from __future__ import annotations
@@ -1341,13 +1349,11 @@ class OandaExchange:
             clientOrderID=order.client_id,
             instrument=order.instrument,
             units=_units(signed),
-            requestedUnits=_units(order.units),
             price=str(vwap),
             fullVWAP=str(vwap),
             fullPrice=price_view,
             reason=reason,
             pl=_money(pl_total),
-            quotePL=None,
             financing=_money(financing_total),
             commission="0.0000",
             guaranteedExecutionFee="0.0000",
@@ -1548,7 +1554,6 @@ class OandaExchange:
             "currentUnits": _units(trade.current_units),
             "realizedPL": _money(trade.realized_pl),
             "financing": _money(trade.financing),
-            "dividendAdjustment": "0.0000",
         }
         if trade.is_open:
             view["unrealizedPL"] = _money(self._unrealized(trade))
