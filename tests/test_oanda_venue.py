@@ -436,9 +436,12 @@ def test_gtd_expires_on_the_venue_clock(
 
 
 def test_financing_books_daily_financing(venue: OandaVenue, api: oandapyV20.API) -> None:
+    with OandaVenue(seed=1, clock=Clock()) as plain:
+        assert plain.charge_financing() is None and len(plain.transactions()) == 2
     fill = place(api, market("10000"))["orderFillTransaction"]
-    venue.charge_financing()
-    booked = venue.transactions()[-1]
+    booked = venue.charge_financing()
+    assert booked == venue.transactions()[-1]
+    assert booked is not None
     assert booked["type"] == "DAILY_FINANCING" and D(booked["financing"]) < 0
     assert booked["positionFinancings"][0]["openTradeFinancings"][0]["tradeID"] == fill["id"]
     assert venue.balance() == D("100000") + D(booked["financing"])

@@ -411,9 +411,9 @@ class OandaVenue:
         return self.exchange.release_fills()
 
     @_knob
-    def charge_financing(self) -> None:
-        """Book one DAILY_FINANCING on the open trades (only with ``financing=True``)."""
-        self.exchange.charge_financing()
+    def charge_financing(self) -> Json | None:
+        """Book one DAILY_FINANCING on the open trades and return it (None unless ``financing=True``)."""
+        return self.exchange.charge_financing()
 
     @_knob
     def down(self) -> None:
