@@ -828,12 +828,15 @@ def test_oandas_v20_library_drives_the_fake(venue: OandaVenue) -> None:
 
 
 def test_the_oanda_command_serves_until_sigterm() -> None:
+    """``tradenode venue oanda``, found through the tradenode.venue_commands entry point."""
     env = dict(os.environ, TRADENODE_FAKE_OANDA_TOKEN="secret-from-env")
     process = subprocess.Popen(
         [
             sys.executable,
-            "-c",
-            "from tradenode.testing.venues._oanda_cli import oanda; oanda()",
+            "-m",
+            "tradenode",
+            "venue",
+            "oanda",
             "--port",
             "0",
             "--seed",

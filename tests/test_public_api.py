@@ -119,6 +119,11 @@ STRATEGY: dict[str, list[str]] = {
         "GetMarketSnapshot",
         "MarketSnapshot",
     ],
+    "tradenode.brokers.oanda": [
+        "OANDA",
+        "OandaLink",
+        "OandaSettings",
+    ],
     "tradenode.brokers.paper": [
         "PAPER",
         "PaperLink",
@@ -177,6 +182,9 @@ ADAPTER: dict[str, list[str]] = {
         "signed_query",
         "signed_ws_params",
     ],
+    "tradenode.brokers.oanda": [
+        "oanda_capabilities",
+    ],
     "tradenode.brokers.paper": [
         "PaperBroker",
         "paper_capabilities",
@@ -227,6 +235,9 @@ ADAPTER: dict[str, list[str]] = {
         "DEFAULT_API_KEY",
         "DEFAULT_API_SECRET",
         "DEFAULT_BALANCES",
+        "DEFAULT_OANDA_ACCOUNT_ID",
+        "DEFAULT_OANDA_TOKEN",
+        "OandaVenue",
         "OrderInfo",
         "TradeInfo",
         "default_binance_config",
