@@ -868,3 +868,38 @@ def test_the_oanda_command_serves_until_sigterm() -> None:
             process.communicate()
     assert process.returncode == 0
     assert "secret-from-env" not in out + err
+
+
+def test_spread_and_depth_are_settable(clock: Clock) -> None:
+    """``spread_bps=0``: bid equals ask, and a resting buy fills when the mid reaches
+    its price; ``level_quantity`` is what each book level shows."""
+    with OandaVenue(
+        seed=1, clock=clock, spread_bps=D(0), level_quantity=D(5000), heartbeat_interval=0.05
+    ) as flat:
+        bid, ask = flat.quote("EUR_USD")
+        assert bid == ask == D("1.08000")
+        answer = httpx.post(
+            f"{flat.rest_url}/v3/accounts/{flat.account_id}/orders",
+            headers={"Authorization": f"Bearer {flat.token}"},
+            json={
+                "order": {
+                    "type": "LIMIT",
+                    "instrument": "EUR_USD",
+                    "units": "1000",
+                    "price": "1.07500",
+                    "clientExtensions": {"id": "flat-1"},
+                }
+            },
+        )
+        assert answer.status_code == 201
+        flat.set_price("EUR_USD", D("1.07500"))
+        assert flat.positions() == {"EUR_USD": D(1000)}
+        prices = httpx.get(
+            f"{flat.rest_url}/v3/accounts/{flat.account_id}/pricing",
+            params={"instruments": "EUR_USD"},
+            headers={"Authorization": f"Bearer {flat.token}"},
+        ).json()["prices"][0]
+        assert [level["liquidity"] for level in prices["bids"]] == [5000] * len(prices["bids"])
+    with OandaVenue(seed=1, clock=clock, heartbeat_interval=0.05) as default:
+        bid, ask = default.quote("EUR_USD")
+        assert bid < ask

@@ -293,7 +293,9 @@ def _instrument(name: str) -> _Instrument:
     return _Instrument(name, base, quote, precision, -2 if precision == 3 else -4)
 
 
-def _sim_config(instruments: Sequence[_Instrument], level_quantity: Decimal) -> SimConfig:
+def _sim_config(
+    instruments: Sequence[_Instrument], level_quantity: Decimal, spread_bps: Decimal
+) -> SimConfig:
     specs = []
     for inst in instruments:
         price = _KNOWN_PRICES.get(inst.name, Decimal(1)).quantize(inst.tick)
@@ -307,7 +309,7 @@ def _sim_config(instruments: Sequence[_Instrument], level_quantity: Decimal) -> 
                 lot_size=Decimal(1),
                 min_quantity=Decimal(1),
                 min_notional=Decimal(0),
-                spread_bps=Decimal("1.4"),
+                spread_bps=spread_bps,
                 volatility_bps=Decimal("0.8"),
                 level_quantity=level_quantity,
             )
@@ -342,6 +344,7 @@ class OandaExchange:
         clock: Callable[[], int],
         financing: bool = False,
         level_quantity: Decimal = Decimal(1_000_000),
+        spread_bps: Decimal = Decimal("1.4"),
     ) -> None:
         if not _ACCOUNT_ID.match(account_id):
             raise ValueError(
@@ -360,7 +363,7 @@ class OandaExchange:
         self._financing = financing
         self._instruments = {name: _instrument(name) for name in names}
         self._sim = MatchingSimulator(
-            _sim_config(list(self._instruments.values()), level_quantity),
+            _sim_config(list(self._instruments.values()), level_quantity, Decimal(spread_bps)),
             seed=seed,
             clock=lambda: self._clock() * 1_000_000,
         )

@@ -96,7 +96,10 @@ class OandaVenue:
     ``heartbeat_interval`` seconds between stream heartbeats;
     ``tick_interval`` to step prices by themselves (off by default: prices
     move only when told); ``financing`` to let :meth:`charge_financing`
-    book DAILY_FINANCING.
+    book DAILY_FINANCING; ``level_quantity`` units at each book level (what
+    one price move can fill) and ``spread_bps`` between bid and ask (0: a
+    resting order fills as soon as the mid reaches its price, which the
+    conformance suite's price moves assume).
     """
 
     KNOBS: ClassVar[dict[str, Knob]]
@@ -117,6 +120,8 @@ class OandaVenue:
         heartbeat_interval: float = 5.0,
         tick_interval: float | None = None,
         financing: bool = False,
+        level_quantity: Decimal = Decimal(1_000_000),
+        spread_bps: Decimal = Decimal("1.4"),
     ) -> None:
         if heartbeat_interval <= 0:
             raise ValueError(f"heartbeat_interval={heartbeat_interval!r}: must be > 0")
@@ -134,6 +139,8 @@ class OandaVenue:
             seed=seed,
             clock=clock or _wall_clock_ms,
             financing=financing,
+            level_quantity=level_quantity,
+            spread_bps=spread_bps,
         )
         self._token_value = token
         self._faults = OandaFaults()
