@@ -284,10 +284,15 @@ def test_a_submit_whose_answer_is_lost_is_looked_up_by_client_id_and_never_sent_
             venue.lose_next_response("POST orders")
         else:
             venue.fail_requests(1, 503, after=True, path="POST orders")
+        # The fill's transaction waits at the venue until the breaker has looked the
+        # order up: otherwise the stream may tell the fill first and no lookup is needed.
+        venue.stall_streams("transactions")
         coid = h.do(market(Side.BUY, "100"))
         replies.wait_for(lambda r: r.outcome in (Outcome.TRANSPORT, Outcome.TIMEOUT))
-        h.node.failure_stats("oanda")
         h.clock.advance(1.0)
+        replies.wait_for(lambda r: r.outcome is Outcome.OK)
+        assert venue.calls().get("GET orders/{id}", 0) >= 1  # looked up by client id
+        venue.clear_faults()
         h.wait_status(coid, OrderStatus.FILLED)
         h.clock.advance(30)
         h.sync()
