@@ -6,20 +6,15 @@ how ``tradenode venue`` finds it.
 
 from __future__ import annotations
 
-import json
-import logging
-import signal
-import sys
-import threading
 from decimal import Decimal
 from pathlib import Path
-from types import FrameType
 
 import click
 
+from ._serve_cli import configure_logging, serve_until_signalled
+
 __all__ = ["binance"]
 
-EXIT_OK = 0
 
 
 def _parse_balance(
@@ -168,15 +163,7 @@ def binance(  # noqa: PLR0917 - click passes every option by keyword
     # Imported here so that the other commands never load the ASGI stack.
     from . import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    configure_logging(log_level)
     try:
         fake = BinanceVenue(
             balances=balances,
@@ -191,23 +178,13 @@ def binance(  # noqa: PLR0917 - click passes every option by keyword
             ed25519_public_keys=ed25519_keys,
         )
     except ValueError as error:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         raise click.BadParameter(str(error), param_hint="--ed25519-key") from None
-    try:
-        fake.start()
-        urls = {
+    serve_until_signalled(
+        fake,
+        lambda: {
             "rest": fake.rest_url,
             "ws_api": fake.ws_api_url,
             "stream": fake.stream_url,
             "admin": fake.admin_url,
-        }
-        click.echo(json.dumps(urls))
-        sys.stdout.flush()
-        while not stop_requested.wait(0.5):
-            pass
-    finally:
-        fake.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    sys.exit(EXIT_OK)
+        },
+    )

@@ -7,18 +7,12 @@ when the command runs.
 
 from __future__ import annotations
 
-import json
-import logging
-import signal
-import sys
-import threading
-from types import FrameType
-
 import click
+
+from ._serve_cli import configure_logging, serve_until_signalled
 
 __all__ = ["oanda"]
 
-EXIT_OK = 0
 
 
 class _OandaVenueCommand(click.Command):
@@ -104,9 +98,7 @@ def oanda(  # noqa: PLR0917 - click passes every option by keyword
     # Imported here so that the other commands never load the ASGI stack.
     from . import DEFAULT_OANDA_ACCOUNT_ID, DEFAULT_OANDA_TOKEN, OandaVenue  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     try:
         fake = OandaVenue(
             account_id=account or DEFAULT_OANDA_ACCOUNT_ID,
@@ -120,26 +112,12 @@ def oanda(  # noqa: PLR0917 - click passes every option by keyword
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--account") from None
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        fake.start()
-        urls = {
+    serve_until_signalled(
+        fake,
+        lambda: {
             "rest": fake.rest_url,
             "stream": fake.stream_url,
             "admin": fake.admin_url,
             "account": fake.account_id,
-        }
-        click.echo(json.dumps(urls))
-        sys.stdout.flush()
-        while not stop_requested.wait(0.5):
-            pass
-    finally:
-        fake.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    sys.exit(EXIT_OK)
+        },
+    )
