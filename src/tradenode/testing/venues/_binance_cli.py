@@ -16,7 +16,6 @@ from ._serve_cli import configure_logging, serve_until_signalled
 __all__ = ["binance"]
 
 
-
 def _parse_balance(
     _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, Decimal] | None:

@@ -14,7 +14,6 @@ from ._serve_cli import configure_logging, serve_until_signalled
 __all__ = ["oanda"]
 
 
-
 class _OandaVenueCommand(click.Command):
     """``venue oanda``: its help ends with the admin knobs, from the venue's own table."""
 
