@@ -834,22 +834,7 @@ class OandaExchange:
         old = self._find_order(route[1])
         batch = _Batch(self.now())
         if old is None or old.state != "PENDING":
-            reject = self._txn(
-                batch,
-                "ORDER_CANCEL_REJECT",
-                orderID=None if old is None else old.id,
-                clientOrderID=None if old is None else old.client_id,
-                rejectReason="ORDER_DOESNT_EXIST",
-            )
-            return self._ok(
-                404,
-                {
-                    "orderCancelRejectTransaction": reject,
-                    "relatedTransactionIDs": [reject["id"]],
-                    "errorCode": "ORDER_DOESNT_EXIST",
-                    "errorMessage": _MESSAGES["ORDER_DOESNT_EXIST"],
-                },
-            )
+            return self._cancel_rejected(old, batch)
         if not isinstance(request, dict):
             raise _BadRequest("Invalid value specified for 'order'")
         return self._create(request, replacing=old)
@@ -1089,26 +1074,31 @@ class OandaExchange:
             raise self._order_missing(route[1])
         return self._ok(200, {"order": self._order_view(order)})
 
+    def _cancel_rejected(self, order: _Order | None, batch: _Batch) -> Reply:
+        """The 404 a cancel or replace of an order that is not pending gets: an
+        ORDER_CANCEL_REJECT transaction (it takes an id) with OANDA's error fields."""
+        reject = self._txn(
+            batch,
+            "ORDER_CANCEL_REJECT",
+            orderID=None if order is None else order.id,
+            clientOrderID=None if order is None else order.client_id,
+            rejectReason="ORDER_DOESNT_EXIST",
+        )
+        return self._ok(
+            404,
+            {
+                "orderCancelRejectTransaction": reject,
+                "relatedTransactionIDs": [reject["id"]],
+                "errorCode": "ORDER_DOESNT_EXIST",
+                "errorMessage": _MESSAGES["ORDER_DOESNT_EXIST"],
+            },
+        )
+
     def _put_cancel(self, route: list[str], _p: dict[str, list[str]], _d: Json) -> Reply:
         order = self._find_order(route[1])
         batch = _Batch(self.now())
         if order is None or order.state != "PENDING":
-            reject = self._txn(
-                batch,
-                "ORDER_CANCEL_REJECT",
-                orderID=None if order is None else order.id,
-                clientOrderID=None if order is None else order.client_id,
-                rejectReason="ORDER_DOESNT_EXIST",
-            )
-            return self._ok(
-                404,
-                {
-                    "orderCancelRejectTransaction": reject,
-                    "relatedTransactionIDs": [reject["id"]],
-                    "errorCode": "ORDER_DOESNT_EXIST",
-                    "errorMessage": _MESSAGES["ORDER_DOESNT_EXIST"],
-                },
-            )
+            return self._cancel_rejected(order, batch)
         cancel = self._cancel(order, batch, "CLIENT_REQUEST")
         return self._ok(
             200, {"orderCancelTransaction": cancel, "relatedTransactionIDs": [cancel["id"]]}
