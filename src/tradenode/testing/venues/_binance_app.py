@@ -24,9 +24,8 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -48,11 +47,8 @@ from tradenode.testing.venues._binance_exchange import (
 
 __all__ = [
     "CORRUPTIONS",
-    "AdminAnswer",
-    "AdminError",
     "Faults",
     "Hub",
-    "build_admin_app",
     "build_app",
 ]
 
@@ -684,85 +680,3 @@ def _api_call(
 
 
 # ------------------------------------------------------------------ admin
-
-
-class AdminError(Exception):
-    """A refused admin call: answered 400 with ``{"ok": false, "error": ..., **extra}``."""
-
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.body: dict[str, Any] = {"ok": False, "error": message, **extra}
-
-
-@dataclass(frozen=True, slots=True)
-class AdminAnswer:
-    """What a knob returned, and a note when it was called by a deprecated name."""
-
-    result: Any = None
-    deprecated: str | None = None
-
-
-AdminHandler = Callable[[str, Json], Awaitable[AdminAnswer]]
-
-
-def build_admin_app(handler: AdminHandler, views: Mapping[str, Callable[[], Any]]) -> Starlette:
-    """``POST /_admin/<knob>`` with a JSON object of keyword arguments; ``GET /_admin/<view>``.
-
-    ``handler(name, args)`` runs a knob; it raises :class:`AdminError` for an
-    unknown name or bad arguments (answered 400 with the reason, never 500).
-    ``views`` are the read-only GET pages (``state``, ``calls``, ...).
-    """
-
-    async def knob(request: Request) -> Response:
-        name = request.path_params["knob"]
-        body = await request.body()
-        try:
-            args = json.loads(body) if body.strip() else {}
-        except ValueError as error:
-            return JSONResponse(
-                {"ok": False, "error": f"{name}: the body is not JSON ({error})"}, 400
-            )
-        if not isinstance(args, dict):
-            return JSONResponse(
-                {"ok": False, "error": f"{name}: arguments must be a JSON object"}, 400
-            )
-        try:
-            outcome = await handler(name, args)
-        except AdminError as error:
-            return JSONResponse(error.body, 400)
-        answer: dict[str, Any] = {"ok": True, "result": _plain(outcome.result)}
-        if outcome.deprecated is not None:
-            answer["deprecated"] = outcome.deprecated
-        return JSONResponse(answer)
-
-    def view(name: str, function: Callable[[], Any]) -> Route:
-        async def page(_request: Request) -> Response:
-            return JSONResponse(_plain(function()))
-
-        return Route(f"/_admin/{name}", page, methods=["GET"], name=f"admin-{name}")
-
-    async def unknown_view(request: Request) -> Response:
-        name = request.path_params["view"]
-        pages = sorted(views)
-        error = f"no GET page {name!r} (pages: {', '.join(pages)}; knobs are POST)"
-        return JSONResponse({"ok": False, "error": error, "pages": pages}, 404)
-
-    return Starlette(
-        routes=[
-            *(view(name, function) for name, function in views.items()),
-            Route("/_admin/{view}", unknown_view, methods=["GET"]),
-            Route("/_admin/{knob}", knob, methods=["POST"]),
-        ]
-    )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
-    return value

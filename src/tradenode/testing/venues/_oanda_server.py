@@ -14,25 +14,13 @@ through ``trio.to_thread.run_sync``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
-import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
-
-from tradenode.testing.venues._binance_app import AdminAnswer, AdminError, build_admin_app
-from tradenode.testing.venues._binance_server import (
-    Knob,
-    _describe_knob,
-    _install_keepalive_stream,
-    _port_of,
-)
+from tradenode.testing.venues._knobs import Knob, admin_override, collect_knobs, knob
+from tradenode.testing.venues._loopback import LoopbackVenue, wall_clock_ms
 from tradenode.testing.venues._oanda_app import (
     STREAM_KINDS,
     OandaApp,
@@ -52,31 +40,6 @@ from tradenode.testing.venues._oanda_exchange import (
 __all__ = ["KNOBS", "OandaVenue"]
 
 _log = logging.getLogger("tradenode.testing.venues.oanda")
-_T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-_KNOB_NAMES: list[str] = []
-_ADMIN_OVERRIDES: dict[str, Callable[..., Awaitable[Any]]] = {}
-
-
-def _knob(method: _F) -> _F:
-    """Mark an :class:`OandaVenue` method as a knob, served on the admin port under its name."""
-    _KNOB_NAMES.append(method.__name__)
-    return method
-
-
-def _admin_override(name: str) -> Callable[[_F], _F]:
-    """What the admin port awaits for knob ``name`` (one that blocks on the venue's own loop)."""
-
-    def register(function: _F) -> _F:
-        _ADMIN_OVERRIDES[name] = function
-        return function
-
-    return register
-
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _stream_kind(kind: str) -> str:
@@ -85,7 +48,7 @@ def _stream_kind(kind: str) -> str:
     return kind
 
 
-class OandaVenue:
+class OandaVenue(LoopbackVenue):
     """A local OANDA v20 account on 127.0.0.1, REST and streams: see the package docstring.
 
     Arguments: ``account_id`` and bearer ``token`` (the only ones accepted);
@@ -102,7 +65,8 @@ class OandaVenue:
     conformance suite's price moves assume).
     """
 
-    KNOBS: ClassVar[dict[str, Knob]]
+    VENUE_NAME = "OANDA"
+    _app: OandaApp
 
     def __init__(
         self,
@@ -125,11 +89,9 @@ class OandaVenue:
     ) -> None:
         if heartbeat_interval <= 0:
             raise ValueError(f"heartbeat_interval={heartbeat_interval!r}: must be > 0")
-        self._host = host
-        self._port = port
-        self._admin_port = admin_port
-        self._tick_interval = tick_interval
-        self._ticking = True
+        super().__init__(
+            host=host, port=port, admin_port=admin_port, tick_interval=tick_interval, log=_log
+        )
         self.exchange = OandaExchange(
             account_id=account_id,
             token=token,
@@ -137,7 +99,7 @@ class OandaVenue:
             balance=Decimal(balance),
             currency=currency,
             seed=seed,
-            clock=clock or _wall_clock_ms,
+            clock=clock or wall_clock_ms,
             financing=financing,
             level_quantity=level_quantity,
             spread_bps=spread_bps,
@@ -146,25 +108,6 @@ class OandaVenue:
         self._faults = OandaFaults()
         self._hub = StreamHub(self.exchange, self._faults, heartbeat_interval)
         self._app = OandaApp(self.exchange, self._hub, self._faults)
-        self._admin_app = build_admin_app(
-            self._admin,
-            {
-                "state": self._state,
-                "calls": self.calls,
-                "faults": self._faults.pending,
-                "knobs": lambda: [knob.to_dict() for knob in KNOBS.values()],
-            },
-        )
-        self._thread: threading.Thread | None = None
-        self._trio_thread_id: int | None = None
-        self._trio: trio.lowlevel.TrioToken | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._stop: trio.Event | None = None
-        self._nursery: trio.Nursery | None = None
-        self._main_shutdown: trio.Event | None = None
-        self._main_done: trio.Event | None = None
-        self._is_up = False
         self.exchange.add_listener(self._on_event)
 
     def __repr__(self) -> str:
@@ -173,134 +116,26 @@ class OandaVenue:
 
     # ---------------------------------------------------------- lifecycle
 
-    def start(self, timeout: float = 30.0) -> OandaVenue:
-        if self._thread is not None:
-            raise RuntimeError("OandaVenue already started")
-        _install_keepalive_stream()
+    def _prepare(self) -> None:
+        super()._prepare()
         install_abortable_http()
-        self._thread = threading.Thread(target=self._run, name="fake-oanda", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the fake OANDA did not start in time")
-        if self._error is not None:
-            self._thread.join()
-            raise RuntimeError("the fake OANDA failed to start") from self._error
-        return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        thread, token, stop = self._thread, self._trio, self._stop
-        if thread is None:
-            return
-        if token is not None and stop is not None and thread.is_alive():
-            with contextlib.suppress(trio.RunFinishedError):
-                trio.from_thread.run_sync(stop.set, trio_token=token)
-        thread.join(timeout)
-        self._thread = None
-        self._is_up = False
+    def _tick(self) -> None:
+        if self._ticking:
+            self.exchange.step()
 
-    def __enter__(self) -> OandaVenue:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        try:
-            trio.run(self._main)
-        except BaseException as error:  # noqa: BLE001 - reported to start()'s caller
-            _log.exception("the fake OANDA's trio loop failed")
-            self._error = error
-        finally:
-            self._trio = None
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._trio = trio.lowlevel.current_trio_token()
-        self._trio_thread_id = threading.get_ident()
-        self._stop = trio.Event()
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            admin = Config()
-            admin.bind = [f"{self._host}:{self._admin_port}"]
-            admin.errorlog = _log
-            admin.graceful_timeout = 0
-            binds = await nursery.start(_serve, self._admin_app, admin, trio.Event().wait)
-            self._admin_port = _port_of(binds)
-            await self._bring_up()
-            if self._tick_interval is not None:
-                nursery.start_soon(self._ticker, self._tick_interval)
-            self._ready.set()
-            await self._stop.wait()
-            await self._bring_down()
-            nursery.cancel_scope.cancel()
-
-    async def _ticker(self, interval: float) -> None:
-        while True:
-            await trio.sleep(interval)
-            if self._ticking:
-                self.exchange.step()
-
-    async def _bring_up(self) -> None:
-        if self._is_up:
-            return
-        assert self._nursery is not None
-        config = Config()
-        config.bind = [f"{self._host}:{self._port}"]
-        config.errorlog = _log
-        config.graceful_timeout = 0
-        shutdown, done = trio.Event(), trio.Event()
-
-        async def run(
-            *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
-        ) -> None:
-            try:
-                await _serve(self._app, config, shutdown.wait, task_status=task_status)
-            finally:
-                done.set()
-
-        binds = await self._nursery.start(run)
-        self._port = _port_of(binds)
-        self._main_shutdown, self._main_done = shutdown, done
-        self._is_up = True
+    async def _after_up(self) -> None:
         with self._faults.lock:
             self._faults.stalled.clear()
         self._hub.poke()
 
-    async def _bring_down(self) -> None:
-        if not self._is_up:
-            return
-        assert self._main_shutdown is not None and self._main_done is not None
-        self._is_up = False
+    async def _before_down(self) -> None:
         await self._hub.drop("all")
-        self._main_shutdown.set()
-        await self._main_done.wait()
 
     def _on_event(self, event: OandaEvent) -> None:
-        token = self._trio
-        if token is None:
-            return
-        with contextlib.suppress(trio.RunFinishedError):
-            token.run_sync_soon(self._hub.dispatch, event)
-
-    def _in_trio(self, function: Callable[[], Awaitable[_T]]) -> _T:
-        if self._trio is None:
-            raise RuntimeError("the fake OANDA is not running")
-        if threading.get_ident() == self._trio_thread_id:
-            raise RuntimeError("call the knob from another thread, or use the admin endpoint")
-        return trio.from_thread.run(function, trio_token=self._trio)
-
-    def _in_trio_sync(self, function: Callable[[], _T]) -> _T:
-        if self._trio is None:
-            return function()
-        if threading.get_ident() == self._trio_thread_id:
-            return function()
-        return trio.from_thread.run_sync(function, trio_token=self._trio)
+        self._post(self._hub.dispatch, event)
 
     # -------------------------------------------------------- addresses
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def rest_url(self) -> str:
@@ -311,10 +146,6 @@ class OandaVenue:
         return f"http://{self._host}:{self._port}"
 
     @property
-    def admin_url(self) -> str:
-        return f"http://{self._host}:{self._admin_port}/_admin"
-
-    @property
     def account_id(self) -> str:
         return self.exchange.account_id
 
@@ -323,28 +154,24 @@ class OandaVenue:
         """The bearer token the venue accepts (never in its repr or logs)."""
         return self._token_value
 
-    @property
-    def is_up(self) -> bool:
-        return self._is_up
-
     # ------------------------------------------------------------ knobs
 
-    @_knob
+    @knob
     def set_price(self, instrument: str, price: Decimal) -> None:
         """Set ``instrument``'s mid price: a PRICE line, and the resting orders it triggers."""
         self.exchange.set_price(instrument, Decimal(price))
 
-    @_knob
+    @knob
     def step(self, n: int = 1, instrument: str | None = None) -> None:
         """Move prices ``n`` ticks of the seeded walk (one instrument or all)."""
         self.exchange.step(n, instrument)
 
-    @_knob
+    @knob
     def freeze_prices(self, frozen: bool = True) -> None:
         """Stop (or restart) the ``tick_interval`` moves: nothing fills behind a checker's back."""
         self._ticking = not frozen
 
-    @_knob
+    @knob
     def stall_streams(self, kind: str = "all") -> None:
         """Keep ``kind`` streams open but write nothing, not even heartbeats, until up/clear/drop.
 
@@ -357,18 +184,18 @@ class OandaVenue:
             self._faults.stalled.add(kind)
         self._in_trio_sync(self._hub.poke)
 
-    @_knob
+    @knob
     def drop_streams(self, kind: str = "all") -> int:
         """Cut ``kind`` streams at the TCP level (mid-response, no last chunk); returns how many."""
         _stream_kind(kind)
         return self._in_trio(lambda: self._drop_streams(kind))
 
-    @_knob
+    @knob
     def rate_limit(self, count: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``count`` REST requests 429 with ``Retry-After``, without processing them."""
         self._faults.add(_RestFault("rate", count, status=429, retry_after=retry_after))
 
-    @_knob
+    @knob
     def fail_requests(
         self, count: int = 1, status: int = 503, after: bool = False, path: str | None = None
     ) -> None:
@@ -383,7 +210,7 @@ class OandaVenue:
             raise ValueError(f"status must be a 5xx, not {status}")
         self._faults.add(_RestFault("fail", count, status=status, after=after, path=path))
 
-    @_knob
+    @knob
     def lose_next_response(self, path: str | None = None) -> None:
         """Process the next (matching) REST request, then cut the connection without an answer.
 
@@ -392,19 +219,19 @@ class OandaVenue:
         """
         self._faults.add(_RestFault("lose", 1, path=path))
 
-    @_knob
+    @knob
     def duplicate_transactions(self, count: int = 1) -> None:
         """Write each of the next ``count`` streamed transactions twice."""
         with self._faults.lock:
             self._faults.duplicate += count
 
-    @_knob
+    @knob
     def corrupt_next_line(self) -> None:
         """Write one malformed JSON line (a truncated copy) before the next streamed transaction."""
         with self._faults.lock:
             self._faults.corrupt += 1
 
-    @_knob
+    @knob
     def hold_fills(self) -> None:
         """Queue the fills of resting orders that trigger from now on, until :meth:`release_fills`.
 
@@ -412,27 +239,27 @@ class OandaVenue:
         """
         self.exchange.hold_fills()
 
-    @_knob
+    @knob
     def release_fills(self) -> int:
         """Execute the queued fills at the prices that triggered them; returns how many filled."""
         return self.exchange.release_fills()
 
-    @_knob
+    @knob
     def charge_financing(self) -> Json | None:
         """Book one DAILY_FINANCING on the open trades and return it (None unless ``financing=True``)."""
         return self.exchange.charge_financing()
 
-    @_knob
+    @knob
     def down(self) -> None:
         """Cut every stream and refuse connections until :meth:`up` (the admin port stays up)."""
         self._in_trio(self._bring_down)
 
-    @_knob
+    @knob
     def up(self) -> None:
         """Serve again on the same port (and end any stream stall)."""
         self._in_trio(self._bring_up)
 
-    @_knob
+    @knob
     def clear_faults(self) -> None:
         """Forget every pending request fault, stall, duplicate and corruption (held fills stay held)."""
         self._faults.clear()
@@ -491,60 +318,34 @@ class OandaVenue:
             "streams": self._hub.describe(),
         }
 
-    async def _admin(self, name: str, args: Json) -> AdminAnswer:
-        knob = KNOBS.get(name)
-        if knob is None:
-            raise AdminError(f"unknown knob {name!r}", knobs=sorted(KNOBS))
-        kwargs = knob.bind(args)
-        override = _ADMIN_OVERRIDES.get(name)
-        try:
-            if override is not None:
-                result = await override(self, **kwargs)
-            else:
-                result = getattr(self, name)(**kwargs)
-        except KeyError as error:
-            raise AdminError(f"{name}: unknown instrument {error.args[0]!r}") from error
-        except (TypeError, ValueError) as error:
-            raise AdminError(f"{name}: {error}") from error
-        return AdminAnswer(result)
+    def _admin_views(self) -> Mapping[str, Callable[[], Any]]:
+        return {**super()._admin_views(), "calls": self.calls, "faults": self._faults.pending}
 
-    @_admin_override("drop_streams")
+    @admin_override("drop_streams")
     async def _drop_streams(self, kind: str = "all") -> int:
         return await self._hub.drop(_stream_kind(kind))
 
-    @_admin_override("down")
+    @admin_override("down")
     async def _down(self) -> None:
         await self._bring_down()
 
-    @_admin_override("up")
+    @admin_override("up")
     async def _up(self) -> None:
         await self._bring_up()
 
-    @_admin_override("stall_streams")
+    @admin_override("stall_streams")
     async def _stall(self, kind: str = "all") -> None:
         with self._faults.lock:
             self._faults.stalled.add(_stream_kind(kind))
         self._hub.poke()
 
-    @_admin_override("clear_faults")
+    @admin_override("clear_faults")
     async def _clear(self) -> None:
         self._faults.clear()
         self._hub.poke()
 
 
-async def _serve(
-    app: Any,
-    config: Config,
-    trigger: Callable[[], Awaitable[None]],
-    *,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    await serve(app, config, shutdown_trigger=trigger, task_status=task_status)
-
-
-KNOBS: dict[str, Knob] = {
-    name: _describe_knob(getattr(OandaVenue, name)) for name in sorted(_KNOB_NAMES)
-}
+KNOBS: dict[str, Knob] = collect_knobs(OandaVenue)
 """Every knob of :class:`OandaVenue` by name: its Python method and its admin endpoint."""
 
 OandaVenue.KNOBS = KNOBS
