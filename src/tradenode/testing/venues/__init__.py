@@ -71,6 +71,29 @@ Its knobs (``stall_streams``, ``drop_streams``, ``rate_limit``,
 ``corrupt_next_line``, ``hold_fills``/``release_fills``, ``down``/``up``,
 ...) follow the Binance fake's pattern; the account id and token default to
 :data:`DEFAULT_OANDA_ACCOUNT_ID` and :data:`DEFAULT_OANDA_TOKEN`.
+
+:class:`OkxVenue` is an OKX v5 trading account on loopback: REST under
+``/api/v5/`` (instruments, time, tickers, books; place, batch place, cancel,
+batch cancel, amend, order details, orders-pending/-history, fills/-history,
+balance) signed with the ``OK-ACCESS-*`` headers and a passphrase, the public
+WebSocket (``tickers``, ``bbo-tbt``) and the private one (``login``, the
+``orders`` channel, ``op`` order/batch-orders/cancel-order/amend-order),
+text ``ping``/``pong`` and OKX's 30 s idle close, behind the same simulator
+(instIds ``BTC-USDT``, ``ETH-USDT``, ``SOL-USDT``). python-okx and ccxt work
+against it unchanged but for the base URL::
+
+    with OkxVenue(seed=1) as venue:
+        trade = okx.Trade.TradeAPI(venue.api_key, venue.secret, venue.passphrase,
+                                   flag="1", domain=venue.rest_url)
+
+Its knobs: ``set_price``, ``step``, ``drop_streams``, ``down``/``up``,
+``rate_limit`` (429, 50011), ``fail_requests`` (5xx, or processed with the
+answer lost), ``duplicate_events``, ``reorder_events``/``release_events``,
+``corrupt_next_event``, ``hold_fills``/``release_fills``,
+``refuse_next_order``, ``clear_faults``; inspection: ``orders()``,
+``fills()``, ``balances()``, ``submissions()``, ``calls()``. The account's
+credentials default to :data:`DEFAULT_OKX_API_KEY`,
+:data:`DEFAULT_OKX_SECRET` and :data:`DEFAULT_OKX_PASSPHRASE`.
 """
 
 from tradenode.testing.venues._binance_exchange import (
@@ -91,6 +114,14 @@ from tradenode.testing.venues._binance_server import (
 )
 from tradenode.testing.venues._oanda_exchange import DEFAULT_OANDA_ACCOUNT_ID, DEFAULT_OANDA_TOKEN
 from tradenode.testing.venues._oanda_server import OandaVenue
+from tradenode.testing.venues._okx_exchange import (
+    DEFAULT_OKX_API_KEY,
+    DEFAULT_OKX_PASSPHRASE,
+    DEFAULT_OKX_SECRET,
+    OkxFillInfo,
+    OkxOrderInfo,
+)
+from tradenode.testing.venues._okx_server import OkxVenue, default_okx_config
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -98,13 +129,20 @@ __all__ = [
     "DEFAULT_BALANCES",
     "DEFAULT_OANDA_ACCOUNT_ID",
     "DEFAULT_OANDA_TOKEN",
+    "DEFAULT_OKX_API_KEY",
+    "DEFAULT_OKX_PASSPHRASE",
+    "DEFAULT_OKX_SECRET",
     "BinanceError",
     "BinanceExchange",
     "BinanceVenue",
     "OandaVenue",
+    "OkxFillInfo",
+    "OkxOrderInfo",
+    "OkxVenue",
     "OrderInfo",
     "TradeInfo",
     "default_binance_config",
+    "default_okx_config",
     "rest_signature",
     "ws_signature",
     "ws_signature_payload",
