@@ -72,6 +72,27 @@ Its knobs (``stall_streams``, ``drop_streams``, ``rate_limit``,
 ...) follow the Binance fake's pattern; the account id and token default to
 :data:`DEFAULT_OANDA_ACCOUNT_ID` and :data:`DEFAULT_OANDA_TOKEN`.
 
+:class:`IbkrVenue` is a local TWS / IB Gateway: the TWS API socket protocol
+itself on one loopback TCP port (handshake with version negotiation, server
+versions 176 to 178, startApi, nextValidId, managedAccounts, contract
+details, placeOrder/cancelOrder/reqGlobalCancel, openOrder, orderStatus,
+execDetails, commissionReport, positions, account values and summary,
+market data ticks), one account (:data:`DEFAULT_IBKR_ACCOUNT`) trading the
+:func:`default_ibkr_contracts` (stocks, EUR.USD, the ES future, an AAPL
+option) behind the same simulator. IB's clients connect unchanged::
+
+    with IbkrVenue(seed=1) as venue:
+        ib = ib_async.IB()
+        ib.connect(venue.host, venue.port, clientId=1)
+
+Its knobs: ``set_price``, ``step``, ``drop_connections``,
+``connectivity_lost``/``connectivity_restored`` (1100, then 1101/1102),
+``duplicate_executions``, ``hold_executions``/``release_executions``,
+``pacing_violation`` (error 100), ``delay_orders``/``release_orders``,
+``refuse_next_order``, ``corrupt_next_message``, ``down``/``up``,
+``clear_faults``; inspection: ``orders()``, ``fills()``, ``positions()``,
+``submissions()``, ``account_values()``.
+
 :class:`OkxVenue` is an OKX v5 trading account on loopback: REST under
 ``/api/v5/`` (instruments, time, tickers, books; place, batch place, cancel,
 batch cancel, amend, order details, orders-pending/-history, fills/-history,
@@ -112,6 +133,12 @@ from tradenode.testing.venues._binance_server import (
     BinanceVenue,
     default_binance_config,
 )
+from tradenode.testing.venues._ibkr_exchange import (
+    DEFAULT_IBKR_ACCOUNT,
+    IbkrContract,
+    default_ibkr_contracts,
+)
+from tradenode.testing.venues._ibkr_server import IbkrVenue
 from tradenode.testing.venues._oanda_exchange import DEFAULT_OANDA_ACCOUNT_ID, DEFAULT_OANDA_TOKEN
 from tradenode.testing.venues._oanda_server import OandaVenue
 from tradenode.testing.venues._okx_exchange import (
@@ -127,6 +154,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_API_SECRET",
     "DEFAULT_BALANCES",
+    "DEFAULT_IBKR_ACCOUNT",
     "DEFAULT_OANDA_ACCOUNT_ID",
     "DEFAULT_OANDA_TOKEN",
     "DEFAULT_OKX_API_KEY",
@@ -135,6 +163,8 @@ __all__ = [
     "BinanceError",
     "BinanceExchange",
     "BinanceVenue",
+    "IbkrContract",
+    "IbkrVenue",
     "OandaVenue",
     "OkxFillInfo",
     "OkxOrderInfo",
@@ -142,6 +172,7 @@ __all__ = [
     "OrderInfo",
     "TradeInfo",
     "default_binance_config",
+    "default_ibkr_contracts",
     "default_okx_config",
     "rest_signature",
     "ws_signature",
