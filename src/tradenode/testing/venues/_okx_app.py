@@ -341,7 +341,7 @@ class OkxApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = str(scope["method"]).upper()
         key = self._exchange.route_key(method, path)
-        fault = self._faults.take((key, key.split(" ", 1)[1]))
+        fault = self._faults.take((key, key.split(" ", 1)[1], f"{method} {path}", path))
         if fault is not None and fault.kind == "rate":
             await _answer(
                 send,

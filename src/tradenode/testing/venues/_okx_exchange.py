@@ -797,6 +797,11 @@ class OkxExchange:
 
     # ------------------------------------------------------ refusal knob
 
+    def place(self, args: Mapping[str, Any]) -> Json:
+        """Place one order from Python (another client of the account): its ``data`` item."""
+        with self._lock:
+            return self._place_item(args, "")
+
     def refuse_next_order(self, code: str, msg: str) -> None:
         with self._lock:
             self._refusals.append((code, msg))

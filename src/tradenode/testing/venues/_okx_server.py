@@ -250,6 +250,36 @@ class OkxVenue(LoopbackVenue):
         self.exchange.refuse_next_order(code, msg)
 
     @knob
+    def place_order(
+        self,
+        inst_id: str,
+        side: str,
+        ord_type: str,
+        sz: Decimal,
+        *,
+        px: Decimal | None = None,
+        cl_ord_id: str = "",
+    ) -> Json:
+        """Place an order as another client of the account would; returns OKX's ``data`` item.
+
+        Its pushes go to the ``orders`` channel like any order's: what a
+        node must adopt as an order it did not place.
+        """
+        args: Json = {
+            "instId": inst_id,
+            "tdMode": "cash",
+            "side": side,
+            "ordType": ord_type,
+            "sz": str(sz),
+            "clOrdId": cl_ord_id,
+        }
+        if px is not None:
+            args["px"] = str(px)
+        if ord_type == "market":
+            args["tgtCcy"] = "base_ccy"
+        return self.exchange.place(args)
+
+    @knob
     def duplicate_events(self, n: int = 1) -> None:
         """Deliver each of the next ``n`` ``orders`` channel pushes twice."""
         self._faults.add_event_faults(duplicate=n)

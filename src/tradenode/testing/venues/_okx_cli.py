@@ -1,0 +1,164 @@
+"""``tradenode venue okx``: the local OKX v5 account as a process of its own.
+
+Meant for the ``tradenode.venue_commands`` entry point group, which is how
+``tradenode venue`` finds a venue's command; the ASGI stack is imported only
+when the command runs.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import click
+
+from ._serve_cli import configure_logging, serve_until_signalled
+
+__all__ = ["okx"]
+
+
+def _parse_balance(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Decimal] | None:
+    if not values:
+        return None
+    balances: dict[str, Decimal] = {}
+    for value in values:
+        ccy, sep, amount = value.partition("=")
+        try:
+            number = Decimal(amount)
+        except ArithmeticError:
+            number = Decimal("NaN")
+        if not sep or not ccy.strip() or not number.is_finite() or number < 0:
+            raise click.BadParameter(f"{value!r}: expected CCY=AMOUNT, e.g. USDT=10000")
+        balances[ccy.strip().upper()] = number
+    return balances
+
+
+class _OkxVenueCommand(click.Command):
+    """``venue okx``: its help ends with the admin knobs, from the venue's own table."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Imported only to render the help: the other commands never load the ASGI stack.
+        from ._okx_server import OkxVenue  # noqa: PLC0415
+
+        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
+            formatter.write_dl([(knob.signature, knob.summary) for knob in OkxVenue.KNOBS.values()])
+        with formatter.section("Admin pages (GET <admin>/<page>)"):
+            formatter.write_dl(
+                [
+                    ("state", "balances, orders, fills, submissions, calls, faults"),
+                    ("calls", "requests per endpoint so far"),
+                    ("faults", "request and event faults pending"),
+                    ("knobs", "these knobs with their arguments, as JSON"),
+                ]
+            )
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("okx", cls=_OkxVenueCommand)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
+)
+@click.option(
+    "--admin-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port of the admin endpoint [default: a free one].",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    help="The account's API key [default: tradenode.testing.venues.DEFAULT_OKX_API_KEY].",
+)
+@click.option(
+    "--secret",
+    default=None,
+    envvar="TRADENODE_FAKE_OKX_SECRET",
+    help="The API key's HMAC secret (or $TRADENODE_FAKE_OKX_SECRET) "
+    "[default: tradenode.testing.venues.DEFAULT_OKX_SECRET]. Never printed.",
+)
+@click.option(
+    "--passphrase",
+    default=None,
+    envvar="TRADENODE_FAKE_OKX_PASSPHRASE",
+    help="The API key's passphrase (or $TRADENODE_FAKE_OKX_PASSPHRASE) "
+    "[default: tradenode.testing.venues.DEFAULT_OKX_PASSPHRASE]. Never printed.",
+)
+@click.option(
+    "--demo/--live",
+    "demo",
+    default=None,
+    help="Accept only demo-trading requests (x-simulated-trading: 1), or only live ones "
+    "[default: both].",
+)
+@click.option(
+    "--balance",
+    "balances",
+    multiple=True,
+    callback=_parse_balance,
+    metavar="CCY=AMOUNT",
+    help="A starting balance; repeat for several [default: USDT=1000000 BTC=10 ETH=100 SOL=1000].",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
+@click.option(
+    "--tick-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds between automatic price steps [default: prices move only when told].",
+)
+@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+def okx(  # noqa: PLR0917 - click passes every option by keyword
+    host: str,
+    port: int,
+    admin_port: int,
+    api_key: str | None,
+    secret: str | None,
+    passphrase: str | None,
+    demo: bool | None,
+    balances: dict[str, Decimal] | None,
+    seed: int,
+    tick_interval: float | None,
+    log_level: str,
+) -> None:
+    """Serve a fake OKX v5 account (REST, public and private WebSockets) until SIGINT/SIGTERM.
+
+    Prints one JSON line with the base URLs and the API key once it is
+    ready: {"rest": ..., "ws_public": ..., "ws_private": ..., "admin": ...,
+    "api_key": ...} (never the secret or the passphrase). Instruments are
+    BTC-USDT, ETH-USDT and SOL-USDT; prices move on POST <admin>/step or
+    /set_price (and every --tick-interval seconds if given). The admin knobs
+    below are the Python methods of tradenode.testing.venues.OkxVenue, with
+    the same names and keyword arguments. Exits 0 after a signal.
+    """
+    # Imported here so that the other commands never load the ASGI stack.
+    from . import (  # noqa: PLC0415
+        DEFAULT_OKX_API_KEY,
+        DEFAULT_OKX_PASSPHRASE,
+        DEFAULT_OKX_SECRET,
+        OkxVenue,
+    )
+
+    configure_logging(log_level)
+    fake = OkxVenue(
+        balances=balances,
+        api_key=api_key or DEFAULT_OKX_API_KEY,
+        secret=secret or DEFAULT_OKX_SECRET,
+        passphrase=passphrase or DEFAULT_OKX_PASSPHRASE,
+        demo=demo,
+        seed=seed,
+        host=host,
+        port=port,
+        admin_port=admin_port,
+        tick_interval=tick_interval,
+    )
+    serve_until_signalled(
+        fake,
+        lambda: {
+            "rest": fake.rest_url,
+            "ws_public": fake.ws_public_url,
+            "ws_private": fake.ws_private_url,
+            "admin": fake.admin_url,
+            "api_key": fake.api_key,
+        },
+    )
