@@ -114,6 +114,7 @@ def rig(
     seen: EventRecorder,
     landed: list[bool],
     bans: list[int] | None = None,
+    unknown_outcome_timeout: float = 60.0,
 ) -> Iterator[Rig]:
     bans = bans if bans is not None else [0]
     clock = ManualClock()
@@ -143,6 +144,7 @@ def rig(
                             request_timeout=2.0,
                             park_when_open=False,
                             acceptance=acceptance,
+                            unknown_outcome_timeout=unknown_outcome_timeout,
                         ),
                     ),
                     ChildSpec("broker", lambda: ScriptedBroker(seen, landed, bans)),
@@ -198,19 +200,45 @@ def test_an_original_that_lands_inside_the_window_is_adopted_not_sent_again() ->
         assert (submits(seen), queries(seen)) == (1, 2)
 
 
-def test_a_venue_without_a_window_never_gets_a_blind_resend() -> None:
-    seen = EventRecorder()
-    with rig(None, seen, [False]) as r:
+def not_placed() -> list[OrderRejected]:
+    """Every NOT_PLACED rejection the breaker has told the OMS (all tests so far)."""
+    return [m for m in Sink.told.items if isinstance(m, OrderRejected) and m.code == "NOT_PLACED"]
+
+
+def test_a_venue_without_a_window_never_gets_a_blind_resend_and_the_order_is_reported_not_placed() -> (
+    None
+):
+    seen, before = EventRecorder(), len(not_placed())
+    with rig(None, seen, [False], unknown_outcome_timeout=60.0) as r:
+        r.breaker.tell(ORDER)
+        r.settle()
+        r.clock.advance(0.5)  # the retry delay: the breaker asks
+        r.settle()
+        r.clock.advance(58.0)  # the presumed window (60 s after sending) is still open
+        r.settle()
+        assert (submits(seen), len(not_placed())) == (1, before)
+        for _ in range(5):
+            r.clock.advance(60.0)
+            r.settle()
+        assert submits(seen) == 1, "re-sent to a venue that names no acceptance window"
+        assert [m.client_order_id for m in not_placed()[before:]] == ["o-1"]
+        assert "no acceptance window" in not_placed()[-1].reason
+        stats = r.breaker.ask(GetBreakerStats())
+        assert stats.presumed_not_placed == 1
+
+
+def test_without_a_window_an_original_that_lands_in_time_is_kept_not_rejected() -> None:
+    seen, landed, before = EventRecorder(), [False], len(not_placed())
+    with rig(None, seen, landed, unknown_outcome_timeout=60.0) as r:
         r.breaker.tell(ORDER)
         r.settle()
         r.clock.advance(0.5)
         r.settle()
-        for _ in range(5):
-            r.clock.advance(60.0)
-            r.settle()
-        assert submits(seen) == 1
-        stats = r.breaker.ask(GetBreakerStats())
-        assert stats.unresolved == 1
+        landed[0] = True
+        r.clock.advance(60.0)
+        r.settle()
+        assert (submits(seen), queries(seen), len(not_placed())) == (1, 2, before)
+        assert r.breaker.ask(GetBreakerStats()).presumed_not_placed == 0
 
 
 @pytest.mark.parametrize("journaled", [None, AcceptanceWindow(20.0)])

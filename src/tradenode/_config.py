@@ -111,6 +111,11 @@ class BreakerConfig(_Strict):
     when_open: Literal["refuse", "park"] = "refuse"
     dlq_capacity: int = Field(1000, ge=1)
     max_retries: int = Field(3, ge=0)
+    unknown_outcome_timeout: float = Field(60.0, gt=0)
+    """For a venue that names no acceptance window: seconds after it was sent
+    when an order of unknown outcome the venue still does not have is reported
+    not placed (REJECTED, code NOT_PLACED). It is never re-sent; should it
+    reach the venue later after all, its fills still count (as drift)."""
 
 
 class VenueSettings(BaseModel):

@@ -242,6 +242,7 @@ class Node:
                     request_timeout=breaker.request_timeout,
                     park_when_open=breaker.when_open == "park",
                     acceptance=capabilities.acceptance,
+                    unknown_outcome_timeout=breaker.unknown_outcome_timeout,
                 ),
             ),
             build.broker,

@@ -105,9 +105,10 @@ class VenueFailureStats:
     rate_limited_waiting: int
     in_flight: int
     """Requests sent to the broker and not yet answered (or timed out)."""
-    unresolved: int
-    """Orders of unknown outcome the venue did not have, left to reconciliation
-    because the venue declares no acceptance window."""
+    presumed_not_placed: int
+    """Orders of unknown outcome a venue without an acceptance window still did not
+    have ``unknown_outcome_timeout`` seconds after they were sent: reported not
+    placed (``NOT_PLACED``), never re-sent."""
     recent_failures: tuple[str, ...]
     breaker: BreakerStats
 
@@ -121,9 +122,12 @@ class _Pending:
     timer: Cancellable | None = None
     deadline: float = 0.0
     accept_until: float | None = None
-    """While resolving: when the venue can no longer accept the original (None:
-    never known, the venue has no acceptance window)."""
+    """While resolving: when the venue can no longer accept the original."""
     resend: bool = True
+    presumed: bool = False
+    """While resolving: ``accept_until`` is the breaker's presumption (the venue
+    names no acceptance window), so a "not found" after it means "not placed",
+    reported as such, and never a re-send."""
 
 
 @dataclass
@@ -140,7 +144,7 @@ class BreakerStore:
     observers: list[Callable[[BrokerReply], None]] = field(default_factory=list)
     """Called with every reply the breaker takes in (metrics, tests); must be quick."""
     venue_limits: dict[str, WeightedLimiter] = field(default_factory=dict)
-    unresolved: int = 0
+    presumed_not_placed: int = 0
     """One limiter per venue counter the broker reports (request weight, order
     count per window), fed from response headers; empty for venues that say nothing."""
 
@@ -153,7 +157,7 @@ class _Timeout:
 
 
 class _Retry:
-    __slots__ = ("accept_until", "attempt", "command", "resend", "resolving")
+    __slots__ = ("accept_until", "attempt", "command", "presumed", "resend", "resolving")
 
     def __init__(
         self,
@@ -162,12 +166,15 @@ class _Retry:
         resolving: SubmitOrder | ModifyOrder | None,
         accept_until: float | None = None,
         resend: bool = True,
+        *,
+        presumed: bool = False,
     ) -> None:
         self.command = command
         self.attempt = attempt
         self.resolving = resolving
         self.accept_until = accept_until
         self.resend = resend
+        self.presumed = presumed
 
 
 class _Drain:
@@ -185,9 +192,11 @@ class BreakerActor(Actor):
         request_timeout: float,
         park_when_open: bool,
         acceptance: AcceptanceWindow | None = None,
+        unknown_outcome_timeout: float = 60.0,
     ) -> None:
         self.venue = venue
         self.acceptance = acceptance
+        self.unknown_outcome_timeout = unknown_outcome_timeout
         self.directory = directory
         self.store = store
         self.broker_path = broker_path
@@ -232,13 +241,15 @@ class BreakerActor(Actor):
                 if message.sent_by is not None
                 else self.directory.system.clock.monotonic()
             )
+            accept_until, presumed = self._closes(window, sent_by)
             self._send(
                 _query_for(message.order),
                 admission=None,
                 attempt=1,
                 resolving=message.order,
-                accept_until=None if window is None else window.closes_at(sent_by),
+                accept_until=accept_until,
                 resend=message.resend,
+                presumed=presumed,
             )
         elif isinstance(message, ReprocessParked):
             for command in self.store.dlq.drain():
@@ -259,7 +270,7 @@ class BreakerActor(Actor):
             dlq_size=len(self.store.dlq),
             rate_limited_waiting=len(self.store.waiting),
             in_flight=len(self.store.pending),
-            unresolved=self.store.unresolved,
+            presumed_not_placed=self.store.presumed_not_placed,
             recent_failures=tuple(f"{r.kind.name}: {r.text}" for r in breaker.recent_failures),
             breaker=breaker,
         )
@@ -349,6 +360,7 @@ class BreakerActor(Actor):
         resolving: SubmitOrder | ModifyOrder | None = None,
         accept_until: float | None = None,
         resend: bool = True,
+        presumed: bool = False,
     ) -> None:
         self.store.next_seq += 1
         seq = self.store.next_seq
@@ -361,6 +373,7 @@ class BreakerActor(Actor):
             deadline=deadline,
             accept_until=accept_until,
             resend=resend,
+            presumed=presumed,
         )
         pending.timer = self.context.schedule_once(self.request_timeout, _Timeout(seq))
         self.store.pending[seq] = pending
@@ -446,6 +459,7 @@ class BreakerActor(Actor):
                     pending.resolving,
                     pending.accept_until,
                     pending.resend,
+                    presumed=pending.presumed,
                 ),
             )
             return
@@ -464,12 +478,13 @@ class BreakerActor(Actor):
             if kind is FailureKind.RATE_LIMITED:
                 # A 429 is the venue's definite "not processed": nothing of it
                 # can arrive later, only Retry-After must pass.
-                accept_until: float | None = 0.0
-            elif self.acceptance is None:
-                accept_until = None
+                accept_until, presumed = 0.0, False
             else:
-                accept_until = self.acceptance.closes_at(sent_by)
-            self.context.schedule_once(delay, _Retry(query, pending.attempt, command, accept_until))
+                accept_until, presumed = self._closes(self.acceptance, sent_by)
+            self.context.schedule_once(
+                delay,
+                _Retry(query, pending.attempt, command, accept_until, presumed=presumed),
+            )
         elif decision is RetryDecision.RETRY:
             self.context.schedule_once(delay, _Retry(command, pending.attempt + 1, None))
         else:
@@ -507,6 +522,7 @@ class BreakerActor(Actor):
                 resolving=retry.resolving,
                 accept_until=retry.accept_until,
                 resend=retry.resend,
+                presumed=retry.presumed,
             )
 
     def _resolved(self, pending: _Pending, *, found: bool) -> None:
@@ -529,6 +545,28 @@ class BreakerActor(Actor):
         if isinstance(original, ModifyOrder) and original.new_client_order_id is None:
             return
         if decision is RetryDecision.RETRY and not self._window_closed(pending, original):
+            return
+        if decision is RetryDecision.RETRY and pending.presumed:
+            self.store.presumed_not_placed += 1
+            logger.warning(
+                "breaker %s: %s is still not at the venue %.0fs after it was sent; the venue "
+                "names no acceptance window: reported not placed, never re-sent",
+                self.venue,
+                original.client_order_id,
+                self.unknown_outcome_timeout,
+            )
+            self.directory.oms().tell(
+                OrderRejected(
+                    client_order_id=_query_for(original).client_order_id,
+                    venue=self.venue,
+                    code=NOT_PLACED_CODE,
+                    reason=(
+                        f"not at the venue {self.unknown_outcome_timeout:g}s after it was sent "
+                        "(the venue names no acceptance window); not re-sent"
+                    ),
+                    ts_ns=self.context.now_ns(),
+                )
+            )
             return
         if decision is RetryDecision.RETRY and not pending.resend:
             assert isinstance(original, SubmitOrder)
@@ -558,20 +596,19 @@ class BreakerActor(Actor):
                 original, f"gave up after {pending.attempt} attempt(s); the venue does not have it"
             )
 
+    def _closes(self, window: AcceptanceWindow | None, sent_by: float) -> tuple[float, bool]:
+        """When the venue can no longer accept a request sent by ``sent_by``, and
+        whether that moment is presumed (the venue names no window: then
+        ``unknown_outcome_timeout`` after it was sent)."""
+        if window is None:
+            return sent_by + self.unknown_outcome_timeout, True
+        return window.closes_at(sent_by), False
+
     def _window_closed(self, pending: _Pending, original: SubmitOrder | ModifyOrder) -> bool:
         """Whether the venue can no longer accept the original; if it still can,
-        ask again once it cannot (or, with no window, leave it to reconciliation)."""
+        ask again once it cannot (the window presumed when the venue names none)."""
         client_order_id = _query_for(original).client_order_id
-        if pending.accept_until is None:
-            self.store.unresolved += 1
-            logger.error(
-                "breaker %s: %s is not at the venue, but the venue may still accept it and "
-                "names no window after which it cannot: not re-sending; left unknown, to be "
-                "reconciled",
-                self.venue,
-                client_order_id,
-            )
-            return False
+        assert pending.accept_until is not None, "a resolving query always has a window"
         now = self.directory.system.clock.monotonic()
         if now >= pending.accept_until:
             return True
@@ -590,6 +627,7 @@ class BreakerActor(Actor):
                 original,
                 pending.accept_until,
                 pending.resend,
+                presumed=pending.presumed,
             ),
         )
         return False
