@@ -257,7 +257,7 @@ def test_create_cancel_reject_and_other_transactions() -> None:
         }
     )
     assert created == OrderCreated(
-        "8", "s1-0002", "EUR_USD", "LIMIT", D(100), "REPLACEMENT", "7", T_NS
+        "8", "s1-0002", "EUR_USD", "LIMIT", D(100), "REPLACEMENT", "7", T_NS, price=D("1.1")
     )
     cancelled = parse_transaction(
         {

@@ -66,7 +66,7 @@ from ...actors._contract import (
     RateObservation,
 )
 from ...actors._control import VenueBalances, VenueCursor
-from ...messages._enums import OrderStatus, Side
+from ...messages._enums import OrderStatus, OrderType, Side
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -125,6 +125,14 @@ from ._session import (
 __all__ = ["OandaBroker", "OandaLink", "TrackedOrder"]
 
 logger = logging.getLogger("tradenode.brokers.oanda")
+
+#: OANDA's order types as the OMS adopts someone else's order of that type.
+_ADOPTED_TYPES = {
+    "MARKET": OrderType.MARKET,
+    "LIMIT": OrderType.LIMIT,
+    "STOP": OrderType.STOP,
+    "MARKET_IF_TOUCHED": OrderType.MARKET_IF_TOUCHED,
+}
 
 UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 CURSOR_SCOPE = "transactions"
@@ -558,7 +566,11 @@ class OandaBroker(BrokerBase[OandaLink]):
         self.link.client_ids[txn.txn_id] = cid
         if foreign:
             # Someone else's order (or one a lost journal forgot): reported first
-            # as a status, so the OMS adopts it.
+            # as a status, so the OMS adopts it with the terms the venue shows.
+            order_type = _ADOPTED_TYPES.get(txn.order_type)
+            if order_type is None:
+                logger.info("%s: %s order %s not adopted", self.name, txn.order_type, cid)
+                return
             self.reports_to.tell(
                 OrderStatusReport(
                     client_order_id=cid,
@@ -569,6 +581,10 @@ class OandaBroker(BrokerBase[OandaLink]):
                     quantity=abs(txn.units),
                     filled_quantity=Decimal(0),
                     venue_order_id=txn.txn_id,
+                    order_type=order_type,
+                    # The report has no trigger price: a STOP or MARKET_IF_TOUCHED
+                    # order is refused by the OMS's adoption (logged, counted).
+                    price=txn.price if order_type is OrderType.LIMIT else None,
                     ts_ns=txn.ts_ns,
                 )
             )

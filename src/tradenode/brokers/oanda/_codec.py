@@ -572,6 +572,8 @@ class OrderCreated:
     reason: str | None
     replaces_order_id: str | None
     ts_ns: int
+    price: Decimal | None = None
+    """The limit price (LIMIT) or trigger price (STOP, MARKET_IF_TOUCHED); None for MARKET."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -675,6 +677,7 @@ def parse_transaction(obj: object, *, broker: str | None = None) -> Transaction 
             reason=fields.opt_text("reason"),
             replaces_order_id=fields.opt_ident("replacesOrderID"),
             ts_ns=fields.time_ns("time"),
+            price=fields.opt_decimal("price"),
         )
     if kind == "ORDER_FILL":
         price = fields.opt_decimal("fullVWAP")

@@ -33,7 +33,13 @@ STRATEGY = "conf"
 """The scripted strategy's id."""
 
 #: The suite's breaker and restart backoff for the venue: no randomness, short delays.
-BREAKER = {"failure_threshold": 3, "open_timeout": 10, "request_timeout": 5, "max_retries": 2}
+BREAKER = {
+    "failure_threshold": 3,
+    "open_timeout": 10,
+    "request_timeout": 5,
+    "max_retries": 2,
+    "unknown_outcome_timeout": 8,
+}
 BACKOFF = {"min_seconds": 0.5, "max_seconds": 2, "random_factor": 0}
 
 

@@ -186,6 +186,7 @@ class ConformanceSuite:
     def test_partial_fills(self, node: Driver) -> None:
         """A resting order fills in parts; each part reaches the node once."""
         venue, instrument = node.venue, node.venue.instrument()
+        needs(venue, "fills_resting_orders_in_parts", venue.fills_resting_orders_in_parts)
         price = instrument.price("0.99")
         coid = node.limit(Side.BUY, price, instrument.large_quantity)
         node.wait_status(coid, OrderStatus.ACCEPTED)
@@ -201,6 +202,7 @@ class ConformanceSuite:
 
     def test_cancel_of_a_partly_filled_order_keeps_its_fills(self, node: Driver) -> None:
         venue, instrument = node.venue, node.venue.instrument()
+        needs(venue, "fills_resting_orders_in_parts", venue.fills_resting_orders_in_parts)
         price = instrument.price("0.99")
         coid = node.limit(Side.BUY, price, instrument.large_quantity)
         node.wait_status(coid, OrderStatus.ACCEPTED)
@@ -296,8 +298,13 @@ class ConformanceSuite:
         price = instrument.price("0.99")
         coid = node.limit(Side.BUY, price, instrument.large_quantity)
         node.wait_status(coid, OrderStatus.ACCEPTED)
-        venue.set_price(instrument.symbol, instrument.price("0.985"))
-        partly = node.wait_status(coid, OrderStatus.PARTIALLY_FILLED).filled_quantity
+        try:
+            venue.fills_resting_orders_in_parts()
+        except NotSupported:  # a dealer fills whole: the stream drops while the order rests
+            partly = Decimal(0)
+        else:
+            venue.set_price(instrument.symbol, instrument.price("0.985"))
+            partly = node.wait_status(coid, OrderStatus.PARTIALLY_FILLED).filled_quantity
 
         needs(venue, "drop_stream", venue.drop_stream)
         node.wait_broker(K.RESTART_SCHEDULED, 2)

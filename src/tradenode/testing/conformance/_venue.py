@@ -131,6 +131,14 @@ class ConformanceVenue(abc.ABC):
         """Move the venue's last price to ``price`` now; resting and conditional
         orders at the venue fill or trigger as the venue's matching says."""
 
+    def fills_resting_orders_in_parts(self) -> None:
+        """Return if a price move through a resting LIMIT of ``large_quantity`` fills
+        only part of it (the default: an exchange's book); raise :class:`NotSupported`
+        if the venue fills a resting order whole or not at all (a dealer such as
+        OANDA). The partial-fill checks are then skipped, and the stream-dropped
+        check drops the stream while the order rests and fills it whole."""
+        return None
+
     # ------------------------------------------------------- the venue's books
 
     @abc.abstractmethod
