@@ -1,0 +1,167 @@
+"""A running node whose ``coinbase`` venue is the local fake Coinbase on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from tradenode import Node, parse_config
+from tradenode.actors import GetFills, GetPositions
+from tradenode.brokers.coinbase import CoinbaseLink
+from tradenode.messages import OrderType, PositionSnapshot, Side
+from tradenode.supervision import (
+    EventRecorder,
+    ManualClock,
+    SupervisionEvent,
+    SupervisionEventKind,
+)
+from tradenode.testing.venues import CoinbaseVenue
+
+from ._node_helpers import Harness
+
+D = Decimal
+K = SupervisionEventKind
+BROKER = "/cnode/brokers/coinbase/broker"
+
+VENUE_CONFIG = """
+node: {{name: cnode, seed: 3, intensity: {{max_restarts: 50, within_seconds: 60}}}}
+broker_backoff: {{min_seconds: 0.5, max_seconds: 2, random_factor: 0}}
+venues:
+  - name: coinbase
+    kind: coinbase
+    coinbase:
+      environment: custom
+      api_key_name: {key_name}
+      private_key: {private_key}
+      rest_url: {rest}
+      ws_url: {ws}
+      ws_user_url: {ws_user}
+      products: [{products}]
+      request_timeout: {request_timeout}
+      stream_timeout: {stream_timeout}
+      check_interval: {check_interval}
+    breaker: {{failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
+oms: {{ack_timeout: 30}}
+"""
+
+
+class CoinbaseHarness(Harness):
+    def __init__(
+        self, node: Node, clock: ManualClock, venue: CoinbaseVenue, supervision: EventRecorder
+    ) -> None:
+        super().__init__(node, clock)
+        self.venue = venue
+        self.supervision = supervision
+        """Every supervision event since before the node started."""
+
+    def position(self, symbol: str, venue: str = "coinbase") -> Decimal:
+        for snapshot in self.node.oms.ask(GetPositions(venue=venue)):
+            assert isinstance(snapshot, PositionSnapshot)
+            if snapshot.symbol == symbol:
+                return snapshot.quantity
+        return Decimal(0)
+
+    def restart(self, generation: int) -> None:
+        """Let the supervisor's backoff for ``generation`` elapse and wait for the restart."""
+        scheduled = self.supervision.wait_for(event(K.RESTART_SCHEDULED, generation))[0]
+        self.clock.advance(scheduled.delay)
+        self.supervision.wait_for(event(K.RESTARTED, generation))
+
+    def link(self) -> CoinbaseLink:
+        link = self.node.venues["coinbase"]
+        assert isinstance(link, CoinbaseLink)
+        return link
+
+    def periodic_check(self, interval: float = 30.0) -> None:
+        link = self.link()
+        done = link.reconciliations
+        self.clock.advance(interval)
+        assert link.wait_for_reconciliations(done + 1, timeout=10)
+        self.sync()
+
+    def fills(self) -> list[Any]:
+        return [f for f in self.node.oms.ask(GetFills()) if f.venue == "coinbase"]
+
+
+def event(kind: SupervisionEventKind, generation: int | None = None) -> Any:
+    return lambda e: (
+        isinstance(e, SupervisionEvent)
+        and e.kind is kind
+        and e.path == BROKER
+        and (generation is None or e.generation == generation)
+    )
+
+
+def venue_clock(clock: ManualClock) -> Any:
+    """The venue reads the node's manual clock (epoch ms): JWT times, GTD, Retry-After agree."""
+    return lambda: clock.time_ns() // 1_000_000
+
+
+def node_config(
+    venue: CoinbaseVenue,
+    *,
+    products: tuple[str, ...] = ("BTC-USD", "ETH-USD"),
+    request_timeout: float = 5.0,
+    stream_timeout: float = 30.0,
+    check_interval: float = 0.0,
+) -> str:
+    key = venue.key
+    assert key is not None, "the venue made no key"
+    return VENUE_CONFIG.format(
+        key_name=json.dumps(key.name),
+        private_key=json.dumps(key.private_key_pem),
+        rest=venue.rest_url,
+        ws=venue.ws_url,
+        ws_user=venue.ws_user_url,
+        products=", ".join(products),
+        request_timeout=request_timeout,
+        stream_timeout=stream_timeout,
+        check_interval=check_interval,
+    )
+
+
+@contextmanager
+def coinbase_node(
+    venue: CoinbaseVenue,
+    extra_yaml: str = "",
+    *,
+    clock: ManualClock | None = None,
+    **config: Any,
+) -> Iterator[CoinbaseHarness]:
+    clock = clock or ManualClock()
+    node = Node(parse_config(node_config(venue, **config) + extra_yaml), clock=clock)
+    supervision = EventRecorder()
+    node.system.events.subscribe(supervision)
+    node.start()
+    try:
+        yield CoinbaseHarness(node, clock, venue, supervision)
+    finally:
+        node.stop(timeout=20)
+
+
+def market(side: Side, size: str, symbol: str = "BTC-USD", **kw: Any) -> Any:
+    return lambda ctx: ctx.submit_order(symbol, side, D(size), venue="coinbase", **kw)
+
+
+def limit(side: Side, price: str, size: str, symbol: str = "BTC-USD", **kw: Any) -> Any:
+    return lambda ctx: ctx.submit_order(
+        symbol, side, D(size), order_type=OrderType.LIMIT, price=D(price), venue="coinbase", **kw
+    )
+
+
+def stop_limit(
+    side: Side, stop: str, price: str, size: str, symbol: str = "BTC-USD", **kw: Any
+) -> Any:
+    return lambda ctx: ctx.submit_order(
+        symbol,
+        side,
+        D(size),
+        order_type=OrderType.STOP_LIMIT,
+        stop_price=D(stop),
+        price=D(price),
+        venue="coinbase",
+        **kw,
+    )
