@@ -7,11 +7,21 @@ from decimal import Decimal
 
 import pytest
 
-from tradenode.messages import OrderStatus, Side
-from tradenode.supervision import ManualClock
+from tradenode.messages import (
+    OrderCanceled,
+    OrderModified,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    Quote,
+    Side,
+    TimeInForce,
+)
+from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import IbkrVenue
 
-from ._ibkr_helpers import IbkrHarness, ibkr_node, limit, market, venue_clock
+from ._ibkr_helpers import LOCAL_SYMBOLS, IbkrHarness, ibkr_node, limit, market, venue_clock
+from ._node_helpers import Scripted
 
 D = Decimal
 
@@ -33,9 +43,10 @@ def h(venue: IbkrVenue, clock: ManualClock) -> Iterator[IbkrHarness]:
         yield harness
 
 
-def assert_exactly_once(h: IbkrHarness) -> None:
+def assert_exactly_once(h: IbkrHarness, modified: dict[str, int] | None = None) -> None:
     """Every execution the venue made reached the OMS once; positions equal the venue's;
-    no orderRef was placed twice."""
+    no orderRef was placed twice (the local TWS counts each modification as a placement:
+    ``modified`` says how many each order had)."""
     h.sync()
     executions = [f.execution_id for f in h.fills()]
     assert len(executions) == len(set(executions)), "a fill was applied twice"
@@ -43,7 +54,9 @@ def assert_exactly_once(h: IbkrHarness) -> None:
     assert set(executions) == at_venue
     for symbol in ("AAPL", "EURUSD", "ESZ6", "AAPL-C200"):
         assert h.position(symbol) == h.venue_position(symbol), symbol
-    assert all(count == 1 for count in h.venue.submissions().values()), h.venue.submissions()
+    modified = modified or {}
+    placed = h.venue.submissions()
+    assert all(count == 1 + modified.get(ref, 0) for ref, count in placed.items()), placed
 
 
 def test_a_stock_market_order_fills_with_its_commission(h: IbkrHarness) -> None:
@@ -62,3 +75,133 @@ def test_a_resting_limit_rests_then_fills(h: IbkrHarness) -> None:
     h.venue.set_price("AAPL", D("188.90"))
     assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == 50
     assert_exactly_once(h)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "quantity", "limit_price", "fill_at"),
+    [
+        ("EURUSD", "20000", "1.07900", "1.07850"),
+        ("ESZ6", "2", "4990.00", "4989.75"),
+        ("AAPL-C200", "3", "4.90", "4.85"),
+    ],
+)
+def test_fx_future_and_option_lifecycles(
+    h: IbkrHarness, symbol: str, quantity: str, limit_price: str, fill_at: str
+) -> None:
+    bought = h.do(market(Side.BUY, quantity, symbol))
+    assert h.wait_status(bought, OrderStatus.FILLED).filled_quantity == D(quantity)
+    resting = h.do(limit(Side.BUY, limit_price, quantity, symbol))
+    h.wait_status(resting, OrderStatus.ACCEPTED)
+    h.venue.set_price(LOCAL_SYMBOLS[symbol], D(fill_at))
+    h.wait_status(resting, OrderStatus.FILLED)
+    sold = h.do(market(Side.SELL, quantity, symbol, time_in_force=TimeInForce.IOC))
+    h.wait_status(sold, OrderStatus.FILLED)
+    assert h.position(symbol) == D(quantity) == h.venue_position(symbol)
+    placed = {o["orderRef"]: o for o in h.venue.orders()}
+    assert placed[resting]["orderType"] == "LMT" and placed[sold]["tif"] == "IOC"
+    assert_exactly_once(h)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "path"),
+    [
+        (OrderType.STOP, {"stop_price": D("192.00")}, ("192.50",)),
+        (OrderType.STOP_LIMIT, {"stop_price": D("192.00"), "price": D("193.00")}, ("192.10",)),
+        (OrderType.TRAILING_STOP, {"trailing_offset": D("1.00")}, ("188.00", "189.50")),
+    ],
+)
+def test_triggered_orders_wait_for_their_trigger(
+    h: IbkrHarness, kind: OrderType, fields: dict[str, Decimal], path: tuple[str, ...]
+) -> None:
+    coid = h.do(
+        lambda ctx: ctx.submit_order("AAPL", Side.BUY, D(10), order_type=kind, venue="ibkr", **fields)
+    )
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    for price in path:
+        h.venue.set_price("AAPL", D(price))
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == 10
+    assert_exactly_once(h)
+
+
+def test_a_large_limit_fills_partially_level_by_level(h: IbkrHarness) -> None:
+    coid = h.do(limit(Side.BUY, "189.00", "250"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.venue.set_price("AAPL", D("188.95"))
+    assert h.wait_status(coid, OrderStatus.PARTIALLY_FILLED).filled_quantity < 250
+    h.venue.set_price("AAPL", D("188.90"))
+    h.venue.set_price("AAPL", D("188.85"))
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == 250
+    assert len(h.fills()) >= 2
+    assert_exactly_once(h)
+
+
+def test_modify_is_native_under_the_same_order_id(h: IbkrHarness) -> None:
+    coid = h.do(limit(Side.BUY, "185.00", "100"))
+    first = h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.do(lambda ctx: ctx.modify_order(coid, quantity=D(60), price=D("186.00")))
+    modified = h.wait_for(OrderModified, coid)[0]
+    assert modified.quantity == 60 and modified.price == D("186.00")
+    h.sync()
+    view = h.order(coid)
+    assert view.venue_order_id == first.venue_order_id
+    held = next(o for o in h.venue.orders() if o["orderRef"] == coid)
+    assert D(str(held["totalQuantity"])) == 60 and D(str(held["lmtPrice"])) == D("186.00")
+    h.venue.set_price("AAPL", D("185.90"))
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == 60
+    assert_exactly_once(h, modified={coid: 1})
+
+
+def test_cancel(h: IbkrHarness) -> None:
+    coid = h.do(limit(Side.BUY, "180.00", "100"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.do(lambda ctx: ctx.cancel_order(coid))
+    h.wait_status(coid, OrderStatus.CANCELED)
+    h.sync()
+    assert len([m for m in h.events().items if isinstance(m, OrderCanceled)]) == 1
+    assert next(o for o in h.venue.orders() if o["orderRef"] == coid)["status"] == "Cancelled"
+
+
+def test_the_kill_switch_cancels_everything_and_flattens(h: IbkrHarness) -> None:
+    bought = h.do(market(Side.BUY, "100"))
+    h.wait_status(bought, OrderStatus.FILLED)
+    fx = h.do(market(Side.SELL, "20000", "EURUSD"))
+    h.wait_status(fx, OrderStatus.FILLED)
+    resting = [
+        h.do(limit(Side.BUY, "180.00", "10")),
+        h.do(limit(Side.BUY, "1.07000", "20000", "EURUSD")),
+    ]
+    for coid in resting:
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+    report = h.node.kill_switch(flatten=True)
+    assert report.complete, report.problems
+    for coid in resting:
+        assert h.order(coid).status is OrderStatus.CANCELED
+    assert h.venue.positions() == {}
+    assert h.position("AAPL") == 0 and h.position("EURUSD") == 0
+    assert_exactly_once(h)
+
+
+def test_a_venue_rejection_carries_ibs_code_and_text(h: IbkrHarness) -> None:
+    h.venue.refuse_next_order(201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED")
+    coid = h.do(market(Side.BUY, "10"))
+    view = h.wait_status(coid, OrderStatus.REJECTED)
+    rejected = h.wait_for(OrderRejected, coid)[0]
+    assert rejected.code == view.rejection_code == "201"
+    assert "NOT ACCEPTED" in rejected.reason
+    h.sync()
+    assert len([m for m in h.events().items if isinstance(m, OrderRejected)]) == 1
+
+
+class Watcher(Scripted):
+    venue = "ibkr"
+
+
+def test_quotes_stream_from_market_data_ticks(h: IbkrHarness) -> None:
+    seen = EventRecorder()
+    h.node.add_strategy("q1", lambda: Watcher("q1", seen, symbols=("AAPL",)))
+    h.sync()
+    h.venue.set_price("AAPL", D("191.00"))
+    quote = seen.wait_for(
+        lambda m: isinstance(m, Quote) and m.symbol == "AAPL" and m.bid == D("191.00")
+    )[0]
+    assert quote.venue == "ibkr" and quote.ask >= quote.bid
