@@ -143,10 +143,12 @@ def oanda_node(
     extra_yaml: str = "",
     *,
     clock: ManualClock | None = None,
+    config_text: str | None = None,
     **config: Any,
 ) -> Iterator[OandaHarness]:
     clock = clock or ManualClock()
-    node = Node(parse_config(node_config(venue, **config) + extra_yaml), clock=clock)
+    text = config_text if config_text is not None else node_config(venue, **config)
+    node = Node(parse_config(text + extra_yaml), clock=clock)
     supervision = EventRecorder()
     node.system.events.subscribe(supervision)
     node.start()
