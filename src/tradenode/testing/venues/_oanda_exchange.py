@@ -613,6 +613,12 @@ class OandaExchange:
                 ],
             )
 
+    def book_transaction(self, type_: str) -> Json:
+        """Book a bare transaction of ``type_`` (say, one OANDA added after this fake
+        was written): in the history and on the stream like any other."""
+        with self._lock:
+            return self._txn(_Batch(self.now()), type_)
+
     # -------------------------------------------------------------- REST
 
     def rest(

@@ -250,6 +250,11 @@ class OandaVenue(LoopbackVenue):
         return self.exchange.charge_financing()
 
     @knob
+    def book_transaction(self, kind: str) -> Json:
+        """Book a bare transaction of type ``kind`` (one OANDA added later, say): history, stream."""
+        return self.exchange.book_transaction(kind)
+
+    @knob
     def down(self) -> None:
         """Cut every stream and refuse connections until :meth:`up` (the admin port stays up)."""
         self._in_trio(self._bring_down)
