@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -317,6 +318,7 @@ class _Order:
     notional: Decimal = Decimal(0)
     last_fill_price: Decimal = Decimal(0)
     commission_charged: Decimal = Decimal(0)
+    done_ms: int = 0
 
     @property
     def key(self) -> str:
@@ -693,8 +695,16 @@ class IbkrExchange:
         return messages
 
     def _req_completed_orders(self, _c: int, _v: int, _f: Sequence[str]) -> list[Message]:
-        # Completed orders are not listed (reqExecutions has their fills).
-        return [Message(REPLY, "info", _fixed([Out.COMPLETED_ORDERS_END]))]
+        """Every finished order of the account (any client id), then completedOrdersEnd."""
+        messages: list[Message] = []
+        for order in self._orders.values():
+            if not order.is_open:
+                snapshot = dataclasses.replace(order)
+                messages.append(
+                    Message(REPLY, "info", functools.partial(_completed_order_fields, snapshot))
+                )
+        messages.append(Message(REPLY, "info", _fixed([Out.COMPLETED_ORDERS_END])))
+        return messages
 
     def _req_executions(self, _c: int, version: int, fields: Sequence[str]) -> list[Message]:
         reader = Reader(fields, 2)
@@ -943,6 +953,8 @@ class IbkrExchange:
                     order.status = "Filled"
                 messages.append(self._open_order(order))
                 messages.append(self._order_status(order))
+            if not order.is_open and not order.done_ms:
+                order.done_ms = event.ts_ns // 1_000_000
         return messages
 
     def _fill(self, order: _Order, fill: SimFill) -> list[Message]:
@@ -1124,14 +1136,13 @@ class IbkrExchange:
     def _exec_details(self, execution: _Execution, req_id: int, *, to: str | int) -> Message:
         def build(version: int) -> list[str]:
             order = execution.order
-            stamp = dt.datetime.fromtimestamp(execution.time_ms / 1000, dt.UTC)
             fields = [
                 Out.EXECUTION_DATA,
                 req_id,
                 order.order_id,
                 *order.contract.fields(),
                 execution.exec_id,
-                stamp.strftime("%Y%m%d %H:%M:%S") + " UTC",
+                _ib_time(execution.time_ms),
                 order.account,
                 order.contract.primary_exchange or order.contract.exchange,
                 execution.side,
@@ -1347,6 +1358,109 @@ def _open_order_fields(order: _Order, version: int) -> list[str]:
         "",  # midOffsetAtHalf
     ]
     return [fmt(value) for value in fields]
+
+
+def _completed_order_fields(order: _Order, version: int) -> list[str]:
+    """completedOrder (id 101) in ib_async's ``Decoder.completedOrder`` order (no order id)."""
+    contract = order.contract
+    fields: list[object] = [
+        Out.COMPLETED_ORDER,
+        *contract.fields(),
+        order.action,
+        fmt(order.quantity),
+        order.order_type,
+        fmt(order.lmt_price) if order.lmt_price is not None else "",
+        fmt(order.aux_price) if order.aux_price is not None else "",
+        order.tif,
+        "",  # ocaGroup
+        order.account,
+        "",  # openClose
+        0,  # origin
+        order.order_ref,
+        order.perm_id,
+        order.outside_rth,
+        False,  # hidden
+        "",  # discretionaryAmt
+        "",  # goodAfterTime
+        "",  # faGroup
+        "",  # faMethod
+        "",  # faPercentage
+    ]
+    if version < _VERSION_FA_PROFILE_DESUPPORT:
+        fields.append("")  # faProfile
+    fields += [
+        "",  # modelCode
+        order.good_till_date,
+        "",  # rule80A
+        "",  # percentOffset
+        "",  # settlingFirm
+        0,  # shortSaleSlot
+        "",  # designatedLocation
+        -1,  # exemptCode
+        "",  # startingPrice
+        "",  # stockRefPrice
+        "",  # delta
+        "",  # stockRangeLower
+        "",  # stockRangeUpper
+        "",  # displaySize
+        False,  # sweepToFill
+        False,  # allOrNone
+        "",  # minQty
+        3,  # ocaType
+        0,  # triggerMethod
+        "",  # volatility
+        0,  # volatilityType
+        "",  # deltaNeutralOrderType (none)
+        "",  # deltaNeutralAuxPrice
+        0,  # continuousUpdate
+        0,  # referencePriceType
+        fmt(order.trail_stop_price) if order.trail_stop_price is not None else "",
+        fmt(order.trailing_percent) if order.trailing_percent is not None else "",
+        "",  # comboLegsDescrip
+        0,  # comboLegs count
+        0,  # orderComboLegs count
+        0,  # smartComboRoutingParams count
+        "",  # scaleInitLevelSize
+        "",  # scaleSubsLevelSize
+        "",  # scalePriceIncrement (unset)
+        "",  # hedgeType (none)
+        "",  # clearingAccount
+        "",  # clearingIntent
+        False,  # notHeld
+        False,  # deltaNeutralContract present
+        "",  # algoStrategy (none)
+        False,  # solicited
+        order.status,
+        False,  # randomizeSize
+        False,  # randomizePrice
+        0,  # conditions count
+        fmt(order.trail_stop_price) if order.trail_stop_price is not None else "",
+        "",  # lmtPriceOffset
+        "",  # cashQty
+        False,  # dontUseAutoPriceForHedge
+        False,  # isOmsContainer
+        "",  # autoCancelDate
+        fmt(order.filled),  # filledQuantity
+        0,  # refFuturesConId
+        False,  # autoCancelParent
+        "",  # shareholder
+        False,  # imbalanceOnly
+        False,  # routeMarketableToBbo
+        0,  # parentPermId
+        _ib_time(order.done_ms),  # completedTime
+        "Filled Size: " + fmt(order.filled) if order.status == "Filled" else "Cancelled by Trader",
+        "",  # minTradeQty
+        "",  # minCompeteSize
+        "",  # competeAgainstBestOffset
+        "",  # midOffsetAtWhole
+        "",  # midOffsetAtHalf
+    ]
+    return [fmt(value) for value in fields]
+
+
+def _ib_time(epoch_ms: int) -> str:
+    """A stamp as TWS writes it: ``yyyymmdd hh:mm:ss <zone>`` (always UTC here)."""
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC).strftime("%Y%m%d %H:%M:%S") + " UTC"
 
 
 def _contract_data(req_id: int, contract: IbkrContract, wanted: ContractFields) -> list[object]:

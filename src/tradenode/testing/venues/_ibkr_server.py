@@ -62,6 +62,7 @@ __all__ = ["KNOBS", "IbkrVenue"]
 _log = logging.getLogger("tradenode.testing.venues.ibkr")
 Json = dict[str, Any]
 
+_DRAIN_SECONDS = 5.0
 _UNSOLICITED_KINDS = frozenset({"order", "exec", "commission", "error"})
 _TICK_TYPES = ((1, 0, "bid"), (2, 3, "ask"), (4, 5, "last"))
 
@@ -205,7 +206,10 @@ class IbkrVenue(LoopbackVenue):
                 async with stream, trio.open_nursery() as nursery:
                     nursery.start_soon(self._write_loop, connection, receive)
                     await self._read_loop(connection)
-                    nursery.cancel_scope.cancel()
+                    # What was written before the close (a 326, say) still goes out.
+                    self._connections.discard(connection)
+                    send.close()
+                    nursery.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
             finally:
