@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,15 @@ from tradenode.messages import (
 from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import IbkrVenue
 
-from ._ibkr_helpers import LOCAL_SYMBOLS, IbkrHarness, ibkr_node, limit, market, venue_clock
+from ._ibkr_helpers import (
+    LOCAL_SYMBOLS,
+    IbkrHarness,
+    assert_exactly_once,
+    ibkr_node,
+    limit,
+    market,
+    venue_clock,
+)
 from ._node_helpers import Scripted
 
 D = Decimal
@@ -41,22 +50,6 @@ def venue(clock: ManualClock) -> Iterator[IbkrVenue]:
 def h(venue: IbkrVenue, clock: ManualClock) -> Iterator[IbkrHarness]:
     with ibkr_node(venue, clock=clock) as harness:
         yield harness
-
-
-def assert_exactly_once(h: IbkrHarness, modified: dict[str, int] | None = None) -> None:
-    """Every execution the venue made reached the OMS once; positions equal the venue's;
-    no orderRef was placed twice (the local TWS counts each modification as a placement:
-    ``modified`` says how many each order had)."""
-    h.sync()
-    executions = [f.execution_id for f in h.fills()]
-    assert len(executions) == len(set(executions)), "a fill was applied twice"
-    at_venue = {str(f["execId"]).rsplit(".", 1)[0] for f in h.venue.fills()}
-    assert set(executions) == at_venue
-    for symbol in ("AAPL", "EURUSD", "ESZ6", "AAPL-C200"):
-        assert h.position(symbol) == h.venue_position(symbol), symbol
-    modified = modified or {}
-    placed = h.venue.submissions()
-    assert all(count == 1 + modified.get(ref, 0) for ref, count in placed.items()), placed
 
 
 def test_a_stock_market_order_fills_with_its_commission(h: IbkrHarness) -> None:
@@ -111,10 +104,12 @@ def test_fx_future_and_option_lifecycles(
     ],
 )
 def test_triggered_orders_wait_for_their_trigger(
-    h: IbkrHarness, kind: OrderType, fields: dict[str, Decimal], path: tuple[str, ...]
+    h: IbkrHarness, kind: OrderType, fields: dict[str, Any], path: tuple[str, ...]
 ) -> None:
     coid = h.do(
-        lambda ctx: ctx.submit_order("AAPL", Side.BUY, D(10), order_type=kind, venue="ibkr", **fields)
+        lambda ctx: ctx.submit_order(
+            "AAPL", Side.BUY, D(10), order_type=kind, venue="ibkr", **fields
+        )
     )
     h.wait_status(coid, OrderStatus.ACCEPTED)
     for price in path:
