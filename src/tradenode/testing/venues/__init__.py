@@ -115,6 +115,35 @@ answer lost), ``duplicate_events``, ``reorder_events``/``release_events``,
 ``fills()``, ``balances()``, ``submissions()``, ``calls()``. The account's
 credentials default to :data:`DEFAULT_OKX_API_KEY`,
 :data:`DEFAULT_OKX_SECRET` and :data:`DEFAULT_OKX_PASSPHRASE`.
+
+:class:`CoinbaseVenue` is a Coinbase Advanced Trade account on loopback:
+REST under ``/api/v3/brokerage/`` (orders with ``order_configuration``
+market IOC, limit GTC/GTD/FOK with post-only, SOR limit IOC, stop-limit
+GTC/GTD; ``orders/batch_cancel``, ``orders/edit``, historical orders and
+fills with cursors, accounts, products, best bid/ask, server time), every
+request authenticated by a CDP key's ES256 (or EdDSA) JWT that the venue
+verifies against registered public keys (bad or expired: 401), and the
+WebSocket endpoints ``/ws`` (market data) and ``/ws/user`` with the
+``user``, ``heartbeats``, ``ticker`` and ``level2`` channels, numbered by
+``sequence_num`` per connection, behind the same simulator (BTC-USD,
+ETH-USD). Coinbase's SDK and ccxt work against it unchanged but for the base
+URL (both need HTTPS: ``tls=True`` serves it with a throwaway CA,
+:attr:`CoinbaseVenue.ca_file`)::
+
+    with CoinbaseVenue(seed=1, tls=True) as venue:
+        os.environ["REQUESTS_CA_BUNDLE"] = venue.ca_file  # trust the venue's CA
+        client = RESTClient(api_key=venue.key.name, api_secret=venue.key.private_key_pem,
+                            base_url=venue.rest_url.removeprefix("https://"))
+
+Keys: ``CoinbaseVenue(api_keys={name: public_pem})``, or none and the venue
+makes one (:attr:`CoinbaseVenue.key`, a :class:`CdpKey`);
+:func:`generate_cdp_key` makes a key pair. Its knobs: ``set_price``,
+``step``, ``drop_streams``, ``down``/``up``, ``rate_limit`` (429 with
+Retry-After), ``fail_requests`` (5xx before or after processing, or the
+answer lost), ``duplicate_events``, ``reorder_events``/``release_events``,
+``skip_sequence`` (a sequence gap), ``corrupt_next_event``,
+``hold_fills``/``release_fills``, ``clear_faults``; inspection: ``orders()``,
+``fills()``, ``balances()``, ``submissions()``, ``calls()``.
 """
 
 from tradenode.testing.venues._binance_exchange import (
@@ -133,6 +162,14 @@ from tradenode.testing.venues._binance_server import (
     BinanceVenue,
     default_binance_config,
 )
+from tradenode.testing.venues._coinbase_exchange import (
+    DEFAULT_COINBASE_BALANCES,
+    CoinbaseFillInfo,
+    CoinbaseOrderInfo,
+    default_coinbase_config,
+)
+from tradenode.testing.venues._coinbase_keys import CdpKey, generate_cdp_key
+from tradenode.testing.venues._coinbase_server import CoinbaseVenue
 from tradenode.testing.venues._ibkr_exchange import (
     DEFAULT_IBKR_ACCOUNT,
     IbkrContract,
@@ -154,6 +191,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_API_SECRET",
     "DEFAULT_BALANCES",
+    "DEFAULT_COINBASE_BALANCES",
     "DEFAULT_IBKR_ACCOUNT",
     "DEFAULT_OANDA_ACCOUNT_ID",
     "DEFAULT_OANDA_TOKEN",
@@ -163,6 +201,10 @@ __all__ = [
     "BinanceError",
     "BinanceExchange",
     "BinanceVenue",
+    "CdpKey",
+    "CoinbaseFillInfo",
+    "CoinbaseOrderInfo",
+    "CoinbaseVenue",
     "IbkrContract",
     "IbkrVenue",
     "OandaVenue",
@@ -172,8 +214,10 @@ __all__ = [
     "OrderInfo",
     "TradeInfo",
     "default_binance_config",
+    "default_coinbase_config",
     "default_ibkr_contracts",
     "default_okx_config",
+    "generate_cdp_key",
     "rest_signature",
     "ws_signature",
     "ws_signature_payload",

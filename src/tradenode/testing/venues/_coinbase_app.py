@@ -431,6 +431,10 @@ class CoinbaseApp:
         query = bytes(scope.get("query_string", b"")).decode("utf-8", "replace")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         body = await _read_body(receive)
+        if path.startswith("/v2/"):
+            self._count(f"{method} {path.removeprefix('/')}")
+            await _answer(send, self._exchange.track_api(method, path, query))
+            return
         if not path.startswith(API_PREFIX + "/"):
             await _answer(send, Reply(404, "404 page not found\n"))
             return

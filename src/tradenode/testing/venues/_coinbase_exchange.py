@@ -112,6 +112,18 @@ DEFAULT_COINBASE_BALANCES: Mapping[str, Decimal] = {
 }
 
 _NOT_APPLICABLE_TIME = "0001-01-01T00:00:00Z"
+_FIAT = frozenset({"USD", "EUR", "GBP"})
+_CONFIGURATIONS = frozenset(
+    {
+        "market_market_ioc",
+        "sor_limit_ioc",
+        "limit_limit_gtc",
+        "limit_limit_gtd",
+        "limit_limit_fok",
+        "stop_limit_stop_limit_gtc",
+        "stop_limit_stop_limit_gtd",
+    }
+)
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
 _BOOK_LEVELS = 5
@@ -356,8 +368,10 @@ def endpoint_name(method: str, path: str) -> str:
         )
     ):
         rest = "orders/historical/{order_id}"
-    elif parts[0] in ("products", "accounts") and len(parts) == 2:
-        rest = f"{parts[0]}/{{{'product_id' if parts[0] == 'products' else 'account_uuid'}}}"
+    elif parts[0] == "accounts" and len(parts) == 2:
+        rest = "accounts/{account_uuid}"
+    elif parts[0] == "products" and len(parts) >= 2:
+        rest = "products/{product_id}" + ("/" + "/".join(parts[2:]) if parts[2:] else "")
     elif parts[:2] == ["market", "products"] and len(parts) >= 3:
         rest = "market/products/{product_id}" + ("/" + "/".join(parts[3:]) if parts[3:] else "")
     return f"{method.upper()} {rest}"
@@ -516,6 +530,46 @@ class CoinbaseExchange:
         except _BadRequest as error:
             return _error(400, "INVALID_ARGUMENT", str(error))
 
+    def track_api(self, method: str, path: str, query: str) -> Reply:
+        """The public Coinbase App "Track APIs" under ``/v2`` that ccxt loads markets with.
+
+        ``GET /v2/currencies`` (fiat: ``id``, ``name``, ``min_size``),
+        ``/v2/currencies/crypto`` (``asset_id``, ``code``, ``name``,
+        ``exponent``, ``type``, ...) and ``/v2/exchange-rates?currency=``
+        (``{"data": {"currency", "rates"}}``), for the venue's assets only.
+        """
+        if method.upper() != "GET":
+            return _error(404, "NOT_FOUND", "Not Found")
+        fiat = [a for a in self._account_ids if a in _FIAT]
+        crypto = [a for a in self._account_ids if a not in _FIAT]
+        if path == "/v2/currencies":
+            data = [{"id": a, "name": a, "min_size": "0.01"} for a in fiat]
+            return Reply(200, {"data": data})
+        if path == "/v2/currencies/crypto":
+            data = [
+                {
+                    "asset_id": self._account_ids[a],
+                    "code": a,
+                    "name": a,
+                    "color": "#000000",
+                    "sort_index": str(index),
+                    "exponent": "8",
+                    "type": "crypto",
+                    "address_regex": "",
+                }
+                for index, a in enumerate(crypto)
+            ]
+            return Reply(200, {"data": data})
+        if path == "/v2/exchange-rates":
+            base = (parse_qs(query).get("currency") or ["USD"])[0]
+            prices = {spec.base_asset: self._price(spec.symbol) for spec in self._specs.values()}
+            prices.update(dict.fromkeys(fiat, Decimal(1)))
+            if base not in prices:
+                return _error(400, "INVALID_ARGUMENT", f"Invalid currency ({base})")
+            rates = {asset: fmt(prices[base] / price) for asset, price in prices.items()}
+            return Reply(200, {"data": {"currency": base, "rates": rates}})
+        return _error(404, "NOT_FOUND", "Not Found")
+
     def _route(
         self, method: str, parts: list[str], params: dict[str, list[str]], body: bytes
     ) -> Reply:
@@ -528,6 +582,10 @@ class CoinbaseExchange:
                 return self._get_product(parts[1])
             if len(parts) == 3 and parts[:2] == ["market", "products"]:
                 return self._get_product(parts[2])
+            if len(parts) == 3 and parts[0] == "products" and parts[2] == "ticker":
+                return self._market_trades(parts[1], params)
+            if len(parts) == 4 and parts[:2] == ["market", "products"] and parts[3] == "ticker":
+                return self._market_trades(parts[2], params)
             if parts == ["best_bid_ask"]:
                 return Reply(200, self._best_bid_ask(params))
             if parts in (["product_book"], ["market", "product_book"]):
@@ -623,6 +681,27 @@ class CoinbaseExchange:
             return _error(404, "NOT_FOUND", "ProductID is invalid")
         return Reply(200, self._product(spec))
 
+    def _market_trades(self, product_id: str, params: dict[str, list[str]]) -> Reply:
+        """``GET products/{id}/ticker``: the latest trades (this account's are the only ones)."""
+        if product_id not in self._specs:
+            return _error(404, "NOT_FOUND", "ProductID is invalid")
+        limit = max(1, _int_param(params, "limit", _DEFAULT_PAGE))
+        bid, ask = self._touch(product_id)
+        trades = [
+            {
+                "trade_id": fill.trade_id,
+                "product_id": product_id,
+                "price": fmt(fill.price),
+                "size": fmt(fill.size),
+                "time": fill.trade_time,
+                "side": fill.side,
+                "exchange": "",
+            }
+            for fill in reversed(self._fills)
+            if fill.product_id == product_id
+        ][:limit]
+        return Reply(200, {"trades": trades, "best_bid": fmt(bid), "best_ask": fmt(ask)})
+
     def _pricebook(self, symbol: str, levels: int) -> Json:
         price = self._price(symbol)
         book = self._books[symbol]
@@ -676,7 +755,7 @@ class CoinbaseExchange:
     def _account(self, asset: str) -> Json:
         balance = self._sim.balance(asset)
         created = _rfc3339(self._created_ms)
-        fiat = asset in ("USD", "EUR", "GBP")
+        fiat = asset in _FIAT
         return {
             "uuid": self._account_ids[asset],
             "name": f"{asset} Wallet",
@@ -989,7 +1068,7 @@ class CoinbaseExchange:
     def _placement(
         self, kind: str, settings: object, spec: InstrumentSpec, side: Side
     ) -> _Placement:
-        if not isinstance(settings, dict):
+        if not isinstance(settings, dict) or kind not in _CONFIGURATIONS:
             raise _Unsupported
         if kind == "market_market_ioc":
             base = settings.get("base_size")
