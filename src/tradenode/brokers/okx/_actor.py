@@ -763,7 +763,7 @@ class OkxBroker(BrokerBase[OkxLink]):
         kind = classify(code, placed.status)
         if kind is ErrorKind.RATE_LIMITED:
             return BrokerReply(
-                request.seq, Outcome.RATE_LIMITED, detail, retry_after=_retry_after(placed.headers)
+                request.seq, Outcome.RATE_LIMITED, detail, retry_after=_rate_wait(placed.headers)
             )
         if kind in (ErrorKind.UNKNOWN_OUTCOME, ErrorKind.AUTH):
             return BrokerReply(request.seq, Outcome.TRANSPORT, detail)
@@ -789,7 +789,7 @@ class OkxBroker(BrokerBase[OkxLink]):
         detail = f"{ack.code}: {ack.message}"
         if kind is ErrorKind.RATE_LIMITED:
             return BrokerReply(
-                request.seq, Outcome.RATE_LIMITED, detail, retry_after=_retry_after(placed.headers)
+                request.seq, Outcome.RATE_LIMITED, detail, retry_after=_rate_wait(placed.headers)
             )
         if kind is ErrorKind.UNKNOWN_OUTCOME:
             return BrokerReply(request.seq, Outcome.TRANSPORT, detail)
@@ -922,6 +922,14 @@ def _without_last_fill(order: OkxOrder, fill: OkxFill) -> OkxOrder:
     filled = max(_ZERO, order.filled - fill.quantity)
     state = order.state if filled == order.filled else ("partially_filled" if filled else "live")
     return dataclasses.replace(order, filled=filled, state=state)
+
+
+def _rate_wait(headers: Mapping[str, str]) -> float:
+    """How long to wait after a rate-limit answer: its Retry-After when there is one
+    (OKX documents none), else OKX's rate window (its limits are per 2 s), after
+    which the budget has been restored."""
+    retry_after = _retry_after(headers)
+    return ORDER_RATE[1] if retry_after is None else retry_after
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
