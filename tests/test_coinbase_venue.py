@@ -823,3 +823,15 @@ def test_the_coinbase_command_prints_one_json_line_and_a_key_file(tmp_path: Path
         if process.stderr is not None:
             process.stderr.close()
     assert os.path.exists(key_file)
+
+
+def test_a_market_buy_beyond_the_balance_is_refused_not_filled_in_part(
+    venue: CoinbaseVenue, rest: Rest
+) -> None:
+    answer = rest.order("huge", "BUY", {"market_market_ioc": {"base_size": "100000000"}})
+    assert answer["success"] is False
+    assert answer["error_response"]["error"] == "INSUFFICIENT_FUND"
+    assert answer["error_response"]["preview_failure_reason"] == "PREVIEW_INSUFFICIENT_FUND"
+    sell = rest.order("huge-sell", "SELL", {"market_market_ioc": {"base_size": "11"}})
+    assert sell["error_response"]["error"] == "INSUFFICIENT_FUND"
+    assert venue.orders() == [] and venue.fills() == []

@@ -1015,6 +1015,13 @@ class CoinbaseExchange:
             )
         except _Refused as refused:
             return _failure(*_REFUSAL[refused.code], configuration)
+        if placement.order_type is OrderType.MARKET and side == "BUY":
+            # Coinbase checks a market buy's funds at the ask before it trades; the
+            # simulator would instead fill what the book holds and drop the rest.
+            _, ask = self._touch(product_id)
+            cost = placement.quantity * ask * (1 + TAKER_FEE_BPS / 10000)
+            if cost > self._sim.balance(spec.quote_asset).free:
+                return _failure(*_REFUSAL[SimRejectCode.INSUFFICIENT_BALANCE], configuration)
         events = self._sim.submit(
             client_order_id,
             product_id,
