@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import queue
 import re
 import signal
 import socket
@@ -30,6 +31,11 @@ import httpx
 import ib_async
 import ib_insync
 import pytest
+from ibapi.client import EClient
+from ibapi.contract import Contract as IbContract
+from ibapi.execution import ExecutionFilter as IbExecutionFilter
+from ibapi.order import Order as IbOrder
+from ibapi.wrapper import EWrapper
 
 from tradenode.testing.venues import DEFAULT_IBKR_ACCOUNT, IbkrVenue, default_ibkr_contracts
 
@@ -475,6 +481,78 @@ def test_ib_insync_connects_trades_and_reads_fills(
         assert [p.position for p in client.positions()] == [3]
     finally:
         client.disconnect()
+
+
+class OfficialApp(EWrapper, EClient):
+    """IB's own Python API (``ibapi``, 10.50 from PyPI as ibapi-stable): every callback queued."""
+
+    def __init__(self) -> None:
+        EClient.__init__(self, self)
+        self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+
+    def until(self, name: str) -> list[tuple[Any, ...]]:
+        seen = []
+        while True:
+            event = self.events.get(timeout=WAIT)
+            seen.append(event)
+            if event[0] == name:
+                return seen
+
+    def nextValidId(self, orderId: int) -> None:
+        self.events.put(("nextValidId", orderId))
+
+    def error(self, reqId: int, *args: Any) -> None:
+        self.events.put(("error", reqId, *args))
+
+    def contractDetails(self, reqId: int, details: Any) -> None:
+        self.events.put(("contractDetails", details.contract.conId, details.minTick))
+
+    def contractDetailsEnd(self, reqId: int) -> None:
+        self.events.put(("contractDetailsEnd", reqId))
+
+    def orderStatus(self, orderId: int, status: str, filled: Any, *rest: Any) -> None:
+        self.events.put(("orderStatus", orderId, status, filled))
+
+    def execDetails(self, reqId: int, contract: Any, execution: Any) -> None:
+        self.events.put(("execDetails", reqId, execution.execId, execution.orderRef))
+
+    def execDetailsEnd(self, reqId: int) -> None:
+        self.events.put(("execDetailsEnd", reqId))
+
+    def commissionAndFeesReport(self, report: Any) -> None:
+        self.events.put(("commission", report.execId, report.commissionAndFees))
+
+
+def test_ib_official_python_api_connects_trades_and_reads_fills(venue: IbkrVenue) -> None:
+    app = OfficialApp()
+    app.connect(venue.host, venue.port, 5)
+    reader = threading.Thread(target=app.run, daemon=True)
+    reader.start()
+    try:
+        assert app.until("nextValidId")[-1] == ("nextValidId", 1)
+        assert app.serverVersion() == 178
+        contract = IbContract()
+        contract.symbol, contract.secType, contract.currency = "AAPL", "STK", "USD"
+        contract.exchange, contract.primaryExchange = "SMART", "NASDAQ"
+        app.reqContractDetails(1, contract)
+        assert ("contractDetails", 265598, 0.01) in app.until("contractDetailsEnd")
+        order = IbOrder()
+        order.action, order.totalQuantity, order.orderType = "BUY", D(150), "MKT"
+        order.orderRef = "official-1"
+        app.placeOrder(1, contract, order)
+        seen = app.until("commission")
+        while not any(e[0] == "orderStatus" and e[2] == "Filled" for e in seen):
+            seen += app.until("commission")
+        executions = [e for e in seen if e[0] == "execDetails"]
+        assert [e[3] for e in executions] == ["official-1", "official-1"]
+        assert [e[2] for e in executions] == [f["execId"] for f in venue.fills()]
+        app.reqExecutions(2, IbExecutionFilter())
+        replay = app.until("execDetailsEnd")
+        assert [e[2] for e in replay if e[0] == "execDetails"] == [e[2] for e in executions]
+        assert [e[2] for e in replay if e[0] == "commission"] == [1.0, 0.25]
+    finally:
+        app.disconnect()
+        reader.join(WAIT)
 
 
 # ------------------------------------------------------------- faults
