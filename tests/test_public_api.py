@@ -119,6 +119,11 @@ STRATEGY: dict[str, list[str]] = {
         "GetMarketSnapshot",
         "MarketSnapshot",
     ],
+    "tradenode.brokers.coinbase": [
+        "COINBASE",
+        "CoinbaseLink",
+        "CoinbaseSettings",
+    ],
     "tradenode.brokers.oanda": [
         "OANDA",
         "OandaLink",
@@ -181,6 +186,12 @@ ADAPTER: dict[str, list[str]] = {
         "binance_capabilities",
         "signed_query",
         "signed_ws_params",
+    ],
+    "tradenode.brokers.coinbase": [
+        "CdpCredentials",
+        "build_jwt",
+        "coinbase_capabilities",
+        "jwt_uri",
     ],
     "tradenode.brokers.oanda": [
         "oanda_capabilities",
