@@ -635,6 +635,42 @@ def test_pacing_violation_delay_and_corruption(venue: IbkrVenue, raw: RawClient)
     assert raw.read() == ["49", "1", str(T0 // 1000)]
 
 
+def test_orders_of_another_client_are_routed_to_it_and_listed_to_all(
+    venue: IbkrVenue, raw: RawClient
+) -> None:
+    venue.place_order("AAPL", "BUY", D(5), client_id=0, order_ref="manual-mkt")
+    resting = venue.place_order(
+        "AAPL", "SELL", D(5), order_type="LMT", lmt_price=D(195), client_id=0, order_ref="manual"
+    )
+    raw.send(5, 1)
+    mine = raw.until(lambda m: m[0] == "53")
+    assert [m[0] for m in mine] == ["53"]
+    raw.send(16, 1)
+    every = raw.until(lambda m: m[0] == "53")
+    [echo] = [m for m in every if m[0] == "5"]
+    assert echo[1] == str(resting) and "manual" in echo
+    raw.send(7, 3, 4, 0, "", "", "", "", "", "")
+    replay = raw.until(lambda m: m[0] == "55")
+    assert [m[26] for m in replay if m[0] == "11"] == ["manual-mkt"]
+    assert venue.submissions() == {"manual-mkt": 1, "manual": 1}
+
+
+def test_a_corrected_execution_comes_with_the_next_exec_id_suffix(
+    venue: IbkrVenue, ib: ib_async.IB
+) -> None:
+    trade = ib.placeOrder(aapl(), ib_async.MarketOrder("BUY", 10, orderRef="to-correct"))
+    wait_for(ib, lambda: trade.orderStatus.status == "Filled", "the fill")
+    [original] = trade.fills
+    corrected_id = venue.correct_execution(original.execution.execId, D("189.95"))
+    assert corrected_id == original.execution.execId[:-2] + "02"
+    wait_for(ib, lambda: len(trade.fills) == 2, "the correction")
+    correction = trade.fills[1].execution
+    assert (correction.execId, correction.price, correction.shares) == (corrected_id, 189.95, 10)
+    assert correction.orderRef == "to-correct"
+    assert [f["execId"] for f in venue.fills()] == [corrected_id]
+    assert venue.fills()[0]["price"] == D("189.95")
+
+
 def test_ib_async_survives_a_corrupt_message(venue: IbkrVenue, ib: ib_async.IB) -> None:
     venue.corrupt_next_message()
     trade = ib.placeOrder(aapl(), ib_async.MarketOrder("BUY", 1, orderRef="after-garbage"))

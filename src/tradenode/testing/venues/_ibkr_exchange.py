@@ -835,6 +835,86 @@ class IbkrExchange:
             symbol = None if con_id is None else self.contracts[con_id].sim_symbol
             return self._apply(self.sim.step(symbol))
 
+    def place_direct(
+        self,
+        client_id: int,
+        con_id: int,
+        action: str,
+        quantity: Decimal,
+        *,
+        order_type: str = "MKT",
+        lmt_price: Decimal | None = None,
+        aux_price: Decimal | None = None,
+        tif: str = "DAY",
+        order_ref: str = "",
+    ) -> tuple[int, list[Message]]:
+        """An order placed by another client (TWS itself is client 0): its id and messages."""
+        with self.lock:
+            order_id = max(self._next_valid_id, self._highest_id.get(client_id, 0) + 1)
+            self._highest_id[client_id] = order_id
+            contract = self.contracts[con_id]
+            request = PlaceOrder(
+                order_id=order_id,
+                contract=ContractFields(con_id=con_id),
+                action=action,
+                total_quantity=Decimal(quantity),
+                order_type=order_type,
+                lmt_price=lmt_price,
+                aux_price=aux_price,
+                tif=tif,
+                account=self.account,
+                order_ref=order_ref,
+                transmit=True,
+                parent_id=0,
+                outside_rth=False,
+                good_till_date="",
+                trail_stop_price=None,
+                trailing_percent=None,
+                what_if=False,
+                cash_qty=None,
+                conditions=0,
+            )
+            if order_ref:
+                self._submissions[order_ref] = self._submissions.get(order_ref, 0) + 1
+            problem = self._check(contract, request)
+            if problem is not None:
+                raise ValueError(f"the order would be refused: {problem[0]} {problem[1]}")
+            return order_id, self._new_order(client_id, request)
+
+    def correct_execution(self, exec_id: str, price: Decimal | None = None) -> list[Message]:
+        """Publish a correction of execution ``exec_id``, as IB does: the same execution with
+        the digits after the final period of its execId incremented (``.01.01`` -> ``.01.02``),
+        at ``price`` if given. The correction replaces the execution in the account's books."""
+        with self.lock:
+            index = next((i for i, e in enumerate(self._executions) if e.exec_id == exec_id), None)
+            if index is None:
+                raise KeyError(exec_id)
+            old = self._executions[index]
+            base, _, serial = old.exec_id.rpartition(".")
+            new_price = old.price if price is None else Decimal(price)
+            corrected = dataclasses.replace(
+                old, exec_id=f"{base}.{int(serial, 16) + 1:02x}", price=new_price
+            )
+            self._executions[index] = corrected
+            contract = old.order.contract
+            signed = old.shares if old.side == "BOT" else -old.shares
+            delta = (new_price - old.price) * signed * contract.factor
+            holding = self._holdings[contract.con_id]
+            if contract.sec_type == "FUT":
+                self._cash -= delta
+                holding.realized -= delta
+            else:
+                self._cash -= delta
+            if holding.position:
+                holding.avg_price += delta / contract.factor / holding.position
+            order = old.order
+            order.notional += (new_price - old.price) * old.shares
+            return [
+                self._exec_details(corrected, -1, to=order.client_id),
+                self._commission_report(corrected, to=order.client_id),
+                self._position(contract.con_id, to=POSITION_SUBSCRIBERS),
+            ]
+
     def refuse_next_order(self, code: int, text: str) -> None:
         with self.lock:
             self._refusals.append(_Refusal(code, text))

@@ -589,6 +589,59 @@ class IbkrVenue(LoopbackVenue):
         self.exchange.refuse_next_order(code, text)
 
     @knob
+    def place_order(
+        self,
+        symbol: str,
+        action: str,
+        quantity: Decimal,
+        *,
+        order_type: str = "MKT",
+        lmt_price: Decimal | None = None,
+        aux_price: Decimal | None = None,
+        tif: str = "DAY",
+        client_id: int = 0,
+        order_ref: str = "",
+    ) -> int:
+        """Place an order as another client would (``client_id`` 0: TWS itself); its order id.
+
+        Its events go to that client's connections only, as TWS routes them;
+        reqAllOpenOrders and reqExecutions show it to everyone.
+        """
+        con_id = self.exchange.con_id_of(symbol)
+
+        def place() -> int:
+            order_id, messages = self.exchange.place_direct(
+                client_id,
+                con_id,
+                action,
+                Decimal(quantity),
+                order_type=order_type,
+                lmt_price=None if lmt_price is None else Decimal(lmt_price),
+                aux_price=None if aux_price is None else Decimal(aux_price),
+                tif=tif,
+                order_ref=order_ref,
+            )
+            self._route(None, messages)
+            return order_id
+
+        return self._in_trio_sync(place)
+
+    @knob
+    def correct_execution(self, exec_id: str, price: Decimal | None = None) -> str:
+        """Publish IB's correction of an execution (execId ``...01`` -> ``...02``); its new execId."""
+
+        def correct() -> str:
+            messages = self.exchange.correct_execution(
+                exec_id, None if price is None else Decimal(price)
+            )
+            self._route(None, messages)
+            return (
+                str(self.exchange.fills()[-1]["execId"]) if not messages else _exec_id_of(messages)
+            )
+
+        return self._in_trio_sync(correct)
+
+    @knob
     def corrupt_next_message(self) -> None:
         """Send a truncated copy of the next outgoing message before it."""
         self._in_trio_sync(lambda: setattr(self._faults, "corrupt", self._faults.corrupt + 1))
@@ -692,6 +745,11 @@ class IbkrVenue(LoopbackVenue):
             "faults": self._faults.describe,
             "knobs": lambda: [knob.to_dict() for knob in KNOBS.values()],
         }
+
+
+def _exec_id_of(messages: Sequence[Message]) -> str:
+    """The execId an execDetails message carries (field 14, any version)."""
+    return str(messages[0].build(0)[14])
 
 
 def _lost() -> Message:
