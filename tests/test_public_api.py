@@ -124,6 +124,12 @@ STRATEGY: dict[str, list[str]] = {
         "CoinbaseLink",
         "CoinbaseSettings",
     ],
+    "tradenode.brokers.ibkr": [
+        "IBKR",
+        "IbkrContractSpec",
+        "IbkrLink",
+        "IbkrSettings",
+    ],
     "tradenode.brokers.oanda": [
         "OANDA",
         "OandaLink",
@@ -192,6 +198,9 @@ ADAPTER: dict[str, list[str]] = {
         "build_jwt",
         "coinbase_capabilities",
         "jwt_uri",
+    ],
+    "tradenode.brokers.ibkr": [
+        "ibkr_capabilities",
     ],
     "tradenode.brokers.oanda": [
         "oanda_capabilities",
