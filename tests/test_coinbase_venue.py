@@ -835,3 +835,77 @@ def test_a_market_buy_beyond_the_balance_is_refused_not_filled_in_part(
     sell = rest.order("huge-sell", "SELL", {"market_market_ioc": {"base_size": "11"}})
     assert sell["error_response"]["error"] == "INSUFFICIENT_FUND"
     assert venue.orders() == [] and venue.fills() == []
+
+
+def test_ioc_edit_and_cancel_edges(venue: CoinbaseVenue, rest: Rest) -> None:
+    ioc = rest.order("ioc", "BUY", {"sor_limit_ioc": {"base_size": "0.8", "limit_price": "50010"}})
+    order = rest.get(f"orders/historical/{ioc['success_response']['order_id']}")["order"]
+    assert (order["status"], order["filled_size"], order["time_in_force"]) == (
+        "CANCELLED",
+        "0.5",
+        "IMMEDIATE_OR_CANCEL",
+    ), "one level at or under the limit: the remainder is cancelled"
+    order_id = rest.limit("e1", "BUY", "1", "49000")
+    venue.set_price("BTC-USD", D("48990"))
+    refused = rest.post("orders/edit", {"order_id": order_id, "size": "0.4", "price": "49000"})
+    assert refused["success"] is False
+    assert refused["errors"][0]["edit_failure_reason"] == "CANNOT_EDIT_TO_BELOW_FILLED_SIZE"
+    unknown = rest.post("orders/edit", {"order_id": "nope", "size": "1", "price": "1"})
+    assert unknown["errors"][0]["edit_failure_reason"] == "ORDER_NOT_FOUND"
+    assert rest.post("orders/edit", {"order_id": order_id, "size": "0.5", "price": "49000"})[
+        "success"
+    ]
+    order = rest.get(f"orders/historical/{order_id}")["order"]
+    assert (order["status"], order["filled_size"]) == ("FILLED", "0.5")
+    assert order["edit_history"][0]["size"] == "0.5"
+    results = rest.post("orders/batch_cancel", {"order_ids": [order_id]})["results"]
+    assert results[0]["success"] is False
+    assert results[0]["failure_reason"] == "INVALID_CANCEL_REQUEST"
+
+
+def test_a_buy_stop_up_waits_for_the_price_to_rise(venue: CoinbaseVenue, rest: Rest) -> None:
+    stop = {"base_size": "0.1", "limit_price": "51100", "stop_price": "51000",
+            "stop_direction": "STOP_DIRECTION_STOP_UP", "end_time": "2023-11-15T00:00:00Z"}  # fmt: skip
+    order_id = rest.order("up", "BUY", {"stop_limit_stop_limit_gtd": stop})["success_response"][
+        "order_id"
+    ]
+    venue.set_price("BTC-USD", D("50900"))
+    assert rest.get(f"orders/historical/{order_id}")["order"]["trigger_status"] == "STOP_PENDING"
+    venue.set_price("BTC-USD", D("51000"))
+    order = rest.get(f"orders/historical/{order_id}")["order"]
+    assert (order["status"], order["order_type"], order["filled_size"]) == (
+        "FILLED",
+        "STOP_LIMIT",
+        "0.1",
+    )
+
+
+def test_market_endpoint_carries_the_user_channel_and_unsubscribes(
+    venue: CoinbaseVenue, rest: Rest, clock: Clock
+) -> None:
+    assert venue.key is not None
+    with (
+        CoinbaseVenue(clock=clock, heartbeat_interval=0.01) as beating,
+        connect(beating.ws_url) as connection,
+    ):
+        subscribe(connection, "heartbeats", None)
+        assert receive(connection)["channel"] == "subscriptions"
+        counters = [int(until(connection, "heartbeats")["events"][0]["heartbeat_counter"])]
+        counters.append(int(until(connection, "heartbeats")["events"][0]["heartbeat_counter"]))
+        assert counters[1] == counters[0] + 1
+    with connect(venue.ws_url) as connection:
+        subscribe(connection, "user", token(venue.key, None, clock.now // 1000))
+        assert until(connection, "subscriptions")["events"][0]["subscriptions"] == {"user": []}
+        rest.limit("mkt", "BUY", "0.01", "40000")
+        update = until(connection, "user")["events"][0]
+        assert update["orders"][0]["client_order_id"] == "mkt"
+        connection.send(
+            json.dumps(
+                {"type": "unsubscribe", "channel": "user",
+                 "jwt": token(venue.key, None, clock.now // 1000)}
+            )
+        )  # fmt: skip
+        assert receive(connection)["events"][0]["subscriptions"] == {}
+        rest.limit("after", "BUY", "0.01", "40000")
+        subscribe(connection, "ticker", None, ["ETH-USD"])
+        assert receive(connection)["channel"] == "ticker", "no user update came in between"
