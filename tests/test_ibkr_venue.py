@@ -143,7 +143,10 @@ class RawClient:
                 if len(self.buffer) >= 4 + size:
                     body, self.buffer = self.buffer[4 : 4 + size], self.buffer[4 + size :]
                     return body.decode().split("\0")[:-1]
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:  # a dropped socket (RST)
+                return None
             if not chunk:
                 return None
             self.buffer += chunk
@@ -669,6 +672,28 @@ def test_a_corrected_execution_comes_with_the_next_exec_id_suffix(
     assert correction.orderRef == "to-correct"
     assert [f["execId"] for f in venue.fills()] == [corrected_id]
     assert venue.fills()[0]["price"] == D("189.95")
+
+
+def test_a_lost_order_answer_leaves_the_order_to_be_found_by_asking(venue: IbkrVenue) -> None:
+    venue.lose_next_order_answer()
+    first = RawClient(venue.port)
+    try:
+        assert first.read() is not None
+        first.start(4)
+        first.place(1, "BUY", 3, "unknown-outcome")
+        assert first.read() is None
+    finally:
+        first.close()
+    assert [o["orderRef"] for o in venue.orders()] == ["unknown-outcome"]
+    again = RawClient(venue.port)
+    try:
+        assert again.read() is not None
+        again.start(4)
+        again.send(99, 1)
+        completed = again.until(lambda m: m[0] == "102")
+        assert [m[0] for m in completed] == ["101", "102"] and "unknown-outcome" in completed[0]
+    finally:
+        again.close()
 
 
 def test_ib_async_survives_a_corrupt_message(venue: IbkrVenue, ib: ib_async.IB) -> None:

@@ -93,6 +93,7 @@ class _Faults:
     hold_executions: bool = False
     connectivity_lost: bool = False
     corrupt: int = 0
+    lose_answer: int = 0
 
     def describe(self) -> Json:
         return {
@@ -102,6 +103,7 @@ class _Faults:
             "hold_executions": self.hold_executions,
             "connectivity_lost": self.connectivity_lost,
             "corrupt": self.corrupt,
+            "lose_answer": self.lose_answer,
         }
 
 
@@ -278,6 +280,12 @@ class IbkrVenue(LoopbackVenue):
                 ],
             )
             return True
+        if message_id == In.PLACE_ORDER and self._faults.lose_answer > 0:
+            # The order reaches the account, the socket dies before any answer leaves.
+            self._faults.lose_answer -= 1
+            self._drop(connection)
+            self._process(connection, fields)
+            return False
         if message_id == In.PLACE_ORDER and self._faults.delay_orders > 0:
             self._faults.delay_orders -= 1
             self._delayed.append((connection, fields))
@@ -431,14 +439,17 @@ class IbkrVenue(LoopbackVenue):
     def _drop_all(self) -> int:
         dropped = list(self._connections)
         for connection in dropped:
-            connection.scope.cancel()
-            with contextlib.suppress(OSError):
-                # An abortive close (RST), as when TWS or the network goes away.
-                connection.stream.socket.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-        self._connections.clear()
+            self._drop(connection)
         return len(dropped)
+
+    def _drop(self, connection: _Connection) -> None:
+        """An abortive close (RST), as when TWS or the network goes away."""
+        connection.scope.cancel()
+        with contextlib.suppress(OSError):
+            connection.stream.socket.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+        self._connections.discard(connection)
 
     def _note_malformed(self, error: Exception) -> None:
         self._malformed += 1
@@ -582,6 +593,18 @@ class IbkrVenue(LoopbackVenue):
         return self._in_trio_sync(release)
 
     @knob
+    def lose_next_order_answer(self) -> None:
+        """Process the next placeOrder, then cut its socket before any answer goes out.
+
+        The outcome is unknown to the client: the order exists (and may have
+        filled); it learns so only by asking (reqOpenOrders, reqExecutions,
+        reqCompletedOrders) after it reconnects.
+        """
+        self._in_trio_sync(
+            lambda: setattr(self._faults, "lose_answer", self._faults.lose_answer + 1)
+        )
+
+    @knob
     def refuse_next_order(
         self, code: int = 201, text: str = "Order rejected - reason:refused by the local TWS"
     ) -> None:
@@ -665,6 +688,7 @@ class IbkrVenue(LoopbackVenue):
             self._faults.duplicate_executions = 0
             self._faults.corrupt = 0
             self._faults.delay_orders = 0
+            self._faults.lose_answer = 0
             self.exchange.clear_refusals()
             self._faults.hold_executions = False
             held, self._held_executions = self._held_executions, []
