@@ -634,7 +634,7 @@ class OkxExchange:
             "expTime": "",
             "instFamily": "",
             "instId": spec.symbol,
-            "instIdCode": 1000000 + list(self._specs).index(spec.symbol),
+            "instIdCode": self._inst_code(spec.symbol),
             "instType": "SPOT",
             "lever": "",
             "listTime": "1606468572000",
@@ -808,6 +808,20 @@ class OkxExchange:
 
     # --------------------------------------------------------------- orders
 
+    def _inst_code(self, inst_id: str) -> int:
+        """The instrument's ``instIdCode`` (what the 2026 WebSocket trade ops name it by)."""
+        return 1000000 + list(self._specs).index(inst_id)
+
+    def _inst_id(self, args: Mapping[str, Any]) -> str:
+        """``instIdCode`` (wins, as on OKX) or ``instId`` as an instId; "" when neither is sent."""
+        code = _text(args, "instIdCode")
+        if code:
+            for inst_id in self._specs:
+                if str(self._inst_code(inst_id)) == code:
+                    return inst_id
+            raise _ItemError("51001", MSG_NO_INSTRUMENT)
+        return _text(args, "instId")
+
     def _spec(self, inst_id: str) -> InstrumentSpec:
         if not inst_id:
             raise _empty("instId")
@@ -850,7 +864,7 @@ class OkxExchange:
                 raise _param_error("expTime")
             if int(exp_time) < self._clock():
                 raise _ItemError("50037", "Order expired.")
-        spec = self._spec(_text(args, "instId"))
+        spec = self._spec(self._inst_id(args))
         td_mode = _text(args, "tdMode")
         if not td_mode:
             raise _empty("tdMode")
@@ -1171,7 +1185,7 @@ class OkxExchange:
 
     def _find(self, args: Mapping[str, Any]) -> _Order | None:
         """The order named by ``ordId`` (wins) or ``clOrdId`` (the latest with it) in ``instId``."""
-        spec = self._spec(_text(args, "instId"))
+        spec = self._spec(self._inst_id(args))
         ord_id, cl_ord_id = _text(args, "ordId"), _text(args, "clOrdId")
         if not ord_id and not cl_ord_id:
             raise _ItemError("51003", MSG_ID_REQUIRED)
@@ -1466,6 +1480,43 @@ class OkxExchange:
             ]
         )
 
+    def _currencies(self, params: Mapping[str, str]) -> Json:
+        """``GET asset/currencies`` (funding account): one chain per currency the account knows."""
+        wanted = [c for c in params.get("ccy", "").split(",") if c]
+        rows = [
+            {
+                "canDep": True,
+                "canInternal": True,
+                "canWd": True,
+                "ccy": ccy,
+                "chain": f"{ccy}-{ccy}",
+                "depQuotaFixed": "",
+                "depQuoteDailyLayer2": "",
+                "fee": "0",
+                "logoLink": "",
+                "mainNet": True,
+                "maxFee": "0",
+                "maxFeeForCtAddr": "0",
+                "maxWd": "1000000",
+                "minDep": "0",
+                "minDepArrivalConfirm": "1",
+                "minFee": "0",
+                "minFeeForCtAddr": "0",
+                "minInternal": "0",
+                "minWd": "0",
+                "minWdUnlockConfirm": "1",
+                "name": ccy,
+                "needTag": False,
+                "usedDepQuotaFixed": "",
+                "usedWdQuota": "0",
+                "wdQuota": "1000000",
+                "wdTickSz": "8",
+            }
+            for ccy in sorted(self._sim.balances())
+            if not wanted or ccy in wanted
+        ]
+        return _ok(rows)
+
     def _usd_price(self, ccy: str) -> Decimal:
         if ccy in ("USDT", "USDC", "USD"):
             return Decimal(1)
@@ -1690,6 +1741,7 @@ def _routes() -> dict[tuple[str, str], _Route]:
         ("GET", "trade/fills"): _Route(E._fills_recent, private=True),
         ("GET", "trade/fills-history"): _Route(E._fills_history, private=True),
         ("GET", "account/balance"): _Route(E._balance, private=True),
+        ("GET", "asset/currencies"): _Route(E._currencies, private=True),
     }
 
 

@@ -349,6 +349,16 @@ class OkxVenue(LoopbackVenue):
         """How many WebSocket connections are open now."""
         return self._in_trio_sync(lambda: len(self._hub.connections))
 
+    def subscriptions(self) -> list[tuple[str, str]]:
+        """``(public|private, channel)`` of every live subscription, one per connection and arg."""
+        return self._in_trio_sync(
+            lambda: [
+                (connection.kind, str(arg["channel"]))
+                for connection in self._hub.connections
+                for arg in connection.subscriptions
+            ]
+        )
+
     # ------------------------------------------------------------- admin
 
     def _state(self) -> Json:
