@@ -44,9 +44,9 @@ only kind Coinbase edits); any other order's modify is refused
 ``EDIT_UNSUPPORTED``. Cancel is ``batch_cancel`` by venue order id; a
 cancel-all lists the product's open orders and cancels them in batches.
 
-Malformed user frames are logged, counted and fail the actor (the frame may
-have been a fill: the next incarnation reconciles); malformed market frames
-are logged, counted and skipped.
+A malformed frame is logged, counted and skipped: if it was an update it
+took a sequence number, so the next frame shows the gap and the actor
+restarts and reconciles; one that took no number carried nothing.
 """
 
 from __future__ import annotations
@@ -649,13 +649,10 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
         try:
             frame = parse_frame(event.text, venue=self.name, broker=self.name)
         except MalformedPayloadError as exc:
+            # Logged, counted, skipped. Nothing is lost unseen: a frame that was an
+            # update took a sequence number, so the next frame shows a gap (and the
+            # actor restarts and reconciles); one that took none carried nothing.
             self.note_malformed(f"{event.connection} connection: {exc}")
-            if event.connection == "user":
-                # It may have been a fill: the next incarnation reconciles.
-                raise BrokerError(
-                    "unreadable user-channel frame: reconciling through a restart",
-                    broker=self.name,
-                ) from exc
             return
         if frame.error is not None:
             raise BrokerConnectionError(

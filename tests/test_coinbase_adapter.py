@@ -1,0 +1,282 @@
+"""The Coinbase adapter through a running node, against the local fake Coinbase on loopback.
+
+Lifecycles the conformance suite does not already cover (GTD, FOK/IOC,
+post-only, native edit of a GTC limit and the refusal to edit anything
+else), then the user channel's faults: a sequence gap (restart, reconcile,
+every fill once), repeated and reordered updates (never a doubled fill),
+a malformed frame (logged, counted, never fatal), a product Coinbase does
+not list (a config error naming it), and the private key never printed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from tradenode import ConfigError
+from tradenode.messages import (
+    ModifyRejected,
+    OrderModified,
+    OrderStatus,
+    Quote,
+    Side,
+    TimeInForce,
+)
+from tradenode.supervision import EventRecorder, ManualClock
+from tradenode.testing.venues import CoinbaseOrderInfo, CoinbaseVenue
+
+from ._coinbase_helpers import (
+    CoinbaseHarness,
+    K,
+    coinbase_node,
+    event,
+    limit,
+    market,
+    venue_clock,
+)
+from ._node_helpers import Scripted
+
+D = Decimal
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def venue(clock: ManualClock) -> Iterator[CoinbaseVenue]:
+    with CoinbaseVenue(seed=7, clock=venue_clock(clock), heartbeat_interval=0.2) as local:
+        local.freeze_prices()
+        local.set_price("BTC-USD", D("50000"))
+        yield local
+
+
+@pytest.fixture
+def h(venue: CoinbaseVenue, clock: ManualClock) -> Iterator[CoinbaseHarness]:
+    with coinbase_node(venue, clock=clock) as harness:
+        yield harness
+
+
+def assert_exactly_once(h: CoinbaseHarness) -> None:
+    """Every fill the venue made reached the OMS once, under the venue's trade id;
+    no client order id was placed twice; the position equals the venue's."""
+    h.sync()
+    executions = [f.execution_id for f in h.fills()]
+    assert len(executions) == len(set(executions)), "a fill was applied twice"
+    assert set(executions) == {f"coinbase-{fill.trade_id}" for fill in h.venue.fills()}
+    assert all(count == 1 for count in h.venue.submissions().values()), h.venue.submissions()
+    assert h.position("BTC-USD") == h.venue.position("BTC-USD")
+
+
+def venue_order(venue: CoinbaseVenue, client_order_id: str) -> CoinbaseOrderInfo:
+    (found,) = [o for o in venue.orders() if o.client_order_id == client_order_id]
+    return found
+
+
+# -- lifecycles -----------------------------------------------------------------------------
+
+
+def test_a_resting_limit_fills_in_parts_each_fill_once_under_its_trade_id(
+    h: CoinbaseHarness,
+) -> None:
+    coid = h.do(limit(Side.BUY, "49000", "1.2"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    for price in ("48990", "48980", "48970"):
+        h.venue.set_price("BTC-USD", D(price))
+    view = h.wait_status(coid, OrderStatus.FILLED)
+    assert view.filled_quantity == D("1.2")
+    assert len(h.fills()) == len(h.venue.fills()) >= 3
+    assert h.link().fill_lookups >= 1  # a growth of the cumulative size looked its fills up
+    assert_exactly_once(h)
+
+
+def test_gtd_orders_rest_then_expire_at_their_end_time(h: CoinbaseHarness) -> None:
+    end = h.clock.time_ns() + 60 * 1_000_000_000
+    coid = h.do(limit(Side.BUY, "40000", "0.1", time_in_force=TimeInForce.GTD, expire_time_ns=end))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    found = venue_order(h.venue, coid)
+    assert found.configuration == "limit_limit_gtd"
+    h.clock.advance(61)
+    h.venue.step()
+    h.wait_status(coid, OrderStatus.EXPIRED)
+
+
+def test_fok_and_ioc_limits(h: CoinbaseHarness) -> None:
+    unfillable = h.do(limit(Side.BUY, "40000", "0.1", time_in_force=TimeInForce.FOK))
+    h.wait_status(unfillable, OrderStatus.CANCELED)  # Coinbase: a FOK it cannot fill is CANCELLED
+    ioc = h.do(limit(Side.BUY, "51000", "0.1", time_in_force=TimeInForce.IOC))
+    assert h.wait_status(ioc, OrderStatus.FILLED).filled_quantity == D("0.1")
+    assert venue_order(h.venue, unfillable).configuration == "limit_limit_fok"
+    assert venue_order(h.venue, ioc).configuration == "sor_limit_ioc"
+    assert_exactly_once(h)
+
+
+def test_a_gtc_limit_is_edited_in_place(h: CoinbaseHarness) -> None:
+    coid = h.do(limit(Side.BUY, "49000", "0.2"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    seen = h.events()
+    same = h.do(lambda ctx: ctx.modify_order(coid, quantity=D("0.3"), price=D("49100")))
+    assert same == coid, "a native edit keeps the client order id"
+    modified = seen.wait_for(lambda m: isinstance(m, OrderModified))[0]
+    assert (modified.quantity, modified.price) == (D("0.3"), D("49100"))
+    found = venue_order(h.venue, coid)
+    assert (found.size, found.limit_price) == (D("0.3"), D("49100"))
+    h.venue.set_price("BTC-USD", D("49050"))
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.3")
+    assert_exactly_once(h)
+
+
+def test_anything_but_a_gtc_limit_is_never_edited(h: CoinbaseHarness) -> None:
+    end = h.clock.time_ns() + 3_600 * 1_000_000_000
+    coid = h.do(limit(Side.BUY, "40000", "0.1", time_in_force=TimeInForce.GTD, expire_time_ns=end))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    seen = h.events()
+    h.do(lambda ctx: ctx.modify_order(coid, price=D("40100")))
+    refused = seen.wait_for(lambda m: isinstance(m, ModifyRejected))[0]
+    assert refused.code == "EDIT_UNSUPPORTED"
+    assert venue_order(h.venue, coid).limit_price == D("40000")
+
+
+class Watcher(Scripted):
+    venue = "coinbase"
+
+
+def test_quotes_come_from_the_ticker_channel(h: CoinbaseHarness) -> None:
+    seen = EventRecorder()
+    h.node.add_strategy("q1", lambda: Watcher("q1", seen, symbols=("BTC-USD",)))
+    h.venue.set_price("BTC-USD", D("50100"))
+    quote = seen.wait_for(
+        lambda m: isinstance(m, Quote) and m.symbol == "BTC-USD" and m.last == D("50100")
+    )[0]
+    assert quote.bid < quote.ask and quote.venue == "coinbase"
+
+
+# -- the user channel's faults ----------------------------------------------------------------
+
+
+def test_a_sequence_gap_restarts_the_broker_which_reconciles_every_fill_once(
+    h: CoinbaseHarness,
+) -> None:
+    coid = h.do(limit(Side.BUY, "49000", "1.2"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.venue.skip_sequence(3)
+    h.venue.set_price("BTC-USD", D("48990"))  # a partial fill whose update comes after the gap
+    h.restart(2)
+    assert h.link().sequence_gaps >= 1
+    h.venue.set_price("BTC-USD", D("48980"))
+    h.venue.set_price("BTC-USD", D("48970"))
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("1.2")
+    assert_exactly_once(h)
+
+
+def test_repeated_updates_never_double_a_fill(h: CoinbaseHarness) -> None:
+    h.venue.duplicate_events(20)
+    coid = h.do(limit(Side.BUY, "49000", "1.2"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    for price in ("48990", "48980", "48970"):
+        h.venue.set_price("BTC-USD", D(price))
+    h.wait_status(coid, OrderStatus.FILLED)
+    market_order = h.do(market(Side.BUY, "0.1"))
+    h.wait_status(market_order, OrderStatus.FILLED)
+    assert h.link().repeated_frames > 0
+    assert not [e for e in h.supervision.items if event(K.RESTARTED)(e)]
+    assert_exactly_once(h)
+
+
+def test_reordered_updates_are_a_gap_then_a_reconciliation_never_a_doubled_fill(
+    h: CoinbaseHarness,
+) -> None:
+    coid = h.do(limit(Side.BUY, "49000", "1.2"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.venue.reorder_events(2)
+    h.venue.set_price("BTC-USD", D("48990"))
+    h.venue.set_price("BTC-USD", D("48980"))
+    h.venue.release_events()
+    h.restart(2)
+    h.venue.set_price("BTC-USD", D("48970"))
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("1.2")
+    assert_exactly_once(h)
+
+
+def test_a_malformed_frame_is_logged_counted_and_never_fatal(
+    h: CoinbaseHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = h.link()
+    h.venue.corrupt_next_event()
+    coid = h.do(market(Side.BUY, "0.1"))
+    h.wait_status(coid, OrderStatus.FILLED)
+    later = h.do(market(Side.BUY, "0.1"))
+    h.wait_status(later, OrderStatus.FILLED)
+    assert link.malformed_payloads == 1
+    assert h.node.status()["connections"]["coinbase"]["malformed_payloads"] == 1
+    assert any(
+        "malformed" in r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+    )
+    assert not h.node.failed
+    assert_exactly_once(h)
+
+
+def test_fills_held_back_by_the_venue_arrive_once_it_releases_them(h: CoinbaseHarness) -> None:
+    coid = h.do(limit(Side.BUY, "49000", "0.4"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.venue.hold_fills()
+    h.venue.set_price("BTC-USD", D("48990"))
+    h.sync()
+    assert h.order(coid).filled_quantity == 0
+    h.venue.release_fills()
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.4")
+    assert_exactly_once(h)
+
+
+# -- configuration and secrets ------------------------------------------------------------------
+
+
+def test_a_product_coinbase_does_not_list_is_a_config_error_naming_it(
+    venue: CoinbaseVenue, clock: ManualClock
+) -> None:
+    with coinbase_node(venue, clock=clock, products=("BTC-USD", "DOGE-XYZ")) as h:
+        failed = h.supervision.wait_for(event(K.FAILED))[0]
+    error = failed.error
+    assert isinstance(error, ConfigError), error
+    assert "DOGE-XYZ" in str(error) and error.key == "coinbase.products"
+
+
+def test_the_private_key_never_appears_in_logs_status_or_reprs(
+    venue: CoinbaseVenue, clock: ManualClock
+) -> None:
+    key = venue.key
+    assert key is not None
+    secret_lines = [line for line in key.private_key_pem.splitlines() if "-----" not in line]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    handler.addFilter(lambda record: not record.name.startswith(("tradenode.testing", "hypercorn")))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        with coinbase_node(venue, clock=clock) as h:
+            coid = h.do(market(Side.BUY, "0.1"))
+            h.wait_status(coid, OrderStatus.FILLED)
+            texts = [
+                json.dumps(h.node.status(), default=str),
+                repr(h.node.venues["coinbase"]),
+                repr(h.node.config),
+                str(h.node.config),
+            ]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    texts.append(stream.getvalue())
+    assert "Bearer" not in stream.getvalue() or "eyJ" not in stream.getvalue()
+    for text in texts:
+        assert key.private_key_pem not in text
+        for line in secret_lines:
+            assert line not in text
