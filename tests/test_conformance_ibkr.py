@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tradenode.messages import OrderType, SubmitOrder
 from tradenode.supervision import ManualClock
 from tradenode.testing.conformance import (
     ConformanceSuite,
@@ -34,6 +35,7 @@ _OPEN = frozenset({"PreSubmitted", "Submitted", "PendingSubmit", "ApiPending"})
 #: IB's pacing violation carries no Retry-After: the adapter backs off its
 #: configured ``pacing_backoff``, set here to what the suite asks for.
 PACING_BACKOFF = 7.0
+CLIENT_ID = 5
 
 
 def _side(raw: object) -> str:
@@ -68,7 +70,7 @@ class IbkrConformanceVenue(ConformanceVenue):
             "ibkr": {
                 "host": venue.host,
                 "port": venue.port,
-                "client_id": 5,
+                "client_id": CLIENT_ID,
                 "account": venue.account,
                 "request_timeout": 1.0,
                 "pacing_backoff": PACING_BACKOFF,
@@ -140,6 +142,20 @@ class IbkrConformanceVenue(ConformanceVenue):
             )
         counted: Mapping[str, int] = placements()
         return counted
+
+    def place_directly(self, order: SubmitOrder) -> None:
+        # Under the node's own client id, as a crashed node of ours had placed it:
+        # TWS shows a client its own orders and executions.
+        self.venue.place_order(
+            order.symbol,
+            order.side.value,
+            order.quantity,
+            order_type="LMT" if order.order_type is OrderType.LIMIT else "MKT",
+            lmt_price=order.price,
+            tif="GTC",
+            client_id=CLIENT_ID,
+            order_ref=order.client_order_id,
+        )
 
     def drop_stream(self) -> None:
         self.venue.drop_connections()

@@ -6,7 +6,7 @@ nextValidId, managedAccounts), qualifies every configured instrument with
 IB's contract details (one IB does not know is a ``ConfigError`` naming it),
 then reconciles: this client's open orders, its executions since the
 journaled cursor (with their commissions), the day's completed orders for
-orders still unsettled, positions and the account summary. Only then are
+orders (to settle ours and adopt what the journal lacks), positions and the account summary. Only then are
 requests handled; quotes stream from market data ticks.
 
 **One source of reports.** What TWS sends about an order (``openOrder``,
@@ -365,16 +365,15 @@ class IbkrBroker(BrokerBase[IbkrLink]):
             return ""
         return (at - REPLAY_MARGIN).strftime(_CURSOR_FORMAT)
 
-    async def _fetch(self, session: IbkrSession, unsettled: bool) -> _Snapshot:
+    async def _fetch(self, session: IbkrSession) -> _Snapshot:
         api = session.api
         open_orders = await api.open_orders()
         executions = await api.executions(client_id=self._client_id, since=self._since())
         completed = None
-        if unsettled:
-            try:
-                completed = tuple(await api.completed_orders())
-            except BrokerTimeoutError:
-                logger.warning("%s: TWS did not answer reqCompletedOrders", self.name)
+        try:
+            completed = tuple(await api.completed_orders())
+        except BrokerTimeoutError:
+            logger.warning("%s: TWS did not answer reqCompletedOrders", self.name)
         positions = await api.positions()
         account = await api.account_summary(self._account)
         return _Snapshot(
@@ -386,8 +385,7 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         session = self.session
         if session is None:
             raise BrokerConnectionError("not connected", broker=self.name)
-        unsettled = any(not o.terminal for o in self.link.orders.values())
-        snapshot = self._run(self._fetch(session, unsettled))
+        snapshot = self._run(self._fetch(session))
         self._apply(snapshot, first=first)
 
     def _apply(self, snapshot: _Snapshot, *, first: bool) -> None:
@@ -399,10 +397,15 @@ class IbkrBroker(BrokerBase[IbkrLink]):
                 self._adopt(order)
         for execution in sorted(snapshot.executions, key=lambda e: (e.time_ns, e.exec_id)):
             cid = self._client_id_of(execution.order_ref, execution.order_id)
-            if cid is not None and cid not in self.link.orders:
-                done = _find(snapshot.completed, cid)
-                if done is not None:
-                    self._adopt(done)
+            if (
+                cid is not None
+                and cid not in self.link.orders
+                and execution.identity not in self.link.forwarded
+            ):
+                done = _find(snapshot.completed, cid) or _filled_order(
+                    cid, [e for e in snapshot.executions if e.order_ref == cid]
+                )
+                self._adopt(done)
             self._on_execution(execution, replay=True)
         open_refs = set()
         for order in mine:
@@ -411,9 +414,9 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         for cid, tracked in list(self.link.orders.items()):
             if tracked.terminal or cid in open_refs or cid not in self.link.orders:
                 continue
-            done = _find(snapshot.completed, cid)
-            if done is not None:
-                self._report(done)
+            finished = _find(snapshot.completed, cid)
+            if finished is not None:
+                self._report(finished)
             elif snapshot.completed is not None and tracked.filled == 0:
                 # Neither open nor done today: unknown at TWS (if the journal says live).
                 self._never_arrived(cid)
@@ -1156,6 +1159,26 @@ def _find(orders: tuple[IbOpenOrder, ...] | None, cid: str) -> IbOpenOrder | Non
         return None
     found = [o for o in orders if o.order_ref == cid]
     return found[-1] if found else None
+
+
+def _filled_order(cid: str, executions: list[IbExecution]) -> IbOpenOrder:
+    """An order TWS no longer lists, as its executions show it (filled)."""
+    first = executions[0]
+    total = sum((e.shares for e in executions), Decimal(0))
+    return IbOpenOrder(
+        order_id=first.order_id,
+        perm_id=first.perm_id,
+        client_id=first.client_id,
+        order_ref=cid,
+        con_id=first.con_id,
+        side=first.side,
+        quantity=total,
+        order_type=None,
+        limit_price=None,
+        aux_price=None,
+        status="Filled",
+        filled=total,
+    )
 
 
 def _shows(order: IbOpenOrder, modify: ModifyOrder) -> bool:
