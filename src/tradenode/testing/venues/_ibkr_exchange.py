@@ -92,6 +92,7 @@ _MONEY = Decimal("0.01")
 _CENTS = Decimal("0.0001")
 _INITIAL_MARGIN = Decimal("0.25")
 _MAINT_MARGIN = Decimal("0.20")
+_DEPTH_LEVELS = 20  # a market order for 20 levels' quantity fills whole, as IB's do
 
 Build = Callable[[int], Sequence[str]]
 
@@ -409,6 +410,7 @@ class IbkrExchange:
             SimConfig(
                 instruments=tuple(specs),
                 balances={"USD": Decimal(10) ** 15},
+                depth_levels=_DEPTH_LEVELS,
                 level_quantity=Decimal(1),
                 allow_short=True,
             ),
