@@ -673,6 +673,17 @@ def test_duplicate_reorder_and_corrupt_pushes(venue: OkxVenue, private: Ws) -> N
     assert row["clOrdId"] == "d5" and "state" not in row
 
 
+def test_dropped_pushes_leave_a_gap_rest_still_shows(
+    venue: OkxVenue, private: Ws, trade: okx.Trade.TradeAPI
+) -> None:
+    venue.drop_events(1)
+    private.send({"id": "1", "op": "order", "args": [limit_buy("g1")]})
+    private.send({"id": "2", "op": "order", "args": [limit_buy("g2")]})
+    (row,) = private.pushes(1)
+    assert row["clOrdId"] == "g2"
+    assert trade.get_order(instId=BTC, clOrdId="g1")["data"][0]["state"] == "live"
+
+
 def test_reorder_release_on_demand(venue: OkxVenue, private: Ws) -> None:
     venue.reorder_events(5)
     private.send({"id": "1", "op": "order", "args": [limit_buy("h1")]})
@@ -736,6 +747,7 @@ def test_clear_faults_and_the_admin_port(venue: OkxVenue) -> None:
         "duplicate_events",
         "reorder_events",
         "release_events",
+        "drop_events",
         "corrupt_next_event",
         "hold_fills",
         "release_fills",

@@ -110,7 +110,7 @@ against it unchanged but for the base URL::
 Its knobs: ``set_price``, ``step``, ``drop_streams``, ``down``/``up``,
 ``rate_limit`` (429, 50011), ``fail_requests`` (5xx, or processed with the
 answer lost), ``duplicate_events``, ``reorder_events``/``release_events``,
-``corrupt_next_event``, ``hold_fills``/``release_fills``,
+``drop_events`` (a gap), ``corrupt_next_event``, ``hold_fills``/``release_fills``,
 ``refuse_next_order``, ``clear_faults``; inspection: ``orders()``,
 ``fills()``, ``balances()``, ``submissions()``, ``calls()``. The account's
 credentials default to :data:`DEFAULT_OKX_API_KEY`,

@@ -87,6 +87,7 @@ class OkxFaults:
     requests: list[_RequestFault] = field(default_factory=list)
     duplicate: int = 0
     reorder: int = 0
+    drop: int = 0
     corrupt: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,15 +108,23 @@ class OkxFaults:
         return None
 
     def add_event_faults(
-        self, *, duplicate: int = 0, reorder: int = 0, corrupt: str | None = None
+        self, *, duplicate: int = 0, reorder: int = 0, drop: int = 0, corrupt: str | None = None
     ) -> None:
         if corrupt is not None and corrupt not in CORRUPTIONS:
             raise ValueError(f"kind must be one of {', '.join(CORRUPTIONS)}, not {corrupt!r}")
         with self.lock:
             self.duplicate += duplicate
             self.reorder += reorder
+            self.drop += drop
             if corrupt is not None:
                 self.corrupt.append(corrupt)
+
+    def take_drop(self) -> bool:
+        """Whether the next private push is lost (a gap only a REST look can fill)."""
+        with self.lock:
+            drop = self.drop > 0
+            self.drop -= drop
+        return drop
 
     def take_event_faults(self) -> tuple[bool, bool, str | None]:
         """For the next private push: duplicate it? hold it for reordering? corrupt it how?"""
@@ -134,7 +143,7 @@ class OkxFaults:
     def clear(self) -> None:
         with self.lock:
             self.requests.clear()
-            self.duplicate = self.reorder = 0
+            self.duplicate = self.reorder = self.drop = 0
             self.corrupt.clear()
 
     def pending(self) -> Json:
@@ -143,6 +152,7 @@ class OkxFaults:
                 "requests": [fault.describe() for fault in self.requests],
                 "duplicate": self.duplicate,
                 "reorder": self.reorder,
+                "drop": self.drop,
                 "corrupt": list(self.corrupt),
             }
 
@@ -189,6 +199,8 @@ class OkxHub:
                 for arg in connection.subscriptions:
                     if arg["channel"] == event.channel and arg.get("instId") == event.inst_id:
                         connection.push(_dumps({"arg": arg, "data": [event.row]}))
+            return
+        if self.faults.take_drop():
             return
         duplicate, hold, corrupt = self.faults.take_event_faults()
         if hold:

@@ -285,6 +285,11 @@ class OkxVenue(LoopbackVenue):
         self._faults.add_event_faults(duplicate=n)
 
     @knob
+    def drop_events(self, n: int = 1) -> None:
+        """Lose the next ``n`` ``orders`` pushes: a gap that only a REST look can fill."""
+        self._faults.add_event_faults(drop=n)
+
+    @knob
     def reorder_events(self, n: int = 2) -> None:
         """Hold the next ``n`` ``orders`` pushes, then deliver them in reverse order."""
         self._faults.add_event_faults(reorder=n)
