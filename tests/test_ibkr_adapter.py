@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tradenode import Node, parse_config
+from tradenode.brokers.ibkr import IbkrLink
 from tradenode.messages import (
     OrderCanceled,
     OrderModified,
@@ -200,3 +203,37 @@ def test_quotes_stream_from_market_data_ticks(h: IbkrHarness) -> None:
         lambda m: isinstance(m, Quote) and m.symbol == "AAPL" and m.bid == D("191.00")
     )[0]
     assert quote.venue == "ibkr" and quote.ask >= quote.bid
+
+
+def test_a_corrected_execution_is_the_same_fill_to_the_oms(h: IbkrHarness) -> None:
+    coid = h.do(market(Side.BUY, "10"))
+    h.wait_status(coid, OrderStatus.FILLED)
+    (original,) = [f for f in h.venue.fills() if f["orderRef"] == coid]
+    corrected = h.venue.correct_execution(str(original["execId"]))
+    assert corrected != original["execId"]
+    assert corrected.rsplit(".", 1)[0] == str(original["execId"]).rsplit(".", 1)[0]
+    link = h.link()
+    # The correction arrives live; it is seen, logged, and never a second fill.
+    later = h.do(market(Side.BUY, "5"))
+    h.wait_status(later, OrderStatus.FILLED)
+    h.sync()
+    assert link.corrections == 1
+    assert [f.execution_id for f in h.fills()].count(corrected.rsplit(".", 1)[0]) == 1
+    assert_exactly_once(h)
+
+
+def test_the_paper_config_rehearses_against_the_local_tws(
+    venue: IbkrVenue, clock: ManualClock
+) -> None:
+    text = (Path(__file__).resolve().parent.parent / "config" / "ibkr-paper.yaml").read_text()
+    environ = {"IB_PORT": str(venue.port), "IB_ACCOUNT": venue.account, "IB_CLIENT_ID": "3"}
+    node = Node(parse_config(text, environ=environ), clock=clock)
+    node.start()
+    try:
+        link = node.venues["ibkr"]
+        assert isinstance(link, IbkrLink)
+        assert link.wait_for_reconciliations(1, timeout=10)
+        assert set(link.positions) == {"AAPL", "MSFT", "EURUSD", "ESZ6", "AAPL-C200"}
+        assert node.status()["connections"]["ibkr"]["connections"] == 1
+    finally:
+        node.stop(timeout=20)
