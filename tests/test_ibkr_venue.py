@@ -244,6 +244,41 @@ def test_handshake_answers_version_and_time_then_startapi_greets(venue: IbkrVenu
         client.close()
 
 
+def test_messages_follow_the_negotiated_version(venue: IbkrVenue) -> None:
+    """176 keeps faProfile in openOrder; 178 adds pendingPriceRevision to execDetails."""
+    lengths: dict[str, dict[str, int]] = {}
+    for number, versions in enumerate(("v100..176", "v100..177", "v100..178")):
+        client = RawClient(venue.port, versions)
+        try:
+            assert client.read() == [versions[-3:], "20231114 22:13:20 UTC"]
+            client.start(20 + number)
+            if versions.endswith("176"):
+                client.send(*_with_fa_profile(client, number + 1))
+            else:
+                client.place(number + 1, "BUY", 1, f"v{versions[-3:]}")
+            seen = client.until(lambda m: m[0] == "59")
+            lengths[versions[-3:]] = {m[0]: len(m) for m in seen if m[0] in {"5", "11"}}
+        finally:
+            client.close()
+    assert lengths["176"]["5"] == lengths["177"]["5"] + 1 == lengths["178"]["5"] + 1
+    assert lengths["176"]["11"] == lengths["177"]["11"] == lengths["178"]["11"] - 1
+    assert [o["orderRef"] for o in venue.orders()] == ["v176", "v177", "v178"]
+
+
+def _with_fa_profile(client: RawClient, order_id: int) -> list[object]:
+    """The placeOrder :meth:`RawClient.place` writes, with version 176's faProfile field."""
+    captured: list[tuple[object, ...]] = []
+    original = client.send
+    client.send = lambda *fields: captured.append(fields)  # type: ignore[method-assign]
+    try:
+        client.place(order_id, "BUY", 1, "v176")
+    finally:
+        client.send = original  # type: ignore[method-assign]
+    fields = list(captured[0])
+    fields.insert(42, "")  # after faGroup, faMethod, faPercentage (fields 39-41)
+    return fields
+
+
 def test_a_client_below_176_is_closed_and_a_busy_client_id_gets_326(venue: IbkrVenue) -> None:
     old = RawClient(venue.port, "v100..150")
     try:
@@ -762,6 +797,13 @@ def test_the_ibkr_command_prints_one_json_line_and_serves_until_sigterm() -> Non
             client.close()
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)
+        helped = subprocess.run(
+            [sys.executable, "-m", "tradenode", "venue", "ibkr", "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "connectivity_restored" in helped.stdout and "--account" in helped.stdout
     finally:
         if process.poll() is None:
             process.kill()
