@@ -13,12 +13,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
 from tradenode import ConfigError
+from tradenode.actors import Outcome
 from tradenode.messages import (
     ModifyRejected,
     OrderModified,
@@ -231,6 +233,49 @@ def test_fills_held_back_by_the_venue_arrive_once_it_releases_them(h: CoinbaseHa
     assert h.order(coid).filled_quantity == 0
     h.venue.release_fills()
     assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.4")
+    assert_exactly_once(h)
+
+
+def test_a_refused_order_is_rejected_with_coinbases_reason(h: CoinbaseHarness) -> None:
+    replies = EventRecorder()
+    h.node.observe_breaker("coinbase", replies)
+    coid = h.do(market(Side.BUY, "1000"))  # 50 million USD: more than the account holds
+    view = h.wait_status(coid, OrderStatus.REJECTED)
+    assert view.rejection_code == "INSUFFICIENT_FUND"
+    assert replies.wait_for(lambda r: r.outcome is Outcome.REJECTED)
+    assert h.node.failure_stats("coinbase").failure_count == 0  # a business answer, not a failure
+    assert not [o for o in h.venue.orders() if o.client_order_id == coid]
+
+
+class LogLine(logging.Handler):
+    """Sets ``seen`` when a record containing ``text`` is logged (a condition, not a sleep)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = text
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
+def test_a_failed_fills_lookup_is_asked_again_and_the_fill_arrives_once(
+    h: CoinbaseHarness,
+) -> None:
+    watcher = LogLine("not read")
+    logging.getLogger("tradenode.brokers.coinbase").addHandler(watcher)
+    try:
+        h.venue.fail_requests(1, status=503, endpoints=["GET orders/historical/fills"])
+        coid = h.do(market(Side.BUY, "0.1"))
+        assert watcher.seen.wait(20)
+    finally:
+        logging.getLogger("tradenode.brokers.coinbase").removeHandler(watcher)
+    h.sync()
+    assert h.order(coid).filled_quantity == 0
+    h.clock.advance(0.2)  # the lookup is asked again
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.1")
+    assert h.link().fill_lookups == 2
     assert_exactly_once(h)
 
 

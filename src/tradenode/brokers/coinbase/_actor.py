@@ -549,7 +549,6 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
         if tracked is None or tracked.final_status is None:
             return
         if tracked.forwarded < tracked.venue_filled:
-            self.link.unsettled_fills += 1
             logger.info(
                 "%s: %s is %s but %s of %s filled forwarded: waiting for its fills",
                 self.name,
@@ -731,26 +730,42 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
 
     def _fetch_fills(self, cid: str, tracked: TrackedOrder) -> None:
         """The order's fills from the REST list, forwarded by trade id; asked again
-        later if the list does not yet show what the channel said."""
-        assert tracked.order_id is not None
+        a little later if the list does not yet show what the channel said (or the
+        lookup failed), ``fills_lookups`` times in all. Then the periodic check
+        takes over; without one, the actor fails and the next incarnation's
+        reconciliation reads them: a fill is never left behind."""
+        assert tracked.order_id is not None and self.thread is not None
         self.link.fill_lookups += 1
-        fills = self._run_ok(_order_fills, tracked.order_id)
-        self._forward_fills(cid, fills)
-        if tracked.forwarded < tracked.venue_filled:
-            tracked.lookups += 1
-            if tracked.lookups < self._fills_lookups:
-                self.context.schedule_once(0.2 * tracked.lookups, _Refetch(cid))
-            else:
-                logger.warning(
-                    "%s: %s: the venue shows %s filled, its fills list %s; the periodic "
-                    "check will look again",
-                    self.name,
-                    cid,
-                    tracked.venue_filled,
-                    tracked.forwarded,
-                )
+        try:
+            fills = self.thread.run(_guarded, _order_fills, self._api(), tracked.order_id)
+        except TrioLoopClosed as exc:
+            raise BrokerConnectionError("session ended", broker=self.name) from exc
+        if isinstance(fills, BrokerError):
+            logger.warning("%s: fills of %s not read: %s", self.name, cid, fills)
         else:
+            self._forward_fills(cid, fills)
+            if tracked.forwarded >= tracked.venue_filled:
+                tracked.lookups = 0
+                return
+        tracked.lookups += 1
+        if tracked.lookups < self._fills_lookups:
+            self.context.schedule_once(0.2 * tracked.lookups, _Refetch(cid))
+            return
+        self.link.unsettled_fills += 1
+        message = (
+            f"{cid}: the venue shows {tracked.venue_filled} filled, its fills list "
+            f"{tracked.forwarded} after {tracked.lookups} lookups"
+        )
+        if self._check_interval:
+            logger.warning("%s: %s; the periodic check will look again", self.name, message)
             tracked.lookups = 0
+            return
+        raise BrokerError(f"{message}: reconciling through a restart", broker=self.name)
+
+    def _api(self) -> CoinbaseApi:
+        if self.session is None:
+            raise BrokerConnectionError("not connected", broker=self.name)
+        return self.session.api
 
     def _refetch(self, cid: str) -> None:
         tracked = self.link.orders.get(cid)
