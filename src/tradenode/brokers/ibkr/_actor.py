@@ -252,7 +252,6 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         self.thread: AsyncioThread | None = None
         self._pending: dict[str, IbExecution] = {}
         """execId -> a live execution waiting for its commission report."""
-        self._waiting: set[int] = set()
         self._sent_times: collections.deque[float] = collections.deque()
         self._counted = 0
         self._paced_at: float | None = None
@@ -544,10 +543,11 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         if tracked is None:
             return
         tracked.terminal = True
-        if tracked.quantity is None or tracked.filled >= tracked.quantity or not self._pending:
-            self.link.orders.pop(cid, None)
-            if tracked.order_id is not None:
-                self.link.client_ids.pop(tracked.order_id, None)
+        if any(e.order_id == tracked.order_id for e in self._pending.values()):
+            return  # an execution awaits its commission: it must still find the order
+        self.link.orders.pop(cid, None)
+        if tracked.order_id is not None:
+            self.link.client_ids.pop(tracked.order_id, None)
 
     def _never_arrived(self, cid: str) -> None:
         """TWS has no such order. A submit of unknown outcome is the breaker's to
@@ -838,7 +838,9 @@ class IbkrBroker(BrokerBase[IbkrLink]):
             tracked.filled += execution.shares
             if not tracked.acknowledged and tracked.order_id is not None:
                 self._acknowledge(cid, tracked)
-            if tracked.quantity is not None and tracked.filled >= tracked.quantity:
+            if tracked.terminal or (
+                tracked.quantity is not None and tracked.filled >= tracked.quantity
+            ):
                 self._settle(cid)
 
     def _on_tick(self, tick: IbTick) -> None:
@@ -923,7 +925,6 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         else:
             # Live at the venue under another id: a re-send must not place it twice.
             return BrokerReply(request.seq, Outcome.OK, "already live at the venue")
-        self._waiting.add(order_id)
         session = self.session
         return self._start(
             request, session.place(instrument.contract, order, request, self.monotonic)
@@ -1052,12 +1053,6 @@ class IbkrBroker(BrokerBase[IbkrLink]):
 
     def _on_answer(self, request: BrokerRequest, result: object) -> None:
         command, seq = request.command, request.seq
-        order_id = getattr(result, "order_id", None) or getattr(result, "req_id", None)
-        if isinstance(command, SubmitOrder):
-            tracked = self.link.orders.get(command.client_order_id)
-            if tracked is not None and tracked.order_id is not None:
-                self._waiting.discard(tracked.order_id)
-        del order_id
         if isinstance(result, BaseException):
             if isinstance(result, BrokerTimeoutError):
                 reply = BrokerReply(seq, Outcome.TIMEOUT, str(result))
