@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tradenode import ConfigError, MalformedPayloadError, parse_config
+from tradenode import ConfigError, MalformedPayloadError, load_config, parse_config
 from tradenode.actors import AmendMode, CancelAllScope
 from tradenode.brokers.okx import OkxSettings, okx_capabilities
 
@@ -291,7 +292,7 @@ def test_an_item_without_scode_is_malformed() -> None:
 
 
 def test_instruments() -> None:
-    rows = {
+    rows: dict[str, Any] = {
         "code": "0",
         "msg": "",
         "data": [
@@ -642,3 +643,17 @@ def test_capabilities() -> None:
     assert caps.client_ids.allows("tnA1b2" + "9" * 26) and not caps.client_ids.allows("tn-1")
     assert not caps.client_ids.allows("x" * 33)
     assert caps.acceptance is not None and caps.acceptance.seconds == 0
+
+
+def test_the_demo_example_config_loads_with_credentials_from_the_environment() -> None:
+    path = Path(__file__).resolve().parents[1] / "config" / "okx-demo.yaml"
+    environ = {"OKX_API_KEY": "k" * 36, "OKX_API_SECRET": "s" * 32, "OKX_PASSPHRASE": "p" * 12}
+    config = load_config(path, environ=environ)
+    (venue,) = config.venues
+    assert venue.kind == "okx" and isinstance(venue.settings, OkxSettings)
+    assert venue.settings.environment == "demo" and venue.settings.sends_demo_header
+    assert venue.settings.passphrase.get_secret_value() == "p" * 12
+    assert "s" * 32 not in repr(config) and "p" * 12 not in repr(config)
+    with pytest.raises(ConfigError) as missing:
+        load_config(path, environ={})
+    assert "OKX_API_KEY" in str(missing.value)
