@@ -399,7 +399,7 @@ def test_modify_cancel_and_global_cancel(venue: IbkrVenue, ib: ib_async.IB) -> N
     ib.placeOrder(aapl(), order)
     wait_for(ib, lambda: venue.orders()[0]["lmtPrice"] == D("181.5"), "the modify")
     assert venue.orders()[0]["totalQuantity"] == D(20)
-    assert venue.submissions() == {"coid-3": 2}
+    assert venue.submissions() == {"coid-3": 2} and venue.placements() == {"coid-3": 1}
     ib.cancelOrder(order)
     wait_for(ib, lambda: trade.orderStatus.status == "Cancelled", "the cancel")
     assert any(entry.errorCode == 202 for entry in trade.log)
@@ -729,6 +729,22 @@ def test_a_lost_order_answer_leaves_the_order_to_be_found_by_asking(venue: IbkrV
         assert [m[0] for m in completed] == ["101", "102"] and "unknown-outcome" in completed[0]
     finally:
         again.close()
+
+
+def test_a_muted_order_answer_keeps_the_socket_and_withholds_that_order_only(
+    venue: IbkrVenue, raw: RawClient
+) -> None:
+    venue.lose_next_order_answer(drop_connection=False)
+    raw.place(1, "BUY", 3, "muted")
+    raw.place(2, "BUY", 4, "heard")
+    heard = raw.until(lambda m: m[0] == "59")
+    assert {m[1] for m in heard if m[0] in {"5", "3"}} == {"2"}
+    assert [m[26] for m in heard if m[0] == "11"] == ["heard"]
+    assert [o["status"] for o in venue.orders()] == ["Filled", "Filled"]
+    raw.send(7, 3, 8, 0, "", "", "", "", "", "")
+    replay = raw.until(lambda m: m[0] == "55")
+    assert [m[26] for m in replay if m[0] == "11"] == ["muted", "heard"]
+    assert venue.placements() == {"muted": 1, "heard": 1}
 
 
 def test_ib_async_survives_a_corrupt_message(venue: IbkrVenue, ib: ib_async.IB) -> None:

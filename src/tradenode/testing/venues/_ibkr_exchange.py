@@ -104,6 +104,8 @@ class Message:
     to: str | int
     kind: str
     build: Build
+    order: str | None = None
+    """``"<clientId>/<orderId>"`` of the order an unsolicited message is about."""
 
 
 def _fixed(fields: Sequence[object]) -> Build:
@@ -426,6 +428,7 @@ class IbkrExchange:
         self._exec_seq = 0
         self._executions: list[_Execution] = []
         self._submissions: dict[str, int] = {}
+        self._placements: dict[str, int] = {}
         self._refusals: list[_Refusal] = []
         self._malformed = 0
 
@@ -487,6 +490,9 @@ class IbkrExchange:
     def _place_order(self, client_id: int, version: int, fields: Sequence[str]) -> list[Message]:
         request = parse_place_order(fields, version)
         self._submissions[request.order_ref] = self._submissions.get(request.order_ref, 0) + 1
+        existing = self._orders.get(f"{client_id}/{request.order_id}")
+        if existing is None or not existing.is_open:
+            self._placements[request.order_ref] = self._placements.get(request.order_ref, 0) + 1
         if self._refusals:
             refusal = self._refusals.pop(0)
             return [_error(request.order_id, refusal.code, refusal.text, to=client_id)]
@@ -878,6 +884,7 @@ class IbkrExchange:
             )
             if order_ref:
                 self._submissions[order_ref] = self._submissions.get(order_ref, 0) + 1
+                self._placements[order_ref] = self._placements.get(order_ref, 0) + 1
             problem = self._check(contract, request)
             if problem is not None:
                 raise ValueError(f"the order would be refused: {problem[0]} {problem[1]}")
@@ -994,6 +1001,10 @@ class IbkrExchange:
     def submissions(self) -> dict[str, int]:
         with self.lock:
             return dict(self._submissions)
+
+    def placements(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self._placements)
 
     def cash(self) -> Decimal:
         with self.lock:
@@ -1189,7 +1200,8 @@ class IbkrExchange:
         return Message(
             order.client_id if to is None else to,
             "order",
-            _fixed(
+            order=order.key,
+            build=_fixed(
                 [
                     Out.ORDER_STATUS,
                     order.order_id,
@@ -1212,7 +1224,8 @@ class IbkrExchange:
         return Message(
             order.client_id if to is None else to,
             "order",
-            lambda version: _open_order_fields(snapshot, version),
+            functools.partial(_open_order_fields, snapshot),
+            order=order.key,
         )
 
     def _exec_details(self, execution: _Execution, req_id: int, *, to: str | int) -> Message:
@@ -1245,14 +1258,15 @@ class IbkrExchange:
                 fields.append(0)
             return [fmt(value) for value in fields]
 
-        return Message(to, "exec", build)
+        return Message(to, "exec", build, order=execution.order.key)
 
     def _commission_report(self, execution: _Execution, *, to: str | int) -> Message:
         realized = execution.realized_pnl
         return Message(
             to,
             "commission",
-            _fixed(
+            order=execution.order.key,
+            build=_fixed(
                 [
                     Out.COMMISSION_REPORT,
                     1,
@@ -1599,7 +1613,8 @@ def _contract_data(req_id: int, contract: IbkrContract, wanted: ContractFields) 
 def _error(req_id: int, code: int, text: str, *, to: str | int = REPLY) -> Message:
     """errMsg (id 4, version 2) with the empty advancedOrderRejectJson of versions >= 166."""
     kind = "info" if code in {2104, 2106, 2158, 2107, 2108} else "error"
-    return Message(to, kind, _fixed([Out.ERR_MSG, 2, req_id, code, text, ""]))
+    order = f"{to}/{req_id}" if isinstance(to, int) else None
+    return Message(to, kind, _fixed([Out.ERR_MSG, 2, req_id, code, text, ""]), order=order)
 
 
 def error_message(req_id: int, code: int, text: str, *, to: str | int = REPLY) -> Message:

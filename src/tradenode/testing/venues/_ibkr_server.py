@@ -93,7 +93,7 @@ class _Faults:
     hold_executions: bool = False
     connectivity_lost: bool = False
     corrupt: int = 0
-    lose_answer: int = 0
+    lose_answer: list[bool] = field(default_factory=list)
 
     def describe(self) -> Json:
         return {
@@ -103,7 +103,7 @@ class _Faults:
             "hold_executions": self.hold_executions,
             "connectivity_lost": self.connectivity_lost,
             "corrupt": self.corrupt,
-            "lose_answer": self.lose_answer,
+            "lose_answer": list(self.lose_answer),
         }
 
 
@@ -152,6 +152,7 @@ class IbkrVenue(LoopbackVenue):
         self._held_executions: list[tuple[_Connection | None, Message]] = []
         self._held_while_lost: list[tuple[_Connection | None, Message]] = []
         self._delayed: list[tuple[_Connection, list[str]]] = []
+        self._muted: set[str] = set()
         self._malformed = 0
         self._requests: dict[int, int] = {}
 
@@ -280,12 +281,14 @@ class IbkrVenue(LoopbackVenue):
                 ],
             )
             return True
-        if message_id == In.PLACE_ORDER and self._faults.lose_answer > 0:
-            # The order reaches the account, the socket dies before any answer leaves.
-            self._faults.lose_answer -= 1
-            self._drop(connection)
-            self._process(connection, fields)
-            return False
+        if message_id == In.PLACE_ORDER and self._faults.lose_answer:
+            # The order reaches the account; nothing about it reaches the client.
+            drop = self._faults.lose_answer.pop(0)
+            if drop:
+                self._drop(connection)
+                self._process(connection, fields)
+                return False
+            self._muted.add(f"{connection.client_id}/{_request_id(message_id, fields)}")
         if message_id == In.PLACE_ORDER and self._faults.delay_orders > 0:
             self._faults.delay_orders -= 1
             self._delayed.append((connection, fields))
@@ -404,6 +407,8 @@ class IbkrVenue(LoopbackVenue):
         """Deliver ``messages`` (answers to ``origin``), through the message faults."""
         for message in messages:
             unsolicited = message.to != REPLY and message.kind in _UNSOLICITED_KINDS
+            if unsolicited and message.order in self._muted:
+                continue
             if unsolicited and self._faults.connectivity_lost:
                 self._held_while_lost.append((origin, message))
                 continue
@@ -593,16 +598,17 @@ class IbkrVenue(LoopbackVenue):
         return self._in_trio_sync(release)
 
     @knob
-    def lose_next_order_answer(self) -> None:
-        """Process the next placeOrder, then cut its socket before any answer goes out.
+    def lose_next_order_answer(self, drop_connection: bool = True) -> None:
+        """Process the next placeOrder but let no answer about it reach the client.
 
-        The outcome is unknown to the client: the order exists (and may have
-        filled); it learns so only by asking (reqOpenOrders, reqExecutions,
-        reqCompletedOrders) after it reconnects.
+        ``drop_connection``: its socket is cut (RST) before any answer goes
+        out; else the socket stays and every unsolicited message about that
+        order (openOrder, orderStatus, execDetails, commissionReport, errors)
+        is withheld from then on. Either way the outcome is unknown to the
+        client: the order exists (and may have filled); it learns so only by
+        asking (reqOpenOrders, reqAllOpenOrders, reqExecutions, reqCompletedOrders).
         """
-        self._in_trio_sync(
-            lambda: setattr(self._faults, "lose_answer", self._faults.lose_answer + 1)
-        )
+        self._in_trio_sync(lambda: self._faults.lose_answer.append(drop_connection))
 
     @knob
     def refuse_next_order(
@@ -688,7 +694,7 @@ class IbkrVenue(LoopbackVenue):
             self._faults.duplicate_executions = 0
             self._faults.corrupt = 0
             self._faults.delay_orders = 0
-            self._faults.lose_answer = 0
+            self._faults.lose_answer.clear()
             self.exchange.clear_refusals()
             self._faults.hold_executions = False
             held, self._held_executions = self._held_executions, []
@@ -730,6 +736,11 @@ class IbkrVenue(LoopbackVenue):
         """How many placeOrder messages named each orderRef (refused ones too, modifies too)."""
         return self.exchange.submissions()
 
+    def placements(self) -> dict[str, int]:
+        """How many placeOrder messages per orderRef were new orders, not modifications of a
+        live one (refused ones included): what "nothing placed twice" counts."""
+        return self.exchange.placements()
+
     def account_values(self) -> dict[str, str]:
         """The account values reqAccountSummary answers (NetLiquidation, TotalCashValue, ...)."""
         return self.exchange.account_values()
@@ -758,6 +769,7 @@ class IbkrVenue(LoopbackVenue):
             "orders": self.orders(),
             "fills": self.fills(),
             "submissions": self.submissions(),
+            "placements": self.placements(),
             "account_values": self.account_values(),
             "faults": self._faults.describe(),
             "malformed": self._malformed,
