@@ -135,6 +135,11 @@ STRATEGY: dict[str, list[str]] = {
         "OandaLink",
         "OandaSettings",
     ],
+    "tradenode.brokers.okx": [
+        "OKX",
+        "OkxLink",
+        "OkxSettings",
+    ],
     "tradenode.brokers.paper": [
         "PAPER",
         "PaperLink",
@@ -204,6 +209,9 @@ ADAPTER: dict[str, list[str]] = {
     ],
     "tradenode.brokers.oanda": [
         "oanda_capabilities",
+    ],
+    "tradenode.brokers.okx": [
+        "okx_capabilities",
     ],
     "tradenode.brokers.paper": [
         "PaperBroker",
