@@ -88,10 +88,13 @@ option) behind the same simulator. IB's clients connect unchanged::
 Its knobs: ``set_price``, ``step``, ``drop_connections``,
 ``connectivity_lost``/``connectivity_restored`` (1100, then 1101/1102),
 ``duplicate_executions``, ``hold_executions``/``release_executions``,
-``pacing_violation`` (error 100), ``delay_orders``/``release_orders``,
-``refuse_next_order``, ``corrupt_next_message``, ``down``/``up``,
-``clear_faults``; inspection: ``orders()``, ``fills()``, ``positions()``,
-``submissions()``, ``account_values()``.
+``correct_execution`` (IB's execId-suffix correction), ``pacing_violation``
+(error 100), ``delay_orders``/``release_orders``, ``refuse_next_order``,
+``lose_next_order_answer``, ``place_order`` (another client's order),
+``corrupt_next_message``, ``down``/``up``, ``clear_faults``; inspection:
+``orders()``, ``fills()``, ``positions()``, ``submissions()``,
+``placements()``, ``account_values()``. IB's official Python API
+(``ibapi`` 10.x), ib_async and ib_insync work against it unchanged.
 
 :class:`OkxVenue` is an OKX v5 trading account on loopback: REST under
 ``/api/v5/`` (instruments, time, tickers, books; place, batch place, cancel,
