@@ -31,7 +31,18 @@ in EUR units with a USD value). Margin is a flat 25 % (initial) and 20 %
 **Ids**: order ids are per client id, must be above any id the client used
 before (else error 103), and ``nextValidId`` answers one above the highest
 seen; permIds are global; execution ids have IB's shape
-``0000e0d5.6576a2b4.01.01``.
+``0000e0d5.6576a2b4.01.01``, and a correction (:meth:`IbkrExchange.correct_execution`)
+is the same execution with the digits after the final period incremented,
+as IB documents.
+
+**Queries**: reqOpenOrders lists the asking client's open orders,
+reqAllOpenOrders everyone's; reqExecutions every execution of the session
+(not only today's) matching the filter (clientId 0 = any, acctCode, time
+at or after ``yyyymmdd-hh:mm:ss`` UTC or ``yyyymmdd hh:mm:ss <zone>``,
+symbol, secType, exchange, side), each with its commissionReport;
+reqCompletedOrders every finished order of any client. reqAccountSummary
+and reqAccountUpdates(Multi) answer the values listed in
+``_account_values``; cancel requests for them need no answer.
 """
 
 from __future__ import annotations

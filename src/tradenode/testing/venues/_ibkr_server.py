@@ -13,8 +13,16 @@ ticks to the subscriptions of a contract whenever its price moves.
 
 The fault knobs act on that routing (hold, duplicate or corrupt messages,
 drop sockets, announce 1100/1101/1102) or on requests (pacing violations,
-delayed or refused orders). Every knob is callable from any thread and as
-``POST <admin_url>/<knob>``.
+delayed, refused or unanswered orders). Every knob is callable from any
+thread and as ``POST <admin_url>/<knob>``.
+
+While connectivity is "lost" (after 1100) TWS keeps answering requests
+from its own state, so requests are still served and orders still reach
+the account here (a simplification: a real TWS would queue them); what is
+held back are the unsolicited order, execution, commission and error
+messages and the market data ticks. 1102 ("data maintained") then
+delivers the held messages in order; 1101 ("data lost") drops them, and
+the client must ask (reqExecutions, reqOpenOrders) to learn what happened.
 """
 
 from __future__ import annotations
