@@ -160,6 +160,11 @@ class IbkrConformanceVenue(ConformanceVenue):
     def drop_stream(self) -> None:
         self.venue.drop_connections()
 
+    def lose_next_submit_response(self) -> None:
+        # IB answers a placement only with later messages on the socket: TWS processes
+        # the next placeOrder, then the socket drops before anything about it is sent.
+        self.venue.lose_next_order_answer()
+
     def rate_limit_next_request(self, retry_after: int) -> None:
         if retry_after != PACING_BACKOFF:
             raise NotSupported(

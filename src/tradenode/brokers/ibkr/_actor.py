@@ -193,6 +193,12 @@ class _CheckTick:
     __slots__ = ()
 
 
+class _LoopDied:
+    """The incarnation's asyncio loop refused work: fail, so the next one starts afresh."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     """What one reconciliation read from TWS."""
@@ -250,6 +256,8 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         self._by_con_id: dict[int, IbkrInstrument] = {}
         self.session: IbkrSession | None = None
         self.thread: AsyncioThread | None = None
+        self._in_flight: dict[int, BrokerRequest] = {}
+        """Seq -> a request started on the loop and not answered yet."""
         self._pending: dict[str, IbExecution] = {}
         """execId -> a live execution waiting for its commission report."""
         self._sent_times: collections.deque[float] = collections.deque()
@@ -293,6 +301,13 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         )
 
     def disconnect(self) -> None:
+        # What was sent and not answered: the breaker asks the venue before any re-send.
+        for request in self._in_flight.values():
+            self.send_reply(
+                request,
+                BrokerReply(request.seq, Outcome.TRANSPORT, "connection to TWS ended unanswered"),
+            )
+        self._in_flight.clear()
         thread, session = self.thread, self.session
         self.thread = self.session = None
         if thread is None:
@@ -574,14 +589,14 @@ class IbkrBroker(BrokerBase[IbkrLink]):
             if message.session is self.session:
                 self._on_event(message.event)
         elif isinstance(message, _Answered):
-            with self.completing(message.request):
-                if message.session is self.session:
+            # An answer from an earlier incarnation's session was answered TRANSPORT
+            # when that incarnation ended (``disconnect``): never twice.
+            if message.session is self.session:
+                self._in_flight.pop(message.request.seq, None)
+                with self.completing(message.request):
                     self._on_answer(message.request, message.result)
-                else:
-                    self.send_reply(
-                        message.request,
-                        BrokerReply(message.request.seq, Outcome.TRANSPORT, "session ended"),
-                    )
+        elif isinstance(message, _LoopDied):
+            raise BrokerConnectionError("the asyncio loop has stopped", broker=self.name)
         elif isinstance(message, _CheckTick):
             if self.session is not None:
                 self._reconcile()
@@ -875,11 +890,14 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         def done(result: object) -> None:
             me.tell(_Answered(session, request, result))
 
+        self._in_flight[request.seq] = request
         try:
             thread.submit(coro, done)
         except AsyncioLoopClosed:
-            # The loop is gone and the failure is on its way: the next incarnation sends it.
-            me.tell(request)
+            self._in_flight.pop(request.seq, None)
+            # Not sent (answered TRANSPORT by the base); the incarnation fails next.
+            me.tell(_LoopDied())
+            raise
         return IN_FLIGHT
 
     def _next_order_id(self) -> int:
