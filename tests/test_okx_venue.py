@@ -60,6 +60,16 @@ WAIT = 10.0
 """Seconds a frame may take before a test fails (a deadline, never a synchronisation)."""
 
 
+HTTP = httpx.Client()
+"""One client for the raw requests (a new one per request costs its TLS setup every time)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_http() -> Iterator[None]:
+    yield
+    HTTP.close()
+
+
 @pytest.fixture
 def venue() -> Iterator[OkxVenue]:
     with OkxVenue(seed=1) as local:
@@ -145,7 +155,7 @@ def signed(
         headers["x-simulated-trading"] = simulated
     if exp_time is not None:
         headers["expTime"] = exp_time
-    return httpx.request(method, venue.rest_url + path, content=text or None, headers=headers)
+    return HTTP.request(method, venue.rest_url + path, content=text or None, headers=headers)
 
 
 # ----------------------------------------------------------- WebSocket kit
@@ -627,6 +637,74 @@ def test_rate_limit_answers_429_then_serves(venue: OkxVenue, private: Ws) -> Non
     assert private.until(lambda f: f.get("id") == "r")["code"] == "50011"
     assert venue.orders() == [] and venue.submissions() == {}
     assert signed(venue, "POST", "/api/v5/trade/order", limit_buy("rl")).json()["code"] == "0"
+
+
+def test_okx_rate_limits_per_instrument_shared_by_rest_and_websocket() -> None:
+    moment = [1_700_000_000_000]
+    with OkxVenue(rate_limits=True, clock=lambda: moment[0]) as venue:
+        stamp = datetime.fromtimestamp(moment[0] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        ws = Ws(venue.ws_private_url)
+        login = {"apiKey": venue.api_key, "passphrase": venue.passphrase}
+        seconds = str(moment[0] // 1000)
+        login |= {
+            "timestamp": seconds,
+            "sign": sign(venue.secret, seconds, "GET", "/users/self/verify", ""),
+        }
+        ws.send({"op": "login", "args": [login]})
+        assert ws.frame()["code"] == "0"
+        for index in range(59):
+            answer = signed(
+                venue,
+                "POST",
+                "/api/v5/trade/order",
+                limit_buy(f"q{index}", sz="0.01"),
+                timestamp=stamp,
+            )
+            assert answer.json()["code"] == "0"
+        ws.send({"id": "60", "op": "order", "args": [limit_buy("q59", sz="0.01")]})
+        assert ws.until(lambda f: f.get("id") == "60")["code"] == "0"
+        ws.send({"id": "61", "op": "order", "args": [limit_buy("q60", sz="0.01")]})
+        assert ws.until(lambda f: f.get("id") == "61")["code"] == "50011"
+        over = signed(
+            venue, "POST", "/api/v5/trade/order", limit_buy("q61", sz="0.01"), timestamp=stamp
+        )
+        assert over.status_code == 429 and over.json()["code"] == "50011"
+        other = limit_buy("e1", sz="0.01") | {"instId": "ETH-USDT", "px": "2900"}
+        assert (
+            signed(venue, "POST", "/api/v5/trade/order", other, timestamp=stamp).json()["code"]
+            == "0"
+        )
+        batch = signed(
+            venue,
+            "POST",
+            "/api/v5/trade/batch-orders",
+            [limit_buy("b1", sz="0.01"), limit_buy("b2", sz="0.01")],
+            timestamp=stamp,
+        )
+        assert batch.json()["code"] == "0"
+        cancel = signed(
+            venue,
+            "POST",
+            "/api/v5/trade/cancel-order",
+            {"instId": BTC, "clOrdId": "q0"},
+            timestamp=stamp,
+        )
+        assert cancel.json()["data"][0]["sCode"] == "0"
+        moment[0] += 2000
+        stamp = datetime.fromtimestamp(moment[0] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert (
+            signed(
+                venue, "POST", "/api/v5/trade/order", limit_buy("q61", sz="0.01"), timestamp=stamp
+            ).json()["code"]
+            == "0"
+        )
+        assert "q60" not in venue.submissions() and venue.submissions()["q61"] == 1
+        balances = [
+            signed(venue, "GET", "/api/v5/account/balance", timestamp=stamp).status_code
+            for _ in range(11)
+        ]
+        assert balances == [200] * 10 + [429]
+        ws.close()
 
 
 def test_fail_requests_before_and_after_processing(venue: OkxVenue, private: Ws) -> None:

@@ -100,6 +100,12 @@ class _OkxVenueCommand(click.Command):
     metavar="CCY=AMOUNT",
     help="A starting balance; repeat for several [default: USDT=1000000 BTC=10 ETH=100 SOL=1000].",
 )
+@click.option(
+    "--rate-limits/--no-rate-limits",
+    default=False,
+    show_default=True,
+    help="Enforce OKX's per-2 s limits (trade ops 60 per instId, REST and WS shared).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
 @click.option(
     "--tick-interval",
@@ -117,6 +123,7 @@ def okx(  # noqa: PLR0917 - click passes every option by keyword
     passphrase: str | None,
     demo: bool | None,
     balances: dict[str, Decimal] | None,
+    rate_limits: bool,
     seed: int,
     tick_interval: float | None,
     log_level: str,
@@ -151,6 +158,7 @@ def okx(  # noqa: PLR0917 - click passes every option by keyword
         port=port,
         admin_port=admin_port,
         tick_interval=tick_interval,
+        rate_limits=rate_limits,
     )
     serve_until_signalled(
         fake,

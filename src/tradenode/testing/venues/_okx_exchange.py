@@ -30,7 +30,7 @@ import hmac
 import json
 import re
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,6 +97,22 @@ _TIF = {
     "ioc": TimeInForce.IOC,
 }
 _MAX_BATCH = 20
+_WINDOW_MS = 2000
+_SINGLE_LIMIT = 60
+_BATCH_LIMIT = 300
+"""OKX's trade limits per user and instId, per 2 s: place, cancel and amend each 60
+requests, their batch endpoints 300 orders; shared by REST and WebSocket."""
+_ROUTE_LIMITS = {
+    "GET account/balance": 10,
+    "GET trade/order": 60,
+    "GET trade/orders-pending": 60,
+    "GET trade/fills": 60,
+    "GET public/instruments": 20,
+}
+"""Requests per 2 s of the endpoints whose limits the venue knows (per user or IP)."""
+MSG_RATE = (
+    "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
+)
 
 # cancelSource: 1 canceled by the user, 13 FOK not fully filled, 14 IOC remainder,
 # 31 post-only would take, 0 by the system (a market order's unfilled rest).
@@ -338,6 +354,27 @@ def _to_error(error: _ItemError, status: int = 200) -> OkxError:
     return OkxError(error.code, error.msg, 400 if error.code in ("50014", "51000") else status)
 
 
+# ---------------------------------------------------------------- limits
+
+
+class _Throttle:
+    """Sliding windows on the venue's clock: at most ``limit`` admissions per key per 2 s."""
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self._clock = clock
+        self._seen: dict[str, deque[int]] = {}
+
+    def admit(self, key: str, limit: int) -> bool:
+        now = self._clock()
+        seen = self._seen.setdefault(key, deque())
+        while seen and seen[0] <= now - _WINDOW_MS:
+            seen.popleft()
+        if len(seen) >= limit:
+            return False
+        seen.append(now)
+        return True
+
+
 # ---------------------------------------------------------------- exchange
 
 
@@ -356,7 +393,10 @@ class OkxExchange:
     ``clock`` returns epoch milliseconds; it stamps everything and drives the
     30 s timestamp window. ``demo``: True accepts only demo requests
     (``x-simulated-trading: 1``), False only live ones, None both (OKX
-    answers the other kind 50101).
+    answers the other kind 50101). ``rate_limits``: enforce OKX's per-2 s
+    limits (trade ops per instId, shared by REST and WebSocket, and the
+    endpoints of ``_ROUTE_LIMITS``): over them, 50011 (HTTP 429 for a REST
+    request, the order's ``sCode`` inside a batch).
     """
 
     def __init__(
@@ -370,8 +410,10 @@ class OkxExchange:
         clock: Callable[[], int],
         demo: bool | None = None,
         uid: str = DEFAULT_UID,
+        rate_limits: bool = False,
     ) -> None:
         self._lock = threading.RLock()
+        self._throttle = _Throttle(clock) if rate_limits else None
         self._clock = clock
         self._api_key = api_key
         self._secret = secret
@@ -470,6 +512,9 @@ class OkxExchange:
                 if route.private:
                     request_path = path + (f"?{query}" if query else "")
                     self._authenticate(headers, method, request_path, body)
+                limit = _ROUTE_LIMITS.get(self.route_key(method, path))
+                if limit is not None and not self._admit(self.route_key(method, path), limit):
+                    raise OkxError("50011", "Too Many Requests", 429)
                 argument: Any
                 if route.post:
                     argument = self._json_body(body)
@@ -486,6 +531,24 @@ class OkxExchange:
             if isinstance(result, Reply):
                 return result
             return Reply(200, result)
+
+    def _admit(self, key: str, limit: int) -> bool:
+        return self._throttle is None or self._throttle.admit(key, limit)
+
+    def _trade_admit(self, kind: str, args: Mapping[str, Any], *, batch: bool) -> None:
+        """Count one order against OKX's per-instId trade limit, or refuse it with 50011."""
+        inst = _text(args, "instIdCode") or _text(args, "instId")
+        key = f"{kind}{'-batch' if batch else ''}:{inst}"
+        if not self._admit(key, _BATCH_LIMIT if batch else _SINGLE_LIMIT):
+            raise _ItemError("50011", MSG_RATE)
+
+    @staticmethod
+    def _single(envelope: Json) -> Json:
+        """A single-order REST answer: a rate-limited order is the whole request's 429."""
+        items = envelope["data"]
+        if len(items) == 1 and items[0]["sCode"] == "50011":
+            raise OkxError("50011", "Too Many Requests", 429)
+        return envelope
 
     @staticmethod
     def _json_body(body: str) -> Any:
@@ -594,12 +657,15 @@ class OkxExchange:
                     "data": [],
                 }
             kind = op.removeprefix("batch-").removesuffix("s")
+            batch = len(args) > 1
             if kind == "order":
-                items = [self._place_item(arg, exp_time) for arg in args]
+                items = [self._place_item(arg, exp_time, batch=batch) for arg in args]
             elif kind == "cancel-order":
-                items = [self._cancel_item(arg) for arg in args]
+                items = [self._cancel_item(arg, batch=batch) for arg in args]
             else:
-                items = [self._amend_item(arg, exp_time) for arg in args]
+                items = [self._amend_item(arg, exp_time, batch=batch) for arg in args]
+            if single and items[0]["sCode"] == "50011":
+                return {"code": "50011", "msg": MSG_RATE, "data": []}
             return _envelope(items, batch=not single)
 
     # ------------------------------------------------------ public data
@@ -834,7 +900,7 @@ class OkxExchange:
         body, exp_time = argument
         if not isinstance(body, dict):
             raise OkxError("50002", "JSON syntax error", 400)
-        return _envelope([self._place_item(body, exp_time)], batch=False)
+        return self._single(_envelope([self._place_item(body, exp_time)], batch=False))
 
     def _batch_place(self, argument: tuple[Any, str]) -> Json:
         body, exp_time = argument
@@ -842,13 +908,19 @@ class OkxExchange:
             raise OkxError("50002", "JSON syntax error", 400)
         if len(body) > _MAX_BATCH:
             raise OkxError("50025", "Parameter orders count exceeds the limit 20.")
-        return _envelope([self._place_item(arg, exp_time) for arg in body], batch=True)
+        batch = len(body) > 1
+        items = [self._place_item(arg, exp_time, batch=batch) for arg in body]
+        return _envelope(items, batch=True)
 
-    def _place_item(self, args: Mapping[str, Any], exp_time: str) -> Json:
+    def _place_item(self, args: Mapping[str, Any], exp_time: str, *, batch: bool = False) -> Json:
         cl_ord_id, tag = _text(args, "clOrdId"), _text(args, "tag")
+        now = self._clock()
+        try:
+            self._trade_admit("place", args, batch=batch)
+        except _ItemError as error:
+            return _item("", cl_ord_id, now, error.code, error.msg, tag=tag)
         if cl_ord_id:
             self._submissions[cl_ord_id] += 1
-        now = self._clock()
         try:
             order = self._place_order(args, exp_time)
         except _ItemError as error:
@@ -1201,19 +1273,21 @@ class OkxExchange:
     def _cancel(self, body: Any) -> Json:
         if not isinstance(body, dict):
             raise OkxError("50002", "JSON syntax error", 400)
-        return _envelope([self._cancel_item(body)], batch=False)
+        return self._single(_envelope([self._cancel_item(body)], batch=False))
 
     def _batch_cancel(self, body: Any) -> Json:
         if not isinstance(body, list) or not body or not all(isinstance(a, dict) for a in body):
             raise OkxError("50002", "JSON syntax error", 400)
         if len(body) > _MAX_BATCH:
             raise OkxError("50025", "Parameter orders count exceeds the limit 20.")
-        return _envelope([self._cancel_item(arg) for arg in body], batch=True)
+        batch = len(body) > 1
+        return _envelope([self._cancel_item(arg, batch=batch) for arg in body], batch=True)
 
-    def _cancel_item(self, args: Mapping[str, Any]) -> Json:
+    def _cancel_item(self, args: Mapping[str, Any], *, batch: bool = False) -> Json:
         now = self._clock()
         ord_id, cl_ord_id = _text(args, "ordId"), _text(args, "clOrdId")
         try:
+            self._trade_admit("cancel", args, batch=batch)
             order = self._find(args)
             if order is None:
                 raise _ItemError("51400", MSG_CANCEL_FAILED)
@@ -1255,15 +1329,17 @@ class OkxExchange:
         body, exp_time = argument
         if not isinstance(body, dict):
             raise OkxError("50002", "JSON syntax error", 400)
-        return _envelope([self._amend_item(body, exp_time)], batch=False)
+        return self._single(_envelope([self._amend_item(body, exp_time)], batch=False))
 
     def _batch_amend(self, argument: tuple[Any, str]) -> Json:
         body, exp_time = argument
         if not isinstance(body, list) or not body or not all(isinstance(a, dict) for a in body):
             raise OkxError("50002", "JSON syntax error", 400)
-        return _envelope([self._amend_item(arg, exp_time) for arg in body], batch=True)
+        batch = len(body) > 1
+        items = [self._amend_item(arg, exp_time, batch=batch) for arg in body]
+        return _envelope(items, batch=True)
 
-    def _amend_item(self, args: Mapping[str, Any], exp_time: str) -> Json:
+    def _amend_item(self, args: Mapping[str, Any], exp_time: str, *, batch: bool = False) -> Json:
         now = self._clock()
         ord_id, cl_ord_id, req_id = (
             _text(args, "ordId"),
@@ -1272,6 +1348,7 @@ class OkxExchange:
         )
         order: _Order | None = None
         try:
+            self._trade_admit("amend", args, batch=batch)
             if req_id and not _CLIENT_ID.match(req_id):
                 raise _param_error("reqId")
             if exp_time and _INTEGER.match(exp_time) and int(exp_time) < self._clock():

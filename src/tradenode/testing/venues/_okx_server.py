@@ -73,7 +73,10 @@ class OkxVenue(LoopbackVenue):
     wall time); ``host``/``port``/``admin_port`` (0: ephemeral);
     ``tick_interval`` to step prices by themselves (off by default: prices
     move only when told); ``idle_timeout`` seconds without traffic before a
-    WebSocket is closed (OKX: 30).
+    WebSocket is closed (OKX: 30); ``rate_limits`` to enforce OKX's per-2 s
+    limits (off by default: a burst of test orders is not refused): place,
+    cancel and amend 60 requests per instId each (their batch endpoints 300
+    orders), shared by REST and WebSocket, and the query endpoints' own.
     """
 
     VENUE_NAME = "OKX"
@@ -94,6 +97,7 @@ class OkxVenue(LoopbackVenue):
         admin_port: int = 0,
         tick_interval: float | None = None,
         idle_timeout: float = 30.0,
+        rate_limits: bool = False,
     ) -> None:
         super().__init__(
             host=host, port=port, admin_port=admin_port, tick_interval=tick_interval, log=_log
@@ -108,6 +112,7 @@ class OkxVenue(LoopbackVenue):
             seed=seed,
             clock=clock or wall_clock_ms,
             demo=demo,
+            rate_limits=rate_limits,
         )
         self._secret = secret
         self._passphrase = passphrase
