@@ -101,20 +101,18 @@ class IbkrHarness(Harness):
         return [f for f in self.node.oms.ask(GetFills()) if f.venue == "ibkr"]
 
 
-def assert_exactly_once(h: IbkrHarness, modified: dict[str, int] | None = None) -> None:
+def assert_exactly_once(h: IbkrHarness) -> None:
     """Every execution the venue made reached the OMS once; positions equal the venue's;
-    no orderRef was placed twice (the local TWS counts each modification as a placement:
-    ``modified`` says how many each order had)."""
+    no orderRef was placed twice (new placements: a modification is not one)."""
     h.sync()
     executions = [f.execution_id for f in h.fills()]
     assert len(executions) == len(set(executions)), "a fill was applied twice"
     at_venue = {str(f["execId"]).rsplit(".", 1)[0] for f in h.venue.fills()}
     assert set(executions) == at_venue
-    for symbol in ("AAPL", "EURUSD", "ESZ6", "AAPL-C200"):
+    for symbol in LOCAL_SYMBOLS:
         assert h.position(symbol) == h.venue_position(symbol), symbol
-    modified = modified or {}
-    placed = h.venue.submissions()
-    assert all(count == 1 + modified.get(ref, 0) for ref, count in placed.items()), placed
+    placed = h.venue.placements()
+    assert all(count == 1 for count in placed.values()), placed
 
 
 def event(kind: SupervisionEventKind, generation: int | None = None) -> Any:

@@ -134,14 +134,8 @@ class IbkrConformanceVenue(ConformanceVenue):
         return self.venue.positions().get(symbol, D(0))
 
     def submissions(self) -> Mapping[str, int]:
-        placements = getattr(self.venue, "placements", None)
-        if placements is None:
-            raise NotSupported(
-                "the local TWS counts modifications with placements (submissions()); "
-                "no count of new placements alone yet"
-            )
-        counted: Mapping[str, int] = placements()
-        return counted
+        # New placements per orderRef (the local TWS's submissions() counts modifications too).
+        return self.venue.placements()
 
     def place_directly(self, order: SubmitOrder) -> None:
         # Under the node's own client id, as a crashed node of ours had placed it:
