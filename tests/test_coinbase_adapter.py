@@ -20,9 +20,10 @@ from decimal import Decimal
 import pytest
 
 from tradenode import ConfigError
-from tradenode.actors import Outcome
+from tradenode.actors import Outcome, Subscribe
 from tradenode.messages import (
     ModifyRejected,
+    OrderFilled,
     OrderModified,
     OrderStatus,
     Quote,
@@ -42,6 +43,7 @@ from ._coinbase_helpers import (
     venue_clock,
 )
 from ._node_helpers import Scripted
+from .test_conformance_coinbase import post_as_another_client
 
 D = Decimal
 
@@ -276,6 +278,33 @@ def test_a_failed_fills_lookup_is_asked_again_and_the_fill_arrives_once(
     h.clock.advance(0.2)  # the lookup is asked again
     assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.1")
     assert h.link().fill_lookups == 2
+    assert_exactly_once(h)
+
+
+def test_another_clients_order_on_the_account_is_adopted_with_its_fills(
+    h: CoinbaseHarness,
+) -> None:
+    """The user channel shows every order of the account: one placed by another
+    client is reported first (the OMS adopts it), then its fills, once."""
+    watcher, seen = h.strategy("watcher")
+    h.node.oms.tell(Subscribe(watcher, "external"))
+    h.sync()
+    post_as_another_client(
+        h.venue,
+        h.clock.time_ns() // 1_000_000_000,
+        {
+            "client_order_id": "elsewhere-1",
+            "product_id": "BTC-USD",
+            "side": "BUY",
+            "order_configuration": {"market_market_ioc": {"base_size": "0.05"}},
+        },
+    )
+    seen.wait_for(lambda m: isinstance(m, OrderFilled) and m.client_order_id == "elsewhere-1")
+    h.sync()
+    view = h.order("elsewhere-1")
+    assert (view.strategy_id, view.status) == ("external", OrderStatus.FILLED)
+    assert view.filled_quantity == D("0.05")
+    assert h.position("BTC-USD") == D("0.05")
     assert_exactly_once(h)
 
 
