@@ -262,6 +262,7 @@ def test_place_query_amend_cancel_through_python_okx(
         instId=BTC, tdMode="cash", side="buy", ordType="limit", px="49000", sz="1", clOrdId="p1"
     )
     assert placed["code"] == "0" and placed["data"][0]["sCode"] == "0"
+    assert int(placed["outTime"]) >= int(placed["inTime"]) > 0
     ord_id = placed["data"][0]["ordId"]
     by_client = trade.get_order(instId=BTC, clOrdId="p1")["data"][0]
     by_id = trade.get_order(instId=BTC, ordId=ord_id)["data"][0]
@@ -569,10 +570,31 @@ def test_orders_channel_and_trade_ops_over_the_private_websocket(
         "0.8",
         ord_id,
     )
+    private.send(
+        {
+            "id": "a2",
+            "op": "amend-order",
+            "args": [{"instId": BTC, "ordId": ord_id, "newSz": "0.4", "reqId": "q2"}],
+        }
+    )
+    assert private.until(lambda f: f.get("id") == "a2")["data"][0]["sCode"] == "0"
+    (done,) = private.pushes(1)
+    # OKX: a new size at or below the filled quantity completes the order
+    assert (done["state"], done["sz"], done["accFillSz"], done["reqId"]) == (
+        "filled",
+        "0.5",
+        "0.5",
+        "q2",
+    )
     private.send({"id": "c1", "op": "cancel-order", "args": [{"instId": BTC, "ordId": ord_id}]})
-    assert private.until(lambda f: f.get("id") == "c1")["data"][0]["sCode"] == "0"
+    assert private.until(lambda f: f.get("id") == "c1")["data"][0]["sCode"] == "51400"
+    private.send({"id": "o2", "op": "order", "args": [limit_buy("w2", px="49000")]})
+    second = private.until(lambda f: f.get("id") == "o2")["data"][0]["ordId"]
+    assert private.pushes(1)[0]["state"] == "live"
+    private.send({"id": "c2", "op": "cancel-order", "args": [{"instId": BTC, "clOrdId": "w2"}]})
+    assert private.until(lambda f: f.get("id") == "c2")["data"][0]["ordId"] == second
     (gone,) = private.pushes(1)
-    assert (gone["state"], gone["cancelSource"], gone["accFillSz"]) == ("canceled", "1", "0.5")
+    assert (gone["state"], gone["cancelSource"], gone["accFillSz"]) == ("canceled", "1", "0")
 
 
 def test_batch_orders_over_the_websocket_by_inst_id_code(

@@ -530,6 +530,10 @@ class OkxExchange:
                 return Reply(failure.status, failure.body())
             if isinstance(result, Reply):
                 return result
+            if route.post:
+                # Trade answers carry the gateway's receive and send times, in microseconds.
+                stamp = str(self._clock() * 1000)
+                result = {**result, "inTime": stamp, "outTime": stamp}
             return Reply(200, result)
 
     def _admit(self, key: str, limit: int) -> bool:
@@ -1370,6 +1374,9 @@ class OkxExchange:
                 raise _param_error("newPx")
             if new_size is not None and not _is_multiple(new_size, spec.lot_size):
                 raise _ItemError("51121", MSG_LOT)
+            if new_size is not None and new_size <= view.filled_quantity:
+                # OKX: a new size at or below what has filled completes the order.
+                new_size = view.filled_quantity
             events = self._sim.amend(order.internal_id, quantity=new_size, price=new_price)
             first = events[0]
             if isinstance(first, SimRejected):
