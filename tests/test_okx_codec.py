@@ -308,13 +308,20 @@ def test_instruments() -> None:
             }
         ],
     }
+    rows["data"][0]["instIdCode"] = 1000002
     (eth,) = parse_instruments(parse_answer(rows)).values()
+    assert eth.code == 1000002
     assert (eth.inst_id, eth.tick_size, eth.lot_size, eth.min_size) == (
         "ETH-USDT",
         D("0.01"),
         D("0.000001"),
         D("0.001"),
     )
+    rows["data"][0]["instIdCode"] = "x"
+    with pytest.raises(MalformedPayloadError, match="instIdCode"):
+        parse_instruments(parse_answer(rows))
+    rows["data"][0]["instIdCode"] = "1000002"
+    assert parse_instruments(parse_answer(rows))["ETH-USDT"].code == 1000002
     rows["data"][0]["tickSz"] = "x"
     with pytest.raises(MalformedPayloadError, match="tickSz"):
         parse_instruments(parse_answer(rows))
@@ -564,6 +571,15 @@ async def test_endpoints_name_okxs_paths_and_operations() -> None:
         {"body": {"instId": "BTC-USDT"}, "exp_time_ms": 5},
     )
     assert recorder.calls[1] == ("order", [{"instId": "BTC-USDT"}], 6)
+    api.inst_codes = {"BTC-USDT": 1000000}
+    await api.ws_cancel({"instId": "BTC-USDT", "clOrdId": "tnA1"})
+    # OKX's WebSocket trade operations name the instrument by its instIdCode.
+    assert recorder.calls[-1] == (
+        "cancel-order",
+        [{"clOrdId": "tnA1", "instIdCode": 1000000}],
+        None,
+    )
+    recorder.calls.pop()
     assert recorder.calls[2][1] == "/api/v5/trade/batch-orders"
     assert recorder.calls[2][2]["body"] == [{"a": "1"}, {"a": "2"}]
     assert recorder.calls[3][2]["params"] == (("instId", "BTC-USDT"), ("clOrdId", "tnA1"))

@@ -51,6 +51,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import trio
 
 from ..._exceptions import (
     BrokerConnectionError,
@@ -109,7 +110,7 @@ from ._codec import (
     parse_quote,
     status_report,
 )
-from ._endpoints import BATCH_LIMIT, PAGE_LIMIT, SERVER_TIME, OkxApi, RestResult
+from ._endpoints import BATCH_CANCEL, BATCH_LIMIT, PAGE_LIMIT, SERVER_TIME, OkxApi, RestResult
 from ._session import (
     ConnectionLost,
     MalformedFrame,
@@ -188,10 +189,21 @@ class _CheckTick:
 
 
 @dataclass(frozen=True, slots=True)
+class _Asked:
+    """An unsettled order as the venue shows it (None: not shown, ``missing``: OKX
+    has no such order), and its fills the link may lack."""
+
+    client_order_id: str
+    order: OkxOrder | None
+    missing: bool = False
+    fills: tuple[OkxFill, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class _Sweep:
     """What a reconciliation read, in the order the OMS needs it."""
 
-    unsettled: tuple[tuple[str, RestResult, tuple[OkxFill, ...]], ...]
+    unsettled: tuple[_Asked, ...]
     pending: tuple[OkxOrder, ...]
     fills: tuple[OkxFill, ...]
     foreign: Mapping[str, OkxOrder]
@@ -275,6 +287,11 @@ class OkxBroker(BrokerBase[OkxLink]):
             self.link.note_connected()
             listed = self._ok(thread.run(session.api.instruments), "instruments")
             self.instruments = parse_instruments(listed, broker=self.name)
+            session.api.inst_codes = {
+                inst.inst_id: inst.code
+                for inst in self.instruments.values()
+                if inst.code is not None
+            }
             missing = [s for s in self.symbols if s not in self.instruments]
             if missing:
                 raise ConfigError(
@@ -347,32 +364,31 @@ class OkxBroker(BrokerBase[OkxLink]):
 
     # -- reconciliation -------------------------------------------------------------------
 
-    def _sweep_arguments(self) -> tuple[Mapping[str, str], Mapping[str, str], str | None]:
+    def _sweep_arguments(
+        self,
+    ) -> tuple[Mapping[str, tuple[str, Decimal]], Mapping[str, str], str | None]:
         unsettled = {
-            cid: order.inst_id for cid, order in self.link.orders.items() if not order.settled
+            cid: (order.inst_id, order.forwarded_quantity)
+            for cid, order in self.link.orders.items()
+            if not order.settled
         }
         return unsettled, dict(self.link.client_ids), self.link.fill_cursor
 
     def _apply(self, sweep: _Sweep) -> None:
-        for cid, result, fills in sweep.unsettled:
+        for asked in sweep.unsettled:
+            cid = asked.client_order_id
             tracked = self.link.orders.get(cid)
             if tracked is None or tracked.settled:
                 continue
-            answer = result.answer
-            if (
-                answer is not None
-                and not answer.ok
-                and classify(answer.code) is ErrorKind.NOT_FOUND
-            ):
+            if asked.missing:
                 self._never_arrived(cid)
                 continue
-            if answer is None or not answer.ok or not answer.data:
+            if asked.order is None:
                 continue  # asked again at the next reconciliation
-            order = parse_order(answer.data[0], broker=self.name)
-            self._note(cid, order)
-            for fill in fills:
+            self._note(cid, asked.order)
+            for fill in asked.fills:
                 self._forward(cid, fill)
-            self._report_status(cid, order)
+            self._report_status(cid, asked.order)
         for order in sweep.pending:
             cid = self._client_id(order)
             self._note(cid, order)
@@ -1075,13 +1091,25 @@ async def _query(
 
 
 async def _cancel_all(api: OkxApi, symbol: str | None, broker: str) -> list[OkxAck]:
-    """Every open order (of ``symbol``), cancelled up to 20 per request."""
+    """Every open order (of ``symbol``), cancelled up to 20 per request, per instrument
+    no faster than OKX's 300 orders per 2 s (``cancel-batch-orders``)."""
     pending = await _pending(api, symbol, broker)
+    by_instrument: dict[str, list[OkxOrder]] = {}
+    for order in pending:
+        by_instrument.setdefault(order.inst_id, []).append(order)
     acks: list[OkxAck] = []
-    for start in range(0, len(pending), BATCH_LIMIT):
-        batch = pending[start : start + BATCH_LIMIT]
-        result = await api.cancel_batch([{"instId": o.inst_id, "ordId": o.order_id} for o in batch])
-        acks.extend(batch_acks(result, [o.order_id for o in batch], broker))
+    for orders in by_instrument.values():
+        window_start, used = trio.current_time(), 0
+        for start in range(0, len(orders), BATCH_LIMIT):
+            batch = orders[start : start + BATCH_LIMIT]
+            if used + len(batch) > BATCH_CANCEL.limit:
+                await trio.sleep_until(window_start + BATCH_CANCEL.window)
+                window_start, used = trio.current_time(), 0
+            used += len(batch)
+            result = await api.cancel_batch(
+                [{"instId": o.inst_id, "ordId": o.order_id} for o in batch]
+            )
+            acks.extend(batch_acks(result, [o.order_id for o in batch], broker))
     return acks
 
 
@@ -1152,21 +1180,34 @@ async def _fills_after(
 
 async def _sweep(
     api: OkxApi,
-    unsettled: Mapping[str, str],
+    unsettled: Mapping[str, tuple[str, Decimal]],
     known: Mapping[str, str],
     cursor: str | None,
     broker: str,
 ) -> _Sweep:
-    asked = []
-    for cid, inst_id in sorted(unsettled.items()):
-        found, fills = await _query(api, inst_id, cid, broker)
-        asked.append((cid, found, fills))
+    """One reconciliation's reads. An unsettled order the open-orders list shows is
+    not asked for again (OKX counts order look-ups per instrument), and its fills
+    are read only when it shows more filled than the link forwarded."""
     pending = await _pending(api, None, broker)
+    resting = {o.client_order_id: o for o in pending if o.client_order_id}
+    asked = []
+    for cid, (inst_id, forwarded) in sorted(unsettled.items()):
+        shown = resting.get(cid)
+        if shown is not None:
+            fills = await _order_fills(api, shown, broker) if shown.filled > forwarded else ()
+            asked.append(_Asked(cid, shown, fills=fills))
+            continue
+        found, fills = await _query(api, inst_id, cid, broker)
+        answer = found.answer
+        if answer is not None and answer.ok and answer.data:
+            asked.append(_Asked(cid, parse_order(answer.data[0], broker=broker), fills=fills))
+        else:
+            code = answer.code if answer is not None else str(found.status)
+            missing = classify(code, found.status) is ErrorKind.NOT_FOUND
+            asked.append(_Asked(cid, None, missing=missing))
     swept, new_cursor = await _fills_after(api, cursor, broker)
     seen = set(known) | {o.order_id for o in pending}
-    for _cid, found, _ in asked:
-        if found.answer is not None and found.answer.ok and found.answer.data:
-            seen.add(str(found.answer.data[0].get("ordId")))
+    seen.update(a.order.order_id for a in asked if a.order is not None)
     foreign: dict[str, OkxOrder] = {}
     for fill in swept:
         if fill.order_id in seen or fill.order_id in foreign:
@@ -1182,7 +1223,7 @@ async def _periodic(
     me: Address,
     api: OkxApi,
     *,
-    unsettled: Mapping[str, str],
+    unsettled: Mapping[str, tuple[str, Decimal]],
     known: Mapping[str, str],
     cursor: str | None,
     broker: str,

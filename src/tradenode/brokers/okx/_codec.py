@@ -80,6 +80,8 @@ __all__ = [
     "parse_quote",
     "parse_ws_frame",
     "status_report",
+    "ws_message",
+    "ws_trade_args",
 ]
 
 OKX_ORDER_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
@@ -278,6 +280,8 @@ class OkxInstrument:
     lot_size: Decimal
     min_size: Decimal
     state: str
+    code: int | None = None
+    """``instIdCode``: the number OKX's WebSocket trade operations name it by."""
 
 
 def parse_instruments(answer: OkxAnswer, *, broker: str | None = None) -> dict[str, OkxInstrument]:
@@ -291,10 +295,35 @@ def parse_instruments(answer: OkxAnswer, *, broker: str | None = None) -> dict[s
             lot_size=_required(row, "lotSz", broker),
             min_size=_required(row, "minSz", broker),
             state=_text(row, "state", broker, optional=True) or "live",
+            code=_inst_id_code(row, broker),
         )
         if inst.tick_size <= 0 or inst.lot_size <= 0 or inst.min_size < 0:
             raise _malformed(f"{inst.inst_id}: non-positive tickSz/lotSz", broker)
         result[inst.inst_id] = inst
+    return result
+
+
+def _inst_id_code(row: Mapping[str, Any], broker: str | None) -> int | None:
+    value = row.get("instIdCode")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _malformed(f"instIdCode: {value!r}", broker)
+    if isinstance(value, str):
+        if not value.isdigit():
+            raise _malformed(f"instIdCode: {value!r}", broker)
+        return int(value)
+    return value
+
+
+def ws_trade_args(args: Mapping[str, str], codes: Mapping[str, int]) -> dict[str, str | int]:
+    """``args`` for a WebSocket trade operation: OKX names the instrument there by its
+    ``instIdCode`` (a number), where the instrument list gives one."""
+    result: dict[str, str | int] = dict(args)
+    inst_id = args.get("instId")
+    if inst_id is not None and inst_id in codes:
+        del result["instId"]
+        result["instIdCode"] = codes[inst_id]
     return result
 
 
@@ -710,7 +739,7 @@ def _best(row: Mapping[str, Any], side: str, broker: str | None) -> Decimal | No
 
 def ws_message(
     op: str,
-    args: Sequence[Mapping[str, str]],
+    args: Sequence[Mapping[str, str | int]],
     *,
     ident: str | None = None,
     exp_time_ms: int | None = None,

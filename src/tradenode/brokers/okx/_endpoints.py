@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ._codec import OkxAnswer, WsOpAnswer
+from ._codec import OkxAnswer, WsOpAnswer, ws_trade_args
 
 __all__ = [
     "AMEND",
@@ -106,7 +106,7 @@ class Transport(Protocol):
     ) -> RestResult: ...
 
     async def ws_call(
-        self, op: str, args: Sequence[Mapping[str, str]], *, exp_time_ms: int | None = None
+        self, op: str, args: Sequence[Mapping[str, str | int]], *, exp_time_ms: int | None = None
     ) -> WsOpAnswer: ...
 
     @property
@@ -122,6 +122,9 @@ class OkxApi:
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+        self.inst_codes: dict[str, int] = {}
+        """instId -> instIdCode, from the instrument list: the WebSocket trade
+        operations name instruments by it."""
 
     # -- public ---------------------------------------------------------------------------
 
@@ -172,15 +175,19 @@ class OkxApi:
 
     async def ws_place(self, args: Mapping[str, str], *, exp_time_ms: int | None) -> WsOpAnswer:
         assert PLACE.op is not None
-        return await self._t.ws_call(PLACE.op, [args], exp_time_ms=exp_time_ms)
+        return await self._t.ws_call(
+            PLACE.op, [ws_trade_args(args, self.inst_codes)], exp_time_ms=exp_time_ms
+        )
 
     async def ws_cancel(self, args: Mapping[str, str]) -> WsOpAnswer:
         assert CANCEL.op is not None
-        return await self._t.ws_call(CANCEL.op, [args])
+        return await self._t.ws_call(CANCEL.op, [ws_trade_args(args, self.inst_codes)])
 
     async def ws_amend(self, args: Mapping[str, str], *, exp_time_ms: int | None) -> WsOpAnswer:
         assert AMEND.op is not None
-        return await self._t.ws_call(AMEND.op, [args], exp_time_ms=exp_time_ms)
+        return await self._t.ws_call(
+            AMEND.op, [ws_trade_args(args, self.inst_codes)], exp_time_ms=exp_time_ms
+        )
 
     # -- queries --------------------------------------------------------------------------
 

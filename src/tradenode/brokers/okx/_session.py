@@ -367,7 +367,7 @@ class OkxSession:
     # -- WebSocket operations ---------------------------------------------------------------
 
     async def ws_call(
-        self, op: str, args: Sequence[Mapping[str, str]], *, exp_time_ms: int | None = None
+        self, op: str, args: Sequence[Mapping[str, str | int]], *, exp_time_ms: int | None = None
     ) -> WsOpAnswer:
         """One operation on the private WebSocket and its answer (by ``id``).
 
