@@ -20,8 +20,11 @@ def seed_link(link: CoinbaseLink, recovered: RecoveredVenue) -> None:
     for view in recovered.open_orders:
         tracked = link.orders.setdefault(view.client_order_id, TrackedOrder(view.symbol))
         tracked.quantity = view.order.quantity
-        tracked.forwarded = max(tracked.forwarded, view.filled_quantity)
-        tracked.venue_filled = max(tracked.venue_filled, tracked.forwarded)
+        # What the journal has filled is what the venue showed at least. Not counted
+        # as forwarded: this process knows none of its trade ids, so it forwards the
+        # order's fills again (the OMS drops those it has) and settles the order only
+        # once it has read them all.
+        tracked.venue_filled = max(tracked.venue_filled, view.filled_quantity)
         tracked.editable = tracked.editable or (
             view.order.order_type.value == "LIMIT" and view.order.time_in_force.value == "GTC"
         )
