@@ -621,20 +621,24 @@ def test_public_tickers_and_bbo(venue: OkxVenue) -> None:
                 "args": [
                     {"channel": "tickers", "instId": BTC},
                     {"channel": "bbo-tbt", "instId": BTC},
+                    {"channel": "books5", "instId": BTC},
                 ],
             }
         )
-        assert ws.frame()["event"] == "subscribe"
-        snapshot = ws.until(lambda f: f.get("arg", {}).get("channel") == "tickers")
-        assert snapshot["data"][0]["last"] == "50000"
-        assert ws.frame()["event"] == "subscribe"
+        frames = [ws.frame() for _ in range(6)]
+        acks = [f["arg"]["channel"] for f in frames if f.get("event") == "subscribe"]
+        assert acks == ["tickers", "bbo-tbt", "books5"]
+        snapshots = {f["arg"]["channel"]: f["data"][0] for f in frames if "data" in f}
+        assert snapshots["tickers"]["last"] == "50000"
+        assert snapshots["bbo-tbt"]["bids"] == [["49995", "0.5", "0", "1"]]
+        assert len(snapshots["books5"]["asks"]) == 5 and snapshots["books5"]["instId"] == BTC
         venue.set_price(BTC, D("51000"))
         ticker = ws.until(lambda f: f.get("arg", {}).get("channel") == "tickers")
         assert (ticker["data"][0]["last"], ticker["data"][0]["bidPx"]) == ("51000", "50994.9")
         bbo = ws.until(lambda f: f.get("arg", {}).get("channel") == "bbo-tbt")
         assert bbo["data"][0]["asks"][0][0] == "51005.1"
         ws.send({"op": "subscribe", "args": [{"channel": "candle1m", "instId": BTC}]})
-        assert ws.frame()["code"] == "60018"
+        assert ws.until(lambda f: f.get("event") == "error")["code"] == "60018"
     finally:
         ws.close()
 

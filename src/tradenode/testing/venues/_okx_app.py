@@ -44,7 +44,7 @@ _RATE_MSG = (
     "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
 )
 _BUSY_MSG = "Service temporarily unavailable. Please try again later."
-_PUBLIC_CHANNELS = ("tickers", "bbo-tbt")
+_PUBLIC_CHANNELS = ("tickers", "bbo-tbt", "books5")
 _PRIVATE_CHANNELS = ("orders",)
 _INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY")
 
@@ -258,9 +258,10 @@ class OkxHub:
             if clean not in connection.subscriptions:
                 connection.subscriptions.append(clean)
             connection.push(_ack(connection, request_id, "subscribe", clean))
-            if clean["channel"] == "tickers":
-                ticker = self.exchange.ticker(clean["instId"])
-                connection.push(_dumps({"arg": clean, "data": [ticker]}))
+            if connection.kind == "public":
+                # OKX's first push of a public channel is its current snapshot.
+                row = self.exchange.public_row(clean["channel"], clean["instId"])
+                connection.push(_dumps({"arg": clean, "data": [row]}))
 
     def unsubscribe(self, connection: _Connection, request_id: Any, args: Any) -> None:
         if not isinstance(args, list) or not args:

@@ -763,6 +763,23 @@ class OkxExchange:
             "seqId": self._seq,
         }
 
+    def books5(self, inst_id: str) -> Json:
+        """The ``books5`` channel's row: five levels a side (what the synthetic book shows)."""
+        bids, asks = self._sim.depth(inst_id, min(5, self._config.depth_levels))
+        return {
+            "asks": [[fmt(p), fmt(q), "0", "1"] for p, q in asks],
+            "bids": [[fmt(p), fmt(q), "0", "1"] for p, q in bids],
+            "instId": inst_id,
+            "ts": _ms_to_text(self._clock()),
+            "seqId": self._seq,
+        }
+
+    def public_row(self, channel: str, inst_id: str) -> Json:
+        """The current row of a public channel (its snapshot on subscribe)."""
+        rows = {"tickers": self.ticker, "bbo-tbt": self.bbo, "books5": self.books5}
+        with self._lock:
+            return rows[channel](inst_id)
+
     def _ticker(self, params: Mapping[str, str]) -> Json:
         inst_id = params.get("instId", "")
         if not inst_id:
@@ -829,6 +846,7 @@ class OkxExchange:
         self._seq += 1
         self._emit(PublicPush("tickers", inst_id, self.ticker(inst_id)))
         self._emit(PublicPush("bbo-tbt", inst_id, self.bbo(inst_id)))
+        self._emit(PublicPush("books5", inst_id, self.books5(inst_id)))
 
     def last_price(self, inst_id: str) -> Decimal:
         with self._lock:
