@@ -502,7 +502,9 @@ class IbkrExchange:
         request = parse_place_order(fields, version)
         self._submissions[request.order_ref] = self._submissions.get(request.order_ref, 0) + 1
         existing = self._orders.get(f"{client_id}/{request.order_id}")
-        if existing is None or not existing.is_open:
+        if existing is None:
+            # A placeOrder naming an order id the client used before is a modification
+            # attempt (of a live order, or refused: 104 filled, 103 cancelled), not a placement.
             self._placements[request.order_ref] = self._placements.get(request.order_ref, 0) + 1
         if self._refusals:
             refusal = self._refusals.pop(0)

@@ -745,8 +745,9 @@ class IbkrVenue(LoopbackVenue):
         return self.exchange.submissions()
 
     def placements(self) -> dict[str, int]:
-        """How many placeOrder messages per orderRef were new orders, not modifications of a
-        live one (refused ones included): what "nothing placed twice" counts."""
+        """How many placeOrder messages per orderRef named an order id new to the account
+        (refused ones included), not one it already had (a modification, even of a
+        finished order): what "nothing placed twice" counts."""
         return self.exchange.placements()
 
     def account_values(self) -> dict[str, str]:
