@@ -16,11 +16,17 @@ import logging
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
+import trio
 
 from tradenode import ConfigError
 from tradenode.actors import Outcome, Subscribe
+
+# The actor's network half and the endpoint layer are internal: the lookup is driven alone.
+from tradenode.brokers.coinbase._actor import _lookup
+from tradenode.brokers.coinbase._endpoints import CoinbaseApi, RestResult
 from tradenode.messages import (
     ModifyRejected,
     OrderFilled,
@@ -247,6 +253,72 @@ def test_a_refused_order_is_rejected_with_coinbases_reason(h: CoinbaseHarness) -
     assert replies.wait_for(lambda r: r.outcome is Outcome.REJECTED)
     assert h.node.failure_stats("coinbase").failure_count == 0  # a business answer, not a failure
     assert not [o for o in h.venue.orders() if o.client_order_id == coid]
+
+
+def test_a_lost_submit_answer_is_looked_up_by_client_id_and_never_sent_twice(
+    h: CoinbaseHarness,
+) -> None:
+    """The breaker asks before anything is sent again: by the venue's order id when
+    the user channel already named it, else by listing the account's orders
+    (Coinbase has no lookup by client order id). The venue had it: sent once."""
+
+    def lookups() -> int:
+        calls = h.venue.calls()
+        return calls.get("GET orders/historical/batch", 0) + calls.get(
+            "GET orders/historical/{order_id}", 0
+        )
+
+    before = lookups()
+    h.venue.fail_requests(1, after=True, lose=True, endpoints=["POST orders"])
+    coid = h.do(market(Side.BUY, "0.1"))
+    view = h.wait_status(coid, OrderStatus.FILLED)
+    assert view.filled_quantity == D("0.1")
+    assert h.venue.submissions()[coid] == 1
+    h.sync()
+    h.clock.advance(5)  # the breaker's retry delay: then it asks the venue
+    h.sync()
+    assert lookups() > before
+    assert_exactly_once(h)
+
+
+def test_the_lookup_by_client_id_pages_through_the_account_orders() -> None:
+    """Without the venue's order id, the order is found by listing (newest first,
+    page by page) and matching ``client_order_id``; then its fills by order id."""
+
+    def order(order_id: str, client_order_id: str) -> dict[str, object]:
+        return {
+            "order_id": order_id,
+            "client_order_id": client_order_id,
+            "product_id": "BTC-USD",
+            "side": "BUY",
+            "status": "FILLED",
+            "order_configuration": {"market_market_ioc": {"base_size": "0.1"}},
+            "filled_size": "0.1",
+            "average_filled_price": "50000",
+        }
+
+    pages = {
+        None: {"orders": [order("o3", "c3"), order("o2", "c2")], "has_next": True, "cursor": "p2"},
+        "p2": {"orders": [order("o1", "wanted")], "has_next": False, "cursor": ""},
+    }
+    asked: list[tuple[str, list[tuple[str, str]]]] = []
+
+    async def send(
+        method: str, path: str, query: Any = (), body: Any = None, *, public: bool = False
+    ) -> RestResult:
+        asked.append((path, list(query)))
+        if path.endswith("/orders/historical/batch"):
+            return RestResult(200, pages[dict(query).get("cursor")])
+        if path.endswith("/orders/historical/o1"):
+            return RestResult(200, {"order": order("o1", "wanted")})
+        assert path.endswith("/orders/historical/fills")
+        return RestResult(200, {"fills": [], "cursor": ""})
+
+    found = trio.run(_lookup, CoinbaseApi(send), "wanted", None)
+    assert found is not None and found[0].order_id == "o1"
+    assert [path.rsplit("/", 1)[1] for path, _ in asked] == ["batch", "batch", "o1", "fills"]
+    assert ("order_ids", "o1") in asked[-1][1]
+    assert trio.run(_lookup, CoinbaseApi(send), "absent", None) is None
 
 
 class LogLine(logging.Handler):
