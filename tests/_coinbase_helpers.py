@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import secrets
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
+
+import httpx
+import jwt
 
 from tradenode import Node, parse_config
 from tradenode.actors import GetFills, GetPositions
@@ -165,3 +169,33 @@ def stop_limit(
         venue="coinbase",
         **kw,
     )
+
+
+def post_as_another_client(venue: CoinbaseVenue, now_s: int, body: Mapping[str, Any]) -> Any:
+    """``POST /orders`` signed with PyJWT (an SDK-style JWT), as any other client of the key."""
+    key = venue.key
+    assert key is not None
+    path = "/api/v3/brokerage/orders"
+    host = venue.rest_url.split("://", 1)[1]
+    token = jwt.encode(
+        {
+            "sub": key.name,
+            "iss": "cdp",
+            "nbf": now_s,
+            "exp": now_s + 120,
+            "uri": f"POST {host}{path}",
+        },
+        key.private_key_pem,
+        algorithm="ES256",
+        headers={"kid": key.name, "nonce": secrets.token_hex()},
+    )
+    with httpx.Client() as http:
+        answer = http.post(
+            venue.rest_url + path,
+            content=json.dumps(body),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["success"], result
+    return result

@@ -46,10 +46,10 @@ from ._coinbase_helpers import (
     event,
     limit,
     market,
+    post_as_another_client,
     venue_clock,
 )
 from ._node_helpers import Scripted
-from .test_conformance_coinbase import post_as_another_client
 
 D = Decimal
 

@@ -9,14 +9,10 @@ by PyJWT, not by the adapter's signing.
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-import httpx
-import jwt
 import pytest
 
 from tradenode.messages import OrderType, SubmitOrder
@@ -30,42 +26,12 @@ from tradenode.testing.conformance import (
 )
 from tradenode.testing.venues import DEFAULT_COINBASE_BALANCES, CoinbaseVenue
 
-from ._coinbase_helpers import venue_clock
+from ._coinbase_helpers import post_as_another_client, venue_clock
 
 D = Decimal
 
 _OPEN = frozenset({"OPEN", "PENDING", "QUEUED", "CANCEL_QUEUED", "EDIT_QUEUED"})
 _BASE = {"BTC-USD": "BTC", "ETH-USD": "ETH"}
-
-
-def post_as_another_client(venue: CoinbaseVenue, now_s: int, body: Mapping[str, Any]) -> Any:
-    """``POST /orders`` signed with PyJWT (an SDK-style JWT), as any other client of the key."""
-    key = venue.key
-    assert key is not None
-    path = "/api/v3/brokerage/orders"
-    host = venue.rest_url.split("://", 1)[1]
-    token = jwt.encode(
-        {
-            "sub": key.name,
-            "iss": "cdp",
-            "nbf": now_s,
-            "exp": now_s + 120,
-            "uri": f"POST {host}{path}",
-        },
-        key.private_key_pem,
-        algorithm="ES256",
-        headers={"kid": key.name, "nonce": secrets.token_hex()},
-    )
-    with httpx.Client() as http:
-        answer = http.post(
-            venue.rest_url + path,
-            content=json.dumps(body),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-    assert answer.status_code == 200, answer.text
-    result = answer.json()
-    assert result["success"], result
-    return result
 
 
 class CoinbaseConformanceVenue(ConformanceVenue):
