@@ -530,15 +530,24 @@ def test_executions_are_keyed_by_venue_and_id(state: OmsState) -> None:
     assert [f.venue for f in state.fills()] == [VENUE, "OTHER"]
 
 
-def test_a_fill_that_overtakes_the_accept(state: OmsState) -> None:
+def test_a_fill_that_overtakes_the_accept_implies_it(state: OmsState) -> None:
+    """A user stream can tell a fill before the REST answer says "accepted": the fill
+    implies the acceptance, published first, and the late accept is a duplicate."""
     coid = drive(state, S.SUBMITTED)
     early = applied(state.apply(fill(coid, "4"), 10))
     assert (early.previous_status, early.status) == (S.SUBMITTED, S.PARTIALLY_FILLED)
-    late = applied(state.apply(accepted(coid), 11))
-    assert late.status is S.PARTIALLY_FILLED
-    assert late.order is not None
-    assert late.order.accepted_ns == 11
-    assert state.apply(accepted(coid), 12).reason is IgnoreReason.DUPLICATE_REPORT
+    assert early.inferred_accept is not None
+    assert early.inferred_accept.client_order_id == coid
+    assert early.order is not None and early.order.accepted_ns == 10
+    late = state.apply(accepted(coid), 11)
+    assert (late.reason, late.status) == (IgnoreReason.DUPLICATE_REPORT, S.PARTIALLY_FILLED)
+    # Once accepted, a fill implies nothing more.
+    assert applied(state.apply(fill(coid, "2", execution_id="e-2"), 12)).inferred_accept is None
+
+
+def test_a_fill_after_the_accept_implies_nothing(state: OmsState) -> None:
+    coid = drive(state, S.ACCEPTED)
+    assert applied(state.apply(fill(coid, "4"), 10)).inferred_accept is None
 
 
 def test_a_fill_that_crossed_the_cancel_still_counts(state: OmsState) -> None:

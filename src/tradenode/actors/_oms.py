@@ -696,6 +696,8 @@ class OmsActor(Actor):
                 type(report).__name__,
             )
         if result.applied:
+            if result.inferred_accept is not None:
+                self._publish_report(result.inferred_accept, result.order)
             self._publish_report(report, result.order)
             for snapshot in result.position_updates:
                 self._publish(snapshot, None)

@@ -296,6 +296,11 @@ class ApplyResult:
     """Net position, then the strategy's, after an applied fill."""
     linked_orders: tuple[TrackedOrderView, ...] = ()
     """Other orders of the same logical order that this report changed."""
+    inferred_accept: OrderAccepted | None = None
+    """The acceptance a fill implies when it overtook the venue's accept (a user
+    stream can tell a fill before the REST answer arrives): published before the
+    fill, so a strategy always hears "accepted" first; the late accept is then a
+    duplicate."""
 
     @property
     def ignored(self) -> bool:
@@ -451,12 +456,13 @@ _DECODING: Final = threading.Lock()
 class _Effects:
     """What a handler did besides changing its order, gathered into the result."""
 
-    __slots__ = ("detail", "drifts", "fill", "linked", "positions")
+    __slots__ = ("detail", "drifts", "fill", "inferred_accept", "linked", "positions")
 
     def __init__(self) -> None:
         self.detail = ""
         self.drifts: list[Drift] = []
         self.fill: OrderFilled | None = None
+        self.inferred_accept: OrderAccepted | None = None
         self.linked: list[_Order] = []
         self.positions: tuple[PositionSnapshot, ...] = ()
 
@@ -1029,6 +1035,16 @@ class OmsState:
                 f"{tracked.order.side.value} {tracked.order.symbol}",
             )
         self._executions[(fill.venue, fill.execution_id)] = tracked.client_order_id
+        if tracked.accepted_ns is None and self._unacknowledged(tracked):
+            tracked.accepted_ns = ts_ns
+            if tracked.status in PENDING and tracked.resume_status is _S.SUBMITTED:
+                tracked.resume_status = _S.ACCEPTED
+            effects.inferred_accept = OrderAccepted(
+                client_order_id=tracked.client_order_id,
+                venue=fill.venue,
+                venue_order_id=fill.venue_order_id,
+                ts_ns=fill.ts_ns,
+            )
         self._fill_sequence += 1
         tracked.fills.append((self._fill_sequence, fill))
         tracked.filled += fill.last_quantity
@@ -1431,6 +1447,7 @@ class OmsState:
             fill=effects.fill,
             position_updates=effects.positions,
             linked_orders=tuple(linked.view() for linked in effects.linked),
+            inferred_accept=effects.inferred_accept,
         )
 
     def _check_logical_order(self, tracked: _Order, effects: _Effects) -> None:
