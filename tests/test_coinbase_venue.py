@@ -909,3 +909,18 @@ def test_market_endpoint_carries_the_user_channel_and_unsubscribes(
         rest.limit("after", "BUY", "0.01", "40000")
         subscribe(connection, "ticker", None, ["ETH-USD"])
         assert receive(connection)["channel"] == "ticker", "no user update came in between"
+        assert receive(connection)["channel"] == "subscriptions"
+
+
+def test_gtd_expiry_reaches_the_user_channel_by_itself(
+    venue: CoinbaseVenue, rest: Rest, clock: Clock
+) -> None:
+    assert venue.key is not None
+    gtd = {"base_size": "0.1", "limit_price": "49000", "end_time": "2023-11-14T22:15:00Z"}
+    rest.order("g2", "BUY", {"limit_limit_gtd": gtd})
+    connection = user_stream(venue, venue.key, clock)
+    clock.now += 100_000
+    order = until(connection, "user")["events"][0]["orders"][0]
+    assert (order["client_order_id"], order["status"]) == ("g2", "EXPIRED")
+    assert order["end_time"] == "2023-11-14T22:15:00Z"
+    connection.close()

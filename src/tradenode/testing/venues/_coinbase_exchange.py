@@ -517,7 +517,7 @@ class CoinbaseExchange:
         method = method.upper()
         parts = _split_path(path)
         params = parse_qs(query, keep_blank_values=False)
-        self._run_expiry()
+        self.expire_due()
         public = parts[:1] == ["time"] or parts[:1] == ["market"]
         if not public:
             token = None
@@ -1261,7 +1261,8 @@ class CoinbaseExchange:
         self._market_data(self.products)
         return len(self._fills) - before
 
-    def _run_expiry(self) -> None:
+    def expire_due(self) -> None:
+        """Expire the GTD orders whose ``end_time`` the clock has reached (user updates)."""
         self._publish(self._sim.expire_due())
 
     def quote(self, product_id: str) -> tuple[Decimal, Decimal, Decimal]:

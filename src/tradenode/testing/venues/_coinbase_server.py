@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import trio
 from hypercorn.config import Config
 
 from tradenode.sim import InstrumentSpec, SimConfig
@@ -41,6 +42,8 @@ from tradenode.testing.venues._oanda_app import install_abortable_http
 __all__ = ["KNOBS", "CoinbaseVenue"]
 
 _log = logging.getLogger("tradenode.testing.venues.coinbase")
+_EXPIRY_CHECK_S = 0.05
+"""How often (real seconds) the venue looks for GTD orders its clock has expired."""
 
 
 class CoinbaseVenue(LoopbackVenue):
@@ -112,6 +115,7 @@ class CoinbaseVenue(LoopbackVenue):
             subscribe_timeout=subscribe_timeout,
         )
         self._keepalive: KeepaliveConfig | None = None
+        self._expiring = False
         self.exchange.add_listener(self._on_event)
 
     def __repr__(self) -> str:
@@ -143,6 +147,17 @@ class CoinbaseVenue(LoopbackVenue):
             config.keyfile = str(self._tls_files.key_file)
         self._keepalive = config
         return config
+
+    async def _after_up(self) -> None:
+        if not self._expiring and self._nursery is not None:
+            self._expiring = True
+            self._nursery.start_soon(self._expire_orders)
+
+    async def _expire_orders(self) -> None:
+        """GTD orders end at their ``end_time`` by themselves, as on Coinbase, not at the next request."""
+        while True:
+            await trio.sleep(_EXPIRY_CHECK_S)
+            self.exchange.expire_due()
 
     async def _before_down(self) -> None:
         await self._drop_streams()
