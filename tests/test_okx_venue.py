@@ -2,13 +2,14 @@
 
 python-okx (``okx.Trade``, ``okx.Account``, ``okx.PublicData``,
 ``okx.MarketData``) and ccxt's ``okx`` are pointed at the venue by their base
-URL only. python-okx's WebSocket classes insist on TLS (they pass an SSL
-context to ``websockets.connect``), so the WebSocket tests speak to the venue
-with a plain synchronous client and python-okx's own login payload
-(``okx.websocket.WsUtils.initLoginParams``); ccxt.pro's ``okx`` is driven over
-the private WebSocket as it is. Raw httpx is used where a test needs the bytes
-or a deliberately wrong signature. No sleeps: WebSocket tests wait on the
-frames themselves.
+URL only. python-okx's WebSocket classes always pass an SSL context to
+``websockets.connect``, so they are driven against the venue served over TLS
+(``tls=True``, its throwaway CA trusted through ``SSL_CERT_FILE``); the other
+WebSocket tests speak plain ``ws://`` with a small synchronous client and
+python-okx's own login payload (``okx.websocket.WsUtils.initLoginParams``).
+ccxt.pro's ``okx`` is driven over the private WebSocket as it is. Raw httpx is
+used where a test needs the bytes or a deliberately wrong signature. No
+sleeps: WebSocket tests wait on the frames themselves.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import okx.PublicData
 import okx.Trade
 import pytest
 from okx.websocket import WsUtils
+from okx.websocket.WsPrivateAsync import WsPrivateAsync
+from okx.websocket.WsPublicAsync import WsPublicAsync
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -649,6 +652,64 @@ def test_an_idle_connection_is_closed_with_4004() -> None:
         with pytest.raises(ConnectionClosed) as closed:
             ws.text()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4004
+
+
+def test_python_okx_websocket_classes_over_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WsPrivateAsync and WsPublicAsync unchanged: login, orders channel, op order, tickers."""
+    with OkxVenue(tls=True) as venue:
+        assert venue.ca_file is not None and venue.rest_url.startswith("https://")
+        monkeypatch.setenv("SSL_CERT_FILE", venue.ca_file)
+
+        async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            private_frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            public_frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            private = WsPrivateAsync(
+                apiKey=venue.api_key,
+                passphrase=venue.passphrase,
+                secretKey=venue.secret,
+                url=venue.ws_private_url,
+            )
+            public = WsPublicAsync(url=venue.ws_public_url)
+            await private.connect()
+            await public.connect()
+            private.callback = lambda text: private_frames.put_nowait(json.loads(text))
+            public.callback = lambda text: public_frames.put_nowait(json.loads(text))
+            consumers = [
+                asyncio.ensure_future(private.consume()),
+                asyncio.ensure_future(public.consume()),
+            ]
+
+            async def next_frame(frames: asyncio.Queue[dict[str, Any]]) -> dict[str, Any]:
+                return await asyncio.wait_for(frames.get(), WAIT)
+
+            try:
+                await private.login()
+                seen = [await next_frame(private_frames)]
+                await private.send(
+                    "subscribe", [{"channel": "orders", "instType": "SPOT"}], id="s1"
+                )
+                seen.append(await next_frame(private_frames))
+                await private.place_order([limit_buy("sdk1")], id="o1")
+                seen.extend([await next_frame(private_frames) for _ in range(2)])
+                await public.subscribe(
+                    [{"channel": "tickers", "instId": BTC}],
+                    lambda text: public_frames.put_nowait(json.loads(text)),
+                )
+                ticks = [await next_frame(public_frames) for _ in range(2)]
+                return seen, ticks
+            finally:
+                for consumer in consumers:
+                    consumer.cancel()
+                await private.factory.close()
+                await public.factory.close()
+
+        seen, ticks = asyncio.run(scenario())
+    login, subscribed, answer, push = seen
+    assert (login["event"], login["code"]) == ("login", "0")
+    assert subscribed["event"] == "subscribe"
+    assert (answer["id"], answer["op"], answer["data"][0]["sCode"]) == ("o1", "order", "0")
+    assert (push["data"][0]["clOrdId"], push["data"][0]["state"]) == ("sdk1", "live")
+    assert ticks[0]["event"] == "subscribe" and ticks[1]["data"][0]["last"] == "50000"
 
 
 # ------------------------------------------------------------ fault knobs

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from hypercorn.config import Config
 
 from tradenode.sim import InstrumentSpec, SimConfig
 from tradenode.sim._defaults import default_instruments, paper_sim_config
+from tradenode.testing.venues._coinbase_tls import TlsFiles, make_tls_files
 from tradenode.testing.venues._knobs import admin_override, collect_knobs, knob
 from tradenode.testing.venues._loopback import KeepaliveConfig, LoopbackVenue, wall_clock_ms
 from tradenode.testing.venues._oanda_app import install_abortable_http
@@ -76,7 +80,10 @@ class OkxVenue(LoopbackVenue):
     WebSocket is closed (OKX: 30); ``rate_limits`` to enforce OKX's per-2 s
     limits (off by default: a burst of test orders is not refused): place,
     cancel and amend 60 requests per instId each (their batch endpoints 300
-    orders), shared by REST and WebSocket, and the query endpoints' own.
+    orders), shared by REST and WebSocket, and the query endpoints' own;
+    ``tls`` to serve HTTPS and WSS with a throwaway CA (:attr:`ca_file`):
+    python-okx's WebSocket classes always pass an SSL context, so they reach
+    the venue only over WSS (trust the CA with ``SSL_CERT_FILE``).
     """
 
     VENUE_NAME = "OKX"
@@ -98,6 +105,7 @@ class OkxVenue(LoopbackVenue):
         tick_interval: float | None = None,
         idle_timeout: float = 30.0,
         rate_limits: bool = False,
+        tls: bool = False,
     ) -> None:
         super().__init__(
             host=host, port=port, admin_port=admin_port, tick_interval=tick_interval, log=_log
@@ -121,6 +129,9 @@ class OkxVenue(LoopbackVenue):
         self._okx_app = OkxApp(self.exchange, self._hub, self._faults, idle_timeout=idle_timeout)
         self._app = self._okx_app
         self._venue_keepalive: KeepaliveConfig | None = None
+        self._tls = tls
+        self._tls_dir: Path | None = None
+        self._tls_files: TlsFiles | None = None
         self.exchange.add_listener(self._on_event)
 
     def __repr__(self) -> str:
@@ -132,9 +143,21 @@ class OkxVenue(LoopbackVenue):
     def _prepare(self) -> None:
         super()._prepare()
         install_abortable_http()
+        if self._tls and self._tls_files is None:
+            self._tls_dir = Path(tempfile.mkdtemp(prefix="tradenode-okx-tls-"))
+            self._tls_files = make_tls_files(self._tls_dir, self._host)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = self._tls_files = None
 
     def _venue_config(self) -> Config:
         config = KeepaliveConfig(pong_timeout=60.0)
+        if self._tls_files is not None:
+            config.certfile = str(self._tls_files.cert_file)
+            config.keyfile = str(self._tls_files.key_file)
         self._venue_keepalive = config
         return config
 
@@ -152,15 +175,21 @@ class OkxVenue(LoopbackVenue):
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        """The REST base (``https://`` with ``tls``): paths are ``/api/v5/...``."""
+        return f"{'https' if self._tls else 'http'}://{self._host}:{self._port}"
 
     @property
     def ws_public_url(self) -> str:
-        return f"ws://{self._host}:{self._port}/ws/v5/public"
+        return f"{'wss' if self._tls else 'ws'}://{self._host}:{self._port}/ws/v5/public"
 
     @property
     def ws_private_url(self) -> str:
-        return f"ws://{self._host}:{self._port}/ws/v5/private"
+        return f"{'wss' if self._tls else 'ws'}://{self._host}:{self._port}/ws/v5/private"
+
+    @property
+    def ca_file(self) -> str | None:
+        """With ``tls``, the throwaway CA that signed the venue's certificate (once started)."""
+        return None if self._tls_files is None else str(self._tls_files.ca_file)
 
     @property
     def api_key(self) -> str:
