@@ -185,6 +185,23 @@ def test_a_sequence_gap_restarts_the_broker_which_reconciles_every_fill_once(
     assert_exactly_once(h)
 
 
+def test_a_venue_that_goes_down_is_reconnected_by_a_restart_and_nothing_is_lost(
+    h: CoinbaseHarness,
+) -> None:
+    coid = h.do(limit(Side.BUY, "49000", "0.4"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.venue.down()
+    h.supervision.wait_for(event(K.RESTART_SCHEDULED, 2))
+    submitted = h.do(market(Side.BUY, "0.1"))
+    h.venue.set_price("BTC-USD", D("48990"))  # the resting order fills while we are away
+    h.venue.up()
+    h.restart(2)
+    assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.4")
+    h.wait_status(submitted, OrderStatus.FILLED)
+    assert h.link().connections >= 2
+    assert_exactly_once(h)
+
+
 def test_repeated_updates_never_double_a_fill(h: CoinbaseHarness) -> None:
     h.venue.duplicate_events(20)
     coid = h.do(limit(Side.BUY, "49000", "1.2"))

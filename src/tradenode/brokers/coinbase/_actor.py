@@ -654,9 +654,14 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
             self.note_malformed(f"{event.connection} connection: {exc}")
             return
         if frame.error is not None:
-            raise BrokerConnectionError(
-                f"the venue refused a subscription: {frame.error.message}", broker=self.name
-            )
+            if event.connection == "user":
+                # Without the user channel nothing the venue does reaches us.
+                raise BrokerConnectionError(
+                    f"the venue refused the user channel: {frame.error.message}",
+                    broker=self.name,
+                )
+            logger.error("%s: market connection error: %s", self.name, frame.error.message)
+            return
         if frame.sequence_num is not None and not self._in_sequence(
             event.connection, frame.sequence_num
         ):

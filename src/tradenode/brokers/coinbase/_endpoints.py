@@ -11,7 +11,7 @@ The preview endpoints are not used.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -133,6 +133,3 @@ class CoinbaseApi:
             + ([("cursor", cursor)] if cursor else [])
         )
         return await self._send("GET", f"{API_PREFIX}/orders/historical/fills", query)
-
-
-Call = Callable[..., Awaitable[RestResult]]
