@@ -106,6 +106,12 @@ class _OkxVenueCommand(click.Command):
     show_default=True,
     help="Enforce OKX's per-2 s limits (trade ops 60 per instId, REST and WS shared).",
 )
+@click.option(
+    "--tls",
+    is_flag=True,
+    default=False,
+    help="Serve HTTPS/WSS with a throwaway CA (its file is the JSON line's ca_file).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
 @click.option(
     "--tick-interval",
@@ -124,6 +130,7 @@ def okx(  # noqa: PLR0917 - click passes every option by keyword
     demo: bool | None,
     balances: dict[str, Decimal] | None,
     rate_limits: bool,
+    tls: bool,
     seed: int,
     tick_interval: float | None,
     log_level: str,
@@ -132,7 +139,8 @@ def okx(  # noqa: PLR0917 - click passes every option by keyword
 
     Prints one JSON line with the base URLs and the API key once it is
     ready: {"rest": ..., "ws_public": ..., "ws_private": ..., "admin": ...,
-    "api_key": ...} (never the secret or the passphrase). Instruments are
+    "api_key": ...} (never the secret or the passphrase; with --tls also
+    "ca_file"). Instruments are
     BTC-USDT, ETH-USDT and SOL-USDT; prices move on POST <admin>/step or
     /set_price (and every --tick-interval seconds if given). The admin knobs
     below are the Python methods of tradenode.testing.venues.OkxVenue, with
@@ -159,6 +167,7 @@ def okx(  # noqa: PLR0917 - click passes every option by keyword
         admin_port=admin_port,
         tick_interval=tick_interval,
         rate_limits=rate_limits,
+        tls=tls,
     )
     serve_until_signalled(
         fake,
@@ -168,5 +177,6 @@ def okx(  # noqa: PLR0917 - click passes every option by keyword
             "ws_private": fake.ws_private_url,
             "admin": fake.admin_url,
             "api_key": fake.api_key,
+            **({"ca_file": fake.ca_file} if fake.ca_file is not None else {}),
         },
     )
