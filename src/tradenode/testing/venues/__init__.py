@@ -110,12 +110,16 @@ against it unchanged but for the base URL::
         trade = okx.Trade.TradeAPI(venue.api_key, venue.secret, venue.passphrase,
                                    flag="1", domain=venue.rest_url)
 
+(python-okx's WebSocket classes always ask for TLS: ``OkxVenue(tls=True)``
+serves HTTPS/WSS with a throwaway CA, :attr:`OkxVenue.ca_file`.)
+
 Its knobs: ``set_price``, ``step``, ``drop_streams``, ``down``/``up``,
 ``rate_limit`` (429, 50011), ``fail_requests`` (5xx, or processed with the
 answer lost), ``duplicate_events``, ``reorder_events``/``release_events``,
 ``drop_events`` (a gap), ``corrupt_next_event``, ``hold_fills``/``release_fills``,
-``refuse_next_order``, ``clear_faults``; inspection: ``orders()``,
-``fills()``, ``balances()``, ``submissions()``, ``calls()``. The account's
+``refuse_next_order``, ``clear_faults``, and OKX's own per-2 s limits with
+``rate_limits=True``; inspection: ``orders()``, ``fills()``,
+``balances()``, ``submissions()``, ``calls()``. The account's
 credentials default to :data:`DEFAULT_OKX_API_KEY`,
 :data:`DEFAULT_OKX_SECRET` and :data:`DEFAULT_OKX_PASSPHRASE`.
 
