@@ -860,7 +860,21 @@ def test_ioc_edit_and_cancel_edges(venue: CoinbaseVenue, rest: Rest) -> None:
     assert order["edit_history"][0]["size"] == "0.5"
     results = rest.post("orders/batch_cancel", {"order_ids": [order_id]})["results"]
     assert results[0]["success"] is False
-    assert results[0]["failure_reason"] == "INVALID_CANCEL_REQUEST"
+    assert results[0]["failure_reason"] == "ORDER_IS_FULLY_FILLED"
+    ioc_id = ioc["success_response"]["order_id"]
+    again = rest.post("orders/batch_cancel", {"order_ids": [ioc_id]})["results"]
+    assert again[0]["failure_reason"] == "DUPLICATE_CANCEL_REQUEST"
+    price_only = rest.post("orders/edit", {"order_id": order_id, "price": "48000"})
+    assert price_only["errors"][0]["edit_failure_reason"] == "ONLY_OPEN_ORDERS_CAN_BE_EDITED"
+    fresh = rest.limit("e2", "BUY", "0.2", "40000")
+    missing_size = rest.post("orders/edit", {"order_id": fresh, "price": "41000"})
+    assert missing_size["errors"][0]["edit_failure_reason"] == "INVALID_EDITED_SIZE"
+    same = rest.post("orders/edit", {"order_id": fresh, "price": "40000", "size": "0.2"})
+    assert same["errors"][0]["edit_failure_reason"] == "EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST"
+    gtd = {"base_size": "0.1", "limit_price": "40000", "end_time": "2023-11-15T00:00:00Z"}
+    gtd_id = rest.order("e3", "BUY", {"limit_limit_gtd": gtd})["success_response"]["order_id"]
+    not_gtc = rest.post("orders/edit", {"order_id": gtd_id, "price": "41000", "size": "0.1"})
+    assert not_gtc["errors"][0]["edit_failure_reason"] == "ONLY_LIMIT_ORDER_EDITS_SUPPORTED"
 
 
 def test_a_buy_stop_up_waits_for_the_price_to_rise(venue: CoinbaseVenue, rest: Rest) -> None:

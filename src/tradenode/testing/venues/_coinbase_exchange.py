@@ -113,6 +113,8 @@ DEFAULT_COINBASE_BALANCES: Mapping[str, Decimal] = {
 
 _NOT_APPLICABLE_TIME = "0001-01-01T00:00:00Z"
 _FIAT = frozenset({"USD", "EUR", "GBP"})
+_EDITABLE = frozenset({"limit_limit_gtc", "stop_limit_stop_limit_gtc"})
+"""Coinbase edits GTC orders only (limit and stop-limit here; brackets are not modelled)."""
 _CONFIGURATIONS = frozenset(
     {
         "market_market_ioc",
@@ -377,8 +379,20 @@ def endpoint_name(method: str, path: str) -> str:
     return f"{method.upper()} {rest}"
 
 
+_GRPC_CODES = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "UNAUTHENTICATED": 16}
+
+
 def _error(status: int, code: str, message: str) -> Reply:
-    return Reply(status, {"error": code, "error_details": message, "message": message})
+    """A non-2xx answer: Coinbase's default error body (``error``, ``code``, ``message``,
+    ``details``) with the ``error_details`` older answers and ccxt's examples carry."""
+    body = {
+        "error": code,
+        "code": _GRPC_CODES.get(code, 2),
+        "message": message,
+        "error_details": message,
+        "details": [],
+    }
+    return Reply(status, body)
 
 
 _UNAUTHORIZED = Reply(401, "Unauthorized\n")
@@ -1179,37 +1193,61 @@ class CoinbaseExchange:
                 continue
             events = self._sim.cancel(order.client_order_id)
             if events and isinstance(events[0], SimRejected):
-                results.append(_cancel_result(order_id, "INVALID_CANCEL_REQUEST"))
+                filled = self._view(order).status is SimOrderStatus.FILLED
+                reason = "ORDER_IS_FULLY_FILLED" if filled else "DUPLICATE_CANCEL_REQUEST"
+                results.append(_cancel_result(order_id, reason))
                 continue
             self._publish(events)
             results.append(_cancel_result(order_id, None))
         return {"results": results}
 
     def _edit_order(self, document: Json) -> Json:
+        """``POST orders/edit``: a new ``price`` and ``size`` (the total) for a GTC order.
+
+        Coinbase needs both fields even when one stays the same: a missing one
+        reads as 0 and is refused (``INVALID_EDITED_SIZE``/``_PRICE``, or
+        ``CANNOT_EDIT_TO_BELOW_FILLED_SIZE`` once something has filled).
+        ``stop_price`` may change a stop-limit GTC order.
+        """
         order_id = document.get("order_id")
         order = self._orders.get(order_id) if isinstance(order_id, str) else None
         if order is None:
             return _edit_failure("ORDER_NOT_FOUND")
-        if order.configuration != "limit_limit_gtc":
-            return _edit_failure("ORDER_TYPE_NOT_SUPPORTED")
+        if order.configuration not in _EDITABLE:
+            return _edit_failure("ONLY_LIMIT_ORDER_EDITS_SUPPORTED")
         view = self._view(order)
         if not view.status.is_open:
-            return _edit_failure("ORDER_ALREADY_CLOSED")
-        price = _decimal(document["price"], "price") if "price" in document else None
-        size = _decimal(document["size"], "size") if "size" in document else None
-        events = self._sim.amend(order.client_order_id, quantity=size, price=price)
+            return _edit_failure("ONLY_OPEN_ORDERS_CAN_BE_EDITED")
+        price = _decimal(document.get("price", "0"), "price")
+        size = _decimal(document.get("size", "0"), "size")
+        stop = document.get("stop_price")
+        stop_price = None
+        if stop is not None and order.configuration.startswith("stop_limit"):
+            stop_price = _decimal(stop, "stop_price")
+        if 0 < size < view.filled_quantity or (size <= 0 < view.filled_quantity):
+            return _edit_failure("CANNOT_EDIT_TO_BELOW_FILLED_SIZE")
+        if size <= 0:
+            return _edit_failure("INVALID_EDITED_SIZE")
+        if price <= 0:
+            return _edit_failure("INVALID_EDITED_PRICE")
+        if (size, price, stop_price) == (view.quantity, view.price, None):
+            return _edit_failure("EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST")
+        events = self._sim.amend(
+            order.client_order_id, quantity=size, price=price, stop_price=stop_price
+        )
         if events and isinstance(events[0], SimRejected):
             reason = {
                 SimRejectCode.QUANTITY_BELOW_FILLED: "CANNOT_EDIT_TO_BELOW_FILLED_SIZE",
-                SimRejectCode.NOTHING_TO_AMEND: "INVALID_EDITED_SIZE",
-                SimRejectCode.INSUFFICIENT_BALANCE: "INSUFFICIENT_FUND",
-            }.get(events[0].code, "UNKNOWN_EDIT_ORDER_FAILURE_REASON")
+                SimRejectCode.LOT_SIZE: "INVALID_EDITED_SIZE",
+                SimRejectCode.TICK_SIZE: "INVALID_EDITED_PRICE",
+                SimRejectCode.INVALID_PRICE: "INVALID_EDITED_PRICE",
+            }.get(events[0].code, "COMMANDER_REJECTED_EDIT_ORDER")
             return _edit_failure(reason)
-        settings = order.order_configuration["limit_limit_gtc"]
-        if price is not None:
-            settings["limit_price"] = fmt(price)
-        if size is not None:
-            settings["base_size"] = fmt(size)
+        settings = order.order_configuration[order.configuration]
+        settings["limit_price"] = fmt(price)
+        settings["base_size"] = fmt(size)
+        if stop_price is not None:
+            settings["stop_price"] = fmt(stop_price)
         order.edit_history.append(
             {
                 "price": settings["limit_price"],
