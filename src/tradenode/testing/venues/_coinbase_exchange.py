@@ -36,7 +36,12 @@ reference only lists the statuses).
 
 Not modelled: preview endpoints, portfolios, futures and perpetuals,
 brackets, TWAP, scaled orders, convert, payment methods, candles, the
-``market_trades``/``status``/``candles`` channels.
+``market_trades``/``status``/``candles`` channels, the PENDING/QUEUED
+statuses (an order is OPEN, or done, when its placement is answered), the
+``x-ratelimit-*`` headers, Coinbase's own rate limits (only the
+``rate_limit`` knob answers 429), the close of channels idle for 60-90 s,
+and the Coinbase App's ``/v2`` API beyond the public currencies and
+exchange rates ccxt loads its markets with.
 """
 
 from __future__ import annotations

@@ -135,6 +135,7 @@ class CoinbaseVenue(LoopbackVenue):
 
     def stop(self, timeout: float = 30.0) -> None:
         super().stop(timeout)
+        self._expiring = False
         if self._tls_dir is not None:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._tls_dir = self._tls_files = None
