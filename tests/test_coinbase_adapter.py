@@ -22,7 +22,7 @@ import pytest
 import trio
 
 from tradenode import ConfigError
-from tradenode.actors import Outcome, Subscribe
+from tradenode.actors import GetMetrics, Outcome, Subscribe
 
 # The actor's network half and the endpoint layer are internal: the lookup is driven alone.
 from tradenode.brokers.coinbase._actor import _lookup
@@ -395,6 +395,24 @@ def test_another_clients_order_on_the_account_is_adopted_with_its_fills(
     assert view.filled_quantity == D("0.05")
     assert h.position("BTC-USD") == D("0.05")
     assert_exactly_once(h)
+
+
+def test_periodic_checks_reconcile_without_repeating_anything(
+    venue: CoinbaseVenue, clock: ManualClock
+) -> None:
+    with coinbase_node(venue, clock=clock, check_interval=30) as h:
+        coid = h.do(limit(Side.BUY, "49000", "0.4"))
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        h.venue.set_price("BTC-USD", D("48990"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        h.periodic_check()
+        h.periodic_check()
+        assert h.link().reconciliations >= 3
+        # The sweeps read the fill again (its time is the cursor): forwarded once all the same.
+        assert h.link().cursor is not None
+        assert h.link().balances["BTC"] == venue.balances()["BTC"][0] + venue.balances()["BTC"][1]
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 0
+        assert_exactly_once(h)
 
 
 # -- configuration and secrets ------------------------------------------------------------------
