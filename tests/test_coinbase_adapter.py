@@ -47,6 +47,7 @@ from ._coinbase_helpers import (
     limit,
     market,
     post_as_another_client,
+    stop_limit,
     venue_clock,
 )
 from ._node_helpers import Scripted
@@ -142,7 +143,25 @@ def test_a_gtc_limit_is_edited_in_place(h: CoinbaseHarness) -> None:
     assert_exactly_once(h)
 
 
-def test_anything_but_a_gtc_limit_is_never_edited(h: CoinbaseHarness) -> None:
+def test_a_gtc_stop_limit_is_edited_in_place_stop_price_included(h: CoinbaseHarness) -> None:
+    coid = h.do(stop_limit(Side.BUY, "51000", "51100", "0.1"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    seen = h.events()
+    h.do(lambda ctx: ctx.modify_order(coid, stop_price=D("52000"), price=D("52100")))
+    modified = seen.wait_for(lambda m: isinstance(m, OrderModified))[0]
+    assert (modified.stop_price, modified.price, modified.quantity) == (
+        D("52000"),
+        D("52100"),
+        D("0.1"),
+    )
+    found = venue_order(h.venue, coid)
+    assert (found.stop_price, found.limit_price) == (D("52000"), D("52100"))
+    h.venue.set_price("BTC-USD", D("51500"))  # past the old stop, short of the new one
+    h.sync()
+    assert h.order(coid).status is OrderStatus.ACCEPTED
+
+
+def test_a_gtd_order_is_never_edited(h: CoinbaseHarness) -> None:
     end = h.clock.time_ns() + 3_600 * 1_000_000_000
     coid = h.do(limit(Side.BUY, "40000", "0.1", time_in_force=TimeInForce.GTD, expire_time_ns=end))
     h.wait_status(coid, OrderStatus.ACCEPTED)

@@ -39,9 +39,10 @@ for each REST answer, at most ``request_timeout``). A submit's lost answer is
 venue id if the link learnt it, else the account's orders listed newest
 first and matched by ``client_order_id``, since Coinbase has no lookup by
 client id). Coinbase declares no acceptance window, so nothing is ever
-re-sent blindly. Modify is ``POST /orders/edit`` for a GTC limit order (the
-only kind Coinbase edits); any other order's modify is refused
-``EDIT_UNSUPPORTED``. Cancel is ``batch_cancel`` by venue order id; a
+re-sent blindly. Modify is ``POST /orders/edit`` (new total size, limit price, and stop
+price of a stop-limit) for a GTC limit or stop-limit order, the kinds
+Coinbase edits; any other order's modify is refused ``EDIT_UNSUPPORTED``
+(the core has one amend mode per venue, so no cancel/replace here). Cancel is ``batch_cancel`` by venue order id; a
 cancel-all lists the product's open orders and cancels them in batches.
 
 A malformed frame is logged, counted and skipped: if it was an update it
@@ -156,7 +157,7 @@ class TrackedOrder:
     quantity: Decimal | None = None
     order_id: str | None = None
     editable: bool = False
-    """A GTC limit order: ``POST /orders/edit`` changes it in place."""
+    """A GTC limit or stop-limit order: ``POST /orders/edit`` changes it in place."""
     accepted: bool = False
     """The OMS has been told the venue has it (accepted, or a status report)."""
     forwarded: Decimal = Decimal(0)
@@ -828,7 +829,8 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
         tracked = self._track(command.client_order_id, command.symbol, None)
         tracked.quantity = command.quantity
         tracked.editable = (
-            command.order_type is OrderType.LIMIT and command.time_in_force is TimeInForce.GTC
+            command.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+            and command.time_in_force is TimeInForce.GTC
         )
         return self._call(request, _submit, body, request, self.monotonic)
 
@@ -854,11 +856,8 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
                 ModifyRejected,
                 cid,
                 "EDIT_UNSUPPORTED",
-                "Coinbase edits GTC limit orders only; cancel and submit a new order instead",
-            )
-        if command.stop_price is not None:
-            return self.reject(
-                request, ModifyRejected, cid, "EDIT_UNSUPPORTED", "a limit order has no stop price"
+                "Coinbase edits GTC limit and stop-limit orders only; cancel and submit a "
+                "new order instead",
             )
         return self._call(request, _edit, cid, tracked.order_id, command, product)
 
@@ -969,7 +968,7 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
         return BrokerReply(request.seq, Outcome.OK)
 
     def _on_edited(self, request: BrokerRequest, command: ModifyOrder, result: Any) -> BrokerReply:
-        answer, size, price, order_id = result
+        answer, size, price, stop, order_id = result
         if not answer.success:
             return self.reject(
                 request,
@@ -988,6 +987,7 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
                 venue_order_id=order_id,
                 quantity=size,
                 price=price,
+                stop_price=stop,
                 ts_ns=self.context.now_ns(),
             )
         )
@@ -1130,14 +1130,28 @@ async def _edit(
     if current.error is not None:
         return current
     order = parse_order_answer(current.body)
+    if not order.editable:
+        return RestResult(
+            400,
+            error=CoinbaseErrorAnswer(
+                400, "EDIT_UNSUPPORTED", "only GTC limit and stop-limit orders can be edited"
+            ),
+        )
     size = command.quantity if command.quantity is not None else order.size
     price = command.price if command.price is not None else order.limit_price
+    stop: Decimal | None = None
+    if order.order_type is OrderType.STOP_LIMIT:
+        stop = command.stop_price if command.stop_price is not None else order.stop_price
+    elif command.stop_price is not None:
+        return RestResult(
+            400, error=CoinbaseErrorAnswer(400, "EDIT_UNSUPPORTED", "a limit order has no stop")
+        )
     if size is None or price is None:
         return RestResult(
-            400, error=CoinbaseErrorAnswer(400, "EDIT_UNSUPPORTED", "not a limit order")
+            400, error=CoinbaseErrorAnswer(400, "EDIT_UNSUPPORTED", "size or price unknown")
         )
     try:
-        body = encode_edit(order_id, size=size, price=price, product=product)
+        body = encode_edit(order_id, size=size, price=price, product=product, stop_price=stop)
     except UnsupportedOrderError as exc:
         return RestResult(
             400, error=CoinbaseErrorAnswer(400, exc.code or "INVALID_ARGUMENT", str(exc))
@@ -1145,7 +1159,7 @@ async def _edit(
     result = await api.edit_order(body)
     if result.error is not None:
         return result
-    return parse_edit_answer(result.body), size, price, order_id
+    return parse_edit_answer(result.body), size, price, stop, order_id
 
 
 async def _find(api: CoinbaseApi, cid: str) -> CoinbaseOrder | None:

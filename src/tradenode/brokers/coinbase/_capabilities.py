@@ -28,8 +28,8 @@ COINBASE_CLIENT_ID_RULES = ClientIdRules(36, string.ascii_letters + string.digit
 
 def coinbase_capabilities() -> VenueCapabilities:
     return VenueCapabilities(
-        # POST /orders/edit changes a GTC limit order in place (same order id,
-        # same client id). The core has one amend mode per venue, so other
+        # POST /orders/edit changes a GTC limit or stop-limit order in place
+        # (same order id, same client id). The core has one amend mode per venue, so other
         # orders' modifies are refused by the broker (ModifyRejected
         # EDIT_UNSUPPORTED: cancel and submit a new order instead).
         amend=AmendMode.NATIVE,

@@ -52,6 +52,7 @@ from ...messages._messages import OrderStatusReport, Quote, SubmitOrder
 __all__ = [
     "COINBASE_ORDER_TYPES",
     "COINBASE_TIME_IN_FORCE",
+    "EDITABLE_CONFIGURATIONS",
     "EXECUTION_PREFIX",
     "CancelResult",
     "CoinbaseAccount",
@@ -100,6 +101,11 @@ COINBASE_ORDER_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.S
 COINBASE_TIME_IN_FORCE = frozenset(
     {TimeInForce.GTC, TimeInForce.GTD, TimeInForce.IOC, TimeInForce.FOK}
 )
+
+#: The order configurations ``POST /orders/edit`` changes (price, size, stop price):
+#: good-till-cancelled limit and stop-limit orders (edit-order reference; the SDK's
+#: "only limit order types with time in force good-till-cancelled").
+EDITABLE_CONFIGURATIONS = frozenset({"limit_limit_gtc", "stop_limit_stop_limit_gtc"})
 
 #: Our execution ids are ``coinbase-<trade_id>``, from the REST fills list
 #: (live and in reconciliation alike), so the OMS drops a fill it already has.
@@ -410,14 +416,25 @@ def encode_order(command: SubmitOrder, product: CoinbaseProduct) -> dict[str, An
 
 
 def encode_edit(
-    order_id: str, *, size: Decimal, price: Decimal, product: CoinbaseProduct
+    order_id: str,
+    *,
+    size: Decimal,
+    price: Decimal,
+    product: CoinbaseProduct,
+    stop_price: Decimal | None = None,
 ) -> dict[str, Any]:
-    """The body of ``POST /orders/edit``: the order's new total size and limit price."""
-    return {
+    """The body of ``POST /orders/edit``: the order's new total size and limit price
+    (Coinbase wants both), and the stop price of a stop-limit order."""
+    body = {
         "order_id": order_id,
         "price": _on_increment(price, product.price_increment, "price", "INVALID_PRICE_PRECISION"),
         "size": _on_increment(size, product.base_increment, "size", "INVALID_SIZE_PRECISION"),
     }
+    if stop_price is not None:
+        body["stop_price"] = _on_increment(
+            stop_price, product.price_increment, "stop price", "INVALID_PRICE_PRECISION"
+        )
+    return body
 
 
 # -- orders and fills in ----------------------------------------------------------------------
@@ -474,7 +491,7 @@ class CoinbaseOrder:
     average_filled_price: Decimal | None
     ts_ns: int
     editable: bool
-    """A plain GTC limit order: the kind ``POST /orders/edit`` changes."""
+    """A GTC limit or stop-limit order: the kinds ``POST /orders/edit`` changes."""
 
 
 def _configuration(fields: _Fields) -> tuple[str, _Fields | None]:
@@ -521,7 +538,7 @@ def parse_order(obj: object, *, broker: str | None = None) -> CoinbaseOrder:
         filled_size=filled,
         average_filled_price=average if average and filled > 0 else None,
         ts_ns=created or 0,
-        editable=key == "limit_limit_gtc",
+        editable=key in EDITABLE_CONFIGURATIONS,
     )
 
 

@@ -26,7 +26,8 @@ def seed_link(link: CoinbaseLink, recovered: RecoveredVenue) -> None:
         # once it has read them all.
         tracked.venue_filled = max(tracked.venue_filled, view.filled_quantity)
         tracked.editable = tracked.editable or (
-            view.order.order_type.value == "LIMIT" and view.order.time_in_force.value == "GTC"
+            view.order.order_type.value in ("LIMIT", "STOP_LIMIT")
+            and view.order.time_in_force.value == "GTC"
         )
         if view.venue_order_id:
             tracked.order_id = view.venue_order_id
