@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -423,3 +424,39 @@ def test_a_batch_with_one_refused_order_reports_that_order_rejected_and_the_othe
             thread.run(session.aclose)
         finally:
             thread.close()
+
+
+def test_submits_queued_behind_a_slow_one_go_as_one_batch_each_answered_by_its_own_item(
+    venue: OkxVenue, clock: ManualClock
+) -> None:
+    with okx_node(venue, clock=clock, request_timeout=1.0) as h:
+        replies = EventRecorder()
+        h.node.observe_breaker("okx", replies)
+        # The first placement's answer is lost: the broker waits for it (1 s, real
+        # time) while the strategy's next submits reach its mailbox behind it.
+        venue.fail_requests(1, after=True, endpoints=["order"])
+
+        def burst(ctx: Any) -> list[str]:
+            first = ctx.submit_order(BTC, Side.BUY, D("0.01"), venue="okx")
+            rest = [
+                ctx.submit_order(BTC, side, D(size), venue="okx")
+                for side, size in (
+                    (Side.BUY, "0.01"),
+                    (Side.SELL, "20"),  # more BTC than the account holds: 51008
+                    (Side.BUY, "0.02"),
+                    (Side.BUY, "0.03"),
+                )
+            ]
+            return [first, *rest]
+
+        first, *batched = h.do(burst)
+        refused = batched[1]
+        h.wait_status(refused, OrderStatus.REJECTED)
+        assert h.wait_for(OrderRejected, refused)[0].code == "51008"
+        for coid in (batched[0], batched[2], batched[3]):
+            h.wait_status(coid, OrderStatus.FILLED)
+        assert venue.calls().get("ws batch-orders") == 1
+        h.clock.advance(1.0)  # the lost one: the breaker asks the venue
+        h.wait_status(first, OrderStatus.FILLED)
+        assert h.position(BTC) == D("0.07")
+        assert_exactly_once(h)

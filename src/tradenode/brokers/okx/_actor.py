@@ -226,6 +226,28 @@ class _Placed:
     ws: bool = False
 
 
+class _Flush:
+    """Send the submits queued since the last flush (one ``batch-orders`` for several)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    request: BrokerRequest
+    command: SubmitOrder
+    args: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A batch placement's answer (None: nothing was left to send) and the requests
+    whose deadline had passed before it left (never sent)."""
+
+    placed: _Placed | None
+    expired: frozenset[int]
+
+
 class OkxBroker(BrokerBase[OkxLink]):
     """Speaks the broker contract to one OKX account (spot)."""
 
@@ -258,6 +280,7 @@ class OkxBroker(BrokerBase[OkxLink]):
         self.instruments: dict[str, OkxInstrument] = {}
         self.session: OkxSession | None = None
         self.thread: TrioThread | None = None
+        self._queued: list[_Queued] = []
 
     def __repr__(self) -> str:
         return f"OkxBroker({self.name!r}, {self.urls.rest!r})"
@@ -323,6 +346,16 @@ class OkxBroker(BrokerBase[OkxLink]):
         self._offset_ms = venue_ms - (before + after) // 2
 
     def disconnect(self) -> None:
+        queued, self._queued = self._queued, []
+        for item in queued:
+            # Never sent: the breaker asks the venue, then sends it again.
+            with self.completing(item.request):
+                self.send_reply(
+                    item.request,
+                    BrokerReply(
+                        item.request.seq, Outcome.TRANSPORT, "broker restarted before sending"
+                    ),
+                )
         thread, session = self.thread, self.session
         self.thread = self.session = None
         if thread is None:
@@ -493,6 +526,8 @@ class OkxBroker(BrokerBase[OkxLink]):
         if isinstance(message, _Delivered):
             if message.session is self.session:
                 self._on_event(message.event)
+        elif isinstance(message, _Flush):
+            self._flush()
         elif isinstance(message, _CheckTick):
             self._check()
         elif isinstance(message, _Checked):
@@ -653,18 +688,89 @@ class OkxBroker(BrokerBase[OkxLink]):
             args = order_args(command)
         except UnsupportedOrderError as exc:
             return self.reject(request, OrderRejected, command.client_order_id, exc.code, str(exc))
+        self._api()  # not connected: answered at once
         self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
         self._count(f"order:{command.symbol}")
-        place = functools.partial(
-            _place,
+        # Submits that arrive while this one waits for its turn go together: the
+        # flush is queued behind every request already in the mailbox.
+        self._queued.append(_Queued(request, command, args))
+        if len(self._queued) == 1:
+            self.context.self.tell(_Flush())
+        return IN_FLIGHT
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, []
+        if len(queued) == 1:
+            (item,) = queued
+            place = functools.partial(
+                _place,
+                self._api(),
+                item.args,
+                exp_time_ms=self._exp_time_ms(item.request),
+                use_ws=self.ws_orders,
+                request=item.request,
+                monotonic=self.monotonic,
+            )
+            answer = self._run(item.request, place)
+            if isinstance(answer, BrokerReply):
+                with self.completing(item.request):
+                    self.send_reply(item.request, answer)
+            return
+        for start in range(0, len(queued), BATCH_LIMIT):
+            self._flush_batch(queued[start : start + BATCH_LIMIT])
+
+    def _flush_batch(self, batch: Sequence[_Queued]) -> None:
+        """One ``batch-orders`` for several submits, each answered from its own item.
+        Its ``expTime`` is the earliest deadline: nothing is accepted past any."""
+        assert self.thread is not None
+        deadlines = [self._exp_time_ms(item.request) for item in batch]
+        exp_time_ms = None if None in deadlines else min(d for d in deadlines if d is not None)
+        job = functools.partial(
+            _place_batch,
             self._api(),
-            args,
-            exp_time_ms=self._exp_time_ms(request),
+            [(item.request, item.args) for item in batch],
+            exp_time_ms=exp_time_ms,
             use_ws=self.ws_orders,
-            request=request,
             monotonic=self.monotonic,
         )
-        return self._run(request, place)
+        try:
+            result = self.thread.run(_guarded, job)
+        except TrioLoopClosed as exc:
+            raise BrokerConnectionError("session ended", broker=self.name) from exc
+        rates = self._rates()
+        if isinstance(result, _Batch) and result.placed is not None:
+            if result.placed.ws:
+                self.link.ws_requests += 1
+            else:
+                self.link.rest_requests += 1
+        for item in batch:
+            request = item.request
+            reply: BrokerReply
+            if isinstance(result, NotSent) and self.session is not None and self.session.closed:
+                self.context.self.tell(request)  # to the next incarnation
+                continue
+            if isinstance(result, BrokerError):
+                reply = _failure_reply(request, result)
+            elif request.seq in result.expired or result.placed is None:
+                reply = BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent")
+            else:
+                reply = self._batch_item(request, item.command, result.placed)
+            with self.completing(request):
+                self.send_reply(request, reply, rates=rates)
+
+    def _batch_item(
+        self, request: BrokerRequest, command: SubmitOrder, placed: _Placed
+    ) -> BrokerReply:
+        refusal = self._transport_refusal(request, placed)
+        if refusal is not None:
+            return refusal
+        assert placed.answer is not None
+        acks = {a.client_order_id: a for a in parse_acks(placed.answer, broker=self.name)}
+        ack = acks.get(command.client_order_id)
+        if ack is None:
+            # The venue answered without an item for it: its outcome is unknown.
+            return BrokerReply(request.seq, Outcome.TRANSPORT, "no item for it in the answer")
+        return self._on_place_item(request, command, ack, placed)
 
     def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
         args = cancel_args(command.symbol, command.client_order_id)
@@ -733,10 +839,7 @@ class OkxBroker(BrokerBase[OkxLink]):
                 return IN_FLIGHT
             return BrokerReply(request.seq, Outcome.RATE_LIMITED, f"not sent: {result}")
         if isinstance(result, BrokerError):
-            outcome = (
-                Outcome.TIMEOUT if isinstance(result, BrokerTimeoutError) else Outcome.TRANSPORT
-            )
-            reply = BrokerReply(request.seq, outcome, str(result))
+            reply = _failure_reply(request, result)
         else:
             reply = self._answer(request, result)
         if not reply.rates:
@@ -814,7 +917,6 @@ class OkxBroker(BrokerBase[OkxLink]):
     def _on_placed(
         self, request: BrokerRequest, command: SubmitOrder, placed: _Placed
     ) -> BrokerReply:
-        cid = command.client_order_id
         if placed.ws:
             self.link.ws_requests += 1
         else:
@@ -822,6 +924,13 @@ class OkxBroker(BrokerBase[OkxLink]):
         item = self._item(request, placed)
         if isinstance(item, BrokerReply):
             return item
+        return self._on_place_item(request, command, item, placed)
+
+    def _on_place_item(
+        self, request: BrokerRequest, command: SubmitOrder, item: OkxAck, placed: _Placed
+    ) -> BrokerReply:
+        """One order's item in a placement answer: accepted, refused, or unknown."""
+        cid = command.client_order_id
         if item.ok:
             tracked = self.link.orders.setdefault(cid, TrackedOrder(command.symbol))
             tracked.order_id = item.order_id
@@ -930,6 +1039,15 @@ class OkxBroker(BrokerBase[OkxLink]):
         self.reports_to.tell(report)
         self._forget_settled()
         return BrokerReply(seq, Outcome.OK, report=report)
+
+
+def _failure_reply(request: BrokerRequest, error: BrokerError) -> BrokerReply:
+    """A request whose answer never came: the outcome is unknown, or (``NotSent``)
+    nothing left, which, like a 429, the breaker may send again at once."""
+    if isinstance(error, NotSent):
+        return BrokerReply(request.seq, Outcome.RATE_LIMITED, f"not sent: {error}")
+    outcome = Outcome.TIMEOUT if isinstance(error, BrokerTimeoutError) else Outcome.TRANSPORT
+    return BrokerReply(request.seq, outcome, str(error))
 
 
 def _without_last_fill(order: OkxOrder, fill: OkxFill) -> OkxOrder:
@@ -1041,6 +1159,28 @@ async def _place(
         lambda: api.ws_place(args, exp_time_ms=exp_time_ms),
         lambda: api.place(args, exp_time_ms=exp_time_ms),
     )
+
+
+async def _place_batch(
+    api: OkxApi,
+    orders: Sequence[tuple[BrokerRequest, Mapping[str, str]]],
+    *,
+    exp_time_ms: int | None,
+    use_ws: bool,
+    monotonic: Callable[[], float],
+) -> _Batch:
+    """Several placements in one ``batch-orders``; a request past its deadline stays out."""
+    expired = frozenset(request.seq for request, _ in orders if request.expired(monotonic()))
+    live = [args for request, args in orders if request.seq not in expired]
+    if not live:
+        return _Batch(None, expired)
+    placed = await _send(
+        api,
+        use_ws,
+        lambda: api.ws_place_batch(live, exp_time_ms=exp_time_ms),
+        lambda: api.place_batch(live, exp_time_ms=exp_time_ms),
+    )
+    return _Batch(placed, expired)
 
 
 async def _cancel(api: OkxApi, args: Mapping[str, str], use_ws: bool) -> _Placed:

@@ -179,6 +179,13 @@ class OkxApi:
             PLACE.op, [ws_trade_args(args, self.inst_codes)], exp_time_ms=exp_time_ms
         )
 
+    async def ws_place_batch(
+        self, orders: Sequence[Mapping[str, str]], *, exp_time_ms: int | None
+    ) -> WsOpAnswer:
+        assert BATCH_PLACE.op is not None
+        args = [ws_trade_args(order, self.inst_codes) for order in orders]
+        return await self._t.ws_call(BATCH_PLACE.op, args, exp_time_ms=exp_time_ms)
+
     async def ws_cancel(self, args: Mapping[str, str]) -> WsOpAnswer:
         assert CANCEL.op is not None
         return await self._t.ws_call(CANCEL.op, [ws_trade_args(args, self.inst_codes)])
