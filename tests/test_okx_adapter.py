@@ -28,6 +28,7 @@ from tradenode.messages import (
     ModifyRejected,
     OrderRejected,
     OrderStatus,
+    OrderType,
     Quote,
     Side,
 )
@@ -460,3 +461,58 @@ def test_submits_queued_behind_a_slow_one_go_as_one_batch_each_answered_by_its_o
         h.wait_status(first, OrderStatus.FILLED)
         assert h.position(BTC) == D("0.07")
         assert_exactly_once(h)
+
+
+def test_order_pushes_lost_in_a_gap_are_found_by_the_periodic_check(
+    venue: OkxVenue, clock: ManualClock
+) -> None:
+    with okx_node(venue, clock=clock, check_interval=30) as h:
+        venue.drop_events(10)  # every push of the next orders: the stream says nothing
+        coid = h.do(market(Side.BUY, "0.01"))
+        h.wait_status(coid, OrderStatus.ACCEPTED)  # from the placement's answer
+        resting = h.do(limit(Side.BUY, "45000", "0.01"))
+        h.wait_status(resting, OrderStatus.ACCEPTED)
+        h.sync()
+        assert h.order(coid).filled_quantity == 0
+        h.periodic_check()
+        assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.01")
+        assert h.order(resting).status is OrderStatus.ACCEPTED
+        assert h.link().fill_cursor not in (None, "0")
+        assert_exactly_once(h)
+
+
+def test_the_breaker_paces_placements_to_okxs_per_instrument_limit(clock: ManualClock) -> None:
+    with OkxVenue(seed=5, clock=venue_clock(clock), rate_limits=True) as venue:
+        venue.freeze_prices()
+        venue.set_price(BTC, D("50000"))
+        with okx_node(venue, clock=clock) as h:
+            replies = EventRecorder()
+            h.node.observe_breaker("okx", replies)
+            coids = h.do(
+                lambda ctx: [
+                    ctx.submit_order(
+                        BTC,
+                        Side.BUY,
+                        D("0.01"),
+                        order_type=OrderType.LIMIT,
+                        price=D(40000 + i),
+                        venue="okx",
+                    )
+                    for i in range(80)
+                ]
+            )
+            for _ in range(6):
+                h.sync()
+                h.clock.advance(1.0)
+            for coid in coids:
+                h.wait_status(coid, OrderStatus.ACCEPTED)
+            assert not any(r.outcome is Outcome.RATE_LIMITED for r in replies.items), (
+                "the venue's limit was hit"
+            )
+            # What the broker told its breaker: each counter within OKX's limit for it
+            # (the burst went mostly as batch-orders, 300 orders per 2 s).
+            seen = {rate.counter: rate for r in replies.items for rate in r.rates}
+            assert f"batch-orders:{BTC}" in seen
+            assert all(rate.used <= rate.limit for rate in seen.values())
+            assert seen[f"batch-orders:{BTC}"].limit == 300
+            assert_exactly_once(h)

@@ -131,8 +131,10 @@ logger = logging.getLogger("tradenode.brokers.okx")
 UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 CURSOR_SCOPE = "fills"
 #: The place and amend limits (each 60 per 2 s per instrument, REST and WebSocket
-#: together): what the broker reports to its breaker's limiter.
+#: together), and the batch placement's (300 orders per 2 s per instrument): what the
+#: broker reports to its breaker's limiter, per counter kind.
 ORDER_RATE = (60.0, 2.0)
+RATE_LIMITS = {"order": ORDER_RATE, "amend": ORDER_RATE, "batch-orders": (300.0, 2.0)}
 _ZERO = Decimal(0)
 
 
@@ -690,7 +692,6 @@ class OkxBroker(BrokerBase[OkxLink]):
             return self.reject(request, OrderRejected, command.client_order_id, exc.code, str(exc))
         self._api()  # not connected: answered at once
         self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-        self._count(f"order:{command.symbol}")
         # Submits that arrive while this one waits for its turn go together: the
         # flush is queued behind every request already in the mailbox.
         self._queued.append(_Queued(request, command, args))
@@ -700,6 +701,9 @@ class OkxBroker(BrokerBase[OkxLink]):
 
     def _flush(self) -> None:
         queued, self._queued = self._queued, []
+        kind = "order" if len(queued) == 1 else "batch-orders"
+        for each in queued:
+            self._count(f"{kind}:{each.command.symbol}")
         if len(queued) == 1:
             (item,) = queued
             place = functools.partial(
@@ -814,9 +818,9 @@ class OkxBroker(BrokerBase[OkxLink]):
         """OKX reports no usage: what this link sent per counter in the last window,
         against OKX's limit, for the breaker's limiter."""
         now = self.monotonic()
-        limit, window = ORDER_RATE
         observations = []
         for counter, times in self.link.sent.items():
+            limit, window = RATE_LIMITS[counter.partition(":")[0]]
             while times and times[0] <= now - window:
                 times.popleft()
             observations.append(RateObservation(counter, float(len(times)), limit, window, now))
