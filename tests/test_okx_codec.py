@@ -463,6 +463,9 @@ def test_ws_frames() -> None:
     assert isinstance(login, WsEvent) and login.event == "login"
     error = parse_ws_frame('{"event":"error","code":"60009","msg":"Login failed."}')
     assert isinstance(error, WsEvent) and error.code == "60009"
+    refused = parse_ws_frame('{"id":"tn4","event":"error","code":"60013","msg":"Invalid args"}')
+    assert isinstance(refused, WsOpAnswer) and refused.id == "tn4"
+    assert (refused.answer.code, refused.answer.data) == ("60013", ())
     push = parse_ws_frame(
         json.dumps({"arg": {"channel": "orders", "instType": "SPOT"}, "data": [order_row()]})
     )
@@ -673,3 +676,55 @@ def test_the_demo_example_config_loads_with_credentials_from_the_environment() -
     with pytest.raises(ConfigError) as missing:
         load_config(path, environ={})
     assert "OKX_API_KEY" in str(missing.value)
+
+
+class _Ready:
+    def __init__(self, ready: bool) -> None:
+        self.ws_ready = ready
+
+
+def _op_answer(body: dict[str, Any]) -> WsOpAnswer:
+    return WsOpAnswer("tn1", "order", parse_answer(body))
+
+
+@pytest.mark.trio
+async def test_the_websocket_fast_path_and_when_rest_takes_over() -> None:
+    # The decision is private (the actor's); it is exercised here without a venue.
+    from tradenode.brokers.okx._actor import _send
+
+    sent: list[str] = []
+
+    def ws(body: dict[str, Any]) -> Any:
+        async def call() -> WsOpAnswer:
+            sent.append("ws")
+            return _op_answer(body)
+
+        return call
+
+    async def rest() -> RestResult:
+        sent.append("rest")
+        return RestResult(200, parse_answer({"code": "0", "msg": "", "data": []}), {})
+
+    accepted = {"code": "0", "msg": "", "data": [{"clOrdId": "a", "ordId": "1", "sCode": "0"}]}
+    placed = await _send(_Ready(True), True, ws(accepted), rest)  # type: ignore[arg-type]
+    assert placed.ws and sent == ["ws"]
+    # Refused by the WebSocket itself (never reached trading): REST takes it.
+    sent.clear()
+    invalid = {"code": "60013", "msg": "Invalid args", "data": []}
+    placed = await _send(_Ready(True), True, ws(invalid), rest)  # type: ignore[arg-type]
+    assert not placed.ws and sent == ["ws", "rest"]
+    # A business refusal, an unknown outcome or a rate limit never goes again over REST.
+    for body in (
+        {"code": "1", "msg": "", "data": [{"clOrdId": "a", "ordId": "", "sCode": "51008"}]},
+        {"code": "50001", "msg": "busy", "data": []},
+        {"code": "60014", "msg": "Requests too frequent", "data": []},
+        {"code": "50011", "msg": "Too Many Requests", "data": []},
+    ):
+        sent.clear()
+        placed = await _send(_Ready(True), True, ws(body), rest)  # type: ignore[arg-type]
+        assert placed.ws and sent == ["ws"], body
+    # The socket not logged in, or WebSocket orders off: REST.
+    sent.clear()
+    await _send(_Ready(False), True, ws(accepted), rest)  # type: ignore[arg-type]
+    await _send(_Ready(True), False, ws(accepted), rest)  # type: ignore[arg-type]
+    assert sent == ["rest", "rest"]

@@ -667,6 +667,13 @@ def parse_ws_frame(text: str | bytes, *, broker: str | None = None) -> WsFrame:
         if not isinstance(op, str) or not isinstance(ident, str):
             raise _malformed(f"operation answer without op/id: {text[:120]!r}", broker)
         return WsOpAnswer(ident, op, parse_answer(raw, broker=broker))
+    if raw.get("event") == "error" and isinstance(raw.get("id"), str):
+        # A request refused as such (60012 invalid request, 60013 invalid args, ...):
+        # the answer to the call that sent that id.
+        code, msg = raw.get("code"), raw.get("msg", "")
+        if not isinstance(code, str) or not isinstance(msg, str):
+            raise _malformed(f"error event: {text[:120]!r}", broker)
+        return WsOpAnswer(raw["id"], "error", OkxAnswer(code, msg, ()))
     if "event" in raw:
         event, code, msg = raw.get("event"), raw.get("code", "0"), raw.get("msg", "")
         arg = raw.get("arg", {})
