@@ -701,6 +701,12 @@ class OkxBroker(BrokerBase[OkxLink]):
 
     def _flush(self) -> None:
         queued, self._queued = self._queued, []
+        if self.session is None or self.session.closed:
+            # This incarnation is ending (its ConnectionLost is queued): the submits
+            # go behind it, to the next one. Nothing was sent.
+            for item in queued:
+                self.context.self.tell(item.request)
+            return
         kind = "order" if len(queued) == 1 else "batch-orders"
         for each in queued:
             self._count(f"{kind}:{each.command.symbol}")
