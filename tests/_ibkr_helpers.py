@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
 
 from tradenode import Node, parse_config
-from tradenode.actors import GetFills, GetPositions
+from tradenode.actors import GetFills, GetMetrics, GetPositions
 from tradenode.brokers.ibkr import IbkrLink
 from tradenode.messages import OrderType, PositionSnapshot, Side
 from tradenode.supervision import (
@@ -17,6 +28,8 @@ from tradenode.supervision import (
     SupervisionEvent,
     SupervisionEventKind,
 )
+from tradenode.testing.campaign import VenueBooks, VenueSettings
+from tradenode.testing.conformance import VenueFill, VenueOrder
 from tradenode.testing.venues import IbkrVenue
 
 from ._node_helpers import Harness
@@ -113,6 +126,8 @@ def assert_exactly_once(h: IbkrHarness) -> None:
         assert h.position(symbol) == h.venue_position(symbol), symbol
     placed = h.venue.placements()
     assert all(count == 1 for count in placed.values()), placed
+    # Every status report the adapter made agreed with the fills the OMS had.
+    assert h.node.oms.ask(GetMetrics())["drift_events"] == 0
 
 
 def event(kind: SupervisionEventKind, generation: int | None = None) -> Any:
@@ -174,3 +189,264 @@ def limit(side: Side, price: str, quantity: str, symbol: str = "AAPL", **kw: Any
     return lambda ctx: ctx.submit_order(
         symbol, side, D(quantity), order_type=OrderType.LIMIT, price=D(price), venue="ibkr", **kw
     )
+
+
+# -- the out-of-process campaign ----------------------------------------------------------------
+
+_OPEN_AT_TWS = frozenset({"PreSubmitted", "Submitted", "PendingSubmit", "ApiPending"})
+CAMPAIGN_CLIENT_ID = 21
+
+
+class IbkrCampaignVenue:
+    """``CampaignVenue`` for the local TWS: ``tradenode venue ibkr`` in another process.
+
+    Faults go through its admin port (``POST <admin>/<knob>``), the books come
+    back from ``GET <admin>/state``; nothing here imports the adapter. IB has no
+    credentials in the node's config (the login lives in TWS) and no request
+    time window: ``acceptance_window`` only scales the campaign's held placements
+    (released by this object after that many seconds), and an order of unknown
+    outcome is looked up by orderRef, never re-sent blindly.
+    """
+
+    name = "ibkr"
+
+    def __init__(self, *, tick_interval: float = 0.05) -> None:
+        self._tick_interval = tick_interval
+        self._process: subprocess.Popen[str] | None = None
+        self._log: IO[str] | None = None
+        self._urls: dict[str, str] = {}
+        self._http: httpx.Client | None = None
+        self._timers: list[threading.Timer] = []
+        self._lock = threading.Lock()
+
+    @property
+    def symbols(self) -> Mapping[str, str]:
+        return {"AAPL": "AAPL"}
+
+    @property
+    def initial_balances(self) -> Mapping[str, Decimal]:
+        return {"AAPL": Decimal(0)}
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return ()
+
+    def start(self, workdir: Path, seed: int) -> Mapping[str, str]:
+        args = [
+            sys.executable,
+            "-m",
+            "tradenode",
+            "venue",
+            "ibkr",
+            "--seed",
+            str(seed % 1_000_000),
+            "--tick-interval",
+            str(self._tick_interval),
+            "--log-level",
+            "INFO",
+        ]
+        self._log = (workdir / "venue.log").open("w", encoding="utf-8")
+        self._process = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self._process.stdout is not None
+        line = _readline(self._process.stdout, timeout=60)
+        if not line:
+            self.stop()
+            raise RuntimeError(f"the venue did not start: see {workdir / 'venue.log'}")
+        self._urls = {k: str(v) for k, v in json.loads(line).items()}
+        self._http = httpx.Client(base_url=self._urls["admin"], timeout=30)
+        return self._urls
+
+    def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        process, self._process = self._process, None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate(timeout=30)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def node_environment(self) -> Mapping[str, str]:
+        return {}
+
+    def draw_settings(self, rng: random.Random | None) -> VenueSettings:
+        if rng is None:
+            return VenueSettings(acceptance_window=2.0, fields={"request_timeout": 2.0})
+        request_timeout = rng.choice((0.5, 1.0, 2.0, 3.0))
+        return VenueSettings(acceptance_window=2.0, fields={"request_timeout": request_timeout})
+
+    def held_placement_settings(self) -> VenueSettings:
+        return VenueSettings(acceptance_window=2.0, fields={"request_timeout": 1.0})
+
+    def venue_config(self, settings: VenueSettings) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": "ibkr",
+            "ibkr": {
+                "host": self._urls["host"],
+                "port": int(self._urls["port"]),
+                "client_id": CAMPAIGN_CLIENT_ID,
+                "account": self._urls["account"],
+                "pacing_backoff": 0.5,
+                # The drill's breaker admits 200 requests a second; the local TWS paces
+                # only when told to (and ib_async itself stays below 45 messages a second).
+                "message_rate_limit": 200,
+                "instruments": {
+                    "AAPL": {
+                        "sec_type": "STK",
+                        "symbol": "AAPL",
+                        "exchange": "SMART",
+                        "primary_exchange": "NASDAQ",
+                    }
+                },
+                **settings.fields,
+            },
+        }
+
+    def _knob(self, name: str, **args: Any) -> Any:
+        if self._http is None:
+            raise RuntimeError("the campaign's IB venue is not running")
+        answer = self._http.post(f"/{name}", json=args)
+        if answer.status_code != 200:
+            raise RuntimeError(f"admin {name}({args}): {answer.status_code} {answer.text}")
+        return answer.json().get("result")
+
+    def _describe(self, name: str, **args: Any) -> str:
+        result = self._knob(name, **args)
+        shown = ", ".join(f"{key}={value!r}" for key, value in args.items())
+        return f"{name}({shown})" + ("" if result is None else f" -> {result}")
+
+    def _later(self, seconds: float, name: str) -> None:
+        def fire() -> None:
+            with contextlib.suppress(Exception):
+                self._knob(name)
+
+        timer = threading.Timer(seconds, fire)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _lose_ib(self, rng: random.Random) -> str:
+        seconds = round(rng.uniform(0.3, 2.0), 2)
+        lost = self._describe("connectivity_lost")
+        self._later(seconds, "connectivity_restored")
+        return f"{lost}; 1102 after {seconds}s"
+
+    def _down(self, rng: random.Random) -> str:
+        seconds = round(rng.uniform(0.3, 2.0), 2)
+        down = self._describe("down")
+        self._later(seconds, "up")
+        return f"{down}; up after {seconds}s"
+
+    def _hold_executions(self, rng: random.Random) -> str:
+        seconds = round(rng.uniform(0.2, 1.5), 2)
+        held = self._describe("hold_executions")
+        self._later(seconds, "release_executions")
+        return f"{held}; released after {seconds}s"
+
+    def faults(self) -> Mapping[str, Callable[[random.Random], str]]:
+        return {
+            "drop_connections": lambda rng: self._describe("drop_connections"),
+            "connectivity_lost": self._lose_ib,
+            "down": self._down,
+            "duplicate_executions": lambda rng: self._describe(
+                "duplicate_executions", count=rng.randint(1, 4)
+            ),
+            "hold_executions": self._hold_executions,
+            "pacing_violation": lambda rng: self._describe(
+                "pacing_violation", count=rng.randint(1, 3)
+            ),
+            "corrupt_next_message": lambda rng: self._describe("corrupt_next_message"),
+            "lose_next_order_answer": lambda rng: self._describe("lose_next_order_answer"),
+            "price_jump": lambda rng: self._describe("step", n=rng.randint(3, 15)),
+        }
+
+    def hold_placements(self, seconds: float) -> str:
+        held = self._describe("delay_orders", count=1)
+        self._later(seconds, "release_orders")
+        return f"{held}; released after {seconds}s"
+
+    def placements_held(self) -> tuple[str, ...]:
+        if self._http is None:
+            raise RuntimeError("the campaign's IB venue is not running")
+        faults: dict[str, Any] = self._http.get("/faults").json()
+        held = faults.get("held_orders")
+        if held is None:
+            # Only a count: the held placements are not named.
+            return ("",) * int(faults.get("held", 0) or 0)
+        return tuple(str(ref) for ref in held)
+
+    def clear_faults(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._knob("clear_faults")
+        self._knob("release_executions")
+        self._knob("release_orders")
+        with contextlib.suppress(RuntimeError):
+            self._knob("connectivity_restored")
+        self._knob("up")
+
+    def freeze_prices(self) -> None:
+        self._knob("freeze_prices", frozen=True)
+
+    def books(self) -> VenueBooks:
+        if self._http is None:
+            raise RuntimeError("the campaign's IB venue is not running")
+        state: dict[str, Any] = self._http.get("/state").json()
+        orders = tuple(
+            VenueOrder(
+                client_order_id=str(order["orderRef"]),
+                order_id=str(order["orderId"]),
+                symbol=str(order["symbol"]),
+                side="BUY" if order["action"] == "BUY" else "SELL",
+                status=str(order["status"]),
+                is_open=order["status"] in _OPEN_AT_TWS,
+                quantity=Decimal(str(order["totalQuantity"])),
+                filled_quantity=Decimal(str(order["filled"])),
+            )
+            for order in state["orders"]
+        )
+        fills = tuple(
+            VenueFill(
+                execution_id=str(fill["execId"]).rsplit(".", 1)[0],
+                client_order_id=str(fill["orderRef"]),
+                order_id=str(fill["orderId"]),
+                symbol="AAPL" if fill["conId"] == 265598 else str(fill["conId"]),
+                side="BUY" if fill["side"] in ("BOT", "BUY") else "SELL",
+                quantity=Decimal(str(fill["shares"])),
+                price=Decimal(str(fill["price"])),
+            )
+            for fill in state["fills"]
+        )
+        balances = {symbol: Decimal(str(qty)) for symbol, qty in state["positions"].items()}
+        return VenueBooks(
+            orders=orders,
+            fills=fills,
+            balances=balances,
+            submissions={k: int(v) for k, v in state["placements"].items()},
+        )
+
+
+def _readline(stream: IO[str], *, timeout: float) -> str:
+    """The first line of ``stream``, or "" if none came within ``timeout`` seconds."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return lines[0] if lines else ""

@@ -17,6 +17,7 @@ import pytest
 
 from tradenode.messages import OrderType, SubmitOrder
 from tradenode.supervision import ManualClock
+from tradenode.testing.campaign import CampaignVenue
 from tradenode.testing.conformance import (
     ConformanceSuite,
     ConformanceVenue,
@@ -27,7 +28,7 @@ from tradenode.testing.conformance import (
 )
 from tradenode.testing.venues import IbkrVenue
 
-from ._ibkr_helpers import venue_clock
+from ._ibkr_helpers import IbkrCampaignVenue, venue_clock
 
 D = Decimal
 
@@ -169,6 +170,9 @@ class IbkrConformanceVenue(ConformanceVenue):
 
     def corrupt_next_event(self) -> None:
         self.venue.corrupt_next_message()
+
+    def campaign_venue(self) -> CampaignVenue:
+        return IbkrCampaignVenue()
 
 
 class TestIbkrConformance(ConformanceSuite):

@@ -169,6 +169,16 @@ class IbkrLink(BrokerLink):
     """1101/1102 notices (IB <-> TWS connectivity restored), each reconciled."""
     info_messages: int = 0
 
+    settled: collections.OrderedDict[str, None] = field(default_factory=collections.OrderedDict)
+    """Client order ids this link saw done (the latest ones): a late event about one
+    is not an order to adopt."""
+
+    def note_settled(self, cid: str) -> None:
+        self.settled[cid] = None
+        self.settled.move_to_end(cid)
+        while len(self.settled) > FORWARDED_CAPACITY:
+            self.settled.popitem(last=False)
+
     def remember(self, identity: str, exec_id: str) -> None:
         self.forwarded[identity] = exec_id
         self.forwarded.move_to_end(identity)
@@ -416,10 +426,9 @@ class IbkrBroker(BrokerBase[IbkrLink]):
                 and cid not in self.link.orders
                 and execution.identity not in self.link.forwarded
             ):
-                done = _find(snapshot.completed, cid) or _filled_order(
-                    cid, [e for e in snapshot.executions if e.order_ref == cid]
-                )
-                self._adopt(done)
+                its = tuple(e for e in snapshot.executions if e.order_ref == cid)
+                done = _find(snapshot.completed, cid) or _filled_order(cid, list(its))
+                self._adopt(done, its)
             self._on_execution(execution, replay=True)
         open_refs = set()
         for order in mine:
@@ -477,10 +486,11 @@ class IbkrBroker(BrokerBase[IbkrLink]):
             return order_ref
         return self.link.client_ids.get(order_id)
 
-    def _adopt(self, order: IbOpenOrder) -> None:
+    def _adopt(self, order: IbOpenOrder, executions: tuple[IbExecution, ...] = ()) -> None:
         """An order TWS has under an orderRef this link does not track (another
-        process's, or one the journal lost): reported as a status first, so the OMS
-        adopts it before its fills arrive."""
+        process's, one the journal lost, or one the OMS has and this process never
+        tracked): reported first as TWS shows it (status, filled quantity), so the OMS
+        adopts what it lacks, and finds what it has consistent, before the fills."""
         cid = order.order_ref
         if not CLIENT_ORDER_ID_PATTERN.fullmatch(cid):
             logger.info("%s: order %d's orderRef %r is not ours", self.name, order.order_id, cid)
@@ -489,45 +499,61 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         if instrument is None:
             logger.info("%s: order %s is on a contract not configured", self.name, cid)
             return
+        # A completed order carries no orderId (0): its executions do.
+        order_id = order.order_id or next((e.order_id for e in executions if e.order_id), 0)
+        status = map_status(order.status, filled=order.filled, quantity=order.quantity)
+        if status is None:
+            status = OrderStatus.ACCEPTED
         tracked = self.link.orders[cid] = TrackedOrder(
-            instrument.symbol, order.side, order.quantity, order.order_id
+            instrument.symbol, order.side, order.quantity, order_id or None
         )
         tracked.acknowledged = True
-        self.link.client_ids[order.order_id] = cid
-        status = map_status(order.status, filled=Decimal(0), quantity=order.quantity)
+        tracked.terminal = status.is_terminal  # kept only until its fills are told
+        mine = [e for e in executions if e.order_ref == cid]
+        tracked.filled = sum(
+            (e.shares for e in mine if e.identity in self.link.forwarded), Decimal(0)
+        )
+        if order_id:
+            self.link.client_ids[order_id] = cid
         self.reports_to.tell(
             OrderStatusReport(
                 client_order_id=cid,
                 venue=self.name,
                 symbol=instrument.symbol,
                 side=order.side,
-                status=OrderStatus.ACCEPTED if status is None or status.is_terminal else status,
+                status=status,
                 quantity=order.quantity,
-                filled_quantity=Decimal(0),
-                venue_order_id=str(order.order_id),
+                filled_quantity=min(order.filled, order.quantity),
+                venue_order_id=str(order_id) if order_id else None,
                 order_type=order.order_type or OrderType.LIMIT,
                 price=order.limit_price,
                 ts_ns=self.context.now_ns(),
             )
         )
+        if status.is_terminal and all(e.identity in self.link.forwarded for e in mine):
+            self._settle(cid)
 
     def _report(self, order: IbOpenOrder) -> OrderStatusReport | None:
-        """The venue's view of one of our orders, as a status report."""
+        """The venue's view of one of our orders, as a status report (never more
+        filled than the fills told: the status waits for the rest)."""
         cid = order.order_ref
-        tracked = self.link.orders.get(cid)
         instrument = self._by_con_id.get(order.con_id)
-        if tracked is None or instrument is None:
+        if instrument is None:
             return None
-        self._bind(cid, tracked, order.order_id)
-        tracked.side, tracked.quantity = order.side, order.quantity
-        filled = max(tracked.filled, order.filled)
-        status = map_status(order.status, filled=filled, quantity=order.quantity)
+        tracked = self.link.orders.get(cid)
+        if tracked is not None and order.order_id:
+            self._bind(cid, tracked, order.order_id)
+        order_id = (tracked.order_id if tracked is not None else None) or order.order_id or None
+        # Untracked: settled here, every fill told.
+        told = tracked.filled if tracked is not None else order.filled
+        status = map_status(order.status, filled=max(told, order.filled), quantity=order.quantity)
         if status is None:
             return None
-        if status is OrderStatus.FILLED and tracked.filled < order.quantity:
-            # Its executions have not all been told: the status waits for them.
-            status = OrderStatus.PARTIALLY_FILLED if tracked.filled > 0 else OrderStatus.ACCEPTED
-        tracked.acknowledged = True
+        if status is OrderStatus.FILLED and told < order.quantity:
+            status = OrderStatus.PARTIALLY_FILLED if told > 0 else OrderStatus.ACCEPTED
+        if tracked is not None:
+            tracked.side, tracked.quantity = order.side, order.quantity
+            tracked.acknowledged = True
         report = OrderStatusReport(
             client_order_id=cid,
             venue=self.name,
@@ -535,14 +561,14 @@ class IbkrBroker(BrokerBase[IbkrLink]):
             side=order.side,
             status=status,
             quantity=order.quantity,
-            filled_quantity=min(tracked.filled, order.quantity),
-            venue_order_id=str(order.order_id),
+            filled_quantity=min(told, order.quantity),
+            venue_order_id=None if order_id is None else str(order_id),
             order_type=order.order_type or OrderType.LIMIT,
             price=order.limit_price,
             ts_ns=self.context.now_ns(),
         )
         self.reports_to.tell(report)
-        if status.is_terminal:
+        if status.is_terminal and tracked is not None:
             self._settle(cid)
         return report
 
@@ -561,6 +587,7 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         if any(e.order_id == tracked.order_id for e in self._pending.values()):
             return  # an execution awaits its commission: it must still find the order
         self.link.orders.pop(cid, None)
+        self.link.note_settled(cid)
         if tracked.order_id is not None:
             self.link.client_ids.pop(tracked.order_id, None)
 
@@ -630,7 +657,8 @@ class IbkrBroker(BrokerBase[IbkrLink]):
             return
         tracked = self.link.orders.get(cid)
         if tracked is None:
-            self._adopt(order)
+            if cid not in self.link.settled:
+                self._adopt(order)
             return
         if tracked.terminal:
             return
@@ -1132,35 +1160,16 @@ class IbkrBroker(BrokerBase[IbkrLink]):
     ) -> BrokerReply:
         cid = command.client_order_id
         order = found.open_order or found.completed
-        for execution in sorted(found.executions, key=lambda e: (e.time_ns, e.exec_id)):
-            if order is not None and cid not in self.link.orders:
-                self._adopt(order)
-            self._on_execution(execution, replay=True)
+        if order is None and found.executions:
+            # Filled and gone from the open orders, with no completed order to show it.
+            order = _filled_order(cid, list(found.executions))
         if order is None:
-            if found.executions:
-                # Filled and gone from the open orders, with no completed order to show it.
-                first = found.executions[0]
-                instrument = self._by_con_id.get(first.con_id)
-                total = sum((e.shares for e in found.executions), Decimal(0))
-                if instrument is not None:
-                    report = OrderStatusReport(
-                        client_order_id=cid,
-                        venue=self.name,
-                        symbol=instrument.symbol,
-                        side=first.side,
-                        status=OrderStatus.FILLED,
-                        quantity=total,
-                        filled_quantity=total,
-                        venue_order_id=str(first.order_id),
-                        ts_ns=self.context.now_ns(),
-                    )
-                    self.reports_to.tell(report)
-                    self._settle(cid)
-                    return BrokerReply(request.seq, Outcome.OK, report=report)
             self._never_arrived(cid)
             return BrokerReply(request.seq, Outcome.NOT_FOUND, f"TWS has no order {cid}")
         if cid not in self.link.orders:
-            self._adopt(order)
+            self._adopt(order, found.executions)
+        for execution in sorted(found.executions, key=lambda e: (e.time_ns, e.exec_id)):
+            self._on_execution(execution, replay=True)
         shown = self._report(order)
         if shown is None:
             return BrokerReply(request.seq, Outcome.NOT_FOUND, f"{cid}: not readable yet")
