@@ -176,14 +176,18 @@ class Watcher(Scripted):
     venue = "coinbase"
 
 
-def test_quotes_come_from_the_ticker_channel(h: CoinbaseHarness) -> None:
+def test_quotes_are_the_top_of_the_level2_book_with_the_tickers_last_price(
+    h: CoinbaseHarness,
+) -> None:
     seen = EventRecorder()
     h.node.add_strategy("q1", lambda: Watcher("q1", seen, symbols=("BTC-USD",)))
     h.venue.set_price("BTC-USD", D("50100"))
+    bid, ask, last = h.venue.quote("BTC-USD")
+    assert last == D("50100")
     quote = seen.wait_for(
-        lambda m: isinstance(m, Quote) and m.symbol == "BTC-USD" and m.last == D("50100")
+        lambda m: isinstance(m, Quote) and (m.bid, m.ask, m.last) == (bid, ask, last)
     )[0]
-    assert quote.bid < quote.ask and quote.venue == "coinbase"
+    assert quote.venue == "coinbase" and quote.bid < quote.ask
 
 
 # -- the user channel's faults ----------------------------------------------------------------

@@ -25,12 +25,14 @@ from tradenode import MalformedPayloadError
 
 # The codec and endpoint layer are internal (docs/architecture.md, public API tiers).
 from tradenode.brokers.coinbase._codec import (
+    BookEvent,
     CoinbaseProduct,
     CumulativeFills,
     ErrorKind,
     HeartbeatEvent,
     SubscriptionsEvent,
     TickerEvent,
+    TopOfBook,
     UnsupportedOrderError,
     UserEvent,
     encode_edit,
@@ -579,10 +581,62 @@ def test_user_heartbeat_ticker_and_subscriptions_frames() -> None:
     refused = parse_frame('{"type":"error","message":"authentication failure"}', venue="coinbase")
     assert refused.error is not None and "authentication" in refused.error.message
     other = parse_frame(
-        '{"channel":"l2_data","timestamp":"2023-02-09T20:32:50.714964855Z","sequence_num":3,"events":[{"type":"update","product_id":"BTC-USD","updates":[]}]}',
+        '{"channel":"market_trades","timestamp":"2023-02-09T20:32:50.714964855Z","sequence_num":3,"events":[{"type":"update","trades":[]}]}',
         venue="coinbase",
     )
     assert other.events == () and other.ignored == 1
+
+
+def l2_frame(kind: str, *rows: tuple[str, str, str]) -> str:
+    """An ``l2_data`` message as the WebSocket channels page shows it."""
+    updates = [
+        {
+            "side": side,
+            "event_time": "2023-02-09T20:32:50.714964855Z",
+            "price_level": price,
+            "new_quantity": quantity,
+        }
+        for side, price, quantity in rows
+    ]
+    return json.dumps(
+        {
+            "channel": "l2_data",
+            "client_id": "",
+            "timestamp": "2023-02-09T20:32:50.714964855Z",
+            "sequence_num": 4,
+            "events": [{"type": kind, "product_id": "BTC-USD", "updates": updates}],
+        }
+    )
+
+
+def book_event(text: str) -> BookEvent:
+    (event,) = parse_frame(text, venue="coinbase").events
+    assert isinstance(event, BookEvent)
+    return event
+
+
+def test_the_top_of_the_level2_book() -> None:
+    book = TopOfBook()
+    early = book_event(l2_frame("update", ("bid", "100", "1")))
+    assert book.apply(early) is None, "an update before the snapshot is ignored"
+    snapshot = book_event(
+        l2_frame("snapshot", ("bid", "99.5", "2"), ("bid", "99", "1"), ("offer", "100.5", "3"))
+    )
+    assert snapshot.snapshot and not book.has("BTC-USD")
+    assert book.apply(snapshot) == (D("99.5"), D("100.5"))
+    assert book.has("BTC-USD")
+    assert book.apply(book_event(l2_frame("update", ("bid", "99.5", "0")))) == (D("99"), D("100.5"))
+    assert book.apply(book_event(l2_frame("update", ("offer", "100.25", "1")))) == (
+        D("99"),
+        D("100.25"),
+    )
+    assert book.apply(book_event(l2_frame("update", ("bid", "99", "0")))) is None, "no bid left"
+    book.forget()
+    assert not book.has("BTC-USD")
+    with pytest.raises(MalformedPayloadError):
+        parse_frame(l2_frame("update", ("sideways", "1", "1")), venue="coinbase")
+    with pytest.raises(MalformedPayloadError):
+        parse_frame(l2_frame("update", ("bid", "1", "-1")), venue="coinbase")
 
 
 @pytest.mark.parametrize(

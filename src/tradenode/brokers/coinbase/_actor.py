@@ -31,7 +31,9 @@ execution id, so the OMS applies it once whatever way it came first.
 ``sequence_num``. A repeat (not above the last) is counted and skipped; a
 gap on the user connection means updates were lost: the actor fails, the
 supervisor restarts it, and the new incarnation reconciles. A gap on the
-market connection loses nothing (each ticker is a full snapshot): counted.
+market connection loses no order event: it is counted, and the ``level2``
+books (whose top is the quote) are dropped, the ticker quoting until the
+next connection.
 
 **Requests** are answered one at a time (the actor waits on its trio thread
 for each REST answer, at most ``request_timeout``). A submit's lost answer is
@@ -90,11 +92,13 @@ from ...messages._messages import (
     OrderModified,
     OrderRejected,
     QueryOrder,
+    Quote,
     SubmitOrder,
 )
 from ...supervision import Address, TrioLoopClosed, TrioThread
 from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, refuse_if_expired
 from ._codec import (
+    BookEvent,
     CoinbaseAccount,
     CoinbaseErrorAnswer,
     CoinbaseFill,
@@ -105,6 +109,7 @@ from ._codec import (
     HeartbeatEvent,
     SubscriptionsEvent,
     TickerEvent,
+    TopOfBook,
     UnsupportedOrderError,
     UserEvent,
     UserOrder,
@@ -287,6 +292,10 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
         self._sent_times: collections.deque[float] = collections.deque()
         self._counted = 0
         self._sequence: dict[str, int] = {}
+        self._sockets: dict[str, int] = {}
+        self._books = TopOfBook()
+        self._tops: dict[str, tuple[Decimal, Decimal]] = {}
+        self._last: dict[str, Decimal] = {}
         self.products: dict[str, CoinbaseProduct] = {}
         self.session: CoinbaseSession | None = None
         self.thread: TrioThread | None = None
@@ -664,7 +673,7 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
             logger.error("%s: market connection error: %s", self.name, frame.error.message)
             return
         if frame.sequence_num is not None and not self._in_sequence(
-            event.connection, frame.sequence_num
+            event.connection, event.socket, frame.sequence_num
         ):
             return
         self.link.ignored_events += frame.ignored
@@ -674,13 +683,42 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
                     self._on_user_order(order)
             elif isinstance(item, TickerEvent):
                 for quote in item.quotes:
-                    if quote.symbol in self.products:
+                    if quote.last is not None:
+                        self._last[quote.symbol] = quote.last
+                    if quote.symbol in self.products and not self._books.has(quote.symbol):
                         self.publish_quote(quote)
+            elif isinstance(item, BookEvent):
+                self._on_book(item)
             elif isinstance(item, HeartbeatEvent | SubscriptionsEvent):
                 pass
 
-    def _in_sequence(self, connection: str, number: int) -> bool:
+    def _on_book(self, event: BookEvent) -> None:
+        """The top of a product's ``level2`` book as a quote, when it changes."""
+        top = self._books.apply(event)
+        product = event.product_id
+        if top is None or product not in self.products or self._tops.get(product) == top:
+            return
+        self._tops[product] = top
+        bid, ask = top
+        try:
+            quote = Quote(
+                venue=self.name,
+                symbol=product,
+                bid=bid,
+                ask=ask,
+                last=self._last.get(product),
+                ts_ns=event.ts_ns or self.context.now_ns(),
+            )
+        except ValueError as exc:  # a crossed book: not a quote
+            self.note_malformed(f"level2 {product}: {exc}")
+            return
+        self.publish_quote(quote)
+
+    def _in_sequence(self, connection: str, socket: int, number: int) -> bool:
         """Whether to handle this frame; raises on a gap on the user connection."""
+        if self._sockets.get(connection) != socket:
+            self._sockets[connection] = socket  # a new connection counts from its own start
+            self._sequence.pop(connection, None)
         last = self._sequence.get(connection)
         if last is not None and number <= last:
             self.link.repeated_frames += 1
@@ -697,6 +735,9 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
                     "reconciling through a restart",
                     broker=self.name,
                 )
+            # The level2 books may be wrong now: the ticker quotes until the next connection.
+            self._books.forget()
+            self._tops.clear()
             logger.info("%s: market frames %d..%d missed", self.name, last + 1, number - 1)
         return True
 

@@ -17,7 +17,8 @@ order configurations, ``websocket/types`` for the channel fields).
   pages with their cursors.
 - **WebSocket in**: every frame's envelope (``channel``, ``sequence_num``,
   ``events``) and the ``user``, ``heartbeats``, ``ticker``, ``l2_data`` and
-  ``subscriptions`` events.
+  ``subscriptions`` events; :class:`TopOfBook` keeps each product's best bid
+  and ask from ``level2``.
 - **Fills from cumulative states** (:class:`CumulativeFills`): the user
   channel carries, per order, the cumulative filled size and average price,
   never a per-execution record. Each state that grows the cumulative size
@@ -54,6 +55,7 @@ __all__ = [
     "COINBASE_TIME_IN_FORCE",
     "EDITABLE_CONFIGURATIONS",
     "EXECUTION_PREFIX",
+    "BookEvent",
     "CancelResult",
     "CoinbaseAccount",
     "CoinbaseErrorAnswer",
@@ -68,6 +70,7 @@ __all__ = [
     "HeartbeatEvent",
     "SubscriptionsEvent",
     "TickerEvent",
+    "TopOfBook",
     "UnsupportedOrderError",
     "UserEvent",
     "UserOrder",
@@ -841,6 +844,17 @@ class TickerEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class BookEvent:
+    """A ``level2`` event (channel ``l2_data``): the book's levels as a snapshot,
+    or the levels that changed (a new quantity of 0 removes a level)."""
+
+    product_id: str
+    snapshot: bool
+    levels: tuple[tuple[Side, Decimal, Decimal], ...]
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionsEvent:
     channels: Mapping[str, tuple[str, ...]]
 
@@ -852,7 +866,7 @@ class WsError:
     message: str
 
 
-Event = UserEvent | HeartbeatEvent | TickerEvent | SubscriptionsEvent
+Event = UserEvent | HeartbeatEvent | TickerEvent | BookEvent | SubscriptionsEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -911,6 +925,24 @@ def _parse_ticker(obj: object, venue: str, ts_ns: int, broker: str | None) -> Qu
         fields.fail(str(exc))
 
 
+_BOOK_SIDES = {"bid": Side.BUY, "offer": Side.SELL, "ask": Side.SELL}
+
+
+def _parse_book(event: _Fields, ts_ns: int) -> BookEvent:
+    levels = []
+    for raw in event.items("updates"):
+        row = _Fields(raw, event.broker, "l2_data update")
+        side = _BOOK_SIDES.get(row.text("side").lower())
+        if side is None:
+            row.fail(f"side={row.obj.get('side')!r}: expected bid or offer")
+        price, quantity = row.decimal("price_level"), row.decimal("new_quantity")
+        if price <= 0 or quantity < 0:
+            row.fail(f"price_level={price} new_quantity={quantity}: out of range")
+        levels.append((side, price, quantity))
+    kind = (event.opt_text("type") or "update").lower()
+    return BookEvent(event.text("product_id"), kind == "snapshot", tuple(levels), ts_ns)
+
+
 def parse_frame(text: bytes | str, *, venue: str, broker: str | None = None) -> WsFrame:
     """One WebSocket message of the Advanced Trade feed, typed."""
     fields = _Fields(parse_json(text, broker=broker, where="websocket"), broker, "websocket")
@@ -947,6 +979,8 @@ def parse_frame(text: bytes | str, *, venue: str, broker: str | None = None) -> 
                 if quote is not None:
                     quotes.append(quote)
             events.append(TickerEvent(tuple(quotes)))
+        elif channel == "l2_data":
+            events.append(_parse_book(event, ts_ns))
         elif channel == "subscriptions":
             subscribed = event.obj.get("subscriptions")
             channels: dict[str, tuple[str, ...]] = {}
@@ -958,6 +992,44 @@ def parse_frame(text: bytes | str, *, venue: str, broker: str | None = None) -> 
         else:
             ignored += 1
     return WsFrame(channel, sequence, tuple(events), ignored=ignored)
+
+
+# -- the top of the book ----------------------------------------------------------------------
+
+
+class TopOfBook:
+    """Each product's ``level2`` book, enough to say its best bid and ask.
+
+    A product's book starts with its snapshot; updates before one are
+    ignored. :meth:`forget` drops every book (after missed market frames the
+    books may be wrong; the ticker quotes until the next connection)."""
+
+    def __init__(self) -> None:
+        self._books: dict[str, tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
+
+    def has(self, product_id: str) -> bool:
+        return product_id in self._books
+
+    def apply(self, event: BookEvent) -> tuple[Decimal, Decimal] | None:
+        """Apply ``event``; the best bid and ask after it (None if a side is empty)."""
+        if event.snapshot:
+            self._books[event.product_id] = ({}, {})
+        book = self._books.get(event.product_id)
+        if book is None:
+            return None
+        bids, asks = book
+        for side, price, quantity in event.levels:
+            levels = bids if side is Side.BUY else asks
+            if quantity == 0:
+                levels.pop(price, None)
+            else:
+                levels[price] = quantity
+        if not bids or not asks:
+            return None
+        return max(bids), min(asks)
+
+    def forget(self) -> None:
+        self._books.clear()
 
 
 # -- fills from cumulative states ------------------------------------------------------------------

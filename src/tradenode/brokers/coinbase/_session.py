@@ -7,8 +7,8 @@ carries a fresh JWT whose ``uri`` claim names its method, host and path
 subscribed before the session reports started: ``heartbeats`` first (one
 message a second keeps it alive and shows it is), then ``user`` for the
 configured products, each subscribe with its own fresh JWT. Quotes come
-from a second connection to the market endpoint (``ws_url``: ``ticker``
-plus ``heartbeats``), opened when products are watched.
+from a second connection to the market endpoint (``ws_url``: ``ticker``,
+``level2`` and ``heartbeats``), opened when products are watched.
 
 Frames cross to the actor unparsed (:class:`Frame`, tagged with their
 connection), so the actor checks each connection's ``sequence_num`` and
@@ -24,6 +24,7 @@ carries it or a JWT.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import ssl
@@ -59,6 +60,9 @@ Connection = Literal["user", "market"]
 class Frame:
     connection: Connection
     text: str
+    socket: int = 0
+    """Which WebSocket of this session it came on (``sequence_num`` counts per socket:
+    a new market connection starts again at 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,7 @@ class CoinbaseSession:
         self._client: httpx.AsyncClient | None = None
         self._nursery: trio.Nursery | None = None
         self._sockets: list[trio_websocket.WebSocketConnection] = []
+        self._socket_numbers = itertools.count(1)
         self._streams: list[trio.SocketStream | trio.SSLStream[trio.SocketStream]] = []
         self._market: trio.CancelScope | None = None
         self._watching: tuple[str, ...] = ()
@@ -300,6 +305,7 @@ class CoinbaseSession:
     async def _read(
         self, connection: Connection, socket: trio_websocket.WebSocketConnection
     ) -> None:
+        number = next(self._socket_numbers)
         while True:
             text: str | bytes | None = None
             with trio.move_on_after(self._stream_timeout) as silent:
@@ -314,14 +320,12 @@ class CoinbaseSession:
                 self._lose(f"{connection} connection silent for {self._stream_timeout:g} s")
                 return
             assert text is not None
-            self._deliver(
-                Frame(
-                    connection, text if isinstance(text, str) else text.decode("utf-8", "replace")
-                )
-            )
+            decoded = text if isinstance(text, str) else text.decode("utf-8", "replace")
+            self._deliver(Frame(connection, decoded, number))
 
     async def watch_quotes(self, products: Sequence[str]) -> None:
-        """Stream ``ticker`` for ``products`` from now on (a new market connection)."""
+        """Stream ``ticker`` and ``level2`` for ``products`` from now on (a new market
+        connection)."""
         products = tuple(sorted(products))
         if self._nursery is None or self._lost:
             raise NotSent("session is closed", broker=self.broker)
@@ -347,6 +351,7 @@ class CoinbaseSession:
                     socket = await self._connect(self._nursery, self._ws_url)
                     await self._subscribe(socket, "heartbeats", ())
                     await self._subscribe(socket, "ticker", products)
+                    await self._subscribe(socket, "level2", products)
             except (BrokerConnectionError, trio.TooSlowError) as exc:
                 # Handed back by value: nursery.start would wrap it in a group.
                 error = (
