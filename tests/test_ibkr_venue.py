@@ -298,6 +298,22 @@ def test_a_client_below_176_is_closed_and_a_busy_client_id_gets_326(venue: IbkrV
         second.close()
 
 
+def test_a_client_that_resets_its_socket_does_not_stop_the_venue(venue: IbkrVenue) -> None:
+    for _ in range(3):
+        client = RawClient(venue.port)
+        assert client.read() is not None
+        client.start(30)
+        client.send(49, 1)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # RST while the venue has an answer to write
+    survivor = RawClient(venue.port)
+    try:
+        assert survivor.read() is not None
+        survivor.start(30)
+    finally:
+        survivor.close()
+
+
 def test_malformed_and_unknown_messages_are_counted_not_fatal(
     venue: IbkrVenue, raw: RawClient
 ) -> None:

@@ -203,10 +203,14 @@ class IbkrVenue(LoopbackVenue):
         self._drop_all()
 
     def _tick(self) -> None:
-        if self._ticking:
+        if not self._ticking:
+            return
+        try:
             self._route(None, self.exchange.step())
             for con_id in self.exchange.contracts:
                 self._send_ticks(con_id)
+        except Exception:  # noqa: BLE001 - a failed tick must not stop the venue's loop
+            _log.exception("the local TWS's price tick failed")
 
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
         send, receive = trio.open_memory_channel[bytes](math.inf)
@@ -221,8 +225,8 @@ class IbkrVenue(LoopbackVenue):
                     self._connections.discard(connection)
                     send.close()
                     nursery.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                pass
+            except Exception:  # noqa: BLE001 - one client's trouble never stops the venue
+                _log.exception("the local TWS closed a connection on an unexpected error")
             finally:
                 self._connections.discard(connection)
                 send.close()
@@ -240,7 +244,10 @@ class IbkrVenue(LoopbackVenue):
         decoder = FrameDecoder()
         greeted = False
         while True:
-            data = await connection.stream.receive_some(65536)
+            try:
+                data = await connection.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the client went away (a reset is how many of them leave)
             if not data:
                 return
             decoder.feed(data)
