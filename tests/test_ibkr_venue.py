@@ -680,6 +680,7 @@ def test_pacing_violation_delay_and_corruption(venue: IbkrVenue, raw: RawClient)
     raw.send(49, 1)
     assert not any(m[0] == "5" for m in raw.until(lambda m: m[0] == "49"))
     assert venue.orders() == []
+    assert httpx.get(f"{venue.admin_url}/faults").json()["held_orders"] == ["slow"]
     assert venue.release_orders() == 1
     assert raw.until(lambda m: m[0] == "59")
     venue.corrupt_next_message()

@@ -51,6 +51,7 @@ from tradenode.testing.venues._ibkr_codec import (
     encode_frame,
     fmt,
     negotiate,
+    parse_place_order,
 )
 from tradenode.testing.venues._ibkr_exchange import (
     ACCOUNT_SUBSCRIBERS,
@@ -777,6 +778,22 @@ class IbkrVenue(LoopbackVenue):
             ]
         )
 
+    def _pending_faults(self) -> Json:
+        """The faults armed and what they hold: delayed placeOrders by orderRef, held messages."""
+        held_orders = []
+        for connection, fields in list(self._delayed):
+            try:
+                held_orders.append(parse_place_order(fields, connection.version).order_ref)
+            except IbkrProtocolError:
+                held_orders.append("")
+        return {
+            **self._faults.describe(),
+            "held_orders": held_orders,
+            "held_executions": len(self._held_executions),
+            "held_while_lost": len(self._held_while_lost),
+            "muted_orders": sorted(self._muted),
+        }
+
     def _state(self) -> Json:
         return {
             "up": self._is_up,
@@ -787,14 +804,14 @@ class IbkrVenue(LoopbackVenue):
             "submissions": self.submissions(),
             "placements": self.placements(),
             "account_values": self.account_values(),
-            "faults": self._faults.describe(),
+            "faults": self._pending_faults(),
             "malformed": self._malformed,
         }
 
     def _admin_views(self) -> dict[str, Callable[[], Any]]:
         return {
             "state": self._state,
-            "faults": self._faults.describe,
+            "faults": self._pending_faults,
             "knobs": lambda: [knob.to_dict() for knob in KNOBS.values()],
         }
 
