@@ -34,6 +34,7 @@ from ib_async import IB, Contract, Order, StartupFetch, Ticker, Wrapper
 from ib_async.client import Client
 from ib_async.decoder import Decoder
 
+from ..._crashpoints import crash_point
 from ..._exceptions import BrokerConnectionError, BrokerTimeoutError, MalformedPayloadError
 from ...actors._contract import BrokerRequest
 from .._base import refuse_if_expired
@@ -298,9 +299,13 @@ class IbkrSession:
         """placeOrder (new or modify), then the first thing TWS says about the order."""
         # Nothing leaves past the request's deadline: the breaker may have moved on.
         refuse_if_expired(request, monotonic)
-        return await self._send_and_wait(
-            order.orderId, _placement_answer, lambda: self.api.place_order(contract, order)
-        )
+
+        def send() -> None:
+            self.api.place_order(contract, order)
+            # The drill's narrowest window: the placement left, nothing came back yet.
+            crash_point("after_send")
+
+        return await self._send_and_wait(order.orderId, _placement_answer, send)
 
     async def modify(
         self,
