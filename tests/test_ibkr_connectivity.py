@@ -10,6 +10,8 @@ local TWS's account, and no order is placed twice.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -238,3 +240,31 @@ def test_a_new_process_resolves_an_in_flight_order_by_asking_the_venue_first(
         h.sync()
         assert venue.submissions()[coid] == 1
         assert_exactly_once(h)
+
+
+def test_the_incarnations_asyncio_loop_refuses_work_once_closed() -> None:
+    # The loop an incarnation owns is internal: imported privately to test its refusals.
+    from tradenode.brokers.ibkr._loop import AsyncioLoopClosed, AsyncioThread
+
+    loop = AsyncioThread("test")
+
+    async def answer() -> int:
+        return 42
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    assert loop.run(answer()) == 42
+    outcomes: list[object] = []
+    ended = threading.Event()
+
+    def done(outcome: object) -> None:
+        outcomes.append(outcome)
+        ended.set()
+
+    loop.submit(forever(), done)
+    loop.close()
+    assert ended.wait(5) and isinstance(outcomes[0], AsyncioLoopClosed)
+    assert not loop.is_running
+    with pytest.raises(AsyncioLoopClosed):
+        loop.run(answer())
