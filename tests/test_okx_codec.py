@@ -210,6 +210,25 @@ def test_instrument_rules_are_checked_before_sending() -> None:
     assert lot is not None and lot.code == "LOT_SIZE"
     small = check_order(BTC, order(quantity=D("0.000001")))
     assert small is not None and "minSz" in small.reason
+    bounded = OkxInstrument(
+        "BTC-USDT",
+        "BTC",
+        "USDT",
+        D("0.1"),
+        D("0.00000001"),
+        D("0.00001"),
+        "live",
+        max_limit_size=D("100"),
+        max_market_size=D("1000000"),
+    )
+    big = check_order(bounded, order(quantity=D("101")))
+    assert big is not None and "maxLmtSz" in big.reason
+    market_buy = order(order_type=OrderType.MARKET, price=None, quantity=D("21"))
+    # maxMktSz is in USDT for spot: 21 BTC at 50,000 is 1,050,000 USDT.
+    worth = check_order(bounded, market_buy, D("50000"))
+    assert worth is not None and worth.code == "MAX_NOTIONAL" and "maxMktSz" in worth.reason
+    assert check_order(bounded, market_buy, D("40000")) is None
+    assert check_order(bounded, market_buy) is None  # no reference price: OKX judges
     suspended = OkxInstrument("BTC-USDT", "BTC", "USDT", D("0.1"), D("1"), D("1"), "suspend")
     halted = check_order(suspended, order(quantity=D("1")))
     assert halted is not None and halted.code == "TRADING_HALTED"

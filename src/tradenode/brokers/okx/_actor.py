@@ -68,7 +68,7 @@ from ...actors._contract import (
     RateObservation,
 )
 from ...actors._control import VenueCursor
-from ...messages._enums import OrderStatus
+from ...messages._enums import OrderStatus, Side
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -81,6 +81,7 @@ from ...messages._messages import (
     OrderModified,
     OrderRejected,
     QueryOrder,
+    Quote,
     SubmitOrder,
 )
 from ...supervision import Address, TrioLoopClosed, TrioThread
@@ -94,6 +95,7 @@ from ._codec import (
     OkxOrder,
     UnsupportedOrderError,
     WsOpAnswer,
+    WsPush,
     amend_args,
     cancel_args,
     check_order,
@@ -175,6 +177,8 @@ class OkxLink(BrokerLink):
     """Order operations sent over the WebSocket / over REST (the fallback)."""
     sent: dict[str, collections.deque[float]] = field(default_factory=dict)
     """Per rate counter, when its requests left (node monotonic clock)."""
+    last_quotes: dict[str, Quote] = field(default_factory=dict)
+    """The latest quote per instrument: the reference price of market-order checks."""
 
 
 # -- messages the actor sends itself ------------------------------------------------------
@@ -329,6 +333,7 @@ class OkxBroker(BrokerBase[OkxLink]):
             streamed = self._streamed()
             if streamed:
                 thread.run(session.watch_quotes, streamed)
+                self._snapshot_quotes(thread, session.api, streamed)
         except TrioLoopClosed as exc:
             raise BrokerConnectionError(
                 f"session ended while starting: {exc}", broker=self.name
@@ -338,6 +343,16 @@ class OkxBroker(BrokerBase[OkxLink]):
         logger.info(
             "%s: connected and reconciled (fill cursor %s)", self.name, self.link.fill_cursor
         )
+
+    def _snapshot_quotes(self, thread: TrioThread, api: OkxApi, symbols: Sequence[str]) -> None:
+        """Each streamed instrument's ticker now (``/market/ticker``): a reference price
+        from the start, before the stream's first change."""
+        for symbol in symbols:
+            answer = self._ok(thread.run(api.ticker, symbol), f"ticker {symbol}")
+            push = WsPush("tickers", {"channel": "tickers", "instId": symbol}, answer.data)
+            for quote in parse_quote(self.name, push, ts_ns=self.context.now_ns()):
+                self.link.last_quotes[quote.symbol] = quote
+                self.publish_quote(quote)
 
     def _sync_clock(self, thread: TrioThread, api: OkxApi) -> None:
         """Measure OKX's clock before anything is signed (REST timestamps must be
@@ -557,6 +572,7 @@ class OkxBroker(BrokerBase[OkxLink]):
                 self.note_malformed(exc)
                 return
             for quote in quotes:
+                self.link.last_quotes[quote.symbol] = quote
                 self.publish_quote(quote)
         elif isinstance(event, MalformedFrame):
             if event.private:
@@ -681,7 +697,7 @@ class OkxBroker(BrokerBase[OkxLink]):
                 "UNKNOWN_INSTRUMENT",
                 f"{command.symbol} is not a listed SPOT instrument on {self.name}",
             )
-        violation = check_order(instrument, command)
+        violation = check_order(instrument, command, self._reference(command))
         if violation is not None:
             return self.reject(
                 request, OrderRejected, command.client_order_id, violation.code, violation.reason
@@ -781,6 +797,13 @@ class OkxBroker(BrokerBase[OkxLink]):
             # The venue answered without an item for it: its outcome is unknown.
             return BrokerReply(request.seq, Outcome.TRANSPORT, "no item for it in the answer")
         return self._on_place_item(request, command, ack, placed)
+
+    def _reference(self, order: SubmitOrder) -> Decimal | None:
+        """What a market order will pay about: the side it takes of the latest quote."""
+        quote = self.link.last_quotes.get(order.symbol)
+        if quote is None:
+            return None
+        return quote.ask if order.side is Side.BUY else quote.bid
 
     def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
         args = cancel_args(command.symbol, command.client_order_id)

@@ -282,6 +282,10 @@ class OkxInstrument:
     state: str
     code: int | None = None
     """``instIdCode``: the number OKX's WebSocket trade operations name it by."""
+    max_limit_size: Decimal | None = None
+    """``maxLmtSz``: the largest limit order, in the base currency."""
+    max_market_size: Decimal | None = None
+    """``maxMktSz``: the largest market order, in USDT (spot)."""
 
 
 def parse_instruments(answer: OkxAnswer, *, broker: str | None = None) -> dict[str, OkxInstrument]:
@@ -296,6 +300,8 @@ def parse_instruments(answer: OkxAnswer, *, broker: str | None = None) -> dict[s
             min_size=_required(row, "minSz", broker),
             state=_text(row, "state", broker, optional=True) or "live",
             code=_inst_id_code(row, broker),
+            max_limit_size=_decimal(row, "maxLmtSz", broker, optional=True),
+            max_market_size=_decimal(row, "maxMktSz", broker, optional=True),
         )
         if inst.tick_size <= 0 or inst.lot_size <= 0 or inst.min_size < 0:
             raise _malformed(f"{inst.inst_id}: non-positive tickSz/lotSz", broker)
@@ -335,8 +341,12 @@ class OrderViolation:
     reason: str
 
 
-def check_order(instrument: OkxInstrument, order: SubmitOrder) -> OrderViolation | None:
-    """The instrument's rules OKX enforces on a spot order (tickSz, lotSz, minSz, state)."""
+def check_order(
+    instrument: OkxInstrument, order: SubmitOrder, reference: Decimal | None = None
+) -> OrderViolation | None:
+    """The instrument's rules OKX enforces on a spot order (tickSz, lotSz, minSz, state,
+    maxLmtSz; maxMktSz, in USDT, for a market order on a USDT pair when ``reference``,
+    a recent price, gives its value)."""
     if instrument.state != "live":
         return OrderViolation(
             "TRADING_HALTED", f"{instrument.inst_id} is {instrument.state}, not live"
@@ -353,6 +363,18 @@ def check_order(instrument: OkxInstrument, order: SubmitOrder) -> OrderViolation
         return OrderViolation(
             "TICK_SIZE", f"px {order.price} is not a multiple of tickSz {instrument.tick_size}"
         )
+    market = order.order_type is OrderType.MARKET
+    largest = instrument.max_limit_size
+    if not market and largest is not None and largest > 0 and order.quantity > largest:
+        return OrderViolation("LOT_SIZE", f"sz {order.quantity} is above maxLmtSz {largest}")
+    most = instrument.max_market_size
+    if market and most and reference is not None and instrument.quote == "USDT":
+        value = order.quantity * reference
+        if value > most:
+            return OrderViolation(
+                "MAX_NOTIONAL",
+                f"sz {order.quantity} is worth {value:f} USDT, above maxMktSz {most}",
+            )
     return None
 
 
