@@ -180,13 +180,24 @@ def test_the_kill_switch_cancels_everything_and_flattens(h: IbkrHarness) -> None
     assert_exactly_once(h)
 
 
-def test_a_venue_rejection_carries_ibs_code_and_text(h: IbkrHarness) -> None:
-    h.venue.refuse_next_order(201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED")
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED"),
+        (103, "Duplicate order id"),
+    ],
+)
+def test_a_venue_rejection_carries_ibs_code_and_text_never_the_account(
+    h: IbkrHarness, code: int, text: str
+) -> None:
+    account = h.venue.account
+    h.venue.refuse_next_order(code, f"{text} (account {account})")
     coid = h.do(market(Side.BUY, "10"))
     view = h.wait_status(coid, OrderStatus.REJECTED)
     rejected = h.wait_for(OrderRejected, coid)[0]
-    assert rejected.code == view.rejection_code == "201"
-    assert "NOT ACCEPTED" in rejected.reason
+    assert rejected.code == view.rejection_code == str(code)
+    assert text.split(" (", maxsplit=1)[0][:20] in rejected.reason
+    assert account not in rejected.reason
     h.sync()
     assert len([m for m in h.events().items if isinstance(m, OrderRejected)]) == 1
 

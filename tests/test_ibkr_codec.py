@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ib_async import CommissionReport, Contract, ContractDetails, Execution
@@ -375,3 +376,18 @@ def test_numbers_are_exact_and_unset_values_refused() -> None:
 def test_the_account_number_is_masked_in_ib_texts() -> None:
     text = "Order rejected - reason: account DU1234567 has insufficient funds"
     assert "DU1234567" not in redact(text, "DU1234567")
+
+
+def test_an_unknown_or_unreadable_socket_message_is_delivered_as_malformed() -> None:
+    # The session's tap on ib_async's decoder is internal: imported privately to feed it
+    # messages no TWS would send, without a socket.
+    from tradenode.brokers.ibkr._session import IbkrSession, Malformed
+
+    seen: list[object] = []
+    session = IbkrSession("t", seen.append, timeout=1.0)
+    decoder: Any = session.ib.client.decoder  # ib_async's decoder is untyped
+    decoder.interpret(["999", "1", "x"])  # an id ib_async does not know
+    decoder.interpret(["3", "1"])  # orderStatus cut short
+    decoder.interpret([])  # nothing at all
+    assert [type(event) for event in seen] == [Malformed, Malformed, Malformed]
+    assert "unknown message" in str(seen[0])

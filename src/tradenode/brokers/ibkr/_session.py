@@ -199,6 +199,19 @@ class _CountingDecoder(Decoder):
             )
 
 
+class _ReportingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The decoder's logger: ib_async catches a message its handlers cannot read and only
+    logs it (``logger.exception``); this one also reports it to the tap."""
+
+    def __init__(self, logger: logging.Logger, tap: _Tap) -> None:
+        super().__init__(logger, {})
+        self.tap = tap
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.tap.deliver(Malformed(f"ib_async could not read a message: {str(msg)[:160]}"))
+        super().exception(msg, *args, **kwargs)
+
+
 class _TappedIB(IB):
     """``IB`` with the tap wrapper and decoder in place of ib_async's own."""
 
@@ -210,6 +223,7 @@ class _TappedIB(IB):
         self.client = Client(wrapper)  # type: ignore[no-untyped-call]
         decoder = _CountingDecoder(wrapper, 0)
         decoder.tap = tap
+        decoder.logger = _ReportingLogger(decoder.logger, tap)  # type: ignore[assignment]
         self.client.decoder = decoder
         self.client.apiEnd += self.disconnectedEvent
 
