@@ -3,7 +3,8 @@
 The fake speaks OKX's REST API and its private and public WebSockets on
 loopback in this process (``tradenode.testing.venues.OkxVenue``) behind the
 matching simulator, and reads the node's manual clock. Orders go over the
-private WebSocket (``op: order``), the adapter's fast path.
+private WebSocket (``op: order``), the adapter's fast path; a second class runs
+the checks where the order path matters with orders over REST.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ _BASE = {"BTC-USDT": "BTC", "ETH-USDT": "ETH"}
 
 
 class OkxConformanceVenue(ConformanceVenue):
-    def __init__(self) -> None:
+    def __init__(self, *, ws_orders: bool = True) -> None:
+        self.ws_orders = ws_orders
         self._venue: OkxVenue | None = None
         self._initial: dict[str, Decimal] = {}
 
@@ -72,6 +74,7 @@ class OkxConformanceVenue(ConformanceVenue):
                 "ws_private_url": venue.ws_private_url,
                 "ws_public_url": venue.ws_public_url,
                 "symbols": ["BTC-USDT", "ETH-USDT"],
+                "ws_orders": self.ws_orders,
                 # A lost answer is waited for in real time: keep the suite quick.
                 "request_timeout": 1.0,
             },
@@ -137,11 +140,13 @@ class OkxConformanceVenue(ConformanceVenue):
         self.venue.fail_requests(1, after=True, endpoints=["order", "POST trade/order"])
 
     def rate_limit_next_request(self, retry_after: int) -> None:
-        raise NotSupported(
-            "orders go over the WebSocket, where OKX answers 50011 with no Retry-After "
-            "(the broker waits OKX's 2 s window); REST's 429 with Retry-After is checked "
-            "in test_okx_adapter.py"
-        )
+        if self.ws_orders:
+            raise NotSupported(
+                "orders go over the WebSocket, where OKX answers 50011 with no Retry-After "
+                "(the broker waits OKX's 2 s window); TestOkxConformanceOverRest checks "
+                "REST's 429 with Retry-After"
+            )
+        self.venue.rate_limit(1, retry_after=retry_after)
 
     def corrupt_next_event(self) -> None:
         self.venue.corrupt_next_event("invalid_json")
@@ -165,3 +170,23 @@ class TestOkxConformance(ConformanceSuite):
     @pytest.fixture
     def conformance_venue(self) -> ConformanceVenue:
         return OkxConformanceVenue()
+
+
+class TestOkxConformanceOverRest(ConformanceSuite):
+    """The same venue with orders over REST only (``ws_orders: false``): the checks
+    where the order path matters. The rest of the suite does not depend on it and
+    runs once, above (a class attribute of None is not collected)."""
+
+    @pytest.fixture
+    def conformance_venue(self) -> ConformanceVenue:
+        return OkxConformanceVenue(ws_orders=False)
+
+    test_partial_fills = None  # type: ignore[assignment]
+    test_cancel_of_a_partly_filled_order_keeps_its_fills = None  # type: ignore[assignment]
+    test_kill_switch_with_flatten_leaves_the_venues_account_flat = None  # type: ignore[assignment]
+    test_stream_dropped_mid_fill_then_the_broker_restarts_every_fill_once = None  # type: ignore[assignment]
+    test_a_malformed_payload_is_logged_counted_and_never_fatal = None  # type: ignore[assignment]
+    test_restart_from_the_journal_reconciles_what_happened_while_down = None  # type: ignore[assignment]
+    test_restart_adopts_orders_and_fills_the_journal_lacks = None  # type: ignore[assignment]
+    test_secrets_never_in_logs_reprs_status_or_journal = None  # type: ignore[assignment]
+    test_randomized_campaign_out_of_process = None  # type: ignore[assignment]
