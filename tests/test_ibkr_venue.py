@@ -454,6 +454,28 @@ def test_stop_stop_limit_and_trailing_orders_trigger_on_the_last_price(
     assert commission == [1.7]
 
 
+def test_if_touched_orders_trigger_when_the_price_comes_to_them(
+    venue: IbkrVenue, ib: ib_async.IB
+) -> None:
+    mit = ib.placeOrder(
+        aapl(), ib_async.Order(action="BUY", totalQuantity=10, orderType="MIT", auxPrice=185.0)
+    )
+    lit = ib.placeOrder(
+        aapl(),
+        ib_async.Order(
+            action="SELL", totalQuantity=10, orderType="LIT", lmtPrice=194.9, auxPrice=195.0
+        ),
+    )
+    wait_for(ib, lambda: lit.orderStatus.status == "PreSubmitted", "both resting")
+    in_thread(lambda: venue.set_price("AAPL", D("185.00")))
+    wait_for(ib, lambda: mit.orderStatus.status == "Filled", "the MIT")
+    assert lit.orderStatus.status == "PreSubmitted"
+    in_thread(lambda: venue.set_price("AAPL", D("195.00")))
+    wait_for(ib, lambda: lit.orderStatus.status == "Filled", "the LIT")
+    assert lit.fills[0].execution.price >= 194.9
+    assert venue.positions() == {}
+
+
 def test_refusals_come_as_ib_error_codes(venue: IbkrVenue, ib: ib_async.IB) -> None:
     errors: list[tuple[int, int, str]] = []
     ib.errorEvent += lambda req_id, code, text, _contract: errors.append((req_id, code, text))

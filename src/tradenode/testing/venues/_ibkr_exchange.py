@@ -14,8 +14,10 @@ commission): MKT takes the synthetic book across its levels (one execution
 per level), LMT rests and, when a price move passes through it, fills at
 most one level's quantity per move (partial fills), STP/STP LMT trigger on
 the last price, TRAIL trails by ``auxPrice`` (or ``trailingPercent`` of
-the price at placement). A stop whose trigger the market has already
-passed is executed at once as IB does (the simulator would refuse it).
+the price at placement), MIT/LIT trigger when the price comes to their
+``auxPrice`` and then execute as MKT/LMT. A stop or if-touched order whose
+trigger the market has already reached is executed at once as IB does (the
+simulator would refuse it).
 TIFs DAY, GTC, IOC, FOK; OPG is accepted and treated as DAY (no opening
 auction here); GTD expires at ``goodTillDate``.
 
@@ -297,7 +299,15 @@ _ORDER_TYPES = {
     "STP": OrderType.STOP,
     "STP LMT": OrderType.STOP_LIMIT,
     "TRAIL": OrderType.TRAILING_STOP,
+    "MIT": OrderType.MARKET_IF_TOUCHED,
+    "LIT": OrderType.LIMIT_IF_TOUCHED,
 }
+_LIMITED = frozenset({"LMT", "STP LMT", "LIT"})
+"""Order types with a limit price (``lmtPrice``)."""
+_TRIGGERED = frozenset({"STP", "STP LMT", "MIT", "LIT"})
+"""Order types whose trigger price is ``auxPrice`` (TRAIL's auxPrice is its trailing amount)."""
+_CONDITIONAL = _TRIGGERED | {"TRAIL"}
+"""Order types that wait (PreSubmitted) for their trigger."""
 _TIFS = {
     "DAY": TimeInForce.DAY,
     "GTC": TimeInForce.GTC,
@@ -551,8 +561,8 @@ class IbkrExchange:
         )
         self._next_perm_id += 1
         order_type = _ORDER_TYPES[order.order_type]
-        stop = order.aux_price if order_type in {OrderType.STOP, OrderType.STOP_LIMIT} else None
-        price = order.lmt_price if order_type in {OrderType.LIMIT, OrderType.STOP_LIMIT} else None
+        stop = order.aux_price if order.order_type in _TRIGGERED else None
+        price = order.lmt_price if order.order_type in _LIMITED else None
         trailing: Decimal | None = None
         if order_type is OrderType.TRAILING_STOP:
             trailing = order.aux_price
@@ -578,7 +588,7 @@ class IbkrExchange:
             and events[0].code is SimRejectCode.STOP_WOULD_TRIGGER
         ):
             # IB executes a stop whose trigger the market already passed.
-            immediate = OrderType.LIMIT if order_type is OrderType.STOP_LIMIT else OrderType.MARKET
+            immediate = OrderType.LIMIT if order.order_type in _LIMITED else OrderType.MARKET
             events = self.sim.submit(
                 order.key,
                 contract.sim_symbol,
@@ -614,8 +624,8 @@ class IbkrExchange:
                 "Order rejected - reason:The order size is not a multiple of the size "
                 f"increment {fmt(contract.size_increment)}",
             )
-        needs_limit = request.order_type in {"LMT", "STP LMT"}
-        needs_stop = request.order_type in {"STP", "STP LMT"}
+        needs_limit = request.order_type in _LIMITED
+        needs_stop = request.order_type in _TRIGGERED
         if needs_limit and request.lmt_price is None:
             return 201, "Order rejected - reason:A limit price is required"
         if needs_stop and request.aux_price is None:
@@ -661,8 +671,8 @@ class IbkrExchange:
         events = self.sim.amend(
             order.key,
             quantity=request.total_quantity if request.total_quantity != order.quantity else None,
-            price=request.lmt_price if order.order_type in {"LMT", "STP LMT"} else None,
-            stop_price=request.aux_price if order.order_type in {"STP", "STP LMT"} else None,
+            price=request.lmt_price if order.order_type in _LIMITED else None,
+            stop_price=request.aux_price if order.order_type in _TRIGGERED else None,
         )
         if events and isinstance(events[0], SimRejected):
             return [
@@ -1036,11 +1046,7 @@ class IbkrExchange:
             if order is None:
                 continue
             if isinstance(event, SimAccepted):
-                order.status = (
-                    "PreSubmitted"
-                    if order.order_type in {"STP", "STP LMT", "TRAIL"}
-                    else "Submitted"
-                )
+                order.status = "PreSubmitted" if order.order_type in _CONDITIONAL else "Submitted"
                 messages.append(self._open_order(order))
                 messages.append(self._order_status(order))
             elif isinstance(event, SimFill):
@@ -1070,7 +1076,7 @@ class IbkrExchange:
         order.last_fill_price = fill.price
         if fill.leaves_quantity == 0:
             order.status = "Filled"
-        elif order.order_type in {"STP", "STP LMT", "TRAIL"}:
+        elif order.order_type in _CONDITIONAL:
             order.status = "Submitted"
         commission = self._commission(order, fill.quantity, fill.price)
         realized = self._book(contract, order.action, fill.quantity, fill.price, commission)
