@@ -112,6 +112,29 @@ def engine() -> RiskEngine:
 # -- the declaration ----------------------------------------------------------------------
 
 
+def test_native_where_declared_amends_in_place_only_what_the_venue_edits() -> None:
+    """Coinbase edits GTC limits and stop-limits in place; every other order's
+    modify is a cancel/replace. The plain modes answer the same for every order."""
+    caps = VenueCapabilities(
+        amend=AmendMode.NATIVE_WHERE_DECLARED,
+        native_amend_order_types={OrderType.LIMIT, OrderType.STOP_LIMIT},
+        native_amend_time_in_force=[TimeInForce.GTC],
+    )
+    assert caps.native_amend_time_in_force == frozenset({TimeInForce.GTC})
+    assert caps.amends_natively(OrderType.LIMIT, TimeInForce.GTC)
+    assert caps.amends_natively(OrderType.STOP_LIMIT, TimeInForce.GTC)
+    assert not caps.amends_natively(OrderType.LIMIT, TimeInForce.GTD)
+    assert not caps.amends_natively(OrderType.MARKET, TimeInForce.GTC)
+    for order_type in OrderType:
+        for tif in TimeInForce:
+            assert VenueCapabilities(amend=AmendMode.NATIVE).amends_natively(order_type, tif)
+            assert not VenueCapabilities(amend=AmendMode.CANCEL_REPLACE).amends_natively(
+                order_type, tif
+            )
+    with pytest.raises(ValueError, match="native_amend_order_types"):
+        VenueCapabilities(native_amend_order_types={"LIMIT"})
+
+
 def test_capabilities_built_as_before_behave_as_before() -> None:
     """Existing constructions keep working, and their order gates are open as they were."""
     caps = VenueCapabilities(amend=AmendMode.CANCEL_REPLACE, cancel_all=CancelAllScope.SYMBOL)

@@ -48,6 +48,10 @@ class AmendMode(enum.Enum):
     """The venue changes an order in place; it keeps its client order id."""
     CANCEL_REPLACE = "cancel_replace"
     """A modify is a cancel plus a new order under a new client order id."""
+    NATIVE_WHERE_DECLARED = "native_where_declared"
+    """Native for the order types and times in force the venue edits in place
+    (``VenueCapabilities.native_amend_order_types`` / ``native_amend_time_in_force``),
+    cancel/replace for every other order (Coinbase edits only GTC limits)."""
 
 
 class CancelAllScope(enum.Enum):
@@ -149,6 +153,10 @@ class VenueCapabilities:
     """
 
     amend: AmendMode = AmendMode.NATIVE
+    native_amend_order_types: frozenset[OrderType] = frozenset(OrderType)
+    """With ``AmendMode.NATIVE_WHERE_DECLARED``: the order types amended in place."""
+    native_amend_time_in_force: frozenset[TimeInForce] = frozenset(TimeInForce)
+    """With ``AmendMode.NATIVE_WHERE_DECLARED``: the times in force amended in place."""
     reduce_only: bool = False
     """Whether the venue honours reduce-only orders (refusing what would grow a position)."""
     cancel_all: CancelAllScope = CancelAllScope.NONE
@@ -180,6 +188,8 @@ class VenueCapabilities:
     def __post_init__(self) -> None:
         _set_of(self, "order_types", OrderType)
         _set_of(self, "time_in_force", TimeInForce)
+        _set_of(self, "native_amend_order_types", OrderType)
+        _set_of(self, "native_amend_time_in_force", TimeInForce)
         _set_of(self, "market_data", MarketDataKind)
         for name in ("reduce_only", "positions_are_balances", "post_only", "fractional_quantity"):
             if not isinstance(getattr(self, name), bool):
@@ -195,8 +205,14 @@ class VenueCapabilities:
                 f"VenueCapabilities.client_ids={self.client_ids!r}: must be ClientIdRules"
             )
 
-    @property
-    def amends_natively(self) -> bool:
+    def amends_natively(self, order_type: OrderType, time_in_force: TimeInForce) -> bool:
+        """Whether a modify of such an order keeps its id (native amend) rather than
+        replacing it with a new order under a new id (cancel/replace)."""
+        if self.amend is AmendMode.NATIVE_WHERE_DECLARED:
+            return (
+                order_type in self.native_amend_order_types
+                and time_in_force in self.native_amend_time_in_force
+            )
         return self.amend is AmendMode.NATIVE
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from ..messages import SubmitOrder
 from ..supervision import ActorSystem, Address
 from ._capabilities import VenueCapabilities
 
@@ -22,11 +23,10 @@ class VenueEntry:
     broker: Address
     capabilities: VenueCapabilities = field(default_factory=VenueCapabilities)
 
-    @property
-    def amends_natively(self) -> bool:
-        """A modify keeps the order's id (native amend) rather than replacing it
-        with a new order under a new id (cancel/replace)."""
-        return self.capabilities.amends_natively
+    def amends_natively(self, order: SubmitOrder) -> bool:
+        """A modify of ``order`` keeps its id (native amend) rather than replacing
+        it with a new order under a new id (cancel/replace)."""
+        return self.capabilities.amends_natively(order.order_type, order.time_in_force)
 
 
 class Directory:

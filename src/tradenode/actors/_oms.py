@@ -451,7 +451,7 @@ class OmsActor(Actor):
                 view,
             )
             return
-        native = entry.amends_natively
+        native = entry.amends_natively(view.order)
         if native or modify.new_client_order_id is None:
             self.state.mark_pending_replace(modify.client_order_id, now)
             seq = self._record(

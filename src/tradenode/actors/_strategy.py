@@ -184,7 +184,7 @@ class StrategyContext:
             logger.warning("%s: modify of unknown order %s", self.strategy_id, client_order_id)
             return None
         entry = self._actor.directory.venue(order.venue)
-        native = entry is None or entry.amends_natively
+        native = entry is None or entry.amends_natively(order)
         replacement = None if native else self._actor.next_client_order_id(order.venue)
         self._actor.send(
             ModifyOrder(
