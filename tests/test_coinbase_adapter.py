@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,15 +162,70 @@ def test_a_gtc_stop_limit_is_edited_in_place_stop_price_included(h: CoinbaseHarn
     assert h.order(coid).status is OrderStatus.ACCEPTED
 
 
-def test_a_gtd_order_is_never_edited(h: CoinbaseHarness) -> None:
+def test_a_gtd_order_is_modified_by_cancel_replace(h: CoinbaseHarness) -> None:
+    """Coinbase edits only GTC limits in place: a GTD order's modify cancels it
+    and places a replacement under a new client id, linked as one logical order."""
     end = h.clock.time_ns() + 3_600 * 1_000_000_000
     coid = h.do(limit(Side.BUY, "40000", "0.1", time_in_force=TimeInForce.GTD, expire_time_ns=end))
     h.wait_status(coid, OrderStatus.ACCEPTED)
-    seen = h.events()
-    h.do(lambda ctx: ctx.modify_order(coid, price=D("40100")))
-    refused = seen.wait_for(lambda m: isinstance(m, ModifyRejected))[0]
-    assert refused.code == "EDIT_UNSUPPORTED"
-    assert venue_order(h.venue, coid).limit_price == D("40000")
+    replacement = h.do(lambda ctx: ctx.modify_order(coid, price=D("40100")))
+    assert replacement is not None and replacement != coid
+    h.wait_status(coid, OrderStatus.CANCELED)
+    h.wait_status(replacement, OrderStatus.ACCEPTED)
+    assert venue_order(h.venue, coid).limit_price == D("40000"), "never edited in place"
+    new = venue_order(h.venue, replacement)
+    assert (new.limit_price, new.size) == (D("40100"), D("0.1"))
+    assert h.venue.calls().get("POST orders/edit", 0) == 0
+    h.venue.set_price("BTC-USD", D("40050"))
+    assert h.wait_status(replacement, OrderStatus.FILLED).filled_quantity == D("0.1")
+    assert_exactly_once(h)
+
+
+def test_a_partly_filled_gtd_order_is_replaced_by_what_is_left(h: CoinbaseHarness) -> None:
+    end = h.clock.time_ns() + 3_600 * 1_000_000_000
+    coid = h.do(limit(Side.BUY, "49000", "1.2", time_in_force=TimeInForce.GTD, expire_time_ns=end))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.venue.set_price("BTC-USD", D("48990"))
+    partly = h.wait_status(coid, OrderStatus.PARTIALLY_FILLED).filled_quantity
+    assert D(0) < partly < D("1.2")
+    replacement = h.do(lambda ctx: ctx.modify_order(coid, price=D("48500")))
+    h.wait_status(replacement, OrderStatus.ACCEPTED)
+    assert venue_order(h.venue, replacement).size == D("1.2") - partly, "only the rest"
+    assert venue_order(h.venue, replacement).configuration == "limit_limit_gtd"
+    h.venue.set_price("BTC-USD", D("48700"))  # the old price would fill; the new one does not
+    h.sync()
+    assert h.order(replacement).status is OrderStatus.ACCEPTED
+    for price in ("48490", "48480", "48470"):
+        h.venue.set_price("BTC-USD", D(price))
+    h.wait_status(replacement, OrderStatus.FILLED)
+    assert h.position("BTC-USD") == D("1.2")
+    assert_exactly_once(h)
+
+
+def test_a_replace_of_an_order_this_process_did_not_place_is_refused(
+    venue: CoinbaseVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A GTD order placed before a restart: its terms are in Coinbase's books, not in
+    this connection, so its cancel/replace is refused and the order stays as it is."""
+    journal = f"journal: {{path: '{tmp_path / 'journal'}', fsync: every_record}}\n"
+    end = clock.time_ns() + 3_600 * 1_000_000_000
+    with coinbase_node(venue, journal, clock=clock) as first:
+        coid = first.do(
+            limit(Side.BUY, "40000", "0.1", time_in_force=TimeInForce.GTD, expire_time_ns=end)
+        )
+        first.wait_status(coid, OrderStatus.ACCEPTED)
+    clock.advance(1.0)  # a new process: a new run tag in its client order ids
+    with coinbase_node(venue, journal, clock=clock) as h:
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        seen = h.events()
+        h.do(lambda ctx: ctx.modify_order(coid, price=D("40100")))
+        refused = seen.wait_for(lambda m: isinstance(m, ModifyRejected))[0]
+        assert refused.code == "REPLACE_UNAVAILABLE"
+        h.sync()
+        assert h.order(coid).status is OrderStatus.ACCEPTED
+        found = venue_order(venue, coid)
+        assert (found.status, found.limit_price) == ("OPEN", D("40000"))
+        assert [o.client_order_id for o in venue.orders()] == [coid], "nothing placed"
 
 
 class Watcher(Scripted):

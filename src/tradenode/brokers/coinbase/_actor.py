@@ -43,8 +43,10 @@ first and matched by ``client_order_id``, since Coinbase has no lookup by
 client id). Coinbase declares no acceptance window, so nothing is ever
 re-sent blindly. Modify is ``POST /orders/edit`` (new total size, limit price, and stop
 price of a stop-limit) for a GTC limit or stop-limit order, the kinds
-Coinbase edits; any other order's modify is refused ``EDIT_UNSUPPORTED``
-(the core has one amend mode per venue, so no cancel/replace here). Cancel is ``batch_cancel`` by venue order id; a
+Coinbase edits; any other order's modify is a cancel/replace (capabilities:
+``AmendMode.NATIVE_WHERE_DECLARED``): cancel, wait for Coinbase to show the
+original CANCELLED, and place the rest of the logical total under the new
+client id with the original's terms. Cancel is ``batch_cancel`` by venue order id; a
 cancel-all lists the product's open orders and cancels them in batches.
 
 A malformed frame is logged, counted and skipped: if it was an update it
@@ -176,6 +178,8 @@ class TrackedOrder:
     report_if_missing: bool = False
     """A journal said it was live: if the venue has never heard of it, say so."""
     lookups: int = 0
+    submitted: SubmitOrder | None = None
+    """The order as this connection placed it: the terms a cancel/replace keeps."""
 
     @property
     def settled(self) -> bool:
@@ -869,6 +873,7 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
             )
         tracked = self._track(command.client_order_id, command.symbol, None)
         tracked.quantity = command.quantity
+        tracked.submitted = command
         tracked.editable = (
             command.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
             and command.time_in_force is TimeInForce.GTC
@@ -884,13 +889,7 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
         tracked = self.link.orders.get(cid)
         product = self.products.get(command.symbol)
         if command.new_client_order_id is not None:
-            return self.reject(
-                request,
-                ModifyRejected,
-                cid,
-                "EDIT_UNSUPPORTED",
-                "Coinbase edits an order in place; a replacement under a new id is not sent",
-            )
+            return self._cancel_replace(request, command, command.new_client_order_id)
         if tracked is None or product is None or not tracked.editable:
             return self.reject(
                 request,
@@ -901,6 +900,68 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
                 "new order instead",
             )
         return self._call(request, _edit, cid, tracked.order_id, command, product)
+
+    def _cancel_replace(self, request: BrokerRequest, command: ModifyOrder, new_cid: str) -> Answer:
+        """What Coinbase cannot edit in place: cancel, read what filled, and place the
+        rest under ``new_cid`` with the original's terms and the new price/size.
+
+        The replacement leaves only once Coinbase shows the original CANCELLED
+        (a fill racing the cancel is then in its filled size): never two live
+        orders, never more than the logical total."""
+        cid = command.client_order_id
+        tracked = self.link.orders.get(cid)
+        product = self.products.get(command.symbol)
+        if tracked is None or tracked.order_id is None or tracked.submitted is None:
+            return self.reject(
+                request,
+                ModifyRejected,
+                cid,
+                "REPLACE_UNAVAILABLE",
+                "this connection did not place the order, so its terms are unknown: "
+                "cancel it and submit a new order",
+            )
+        if product is None:
+            return self.reject(
+                request,
+                ModifyRejected,
+                cid,
+                "INVALID_PRODUCT_ID",
+                f"{command.symbol} is not configured on {self.name}",
+            )
+        # Known before its create answer: the user channel may tell of it first.
+        self._track(new_cid, command.symbol, None)
+        job = _ReplaceJob(
+            tracked.order_id, tracked.submitted, command, product, request, self.monotonic
+        )
+        return self._call(request, _cancel_replace, job)
+
+    def _on_replaced(
+        self, request: BrokerRequest, command: ModifyOrder, result: _Replaced
+    ) -> BrokerReply:
+        assert command.new_client_order_id is not None
+        new_cid = command.new_client_order_id
+        if result.cancel_refused is not None:
+            self._settle(new_cid)
+            code, reason = result.cancel_refused
+            return self.reject(request, ModifyRejected, command.client_order_id, code, reason)
+        if result.replacement is None or result.answer is None:
+            # Cancelled, and nothing placed: the old order's end comes through
+            # the user channel (or the next sweep); the replacement never existed.
+            self._settle(new_cid)
+            self.reports_to.tell(
+                OrderRejected(
+                    client_order_id=new_cid,
+                    venue=self.name,
+                    code=result.not_placed_code,
+                    reason=result.not_placed_reason,
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+            return BrokerReply(request.seq, Outcome.OK, result.not_placed_reason)
+        placed = self._track(new_cid, command.symbol, None)
+        placed.quantity = result.replacement.quantity
+        placed.submitted = result.replacement
+        return self._on_submitted(request, result.replacement, result.answer)
 
     def query(self, request: BrokerRequest, command: QueryOrder) -> Answer:
         order_id = self._order_id_of(command.client_order_id)
@@ -977,6 +1038,8 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
             if code == UNKNOWN_AT_VENUE:
                 self._never_arrived(command.client_order_id)
             return self.reject(request, CancelRejected, command.client_order_id, code, reason)
+        if isinstance(command, ModifyOrder) and isinstance(result, _Replaced):
+            return self._on_replaced(request, command, result)
         if isinstance(command, ModifyOrder):
             return self._on_edited(request, command, result)
         if isinstance(command, QueryOrder):
@@ -1201,6 +1264,73 @@ async def _edit(
     if result.error is not None:
         return result
     return parse_edit_answer(result.body), size, price, stop, order_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Replaced:
+    """How a cancel/replace went: the cancel refused, or cancelled and either the
+    replacement's create answer or why nothing was placed."""
+
+    cancel_refused: tuple[str, str] | None = None
+    replacement: SubmitOrder | None = None
+    answer: Any = None
+    not_placed_code: str = "REPLACE_NOT_PLACED"
+    not_placed_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplaceJob:
+    order_id: str
+    original: SubmitOrder
+    command: ModifyOrder
+    product: CoinbaseProduct
+    request: BrokerRequest
+    monotonic: Callable[[], float]
+
+
+async def _cancel_replace(api: CoinbaseApi, job: _ReplaceJob) -> Any:
+    """Cancel the order; once Coinbase shows it CANCELLED, place what is left of the
+    logical total under the new client id. A RestResult on a transport error."""
+    order_id, original, command = job.order_id, job.original, job.command
+    assert command.new_client_order_id is not None
+    refuse_if_expired(job.request, job.monotonic)
+    refused = await _cancel(api, order_id, original.client_order_id)
+    if isinstance(refused, RestResult):
+        return refused
+    code, reason = refused
+    if code is not None:
+        return _Replaced(cancel_refused=(code, reason))
+    current = await api.order(order_id)
+    if current.error is not None:
+        return current
+    order = parse_order_answer(current.body)
+    if order.status != "CANCELLED":
+        return _Replaced(
+            not_placed_reason=f"the original is {order.status} after its cancel: not replaced"
+        )
+    total = command.quantity if command.quantity is not None else original.quantity
+    remaining = total - order.filled_size
+    if remaining <= 0:
+        return _Replaced(
+            not_placed_code="NOTHING_LEFT",
+            not_placed_reason="the original filled the whole quantity before its cancel",
+        )
+    replacement = dataclasses.replace(
+        original,
+        client_order_id=command.new_client_order_id,
+        quantity=remaining,
+        price=command.price if command.price is not None else original.price,
+        stop_price=command.stop_price if command.stop_price is not None else original.stop_price,
+        ts_ns=command.ts_ns,
+    )
+    try:
+        body = encode_order(replacement, job.product)
+    except UnsupportedOrderError as exc:
+        return _Replaced(not_placed_code=exc.code or "INVALID_ARGUMENT", not_placed_reason=str(exc))
+    result = await api.create_order(body)
+    if result.error is not None:
+        return result
+    return _Replaced(replacement=replacement, answer=parse_create_answer(result.body))
 
 
 async def _find(api: CoinbaseApi, cid: str) -> CoinbaseOrder | None:

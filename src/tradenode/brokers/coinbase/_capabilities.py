@@ -16,6 +16,7 @@ from ...actors._capabilities import (
     MarketDataKind,
     VenueCapabilities,
 )
+from ...messages import OrderType, TimeInForce
 from ._codec import COINBASE_ORDER_TYPES, COINBASE_TIME_IN_FORCE
 
 __all__ = ["COINBASE_CLIENT_ID_RULES", "coinbase_capabilities"]
@@ -29,10 +30,11 @@ COINBASE_CLIENT_ID_RULES = ClientIdRules(36, string.ascii_letters + string.digit
 def coinbase_capabilities() -> VenueCapabilities:
     return VenueCapabilities(
         # POST /orders/edit changes a GTC limit or stop-limit order in place
-        # (same order id, same client id). The core has one amend mode per venue, so other
-        # orders' modifies are refused by the broker (ModifyRejected
-        # EDIT_UNSUPPORTED: cancel and submit a new order instead).
-        amend=AmendMode.NATIVE,
+        # (same order id, same client id: EDITABLE_CONFIGURATIONS); any other
+        # order's modify is a cancel/replace, which the OMS runs.
+        amend=AmendMode.NATIVE_WHERE_DECLARED,
+        native_amend_order_types=frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT}),
+        native_amend_time_in_force=frozenset({TimeInForce.GTC}),
         # Spot: no reduce-only flag.
         reduce_only=False,
         # batch_cancel takes order ids; the broker lists a symbol's open
