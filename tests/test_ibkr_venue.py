@@ -76,7 +76,10 @@ def venue(clock: Clock) -> Iterator[IbkrVenue]:
 
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """A fresh asyncio loop per test for the IB clients' synchronous API."""
+    """A fresh asyncio loop per test for the IB clients' synchronous API, under a policy of
+    its own: the process's policy (and whatever loop state it holds) is left as it was."""
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
     fresh = asyncio.new_event_loop()
     asyncio.set_event_loop(fresh)
     try:
@@ -86,7 +89,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
         for _ in range(3):
             fresh.run_until_complete(asyncio.sleep(0))
         fresh.close()
-        asyncio.set_event_loop(None)
+        asyncio.set_event_loop_policy(previous)
 
 
 @pytest.fixture
