@@ -43,6 +43,7 @@ venues:
       ws_orders: {ws_orders}
       request_timeout: {request_timeout}
       check_interval: {check_interval}
+      ping_interval: {ping_interval}
     breaker: {{failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
 oms: {{ack_timeout: 30}}
 """
@@ -109,6 +110,7 @@ def node_config(
     ws_orders: bool = True,
     request_timeout: float = 5.0,
     check_interval: float = 0.0,
+    ping_interval: float = 20.0,
 ) -> str:
     return VENUE_CONFIG.format(
         api_key=venue.api_key,
@@ -121,6 +123,7 @@ def node_config(
         ws_orders="true" if ws_orders else "false",
         request_timeout=request_timeout,
         check_interval=check_interval,
+        ping_interval=ping_interval,
     )
 
 

@@ -516,3 +516,22 @@ def test_the_breaker_paces_placements_to_okxs_per_instrument_limit(clock: Manual
             assert all(rate.used <= rate.limit for rate in seen.values())
             assert seen[f"batch-orders:{BTC}"].limit == 300
             assert_exactly_once(h)
+
+
+def test_pings_keep_quiet_connections_open_and_their_absence_is_a_lost_connection(
+    clock: ManualClock,
+) -> None:
+    """OKX closes a WebSocket after 30 s without traffic (here: 1 s); the session
+    pings below that. Real time has to pass for this one: the venue's idle timer
+    runs on it."""
+    with OkxVenue(seed=5, clock=venue_clock(clock), idle_timeout=1.0) as venue:
+        venue.freeze_prices()
+        venue.set_price(BTC, D("50000"))
+        with okx_node(venue, clock=clock, ping_interval=0.2) as h:
+            time.sleep(2.5)  # several idle timeouts: only the pings keep it open
+            coid = h.do(market(Side.BUY, "0.01"))
+            h.wait_status(coid, OrderStatus.FILLED)
+            assert h.link().connections == 1
+            assert not [e for e in h.supervision.items if event(K.RESTART_SCHEDULED)(e)]
+        with okx_node(venue, clock=clock, ping_interval=29) as h:
+            h.supervision.wait_for(event(K.RESTART_SCHEDULED, 2))  # closed for idleness
