@@ -479,6 +479,33 @@ def test_if_touched_orders_trigger_when_the_price_comes_to_them(
     assert venue.positions() == {}
 
 
+def test_ioc_fills_what_it_can_and_fok_all_or_nothing(venue: IbkrVenue, ib: ib_async.IB) -> None:
+    ioc = ib.placeOrder(aapl(), ib_async.LimitOrder("BUY", 250, 190.05, tif="IOC", orderRef="ioc"))
+    fok = ib.placeOrder(aapl(), ib_async.LimitOrder("BUY", 250, 190.05, tif="FOK", orderRef="fok"))
+    wait_for(ib, lambda: ioc.orderStatus.status == fok.orderStatus.status == "Cancelled", "both")
+    assert [f.execution.shares for f in ioc.fills] == [100] and fok.fills == []
+    assert venue.positions() == {"AAPL": D(100)}
+
+
+def test_clear_faults_forgets_armed_faults_and_releases_held_executions(
+    venue: IbkrVenue, raw: RawClient
+) -> None:
+    venue.pacing_violation(5)
+    venue.refuse_next_order()
+    venue.hold_executions()
+    venue.clear_faults()
+    raw.place(1, "BUY", 1, "after-clear")
+    seen = raw.until(lambda m: m[0] == "59")
+    assert not any(m[0] == "4" for m in seen) and any(m[0] == "11" for m in seen)
+    venue.hold_executions()
+    raw.place(2, "BUY", 1, "held-then-cleared")
+    raw.until(lambda m: m[0] == "3" and m[2] == "Filled")
+    venue.clear_faults()
+    assert any(
+        m[0] == "11" and m[26] == "held-then-cleared" for m in raw.until(lambda m: m[0] == "59")
+    )
+
+
 def test_refusals_come_as_ib_error_codes(venue: IbkrVenue, ib: ib_async.IB) -> None:
     errors: list[tuple[int, int, str]] = []
     ib.errorEvent += lambda req_id, code, text, _contract: errors.append((req_id, code, text))
