@@ -73,7 +73,7 @@ venues:
       client_id: {client_id}
       account: {account}
       request_timeout: {request_timeout}
-      connect_timeout: 10
+      connect_timeout: 5
 {instruments}
     breaker: {{failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
 oms: {{ack_timeout: 30}}
@@ -303,6 +303,7 @@ class IbkrCampaignVenue:
                 "client_id": CAMPAIGN_CLIENT_ID,
                 "account": self._urls["account"],
                 "pacing_backoff": 0.5,
+                "connect_timeout": 3.0,
                 # The drill's breaker admits 200 requests a second; the local TWS paces
                 # only when told to (and ib_async itself stays below 45 messages a second).
                 "message_rate_limit": 200,
@@ -395,9 +396,10 @@ class IbkrCampaignVenue:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        # Held placements are acted on, never dropped: TWS has them.
+        self._knob("release_orders")
         self._knob("clear_faults")
         self._knob("release_executions")
-        self._knob("release_orders")
         with contextlib.suppress(RuntimeError):
             self._knob("connectivity_restored")
         self._knob("up")

@@ -268,3 +268,16 @@ def test_the_incarnations_asyncio_loop_refuses_work_once_closed() -> None:
     assert not loop.is_running
     with pytest.raises(AsyncioLoopClosed):
         loop.run(answer())
+
+
+def test_a_pacing_violation_while_connecting_fails_the_attempt_at_once(
+    venue: IbkrVenue, clock: ManualClock
+) -> None:
+    venue.pacing_violation(1)  # the first request at connect (reqPositions) is refused
+    with ibkr_node(venue, clock=clock) as h:
+        failed = h.supervision.wait_for(event(K.FAILED, 1))[0]
+        assert "100" in str(failed.error)
+        h.restart(2)
+        coid = h.do(market(Side.BUY, "10"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert_exactly_once(h)

@@ -243,7 +243,7 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         instruments: dict[str, IbkrContractSpec],
         reports_to: Address,
         link: IbkrLink,
-        connect_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
         request_timeout: float = 10.0,
         message_rate_limit: float = 50.0,
         pacing_backoff: float = 1.0,
@@ -293,7 +293,15 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         session = thread.run(build())
         holder.append(session)
         self.session = session
-        thread.run(session.connect(self._host, self._port, self._client_id, self._connect_timeout))
+        thread.run(
+            session.connect(
+                self._host,
+                self._port,
+                self._client_id,
+                self._connect_timeout,
+                pacing_backoff=self._pacing_backoff,
+            )
+        )
         self.link.note_connected()
         self.link.accounts = tuple(session.accounts)
         self._qualify()

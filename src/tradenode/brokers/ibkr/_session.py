@@ -91,6 +91,8 @@ class _Tap:
     def __init__(self, deliver: Callable[[SessionEvent], None]) -> None:
         self.deliver = deliver
         self.waiters: dict[int, tuple[Callable[[VenueAnswer], bool], asyncio.Future[Any]]] = {}
+        self.on_connect_error: asyncio.Future[IbError] | None = None
+        """While connecting: where a pacing violation goes (it fails the attempt)."""
 
     def emit(self, make: Callable[[], SessionEvent]) -> None:
         try:
@@ -102,6 +104,14 @@ class _Tap:
             self.deliver(Malformed(f"{type(exc).__name__}: {exc}"))
             return
         self.deliver(event)
+        connecting = self.on_connect_error
+        if (
+            connecting is not None
+            and isinstance(event, IbError)
+            and event.kind is ErrorKind.PACING
+            and not connecting.done()
+        ):
+            connecting.set_result(event)
         if isinstance(event, IbOpenOrder | IbOrderStatus | IbError):
             order_id = event.req_id if isinstance(event, IbError) else event.order_id
             waiting = self.waiters.get(order_id)
@@ -246,23 +256,55 @@ class IbkrSession:
     def accounts(self) -> list[str]:
         return list(self.ib.client.getAccounts())
 
-    async def connect(self, host: str, port: int, client_id: int, connect_timeout: float) -> None:
+    async def connect(
+        self,
+        host: str,
+        port: int,
+        client_id: int,
+        connect_timeout: float,
+        *,
+        pacing_backoff: float = 1.0,
+    ) -> None:
         """Handshake, startApi, nextValidId and managedAccounts; positions (ib_async always
-        asks). Open orders and executions the actor asks for itself, when it reconciles."""
-        try:
-            await self.ib.connectAsync(
+        asks). Open orders and executions the actor asks for itself, when it reconciles.
+
+        A pacing violation while connecting ends the attempt at once (ib_async would
+        wait out ``connect_timeout`` for the answer TWS refused to give), with the
+        back-off as its ``retry_after``."""
+        refused: asyncio.Future[IbError] = asyncio.get_running_loop().create_future()
+        self._tap.on_connect_error = refused
+        attempt = asyncio.ensure_future(
+            self.ib.connectAsync(
                 host,
                 port,
                 clientId=client_id,
                 timeout=connect_timeout,
                 fetchFields=StartupFetch.POSITIONS,
             )
+        )
+        try:
+            await asyncio.wait({attempt, refused}, return_when=asyncio.FIRST_COMPLETED)
+            if not attempt.done():
+                attempt.cancel()
+                self.ib.disconnect()
+                self.closed = True
+                error = refused.result()
+                raise BrokerConnectionError(
+                    f"TWS refused the connection's requests: {error.code} {error.text}",
+                    code=str(error.code),
+                    retry_after=pacing_backoff,
+                )
+            attempt.result()
         except (OSError, TimeoutError, ConnectionError) as exc:
             self.closed = True
             raise BrokerConnectionError(
                 f"cannot connect to TWS at {host}:{port} as client {client_id}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            self._tap.on_connect_error = None
+            if not refused.done():
+                refused.cancel()
 
     def _on_disconnected(self) -> None:
         if not self.closed:

@@ -81,7 +81,9 @@ class IbkrSettings(VenueSettings):
     details: conId, minimum tick, size increment), and one IB does not know is
     a ``ConfigError`` naming it.
 
-    ``message_rate_limit`` is IB's limit on API messages per second (50; ib_async
+    ``connect_timeout`` bounds the handshake and each startup request (the node
+    waits for a venue's broker to connect and reconcile for at most 10 s when it
+    attaches it). ``message_rate_limit`` is IB's limit on API messages per second (50; ib_async
     throttles itself below it too) that the broker reports to its breaker;
     ``pacing_backoff`` the seconds the breaker waits after IB's pacing
     violation (error 100). ``outside_rth`` lets orders fill outside regular
@@ -94,7 +96,7 @@ class IbkrSettings(VenueSettings):
     client_id: int = Field(1, ge=0)
     account: str = ""
     instruments: dict[str, IbkrContractSpec] = Field(default_factory=dict)
-    connect_timeout: float = Field(10.0, gt=0)
+    connect_timeout: float = Field(5.0, gt=0)
     request_timeout: float = Field(10.0, gt=0)
     message_rate_limit: float = Field(50.0, gt=0)
     pacing_backoff: float = Field(1.0, gt=0)
