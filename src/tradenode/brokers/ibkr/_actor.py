@@ -376,8 +376,15 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         if session is None or thread is None:
             return
         contracts = [i.contract for i in self._streamed()]
-        if contracts:
-            thread.call_soon(session.stream_quotes, contracts, self._market_data_type)
+        if not contracts:
+            return
+        market_data_type = self._market_data_type
+
+        async def stream() -> None:
+            session.stream_quotes(contracts, market_data_type)
+
+        # Waited for: once a subscription is handled, its requests have left.
+        thread.run(stream())
 
     def on_subscribed(self, subscription: QuoteSubscription) -> None:
         unknown = [s for s in subscription.symbols if s not in self._specs]
