@@ -179,6 +179,9 @@ class OkxLink(BrokerLink):
     """Per rate counter, when its requests left (node monotonic clock)."""
     last_quotes: dict[str, Quote] = field(default_factory=dict)
     """The latest quote per instrument: the reference price of market-order checks."""
+    settled: collections.OrderedDict[str, str] = field(default_factory=collections.OrderedDict)
+    """ordId -> client order id of the orders settled lately (at most ``SETTLED_MEMORY``):
+    a late or repeated push about one changes nothing."""
 
 
 # -- messages the actor sends itself ------------------------------------------------------
@@ -422,7 +425,8 @@ class OkxBroker(BrokerBase[OkxLink]):
             for cid, order in self.link.orders.items()
             if not order.settled
         }
-        return unsettled, dict(self.link.client_ids), self.link.fill_cursor
+        known = {**self.link.settled, **self.link.client_ids}
+        return unsettled, known, self.link.fill_cursor
 
     def _apply(self, sweep: _Sweep) -> None:
         for asked in sweep.unsettled:
@@ -444,6 +448,11 @@ class OkxBroker(BrokerBase[OkxLink]):
             self._note(cid, order)
             self._report_status(cid, order)
         for fill in sweep.fills:
+            done = self.link.settled.get(fill.order_id)
+            if done is not None and fill.order_id not in self.link.client_ids:
+                # A settled order's fill: forwarded before (the OMS drops a repeat).
+                self.reports_to.tell(fill_to_message(self.name, fill, done))
+                continue
             owner = self.link.client_ids.get(fill.order_id)
             if owner is None:
                 shown = sweep.foreign.get(fill.order_id)
@@ -495,10 +504,14 @@ class OkxBroker(BrokerBase[OkxLink]):
         self.reports_to.tell(fill_to_message(self.name, fill, cid))
 
     def _forget_settled(self) -> None:
+        settled = self.link.settled
         for cid in [cid for cid, order in self.link.orders.items() if order.settled]:
             tracked = self.link.orders.pop(cid)
             if tracked.order_id is not None:
                 self.link.client_ids.pop(tracked.order_id, None)
+                settled[tracked.order_id] = cid
+        while len(settled) > SETTLED_MEMORY:
+            settled.popitem(last=False)
 
     def _never_arrived(self, cid: str) -> None:
         """The venue has no such order. A submit of unknown outcome is the breaker's
@@ -591,6 +604,13 @@ class OkxBroker(BrokerBase[OkxLink]):
         ) from error
 
     def _on_order_push(self, order: OkxOrder, fill: OkxFill | None, row: Mapping[str, Any]) -> None:
+        done = self.link.settled.get(order.order_id)
+        if done is not None:
+            # A late or repeated push about a settled order: its fill, if any, went
+            # already (the OMS drops it by execution id); nothing else to say.
+            if fill is not None:
+                self.reports_to.tell(fill_to_message(self.name, fill, done))
+            return
         known = order.order_id in self.link.client_ids or order.client_order_id in self.link.orders
         cid = self._client_id(order)
         if not known:
@@ -1072,6 +1092,10 @@ class OkxBroker(BrokerBase[OkxLink]):
         self.reports_to.tell(report)
         self._forget_settled()
         return BrokerReply(seq, Outcome.OK, report=report)
+
+
+#: How many settled orders the link remembers, to know their late pushes.
+SETTLED_MEMORY = 10_000
 
 
 def _failure_reply(request: BrokerRequest, error: BrokerError) -> BrokerReply:
