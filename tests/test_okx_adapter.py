@@ -535,3 +535,25 @@ def test_pings_keep_quiet_connections_open_and_their_absence_is_a_lost_connectio
             assert not [e for e in h.supervision.items if event(K.RESTART_SCHEDULED)(e)]
         with okx_node(venue, clock=clock, ping_interval=29) as h:
             h.supervision.wait_for(event(K.RESTART_SCHEDULED, 2))  # closed for idleness
+
+
+def test_a_restart_pages_through_more_than_a_page_of_fills_and_open_orders(
+    venue: OkxVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    journal = f"journal: {{path: '{tmp_path / 'journal'}', fsync: every_record}}\n"
+    with okx_node(venue, journal, clock=clock) as h:
+        first = h.do(market(Side.BUY, "0.01"))
+        h.wait_status(first, OrderStatus.FILLED)
+    # While no node runs, another client trades: more than one page (100) of each.
+    for i in range(105):
+        venue.place_order(BTC, "buy", "market", D("0.001"), cl_ord_id=f"away{i}")
+        venue.place_order(BTC, "buy", "limit", D("0.001"), px=D("40000"), cl_ord_id=f"rest{i}")
+    with okx_node(venue, journal, clock=clock) as h:
+        h.sync()
+        assert len(h.fills()) == 1 + len(
+            [f for f in venue.fills() if f.cl_ord_id.startswith("away")]
+        )
+        assert all(h.order(f"away{i}").status is OrderStatus.FILLED for i in range(105))
+        assert all(h.order(f"rest{i}").status is OrderStatus.ACCEPTED for i in range(105))
+        assert h.position(BTC) == D("0.01") + D("0.105")
+        assert_exactly_once(h)
