@@ -506,6 +506,28 @@ def test_clear_faults_forgets_armed_faults_and_releases_held_executions(
     )
 
 
+def test_average_cost_and_realized_pnl_include_commissions_as_ib_books_them(
+    venue: IbkrVenue, ib: ib_async.IB
+) -> None:
+    future = ib_async.Future("ES", "202612", "CME")
+    ib.qualifyContracts(future)
+    start = D(venue.account_values()["NetLiquidation"])
+    opening = ib.placeOrder(future, ib_async.MarketOrder("BUY", 2, orderRef="open"))
+    wait_for(ib, lambda: opening.orderStatus.status == "Filled", "the opening fill")
+    wait_for(ib, ib.positions, "the position")
+    [position] = ib.positions()
+    assert position.avgCost == pytest.approx(5000 * 50 + 1.70 / 2)  # 2 x 0.85 inside the cost
+    assert D(venue.account_values()["NetLiquidation"]) == start - D("1.70")
+    in_thread(lambda: venue.set_price("ESZ6", D("5010.00")))
+    closing = ib.placeOrder(future, ib_async.MarketOrder("SELL", 2, orderRef="close"))
+    wait_for(ib, lambda: closing.orderStatus.status == "Filled", "the closing fill")
+    wait_for(ib, lambda: closing.fills and closing.fills[-1].commissionReport.execId, "fees")
+    [report] = [f.commissionReport for f in closing.fills]
+    assert report.realizedPNL == pytest.approx(2 * 10 * 50 - 1.70 - 1.70)
+    assert D(venue.account_values()["NetLiquidation"]) == start + 1000 - D("3.40")
+    assert D(venue.account_values()["RealizedPnL"]) == D("996.60")
+
+
 def test_refusals_come_as_ib_error_codes(venue: IbkrVenue, ib: ib_async.IB) -> None:
     errors: list[tuple[int, int, str]] = []
     ib.errorEvent += lambda req_id, code, text, _contract: errors.append((req_id, code, text))

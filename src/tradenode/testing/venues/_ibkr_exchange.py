@@ -24,9 +24,11 @@ auction here); GTD expires at ``goodTillDate``.
 **Money** (documented choices): IB's fixed-rate commissions, charged per
 execution with the order's minimum topped up on its first execution
 (stocks 0.005 USD a share, minimum 1; FX 0.2 bp of the value, minimum 2;
-futures 0.85 a contract; options 0.65 a contract, minimum 1). Stocks,
-options and FX pay their notional in cash; futures settle only realized
-P/L and commissions. Everything is in USD (EUR.USD positions are counted
+futures 0.85 a contract; options 0.65 a contract, minimum 1). As in IB's
+books, a position's average cost includes the commissions paid to open it
+and a closing execution's realizedPNL is net of its own. Stocks, options
+and FX pay their notional in cash; futures settle only realized P/L and
+commissions. Everything is in USD (EUR.USD positions are counted
 in EUR units with a USD value). Margin is a flat 25 % (initial) and 20 %
 (maintenance) of the gross position value.
 
@@ -384,6 +386,8 @@ class _Holding:
     position: Decimal = Decimal(0)
     avg_price: Decimal = Decimal(0)
     realized: Decimal = Decimal(0)
+    open_fees: Decimal = Decimal(0)
+    """The commissions inside ``avg_price`` (paid to open what is still open)."""
 
 
 @dataclass(slots=True)
@@ -1135,29 +1139,44 @@ class IbkrExchange:
     def _book(
         self, contract: IbkrContract, action: str, quantity: Decimal, price: Decimal, fee: Decimal
     ) -> Decimal | None:
-        """Update cash and the holding; the realized P/L of this execution (None if it opened)."""
+        """Update cash and the holding; the realized P/L of this execution (None if it opened).
+
+        As IB keeps its books: the average cost includes the commissions paid to
+        open (a long's cost rises by them, a short's proceeds fall), and a
+        closing execution's realized P/L is net of its own commission.
+        """
         holding = self._holdings.setdefault(contract.con_id, _Holding())
         signed = quantity if action == "BUY" else -quantity
         factor = contract.factor
         realized: Decimal | None = None
+        gross = released = Decimal(0)
+        opened, opening_fee = quantity, fee
         if holding.position and (holding.position > 0) != (signed > 0):
             closed = min(abs(holding.position), quantity)
+            closing_fee = fee * closed / quantity
             direction = 1 if holding.position > 0 else -1
-            realized = (price - holding.avg_price) * closed * factor * direction - fee
+            gross = (price - holding.avg_price) * closed * factor * direction
+            realized = gross - closing_fee
             holding.realized += realized
+            released = holding.open_fees * closed / abs(holding.position)
+            holding.open_fees -= released
+            opened, opening_fee = quantity - closed, fee - closing_fee
         new_position = holding.position + signed
+        side = 1 if new_position > 0 else -1
         if new_position == 0:
             holding.avg_price = Decimal(0)
+            holding.open_fees = Decimal(0)
         elif holding.position == 0 or (holding.position > 0) != (new_position > 0):
-            holding.avg_price = price
+            holding.avg_price = price + side * opening_fee / (opened * factor)
+            holding.open_fees = opening_fee
         elif (holding.position > 0) == (signed > 0):
-            total = abs(holding.position) * holding.avg_price + quantity * price
-            holding.avg_price = total / abs(new_position)
+            basis = abs(holding.position) * holding.avg_price + quantity * price
+            holding.avg_price = (basis + side * fee / factor) / abs(new_position)
+            holding.open_fees += fee
         if contract.sec_type == "FUT":
-            if realized is not None:
-                self._cash += realized
-            else:
-                self._cash -= fee
+            # Futures settle only P/L: what this execution closed (its opening fees were
+            # paid when they were, not again now), less this execution's whole fee.
+            self._cash += gross + released - fee
         else:
             self._cash -= signed * price * factor + fee
         holding.position = new_position
@@ -1180,9 +1199,11 @@ class IbkrExchange:
         liquidation = self._cash + market_value
         liquidation += sum(
             (
+                # The fees inside the average cost were already paid from cash.
                 (self.sim.quote(self.contracts[c].sim_symbol).last - h.avg_price)
                 * h.position
                 * self.contracts[c].factor
+                + h.open_fees
                 for c, h in self._holdings.items()
                 if self.contracts[c].sec_type == "FUT"
             ),
