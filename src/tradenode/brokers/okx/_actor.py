@@ -179,6 +179,8 @@ class OkxLink(BrokerLink):
     """Per rate counter, when its requests left (node monotonic clock)."""
     last_quotes: dict[str, Quote] = field(default_factory=dict)
     """The latest quote per instrument: the reference price of market-order checks."""
+    last_sweep_ns: int | None = None
+    """When the last reconciliation was applied (node clock)."""
     settled: collections.OrderedDict[str, str] = field(default_factory=collections.OrderedDict)
     """ordId -> client order id of the orders settled lately (at most ``SETTLED_MEMORY``):
     a late or repeated push about one changes nothing."""
@@ -331,7 +333,12 @@ class OkxBroker(BrokerBase[OkxLink]):
                     "not listed as SPOT instruments by OKX",
                     key="okx.symbols",
                 )
-            sweep = thread.run(_sweep, session.api, *self._sweep_arguments(), self.name)
+            # The journaled cursor may be older than the 3 days /trade/fills covers.
+            sweep = thread.run(
+                functools.partial(
+                    _sweep, session.api, *self._sweep_arguments(), self.name, history=True
+                )
+            )
             self._apply(sweep)
             streamed = self._streamed()
             if streamed:
@@ -428,6 +435,12 @@ class OkxBroker(BrokerBase[OkxLink]):
         known = {**self.link.settled, **self.link.client_ids}
         return unsettled, known, self.link.fill_cursor
 
+    def _sweep_is_old(self) -> bool:
+        """Whether the last sweep is old enough that /trade/fills (3 days) may miss
+        fills after its cursor (then /trade/fills-history, 3 months, is read)."""
+        last = self.link.last_sweep_ns
+        return last is None or self.context.now_ns() - last > HISTORY_AFTER_NS
+
     def _apply(self, sweep: _Sweep) -> None:
         for asked in sweep.unsettled:
             cid = asked.client_order_id
@@ -464,6 +477,7 @@ class OkxBroker(BrokerBase[OkxLink]):
                 owner = self._client_id(shown)
                 self._report_status(owner, shown)  # adopted before its fills
             self._forward(owner, fill)
+        self.link.last_sweep_ns = self.context.now_ns()
         if sweep.cursor is not None:
             self.link.fill_cursor = sweep.cursor
             self.reports_to.tell(VenueCursor(self.name, CURSOR_SCOPE, sweep.cursor))
@@ -547,6 +561,7 @@ class OkxBroker(BrokerBase[OkxLink]):
                 known=known,
                 cursor=cursor,
                 broker=self.name,
+                history=self._sweep_is_old(),
             )
         )
 
@@ -1094,6 +1109,9 @@ class OkxBroker(BrokerBase[OkxLink]):
         return BrokerReply(seq, Outcome.OK, report=report)
 
 
+#: A sweep this long after the last one reads fills-history (3 months), not fills (3 days).
+HISTORY_AFTER_NS = 2 * 24 * 3600 * 1_000_000_000
+
 #: How many settled orders the link remembers, to know their late pushes.
 SETTLED_MEMORY = 10_000
 
@@ -1260,12 +1278,16 @@ async def _amend(
     return placed, after
 
 
-async def _order_fills(api: OkxApi, order: OkxOrder, broker: str) -> tuple[OkxFill, ...]:
+async def _order_fills(
+    api: OkxApi, order: OkxOrder, broker: str, *, history: bool = False
+) -> tuple[OkxFill, ...]:
     """Every fill of ``order`` (``/trade/fills?ordId=``, paged), oldest first."""
     rows: list[OkxFill] = []
     after: str | None = None
     while True:
-        result = await api.fills(inst_id=order.inst_id, order_id=order.order_id, after=after)
+        result = await api.fills(
+            inst_id=order.inst_id, order_id=order.order_id, after=after, history=history
+        )
         answer = _must(result, "fills", broker)
         page = [parse_fill(row, broker=broker) for row in answer.data]
         rows.extend(page)
@@ -1276,14 +1298,14 @@ async def _order_fills(api: OkxApi, order: OkxOrder, broker: str) -> tuple[OkxFi
 
 
 async def _query(
-    api: OkxApi, inst_id: str, client_order_id: str, broker: str
+    api: OkxApi, inst_id: str, client_order_id: str, broker: str, *, history: bool = False
 ) -> tuple[RestResult, tuple[OkxFill, ...]]:
     found = await api.order(inst_id, client_order_id=client_order_id)
     answer = found.answer
     if answer is None or not answer.ok or not answer.data:
         return found, ()
     order = parse_order(answer.data[0], broker=broker)
-    fills = await _order_fills(api, order, broker) if order.filled > 0 else ()
+    fills = await _order_fills(api, order, broker, history=history) if order.filled > 0 else ()
     return found, fills
 
 
@@ -1347,20 +1369,20 @@ def _must(result: RestResult, what: str, broker: str) -> OkxAnswer:
 
 
 async def _fills_after(
-    api: OkxApi, cursor: str | None, broker: str
+    api: OkxApi, cursor: str | None, broker: str, *, history: bool = False
 ) -> tuple[list[OkxFill], str | None]:
     """Every fill after the ``billId`` ``cursor``, oldest first, and the new cursor.
 
     Without a cursor (a new journal), the history before now is not ours to
     sweep: the cursor starts at the newest fill (``"0"`` when there is none)."""
     if cursor is None:
-        answer = _must(await api.fills(), "fills", broker)
+        answer = _must(await api.fills(history=history), "fills", broker)
         latest = [parse_fill(row, broker=broker) for row in answer.data[:1]]
         return [], latest[0].bill_id if latest and latest[0].bill_id else "0"
     collected: list[OkxFill] = []
     before = cursor
     while True:
-        answer = _must(await api.fills(before=before), "fills", broker)
+        answer = _must(await api.fills(before=before, history=history), "fills", broker)
         page = [parse_fill(row, broker=broker) for row in answer.data]
         if not page:
             break
@@ -1381,20 +1403,28 @@ async def _sweep(
     known: Mapping[str, str],
     cursor: str | None,
     broker: str,
+    *,
+    history: bool = False,
 ) -> _Sweep:
     """One reconciliation's reads. An unsettled order the open-orders list shows is
     not asked for again (OKX counts order look-ups per instrument), and its fills
-    are read only when it shows more filled than the link forwarded."""
+    are read only when it shows more filled than the link forwarded. ``history``:
+    fills from ``fills-history`` (3 months) rather than ``fills`` (3 days), for a
+    sweep whose cursor may be older than that."""
     pending = await _pending(api, None, broker)
     resting = {o.client_order_id: o for o in pending if o.client_order_id}
     asked = []
     for cid, (inst_id, forwarded) in sorted(unsettled.items()):
         shown = resting.get(cid)
         if shown is not None:
-            fills = await _order_fills(api, shown, broker) if shown.filled > forwarded else ()
+            fills = (
+                await _order_fills(api, shown, broker, history=history)
+                if shown.filled > forwarded
+                else ()
+            )
             asked.append(_Asked(cid, shown, fills=fills))
             continue
-        found, fills = await _query(api, inst_id, cid, broker)
+        found, fills = await _query(api, inst_id, cid, broker, history=history)
         answer = found.answer
         if answer is not None and answer.ok and answer.data:
             asked.append(_Asked(cid, parse_order(answer.data[0], broker=broker), fills=fills))
@@ -1402,7 +1432,7 @@ async def _sweep(
             code = answer.code if answer is not None else str(found.status)
             missing = classify(code, found.status) is ErrorKind.NOT_FOUND
             asked.append(_Asked(cid, None, missing=missing))
-    swept, new_cursor = await _fills_after(api, cursor, broker)
+    swept, new_cursor = await _fills_after(api, cursor, broker, history=history)
     seen = set(known) | {o.order_id for o in pending}
     seen.update(a.order.order_id for a in asked if a.order is not None)
     foreign: dict[str, OkxOrder] = {}
@@ -1424,9 +1454,10 @@ async def _periodic(
     known: Mapping[str, str],
     cursor: str | None,
     broker: str,
+    history: bool,
 ) -> None:
     try:
-        sweep = await _sweep(api, unsettled, known, cursor, broker)
+        sweep = await _sweep(api, unsettled, known, cursor, broker, history=history)
     except Exception as exc:  # noqa: BLE001 - an escaping error would end the session's loop
         logger.warning("%s: periodic check failed: %s: %s", broker, type(exc).__name__, exc)
         me.tell(_Checked(None))

@@ -22,6 +22,7 @@ __all__ = [
     "BATCH_PLACE",
     "CANCEL",
     "FILLS",
+    "FILLS_HISTORY",
     "INSTRUMENTS",
     "ORDER",
     "ORDERS_HISTORY",
@@ -73,6 +74,7 @@ ORDER = Endpoint("GET", "/api/v5/trade/order", 60, per_instrument=True)
 ORDERS_PENDING = Endpoint("GET", "/api/v5/trade/orders-pending", 60)
 ORDERS_HISTORY = Endpoint("GET", "/api/v5/trade/orders-history", 40)
 FILLS = Endpoint("GET", "/api/v5/trade/fills", 60)
+FILLS_HISTORY = Endpoint("GET", "/api/v5/trade/fills-history", 10)
 BALANCE = Endpoint("GET", "/api/v5/account/balance", 10)
 
 #: The private WebSocket's channel of order updates (fills included) and the
@@ -228,9 +230,10 @@ class OkxApi:
         order_id: str | None = None,
         before: str | None = None,
         after: str | None = None,
+        history: bool = False,
     ) -> RestResult:
-        """Fills of the last 3 days, newest first; ``before``/``after`` are billIds
-        (rows newer / older than it)."""
+        """Fills of the last 3 days (``history``: 3 months, a tighter limit), newest
+        first; ``before``/``after`` are billIds (rows newer / older than it)."""
         params = _query(
             instType="SPOT",
             instId=inst_id,
@@ -239,7 +242,8 @@ class OkxApi:
             after=after,
             limit=str(PAGE_LIMIT),
         )
-        return await self._t.rest(FILLS.method, FILLS.path, params=params)
+        endpoint = FILLS_HISTORY if history else FILLS
+        return await self._t.rest(endpoint.method, endpoint.path, params=params)
 
     async def balance(self) -> RestResult:
         return await self._t.rest(BALANCE.method, BALANCE.path)
