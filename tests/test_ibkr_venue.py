@@ -654,6 +654,30 @@ class OfficialApp(EWrapper, EClient):
     def commissionAndFeesReport(self, report: Any) -> None:
         self.events.put(("commission", report.execId, report.commissionAndFees))
 
+    def position(self, account: str, contract: Any, position: Any, avgCost: float) -> None:
+        self.events.put(("position", contract.localSymbol, position, avgCost))
+
+    def positionEnd(self) -> None:
+        self.events.put(("positionEnd",))
+
+    def accountSummary(self, reqId: int, account: str, tag: str, value: str, currency: str) -> None:
+        self.events.put(("accountSummary", tag, value))
+
+    def accountSummaryEnd(self, reqId: int) -> None:
+        self.events.put(("accountSummaryEnd",))
+
+    def updatePortfolio(self, contract: Any, position: Any, *rest: Any) -> None:
+        self.events.put(("portfolio", contract.localSymbol, position))
+
+    def accountDownloadEnd(self, accountName: str) -> None:
+        self.events.put(("accountDownloadEnd", accountName))
+
+    def completedOrder(self, contract: Any, order: Any, orderState: Any) -> None:
+        self.events.put(("completedOrder", order.orderRef, order.permId, orderState.status))
+
+    def completedOrdersEnd(self) -> None:
+        self.events.put(("completedOrdersEnd",))
+
 
 def test_ib_official_python_api_connects_trades_and_reads_fills(venue: IbkrVenue) -> None:
     app = OfficialApp()
@@ -682,6 +706,17 @@ def test_ib_official_python_api_connects_trades_and_reads_fills(venue: IbkrVenue
         replay = app.until("execDetailsEnd")
         assert [e[2] for e in replay if e[0] == "execDetails"] == [e[2] for e in executions]
         assert [e[2] for e in replay if e[0] == "commission"] == [1.0, 0.25]
+        app.reqPositions()
+        assert ("position", "AAPL", D(150), pytest.approx(190.04)) in app.until("positionEnd")
+        app.reqAccountSummary(3, "All", "NetLiquidation,TotalCashValue")
+        summary = {e[1]: e[2] for e in app.until("accountSummaryEnd") if e[0] == "accountSummary"}
+        assert set(summary) == {"NetLiquidation", "TotalCashValue"}
+        app.reqAccountUpdates(True, venue.account)
+        updates = app.until("accountDownloadEnd")
+        assert ("portfolio", "AAPL", D(150)) in updates
+        app.reqCompletedOrders(True)
+        [done] = [e for e in app.until("completedOrdersEnd") if e[0] == "completedOrder"]
+        assert done == ("completedOrder", "official-1", venue.orders()[0]["permId"], "Filled")
     finally:
         app.disconnect()
         reader.join(WAIT)
