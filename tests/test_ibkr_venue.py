@@ -487,6 +487,21 @@ def test_ioc_fills_what_it_can_and_fok_all_or_nothing(venue: IbkrVenue, ib: ib_a
     assert venue.positions() == {"AAPL": D(100)}
 
 
+def test_gtd_expires_at_its_time_and_opg_rests_as_a_day_order(
+    venue: IbkrVenue, clock: Clock, ib: ib_async.IB
+) -> None:
+    gtd = ib_async.LimitOrder("BUY", 5, 180.0, tif="GTD", goodTillDate="20231114 22:20:00 UTC")
+    good_till = ib.placeOrder(aapl(), gtd)
+    opening = ib.placeOrder(aapl(), ib_async.LimitOrder("BUY", 5, 181.0, tif="OPG"))
+    wait_for(ib, lambda: opening.orderStatus.status == "Submitted", "both resting")
+    clock.now += 10 * 60_000  # 22:23:20, past the GTD time
+    in_thread(lambda: venue.set_price("AAPL", D("190.05")))
+    wait_for(ib, lambda: good_till.orderStatus.status == "Cancelled", "the GTD expiry")
+    assert opening.orderStatus.status == "Submitted"
+    bad = ib.placeOrder(aapl(), ib_async.LimitOrder("BUY", 5, 180.0, tif="GTD", goodTillDate="x"))
+    wait_for(ib, lambda: bad.orderStatus.status == "Cancelled", "the refusal")
+
+
 def test_clear_faults_forgets_armed_faults_and_releases_held_executions(
     venue: IbkrVenue, raw: RawClient
 ) -> None:
