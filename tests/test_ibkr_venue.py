@@ -385,9 +385,9 @@ def test_a_market_order_sweeps_the_book_one_execution_per_level(
     assert trade.orderStatus.avgFillPrice == pytest.approx(190.0333333)
     assert venue.positions() == {"AAPL": D(150)}
     assert [f["execId"] for f in venue.fills()] == [f.execution.execId for f in fills]
-    wait_for(ib, ib.positions, "the position update")
+    wait_for(ib, lambda: [p.position for p in ib.positions()] == [150], "the position update")
     [position] = ib.positions()
-    assert position.position == 150 and position.contract.conId == 265598
+    assert position.contract.conId == 265598
     [open_order_echo] = [t for t in ib.trades() if t.order.orderId == trade.order.orderId]
     assert open_order_echo.order.orderRef == "coid-1"
 
@@ -529,7 +529,7 @@ def test_average_cost_and_realized_pnl_include_commissions_as_ib_books_them(
     start = D(venue.account_values()["NetLiquidation"])
     opening = ib.placeOrder(future, ib_async.MarketOrder("BUY", 2, orderRef="open"))
     wait_for(ib, lambda: opening.orderStatus.status == "Filled", "the opening fill")
-    wait_for(ib, ib.positions, "the position")
+    wait_for(ib, lambda: [p.position for p in ib.positions()] == [2], "the position")
     [position] = ib.positions()
     assert position.avgCost == pytest.approx(5000 * 50 + 1.70 / 2)  # 2 x 0.85 inside the cost
     assert D(venue.account_values()["NetLiquidation"]) == start - D("1.70")
@@ -564,10 +564,13 @@ def test_refusals_come_as_ib_error_codes(venue: IbkrVenue, ib: ib_async.IB) -> N
     wait_for(ib, lambda: any(code == 10147 for _r, code, _t in errors), "error 10147")
     ib.client.cancelOrder(filled.order.orderId, "")
     wait_for(ib, lambda: any(code == 161 for _r, code, _t in errors), "error 161")
+    bracket = ib.bracketOrder("BUY", 1, 180.0, 200.0, 170.0)
+    ib.placeOrder(aapl(), bracket.parent)
+    wait_for(ib, lambda: any("parentId" in text for _r, _c, text in errors), "a clear refusal")
     bogus = ib_async.Order(action="BUY", totalQuantity=1, orderType="MOC")
     ib.placeOrder(aapl(), bogus)
     wait_for(ib, lambda: any(code == 387 for _r, code, _t in errors), "error 387")
-    assert [o["orderRef"] for o in venue.orders()] == ["done"]
+    assert [o["orderRef"] for o in venue.orders()] == ["done"]  # nothing else reached the book
 
 
 def test_executions_by_filter_completed_orders_and_account_summary(
@@ -624,7 +627,7 @@ def test_ib_insync_connects_trades_and_reads_fills(
         assert sum(f.execution.shares for f in trade.fills) == 3
         assert trade.fills[0].execution.orderRef == "ins-1"
         assert trade.fills[0].commissionReport.commission == pytest.approx(1.95)
-        wait_for(client, client.positions, "the position")
+        wait_for(client, lambda: [p.position for p in client.positions()] == [3], "the position")
         assert [p.position for p in client.positions()] == [3]
     finally:
         client.disconnect()

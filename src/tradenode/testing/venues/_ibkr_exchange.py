@@ -619,6 +619,12 @@ class IbkrExchange:
             return 201, f"Order rejected - reason:Unknown account {request.account!r}"
         if request.what_if:
             return 201, "Order rejected - reason:what-if orders are not modelled"
+        if not request.transmit or request.parent_id:
+            return (
+                201,
+                "Order rejected - reason:untransmitted and attached (parentId) orders are "
+                "not modelled by the local TWS",
+            )
         quantity = request.total_quantity
         if quantity is None or quantity <= 0:
             return 201, "Order rejected - reason:The order quantity must be positive"
