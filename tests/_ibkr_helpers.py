@@ -217,6 +217,7 @@ class IbkrCampaignVenue:
         self._urls: dict[str, str] = {}
         self._http: httpx.Client | None = None
         self._timers: list[threading.Timer] = []
+        self._watchers: list[threading.Event] = []
         self._lock = threading.Lock()
 
     @property
@@ -262,10 +263,16 @@ class IbkrCampaignVenue:
         self._http = httpx.Client(base_url=self._urls["admin"], timeout=30)
         return self._urls
 
-    def stop(self) -> None:
+    def _cancel_timers(self) -> None:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        for watcher in self._watchers:
+            watcher.set()
+        self._watchers.clear()
+
+    def stop(self) -> None:
+        self._cancel_timers()
         process, self._process = self._process, None
         if self._http is not None:
             self._http.close()
@@ -378,9 +385,25 @@ class IbkrCampaignVenue:
         }
 
     def hold_placements(self, seconds: float) -> str:
+        """The local TWS holds a placement until told; the hold lasts ``seconds`` from
+        the moment the placement arrives (watched on the admin port)."""
         held = self._describe("delay_orders", count=1)
-        self._later(seconds, "release_orders")
-        return f"{held}; released after {seconds}s"
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(Exception):
+                    if self.placements_held():
+                        break
+                stop.wait(0.01)
+            if not stop.wait(seconds):
+                with contextlib.suppress(Exception):
+                    self._knob("release_orders")
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        self._watchers.append(stop)
+        watcher.start()
+        return f"{held}; released {seconds}s after it arrives"
 
     def placements_held(self) -> tuple[str, ...]:
         if self._http is None:
@@ -393,9 +416,7 @@ class IbkrCampaignVenue:
         return tuple(str(ref) for ref in held)
 
     def clear_faults(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         # Held placements are acted on, never dropped: TWS has them.
         self._knob("release_orders")
         self._knob("clear_faults")
