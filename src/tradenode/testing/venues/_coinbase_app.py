@@ -58,7 +58,7 @@ from tradenode.testing.venues._coinbase_exchange import (
     VenueEvent,
     endpoint_name,
 )
-from tradenode.testing.venues._oanda_app import ABORT
+from tradenode.testing.venues._loopback import ABORT
 
 __all__ = [
     "AUTH_CHANNELS",

@@ -13,11 +13,8 @@ through ``trio.to_thread.run_sync``.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -34,10 +31,8 @@ from tradenode.testing.venues._coinbase_exchange import (
     default_coinbase_config,
 )
 from tradenode.testing.venues._coinbase_keys import CdpKey, generate_cdp_key
-from tradenode.testing.venues._coinbase_tls import TlsFiles, make_tls_files
 from tradenode.testing.venues._knobs import Knob, admin_override, collect_knobs, knob
 from tradenode.testing.venues._loopback import KeepaliveConfig, LoopbackVenue, wall_clock_ms
-from tradenode.testing.venues._oanda_app import install_abortable_http
 
 __all__ = ["KNOBS", "CoinbaseVenue"]
 
@@ -92,7 +87,12 @@ class CoinbaseVenue(LoopbackVenue):
         if heartbeat_interval <= 0 or subscribe_timeout <= 0:
             raise ValueError("heartbeat_interval and subscribe_timeout must be > 0")
         super().__init__(
-            host=host, port=port, admin_port=admin_port, tick_interval=tick_interval, log=_log
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            tick_interval=tick_interval,
+            log=_log,
+            tls=tls,
         )
         self.key: CdpKey | None = None
         """The key pair the venue made when no ``api_keys`` were given (else None)."""
@@ -102,9 +102,6 @@ class CoinbaseVenue(LoopbackVenue):
         self.exchange = CoinbaseExchange(
             config, api_keys=api_keys, seed=seed, clock=clock or wall_clock_ms
         )
-        self._tls = tls
-        self._tls_dir: Path | None = None
-        self._tls_files: TlsFiles | None = None
         self._faults = CoinbaseFaults()
         self._hub = Hub(self.exchange, self._faults)
         self._app = CoinbaseApp(
@@ -126,26 +123,13 @@ class CoinbaseVenue(LoopbackVenue):
 
     # ---------------------------------------------------------- lifecycle
 
-    def _prepare(self) -> None:
-        super()._prepare()
-        install_abortable_http()
-        if self._tls and self._tls_files is None:
-            self._tls_dir = Path(tempfile.mkdtemp(prefix="tradenode-coinbase-tls-"))
-            self._tls_files = make_tls_files(self._tls_dir, self._host)
-
     def stop(self, timeout: float = 30.0) -> None:
         super().stop(timeout)
         self._expiring = False
-        if self._tls_dir is not None:
-            shutil.rmtree(self._tls_dir, ignore_errors=True)
-            self._tls_dir = self._tls_files = None
 
     def _venue_config(self) -> Config:
         config = KeepaliveConfig(pong_timeout=60.0)
         config.websocket_ping_interval = None
-        if self._tls_files is not None:
-            config.certfile = str(self._tls_files.cert_file)
-            config.keyfile = str(self._tls_files.key_file)
         self._keepalive = config
         return config
 
@@ -175,22 +159,17 @@ class CoinbaseVenue(LoopbackVenue):
     @property
     def rest_url(self) -> str:
         """The REST base (``https://`` with ``tls``): paths are ``/api/v3/brokerage/...``."""
-        return f"{'https' if self._tls else 'http'}://{self._host}:{self._port}"
+        return self._url("http")
 
     @property
     def ws_url(self) -> str:
         """The market data endpoint (every channel, ``user`` included)."""
-        return f"{'wss' if self._tls else 'ws'}://{self._host}:{self._port}/ws"
+        return self._url("ws", "/ws")
 
     @property
     def ws_user_url(self) -> str:
         """The user order data endpoint (``user``, ``heartbeats``)."""
-        return f"{'wss' if self._tls else 'ws'}://{self._host}:{self._port}/ws/user"
-
-    @property
-    def ca_file(self) -> str | None:
-        """With ``tls``, the CA certificate that signed the venue's (once started); else None."""
-        return None if self._tls_files is None else str(self._tls_files.ca_file)
+        return self._url("ws", "/ws/user")
 
     # ------------------------------------------------------------ knobs
 

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
 import trio
@@ -34,11 +37,12 @@ from hypercorn.config import Config
 from hypercorn.protocol import h11 as hypercorn_h11
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.events import StreamClosed
+from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 from hypercorn.protocol.ws_stream import WSStream
 from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio import serve
 from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.typing import WebsocketAcceptEvent
+from hypercorn.typing import ASGISendEvent, WebsocketAcceptEvent
 from wsproto.events import Event as WSEvent
 from wsproto.events import Ping, Pong
 
@@ -50,8 +54,16 @@ from tradenode.testing.venues._knobs import (
     build_admin_app,
     key_name,
 )
+from tradenode.testing.venues._tls import TlsFiles, make_tls_files
 
-__all__ = ["KeepaliveConfig", "LoopbackVenue", "install_keepalive_stream", "wall_clock_ms"]
+__all__ = [
+    "ABORT",
+    "KeepaliveConfig",
+    "LoopbackVenue",
+    "install_abortable_http",
+    "install_keepalive_stream",
+    "wall_clock_ms",
+]
 
 _T = TypeVar("_T")
 Json = dict[str, Any]
@@ -168,6 +180,27 @@ class _SerializedCloseTCPServer(TCPServer):
             await super()._close()
 
 
+ABORT = "tradenode.abort"
+"""The extra ASGI message that cuts the connection under a response (a lost answer)."""
+
+
+class _AbortableHTTPStream(HTTPStream):
+    """hypercorn's HTTP stream, plus ``{"type": "tradenode.abort"}``: close the TCP connection now."""
+
+    async def app_send(self, message: ASGISendEvent | None) -> None:
+        if message is not None and dict(message).get("type") == ABORT:
+            if not self.closed:
+                self.state = ASGIHTTPState.CLOSED
+                await self.send(StreamClosed(stream_id=self.stream_id))
+            return
+        await super().app_send(message)
+
+
+def install_abortable_http() -> None:
+    """Swap hypercorn's HTTP/1.1 stream class (idempotent, inert for apps that never abort)."""
+    hypercorn_h11.HTTPStream = _AbortableHTTPStream  # type: ignore[attr-defined]
+
+
 def install_keepalive_stream() -> None:
     """Swap in the keepalive WebSocket stream and the serialized close (idempotent)."""
     hypercorn_h11.WSStream = _KeepaliveWSStream  # type: ignore[attr-defined]
@@ -221,8 +254,12 @@ class LoopbackVenue:
         admin_port: int,
         tick_interval: float | None,
         log: logging.Logger,
+        tls: bool = False,
     ) -> None:
         self._host = host
+        self._tls = tls
+        self._tls_dir: Path | None = None
+        self._tls_files: TlsFiles | None = None
         self._port = port
         self._admin_port = admin_port
         self._tick_interval = tick_interval
@@ -266,6 +303,9 @@ class LoopbackVenue:
         thread.join(timeout)
         self._thread = None
         self._is_up = False
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = self._tls_files = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -274,8 +314,14 @@ class LoopbackVenue:
         self.stop()
 
     def _prepare(self) -> None:
-        """Process-wide setup before the loop starts (idempotent): the keepalive stream."""
+        """Process-wide setup before the loop starts (idempotent): the keepalive
+        WebSocket stream and the abortable HTTP stream."""
         install_keepalive_stream()
+        install_abortable_http()
+        if self._tls and self._tls_files is None:
+            prefix = f"tradenode-{self.VENUE_NAME.lower()}-tls-"
+            self._tls_dir = Path(tempfile.mkdtemp(prefix=prefix))
+            self._tls_files = make_tls_files(self._tls_dir, self._host)
 
     def _run(self) -> None:
         try:
@@ -356,6 +402,9 @@ class LoopbackVenue:
         Default: hypercorn serving ``self._app`` with :meth:`_venue_config`.
         """
         config = self._venue_config()
+        if self._tls_files is not None:
+            config.certfile = str(self._tls_files.cert_file)
+            config.keyfile = str(self._tls_files.key_file)
         config.bind = [f"{self._host}:{self._port}"]
         config.errorlog = self._log
         config.graceful_timeout = 0
@@ -397,6 +446,16 @@ class LoopbackVenue:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def ca_file(self) -> str | None:
+        """With ``tls``, the CA certificate that signed the venue's (once started); else None."""
+        return None if self._tls_files is None else str(self._tls_files.ca_file)
+
+    def _url(self, scheme: str, path: str = "") -> str:
+        """``http``/``ws`` URL of the venue's server (``https``/``wss`` with ``tls``)."""
+        secure = {"http": "https", "ws": "wss"}[scheme] if self._tls else scheme
+        return f"{secure}://{self._host}:{self._port}{path}"
 
     @property
     def admin_url(self) -> str:

@@ -30,11 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from hypercorn.protocol import h11 as hypercorn_h11
-from hypercorn.protocol.events import StreamClosed
-from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
-from hypercorn.typing import ASGISendEvent
 
+from tradenode.testing.venues._loopback import ABORT
 from tradenode.testing.venues._oanda_exchange import (
     Json,
     OandaEvent,
@@ -44,18 +41,13 @@ from tradenode.testing.venues._oanda_exchange import (
 )
 
 __all__ = [
-    "ABORT",
     "STREAM_KINDS",
     "OandaApp",
     "OandaFaults",
     "StreamHub",
-    "install_abortable_http",
 ]
 
 _log = logging.getLogger("tradenode.testing.venues.oanda")
-
-ABORT = "tradenode.abort"
-"""The extra ASGI message that cuts the connection under a response."""
 
 STREAM_KINDS = ("transactions", "pricing")
 
@@ -65,26 +57,6 @@ _Receive = Callable[[], Awaitable[Any]]
 
 def _dumps(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
-
-
-# --------------------------------------------------------- hypercorn extension
-
-
-class _AbortableHTTPStream(HTTPStream):
-    """hypercorn's HTTP stream, plus ``{"type": "tradenode.abort"}``: close the TCP connection now."""
-
-    async def app_send(self, message: ASGISendEvent | None) -> None:
-        if message is not None and dict(message).get("type") == ABORT:
-            if not self.closed:
-                self.state = ASGIHTTPState.CLOSED
-                await self.send(StreamClosed(stream_id=self.stream_id))
-            return
-        await super().app_send(message)
-
-
-def install_abortable_http() -> None:
-    """Swap hypercorn's HTTP/1.1 stream class (idempotent, inert for apps that never abort)."""
-    hypercorn_h11.HTTPStream = _AbortableHTTPStream  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------- faults

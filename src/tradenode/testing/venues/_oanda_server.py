@@ -27,7 +27,6 @@ from tradenode.testing.venues._oanda_app import (
     OandaFaults,
     StreamHub,
     _RestFault,
-    install_abortable_http,
 )
 from tradenode.testing.venues._oanda_exchange import (
     DEFAULT_OANDA_ACCOUNT_ID,
@@ -115,10 +114,6 @@ class OandaVenue(LoopbackVenue):
         return f"OandaVenue(rest_url={self.rest_url!r}, account_id={self.account_id!r}, {state})"
 
     # ---------------------------------------------------------- lifecycle
-
-    def _prepare(self) -> None:
-        super()._prepare()
-        install_abortable_http()
 
     def _tick(self) -> None:
         if self._ticking:

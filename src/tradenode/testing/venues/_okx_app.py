@@ -25,7 +25,7 @@ from typing import Any
 import trio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tradenode.testing.venues._oanda_app import ABORT
+from tradenode.testing.venues._loopback import ABORT
 from tradenode.testing.venues._okx_exchange import (
     Json,
     OkxEvent,

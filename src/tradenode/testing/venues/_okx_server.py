@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from hypercorn.config import Config
 
 from tradenode.sim import InstrumentSpec, SimConfig
 from tradenode.sim._defaults import default_instruments, paper_sim_config
-from tradenode.testing.venues._coinbase_tls import TlsFiles, make_tls_files
 from tradenode.testing.venues._knobs import admin_override, collect_knobs, knob
 from tradenode.testing.venues._loopback import KeepaliveConfig, LoopbackVenue, wall_clock_ms
-from tradenode.testing.venues._oanda_app import install_abortable_http
 from tradenode.testing.venues._okx_app import CORRUPTIONS, OkxApp, OkxFaults, OkxHub, _RequestFault
 from tradenode.testing.venues._okx_exchange import (
     DEFAULT_OKX_API_KEY,
@@ -108,7 +103,12 @@ class OkxVenue(LoopbackVenue):
         tls: bool = False,
     ) -> None:
         super().__init__(
-            host=host, port=port, admin_port=admin_port, tick_interval=tick_interval, log=_log
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            tick_interval=tick_interval,
+            log=_log,
+            tls=tls,
         )
         if idle_timeout <= 0:
             raise ValueError(f"idle_timeout={idle_timeout!r}: must be > 0")
@@ -129,9 +129,6 @@ class OkxVenue(LoopbackVenue):
         self._okx_app = OkxApp(self.exchange, self._hub, self._faults, idle_timeout=idle_timeout)
         self._app = self._okx_app
         self._venue_keepalive: KeepaliveConfig | None = None
-        self._tls = tls
-        self._tls_dir: Path | None = None
-        self._tls_files: TlsFiles | None = None
         self.exchange.add_listener(self._on_event)
 
     def __repr__(self) -> str:
@@ -140,24 +137,8 @@ class OkxVenue(LoopbackVenue):
 
     # ------------------------------------------------------------ hooks
 
-    def _prepare(self) -> None:
-        super()._prepare()
-        install_abortable_http()
-        if self._tls and self._tls_files is None:
-            self._tls_dir = Path(tempfile.mkdtemp(prefix="tradenode-okx-tls-"))
-            self._tls_files = make_tls_files(self._tls_dir, self._host)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        super().stop(timeout)
-        if self._tls_dir is not None:
-            shutil.rmtree(self._tls_dir, ignore_errors=True)
-            self._tls_dir = self._tls_files = None
-
     def _venue_config(self) -> Config:
         config = KeepaliveConfig(pong_timeout=60.0)
-        if self._tls_files is not None:
-            config.certfile = str(self._tls_files.cert_file)
-            config.keyfile = str(self._tls_files.key_file)
         self._venue_keepalive = config
         return config
 
@@ -176,15 +157,15 @@ class OkxVenue(LoopbackVenue):
     @property
     def rest_url(self) -> str:
         """The REST base (``https://`` with ``tls``): paths are ``/api/v5/...``."""
-        return f"{'https' if self._tls else 'http'}://{self._host}:{self._port}"
+        return self._url("http")
 
     @property
     def ws_public_url(self) -> str:
-        return f"{'wss' if self._tls else 'ws'}://{self._host}:{self._port}/ws/v5/public"
+        return self._url("ws", "/ws/v5/public")
 
     @property
     def ws_private_url(self) -> str:
-        return f"{'wss' if self._tls else 'ws'}://{self._host}:{self._port}/ws/v5/private"
+        return self._url("ws", "/ws/v5/private")
 
     @property
     def ca_file(self) -> str | None:
