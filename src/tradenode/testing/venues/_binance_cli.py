@@ -11,7 +11,13 @@ from pathlib import Path
 
 import click
 
-from ._serve_cli import configure_logging, serve_until_signalled
+from ._serve_cli import (
+    configure_logging,
+    knob_help,
+    listen_options,
+    run_options,
+    serve_until_signalled,
+)
 
 __all__ = ["binance"]
 
@@ -52,46 +58,28 @@ def _parse_ed25519_keys(
     return keys
 
 
-class _BinanceVenueCommand(click.Command):
-    """``venue binance``: its help ends with the admin knobs, from the venue's own table."""
+def _deprecated_aliases() -> str:
+    # Imported only to render the help: the other commands never load the ASGI stack.
+    from ._binance_server import DEPRECATED_ALIASES  # noqa: PLC0415
 
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Imported only to render the help: the other commands never load the ASGI stack.
-        from ._binance_server import (  # noqa: PLC0415
-            DEPRECATED_ALIASES,
-            KNOBS,
-        )
-
-        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
-            formatter.write_dl([(knob.signature, knob.summary) for knob in KNOBS.values()])
-        with formatter.section("Admin pages (GET <admin>/<page>)"):
-            formatter.write_dl(
-                [
-                    ("state", "orders, trades, balances, submissions, calls, pending faults, up"),
-                    ("calls", "requests per endpoint so far"),
-                    ("faults", "request and event faults pending, requests held right now"),
-                    ("knobs", "these knobs with their arguments, as JSON"),
-                ]
-            )
-        formatter.write_paragraph()
-        formatter.write_text(
-            "Deprecated knob aliases (still served, with a warning): "
-            + ", ".join(f"{old} -> {new}" for old, new in DEPRECATED_ALIASES.items())
-        )
-        super().format_epilog(ctx, formatter)
+    return "Deprecated knob aliases (still served, with a warning): " + ", ".join(
+        f"{old} -> {new}" for old, new in DEPRECATED_ALIASES.items()
+    )
 
 
-@click.command("binance", cls=_BinanceVenueCommand)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
+@click.command(
+    "binance",
+    cls=knob_help(
+        "._binance_server:BinanceVenue",
+        [
+            ("state", "orders, trades, balances, submissions, calls, pending faults, up"),
+            ("calls", "requests per endpoint so far"),
+            ("faults", "request and event faults pending, requests held right now"),
+        ],
+        _deprecated_aliases,
+    ),
 )
-@click.option(
-    "--admin-port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="Port of the admin endpoint [default: a free one].",
-)
+@listen_options()
 @click.option(
     "--api-key",
     default=None,
@@ -121,14 +109,6 @@ class _BinanceVenueCommand(click.Command):
     metavar="ASSET=AMOUNT",
     help="A starting balance; repeat for several [default: USDT=1000000 BTC=10 ETH=100 SOL=1000].",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
-@click.option(
-    "--tick-interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Seconds between automatic price steps.",
-)
 @click.option(
     "--ban-seconds",
     type=click.IntRange(min=1),
@@ -136,7 +116,7 @@ class _BinanceVenueCommand(click.Command):
     show_default=True,
     help="How long a client that ignores a 429's Retry-After is banned (418).",
 )
-@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+@run_options
 def binance(  # noqa: PLR0917 - click passes every option by keyword
     host: str,
     port: int,

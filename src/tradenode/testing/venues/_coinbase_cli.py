@@ -15,7 +15,13 @@ from pathlib import Path
 
 import click
 
-from ._serve_cli import configure_logging, serve_until_signalled
+from ._serve_cli import (
+    configure_logging,
+    knob_help,
+    listen_options,
+    run_options,
+    serve_until_signalled,
+)
 
 __all__ = ["coinbase"]
 
@@ -50,38 +56,18 @@ def _write_key_file(path: Path | None, content: str) -> Path:
     return path
 
 
-class _CoinbaseVenueCommand(click.Command):
-    """``venue coinbase``: its help ends with the admin knobs, from the venue's own table."""
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Imported only to render the help: the other commands never load the ASGI stack.
-        from ._coinbase_server import KNOBS  # noqa: PLC0415
-
-        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
-            formatter.write_dl([(knob.signature, knob.summary) for knob in KNOBS.values()])
-        with formatter.section("Admin pages (GET <admin>/<page>)"):
-            formatter.write_dl(
-                [
-                    ("state", "balances, orders, fills, submissions, calls, faults, streams"),
-                    ("calls", "requests per endpoint so far"),
-                    ("faults", "request and event faults pending"),
-                    ("knobs", "these knobs with their arguments, as JSON"),
-                ]
-            )
-        super().format_epilog(ctx, formatter)
-
-
-@click.command("coinbase", cls=_CoinbaseVenueCommand)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
+@click.command(
+    "coinbase",
+    cls=knob_help(
+        "._coinbase_server:CoinbaseVenue",
+        [
+            ("state", "balances, orders, fills, submissions, calls, faults, streams"),
+            ("calls", "requests per endpoint so far"),
+            ("faults", "request and event faults pending"),
+        ],
+    ),
 )
-@click.option(
-    "--admin-port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="Port of the admin endpoint [default: a free one].",
-)
+@listen_options()
 @click.option(
     "--public-key",
     "public_keys",
@@ -99,7 +85,6 @@ class _CoinbaseVenueCommand(click.Command):
     "[default: a new temporary file]. Its path is printed, never its content.",
 )
 @click.option("--tls", is_flag=True, help="Serve HTTPS/WSS with a throwaway CA (its file printed).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
 @click.option(
     "--heartbeat-interval",
     type=click.FloatRange(min=0, min_open=True),
@@ -107,13 +92,7 @@ class _CoinbaseVenueCommand(click.Command):
     show_default=True,
     help="Seconds between heartbeats-channel messages.",
 )
-@click.option(
-    "--tick-interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds between automatic price steps [default: prices move only when told].",
-)
-@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+@run_options
 def coinbase(  # noqa: PLR0917 - click passes every option by keyword
     host: str,
     port: int,

@@ -9,58 +9,34 @@ from __future__ import annotations
 
 import click
 
-from ._serve_cli import configure_logging, serve_until_signalled
+from ._serve_cli import (
+    configure_logging,
+    knob_help,
+    listen_options,
+    run_options,
+    serve_until_signalled,
+)
 
 __all__ = ["ibkr"]
 
 
-class _IbkrVenueCommand(click.Command):
-    """``venue ibkr``: its help ends with the admin knobs, from the venue's own table."""
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Imported only to render the help: the other commands never load the server.
-        from ._ibkr_server import KNOBS  # noqa: PLC0415
-
-        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
-            formatter.write_dl([(knob.signature, knob.summary) for knob in KNOBS.values()])
-        with formatter.section("Admin pages (GET <admin>/<page>)"):
-            formatter.write_dl(
-                [
-                    ("state", "positions, orders, fills, submissions, account values, faults"),
-                    ("faults", "message and request faults pending"),
-                    ("knobs", "these knobs with their arguments, as JSON"),
-                ]
-            )
-        super().format_epilog(ctx, formatter)
-
-
-@click.command("ibkr", cls=_IbkrVenueCommand)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="TWS API port (a paper TWS uses 7497) [default: a free one].",
+@click.command(
+    "ibkr",
+    cls=knob_help(
+        "._ibkr_server:IbkrVenue",
+        [
+            ("state", "positions, orders, fills, submissions, account values, faults"),
+            ("faults", "message and request faults pending"),
+        ],
+    ),
 )
-@click.option(
-    "--admin-port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="Port of the admin endpoint [default: a free one].",
-)
+@listen_options("TWS API port (a paper TWS uses 7497) [default: a free one].")
 @click.option(
     "--account",
     default=None,
     help="The account id [default: tradenode.testing.venues.DEFAULT_IBKR_ACCOUNT].",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
-@click.option(
-    "--tick-interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds between automatic price steps [default: prices move only when told].",
-)
-@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+@run_options
 def ibkr(  # noqa: PLR0917 - click passes every option by keyword
     host: str,
     port: int,

@@ -9,43 +9,29 @@ from __future__ import annotations
 
 import click
 
-from ._serve_cli import configure_logging, serve_until_signalled
+from ._serve_cli import (
+    configure_logging,
+    knob_help,
+    listen_options,
+    run_options,
+    serve_until_signalled,
+)
 
 __all__ = ["oanda"]
 
 
-class _OandaVenueCommand(click.Command):
-    """``venue oanda``: its help ends with the admin knobs, from the venue's own table."""
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Imported only to render the help: the other commands never load the ASGI stack.
-        from ._oanda_server import KNOBS  # noqa: PLC0415
-
-        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
-            formatter.write_dl([(knob.signature, knob.summary) for knob in KNOBS.values()])
-        with formatter.section("Admin pages (GET <admin>/<page>)"):
-            formatter.write_dl(
-                [
-                    ("state", "balance, positions, orders, submissions, calls, faults, streams"),
-                    ("calls", "requests per endpoint so far"),
-                    ("faults", "request and stream faults pending"),
-                    ("knobs", "these knobs with their arguments, as JSON"),
-                ]
-            )
-        super().format_epilog(ctx, formatter)
-
-
-@click.command("oanda", cls=_OandaVenueCommand)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
+@click.command(
+    "oanda",
+    cls=knob_help(
+        "._oanda_server:OandaVenue",
+        [
+            ("state", "balance, positions, orders, submissions, calls, faults, streams"),
+            ("calls", "requests per endpoint so far"),
+            ("faults", "request and stream faults pending"),
+        ],
+    ),
 )
-@click.option(
-    "--admin-port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="Port of the admin endpoint [default: a free one].",
-)
+@listen_options()
 @click.option(
     "--account",
     default=None,
@@ -58,7 +44,6 @@ class _OandaVenueCommand(click.Command):
     help="The bearer token accepted (or $TRADENODE_FAKE_OANDA_TOKEN) "
     "[default: tradenode.testing.venues.DEFAULT_OANDA_TOKEN]. Never printed.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
 @click.option(
     "--heartbeat-interval",
     type=click.FloatRange(min=0, min_open=True),
@@ -66,13 +51,7 @@ class _OandaVenueCommand(click.Command):
     show_default=True,
     help="Seconds between stream heartbeats.",
 )
-@click.option(
-    "--tick-interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds between automatic price steps [default: prices move only when told].",
-)
-@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+@run_options
 def oanda(  # noqa: PLR0917 - click passes every option by keyword
     host: str,
     port: int,

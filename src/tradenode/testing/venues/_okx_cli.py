@@ -11,7 +11,13 @@ from decimal import Decimal
 
 import click
 
-from ._serve_cli import configure_logging, serve_until_signalled
+from ._serve_cli import (
+    configure_logging,
+    knob_help,
+    listen_options,
+    run_options,
+    serve_until_signalled,
+)
 
 __all__ = ["okx"]
 
@@ -34,38 +40,18 @@ def _parse_balance(
     return balances
 
 
-class _OkxVenueCommand(click.Command):
-    """``venue okx``: its help ends with the admin knobs, from the venue's own table."""
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Imported only to render the help: the other commands never load the ASGI stack.
-        from ._okx_server import OkxVenue  # noqa: PLC0415
-
-        with formatter.section("Admin knobs (POST <admin>/<knob>, JSON object of arguments)"):
-            formatter.write_dl([(knob.signature, knob.summary) for knob in OkxVenue.KNOBS.values()])
-        with formatter.section("Admin pages (GET <admin>/<page>)"):
-            formatter.write_dl(
-                [
-                    ("state", "balances, orders, fills, submissions, calls, faults"),
-                    ("calls", "requests per endpoint so far"),
-                    ("faults", "request and event faults pending"),
-                    ("knobs", "these knobs with their arguments, as JSON"),
-                ]
-            )
-        super().format_epilog(ctx, formatter)
-
-
-@click.command("okx", cls=_OkxVenueCommand)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=0, help="Port [default: a free one]."
+@click.command(
+    "okx",
+    cls=knob_help(
+        "._okx_server:OkxVenue",
+        [
+            ("state", "balances, orders, fills, submissions, calls, faults"),
+            ("calls", "requests per endpoint so far"),
+            ("faults", "request and event faults pending"),
+        ],
+    ),
 )
-@click.option(
-    "--admin-port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="Port of the admin endpoint [default: a free one].",
-)
+@listen_options()
 @click.option(
     "--api-key",
     default=None,
@@ -112,14 +98,7 @@ class _OkxVenueCommand(click.Command):
     default=False,
     help="Serve HTTPS/WSS with a throwaway CA (its file is the JSON line's ca_file).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Simulator seed.")
-@click.option(
-    "--tick-interval",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds between automatic price steps [default: prices move only when told].",
-)
-@click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+@run_options
 def okx(  # noqa: PLR0917 - click passes every option by keyword
     host: str,
     port: int,
