@@ -67,7 +67,7 @@ from ...actors._contract import (
     QuoteSubscription,
     RateObservation,
 )
-from ...actors._control import VenueCursor
+from ...actors._control import VenueBalances, VenueCursor
 from ...messages._enums import OrderStatus, Side
 from ...messages._messages import (
     CancelAllOrders,
@@ -106,6 +106,7 @@ from ._codec import (
     order_status,
     parse_acks,
     parse_answer,
+    parse_balances,
     parse_fill,
     parse_instruments,
     parse_order,
@@ -220,6 +221,8 @@ class _Sweep:
     foreign: Mapping[str, OkxOrder]
     """Orders of swept fills that the link did not know, by ordId."""
     cursor: str | None
+    balances: Mapping[str, Decimal] = field(default_factory=dict)
+    """Each currency's cash balance, read after the fills."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,12 +480,29 @@ class OkxBroker(BrokerBase[OkxLink]):
                 owner = self._client_id(shown)
                 self._report_status(owner, shown)  # adopted before its fills
             self._forward(owner, fill)
+        self._tell_balances(sweep.balances)
         self.link.last_sweep_ns = self.context.now_ns()
         if sweep.cursor is not None:
             self.link.fill_cursor = sweep.cursor
             self.reports_to.tell(VenueCursor(self.name, CURSOR_SCOPE, sweep.cursor))
         self._forget_settled()
         self.link.note_reconciled()
+
+    def _tell_balances(self, balances: Mapping[str, Decimal]) -> None:
+        """The account's balances, after the fills they reflect: spot positions are
+        balances, and the OMS checks ours against them (and sizes a flatten by them)."""
+        traded = set(self.symbols) | {order.inst_id for order in self.link.orders.values()}
+        base_assets = {s: self.instruments[s].base for s in traded if s in self.instruments}
+        if not base_assets:
+            return
+        self.reports_to.tell(
+            VenueBalances(
+                venue=self.name,
+                totals={asset: balances.get(asset, _ZERO) for asset in base_assets.values()},
+                base_assets=base_assets,
+                ts_ns=self.context.now_ns(),
+            )
+        )
 
     def _client_id(self, order: OkxOrder) -> str:
         """Our id for an order: its ``clOrdId``, or ``okx<ordId>`` for one placed
@@ -771,6 +791,7 @@ class OkxBroker(BrokerBase[OkxLink]):
                 use_ws=self.ws_orders,
                 request=item.request,
                 monotonic=self.monotonic,
+                session=self.session,
             )
             answer = self._run(item.request, place)
             if isinstance(answer, BrokerReply):
@@ -783,7 +804,7 @@ class OkxBroker(BrokerBase[OkxLink]):
     def _flush_batch(self, batch: Sequence[_Queued]) -> None:
         """One ``batch-orders`` for several submits, each answered from its own item.
         Its ``expTime`` is the earliest deadline: nothing is accepted past any."""
-        assert self.thread is not None
+        assert self.thread is not None and self.session is not None
         deadlines = [self._exp_time_ms(item.request) for item in batch]
         exp_time_ms = None if None in deadlines else min(d for d in deadlines if d is not None)
         job = functools.partial(
@@ -793,6 +814,7 @@ class OkxBroker(BrokerBase[OkxLink]):
             exp_time_ms=exp_time_ms,
             use_ws=self.ws_orders,
             monotonic=self.monotonic,
+            session=self.session,
         )
         try:
             result = self.thread.run(_guarded, job)
@@ -1224,16 +1246,44 @@ async def _place(
     use_ws: bool,
     request: BrokerRequest,
     monotonic: Callable[[], float],
+    session: OkxSession,
 ) -> _Placed:
     # Nothing leaves past the request's deadline: the breaker may have moved on,
     # and expTime would refuse it anyway.
     refuse_if_expired(request, monotonic)
-    return await _send(
+    placed = await _send(
         api,
         use_ws,
         lambda: api.ws_place(args, exp_time_ms=exp_time_ms),
         lambda: api.place(args, exp_time_ms=exp_time_ms),
     )
+    await _executed(session, [args], placed)
+    return placed
+
+
+#: How long a placement's reply waits for the push of an order that executes at once.
+EXECUTION_WAIT = 1.0
+_EXECUTES_AT_ONCE = frozenset({"market", "ioc", "fok"})
+
+
+async def _executed(
+    session: OkxSession, orders: Sequence[Mapping[str, str]], placed: _Placed
+) -> None:
+    """An accepted order that executes at once (market, IOC, FOK): wait briefly for
+    its final push, so its fills reach the actor before the placement's reply (a
+    caller that waits for the reply then sees them). A push that does not come
+    in time changes nothing: it is told when it comes, or reconciled."""
+    answer = placed.answer
+    if answer is None or not answer.data:
+        return
+    immediate = {a["clOrdId"] for a in orders if a.get("ordType") in _EXECUTES_AT_ONCE}
+    ids = [
+        ack.order_id
+        for ack in parse_acks(answer, broker=session.broker)
+        if ack.ok and ack.order_id and ack.client_order_id in immediate
+    ]
+    if ids and not await session.wait_final(ids, EXECUTION_WAIT):
+        logger.info("%s: no final push yet for %s", session.broker, ", ".join(ids))
 
 
 async def _place_batch(
@@ -1243,6 +1293,7 @@ async def _place_batch(
     exp_time_ms: int | None,
     use_ws: bool,
     monotonic: Callable[[], float],
+    session: OkxSession,
 ) -> _Batch:
     """Several placements in one ``batch-orders``; a request past its deadline stays out."""
     expired = frozenset(request.seq for request, _ in orders if request.expired(monotonic()))
@@ -1255,6 +1306,7 @@ async def _place_batch(
         lambda: api.ws_place_batch(live, exp_time_ms=exp_time_ms),
         lambda: api.place_batch(live, exp_time_ms=exp_time_ms),
     )
+    await _executed(session, live, placed)
     return _Batch(placed, expired)
 
 
@@ -1433,6 +1485,7 @@ async def _sweep(
             missing = classify(code, found.status) is ErrorKind.NOT_FOUND
             asked.append(_Asked(cid, None, missing=missing))
     swept, new_cursor = await _fills_after(api, cursor, broker, history=history)
+    balances = parse_balances(_must(await api.balance(), "balance", broker), broker=broker)
     seen = set(known) | {o.order_id for o in pending}
     seen.update(a.order.order_id for a in asked if a.order is not None)
     foreign: dict[str, OkxOrder] = {}
@@ -1443,7 +1496,7 @@ async def _sweep(
         answer = _must(result, "order", broker)
         if answer.data:
             foreign[fill.order_id] = parse_order(answer.data[0], broker=broker)
-    return _Sweep(tuple(asked), tuple(pending), tuple(swept), foreign, new_cursor)
+    return _Sweep(tuple(asked), tuple(pending), tuple(swept), foreign, new_cursor, balances)
 
 
 async def _periodic(

@@ -74,6 +74,7 @@ __all__ = [
     "order_status",
     "parse_acks",
     "parse_answer",
+    "parse_balances",
     "parse_fill",
     "parse_instruments",
     "parse_order",
@@ -376,6 +377,21 @@ def check_order(
                 f"sz {order.quantity} is worth {value:f} USDT, above maxMktSz {most}",
             )
     return None
+
+
+def parse_balances(answer: OkxAnswer, *, broker: str | None = None) -> dict[str, Decimal]:
+    """Each currency's cash balance (``cashBal``: available plus frozen) from
+    ``/account/balance``; a currency OKX does not list holds nothing."""
+    totals: dict[str, Decimal] = {}
+    for account in answer.data:
+        details = account.get("details")
+        if not isinstance(details, list):
+            raise _malformed(f"balance without details: {account!r:.200}", broker)
+        for row in details:
+            if not isinstance(row, Mapping):
+                raise _malformed(f"balance detail: {row!r:.200}", broker)
+            totals[_text(row, "ccy", broker)] = _required(row, "cashBal", broker)
+    return totals
 
 
 # -- our orders as OKX's -------------------------------------------------------------------
