@@ -791,7 +791,6 @@ class OkxBroker(BrokerBase[OkxLink]):
                 use_ws=self.ws_orders,
                 request=item.request,
                 monotonic=self.monotonic,
-                session=self.session,
             )
             answer = self._run(item.request, place)
             if isinstance(answer, BrokerReply):
@@ -814,7 +813,6 @@ class OkxBroker(BrokerBase[OkxLink]):
             exp_time_ms=exp_time_ms,
             use_ws=self.ws_orders,
             monotonic=self.monotonic,
-            session=self.session,
         )
         try:
             result = self.thread.run(_guarded, job)
@@ -1246,7 +1244,6 @@ async def _place(
     use_ws: bool,
     request: BrokerRequest,
     monotonic: Callable[[], float],
-    session: OkxSession,
 ) -> _Placed:
     # Nothing leaves past the request's deadline: the breaker may have moved on,
     # and expTime would refuse it anyway.
@@ -1257,33 +1254,7 @@ async def _place(
         lambda: api.ws_place(args, exp_time_ms=exp_time_ms),
         lambda: api.place(args, exp_time_ms=exp_time_ms),
     )
-    await _executed(session, [args], placed)
     return placed
-
-
-#: How long a placement's reply waits for the push of an order that executes at once.
-EXECUTION_WAIT = 1.0
-_EXECUTES_AT_ONCE = frozenset({"market", "ioc", "fok"})
-
-
-async def _executed(
-    session: OkxSession, orders: Sequence[Mapping[str, str]], placed: _Placed
-) -> None:
-    """An accepted order that executes at once (market, IOC, FOK): wait briefly for
-    its final push, so its fills reach the actor before the placement's reply (a
-    caller that waits for the reply then sees them). A push that does not come
-    in time changes nothing: it is told when it comes, or reconciled."""
-    answer = placed.answer
-    if answer is None or not answer.data:
-        return
-    immediate = {a["clOrdId"] for a in orders if a.get("ordType") in _EXECUTES_AT_ONCE}
-    ids = [
-        ack.order_id
-        for ack in parse_acks(answer, broker=session.broker)
-        if ack.ok and ack.order_id and ack.client_order_id in immediate
-    ]
-    if ids and not await session.wait_final(ids, EXECUTION_WAIT):
-        logger.info("%s: no final push yet for %s", session.broker, ", ".join(ids))
 
 
 async def _place_batch(
@@ -1293,7 +1264,6 @@ async def _place_batch(
     exp_time_ms: int | None,
     use_ws: bool,
     monotonic: Callable[[], float],
-    session: OkxSession,
 ) -> _Batch:
     """Several placements in one ``batch-orders``; a request past its deadline stays out."""
     expired = frozenset(request.seq for request, _ in orders if request.expired(monotonic()))
@@ -1306,7 +1276,6 @@ async def _place_batch(
         lambda: api.ws_place_batch(live, exp_time_ms=exp_time_ms),
         lambda: api.place_batch(live, exp_time_ms=exp_time_ms),
     )
-    await _executed(session, live, placed)
     return _Batch(placed, expired)
 
 

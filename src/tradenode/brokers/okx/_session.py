@@ -19,7 +19,6 @@ actor fails and its supervisor restarts it.
 
 from __future__ import annotations
 
-import collections
 import itertools
 import json
 import logging
@@ -65,10 +64,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("tradenode.brokers.okx")
-
-_FINAL_STATES = frozenset({"filled", "canceled", "mmp_canceled"})
-#: How many orders' final pushes the session remembers (a push may come before the answer).
-_FINAL_MEMORY = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +151,6 @@ class OkxSession:
         self._watched: set[str] = set()
         self._ids = itertools.count(1)
         self._waiting: dict[str, trio.MemorySendChannel[WsOpAnswer]] = {}
-        self._final_seen: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._final_waiters: dict[str, trio.Event] = {}
         self._done = trio.Event()
         self._finished = trio.Event()
         self._streams: list[trio.SocketStream | trio.SSLStream[trio.SocketStream]] = []
@@ -364,39 +357,12 @@ class OkxSession:
             elif isinstance(frame, WsPush):
                 if frame.channel == ORDERS_CHANNEL:
                     self._deliver(OrdersPush(frame.data))
-                    self._note_final(frame.data)
                 else:
                     self._deliver(QuotePush(frame))
             elif frame.event == "notice":
                 logger.warning("%s: venue notice %s: %s", self.broker, frame.code, frame.msg)
             elif frame.event == "error":
                 logger.warning("%s: venue error event %s: %s", self.broker, frame.code, frame.msg)
-
-    def _note_final(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Remember the orders a push showed in a final state (after delivering it)."""
-        for row in rows:
-            ord_id = row.get("ordId")
-            if row.get("state") in _FINAL_STATES and isinstance(ord_id, str) and ord_id:
-                self._final_seen[ord_id] = None
-                while len(self._final_seen) > _FINAL_MEMORY:
-                    self._final_seen.popitem(last=False)
-                waiter = self._final_waiters.pop(ord_id, None)
-                if waiter is not None:
-                    waiter.set()
-
-    async def wait_final(self, order_ids: Sequence[str], timeout: float) -> bool:
-        """Wait (at most ``timeout``) until the ``orders`` channel has shown each order
-        final, its push delivered before: an order that executes at once is then
-        told to the actor before the placement's reply. False if time ran out."""
-        waiting = []
-        for ord_id in order_ids:
-            if ord_id not in self._final_seen:
-                waiting.append(self._final_waiters.setdefault(ord_id, trio.Event()))
-        with trio.move_on_after(timeout):
-            for event in waiting:
-                await event.wait()
-            return True
-        return False
 
     # -- WebSocket operations ---------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -57,11 +58,29 @@ def needs(venue: ConformanceVenue, hook: str, call: Callable[[], T]) -> T:
         pytest.skip(f"{venue.name}: {hook} not supported: {exc.reason}")
 
 
+def await_venue_fills(driver: Driver, timeout: float = 10.0) -> None:
+    """Wait until the node has every execution the venue's books hold, or ``timeout``.
+
+    ``Driver.sync`` waits for the node's actors and the requests on the wire,
+    not for what the venue pushes on its own: a market order's fills may still
+    be on the user stream after its placement was answered. A fill that never
+    comes is then the assertion's to report, not this wait's."""
+    wanted = {fill.execution_id for fill in driver.venue.fills()}
+    deadline = time.monotonic() + timeout
+    while True:
+        driver.sync()
+        if wanted <= {fill.execution_id for fill in driver.fills()}:
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.01)  # polling a condition with a deadline, not a wait for time
+
+
 def assert_books_agree(driver: Driver) -> None:
     """The node and the venue's own books agree: every venue fill applied exactly
     once, one venue order per client id, each order's filled quantity, the open
     orders both ways, and the position as the venue's account shows it."""
-    driver.sync()
+    await_venue_fills(driver)
     venue = driver.venue
     executions = [fill.execution_id for fill in driver.fills()]
     assert len(executions) == len(set(executions)), f"a fill was applied twice: {executions}"
