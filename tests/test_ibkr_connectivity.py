@@ -139,8 +139,10 @@ def test_a_placement_tws_holds_is_looked_up_by_order_ref_and_never_placed_twice(
         coid = h.do(market(Side.BUY, "10"))
         replies.wait_for(lambda r: isinstance(r, BrokerReply) and r.outcome is Outcome.TIMEOUT)
         clock.advance(1.0)
-        # The breaker asks TWS by orderRef before anything else: nothing there yet.
-        replies.wait_for(lambda r: isinstance(r, BrokerReply) and r.outcome is Outcome.NOT_FOUND)
+        # The breaker asks TWS by orderRef before anything else; TWS reads a connection
+        # in order, so the question waits behind the held placement too.
+        replies.wait_for(lambda r: isinstance(r, BrokerReply) and "reqOpenOrders" in r.detail)
+        assert venue.submissions() == {}, "nothing placed while TWS holds the placement"
         assert venue.release_orders() == 1
         h.wait_status(coid, OrderStatus.FILLED)
         clock.advance(60)

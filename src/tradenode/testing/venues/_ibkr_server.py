@@ -309,6 +309,11 @@ class IbkrVenue(LoopbackVenue):
             self._faults.delay_orders -= 1
             self._delayed.append((connection, fields))
             return True
+        if any(held is connection for held, _ in self._delayed):
+            # TWS reads a connection's messages in order: nothing overtakes a held one
+            # (a later placeOrder with a higher id would make the held one a 103).
+            self._delayed.append((connection, fields))
+            return True
         self._process(connection, fields)
         return True
 
@@ -593,14 +598,15 @@ class IbkrVenue(LoopbackVenue):
 
     @knob
     def release_orders(self) -> int:
-        """Process the held placeOrder messages in arrival order; returns how many."""
+        """Process the held placeOrder messages, and what their connections sent after
+        them, in arrival order; returns how many placeOrders were held."""
 
         def release() -> int:
             held, self._delayed = self._delayed, []
             for connection, fields in held:
                 if connection in self._connections:
                     self._process(connection, fields)
-                else:
+                elif int(fields[0]) in (In.PLACE_ORDER, In.CANCEL_ORDER):
                     # The asker is gone; TWS still executes what it received.
                     client_id = connection.client_id or 0
                     try:
@@ -609,7 +615,7 @@ class IbkrVenue(LoopbackVenue):
                         self._note_malformed(error)
                         continue
                     self._route(None, messages)
-            return len(held)
+            return sum(int(fields[0]) == In.PLACE_ORDER for _, fields in held)
 
         return self._in_trio_sync(release)
 
@@ -782,6 +788,8 @@ class IbkrVenue(LoopbackVenue):
         """The faults armed and what they hold: delayed placeOrders by orderRef, held messages."""
         held_orders = []
         for connection, fields in list(self._delayed):
+            if int(fields[0]) != In.PLACE_ORDER:
+                continue  # a later message of the same connection, held behind one
             try:
                 held_orders.append(parse_place_order(fields, connection.version).order_ref)
             except IbkrProtocolError:
