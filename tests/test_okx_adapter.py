@@ -560,3 +560,27 @@ def test_a_restart_pages_through_more_than_a_page_of_fills_and_open_orders(
         assert venue.calls().get("GET trade/fills-history", 0) >= 2
         assert h.position(BTC) == D("0.01") + D("0.105")
         assert_exactly_once(h)
+
+
+def test_an_order_cancelled_while_down_and_gone_from_okxs_record_is_reported_cancelled(
+    venue: OkxVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    """OKX keeps an order cancelled without a fill for 2 hours only. A journaled live
+    order cancelled (by another client) while no node ran, longer ago than that, is
+    neither open nor on record: the next process reports it cancelled, never
+    rejected, and the open orders agree with the venue's."""
+    journal = f"journal: {{path: '{tmp_path / 'journal'}', fsync: every_record}}\n"
+    with okx_node(venue, journal, clock=clock) as first:
+        coid = first.do(limit(Side.BUY, "40000", "0.01"))
+        first.wait_status(coid, OrderStatus.ACCEPTED)
+    # Another client of the account cancels it, and hours pass.
+    assert venue.cancel_order(BTC, cl_ord_id=coid)["sCode"] == "0"
+    clock.advance(3 * 3600)
+    with okx_node(venue, journal, clock=clock) as h:
+        h.wait_status(coid, OrderStatus.CANCELED)
+        h.sync()
+        assert [
+            o.cl_ord_id for o in venue.orders() if o.state in ("live", "partially_filled")
+        ] == []
+        assert h.order(coid).filled_quantity == 0
+        assert not h.node.failed

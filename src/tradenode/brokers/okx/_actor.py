@@ -450,6 +450,9 @@ class OkxBroker(BrokerBase[OkxLink]):
             tracked = self.link.orders.get(cid)
             if tracked is None or tracked.settled:
                 continue
+            if asked.missing and tracked.order_id is not None:
+                self._gone_from_records(cid, tracked)
+                continue
             if asked.missing:
                 self._never_arrived(cid)
                 continue
@@ -546,6 +549,28 @@ class OkxBroker(BrokerBase[OkxLink]):
                 settled[tracked.order_id] = cid
         while len(settled) > SETTLED_MEMORY:
             settled.popitem(last=False)
+
+    def _gone_from_records(self, cid: str, tracked: TrackedOrder) -> None:
+        """An order OKX had (its ordId is known) that is neither open nor on record
+        any more: OKX keeps an order cancelled without a fill for 2 hours only (its
+        fills, had it any, would keep it on record, and the fills sweep reports
+        them). It ended cancelled, and is reported so."""
+        logger.warning(
+            "%s: %s (ordId %s) is neither open nor on OKX's record, which keeps a "
+            "cancelled order without fills 2 hours: reported cancelled",
+            self.name,
+            cid,
+            tracked.order_id,
+        )
+        tracked.terminal = tracked.ended = True
+        self.reports_to.tell(
+            OrderCanceled(
+                client_order_id=cid,
+                venue=self.name,
+                venue_order_id=tracked.order_id,
+                ts_ns=self.context.now_ns(),
+            )
+        )
 
     def _never_arrived(self, cid: str) -> None:
         """The venue has no such order. A submit of unknown outcome is the breaker's

@@ -22,6 +22,8 @@ def seed_link(link: OkxLink, recovered: RecoveredVenue) -> None:
     for view in recovered.live:
         tracked = link.orders.setdefault(view.client_order_id, TrackedOrder(view.symbol))
         tracked.report_if_missing = True
+        if tracked.order_id is None and view.venue_order_id:
+            tracked.order_id = view.venue_order_id
     cursor = recovered.cursors.get(CURSOR_SCOPE)
     if (
         cursor is not None

@@ -128,6 +128,9 @@ MSG_AMEND_FAILED = (
 )
 MSG_DUPLICATE = "Duplicated clOrdId"
 MSG_NO_ORDER = "Order does not exist."
+#: How long OKX keeps an order cancelled without a fill ("the incomplete orders that
+#: have been canceled are only reserved for 2 hours", order history reference).
+CANCELLED_RETENTION_MS = 2 * 60 * 60 * 1000
 MSG_NO_INSTRUMENT = "Instrument ID, Instrument ID code or Spread ID doesn't exist."
 MSG_LOT = "Order quantity must be a multiple of the lot size."
 MSG_MIN = "Your order should meet or exceed the minimum order amount."
@@ -890,6 +893,11 @@ class OkxExchange:
         with self._lock:
             return self._place_item(args, "")
 
+    def cancel(self, args: Mapping[str, Any]) -> Json:
+        """Cancel one order from Python (another client of the account): its ``data`` item."""
+        with self._lock:
+            return self._cancel_item(args)
+
     def refuse_next_order(self, code: str, msg: str) -> None:
         with self._lock:
             self._refusals.append((code, msg))
@@ -1437,12 +1445,23 @@ class OkxExchange:
 
     # ------------------------------------------------------------- queries
 
+    def _forgotten(self, order: _Order) -> bool:
+        """OKX keeps an order cancelled without a fill for 2 hours only: after that
+        neither ``trade/order`` nor the order history shows it."""
+        view = self._view(order)
+        filled = view.filled_quantity if view is not None else Decimal(0)
+        return (
+            self._state(order, view) == "canceled"
+            and filled == 0
+            and self._clock() - order.u_time > CANCELLED_RETENTION_MS
+        )
+
     def _get_order(self, params: Mapping[str, str]) -> Json:
         try:
             order = self._find(params)
         except _ItemError as error:
             raise _to_error(error) from None
-        if order is None:
+        if order is None or self._forgotten(order):
             return {"code": "51603", "msg": MSG_NO_ORDER, "data": []}
         return _ok([self._order_row(order)])
 
@@ -1472,6 +1491,8 @@ class OkxExchange:
             current = self._state(order, self._view(order))
             is_pending = current in ("live", "partially_filled")
             if is_pending != pending or (state and current != state):
+                continue
+            if not pending and self._forgotten(order):
                 continue
             rows.append(self._order_row(order))
         if before and not after:

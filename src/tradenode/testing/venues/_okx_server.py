@@ -294,6 +294,15 @@ class OkxVenue(LoopbackVenue):
             args["tgtCcy"] = "base_ccy"
         return self.exchange.place(args)
 
+    def cancel_order(self, inst_id: str, *, cl_ord_id: str = "", ord_id: str = "") -> Json:
+        """Cancel an order as another client of the account would; returns OKX's ``data`` item."""
+        args: Json = {"instId": inst_id}
+        if cl_ord_id:
+            args["clOrdId"] = cl_ord_id
+        if ord_id:
+            args["ordId"] = ord_id
+        return self.exchange.cancel(args)
+
     @knob
     def duplicate_events(self, n: int = 1) -> None:
         """Deliver each of the next ``n`` ``orders`` channel pushes twice."""
