@@ -584,3 +584,24 @@ def test_an_order_cancelled_while_down_and_gone_from_okxs_record_is_reported_can
         ] == []
         assert h.order(coid).filled_quantity == 0
         assert not h.node.failed
+
+
+def test_orders_that_ended_while_down_are_settled_from_the_order_history(
+    venue: OkxVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A restart reads ``orders-history`` once for what ended while nobody watched,
+    instead of one ``trade/order`` look-up per journaled order."""
+    journal = f"journal: {{path: '{tmp_path / 'journal'}', fsync: every_record}}\n"
+    with okx_node(venue, journal, clock=clock) as first:
+        resting = [first.do(limit(Side.BUY, price, "0.01")) for price in ("49000", "48900")]
+        for coid in resting:
+            first.wait_status(coid, OrderStatus.ACCEPTED)
+    venue.set_price(BTC, D("48800"))  # both fill while no node runs
+    looked_up = venue.calls().get("GET trade/order", 0)
+    with okx_node(venue, journal, clock=clock) as h:
+        for coid in resting:
+            h.wait_status(coid, OrderStatus.FILLED)
+        h.sync()
+        assert venue.calls().get("GET trade/orders-history", 0) >= 1
+        assert venue.calls().get("GET trade/order", 0) == looked_up, "asked one by one"
+        assert_exactly_once(h)

@@ -1343,6 +1343,30 @@ async def _order_fills(
     return tuple(reversed(rows))
 
 
+#: Pages of ``orders-history`` a reconciliation reads per instrument before asking for
+#: the unsettled orders it did not find there one by one (``trade/order``).
+HISTORY_PAGES = 2
+
+
+async def _recent_history(api: OkxApi, instruments: set[str], broker: str) -> dict[str, OkxOrder]:
+    """The most recent finished orders of ``instruments`` by client id (``orders-history``,
+    newest first, ``HISTORY_PAGES`` pages each): one read settles many orders that
+    ended while nobody watched, where ``trade/order`` would take a request each."""
+    found: dict[str, OkxOrder] = {}
+    for inst_id in sorted(instruments):
+        after: str | None = None
+        for _ in range(HISTORY_PAGES):
+            answer = _must(await api.orders_history(inst_id, after=after), "orders-history", broker)
+            page = [parse_order(row, broker=broker) for row in answer.data]
+            for order in page:
+                if order.client_order_id and order.client_order_id not in found:
+                    found[order.client_order_id] = order
+            if len(page) < PAGE_LIMIT:
+                break
+            after = page[-1].order_id
+    return found
+
+
 async def _query(
     api: OkxApi, inst_id: str, client_order_id: str, broker: str, *, history: bool = False
 ) -> tuple[RestResult, tuple[OkxFill, ...]]:
@@ -1452,16 +1476,20 @@ async def _sweep(
     *,
     history: bool = False,
 ) -> _Sweep:
-    """One reconciliation's reads. An unsettled order the open-orders list shows is
-    not asked for again (OKX counts order look-ups per instrument), and its fills
+    """One reconciliation's reads. An unsettled order the open-orders list or the
+    recent order history (``orders-history``) shows is not asked for again (OKX
+    counts order look-ups per instrument; the rest are asked by ``clOrdId``), and its fills
     are read only when it shows more filled than the link forwarded. ``history``:
     fills from ``fills-history`` (3 months) rather than ``fills`` (3 days), for a
     sweep whose cursor may be older than that."""
     pending = await _pending(api, None, broker)
     resting = {o.client_order_id: o for o in pending if o.client_order_id}
+    finished = await _recent_history(
+        api, {inst for cid, (inst, _) in unsettled.items() if cid not in resting}, broker
+    )
     asked = []
     for cid, (inst_id, forwarded) in sorted(unsettled.items()):
-        shown = resting.get(cid)
+        shown = resting.get(cid) or finished.get(cid)
         if shown is not None:
             fills = (
                 await _order_fills(api, shown, broker, history=history)
