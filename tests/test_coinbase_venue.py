@@ -381,14 +381,15 @@ def test_ccxt_coinbase_trades_against_the_venue(
             "apiKey": tls_venue.key.name,
             "secret": tls_venue.key.private_key_pem,
             "requests_trust_env": True,
-            "options": {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
         }
     )
     sessions.append(exchange.session)
     exchange.urls["api"]["rest"] = tls_venue.rest_url
     exchange.load_markets()
     assert {"BTC/USD", "ETH/USD"} <= set(exchange.markets)
+    # ccxt's default balance is the Coinbase App's /v2/accounts; v3 on request.
     assert exchange.fetch_balance()["total"]["BTC"] == 10
+    assert exchange.fetch_balance({"v3": True})["total"]["BTC"] == 10
     order = exchange.create_order("BTC/USD", "limit", "buy", 1, 49000)
     tls_venue.set_price("BTC-USD", D("48990"))
     fetched = exchange.fetch_order(order["id"], "BTC/USD")
@@ -436,6 +437,15 @@ def test_every_private_request_needs_a_valid_jwt(
     assert response.status_code == 401
     response = rest.client.get(f"{API}/accounts", headers={"Authorization": f"Bearer {good}"})
     assert response.status_code == 200
+    # The Coinbase App's /v2/accounts takes the same JWTs, for its own path.
+    wallets = f"GET {host}/v2/accounts"
+    response = rest.client.get("/v2/accounts", headers={"Authorization": f"Bearer {good}"})
+    assert (response.status_code, response.text) == (401, "Unauthorized\n")
+    response = rest.client.get(
+        "/v2/accounts", headers={"Authorization": f"Bearer {token(venue.key, wallets, now)}"}
+    )
+    assert response.status_code == 200
+    assert {w["balance"]["currency"] for w in response.json()["data"]} >= {"BTC", "USD"}
     assert rest.client.get(f"{API}/time").json()["epochMillis"] == str(T0)
     clock.now += 120_000
     response = rest.client.get(f"{API}/accounts", headers={"Authorization": f"Bearer {good}"})

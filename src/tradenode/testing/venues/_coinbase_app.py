@@ -433,7 +433,10 @@ class CoinbaseApp:
         body = await _read_body(receive)
         if path.startswith("/v2/"):
             self._count(f"{method} {path.removeprefix('/')}")
-            await _answer(send, self._exchange.track_api(method, path, query))
+            reply = self._exchange.track_api(
+                method, path, query, headers.get("host", ""), headers.get("authorization")
+            )
+            await _answer(send, reply)
             return
         if not path.startswith(API_PREFIX + "/"):
             await _answer(send, Reply(404, "404 page not found\n"))

@@ -549,16 +549,27 @@ class CoinbaseExchange:
         except _BadRequest as error:
             return _error(400, "INVALID_ARGUMENT", str(error))
 
-    def track_api(self, method: str, path: str, query: str) -> Reply:
-        """The public Coinbase App "Track APIs" under ``/v2`` that ccxt loads markets with.
+    def track_api(
+        self, method: str, path: str, query: str, host: str = "", authorization: str | None = None
+    ) -> Reply:
+        """The Coinbase App "Track APIs" under ``/v2`` that ccxt uses.
 
-        ``GET /v2/currencies`` (fiat: ``id``, ``name``, ``min_size``),
+        Public: ``GET /v2/currencies`` (fiat: ``id``, ``name``, ``min_size``),
         ``/v2/currencies/crypto`` (``asset_id``, ``code``, ``name``,
         ``exponent``, ``type``, ...) and ``/v2/exchange-rates?currency=``
         (``{"data": {"currency", "rates"}}``), for the venue's assets only.
+        Private (a CDP JWT as for ``/api/v3``): ``GET /v2/accounts``, the
+        wallets with their total balance (ccxt's default ``fetch_balance``).
         """
         if method.upper() != "GET":
             return _error(404, "NOT_FOUND", "Not Found")
+        if path == "/v2/accounts":
+            token = None
+            if authorization and authorization.lower().startswith("bearer "):
+                token = authorization[7:].strip()
+            if self.authenticate(token, uri=f"GET {host}{path}") is None:
+                return _UNAUTHORIZED
+            return Reply(200, self._wallets(parse_qs(query)))
         fiat = [a for a in self._account_ids if a in _FIAT]
         crypto = [a for a in self._account_ids if a not in _FIAT]
         if path == "/v2/currencies":
@@ -800,6 +811,41 @@ class CoinbaseExchange:
             "has_next": has_next,
             "cursor": cursor,
             "size": len(page),
+        }
+
+    def _wallets(self, params: dict[str, list[str]]) -> Json:
+        """``/v2/accounts``: one wallet per asset, ``balance`` its total (free and held)."""
+        assets = list(self._account_ids)
+        page, cursor, _ = _page(assets, params, default=25, maximum=300)
+        created = _rfc3339(self._created_ms)
+        data = []
+        for asset in page:
+            balance = self._sim.balance(asset)
+            account_id = self._account_ids[asset]
+            data.append(
+                {
+                    "id": account_id,
+                    "name": f"{asset} Wallet",
+                    "primary": asset in _FIAT,
+                    "type": "fiat" if asset in _FIAT else "wallet",
+                    "currency": {"code": asset, "name": asset, "exponent": 8, "type": "crypto"},
+                    "balance": {"amount": fmt(balance.free + balance.locked), "currency": asset},
+                    "created_at": created,
+                    "updated_at": created,
+                    "resource": "account",
+                    "resource_path": f"/v2/accounts/{account_id}",
+                }
+            )
+        return {
+            "pagination": {
+                "ending_before": None,
+                "starting_after": None,
+                "limit": len(page),
+                "order": "desc",
+                "next_starting_after": cursor or None,
+                "next_uri": f"/v2/accounts?cursor={cursor}" if cursor else None,
+            },
+            "data": data,
         }
 
     def _get_account(self, account_uuid: str) -> Reply:
