@@ -812,7 +812,7 @@ def test_pacing_violation_delay_and_corruption(venue: IbkrVenue, raw: RawClient)
     deadline = time.monotonic() + 10
     while httpx.get(f"{venue.admin_url}/faults").json()["held_orders"] != ["slow"]:
         assert time.monotonic() < deadline, "the placement was never held"
-        time.sleep(0.01)  # polling the admin view with a deadline
+        time.sleep(0.01)  # sleep-ok: polls the admin view (no event to wait on), bounded
     assert venue.orders() == []
     assert venue.release_orders() == 1
     answered = [m[0] for m in raw.until(lambda m: m[0] == "49")]

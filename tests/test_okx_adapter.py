@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -527,8 +528,18 @@ def test_pings_keep_quiet_connections_open_and_their_absence_is_a_lost_connectio
     with OkxVenue(seed=5, clock=venue_clock(clock), idle_timeout=1.0) as venue:
         venue.freeze_prices()
         venue.set_price(BTC, D("50000"))
+        pings, heard = [0], threading.Condition()
+
+        def on_ping() -> None:
+            with heard:
+                pings[0] += 1
+                heard.notify_all()
+
+        venue.ping_listeners.append(on_ping)
         with okx_node(venue, clock=clock, ping_interval=0.2) as h:
-            time.sleep(2.5)  # several idle timeouts: only the pings keep it open
+            # 12 pings 0.2 s apart span more than two idle timeouts: only they kept it open.
+            with heard:
+                assert heard.wait_for(lambda: pings[0] >= 12, timeout=60)
             coid = h.do(market(Side.BUY, "0.01"))
             h.wait_status(coid, OrderStatus.FILLED)
             assert h.link().connections == 1

@@ -334,6 +334,8 @@ class OkxApp:
         self._faults = faults
         self.idle_timeout = idle_timeout
         self._now_us = clock or (lambda: exchange.now() * 1000)
+        self.ping_listeners: list[Callable[[], None]] = []
+        """Called (on the venue's thread) for every text ``ping`` a client sends."""
 
     async def __call__(self, scope: Mapping[str, Any], receive: _Receive, send: _Send) -> None:
         if scope["type"] == "lifespan":
@@ -436,6 +438,8 @@ class OkxApp:
     async def _frame(self, connection: _Connection, text: str) -> None:
         if text == "ping":
             connection.push("pong")
+            for listener in self.ping_listeners:
+                listener()
             return
         try:
             frame = json.loads(text)

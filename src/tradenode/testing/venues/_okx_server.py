@@ -127,6 +127,8 @@ class OkxVenue(LoopbackVenue):
         self._faults = OkxFaults()
         self._hub = OkxHub(self.exchange, self._faults)
         self._okx_app = OkxApp(self.exchange, self._hub, self._faults, idle_timeout=idle_timeout)
+        self.ping_listeners = self._okx_app.ping_listeners
+        """Called (on the venue's thread) for every text ``ping`` a client sends."""
         self._app = self._okx_app
         self._venue_keepalive: KeepaliveConfig | None = None
         self.exchange.add_listener(self._on_event)
