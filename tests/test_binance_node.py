@@ -279,6 +279,8 @@ def test_quotes_stream_from_book_ticker(h: BinanceHarness, venue: BinanceVenue) 
 def test_accepts_arrive_before_fills(h: BinanceHarness) -> None:
     coid = h.do(market(Side.BUY, "0.1"))
     h.wait_status(coid, OrderStatus.FILLED)
+    # The OMS's status is ahead of what the strategy has been told: wait for the fill there.
+    h.events().wait_for(lambda m: isinstance(m, OrderFilled) and m.client_order_id == coid)
     kinds = [
         type(m)
         for m in h.events().items
