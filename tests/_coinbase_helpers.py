@@ -13,18 +13,16 @@ import httpx
 import jwt
 
 from tradenode import Node, parse_config
-from tradenode.actors import GetFills, GetPositions
 from tradenode.brokers.coinbase import CoinbaseLink
-from tradenode.messages import OrderType, PositionSnapshot, Side
+from tradenode.messages import OrderType, Side
 from tradenode.supervision import (
     EventRecorder,
     ManualClock,
-    SupervisionEvent,
     SupervisionEventKind,
 )
 from tradenode.testing.venues import CoinbaseVenue
 
-from ._node_helpers import Harness
+from ._node_helpers import VenueHarness, broker_event
 
 D = Decimal
 K = SupervisionEventKind
@@ -52,51 +50,14 @@ oms: {{ack_timeout: 30}}
 """
 
 
-class CoinbaseHarness(Harness):
-    def __init__(
-        self, node: Node, clock: ManualClock, venue: CoinbaseVenue, supervision: EventRecorder
-    ) -> None:
-        super().__init__(node, clock)
-        self.venue = venue
-        self.supervision = supervision
-        """Every supervision event since before the node started."""
-
-    def position(self, symbol: str, venue: str = "coinbase") -> Decimal:
-        for snapshot in self.node.oms.ask(GetPositions(venue=venue)):
-            assert isinstance(snapshot, PositionSnapshot)
-            if snapshot.symbol == symbol:
-                return snapshot.quantity
-        return Decimal(0)
-
-    def restart(self, generation: int) -> None:
-        """Let the supervisor's backoff for ``generation`` elapse and wait for the restart."""
-        scheduled = self.supervision.wait_for(event(K.RESTART_SCHEDULED, generation))[0]
-        self.clock.advance(scheduled.delay)
-        self.supervision.wait_for(event(K.RESTARTED, generation))
-
-    def link(self) -> CoinbaseLink:
-        link = self.node.venues["coinbase"]
-        assert isinstance(link, CoinbaseLink)
-        return link
-
-    def periodic_check(self, interval: float = 30.0) -> None:
-        link = self.link()
-        done = link.reconciliations
-        self.clock.advance(interval)
-        assert link.wait_for_reconciliations(done + 1, timeout=10)
-        self.sync()
-
-    def fills(self) -> list[Any]:
-        return [f for f in self.node.oms.ask(GetFills()) if f.venue == "coinbase"]
+class CoinbaseHarness(VenueHarness[CoinbaseLink, CoinbaseVenue]):
+    VENUE = "coinbase"
+    LINK = CoinbaseLink
+    BROKER = BROKER
 
 
 def event(kind: SupervisionEventKind, generation: int | None = None) -> Any:
-    return lambda e: (
-        isinstance(e, SupervisionEvent)
-        and e.kind is kind
-        and e.path == BROKER
-        and (generation is None or e.generation == generation)
-    )
+    return broker_event(BROKER, kind, generation)
 
 
 def venue_clock(clock: ManualClock) -> Any:

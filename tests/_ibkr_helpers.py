@@ -19,20 +19,19 @@ from typing import IO, Any
 import httpx
 
 from tradenode import Node, parse_config
-from tradenode.actors import GetFills, GetMetrics, GetPositions
+from tradenode.actors import GetMetrics
 from tradenode.brokers.ibkr import IbkrLink
-from tradenode.messages import OrderType, PositionSnapshot, Side
+from tradenode.messages import OrderType, Side
 from tradenode.supervision import (
     EventRecorder,
     ManualClock,
-    SupervisionEvent,
     SupervisionEventKind,
 )
 from tradenode.testing.campaign import VenueBooks, VenueSettings
 from tradenode.testing.conformance import VenueFill, VenueOrder
 from tradenode.testing.venues import IbkrVenue
 
-from ._node_helpers import Harness
+from ._node_helpers import VenueHarness, broker_event
 
 D = Decimal
 K = SupervisionEventKind
@@ -80,38 +79,13 @@ oms: {{ack_timeout: 30}}
 """
 
 
-class IbkrHarness(Harness):
-    def __init__(
-        self, node: Node, clock: ManualClock, venue: IbkrVenue, supervision: EventRecorder
-    ) -> None:
-        super().__init__(node, clock)
-        self.venue = venue
-        self.supervision = supervision
-        """Every supervision event since before the node started."""
-
-    def position(self, symbol: str, venue: str = "ibkr") -> Decimal:
-        for snapshot in self.node.oms.ask(GetPositions(venue=venue)):
-            assert isinstance(snapshot, PositionSnapshot)
-            if snapshot.symbol == symbol:
-                return snapshot.quantity
-        return Decimal(0)
+class IbkrHarness(VenueHarness[IbkrLink, IbkrVenue]):
+    VENUE = "ibkr"
+    LINK = IbkrLink
+    BROKER = BROKER
 
     def venue_position(self, symbol: str) -> Decimal:
         return self.venue.positions().get(LOCAL_SYMBOLS[symbol], Decimal(0))
-
-    def restart(self, generation: int) -> None:
-        """Let the supervisor's backoff for ``generation`` elapse and wait for the restart."""
-        scheduled = self.supervision.wait_for(event(K.RESTART_SCHEDULED, generation))[0]
-        self.clock.advance(scheduled.delay)
-        self.supervision.wait_for(event(K.RESTARTED, generation))
-
-    def link(self) -> IbkrLink:
-        link = self.node.venues["ibkr"]
-        assert isinstance(link, IbkrLink)
-        return link
-
-    def fills(self) -> list[Any]:
-        return [f for f in self.node.oms.ask(GetFills()) if f.venue == "ibkr"]
 
 
 def assert_exactly_once(h: IbkrHarness) -> None:
@@ -131,12 +105,7 @@ def assert_exactly_once(h: IbkrHarness) -> None:
 
 
 def event(kind: SupervisionEventKind, generation: int | None = None) -> Any:
-    return lambda e: (
-        isinstance(e, SupervisionEvent)
-        and e.kind is kind
-        and e.path == BROKER
-        and (generation is None or e.generation == generation)
-    )
+    return broker_event(BROKER, kind, generation)
 
 
 def node_config(

@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tradenode import Node, parse_config
 from tradenode.actors import (
+    GetFills,
     GetOpenOrders,
     GetOrder,
     GetPositions,
@@ -17,8 +18,15 @@ from tradenode.actors import (
     StrategyContext,
     TrackedOrderView,
 )
+from tradenode.brokers import BrokerLink
 from tradenode.messages import Message, OrderStatus, PositionSnapshot, Quote
-from tradenode.supervision import Address, EventRecorder, ManualClock
+from tradenode.supervision import (
+    Address,
+    EventRecorder,
+    ManualClock,
+    SupervisionEvent,
+    SupervisionEventKind,
+)
 
 BASE_CONFIG = """
 node: {name: testnode, seed: 5, intensity: {max_restarts: 20, within_seconds: 60}}
@@ -146,3 +154,73 @@ def running_node(extra_yaml: str = "", *, clock: ManualClock | None = None) -> I
         yield Harness(node, clock)
     finally:
         node.stop(timeout=10)
+
+
+LinkT = TypeVar("LinkT", bound=BrokerLink)
+VenueT = TypeVar("VenueT")
+
+
+def broker_event(path: str, kind: SupervisionEventKind, generation: int | None = None) -> Any:
+    """A predicate for the supervision event ``kind`` of the broker at ``path``."""
+    return lambda e: (
+        isinstance(e, SupervisionEvent)
+        and e.kind is kind
+        and e.path == path
+        and (generation is None or e.generation == generation)
+    )
+
+
+class VenueHarness(Harness, Generic[LinkT, VenueT]):
+    """A node with one venue adapter against its local fake venue.
+
+    A subclass names the venue (``VENUE``), its link type (``LINK``) and the
+    broker's supervision path (``BROKER``); the harness keeps every
+    supervision event since before the node started (``supervision``).
+    """
+
+    VENUE: str
+    LINK: type[LinkT]
+    BROKER: str
+
+    def __init__(
+        self, node: Node, clock: ManualClock, venue: VenueT, supervision: EventRecorder
+    ) -> None:
+        super().__init__(node, clock)
+        self.venue = venue
+        self.supervision = supervision
+        """Every supervision event since before the node started."""
+
+    def event(self, kind: SupervisionEventKind, generation: int | None = None) -> Any:
+        return broker_event(self.BROKER, kind, generation)
+
+    def position(self, symbol: str, venue: str | None = None) -> Decimal:
+        for snapshot in self.node.oms.ask(GetPositions(venue=venue or self.VENUE)):
+            assert isinstance(snapshot, PositionSnapshot)
+            if snapshot.symbol == symbol:
+                return snapshot.quantity
+        return Decimal(0)
+
+    def restart(self, generation: int) -> None:
+        """Let the supervisor's backoff for ``generation`` elapse and wait for the restart."""
+        kind = SupervisionEventKind
+        scheduled = self.supervision.wait_for(self.event(kind.RESTART_SCHEDULED, generation))[0]
+        self.clock.advance(scheduled.delay)
+        self.supervision.wait_for(self.event(kind.RESTARTED, generation))
+
+    def link(self) -> LinkT:
+        """The venue's runtime object: cursors, positions and counters across restarts."""
+        link = self.node.venues[self.VENUE]
+        assert isinstance(link, self.LINK)
+        return link
+
+    def periodic_check(self, interval: float = 30.0) -> None:
+        """Move the clock one ``check_interval`` and wait until the reconciliation it
+        starts has been applied, and the OMS has seen it."""
+        link = self.link()
+        done = link.reconciliations
+        self.clock.advance(interval)
+        assert link.wait_for_reconciliations(done + 1, timeout=10)
+        self.sync()
+
+    def fills(self) -> list[Any]:
+        return [f for f in self.node.oms.ask(GetFills()) if f.venue == self.VENUE]

@@ -10,18 +10,16 @@ from typing import Any
 import httpx
 
 from tradenode import Node, parse_config
-from tradenode.actors import GetFills, GetPositions
 from tradenode.brokers.oanda import OandaLink
-from tradenode.messages import OrderType, PositionSnapshot, Side
+from tradenode.messages import OrderType, Side
 from tradenode.supervision import (
     EventRecorder,
     ManualClock,
-    SupervisionEvent,
     SupervisionEventKind,
 )
 from tradenode.testing.venues import OandaVenue
 
-from ._node_helpers import Harness
+from ._node_helpers import VenueHarness, broker_event
 
 D = Decimal
 K = SupervisionEventKind
@@ -49,42 +47,10 @@ oms: {{ack_timeout: 30}}
 """
 
 
-class OandaHarness(Harness):
-    def __init__(
-        self, node: Node, clock: ManualClock, venue: OandaVenue, supervision: EventRecorder
-    ) -> None:
-        super().__init__(node, clock)
-        self.venue = venue
-        self.supervision = supervision
-        """Every supervision event since before the node started."""
-
-    def position(self, symbol: str, venue: str = "oanda") -> Decimal:
-        for snapshot in self.node.oms.ask(GetPositions(venue=venue)):
-            assert isinstance(snapshot, PositionSnapshot)
-            if snapshot.symbol == symbol:
-                return snapshot.quantity
-        return Decimal(0)
-
-    def restart(self, generation: int) -> None:
-        """Let the supervisor's backoff for ``generation`` elapse and wait for the restart."""
-        scheduled = self.supervision.wait_for(event(K.RESTART_SCHEDULED, generation))[0]
-        self.clock.advance(scheduled.delay)
-        self.supervision.wait_for(event(K.RESTARTED, generation))
-
-    def link(self) -> OandaLink:
-        """The venue's runtime object: cursor, positions and counters across restarts."""
-        link = self.node.venues["oanda"]
-        assert isinstance(link, OandaLink)
-        return link
-
-    def periodic_check(self, interval: float = 30.0) -> None:
-        """Move the clock one ``check_interval`` and wait until the reconciliation it
-        starts has been applied, and the OMS has seen it."""
-        link = self.link()
-        done = link.reconciliations
-        self.clock.advance(interval)
-        assert link.wait_for_reconciliations(done + 1, timeout=10)
-        self.sync()
+class OandaHarness(VenueHarness[OandaLink, OandaVenue]):
+    VENUE = "oanda"
+    LINK = OandaLink
+    BROKER = BROKER
 
     def place_directly(self, units: str, instrument: str = "EUR_USD") -> dict[str, Any]:
         """A MARKET order placed by another client of the account (no client id)."""
@@ -99,17 +65,9 @@ class OandaHarness(Harness):
         body: dict[str, Any] = answer.json()
         return body
 
-    def fills(self) -> list[Any]:
-        return [f for f in self.node.oms.ask(GetFills()) if f.venue == "oanda"]
-
 
 def event(kind: SupervisionEventKind, generation: int | None = None) -> Any:
-    return lambda e: (
-        isinstance(e, SupervisionEvent)
-        and e.kind is kind
-        and e.path == BROKER
-        and (generation is None or e.generation == generation)
-    )
+    return broker_event(BROKER, kind, generation)
 
 
 def node_config(
