@@ -13,6 +13,7 @@ Also: drift warnings of the past are not logged again by a journal replay.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -45,7 +46,7 @@ from tradenode.messages import (
     TradingState,
 )
 from tradenode.supervision import EventRecorder, ManualClock
-from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue
+from tradenode.testing.venues import DEFAULT_BALANCES, BinanceVenue, default_binance_config
 
 from ._binance_helpers import (
     BinanceHarness,
@@ -262,6 +263,35 @@ def test_a_drift_is_reported_at_every_check_until_an_operator_accepts_the_accoun
         check()
         check()
         assert metric("drift_alerts") == 2, "fills after the accepted baseline are explained"
+
+
+def test_fees_paid_in_the_base_asset_are_no_drift(clock: ManualClock) -> None:
+    """Binance (without BNB) and OKX charge a buy's fee in the base asset it
+    receives: the account then holds less than the fills bought. The balance
+    check counts those fees, so no drift is raised and trading stays ACTIVE;
+    a deposit on top still is one."""
+    config = dataclasses.replace(
+        default_binance_config(), fee_in_received_asset=True, taker_commission_bps=D(10)
+    )
+    with (
+        BinanceVenue(config=config, seed=43, clock=venue_clock(clock)) as venue,
+        binance_node(venue, clock=clock) as h,
+    ):
+        for size in ("0.2", "0.1"):
+            coid = h.do(market(Side.BUY, size))
+            h.wait_status(coid, OrderStatus.FILLED)
+        fills = [f for f in h.node.oms.ask(GetFills()) if f.venue == "binance"]
+        assert {f.commission_asset for f in fills} == {"BTC"} and all(f.commission for f in fills)
+        held = h.venue_base_change("BTC", DEFAULT_BALANCES["BTC"])
+        assert held < h.position("BTCUSDT") == D("0.3"), "the fees came out of the BTC"
+        for _ in range(3):
+            h.periodic_check()
+        metrics = h.node.oms.ask(GetMetrics())
+        assert metrics["position_drifts"] == 0, "fees paid in BTC taken for a drift"
+        venue.deposit("BTC", D("1"))
+        for _ in range(2):
+            h.periodic_check()
+        assert h.node.oms.ask(GetMetrics())["position_drifts"] == 1
 
 
 def test_replaying_a_journal_does_not_log_its_old_drifts_again(

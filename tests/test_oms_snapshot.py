@@ -260,6 +260,7 @@ def test_the_snapshot_covers_every_field_the_state_has() -> None:
         "_metrics",
         "_fill_sequence",
         "_balance_baselines",
+        "_fees_paid",
         "_venue_cursors",
         "_acceptance_windows",
     }
@@ -289,6 +290,22 @@ def test_balance_baselines_survive_a_snapshot_and_a_damaged_one_is_refused() -> 
     ):
         with pytest.raises(OmsSnapshotError, match=match):
             OmsState.restore({**plain, "balance_baselines": damaged})
+
+
+def test_fees_paid_per_asset_add_up_and_survive_a_snapshot() -> None:
+    state = busy_state()
+    # busy_state's fills pay 0.001 each, in BNB but for execution ids ending in 0.
+    paid = state.fees_paid("BIN", "BNB")
+    assert paid > 0 and state.fees_paid("BIN", "BTC") == 0
+    plain = msgpack.unpackb(msgpack.packb(state.snapshot(), use_bin_type=True), raw=False)
+    assert OmsState.restore(plain).fees_paid("BIN", "BNB") == paid
+    older = {key: value for key, value in plain.items() if key != "fees_paid"}
+    assert OmsState.restore(older).fees_paid("BIN", "BNB") == 0
+    with pytest.raises(OmsSnapshotError, match="not a finite decimal"):
+        OmsState.restore({**plain, "fees_paid": [["BIN", "BNB", "Infinity"]]})
+    # A repeated execution pays nothing twice.
+    again = state.apply(_fill("o-1", "x1", "1", "101"), 90)
+    assert again.ignored and state.fees_paid("BIN", "BNB") == paid
 
 
 def test_venue_cursors_and_acceptance_windows_survive_a_snapshot() -> None:

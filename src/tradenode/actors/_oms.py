@@ -556,6 +556,10 @@ class OmsActor(Actor):
             self.store.base_assets[(balances.venue, symbol)] = asset
             quantity = self.state.position(balances.venue, symbol).quantity
             ours[asset] = ours.get(asset, Decimal(0)) + quantity
+        for asset in ours:
+            # A fee charged in the base asset leaves the account holding less than
+            # the fills bought: what our fills explain is net of it.
+            ours[asset] -= self.state.fees_paid(balances.venue, asset)
         for asset, our_position in ours.items():
             key = (balances.venue, asset)
             total = balances.totals.get(asset, Decimal(0))

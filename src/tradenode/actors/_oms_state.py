@@ -575,6 +575,7 @@ class OmsState:
         self._metrics = _Metrics(latency_window)
         self._fill_sequence = 0
         self._balance_baselines: dict[tuple[str, str], Decimal] = {}
+        self._fees_paid: dict[tuple[str, str], Decimal] = {}
         self._venue_cursors: dict[tuple[str, str], str] = {}
         self._acceptance_windows: dict[str, Decimal] = {}
 
@@ -724,6 +725,12 @@ class OmsState:
 
     def balance_baseline(self, venue: str, asset: str) -> Decimal | None:
         return self._balance_baselines.get((venue, asset))
+
+    def fees_paid(self, venue: str, asset: str) -> Decimal:
+        """The commissions every applied fill on ``venue`` paid in ``asset`` (a spot
+        venue that charges a buy's fee in the base asset holds that much less of it
+        than the fills bought)."""
+        return self._fees_paid.get((venue, asset), Decimal(0))
 
     def set_venue_cursor(self, venue: str, scope: str, cursor: str) -> None:
         """Records how far a venue's history has been read: for ``scope`` (an
@@ -903,6 +910,9 @@ class OmsState:
                 [venue, asset, str(quantity)]
                 for (venue, asset), quantity in self._balance_baselines.items()
             ],
+            "fees_paid": [
+                [venue, asset, str(amount)] for (venue, asset), amount in self._fees_paid.items()
+            ],
             "venue_cursors": [
                 [venue, scope, cursor] for (venue, scope), cursor in self._venue_cursors.items()
             ],
@@ -980,6 +990,12 @@ class OmsState:
             if not quantity.is_finite():
                 raise ValueError(f"{where}: quantity {text!r} is not a finite decimal")
             state._balance_baselines[(venue, asset)] = quantity
+        # Absent from snapshots taken before fees were counted per asset.
+        for where, (venue, asset, text) in _rows(plain, "fees_paid", "asset, amount"):
+            amount = Decimal(text)
+            if not amount.is_finite():
+                raise ValueError(f"{where}: amount {text!r} is not a finite decimal")
+            state._fees_paid[(venue, asset)] = amount
         # Absent from snapshots taken before cursors and windows were journaled.
         for _, (venue, scope, cursor) in _rows(plain, "venue_cursors", "scope, cursor"):
             state._venue_cursors[(venue, scope)] = cursor
@@ -1053,6 +1069,9 @@ class OmsState:
         self._record_venue_order_id(tracked, fill.venue_order_id, effects)
         self._metrics.filled_notional += fill.notional
         self._metrics.commission += fill.commission
+        if fill.commission and fill.commission_asset:
+            key = (fill.venue, fill.commission_asset)
+            self._fees_paid[key] = self._fees_paid.get(key, Decimal(0)) + fill.commission
         if tracked.first_fill_ns is None:
             tracked.first_fill_ns = ts_ns
             if tracked.submitted_ns is not None:

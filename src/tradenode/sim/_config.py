@@ -115,8 +115,10 @@ class SimConfig:
     ``step``/``set_price``; an order that takes liquidity on arrival always
     finds the synthetic book, as it would on a real venue.
 
-    Commission rates apply to the fill's quote notional and are always
-    charged in the quote asset (see :class:`~tradenode.sim.MatchingSimulator`).
+    Commission rates apply to the fill's notional and are charged in the quote
+    asset (see :class:`~tradenode.sim.MatchingSimulator`), or, with
+    ``fee_in_received_asset``, in the asset the fill delivers: a buy pays its
+    fee in the base asset it receives, as Binance (without BNB) and OKX spot do.
     """
 
     instruments: tuple[InstrumentSpec, ...]
@@ -129,6 +131,9 @@ class SimConfig:
     taker_commission_bps: Decimal = ZERO
     fill_probability: float = 1.0
     allow_short: bool = False
+    fee_in_received_asset: bool = False
+    """Charge a buy's fee in the base asset it receives (the rate on the fill's
+    quantity); a sell's fee is in the quote asset either way."""
     retain_closed_orders: int | None = None
     """How many closed orders (and about as many fills) the venue keeps for
     queries and catch-up; None keeps all (an inspectable test venue). An
@@ -173,6 +178,10 @@ class SimConfig:
             raise ValueError(f"SimConfig.fill_probability={probability!r}: must be in [0, 1]")
         if not isinstance(self.allow_short, bool):
             raise ValueError(f"SimConfig.allow_short={self.allow_short!r}: must be a bool")
+        if not isinstance(self.fee_in_received_asset, bool):
+            raise ValueError(
+                f"SimConfig.fee_in_received_asset={self.fee_in_received_asset!r}: must be a bool"
+            )
         retain = self.retain_closed_orders
         if retain is not None and (
             isinstance(retain, bool) or not isinstance(retain, int) or retain < 1

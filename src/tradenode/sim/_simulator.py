@@ -900,7 +900,14 @@ class MatchingSimulator:
         notional = price * quantity
         rate = self._config.maker_commission_bps if is_maker else self._config.taker_commission_bps
         commission = bps_of(notional, rate)
-        if order.side is Side.BUY:
+        commission_asset = spec.quote_asset
+        if order.side is Side.BUY and self._config.fee_in_received_asset:
+            commission, commission_asset = bps_of(quantity, rate), spec.base_asset
+            order.reserved -= notional
+            self._ledger.spend_locked(spec.quote_asset, notional)
+            self._ledger.credit(spec.base_asset, quantity - commission)
+            self._positions[order.symbol] += quantity
+        elif order.side is Side.BUY:
             cost = notional + commission
             order.reserved -= cost
             self._ledger.spend_locked(spec.quote_asset, cost)
@@ -924,7 +931,7 @@ class MatchingSimulator:
             quantity=quantity,
             price=price,
             commission=commission,
-            commission_asset=spec.quote_asset,
+            commission_asset=commission_asset,
             is_maker=is_maker,
             cumulative_quantity=order.filled_quantity,
             leaves_quantity=order.remaining,
