@@ -37,6 +37,7 @@ from ._base import (
     refuse_if_expired,
 )
 from ._factory import RecoveredVenue, VenueBuild, VenueContext
+from ._fields import JsonFields, decode_json
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -45,6 +46,7 @@ __all__ = [
     "BrokerBase",
     "BrokerLink",
     "InFlight",
+    "JsonFields",
     "RecoveredVenue",
     "Rejection",
     "VenueBuild",
@@ -54,6 +56,7 @@ __all__ = [
     "VenueKindError",
     "VenueSettings",
     "broken_venue_kinds",
+    "decode_json",
     "get_venue_kind",
     "installed_venue_kinds",
     "refuse_if_expired",

@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import NoReturn, TypeAlias, TypeVar
 
 from ..._exceptions import BrokerRejectedError, MalformedPayloadError
@@ -40,6 +40,7 @@ from ...messages._messages import (
     Quote,
     SubmitOrder,
 )
+from .._fields import JsonFields, decode_json
 from ._rules import binance_order_type, format_decimal
 
 __all__ = [
@@ -148,71 +149,14 @@ def _malformed(broker: str | None, what: str, *, client_order_id: str | None = N
     raise MalformedPayloadError(what, broker=broker, client_order_id=client_order_id)
 
 
-class _Fields:
-    """Typed access to one JSON object; every failure is a MalformedPayloadError."""
+class _Fields(JsonFields):
+    """Binance's fields: JSON integers, non-negative decimals unless said, its enums."""
 
-    __slots__ = ("broker", "obj", "where")
-
-    def __init__(self, obj: object, broker: str | None, where: str) -> None:
-        if not isinstance(obj, Mapping):
-            _malformed(broker, f"{where}: expected a JSON object, got {type(obj).__name__}")
-        self.obj: Mapping[str, object] = obj
-        self.broker = broker
-        self.where = where
-
-    def fail(self, what: str) -> NoReturn:
-        _malformed(self.broker, f"{self.where}: {what}")
-
-    def has(self, key: str) -> bool:
-        return key in self.obj
-
-    def raw(self, key: str) -> object:
-        if key not in self.obj:
-            self.fail(f"missing field {key!r}")
-        return self.obj[key]
-
-    def text(self, key: str, *, empty: bool = False) -> str:
-        value = self.raw(key)
-        if not isinstance(value, str) or (not empty and not value):
-            self.fail(f"{key}={value!r}: expected a non-empty string")
-        return value
-
-    def opt_text(self, key: str) -> str | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.fail(f"{key}={value!r}: expected a string or null")
-        return value
-
-    def integer(self, key: str) -> int:
-        value = self.raw(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{key}={value!r}: expected an integer")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self.raw(key)
-        if not isinstance(value, bool):
-            self.fail(f"{key}={value!r}: expected true or false")
-        return value
+    __slots__ = ()
 
     def decimal(self, key: str, *, non_negative: bool = True) -> Decimal:
-        value = self.raw(key)
-        if isinstance(value, Decimal):
-            number = value
-        elif isinstance(value, int) and not isinstance(value, bool):
-            number = Decimal(value)
-        elif isinstance(value, str) and _DECIMAL_TEXT.match(value):
-            try:
-                number = Decimal(value)
-            except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-                self.fail(f"{key}={value!r}: not a decimal")
-        else:
-            self.fail(f"{key}={value!r}: expected a decimal string")
-        if not number.is_finite() or (non_negative and number < 0):
-            self.fail(f"{key}={value!r}: expected a finite, non-negative decimal")
-        return number
+        """A decimal, non-negative unless ``non_negative=False`` (deltas, commissions)."""
+        return super().decimal(key, non_negative=non_negative)
 
     def positive_or_none(self, key: str) -> Decimal | None:
         """Binance writes "0.00000000" for a price an order type does not have."""
@@ -251,14 +195,7 @@ class _Fields:
 
 
 def _decode_json(text: str | bytes, broker: str | None, what: str) -> object:
-    def no_constants(name: str) -> NoReturn:
-        raise ValueError(f"JSON constant {name} is not allowed")
-
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=no_constants)
-    except (ValueError, TypeError) as exc:
-        shown = text[:120] if isinstance(text, str | bytes) else type(text).__name__
-        raise MalformedPayloadError(f"{what}: not JSON ({exc}): {shown!r}", broker=broker) from exc
+    return decode_json(text, broker, what)
 
 
 _M = TypeVar("_M", bound=Message)

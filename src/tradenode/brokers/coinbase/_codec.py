@@ -43,12 +43,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, NoReturn
 
-from ..._exceptions import BrokerRejectedError, MalformedPayloadError
+from ..._exceptions import BrokerRejectedError
 from ...messages._enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
 from ...messages._messages import OrderStatusReport, Quote, SubmitOrder
+from .._fields import JsonFields, decode_json
 
 __all__ = [
     "COINBASE_ORDER_TYPES",
@@ -133,67 +134,12 @@ def execution_id(trade_id: str) -> str:
 # -- field access -------------------------------------------------------------------------
 
 
-class _Fields:
-    """Typed access to one JSON object; every failure is a MalformedPayloadError."""
+class _Fields(JsonFields):
+    """Coinbase's fields: integers may be strings, ``""`` is absent, booleans may be text."""
 
-    __slots__ = ("broker", "obj", "where")
-
-    def __init__(self, obj: object, broker: str | None, where: str) -> None:
-        if not isinstance(obj, Mapping):
-            raise MalformedPayloadError(
-                f"{where}: expected a JSON object, got {type(obj).__name__}", broker=broker
-            )
-        self.obj: Mapping[str, object] = obj
-        self.broker = broker
-        self.where = where
-
-    def fail(self, what: str) -> NoReturn:
-        raise MalformedPayloadError(f"{self.where}: {what}", broker=self.broker)
-
-    def raw(self, key: str) -> object:
-        if key not in self.obj:
-            self.fail(f"missing field {key!r}")
-        return self.obj[key]
-
-    def text(self, key: str) -> str:
-        value = self.raw(key)
-        if not isinstance(value, str) or not value:
-            self.fail(f"{key}={value!r}: expected a non-empty string")
-        return value
-
-    def opt_text(self, key: str) -> str | None:
-        value = self.obj.get(key)
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            self.fail(f"{key}={value!r}: expected a string")
-        return value
-
-    def decimal(self, key: str) -> Decimal:
-        value = self.raw(key)
-        if isinstance(value, int | Decimal) and not isinstance(value, bool):
-            return Decimal(value)
-        if not isinstance(value, str) or not _DECIMAL_TEXT.match(value):
-            self.fail(f"{key}={value!r}: expected a decimal string")
-        try:
-            number = Decimal(value)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-            self.fail(f"{key}={value!r}: not a decimal")
-        if not number.is_finite():  # pragma: no cover - the pattern admits only numbers
-            self.fail(f"{key}={value!r}: not finite")
-        return number
-
-    def opt_decimal(self, key: str) -> Decimal | None:
-        value = self.obj.get(key)
-        return None if value is None or value == "" else self.decimal(key)
-
-    def integer(self, key: str) -> int:
-        value = self.raw(key)
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{key}={value!r}: expected an integer")
-        return value
+    __slots__ = ()
+    INTEGER_TEXT = True
+    EMPTY_IS_NONE = True
 
     def boolean(self, key: str, default: bool = False) -> bool:
         value = self.obj.get(key, default)
@@ -229,9 +175,6 @@ class _Fields:
             self.fail(f"{key}: expected a list")
         return value
 
-    def obj_at(self, key: str) -> _Fields:
-        return _Fields(self.raw(key), self.broker, f"{self.where}.{key}")
-
 
 def parse_time_ns(text: str) -> int:
     """An RFC3339 time with up to nanoseconds (Coinbase writes 0 to 9 digits), in ns."""
@@ -257,15 +200,7 @@ def format_time(ns: int) -> str:
 
 def parse_json(text: bytes | str, *, broker: str | None = None, where: str = "payload") -> Any:
     """A JSON document; numbers with a fraction as ``Decimal``, constants refused."""
-
-    def no_constants(name: str) -> NoReturn:
-        raise ValueError(f"JSON constant {name} is not allowed")
-
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=no_constants)
-    except (ValueError, TypeError, RecursionError) as exc:
-        shown = text[:120]
-        raise MalformedPayloadError(f"{where}: not JSON: {shown!r}", broker=broker) from exc
+    return decode_json(text, broker, where)
 
 
 def _number(value: Decimal) -> str:
@@ -648,9 +583,9 @@ def parse_accounts_page(
         accounts.append(
             CoinbaseAccount(
                 currency=account.text("currency"),
-                available=account.obj_at("available_balance").decimal("value"),
+                available=account.child("available_balance").decimal("value"),
                 hold=(
-                    account.obj_at("hold").decimal("value")
+                    account.child("hold").decimal("value")
                     if account.obj.get("hold") is not None
                     else Decimal(0)
                 ),
@@ -677,7 +612,7 @@ def parse_create_answer(body: object, *, broker: str | None = None) -> CreateAns
     fields = _Fields(body, broker, "create order")
     if fields.boolean("success"):
         # failure_reason UNKNOWN_FAILURE_REASON may ride along on success: ignored (the FAQ).
-        done = fields.obj_at("success_response")
+        done = fields.child("success_response")
         return CreateAnswer(
             True, order_id=done.text("order_id"), client_order_id=done.opt_text("client_order_id")
         )

@@ -29,13 +29,12 @@ Mapping choices (documented where the venue leaves room):
 from __future__ import annotations
 
 import calendar
-import json
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn, TypeAlias
+from decimal import Decimal
+from typing import Any, TypeAlias
 
 from ..._exceptions import BrokerRejectedError, MalformedPayloadError
 from ...messages._enums import OrderStatus, OrderType, Side, TimeInForce
@@ -45,6 +44,7 @@ from ...messages._messages import (
     Quote,
     SubmitOrder,
 )
+from .._fields import JsonFields, decode_json
 
 __all__ = [
     "OANDA_ORDER_TYPES",
@@ -149,41 +149,11 @@ class UnsupportedOrderError(BrokerRejectedError):
 # -- field access -------------------------------------------------------------------------
 
 
-class _Fields:
-    """Typed access to one JSON object; every failure is a MalformedPayloadError."""
+class _Fields(JsonFields):
+    """OANDA's fields: integers may be strings, ids are digits, times RFC3339 or UNIX."""
 
-    __slots__ = ("broker", "obj", "where")
-
-    def __init__(self, obj: object, broker: str | None, where: str) -> None:
-        if not isinstance(obj, Mapping):
-            raise MalformedPayloadError(
-                f"{where}: expected a JSON object, got {type(obj).__name__}", broker=broker
-            )
-        self.obj: Mapping[str, object] = obj
-        self.broker = broker
-        self.where = where
-
-    def fail(self, what: str) -> NoReturn:
-        raise MalformedPayloadError(f"{self.where}: {what}", broker=self.broker)
-
-    def raw(self, key: str) -> object:
-        if key not in self.obj:
-            self.fail(f"missing field {key!r}")
-        return self.obj[key]
-
-    def text(self, key: str) -> str:
-        value = self.raw(key)
-        if not isinstance(value, str) or not value:
-            self.fail(f"{key}={value!r}: expected a non-empty string")
-        return value
-
-    def opt_text(self, key: str) -> str | None:
-        value = self.obj.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.fail(f"{key}={value!r}: expected a string")
-        return value
+    __slots__ = ()
+    INTEGER_TEXT = True
 
     def ident(self, key: str) -> str:
         value = self.text(key)
@@ -193,28 +163,6 @@ class _Fields:
 
     def opt_ident(self, key: str) -> str | None:
         return None if self.obj.get(key) is None else self.ident(key)
-
-    def decimal(self, key: str) -> Decimal:
-        value = self.raw(key)
-        if isinstance(value, int | Decimal) and not isinstance(value, bool):
-            return Decimal(value)
-        if not isinstance(value, str) or not _DECIMAL_TEXT.match(value):
-            self.fail(f"{key}={value!r}: expected a decimal string")
-        try:
-            return Decimal(value)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-            self.fail(f"{key}={value!r}: not a decimal")
-
-    def opt_decimal(self, key: str) -> Decimal | None:
-        return None if self.obj.get(key) is None else self.decimal(key)
-
-    def integer(self, key: str) -> int:
-        value = self.raw(key)
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{key}={value!r}: expected an integer")
-        return value
 
     def time_ns(self, key: str) -> int:
         value = self.text(key)
@@ -227,8 +175,7 @@ class _Fields:
         extensions = self.obj.get(key)
         if extensions is None:
             return None
-        fields = _Fields(extensions, self.broker, f"{self.where}.{key}")
-        return fields.opt_text("id") or None
+        return self.child(key).opt_text("id") or None
 
 
 def parse_time_ns(text: str) -> int:
@@ -256,14 +203,7 @@ def format_time(ns: int) -> str:
 def parse_line(line: bytes | str, *, broker: str | None = None) -> dict[str, Any]:
     """One line of a stream (or one REST body) as a JSON object."""
 
-    def no_constants(name: str) -> NoReturn:
-        raise ValueError(f"JSON constant {name} is not allowed")
-
-    try:
-        value = json.loads(line, parse_float=Decimal, parse_constant=no_constants)
-    except (ValueError, TypeError) as exc:
-        shown = line[:120]
-        raise MalformedPayloadError(f"not JSON: {shown!r}", broker=broker) from exc
+    value = decode_json(line, broker, "a line")
     if not isinstance(value, dict):
         raise MalformedPayloadError(
             f"expected a JSON object, got {type(value).__name__}", broker=broker
