@@ -66,7 +66,6 @@ __all__ = ["ToyBroker", "ToyLink"]
 
 logger = logging.getLogger("tradenode.brokers.toy")
 
-UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 Rejection = type[OrderRejected] | type[CancelRejected] | type[ModifyRejected]
 
 
@@ -259,16 +258,7 @@ class ToyBroker(BrokerBase[ToyLink]):
         missing = client_id in self.link.report_if_missing
         self._settle(client_id)
         if missing:
-            logger.warning("%s: %s is unknown at the venue", self.name, client_id)
-            self.reports_to.tell(
-                OrderRejected(
-                    client_order_id=client_id,
-                    venue=self.name,
-                    code=UNKNOWN_AT_VENUE,
-                    reason="the venue has no order with this client order id",
-                    ts_ns=self.context.now_ns(),
-                )
-            )
+            self.report_unknown_at_venue(client_id)
 
     # -- messages ---------------------------------------------------------------------------------
 

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IN_FLIGHT",
+    "UNKNOWN_AT_VENUE",
     "Answer",
     "BrokerBase",
     "BrokerLink",
@@ -135,6 +136,9 @@ class InFlight:
 
 IN_FLIGHT: Final = InFlight()
 """A hook's answer meaning "started; the reply comes later, in ``completing``"."""
+
+UNKNOWN_AT_VENUE: Final = "UNKNOWN_AT_VENUE"
+"""The code of the rejection :meth:`BrokerBase.report_unknown_at_venue` tells."""
 
 Answer: TypeAlias = BrokerReply | InFlight
 """What a request hook returns: the reply now, or :data:`IN_FLIGHT`."""
@@ -350,6 +354,29 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         if rates and not reply.rates:
             reply = dataclasses.replace(reply, rates=rates)
         request.reply_to.tell(reply)
+
+    def report_unknown_at_venue(
+        self,
+        client_order_id: str,
+        reason: str = "the venue has no order with this client order id",
+    ) -> None:
+        """Reject an order the journal says was live and the venue has never heard of.
+
+        Reconciliation found nothing under its id. An order of unknown outcome
+        is the breaker's to resolve (it asks the venue and waits out the
+        acceptance window); one a previous process saw live is told here,
+        since nobody else will (``OrderRejected``, code :data:`UNKNOWN_AT_VENUE`).
+        """
+        self.log.warning("%s: %s is unknown at the venue", self.name, client_order_id)
+        self.reports_to.tell(
+            OrderRejected(
+                client_order_id=client_order_id,
+                venue=self.name,
+                code=UNKNOWN_AT_VENUE,
+                reason=reason,
+                ts_ns=self.context.now_ns(),
+            )
+        )
 
     def reject(
         self,

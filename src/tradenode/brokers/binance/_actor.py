@@ -128,7 +128,6 @@ __all__ = [
 
 logger = logging.getLogger("tradenode.brokers.binance")
 
-UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 
 _TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 _STREAMED_TRADES_LIMIT = 100_000
@@ -575,16 +574,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             return
         self.link.orders.pop(client_id, None)
         if tracked is not None and tracked.report_if_missing:
-            logger.warning("%s: %s is unknown at the venue", self.name, client_id)
-            self.reports_to.tell(
-                OrderRejected(
-                    client_order_id=client_id,
-                    venue=self.name,
-                    code=UNKNOWN_AT_VENUE,
-                    reason="the venue has no order with this client order id",
-                    ts_ns=self.context.now_ns(),
-                )
-            )
+            self.report_unknown_at_venue(client_id)
 
     def _forward_trade(self, trade: BinanceTrade) -> None:
         client_id = self.link.client_ids.get((trade.symbol, trade.order_id))

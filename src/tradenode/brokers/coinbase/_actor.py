@@ -98,7 +98,7 @@ from ...messages._messages import (
     SubmitOrder,
 )
 from ...supervision import Address, TrioLoopClosed, TrioThread
-from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, refuse_if_expired
+from .._base import IN_FLIGHT, UNKNOWN_AT_VENUE, Answer, BrokerBase, BrokerLink, refuse_if_expired
 from ._codec import (
     BookEvent,
     CoinbaseAccount,
@@ -146,7 +146,6 @@ __all__ = ["CURSOR_SCOPE", "CoinbaseBroker", "CoinbaseLink", "TrackedOrder"]
 
 logger = logging.getLogger("tradenode.brokers.coinbase")
 
-UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 CURSOR_SCOPE = "fills"
 #: Pages of the order list a client-id lookup reads (250 orders each), newest first.
 LOOKUP_PAGES = 8
@@ -615,16 +614,7 @@ class CoinbaseBroker(BrokerBase[CoinbaseLink]):
         if tracked is None or not tracked.report_if_missing:
             return
         self._settle(cid)
-        logger.warning("%s: %s is unknown at the venue", self.name, cid)
-        self.reports_to.tell(
-            OrderRejected(
-                client_order_id=cid,
-                venue=self.name,
-                code=UNKNOWN_AT_VENUE,
-                reason="the venue has no order with this client order id",
-                ts_ns=self.context.now_ns(),
-            )
-        )
+        self.report_unknown_at_venue(cid)
 
     # -- streams and timers ---------------------------------------------------------------
 

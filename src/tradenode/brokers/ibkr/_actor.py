@@ -115,7 +115,6 @@ __all__ = ["CURSOR_SCOPE", "IbkrBroker", "IbkrLink", "TrackedOrder"]
 logger = logging.getLogger("tradenode.brokers.ibkr")
 
 CURSOR_SCOPE = "executions"
-UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 #: How far before the cursor a replay asks for executions (clocks, same-second fills).
 REPLAY_MARGIN = datetime.timedelta(seconds=60)
 #: Execution identities remembered as told (a replay overlapping the live feed).
@@ -613,16 +612,7 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         if tracked is None or not tracked.report_if_missing:
             return
         self.link.orders.pop(cid, None)
-        logger.warning("%s: %s is unknown at the venue", self.name, cid)
-        self.reports_to.tell(
-            OrderRejected(
-                client_order_id=cid,
-                venue=self.name,
-                code=UNKNOWN_AT_VENUE,
-                reason="TWS has no order with this orderRef",
-                ts_ns=self.context.now_ns(),
-            )
-        )
+        self.report_unknown_at_venue(cid, "TWS has no order with this orderRef")
 
     # -- what TWS sends ---------------------------------------------------------------------
 

@@ -134,7 +134,6 @@ _ADOPTED_TYPES = {
     "MARKET_IF_TOUCHED": OrderType.MARKET_IF_TOUCHED,
 }
 
-UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 CURSOR_SCOPE = "transactions"
 _CANCELLABLE = frozenset({"LIMIT", "STOP", "MARKET_IF_TOUCHED"})
 
@@ -410,16 +409,7 @@ class OandaBroker(BrokerBase[OandaLink]):
         if tracked is None or not tracked.report_if_missing:
             return
         self._settle(client_id)
-        logger.warning("%s: %s is unknown at the venue", self.name, client_id)
-        self.reports_to.tell(
-            OrderRejected(
-                client_order_id=client_id,
-                venue=self.name,
-                code=UNKNOWN_AT_VENUE,
-                reason="the venue has no order with this client order id",
-                ts_ns=self.context.now_ns(),
-            )
-        )
+        self.report_unknown_at_venue(client_id)
 
     # -- the transaction stream and the replay --------------------------------------------
 

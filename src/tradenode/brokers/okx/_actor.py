@@ -131,7 +131,6 @@ __all__ = ["CURSOR_SCOPE", "OkxBroker", "OkxLink", "TrackedOrder"]
 
 logger = logging.getLogger("tradenode.brokers.okx")
 
-UNKNOWN_AT_VENUE = "UNKNOWN_AT_VENUE"
 CURSOR_SCOPE = "fills"
 #: The place and amend limits (each 60 per 2 s per instrument, REST and WebSocket
 #: together), and the batch placement's (300 orders per 2 s per instrument): what the
@@ -581,16 +580,7 @@ class OkxBroker(BrokerBase[OkxLink]):
         if not tracked.report_if_missing:
             return
         del self.link.orders[cid]
-        logger.warning("%s: %s is unknown at the venue", self.name, cid)
-        self.reports_to.tell(
-            OrderRejected(
-                client_order_id=cid,
-                venue=self.name,
-                code=UNKNOWN_AT_VENUE,
-                reason="the venue has no order with this client order id",
-                ts_ns=self.context.now_ns(),
-            )
-        )
+        self.report_unknown_at_venue(cid)
 
     def _check(self) -> None:
         if self._checking or self.thread is None or self.session is None:
