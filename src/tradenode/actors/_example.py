@@ -53,6 +53,17 @@ class ExampleStrategy(Strategy):
             # after all, the OMS refuses the re-pricing and nothing changes.
             self._acknowledged.add(client_order_id)
 
+    def _drop_a_second_bid(self, client_order_id: str) -> None:
+        """A bid accepted that is not this symbol's resting one: a past incarnation
+        submitted it just before it stopped, too late for ``on_start`` to see it
+        open. One bid per symbol is kept; this one is cancelled."""
+        order = self.ctx.open_orders().get(client_order_id)
+        if order is None or order.side is not Side.BUY or order.order_type is not OrderType.LIMIT:
+            return
+        resting = self._resting.get(order.symbol)
+        if order.symbol in self.symbols and resting not in (None, client_order_id):
+            self.ctx.cancel_order(client_order_id)
+
     def on_quote(self, quote: Quote) -> None:
         self._mid = getattr(self, "_mid", {})
         self._mid[quote.symbol] = quote
@@ -100,6 +111,8 @@ class ExampleStrategy(Strategy):
         )
 
     def on_order_update(self, event: Message) -> None:
+        if isinstance(event, OrderAccepted):
+            self._drop_a_second_bid(event.client_order_id)
         if (
             isinstance(event, OrderAccepted | OrderFilled)
             and event.client_order_id in self._resting.values()
