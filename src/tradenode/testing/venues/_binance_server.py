@@ -152,7 +152,6 @@ class BinanceVenue(LoopbackVenue):
         self._faults = Faults()
         self._hub = Hub(self.exchange, self._faults)
         self._app = build_app(self.exchange, self._hub, self._faults)
-        self._venue_keepalive: KeepaliveConfig | None = None
         self.pong_listeners: list[Callable[[], None]] = []
         """Called (on the venue's thread) whenever a client answers one of its pings."""
         self.exchange.add_listener(self._on_event)
@@ -176,7 +175,6 @@ class BinanceVenue(LoopbackVenue):
     def _venue_config(self) -> Config:
         config = KeepaliveConfig(self._pong_timeout, self.pong_listeners)
         config.websocket_ping_interval = self._ping_interval
-        self._venue_keepalive = config
         return config
 
     async def _before_down(self) -> None:
@@ -382,13 +380,7 @@ class BinanceVenue(LoopbackVenue):
 
     @admin_override("drop_streams")
     async def _drop_streams(self) -> int:
-        config = self._venue_keepalive
-        if config is None:
-            return 0
-        streams = list(config.websockets)
-        for stream in streams:
-            await stream.drop()
-        return len(streams)
+        return await self._drop_websockets()
 
     @admin_override("down")
     async def _down(self, seconds: float | None = None) -> None:

@@ -111,7 +111,6 @@ class CoinbaseVenue(LoopbackVenue):
             heartbeat_interval=heartbeat_interval,
             subscribe_timeout=subscribe_timeout,
         )
-        self._keepalive: KeepaliveConfig | None = None
         self._expiring = False
         self.exchange.add_listener(self._on_event)
 
@@ -130,7 +129,6 @@ class CoinbaseVenue(LoopbackVenue):
     def _venue_config(self) -> Config:
         config = KeepaliveConfig(pong_timeout=60.0)
         config.websocket_ping_interval = None
-        self._keepalive = config
         return config
 
     async def _after_up(self) -> None:
@@ -353,13 +351,7 @@ class CoinbaseVenue(LoopbackVenue):
 
     @admin_override("drop_streams")
     async def _drop_streams(self) -> int:
-        config = self._keepalive
-        if config is None:
-            return 0
-        streams = list(config.websockets)
-        for stream in streams:
-            await stream.drop()
-        return len(streams)
+        return await self._drop_websockets()
 
     @admin_override("down")
     async def _down(self) -> None:

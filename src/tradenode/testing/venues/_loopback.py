@@ -272,6 +272,8 @@ class LoopbackVenue:
         self._error: BaseException | None = None
         self._stop: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
+        self._venue_served: Config | None = None
+        """The settings the venue's server runs with (its WebSockets, if keepalive)."""
         self._venue_shutdown: trio.Event | None = None
         self._venue_done: trio.Event | None = None
         self._is_up = False
@@ -402,6 +404,7 @@ class LoopbackVenue:
         Default: hypercorn serving ``self._app`` with :meth:`_venue_config`.
         """
         config = self._venue_config()
+        self._venue_served = config
         if self._tls_files is not None:
             config.certfile = str(self._tls_files.cert_file)
             config.keyfile = str(self._tls_files.key_file)
@@ -419,6 +422,17 @@ class LoopbackVenue:
 
     async def _before_down(self) -> None:
         """Runs on the loop before the venue's server stops: drop its streams (default: nothing)."""
+
+    async def _drop_websockets(self) -> int:
+        """Cut every WebSocket of the venue's server at the TCP level (no close frame),
+        as a network failure would; returns how many. Needs a :class:`KeepaliveConfig`."""
+        config = self._venue_served
+        if not isinstance(config, KeepaliveConfig):
+            return 0
+        streams = list(config.websockets)
+        for stream in streams:
+            await stream.drop()
+        return len(streams)
 
     def _post(self, function: Callable[..., object], *args: object) -> None:
         """Run ``function(*args)`` on the venue's loop soon, in call order (events to streams)."""

@@ -130,7 +130,6 @@ class OkxVenue(LoopbackVenue):
         self.ping_listeners = self._okx_app.ping_listeners
         """Called (on the venue's thread) for every text ``ping`` a client sends."""
         self._app = self._okx_app
-        self._venue_keepalive: KeepaliveConfig | None = None
         self.exchange.add_listener(self._on_event)
 
     def __repr__(self) -> str:
@@ -141,7 +140,6 @@ class OkxVenue(LoopbackVenue):
 
     def _venue_config(self) -> Config:
         config = KeepaliveConfig(pong_timeout=60.0)
-        self._venue_keepalive = config
         return config
 
     async def _before_down(self) -> None:
@@ -411,13 +409,7 @@ class OkxVenue(LoopbackVenue):
 
     @admin_override("drop_streams")
     async def _drop_streams(self) -> int:
-        config = self._venue_keepalive
-        if config is None:
-            return 0
-        streams = list(config.websockets)
-        for stream in streams:
-            await stream.drop()
-        return len(streams)
+        return await self._drop_websockets()
 
     @admin_override("down")
     async def _down(self) -> None:
