@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import ssl
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +37,10 @@ import trio_websocket
 
 from ..._exceptions import (
     BrokerConnectionError,
-    BrokerError,
     BrokerTimeoutError,
     MalformedPayloadError,
 )
+from .._websocket import RawStream, close_reason, describe_error, open_websocket
 from ._codec import (
     BinanceErrorAnswer,
     ServerShutdown,
@@ -190,7 +188,7 @@ class BinanceSession:
         self._calls = _Calls()
         self._done = trio.Event()
         self._finished = trio.Event()
-        self._streams: list[trio.SocketStream | trio.SSLStream[trio.SocketStream]] = []
+        self._streams: list[RawStream] = []
         self._lost = False
         self._nursery: trio.Nursery | None = None
         self.subscription_id: int | None = None
@@ -257,7 +255,7 @@ class BinanceSession:
                 raise
             if isinstance(exc, trio.Cancelled):
                 raise
-            self._lose(f"session failed: {_describe(exc)}")
+            self._lose(f"session failed: {describe_error(exc)}")
         finally:
             with trio.CancelScope(shield=True):
                 for stream in self._streams:
@@ -290,39 +288,7 @@ class BinanceSession:
         self._done.set()
 
     async def _connect(self, nursery: trio.Nursery, url: str) -> trio_websocket.WebSocketConnection:
-        """Open the TCP (and TLS) stream ourselves so that closing it never
-        depends on how the WebSocket ended (an abnormal close leaves
-        trio-websocket's own stream open)."""
-        parts = urllib.parse.urlsplit(url)
-        secure = parts.scheme == "wss"
-        host = parts.hostname or ""
-        port = parts.port or (443 if secure else 80)
-        resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None
-        try:
-            tcp = await trio.open_tcp_stream(host, port)
-            stream = tcp
-            if secure:
-                stream = trio.SSLStream(tcp, ssl.create_default_context(), server_hostname=host)
-            self._streams.append(stream)
-            return await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,
-                host if parts.port is None else f"{host}:{port}",
-                resource,
-                message_queue_size=1024,
-                max_message_size=16 * 2**20,
-            )
-        except (
-            OSError,
-            trio.BrokenResourceError,
-            trio_websocket.HandshakeError,
-            trio_websocket.ConnectionRejected,
-            trio_websocket.ConnectionClosed,
-        ) as exc:
-            raise BrokerConnectionError(
-                f"cannot connect to {_without_query(url)}: {_describe(exc)}", broker=self.broker
-            ) from exc
+        return await open_websocket(nursery, url, broker=self.broker, streams=self._streams)
 
     async def _lifetime(self) -> None:
         await trio.sleep(_CONNECTION_LIFETIME)
@@ -350,7 +316,7 @@ class BinanceSession:
             try:
                 text = await api.get_message()
             except trio_websocket.ConnectionClosed as exc:
-                self._lose(f"WebSocket API closed ({_close_reason(exc)})")
+                self._lose(f"WebSocket API closed ({close_reason(exc)})")
                 return
             try:
                 frame = parse_ws_frame(text, broker=self.broker)
@@ -468,7 +434,7 @@ class BinanceSession:
             try:
                 text = await market.get_message()
             except trio_websocket.ConnectionClosed as exc:
-                self._lose(f"market stream closed ({_close_reason(exc)})")
+                self._lose(f"market stream closed ({close_reason(exc)})")
                 return
             self._deliver(MarketPayload(text if isinstance(text, str) else text.decode()))
 
@@ -540,22 +506,3 @@ def _single(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in exc.exceptions)
-    if isinstance(exc, BrokerError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _close_reason(exc: trio_websocket.ConnectionClosed) -> str:
-    reason = exc.reason
-    if reason is None:
-        return "no close frame"
-    return f"code {reason.code}{': ' + reason.reason if reason.reason else ''}"
-
-
-def _without_query(url: str) -> str:
-    return url.split("?", 1)[0]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import ssl
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +36,8 @@ import httpx
 import trio
 import trio_websocket
 
-from ..._exceptions import BrokerConnectionError, BrokerError, BrokerTimeoutError
+from ..._exceptions import BrokerConnectionError, BrokerTimeoutError
+from .._websocket import RawStream, describe_error, open_websocket
 from ._codec import parse_error, parse_json, parse_server_time
 from ._endpoints import CoinbaseApi, Query, RestResult
 from ._signing import CdpCredentials, build_jwt, jwt_uri
@@ -94,14 +94,6 @@ def _single(exc: BaseException) -> BaseException:
     return exc
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in exc.exceptions)
-    if isinstance(exc, BrokerError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 class CoinbaseSession:
     def __init__(
         self,
@@ -136,7 +128,7 @@ class CoinbaseSession:
         self._nursery: trio.Nursery | None = None
         self._sockets: list[trio_websocket.WebSocketConnection] = []
         self._socket_numbers = itertools.count(1)
-        self._streams: list[trio.SocketStream | trio.SSLStream[trio.SocketStream]] = []
+        self._streams: list[RawStream] = []
         self._market: trio.CancelScope | None = None
         self._watching: tuple[str, ...] = ()
         self._done = trio.Event()
@@ -192,7 +184,7 @@ class CoinbaseSession:
                 raise
             if isinstance(exc, trio.Cancelled):
                 raise
-            self._lose(f"session failed: {_describe(exc)}")
+            self._lose(f"session failed: {describe_error(exc)}")
         finally:
             with trio.CancelScope(shield=True):
                 for stream in self._streams:
@@ -248,38 +240,13 @@ class CoinbaseSession:
     # -- WebSockets ----------------------------------------------------------------------
 
     async def _connect(self, nursery: trio.Nursery, url: str) -> trio_websocket.WebSocketConnection:
-        """Open the TCP (and TLS) stream ourselves so that closing it never depends
-        on how the WebSocket ended."""
-        parts = urllib.parse.urlsplit(url)
-        secure = parts.scheme == "wss"
-        host = parts.hostname or ""
-        port = parts.port or (443 if secure else 80)
-        resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            tcp = await trio.open_tcp_stream(host, port)
-            stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = tcp
-            if secure:
-                stream = trio.SSLStream(tcp, ssl.create_default_context(), server_hostname=host)
-            self._streams.append(stream)
-            socket = await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,
-                host if parts.port is None else f"{host}:{port}",
-                resource,
-                message_queue_size=1024,
-                max_message_size=10 * 2**20,  # the SDK's cap
-            )
-        except (
-            OSError,
-            trio.BrokenResourceError,
-            trio_websocket.HandshakeError,
-            trio_websocket.ConnectionRejected,
-            trio_websocket.ConnectionClosed,
-        ) as exc:
-            raise BrokerConnectionError(
-                f"cannot connect to {parts.scheme}://{parts.netloc}{parts.path}: {_describe(exc)}",
-                broker=self.broker,
-            ) from exc
+        socket = await open_websocket(
+            nursery,
+            url,
+            broker=self.broker,
+            streams=self._streams,
+            max_message_size=10 * 2**20,  # the SDK's cap
+        )
         self._sockets.append(socket)
         return socket
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import ssl
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,10 +33,10 @@ import trio_websocket
 
 from ..._exceptions import (
     BrokerConnectionError,
-    BrokerError,
     BrokerTimeoutError,
     MalformedPayloadError,
 )
+from .._websocket import RawStream, close_reason, describe_error, open_websocket
 from ._codec import (
     OkxAnswer,
     Pong,
@@ -153,7 +152,7 @@ class OkxSession:
         self._waiting: dict[str, trio.MemorySendChannel[WsOpAnswer]] = {}
         self._done = trio.Event()
         self._finished = trio.Event()
-        self._streams: list[trio.SocketStream | trio.SSLStream[trio.SocketStream]] = []
+        self._streams: list[RawStream] = []
         self._nursery: trio.Nursery | None = None
         self._lost = False
         self.requests_sent = 0
@@ -216,7 +215,7 @@ class OkxSession:
                 raise
             if isinstance(exc, trio.Cancelled):
                 raise
-            self._lose(f"session failed: {_describe(exc)}")
+            self._lose(f"session failed: {describe_error(exc)}")
         finally:
             with trio.CancelScope(shield=True):
                 for stream in self._streams:
@@ -246,37 +245,7 @@ class OkxSession:
         self._done.set()
 
     async def _connect(self, nursery: trio.Nursery, url: str) -> trio_websocket.WebSocketConnection:
-        """Open the TCP (and TLS) stream ourselves so closing it never depends on
-        how the WebSocket ended."""
-        parts = urllib.parse.urlsplit(url)
-        secure = parts.scheme == "wss"
-        host = parts.hostname or ""
-        port = parts.port or (443 if secure else 80)
-        resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            tcp = await trio.open_tcp_stream(host, port)
-            stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] = tcp
-            if secure:
-                stream = trio.SSLStream(tcp, ssl.create_default_context(), server_hostname=host)
-            self._streams.append(stream)
-            return await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,
-                host if parts.port is None else f"{host}:{port}",
-                resource,
-                message_queue_size=1024,
-                max_message_size=16 * 2**20,
-            )
-        except (
-            OSError,
-            trio.BrokenResourceError,
-            trio_websocket.HandshakeError,
-            trio_websocket.ConnectionRejected,
-            trio_websocket.ConnectionClosed,
-        ) as exc:
-            raise BrokerConnectionError(
-                f"cannot connect to {url}: {_describe(exc)}", broker=self.broker
-            ) from exc
+        return await open_websocket(nursery, url, broker=self.broker, streams=self._streams)
 
     async def _expect_event(self, ws: trio_websocket.WebSocketConnection, wanted: str) -> WsEvent:
         """Read frames until the event ``wanted`` (or an ``error`` event) arrives."""
@@ -285,7 +254,7 @@ class OkxSession:
                 text = await ws.get_message()
             except trio_websocket.ConnectionClosed as exc:
                 raise BrokerConnectionError(
-                    f"WebSocket closed while waiting for {wanted} ({_close_reason(exc)})",
+                    f"WebSocket closed while waiting for {wanted} ({close_reason(exc)})",
                     broker=self.broker,
                 ) from exc
             frame = parse_ws_frame(text, broker=self.broker)
@@ -341,7 +310,7 @@ class OkxSession:
             try:
                 text = await socket.ws.get_message()
             except trio_websocket.ConnectionClosed as exc:
-                self._lose(f"{socket.name} WebSocket closed ({_close_reason(exc)})")
+                self._lose(f"{socket.name} WebSocket closed ({close_reason(exc)})")
                 return
             try:
                 frame = parse_ws_frame(text, broker=self.broker)
@@ -491,18 +460,3 @@ def _single(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup):
-        return "; ".join(_describe(inner) for inner in exc.exceptions)
-    if isinstance(exc, BrokerError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _close_reason(exc: trio_websocket.ConnectionClosed) -> str:
-    reason = exc.reason
-    if reason is None:
-        return "no close frame"
-    return f"code {reason.code}{': ' + reason.reason if reason.reason else ''}"
