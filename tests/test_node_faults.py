@@ -109,6 +109,10 @@ def test_a_submit_whose_answer_was_lost_is_resolved_by_query_and_never_sent_twic
         venue.fail_next_requests(1, after_processing=True)
         coid = h.do(market(Side.BUY, "0.3"))
         h.wait_status(coid, OrderStatus.FILLED)
+        # The fill travels on the venue's stream and can reach the OMS before the broker has
+        # taken in the lost answer and scheduled its lookup: let the node settle first, so the
+        # lookup's timer exists before the clock moves past it.
+        h.sync()
         requests_before = venue.requests_seen
         h.clock.advance(0.5)
         h.sync()
