@@ -171,3 +171,9 @@ class DenialCode(enum.Enum):
     UNSUPPORTED_BY_VENUE = "UNSUPPORTED_BY_VENUE"
     """The venue does not declare the order's type, time in force, post-only flag
     or fractional quantity (``VenueCapabilities``); the reason names which."""
+    APPROVAL_TIMEOUT = "APPROVAL_TIMEOUT"
+    """The order waited for a person's approval (SEMI_AUTO, MANUAL) longer than allowed."""
+    APPROVAL_REJECTED = "APPROVAL_REJECTED"
+    """A person refused the order (or its strategy cancelled it) while it awaited approval."""
+    NO_ROUTE = "NO_ROUTE"
+    """The order names no venue and no venue listing its instrument can take it."""
