@@ -33,6 +33,14 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from ._exceptions import ConfigError
+from ._execution_config import (
+    AUTO_VENUE,
+    ApprovalConfig,
+    ExecutionMode,
+    InstrumentConfig,
+    RoutingConfig,
+    check_execution_config,
+)
 from ._registry import VenueKindError, get_venue_kind, installed_venue_kinds
 from .journal._policy import FsyncPolicy
 
@@ -277,6 +285,8 @@ class StrategyConfig(_Strict):
     symbols: tuple[str, ...] = ()
     cycle_time_ms: int | None = Field(None, ge=1)
     params: dict[str, str | int | float | bool] = {}
+    execution_mode: ExecutionMode | None = None
+    """Overrides the node's ``execution_mode`` for this strategy's orders."""
 
     @field_validator("kind")
     @classmethod
@@ -324,6 +334,11 @@ class NodeConfig(_Strict):
     journal: JournalConfig | None = None
     strategies: tuple[StrategyConfig, ...] = ()
     status_interval: float = Field(2.0, gt=0)
+    instruments: dict[str, InstrumentConfig] = {}
+    """Instruments listed on several venues, each under its own symbol there."""
+    routing: RoutingConfig = RoutingConfig()
+    execution_mode: ExecutionMode = ExecutionMode.FULL_AUTO
+    approval: ApprovalConfig = ApprovalConfig()
 
     @model_validator(mode="after")
     def _names_are_unique_and_known(self) -> NodeConfig:
@@ -341,7 +356,20 @@ class NodeConfig(_Strict):
                     f"strategy id {strategy.id!r} is used twice", key=f"strategies[{index}].id"
                 )
             ids.add(strategy.id)
+        check_execution_config(
+            instruments=self.instruments, routing=self.routing, venue_names=tuple(venues)
+        )
         for index, strategy in enumerate(self.strategies):
+            if strategy.venue == AUTO_VENUE:
+                unknown = [symbol for symbol in strategy.symbols if symbol not in self.instruments]
+                if unknown or not self.instruments:
+                    where_key = "symbols" if unknown else "venue"
+                    raise ConfigError(
+                        f"strategy {strategy.id} routes (venue: auto) {', '.join(unknown)}, "
+                        f"which instruments: does not list",
+                        key=f"strategies[{index}].{where_key}",
+                    )
+                continue
             where = venues.get(strategy.venue)
             if where is None:
                 raise ConfigError(
