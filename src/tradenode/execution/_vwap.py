@@ -1,0 +1,251 @@
+"""VWAP as a pure policy: a volume profile turned into a fill schedule.
+
+A volume-weighted average price is matched by trading in proportion to the
+market's volume: when the market trades 30 % of its volume in the first
+bucket of the window, so does the algorithm. The profile (one weight per
+equal-length bucket of the window) comes from configuration or from market
+volume observed earlier (:meth:`VolumeProfile.from_trades` bins a venue's
+trade stream); within a bucket volume is taken to be uniform, so the target
+is a piecewise-linear curve from 0 at the start to the whole quantity at the
+end.
+
+The policy holds no mutable state: the actor hands it what the OMS knows
+(filled, still open at the venue) and, where the venue streams trades, the
+market volume of the current bucket; the answer is the next child's size. A
+restarted actor therefore resumes from the venues' view, never from memory.
+Children are never larger than what is left once every open child fills,
+so a parent never over-fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ._sizing import (
+    ParamProblem,
+    as_number,
+    check_duration,
+    check_fraction,
+    check_positive,
+    floor_to_lot,
+)
+
+__all__ = ["DEFAULT_VWAP_TOLERANCE", "VolumeProfile", "VwapPolicy", "check_vwap"]
+
+DEFAULT_VWAP_TOLERANCE = Decimal("0.05")
+"""How far (a fraction of the parent's quantity) fills may stray from the profile."""
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeProfile:
+    """The share of the window's volume each equal-length bucket carries.
+
+    ``weights`` are stored as given (any scale: percentages, observed
+    volumes); ``shares`` are normalised to sum to one. Build one with
+    :meth:`parse` (or :meth:`from_trades`), which answers a
+    :class:`ParamProblem` instead of raising for an empty, negative or
+    all-zero profile.
+    """
+
+    weights: tuple[Decimal, ...]
+
+    @classmethod
+    def parse(cls, weights: Sequence[object]) -> VolumeProfile | ParamProblem:
+        if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
+            return ParamProblem(
+                "INVALID_PROFILE", f"profile={weights!r}: must be a list of weights"
+            )
+        if not weights:
+            return ParamProblem("EMPTY_PROFILE", "profile=[]: needs at least one bucket")
+        parsed: list[Decimal] = []
+        for index, weight in enumerate(weights):
+            if isinstance(weight, bool) or not isinstance(weight, Decimal | int):
+                return ParamProblem(
+                    "INVALID_PROFILE",
+                    f"profile[{index}]={weight!r}: must be a Decimal or an int (floats round)",
+                )
+            value = Decimal(weight)
+            if not value.is_finite():
+                return ParamProblem("INVALID_PROFILE", f"profile[{index}]={weight}: not finite")
+            if value < 0:
+                return ParamProblem(
+                    "NEGATIVE_PROFILE", f"profile[{index}]={weight}: a volume share cannot be < 0"
+                )
+            parsed.append(value)
+        if sum(parsed, Decimal(0)) == 0:
+            return ParamProblem("EMPTY_PROFILE", "profile: every weight is zero")
+        return cls(tuple(parsed))
+
+    @classmethod
+    def from_trades(
+        cls,
+        trades: Iterable[tuple[int, Decimal]],
+        *,
+        start_ns: int,
+        bucket_ns: int,
+        buckets: int,
+    ) -> VolumeProfile | ParamProblem:
+        """A profile from observed market volume: ``(ts_ns, quantity)`` trades
+        binned into ``buckets`` buckets of ``bucket_ns`` from ``start_ns`` (e.g.
+        yesterday's session, or the last hour's tape); trades outside are ignored."""
+        if buckets < 1 or bucket_ns <= 0:
+            return ParamProblem("INVALID_PROFILE", "observed profile: needs buckets >= 1 of > 0 ns")
+        volumes = [Decimal(0)] * buckets
+        for ts_ns, quantity in trades:
+            index = (ts_ns - start_ns) // bucket_ns
+            if 0 <= index < buckets:
+                volumes[index] += quantity
+        return cls.parse(volumes)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    @property
+    def shares(self) -> tuple[Decimal, ...]:
+        total = sum(self.weights, Decimal(0))
+        return tuple(weight / total for weight in self.weights)
+
+    def cumulative(self, elapsed: Decimal) -> Decimal:
+        """The share of the window's volume expected by ``elapsed`` (a fraction of
+        the window in [0, 1]): whole buckets before it, plus the elapsed part of its
+        bucket (volume uniform within a bucket)."""
+        if elapsed <= 0:
+            return Decimal(0)
+        if elapsed >= 1:
+            return Decimal(1)
+        shares = self.shares
+        position = elapsed * len(shares)
+        whole = int(position)
+        done = sum(shares[:whole], Decimal(0))
+        return done + shares[whole] * (position - whole)
+
+
+def check_vwap(
+    *,
+    quantity: Decimal,
+    duration_s: object,
+    profile: Sequence[object],
+    interval_s: object = None,
+    limit_price: object = None,
+    min_participation: object = None,
+    max_participation: object = None,
+    tolerance: object = None,
+) -> VolumeProfile | ParamProblem:
+    """Every VWAP parameter checked; the parsed profile when they all hold."""
+    for problem in (
+        check_duration("duration_s", duration_s),
+        check_duration("interval_s", interval_s, optional=True),
+        check_positive("limit_price", limit_price, optional=True),
+        check_fraction("min_participation", min_participation, optional=True),
+        check_fraction("max_participation", max_participation, optional=True),
+        check_fraction("tolerance", tolerance, optional=True),
+    ):
+        if problem is not None:
+            return problem
+    if (
+        isinstance(min_participation, Decimal)
+        and isinstance(max_participation, Decimal)
+        and min_participation > max_participation
+    ):
+        return ParamProblem(
+            "PARTICIPATION_OUT_OF_RANGE",
+            f"min_participation={min_participation} is above max_participation={max_participation}",
+        )
+    interval, duration = as_number(interval_s), as_number(duration_s)
+    if interval is not None and duration is not None and interval > duration:
+        return ParamProblem(
+            "INVALID_DURATION", f"interval_s={interval_s}: longer than duration_s={duration_s}"
+        )
+    parsed = VolumeProfile.parse(profile)
+    if isinstance(parsed, ParamProblem):
+        return parsed
+    if quantity <= 0:
+        return ParamProblem("INVALID_PARAMETER", f"quantity={quantity}: must be > 0")
+    return parsed
+
+
+class VwapPolicy:
+    """How much of ``quantity`` should be filled by a moment, and the child that gets there."""
+
+    def __init__(
+        self,
+        *,
+        quantity: Decimal,
+        start_ns: int,
+        duration_ns: int,
+        profile: VolumeProfile,
+        lot: Decimal,
+        min_participation: Decimal | None = None,
+        max_participation: Decimal | None = None,
+        tolerance: Decimal = DEFAULT_VWAP_TOLERANCE,
+    ) -> None:
+        self.quantity = quantity
+        self.start_ns = start_ns
+        self.duration_ns = duration_ns
+        self.end_ns = start_ns + duration_ns
+        self.profile = profile
+        self.lot = lot
+        self.min_participation = min_participation
+        self.max_participation = max_participation
+        self.tolerance = tolerance
+
+    @property
+    def bucket_ns(self) -> int:
+        return self.duration_ns // len(self.profile)
+
+    def elapsed(self, now_ns: int) -> Decimal:
+        return Decimal(min(max(now_ns - self.start_ns, 0), self.duration_ns)) / self.duration_ns
+
+    def bucket(self, now_ns: int) -> int:
+        """The profile bucket ``now_ns`` falls in (the last one from the end on)."""
+        index = int(self.elapsed(now_ns) * len(self.profile))
+        return min(index, len(self.profile) - 1)
+
+    def bucket_start_ns(self, index: int) -> int:
+        return self.start_ns + self.duration_ns * index // len(self.profile)
+
+    def target_filled(self, now_ns: int) -> Decimal:
+        """What the profile says should be filled by ``now_ns``, in whole lots."""
+        if now_ns >= self.end_ns:
+            return self.quantity
+        return floor_to_lot(self.quantity * self.profile.cumulative(self.elapsed(now_ns)), self.lot)
+
+    def deviation(self, now_ns: int, filled: Decimal) -> Decimal:
+        """Filled minus the schedule, as a fraction of the quantity (negative: behind)."""
+        return (filled - self.target_filled(now_ns)) / self.quantity
+
+    def within_tolerance(self, now_ns: int, filled: Decimal) -> bool:
+        return abs(self.deviation(now_ns, filled)) <= self.tolerance
+
+    def next_quantity(
+        self,
+        now_ns: int,
+        *,
+        filled: Decimal,
+        open_quantity: Decimal,
+        bucket_volume: Decimal | None = None,
+        bucket_filled: Decimal = Decimal(0),
+    ) -> Decimal:
+        """The next child's size (0: send nothing now).
+
+        The schedule's shortfall (target minus filled minus still open),
+        bounded by participation when the bucket's market volume is known
+        (``bucket_volume``, excluding our own fills; ``bucket_filled``: what
+        this parent filled in the bucket): never above ``max_participation``
+        of it, raised to ``min_participation`` of it when the market trades
+        more than the profile expected. Never more than what is left once
+        every open child fills.
+        """
+        remaining = self.quantity - filled - open_quantity
+        if remaining <= 0:
+            return Decimal(0)
+        wanted = self.target_filled(now_ns) - filled - open_quantity
+        if bucket_volume is not None:
+            committed = bucket_filled + open_quantity
+            if self.min_participation is not None:
+                wanted = max(wanted, self.min_participation * bucket_volume - committed)
+            if self.max_participation is not None:
+                wanted = min(wanted, self.max_participation * bucket_volume - committed)
+        return floor_to_lot(min(wanted, remaining), self.lot)

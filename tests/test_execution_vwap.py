@@ -1,0 +1,221 @@
+"""VWAP: the volume profile, the schedule it gives, participation bounds, and the
+parameter checks that deny instead of raising."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+# The VWAP policy is pure and internal: these tests pin its arithmetic directly.
+from tradenode.execution._sizing import ParamProblem
+from tradenode.execution._vwap import VolumeProfile, VwapPolicy, check_vwap
+
+D = Decimal
+SECOND = 1_000_000_000
+
+
+def _profile(*weights: int | str) -> VolumeProfile:
+    parsed = VolumeProfile.parse([D(str(w)) for w in weights])
+    assert isinstance(parsed, VolumeProfile)
+    return parsed
+
+
+def _policy(
+    profile: VolumeProfile,
+    *,
+    quantity: str = "10",
+    lot: str = "0.01",
+    duration_s: int = 100,
+    **bounds: Decimal,
+) -> VwapPolicy:
+    return VwapPolicy(
+        quantity=D(quantity),
+        start_ns=1_000 * SECOND,
+        duration_ns=duration_s * SECOND,
+        profile=profile,
+        lot=D(lot),
+        **bounds,
+    )
+
+
+# -- the profile -------------------------------------------------------------------
+
+
+def test_cumulative_profile_is_piecewise_linear_over_buckets() -> None:
+    profile = _profile(1, 2, 1)  # 25 %, 50 %, 25 %
+    assert profile.shares == (D("0.25"), D("0.5"), D("0.25"))
+    assert profile.cumulative(D(0)) == 0
+    assert profile.cumulative(D(1) / 3) == D("0.25")
+    assert profile.cumulative(D("0.5")) == D("0.5")
+    assert profile.cumulative(D(2) / 3) == D("0.75")
+    assert profile.cumulative(D(1)) == 1
+    assert profile.cumulative(D(2)) == 1
+
+
+@pytest.mark.parametrize(
+    ("weights", "code"),
+    [
+        ([], "EMPTY_PROFILE"),
+        ([D(0), D(0)], "EMPTY_PROFILE"),
+        ([D(1), D(-1)], "NEGATIVE_PROFILE"),
+        ([D(1), 0.5], "INVALID_PROFILE"),
+        ([D(1), D("NaN")], "INVALID_PROFILE"),
+        ("1,2,3", "INVALID_PROFILE"),
+    ],
+)
+def test_a_bad_profile_is_a_problem_not_an_exception(weights: object, code: str) -> None:
+    problem = VolumeProfile.parse(weights)  # type: ignore[arg-type]
+    assert isinstance(problem, ParamProblem)
+    assert problem.code == code
+    assert "profile" in problem.reason
+
+
+def test_a_profile_from_observed_trades_bins_volume_by_bucket() -> None:
+    start = 50 * SECOND
+    trades = [
+        (start + 1, D(3)),
+        (start + 9 * SECOND, D(1)),  # bucket 0
+        (start + 10 * SECOND, D(4)),  # bucket 1
+        (start + 25 * SECOND, D(2)),  # bucket 2
+        (start - 1, D(100)),  # before the window: ignored
+        (start + 30 * SECOND, D(100)),  # after it: ignored
+    ]
+    profile = VolumeProfile.from_trades(trades, start_ns=start, bucket_ns=10 * SECOND, buckets=3)
+    assert profile == VolumeProfile((D(4), D(4), D(2)))
+    nothing = VolumeProfile.from_trades([], start_ns=start, bucket_ns=SECOND, buckets=3)
+    assert isinstance(nothing, ParamProblem) and nothing.code == "EMPTY_PROFILE"
+
+
+# -- the schedule ------------------------------------------------------------------
+
+
+def test_target_follows_the_profile_in_whole_lots() -> None:
+    policy = _policy(_profile(1, 2, 1), quantity="10", duration_s=90)
+    start = policy.start_ns
+    assert policy.target_filled(start) == 0
+    assert policy.target_filled(start + 15 * SECOND) == D("1.25")  # half of bucket 0
+    assert policy.target_filled(start + 30 * SECOND) == D("2.50")
+    assert policy.target_filled(start + 45 * SECOND) == D("5.00")
+    # 10 x (0.75 + 0.25 / 30) = 7.5833...: floored to the lot, never rounded up
+    assert policy.target_filled(start + 61 * SECOND) == D("7.58")
+    assert policy.target_filled(start + 90 * SECOND) == D(10)
+    assert policy.target_filled(start + 900 * SECOND) == D(10)
+
+
+def test_next_child_is_the_shortfall_net_of_open_children() -> None:
+    policy = _policy(_profile(1, 1), quantity="10", duration_s=100)
+    halfway = policy.start_ns + 50 * SECOND
+    assert policy.next_quantity(halfway, filled=D(0), open_quantity=D(0)) == D(5)
+    assert policy.next_quantity(halfway, filled=D(2), open_quantity=D(1)) == D(2)
+    assert policy.next_quantity(halfway, filled=D(5), open_quantity=D(0)) == 0
+    assert policy.next_quantity(halfway, filled=D(4), open_quantity=D(3)) == 0  # ahead
+    end = policy.start_ns + 100 * SECOND
+    assert policy.next_quantity(end, filled=D(7), open_quantity=D(2)) == D(1)
+    assert policy.next_quantity(end, filled=D(10), open_quantity=D(0)) == 0
+
+
+def test_max_participation_caps_the_child_at_the_buckets_market_volume() -> None:
+    policy = _policy(_profile(1, 1), quantity="10", max_participation=D("0.1"))
+    halfway = policy.start_ns + 50 * SECOND  # the schedule wants 5
+    # the bucket traded 20 so far; we filled 1 in it and have 0.5 open: cap 2 - 1.5
+    child = policy.next_quantity(
+        halfway,
+        filled=D(1),
+        open_quantity=D("0.5"),
+        bucket_volume=D(20),
+        bucket_filled=D(1),
+    )
+    assert child == D("0.50")
+
+
+def test_min_participation_raises_the_child_when_the_market_runs_ahead() -> None:
+    policy = _policy(_profile(1, 1), quantity="10", min_participation=D("0.2"))
+    early = policy.start_ns + 10 * SECOND  # the schedule wants 1
+    child = policy.next_quantity(
+        early, filled=D(0), open_quantity=D(0), bucket_volume=D(30), bucket_filled=D(0)
+    )
+    assert child == D(6)
+    # and never beyond what is left
+    child = policy.next_quantity(
+        early, filled=D(8), open_quantity=D(1), bucket_volume=D(300), bucket_filled=D(0)
+    )
+    assert child == D(1)
+
+
+def test_tolerance_measures_the_deviation_from_the_profile() -> None:
+    policy = _policy(_profile(1, 1), quantity="10", tolerance=D("0.05"))
+    halfway = policy.start_ns + 50 * SECOND
+    assert policy.deviation(halfway, D(4)) == D("-0.1")
+    assert not policy.within_tolerance(halfway, D(4))
+    assert policy.within_tolerance(halfway, D("4.5"))
+    assert policy.within_tolerance(halfway, D("5.5"))
+
+
+@given(
+    weights=st.lists(st.integers(0, 50), min_size=1, max_size=12).filter(lambda w: sum(w) > 0),
+    steps=st.lists(st.integers(0, 130), min_size=1, max_size=40),
+    fill_ratio=st.sampled_from([D(1), D("0.5"), D(0)]),
+)
+def test_never_more_than_the_quantity_whatever_fills(
+    weights: list[int], steps: list[int], fill_ratio: Decimal
+) -> None:
+    """Children sized by the policy, filled in part or not at all, never take the
+    parent past its quantity, and the schedule never decreases."""
+    policy = _policy(_profile(*weights), quantity="3.37", duration_s=120)
+    filled, open_quantity, previous = D(0), D(0), D(0)
+    for offset in sorted(steps):
+        now = policy.start_ns + offset * SECOND
+        assert policy.target_filled(now) >= previous
+        previous = policy.target_filled(now)
+        child = policy.next_quantity(now, filled=filled, open_quantity=open_quantity)
+        assert child >= 0
+        done = (child * fill_ratio // policy.lot) * policy.lot
+        filled += done
+        open_quantity += child - done
+        assert filled + open_quantity <= policy.quantity
+
+
+# -- parameters ----------------------------------------------------------------------
+
+
+def _check(**overrides: object) -> VolumeProfile | ParamProblem:
+    params: dict[str, object] = {
+        "quantity": D(10),
+        "duration_s": 60,
+        "profile": [D(1), D(2)],
+    }
+    params.update(overrides)
+    return check_vwap(**params)  # type: ignore[arg-type]
+
+
+def test_good_parameters_give_the_profile() -> None:
+    assert _check() == VolumeProfile((D(1), D(2)))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"duration_s": -5}, "INVALID_DURATION"),
+        ({"duration_s": 0}, "INVALID_DURATION"),
+        ({"duration_s": float("inf")}, "INVALID_DURATION"),
+        ({"interval_s": 120}, "INVALID_DURATION"),
+        ({"profile": []}, "EMPTY_PROFILE"),
+        ({"profile": [D(-1)]}, "NEGATIVE_PROFILE"),
+        ({"min_participation": D(0)}, "PARTICIPATION_OUT_OF_RANGE"),
+        ({"max_participation": D("1.5")}, "PARTICIPATION_OUT_OF_RANGE"),
+        (
+            {"min_participation": D("0.3"), "max_participation": D("0.2")},
+            "PARTICIPATION_OUT_OF_RANGE",
+        ),
+        ({"limit_price": D(-1)}, "INVALID_PARAMETER"),
+        ({"limit_price": 1.5}, "INVALID_PARAMETER"),
+    ],
+)
+def test_bad_parameters_are_problems_with_a_code(overrides: dict[str, object], code: str) -> None:
+    problem = _check(**overrides)
+    assert isinstance(problem, ParamProblem)
+    assert problem.code == code
+    assert problem.reason
