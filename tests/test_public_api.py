@@ -119,6 +119,12 @@ STRATEGY: dict[str, list[str]] = {
         "GetMarketSnapshot",
         "MarketSnapshot",
     ],
+    "tradenode.brokers.alpaca": [
+        "ALPACA",
+        "AlpacaLink",
+        "AlpacaSettings",
+        "OutsideSession",
+    ],
     "tradenode.brokers.coinbase": [
         "COINBASE",
         "CoinbaseLink",
@@ -199,6 +205,9 @@ ADAPTER: dict[str, list[str]] = {
         "binance_capabilities",
         "signed_query",
         "signed_ws_params",
+    ],
+    "tradenode.brokers.alpaca": [
+        "alpaca_capabilities",
     ],
     "tradenode.brokers.coinbase": [
         "CdpCredentials",
