@@ -24,6 +24,7 @@ from tradenode.messages import (
     CLIENT_ORDER_ID_PATTERN,
     DEFAULT_REGISTRY,
     FORMAT_VERSION,
+    AlgoParams,
     CancelAllOrders,
     DecisionAction,
     ExecutionDecision,
@@ -89,7 +90,7 @@ DECIMAL_DOMAINS: dict[tuple[type[Message], str], st.SearchStrategy[Decimal]] = {
     (PositionSnapshot, "unrealized_pnl"): SIGNED,
 }
 FREE_TEXT_FIELDS = {"reason"}
-CLIENT_ORDER_ID_FIELDS = {"client_order_id", "new_client_order_id"}
+CLIENT_ORDER_ID_FIELDS = {"client_order_id", "new_client_order_id", "parent_id"}
 
 
 def strategy_for(cls: type[Message], name: str, hint: Any) -> st.SearchStrategy[Any]:
@@ -111,6 +112,9 @@ def strategy_for(cls: type[Message], name: str, hint: Any) -> st.SearchStrategy[
         return st.booleans()
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return st.sampled_from(list(hint))
+    if isinstance(hint, type) and issubclass(hint, Message):
+        # A nested message (a parent's algorithm spec): any registered subclass.
+        return st.deferred(lambda: st.one_of(*(STRATEGIES[c] for c in CLASSES if issubclass(c, hint))))
     raise AssertionError(f"no strategy for {cls.__name__}.{name}: {hint!r}")
 
 
@@ -250,11 +254,13 @@ def test_every_message_class_is_registered() -> None:
         for name in messages.__all__
         if isinstance(obj := getattr(messages, name), type)
         and issubclass(obj, Message)
-        and obj is not Message
+        and obj not in (Message, AlgoParams)  # AlgoParams: the algorithms' abstract base
     }
-    assert ours == {f"{cls.__module__}.{cls.__qualname__}" for cls in exported}
+    assert ours == {f"{cls.__module__}.{cls.__qualname__}" for cls in exported} | {
+        f"{AlgoParams.__module__}.{AlgoParams.__qualname__}"
+    }
     assert set(DEFAULT_REGISTRY) == exported
-    assert len(DEFAULT_REGISTRY) == len(exported) == 20
+    assert len(DEFAULT_REGISTRY) == len(exported) == 28
 
 
 def test_default_tags_are_pinned() -> None:
@@ -280,6 +286,14 @@ def test_default_tags_are_pinned() -> None:
         "OrderStatusReport": "order_status_report",
         "PositionSnapshot": "position_snapshot",
         "TradingStateChanged": "trading_state_changed",
+        "TwapParams": "twap_params",
+        "SubmitParentOrder": "submit_parent_order",
+        "CancelParentOrder": "cancel_parent_order",
+        "ParentAccepted": "parent_accepted",
+        "ParentDenied": "parent_denied",
+        "ParentProgress": "parent_progress",
+        "ParentFilled": "parent_filled",
+        "ParentCanceled": "parent_canceled",
     }
     assert {DEFAULT_REGISTRY.version_of(cls) for cls in DEFAULT_REGISTRY} == {1}
     assert FORMAT_VERSION == 1

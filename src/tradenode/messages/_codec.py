@@ -36,6 +36,7 @@ from typing import Final
 import msgpack
 
 from .._exceptions import DecodeError
+from ._execution import EXECUTION_MESSAGES
 from ._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -504,6 +505,7 @@ def _default_registry() -> MessageRegistry:
         (OrderStatusReport, "order_status_report"),
         (PositionSnapshot, "position_snapshot"),
         (TradingStateChanged, "trading_state_changed"),
+        *EXECUTION_MESSAGES,
     ):
         registry.register(cls, tag=tag)
     return registry

@@ -148,9 +148,13 @@ class SubmitOrder(Message):
     post_only: bool = False
     reduce_only: bool = False
     ts_ns: int = 0
+    parent_id: str | None = None
+    """The parent order this is a child of (``SubmitParentOrder``); None for a plain order.
+    Defaulted, so journals written before parents existed decode unchanged."""
 
     def __post_init__(self) -> None:
         check_client_order_id(self, "client_order_id", self.client_order_id)
+        check_client_order_id(self, "parent_id", self.parent_id, optional=True)
         check_identifier(self, "strategy_id", self.strategy_id)
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
