@@ -151,8 +151,49 @@ answer lost), ``duplicate_events``, ``reorder_events``/``release_events``,
 ``skip_sequence`` (a sequence gap), ``corrupt_next_event``,
 ``hold_fills``/``release_fills``, ``clear_faults``; inspection: ``orders()``,
 ``fills()``, ``balances()``, ``submissions()``, ``calls()``.
+
+:class:`AlpacaVenue` is an Alpaca paper account on loopback: the Trading API
+v2 under ``/v2/`` (account, assets, clock, calendar, orders with
+``client_order_id`` and ``orders:by_client_order_id``, replace by PATCH (a new
+order id), cancel (204) and cancel-all (207), positions and close-position,
+``account/activities/FILL``) behind the ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY``
+headers, the ``trade_updates`` stream at ``/stream`` (binary frames as on
+paper) and the stock market-data stream at ``/v2/{iex,sip,delayed_sip,test}``
+(JSON, or MessagePack as alpaca-py asks), behind the same simulator (AAPL,
+MSFT, SPY fractionable; SIRI whole shares) and a simulated New York market
+clock (orders outside their session are queued, DAY orders expire at the
+close; :meth:`AlpacaVenue.set_market_open`, :meth:`AlpacaVenue.set_time`).
+alpaca-py works against it unchanged but for the URLs::
+
+    with AlpacaVenue(seed=1) as venue:
+        venue.set_market_open(True)
+        client = TradingClient(venue.api_key, venue.secret, url_override=venue.rest_url)
+        stream = TradingStream(venue.api_key, venue.secret, url_override=venue.stream_url)
+        data = StockDataStream(venue.api_key, venue.secret,
+                               url_override=venue.data_stream_url("iex"))
+
+Its knobs: ``set_price``, ``step``, ``publish_bar``, ``set_market_open``,
+``set_time``, ``drop_streams``, ``down``/``up``, ``rate_limit`` (429 with
+``X-Ratelimit-*``), ``fail_requests`` (5xx, or processed with the answer
+lost), ``refuse_next_order``, ``fail_cancel_all_for``, ``duplicate_events``,
+``drop_events``, ``reorder_events``/``release_events``, ``corrupt_next_event``,
+``hold_fills``/``release_fills``, ``place_order``/``cancel_order`` (another
+client), ``clear_faults``; inspection: ``orders()``, ``fills()``,
+``positions()``, ``balances()``, ``submissions()``, ``calls()``,
+``trade_listeners()``, ``data_subscribers()``, ``wait_for()``. The account's
+credentials default to :data:`DEFAULT_ALPACA_API_KEY` and
+:data:`DEFAULT_ALPACA_SECRET`.
 """
 
+from tradenode.testing.venues._alpaca_exchange import (
+    DEFAULT_ALPACA_API_KEY,
+    DEFAULT_ALPACA_SECRET,
+    AlpacaFillInfo,
+    AlpacaOrderInfo,
+    alpaca_sim_config,
+    default_alpaca_instruments,
+)
+from tradenode.testing.venues._alpaca_server import DEFAULT_ALPACA_CASH, AlpacaVenue
 from tradenode.testing.venues._binance_exchange import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -195,6 +236,9 @@ from tradenode.testing.venues._okx_exchange import (
 from tradenode.testing.venues._okx_server import OkxVenue, default_okx_config
 
 __all__ = [
+    "DEFAULT_ALPACA_API_KEY",
+    "DEFAULT_ALPACA_CASH",
+    "DEFAULT_ALPACA_SECRET",
     "DEFAULT_API_KEY",
     "DEFAULT_API_SECRET",
     "DEFAULT_BALANCES",
@@ -205,6 +249,9 @@ __all__ = [
     "DEFAULT_OKX_API_KEY",
     "DEFAULT_OKX_PASSPHRASE",
     "DEFAULT_OKX_SECRET",
+    "AlpacaFillInfo",
+    "AlpacaOrderInfo",
+    "AlpacaVenue",
     "BinanceError",
     "BinanceExchange",
     "BinanceVenue",
@@ -220,6 +267,8 @@ __all__ = [
     "OkxVenue",
     "OrderInfo",
     "TradeInfo",
+    "alpaca_sim_config",
+    "default_alpaca_instruments",
     "default_binance_config",
     "default_coinbase_config",
     "default_ibkr_contracts",
