@@ -865,15 +865,16 @@ class AlpacaExchange:
 
     def _admit(self, order: _Order) -> None:
         """Book an accepted order: to the simulator now, or queued for its session."""
-        if not self._may_trade(order, self.hours.session(self.now_ms())):
-            self._check_queued_funds(order)
+        self._check_buying_power(order)
         self._orders[order.id] = order
         self._client_ids.add(order.client_order_id)
         if self._may_trade(order, self.hours.session(self.now_ms())):
             self._route(order, refuse=True)
 
-    def _check_queued_funds(self, order: _Order) -> None:
-        """A queued buy must be covered by free cash net of the other queued buys."""
+    def _check_buying_power(self, order: _Order) -> None:
+        """Alpaca refuses a buy up front when its estimated cost (qty x limit price, or
+        x the ask for a market order; a notional order's amount) exceeds the buying power
+        left after open and queued orders: 403 ``insufficient buying power``."""
         if order.side != "buy":
             return
         free = self._sim.balance("USD").free
@@ -881,12 +882,13 @@ class AlpacaExchange:
             (self._estimate(o) for o in self._orders.values() if self._is_queued_buy(o)),
             Decimal(0),
         )
-        if self._estimate(order) > free - queued:
+        available = free - queued
+        if self._estimate(order) > available:
             raise AlpacaError(
                 403,
                 CODE_FORBIDDEN,
                 "insufficient buying power",
-                buying_power=fmt(max(free - queued, Decimal(0))),
+                buying_power=fmt(max(available, Decimal(0))),
             )
 
     @staticmethod
