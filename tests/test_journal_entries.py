@@ -204,7 +204,7 @@ def oms_call(draw: st.DrawFn, known: tuple[str, ...] = ()) -> JournalEntry:
                 *(K.REGISTER, K.REGISTER, K.SUBMITTED, K.SUBMITTED),
                 *(K.REPORT, K.REPORT, K.REPORT, K.REPORT, K.REPORT),
                 *(K.DENIED, K.PENDING_CANCEL, K.PENDING_REPLACE, K.LINK_REPLACEMENT, K.MARK),
-                K.COUNTER,
+                *(K.COUNTER, K.ARRIVAL),
             )
         )
     )
@@ -242,6 +242,10 @@ def oms_call(draw: st.DrawFn, known: tuple[str, ...] = ()) -> JournalEntry:
             ts_ns=0,
             strategy_id=draw(st.sampled_from(STRATEGIES)),
             counter=draw(st.integers(0, 50)),
+        )
+    if kind is K.ARRIVAL:
+        return JournalEntry(
+            kind=kind, ts_ns=0, client_order_id=_known_id(draw, known), price=draw(_prices)
         )
     return JournalEntry(kind=kind, ts_ns=0, client_order_id=_known_id(draw, known))
 
@@ -289,6 +293,10 @@ def call_directly(state: OmsState, entry: JournalEntry) -> object:
         return None
     coid = entry.client_order_id
     assert coid is not None
+    if entry.kind is K.ARRIVAL:
+        assert entry.price is not None
+        state.set_arrival(coid, entry.price)
+        return None
     if entry.kind is K.DENIED:
         assert entry.code is not None and entry.reason is not None
         return state.mark_denied(coid, entry.code, entry.reason, entry.ts_ns)
@@ -326,6 +334,7 @@ def observe(state: OmsState) -> dict[str, Any]:
         },
         "counts": state.counts(),
         "metrics": state.metrics(),
+        "arrivals": state.arrivals.to_plain(),
     }
 
 
@@ -398,6 +407,7 @@ def one_of_each() -> list[JournalEntry]:
             kind=K.VENUE_CURSOR, ts_ns=11, venue="BIN", scope="trades/BTCUSDT", cursor="42"
         ),
         JournalEntry(kind=K.ACCEPTANCE_WINDOW, ts_ns=12, venue="BIN", seconds=D("6.000")),
+        JournalEntry(kind=K.ARRIVAL, ts_ns=13, client_order_id="o-1", price=D("100.25")),
     ]
 
 

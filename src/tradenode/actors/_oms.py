@@ -60,6 +60,13 @@ from ._control import (
     VenueCursor,
 )
 from ._directory import Directory
+from ._execution_quality import (
+    GetExecutionQuality,
+    arrival_price,
+    order_quality,
+    quality_report,
+    quality_totals,
+)
 from ._oms_entries import EntryKind
 from ._oms_journal import OmsJournal, WriteAhead
 from ._oms_state import (
@@ -144,6 +151,8 @@ class OmsStore:
     """(venue, asset) -> (the venue's total, our position) at the last check."""
     denials: int = 0
     rejections: int = 0
+    quotes: dict[tuple[str, str], Quote] = field(default_factory=dict)
+    """The last quote per (venue, symbol): an order's arrival price is its mid."""
 
 
 class _AckTimeout:
@@ -293,8 +302,13 @@ class OmsActor(Actor):
             )
         if isinstance(message, GetOrder):
             return self.state.get(message.client_order_id)
+        if isinstance(message, GetExecutionQuality):
+            if message.client_order_id is not None:
+                return order_quality(self.state, message.client_order_id)
+            return quality_report(self.state)
         if isinstance(message, GetMetrics):
             metrics = dict(self.state.metrics())
+            metrics.update(quality_totals(self.state).metrics())
             metrics["drift_events"] = self.store.drift_events
             metrics["adopted_orders"] = self.store.adopted
             metrics["position_drifts"] = self.store.position_drifts
@@ -342,6 +356,12 @@ class OmsActor(Actor):
             )
             return
         self._record(EntryKind.REGISTER, now, message=order)
+        arrival = arrival_price(self.store.quotes.get((order.venue, order.symbol)))
+        if arrival is not None:
+            self.state.set_arrival(order.client_order_id, arrival)
+            self._record(
+                EntryKind.ARRIVAL, now, client_order_id=order.client_order_id, price=arrival
+            )
         self._route(order, now)
 
     def _route(self, order: SubmitOrder, now: int) -> None:
@@ -536,6 +556,7 @@ class OmsActor(Actor):
 
     def _mark(self, quote: Quote) -> None:
         """Re-value an open position so loss limits see a price move, not only the next fill."""
+        self.store.quotes[(quote.venue, quote.symbol)] = quote
         self.state.mark(quote.venue, quote.symbol, quote.last or quote.mid)
         position = self.state.position(quote.venue, quote.symbol)
         if position.quantity != 0:

@@ -142,6 +142,10 @@ class EntryKind(enum.Enum):
     ACCEPTANCE_WINDOW = "acceptance_window"
     """``set_acceptance_window(venue, seconds)``: how long after its deadline a
     request may still be accepted by the venue."""
+    ARRIVAL = "arrival"
+    """``set_arrival(client_order_id, price, ts_ns)``: the order's arrival price (the
+    mid of the quote the OMS held when it registered the order), for execution
+    quality; quotes are not journaled, so the price is."""
 
 
 #: The fields each kind carries, in payload order after ``[version, kind, ts_ns]``;
@@ -159,6 +163,7 @@ ENTRY_FIELDS: Final[Mapping[EntryKind, tuple[str, ...]]] = {
     EntryKind.COUNTER: ("strategy_id", "counter"),
     EntryKind.VENUE_CURSOR: ("venue", "scope", "cursor"),
     EntryKind.ACCEPTANCE_WINDOW: ("venue", "seconds"),
+    EntryKind.ARRIVAL: ("client_order_id", "price"),
 }
 
 _OPTIONAL_FIELDS: Final = (

@@ -299,6 +299,14 @@ def _acceptance_window(state: OmsState, entry: JournalEntry) -> bool:
     return True
 
 
+def _arrival(state: OmsState, entry: JournalEntry) -> bool:
+    price = entry.price
+    if not isinstance(price, Decimal):
+        raise _malformed(entry, "price")
+    state.set_arrival(_client_order_id(entry), price)
+    return True
+
+
 def _counter_entry(state: OmsState, entry: JournalEntry) -> bool:
     # The counters live outside the state; replay() collects them.
     _counter(entry)
@@ -318,6 +326,7 @@ _HANDLERS: Final[Mapping[EntryKind, Callable[[OmsState, JournalEntry], bool]]] =
     EntryKind.COUNTER: _counter_entry,
     EntryKind.VENUE_CURSOR: _venue_cursor,
     EntryKind.ACCEPTANCE_WINDOW: _acceptance_window,
+    EntryKind.ARRIVAL: _arrival,
 }
 
 

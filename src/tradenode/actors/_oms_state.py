@@ -52,6 +52,7 @@ from tradenode.messages._messages import (
     SubmitOrder,
 )
 
+from ._execution_quality import ArrivalBook
 from ._oms_snapshot import (
     OMS_SNAPSHOT_VERSION,
     READABLE_SNAPSHOT_VERSIONS,
@@ -578,6 +579,7 @@ class OmsState:
         self._fees_paid: dict[tuple[str, str], Decimal] = {}
         self._venue_cursors: dict[tuple[str, str], str] = {}
         self._acceptance_windows: dict[str, Decimal] = {}
+        self._arrivals = ArrivalBook()
 
     # Commands the OMS issues ------------------------------------------------
 
@@ -675,6 +677,7 @@ class OmsState:
         )
         old.replaced_by = replacement.client_order_id
         old.last_update_ns = ts_ns
+        self._arrivals.inherit(replacement.client_order_id, old_client_order_id)
         for member in self._chain(old):
             with _DECODING:
                 revived = self._completed.pop(member.client_order_id, None)
@@ -753,6 +756,17 @@ class OmsState:
 
     def acceptance_window(self, venue: str) -> Decimal | None:
         return self._acceptance_windows.get(venue)
+
+    def set_arrival(self, client_order_id: str, price: Decimal) -> None:
+        """Records an order's arrival price (the mid of the quote the OMS held when it
+        registered the order), for execution quality; see ``_execution_quality``."""
+        if self._tracks(client_order_id):
+            self._arrivals.set_arrival(client_order_id, price)
+
+    @property
+    def arrivals(self) -> ArrivalBook:
+        """Arrival prices and completion times (node clock) of the retained orders."""
+        return self._arrivals
 
     # Queries ------------------------------------------------------------------
 
@@ -919,6 +933,7 @@ class OmsState:
             "acceptance_windows": [
                 [venue, str(seconds)] for venue, seconds in self._acceptance_windows.items()
             ],
+            "arrivals": self._arrivals.to_plain(),
         }
 
     @classmethod
@@ -1004,6 +1019,8 @@ class OmsState:
             if not seconds.is_finite() or seconds < 0:
                 raise ValueError(f"{where}: seconds {text!r} is not a finite decimal >= 0")
             state._acceptance_windows[venue] = seconds
+        # Absent from snapshots taken before arrival prices were journaled.
+        state._arrivals = ArrivalBook.from_plain(plain.get("arrivals", []))
         return state
 
     # Report handlers ----------------------------------------------------------
@@ -1081,6 +1098,8 @@ class OmsState:
                 self._metrics.fill_latency_count += 1
 
         complete = tracked.filled >= tracked.order.quantity
+        if complete:
+            self._arrivals.complete(tracked.client_order_id, ts_ns)
         status = tracked.status
         if status in (_S.SUBMITTED, _S.ACCEPTED, _S.PARTIALLY_FILLED):
             target = _S.FILLED if complete else _S.PARTIALLY_FILLED
@@ -1570,6 +1589,7 @@ class OmsState:
             # A stored order decodes only its fills, to drop their executions.
             for _, fill in forgotten.fills:
                 self._executions.pop((fill.venue, fill.execution_id), None)
+            self._arrivals.forget(forgotten.client_order_id)
 
 
 def _rows(plain: Mapping[str, Any], name: str, fields: str) -> Iterator[tuple[str, list[str]]]:

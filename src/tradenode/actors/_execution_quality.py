@@ -1,0 +1,457 @@
+"""Execution quality: how well an order (or a parent order) was executed, from its fills.
+
+Pure arithmetic over what the OMS already holds, so the figures are the same
+live, after a replay and in a test written by hand. Definitions (every one
+relative to the *arrival price*, the mid of the order's venue quote
+``(bid + ask) / 2`` that the OMS held when it registered the order, recorded
+then and journaled, because quotes are not):
+
+- **average fill price**: ``sum(quantity * price) / sum(quantity)`` over the fills.
+- **slippage (bps)**: ``side * (average - arrival) / arrival * 10_000`` with
+  ``side`` +1 for a buy and -1 for a sell, so a *positive* figure is always a
+  cost (bought above, or sold below, the arrival price) and a negative one an
+  improvement.
+- **implementation shortfall** (quote currency): ``side * sum(quantity *
+  (price - arrival)) + fees``: what the executed quantity cost compared with
+  trading it all at the arrival price, fees included. The unfilled part's
+  opportunity cost is not included: it needs a price the order never traded at.
+- **fees**: commissions in the quote currency. A commission in the base asset
+  (a spot buy on Binance without BNB, OKX) is converted at its fill's price; a
+  commission in any other asset (BNB) is not converted, it is reported apart
+  (``unconverted_fees``) and left out of the shortfall, so the figure never
+  claims a conversion nobody made. Which asset a commission is in is read from
+  the symbol: a symbol ending with the asset (``BTCUSDT``/``USDT``) means the
+  quote currency, one starting with it (``BTCUSDT``/``BTC``) the base asset;
+  a commission without an asset is taken as quote currency.
+- **fill ratio**: filled / requested quantity.
+- **time to first fill / to complete** (node clock, nanoseconds): from the
+  arrival (the order's registration) to the OMS applying the first fill, and
+  to the fill that completed it (None while it is not complete).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ..messages._enums import Side
+from ..messages._messages import OrderFilled, Quote
+from ..messages._validation import check_client_order_id, check_decimal
+
+if TYPE_CHECKING:
+    from ._oms_state import OmsState
+
+__all__ = [
+    "ArrivalBook",
+    "ExecutionQuality",
+    "ExecutionQualityTotals",
+    "GetExecutionQuality",
+    "arrival_price",
+    "fee_in_quote",
+    "order_quality",
+    "quality_report",
+    "quality_totals",
+]
+
+_ZERO = Decimal(0)
+_BPS = Decimal(10_000)
+
+#: Every figure is computed in this context, never the calling thread's: an
+#: actor's thread belongs to whoever runs it.
+_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+
+
+def arrival_price(quote: Quote | None) -> Decimal | None:
+    """The arrival price an order gets from the quote the OMS holds: its mid."""
+    if quote is None:
+        return None
+    with decimal.localcontext(_CONTEXT):
+        return (quote.bid + quote.ask) / 2
+
+
+def fee_in_quote(fill: OrderFilled) -> tuple[Decimal | None, str | None]:
+    """A fill's commission in the quote currency, or ``(None, asset)`` when it
+    is in an asset that cannot be converted from the fill alone."""
+    asset = fill.commission_asset
+    if fill.commission == 0 or asset is None:
+        return fill.commission, None
+    symbol = fill.symbol.upper()
+    name = asset.upper()
+    if symbol.endswith(name):
+        return fill.commission, None
+    if symbol.startswith(name):
+        with decimal.localcontext(_CONTEXT):
+            return fill.commission * fill.last_price, None
+    return None, asset
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionQuality:
+    """The figures of one order, or of one parent order over all its children's fills."""
+
+    side: Side
+    requested_quantity: Decimal
+    filled_quantity: Decimal
+    arrival_price: Decimal | None
+    """None when the OMS held no quote for the venue and symbol at arrival."""
+    average_price: Decimal | None
+    """None before the first fill."""
+    slippage_bps: Decimal | None
+    """Positive is worse than arrival; None without fills or without an arrival price."""
+    implementation_shortfall: Decimal | None
+    """Quote currency, fees included; positive is a cost."""
+    fees: Decimal
+    """Commissions in (or converted to) the quote currency."""
+    unconverted_fees: Mapping[str, Decimal]
+    """Commissions per asset that could not be converted (not in the shortfall)."""
+    fill_ratio: Decimal
+    time_to_first_fill_ns: int | None
+    time_to_complete_ns: int | None
+    fill_count: int
+
+    @classmethod
+    def measure(
+        cls,
+        *,
+        side: Side,
+        requested_quantity: Decimal,
+        fills: Iterable[OrderFilled],
+        arrival_price: Decimal | None,
+        arrival_ns: int | None = None,
+        first_fill_ns: int | None = None,
+        completed_ns: int | None = None,
+    ) -> ExecutionQuality:
+        """The figures for ``fills`` of an order of ``requested_quantity`` on ``side``.
+
+        ``arrival_ns``, ``first_fill_ns`` and ``completed_ns`` are node-clock
+        times; a duration is None when either end is.
+        """
+        for name, value, optional in (
+            ("requested_quantity", requested_quantity, False),
+            ("arrival_price", arrival_price, True),
+        ):
+            if value is None and optional:
+                continue
+            if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+                raise ValueError(f"ExecutionQuality.{name}={value!r}: must be a Decimal > 0")
+        sign = Decimal(side.sign)
+        with decimal.localcontext(_CONTEXT):
+            filled = _ZERO
+            notional = _ZERO
+            fees = _ZERO
+            unconverted: dict[str, Decimal] = {}
+            count = 0
+            for fill in fills:
+                count += 1
+                filled += fill.last_quantity
+                notional += fill.last_quantity * fill.last_price
+                fee, asset = fee_in_quote(fill)
+                if fee is not None:
+                    fees += fee
+                elif asset is not None:
+                    unconverted[asset] = unconverted.get(asset, _ZERO) + fill.commission
+            average = notional / filled if filled else None
+            slippage: Decimal | None = None
+            shortfall: Decimal | None = None
+            if average is not None and arrival_price is not None:
+                slippage = sign * (average - arrival_price) / arrival_price * _BPS
+                shortfall = sign * (notional - filled * arrival_price) + fees
+            ratio = filled / requested_quantity
+        return cls(
+            side=side,
+            requested_quantity=requested_quantity,
+            filled_quantity=filled,
+            arrival_price=arrival_price,
+            average_price=average,
+            slippage_bps=slippage,
+            implementation_shortfall=shortfall,
+            fees=fees,
+            unconverted_fees=MappingProxyType(unconverted),
+            fill_ratio=ratio,
+            time_to_first_fill_ns=_duration(arrival_ns, first_fill_ns),
+            time_to_complete_ns=_duration(arrival_ns, completed_ns),
+            fill_count=count,
+        )
+
+    @property
+    def filled_notional(self) -> Decimal:
+        if self.average_price is None:
+            return _ZERO
+        with decimal.localcontext(_CONTEXT):
+            return self.average_price * self.filled_quantity
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: decimals as their exact text, durations as integers."""
+        return {
+            "side": self.side.value,
+            "requested_quantity": str(self.requested_quantity),
+            "filled_quantity": str(self.filled_quantity),
+            "arrival_price": _text(self.arrival_price),
+            "average_price": _text(self.average_price),
+            "slippage_bps": _text(self.slippage_bps),
+            "implementation_shortfall": _text(self.implementation_shortfall),
+            "fees": str(self.fees),
+            "unconverted_fees": {asset: str(v) for asset, v in self.unconverted_fees.items()},
+            "fill_ratio": str(self.fill_ratio),
+            "time_to_first_fill_ns": self.time_to_first_fill_ns,
+            "time_to_complete_ns": self.time_to_complete_ns,
+            "fill_count": self.fill_count,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionQualityTotals:
+    """Figures across many orders, for ``get_performance_metrics()`` and the summary.
+
+    ``slippage_bps`` is weighted by filled notional (a large order's slippage
+    counts for more than a small one's); the shortfall and fees are sums;
+    ``fill_ratio`` is total filled over total requested; times are means over
+    the orders that have one. Only orders with fills and an arrival price
+    count towards slippage and shortfall (``measured``).
+    """
+
+    orders: int
+    measured: int
+    filled_notional: Decimal
+    slippage_bps: Decimal | None
+    implementation_shortfall: Decimal
+    fees: Decimal
+    unconverted_fees: Mapping[str, Decimal]
+    fill_ratio: Decimal | None
+    mean_time_to_first_fill_ns: int | None
+    mean_time_to_complete_ns: int | None
+
+    @classmethod
+    def of(cls, qualities: Iterable[ExecutionQuality]) -> ExecutionQualityTotals:
+        orders = measured = 0
+        weighted = measured_notional = notional = shortfall = fees = _ZERO
+        requested = filled = _ZERO
+        unconverted: dict[str, Decimal] = {}
+        first: list[int] = []
+        complete: list[int] = []
+        with decimal.localcontext(_CONTEXT):
+            for quality in qualities:
+                orders += 1
+                requested += quality.requested_quantity
+                filled += quality.filled_quantity
+                notional += quality.filled_notional
+                fees += quality.fees
+                for asset, amount in quality.unconverted_fees.items():
+                    unconverted[asset] = unconverted.get(asset, _ZERO) + amount
+                if (
+                    quality.slippage_bps is not None
+                    and quality.implementation_shortfall is not None
+                ):
+                    measured += 1
+                    measured_notional += quality.filled_notional
+                    weighted += quality.slippage_bps * quality.filled_notional
+                    shortfall += quality.implementation_shortfall
+                if quality.time_to_first_fill_ns is not None:
+                    first.append(quality.time_to_first_fill_ns)
+                if quality.time_to_complete_ns is not None:
+                    complete.append(quality.time_to_complete_ns)
+            slippage = weighted / measured_notional if measured_notional else None
+            ratio = filled / requested if requested else None
+        return cls(
+            orders=orders,
+            measured=measured,
+            filled_notional=notional,
+            slippage_bps=slippage,
+            implementation_shortfall=shortfall,
+            fees=fees,
+            unconverted_fees=MappingProxyType(unconverted),
+            fill_ratio=ratio,
+            mean_time_to_first_fill_ns=sum(first) // len(first) if first else None,
+            mean_time_to_complete_ns=sum(complete) // len(complete) if complete else None,
+        )
+
+    def metrics(self) -> dict[str, int | Decimal | None]:
+        """Flat ``execution_*`` entries for the OMS's metrics (scalars only)."""
+        return {
+            "execution_orders": self.orders,
+            "execution_measured_orders": self.measured,
+            "execution_slippage_bps": self.slippage_bps,
+            "execution_shortfall": self.implementation_shortfall,
+            "execution_fees": self.fees,
+            "execution_fill_ratio": self.fill_ratio,
+            "execution_mean_time_to_first_fill_ns": self.mean_time_to_first_fill_ns,
+            "execution_mean_time_to_complete_ns": self.mean_time_to_complete_ns,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "orders": self.orders,
+            "measured": self.measured,
+            "filled_notional": str(self.filled_notional),
+            "slippage_bps": _text(self.slippage_bps),
+            "implementation_shortfall": str(self.implementation_shortfall),
+            "fees": str(self.fees),
+            "unconverted_fees": {asset: str(v) for asset, v in self.unconverted_fees.items()},
+            "fill_ratio": _text(self.fill_ratio),
+            "mean_time_to_first_fill_ns": self.mean_time_to_first_fill_ns,
+            "mean_time_to_complete_ns": self.mean_time_to_complete_ns,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GetExecutionQuality:
+    """Ask the OMS for execution quality: of one order (an ``ExecutionQuality`` or
+    None), or with ``client_order_id`` None the report of every retained order
+    that has an arrival price or a fill (a JSON-able dict: ``totals``, ``orders``)."""
+
+    client_order_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Marks:
+    arrival_price: Decimal | None = None
+    completed_ns: int | None = None
+
+
+@dataclass
+class ArrivalBook:
+    """What execution quality needs that the order records do not keep: each
+    order's arrival price, and when it completed (node clock).
+
+    It lives in ``OmsState``: snapshotted with it, and rebuilt by replay (the
+    arrival is its own journal entry, ``ARRIVAL``; the completion follows from
+    the fills, replayed with the times they were applied). The arrival *time*
+    is the order's registration (``TrackedOrderView.created_ns``), so it is
+    not kept twice. An order leaves the book when the state forgets it.
+    """
+
+    _entries: dict[str, _Marks] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, client_order_id: object) -> bool:
+        return client_order_id in self._entries
+
+    def client_order_ids(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+    def set_arrival(self, client_order_id: str, price: Decimal) -> None:
+        """Records the arrival price; a second call for the same order keeps the first."""
+        check_decimal(self, "price", price, positive=True)
+        marks = self._entries.setdefault(client_order_id, _Marks())
+        if marks.arrival_price is None:
+            marks.arrival_price = price
+
+    def inherit(self, client_order_id: str, predecessor: str) -> None:
+        """A replacement (cancel/replace) keeps its logical order's arrival price."""
+        found = self._entries.get(predecessor)
+        if found is not None and found.arrival_price is not None:
+            self.set_arrival(client_order_id, found.arrival_price)
+
+    def complete(self, client_order_id: str, ts_ns: int) -> None:
+        """The order was filled completely at ``ts_ns`` (node clock); the first call wins."""
+        marks = self._entries.setdefault(client_order_id, _Marks())
+        if marks.completed_ns is None:
+            marks.completed_ns = ts_ns
+
+    def forget(self, client_order_id: str) -> None:
+        self._entries.pop(client_order_id, None)
+
+    def arrival_price(self, client_order_id: str) -> Decimal | None:
+        found = self._entries.get(client_order_id)
+        return None if found is None else found.arrival_price
+
+    def completed_ns(self, client_order_id: str) -> int | None:
+        found = self._entries.get(client_order_id)
+        return None if found is None else found.completed_ns
+
+    def to_plain(self) -> list[list[Any]]:
+        """``[client_order_id, arrival price text or None, completed_ns or None]`` rows."""
+        return [
+            [
+                client_order_id,
+                None if marks.arrival_price is None else str(marks.arrival_price),
+                marks.completed_ns,
+            ]
+            for client_order_id, marks in self._entries.items()
+        ]
+
+    @classmethod
+    def from_plain(cls, rows: object) -> ArrivalBook:
+        """The book :meth:`to_plain` wrote; ``ValueError`` naming the row if malformed."""
+        if not isinstance(rows, list):
+            raise ValueError(f"arrivals: expected a list, not {type(rows).__name__}")
+        book = cls()
+        for index, row in enumerate(rows):
+            where = f"arrivals[{index}]"
+            if not isinstance(row, list) or len(row) != 3:
+                raise ValueError(f"{where}: expected [client_order_id, price, completed_ns]")
+            client_order_id, price, completed = row
+            check_client_order_id(book, where, client_order_id)
+            if completed is not None and (type(completed) is not int or completed < 0):
+                raise ValueError(f"{where}: completed_ns {completed!r} is not an integer >= 0")
+            parsed: Decimal | None = None
+            if price is not None:
+                try:
+                    parsed = Decimal(price) if isinstance(price, str) else None
+                except decimal.InvalidOperation:
+                    parsed = None
+                if parsed is None or not (parsed.is_finite() and parsed > 0):
+                    raise ValueError(f"{where}: price {price!r} is not a positive decimal's text")
+            book._entries[client_order_id] = _Marks(parsed, completed)
+        return book
+
+
+def order_quality(state: OmsState, client_order_id: str) -> ExecutionQuality | None:
+    """The figures of one order the OMS retains, or None when it does not know it.
+
+    The requested quantity is the order's own (a replacement's is what was
+    left of its logical order when it was linked).
+    """
+    view = state.get(client_order_id)
+    if view is None:
+        return None
+    arrivals = state.arrivals
+    return ExecutionQuality.measure(
+        side=view.order.side,
+        requested_quantity=view.order.quantity,
+        fills=state.fills(client_order_id),
+        arrival_price=arrivals.arrival_price(client_order_id),
+        arrival_ns=view.created_ns,
+        first_fill_ns=view.first_fill_ns,
+        completed_ns=arrivals.completed_ns(client_order_id),
+    )
+
+
+def quality_report(state: OmsState, *, limit: int | None = None) -> dict[str, Any]:
+    """JSON-able: ``totals`` over every retained order with an arrival price or a
+    completion, and ``orders`` (client order id -> figures), the most recent
+    ``limit`` of them when given."""
+    qualities: dict[str, ExecutionQuality] = {}
+    for client_order_id in state.arrivals.client_order_ids():
+        quality = order_quality(state, client_order_id)
+        if quality is not None:
+            qualities[client_order_id] = quality
+    shown = list(qualities.items())
+    if limit is not None:
+        shown = shown[-limit:] if limit > 0 else []
+    return {
+        "totals": ExecutionQualityTotals.of(qualities.values()).to_dict(),
+        "orders": {client_order_id: quality.to_dict() for client_order_id, quality in shown},
+    }
+
+
+def quality_totals(state: OmsState) -> ExecutionQualityTotals:
+    """The totals of :func:`quality_report`, for the OMS's metrics."""
+    found = (order_quality(state, cid) for cid in state.arrivals.client_order_ids())
+    return ExecutionQualityTotals.of(quality for quality in found if quality is not None)
+
+
+def _duration(start: int | None, end: int | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, end - start)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
