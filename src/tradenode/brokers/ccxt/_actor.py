@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..._exceptions import BrokerConnectionError, BrokerTimeoutError, MalformedPayloadError
-from ...actors._contract import BrokerReply, BrokerRequest, Outcome, RateObservation
+from ...actors._contract import BrokerReply, BrokerRequest, Outcome
 from ...actors._control import VenueBalances, VenueCursor
 from ...messages._enums import OrderStatus, Side
 from ...messages._messages import (
@@ -222,8 +222,6 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         self._in_flight: dict[int, BrokerRequest] = {}
         self._sweeping = False
         self._started_ms = 0
-        self._sent_times: collections.deque[float] = collections.deque()
-        self._counted = 0
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.name!r}, {self.settings.exchange})"
@@ -802,29 +800,12 @@ class CcxtBroker(BrokerBase[CcxtLink]):
 
     # -- answers ---------------------------------------------------------------------------------
 
-    def _rates(self) -> tuple[RateObservation, ...]:
-        """Requests this session sent in the last second against ccxt's own pacing."""
-        session = self.session
-        if session is None or session.rate_limit_per_second <= 0:
-            return ()
-        now = self.monotonic()
-        sent = session.api.calls - self._counted
-        self._counted = session.api.calls
-        self._sent_times.extend([now] * sent)
-        while self._sent_times and self._sent_times[0] <= now - 1.0:
-            self._sent_times.popleft()
-        return (
-            RateObservation(
-                "ccxt:1s", float(len(self._sent_times)), session.rate_limit_per_second, 1.0, now
-            ),
-        )
-
     def _on_answer(self, request: BrokerRequest, result: object) -> None:
         if isinstance(result, BaseException):
             reply = self._on_failure(request, result)
         else:
             reply = self._on_success(request, result)
-        self.send_reply(request, reply, rates=self._rates())
+        self.send_reply(request, reply)
 
     def _on_failure(self, request: BrokerRequest, error: BaseException) -> BrokerReply:
         seq, command = request.seq, request.command

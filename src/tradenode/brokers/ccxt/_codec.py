@@ -334,6 +334,8 @@ def parse_order(raw: object) -> CcxtOrder:
     if amount <= 0 or filled < 0:
         raise MalformedPayloadError(f"{_where(order, 'order')}: amount {amount}, filled {filled}")
     kind = order.get("type")
+    # ccxt fills a market order's price with its average: ours has none.
+    price = None if kind == "market" else _decimal(order, "price", "order", optional=True) or None
     return CcxtOrder(
         id=_string(order, "id", "order"),
         client_order_id=_string(order, "clientOrderId", "order", optional=True),
@@ -343,7 +345,7 @@ def parse_order(raw: object) -> CcxtOrder:
         amount=amount,
         filled=min(filled, amount),
         order_type=OrderType.MARKET if kind == "market" else OrderType.LIMIT,
-        price=_decimal(order, "price", "order", optional=True) or None,
+        price=price,
         average=_decimal(order, "average", "order", optional=True),
         timestamp=_timestamp(order),
     )

@@ -28,6 +28,9 @@ How the object is configured, and why:
   is not JSON, or a message its parser chokes on) would end the socket's
   receive loop silently. The class is subclassed so every client's handler
   is guarded: such a frame is reported as :class:`Malformed` and skipped.
+- ccxt logs every request and response at DEBUG with their headers, which
+  carry the API key (and OKX's passphrase): its ``ccxt`` logger is kept at
+  INFO or above, so no secret reaches a log, whatever the root level.
 
 The session never reconnects: a stream that fails is reported once as
 :class:`ConnectionLost` and the broker fails; its next incarnation builds
@@ -117,6 +120,9 @@ class CcxtSession:
     ) -> None:
         self.name = name
         self.settings = settings
+        ccxt_logger = logging.getLogger("ccxt")
+        if ccxt_logger.getEffectiveLevel() < logging.INFO:
+            ccxt_logger.setLevel(logging.INFO)
         self._deliver = deliver
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = False
