@@ -456,3 +456,21 @@ def test_order_types_reach_the_venue_as_alpaca_names_them(h: AlpacaHarness) -> N
     assert venue_order(h.venue, stop).type == "stop"
     assert venue_order(h.venue, stop).stop_price == D("195.00")
     assert venue_order(h.venue, trail).type == "trailing_stop"
+
+
+def test_another_clients_orders_are_adopted_unless_their_id_cannot_be_carried(
+    h: AlpacaHarness,
+) -> None:
+    h.venue.place_order("AAPL", "buy", "market", D(5), client_order_id="other-client-1")
+    too_long = "x" * 40  # Alpaca takes 128 characters; the node carries 36
+    h.venue.place_order("AAPL", "buy", "market", D(3), client_order_id=too_long)
+    # The broker handles the stream in order: once our own later order has filled,
+    # the other client's events before it have been handled too.
+    mine = h.do(market(Side.BUY, "10"))
+    h.wait_status(mine, OrderStatus.FILLED)
+    h.sync()
+    adopted = h.order("other-client-1")
+    assert adopted.status is OrderStatus.FILLED and adopted.filled_quantity == 5
+    assert h.link().ignored_events >= 1 and h.link().connections == 1
+    assert not h.node.failed
+    assert h.position("AAPL") == 15  # ours and the adopted order's; not the unknown one's

@@ -83,6 +83,7 @@ from ...messages._messages import (
     Quote,
     SubmitOrder,
 )
+from ...messages._validation import CLIENT_ORDER_ID_PATTERN
 from ...supervision import Address, TrioLoopClosed, TrioThread
 from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, refuse_if_expired
 from ._codec import (
@@ -186,11 +187,21 @@ class AlpacaLink(BrokerLink):
     )
     """Execution ids forwarded lately (bounded): a settled order's fills seen again
     by a sweep are not forwarded again (the OMS would drop them; this spares noise)."""
+    settled_orders: collections.OrderedDict[str, None] = field(
+        default_factory=collections.OrderedDict, repr=False
+    )
+    """Order ids settled lately (bounded): a periodic sweep read before the stream
+    settled one does not bring it back as an order to adopt."""
 
     def remember(self, execution: str) -> None:
         self.recent_executions[execution] = None
         while len(self.recent_executions) > RECENT_EXECUTIONS:
             self.recent_executions.popitem(last=False)
+
+    def forget_order(self, order_id: str) -> None:
+        self.settled_orders[order_id] = None
+        while len(self.settled_orders) > RECENT_EXECUTIONS:
+            self.settled_orders.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +486,10 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
                 and (fills or order.filled_qty == 0)
             ):
                 return None  # settled here already, or closed without trading
+            if order.order_id in self.link.settled_orders and not order.terminal:
+                return None  # a sweep older than what the stream already settled
+            if not self._adoptable(order):
+                return None
             tracked = self._track(cid, order.symbol, order.order_id)
             tracked.quantity = order.qty
             tracked.accepted = True
@@ -501,6 +516,20 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
             )
             self.reports_to.tell(report)
         return report
+
+    def _adoptable(self, order: AlpacaOrder) -> bool:
+        """Whether an order this link did not place can be told to the OMS: its client
+        order id must be one the core accepts (Alpaca allows 128 characters)."""
+        if CLIENT_ORDER_ID_PATTERN.fullmatch(order.client_order_id):
+            return True
+        self.link.ignored_events += 1
+        logger.warning(
+            "%s: order %s has client order id %r, which the node cannot carry: not adopted",
+            self.name,
+            order.order_id,
+            order.client_order_id[:64],
+        )
+        return False
 
     def _track(self, cid: str, symbol: str, order_id: str | None) -> TrackedOrder:
         tracked = self.link.orders.get(cid)
@@ -621,6 +650,7 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
         tracked = self.link.orders.pop(cid, None)
         if tracked is not None and tracked.order_id is not None:
             self.link.client_ids.pop(tracked.order_id, None)
+            self.link.forget_order(tracked.order_id)
 
     def _never_arrived(self, cid: str) -> None:
         """The venue has no such order. A submit of unknown outcome is the breaker's
@@ -707,11 +737,14 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
             ):
                 self.link.ignored_events += 1
                 return  # settled here already, or someone else's order that never traded
+            if order.order_id in self.link.settled_orders or not self._adoptable(order):
+                self.link.ignored_events += 1
+                return
             # Not one we track: what the venue has (the order reported for adoption,
             # its fills) comes from REST, in order.
             self._sweep_now(f"trade_updates told of an order we do not track ({order.order_id})")
-            if fill is not None and fill.execution_id not in self.link.recent_executions:
-                self._on_trade_update(update)  # now tracked (adopted): its fill goes too
+            if cid in self.link.orders:
+                self._on_trade_update(update)  # now tracked (adopted): this event goes too
             return
         self._learn_order_id(cid, tracked, order.order_id)
         tracked.report_if_missing = False
