@@ -15,6 +15,7 @@ from ._config import NodeConfig, load_config
 from ._node import Node
 from .actors._breaker import VenueFailureStats
 from .actors._control import GetFills, GetMetrics, GetOpenOrders, GetPositions
+from .actors._execution_quality import GetExecutionQuality
 from .actors._oms import KillSwitchReport
 from .actors._strategy import Strategy
 from .messages._messages import ExecutionDecision, OrderFilled, PositionSnapshot, SubmitOrder
@@ -121,7 +122,13 @@ class ExecutionEngine:
         return tuple(self._node().oms.ask(GetOpenOrders(venue=venue)))
 
     def get_performance_metrics(self) -> dict[str, Any]:
-        return dict(self._node().oms.ask(GetMetrics()))
+        """The OMS's metrics (``execution_*`` totals among them) and, under
+        ``execution_quality``, every retained order's figures (see
+        ``tradenode.actors._execution_quality`` for the definitions)."""
+        oms = self._node().oms
+        metrics = dict(oms.ask(GetMetrics()))
+        metrics["execution_quality"] = oms.ask(GetExecutionQuality())
+        return metrics
 
     def get_failure_stats(self, venue: str | None = None) -> VenueFailureStats:
         venue = venue or (self.config.venues[0].name if self.config.venues else "paper")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .actors._breaker import GetBreakerStats
 from .actors._control import GetMetrics, GetOpenOrders, GetRiskStatus
+from .actors._execution_quality import quality_report
 from .supervision import SupervisionEvent, SupervisionEventKind, TreeNode
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ def books(node: Node) -> dict[str, Any]:
         "positions": positions,
         "realized_pnl": str(sum((Decimal(p["realized_pnl"]) for p in positions), Decimal(0))),
         "restarts": node.system.events.restart_counts(),
+        # Totals over every retained order; the figures of the latest 100 orders.
+        "execution_quality": quality_report(state, limit=100),
     }
 
 
