@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -32,7 +32,7 @@ D = Decimal
 class CcxtBinanceConformanceVenue(BinanceConformanceVenue):
     """The local Binance, traded through ccxt.pro's ``binance``."""
 
-    _MARKETS = {"BTC/USDT": "BTCUSDT", "ETH/USDT": "ETHUSDT"}
+    _MARKETS: ClassVar[dict[str, str]] = {"BTC/USDT": "BTCUSDT", "ETH/USDT": "ETHUSDT"}
 
     def venue_config(self) -> Mapping[str, Any]:
         venue = self.venue
@@ -72,7 +72,7 @@ class CcxtBinanceConformanceVenue(BinanceConformanceVenue):
 class CcxtOkxConformanceVenue(OkxConformanceVenue):
     """The local OKX, traded through ccxt.pro's ``okx`` (orders over REST)."""
 
-    _MARKETS = {"BTC/USDT": "BTC-USDT", "ETH/USDT": "ETH-USDT"}
+    _MARKETS: ClassVar[dict[str, str]] = {"BTC/USDT": "BTC-USDT", "ETH/USDT": "ETH-USDT"}
 
     def __init__(self) -> None:
         super().__init__(ws_orders=False)

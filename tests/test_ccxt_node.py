@@ -1,0 +1,90 @@
+"""The CCXT adapter in a node against the local Binance: polling, and a lost placement.
+
+The conformance runs (``test_conformance_ccxt.py``) stream with ccxt.pro; here
+the same venue is traded with ``streaming: off`` (what an exchange without
+``watchOrders``/``watchMyTrades`` gets), and a placement whose answer is lost
+is looked up by its client id at the venue (Binance's ``GET /api/v3/order``
+with ``origClientOrderId``) before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from tradenode.actors import Outcome
+from tradenode.messages import OrderStatus, Side
+from tradenode.supervision import ManualClock
+
+# The suite's node driver: the same harness as the conformance runs, reused here.
+from tradenode.testing.conformance._driver import Driver, Rig
+
+from .test_conformance_ccxt import CcxtBinanceConformanceVenue
+
+
+class PollingBinance(CcxtBinanceConformanceVenue):
+    def venue_config(self) -> Mapping[str, Any]:
+        config = dict(super().venue_config())
+        config["ccxt"] = {**config["ccxt"], "streaming": "off", "poll_interval": 2.0}
+        return config
+
+
+@pytest.fixture
+def polling(tmp_path: pathlib.Path) -> Iterator[tuple[Rig, Driver]]:
+    venue = PollingBinance()
+    clock = ManualClock()
+    venue.start(clock)
+    rig = Rig(venue, clock, tmp_path)
+    try:
+        yield rig, rig.start_node()
+    finally:
+        try:
+            rig.close()
+        finally:
+            venue.stop()
+
+
+def test_without_streams_fills_arrive_by_polling_on_the_node_clock(
+    polling: tuple[Rig, Driver],
+) -> None:
+    _, node = polling
+    venue, instrument = node.venue, node.venue.instrument()
+    assert node.connection_status()["streaming"] is False
+    coid = node.limit(Side.BUY, instrument.price("0.99"), instrument.quantity)
+    node.wait_status(coid, OrderStatus.ACCEPTED)
+    venue.set_price(instrument.symbol, instrument.price("0.985"))
+    at_venue = venue.order(coid)
+    assert at_venue is not None and at_venue.filled_quantity == instrument.quantity
+    node.sync()
+    assert node.status_of(coid) is OrderStatus.ACCEPTED, "heard of without a poll?"
+    polls = node.connection_status()["polls"]
+    node.clock.advance(2.0)  # one poll_interval on the node's clock: one sweep
+    view = node.wait_status(coid, OrderStatus.FILLED)
+    assert view.filled_quantity == instrument.quantity
+    assert node.connection_status()["polls"] == polls + 1
+    assert {f.execution_id for f in node.fills()} == {f.execution_id for f in venue.fills()}
+
+
+def test_a_lost_placement_is_found_by_client_id_and_never_sent_twice(
+    polling: tuple[Rig, Driver],
+) -> None:
+    _, node = polling
+    venue = node.venue
+    assert isinstance(venue, PollingBinance)
+    instrument = venue.instrument()
+    venue.lose_next_submit_response()  # processed, answer lost (503 -1007)
+    lookups = venue.venue.calls().get("GET order", 0)
+    coid = node.submit(Side.BUY, instrument.quantity)
+    lost = node.replies.wait_for(lambda reply: not reply.outcome.venue_answered)[0]
+    assert lost.outcome in (Outcome.TIMEOUT, Outcome.TRANSPORT)
+    node.sync()
+    node.clock.advance(0.5)  # the breaker's retry delay: it asks the venue
+    node.wait_status(coid, OrderStatus.FILLED)
+    assert venue.venue.calls().get("GET order", 0) > lookups, "not looked up by client id"
+    node.clock.advance(15)  # past Binance's acceptance window (recvWindow 10 s + 1 s)
+    node.sync()
+    assert venue.submissions()[coid] == 1
+    assert [o.client_order_id for o in venue.orders()].count(coid) == 1
