@@ -474,3 +474,24 @@ def test_another_clients_orders_are_adopted_unless_their_id_cannot_be_carried(
     assert h.link().ignored_events >= 1 and h.link().connections == 1
     assert not h.node.failed
     assert h.position("AAPL") == 15  # ours and the adopted order's; not the unknown one's
+
+
+def test_a_fill_whose_only_event_is_lost_is_found_by_the_periodic_check(
+    venue: AlpacaVenue, clock: ManualClock
+) -> None:
+    with alpaca_node(venue, clock=clock, check_interval=30.0) as h:
+        coid = h.do(limit(Side.BUY, "189.00", "10"))
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        venue.drop_events(1)
+        h.clock.advance(1)  # the fill happens after the cursor's time
+        venue.set_price("AAPL", D("188.90"))  # one fill, the whole order: its event is lost
+        venue.wait_for(lambda: venue_order(venue, coid).filled_qty == 10)
+        h.sync()
+        assert h.order(coid).status is OrderStatus.ACCEPTED  # nothing on the stream showed it
+        before = h.link().cursor
+        h.periodic_check(30.0)
+        assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == 10
+        link = h.link()
+        assert link.swept_fills == 1 and link.connections == 1
+        assert before is not None and link.cursor is not None and link.cursor > before
+        assert_exactly_once(h)
