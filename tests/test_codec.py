@@ -112,6 +112,9 @@ def strategy_for(cls: type[Message], name: str, hint: Any) -> st.SearchStrategy[
         return st.booleans()
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return st.sampled_from(list(hint))
+    if typing.get_origin(hint) is tuple:  # VwapParams.profile: a tuple of Decimals
+        (item, _) = typing.get_args(hint)
+        return st.lists(strategy_for(cls, name, item), max_size=4).map(tuple)
     if isinstance(hint, type) and issubclass(hint, Message):
         # A nested message (a parent's algorithm spec): any registered subclass.
         return st.deferred(lambda: st.one_of(*(STRATEGIES[c] for c in CLASSES if issubclass(c, hint))))
@@ -260,7 +263,7 @@ def test_every_message_class_is_registered() -> None:
         f"{AlgoParams.__module__}.{AlgoParams.__qualname__}"
     }
     assert set(DEFAULT_REGISTRY) == exported
-    assert len(DEFAULT_REGISTRY) == len(exported) == 28
+    assert len(DEFAULT_REGISTRY) == len(exported) == 32
 
 
 def test_default_tags_are_pinned() -> None:
@@ -294,6 +297,10 @@ def test_default_tags_are_pinned() -> None:
         "ParentProgress": "parent_progress",
         "ParentFilled": "parent_filled",
         "ParentCanceled": "parent_canceled",
+        "VwapParams": "vwap_params",
+        "IcebergParams": "iceberg_params",
+        "PovParams": "pov_params",
+        "MarketTrade": "market_trade",
     }
     assert {DEFAULT_REGISTRY.version_of(cls) for cls in DEFAULT_REGISTRY} == {1}
     assert FORMAT_VERSION == 1

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# The Iceberg policy is pure and internal: these tests pin its rules directly.
-from tradenode.execution._iceberg import IcebergChild, IcebergPolicy, check_iceberg
-from tradenode.execution._sizing import ParamProblem
-from tradenode.messages import Side
+# The Iceberg policy and the parameter checks are internal: these tests pin them directly.
+from tradenode.execution._iceberg import IcebergChild, IcebergPolicy
+from tradenode.messages import IcebergParams, Side
+from tradenode.messages._algos import ParamProblem, check_iceberg
 
 D = Decimal
 
@@ -133,3 +133,17 @@ def test_bad_parameters_are_problems_with_a_code(overrides: dict[str, object], c
     assert isinstance(problem, ParamProblem)
     assert problem.code == code
     assert problem.reason
+
+
+def test_the_public_params_deny_with_a_code_and_a_reason() -> None:
+    params = IcebergParams(display_quantity=D(5), limit_price=D("100.00"))
+    assert params.problems(D(10)) is None
+    assert params.problems(D(3)) == (
+        "DISPLAY_ABOVE_TOTAL: IcebergParams.display_quantity=5 is above the parent's quantity 3"
+    )
+    assert params.worst_price == D("100.00")
+    assert params.name == "ICEBERG"
+    with pytest.raises(
+        ValueError, match=r"IcebergParams\.display_quantity=1\.0: must be a decimal"
+    ):
+        IcebergParams(display_quantity=1.0, limit_price=D(1))  # type: ignore[arg-type]

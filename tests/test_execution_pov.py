@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# The POV policy is pure and internal: these tests pin its arithmetic directly.
-from tradenode.execution._pov import PovChild, PovPolicy, check_pov
-from tradenode.execution._sizing import ParamProblem
+# The POV policy and the parameter checks are internal: these tests pin them directly.
+from tradenode.execution._pov import PovChild, PovPolicy
+from tradenode.messages import PovParams
+from tradenode.messages._algos import ParamProblem, check_pov
 
 D = Decimal
 
@@ -111,8 +112,8 @@ def test_good_parameters_pass() -> None:
             max_participation=D(1),
             min_child_quantity=D(1),
             limit_price=D("10.5"),
-            duration_s=30,
-            interval_s=1,
+            duration=30,
+            interval=1,
         )
         is None
     )
@@ -131,8 +132,8 @@ def test_good_parameters_pass() -> None:
         ({"max_participation": D(2)}, "PARTICIPATION_OUT_OF_RANGE"),
         ({"min_child_quantity": D(11)}, "INVALID_PARAMETER"),
         ({"min_child_quantity": D(0)}, "INVALID_PARAMETER"),
-        ({"duration_s": -1}, "INVALID_DURATION"),
-        ({"interval_s": 0}, "INVALID_DURATION"),
+        ({"duration": -1}, "INVALID_DURATION"),
+        ({"interval": 0}, "INVALID_DURATION"),
     ],
 )
 def test_bad_parameters_are_problems_with_a_code(overrides: dict[str, object], code: str) -> None:
@@ -140,3 +141,16 @@ def test_bad_parameters_are_problems_with_a_code(overrides: dict[str, object], c
     assert isinstance(problem, ParamProblem)
     assert problem.code == code
     assert problem.reason
+
+
+def test_the_public_params_deny_with_a_code_and_a_reason() -> None:
+    assert PovParams(participation=D("0.1")).problems(D(10)) is None
+    reason = PovParams(participation=D("1.5")).problems(D(10))
+    assert reason == (
+        "PARTICIPATION_OUT_OF_RANGE: PovParams.participation=1.5: must be within (0, 1]"
+    )
+    assert PovParams(participation=D("0.1"), duration=-3).problems(D(1)) == (
+        "INVALID_DURATION: PovParams.duration=-3.0: must be a number of seconds > 0"
+    )
+    with pytest.raises(ValueError, match=r"PovParams\.interval='1': must be a number"):
+        PovParams(participation=D("0.1"), interval="1")  # type: ignore[arg-type]

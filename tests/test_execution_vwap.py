@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# The VWAP policy is pure and internal: these tests pin its arithmetic directly.
-from tradenode.execution._sizing import ParamProblem
-from tradenode.execution._vwap import VolumeProfile, VwapPolicy, check_vwap
+# The VWAP policy and the parameter checks are internal: these tests pin them directly.
+from tradenode.execution._vwap import VolumeProfile, VwapPolicy
+from tradenode.messages import VwapParams
+from tradenode.messages._algos import ParamProblem, check_vwap
 
 D = Decimal
 SECOND = 1_000_000_000
@@ -181,27 +182,28 @@ def test_never_more_than_the_quantity_whatever_fills(
 # -- parameters ----------------------------------------------------------------------
 
 
-def _check(**overrides: object) -> VolumeProfile | ParamProblem:
+def _check(**overrides: object) -> ParamProblem | None:
     params: dict[str, object] = {
         "quantity": D(10),
-        "duration_s": 60,
+        "duration": 60,
         "profile": [D(1), D(2)],
     }
     params.update(overrides)
     return check_vwap(**params)  # type: ignore[arg-type]
 
 
-def test_good_parameters_give_the_profile() -> None:
-    assert _check() == VolumeProfile((D(1), D(2)))
+def test_good_parameters_pass() -> None:
+    assert _check() is None
+    assert _check(interval=60, min_participation=D("0.1"), max_participation=D("0.1")) is None
 
 
 @pytest.mark.parametrize(
     ("overrides", "code"),
     [
-        ({"duration_s": -5}, "INVALID_DURATION"),
-        ({"duration_s": 0}, "INVALID_DURATION"),
-        ({"duration_s": float("inf")}, "INVALID_DURATION"),
-        ({"interval_s": 120}, "INVALID_DURATION"),
+        ({"duration": -5}, "INVALID_DURATION"),
+        ({"duration": 0}, "INVALID_DURATION"),
+        ({"duration": float("inf")}, "INVALID_DURATION"),
+        ({"interval": 120}, "INVALID_DURATION"),
         ({"profile": []}, "EMPTY_PROFILE"),
         ({"profile": [D(-1)]}, "NEGATIVE_PROFILE"),
         ({"min_participation": D(0)}, "PARTICIPATION_OUT_OF_RANGE"),
@@ -219,3 +221,17 @@ def test_bad_parameters_are_problems_with_a_code(overrides: dict[str, object], c
     assert isinstance(problem, ParamProblem)
     assert problem.code == code
     assert problem.reason
+
+
+def test_the_public_params_deny_with_a_code_and_a_reason() -> None:
+    params = VwapParams(duration=60, profile=(D(1), D(3)), limit_price=D("10.5"))
+    assert params.problems(D(10)) is None
+    assert params.worst_price == D("10.5")
+    assert VwapParams(duration=-60, profile=(D(1),)).problems(D(1)) == (
+        "INVALID_DURATION: VwapParams.duration=-60.0: must be a number of seconds > 0"
+    )
+    assert VwapParams(duration=60, profile=()).problems(D(1)) == (
+        "EMPTY_PROFILE: VwapParams.profile=[]: needs at least one bucket"
+    )
+    with pytest.raises(ValueError, match=r"VwapParams\.profile\[1\]=0\.5: must be a decimal"):
+        VwapParams(duration=60, profile=(D(1), 0.5))  # type: ignore[arg-type]

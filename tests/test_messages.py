@@ -19,7 +19,9 @@ from tradenode.messages import (
     DecisionAction,
     DenialCode,
     ExecutionDecision,
+    IcebergParams,
     LiquiditySide,
+    MarketTrade,
     Message,
     ModifyOrder,
     ModifyRejected,
@@ -41,6 +43,7 @@ from tradenode.messages import (
     ParentProgress,
     ParentState,
     PositionSnapshot,
+    PovParams,
     QueryOrder,
     Quote,
     Side,
@@ -50,6 +53,7 @@ from tradenode.messages import (
     TradingState,
     TradingStateChanged,
     TwapParams,
+    VwapParams,
 )
 
 D = Decimal
@@ -137,6 +141,16 @@ BASE: dict[type[Message], dict[str, Any]] = {
     },
     PositionSnapshot: {"venue": "binance", "symbol": "BTCUSDT", "quantity": D("-0.5")},
     TradingStateChanged: {"state": TradingState.REDUCING, "reason": "daily loss limit"},
+    VwapParams: {"duration": 600.0, "profile": (D("1"), D("2"), D("1"))},
+    IcebergParams: {"display_quantity": D("0.1"), "limit_price": D("100.5")},
+    PovParams: {"participation": D("0.1")},
+    MarketTrade: {
+        "venue": "binance",
+        "symbol": "BTCUSDT",
+        "trade_id": "12345",
+        "price": D("100.5"),
+        "quantity": D("0.25"),
+    },
     TwapParams: {"duration": 600.0, "slices": 10},
     SubmitParentOrder: {
         "parent_id": "twap-1",

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..messages._enums import Side
-from ._sizing import ParamProblem, check_positive, floor_to_lot
 
-__all__ = ["IcebergChild", "IcebergPolicy", "check_iceberg"]
+__all__ = ["IcebergChild", "IcebergPolicy"]
 
 _DRAW_SCALE = 2**64
 
@@ -40,53 +39,6 @@ class IcebergChild:
     refresh: int
     quantity: Decimal
     price: Decimal
-
-
-def check_iceberg(
-    *,
-    quantity: Decimal,
-    display_quantity: object,
-    limit_price: object,
-    price_offset: object = None,
-    tick_size: Decimal | None = None,
-    lot: Decimal | None = None,
-) -> ParamProblem | None:
-    """Every Iceberg parameter checked (None: they hold)."""
-    for problem in (
-        check_positive("display_quantity", display_quantity),
-        check_positive("limit_price", limit_price),
-    ):
-        if problem is not None:
-            return problem
-    assert isinstance(display_quantity, Decimal) and isinstance(limit_price, Decimal)
-    if price_offset is not None and (
-        isinstance(price_offset, bool)
-        or not isinstance(price_offset, Decimal)
-        or not price_offset.is_finite()
-        or price_offset < 0
-    ):
-        return ParamProblem(
-            "INVALID_PARAMETER", f"price_offset={price_offset!r}: must be a Decimal >= 0"
-        )
-    if display_quantity > quantity:
-        return ParamProblem(
-            "DISPLAY_ABOVE_TOTAL",
-            f"display_quantity={display_quantity} is above the parent's quantity {quantity}",
-        )
-    if lot is not None and floor_to_lot(display_quantity, lot) != display_quantity:
-        return ParamProblem(
-            "INVALID_PARAMETER", f"display_quantity={display_quantity}: not a multiple of {lot}"
-        )
-    if isinstance(price_offset, Decimal) and price_offset >= limit_price:
-        return ParamProblem(
-            "INVALID_PARAMETER",
-            f"price_offset={price_offset}: must be below limit_price={limit_price}",
-        )
-    if tick_size is not None and floor_to_lot(limit_price, tick_size) != limit_price:
-        return ParamProblem(
-            "INVALID_PARAMETER", f"limit_price={limit_price}: not a multiple of tick {tick_size}"
-        )
-    return None
 
 
 class IcebergPolicy:

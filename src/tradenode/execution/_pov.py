@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ._sizing import ParamProblem, check_duration, check_fraction, check_positive, floor_to_lot
+from ._sizing import floor_to_lot
 
-__all__ = ["PovChild", "PovPolicy", "check_pov"]
+__all__ = ["PovChild", "PovPolicy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,50 +32,6 @@ class PovChild:
 
     quantity: Decimal
     behind: bool
-
-
-def check_pov(
-    *,
-    quantity: Decimal,
-    participation: object,
-    min_participation: object = None,
-    max_participation: object = None,
-    min_child_quantity: object = None,
-    limit_price: object = None,
-    duration_s: object = None,
-    interval_s: object = None,
-) -> ParamProblem | None:
-    """Every POV parameter checked (None: they hold)."""
-    for problem in (
-        check_fraction("participation", participation),
-        check_fraction("min_participation", min_participation, optional=True),
-        check_fraction("max_participation", max_participation, optional=True),
-        check_positive("min_child_quantity", min_child_quantity, optional=True),
-        check_positive("limit_price", limit_price, optional=True),
-        check_duration("duration_s", duration_s, optional=True),
-        check_duration("interval_s", interval_s, optional=True),
-    ):
-        if problem is not None:
-            return problem
-    assert isinstance(participation, Decimal)
-    low = min_participation if isinstance(min_participation, Decimal) else None
-    high = max_participation if isinstance(max_participation, Decimal) else None
-    if low is not None and low > participation:
-        return ParamProblem(
-            "PARTICIPATION_OUT_OF_RANGE",
-            f"min_participation={low} is above participation={participation}",
-        )
-    if high is not None and high < participation:
-        return ParamProblem(
-            "PARTICIPATION_OUT_OF_RANGE",
-            f"max_participation={high} is below participation={participation}",
-        )
-    if isinstance(min_child_quantity, Decimal) and min_child_quantity > quantity:
-        return ParamProblem(
-            "INVALID_PARAMETER",
-            f"min_child_quantity={min_child_quantity} is above the parent's quantity {quantity}",
-        )
-    return None
 
 
 class PovPolicy:

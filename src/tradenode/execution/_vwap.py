@@ -23,16 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ._sizing import (
-    ParamProblem,
-    as_number,
-    check_duration,
-    check_fraction,
-    check_positive,
-    floor_to_lot,
-)
+from ..messages._algos import ParamProblem, profile_problem
+from ._sizing import floor_to_lot
 
-__all__ = ["DEFAULT_VWAP_TOLERANCE", "VolumeProfile", "VwapPolicy", "check_vwap"]
+__all__ = ["DEFAULT_VWAP_TOLERANCE", "VolumeProfile", "VwapPolicy"]
 
 DEFAULT_VWAP_TOLERANCE = Decimal("0.05")
 """How far (a fraction of the parent's quantity) fills may stray from the profile."""
@@ -53,30 +47,10 @@ class VolumeProfile:
 
     @classmethod
     def parse(cls, weights: Sequence[object]) -> VolumeProfile | ParamProblem:
-        if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
-            return ParamProblem(
-                "INVALID_PROFILE", f"profile={weights!r}: must be a list of weights"
-            )
-        if not weights:
-            return ParamProblem("EMPTY_PROFILE", "profile=[]: needs at least one bucket")
-        parsed: list[Decimal] = []
-        for index, weight in enumerate(weights):
-            if isinstance(weight, bool) or not isinstance(weight, Decimal | int):
-                return ParamProblem(
-                    "INVALID_PROFILE",
-                    f"profile[{index}]={weight!r}: must be a Decimal or an int (floats round)",
-                )
-            value = Decimal(weight)
-            if not value.is_finite():
-                return ParamProblem("INVALID_PROFILE", f"profile[{index}]={weight}: not finite")
-            if value < 0:
-                return ParamProblem(
-                    "NEGATIVE_PROFILE", f"profile[{index}]={weight}: a volume share cannot be < 0"
-                )
-            parsed.append(value)
-        if sum(parsed, Decimal(0)) == 0:
-            return ParamProblem("EMPTY_PROFILE", "profile: every weight is zero")
-        return cls(tuple(parsed))
+        problem = profile_problem(weights)
+        if problem is not None:
+            return problem
+        return cls(tuple(Decimal(weight) for weight in weights))  # type: ignore[arg-type]
 
     @classmethod
     def from_trades(
@@ -120,50 +94,6 @@ class VolumeProfile:
         whole = int(position)
         done = sum(shares[:whole], Decimal(0))
         return done + shares[whole] * (position - whole)
-
-
-def check_vwap(
-    *,
-    quantity: Decimal,
-    duration_s: object,
-    profile: Sequence[object],
-    interval_s: object = None,
-    limit_price: object = None,
-    min_participation: object = None,
-    max_participation: object = None,
-    tolerance: object = None,
-) -> VolumeProfile | ParamProblem:
-    """Every VWAP parameter checked; the parsed profile when they all hold."""
-    for problem in (
-        check_duration("duration_s", duration_s),
-        check_duration("interval_s", interval_s, optional=True),
-        check_positive("limit_price", limit_price, optional=True),
-        check_fraction("min_participation", min_participation, optional=True),
-        check_fraction("max_participation", max_participation, optional=True),
-        check_fraction("tolerance", tolerance, optional=True),
-    ):
-        if problem is not None:
-            return problem
-    if (
-        isinstance(min_participation, Decimal)
-        and isinstance(max_participation, Decimal)
-        and min_participation > max_participation
-    ):
-        return ParamProblem(
-            "PARTICIPATION_OUT_OF_RANGE",
-            f"min_participation={min_participation} is above max_participation={max_participation}",
-        )
-    interval, duration = as_number(interval_s), as_number(duration_s)
-    if interval is not None and duration is not None and interval > duration:
-        return ParamProblem(
-            "INVALID_DURATION", f"interval_s={interval_s}: longer than duration_s={duration_s}"
-        )
-    parsed = VolumeProfile.parse(profile)
-    if isinstance(parsed, ParamProblem):
-        return parsed
-    if quantity <= 0:
-        return ParamProblem("INVALID_PARAMETER", f"quantity={quantity}: must be > 0")
-    return parsed
 
 
 class VwapPolicy:

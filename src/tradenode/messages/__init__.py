@@ -6,6 +6,7 @@ receives. A malformed frame raises :class:`tradenode.DecodeError`.
 
 from __future__ import annotations
 
+from ._algos import IcebergParams, PovParams, VwapParams
 from ._codec import DEFAULT_REGISTRY, FORMAT_VERSION, MessageRegistry, decode, encode
 from ._enums import (
     DecisionAction,
@@ -30,6 +31,7 @@ from ._execution import (
     TwapParams,
     child_order_id,
 )
+from ._market import MarketTrade
 from ._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -67,7 +69,9 @@ __all__ = [
     "DecisionAction",
     "DenialCode",
     "ExecutionDecision",
+    "IcebergParams",
     "LiquiditySide",
+    "MarketTrade",
     "Message",
     "MessageRegistry",
     "ModifyOrder",
@@ -90,6 +94,7 @@ __all__ = [
     "ParentProgress",
     "ParentState",
     "PositionSnapshot",
+    "PovParams",
     "QueryOrder",
     "Quote",
     "Side",
@@ -99,6 +104,7 @@ __all__ = [
     "TradingState",
     "TradingStateChanged",
     "TwapParams",
+    "VwapParams",
     "child_order_id",
     "decode",
     "encode",

@@ -36,7 +36,9 @@ from typing import Final
 import msgpack
 
 from .._exceptions import DecodeError
+from ._algos import ALGO_MESSAGES
 from ._execution import EXECUTION_MESSAGES
+from ._market import MARKET_MESSAGES
 from ._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -506,6 +508,8 @@ def _default_registry() -> MessageRegistry:
         (PositionSnapshot, "position_snapshot"),
         (TradingStateChanged, "trading_state_changed"),
         *EXECUTION_MESSAGES,
+        *ALGO_MESSAGES,
+        *MARKET_MESSAGES,
     ):
         registry.register(cls, tag=tag)
     return registry
