@@ -324,7 +324,20 @@ def test_order_validation_answers_as_alpaca(venue: AlpacaVenue) -> None:
             "extended_hours": True,
         }
     )
-    assert extended_market.message == "extended hours order must be DAY limit orders"
+    assert (extended_market.status_code, extended_market.code) == (422, 40010001)
+    assert extended_market.message == 'only type="limit" is allowed for extended hours orders'
+    extended_gtc = refused(
+        {
+            "symbol": "AAPL",
+            "qty": "1",
+            "side": "buy",
+            "type": "limit",
+            "time_in_force": "gtc",
+            "limit_price": "190",
+            "extended_hours": "true",
+        }
+    )
+    assert extended_gtc.message == "extended hours order must be DAY limit orders"
     too_long = refused(
         {
             "symbol": "AAPL",
@@ -567,6 +580,24 @@ def test_market_data_json_codec_and_subscription_acks(venue: AlpacaVenue) -> Non
         venue.set_price("MSFT", D("421"))
         trade = json.loads(ws.recv(timeout=5))
         assert trade[0]["T"] == "t" and trade[0]["S"] == "MSFT" and trade[0]["p"] == 421.0
+
+
+def test_one_market_data_connection_per_feed(venue: AlpacaVenue) -> None:
+    auth = json.dumps({"action": "auth", "key": venue.api_key, "secret": venue.secret})
+    with connect(venue.data_stream_url("iex")) as first:
+        first.recv(timeout=5)
+        first.send(auth)
+        assert json.loads(first.recv(timeout=5))[0]["msg"] == "authenticated"
+        with connect(venue.data_stream_url("iex")) as second:
+            second.recv(timeout=5)
+            second.send(auth)
+            assert json.loads(second.recv(timeout=5)) == [
+                {"T": "error", "code": 406, "msg": "connection limit exceeded"}
+            ]
+        with connect(venue.data_stream_url("sip")) as other_feed:
+            other_feed.recv(timeout=5)
+            other_feed.send(auth)
+            assert json.loads(other_feed.recv(timeout=5))[0]["msg"] == "authenticated"
 
 
 def test_market_data_header_auth_and_msgpack_timestamps(venue: AlpacaVenue) -> None:

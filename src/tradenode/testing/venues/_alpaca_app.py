@@ -337,11 +337,13 @@ class AlpacaApp:
         faults: AlpacaFaults,
         *,
         binary_frames: bool = True,
+        data_connection_limit: int | None = 1,
     ) -> None:
         self._exchange = exchange
         self._hub = hub
         self._faults = faults
         self.binary_frames = binary_frames
+        self.data_connection_limit = data_connection_limit
 
     async def __call__(self, scope: Mapping[str, Any], receive: _Receive, send: _Send) -> None:
         if scope["type"] == "lifespan":
@@ -505,11 +507,29 @@ class AlpacaApp:
         secret = headers.get("apca-api-secret-key")
         if key is None and secret is None:
             return
-        if self._exchange.authenticate(key or "", secret or ""):
-            connection.authenticated = True
-            connection.push_document([{"T": "success", "msg": "authenticated"}])
-        else:
+        self._authenticate_data(connection, key or "", secret or "")
+
+    def _authenticate_data(self, connection: _Connection, key: str, secret: str) -> None:
+        """Alpaca allows ``data_connection_limit`` authenticated connections per feed
+        (1 on most plans): one more is refused ``406 connection limit exceeded``."""
+        if not self._exchange.authenticate(key, secret):
             connection.push_document([{"T": "error", "code": 402, "msg": "auth failed"}])
+            return
+        limit = self.data_connection_limit
+        if limit is not None:
+            taken = sum(
+                1
+                for other in self._hub.connections
+                if other.kind == "data" and other.feed == connection.feed and other.authenticated
+            )
+            if taken >= limit:
+                connection.push_document(
+                    [{"T": "error", "code": 406, "msg": "connection limit exceeded"}]
+                )
+                connection.send.close()
+                return
+        connection.authenticated = True
+        connection.push_document([{"T": "success", "msg": "authenticated"}])
 
     def _data_frame(self, connection: _Connection, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("action"), str):
@@ -523,12 +543,10 @@ class AlpacaApp:
                 )
                 return
             key, secret = message.get("key"), message.get("secret")
-            valid = isinstance(key, str) and isinstance(secret, str)
-            if valid and self._exchange.authenticate(str(key), str(secret)):
-                connection.authenticated = True
-                connection.push_document([{"T": "success", "msg": "authenticated"}])
+            if not isinstance(key, str) or not isinstance(secret, str):
+                connection.push_document([{"T": "error", "code": 402, "msg": "auth failed"}])
                 return
-            connection.push_document([{"T": "error", "code": 402, "msg": "auth failed"}])
+            self._authenticate_data(connection, key, secret)
             return
         if action not in ("subscribe", "unsubscribe"):
             connection.push_document([{"T": "error", "code": 400, "msg": "invalid syntax"}])

@@ -813,7 +813,10 @@ class AlpacaExchange:
                 raise _unprocessable("fractional orders cannot be trailing stop orders")
         if notional is not None and kind != "market":
             raise _unprocessable("notional orders must be market orders")
-        if extended and (kind != "limit" or tif != "day"):
+        if extended and kind != "limit":
+            # As observed on Alpaca (alpaca-java#77): 422 with code 40010001.
+            raise _invalid('only type="limit" is allowed for extended hours orders')
+        if extended and tif != "day":
             raise _unprocessable("extended hours order must be DAY limit orders")
         if side == "sell" and not asset.shortable:
             held = self._positions[asset.symbol].qty - self._held_for_sells(asset.symbol)

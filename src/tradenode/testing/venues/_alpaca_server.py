@@ -66,7 +66,9 @@ class AlpacaVenue(LoopbackVenue):
     step prices by themselves (off by default); ``binary_frames`` (default
     True, as Alpaca's paper ``trade_updates`` sends JSON in binary frames;
     False: text frames, as live); ``rate_limits`` to answer 429 past
-    Alpaca's 200 requests per minute (off by default).
+    Alpaca's 200 requests per minute (off by default);
+    ``data_connection_limit`` authenticated market-data connections per feed
+    (Alpaca: 1 on most plans, ``406 connection limit exceeded``; None: no limit).
     """
 
     VENUE_NAME = "Alpaca"
@@ -88,6 +90,7 @@ class AlpacaVenue(LoopbackVenue):
         tick_interval: float | None = None,
         binary_frames: bool = True,
         rate_limits: bool = False,
+        data_connection_limit: int | None = 1,
     ) -> None:
         super().__init__(
             host=host, port=port, admin_port=admin_port, tick_interval=tick_interval, log=_log
@@ -104,7 +107,13 @@ class AlpacaVenue(LoopbackVenue):
         self._secret = secret
         self._faults = AlpacaFaults()
         self._hub = AlpacaHub(self.exchange, self._faults)
-        self._app = AlpacaApp(self.exchange, self._hub, self._faults, binary_frames=binary_frames)
+        self._app = AlpacaApp(
+            self.exchange,
+            self._hub,
+            self._faults,
+            binary_frames=binary_frames,
+            data_connection_limit=data_connection_limit,
+        )
         self._changed = threading.Condition()
         self._view: Json = self._hub.view()
         self._hub.on_change = self._notify
