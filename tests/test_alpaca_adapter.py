@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -494,4 +495,30 @@ def test_a_fill_whose_only_event_is_lost_is_found_by_the_periodic_check(
         link = h.link()
         assert link.swept_fills == 1 and link.connections == 1
         assert before is not None and link.cursor is not None and link.cursor > before
+        assert_exactly_once(h)
+
+
+def test_a_new_process_settles_an_order_partly_filled_under_the_last_one(
+    venue: AlpacaVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    journal = f"journal: {{path: '{tmp_path / 'journal'}', fsync: every_record}}\n"
+    with alpaca_node(venue, journal, clock=clock, check_interval=30.0) as h:
+        coid = h.do(limit(Side.BUY, "189.00", "250"))
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        venue.set_price("AAPL", D("188.95"))
+        partly = h.wait_status(coid, OrderStatus.PARTIALLY_FILLED).filled_quantity
+        clock.advance(10)
+        later = h.do(market(Side.BUY, "1", symbol="MSFT"))
+        h.wait_status(later, OrderStatus.FILLED)
+        h.periodic_check(30.0)
+        # The journaled cursor is now past the partial fills, by more than the overlap.
+        cursor = h.link().cursor
+        assert cursor is not None and cursor.startswith("2023-11-14T22:13:30")
+    with alpaca_node(venue, journal, clock=clock) as h:
+        h.sync()
+        assert h.order(coid).filled_quantity == partly
+        h.do(lambda ctx: ctx.cancel_order(coid))
+        view = h.wait_status(coid, OrderStatus.CANCELED)
+        assert view.filled_quantity == partly
+        assert h.link().orders == {}
         assert_exactly_once(h)
