@@ -34,6 +34,7 @@ venues:
       data_url: {data}
       symbols: [{symbols}]
       outside_session: {outside_session}
+      extended_hours: {extended_hours}
       request_timeout: {request_timeout}
       check_interval: {check_interval}
     breaker: {{failure_threshold: 3, open_timeout: 10, request_timeout: 5, max_retries: 2}}
@@ -67,6 +68,7 @@ def node_config(
     *,
     symbols: tuple[str, ...] = ("AAPL", "MSFT"),
     outside_session: str = "deny",
+    extended_hours: bool = False,
     request_timeout: float = 5.0,
     check_interval: float = 0.0,
 ) -> str:
@@ -78,6 +80,7 @@ def node_config(
         data=data_base(venue),
         symbols=", ".join(symbols),
         outside_session=outside_session,
+        extended_hours=str(extended_hours).lower(),
         request_timeout=request_timeout,
         check_interval=check_interval,
     )

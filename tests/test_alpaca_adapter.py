@@ -391,6 +391,18 @@ def test_a_day_order_outside_the_session_is_refused_market_closed(
         assert h.link().market_closed_refusals == 1
 
 
+def test_an_extended_hours_day_limit_order_is_never_refused_market_closed(
+    venue: AlpacaVenue, clock: ManualClock
+) -> None:
+    venue.set_market_open(False)
+    with alpaca_node(venue, clock=clock, outside_session="deny", extended_hours=True) as h:
+        day = h.do(limit(Side.BUY, "189.00", "10", time_in_force=TimeInForce.DAY))
+        h.wait_status(day, OrderStatus.ACCEPTED)
+        assert venue_order(venue, day).extended_hours is True
+        market_day = h.do(market(Side.BUY, "10", time_in_force=TimeInForce.DAY))
+        assert h.wait_status(market_day, OrderStatus.REJECTED).rejection_code == "MARKET_CLOSED"
+
+
 def test_a_day_order_outside_the_session_is_queued_when_configured(
     venue: AlpacaVenue, clock: ManualClock
 ) -> None:
