@@ -255,6 +255,20 @@ class RiskConfig(_Strict):
     on_loss_breach: Literal["REDUCING", "HALTED"] = "REDUCING"
     on_drift: Literal["REDUCING", "HALTED", "NONE"] = "REDUCING"
     instruments: dict[str, InstrumentRulesConfig] = {}
+    max_position_pct: Decimal | None = Field(None, gt=0)
+    """One instrument's |value| (summed across the venues that list it) as a
+    fraction of equity: ``capital`` plus the node's PnL."""
+    capital: Decimal | None = Field(None, gt=0)
+    """The account's equity (quote currency) when the node's PnL is zero."""
+
+    @model_validator(mode="after")
+    def _pct_needs_capital(self) -> RiskConfig:
+        if self.max_position_pct is not None and self.capital is None:
+            raise ConfigError(
+                "max_position_pct needs capital: the equity it is a fraction of",
+                key="capital",
+            )
+        return self
 
 
 class JournalConfig(_Strict):

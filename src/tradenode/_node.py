@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._config import NodeConfig, StrategyConfig, VenueConfig
+from ._execution_config import InstrumentMap
 from ._recovery import RecoveryReport, recover_node, resolve_recovered
 from ._registry import get_venue_kind
 from ._status import VenueConnections, books, node_status, render_tree
@@ -73,9 +74,12 @@ class Node:
         self.journal: Journal | None = recovered.journal
         self.recovery: RecoveryReport | None = recovered.report
         """How much the journal gave back and how long it took (None without a journal)."""
-        self.oms_store = OmsStore(recovered.state)
+        # One instrument listed on several venues is one position for the limits.
+        listings = InstrumentMap(self.config.instruments)
+        self.oms_store = OmsStore(recovered.state, listings=listings)
         self.risk_store = RiskStore.create(
-            risk_limits_from_config(self.config.risk), now_ns=self.clock.time_ns
+            risk_limits_from_config(self.config.risk, listings=listings),
+            now_ns=self.clock.time_ns,
         )
         self.risk_store.book.restore(recovered.state.open_orders(), recovered.state.positions())
         self.venues: dict[str, object] = {}

@@ -143,6 +143,8 @@ def books(node: Node) -> dict[str, Any]:
         "restarts": node.system.events.restart_counts(),
         # Totals over every retained order; the figures of the latest 100 orders.
         "execution_quality": quality_report(state, limit=100),
+        # Positions per instrument summed across the venues that list it.
+        "exposure": node.oms_store.exposure().to_dict(),
     }
 
 

@@ -67,6 +67,7 @@ from ._execution_quality import (
     quality_report,
     quality_totals,
 )
+from ._exposure import Exposure, GetExposure, Listings, quote_mark
 from ._oms_entries import EntryKind
 from ._oms_journal import OmsJournal, WriteAhead
 from ._oms_state import (
@@ -153,6 +154,14 @@ class OmsStore:
     rejections: int = 0
     quotes: dict[tuple[str, str], Quote] = field(default_factory=dict)
     """The last quote per (venue, symbol): an order's arrival price is its mid."""
+    listings: Listings | None = None
+    """Which (venue, symbol) are one instrument (the config's ``instruments:``)."""
+
+    def exposure(self) -> Exposure:
+        """Positions per instrument across venues, each venue at its last quote's mark."""
+        quotes = dict(self.quotes)
+        marks = {key: quote_mark(quote) for key, quote in quotes.items()}
+        return Exposure.build(self.state.positions(), listings=self.listings, marks=marks)
 
 
 class _AckTimeout:
@@ -302,6 +311,8 @@ class OmsActor(Actor):
             )
         if isinstance(message, GetOrder):
             return self.state.get(message.client_order_id)
+        if isinstance(message, GetExposure):
+            return self.store.exposure()
         if isinstance(message, GetExecutionQuality):
             if message.client_order_id is not None:
                 return order_quality(self.state, message.client_order_id)

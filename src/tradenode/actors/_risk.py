@@ -38,6 +38,7 @@ from ..supervision import Actor
 from ._capabilities import VenueCapabilities
 from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
 from ._directory import Directory
+from ._exposure import Listings
 from ._oms import RiskDenied, RiskRefusedModify
 from ._oms_state import TrackedOrderView
 from ._risk_limits import InstrumentRules, OpenOrders, RiskContext, RiskLimits
@@ -190,7 +191,9 @@ class RiskStore:
         return cls(RiskEngine(limits, now_ns=now_ns))
 
 
-def risk_limits_from_config(config: RiskConfig) -> RiskLimits:
+def risk_limits_from_config(config: RiskConfig, *, listings: Listings | None = None) -> RiskLimits:
+    """The limits of ``risk:``; ``listings`` (the config's ``instruments:``) make the
+    position limits apply to an instrument's sum across its venues."""
     return RiskLimits(
         max_order_quantity=config.max_order_quantity,
         max_order_notional=config.max_order_notional,
@@ -217,6 +220,9 @@ def risk_limits_from_config(config: RiskConfig) -> RiskLimits:
             for symbol, rules in config.instruments.items()
         },
         on_loss_breach=TradingState[config.on_loss_breach],
+        max_position_pct=config.max_position_pct,
+        capital=config.capital,
+        listings=listings,
     )
 
 

@@ -25,6 +25,8 @@ from tradenode.messages._enums import Side, TradingState
 from tradenode.messages._messages import PositionSnapshot, SubmitOrder
 from tradenode.messages._validation import check_decimal, check_identifier
 
+from ._exposure import Listings
+
 __all__ = [
     "InstrumentRules",
     "OpenOrders",
@@ -122,6 +124,16 @@ class RiskLimits:
     ``duplicate_window_ns`` treats an identical order (same strategy, venue,
     symbol, side, type, quantity and prices) approved less than this long
     ago as a double send.
+
+    ``listings`` says which ``(venue, symbol)`` are one instrument (the
+    config's ``instruments:``): for a listed instrument
+    ``max_position_quantity`` and ``max_symbol_exposure`` apply to the sum
+    across its venues (see ``_exposure``). ``max_position_pct`` caps an
+    instrument's |value| (summed across its venues, each at its own mark,
+    open orders at their worst case) as a fraction of the account's equity,
+    defined as ``capital`` (the account's equity when the node's PnL is
+    zero, in the quote currency) plus the node's realized and unrealized
+    PnL across venues (``RiskContext.equity``); it needs ``capital``.
     """
 
     max_order_quantity: Decimal | None = None
@@ -138,6 +150,9 @@ class RiskLimits:
     duplicate_window_ns: int | None = None
     instruments: Mapping[str, InstrumentRules] = field(default_factory=lambda: MappingProxyType({}))
     on_loss_breach: TradingState = TradingState.REDUCING
+    max_position_pct: Decimal | None = None
+    capital: Decimal | None = None
+    listings: Listings | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -150,8 +165,18 @@ class RiskLimits:
             "daily_loss_limit",
             "max_drawdown",
             "price_collar_bps",
+            "max_position_pct",
+            "capital",
         ):
             set_(self, name, _optional_decimal(self, name, getattr(self, name)))
+        if self.max_position_pct is not None and self.capital is None:
+            raise ValueError(
+                "RiskLimits.max_position_pct: needs capital (the equity it is a fraction of)"
+            )
+        if self.listings is not None and not isinstance(self.listings, Listings):
+            raise ValueError(
+                f"RiskLimits.listings={self.listings!r}: must have instrument_of() and listings()"
+            )
         for name in ("max_open_orders", "order_burst", "duplicate_window_ns"):
             value = getattr(self, name)
             if value is not None:

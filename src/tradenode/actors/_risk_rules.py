@@ -46,6 +46,7 @@ from tradenode.messages._messages import (
 )
 
 from ._capabilities import VenueCapabilities
+from ._exposure import instrument_keys
 from ._risk_limits import InstrumentRules, OpenOrders, RiskContext, RiskLimits, VenueSymbol
 
 __all__ = [
@@ -675,7 +676,14 @@ class RiskEngine:
             )
 
     def _check_books(self, candidate: _Candidate, ctx: RiskContext) -> None:
-        """Position and exposure limits, which reducing orders are exempt from."""
+        """Position and exposure limits, which reducing orders are exempt from.
+
+        An instrument listed on several venues (``RiskLimits.listings``) is
+        judged as the sum of its venues (``_check_listing``)."""
+        keys = instrument_keys(self._limits.listings, *candidate.key)
+        if len(keys) > 1:
+            self._check_listing(candidate, ctx, keys)
+            return
         if candidate.reducing:
             return
         limits = self._limits
@@ -690,6 +698,9 @@ class RiskEngine:
                 f"pending {candidate.order.side.value} {candidate.others.pending(candidate.order.side)}), "
                 f"beyond max_position_quantity {limits.max_position_quantity}",
             )
+        if limits.max_position_pct is not None:
+            value = abs(projected) * self._mark(candidate, ctx, "position")
+            self._check_position_pct(candidate, ctx, value, candidate.key[1])
         symbol_limit, total_limit = limits.max_symbol_exposure, limits.max_total_exposure
         if symbol_limit is None and total_limit is None:
             return
@@ -710,6 +721,116 @@ class RiskEngine:
                     f"{candidate.describe()} could take the total exposure to {total}, "
                     f"beyond max_total_exposure {total_limit}",
                 )
+
+    def _check_listing(
+        self, candidate: _Candidate, ctx: RiskContext, keys: tuple[VenueSymbol, ...]
+    ) -> None:
+        """The position and per-symbol limits on an instrument's sum across its venues.
+
+        An order is exempt when it reduces the instrument's summed position (with
+        every order on its side across the venues) without taking it through
+        zero; one that reduces its own venue's position but adds to the sum is
+        not. ``max_total_exposure`` stays a sum over every ``(venue, symbol)``.
+        """
+        order, limits = candidate.order, self._limits
+        side, sign = order.side, order.side.sign
+        assert limits.listings is not None
+        name = limits.listings.instrument_of(*candidate.key)
+        position = sum((ctx.position(key) for key in keys), _ZERO)
+        pending = candidate.others.pending(side) + sum(
+            (ctx.orders(key).pending(side) for key in keys[1:]), _ZERO
+        )
+        if position * sign < 0 and pending + candidate.leaves <= abs(position):
+            return
+        projected = position + sign * (pending + candidate.leaves)
+        held = ", ".join(f"{venue} {ctx.position((venue, symbol))}" for venue, symbol in keys)
+        if limits.max_position_quantity is not None and abs(projected) > (
+            limits.max_position_quantity
+        ):
+            raise _Denied(
+                DenialCode.MAX_POSITION,
+                f"{candidate.describe()} could take the position in {name} across its venues "
+                f"to {projected} (positions {held}; pending {side.value} {pending}), "
+                f"beyond max_position_quantity {limits.max_position_quantity}",
+            )
+        symbol_limit, pct, total_limit = (
+            limits.max_symbol_exposure,
+            limits.max_position_pct,
+            limits.max_total_exposure,
+        )
+        if symbol_limit is None and pct is None and total_limit is None:
+            return
+        mark = self._mark(candidate, ctx, "exposure")
+        value = abs(self._instrument_value(candidate, ctx, keys, mark))
+        if symbol_limit is not None and value > symbol_limit:
+            raise _Denied(
+                DenialCode.MAX_EXPOSURE,
+                f"{candidate.describe()} could take the exposure in {name} across its venues "
+                f"to {value} (positions {held}), beyond max_symbol_exposure {symbol_limit}",
+            )
+        if pct is not None:
+            self._check_position_pct(candidate, ctx, value, name or candidate.key[1])
+        if total_limit is not None:
+            total = self._total_exposure(candidate, ctx, mark)
+            if total > total_limit:
+                raise _Denied(
+                    DenialCode.MAX_EXPOSURE,
+                    f"{candidate.describe()} could take the total exposure to {total}, "
+                    f"beyond max_total_exposure {total_limit}",
+                )
+
+    def _instrument_value(
+        self,
+        candidate: _Candidate,
+        ctx: RiskContext,
+        keys: tuple[VenueSymbol, ...],
+        mark: Decimal,
+    ) -> Decimal:
+        """The instrument's signed value if every order on the candidate's side fills:
+        each venue's position plus its pending orders, at that venue's own mark."""
+        side, sign = candidate.order.side, candidate.order.side.sign
+        own = candidate.position + sign * (candidate.others.pending(side) + candidate.leaves)
+        value = own * mark
+        for key in keys[1:]:
+            amount = ctx.position(key) + sign * ctx.orders(key).pending(side)
+            if amount == 0:
+                continue
+            price = ctx.last_price(key)
+            if price is None:
+                raise _Denied(
+                    DenialCode.NO_MARKET_PRICE,
+                    f"no last price for {key[1]} at {key[0]} to value its part of "
+                    f"{candidate.order.symbol} at {candidate.order.venue}'s instrument",
+                )
+            value += amount * price
+        return value
+
+    def _check_position_pct(
+        self, candidate: _Candidate, ctx: RiskContext, value: Decimal, name: str
+    ) -> None:
+        """|value| of one instrument against ``max_position_pct`` of the equity
+        (``capital`` plus the node's PnL)."""
+        pct, capital = self._limits.max_position_pct, self._limits.capital
+        assert pct is not None and capital is not None
+        if ctx.equity is None:
+            raise _Denied(
+                DenialCode.MAX_POSITION,
+                f"equity is unknown, so max_position_pct {pct} cannot be checked",
+            )
+        equity = capital + ctx.equity
+        if equity <= 0:
+            raise _Denied(
+                DenialCode.MAX_POSITION,
+                f"equity {equity} (capital {capital} + PnL {ctx.equity}) is not positive: "
+                f"max_position_pct {pct} admits no order that adds to a position",
+            )
+        if value > pct * equity:
+            raise _Denied(
+                DenialCode.MAX_POSITION,
+                f"{candidate.describe()} could take {name} to a value of {value}, "
+                f"{value / equity} of equity {equity} (capital {capital} + PnL {ctx.equity}), "
+                f"beyond max_position_pct {pct}",
+            )
 
     def _check_open_orders(self, ctx: RiskContext) -> None:
         limit = self._limits.max_open_orders
