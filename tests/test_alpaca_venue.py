@@ -407,7 +407,8 @@ def test_stop_and_trailing_stop_orders_wait_for_their_trigger(venue: AlpacaVenue
     assert client.get_order_by_id(stop.id).status is OrderStatus.NEW
     venue.set_price("AAPL", D("184.90"))
     assert client.get_order_by_id(stop.id).status is OrderStatus.FILLED
-    assert client.get_order_by_id(trailing.id).stop_price == "186.9"
+    trailing_now = client.get_order_by_id(trailing.id)
+    assert trailing_now.stop_price == "186.9" and trailing_now.hwm == "184.9"
     venue.set_price("AAPL", D("187.00"))
     assert client.get_order_by_id(trailing.id).status is OrderStatus.FILLED
 
@@ -464,6 +465,31 @@ def test_replace_is_a_new_order_linked_to_the_old_one(
     assert unchanged.value.status_code == 403
 
 
+def test_a_replace_that_loses_the_race_leaves_the_old_filled_and_the_new_rejected(
+    venue: AlpacaVenue, trade_updates: Collected
+) -> None:
+    client = trading_client(venue)
+    old = buy_limit(client, 150, 180.0, "race-old")
+    venue.race_next_replace()
+    new = client.replace_order_by_id(
+        old.id, ReplaceOrderRequest(qty=150, limit_price=181.0, client_order_id="race-new")
+    )
+    assert isinstance(new, Order) and str(new.replaces) == str(old.id)
+    assert client.get_order_by_id(old.id).status is OrderStatus.FILLED
+    assert client.get_order_by_id(new.id).status is OrderStatus.REJECTED
+    updates = trade_updates.wait(lambda items: bool(items) and ev(items[-1]) == "rejected")
+    assert [ev(u) for u in updates] == [
+        "new",
+        "pending_replace",
+        "partial_fill",
+        "fill",
+        "rejected",
+    ]
+    assert str(updates[-1].order.id) == str(new.id)
+    assert venue.positions() == {"AAPL": D(150)}
+    assert venue.exchange.last_price("AAPL") == D("190.00")
+
+
 def test_cancel_answers_204_and_a_terminal_order_is_not_cancelable(
     venue: AlpacaVenue, trade_updates: Collected
 ) -> None:
@@ -509,6 +535,19 @@ def test_close_position_sells_it_flat(venue: AlpacaVenue) -> None:
     with pytest.raises(APIError) as flat:
         client.get_open_position("AAPL")
     assert flat.value.status_code == 404 and flat.value.message == "position does not exist"
+
+
+def test_close_all_positions_is_a_207_alpaca_py_parses(venue: AlpacaVenue) -> None:
+    client = trading_client(venue)
+    buy_market(client, 3, "cap-1")
+    buy_market(client, 2, "cap-2", symbol="MSFT")
+    resting = buy_limit(client, 1, 150.0, "cap-rest")
+    answers = client.close_all_positions(cancel_orders=True)
+    assert sorted((a.symbol, a.status) for a in answers) == [("AAPL", 200), ("MSFT", 200)]
+    assert all(isinstance(a.body, Order) and a.body.side is OrderSide.SELL for a in answers)
+    assert client.get_order_by_id(resting.id).status is OrderStatus.CANCELED
+    assert venue.positions() == {}
+    assert client.get_all_positions() == []
 
 
 # --------------------------------------------------------------- auth
@@ -901,6 +940,21 @@ def test_the_alpaca_command_prints_one_json_line_and_serves_until_sigterm() -> N
     assert process.returncode == 0
     assert out == ""
     assert "secret-from-env" not in out + err
+
+
+def test_the_alpaca_command_help_lists_every_knob() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tradenode", "venue", "alpaca", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    unwrapped = "".join(result.stdout.split())
+    for knob in AlpacaVenue.KNOBS.values():
+        assert "".join(knob.signature.split()) in unwrapped, knob.name
+    for page in ("state", "calls", "faults", "knobs"):
+        assert page in result.stdout
 
 
 def test_trading_stream_speaks_msgpack_when_asked(venue: AlpacaVenue) -> None:

@@ -247,6 +247,8 @@ class _Order:
     """The simulator's client order id once the order reached the book."""
     sim_qty: Decimal | None = None
     """The quantity given to the simulator (a notional order's shares)."""
+    trail_offset: Decimal | None = None
+    """A trailing stop's distance in dollars (``trail_percent`` turned into one at routing)."""
     filled_qty: Decimal = Decimal(0)
     filled_notional: Decimal = Decimal(0)
     filled_ns: int | None = None
@@ -453,6 +455,7 @@ class AlpacaExchange:
         self._refusals: list[AlpacaError] = []
         self._cancel_all_failures: list[str] = []
         self._cancel_all_fail_count = 0
+        self._race_replace = False
         self._seq = 0
         self._next_internal = 0
         self._trade_print = 0
@@ -922,6 +925,7 @@ class AlpacaExchange:
             if offset is None:
                 assert order.trail_percent is not None
                 offset = (quote.last * order.trail_percent / 100).quantize(spec.tick_size)
+            order.trail_offset = offset
         self._next_internal += 1
         internal_id = f"alpaca{self._next_internal}"
         events = self._sim.submit(
@@ -1119,11 +1123,18 @@ class AlpacaExchange:
             "legs": None,
             "trail_percent": _opt(order.trail_percent),
             "trail_price": _opt(order.trail_price),
-            "hwm": None,
+            "hwm": _opt(self._high_water_mark(order)),
             "subtag": None,
             "source": None,
             "expires_at": None,
         }
+
+    def _high_water_mark(self, order: _Order) -> Decimal | None:
+        """A trailing stop's best price since submission (highest for a sell, lowest for a buy)."""
+        stop = self._current_stop(order)
+        if order.type != "trailing_stop" or stop is None or order.trail_offset is None:
+            return None
+        return stop + order.trail_offset if order.side == "sell" else stop - order.trail_offset
 
     def _current_stop(self, order: _Order) -> Decimal | None:
         if order.type != "trailing_stop" or order.internal_id is None:
@@ -1227,6 +1238,10 @@ class AlpacaExchange:
         answer = self._order_json(new)
         order.status, order.updated_ns = "pending_replace", now
         self._push(order, "pending_replace", timestamp=True)
+        if self._race_replace and order.limit_price is not None:
+            self._race_replace = False
+            self._lose_replace_race(order, new)
+            return answer
         order.replaced_by = new.id
         order.ending = "replaced"
         assert order.internal_id is not None
@@ -1236,6 +1251,28 @@ class AlpacaExchange:
         if self._may_trade(new, self.hours.session(self.now_ms())):
             self._route(new)
         return answer
+
+    def race_next_replace(self) -> None:
+        with self._lock:
+            self._race_replace = True
+
+    def _lose_replace_race(self, order: _Order, new: _Order) -> None:
+        """Alpaca's documented race: the old order fills before the replacing one reaches
+        the venue, so the old ends ``filled`` and the new one ``rejected``. The last price
+        is moved through the old order's limit until it has filled, then back."""
+        assert order.internal_id is not None and order.limit_price is not None
+        before = self._sim.quote(order.symbol).last
+        step = Decimal("0.98") if order.side == "buy" else Decimal("1.02")
+        through = (order.limit_price * step).quantize(self._specs[order.symbol].tick_size)
+        while order.status not in _TERMINAL:
+            self._publish(self._sim.set_price(order.symbol, through))
+        self._publish(self._sim.set_price(order.symbol, before))
+        self._moved(order.symbol)
+        self._orders[new.id] = new
+        self._client_ids.add(new.client_order_id)
+        now = self.now_ns()
+        new.status, new.failed_ns, new.updated_ns = "rejected", now, now
+        self._push(new, "rejected", timestamp=True)
 
     # -------------------------------------------------------- positions
 

@@ -291,6 +291,13 @@ class AlpacaVenue(LoopbackVenue):
         self.exchange.fail_cancel_all_for([] if order_id is None else [order_id], count)
 
     @knob
+    def race_next_replace(self) -> None:
+        """The next PATCH of a limit order loses Alpaca's replace race: answered 200 with the
+        new order, but the old one fills first (the price is moved through its limit and
+        back), so the old ends ``filled`` and the new one ``rejected`` on the stream."""
+        self.exchange.race_next_replace()
+
+    @knob
     def place_order(
         self,
         symbol: str,
