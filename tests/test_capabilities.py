@@ -220,7 +220,8 @@ def test_paper_declaration_is_pinned(amend_natively: bool, allow_short: bool) ->
         batch_cancel=0,
         client_ids=ClientIdRules(),
         fractional_quantity=True,
-        market_data=frozenset({MarketDataKind.QUOTES}),
+        # The paper venue prints a public tape (MarketTrade) since issue #18.
+        market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.TRADES}),
     )
 
 

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# The Iceberg policy and the parameter checks are internal: these tests pin them directly.
+# The Iceberg policy is internal: these tests pin its rules directly.
 from tradenode.execution._iceberg import IcebergChild, IcebergPolicy
 from tradenode.messages import IcebergParams, Side
+
+# The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_iceberg
 
 D = Decimal

@@ -9,10 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# The POV policy and the parameter checks are internal: these tests pin them directly.
+from tradenode.actors import MarketDataKind
+
+# Trade subscriptions are the broker contract's, not yet exported (see the report on #18).
+from tradenode.actors._contract import TradeSubscription
+
+# The POV policy is internal: these tests pin its arithmetic directly.
 from tradenode.execution._pov import PovChild, PovPolicy
-from tradenode.messages import PovParams
+from tradenode.messages import MarketTrade, OrderFilled, PovParams, Side
+
+# The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_pov
+
+from ._node_helpers import running_node
 
 D = Decimal
 
@@ -154,3 +163,36 @@ def test_the_public_params_deny_with_a_code_and_a_reason() -> None:
     )
     with pytest.raises(ValueError, match=r"PovParams\.interval='1': must be a number"):
         PovParams(participation=D("0.1"), interval="1")  # type: ignore[arg-type]
+
+
+# -- the paper venue's public tape ------------------------------------------------------
+
+
+def test_the_paper_venue_prints_its_tape_to_trade_subscribers() -> None:
+    """Each market step prints a seeded market trade per symbol, and the account's
+    own fills are printed too (a tape does not say whose a trade is); only the
+    symbols subscribed arrive, and subscribing again does not double the tape."""
+    with running_node() as h:
+        address, seen = h.strategy()
+        entry = h.node.directory.venue("paper")
+        assert entry is not None
+        assert MarketDataKind.TRADES in entry.capabilities.market_data
+        entry.broker.tell(TradeSubscription(address, ("BTCUSDT",)))
+        entry.broker.tell(TradeSubscription(address, ("BTCUSDT",)))  # a restarted subscriber
+        h.sync()
+        for _ in range(3):
+            h.clock.advance(1.0)
+            h.sync()
+        market = [m for m in seen.items if isinstance(m, MarketTrade)]
+        assert len(market) == 3
+        assert {(t.venue, t.symbol, t.aggressor) for t in market} == {("paper", "BTCUSDT", None)}
+        assert len({t.trade_id for t in market}) == 3
+        assert all(t.quantity > 0 and t.quantity % D("0.0001") == 0 for t in market)
+
+        coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, D("0.0100")))
+        (fill,) = h.wait_for(OrderFilled, coid)
+        h.sync()
+        ours = [m for m in seen.items if isinstance(m, MarketTrade)][3:]
+        assert [(t.quantity, t.price, t.aggressor) for t in ours] == [
+            (fill.last_quantity, fill.last_price, Side.BUY)
+        ]

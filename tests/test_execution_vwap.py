@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# The VWAP policy and the parameter checks are internal: these tests pin them directly.
+# The VWAP policy is internal: these tests pin its arithmetic directly.
 from tradenode.execution._vwap import VolumeProfile, VwapPolicy
 from tradenode.messages import VwapParams
+
+# The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_vwap
 
 D = Decimal

@@ -21,6 +21,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..messages._market import MarketTrade
 from ..messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -42,6 +43,7 @@ __all__ = [
     "Outcome",
     "QuoteSubscription",
     "RateObservation",
+    "TradeSubscription",
 ]
 
 BrokerCommand = SubmitOrder | CancelOrder | ModifyOrder | QueryOrder | CancelAllOrders
@@ -153,3 +155,18 @@ class QuoteSubscription:
 
     def wants(self, quote: Quote) -> bool:
         return not self.symbols or quote.symbol in self.symbols
+
+
+@dataclass(frozen=True, slots=True)
+class TradeSubscription:
+    """Tell ``subscriber`` every ``MarketTrade`` of the venue's public tape for
+    ``symbols`` (all symbols when empty), where the venue declares
+    ``MarketDataKind.TRADES``. One subscription per subscriber: a new one
+    replaces its earlier one (a restarted actor subscribes again without
+    counting the tape twice); it ends when the subscriber stops for good."""
+
+    subscriber: Address
+    symbols: tuple[str, ...] = ()
+
+    def wants(self, trade: MarketTrade) -> bool:
+        return not self.symbols or trade.symbol in self.symbols

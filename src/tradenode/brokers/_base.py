@@ -58,7 +58,9 @@ from ..actors._contract import (
     Outcome,
     QuoteSubscription,
     RateObservation,
+    TradeSubscription,
 )
+from ..messages._market import MarketTrade
 from ..messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -102,6 +104,8 @@ class BrokerLink:
 
     subscriptions: list[QuoteSubscription] = field(default_factory=list)
     """Who gets which quotes; a new incarnation streams them again."""
+    trade_subscriptions: list[TradeSubscription] = field(default_factory=list)
+    """Who gets which prints of the public tape (one subscription per subscriber)."""
     malformed_payloads: int = 0
     """Payloads the venue sent that could not be read (logged, counted, skipped)."""
     reconciliations: int = 0
@@ -249,6 +253,10 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         elif isinstance(message, QuoteSubscription):
             self.link.subscriptions.append(message)
             self.on_subscribed(message)
+        elif isinstance(message, TradeSubscription):
+            subscriptions = self.link.trade_subscriptions
+            subscriptions[:] = [s for s in subscriptions if s.subscriber != message.subscriber]
+            subscriptions.append(message)
         else:
             return self.on_message(message)
         return None
@@ -422,6 +430,16 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         for subscription in self.link.subscriptions:
             if subscription.wants(quote):
                 subscription.subscriber.tell(quote)
+
+    def publish_trade(self, trade: MarketTrade) -> None:
+        """Tell a print of the public tape to every subscription that wants it; a
+        subscriber that stopped for good is forgotten (algorithms come and go)."""
+        subscriptions = self.link.trade_subscriptions
+        if any(not s.subscriber.is_alive for s in subscriptions):
+            subscriptions[:] = [s for s in subscriptions if s.subscriber.is_alive]
+        for subscription in subscriptions:
+            if subscription.wants(trade):
+                subscription.subscriber.tell(trade)
 
     def note_malformed(self, error: object) -> None:
         """A payload that could not be read: never dropped silently. Logged and

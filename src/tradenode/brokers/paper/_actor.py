@@ -17,6 +17,7 @@ from typing import Any
 from ..._exceptions import BrokerConnectionError, MalformedPayloadError
 from ...actors._contract import BrokerReply, BrokerRequest, Outcome
 from ...messages._enums import TimeInForce
+from ...messages._market import MarketTrade
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -157,6 +158,9 @@ class PaperBroker(BrokerBase[PaperLink]):
             return
         if isinstance(message, Quote):
             self.publish_quote(message)
+            return
+        if isinstance(message, MarketTrade):
+            self.publish_trade(message)
             return
         if isinstance(message, OrderFilled):
             trade_id = int(message.execution_id.rsplit("-", 1)[1])

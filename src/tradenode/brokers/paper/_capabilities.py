@@ -22,7 +22,8 @@ def paper_capabilities(
     the whole account in one request, and holds spot balances unless it
     allows shorting. It runs every order type and post-only LIMIT orders,
     every time in force but the auction ones (OPG, CLS: it runs no
-    auctions), fractional quantities (in lots), and publishes quotes."""
+    auctions), fractional quantities (in lots), and publishes quotes and its
+    public tape."""
     return VenueCapabilities(
         amend=AmendMode.NATIVE if amend_natively else AmendMode.CANCEL_REPLACE,
         # The simulator does not enforce reduce-only: flatten orders are sized
@@ -41,5 +42,5 @@ def paper_capabilities(
         # The simulator takes any id the core makes.
         client_ids=ClientIdRules(),
         fractional_quantity=True,
-        market_data=frozenset({MarketDataKind.QUOTES}),
+        market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.TRADES}),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..._exceptions import MalformedPayloadError
 from ...messages._enums import LiquiditySide, OrderStatus
+from ...messages._market import MarketTrade
 from ...messages._messages import (
     Message,
     OrderAccepted,
@@ -31,6 +32,7 @@ from ...sim import (
     SimQuote,
     SimTriggered,
 )
+from ._venue import TapePrint
 
 __all__ = ["STATUS_MAP", "execution_id", "stream_event_to_message", "to_status_report"]
 
@@ -49,8 +51,9 @@ def execution_id(venue: str, trade_id: int) -> str:
 
 
 def stream_event_to_message(venue: str, event: object) -> Message | None:
-    """One stream event as a message for the OMS (or a quote); None for events with
-    no counterpart (a stop trigger is visible later as fills)."""
+    """One stream event as a message for the OMS (or a quote, or a print of the
+    public tape); None for events with no counterpart (a stop trigger is visible
+    later as fills)."""
     if isinstance(event, SimFill):
         return OrderFilled(
             client_order_id=event.client_order_id,
@@ -104,6 +107,16 @@ def stream_event_to_message(venue: str, event: object) -> Message | None:
             bid=event.bid,
             ask=event.ask,
             last=event.last,
+            ts_ns=event.ts_ns,
+        )
+    if isinstance(event, TapePrint):
+        return MarketTrade(
+            venue=venue,
+            symbol=event.symbol,
+            trade_id=str(event.trade_id),
+            price=event.price,
+            quantity=event.quantity,
+            aggressor=event.aggressor,
             ts_ns=event.ts_ns,
         )
     if isinstance(event, SimTriggered):

@@ -6,21 +6,31 @@ reports come back asynchronously (after ``latency`` seconds of the node's
 clock) on that session's stream, the venue's books outlive any session, and
 a session can be dropped or refused. The fault knobs are how tests (and
 users rehearsing) make the venue misbehave on purpose.
+
+Like a real venue it prints a **public tape** on the same stream
+(``TapePrint``): each market step trades a seeded random quantity (one to
+``level_quantity`` in lots) at the new last price, and every fill of the
+account is printed too, as an exchange's tape shows everyone's trades
+without saying whose. Participation algorithms measure the market's volume
+with it.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from ..._exceptions import BrokerConnectionError
+from ...messages._enums import Side
 from ...messages._messages import SubmitOrder
 from ...sim import MatchingSimulator, SimConfig, SimFill, SimOrder, SimQuote, SimRejected
 from ...supervision import Clock
 
-__all__ = ["CorruptEvent", "PaperSession", "PaperVenue", "SessionClosed"]
+__all__ = ["CorruptEvent", "PaperSession", "PaperVenue", "SessionClosed", "TapePrint"]
 
 EventSink = Callable[[Sequence[object]], None]
 
@@ -32,6 +42,22 @@ class SessionClosed:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class TapePrint:
+    """One trade on the venue's public tape: the market's, or the account's own.
+
+    ``aggressor`` is the taker's side, None for the market's own prints (the
+    simulated market has no sides).
+    """
+
+    symbol: str
+    trade_id: int
+    price: Decimal
+    quantity: Decimal
+    aggressor: Side | None
+    ts_ns: int
 
 
 class CorruptEvent:
@@ -65,6 +91,10 @@ class PaperVenue:
         self._corrupt_next = 0
         self._duplicate = False
         self.requests_seen = 0
+        # The tape draws from its own generator: the simulator's prices and
+        # fills are the same with or without anyone reading the tape.
+        self._tape_random = random.Random(f"{seed}:paper-tape")
+        self._tape_ids = 0
 
     @property
     def latency(self) -> float:
@@ -98,23 +128,50 @@ class PaperVenue:
         with self._lock:
             events: list[object] = list(self._sim.step(symbol))
             events.extend(self._quotes(symbol))
+            events.extend(self._tape(events, self._symbols(symbol)))
             self._publish(events)
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         with self._lock:
             events: list[object] = list(self._sim.set_price(symbol, price))
             events.extend(self._quotes(symbol))
+            events.extend(self._tape(events, [symbol]))
             self._publish(events)
 
     def quote(self, symbol: str) -> SimQuote:
         with self._lock:
             return self._sim.quote(symbol)
 
+    def _symbols(self, symbol: str | None) -> list[str]:
+        return [symbol] if symbol is not None else [i.symbol for i in self._sim.config.instruments]
+
     def _quotes(self, symbol: str | None) -> list[SimQuote]:
-        symbols = (
-            [symbol] if symbol is not None else [i.symbol for i in self._sim.config.instruments]
-        )
-        return [self._sim.quote(s) for s in symbols]
+        return [self._sim.quote(s) for s in self._symbols(symbol)]
+
+    def _tape(self, events: Sequence[object], market: Sequence[str]) -> list[TapePrint]:
+        """The prints ``events`` make on the public tape: each of the account's
+        fills, then one market trade per symbol in ``market`` at its last price."""
+        prints = []
+        for event in events:
+            if isinstance(event, SimFill):
+                aggressor = event.side.opposite if event.is_maker else event.side
+                prints.append(
+                    self._print(event.symbol, event.price, event.quantity, aggressor, event.ts_ns)
+                )
+        config = self._sim.config
+        for symbol in market:
+            lot = config.instrument(symbol).lot_size
+            lots = max(1, int(config.level_quantity_for(symbol) / lot))
+            quantity = lot * self._tape_random.randint(1, lots)
+            quote = self._sim.quote(symbol)
+            prints.append(self._print(symbol, quote.last, quantity, None, quote.ts_ns))
+        return prints
+
+    def _print(
+        self, symbol: str, price: Decimal, quantity: Decimal, aggressor: Side | None, ts_ns: int
+    ) -> TapePrint:
+        self._tape_ids += 1
+        return TapePrint(symbol, self._tape_ids, price, quantity, aggressor, ts_ns)
 
     # -- the venue's own books (what tests compare positions with) --------------------
 
@@ -193,7 +250,9 @@ class PaperVenue:
             events = action()
             # A refusal is the request's answer, never a stream event, as at
             # real venues: the stream only carries what happened to orders.
-            self._publish([event for event in events if not isinstance(event, SimRejected)])
+            streamed = [event for event in events if not isinstance(event, SimRejected)]
+            streamed.extend(self._tape(streamed, ()))
+            self._publish(streamed)
             if self._fail_after:
                 self._fail_after -= 1
                 raise BrokerConnectionError(
