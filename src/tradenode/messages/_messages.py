@@ -151,10 +151,16 @@ class SubmitOrder(Message):
     parent_id: str | None = None
     """The parent order this is a child of (``SubmitParentOrder``); None for a plain order.
     Defaulted, so journals written before parents existed decode unchanged."""
+    route: str | None = None
+    """Where the router sent an order that named no venue, and why (policy, venue,
+    quotes, failover); None for an order that named its venue. Recorded on the
+    order so the OMS journals it with it. Defaulted: old journals decode unchanged."""
 
     def __post_init__(self) -> None:
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_client_order_id(self, "parent_id", self.parent_id, optional=True)
+        if self.route is not None:
+            _check_text(self, "route", self.route)
         check_identifier(self, "strategy_id", self.strategy_id)
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
