@@ -1217,16 +1217,28 @@ async def _cancel_all(api: AlpacaApi, symbol: str | None) -> Any:
 
 
 async def _sweep(api: AlpacaApi, asked: _SweepFrom) -> _Sweep:
-    """One reconciliation's reads: open orders, each unsettled order, the fills since
-    ``asked.after``, the orders of fills we do not know, positions and the account."""
+    """One reconciliation's reads: open orders, ours closed since the cursor, each other
+    unsettled order, the fills since ``asked.after`` (or since the creation of an
+    unsettled order that ended with fills), the orders of fills we do not know,
+    positions and the account."""
     orders: dict[str, AlpacaOrder] = {}
     for order in parse_orders(_body(await api.list_orders(status="open"), "GET orders")):
         orders[order.order_id] = order
+    # Ours that ended since the cursor, in one list rather than one look-up each
+    # (``after`` filters by submission time: older ones are looked up below).
+    closed = await api.list_orders(status="closed", after=asked.after)
+    for order in parse_orders(_body(closed, "GET orders")):
+        if order.client_order_id in asked.unsettled or order.order_id in asked.known_ids:
+            orders.setdefault(order.order_id, order)
     by_client = {o.client_order_id: o for o in orders.values()}
     missing: list[str] = []
     earliest: int | None = None
     for cid, order_id in sorted(asked.unsettled.items()):
-        if cid in by_client:
+        listed = by_client.get(cid)
+        if listed is not None:
+            if listed.terminal and listed.filled_qty > 0:
+                created = listed.created_ns - OVERLAP_NS
+                earliest = created if earliest is None else min(earliest, created)
             continue
         found = await _find(api, cid, order_id)
         if isinstance(found, RestResult):
