@@ -53,6 +53,8 @@ from tradenode.messages import (
     Quote,
     Side,
     SubmitOrder,
+    SubmitParentOrder,
+    TwapParams,
     encode,
 )
 
@@ -335,6 +337,7 @@ def observe(state: OmsState) -> dict[str, Any]:
         "counts": state.counts(),
         "metrics": state.metrics(),
         "arrivals": state.arrivals.to_plain(),
+        "parents": state.parents.to_plain(),
     }
 
 
@@ -408,6 +411,19 @@ def one_of_each() -> list[JournalEntry]:
         ),
         JournalEntry(kind=K.ACCEPTANCE_WINDOW, ts_ns=12, venue="BIN", seconds=D("6.000")),
         JournalEntry(kind=K.ARRIVAL, ts_ns=13, client_order_id="o-1", price=D("100.25")),
+        JournalEntry(
+            kind=K.PARENT,
+            ts_ns=14,
+            message=SubmitParentOrder(
+                parent_id="twap-1",
+                strategy_id="s1",
+                venue="BIN",
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                quantity=D("2.0"),
+                algorithm=TwapParams(duration=60.0, slices=4, limit_price=D("101.50")),
+            ),
+        ),
     ]
 
 

@@ -18,8 +18,12 @@ def test_node_builds_the_tree_and_adds_children_at_runtime() -> None:
         )
         assert adapter.ask("hello") == ("venue", 1, "hello")
         status = node.status()
-        assert [c["name"] for c in status["tree"]["children"]] == ["core", "brokers"]
-        assert status["tree"]["children"][1]["children"][0]["path"] == "/tradenode/brokers/venue"
+        assert [c["name"] for c in status["tree"]["children"]] == [
+            "core",
+            "execution",
+            "brokers",
+        ]
+        assert status["tree"]["children"][2]["children"][0]["path"] == "/tradenode/brokers/venue"
     assert node.system.is_terminated
     assert not adapter.is_alive
 

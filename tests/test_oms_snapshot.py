@@ -264,6 +264,7 @@ def test_the_snapshot_covers_every_field_the_state_has() -> None:
         "_venue_cursors",
         "_acceptance_windows",
         "_arrivals",
+        "parents",
     }
     plain = busy_state().snapshot()
     assert set(_oms_state._Order.__slots__) == set(plain["hot"][0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from .actors._breaker import VenueFailureStats
 from .actors._control import GetFills, GetMetrics, GetOpenOrders, GetPositions
 from .actors._execution_quality import GetExecutionQuality
 from .actors._oms import KillSwitchReport
+from .actors._oms_parents import ParentView
 from .actors._strategy import Strategy
+from .messages._enums import Side
+from .messages._execution import AlgoParams
 from .messages._messages import ExecutionDecision, OrderFilled, PositionSnapshot, SubmitOrder
 from .supervision import Clock
 
@@ -85,6 +89,38 @@ class ExecutionEngine:
         assert address is not None
         result = address.ask(_Decide(decision), timeout=timeout)
         return None if result is None else str(result)
+
+    def submit_parent(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        algorithm: AlgoParams,
+        *,
+        venue: str | None = None,
+        parent_id: str | None = None,
+    ) -> str:
+        """Work ``quantity`` with an execution algorithm (``TwapParams``, ...); returns the
+        parent id, to follow with ``get_parent`` (see ``Node.submit_parent``)."""
+        node = self._node()
+        if venue is None and self.config.venues:
+            venue = self.config.venues[0].name
+        return node.submit_parent(
+            symbol,
+            side,
+            quantity,
+            algorithm,
+            venue=venue,
+            parent_id=parent_id,
+            strategy_id=FACADE_STRATEGY,
+        )
+
+    def cancel_parent(self, parent_id: str) -> None:
+        self._node().cancel_parent(parent_id)
+
+    def get_parent(self, parent_id: str) -> ParentView | None:
+        """The parent's state, target, filled quantity, average price and children."""
+        return self._node().parent(parent_id)
 
     def run_live_trading(
         self, strategy_id: str, factory: Callable[[], Strategy], duration: float | None = None

@@ -6,6 +6,7 @@ import importlib
 import logging
 import random
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from ._config import NodeConfig, StrategyConfig, VenueConfig
@@ -22,13 +23,17 @@ from .actors._directory import Directory, VenueEntry
 from .actors._example import ExampleStrategy
 from .actors._oms import KillSwitchReport, OmsActor, OmsStore
 from .actors._oms_journal import OmsJournal, WriteAhead
+from .actors._oms_parents import GetParent, GetParents, ParentView
 from .actors._rate_limit import TokenBucket
 from .actors._retry import RetryPolicy
 from .actors._risk import RiskGuard, RiskStore, risk_limits_from_config
 from .actors._strategy import Strategy, StrategyActor
 from .brokers._factory import RecoveredVenue, VenueBuild, VenueContext
+from .execution._algorithm import AlgorithmEnv
+from .execution._coordinator import ExecutionRuntime, ResumeParents, execution_spec
 from .journal import FsyncMode, FsyncPolicy, Journal
-from .messages._enums import TradingState
+from .messages._enums import Side, TradingState
+from .messages._execution import AlgoParams, CancelParentOrder, SubmitParentOrder
 from .supervision import (
     ActorSystem,
     Address,
@@ -48,6 +53,9 @@ from .supervision import (
 __all__ = ["Node", "RecoveryReport", "VenueConnections", "render_tree"]
 
 logger = logging.getLogger("tradenode.node")
+
+OPERATOR_STRATEGY = "operator"
+"""The strategy id of parent orders an operator submits through ``Node.submit_parent``."""
 
 
 class Node:
@@ -91,6 +99,19 @@ class Node:
         self._root: Address | None = None
         self._run_tag = _run_tag(self.clock.time_ns())
         self.oms_store.ids = ClientOrderIdFamily(f"{self._run_tag}ks")
+        self._parent_ids = ClientOrderIdFamily(f"{self._run_tag}P")
+        self.execution = ExecutionRuntime(
+            AlgorithmEnv(
+                self.directory,
+                seed=section.seed,
+                lot_sizes={
+                    symbol: rules.lot_size
+                    for symbol, rules in self.config.risk.instruments.items()
+                    if rules.lot_size is not None
+                },
+            )
+        )
+        """The ``execution`` subtree's node-owned part: its algorithms' environment."""
 
     # -- the journal ----------------------------------------------------------------
 
@@ -146,6 +167,7 @@ class Node:
                         SupervisorSpec("strategies", intensity=Intensity(20, 60)),
                     ),
                 ),
+                execution_spec(self.execution, intensity=intensity),
                 SupervisorSpec(
                     "brokers", strategy=SupervisionStrategy.ONE_FOR_ONE, intensity=intensity
                 ),
@@ -159,6 +181,9 @@ class Node:
         self._attach_journal()
         for venue in self.config.venues:
             self.add_venue(venue)
+        # Parents the journal shows working resume only now: their children need venues.
+        self.execution.ready.set()
+        self.supervisor("execution/coordinator").tell(ResumeParents())
         for strategy in self.config.strategies:
             self.add_strategy_from_config(strategy)
         logger.info("node %s started", self.config.node.name)
@@ -384,6 +409,53 @@ class Node:
             report.total_seconds * 1000,
         )
         return report
+
+    def submit_parent(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        algorithm: AlgoParams,
+        *,
+        venue: str | None = None,
+        parent_id: str | None = None,
+        strategy_id: str = OPERATOR_STRATEGY,
+    ) -> str:
+        """Work ``quantity`` with an execution algorithm (an operator's parent order).
+
+        Returns the parent id. The parent passes the risk guard (its parameters,
+        then its total as one order) and is answered ``ParentAccepted`` or
+        ``ParentDenied(code, reason)`` to ``strategy_id``'s subscribers; follow it
+        with ``parent(parent_id)``."""
+        parent = SubmitParentOrder(
+            parent_id=parent_id or self._parent_ids.next(),
+            strategy_id=strategy_id,
+            venue=venue,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            algorithm=algorithm,
+            ts_ns=self.clock.time_ns(),
+        )
+        self.risk.tell(parent)
+        return parent.parent_id
+
+    def cancel_parent(self, parent_id: str, *, reason: str = "cancelled by the operator") -> None:
+        """Stop a parent's algorithm and cancel its open children."""
+        self.risk.tell(
+            CancelParentOrder(parent_id=parent_id, reason=reason, ts_ns=self.clock.time_ns())
+        )
+
+    def parent(self, parent_id: str) -> ParentView | None:
+        """The parent as the OMS has it (state, filled, average price, children)."""
+        view = self.oms.ask(GetParent(parent_id))
+        assert view is None or isinstance(view, ParentView)
+        return view
+
+    def parents(self, *, working_only: bool = False) -> tuple[ParentView, ...]:
+        views = self.oms.ask(GetParents(working_only=working_only))
+        assert isinstance(views, tuple)
+        return views
 
     def failure_stats(self, venue: str) -> VenueFailureStats:
         entry = self.directory.venue(venue)

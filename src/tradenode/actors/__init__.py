@@ -69,6 +69,7 @@ from ._directory import VenueEntry
 from ._example import ExampleStrategy
 from ._oms import KillSwitchReport
 from ._oms_entries import EntryKind, JournalEntry, decode_entry, encode_entry, entry_to_dict
+from ._oms_parents import GetParent, GetParents, ParentView
 from ._oms_replay import ReplayResult, apply_entry, recover, replay, summarize
 from ._oms_state import (
     ApplyResult,
@@ -114,6 +115,8 @@ __all__ = [
     "GetMetrics",
     "GetOpenOrders",
     "GetOrder",
+    "GetParent",
+    "GetParents",
     "GetPositions",
     "GetRiskStatus",
     "IgnoreReason",
@@ -127,6 +130,7 @@ __all__ = [
     "OmsSnapshotError",
     "OmsState",
     "Outcome",
+    "ParentView",
     "PositionBook",
     "PositionDrift",
     "PositionFill",

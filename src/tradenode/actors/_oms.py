@@ -20,6 +20,7 @@ from typing import Any, get_args
 
 from .._crashpoints import crash_point
 from ..messages._enums import DenialCode, OrderStatus, OrderType, Side, TradingState
+from ..messages._execution import CancelParentOrder, ParentDenied, SubmitParentOrder
 from ..messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -70,6 +71,7 @@ from ._execution_quality import (
 from ._exposure import Exposure, GetExposure, Listings, quote_mark
 from ._oms_entries import EntryKind
 from ._oms_journal import OmsJournal, WriteAhead
+from ._oms_parents import GetParent, GetParents, ParentDesk, child_denial
 from ._oms_state import (
     ApplyResult,
     DuplicateOrderError,
@@ -152,6 +154,8 @@ class OmsStore:
     """(venue, asset) -> (the venue's total, our position) at the last check."""
     denials: int = 0
     rejections: int = 0
+    parents: ParentDesk = field(default_factory=ParentDesk)
+    """Parent orders' handling (``_oms_parents``); their state is ``state.parents``."""
     quotes: dict[tuple[str, str], Quote] = field(default_factory=dict)
     """The last quote per (venue, symbol): an order's arrival price is its mid."""
     listings: Listings | None = None
@@ -216,6 +220,8 @@ class OmsActor(Actor):
 
     def receive(self, message: Any) -> Any:
         answer = self._receive(message)
+        if self.state.parents and isinstance(message, Message | RiskDenied):
+            self.store.parents.touched(self, message)
         journal = self.store.journal
         if journal is not None and self._kill is None:
             # Not while the kill switch runs: a snapshot (the whole state,
@@ -229,6 +235,12 @@ class OmsActor(Actor):
             self._on_report(message)
         elif isinstance(message, SubmitOrder):
             self._submit(message)
+        elif isinstance(message, SubmitParentOrder):
+            self.store.parents.submit(self, message)
+        elif isinstance(message, CancelParentOrder):
+            self.store.parents.cancel(self, message)
+        elif isinstance(message, ParentDenied):
+            self._publish(message, message.strategy_id)
         elif isinstance(message, RiskDenied):
             self._denied(message)
         elif isinstance(message, RiskRefusedModify):
@@ -311,6 +323,8 @@ class OmsActor(Actor):
             )
         if isinstance(message, GetOrder):
             return self.state.get(message.client_order_id)
+        if isinstance(message, GetParent | GetParents):
+            return self.store.parents.query(self, message)
         if isinstance(message, GetExposure):
             return self.store.exposure()
         if isinstance(message, GetExecutionQuality):
@@ -351,6 +365,11 @@ class OmsActor(Actor):
     # -- commands -----------------------------------------------------------------
 
     def _submit(self, order: SubmitOrder) -> None:
+        if order.parent_id is not None:
+            why = child_denial(self.state, order)
+            if why is not None:
+                self.store.parents.deny_child(self, order, why)
+                return
         now = self.context.now_ns()
         try:
             self.state.register(order, now)

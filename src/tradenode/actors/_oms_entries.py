@@ -50,6 +50,7 @@ from tradenode.messages._codec import FORMAT_VERSION as MESSAGE_FORMAT_VERSION
 from tradenode.messages._codec import decode as decode_message
 from tradenode.messages._codec import encode as encode_message
 from tradenode.messages._enums import DenialCode
+from tradenode.messages._execution import CancelParentOrder, ParentCanceled, SubmitParentOrder
 from tradenode.messages._messages import (
     CancelRejected,
     Message,
@@ -108,6 +109,10 @@ _REPORT_TYPES: Final = (
 )
 
 
+#: What a PARENT entry may carry (see ``EntryKind.PARENT``).
+_PARENT_TYPES: Final = (SubmitParentOrder, CancelParentOrder, ParentCanceled)
+
+
 class EntryKind(enum.Enum):
     """One kind per ``OmsState`` call the OMS makes, plus the id counter.
 
@@ -146,6 +151,10 @@ class EntryKind(enum.Enum):
     """``set_arrival(client_order_id, price, ts_ns)``: the order's arrival price (the
     mid of the quote the OMS held when it registered the order), for execution
     quality; quotes are not journaled, so the price is."""
+    PARENT = "parent"
+    """A parent order's lifecycle, told by its message: ``SubmitParentOrder``
+    (``register_parent``), ``CancelParentOrder`` (``move_parent`` to
+    PENDING_CANCEL), ``ParentCanceled`` (``move_parent`` to its state)."""
 
 
 #: The fields each kind carries, in payload order after ``[version, kind, ts_ns]``;
@@ -164,6 +173,7 @@ ENTRY_FIELDS: Final[Mapping[EntryKind, tuple[str, ...]]] = {
     EntryKind.VENUE_CURSOR: ("venue", "scope", "cursor"),
     EntryKind.ACCEPTANCE_WINDOW: ("venue", "seconds"),
     EntryKind.ARRIVAL: ("client_order_id", "price"),
+    EntryKind.PARENT: ("message",),
 }
 
 _OPTIONAL_FIELDS: Final = (
@@ -257,7 +267,12 @@ class JournalEntry:
 
 
 def _check_message(entry: JournalEntry, value: object) -> None:
-    if entry.kind is EntryKind.REPORT:
+    if entry.kind is EntryKind.PARENT:
+        if not isinstance(value, _PARENT_TYPES):
+            raise ValueError(
+                f"JournalEntry(parent).message: {type(value).__name__} is not a parent record"
+            )
+    elif entry.kind is EntryKind.REPORT:
         if not isinstance(value, _REPORT_TYPES):
             raise ValueError(
                 f"JournalEntry(report).message: {type(value).__name__} is not an execution report"

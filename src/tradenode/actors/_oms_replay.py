@@ -28,6 +28,12 @@ import msgpack
 from tradenode._exceptions import DecodeError, OmsError, OmsSnapshotError
 from tradenode.journal import Journal
 from tradenode.messages._enums import DenialCode, OrderStatus
+from tradenode.messages._execution import (
+    CancelParentOrder,
+    ParentCanceled,
+    ParentState,
+    SubmitParentOrder,
+)
 from tradenode.messages._messages import Message, PositionSnapshot, SubmitOrder
 
 from ._oms_entries import EntryKind, JournalEntry, decode_entry
@@ -307,6 +313,25 @@ def _arrival(state: OmsState, entry: JournalEntry) -> bool:
     return True
 
 
+def _parent(state: OmsState, entry: JournalEntry) -> bool:
+    message = entry.message
+    try:
+        if isinstance(message, SubmitParentOrder):
+            state.register_parent(message, entry.ts_ns)
+        elif isinstance(message, CancelParentOrder):
+            state.move_parent(
+                message.parent_id, ParentState.PENDING_CANCEL, message.reason, entry.ts_ns
+            )
+        elif isinstance(message, ParentCanceled):
+            state.move_parent(message.parent_id, message.state, message.reason, entry.ts_ns)
+        else:
+            raise _malformed(entry, "message")
+    except OmsError as exc:
+        _LOGGER.info("replay: parent entry refused: %s", exc)
+        return False
+    return True
+
+
 def _counter_entry(state: OmsState, entry: JournalEntry) -> bool:
     # The counters live outside the state; replay() collects them.
     _counter(entry)
@@ -327,6 +352,7 @@ _HANDLERS: Final[Mapping[EntryKind, Callable[[OmsState, JournalEntry], bool]]] =
     EntryKind.VENUE_CURSOR: _venue_cursor,
     EntryKind.ACCEPTANCE_WINDOW: _acceptance_window,
     EntryKind.ARRIVAL: _arrival,
+    EntryKind.PARENT: _parent,
 }
 
 

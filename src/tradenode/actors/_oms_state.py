@@ -37,6 +37,7 @@ from tradenode._exceptions import (
     ReplaceRefusedError,
 )
 from tradenode.messages._enums import DenialCode, OrderStatus
+from tradenode.messages._execution import ParentState, SubmitParentOrder
 from tradenode.messages._messages import (
     CancelRejected,
     Message,
@@ -69,6 +70,7 @@ from ._oms_snapshot import (
     typed,
 )
 from ._order_lifecycle import LIVE_AT_VENUE, PENDING, is_legal_transition
+from ._parents import ParentBook, ParentRecord
 from ._positions import PositionBook, PositionFill
 
 __all__ = [
@@ -580,12 +582,29 @@ class OmsState:
         self._venue_cursors: dict[tuple[str, str], str] = {}
         self._acceptance_windows: dict[str, Decimal] = {}
         self._arrivals = ArrivalBook()
+        self.parents = ParentBook()
+        """Parent orders and their children (``_parents``), journaled and snapshotted here."""
 
     # Commands the OMS issues ------------------------------------------------
 
     def register(self, order: SubmitOrder, ts_ns: int) -> TrackedOrderView:
-        """Tracks a new order as INITIALIZED; raises :class:`DuplicateOrderError` on a reused id."""
-        return self._register(order, ts_ns, replacement_of=None, carried_at_link=_ZERO).view()
+        """Tracks a new order as INITIALIZED; raises :class:`DuplicateOrderError` on a reused id.
+
+        A child (``order.parent_id``) is linked to its parent."""
+        view = self._register(order, ts_ns, replacement_of=None, carried_at_link=_ZERO).view()
+        if order.parent_id is not None:
+            self.parents.link_child(order.parent_id, order.client_order_id)
+        return view
+
+    def register_parent(self, order: SubmitParentOrder, ts_ns: int) -> ParentRecord:
+        """Tracks a parent order as WORKING (``ParentTransitionError`` on a reused id)."""
+        return self.parents.register(order, ts_ns)
+
+    def move_parent(
+        self, parent_id: str, target: ParentState, reason: str, ts_ns: int
+    ) -> ParentRecord:
+        """One move of a parent's lifecycle (``ParentTransitionError`` if illegal)."""
+        return self.parents.move(parent_id, target, reason, ts_ns)
 
     def mark_denied(
         self, client_order_id: str, code: DenialCode, reason: str, ts_ns: int
@@ -677,6 +696,7 @@ class OmsState:
         )
         old.replaced_by = replacement.client_order_id
         old.last_update_ns = ts_ns
+        self.parents.link_replacement(old_client_order_id, replacement.client_order_id)
         self._arrivals.inherit(replacement.client_order_id, old_client_order_id)
         for member in self._chain(old):
             with _DECODING:
@@ -934,6 +954,7 @@ class OmsState:
                 [venue, str(seconds)] for venue, seconds in self._acceptance_windows.items()
             ],
             "arrivals": self._arrivals.to_plain(),
+            "parents": self.parents.to_plain(),
         }
 
     @classmethod
@@ -1021,6 +1042,8 @@ class OmsState:
             state._acceptance_windows[venue] = seconds
         # Absent from snapshots taken before arrival prices were journaled.
         state._arrivals = ArrivalBook.from_plain(plain.get("arrivals", []))
+        # Absent from snapshots taken before parent orders existed.
+        state.parents = ParentBook.from_plain(plain.get("parents", []))
         return state
 
     # Report handlers ----------------------------------------------------------
@@ -1131,6 +1154,7 @@ class OmsState:
             successor.predecessors_filled += fill.last_quantity
             successor = self._successor(successor)
 
+        self.parents.on_fill(tracked.client_order_id, fill, ts_ns)
         effects.fill = fill
         effects.positions = self._positions.apply_fill(
             PositionFill(

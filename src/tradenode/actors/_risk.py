@@ -19,6 +19,7 @@ from typing import Any
 
 from .._config import RiskConfig
 from ..messages._enums import DenialCode, OrderStatus, Side, TradingState
+from ..messages._execution import CancelParentOrder, SubmitParentOrder
 from ..messages._messages import (
     CancelOrder,
     ModifyOrder,
@@ -40,6 +41,7 @@ from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
 from ._directory import Directory
 from ._exposure import Listings
 from ._oms import RiskDenied, RiskRefusedModify
+from ._oms_parents import parent_denial
 from ._oms_state import TrackedOrderView
 from ._risk_limits import InstrumentRules, OpenOrders, RiskContext, RiskLimits
 from ._risk_rules import RiskEngine
@@ -244,8 +246,10 @@ class RiskGuard(Actor):
             self.book.approved.add(order)
         elif isinstance(message, ModifyOrder):
             self._on_modify(message)
-        elif isinstance(message, CancelOrder):
+        elif isinstance(message, CancelOrder | CancelParentOrder):
             self.directory.oms().tell(message)
+        elif isinstance(message, SubmitParentOrder):
+            self._on_parent(message)
         elif isinstance(message, SetTradingState):
             self._announce(self.engine.set_state(message.state, message.reason, operator=True))
             if message.then_tell_oms is not None:
@@ -286,6 +290,15 @@ class RiskGuard(Actor):
         denial = decision.denial(order, self.context.now_ns())
         self._log_denial(order.client_order_id, denial.code, denial.reason)
         oms.tell(RiskDenied(order, denial))
+
+    def _on_parent(self, parent: SubmitParentOrder) -> None:
+        """A parent's parameters and total, checked before its first child; each child
+        then comes through ``_on_order`` like any order."""
+        now = self.context.now_ns()
+        denial = parent_denial(
+            parent, self.directory, self.engine, self.book.context(now), now_ns=now
+        )
+        self.directory.oms().tell(parent if denial is None else denial)
 
     def _on_modify(self, modify: ModifyOrder) -> None:
         oms = self.directory.oms()

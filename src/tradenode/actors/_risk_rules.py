@@ -386,6 +386,20 @@ class RiskEngine:
         """
         return self._decide(lambda now: self._submit(order, ctx, capabilities, now))
 
+    def check_parent(
+        self,
+        order: SubmitOrder,
+        ctx: RiskContext,
+        *,
+        capabilities: VenueCapabilities | None = None,
+    ) -> RiskDecision:
+        """Decide on a parent order's total, as one order of its full quantity, before
+        its first child: the order's own limits (trading state, venue, instrument,
+        quantity, notional, collar), the position and exposure limits, and the loss
+        state. No rate token, duplicate record or open-order slot: its children,
+        checked one by one as they go, take those."""
+        return self._decide(lambda now: self._parent(order, ctx, capabilities, now))
+
     def check_modify(
         self,
         original: SubmitOrder,
@@ -465,6 +479,17 @@ class RiskEngine:
         if self._recent is not None:
             self._recent.record(duplicate_key, now)
         return f"{candidate.describe()} approved"
+
+    def _parent(self, order_in: object, ctx_in: object, capabilities_in: object, now: int) -> str:
+        order = _require(order_in, SubmitOrder, "order")
+        ctx = _require(ctx_in, RiskContext, "context")
+        capabilities = _capabilities(capabilities_in)
+        key = (order.venue, order.symbol)
+        candidate = _Candidate(order, key, ctx.position(key), ctx.orders(key), order.quantity)
+        self._check_order(candidate, ctx, capabilities)
+        self._check_books(candidate, ctx)
+        self._check_loss(candidate, ctx, now)
+        return f"parent total {candidate.describe()} approved"
 
     def _modify(
         self,

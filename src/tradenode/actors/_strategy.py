@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..messages._enums import DecisionAction, DenialCode, OrderType, Side, TimeInForce
+from ..messages._execution import AlgoParams, CancelParentOrder, ParentDenied, SubmitParentOrder
 from ..messages._messages import (
     CancelOrder,
     ExecutionDecision,
@@ -200,6 +201,34 @@ class StrategyContext:
         )
         return client_order_id if replacement is None else replacement
 
+    def submit_parent(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        algorithm: AlgoParams,
+        *,
+        venue: str | None = None,
+        parent_id: str | None = None,
+    ) -> str:
+        """Work ``quantity`` with an execution algorithm (``TwapParams``, ...); returns
+        the parent id. Answered ``ParentAccepted``, or ``ParentDenied(code, reason)``
+        for invalid parameters, a venue that is not there or a total the risk limits
+        refuse; then ``ParentProgress`` as its children fill, and ``ParentFilled`` or
+        ``ParentCanceled``. Its children's own events reach the strategy too."""
+        return self._actor.submit_parent(
+            parent_id=parent_id,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            algorithm=algorithm,
+            venue=venue or self._actor.strategy.venue,
+        )
+
+    def cancel_parent(self, parent_id: str, reason: str = "cancelled by the strategy") -> None:
+        """Stop the parent's algorithm and cancel its open children (``ParentCanceled``)."""
+        self._actor.send(CancelParentOrder(parent_id=parent_id, reason=reason, ts_ns=self.now_ns()))
+
     def execute_decision(self, decision: ExecutionDecision) -> str | None:
         """Turn a LONG/SHORT/FLAT/HOLD decision into the order that reaches it.
 
@@ -249,10 +278,12 @@ class StrategyActor(Actor):
         self.view = _View()
         self.id_prefix = id_prefix
         self.ids = ClientOrderIdFamily(id_prefix)
+        self.parent_ids = ClientOrderIdFamily(f"{id_prefix}P")
 
     def on_start(self) -> None:
         strategy = self.strategy
         self.ids = ClientOrderIdFamily(f"{self.id_prefix}{base36(self.context.generation)}")
+        self.parent_ids = ClientOrderIdFamily(f"{self.id_prefix}{base36(self.context.generation)}P")
         oms = self.directory.oms()
         for snapshot in oms.ask(GetPositions(strategy_id=strategy.strategy_id)):
             assert isinstance(snapshot, PositionSnapshot)
@@ -344,6 +375,29 @@ class StrategyActor(Actor):
         self.view.open_orders[client_order_id] = order
         self.send(order)
         return client_order_id
+
+    def submit_parent(self, *, parent_id: str | None, **fields: Any) -> str:
+        parent_id = parent_id or self.parent_ids.next()
+        try:
+            parent = SubmitParentOrder(
+                parent_id=parent_id,
+                strategy_id=self.strategy.strategy_id,
+                ts_ns=self.context.now_ns(),
+                **fields,
+            )
+        except ValueError as exc:
+            self.directory.oms().tell(
+                ParentDenied(
+                    parent_id=parent_id,
+                    strategy_id=self.strategy.strategy_id,
+                    code=DenialCode.INVALID_ORDER,
+                    reason=str(exc),
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+            return parent_id
+        self.send(parent)
+        return parent_id
 
     def send(self, message: Message) -> None:
         self.directory.risk().tell(message)

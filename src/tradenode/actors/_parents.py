@@ -1,0 +1,247 @@
+"""The OMS's parent orders: what each targets, which children it has, what they filled.
+
+Pure bookkeeping held by ``OmsState`` (``state.parents``), so a parent is
+journaled, snapshotted and replayed with the orders it links: an algorithm
+that restarts (or a node restarted on its journal) reads everything from
+here and from the children's own order records, never from memory of its
+own. Fills accumulate here as the OMS applies them to children, so a
+parent's totals stay right after its finished children have left the
+OMS's completed-order LRU.
+
+Lifecycle (``ParentState``, legal moves ``PARENT_TRANSITIONS``)::
+
+    WORKING ──► PENDING_CANCEL ──► CANCELED
+       │  │            └─────────► FILLED
+       │  └──► EXPIRED / CANCELED
+       └─────► FILLED                 (when filled reaches the target)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tradenode._exceptions import OmsError
+from tradenode.messages._codec import decode as decode_message
+from tradenode.messages._codec import encode as encode_message
+from tradenode.messages._execution import (
+    PARENT_TRANSITIONS,
+    ParentState,
+    SubmitParentOrder,
+)
+from tradenode.messages._messages import OrderFilled
+
+__all__ = ["ParentBook", "ParentRecord", "ParentTransitionError"]
+
+_LOGGER = logging.getLogger("tradenode.oms")
+_ZERO = Decimal(0)
+
+
+class ParentTransitionError(OmsError, ValueError):
+    """A parent move its lifecycle does not allow (e.g. cancelling a filled parent)."""
+
+
+@dataclass(slots=True)
+class ParentRecord:
+    """One parent: its order, lifecycle and the children linked to it, in order."""
+
+    order: SubmitParentOrder
+    accepted_ns: int
+    state: ParentState = ParentState.WORKING
+    reason: str = ""
+    children: list[str] = field(default_factory=list)
+    filled: Decimal = _ZERO
+    notional: Decimal = _ZERO
+    commission: Decimal = _ZERO
+    closed_ns: int | None = None
+
+    @property
+    def parent_id(self) -> str:
+        return self.order.parent_id
+
+    @property
+    def target(self) -> Decimal:
+        return self.order.quantity
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(_ZERO, self.order.quantity - self.filled)
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return None if self.filled <= 0 else self.notional / self.filled
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    def to_plain(self) -> list[Any]:
+        return [
+            encode_message(self.order),
+            self.accepted_ns,
+            self.state.value,
+            self.reason,
+            list(self.children),
+            str(self.filled),
+            str(self.notional),
+            str(self.commission),
+            self.closed_ns,
+        ]
+
+    @classmethod
+    def from_plain(cls, plain: object, where: str) -> ParentRecord:
+        if not isinstance(plain, list) or len(plain) != 9:
+            raise ValueError(f"{where}: a parent is a list of 9 fields")
+        raw, accepted, state, reason, children, filled, notional, commission, closed = plain
+        if not isinstance(raw, bytes):
+            raise ValueError(f"{where}: the parent order must be message bytes")
+        order = decode_message(raw)
+        if not isinstance(order, SubmitParentOrder):
+            raise ValueError(f"{where}: holds a {type(order).__name__}, not a SubmitParentOrder")
+        if type(accepted) is not int or not isinstance(reason, str):
+            raise ValueError(f"{where}: malformed accepted_ns or reason")
+        if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+            raise ValueError(f"{where}: children must be a list of client order ids")
+        if closed is not None and type(closed) is not int:
+            raise ValueError(f"{where}: closed_ns must be an int or None")
+        amounts = []
+        for name, text in (("filled", filled), ("notional", notional), ("commission", commission)):
+            if not isinstance(text, str):
+                raise ValueError(f"{where}: {name} must be decimal text")
+            value = Decimal(text)
+            if not value.is_finite():
+                raise ValueError(f"{where}: {name} {text!r} is not finite")
+            amounts.append(value)
+        return cls(
+            order=order,
+            accepted_ns=accepted,
+            state=ParentState(state),
+            reason=reason,
+            children=list(children),
+            filled=amounts[0],
+            notional=amounts[1],
+            commission=amounts[2],
+            closed_ns=closed,
+        )
+
+
+class ParentBook:
+    """Parents by id, and each child's parent."""
+
+    __slots__ = ("_child_parent", "_parents")
+
+    def __init__(self) -> None:
+        self._parents: dict[str, ParentRecord] = {}
+        self._child_parent: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._parents)
+
+    def __contains__(self, parent_id: object) -> bool:
+        return parent_id in self._parents
+
+    def __iter__(self) -> Iterator[ParentRecord]:
+        return iter(self._parents.values())
+
+    def get(self, parent_id: str) -> ParentRecord | None:
+        return self._parents.get(parent_id)
+
+    def parent_of(self, client_order_id: str) -> ParentRecord | None:
+        parent_id = self._child_parent.get(client_order_id)
+        return None if parent_id is None else self._parents.get(parent_id)
+
+    def working(self) -> tuple[ParentRecord, ...]:
+        """Parents not yet terminal (an algorithm must be running for each)."""
+        return tuple(p for p in self._parents.values() if not p.is_terminal)
+
+    # -- the calls the OMS journals ---------------------------------------------------
+
+    def register(self, order: SubmitParentOrder, ts_ns: int) -> ParentRecord:
+        """Tracks a new parent as WORKING; a reused id raises ``ParentTransitionError``."""
+        if order.parent_id in self._parents:
+            raise ParentTransitionError(f"parent id {order.parent_id} is already in use")
+        record = ParentRecord(order=order, accepted_ns=ts_ns)
+        self._parents[order.parent_id] = record
+        return record
+
+    def move(self, parent_id: str, target: ParentState, reason: str, ts_ns: int) -> ParentRecord:
+        """One lifecycle move; an illegal one raises ``ParentTransitionError``."""
+        record = self._parents.get(parent_id)
+        if record is None:
+            raise ParentTransitionError(f"no parent {parent_id}")
+        if target not in PARENT_TRANSITIONS[record.state]:
+            raise ParentTransitionError(
+                f"parent {parent_id}: {record.state.value} -> {target.value} is not allowed"
+            )
+        record.state = target
+        if reason:
+            record.reason = reason
+        if target.is_terminal:
+            record.closed_ns = ts_ns
+        return record
+
+    # -- what OmsState tells it -----------------------------------------------------
+
+    def link_child(self, parent_id: str, client_order_id: str) -> ParentRecord | None:
+        """A registered order names ``parent_id``; None (logged) if no such parent."""
+        record = self._parents.get(parent_id)
+        if record is None:
+            _LOGGER.warning("order %s names an unknown parent %s", client_order_id, parent_id)
+            return None
+        if client_order_id not in self._child_parent:
+            record.children.append(client_order_id)
+            self._child_parent[client_order_id] = parent_id
+        return record
+
+    def link_replacement(self, old_client_order_id: str, new_client_order_id: str) -> None:
+        """A child replaced under a new id (cancel/replace) stays the parent's child."""
+        record = self.parent_of(old_client_order_id)
+        if record is not None and new_client_order_id not in self._child_parent:
+            record.children.append(new_client_order_id)
+            self._child_parent[new_client_order_id] = record.parent_id
+
+    def on_fill(self, client_order_id: str, fill: OrderFilled, ts_ns: int) -> ParentRecord | None:
+        """An applied (never duplicate) fill of a child: the parent's totals grow;
+        reaching the target moves it to FILLED."""
+        record = self.parent_of(client_order_id)
+        if record is None:
+            return None
+        record.filled += fill.last_quantity
+        record.notional += fill.notional
+        record.commission += fill.commission
+        if record.filled >= record.target and not record.is_terminal:
+            record.state = ParentState.FILLED
+            record.closed_ns = ts_ns
+        if record.filled > record.target:
+            _LOGGER.error(
+                "parent %s over-filled: %s of %s", record.parent_id, record.filled, record.target
+            )
+        return record
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def to_plain(self) -> list[Any]:
+        return [record.to_plain() for record in self._parents.values()]
+
+    @classmethod
+    def from_plain(cls, plain: object) -> ParentBook:
+        book = cls()
+        if not isinstance(plain, list):
+            raise ValueError("parents: expected a list")
+        for index, item in enumerate(plain):
+            record = ParentRecord.from_plain(item, f"parents[{index}]")
+            if record.parent_id in book._parents:
+                raise ValueError(f"parents[{index}]: {record.parent_id} appears twice")
+            book._parents[record.parent_id] = record
+            for child in record.children:
+                book._child_parent[child] = record.parent_id
+        return book
+
+    def summary(self) -> Mapping[str, Any]:
+        return {
+            "parents": len(self._parents),
+            "working": sum(1 for p in self._parents.values() if not p.is_terminal),
+        }

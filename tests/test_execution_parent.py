@@ -1,0 +1,259 @@
+"""Parent orders through a running node: risk before the first child, cancel, a failing
+algorithm, bad parameters, and a restart on the journal (paper venues, manual clock)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from tradenode import Node, parse_config
+from tradenode.execution import Decision, TwapAlgorithm, register_algorithm
+from tradenode.messages import (
+    DenialCode,
+    OrderStatus,
+    ParentCanceled,
+    ParentDenied,
+    ParentFilled,
+    ParentState,
+    TwapParams,
+    child_order_id,
+)
+from tradenode.supervision import EventRecorder, ManualClock, SupervisionEventKind
+
+from ._execution_helpers import (
+    ParentAccepted,
+    ParentView,
+    advance,
+    children,
+    parent,
+    parent_events,
+    submit_parent,
+    wait_parent_event,
+    working,
+)
+from ._node_helpers import BASE_CONFIG, Harness, running_node
+
+D = Decimal
+TEN_SLICES = TwapParams(duration=100.0, slices=10)
+
+
+def test_a_parent_is_tracked_and_each_child_linked_to_it() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("3"), TwapParams(duration=30.0, slices=3))
+        assert isinstance(parent_events(h, pid)[0], ParentAccepted)
+        advance(h, 10.0)
+        view = parent(h, pid)
+        assert view.state is ParentState.WORKING
+        assert (view.target, view.filled, view.remaining) == (D(3), D(2), D(1))
+        assert [c.order.parent_id for c in children(h, pid)] == [pid, pid]
+        advance(h, 10.0)
+        filled = wait_parent_event(h, pid, ParentFilled)
+        assert filled.filled == D(3) and filled.avg_price == parent(h, pid).avg_price
+        # The strategy heard every step, and its children's own events.
+        progress = [e for e in parent_events(h, pid) if type(e).__name__ == "ParentProgress"]
+        assert [p.filled for p in progress if p.open_quantity == 0][-1] == D(3)
+        assert parent(h, pid).state is ParentState.FILLED
+
+
+def test_cancelling_a_parent_cancels_its_open_children_and_stops_its_algorithm() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("4"), TwapParams(duration=40.0, slices=4, limit_price=D("1000")))
+        first = children(h, pid)[0]
+        assert first.status is OrderStatus.ACCEPTED
+        algo = h.node.directory.path("execution", "algos", pid)
+        assert h.node.system.lookup(algo) is not None
+        h.node.cancel_parent(pid, reason="operator changed their mind")
+        h.sync()
+        canceled = wait_parent_event(h, pid, ParentCanceled)
+        assert canceled.state is ParentState.CANCELED and canceled.filled == D(0)
+        assert canceled.reason == "operator changed their mind"
+        assert children(h, pid)[0].status is OrderStatus.CANCELED
+        assert h.node.system.lookup(algo) is None
+        advance(h, 60.0)
+        assert parent(h, pid).child_ids == (first.client_order_id,)
+        assert h.open_orders() == ()
+
+
+def test_the_parents_total_is_risk_checked_before_any_child_is_sent() -> None:
+    with running_node("risk: {max_order_quantity: 5}\n") as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("10"), TEN_SLICES)
+        denied = wait_parent_event(h, pid, ParentDenied)
+        assert denied.code is DenialCode.MAX_ORDER_QUANTITY
+        assert "parent total" in denied.reason
+        assert h.node.parent(pid) is None
+        assert h.open_orders() == () and h.position("BTCUSDT") == 0
+        # Within the limit, the same parent works, and each child passes the guard too.
+        ok = submit_parent(h, D("5"), TwapParams(duration=50.0, slices=5))
+        assert isinstance(parent_events(h, ok)[0], ParentAccepted)
+        assert children(h, ok)[0].quantity == D(1)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "params", "venue", "code", "words"),
+    [
+        (D("1"), TwapParams(duration=-5.0, slices=3), "paper", "INVALID_ORDER", "duration"),
+        (D("1"), TwapParams(duration=0.0, slices=3), "paper", "INVALID_ORDER", "duration"),
+        (D("1"), TwapParams(duration=60.0, slices=0), "paper", "INVALID_ORDER", "slices"),
+        (D("0"), TEN_SLICES, "paper", "INVALID_ORDER", "quantity"),
+        (D("-2"), TEN_SLICES, "paper", "INVALID_ORDER", "quantity"),
+        (
+            D("1"),
+            TwapParams(duration=60.0, slices=3, size_jitter=1.5),
+            "paper",
+            "INVALID_ORDER",
+            "size_jitter",
+        ),
+        (D("1"), TEN_SLICES, "nowhere", "VENUE_UNAVAILABLE", "nowhere"),
+    ],
+)
+def test_invalid_parameters_are_denied_with_a_code_and_a_reason(
+    quantity: Decimal, params: TwapParams, venue: str, code: str, words: str
+) -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, quantity, params, venue=venue)
+        denied = wait_parent_event(h, pid, ParentDenied)
+        assert denied.code is DenialCode(code) and words in denied.reason
+        assert h.node.parent(pid) is None
+        assert not h.node.failed and h.node.system.dead_letters.count == 0
+        # The node goes on: a valid parent right after is worked.
+        ok = submit_parent(h, D("1"), TwapParams(duration=10.0, slices=1))
+        wait_parent_event(h, ok, ParentFilled)
+
+
+def test_a_parent_id_too_long_for_its_children_is_denied_not_raised() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("1"), TEN_SLICES, parent_id="x" * 30)
+        assert wait_parent_event(h, pid, ParentDenied).code is DenialCode.INVALID_ORDER
+
+
+def test_a_reused_parent_id_is_denied() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        submit_parent(h, D("1"), TwapParams(duration=10.0, slices=1), parent_id="dup-1")
+        wait_parent_event(h, "dup-1", ParentFilled)
+        submit_parent(h, D("1"), TwapParams(duration=10.0, slices=1), parent_id="dup-1")
+        denied = wait_parent_event(h, "dup-1", ParentDenied)
+        assert denied.code is DenialCode.DUPLICATE_ORDER
+        assert parent(h, "dup-1").filled == D(1)
+
+
+class _FailsAfterSlice4(TwapAlgorithm):
+    """Raises right after telling the risk guard its fourth child, once: the next
+    incarnation must find that child (never send it again) and go on."""
+
+    failed: ClassVar[list[int]] = []
+
+    def decide(self, view: ParentView, now_ns: int) -> Decision:
+        self._decision = super().decide(view, now_ns)
+        return self._decision
+
+    def step(self) -> None:
+        self._decision = Decision()
+        super().step()
+        ids = [c.client_order_id for c in self._decision.children]
+        if not self.failed and any(i.endswith("-4") for i in ids):
+            self.failed.append(self.context.generation)
+            raise RuntimeError("algorithm bug right after sending slice 4")
+
+
+@pytest.fixture
+def failing_twap() -> Iterator[list[int]]:
+    _FailsAfterSlice4.failed.clear()
+    register_algorithm(TwapParams, _FailsAfterSlice4)
+    try:
+        yield _FailsAfterSlice4.failed
+    finally:
+        register_algorithm(TwapParams, TwapAlgorithm)
+
+
+def test_an_algorithm_that_raises_is_restarted_and_resumes_without_doubling(
+    failing_twap: list[int],
+) -> None:
+    with running_node() as h:
+        events = EventRecorder()
+        h.node.system.events.subscribe(events)
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("10"), TEN_SLICES)
+        algo = h.node.directory.path("execution", "algos", pid)
+        for _ in range(3):
+            advance(h, 10.0)
+        assert failing_twap == [1]
+        events.wait_for(lambda e: e.path == algo and e.kind is SupervisionEventKind.FAILED)
+        advance(h, 0.5)  # the restart backoff, on the node's clock
+        events.wait_for(lambda e: e.path == algo and e.kind is SupervisionEventKind.RESTARTED)
+        h.sync()
+        assert parent(h, pid).child_ids == tuple(child_order_id(pid, k) for k in range(1, 5))
+        for _ in range(6):
+            advance(h, 10.0)
+        wait_parent_event(h, pid, ParentFilled)
+        view = parent(h, pid)
+        assert view.child_ids == tuple(child_order_id(pid, k) for k in range(1, 11))
+        assert view.filled == D(10) and h.position("BTCUSDT") == D(10)
+        denied = [e for e in h.events().items if type(e).__name__ == "OrderDenied"]
+        assert denied == []
+
+
+JOURNALED = """
+journal: {{path: '{path}', fsync: every_record}}
+"""
+
+
+def _node(tmp_path: Path, clock: ManualClock, venues: dict[str, object] | None = None) -> Harness:
+    node = Node(
+        parse_config(BASE_CONFIG + JOURNALED.format(path=tmp_path / "journal")), clock=clock
+    )
+    # The embedded paper venues outlive the process here, as a real venue would: the
+    # new node re-attaches them (their books, trade ids and all).
+    node.venues.update(venues or {})
+    node.start()
+    return Harness(node, clock)
+
+
+def test_a_node_restarted_on_its_journal_resumes_the_parent_from_the_next_slice(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    h = _node(tmp_path, clock)
+    try:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("10"), TEN_SLICES)
+        for _ in range(3):
+            advance(h, 10.0)
+        assert len(parent(h, pid).child_ids) == 4
+    finally:
+        h.node.stop(timeout=10)
+    clock.advance(5.0)
+    h = _node(tmp_path, clock, venues=dict(h.node.venues))
+    try:
+        h.sync()
+        view = parent(h, pid)
+        assert view.state is ParentState.WORKING and view.filled == D(4)
+        assert view.child_ids == tuple(child_order_id(pid, k) for k in range(1, 5))
+        advance(h, 5.0)  # slice 5's time
+        assert len(parent(h, pid).child_ids) == 5
+        for _ in range(5):
+            advance(h, 10.0)
+        view = parent(h, pid)
+        assert view.state is ParentState.FILLED and view.filled == D(10) == view.target
+        assert view.child_ids == tuple(child_order_id(pid, k) for k in range(1, 11))
+        assert working(view) == view.target
+        assert h.position("BTCUSDT") == D(10)
+    finally:
+        h.node.stop(timeout=10)
