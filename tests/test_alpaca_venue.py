@@ -769,6 +769,32 @@ def test_a_lost_answer_leaves_the_order_placed_and_findable_by_client_id(
     assert venue.submissions() == {"lost-1": 1}
 
 
+def test_delay_requests_holds_a_placement_and_shows_it_held(venue: AlpacaVenue) -> None:
+    venue.delay_requests(1, seconds=30, endpoints=["POST orders"])
+    client = trading_client(venue)
+    outcome: list[object] = []
+
+    def place() -> None:
+        try:
+            outcome.append(buy_market(client, 1, "held-1"))
+        except requests.ConnectionError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=place)
+    thread.start()
+    try:
+        venue.wait_for(lambda: bool(venue.held_requests()), timeout=10)
+        assert venue.held_requests() == [{"endpoint": "POST orders", "client_order_id": "held-1"}]
+        assert venue.orders() == []  # not acted on while held
+        faults = httpx.get(f"{venue.admin_url}/faults").json()
+        assert faults["held"] == venue.held_requests()
+    finally:
+        venue.down()  # ends the held request without an answer
+        thread.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], requests.ConnectionError)
+    assert venue.orders() == [] and venue.held_requests() == []
+
+
 def test_refuse_next_order(venue: AlpacaVenue) -> None:
     venue.refuse_next_order(403, "potential wash trade detected. use complex orders")
     client = trading_client(venue)

@@ -94,6 +94,7 @@ class _RequestFault:
     status: int = 503
     retry_after: int = 1
     retry_after_header: bool = False
+    delay: float = 0.0
 
     def matches(self, keys: Iterable[str]) -> bool:
         return self.endpoints is None or any(key in self.endpoints for key in keys)
@@ -104,7 +105,7 @@ class _RequestFault:
             "remaining": self.remaining,
             "endpoints": None if self.endpoints is None else sorted(self.endpoints),
             "status": self.status,
-        }
+        } | ({"seconds": self.delay} if self.kind == "delay" else {})
 
 
 @dataclass(slots=True)
@@ -116,23 +117,39 @@ class AlpacaFaults:
     reorder: int = 0
     drop: int = 0
     corrupt: list[str] = field(default_factory=list)
+    delays: list[_RequestFault] = field(default_factory=list)
+    held: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """Requests being held by a delay right now: number -> (endpoint, client_order_id)."""
+    next_hold: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, fault: _RequestFault) -> None:
         with self.lock:
-            self.requests.append(fault)
+            (self.delays if fault.kind == "delay" else self.requests).append(fault)
 
-    def take(self, keys: Iterable[str]) -> _RequestFault | None:
-        """The first pending fault for a request known by ``keys``, consumed once."""
+    def take(self, keys: Iterable[str], *, delay: bool = False) -> _RequestFault | None:
+        """The first pending fault (a delay, with ``delay``) for a request known by ``keys``,
+        consumed once."""
         names = list(keys)
         with self.lock:
-            for fault in self.requests:
+            pending = self.delays if delay else self.requests
+            for fault in pending:
                 if fault.matches(names):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
-                        self.requests.remove(fault)
+                        pending.remove(fault)
                     return fault
         return None
+
+    def hold_started(self, endpoint: str, client_order_id: str) -> int:
+        with self.lock:
+            self.next_hold += 1
+            self.held[self.next_hold] = (endpoint, client_order_id)
+            return self.next_hold
+
+    def hold_ended(self, number: int) -> None:
+        with self.lock:
+            self.held.pop(number, None)
 
     def add_event_faults(
         self, *, duplicate: int = 0, reorder: int = 0, drop: int = 0, corrupt: str | None = None
@@ -170,13 +187,18 @@ class AlpacaFaults:
     def clear(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.delays.clear()
             self.duplicate = self.reorder = self.drop = 0
             self.corrupt.clear()
 
     def pending(self) -> Json:
         with self.lock:
             return {
-                "requests": [fault.describe() for fault in self.requests],
+                "requests": [fault.describe() for fault in self.delays + self.requests],
+                "held": [
+                    {"endpoint": endpoint, "client_order_id": client_order_id}
+                    for endpoint, client_order_id in self.held.values()
+                ],
                 "duplicate": self.duplicate,
                 "reorder": self.reorder,
                 "drop": self.drop,
@@ -362,7 +384,17 @@ class AlpacaApp:
         method = str(scope["method"]).upper()
         plain_path = raw_path.split("?", 1)[0]
         key = self._exchange.route_key(method, plain_path)
-        fault = self._faults.take((key, key.split(" ", 1)[1], f"{method} {plain_path}", path))
+        keys = (key, key.split(" ", 1)[1], f"{method} {plain_path}", path)
+        delay = self._faults.take(keys, delay=True)
+        if delay is not None:
+            number = self._faults.hold_started(key, _client_order_id(body))
+            self._hub.on_change()
+            try:
+                await trio.sleep(delay.delay)
+            finally:
+                self._faults.hold_ended(number)
+                self._hub.on_change()
+        fault = self._faults.take(keys)
         if fault is not None and fault.kind == "rate":
             limit_headers = self._exchange.rate_limit_headers(fault.retry_after)
             if fault.retry_after_header:
@@ -582,6 +614,16 @@ class AlpacaApp:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _client_order_id(body: str) -> str:
+    """A placement's ``client_order_id`` ("" when it names none or is not a placement)."""
+    try:
+        document = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return ""
+    value = document.get("client_order_id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 async def _receive(websocket: WebSocket) -> bytes | str | None:

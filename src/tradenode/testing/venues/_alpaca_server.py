@@ -248,6 +248,28 @@ class AlpacaVenue(LoopbackVenue):
         )
 
     @knob
+    def delay_requests(
+        self, n: int = 1, seconds: float = 1.0, *, endpoints: Iterable[str] | None = None
+    ) -> None:
+        """Hold the next ``n`` REST requests ``seconds`` (wall time) before processing them.
+
+        A held placement is acted on late, as an order stuck on its way; the
+        requests being held show in ``GET <admin>/faults`` under ``held`` (with
+        the placement's ``client_order_id``). ``endpoints`` as for :meth:`fail_requests`.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, not {n}")
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, not {seconds}")
+        keys = None if endpoints is None else frozenset(endpoints)
+        self._faults.add(_RequestFault("delay", n, keys, delay=seconds))
+
+    def held_requests(self) -> list[Json]:
+        """The REST requests a delay holds right now: ``{"endpoint", "client_order_id"}``."""
+        held: list[Json] = self._faults.pending()["held"]
+        return held
+
+    @knob
     def fail_requests(
         self,
         count: int = 1,
