@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tradenode._exceptions import MalformedPayloadError
+from tradenode import MalformedPayloadError
 from tradenode.brokers.alpaca import alpaca_capabilities
 
 # The codec is internal (no I/O): its tests import it from its private module.
