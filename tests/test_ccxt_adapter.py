@@ -12,7 +12,7 @@ from decimal import Decimal
 import ccxt  # type: ignore[import-untyped]
 import pytest
 
-from tradenode import ConfigError, parse_config
+from tradenode import ConfigError, MalformedPayloadError, parse_config
 from tradenode.actors import AcceptanceWindow, AmendMode, CancelAllScope, ClientIdRules
 from tradenode.brokers.ccxt import ccxt_capabilities
 
@@ -78,7 +78,6 @@ def test_a_market_order_has_no_price_and_a_malformed_order_is_typed() -> None:
         }
     )
     assert (order.price, order.amount, order.filled) == (None, D("0.1"), D("0.1"))
-    from tradenode._exceptions import MalformedPayloadError  # the typed error codecs raise
 
     with pytest.raises(MalformedPayloadError):
         parse_order({"id": "1", "symbol": "BTC/USDT", "side": "buy", "status": "open"})

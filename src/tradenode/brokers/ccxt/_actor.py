@@ -63,6 +63,7 @@ from ._codec import (
     CcxtTrade,
     ErrorKind,
     OrderRequest,
+    Placement,
     UnsupportedOrderError,
     encode_order,
     execution_id,
@@ -199,7 +200,7 @@ class _CancelAnswer:
 @dataclass(frozen=True, slots=True)
 class _Replaced:
     old: CcxtOrder | None
-    new: CcxtOrder | None = None
+    new: CcxtOrder | Placement | None = None
     refused: tuple[str, str] | None = None
     not_placed: tuple[str, str] | None = None
 
@@ -690,7 +691,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         tracked.side, tracked.quantity = command.side, command.quantity
         monotonic = self.monotonic
 
-        async def place() -> CcxtOrder:
+        async def place() -> CcxtOrder | Placement:
             refuse_if_expired(request, monotonic)
             return await api.create_order(order)
 
@@ -851,8 +852,11 @@ class CcxtBroker(BrokerBase[CcxtLink]):
 
     def _on_success(self, request: BrokerRequest, result: object) -> BrokerReply:
         seq, command = request.seq, request.command
-        if isinstance(result, CcxtOrder):  # a placement's answer
+        if isinstance(result, CcxtOrder):  # a placement's answer: the whole order
             self._on_order(result)
+            return BrokerReply(seq, Outcome.OK)
+        if isinstance(result, Placement):  # a placement's answer: an acknowledgement
+            self._on_placed(result, command)
             return BrokerReply(seq, Outcome.OK)
         if isinstance(result, _Lookup):
             return self._on_lookup(request, result)
@@ -866,6 +870,15 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             self._funnel(result)
             return BrokerReply(seq, Outcome.OK)
         return BrokerReply(seq, Outcome.OK)
+
+    def _on_placed(self, placed: Placement, command: object) -> None:
+        cid = command.client_order_id if isinstance(command, SubmitOrder) else None
+        cid = cid or placed.client_order_id
+        tracked = None if cid is None else self.link.orders.get(cid)
+        if cid is None or tracked is None or tracked.told_terminal:
+            return
+        self._bind(cid, tracked, placed.id)
+        self._acknowledge(cid, tracked)
 
     def _funnel(self, answers: Sequence[object]) -> None:
         """Answers that may be orders (their shape differs per exchange): the ones
@@ -918,7 +931,10 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                 )
             )
             return BrokerReply(request.seq, Outcome.OK, reason)
-        self._on_order(result.new)
+        if isinstance(result.new, Placement):
+            self._on_placed(result.new, None)
+        else:
+            self._on_order(result.new)
         return BrokerReply(request.seq, Outcome.OK)
 
     def _on_lookup(self, request: BrokerRequest, found: _Lookup) -> BrokerReply:

@@ -45,6 +45,7 @@ __all__ = [
     "CcxtTrade",
     "ErrorKind",
     "OrderRequest",
+    "Placement",
     "UnsupportedOrderError",
     "classify",
     "encode_order",
@@ -52,6 +53,7 @@ __all__ = [
     "map_status",
     "parse_order",
     "parse_orders",
+    "parse_placement",
     "parse_trade",
     "parse_trades",
     "retry_after_seconds",
@@ -349,6 +351,27 @@ def parse_order(raw: object) -> CcxtOrder:
         average=_decimal(order, "average", "order", optional=True),
         timestamp=_timestamp(order),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A create's answer that only acknowledges the order (OKX's ``ordId``/``clOrdId``
+    with ``sCode`` 0): the order's terms and state come from the order itself."""
+
+    id: str
+    client_order_id: str | None
+
+
+def parse_placement(raw: object) -> CcxtOrder | Placement:
+    """A create's answer: the whole order where the venue returns it (Binance), else
+    the acknowledgement (an id, and the client id)."""
+    answer = _mapping(raw, "placement")
+    if answer.get("amount") is None:
+        return Placement(
+            id=_string(answer, "id", "placement"),
+            client_order_id=_string(answer, "clientOrderId", "placement", optional=True),
+        )
+    return parse_order(answer)
 
 
 def parse_trade(raw: object) -> CcxtTrade:

@@ -29,9 +29,11 @@ from ._codec import (
     CcxtTrade,
     ErrorKind,
     OrderRequest,
+    Placement,
     classify,
     parse_order,
     parse_orders,
+    parse_placement,
     parse_trades,
     retry_after_seconds,
 )
@@ -105,7 +107,7 @@ class CcxtApi:
 
     # -- orders ----------------------------------------------------------------------------
 
-    async def create_order(self, order: OrderRequest) -> CcxtOrder:
+    async def create_order(self, order: OrderRequest) -> CcxtOrder | Placement:
         ex = self.exchange
         raw = await self._call(
             "create_order",
@@ -113,7 +115,7 @@ class CcxtApi:
                 order.symbol, order.type, order.side, order.amount, order.price, dict(order.params)
             ),
         )
-        return parse_order(raw)
+        return parse_placement(raw)
 
     async def cancel_order(self, symbol: str, order_id: str | None, cid: str) -> object:
         """Cancel by the venue's id when known, else by client id. The answer's shape

@@ -18,9 +18,10 @@ How the object is configured, and why:
 - ``options.maxRetriesOnFailure: 0``: ccxt's own retry re-sends any call that
   failed with a ``NetworkError`` or ``OperationFailed``, an order creation
   included; an answer lost on the way would become a second order.
-- ``milliseconds`` reads the node's clock: what ccxt stamps into signed
-  requests (Binance's ``timestamp``, OKX's ``OK-ACCESS-TIMESTAMP``) is the
-  clock request deadlines are on, so the acceptance window holds.
+- ``milliseconds`` (and ``seconds``, ``microseconds``) read the node's clock:
+  what ccxt stamps into signed requests (Binance's ``timestamp``, OKX's
+  ``OK-ACCESS-TIMESTAMP`` and its WebSocket login) is the clock request
+  deadlines are on, so the acceptance window holds.
 - OKX: orders go to ``POST /api/v5/trade/order`` (``createOrder:
   privatePostTradeOrder``), not ccxt's default one-element batch.
 - ccxt.pro decodes a WebSocket text frame and hands it to the exchange's
@@ -159,6 +160,8 @@ class CcxtSession:
         options["maxRetriesOnFailure"] = 0
         exchange.options.update(options)
         exchange.milliseconds = milliseconds
+        exchange.seconds = lambda: milliseconds() // 1000
+        exchange.microseconds = lambda: milliseconds() * 1000
         if settings.sandbox:
             if not exchange.urls.get("test"):
                 raise ConfigError(
