@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from ib_async import IB
 
 from tradenode import ConfigError
 from tradenode.actors import BrokerReply, Outcome
@@ -25,6 +26,7 @@ from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import IbkrVenue
 
 from ._ibkr_helpers import (
+    CLIENT_ID,
     IbkrHarness,
     K,
     assert_exactly_once,
@@ -283,3 +285,35 @@ def test_a_pacing_violation_while_connecting_fails_the_attempt_at_once(
         coid = h.do(market(Side.BUY, "10"))
         h.wait_status(coid, OrderStatus.FILLED)
         assert_exactly_once(h)
+
+
+def test_lookups_of_one_kind_asked_together_each_get_their_own_answer(venue: IbkrVenue) -> None:
+    """ib_async keys reqOpenOrders, reqCompletedOrders and reqPositions by a fixed
+    name: a second request started before the first is answered takes over its
+    future. A new process resolving several orders of unknown outcome asks about all
+    of them at once; each lookup must get an answer, none may wait out its timeout
+    (the drill's settle runs once ran out of time behind such waits)."""
+    # The typed request layer is internal to the adapter: imported to drive it directly.
+    from tradenode.brokers.ibkr._endpoints import IbkrApi
+
+    async def ask_together() -> list[object]:
+        ib = IB()
+        await ib.connectAsync(venue.host, venue.port, clientId=CLIENT_ID + 40, timeout=10)
+        try:
+            # Far longer than any answer takes: a lost answer fails the test by timing out.
+            api = IbkrApi(ib, timeout=60)
+            return list(
+                await asyncio.gather(
+                    api.open_orders(),
+                    api.open_orders(),
+                    api.completed_orders(),
+                    api.completed_orders(),
+                    api.positions(),
+                    api.positions(),
+                )
+            )
+        finally:
+            ib.disconnect()
+
+    answers = asyncio.run(ask_together())
+    assert answers[0] == answers[1] and answers[2] == answers[3] and answers[4] == answers[5]

@@ -15,7 +15,7 @@ All of it runs on the incarnation's asyncio loop (``_loop.AsyncioThread``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -59,6 +59,19 @@ class IbkrApi:
         self.timeout = timeout
         self.messages_sent = 0
         """API messages sent through this layer (IB's pacing counts every one)."""
+        self._one_at_a_time: dict[str, asyncio.Lock] = {}
+        """ib_async keys open orders, completed orders and positions by a fixed name, not
+        a request id: a second request started before the first is answered takes over
+        its future, and the first waits until it times out. These go one at a time."""
+
+    async def _answer_alone(
+        self, what: str, start: Callable[[], Awaitable[T]], messages: int = 1
+    ) -> T:
+        """:meth:`_answer` for a request ib_async keys by name: started only once the
+        previous one of its kind has its answer."""
+        lock = self._one_at_a_time.setdefault(what, asyncio.Lock())
+        async with lock:
+            return await self._answer(what, start(), messages)
 
     async def _answer(self, what: str, awaitable: Awaitable[T], messages: int = 1) -> T:
         self.messages_sent += messages
@@ -107,7 +120,7 @@ class IbkrApi:
 
     async def open_orders(self) -> list[IbOpenOrder]:
         """reqOpenOrders: this client's open orders as TWS holds them."""
-        trades = await self._answer("reqOpenOrders", self.ib.reqOpenOrdersAsync())
+        trades = await self._answer_alone("reqOpenOrders", self.ib.reqOpenOrdersAsync)
         return [
             parse_open_order(t.contract, t.order, t.orderStatus.status, filled=t.orderStatus.filled)
             for t in trades
@@ -115,8 +128,8 @@ class IbkrApi:
 
     async def completed_orders(self) -> list[IbOpenOrder]:
         """reqCompletedOrders(apiOnly): the day's finished API orders."""
-        trades = await self._answer(
-            "reqCompletedOrders", self.ib.reqCompletedOrdersAsync(apiOnly=True)
+        trades = await self._answer_alone(
+            "reqCompletedOrders", lambda: self.ib.reqCompletedOrdersAsync(apiOnly=True)
         )
         return [
             parse_open_order(
@@ -145,7 +158,7 @@ class IbkrApi:
         return result
 
     async def positions(self) -> list[IbPosition]:
-        items = await self._answer("reqPositions", self.ib.reqPositionsAsync())
+        items = await self._answer_alone("reqPositions", self.ib.reqPositionsAsync)
         return [parse_position(p) for p in items]
 
     async def account_summary(self, account: str) -> list[AccountValue]:
