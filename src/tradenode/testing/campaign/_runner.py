@@ -346,6 +346,11 @@ def _plan_kills(
 # ------------------------------------------------------------------ configs
 
 
+_PRESUMED_WINDOW_MARGIN = 5.0
+"""Seconds past the campaign venue's acceptance window before the node's breaker
+presumes a missing request never arrived (room for a loaded machine's timers)."""
+
+
 def node_config(
     venue: CampaignVenue,
     settings: VenueSettings,
@@ -356,7 +361,16 @@ def node_config(
 ) -> dict[str, Any]:
     """The node's config as plain data (secrets only as ``${ENV}`` references)."""
     entry = venue.venue_config(settings)
-    entry["breaker"] = {"request_timeout": breaker_timeout, "rate_per_second": 200, "burst": 200}
+    entry["breaker"] = {
+        "request_timeout": breaker_timeout,
+        "rate_per_second": 200,
+        "burst": 200,
+        # A venue that names no acceptance window (IB) is presumed to accept for this
+        # long; the campaign's venue never holds a request past its own window, so a
+        # request still missing this much later never arrives. The default (60 s) would
+        # outlast the settle runs and leave such an order pending in the journal.
+        "unknown_outcome_timeout": settings.acceptance_window + _PRESUMED_WINDOW_MARGIN,
+    }
     strategies = (
         [
             {
