@@ -37,7 +37,7 @@ from typing import Any
 from ..._exceptions import BrokerConnectionError, BrokerTimeoutError, MalformedPayloadError
 from ...actors._contract import BrokerReply, BrokerRequest, Outcome
 from ...actors._control import VenueBalances, VenueCursor
-from ...messages._enums import OrderStatus, Side
+from ...messages._enums import OrderStatus, OrderType, Side
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -65,6 +65,7 @@ from ._codec import (
     OrderRequest,
     Placement,
     UnsupportedOrderError,
+    check_order,
     encode_order,
     execution_id,
     map_status,
@@ -195,6 +196,24 @@ class _CancelAnswer:
     answer: object
     order: CcxtOrder | None
     missing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """Refused before sending, by a check that needed the venue (a market order's notional)."""
+
+    code: str
+    reason: str
+
+
+def _market_notional_max(api: CcxtApi, command: SubmitOrder) -> Decimal | None:
+    if command.order_type is not OrderType.MARKET:
+        return None
+    limits = api.exchange.market(command.symbol).get("limits") or {}
+    most = (limits.get("cost") or {}).get("max")
+    if most is None or isinstance(most, bool) or not isinstance(most, int | float):
+        return None
+    return Decimal(repr(most)) if most > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,6 +695,9 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             )
         api = self._api()
         try:
+            check_order(
+                command, api.exchange.market(command.symbol), precision_mode=api.precision_mode
+            )
             order = encode_order(
                 command,
                 client_id_param=api.way.create,
@@ -690,8 +712,14 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             tracked = self.link.orders[cid] = TrackedOrder(command.symbol)
         tracked.side, tracked.quantity = command.side, command.quantity
         monotonic = self.monotonic
+        most = _market_notional_max(api, command)
 
-        async def place() -> CcxtOrder | Placement:
+        async def place() -> CcxtOrder | Placement | _Refused:
+            if most is not None:
+                # A market order's notional at the last price, against the venue's maximum.
+                last = await api.last_price(command.symbol)
+                if last is not None and command.quantity * last > most:
+                    return _Refused("NOTIONAL", f"notional at {last} is above {most}")
             refuse_if_expired(request, monotonic)
             return await api.create_order(order)
 
@@ -852,6 +880,12 @@ class CcxtBroker(BrokerBase[CcxtLink]):
 
     def _on_success(self, request: BrokerRequest, result: object) -> BrokerReply:
         seq, command = request.seq, request.command
+        if isinstance(result, _Refused):
+            assert isinstance(command, SubmitOrder)
+            self.link.orders.pop(command.client_order_id, None)
+            return self.reject(
+                request, OrderRejected, command.client_order_id, result.code, result.reason
+            )
         if isinstance(result, CcxtOrder):  # a placement's answer: the whole order
             self._on_order(result)
             return BrokerReply(seq, Outcome.OK)

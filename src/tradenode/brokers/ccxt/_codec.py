@@ -47,6 +47,7 @@ __all__ = [
     "OrderRequest",
     "Placement",
     "UnsupportedOrderError",
+    "check_order",
     "classify",
     "encode_order",
     "execution_id",
@@ -227,6 +228,61 @@ def encode_order(
         price=price,
         params=params,
     )
+
+
+#: ccxt's ``precisionMode`` where ``market['precision']`` holds tick sizes.
+TICK_SIZE = 4
+
+
+def _limit(market: Mapping[str, Any], *path: str) -> Decimal | None:
+    value: Any = market
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and number > 0 else None
+
+
+def check_order(
+    order: SubmitOrder, market: Mapping[str, Any], *, precision_mode: int = TICK_SIZE
+) -> None:
+    """Refuse, before anything is sent, what the market's rules (ccxt's unified
+    ``precision`` and ``limits``, from the venue's own filters) would refuse:
+    a quantity off the lot grid or outside the amount limits (a market order's
+    own ``limits.market`` where the venue has one, OKX's ``maxMktSz``), a price
+    off the tick grid, a limit order below the minimum notional."""
+    quantity = order.quantity
+    if precision_mode == TICK_SIZE:
+        lot = _limit(market, "precision", "amount")
+        if lot is not None and quantity % lot != 0:
+            raise UnsupportedOrderError(
+                f"quantity {quantity} is not a multiple of the lot size {lot}", code="LOT_SIZE"
+            )
+        tick = _limit(market, "precision", "price")
+        if tick is not None and order.price is not None and order.price % tick != 0:
+            raise UnsupportedOrderError(
+                f"price {order.price} is not a multiple of the tick size {tick}",
+                code="PRICE_FILTER",
+            )
+    kind = "market" if order.order_type is OrderType.MARKET else "amount"
+    low = _limit(market, "limits", kind, "min")
+    high = _limit(market, "limits", kind, "max")
+    if kind == "market":
+        low = low or _limit(market, "limits", "amount", "min")
+        high = high or _limit(market, "limits", "amount", "max")
+    if low is not None and quantity < low:
+        raise UnsupportedOrderError(f"quantity {quantity} is below {low}", code="LOT_SIZE")
+    if high is not None and quantity > high:
+        raise UnsupportedOrderError(f"quantity {quantity} is above {high}", code="LOT_SIZE")
+    notional = _limit(market, "limits", "cost", "min")
+    if notional is not None and order.price is not None and quantity * order.price < notional:
+        raise UnsupportedOrderError(
+            f"notional {quantity * order.price} is below {notional}", code="NOTIONAL"
+        )
 
 
 def _text(value: Decimal) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from ._codec import (
@@ -80,6 +81,10 @@ class CcxtApi:
     @property
     def id(self) -> str:
         return str(self.exchange.id)
+
+    @property
+    def precision_mode(self) -> int:
+        return int(self.exchange.precisionMode)
 
     def market_id(self, symbol: str) -> str:
         return str(self.exchange.market(symbol)["id"])
@@ -189,6 +194,15 @@ class CcxtApi:
         """The fills of one order: our trades on its symbol since it was placed."""
         since = None if order.timestamp is None else order.timestamp - 1_000
         return tuple(t for t in await self.my_trades(order.symbol, since) if t.order_id == order.id)
+
+    async def last_price(self, symbol: str) -> Decimal | None:
+        """The market's last trade price (a ticker), or None if the venue gives none."""
+        ex = self.exchange
+        ticker = await self._call("fetch_ticker", lambda: ex.fetch_ticker(symbol))
+        last = ticker.get("last") if isinstance(ticker, Mapping) else None
+        if last is None or isinstance(last, bool) or not isinstance(last, int | float | str):
+            return None
+        return Decimal(repr(last) if isinstance(last, float) else str(last))
 
     async def balances(self) -> dict[str, Any]:
         """Totals per currency (free and used)."""
