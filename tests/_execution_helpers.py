@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tradenode.actors import GetOrder, ParentView, TrackedOrderView
+from tradenode.actors import GetOrder, ParentView, Strategy, TrackedOrderView
 from tradenode.messages import (
     AlgoParams,
     Message,
@@ -21,6 +21,7 @@ from tradenode.messages import (
     ParentFilled,
     ParentState,
     Side,
+    TwapParams,
 )
 
 from ._node_helpers import Harness
@@ -89,6 +90,28 @@ def working(view: ParentView) -> Decimal:
     return view.filled + view.open_quantity
 
 
+class SubmitTwapOnce(Strategy):
+    """The drill's node strategy: submits one TWAP parent when it starts.
+
+    Its parent id is fixed, so a process restarted on the same journal that
+    submits it again is answered ``ParentDenied(DUPLICATE_ORDER)``, and the
+    parent the journal holds goes on (resumed by the execution coordinator).
+    """
+
+    def __init__(
+        self, parent_id: str, quantity: str, duration: float, slices: int, side: str = "BUY"
+    ) -> None:
+        self.parent_id = parent_id
+        self.quantity = Decimal(quantity)
+        self.params = TwapParams(duration=duration, slices=slices)
+        self.side = Side(side)
+
+    def on_start(self) -> None:
+        self.ctx.submit_parent(
+            self.symbols[0], self.side, self.quantity, self.params, parent_id=self.parent_id
+        )
+
+
 __all__ = [
     "NS",
     "ParentAccepted",
@@ -97,6 +120,7 @@ __all__ = [
     "ParentFilled",
     "ParentState",
     "ParentView",
+    "SubmitTwapOnce",
     "advance",
     "children",
     "parent",

@@ -96,8 +96,6 @@ class ExecutionCoordinator(Actor):
             algo = self._algorithm(message.parent_id)
             if algo is not None:
                 algo.tell(message)
-            if message.state.is_terminal:
-                self._stop_parent(message.parent_id)
         elif isinstance(message, ParentFilled | ParentCanceled):
             self._stop_parent(message.parent_id)
         return None

@@ -13,8 +13,8 @@ quantity). At slice ``k`` the child ``<parent>-<k>`` is sent for
 - without: ``C_k - C_(k-1)``, its own share;
 
 never more than the target minus what is filled and working. Slices whose
-time passed while no incarnation ran (a crash) are merged into the latest
-due one. After the last slice, once nothing is working, a shortfall (a
+time passed while no incarnation ran (a crash) are sent at once, each under
+its own number. After the last slice, once nothing is working, a shortfall (a
 child the venue refused or expired) gets up to ``MAX_FINAL_CHILDREN``
 further children ``<parent>-<N>.<j>`` with catch-up; then, or without
 catch-up, the parent is cancelled with the reason.
@@ -132,22 +132,25 @@ def twap_decide(view: ParentView, now_ns: int, schedule: TwapSchedule, lot: Deci
     if due > sent:
         cancels: tuple[str, ...] = ()
         if params.catch_up:
-            wanted = schedule.cumulative[due - 1] - working
             cancels = tuple(
                 c.client_order_id
                 for c in view.open_children
                 if c.status is not OrderStatus.PENDING_CANCEL
             )
-        else:
-            wanted = schedule.share(due)
-        quantity = _floor(min(wanted, view.available), lot)
-        if quantity <= 0:
-            # Nothing to add yet (what is working covers the schedule, or a cancel
-            # must free it first): the slice is sent when there is.
-            return Decision(cancels=cancels, wake_at_ns=next_wake)
-        return Decision(
-            children=(_child(pid, due, 0, quantity, params),), cancels=cancels, wake_at_ns=next_wake
-        )
+        intents = []
+        available = view.available
+        for k in range(sent + 1, due + 1):
+            # Every slice due is sent under its own number (after a crash, several at
+            # once): each says what the schedule wants done by its time.
+            wanted = schedule.cumulative[k - 1] - working if params.catch_up else schedule.share(k)
+            quantity = _floor(min(wanted, available), lot)
+            if quantity > 0:
+                intents.append(_child(pid, k, 0, quantity, params))
+                working += quantity
+                available -= quantity
+        # A slice with nothing to add yet (what works covers the schedule, or a cancel
+        # must free it first) is sent at a later wake, if there is then.
+        return Decision(children=tuple(intents), cancels=cancels, wake_at_ns=next_wake)
     if due < n or view.open_children:
         return Decision(wake_at_ns=next_wake)
     # Every slice is out and nothing is working.
