@@ -14,9 +14,11 @@ from tradenode.actors._execution_quality import (
     ArrivalBook,
     ExecutionQuality,
     ExecutionQualityTotals,
+    QualityTracker,
     arrival_price,
     fee_in_quote,
     order_quality,
+    quality_report,
 )
 from tradenode.messages import OrderFilled, OrderType, Quote, Side, SubmitOrder
 
@@ -280,3 +282,53 @@ def test_a_forgotten_order_leaves_the_arrival_book_with_it() -> None:
         state.apply(fill("1", "10", xid=f"f{number}", client_order_id=cid), number)
     assert state.get("o-1") is None
     assert state.arrivals.client_order_ids() == ("o-2",)
+
+
+def recount(state: OmsState) -> ExecutionQualityTotals:
+    found = (order_quality(state, cid) for cid in state.arrivals.client_order_ids())
+    return ExecutionQualityTotals.of(quality for quality in found if quality is not None)
+
+
+def test_the_tracker_keeps_the_totals_of_a_full_recount_recomputing_only_what_changed() -> None:
+    """Orders come, fill in parts, complete and are forgotten (capacity 2); after every step
+    the tracker's running totals equal a recount of every retained order from scratch."""
+    state = OmsState(completed_capacity=2)
+    tracker = QualityTracker()
+    assert tracker.latest is None
+    steps = 0
+    for number in range(1, 6):
+        cid = f"o-{number}"
+        state.register(_order(cid, "2"), number * 10)
+        state.set_arrival(cid, D(100 + number))
+        state.mark_submitted(cid, number * 10)
+        assert tracker.refresh(state) == recount(state)
+        for part, price in enumerate(("100.5", "99.25")):
+            state.apply(
+                fill("1", price, commission="0.1", xid=f"{cid}-{part}", client_order_id=cid),
+                number * 10 + part + 1,
+            )
+            assert tracker.refresh(state) == recount(state)
+            steps += 1
+    assert steps == 10 and len(state.arrivals) == 2
+    assert tracker.latest == recount(state) and tracker.latest.orders == 2
+    assert state.arrivals.take_changed() == (False, frozenset())
+    report = quality_report(state, tracker=tracker, limit=1)
+    assert list(report["orders"]) == ["o-5"]
+    assert report == quality_report(state, limit=1)
+    assert report == quality_report(state, limit=1, totals=tracker.latest)
+    # A restored state is all new to a tracker.
+    restored = OmsState.restore(state.snapshot())
+    assert QualityTracker().refresh(restored) == tracker.latest
+
+
+def test_a_book_nobody_reads_stops_listing_changes_and_says_everything_changed() -> None:
+    book = ArrivalBook()
+    assert book.take_changed() == (True, frozenset())
+    for number in range(1100):
+        book.complete(f"o-{number}", number)
+    everything, _ = book.take_changed()
+    assert not everything
+    # Forgetting all of them lists more changes than twice the book plus 1024.
+    for number in range(1100):
+        book.forget(f"o-{number}")
+    assert book.take_changed() == (True, frozenset())

@@ -142,7 +142,12 @@ def books(node: Node) -> dict[str, Any]:
         "realized_pnl": str(sum((Decimal(p["realized_pnl"]) for p in positions), Decimal(0))),
         "restarts": node.system.events.restart_counts(),
         # Totals over every retained order; the figures of the latest 100 orders.
-        "execution_quality": quality_report(state, limit=100),
+        "execution_quality": quality_report(
+            state,
+            limit=100,
+            # Live, the OMS's latest totals (its thread keeps them); once stopped, all anew.
+            totals=None if node.system.is_terminated else node.oms_store.quality.latest,
+        ),
         # Positions per instrument summed across the venues that list it.
         "exposure": node.oms_store.exposure().to_dict(),
     }

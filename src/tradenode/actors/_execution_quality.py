@@ -50,11 +50,11 @@ __all__ = [
     "ExecutionQuality",
     "ExecutionQualityTotals",
     "GetExecutionQuality",
+    "QualityTracker",
     "arrival_price",
     "fee_in_quote",
     "order_quality",
     "quality_report",
-    "quality_totals",
 ]
 
 _ZERO = Decimal(0)
@@ -63,6 +63,9 @@ _BPS = Decimal(10_000)
 #: Every figure is computed in this context, never the calling thread's: an
 #: actor's thread belongs to whoever runs it.
 _CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+#: Running sums are kept exact (far wider than any figure), so taking an order's
+#: figures out again leaves no residue.
+_SUM_CONTEXT = decimal.Context(prec=100, rounding=decimal.ROUND_HALF_EVEN)
 
 
 def arrival_price(quote: Quote | None) -> Decimal | None:
@@ -227,47 +230,10 @@ class ExecutionQualityTotals:
 
     @classmethod
     def of(cls, qualities: Iterable[ExecutionQuality]) -> ExecutionQualityTotals:
-        orders = measured = 0
-        weighted = measured_notional = notional = shortfall = fees = _ZERO
-        requested = filled = _ZERO
-        unconverted: dict[str, Decimal] = {}
-        first: list[int] = []
-        complete: list[int] = []
-        with decimal.localcontext(_CONTEXT):
-            for quality in qualities:
-                orders += 1
-                requested += quality.requested_quantity
-                filled += quality.filled_quantity
-                notional += quality.filled_notional
-                fees += quality.fees
-                for asset, amount in quality.unconverted_fees.items():
-                    unconverted[asset] = unconverted.get(asset, _ZERO) + amount
-                if (
-                    quality.slippage_bps is not None
-                    and quality.implementation_shortfall is not None
-                ):
-                    measured += 1
-                    measured_notional += quality.filled_notional
-                    weighted += quality.slippage_bps * quality.filled_notional
-                    shortfall += quality.implementation_shortfall
-                if quality.time_to_first_fill_ns is not None:
-                    first.append(quality.time_to_first_fill_ns)
-                if quality.time_to_complete_ns is not None:
-                    complete.append(quality.time_to_complete_ns)
-            slippage = weighted / measured_notional if measured_notional else None
-            ratio = filled / requested if requested else None
-        return cls(
-            orders=orders,
-            measured=measured,
-            filled_notional=notional,
-            slippage_bps=slippage,
-            implementation_shortfall=shortfall,
-            fees=fees,
-            unconverted_fees=MappingProxyType(unconverted),
-            fill_ratio=ratio,
-            mean_time_to_first_fill_ns=sum(first) // len(first) if first else None,
-            mean_time_to_complete_ns=sum(complete) // len(complete) if complete else None,
-        )
+        sums = _Sums()
+        for quality in qualities:
+            sums.add(quality)
+        return sums.totals()
 
     def metrics(self) -> dict[str, int | Decimal | None]:
         """Flat ``execution_*`` entries for the OMS's metrics (scalars only)."""
@@ -295,6 +261,68 @@ class ExecutionQualityTotals:
             "mean_time_to_first_fill_ns": self.mean_time_to_first_fill_ns,
             "mean_time_to_complete_ns": self.mean_time_to_complete_ns,
         }
+
+
+class _Sums:
+    """The additive parts of the totals: an order's figures can be taken out again
+    exactly (when they change or the order is forgotten), so keeping the totals of
+    thousands of orders costs only the orders that changed."""
+
+    def __init__(self) -> None:
+        self.orders = self.measured = 0
+        self.requested = self.filled = self.notional = self.fees = _ZERO
+        self.weighted = self.measured_notional = self.shortfall = _ZERO
+        self.unconverted: dict[str, Decimal] = {}
+        self.first = [0, 0]
+        self.complete = [0, 0]
+
+    def add(self, quality: ExecutionQuality, sign: int = 1) -> None:
+        """Adds (``sign`` 1) or takes out (-1) one order's figures."""
+        with decimal.localcontext(_SUM_CONTEXT):
+            self.orders += sign
+            self.requested += sign * quality.requested_quantity
+            self.filled += sign * quality.filled_quantity
+            notional = quality.filled_notional
+            self.notional += sign * notional
+            self.fees += sign * quality.fees
+            for asset, amount in quality.unconverted_fees.items():
+                total = self.unconverted.get(asset, _ZERO) + sign * amount
+                if total:
+                    self.unconverted[asset] = total
+                else:
+                    self.unconverted.pop(asset, None)
+            slippage, shortfall = quality.slippage_bps, quality.implementation_shortfall
+            if slippage is not None and shortfall is not None:
+                self.measured += sign
+                self.measured_notional += sign * notional
+                self.weighted += sign * slippage * notional
+                self.shortfall += sign * shortfall
+            for duration, tally in (
+                (quality.time_to_first_fill_ns, self.first),
+                (quality.time_to_complete_ns, self.complete),
+            ):
+                if duration is not None:
+                    tally[0] += sign * duration
+                    tally[1] += sign
+
+    def totals(self) -> ExecutionQualityTotals:
+        with decimal.localcontext(_CONTEXT):
+            slippage = self.weighted / self.measured_notional if self.measured_notional else None
+            ratio = self.filled / self.requested if self.requested else None
+            return ExecutionQualityTotals(
+                orders=self.orders,
+                measured=self.measured,
+                filled_notional=+self.notional,
+                slippage_bps=slippage,
+                implementation_shortfall=+self.shortfall,
+                fees=+self.fees,
+                unconverted_fees=MappingProxyType(
+                    {asset: +amount for asset, amount in self.unconverted.items()}
+                ),
+                fill_ratio=ratio,
+                mean_time_to_first_fill_ns=_mean(self.first),
+                mean_time_to_complete_ns=_mean(self.complete),
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +353,10 @@ class ArrivalBook:
     """
 
     _entries: dict[str, _Marks] = field(default_factory=dict)
+    _changed: set[str] = field(default_factory=set, compare=False, repr=False)
+    """Orders whose figures may have changed since :meth:`take_changed` (not state:
+    a restored book starts with everything changed)."""
+    _all_changed: bool = field(default=True, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -341,6 +373,7 @@ class ArrivalBook:
         marks = self._entries.setdefault(client_order_id, _Marks())
         if marks.arrival_price is None:
             marks.arrival_price = price
+            self._change(client_order_id)
 
     def inherit(self, client_order_id: str, predecessor: str) -> None:
         """A replacement (cancel/replace) keeps its logical order's arrival price."""
@@ -353,9 +386,34 @@ class ArrivalBook:
         marks = self._entries.setdefault(client_order_id, _Marks())
         if marks.completed_ns is None:
             marks.completed_ns = ts_ns
+        self._change(client_order_id)
+
+    def filled(self, client_order_id: str, ts_ns: int, *, complete: bool) -> None:
+        """A fill was applied to the order at ``ts_ns`` (node clock)."""
+        if complete:
+            self.complete(client_order_id, ts_ns)
+        elif client_order_id in self._entries:
+            self._change(client_order_id)
 
     def forget(self, client_order_id: str) -> None:
-        self._entries.pop(client_order_id, None)
+        if self._entries.pop(client_order_id, None) is not None:
+            self._change(client_order_id)
+
+    def take_changed(self) -> tuple[bool, frozenset[str]]:
+        """``(everything, ids)``: what changed since the last call, which starts afresh."""
+        taken = (self._all_changed, frozenset(self._changed))
+        self._all_changed = False
+        self._changed.clear()
+        return taken
+
+    def _change(self, client_order_id: str) -> None:
+        if self._all_changed:
+            return
+        self._changed.add(client_order_id)
+        # Nobody asking for a long while: stop listing, everything has changed.
+        if len(self._changed) > 2 * len(self._entries) + 1024:
+            self._all_changed = True
+            self._changed.clear()
 
     def arrival_price(self, client_order_id: str) -> Decimal | None:
         found = self._entries.get(client_order_id)
@@ -423,28 +481,81 @@ def order_quality(state: OmsState, client_order_id: str) -> ExecutionQuality | N
     )
 
 
-def quality_report(state: OmsState, *, limit: int | None = None) -> dict[str, Any]:
+class QualityTracker:
+    """Execution-quality totals over the retained orders, kept up to date by
+    recomputing only the orders whose figures changed (the OMS asks for its
+    metrics every status interval; recomputing thousands of orders each time
+    would stall it). It belongs to the OMS's store: read it on the OMS's thread."""
+
+    def __init__(self) -> None:
+        self._book: ArrivalBook | None = None
+        self._cache: dict[str, ExecutionQuality] = {}
+        self._sums = _Sums()
+        self.latest: ExecutionQualityTotals | None = None
+        """The totals of the last :meth:`refresh` (None before the first)."""
+
+    def refresh(self, state: OmsState) -> ExecutionQualityTotals:
+        book = state.arrivals
+        everything, changed = book.take_changed()
+        if book is not self._book or everything:
+            self._book, self._cache, self._sums = book, {}, _Sums()
+            changed = frozenset(book.client_order_ids())
+        for client_order_id in changed:
+            old = self._cache.pop(client_order_id, None)
+            if old is not None:
+                self._sums.add(old, -1)
+            new = order_quality(state, client_order_id) if client_order_id in book else None
+            if new is not None:
+                self._cache[client_order_id] = new
+                self._sums.add(new)
+        self.latest = self._sums.totals()
+        return self.latest
+
+    def qualities(self) -> dict[str, ExecutionQuality]:
+        """Each retained order's figures as of the last :meth:`refresh`, oldest first."""
+        return dict(self._cache)
+
+
+def quality_report(
+    state: OmsState,
+    *,
+    limit: int | None = None,
+    tracker: QualityTracker | None = None,
+    totals: ExecutionQualityTotals | None = None,
+) -> dict[str, Any]:
     """JSON-able: ``totals`` over every retained order with an arrival price or a
     completion, and ``orders`` (client order id -> figures), the most recent
-    ``limit`` of them when given."""
-    qualities: dict[str, ExecutionQuality] = {}
-    for client_order_id in state.arrivals.client_order_ids():
-        quality = order_quality(state, client_order_id)
-        if quality is not None:
-            qualities[client_order_id] = quality
-    shown = list(qualities.items())
+    ``limit`` of them when given.
+
+    On the OMS's thread pass its ``tracker``: only what changed is recomputed.
+    Elsewhere pass the tracker's latest ``totals`` (then only the orders shown
+    are computed), or nothing, and everything is (a final summary).
+    """
+    if tracker is not None:
+        totals = tracker.refresh(state)
+        shown = list(tracker.qualities().items())
+    else:
+        ids = list(state.arrivals.client_order_ids())
+        if totals is None:
+            found = ((cid, order_quality(state, cid)) for cid in ids)
+            measured = [(cid, quality) for cid, quality in found if quality is not None]
+            totals = ExecutionQualityTotals.of(quality for _, quality in measured)
+            shown = measured
+        else:
+            if limit is not None:
+                ids = ids[-limit:] if limit > 0 else []
+            found = ((cid, order_quality(state, cid)) for cid in ids)
+            shown = [(cid, quality) for cid, quality in found if quality is not None]
     if limit is not None:
         shown = shown[-limit:] if limit > 0 else []
     return {
-        "totals": ExecutionQualityTotals.of(qualities.values()).to_dict(),
+        "totals": totals.to_dict(),
         "orders": {client_order_id: quality.to_dict() for client_order_id, quality in shown},
     }
 
 
-def quality_totals(state: OmsState) -> ExecutionQualityTotals:
-    """The totals of :func:`quality_report`, for the OMS's metrics."""
-    found = (order_quality(state, cid) for cid in state.arrivals.client_order_ids())
-    return ExecutionQualityTotals.of(quality for quality in found if quality is not None)
+def _mean(tally: list[int]) -> int | None:
+    return tally[0] // tally[1] if tally[1] else None
 
 
 def _duration(start: int | None, end: int | None) -> int | None:

@@ -63,10 +63,10 @@ from ._control import (
 from ._directory import Directory
 from ._execution_quality import (
     GetExecutionQuality,
+    QualityTracker,
     arrival_price,
     order_quality,
     quality_report,
-    quality_totals,
 )
 from ._exposure import Exposure, GetExposure, Listings, quote_mark
 from ._oms_entries import EntryKind
@@ -160,6 +160,8 @@ class OmsStore:
     """The last quote per (venue, symbol): an order's arrival price is its mid."""
     listings: Listings | None = None
     """Which (venue, symbol) are one instrument (the config's ``instruments:``)."""
+    quality: QualityTracker = field(default_factory=QualityTracker)
+    """Execution-quality totals, recomputed for the orders that changed only."""
 
     def exposure(self) -> Exposure:
         """Positions per instrument across venues, each venue at its last quote's mark."""
@@ -330,10 +332,10 @@ class OmsActor(Actor):
         if isinstance(message, GetExecutionQuality):
             if message.client_order_id is not None:
                 return order_quality(self.state, message.client_order_id)
-            return quality_report(self.state)
+            return quality_report(self.state, tracker=self.store.quality)
         if isinstance(message, GetMetrics):
             metrics = dict(self.state.metrics())
-            metrics.update(quality_totals(self.state).metrics())
+            metrics.update(self.store.quality.refresh(self.state).metrics())
             metrics["drift_events"] = self.store.drift_events
             metrics["adopted_orders"] = self.store.adopted
             metrics["position_drifts"] = self.store.position_drifts

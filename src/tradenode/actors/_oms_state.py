@@ -1121,8 +1121,7 @@ class OmsState:
                 self._metrics.fill_latency_count += 1
 
         complete = tracked.filled >= tracked.order.quantity
-        if complete:
-            self._arrivals.complete(tracked.client_order_id, ts_ns)
+        self._arrivals.filled(tracked.client_order_id, ts_ns, complete=complete)
         status = tracked.status
         if status in (_S.SUBMITTED, _S.ACCEPTED, _S.PARTIALLY_FILLED):
             target = _S.FILLED if complete else _S.PARTIALLY_FILLED
