@@ -3,18 +3,33 @@ refreshed on fill, seeded price offsets, and parameter checks that deny."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# The Iceberg policy is internal: these tests pin its rules directly.
-from tradenode.execution._iceberg import IcebergChild, IcebergPolicy
-from tradenode.messages import IcebergParams, Side
+from tradenode.brokers import VenueConfig
+from tradenode.brokers.paper import PaperVenue
+from tradenode.execution import IcebergChild, IcebergPolicy
+from tradenode.messages import DenialCode, IcebergParams, OrderStatus, Side, child_order_id
 
 # The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_iceberg
+from tradenode.sim import paper_sim_config
+from tradenode.supervision import ManualClock
+
+from ._execution_helpers import (
+    ParentDenied,
+    ParentFilled,
+    children,
+    parent,
+    parent_events,
+    submit_parent,
+    wait_parent_event,
+)
+from ._node_helpers import Harness, running_node
 
 D = Decimal
 
@@ -149,3 +164,118 @@ def test_the_public_params_deny_with_a_code_and_a_reason() -> None:
         ValueError, match=r"IcebergParams\.display_quantity=1\.0: must be a decimal"
     ):
         IcebergParams(display_quantity=1.0, limit_price=D(1))  # type: ignore[arg-type]
+
+
+# -- on a running node -------------------------------------------------------------------
+
+
+class ShowingPaperVenue(PaperVenue):
+    """A paper venue that, after every change it publishes (a placement, a fill, a
+    price move), records how much of one parent's children rests in its own book."""
+
+    def __init__(self, clock: ManualClock, prefix: str) -> None:
+        super().__init__("ice", paper_sim_config(), seed=3, clock=clock)
+        self.prefix = prefix
+        self.showing: list[Decimal] = []
+
+    def _publish(self, events: Sequence[object]) -> None:
+        self.showing.append(
+            sum(
+                (
+                    order.remaining_quantity
+                    for order in self.open_orders()
+                    if order.client_order_id.startswith(self.prefix)
+                ),
+                D(0),
+            )
+        )
+        super()._publish(events)
+
+
+def _iceberg_node(h: Harness, parent_id: str) -> ShowingPaperVenue:
+    venue = ShowingPaperVenue(h.clock, f"{parent_id}-")
+    # No market tick during a test (one a day): the test moves the price itself.
+    h.node.add_venue(VenueConfig(name="ice", paper={"tick_interval_ms": 86_400_000}), venue=venue)
+    h.strategy("s1")
+    h.sync()
+    return venue
+
+
+def test_an_iceberg_never_shows_more_than_its_display_at_the_venue() -> None:
+    with running_node() as h:
+        venue = _iceberg_node(h, "ice1")
+        params = IcebergParams(display_quantity=D("0.3"), limit_price=D("49990.00"))
+        pid = submit_parent(h, D("1.0"), params, venue="ice", parent_id="ice1")
+        for refresh in range(1, 5):
+            # One child rests, at the limit, and it is the only thing of the parent showing.
+            (resting,) = venue.open_orders()
+            assert resting.client_order_id == child_order_id(pid, refresh)
+            assert resting.remaining_quantity == (D("0.3") if refresh < 4 else D("0.1"))
+            assert resting.price == D("49990.00")
+            # The market trades through the limit and comes back: the child fills, the
+            # next refresh goes out (and rests) only once the venue has reported it.
+            venue.set_price("BTCUSDT", D("49900.00"))
+            venue.set_price("BTCUSDT", D("50100.00"))
+            h.sync()
+        wait_parent_event(h, pid, ParentFilled)
+        assert venue.open_orders() == []
+        sent = children(h, pid)
+        assert [c.quantity for c in sent] == [D("0.3"), D("0.3"), D("0.3"), D("0.1")]
+        assert all(c.status is OrderStatus.FILLED for c in sent)
+        assert parent(h, pid).filled == D("1.0")
+        # The venue's own book, checked at every change it made: never above the display.
+        assert venue.showing and max(venue.showing) == D("0.3")
+        assert venue.position("BTCUSDT") == D("1.0")
+
+
+def test_a_partly_filled_child_is_not_refreshed_until_it_fills() -> None:
+    """The synthetic book fills 0.5 per crossing at most: a 0.8 display fills in two
+    steps, and nothing else goes out in between."""
+    with running_node() as h:
+        venue = _iceberg_node(h, "ice2")
+        params = IcebergParams(display_quantity=D("0.8"), limit_price=D("49990.00"))
+        pid = submit_parent(h, D("1.2"), params, venue="ice", parent_id="ice2")
+        venue.set_price("BTCUSDT", D("49900.00"))
+        venue.set_price("BTCUSDT", D("50100.00"))
+        h.sync()
+        (resting,) = venue.open_orders()
+        assert resting.client_order_id == child_order_id(pid, 1)
+        assert D(0) < resting.remaining_quantity < D("0.8")
+        assert len(parent(h, pid).child_ids) == 1
+        while parent(h, pid).filled < D("1.2"):
+            venue.set_price("BTCUSDT", D("49900.00"))
+            venue.set_price("BTCUSDT", D("50100.00"))
+            h.sync()
+        assert max(venue.showing) <= D("0.8")
+        assert sum(c.filled_quantity for c in children(h, pid)) == D("1.2")
+        assert venue.position("BTCUSDT") == D("1.2")
+
+
+def test_refreshes_draw_their_price_within_the_offset() -> None:
+    with running_node() as h:
+        venue = _iceberg_node(h, "ice3")
+        params = IcebergParams(
+            display_quantity=D("0.2"), limit_price=D("49990.00"), price_offset=D("5.00")
+        )
+        pid = submit_parent(h, D("1.0"), params, venue="ice", parent_id="ice3")
+        while parent(h, pid).filled < D("1.0"):
+            venue.set_price("BTCUSDT", D("49900.00"))
+            venue.set_price("BTCUSDT", D("50100.00"))
+            h.sync()
+        prices = [c.order.price for c in children(h, pid)]
+        assert len(prices) == 5
+        assert all(p is not None and D("49985.00") <= p <= D("49990.00") for p in prices)
+        assert max(venue.showing) <= D("0.2")
+
+
+def test_an_invalid_iceberg_is_denied_with_a_code_and_a_reason() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        params = IcebergParams(display_quantity=D("5"), limit_price=D("49990.00"))
+        pid = submit_parent(h, D("1"), params)
+        denied = wait_parent_event(h, pid, ParentDenied)
+        assert denied.code is DenialCode.INVALID_ORDER
+        assert denied.reason.startswith("DISPLAY_ABOVE_TOTAL: ")
+        assert parent_events(h, pid) == [denied]
+        assert h.open_orders() == ()

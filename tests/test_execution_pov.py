@@ -13,14 +13,23 @@ from tradenode.actors import MarketDataKind
 
 # Trade subscriptions are the broker contract's, not yet exported (see the report on #18).
 from tradenode.actors._contract import TradeSubscription
-
-# The POV policy is internal: these tests pin its arithmetic directly.
-from tradenode.execution._pov import PovChild, PovPolicy
-from tradenode.messages import MarketTrade, OrderFilled, PovParams, Side
+from tradenode.execution import PovChild, PovPolicy
+from tradenode.messages import DenialCode, MarketTrade, OrderFilled, PovParams, Side
 
 # The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_pov
 
+from ._execution_helpers import (
+    ParentCanceled,
+    ParentDenied,
+    ParentFilled,
+    advance,
+    children,
+    parent,
+    parent_events,
+    submit_parent,
+    wait_parent_event,
+)
 from ._node_helpers import running_node
 
 D = Decimal
@@ -196,3 +205,86 @@ def test_the_paper_venue_prints_its_tape_to_trade_subscribers() -> None:
         assert [(t.quantity, t.price, t.aggressor) for t in ours] == [
             (fill.last_quantity, fill.last_price, Side.BUY)
         ]
+
+
+# -- on a running node -------------------------------------------------------------------
+
+
+def _market_volume(prints: list[MarketTrade], since_ns: int) -> Decimal:
+    """The paper tape's own prints since ``since_ns`` (ours carry an aggressor side)."""
+    return sum((t.quantity for t in prints if t.aggressor is None and t.ts_ns >= since_ns), D(0))
+
+
+def test_a_pov_stays_within_its_participation_bounds() -> None:
+    """10 % of the tape, bounds [5 %, 15 %], market children: after every market tick
+    the parent's fills are at most 15 % of the market's volume since it started (the
+    tape's prints, ours excluded), and at least 5 % of it up to the tick it has not
+    seen yet; it fills its target exactly, never more."""
+    with running_node() as h:
+        address, seen = h.strategy("s1")
+        entry = h.node.directory.venue("paper")
+        assert entry is not None
+        entry.broker.tell(TradeSubscription(address, ("BTCUSDT",)))
+        h.sync()
+        params = PovParams(
+            participation=D("0.1"),
+            min_participation=D("0.05"),
+            max_participation=D("0.15"),
+            interval=1.0,
+        )
+        pid = submit_parent(h, D("0.5000"), params)
+        start = parent(h, pid).accepted_ns
+        ticks = 0
+        while parent(h, pid).filled < D("0.5") and ticks < 200:
+            before = _market_volume([m for m in seen.items if isinstance(m, MarketTrade)], start)
+            advance(h, 1.0)
+            ticks += 1
+            volume = _market_volume([m for m in seen.items if isinstance(m, MarketTrade)], start)
+            view = parent(h, pid)
+            assert view.filled + view.open_quantity <= D("0.15") * volume, ticks
+            if view.filled < view.target:
+                assert view.filled >= D("0.05") * before - D("0.0001"), ticks
+        assert 5 < ticks < 200
+        wait_parent_event(h, pid, ParentFilled)
+        sent = children(h, pid)
+        assert len(sent) > 3
+        assert sum(c.filled_quantity for c in sent) == D("0.5")
+        assert h.position("BTCUSDT") == D("0.5")
+        advance(h, 10.0)
+        assert len(parent(h, pid).child_ids) == len(sent)
+
+
+def test_a_pov_ends_with_its_duration() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        params = PovParams(participation=D("0.01"), duration=5.0)
+        pid = submit_parent(h, D("100.0000"), params)
+        for _ in range(8):
+            advance(h, 1.0)
+        canceled = wait_parent_event(h, pid, ParentCanceled)
+        assert "POV duration over" in canceled.reason
+        view = parent(h, pid)
+        assert D(0) < view.filled < D(100)
+        assert h.position("BTCUSDT") == view.filled
+
+
+def test_an_invalid_pov_is_denied_with_a_code_and_a_reason() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        for params, code in (
+            (PovParams(participation=D("1.5")), "PARTICIPATION_OUT_OF_RANGE"),
+            (PovParams(participation=D(0)), "PARTICIPATION_OUT_OF_RANGE"),
+            (
+                PovParams(participation=D("0.1"), max_participation=D("0.05")),
+                "PARTICIPATION_OUT_OF_RANGE",
+            ),
+            (PovParams(participation=D("0.1"), duration=-1.0), "INVALID_DURATION"),
+        ):
+            pid = submit_parent(h, D("1"), params)
+            denied = wait_parent_event(h, pid, ParentDenied)
+            assert denied.code is DenialCode.INVALID_ORDER
+            assert denied.reason.startswith(f"{code}: PovParams.")
+            assert parent_events(h, pid) == [denied]
+        assert h.open_orders() == ()

@@ -1,7 +1,8 @@
 """Execution algorithms: parent orders worked as child orders by supervised actors.
 
 Runtime tier: the algorithm framework (``AlgorithmActor``, ``Decision``,
-``ChildIntent``, ``register_algorithm``) for algorithm authors, TWAP, and
+``ChildIntent``, ``register_algorithm``) for algorithm authors, TWAP, VWAP,
+Iceberg and POV (each a pure policy and its actor), and
 the node's ``execution`` subtree. Strategies and operators submit parents
 with ``StrategyContext.submit_parent`` / ``Node.submit_parent`` and the
 messages in ``tradenode.messages`` (``SubmitParentOrder``, ``TwapParams``).
@@ -19,7 +20,11 @@ from ._algorithm import (
     register_algorithm,
 )
 from ._coordinator import ExecutionCoordinator, ExecutionRuntime, ResumeParents, execution_spec
+from ._iceberg import IcebergAlgorithm, IcebergChild, IcebergPolicy
+from ._pov import PovAlgorithm, PovChild, PovPolicy
+from ._tape import TapeAlgorithm
 from ._twap import MAX_FINAL_CHILDREN, TwapAlgorithm, TwapSchedule, twap_decide, twap_schedule
+from ._vwap import VolumeProfile, VwapAlgorithm, VwapPolicy
 
 __all__ = [
     "ALGORITHMS",
@@ -30,9 +35,19 @@ __all__ = [
     "Decision",
     "ExecutionCoordinator",
     "ExecutionRuntime",
+    "IcebergAlgorithm",
+    "IcebergChild",
+    "IcebergPolicy",
+    "PovAlgorithm",
+    "PovChild",
+    "PovPolicy",
     "ResumeParents",
+    "TapeAlgorithm",
     "TwapAlgorithm",
     "TwapSchedule",
+    "VolumeProfile",
+    "VwapAlgorithm",
+    "VwapPolicy",
     "Wake",
     "execution_spec",
     "register_algorithm",

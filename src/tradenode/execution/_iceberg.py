@@ -15,8 +15,9 @@ refresh number, within ``price_offset`` of the limit on the passive side
 the limit and a restarted actor draws the same price for the same refresh.
 
 Where a venue has a native iceberg (Binance's ``icebergQty``), the venue
-itself hides the rest; the node cannot yet say so to a venue (see the
-report on issue #18), so every venue gets the emulated one.
+itself could hide the rest; but an order cannot carry a display quantity
+to a venue yet (``SubmitOrder`` has no such field and ``VenueCapabilities``
+no such flag), so every venue gets the emulated one.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..messages._enums import Side
+from ..actors._oms_parents import ParentView
+from ..messages._algos import IcebergParams
+from ..messages._enums import OrderStatus, OrderType, Side
+from ..messages._execution import child_order_id
+from ._algorithm import AlgorithmActor, AlgorithmEnv, ChildIntent, Decision, register_algorithm
 
-__all__ = ["IcebergChild", "IcebergPolicy"]
+__all__ = ["IcebergAlgorithm", "IcebergChild", "IcebergPolicy"]
 
 _DRAW_SCALE = 2**64
 
@@ -102,3 +107,70 @@ def _quantum(value: Decimal) -> Decimal:
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
     return Decimal(1).scaleb(min(exponent, 0))
+
+
+class IcebergAlgorithm(AlgorithmActor):
+    """Works a parent whose ``algorithm`` is ``IcebergParams``.
+
+    No timer: it looks again whenever the parent progresses (a child
+    accepted, filled, cancelled), and sends refresh ``n`` as child
+    ``<parent>-<n+1>`` once nothing is showing. A child the venue refused,
+    or the risk guard denied, without filling anything ends the parent
+    (sending the same refresh again would be refused again); one that ended
+    otherwise (expired, cancelled by the venue) is refreshed with the rest.
+    """
+
+    def __init__(self, parent_id: str, env: AlgorithmEnv) -> None:
+        super().__init__(parent_id, env)
+        self._policy: IcebergPolicy | None = None
+
+    def policy(self, view: ParentView) -> IcebergPolicy:
+        if self._policy is None:
+            params = view.order.algorithm
+            if not isinstance(params, IcebergParams):
+                raise TypeError(f"{self.parent_id}: not an Iceberg parent ({params.name})")
+            self._policy = IcebergPolicy(
+                parent_id=view.parent_id,
+                side=view.order.side,
+                quantity=view.target,
+                display_quantity=params.display_quantity,
+                limit_price=params.limit_price,
+                price_offset=params.price_offset,
+            )
+        return self._policy
+
+    def decide(self, view: ParentView, now_ns: int) -> Decision:
+        policy = self.policy(view)
+        if view.children:
+            last = view.children[-1]
+            if (
+                last.status in (OrderStatus.REJECTED, OrderStatus.DENIED)
+                and last.filled_quantity == 0
+            ):
+                return Decision(
+                    finish=f"Iceberg child {last.client_order_id} refused: "
+                    f"{last.rejection_code or last.denial_code}: {last.reason}"
+                )
+        # Every child not yet terminal shows (or may show) at the venue, at most
+        # what it has left; a child sent and not yet acknowledged included.
+        child = policy.next_child(
+            filled=view.filled, showing=view.open_quantity, refreshes=len(view.child_ids)
+        )
+        if child is None:
+            return Decision()
+        quantity = min(child.quantity, view.available)
+        if quantity <= 0:
+            return Decision()
+        return Decision(
+            children=(
+                ChildIntent(
+                    child_order_id(view.parent_id, child.refresh + 1),
+                    quantity,
+                    OrderType.LIMIT,
+                    price=child.price,
+                ),
+            )
+        )
+
+
+register_algorithm(IcebergParams, IcebergAlgorithm)

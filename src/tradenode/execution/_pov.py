@@ -21,9 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ._sizing import floor_to_lot
+from ..actors._oms_parents import ParentView
+from ..messages._algos import PovParams
+from ..messages._enums import OrderStatus, OrderType
+from ..messages._execution import child_number, child_order_id
+from ._algorithm import AlgorithmEnv, ChildIntent, Decision, register_algorithm
+from ._sizing import floor_to_lot, seconds_to_ns
+from ._tape import TapeAlgorithm
 
-__all__ = ["PovChild", "PovPolicy"]
+__all__ = ["PovAlgorithm", "PovChild", "PovPolicy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +94,100 @@ class PovPolicy:
         if size <= 0 or (size < self.min_child_quantity and size < left):
             return None
         return PovChild(quantity=size, behind=self.is_behind(market_volume, filled))
+
+
+class PovAlgorithm(TapeAlgorithm):
+    """Works a parent whose ``algorithm`` is ``PovParams``.
+
+    It looks every ``interval`` seconds (and whenever the parent progresses)
+    at the market's volume on the venue's tape since the parent started,
+    and sends the policy's child as ``<parent>-<n>``: at market when the
+    parent is below its minimum (or has no limit), else at ``limit_price``.
+    A new incarnation cannot see the prints it missed (a venue does not
+    replay its tape), so it presumes the parent was on target when it
+    subscribed (volume so far = filled / participation) and counts from
+    there: the maximum still holds over what it sees. A venue that prints
+    no tape ends the parent at once; so does the end of ``duration``, once
+    the children still working are cancelled.
+    """
+
+    def __init__(self, parent_id: str, env: AlgorithmEnv) -> None:
+        super().__init__(parent_id, env)
+        self._policy: PovPolicy | None = None
+        self._volume_before = Decimal(0)
+
+    def policy(self, view: ParentView) -> PovPolicy:
+        if self._policy is None:
+            params = _pov_params(view)
+            self._policy = PovPolicy(
+                quantity=view.target,
+                participation=params.participation,
+                lot=self.env.lot_size(view.order.symbol, view.target),
+                min_participation=params.min_participation,
+                max_participation=params.max_participation,
+                min_child_quantity=params.min_child_quantity,
+            )
+            # What the market traded before this incarnation subscribed, presumed
+            # from where the parent stands (nothing, for a parent just accepted).
+            self._volume_before = view.filled / params.participation
+        return self._policy
+
+    def volume(self, view: ParentView) -> Decimal:
+        """The market's volume since the parent started, its own fills excluded."""
+        self.policy(view)
+        return self._volume_before + self.market_volume(view)
+
+    def decide(self, view: ParentView, now_ns: int) -> Decision:
+        params = _pov_params(view)
+        policy = self.policy(view)
+        if not self.has_tape:
+            return Decision(
+                finish=f"POV needs the venue's public trades; {view.order.venue} prints none"
+            )
+        step = max(1, seconds_to_ns(params.interval))
+        next_wake = now_ns + step
+        if params.duration is not None and now_ns >= view.accepted_ns + seconds_to_ns(
+            params.duration
+        ):
+            if view.open_children:
+                cancels = tuple(
+                    c.client_order_id
+                    for c in view.open_children
+                    if c.status is not OrderStatus.PENDING_CANCEL
+                )
+                return Decision(cancels=cancels, wake_at_ns=next_wake)
+            if view.filled < view.target:
+                return Decision(
+                    finish=f"POV duration over with {view.filled} of {view.target} filled"
+                )
+            return Decision()
+        child = policy.next_child(
+            market_volume=self.volume(view),
+            filled=view.filled,
+            open_quantity=view.open_quantity,
+        )
+        if child is None:
+            return Decision(wake_at_ns=next_wake)
+        quantity = min(child.quantity, floor_to_lot(view.available, policy.lot))
+        if quantity <= 0:
+            return Decision(wake_at_ns=next_wake)
+        numbers = (child_number(view.parent_id, cid) for cid in view.child_ids)
+        number = 1 + max((n[0] for n in numbers if n is not None), default=0)
+        client_order_id = child_order_id(view.parent_id, number)
+        if child.behind or params.limit_price is None:
+            intent = ChildIntent(client_order_id, quantity)
+        else:
+            intent = ChildIntent(
+                client_order_id, quantity, OrderType.LIMIT, price=params.limit_price
+            )
+        return Decision(children=(intent,), wake_at_ns=next_wake)
+
+
+def _pov_params(view: ParentView) -> PovParams:
+    params = view.order.algorithm
+    if not isinstance(params, PovParams):
+        raise TypeError(f"{view.parent_id}: not a POV parent ({params.name})")
+    return params
+
+
+register_algorithm(PovParams, PovAlgorithm)

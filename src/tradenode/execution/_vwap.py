@@ -19,14 +19,25 @@ so a parent never over-fills.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..messages._algos import ParamProblem, profile_problem
-from ._sizing import floor_to_lot
+from ..actors._oms_parents import ParentView
+from ..messages._algos import ParamProblem, VwapParams, profile_problem
+from ..messages._enums import OrderStatus, OrderType
+from ..messages._execution import child_number, child_order_id
+from ..messages._market import MarketTrade
+from ._algorithm import AlgorithmEnv, ChildIntent, Decision, register_algorithm
+from ._sizing import floor_to_lot, seconds_to_ns
+from ._tape import TapeAlgorithm
 
-__all__ = ["DEFAULT_VWAP_TOLERANCE", "VolumeProfile", "VwapPolicy"]
+__all__ = ["DEFAULT_VWAP_TOLERANCE", "VolumeProfile", "VwapAlgorithm", "VwapPolicy"]
+
+logger = logging.getLogger("tradenode.execution")
+
+_ZERO = Decimal(0)
 
 DEFAULT_VWAP_TOLERANCE = Decimal("0.05")
 """How far (a fraction of the parent's quantity) fills may stray from the profile."""
@@ -179,3 +190,139 @@ class VwapPolicy:
             if self.max_participation is not None:
                 wanted = min(wanted, self.max_participation * bucket_volume - committed)
         return floor_to_lot(min(wanted, remaining), self.lot)
+
+
+class VwapAlgorithm(TapeAlgorithm):
+    """Works a parent whose ``algorithm`` is ``VwapParams`` (see the module docstring).
+
+    It wakes every ``interval`` (a quarter of a bucket by default) on a grid
+    from the parent's accept time, and sends the policy's child as
+    ``<parent>-<n>``. Where the parameters bound participation and the venue
+    prints its tape, each bucket's market volume (the tape minus the
+    parent's own fills, counted from the bucket's start or from when this
+    incarnation subscribed, whichever is later) bounds the child. Once the
+    window is over, children still working are cancelled and a parent short
+    of its target (limit children that did not fill) is finished.
+    """
+
+    def __init__(self, parent_id: str, env: AlgorithmEnv) -> None:
+        super().__init__(parent_id, env)
+        self._policy: VwapPolicy | None = None
+        self._bucket: int | None = None
+        self._bucket_tape = Decimal(0)
+        self._bucket_filled_base: Decimal | None = None
+        self._off_schedule_logged = False
+
+    def policy(self, view: ParentView) -> VwapPolicy:
+        if self._policy is None:
+            params = _vwap_params(view)
+            self._policy = VwapPolicy(
+                quantity=view.target,
+                start_ns=view.accepted_ns,
+                duration_ns=seconds_to_ns(params.duration),
+                profile=VolumeProfile(params.profile),
+                lot=self.env.lot_size(view.order.symbol, view.target),
+                min_participation=params.min_participation,
+                max_participation=params.max_participation,
+                tolerance=params.tolerance,
+            )
+        return self._policy
+
+    def interval_ns(self, view: ParentView) -> int:
+        params = _vwap_params(view)
+        policy = self.policy(view)
+        if params.interval is not None:
+            return max(1, seconds_to_ns(params.interval))
+        return max(1, policy.bucket_ns // 4)
+
+    def on_print(self, trade: MarketTrade) -> None:
+        if self._policy is None:
+            return
+        bucket = self._policy.bucket(self.context.now_ns())
+        if bucket != self._bucket:
+            # A new bucket began before this wake: its fills count from the next look.
+            self._bucket, self._bucket_tape, self._bucket_filled_base = bucket, _ZERO, None
+        self._bucket_tape += trade.quantity
+
+    def decide(self, view: ParentView, now_ns: int) -> Decision:
+        params = _vwap_params(view)
+        policy = self.policy(view)
+        bounded = params.min_participation is not None or params.max_participation is not None
+        bucket = policy.bucket(now_ns)
+        if bucket != self._bucket:
+            self._bucket, self._bucket_tape, self._bucket_filled_base = bucket, _ZERO, view.filled
+        elif self._bucket_filled_base is None:
+            self._bucket_filled_base = view.filled
+        step = self.interval_ns(view)
+        elapsed = now_ns - policy.start_ns
+        next_wake = policy.start_ns + (elapsed // step + 1) * step
+        if now_ns >= policy.end_ns + step:
+            # The window is over and its last child had an interval to fill.
+            if view.open_children:
+                return Decision(cancels=_cancellable(view), wake_at_ns=now_ns + step)
+            if view.filled < view.target:
+                return Decision(
+                    finish=f"VWAP window over with {view.filled} of {view.target} filled"
+                )
+            return Decision()
+        if now_ns >= policy.end_ns:
+            next_wake = policy.end_ns + step
+        else:
+            next_wake = min(next_wake, policy.end_ns)
+        if not policy.within_tolerance(now_ns, view.filled) and not self._off_schedule_logged:
+            self._off_schedule_logged = True
+            logger.warning(
+                "execution: %s is off its VWAP profile: %s filled, %s scheduled by now",
+                self.parent_id,
+                view.filled,
+                policy.target_filled(now_ns),
+            )
+        bucket_volume: Decimal | None = None
+        base = self._bucket_filled_base
+        bucket_filled = _ZERO if base is None else view.filled - base
+        if bounded and self.has_tape:
+            bucket_volume = max(_ZERO, self._bucket_tape - bucket_filled)
+        quantity = policy.next_quantity(
+            now_ns,
+            filled=view.filled,
+            open_quantity=view.open_quantity,
+            bucket_volume=bucket_volume,
+            bucket_filled=bucket_filled,
+        )
+        quantity = min(quantity, floor_to_lot(view.available, policy.lot))
+        if quantity <= 0:
+            return Decision(wake_at_ns=next_wake)
+        number = _next_child_number(view)
+        if params.limit_price is None:
+            child = ChildIntent(child_order_id(view.parent_id, number), quantity)
+        else:
+            child = ChildIntent(
+                child_order_id(view.parent_id, number),
+                quantity,
+                OrderType.LIMIT,
+                price=params.limit_price,
+            )
+        return Decision(children=(child,), wake_at_ns=next_wake)
+
+
+def _vwap_params(view: ParentView) -> VwapParams:
+    params = view.order.algorithm
+    if not isinstance(params, VwapParams):
+        raise TypeError(f"{view.parent_id}: not a VWAP parent ({params.name})")
+    return params
+
+
+def _next_child_number(view: ParentView) -> int:
+    """One more than the highest child number the OMS knows of (the same in every
+    incarnation: the OMS has every child this parent ever sent)."""
+    numbers = (child_number(view.parent_id, cid) for cid in view.child_ids)
+    return 1 + max((n[0] for n in numbers if n is not None), default=0)
+
+
+def _cancellable(view: ParentView) -> tuple[str, ...]:
+    return tuple(
+        c.client_order_id for c in view.open_children if c.status is not OrderStatus.PENDING_CANCEL
+    )
+
+
+register_algorithm(VwapParams, VwapAlgorithm)
