@@ -16,9 +16,18 @@ from tradenode import ConfigError, MalformedPayloadError, parse_config
 from tradenode.actors import AcceptanceWindow, AmendMode, CancelAllScope, ClientIdRules
 from tradenode.brokers.ccxt import ccxt_capabilities
 
-# The codec is internal: its error table and parsers are what these tests pin.
-from tradenode.brokers.ccxt._codec import ErrorKind, classify, parse_order, retry_after_seconds
-from tradenode.brokers.ccxt._settings import exchange_has  # internal: ccxt's has flags, cached
+# Internals: the codec's error table, parsers and checks are what these tests pin,
+# and the settings' reading of ccxt's has flags.
+from tradenode.brokers.ccxt._codec import (
+    ErrorKind,
+    check_order,
+    classify,
+    parse_order,
+    parse_placement,
+    retry_after_seconds,
+)
+from tradenode.brokers.ccxt._settings import exchange_has
+from tradenode.messages import OrderType, Side, SubmitOrder
 
 D = Decimal
 
@@ -126,3 +135,48 @@ def test_ccxts_own_retries_are_refused() -> None:
         parse_config(
             _config("{exchange: binance, symbols: [BTC/USDT], options: {maxRetriesOnFailure: 2}}")
         )
+
+
+def test_an_acknowledgement_only_answer_is_a_placement() -> None:
+    # ccxt's okx answers a create with the ids only (OKX's sCode 0 answer).
+    placed = parse_placement({"id": "6001", "clientOrderId": "c2", "amount": None, "status": None})
+    assert (placed.id, placed.client_order_id) == ("6001", "c2")
+
+
+_MARKET = {
+    "precision": {"amount": 0.0001, "price": 0.01},
+    "limits": {"amount": {"min": 0.0001, "max": 9000.0}, "cost": {"min": 5.0, "max": None}},
+}
+
+
+def _order(**terms: object) -> SubmitOrder:
+    fields: dict[str, object] = {
+        "client_order_id": "c1",
+        "strategy_id": "s",
+        "venue": "v",
+        "symbol": "BTC/USDT",
+        "side": Side.BUY,
+        "order_type": OrderType.LIMIT,
+        "quantity": D("0.1"),
+        "price": D("50000.00"),
+    }
+    fields.update(terms)
+    return SubmitOrder(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("terms", "code"),
+    [
+        ({"quantity": D("0.00015")}, "LOT_SIZE"),
+        ({"quantity": D("9000.1")}, "LOT_SIZE"),
+        ({"price": D("50000.005")}, "PRICE_FILTER"),
+        ({"quantity": D("0.0001"), "price": D("100.00")}, "NOTIONAL"),
+    ],
+)
+def test_the_markets_precision_and_limits_are_checked_before_sending(
+    terms: dict[str, object], code: str
+) -> None:
+    check_order(_order(), _MARKET)
+    with pytest.raises(ValueError) as refused:  # UnsupportedOrderError, internal
+        check_order(_order(**terms), _MARKET)
+    assert getattr(refused.value, "code", None) == code
