@@ -534,3 +534,19 @@ def test_a_new_process_settles_an_order_partly_filled_under_the_last_one(
         assert view.filled_quantity == partly
         assert h.link().orders == {}
         assert_exactly_once(h)
+
+
+def test_a_replace_that_loses_the_race_to_a_fill_leaves_the_fill_and_rejects_the_new_order(
+    h: AlpacaHarness,
+) -> None:
+    coid = h.do(limit(Side.BUY, "189.00", "10"))
+    h.wait_status(coid, OrderStatus.ACCEPTED)
+    h.venue.race_next_replace()  # Alpaca answers 200, but the old order fills first
+    new = h.do(lambda ctx: ctx.modify_order(coid, price=D("185.00")))
+    assert new is not None and new != coid
+    h.wait_status(coid, OrderStatus.FILLED)
+    rejected = h.wait_status(new, OrderStatus.REJECTED)
+    assert rejected.filled_quantity == 0
+    assert venue_order(h.venue, new).status == "rejected"
+    assert h.position("AAPL") == 10  # the fill once, nothing bought twice
+    assert_exactly_once(h)

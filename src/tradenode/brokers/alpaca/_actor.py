@@ -32,7 +32,10 @@ clock says the regular session is closed is refused before it is sent
 (``MARKET_CLOSED``) or sent to be queued by Alpaca, as the settings say.
 Modify is ``PATCH /v2/orders/{id}``: a new order (new id, our new client
 id) for what is left of the logical total; the old one ends ``replaced``,
-reported as cancelled, and the OMS links both as one logical order. Cancel
+reported as cancelled, and the OMS links both as one logical order. The
+replacement counts as accepted only once Alpaca routes it (the stream's
+``new``): one that loses the race to a fill of the old order is answered
+``accepted`` and then ``rejected``, and is reported rejected. Cancel
 is ``DELETE /v2/orders/{id}`` (its outcome comes on the stream); cancel-all
 is ``DELETE /v2/orders``, whose 207 answer says per order whether its cancel
 was taken: every refusal is reported (a ``CancelRejected`` per order we know,
@@ -135,6 +138,11 @@ RECENT_EXECUTIONS = 100_000
 _WORKING = frozenset(
     {"new", "accepted", "pending_new", "accepted_for_bidding", "held", "stopped", "suspended"}
 )
+#: Statuses of an order Alpaca has received but not yet routed: a replace's answer in
+#: one of these is not the replacement's acceptance yet (the stream's ``new`` is, or
+#: a look-up later): the replacement of an order that fills first is answered
+#: ``accepted``, then ``rejected`` (the spec's PATCH description).
+_NOT_ROUTED = frozenset({"accepted", "pending_new", "rejected"})
 #: Events that tell nothing the OMS needs (the order stays as it was).
 _QUIET = frozenset({"done_for_day", "calculated", "pending_cancel", "pending_replace", "restated"})
 
@@ -629,6 +637,19 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
                     client_order_id=cid, venue=self.name, venue_order_id=order.order_id, ts_ns=now
                 )
             )
+        elif event == "rejected" and tracked.accepted:
+            # Rejected after the OMS heard it was accepted (Alpaca had routed it):
+            # a rejection is no longer a legal end for it, so it ends cancelled.
+            logger.warning(
+                "%s: %s rejected by Alpaca after it was accepted: reported cancelled",
+                self.name,
+                cid,
+            )
+            self.reports_to.tell(
+                OrderCanceled(
+                    client_order_id=cid, venue=self.name, venue_order_id=order.order_id, ts_ns=now
+                )
+            )
         elif event == "rejected":
             self.reports_to.tell(
                 OrderRejected(
@@ -957,7 +978,7 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
     ) -> BrokerReply:
         cid = command.client_order_id
         tracked = self._track(cid, command.symbol, order.order_id)
-        if order.status != "rejected":
+        if order.status != "rejected":  # Alpaca has it (queued outside the session, too)
             self._accept(cid, tracked, order.order_id, order.ts_ns)
         return BrokerReply(request.seq, Outcome.OK)
 
@@ -971,7 +992,7 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
         placed.quantity = new.qty
         previous = self.link.orders.get(command.client_order_id)
         placed.filled_before = (previous.filled_before if previous else Decimal(0)) + old.filled_qty
-        if new.status != "rejected":
+        if new.status not in _NOT_ROUTED:
             self._accept(new_cid, placed, new.order_id, new.ts_ns)
         return BrokerReply(request.seq, Outcome.OK)
 
