@@ -139,6 +139,11 @@ STRATEGY: dict[str, list[str]] = {
         "AlpacaSettings",
         "OutsideSession",
     ],
+    "tradenode.brokers.ccxt": [
+        "CCXT",
+        "CcxtLink",
+        "CcxtSettings",
+    ],
     "tradenode.brokers.coinbase": [
         "COINBASE",
         "CoinbaseLink",
@@ -222,6 +227,9 @@ ADAPTER: dict[str, list[str]] = {
     ],
     "tradenode.brokers.alpaca": [
         "alpaca_capabilities",
+    ],
+    "tradenode.brokers.ccxt": [
+        "ccxt_capabilities",
     ],
     "tradenode.brokers.coinbase": [
         "CdpCredentials",
