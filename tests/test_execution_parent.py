@@ -11,14 +11,31 @@ from typing import ClassVar
 import pytest
 
 from tradenode import Node, parse_config
+from tradenode.actors import (
+    EntryKind,
+    JournalEntry,
+    OmsState,
+    decode_entry,
+    encode_entry,
+    replay,
+)
+
+# The parent book and its error are the OMS's internals, tested here as pure state.
+from tradenode.actors._parents import ParentBook, ParentTransitionError
 from tradenode.execution import Decision, TwapAlgorithm, register_algorithm
 from tradenode.messages import (
+    CancelParentOrder,
     DenialCode,
+    OrderFilled,
     OrderStatus,
+    OrderType,
     ParentCanceled,
     ParentDenied,
     ParentFilled,
     ParentState,
+    Side,
+    SubmitOrder,
+    SubmitParentOrder,
     TwapParams,
     child_order_id,
 )
@@ -260,3 +277,158 @@ def test_a_node_restarted_on_its_journal_resumes_the_parent_from_the_next_slice(
         assert h.position("BTCUSDT") == D(10)
     finally:
         h.node.stop(timeout=10)
+
+
+# The parent book alone (what OmsState journals, snapshots and replays) -------------
+
+
+def _parent_order(parent_id: str, quantity: str = "2") -> SubmitParentOrder:
+    return SubmitParentOrder(
+        parent_id=parent_id,
+        strategy_id="s1",
+        venue="paper",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        quantity=D(quantity),
+        algorithm=TwapParams(duration=10.0, slices=2),
+    )
+
+
+def _child(parent_id: str, n: int, quantity: str = "1") -> SubmitOrder:
+    return SubmitOrder(
+        client_order_id=child_order_id(parent_id, n),
+        strategy_id="s1",
+        venue="paper",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=D(quantity),
+        parent_id=parent_id,
+    )
+
+
+def _fill(client_order_id: str, quantity: str, price: str, xid: str) -> OrderFilled:
+    return OrderFilled(
+        client_order_id=client_order_id,
+        venue="paper",
+        venue_order_id=f"v-{client_order_id}",
+        execution_id=xid,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        last_quantity=D(quantity),
+        last_price=D(price),
+    )
+
+
+def test_the_state_links_children_and_sums_their_fills_once() -> None:
+    state = OmsState()
+    state.register_parent(_parent_order("p1"), 1)
+    for n in (1, 2):
+        state.register(_child("p1", n), 2)
+        state.mark_submitted(child_order_id("p1", n), 3)
+    state.apply(_fill(child_order_id("p1", 1), "1", "100", "x1"), 4)
+    state.apply(_fill(child_order_id("p1", 1), "1", "100", "x1"), 5)  # a duplicate
+    record = state.parents.get("p1")
+    assert record is not None and record.state is ParentState.WORKING
+    assert (record.filled, record.avg_price) == (D(1), D(100))
+    state.apply(_fill(child_order_id("p1", 2), "1", "102", "x2"), 6)
+    assert record.state is ParentState.FILLED and record.closed_ns == 6
+    assert (record.filled, record.avg_price) == (D(2), D(101))
+    assert record.children == [child_order_id("p1", 1), child_order_id("p1", 2)]
+    assert state.parents.parent_of(child_order_id("p1", 2)) is record
+
+
+def test_parent_moves_follow_the_transition_table() -> None:
+    state = OmsState()
+    state.register_parent(_parent_order("p1"), 1)
+    with pytest.raises(ParentTransitionError):
+        state.register_parent(_parent_order("p1"), 2)
+    state.move_parent("p1", ParentState.PENDING_CANCEL, "stop", 3)
+    with pytest.raises(ParentTransitionError, match="PENDING_CANCEL -> WORKING"):
+        state.move_parent("p1", ParentState.WORKING, "", 4)
+    state.move_parent("p1", ParentState.CANCELED, "stop", 5)
+    with pytest.raises(ParentTransitionError):
+        state.move_parent("p1", ParentState.FILLED, "", 6)
+    with pytest.raises(ParentTransitionError, match="no parent"):
+        state.move_parent("nope", ParentState.CANCELED, "", 7)
+
+
+def test_parents_survive_a_snapshot_and_the_journal_replays_them() -> None:
+    entries = [
+        JournalEntry(kind=EntryKind.PARENT, ts_ns=1, message=_parent_order("p1")),
+        JournalEntry(kind=EntryKind.REGISTER, ts_ns=2, message=_child("p1", 1)),
+        JournalEntry(kind=EntryKind.SUBMITTED, ts_ns=3, client_order_id=child_order_id("p1", 1)),
+        JournalEntry(
+            kind=EntryKind.REPORT, ts_ns=4, message=_fill(child_order_id("p1", 1), "1", "99", "x")
+        ),
+        JournalEntry(
+            kind=EntryKind.PARENT, ts_ns=5, message=CancelParentOrder(parent_id="p1", reason="r")
+        ),
+        JournalEntry(
+            kind=EntryKind.PARENT,
+            ts_ns=6,
+            message=ParentCanceled(
+                parent_id="p1",
+                strategy_id="s1",
+                state=ParentState.CANCELED,
+                filled=D(1),
+                reason="r",
+            ),
+        ),
+    ]
+    replayed = replay([decode_entry(encode_entry(e)) for e in entries]).state
+    record = replayed.parents.get("p1")
+    assert record is not None and record.state is ParentState.CANCELED
+    assert (record.filled, record.reason, record.closed_ns) == (D(1), "r", 6)
+    restored = OmsState.restore(replayed.snapshot())
+    assert restored.parents.to_plain() == replayed.parents.to_plain()
+    # A snapshot taken before parents existed restores with none.
+    old = replayed.snapshot()
+    del old["parents"]
+    assert len(OmsState.restore(old).parents) == 0
+
+
+def test_finished_parents_are_forgotten_past_the_capacity() -> None:
+    book = ParentBook(closed_capacity=2)
+    for n in range(4):
+        book.register(_parent_order(f"p{n}"), n)
+        book.link_child(f"p{n}", child_order_id(f"p{n}", 1))
+    book.register(_parent_order("working"), 9)
+    for n in range(4):
+        book.move(f"p{n}", ParentState.CANCELED, "done", 10 + n)
+    assert [r.parent_id for r in book] == ["p2", "p3", "working"]
+    assert book.parent_of(child_order_id("p0", 1)) is None
+    again = ParentBook.from_plain(book.to_plain())
+    assert again.to_plain() == book.to_plain()
+    again.register(_parent_order("p9"), 20)
+    again.move("p9", ParentState.CANCELED, "done", 21)
+    assert [r.parent_id for r in again] == ["p3", "working", "p9"]
+
+
+def test_the_execution_package_imports_only_the_core() -> None:
+    """Algorithms reach venues only through the OMS: no adapter, no network, no testing."""
+    import ast
+
+    import tradenode.execution
+
+    allowed = ("tradenode.execution", "tradenode.actors", "tradenode.messages")
+    allowed += ("tradenode.supervision",)
+    foreign = {"httpx", "trio_websocket", "ib_async", "ib_insync", "ccxt", "requests"}
+    package = Path(tradenode.execution.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.level <= 2, path
+                parent = "tradenode.execution" if node.level == 1 else "tradenode"
+                module = f"{parent}.{node.module}" if node.module else parent
+                assert module.startswith(allowed), (path, module)
+            elif isinstance(node, ast.ImportFrom | ast.Import):
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [alias.name for alias in node.names]
+                )
+                for name in names:
+                    assert name.split(".")[0] not in foreign, (path, name)
+                    if name.startswith("tradenode"):
+                        assert name.startswith(allowed), (path, name)

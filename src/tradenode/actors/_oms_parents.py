@@ -222,6 +222,7 @@ class ParentDesk:
             )
             return
         oms._record(EntryKind.PARENT, now, message=order)
+        oms._note_arrival(order.parent_id, order.venue, order.symbol, now)
         logger.info(
             "OMS: parent %s accepted: %s %s %s on %s by %s",
             order.parent_id,
@@ -306,6 +307,9 @@ class ParentDesk:
         if not record.is_terminal or record.parent_id in self.announced:
             return
         self.announced.add(record.parent_id)
+        if len(self.announced) > 2 * max(1, state.parents.closed_capacity):
+            # Only parents the book still holds can be touched again.
+            self.announced = {pid for pid in self.announced if pid in state.parents}
         if record.state is ParentState.FILLED:
             avg = record.avg_price
             assert avg is not None

@@ -782,6 +782,10 @@ class OmsState:
         registered the order), for execution quality; see ``_execution_quality``."""
         if self._tracks(client_order_id):
             self._arrivals.set_arrival(client_order_id, price)
+        elif client_order_id in self.parents:
+            # A parent's arrival; those of parents the book has forgotten go now.
+            self._arrivals.keep_parents(self.parents)
+            self._arrivals.set_arrival(client_order_id, price, parent=True)
 
     @property
     def arrivals(self) -> ArrivalBook:
@@ -1043,7 +1047,9 @@ class OmsState:
         # Absent from snapshots taken before arrival prices were journaled.
         state._arrivals = ArrivalBook.from_plain(plain.get("arrivals", []))
         # Absent from snapshots taken before parent orders existed.
-        state.parents = ParentBook.from_plain(plain.get("parents", []))
+        if "parents" in plain:
+            state.parents = ParentBook.from_plain(plain["parents"])
+        state._arrivals.mark_parents(record.parent_id for record in state.parents)
         return state
 
     # Report handlers ----------------------------------------------------------

@@ -18,6 +18,7 @@ Lifecycle (``ParentState``, legal moves ``PARENT_TRANSITIONS``)::
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -129,13 +130,21 @@ class ParentRecord:
 
 
 class ParentBook:
-    """Parents by id, and each child's parent."""
+    """Parents by id, and each child's parent.
 
-    __slots__ = ("_child_parent", "_parents")
+    Finished parents are kept for ``closed_capacity`` more parents (least
+    recently finished forgotten first), so the book, its snapshot and the
+    node's memory do not grow with every parent ever worked. Forgetting is
+    a consequence of the journaled calls alone, so replay forgets the same.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_child_parent", "_closed", "_parents", "closed_capacity")
+
+    def __init__(self, *, closed_capacity: int = 10_000) -> None:
         self._parents: dict[str, ParentRecord] = {}
         self._child_parent: dict[str, str] = {}
+        self._closed: collections.deque[str] = collections.deque()
+        self.closed_capacity = closed_capacity
 
     def __len__(self) -> int:
         return len(self._parents)
@@ -180,8 +189,17 @@ class ParentBook:
         if reason:
             record.reason = reason
         if target.is_terminal:
-            record.closed_ns = ts_ns
+            self._close(record, ts_ns)
         return record
+
+    def _close(self, record: ParentRecord, ts_ns: int) -> None:
+        record.closed_ns = ts_ns
+        self._closed.append(record.parent_id)
+        while len(self._closed) > self.closed_capacity:
+            forgotten = self._parents.pop(self._closed.popleft(), None)
+            if forgotten is not None:
+                for child in forgotten.children:
+                    self._child_parent.pop(child, None)
 
     # -- what OmsState tells it -----------------------------------------------------
 
@@ -214,7 +232,7 @@ class ParentBook:
         record.commission += fill.commission
         if record.filled >= record.target and not record.is_terminal:
             record.state = ParentState.FILLED
-            record.closed_ns = ts_ns
+            self._close(record, ts_ns)
         if record.filled > record.target:
             _LOGGER.error(
                 "parent %s over-filled: %s of %s", record.parent_id, record.filled, record.target
@@ -223,21 +241,35 @@ class ParentBook:
 
     # -- snapshots --------------------------------------------------------------------
 
-    def to_plain(self) -> list[Any]:
-        return [record.to_plain() for record in self._parents.values()]
+    def to_plain(self) -> dict[str, Any]:
+        return {
+            "records": [record.to_plain() for record in self._parents.values()],
+            "closed": list(self._closed),
+            "closed_capacity": self.closed_capacity,
+        }
 
     @classmethod
     def from_plain(cls, plain: object) -> ParentBook:
-        book = cls()
-        if not isinstance(plain, list):
-            raise ValueError("parents: expected a list")
-        for index, item in enumerate(plain):
+        if not isinstance(plain, dict):
+            raise ValueError("parents: expected a mapping")
+        capacity = plain.get("closed_capacity")
+        records, closed = plain.get("records"), plain.get("closed")
+        if type(capacity) is not int or capacity < 0:
+            raise ValueError("parents.closed_capacity: expected an int >= 0")
+        if not isinstance(records, list) or not isinstance(closed, list):
+            raise ValueError("parents: records and closed must be lists")
+        book = cls(closed_capacity=capacity)
+        for index, item in enumerate(records):
             record = ParentRecord.from_plain(item, f"parents[{index}]")
             if record.parent_id in book._parents:
                 raise ValueError(f"parents[{index}]: {record.parent_id} appears twice")
             book._parents[record.parent_id] = record
             for child in record.children:
                 book._child_parent[child] = record.parent_id
+        for parent_id in closed:
+            if not isinstance(parent_id, str) or parent_id not in book._parents:
+                raise ValueError(f"parents.closed: {parent_id!r} is not a parent held")
+            book._closed.append(parent_id)
         return book
 
     def summary(self) -> Mapping[str, Any]:
