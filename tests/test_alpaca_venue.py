@@ -705,6 +705,35 @@ def test_day_orders_expire_at_the_close_and_extended_hours_limits_trade_after_it
     assert not client.get_clock().is_open
 
 
+def test_opg_and_cls_orders_wait_for_the_open_and_the_close(venue: AlpacaVenue) -> None:
+    client = trading_client(venue)
+
+    def auction_order(tif: TimeInForce, cid: str) -> Order:
+        order = client.submit_order(
+            MarketOrderRequest(
+                symbol="AAPL", qty=2, side=OrderSide.BUY, time_in_force=tif, client_order_id=cid
+            )
+        )
+        assert isinstance(order, Order)
+        return order
+
+    with pytest.raises(APIError) as too_late:  # 10:00: the opening auction has gone
+        auction_order(TimeInForce.OPG, "opg-late")
+    assert too_late.value.status_code == 422
+    assert too_late.value.message == "opg orders must be submitted after 7:00pm and before 9:28am"
+    at_close = auction_order(TimeInForce.CLS, "cls-1")
+    assert client.get_order_by_id(at_close.id).status is OrderStatus.ACCEPTED
+    venue.set_time("2026-12-02T16:00:01-05:00")
+    assert client.get_order_by_id(at_close.id).status is OrderStatus.FILLED
+    venue.set_time("2026-12-02T20:00:00-05:00")
+    at_open = auction_order(TimeInForce.OPG, "opg-1")
+    venue.set_time("2026-12-03T09:00:00-05:00")  # pre-market: still waiting
+    assert client.get_order_by_id(at_open.id).status is OrderStatus.ACCEPTED
+    venue.set_time("2026-12-03T09:30:00-05:00")
+    assert client.get_order_by_id(at_open.id).status is OrderStatus.FILLED
+    assert venue.positions() == {"AAPL": D(4)}
+
+
 def test_set_market_open_false_closes_and_expires_day_orders(venue: AlpacaVenue) -> None:
     client = trading_client(venue)
     day = buy_limit(client, 1, 170.0, "x-day", TimeInForce.DAY)

@@ -26,7 +26,8 @@ Simplifications, all on the safe side for a client: one cash-like account
 in USD whose buying power is its free cash (no margin multiplier, no PDT);
 shorting is allowed for shortable assets; no commissions (Alpaca charges
 none on equities); only ``simple`` orders (no bracket/OCO/OTO, no options or
-crypto); ``opg``/``cls`` behave as ``day``; a buy stop is not converted to a
+crypto); ``opg``/``cls`` orders wait for the next open / the close and then
+execute as IOC (there is no auction); a buy stop is not converted to a
 stop-limit; ``trail_percent`` is turned into a price offset at submission;
 IOC/FOK remainders and a market order's unfillable rest end ``canceled``.
 """
@@ -43,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, unquote
@@ -101,7 +102,27 @@ _SIM_TYPES = {
     "stop_limit": OrderType.STOP_LIMIT,
     "trailing_stop": OrderType.TRAILING_STOP,
 }
-_SIM_TIF = {"ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}
+_SIM_TIF = {
+    "ioc": TimeInForce.IOC,
+    "fok": TimeInForce.FOK,
+    "opg": TimeInForce.IOC,
+    "cls": TimeInForce.IOC,
+}
+"""How each time in force reaches the simulator (day orders expire by the market clock,
+opg/cls ones execute once, at the open or the close, what they can and no more)."""
+_AUCTION_WINDOWS = {
+    "opg": (
+        time(9, 28),
+        time(19, 0),
+        "opg orders must be submitted after 7:00pm and before 9:28am",
+    ),
+    "cls": (
+        time(15, 50),
+        time(19, 0),
+        "cls orders must be submitted after 7:00pm and before 3:50pm",
+    ),
+}
+"""When Alpaca refuses opg/cls orders (New York time); the opg text as observed (Lean#8374)."""
 _TERMINAL = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
 _OPEN_STATUSES = frozenset(
     {"new", "partially_filled", "accepted", "pending_new", "pending_cancel", "pending_replace"}
@@ -542,18 +563,33 @@ class AlpacaExchange:
             previous, self._session = self._session, current
             if current == previous:
                 return
+            opening = current[0] is Session.REGULAR and (
+                previous[0] is not Session.REGULAR or current[1] != previous[1]
+            )
             if previous[0] is Session.REGULAR:
+                self._route_queued("cls")
                 self._expire_day_orders(extended=False)
             if current[0] is Session.CLOSED or current[1] != previous[1]:
                 self._expire_day_orders(extended=False)
                 self._expire_day_orders(extended=True)
+            if opening:
+                self._route_queued("opg")
             for order in sorted(self._orders.values(), key=lambda o: o.seq):
                 queued = order.status == "accepted" and order.internal_id is None
                 if queued and self._may_trade(order, current[0]):
                     self._route(order)
 
+    def _route_queued(self, time_in_force: str) -> None:
+        """Send the queued opg (at the open) or cls (at the close) orders to the book."""
+        for order in sorted(self._orders.values(), key=lambda o: o.seq):
+            queued = order.status == "accepted" and order.internal_id is None
+            if queued and order.time_in_force == time_in_force:
+                self._route(order)
+
     @staticmethod
     def _may_trade(order: _Order, session: Session) -> bool:
+        if order.time_in_force in ("opg", "cls"):
+            return False
         return session is Session.REGULAR or (session.is_extended and order.extended_hours)
 
     def _expire_day_orders(self, *, extended: bool) -> None:
@@ -782,9 +818,7 @@ class AlpacaExchange:
             raise _invalid("type is required" if not kind else f"invalid order type: {kind}")
         tif = _text(body, "time_in_force")
         if tif not in _TIFS:
-            raise _invalid(
-                "time_in_force is required" if not tif else f"invalid time_in_force: {tif}"
-            )
+            raise _invalid("time_in_force is required" if not tif else "invalid time_in_force")
         qty, notional = _decimal(body, "qty"), _decimal(body, "notional")
         if qty is None and notional is None:
             raise _invalid("qty or notional is required")
@@ -816,6 +850,13 @@ class AlpacaExchange:
                 raise _unprocessable("fractional orders cannot be trailing stop orders")
         if notional is not None and kind != "market":
             raise _unprocessable("notional orders must be market orders")
+        if tif in _AUCTION_WINDOWS:
+            if kind not in ("market", "limit") or extended or fractional:
+                raise _unprocessable(f"{tif} orders must be whole-share market or limit orders")
+            start, end, refusal = _AUCTION_WINDOWS[tif]
+            clock_time = datetime.fromtimestamp(self.now_ms() / 1000, NEW_YORK).time()
+            if start <= clock_time < end:
+                raise _unprocessable(refusal)
         if extended and kind != "limit":
             # As observed on Alpaca (alpaca-java#77): 422 with code 40010001.
             raise _invalid('only type="limit" is allowed for extended hours orders')
@@ -1194,7 +1235,7 @@ class AlpacaExchange:
         trail = _decimal(body, "trail")
         tif = _text(body, "time_in_force")
         if tif and tif not in _TIFS:
-            raise _invalid(f"invalid time_in_force: {tif}")
+            raise _invalid("invalid time_in_force")
         if limit_price is not None and order.type not in ("limit", "stop_limit"):
             raise _unprocessable("limit_price can only be replaced on limit orders")
         if stop_price is not None and order.type not in ("stop", "stop_limit"):
