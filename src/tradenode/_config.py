@@ -38,21 +38,30 @@ from ._execution_config import (
     ApprovalConfig,
     ExecutionMode,
     InstrumentConfig,
+    InstrumentMap,
     RoutingConfig,
+    RoutingPolicy,
     check_execution_config,
 )
 from ._registry import VenueKindError, get_venue_kind, installed_venue_kinds
 from .journal._policy import FsyncPolicy
 
 __all__ = [
+    "AUTO_VENUE",
+    "ApprovalConfig",
     "BackoffConfig",
     "BreakerConfig",
+    "ExecutionMode",
+    "InstrumentConfig",
+    "InstrumentMap",
     "IntensityConfig",
     "JournalConfig",
     "NodeConfig",
     "NodeSection",
     "OmsConfig",
     "RiskConfig",
+    "RoutingConfig",
+    "RoutingPolicy",
     "StrategyConfig",
     "VenueConfig",
     "VenueSettings",

@@ -10,12 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from ._config import NodeConfig, StrategyConfig, VenueConfig
-from ._execution_config import InstrumentMap
+from ._execution_config import ExecutionMode, InstrumentMap
 from ._recovery import RecoveryReport, recover_node, resolve_recovered
 from ._registry import get_venue_kind
+from ._research import ResearchDesk
 from ._status import VenueConnections, books, node_status, render_tree
+from .actors._approvals import PendingApproval
 from .actors._breaker import BreakerActor, BreakerStore, GetBreakerStats, VenueFailureStats
-from .actors._breaker_state import CircuitBreaker, DeadLetterQueue
+from .actors._breaker_state import CircuitBreaker, CircuitState, DeadLetterQueue
 from .actors._client_ids import ClientOrderIdFamily, base36
 from .actors._contract import AcceptanceWindow, BrokerReply, QuoteSubscription
 from .actors._control import AcceptBalanceBaseline, EngageKillSwitch, Promise, SetTradingState
@@ -27,6 +29,7 @@ from .actors._oms_parents import GetParent, GetParents, ParentView
 from .actors._rate_limit import TokenBucket
 from .actors._retry import RetryPolicy
 from .actors._risk import RiskGuard, RiskStore, risk_limits_from_config
+from .actors._routing import RouterActor, RouterControl, router_store
 from .actors._strategy import Strategy, StrategyActor
 from .brokers._factory import RecoveredVenue, VenueBuild, VenueContext
 from .execution._algorithm import AlgorithmEnv
@@ -112,6 +115,15 @@ class Node:
             )
         )
         """The ``execution`` subtree's node-owned part: its algorithms' environment."""
+        self.router_store = router_store(
+            self.config,
+            ids=ClientOrderIdFamily(f"{self._run_tag}rt"),
+            circuit=self._circuit_state,
+            research=ResearchDesk(
+                seed=section.seed, taker_fee_bps=self.config.routing.taker_fee_bps
+            ),
+        )
+        self._router_control = RouterControl(self)
 
     # -- the journal ----------------------------------------------------------------
 
@@ -144,6 +156,7 @@ class Node:
         section = self.config.node
         intensity = Intensity(section.intensity.max_restarts, section.intensity.within_seconds)
         directory, oms_store, risk_store = self.directory, self.oms_store, self.risk_store
+        router_store = self.router_store
         ack_timeout = self.config.oms.ack_timeout
         drift_policy = self.config.risk.on_drift
         on_drift = None if drift_policy == "NONE" else TradingState(drift_policy)
@@ -164,6 +177,7 @@ class Node:
                             ),
                         ),
                         ChildSpec("risk", lambda: RiskGuard(directory, risk_store)),
+                        ChildSpec("router", lambda: RouterActor(directory, router_store)),
                         SupervisorSpec("strategies", intensity=Intensity(20, 60)),
                     ),
                 ),
@@ -186,6 +200,8 @@ class Node:
         self.supervisor("execution/coordinator").tell(ResumeParents())
         for strategy in self.config.strategies:
             self.add_strategy_from_config(strategy)
+        if self.config.execution_mode is ExecutionMode.EMERGENCY:
+            self._router_control.emergency("execution_mode: EMERGENCY in the config")
         logger.info("node %s started", self.config.node.name)
         return self._root
 
@@ -196,6 +212,7 @@ class Node:
         )
         if self.journal is not None:
             self.journal.close()
+        self._router_control.close()
         logger.info("node %s stopped", self.config.node.name)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -298,6 +315,7 @@ class Node:
         self.directory.register_venue(entry)
         entry.broker.tell(QuoteSubscription(self.oms))
         entry.broker.tell(QuoteSubscription(self.risk))
+        entry.broker.tell(QuoteSubscription(self.directory.router()))
         self._resolve_recovered(name, capabilities.acceptance)
         logger.info("venue %s connected", name)
         return entry
@@ -456,6 +474,63 @@ class Node:
         views = self.oms.ask(GetParents(working_only=working_only))
         assert isinstance(views, tuple)
         return views
+
+    # -- execution modes and approvals (the router) ----------------------------------
+
+    def pending_approvals(self) -> tuple[PendingApproval, ...]:
+        """Orders waiting for a person's approval (SEMI_AUTO, MANUAL), oldest first."""
+        return self._router_control.pending()
+
+    def approve(self, approval_id: str, who: str) -> bool:
+        """Send a pending order on (routed, then risk-checked); False if not pending."""
+        return self._router_control.approve(approval_id, who)
+
+    def reject(self, approval_id: str, who: str, reason: str) -> bool:
+        """Deny a pending order (``APPROVAL_REJECTED``); False if not pending."""
+        return self._router_control.reject(approval_id, who, reason)
+
+    def execution_mode(self, strategy_id: str | None = None) -> ExecutionMode:
+        """The node's mode, or the mode ``strategy_id``'s orders run under."""
+        return self._router_control.mode(strategy_id)
+
+    def set_execution_mode(
+        self,
+        mode: ExecutionMode | str | None,
+        *,
+        who: str = "operator",
+        strategy_id: str | None = None,
+        timeout: float = 30.0,
+    ) -> KillSwitchReport | None:
+        """Change the node's mode (or a strategy's override; None drops it). EMERGENCY
+        runs the kill switch with flatten on every venue and halts trading until
+        ``resume``; its report is returned."""
+        return self._router_control.set_mode(
+            mode, who=who, strategy_id=strategy_id, timeout=timeout
+        )
+
+    def resume(self, who: str, mode: ExecutionMode | str | None = None) -> ExecutionMode:
+        """End an emergency: the risk guard ACTIVE again and the node in ``mode`` (the
+        config's mode, FULL_AUTO if that was EMERGENCY). Returns the new mode."""
+        return self._router_control.resume(who, mode)
+
+    def router_status(self) -> dict[str, Any]:
+        """Modes, approvals, recent routes and failovers, research records."""
+        return self._router_control.status()
+
+    def _circuit_state(self, venue: str) -> CircuitState | None:
+        """Read from the node-owned breaker without side effects: an OPEN circuit
+        whose open window has ended admits a probe, so it counts as HALF_OPEN."""
+        store = self._breaker_stores.get(venue)
+        if store is None:
+            return None
+        stats = store.breaker.stats()
+        if (
+            stats.circuit_state is CircuitState.OPEN
+            and stats.open_until is not None
+            and self.clock.monotonic() >= stats.open_until
+        ):
+            return CircuitState.HALF_OPEN
+        return stats.circuit_state
 
     def failure_stats(self, venue: str) -> VenueFailureStats:
         entry = self.directory.venue(venue)

@@ -51,6 +51,12 @@ class Directory:
     def risk(self) -> Address:
         return self._required("core", "risk")
 
+    def router(self) -> Address:
+        """Where strategies send orders: the router (execution mode, routing), or the
+        risk guard in a tree built without one."""
+        address = self.system.lookup(self.path("core", "router"))
+        return address if address is not None else self.risk()
+
     def register_venue(self, entry: VenueEntry) -> None:
         with self._lock:
             self._venues[entry.name] = entry

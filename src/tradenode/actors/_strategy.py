@@ -400,4 +400,8 @@ class StrategyActor(Actor):
         return parent_id
 
     def send(self, message: Message) -> None:
-        self.directory.risk().tell(message)
+        # Orders pass the router (execution mode, routing) on their way to the guard.
+        if isinstance(message, SubmitOrder | CancelOrder | ModifyOrder):
+            self.directory.router().tell(message)
+        else:
+            self.directory.risk().tell(message)

@@ -1,0 +1,214 @@
+"""Routing across venues on a running node with two paper venues (message level).
+
+An order for an instrument (venue ``auto``) is routed by policy; the route and
+why is on the order the OMS keeps; failover happens when the chosen venue's
+breaker is open or it refuses for a transport reason, never on a business
+refusal.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from typing import Any
+
+from tradenode.actors import GetFills
+from tradenode.messages import (
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    Quote,
+    Side,
+)
+from tradenode.supervision import EventRecorder
+
+from ._node_helpers import Harness, Scripted, running_node
+
+ROUTED = """
+instruments:
+  BTC-USD: {venues: {paper: BTCUSDT, paper2: BTCUSDT}}
+routing: {policy: %s, taker_fee_bps: {paper: %s, paper2: %s}}
+"""
+
+
+def routed(policy: str = "preferred", fee: str = "0", fee2: str = "0") -> str:
+    return ROUTED % (policy, fee, fee2)
+
+
+def auto(side: Side, quantity: str, **kwargs: Any) -> Any:
+    return lambda ctx: ctx.submit_order("BTC-USD", side, D(quantity), venue="auto", **kwargs)
+
+
+def market(side: Side, quantity: str, venue: str = "paper") -> Any:
+    return lambda ctx: ctx.submit_order("BTCUSDT", side, D(quantity), venue=venue)
+
+
+def filled_orders(h: Harness, venue: str) -> dict[str, D]:
+    """Client order id -> quantity filled, from the venue's own books."""
+    out: dict[str, D] = {}
+    for fill in h.node.venues[venue].fills():
+        out[fill.client_order_id] = out.get(fill.client_order_id, D(0)) + fill.quantity
+    return out
+
+
+def open_paper_breaker(h: Harness) -> list[str]:
+    """Three transport failures on paper (failure_threshold 3): its circuit opens."""
+    h.node.venues["paper"].fail_next_requests(3)
+    failed = [h.do(market(Side.BUY, "0.1")) for _ in range(3)]
+    h.sync()
+    assert h.node.failure_stats("paper").circuit_state == "open"
+    return failed
+
+
+def fills_of(h: Harness, client_order_id: str) -> list[OrderFilled]:
+    return [f for f in h.node.oms.ask(GetFills(client_order_id)) if isinstance(f, OrderFilled)]
+
+
+def test_preferred_routes_to_the_first_venue_and_records_the_route_on_the_order() -> None:
+    with running_node(routed()) as h:
+        coid = h.do(auto(Side.BUY, "0.5"))
+        view = h.wait_status(coid, OrderStatus.FILLED)
+        assert (view.order.venue, view.order.symbol) == ("paper", "BTCUSDT")
+        assert view.order.route is not None
+        assert view.order.route.startswith("preferred -> paper: first available of paper, paper2")
+        assert filled_orders(h, "paper") == {coid: D("0.5")}
+        assert filled_orders(h, "paper2") == {}
+        # The route is in the events the strategy hears too (Routed carries the order).
+        assert h.position("BTCUSDT", "paper") == D("0.5")
+
+
+def test_with_the_preferred_venues_breaker_open_the_order_goes_to_the_backup() -> None:
+    with running_node(routed()) as h:
+        open_paper_breaker(h)
+        coid = h.do(auto(Side.BUY, "0.2"))
+        view = h.wait_status(coid, OrderStatus.FILLED)
+        assert view.order.venue == "paper2"
+        assert view.order.route is not None and "skipped paper breaker OPEN" in view.order.route
+        assert filled_orders(h, "paper2") == {coid: D("0.2")}
+        assert h.node.venues["paper"].order(coid) is None
+
+
+def test_a_transport_refusal_after_routing_fails_over_to_the_next_venue_once() -> None:
+    """paper is CLOSED when the order is routed; its request fails in transport and
+    the breaker (now open after three failures) refuses it CIRCUIT_OPEN: the router
+    sends it, under a new id, to paper2. The venues' books show it filled once."""
+    with running_node(routed()) as h:
+        venue = h.node.venues["paper"]
+        venue.fail_next_requests(3)
+        explicit = [h.do(market(Side.BUY, "0.1")) for _ in range(2)]
+        coid = h.do(auto(Side.BUY, "0.3"))
+        h.sync()
+        h.clock.advance(0.5)
+        rejection = h.wait_for(OrderRejected, coid)[0]
+        assert rejection.code == "CIRCUIT_OPEN"
+        fill = h.events().wait_for(
+            lambda m: isinstance(m, OrderFilled) and m.venue == "paper2", count=1
+        )[0]
+        replacement = h.wait_status(fill.client_order_id, OrderStatus.FILLED)
+        assert replacement.client_order_id != coid
+        route = replacement.order.route
+        assert route is not None and route.startswith("failover -> paper2: paper refused")
+        assert coid in route and "CIRCUIT_OPEN" in route
+        h.sync()
+        # Nothing doubled: the venues' own books hold exactly the routed quantity.
+        assert filled_orders(h, "paper2") == {replacement.client_order_id: D("0.3")}
+        assert all(venue.order(c) is None for c in [*explicit, coid])
+        # The explicitly addressed orders are never failed over.
+        assert all(h.wait_for(OrderRejected, c)[0].code == "CIRCUIT_OPEN" for c in explicit)
+        assert h.node.router_status()["failovers"] == 1
+
+
+def test_a_business_refusal_never_fails_over() -> None:
+    with running_node(routed()) as h:
+        coid = h.do(
+            auto(Side.BUY, "1000", order_type=OrderType.LIMIT, price=D("50000.00")),
+        )
+        rejection = h.wait_for(OrderRejected, coid)[0]
+        assert rejection.code == "INSUFFICIENT_BALANCE" and rejection.venue == "paper"
+        h.sync()
+        assert h.node.venues["paper2"].open_orders() == []
+        assert filled_orders(h, "paper2") == {}
+        assert h.open_orders() == ()
+        assert h.node.router_status()["failovers"] == 0
+        assert h.node.failure_stats("paper").circuit_state == "closed"
+
+
+def test_best_price_picks_the_better_quote_net_of_fees() -> None:
+    """paper's ask is ~4 bps below paper2's, but paper charges 10 bps and paper2 2 bps:
+    net of fees paper2 is cheaper for a buy. With equal fees, paper wins."""
+    with running_node(routed("best_price", fee="10", fee2="2")) as h:
+        quotes = quote_both(h, paper="50000", paper2="50020")
+        assert quotes["paper"].ask < quotes["paper2"].ask
+        coid = h.do(auto(Side.BUY, "0.1"))
+        view = h.wait_status(coid, OrderStatus.FILLED)
+        assert view.order.venue == "paper2"
+        assert view.order.route is not None
+        assert view.order.route.startswith("best_price -> paper2: best net price: paper2 ask")
+    with running_node(routed("best_price", fee="2", fee2="2")) as h:
+        quote_both(h, paper="50000", paper2="50020")
+        coid = h.do(auto(Side.BUY, "0.1"))
+        assert h.wait_status(coid, OrderStatus.FILLED).order.venue == "paper"
+
+
+def test_best_price_sells_where_the_bid_net_of_fees_is_highest() -> None:
+    with running_node(routed("best_price", fee="2", fee2="2")) as h:
+        quote_both(h, paper="50000", paper2="50020")
+        coid = h.do(auto(Side.SELL, "0.1"))
+        assert h.wait_status(coid, OrderStatus.FILLED).order.venue == "paper2"
+
+
+def test_an_instrument_nobody_lists_is_denied_no_route_never_raised() -> None:
+    with running_node(routed()) as h:
+        coid = h.do(lambda ctx: ctx.submit_order("DOGE-USD", Side.BUY, D(1), venue="auto"))
+        denial = h.wait_for(OrderDenied, coid)[0]
+        assert denial.code.value == "NO_ROUTE" and "DOGE-USD" in denial.reason
+        assert h.order(coid).status is OrderStatus.DENIED
+
+
+def test_with_every_listed_venue_unavailable_the_order_is_denied_no_route() -> None:
+    with running_node(routed()) as h:
+        open_paper_breaker(h)
+        h.node.remove_venue("paper2")
+        coid = h.do(auto(Side.BUY, "0.1"))
+        denial = h.wait_for(OrderDenied, coid)[0]
+        assert denial.code.value == "NO_ROUTE"
+        assert "paper breaker OPEN" in denial.reason and "paper2 not connected" in denial.reason
+
+
+def test_cancel_of_a_routed_resting_order_reaches_the_venue_it_went_to() -> None:
+    with running_node(routed()) as h:
+        coid = h.do(auto(Side.BUY, "0.1", order_type=OrderType.LIMIT, price=D("1000.00")))
+        h.wait_status(coid, OrderStatus.ACCEPTED)
+        h.do(lambda ctx: ctx.cancel_order(coid))
+        h.wait_status(coid, OrderStatus.CANCELED)
+        assert h.node.venues["paper"].open_orders() == []
+
+
+def quote_both(h: Harness, **prices: str) -> dict[str, Quote]:
+    """Move each venue's BTCUSDT to its price and wait until the router holds both quotes
+    (a quote subscriber on each venue sees its quote; quiescence then covers the router,
+    which the same broker told in the same fan-out)."""
+    seen = EventRecorder()
+    for venue in prices:
+
+        def make(venue: str = venue) -> Scripted:
+            strategy = Scripted(f"q{venue}", seen, symbols=("BTCUSDT",))
+            strategy.venue = venue
+            return strategy
+
+        h.node.add_strategy(f"q{venue}", make)
+    h.sync()
+    for venue, price in prices.items():
+        h.node.venues[venue].set_price("BTCUSDT", D(price))
+        seen.wait_for(
+            lambda m, v=venue, p=D(price): (
+                isinstance(m, Quote) and m.venue == v and m.bid <= p <= m.ask
+            )
+        )
+    h.sync()
+    return {
+        venue: quote
+        for (venue, symbol), quote in h.node.router_store.quotes.items()
+        if symbol == "BTCUSDT" and venue in prices
+    }
