@@ -432,3 +432,22 @@ def test_the_execution_package_imports_only_the_core() -> None:
                     assert name.split(".")[0] not in foreign, (path, name)
                     if name.startswith("tradenode"):
                         assert name.startswith(allowed), (path, name)
+
+
+def test_the_kill_switch_stops_every_working_parent() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        resting = submit_parent(
+            h, D("4"), TwapParams(duration=40.0, slices=4, limit_price=D("1000"))
+        )
+        report = h.node.kill_switch()
+        assert report.complete, report.problems
+        h.sync()
+        canceled = wait_parent_event(h, resting, ParentCanceled)
+        assert canceled.reason == "kill switch" and canceled.filled == D(0)
+        assert [c.status for c in children(h, resting)] == [OrderStatus.CANCELED]
+        advance(h, 60.0)
+        assert len(parent(h, resting).child_ids) == 1
+        algo = h.node.directory.path("execution", "algos", resting)
+        assert h.node.system.lookup(algo) is None

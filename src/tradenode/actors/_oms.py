@@ -862,6 +862,8 @@ class OmsActor(Actor):
         the venue has a cancel-all, and wait for the venue to confirm each one
         closed; then, with ``flatten``, close every position. Whatever the venue
         does not confirm within ``command.confirm_within`` is reported, with why."""
+        if self.state.parents:
+            self.store.parents.stop_all(self, "kill switch")
         open_orders = self.state.open_orders()
         run = _KillRun(command, time.perf_counter(), set(), len(open_orders))
         self._kill = run

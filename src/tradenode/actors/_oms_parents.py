@@ -260,6 +260,22 @@ class ParentDesk:
                 )
         self.changed(oms, record)
 
+    def stop_all(self, oms: OmsActor, reason: str) -> None:
+        """The kill switch: every working parent stops sending children (PENDING_CANCEL,
+        journaled) and ends CANCELED once its children are closed; the kill switch
+        itself cancels the orders, so none is cancelled twice."""
+        now = oms.context.now_ns()
+        for record in oms.state.parents.working():
+            if record.state is not ParentState.WORKING:
+                continue
+            oms.state.move_parent(record.parent_id, ParentState.PENDING_CANCEL, reason, now)
+            oms._record(
+                EntryKind.PARENT,
+                now,
+                message=CancelParentOrder(parent_id=record.parent_id, reason=reason, ts_ns=now),
+            )
+            self.changed(oms, record)
+
     def touched(self, oms: OmsActor, message: Any) -> None:
         """After any message: if it concerned a child, its parent moved on."""
         order_id = getattr(message, "client_order_id", None)
