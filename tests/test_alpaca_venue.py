@@ -526,6 +526,35 @@ def test_cancel_all_is_a_207_with_the_failures_the_knob_asks_for(venue: AlpacaVe
     assert [(str(r.id), r.status) for r in parsed] == [(str(orders[1].id), 200)]
 
 
+def test_fail_cancel_all_for_a_count_and_clear_faults(venue: AlpacaVenue) -> None:
+    client = trading_client(venue)
+    orders = [buy_limit(client, 1, 170.0 + n, f"cc-{n}") for n in range(3)]
+    venue.fail_cancel_all_for(count=2)
+    answers = client.cancel_orders()
+    assert [(str(a.id), a.status) for a in answers] == [
+        (str(orders[0].id), 500),
+        (str(orders[1].id), 500),
+        (str(orders[2].id), 200),
+    ]
+    venue.fail_requests(1)
+    venue.rate_limit(1)
+    venue.drop_events(3)
+    venue.clear_faults()
+    assert httpx.get(f"{venue.admin_url}/faults").json()["requests"] == []
+    assert [a.status for a in client.cancel_orders()] == [200, 200]
+    with pytest.raises(ValueError, match="order_id or a count"):
+        venue.fail_cancel_all_for()
+
+
+def test_step_moves_prices_by_the_seeded_walk(clock: Clock) -> None:
+    paths = []
+    for _ in range(2):
+        with AlpacaVenue(seed=9, clock=clock) as venue:
+            venue.step(5)
+            paths.append([venue.exchange.last_price(s) for s in ("AAPL", "MSFT", "SPY")])
+    assert paths[0] == paths[1] and paths[0] != [D("190.00"), D("420.00"), D("500.00")]
+
+
 def test_close_position_sells_it_flat(venue: AlpacaVenue) -> None:
     client = trading_client(venue)
     buy_market(client, 4, "cp-1")
