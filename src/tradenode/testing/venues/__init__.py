@@ -175,7 +175,9 @@ alpaca-py works against it unchanged but for the URLs::
 Its knobs: ``set_price``, ``step``, ``publish_bar``, ``set_market_open``,
 ``set_time``, ``drop_streams``, ``down``/``up``, ``rate_limit`` (429 with
 ``X-Ratelimit-*``), ``fail_requests`` (5xx, or processed with the answer
-lost), ``refuse_next_order``, ``fail_cancel_all_for``, ``duplicate_events``,
+lost), ``delay_requests`` (held placements), ``refuse_next_order``,
+``fail_cancel_all_for`` (per-order 500s in the 207), ``race_next_replace`` (the
+old order fills first, the new one is rejected), ``duplicate_events``,
 ``drop_events``, ``reorder_events``/``release_events``, ``corrupt_next_event``,
 ``hold_fills``/``release_fills``, ``place_order``/``cancel_order`` (another
 client), ``clear_faults``; inspection: ``orders()``, ``fills()``,
