@@ -15,6 +15,7 @@ from tradenode.actors import (
     EntryKind,
     JournalEntry,
     OmsState,
+    SetTradingState,
     decode_entry,
     encode_entry,
     replay,
@@ -22,7 +23,7 @@ from tradenode.actors import (
 
 # The parent book and its error are the OMS's internals, tested here as pure state.
 from tradenode.actors._parents import ParentBook, ParentTransitionError
-from tradenode.execution import Decision, TwapAlgorithm, register_algorithm
+from tradenode.execution import MAX_FINAL_CHILDREN, Decision, TwapAlgorithm, register_algorithm
 from tradenode.messages import (
     CancelParentOrder,
     DenialCode,
@@ -36,6 +37,7 @@ from tradenode.messages import (
     Side,
     SubmitOrder,
     SubmitParentOrder,
+    TradingState,
     TwapParams,
     child_order_id,
 )
@@ -451,3 +453,29 @@ def test_the_kill_switch_stops_every_working_parent() -> None:
         assert len(parent(h, resting).child_ids) == 1
         algo = h.node.directory.path("execution", "algos", resting)
         assert h.node.system.lookup(algo) is None
+
+
+def test_a_twap_whose_schedule_ends_short_of_its_target_expires() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("3"), TwapParams(duration=30.0, slices=3))
+        assert parent(h, pid).filled == D(1)
+        # Only exposure-reducing orders from now on: the next buys are denied.
+        h.node.risk.ask(SetTradingState(TradingState.REDUCING, "test: no more buying"))
+        advance(h, 10.0)
+        advance(h, 10.0)
+        expired = wait_parent_event(h, pid, ParentCanceled)
+        assert expired.state is ParentState.EXPIRED and expired.filled == D(1)
+        assert "TWAP schedule over with 1" in expired.reason
+        sent = children(h, pid)
+        # Slices 2 and 3, then MAX_FINAL_CHILDREN last tries, each denied by the guard.
+        assert [c.client_order_id for c in sent] == [
+            child_order_id(pid, 1),
+            child_order_id(pid, 2),
+            child_order_id(pid, 3),
+            *(child_order_id(pid, 3, j) for j in range(1, MAX_FINAL_CHILDREN + 1)),
+        ]
+        assert [c.status for c in sent[1:]] == [OrderStatus.DENIED] * (len(sent) - 1)
+        assert parent(h, pid).state is ParentState.EXPIRED
+        assert h.position("BTCUSDT") == D(1)

@@ -248,7 +248,10 @@ class ParentDesk:
                 "unknown" if record is None else record.state.value,
             )
             return
-        state.move_parent(cancel.parent_id, ParentState.PENDING_CANCEL, cancel.reason, now)
+        ending = ParentState.EXPIRED if cancel.expire else ParentState.CANCELED
+        state.move_parent(
+            cancel.parent_id, ParentState.PENDING_CANCEL, cancel.reason, now, ending=ending
+        )
         oms._record(EntryKind.PARENT, now, message=cancel)
         for child in record.children:
             view = state.get(child)
@@ -297,13 +300,13 @@ class ParentDesk:
             closed = ParentCanceled(
                 parent_id=record.parent_id,
                 strategy_id=record.order.strategy_id,
-                state=ParentState.CANCELED,
+                state=record.ending,
                 filled=record.filled,
                 reason=reason,
                 avg_price=record.avg_price,
                 ts_ns=now,
             )
-            state.move_parent(record.parent_id, ParentState.CANCELED, reason, now)
+            state.move_parent(record.parent_id, record.ending, reason, now)
             oms._record(EntryKind.PARENT, now, message=closed)
         strategy_id = record.order.strategy_id
         oms._publish(

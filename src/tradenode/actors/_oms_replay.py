@@ -320,7 +320,11 @@ def _parent(state: OmsState, entry: JournalEntry) -> bool:
             state.register_parent(message, entry.ts_ns)
         elif isinstance(message, CancelParentOrder):
             state.move_parent(
-                message.parent_id, ParentState.PENDING_CANCEL, message.reason, entry.ts_ns
+                message.parent_id,
+                ParentState.PENDING_CANCEL,
+                message.reason,
+                entry.ts_ns,
+                ending=ParentState.EXPIRED if message.expire else ParentState.CANCELED,
             )
         elif isinstance(message, ParentCanceled):
             state.move_parent(message.parent_id, message.state, message.reason, entry.ts_ns)

@@ -601,10 +601,16 @@ class OmsState:
         return self.parents.register(order, ts_ns)
 
     def move_parent(
-        self, parent_id: str, target: ParentState, reason: str, ts_ns: int
+        self,
+        parent_id: str,
+        target: ParentState,
+        reason: str,
+        ts_ns: int,
+        *,
+        ending: ParentState = ParentState.CANCELED,
     ) -> ParentRecord:
         """One move of a parent's lifecycle (``ParentTransitionError`` if illegal)."""
-        return self.parents.move(parent_id, target, reason, ts_ns)
+        return self.parents.move(parent_id, target, reason, ts_ns, ending=ending)
 
     def mark_denied(
         self, client_order_id: str, code: DenialCode, reason: str, ts_ns: int

@@ -58,6 +58,9 @@ class ParentRecord:
     notional: Decimal = _ZERO
     commission: Decimal = _ZERO
     closed_ns: int | None = None
+    ending: ParentState = ParentState.CANCELED
+    """What a PENDING_CANCEL parent becomes once its children are closed: CANCELED,
+    or EXPIRED when its algorithm's schedule ended short of the target."""
 
     @property
     def parent_id(self) -> str:
@@ -90,13 +93,14 @@ class ParentRecord:
             str(self.notional),
             str(self.commission),
             self.closed_ns,
+            self.ending.value,
         ]
 
     @classmethod
     def from_plain(cls, plain: object, where: str) -> ParentRecord:
-        if not isinstance(plain, list) or len(plain) != 9:
-            raise ValueError(f"{where}: a parent is a list of 9 fields")
-        raw, accepted, state, reason, children, filled, notional, commission, closed = plain
+        if not isinstance(plain, list) or len(plain) != 10:
+            raise ValueError(f"{where}: a parent is a list of 10 fields")
+        raw, accepted, state, reason, children, filled, notional, commission, closed, ending = plain
         if not isinstance(raw, bytes):
             raise ValueError(f"{where}: the parent order must be message bytes")
         order = decode_message(raw)
@@ -126,6 +130,7 @@ class ParentRecord:
             notional=amounts[1],
             commission=amounts[2],
             closed_ns=closed,
+            ending=ParentState(ending),
         )
 
 
@@ -176,8 +181,17 @@ class ParentBook:
         self._parents[order.parent_id] = record
         return record
 
-    def move(self, parent_id: str, target: ParentState, reason: str, ts_ns: int) -> ParentRecord:
-        """One lifecycle move; an illegal one raises ``ParentTransitionError``."""
+    def move(
+        self,
+        parent_id: str,
+        target: ParentState,
+        reason: str,
+        ts_ns: int,
+        *,
+        ending: ParentState = ParentState.CANCELED,
+    ) -> ParentRecord:
+        """One lifecycle move; an illegal one raises ``ParentTransitionError``.
+        ``ending`` is what a move to PENDING_CANCEL ends as (CANCELED or EXPIRED)."""
         record = self._parents.get(parent_id)
         if record is None:
             raise ParentTransitionError(f"no parent {parent_id}")
@@ -186,6 +200,8 @@ class ParentBook:
                 f"parent {parent_id}: {record.state.value} -> {target.value} is not allowed"
             )
         record.state = target
+        if target is ParentState.PENDING_CANCEL:
+            record.ending = ending
         if reason:
             record.reason = reason
         if target.is_terminal:

@@ -70,7 +70,8 @@ class ChildIntent:
 class Decision:
     """What an algorithm does at one wake: children to send, children to cancel,
     when to wake next (node-clock nanoseconds; None: only on progress), and
-    whether its work is over short of the target (``finish``: the reason)."""
+    whether its work is over short of the target (``finish``: the reason; the
+    parent's open children are cancelled and it ends EXPIRED)."""
 
     children: tuple[ChildIntent, ...] = ()
     cancels: tuple[str, ...] = ()
@@ -204,7 +205,9 @@ class AlgorithmActor(Actor):
         if decision.finish is not None:
             self._finished = True
             risk.tell(
-                CancelParentOrder(parent_id=self.parent_id, reason=decision.finish, ts_ns=now)
+                CancelParentOrder(
+                    parent_id=self.parent_id, reason=decision.finish, expire=True, ts_ns=now
+                )
             )
         self._arm(decision.wake_at_ns, now)
 

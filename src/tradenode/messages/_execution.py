@@ -74,7 +74,9 @@ PARENT_TRANSITIONS: Final[dict[ParentState, frozenset[ParentState]]] = {
     ParentState.WORKING: frozenset(
         {ParentState.PENDING_CANCEL, ParentState.FILLED, ParentState.EXPIRED, ParentState.CANCELED}
     ),
-    ParentState.PENDING_CANCEL: frozenset({ParentState.CANCELED, ParentState.FILLED}),
+    ParentState.PENDING_CANCEL: frozenset(
+        {ParentState.CANCELED, ParentState.EXPIRED, ParentState.FILLED}
+    ),
     ParentState.FILLED: frozenset(),
     ParentState.CANCELED: frozenset(),
     ParentState.EXPIRED: frozenset(),
@@ -217,15 +219,21 @@ class SubmitParentOrder(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelParentOrder(Message):
-    """Stop the algorithm and cancel the parent's open children."""
+    """Stop the algorithm and cancel the parent's open children.
+
+    ``expire``: the algorithm's own schedule is over short of the target, so
+    the parent ends EXPIRED rather than CANCELED."""
 
     parent_id: str
     reason: str = "cancel requested"
+    expire: bool = False
     ts_ns: int = 0
 
     def __post_init__(self) -> None:
         check_client_order_id(self, "parent_id", self.parent_id)
         _check_text(self, "reason", self.reason)
+        if not isinstance(self.expire, bool):
+            raise ValueError(f"CancelParentOrder.expire={self.expire!r}: must be a bool")
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
