@@ -74,7 +74,7 @@ def approval_needed(
             )
         if notional > config.notional_threshold:
             return (
-                f"SEMI_AUTO: notional {notional.normalize()} above the threshold "
+                f"SEMI_AUTO: notional {notional.normalize():f} above the threshold "
                 f"{config.notional_threshold}"
             )
     return None

@@ -210,9 +210,13 @@ class RouterActor(Actor):
         now = self.context.now_ns()
         for approval in self.store.approvals.pending():
             # Recovered from the log, or kept across this actor's restart: each
-            # gets its timer again; one past its deadline is denied now.
-            delay = max(0.0, (approval.deadline_ns - now) / 1e9)
-            self.context.schedule_once(delay, _ApprovalDeadline(approval.approval_id))
+            # gets its timer again; one whose deadline passed meanwhile (the node
+            # was down) is denied APPROVAL_TIMEOUT now, explicitly.
+            if approval.deadline_ns <= now:
+                self._on_deadline(approval.approval_id)
+            else:
+                delay = (approval.deadline_ns - now) / 1e9
+                self.context.schedule_once(delay, _ApprovalDeadline(approval.approval_id))
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, SubmitOrder):

@@ -159,7 +159,7 @@ def _by_price(side: Side, available: Sequence[Listing]) -> tuple[list[Listing], 
         price = listing.quote.ask if side is Side.BUY else listing.quote.bid
         parts.append(
             f"{listing.venue} {touch} {price} {'+' if side is Side.BUY else '-'} "
-            f"{listing.taker_fee_bps} bps = {_known(listing.net_price(side)).normalize()}"
+            f"{listing.taker_fee_bps} bps = {_known(listing.net_price(side)).normalize():f}"
         )
     return [*ranked, *unquoted], "best net price: " + "; ".join(parts)
 
