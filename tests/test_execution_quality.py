@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -18,9 +19,18 @@ from tradenode.actors._execution_quality import (
     arrival_price,
     fee_in_quote,
     order_quality,
+    parent_quality,
     quality_report,
 )
-from tradenode.messages import OrderFilled, OrderType, Quote, Side, SubmitOrder
+from tradenode.messages import (
+    OrderFilled,
+    OrderType,
+    Quote,
+    Side,
+    SubmitOrder,
+    SubmitParentOrder,
+    TwapParams,
+)
 
 D = Decimal
 
@@ -332,3 +342,49 @@ def test_a_book_nobody_reads_stops_listing_changes_and_says_everything_changed()
     for number in range(1100):
         book.forget(f"o-{number}")
     assert book.take_changed() == (True, frozenset())
+
+
+def test_a_parents_arrival_is_kept_apart_from_its_orders_and_forgotten_with_it() -> None:
+    """A parent BUY 2 accepted at t=10 with arrival 50.00; its child o-p-1 (arrival 50.50) fills
+    1 @ 50.20 and 1 @ 50.40 (no fees) at t=30 and t=70. The parent's figures: average 50.30,
+    slippage (50.30 - 50.00) / 50.00 x 10000 = 60 bps, shortfall 2 x 0.30 = 0.60, first fill
+    20 ns after the accept; the child's own slippage is against 50.50: -4000/101 bps."""
+    state = OmsState()
+    state.register_parent(
+        SubmitParentOrder(
+            parent_id="p",
+            strategy_id="s1",
+            venue="paper",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            quantity=D("2"),
+            algorithm=TwapParams(duration=10.0, slices=1),
+        ),
+        10,
+    )
+    state.set_arrival("p", D("50.00"))
+    child = replace(_order("p-1"), parent_id="p")
+    state.register(child, 20)
+    state.set_arrival("p-1", D("50.50"))
+    state.mark_submitted("p-1", 20)
+    state.apply(fill("1", "50.20", xid="c1", client_order_id="p-1"), 30)
+    state.apply(fill("1", "50.40", xid="c2", client_order_id="p-1"), 70)
+    figures = parent_quality(state, "p")
+    assert figures is not None
+    assert figures.average_price == D("50.30") and figures.slippage_bps == D("60")
+    assert figures.implementation_shortfall == D("0.60")
+    assert figures.time_to_first_fill_ns == 20
+    own = order_quality(state, "p-1")
+    assert own is not None and own.slippage_bps is not None
+    # (50.30 - 50.50) / 50.50 x 10000 = -4000/101 bps
+    assert abs(Fraction(own.slippage_bps) - Fraction(-4000, 101)) < Fraction(1, 10**29)
+    assert parent_quality(state, "nope") is None
+    # The parent's arrival is not an order's: the order totals leave it out.
+    assert QualityTracker().refresh(state).orders == 1
+    assert list(quality_report(state)["parents"]) == ["p"]
+    restored = OmsState.restore(state.snapshot())
+    assert parent_quality(restored, "p") == figures
+    assert restored.arrivals.is_parent("p") and not restored.arrivals.is_parent("p-1")
+    book = restored.arrivals
+    book.keep_parents({"other"})
+    assert book.arrival_price("p") is None and book.arrival_price("p-1") == D("50.50")

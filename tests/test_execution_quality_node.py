@@ -20,7 +20,10 @@ from tradenode.messages import (
     OrderFilled,
     OrderStatus,
     OrderType,
+    ParentFilled,
     Side,
+    TwapParams,
+    child_order_id,
 )
 from tradenode.supervision import ManualClock
 
@@ -31,9 +34,11 @@ SECOND = 1_000_000_000
 
 
 @contextmanager
-def node_on(extra_yaml: str = "", clock: ManualClock | None = None) -> Iterator[Harness]:
+def node_on(
+    extra_yaml: str = "", clock: ManualClock | None = None, *, base: str = BASE_CONFIG
+) -> Iterator[Harness]:
     clock = clock or ManualClock()
-    node = Node(parse_config(BASE_CONFIG + extra_yaml), clock=clock)
+    node = Node(parse_config(base + extra_yaml), clock=clock)
     node.start()
     try:
         yield Harness(node, clock)
@@ -154,3 +159,47 @@ def test_the_facade_reports_execution_quality_in_its_performance_metrics() -> No
         assert D(metrics["execution_quality"]["totals"]["implementation_shortfall"]) == D("11.001")
     finally:
         engine.disconnect()
+
+
+QUIET_CONFIG = BASE_CONFIG.replace("tick_interval_ms: 1000", "tick_interval_ms: 3600000")
+
+
+def test_a_twap_parent_is_measured_against_its_own_arrival_over_all_its_children() -> None:
+    """TWAP BUY 0.4 in 2 slices over 10 s (slices at 0 and 5 s) on a paper venue whose market
+    does not tick by itself. The parent is accepted at 50000.00 (mid; its arrival): slice 1,
+    0.2 at the ask 50005.00 (fee 0.2 x 50005 x 0.001 = 10.001). The price is set to 50100.00
+    before slice 2: 0.2 at its ask 50105.01 (fee 0.2 x 50105.01 x 0.001 = 10.021002).
+    Notional 10001.000 + 10021.002 = 20022.002; average 20022.002 / 0.4 = 50055.005;
+    slippage 55.005 / 50000 x 10000 = 11.001 bps; shortfall 0.4 x 55.005 + 10.001 +
+    10.021002 = 42.024002; first fill at the accept, complete 5 s later with slice 2. Each
+    child keeps its own arrival (slice 2: 50100.00).
+    """
+    with node_on(base=QUIET_CONFIG) as h:
+        at_50000(h)
+        h.strategy("s1")
+        h.sync()
+        pid = h.do(
+            lambda ctx: ctx.submit_parent(
+                "BTCUSDT", Side.BUY, D("0.4"), TwapParams(duration=10.0, slices=2), venue="paper"
+            )
+        )
+        h.sync()
+        h.clock.advance(4.999)
+        h.sync()
+        paper(h).set_price("BTCUSDT", D("50100"))
+        h.sync()
+        h.clock.advance(0.001)
+        h.sync()
+        h.events().wait_for(lambda m: isinstance(m, ParentFilled) and m.parent_id == pid)
+        h.sync()
+        report = h.node.oms.ask(GetExecutionQuality())
+        figures = report["parents"][pid]
+        assert D(figures["arrival_price"]) == D("50000.00")
+        assert D(figures["average_price"]) == D("50055.005")
+        assert D(figures["slippage_bps"]) == D("11.001")
+        assert D(figures["implementation_shortfall"]) == D("42.024002")
+        assert figures["fill_count"] == 2 and D(figures["fill_ratio"]) == 1
+        assert figures["time_to_first_fill_ns"] == 0
+        assert figures["time_to_complete_ns"] == 5 * SECOND
+        second = quality(h, child_order_id(pid, 2))
+        assert second.arrival_price == D("50100.00") and second.slippage_bps is not None

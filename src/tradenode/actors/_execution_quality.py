@@ -32,13 +32,14 @@ then and journaled, because quotes are not):
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..messages._enums import Side
+from ..messages._execution import ParentState
 from ..messages._messages import OrderFilled, Quote
 from ..messages._validation import check_client_order_id, check_decimal
 
@@ -54,6 +55,8 @@ __all__ = [
     "arrival_price",
     "fee_in_quote",
     "order_quality",
+    "parent_quality",
+    "parents_report",
     "quality_report",
 ]
 
@@ -357,6 +360,8 @@ class ArrivalBook:
     """Orders whose figures may have changed since :meth:`take_changed` (not state:
     a restored book starts with everything changed)."""
     _all_changed: bool = field(default=True, compare=False, repr=False)
+    _parents: set[str] = field(default_factory=set, compare=False, repr=False)
+    """The entries that are parent orders' (forgotten with their parents)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -367,9 +372,12 @@ class ArrivalBook:
     def client_order_ids(self) -> tuple[str, ...]:
         return tuple(self._entries)
 
-    def set_arrival(self, client_order_id: str, price: Decimal) -> None:
-        """Records the arrival price; a second call for the same order keeps the first."""
+    def set_arrival(self, client_order_id: str, price: Decimal, *, parent: bool = False) -> None:
+        """Records the arrival price; a second call for the same order keeps the first.
+        ``parent``: the id is a parent order's, forgotten by :meth:`keep_parents`."""
         check_decimal(self, "price", price, positive=True)
+        if parent:
+            self._parents.add(client_order_id)
         marks = self._entries.setdefault(client_order_id, _Marks())
         if marks.arrival_price is None:
             marks.arrival_price = price
@@ -398,6 +406,24 @@ class ArrivalBook:
     def forget(self, client_order_id: str) -> None:
         if self._entries.pop(client_order_id, None) is not None:
             self._change(client_order_id)
+
+    def mark_parents(self, parent_ids: Iterable[str]) -> None:
+        """After a restore: which entries are parents' (the snapshot does not say)."""
+        self._parents.update(pid for pid in parent_ids if pid in self._entries)
+
+    def keep_parents(self, alive: Container[str]) -> None:
+        """Forgets the arrival of every parent no longer ``alive`` (the parent book
+        forgot it); cheap when nothing was forgotten."""
+        for parent_id in [pid for pid in self._parents if pid not in alive]:
+            self._parents.discard(parent_id)
+            self._entries.pop(parent_id, None)
+
+    @property
+    def parent_count(self) -> int:
+        return len(self._parents)
+
+    def is_parent(self, key: str) -> bool:
+        return key in self._parents
 
     def take_changed(self) -> tuple[bool, frozenset[str]]:
         """``(everything, ids)``: what changed since the last call, which starts afresh."""
@@ -481,6 +507,43 @@ def order_quality(state: OmsState, client_order_id: str) -> ExecutionQuality | N
     )
 
 
+def parent_quality(state: OmsState, parent_id: str) -> ExecutionQuality | None:
+    """The figures of one parent order over its children's fills, or None when the
+    OMS does not know it. The arrival is the parent's (mid of the quote the OMS
+    held when it accepted the parent), its times run from the acceptance, and it
+    is complete when the parent is FILLED. A child the OMS has already forgotten
+    takes its fills with it (children are forgotten long after their parent
+    finished, as orders are)."""
+    record = state.parents.get(parent_id)
+    if record is None:
+        return None
+    fills: list[OrderFilled] = []
+    first: list[int] = []
+    for child in record.children:
+        fills.extend(state.fills(child))
+        view = state.get(child)
+        if view is not None and view.first_fill_ns is not None:
+            first.append(view.first_fill_ns)
+    return ExecutionQuality.measure(
+        side=record.order.side,
+        requested_quantity=record.order.quantity,
+        fills=fills,
+        arrival_price=state.arrivals.arrival_price(parent_id),
+        arrival_ns=record.accepted_ns,
+        first_fill_ns=min(first) if first else None,
+        completed_ns=record.closed_ns if record.state is ParentState.FILLED else None,
+    )
+
+
+def parents_report(state: OmsState, *, limit: int | None = None) -> dict[str, Any]:
+    """``parent id -> figures`` of the parents the OMS keeps (the latest ``limit``)."""
+    ids = [record.parent_id for record in state.parents]
+    if limit is not None:
+        ids = ids[-limit:] if limit > 0 else []
+    found = ((pid, parent_quality(state, pid)) for pid in ids)
+    return {pid: quality.to_dict() for pid, quality in found if quality is not None}
+
+
 class QualityTracker:
     """Execution-quality totals over the retained orders, kept up to date by
     recomputing only the orders whose figures changed (the OMS asks for its
@@ -504,7 +567,11 @@ class QualityTracker:
             old = self._cache.pop(client_order_id, None)
             if old is not None:
                 self._sums.add(old, -1)
-            new = order_quality(state, client_order_id) if client_order_id in book else None
+            new = (
+                order_quality(state, client_order_id)
+                if client_order_id in book and not book.is_parent(client_order_id)
+                else None
+            )
             if new is not None:
                 self._cache[client_order_id] = new
                 self._sums.add(new)
@@ -535,7 +602,8 @@ def quality_report(
         totals = tracker.refresh(state)
         shown = list(tracker.qualities().items())
     else:
-        ids = list(state.arrivals.client_order_ids())
+        book = state.arrivals
+        ids = [cid for cid in book.client_order_ids() if not book.is_parent(cid)]
         if totals is None:
             found = ((cid, order_quality(state, cid)) for cid in ids)
             measured = [(cid, quality) for cid, quality in found if quality is not None]
@@ -551,6 +619,7 @@ def quality_report(
     return {
         "totals": totals.to_dict(),
         "orders": {client_order_id: quality.to_dict() for client_order_id, quality in shown},
+        "parents": parents_report(state, limit=limit),
     }
 
 

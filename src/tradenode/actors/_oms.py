@@ -388,12 +388,7 @@ class OmsActor(Actor):
             )
             return
         self._record(EntryKind.REGISTER, now, message=order)
-        arrival = arrival_price(self.store.quotes.get((order.venue, order.symbol)))
-        if arrival is not None:
-            self.state.set_arrival(order.client_order_id, arrival)
-            self._record(
-                EntryKind.ARRIVAL, now, client_order_id=order.client_order_id, price=arrival
-            )
+        self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
         self._route(order, now)
 
     def _route(self, order: SubmitOrder, now: int) -> None:
@@ -585,6 +580,23 @@ class OmsActor(Actor):
             QueryOrder(client_order_id=client_order_id, venue=view.venue, symbol=view.symbol)
         )
         self.context.schedule_once(self.ack_timeout, _AckTimeout(client_order_id))
+
+    def _note_arrival(self, key: str, venue: str | None, symbol: str, now: int) -> None:
+        """Records (and journals) the arrival price of an order or a parent order: the
+        mid of the last quote for its venue and symbol; for a parent without a venue
+        (routed), of the first venue listing the instrument that has a quote."""
+        quote = None
+        if venue is not None:
+            quote = self.store.quotes.get((venue, symbol))
+        elif self.store.listings is not None:
+            for listing in self.store.listings.listings(symbol):
+                quote = self.store.quotes.get(listing)
+                if quote is not None:
+                    break
+        price = arrival_price(quote)
+        if price is not None:
+            self.state.set_arrival(key, price)
+            self._record(EntryKind.ARRIVAL, now, client_order_id=key, price=price)
 
     def _mark(self, quote: Quote) -> None:
         """Re-value an open position so loss limits see a price move, not only the next fill."""
