@@ -18,6 +18,7 @@ import pytest
 
 from tradenode.messages import OrderType, SubmitOrder
 from tradenode.supervision import ManualClock
+from tradenode.testing.campaign import CampaignVenue
 from tradenode.testing.conformance import (
     ConformanceSuite,
     ConformanceVenue,
@@ -28,7 +29,7 @@ from tradenode.testing.conformance import (
 )
 from tradenode.testing.venues import AlpacaVenue
 
-from ._alpaca_helpers import data_base, venue_clock
+from ._alpaca_helpers import AlpacaCampaignVenue, data_base, venue_clock
 
 D = Decimal
 
@@ -167,6 +168,9 @@ class AlpacaConformanceVenue(ConformanceVenue):
 
     def secrets(self) -> tuple[str, ...]:
         return (self.venue.secret,)
+
+    def campaign_venue(self) -> CampaignVenue:
+        return AlpacaCampaignVenue()
 
 
 class TestAlpacaConformance(ConformanceSuite):
