@@ -414,7 +414,7 @@ def test_the_execution_package_imports_only_the_core() -> None:
     import tradenode.execution
 
     allowed = ("tradenode.execution", "tradenode.actors", "tradenode.messages")
-    allowed += ("tradenode.supervision",)
+    allowed += ("tradenode.supervision", "tradenode._config")
     foreign = {"httpx", "trio_websocket", "ib_async", "ib_insync", "ccxt", "requests"}
     package = Path(tradenode.execution.__file__).parent
     for path in sorted(package.glob("*.py")):
@@ -479,3 +479,24 @@ def test_a_twap_whose_schedule_ends_short_of_its_target_expires() -> None:
         assert [c.status for c in sent[1:]] == [OrderStatus.DENIED] * (len(sent) - 1)
         assert parent(h, pid).state is ParentState.EXPIRED
         assert h.position("BTCUSDT") == D(1)
+
+
+def test_a_parent_without_a_venue_has_each_child_routed() -> None:
+    routed = (
+        "instruments:\n  BTC-USD: {venues: {paper: BTCUSDT, paper2: BTCUSDT}}\n"
+        "routing: {policy: preferred, venues: [paper2, paper]}\n"
+    )
+    with running_node(routed) as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(
+            h, D("2"), TwapParams(duration=20.0, slices=2), symbol="BTC-USD", venue="auto"
+        )
+        advance(h, 10.0)
+        filled = wait_parent_event(h, pid, ParentFilled)
+        assert filled.filled == D(2)
+        sent = children(h, pid)
+        assert [c.client_order_id for c in sent] == [child_order_id(pid, k) for k in (1, 2)]
+        assert {(c.venue, c.symbol) for c in sent} == {("paper2", "BTCUSDT")}
+        assert all(c.order.route for c in sent)  # the route and why, recorded on the order
+        assert h.position("BTCUSDT", venue="paper2") == D(2)

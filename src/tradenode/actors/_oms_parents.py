@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .._config import AUTO_VENUE
 from ..messages._enums import DenialCode, OrderStatus, OrderType
 from ..messages._execution import (
     CancelParentOrder,
@@ -156,19 +157,23 @@ def parent_denial(
     problem = parent.problems()
     if problem is not None:
         return deny(DenialCode.INVALID_ORDER, problem)
-    if parent.venue is None:
-        return deny(DenialCode.NO_ROUTE, "the parent names no venue and no router chose one")
-    entry = directory.venue(parent.venue)
-    if entry is None:
-        return deny(
-            DenialCode.VENUE_UNAVAILABLE, f"venue {parent.venue!r} is not connected to this node"
-        )
+    capabilities = None
+    if parent.venue is not None:
+        entry = directory.venue(parent.venue)
+        if entry is None:
+            return deny(
+                DenialCode.VENUE_UNAVAILABLE,
+                f"venue {parent.venue!r} is not connected to this node",
+            )
+        capabilities = entry.capabilities
+    # Without a venue the router places each child (``symbol`` is an instrument of the
+    # config); the total is checked as one order there, each child at its venue.
     price = parent.algorithm.worst_price
     try:
         total = SubmitOrder(
             client_order_id=parent.parent_id,
             strategy_id=parent.strategy_id,
-            venue=parent.venue,
+            venue=parent.venue or AUTO_VENUE,
             symbol=parent.symbol,
             side=parent.side,
             order_type=OrderType.MARKET if price is None else OrderType.LIMIT,
@@ -178,7 +183,7 @@ def parent_denial(
         )
     except ValueError as exc:
         return deny(DenialCode.INVALID_ORDER, str(exc))
-    decision = engine.check_parent(total, ctx, capabilities=entry.capabilities)
+    decision = engine.check_parent(total, ctx, capabilities=capabilities)
     if decision.approved:
         return None
     assert decision.code is not None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .._config import AUTO_VENUE
 from ..messages._enums import DecisionAction, DenialCode, OrderType, Side, TimeInForce
 from ..messages._execution import AlgoParams, CancelParentOrder, ParentDenied, SubmitParentOrder
 from ..messages._messages import (
@@ -215,14 +216,17 @@ class StrategyContext:
         the parent id. Answered ``ParentAccepted``, or ``ParentDenied(code, reason)``
         for invalid parameters, a venue that is not there or a total the risk limits
         refuse; then ``ParentProgress`` as its children fill, and ``ParentFilled`` or
-        ``ParentCanceled``. Its children's own events reach the strategy too."""
+        ``ParentCanceled``. Its children's own events reach the strategy too.
+        ``venue`` ``"auto"`` (or a strategy whose venue is) has the router place each
+        child: ``symbol`` is then an instrument of the config."""
+        venue = venue or self._actor.strategy.venue
         return self._actor.submit_parent(
             parent_id=parent_id,
             symbol=symbol,
             side=side,
             quantity=quantity,
             algorithm=algorithm,
-            venue=venue or self._actor.strategy.venue,
+            venue=None if venue == AUTO_VENUE else venue,
         )
 
     def cancel_parent(self, parent_id: str, reason: str = "cancelled by the strategy") -> None:

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .._config import AUTO_VENUE
 from ..actors._control import GetRiskStatus
 from ..actors._directory import Directory
 from ..actors._oms_parents import GetParent, ParentView
+from ..actors._routing import GetRouterStatus
 from ..messages._enums import OrderType, TimeInForce
 from ..messages._execution import (
     AlgoParams,
@@ -144,9 +146,10 @@ class AlgorithmActor(Actor):
 
     def view(self) -> ParentView | None:
         """The parent as the OMS has it, including every child this actor (or a dead
-        incarnation of it) has told the risk guard about: asking the guard first
-        puts this behind them, and the guard hands each to the OMS before it answers."""
+        incarnation of it) has sent: asking the router, then the risk guard, puts this
+        behind them, and each hands a child on before it answers."""
         directory = self.env.directory
+        directory.router().ask(GetRouterStatus(), timeout=ASK_TIMEOUT)
         directory.risk().ask(GetRiskStatus(), timeout=ASK_TIMEOUT)
         view = directory.oms().ask(GetParent(self.parent_id), timeout=ASK_TIMEOUT)
         if view is not None and not isinstance(view, ParentView):
@@ -159,17 +162,23 @@ class AlgorithmActor(Actor):
             return
         now = self.context.now_ns()
         decision = self.decide(view, now)
-        risk = self.env.directory.risk()
+        # Children go where a strategy's orders go: the router (execution modes; a
+        # parent without a venue has each child placed there), then the risk guard.
+        router = self.env.directory.router()
         order = view.order
-        venue = order.venue
-        if venue is None:  # the risk guard refuses such a parent; never reached
-            return
+        venue = order.venue or AUTO_VENUE
+        working = {c.client_order_id: c for c in view.children}
         for client_order_id in decision.cancels:
-            risk.tell(
-                CancelOrder(
-                    client_order_id=client_order_id, venue=venue, symbol=order.symbol, ts_ns=now
+            resting = working.get(client_order_id)
+            if resting is not None:
+                router.tell(
+                    CancelOrder(
+                        client_order_id=client_order_id,
+                        venue=resting.venue,
+                        symbol=resting.symbol,
+                        ts_ns=now,
+                    )
                 )
-            )
         available = view.available
         for child in decision.children:
             if child.quantity <= 0 or child.quantity > available:
@@ -186,7 +195,7 @@ class AlgorithmActor(Actor):
                 order.side.value,
                 child.quantity,
             )
-            risk.tell(
+            router.tell(
                 SubmitOrder(
                     client_order_id=child.client_order_id,
                     strategy_id=order.strategy_id,
@@ -204,7 +213,7 @@ class AlgorithmActor(Actor):
             )
         if decision.finish is not None:
             self._finished = True
-            risk.tell(
+            self.env.directory.risk().tell(
                 CancelParentOrder(
                     parent_id=self.parent_id, reason=decision.finish, expire=True, ts_ns=now
                 )
