@@ -3,33 +3,53 @@ refreshed on fill, seeded price offsets, and parameter checks that deny."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradenode import Node, parse_config
+from tradenode.actors import ParentView
 from tradenode.brokers import VenueConfig
 from tradenode.brokers.paper import PaperVenue
-from tradenode.execution import IcebergChild, IcebergPolicy
-from tradenode.messages import DenialCode, IcebergParams, OrderStatus, Side, child_order_id
+from tradenode.execution import (
+    ChildIntent,
+    Decision,
+    IcebergAlgorithm,
+    IcebergChild,
+    IcebergPolicy,
+    register_algorithm,
+)
+from tradenode.messages import (
+    DenialCode,
+    IcebergParams,
+    OrderStatus,
+    ParentState,
+    Side,
+    SubmitOrder,
+    child_order_id,
+)
 
 # The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_iceberg
 from tradenode.sim import paper_sim_config
-from tradenode.supervision import ManualClock
+from tradenode.supervision import EventRecorder, ManualClock, SupervisionEventKind
 
 from ._execution_helpers import (
     ParentDenied,
     ParentFilled,
+    advance,
     children,
     parent,
     parent_events,
     submit_parent,
     wait_parent_event,
 )
-from ._node_helpers import Harness, running_node
+from ._node_helpers import BASE_CONFIG, Harness, running_node
 
 D = Decimal
 
@@ -279,3 +299,134 @@ def test_an_invalid_iceberg_is_denied_with_a_code_and_a_reason() -> None:
         assert denied.reason.startswith("DISPLAY_ABOVE_TOTAL: ")
         assert parent_events(h, pid) == [denied]
         assert h.open_orders() == ()
+
+
+# -- restarts ------------------------------------------------------------------------------
+
+
+class _FailsAfterRefresh2(IcebergAlgorithm):
+    """Raises right after telling the risk guard its second child, once."""
+
+    failed: ClassVar[list[int]] = []
+
+    def decide(self, view: ParentView, now_ns: int) -> Decision:
+        decision = super().decide(view, now_ns)
+        sent = [c.client_order_id for c in decision.children]
+        if not self.failed and any(cid.endswith("-2") for cid in sent):
+            self.failed.append(self.context.generation)
+            # Hand the child over first, as a crash between telling and recording would.
+            self.env.directory.risk().tell(_child_order(view, decision.children[0]))
+            raise RuntimeError("algorithm bug right after sending refresh 2")
+        return decision
+
+
+def _child_order(view: ParentView, child: ChildIntent) -> SubmitOrder:
+    order = view.order
+    assert order.venue is not None
+    return SubmitOrder(
+        client_order_id=child.client_order_id,
+        strategy_id=order.strategy_id,
+        venue=order.venue,
+        symbol=order.symbol,
+        side=order.side,
+        order_type=child.order_type,
+        quantity=child.quantity,
+        price=child.price,
+        parent_id=view.parent_id,
+    )
+
+
+@pytest.fixture
+def failing_iceberg() -> Iterator[list[int]]:
+    _FailsAfterRefresh2.failed.clear()
+    register_algorithm(IcebergParams, _FailsAfterRefresh2)
+    try:
+        yield _FailsAfterRefresh2.failed
+    finally:
+        register_algorithm(IcebergParams, IcebergAlgorithm)
+
+
+def test_an_iceberg_that_raises_is_restarted_and_never_shows_twice(
+    failing_iceberg: list[int],
+) -> None:
+    with running_node() as h:
+        events = EventRecorder()
+        h.node.system.events.subscribe(events)
+        venue = _iceberg_node(h, "ice4")
+        params = IcebergParams(display_quantity=D("0.3"), limit_price=D("49990.00"))
+        pid = submit_parent(h, D("0.9"), params, venue="ice", parent_id="ice4")
+        algo = h.node.directory.path("execution", "algos", pid)
+        venue.set_price("BTCUSDT", D("49900.00"))
+        venue.set_price("BTCUSDT", D("50100.00"))
+        h.sync()
+        assert failing_iceberg == [1]
+        events.wait_for(lambda e: e.path == algo and e.kind is SupervisionEventKind.FAILED)
+        advance(h, 0.5)  # the restart backoff, on the node's clock
+        events.wait_for(lambda e: e.path == algo and e.kind is SupervisionEventKind.RESTARTED)
+        h.sync()
+        # The new incarnation found refresh 2 resting and sent nothing more.
+        assert parent(h, pid).child_ids == (child_order_id(pid, 1), child_order_id(pid, 2))
+        (resting,) = venue.open_orders()
+        assert resting.client_order_id == child_order_id(pid, 2)
+        venue.set_price("BTCUSDT", D("49900.00"))
+        venue.set_price("BTCUSDT", D("50100.00"))
+        h.sync()
+        venue.set_price("BTCUSDT", D("49900.00"))
+        h.sync()
+        wait_parent_event(h, pid, ParentFilled)
+        assert parent(h, pid).child_ids == tuple(child_order_id(pid, k) for k in (1, 2, 3))
+        assert max(venue.showing) == D("0.3")
+        assert venue.position("BTCUSDT") == D("0.9")
+
+
+JOURNALED = """
+journal: {{path: '{path}', fsync: every_record}}
+"""
+
+
+def _journaled_node(tmp_path: Path, clock: ManualClock, venues: dict[str, object]) -> Harness:
+    node = Node(
+        parse_config(BASE_CONFIG + JOURNALED.format(path=tmp_path / "journal")), clock=clock
+    )
+    # The paper venues outlive the node, as a real venue would: the new node re-attaches them.
+    node.venues.update(venues)
+    node.start()
+    return Harness(node, clock)
+
+
+def test_a_node_restarted_on_its_journal_finds_the_resting_child_and_shows_no_more(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    h = _journaled_node(tmp_path, clock, {})
+    try:
+        h.strategy("s1")
+        h.sync()
+        # Far below the market: the child rests through the random walk.
+        params = IcebergParams(display_quantity=D("0.2"), limit_price=D("40000.00"))
+        pid = submit_parent(h, D("0.5"), params, parent_id="ice5")
+        venue = h.node.venues["paper"]
+        assert isinstance(venue, PaperVenue)
+        assert [o.client_order_id for o in venue.open_orders()] == [child_order_id(pid, 1)]
+    finally:
+        h.node.stop(timeout=10)
+    clock.advance(30.0)
+    h = _journaled_node(tmp_path, clock, dict(h.node.venues))
+    try:
+        h.strategy("s1")
+        h.sync()
+        advance(h, 5.0)
+        view = parent(h, pid)
+        assert view.state is ParentState.WORKING and view.child_ids == (child_order_id(pid, 1),)
+        assert [o.client_order_id for o in venue.open_orders()] == [child_order_id(pid, 1)]
+        for _ in range(3):
+            venue.set_price("BTCUSDT", D("39000.00"))
+            venue.set_price("BTCUSDT", D("50000.00"))
+            h.sync()
+            assert sum(o.remaining_quantity for o in venue.open_orders()) <= D("0.2")
+        wait_parent_event(h, pid, ParentFilled)
+        assert parent(h, pid).child_ids == tuple(child_order_id(pid, k) for k in (1, 2, 3))
+        assert [c.quantity for c in children(h, pid)] == [D("0.2"), D("0.2"), D("0.1")]
+        assert venue.position("BTCUSDT") == D("0.5")
+    finally:
+        h.node.stop(timeout=10)

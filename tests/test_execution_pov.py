@@ -3,21 +3,32 @@ and parameter checks that deny instead of raising."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradenode.actors import MarketDataKind
+from tradenode.actors import MarketDataKind, ParentView
 
 # Trade subscriptions are the broker contract's, not yet exported (see the report on #18).
 from tradenode.actors._contract import TradeSubscription
-from tradenode.execution import PovChild, PovPolicy
-from tradenode.messages import DenialCode, MarketTrade, OrderFilled, PovParams, Side
+from tradenode.execution import Decision, PovAlgorithm, PovChild, PovPolicy, register_algorithm
+from tradenode.messages import (
+    DenialCode,
+    MarketTrade,
+    OrderFilled,
+    PovParams,
+    Side,
+    SubmitOrder,
+    child_order_id,
+)
 
 # The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_pov
+from tradenode.supervision import EventRecorder, SupervisionEventKind
 
 from ._execution_helpers import (
     ParentCanceled,
@@ -288,3 +299,82 @@ def test_an_invalid_pov_is_denied_with_a_code_and_a_reason() -> None:
             assert denied.reason.startswith(f"{code}: PovParams.")
             assert parent_events(h, pid) == [denied]
         assert h.open_orders() == ()
+
+
+# -- restarts ------------------------------------------------------------------------------
+
+
+class _FailsAfterChild2(PovAlgorithm):
+    """Raises right after telling the risk guard its second child, once."""
+
+    failed: ClassVar[list[int]] = []
+
+    def decide(self, view: ParentView, now_ns: int) -> Decision:
+        decision = super().decide(view, now_ns)
+        if not self.failed and any(c.client_order_id.endswith("-2") for c in decision.children):
+            self.failed.append(self.context.generation)
+            (child,) = decision.children
+            order = view.order
+            assert order.venue is not None
+            self.env.directory.risk().tell(
+                SubmitOrder(
+                    client_order_id=child.client_order_id,
+                    strategy_id=order.strategy_id,
+                    venue=order.venue,
+                    symbol=order.symbol,
+                    side=order.side,
+                    order_type=child.order_type,
+                    quantity=child.quantity,
+                    parent_id=view.parent_id,
+                )
+            )
+            raise RuntimeError("algorithm bug right after sending child 2")
+        return decision
+
+
+@pytest.fixture
+def failing_pov() -> Iterator[list[int]]:
+    _FailsAfterChild2.failed.clear()
+    register_algorithm(PovParams, _FailsAfterChild2)
+    try:
+        yield _FailsAfterChild2.failed
+    finally:
+        register_algorithm(PovParams, PovAlgorithm)
+
+
+def test_a_pov_that_raises_is_restarted_and_stays_under_its_maximum(
+    failing_pov: list[int],
+) -> None:
+    """The new incarnation cannot see the prints it missed: it presumes the parent was
+    on target and counts on from there, so the maximum still holds and the target is
+    filled exactly."""
+    with running_node() as h:
+        events = EventRecorder()
+        h.node.system.events.subscribe(events)
+        address, seen = h.strategy("s1")
+        entry = h.node.directory.venue("paper")
+        assert entry is not None
+        entry.broker.tell(TradeSubscription(address, ("BTCUSDT",)))
+        h.sync()
+        params = PovParams(participation=D("0.1"), max_participation=D("0.15"), interval=1.0)
+        pid = submit_parent(h, D("0.5000"), params)
+        start = parent(h, pid).accepted_ns
+        algo = h.node.directory.path("execution", "algos", pid)
+        while not failing_pov:
+            advance(h, 1.0)
+        events.wait_for(lambda e: e.path == algo and e.kind is SupervisionEventKind.FAILED)
+        ticks = 0
+        while parent(h, pid).filled < D("0.5") and ticks < 200:
+            advance(h, 0.5)
+            ticks += 1
+            volume = _market_volume([m for m in seen.items if isinstance(m, MarketTrade)], start)
+            view = parent(h, pid)
+            assert view.filled + view.open_quantity <= D("0.15") * volume, ticks
+        assert any(
+            e.path == algo and e.kind is SupervisionEventKind.RESTARTED for e in events.items
+        )
+        wait_parent_event(h, pid, ParentFilled)
+        ids = parent(h, pid).child_ids
+        assert ids == tuple(child_order_id(pid, k) for k in range(1, len(ids) + 1))
+        assert sum(c.filled_quantity for c in children(h, pid)) == D("0.5")
+        assert h.position("BTCUSDT") == D("0.5")

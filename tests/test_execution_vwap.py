@@ -3,19 +3,30 @@ parameter checks that deny instead of raising."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradenode.actors import ParentView
+
 # Trade subscriptions are the broker contract's, not yet exported (see the report on #18).
 from tradenode.actors._contract import TradeSubscription
-from tradenode.execution import VolumeProfile, VwapPolicy
-from tradenode.messages import DenialCode, MarketTrade, VwapParams
+from tradenode.execution import (
+    Decision,
+    VolumeProfile,
+    VwapAlgorithm,
+    VwapPolicy,
+    register_algorithm,
+)
+from tradenode.messages import DenialCode, MarketTrade, SubmitOrder, VwapParams, child_order_id
 
 # The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_vwap
+from tradenode.supervision import EventRecorder, SupervisionEventKind
 
 from ._execution_helpers import (
     ParentCanceled,
@@ -347,3 +358,87 @@ def test_an_invalid_vwap_is_denied_with_a_code_and_a_reason() -> None:
             assert denied.reason.startswith(f"{code}: VwapParams.")
             assert parent_events(h, pid) == [denied]
         assert h.open_orders() == ()
+
+
+# -- restarts ------------------------------------------------------------------------------
+
+
+class _FailsAfterChild4(VwapAlgorithm):
+    """Raises right after telling the risk guard its fourth child, once."""
+
+    failed: ClassVar[list[int]] = []
+
+    def decide(self, view: ParentView, now_ns: int) -> Decision:
+        decision = super().decide(view, now_ns)
+        if not self.failed and any(c.client_order_id.endswith("-4") for c in decision.children):
+            self.failed.append(self.context.generation)
+            (child,) = decision.children
+            order = view.order
+            assert order.venue is not None
+            self.env.directory.risk().tell(
+                SubmitOrder(
+                    client_order_id=child.client_order_id,
+                    strategy_id=order.strategy_id,
+                    venue=order.venue,
+                    symbol=order.symbol,
+                    side=order.side,
+                    order_type=child.order_type,
+                    quantity=child.quantity,
+                    parent_id=view.parent_id,
+                )
+            )
+            raise RuntimeError("algorithm bug right after sending child 4")
+        return decision
+
+
+@pytest.fixture
+def failing_vwap() -> Iterator[list[int]]:
+    _FailsAfterChild4.failed.clear()
+    register_algorithm(VwapParams, _FailsAfterChild4)
+    try:
+        yield _FailsAfterChild4.failed
+    finally:
+        register_algorithm(VwapParams, VwapAlgorithm)
+
+
+def test_a_vwap_that_raises_is_restarted_and_resumes_on_its_profile(
+    failing_vwap: list[int],
+) -> None:
+    with running_node() as h:
+        events = EventRecorder()
+        h.node.system.events.subscribe(events)
+        h.strategy("s1")
+        h.sync()
+        params = VwapParams(duration=100.0, profile=(D(1), D(3), D(4), D(2)), interval=5.0)
+        pid = submit_parent(h, D("10.0000"), params)
+        algo = h.node.directory.path("execution", "algos", pid)
+        for _ in range(4):
+            advance(h, 5.0)
+        assert failing_vwap == [1]
+        events.wait_for(lambda e: e.path == algo and e.kind is SupervisionEventKind.FAILED)
+        advance(h, 0.5)  # the restart backoff, on the node's clock
+        events.wait_for(lambda e: e.path == algo and e.kind is SupervisionEventKind.RESTARTED)
+        h.sync()
+        view = parent(h, pid)
+        # Child 4 was found, never sent again; the new incarnation caught up the half
+        # second it was down with child 5.
+        assert view.child_ids == tuple(child_order_id(pid, k) for k in range(1, 6))
+        assert view.filled == D("0.82")  # 10 x 10 % x 20.5/25
+        start = view.accepted_ns
+        policy = VwapPolicy(
+            quantity=D("10.0000"),
+            start_ns=start,
+            duration_ns=100 * SECOND,
+            profile=VolumeProfile(params.profile),
+            lot=D("0.0001"),
+        )
+        advance(h, 4.5)
+        for _ in range(16):
+            advance(h, 5.0)
+            assert parent(h, pid).filled == policy.target_filled(h.clock.time_ns())
+        wait_parent_event(h, pid, ParentFilled)
+        ids = parent(h, pid).child_ids
+        assert ids == tuple(child_order_id(pid, k) for k in range(1, len(ids) + 1))
+        assert h.position("BTCUSDT") == D(10)
+        denied = [e for e in h.events().items if type(e).__name__ == "OrderDenied"]
+        assert denied == []
