@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
+from ._approvals_cli import ConsoleReader, approvals_group, run_console_line
 from ._config import NodeConfig, load_config
 from ._exceptions import ConfigError
 from ._node import Node
@@ -47,8 +48,17 @@ def main() -> None:
     help="Also write the final summary as JSON to PATH.",
 )
 @click.option("--log-level", default="WARNING", show_default=True, help="Python logging level.")
+@click.option(
+    "--approve-interactive",
+    is_flag=True,
+    help="Read console commands from stdin: approvals list|approve|reject, mode, resume.",
+)
 def run(
-    config: Path | None, duration: float | None, summary_json: Path | None, log_level: str
+    config: Path | None,
+    duration: float | None,
+    summary_json: Path | None,
+    log_level: str,
+    approve_interactive: bool,
 ) -> None:
     """Launch a node and run until SIGINT/SIGTERM or --duration.
 
@@ -91,7 +101,10 @@ def run(
         sys.stdout.flush()
         deadline = None if duration is None else time.monotonic() + duration
         next_status = time.monotonic() + node_config.status_interval
+        console = ConsoleReader() if approve_interactive else None
         while not stop_requested.is_set() and not node.system.is_terminated:
+            for line in [] if console is None else console.lines():
+                run_console_line(node, line)
             if kill_requested.is_set():
                 kill_requested.clear()
                 report = node.kill_switch(flatten=True)
@@ -126,6 +139,9 @@ def run(
     if node.failed:
         sys.exit(EXIT_NODE_FAILED)
     sys.exit(EXIT_NEVER_CONNECTED if never else EXIT_OK)
+
+
+main.add_command(approvals_group)
 
 
 def _exit_config_error(exc: ConfigError) -> NoReturn:

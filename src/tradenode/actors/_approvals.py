@@ -97,28 +97,20 @@ class ApprovalLog:
     def open(cls, directory: Path) -> tuple[ApprovalLog, list[PendingApproval]]:
         """Open (creating) the log and read back what was pending when it was last written."""
         log = cls(directory)
-        pending: dict[str, PendingApproval] = {}
-        after = 0
-        snapshot = log._journal.latest_snapshot()
-        if snapshot is not None:
-            after, payload = snapshot
-            items = _unpack(payload).get("pending", [])
-            if not isinstance(items, list):
-                raise DecodeError("approvals journal: a snapshot without its pending list")
-            for item in items:
-                if not isinstance(item, dict):
-                    raise DecodeError("approvals journal: a snapshot item is not a map")
-                approval = _approval_from(item)
-                pending[approval.approval_id] = approval
-        for _, payload in log._journal.replay(after_seq=after):
-            record = _unpack(payload)
-            if record.get("k") == "pending":
-                approval = _approval_from(record)
-                pending[approval.approval_id] = approval
-            elif record.get("k") == "resolved":
-                pending.pop(str(record.get("id")), None)
-            log._since_snapshot += 1
-        return log, sorted(pending.values(), key=lambda a: a.requested_ns)
+        pending = _pending_in(log._journal)
+        log._since_snapshot = log._journal.last_seq - (log._journal.first_seq - 1)
+        return log, pending
+
+    @classmethod
+    def read(cls, directory: Path) -> list[PendingApproval]:
+        """What is pending, read-only (a tool's view; a running node's log included)."""
+        if not directory.is_dir():
+            return []
+        journal = Journal.open_read_only(directory)
+        try:
+            return _pending_in(journal)
+        finally:
+            journal.close()
 
     def pending(self, approval: PendingApproval) -> None:
         self._append({"k": "pending", **_approval_to(approval)})
@@ -216,6 +208,30 @@ class ApprovalQueue:
             "rejected": self.rejected,
             "expired": self.expired,
         }
+
+
+def _pending_in(journal: Journal) -> list[PendingApproval]:
+    pending: dict[str, PendingApproval] = {}
+    after = 0
+    snapshot = journal.latest_snapshot()
+    if snapshot is not None:
+        after, payload = snapshot
+        items = _unpack(payload).get("pending", [])
+        if not isinstance(items, list):
+            raise DecodeError("approvals journal: a snapshot without its pending list")
+        for item in items:
+            if not isinstance(item, dict):
+                raise DecodeError("approvals journal: a snapshot item is not a map")
+            approval = _approval_from(item)
+            pending[approval.approval_id] = approval
+    for _, payload in journal.replay(after_seq=after):
+        record = _unpack(payload)
+        if record.get("k") == "pending":
+            approval = _approval_from(record)
+            pending[approval.approval_id] = approval
+        elif record.get("k") == "resolved":
+            pending.pop(str(record.get("id")), None)
+    return sorted(pending.values(), key=lambda a: a.requested_ns)
 
 
 def _approval_to(approval: PendingApproval) -> dict[str, object]:

@@ -1,0 +1,186 @@
+"""``tradenode approvals``: list, approve or reject orders awaiting a person's approval.
+
+An approval acts on a running node. Until the operator plane gives a node a
+control API another process can reach, the command reaches a node in two
+ways:
+
+* in the node's own process: ``tradenode run --approve-interactive`` reads
+  commands from its standard input, one per line, in exactly this syntax
+  (``approvals list``, ``approvals approve ID --who NAME``, ``approvals reject
+  ID --who NAME --reason TEXT``, plus ``mode MODE`` and ``resume --who NAME``)
+  and runs them against the node it started;
+* from another shell, ``approvals list --journal PATH`` reads what is pending
+  from the node's approvals journal (read-only, even while the node runs).
+  ``approve`` and ``reject`` from another shell say so and exit 2: a
+  decision must reach the node, and nothing carries it there yet.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shlex
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .actors._approvals import ApprovalLog, PendingApproval
+
+if TYPE_CHECKING:
+    from ._node import Node
+
+__all__ = ["ConsoleReader", "approvals_group", "run_console_line"]
+
+_NO_NODE = (
+    "{what} acts on a running node, and no control API reaches a node from another "
+    "process yet: run the node with `tradenode run --approve-interactive` and type "
+    "`approvals {what} ...` there (or call Node.{what}() in Python)"
+)
+
+
+@click.group("approvals")
+def approvals_group() -> None:
+    """Orders waiting for a person's approval (execution modes SEMI_AUTO and MANUAL)."""
+
+
+@approvals_group.command("list")
+@click.option(
+    "--journal",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The node's journal directory (read its approvals journal, read-only).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of the pending approvals.")
+@click.pass_obj
+def approvals_list(node: Node | None, journal: Path | None, as_json: bool) -> None:
+    """List the pending approvals, oldest first."""
+    if node is not None:
+        pending = node.pending_approvals()
+    elif journal is not None:
+        pending = tuple(ApprovalLog.read(journal / "approvals"))
+    else:
+        raise click.UsageError("give --journal PATH (or type it in a node's console)")
+    _print_pending(pending, as_json=as_json)
+
+
+@approvals_group.command("approve")
+@click.argument("approval_id")
+@click.option("--who", required=True, help="Who approves (recorded in the journal and logs).")
+@click.pass_obj
+def approvals_approve(node: Node | None, approval_id: str, who: str) -> None:
+    """Send a pending order on (routed, risk-checked, then to its venue)."""
+    if node is None:
+        raise click.UsageError(_NO_NODE.format(what="approve"))
+    if not node.approve(approval_id, who):
+        raise click.ClickException(f"{approval_id} is not pending")
+    click.echo(f"approved {approval_id} (by {who})")
+
+
+@approvals_group.command("reject")
+@click.argument("approval_id")
+@click.option("--who", required=True, help="Who rejects (recorded in the journal and logs).")
+@click.option("--reason", required=True, help="Why (told to the strategy in its denial).")
+@click.pass_obj
+def approvals_reject(node: Node | None, approval_id: str, who: str, reason: str) -> None:
+    """Deny a pending order (APPROVAL_REJECTED, with the reason)."""
+    if node is None:
+        raise click.UsageError(_NO_NODE.format(what="reject"))
+    if not node.reject(approval_id, who, reason):
+        raise click.ClickException(f"{approval_id} is not pending")
+    click.echo(f"rejected {approval_id} (by {who}: {reason})")
+
+
+def _print_pending(pending: tuple[PendingApproval, ...], *, as_json: bool) -> None:
+    rows = [approval.describe() for approval in pending]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"pending approvals: {len(rows)}")
+    for row in rows:
+        price = f" @ {row['price']}" if row["price"] else ""
+        click.echo(
+            f"  {row['id']}  {row['strategy']}  {row['side']} {row['quantity']} {row['symbol']}"
+            f"{price} on {row['venue']} ({row['type']}): {row['why']}"
+        )
+
+
+# -- the console of `tradenode run --approve-interactive` --------------------------------
+
+
+@click.group("console", add_help_option=False)
+def _console() -> None:
+    """Commands a running node's console takes."""
+
+
+_console.add_command(approvals_group)
+
+
+@_console.command("mode")
+@click.argument("mode")
+@click.option("--strategy", default=None, help="Set this strategy's override instead.")
+@click.option("--who", default="console", show_default=True)
+@click.pass_obj
+def _console_mode(node: Node, mode: str, strategy: str | None, who: str) -> None:
+    """Set the execution mode (EMERGENCY flattens every venue and halts)."""
+    try:
+        report = node.set_execution_mode(
+            None if mode.lower() == "none" else mode.upper(), who=who, strategy_id=strategy
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"execution mode: {node.execution_mode(strategy).value}")
+    if report is not None:
+        click.echo(f"kill switch: complete={report.complete} problems={list(report.problems)}")
+
+
+@_console.command("resume")
+@click.option("--who", required=True)
+@click.pass_obj
+def _console_resume(node: Node, who: str) -> None:
+    """End an emergency: trading active again."""
+    click.echo(f"resumed: execution mode {node.resume(who).value}")
+
+
+def run_console_line(node: Node, line: str) -> None:
+    """Run one console line against ``node``; errors are printed, never raised."""
+    try:
+        args = shlex.split(line)
+    except ValueError as exc:
+        click.echo(f"console: {exc}", err=True)
+        return
+    if not args:
+        return
+    try:
+        _console.main(args, prog_name="", standalone_mode=False, obj=node)
+    except click.exceptions.Exit:
+        pass
+    except click.ClickException as exc:
+        click.echo(f"console: {exc.format_message()}", err=True)
+    except click.Abort:
+        click.echo("console: aborted", err=True)
+
+
+class ConsoleReader:
+    """Reads console lines from a stream on a daemon thread; the run loop takes them
+    with ``lines()`` and runs them on its own thread, where the node lives."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._stream = sys.stdin if stream is None else stream
+        self._thread = threading.Thread(target=self._read, name="approvals-console", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            self._lines.put(line)
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        while True:
+            try:
+                out.append(self._lines.get_nowait())
+            except queue.Empty:
+                return out
