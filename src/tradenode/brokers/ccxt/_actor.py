@@ -242,6 +242,8 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         self._in_flight: dict[int, BrokerRequest] = {}
         self._sweeping = False
         self._started_ms = 0
+        self._orphans: dict[str, dict[str, CcxtTrade]] = {}
+        """Venue order id -> trades of it seen before the order was bound."""
 
     def __repr__(self) -> str:
         return f"CcxtBroker({self.name!r}, {self.settings.exchange})"
@@ -281,7 +283,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         # Streams first, then the sweep: whatever happens in between arrives twice
         # at worst (and is told once), never not at all.
         thread.run(streams())
-        self._apply(thread.run(self._sweep(session)), first=True)
+        self._apply(thread.run(self._sweep(session, balances=True)))
         if not session.streaming:
             self.context.schedule_repeating(settings.poll_interval, _PollTick())
         if settings.check_interval:
@@ -314,7 +316,9 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         cursor = self.link.cursors.get(symbol)
         return self._started_ms if cursor is None else cursor - SWEEP_MARGIN_MS
 
-    def _sweep(self, session: CcxtSession) -> Coroutine[Any, Any, _Sweep]:
+    def _sweep(
+        self, session: CcxtSession, *, balances: bool = False
+    ) -> Coroutine[Any, Any, _Sweep]:
         """The coroutine reading the venue's books; what it needs of the link is
         copied here, on the actor's thread."""
         symbols = list(self.settings.symbols)
@@ -346,14 +350,12 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             for order_id in sorted({t.order_id for t in trades} - seen):
                 symbol = next(t.symbol for t in trades if t.order_id == order_id)
                 adopted.append(await api.order_by_id(symbol, order_id))
-            balances = await api.balances()
-            return _Sweep(
-                tuple(open_orders), tuple(lookups), tuple(trades), tuple(adopted), balances
-            )
+            totals = await api.balances() if balances else None
+            return _Sweep(tuple(open_orders), tuple(lookups), tuple(trades), tuple(adopted), totals)
 
         return sweep()
 
-    def _apply(self, sweep: _Sweep, *, first: bool = False) -> None:
+    def _apply(self, sweep: _Sweep) -> None:
         """Tell the OMS what the sweep found, in the order it needs it: orders it
         lacks (adopted as the venue shows them) first, then fills, then states."""
         for order in (*sweep.adopted, *sweep.open_orders):
@@ -367,7 +369,18 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         for lookup in sweep.lookups:
             if lookup.order is None:
                 self._never_arrived(lookup.cid)
-        if sweep.balances is not None and first:
+        # The sweep adopted every order of ours it found: fills still unbound are not
+        # ours, unless a placement in flight is still to bind them.
+        if not self._placing():
+            for order_id, unbound in self._orphans.items():
+                logger.warning(
+                    "%s: %d fill(s) of order %s, which is not ours; not told",
+                    self.name,
+                    len(unbound),
+                    order_id,
+                )
+            self._orphans.clear()
+        if sweep.balances is not None:
             self._tell_balances(sweep.balances)
         self._tell_cursors()
         self.link.note_reconciled()
@@ -394,7 +407,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         for symbol, cursor in sorted(self.link.cursors.items()):
             self.reports_to.tell(VenueCursor(self.name, f"{CURSOR_PREFIX}{symbol}", str(cursor)))
 
-    def _start_sweep(self) -> None:
+    def _start_sweep(self, *, balances: bool = False) -> None:
         session, thread = self.session, self.thread
         if session is None or thread is None or self._sweeping:
             return
@@ -405,7 +418,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             me.tell(_Swept(session, result))
 
         try:
-            thread.submit(self._sweep(session), done)
+            thread.submit(self._sweep(session, balances=balances), done)
         except AsyncioLoopClosed:
             self._sweeping = False
             me.tell(_LoopDied())
@@ -497,6 +510,25 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                 self.link.order_ids.pop(tracked.order_id, None)
             tracked.order_id = order_id
         self.link.order_ids[order_id] = cid
+        waiting = self._orphans.pop(order_id, None)
+        if waiting:
+            self._acknowledge(cid, tracked)
+            for trade in sorted(waiting.values(), key=lambda t: (t.timestamp or 0, t.id)):
+                self._on_trade(trade)
+
+    def _sweep_for_orphans(self) -> None:
+        """Fills of orders nobody bound: unless a placement still in flight may bind
+        them, a sweep adopts their orders (another client's, a past process's)."""
+        if not self._orphans:
+            return
+        if not self._placing():
+            self._start_sweep()
+
+    def _placing(self) -> bool:
+        """Whether a placement is in flight (its answer may bind an orphan's order)."""
+        return any(
+            isinstance(r.command, SubmitOrder | ModifyOrder) for r in self._in_flight.values()
+        )
 
     def _acknowledge(self, cid: str, tracked: TrackedOrder) -> None:
         if tracked.acknowledged or tracked.order_id is None:
@@ -554,9 +586,10 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             return
         cid = self.link.order_ids.get(trade.order_id)
         if cid is None:
-            # Not an order we track yet: the next sweep adopts its order, then tells it.
-            logger.info("%s: fill %s of an unknown order %s", self.name, execution, trade.order_id)
-            self._start_sweep()
+            # Not bound yet (a stream can beat the placement's answer), or not ours yet:
+            # kept until the answer binds its order, else a sweep adopts the order.
+            self._orphans.setdefault(trade.order_id, {})[trade.id] = trade
+            self._sweep_for_orphans()
             return
         self.reports_to.tell(
             OrderFilled(
@@ -607,9 +640,11 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             if message.session is self.session:
                 self._sweeping = False
                 self._on_swept(message.result)
-        elif isinstance(message, _PollTick | _CheckTick):
-            self.link.polls += isinstance(message, _PollTick)
+        elif isinstance(message, _PollTick):
+            self.link.polls += 1
             self._start_sweep()
+        elif isinstance(message, _CheckTick):
+            self._start_sweep(balances=True)
         elif isinstance(message, _LoopDied):
             raise BrokerConnectionError("the asyncio loop has stopped", broker=self.name)
         else:
@@ -835,6 +870,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         else:
             reply = self._on_success(request, result)
         self.send_reply(request, reply)
+        self._sweep_for_orphans()
 
     def _on_failure(self, request: BrokerRequest, error: BaseException) -> BrokerReply:
         seq, command = request.seq, request.command
@@ -915,14 +951,17 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         self._acknowledge(cid, tracked)
 
     def _funnel(self, answers: Sequence[object]) -> None:
-        """Answers that may be orders (their shape differs per exchange): the ones
-        that read as orders go through the funnel; the rest only acknowledge."""
+        """Cancel answers that may be orders (their shape differs per exchange): the
+        ones that read as orders of ours go through the funnel; the rest only
+        acknowledge. Never adopted from here: a cancel's answer may carry the cancel's
+        own client id (Binance's ``clientOrderId`` next to ``origClientOrderId``)."""
         for answer in answers:
             try:
                 order = parse_order(answer)
             except MalformedPayloadError:
                 continue
-            self._on_order(order)
+            if order.id in self.link.order_ids:
+                self._on_order(order)
 
     def _on_cancelled(
         self, request: BrokerRequest, command: CancelOrder, result: _CancelAnswer
