@@ -70,6 +70,9 @@ def test_a_parent_is_tracked_and_each_child_linked_to_it() -> None:
         view = parent(h, pid)
         assert view.state is ParentState.WORKING
         assert (view.target, view.filled, view.remaining) == (D(3), D(2), D(1))
+        (shown,) = h.node.status()["parents"]["working"]
+        assert shown["parent_id"] == pid and shown["algorithm"] == "TWAP"
+        assert (shown["target"], shown["filled"], shown["children"]) == ("3", "2.0", 2)
         assert [c.order.parent_id for c in children(h, pid)] == [pid, pid]
         advance(h, 10.0)
         filled = wait_parent_event(h, pid, ParentFilled)
@@ -95,6 +98,7 @@ def test_cancelling_a_parent_cancels_its_open_children_and_stops_its_algorithm()
         assert canceled.state is ParentState.CANCELED and canceled.filled == D(0)
         assert canceled.reason == "operator changed their mind"
         assert children(h, pid)[0].status is OrderStatus.CANCELED
+        assert h.node.status()["parents"] == {"working": [], "finished": {"CANCELED": 1}}
         assert h.node.system.lookup(algo) is None
         advance(h, 60.0)
         assert parent(h, pid).child_ids == (first.client_order_id,)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .actors._breaker import GetBreakerStats
 from .actors._control import GetMetrics, GetOpenOrders, GetRiskStatus
 from .actors._execution_quality import quality_report
+from .actors._oms_parents import parent_summary
 from .supervision import SupervisionEvent, SupervisionEventKind, TreeNode
 
 if TYPE_CHECKING:
@@ -150,6 +151,8 @@ def books(node: Node) -> dict[str, Any]:
         ),
         # Positions per instrument summed across the venues that list it.
         "exposure": node.oms_store.exposure().to_dict(),
+        # Parent orders: each one still working, and how many ended how.
+        "parents": parent_summary(state),
     }
 
 

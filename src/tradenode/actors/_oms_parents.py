@@ -48,6 +48,7 @@ __all__ = [
     "ParentView",
     "child_denial",
     "parent_denial",
+    "parent_summary",
     "parent_view",
 ]
 
@@ -131,6 +132,39 @@ def parent_view(state: OmsState, record: ParentRecord) -> ParentView:
         reason=record.reason,
         closed_ns=record.closed_ns,
     )
+
+
+def parent_summary(state: OmsState) -> dict[str, Any]:
+    """JSON-able parents for the status view and the summary: every working parent
+    (algorithm, target, filled, average price, children) and how many finished how."""
+    try:
+        records = list(state.parents)
+    except RuntimeError:  # read off the OMS's thread while it changed: next time
+        return {"error": "changing"}
+    finished: dict[str, int] = {}
+    working = []
+    for record in records:
+        if record.is_terminal:
+            finished[record.state.value] = finished.get(record.state.value, 0) + 1
+            continue
+        order = record.order
+        avg = record.avg_price
+        working.append(
+            {
+                "parent_id": record.parent_id,
+                "strategy_id": order.strategy_id,
+                "algorithm": order.algorithm.name,
+                "venue": order.venue,
+                "symbol": order.symbol,
+                "side": order.side.value,
+                "state": record.state.value,
+                "target": str(record.target),
+                "filled": str(record.filled),
+                "avg_price": None if avg is None else str(avg),
+                "children": len(record.children),
+            }
+        )
+    return {"working": working, "finished": finished}
 
 
 def parent_denial(
