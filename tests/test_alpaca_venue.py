@@ -192,9 +192,11 @@ def test_account_assets_clock_and_calendar_parse_in_alpaca_py(venue: AlpacaVenue
     assert market_clock.is_open
     assert market_clock.next_close == datetime(2026, 12, 2, 21, 0, tzinfo=UTC)
     assert market_clock.next_open == datetime(2026, 12, 3, 14, 30, tzinfo=UTC)
-    days = client.get_calendar()
-    assert days and all(day.open.hour == 9 and day.close.hour == 16 for day in days)
-    assert all(day.date.weekday() < 5 for day in days)
+    days = {day.date.isoformat(): day for day in client.get_calendar()}
+    assert days and all(day.date.weekday() < 5 for day in days.values())
+    assert all(day.open.hour == 9 and day.open.minute == 30 for day in days.values())
+    assert days["2026-12-02"].close.hour == 16 and days["2026-12-24"].close.hour == 13
+    assert "2026-12-25" not in days and "2026-11-26" not in days  # Christmas, Thanksgiving
 
 
 def test_a_market_order_fills_and_trade_updates_carry_each_execution(
@@ -761,6 +763,26 @@ def test_opg_and_cls_orders_wait_for_the_open_and_the_close(venue: AlpacaVenue) 
     venue.set_time("2026-12-03T09:30:00-05:00")
     assert client.get_order_by_id(at_open.id).status is OrderStatus.FILLED
     assert venue.positions() == {"AAPL": D(4)}
+
+
+def test_the_market_clock_knows_nyse_holidays_and_early_closes(venue: AlpacaVenue) -> None:
+    client = trading_client(venue)
+    venue.set_time("2026-11-26T10:00:00-05:00")  # Thanksgiving
+    thanksgiving = client.get_clock()
+    assert not thanksgiving.is_open
+    assert thanksgiving.next_open == datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
+    assert thanksgiving.next_close == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # 13:00
+    queued = buy_market(client, 1, "hol-1")
+    venue.set_time("2026-11-27T12:59:00-05:00")
+    assert client.get_order_by_id(queued.id).status is OrderStatus.FILLED
+    venue.set_time("2026-11-27T13:00:00-05:00")
+    assert not client.get_clock().is_open
+    days = client.get("/calendar", {"start": "2026-11-25", "end": "2026-11-30"})
+    assert [(d["date"], d["close"]) for d in days] == [
+        ("2026-11-25", "16:00"),
+        ("2026-11-27", "13:00"),
+        ("2026-11-30", "16:00"),
+    ]
 
 
 def test_set_market_open_false_closes_and_expires_day_orders(venue: AlpacaVenue) -> None:

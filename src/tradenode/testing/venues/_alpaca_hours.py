@@ -2,9 +2,13 @@
 
 Alpaca's sessions (``docs.alpaca.markets`` "Orders at Alpaca", "24/5 trading"):
 pre-market 04:00-09:30, regular 09:30-16:00 and after-hours 16:00-20:00
-New York time on weekdays. What this model leaves out, on purpose: the NYSE
-holiday calendar and early closes (every weekday is a trading day) and the
-overnight (BOATS) session, which is treated as closed.
+New York time on trading days: weekdays but the NYSE holidays of 2025-2028
+(:data:`NYSE_HOLIDAYS`), with the early closes at 13:00 (after-hours to
+17:00, :data:`NYSE_EARLY_CLOSES`), as NYSE Group published them (its
+holiday calendars announced 2024-11-08 and 2025-12-23). Outside those years
+every weekday trades.
+What this model leaves out, on purpose: the overnight (BOATS) session,
+which is treated as closed.
 
 :class:`MarketHours` answers "which session is it" for an epoch-ms reading,
 and can be forced open or closed (``force``) so a test need not pick a New
@@ -18,13 +22,50 @@ import enum
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["NEW_YORK", "MarketHours", "Session", "iso_ns", "ny_iso"]
+__all__ = [
+    "NEW_YORK",
+    "NYSE_EARLY_CLOSES",
+    "NYSE_HOLIDAYS",
+    "MarketHours",
+    "Session",
+    "iso_ns",
+    "ny_iso",
+]
 
 NEW_YORK = ZoneInfo("America/New_York")
 _PRE_OPEN = time(4, 0)
 _OPEN = time(9, 30)
 _CLOSE = time(16, 0)
 _AFTER_CLOSE = time(20, 0)
+_EARLY_CLOSE = time(13, 0)
+_EARLY_AFTER_CLOSE = time(17, 0)
+
+NYSE_HOLIDAYS = frozenset(
+    date.fromisoformat(day)
+    for day in (
+        # 2025 (9 January: the national day of mourning for President Carter)
+        "2025-01-01", "2025-01-09", "2025-01-20", "2025-02-17", "2025-04-18",
+        "2025-05-26", "2025-06-19", "2025-07-04", "2025-09-01", "2025-11-27",
+        "2025-12-25",
+        # 2026
+        "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25",
+        "2026-06-19", "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25",
+        # 2027
+        "2027-01-01", "2027-01-18", "2027-02-15", "2027-03-26", "2027-05-31",
+        "2027-06-18", "2027-07-05", "2027-09-06", "2027-11-25", "2027-12-24",
+        # 2028 (1 January is a Saturday: no New Year's Day holiday is observed)
+        "2028-01-17", "2028-02-21", "2028-04-14", "2028-05-29", "2028-06-19",
+        "2028-07-04", "2028-09-04", "2028-11-23", "2028-12-25",
+    )
+)  # fmt: skip
+"""Days the NYSE is closed (the exchange's published holiday calendar)."""
+
+NYSE_EARLY_CLOSES = frozenset(
+    date.fromisoformat(day)
+    for day in ("2025-07-03", "2025-11-28", "2025-12-24", "2026-11-27", "2026-12-24",
+                "2027-11-26", "2028-07-03", "2028-11-24")
+)  # fmt: skip
+"""Days the regular session ends at 13:00 New York time."""
 
 
 class Session(enum.Enum):
@@ -41,7 +82,15 @@ class Session(enum.Enum):
 
 
 def _trading_day(day: date) -> bool:
-    return day.weekday() < 5
+    return day.weekday() < 5 and day not in NYSE_HOLIDAYS
+
+
+def _close(day: date) -> time:
+    return _EARLY_CLOSE if day in NYSE_EARLY_CLOSES else _CLOSE
+
+
+def _after_close(day: date) -> time:
+    return _EARLY_AFTER_CLOSE if day in NYSE_EARLY_CLOSES else _AFTER_CLOSE
 
 
 def _at(day: date, moment: time) -> datetime:
@@ -74,11 +123,12 @@ class MarketHours:
         if not _trading_day(moment.date()):
             return Session.CLOSED
         now = moment.timetz().replace(tzinfo=None)
-        if _OPEN <= now < _CLOSE:
+        close, after_close = _close(moment.date()), _after_close(moment.date())
+        if _OPEN <= now < close:
             return Session.REGULAR
         if _PRE_OPEN <= now < _OPEN:
             return Session.PRE_MARKET
-        if _CLOSE <= now < _AFTER_CLOSE:
+        if close <= now < after_close:
             return Session.AFTER_HOURS
         return Session.CLOSED
 
@@ -106,13 +156,13 @@ class MarketHours:
         moment = datetime.fromtimestamp(ms / 1000, UTC).astimezone(NEW_YORK)
         day = moment.date()
         while True:
-            if _trading_day(day) and _at(day, _CLOSE) > moment:
-                return _at(day, _CLOSE)
+            if _trading_day(day) and _at(day, _close(day)) > moment:
+                return _at(day, _close(day))
             day += timedelta(days=1)
 
     @staticmethod
     def calendar(start: date, end: date) -> list[dict[str, str]]:
-        """``GET /v2/calendar`` rows: every weekday in ``[start, end]`` (no holidays)."""
+        """``GET /v2/calendar`` rows: every trading day in ``[start, end]``."""
         rows: list[dict[str, str]] = []
         day = start
         while day <= end and len(rows) < 10_000:
@@ -121,9 +171,9 @@ class MarketHours:
                     {
                         "date": day.isoformat(),
                         "open": "09:30",
-                        "close": "16:00",
+                        "close": _close(day).strftime("%H:%M"),
                         "session_open": "0400",
-                        "session_close": "2000",
+                        "session_close": _after_close(day).strftime("%H%M"),
                         "settlement_date": (day + timedelta(days=1)).isoformat(),
                     }
                 )
