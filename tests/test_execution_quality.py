@@ -8,13 +8,11 @@ from fractions import Fraction
 
 import pytest
 
-from tradenode.actors import OmsState
+from tradenode.actors import ExecutionQuality, ExecutionQualityTotals, OmsState
 
-# The figures are internal to the OMS (exposed through its metrics and queries).
+# The OMS's own bookkeeping behind the figures (arrival book, tracker, reports) is internal.
 from tradenode.actors._execution_quality import (
     ArrivalBook,
-    ExecutionQuality,
-    ExecutionQualityTotals,
     QualityTracker,
     arrival_price,
     fee_in_quote,

@@ -9,10 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tradenode import ExecutionEngine, Node, parse_config
-from tradenode.actors import GetMetrics
-
-# The figures and their query are internal to the OMS (the facade exposes them).
-from tradenode.actors._execution_quality import ExecutionQuality, GetExecutionQuality
+from tradenode.actors import ExecutionQuality, GetExecutionQuality, GetMetrics
 from tradenode.brokers.paper import PaperVenue
 from tradenode.messages import (
     DecisionAction,

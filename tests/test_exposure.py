@@ -8,9 +8,12 @@ import pytest
 
 from tradenode import ConfigError, parse_config
 
-# The instrument map is the config's (routing's) own; the view and the engine are internal.
+# The instrument map is the config's (routing's) own, not exported (yet).
 from tradenode._execution_config import InstrumentConfig, InstrumentMap
-from tradenode.actors._exposure import Exposure, instrument_keys, instrument_name
+from tradenode.actors import Exposure
+
+# The listing helpers and the risk engine (its limits, context and rules) are internal.
+from tradenode.actors._exposure import instrument_keys, instrument_name
 from tradenode.actors._risk import risk_limits_from_config
 from tradenode.actors._risk_limits import OpenOrders, RiskContext, RiskLimits
 from tradenode.actors._risk_rules import RiskEngine

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-# The exposure view and its query are internal to the OMS (the status shows them).
-from tradenode.actors._exposure import Exposure, GetExposure
+from tradenode.actors import Exposure, GetExposure
 from tradenode.brokers.paper import PaperVenue
 from tradenode.messages import DenialCode, OrderDenied, OrderStatus, Side
 

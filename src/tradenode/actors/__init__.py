@@ -10,7 +10,10 @@ Public API tiers (``tests/test_public_api.py`` pins each):
   ``SetTradingState``) and their answers and broadcasts
   (``TrackedOrderView``, ``LogicalOrderView``, ``Routed``,
   ``PositionDrift``, ``KillSwitchReport``, ``VenueEntry``,
-  ``VenueFailureStats``, ``BreakerStats``, ``CircuitState``).
+  ``VenueFailureStats``, ``BreakerStats``, ``CircuitState``); execution
+  quality (``GetExecutionQuality``: ``ExecutionQuality``,
+  ``ExecutionQualityTotals``) and positions per instrument across venues
+  (``GetExposure``: ``Exposure``, ``InstrumentExposure``, ``VenueExposure``).
 - **Adapter authors**: the broker actor contract (``BrokerRequest``,
   ``BrokerCommand``, ``BrokerReply``, ``Outcome``, ``RateObservation``,
   ``QuoteSubscription``, ``AcceptanceWindow``), what a broker reports
@@ -67,6 +70,8 @@ from ._control import (
 )
 from ._directory import VenueEntry
 from ._example import ExampleStrategy
+from ._execution_quality import ExecutionQuality, ExecutionQualityTotals, GetExecutionQuality
+from ._exposure import Exposure, GetExposure, InstrumentExposure, VenueExposure
 from ._oms import KillSwitchReport
 from ._oms_entries import EntryKind, JournalEntry, decode_entry, encode_entry, entry_to_dict
 from ._oms_parents import GetParent, GetParents, ParentView
@@ -109,8 +114,13 @@ __all__ = [
     "DuplicateOrderError",
     "EntryKind",
     "ExampleStrategy",
+    "ExecutionQuality",
+    "ExecutionQualityTotals",
     "ExecutionReport",
+    "Exposure",
     "GetBreakerStats",
+    "GetExecutionQuality",
+    "GetExposure",
     "GetFills",
     "GetMetrics",
     "GetOpenOrders",
@@ -120,6 +130,7 @@ __all__ = [
     "GetPositions",
     "GetRiskStatus",
     "IgnoreReason",
+    "InstrumentExposure",
     "JournalEntry",
     "KillSwitchReport",
     "LogicalOrderView",
@@ -149,6 +160,7 @@ __all__ = [
     "VenueCapabilities",
     "VenueCursor",
     "VenueEntry",
+    "VenueExposure",
     "VenueFailureStats",
     "apply_entry",
     "decode_entry",
