@@ -26,11 +26,15 @@ from tradenode.messages import (
     OrderFilled,
     OrderStatus,
     OrderType,
+    ParentDenied,
+    ParentFilled,
     Quote,
     Side,
+    TwapParams,
 )
 from tradenode.supervision import EventRecorder
 
+from ._execution_helpers import advance, parent, submit_parent, wait_parent_event
 from ._node_helpers import Harness, Scripted, running_node
 
 ROUTED = """
@@ -344,3 +348,46 @@ def test_bad_mode_names_are_refused_with_a_clear_error() -> None:
         with pytest.raises(ValueError, match="who"):
             h.node.approve("x", "  ")
         assert h.node.execution_mode().value == "FULL_AUTO"
+
+
+def test_manual_holds_a_parent_order_then_its_children_run_without_asking_again() -> None:
+    with running_node("execution_mode: MANUAL\n") as h:
+        seen = listener(h)
+        h.sync()
+        pid = submit_parent(h, D("3"), TwapParams(duration=30.0, slices=3))
+        notice = awaiting(seen, pid)
+        assert "MANUAL" in notice.why
+        assert h.node.parent(pid) is None and venue_orders(h) == 0
+        (pending,) = h.node.pending_approvals()
+        assert pending.describe()["type"] == "parent TwapParams"
+        assert h.node.approve(pid, "alice")
+        h.sync()
+        for _ in range(2):
+            advance(h, 10.0)
+        wait_parent_event(h, pid, ParentFilled)
+        view = parent(h, pid)
+        assert view.filled == D(3) and len(view.child_ids) == 3
+        # One approval for the parent; its children were never held.
+        assert h.node.pending_approvals() == ()
+        assert [a for a in seen.items if isinstance(a, AwaitingApproval)] == [notice]
+        assert h.node.venues["paper"].position("BTCUSDT") == D(3)
+
+
+def test_a_rejected_or_timed_out_parent_is_denied_and_never_starts() -> None:
+    with running_node(SEMI) as h:
+        seen = listener(h)
+        h.sync()
+        rejected = submit_parent(h, D("3"), TwapParams(duration=30.0, slices=3))
+        assert "quantity 3 above the threshold 1" in awaiting(seen, rejected).why
+        timed_out = submit_parent(h, D("2"), TwapParams(duration=30.0, slices=3))
+        awaiting(seen, timed_out)
+        assert h.node.reject(rejected, "bob", "not today")
+        denied = wait_parent_event(h, rejected, ParentDenied)
+        assert denied.code is DenialCode.APPROVAL_REJECTED and "not today" in denied.reason
+        h.sync()
+        h.clock.advance(60.0)
+        late = wait_parent_event(h, timed_out, ParentDenied)
+        assert late.code is DenialCode.APPROVAL_TIMEOUT
+        h.sync()
+        assert h.node.parent(rejected) is None and h.node.parent(timed_out) is None
+        assert venue_orders(h) == 0

@@ -29,6 +29,7 @@ import msgpack
 from .._exceptions import DecodeError
 from ..journal import FsyncPolicy, Journal
 from ..messages._codec import decode, encode
+from ..messages._execution import SubmitParentOrder
 from ..messages._messages import SubmitOrder
 
 __all__ = [
@@ -56,10 +57,11 @@ class ApprovalOutcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class PendingApproval:
-    """An order waiting for a decision; ``approval_id`` is its client order id."""
+    """An order (or a parent order) waiting for a decision; ``approval_id`` is its
+    client order id (its parent id)."""
 
     approval_id: str
-    order: SubmitOrder
+    order: SubmitOrder | SubmitParentOrder
     why: str
     requested_ns: int
     deadline_ns: int
@@ -67,15 +69,20 @@ class PendingApproval:
     def describe(self) -> dict[str, str]:
         """What the CLI and the status show: strings, nothing secret."""
         order = self.order
+        if isinstance(order, SubmitParentOrder):
+            kind = f"parent {type(order.algorithm).__name__}"
+            price = None
+        else:
+            kind, price = order.order_type.value, order.price
         return {
             "id": self.approval_id,
             "strategy": order.strategy_id,
-            "venue": order.venue,
+            "venue": order.venue or "auto",
             "symbol": order.symbol,
             "side": order.side.value,
-            "type": order.order_type.value,
+            "type": kind,
             "quantity": str(order.quantity),
-            "price": "" if order.price is None else str(order.price),
+            "price": "" if price is None else str(price),
             "why": self.why,
             "requested_ns": str(self.requested_ns),
             "deadline_ns": str(self.deadline_ns),
@@ -249,8 +256,8 @@ def _approval_from(record: dict[str, object]) -> PendingApproval:
     if not isinstance(order_frame, bytes):
         raise DecodeError("approvals journal: a pending record without its order")
     order = decode(order_frame)
-    if not isinstance(order, SubmitOrder):
-        raise DecodeError(f"approvals journal: expected a SubmitOrder, got {type(order).__name__}")
+    if not isinstance(order, SubmitOrder | SubmitParentOrder):
+        raise DecodeError(f"approvals journal: expected an order, got {type(order).__name__}")
     requested, deadline = record.get("at"), record.get("until")
     if not isinstance(requested, int) or not isinstance(deadline, int):
         raise DecodeError("approvals journal: a pending record without its times")

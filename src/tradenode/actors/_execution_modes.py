@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from .._config import ApprovalConfig, ExecutionMode
+from ..messages._execution import SubmitParentOrder
 from ..messages._messages import (
     OrderAccepted,
     OrderCanceled,
@@ -45,16 +46,16 @@ def mode_for(
 
 def approval_needed(
     mode: ExecutionMode,
-    order: SubmitOrder,
+    order: SubmitOrder | SubmitParentOrder,
     config: ApprovalConfig,
     last_price: Decimal | None,
 ) -> str | None:
     """Why ``order`` must wait for a person's approval under ``mode``, or None.
 
     SEMI_AUTO holds an order above either threshold. Its notional is its own
-    price times its quantity, or the last price for a market order; a market
-    order with no price known yet while a notional threshold is set waits, since
-    nobody can say it is below it."""
+    price times its quantity, or the last price for a market order (and for a
+    parent order, whose total is what is judged); one with no price known yet
+    while a notional threshold is set waits, since nobody can say it is below it."""
     if mode is ExecutionMode.MANUAL:
         return "MANUAL: every order waits for approval"
     if mode is not ExecutionMode.SEMI_AUTO:
@@ -64,7 +65,7 @@ def approval_needed(
             f"SEMI_AUTO: quantity {order.quantity} above the threshold {config.quantity_threshold}"
         )
     if config.notional_threshold is not None:
-        notional = order.notional
+        notional = order.notional if isinstance(order, SubmitOrder) else None
         if notional is None and last_price is not None:
             notional = order.quantity * last_price
         if notional is None:

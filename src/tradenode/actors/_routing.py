@@ -46,6 +46,7 @@ from .._config import (
     RoutingConfig,
 )
 from ..messages._enums import DenialCode, TradingState
+from ..messages._execution import CancelParentOrder, ParentDenied, SubmitParentOrder
 from ..messages._messages import (
     CancelOrder,
     Message,
@@ -219,8 +220,10 @@ class RouterActor(Actor):
                 self.context.schedule_once(delay, _ApprovalDeadline(approval.approval_id))
 
     def receive(self, message: Any) -> Any:
-        if isinstance(message, SubmitOrder):
+        if isinstance(message, SubmitOrder | SubmitParentOrder):
             self._on_order(message)
+        elif isinstance(message, CancelParentOrder):
+            self._on_cancel_parent(message)
         elif isinstance(message, CancelOrder):
             self._on_cancel(message)
         elif isinstance(message, ModifyOrder):
@@ -325,7 +328,7 @@ class RouterActor(Actor):
 
     # -- orders ----------------------------------------------------------------------
 
-    def _on_order(self, order: SubmitOrder) -> None:
+    def _on_order(self, order: SubmitOrder | SubmitParentOrder) -> None:
         store = self.store
         mode = mode_for(order.strategy_id, store.node_mode, store.overrides)
         if mode is ExecutionMode.EMERGENCY:
@@ -336,18 +339,19 @@ class RouterActor(Actor):
             )
             return
         # A parent's child was approved with its parent: it is not asked about again.
-        if getattr(order, "parent_id", None) is None:
+        if isinstance(order, SubmitParentOrder) or order.parent_id is None:
             why = approval_needed(mode, order, store.approval, self._last_price(order))
             if why is not None:
                 self._hold(order, why)
                 return
         self._dispatch(order)
 
-    def _hold(self, order: SubmitOrder, why: str) -> None:
+    def _hold(self, order: SubmitOrder | SubmitParentOrder, why: str) -> None:
         now = self.context.now_ns()
         timeout = self.store.approval.timeout
+        approval_id = _id_of(order)
         approval = PendingApproval(
-            approval_id=order.client_order_id,
+            approval_id=approval_id,
             order=order,
             why=why,
             requested_ns=now,
@@ -363,17 +367,16 @@ class RouterActor(Actor):
             return
         logger.warning(
             "approval needed for %s (%s %s %s on %s): %s",
-            order.client_order_id,
+            approval_id,
             order.side.value,
             order.quantity,
             order.symbol,
-            order.venue,
+            order.venue or AUTO_VENUE,
             why,
         )
-        self.context.schedule_once(timeout, _ApprovalDeadline(order.client_order_id))
+        self.context.schedule_once(timeout, _ApprovalDeadline(approval_id))
         self._tell_strategy(
-            order.strategy_id,
-            AwaitingApproval(order.client_order_id, why, approval.deadline_ns),
+            order.strategy_id, AwaitingApproval(approval_id, why, approval.deadline_ns)
         )
 
     def _on_deadline(self, approval_id: str) -> None:
@@ -394,9 +397,13 @@ class RouterActor(Actor):
             f"no approval within {self.store.approval.timeout:g}s ({approval.why})",
         )
 
-    def _dispatch(self, order: SubmitOrder) -> None:
-        """Route it if it names no venue, then send it on (or simulate it in RESEARCH)."""
+    def _dispatch(self, order: SubmitOrder | SubmitParentOrder) -> None:
+        """Route it if it names no venue, then send it on (or simulate it in RESEARCH).
+        A parent goes to the risk guard as it is: its children come back here."""
         store = self.store
+        if isinstance(order, SubmitParentOrder):
+            self.directory.risk().tell(order)
+            return
         if order.venue == AUTO_VENUE:
             try:
                 decision = self._route(order)
@@ -533,6 +540,20 @@ class RouterActor(Actor):
             code,
         )
 
+    def _on_cancel_parent(self, cancel: CancelParentOrder) -> None:
+        approval = self.store.approvals.get(cancel.parent_id)
+        if approval is None:
+            self.directory.risk().tell(cancel)
+            return
+        self.store.approvals.resolve(
+            cancel.parent_id, ApprovalOutcome.REJECTED, cancel.parent_id, "cancel"
+        )
+        self._deny(
+            approval.order,
+            DenialCode.APPROVAL_REJECTED,
+            f"cancelled while awaiting approval ({cancel.reason})",
+        )
+
     def _on_cancel(self, cancel: CancelOrder) -> None:
         store = self.store
         approval = store.approvals.get(cancel.client_order_id)
@@ -591,8 +612,19 @@ class RouterActor(Actor):
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _deny(self, order: SubmitOrder, code: DenialCode, reason: str) -> None:
+    def _deny(self, order: SubmitOrder | SubmitParentOrder, code: DenialCode, reason: str) -> None:
         """Refuse through the OMS, which records the denial (journaled) and tells the strategy."""
+        if isinstance(order, SubmitParentOrder):
+            self.directory.oms().tell(
+                ParentDenied(
+                    parent_id=order.parent_id,
+                    strategy_id=order.strategy_id,
+                    code=code,
+                    reason=reason,
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+            return
         denial = OrderDenied(
             client_order_id=order.client_order_id,
             strategy_id=order.strategy_id,
@@ -609,8 +641,8 @@ class RouterActor(Actor):
         if address is not None:
             address.tell(message)
 
-    def _last_price(self, order: SubmitOrder) -> Decimal | None:
-        if order.venue == AUTO_VENUE:
+    def _last_price(self, order: SubmitOrder | SubmitParentOrder) -> Decimal | None:
+        if order.venue is None or order.venue == AUTO_VENUE:
             keys = self.store.instruments.listings(order.symbol)
         else:
             keys = ((order.venue, order.symbol),)
@@ -632,6 +664,10 @@ class RouterActor(Actor):
     def _next_id(self, venue: str) -> str:
         entry = self.directory.venue(venue)
         return self.store.ids.next(None if entry is None else entry.capabilities.client_ids)
+
+
+def _id_of(order: SubmitOrder | SubmitParentOrder) -> str:
+    return order.parent_id if isinstance(order, SubmitParentOrder) else order.client_order_id
 
 
 def _clip(text: str) -> str:

@@ -404,8 +404,12 @@ class StrategyActor(Actor):
         return parent_id
 
     def send(self, message: Message) -> None:
-        # Orders pass the router (execution mode, routing) on their way to the guard.
-        if isinstance(message, SubmitOrder | CancelOrder | ModifyOrder):
+        # Orders and parents pass the router (execution mode, approvals, routing)
+        # on their way to the guard.
+        if isinstance(
+            message,
+            SubmitOrder | CancelOrder | ModifyOrder | SubmitParentOrder | CancelParentOrder,
+        ):
             self.directory.router().tell(message)
         else:
             self.directory.risk().tell(message)
