@@ -74,8 +74,12 @@ def test_preferred_routes_to_the_first_venue_and_records_the_route_on_the_order(
         assert view.order.route.startswith("preferred -> paper: first available of paper, paper2")
         assert filled_orders(h, "paper") == {coid: D("0.5")}
         assert filled_orders(h, "paper2") == {}
-        # The route is in the events the strategy hears too (Routed carries the order).
         assert h.position("BTCUSDT", "paper") == D("0.5")
+        # The status view shows the recent routes with why.
+        execution = h.node.status()["execution"]
+        assert execution["recent_routes"] == [{"order": coid, "route": view.order.route}]
+        assert execution["execution_mode"] == "FULL_AUTO"
+        assert execution["routing_policy"] == "preferred"
 
 
 def test_with_the_preferred_venues_breaker_open_the_order_goes_to_the_backup() -> None:

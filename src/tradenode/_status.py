@@ -101,6 +101,10 @@ def node_status(
     status["metrics"] = {k: str(v) for k, v in metrics.items()}
     status["open_orders"] = len(open_orders)
     status["risk"] = risk
+    try:
+        status["execution"] = node.router_status()
+    except Exception as exc:  # noqa: BLE001 - as above: the view must not fail the node
+        status["execution"] = {"error": f"{type(exc).__name__}: {exc}"}
     status["breakers"] = {}
     for entry in node.directory.venues():
         try:

@@ -797,7 +797,7 @@ class RouterControl:
         return target
 
     def status(self) -> dict[str, Any]:
-        answer = self._router().ask(GetRouterStatus())
+        answer = self._router().ask(GetRouterStatus(), timeout=5)
         assert isinstance(answer, dict)
         return answer
 
