@@ -117,7 +117,9 @@ def strategy_for(cls: type[Message], name: str, hint: Any) -> st.SearchStrategy[
         return st.lists(strategy_for(cls, name, item), max_size=4).map(tuple)
     if isinstance(hint, type) and issubclass(hint, Message):
         # A nested message (a parent's algorithm spec): any registered subclass.
-        return st.deferred(lambda: st.one_of(*(STRATEGIES[c] for c in CLASSES if issubclass(c, hint))))
+        return st.deferred(
+            lambda: st.one_of(*(STRATEGIES[c] for c in CLASSES if issubclass(c, hint)))
+        )
     raise AssertionError(f"no strategy for {cls.__name__}.{name}: {hint!r}")
 
 
