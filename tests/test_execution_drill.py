@@ -105,11 +105,21 @@ def test_a_twap_node_sigkilled_after_slice_4_finishes_slices_5_to_10(tmp_path: P
         first.kill()
         assert first.finish(30) == -signal.SIGKILL
         sent_before = _children(venue.books())
-        assert set(sent_before) == {child_order_id(PARENT, k) for k in range(1, 5)}, sent_before
+        # Slices 1-4 (slice 5 is due two seconds after slice 4: on a machine stalled
+        # that long it may have left too, which changes nothing below).
+        assert sorted(sent_before) == sorted(
+            child_order_id(PARENT, k) for k in range(1, len(sent_before) + 1)
+        ), sent_before
+        assert len(sent_before) >= 4
         assert journal_problems(journal) == []
         dead = replay_journal(journal).parents.get(PARENT)
         assert dead is not None and dead.state is ParentState.WORKING
-        assert dead.children == [child_order_id(PARENT, k) for k in range(1, 5)]
+        # The journal holds every child that left (it records one before sending it),
+        # perhaps one more that the kill stopped on its way: the next process asks the
+        # venue for it before anything is sent again.
+        assert dead.children[: len(sent_before)] == [
+            child_order_id(PARENT, k) for k in range(1, len(sent_before) + 1)
+        ]
 
         second = _Node(path, "second", environment)
         try:
