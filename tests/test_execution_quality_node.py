@@ -159,6 +159,8 @@ def test_the_facade_reports_execution_quality_in_its_performance_metrics() -> No
 
 
 QUIET_CONFIG = BASE_CONFIG.replace("tick_interval_ms: 1000", "tick_interval_ms: 3600000")
+"""The helpers' two paper venues, ticking once an hour: only the test moves their prices."""
+assert QUIET_CONFIG != BASE_CONFIG
 
 
 def test_a_twap_parent_is_measured_against_its_own_arrival_over_all_its_children() -> None:
