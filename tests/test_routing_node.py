@@ -216,3 +216,24 @@ def quote_both(h: Harness, **prices: str) -> dict[str, Quote]:
         for (venue, symbol), quote in h.node.router_store.quotes.items()
         if symbol == "BTCUSDT" and venue in prices
     }
+
+
+def test_split_takes_each_venues_top_of_book_size_and_never_more_than_the_order() -> None:
+    """Both venues quote the same price and show 0.5 at the ask (the paper book's level
+    quantity): 0.8 goes 0.5 to paper (preferred on a tie) and 0.3 to paper2."""
+    with running_node(routed("split")) as h:
+        quotes = quote_both(h, paper="50000", paper2="50000")
+        assert quotes["paper"].ask_size == quotes["paper2"].ask_size == D("0.5")
+        coid = h.do(auto(Side.BUY, "0.8"))
+        first = h.wait_status(coid, OrderStatus.FILLED)
+        assert (first.order.venue, first.order.quantity) == ("paper", D("0.5"))
+        assert first.order.route is not None and "0.3 on paper2" in first.order.route
+        leg = h.events().wait_for(
+            lambda m: isinstance(m, OrderFilled) and m.venue == "paper2", count=1
+        )[0]
+        second = h.wait_status(leg.client_order_id, OrderStatus.FILLED)
+        assert second.order.quantity == D("0.3")
+        assert second.order.route == first.order.route.replace("-> paper:", "-> paper2:")
+        h.sync()
+        assert filled_orders(h, "paper") == {coid: D("0.5")}
+        assert filled_orders(h, "paper2") == {leg.client_order_id: D("0.3")}

@@ -71,6 +71,10 @@ class Quote(Message):
     ask: Decimal
     last: Decimal | None = None
     ts_ns: int = 0
+    bid_size: Decimal | None = None
+    """The quantity bid at ``bid``, where the venue says (the router's ``split``)."""
+    ask_size: Decimal | None = None
+    """The quantity offered at ``ask``, where the venue says."""
 
     def __post_init__(self) -> None:
         check_identifier(self, "venue", self.venue)
@@ -78,6 +82,8 @@ class Quote(Message):
         check_decimal(self, "bid", self.bid, positive=True)
         check_decimal(self, "ask", self.ask, positive=True)
         check_decimal(self, "last", self.last, positive=True, optional=True)
+        check_decimal(self, "bid_size", self.bid_size, non_negative=True, optional=True)
+        check_decimal(self, "ask_size", self.ask_size, non_negative=True, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.bid > self.ask:
             raise ValueError(f"Quote: bid {self.bid} is above ask {self.ask}")

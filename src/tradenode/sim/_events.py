@@ -83,6 +83,9 @@ class SimQuote:
     ask: Decimal
     last: Decimal
     ts_ns: int
+    bid_size: Decimal | None = None
+    """What the synthetic book shows at the bid (one level's quantity)."""
+    ask_size: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

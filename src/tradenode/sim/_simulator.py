@@ -430,7 +430,16 @@ class MatchingSimulator:
     def quote(self, symbol: str) -> SimQuote:
         market = self._market(symbol)
         bid, ask = market.book.touch(market.last)
-        return SimQuote(symbol=symbol, bid=bid, ask=ask, last=market.last, ts_ns=market.ts_ns)
+        size = market.book.level_quantity
+        return SimQuote(
+            symbol=symbol,
+            bid=bid,
+            ask=ask,
+            last=market.last,
+            ts_ns=market.ts_ns,
+            bid_size=size,
+            ask_size=size,
+        )
 
     @exact
     def depth(

@@ -108,6 +108,8 @@ def stream_event_to_message(venue: str, event: object) -> Message | None:
             ask=event.ask,
             last=event.last,
             ts_ns=event.ts_ns,
+            bid_size=event.bid_size,
+            ask_size=event.ask_size,
         )
     if isinstance(event, TapePrint):
         return MarketTrade(
