@@ -198,7 +198,8 @@ def test_binance_declaration_is_pinned() -> None:
         batch_cancel=0,
         client_ids=ClientIdRules(36, string.ascii_letters + string.digits + "_-"),
         fractional_quantity=True,
-        market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.DEPTH}),
+        # The public tape (<symbol>@trade) to trade subscriptions since issue #18.
+        market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.TRADES, MarketDataKind.DEPTH}),
     )
 
 

@@ -11,10 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradenode import MalformedPayloadError
 from tradenode.actors import MarketDataKind, ParentView
 
 # Trade subscriptions are the broker contract's, not yet exported (see the report on #18).
 from tradenode.actors._contract import TradeSubscription
+
+# The Binance codec is private: its trade event is tested here, with the POV that uses it.
+from tradenode.brokers.binance._codec import parse_market_message, parse_public_trade
 from tradenode.execution import Decision, PovAlgorithm, PovChild, PovPolicy, register_algorithm
 from tradenode.messages import (
     DenialCode,
@@ -28,8 +32,10 @@ from tradenode.messages import (
 
 # The parameter checks behind AlgoParams.problems(), tested one by one.
 from tradenode.messages._algos import ParamProblem, check_pov
-from tradenode.supervision import EventRecorder, SupervisionEventKind
+from tradenode.supervision import EventRecorder, ManualClock, SupervisionEventKind
+from tradenode.testing.venues import BinanceVenue
 
+from ._binance_helpers import binance_node, venue_clock
 from ._execution_helpers import (
     ParentCanceled,
     ParentDenied,
@@ -378,3 +384,72 @@ def test_a_pov_that_raises_is_restarted_and_stays_under_its_maximum(
         assert ids == tuple(child_order_id(pid, k) for k in range(1, len(ids) + 1))
         assert sum(c.filled_quantity for c in children(h, pid)) == D("0.5")
         assert h.position("BTCUSDT") == D("0.5")
+
+
+# -- on the local Binance venue --------------------------------------------------------------
+
+
+def test_a_pov_follows_the_local_binance_tape() -> None:
+    """The Binance adapter streams <symbol>@trade to trade subscribers: a POV parent on
+    the local Binance venue trades its share of the tape (our own fills, which the
+    tape also prints, taken out) and never more than its maximum, checked against
+    the prints the venue streamed."""
+    clock = ManualClock()
+    with (
+        BinanceVenue(seed=11, clock=venue_clock(clock)) as venue,
+        binance_node(venue, clock=clock) as h,
+    ):
+        address, seen = h.strategy("s1")
+        entry = h.node.directory.venue("binance")
+        assert entry is not None and MarketDataKind.TRADES in entry.capabilities.market_data
+        entry.broker.tell(TradeSubscription(address, ("BTCUSDT",)))
+        h.sync()
+        params = PovParams(participation=D("0.1"), max_participation=D("0.15"), interval=1.0)
+        pid = submit_parent(h, D("0.0500"), params, venue="binance")
+        ticks = 0
+        while parent(h, pid).filled < D("0.05") and ticks < 100:
+            printed = len([m for m in seen.items if isinstance(m, MarketTrade)])
+            venue.step()
+            h.events("s1").wait_for(lambda m: isinstance(m, MarketTrade), count=printed + 1)
+            advance(h, 1.0)
+            ticks += 1
+            # Every fill of ours is on the tape too: the market's is the rest.
+            tape = sum((t.quantity for t in seen.items if isinstance(t, MarketTrade)), D(0))
+            market = tape - sum((c.filled_quantity for c in children(h, pid)), D(0))
+            view = parent(h, pid)
+            assert view.filled + view.open_quantity <= D("0.15") * market, ticks
+        assert ticks < 100
+        wait_parent_event(h, pid, ParentFilled)
+        assert sum(c.filled_quantity for c in children(h, pid)) == D("0.05")
+        assert h.position("BTCUSDT") == D("0.05")
+
+
+def test_the_binance_codec_reads_a_trade_event_as_a_print() -> None:
+    """Binance's documented <symbol>@trade payload; ``m`` (the buyer was the maker)
+    means the taker sold."""
+    payload = {
+        "e": "trade",
+        "E": 1672515782136,
+        "s": "BNBBTC",
+        "t": 12345,
+        "p": "0.001",
+        "q": "100",
+        "T": 1672515782136,
+        "m": True,
+        "M": True,
+    }
+    trade = parse_market_message("binance", {"stream": "bnbbtc@trade", "data": payload}, ts_ns=1)
+    assert trade == MarketTrade(
+        venue="binance",
+        symbol="BNBBTC",
+        trade_id="12345",
+        price=D("0.001"),
+        quantity=D("100"),
+        aggressor=Side.SELL,
+        ts_ns=1672515782136 * 1_000_000,
+    )
+    assert parse_public_trade("binance", {**payload, "m": False}).aggressor is Side.BUY
+    with pytest.raises(MalformedPayloadError, match="trade"):
+        parse_public_trade("binance", {**payload, "m": "yes"})
+    with pytest.raises(MalformedPayloadError):
+        parse_public_trade("binance", {**payload, "q": "-1"})

@@ -237,6 +237,10 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
     def on_subscribed(self, subscription: QuoteSubscription) -> None:
         """A subscription was added to the link: start streaming its symbols."""
 
+    def on_trades_subscribed(self, subscription: TradeSubscription) -> None:
+        """A trade subscription was added to the link: start streaming the public
+        tape of its symbols (where the venue declares ``MarketDataKind.TRADES``)."""
+
     def disconnect(self) -> None:
         """Close this incarnation's connection (called from ``on_stop``)."""
 
@@ -257,6 +261,7 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
             subscriptions = self.link.trade_subscriptions
             subscriptions[:] = [s for s in subscriptions if s.subscriber != message.subscriber]
             subscriptions.append(message)
+            self.on_trades_subscribed(message)
         else:
             return self.on_message(message)
         return None

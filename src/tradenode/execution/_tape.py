@@ -4,7 +4,9 @@ POV and VWAP's participation bounds need to know how much the market
 traded. The venue's public tape (``MarketTrade``, where the venue declares
 ``MarketDataKind.TRADES``) prints everyone's trades, this parent's own
 fills included (a tape does not say whose a trade is), so the market's
-volume is what the tape printed minus what the parent filled meanwhile.
+volume is what the tape printed minus what the parent traded meanwhile
+(filled, or possibly traded by a child still open: a tape may print a fill
+before the account's stream reports it).
 
 What the tape printed is the one thing an algorithm keeps in memory: a
 venue does not replay its tape, so a new incarnation (after a crash or a
@@ -70,8 +72,12 @@ class TapeAlgorithm(AlgorithmActor):
 
     def market_volume(self, view: ParentView) -> Decimal:
         """The market's volume since this incarnation subscribed, the parent's own
-        fills taken out (never negative: a fill may be known before its print)."""
-        own = view.filled - (self.filled_at_subscribe or _ZERO)
+        trades taken out: what it filled, and what its open children may already
+        have traded. A venue's public tape can print a fill before the account's
+        own stream reports it (Binance does), and counting that print as the
+        market's would make the parent chase its own trades; an open child that
+        has not traded only makes the estimate cautious. Never negative."""
+        own = view.filled - (self.filled_at_subscribe or _ZERO) + view.open_quantity
         return max(_ZERO, self.tape_volume - own)
 
     def on_print(self, trade: MarketTrade) -> None:

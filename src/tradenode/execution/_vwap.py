@@ -281,7 +281,8 @@ class VwapAlgorithm(TapeAlgorithm):
         base = self._bucket_filled_base
         bucket_filled = _ZERO if base is None else view.filled - base
         if bounded and self.has_tape:
-            bucket_volume = max(_ZERO, self._bucket_tape - bucket_filled)
+            # Open children count as already printed (see TapeAlgorithm.market_volume).
+            bucket_volume = max(_ZERO, self._bucket_tape - bucket_filled - view.open_quantity)
         quantity = policy.next_quantity(
             now_ns,
             filled=view.filled,

@@ -49,8 +49,10 @@ from ...actors._contract import (
     Outcome,
     QuoteSubscription,
     RateObservation,
+    TradeSubscription,
 )
 from ...actors._control import VenueBalances, VenueCursor
+from ...messages._market import MarketTrade
 from ...messages._messages import (
     CancelAllOrders,
     CancelOrder,
@@ -326,6 +328,9 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             if streamed:
                 thread.run(session.watch_quotes, sorted(streamed))
                 self._snapshot_quotes(sorted(streamed))
+            taped = sorted({s for t in self.link.trade_subscriptions for s in t.symbols})
+            if taped:
+                thread.run(session.watch_trades, taped)
         except TrioLoopClosed as exc:
             raise BrokerConnectionError(
                 f"the session ended while starting: {exc}", broker=self.name
@@ -643,6 +648,10 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         if subscription.symbols and self.thread is not None and self.session is not None:
             self.thread.start_soon(_watch, self.session, tuple(subscription.symbols))
 
+    def on_trades_subscribed(self, subscription: TradeSubscription) -> None:
+        if subscription.symbols and self.thread is not None and self.session is not None:
+            self.thread.start_soon(_watch_trades, self.session, tuple(subscription.symbols))
+
     def _on_delivered(self, delivered: _Delivered) -> None:
         if delivered.session is not self.session:
             return
@@ -702,6 +711,9 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             self.note_malformed(exc)
             return
         if quote is None:
+            return
+        if isinstance(quote, MarketTrade):
+            self.publish_trade(quote)
             return
         self._publish_quote(quote)
 
@@ -1074,6 +1086,13 @@ async def _watch(session: BinanceSession, symbols: tuple[str, ...]) -> None:
         await session.watch_quotes(symbols)
     except BrokerError as exc:
         logger.warning("%s: cannot stream quotes for %s: %s", session.broker, symbols, exc)
+
+
+async def _watch_trades(session: BinanceSession, symbols: tuple[str, ...]) -> None:
+    try:
+        await session.watch_trades(symbols)
+    except BrokerError as exc:
+        logger.warning("%s: cannot stream trades for %s: %s", session.broker, symbols, exc)
 
 
 async def _perform(

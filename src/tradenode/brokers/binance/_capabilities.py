@@ -62,10 +62,11 @@ def binance_capabilities(recv_window_ms: int) -> VenueCapabilities:
         batch_cancel=0,
         client_ids=BINANCE_CLIENT_ID_RULES,
         fractional_quantity=True,
-        # What this adapter delivers: bookTicker quotes on the stream, and a
-        # depth snapshot on request (GetMarketSnapshot). Binance also publishes
-        # trades and klines, which the adapter does not consume yet.
-        market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.DEPTH}),
+        # What this adapter delivers: bookTicker quotes on the stream, the
+        # public tape (<symbol>@trade) to trade subscriptions, and a depth
+        # snapshot on request (GetMarketSnapshot). Binance also publishes
+        # klines, which the adapter does not consume yet.
+        market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.TRADES, MarketDataKind.DEPTH}),
     )
 
 

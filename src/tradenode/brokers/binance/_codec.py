@@ -27,6 +27,7 @@ from typing import NoReturn, TypeAlias, TypeVar
 
 from ..._exceptions import BrokerRejectedError, MalformedPayloadError
 from ...messages._enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
+from ...messages._market import MarketTrade
 from ...messages._messages import (
     Message,
     ModifyOrder,
@@ -80,6 +81,7 @@ __all__ = [
     "parse_error",
     "parse_market_message",
     "parse_order",
+    "parse_public_trade",
     "parse_rate_headers",
     "parse_rest_book_ticker",
     "parse_ticker_price",
@@ -89,6 +91,7 @@ __all__ = [
     "query_params",
     "retry_after_seconds",
     "to_status_report",
+    "trade_stream_name",
     "trade_to_fill",
     "ws_request",
     "ws_retry_after_seconds",
@@ -951,6 +954,11 @@ def market_stream_name(symbol: str) -> str:
     return f"{symbol.lower()}@bookTicker"
 
 
+def trade_stream_name(symbol: str) -> str:
+    """The public trade stream of ``symbol``: ``btcusdt@trade``."""
+    return f"{symbol.lower()}@trade"
+
+
 def _unwrap_market(broker: str | None, payload: object) -> object:
     if isinstance(payload, str | bytes):
         payload = _decode_json(payload, broker, "market stream frame")
@@ -1031,12 +1039,36 @@ def _decimal_value(value: object, broker: str, what: str) -> Decimal:
     return number
 
 
-def parse_market_message(broker: str, payload: object, *, ts_ns: int) -> Quote | None:
-    """A market stream frame: a Quote for a book ticker, None for the
-    ``{"result": null, "id": n}`` answer to a SUBSCRIBE."""
+def parse_public_trade(broker: str, payload: object) -> MarketTrade:
+    """A ``<symbol>@trade`` event (``e: trade``; ``t`` the trade id, ``p``/``q``
+    price and quantity, ``T`` the trade time in ms, ``m`` whether the buyer was the
+    maker, so the taker, the aggressor, sold) as a print of the public tape."""
+    fields = _Fields(_unwrap_market(broker, payload), broker, "trade")
+    buyer_maker = fields.raw("m")
+    if not isinstance(buyer_maker, bool):
+        fields.fail(f"m: expected a bool, got {buyer_maker!r}")
+    return _message(
+        broker,
+        MarketTrade,
+        "trade",
+        venue=broker,
+        symbol=fields.text("s"),
+        trade_id=str(fields.integer("t")),
+        price=fields.decimal("p"),
+        quantity=fields.decimal("q"),
+        aggressor=Side.SELL if buyer_maker else Side.BUY,
+        ts_ns=fields.integer("T") * 1_000_000,
+    )
+
+
+def parse_market_message(broker: str, payload: object, *, ts_ns: int) -> Quote | MarketTrade | None:
+    """A market stream frame: a Quote for a book ticker, a MarketTrade for a trade,
+    None for the ``{"result": null, "id": n}`` answer to a SUBSCRIBE."""
     data = _unwrap_market(broker, payload)
     if isinstance(data, Mapping) and "id" in data and "result" in data and "s" not in data:
         return None
+    if isinstance(data, Mapping) and data.get("e") == "trade":
+        return parse_public_trade(broker, data)
     return parse_book_ticker(broker, data, ts_ns=ts_ns)
 
 

@@ -49,6 +49,7 @@ from ._codec import (
     market_stream_name,
     parse_error,
     parse_ws_frame,
+    trade_stream_name,
     ws_request,
     ws_retry_after_seconds,
 )
@@ -413,7 +414,15 @@ class BinanceSession:
 
     async def watch_quotes(self, symbols: Sequence[str]) -> None:
         """Stream ``<symbol>@bookTicker`` for ``symbols`` (adds to what is already streamed)."""
-        wanted = {market_stream_name(symbol) for symbol in symbols} - self._market_streams
+        await self._watch_streams({market_stream_name(symbol) for symbol in symbols})
+
+    async def watch_trades(self, symbols: Sequence[str]) -> None:
+        """Stream ``<symbol>@trade`` (the public tape) for ``symbols``, on the same
+        market connection as the quotes."""
+        await self._watch_streams({trade_stream_name(symbol) for symbol in symbols})
+
+    async def _watch_streams(self, names: set[str]) -> None:
+        wanted = names - self._market_streams
         if not wanted:
             return
         nursery = self._nursery
