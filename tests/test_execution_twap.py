@@ -5,9 +5,28 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tradenode.execution import TwapSchedule, twap_schedule
-from tradenode.messages import OrderStatus, OrderType, TwapParams, child_order_id
+from tradenode.actors import OmsState
+
+# The view an algorithm decides from, built from a bare OmsState: the policy alone.
+from tradenode.actors._oms_parents import parent_view
+from tradenode.execution import MAX_FINAL_CHILDREN, TwapSchedule, twap_decide, twap_schedule
+from tradenode.messages import (
+    CancelRejected,
+    DenialCode,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    Side,
+    SubmitOrder,
+    SubmitParentOrder,
+    TwapParams,
+    child_order_id,
+)
 
 from ._execution_helpers import (
     NS,
@@ -129,3 +148,139 @@ def test_a_schedule_without_jitter_is_even() -> None:
         times_ns=(0, 15 * NS, 30 * NS, 45 * NS),
         cumulative=(D("0.25"), D("0.50"), D("0.75"), D("1.00")),
     )
+
+
+# The policy against a venue that fills, rests, refuses and cancels at random ---------
+
+_OUTCOMES = st.sampled_from(["fill", "part", "rest", "reject", "deny"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    target=st.integers(1, 40),
+    slices=st.integers(1, 8),
+    limit=st.booleans(),
+    catch_up=st.booleans(),
+    jitter=st.floats(0.0, 0.9),
+    outcomes=st.lists(_OUTCOMES, min_size=1, max_size=60),
+    cancels_confirmed=st.lists(st.booleans(), min_size=1, max_size=60),
+    seed=st.integers(0, 1000),
+)
+def test_the_twap_policy_never_over_fills_nor_sends_a_child_twice(
+    *,
+    target: int,
+    slices: int,
+    limit: bool,
+    catch_up: bool,
+    jitter: float,
+    outcomes: list[str],
+    cancels_confirmed: list[bool],
+    seed: int,
+) -> None:
+    """Drive ``twap_decide`` through the OMS's own state, waking at every slice time
+    and after every report, with a venue that answers each child at random: whatever
+    happens, what is filled plus what works never exceeds the target, and no child id
+    is ever sent twice."""
+    params = TwapParams(
+        duration=float(slices * 10),
+        slices=slices,
+        limit_price=D("100") if limit else None,
+        size_jitter=jitter,
+        catch_up=catch_up,
+    )
+    state = OmsState()
+    order = SubmitParentOrder(
+        parent_id="p",
+        strategy_id="s",
+        venue="v",
+        symbol="X",
+        side=Side.BUY,
+        quantity=D(target),
+        algorithm=params,
+    )
+    record = state.register_parent(order, 0)
+    schedule = twap_schedule(params, D(target), 0, f"{seed}:p", D(1))
+    answers = iter(outcomes * 50)
+    confirm = iter(cancels_confirmed * 200)
+    sent: set[str] = set()
+    execution = woken = 0
+    finished = False
+    now = 0
+    for _ in range(400):
+        view = parent_view(state, record)
+        if view.state is not ParentState.WORKING:
+            break
+        decision = twap_decide(view, now, schedule, D(1))
+        for cid in decision.cancels:
+            # The venue confirms the cancel, or refuses it (the child rests on).
+            state.mark_pending_cancel(cid, now)
+            if next(confirm):
+                state.apply(OrderCanceled(client_order_id=cid, venue="v"), now)
+            else:
+                state.apply(
+                    CancelRejected(client_order_id=cid, venue="v", code="x", reason="busy"), now
+                )
+        for child in decision.children:
+            assert child.client_order_id not in sent
+            assert child.quantity <= parent_view(state, record).available
+            sent.add(child.client_order_id)
+            state.register(
+                SubmitOrder(
+                    client_order_id=child.client_order_id,
+                    strategy_id="s",
+                    venue="v",
+                    symbol="X",
+                    side=Side.BUY,
+                    order_type=child.order_type,
+                    quantity=child.quantity,
+                    price=child.price,
+                    parent_id="p",
+                ),
+                now,
+            )
+            answer = next(answers)
+            if answer == "deny":
+                state.mark_denied(child.client_order_id, DenialCode.MAX_POSITION, "no", now)
+                continue
+            state.mark_submitted(child.client_order_id, now)
+            if answer == "reject":
+                state.apply(
+                    OrderRejected(
+                        client_order_id=child.client_order_id, venue="v", code="x", reason="no"
+                    ),
+                    now,
+                )
+            elif answer in ("fill", "part"):
+                quantity = child.quantity if answer == "fill" else max(D(1), child.quantity // 2)
+                execution += 1
+                state.apply(
+                    OrderFilled(
+                        client_order_id=child.client_order_id,
+                        venue="v",
+                        venue_order_id=f"o{execution}",
+                        execution_id=f"x{execution}",
+                        symbol="X",
+                        side=Side.BUY,
+                        last_quantity=quantity,
+                        last_price=D("100"),
+                    ),
+                    now,
+                )
+            view = parent_view(state, record)
+            assert view.filled + view.open_quantity <= view.target
+        if decision.finish is not None:
+            finished = True
+            break
+        if not decision.children:
+            if decision.wake_at_ns is None:
+                break  # waits for a report no venue of this test will send
+            now = max(now, decision.wake_at_ns)
+            woken += 1
+    view = parent_view(state, record)
+    assert view.filled <= view.target
+    assert view.filled + view.open_quantity <= view.target
+    assert len(sent) <= slices + MAX_FINAL_CHILDREN
+    assert woken >= min(slices - 1, 1) or view.state is not ParentState.WORKING
+    if view.state is ParentState.WORKING and not view.open_children:
+        # Nothing working and the target not reached: the schedule is over, it finishes.
+        assert finished and view.filled < view.target
