@@ -305,7 +305,7 @@ def test_an_invalid_iceberg_is_denied_with_a_code_and_a_reason() -> None:
 
 
 class _FailsAfterRefresh2(IcebergAlgorithm):
-    """Raises right after telling the risk guard its second child, once."""
+    """Raises right after telling the router (where children go) its second child, once."""
 
     failed: ClassVar[list[int]] = []
 
@@ -315,7 +315,7 @@ class _FailsAfterRefresh2(IcebergAlgorithm):
         if not self.failed and any(cid.endswith("-2") for cid in sent):
             self.failed.append(self.context.generation)
             # Hand the child over first, as a crash between telling and recording would.
-            self.env.directory.risk().tell(_child_order(view, decision.children[0]))
+            self.env.directory.router().tell(_child_order(view, decision.children[0]))
             raise RuntimeError("algorithm bug right after sending refresh 2")
         return decision
 

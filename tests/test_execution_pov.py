@@ -311,7 +311,7 @@ def test_an_invalid_pov_is_denied_with_a_code_and_a_reason() -> None:
 
 
 class _FailsAfterChild2(PovAlgorithm):
-    """Raises right after telling the risk guard its second child, once."""
+    """Raises right after telling the router (where children go) its second child, once."""
 
     failed: ClassVar[list[int]] = []
 
@@ -322,7 +322,7 @@ class _FailsAfterChild2(PovAlgorithm):
             (child,) = decision.children
             order = view.order
             assert order.venue is not None
-            self.env.directory.risk().tell(
+            self.env.directory.router().tell(
                 SubmitOrder(
                     client_order_id=child.client_order_id,
                     strategy_id=order.strategy_id,

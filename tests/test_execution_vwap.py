@@ -364,7 +364,7 @@ def test_an_invalid_vwap_is_denied_with_a_code_and_a_reason() -> None:
 
 
 class _FailsAfterChild4(VwapAlgorithm):
-    """Raises right after telling the risk guard its fourth child, once."""
+    """Raises right after telling the router (where children go) its fourth child, once."""
 
     failed: ClassVar[list[int]] = []
 
@@ -375,7 +375,7 @@ class _FailsAfterChild4(VwapAlgorithm):
             (child,) = decision.children
             order = view.order
             assert order.venue is not None
-            self.env.directory.risk().tell(
+            self.env.directory.router().tell(
                 SubmitOrder(
                     client_order_id=child.client_order_id,
                     strategy_id=order.strategy_id,
