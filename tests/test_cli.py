@@ -51,7 +51,11 @@ def test_run_with_duration_stops_by_itself_and_writes_the_summary(tmp_path: Path
     assert process.returncode == 0, err
     data = json.loads(summary.read_text())
     assert data["node"] == "paper-node"
-    assert [child["name"] for child in data["tree"]["children"]] == ["core", "brokers"]
+    assert [child["name"] for child in data["tree"]["children"]] == [
+        "core",
+        "execution",
+        "brokers",
+    ]
     assert data["total_orders"] > 0 and data["fills"] > 0
     assert {"positions", "rejections", "restarts"} <= set(data)
     assert "--- paper-node status ---" in out
