@@ -174,6 +174,13 @@ def test_encode_call_writes_what_encode_entry_writes(entry: JournalEntry, ts_ns:
         (K.SUBMITTED, 1, {}),
         (K.PENDING_CANCEL, 1, {"client_order_id": "ok-1\n"}),
         (K.DENIED, 1, {"client_order_id": "a"}),
+        (K.ARRIVAL, 1, {"client_order_id": "a", "price": D("0")}),
+        (K.ARRIVAL, 1, {"client_order_id": "a", "price": D("-1")}),
+        (K.ARRIVAL, 1, {"client_order_id": "a", "price": D("NaN")}),
+        (K.ARRIVAL, 1, {"client_order_id": "a", "price": 1.5}),
+        (K.ARRIVAL, 1, {"client_order_id": "not an id", "price": D("1")}),
+        (K.ARRIVAL, 1, {"client_order_id": "a"}),
+        (K.ARRIVAL, 1, {"client_order_id": "a", "price": D("1"), "venue": "v"}),
     ],
 )
 def test_encode_call_refuses_what_an_entry_refuses_with_its_words(

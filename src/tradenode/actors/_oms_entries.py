@@ -541,8 +541,15 @@ def encode_call(kind: EntryKind, ts_ns: int, fields: Mapping[str, Any]) -> bytes
     other kind, goes through ``JournalEntry``, which raises its usual errors.
     """
     # By value: an enum member hashes through a Python-level __hash__.
-    fast = _FAST_CALLS.get(kind._value_) if type(kind) is EntryKind else None
-    if fast is not None and type(ts_ns) is int and 0 <= ts_ns <= _MAX_TS_NS and len(fields) == 1:
+    fast, count = (
+        _FAST_CALLS.get(kind._value_, _NO_FAST_CALL) if type(kind) is EntryKind else _NO_FAST_CALL
+    )
+    if (
+        fast is not None
+        and type(ts_ns) is int
+        and 0 <= ts_ns <= _MAX_TS_NS
+        and len(fields) == count
+    ):
         try:
             data = fast(ts_ns, fields)
         except (TypeError, ValueError):
@@ -580,13 +587,40 @@ def _fast_order_call(kind: EntryKind) -> Callable[[int, Mapping[str, Any]], byte
     return encode
 
 
-_FAST_CALLS: Final[Mapping[str, Callable[[int, Mapping[str, Any]], bytes | None]]] = {
-    EntryKind.REGISTER.value: _fast_message_call(EntryKind.REGISTER, frozenset({SubmitOrder})),
-    EntryKind.REPORT.value: _fast_message_call(EntryKind.REPORT, frozenset(_REPORT_TYPES)),
-    EntryKind.SUBMITTED.value: _fast_order_call(EntryKind.SUBMITTED),
-    EntryKind.PENDING_CANCEL.value: _fast_order_call(EntryKind.PENDING_CANCEL),
-    EntryKind.PENDING_REPLACE.value: _fast_order_call(EntryKind.PENDING_REPLACE),
+def _fast_arrival_call(ts_ns: int, fields: Mapping[str, Any]) -> bytes | None:
+    client_order_id = fields.get("client_order_id")
+    price = fields.get("price")
+    if type(client_order_id) is not str or not CLIENT_ORDER_ID_PATTERN.fullmatch(client_order_id):
+        return None
+    if type(price) is not Decimal or not price.is_finite() or price <= 0:
+        return None
+    return _PACKERS.pack(
+        [
+            ENTRY_FORMAT_VERSION,
+            EntryKind.ARRIVAL.value,
+            ts_ns,
+            client_order_id,
+            _decimal_to_wire(price),
+        ]
+    )
+
+
+_FastCall = Callable[[int, Mapping[str, Any]], bytes | None]
+
+#: Per kind's value: its quick encoder and how many fields a call of it has.
+_FAST_CALLS: Final[Mapping[str, tuple[_FastCall, int]]] = {
+    EntryKind.REGISTER.value: (
+        _fast_message_call(EntryKind.REGISTER, frozenset({SubmitOrder})),
+        1,
+    ),
+    EntryKind.REPORT.value: (_fast_message_call(EntryKind.REPORT, frozenset(_REPORT_TYPES)), 1),
+    EntryKind.SUBMITTED.value: (_fast_order_call(EntryKind.SUBMITTED), 1),
+    EntryKind.PENDING_CANCEL.value: (_fast_order_call(EntryKind.PENDING_CANCEL), 1),
+    EntryKind.PENDING_REPLACE.value: (_fast_order_call(EntryKind.PENDING_REPLACE), 1),
+    # One per order registered while its venue quotes (execution quality's arrival price).
+    EntryKind.ARRIVAL.value: (_fast_arrival_call, 2),
 }
+_NO_FAST_CALL: Final[tuple[None, int]] = (None, 0)
 
 
 # Decoding ---------------------------------------------------------------------------
