@@ -4,10 +4,12 @@ instrument is limited by its sum, and the OMS reports it per instrument with eac
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from tradenode.actors import Exposure, GetExposure
 from tradenode.brokers.paper import PaperVenue
 from tradenode.messages import DenialCode, OrderDenied, OrderStatus, Side
+from tradenode.supervision import ManualClock
 
 from ._node_helpers import Harness, running_node
 
@@ -81,3 +83,28 @@ def test_max_position_pct_limits_the_instruments_value_across_venues() -> None:
         assert "beyond max_position_pct 0.5" in denial.reason
         third = buy(h, "paper2", "0.49")
         h.wait_status(third, OrderStatus.FILLED)
+
+
+def test_a_restarted_node_still_limits_the_sum_it_recovered_from_its_journal(
+    tmp_path: Path,
+) -> None:
+    """0.6 on paper and 0.4 on paper2 fill (the limit of 1 reached across the instrument);
+    a new node on the same journal recovers both positions and denies 0.1 more on either
+    venue: a restart never grants a fresh budget across venues."""
+    extra = (
+        INSTRUMENTS
+        + "risk: {max_position_quantity: '1'}\n"
+        + f"journal: {{path: '{tmp_path / 'j'}', fsync: every_record}}\n"
+    )
+    clock = ManualClock()
+    with running_node(extra, clock=clock) as h:
+        priced(h)
+        for venue, quantity in (("paper", "0.6"), ("paper2", "0.4")):
+            h.wait_status(buy(h, venue, quantity), OrderStatus.FILLED)
+        h.sync()
+    with running_node(extra, clock=clock) as again:
+        priced(again)
+        for venue in ("paper", "paper2"):
+            denial = again.wait_for(OrderDenied, buy(again, venue, "0.1"))[0]
+            assert denial.code is DenialCode.MAX_POSITION
+            assert "across its venues to 1.1" in denial.reason
