@@ -4,6 +4,7 @@ and parameter checks that deny instead of raising."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import ClassVar
 
@@ -40,6 +41,7 @@ from ._execution_helpers import (
     ParentCanceled,
     ParentDenied,
     ParentFilled,
+    ParentState,
     advance,
     children,
     parent,
@@ -281,6 +283,7 @@ def test_a_pov_ends_with_its_duration() -> None:
             advance(h, 1.0)
         canceled = wait_parent_event(h, pid, ParentCanceled)
         assert "POV duration over" in canceled.reason
+        assert canceled.state is ParentState.EXPIRED
         view = parent(h, pid)
         assert D(0) < view.filled < D(100)
         assert h.position("BTCUSDT") == view.filled
@@ -453,3 +456,20 @@ def test_the_binance_codec_reads_a_trade_event_as_a_print() -> None:
         parse_public_trade("binance", {**payload, "m": "yes"})
     with pytest.raises(MalformedPayloadError):
         parse_public_trade("binance", {**payload, "q": "-1"})
+
+
+def test_a_pov_on_a_venue_without_a_tape_ends_with_the_reason() -> None:
+    with running_node() as h:
+        h.strategy("s1")
+        entry = h.node.directory.venue("paper")
+        assert entry is not None
+        # As an adapter that streams no trades would declare it.
+        quotes_only = replace(entry.capabilities, market_data=frozenset({MarketDataKind.QUOTES}))
+        h.node.directory.register_venue(replace(entry, capabilities=quotes_only))
+        h.sync()
+        pid = submit_parent(h, D("1"), PovParams(participation=D("0.1")))
+        ended = wait_parent_event(h, pid, ParentCanceled)
+        assert "prints none" in ended.reason
+        assert ended.state is ParentState.EXPIRED
+        assert parent(h, pid).child_ids == ()
+        assert h.open_orders() == ()

@@ -32,6 +32,7 @@ from ._execution_helpers import (
     ParentCanceled,
     ParentDenied,
     ParentFilled,
+    ParentState,
     advance,
     children,
     parent,
@@ -327,6 +328,7 @@ def test_a_vwap_stays_under_its_maximum_participation_per_bucket() -> None:
             advance(h, 1.0)
         canceled = wait_parent_event(h, pid, ParentCanceled)
         assert "VWAP window over" in canceled.reason
+        assert canceled.state is ParentState.EXPIRED
         prints = [m for m in seen.items if isinstance(m, MarketTrade)]
         market = [D(0), D(0)]
         for trade in prints:
