@@ -13,10 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradenode import MalformedPayloadError
-from tradenode.actors import MarketDataKind, ParentView
-
-# Trade subscriptions are the broker contract's, not yet exported (see the report on #18).
-from tradenode.actors._contract import TradeSubscription
+from tradenode.actors import MarketDataKind, ParentView, TradeSubscription
 
 # The Binance codec is private: its trade event is tested here, with the POV that uses it.
 from tradenode.brokers.binance._codec import parse_market_message, parse_public_trade

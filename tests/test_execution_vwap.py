@@ -11,10 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradenode.actors import ParentView
-
-# Trade subscriptions are the broker contract's, not yet exported (see the report on #18).
-from tradenode.actors._contract import TradeSubscription
+from tradenode.actors import ParentView, TradeSubscription
 from tradenode.execution import (
     Decision,
     VolumeProfile,

@@ -224,6 +224,7 @@ ADAPTER: dict[str, list[str]] = {
         "Outcome",
         "QuoteSubscription",
         "RateObservation",
+        "TradeSubscription",
         "VenueBalances",
         "VenueCapabilities",
         "VenueCursor",

@@ -16,7 +16,7 @@ Public API tiers (``tests/test_public_api.py`` pins each):
   (``GetExposure``: ``Exposure``, ``InstrumentExposure``, ``VenueExposure``).
 - **Adapter authors**: the broker actor contract (``BrokerRequest``,
   ``BrokerCommand``, ``BrokerReply``, ``Outcome``, ``RateObservation``,
-  ``QuoteSubscription``, ``AcceptanceWindow``), what a broker reports
+  ``QuoteSubscription``, ``TradeSubscription``, ``AcceptanceWindow``), what a broker reports
   besides orders (``VenueBalances``, ``VenueCursor``) and the capabilities
   it declares (``VenueCapabilities``, ``AmendMode``, ``CancelAllScope``,
   ``ClientIdRules``, ``ClientOrderIdFamily``, ``MarketDataKind``). The
@@ -52,6 +52,7 @@ from ._contract import (
     Outcome,
     QuoteSubscription,
     RateObservation,
+    TradeSubscription,
 )
 from ._control import (
     GetFills,
@@ -155,6 +156,7 @@ __all__ = [
     "StrategyContext",
     "Subscribe",
     "TrackedOrderView",
+    "TradeSubscription",
     "Unsubscribe",
     "VenueBalances",
     "VenueCapabilities",
