@@ -13,6 +13,8 @@ from typing import Any
 
 from tradenode.actors import GetFills
 from tradenode.messages import (
+    DecisionAction,
+    ExecutionDecision,
     OrderDenied,
     OrderFilled,
     OrderRejected,
@@ -52,10 +54,10 @@ def filled_orders(h: Harness, venue: str) -> dict[str, D]:
     return out
 
 
-def open_paper_breaker(h: Harness) -> list[str]:
+def open_paper_breaker(h: Harness, strategy_id: str = "s1") -> list[str]:
     """Three transport failures on paper (failure_threshold 3): its circuit opens."""
     h.node.venues["paper"].fail_next_requests(3)
-    failed = [h.do(market(Side.BUY, "0.1")) for _ in range(3)]
+    failed = [h.do(market(Side.BUY, "0.1"), strategy_id) for _ in range(3)]
     h.sync()
     assert h.node.failure_stats("paper").circuit_state == "open"
     return failed
@@ -237,3 +239,49 @@ def test_split_takes_each_venues_top_of_book_size_and_never_more_than_the_order(
         h.sync()
         assert filled_orders(h, "paper") == {coid: D("0.5")}
         assert filled_orders(h, "paper2") == {leg.client_order_id: D("0.3")}
+
+
+def test_a_strategy_on_venue_auto_sees_the_instrument_across_venues_and_never_doubles() -> None:
+    """Its decisions target the instrument's position summed over the venues listing it,
+    counting its routed orders; its quotes come from every listed venue."""
+    with running_node(routed()) as h:
+        seen = EventRecorder()
+
+        def make() -> Scripted:
+            strategy = Scripted("s1", seen, symbols=("BTC-USD",))
+            strategy.venue = "auto"
+            return strategy
+
+        h.strategies["s1"] = (h.node.add_strategy("s1", make), seen)
+        h.sync()
+        for venue in ("paper", "paper2"):
+            h.node.venues[venue].set_price("BTCUSDT", D("50000"))
+            seen.wait_for(lambda m, v=venue: isinstance(m, Quote) and m.venue == v)
+        h.sync()
+        quote = h.do(lambda ctx: ctx.last_quote("BTC-USD"))
+        assert isinstance(quote, Quote) and quote.venue == "paper"
+
+        def decide(size: str) -> Any:
+            return lambda ctx: ctx.execute_decision(
+                ExecutionDecision(
+                    strategy_id="s1", symbol="BTC-USD", action=DecisionAction.LONG, size=D(size)
+                )
+            )
+
+        first = h.do(decide("0.5"))
+        assert first is not None
+        # Decided again before and after the fill: nothing more to buy.
+        assert h.do(decide("0.5")) is None
+        h.wait_status(first, OrderStatus.FILLED)
+        h.sync()
+        assert h.do(decide("0.5")) is None
+        assert h.do(lambda ctx: ctx.position("BTC-USD")) == D("0.5")
+        # Part of the position on the backup venue still counts toward the instrument.
+        open_paper_breaker(h, "s2")
+        more = h.do(decide("0.7"))
+        assert h.wait_status(more, OrderStatus.FILLED).order.venue == "paper2"
+        h.sync()
+        assert h.do(lambda ctx: ctx.position("BTC-USD")) == D("0.7")
+        assert h.do(decide("0.7")) is None
+        assert filled_orders(h, "paper") == {first: D("0.5")}
+        assert filled_orders(h, "paper2") == {more: D("0.2")}

@@ -80,7 +80,9 @@ class Node:
         self._connections = VenueConnections(self.directory_path_prefix(section.name))
         self.system.events.subscribe(self._connections.observe)
         self.clock = self.system.clock
-        self.directory = Directory(self.system, section.name)
+        self.directory = Directory(
+            self.system, section.name, InstrumentMap(self.config.instruments)
+        )
         recovered = recover_node(self.config, self.clock)
         self.journal: Journal | None = recovered.journal
         self.recovery: RecoveryReport | None = recovered.report

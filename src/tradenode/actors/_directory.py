@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from .._config import InstrumentMap
 from ..messages import SubmitOrder
 from ..supervision import ActorSystem, Address
 from ._capabilities import VenueCapabilities
@@ -30,9 +31,14 @@ class VenueEntry:
 
 
 class Directory:
-    def __init__(self, system: ActorSystem, node_name: str) -> None:
+    def __init__(
+        self, system: ActorSystem, node_name: str, instruments: InstrumentMap | None = None
+    ) -> None:
         self.system = system
         self.node_name = node_name
+        self.instruments = instruments or InstrumentMap({})
+        """Instruments listed on several venues (``instruments:``): where an order or a
+        strategy on venue ``auto`` trades."""
         self._venues: dict[str, VenueEntry] = {}
         self._lock = threading.Lock()
 

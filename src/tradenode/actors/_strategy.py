@@ -106,11 +106,22 @@ class StrategyContext:
         return self._actor.context.now_ns()
 
     def position(self, symbol: str, venue: str | None = None) -> Decimal:
-        key = (venue or self._actor.strategy.venue, symbol)
-        return self._actor.view.positions.get(key, Decimal(0))
+        """Signed position; on venue ``auto``, the instrument's across every venue
+        listing it (its orders are routed to any of them)."""
+        positions = self._actor.view.positions
+        return sum(
+            (positions.get(key, Decimal(0)) for key in self._actor.keys(symbol, venue)),
+            Decimal(0),
+        )
 
     def last_quote(self, symbol: str, venue: str | None = None) -> Quote | None:
-        return self._actor.view.quotes.get((venue or self._actor.strategy.venue, symbol))
+        """The last quote; on venue ``auto``, of the first listing (in the instrument's
+        order) that has one."""
+        quotes = self._actor.view.quotes
+        for key in self._actor.keys(symbol, venue):
+            if key in quotes:
+                return quotes[key]
+        return None
 
     def open_orders(self) -> dict[str, SubmitOrder]:
         return dict(self._actor.view.open_orders)
@@ -242,6 +253,7 @@ class StrategyContext:
         if decision.action is DecisionAction.HOLD:
             return None
         venue = decision.venue or self._actor.strategy.venue
+        keys = self._actor.keys(decision.symbol, venue)
         target = {
             DecisionAction.LONG: decision.size,
             DecisionAction.SHORT: -decision.size,
@@ -251,7 +263,7 @@ class StrategyContext:
             (
                 o.quantity * o.side.sign
                 for o in self._actor.view.open_orders.values()
-                if o.symbol == decision.symbol and o.venue == venue
+                if (o.venue, o.symbol) in keys
             ),
             Decimal(0),
         )
@@ -295,16 +307,18 @@ class StrategyActor(Actor):
         for order in oms.ask(GetOpenOrders(strategy_id=strategy.strategy_id)):
             self.view.open_orders[order.client_order_id] = order
         oms.tell(Subscribe(self.context.self, strategy.strategy_id))
-        entry = self.directory.venue(strategy.venue)
-        if entry is not None and strategy.symbols:
+        for venue, symbols in self._quote_sources(strategy).items():
+            entry = self.directory.venue(venue)
+            if entry is None:
+                continue
             if MarketDataKind.QUOTES in entry.capabilities.market_data:
-                entry.broker.tell(QuoteSubscription(self.context.self, tuple(strategy.symbols)))
+                entry.broker.tell(QuoteSubscription(self.context.self, symbols))
             else:
                 logger.warning(
                     "%s: venue %s delivers no quotes; not subscribing to %s",
                     strategy.strategy_id,
-                    strategy.venue,
-                    ", ".join(strategy.symbols),
+                    venue,
+                    ", ".join(symbols),
                 )
         strategy.ctx = StrategyContext(self)
         strategy.on_start()
@@ -313,6 +327,28 @@ class StrategyActor(Actor):
 
     def on_stop(self) -> None:
         self.strategy.on_stop()
+
+    def keys(self, symbol: str, venue: str | None) -> tuple[tuple[str, str], ...]:
+        """(venue, symbol) pairs an order or position of ``symbol`` on ``venue`` may be
+        under: on ``auto``, every listing of the instrument, and ``auto`` itself (an
+        order not yet routed)."""
+        venue = venue or self.strategy.venue
+        if venue != AUTO_VENUE:
+            return ((venue, symbol),)
+        return (*self.directory.instruments.listings(symbol), (AUTO_VENUE, symbol))
+
+    def _quote_sources(self, strategy: Strategy) -> dict[str, tuple[str, ...]]:
+        """Venue -> symbols to subscribe to: the strategy's own venue, or on ``auto``
+        every venue listing one of its instruments, under that venue's symbol."""
+        if not strategy.symbols:
+            return {}
+        if strategy.venue != AUTO_VENUE:
+            return {strategy.venue: tuple(strategy.symbols)}
+        sources: dict[str, list[str]] = {}
+        for instrument in strategy.symbols:
+            for venue, symbol in self.directory.instruments.listings(instrument):
+                sources.setdefault(venue, []).append(symbol)
+        return {venue: tuple(symbols) for venue, symbols in sources.items()}
 
     def receive(self, message: Any) -> Any:
         strategy = self.strategy
