@@ -17,6 +17,7 @@ from tradenode.actors import MarketDataKind, ParentView, TradeSubscription
 
 # The Binance codec is private: its trade event is tested here, with the POV that uses it.
 from tradenode.brokers.binance._codec import parse_market_message, parse_public_trade
+from tradenode.brokers.paper import PaperVenue
 from tradenode.execution import Decision, PovAlgorithm, PovChild, PovPolicy, register_algorithm
 from tradenode.messages import (
     DenialCode,
@@ -470,3 +471,30 @@ def test_a_pov_on_a_venue_without_a_tape_ends_with_the_reason() -> None:
         assert ended.state is ParentState.EXPIRED
         assert parent(h, pid).child_ids == ()
         assert h.open_orders() == ()
+
+
+def test_a_repeated_print_is_counted_once() -> None:
+    """The venue sends every event twice: each print still counts once, so the parent
+    stays under its maximum of the tape's real volume."""
+    with running_node() as h:
+        address, seen = h.strategy("s1")
+        entry = h.node.directory.venue("paper")
+        assert entry is not None
+        entry.broker.tell(TradeSubscription(address, ("BTCUSDT",)))
+        venue = h.node.venues["paper"]
+        assert isinstance(venue, PaperVenue)
+        venue.duplicate_events(True)
+        h.sync()
+        params = PovParams(participation=D("0.15"), max_participation=D("0.15"), interval=1.0)
+        pid = submit_parent(h, D("100.0000"), params)
+        start = parent(h, pid).accepted_ns
+        for tick in range(10):
+            advance(h, 1.0)
+            prints = {
+                m.trade_id: m for m in seen.items if isinstance(m, MarketTrade) and m.ts_ns >= start
+            }
+            assert len(prints) < len([m for m in seen.items if isinstance(m, MarketTrade)])
+            market = sum((t.quantity for t in prints.values() if t.aggressor is None), D(0))
+            view = parent(h, pid)
+            assert view.filled + view.open_quantity <= D("0.15") * market, tick
+        assert parent(h, pid).filled > 0

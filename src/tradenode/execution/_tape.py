@@ -20,6 +20,7 @@ span.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,11 @@ __all__ = ["TapeAlgorithm"]
 logger = logging.getLogger("tradenode.execution")
 
 _ZERO = Decimal(0)
+
+#: How many recent trade ids an algorithm remembers to count a repeated print
+#: once: a repeat comes right behind its original, and a busy tape must not
+#: grow an algorithm's memory without bound.
+RECENT_PRINTS = 10_000
 
 
 class TapeAlgorithm(AlgorithmActor):
@@ -50,6 +56,7 @@ class TapeAlgorithm(AlgorithmActor):
         self._venue: str | None = None
         self._symbol: str | None = None
         self._seen: set[str] = set()
+        self._seen_order: deque[str] = deque()
 
     # -- the tape -----------------------------------------------------------------------
 
@@ -100,6 +107,9 @@ class TapeAlgorithm(AlgorithmActor):
             ):
                 # A venue may repeat a print (a duplicated stream event): counted once.
                 self._seen.add(message.trade_id)
+                self._seen_order.append(message.trade_id)
+                if len(self._seen_order) > RECENT_PRINTS:
+                    self._seen.discard(self._seen_order.popleft())
                 self.tape_volume += message.quantity
                 self.on_print(message)
             return None
