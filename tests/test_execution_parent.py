@@ -3,6 +3,8 @@ algorithm, bad parameters, and a restart on the journal (paper venues, manual cl
 
 from __future__ import annotations
 
+import dataclasses
+import string
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,17 +14,25 @@ import pytest
 
 from tradenode import Node, parse_config
 from tradenode.actors import (
+    ClientIdRules,
     EntryKind,
     JournalEntry,
     OmsState,
     SetTradingState,
+    VenueCapabilities,
+    VenueEntry,
     decode_entry,
     encode_entry,
     replay,
 )
 
-# The parent book and its error are the OMS's internals, tested here as pure state.
+# The parent book, its error and the guard's parent check are internals, tested here
+# as pure functions.
+from tradenode.actors._oms_parents import parent_denial
 from tradenode.actors._parents import ParentBook, ParentTransitionError
+from tradenode.actors._risk import RiskBook
+from tradenode.actors._risk_limits import RiskLimits
+from tradenode.actors._risk_rules import RiskEngine
 from tradenode.execution import MAX_FINAL_CHILDREN, Decision, TwapAlgorithm, register_algorithm
 from tradenode.messages import (
     CancelParentOrder,
@@ -39,6 +49,7 @@ from tradenode.messages import (
     SubmitParentOrder,
     TradingState,
     TwapParams,
+    child_number,
     child_order_id,
 )
 from tradenode.supervision import EventRecorder, ManualClock, SupervisionEventKind
@@ -504,3 +515,31 @@ def test_a_parent_without_a_venue_has_each_child_routed() -> None:
         assert {(c.venue, c.symbol) for c in sent} == {("paper2", "BTCUSDT")}
         assert all(c.order.route for c in sent)  # the route and why, recorded on the order
         assert h.position("BTCUSDT", venue="paper2") == D(2)
+
+
+def test_child_ids_read_back_and_never_collide_across_parents() -> None:
+    assert child_order_id("p", 3) == "p-3" and child_order_id("p", 3, 1) == "p-3_1"
+    assert child_number("p", "p-3_1") == (3, 1) and child_number("p", "p-3") == (3, 0)
+    # Parent "p-3"'s first child is not parent "p"'s slice 3 catch-up, nor the reverse.
+    assert child_order_id("p-3", 1) != child_order_id("p", 3, 1)
+    assert child_number("p", child_order_id("p-3", 1)) is None
+    assert child_number("p", "p-x") is None and child_number("p", "q-1") is None
+
+
+def test_a_parent_id_its_venue_would_refuse_in_a_child_id_is_denied() -> None:
+    """Binance takes [A-Za-z0-9_-] only: a parent id with ':' would make every child
+    refused there, so the parent is denied before any child is made."""
+
+    class _Binance:
+        def venue(self, name: str) -> VenueEntry:
+            rules = ClientIdRules(36, string.ascii_letters + string.digits + "_-")
+            return VenueEntry(name, None, None, VenueCapabilities(client_ids=rules))  # type: ignore[arg-type]
+
+    engine = RiskEngine(RiskLimits(), now_ns=lambda: 0)
+    ctx = RiskBook().context(0)
+    bad = dataclasses.replace(_parent_order("a:b"), venue="binance")
+    denial = parent_denial(bad, _Binance(), engine, ctx, 0)  # type: ignore[arg-type]
+    assert denial is not None and denial.code is DenialCode.INVALID_ORDER
+    assert "'a:b-99999_9'" in denial.reason and "binance" in denial.reason
+    good = dataclasses.replace(_parent_order("a_b-1"), venue="binance")
+    assert parent_denial(good, _Binance(), engine, ctx, 0) is None  # type: ignore[arg-type]

@@ -96,6 +96,7 @@ STRATEGY: dict[str, list[str]] = {
         "TradingStateChanged",
         "TwapParams",
         "VwapParams",
+        "child_number",
         "child_order_id",
         "decode",
         "encode",

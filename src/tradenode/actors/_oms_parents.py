@@ -29,6 +29,7 @@ from ..messages._execution import (
     ParentProgress,
     ParentState,
     SubmitParentOrder,
+    child_order_id,
 )
 from ..messages._messages import CancelOrder, OrderDenied, SubmitOrder
 from ._directory import Directory
@@ -200,6 +201,15 @@ def parent_denial(
                 f"venue {parent.venue!r} is not connected to this node",
             )
         capabilities = entry.capabilities
+        rules = capabilities.client_ids
+        longest = child_order_id(parent.parent_id, 99_999, 9)
+        if len(longest) > rules.max_length or not set(longest) <= set(rules.characters):
+            return deny(
+                DenialCode.INVALID_ORDER,
+                f"SubmitParentOrder.parent_id={parent.parent_id!r}: its children's ids "
+                f"({longest!r}) do not fit venue {parent.venue}'s client order ids "
+                f"(at most {rules.max_length} of {rules.characters!r})",
+            )
     # Without a venue the router places each child (``symbol`` is an instrument of the
     # config); the total is checked as one order there, each child at its venue.
     price = parent.algorithm.worst_price

@@ -29,6 +29,7 @@ from ._execution import (
     ParentState,
     SubmitParentOrder,
     TwapParams,
+    child_number,
     child_order_id,
 )
 from ._market import MarketTrade
@@ -105,6 +106,7 @@ __all__ = [
     "TradingStateChanged",
     "TwapParams",
     "VwapParams",
+    "child_number",
     "child_order_id",
     "decode",
     "encode",

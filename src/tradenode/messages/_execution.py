@@ -50,7 +50,8 @@ __all__ = [
     "child_order_id",
 ]
 
-#: Room for ``-<n>`` (up to 7 characters) behind the parent id within the 36 of a client id.
+#: Room for ``-<n>_<j>`` (``-99999_9``: 8 characters) behind the parent id within the
+#: 36 of a client id.
 MAX_PARENT_ID_LENGTH: Final = 28
 
 
@@ -84,10 +85,14 @@ PARENT_TRANSITIONS: Final[dict[ParentState, frozenset[ParentState]]] = {
 
 
 def child_order_id(parent_id: str, number: int, extra: int = 0) -> str:
-    """The client order id of a parent's child ``number`` (``extra`` > 0: a catch-up
-    child sent within the same slice), the same in every incarnation."""
+    """The client order id of a parent's child ``number`` (``extra`` > 0: a further
+    child sent for the same slice), the same in every incarnation.
+
+    ``<parent>-<n>`` or ``<parent>-<n>_<j>``: only characters every venue's client id
+    rules take (Binance and Coinbase refuse ``.``), and read back unambiguously
+    from the right, so no child of one parent is ever a child id of another."""
     if extra:
-        return f"{parent_id}-{number}.{extra}"
+        return f"{parent_id}-{number}_{extra}"
     return f"{parent_id}-{number}"
 
 
@@ -96,7 +101,7 @@ def child_number(parent_id: str, client_order_id: str) -> tuple[int, int] | None
     prefix = f"{parent_id}-"
     if not client_order_id.startswith(prefix):
         return None
-    number, _, extra = client_order_id[len(prefix) :].partition(".")
+    number, _, extra = client_order_id[len(prefix) :].partition("_")
     if not number.isdigit() or (extra and not extra.isdigit()):
         return None
     return int(number), int(extra or 0)
