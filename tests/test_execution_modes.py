@@ -391,3 +391,13 @@ def test_a_rejected_or_timed_out_parent_is_denied_and_never_starts() -> None:
         h.sync()
         assert h.node.parent(rejected) is None and h.node.parent(timed_out) is None
         assert venue_orders(h) == 0
+
+
+def test_research_refuses_a_parent_order_plainly() -> None:
+    with running_node("execution_mode: RESEARCH\n") as h:
+        listener(h)
+        h.sync()
+        pid = submit_parent(h, D("3"), TwapParams(duration=30.0, slices=3))
+        denied = wait_parent_event(h, pid, ParentDenied)
+        assert denied.code is DenialCode.INVALID_ORDER and "RESEARCH" in denied.reason
+        assert h.node.parent(pid) is None and venue_orders(h) == 0

@@ -338,6 +338,16 @@ class RouterActor(Actor):
                 "execution mode EMERGENCY: trading halted until an operator resumes",
             )
             return
+        if isinstance(order, SubmitParentOrder) and mode is ExecutionMode.RESEARCH:
+            # Its algorithm reads its children back from the OMS, which a simulated
+            # child never reaches: it would resend slices. Refused, plainly.
+            self._deny(
+                order,
+                DenialCode.INVALID_ORDER,
+                "execution mode RESEARCH simulates plain orders only; parent orders "
+                "are not simulated",
+            )
+            return
         # A parent's child was approved with its parent: it is not asked about again.
         if isinstance(order, SubmitParentOrder) or order.parent_id is None:
             why = approval_needed(mode, order, store.approval, self._last_price(order))
