@@ -9,8 +9,10 @@ refusal.
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
+from tradenode import Node, parse_config
 from tradenode.actors import GetFills
 from tradenode.messages import (
     DecisionAction,
@@ -23,9 +25,9 @@ from tradenode.messages import (
     Quote,
     Side,
 )
-from tradenode.supervision import EventRecorder
+from tradenode.supervision import EventRecorder, ManualClock
 
-from ._node_helpers import Harness, Scripted, running_node
+from ._node_helpers import BASE_CONFIG, Harness, Scripted, running_node
 
 ROUTED = """
 instruments:
@@ -285,3 +287,27 @@ def test_a_strategy_on_venue_auto_sees_the_instrument_across_venues_and_never_do
         assert h.do(decide("0.7")) is None
         assert filled_orders(h, "paper") == {first: D("0.5")}
         assert filled_orders(h, "paper2") == {more: D("0.2")}
+
+
+def test_the_route_is_journaled_with_the_order_and_read_back_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    text = BASE_CONFIG + routed() + f"journal: {{path: '{tmp_path / 'j'}', fsync: every_record}}\n"
+    first = Node(parse_config(text), clock=ManualClock())
+    first.start()
+    try:
+        h = Harness(first, first.clock)  # type: ignore[arg-type]
+        open_paper_breaker(h, "s2")
+        coid = h.do(auto(Side.BUY, "0.2"))
+        route = h.wait_status(coid, OrderStatus.FILLED).order.route
+        assert route is not None and "skipped paper breaker OPEN" in route
+    finally:
+        first.stop(timeout=20)
+    second = Node(parse_config(text), clock=ManualClock())
+    second.start()
+    try:
+        view = Harness(second, second.clock).order(coid)  # type: ignore[arg-type]
+        assert view.status is OrderStatus.FILLED and view.order.route == route
+        assert view.order.venue == "paper2"
+    finally:
+        second.stop(timeout=20)
