@@ -424,6 +424,14 @@ def one_of_each() -> list[JournalEntry]:
                 algorithm=TwapParams(duration=60.0, slices=4, limit_price=D("101.50")),
             ),
         ),
+        JournalEntry(
+            kind=K.AUDIT,
+            ts_ns=15,
+            who="ops",
+            action="kill-switch",
+            detail='{"flatten":true}',
+            result="ok: complete",
+        ),
     ]
 
 

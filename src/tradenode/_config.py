@@ -44,6 +44,7 @@ from ._execution_config import (
     check_execution_config,
 )
 from ._registry import VenueKindError, get_venue_kind, installed_venue_kinds
+from .control._config import ControlConfig
 from .journal._policy import FsyncPolicy
 
 __all__ = [
@@ -362,6 +363,8 @@ class NodeConfig(_Strict):
     routing: RoutingConfig = RoutingConfig()
     execution_mode: ExecutionMode = ExecutionMode.FULL_AUTO
     approval: ApprovalConfig = ApprovalConfig()
+    control: ControlConfig = ControlConfig()
+    """The control API (``tradenode ctl``): off unless ``enabled``."""
 
     @model_validator(mode="after")
     def _names_are_unique_and_known(self) -> NodeConfig:

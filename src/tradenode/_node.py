@@ -32,6 +32,7 @@ from .actors._risk import RiskGuard, RiskStore, risk_limits_from_config
 from .actors._routing import RouterActor, RouterControl, router_store
 from .actors._strategy import Strategy, StrategyActor
 from .brokers._factory import RecoveredVenue, VenueBuild, VenueContext
+from .control._service import ControlServer
 from .execution._algorithm import AlgorithmEnv
 from .execution._coordinator import ExecutionRuntime, ResumeParents, execution_spec
 from .journal import FsyncMode, FsyncPolicy, Journal
@@ -126,6 +127,8 @@ class Node:
             ),
         )
         self._router_control = RouterControl(self)
+        self.control: ControlServer | None = None
+        """The control API, while the node runs with ``control.enabled``."""
 
     # -- the journal ----------------------------------------------------------------
 
@@ -204,10 +207,16 @@ class Node:
             self.add_strategy_from_config(strategy)
         if self.config.execution_mode is ExecutionMode.EMERGENCY:
             self._router_control.emergency("execution_mode: EMERGENCY in the config")
+        if self.config.control.enabled:
+            self.control = ControlServer(self, self.config.control).start()
         logger.info("node %s started", self.config.node.name)
         return self._root
 
     def stop(self, timeout: float | None = None) -> None:
+        if self.control is not None:
+            # First: no operator action may reach a node that is stopping.
+            self.control.stop()
+            self.control = None
         self.system.shutdown(
             timeout if timeout is not None else self.config.node.shutdown_timeout,
             reason="stop requested",
@@ -220,6 +229,11 @@ class Node:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the node has terminated (e.g. its root gave up); False on timeout."""
         return self.system.wait_terminated(timeout)
+
+    @property
+    def control_url(self) -> str | None:
+        """The control API's URL (``http://127.0.0.1:<port>``), None when not serving."""
+        return None if self.control is None else self.control.url
 
     @property
     def failed(self) -> bool:

@@ -28,9 +28,11 @@ __all__ = [
     "PositionDrift",
     "Promise",
     "RecordAcceptanceWindow",
+    "RecordAudit",
     "Routed",
     "SetTradingState",
     "Subscribe",
+    "TakeSnapshot",
     "Unsubscribe",
     "VenueBalances",
     "VenueCursor",
@@ -175,6 +177,23 @@ class PositionDrift:
     our_change: Decimal
     venue_change: Decimal
     ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAudit:
+    """Asked of the OMS: journal an operator's action (``EntryKind.AUDIT``) in line
+    with its own records; answers the record's sequence number (None: no journal)."""
+
+    who: str
+    action: str
+    detail: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSnapshot:
+    """Asked of the OMS: snapshot the whole state now (between two messages, as the
+    periodic snapshot); answers the sequence number it covers (None: no journal)."""
 
 
 @dataclass(frozen=True, slots=True)

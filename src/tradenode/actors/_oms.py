@@ -53,9 +53,11 @@ from ._control import (
     GetPositions,
     PositionDrift,
     RecordAcceptanceWindow,
+    RecordAudit,
     Routed,
     SetTradingState,
     Subscribe,
+    TakeSnapshot,
     Unsubscribe,
     VenueBalances,
     VenueCursor,
@@ -295,6 +297,21 @@ class OmsActor(Actor):
             self._kill_sweep(message.phase)
         elif isinstance(message, _KillDeadline):
             self._kill_deadline(message.phase)
+        elif isinstance(message, RecordAudit):
+            if self.store.journal is None:
+                return None
+            return self._record(
+                EntryKind.AUDIT,
+                self.context.now_ns(),
+                who=message.who,
+                action=message.action,
+                detail=message.detail,
+                result=message.result,
+            )
+        elif isinstance(message, TakeSnapshot):
+            if self.store.journal is None:
+                return None
+            return self.store.journal.snapshot_now(self.state.snapshot)
         else:
             return self._query(message)
         return None

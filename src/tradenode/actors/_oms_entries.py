@@ -155,6 +155,10 @@ class EntryKind(enum.Enum):
     """A parent order's lifecycle, told by its message: ``SubmitParentOrder``
     (``register_parent``), ``CancelParentOrder`` (``move_parent`` to
     PENDING_CANCEL), ``ParentCanceled`` (``move_parent`` to its state)."""
+    AUDIT = "audit"
+    """An operator's action through the control API: ``who`` (the token's name,
+    never the token), ``action``, ``detail`` (its arguments, JSON) and ``result``.
+    No state call: replay counts it and changes nothing."""
 
 
 #: The fields each kind carries, in payload order after ``[version, kind, ts_ns]``;
@@ -174,6 +178,7 @@ ENTRY_FIELDS: Final[Mapping[EntryKind, tuple[str, ...]]] = {
     EntryKind.ACCEPTANCE_WINDOW: ("venue", "seconds"),
     EntryKind.ARRIVAL: ("client_order_id", "price"),
     EntryKind.PARENT: ("message",),
+    EntryKind.AUDIT: ("who", "action", "detail", "result"),
 }
 
 _OPTIONAL_FIELDS: Final = (
@@ -191,6 +196,10 @@ _OPTIONAL_FIELDS: Final = (
     "scope",
     "cursor",
     "seconds",
+    "who",
+    "action",
+    "detail",
+    "result",
 )
 
 #: A cursor's scope and value are an adapter's own text; bounded so an entry stays small.
@@ -231,6 +240,14 @@ class JournalEntry:
     """VENUE_CURSOR: the adapter's opaque position in that history."""
     seconds: Decimal | None = None
     """ACCEPTANCE_WINDOW: finite and >= 0."""
+    who: str | None = None
+    """AUDIT: the name of the token that authorised the action."""
+    action: str | None = None
+    """AUDIT: what was asked (``kill-switch``, ``add-venue``, ...)."""
+    detail: str | None = None
+    """AUDIT: the action's arguments as JSON text (secrets redacted)."""
+    result: str | None = None
+    """AUDIT: how it ended (``ok: ...`` or ``error: ...``)."""
 
     def __post_init__(self) -> None:
         # Hot on replay and on every journaled call: one lookup, then only this kind's fields.
@@ -313,6 +330,21 @@ def _check_cursor_text(name: str) -> Callable[[JournalEntry, Any], None]:
     return check
 
 
+#: An audit entry's text fields, bounded so one entry stays far below an entry's limit.
+MAX_AUDIT_CHARS: Final = 16 * 1024
+
+
+def _check_audit_text(name: str, limit: int) -> Callable[[JournalEntry, Any], None]:
+    def check(entry: JournalEntry, value: object) -> None:
+        if not isinstance(value, str) or not 0 < len(value) <= limit:
+            raise ValueError(
+                f"JournalEntry({entry.kind.value}).{name}={value!r:.80}: must be a string of "
+                f"1 to {limit} characters"
+            )
+
+    return check
+
+
 def _check_seconds(entry: JournalEntry, value: object) -> None:
     if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
         raise ValueError(
@@ -336,6 +368,10 @@ _FIELD_CHECKS: Final[Mapping[str, Callable[[JournalEntry, Any], None]]] = {
     "scope": _check_cursor_text("scope"),
     "cursor": _check_cursor_text("cursor"),
     "seconds": _check_seconds,
+    "who": _check_audit_text("who", 64),
+    "action": _check_audit_text("action", 64),
+    "detail": _check_audit_text("detail", MAX_AUDIT_CHARS),
+    "result": _check_audit_text("result", MAX_AUDIT_CHARS),
 }
 
 _SPECS: Final[
@@ -507,6 +543,10 @@ _TO_WIRE: Final[Mapping[str, Callable[[Any], object]]] = {
     "scope": str,
     "cursor": str,
     "seconds": _decimal_to_wire,
+    "who": str,
+    "action": str,
+    "detail": str,
+    "result": str,
 }
 
 
@@ -685,6 +725,10 @@ _FROM_WIRE: Final[Mapping[str, Callable[[object], object]]] = {
     "scope": _text_from_wire,
     "cursor": _text_from_wire,
     "seconds": _price_from_wire,
+    "who": _text_from_wire,
+    "action": _text_from_wire,
+    "detail": _text_from_wire,
+    "result": _text_from_wire,
 }
 
 

@@ -92,6 +92,14 @@ class OmsJournal:
             self.release(log.durable_seq)
         return seq
 
+    def snapshot_now(self, state: Callable[[], dict[str, Any]]) -> int:
+        """Snapshot the whole state at ``last_seq`` (an operator asked); returns it."""
+        self.log.write_snapshot(self.last_seq, msgpack.packb(state(), use_bin_type=True))
+        self.snapshotted_at = self.last_seq
+        self.snapshots += 1
+        self.log.compact()
+        return self.last_seq
+
     def snapshot_if_due(self, state: Callable[[], dict[str, Any]]) -> None:
         """Snapshot the whole state once ``snapshot_every`` records have passed.
 

@@ -336,6 +336,11 @@ def _parent(state: OmsState, entry: JournalEntry) -> bool:
     return True
 
 
+def _audit(state: OmsState, entry: JournalEntry) -> bool:
+    # An operator's action, for the record: the state calls it caused are journaled apart.
+    return True
+
+
 def _counter_entry(state: OmsState, entry: JournalEntry) -> bool:
     # The counters live outside the state; replay() collects them.
     _counter(entry)
@@ -357,6 +362,7 @@ _HANDLERS: Final[Mapping[EntryKind, Callable[[OmsState, JournalEntry], bool]]] =
     EntryKind.ACCEPTANCE_WINDOW: _acceptance_window,
     EntryKind.ARRIVAL: _arrival,
     EntryKind.PARENT: _parent,
+    EntryKind.AUDIT: _audit,
 }
 
 
