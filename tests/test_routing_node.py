@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from tradenode import Node, parse_config
-from tradenode.actors import GetFills
+from tradenode.actors import GetFills, Routed
+
+# What the router tells a strategy about its failed-over order is internal until exported.
+from tradenode.actors._routing import FailedOver
 from tradenode.messages import (
     DecisionAction,
     ExecutionDecision,
@@ -24,6 +27,7 @@ from tradenode.messages import (
     OrderType,
     Quote,
     Side,
+    SubmitOrder,
 )
 from tradenode.supervision import EventRecorder, ManualClock
 
@@ -311,3 +315,54 @@ def test_the_route_is_journaled_with_the_order_and_read_back_after_a_restart(
         assert view.order.venue == "paper2"
     finally:
         second.stop(timeout=20)
+
+
+def test_a_strategy_keeps_counting_a_refused_routed_order_until_the_router_says_where_it_went() -> (
+    None
+):
+    """Between a transport refusal and the failover's Routed a decision must not buy
+    the quantity again: the refused order stays in the strategy's view until FailedOver."""
+    with running_node(routed()) as h:
+        address, _ = h.strategy("s1")
+        routed_order = SubmitOrder(
+            client_order_id="s1-routed-1",
+            strategy_id="s1",
+            venue="paper",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=D("0.3"),
+            route="preferred -> paper: first available of paper, paper2",
+        )
+        replacement = SubmitOrder(
+            client_order_id="s1-routed-2",
+            strategy_id="s1",
+            venue="paper2",
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=D("0.3"),
+            route="failover -> paper2: ...",
+        )
+        refused = OrderRejected(
+            client_order_id="s1-routed-1", venue="paper", code="CIRCUIT_OPEN", reason="open"
+        )
+        address.tell(Routed(routed_order))
+        address.tell(refused)
+        assert set(h.do(lambda ctx: ctx.open_orders())) == {"s1-routed-1"}
+        address.tell(FailedOver("s1-routed-1", replacement))
+        assert set(h.do(lambda ctx: ctx.open_orders())) == {"s1-routed-2"}
+        # A business refusal of a routed order, or nowhere to go: it is dropped.
+        address.tell(
+            OrderRejected(
+                client_order_id="s1-routed-2",
+                venue="paper2",
+                code="INSUFFICIENT_BALANCE",
+                reason="x",
+            )
+        )
+        assert h.do(lambda ctx: ctx.open_orders()) == {}
+        address.tell(Routed(routed_order))
+        address.tell(refused)
+        address.tell(FailedOver("s1-routed-1", None))
+        assert h.do(lambda ctx: ctx.open_orders()) == {}

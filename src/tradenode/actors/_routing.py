@@ -84,6 +84,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Approve",
     "AwaitingApproval",
+    "FailedOver",
     "GetApprovals",
     "GetExecutionModes",
     "GetRouterStatus",
@@ -92,6 +93,7 @@ __all__ = [
     "RouterControl",
     "RouterStore",
     "SetExecutionMode",
+    "is_transport_refusal",
     "router_store",
 ]
 
@@ -160,6 +162,27 @@ class AwaitingApproval:
     approval_id: str
     why: str
     deadline_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailedOver:
+    """Router to a strategy: its routed order ``client_order_id``, refused for a
+    transport reason, went on as ``replacement`` (another venue, a new id), or
+    nowhere (None: no venue of its route could take it). Until this arrives the
+    strategy keeps counting the refused order, so a decision taken meanwhile
+    does not buy it twice."""
+
+    client_order_id: str
+    replacement: SubmitOrder | None
+
+
+def is_transport_refusal(message: object) -> bool:
+    """A refusal the router may fail over on: never a venue's business answer."""
+    if isinstance(message, OrderRejected):
+        return message.code in FAILOVER_REJECTIONS
+    if isinstance(message, OrderDenied):
+        return message.code in FAILOVER_DENIALS
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,9 +506,13 @@ class RouterActor(Actor):
             )
             legs.append(routed)
             self._remember(routed)
-            if store.routing.failover:
-                failover = tuple(v for v in decision.failover if v[0] != leg.venue)
-                store.attempts[client_order_id] = _Attempt(routed, failover)
+            # Kept with failover off too: the strategy hears what became of it.
+            failover = (
+                tuple(v for v in decision.failover if v[0] != leg.venue)
+                if store.routing.failover
+                else ()
+            )
+            store.attempts[client_order_id] = _Attempt(routed, failover)
             logger.info("routed %s: %s", client_order_id, routed.route)
         return legs
 
@@ -504,12 +531,7 @@ class RouterActor(Actor):
         attempt = store.attempts.pop(refusal.client_order_id, None)
         if attempt is None:
             return
-        transport = (
-            refusal.code in FAILOVER_REJECTIONS
-            if isinstance(refusal, OrderRejected)
-            else refusal.code in FAILOVER_DENIALS
-        )
-        if not transport:
+        if not is_transport_refusal(refusal):
             return  # a business refusal is final: never sent elsewhere
         code = refusal.code if isinstance(refusal, OrderRejected) else refusal.code.value
         failed = attempt.order
@@ -538,6 +560,8 @@ class RouterActor(Actor):
             store.attempts[client_order_id] = _Attempt(order, attempt.failover[index + 1 :])
             logger.warning("router: %s", order.route)
             mode = mode_for(order.strategy_id, store.node_mode, store.overrides)
+            # The strategy first, so it counts the replacement before its Routed.
+            self._tell_strategy(failed.strategy_id, FailedOver(failed.client_order_id, order))
             if mode is ExecutionMode.EMERGENCY:
                 self._deny(order, DenialCode.TRADING_HALTED, "execution mode EMERGENCY")
             else:
@@ -549,6 +573,7 @@ class RouterActor(Actor):
             failed.client_order_id,
             code,
         )
+        self._tell_strategy(failed.strategy_id, FailedOver(failed.client_order_id, None))
 
     def _on_cancel_parent(self, cancel: CancelParentOrder) -> None:
         approval = self.store.approvals.get(cancel.parent_id)

@@ -43,6 +43,7 @@ from ._client_ids import ClientOrderIdFamily, base36
 from ._contract import QuoteSubscription
 from ._control import GetOpenOrders, GetPositions, Routed, Subscribe
 from ._directory import Directory
+from ._routing import FailedOver, is_transport_refusal
 
 __all__ = ["Strategy", "StrategyActor", "StrategyContext"]
 
@@ -364,12 +365,25 @@ class StrategyActor(Actor):
         elif isinstance(message, Routed):
             self.view.open_orders[message.order.client_order_id] = message.order
         elif isinstance(message, Message):
-            if isinstance(message, _TERMINAL_EVENTS):
+            if isinstance(message, _TERMINAL_EVENTS) and not self._failing_over(message):
                 self.view.open_orders.pop(message.client_order_id, None)
             strategy.on_order_update(message)
+        elif isinstance(message, FailedOver):
+            self.view.open_orders.pop(message.client_order_id, None)
+            if message.replacement is not None:
+                replacement = message.replacement
+                self.view.open_orders[replacement.client_order_id] = replacement
+            return strategy.on_message(message)
         else:
             return strategy.on_message(message)
         return None
+
+    def _failing_over(self, message: Message) -> bool:
+        """A routed order refused for a transport reason: the router may send it to
+        another venue, so it stays counted until the router says (``FailedOver``)."""
+        order = self.view.open_orders.get(getattr(message, "client_order_id", ""))
+        routed = order is not None and (order.route is not None or order.venue == AUTO_VENUE)
+        return routed and is_transport_refusal(message)
 
     def _on_fill(self, fill: OrderFilled) -> None:
         key = (fill.venue, fill.symbol)
