@@ -189,6 +189,8 @@ class _Sweep:
     trades: tuple[CcxtTrade, ...]
     adopted: tuple[CcxtOrder, ...]
     balances: dict[str, Any] | None
+    as_of: int = 0
+    """Node-clock ms when the sweep began: every fill before it is in ``trades``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,8 @@ def _market_notional_max(api: CcxtApi, command: SubmitOrder) -> Decimal | None:
 class _Replaced:
     old: CcxtOrder | None
     new: CcxtOrder | Placement | None = None
+    old_trades: tuple[CcxtTrade, ...] = ()
+    """The original's fills, told before the replacement: the OMS sizes it the same."""
     refused: tuple[str, str] | None = None
     not_placed: tuple[str, str] | None = None
 
@@ -323,22 +327,29 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         copied here, on the actor's thread."""
         symbols = list(self.settings.symbols)
         since = {symbol: self._since(symbol) for symbol in symbols}
-        unsettled = [(cid, t.symbol) for cid, t in self.link.orders.items() if not t.told_terminal]
+        unsettled = [
+            (cid, t.symbol, t.filled) for cid, t in self.link.orders.items() if not t.told_terminal
+        ]
         known = set(self.link.order_ids)
         api = session.api
 
+        clock = self.context.system.clock
+
         async def sweep() -> _Sweep:
+            as_of = clock.time_ns() // 1_000_000
             open_orders: list[CcxtOrder] = []
             trades: list[CcxtTrade] = []
             for symbol in symbols:
                 open_orders += await api.open_orders(symbol)
                 trades += await api.my_trades(symbol, since[symbol])
-            open_cids = {o.client_order_id for o in open_orders}
             lookups = []
-            for cid, symbol in unsettled:
-                if cid in open_cids:
-                    continue
-                order = await api.find_order(symbol, cid)
+            open_by_cid = {o.client_order_id: o for o in open_orders}
+            for cid, symbol, told in unsettled:
+                order = open_by_cid.get(cid)
+                if order is not None and order.filled <= told:
+                    continue  # open, and every fill it shows was told
+                if order is None:
+                    order = await api.find_order(symbol, cid)
                 found = () if order is None else await api.order_trades(order)
                 lookups.append(_Lookup(cid, order, found))
             seen = (
@@ -351,7 +362,9 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                 symbol = next(t.symbol for t in trades if t.order_id == order_id)
                 adopted.append(await api.order_by_id(symbol, order_id))
             totals = await api.balances() if balances else None
-            return _Sweep(tuple(open_orders), tuple(lookups), tuple(trades), tuple(adopted), totals)
+            return _Sweep(
+                tuple(open_orders), tuple(lookups), tuple(trades), tuple(adopted), totals, as_of
+            )
 
         return sweep()
 
@@ -366,6 +379,13 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         trades = [*sweep.trades, *(t for lk in sweep.lookups for t in lk.trades)]
         for trade in sorted(trades, key=lambda t: (t.timestamp or 0, t.id)):
             self._on_trade(trade)
+        # The cursors move with sweeps only: a stream can deliver a later fill before
+        # an earlier one it lost, and the next sweep must still reach back to that one.
+        for symbol in self.settings.symbols:
+            latest = max((t.timestamp or 0 for t in sweep.trades if t.symbol == symbol), default=0)
+            reached = max(latest, sweep.as_of - SWEEP_MARGIN_MS, self.link.cursors.get(symbol, 0))
+            if reached > 0:
+                self.link.cursors[symbol] = reached
         for lookup in sweep.lookups:
             if lookup.order is None:
                 self._never_arrived(lookup.cid)
@@ -567,6 +587,28 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                         ts_ns=self.context.now_ns(),
                     )
                 )
+            elif (
+                tracked.terminal is OrderStatus.FILLED
+                and tracked.side is not None
+                and tracked.quantity is not None
+            ):
+                # Filled as the venue sized it. A replacement is placed for what is left
+                # when the original is cancelled, which may be less than the OMS
+                # reckoned when it linked them (the original's last fills were still on
+                # their way): the OMS hears the venue's size, and the order's end.
+                self.reports_to.tell(
+                    OrderStatusReport(
+                        client_order_id=cid,
+                        venue=self.name,
+                        symbol=tracked.symbol,
+                        side=tracked.side,
+                        status=OrderStatus.FILLED,
+                        quantity=tracked.quantity,
+                        filled_quantity=tracked.filled,
+                        venue_order_id=tracked.order_id,
+                        ts_ns=self.context.now_ns(),
+                    )
+                )
         self._settle(cid)
 
     def _settle(self, cid: str) -> None:
@@ -607,10 +649,6 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             )
         )
         self.link.remember(execution)
-        if trade.timestamp is not None:
-            previous = self.link.cursors.get(trade.symbol)
-            if previous is None or trade.timestamp > previous:
-                self.link.cursors[trade.symbol] = trade.timestamp
         tracked = self.link.orders.get(cid)
         if tracked is not None:
             tracked.filled += trade.amount
@@ -818,7 +856,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                     params={api.way.create: new_cid},
                 )
             )
-            return _Replaced(old, new)
+            return _Replaced(old, new, old_trades=await api.order_trades(old))
 
         return self._start(request, replace())
 
@@ -986,6 +1024,8 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         new_cid = command.new_client_order_id
         if result.old is not None:
             self._on_order(result.old)
+        for trade in sorted(result.old_trades, key=lambda t: (t.timestamp or 0, t.id)):
+            self._on_trade(trade)
         if result.refused is not None:
             self.link.orders.pop(new_cid, None)
             code, reason = result.refused
