@@ -145,3 +145,59 @@ def test_run_approve_interactive_takes_console_commands_on_stdin(tmp_path: Path)
     text = "".join(seen)
     assert "pending approvals:" in text
     assert "execution mode: SEMI_AUTO" in text
+
+
+TOKEN = "tok-approver-0123456789abcdef"
+
+CONTROLLED = """
+node: {{name: apnode, seed: 5}}
+venues:
+  - {{name: paper, paper: {{tick_interval_ms: 1000}}}}
+oms: {{ack_timeout: 30}}
+journal: {{path: {journal}, fsync: none}}
+control: {{enabled: true, tokens: {{alice: "${{AP_TOKEN}}"}}}}
+execution_mode: MANUAL
+approval: {{timeout: 600}}
+"""
+
+
+def test_from_another_shell_through_the_control_api(tmp_path: Path) -> None:
+    """With the node's control API on, `tradenode approvals --config NODE.yaml ...` lists,
+    approves and rejects from another process; who decided is the token's name."""
+    config_file = tmp_path / "node.yaml"
+    config_file.write_text(CONTROLLED.format(journal=tmp_path / "journal"), encoding="utf-8")
+    config = parse_config(config_file.read_text(), environ={"AP_TOKEN": TOKEN})
+    node = Node(config, clock=ManualClock())
+    node.start()
+    h = Harness(node, node.clock)  # type: ignore[arg-type]
+    env = {"TRADENODE_TOKEN": TOKEN, "AP_TOKEN": TOKEN}
+
+    def approvals(*args: str, token: str = TOKEN) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            main,
+            ["approvals", "--config", str(config_file), *args],
+            env={**env, "TRADENODE_TOKEN": token},
+        )
+        return result.exit_code, result.output
+
+    try:
+        first, second = submit(h), submit(h, "0.2")
+        code, out = approvals("list")
+        assert code == 0 and "pending approvals: 2" in out and first in out, out
+        code, out = approvals("list", "--json")
+        assert [row["id"] for row in json.loads(out)] == [first, second]
+        code, out = approvals("approve", first, token="wrong-token")
+        assert code != 0 and "403" in out
+        assert len(node.pending_approvals()) == 2
+        code, out = approvals("approve", first)
+        assert code == 0 and f"approved {first}" in out, out
+        h.wait_status(first, OrderStatus.FILLED)
+        code, out = approvals("reject", second, "--reason", "too big")
+        assert code == 0, out
+        denial = h.wait_for(OrderDenied, second)[0]
+        assert denial.code is DenialCode.APPROVAL_REJECTED
+        assert "rejected by alice: too big" in denial.reason
+        code, out = approvals("approve", second)
+        assert code != 0 and "not pending" in out
+    finally:
+        node.stop(timeout=20)

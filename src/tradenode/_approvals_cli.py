@@ -1,33 +1,36 @@
 """``tradenode approvals``: list, approve or reject orders awaiting a person's approval.
 
-An approval acts on a running node. Until the operator plane gives a node a
-control API another process can reach, the command reaches a node in two
-ways:
+An approval acts on a running node, which the command reaches in one of three ways:
 
+* from another shell, through the node's control API (``control:`` enabled):
+  ``tradenode approvals --config NODE.yaml approve ID`` (or ``--url``), the
+  token from ``--token-env`` (``TRADENODE_TOKEN``); the node records the
+  token's name as who decided, as ``tradenode ctl approve`` does;
 * in the node's own process: ``tradenode run --approve-interactive`` reads
-  commands from its standard input, one per line, in exactly this syntax
+  commands from its standard input, one per line, in this same syntax
   (``approvals list``, ``approvals approve ID --who NAME``, ``approvals reject
-  ID --who NAME --reason TEXT``, plus ``mode MODE`` and ``resume --who NAME``)
-  and runs them against the node it started;
-* from another shell, ``approvals list --journal PATH`` reads what is pending
-  from the node's approvals journal (read-only, even while the node runs).
-  ``approve`` and ``reject`` from another shell say so and exit 2: a
-  decision must reach the node, and nothing carries it there yet.
+  ID --who NAME --reason TEXT``, plus ``mode MODE`` and ``resume --who NAME``);
+* read-only, ``approvals list --journal PATH`` reads what is pending from the
+  node's approvals journal (even while the node runs, even without a control API).
+
+Without any of them, ``approve`` and ``reject`` say what is missing and exit 2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import shlex
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .actors._approvals import ApprovalLog, PendingApproval
+from .actors._approvals import ApprovalLog
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -35,15 +38,45 @@ if TYPE_CHECKING:
 __all__ = ["ConsoleReader", "approvals_group", "run_console_line"]
 
 _NO_NODE = (
-    "{what} acts on a running node, and no control API reaches a node from another "
-    "process yet: run the node with `tradenode run --approve-interactive` and type "
-    "`approvals {what} ...` there (or call Node.{what}() in Python)"
+    "{what} acts on a running node: give its control API (--config NODE.yaml or --url, "
+    "with control.enabled), or type `approvals {what} ...` in the console of "
+    "`tradenode run --approve-interactive` (or call Node.{what}() in Python)"
 )
 
 
+@dataclass(frozen=True)
+class _Remote:
+    """A running node reached through its control API."""
+
+    target: Any  # control._ctl._Target
+
+
 @click.group("approvals")
-def approvals_group() -> None:
+@click.option("--url", default=None, help="The node's control API URL.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The running node's config (its control URL is read from the file it wrote).",
+)
+@click.option(
+    "--token-env",
+    default="TRADENODE_TOKEN",
+    show_default=True,
+    help="The environment variable holding the control API token.",
+)
+@click.pass_context
+def approvals_group(
+    ctx: click.Context, url: str | None, config_path: str | None, token_env: str
+) -> None:
     """Orders waiting for a person's approval (execution modes SEMI_AUTO and MANUAL)."""
+    if ctx.obj is None and (url or config_path):
+        # The control API's client; imported only on this path (httpx).
+        from .control._ctl import _resolve_url, _Target  # noqa: PLC0415
+
+        token = os.environ.get(token_env) or None
+        ctx.obj = _Remote(_Target(_resolve_url(url, config_path), token, False))
 
 
 @approvals_group.command("list")
@@ -55,25 +88,39 @@ def approvals_group() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of the pending approvals.")
 @click.pass_obj
-def approvals_list(node: Node | None, journal: Path | None, as_json: bool) -> None:
+def approvals_list(node: Node | _Remote | None, journal: Path | None, as_json: bool) -> None:
     """List the pending approvals, oldest first."""
-    if node is not None:
-        pending = node.pending_approvals()
+    if isinstance(node, _Remote):
+        rows = node.target.call("GET", "/v1/approvals")
+    elif node is not None:
+        rows = [approval.describe() for approval in node.pending_approvals()]
     elif journal is not None:
-        pending = tuple(ApprovalLog.read(journal / "approvals"))
+        rows = [approval.describe() for approval in ApprovalLog.read(journal / "approvals")]
     else:
-        raise click.UsageError("give --journal PATH (or type it in a node's console)")
-    _print_pending(pending, as_json=as_json)
+        raise click.UsageError(
+            "give the node's control API (--config/--url before `list`) or --journal PATH"
+        )
+    _print_pending(rows, as_json=as_json)
 
 
 @approvals_group.command("approve")
 @click.argument("approval_id")
-@click.option("--who", required=True, help="Who approves (recorded in the journal and logs).")
+@click.option(
+    "--who",
+    default=None,
+    help="Who approves (in a node's console; through the control API it is the token's name).",
+)
 @click.pass_obj
-def approvals_approve(node: Node | None, approval_id: str, who: str) -> None:
+def approvals_approve(node: Node | _Remote | None, approval_id: str, who: str | None) -> None:
     """Send a pending order on (routed, risk-checked, then to its venue)."""
+    if isinstance(node, _Remote):
+        node.target.call("POST", f"/v1/approvals/{approval_id}/approve")
+        click.echo(f"approved {approval_id} (by the token's holder)")
+        return
     if node is None:
         raise click.UsageError(_NO_NODE.format(what="approve"))
+    if not who:
+        raise click.UsageError("--who: name the person approving")
     if not node.approve(approval_id, who):
         raise click.ClickException(f"{approval_id} is not pending")
     click.echo(f"approved {approval_id} (by {who})")
@@ -81,20 +128,31 @@ def approvals_approve(node: Node | None, approval_id: str, who: str) -> None:
 
 @approvals_group.command("reject")
 @click.argument("approval_id")
-@click.option("--who", required=True, help="Who rejects (recorded in the journal and logs).")
+@click.option(
+    "--who",
+    default=None,
+    help="Who rejects (in a node's console; through the control API it is the token's name).",
+)
 @click.option("--reason", required=True, help="Why (told to the strategy in its denial).")
 @click.pass_obj
-def approvals_reject(node: Node | None, approval_id: str, who: str, reason: str) -> None:
+def approvals_reject(
+    node: Node | _Remote | None, approval_id: str, who: str | None, reason: str
+) -> None:
     """Deny a pending order (APPROVAL_REJECTED, with the reason)."""
+    if isinstance(node, _Remote):
+        node.target.call("POST", f"/v1/approvals/{approval_id}/reject", json={"reason": reason})
+        click.echo(f"rejected {approval_id} (by the token's holder: {reason})")
+        return
     if node is None:
         raise click.UsageError(_NO_NODE.format(what="reject"))
+    if not who:
+        raise click.UsageError("--who: name the person rejecting")
     if not node.reject(approval_id, who, reason):
         raise click.ClickException(f"{approval_id} is not pending")
     click.echo(f"rejected {approval_id} (by {who}: {reason})")
 
 
-def _print_pending(pending: tuple[PendingApproval, ...], *, as_json: bool) -> None:
-    rows = [approval.describe() for approval in pending]
+def _print_pending(rows: list[dict[str, str]], *, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows))
         return
