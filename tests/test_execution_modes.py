@@ -401,3 +401,15 @@ def test_research_refuses_a_parent_order_plainly() -> None:
         denied = wait_parent_event(h, pid, ParentDenied)
         assert denied.code is DenialCode.INVALID_ORDER and "RESEARCH" in denied.reason
         assert h.node.parent(pid) is None and venue_orders(h) == 0
+
+
+def test_a_node_configured_in_emergency_starts_halted_until_resumed() -> None:
+    with running_node("execution_mode: EMERGENCY\n") as h:
+        listener(h)
+        assert h.node.execution_mode().value == "EMERGENCY"
+        assert risk_state(h) == "HALTED"
+        refused = h.do(market(Side.BUY, "0.1"))
+        assert denial(h, refused).code is DenialCode.TRADING_HALTED
+        assert h.node.resume("ops").value == "FULL_AUTO"
+        accepted = h.do(market(Side.BUY, "0.1"))
+        h.wait_status(accepted, OrderStatus.FILLED)
