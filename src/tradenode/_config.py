@@ -46,6 +46,7 @@ from ._execution_config import (
 from ._registry import VenueKindError, get_venue_kind, installed_venue_kinds
 from .control._config import ControlConfig
 from .journal._policy import FsyncPolicy
+from .observability._settings import AlertsConfig, LoggingConfig, MetricsConfig
 
 __all__ = [
     "AUTO_VENUE",
@@ -358,6 +359,11 @@ class NodeConfig(_Strict):
     journal: JournalConfig | None = None
     strategies: tuple[StrategyConfig, ...] = ()
     status_interval: float = Field(2.0, gt=0)
+    metrics: MetricsConfig | None = None
+    """Prometheus ``/metrics`` on its own loopback port (off when absent)."""
+    logging: LoggingConfig = LoggingConfig()
+    alerts: AlertsConfig | None = None
+    """Alert rules and webhooks (off when absent)."""
     instruments: dict[str, InstrumentConfig] = {}
     """Instruments listed on several venues, each under its own symbol there."""
     routing: RoutingConfig = RoutingConfig()

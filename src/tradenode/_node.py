@@ -38,6 +38,7 @@ from .execution._coordinator import ExecutionRuntime, ResumeParents, execution_s
 from .journal import FsyncMode, FsyncPolicy, Journal
 from .messages._enums import Side, TradingState
 from .messages._execution import AlgoParams, CancelParentOrder, SubmitParentOrder
+from .observability import Observability
 from .supervision import (
     ActorSystem,
     Address,
@@ -129,6 +130,8 @@ class Node:
         self._router_control = RouterControl(self)
         self.control: ControlServer | None = None
         """The control API, while the node runs with ``control.enabled``."""
+        self.observability = Observability(self)
+        """Metrics endpoint and alerts (``metrics:``/``alerts:``); inert without them."""
 
     # -- the journal ----------------------------------------------------------------
 
@@ -198,6 +201,7 @@ class Node:
         self._root = self.system.start(self.tree_spec())
         self._root.cell.first_start.started.wait()
         self._attach_journal()
+        self.observability.start(self._root)
         for venue in self.config.venues:
             self.add_venue(venue)
         # Parents the journal shows working resume only now: their children need venues.
@@ -221,6 +225,7 @@ class Node:
             timeout if timeout is not None else self.config.node.shutdown_timeout,
             reason="stop requested",
         )
+        self.observability.stop()
         if self.journal is not None:
             self.journal.close()
         self._router_control.close()
@@ -290,6 +295,7 @@ class Node:
         name = config.name
         store = self._breaker_stores.get(name) or self._breaker_store(config)
         self._breaker_stores[name] = store
+        self.observability.venue_attached(name, store)
         directory = self.directory
         base = self.directory.path("brokers", name)
         breaker = config.breaker

@@ -1,0 +1,136 @@
+"""Alerts reach a local webhook receiver; a receiver that is down never slows order flow."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal as D
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests._node_helpers import running_node
+from tradenode.messages import OrderRejected, OrderStatus, Side
+
+
+class Receiver:
+    """A loopback webhook: records each JSON body once it has answered 200.
+
+    While ``gate`` is clear, every request waits on it (a receiver that never answers)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.arrived = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self._changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with receiver._changed:
+                    receiver.arrived += 1
+                    receiver._changed.notify_all()
+                receiver.gate.wait()
+                self.send_response(200)
+                self.end_headers()
+                with receiver._changed:
+                    receiver.bodies.append(json.loads(body))
+                    receiver._changed.notify_all()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def wait(self, predicate: Any, timeout: float = 30.0) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: predicate(self), timeout), self.bodies
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def alerts_yaml(url: str, *, queue_size: int = 100, rules: str = "") -> str:
+    return (
+        "alerts:\n"
+        f"  queue_size: {queue_size}\n"
+        "  rules: [{kind: breaker_open}, {kind: kill_switch, severity: page}" + rules + "]\n"
+        f"  webhooks: [{{url: '{url}', timeout: 60, max_attempts: 3, backoff_min: 0.01}}]\n"
+    )
+
+
+def market(venue: str) -> Any:
+    return lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, D("0.1"), venue=venue)
+
+
+def test_breaker_open_and_kill_switch_are_posted_to_the_webhook() -> None:
+    with receiver() as hook, running_node(alerts_yaml(hook.url)) as h:
+        h.node.venues["paper"].fail_next_requests(3)  # type: ignore[attr-defined]
+        failed = [h.do(market("paper")) for _ in range(3)]
+        h.sync()
+        assert h.node.failure_stats("paper").circuit_state == "open"
+        h.clock.advance(0.5)  # the failed requests' retries meet the open circuit
+        for coid in failed:
+            h.wait_for(OrderRejected, coid)
+        hook.wait(lambda r: len(r.bodies) >= 1)
+        opened = hook.bodies[0]
+        assert (opened["kind"], opened["venue"], opened["node"]) == (
+            "breaker_open",
+            "paper",
+            "testnode",
+        )
+        assert opened["severity"] == "critical" and "OPEN" in opened["summary"]
+        h.node.kill_switch()
+        hook.wait(lambda r: len(r.bodies) >= 2)
+        killed = hook.bodies[1]
+        assert (killed["kind"], killed["severity"]) == ("kill_switch", "page")
+        dispatcher = h.node.observability.alerts
+        assert dispatcher is not None
+        assert (dispatcher.published, dispatcher.dropped) == (2, 0)
+
+
+def test_a_receiver_that_never_answers_does_not_slow_order_flow_and_drops_are_counted() -> None:
+    rules = ", {kind: order_rejected}"
+    with receiver() as hook, running_node(alerts_yaml(hook.url, queue_size=1, rules=rules)) as h:
+        hook.gate.clear()  # the receiver takes each request and never answers it
+        h.node.venues["paper"].fail_next_requests(3)  # type: ignore[attr-defined]
+        for _ in range(3):
+            h.do(market("paper"))
+        h.sync()
+        # The breaker's alert is on the wire, stuck in the receiver.
+        hook.wait(lambda r: r.arrived == 1)
+        # Orders elsewhere flow to the end while the delivery thread is blocked.
+        filled = [h.do(market("paper2")) for _ in range(3)]
+        for coid in filled:
+            h.wait_status(coid, OrderStatus.FILLED)
+        # Refusals at the open circuit: each an alert; the queue holds one, the rest drop.
+        refused = [h.do(market("paper")) for _ in range(3)]
+        for coid in refused:
+            h.wait_for(OrderRejected, coid)
+        h.sync()
+        dispatcher = h.node.observability.alerts
+        assert dispatcher is not None
+        assert hook.bodies == [] and hook.arrived == 1
+        assert dispatcher.published == 4
+        assert dispatcher.dropped == 2
+        hook.gate.set()
+        hook.wait(lambda r: len(r.bodies) == 2)
+        assert [b["kind"] for b in hook.bodies] == ["breaker_open", "order_rejected"]
+        assert hook.bodies[1]["details"]["code"] == "CIRCUIT_OPEN"
