@@ -20,6 +20,7 @@ from ._approvals_cli import ConsoleReader, approvals_group, run_console_line
 from ._config import NodeConfig, load_config
 from ._exceptions import ConfigError
 from ._node import Node
+from .control._ctl import ctl
 
 __all__ = ["main"]
 
@@ -142,6 +143,7 @@ def run(
 
 
 main.add_command(approvals_group)
+main.add_command(ctl)
 
 
 def _exit_config_error(exc: ConfigError) -> NoReturn:

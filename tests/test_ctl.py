@@ -1,0 +1,153 @@
+"""``tradenode ctl`` against a running node's control API (click's CliRunner, real HTTP)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tradenode import Node, parse_config
+from tradenode._cli import main  # the `tradenode` command itself, as the shell runs it
+from tradenode.actors import EntryKind, decode_entry
+from tradenode.journal import Journal
+from tradenode.messages import OrderFilled, OrderStatus, OrderType, Side
+from tradenode.supervision import ManualClock
+from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue
+
+from ._binance_helpers import market, venue_clock
+from ._node_helpers import Harness
+
+TOKEN = "tok-ops-0123456789abcdef"
+
+CONFIG = """
+node: {{name: ctlnode, seed: 5}}
+venues:
+  - {{name: paper, paper: {{tick_interval_ms: 1000}}}}
+oms: {{ack_timeout: 30}}
+journal: {{path: {journal}, fsync: none}}
+control: {{enabled: true, tokens: {{ops: "${{CTL_TOKEN}}"}}}}
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "node.yaml"
+    path.write_text(CONFIG.format(journal=tmp_path / "journal"))
+    return path
+
+
+@pytest.fixture
+def h(config_file: Path, clock: ManualClock) -> Iterator[Harness]:
+    config = parse_config(config_file.read_text(), environ={"CTL_TOKEN": TOKEN})
+    node = Node(config, clock=clock)
+    node.start()
+    try:
+        yield Harness(node, clock)
+    finally:
+        node.stop(timeout=20)
+
+
+def ctl(config_file: Path, *args: str, token: str | None = TOKEN) -> tuple[int, str]:
+    env = {"TRADENODE_TOKEN": token or "", "CTL_TOKEN": TOKEN}
+    result = CliRunner().invoke(main, ["ctl", "--config", str(config_file), *args], env=env)
+    return result.exit_code, result.output
+
+
+def test_reads_as_tables_and_json(h: Harness, config_file: Path) -> None:
+    coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, Decimal("0.1"), venue="paper"))
+    h.wait_for(OrderFilled, coid)
+    h.sync()
+    code, out = ctl(config_file, "orders")
+    assert code == 0, out
+    assert out.splitlines()[0].split()[:3] == ["CLIENT_ORDER_ID", "STRATEGY", "VENUE"]
+    assert coid in out and "FILLED" in out
+    code, out = ctl(config_file, "--json", "positions")
+    assert code == 0 and json.loads(out)[0]["quantity"] == "0.1"
+    for command in ("status", "tree", "fills", "pnl", "breakers", "risk", "approvals", "parents"):
+        code, out = ctl(config_file, command)
+        assert code == 0, (command, out)
+        assert TOKEN not in out
+    code, out = ctl(config_file, "breakers")
+    assert "paper" in out and "closed" in out
+
+
+def test_actions_need_the_token_and_are_audited(
+    h: Harness, config_file: Path, tmp_path: Path
+) -> None:
+    code, out = ctl(config_file, "halt", token=None)
+    assert code != 0 and "401" in out and "unauthorized" in out
+    code, out = ctl(config_file, "halt", token="wrong-token-0123456789")
+    assert code != 0 and "403" in out
+    code, out = ctl(config_file, "--json", "risk")
+    assert json.loads(out)["state"] == "ACTIVE"
+    resting = h.do(
+        lambda ctx: ctx.submit_order(
+            "BTCUSDT",
+            Side.BUY,
+            Decimal("0.1"),
+            order_type=OrderType.LIMIT,
+            price=Decimal("1000"),
+            venue="paper",
+        )
+    )
+    h.wait_status(resting, OrderStatus.ACCEPTED)
+    assert ctl(config_file, "reduce-only")[0] == 0
+    assert ctl(config_file, "resume")[0] == 0
+    code, out = ctl(config_file, "--json", "kill-switch")
+    assert code == 0 and json.loads(out)["cancels_confirmed"] == 1
+    assert ctl(config_file, "dlq-reprocess", "paper")[0] == 0
+    code, out = ctl(config_file, "approve", "nothing-pending")
+    assert code != 0 and "not_pending" in out
+    assert ctl(config_file, "snapshot")[0] == 0
+    code, out = ctl(config_file, "audit")
+    assert code == 0 and out.splitlines()[0].split() == ["WHO", "ACTION", "RESULT"]
+    with Journal.open_read_only(tmp_path / "journal") as log:
+        entries = [decode_entry(p) for _, p in log.replay(0)]
+    audited = [
+        (e.who, e.action, e.result.split(":")[0]) for e in entries if e.kind is EntryKind.AUDIT
+    ]
+    assert audited == [
+        ("ops", "trading-state", "ok"),
+        ("ops", "trading-state", "ok"),
+        ("ops", "kill-switch", "ok"),
+        ("ops", "dlq-reprocess", "ok"),
+        ("ops", "approve", "refused 404 not_pending"),
+        ("ops", "journal-snapshot", "ok"),
+    ]
+
+
+def test_a_binance_venue_added_traded_and_removed_from_the_shell(
+    h: Harness,
+    config_file: Path,
+    clock: ManualClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with BinanceVenue(seed=11, clock=venue_clock(clock)) as venue:
+        snippet = tmp_path / "binance.yaml"
+        snippet.write_text(
+            f"name: binance\nkind: binance\nbinance:\n  environment: custom\n"
+            f"  api_key: {DEFAULT_API_KEY}\n  api_secret: '${{BINANCE_SECRET}}'\n"
+            f"  rest_url: {venue.rest_url}\n  ws_api_url: {venue.ws_api_url}\n"
+            f"  stream_url: {venue.stream_url}\n  symbols: [BTCUSDT]\n"
+        )
+        # The node (this process) interpolates ${BINANCE_SECRET} from its environment.
+        monkeypatch.setenv("BINANCE_SECRET", DEFAULT_API_SECRET)
+        code, out = ctl(config_file, "venue", "add", str(snippet))
+        assert code == 0, out
+        coid = h.do(market(Side.BUY, "0.2"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        outputs = [out]
+        for command in ("status", "orders", "breakers", "audit"):
+            code, out = ctl(config_file, command)
+            assert code == 0
+            outputs.append(out)
+        assert coid in outputs[2]
+        code, out = ctl(config_file, "venue", "remove", "binance")
+        assert code == 0 and h.node.directory.venue("binance") is None
+        outputs.append(out)
+        assert all(DEFAULT_API_SECRET not in text and TOKEN not in text for text in outputs)
