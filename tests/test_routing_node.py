@@ -12,6 +12,8 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tradenode import Node, parse_config
 from tradenode.actors import GetFills, Routed
 
@@ -73,7 +75,9 @@ def fills_of(h: Harness, client_order_id: str) -> list[OrderFilled]:
     return [f for f in h.node.oms.ask(GetFills(client_order_id)) if isinstance(f, OrderFilled)]
 
 
-def test_preferred_routes_to_the_first_venue_and_records_the_route_on_the_order() -> None:
+def test_preferred_routes_to_the_first_venue_and_records_the_route_on_the_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with running_node(routed()) as h:
         coid = h.do(auto(Side.BUY, "0.5"))
         view = h.wait_status(coid, OrderStatus.FILLED)
@@ -88,6 +92,8 @@ def test_preferred_routes_to_the_first_venue_and_records_the_route_on_the_order(
         assert execution["recent_routes"] == [{"order": coid, "route": view.order.route}]
         assert execution["execution_mode"] == "FULL_AUTO"
         assert execution["routing_policy"] == "preferred"
+        # Every OMS event the router hears is expected (no warning per order).
+        assert not [r for r in caplog.records if r.name == "tradenode.router" and r.levelno >= 30]
 
 
 def test_with_the_preferred_venues_breaker_open_the_order_goes_to_the_backup() -> None:

@@ -70,7 +70,7 @@ from ._approvals import (
 )
 from ._breaker_state import CircuitState
 from ._client_ids import ClientOrderIdFamily
-from ._control import SetTradingState, Subscribe
+from ._control import PositionDrift, Routed, SetTradingState, Subscribe
 from ._directory import Directory
 from ._execution_modes import ResearchBook, ResearchEvent, approval_needed, mode_for
 from ._oms import RiskDenied
@@ -293,8 +293,8 @@ class RouterActor(Actor):
             return store.node_mode, dict(store.overrides)
         if isinstance(message, GetRouterStatus):
             return self.status()
-        if isinstance(message, Message | ResearchEvent):
-            return None  # other order events (OrderSubmitted, ...) say nothing to routing
+        if isinstance(message, Message | Routed | PositionDrift):
+            return None  # other OMS events (OrderSubmitted, Routed, ...) say nothing to routing
         logger.warning("router: ignoring unexpected %s", type(message).__name__)
         return None
 
