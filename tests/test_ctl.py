@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from tradenode import Node, parse_config
-from tradenode._cli import main  # the `tradenode` command itself, as the shell runs it
+
+# The `tradenode` command itself, as the shell runs it (the click group has no public name).
+from tradenode._cli import main
 from tradenode.actors import EntryKind, decode_entry
 from tradenode.journal import Journal
 from tradenode.messages import OrderFilled, OrderStatus, OrderType, Side
@@ -118,6 +120,16 @@ def test_actions_need_the_token_and_are_audited(
         ("ops", "approve", "refused 404 not_pending"),
         ("ops", "journal-snapshot", "ok"),
     ]
+    # The journal's own tools read the audit records back (and never a token).
+    verified = CliRunner().invoke(main, ["journal", "verify", "--json", str(tmp_path / "journal")])
+    assert verified.exit_code == 0, verified.output
+    report = json.loads(verified.output)
+    assert report["sound"] and report["entries_replayed"] == len(entries)
+    shown = CliRunner().invoke(main, ["journal", "show", str(tmp_path / "journal")])
+    assert shown.exit_code == 0
+    assert shown.output.count(" audit ") == len(audited)
+    assert "who=ops action=kill-switch" in shown.output
+    assert TOKEN not in shown.output
 
 
 def test_a_binance_venue_added_traded_and_removed_from_the_shell(

@@ -214,6 +214,13 @@ class ControlApp:
                 data = await anyio.to_thread.run_sync(fn, request)
             except ControlRefused as refused:
                 return self._refuse(refused)
+            except Exception as exc:  # an answer, never a dead server thread
+                logger.exception("control API: %s failed", request.url.path)
+                return self._refuse(
+                    ControlRefused(
+                        503, "unavailable", f"{request.url.path}: {type(exc).__name__}: {exc}"
+                    )
+                )
             return self._answer(200, data)
 
         return endpoint
@@ -253,7 +260,12 @@ class ControlApp:
     def _journal(self, who: str, action: str, detail: str, result: str) -> None:
         result = self.redactor.scrub(result)[:4096]
         detail = detail[:16384]
-        seq = self.node.oms.ask(RecordAudit(who, action, detail, result), timeout=_ASK_TIMEOUT)
+        try:
+            seq = self.node.oms.ask(RecordAudit(who, action, detail, result), timeout=_ASK_TIMEOUT)
+        except Exception:
+            # The action has happened; its record is in the log below even so.
+            logger.exception("audit: %s by %s could not be journaled", action, who)
+            seq = None
         record = AuditRecord(who, action, detail, result, self.node.clock.time_ns(), seq)
         self.audit.append(record)
         logger.info("audit: %s by %s: %s (journal seq %s)", action, who, result[:200], seq)
