@@ -8,13 +8,14 @@ the node's own config parser.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import ccxt  # type: ignore[import-untyped]
 import pytest
 
-from tradenode import ConfigError, MalformedPayloadError, parse_config
+from tradenode import ConfigError, MalformedPayloadError, load_config, parse_config
 from tradenode.actors import AcceptanceWindow, AmendMode, CancelAllScope, ClientIdRules
-from tradenode.brokers.ccxt import ccxt_capabilities
+from tradenode.brokers.ccxt import CcxtSettings, ccxt_capabilities
 
 # Internals: the codec's error table, parsers and checks are what these tests pin,
 # and the settings' reading of ccxt's has flags.
@@ -180,3 +181,20 @@ def test_the_markets_precision_and_limits_are_checked_before_sending(
     with pytest.raises(ValueError) as refused:  # UnsupportedOrderError, internal
         check_order(_order(**terms), _MARKET)
     assert getattr(refused.value, "code", None) == code
+
+
+def test_the_shipped_config_parses_and_keeps_its_keys_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CCXT_API_KEY", "key-from-the-environment")
+    monkeypatch.setenv("CCXT_SECRET", "secret-from-the-environment")
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "config" / "ccxt-binance-testnet.yaml")
+    settings = config.venues[0].settings
+    assert isinstance(settings, CcxtSettings)
+    assert (settings.exchange, settings.sandbox, settings.symbols) == (
+        "binance",
+        True,
+        ["BTC/USDT", "ETH/USDT"],
+    )
+    assert "secret-from-the-environment" not in repr(config) + str(config)
