@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +105,55 @@ def test_alert_log_lines_carry_their_venue(stream: io.StringIO) -> None:
     (line,) = [json.loads(s) for s in stream.getvalue().splitlines()]
     assert (line["venue"], line["logger"]) == ("paper", "tradenode.alerts")
     assert line["message"] == "ALERT breaker_open [critical]: open"
+
+
+def test_a_running_nodes_json_lines_name_the_venue_and_the_order(stream: io.StringIO) -> None:
+    from decimal import Decimal as D
+
+    from tests._node_helpers import running_node
+    from tradenode.messages import OrderStatus, Side
+
+    configure_logging(
+        LoggingConfig(format=LogFormat.JSON, level="INFO"),
+        node="testnode",
+        secrets=secret_values(parse_config(SECRET_CONFIG)),
+        handler=logging.StreamHandler(stream),
+    )
+    with running_node() as h:
+        h.node.venues["paper"].fail_next_requests(1)  # type: ignore[attr-defined]
+        coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, D("0.1"), venue="paper"))
+        for _ in range(3):  # the breaker asks the venue, then re-sends after its backoff
+            h.sync()
+            h.clock.advance(1.0)
+        h.wait_status(coid, OrderStatus.FILLED)
+        h.sync()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert all(line["node"] == "testnode" for line in lines)
+    transport = [line for line in lines if "failed in transport" in line["message"]]
+    assert transport and all(line["venue"] == "paper" for line in transport)
+    about_order = [line for line in lines if line["client_order_id"] == coid]
+    assert about_order and all(line["venue"] == "paper" for line in about_order), lines
+
+
+def test_tradenode_run_logs_json_lines_from_the_configs_logging_section(tmp_path: Path) -> None:
+    paper = (resources.files("tradenode") / "_resources" / "paper.yaml").read_text()
+    config = tmp_path / "node.yaml"
+    config.write_text(
+        paper
+        + "logging: {format: json, level: INFO}\n"
+        + "alerts:\n  rules: [{kind: kill_switch}]\n"
+        + "  webhooks: [{url: 'https://hooks.example/T0KEN-abc123'}]\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-m", "tradenode", "run", str(config), "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+    assert process.returncode == 0, process.stderr
+    lines = [json.loads(line) for line in process.stderr.splitlines()]
+    assert lines and all(line["node"] == "paper-node" for line in lines)
+    assert any(line["message"].startswith("node paper-node started") for line in lines)
+    assert "T0KEN-abc123" not in process.stderr + process.stdout

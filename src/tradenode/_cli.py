@@ -21,6 +21,7 @@ from ._config import NodeConfig, load_config
 from ._exceptions import ConfigError
 from ._node import Node
 from .control._ctl import ctl
+from .observability import configure_logging, secret_values
 
 __all__ = ["main"]
 
@@ -75,6 +76,15 @@ def run(
         node_config = load_config(config)
     except ConfigError as exc:
         _exit_config_error(exc)
+    # The config's logging: section (JSON lines or text, secrets masked); an
+    # explicit --log-level other than the default wins over its level.
+    configure_logging(
+        node_config.logging,
+        node=node_config.node.name,
+        secrets=secret_values(node_config),
+        level=None if log_level.upper() == "WARNING" else log_level,
+        replace_all=True,
+    )
 
     stop_requested = threading.Event()
     kill_requested = threading.Event()

@@ -257,7 +257,12 @@ class BreakerActor(Actor):
         elif isinstance(message, GetBreakerStats):
             return self.stats()
         else:
-            logger.warning("breaker %s: ignoring %s", self.venue, type(message).__name__)
+            logger.warning(
+                "breaker %s: ignoring %s",
+                self.venue,
+                type(message).__name__,
+                extra={"venue": self.venue},
+            )
         return None
 
     def stats(self) -> VenueFailureStats:
@@ -292,6 +297,7 @@ class BreakerActor(Actor):
                     self.venue,
                     command.client_order_id,
                     admission.reason,
+                    extra={"venue": self.venue, "client_order_id": command.client_order_id},
                 )
             else:
                 self._refuse(command, admission.reason)
@@ -494,6 +500,7 @@ class BreakerActor(Actor):
                 type(command).__name__,
                 pending.attempt,
                 kind.name,
+                extra={"venue": self.venue},
             )
             if isinstance(command, CancelOrder):
                 self.directory.oms().tell(
@@ -540,6 +547,7 @@ class BreakerActor(Actor):
                 "breaker %s: %s reached the venue; not re-sending",
                 self.venue,
                 original.client_order_id,
+                extra={"venue": self.venue, "client_order_id": original.client_order_id},
             )
             return
         if isinstance(original, ModifyOrder) and original.new_client_order_id is None:
@@ -554,6 +562,7 @@ class BreakerActor(Actor):
                 self.venue,
                 original.client_order_id,
                 self.unknown_outcome_timeout,
+                extra={"venue": self.venue, "client_order_id": original.client_order_id},
             )
             self.directory.oms().tell(
                 OrderRejected(
@@ -575,6 +584,7 @@ class BreakerActor(Actor):
                 "not sent on its own",
                 self.venue,
                 original.client_order_id,
+                extra={"venue": self.venue, "client_order_id": original.client_order_id},
             )
             self.directory.oms().tell(
                 OrderRejected(
@@ -588,7 +598,10 @@ class BreakerActor(Actor):
             return
         if decision is RetryDecision.RETRY:
             logger.info(
-                "breaker %s: re-sending %s under the same id", self.venue, original.client_order_id
+                "breaker %s: re-sending %s under the same id",
+                self.venue,
+                original.client_order_id,
+                extra={"venue": self.venue, "client_order_id": original.client_order_id},
             )
             self._on_retry(_Retry(original, pending.attempt + 1, None))
         elif isinstance(original, SubmitOrder):
@@ -618,6 +631,7 @@ class BreakerActor(Actor):
             self.venue,
             client_order_id,
             pending.accept_until - now,
+            extra={"venue": self.venue, "client_order_id": client_order_id},
         )
         self.context.schedule_once(
             pending.accept_until - now,

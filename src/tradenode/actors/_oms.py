@@ -458,7 +458,15 @@ class OmsActor(Actor):
                 reason=denied.denial.reason,
             )
         except DuplicateOrderError:
-            logger.warning("OMS: denial for an id already in use: %s", denied.order.client_order_id)
+            logger.warning(
+                "OMS: denial for an id already in use: %s",
+                denied.order.client_order_id,
+                extra={
+                    "venue": denied.order.venue,
+                    "strategy": denied.order.strategy_id,
+                    "client_order_id": denied.order.client_order_id,
+                },
+            )
         self._publish(denied.denial, denied.order.strategy_id)
 
     def _cancel(self, cancel: CancelOrder) -> None:
@@ -591,7 +599,14 @@ class OmsActor(Actor):
         if entry is None:
             return
         logger.warning(
-            "OMS: no acknowledgement for %s within %ss; querying", client_order_id, self.ack_timeout
+            "OMS: no acknowledgement for %s within %ss; querying",
+            client_order_id,
+            self.ack_timeout,
+            extra={
+                "venue": view.venue,
+                "strategy": view.strategy_id,
+                "client_order_id": client_order_id,
+            },
         )
         entry.breaker.tell(
             QueryOrder(client_order_id=client_order_id, venue=view.venue, symbol=view.symbol)
@@ -658,6 +673,7 @@ class OmsActor(Actor):
                         "OMS: position drift on %s %s resolved: fills and account agree again",
                         balances.venue,
                         asset,
+                        extra={"venue": balances.venue},
                     )
             elif key in self.store.drifting or self.store.drift_suspects.get(key) == gap:
                 self._drifted(balances, asset, our_position, total - baseline, gap)
@@ -693,6 +709,7 @@ class OmsActor(Actor):
             ours,
             venue_change,
             gap,
+            extra={"venue": balances.venue},
         )
         self._publish(
             PositionDrift(
@@ -730,6 +747,7 @@ class OmsActor(Actor):
                 asset,
                 command.reason,
                 total,
+                extra={"venue": venue},
             )
         return tuple(accepted)
 
@@ -780,6 +798,7 @@ class OmsActor(Actor):
                 drift.client_order_id,
                 drift.detail,
                 type(report).__name__,
+                extra={"client_order_id": drift.client_order_id},
             )
         if result.applied:
             if result.inferred_accept is not None:
@@ -824,7 +843,11 @@ class OmsActor(Actor):
         except (ValueError, DuplicateOrderError) as exc:
             self.store.drift_events += 1
             logger.warning(
-                "OMS: cannot adopt %s from %s: %s", report.client_order_id, report.venue, exc
+                "OMS: cannot adopt %s from %s: %s",
+                report.client_order_id,
+                report.venue,
+                exc,
+                extra={"venue": report.venue, "client_order_id": report.client_order_id},
             )
             return None
         self.store.adopted += 1
@@ -837,6 +860,7 @@ class OmsActor(Actor):
             report.symbol,
             report.status.value,
             report.filled_quantity,
+            extra={"venue": report.venue, "client_order_id": report.client_order_id},
         )
         self.state.mark_submitted(report.client_order_id, now)
         self._record(EntryKind.REGISTER, now, message=order)

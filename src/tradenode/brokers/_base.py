@@ -232,7 +232,12 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         """Anything that is not a request or a subscription: the adapter's streams,
         its own timers, answers coming back from its I/O. The return value
         answers an ``ask``."""
-        self.log.warning("%s: ignoring unexpected %s", self.name, type(message).__name__)
+        self.log.warning(
+            "%s: ignoring unexpected %s",
+            self.name,
+            type(message).__name__,
+            extra={"venue": self.name},
+        )
 
     def on_subscribed(self, subscription: QuoteSubscription) -> None:
         """A subscription was added to the link: start streaming its symbols."""
@@ -302,6 +307,7 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
                 self.name,
                 request.seq,
                 type(command).__name__,
+                extra={"venue": self.name},
             )
             self.send_reply(request, BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent"))
             return False
@@ -309,7 +315,13 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
             answer = self._handle(request)
         except BrokerConnectionError as exc:
             # Sent or not, nobody knows: the breaker asks the venue before any re-send.
-            self.log.warning("%s: request %d failed in transport: %s", self.name, request.seq, exc)
+            self.log.warning(
+                "%s: request %d failed in transport: %s",
+                self.name,
+                request.seq,
+                exc,
+                extra={"venue": self.name},
+            )
             answer = BrokerReply(request.seq, Outcome.TRANSPORT, str(exc))
         if isinstance(answer, InFlight):
             return True
@@ -380,7 +392,12 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         acceptance window); one a previous process saw live is told here,
         since nobody else will (``OrderRejected``, code :data:`UNKNOWN_AT_VENUE`).
         """
-        self.log.warning("%s: %s is unknown at the venue", self.name, client_order_id)
+        self.log.warning(
+            "%s: %s is unknown at the venue",
+            self.name,
+            client_order_id,
+            extra={"venue": self.name, "client_order_id": client_order_id},
+        )
         self.reports_to.tell(
             OrderRejected(
                 client_order_id=client_order_id,
@@ -413,6 +430,7 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
                 client_order_id,
                 code,
                 reason,
+                extra={"venue": self.name, "client_order_id": client_order_id},
             )
         else:
             self.reports_to.tell(
@@ -450,4 +468,6 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
         """A payload that could not be read: never dropped silently. Logged and
         counted; the adapter decides whether to skip it or fail."""
         self.link.malformed_payloads += 1
-        self.log.error("%s: dropped a malformed payload: %s", self.name, error)
+        self.log.error(
+            "%s: dropped a malformed payload: %s", self.name, error, extra={"venue": self.name}
+        )

@@ -131,14 +131,15 @@ def configure_logging(
     secrets: Iterable[str] = (),
     handler: logging.Handler | None = None,
     level: str | None = None,
+    replace_all: bool = False,
 ) -> logging.Handler:
     """Install one handler on the root logger with the format, context and redaction.
 
-    Replaces the handlers ``configure_logging`` installed before (not others').
-    Returns the handler (a ``StreamHandler`` on stderr unless one is given)."""
+    Replaces the handlers ``configure_logging`` installed before (every root
+    handler with ``replace_all``: the CLI owns its process's logging). Returns the handler (a ``StreamHandler`` on stderr unless one is given)."""
     root = logging.getLogger()
     for old in list(root.handlers):
-        if getattr(old, "_tradenode_observability", False):
+        if replace_all or getattr(old, "_tradenode_observability", False):
             root.removeHandler(old)
     target = handler if handler is not None else logging.StreamHandler()
     target._tradenode_observability = True  # type: ignore[attr-defined]
