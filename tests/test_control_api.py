@@ -19,7 +19,7 @@ import pytest
 from tradenode import Node, parse_config
 from tradenode.actors import EntryKind, GetPositions, decode_entry
 from tradenode.journal import Journal
-from tradenode.messages import OrderFilled, OrderStatus, OrderType, Side
+from tradenode.messages import OrderFilled, OrderStatus, OrderType, Side, TwapParams
 from tradenode.supervision import ManualClock
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue
 
@@ -382,3 +382,26 @@ def test_a_remote_bind_needs_allow_remote_and_tokens_are_checked(tmp_path: Path)
     with pytest.raises(Exception) as raised:
         parse_config("control: {enabled: true, tokens: {ops: '${T}'}}", environ={"T": "x" * 8})
     assert "xxxxxxxx" not in str(raised.value)
+
+
+def test_the_kill_switch_flattens_when_asked_and_parents_are_listed(h: Harness) -> None:
+    coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, Decimal("0.3"), venue="paper"))
+    h.wait_status(coid, OrderStatus.FILLED)
+    parent_id = h.node.submit_parent(
+        "BTCUSDT", Side.BUY, Decimal("1"), TwapParams(duration=600.0, slices=10), venue="paper"
+    )
+    h.sync()
+    with client(h) as c:
+        parents = c.get("/v1/parents").json()
+        assert [(p["parent_id"], p["algorithm"], p["quantity"]) for p in parents] == [
+            (parent_id, "TwapParams", "1")
+        ]
+        assert c.get("/v1/parents", params={"working": "true"}).json()[0]["state"] == "WORKING"
+        report = c.post("/v1/kill-switch", json={"flatten": True}).json()
+        assert report["complete"] is True, report
+        assert len(report["flatten_orders"]) == 1
+    h.sync()
+    assert h.position("BTCUSDT") == Decimal(0)
+    with client(h, None) as c:
+        assert c.get("/v1/parents", params={"working": "true"}).json() == []
+        assert c.get("/v1/risk").json()["state"] == "HALTED"
