@@ -657,6 +657,10 @@ def test_risk_denial_codes_leave_the_venue_codes_to_others() -> None:
         DenialCode.CIRCUIT_OPEN,
         DenialCode.VENUE_REJECTED,
         DenialCode.UNKNOWN_ORDER,
+        # The router's (execution modes, approvals, routing), never the risk engine's.
+        DenialCode.APPROVAL_TIMEOUT,
+        DenialCode.APPROVAL_REJECTED,
+        DenialCode.NO_ROUTE,
     }
 
 
