@@ -372,3 +372,36 @@ def test_a_strategy_keeps_counting_a_refused_routed_order_until_the_router_says_
         address.tell(refused)
         address.tell(FailedOver("s1-routed-1", None))
         assert h.do(lambda ctx: ctx.open_orders()) == {}
+
+
+def test_a_split_decision_is_counted_leg_by_leg_and_never_bought_twice() -> None:
+    with running_node(routed("split")) as h:
+        quote_both(h, paper="50000", paper2="50000")
+        seen = EventRecorder()
+
+        def make() -> Scripted:
+            strategy = Scripted("s1", seen, symbols=("BTC-USD",))
+            strategy.venue = "auto"
+            return strategy
+
+        h.strategies["s1"] = (h.node.add_strategy("s1", make), seen)
+        h.sync()
+
+        def decide(ctx: Any) -> Any:
+            return ctx.execute_decision(
+                ExecutionDecision(
+                    strategy_id="s1", symbol="BTC-USD", action=DecisionAction.LONG, size=D("0.8")
+                )
+            )
+
+        first = h.do(decide)
+        assert first is not None
+        # Told how the order was split before its legs left: nothing more to buy.
+        assert h.do(decide) is None
+        h.wait_status(first, OrderStatus.FILLED)
+        h.sync()
+        assert h.do(decide) is None
+        assert h.do(lambda ctx: ctx.open_orders()) == {}
+        assert h.do(lambda ctx: ctx.position("BTC-USD")) == D("0.8")
+        assert h.node.venues["paper"].position("BTCUSDT") == D("0.5")
+        assert h.node.venues["paper2"].position("BTCUSDT") == D("0.3")

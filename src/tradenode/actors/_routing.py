@@ -89,6 +89,7 @@ __all__ = [
     "GetExecutionModes",
     "GetRouterStatus",
     "Reject",
+    "RoutedAs",
     "RouterActor",
     "RouterControl",
     "RouterStore",
@@ -174,6 +175,17 @@ class FailedOver:
 
     client_order_id: str
     replacement: SubmitOrder | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedAs:
+    """Router to a strategy: its order ``client_order_id`` (venue ``auto``) goes out as
+    ``legs``: under another id (the venue's client-id rules refused its own), or split
+    across venues. Told before the legs leave, so the strategy's view counts them
+    from the start and never the original twice."""
+
+    client_order_id: str
+    legs: tuple[SubmitOrder, ...]
 
 
 def is_transport_refusal(message: object) -> bool:
@@ -445,6 +457,8 @@ class RouterActor(Actor):
                 self._deny(order, exc.code, exc.reason)
                 return
             legs = self._legs(order, decision)
+            if len(legs) > 1 or legs[0].client_order_id != order.client_order_id:
+                self._tell_strategy(order.strategy_id, RoutedAs(order.client_order_id, tuple(legs)))
         else:
             legs = [order]
         mode = mode_for(order.strategy_id, store.node_mode, store.overrides)

@@ -43,7 +43,7 @@ from ._client_ids import ClientOrderIdFamily, base36
 from ._contract import QuoteSubscription
 from ._control import GetOpenOrders, GetPositions, Routed, Subscribe
 from ._directory import Directory
-from ._routing import FailedOver, is_transport_refusal
+from ._routing import FailedOver, RoutedAs, is_transport_refusal
 
 __all__ = ["Strategy", "StrategyActor", "StrategyContext"]
 
@@ -368,6 +368,11 @@ class StrategyActor(Actor):
             if isinstance(message, _TERMINAL_EVENTS) and not self._failing_over(message):
                 self.view.open_orders.pop(message.client_order_id, None)
             strategy.on_order_update(message)
+        elif isinstance(message, RoutedAs):
+            self.view.open_orders.pop(message.client_order_id, None)
+            for leg in message.legs:
+                self.view.open_orders[leg.client_order_id] = leg
+            return strategy.on_message(message)
         elif isinstance(message, FailedOver):
             self.view.open_orders.pop(message.client_order_id, None)
             if message.replacement is not None:
