@@ -405,3 +405,24 @@ def test_the_kill_switch_flattens_when_asked_and_parents_are_listed(h: Harness) 
     with client(h, None) as c:
         assert c.get("/v1/parents", params={"working": "true"}).json() == []
         assert c.get("/v1/risk").json()["state"] == "HALTED"
+
+
+def test_execution_modes_and_an_emergency_ended_by_resuming(h: Harness) -> None:
+    with client(h) as c:
+        assert c.post("/v1/execution-mode", json={"mode": "MANUAL"}).json() == {"mode": "MANUAL"}
+        assert h.node.execution_mode().value == "MANUAL"
+        answer = c.post("/v1/execution-mode", json={"mode": "FULL_AUTO", "strategy": "s1"})
+        assert answer.json() == {"mode": "FULL_AUTO", "strategy": "s1"}
+        bad = c.post("/v1/execution-mode", json={"mode": "YOLO"})
+        assert bad.status_code == 422 and bad.json()["error"] == "invalid_mode"
+        refused = c.post("/v1/execution-mode", json={"mode": "EMERGENCY", "strategy": "s1"})
+        assert refused.status_code == 409 and "node-wide" in refused.json()["message"]
+        emergency = c.post("/v1/execution-mode", json={"mode": "EMERGENCY"}).json()
+        assert emergency["mode"] == "EMERGENCY" and emergency["kill_switch"]["complete"]
+        assert _risk_state(h) == "HALTED"
+        stuck = c.post("/v1/execution-mode", json={"mode": "FULL_AUTO"})
+        assert stuck.status_code == 409 and "resume" in stuck.json()["message"]
+        resumed = c.post("/v1/trading-state", json={"state": "ACTIVE"}).json()
+        assert resumed == {"state": "ACTIVE", "execution_mode": "FULL_AUTO"}
+    assert h.node.execution_mode().value == "FULL_AUTO"
+    assert _risk_state(h) == "ACTIVE"

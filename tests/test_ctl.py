@@ -163,3 +163,15 @@ def test_a_binance_venue_added_traded_and_removed_from_the_shell(
         assert code == 0 and h.node.directory.venue("binance") is None
         outputs.append(out)
         assert all(DEFAULT_API_SECRET not in text and TOKEN not in text for text in outputs)
+
+
+def test_execution_mode_from_the_shell(h: Harness, config_file: Path) -> None:
+    code, out = ctl(config_file, "--json", "mode", "SEMI_AUTO")
+    assert code == 0 and json.loads(out) == {"mode": "SEMI_AUTO"}
+    code, out = ctl(config_file, "mode", "NOPE")
+    assert code != 0 and "invalid_mode" in out
+    code, out = ctl(config_file, "--json", "mode", "--strategy", "s1", "MANUAL")
+    assert code == 0 and json.loads(out) == {"mode": "MANUAL", "strategy": "s1"}
+    code, out = ctl(config_file, "--json", "mode", "--strategy", "s1")
+    assert code == 0 and json.loads(out) == {"mode": "SEMI_AUTO", "strategy": "s1"}
+    assert h.node.execution_mode().value == "SEMI_AUTO"

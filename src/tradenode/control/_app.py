@@ -4,7 +4,8 @@ Reads: ``GET /v1/status``, ``/v1/tree``, ``/v1/orders?venue=&strategy=&state=``,
 ``/v1/fills``, ``/v1/positions``, ``/v1/pnl``, ``/v1/breakers``, ``/v1/risk``,
 ``/v1/approvals``, ``/v1/parents``, ``/v1/audit`` (this process's actions).
 Actions (``Authorization: Bearer <token>``; missing: 401, wrong: 403, nothing
-changed): ``POST /v1/kill-switch``, ``/v1/trading-state``, ``/v1/venues`` (a YAML
+changed): ``POST /v1/kill-switch``, ``/v1/trading-state`` (ACTIVE ends an
+EMERGENCY: the node's resume), ``/v1/execution-mode``, ``/v1/venues`` (a YAML
 snippet), ``DELETE /v1/venues/{name}``, ``POST /v1/strategies``, ``DELETE
 /v1/strategies/{id}``, ``POST /v1/dlq/reprocess``, ``/v1/approvals/{id}/approve``,
 ``/v1/approvals/{id}/reject``, ``/v1/journal/snapshot``.
@@ -38,6 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import tradenode._config as node_config
+from tradenode._execution_config import ExecutionMode
 
 from .._exceptions import ConfigError
 from .._status import tree_dict
@@ -120,6 +122,7 @@ class ControlApp:
         actions: list[tuple[str, str, str, Handler]] = [
             ("POST", "/v1/kill-switch", "kill-switch", self._kill_switch),
             ("POST", "/v1/trading-state", "trading-state", self._trading_state),
+            ("POST", "/v1/execution-mode", "execution-mode", self._execution_mode),
             ("POST", "/v1/venues", "add-venue", self._add_venue),
             ("DELETE", "/v1/venues/{name}", "remove-venue", self._remove_venue),
             ("POST", "/v1/strategies", "add-strategy", self._add_strategy),
@@ -392,8 +395,35 @@ class ControlApp:
                 f"state must be one of {', '.join(s.value for s in TradingState)}, got {text!r}",
             ) from None
         reason = str(body.get("reason") or f"set by {who} through the control API")
+        if state is TradingState.ACTIVE and self.node.execution_mode() is ExecutionMode.EMERGENCY:
+            # Trading again after an emergency is the node's resume: the mode goes too.
+            mode = self.node.resume(who)
+            return 200, {"state": TradingState.ACTIVE, "execution_mode": mode}
         now = self.node.risk.ask(SetTradingState(state, reason), _ASK_TIMEOUT)
         return 200, {"state": now}
+
+    def _execution_mode(self, body: dict[str, Any], params: dict[str, str], who: str) -> Any:
+        text, strategy_id = body.get("mode"), body.get("strategy")
+        if strategy_id is not None and not isinstance(strategy_id, str):
+            raise ControlRefused(422, "invalid_argument", "strategy must be a strategy id")
+        try:
+            mode = None if text is None and strategy_id else ExecutionMode(text)
+        except ValueError:
+            raise ControlRefused(
+                422,
+                "invalid_mode",
+                f"mode must be one of {', '.join(m.value for m in ExecutionMode)}, got {text!r}",
+            ) from None
+        try:
+            report = self.node.set_execution_mode(mode, who=who, strategy_id=strategy_id)
+        except ValueError as exc:
+            raise ControlRefused(409, "mode_refused", str(exc)) from None
+        answer: dict[str, Any] = {"mode": self.node.execution_mode(strategy_id)}
+        if strategy_id is not None:
+            answer["strategy"] = strategy_id
+        if report is not None:
+            answer["kill_switch"] = report
+        return 200, answer
 
     def _add_venue(self, body: dict[str, Any], params: dict[str, str], who: str) -> Any:
         snippet = body.get("yaml")

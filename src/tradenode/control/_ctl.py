@@ -213,6 +213,16 @@ _state_command("reduce-only", "REDUCING", "Accept only orders that reduce a posi
 _state_command("resume", "ACTIVE", "Trade normally again.")
 
 
+@ctl.command("mode")
+@click.argument("mode", required=False)
+@click.option("--strategy", default=None, help="Set this strategy's override (no MODE: drop it).")
+@click.pass_obj
+def mode(target: _Target, mode: str | None, strategy: str | None) -> None:
+    """Set the execution mode (FULL_AUTO, SEMI_AUTO, MANUAL, RESEARCH, EMERGENCY)."""
+    body = {"mode": mode, **({"strategy": strategy} if strategy else {})}
+    _show(target, target.call("POST", "/v1/execution-mode", json=body))
+
+
 @ctl.group("venue")
 def venue() -> None:
     """Add or remove a venue."""
