@@ -27,9 +27,9 @@ from typing import Any
 
 import ccxt.pro  # type: ignore[import-untyped]
 
-# Internals: the adapter's own URL rewrite and the asyncio loop its broker runs ccxt on.
+# Internals: the asyncio loop a broker runs ccxt on, and the adapter's own URL rewrite.
+from tradenode.brokers._asyncio import AsyncioThread
 from tradenode.brokers.ccxt._settings import redirect_urls
-from tradenode.brokers.ibkr._loop import AsyncioThread
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 from ._binance import local_venue

@@ -248,7 +248,7 @@ def test_a_new_process_resolves_an_in_flight_order_by_asking_the_venue_first(
 
 def test_the_incarnations_asyncio_loop_refuses_work_once_closed() -> None:
     # The loop an incarnation owns is internal: imported privately to test its refusals.
-    from tradenode.brokers.ibkr._loop import AsyncioLoopClosed, AsyncioThread
+    from tradenode.brokers._asyncio import AsyncioLoopClosed, AsyncioThread
 
     loop = AsyncioThread("test")
 

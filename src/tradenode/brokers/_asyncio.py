@@ -1,10 +1,10 @@
 """An asyncio event loop on a thread owned by one actor incarnation: ``TrioThread``'s twin.
 
-ib_async is asyncio-only, while the rest of the node's adapter I/O runs on
-trio. The two never share a loop: each incarnation of the IB broker starts
-its own asyncio loop on its own thread here, does every ib_async call on it,
+ib_async and ccxt are asyncio-only, while the rest of the node's adapter I/O
+runs on trio. The two never share a loop: each incarnation of such a broker
+starts its own asyncio loop on its own thread here, does every library call on it,
 and closes it in ``on_stop``; a restart builds a fresh loop and a fresh
-``IB`` object, so nothing of a broken connection's state survives. The
+client object (``IB``, a ccxt exchange), so nothing of a broken connection's state survives. The
 actor waits for a coroutine's result with :meth:`AsyncioThread.run` (as it
 does with ``TrioThread.run``) or starts one with :meth:`AsyncioThread.submit`
 and gets the outcome back as a message. Every way the loop can refuse or
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..._exceptions import BrokerConnectionError
+from .._exceptions import BrokerConnectionError
 
 __all__ = ["AsyncioLoopClosed", "AsyncioThread"]
 

@@ -55,8 +55,8 @@ from ...messages._messages import (
 )
 from ...messages._validation import CLIENT_ORDER_ID_PATTERN
 from ...supervision import Address
+from .._asyncio import AsyncioLoopClosed, AsyncioThread
 from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink, refuse_if_expired
-from ..ibkr._loop import AsyncioLoopClosed, AsyncioThread
 from ._codec import (
     CcxtCallError,
     CcxtOrder,

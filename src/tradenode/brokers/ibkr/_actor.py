@@ -87,6 +87,7 @@ from ...messages._messages import (
 )
 from ...messages._validation import CLIENT_ORDER_ID_PATTERN
 from ...supervision import Address
+from .._asyncio import AsyncioLoopClosed, AsyncioThread
 from .._base import IN_FLIGHT, Answer, BrokerBase, BrokerLink
 from ._codec import (
     ErrorKind,
@@ -106,7 +107,6 @@ from ._codec import (
     redact,
 )
 from ._endpoints import AccountValue
-from ._loop import AsyncioLoopClosed, AsyncioThread
 from ._session import ConnectionLost, IbkrSession, Malformed, SessionEvent, VenueAnswer
 from ._settings import IbkrContractSpec
 
