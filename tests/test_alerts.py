@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,8 +11,19 @@ from decimal import Decimal as D
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests._binance_helpers import binance_node, venue_clock
+from tests._binance_helpers import market as binance_market
 from tests._node_helpers import running_node
 from tradenode.messages import OrderRejected, OrderStatus, Side
+from tradenode.supervision import (
+    Actor,
+    ChildSpec,
+    Intensity,
+    ManualClock,
+    SupervisorSpec,
+    add_child,
+)
+from tradenode.testing.venues import BinanceVenue
 
 
 class Receiver:
@@ -134,3 +146,76 @@ def test_a_receiver_that_never_answers_does_not_slow_order_flow_and_drops_are_co
         hook.wait(lambda r: len(r.bodies) == 2)
         assert [b["kind"] for b in hook.bodies] == ["breaker_open", "order_rejected"]
         assert hook.bodies[1]["details"]["code"] == "CIRCUIT_OPEN"
+
+
+def test_a_refused_webhook_port_never_slows_orders_and_each_alert_is_given_up_once() -> None:
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hook"
+    with running_node(alerts_yaml(url)) as h:
+        h.node.venues["paper"].fail_next_requests(3)  # type: ignore[attr-defined]
+        for _ in range(3):
+            h.do(market("paper"))
+        h.sync()
+        filled = [h.do(market("paper2")) for _ in range(3)]
+        for coid in filled:
+            h.wait_status(coid, OrderStatus.FILLED)
+        dispatcher = h.node.observability.alerts
+        assert dispatcher is not None
+        assert dispatcher.wait_idle(60)
+        assert (dispatcher.published, dispatcher.delivered, dispatcher.failed) == (1, 0, 1)
+
+
+def test_a_real_escalation_is_alerted() -> None:
+    class Boom(Actor):
+        def receive(self, message: Any) -> Any:
+            raise RuntimeError("boom")
+
+    rules = ", {kind: escalation}"
+    with receiver() as hook, running_node(alerts_yaml(hook.url, rules=rules)) as h:
+        root = h.node.system.root
+        assert root is not None
+        flaky = SupervisorSpec(
+            "flaky", intensity=Intensity(0, 60), children=(ChildSpec("boom", Boom),)
+        )
+        add_child(root, flaky)
+        address = h.node.system.lookup("/testnode/flaky/boom")
+        assert address is not None
+        address.tell("go")
+        hook.wait(lambda r: any(b["kind"] == "escalation" for b in r.bodies))
+        (alert,) = [b for b in hook.bodies if b["kind"] == "escalation"]
+        assert alert["details"]["path"] == "/testnode/flaky" and "escalated" in alert["summary"]
+
+
+def test_the_daily_loss_limit_reached_is_alerted() -> None:
+    rules = ", {kind: daily_loss, severity: page}"
+    extra = "risk: {daily_loss_limit: 1}\n"
+    with receiver() as hook, running_node(alerts_yaml(hook.url, rules=rules) + extra) as h:
+        bought = h.do(market("paper"))
+        h.wait_status(bought, OrderStatus.FILLED)
+        h.node.venues["paper"].set_price("BTCUSDT", D("40000"))  # type: ignore[attr-defined]
+        sold = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.SELL, D("0.1"), venue="paper"))
+        h.wait_status(sold, OrderStatus.FILLED)  # about 1000 lost: the limit is 1
+        hook.wait(lambda r: any(b["kind"] == "daily_loss" for b in r.bodies))
+        (alert,) = [b for b in hook.bodies if b["kind"] == "daily_loss"]
+        assert alert["severity"] == "page" and "daily PnL" in alert["summary"]
+
+
+def test_a_position_drift_at_the_local_binance_venue_is_alerted() -> None:
+    clock = ManualClock()
+    rules = ", {kind: drift, venue: binance}"
+    with (
+        receiver() as hook,
+        BinanceVenue(seed=23, clock=venue_clock(clock)) as venue,
+        binance_node(venue, alerts_yaml(hook.url, rules=rules), clock=clock) as h,
+    ):
+        coid = h.do(binance_market(Side.BUY, "0.2"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        h.periodic_check()
+        venue.deposit("BTC", D("1"))  # money our fills do not explain
+        h.periodic_check()
+        h.periodic_check()  # seen twice: a drift
+        hook.wait(lambda r: any(b["kind"] == "drift" for b in r.bodies))
+        drift = next(b for b in hook.bodies if b["kind"] == "drift")
+        assert (drift["venue"], drift["details"]["asset"]) == ("binance", "BTC")

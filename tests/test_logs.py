@@ -157,3 +157,33 @@ def test_tradenode_run_logs_json_lines_from_the_configs_logging_section(tmp_path
     assert lines and all(line["node"] == "paper-node" for line in lines)
     assert any(line["message"].startswith("node paper-node started") for line in lines)
     assert "T0KEN-abc123" not in process.stderr + process.stdout
+
+
+def test_a_binance_node_never_logs_its_api_secret(stream: io.StringIO) -> None:
+    from tests._binance_helpers import binance_node, market, node_config, venue_clock
+    from tradenode.messages import OrderStatus, Side
+    from tradenode.supervision import ManualClock
+    from tradenode.testing.venues import DEFAULT_API_SECRET, BinanceVenue
+
+    clock = ManualClock()
+    with BinanceVenue(seed=23, clock=venue_clock(clock)) as venue:
+        config = parse_config(node_config(venue))
+        secrets = secret_values(config)
+        assert DEFAULT_API_SECRET in secrets
+        configure_logging(
+            LoggingConfig(format=LogFormat.JSON, level="DEBUG"),
+            node=config.node.name,
+            secrets=secrets,
+            handler=logging.StreamHandler(stream),
+        )
+        with binance_node(venue, clock=clock) as h:
+            coid = h.do(market(Side.BUY, "0.1"))
+            h.wait_status(coid, OrderStatus.FILLED)
+            logging.getLogger("tradenode.brokers.binance").warning(
+                "on purpose: %s", DEFAULT_API_SECRET, extra={"venue": "binance"}
+            )
+            h.sync()
+    text = stream.getvalue()
+    assert DEFAULT_API_SECRET not in text
+    on_purpose = [json.loads(line) for line in text.splitlines() if "on purpose" in line]
+    assert [line["message"] for line in on_purpose] == ["on purpose: ***"]

@@ -9,11 +9,15 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests._binance_helpers import binance_node, venue_clock
+from tests._binance_helpers import market as binance_market
 from tests._node_helpers import running_node
 from tradenode import ConfigError, parse_config
 from tradenode.actors import GetFills, GetMetrics, GetOpenOrders
 from tradenode.messages import OrderDenied, OrderStatus, OrderType, Side
 from tradenode.observability import MetricsConfig
+from tradenode.supervision import ManualClock
+from tradenode.testing.venues import BinanceVenue
 
 METRICS = """
 metrics: {port: 0}
@@ -148,3 +152,27 @@ def test_no_metrics_section_no_server_and_no_observer() -> None:
         assert h.node.observability.metrics_url is None
         tree = h.node.tree()
         assert tree is not None and "observer" not in [c.name for c in tree.children]
+
+
+def test_a_position_drift_at_the_local_binance_venue_is_served() -> None:
+    clock = ManualClock()
+    with (
+        BinanceVenue(seed=23, clock=venue_clock(clock)) as venue,
+        binance_node(venue, "metrics: {port: 0}\n", clock=clock) as h,
+    ):
+        url = h.node.observability.metrics_url
+        assert url is not None
+        coid = h.do(binance_market(Side.BUY, "0.2"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        h.periodic_check()
+        venue.deposit("BTC", D("1"))
+        h.periodic_check()
+        h.periodic_check()
+        samples = scrape(url)
+        metrics = h.node.oms.ask(GetMetrics())
+        assert value(samples, "tradenode_position_drifts_total") == metrics["position_drifts"] == 1
+        gap = h.node.oms_store.drifting[("binance", "BTC")]
+        assert value(samples, "tradenode_position_drift", venue="binance", asset="BTC") == float(
+            gap
+        )
+        assert value(samples, "tradenode_breaker_state", venue="binance", state="closed") == 1

@@ -85,6 +85,9 @@ class AlertDispatcher:
         self._transport = transport
         self._on_delivered = on_delivered
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._unfinished = 0
+        """Alerts queued or being delivered (``wait_idle`` waits for none)."""
         self.published = 0
         self.dropped = 0
         """Alerts refused because the queue was full (each one logged at publish)."""
@@ -110,7 +113,9 @@ class AlertDispatcher:
         if not self._config.webhooks:
             return True
         try:
-            self._queue.put_nowait(alert)
+            with self._lock:
+                self._queue.put_nowait(alert)
+                self._unfinished += 1
         except queue.Full:
             with self._lock:
                 self.dropped += 1
@@ -121,6 +126,13 @@ class AlertDispatcher:
     @property
     def queued(self) -> int:
         return self._queue.qsize()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every queued alert has been delivered or given up (False on timeout).
+
+        For operators and tests, never for trading code."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop delivering; alerts still queued are abandoned (they are in the log)."""
@@ -141,8 +153,13 @@ class AlertDispatcher:
                 if item is _STOP or not isinstance(item, Alert):
                     continue
                 body = json.dumps(item.to_json(), default=str).encode()
-                for hook in self._config.webhooks:
-                    self._deliver(client, hook, item, body)
+                try:
+                    for hook in self._config.webhooks:
+                        self._deliver(client, hook, item, body)
+                finally:
+                    with self._idle:
+                        self._unfinished -= 1
+                        self._idle.notify_all()
 
     def _deliver(
         self, client: httpx.Client, hook: WebhookConfig, alert: Alert, body: bytes
