@@ -7,12 +7,12 @@ messages the node's own actors exchange; they are not a second engine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ._config import NodeConfig, load_config
+from ._config import AUTO_VENUE, ExecutionMode, NodeConfig, load_config
 from ._node import Node
 from .actors._breaker import VenueFailureStats
 from .actors._control import GetFills, GetMetrics, GetOpenOrders, GetPositions
@@ -83,8 +83,13 @@ class ExecutionEngine:
         return self.node
 
     def execute_decision(self, decision: ExecutionDecision, timeout: float = 10.0) -> str | None:
-        """Send a decision; returns the client order id of the order it produced, if any."""
+        """Send a decision; returns the client order id of the order it produced, if any.
+
+        A decision without a venue for an instrument of ``instruments:`` is routed
+        (venue ``auto``); any other goes to the engine's first venue."""
         node = self._node()
+        if decision.venue is None and decision.symbol in node.directory.instruments:
+            decision = replace(decision, venue=AUTO_VENUE)
         address = node.system.lookup(node.directory.path("core", "strategies", FACADE_STRATEGY))
         assert address is not None
         result = address.ask(_Decide(decision), timeout=timeout)
@@ -169,6 +174,26 @@ class ExecutionEngine:
     def get_failure_stats(self, venue: str | None = None) -> VenueFailureStats:
         venue = venue or (self.config.venues[0].name if self.config.venues else "paper")
         return self._node().failure_stats(venue)
+
+    def get_pending_approvals(self) -> tuple[dict[str, str], ...]:
+        """Orders waiting for approval (SEMI_AUTO, MANUAL), as the CLI shows them."""
+        return tuple(approval.describe() for approval in self._node().pending_approvals())
+
+    def approve(self, approval_id: str, who: str) -> bool:
+        return self._node().approve(approval_id, who)
+
+    def reject(self, approval_id: str, who: str, reason: str) -> bool:
+        return self._node().reject(approval_id, who, reason)
+
+    def set_execution_mode(
+        self, mode: ExecutionMode | str, *, who: str = "operator", timeout: float = 30.0
+    ) -> KillSwitchReport | None:
+        """FULL_AUTO, SEMI_AUTO, MANUAL, RESEARCH or EMERGENCY (flatten, then halted)."""
+        return self._node().set_execution_mode(mode, who=who, timeout=timeout)
+
+    def resume(self, who: str) -> ExecutionMode:
+        """End an emergency."""
+        return self._node().resume(who)
 
 
 class KillSwitch:
