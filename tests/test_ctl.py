@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -175,3 +179,48 @@ def test_execution_mode_from_the_shell(h: Harness, config_file: Path) -> None:
     code, out = ctl(config_file, "--json", "mode", "--strategy", "s1")
     assert code == 0 and json.loads(out) == {"mode": "SEMI_AUTO", "strategy": "s1"}
     assert h.node.execution_mode().value == "SEMI_AUTO"
+
+
+def test_ctl_in_another_process_acts_on_tradenode_run(config_file: Path, tmp_path: Path) -> None:
+    """As an operator does it: `tradenode run` in one process, `tradenode ctl` in another."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CTL_TOKEN": TOKEN}
+    env.pop("TRADENODE_TOKEN", None)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "tradenode", "run", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert node.stdout is not None
+        line = node.stdout.readline()  # printed once the node (and its control API) started
+        assert "running (Ctrl-C to stop" in line, line
+
+        def shell_ctl(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+            ctl_env = {k: v for k, v in env.items() if k != "CTL_TOKEN"}
+            if token is not None:
+                ctl_env["TRADENODE_TOKEN"] = token
+            return subprocess.run(
+                [sys.executable, "-m", "tradenode", "ctl", "--config", str(config_file), *args],
+                check=False,
+                capture_output=True,
+                text=True,
+                env=ctl_env,
+                timeout=60,
+            )
+
+        refused = shell_ctl("halt")
+        assert refused.returncode == 1 and "401" in refused.stderr
+        assert shell_ctl("halt", token=TOKEN).returncode == 0
+        risk = shell_ctl("--json", "risk")
+        assert risk.returncode == 0 and json.loads(risk.stdout)["state"] == "HALTED"
+        tree = shell_ctl("tree")
+        assert tree.returncode == 0 and "restarts" in tree.stdout
+    finally:
+        node.send_signal(signal.SIGTERM)
+        out, err = node.communicate(timeout=60)
+    assert node.returncode == 0, err
+    assert TOKEN not in out + err
+    # The URL file goes with the node.
+    assert not (tmp_path / "journal.control.json").exists()

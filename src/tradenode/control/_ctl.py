@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import click
 import httpx
+import yaml
 
 __all__ = ["ctl"]
 
@@ -58,20 +60,56 @@ def _resolve_url(url: str | None, config: str | None) -> str:
         return url
     if config is None:
         raise click.UsageError("give --url, or --config of the running node")
-    from .._config import load_config  # noqa: PLC0415 - only this path reads a config
-    from ._service import url_file_of  # noqa: PLC0415 - the server's import is heavy
-
-    node_config = load_config(config)
-    where = url_file_of(node_config)
-    if where is None:
-        raise click.UsageError(f"{config} has no journal nor control.url_file: give --url")
+    where = _url_file_in(Path(config))
     try:
-        found = json.loads(Path(where).read_text(encoding="utf-8"))["url"]
+        found = json.loads(where.read_text(encoding="utf-8"))["url"]
     except (OSError, ValueError, KeyError, TypeError):
         raise click.ClickException(
             f"no control URL in {where}: is the node running with control.enabled?"
         ) from None
     return str(found)
+
+
+def _url_file_in(config: Path) -> Path:
+    """Where the node of ``config`` writes its URL, from the two keys that say so.
+
+    Not the whole config through validation: that would need every secret it
+    takes from the environment (a venue's API key), which the operator's shell
+    has no reason to hold.
+    """
+    try:
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"cannot read {config}: {type(exc).__name__}") from None
+    raw = raw if isinstance(raw, dict) else {}
+    control, journal = raw.get("control"), raw.get("journal")
+    control = control if isinstance(control, dict) else {}
+    journal = journal if isinstance(journal, dict) else {}
+    url_file, journal_path = control.get("url_file"), journal.get("path")
+    if isinstance(url_file, str):
+        return Path(_expand(url_file))
+    if isinstance(journal_path, str):
+        # As ``url_file_of`` does for a validated config.
+        journal_dir = Path(_expand(journal_path))
+        return journal_dir.with_name(journal_dir.name + ".control.json")
+    raise click.UsageError(f"{config} has no journal.path nor control.url_file: give --url")
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(text: str) -> str:
+    """``${ENV}`` / ``${ENV:-default}`` as the config's interpolation reads them."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise click.UsageError(f"environment variable {name} is not set")
+
+    return _ENV.sub(value, text)
 
 
 @click.group("ctl")
