@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests._binance_helpers import binance_node, venue_clock
@@ -176,3 +177,31 @@ def test_a_position_drift_at_the_local_binance_venue_is_served() -> None:
             gap
         )
         assert value(samples, "tradenode_breaker_state", venue="binance", state="closed") == 1
+
+
+def test_the_same_metrics_as_an_asgi_app_for_another_server() -> None:
+    with running_node(METRICS) as h:
+        coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, D("0.1"), venue="paper"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        h.sync()
+        app = h.node.observability.asgi_app()
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/metrics", "query_string": b""}
+        trio.run(app, {**scope, "headers": []}, receive, send)
+        assert sent[0]["status"] == 200
+        text = b"".join(m.get("body", b"") for m in sent[1:]).decode()
+        served = {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if not s.labels
+        }
+        metrics = h.node.oms.ask(GetMetrics())
+        assert served["tradenode_orders_filled_total"] == metrics["filled_orders"] == 1

@@ -12,9 +12,10 @@ the observer only listens, and alerts leave through a bounded queue.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, make_asgi_app
 
 from ..actors._breaker_state import BreakerTransition, CircuitState
 from ..actors._control import PositionDrift, Routed, Subscribe, Unsubscribe
@@ -63,6 +64,12 @@ class Observability:
     @property
     def enabled(self) -> bool:
         return self.metrics_config is not None or self.alerts is not None
+
+    def asgi_app(self) -> Callable[..., Awaitable[None]]:
+        """``/metrics`` as an ASGI app over the same registry, for mounting in another
+        server (the control API). Its scrape asks the actors with blocking asks."""
+        app: Callable[..., Awaitable[None]] = make_asgi_app(self.registry)
+        return app
 
     @property
     def metrics_url(self) -> str | None:
