@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,15 @@ import click
 import httpx
 import yaml
 
-__all__ = ["ctl"]
+__all__ = ["ControlClient", "ctl", "resolve_control_url"]
 
 _TIMEOUT = 60.0
 
 
-class _Target:
+class ControlClient:
+    """Calls one node's control API; an error answer is a ``ClickException`` with its
+    status, code and message (``tradenode ctl`` and ``tradenode approvals`` use it)."""
+
     def __init__(self, url: str, token: str | None, as_json: bool) -> None:
         self.url = url.rstrip("/")
         self.token = token
@@ -55,7 +57,8 @@ class _Target:
         return data
 
 
-def _resolve_url(url: str | None, config: str | None) -> str:
+def resolve_control_url(url: str | None, config: str | None) -> str:
+    """``url``, else the URL the running node of ``config`` wrote beside its journal."""
     if url:
         return url
     if config is None:
@@ -133,10 +136,10 @@ def ctl(
 ) -> None:
     """Read and act on a running node through its control API."""
     token = os.environ.get(token_env) or None
-    ctx.obj = _Target(_resolve_url(url, config_path), token, as_json)
+    ctx.obj = ControlClient(resolve_control_url(url, config_path), token, as_json)
 
 
-def _show(target: _Target, data: Any, columns: Sequence[str] | None = None) -> None:
+def _show(target: ControlClient, data: Any, columns: Sequence[str] | None = None) -> None:
     if target.as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
@@ -180,7 +183,7 @@ def _cell(value: Any) -> str:
 def _reader(name: str, path: str, columns: Sequence[str] | None, helptext: str) -> None:
     @ctl.command(name, help=helptext)
     @click.pass_obj
-    def command(target: _Target) -> None:
+    def command(target: ControlClient) -> None:
         _show(target, target.call("GET", path), columns)
 
 
@@ -211,7 +214,9 @@ _reader("audit", "/v1/audit", ("who", "action", "result"), "Actions taken throug
 @click.option("--strategy")
 @click.option("--state", help="An order status (ACCEPTED, FILLED, ...).")
 @click.pass_obj
-def orders(target: _Target, venue: str | None, strategy: str | None, state: str | None) -> None:
+def orders(
+    target: ControlClient, venue: str | None, strategy: str | None, state: str | None
+) -> None:
     """Orders: open ones, and closed ones that filled."""
     params = {k: v for k, v in (("venue", venue), ("strategy", strategy), ("state", state)) if v}
     columns = (
@@ -232,7 +237,7 @@ def orders(target: _Target, venue: str | None, strategy: str | None, state: str 
 @ctl.command("kill-switch")
 @click.option("--flatten", is_flag=True, help="Also close every position.")
 @click.pass_obj
-def kill_switch(target: _Target, flatten: bool) -> None:
+def kill_switch(target: ControlClient, flatten: bool) -> None:
     """Halt trading and cancel every open order (and flatten)."""
     _show(target, target.call("POST", "/v1/kill-switch", json={"flatten": flatten}))
 
@@ -241,7 +246,7 @@ def _state_command(name: str, state: str, helptext: str) -> None:
     @ctl.command(name, help=helptext)
     @click.option("--reason", default=None)
     @click.pass_obj
-    def command(target: _Target, reason: str | None) -> None:
+    def command(target: ControlClient, reason: str | None) -> None:
         body = {"state": state, **({"reason": reason} if reason else {})}
         _show(target, target.call("POST", "/v1/trading-state", json=body))
 
@@ -255,7 +260,7 @@ _state_command("resume", "ACTIVE", "Trade normally again.")
 @click.argument("mode", required=False)
 @click.option("--strategy", default=None, help="Set this strategy's override (no MODE: drop it).")
 @click.pass_obj
-def mode(target: _Target, mode: str | None, strategy: str | None) -> None:
+def mode(target: ControlClient, mode: str | None, strategy: str | None) -> None:
     """Set the execution mode (FULL_AUTO, SEMI_AUTO, MANUAL, RESEARCH, EMERGENCY)."""
     body = {"mode": mode, **({"strategy": strategy} if strategy else {})}
     _show(target, target.call("POST", "/v1/execution-mode", json=body))
@@ -269,7 +274,7 @@ def venue() -> None:
 @venue.command("add")
 @click.argument("snippet", type=click.File("r"))
 @click.pass_obj
-def venue_add(target: _Target, snippet: Any) -> None:
+def venue_add(target: ControlClient, snippet: Any) -> None:
     """Add a venue from a YAML snippet (a file, or - for stdin): one venues: entry."""
     _show(target, target.call("POST", "/v1/venues", json={"yaml": snippet.read()}))
 
@@ -277,7 +282,7 @@ def venue_add(target: _Target, snippet: Any) -> None:
 @venue.command("remove")
 @click.argument("name")
 @click.pass_obj
-def venue_remove(target: _Target, name: str) -> None:
+def venue_remove(target: ControlClient, name: str) -> None:
     """Disconnect a venue."""
     _show(target, target.call("DELETE", f"/v1/venues/{name}"))
 
@@ -290,7 +295,7 @@ def strategy() -> None:
 @strategy.command("add")
 @click.argument("snippet", type=click.File("r"))
 @click.pass_obj
-def strategy_add(target: _Target, snippet: Any) -> None:
+def strategy_add(target: ControlClient, snippet: Any) -> None:
     """Add a strategy from a YAML snippet (one strategies: entry)."""
     _show(target, target.call("POST", "/v1/strategies", json={"yaml": snippet.read()}))
 
@@ -298,7 +303,7 @@ def strategy_add(target: _Target, snippet: Any) -> None:
 @strategy.command("remove")
 @click.argument("strategy_id")
 @click.pass_obj
-def strategy_remove(target: _Target, strategy_id: str) -> None:
+def strategy_remove(target: ControlClient, strategy_id: str) -> None:
     """Stop a strategy."""
     _show(target, target.call("DELETE", f"/v1/strategies/{strategy_id}"))
 
@@ -306,7 +311,7 @@ def strategy_remove(target: _Target, strategy_id: str) -> None:
 @ctl.command("dlq-reprocess")
 @click.argument("venue_name")
 @click.pass_obj
-def dlq_reprocess(target: _Target, venue_name: str) -> None:
+def dlq_reprocess(target: ControlClient, venue_name: str) -> None:
     """Send the orders parked while a venue's circuit was open."""
     _show(target, target.call("POST", "/v1/dlq/reprocess", json={"venue": venue_name}))
 
@@ -314,7 +319,7 @@ def dlq_reprocess(target: _Target, venue_name: str) -> None:
 @ctl.command("approve")
 @click.argument("approval_id")
 @click.pass_obj
-def approve(target: _Target, approval_id: str) -> None:
+def approve(target: ControlClient, approval_id: str) -> None:
     """Approve a pending order."""
     _show(target, target.call("POST", f"/v1/approvals/{approval_id}/approve"))
 
@@ -323,7 +328,7 @@ def approve(target: _Target, approval_id: str) -> None:
 @click.argument("approval_id")
 @click.option("--reason", default=None)
 @click.pass_obj
-def reject(target: _Target, approval_id: str, reason: str | None) -> None:
+def reject(target: ControlClient, approval_id: str, reason: str | None) -> None:
     """Reject a pending order."""
     body = {"reason": reason} if reason else {}
     _show(target, target.call("POST", f"/v1/approvals/{approval_id}/reject", json=body))
@@ -331,10 +336,11 @@ def reject(target: _Target, approval_id: str, reason: str | None) -> None:
 
 @ctl.command("snapshot")
 @click.pass_obj
-def snapshot(target: _Target) -> None:
+def snapshot(target: ControlClient) -> None:
     """Snapshot the OMS journal now."""
     _show(target, target.call("POST", "/v1/journal/snapshot"))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(ctl())
+# The names ``tradenode approvals`` imported first.
+_Target = ControlClient
+_resolve_url = resolve_control_url
