@@ -198,7 +198,12 @@ class ObserverActor(Actor):
         self._node.oms.tell(Subscribe(self.context.self))
 
     def receive(self, message: Any) -> Any:
-        self._observability.on_event(message, self.context.now_ns())
+        try:
+            self._observability.on_event(message, self.context.now_ns())
+        except Exception:
+            # Watching must never cost the node: a restart loop here could
+            # exhaust the root's restart intensity and stop trading.
+            logger.exception("observer: %s not observed", type(message).__name__)
         return None
 
     def on_stop(self) -> None:
