@@ -28,7 +28,7 @@ runtime's by :mod:`tradenode.supervision`, the journal's by
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from ._config import NodeConfig, load_config, parse_config
+from ._config import ExecutionMode, NodeConfig, load_config, parse_config
 from ._exceptions import (
     BrokerConnectionError,
     BrokerError,
@@ -71,6 +71,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "ExecutionEngine",
+    "ExecutionMode",
     "KillSwitch",
     "MalformedPayloadError",
     "Node",

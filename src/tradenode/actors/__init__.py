@@ -34,6 +34,7 @@ their private modules.
 """
 
 from .._exceptions import OmsSnapshotError
+from ._approvals import PendingApproval
 from ._breaker import GetBreakerStats, VenueFailureStats
 from ._breaker_state import BreakerStats, CircuitState
 from ._capabilities import (
@@ -71,6 +72,7 @@ from ._control import (
 )
 from ._directory import VenueEntry
 from ._example import ExampleStrategy
+from ._execution_modes import ResearchEvent
 from ._execution_quality import ExecutionQuality, ExecutionQualityTotals, GetExecutionQuality
 from ._exposure import Exposure, GetExposure, InstrumentExposure, VenueExposure
 from ._oms import KillSwitchReport
@@ -96,12 +98,14 @@ from ._positions import (
     PositionBook,
     PositionFill,
 )
+from ._routing import AwaitingApproval, FailedOver, RoutedAs
 from ._strategy import Strategy, StrategyContext
 
 __all__ = [
     "AcceptanceWindow",
     "AmendMode",
     "ApplyResult",
+    "AwaitingApproval",
     "BreakerStats",
     "BrokerCommand",
     "BrokerReply",
@@ -119,6 +123,7 @@ __all__ = [
     "ExecutionQualityTotals",
     "ExecutionReport",
     "Exposure",
+    "FailedOver",
     "GetBreakerStats",
     "GetExecutionQuality",
     "GetExposure",
@@ -143,6 +148,7 @@ __all__ = [
     "OmsState",
     "Outcome",
     "ParentView",
+    "PendingApproval",
     "PositionBook",
     "PositionDrift",
     "PositionFill",
@@ -150,7 +156,9 @@ __all__ = [
     "RateObservation",
     "ReplaceRefusedError",
     "ReplayResult",
+    "ResearchEvent",
     "Routed",
+    "RoutedAs",
     "SetTradingState",
     "Strategy",
     "StrategyContext",
