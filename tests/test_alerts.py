@@ -14,7 +14,8 @@ from typing import Any
 from tests._binance_helpers import binance_node, venue_clock
 from tests._binance_helpers import market as binance_market
 from tests._node_helpers import running_node
-from tradenode.messages import OrderRejected, OrderStatus, Side
+from tradenode.actors import SetTradingState
+from tradenode.messages import OrderRejected, OrderStatus, Side, TradingState
 from tradenode.supervision import (
     Actor,
     ChildSpec,
@@ -219,3 +220,12 @@ def test_a_position_drift_at_the_local_binance_venue_is_alerted() -> None:
         hook.wait(lambda r: any(b["kind"] == "drift" for b in r.bodies))
         drift = next(b for b in hook.bodies if b["kind"] == "drift")
         assert (drift["venue"], drift["details"]["asset"]) == ("binance", "BTC")
+
+
+def test_a_kill_switch_while_already_halted_is_still_alerted() -> None:
+    with receiver() as hook, running_node(alerts_yaml(hook.url)) as h:
+        h.node.risk.ask(SetTradingState(TradingState.HALTED, "operator halt"))
+        h.node.kill_switch(flatten=True)
+        hook.wait(lambda r: len(r.bodies) == 1)
+        assert hook.bodies[0]["kind"] == "kill_switch"
+        assert hook.bodies[0]["details"] == {"flatten": "true"}

@@ -440,6 +440,7 @@ class Node:
         # The guard halts, then tells the OMS to engage: behind every order it
         # approved before the halt, so the kill switch sees them all.
         self.risk.tell(SetTradingState(TradingState.HALTED, "kill switch", then_tell_oms=engage))
+        self.observability.kill_switch_engaged(flatten=flatten)
         report = done.wait(timeout)
         logger.warning(
             "kill switch: %d open order(s), %d cancel(s) confirmed, %d flatten order(s), %.1f ms",

@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 
 from ..actors._breaker_state import BreakerTransition, CircuitState
 from ..actors._control import PositionDrift, Routed, Subscribe, Unsubscribe
-from ..messages._enums import TradingState
 from ..messages._messages import OrderDenied, OrderFilled, OrderRejected, TradingStateChanged
 from ..supervision import (
     Actor,
@@ -122,6 +121,15 @@ class Observability:
             )
         )
 
+    def kill_switch_engaged(self, *, flatten: bool) -> None:
+        """From ``Node.kill_switch`` as it engages (every kill switch passes there,
+        also when trading was already halted and no state change is published)."""
+        self.raise_alert(
+            AlertKind.KILL_SWITCH,
+            "kill switch engaged" + (" with flatten" if flatten else ""),
+            flatten=str(flatten).lower(),
+        )
+
     def _on_breaker(self, transition: BreakerTransition) -> None:
         # On the breaker actor's thread: publish only queues.
         if transition.to_state is CircuitState.OPEN:
@@ -177,14 +185,14 @@ class Observability:
                 venue=message.venue,
                 asset=message.asset,
             )
-        elif isinstance(message, TradingStateChanged):
-            if message.state is TradingState.HALTED and "kill switch" in message.reason:
-                self.raise_alert(AlertKind.KILL_SWITCH, f"kill switch engaged: {message.reason}")
-            elif message.reason.startswith(("daily PnL", "drawdown")):
-                self.raise_alert(
-                    AlertKind.DAILY_LOSS,
-                    f"loss limit reached, trading {message.state.value}: {message.reason}",
-                )
+        elif isinstance(message, TradingStateChanged) and message.reason.startswith(
+            # The risk engine's loss-limit reasons (``RiskEngine._loss_breach``).
+            ("daily PnL", "drawdown")
+        ):
+            self.raise_alert(
+                AlertKind.DAILY_LOSS,
+                f"loss limit reached, trading {message.state.value}: {message.reason}",
+            )
 
 
 class ObserverActor(Actor):
