@@ -382,6 +382,28 @@ def test_a_remote_bind_needs_allow_remote_and_tokens_are_checked(tmp_path: Path)
     with pytest.raises(Exception) as raised:
         parse_config("control: {enabled: true, tokens: {ops: '${T}'}}", environ={"T": "x" * 8})
     assert "xxxxxxxx" not in str(raised.value)
+    remote = parse_config(
+        "control: {enabled: true, host: 0.0.0.0, allow_remote: true, tokens: {ops: '${T}'}}",
+        environ={"T": TOKEN},
+    ).control
+    assert remote.reads_need_token and TOKEN not in repr(remote)
+    assert not parse_config("control: {enabled: true}").control.reads_need_token
+
+
+def test_without_tokens_every_action_is_refused(tmp_path: Path, clock: ManualClock) -> None:
+    config = parse_config(
+        f"journal: {{path: {tmp_path / 'j'}, fsync: none}}\ncontrol: {{enabled: true}}\n"
+    )
+    node = Node(config, clock=clock)
+    node.start()
+    try:
+        h = Harness(node, clock)
+        with client(h) as c:
+            answer = c.post("/v1/trading-state", json={"state": "HALTED"})
+            assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+        assert _risk_state(h) == "ACTIVE"
+    finally:
+        node.stop(timeout=20)
 
 
 def test_the_kill_switch_flattens_when_asked_and_parents_are_listed(h: Harness) -> None:
