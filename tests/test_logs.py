@@ -28,8 +28,10 @@ alerts:
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
-    yield buffer
     root = logging.getLogger()
+    level = root.level
+    yield buffer
+    root.setLevel(level)
     for handler in list(root.handlers):
         if getattr(handler, "_tradenode_observability", False):
             root.removeHandler(handler)
