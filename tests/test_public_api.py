@@ -497,6 +497,31 @@ RUNTIME: dict[str, list[str]] = {
         "ControlServer",
         "resolve_control_url",
     ],
+    # Operators: Prometheus metrics, structured logs, alerts and their config sections.
+    "tradenode.observability": [
+        "CONTEXT_FIELDS",
+        "Alert",
+        "AlertDispatcher",
+        "AlertKind",
+        "AlertRuleConfig",
+        "AlertRules",
+        "AlertsConfig",
+        "ContextFilter",
+        "DeliveryState",
+        "JsonFormatter",
+        "LatencyHistograms",
+        "LogFormat",
+        "LoggingConfig",
+        "MetricsConfig",
+        "MetricsServer",
+        "NodeCollector",
+        "Observability",
+        "ObserverActor",
+        "RedactingFilter",
+        "WebhookConfig",
+        "configure_logging",
+        "secret_values",
+    ],
 }
 
 TIERS = {"strategy": STRATEGY, "adapter": ADAPTER, "runtime": RUNTIME}
