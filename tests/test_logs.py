@@ -143,6 +143,7 @@ def test_tradenode_run_logs_json_lines_from_the_configs_logging_section(tmp_path
     config.write_text(
         paper
         + "logging: {format: json, level: INFO}\n"
+        + "metrics: {port: 0}\n"
         + "alerts:\n  rules: [{kind: kill_switch}]\n"
         + "  webhooks: [{url: 'https://hooks.example/T0KEN-abc123'}]\n"
     )
@@ -159,6 +160,8 @@ def test_tradenode_run_logs_json_lines_from_the_configs_logging_section(tmp_path
     assert lines and all(line["node"] == "paper-node" for line in lines)
     assert any(line["message"].startswith("node paper-node started") for line in lines)
     assert "T0KEN-abc123" not in process.stderr + process.stdout
+    (url,) = [line for line in process.stdout.splitlines() if "metrics at" in line]
+    assert url.startswith("tradenode: metrics at http://127.0.0.1:") and url.endswith("/metrics")
 
 
 def test_a_binance_node_never_logs_its_api_secret(stream: io.StringIO) -> None:

@@ -109,6 +109,8 @@ def run(
             f"tradenode: node {node_config.node.name} running (Ctrl-C to stop; "
             f"kill -USR1 {os.getpid()} engages the kill switch)"
         )
+        if node.observability.metrics_url is not None:
+            click.echo(f"tradenode: metrics at {node.observability.metrics_url}")
         sys.stdout.flush()
         deadline = None if duration is None else time.monotonic() + duration
         next_status = time.monotonic() + node_config.status_interval
