@@ -14,7 +14,13 @@ import ccxt  # type: ignore[import-untyped]
 import pytest
 
 from tradenode import ConfigError, MalformedPayloadError, load_config, parse_config
-from tradenode.actors import AcceptanceWindow, AmendMode, CancelAllScope, ClientIdRules
+from tradenode.actors import (
+    AcceptanceWindow,
+    AmendMode,
+    CancelAllScope,
+    ClientIdRules,
+    MarketDataKind,
+)
 from tradenode.brokers.ccxt import CcxtSettings, ccxt_capabilities
 
 # Internals: the codec's error table, parsers and checks are what these tests pin,
@@ -108,6 +114,12 @@ def test_capabilities_come_from_ccxts_has_flags() -> None:
     assert okx.client_ids == ClientIdRules.alphanumeric(32)
     kraken = ccxt_capabilities("kraken", exchange_has("kraken"), {})
     assert kraken.post_only is False  # has['createPostOnlyOrder'] is None
+    # Quotes where ccxt.pro streams the top of book, and only while streams are on.
+    assert MarketDataKind.QUOTES in binance.market_data  # has['watchBidsAsks']
+    polled = ccxt_capabilities("binance", exchange_has("binance"), {}, streaming=False)
+    assert polled.market_data == frozenset()
+    no_watch = {**exchange_has("binance"), "watchBidsAsks": None}
+    assert ccxt_capabilities("binance", no_watch, {}).market_data == frozenset()
 
 
 def _config(section: str) -> str:

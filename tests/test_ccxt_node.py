@@ -1,4 +1,4 @@
-"""The CCXT adapter in a node against the local Binance: polling, and a lost placement.
+"""The CCXT adapter in a node against the local venues: polling, a lost placement, quotes.
 
 The conformance runs (``test_conformance_ccxt.py``) stream with ccxt.pro; here
 the same venue is traded with ``streaming: off`` (what an exchange without
@@ -10,19 +10,22 @@ with ``origClientOrderId``) before anything is sent again.
 from __future__ import annotations
 
 import pathlib
+import time
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tradenode.actors import Outcome
-from tradenode.messages import OrderStatus, Side
-from tradenode.supervision import ManualClock
+from tradenode.actors import MarketDataKind, Outcome
+from tradenode.messages import OrderStatus, Quote, Side
+from tradenode.supervision import EventRecorder, ManualClock
 
 # The suite's node driver: the same harness as the conformance runs, reused here.
 from tradenode.testing.conformance._driver import Driver, Rig
 
-from .test_conformance_ccxt import CcxtBinanceConformanceVenue
+from ._node_helpers import Scripted
+from .test_conformance_ccxt import CcxtBinanceConformanceVenue, CcxtOkxConformanceVenue
 
 
 class PollingBinance(CcxtBinanceConformanceVenue):
@@ -88,3 +91,69 @@ def test_a_lost_placement_is_found_by_client_id_and_never_sent_twice(
     node.sync()
     assert venue.submissions()[coid] == 1
     assert [o.client_order_id for o in venue.orders()].count(coid) == 1
+
+
+# -- quotes ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["binance", "okx"])
+def streaming(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Driver]:
+    venue = (
+        CcxtBinanceConformanceVenue() if request.param == "binance" else CcxtOkxConformanceVenue()
+    )
+    clock = ManualClock()
+    venue.start(clock)
+    rig = Rig(venue, clock, tmp_path)
+    try:
+        yield rig.start_node()
+    finally:
+        try:
+            rig.close()
+        finally:
+            venue.stop()
+
+
+class BinanceWatcher(Scripted):
+    venue = "binance"
+
+
+class OkxWatcher(Scripted):
+    venue = "okx"
+
+
+def _wait_until(condition: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.01)  # sleep-ok: polls the venue's subscription list (no event), bounded
+
+
+def test_quotes_stream_from_ccxt_pros_top_of_book(streaming: Driver) -> None:
+    """ccxt.pro's ``watch_bids_asks`` (Binance ``bookTicker``, OKX ``bbo-tbt``) reaches
+    a strategy as Quotes under the unified symbol, and the venue declares QUOTES, so
+    strategies subscribe and a market order can be valued by the risk guard."""
+    node, venue = streaming, streaming.venue
+    instrument = venue.instrument()
+    entry = node.node.directory.venue(node.name)
+    assert entry is not None and MarketDataKind.QUOTES in entry.capabilities.market_data
+    seen = EventRecorder()
+    watcher = {"binance": BinanceWatcher, "okx": OkxWatcher}[node.name]
+    node.node.add_strategy("q1", lambda: watcher("q1", seen, symbols=(instrument.symbol,)))
+    local = venue.venue
+    if isinstance(venue, CcxtOkxConformanceVenue):
+        _wait_until(
+            lambda: ("public", "bbo-tbt") in local.subscriptions(), "no bbo-tbt subscription"
+        )
+    else:
+        _wait_until(
+            lambda: "btcusdt@bookticker" in (s.lower() for s in local.market_streams()),
+            "no bookTicker subscription",
+        )
+    price = instrument.price("1.01")
+    venue.set_price(instrument.symbol, price)
+    quote = seen.wait_for(
+        lambda m: isinstance(m, Quote) and m.bid <= price <= m.ask and m.bid < m.ask
+    )[0]
+    assert quote.venue == node.name and quote.symbol == instrument.symbol
+    assert quote.bid_size is None or quote.bid_size >= Decimal(0)

@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..._exceptions import BrokerConnectionError, BrokerTimeoutError, MalformedPayloadError
-from ...actors._contract import BrokerReply, BrokerRequest, Outcome
+from ...actors._contract import BrokerReply, BrokerRequest, Outcome, QuoteSubscription
 from ...actors._control import VenueBalances, VenueCursor
 from ...messages._enums import OrderStatus, OrderType, Side
 from ...messages._messages import (
@@ -51,6 +51,7 @@ from ...messages._messages import (
     OrderRejected,
     OrderStatusReport,
     QueryOrder,
+    Quote,
     SubmitOrder,
 )
 from ...messages._validation import CLIENT_ORDER_ID_PATTERN
@@ -69,6 +70,7 @@ from ._codec import (
     encode_order,
     execution_id,
     map_status,
+    parse_bid_ask,
     parse_order,
     parse_trade,
 )
@@ -78,6 +80,7 @@ from ._session import (
     ConnectionLost,
     Malformed,
     OrdersPushed,
+    QuotesPushed,
     SessionEvent,
     TradesPushed,
 )
@@ -287,6 +290,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
         # Streams first, then the sweep: whatever happens in between arrives twice
         # at worst (and is told once), never not at all.
         thread.run(streams())
+        self._stream_quotes()
         self._apply(thread.run(self._sweep(session, balances=True)))
         if not session.streaming:
             self.context.schedule_repeating(settings.poll_interval, _PollTick())
@@ -298,6 +302,28 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             settings.exchange,
             "streams" if session.streaming else f"polling every {settings.poll_interval:g} s",
         )
+
+    def on_subscribed(self, subscription: QuoteSubscription) -> None:
+        self._stream_quotes()
+
+    def _stream_quotes(self) -> None:
+        """Stream the top of book of every configured symbol a subscription wants
+        (a subscription naming no symbol wants them all)."""
+        thread, session = self.thread, self.session
+        if thread is None or session is None or not session.quoting:
+            return  # the next incarnation streams what the subscriptions want
+        wanted: set[str] = set()
+        for subscription in self.link.subscriptions:
+            wanted.update(subscription.symbols or self.settings.symbols)
+        symbols = sorted(wanted & set(self.settings.symbols))
+
+        async def start() -> None:
+            session.start_quotes(symbols)
+
+        try:
+            thread.run(start())
+        except AsyncioLoopClosed as exc:
+            raise BrokerConnectionError("session ended", broker=self.name) from exc
 
     def disconnect(self) -> None:
         for request in self._in_flight.values():
@@ -715,6 +741,25 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                     self._start_sweep()
                     continue
                 self._on_order(order)
+        elif isinstance(event, QuotesPushed):
+            for raw in event.tickers:
+                try:
+                    top = parse_bid_ask(raw)
+                except MalformedPayloadError as exc:
+                    # A quote carries no order state: nothing to sweep for.
+                    self.note_malformed(f"{self.settings.exchange} ticker: {exc}")
+                    continue
+                self.publish_quote(
+                    Quote(
+                        venue=self.name,
+                        symbol=top.symbol,
+                        bid=top.bid,
+                        ask=top.ask,
+                        bid_size=top.bid_size,
+                        ask_size=top.ask_size,
+                        ts_ns=self.context.now_ns(),
+                    )
+                )
         elif isinstance(event, TradesPushed):
             for raw in event.trades:
                 try:

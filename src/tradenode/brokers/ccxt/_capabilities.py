@@ -22,6 +22,7 @@ from ...actors._capabilities import (
     AmendMode,
     CancelAllScope,
     ClientIdRules,
+    MarketDataKind,
     VenueCapabilities,
 )
 from ...actors._contract import AcceptanceWindow
@@ -60,9 +61,15 @@ def acceptance_window(exchange: str, options: Mapping[str, Any]) -> AcceptanceWi
 
 
 def ccxt_capabilities(
-    exchange: str, has: Mapping[str, Any], options: Mapping[str, Any] | None = None
+    exchange: str,
+    has: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
+    *,
+    streaming: bool = True,
 ) -> VenueCapabilities:
-    """The capabilities of ``exchange`` through this adapter, from ccxt's ``has``."""
+    """The capabilities of ``exchange`` through this adapter, from ccxt's ``has``
+    (``streaming``: the config lets ccxt.pro stream, where the class can)."""
+    streams = streaming and has.get("watchOrders") is True and has.get("watchMyTrades") is True
     return VenueCapabilities(
         amend=AmendMode.CANCEL_REPLACE,
         reduce_only=False,
@@ -79,6 +86,8 @@ def ccxt_capabilities(
         batch_cancel=0,
         client_ids=CLIENT_ID_RULES.get(exchange, _DEFAULT_RULES),
         fractional_quantity=True,
-        # Quotes are not streamed by this adapter (yet): declared truthfully.
-        market_data=frozenset(),
+        # Top of book where ccxt.pro streams it (and the session streams at all).
+        market_data=frozenset({MarketDataKind.QUOTES})
+        if streams and has.get("watchBidsAsks") is True
+        else frozenset(),
     )

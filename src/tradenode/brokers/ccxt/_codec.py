@@ -40,6 +40,7 @@ from ...messages._messages import SubmitOrder
 __all__ = [
     "CCXT_ORDER_TYPES",
     "CCXT_TIME_IN_FORCE",
+    "CcxtBidAsk",
     "CcxtCallError",
     "CcxtOrder",
     "CcxtTrade",
@@ -52,6 +53,7 @@ __all__ = [
     "encode_order",
     "execution_id",
     "map_status",
+    "parse_bid_ask",
     "parse_order",
     "parse_orders",
     "parse_placement",
@@ -323,6 +325,36 @@ class CcxtTrade:
     fee: Decimal
     fee_currency: str | None
     timestamp: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CcxtBidAsk:
+    """One unified ticker from ``watch_bids_asks``: the top of one market's book."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    bid_size: Decimal | None
+    ask_size: Decimal | None
+    timestamp: int | None
+
+
+def parse_bid_ask(raw: object) -> CcxtBidAsk:
+    """A unified ticker as a top of book; MalformedPayloadError when a side is missing
+    or not a positive price (a one-sided book is no quote to trade on)."""
+    ticker = _mapping(raw, "ticker")
+    bid = _decimal(ticker, "bid", "ticker")
+    ask = _decimal(ticker, "ask", "ticker")
+    if bid <= 0 or ask <= 0:
+        raise MalformedPayloadError(f"{_where(ticker, 'ticker')}: bid {bid}, ask {ask}")
+    return CcxtBidAsk(
+        symbol=_string(ticker, "symbol", "ticker"),
+        bid=bid,
+        ask=ask,
+        bid_size=_decimal(ticker, "bidVolume", "ticker", optional=True),
+        ask_size=_decimal(ticker, "askVolume", "ticker", optional=True),
+        timestamp=_timestamp(ticker),
+    )
 
 
 def _where(raw: Mapping[str, Any], what: str) -> str:

@@ -218,6 +218,15 @@ class CcxtApi:
         result: list[Any] = await self._call("watch_orders", ex.watch_orders)
         return result
 
+    async def watch_bids_asks(self, symbols: list[str]) -> dict[str, Any]:
+        """ccxt.pro's top of book for ``symbols`` (Binance ``bookTicker``, OKX
+        ``bbo-tbt``): the tickers that changed, by symbol."""
+        ex = self.exchange
+        result: dict[str, Any] = await self._call(
+            "watch_bids_asks", lambda: ex.watch_bids_asks(symbols)
+        )
+        return result
+
     async def watch_my_trades(self) -> list[Any]:
         ex = self.exchange
         result: list[Any] = await self._call("watch_my_trades", ex.watch_my_trades)

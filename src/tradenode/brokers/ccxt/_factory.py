@@ -63,7 +63,10 @@ def build_ccxt(context: VenueContext[CcxtSettings]) -> VenueBuild:
             lambda: CcxtBroker(name, settings=settings, reports_to=oms, link=link)
         ),
         capabilities=ccxt_capabilities(
-            settings.exchange, exchange_has(settings.exchange), settings.options
+            settings.exchange,
+            exchange_has(settings.exchange),
+            settings.options,
+            streaming=settings.streaming != "off",
         ),
         runtime=link,
         status=lambda: link_status(link),

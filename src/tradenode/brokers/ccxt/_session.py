@@ -52,7 +52,14 @@ from ._codec import CcxtCallError, ErrorKind
 from ._endpoints import CcxtApi, client_id_way
 from ._settings import CcxtSettings, redirect_urls
 
-__all__ = ["ConnectionLost", "Malformed", "OrdersPushed", "SessionEvent", "TradesPushed"]
+__all__ = [
+    "ConnectionLost",
+    "Malformed",
+    "OrdersPushed",
+    "QuotesPushed",
+    "SessionEvent",
+    "TradesPushed",
+]
 
 logger = logging.getLogger("tradenode.brokers.ccxt")
 
@@ -72,6 +79,13 @@ class TradesPushed:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotesPushed:
+    """What one ``watch_bids_asks`` call returned (raw unified tickers)."""
+
+    tickers: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Malformed:
     """A stream frame that could not be read (skipped)."""
 
@@ -83,7 +97,7 @@ class ConnectionLost:
     reason: str
 
 
-SessionEvent = OrdersPushed | TradesPushed | Malformed | ConnectionLost
+SessionEvent = OrdersPushed | TradesPushed | QuotesPushed | Malformed | ConnectionLost
 
 
 def _guarded_class(base: type[Any], on_malformed: Callable[[str], None]) -> type[Any]:
@@ -128,6 +142,9 @@ class CcxtSession:
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = False
         self.streaming = False
+        self.quoting = False
+        """ccxt.pro streams this exchange's top of book (``watchBidsAsks``)."""
+        self._quoted: set[str] = set()
         import ccxt.async_support  # type: ignore[import-untyped]  # noqa: PLC0415 (heavy; built on the loop)
         import ccxt.pro  # type: ignore[import-untyped]  # noqa: PLC0415
 
@@ -136,6 +153,7 @@ class CcxtSession:
         if settings.streaming == "auto" and pro is not None:
             flags = pro().has
             self.streaming = bool(flags.get("watchOrders") and flags.get("watchMyTrades"))
+            self.quoting = self.streaming and flags.get("watchBidsAsks") is True
         base: type[Any] = (
             pro if self.streaming and pro is not None else getattr(ccxt.async_support, exchange_id)
         )
@@ -224,18 +242,28 @@ class CcxtSession:
             (self.api.watch_orders, OrdersPushed),
             (self.api.watch_my_trades, TradesPushed),
         ):
-            self._tasks.append(asyncio.get_running_loop().create_task(self._watch(watch, wrap)))
+            self._tasks.append(
+                asyncio.get_running_loop().create_task(self._watch(watch, _listed(wrap)))
+            )
 
-    async def _watch(
-        self, watch: Callable[[], Any], wrap: Callable[[tuple[object, ...]], Any]
-    ) -> None:
+    def start_quotes(self, symbols: list[str]) -> None:
+        """Stream the top of book of those of ``symbols`` not streamed yet (one
+        ``watch_bids_asks`` loop per call; the first failure is :class:`ConnectionLost`).
+        Called on the loop's thread."""
+        fresh = [symbol for symbol in symbols if symbol not in self._quoted]
+        if not self.quoting or not fresh:
+            return
+        self._quoted.update(fresh)
+
+        async def watch() -> Any:
+            return await self.api.watch_bids_asks(fresh)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(self._watch(watch, _tickers)))
+
+    async def _watch(self, watch: Callable[[], Any], unpack: Callable[[Any], SessionEvent]) -> None:
         try:
             while not self.closed:
-                updates = await watch()
-                if not isinstance(updates, list):
-                    self._deliver(Malformed(f"a watch returned {type(updates).__name__}"))
-                    continue
-                self._deliver(wrap(tuple(updates)))
+                self._deliver(unpack(await watch()))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 (converted at the boundary: the stream is lost)
@@ -252,3 +280,21 @@ class CcxtSession:
                 await task
         with contextlib.suppress(Exception):
             await self.exchange.close()
+
+
+def _listed(wrap: Callable[[tuple[object, ...]], SessionEvent]) -> Callable[[Any], SessionEvent]:
+    """What a ``watch_orders``/``watch_my_trades`` answer means: a list, wrapped."""
+
+    def unpack(updates: Any) -> SessionEvent:
+        if not isinstance(updates, list):
+            return Malformed(f"a watch returned {type(updates).__name__}")
+        return wrap(tuple(updates))
+
+    return unpack
+
+
+def _tickers(updates: Any) -> SessionEvent:
+    """What a ``watch_bids_asks`` answer means: the tickers that changed, by symbol."""
+    if not isinstance(updates, dict):
+        return Malformed(f"watch_bids_asks returned {type(updates).__name__}")
+    return QuotesPushed(tuple(updates.values()))

@@ -254,6 +254,9 @@ class Hub:
         self.connections: set[_Connection] = set()
         self._held: list[Json] = []
 
+    def market_streams(self) -> list[str]:
+        return sorted({stream for c in self.connections for stream in c.market})
+
     # events from the exchange (scheduled with run_sync_soon, so in order)
 
     def dispatch(self, event: VenueEvent) -> None:

@@ -341,6 +341,12 @@ class BinanceVenue(LoopbackVenue):
 
     # ---------------------------------------------------------- inspection
 
+    def market_streams(self) -> list[str]:
+        """The market streams (``btcusdt@bookTicker``, ...) some connection is
+        subscribed to now: a test waits for a client's subscription to be in before
+        it moves a price (Binance sends no bookTicker on subscribe)."""
+        return self._in_trio_sync(self._hub.market_streams)
+
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """``{asset: (free, locked)}``."""
         return self.exchange.balances()
@@ -417,5 +423,7 @@ and ``"deprecated"`` in the answer. They will go."""
 
 BinanceVenue.DEPRECATED_ALIASES = DEPRECATED_ALIASES
 
-INSPECTION = frozenset({"start", "stop", "balances", "orders", "submissions", "trades", "calls"})
+INSPECTION = frozenset(
+    {"start", "stop", "balances", "orders", "submissions", "trades", "calls", "market_streams"}
+)
 """The public methods of :class:`BinanceVenue` that are not knobs (lifecycle and inspection)."""
