@@ -20,6 +20,7 @@ from ._approvals_cli import ConsoleReader, approvals_group, run_console_line
 from ._config import NodeConfig, load_config
 from ._exceptions import ConfigError
 from ._node import Node
+from ._terminal import StatusDisplay
 from .control._ctl import ctl
 from .observability import configure_logging, secret_values
 
@@ -103,6 +104,8 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _exit_config_error(exc)
+    # Rich tables updated in place on a terminal; plain rounded lines in a pipe.
+    display = StatusDisplay(node)
     try:
         node.start()
         click.echo(
@@ -115,20 +118,21 @@ def run(
         deadline = None if duration is None else time.monotonic() + duration
         next_status = time.monotonic() + node_config.status_interval
         console = ConsoleReader() if approve_interactive else None
-        while not stop_requested.is_set() and not node.system.is_terminated:
-            for line in [] if console is None else console.lines():
-                run_console_line(node, line)
-            if kill_requested.is_set():
-                kill_requested.clear()
-                report = node.kill_switch(flatten=True)
-                click.echo(f"tradenode: KILL SWITCH engaged: {report}")
-            if time.monotonic() >= next_status:
-                click.echo(render_status(node.status()))
-                next_status = time.monotonic() + node_config.status_interval
-            remaining = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
-            if remaining <= 0:
-                break
-            stop_requested.wait(remaining)
+        with display:
+            while not stop_requested.is_set() and not node.system.is_terminated:
+                for line in [] if console is None else console.lines():
+                    run_console_line(node, line)
+                if kill_requested.is_set():
+                    kill_requested.clear()
+                    report = node.kill_switch(flatten=True)
+                    click.echo(f"tradenode: KILL SWITCH engaged: {report}")
+                if time.monotonic() >= next_status:
+                    display.show()
+                    next_status = time.monotonic() + node_config.status_interval
+                remaining = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
+                if remaining <= 0:
+                    break
+                stop_requested.wait(remaining)
         summary = node.status()
     finally:
         node.stop()
@@ -141,7 +145,7 @@ def run(
             if k in ("terminated", "termination_reason", "tree")
         }
     )
-    click.echo(render_status(summary, final=True))
+    display.final(summary)
     click.echo(f"tradenode: node {node_config.node.name} stopped ({summary['termination_reason']})")
     never = node.never_connected()
     summary["never_connected"] = never
@@ -186,38 +190,6 @@ def _build_node(node_config: NodeConfig, source: str) -> Node:
             f"{source}: config key journal.path: cannot use it as the journal directory: {reason}",
             key="journal.path",
         ) from exc
-
-
-def render_status(status: dict[str, Any], *, final: bool = False) -> str:
-    """The live status view: orders, fills, positions, PnL, breakers, the tree."""
-    title = "final summary" if final else "status"
-    lines = [
-        f"--- {status['node']} {title} ---",
-        f"orders={status.get('total_orders', '?')} fills={status.get('fills', '?')} "
-        f"open={status.get('open_orders', '-')} rejections={status.get('rejections', '?')} "
-        f"denials={status.get('denials', '?')} realized_pnl={status.get('realized_pnl', '?')}",
-    ]
-    risk = status.get("risk")
-    if isinstance(risk, dict):
-        lines.append(f"risk: {risk.get('state')} denials={risk.get('denials')}")
-    for position in status.get("positions", []):
-        lines.append(
-            f"  {position['venue']}:{position['symbol']} qty={position['quantity']} "
-            f"avg={position['avg_price']} rpnl={position['realized_pnl']} upnl={position['unrealized_pnl']}"
-        )
-    for venue, breaker in status.get("breakers", {}).items():
-        lines.append(f"breaker {venue}: {breaker}")
-    tree = status.get("tree")
-    if tree is not None:
-        lines.extend(_tree_lines(tree))
-    return "\n".join(lines)
-
-
-def _tree_lines(node: dict[str, Any], indent: str = "") -> list[str]:
-    lines = [f"{indent}{node['name']} [{node['state']}, restarts={node['restarts']}]"]
-    for child in node["children"]:
-        lines.extend(_tree_lines(child, indent + "  "))
-    return lines
 
 
 class _VenueCommands(click.Group):
