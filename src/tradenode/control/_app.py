@@ -10,6 +10,9 @@ snippet), ``DELETE /v1/venues/{name}``, ``POST /v1/strategies``, ``DELETE
 /v1/strategies/{id}``, ``POST /v1/dlq/reprocess``, ``/v1/approvals/{id}/approve``,
 ``/v1/approvals/{id}/reject``, ``/v1/journal/snapshot``.
 
+The web dashboard (``/``, ``/dashboard``, its event stream ``/v1/events`` and
+``/v1/snapshot``) is :mod:`._dashboard`'s; its buttons call the actions above.
+
 Every authorised action is journaled as an ``AUDIT`` record (who: the token's
 name, never the token; what; when, by the node's clock; the result) and logged.
 Every refusal is ``{"error": <code>, "message": <text>}`` with a 4xx status and
@@ -56,6 +59,7 @@ from ..actors._control import (
 )
 from ..messages._enums import TradingState
 from ._config import ControlConfig
+from ._dashboard import Dashboard
 from ._plain import Redactor, plain
 
 if TYPE_CHECKING:
@@ -137,9 +141,24 @@ class ControlApp:
             Route(path, self._action(name, fn), methods=[method])
             for method, path, name, fn in actions
         ]
+        self.dashboard = Dashboard(self, read_refusal=self._read_refusal)
+        routes += self.dashboard.routes()
         self.asgi = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
 
+    def close(self) -> None:
+        """End the dashboard's event streams (before the server's graceful shutdown)."""
+        self.dashboard.close()
+
     # -- plumbing -------------------------------------------------------------------
+
+    def _read_refusal(self, request: Request) -> Response | None:
+        """None when ``request`` may read; else its refusal (off loopback reads need a token)."""
+        try:
+            if self.config.reads_need_token:
+                self._authorise(request)
+        except ControlRefused as refused:
+            return self._refuse(refused)
+        return None
 
     def _answer(self, status: int, data: Any) -> Response:
         return Response(

@@ -54,6 +54,7 @@ class ControlServer:
         return self
 
     def stop(self) -> None:
+        self.app.close()
         self._runner.stop()
         if self._url_file is not None and self.url is not None:
             try:

@@ -1,0 +1,387 @@
+"""The live web dashboard the control API serves at ``/`` (also ``/dashboard``).
+
+One HTML page, a small vanilla-JS file and a stylesheet, shipped in
+``_static/`` (no build step, no external URL: the page works on a machine
+without internet). The page reads ``GET /v1/events``: server-sent events,
+each a compact snapshot of the node (orders, recent fills, positions, PnL and
+its history, breaker states, the supervision tree with restart counts,
+pending approvals, recent alerts), pushed when it changed, polled from the
+node every ``interval`` seconds of wall time (a UI refresh, not trading time).
+
+The snapshot reads the node through the same calls the control API's reads
+use; the buttons (kill switch, halt, resume) call the control API's own
+action endpoints with the token the operator typed, so every click is
+authorised and audited exactly as ``tradenode ctl`` would be.
+
+Numbers are display strings rounded to the instrument's precision where the
+config says it (``risk.instruments``' tick and lot sizes), else to a sane
+default: never a raw ``Decimal`` with thirty digits.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .._status import tree_dict
+from ..actors._breaker import GetBreakerStats
+from ..actors._control import GetFills, GetOpenOrders, GetOrder, GetPositions, GetRiskStatus
+
+if TYPE_CHECKING:
+    from ._app import ControlApp
+
+__all__ = ["AlertTail", "Dashboard", "Precision"]
+
+logger = logging.getLogger("tradenode.control")
+
+_ASK_TIMEOUT = 10.0
+_FILLS_SHOWN = 50
+_ORDERS_SHOWN = 100
+_PNL_POINTS = 600
+_ALERTS_KEPT = 50
+_KEEPALIVE_SECONDS = 15.0
+_DEFAULT_QTY_PLACES = 8
+_MONEY_PLACES = 2
+
+_ASSETS: dict[str, str] = {
+    "dashboard.html": "text/html; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard.css": "text/css; charset=utf-8",
+}
+
+
+def _places(step: Decimal) -> int:
+    """Decimal places of a tick or lot size (0.01 -> 2, 5 -> 0, 0.0005 -> 4)."""
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _fixed(value: Decimal, places: int) -> str:
+    try:
+        rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    except InvalidOperation:  # too many digits for the context: shown as it is
+        return format(value, "f")
+    if rounded == 0:
+        rounded = abs(rounded)  # never "-0.00"
+    return format(rounded, "f")
+
+
+class Precision:
+    """How many decimals a symbol's prices and quantities are shown with.
+
+    From the config's ``risk.instruments`` (``tick_size``, ``lot_size``) where
+    the symbol is listed; otherwise prices get 2 decimals at or above 1 and
+    up to 8 significant decimals below, quantities up to 8 decimals with
+    trailing zeros dropped. Money (PnL, commissions) gets 2 decimals.
+    """
+
+    def __init__(self, instruments: dict[str, tuple[Decimal, Decimal]]) -> None:
+        self._instruments = instruments
+
+    @classmethod
+    def from_config(cls, config: Any) -> Precision:
+        rules = getattr(getattr(config, "risk", None), "instruments", {}) or {}
+        return cls({symbol: (r.tick_size, r.lot_size) for symbol, r in rules.items()})
+
+    def price(self, symbol: str, value: Decimal | None) -> str:
+        if value is None:
+            return ""
+        known = self._instruments.get(symbol)
+        if known is not None:
+            return _fixed(value, _places(known[0]))
+        if abs(value) >= 1 or value == 0:
+            return _fixed(value, 2)
+        # A small price: 8 significant decimals after its leading zeros.
+        leading = -value.adjusted() - 1
+        return _trim(_fixed(value, min(leading + 8, 12)))
+
+    def quantity(self, symbol: str, value: Decimal | None) -> str:
+        if value is None:
+            return ""
+        known = self._instruments.get(symbol)
+        if known is not None:
+            return _fixed(value, _places(known[1]))
+        return _trim(_fixed(value, _DEFAULT_QTY_PLACES))
+
+    @staticmethod
+    def money(value: Decimal) -> str:
+        return _fixed(value, _MONEY_PLACES)
+
+
+def _trim(text: str) -> str:
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+class AlertTail(logging.Handler):
+    """The most recent alerts, as the alert dispatcher logs them (``ALERT kind
+    [severity]: summary`` on ``tradenode.alerts``): the dispatcher keeps no
+    history of its own, and its log line is published for every alert."""
+
+    def __init__(self, kept: int = _ALERTS_KEPT) -> None:
+        super().__init__(level=logging.WARNING)
+        self.alerts: deque[dict[str, str]] = deque(maxlen=kept)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not (isinstance(record.msg, str) and record.msg.startswith("ALERT ")):
+            return
+        args = record.args if isinstance(record.args, tuple) else ()
+        kind, severity, summary = ([str(a) for a in args] + ["", "", ""])[:3]
+        self.alerts.append(
+            {
+                "kind": kind,
+                "severity": severity,
+                "summary": summary,
+                "venue": str(getattr(record, "venue", None) or ""),
+                "at": time.strftime("%H:%M:%S", time.localtime(record.created)),
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    at_ms: int
+    total: Decimal
+
+
+class Dashboard:
+    """The dashboard's routes on a :class:`ControlApp` and the snapshots it pushes."""
+
+    def __init__(
+        self,
+        app: ControlApp,
+        *,
+        read_refusal: Callable[[Request], Response | None],
+        interval: float = 0.25,
+    ) -> None:
+        self.app = app
+        self._read_refusal = read_refusal
+        """The control API's own check for reads (a token off loopback)."""
+        self.interval = interval
+        self.precision = Precision.from_config(app.node.config)
+        self._lock = threading.Lock()
+        self._pnl: deque[_Sample] = deque(maxlen=_PNL_POINTS)
+        self._closed = threading.Event()
+        self.alerts = AlertTail()
+        self._alert_logger = logging.getLogger("tradenode.alerts")
+        self._alert_logger.addHandler(self.alerts)
+        self.streams = 0
+        """Event streams open now."""
+
+    def close(self) -> None:
+        """End every event stream and stop listening for alerts."""
+        self._closed.set()
+        self._alert_logger.removeHandler(self.alerts)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self._index, methods=["GET"]),
+            Route("/dashboard", self._page("dashboard.html"), methods=["GET"]),
+            Route("/dashboard/dashboard.js", self._page("dashboard.js"), methods=["GET"]),
+            Route("/dashboard/dashboard.css", self._page("dashboard.css"), methods=["GET"]),
+            Route("/v1/events", self._events, methods=["GET"]),
+            Route("/v1/snapshot", self._snapshot, methods=["GET"]),
+        ]
+
+    # -- endpoints ------------------------------------------------------------------
+
+    async def _index(self, request: Request) -> Response:
+        return RedirectResponse("/dashboard", status_code=307)
+
+    def _page(self, name: str) -> Callable[[Request], Any]:
+        media_type = _ASSETS[name]
+
+        async def endpoint(request: Request) -> Response:
+            body = _asset(name)
+            return Response(
+                body,
+                media_type=media_type,
+                headers={
+                    "Cache-Control": "no-store",
+                    # Nothing from elsewhere: no CDN, no inline script, no framing.
+                    "Content-Security-Policy": (
+                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+                    ),
+                    "X-Content-Type-Options": "nosniff",
+                },
+            )
+
+        return endpoint
+
+    async def _snapshot(self, request: Request) -> Response:
+        """One snapshot as plain JSON (what each event carries)."""
+        refused = self._check_read(request)
+        if refused is not None:
+            return refused
+        text = await anyio.to_thread.run_sync(self.snapshot_text)
+        return Response(text, media_type="application/json")
+
+    async def _events(self, request: Request) -> Response:
+        refused = self._check_read(request)
+        if refused is not None:
+            return refused
+        return StreamingResponse(
+            self._stream(request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    def _check_read(self, request: Request) -> Response | None:
+        return self._read_refusal(request)
+
+    async def _stream(self, request: Request) -> AsyncIterator[str]:
+        """Server-sent events: a snapshot whenever it differs from the last one sent,
+        a comment now and then so proxies keep the stream open."""
+        last: str | None = None
+        quiet = 0.0
+        with self._lock:
+            self.streams += 1
+        try:
+            yield "retry: 2000\n\n"
+            while not self._closed.is_set():
+                try:
+                    text = await anyio.to_thread.run_sync(self.snapshot_text)
+                except Exception as exc:  # an event saying so, never a dead stream
+                    logger.exception("dashboard: a snapshot failed")
+                    message = self.app.redactor.scrub(f"{type(exc).__name__}: {exc}")
+                    text = json.dumps({"error": message})
+                if text != last:
+                    yield f"event: snapshot\ndata: {text}\n\n"
+                    last, quiet = text, 0.0
+                elif quiet >= _KEEPALIVE_SECONDS:
+                    yield ": keepalive\n\n"
+                    quiet = 0.0
+                if await request.is_disconnected():
+                    break
+                await anyio.sleep(self.interval)
+                quiet += self.interval
+        finally:
+            with self._lock:
+                self.streams -= 1
+
+    # -- the snapshot ---------------------------------------------------------------
+
+    def snapshot_text(self) -> str:
+        """The snapshot as the JSON an event carries (secrets redacted)."""
+        return self.app.redactor.dumps(self.snapshot())
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the page shows, read from the node (blocking asks: a worker thread)."""
+        node = self.app.node
+        oms = node.oms
+        risk = node.risk.ask(GetRiskStatus(), _ASK_TIMEOUT)
+        open_orders = oms.ask(GetOpenOrders(), _ASK_TIMEOUT)
+        fills = list(oms.ask(GetFills(), _ASK_TIMEOUT))
+        recent = fills[-_FILLS_SHOWN:]
+        ids = [order.client_order_id for order in open_orders]
+        for fill in reversed(recent):
+            if fill.client_order_id not in ids:
+                ids.append(fill.client_order_id)
+        orders = []
+        for client_order_id in ids[:_ORDERS_SHOWN]:
+            view = oms.ask(GetOrder(client_order_id), _ASK_TIMEOUT)
+            if view is not None:
+                orders.append(self._order(view))
+        positions = oms.ask(GetPositions(), _ASK_TIMEOUT)
+        realized = sum((p.realized_pnl for p in positions), Decimal(0))
+        unrealized = sum((p.unrealized_pnl for p in positions), Decimal(0))
+        total = realized + unrealized
+        tree = node.tree()
+        return {
+            "node": node.config.node.name,
+            "trading_state": risk["state"],
+            "execution_mode": node.execution_mode().value,
+            "orders": orders,
+            "fills": [self._fill(f) for f in reversed(recent)],
+            "fill_count": len(fills),
+            "positions": [self._position(p) for p in positions if p.quantity or p.realized_pnl],
+            "pnl": {
+                "realized": Precision.money(realized),
+                "unrealized": Precision.money(unrealized),
+                "total": Precision.money(total),
+                "history": self._pnl_history(total),
+            },
+            "breakers": self._breakers(),
+            "tree": None if tree is None else tree_dict(tree),
+            "approvals": [pending.describe() for pending in node.pending_approvals()],
+            "alerts": list(reversed(self.alerts.alerts))[:20],
+        }
+
+    def _pnl_history(self, total: Decimal) -> list[list[Any]]:
+        """Total PnL over time: a point each time it changed (wall clock, ms)."""
+        with self._lock:
+            if not self._pnl or self._pnl[-1].total != total:
+                self._pnl.append(_Sample(int(time.time() * 1000), total))
+            return [[s.at_ms, Precision.money(s.total)] for s in self._pnl]
+
+    def _breakers(self) -> dict[str, dict[str, Any]]:
+        breakers = {}
+        for entry in self.app.node.directory.venues():
+            stats = entry.breaker.ask(GetBreakerStats(), _ASK_TIMEOUT)
+            breakers[entry.name] = {
+                "state": stats.circuit_state,
+                "failures": stats.failure_count,
+                "dlq": stats.dlq_size,
+                "in_flight": stats.in_flight,
+            }
+        return breakers
+
+    def _order(self, view: Any) -> dict[str, Any]:
+        order = view.order
+        p = self.precision
+        return {
+            "client_order_id": order.client_order_id,
+            "strategy": order.strategy_id,
+            "venue": order.venue,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "type": order.order_type.value,
+            "quantity": p.quantity(order.symbol, order.quantity),
+            "price": p.price(order.symbol, order.price),
+            "status": view.status.value,
+            "filled": p.quantity(order.symbol, view.filled_quantity),
+            "avg_price": p.price(order.symbol, view.avg_fill_price),
+        }
+
+    def _fill(self, fill: Any) -> dict[str, Any]:
+        p = self.precision
+        return {
+            "execution_id": fill.execution_id,
+            "client_order_id": fill.client_order_id,
+            "venue": fill.venue,
+            "symbol": fill.symbol,
+            "side": fill.side.value,
+            "quantity": p.quantity(fill.symbol, fill.last_quantity),
+            "price": p.price(fill.symbol, fill.last_price),
+            "commission": Precision.money(fill.commission),
+        }
+
+    def _position(self, position: Any) -> dict[str, Any]:
+        p = self.precision
+        return {
+            "venue": position.venue,
+            "symbol": position.symbol,
+            "quantity": p.quantity(position.symbol, position.quantity),
+            "avg_price": p.price(position.symbol, position.avg_price),
+            "realized": Precision.money(position.realized_pnl),
+            "unrealized": Precision.money(position.unrealized_pnl),
+        }
+
+
+def _asset(name: str) -> bytes:
+    return importlib.resources.files("tradenode.control").joinpath("_static", name).read_bytes()
