@@ -2,7 +2,8 @@
 
 Reads: ``GET /v1/status``, ``/v1/tree``, ``/v1/orders?venue=&strategy=&state=``,
 ``/v1/fills``, ``/v1/positions``, ``/v1/pnl``, ``/v1/breakers``, ``/v1/risk``,
-``/v1/approvals``, ``/v1/parents``, ``/v1/audit`` (this process's actions).
+``/v1/approvals``, ``/v1/parents``, ``/v1/audit`` (this process's actions),
+``/metrics`` (Prometheus, when ``metrics:`` is configured).
 Actions (``Authorization: Bearer <token>``; missing: 401, wrong: 403, nothing
 changed): ``POST /v1/kill-switch``, ``/v1/trading-state`` (ACTIVE ends an
 EMERGENCY: the node's resume), ``/v1/execution-mode``, ``/v1/venues`` (a YAML
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import yaml
+from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -136,7 +138,8 @@ class ControlApp:
             ("POST", "/v1/approvals/{name}/reject", "reject", self._reject),
             ("POST", "/v1/journal/snapshot", "journal-snapshot", self._snapshot),
         ]
-        routes = [Route(path, self._read(fn), methods=["GET"]) for path, fn in reads]
+        routes = self._metrics_routes()
+        routes += [Route(path, self._read(fn), methods=["GET"]) for path, fn in reads]
         routes += [
             Route(path, self._action(name, fn), methods=[method])
             for method, path, name, fn in actions
@@ -395,6 +398,29 @@ class ControlApp:
 
     def _audit_list(self, request: Request) -> Any:
         return list(self.audit)
+
+    def _metrics_routes(self) -> list[Route]:
+        """``GET /metrics`` when ``metrics:`` is configured: the node's registry (the
+        metrics port's own), read as reads are (a token off loopback)."""
+        if self.node.observability.metrics_config is None:
+            return []
+        return [Route("/metrics", self._metrics, methods=["GET"])]
+
+    async def _metrics(self, request: Request) -> Response:
+        try:
+            if self.config.reads_need_token:
+                self._authorise(request)
+            encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+            # A scrape asks the actors with blocking asks: never on the event loop.
+            body = await anyio.to_thread.run_sync(encoder, self.node.observability.registry)
+        except ControlRefused as refused:
+            return self._refuse(refused)
+        except Exception as exc:  # an answer, never a dead server thread
+            logger.exception("control API: /metrics failed")
+            return self._refuse(
+                ControlRefused(503, "unavailable", f"/metrics: {type(exc).__name__}: {exc}")
+            )
+        return Response(body, headers={"Content-Type": content_type})
 
     # -- actions --------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -69,7 +70,9 @@ from ._snapshots import (
 )
 
 __all__ = [
+    "COMMIT_LATENCY_BOUNDS",
     "DEFAULT_SEGMENT_BYTES",
+    "CommitLatency",
     "CompactionResult",
     "Journal",
     "JournalReport",
@@ -109,6 +112,43 @@ class JournalStats:
     first_seq: int
     last_seq: int
     durable_seq: int
+
+
+#: Upper bounds (seconds) of the commit latency buckets: 0.5 ms to 10 s.
+COMMIT_LATENCY_BOUNDS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitLatency:
+    """Append-to-durable latency of the commits since open, as a fixed-bucket histogram.
+
+    One observation per fsync that made records durable: the seconds
+    (monotonic) from the append of the oldest record it covered to the end
+    of its fsync, so a group commit counts its wait for the timer too.
+    ``buckets[i]`` counts commits at or below ``bounds[i]`` (cumulative, as
+    Prometheus has it); ``count`` includes those above the last bound.
+    Bounded memory: counters only.
+    """
+
+    bounds: tuple[float, ...]
+    buckets: tuple[int, ...]
+    count: int
+    sum: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +252,13 @@ class Journal:
         self._tail_size = 0
         self._appended = 0
         self._fsyncs = 0
+        # Commit latency: when the oldest queued record was appended, when the oldest
+        # written-but-not-fsynced one was, and the histogram of append -> durable.
+        self._queued_since: float | None = None
+        self._unsynced_since: float | None = None
+        self._latency_counts = [0] * len(COMMIT_LATENCY_BOUNDS)
+        self._latency_count = 0
+        self._latency_sum = 0.0
         self._pending_count = 0
         self._pending_since = 0.0
         self._timer: Cancellable | None = None
@@ -225,6 +272,9 @@ class Journal:
         self._torn_tail: TornTail | None = None
         self._owns_clock = clock is None and fsync.mode is FsyncMode.GROUP and not read_only
         self._clock: Clock | None = SystemClock() if self._owns_clock else clock
+        # Commit latency is read on the journal's clock when it has one (a test's
+        # ManualClock gives exact figures), else on the process's monotonic clock.
+        self._monotonic = time.monotonic if self._clock is None else self._clock.monotonic
         try:
             self._open_files()
         except BaseException:
@@ -526,6 +576,8 @@ class Journal:
         self._queue.append(frame)
         self._tail_size += len(frame)
         self._last_seq = seq
+        if self._queued_since is None:
+            self._queued_since = self._monotonic()
 
     def _schedule_group_locked(self, count: int) -> bool | None:
         """Arm the group-commit timer: ``interval_ms`` after the group's first record, or
@@ -601,6 +653,7 @@ class Journal:
                 if self._failure is not None or self._fd < 0 or not self._queue:
                     return
                 queue, self._queue = self._queue, []
+                self._take_queued_since_locked()
             self._write(queue)
 
     def _write(self, queue: list[bytes | int]) -> None:
@@ -708,6 +761,7 @@ class Journal:
             if self._fd < 0:
                 return self._durable_seq
             queue, self._queue = self._queue, []
+            self._take_queued_since_locked()
             self._pending_count = 0
             if self._timer is not None:
                 self._timer.cancel()
@@ -747,6 +801,7 @@ class Journal:
             advanced = target > self._durable_seq
             if advanced:
                 self._durable_seq = target
+                self._observe_commit_locked()
             listeners = tuple(self._listeners)
         if advanced:
             for listener in listeners:
@@ -755,6 +810,34 @@ class Journal:
                 except Exception:
                     logger.exception("durability listener %r failed", listener)
         return self._durable_seq
+
+    def _take_queued_since_locked(self) -> None:
+        """The queue was taken to be written: its oldest append time moves to the
+        not-yet-durable records (an older one already waiting there stays)."""
+        if self._unsynced_since is None:
+            self._unsynced_since = self._queued_since
+        self._queued_since = None
+
+    def _observe_commit_locked(self) -> None:
+        since, self._unsynced_since = self._unsynced_since, None
+        if since is None:
+            return
+        latency = max(0.0, self._monotonic() - since)
+        self._latency_count += 1
+        self._latency_sum += latency
+        for index, bound in enumerate(COMMIT_LATENCY_BOUNDS):
+            if latency <= bound:
+                self._latency_counts[index] += 1
+
+    def commit_latency(self) -> CommitLatency:
+        """The append-to-durable latency histogram of the commits since open."""
+        with self._lock:
+            return CommitLatency(
+                bounds=COMMIT_LATENCY_BOUNDS,
+                buckets=tuple(self._latency_counts),
+                count=self._latency_count,
+                sum=self._latency_sum,
+            )
 
     def _counted_fsync(self, fd: int) -> None:
         self._fsync_function(fd)

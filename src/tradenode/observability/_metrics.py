@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from ..actors._breaker import GetBreakerStats, VenueFailureStats
@@ -215,6 +220,19 @@ class NodeCollector(Collector):
             counter = CounterMetricFamily(name, text)
             counter.add_metric([], value)
             yield counter
+        latency = journal.commit_latency()
+        histogram = HistogramMetricFamily(
+            "tradenode_journal_commit_latency_seconds",
+            "Seconds from a record's append to the end of the fsync that made it durable, "
+            "per commit (its oldest record).",
+        )
+        histogram.add_metric(
+            [],
+            buckets=[(_bound(b), n) for b, n in zip(latency.bounds, latency.buckets, strict=True)]
+            + [("+Inf", latency.count)],
+            sum_value=latency.sum,
+        )
+        yield histogram
 
     def _drift(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
@@ -256,3 +274,8 @@ class MetricsServer:
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(5)
+
+
+def _bound(seconds: float) -> str:
+    """A bucket's ``le`` as Prometheus' own histograms print it (``0.005``, ``1.0``)."""
+    return repr(float(seconds))
