@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
 import re
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -189,3 +191,54 @@ def test_tradenode_run_piped_prints_plain_rounded_lines(tmp_path: Path) -> None:
         assert f"paper:{position['symbol']} qty={qty} avg={avg} " in final
     for figure in re.findall(r"(?:avg|price|pnl)=(-?\d+\.\d+)", out):
         assert len(figure.partition(".")[2]) == 2, figure
+
+
+def test_tradenode_run_on_a_terminal_draws_coloured_tables(tmp_path: Path) -> None:
+    """Under a pseudo-terminal the view is rich's: colour codes, box-drawn tables,
+    and the same rounded figures in the final summary."""
+    summary = tmp_path / "summary.json"
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160", "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradenode",
+            "run",
+            "--duration",
+            "2",
+            "--summary-json",
+            str(summary),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        if not select.select([leader], [], [], 60)[0]:  # a hung child fails, never hangs
+            process.kill()
+            pytest.fail("tradenode run wrote nothing for 60 s")
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    out = b"".join(chunks).decode("utf-8", "replace")
+    assert "\x1b[" in out and "┃" in out  # colour and box drawing: rich, not the plain lines
+    final = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out[out.index("final summary") :])
+    data = json.loads(summary.read_text())
+    assert data["positions"]
+    for position in data["positions"]:
+        avg = Decimal(position["avg_price"]).quantize(TICK)
+        assert re.search(rf"│ paper +│ {position['symbol']} .*│ +{re.escape(str(avg))} │", final), (
+            final
+        )
