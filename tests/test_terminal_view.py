@@ -21,7 +21,7 @@ from rich.console import Console
 
 # The terminal view is the CLI's own, not a public API: its module is private.
 from tradenode._terminal import PrecisionMap, plain_status, render_status, terminal_view
-from tradenode.messages import OrderFilled, Side
+from tradenode.messages import OrderFilled, OrderRejected, OrderType, Side
 
 from ._node_helpers import Harness, running_node
 
@@ -242,3 +242,26 @@ def test_tradenode_run_on_a_terminal_draws_coloured_tables(tmp_path: Path) -> No
         assert re.search(rf"│ paper +│ {position['symbol']} .*│ +{re.escape(str(avg))} │", final), (
             final
         )
+
+
+def test_refused_orders_show_as_a_red_count() -> None:
+    with running_node() as h:
+        h.strategy()
+        # 0.01 ETH at 100.00 is under the paper venue's 5 USDT minimum notional.
+        coid = h.do(
+            lambda ctx: ctx.submit_order(
+                "ETHUSDT",
+                Side.BUY,
+                Decimal("0.01"),
+                order_type=OrderType.LIMIT,
+                price=Decimal("100.00"),
+                venue="paper",
+            )
+        )
+        h.wait_for(OrderRejected, coid)
+        h.sync()
+        view = terminal_view(h.node)
+        coloured = _text(render_status(view, PrecisionMap.from_node(h.node)), colour=True)
+    assert view["rejections"] == 1
+    assert "rejections \x1b[31m1\x1b[0m" in coloured
+    assert "denials 0" in coloured

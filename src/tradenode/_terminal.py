@@ -262,9 +262,14 @@ def _header(status: Mapping[str, Any], precision: PrecisionMap, final: bool) -> 
     text.append("final summary" if final else "status", style="bold")
     text.append(
         f"  orders {status.get('total_orders', '?')}  fills {status.get('fills', '?')}"
-        f"  open {status.get('open_orders', '-')}  rejections {status.get('rejections', '?')}"
-        f"  denials {status.get('denials', '?')}  realized PnL "
+        f"  open {status.get('open_orders', '-')}"
     )
+    for name in ("rejections", "denials"):
+        count = status.get(name, "?")
+        text.append(f"  {name} ")
+        # Refused orders are not listed (the OMS lists open and filled ones): red counts.
+        text.append(str(count), style="red" if isinstance(count, int) and count > 0 else "")
+    text.append("  realized PnL ")
     text.append_text(_pnl(status.get("realized_pnl"), precision))
     risk = status.get("risk")
     if isinstance(risk, dict):
