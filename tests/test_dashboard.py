@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,13 @@ from pydantic import SecretStr
 from tradenode import Node, parse_config
 from tradenode.actors import GetRiskStatus
 from tradenode.control import ControlConfig
-from tradenode.control._app import ControlApp  # a remote bind's app, served on loopback
-from tradenode.control._dashboard import Precision  # the display rounding is private
-from tradenode.control._server import ControlServerRunner  # serves that app on loopback
-from tradenode.messages import OrderFilled, Side
+
+# Internals: a remote bind's app served on a loopback port (no socket beyond it), and
+# the display rounding, which is private to the dashboard.
+from tradenode.control._app import ControlApp
+from tradenode.control._dashboard import Precision
+from tradenode.control._server import ControlServerRunner
+from tradenode.messages import OrderFilled, OrderStatus, Side
 from tradenode.supervision import ManualClock
 
 from ._node_helpers import Harness
@@ -56,17 +60,21 @@ control:
 """
 
 
-@pytest.fixture
-def h(tmp_path: Path, clock: ManualClock) -> Iterator[Harness]:
-    config = parse_config(
-        CONFIG.format(journal=tmp_path / "journal"), environ={"DASH_TOKEN": TOKEN}
-    )
-    node = Node(config, clock=clock)
+@contextmanager
+def _running(tmp_path: Path, clock: ManualClock, extra: str = "") -> Iterator[Harness]:
+    text = CONFIG.format(journal=tmp_path / "journal") + extra
+    node = Node(parse_config(text, environ={"DASH_TOKEN": TOKEN}), clock=clock)
     node.start()
     try:
         yield Harness(node, clock)
     finally:
         node.stop(timeout=20)
+
+
+@pytest.fixture
+def h(tmp_path: Path, clock: ManualClock) -> Iterator[Harness]:
+    with _running(tmp_path, clock) as harness:
+        yield harness
 
 
 def _url(h: Harness) -> str:
@@ -78,8 +86,15 @@ def _trading_state(h: Harness) -> str:
     return str(h.node.risk.ask(GetRiskStatus(), 10)["state"])
 
 
-def _buy(h: Harness, quantity: str) -> OrderFilled:
+def _submit(h: Harness, quantity: str) -> str:
+    """A market buy through the node (a strategy's order); its client order id."""
     coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, Decimal(quantity), venue="paper"))
+    assert isinstance(coid, str)
+    return coid
+
+
+def _buy(h: Harness, quantity: str) -> OrderFilled:
+    coid = _submit(h, quantity)
     (fill,) = h.wait_for(OrderFilled, coid)
     assert isinstance(fill, OrderFilled)
     return fill
@@ -309,3 +324,45 @@ def test_in_chromium_a_fill_shows_live_and_the_kill_switch_halts_the_node(
         "trading-state",
         "trading-state",
     ]
+
+
+def test_in_chromium_pending_orders_are_approved_and_rejected(
+    tmp_path: Path, clock: ManualClock, browser: Any
+) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
+
+    def text_of(element_id: str) -> str:
+        return str(browser.find_element(By.ID, element_id).text)
+
+    def decide(order: str, verdict: str) -> None:
+        # The table is re-rendered on every push: find the row's button afresh.
+        selector = f'#approvals tr[data-key="{order}"] button.{verdict}'
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
+        wait.until(expected_conditions.alert_is_present()).accept()
+        wait.until(lambda _: f"{verdict} {order}: done" in text_of("action-result"))
+
+    with _running(tmp_path, clock, "execution_mode: MANUAL\n") as h:
+        browser.get(_url(h) + "/dashboard")
+        wait.until(lambda _: "live" in text_of("conn"))
+        browser.find_element(By.ID, "token").send_keys(TOKEN)
+        first, second = _submit(h, "0.1"), _submit(h, "0.2")
+        wait.until(lambda _: first in text_of("approvals") and second in text_of("approvals"))
+        decide(first, "approve")
+        h.wait_status(first, OrderStatus.FILLED)
+        decide(second, "reject")
+        wait.until(
+            lambda _: first not in text_of("approvals") and second not in text_of("approvals")
+        )
+        wait.until(lambda _: first in text_of("fills"))
+        assert h.node.pending_approvals() == ()
+        assert h.position("BTCUSDT") == Decimal("0.1")
+        assert h.node.control is not None
+        assert [(a.who, a.action) for a in h.node.control.app.audit] == [
+            ("ops", "approve"),
+            ("ops", "reject"),
+        ]

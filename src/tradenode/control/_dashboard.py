@@ -167,7 +167,7 @@ class Dashboard:
         app: ControlApp,
         *,
         read_refusal: Callable[[Request], Response | None],
-        interval: float = 0.25,
+        interval: float = 0.5,
     ) -> None:
         self.app = app
         self._read_refusal = read_refusal
@@ -177,6 +177,8 @@ class Dashboard:
         self._lock = threading.Lock()
         self._pnl: deque[_Sample] = deque(maxlen=_PNL_POINTS)
         self._closed = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self._cached: tuple[float, str] | None = None
         self.alerts = AlertTail()
         self._alert_logger = logging.getLogger("tradenode.alerts")
         self._alert_logger.addHandler(self.alerts)
@@ -277,8 +279,15 @@ class Dashboard:
     # -- the snapshot ---------------------------------------------------------------
 
     def snapshot_text(self) -> str:
-        """The snapshot as the JSON an event carries (secrets redacted)."""
-        return self.app.redactor.dumps(self.snapshot())
+        """The snapshot as the JSON an event carries (secrets redacted); streams polling
+        within half an interval of each other share one read of the node."""
+        with self._snapshot_lock:
+            now = time.monotonic()
+            if self._cached is not None and now - self._cached[0] < self.interval / 2:
+                return self._cached[1]
+            text = self.app.redactor.dumps(self.snapshot())
+            self._cached = (now, text)
+            return text
 
     def snapshot(self) -> dict[str, Any]:
         """What the page shows, read from the node (blocking asks: a worker thread)."""

@@ -99,6 +99,17 @@ function render(s) {
   const breakers = Object.entries(s.breakers).map(([venue, b]) => Object.assign({ venue }, b));
   fillTable("breakers", breakers, [["venue"], ["state"], ["failures", true], ["dlq", true], ["in_flight", true]], "venue");
   fillTable("approvals", s.approvals, [["id"], ["strategy"], ["venue"], ["symbol"], ["side"], ["quantity", true], ["price", true], ["why"]], "id");
+  for (const row of $("approvals").tBodies[0].rows) {
+    const td = document.createElement("td");
+    for (const verdict of ["approve", "reject"]) {
+      const button = document.createElement("button");
+      button.textContent = verdict;
+      button.className = verdict;
+      button.addEventListener("click", () => decide(row.dataset.key, verdict));
+      td.appendChild(button);
+    }
+    row.appendChild(td);
+  }
   const alerts = $("alerts");
   alerts.replaceChildren();
   for (const a of s.alerts) {
@@ -166,18 +177,27 @@ function showResult(outcome, text) {
   out.textContent = text;
 }
 
-async function act(name) {
+function act(name) {
   const action = ACTIONS[name];
-  if (!window.confirm(action.question)) {
+  return send(name, action.question, action.path, action.body);
+}
+
+function decide(id, verdict) {
+  const path = "/v1/approvals/" + encodeURIComponent(id) + "/" + verdict;
+  return send(verdict + " " + id, verdict.toUpperCase() + " order " + id + "?", path, {});
+}
+
+async function send(name, question, path, body) {
+  if (!window.confirm(question)) {
     showResult("cancelled", name + ": not confirmed, nothing sent");
     return;
   }
   showResult("pending", name + ": sending...");
   try {
-    const response = await fetch(action.path, {
+    const response = await fetch(path, {
       method: "POST",
       headers: Object.assign({ "Content-Type": "application/json" }, authHeaders()),
-      body: JSON.stringify(action.body),
+      body: JSON.stringify(body),
       cache: "no-store",
     });
     const answer = await response.json();
