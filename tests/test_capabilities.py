@@ -200,6 +200,8 @@ def test_binance_declaration_is_pinned() -> None:
         fractional_quantity=True,
         # The public tape (<symbol>@trade) to trade subscriptions since issue #18.
         market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.TRADES, MarketDataKind.DEPTH}),
+        # icebergQty on LIMIT / LIMIT_MAKER since issue #18 (the Iceberg algorithm goes native).
+        native_iceberg=True,
     )
 
 
@@ -245,6 +247,8 @@ def test_binance_declares_exactly_the_order_types_and_tifs_its_codec_sends() -> 
         assert _binance_sends(order(tif=tif)) == (tif in caps.time_in_force), tif
     assert _binance_sends(order(post_only=True)) and caps.post_only
     assert _binance_sends(order(quantity="0.00012")) and caps.fractional_quantity
+    iceberg = replace(order(), display_quantity=D("0.5"))
+    assert _binance_sends(iceberg) and caps.native_iceberg
 
 
 def test_binance_client_id_rules_are_the_codecs() -> None:
@@ -305,6 +309,36 @@ def test_post_only_on_a_venue_without_it_is_denied() -> None:
         "venue v does not support post-only orders",
     )
     assert engine().check_submit(order(), RiskContext(), capabilities=caps).approved
+
+
+def test_a_display_quantity_on_a_venue_without_native_iceberg_is_denied() -> None:
+    iceberg = replace(order(quantity="10"), display_quantity=D("2"))
+    assert not VenueCapabilities().native_iceberg
+    decision = engine().check_submit(iceberg, RiskContext(), capabilities=VenueCapabilities())
+    assert (decision.code, decision.reason) == (
+        UNSUPPORTED,
+        "venue v does not support native iceberg orders (display_quantity 2)",
+    )
+    native = VenueCapabilities(native_iceberg=True)
+    assert engine().check_submit(iceberg, RiskContext(), capabilities=native).approved
+    with pytest.raises(ValueError, match=r"VenueCapabilities\.native_iceberg"):
+        VenueCapabilities(native_iceberg=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("display", "changes", "match"),
+    [
+        ("10", {}, "below the quantity 10"),
+        ("0", {}, "display_quantity"),
+        ("2", {"time_in_force": TimeInForce.IOC}, "must be GTC"),
+        ("2", {"order_type": OrderType.MARKET, "price": None}, "only LIMIT orders"),
+    ],
+)
+def test_an_iceberg_order_is_checked_where_it_is_built(
+    display: str, changes: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        replace(order(quantity="10"), display_quantity=D(display), **changes)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ flatten there is a plain opposite-side order no larger than what the venue
 holds). The breaker's exactly-once rule needs the venue's acceptance window.
 The risk guard refuses, before anything is sent, an order whose type, time
 in force, post-only flag or fractional quantity the venue does not declare
-(``DenialCode.UNSUPPORTED_BY_VENUE``), and strategies draw client order ids
+(``DenialCode.UNSUPPORTED_BY_VENUE``), an iceberg's display quantity
+where the venue has no native iceberg, and strategies draw client order ids
 that fit the venue's ``ClientIdRules``.
 """
 
@@ -184,6 +185,10 @@ class VenueCapabilities:
     venues: whole shares only)."""
     market_data: frozenset[MarketDataKind] = frozenset({MarketDataKind.QUOTES})
     """The market data the adapter delivers."""
+    native_iceberg: bool = False
+    """Whether a LIMIT order can carry a display quantity the venue itself shows
+    and refreshes (Binance ``icebergQty``); elsewhere an order with a
+    ``display_quantity`` is denied and the Iceberg algorithm emulates."""
 
     def __post_init__(self) -> None:
         _set_of(self, "order_types", OrderType)
@@ -191,7 +196,13 @@ class VenueCapabilities:
         _set_of(self, "native_amend_order_types", OrderType)
         _set_of(self, "native_amend_time_in_force", TimeInForce)
         _set_of(self, "market_data", MarketDataKind)
-        for name in ("reduce_only", "positions_are_balances", "post_only", "fractional_quantity"):
+        for name in (
+            "reduce_only",
+            "positions_are_balances",
+            "post_only",
+            "fractional_quantity",
+            "native_iceberg",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"VenueCapabilities.{name}={getattr(self, name)!r}: must be a bool"

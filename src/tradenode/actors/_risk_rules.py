@@ -601,6 +601,8 @@ class RiskEngine:
             )
         elif order.post_only and not capabilities.post_only:
             what = "post-only orders"
+        elif order.display_quantity is not None and not capabilities.native_iceberg:
+            what = f"native iceberg orders (display_quantity {order.display_quantity})"
         elif (
             not capabilities.fractional_quantity
             and order.quantity != order.quantity.to_integral_value()

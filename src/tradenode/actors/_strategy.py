@@ -148,11 +148,14 @@ class StrategyContext:
         post_only: bool = False,
         reduce_only: bool = False,
         venue: str | None = None,
+        display_quantity: Decimal | None = None,
     ) -> str:
         """Send an order for risk checks; returns its client order id.
 
         Invalid arguments never raise into the strategy: the order is denied
         with ``INVALID_ORDER`` and the reason, like any other denial.
+        ``display_quantity`` makes a LIMIT GTC order a native iceberg, where
+        the venue declares one (else denied ``UNSUPPORTED_BY_VENUE``).
         """
         return self._actor.submit(
             symbol=symbol,
@@ -167,6 +170,7 @@ class StrategyContext:
             post_only=post_only,
             reduce_only=reduce_only,
             venue=venue or self._actor.strategy.venue,
+            display_quantity=display_quantity,
         )
 
     def cancel_order(self, client_order_id: str) -> None:

@@ -161,6 +161,12 @@ class SubmitOrder(Message):
     """Where the router sent an order that named no venue, and why (policy, venue,
     quotes, failover); None for an order that named its venue. Recorded on the
     order so the OMS journals it with it. Defaulted: old journals decode unchanged."""
+    display_quantity: Decimal | None = None
+    """A native iceberg: the venue shows only this much of the order at a time and
+    refreshes it from the hidden rest as it fills (Binance ``icebergQty``). Only a
+    LIMIT GTC order can carry one, below its quantity; the risk guard denies it
+    where the venue does not declare ``native_iceberg``. Defaulted: old journals
+    decode unchanged."""
 
     def __post_init__(self) -> None:
         check_client_order_id(self, "client_order_id", self.client_order_id)
@@ -214,6 +220,24 @@ class SubmitOrder(Message):
             raise ValueError(
                 f"SubmitOrder.post_only=True: a post-only order cannot be {self.time_in_force.value}"
             )
+        if self.display_quantity is not None:
+            check_decimal(self, "display_quantity", self.display_quantity, positive=True)
+            shown = self.display_quantity
+            if self.order_type is not OrderType.LIMIT:
+                raise ValueError(
+                    f"SubmitOrder.display_quantity={shown!r}: only LIMIT orders can be "
+                    f"icebergs, not {kind}"
+                )
+            if self.time_in_force is not TimeInForce.GTC:
+                raise ValueError(
+                    f"SubmitOrder.display_quantity={shown!r}: an iceberg must be GTC, "
+                    f"not {self.time_in_force.value}"
+                )
+            if shown >= self.quantity:
+                raise ValueError(
+                    f"SubmitOrder.display_quantity={shown!r}: must be below the "
+                    f"quantity {self.quantity}"
+                )
 
     @property
     def notional(self) -> Decimal | None:
