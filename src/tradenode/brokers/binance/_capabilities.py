@@ -67,6 +67,9 @@ def binance_capabilities(recv_window_ms: int) -> VenueCapabilities:
         # snapshot on request (GetMarketSnapshot). Binance also publishes
         # klines, which the adapter does not consume yet.
         market_data=frozenset({MarketDataKind.QUOTES, MarketDataKind.TRADES, MarketDataKind.DEPTH}),
+        # Any LIMIT or LIMIT_MAKER order can carry icebergQty (timeInForce GTC); the
+        # symbol's icebergAllowed and ICEBERG_PARTS filter are the venue's to judge.
+        native_iceberg=True,
     )
 
 

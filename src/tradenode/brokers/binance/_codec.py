@@ -271,6 +271,12 @@ def new_order_params(order: SubmitOrder) -> list[tuple[str, str]]:
         params.append(("price", format_decimal(order.price)))
     if order.stop_price is not None:
         params.append(("stopPrice", format_decimal(order.stop_price)))
+    if order.display_quantity is not None:
+        # Binance: any LIMIT or LIMIT_MAKER order becomes an iceberg with icebergQty,
+        # which needs timeInForce=GTC (SubmitOrder already holds it to LIMIT GTC).
+        if kind not in ("LIMIT", "LIMIT_MAKER"):
+            _unsupported(order, f"an iceberg {kind} order")
+        params.append(("icebergQty", format_decimal(order.display_quantity)))
     params.append(("newClientOrderId", order.client_order_id))
     params.append(("newOrderRespType", "RESULT"))
     return params

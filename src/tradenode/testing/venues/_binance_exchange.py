@@ -128,6 +128,8 @@ _SIM_TYPE = {
 }
 _NEEDS_TIF = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
 _NEEDS_PRICE = frozenset({"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
+#: The ICEBERG_PARTS filter: an iceberg's ceil(quantity / icebergQty) at most this.
+ICEBERG_PARTS = 10
 _NEEDS_STOP = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
 _RESULT_BY_DEFAULT = frozenset({"LIMIT", "MARKET"})
 _TIME_IN_FORCE = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
@@ -228,6 +230,8 @@ class OrderInfo:
     cummulative_quote_qty: Decimal
     time: int
     update_time: int
+    iceberg_qty: Decimal = Decimal(0)
+    """``icebergQty``: 0 for an order that is no iceberg."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +268,8 @@ class _Order:
     working_time: int
     strategy_id: int | None = None
     strategy_type: int | None = None
+    iceberg_qty: Decimal = Decimal(0)
+    """``icebergQty``: the most of the order the public book shows (0: all of it)."""
 
 
 @dataclass(slots=True)
@@ -652,6 +658,8 @@ class BinanceExchange:
         self._tapes = {symbol: Tape(symbol) for symbol in self._specs}
         self._wanted: Counter[str] = Counter()
         self._depth_books: dict[str, tuple[list[Any], list[Any]]] = {}
+        self._books_changed: set[str] = set()
+        """Symbols whose public book an iceberg's tip changed (see ``_shown``)."""
         self._depth_update: dict[str, int] = {}
         self._kline_sent: dict[str, int] = {}
         now = clock()
@@ -737,6 +745,10 @@ class BinanceExchange:
                     }
                 )
             )
+        # An iceberg placed, refreshed or gone changes the public book: publish it.
+        changed_books, self._books_changed = sorted(self._books_changed), set()
+        for symbol in changed_books:
+            self._publish_book(symbol)
 
     # ---------------------------------------------------------- REST entry
 
@@ -1008,14 +1020,70 @@ class BinanceExchange:
 
     def book_ticker(self, symbol: str) -> Json:
         quote = self._sim.quote(symbol)
-        size = fmt(self._config.level_quantity_for(symbol))
+        size = self._config.level_quantity_for(symbol)
+        bid, bid_qty, ask, ask_qty = quote.bid, size, quote.ask, size
+        shown_bids, shown_asks = self._shown(symbol)
+        if shown_bids:
+            best = max(shown_bids)
+            if best > bid:
+                bid, bid_qty = best, shown_bids[best]
+            elif best == bid:
+                bid_qty += shown_bids[best]
+        if shown_asks:
+            best = min(shown_asks)
+            if best < ask:
+                ask, ask_qty = best, shown_asks[best]
+            elif best == ask:
+                ask_qty += shown_asks[best]
         return {
             "symbol": symbol,
-            "bidPrice": fmt(quote.bid),
-            "bidQty": size,
-            "askPrice": fmt(quote.ask),
-            "askQty": size,
+            "bidPrice": fmt(bid),
+            "bidQty": fmt(bid_qty),
+            "askPrice": fmt(ask),
+            "askQty": fmt(ask_qty),
         }
+
+    def _shown(self, symbol: str) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+        """What the account's resting iceberg orders show in the public book, per price.
+
+        The simulator's book is synthetic and holds no account orders, and it
+        has no hidden quantity: an iceberg rests there whole, and this layer
+        shows of it only its tip, ``min(icebergQty, leaves)``, refreshed from
+        the rest as it fills (the tip is recomputed from the order's leaves).
+        Plain resting orders stay out of the public book, as before.
+        """
+        bids: dict[Decimal, Decimal] = {}
+        asks: dict[Decimal, Decimal] = {}
+        for order_id in self._open_by_client.values():
+            order = self._orders[order_id]
+            if order.symbol != symbol or not order.iceberg_qty:
+                continue
+            view = self._view(order)
+            if not self._on_book(order, view):
+                continue
+            tip = min(order.iceberg_qty, order.orig_qty - view.filled_quantity)
+            levels = bids if order.side == "BUY" else asks
+            levels[order.price] = levels.get(order.price, Decimal(0)) + tip
+        return bids, asks
+
+    def public_depth(
+        self, symbol: str, levels: int
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """The public book: the simulator's levels plus the icebergs' tips (``_shown``)."""
+        bids, asks = self._sim.depth(symbol, levels)
+        shown_bids, shown_asks = self._shown(symbol)
+        if not shown_bids and not shown_asks:
+            return bids, asks
+        merged_bids = dict(bids)
+        for price, tip in shown_bids.items():
+            merged_bids[price] = merged_bids.get(price, Decimal(0)) + tip
+        merged_asks = dict(asks)
+        for price, tip in shown_asks.items():
+            merged_asks[price] = merged_asks.get(price, Decimal(0)) + tip
+        return (
+            sorted(merged_bids.items(), reverse=True)[:levels],
+            sorted(merged_asks.items())[:levels],
+        )
 
     def _book_tickers(self, params: Params) -> Json | list[Json]:
         specs = self._symbol_list(params)
@@ -1036,7 +1104,7 @@ class BinanceExchange:
         limit = params.integer("limit") or 100
         if not 1 <= limit <= 5000:
             raise BinanceError(-1100, "Illegal characters found in parameter 'limit'.")
-        bids, asks = self._sim.depth(spec.symbol, min(limit, self._config.depth_levels))
+        bids, asks = self.public_depth(spec.symbol, min(limit, self._config.depth_levels))
         return {
             "lastUpdateId": self._update_id,
             "bids": [[fmt(p), fmt(q)] for p, q in bids],
@@ -1150,7 +1218,7 @@ class BinanceExchange:
                 self._emit(MarketEvent(name, payload))
 
     def _emit_depth(self, symbol: str) -> None:
-        bids, asks = self._sim.depth(symbol, self._config.depth_levels)
+        bids, asks = self.public_depth(symbol, self._config.depth_levels)
         old_bids, old_asks = self._depth_books[symbol]
         first = self._depth_update[symbol] + 1
         self._depth_books[symbol] = (bids, asks)
@@ -1323,8 +1391,7 @@ class BinanceExchange:
         stop_price = params.decimal("stopPrice")
         if params.has("trailingDelta"):
             raise BinanceError(-2010, "Trailing stop orders are not supported for this symbol.")
-        if params.has("icebergQty"):
-            raise BinanceError(-2010, "Iceberg orders are not supported for this symbol.")
+        iceberg_qty = params.decimal("icebergQty")
         if order_type == "MARKET":
             if quantity is None and quote_qty is None:
                 raise _either("quantity", "quoteOrderQty")
@@ -1354,6 +1421,8 @@ class BinanceExchange:
         lot_filter = "MARKET_LOT_SIZE" if order_type == "MARKET" else "LOT_SIZE"
         if not _passes_lot_filter(quantity, spec):
             raise BinanceError(-1013, f"Filter failure: {lot_filter}")
+        if iceberg_qty is not None and iceberg_qty != 0:
+            _check_iceberg(order_type, tif, quantity, iceberg_qty, spec)
         reference = price if price is not None else stop_price
         if reference is None:
             quote = self._sim.quote(spec.symbol)
@@ -1409,6 +1478,7 @@ class BinanceExchange:
                 working_time=-1 if order_type in _NEEDS_STOP else now,
                 strategy_id=strategy_id,
                 strategy_type=strategy_type,
+                iceberg_qty=iceberg_qty or Decimal(0),
             )
             self._orders[order.order_id] = order
             self._by_internal[internal_id] = order
@@ -1494,6 +1564,8 @@ class BinanceExchange:
             order = self._by_internal.get(event.client_order_id)
             if order is None:
                 continue
+            if order.iceberg_qty:
+                self._books_changed.add(order.symbol)
             now = self._clock()
             if isinstance(event, SimFill):
                 fills.append(event)
@@ -1563,7 +1635,7 @@ class BinanceExchange:
             "q": fmt(order.orig_qty),
             "p": fmt(order.price),
             "P": fmt(order.stop_price),
-            "F": fmt(zero),
+            "F": fmt(order.iceberg_qty),
             "g": -1,
             "C": order.client_order_id if cancel_id is not None else "",
             "x": execution,
@@ -1769,7 +1841,7 @@ class BinanceExchange:
             "type": order.type,
             "side": order.side,
             "stopPrice": fmt(order.stop_price),
-            "icebergQty": fmt(Decimal(0)),
+            "icebergQty": fmt(order.iceberg_qty),
             "time": order.time,
             "updateTime": order.update_time,
             "isWorking": self._on_book(order, view) or order.working_time != -1,
@@ -1968,6 +2040,7 @@ class BinanceExchange:
                         cummulative_quote_qty=view.filled_notional,
                         time=order.time,
                         update_time=order.update_time,
+                        iceberg_qty=order.iceberg_qty,
                     )
                 )
             return result
@@ -2098,6 +2171,23 @@ def _rejection(rejected: SimRejected, lot_filter: str) -> BinanceError:
     return BinanceError(-2010, messages.get(code, "Unsupported order combination"))
 
 
+def _check_iceberg(
+    order_type: str, tif: str | None, quantity: Decimal, iceberg_qty: Decimal, spec: InstrumentSpec
+) -> None:
+    """Binance's rules for ``icebergQty``: a priced order, GTC, below the quantity,
+    in whole lots, in at most ``ICEBERG_PARTS`` parts."""
+    if order_type not in _NEEDS_PRICE:
+        raise _not_required("icebergQty")
+    if tif not in (None, "GTC"):
+        raise BinanceError(-2010, "Iceberg orders require timeInForce GTC.")
+    if iceberg_qty < 0 or iceberg_qty >= quantity:
+        raise BinanceError(-2010, "IcebergQty exceeds QTY.")
+    if not _passes_lot_filter(iceberg_qty, spec):
+        raise BinanceError(-1013, "Filter failure: LOT_SIZE")
+    if -(-quantity // iceberg_qty) > ICEBERG_PARTS:
+        raise BinanceError(-1013, "Filter failure: ICEBERG_PARTS")
+
+
 def _symbol_info(spec: InstrumentSpec) -> Json:
     minimum = max(spec.min_quantity, spec.lot_size)
     lot = {"minQty": fmt(minimum), "maxQty": fmt(_MAX_QTY), "stepSize": fmt(spec.lot_size)}
@@ -2112,7 +2202,7 @@ def _symbol_info(spec: InstrumentSpec) -> Json:
         "baseCommissionPrecision": PRECISION,
         "quoteCommissionPrecision": PRECISION,
         "orderTypes": list(ORDER_TYPES),
-        "icebergAllowed": False,
+        "icebergAllowed": True,
         "ocoAllowed": False,
         "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
@@ -2129,6 +2219,7 @@ def _symbol_info(spec: InstrumentSpec) -> Json:
                 "tickSize": fmt(spec.tick_size),
             },
             {"filterType": "LOT_SIZE", **lot},
+            {"filterType": "ICEBERG_PARTS", "limit": ICEBERG_PARTS},
             {"filterType": "MARKET_LOT_SIZE", **lot},
             {
                 "filterType": "NOTIONAL",
