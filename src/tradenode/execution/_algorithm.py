@@ -66,6 +66,8 @@ class ChildIntent:
     price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     post_only: bool = False
+    display_quantity: Decimal | None = None
+    """A native iceberg child: the venue shows this much at a time (``SubmitOrder``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,7 @@ class AlgorithmActor(Actor):
                     post_only=child.post_only,
                     ts_ns=now,
                     parent_id=self.parent_id,
+                    display_quantity=child.display_quantity,
                 )
             )
         if decision.finish is not None:

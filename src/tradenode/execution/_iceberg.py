@@ -14,10 +14,17 @@ refresh number, within ``price_offset`` of the limit on the passive side
 (below it for a buy, above it for a sell), so a refresh is never worse than
 the limit and a restarted actor draws the same price for the same refresh.
 
-Where a venue has a native iceberg (Binance's ``icebergQty``), the venue
-itself could hide the rest; but an order cannot carry a display quantity
-to a venue yet (``SubmitOrder`` has no such field and ``VenueCapabilities``
-no such flag), so every venue gets the emulated one.
+Where the parent's venue declares a native iceberg
+(``VenueCapabilities.native_iceberg``: Binance's ``icebergQty``), the venue
+itself hides the rest: the algorithm sends **one** child for everything left,
+with ``display_quantity`` set, and the venue shows and refreshes the tip (no
+refresh loop here). A ``price_offset`` needs a refresh of ours to draw each
+price, which a native iceberg has not, so a parent with an offset is emulated
+on every venue; so is one without a venue (routed child by child: which
+venue, and so which capabilities, is the router's choice). Whether the venue
+takes the iceberg is its own judgement (Binance's ``ICEBERG_PARTS`` filter
+caps quantity / display): a refused child ends the parent, as an emulated
+one does.
 """
 
 from __future__ import annotations
@@ -114,7 +121,8 @@ class IcebergAlgorithm(AlgorithmActor):
 
     No timer: it looks again whenever the parent progresses (a child
     accepted, filled, cancelled), and sends refresh ``n`` as child
-    ``<parent>-<n+1>`` once nothing is showing. A child the venue refused,
+    ``<parent>-<n+1>`` once nothing is showing (natively: one child for
+    everything left, with ``display_quantity``; the venue refreshes). A child the venue refused,
     or the risk guard denied, without filling anything ends the parent
     (sending the same refresh again would be refused again); one that ended
     otherwise (expired, cancelled by the venue) is refreshed with the rest.
@@ -123,6 +131,15 @@ class IcebergAlgorithm(AlgorithmActor):
     def __init__(self, parent_id: str, env: AlgorithmEnv) -> None:
         super().__init__(parent_id, env)
         self._policy: IcebergPolicy | None = None
+
+    def native(self, view: ParentView) -> bool:
+        """Whether the venue shows and refreshes the iceberg itself (see the module)."""
+        policy = self.policy(view)
+        venue = view.order.venue
+        if policy.price_offset or venue is None:
+            return False
+        entry = self.env.directory.venue(venue)
+        return entry is not None and entry.capabilities.native_iceberg
 
     def policy(self, view: ParentView) -> IcebergPolicy:
         if self._policy is None:
@@ -158,7 +175,14 @@ class IcebergAlgorithm(AlgorithmActor):
         )
         if child is None:
             return Decision()
-        quantity = min(child.quantity, view.available)
+        display: Decimal | None = None
+        if self.native(view):
+            # One order for all that is left; the venue shows the display quantity.
+            quantity = min(policy.quantity - view.filled, view.available)
+            if policy.display_quantity < quantity:
+                display = policy.display_quantity
+        else:
+            quantity = min(child.quantity, view.available)
         if quantity <= 0:
             return Decision()
         return Decision(
@@ -168,6 +192,7 @@ class IcebergAlgorithm(AlgorithmActor):
                     quantity,
                     OrderType.LIMIT,
                     price=child.price,
+                    display_quantity=display,
                 ),
             )
         )
