@@ -35,6 +35,7 @@ from tradenode.messages import (
     OrderStatus,
     OrderStatusReport,
     OrderType,
+    ParentProfile,
     PositionSnapshot,
     Quote,
     Side,
@@ -185,6 +186,11 @@ def _fix_report(draw: Draw, kw: dict[str, Any]) -> None:
         kw["filled_quantity"], kw["quantity"] = kw["quantity"], kw["filled_quantity"]
 
 
+def _fix_profile(draw: Draw, kw: dict[str, Any]) -> None:
+    if not kw["weights"]:  # a profile has at least one bucket
+        kw["weights"] = (draw(POSITIVE),)
+
+
 #: Cross-field rules, repaired after drawing rather than filtered, so no
 #: example is wasted.
 FIXES: dict[type[Message], Callable[[Draw, dict[str, Any]], None]] = {
@@ -193,6 +199,7 @@ FIXES: dict[type[Message], Callable[[Draw, dict[str, Any]], None]] = {
     SubmitOrder: _fix_submit,
     ModifyOrder: _fix_modify,
     OrderStatusReport: _fix_report,
+    ParentProfile: _fix_profile,
 }
 
 
@@ -273,7 +280,7 @@ def test_every_message_class_is_registered() -> None:
         f"{AlgoParams.__module__}.{AlgoParams.__qualname__}"
     }
     assert set(DEFAULT_REGISTRY) == exported
-    assert len(DEFAULT_REGISTRY) == len(exported) == 32
+    assert len(DEFAULT_REGISTRY) == len(exported) == 33
 
 
 def test_default_tags_are_pinned() -> None:
@@ -311,6 +318,7 @@ def test_default_tags_are_pinned() -> None:
         "IcebergParams": "iceberg_params",
         "PovParams": "pov_params",
         "MarketTrade": "market_trade",
+        "ParentProfile": "parent_profile",
     }
     assert {DEFAULT_REGISTRY.version_of(cls) for cls in DEFAULT_REGISTRY} == {1}
     assert FORMAT_VERSION == 1

@@ -40,6 +40,7 @@ from tradenode.messages import (
     ParentCanceled,
     ParentDenied,
     ParentFilled,
+    ParentProfile,
     ParentProgress,
     ParentState,
     PositionSnapshot,
@@ -144,6 +145,7 @@ BASE: dict[type[Message], dict[str, Any]] = {
     VwapParams: {"duration": 600.0, "profile": (D("1"), D("2"), D("1"))},
     IcebergParams: {"display_quantity": D("0.1"), "limit_price": D("100.5")},
     PovParams: {"participation": D("0.1")},
+    ParentProfile: {"parent_id": "vwap-1", "weights": (D("3"), D("1")), "start_ns": 5},
     MarketTrade: {
         "venue": "binance",
         "symbol": "BTCUSDT",

@@ -83,6 +83,7 @@ STRATEGY: dict[str, list[str]] = {
         "ParentCanceled",
         "ParentDenied",
         "ParentFilled",
+        "ParentProfile",
         "ParentProgress",
         "ParentState",
         "PositionSnapshot",

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, get_args
 
 from .._crashpoints import crash_point
+from ..messages._algos import ParentProfile
 from ..messages._enums import DenialCode, OrderStatus, OrderType, Side, TradingState
 from ..messages._execution import CancelParentOrder, ParentDenied, SubmitParentOrder
 from ..messages._messages import (
@@ -243,6 +244,8 @@ class OmsActor(Actor):
             self.store.parents.submit(self, message)
         elif isinstance(message, CancelParentOrder):
             self.store.parents.cancel(self, message)
+        elif isinstance(message, ParentProfile):
+            self.store.parents.learned(self, message)
         elif isinstance(message, ParentDenied):
             self._publish(message, message.strategy_id)
         elif isinstance(message, RiskDenied):

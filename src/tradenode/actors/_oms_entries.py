@@ -40,6 +40,7 @@ from typing import Any, Final
 import msgpack
 
 from tradenode._exceptions import DecodeError
+from tradenode.messages._algos import ParentProfile
 from tradenode.messages._codec import (
     DECIMAL_EXT_CODE,
     DEFAULT_REGISTRY,
@@ -110,7 +111,7 @@ _REPORT_TYPES: Final = (
 
 
 #: What a PARENT entry may carry (see ``EntryKind.PARENT``).
-_PARENT_TYPES: Final = (SubmitParentOrder, CancelParentOrder, ParentCanceled)
+_PARENT_TYPES: Final = (SubmitParentOrder, CancelParentOrder, ParentCanceled, ParentProfile)
 
 
 class EntryKind(enum.Enum):
@@ -154,7 +155,8 @@ class EntryKind(enum.Enum):
     PARENT = "parent"
     """A parent order's lifecycle, told by its message: ``SubmitParentOrder``
     (``register_parent``), ``CancelParentOrder`` (``move_parent`` to
-    PENDING_CANCEL), ``ParentCanceled`` (``move_parent`` to its state)."""
+    PENDING_CANCEL), ``ParentCanceled`` (``move_parent`` to its state),
+    ``ParentProfile`` (``parents.learn``: the profile its algorithm learned)."""
     AUDIT = "audit"
     """An operator's action through the control API: ``who`` (the token's name,
     never the token), ``action``, ``detail`` (its arguments, JSON) and ``result``.

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .._config import AUTO_VENUE
+from ..messages._algos import ParentProfile
 from ..messages._enums import DenialCode, OrderStatus, OrderType
 from ..messages._execution import (
     CancelParentOrder,
@@ -32,6 +33,7 @@ from ..messages._execution import (
     child_order_id,
 )
 from ..messages._messages import CancelOrder, OrderDenied, SubmitOrder
+from ._capabilities import MarketDataKind
 from ._directory import Directory
 from ._oms_entries import EntryKind
 from ._oms_state import OmsState, TrackedOrderView
@@ -89,6 +91,8 @@ class ParentView:
     """Every child's client order id, retained or not."""
     reason: str = ""
     closed_ns: int | None = None
+    profile: ParentProfile | None = None
+    """The volume profile its algorithm learned (journaled), if it learns one."""
 
     @property
     def parent_id(self) -> str:
@@ -132,6 +136,7 @@ def parent_view(state: OmsState, record: ParentRecord) -> ParentView:
         child_ids=tuple(record.children),
         reason=record.reason,
         closed_ns=record.closed_ns,
+        profile=record.profile,
     )
 
 
@@ -209,6 +214,21 @@ def parent_denial(
                 f"SubmitParentOrder.parent_id={parent.parent_id!r}: its children's ids "
                 f"({longest!r}) do not fit venue {parent.venue}'s client order ids "
                 f"(at most {rules.max_length} of {rules.characters!r})",
+            )
+    if parent.algorithm.needs_tape:
+        # The algorithm learns from one venue's public trades: without them it
+        # could only guess, so it is refused before it starts.
+        name = type(parent.algorithm).__name__
+        if parent.venue is None:
+            return deny(
+                DenialCode.INVALID_ORDER,
+                f"NO_TAPE: {name} learns from one venue's public trades: name the venue",
+            )
+        if capabilities is None or MarketDataKind.TRADES not in capabilities.market_data:
+            return deny(
+                DenialCode.UNSUPPORTED_BY_VENUE,
+                f"NO_TAPE: {name} learns from the venue's public trades, and venue "
+                f"{parent.venue} does not print them (MarketDataKind.TRADES)",
             )
     # Without a venue the router places each child (``symbol`` is an instrument of the
     # config); the total is checked as one order there, each child at its venue.
@@ -311,6 +331,24 @@ class ParentDesk:
                     )
                 )
         self.changed(oms, record)
+
+    def learned(self, oms: OmsActor, profile: ParentProfile) -> None:
+        """An algorithm learned its parent's profile: journaled before any child it
+        shapes is sent (the algorithm tells this before its first child, which comes
+        the longer way, through the router and the risk guard)."""
+        now = oms.context.now_ns()
+        try:
+            oms.state.parents.learn(profile)
+        except ParentTransitionError as exc:
+            logger.warning("OMS: profile of parent %s ignored: %s", profile.parent_id, exc)
+            return
+        oms._record(EntryKind.PARENT, now, message=profile)
+        logger.info(
+            "OMS: parent %s works to the profile it learned: %s from %s",
+            profile.parent_id,
+            ", ".join(str(w) for w in profile.weights),
+            profile.start_ns,
+        )
 
     def stop_all(self, oms: OmsActor, reason: str) -> None:
         """The kill switch: every working parent stops sending children (PENDING_CANCEL,

@@ -27,6 +27,7 @@ import msgpack
 
 from tradenode._exceptions import DecodeError, OmsError, OmsSnapshotError
 from tradenode.journal import Journal
+from tradenode.messages._algos import ParentProfile
 from tradenode.messages._enums import DenialCode, OrderStatus
 from tradenode.messages._execution import (
     CancelParentOrder,
@@ -328,6 +329,8 @@ def _parent(state: OmsState, entry: JournalEntry) -> bool:
             )
         elif isinstance(message, ParentCanceled):
             state.move_parent(message.parent_id, message.state, message.reason, entry.ts_ns)
+        elif isinstance(message, ParentProfile):
+            state.parents.learn(message)
         else:
             raise _malformed(entry, "message")
     except OmsError as exc:

@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradenode._exceptions import OmsError
+from tradenode.messages._algos import ParentProfile
 from tradenode.messages._codec import decode as decode_message
 from tradenode.messages._codec import encode as encode_message
 from tradenode.messages._execution import (
@@ -61,6 +62,8 @@ class ParentRecord:
     ending: ParentState = ParentState.CANCELED
     """What a PENDING_CANCEL parent becomes once its children are closed: CANCELED,
     or EXPIRED when its algorithm's schedule ended short of the target."""
+    profile: ParentProfile | None = None
+    """The volume profile its algorithm learned from the market (observed VWAP), once."""
 
     @property
     def parent_id(self) -> str:
@@ -94,13 +97,25 @@ class ParentRecord:
             str(self.commission),
             self.closed_ns,
             self.ending.value,
+            None if self.profile is None else encode_message(self.profile),
         ]
 
     @classmethod
     def from_plain(cls, plain: object, where: str) -> ParentRecord:
-        if not isinstance(plain, list) or len(plain) != 10:
-            raise ValueError(f"{where}: a parent is a list of 10 fields")
-        raw, accepted, state, reason, children, filled, notional, commission, closed, ending = plain
+        # 10 fields before learned profiles (older snapshots), 11 since.
+        if not isinstance(plain, list) or len(plain) not in (10, 11):
+            raise ValueError(f"{where}: a parent is a list of 10 or 11 fields")
+        raw, accepted, state, reason, children, filled, notional, commission, closed, ending = (
+            plain[:10]
+        )
+        learned: ParentProfile | None = None
+        if len(plain) == 11 and plain[10] is not None:
+            if not isinstance(plain[10], bytes):
+                raise ValueError(f"{where}: the learned profile must be message bytes")
+            decoded = decode_message(plain[10])
+            if not isinstance(decoded, ParentProfile):
+                raise ValueError(f"{where}: holds a {type(decoded).__name__}, not a ParentProfile")
+            learned = decoded
         if not isinstance(raw, bytes):
             raise ValueError(f"{where}: the parent order must be message bytes")
         order = decode_message(raw)
@@ -131,6 +146,7 @@ class ParentRecord:
             commission=amounts[2],
             closed_ns=closed,
             ending=ParentState(ending),
+            profile=learned,
         )
 
 
@@ -216,6 +232,21 @@ class ParentBook:
             if forgotten is not None:
                 for child in forgotten.children:
                     self._child_parent.pop(child, None)
+
+    def learn(self, profile: ParentProfile) -> ParentRecord:
+        """The profile a working parent's algorithm learned; a parent learns one once
+        (a second, or one for a parent not working, raises ``ParentTransitionError``)."""
+        record = self._parents.get(profile.parent_id)
+        if record is None:
+            raise ParentTransitionError(f"no parent {profile.parent_id}")
+        if record.profile is not None:
+            raise ParentTransitionError(f"parent {profile.parent_id} already has its profile")
+        if record.state is not ParentState.WORKING:
+            raise ParentTransitionError(
+                f"parent {profile.parent_id} is {record.state.value}: it learns nothing more"
+            )
+        record.profile = profile
+        return record
 
     # -- what OmsState tells it -----------------------------------------------------
 

@@ -15,17 +15,38 @@ market volume of the current bucket; the answer is the next child's size. A
 restarted actor therefore resumes from the venues' view, never from memory.
 Children are never larger than what is left once every open child fills,
 so a parent never over-fills.
+
+**Observed profile** (``VwapParams.lookback`` and ``buckets``): there are
+no past sessions to average here, so the profile is the market's most
+recent pattern. The algorithm watches the venue's tape for ``lookback``
+seconds before it sends anything (a warm-up), bins what printed by the
+node's clock at receipt (a venue's own timestamps may be on another clock)
+into ``buckets`` equal parts, and works ``duration`` from the end of the
+warm-up to that shape. A rolling estimate updated during the window was
+the alternative; it was not taken because a profile that moves while it is
+followed has no fixed target to be held to (the tolerance) and, being
+rebuilt from a tape no venue replays, could not be the same after a
+restart. The learned weights and the schedule's start are journaled with
+the parent (``ParentProfile``, told to the OMS before the first child):
+every later incarnation, and a node restarted on its journal, reads them
+back and works the same profile. An incarnation that dies during the
+warm-up has sent nothing and learned nothing durable: the next one watches
+a whole lookback again from when it subscribed (a profile from part of the
+lookback would be a different profile), so the schedule starts later, never
+on a guess. A lookback in which the tape printed nothing ends the parent
+(EXPIRED, nothing sent) with that reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from ..actors._oms_parents import ParentView
-from ..messages._algos import ParamProblem, VwapParams, profile_problem
+from ..messages._algos import ParamProblem, ParentProfile, VwapParams, profile_problem
 from ..messages._enums import OrderStatus, OrderType
 from ..messages._execution import child_number, child_order_id
 from ..messages._market import MarketTrade
@@ -212,15 +233,23 @@ class VwapAlgorithm(TapeAlgorithm):
         self._bucket_tape = Decimal(0)
         self._bucket_filled_base: Decimal | None = None
         self._off_schedule_logged = False
+        self._observed: list[tuple[int, Decimal]] = []
+        """Warm-up prints of an observed profile: (node-clock ns at receipt, quantity)."""
 
     def policy(self, view: ParentView) -> VwapPolicy:
         if self._policy is None:
             params = _vwap_params(view)
+            if params.lookback is None:
+                start_ns, weights = view.accepted_ns, params.profile
+            elif view.profile is not None:
+                start_ns, weights = view.profile.start_ns, view.profile.weights
+            else:
+                raise RuntimeError(f"{self.parent_id}: its profile is not learned yet")
             self._policy = VwapPolicy(
                 quantity=view.target,
-                start_ns=view.accepted_ns,
+                start_ns=start_ns,
                 duration_ns=seconds_to_ns(params.duration),
-                profile=VolumeProfile(params.profile),
+                profile=VolumeProfile(weights),
                 lot=self.env.lot_size(view.order.symbol, view.target),
                 min_participation=params.min_participation,
                 max_participation=params.max_participation,
@@ -237,6 +266,8 @@ class VwapAlgorithm(TapeAlgorithm):
 
     def on_print(self, trade: MarketTrade) -> None:
         if self._policy is None:
+            if self.has_tape:
+                self._observed.append((self.context.now_ns(), trade.quantity))
             return
         bucket = self._policy.bucket(self.context.now_ns())
         if bucket != self._bucket:
@@ -244,8 +275,52 @@ class VwapAlgorithm(TapeAlgorithm):
             self._bucket, self._bucket_tape, self._bucket_filled_base = bucket, _ZERO, None
         self._bucket_tape += trade.quantity
 
+    def warm_up(self, view: ParentView, params: VwapParams, now_ns: int) -> Decision | ParentView:
+        """An observed profile not learned yet: wait out the lookback, then learn it
+        (journaled through the OMS) and answer the view that carries it."""
+        assert params.lookback is not None and params.buckets is not None
+        if not self.has_tape:
+            return Decision(finish=f"VWAP: venue {view.order.venue} prints no trades to observe")
+        bucket_ns = seconds_to_ns(params.lookback) // params.buckets
+        start = self.subscribed_ns
+        end = start + bucket_ns * params.buckets
+        if now_ns < end:
+            return Decision(wake_at_ns=end)
+        profile = VolumeProfile.from_trades(
+            self._observed, start_ns=start, bucket_ns=bucket_ns, buckets=params.buckets
+        )
+        self._observed = []
+        if isinstance(profile, ParamProblem):
+            return Decision(
+                finish=(
+                    f"VWAP: no market volume observed in its {params.lookback:g} s lookback "
+                    f"({profile.code})"
+                )
+            )
+        learned = ParentProfile(
+            parent_id=view.parent_id,
+            weights=profile.weights,
+            start_ns=end,
+            observed_from_ns=start,
+            ts_ns=now_ns,
+        )
+        logger.info(
+            "execution: %s learned its VWAP profile over %s s: %s",
+            self.parent_id,
+            params.lookback,
+            ", ".join(str(w) for w in profile.weights),
+        )
+        # Before any child: the OMS journals it ahead of everything the child causes.
+        self.env.directory.oms().tell(learned)
+        return dataclasses.replace(view, profile=learned)
+
     def decide(self, view: ParentView, now_ns: int) -> Decision:
         params = _vwap_params(view)
+        if params.lookback is not None and view.profile is None:
+            learned = self.warm_up(view, params, now_ns)
+            if isinstance(learned, Decision):
+                return learned
+            view = learned
         policy = self.policy(view)
         bounded = params.min_participation is not None or params.max_participation is not None
         bucket = policy.bucket(now_ns)

@@ -6,7 +6,7 @@ receives. A malformed frame raises :class:`tradenode.DecodeError`.
 
 from __future__ import annotations
 
-from ._algos import IcebergParams, PovParams, VwapParams
+from ._algos import IcebergParams, ParentProfile, PovParams, VwapParams
 from ._codec import DEFAULT_REGISTRY, FORMAT_VERSION, MessageRegistry, decode, encode
 from ._enums import (
     DecisionAction,
@@ -92,6 +92,7 @@ __all__ = [
     "ParentCanceled",
     "ParentDenied",
     "ParentFilled",
+    "ParentProfile",
     "ParentProgress",
     "ParentState",
     "PositionSnapshot",

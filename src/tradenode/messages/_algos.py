@@ -21,12 +21,13 @@ from typing import Final
 
 from ._execution import AlgoParams
 from ._messages import Message
-from ._validation import check_decimal
+from ._validation import check_client_order_id, check_decimal, check_timestamp
 
 __all__ = [
     "ALGO_MESSAGES",
     "IcebergParams",
     "ParamProblem",
+    "ParentProfile",
     "PovParams",
     "VwapParams",
     "check_iceberg",
@@ -130,11 +131,18 @@ def check_vwap(
     min_participation: object = None,
     max_participation: object = None,
     tolerance: object = None,
+    lookback: object = None,
+    buckets: object = None,
 ) -> ParamProblem | None:
-    """Every VWAP parameter checked (None: they hold)."""
+    """Every VWAP parameter checked (None: they hold).
+
+    The profile is either configured (``profile``: one weight per bucket) or
+    observed (``lookback`` seconds of the venue's tape binned into ``buckets``),
+    never both."""
     for problem in (
         _check_duration("duration", duration),
         _check_duration("interval", interval, optional=True),
+        _check_duration("lookback", lookback, optional=True),
         _check_positive("limit_price", limit_price, optional=True),
         _check_fraction("min_participation", min_participation, optional=True),
         _check_fraction("max_participation", max_participation, optional=True),
@@ -156,7 +164,25 @@ def check_vwap(
         return ParamProblem(
             "INVALID_DURATION", f"interval={interval}: longer than duration={duration}"
         )
-    return profile_problem(profile)
+    if lookback is None:
+        if buckets is not None:
+            return ParamProblem(
+                "INVALID_PROFILE",
+                f"buckets={buckets!r}: only with lookback (a configured profile has one "
+                "bucket per weight)",
+            )
+        return profile_problem(profile)
+    if profile:
+        return ParamProblem(
+            "INVALID_PROFILE",
+            "profile and lookback: give a profile, or a lookback to observe one, not both",
+        )
+    if isinstance(buckets, bool) or not isinstance(buckets, int) or not 1 <= buckets <= 1_000:
+        return ParamProblem(
+            "INVALID_PROFILE",
+            f"buckets={buckets!r}: an observed profile needs an int number of buckets in [1, 1000]",
+        )
+    return None
 
 
 def check_iceberg(
@@ -264,19 +290,37 @@ class VwapParams(AlgoParams):
     it. ``tolerance`` is how far (a fraction of the quantity) fills may stray
     from the profile before the algorithm logs that it is off schedule.
     ``limit_price`` None sends market children.
+
+    **Observed profile**: with ``lookback`` (seconds) and ``buckets`` instead
+    of ``profile``, the algorithm first watches the venue's public tape for
+    ``lookback`` seconds (a warm-up: nothing is sent), bins the market's
+    volume into ``buckets`` equal parts of it, and works ``duration`` from
+    the end of the warm-up to that shape (the market's most recent pattern
+    as the forecast of the next window). The learned weights are journaled
+    with the parent (``ParentProfile``), so every later incarnation and a
+    node restarted on its journal work the same profile. The venue must
+    print its tape (``MarketDataKind.TRADES``), else the parent is denied
+    ``NO_TAPE``.
     """
 
     duration: float
-    profile: tuple[Decimal, ...]
+    profile: tuple[Decimal, ...] = ()
     interval: float | None = None
     limit_price: Decimal | None = None
     min_participation: Decimal | None = None
     max_participation: Decimal | None = None
     tolerance: Decimal = Decimal("0.05")
+    lookback: float | None = None
+    buckets: int | None = None
 
     def __post_init__(self) -> None:
         _check_number(self, "duration", self.duration)
         _check_number(self, "interval", self.interval, optional=True)
+        _check_number(self, "lookback", self.lookback, optional=True)
+        if self.buckets is not None and (
+            isinstance(self.buckets, bool) or not isinstance(self.buckets, int)
+        ):
+            raise ValueError(f"VwapParams.buckets={self.buckets!r}: must be an int")
         if not isinstance(self.profile, tuple | list):
             raise ValueError(f"VwapParams.profile={self.profile!r}: must be a tuple of Decimals")
         object.__setattr__(self, "profile", tuple(self.profile))
@@ -289,10 +333,17 @@ class VwapParams(AlgoParams):
         object.__setattr__(self, "duration", float(self.duration))
         if self.interval is not None:
             object.__setattr__(self, "interval", float(self.interval))
+        if self.lookback is not None:
+            object.__setattr__(self, "lookback", float(self.lookback))
 
     @property
     def worst_price(self) -> Decimal | None:
         return self.limit_price
+
+    @property
+    def needs_tape(self) -> bool:
+        """An observed profile is learned on the venue's public tape."""
+        return self.lookback is not None
 
     def problems(self, quantity: Decimal) -> str | None:
         found = check_vwap(
@@ -304,6 +355,8 @@ class VwapParams(AlgoParams):
             min_participation=self.min_participation,
             max_participation=self.max_participation,
             tolerance=self.tolerance,
+            lookback=self.lookback,
+            buckets=self.buckets,
         )
         return None if found is None else _described(self, found)
 
@@ -394,12 +447,46 @@ class PovParams(AlgoParams):
         return None if found is None else _described(self, found)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParentProfile(Message):
+    """The volume profile a parent's algorithm learned from the market, and when
+    the schedule it shapes starts (node-clock ns).
+
+    The algorithm tells the OMS, which journals it with the parent (a
+    ``PARENT`` entry) before any child is sent: a venue never replays its
+    tape, so a later incarnation, or a node restarted on its journal, reads
+    the profile back instead of learning a different one.
+    ``observed_from_ns`` is where the lookback it was learned on began.
+    """
+
+    parent_id: str
+    weights: tuple[Decimal, ...]
+    start_ns: int
+    observed_from_ns: int = 0
+    ts_ns: int = 0
+
+    def __post_init__(self) -> None:
+        check_client_order_id(self, "parent_id", self.parent_id)
+        if not isinstance(self.weights, tuple | list):
+            raise ValueError(f"ParentProfile.weights={self.weights!r}: must be a tuple")
+        object.__setattr__(self, "weights", tuple(self.weights))
+        for index, weight in enumerate(self.weights):
+            check_decimal(self, f"weights[{index}]", weight)
+        problem = profile_problem(self.weights)
+        if problem is not None:
+            raise ValueError(f"ParentProfile.{problem.reason}")
+        check_timestamp(self, "start_ns", self.start_ns)
+        check_timestamp(self, "observed_from_ns", self.observed_from_ns)
+        check_timestamp(self, "ts_ns", self.ts_ns)
+
+
 #: What the message codec registers from this module, with their wire tags
 #: (never change a tag).
 ALGO_MESSAGES: Final[tuple[tuple[type[Message], str], ...]] = (
     (VwapParams, "vwap_params"),
     (IcebergParams, "iceberg_params"),
     (PovParams, "pov_params"),
+    (ParentProfile, "parent_profile"),
 )
 
 

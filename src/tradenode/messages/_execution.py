@@ -129,6 +129,12 @@ class AlgoParams(Message):
         """The parent's limit price (None: market); the risk guard checks the total at it."""
         return None
 
+    @property
+    def needs_tape(self) -> bool:
+        """Whether the algorithm cannot work without its venue's public trades (the
+        risk guard denies it ``NO_TAPE`` on a venue that does not print them)."""
+        return False
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TwapParams(AlgoParams):
