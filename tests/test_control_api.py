@@ -109,6 +109,35 @@ def test_every_read_answers_json_without_a_token_on_loopback(h: Harness) -> None
     assert json.loads(url_file.read_text())["url"] == h.node.control_url
 
 
+def test_orders_that_ended_without_a_fill_are_listed_too(h: Harness) -> None:
+    """A cancelled resting order and a denied one have no fills: the operator's order
+    list still shows them, filtered by state, newest first."""
+    resting = h.do(
+        lambda ctx: ctx.submit_order(
+            "BTCUSDT",
+            Side.BUY,
+            Decimal("0.1"),
+            order_type=OrderType.LIMIT,
+            price=Decimal("1000"),
+            venue="paper",
+        )
+    )
+    h.wait_status(resting, OrderStatus.ACCEPTED)
+    h.do(lambda ctx: ctx.cancel_order(resting))
+    h.wait_status(resting, OrderStatus.CANCELED)
+    with client(h) as c:
+        assert c.post("/v1/trading-state", json={"state": "HALTED"}).status_code == 200
+    denied = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, Decimal("0.1"), venue="paper"))
+    h.wait_status(denied, OrderStatus.DENIED)
+    with client(h, None) as c:
+        listed = [(o["client_order_id"], o["status"]) for o in c.get("/v1/orders").json()]
+        assert listed == [(denied, "DENIED"), (resting, "CANCELED")]
+        canceled = c.get("/v1/orders", params={"state": "canceled"}).json()
+        assert [o["client_order_id"] for o in canceled] == [resting]
+        bad = c.get("/v1/orders", params={"state": "SLEEPING"})
+        assert bad.status_code == 400 and "SLEEPING" in bad.json()["message"]
+
+
 # -- tokens -----------------------------------------------------------------------------
 
 

@@ -119,6 +119,7 @@ STRATEGY: dict[str, list[str]] = {
         "GetMetrics",
         "GetOpenOrders",
         "GetOrder",
+        "GetOrders",
         "GetParent",
         "GetParents",
         "GetPositions",

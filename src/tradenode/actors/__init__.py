@@ -5,7 +5,7 @@ Public API tiers (``tests/test_public_api.py`` pins each):
 - **Strategy authors and node operators**: :class:`Strategy` and its
   :class:`StrategyContext` (:class:`ExampleStrategy` shows both); the
   questions a node's OMS, risk guard and breakers answer (``GetFills``,
-  ``GetPositions``, ``GetOpenOrders``, ``GetOrder``, ``GetMetrics``,
+  ``GetPositions``, ``GetOpenOrders``, ``GetOrder``, ``GetOrders``, ``GetMetrics``,
   ``GetRiskStatus``, ``GetBreakerStats``, ``Subscribe``/``Unsubscribe``,
   ``SetTradingState``) and their answers and broadcasts
   (``TrackedOrderView``, ``LogicalOrderView``, ``Routed``,
@@ -60,6 +60,7 @@ from ._control import (
     GetMetrics,
     GetOpenOrders,
     GetOrder,
+    GetOrders,
     GetPositions,
     GetRiskStatus,
     PositionDrift,
@@ -131,6 +132,7 @@ __all__ = [
     "GetMetrics",
     "GetOpenOrders",
     "GetOrder",
+    "GetOrders",
     "GetParent",
     "GetParents",
     "GetPositions",

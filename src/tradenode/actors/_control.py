@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from ..messages._enums import TradingState
+from ..messages._enums import OrderStatus, TradingState
 from ..messages._messages import SubmitOrder
 from ..supervision import Address
 
@@ -23,6 +23,7 @@ __all__ = [
     "GetMetrics",
     "GetOpenOrders",
     "GetOrder",
+    "GetOrders",
     "GetPositions",
     "GetRiskStatus",
     "PositionDrift",
@@ -103,6 +104,17 @@ class GetFills:
 @dataclass(frozen=True, slots=True)
 class GetOrder:
     client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrders:
+    """Retained orders, open or finished (fills or none), newest first: the
+    operator's order list (the OMS answers ``TrackedOrderView``s)."""
+
+    venue: str | None = None
+    strategy_id: str | None = None
+    status: OrderStatus | None = None
+    limit: int = 500
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ from ._control import (
     GetMetrics,
     GetOpenOrders,
     GetOrder,
+    GetOrders,
     GetPositions,
     PositionDrift,
     RecordAcceptanceWindow,
@@ -345,6 +346,13 @@ class OmsActor(Actor):
             )
         if isinstance(message, GetOrder):
             return self.state.get(message.client_order_id)
+        if isinstance(message, GetOrders):
+            return self.state.recent_orders(
+                limit=message.limit,
+                venue=message.venue,
+                strategy_id=message.strategy_id,
+                status=message.status,
+            )
         if isinstance(message, GetParent | GetParents):
             return self.store.parents.query(self, message)
         if isinstance(message, GetExposure):

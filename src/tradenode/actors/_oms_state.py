@@ -815,6 +815,39 @@ class OmsState:
             and (symbol is None or tracked.order.symbol == symbol)
         )
 
+    def recent_orders(
+        self,
+        *,
+        limit: int,
+        venue: str | None = None,
+        strategy_id: str | None = None,
+        status: OrderStatus | None = None,
+    ) -> tuple[TrackedOrderView, ...]:
+        """Up to ``limit`` retained orders (open or finished, fills or none), newest
+        registration first, matching the filters: what an operator lists. Finished
+        orders are read most recently finished first; only as many as it takes are
+        decoded."""
+        wanted: list[TrackedOrderView] = []
+
+        def take(view: TrackedOrderView) -> bool:
+            if (
+                (venue is None or view.order.venue == venue)
+                and (strategy_id is None or view.order.strategy_id == strategy_id)
+                and (status is None or view.status is status)
+            ):
+                wanted.append(view)
+            return len(wanted) >= limit
+
+        for tracked in reversed(list(self._hot.values())):
+            if take(tracked.view()):
+                break
+        else:
+            for client_order_id in reversed(list(self._completed)):
+                found = self._find(client_order_id)
+                if found is not None and take(found.view()):
+                    break
+        return tuple(wanted)
+
     def open_count(self, venue: str | None = None) -> int:
         """Orders the venue may still fill (INITIALIZED ones have not been sent yet)."""
         if venue is None:

@@ -51,15 +51,14 @@ from .._status import tree_dict
 from ..actors._breaker import GetBreakerStats, ReprocessParked
 from ..actors._control import (
     GetFills,
-    GetOpenOrders,
-    GetOrder,
+    GetOrders,
     GetPositions,
     GetRiskStatus,
     RecordAudit,
     SetTradingState,
     TakeSnapshot,
 )
-from ..messages._enums import TradingState
+from ..messages._enums import OrderStatus, TradingState
 from ._config import ControlConfig
 from ._dashboard import Dashboard
 from ._plain import Redactor, plain
@@ -312,21 +311,20 @@ class ControlApp:
         venue = request.query_params.get("venue") or None
         strategy = request.query_params.get("strategy") or None
         wanted = request.query_params.get("state")
-        oms = self.node.oms
-        open_orders = oms.ask(GetOpenOrders(venue=venue, strategy_id=strategy), _ASK_TIMEOUT)
-        ids = [order.client_order_id for order in open_orders]
-        if wanted is None or wanted.upper() not in _OPEN_STATES:
-            # Orders that have closed are known here by their fills.
-            for fill in oms.ask(GetFills(strategy_id=strategy), _ASK_TIMEOUT):
-                if fill.client_order_id not in ids and (venue is None or fill.venue == venue):
-                    ids.append(fill.client_order_id)
-        rows = []
-        for client_order_id in ids:
-            view = oms.ask(GetOrder(client_order_id), _ASK_TIMEOUT)
-            if view is None or (wanted and view.status.value != wanted.upper()):
-                continue
-            rows.append(_order_row(view))
-        return rows
+        status = None
+        if wanted:
+            try:
+                status = OrderStatus(wanted.upper())
+            except ValueError:
+                raise ControlRefused(
+                    400,
+                    "bad_state",
+                    f"state {wanted!r} is none of {', '.join(s.value for s in OrderStatus)}",
+                ) from None
+        views = self.node.oms.ask(
+            GetOrders(venue=venue, strategy_id=strategy, status=status), _ASK_TIMEOUT
+        )
+        return [_order_row(view) for view in views]
 
     def _fills(self, request: Request) -> Any:
         strategy = request.query_params.get("strategy") or None
@@ -544,18 +542,6 @@ class ControlApp:
         if seq is None:
             raise ControlRefused(409, "no_journal", "this node has no journal to snapshot")
         return 200, {"snapshot_seq": seq}
-
-
-_OPEN_STATES = frozenset(
-    {
-        "INITIALIZED",
-        "SUBMITTED",
-        "ACCEPTED",
-        "PARTIALLY_FILLED",
-        "PENDING_CANCEL",
-        "PENDING_REPLACE",
-    }
-)
 
 
 def _order_row(view: Any) -> dict[str, Any]:
