@@ -156,3 +156,47 @@ def test_the_user_stream_reports_the_iceberg_quantity(venue: BinanceVenue, rest:
     )
     assert place(rest, icebergQty="0.5", newClientOrderId="ice-3").is_success
     assert [(r["c"], r["x"], r["F"]) for r in reports] == [("ice-3", "NEW", "0.50000000")]
+
+
+def test_the_official_connector_places_and_reads_an_iceberg_unchanged() -> None:
+    from binance.error import ClientError
+    from binance.spot import Spot
+
+    with BinanceVenue(seed=11) as fake:
+        client = Spot(api_key=fake.api_key, api_secret=DEFAULT_API_SECRET, base_url=fake.rest_url)
+        try:
+            (symbol,) = client.exchange_info(symbol="BTCUSDT")["symbols"]
+            assert symbol["icebergAllowed"]
+            parts = [f for f in symbol["filters"] if f["filterType"] == "ICEBERG_PARTS"]
+            placed = client.new_order(
+                symbol="BTCUSDT",
+                side="SELL",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.02",
+                price="50100",
+                icebergQty="0.005",
+                newClientOrderId="connector-ice",
+            )
+            assert placed["status"] == "NEW"
+            row = client.get_order("BTCUSDT", origClientOrderId="connector-ice")
+            assert (row["icebergQty"], row["origQty"]) == ("0.00500000", "0.02000000")
+            asks = client.depth("BTCUSDT", limit=20)["asks"]
+            assert ["50100.00000000", "0.00500000"] in asks
+            with pytest.raises(ClientError) as too_many:
+                client.new_order(
+                    symbol="BTCUSDT",
+                    side="SELL",
+                    type="LIMIT",
+                    timeInForce="GTC",
+                    quantity="0.02",
+                    price="50100",
+                    icebergQty="0.001",
+                )
+            assert parts == [{"filterType": "ICEBERG_PARTS", "limit": 10}]
+            assert (too_many.value.error_code, too_many.value.error_message) == (
+                -1013,
+                "Filter failure: ICEBERG_PARTS",
+            )
+        finally:
+            client.session.close()
