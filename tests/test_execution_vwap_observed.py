@@ -428,7 +428,7 @@ def test_a_node_restarted_on_its_journal_keeps_the_learned_profile(tmp_path: Pat
         assert D(0) < before.filled < TARGET
     finally:
         h.node.stop(timeout=10)
-    venues = dict(h.node.venues)
+    venues: dict[str, Any] = dict(h.node.venues)
     h = _node(tmp_path, clock, venues=venues)
     try:
         h.strategy("s1")
@@ -442,6 +442,48 @@ def test_a_node_restarted_on_its_journal_keeps_the_learned_profile(tmp_path: Pat
         filled = wait_parent_event(h, pid, ParentFilled)
         assert filled.filled == TARGET
         assert parent(h, pid).profile == learned
+        assert venues["paper"].position("BTCUSDT") == TARGET
+    finally:
+        h.node.stop(timeout=10)
+
+
+def test_a_node_restarted_during_the_warm_up_watches_a_whole_lookback_again(
+    tmp_path: Path,
+) -> None:
+    """Nothing learned is durable before the lookback ends (a venue does not replay its
+    tape), and nothing was sent: the new node's algorithm watches a whole lookback from
+    when it subscribed, and the schedule starts at its end, never on half a profile."""
+    clock = ManualClock()
+    h = _node(tmp_path, clock)
+    try:
+        h.strategy("s1")
+        h.sync()
+        advance(h, 0.5)
+        pid = submit_parent(h, TARGET, OBSERVED)
+        for _ in range(20):  # half the lookback
+            advance(h, 0.5)
+        assert parent(h, pid).profile is None and parent(h, pid).child_ids == ()
+    finally:
+        h.node.stop(timeout=10)
+    venues: dict[str, Any] = dict(h.node.venues)
+    h = _node(tmp_path, clock, venues=venues)
+    try:
+        seen = _watch_tape(h)
+        again = clock.time_ns()
+        _warm_up(h, pid)
+        advance(h, 0.5)
+        view = parent(h, pid)
+        expected = _expected_profile(seen, again, OBSERVED)
+        assert view.profile is not None
+        assert view.profile.weights == expected.weights
+        assert (view.profile.observed_from_ns, view.profile.start_ns) == (
+            again,
+            again + 20 * SECOND,
+        )
+        assert view.child_ids == ()
+        _follow(h, pid, 20)
+        filled = wait_parent_event(h, pid, ParentFilled)
+        assert filled.filled == TARGET
         assert venues["paper"].position("BTCUSDT") == TARGET
     finally:
         h.node.stop(timeout=10)
