@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,6 +65,13 @@ def book_bid_at(h: BinanceHarness, price: Decimal) -> Decimal:
     return sum((D(q) for p, q in book["bids"] if D(p) == price), D(0))
 
 
+def trade_through(venue: BinanceVenue) -> None:
+    """The market trades down through the limit (the venue fills one level's quantity
+    of the iceberg) and comes back: the limit is the best bid again, uncrossed."""
+    venue.set_price("BTCUSDT", D("49990.00"))
+    venue.set_price("BTCUSDT", D("50000.00"))
+
+
 def test_an_iceberg_on_binance_is_one_native_order_showing_only_its_display(
     venue: BinanceVenue, clock: ManualClock
 ) -> None:
@@ -93,8 +101,8 @@ def test_an_iceberg_on_binance_is_one_native_order_showing_only_its_display(
             assert shown[-1] == min(DISPLAY, leaves), (order, shown)
             if leaves == 0:
                 break
-            # The market trades down through the limit: the tip fills, the venue refreshes it.
-            venue.set_price("BTCUSDT", D("49990.00"))
+            # The tip fills, the venue refreshes it from the hidden rest.
+            trade_through(venue)
             h.sync()
             assert working(parent(h, pid)) <= D("2.0")
         # Refreshed from the hidden rest: the display shown again after fills.
@@ -109,6 +117,7 @@ def test_an_iceberg_on_binance_is_one_native_order_showing_only_its_display(
         # The bookTicker stream agrees: at the limit, never more than the display.
         at_limit = [D(t["B"]) for t in tickers if D(t["b"]) == LIMIT]
         assert at_limit and max(at_limit) == DISPLAY
+        assert all(D(t["b"]) < D(t["a"]) for t in tickers)  # never a crossed book
         # The venue's own books: its trades of that order and the account's BTC.
         trades = [t for t in venue.trades() if t.order_id == order.order_id]
         assert sum(t.qty for t in trades) == D("2.0")
@@ -159,3 +168,35 @@ def test_a_display_quantity_sent_to_paper_is_denied_unsupported_by_venue() -> No
         assert denial.code is DenialCode.UNSUPPORTED_BY_VENUE
         assert "native iceberg" in denial.reason and "venue paper" in denial.reason
         assert h.node.venues["paper"].order(coid) is None
+
+
+def test_a_node_restarted_on_its_journal_resumes_the_native_iceberg_without_a_resend(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The one native child reached the venue: the restarted node finds it open there
+    (journal + reconciliation) and sends nothing; the venue fills it to the total."""
+    journal = f"journal: {{path: '{tmp_path / 'j'}', fsync: every_record}}\n"
+    params = IcebergParams(display_quantity=DISPLAY, limit_price=LIMIT)
+    with binance_node(venue, journal, clock=clock) as h:
+        h.strategy("s1")
+        h.sync()
+        pid = submit_parent(h, D("2.0"), params, venue="binance", parent_id="nice3")
+        (child,) = children(h, pid)
+        h.wait_status(child.client_order_id, OrderStatus.ACCEPTED)
+        trade_through(venue)
+        h.wait_status(child.client_order_id, OrderStatus.PARTIALLY_FILLED)
+    with binance_node(venue, journal, clock=clock) as h:
+        h.strategy("s1")  # the parent's owner again: it hears the parent fill
+        h.sync()
+        assert parent(h, pid).child_ids == (child.client_order_id,)
+        for _ in range(20):
+            (order,) = venue.orders()
+            if order.executed_qty == order.orig_qty:
+                break
+            assert book_bid_at(h, LIMIT) == min(DISPLAY, order.orig_qty - order.executed_qty)
+            trade_through(venue)
+            h.sync()
+        wait_parent_event(h, pid, ParentFilled)
+        assert parent(h, pid).filled == D("2.0")
+        assert parent(h, pid).child_ids == (child.client_order_id,)
+        assert venue.submissions() == {child.client_order_id: 1}

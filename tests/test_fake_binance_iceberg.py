@@ -119,7 +119,12 @@ def test_an_iceberg_shows_only_its_tip_refreshed_until_filled(
         # Never more than icebergQty; the whole tip while the rest can refill it.
         assert tip == min(Decimal("0.5"), leaves), row
         tips.append(tip)
+        # The market trades down through the limit (the tip fills; a crossed iceberg is
+        # left out of the public book, never crossed), then comes back above it.
         venue.set_price("BTCUSDT", PRICE - 10)
+        ticker = rest.get("ticker/bookTicker", symbol="BTCUSDT")
+        assert Decimal(ticker["bidPrice"]) < Decimal(ticker["askPrice"])
+        venue.set_price("BTCUSDT", Decimal("50000"))
     assert row["status"] == "FILLED" and row["executedQty"] == "1.20000000"
     assert tips[0] == Decimal("0.5") and Decimal("0.2") in tips  # the last part is smaller
     assert shown_at(rest, PRICE) == 0

@@ -58,6 +58,7 @@ from tradenode.sim import (
     SimExpired,
     SimFill,
     SimOrder,
+    SimQuote,
     SimRejectCode,
     SimRejected,
 )
@@ -1050,16 +1051,23 @@ class BinanceExchange:
         has no hidden quantity: an iceberg rests there whole, and this layer
         shows of it only its tip, ``min(icebergQty, leaves)``, refreshed from
         the rest as it fills (the tip is recomputed from the order's leaves).
-        Plain resting orders stay out of the public book, as before.
+        Plain resting orders stay out of the public book, as before. An
+        iceberg the synthetic book has crossed is being matched (the simulator
+        fills a crossed order one level's quantity per step) and is left out
+        until the book uncrosses: a public book is never crossed.
         """
         bids: dict[Decimal, Decimal] = {}
         asks: dict[Decimal, Decimal] = {}
+        quote: SimQuote | None = None
         for order_id in self._open_by_client.values():
             order = self._orders[order_id]
             if order.symbol != symbol or not order.iceberg_qty:
                 continue
             view = self._view(order)
             if not self._on_book(order, view):
+                continue
+            quote = quote or self._sim.quote(symbol)
+            if order.price >= quote.ask if order.side == "BUY" else order.price <= quote.bid:
                 continue
             tip = min(order.iceberg_qty, order.orig_qty - view.filled_quantity)
             levels = bids if order.side == "BUY" else asks
