@@ -24,6 +24,7 @@ from tradenode.messages import (
     OrderDenied,
     OrderStatus,
     OrderType,
+    ParentState,
     Side,
     child_order_id,
 )
@@ -200,3 +201,28 @@ def test_a_node_restarted_on_its_journal_resumes_the_native_iceberg_without_a_re
         assert parent(h, pid).filled == D("2.0")
         assert parent(h, pid).child_ids == (child.client_order_id,)
         assert venue.submissions() == {child.client_order_id: 1}
+
+
+def test_a_native_iceberg_the_venue_refuses_falls_back_to_emulation(
+    venue: BinanceVenue, clock: ManualClock
+) -> None:
+    """2.0 shown 0.1 at a time is 20 parts, above the symbol's ICEBERG_PARTS (10):
+    Binance refuses the native child, and the parent goes on emulated."""
+    with binance_node(venue, clock=clock) as h:
+        h.strategy("s1")
+        h.sync()
+        params = IcebergParams(display_quantity=D("0.1"), limit_price=LIMIT)
+        pid = submit_parent(h, D("2.0"), params, venue="binance", parent_id="nice4")
+        refused = h.wait_status(child_order_id(pid, 1), OrderStatus.REJECTED)
+        assert refused.order.display_quantity == D("0.1")
+        assert refused.reason is not None and "ICEBERG_PARTS" in refused.reason
+        second = h.wait_status(child_order_id(pid, 2), OrderStatus.ACCEPTED)
+        assert (second.quantity, second.order.display_quantity) == (D("0.1"), None)
+        trade_through(venue)
+        h.wait_status(child_order_id(pid, 3), OrderStatus.ACCEPTED)
+        assert parent(h, pid).state is ParentState.WORKING
+        ours = [o for o in venue.orders() if o.client_order_id.startswith(pid)]
+        assert [(o.client_order_id, o.orig_qty, o.iceberg_qty) for o in ours] == [
+            (child_order_id(pid, 2), D("0.1"), D(0)),
+            (child_order_id(pid, 3), D("0.1"), D(0)),
+        ]

@@ -23,8 +23,10 @@ price, which a native iceberg has not, so a parent with an offset is emulated
 on every venue; so is one without a venue (routed child by child: which
 venue, and so which capabilities, is the router's choice). Whether the venue
 takes the iceberg is its own judgement (Binance's ``ICEBERG_PARTS`` filter
-caps quantity / display): a refused child ends the parent, as an emulated
-one does.
+caps quantity / display, a limit the core does not know): once the venue has
+refused a native child, the parent is emulated from then on (the refused
+child is in the parent's record, so a restarted actor decides the same); a
+refused emulated child ends the parent.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..actors._oms_parents import ParentView
+from ..actors._oms_state import TrackedOrderView
 from ..messages._algos import IcebergParams
 from ..messages._enums import OrderStatus, OrderType, Side
 from ..messages._execution import child_order_id
@@ -109,6 +112,15 @@ class IcebergPolicy:
         )
 
 
+def _refused_native(child: TrackedOrderView) -> bool:
+    """A native iceberg child the venue refused: emulate instead (see the module)."""
+    return (
+        child.order.display_quantity is not None
+        and child.status is OrderStatus.REJECTED
+        and child.filled_quantity == 0
+    )
+
+
 def _quantum(value: Decimal) -> Decimal:
     """The smallest step ``value`` is written in (``12.50`` -> ``0.01``)."""
     exponent = value.as_tuple().exponent
@@ -138,6 +150,8 @@ class IcebergAlgorithm(AlgorithmActor):
         venue = view.order.venue
         if policy.price_offset or venue is None:
             return False
+        if any(_refused_native(child) for child in view.children):
+            return False
         entry = self.env.directory.venue(venue)
         return entry is not None and entry.capabilities.native_iceberg
 
@@ -163,6 +177,7 @@ class IcebergAlgorithm(AlgorithmActor):
             if (
                 last.status in (OrderStatus.REJECTED, OrderStatus.DENIED)
                 and last.filled_quantity == 0
+                and not _refused_native(last)
             ):
                 return Decision(
                     finish=f"Iceberg child {last.client_order_id} refused: "
