@@ -13,6 +13,9 @@ from typing import ClassVar
 import pytest
 
 from tradenode import Node, parse_config
+
+# The directory's instrument map is internal: the fake directory below carries one.
+from tradenode._execution_config import InstrumentMap
 from tradenode.actors import (
     ClientIdRules,
     EntryKind,
@@ -164,6 +167,27 @@ def test_invalid_parameters_are_denied_with_a_code_and_a_reason(
         # The node goes on: a valid parent right after is worked.
         ok = submit_parent(h, D("1"), TwapParams(duration=10.0, slices=1))
         wait_parent_event(h, ok, ParentFilled)
+
+
+def test_a_venue_not_listed_for_the_instrument_is_denied_with_a_code() -> None:
+    """``instruments:`` lists BTC-USD on paper as BTCUSDT only: a parent naming the
+    instrument on paper2, or by its instrument name on paper, could place no child."""
+    listing = "instruments:\n  BTC-USD: {venues: {paper: BTCUSDT}}\n"
+    with running_node(listing) as h:
+        h.strategy("s1")
+        h.sync()
+        for venue in ("paper2", "paper"):
+            pid = submit_parent(h, D("1"), TEN_SLICES, symbol="BTC-USD", venue=venue)
+            denied = wait_parent_event(h, pid, ParentDenied)
+            assert denied.code is DenialCode.NO_ROUTE
+            assert f"not listed on venue {venue}" in denied.reason and "paper as BTCUSDT" in (
+                denied.reason
+            )
+            assert h.node.parent(pid) is None
+        # Its venue's own symbol, or the router, works.
+        ok = submit_parent(h, D("1"), TwapParams(duration=10.0, slices=1), venue="paper")
+        wait_parent_event(h, ok, ParentFilled)
+        assert not h.node.failed and h.node.system.dead_letters.count == 0
 
 
 def test_a_parent_id_too_long_for_its_children_is_denied_not_raised() -> None:
@@ -531,6 +555,8 @@ def test_a_parent_id_its_venue_would_refuse_in_a_child_id_is_denied() -> None:
     refused there, so the parent is denied before any child is made."""
 
     class _Binance:
+        instruments = InstrumentMap({})  # no instrument listed on several venues
+
         def venue(self, name: str) -> VenueEntry:
             rules = ClientIdRules(36, string.ascii_letters + string.digits + "_-")
             return VenueEntry(name, None, None, VenueCapabilities(client_ids=rules))  # type: ignore[arg-type]

@@ -206,6 +206,16 @@ def parent_denial(
                 f"venue {parent.venue!r} is not connected to this node",
             )
         capabilities = entry.capabilities
+        listed = dict(directory.instruments.listings(parent.symbol))
+        if listed and listed.get(parent.venue) != parent.symbol:
+            # ``symbol`` names an instrument of the config: on a venue that does not list
+            # it, or lists it under its own symbol, no child could be placed as named.
+            where = ", ".join(f"{venue} as {symbol}" for venue, symbol in listed.items())
+            return deny(
+                DenialCode.NO_ROUTE,
+                f"instrument {parent.symbol} is not listed on venue {parent.venue} under that "
+                f"name (listed: {where}); name the venue's own symbol, or venue 'auto'",
+            )
         rules = capabilities.client_ids
         longest = child_order_id(parent.parent_id, 99_999, 9)
         if len(longest) > rules.max_length or not set(longest) <= set(rules.characters):
