@@ -621,7 +621,9 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                 # Filled as the venue sized it. A replacement is placed for what is left
                 # when the original is cancelled, which may be less than the OMS
                 # reckoned when it linked them (the original's last fills were still on
-                # their way): the OMS hears the venue's size, and the order's end.
+                # their way): the OMS hears the venue's size, and the order's end. The
+                # venue's own cumulative, not this process's count: after a restart the
+                # count starts from the journal and a sweep's replayed trades add to it.
                 self.reports_to.tell(
                     OrderStatusReport(
                         client_order_id=cid,
@@ -630,7 +632,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                         side=tracked.side,
                         status=OrderStatus.FILLED,
                         quantity=tracked.quantity,
-                        filled_quantity=tracked.filled,
+                        filled_quantity=min(tracked.venue_filled, tracked.quantity),
                         venue_order_id=tracked.order_id,
                         ts_ns=self.context.now_ns(),
                     )
