@@ -25,8 +25,9 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -246,35 +247,8 @@ class Dashboard:
     def _check_read(self, request: Request) -> Response | None:
         return self._read_refusal(request)
 
-    async def _stream(self, request: Request) -> AsyncIterator[str]:
-        """Server-sent events: a snapshot whenever it differs from the last one sent,
-        a comment now and then so proxies keep the stream open."""
-        last: str | None = None
-        quiet = 0.0
-        with self._lock:
-            self.streams += 1
-        try:
-            yield "retry: 2000\n\n"
-            while not self._closed.is_set():
-                try:
-                    text = await anyio.to_thread.run_sync(self.snapshot_text)
-                except Exception as exc:  # an event saying so, never a dead stream
-                    logger.exception("dashboard: a snapshot failed")
-                    message = self.app.redactor.scrub(f"{type(exc).__name__}: {exc}")
-                    text = json.dumps({"error": message})
-                if text != last:
-                    yield f"event: snapshot\ndata: {text}\n\n"
-                    last, quiet = text, 0.0
-                elif quiet >= _KEEPALIVE_SECONDS:
-                    yield ": keepalive\n\n"
-                    quiet = 0.0
-                if await request.is_disconnected():
-                    break
-                await anyio.sleep(self.interval)
-                quiet += self.interval
-        finally:
-            with self._lock:
-                self.streams -= 1
+    def _stream(self, request: Request) -> _EventStream:
+        return _EventStream(self, request)
 
     # -- the snapshot ---------------------------------------------------------------
 
@@ -394,3 +368,59 @@ class Dashboard:
 
 def _asset(name: str) -> bytes:
     return importlib.resources.files("tradenode.control").joinpath("_static", name).read_bytes()
+
+
+class _EventStream:
+    """Server-sent events for one viewer: a snapshot whenever it differs from the last
+    one sent, a comment now and then so proxies keep the stream open.
+
+    An iterator object, not an async generator: the server drops it mid-stream when
+    the viewer goes or the node stops, and an async generator dropped unexhausted is a
+    ResourceWarning under trio (warnings are errors in the tests).
+    """
+
+    def __init__(self, dashboard: Dashboard, request: Request) -> None:
+        self._dashboard = dashboard
+        self._request = request
+        self._last: str | None = None
+        self._quiet = 0.0
+        self._started = False
+        self._waits = False
+        with dashboard._lock:
+            dashboard.streams += 1
+        self._ended = weakref.finalize(self, _stream_ended, dashboard)
+
+    def __aiter__(self) -> _EventStream:
+        return self
+
+    async def __anext__(self) -> str:
+        dashboard = self._dashboard
+        if not self._started:
+            self._started = True
+            return "retry: 2000\n\n"
+        while not dashboard._closed.is_set():
+            if self._waits:
+                if await self._request.is_disconnected():
+                    break
+                await anyio.sleep(dashboard.interval)
+                self._quiet += dashboard.interval
+            self._waits = True
+            try:
+                text = await anyio.to_thread.run_sync(dashboard.snapshot_text)
+            except Exception as exc:  # an event saying so, never a dead stream
+                logger.exception("dashboard: a snapshot failed")
+                message = dashboard.app.redactor.scrub(f"{type(exc).__name__}: {exc}")
+                text = json.dumps({"error": message})
+            if text != self._last:
+                self._last, self._quiet = text, 0.0
+                return f"event: snapshot\ndata: {text}\n\n"
+            if self._quiet >= _KEEPALIVE_SECONDS:
+                self._quiet = 0.0
+                return ": keepalive\n\n"
+        self._ended()
+        raise StopAsyncIteration
+
+
+def _stream_ended(dashboard: Dashboard) -> None:
+    with dashboard._lock:
+        dashboard.streams -= 1
