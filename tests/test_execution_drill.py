@@ -67,7 +67,7 @@ def _wait_for(venue: BinanceCampaignVenue, done: str, timeout: float = 60.0) -> 
             return books
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout}s for {done}; venue has {children}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # sleep-ok: polls another process's books (no event to wait on), bounded
 
 
 @pytest.mark.crash
@@ -131,7 +131,7 @@ def test_a_twap_node_sigkilled_after_slice_4_finishes_slices_5_to_10(tmp_path: P
                 record = replay_journal(journal).parents.get(PARENT)
                 if record is not None and record.state is ParentState.FILLED:
                     break
-                time.sleep(0.1)
+                time.sleep(0.1)  # sleep-ok: polls the journal file another process writes, bounded
         finally:
             second.process.send_signal(signal.SIGTERM)
             assert second.finish(60) == 0, (tmp_path / "second.log").read_text()
