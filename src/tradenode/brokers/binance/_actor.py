@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
@@ -79,6 +79,7 @@ from ._codec import (
     DepthSnapshot,
     ErrorKind,
     UnsupportedOrderError,
+    WsResponse,
     cancel_replace_params,
     execution_report_to_messages,
     new_order_params,
@@ -274,6 +275,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         settings: SessionSettings | None = None,
         wall_time_ms: Callable[[], int] | None = None,
         check_interval: float | None = None,
+        order_entry: Literal["websocket", "rest"] = "websocket",
     ) -> None:
         super().__init__(name, reports_to=reports_to, link=link)
         self.credentials = credentials
@@ -286,9 +288,11 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         self.session: BinanceSession | None = None
         self.thread: TrioThread | None = None
         self.rate_limits: dict[str, tuple[float, float]] = {}
-        self._dispatched: dict[int, float] = {}
+        self._dispatched: dict[int, tuple[BrokerRequest, float]] = {}
+        """Seq -> (request, when it left) of this incarnation's requests in flight."""
         self._checking = False
         self.check_interval = check_interval
+        self.order_entry = order_entry
 
     def __repr__(self) -> str:
         return f"BinanceBroker({self.name!r}, {self.endpoints.rest_url!r})"
@@ -340,6 +344,21 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         logger.info("%s: connected and reconciled", self.name)
 
     def disconnect(self) -> None:
+        # What is in flight may or may not have reached the venue, and its answer
+        # would come back to a stopped actor: answer TRANSPORT now, so the breaker
+        # looks the order up by its client order id before anything is re-sent,
+        # instead of waiting for its deadline.
+        in_flight, self._dispatched = self._dispatched, {}
+        for request, _sent_at in in_flight.values():
+            with self.completing(request):
+                self.send_reply(
+                    request,
+                    BrokerReply(
+                        request.seq,
+                        Outcome.TRANSPORT,
+                        "connection closed with the request in flight",
+                    ),
+                )
         thread, session = self.thread, self.session
         self.thread = self.session = None
         if thread is None:
@@ -735,10 +754,12 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
             )
         self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-        return self._start(request, _submit, self._api(), params, self.monotonic)
+        job = _submit_ws if self._over_websocket() else _submit
+        return self._start(request, job, self._api(), params, self.monotonic)
 
     def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
-        return self._start(request, _cancel, self._api(), command)
+        job = _cancel_ws if self._over_websocket() else _cancel
+        return self._start(request, job, self._api(), command)
 
     def query(self, request: BrokerRequest, command: QueryOrder) -> Answer:
         return self._start(request, _query, self._api(), command.symbol, command.client_order_id)
@@ -753,7 +774,22 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 "Binance modifies by cancel-replace, which needs a new client order id",
             )
         self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
-        return self._start(request, _cancel_replace, self._api(), command, self.monotonic)
+        job = _cancel_replace_ws if self._over_websocket() else _cancel_replace
+        return self._start(request, job, self._api(), command, self.monotonic)
+
+    def _over_websocket(self) -> bool:
+        """Whether orders go over the WebSocket API: asked for, and the connection is
+        logged on (its key signs for every request) and up. Otherwise REST carries
+        them. A request is never moved from one to the other once sent: a
+        connection lost before its answer is an unknown outcome, which the
+        breaker resolves by asking the venue before any re-send."""
+        session = self.session
+        return (
+            self.order_entry == "websocket"
+            and session is not None
+            and session.logged_on
+            and session.ws_api_open
+        )
 
     def cancel_all(self, request: BrokerRequest, command: CancelAllOrders) -> Answer:
         symbols = (
@@ -768,7 +804,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
     ) -> Answer:
         """Run ``job``'s network part on the trio thread; its ``_Done`` comes back here."""
         assert self.thread is not None
-        self._dispatched[request.seq] = self.monotonic()
+        self._dispatched[request.seq] = (request, self.monotonic())
         self.thread.start_soon(_perform, self.context.self, request, job, *args)
         return IN_FLIGHT
 
@@ -792,7 +828,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
     def _observe_rates(self, result: RestResult, sent_at: float) -> tuple[RateObservation, ...]:
         """Record the venue's counters and say them in the breaker's terms;
         ``sent_at`` is when the request left (the node's monotonic clock)."""
-        usage = parse_rate_headers(result.headers)
+        usage = result.usage if result.usage is not None else parse_rate_headers(result.headers)
         self.link.used_weight.update(usage.used_weight)
         self.link.order_count.update(usage.order_count)
         observations = []
@@ -812,7 +848,12 @@ class BinanceBroker(BrokerBase[BinanceLink]):
 
     def _on_done(self, done: _Done) -> None:
         request = done.request
-        sent_at = self._dispatched.pop(request.seq, self.monotonic())
+        dispatched = self._dispatched.pop(request.seq, None)
+        if dispatched is None:
+            # A previous incarnation's request: answered TRANSPORT when it stopped.
+            logger.info("%s: late answer to request %d ignored", self.name, request.seq)
+            return
+        sent_at = dispatched[1]
         rates: tuple[RateObservation, ...] = ()
         for result in done.results:
             rates += self._observe_rates(result, sent_at)
@@ -942,9 +983,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             if isinstance(command, SubmitOrder):
                 self._drop_unsent(command.client_order_id)
             outcome = Outcome.RATE_LIMITED if kind is ErrorKind.RATE_LIMITED else Outcome.BANNED
-            return BrokerReply(
-                seq, outcome, detail, retry_after=retry_after_seconds(result.headers)
-            )
+            return BrokerReply(seq, outcome, detail, retry_after=_asked_to_wait(result))
         if kind is ErrorKind.UNKNOWN_OUTCOME or kind is ErrorKind.CLOCK:
             # 5xx / -1007: the order may or may not exist; the breaker asks
             # the venue by client order id before anything is re-sent.
@@ -1131,6 +1170,57 @@ async def _submit(
     result = await api.new_order(params)
     crash_point("after_send")
     return _Done(request, (result,))
+
+
+async def _submit_ws(
+    request: BrokerRequest,
+    api: BinanceApi,
+    params: Sequence[tuple[str, str]],
+    monotonic: Callable[[], float],
+) -> _Done:
+    """``order.place`` on the logged-on WebSocket API connection; as ``_submit``,
+    nothing is stamped or sent past the request's deadline."""
+    refuse_if_expired(request, monotonic)
+    sent_at = trio.current_time()
+    response = await api.ws_new_order(params)
+    crash_point("after_send")
+    return _Done(request, (RestResult.from_ws(response, sent_at),))
+
+
+async def _ws_answer(call: Awaitable[WsResponse]) -> RestResult:
+    sent_at = trio.current_time()
+    return RestResult.from_ws(await call, sent_at)
+
+
+async def _cancel_ws(request: BrokerRequest, api: BinanceApi, command: CancelOrder) -> _Done:
+    result = await _ws_answer(api.ws_cancel_order(command.symbol, command.client_order_id))
+    trades = await _trades_of(api, result.body) if result.error is None else ()
+    return _Done(request, (result,), trades=trades)
+
+
+async def _cancel_replace_ws(
+    request: BrokerRequest,
+    api: BinanceApi,
+    command: ModifyOrder,
+    monotonic: Callable[[], float],
+) -> _Done:
+    """``_cancel_replace`` over the WebSocket API: ``order.status``, then
+    ``order.cancelReplace``."""
+    status = await _ws_answer(api.ws_query_order(command.symbol, command.client_order_id))
+    if status.error is not None:
+        return _Done(request, (status,))
+    original = parse_order(status.body, broker=api.broker)
+    try:
+        params = cancel_replace_params(original, command)
+    except UnsupportedOrderError as exc:
+        body = BinanceErrorAnswer(400, -1102, str(exc))
+        return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
+    refuse_if_expired(request, monotonic)  # as in _submit
+    result = await _ws_answer(api.ws_cancel_replace(params))
+    trades: tuple[Any, ...] = ()
+    if result.error is None and isinstance(result.body, Mapping):
+        trades = await _trades_of(api, result.body.get("cancelResponse"))
+    return _Done(request, (status, result), trades=trades)
 
 
 async def _trades_of(api: BinanceApi, order: object) -> tuple[Any, ...]:
@@ -1340,12 +1430,15 @@ async def _all_trades(
 
 
 def _asked_to_wait(result: RestResult) -> float | None:
-    """Retry-After of a rate-limit or ban answer: the restart waits that long."""
+    """Retry-After of a rate-limit or ban answer (REST's header, or the WebSocket
+    API's ``retryAfter``): the restart or the breaker waits that long."""
     if result.error is None or result.error.kind not in (
         ErrorKind.RATE_LIMITED,
         ErrorKind.BANNED,
     ):
         return None
+    if result.retry_after is not None:
+        return result.retry_after
     return retry_after_seconds(result.headers)
 
 

@@ -93,6 +93,7 @@ __all__ = [
     "to_status_report",
     "trade_stream_name",
     "trade_to_fill",
+    "ws_rate_usage",
     "ws_request",
     "ws_retry_after_seconds",
 ]
@@ -1153,6 +1154,28 @@ def parse_rate_headers(headers: Mapping[str, str]) -> HeaderRates:
             text = value.strip()
             if _RATE_INTERVAL.match(interval) and text.isdigit():
                 target[interval] = int(text)
+    return HeaderRates(used_weight=weight, order_count=orders)
+
+
+_WS_INTERVALS: Mapping[str, str] = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
+
+
+def ws_rate_usage(rate_limits: tuple[WsRateLimit, ...]) -> HeaderRates:
+    """A WebSocket API answer's ``rateLimits`` in the terms of REST's headers: its
+    ``REQUEST_WEIGHT`` counts as ``X-MBX-USED-WEIGHT-1M`` does, its ``ORDERS`` as
+    ``X-MBX-ORDER-COUNT-10S``/``-1D`` (the same counters: Binance shares them
+    between the two APIs). Entries of another type or interval are ignored."""
+    weight: dict[str, int] = {}
+    orders: dict[str, int] = {}
+    for limit in rate_limits:
+        unit = _WS_INTERVALS.get(limit.interval)
+        if unit is None or limit.interval_num <= 0:
+            continue
+        key = f"{limit.interval_num}{unit}"
+        if limit.rate_limit_type == "REQUEST_WEIGHT":
+            weight[key] = limit.count
+        elif limit.rate_limit_type == "ORDERS":
+            orders[key] = limit.count
     return HeaderRates(used_weight=weight, order_count=orders)
 
 

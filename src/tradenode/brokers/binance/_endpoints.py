@@ -53,6 +53,10 @@ __all__ = [
     "NEW_ORDER",
     "OPEN_ORDERS",
     "OPEN_ORDERS_ALL_SYMBOLS",
+    "ORDER_CANCEL",
+    "ORDER_CANCEL_REPLACE",
+    "ORDER_PLACE",
+    "ORDER_STATUS",
     "PAGE_LIMIT",
     "QUERY_ORDER",
     "SERVER_TIME",
@@ -142,6 +146,16 @@ USER_DATA_SUBSCRIBE_SIGNATURE = WsMethod(
     "userDataStream.subscribe.signature", signed=True, weight=2
 )
 """The account's events with a signature of their own (any key type, no logon)."""
+
+
+ORDER_PLACE = WsMethod("order.place", signed=True, weight=1)
+"""``POST /api/v3/order`` over the WebSocket API: same params, same answer."""
+ORDER_CANCEL = WsMethod("order.cancel", signed=True, weight=1)
+"""``DELETE /api/v3/order`` over the WebSocket API."""
+ORDER_CANCEL_REPLACE = WsMethod("order.cancelReplace", signed=True, weight=1)
+"""``POST /api/v3/order/cancelReplace`` over the WebSocket API."""
+ORDER_STATUS = WsMethod("order.status", signed=True, weight=4)
+"""``GET /api/v3/order`` over the WebSocket API."""
 
 
 def depth_weight(limit: int) -> int:
@@ -318,6 +332,27 @@ class BinanceApi:
         return await self._rest(ACCOUNT, params)
 
     # -- the WebSocket API -------------------------------------------------------------------
+
+    async def _ws(self, method: WsMethod, params: Params) -> WsResponse:
+        return await self._transport.call(method.name, dict(params), signed=method.signed)
+
+    async def ws_new_order(self, params: Params) -> WsResponse:
+        """``order.place`` with ``params`` as ``new_order_params`` encodes an order
+        (signed, or stamped for a logged-on session, before the first await)."""
+        return await self._ws(ORDER_PLACE, params)
+
+    async def ws_cancel_order(self, symbol: str, client_order_id: str) -> WsResponse:
+        """``order.cancel`` by client order id: the canceled order."""
+        return await self._ws(ORDER_CANCEL, cancel_params(symbol, client_order_id))
+
+    async def ws_query_order(self, symbol: str, client_order_id: str) -> WsResponse:
+        """``order.status`` by client order id."""
+        return await self._ws(ORDER_STATUS, query_params(symbol, client_order_id))
+
+    async def ws_cancel_replace(self, params: Params) -> WsResponse:
+        """``order.cancelReplace`` with ``params`` as ``cancel_replace_params`` encodes
+        a modify (signed before the first await, like :meth:`ws_new_order`)."""
+        return await self._ws(ORDER_CANCEL_REPLACE, params)
 
     async def session_logon(self) -> WsResponse:
         """``session.logon``: authenticate the WebSocket API connection (Ed25519 keys)."""

@@ -94,6 +94,7 @@ def build_binance(context: VenueContext[BinanceSettings]) -> VenueBuild:
                 settings=session_settings,
                 wall_time_ms=lambda: clock.time_ns() // 1_000_000,
                 check_interval=check_interval,
+                order_entry=settings.order_entry,
             )
         ),
         capabilities=binance_capabilities(settings.recv_window_ms),

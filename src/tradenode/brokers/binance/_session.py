@@ -43,6 +43,7 @@ from ..._exceptions import (
 from .._websocket import RawStream, close_reason, describe_error, open_websocket
 from ._codec import (
     BinanceErrorAnswer,
+    HeaderRates,
     ServerShutdown,
     WsEvent,
     WsResponse,
@@ -50,6 +51,7 @@ from ._codec import (
     parse_error,
     parse_ws_frame,
     trade_stream_name,
+    ws_rate_usage,
     ws_request,
     ws_retry_after_seconds,
 )
@@ -119,13 +121,35 @@ class SessionSettings:
 
 @dataclass(frozen=True, slots=True)
 class RestResult:
-    """A REST answer, successful or not; ``sent_at`` is the trio clock when it left."""
+    """A venue's answer, successful or not; ``sent_at`` is the trio clock when it left.
+
+    Most come from REST; an order placed, cancelled or replaced over the
+    WebSocket API comes back as one too (:meth:`from_ws`), so the actor maps
+    both alike: ``body`` is the response's ``result``, ``usage`` its
+    ``rateLimits`` (REST's counters are in ``headers``) and ``retry_after`` the
+    wait a 429/418 asks for (REST's is the ``Retry-After`` header)."""
 
     status: int
     body: Any
     headers: Mapping[str, str]
     sent_at: float
     error: BinanceErrorAnswer | None = None
+    usage: HeaderRates | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def from_ws(cls, response: WsResponse, sent_at: float) -> RestResult:
+        """A WebSocket API response as the answer the actor maps."""
+        error = response.error
+        return cls(
+            response.status,
+            response.result if error is None else None,
+            {},
+            sent_at,
+            error,
+            ws_rate_usage(response.rate_limits),
+            ws_retry_after_seconds(error) if error is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +282,7 @@ class BinanceSession:
                 raise
             self._lose(f"session failed: {describe_error(exc)}")
         finally:
+            self._abandon_calls()
             with trio.CancelScope(shield=True):
                 for stream in self._streams:
                     await trio.aclose_forcefully(stream)
@@ -286,7 +311,15 @@ class BinanceSession:
             self._lost = True
             logger.warning("%s: connection lost: %s", self.broker, reason)
             self._deliver(ConnectionLost(reason))
+        self._abandon_calls()
         self._done.set()
+
+    def _abandon_calls(self) -> None:
+        """Fail every WebSocket API call still waiting for its answer: the socket
+        that would carry it is gone (the caller treats the outcome as unknown)."""
+        waiting, self._calls.waiting = self._calls.waiting, {}
+        for channel in waiting.values():
+            channel.close()
 
     async def _connect(self, nursery: trio.Nursery, url: str) -> trio_websocket.WebSocketConnection:
         return await open_websocket(nursery, url, broker=self.broker, streams=self._streams)
@@ -337,15 +370,34 @@ class BinanceSession:
                 self._lose("venue announced serverShutdown")
                 return
 
+    @property
+    def ws_api_open(self) -> bool:
+        """Whether the WebSocket API connection is up (connected, not lost or closing)."""
+        return self._ws_api is not None and not self._lost
+
     async def call(
         self, method: str, params: Mapping[str, str] | None, *, signed: bool = False
     ) -> WsResponse:
-        """One WebSocket API request and its response; ``signed`` adds ``apiKey``,
-        ``timestamp``, ``recvWindow`` and the signature to ``params``."""
+        """One WebSocket API request and its response.
+
+        ``signed`` adds ``apiKey``, ``timestamp``, ``recvWindow`` and the
+        signature to ``params``; on a connection logged on with
+        ``session.logon`` the session's key signs for it, so only ``timestamp``
+        and ``recvWindow`` are added (Binance: "authenticated requests" leave
+        out ``apiKey`` and ``signature``). Either way the params are complete
+        before the first await, so a caller's deadline check right before the
+        call bounds what is sent.
+
+        A connection lost before the answer raises ``BrokerConnectionError``:
+        the request may or may not have been carried out."""
         api = self._ws_api
-        if api is None:
+        if api is None or self._lost:
             raise BrokerConnectionError("WebSocket API not connected", broker=self.broker)
-        if signed:
+        if signed and self.logged_on:
+            params = dict(params or {})
+            params["timestamp"] = str(self._time_ms())
+            params["recvWindow"] = str(self.settings.recv_window_ms)
+        elif signed:
             params = signed_ws_params(
                 self._credentials,
                 params or {},
@@ -359,6 +411,10 @@ class BinanceSession:
             with trio.fail_after(self.settings.request_timeout):
                 await api.send_message(ws_request(request_id, method, params))
                 return await receive.receive()
+        except trio.EndOfChannel as exc:
+            raise BrokerConnectionError(
+                f"WebSocket API lost during {method}", broker=self.broker, request_id=request_id
+            ) from exc
         except trio.TooSlowError as exc:
             raise BrokerTimeoutError(
                 f"no answer to {method} within {self.settings.request_timeout}s",

@@ -28,6 +28,11 @@ class BinanceSettings(VenueSettings):
     as PEM text (``private_key``, e.g. ``${BINANCE_PRIVATE_KEY}``) or a PEM
     file (``private_key_path``), never both; an Ed25519 key also logs the
     WebSocket API session on (``session.logon``).
+
+    ``order_entry: websocket`` (the default) places, cancels and replaces
+    orders over that logged-on WebSocket API connection, which saves a
+    round trip's worth of HTTP and signing per order; REST carries them when
+    the connection is not logged on (an HMAC key) or with ``order_entry: rest``.
     """
 
     environment: Literal["live", "testnet", "custom"] = "testnet"
@@ -46,6 +51,11 @@ class BinanceSettings(VenueSettings):
     heartbeat_timeout: float = Field(30.0, gt=0)
     check_interval: float = Field(
         30.0, ge=0, description="seconds between periodic reconciliations; 0 turns them off"
+    )
+    order_entry: Literal["websocket", "rest"] = Field(
+        "websocket",
+        description="where orders, cancels and replaces go: over the WebSocket API "
+        "connection the session holds (when it is logged on: ed25519 keys) or REST",
     )
 
     @model_validator(mode="after")
