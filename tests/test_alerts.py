@@ -117,6 +117,14 @@ def test_breaker_open_and_kill_switch_are_posted_to_the_webhook() -> None:
         dispatcher = h.node.observability.alerts
         assert dispatcher is not None
         assert (dispatcher.published, dispatcher.dropped) == (2, 0)
+        # Its history, newest first: each delivered to the one webhook.
+        assert dispatcher.wait_idle(30)
+        recent = dispatcher.recent()
+        assert [(a["kind"], a["delivery"]) for a in recent] == [
+            ("kill_switch", "delivered"),
+            ("breaker_open", "delivered"),
+        ]
+        assert recent[1]["webhooks"] == {"delivered": 1, "failed": 0}
 
 
 def test_a_receiver_that_never_answers_does_not_slow_order_flow_and_drops_are_counted() -> None:
@@ -143,8 +151,21 @@ def test_a_receiver_that_never_answers_does_not_slow_order_flow_and_drops_are_co
         assert hook.bodies == [] and hook.arrived == 1
         assert dispatcher.published == 4
         assert dispatcher.dropped == 2
+        assert [a["delivery"] for a in dispatcher.recent()] == [
+            "dropped",
+            "dropped",
+            "queued",  # waits in the queue
+            "queued",  # on the wire
+        ]
         hook.gate.set()
         hook.wait(lambda r: len(r.bodies) == 2)
+        assert dispatcher.wait_idle(30)
+        assert [(a["kind"], a["delivery"]) for a in dispatcher.recent()] == [
+            ("order_rejected", "dropped"),
+            ("order_rejected", "dropped"),
+            ("order_rejected", "delivered"),
+            ("breaker_open", "delivered"),
+        ]
         assert [b["kind"] for b in hook.bodies] == ["breaker_open", "order_rejected"]
         assert hook.bodies[1]["details"]["code"] == "CIRCUIT_OPEN"
 
@@ -166,6 +187,9 @@ def test_a_refused_webhook_port_never_slows_orders_and_each_alert_is_given_up_on
         assert dispatcher is not None
         assert dispatcher.wait_idle(60)
         assert (dispatcher.published, dispatcher.delivered, dispatcher.failed) == (1, 0, 1)
+        (alert,) = dispatcher.recent()
+        assert (alert["kind"], alert["delivery"]) == ("breaker_open", "failed")
+        assert alert["webhooks"] == {"delivered": 0, "failed": 1}
 
 
 def test_a_real_escalation_is_alerted() -> None:

@@ -134,10 +134,15 @@ def test_the_event_stream_pushes_a_rounded_snapshot_of_the_node(h: Harness) -> N
     assert snapshot["trading_state"] == "ACTIVE"
     assert [f["client_order_id"] for f in snapshot["fills"]] == [fill.client_order_id]
     shown = snapshot["fills"][0]
-    # Prices to the tick (0.01), quantities to the lot (0.001): never raw Decimal text.
+    # Prices to the tick (0.01), quantities to the lot: the paper venue's own (0.0001, in
+    # its status), which wins over the config's risk.instruments copy (0.001).
+    assert snapshot["instruments"]["paper"]["BTCUSDT"] == {
+        "price_increment": "0.01",
+        "size_increment": "0.0001",
+    }
     assert shown["price"] == str(fill.last_price.quantize(Decimal("0.01")))
-    assert shown["quantity"] == "0.100"
-    assert [(p["symbol"], p["quantity"]) for p in snapshot["positions"]] == [("BTCUSDT", "0.100")]
+    assert shown["quantity"] == "0.1000"
+    assert [(p["symbol"], p["quantity"]) for p in snapshot["positions"]] == [("BTCUSDT", "0.1000")]
     assert [(o["client_order_id"], o["status"]) for o in snapshot["orders"]] == [
         (fill.client_order_id, "FILLED")
     ]

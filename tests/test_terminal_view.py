@@ -145,7 +145,10 @@ def test_risk_instruments_give_the_tick_and_lot_of_other_symbols() -> None:
         "    BTCUSDT: {tick_size: '0.1', lot_size: '0.001'}\n"
     )
     with running_node(extra) as h:
-        precision = PrecisionMap.from_node(h.node)
+        configured = PrecisionMap.from_node(h.node)
+        # What the paper venues publish in their status (their simulator's filters).
+        precision = configured.learn(h.node.status())
+    assert configured.price("paper", "BTCUSDT", "50000.126") == "50000.1"
     assert precision.price("oanda", "EURUSD", "1.0812345678") == "1.08123"
     assert precision.quantity("oanda", "EURUSD", "1000.0") == "1000"
     # The paper venue's own BTCUSDT filters come first; elsewhere the risk rules.

@@ -3,7 +3,10 @@
 The node's status carries money as exact ``Decimal`` text (an average price
 may hold 30 digits); an operator reads it at the instrument's precision:
 prices at the tick's decimal places, quantities at the lot's, money at 2
-places when nothing better is known. Rendering is pure (a status mapping in,
+places when nothing better is known. The ticks and lots are what each venue's
+adapter learned from the venue and publishes in its status
+(``status["connections"][venue]["instruments"]``, see
+``tradenode.brokers._increments``), else the config's ``risk.instruments``. Rendering is pure (a status mapping in,
 a renderable or lines out) so a test can render it to a string; only
 :func:`terminal_view` asks the node.
 """
@@ -94,6 +97,12 @@ def _decimal(value: object) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+def _step(value: object) -> Decimal | None:
+    """A published increment: a positive decimal, else None."""
+    number = _decimal(value) if isinstance(value, str | Decimal) else None
+    return number if number is not None and number > 0 else None
+
+
 def _fixed(value: object, places: int) -> str:
     number = _decimal(value)
     if number is None:
@@ -115,7 +124,10 @@ class Precision:
 
 @dataclass(frozen=True, slots=True)
 class PrecisionMap:
-    """Display precision per (venue, symbol), else per symbol, else the defaults."""
+    """Display precision per (venue, symbol), else per symbol, else the defaults.
+
+    ``by_listing`` is learned from the venues' statuses (:meth:`learn`);
+    ``by_symbol`` comes from the config's ``risk.instruments``."""
 
     by_listing: Mapping[tuple[str, str], Precision] = field(default_factory=dict)
     by_symbol: Mapping[str, Precision] = field(default_factory=dict)
@@ -147,21 +159,33 @@ class PrecisionMap:
 
     @classmethod
     def from_node(cls, node: Node) -> PrecisionMap:
-        """What the node knows of tick and lot sizes: each paper venue's instruments
-        (the simulator's defaults: a config cannot change them), then ``risk.instruments``
-        per symbol (the operator's copy of the venue filters)."""
-        from .sim._defaults import default_instruments  # noqa: PLC0415 - only for paper venues
-
-        listings: dict[tuple[str, str], Precision] = {}
-        for venue in node.config.venues:
-            if venue.kind == "paper":
-                for spec in default_instruments():
-                    listings[(venue.name, spec.symbol)] = Precision(spec.tick_size, spec.lot_size)
+        """The config's ``risk.instruments`` per symbol (the operator's copy of the venue
+        filters); what the venues publish is added from each status (:meth:`learn`)."""
         symbols = {
             symbol: Precision(rules.tick_size, rules.lot_size)
             for symbol, rules in node.config.risk.instruments.items()
         }
-        return cls(by_listing=listings, by_symbol=symbols)
+        return cls(by_symbol=symbols)
+
+    def learn(self, status: Mapping[str, Any]) -> PrecisionMap:
+        """This map plus the increments each venue publishes in ``status``
+        (``connections[venue]["instruments"][symbol]``: ``price_increment``,
+        ``size_increment``), which win over what was known of that listing."""
+        listings = dict(self.by_listing)
+        connections = status.get("connections")
+        for venue, info in (connections if isinstance(connections, Mapping) else {}).items():
+            published = info.get("instruments") if isinstance(info, Mapping) else None
+            for symbol, entry in (published if isinstance(published, Mapping) else {}).items():
+                if not isinstance(entry, Mapping):
+                    continue
+                known = listings.get((str(venue), str(symbol)), Precision())
+                listings[(str(venue), str(symbol))] = Precision(
+                    _step(entry.get("price_increment")) or known.tick,
+                    _step(entry.get("size_increment")) or known.lot,
+                )
+        if listings == self.by_listing:
+            return self
+        return PrecisionMap(listings, self.by_symbol, self.money_places)
 
 
 def terminal_view(node: Node, *, recent: int = RECENT) -> dict[str, Any]:
@@ -237,6 +261,7 @@ def render_status(
     fills, risk, the supervision tree with restart counts. Below ``NARROW`` columns
     the order and execution ids are left out (the figures matter more)."""
     wide = width >= NARROW
+    precision = precision.learn(status)
     parts: list[RenderableType] = [_header(status, precision, final)]
     if status.get("error"):
         parts.append(Text(f"status unavailable: {status['error']}", style="red"))
@@ -390,6 +415,7 @@ def plain_status(
     status: Mapping[str, Any], precision: PrecisionMap, *, final: bool = False
 ) -> list[str]:
     """The same figures as plain lines (no colour, no box drawing): for logs and pipes."""
+    precision = precision.learn(status)
     title = "final summary" if final else "status"
     lines = [
         f"--- {status.get('node', '?')} {title} ---",
@@ -492,6 +518,8 @@ class StatusDisplay:
     def show(self) -> None:
         """The node's current status (asked now)."""
         view = terminal_view(self.node)
+        # Kept for the final summary: a stopped node's status lists no venue's status.
+        self.precision = self.precision.learn(view)
         if self._live is not None:
             renderable = render_status(view, self.precision, width=self.console.width)
             self._live.update(renderable, refresh=True)

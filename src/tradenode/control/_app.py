@@ -3,6 +3,8 @@
 Reads: ``GET /v1/status``, ``/v1/tree``, ``/v1/orders?venue=&strategy=&state=``,
 ``/v1/fills``, ``/v1/positions``, ``/v1/pnl``, ``/v1/breakers``, ``/v1/risk``,
 ``/v1/approvals``, ``/v1/parents``, ``/v1/audit`` (this process's actions),
+``/v1/alerts?limit=`` (the alert dispatcher's recent alerts, newest first, with
+their delivery state),
 ``/metrics`` (Prometheus, when ``metrics:`` is configured).
 Actions (``Authorization: Bearer <token>``; missing: 401, wrong: 403, nothing
 changed): ``POST /v1/kill-switch``, ``/v1/trading-state`` (ACTIVE ends an
@@ -123,6 +125,7 @@ class ControlApp:
             ("/v1/approvals", self._approvals),
             ("/v1/parents", self._parents),
             ("/v1/audit", self._audit_list),
+            ("/v1/alerts", self._alerts),
         ]
         actions: list[tuple[str, str, str, Handler]] = [
             ("POST", "/v1/kill-switch", "kill-switch", self._kill_switch),
@@ -396,6 +399,12 @@ class ControlApp:
 
     def _audit_list(self, request: Request) -> Any:
         return list(self.audit)
+
+    def _alerts(self, request: Request) -> Any:
+        raw = request.query_params.get("limit")
+        if raw is not None and not (raw.isdigit() and int(raw) > 0):
+            raise ControlRefused(400, "bad_limit", f"limit must be a positive integer, not {raw!r}")
+        return self.node.observability.recent_alerts(None if raw is None else int(raw))
 
     def _metrics_routes(self) -> list[Route]:
         """``GET /metrics`` when ``metrics:`` is configured: the node's registry (the

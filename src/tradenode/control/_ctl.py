@@ -207,6 +207,12 @@ _reader("risk", "/v1/risk", None, "The risk guard's state.")
 _reader("approvals", "/v1/approvals", None, "Orders waiting for approval.")
 _reader("parents", "/v1/parents", None, "Parent orders (execution algorithms).")
 _reader("audit", "/v1/audit", ("who", "action", "result"), "Actions taken through the API.")
+_reader(
+    "alerts",
+    "/v1/alerts",
+    ("id", "at", "kind", "severity", "venue", "summary", "delivery"),
+    "Recent alerts, newest first, and where their delivery to the webhooks stands.",
+)
 
 
 @ctl.command("orders")

@@ -13,9 +13,11 @@ use; the buttons (kill switch, halt, resume) call the control API's own
 action endpoints with the token the operator typed, so every click is
 authorised and audited exactly as ``tradenode ctl`` would be.
 
-Numbers are display strings rounded to the instrument's precision where the
-config says it (``risk.instruments``' tick and lot sizes), else to a sane
-default: never a raw ``Decimal`` with thirty digits.
+Numbers are display strings rounded to the instrument's precision: the price
+and size increments each venue's adapter learned from the venue and publishes
+in its status (``Node.status()["connections"][venue]["instruments"]``, also in
+the snapshot as ``instruments``), else the config's ``risk.instruments``' tick
+and lot sizes, else a sane default: never a raw ``Decimal`` with thirty digits.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from ..actors._control import GetFills, GetOpenOrders, GetOrder, GetPositions, G
 if TYPE_CHECKING:
     from ._app import ControlApp
 
-__all__ = ["AlertTail", "Dashboard", "Precision"]
+__all__ = ["Dashboard", "Precision"]
 
 logger = logging.getLogger("tradenode.control")
 
@@ -53,10 +55,11 @@ _ASK_TIMEOUT = 10.0
 _FILLS_SHOWN = 50
 _ORDERS_SHOWN = 100
 _PNL_POINTS = 600
-_ALERTS_KEPT = 50
+_ALERTS_SHOWN = 20
 _KEEPALIVE_SECONDS = 15.0
 _DEFAULT_QTY_PLACES = 8
 _MONEY_PLACES = 2
+_INCREMENTS_EVERY = 5.0
 
 _ASSETS: dict[str, str] = {
     "dashboard.html": "text/html; charset=utf-8",
@@ -81,41 +84,71 @@ def _fixed(value: Decimal, places: int) -> str:
     return format(rounded, "f")
 
 
-class Precision:
-    """How many decimals a symbol's prices and quantities are shown with.
+Steps = tuple[Decimal | None, Decimal | None]
+"""A listing's (price increment, size increment); None: not known."""
 
-    From the config's ``risk.instruments`` (``tick_size``, ``lot_size``) where
-    the symbol is listed; otherwise prices get 2 decimals at or above 1 and
-    up to 8 significant decimals below, quantities up to 8 decimals with
+
+class Precision:
+    """How many decimals a listing's prices and quantities are shown with.
+
+    From the increments the venue publishes for the listing (``listings``, by
+    venue and symbol), else the config's ``risk.instruments`` (``tick_size``,
+    ``lot_size``) for the symbol; otherwise prices get 2 decimals at or above
+    1 and up to 8 significant decimals below, quantities up to 8 decimals with
     trailing zeros dropped. Money (PnL, commissions) gets 2 decimals.
     """
 
-    def __init__(self, instruments: dict[str, tuple[Decimal, Decimal]]) -> None:
+    def __init__(
+        self,
+        instruments: dict[str, tuple[Decimal, Decimal]],
+        listings: dict[tuple[str, str], Steps] | None = None,
+    ) -> None:
         self._instruments = instruments
+        self._listings = listings or {}
 
     @classmethod
     def from_config(cls, config: Any) -> Precision:
         rules = getattr(getattr(config, "risk", None), "instruments", {}) or {}
         return cls({symbol: (r.tick_size, r.lot_size) for symbol, r in rules.items()})
 
-    def price(self, symbol: str, value: Decimal | None) -> str:
-        if value is None:
-            return ""
+    def with_published(self, published: dict[str, dict[str, dict[str, str]]]) -> Precision:
+        """This precision with the increments the venues publish (venue -> symbol ->
+        ``price_increment``/``size_increment``), which win over the config's."""
+        listings = {
+            (venue, symbol): (
+                _step(entry.get("price_increment")),
+                _step(entry.get("size_increment")),
+            )
+            for venue, symbols in published.items()
+            for symbol, entry in symbols.items()
+        }
+        return Precision(self._instruments, listings)
+
+    def _steps(self, symbol: str, venue: str | None) -> Steps:
+        tick, lot = self._listings.get((str(venue), symbol), (None, None))
         known = self._instruments.get(symbol)
         if known is not None:
-            return _fixed(value, _places(known[0]))
+            tick, lot = tick or known[0], lot or known[1]
+        return tick, lot
+
+    def price(self, symbol: str, value: Decimal | None, venue: str | None = None) -> str:
+        if value is None:
+            return ""
+        tick = self._steps(symbol, venue)[0]
+        if tick is not None:
+            return _fixed(value, _places(tick))
         if abs(value) >= 1 or value == 0:
             return _fixed(value, 2)
         # A small price: 8 significant decimals after its leading zeros.
         leading = -value.adjusted() - 1
         return _trim(_fixed(value, min(leading + 8, 12)))
 
-    def quantity(self, symbol: str, value: Decimal | None) -> str:
+    def quantity(self, symbol: str, value: Decimal | None, venue: str | None = None) -> str:
         if value is None:
             return ""
-        known = self._instruments.get(symbol)
-        if known is not None:
-            return _fixed(value, _places(known[1]))
+        lot = self._steps(symbol, venue)[1]
+        if lot is not None:
+            return _fixed(value, _places(lot))
         return _trim(_fixed(value, _DEFAULT_QTY_PLACES))
 
     @staticmethod
@@ -123,35 +156,21 @@ class Precision:
         return _fixed(value, _MONEY_PLACES)
 
 
+def _step(value: object) -> Decimal | None:
+    """A published increment: a positive decimal string, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        step = Decimal(value)
+    except InvalidOperation:
+        return None
+    return step if step.is_finite() and step > 0 else None
+
+
 def _trim(text: str) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
-
-
-class AlertTail(logging.Handler):
-    """The most recent alerts, as the alert dispatcher logs them (``ALERT kind
-    [severity]: summary`` on ``tradenode.alerts``): the dispatcher keeps no
-    history of its own, and its log line is published for every alert."""
-
-    def __init__(self, kept: int = _ALERTS_KEPT) -> None:
-        super().__init__(level=logging.WARNING)
-        self.alerts: deque[dict[str, str]] = deque(maxlen=kept)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not (isinstance(record.msg, str) and record.msg.startswith("ALERT ")):
-            return
-        args = record.args if isinstance(record.args, tuple) else ()
-        kind, severity, summary = ([str(a) for a in args] + ["", "", ""])[:3]
-        self.alerts.append(
-            {
-                "kind": kind,
-                "severity": severity,
-                "summary": summary,
-                "venue": str(getattr(record, "venue", None) or ""),
-                "at": time.strftime("%H:%M:%S", time.localtime(record.created)),
-            }
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,22 +193,21 @@ class Dashboard:
         self._read_refusal = read_refusal
         """The control API's own check for reads (a token off loopback)."""
         self.interval = interval
-        self.precision = Precision.from_config(app.node.config)
+        self._configured = Precision.from_config(app.node.config)
+        self.precision = self._configured
+        self._published: dict[str, dict[str, dict[str, str]]] = {}
+        self._published_at: float | None = None
         self._lock = threading.Lock()
         self._pnl: deque[_Sample] = deque(maxlen=_PNL_POINTS)
         self._closed = threading.Event()
         self._snapshot_lock = threading.Lock()
         self._cached: tuple[float, str] | None = None
-        self.alerts = AlertTail()
-        self._alert_logger = logging.getLogger("tradenode.alerts")
-        self._alert_logger.addHandler(self.alerts)
         self.streams = 0
         """Event streams open now."""
 
     def close(self) -> None:
-        """End every event stream and stop listening for alerts."""
+        """End every event stream."""
         self._closed.set()
-        self._alert_logger.removeHandler(self.alerts)
 
     def routes(self) -> list[Route]:
         return [
@@ -275,12 +293,10 @@ class Dashboard:
         for fill in reversed(recent):
             if fill.client_order_id not in ids:
                 ids.append(fill.client_order_id)
-        orders = []
-        for client_order_id in ids[:_ORDERS_SHOWN]:
-            view = oms.ask(GetOrder(client_order_id), _ASK_TIMEOUT)
-            if view is not None:
-                orders.append(self._order(view))
+        views = [oms.ask(GetOrder(i), _ASK_TIMEOUT) for i in ids[:_ORDERS_SHOWN]]
         positions = oms.ask(GetPositions(), _ASK_TIMEOUT)
+        self._learn_increments()
+        orders = [self._order(view) for view in views if view is not None]
         realized = sum((p.realized_pnl for p in positions), Decimal(0))
         unrealized = sum((p.unrealized_pnl for p in positions), Decimal(0))
         total = realized + unrealized
@@ -302,8 +318,30 @@ class Dashboard:
             "breakers": self._breakers(),
             "tree": None if tree is None else tree_dict(tree),
             "approvals": [pending.describe() for pending in node.pending_approvals()],
-            "alerts": list(reversed(self.alerts.alerts))[:20],
+            # The alert dispatcher's own history, with each alert's delivery state.
+            "alerts": node.observability.recent_alerts(_ALERTS_SHOWN),
+            "instruments": self._published,
         }
+
+    def _learn_increments(self) -> None:
+        """The increments the venues publish in their statuses, read every
+        ``_INCREMENTS_EVERY`` seconds (they change when a broker connects, and
+        ``Node.status()`` asks every actor)."""
+        now = time.monotonic()
+        if self._published_at is not None and now - self._published_at < _INCREMENTS_EVERY:
+            return
+        connections = self.app.node.status().get("connections") or {}
+        published = {
+            str(venue): {
+                str(symbol): {str(k): str(v) for k, v in entry.items()}
+                for symbol, entry in info["instruments"].items()
+                if isinstance(entry, dict)
+            }
+            for venue, info in connections.items()
+            if isinstance(info, dict) and isinstance(info.get("instruments"), dict)
+        }
+        self._published, self._published_at = published, now
+        self.precision = self._configured.with_published(published)
 
     def _pnl_history(self, total: Decimal) -> list[list[Any]]:
         """Total PnL over time: a point each time it changed (wall clock, ms)."""
@@ -334,11 +372,11 @@ class Dashboard:
             "symbol": order.symbol,
             "side": order.side.value,
             "type": order.order_type.value,
-            "quantity": p.quantity(order.symbol, order.quantity),
-            "price": p.price(order.symbol, order.price),
+            "quantity": p.quantity(order.symbol, order.quantity, order.venue),
+            "price": p.price(order.symbol, order.price, order.venue),
             "status": view.status.value,
-            "filled": p.quantity(order.symbol, view.filled_quantity),
-            "avg_price": p.price(order.symbol, view.avg_fill_price),
+            "filled": p.quantity(order.symbol, view.filled_quantity, order.venue),
+            "avg_price": p.price(order.symbol, view.avg_fill_price, order.venue),
         }
 
     def _fill(self, fill: Any) -> dict[str, Any]:
@@ -349,8 +387,8 @@ class Dashboard:
             "venue": fill.venue,
             "symbol": fill.symbol,
             "side": fill.side.value,
-            "quantity": p.quantity(fill.symbol, fill.last_quantity),
-            "price": p.price(fill.symbol, fill.last_price),
+            "quantity": p.quantity(fill.symbol, fill.last_quantity, fill.venue),
+            "price": p.price(fill.symbol, fill.last_price, fill.venue),
             "commission": Precision.money(fill.commission),
         }
 
@@ -359,8 +397,8 @@ class Dashboard:
         return {
             "venue": position.venue,
             "symbol": position.symbol,
-            "quantity": p.quantity(position.symbol, position.quantity),
-            "avg_price": p.price(position.symbol, position.avg_price),
+            "quantity": p.quantity(position.symbol, position.quantity, position.venue),
+            "avg_price": p.price(position.symbol, position.avg_price, position.venue),
             "realized": Precision.money(position.realized_pnl),
             "unrealized": Precision.money(position.unrealized_pnl),
         }

@@ -70,6 +70,11 @@ class Observability:
         app: Callable[..., Awaitable[None]] = make_asgi_app(self.registry)
         return app
 
+    def recent_alerts(self, limit: int | None = None) -> list[dict[str, object]]:
+        """The most recent alerts, newest first, with their delivery state ([] without
+        ``alerts:`` configured): what ``GET /v1/alerts`` and the dashboard show."""
+        return [] if self.alerts is None else self.alerts.recent(limit)
+
     @property
     def metrics_url(self) -> str | None:
         return None if self.server is None else self.server.url

@@ -90,3 +90,6 @@ class AlertsConfig(_Strict):
     webhooks: tuple[WebhookConfig, ...] = ()
     queue_size: int = Field(1000, ge=1)
     """Alerts waiting for delivery beyond this are dropped (counted), never blocking."""
+    history: int = Field(200, ge=1, le=100_000)
+    """The most recent alerts kept, with their delivery state, for the control API
+    (``GET /v1/alerts``), ``tradenode ctl alerts`` and the dashboard."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements, places_increment
 from ._actor import CURSOR_SCOPE, AlpacaBroker, AlpacaLink, TrackedOrder
 from ._capabilities import alpaca_capabilities
 from ._settings import AlpacaSettings
@@ -54,6 +56,17 @@ def link_status(link: AlpacaLink) -> dict[str, Any]:
     }
 
 
+def _increments(broker: AlpacaBroker) -> Iterator[Increments]:
+    """A crypto asset's ``price_increment`` and ``min_trade_increment``; an equity's
+    price increment depends on its price (sub-penny rule: none stated), its size is
+    whole shares, or Alpaca's 9 decimals where it is ``fractionable``."""
+    for symbol, asset in list(broker.assets.items()):
+        if asset.crypto:
+            yield symbol, asset.price_increment, asset.min_trade_increment
+        else:
+            yield symbol, None, places_increment(9 if asset.fractionable else 0)
+
+
 def build_alpaca(context: VenueContext[AlpacaSettings]) -> VenueBuild:
     settings = context.settings
     name = context.name
@@ -63,30 +76,33 @@ def build_alpaca(context: VenueContext[AlpacaSettings]) -> VenueBuild:
     seed_link(link, context.recovered)
     oms = context.reports_to
     secret = settings.secret_key.get_secret_value()
+    learned = LearnedIncrements(_increments)
     return VenueBuild(
         broker=context.broker_spec(
-            lambda: AlpacaBroker(
-                name,
-                key_id=settings.key_id,
-                secret_key=secret,
-                rest_url=rest_url,
-                stream_url=stream_url,
-                data_url=data_url,
-                symbols=settings.symbols,
-                reports_to=oms,
-                link=link,
-                outside_session=settings.outside_session,
-                extended_hours=settings.extended_hours,
-                request_timeout=settings.request_timeout,
-                ping_interval=settings.ping_interval,
-                ping_timeout=settings.ping_timeout,
-                check_interval=settings.check_interval or None,
-                rest_rate_limit=settings.rest_rate_limit,
+            learned.watch(
+                lambda: AlpacaBroker(
+                    name,
+                    key_id=settings.key_id,
+                    secret_key=secret,
+                    rest_url=rest_url,
+                    stream_url=stream_url,
+                    data_url=data_url,
+                    symbols=settings.symbols,
+                    reports_to=oms,
+                    link=link,
+                    outside_session=settings.outside_session,
+                    extended_hours=settings.extended_hours,
+                    request_timeout=settings.request_timeout,
+                    ping_interval=settings.ping_interval,
+                    ping_timeout=settings.ping_timeout,
+                    check_interval=settings.check_interval or None,
+                    rest_rate_limit=settings.rest_rate_limit,
+                )
             )
         ),
         capabilities=alpaca_capabilities(),
         runtime=link,
-        status=lambda: link_status(link),
+        status=lambda: {**link_status(link), INSTRUMENTS_KEY: learned.status()},
     )
 
 

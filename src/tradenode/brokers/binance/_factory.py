@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements
 from ._actor import BinanceBroker, BinanceLink, TrackedOrder
 from ._capabilities import binance_capabilities
 from ._session import BinanceEndpoints, SessionSettings
@@ -66,6 +68,12 @@ def link_status(link: BinanceLink) -> dict[str, Any]:
     }
 
 
+def _increments(broker: BinanceBroker) -> Iterator[Increments]:
+    """The PRICE_FILTER tickSize and LOT_SIZE stepSize of each symbol (0: the filter is off)."""
+    for symbol, rules in list(broker.rules.items()):
+        yield symbol, rules.tick_size or None, rules.step_size or None
+
+
 def build_binance(context: VenueContext[BinanceSettings]) -> VenueBuild:
     settings = context.settings
     name = context.name
@@ -82,24 +90,27 @@ def build_binance(context: VenueContext[BinanceSettings]) -> VenueBuild:
     seed_link(link, context.recovered)
     oms, clock, symbols = context.reports_to, context.clock, settings.symbols
     check_interval = settings.check_interval or None
+    learned = LearnedIncrements(_increments)
     return VenueBuild(
         broker=context.broker_spec(
-            lambda: BinanceBroker(
-                name,
-                credentials=credentials,
-                endpoints=endpoints,
-                reports_to=oms,
-                link=link,
-                symbols=symbols,
-                settings=session_settings,
-                wall_time_ms=lambda: clock.time_ns() // 1_000_000,
-                check_interval=check_interval,
-                order_entry=settings.order_entry,
+            learned.watch(
+                lambda: BinanceBroker(
+                    name,
+                    credentials=credentials,
+                    endpoints=endpoints,
+                    reports_to=oms,
+                    link=link,
+                    symbols=symbols,
+                    settings=session_settings,
+                    wall_time_ms=lambda: clock.time_ns() // 1_000_000,
+                    check_interval=check_interval,
+                    order_entry=settings.order_entry,
+                )
             )
         ),
         capabilities=binance_capabilities(settings.recv_window_ms),
         runtime=link,
-        status=lambda: link_status(link),
+        status=lambda: {**link_status(link), INSTRUMENTS_KEY: learned.status()},
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements, places_increment
 from ._capabilities import ccxt_capabilities
 from ._settings import CcxtSettings, exchange_has
 
@@ -49,6 +52,42 @@ def link_status(link: Any) -> dict[str, Any]:
     }
 
 
+#: ccxt's ``precisionMode`` values (``ccxt.DECIMAL_PLACES``, ``ccxt.TICK_SIZE``); under
+#: ``SIGNIFICANT_DIGITS`` a market's precision is no increment and is left out.
+_DECIMAL_PLACES = 2
+_TICK_SIZE = 4
+
+
+def _step(value: object, mode: int) -> Decimal | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value))
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number <= 0:
+        return None
+    if mode == _TICK_SIZE:
+        return number
+    if mode == _DECIMAL_PLACES and number == number.to_integral_value():
+        return places_increment(int(number))
+    return None
+
+
+def _increments(broker: Any) -> Iterator[Increments]:
+    """Each configured market's unified ``precision`` (price, amount) as increments."""
+    session = broker.session
+    if session is None:
+        return
+    api = session.api
+    markets, mode = api.exchange.markets or {}, api.precision_mode
+    for symbol in broker.settings.symbols:
+        market = markets.get(symbol)
+        precision = market.get("precision") if isinstance(market, dict) else None
+        if isinstance(precision, dict):
+            yield symbol, _step(precision.get("price"), mode), _step(precision.get("amount"), mode)
+
+
 def build_ccxt(context: VenueContext[CcxtSettings]) -> VenueBuild:
     from ._actor import CcxtBroker, CcxtLink  # noqa: PLC0415 (ccxt loads with the actor)
 
@@ -58,9 +97,10 @@ def build_ccxt(context: VenueContext[CcxtSettings]) -> VenueBuild:
     link = previous if isinstance(previous, CcxtLink) else CcxtLink()
     seed_link(link, context.recovered)
     oms = context.reports_to
+    learned: LearnedIncrements[Any] = LearnedIncrements(_increments)
     return VenueBuild(
         broker=context.broker_spec(
-            lambda: CcxtBroker(name, settings=settings, reports_to=oms, link=link)
+            learned.watch(lambda: CcxtBroker(name, settings=settings, reports_to=oms, link=link))
         ),
         capabilities=ccxt_capabilities(
             settings.exchange,
@@ -69,7 +109,7 @@ def build_ccxt(context: VenueContext[CcxtSettings]) -> VenueBuild:
             streaming=settings.streaming != "off",
         ),
         runtime=link,
-        status=lambda: link_status(link),
+        status=lambda: {**link_status(link), INSTRUMENTS_KEY: learned.status()},
     )
 
 

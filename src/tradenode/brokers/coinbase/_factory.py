@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements
 from ._actor import CURSOR_SCOPE, CoinbaseBroker, CoinbaseLink, TrackedOrder
 from ._capabilities import coinbase_capabilities
 from ._settings import CoinbaseSettings
@@ -57,6 +59,12 @@ def link_status(link: CoinbaseLink) -> dict[str, Any]:
     }
 
 
+def _increments(broker: CoinbaseBroker) -> Iterator[Increments]:
+    """Each product's ``price_increment`` (else ``quote_increment``) and ``base_increment``."""
+    for symbol, product in list(broker.products.items()):
+        yield symbol, product.price_increment, product.base_increment
+
+
 def build_coinbase(context: VenueContext[CoinbaseSettings]) -> VenueBuild:
     settings = context.settings
     name = context.name
@@ -66,27 +74,30 @@ def build_coinbase(context: VenueContext[CoinbaseSettings]) -> VenueBuild:
     seed_link(link, context.recovered)
     oms = context.reports_to
     credentials = settings.credentials()
+    learned = LearnedIncrements(_increments)
     return VenueBuild(
         broker=context.broker_spec(
-            lambda: CoinbaseBroker(
-                name,
-                credentials=credentials,
-                rest_url=rest_url,
-                ws_url=ws_url,
-                ws_user_url=ws_user_url,
-                products=settings.products,
-                reports_to=oms,
-                link=link,
-                request_timeout=settings.request_timeout,
-                stream_timeout=settings.stream_timeout,
-                check_interval=settings.check_interval or None,
-                rest_rate_limit=settings.rest_rate_limit,
-                fills_lookups=settings.fills_lookups,
+            learned.watch(
+                lambda: CoinbaseBroker(
+                    name,
+                    credentials=credentials,
+                    rest_url=rest_url,
+                    ws_url=ws_url,
+                    ws_user_url=ws_user_url,
+                    products=settings.products,
+                    reports_to=oms,
+                    link=link,
+                    request_timeout=settings.request_timeout,
+                    stream_timeout=settings.stream_timeout,
+                    check_interval=settings.check_interval or None,
+                    rest_rate_limit=settings.rest_rate_limit,
+                    fills_lookups=settings.fills_lookups,
+                )
             )
         ),
         capabilities=coinbase_capabilities(),
         runtime=link,
-        status=lambda: link_status(link),
+        status=lambda: {**link_status(link), INSTRUMENTS_KEY: learned.status()},
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements
 from ._actor import CURSOR_SCOPE, IbkrBroker, IbkrLink, TrackedOrder
 from ._capabilities import ibkr_capabilities
 from ._settings import IbkrSettings
@@ -51,6 +53,12 @@ def link_status(link: IbkrLink) -> dict[str, Any]:
     }
 
 
+def _increments(broker: IbkrBroker) -> Iterator[Increments]:
+    """Each qualified contract's ``minTick`` and ``sizeIncrement``."""
+    for symbol, instrument in list(broker.instruments.items()):
+        yield symbol, instrument.min_tick, instrument.size_increment
+
+
 def build_ibkr(context: VenueContext[IbkrSettings]) -> VenueBuild:
     settings = context.settings
     name = context.name
@@ -58,29 +66,32 @@ def build_ibkr(context: VenueContext[IbkrSettings]) -> VenueBuild:
     link = previous if isinstance(previous, IbkrLink) else IbkrLink()
     seed_link(link, context.recovered)
     oms = context.reports_to
+    learned = LearnedIncrements(_increments)
     return VenueBuild(
         broker=context.broker_spec(
-            lambda: IbkrBroker(
-                name,
-                host=settings.host,
-                port=settings.port,
-                client_id=settings.client_id,
-                account=settings.account,
-                instruments=dict(settings.instruments),
-                reports_to=oms,
-                link=link,
-                connect_timeout=settings.connect_timeout,
-                request_timeout=settings.request_timeout,
-                message_rate_limit=settings.message_rate_limit,
-                pacing_backoff=settings.pacing_backoff,
-                outside_rth=settings.outside_rth,
-                market_data_type=settings.market_data_type,
-                check_interval=settings.check_interval or None,
+            learned.watch(
+                lambda: IbkrBroker(
+                    name,
+                    host=settings.host,
+                    port=settings.port,
+                    client_id=settings.client_id,
+                    account=settings.account,
+                    instruments=dict(settings.instruments),
+                    reports_to=oms,
+                    link=link,
+                    connect_timeout=settings.connect_timeout,
+                    request_timeout=settings.request_timeout,
+                    message_rate_limit=settings.message_rate_limit,
+                    pacing_backoff=settings.pacing_backoff,
+                    outside_rth=settings.outside_rth,
+                    market_data_type=settings.market_data_type,
+                    check_interval=settings.check_interval or None,
+                )
             )
         ),
         capabilities=ibkr_capabilities(),
         runtime=link,
-        status=lambda: link_status(link),
+        status=lambda: {**link_status(link), INSTRUMENTS_KEY: learned.status()},
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements, places_increment
 from ._actor import CURSOR_SCOPE, OandaBroker, OandaLink, TrackedOrder
 from ._capabilities import oanda_capabilities
 from ._settings import OandaSettings
@@ -47,6 +49,16 @@ def link_status(link: OandaLink) -> dict[str, Any]:
     }
 
 
+def _increments(broker: OandaBroker) -> Iterator[Increments]:
+    """Each instrument's ``displayPrecision`` and ``tradeUnitsPrecision`` as increments."""
+    for symbol, instrument in list(broker.instruments.items()):
+        yield (
+            symbol,
+            places_increment(instrument.price_precision),
+            places_increment(instrument.units_precision),
+        )
+
+
 def build_oanda(context: VenueContext[OandaSettings]) -> VenueBuild:
     settings = context.settings
     name = context.name
@@ -56,27 +68,30 @@ def build_oanda(context: VenueContext[OandaSettings]) -> VenueBuild:
     seed_link(link, context.recovered)
     oms = context.reports_to
     token = settings.token.get_secret_value()
+    learned = LearnedIncrements(_increments)
     return VenueBuild(
         broker=context.broker_spec(
-            lambda: OandaBroker(
-                name,
-                rest_url=rest_url,
-                stream_url=stream_url,
-                token=token,
-                account_id=settings.account_id,
-                instruments=settings.instruments,
-                reports_to=oms,
-                link=link,
-                request_timeout=settings.request_timeout,
-                stream_timeout=settings.stream_timeout,
-                connection_spacing=settings.connection_spacing,
-                check_interval=settings.check_interval or None,
-                rest_rate_limit=settings.rest_rate_limit,
+            learned.watch(
+                lambda: OandaBroker(
+                    name,
+                    rest_url=rest_url,
+                    stream_url=stream_url,
+                    token=token,
+                    account_id=settings.account_id,
+                    instruments=settings.instruments,
+                    reports_to=oms,
+                    link=link,
+                    request_timeout=settings.request_timeout,
+                    stream_timeout=settings.stream_timeout,
+                    connection_spacing=settings.connection_spacing,
+                    check_interval=settings.check_interval or None,
+                    rest_rate_limit=settings.rest_rate_limit,
+                )
             )
         ),
         capabilities=oanda_capabilities(),
         runtime=link,
-        status=lambda: link_status(link),
+        status=lambda: {**link_status(link), INSTRUMENTS_KEY: learned.status()},
     )
 
 

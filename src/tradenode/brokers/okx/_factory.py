@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements
 from ._actor import CURSOR_SCOPE, OkxBroker, OkxLink, TrackedOrder
 from ._capabilities import okx_capabilities
 from ._session import OkxUrls, SessionSettings
@@ -45,6 +47,12 @@ def link_status(link: OkxLink) -> dict[str, Any]:
     }
 
 
+def _increments(broker: OkxBroker) -> Iterator[Increments]:
+    """Each instrument's ``tickSz`` and ``lotSz``."""
+    for symbol, instrument in list(broker.instruments.items()):
+        yield symbol, instrument.tick_size, instrument.lot_size
+
+
 def build_okx(context: VenueContext[OkxSettings]) -> VenueBuild:
     settings = context.settings
     name = context.name
@@ -65,24 +73,27 @@ def build_okx(context: VenueContext[OkxSettings]) -> VenueBuild:
     link = previous if isinstance(previous, OkxLink) else OkxLink()
     seed_link(link, context.recovered)
     oms, clock = context.reports_to, context.clock
+    learned = LearnedIncrements(_increments)
     return VenueBuild(
         broker=context.broker_spec(
-            lambda: OkxBroker(
-                name,
-                credentials=credentials,
-                urls=urls,
-                reports_to=oms,
-                link=link,
-                symbols=settings.symbols,
-                settings=session_settings,
-                wall_time_ms=lambda: clock.time_ns() // 1_000_000,
-                ws_orders=settings.ws_orders,
-                check_interval=settings.check_interval or None,
+            learned.watch(
+                lambda: OkxBroker(
+                    name,
+                    credentials=credentials,
+                    urls=urls,
+                    reports_to=oms,
+                    link=link,
+                    symbols=settings.symbols,
+                    settings=session_settings,
+                    wall_time_ms=lambda: clock.time_ns() // 1_000_000,
+                    ws_orders=settings.ws_orders,
+                    check_interval=settings.check_interval or None,
+                )
             )
         ),
         capabilities=okx_capabilities(),
         runtime=link,
-        status=lambda: link_status(link),
+        status=lambda: {**link_status(link), INSTRUMENTS_KEY: learned.status()},
     )
 
 

@@ -8,6 +8,7 @@ from ..._registry import VenueKind
 from ...sim._defaults import paper_sim_config
 from ...supervision import ChildSpec, SupervisorSpec
 from .._factory import VenueBuild, VenueContext
+from .._increments import INSTRUMENTS_KEY, increments_entry
 from ._actor import PaperBroker, PaperLink
 from ._capabilities import paper_capabilities
 from ._market import PaperMarket
@@ -61,6 +62,11 @@ def build_paper(context: VenueContext[PaperSettings]) -> VenueBuild:
             "reconciliations": link.reconciliations,
             "malformed_payloads": link.malformed_payloads,
             "in_flight": len(link.in_flight),
+            # The simulator's own tick and lot sizes (a provided venue's, not the defaults').
+            INSTRUMENTS_KEY: {
+                spec.symbol: increments_entry(spec.tick_size, spec.lot_size)
+                for spec in venue.instruments
+            },
         }
 
     return VenueBuild(

@@ -27,7 +27,15 @@ from typing import Any
 from ..._exceptions import BrokerConnectionError
 from ...messages._enums import Side
 from ...messages._messages import SubmitOrder
-from ...sim import MatchingSimulator, SimConfig, SimFill, SimOrder, SimQuote, SimRejected
+from ...sim import (
+    InstrumentSpec,
+    MatchingSimulator,
+    SimConfig,
+    SimFill,
+    SimOrder,
+    SimQuote,
+    SimRejected,
+)
 from ...supervision import Clock
 
 __all__ = ["CorruptEvent", "PaperSession", "PaperVenue", "SessionClosed", "TapePrint"]
@@ -100,6 +108,11 @@ class PaperVenue:
     def latency(self) -> float:
         """Seconds between a request reaching the venue and the venue acting on it."""
         return self._latency
+
+    @property
+    def instruments(self) -> tuple[InstrumentSpec, ...]:
+        """The simulated instruments, with their tick and lot sizes."""
+        return tuple(self._sim.config.instruments)
 
     # -- connections ----------------------------------------------------------
 

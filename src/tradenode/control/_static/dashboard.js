@@ -115,7 +115,9 @@ function render(s) {
   for (const a of s.alerts) {
     const li = document.createElement("li");
     li.dataset.severity = a.severity;
-    li.textContent = a.at + " " + a.kind + " [" + a.severity + "] " + a.summary;
+    li.dataset.delivery = a.delivery;
+    li.textContent =
+      a.at + " " + a.kind + " [" + a.severity + "] " + a.summary + " (" + a.delivery + ")";
     alerts.appendChild(li);
   }
   const tree = $("tree");
