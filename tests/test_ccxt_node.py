@@ -23,6 +23,7 @@ from tradenode.supervision import EventRecorder, ManualClock
 
 # The suite's node driver: the same harness as the conformance runs, reused here.
 from tradenode.testing.conformance._driver import Driver, Rig
+from tradenode.testing.conformance._suite import fill_at_venue
 
 from ._node_helpers import Scripted
 from .test_conformance_ccxt import CcxtBinanceConformanceVenue, CcxtOkxConformanceVenue
@@ -91,6 +92,39 @@ def test_a_lost_placement_is_found_by_client_id_and_never_sent_twice(
     node.sync()
     assert venue.submissions()[coid] == 1
     assert [o.client_order_id for o in venue.orders()].count(coid) == 1
+
+
+def test_a_new_process_knows_the_journals_fills_as_told_and_settles_only_after_the_last(
+    polling: tuple[Rig, Driver],
+) -> None:
+    """A partly filled order outlives its process; the rest fills while no node runs.
+    The next process starts its count from the journal and its first sweep brings the
+    old trade again with the new one: the old one is a repeat (not counted twice,
+    which would settle the order before the new fill is told), the new one is told
+    once, and the order ends FILLED with the venue's fills, no more, no fewer."""
+    rig, node = polling
+    venue, instrument = node.venue, node.venue.instrument()
+    coid = node.limit(Side.BUY, instrument.price("0.99"), instrument.large_quantity)
+    node.wait_status(coid, OrderStatus.ACCEPTED)
+    venue.set_price(instrument.symbol, instrument.price("0.985"))
+    node.clock.advance(2.0)  # one poll
+    partly = node.wait_status(coid, OrderStatus.PARTIALLY_FILLED)
+    told = {f.execution_id for f in node.fills()}
+    assert len(told) == partly.fill_count >= 1
+    rig.stop_node(node)
+
+    fill_at_venue(venue, coid, instrument.price("0.984"))
+    at_venue = {f.execution_id for f in venue.fills() if f.client_order_id == coid}
+    assert told < at_venue
+
+    again = rig.start_node()
+    again.clock.advance(2.0)  # the next poll, if the reconcile's sweep did not finish it
+    view = again.wait_status(coid, OrderStatus.FILLED)
+    again.sync()
+    assert view.filled_quantity == instrument.large_quantity
+    assert {f.execution_id for f in again.fills() if f.client_order_id == coid} == at_venue
+    assert again.connection_status()["repeated_fills"] >= len(told)
+    assert again.connection_status()["unsettled_orders"] == 0
 
 
 # -- quotes ---------------------------------------------------------------------------------------

@@ -825,6 +825,65 @@ def test_an_original_that_fills_during_the_replace_makes_the_replacement_redunda
     assert state.counts().hot == 0
 
 
+def test_a_late_fill_of_the_original_leaves_its_replacement_that_much_less_to_do(
+    state: OmsState,
+) -> None:
+    """The original's last fill reaches the OMS after the link: a venue that places the
+    replacement only once the original is gone sizes it from its own count (7, not 10),
+    fills it and says FILLED at that size; the logical order is 10 of 10, nothing more."""
+    drive(state, S.PENDING_REPLACE, "a")
+    state.link_replacement("a", order("b", quantity="10"), 10)
+    applied(state.mark_submitted("b", 11))
+    late = applied(state.apply(fill("a", "3"), 12))
+    assert late.drifts == ()
+    replacement = known(state, "b")
+    assert (replacement.quantity, replacement.predecessors_filled_quantity) == (D(7), D(3))
+    applied(state.apply(canceled("a"), 13))
+    result = applied(state.apply(fill("b", "7"), 14))
+    assert (result.status, result.drifts) == (S.FILLED, ())
+    closing = applied(state.apply(status_report("b", S.FILLED, quantity="7", filled="7"), 15))
+    assert closing.drifts == ()
+    logical = known_logical(state, "b")
+    assert (logical.requested_quantity, logical.filled_quantity) == (D(10), D(10))
+    assert logical.overfilled_quantity == 0
+
+
+def test_a_late_fill_told_after_the_replacement_finished_is_not_an_overfill(
+    state: OmsState,
+) -> None:
+    """The same race, heard the other way round: the replacement's fills and the venue's
+    FILLED at 7 first, the original's last fill after them."""
+    drive(state, S.PENDING_REPLACE, "a")
+    state.link_replacement("a", order("b", quantity="10"), 10)
+    applied(state.mark_submitted("b", 11))
+    applied(state.apply(fill("b", "7"), 12))
+    closing = applied(state.apply(status_report("b", S.FILLED, quantity="7", filled="7"), 13))
+    assert closing.status is S.FILLED
+    assert closing.drift(DriftKind.QUANTITY_MISMATCH) is not None  # not explained yet
+    late = applied(state.apply(fill("a", "3"), 14))
+    assert late.drift(DriftKind.LOGICAL_OVERFILL) is None
+    applied(state.apply(canceled("a"), 15))
+    logical = known_logical(state, "b")
+    assert (logical.requested_quantity, logical.filled_quantity) == (D(10), D(10))
+    assert logical.overfilled_quantity == 0
+    assert state.counts().hot == 0
+
+
+def test_a_replacement_sent_at_the_linked_size_that_fills_whole_is_one_logical_overfill(
+    state: OmsState,
+) -> None:
+    """A venue that sent the replacement at the size linked (10) and fills all of it after
+    the original's late 3: the logical order is overfilled by 3, reported once."""
+    drive(state, S.PENDING_REPLACE, "a")
+    state.link_replacement("a", order("b", quantity="10"), 10)
+    applied(state.mark_submitted("b", 11))
+    applied(state.apply(fill("a", "3"), 12))
+    applied(state.apply(canceled("a"), 13))
+    result = applied(state.apply(fill("b", "10"), 14))
+    assert [drift.kind for drift in result.drifts] == [DriftKind.LOGICAL_OVERFILL]
+    assert drift_quantity(result, DriftKind.LOGICAL_OVERFILL) == D(3)
+
+
 # Positions ------------------------------------------------------------------------
 
 

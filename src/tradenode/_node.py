@@ -269,6 +269,7 @@ class Node:
         name = config.name
         kind = get_venue_kind(config.kind)
         state = self.oms_store.state
+        open_orders = state.open_orders(venue=name)
         context: VenueContext[Any] = VenueContext(
             name=name,
             settings=config.settings,
@@ -278,8 +279,12 @@ class Node:
             seed=self.config.node.seed,
             backoff=self._backoff(config),
             recovered=RecoveredVenue(
-                open_orders=tuple(state.open_orders(venue=name)),
+                open_orders=open_orders,
                 cursors=state.venue_cursors(name),
+                executions={
+                    view.client_order_id: state.execution_ids(view.client_order_id)
+                    for view in open_orders
+                },
             ),
             previous=self.venues.get(name),
             provided=venue,

@@ -815,6 +815,17 @@ class OmsState:
             and (symbol is None or tracked.order.symbol == symbol)
         )
 
+    def execution_ids(self, client_order_id: str) -> tuple[str, ...]:
+        """The execution ids of the fills applied to one order, in the order applied.
+
+        A new incarnation of an adapter that counts fills per order (to know
+        when the venue's last one was told) starts from these, so the venue's
+        replay of the same executions adds nothing to its count."""
+        tracked = self._find(client_order_id)
+        if tracked is None:
+            return ()
+        return tuple(fill.execution_id for _, fill in tracked.fills)
+
     def recent_orders(
         self,
         *,
@@ -1184,7 +1195,9 @@ class OmsState:
                 f"fill {fill.execution_id} for a {status.value} order",
                 fill.last_quantity,
             )
-        if tracked.filled > tracked.order.quantity:
+        # A replacement's excess is the logical order's, and the logical check
+        # (which sees the whole chain) reports it once.
+        if tracked.filled > tracked.order.quantity and self._predecessor(tracked) is None:
             excess = tracked.filled - tracked.order.quantity
             effects.drift(
                 DriftKind.OVERFILL,
@@ -1196,6 +1209,7 @@ class OmsState:
         successor = self._successor(tracked)
         while successor is not None:
             successor.predecessors_filled += fill.last_quantity
+            self._carry_late_fill(successor, fill.last_quantity)
             successor = self._successor(successor)
 
         self.parents.on_fill(tracked.client_order_id, fill, ts_ns)
@@ -1214,6 +1228,28 @@ class OmsState:
             )
         )
         return None
+
+    @staticmethod
+    def _carry_late_fill(successor: _Order, quantity: Decimal) -> None:
+        """Moves a fill of a replaced order into what its replacement carries.
+
+        The replacement was registered for the logical order's total minus what
+        the chain had filled when it was linked; a fill of an earlier member that
+        arrives after the link (it was on its way) leaves the replacement that
+        much less to do. Venues that place the replacement only once the original
+        is gone size it from their own count, so they report it at the smaller
+        size: this keeps the member's quantity equal to theirs, while the logical
+        order's requested total (quantity plus carried) stays what the strategy
+        asked. Never below what the member itself filled, and never to zero (an
+        order has a positive quantity): the logical-order check reports what is
+        then redundant or overfilled. Deterministic, so a replay does the same.
+        """
+        order = successor.order
+        remaining = max(order.quantity - quantity, successor.filled)
+        if remaining <= 0 or remaining >= order.quantity:
+            return
+        successor.carried_at_link += order.quantity - remaining
+        successor.order = replace(order, quantity=remaining)
 
     def _on_accepted(
         self, tracked: _Order, accepted: OrderAccepted, ts_ns: int, effects: _Effects
@@ -1360,6 +1396,11 @@ class OmsState:
                 report.quantity - order.quantity,
             )
             if adopted != order.quantity:
+                if adopted < order.quantity and self._predecessor(tracked) is not None:
+                    # A replacement the venue sized from its own count (its
+                    # original's last fills were still on their way here): the
+                    # logical order still asks what the strategy asked.
+                    tracked.carried_at_link += order.quantity - adopted
                 tracked.order = replace(order, quantity=adopted)
         if report.filled_quantity > tracked.filled:
             effects.drift(

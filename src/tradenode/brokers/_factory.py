@@ -44,11 +44,16 @@ class RecoveredVenue:
     venue before anything is re-sent), so a factory cares about the
     ``live`` ones: orders the venue acknowledged, to look for first when it
     reconciles. ``cursors`` are the venue cursors the adapter journaled
-    (``VenueCursor`` messages), by scope.
+    (``VenueCursor`` messages), by scope; ``executions`` the fills it has
+    for each open order, by execution id.
     """
 
     open_orders: tuple[TrackedOrderView, ...] = ()
     cursors: Mapping[str, str] = field(default_factory=dict)
+    executions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Client order id -> execution ids of the fills the journal has for each
+    open order: an adapter that counts fills per order seeds its count with
+    these, so a venue's replay of the same executions is known as a repeat."""
 
     @property
     def live(self) -> tuple[TrackedOrderView, ...]:

@@ -621,9 +621,8 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                 # Filled as the venue sized it. A replacement is placed for what is left
                 # when the original is cancelled, which may be less than the OMS
                 # reckoned when it linked them (the original's last fills were still on
-                # their way): the OMS hears the venue's size, and the order's end. The
-                # venue's own cumulative, not this process's count: after a restart the
-                # count starts from the journal and a sweep's replayed trades add to it.
+                # their way): the OMS hears the venue's size (it keeps the logical
+                # order's total), and the order's end, with the venue's own cumulative.
                 self.reports_to.tell(
                     OrderStatusReport(
                         client_order_id=cid,

@@ -25,7 +25,12 @@ def seed_link(link: Any, recovered: RecoveredVenue) -> None:
         tracked = link.orders.setdefault(view.client_order_id, TrackedOrder(view.symbol))
         tracked.side = view.order.side
         tracked.quantity = view.order.quantity
+        executions = recovered.executions.get(view.client_order_id, ())
+        # The count starts at the journal's, and those executions are repeats if a
+        # sweep or the stream brings them again (they were told before).
         tracked.filled = max(tracked.filled, view.filled_quantity)
+        for execution in executions:
+            link.remember(execution)
         if view.venue_order_id:
             tracked.order_id = view.venue_order_id
             link.order_ids[view.venue_order_id] = view.client_order_id
