@@ -33,7 +33,7 @@ from typing import Any
 from ._common import RESULTS_DIR, Options, error_result, machine_info, quiet_logging
 from ._report import markdown_table, table, write_chart, write_json
 
-BENCHMARKS = ("latency", "throughput", "wire", "recovery", "killswitch", "memory")
+BENCHMARKS = ("latency", "throughput", "wire", "binance_ws", "recovery", "killswitch", "memory")
 
 # command-line flag -> Options field
 _COUNTS = {

@@ -1,10 +1,13 @@
-"""The local Binance venue, a bare signed httpx client for it, and a Binance node config."""
+"""The local Binance venue, bare clients for it (signed httpx REST; a logged-on
+trio-websocket WebSocket API connection), and Binance node configs."""
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import subprocess
@@ -16,8 +19,40 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import trio
+import trio_websocket
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
+from tradenode.supervision import TrioThread
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+ED25519_API_KEY = "bench-ed25519-key"
+"""The API key the benchmarks register an Ed25519 public key under at the local venue."""
+
+
+class Ed25519Key:
+    """A fresh Ed25519 key pair: the private PEM for the node or adapter, the public PEM
+    the venue verifies with, and raw signing for the bare client."""
+
+    def __init__(self) -> None:
+        self.private = Ed25519PrivateKey.generate()
+        self.private_pem = self.private.private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        ).decode()
+        self.public_pem = (
+            self.private.public_key()
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    def sign(self, payload: str) -> str:
+        return base64.b64encode(self.private.sign(payload.encode())).decode()
 
 
 class VenueProcess:
@@ -68,6 +103,16 @@ class VenueProcess:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def view(self, name: str) -> Any:
+        """A read-only admin page (``calls``, ``state``, ...)."""
+        response = httpx.get(f"{self.admin_url}/{name}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def register_ed25519(self, key: Ed25519Key, api_key: str = ED25519_API_KEY) -> None:
+        """Let ``api_key`` sign with ``key`` (and log a WebSocket API session on)."""
+        self.knob("register_ed25519_key", api_key=api_key, public_key_pem=key.public_pem)
+
     def down(self) -> None:
         """Cut every connection and refuse new ones, until ``up``."""
         self.knob("down")
@@ -109,30 +154,134 @@ class BareClient:
         return response.json()
 
     def market_order(self, client_order_id: str, side: str, quantity: str = "0.001") -> Any:
-        return self.signed(
-            "POST",
-            "/api/v3/order",
-            [
-                ("symbol", "BTCUSDT"),
-                ("side", side),
-                ("type", "MARKET"),
-                ("quantity", quantity),
-                ("newClientOrderId", client_order_id),
-                ("newOrderRespType", "RESULT"),
-            ],
-        )
+        return self.signed("POST", "/api/v3/order", market_params(client_order_id, side, quantity))
 
     def close(self) -> None:
         self.client.close()
 
 
-def binance_venue_yaml(venue: VenueProcess, name: str = "binance") -> str:
+class BareWsClient:
+    """What any client must do for one order over Binance's WebSocket API, and nothing
+    else: one connection (trio-websocket), logged on once with ``session.logon``
+    (Ed25519), then per order one ``order.place`` frame (``timestamp`` only: the
+    session signs) and its answer, read as JSON. It runs on a trio thread of its own;
+    each call is timed inside that thread, from just before the frame is built to
+    the answer parsed, so the figure holds no thread hop."""
+
+    def __init__(self, ws_api_url: str, key: Ed25519Key, api_key: str = ED25519_API_KEY) -> None:
+        self.url = ws_api_url
+        self.key = key
+        self.api_key = api_key
+        self.ids = itertools.count(1)
+        self.thread = TrioThread("bare-ws")
+        self.socket: trio_websocket.WebSocketConnection | None = None
+        self.closed = trio.Event()
+
+    def __enter__(self) -> BareWsClient:
+        self.thread.start(self._serve)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.run(self._close)
+        self.thread.close()
+
+    async def _serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio_websocket.open_websocket_url(self.url) as socket:
+            self.socket = socket
+            stamp = str(time.time_ns() // 1_000_000)
+            payload = f"apiKey={self.api_key}&timestamp={stamp}"
+            answer = await self._call(
+                "session.logon",
+                {"apiKey": self.api_key, "timestamp": stamp, "signature": self.key.sign(payload)},
+            )
+            if answer.get("status") != 200:
+                raise RuntimeError(f"bare session.logon refused: {answer}")
+            task_status.started()
+            await self.closed.wait()
+
+    async def _close(self) -> None:
+        self.closed.set()
+
+    async def _call(self, method: str, params: dict[str, str]) -> Any:
+        socket = self.socket
+        assert socket is not None
+        request_id = str(next(self.ids))
+        await socket.send_message(
+            json.dumps({"id": request_id, "method": method, "params": params})
+        )
+        while True:
+            answer = json.loads(await socket.get_message())
+            if answer.get("id") == request_id:
+                return answer
+
+    async def _timed_order(self, params: Sequence[tuple[str, str]]) -> tuple[int, Any]:
+        started = time.perf_counter_ns()
+        full = dict(params)
+        full["timestamp"] = str(time.time_ns() // 1_000_000)
+        answer = await self._call("order.place", full)
+        return time.perf_counter_ns() - started, answer
+
+    def order(self, params: Sequence[tuple[str, str]]) -> tuple[int, Any]:
+        """``order.place`` with ``params``: (ns from building the frame to the parsed answer,
+        the answer)."""
+        return self.thread.run(self._timed_order, params)
+
+    def market_order(
+        self, client_order_id: str, side: str, quantity: str = "0.001"
+    ) -> tuple[int, Any]:
+        return self.order(market_params(client_order_id, side, quantity))
+
+
+def market_params(
+    client_order_id: str, side: str, quantity: str = "0.001"
+) -> list[tuple[str, str]]:
+    return [
+        ("symbol", "BTCUSDT"),
+        ("side", side),
+        ("type", "MARKET"),
+        ("quantity", quantity),
+        ("newClientOrderId", client_order_id),
+        ("newOrderRespType", "RESULT"),
+    ]
+
+
+def limit_params(
+    client_order_id: str, side: str, price: str, quantity: str = "0.001"
+) -> list[tuple[str, str]]:
+    return [
+        ("symbol", "BTCUSDT"),
+        ("side", side),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", quantity),
+        ("price", price),
+        ("newClientOrderId", client_order_id),
+        ("newOrderRespType", "RESULT"),
+    ]
+
+
+def binance_venue_yaml(
+    venue: VenueProcess,
+    name: str = "binance",
+    *,
+    ed25519_key_file: Path | None = None,
+    order_entry: str = "websocket",
+) -> str:
+    """A ``binance`` venue entry for ``venue``: HMAC-signed (REST order entry), or with
+    ``ed25519_key_file`` an Ed25519 key that logs the WebSocket API on (order entry
+    over it unless ``order_entry: rest``)."""
+    if ed25519_key_file is None:
+        credentials = f"api_key: {DEFAULT_API_KEY}\n      api_secret: {DEFAULT_API_SECRET}"
+    else:
+        credentials = (
+            f"api_key: {ED25519_API_KEY}\n      key_type: ed25519\n"
+            f"      private_key_path: {ed25519_key_file}\n      order_entry: {order_entry}"
+        )
     return f"""  - name: {name}
     kind: binance
     binance:
       environment: custom
-      api_key: {DEFAULT_API_KEY}
-      api_secret: {DEFAULT_API_SECRET}
+      {credentials}
       rest_url: {venue.rest_url}
       ws_api_url: {venue.ws_api_url}
       stream_url: {venue.stream_url}

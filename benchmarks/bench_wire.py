@@ -17,6 +17,13 @@ Floor, same venue, same run: the same order as one signed
 parsing included. Round trips alternate (adapter, bare, bare, adapter, ...)
 and each waits until the account's stream has delivered the previous
 order's fill, so neither side inherits the other's background work.
+
+Over the WebSocket API (issue #20), in the same run against the same venue
+process: a second ``BinanceBroker`` with an Ed25519 key, its WebSocket API
+connection logged on, places the same order as ``order.place`` on it; the
+floor is a bare trio-websocket client (``_binance.BareWsClient``) logged on
+the same way, sending the same ``order.place`` frame and timing it inside its
+own trio thread. The four kinds of round trip take turns in a rotating order.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from tradenode.brokers.binance import (
     BinanceCredentials,
     BinanceEndpoints,
     BinanceLink,
+    Ed25519Credentials,
 )
 from tradenode.messages import OrderFilled, OrderType, Side, SubmitOrder
 from tradenode.supervision import (
@@ -42,7 +50,7 @@ from tradenode.supervision import (
 )
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
-from ._binance import BareClient, local_venue
+from ._binance import ED25519_API_KEY, BareClient, BareWsClient, Ed25519Key, local_venue
 from ._common import Options, perf_ns, result, summarize_ns, wait_until
 
 NAME = "wire"
@@ -76,10 +84,13 @@ class Probe(Actor):
 
 def run(options: Options) -> list[dict[str, Any]]:
     count = options.wire_requests
+    key = Ed25519Key()
     with local_venue() as venue:
+        venue.register_ed25519(key)
         system = ActorSystem(name="wire")
-        link = BinanceLink()
+        link, ws_link = BinanceLink(), BinanceLink()
         probes: list[Probe] = []
+        endpoints = BinanceEndpoints(venue.rest_url, venue.ws_api_url, venue.stream_url)
 
         def probe_factory() -> Probe:
             probe = Probe()
@@ -92,31 +103,55 @@ def run(options: Options) -> list[dict[str, Any]]:
             return BinanceBroker(
                 "binance",
                 credentials=BinanceCredentials(DEFAULT_API_KEY, DEFAULT_API_SECRET),
-                endpoints=BinanceEndpoints(venue.rest_url, venue.ws_api_url, venue.stream_url),
+                endpoints=endpoints,
                 reports_to=probe_address,
                 link=link,
                 symbols=("BTCUSDT",),
             )
 
+        def ws_broker_factory() -> BinanceBroker:
+            probe_address = system.lookup("/wire/probe")
+            assert probe_address is not None
+            return BinanceBroker(
+                "binance",
+                credentials=Ed25519Credentials.from_pem(ED25519_API_KEY, key.private_pem),
+                endpoints=endpoints,
+                reports_to=probe_address,
+                link=ws_link,
+                symbols=("BTCUSDT",),
+                order_entry="websocket",
+            )
+
         system.start(
             SupervisorSpec(
                 "wire",
-                children=(ChildSpec("probe", probe_factory), ChildSpec("broker", broker_factory)),
+                children=(
+                    ChildSpec("probe", probe_factory),
+                    ChildSpec("broker", broker_factory),
+                    ChildSpec("broker_ws", ws_broker_factory),
+                ),
             )
         )
         bare = BareClient(venue.rest_url)
+        bare_ws = BareWsClient(venue.ws_api_url, key)
         try:
-            wait_until(lambda: link.reconciliations >= 1, 30, "the adapter to connect")
+            wait_until(
+                lambda: link.reconciliations >= 1 and ws_link.reconciliations >= 1,
+                30,
+                "the adapters to connect",
+            )
             broker = system.lookup("/wire/broker")
+            ws_broker = system.lookup("/wire/broker_ws")
             probe_address = system.lookup("/wire/probe")
-            assert broker is not None and probe_address is not None
+            assert broker is not None and ws_broker is not None and probe_address is not None
             probe = probes[-1]
+            bare_ws.__enter__()
             n = 0
 
-            def adapter_round_trip() -> int:
+            def adapter_round_trip(target: Any = broker, tag: str = "A") -> int:
                 nonlocal n
                 n += 1
-                coid = f"wireA{n}"
+                coid = f"wire{tag}{n}"
                 side = Side.BUY if n % 2 else Side.SELL
                 order = SubmitOrder(
                     client_order_id=coid,
@@ -128,13 +163,16 @@ def run(options: Options) -> list[dict[str, Any]]:
                     quantity=Decimal("0.001"),
                 )
                 started = perf_ns()
-                broker.tell(BrokerRequest(n, order, probe_address))
+                target.tell(BrokerRequest(n, order, probe_address))
                 probe.wait(lambda: n in probe.replies)
                 at, reply = probe.replies[n]
                 if reply.outcome is not Outcome.OK:
                     raise RuntimeError(f"adapter round trip {n}: {reply}")
                 probe.wait(lambda: coid in probe.filled)
                 return at - started
+
+            def ws_adapter_round_trip() -> int:
+                return adapter_round_trip(ws_broker, "W")
 
             def bare_round_trip() -> int:
                 nonlocal n
@@ -148,32 +186,61 @@ def run(options: Options) -> list[dict[str, Any]]:
                 probe.wait(lambda: coid in probe.filled)
                 return elapsed
 
-            for _ in range(20):  # warm both connections up
-                adapter_round_trip()
-                bare_round_trip()
-            adapter: list[int] = []
-            floor: list[int] = []
+            def bare_ws_round_trip() -> int:
+                nonlocal n
+                n += 1
+                coid = f"wireS{n}"
+                elapsed, answer = bare_ws.market_order(coid, "BUY" if n % 2 else "SELL")
+                if answer.get("status") != 200 or answer["result"].get("status") != "FILLED":
+                    raise RuntimeError(f"bare WebSocket round trip {n}: {answer}")
+                probe.wait(lambda: coid in probe.filled)
+                return elapsed
+
+            kinds = (adapter_round_trip, bare_round_trip, ws_adapter_round_trip, bare_ws_round_trip)
+            samples: dict[Any, list[int]] = {kind: [] for kind in kinds}
+            for _ in range(20):  # warm every connection up
+                for kind in kinds:
+                    kind()
             for i in range(count):
-                if i % 2:
-                    floor.append(bare_round_trip())
-                    adapter.append(adapter_round_trip())
-                else:
-                    adapter.append(adapter_round_trip())
-                    floor.append(bare_round_trip())
+                for j in range(len(kinds)):
+                    kind = kinds[(i + j) % len(kinds)]
+                    samples[kind].append(kind())
                 time.sleep(0)
+            ws_calls = venue.view("calls")
         finally:
             bare.close()
+            if bare_ws.socket is not None:
+                bare_ws.__exit__()
             system.shutdown(30)
-    node_stats, floor_stats = summarize_ns(adapter), summarize_ns(floor)
+    node_stats, floor_stats = (
+        summarize_ns(samples[adapter_round_trip]),
+        summarize_ns(samples[bare_round_trip]),
+    )
+    ws_stats = summarize_ns(samples[ws_adapter_round_trip])
+    ws_floor_stats = summarize_ns(samples[bare_ws_round_trip])
     details = {"round_trips": count, "adapter_us": node_stats, "bare_httpx_us": floor_stats}
+    ws_details = {
+        "round_trips": count,
+        "adapter_ws_us": ws_stats,
+        "bare_ws_us": ws_floor_stats,
+        "adapter_rest_us": node_stats,
+        "bare_httpx_us": floor_stats,
+        "venue_calls": ws_calls,
+    }
     notes = (
         "BrokerRequest(SubmitOrder) told to the BinanceBroker actor -> BrokerReply in the"
         " caller's mailbox; floor: the same signed POST /api/v3/order on a bare httpx.Client"
     )
+    ws_notes = (
+        "BrokerRequest(SubmitOrder) told to a BinanceBroker whose WebSocket API connection is"
+        " logged on (Ed25519) -> order.place -> BrokerReply in the caller's mailbox; floor:"
+        " the same order.place on a bare logged-on trio-websocket connection, timed in its"
+        " own trio thread"
+    )
     return [
         result(
             f"{NAME}.submit_to_ack.p50",
-            "adapter submit -> acknowledgement p50 (local Binance)",
+            "adapter submit -> acknowledgement p50 (local Binance, REST)",
             value=node_stats["p50"],
             unit="us",
             floor=floor_stats["p50"],
@@ -184,11 +251,40 @@ def run(options: Options) -> list[dict[str, Any]]:
         ),
         result(
             f"{NAME}.submit_to_ack.p99",
-            "adapter submit -> acknowledgement p99 (local Binance)",
+            "adapter submit -> acknowledgement p99 (local Binance, REST)",
             value=node_stats["p99"],
             unit="us",
             floor=floor_stats["p99"],
             notes=notes,
             details=details,
+        ),
+        result(
+            f"{NAME}.ws_submit_to_ack.p50",
+            "adapter submit -> acknowledgement p50 (local Binance, WebSocket API)",
+            value=ws_stats["p50"],
+            unit="us",
+            floor=ws_floor_stats["p50"],
+            target=("<=", 1.3, "ratio"),
+            target_text="<= 1.3x bare WebSocket client",
+            notes=ws_notes,
+            details=ws_details,
+        ),
+        result(
+            f"{NAME}.ws_submit_to_ack.p99",
+            "adapter submit -> acknowledgement p99 (local Binance, WebSocket API)",
+            value=ws_stats["p99"],
+            unit="us",
+            floor=ws_floor_stats["p99"],
+            notes=ws_notes,
+            details=ws_details,
+        ),
+        result(
+            f"{NAME}.ws_vs_rest.p50",
+            "adapter submit -> acknowledgement p50: WebSocket API vs the adapter over REST",
+            value=ws_stats["p50"],
+            unit="us",
+            floor=node_stats["p50"],
+            notes="the same order through the same adapter over each API, same run",
+            details=ws_details,
         ),
     ]
