@@ -203,6 +203,7 @@ class BreakerActor(Actor):
         self.request_timeout = request_timeout
         self.park_when_open = park_when_open
         self._drain_scheduled = False
+        self._broker_address: Address | None = None
 
     def on_start(self) -> None:
         for seq in self.store.pending:
@@ -213,9 +214,15 @@ class BreakerActor(Actor):
             self._schedule_drain()
 
     def _broker(self) -> Address:
+        # Resolved once: an address outlives the broker's restarts; only a broker
+        # stopped for good (its venue removed) closes it.
+        address = self._broker_address
+        if address is not None and address.is_alive:
+            return address
         address = self.directory.system.lookup(self.broker_path)
         if address is None:
             raise LookupError(f"breaker {self.venue}: no broker at {self.broker_path}")
+        self._broker_address = address
         return address
 
     def receive(self, message: Any) -> Any:

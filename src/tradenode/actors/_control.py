@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from ..messages._enums import OrderStatus, TradingState
-from ..messages._messages import SubmitOrder
+from ..messages._messages import OrderSubmitted, SubmitOrder
 from ..supervision import Address
 
 __all__ = [
@@ -72,10 +72,16 @@ class Promise(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Receive order events (of one strategy, or all when ``strategy_id`` is None)."""
+    """Receive order events (of one strategy, or all when ``strategy_id`` is None).
+
+    ``kinds`` names the message types the subscriber handles (None: every one):
+    each event is a message to the subscriber's thread, so an actor that acts
+    on two kinds of event should not be woken for the other six of every order.
+    """
 
     subscriber: Address
     strategy_id: str | None = None
+    kinds: tuple[type, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,3 +234,7 @@ class Routed:
     was handed to its venue. Distinct from ``SubmitOrder``, which is a request."""
 
     order: SubmitOrder
+    submitted: OrderSubmitted | None = None
+    """For a new order, the ``OrderSubmitted`` its strategy hears (the strategy's actor
+    hands it to ``on_order_update``): one event per routing, not two. None for a
+    replacement or a kill-switch flatten order, which were never announced so."""

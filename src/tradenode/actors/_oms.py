@@ -174,11 +174,14 @@ class OmsStore:
         return Exposure.build(self.state.positions(), listings=self.listings, marks=marks)
 
 
-class _AckTimeout:
-    __slots__ = ("client_order_id",)
+class _AckSweep:
+    """The acknowledgement sweep's timer: look at every order whose ack is due."""
 
-    def __init__(self, client_order_id: str) -> None:
-        self.client_order_id = client_order_id
+    __slots__ = ()
+
+
+_ACK_SLACK = 1e-6
+"""Seconds of float rounding a timer's deadline may fall short of the order's by."""
 
 
 @dataclass
@@ -223,6 +226,11 @@ class OmsActor(Actor):
         self.ack_timeout = ack_timeout
         self.on_drift = on_drift
         self._kill: _KillRun | None = None
+        self._awaiting_ack: dict[str, float] = {}
+        """Client order id -> when (node clock) its acknowledgement is due. One timeout
+        and a monotonic clock keep insertion order = deadline order, so the sweep
+        looks only at the head; an acknowledged order leaves at once."""
+        self._ack_timer: Cancellable | None = None
 
     def receive(self, message: Any) -> Any:
         answer = self._receive(message)
@@ -284,8 +292,8 @@ class OmsActor(Actor):
         elif isinstance(message, WriteAhead):
             if self.store.journal is not None:
                 self.store.journal.release(message.seq)
-        elif isinstance(message, _AckTimeout):
-            self._ack_timeout(message.client_order_id)
+        elif isinstance(message, _AckSweep):
+            self._ack_sweep()
         elif isinstance(message, Subscribe):
             self.store.subscribers = [
                 s for s in self.store.subscribers if s.subscriber is not message.subscriber
@@ -445,13 +453,14 @@ class OmsActor(Actor):
         self.state.mark_submitted(order.client_order_id, now)
         seq = self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
         crash_point("after_intent")
+        # The breaker first: it is the order's way out; subscribers hear one
+        # event (the strategy's OrderSubmitted rides on it).
         self._send(seq, entry.breaker, order)
-        self._publish(Routed(order), order.strategy_id)
-        self._publish(
-            OrderSubmitted(client_order_id=order.client_order_id, venue=order.venue, ts_ns=now),
-            order.strategy_id,
+        submitted = OrderSubmitted(
+            client_order_id=order.client_order_id, venue=order.venue, ts_ns=now
         )
-        self.context.schedule_once(self.ack_timeout, _AckTimeout(order.client_order_id))
+        self._publish(Routed(order, submitted), order.strategy_id)
+        self._await_ack(order.client_order_id)
 
     def _denied(self, denied: RiskDenied) -> None:
         now = self.context.now_ns()
@@ -622,7 +631,40 @@ class OmsActor(Actor):
         entry.breaker.tell(
             QueryOrder(client_order_id=client_order_id, venue=view.venue, symbol=view.symbol)
         )
-        self.context.schedule_once(self.ack_timeout, _AckTimeout(client_order_id))
+        self._await_ack(client_order_id)
+
+    # -- the acknowledgement sweep ----------------------------------------------------
+
+    def _await_ack(self, client_order_id: str) -> None:
+        """Query the venue if ``client_order_id`` is still unacknowledged ``ack_timeout``
+        from now. One timer for all orders, armed for the soonest deadline, rather
+        than a timer (and a message) per order."""
+        self._awaiting_ack.pop(client_order_id, None)
+        clock = self.context.system.clock
+        self._awaiting_ack[client_order_id] = clock.monotonic() + self.ack_timeout
+        if self._ack_timer is None:
+            self._arm_ack_sweep()
+
+    def _arm_ack_sweep(self) -> None:
+        self._ack_timer = None
+        if not self._awaiting_ack:
+            return
+        due = next(iter(self._awaiting_ack.values()))
+        delay = max(0.0, due - self.context.system.clock.monotonic())
+        self._ack_timer = self.context.schedule_once(delay, _AckSweep())
+
+    def _ack_sweep(self) -> None:
+        """Every order whose acknowledgement is due and still missing is looked up
+        at its venue (``_ack_timeout``); then the timer is armed for the next one."""
+        now = self.context.system.clock.monotonic() + _ACK_SLACK
+        awaiting = self._awaiting_ack
+        while awaiting:
+            client_order_id, due = next(iter(awaiting.items()))
+            if due > now:
+                break
+            del awaiting[client_order_id]
+            self._ack_timeout(client_order_id)
+        self._arm_ack_sweep()
 
     def _note_arrival(self, key: str, venue: str | None, symbol: str, now: int) -> None:
         """Records (and journals) the arrival price of an order or a parent order: the
@@ -812,11 +854,23 @@ class OmsActor(Actor):
                 extra={"client_order_id": drift.client_order_id},
             )
         if result.applied:
+            order = result.order
+            if (
+                self._awaiting_ack
+                and order is not None
+                and order.status is not OrderStatus.SUBMITTED
+            ):
+                self._awaiting_ack.pop(order.client_order_id, None)
             if result.inferred_accept is not None:
-                self._publish_report(result.inferred_accept, result.order)
-            self._publish_report(report, result.order)
+                self._publish_report(result.inferred_accept, order)
+            self._publish_report(report, order)
             for snapshot in result.position_updates:
-                self._publish(snapshot, None)
+                # The net position only (risk's input). The strategy's own position
+                # is in GetPositions(strategy_id=...) and in its actor's view, which
+                # counts the fills it is told: a second snapshot per fill, to every
+                # subscriber, was a message nobody handled.
+                if snapshot.strategy_id is None:
+                    self._publish(snapshot, None)
             for linked in result.linked_orders:
                 logger.info(
                     "OMS: %s moved to %s with its logical order",
@@ -916,7 +970,7 @@ class OmsActor(Actor):
                 broadcast
                 or subscription.strategy_id is None
                 or subscription.strategy_id == strategy_id
-            ):
+            ) and (subscription.kinds is None or isinstance(message, subscription.kinds)):
                 subscription.subscriber.tell(message)
 
     # -- kill switch -------------------------------------------------------------------

@@ -35,7 +35,7 @@ from ..messages._messages import (
     SubmitOrder,
     TradingStateChanged,
 )
-from ..supervision import Actor
+from ..supervision import Actor, Address
 from ._capabilities import VenueCapabilities
 from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
 from ._directory import Directory
@@ -228,15 +228,38 @@ def risk_limits_from_config(config: RiskConfig, *, listings: Listings | None = N
     )
 
 
+_OMS_EVENTS = (
+    Routed,
+    PositionSnapshot,
+    OrderFilled,
+    OrderCanceled,
+    OrderExpired,
+    OrderRejected,
+    OrderDenied,
+    OrderModified,
+    OrderStatusReport,
+)
+"""The OMS events the guard's book follows (``receive``/``_observe``); the others
+(an accept, a cancel refused, ...) change nothing it keeps and would only wake it."""
+
+
 class RiskGuard(Actor):
     def __init__(self, directory: Directory, store: RiskStore) -> None:
         self.directory = directory
         self.store = store
         self.engine = store.engine
         self.book = store.book
+        self._oms: Address | None = None
 
     def on_start(self) -> None:
-        self.directory.oms().tell(Subscribe(self.context.self))
+        self._oms = self.directory.oms()  # stable across the OMS's restarts: resolved once
+        self._oms.tell(Subscribe(self.context.self, kinds=_OMS_EVENTS))
+
+    def _oms_address(self) -> Address:
+        address = self._oms
+        if address is None or not address.is_alive:
+            address = self._oms = self.directory.oms()
+        return address
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, SubmitOrder):
@@ -247,13 +270,13 @@ class RiskGuard(Actor):
         elif isinstance(message, ModifyOrder):
             self._on_modify(message)
         elif isinstance(message, CancelOrder | CancelParentOrder):
-            self.directory.oms().tell(message)
+            self._oms_address().tell(message)
         elif isinstance(message, SubmitParentOrder):
             self._on_parent(message)
         elif isinstance(message, SetTradingState):
             self._announce(self.engine.set_state(message.state, message.reason, operator=True))
             if message.then_tell_oms is not None:
-                self.directory.oms().tell(message.then_tell_oms)
+                self._oms_address().tell(message.then_tell_oms)
             return self.engine.state
         elif isinstance(message, GetRiskStatus):
             return self.status()
@@ -272,7 +295,7 @@ class RiskGuard(Actor):
     # -- decisions ----------------------------------------------------------------
 
     def _on_order(self, order: SubmitOrder) -> None:
-        oms = self.directory.oms()
+        oms = self._oms_address()
         capabilities = self._capabilities(order.venue)
         decision = self.engine.check_submit(
             order, self.book.context(self.context.now_ns()), capabilities=capabilities
@@ -288,7 +311,7 @@ class RiskGuard(Actor):
             oms.tell(order)
             return
         denial = decision.denial(order, self.context.now_ns())
-        self._log_denial(order.client_order_id, denial.code, denial.reason)
+        self._log_denial(order, denial.code, denial.reason)
         oms.tell(RiskDenied(order, denial))
 
     def _on_parent(self, parent: SubmitParentOrder) -> None:
@@ -298,10 +321,10 @@ class RiskGuard(Actor):
         denial = parent_denial(
             parent, self.directory, self.engine, self.book.context(now), now_ns=now
         )
-        self.directory.oms().tell(parent if denial is None else denial)
+        self._oms_address().tell(parent if denial is None else denial)
 
     def _on_modify(self, modify: ModifyOrder) -> None:
-        oms = self.directory.oms()
+        oms = self._oms_address()
         entry = self.book.approved.get(modify.client_order_id)
         if entry is None:
             oms.tell(modify)
@@ -318,7 +341,7 @@ class RiskGuard(Actor):
             oms.tell(modify)
         else:
             assert decision.code is not None
-            self._log_denial(modify.client_order_id, decision.code, decision.reason)
+            self._log_denial(modify, decision.code, decision.reason)
             oms.tell(RiskRefusedModify(modify, decision.code, decision.reason))
 
     def _capabilities(self, venue: str) -> VenueCapabilities | None:
@@ -327,18 +350,24 @@ class RiskGuard(Actor):
         return None if entry is None else entry.capabilities
 
     @staticmethod
-    def _log_denial(client_order_id: str, code: DenialCode, reason: str) -> None:
+    def _log_denial(order: SubmitOrder | ModifyOrder, code: DenialCode, reason: str) -> None:
         """A strategy asking a venue for what it cannot do is a bug worth a warning;
         the other denials are limits doing their job (counted in the status)."""
         if code is DenialCode.UNSUPPORTED_BY_VENUE:
-            logger.warning("risk: %s denied %s: %s", client_order_id, code.value, reason)
+            logger.warning(
+                "risk: %s denied %s: %s",
+                order.client_order_id,
+                code.value,
+                reason,
+                extra={"order": order},
+            )
 
     def _announce(self, change: TradingStateChanged | None) -> None:
         """A trading-state change is logged and told to every OMS subscriber via the OMS."""
         if change is None:
             return
         logger.warning("risk: trading state %s (%s)", change.state.value, change.reason)
-        self.directory.oms().tell(change)
+        self._oms_address().tell(change)
 
     # -- what the OMS reports ------------------------------------------------------
 

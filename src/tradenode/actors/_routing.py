@@ -236,13 +236,17 @@ class RouterStore:
     research_orders: set[str] = field(default_factory=set)
 
 
+_OMS_EVENTS = (OrderRejected, OrderDenied, OrderAccepted, OrderFilled, OrderCanceled, OrderExpired)
+"""The OMS events routing acts on (``receive``); the others would only wake it."""
+
+
 class RouterActor(Actor):
     def __init__(self, directory: Directory, store: RouterStore) -> None:
         self.directory = directory
         self.store = store
 
     def on_start(self) -> None:
-        self.directory.oms().tell(Subscribe(self.context.self))
+        self.directory.oms().tell(Subscribe(self.context.self, kinds=_OMS_EVENTS))
         now = self.context.now_ns()
         for approval in self.store.approvals.pending():
             # Recovered from the log, or kept across this actor's restart: each

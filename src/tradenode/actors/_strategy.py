@@ -37,7 +37,7 @@ from ..messages._messages import (
     Quote,
     SubmitOrder,
 )
-from ..supervision import Actor
+from ..supervision import Actor, Address
 from ._capabilities import ClientIdRules, MarketDataKind, VenueCapabilities
 from ._client_ids import ClientOrderIdFamily, base36
 from ._contract import QuoteSubscription
@@ -176,7 +176,12 @@ class StrategyContext:
     def cancel_order(self, client_order_id: str) -> None:
         order = self._actor.view.open_orders.get(client_order_id)
         if order is None:
-            logger.warning("%s: cancel of unknown order %s", self.strategy_id, client_order_id)
+            logger.warning(
+                "%s: cancel of unknown order %s",
+                self.strategy_id,
+                client_order_id,
+                extra={"strategy": self.strategy_id, "client_order_id": client_order_id},
+            )
             return
         self._actor.send(
             CancelOrder(
@@ -199,7 +204,12 @@ class StrategyContext:
         where the venue amends natively, the replacement's where it cancel/replaces."""
         order = self._actor.view.open_orders.get(client_order_id)
         if order is None:
-            logger.warning("%s: modify of unknown order %s", self.strategy_id, client_order_id)
+            logger.warning(
+                "%s: modify of unknown order %s",
+                self.strategy_id,
+                client_order_id,
+                extra={"strategy": self.strategy_id, "client_order_id": client_order_id},
+            )
             return None
         entry = self._actor.directory.venue(order.venue)
         native = entry is None or entry.amends_natively(order)
@@ -300,6 +310,7 @@ class StrategyActor(Actor):
         self.id_prefix = id_prefix
         self.ids = ClientOrderIdFamily(id_prefix)
         self.parent_ids = ClientOrderIdFamily(f"{id_prefix}P")
+        self._router: Address | None = None
 
     def on_start(self) -> None:
         strategy = self.strategy
@@ -368,6 +379,8 @@ class StrategyActor(Actor):
             strategy.record_execution(message)
         elif isinstance(message, Routed):
             self.view.open_orders[message.order.client_order_id] = message.order
+            if message.submitted is not None:
+                strategy.on_order_update(message.submitted)
         elif isinstance(message, Message):
             if isinstance(message, _TERMINAL_EVENTS) and not self._failing_over(message):
                 self.view.open_orders.pop(message.client_order_id, None)
@@ -469,6 +482,13 @@ class StrategyActor(Actor):
             message,
             SubmitOrder | CancelOrder | ModifyOrder | SubmitParentOrder | CancelParentOrder,
         ):
-            self.directory.router().tell(message)
+            self._router_address().tell(message)
         else:
             self.directory.risk().tell(message)
+
+    def _router_address(self) -> Address:
+        """Where orders go, resolved once: addresses are stable across restarts."""
+        address = self._router
+        if address is None or not address.is_alive:
+            address = self._router = self.directory.router()
+        return address

@@ -79,7 +79,12 @@ class ExecutionCoordinator(Actor):
         self.directory: Directory = runtime.env.directory
 
     def on_start(self) -> None:
-        self.directory.oms().tell(Subscribe(self.context.self))
+        self.directory.oms().tell(
+            Subscribe(
+                self.context.self,
+                kinds=(ParentAccepted, ParentProgress, ParentFilled, ParentCanceled),
+            )
+        )
         if self.runtime.ready.is_set():
             self.context.self.tell(ResumeParents())
 

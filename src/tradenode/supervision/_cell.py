@@ -18,6 +18,7 @@ import collections
 import enum
 import itertools
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from ._quiescence import Tally
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from pykka._actor import ActorInbox
 
     from ._spec import ChildSpec
     from ._system import ActorSystem
@@ -164,6 +167,14 @@ class _Timer:
 class Cell(pykka.ThreadingActor):
     use_daemon_thread = True
 
+    @staticmethod
+    def _create_actor_inbox() -> ActorInbox:
+        # pykka's default ``queue.Queue`` takes a Python-level lock and condition
+        # on every put and get; ``SimpleQueue`` does both in C. Every message of
+        # every order passes here (pykka needs only put, get and empty).
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        return inbox
+
     def __init__(
         self,
         system: ActorSystem,
@@ -198,6 +209,10 @@ class Cell(pykka.ThreadingActor):
         """True while the incarnation that just failed ends (its ``on_stop`` runs)."""
         self.first_start = Incarnate(1)
         self.tally = Tally(path)
+        self.handled: collections.Counter[str] = collections.Counter()
+        """User messages (tells, asks, timer messages, watch notices) handed to a
+        behaviour, by type name: what one order costs in messages is read here.
+        Written only on this cell's thread."""
         system._register(self)
         system.quiescence.enter(self.tally)  # until the first on_start has returned
         holder.append(self)
@@ -413,6 +428,7 @@ class Cell(pykka.ThreadingActor):
     def _invoke(self, message: Any, reply_to: pykka.Future[Any] | None) -> None:
         behaviour = self._behaviour
         assert behaviour is not None
+        self.handled[type(message).__name__] += 1
         try:
             result = behaviour.receive(message)
         except BaseException as exc:  # noqa: BLE001 - contain everything, see module doc

@@ -94,7 +94,11 @@ class SystemClock:
                     target=self._run, name="tradenode-clock", daemon=True
                 )
                 self._thread.start()
-            self._condition.notify()
+            if self._heap[0] is timer:
+                # Only a new soonest deadline changes what the clock thread waits
+                # for: waking it for every later timer (a request or acknowledgement
+                # timeout per order) costs a thread switch per timer on the hot path.
+                self._condition.notify()
         return timer
 
     def _compact(self) -> None:
