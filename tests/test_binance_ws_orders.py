@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from tradenode import Node, parse_config
+from tradenode import MalformedPayloadError, Node, parse_config
 from tradenode.actors import GetFills, Outcome
 from tradenode.brokers.binance import BinanceLink
 from tradenode.messages import OrderRejected, OrderStatus, Side
@@ -297,3 +297,74 @@ def test_orders_go_over_rest_where_the_websocket_api_is_not_logged_on_or_not_wan
     assert calls["POST order"] == 2 and calls["DELETE order"] == 1
     assert "order.place" not in calls and "order.cancel" not in calls
     assert calls.get("session.logon", 0) == (1 if ed25519 else 0)
+
+
+def test_a_taker_orders_fills_come_with_its_answer_and_count_once(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path, key_pair: tuple[str, str]
+) -> None:
+    """order.place asks for a FULL answer, which carries the trades a taker order made:
+    the order is filled from the answer while the account's stream is held back, and the
+    stream's own reports of the same trades, released later, change nothing."""
+    with ws_node(venue, clock, tmp_path, key_pair) as h:
+        venue.reorder_events(100)  # the stream says nothing until released
+        coid = h.do(market(Side.BUY, "0.3"))
+        assert h.wait_status(coid, OrderStatus.FILLED).filled_quantity == D("0.3")
+        assert h.position("BTCUSDT") == D("0.3")
+        venue.release_events()
+        h.sync()
+        assert_placed_once(h)
+        assert h.position("BTCUSDT") == D("0.3")
+        assert len(venue.trades()) >= 1
+
+
+def test_placement_fills_read_binances_documented_full_answer() -> None:
+    # The codec is private: its reading of the FULL answer is checked directly here.
+    from tradenode.brokers.binance._codec import parse_order, placement_fills
+
+    # rest-api.md / web-socket-api.md "Response FULL" (order.place), trimmed to the fields read.
+    answer = {
+        "symbol": "BTCUSDT",
+        "orderId": 28,
+        "orderListId": -1,
+        "clientOrderId": "6gCrw2kRUAF9CvJDGP16IP",
+        "transactTime": 1507725176595,
+        "price": "0.00000000",
+        "origQty": "10.00000000",
+        "executedQty": "10.00000000",
+        "cummulativeQuoteQty": "10.00000000",
+        "status": "FILLED",
+        "timeInForce": "GTC",
+        "type": "MARKET",
+        "side": "SELL",
+        "workingTime": 1507725176595,
+        "selfTradePreventionMode": "NONE",
+        "fills": [
+            {
+                "price": "4000.00000000",
+                "qty": "1.00000000",
+                "commission": "4.00000000",
+                "commissionAsset": "USDT",
+                "tradeId": 56,
+            },
+            {
+                "price": "3999.00000000",
+                "qty": "5.00000000",
+                "commission": "19.99500000",
+                "commissionAsset": "USDT",
+                "tradeId": 57,
+            },
+        ],
+    }
+    order = parse_order(answer, broker="binance")
+    fills = placement_fills("binance", order, answer)
+    assert [trade_id for trade_id, _ in fills] == [56, 57]
+    first = fills[0][1]
+    assert first.execution_id == "binance-BTCUSDT-56"
+    assert (first.side, first.last_quantity, first.last_price) == (Side.SELL, D(1), D(4000))
+    assert (first.commission, first.commission_asset) == (D(4), "USDT")
+    assert first.ts_ns == 1507725176595 * 1_000_000
+    assert placement_fills("binance", order, {**answer, "fills": []}) == []
+    without = {key: value for key, value in answer.items() if key != "fills"}
+    assert placement_fills("binance", order, without) == []
+    with pytest.raises(MalformedPayloadError):
+        placement_fills("binance", order, {**answer, "fills": [{"price": "1"}]})

@@ -92,6 +92,7 @@ from ._codec import (
     parse_ticker_price,
     parse_trade,
     parse_user_event,
+    placement_fills,
     retry_after_seconds,
     to_status_report,
     trade_to_fill,
@@ -747,14 +748,18 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         if refusal is not None:
             code, reason = refusal
             return self.reject(request, OrderRejected, command.client_order_id, code, reason)
+        websocket = self._over_websocket()
         try:
-            params = new_order_params(command)
+            # Over the WebSocket API, FULL: the trades a taker order made on arrival
+            # come with the answer, on the connection that carries the account's
+            # stream, before the stream reports them (the OMS keeps the first).
+            params = new_order_params(command, response_type="FULL" if websocket else "RESULT")
         except UnsupportedOrderError as exc:
             return self.reject(
                 request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
             )
         self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-        job = _submit_ws if self._over_websocket() else _submit
+        job = _submit_ws if websocket else _submit
         return self._start(request, job, self._api(), params, self.monotonic)
 
     def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
@@ -886,6 +891,8 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                     ts_ns=self.context.now_ns(),
                 )
             )
+            for trade_id, fill in placement_fills(self.name, order, last.body):
+                self._forward_fill(fill, trade_id, order.symbol)
             reply = BrokerReply(request.seq, Outcome.OK)
         elif isinstance(command, CancelOrder):
             order = parse_order(last.body, broker=self.name)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NoReturn, TypeAlias, TypeVar
+from typing import Literal, NoReturn, TypeAlias, TypeVar
 
 from ..._exceptions import BrokerRejectedError, MalformedPayloadError
 from ...messages._enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
@@ -88,6 +88,7 @@ __all__ = [
     "parse_trade",
     "parse_user_event",
     "parse_ws_frame",
+    "placement_fills",
     "query_params",
     "retry_after_seconds",
     "to_status_report",
@@ -255,8 +256,14 @@ def _time_in_force(order: SubmitOrder, kind: str) -> str | None:
     _unsupported(order, f"time in force {tif.value} on a {kind} order")
 
 
-def new_order_params(order: SubmitOrder) -> list[tuple[str, str]]:
-    """``POST /api/v3/order`` (or ``order.place``) params for ``order``, unsigned."""
+def new_order_params(
+    order: SubmitOrder, *, response_type: Literal["RESULT", "FULL"] = "RESULT"
+) -> list[tuple[str, str]]:
+    """``POST /api/v3/order`` (or ``order.place``) params for ``order``, unsigned.
+
+    ``response_type`` is the ``newOrderRespType`` asked for: ``RESULT`` (the
+    order's state) or ``FULL`` (the state and the trades it made on arrival,
+    :func:`placement_fills`). Never ``ACK``, which lacks the state."""
     kind = _binance_type(order)
     if order.reduce_only:
         _unsupported(order, "reduce_only (Spot has no positions to reduce)")
@@ -279,8 +286,50 @@ def new_order_params(order: SubmitOrder) -> list[tuple[str, str]]:
             _unsupported(order, f"an iceberg {kind} order")
         params.append(("icebergQty", format_decimal(order.display_quantity)))
     params.append(("newClientOrderId", order.client_order_id))
-    params.append(("newOrderRespType", "RESULT"))
+    params.append(("newOrderRespType", response_type))
     return params
+
+
+def placement_fills(
+    broker: str, order: BinanceOrder, payload: object
+) -> list[tuple[int, OrderFilled]]:
+    """The fills of a ``FULL`` placement answer (``fills``: the trades the order made
+    on arrival) as (trade id, our fill), none for a ``RESULT`` answer.
+
+    Each is the same fill the account's stream reports for that trade (same
+    execution id, so the OMS applies it once, whichever comes first), made as
+    the order arrived: the order was the taker. The answer has no time per
+    trade: ``transactTime`` (the order's) stands for it."""
+    fields = _Fields(payload, broker, "order answer")
+    raw = fields.obj.get("fills")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        fields.fail(f"fills={raw!r:.80}: expected a list")
+    ts_ns = order.update_time_ms * _MS
+    fills = []
+    for index, item in enumerate(raw):
+        row = _Fields(item, broker, f"fills[{index}]")
+        trade_id = row.integer("tradeId")
+        fill = _message(
+            broker,
+            OrderFilled,
+            f"fill {order.symbol}/{trade_id}",
+            client_order_id=order.client_order_id,
+            venue=broker,
+            venue_order_id=str(order.order_id),
+            execution_id=execution_id(broker, order.symbol, trade_id),
+            symbol=order.symbol,
+            side=order.side,
+            last_quantity=row.decimal("qty"),
+            last_price=row.decimal("price"),
+            commission=row.decimal("commission", non_negative=False),
+            commission_asset=row.opt_text("commissionAsset") or None,
+            liquidity=LiquiditySide.TAKER,
+            ts_ns=ts_ns,
+        )
+        fills.append((trade_id, fill))
+    return fills
 
 
 def cancel_params(symbol: str, client_order_id: str) -> list[tuple[str, str]]:
