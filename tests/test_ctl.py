@@ -19,6 +19,9 @@ from tradenode import Node, parse_config
 # The `tradenode` command itself, as the shell runs it (the click group has no public name).
 from tradenode._cli import main
 from tradenode.actors import EntryKind, decode_entry
+
+# The ctl group, to walk its commands (it has no public name either).
+from tradenode.control._ctl import ctl as ctl_group
 from tradenode.journal import Journal
 from tradenode.messages import OrderFilled, OrderStatus, OrderType, Side
 from tradenode.supervision import ManualClock
@@ -224,3 +227,23 @@ def test_ctl_in_another_process_acts_on_tradenode_run(config_file: Path, tmp_pat
     assert TOKEN not in out + err
     # The URL file goes with the node.
     assert not (tmp_path / "journal.control.json").exists()
+
+
+def test_every_command_has_help_without_a_node_or_url(tmp_path: Path) -> None:
+    """``tradenode ctl <command> --help`` needs neither --url nor a running node."""
+
+    def commands(prefix: list[str], command: object) -> list[list[str]]:
+        found = [prefix]
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            found += commands([*prefix, name], sub)
+        return found
+
+    every = commands([], ctl_group)
+    assert ["orders"] in every and ["venue", "add"] in every and ["alerts"] in every
+    for path in every:
+        result = CliRunner().invoke(main, ["ctl", *path, "--help"], env={"TRADENODE_TOKEN": ""})
+        assert result.exit_code == 0, (path, result.output)
+        assert result.output.startswith(f"Usage: main ctl {' '.join(path)}".rstrip()), path
+    # Without --help a command still says how to find the node.
+    result = CliRunner().invoke(main, ["ctl", "orders"])
+    assert result.exit_code == 2 and "give --url, or --config" in result.output

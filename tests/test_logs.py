@@ -192,3 +192,41 @@ def test_a_binance_node_never_logs_its_api_secret(stream: io.StringIO) -> None:
     assert DEFAULT_API_SECRET not in text
     on_purpose = [json.loads(line) for line in text.splitlines() if "on purpose" in line]
     assert [line["message"] for line in on_purpose] == ["on purpose: ***"]
+
+
+def test_an_order_given_as_extra_fills_venue_strategy_and_client_order_id(
+    stream: io.StringIO,
+) -> None:
+    from decimal import Decimal as D
+
+    from tradenode.messages import ModifyOrder, OrderType, Side, SubmitOrder
+
+    configure_logging(
+        LoggingConfig(format=LogFormat.JSON, level="INFO"),
+        node="n1",
+        handler=logging.StreamHandler(stream),
+    )
+    log = logging.getLogger("tradenode.test")
+    order = SubmitOrder(
+        client_order_id="c-1",
+        strategy_id="s-1",
+        venue="v-1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=D("1"),
+    )
+    log.warning("denied %s", order.client_order_id, extra={"order": order})
+    log.warning("explicit wins", extra={"order": order, "venue": "other"})
+    modify = ModifyOrder(client_order_id="c-2", venue="v-2", symbol="BTCUSDT", price=D("1"))
+    log.warning("a modify has no strategy", extra={"order": modify})
+    log.warning("no order at all")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    fields = [(x["node"], x["venue"], x["strategy"], x["client_order_id"]) for x in lines]
+    assert fields == [
+        ("n1", "v-1", "s-1", "c-1"),
+        ("n1", "other", "s-1", "c-1"),
+        ("n1", "v-2", None, "c-2"),
+        ("n1", None, None, None),
+    ]
+    assert all("order" not in line for line in lines)  # the message itself is not dumped

@@ -1,10 +1,13 @@
 """``tradenode ctl``: the control API from the shell, against a running node.
 
 The node is found by ``--url`` or by its config (``control.url_file``, else the
-file beside its journal that the node writes on start). The token comes from
-the environment (``--token-env``, default ``TRADENODE_TOKEN``), never from the
-command line, where ``ps`` would show it. Output is a plain table; ``--json``
-prints the API's answer as it is.
+file beside its journal that the node writes on start). A URL is
+``http://host:port``, ``https://host:port`` (verified against ``--cacert`` when
+the node's certificate is not from a CA the system trusts) or ``unix:<path>``
+(the node's ``control.unix_socket``). The token comes from the environment
+(``--token-env``, default ``TRADENODE_TOKEN``), never from the command line,
+where ``ps`` would show it. Output is a plain table; ``--json`` prints the
+API's answer as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+import ssl
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +33,47 @@ class ControlClient:
     """Calls one node's control API; an error answer is a ``ClickException`` with its
     status, code and message (``tradenode ctl`` and ``tradenode approvals`` use it)."""
 
-    def __init__(self, url: str, token: str | None, as_json: bool) -> None:
-        self.url = url.rstrip("/")
+    def __init__(
+        self,
+        url: str | Callable[[], str],
+        token: str | None,
+        as_json: bool,
+        *,
+        ca_file: str | None = None,
+    ) -> None:
+        self._url = url if callable(url) else url.rstrip("/")
+        """The URL, or how to find it on first use (``ctl <command> --help`` needs none)."""
         self.token = token
         self.as_json = as_json
+        self.ca_file = ca_file
+        """A CA bundle (PEM) to verify an ``https://`` node's certificate with."""
+
+    @property
+    def url(self) -> str:
+        if callable(self._url):
+            self._url = self._url().rstrip("/")
+        return self._url
+
+    def _client(self) -> httpx.Client:
+        """An HTTP client for the node: over its Unix socket for ``unix:<path>``."""
+        if self.url.startswith("unix:"):
+            transport = httpx.HTTPTransport(uds=self.url.removeprefix("unix:"))
+            return httpx.Client(transport=transport, base_url="http://localhost", timeout=_TIMEOUT)
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file is not None:
+            try:
+                verify = ssl.create_default_context(cafile=self.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise click.ClickException(
+                    f"cannot read the CA file {self.ca_file}: {type(exc).__name__}"
+                ) from None
+        return httpx.Client(base_url=self.url, verify=verify, timeout=_TIMEOUT)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
         try:
-            answer = httpx.request(
-                method, self.url + path, headers=headers, timeout=_TIMEOUT, **kwargs
-            )
+            with self._client() as client:
+                answer = client.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise click.ClickException(
                 f"cannot reach the node's control API at {self.url}: {type(exc).__name__}"
@@ -116,7 +150,11 @@ def _expand(text: str) -> str:
 
 
 @click.group("ctl")
-@click.option("--url", help="The control API's URL (http://127.0.0.1:<port>).")
+@click.option(
+    "--url",
+    help="The control API's URL: http://127.0.0.1:<port>, https://<host>:<port> or "
+    "unix:<path> (a Unix socket).",
+)
 @click.option(
     "--config",
     "config_path",
@@ -129,14 +167,31 @@ def _expand(text: str) -> str:
     show_default=True,
     help="The environment variable holding the token (actions need one).",
 )
+@click.option(
+    "--cacert",
+    "ca_file",
+    type=click.Path(dir_okay=False),
+    envvar="TRADENODE_CACERT",
+    help="A CA file (PEM) to verify an https node's certificate with (e.g. its own "
+    "self-signed certificate).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.pass_context
 def ctl(
-    ctx: click.Context, url: str | None, config_path: str | None, token_env: str, as_json: bool
+    ctx: click.Context,
+    *,
+    url: str | None,
+    config_path: str | None,
+    token_env: str,
+    ca_file: str | None,
+    as_json: bool,
 ) -> None:
     """Read and act on a running node through its control API."""
     token = os.environ.get(token_env) or None
-    ctx.obj = ControlClient(resolve_control_url(url, config_path), token, as_json)
+    # Found when a command first calls the node: `ctl <command> --help` needs no node.
+    ctx.obj = ControlClient(
+        lambda: resolve_control_url(url, config_path), token, as_json, ca_file=ca_file
+    )
 
 
 def _show(target: ControlClient, data: Any, columns: Sequence[str] | None = None) -> None:

@@ -4,13 +4,21 @@ The node owns the thread: ``start()`` returns once the socket is bound (so the
 URL is known) and ``stop()`` returns once the loop has ended. The loop only
 serves HTTP; every call into the node runs on a worker thread
 (``trio.to_thread``), since node calls block on actors' answers.
+
+On ``host:port``, or on a Unix socket: this module binds that one itself and
+makes it mode 0600 before hypercorn listens on it (handed over as ``fd://``),
+so no other user can ever connect. With a certificate and key, HTTPS.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
+import stat
 import threading
+from pathlib import Path
 from typing import Any, Self
 
 import trio
@@ -23,19 +31,34 @@ logger = logging.getLogger("tradenode.control")
 
 
 class ControlServerRunner:
-    """One ASGI app served on ``host:port`` (0 = any free port) until stopped."""
+    """One ASGI app served on ``host:port`` (0 = any free port), or on the Unix socket
+    ``unix_socket``, over HTTPS with ``certfile``/``keyfile``, until stopped."""
 
-    def __init__(self, app: Any, *, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str,
+        port: int,
+        unix_socket: str | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
         self._app = app
         self._host = host
         self._port = port
+        self._unix_socket = None if unix_socket is None else Path(unix_socket)
+        self._certfile = certfile
+        self._keyfile = keyfile
         self._thread: threading.Thread | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.bound: str | None = None
-        """``host:port`` once bound."""
+        """``host:port`` (or ``unix:<path>``) once bound."""
+        self.url: str | None = None
+        """``http://host:port``, ``https://host:port`` or ``unix:<path>`` once bound."""
 
     def start(self, timeout: float = 30.0) -> Self:
         if self._thread is not None:
@@ -46,9 +69,8 @@ class ControlServerRunner:
             raise TimeoutError("the control API did not start in time")
         if self._error is not None:
             self._thread.join()
-            raise RuntimeError(
-                f"the control API could not serve {self._host}:{self._port}"
-            ) from self._error
+            where = self._unix_socket or f"{self._host}:{self._port}"
+            raise RuntimeError(f"the control API could not serve {where}") from self._error
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -60,6 +82,10 @@ class ControlServerRunner:
                 trio.from_thread.run_sync(stop.set, trio_token=token)
         thread.join(timeout)
         self._thread = None
+        if self._unix_socket is not None and self.bound is not None:
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(self._unix_socket.lstat().st_mode):
+                    self._unix_socket.unlink()
 
     def _run(self) -> None:
         try:
@@ -75,13 +101,19 @@ class ControlServerRunner:
         self._token = trio.lowlevel.current_trio_token()
         self._stop = trio.Event()
         config = Config()
-        config.bind = [f"{self._host}:{self._port}"]
+        if self._unix_socket is not None:
+            config.bind = [f"fd://{_private_unix_socket(self._unix_socket)}"]
+        else:
+            config.bind = [f"{self._host}:{self._port}"]
+        config.certfile = self._certfile
+        config.keyfile = self._keyfile
         config.errorlog = logger
         config.accesslog = None
         config.graceful_timeout = 1
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(self._serve, config)
-            self.bound = binds[0].removeprefix("http://")
+            self.bound = binds[0].partition("://")[2]
+            self.url = self.bound if self.bound.startswith("unix:") else binds[0]
             self._ready.set()
 
     async def _serve(
@@ -89,3 +121,22 @@ class ControlServerRunner:
     ) -> None:
         assert self._stop is not None
         await serve(self._app, config, shutdown_trigger=self._stop.wait, task_status=task_status)
+
+
+def _private_unix_socket(path: Path) -> int:
+    """A Unix socket bound at ``path`` with mode 0600, not listening yet: its file
+    descriptor, for hypercorn (``fd://``) to listen on. A stale socket file there is
+    replaced; anything else at ``path`` is an error."""
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise FileExistsError(f"{path} exists and is not a socket")
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        # Before listen(): until then a connect is refused, so no one gets in early.
+        os.chmod(path, 0o600)
+    except BaseException:
+        sock.close()
+        raise
+    return sock.detach()

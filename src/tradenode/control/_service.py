@@ -36,15 +36,21 @@ class ControlServer:
 
     def __init__(self, node: Node, config: ControlConfig) -> None:
         self.app = ControlApp(node, config)
-        self._runner = ControlServerRunner(self.app.asgi, host=config.host, port=config.port)
+        self._runner = ControlServerRunner(
+            self.app.asgi,
+            host=config.host,
+            port=config.port,
+            unix_socket=config.unix_socket,
+            certfile=config.tls_certfile,
+            keyfile=config.tls_keyfile,
+        )
         self._url_file = url_file_of(node.config)
         self.url: str | None = None
 
     def start(self) -> Self:
         self._runner.start()
-        bound = self._runner.bound
-        assert bound is not None
-        self.url = f"http://{bound}"
+        self.url = self._runner.url
+        assert self.url is not None
         logger.info("control API on %s", self.url)
         if self._url_file is not None:
             self._url_file.parent.mkdir(parents=True, exist_ok=True)

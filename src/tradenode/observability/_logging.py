@@ -2,7 +2,8 @@
 
 Every record leaving a handler passes ``ContextFilter`` (adds ``node``,
 ``venue``, ``strategy`` and ``client_order_id``, from ``extra=`` or the
-logger's context when known) and ``RedactingFilter`` (masks every secret
+logger's context when known; ``extra={"order": message}`` fills them from the
+order message itself: its ``venue``, ``strategy_id``, ``client_order_id``) and ``RedactingFilter`` (masks every secret
 value of the config wherever it appears: in the message, its arguments,
 the exception text).
 """
@@ -31,13 +32,26 @@ __all__ = [
 CONTEXT_FIELDS = ("node", "venue", "strategy", "client_order_id")
 """Fields each line carries when known (``extra={"venue": ...}`` at the call site)."""
 
+ORDER_KEY = "order"
+"""``extra={"order": message}``: the context fields are read from the message."""
+
+_FROM_ORDER = (
+    ("venue", "venue"),
+    ("strategy", "strategy_id"),
+    ("client_order_id", "client_order_id"),
+)
+
 MASK = "***"
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
 
 
 class ContextFilter(logging.Filter):
-    """Adds the context fields to every record (None when unknown) and ``node``."""
+    """Adds the context fields to every record (None when unknown) and ``node``.
+
+    A field the call site did not give is read from ``extra={"order": message}``
+    where the message has it (a ``SubmitOrder``, a ``ModifyOrder``, an order
+    event): one argument gives a log line its venue, strategy and order."""
 
     def __init__(self, node: str | None = None) -> None:
         super().__init__()
@@ -46,9 +60,11 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "node", None) is None:
             record.node = self.node
-        for name in CONTEXT_FIELDS[1:]:
-            if not hasattr(record, name):
-                setattr(record, name, None)
+        order = getattr(record, ORDER_KEY, None)
+        for name, attribute in _FROM_ORDER:
+            if getattr(record, name, None) is None:
+                value = getattr(order, attribute, None) if order is not None else None
+                setattr(record, name, value if isinstance(value, str) and value else None)
         known = [f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS[1:]]
         shown = [item for item in known if not item.endswith("=None")]
         record.context = f" [{' '.join(shown)}]" if shown else ""
