@@ -230,3 +230,48 @@ def test_an_order_given_as_extra_fills_venue_strategy_and_client_order_id(
         ("n1", None, None, None),
     ]
     assert all("order" not in line for line in lines)  # the message itself is not dumped
+
+
+def test_a_risk_denials_json_line_carries_the_strategy_and_the_client_order_id(
+    stream: io.StringIO,
+) -> None:
+    from decimal import Decimal as D
+
+    from tests._node_helpers import running_node
+    from tradenode.messages import DenialCode, OrderDenied, OrderType, Side
+
+    configure_logging(
+        LoggingConfig(format=LogFormat.JSON, level="WARNING"),
+        node="testnode",
+        handler=logging.StreamHandler(stream),
+    )
+    with running_node() as h:
+        # A display quantity on a venue without native icebergs: UNSUPPORTED_BY_VENUE,
+        # the denial the risk guard logs (a strategy asking what the venue cannot do).
+        coid = h.do(
+            lambda ctx: ctx.submit_order(
+                "BTCUSDT",
+                Side.BUY,
+                D("0.1"),
+                order_type=OrderType.LIMIT,
+                price=D("1000"),
+                display_quantity=D("0.01"),
+                venue="paper",
+            )
+        )
+        (denied,) = h.wait_for(OrderDenied, coid)
+        assert isinstance(denied, OrderDenied)
+        assert denied.code is DenialCode.UNSUPPORTED_BY_VENUE
+        # The strategy bridge's own warnings name the strategy and the order too.
+        h.do(lambda ctx: ctx.cancel_order("no-such-order"))
+        h.sync()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (line,) = [x for x in lines if x["message"].startswith(f"risk: {coid} denied")]
+    assert (line["node"], line["venue"], line["strategy"], line["client_order_id"]) == (
+        "testnode",
+        "paper",
+        "s1",
+        coid,
+    )
+    (bridge,) = [x for x in lines if "cancel of unknown order" in x["message"]]
+    assert (bridge["strategy"], bridge["client_order_id"]) == ("s1", "no-such-order")
