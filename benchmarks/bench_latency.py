@@ -144,18 +144,22 @@ def node_latency(
 
             address = node.add_strategy("lat", factory)
             strategy = holder[-1]
+            handled = 0
             for run_count, stamping in ((warmup, False), (count, True)):
                 strategy.stamping = venue.stamping = stamping
                 run = _Run(run_count)
+                before = sum(node.system.messages_handled().values())
                 address.tell(run)
                 wait_event(run.done, 3600, f"{run_count} closed-loop orders")
                 if run.error is not None:
                     raise RuntimeError(run.error)
+                node.system.wait_quiescent(60)
+                handled = sum(node.system.messages_handled().values()) - before
             out = [venue.left[c] - strategy.decided[c] for c in strategy.decided]
             back = [strategy.callback[c] - venue.arrived[c] for c in strategy.callback]
-            journal_stats: dict[str, Any] = {}
+            journal_stats: dict[str, Any] = {"messages_per_order": handled / count}
             if node.journal is not None:
-                journal_stats = {"journal": repr(node.journal.stats())}
+                journal_stats["journal"] = repr(node.journal.stats())
             return out, back, journal_stats
         finally:
             stop_node(node)
@@ -169,7 +173,9 @@ def run(options: Options) -> list[dict[str, Any]]:
     more_out, more_back = floor_latency(count - first_half, warmup)
     floor_out += more_out
     floor_back += more_back
-    off_out, off_back, _ = node_latency(options.latency_off_orders, warmup, None)
+    off_out, off_back, off_journal = node_latency(options.latency_off_orders, warmup, None)
+    messages = journal_stats.pop("messages_per_order")
+    messages_off = off_journal["messages_per_order"]
 
     paths = {
         "decision_to_venue": (
@@ -232,4 +238,19 @@ def run(options: Options) -> list[dict[str, Any]]:
                     details={"orders": off_stats["count"]},
                 )
             )
+    for suffix, per_order, label in (
+        ("", messages, journal_label(GROUP_COMMIT)),
+        (".journal_off", messages_off, "journal off"),
+    ):
+        results.append(
+            result(
+                f"{NAME}.messages_per_order{suffix}",
+                f"actor messages handled per order, closed loop ({label})",
+                value=per_order,
+                unit="msgs",
+                floor=None,
+                notes="every message any actor handled during the stamped run / its orders"
+                " (ActorSystem.messages_handled): the floor's bare pipeline sends 7",
+            )
+        )
     return results
