@@ -587,14 +587,16 @@ def test_verify_reports_records_missing_without_a_snapshot(journal_dir: Path) ->
 def test_policy_parsing() -> None:
     assert FsyncPolicy.parse("every_record") is FsyncPolicy.EVERY_RECORD
     assert FsyncPolicy.parse(" NONE ") is FsyncPolicy.NONE
-    assert FsyncPolicy.parse("group") == FsyncPolicy.GROUP == FsyncPolicy.group(5, 256)
+    # Leader/follower group commit, no extra wait; an interval adds one.
+    assert FsyncPolicy.parse("group") == FsyncPolicy.GROUP == FsyncPolicy.group(0, 256)
+    assert FsyncPolicy.parse("group:0ms") == FsyncPolicy.GROUP
     assert FsyncPolicy.parse("group:5ms") == FsyncPolicy.group(5.0, 256)
     assert FsyncPolicy.parse("group:2ms:64") == FsyncPolicy(FsyncMode.GROUP, 2.0, 64)
     assert FsyncPolicy.parse("group:500us:8") == FsyncPolicy.group(0.5, 8)
     assert FsyncPolicy.parse("group:0.01s") == FsyncPolicy.group(10.0)
     for policy in (FsyncPolicy.EVERY_RECORD, FsyncPolicy.NONE, FsyncPolicy.group(2.5, 7)):
         assert FsyncPolicy.parse(str(policy)) == policy
-    for bad in ("sometimes", "group:fast", "group:5ms:many", "group:0ms", "group:5ms:0", "none:1"):
+    for bad in ("sometimes", "group:fast", "group:5ms:many", "group:-1ms", "group:5ms:0", "none:1"):
         with pytest.raises(ConfigError, match="fsync policy"):
             FsyncPolicy.parse(bad)
 

@@ -5,17 +5,31 @@
     ever lost, and every record costs one fsync (concurrent appenders share
     one when they overlap).
 ``GROUP``
-    Group commit: ``append`` only queues the record in memory; a timer
-    writes and fsyncs the group together (one write, one fsync),
-    ``interval_ms`` after its oldest record or as soon as ``max_records``
-    are waiting, whichever comes first. Callers that must not act before
-    their record is durable wait for the journal's durability listener
-    instead of blocking the append. A crash of the process loses the group
-    not yet committed, as a power loss would: records nobody may have
-    acted on yet. When the timer's thread falls behind (starved of the GIL
-    on a busy node, or behind a slow disk), the appender commits the group
-    itself once its oldest record has waited four intervals, and waits for
-    the disk once four groups' worth are queued.
+    Group commit: ``append`` only queues the record in memory and returns;
+    callers that must not act before their record is durable wait for the
+    journal's durability listener instead of blocking the append. A crash
+    of the process loses the records not yet committed, as a power loss
+    would: records nobody may have acted on yet.
+
+    Without an interval (``group``, the default: ``interval_ms`` 0) it is
+    leader/follower group commit: when no fsync is in flight the journal's
+    commit thread writes and fsyncs the record at once, so a lone record
+    pays one fsync and no wait; records that arrive while an fsync is in
+    flight are written and fsynced together, in one write and one fsync, as
+    soon as it returns. A burst shares fsyncs, however fast or slow the
+    disk, and nothing waits for a clock.
+
+    ``interval_ms`` (``group:2ms``) is an optional extra wait, for disks
+    where an fsync costs so much that fewer of them are worth a delay: a
+    timer writes and fsyncs the group ``interval_ms`` after its oldest
+    record, or as soon as ``max_records`` are waiting, whichever comes
+    first. When the timer's thread falls behind (starved of the GIL on a
+    busy node, or behind a slow disk), the appender commits the group
+    itself once its oldest record has waited four intervals.
+
+    ``max_records`` bounds the queue either way (backpressure): once four
+    times ``max_records`` records wait (behind a stalled disk), the
+    appender writes and fsyncs them itself, waiting for the disk.
 ``NONE``
     Never fsync on its own: records reach the kernel before ``append``
     returns (so they survive a crash of the process) and the OS writes them
@@ -50,14 +64,18 @@ class FsyncPolicy:
     """How often the journal fsyncs; see the module docstring.
 
     Use the constants ``FsyncPolicy.EVERY_RECORD``, ``FsyncPolicy.NONE``,
-    ``FsyncPolicy.GROUP`` (5 ms / 256 records), ``FsyncPolicy.group(...)``,
+    ``FsyncPolicy.GROUP`` (leader/follower, no extra wait, 256 records),
+    ``FsyncPolicy.group(...)``,
     or parse a config string with ``FsyncPolicy.parse``. ``str(policy)``
     gives the string ``parse`` reads back.
     """
 
     mode: FsyncMode
-    interval_ms: float = 5.0
+    interval_ms: float = 0.0
+    """GROUP: the extra wait before a group is committed; 0 commits at once when idle."""
     max_records: int = 256
+    """GROUP: a group's size that commits it at once (with an interval), and a
+    quarter of the queue that makes appenders wait for the disk."""
 
     EVERY_RECORD: ClassVar[FsyncPolicy]
     GROUP: ClassVar[FsyncPolicy]
@@ -67,21 +85,24 @@ class FsyncPolicy:
         if not isinstance(self.mode, FsyncMode):
             raise TypeError(f"mode must be a FsyncMode, not {self.mode!r}")
         if self.mode is FsyncMode.GROUP:
-            if not self.interval_ms > 0:
-                raise ValueError(f"group commit interval must be > 0 ms, not {self.interval_ms}")
+            if not self.interval_ms >= 0:
+                raise ValueError(f"group commit interval must be >= 0 ms, not {self.interval_ms}")
             if isinstance(self.max_records, bool) or self.max_records < 1:
                 raise ValueError(f"group commit max_records must be >= 1, not {self.max_records}")
 
     @classmethod
-    def group(cls, interval_ms: float = 5.0, max_records: int = 256) -> FsyncPolicy:
-        """Group commit: fsync ``interval_ms`` after the oldest unsynced record or at ``max_records``."""
+    def group(cls, interval_ms: float = 0.0, max_records: int = 256) -> FsyncPolicy:
+        """Group commit: at once when no fsync is in flight (``interval_ms`` 0), else
+        ``interval_ms`` after the oldest unsynced record or at ``max_records``."""
         return cls(FsyncMode.GROUP, float(interval_ms), int(max_records))
 
     @classmethod
     def parse(cls, text: str) -> FsyncPolicy:
         """Read ``every_record``, ``none``, ``group``, ``group:5ms`` or ``group:5ms:256``.
 
-        The interval takes ``us``, ``ms`` (the default unit) or ``s``.
+        ``group`` is leader/follower group commit with no extra wait
+        (``group:0ms:256``); an interval adds that wait. The interval takes
+        ``us``, ``ms`` (the default unit) or ``s``.
         Raises ``ConfigError`` (a ``ValueError``) naming what is wrong.
         """
         if not isinstance(text, str):
@@ -91,7 +112,7 @@ class FsyncPolicy:
         if name in {"every_record", "none"} and not args:
             return cls.EVERY_RECORD if name == "every_record" else cls.NONE
         if name == "group" and len(args) <= 2:
-            interval_ms, max_records = 5.0, 256
+            interval_ms, max_records = 0.0, 256
             if args:
                 match = _DURATION.match(args[0])
                 if match is None:

@@ -8,17 +8,31 @@ segments and across reopenings). The file format is in ``_segments`` and
 Concurrency: ``append`` only frames the record and queues it in memory,
 under one short lock that is never held across a system call; the queued
 records reach the file in one ``os.write`` per batch, under a second lock
-that serialises writes, segment rollovers and fsyncs (lock order: that
-lock, then the append lock). Who writes the batch is the fsync policy's
-business: the appender itself before ``append`` returns (``EVERY_RECORD``,
-``NONE``), or, under ``GROUP``, the group-commit timer, which writes and
-fsyncs a whole group at once. A group-commit appender makes no system
-call and never waits for the disk, because on a busy node a system call
-costs the calling thread far more than the call: it gives up the GIL and
-must queue to get it back. It steps in only when the timer's thread is
-itself stuck in that queue (see ``_schedule_group_locked``). One fsync
-covers every record written before it started. Durability listeners run
-with the append lock released.
+(the sync lock) that serialises writes, segment rollovers and fsyncs (lock
+order: the sync lock, then the append lock; the leader's wake-up lock is
+taken by no one holding either). Who writes the batch is the fsync
+policy's business: the appender itself before ``append`` returns
+(``EVERY_RECORD``, ``NONE``), or, under ``GROUP``, a thread of the
+journal's own, so that a group-commit appender makes no system call and
+never waits for the disk: on a busy node a system call costs the calling
+thread far more than the call, because it gives up the GIL and must queue
+to get it back.
+
+``GROUP`` without an interval (the default) is leader/follower group
+commit. The journal's commit thread (the leader) sleeps while every record
+is durable; the append that finds it asleep wakes it (releasing a lock,
+which does not give up the GIL), and it writes and fsyncs at once, so a
+lone record pays one fsync and no wait. Records appended while that fsync
+is in flight queue behind it and are written and fsynced together, as one
+group, as soon as it returns; the leader sleeps again only when nothing is
+left. With an interval (``group:2ms``) a timer on the journal's clock
+commits the group instead, ``interval_ms`` after its oldest record (see
+``_schedule_group_locked``). Either way an appender steps in only when the
+committer is far behind: ``_BACKLOG_GROUPS`` groups' worth of records
+queued (backpressure: it then waits for the disk), or, with a timer, a
+group four intervals old. One fsync covers every record written before it
+started. Durability listeners run with the append lock released, on the
+committing thread, in order.
 
 A failed write or fsync is fatal to this ``Journal`` object: records after
 it may be missing from the file while their sequence numbers were already
@@ -31,6 +45,7 @@ is a torn tail then).
 from __future__ import annotations
 
 import contextlib
+import enum
 import fcntl
 import logging
 import os
@@ -92,6 +107,19 @@ _BACKLOG_GROUPS = 4
 #: Group commit's latency bound: intervals the oldest queued record may wait for a
 #: late timer before an appender writes and fsyncs the group itself.
 _OVERDUE_INTERVALS = 4
+
+
+class _Then(enum.Enum):
+    """What an appender does after queueing records under group commit (see
+    ``Journal._schedule_group_locked``)."""
+
+    NOTHING = enum.auto()
+    WAKE = enum.auto()
+    COMMIT_IF_FREE = enum.auto()
+    COMMIT = enum.auto()
+
+
+_NOTHING, _WAKE, _COMMIT_IF_FREE, _COMMIT = _Then
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +291,23 @@ class Journal:
         self._pending_since = 0.0
         self._timer: Cancellable | None = None
         self._timer_immediate = False
+        # Leader/follower group commit (GROUP without an interval): the commit
+        # thread, whether it sleeps (only the append lock decides who wakes it,
+        # so every release of ``_wake`` matches one acquire), and its wake-up lock.
+        self._leads = fsync.mode is FsyncMode.GROUP and fsync.interval_ms == 0 and not read_only
+        self._timed = fsync.mode is FsyncMode.GROUP and fsync.interval_ms > 0 and not read_only
+        self._leader: threading.Thread | None = None
+        self._leader_asleep = False
+        self._wake = threading.Lock()
+        # Snapshots written in the background (``write_snapshot_later``): the one
+        # handed over and not started yet, whether one is being written, the thread.
+        # Its condition's lock is never held while another lock is taken.
+        self._snapshot_changed = threading.Condition(threading.Lock())
+        self._snapshot_next: tuple[int, Callable[[], bytes], bool] | None = None
+        self._snapshot_busy = False
+        self._snapshot_stop = False
+        self._snapshot_thread: threading.Thread | None = None
+        self._snapshot_failures = 0
         self._committing = False
         self._unsynced_paths: list[Path] = []
         self._dir_dirty = False
@@ -270,7 +315,7 @@ class Journal:
         self._failure: JournalError | None = None
         self._roll_requested = False
         self._torn_tail: TornTail | None = None
-        self._owns_clock = clock is None and fsync.mode is FsyncMode.GROUP and not read_only
+        self._owns_clock = clock is None and self._timed
         self._clock: Clock | None = SystemClock() if self._owns_clock else clock
         # Commit latency is read on the journal's clock when it has one (a test's
         # ManualClock gives exact figures), else on the process's monotonic clock.
@@ -280,6 +325,12 @@ class Journal:
         except BaseException:
             self._release_files()
             raise
+        if self._leads:
+            self._wake.acquire()  # held while the leader may sleep on it
+            self._leader = threading.Thread(
+                target=self._lead, name=f"tradenode-journal-{self._directory.name}", daemon=True
+            )
+            self._leader.start()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -508,9 +559,10 @@ class Journal:
         """Append one record and return its sequence number; durable per the fsync policy.
 
         ``EVERY_RECORD`` fsyncs it and ``NONE`` writes it to the file before
-        returning; ``GROUP`` leaves it queued in memory for the group-commit
-        timer, which writes and fsyncs the whole group (or commits the group
-        itself when that timer is far behind).
+        returning; ``GROUP`` leaves it queued in memory for the journal's
+        commit thread (waking it when it sleeps) or its group-commit timer,
+        which writes and fsyncs the whole group; the appender commits the
+        group itself only when that committer is far behind.
         """
         _check_payload(payload)
         with self._lock:
@@ -519,11 +571,14 @@ class Journal:
             self._queue_locked(seq, encode_record(seq, payload))
             self._appended += 1
             mode = self._policy.mode
-            commit = self._schedule_group_locked(1) if mode is FsyncMode.GROUP else None
+            commit = self._schedule_group_locked(1) if mode is FsyncMode.GROUP else _NOTHING
         if mode is not FsyncMode.GROUP:
             self._finish_append(mode, seq)
-        elif commit is not None:
-            self._sync(wait=commit)
+        elif commit is not _NOTHING:
+            if commit is _WAKE:
+                self._wake.release()
+            else:
+                self._sync(wait=commit is _COMMIT)
         return seq
 
     def append_many(self, payloads: Iterable[bytes]) -> int:
@@ -544,11 +599,16 @@ class Journal:
                 self._queue_locked(seq, encode_record(seq, payload))
             self._appended += len(batch)
             mode = self._policy.mode
-            commit = self._schedule_group_locked(len(batch)) if mode is FsyncMode.GROUP else None
+            commit = (
+                self._schedule_group_locked(len(batch)) if mode is FsyncMode.GROUP else _NOTHING
+            )
         if mode is not FsyncMode.GROUP:
             self._finish_append(mode, seq)
-        elif commit is not None:
-            self._sync(wait=commit)
+        elif commit is not _NOTHING:
+            if commit is _WAKE:
+                self._wake.release()
+            else:
+                self._sync(wait=commit is _COMMIT)
         return seq
 
     def _check_writable_locked(self) -> None:
@@ -579,38 +639,79 @@ class Journal:
         if self._queued_since is None:
             self._queued_since = self._monotonic()
 
-    def _schedule_group_locked(self, count: int) -> bool | None:
-        """Arm the group-commit timer: ``interval_ms`` after the group's first record, or
-        at once when ``max_records`` are waiting; the timer's thread does the writing.
+    def _schedule_group_locked(self, count: int) -> _Then:
+        """Get ``count`` newly queued records committed; return what the appender must do.
 
-        Returns None when that is all, else that the appender must commit the
-        group itself, because the timer's thread is far behind. False: the
+        ``_NOTHING`` when the committer will see to them. Leader/follower
+        (no interval): ``_WAKE`` when the commit thread sleeps (the appender
+        releases ``_wake`` once it has dropped the append lock). With an
+        interval: arm the timer, ``interval_ms`` after the group's first
+        record or at once when ``max_records`` are waiting; the timer's
+        thread does the writing.
+
+        Or that the appender must commit the group itself, because the
+        committer is far behind. ``_COMMIT_IF_FREE`` (a timer only): the
         oldest queued record has waited ``_OVERDUE_INTERVALS`` intervals and
         its timer has not even fired (on a busy node the timer's thread can
         wait many switch intervals for the GIL, and held orders wait with
         it), so commit unless another thread already is; a timer that fired
         and waits for a slow disk is left to it, as the appender would only
-        wait for the same disk. True: ``_BACKLOG_GROUPS`` groups' worth of
-        records are queued, so commit even if that means waiting (the disk
-        has stalled, and an appender that never waited would queue without
-        bound).
+        wait for the same disk. ``_COMMIT``: ``_BACKLOG_GROUPS`` groups'
+        worth of records are queued, so commit even if that means waiting
+        (the disk has stalled, and an appender that never waited would queue
+        without bound). The commit thread commits everything queued as soon
+        as its fsync returns, so records queue only behind an fsync in
+        flight, and only a stalled disk makes that many.
         """
-        clock = self._clock
-        assert clock is not None
-        now = clock.monotonic()
         if self._pending_count == 0:
-            self._pending_since = now
+            self._pending_since = 0.0 if self._leads else self._clock_now()
         self._pending_count += count
         policy = self._policy
         if self._pending_count >= _BACKLOG_GROUPS * policy.max_records:
-            return True
+            return _COMMIT
+        if self._leads:
+            if self._leader_asleep:
+                self._leader_asleep = False
+                return _WAKE
+            return _NOTHING
+        now = self._clock_now()
         if self._timer is None or (
             self._pending_count >= policy.max_records and not self._timer_immediate
         ):
             self._arm_group_timer_locked(now)
         elif now - self._pending_since >= _OVERDUE_INTERVALS * policy.interval_ms / 1000.0:
-            return False
-        return None
+            return _COMMIT_IF_FREE
+        return _NOTHING
+
+    def _clock_now(self) -> float:
+        clock = self._clock
+        assert clock is not None
+        return clock.monotonic()
+
+    def _lead(self) -> None:
+        """The leader of leader/follower group commit: the journal's commit thread.
+
+        While records are not durable, write and fsync everything queued
+        (one group: whatever arrived during the previous fsync); then sleep
+        on ``_wake`` until an append wakes it. It asks whether anything is
+        left on ``last_seq``, not on the queue, so that records another
+        thread took off the queue and wrote without an fsync (``replay``,
+        ``stats``) are fsynced too. Ends when the journal closes or fails.
+        """
+        while True:
+            with self._lock:
+                if self._closed or self._failure is not None:
+                    return
+                sleep = self._last_seq <= self._durable_seq
+                self._leader_asleep = sleep
+            if sleep:
+                self._wake.acquire()
+                continue
+            try:
+                self._sync()
+            except Exception:
+                logger.exception("group commit failed; the journal refuses further appends")
+                return
 
     def _arm_group_timer_locked(self, now: float) -> None:
         """Arm the timer for the queued group, or bring it forward to now at ``max_records``.
@@ -772,7 +873,7 @@ class Journal:
         finally:
             with self._lock:
                 self._committing = False
-                if self._clock is not None and self._policy.mode is FsyncMode.GROUP:
+                if self._timed and self._clock is not None:
                     self._arm_group_timer_locked(self._clock.monotonic())
 
     def _commit(self, queue: list[bytes | int]) -> int:
@@ -915,8 +1016,13 @@ class Journal:
         """Store ``payload`` as the state after record ``seq``, atomically; return its path.
 
         Records up to ``seq`` are made durable first, so a snapshot never
-        gets ahead of the journal.
+        gets ahead of the journal. Waits for a snapshot handed to
+        ``write_snapshot_later`` first, so snapshots are written in order.
         """
+        self._wait_for_snapshots()
+        return self._write_snapshot(seq, payload)
+
+    def _write_snapshot(self, seq: int, payload: bytes) -> Path:
         _check_payload(payload)
         with self._lock:
             self._check_writable_locked()
@@ -939,15 +1045,100 @@ class Journal:
             fsync=self._counted_fsync,
             temporary=temporary,
         )
+        self._roll_after_snapshot(seq)
+        return path
+
+    def _roll_after_snapshot(self, seq: int) -> None:
         with self._lock:
             # Start the next record in a fresh segment, so that ``compact`` can
             # drop everything this snapshot covers and a restart reads only the tail.
             if self._last_seq == seq >= self._tail_first_seq:
                 self._roll_requested = True
-        return path
+
+    def write_snapshot_later(
+        self, seq: int, encode: Callable[[], bytes], *, compact: bool = False
+    ) -> None:
+        """Have the journal's snapshot thread store the state after record ``seq``; return at once.
+
+        For a caller that must not stop for a snapshot (the OMS): only the
+        checks run on its thread. On the snapshot thread ``encode()`` makes
+        the payload, so it must read nothing its caller goes on changing (an
+        immutable view of the state at ``seq``); then, as ``write_snapshot``
+        does, the records up to ``seq`` are made durable and the file is
+        written and fsynced, and with ``compact`` the journal compacts. A
+        snapshot handed over while an older one has not started replaces
+        it. ``write_snapshot``, ``latest_snapshot``, ``snapshots``,
+        ``compact`` and ``close`` wait for what was handed over, so this
+        object's readers never see the journal without it. A failure is
+        logged (ERROR) and counted (``snapshot_failures``), and nothing else:
+        a missing snapshot only makes the next replay longer.
+        """
+        with self._lock:
+            self._check_writable_locked()
+            first_seq, last_seq = self._first_seq_locked(), self._last_seq
+        if not first_seq - 1 <= seq <= last_seq:
+            raise ValueError(
+                f"snapshot seq {seq} is outside the journal's records ({first_seq - 1}..{last_seq})"
+            )
+        self._roll_after_snapshot(seq)  # now, while nothing was appended after ``seq``
+        with self._snapshot_changed:
+            if self._snapshot_stop:
+                raise JournalError(f"{self._directory}: journal is closed")
+            self._snapshot_next = (seq, encode, compact)
+            if self._snapshot_thread is None:
+                self._snapshot_thread = threading.Thread(
+                    target=self._write_snapshots,
+                    name=f"tradenode-snapshot-{self._directory.name}",
+                    daemon=True,
+                )
+                self._snapshot_thread.start()
+            self._snapshot_changed.notify_all()
+
+    @property
+    def snapshot_failures(self) -> int:
+        """Snapshots handed to ``write_snapshot_later`` that failed since open."""
+        return self._snapshot_failures
+
+    def _write_snapshots(self) -> None:
+        """The snapshot thread: write what is handed over until the journal closes."""
+        changed = self._snapshot_changed
+        while True:
+            with changed:
+                while self._snapshot_next is None and not self._snapshot_stop:
+                    changed.wait()
+                job, self._snapshot_next = self._snapshot_next, None
+                if job is None:
+                    return
+                self._snapshot_busy = True
+            seq, encode, compact = job
+            try:
+                self._write_snapshot(seq, encode())
+                if compact:
+                    self._compact()
+            except Exception:
+                with changed:
+                    self._snapshot_failures += 1
+                logger.exception(
+                    "%s: snapshot after record %d failed; replay starts from an older one",
+                    self._directory,
+                    seq,
+                )
+            finally:
+                with changed:
+                    self._snapshot_busy = False
+                    changed.notify_all()
+
+    def _wait_for_snapshots(self) -> None:
+        if threading.current_thread() is self._snapshot_thread:
+            return
+        with self._snapshot_changed:
+            self._snapshot_changed.wait_for(
+                lambda: self._snapshot_next is None and not self._snapshot_busy
+            )
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:
         """The newest intact snapshot as ``(seq, payload)``; damaged ones are skipped with a WARNING."""
+        self._wait_for_snapshots()
         return self._read_latest_snapshot()
 
     def _read_latest_snapshot(self) -> tuple[int, bytes] | None:
@@ -967,6 +1158,10 @@ class Journal:
 
     def snapshots(self) -> list[SnapshotInfo]:
         """Every snapshot file, oldest first, each read back and checked."""
+        self._wait_for_snapshots()
+        return self._snapshots()
+
+    def _snapshots(self) -> list[SnapshotInfo]:
         found = []
         for seq, path in snapshot_paths(self._directory):
             problem = None
@@ -990,7 +1185,11 @@ class Journal:
         front, so no gap can open), and every snapshot older than the latest
         two intact ones. Replay after the snapshot's seq is unchanged.
         """
-        latest = self.latest_snapshot()
+        self._wait_for_snapshots()
+        return self._compact()
+
+    def _compact(self) -> CompactionResult:
+        latest = self._read_latest_snapshot()
         with self._lock:
             self._check_writable_locked()
             if latest is None:
@@ -1008,7 +1207,7 @@ class Journal:
         for segment in removed_segments:
             segment.path.unlink(missing_ok=True)
             logger.info("compaction removed %s (records up to %d)", segment.path, segment.last_seq)
-        intact = [info for info in self.snapshots() if info.problem is None]
+        intact = [info for info in self._snapshots() if info.problem is None]
         kept = {info.seq for info in intact[-_KEEP_SNAPSHOTS:]}
         removed_snapshots = []
         for seq, path in snapshot_paths(self._directory):
@@ -1039,14 +1238,27 @@ class Journal:
             )
 
     def close(self) -> None:
-        """Flush, stop the group-commit timer and release the files; idempotent."""
+        """Finish the snapshots handed over, flush, stop the journal's threads and the
+        group-commit timer, and release the files; idempotent."""
+        with self._snapshot_changed:
+            self._snapshot_stop = True
+            self._snapshot_changed.notify_all()
+            snapshots = self._snapshot_thread
+        if snapshots is not None and snapshots is not threading.current_thread():
+            snapshots.join()  # it writes what was handed over first
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             timer, self._timer = self._timer, None
+            wake, self._leader_asleep = self._leader_asleep, False
         if timer is not None:
             timer.cancel()
+        if wake:
+            self._wake.release()
+        leader = self._leader
+        if leader is not None and leader is not threading.current_thread():
+            leader.join()  # it finishes the commit in flight; the flush below does the rest
         try:
             if self._failure is None:
                 self._sync()
