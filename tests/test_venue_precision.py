@@ -33,13 +33,18 @@ from tradenode._terminal import (
 from tradenode.messages import OrderStatus, Side
 from tradenode.sim import default_instruments
 from tradenode.supervision import ManualClock
-from tradenode.testing.venues import BinanceVenue, OandaVenue
 
+# The conformance suite's node driver, reused here for the ccxt venues.
+from tradenode.testing.conformance._driver import Rig
+from tradenode.testing.venues import BinanceVenue, CoinbaseVenue, IbkrVenue, OandaVenue, OkxVenue
+
+from . import _coinbase_helpers, _ibkr_helpers, _okx_helpers
 from ._binance_helpers import BinanceHarness, binance_node, market
 from ._binance_helpers import venue_clock as binance_clock
 from ._oanda_helpers import OandaHarness, oanda_node
 from ._oanda_helpers import market as oanda_market
 from ._oanda_helpers import venue_clock as oanda_clock
+from .test_conformance_ccxt import CcxtBinanceConformanceVenue, CcxtOkxConformanceVenue
 
 D = Decimal
 CONTROL = "control: {enabled: true, port: 0}\n"
@@ -174,6 +179,73 @@ def test_oanda_figures_are_rounded_to_the_instruments_display_precision(
     assert snapshot["instruments"]["oanda"]["EUR_USD"]["price_increment"] == "0.00001"
     (shown,) = [p for p in snapshot["positions"] if p["symbol"] == "EUR_USD"]
     assert shown["avg_price"] == str(average) and shown["quantity"] == "1000"
+
+
+# -- every other adapter publishes what its venue states --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "venue_type", "helpers", "expected"),
+    [
+        (
+            "okx",
+            OkxVenue,
+            _okx_helpers,
+            {"BTC-USDT": {"price_increment": "0.01", "size_increment": "0.0001"}},
+        ),
+        (
+            "coinbase",
+            CoinbaseVenue,
+            _coinbase_helpers,
+            {"BTC-USD": {"price_increment": "0.01", "size_increment": "0.00000001"}},
+        ),
+        (
+            "ibkr",
+            IbkrVenue,
+            _ibkr_helpers,
+            {
+                "AAPL": {"price_increment": "0.01", "size_increment": "1"},
+                "ESZ6": {"price_increment": "0.25", "size_increment": "1"},
+                "EURUSD": {"price_increment": "0.00005", "size_increment": "1"},
+            },
+        ),
+    ],
+)
+def test_each_adapter_publishes_the_increments_its_venue_states(
+    name: str, venue_type: Any, helpers: Any, expected: dict[str, dict[str, str]]
+) -> None:
+    """OKX ``tickSz``/``lotSz``, Coinbase ``price_increment``/``base_increment``, IBKR
+    ``minTick``/``sizeIncrement`` from contract details, each from its local venue."""
+    clock = ManualClock()
+    node_of = getattr(helpers, f"{name}_node")
+    with (
+        venue_type(seed=7, clock=helpers.venue_clock(clock)) as venue,
+        node_of(venue, clock=clock) as h,
+    ):
+        published = h.node.status()["connections"][name]["instruments"]
+        assert {symbol: published.get(symbol) for symbol in expected} == expected
+        precision = PrecisionMap.from_node(h.node).learn(h.node.status())
+        symbol, entry = next(iter(expected.items()))
+        places = len(entry["price_increment"].partition(".")[2])
+        assert precision.price(name, symbol, "1.123456789") == f"{D('1.123456789'):.{places}f}"
+
+
+@pytest.mark.parametrize("exchange", ["binance", "okx"])
+def test_ccxt_publishes_each_markets_precision(exchange: str, tmp_path: Any) -> None:
+    """ccxt's unified ``precision`` (TICK_SIZE mode for both) of the configured markets."""
+    venue = CcxtBinanceConformanceVenue() if exchange == "binance" else CcxtOkxConformanceVenue()
+    clock = ManualClock()
+    venue.start(clock)
+    rig = Rig(venue, clock, tmp_path)
+    try:
+        driver = rig.start_node()
+        published = driver.node.status()["connections"][driver.name]["instruments"]
+        assert published["BTC/USDT"] == {"price_increment": "0.01", "size_increment": "0.0001"}
+    finally:
+        try:
+            rig.close()
+        finally:
+            venue.stop()
 
 
 # -- the contract, pure ------------------------------------------------------------------------

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from ..._registry import VenueKind
 from .._factory import RecoveredVenue, VenueBuild, VenueContext
-from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements, places_increment
+from .._increments import INSTRUMENTS_KEY, Increments, LearnedIncrements
 from ._actor import CURSOR_SCOPE, AlpacaBroker, AlpacaLink, TrackedOrder
 from ._capabilities import alpaca_capabilities
 from ._settings import AlpacaSettings
@@ -57,14 +58,15 @@ def link_status(link: AlpacaLink) -> dict[str, Any]:
 
 
 def _increments(broker: AlpacaBroker) -> Iterator[Increments]:
-    """A crypto asset's ``price_increment`` and ``min_trade_increment``; an equity's
-    price increment depends on its price (sub-penny rule: none stated), its size is
-    whole shares, or Alpaca's 9 decimals where it is ``fractionable``."""
+    """A crypto asset's ``price_increment`` and ``min_trade_increment``. An equity's
+    price increment depends on its price (the sub-penny rule: none stated); its size
+    is whole shares unless ``fractionable`` (then Alpaca states no increment, only a
+    limit of 9 decimals, which would show every quantity with nine zeros)."""
     for symbol, asset in list(broker.assets.items()):
         if asset.crypto:
             yield symbol, asset.price_increment, asset.min_trade_increment
-        else:
-            yield symbol, None, places_increment(9 if asset.fractionable else 0)
+        elif not asset.fractionable:
+            yield symbol, None, Decimal(1)
 
 
 def build_alpaca(context: VenueContext[AlpacaSettings]) -> VenueBuild:
