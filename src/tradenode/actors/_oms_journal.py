@@ -12,12 +12,23 @@ This is on every order's path (four records: the intent, the submission,
 the venue's accept and its fill), so recording skips building entry
 objects (``encode_call``) and the journal only queues the bytes; the
 group commit writes them.
+
+Snapshots (every ``snapshot_every`` records) never stop the OMS for more
+than taking the state's plain data, and that is incremental: completed
+orders unchanged since the previous snapshot keep their encoded records
+(``RecordMemo``). Packing, writing, fsyncing and compacting happen on the
+journal's snapshot thread (``Journal.write_snapshot_later``), packed a
+piece at a time so that it hands the GIL back to the OMS between pieces.
+The plain data is built for the snapshot alone (fresh containers of
+immutable values), so the OMS may go on changing its state meanwhile: the
+snapshot is the state after record ``last_seq`` as it was when taken.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -26,8 +37,9 @@ import msgpack
 
 from ..supervision import Address
 from ._oms_entries import EntryKind, encode_call
+from ._oms_snapshot import RecordMemo, remembering
 
-__all__ = ["DurableLog", "Held", "OmsJournal", "WriteAhead"]
+__all__ = ["DurableLog", "Held", "OmsJournal", "WriteAhead", "pack_snapshot"]
 
 logger = logging.getLogger("tradenode.oms")
 
@@ -44,7 +56,47 @@ class DurableLog(Protocol):
 
     def write_snapshot(self, seq: int, payload: bytes) -> Any: ...
 
+    def write_snapshot_later(
+        self, seq: int, encode: Callable[[], bytes], *, compact: bool = False
+    ) -> None: ...
+
     def compact(self) -> Any: ...
+
+
+#: Items packed between two offers of the GIL to other threads (``pack_snapshot``).
+_PACK_CHUNK = 256
+
+
+def pack_snapshot(plain: dict[str, Any]) -> bytes:
+    """``msgpack.packb(plain, use_bin_type=True)``, byte for byte, a piece at a time.
+
+    One ``packb`` call holds the GIL from start to end: tens of
+    milliseconds for a busy node's state, during which no other thread
+    (the OMS, the venues' threads) runs. Packed here item by item, the
+    interpreter can switch threads between items, and every
+    ``_PACK_CHUNK`` items it offers the GIL at once. msgpack writes a map
+    or an array as its header and then its items, so the bytes are the same.
+    """
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+    _pack_piecewise(packer, plain, 0)
+    packed: bytes = packer.bytes()
+    return packed
+
+
+def _pack_piecewise(packer: msgpack.Packer, value: Any, depth: int) -> None:
+    if depth < 3 and type(value) is dict:
+        packer.pack_map_header(len(value))
+        for key, item in value.items():
+            packer.pack(key)
+            _pack_piecewise(packer, item, depth + 1)
+    elif depth < 3 and type(value) is list and len(value) > _PACK_CHUNK:
+        packer.pack_array_header(len(value))
+        for index, item in enumerate(value, start=1):
+            packer.pack(item)
+            if index % _PACK_CHUNK == 0:
+                time.sleep(0)  # lets a thread waiting for the GIL have it now
+    else:
+        packer.pack(value)
 
 
 class Held(NamedTuple):
@@ -92,9 +144,14 @@ class OmsJournal:
             self.release(log.durable_seq)
         return seq
 
+    _memo: RecordMemo = field(default_factory=RecordMemo, init=False, repr=False, compare=False)
+
     def snapshot_now(self, state: Callable[[], dict[str, Any]]) -> int:
-        """Snapshot the whole state at ``last_seq`` (an operator asked); returns it."""
-        self.log.write_snapshot(self.last_seq, msgpack.packb(state(), use_bin_type=True))
+        """Snapshot the whole state at ``last_seq`` (an operator asked) and wait for it; returns
+        the seq."""
+        with remembering(self._memo):
+            plain = state()
+        self.log.write_snapshot(self.last_seq, pack_snapshot(plain))
         self.snapshotted_at = self.last_seq
         self.snapshots += 1
         self.log.compact()
@@ -105,13 +162,16 @@ class OmsJournal:
 
         Called only between messages, when the state is exactly what the
         records up to ``last_seq`` say, so replay resumes at the next record.
+        Only taking the plain data (incrementally) is done here; the
+        journal's snapshot thread packs, writes and compacts.
         """
         if self.last_seq - self.snapshotted_at < self.snapshot_every:
             return
-        self.log.write_snapshot(self.last_seq, msgpack.packb(state(), use_bin_type=True))
+        with remembering(self._memo):
+            plain = state()
+        self.log.write_snapshot_later(self.last_seq, lambda: pack_snapshot(plain), compact=True)
         self.snapshotted_at = self.last_seq
         self.snapshots += 1
-        self.log.compact()
 
     def send_when_durable(self, seq: int, address: Address, message: Any) -> None:
         if not self.write_ahead:

@@ -21,6 +21,8 @@ trading.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import enum
 import operator
@@ -45,6 +47,7 @@ __all__ = [
     "RECORD_FIELDS",
     "RECORD_NAMES",
     "SCHEMA",
+    "RecordMemo",
     "StoredOrder",
     "completed_entry",
     "encode_record",
@@ -57,6 +60,7 @@ __all__ = [
     "read_completed",
     "read_decimal",
     "read_fraction",
+    "remembering",
     "strings",
     "typed",
 ]
@@ -530,8 +534,73 @@ class StoredOrder:
 
 
 def completed_entry(client_order_id: str, values: Sequence[Any]) -> list[Any]:
-    """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``."""
-    return [client_order_id, values[1].value, encode_record(values)]
+    """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``.
+
+    Inside :func:`remembering` the record is the one the previous snapshot
+    encoded when the order has not changed since.
+    """
+    memo = _MEMO.get()
+    record = encode_record(values) if memo is None else memo.record(client_order_id, values)
+    return [client_order_id, values[1].value, record]
+
+
+class RecordMemo:
+    """Completed orders' records from one snapshot to the next: an incremental snapshot.
+
+    Encoding every completed order's record was nearly all of a snapshot's
+    time, on the OMS's thread, although a completed order seldom changes
+    again. The memo keeps, per order, the values a record was encoded from
+    and hands the record back while the order's values are the very same
+    objects (identity, not equality: ``Decimal("1.0") == Decimal("1.00")``
+    yet they encode differently); every value is immutable but the list of
+    fills, whose items are compared too. It holds only what the latest
+    snapshot used, so it never outgrows the completed-order LRU.
+    """
+
+    __slots__ = ("_current", "_previous", "hits", "misses")
+
+    def __init__(self) -> None:
+        self._previous: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], bytes]] = {}
+        self._current: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], bytes]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def record(self, client_order_id: str, values: Sequence[Any]) -> bytes:
+        fills = values[_FILLS_AT]
+        seen = self._previous.get(client_order_id)
+        if (
+            seen is not None
+            and len(seen[1]) == len(fills)
+            and all(map(operator.is_, seen[0], values))
+            and all(map(operator.is_, seen[1], fills))
+        ):
+            self.hits += 1
+            self._current[client_order_id] = seen
+            return seen[2]
+        self.misses += 1
+        record = encode_record(values)
+        self._current[client_order_id] = (tuple(values), tuple(fills), record)
+        return record
+
+    def turn(self) -> None:
+        """A snapshot is done: keep what it used, forget the rest."""
+        self._previous, self._current = self._current, {}
+
+
+_MEMO: Final[contextvars.ContextVar[RecordMemo | None]] = contextvars.ContextVar(
+    "tradenode_oms_record_memo", default=None
+)
+
+
+@contextlib.contextmanager
+def remembering(memo: RecordMemo) -> Iterator[None]:
+    """Within it (on this thread), snapshots reuse ``memo``'s records of unchanged orders."""
+    token = _MEMO.set(memo)
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+        memo.turn()
 
 
 def read_completed(
