@@ -368,11 +368,13 @@ def test_a_node_with_an_ed25519_key_logs_on_places_fills_and_cancels(
         }
         calls = venue.calls()
     # The broker logged its WebSocket API session on and subscribed through it,
-    # and signed every REST request (orders, cancel, reconciliation) with Ed25519.
+    # placed and cancelled over that logged-on connection (order entry defaults to
+    # it), and signed every REST request (reconciliation) with Ed25519.
     assert calls["session.logon"] == 1
     assert calls["userDataStream.subscribe"] == 1
     assert "userDataStream.subscribe.signature" not in calls
-    assert calls["POST order"] == 2 and calls["DELETE order"] == 1
+    assert calls["order.place"] == 2 and calls["order.cancel"] == 1
+    assert "POST order" not in calls and "DELETE order" not in calls
     assert calls["GET account"] >= 1
     logged = caplog.text
     assert "logged on with Ed25519 key" in logged

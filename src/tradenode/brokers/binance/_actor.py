@@ -759,8 +759,15 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
             )
         self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-        job = _submit_ws if websocket else _submit
-        return self._start(request, job, self._api(), params, self.monotonic)
+        if websocket:
+            assert self.session is not None
+            self.session.spawn(
+                _place_ws, self.context.self, request, self._api(), params, self.monotonic
+            )
+            # Its _Done comes as a message, after this handler: in time to find this.
+            self._dispatched[request.seq] = (request, self.monotonic())
+            return IN_FLIGHT
+        return self._start(request, _submit, self._api(), params, self.monotonic)
 
     def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
         job = _cancel_ws if self._over_websocket() else _cancel
@@ -1179,19 +1186,44 @@ async def _submit(
     return _Done(request, (result,))
 
 
-async def _submit_ws(
+async def _place_ws(
+    me: Address,
     request: BrokerRequest,
     api: BinanceApi,
     params: Sequence[tuple[str, str]],
     monotonic: Callable[[], float],
-) -> _Done:
-    """``order.place`` on the logged-on WebSocket API connection; as ``_submit``,
-    nothing is stamped or sent past the request's deadline."""
-    refuse_if_expired(request, monotonic)
+) -> None:
+    """``order.place`` on the logged-on WebSocket API connection, answered to the actor
+    straight from the session's reader (before the account's events for the same order,
+    which follow the answer on that connection); as ``_submit``, nothing is stamped or
+    sent past the request's deadline. Exactly one ``_Done`` per request."""
+    answered = False
+
+    def on_answer(response: WsResponse) -> None:
+        nonlocal answered
+        answered = True
+        crash_point("after_send")
+        me.tell(_Done(request, (RestResult.from_ws(response, sent_at),)))
+
     sent_at = trio.current_time()
-    response = await api.ws_new_order(params)
-    crash_point("after_send")
-    return _Done(request, (RestResult.from_ws(response, sent_at),))
+    try:
+        refuse_if_expired(request, monotonic)
+        await api.ws_new_order(params, on_answer=on_answer)
+    except BrokerError as exc:
+        if not answered:
+            me.tell(_Done(request, failure=exc))
+    except trio.Cancelled:
+        if not answered:
+            me.tell(
+                _Done(
+                    request,
+                    failure=BrokerConnectionError(
+                        "connection closed with the request in flight",
+                        broker=request.command.venue or None,
+                    ),
+                )
+            )
+        raise
 
 
 async def _ws_answer(call: Awaitable[WsResponse]) -> RestResult:

@@ -28,7 +28,7 @@ weights here say what a call will cost before it is made.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -198,7 +198,12 @@ class Transport(Protocol):
     ) -> RestResult: ...
 
     async def call(
-        self, method: str, params: Mapping[str, str] | None, *, signed: bool = False
+        self,
+        method: str,
+        params: Mapping[str, str] | None,
+        *,
+        signed: bool = False,
+        on_answer: Callable[[WsResponse], None] | None = None,
     ) -> WsResponse: ...
 
 
@@ -333,13 +338,23 @@ class BinanceApi:
 
     # -- the WebSocket API -------------------------------------------------------------------
 
-    async def _ws(self, method: WsMethod, params: Params) -> WsResponse:
-        return await self._transport.call(method.name, dict(params), signed=method.signed)
+    async def _ws(
+        self,
+        method: WsMethod,
+        params: Params,
+        on_answer: Callable[[WsResponse], None] | None = None,
+    ) -> WsResponse:
+        return await self._transport.call(
+            method.name, dict(params), signed=method.signed, on_answer=on_answer
+        )
 
-    async def ws_new_order(self, params: Params) -> WsResponse:
+    async def ws_new_order(
+        self, params: Params, *, on_answer: Callable[[WsResponse], None] | None = None
+    ) -> WsResponse:
         """``order.place`` with ``params`` as ``new_order_params`` encodes an order
-        (signed, or stamped for a logged-on session, before the first await)."""
-        return await self._ws(ORDER_PLACE, params)
+        (signed, or stamped for a logged-on session, before the first await);
+        ``on_answer`` as the transport's ``call`` takes it."""
+        return await self._ws(ORDER_PLACE, params, on_answer)
 
     async def ws_cancel_order(self, symbol: str, client_order_id: str) -> WsResponse:
         """``order.cancel`` by client order id: the canceled order."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +185,7 @@ SessionEvent = StreamPayload | MarketPayload | ConnectionLost | MalformedFrame
 class _Calls:
     next_id: Callable[[], int] = field(default_factory=lambda: itertools.count(1).__next__)
     waiting: dict[str, trio.MemorySendChannel[WsResponse]] = field(default_factory=dict)
+    on_answer: dict[str, Callable[[WsResponse], None]] = field(default_factory=dict)
 
 
 class BinanceSession:
@@ -216,6 +217,7 @@ class BinanceSession:
         self._streams: list[RawStream] = []
         self._lost = False
         self._nursery: trio.Nursery | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
         self.subscription_id: int | None = None
         self.logged_on = False
         """Whether ``session.logon`` authenticated the WebSocket API connection."""
@@ -253,6 +255,7 @@ class BinanceSession:
             ):
                 self._client = client
                 self._nursery = nursery
+                self._token = trio.lowlevel.current_trio_token()
                 with trio.fail_after(self.settings.connect_timeout):
                     self._ws_api = await self._connect(nursery, self._endpoints.ws_api_url)
                 nursery.start_soon(self._read_api, self._ws_api)
@@ -289,6 +292,7 @@ class BinanceSession:
             self._client = None
             self._ws_api = None
             self._market = None
+            self._token = None
             self._finished.set()
 
     async def aclose(self) -> None:
@@ -318,8 +322,32 @@ class BinanceSession:
         """Fail every WebSocket API call still waiting for its answer: the socket
         that would carry it is gone (the caller treats the outcome as unknown)."""
         waiting, self._calls.waiting = self._calls.waiting, {}
+        self._calls.on_answer.clear()
         for channel in waiting.values():
             channel.close()
+
+    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """From another thread: run ``fn(*args)`` as a task of this session, without
+        waiting for the session's thread to take it (the caller goes on at once).
+        The task ends with the session (cancelled): it must answer for itself then.
+        Raises ``BrokerConnectionError`` if the session is not running."""
+        token = self._token
+        if token is None or self._lost:
+            raise BrokerConnectionError("session not running", broker=self.broker)
+        try:
+            token.run_sync_soon(self._start_task, fn, args)
+        except trio.RunFinishedError as exc:
+            raise BrokerConnectionError("session not running", broker=self.broker) from exc
+
+    def _start_task(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        nursery = self._nursery
+        if nursery is None:
+            logger.warning("%s: session ended before %s started", self.broker, fn.__name__)
+            return
+        try:
+            nursery.start_soon(fn, *args)
+        except RuntimeError:  # the nursery is closing: the session is ending
+            logger.warning("%s: session ended before %s started", self.broker, fn.__name__)
 
     async def _connect(self, nursery: trio.Nursery, url: str) -> trio_websocket.WebSocketConnection:
         return await open_websocket(nursery, url, broker=self.broker, streams=self._streams)
@@ -358,7 +386,13 @@ class BinanceSession:
                 self._deliver(MalformedFrame(exc))
                 continue
             if isinstance(frame, WsResponse):
-                channel = self._calls.waiting.pop(str(frame.id), None)
+                key = str(frame.id)
+                channel = self._calls.waiting.pop(key, None)
+                on_answer = self._calls.on_answer.pop(key, None)
+                if on_answer is not None:
+                    # Before the next frame: the account's events for the same
+                    # order follow the answer, and the actor should see it first.
+                    on_answer(frame)
                 if channel is not None:
                     channel.send_nowait(frame)
             elif isinstance(frame, WsEvent):
@@ -376,7 +410,12 @@ class BinanceSession:
         return self._ws_api is not None and not self._lost
 
     async def call(
-        self, method: str, params: Mapping[str, str] | None, *, signed: bool = False
+        self,
+        method: str,
+        params: Mapping[str, str] | None,
+        *,
+        signed: bool = False,
+        on_answer: Callable[[WsResponse], None] | None = None,
     ) -> WsResponse:
         """One WebSocket API request and its response.
 
@@ -389,7 +428,11 @@ class BinanceSession:
         call bounds what is sent.
 
         A connection lost before the answer raises ``BrokerConnectionError``:
-        the request may or may not have been carried out."""
+        the request may or may not have been carried out.
+
+        ``on_answer`` is called with the answer on the reading task as soon as
+        it is read, before any later frame is handled (and before this call
+        returns it); it must not block or raise."""
         api = self._ws_api
         if api is None or self._lost:
             raise BrokerConnectionError("WebSocket API not connected", broker=self.broker)
@@ -407,6 +450,8 @@ class BinanceSession:
         request_id = f"tn{self._calls.next_id()}"
         send, receive = trio.open_memory_channel[WsResponse](1)
         self._calls.waiting[request_id] = send
+        if on_answer is not None:
+            self._calls.on_answer[request_id] = on_answer
         try:
             with trio.fail_after(self.settings.request_timeout):
                 await api.send_message(ws_request(request_id, method, params))
@@ -427,6 +472,7 @@ class BinanceSession:
             ) from exc
         finally:
             self._calls.waiting.pop(request_id, None)
+            self._calls.on_answer.pop(request_id, None)
 
     async def _logon(self) -> None:
         """``session.logon``: later requests on this connection may leave out
