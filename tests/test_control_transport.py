@@ -112,6 +112,14 @@ def test_a_stale_socket_file_is_replaced_and_other_files_are_not(
     with running(config_file, clock):
         code, out = ctl("--url", f"unix:{sock}", "--json", "risk")
         assert code == 0 and json.loads(out)["state"] == "ACTIVE"
+        # A second node on the same socket is refused: the first one still serves there.
+        other = BASE.format(journal=short_dir / "journal2") + f"  unix_socket: {sock}\n"
+        second = Node(parse_config(other, environ={"T_TOKEN": TOKEN}), clock=clock)
+        with pytest.raises(RuntimeError, match="could not serve"):
+            second.start()
+        second.stop(timeout=20)
+        code, out = ctl("--url", f"unix:{sock}", "--json", "risk")
+        assert code == 0, out
     sock.write_text("not a socket")
     node = Node(parse_config(config_file.read_text(), environ={"T_TOKEN": TOKEN}), clock=clock)
     with pytest.raises(RuntimeError, match="could not serve"):

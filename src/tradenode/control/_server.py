@@ -125,11 +125,19 @@ class ControlServerRunner:
 
 def _private_unix_socket(path: Path) -> int:
     """A Unix socket bound at ``path`` with mode 0600, not listening yet: its file
-    descriptor, for hypercorn (``fd://``) to listen on. A stale socket file there is
-    replaced; anything else at ``path`` is an error."""
+    descriptor, for hypercorn (``fd://``) to listen on. A stale socket file there (a
+    node that died) is replaced; a socket something listens on, or any other file,
+    is an error."""
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISSOCK(path.lstat().st_mode):
             raise FileExistsError(f"{path} exists and is not a socket")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(path))
+            except OSError:
+                pass  # nobody listens: stale
+            else:
+                raise FileExistsError(f"{path}: another process serves on this socket")
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
