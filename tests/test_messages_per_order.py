@@ -35,7 +35,7 @@ NO_JOURNAL_BOUND = 17
 """strategy -> router -> risk -> OMS -> breaker -> broker (request, reply, the venue's
 events), the OMS's accept and fill, and what it publishes: the order routed (risk,
 the strategy), the accept (router, strategy), the fill (router, risk, strategy),
-one net position (risk). It was 30 before issue #20 (each order also announced
+one net position (risk). It was 31 before issue #20 (each order also announced
 twice, two position snapshots per fill, every event to every subscriber)."""
 
 JOURNAL_BOUND = NO_JOURNAL_BOUND + 1
