@@ -27,9 +27,11 @@ snapshot is the state after record ``last_seq`` as it was when taken.
 from __future__ import annotations
 
 import collections
+import contextlib
+import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -81,6 +83,18 @@ def pack_snapshot(plain: dict[str, Any]) -> bytes:
     _pack_piecewise(packer, plain, 0)
     packed: bytes = packer.bytes()
     return packed
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _pack_piecewise(packer: msgpack.Packer, value: Any, depth: int) -> None:
@@ -146,11 +160,17 @@ class OmsJournal:
 
     _memo: RecordMemo = field(default_factory=RecordMemo, init=False, repr=False, compare=False)
 
+    def _take(self, state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The state's plain data, incrementally (``RecordMemo``) and without the cyclic
+        garbage collector: its ~100k allocations would set off a cascade of collections,
+        the last of which scans the whole heap, on the OMS's thread."""
+        with _no_gc(), remembering(self._memo):
+            return state()
+
     def snapshot_now(self, state: Callable[[], dict[str, Any]]) -> int:
         """Snapshot the whole state at ``last_seq`` (an operator asked) and wait for it; returns
         the seq."""
-        with remembering(self._memo):
-            plain = state()
+        plain = self._take(state)
         self.log.write_snapshot(self.last_seq, pack_snapshot(plain))
         self.snapshotted_at = self.last_seq
         self.snapshots += 1
@@ -167,8 +187,7 @@ class OmsJournal:
         """
         if self.last_seq - self.snapshotted_at < self.snapshot_every:
             return
-        with remembering(self._memo):
-            plain = state()
+        plain = self._take(state)
         self.log.write_snapshot_later(self.last_seq, lambda: pack_snapshot(plain), compact=True)
         self.snapshotted_at = self.last_seq
         self.snapshots += 1

@@ -536,36 +536,39 @@ class StoredOrder:
 def completed_entry(client_order_id: str, values: Sequence[Any]) -> list[Any]:
     """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``.
 
-    Inside :func:`remembering` the record is the one the previous snapshot
-    encoded when the order has not changed since.
+    Inside :func:`remembering` it is the very entry the previous snapshot
+    made when the order has not changed since (read it, do not change it).
     """
     memo = _MEMO.get()
-    record = encode_record(values) if memo is None else memo.record(client_order_id, values)
-    return [client_order_id, values[1].value, record]
+    if memo is not None:
+        return memo.entry(client_order_id, values)
+    return [client_order_id, values[1].value, encode_record(values)]
 
 
 class RecordMemo:
-    """Completed orders' records from one snapshot to the next: an incremental snapshot.
+    """Completed orders' entries from one snapshot to the next: an incremental snapshot.
 
     Encoding every completed order's record was nearly all of a snapshot's
     time, on the OMS's thread, although a completed order seldom changes
-    again. The memo keeps, per order, the values a record was encoded from
-    and hands the record back while the order's values are the very same
+    again. The memo keeps, per order, the values its entry was made from
+    and hands the entry back while the order's values are the very same
     objects (identity, not equality: ``Decimal("1.0") == Decimal("1.00")``
     yet they encode differently); every value is immutable but the list of
     fills, whose items are compared too. It holds only what the latest
-    snapshot used, so it never outgrows the completed-order LRU.
+    snapshot used, so it never outgrows the completed-order LRU. Entries
+    are shared between snapshots: what is built with it is only to be read
+    (packed), never changed.
     """
 
     __slots__ = ("_current", "_previous", "hits", "misses")
 
     def __init__(self) -> None:
-        self._previous: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], bytes]] = {}
-        self._current: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], bytes]] = {}
+        self._previous: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
+        self._current: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
         self.hits = 0
         self.misses = 0
 
-    def record(self, client_order_id: str, values: Sequence[Any]) -> bytes:
+    def entry(self, client_order_id: str, values: Sequence[Any]) -> list[Any]:
         fills = values[_FILLS_AT]
         seen = self._previous.get(client_order_id)
         if (
@@ -578,9 +581,9 @@ class RecordMemo:
             self._current[client_order_id] = seen
             return seen[2]
         self.misses += 1
-        record = encode_record(values)
-        self._current[client_order_id] = (tuple(values), tuple(fills), record)
-        return record
+        entry = [client_order_id, values[1].value, encode_record(values)]
+        self._current[client_order_id] = (tuple(values), tuple(fills), entry)
+        return entry
 
     def turn(self) -> None:
         """A snapshot is done: keep what it used, forget the rest."""
