@@ -42,7 +42,8 @@ from pathlib import Path
 import msgpack
 
 from tradenode.actors import OmsState
-from tradenode.actors._oms_journal import OmsJournal  # the OMS's snapshot path is measured
+# The OMS's snapshot path is what is measured; the node builds its OmsJournal.
+from tradenode.actors._oms_journal import OmsJournal
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.messages import OrderAccepted, OrderFilled, OrderType, Side, SubmitOrder
 
