@@ -42,6 +42,7 @@ from pathlib import Path
 import msgpack
 
 from tradenode.actors import OmsState
+
 # The OMS's snapshot path is what is measured; the node builds its OmsJournal.
 from tradenode.actors._oms_journal import OmsJournal
 from tradenode.journal import FsyncPolicy, Journal
