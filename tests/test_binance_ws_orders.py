@@ -217,6 +217,28 @@ def test_a_refusal_over_the_websocket_api_is_rejected_with_binances_code(
     assert calls["order.place"] == 1 and "POST order" not in calls
 
 
+def test_a_429_over_the_websocket_api_waits_its_retry_after_then_places_once(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path, key_pair: tuple[str, str]
+) -> None:
+    """The WebSocket API names the wait in the error's data (retryAfter, serverTime),
+    not in a header: the breaker hears it and holds the order back that long."""
+    with ws_node(venue, clock, tmp_path, key_pair) as h:
+        replies = EventRecorder()
+        h.node.observe_breaker("binance", replies)
+        venue.rate_limit(1, retry_after=7)
+        coid = h.do(market(Side.BUY, "0.2"))
+        limited = replies.wait_for(lambda r: r.outcome is Outcome.RATE_LIMITED)[0]
+        assert limited.retry_after == 7
+        h.sync()
+        assert coid not in venue.submissions()
+        h.clock.advance(7.5)
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert venue.submissions()[coid] == 1
+        assert_placed_once(h)
+        calls = venue.calls()
+    assert calls["order.place"] == 2 and "POST order" not in calls
+
+
 def test_an_unknown_outcome_over_the_websocket_api_is_looked_up_never_resent(
     venue: BinanceVenue, clock: ManualClock, tmp_path: Path, key_pair: tuple[str, str]
 ) -> None:
