@@ -15,10 +15,12 @@ group commit writes them.
 
 Snapshots (every ``snapshot_every`` records) never stop the OMS for more
 than taking the state's plain data, and that is incremental: completed
-orders unchanged since the previous snapshot keep their encoded records
-(``RecordMemo``). Packing, writing, fsyncing and compacting happen on the
-journal's snapshot thread (``Journal.write_snapshot_later``), packed a
-piece at a time so that it hands the GIL back to the OMS between pieces.
+orders unchanged since the previous snapshot keep their encoded records,
+and the records of new or changed ones are encoded later, by the packer
+(``RecordMemo``). Encoding those, packing, writing, fsyncing and
+compacting happen on the journal's snapshot thread
+(``Journal.write_snapshot_later``), packed a piece at a time so that it
+hands the GIL back to the OMS between pieces.
 The plain data is built for the snapshot alone (fresh containers of
 immutable values), so the OMS may go on changing its state meanwhile: the
 snapshot is the state after record ``last_seq`` as it was when taken.
@@ -39,7 +41,7 @@ import msgpack
 
 from ..supervision import Address
 from ._oms_entries import EntryKind, encode_call
-from ._oms_snapshot import RecordMemo, remembering
+from ._oms_snapshot import RecordMemo, pack_default, remembering
 
 __all__ = ["DurableLog", "Held", "OmsJournal", "WriteAhead", "pack_snapshot"]
 
@@ -72,6 +74,9 @@ _PACK_CHUNK = 256
 def pack_snapshot(plain: dict[str, Any]) -> bytes:
     """``msgpack.packb(plain, use_bin_type=True)``, byte for byte, a piece at a time.
 
+    A snapshot taken inside ``remembering`` holds the records of changed
+    completed orders as ``DeferredRecord``s: they are encoded here, as bytes.
+
     One ``packb`` call holds the GIL from start to end: tens of
     milliseconds for a busy node's state, during which no other thread
     (the OMS, the venues' threads) runs. Packed here item by item, the
@@ -79,7 +84,7 @@ def pack_snapshot(plain: dict[str, Any]) -> bytes:
     ``_PACK_CHUNK`` items it offers the GIL at once. msgpack writes a map
     or an array as its header and then its items, so the bytes are the same.
     """
-    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False, default=pack_default)
     _pack_piecewise(packer, plain, 0)
     packed: bytes = packer.bytes()
     return packed

@@ -47,6 +47,7 @@ __all__ = [
     "RECORD_FIELDS",
     "RECORD_NAMES",
     "SCHEMA",
+    "DeferredRecord",
     "RecordMemo",
     "StoredOrder",
     "completed_entry",
@@ -57,6 +58,7 @@ __all__ = [
     "optional",
     "order_from_plain",
     "order_to_plain",
+    "pack_default",
     "read_completed",
     "read_decimal",
     "read_fraction",
@@ -537,12 +539,45 @@ def completed_entry(client_order_id: str, values: Sequence[Any]) -> list[Any]:
     """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``.
 
     Inside :func:`remembering` it is the very entry the previous snapshot
-    made when the order has not changed since (read it, do not change it).
+    made when the order has not changed since (read it, do not change it),
+    and its record may be a :class:`DeferredRecord`: pack with
+    :func:`pack_default`.
     """
     memo = _MEMO.get()
     if memo is not None:
         return memo.entry(client_order_id, values)
     return [client_order_id, values[1].value, encode_record(values)]
+
+
+class DeferredRecord:
+    """A completed order's record, encoded only when the snapshot is packed.
+
+    Inside :func:`remembering` a changed completed order's entry holds one
+    of these instead of its record's bytes: its values (immutable, the
+    fills as a tuple) are taken on the OMS's thread, the encoding, the
+    costly part, waits for :func:`pack_default` on the thread that packs,
+    and is kept for the snapshots after (their entry is the same).
+    """
+
+    __slots__ = ("_record", "_values")
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self._values = values
+        self._record: bytes | None = None
+
+    def encode(self) -> bytes:
+        record = self._record
+        if record is None:  # two packers may both encode it: the same bytes
+            record = self._record = encode_record(self._values)
+        return record
+
+
+def pack_default(value: object) -> bytes:
+    """msgpack's ``default`` for a snapshot taken inside :func:`remembering`: a
+    :class:`DeferredRecord` packs as its record's bytes."""
+    if type(value) is DeferredRecord:
+        return value.encode()
+    raise TypeError(f"can not serialize {type(value).__name__!r} object")
 
 
 class RecordMemo:
@@ -554,10 +589,12 @@ class RecordMemo:
     and hands the entry back while the order's values are the very same
     objects (identity, not equality: ``Decimal("1.0") == Decimal("1.00")``
     yet they encode differently); every value is immutable but the list of
-    fills, whose items are compared too. It holds only what the latest
-    snapshot used, so it never outgrows the completed-order LRU. Entries
-    are shared between snapshots: what is built with it is only to be read
-    (packed), never changed.
+    fills, whose items are compared too. A new or changed order's record is
+    a :class:`DeferredRecord`, encoded when the snapshot is packed (with
+    :func:`pack_default`), off the OMS's thread. The memo holds only what
+    the latest snapshot used, so it never outgrows the completed-order LRU.
+    Entries are shared between snapshots: what is built with it is only to
+    be packed, never changed.
     """
 
     __slots__ = ("_current", "_previous", "hits", "misses")
@@ -581,8 +618,11 @@ class RecordMemo:
             self._current[client_order_id] = seen
             return seen[2]
         self.misses += 1
-        entry = [client_order_id, values[1].value, encode_record(values)]
-        self._current[client_order_id] = (tuple(values), tuple(fills), entry)
+        kept = tuple(values)
+        frozen_fills = tuple(fills)
+        frozen = (*kept[:_FILLS_AT], frozen_fills, *kept[_FILLS_AT + 1 :])
+        entry = [client_order_id, values[1].value, DeferredRecord(frozen)]
+        self._current[client_order_id] = (kept, frozen_fills, entry)
         return entry
 
     def turn(self) -> None:
@@ -597,7 +637,8 @@ _MEMO: Final[contextvars.ContextVar[RecordMemo | None]] = contextvars.ContextVar
 
 @contextlib.contextmanager
 def remembering(memo: RecordMemo) -> Iterator[None]:
-    """Within it (on this thread), snapshots reuse ``memo``'s records of unchanged orders."""
+    """Within it (on this thread), snapshots reuse ``memo``'s entries of unchanged orders
+    and leave the others' records to the packer (``msgpack``'s ``default=pack_default``)."""
     token = _MEMO.set(memo)
     try:
         yield
