@@ -237,7 +237,8 @@ class Node:
 
     @property
     def control_url(self) -> str | None:
-        """The control API's URL (``http://127.0.0.1:<port>``), None when not serving."""
+        """The control API's URL (``http://…``, ``https://…`` or ``unix:<path>``),
+        None when not serving."""
         return None if self.control is None else self.control.url
 
     @property

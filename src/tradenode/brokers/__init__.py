@@ -38,15 +38,25 @@ from ._base import (
 )
 from ._factory import RecoveredVenue, VenueBuild, VenueContext
 from ._fields import JsonFields, decode_json
+from ._increments import (
+    INSTRUMENTS_KEY,
+    Increments,
+    LearnedIncrements,
+    increments_entry,
+    places_increment,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "INSTRUMENTS_KEY",
     "IN_FLIGHT",
     "Answer",
     "BrokerBase",
     "BrokerLink",
     "InFlight",
+    "Increments",
     "JsonFields",
+    "LearnedIncrements",
     "RecoveredVenue",
     "Rejection",
     "VenueBuild",
@@ -58,7 +68,9 @@ __all__ = [
     "broken_venue_kinds",
     "decode_json",
     "get_venue_kind",
+    "increments_entry",
     "installed_venue_kinds",
+    "places_increment",
     "refuse_if_expired",
     "register_venue_kind",
     "reload_venue_kinds",
