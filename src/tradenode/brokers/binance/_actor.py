@@ -78,6 +78,7 @@ from ._codec import (
     BinanceTrade,
     DepthSnapshot,
     ErrorKind,
+    HeaderRates,
     UnsupportedOrderError,
     WsResponse,
     cancel_replace_params,
@@ -222,6 +223,17 @@ class _Done:
     trades: tuple[Any, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """A placement the session's reader reported and answered itself; the actor
+    keeps the books (``_on_answered``)."""
+
+    request: BrokerRequest
+    result: RestResult
+    order: BinanceOrder
+    fills: tuple[tuple[int, OrderFilled], ...]
+
+
 class _CheckTick:
     __slots__ = ()
 
@@ -349,8 +361,13 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         # would come back to a stopped actor: answer TRANSPORT now, so the breaker
         # looks the order up by its client order id before anything is re-sent,
         # instead of waiting for its deadline.
-        in_flight, self._dispatched = self._dispatched, {}
-        for request, _sent_at in in_flight.values():
+        # Popped one at a time: the session's reader pops what it answers itself
+        # (``_answer_placement``), from the same dict, and whoever pops answers.
+        for seq in list(self._dispatched):
+            entry = self._dispatched.pop(seq, None)
+            if entry is None:
+                continue
+            request = entry[0]
             with self.completing(request):
                 self.send_reply(
                     request,
@@ -614,6 +631,11 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         self._forward_fill(trade_to_fill(self.name, trade, client_id), trade.trade_id, trade.symbol)
 
     def _forward_fill(self, fill: OrderFilled, trade_id: int, symbol: str) -> None:
+        self._note_forwarded(fill, trade_id, symbol)
+        self.reports_to.tell(fill)
+
+    def _note_forwarded(self, fill: OrderFilled, trade_id: int, symbol: str) -> None:
+        """What the link remembers of a fill told to the OMS."""
         tracked = self.link.orders.get(fill.client_order_id)
         if tracked is not None and trade_id not in tracked.forwarded_trades:
             tracked.forwarded_trades.add(trade_id)
@@ -626,7 +648,6 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 # execution id): without sweeps to prune it, start again.
                 streamed.clear()
             streamed.add(trade_id)
-        self.reports_to.tell(fill)
 
     def _note_order(self, order: BinanceOrder) -> None:
         tracked = self.link.orders.get(order.client_order_id)
@@ -650,6 +671,8 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             self._on_delivered(message)
         elif isinstance(message, _Done):
             self._on_done(message)
+        elif isinstance(message, _Answered):
+            self._on_answered(message)
         elif isinstance(message, _ClockOffset):
             self._clock_offset_ms = message.offset_ms
         elif isinstance(message, GetMarketSnapshot):
@@ -761,11 +784,22 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
         if websocket:
             assert self.session is not None
-            self.session.spawn(
-                _place_ws, self.context.self, request, self._api(), params, self.monotonic
-            )
-            # Its _Done comes as a message, after this handler: in time to find this.
+            # Before the task starts: the session's reader may answer from it.
             self._dispatched[request.seq] = (request, self.monotonic())
+            answer = _PlacementAnswer(
+                self.context.self,
+                request,
+                self.name,
+                self.reports_to,
+                self._dispatched,
+                dict(self.rate_limits),
+                self.context.now_ns,
+            )
+            try:
+                self.session.spawn(_place_ws, answer, self._api(), params, self.monotonic)
+            except BrokerConnectionError:
+                del self._dispatched[request.seq]
+                raise
             return IN_FLIGHT
         return self._start(request, _submit, self._api(), params, self.monotonic)
 
@@ -843,20 +877,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         usage = result.usage if result.usage is not None else parse_rate_headers(result.headers)
         self.link.used_weight.update(usage.used_weight)
         self.link.order_count.update(usage.order_count)
-        observations = []
-        for counter, values in (
-            ("REQUEST_WEIGHT", usage.used_weight),
-            ("ORDERS", usage.order_count),
-        ):
-            for interval, used in values.items():
-                limit = self.rate_limits.get(f"{counter}:{interval}")
-                if limit is not None:
-                    observations.append(
-                        RateObservation(
-                            f"{counter}:{interval}", float(used), limit[0], limit[1], sent_at
-                        )
-                    )
-        return tuple(observations)
+        return _rate_observations(usage, self.rate_limits, sent_at)
 
     def _on_done(self, done: _Done) -> None:
         request = done.request
@@ -871,6 +892,21 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             rates += self._observe_rates(result, sent_at)
         with self.completing(request):
             self.send_reply(request, self._map_done(done), rates=rates)
+
+    def _on_answered(self, answered: _Answered) -> None:
+        """The bookkeeping of a placement the session's reader has already reported
+        and answered (``_answer_placement``): the same state changes ``_map_done``
+        makes for an accepted order, without telling anyone again."""
+        request, result, order = answered.request, answered.result, answered.order
+        with self.completing(request):
+            usage = result.usage if result.usage is not None else HeaderRates({}, {})
+            self.link.used_weight.update(usage.used_weight)
+            self.link.order_count.update(usage.order_count)
+            self._note_order(order)
+            self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
+            for trade_id, fill in answered.fills:
+                self._note_forwarded(fill, trade_id, order.symbol)
+            self._forget_settled()
 
     def _map_done(self, done: _Done) -> BrokerReply:
         """Tell the OMS what the venue's answer says; return the breaker's reply."""
@@ -1090,6 +1126,27 @@ def _rate_limits(info: object) -> dict[str, tuple[float, float]]:
     return limits
 
 
+def _rate_observations(
+    usage: HeaderRates, rate_limits: Mapping[str, tuple[float, float]], sent_at: float
+) -> tuple[RateObservation, ...]:
+    """The venue's counters in the breaker's terms, for the limits exchangeInfo lists;
+    ``sent_at`` is when the request left (the node's monotonic clock)."""
+    observations = []
+    for counter, values in (
+        ("REQUEST_WEIGHT", usage.used_weight),
+        ("ORDERS", usage.order_count),
+    ):
+        for interval, used in values.items():
+            limit = rate_limits.get(f"{counter}:{interval}")
+            if limit is not None:
+                observations.append(
+                    RateObservation(
+                        f"{counter}:{interval}", float(used), limit[0], limit[1], sent_at
+                    )
+                )
+    return tuple(observations)
+
+
 def _leg_message(leg: object) -> str | None:
     if isinstance(leg, Mapping) and isinstance(leg.get("msg"), str):
         return str(leg["msg"])
@@ -1186,24 +1243,78 @@ async def _submit(
     return _Done(request, (result,))
 
 
+@dataclass(frozen=True, slots=True)
+class _PlacementAnswer:
+    """What the session's reader needs to answer an ``order.place`` itself: an
+    accepted order goes to the OMS (with the fills of a FULL answer) and its reply to
+    the breaker straight from the reader, one hop sooner than through the actor's
+    mailbox; the actor gets the bookkeeping (``_Answered``) first, so anything the
+    breaker sends next about the order finds it done. Anything else (a refusal, an
+    unreadable answer, a failure) goes to the actor as a ``_Done``, as for REST.
+
+    Only reads here: the actor's ``dispatched`` is shared, and whoever pops the
+    request's entry (this, ``_on_done`` or ``disconnect``) is the one that answers."""
+
+    me: Address
+    request: BrokerRequest
+    broker: str
+    reports_to: Address
+    dispatched: dict[int, tuple[BrokerRequest, float]]
+    rate_limits: Mapping[str, tuple[float, float]]
+    now_ns: Callable[[], int]
+
+    def done(self, done: _Done) -> None:
+        self.me.tell(done)
+
+    def answer(self, result: RestResult) -> None:
+        request = self.request
+        if result.error is None:
+            try:
+                order = parse_order(result.body, broker=self.broker)
+                fills = tuple(placement_fills(self.broker, order, result.body))
+            except MalformedPayloadError:
+                order = None
+            if order is not None:
+                entry = self.dispatched.pop(request.seq, None)
+                if entry is None:
+                    return  # answered TRANSPORT by a stopping actor meanwhile
+                self.me.tell(_Answered(request, result, order, fills))
+                self.reports_to.tell(
+                    OrderAccepted(
+                        client_order_id=order.client_order_id,
+                        venue=self.broker,
+                        venue_order_id=str(order.order_id),
+                        ts_ns=self.now_ns(),
+                    )
+                )
+                for _trade_id, fill in fills:
+                    self.reports_to.tell(fill)
+                usage = result.usage if result.usage is not None else HeaderRates({}, {})
+                rates = _rate_observations(usage, self.rate_limits, entry[1])
+                request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
+                return
+        self.me.tell(_Done(request, (result,)))
+
+
 async def _place_ws(
-    me: Address,
-    request: BrokerRequest,
+    answer: _PlacementAnswer,
     api: BinanceApi,
     params: Sequence[tuple[str, str]],
     monotonic: Callable[[], float],
 ) -> None:
-    """``order.place`` on the logged-on WebSocket API connection, answered to the actor
-    straight from the session's reader (before the account's events for the same order,
-    which follow the answer on that connection); as ``_submit``, nothing is stamped or
-    sent past the request's deadline. Exactly one ``_Done`` per request."""
+    """``order.place`` on the logged-on WebSocket API connection, answered straight
+    from the session's reader (before the account's events for the same order, which
+    follow the answer on that connection: see ``_PlacementAnswer``); as ``_submit``,
+    nothing is stamped or sent past the request's deadline. Exactly one answer per
+    request."""
+    request = answer.request
     answered = False
 
     def on_answer(response: WsResponse) -> None:
         nonlocal answered
         answered = True
         crash_point("after_send")
-        me.tell(_Done(request, (RestResult.from_ws(response, sent_at),)))
+        answer.answer(RestResult.from_ws(response, sent_at))
 
     sent_at = trio.current_time()
     try:
@@ -1211,10 +1322,10 @@ async def _place_ws(
         await api.ws_new_order(params, on_answer=on_answer)
     except BrokerError as exc:
         if not answered:
-            me.tell(_Done(request, failure=exc))
+            answer.done(_Done(request, failure=exc))
     except trio.Cancelled:
         if not answered:
-            me.tell(
+            answer.done(
                 _Done(
                     request,
                     failure=BrokerConnectionError(
