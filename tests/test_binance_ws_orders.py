@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
 from tradenode import MalformedPayloadError, Node, parse_config
 from tradenode.actors import GetFills, Outcome
 from tradenode.brokers.binance import BinanceLink
-from tradenode.messages import OrderRejected, OrderStatus, Side
+from tradenode.messages import CancelRejected, OrderRejected, OrderStatus, Side
 from tradenode.supervision import (
     EventRecorder,
     ManualClock,
@@ -215,6 +215,26 @@ def test_a_refusal_over_the_websocket_api_is_rejected_with_binances_code(
     assert rejected.code == "-2010"
     assert "insufficient balance" in rejected.reason
     assert calls["order.place"] == 1 and "POST order" not in calls
+
+
+def test_a_cancel_refused_over_the_websocket_api_is_rejected_with_binances_code(
+    venue: BinanceVenue, clock: ManualClock, tmp_path: Path, key_pair: tuple[str, str]
+) -> None:
+    """The order filled at the venue before the node heard (the stream held back): its
+    order.cancel is refused -2011, told as CancelRejected; the fill still counts once."""
+    with ws_node(venue, clock, tmp_path, key_pair) as h:
+        resting = h.do(limit(Side.BUY, "49900.00", "0.2"))
+        h.wait_status(resting, OrderStatus.ACCEPTED)
+        venue.reorder_events(100)  # the stream says nothing until released
+        venue.set_price("BTCUSDT", D("49800.00"))
+        h.do(lambda ctx: ctx.cancel_order(resting))
+        (refused,) = h.wait_for(CancelRejected, resting)
+        venue.release_events()
+        assert h.wait_status(resting, OrderStatus.FILLED).filled_quantity == D("0.2")
+        assert_placed_once(h)
+        calls = venue.calls()
+    assert refused.code == "-2011"
+    assert calls["order.cancel"] == 1 and "DELETE order" not in calls
 
 
 def test_a_429_over_the_websocket_api_waits_its_retry_after_then_places_once(
