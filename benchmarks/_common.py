@@ -276,7 +276,7 @@ _PAPER_VENUE = (
     " breaker: {{rate_per_second: 1000000000, burst: 1000000000, request_timeout: 60}}}}\n"
 )
 
-GROUP_COMMIT = "group:2ms:256"
+GROUP_COMMIT = "group"
 """The journal's default policy (``journal.fsync`` in the config, and the README's)."""
 
 

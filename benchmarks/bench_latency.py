@@ -12,7 +12,7 @@ so exactly one order is in flight and every figure is latency, not queueing.
   (queued into the broker actor's mailbox) to the strategy's
   ``on_order_update`` for that fill (broker -> OMS -> strategy).
 
-The headline runs with the journal on and group commit (``group:2ms:256``,
+The headline runs with the journal on and group commit (``group``: leader/follower,
 the default); the same loop with the journal off shows what the write-ahead
 costs. Floor: the same hops through bare pykka actors (``_floor.py``),
 half before and half after the node's run, pooled.

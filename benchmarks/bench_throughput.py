@@ -7,7 +7,7 @@ measures the strategy, not the engine) and counts their fills: decision ->
 risk -> OMS -> breaker -> paper venue -> fills -> strategy. The figure is
 orders per second from the first submit to the last fill, median of
 ``--throughput-runs`` runs, with the journal off, with group commit
-(``group:2ms:256``) and with an fsync per record. Floor: the same burst
+(``group``, leader/follower) and with an fsync per record. Floor: the same burst
 through bare pykka actors of the same depth (7 hops: strategy -> risk -> OMS
 -> breaker -> broker -> broker's own mailbox -> OMS -> strategy), once per
 run, interleaved with the node's runs.

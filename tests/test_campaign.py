@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tradenode.actors import OmsState
+from tradenode.journal import FsyncMode, FsyncPolicy
 from tradenode.messages import OrderFilled, OrderRejected, OrderType, Side, SubmitOrder
 from tradenode.testing import campaign
 from tradenode.testing.campaign import (
@@ -152,7 +153,7 @@ def test_the_node_config_carries_secrets_only_as_env_references(tmp_path: Path) 
     assert binance["api_secret"] == "${CAMPAIGN_BINANCE_SECRET}"
     assert venue.node_environment()["CAMPAIGN_BINANCE_SECRET"] == secret
     assert config["venues"][0]["breaker"]["request_timeout"] == 6.0
-    assert config["journal"]["fsync"].startswith("group:")
+    assert FsyncPolicy.parse(config["journal"]["fsync"]).mode is FsyncMode.GROUP
 
 
 def test_the_campaign_imports_no_broker_adapter() -> None:

@@ -287,7 +287,11 @@ class JournalConfig(_Strict):
 
     path: str = Field(min_length=1)
     fsync: str = Field(
-        "group:2ms:256", description="every_record | group[:<interval>[:<records>]] | none"
+        "group",
+        description=(
+            "every_record | group[:<extra wait>[:<records>]] | none; group commits a lone"
+            " record at once and batches what arrives while an fsync is in flight"
+        ),
     )
     snapshot_every: int = Field(5_000, ge=100, description="records between snapshots")
     segment_mb: int = Field(64, ge=1)

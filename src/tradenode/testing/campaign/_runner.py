@@ -394,7 +394,7 @@ def node_config(
         "venues": [entry],
         "risk": {"max_open_orders": 40, "max_order_quantity": "5"},
         "oms": {"ack_timeout": 3},
-        "journal": {"path": str(journal), "fsync": "group:2ms:256", "snapshot_every": 400},
+        "journal": {"path": str(journal), "fsync": "group", "snapshot_every": 400},
         "status_interval": 60,
         "strategies": strategies,
     }
