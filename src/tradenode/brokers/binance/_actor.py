@@ -1214,17 +1214,20 @@ async def _perform(
     except BrokerError as exc:
         done = _Done(request, failure=exc)
     except trio.Cancelled:
-        me.tell(
-            _Done(
-                request,
-                failure=BrokerConnectionError(
-                    "connection closed with the request in flight",
-                    broker=request.command.venue or None,
-                ),
-            )
-        )
+        me.tell(_lost_in_flight(request))
         raise
     me.tell(done)
+
+
+def _lost_in_flight(request: BrokerRequest) -> _Done:
+    """The answer of a request whose connection closed before the venue's came."""
+    return _Done(
+        request,
+        failure=BrokerConnectionError(
+            "connection closed with the request in flight",
+            broker=request.command.venue or None,
+        ),
+    )
 
 
 async def _submit(
@@ -1325,15 +1328,7 @@ async def _place_ws(
             answer.done(_Done(request, failure=exc))
     except trio.Cancelled:
         if not answered:
-            answer.done(
-                _Done(
-                    request,
-                    failure=BrokerConnectionError(
-                        "connection closed with the request in flight",
-                        broker=request.command.venue or None,
-                    ),
-                )
-            )
+            answer.done(_lost_in_flight(request))
         raise
 
 
