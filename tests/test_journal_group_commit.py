@@ -24,6 +24,10 @@ from tradenode.actors import EntryKind, decode_entry
 # The OMS's write-ahead journal is what is under test; the node builds it.
 from tradenode.actors._oms_journal import OmsJournal, WriteAhead
 from tradenode.journal import FsyncMode, FsyncPolicy, Journal, JournalError
+
+# Storage internals: tests lengthen the wait of records nobody waits for, so that only
+# an urgent record or ``urge`` can commit them.
+from tradenode.journal import _storage as storage
 from tradenode.supervision import ManualClock
 
 K = EntryKind
@@ -274,6 +278,48 @@ def test_records_written_by_a_reader_are_still_fsynced(
     assert durable.wait_for(2)[-1] == 2
 
 
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records nobody waits for wait (practically) forever for one that someone does."""
+    monkeypatch.setattr(storage, "_LAZY_SECONDS", 3600.0)
+
+
+@pytest.mark.usefixtures("patient")
+def test_records_nobody_waits_for_share_the_next_urgent_ones_fsync(
+    journal: tuple[Journal, Durable], fsync: GatedFsync
+) -> None:
+    opened, durable = journal
+    before = fsync.count
+    opened.append(b"fill", urgent=False)
+    opened.append_many([b"accept", b"report"], urgent=False)
+    assert opened.append(b"intent") == 4  # urgent: commits everything queued, at once
+    assert durable.wait_for(4) == [4]
+    assert fsync.count - before == 1
+
+
+@pytest.mark.usefixtures("patient")
+def test_urge_commits_a_record_nobody_waited_for_yet(
+    journal: tuple[Journal, Durable], fsync: GatedFsync
+) -> None:
+    opened, durable = journal
+    before = fsync.count
+    seq = opened.append(b"submitted", urgent=False)
+    opened.urge(seq)
+    assert durable.wait_for(seq) == [seq] and fsync.count - before == 1
+    opened.urge(seq)  # durable already: nothing to do
+    assert fsync.count - before == 1
+
+
+def test_a_record_nobody_waits_for_is_committed_soon_anyway(
+    journal: tuple[Journal, Durable], fsync: GatedFsync
+) -> None:
+    opened, durable = journal
+    before = fsync.count
+    assert opened.append(b"fill", urgent=False) == 1
+    assert durable.wait_for(1) == [1]  # within _LAZY_SECONDS, with no help
+    assert fsync.count - before == 1
+
+
 class Mailbox:
     """An actor's address as the OMS's write-ahead sees it: ``tell`` queues."""
 
@@ -284,11 +330,14 @@ class Mailbox:
         self.into.put((self.name, message))
 
 
+@pytest.mark.usefixtures("patient")
 def test_the_oms_sends_nothing_before_it_is_durable_and_in_order(
     tmp_path: Path, fsync: GatedFsync
 ) -> None:
     """The node's wiring: the listener tells the OMS ``WriteAhead``; the OMS thread
-    (this test) releases what it held, in order, never before its records are durable."""
+    (this test) releases what it held, in order, never before its records are durable.
+    The OMS's records are not urgent: holding a message urges its record (else, with
+    ``patient``, nothing would ever be committed here)."""
     inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     oms = Mailbox("oms", inbox)
     breaker = Mailbox("breaker", inbox)

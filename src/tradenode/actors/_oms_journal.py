@@ -11,7 +11,11 @@ commit that costs one fsync per group, not one per order.
 This is on every order's path (four records: the intent, the submission,
 the venue's accept and its fill), so recording skips building entry
 objects (``encode_call``) and the journal only queues the bytes; the
-group commit writes them.
+group commit writes them. They are appended as not urgent: only the
+records a held message waits for are urged, so under leader/follower group
+commit a report's record never starts an fsync that the next order's
+intent would have to wait out (it rides along with that intent's, or is
+committed a couple of milliseconds later).
 
 Snapshots (every ``snapshot_every`` records) never stop the OMS for more
 than taking the state's plain data, and that is incremental: completed
@@ -51,7 +55,9 @@ logger = logging.getLogger("tradenode.oms")
 class DurableLog(Protocol):
     """What the OMS needs of a journal (``tradenode.journal.Journal`` is one)."""
 
-    def append(self, payload: bytes) -> int: ...
+    def append(self, payload: bytes, *, urgent: bool = True) -> int: ...
+
+    def urge(self, seq: int) -> None: ...
 
     @property
     def durable_seq(self) -> int: ...
@@ -153,7 +159,9 @@ class OmsJournal:
 
     def record(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
         log = self.log
-        seq = log.append(encode_call(kind, ts_ns, fields))
+        # Nobody waits for a record as such: those a held message needs are urged
+        # (``send_when_durable``), so a fill's fsync never delays the next order's intent.
+        seq = log.append(encode_call(kind, ts_ns, fields), urgent=False)
         self.records += 1
         self.last_seq = seq
         held = self.held
@@ -205,6 +213,7 @@ class OmsJournal:
         if not self.held and durable_seq >= seq:
             address.tell(message)
             return
+        self.log.urge(seq)
         self.held.append(Held(seq, address, message))
         if self.held[0].seq <= durable_seq:
             self.release(durable_seq)

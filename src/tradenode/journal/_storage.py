@@ -107,6 +107,9 @@ _BACKLOG_GROUPS = 4
 #: Group commit's latency bound: intervals the oldest queued record may wait for a
 #: late timer before an appender writes and fsyncs the group itself.
 _OVERDUE_INTERVALS = 4
+#: Leader/follower group commit: seconds a record appended with ``urgent=False`` may wait
+#: for an urgent one (or ``urge``) to share its fsync before the leader commits it anyway.
+_LAZY_SECONDS = 0.002
 
 
 class _Then(enum.Enum):
@@ -299,6 +302,7 @@ class Journal:
         self._leader: threading.Thread | None = None
         self._leader_asleep = False
         self._wake = threading.Lock()
+        self._urgent_seq = 0  # the last record someone waits for (``urgent`` or ``urge``)
         # Snapshots written in the background (``write_snapshot_later``): the one
         # handed over and not started yet, whether one is being written, the thread.
         # Its condition's lock is never held while another lock is taken.
@@ -555,7 +559,7 @@ class Journal:
 
     # -- appending ---------------------------------------------------------------------------
 
-    def append(self, payload: bytes) -> int:
+    def append(self, payload: bytes, *, urgent: bool = True) -> int:
         """Append one record and return its sequence number; durable per the fsync policy.
 
         ``EVERY_RECORD`` fsyncs it and ``NONE`` writes it to the file before
@@ -563,6 +567,13 @@ class Journal:
         commit thread (waking it when it sleeps) or its group-commit timer,
         which writes and fsyncs the whole group; the appender commits the
         group itself only when that committer is far behind.
+
+        ``urgent=False`` (leader/follower group commit only; elsewhere it
+        changes nothing) is for a record nobody waits for: it does not start
+        an fsync of its own, which a record someone does wait for, appended
+        a moment later, would have to wait out; it shares the next urgent
+        record's fsync, or ``urge``'s, or is committed ``_LAZY_SECONDS``
+        after it was appended.
         """
         _check_payload(payload)
         with self._lock:
@@ -571,7 +582,9 @@ class Journal:
             self._queue_locked(seq, encode_record(seq, payload))
             self._appended += 1
             mode = self._policy.mode
-            commit = self._schedule_group_locked(1) if mode is FsyncMode.GROUP else _NOTHING
+            if urgent:
+                self._urgent_seq = seq
+            commit = self._schedule_group_locked(1, urgent) if mode is FsyncMode.GROUP else _NOTHING
         if mode is not FsyncMode.GROUP:
             self._finish_append(mode, seq)
         elif commit is not _NOTHING:
@@ -581,10 +594,10 @@ class Journal:
                 self._sync(wait=commit is _COMMIT)
         return seq
 
-    def append_many(self, payloads: Iterable[bytes]) -> int:
+    def append_many(self, payloads: Iterable[bytes], *, urgent: bool = True) -> int:
         """Append records in order with one write and at most one fsync; return the last seq.
 
-        Returns ``last_seq`` unchanged for no payloads.
+        Returns ``last_seq`` unchanged for no payloads; ``urgent`` as for ``append``.
         """
         batch = list(payloads)
         for payload in batch:
@@ -599,8 +612,12 @@ class Journal:
                 self._queue_locked(seq, encode_record(seq, payload))
             self._appended += len(batch)
             mode = self._policy.mode
+            if urgent:
+                self._urgent_seq = seq
             commit = (
-                self._schedule_group_locked(len(batch)) if mode is FsyncMode.GROUP else _NOTHING
+                self._schedule_group_locked(len(batch), urgent)
+                if mode is FsyncMode.GROUP
+                else _NOTHING
             )
         if mode is not FsyncMode.GROUP:
             self._finish_append(mode, seq)
@@ -639,12 +656,14 @@ class Journal:
         if self._queued_since is None:
             self._queued_since = self._monotonic()
 
-    def _schedule_group_locked(self, count: int) -> _Then:
+    def _schedule_group_locked(self, count: int, urgent: bool = True) -> _Then:
         """Get ``count`` newly queued records committed; return what the appender must do.
 
         ``_NOTHING`` when the committer will see to them. Leader/follower
-        (no interval): ``_WAKE`` when the commit thread sleeps (the appender
-        releases ``_wake`` once it has dropped the append lock). With an
+        (no interval): ``_WAKE`` when the commit thread sleeps and the
+        records are urgent, or are the first of a group (it then sleeps
+        until ``_LAZY_SECONDS`` have passed); the appender releases
+        ``_wake`` once it has dropped the append lock. With an
         interval: arm the timer, ``interval_ms`` after the group's first
         record or at once when ``max_records`` are waiting; the timer's
         thread does the writing.
@@ -663,14 +682,15 @@ class Journal:
         as its fsync returns, so records queue only behind an fsync in
         flight, and only a stalled disk makes that many.
         """
-        if self._pending_count == 0:
-            self._pending_since = 0.0 if self._leads else self._clock_now()
+        first = self._pending_count == 0
+        if first:
+            self._pending_since = time.monotonic() if self._leads else self._clock_now()
         self._pending_count += count
         policy = self._policy
         if self._pending_count >= _BACKLOG_GROUPS * policy.max_records:
             return _COMMIT
         if self._leads:
-            if self._leader_asleep:
+            if self._leader_asleep and (urgent or first):
                 self._leader_asleep = False
                 return _WAKE
             return _NOTHING
@@ -688,11 +708,29 @@ class Journal:
         assert clock is not None
         return clock.monotonic()
 
+    def urge(self, seq: int) -> None:
+        """Someone waits for record ``seq``: commit it as soon as no fsync is in flight.
+
+        For records appended with ``urgent=False`` (leader/follower group
+        commit); does nothing when ``seq`` is durable already or elsewhere.
+        """
+        with self._lock:
+            if not self._leads or seq <= self._durable_seq or seq <= self._urgent_seq:
+                return
+            self._urgent_seq = min(seq, self._last_seq)
+            wake = self._leader_asleep
+            self._leader_asleep = False
+        if wake:
+            self._wake.release()
+
     def _lead(self) -> None:
         """The leader of leader/follower group commit: the journal's commit thread.
 
-        While records are not durable, write and fsync everything queued
-        (one group: whatever arrived during the previous fsync); then sleep
+        While records someone waits for are not durable, write and fsync
+        everything queued (one group: whatever arrived during the previous
+        fsync); records nobody waits for (``urgent=False``) wait up to
+        ``_LAZY_SECONDS`` for one that someone does, so that they never
+        start an fsync an urgent record would have to wait out. Then sleep
         on ``_wake`` until an append wakes it. It asks whether anything is
         left on ``last_seq``, not on the queue, so that records another
         thread took off the queue and wrote without an fsync (``replay``,
@@ -702,10 +740,17 @@ class Journal:
             with self._lock:
                 if self._closed or self._failure is not None:
                     return
-                sleep = self._last_seq <= self._durable_seq
-                self._leader_asleep = sleep
-            if sleep:
+                timeout: float | None = None  # sleep until woken
+                if self._last_seq > self._durable_seq:
+                    timeout = 0.0  # commit now
+                    if self._urgent_seq <= self._durable_seq:
+                        timeout = max(0.0, self._pending_since + _LAZY_SECONDS - time.monotonic())
+                self._leader_asleep = timeout != 0.0
+            if timeout is None:
                 self._wake.acquire()
+                continue
+            if timeout > 0.0:
+                self._wake.acquire(timeout=timeout)
                 continue
             try:
                 self._sync()
