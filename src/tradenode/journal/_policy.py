@@ -17,7 +17,10 @@
     pays one fsync and no wait; records that arrive while an fsync is in
     flight are written and fsynced together, in one write and one fsync, as
     soon as it returns. A burst shares fsyncs, however fast or slow the
-    disk, and nothing waits for a clock.
+    disk, and nothing waits for a clock. A record appended as not urgent
+    (``append(..., urgent=False)``: nobody waits for it) starts no fsync of
+    its own: it shares the next urgent record's (or ``urge``'s), or is
+    committed 2 ms later, so it never holds up one that somebody waits for.
 
     ``interval_ms`` (``group:2ms``) is an optional extra wait, for disks
     where an fsync costs so much that fewer of them are worth a delay: a

@@ -25,7 +25,8 @@ which does not give up the GIL), and it writes and fsyncs at once, so a
 lone record pays one fsync and no wait. Records appended while that fsync
 is in flight queue behind it and are written and fsynced together, as one
 group, as soon as it returns; the leader sleeps again only when nothing is
-left. With an interval (``group:2ms``) a timer on the journal's clock
+left. Records appended as not urgent (nobody waits for them) wait up to
+``_LAZY_SECONDS`` for an urgent one (or ``urge``) to share its fsync. With an interval (``group:2ms``) a timer on the journal's clock
 commits the group instead, ``interval_ms`` after its oldest record (see
 ``_schedule_group_locked``). Either way an appender steps in only when the
 committer is far behind: ``_BACKLOG_GROUPS`` groups' worth of records
