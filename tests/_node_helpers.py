@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from tradenode import Node, parse_config
@@ -154,6 +155,20 @@ def running_node(extra_yaml: str = "", *, clock: ManualClock | None = None) -> I
         yield Harness(node, clock)
     finally:
         node.stop(timeout=10)
+
+
+@contextmanager
+def node_from_file(
+    config_file: Path, clock: ManualClock, environ: Mapping[str, str]
+) -> Iterator[Harness]:
+    """A node started from a config file as ``tradenode run`` reads it (``${ENV}``
+    references from ``environ``), stopped when the block ends."""
+    node = Node(parse_config(config_file.read_text(), environ=dict(environ)), clock=clock)
+    node.start()
+    try:
+        yield Harness(node, clock)
+    finally:
+        node.stop(timeout=20)
 
 
 LinkT = TypeVar("LinkT", bound=BrokerLink)

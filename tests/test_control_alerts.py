@@ -20,7 +20,7 @@ from tradenode import Node, parse_config
 from tradenode._cli import main
 from tradenode.supervision import ManualClock
 
-from ._node_helpers import Harness
+from ._node_helpers import Harness, node_from_file
 
 TOKEN = "tok-alerts-0123456789abcdef"
 
@@ -44,13 +44,8 @@ def config_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def h(config_file: Path, clock: ManualClock) -> Iterator[Harness]:
-    config = parse_config(config_file.read_text(), environ={"ALERT_TOKEN": TOKEN})
-    node = Node(config, clock=clock)
-    node.start()
-    try:
-        yield Harness(node, clock)
-    finally:
-        node.stop(timeout=20)
+    with node_from_file(config_file, clock, {"ALERT_TOKEN": TOKEN}) as harness:
+        yield harness
 
 
 def ctl(config_file: Path, *args: str) -> tuple[int, str]:

@@ -32,6 +32,8 @@ from tradenode.actors import GetRiskStatus
 from tradenode.control import ControlConfig
 from tradenode.supervision import ManualClock
 
+from ._node_helpers import node_from_file
+
 TOKEN = "tok-transport-0123456789abcdef"
 
 BASE = """
@@ -48,12 +50,8 @@ control:
 
 @contextmanager
 def running(config_file: Path, clock: ManualClock) -> Iterator[Node]:
-    node = Node(parse_config(config_file.read_text(), environ={"T_TOKEN": TOKEN}), clock=clock)
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop(timeout=20)
+    with node_from_file(config_file, clock, {"T_TOKEN": TOKEN}) as h:
+        yield h.node
 
 
 def ctl(*args: str) -> tuple[int, str]:

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tradenode import Node, parse_config
-
 # The `tradenode` command itself, as the shell runs it (the click group has no public name).
 from tradenode._cli import main
 from tradenode.actors import EntryKind, decode_entry
@@ -28,7 +26,7 @@ from tradenode.supervision import ManualClock
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue
 
 from ._binance_helpers import market, venue_clock
-from ._node_helpers import Harness
+from ._node_helpers import Harness, node_from_file
 
 TOKEN = "tok-ops-0123456789abcdef"
 
@@ -51,13 +49,8 @@ def config_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def h(config_file: Path, clock: ManualClock) -> Iterator[Harness]:
-    config = parse_config(config_file.read_text(), environ={"CTL_TOKEN": TOKEN})
-    node = Node(config, clock=clock)
-    node.start()
-    try:
-        yield Harness(node, clock)
-    finally:
-        node.stop(timeout=20)
+    with node_from_file(config_file, clock, {"CTL_TOKEN": TOKEN}) as harness:
+        yield harness
 
 
 def ctl(config_file: Path, *args: str, token: str | None = TOKEN) -> tuple[int, str]:
