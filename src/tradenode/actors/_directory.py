@@ -40,6 +40,8 @@ class Directory:
         """Instruments listed on several venues (``instruments:``): where an order or a
         strategy on venue ``auto`` trades."""
         self._venues: dict[str, VenueEntry] = {}
+        """Copy on write: replaced whole under ``_lock``, never changed in place, so
+        readers (every order asks for its venue) take it without the lock."""
         self._lock = threading.Lock()
 
     def path(self, *parts: str) -> str:
@@ -65,19 +67,19 @@ class Directory:
 
     def register_venue(self, entry: VenueEntry) -> None:
         with self._lock:
-            self._venues[entry.name] = entry
+            self._venues = {**self._venues, entry.name: entry}
 
     def unregister_venue(self, name: str) -> None:
         with self._lock:
-            self._venues.pop(name, None)
+            venues = dict(self._venues)
+            venues.pop(name, None)
+            self._venues = venues
 
     def venue(self, name: str) -> VenueEntry | None:
-        with self._lock:
-            entry = self._venues.get(name)
+        entry = self._venues.get(name)
         if entry is not None and not entry.breaker.is_alive:
             return None
         return entry
 
     def venues(self) -> list[VenueEntry]:
-        with self._lock:
-            return list(self._venues.values())
+        return list(self._venues.values())

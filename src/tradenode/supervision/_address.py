@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +35,27 @@ class Address:
     and asks fail with ``ActorStoppedError`` rather than vanishing.
     """
 
-    __slots__ = ("__weakref__", "_cell", "_closed", "_lock", "path")
+    __slots__ = (
+        "__weakref__",
+        "_cell",
+        "_closed",
+        "_enter",
+        "_leave",
+        "_lock",
+        "_queue",
+        "path",
+    )
 
     def __init__(self, cell: Cell, path: str) -> None:
         self._cell = cell
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
+        # Resolved once: every message of every order passes through ``_put``.
+        tally, quiescence = cell.tally, cell.system.quiescence
+        self._enter = tally.entered.add
+        self._leave = functools.partial(quiescence.leave, tally)
+        self._queue = cell.actor_ref.tell
 
     @property
     def name(self) -> str:
@@ -103,16 +118,15 @@ class Address:
         # slip into the inbox behind the final stop and be dropped unseen.
         # The message counts towards the system's quiescence from before it is
         # queued until its handler has returned (see ``_quiescence``).
+        # Counting is ``Quiescence.enter`` inlined: one atomic add, no lock.
         with self._lock:
             if self._closed:
                 return False
-            quiescence, tally = self._cell.system.quiescence, self._cell.tally
-            counted = quiescence.enter(tally)
+            self._enter()
             try:
-                self._cell.actor_ref.tell(item)
+                self._queue(item)
             except pykka.ActorDeadError:
-                if counted:
-                    quiescence.leave(tally)
+                self._leave()
                 return False
             return True
 

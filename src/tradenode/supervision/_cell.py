@@ -31,7 +31,6 @@ from ._actor import Actor, ActorContext, Terminated
 from ._address import Address, Envelope
 from ._clock import Cancellable
 from ._events import SupervisionEvent, SupervisionEventKind
-from ._quiescence import Tally
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -187,6 +186,7 @@ class Cell(pykka.ThreadingActor):
         self.system = system
         self.spec = spec
         self.parent = parent
+        self.tally = system.quiescence.tally(path)
         self.address = Address(self, path)
         self.context = ActorContext(self)
         self.rng = system.rng_for(path)
@@ -208,7 +208,6 @@ class Cell(pykka.ThreadingActor):
         self.failing = False
         """True while the incarnation that just failed ends (its ``on_stop`` runs)."""
         self.first_start = Incarnate(1)
-        self.tally = Tally(path)
         self.handled: collections.Counter[str] = collections.Counter()
         """User messages (tells, asks, timer messages, watch notices) handed to a
         behaviour, by type name: what one order costs in messages is read here.
