@@ -410,3 +410,32 @@ def test_placement_fills_read_binances_documented_full_answer() -> None:
     assert placement_fills("binance", order, without) == []
     with pytest.raises(MalformedPayloadError):
         placement_fills("binance", order, {**answer, "fills": [{"price": "1"}]})
+
+
+@pytest.mark.parametrize("ed25519", [True, False], ids=["websocket-api", "rest"])
+def test_the_oms_hears_each_order_accepted_once_from_the_answer_or_the_stream(
+    venue: BinanceVenue,
+    clock: ManualClock,
+    tmp_path: Path,
+    key_pair: tuple[str, str],
+    ed25519: bool,
+) -> None:
+    """The placement's answer and the account stream's NEW both say "accepted": the
+    OMS is told once per order (one message, one journal record fewer), a resting
+    order and its cancel/replace alike. The stream's trades follow its NEW on the
+    same connection, so once the last fill is in, every NEW has been read."""
+    with ws_node(venue, clock, tmp_path, key_pair, ed25519=ed25519) as h:
+        h.sync()
+        before = h.node.system.messages_handled()
+        resting = h.do(limit(Side.BUY, "49900.00", "0.2"))
+        h.wait_status(resting, OrderStatus.ACCEPTED)
+        replacement = h.do(lambda ctx: ctx.modify_order(resting, price=D("49950.00")))
+        assert replacement is not None
+        h.wait_status(replacement, OrderStatus.ACCEPTED)
+        venue.set_price("BTCUSDT", D("49800.00"))
+        h.wait_status(replacement, OrderStatus.FILLED)
+        h.sync()
+        after = h.node.system.messages_handled()
+        assert_placed_once(h)
+        key = (h.node.oms.path, "OrderAccepted")
+    assert after.get(key, 0) - before.get(key, 0) == 2  # two orders, each accepted once

@@ -152,6 +152,10 @@ class TrackedOrder:
     """Set for orders a journal says were live (not merely sent): if the venue has
     never heard of one, the OMS must learn that it is not live anywhere."""
     missing_once: bool = False
+    accept_told: bool = False
+    """The OMS was told the venue accepted it (from the placement's answer or the
+    stream's NEW, whichever came first): the other is not told again, one message
+    and one journal record fewer per order (the OMS would ignore it)."""
 
     @property
     def settled(self) -> bool:
@@ -742,6 +746,9 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         for message in execution_report_to_messages(self.name, report):
             if isinstance(message, OrderFilled):
                 self._forward_fill(message, report.trade_id, report.symbol)
+            elif isinstance(message, OrderAccepted):
+                if self._first_accept(message.client_order_id):
+                    self.reports_to.tell(message)
             else:
                 self.reports_to.tell(message)
         if tracked is not None and tracked.settled:
@@ -893,6 +900,14 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         with self.completing(request):
             self.send_reply(request, self._map_done(done), rates=rates)
 
+    def _first_accept(self, client_order_id: str) -> bool:
+        """Whether the OMS has yet to hear this order accepted (now it has)."""
+        tracked = self.link.orders.get(client_order_id)
+        if tracked is None:
+            return True
+        first, tracked.accept_told = not tracked.accept_told, True
+        return first
+
     def _on_answered(self, answered: _Answered) -> None:
         """The bookkeeping of a placement the session's reader has already reported
         and answered (``_answer_placement``): the same state changes ``_map_done``
@@ -903,6 +918,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             self.link.used_weight.update(usage.used_weight)
             self.link.order_count.update(usage.order_count)
             self._note_order(order)
+            self._first_accept(order.client_order_id)  # the reader told it
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
             for trade_id, fill in answered.fills:
                 self._note_forwarded(fill, trade_id, order.symbol)
@@ -926,14 +942,15 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             order = parse_order(last.body, broker=self.name)
             self._note_order(order)
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
-            self.reports_to.tell(
-                OrderAccepted(
-                    client_order_id=order.client_order_id,
-                    venue=self.name,
-                    venue_order_id=str(order.order_id),
-                    ts_ns=self.context.now_ns(),
+            if self._first_accept(order.client_order_id):
+                self.reports_to.tell(
+                    OrderAccepted(
+                        client_order_id=order.client_order_id,
+                        venue=self.name,
+                        venue_order_id=str(order.order_id),
+                        ts_ns=self.context.now_ns(),
+                    )
                 )
-            )
             for trade_id, fill in placement_fills(self.name, order, last.body):
                 self._forward_fill(fill, trade_id, order.symbol)
             reply = BrokerReply(request.seq, Outcome.OK)
@@ -1008,14 +1025,15 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         placed = parse_order(body["newOrderResponse"], broker=self.name)
         self.link.client_ids[(placed.symbol, placed.order_id)] = placed.client_order_id
         self._note_order(placed)
-        self.reports_to.tell(
-            OrderAccepted(
-                client_order_id=placed.client_order_id,
-                venue=self.name,
-                venue_order_id=str(placed.order_id),
-                ts_ns=self.context.now_ns(),
+        if self._first_accept(placed.client_order_id):
+            self.reports_to.tell(
+                OrderAccepted(
+                    client_order_id=placed.client_order_id,
+                    venue=self.name,
+                    venue_order_id=str(placed.order_id),
+                    ts_ns=self.context.now_ns(),
+                )
             )
-        )
         return BrokerReply(request.seq, Outcome.OK)
 
     def _on_error(
