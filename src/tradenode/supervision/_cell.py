@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import itertools
 import logging
 import queue
@@ -187,6 +188,7 @@ class Cell(pykka.ThreadingActor):
         self.spec = spec
         self.parent = parent
         self.tally = system.quiescence.tally(path)
+        self._leave = functools.partial(system.quiescence.leave, self.tally)
         self.address = Address(self, path)
         self.context = ActorContext(self)
         self.rng = system.rng_for(path)
@@ -226,10 +228,19 @@ class Cell(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         try:
-            self._on_runtime_item(message)
+            if (
+                type(message) is Envelope
+                and self.state is CellState.RUNNING
+                and not self._suspend_requested
+            ):
+                # Nearly every message: a user message for a running behaviour
+                # (what ``_on_runtime_item`` -> ``_on_user_item`` -> ``_deliver`` do).
+                self._invoke(message.message, message.reply_to)
+            else:
+                self._on_runtime_item(message)
         finally:
             # Counted since before it was queued (``Address._put``, ``_order``).
-            self.system.quiescence.leave(self.tally)
+            self._leave()
         return None
 
     def on_stop(self) -> None:
