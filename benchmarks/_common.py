@@ -60,7 +60,9 @@ class Options:
             restart_runs=2,
             kill_orders=1_000,
             kill_runs=2,
-            memory_orders=50_000,
+            # RSS swings ~15 MB with the OMS's snapshots (every 5,000 records): over
+            # 50,000 orders that swing alone extrapolates to hundreds of MB a million.
+            memory_orders=200_000,
             memory_chunk=2_000,
         )
 
