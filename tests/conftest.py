@@ -9,20 +9,33 @@ import pytest
 from tradenode.supervision import ActorSystem, EventRecorder, ManualClock
 
 _OPT_IN = {
-    "live": "live venue test: opt in with -m live",
+    "live": ("live venue test: opt in with -m live", ("live",)),
+    "slow": ("a drill's extra seed: opt in with -m slow or -m crash", ("slow", "crash")),
 }
+
+#: Tests that take tens of seconds: processes SIGKILLed against a venue process
+#: (``crash``), the conformance suite's out-of-process campaigns, the wheel's build.
+_LONG_NAMES = ("randomized_campaign_out_of_process", "test_wheel_install.py", "_drill")
+
+
+def _long(item: pytest.Item) -> bool:
+    return "crash" in item.keywords or any(name in item.nodeid for name in _LONG_NAMES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests against real venues (``-m live``) run only when asked for."""
+    """Tests against real venues (``-m live``) and drills' extra seeds (``-m slow``)
+    run only when asked for. The long drills go first: the workers start on them
+    while the short tests fill in around them, instead of one worker finishing a
+    campaign alone at the end."""
     selected = config.getoption("markexpr") or ""
-    for marker, reason in _OPT_IN.items():
-        if marker in selected:
+    for marker, (reason, opting_in) in _OPT_IN.items():
+        if any(word in selected for word in opting_in):
             continue
         skip = pytest.mark.skip(reason=reason)
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)
+    items.sort(key=lambda item: not _long(item))
 
 
 @pytest.fixture(autouse=True)
