@@ -827,8 +827,9 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 "Binance modifies by cancel-replace, which needs a new client order id",
             )
         self.link.orders.setdefault(command.new_client_order_id, TrackedOrder(command.symbol))
-        job = _cancel_replace_ws if self._over_websocket() else _cancel_replace
-        return self._start(request, job, self._api(), command, self.monotonic)
+        return self._start(
+            request, _cancel_replace, self._api(), command, self.monotonic, self._over_websocket()
+        )
 
     def _over_websocket(self) -> bool:
         """Whether orders go over the WebSocket API: asked for, and the connection is
@@ -1361,31 +1362,6 @@ async def _cancel_ws(request: BrokerRequest, api: BinanceApi, command: CancelOrd
     return _Done(request, (result,), trades=trades)
 
 
-async def _cancel_replace_ws(
-    request: BrokerRequest,
-    api: BinanceApi,
-    command: ModifyOrder,
-    monotonic: Callable[[], float],
-) -> _Done:
-    """``_cancel_replace`` over the WebSocket API: ``order.status``, then
-    ``order.cancelReplace``."""
-    status = await _ws_answer(api.ws_query_order(command.symbol, command.client_order_id))
-    if status.error is not None:
-        return _Done(request, (status,))
-    original = parse_order(status.body, broker=api.broker)
-    try:
-        params = cancel_replace_params(original, command)
-    except UnsupportedOrderError as exc:
-        body = BinanceErrorAnswer(400, -1102, str(exc))
-        return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
-    refuse_if_expired(request, monotonic)  # as in _submit
-    result = await _ws_answer(api.ws_cancel_replace(params))
-    trades: tuple[Any, ...] = ()
-    if result.error is None and isinstance(result.body, Mapping):
-        trades = await _trades_of(api, result.body.get("cancelResponse"))
-    return _Done(request, (status, result), trades=trades)
-
-
 async def _trades_of(api: BinanceApi, order: object) -> tuple[Any, ...]:
     """The trades of an order a REST answer shows partly or wholly filled."""
     if not isinstance(order, Mapping):
@@ -1427,8 +1403,14 @@ async def _cancel_replace(
     api: BinanceApi,
     command: ModifyOrder,
     monotonic: Callable[[], float],
+    websocket: bool = False,
 ) -> _Done:
-    status = await api.query_order(command.symbol, client_order_id=command.client_order_id)
+    """The original's status, then the cancel/replace that keeps what it must of it:
+    over REST, or over the WebSocket API (``order.status``, ``order.cancelReplace``)."""
+    if websocket:
+        status = await _ws_answer(api.ws_query_order(command.symbol, command.client_order_id))
+    else:
+        status = await api.query_order(command.symbol, client_order_id=command.client_order_id)
     if status.error is not None:
         return _Done(request, (status,))
     original = parse_order(status.body, broker=api.broker)
@@ -1438,7 +1420,10 @@ async def _cancel_replace(
         body = BinanceErrorAnswer(400, -1102, str(exc))
         return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
     refuse_if_expired(request, monotonic)  # as in _submit
-    result = await api.cancel_replace(params)
+    if websocket:
+        result = await _ws_answer(api.ws_cancel_replace(params))
+    else:
+        result = await api.cancel_replace(params)
     trades: tuple[Any, ...] = ()
     if result.error is None and isinstance(result.body, Mapping):
         trades = await _trades_of(api, result.body.get("cancelResponse"))
