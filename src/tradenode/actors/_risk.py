@@ -35,6 +35,7 @@ from ..messages._messages import (
     SubmitOrder,
     TradingStateChanged,
 )
+from ..messages._validation import check_decimal
 from ..supervision import Actor, Address
 from ._capabilities import VenueCapabilities
 from ._control import GetRiskStatus, Routed, SetTradingState, Subscribe
@@ -150,6 +151,19 @@ class RiskBook:
     def total_pnl(self) -> Decimal:
         return sum(self.pnl.values(), Decimal(0))
 
+    def set_position(self, key: Key, quantity: Decimal, pnl: Decimal) -> None:
+        """The net position and PnL of ``key``, checked here, once, as ``RiskContext``
+        would check them: ``context`` hands them on unchecked."""
+        check_decimal(self, f"positions[{key!r}]", quantity)
+        check_decimal(self, f"pnl[{key!r}]", pnl)
+        self.positions[key] = quantity
+        self.pnl[key] = pnl
+
+    def set_price(self, key: Key, price: Decimal) -> None:
+        """The last price of ``key``, checked here, once (finite, > 0: a mark)."""
+        check_decimal(self, f"last_prices[{key!r}]", price, positive=True)
+        self.last_prices[key] = price
+
     def restore(
         self, open_orders: Iterable[TrackedOrderView], positions: Iterable[PositionSnapshot]
     ) -> None:
@@ -161,17 +175,30 @@ class RiskBook:
             self.approved.update(view.client_order_id, filled=view.filled_quantity)
         for snapshot in positions:
             if snapshot.strategy_id is None:
-                key = (snapshot.venue, snapshot.symbol)
-                self.positions[key] = snapshot.quantity
-                self.pnl[key] = snapshot.realized_pnl + snapshot.unrealized_pnl
+                self.set_position(
+                    (snapshot.venue, snapshot.symbol),
+                    snapshot.quantity,
+                    snapshot.realized_pnl + snapshot.unrealized_pnl,
+                )
 
-    def context(self, now_ns: int) -> RiskContext:
+    def roll(self, now_ns: int) -> Decimal:
+        """Follow the day and the peak equity to ``now_ns``; the equity (total PnL).
+
+        Every context does this; a position update does it even when no context
+        is needed (no loss limit), so the day's start and the peak are the same
+        whichever limits are configured."""
         day = now_ns // _NS_PER_DAY
         equity = self.total_pnl()
         if self.day != day:
             self.day, self.day_start_pnl = day, equity
         self.peak_equity = max(self.peak_equity, equity)
-        return RiskContext(
+        return equity
+
+    def context(self, now_ns: int) -> RiskContext:
+        equity = self.roll(now_ns)
+        # Every figure was checked as it entered the book (set_position,
+        # set_price; the tally's OpenOrders on construction): not again here.
+        return RiskContext.of_checked(
             positions=dict(self.positions),
             open_orders=self.approved.tally(),
             last_prices=dict(self.last_prices),
@@ -374,13 +401,21 @@ class RiskGuard(Actor):
     def _observe(self, message: Any) -> None:
         book = self.book
         if isinstance(message, Quote):
-            book.last_prices[(message.venue, message.symbol)] = message.last or message.mid
+            book.set_price((message.venue, message.symbol), message.last or message.mid)
         elif isinstance(message, PositionSnapshot):
             if message.strategy_id is None:
-                key = (message.venue, message.symbol)
-                book.positions[key] = message.quantity
-                book.pnl[key] = message.realized_pnl + message.unrealized_pnl
-                self._announce(self.engine.update_loss_state(book.context(self.context.now_ns())))
+                book.set_position(
+                    (message.venue, message.symbol),
+                    message.quantity,
+                    message.realized_pnl + message.unrealized_pnl,
+                )
+                now = self.context.now_ns()
+                if self.engine.watches_loss:
+                    self._announce(self.engine.update_loss_state(book.context(now)))
+                else:
+                    # No loss limit: update_loss_state could only answer None,
+                    # so no context is built for it; the day and peak still move.
+                    book.roll(now)
         elif isinstance(message, OrderFilled):
             entry = book.approved.get(message.client_order_id)
             if entry is not None:

@@ -309,6 +309,41 @@ class RiskContext:
             check_decimal(self, name, getattr(self, name), optional=True)
 
     @classmethod
+    def of_checked(
+        cls,
+        *,
+        positions: dict[VenueSymbol, Decimal],
+        open_orders: dict[VenueSymbol, OpenOrders],
+        last_prices: dict[VenueSymbol, Decimal],
+        daily_pnl: Decimal,
+        equity: Decimal,
+        peak_equity: Decimal,
+    ) -> RiskContext:
+        """A context from figures each already checked as ``__post_init__`` would check
+        them, without checking them again; the caller gives up the dicts.
+
+        The risk guard's book (``_risk.RiskBook``) builds one per decision and per
+        position update; re-validating every position, price and tally entry each
+        time was about a third of the guard's CPU per order. It is safe because the
+        book checks each figure where it enters (``RiskBook.set_position``,
+        ``set_price``: finite, prices > 0) and its keys are the ``venue`` and
+        ``symbol`` of messages that validated them; ``OpenOrders`` validate on
+        construction; the PnL figures are sums and differences of finite decimals
+        (an overflow raises, it never yields an infinity). ``open_order_count`` is
+        the sum of the tallies' counts, as ``__post_init__`` computes it.
+        """
+        context = object.__new__(cls)
+        set_ = object.__setattr__
+        set_(context, "positions", MappingProxyType(positions))
+        set_(context, "open_orders", MappingProxyType(open_orders))
+        set_(context, "open_order_count", sum(orders.count for orders in open_orders.values()))
+        set_(context, "last_prices", MappingProxyType(last_prices))
+        set_(context, "daily_pnl", daily_pnl)
+        set_(context, "equity", equity)
+        set_(context, "peak_equity", peak_equity)
+        return context
+
+    @classmethod
     def from_books(
         cls,
         *,

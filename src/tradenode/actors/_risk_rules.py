@@ -158,32 +158,40 @@ class _Denied(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
 class _Candidate:
     """An order as it would rest at the venue, with the books it would join.
 
     ``others`` are the open orders on the same ``(venue, symbol)`` without
     this one (a modified order must not be counted twice), and ``leaves``
-    is what this order could still add to the position.
+    is what this order could still add to the position. ``pending``,
+    ``projected`` and ``reducing`` are worked out once, on construction
+    (inside the engine's decimal context): several checks read them.
     """
 
-    order: SubmitOrder
-    key: VenueSymbol
-    position: Decimal
-    others: OpenOrders
-    leaves: Decimal
+    __slots__ = ("key", "leaves", "order", "others", "pending", "position", "projected", "reducing")
 
-    @property
-    def projected(self) -> Decimal:
-        """The position if every open order on this order's side fills, this one included."""
-        side = self.order.side
-        return self.position + side.sign * (self.others.pending(side) + self.leaves)
-
-    @property
-    def reducing(self) -> bool:
-        side = self.order.side
-        opposite = self.position * side.sign < 0
-        return opposite and self.others.pending(side) + self.leaves <= abs(self.position)
+    def __init__(
+        self,
+        order: SubmitOrder,
+        key: VenueSymbol,
+        position: Decimal,
+        others: OpenOrders,
+        leaves: Decimal,
+    ) -> None:
+        self.order = order
+        self.key = key
+        self.position = position
+        self.others = others
+        self.leaves = leaves
+        side = order.side
+        sign = side.sign
+        # What the other open orders on this order's side may still add.
+        pending = self.pending = others.pending(side)
+        # The position if every open order on this order's side fills, this one included.
+        self.projected = position + sign * (pending + leaves)
+        # Against the position, and with the orders on its side it cannot take it
+        # through zero.
+        self.reducing = position * sign < 0 and pending + leaves <= abs(position)
 
     def describe(self) -> str:
         order = self.order
@@ -268,6 +276,15 @@ def _names(members: frozenset[Any]) -> str:
     return ", ".join(member.value for member in kind if member in members)
 
 
+def _not_reducing(candidate: _Candidate) -> str:
+    """Why a candidate is not reducing, for a denial (built only when one is given)."""
+    side = candidate.order.side.value
+    return (
+        f"{candidate.describe()} would not reduce position {candidate.position} "
+        f"(already pending {side} {candidate.pending})"
+    )
+
+
 def _duplicate_key(order: SubmitOrder) -> Hashable:
     return (
         order.strategy_id,
@@ -311,6 +328,15 @@ class RiskEngine:
         window = limits.duplicate_window_ns
         self._recent = None if window is None else _RecentOrders(window)
         self._change: TradingStateChanged | None = None
+        self._books_limited = any(
+            limit is not None
+            for limit in (
+                limits.max_position_quantity,
+                limits.max_position_pct,
+                limits.max_symbol_exposure,
+                limits.max_total_exposure,
+            )
+        )
 
     @property
     def limits(self) -> RiskLimits:
@@ -324,6 +350,12 @@ class RiskEngine:
     def state_reason(self) -> str:
         """Why the engine is in its current state, as given when it got there."""
         return self._state_reason
+
+    @property
+    def watches_loss(self) -> bool:
+        """Whether a loss limit is set: without one ``update_loss_state`` always answers
+        None, so the guard need not build it a context on every position update."""
+        return self._limits.daily_loss_limit is not None or self._limits.max_drawdown is not None
 
     @property
     def approvals(self) -> int:
@@ -571,20 +603,13 @@ class RiskEngine:
             )
         if candidate.reducing:
             return
-        order = candidate.order
-        side = order.side.value
-        pending = candidate.others.pending(order.side)
-        why = (
-            f"{candidate.describe()} would not reduce position {candidate.position} "
-            f"(already pending {side} {pending})"
-        )
         if self._state is _REDUCING:
             raise _Denied(
                 DenialCode.REDUCE_ONLY,
-                f"trading is REDUCING ({self._state_reason}): {why}",
+                f"trading is REDUCING ({self._state_reason}): {_not_reducing(candidate)}",
             )
-        if order.reduce_only:
-            raise _Denied(DenialCode.REDUCE_ONLY, f"reduce-only order: {why}")
+        if candidate.order.reduce_only:
+            raise _Denied(DenialCode.REDUCE_ONLY, f"reduce-only order: {_not_reducing(candidate)}")
 
     def _check_venue(self, order: SubmitOrder, capabilities: VenueCapabilities) -> None:
         """What the venue's adapter does not declare it can send never leaves the node."""
@@ -707,6 +732,8 @@ class RiskEngine:
 
         An instrument listed on several venues (``RiskLimits.listings``) is
         judged as the sum of its venues (``_check_listing``)."""
+        if not self._books_limited:
+            return  # no position or exposure limit: nothing here could deny
         keys = instrument_keys(self._limits.listings, *candidate.key)
         if len(keys) > 1:
             self._check_listing(candidate, ctx, keys)
@@ -722,7 +749,7 @@ class RiskEngine:
                 DenialCode.MAX_POSITION,
                 f"{candidate.describe()} could take the position to {projected} "
                 f"(position {candidate.position}, "
-                f"pending {candidate.order.side.value} {candidate.others.pending(candidate.order.side)}), "
+                f"pending {candidate.order.side.value} {candidate.pending}), "
                 f"beyond max_position_quantity {limits.max_position_quantity}",
             )
         if limits.max_position_pct is not None:
@@ -764,7 +791,7 @@ class RiskEngine:
         assert limits.listings is not None
         name = limits.listings.instrument_of(*candidate.key)
         position = sum((ctx.position(key) for key in keys), _ZERO)
-        pending = candidate.others.pending(side) + sum(
+        pending = candidate.pending + sum(
             (ctx.orders(key).pending(side) for key in keys[1:]), _ZERO
         )
         if position * sign < 0 and pending + candidate.leaves <= abs(position):
@@ -816,7 +843,7 @@ class RiskEngine:
         """The instrument's signed value if every order on the candidate's side fills:
         each venue's position plus its pending orders, at that venue's own mark."""
         side, sign = candidate.order.side, candidate.order.side.sign
-        own = candidate.position + sign * (candidate.others.pending(side) + candidate.leaves)
+        own = candidate.projected
         value = own * mark
         for key in keys[1:]:
             amount = ctx.position(key) + sign * ctx.orders(key).pending(side)
