@@ -31,12 +31,14 @@ venues:
 oms: {ack_timeout: 30}
 """
 
-NO_JOURNAL_BOUND = 17
+NO_JOURNAL_BOUND = 15
 """strategy -> router -> risk -> OMS -> breaker -> broker (request, reply, the venue's
 events), the OMS's accept and fill, and what it publishes: the order routed (risk,
-the strategy), the accept (router, strategy), the fill (router, risk, strategy),
-one net position (risk). It was 31 before issue #20 (each order also announced
-twice, two position snapshots per fill, every event to every subscriber)."""
+the strategy), the accept (strategy), the fill (risk, strategy), one net position
+(risk). It was 31 before issue #20 (each order also announced twice, two position
+snapshots per fill, every event to every subscriber), then 17 until the router
+stopped hearing the accepts and fills of orders it did not route (it follows the
+OMS's events only once it routed an order: ``RouterActor``)."""
 
 JOURNAL_BOUND = NO_JOURNAL_BOUND + 1
 """Group commit adds the journal's word that the intent is durable (``WriteAhead``)."""

@@ -70,7 +70,7 @@ from ._approvals import (
 )
 from ._breaker_state import CircuitState
 from ._client_ids import ClientOrderIdFamily
-from ._control import PositionDrift, Routed, SetTradingState, Subscribe
+from ._control import PositionDrift, Routed, SetTradingState, Subscribe, Unsubscribe
 from ._directory import Directory
 from ._execution_modes import ResearchBook, ResearchEvent, approval_needed, mode_for
 from ._oms import RiskDenied
@@ -241,12 +241,35 @@ _OMS_EVENTS = (OrderRejected, OrderDenied, OrderAccepted, OrderFilled, OrderCanc
 
 
 class RouterActor(Actor):
+    """Hears the OMS's events only once it has routed an order (``_follow_orders``).
+
+    Every event it acts on concerns a routed order that may still fail over
+    (``RouterStore.attempts``: an order of venue ``auto`` or a failover's
+    replacement): a refusal fails it over, the rest forget it. An order that
+    named its venue never becomes an attempt, so for a node whose strategies
+    all name theirs, each accept and fill the OMS told the router was a thread
+    woken for nothing (two per order). So the router subscribes when it makes
+    its first attempt, before that order leaves it: its ``Subscribe`` is queued
+    at the OMS before the order can reach the OMS through the risk guard, so no
+    event of the order is missed. It stays subscribed from then on (an order
+    routed in a closed loop would otherwise cost a subscribe and an unsubscribe
+    each); a restarted router starts subscribed if attempts are pending.
+    """
+
     def __init__(self, directory: Directory, store: RouterStore) -> None:
         self.directory = directory
         self.store = store
+        self._following = False
+        self._risk: Address | None = None
 
     def on_start(self) -> None:
-        self.directory.oms().tell(Subscribe(self.context.self, kinds=_OMS_EVENTS))
+        # Replaces (or, with no attempt pending, drops) what an earlier
+        # incarnation subscribed: the OMS keeps one subscription per address.
+        self._following = False
+        if self.store.attempts:
+            self._follow_orders()
+        else:
+            self.directory.oms().tell(Unsubscribe(self.context.self))
         now = self.context.now_ns()
         for approval in self.store.approvals.pending():
             # Recovered from the log, or kept across this actor's restart: each
@@ -451,7 +474,7 @@ class RouterActor(Actor):
         A parent goes to the risk guard as it is: its children come back here."""
         store = self.store
         if isinstance(order, SubmitParentOrder):
-            self.directory.risk().tell(order)
+            self._risk_address().tell(order)
             return
         if order.venue == AUTO_VENUE:
             try:
@@ -470,7 +493,7 @@ class RouterActor(Actor):
             if mode is ExecutionMode.RESEARCH:
                 self._research(leg)
             else:
-                self.directory.risk().tell(leg)
+                self._risk_address().tell(leg)
 
     def _route(self, order: SubmitOrder) -> RouteDecision:
         store = self.store
@@ -530,7 +553,7 @@ class RouterActor(Actor):
                 if store.routing.failover
                 else ()
             )
-            store.attempts[client_order_id] = _Attempt(routed, failover)
+            self._attempt(routed, failover)
             logger.info("routed %s: %s", client_order_id, routed.route)
         return legs
 
@@ -575,7 +598,7 @@ class RouterActor(Actor):
             )
             store.failovers += 1
             self._remember(order)
-            store.attempts[client_order_id] = _Attempt(order, attempt.failover[index + 1 :])
+            self._attempt(order, attempt.failover[index + 1 :])
             logger.warning("router: %s", order.route)
             mode = mode_for(order.strategy_id, store.node_mode, store.overrides)
             # The strategy first, so it counts the replacement before its Routed.
@@ -583,7 +606,7 @@ class RouterActor(Actor):
             if mode is ExecutionMode.EMERGENCY:
                 self._deny(order, DenialCode.TRADING_HALTED, "execution mode EMERGENCY")
             else:
-                self.directory.risk().tell(order)
+                self._risk_address().tell(order)
             return
         logger.warning(
             "router: %s refused %s (%s) and no other venue of its route can take it",
@@ -596,7 +619,7 @@ class RouterActor(Actor):
     def _on_cancel_parent(self, cancel: CancelParentOrder) -> None:
         approval = self.store.approvals.get(cancel.parent_id)
         if approval is None:
-            self.directory.risk().tell(cancel)
+            self._risk_address().tell(cancel)
             return
         self.store.approvals.resolve(
             cancel.parent_id, ApprovalOutcome.REJECTED, cancel.parent_id, "cancel"
@@ -629,7 +652,7 @@ class RouterActor(Actor):
                 logger.warning("router: cancel of %s, never routed", cancel.client_order_id)
                 return
             cancel = replace(cancel, venue=placed[0], symbol=placed[1])
-        self.directory.risk().tell(cancel)
+        self._risk_address().tell(cancel)
 
     def _on_modify(self, modify: ModifyOrder) -> None:
         if modify.venue == AUTO_VENUE:
@@ -638,7 +661,7 @@ class RouterActor(Actor):
                 logger.warning("router: modify of %s, never routed", modify.client_order_id)
                 return
             modify = replace(modify, venue=placed[0], symbol=placed[1])
-        self.directory.risk().tell(modify)
+        self._risk_address().tell(modify)
 
     # -- quotes and research ---------------------------------------------------------
 
@@ -686,6 +709,24 @@ class RouterActor(Actor):
             ts_ns=self.context.now_ns(),
         )
         self.directory.oms().tell(RiskDenied(order, denial))
+
+    def _attempt(self, order: SubmitOrder, failover: tuple[tuple[str, str], ...]) -> None:
+        """Keep ``order`` as an attempt that may fail over, and hear the OMS's events
+        from now on; call before the order leaves for the risk guard."""
+        self.store.attempts[order.client_order_id] = _Attempt(order, failover)
+        if not self._following:
+            self._follow_orders()
+
+    def _follow_orders(self) -> None:
+        self.directory.oms().tell(Subscribe(self.context.self, kinds=_OMS_EVENTS))
+        self._following = True
+
+    def _risk_address(self) -> Address:
+        """The risk guard, resolved once: addresses are stable across restarts."""
+        address = self._risk
+        if address is None or not address.is_alive:
+            address = self._risk = self.directory.risk()
+        return address
 
     def _tell_strategy(self, strategy_id: str, message: Any) -> None:
         address: Address | None = self.directory.system.lookup(
