@@ -412,11 +412,13 @@ class RouterActor(Actor):
             return
         # A parent's child was approved with its parent: it is not asked about again.
         if isinstance(order, SubmitParentOrder) or order.parent_id is None:
-            why = approval_needed(mode, order, store.approval, self._last_price(order))
+            # Only SEMI_AUTO weighs a notional: the last price is looked up for it alone.
+            last_price = self._last_price(order) if mode is ExecutionMode.SEMI_AUTO else None
+            why = approval_needed(mode, order, store.approval, last_price)
             if why is not None:
                 self._hold(order, why)
                 return
-        self._dispatch(order)
+        self._dispatch(order, mode)
 
     def _hold(self, order: SubmitOrder | SubmitParentOrder, why: str) -> None:
         now = self.context.now_ns()
@@ -469,9 +471,12 @@ class RouterActor(Actor):
             f"no approval within {self.store.approval.timeout:g}s ({approval.why})",
         )
 
-    def _dispatch(self, order: SubmitOrder | SubmitParentOrder) -> None:
+    def _dispatch(
+        self, order: SubmitOrder | SubmitParentOrder, mode: ExecutionMode | None = None
+    ) -> None:
         """Route it if it names no venue, then send it on (or simulate it in RESEARCH).
-        A parent goes to the risk guard as it is: its children come back here."""
+        A parent goes to the risk guard as it is: its children come back here.
+        ``mode``: the order's execution mode if the caller just worked it out."""
         store = self.store
         if isinstance(order, SubmitParentOrder):
             self._risk_address().tell(order)
@@ -488,7 +493,8 @@ class RouterActor(Actor):
                 self._tell_strategy(order.strategy_id, RoutedAs(order.client_order_id, tuple(legs)))
         else:
             legs = [order]
-        mode = mode_for(order.strategy_id, store.node_mode, store.overrides)
+        if mode is None:
+            mode = mode_for(order.strategy_id, store.node_mode, store.overrides)
         for leg in legs:
             if mode is ExecutionMode.RESEARCH:
                 self._research(leg)

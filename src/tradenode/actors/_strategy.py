@@ -267,22 +267,24 @@ class StrategyContext:
         """
         if decision.action is DecisionAction.HOLD:
             return None
-        venue = decision.venue or self._actor.strategy.venue
-        keys = self._actor.keys(decision.symbol, venue)
-        target = {
-            DecisionAction.LONG: decision.size,
-            DecisionAction.SHORT: -decision.size,
-            DecisionAction.FLAT: Decimal(0),
-        }[decision.action]
-        pending = sum(
-            (
-                o.quantity * o.side.sign
-                for o in self._actor.view.open_orders.values()
-                if (o.venue, o.symbol) in keys
-            ),
-            Decimal(0),
-        )
-        delta = target - self.position(decision.symbol, venue) - pending
+        actor = self._actor
+        venue = decision.venue or actor.strategy.venue
+        keys = actor.keys(decision.symbol, venue)
+        action = decision.action
+        if action is DecisionAction.LONG:
+            target = decision.size
+        elif action is DecisionAction.SHORT:
+            target = -decision.size
+        else:  # FLAT (HOLD returned above)
+            target = Decimal(0)
+        view = actor.view
+        # The position as ``position()`` sums it, over the keys worked out above.
+        position = sum((view.positions.get(key, Decimal(0)) for key in keys), Decimal(0))
+        pending = Decimal(0)
+        for o in view.open_orders.values():
+            if (o.venue, o.symbol) in keys:
+                pending += o.quantity * o.side.sign
+        delta = target - position - pending
         if delta == 0:
             return None
         return self.submit_order(
