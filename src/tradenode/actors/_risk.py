@@ -288,6 +288,10 @@ _OMS_EVENTS = (
 (an accept, a cancel refused, ...) change nothing it keeps and would only wake it."""
 
 
+_OBSERVED = (*_OMS_EVENTS, Quote)
+"""What ``_observe`` follows: the OMS's events and the venues' quotes."""
+
+
 class RiskGuard(Actor):
     def __init__(self, directory: Directory, store: RiskStore) -> None:
         self.directory = directory
@@ -309,9 +313,10 @@ class RiskGuard(Actor):
     def receive(self, message: Any) -> Any:
         if isinstance(message, SubmitOrder):
             self._on_order(message)
-        elif isinstance(message, Routed):
-            order = message.order
-            self.book.approved.add(order)
+        elif isinstance(message, _OBSERVED):
+            # What the OMS and the venues report, tested in one go (most of what
+            # the guard is told), before the commands.
+            self._observe(message)
         elif isinstance(message, ModifyOrder):
             self._on_modify(message)
         elif isinstance(message, CancelOrder | CancelParentOrder):
@@ -325,8 +330,6 @@ class RiskGuard(Actor):
             return self.engine.state
         elif isinstance(message, GetRiskStatus):
             return self.status()
-        else:
-            self._observe(message)
         return None
 
     def status(self) -> dict[str, Any]:
@@ -418,7 +421,9 @@ class RiskGuard(Actor):
 
     def _observe(self, message: Any) -> None:
         book = self.book
-        if isinstance(message, Quote):
+        if isinstance(message, OrderFilled):
+            book.approved.fill(message.client_order_id, message.last_quantity)
+        elif isinstance(message, Quote):
             book.set_price((message.venue, message.symbol), message.last or message.mid)
         elif isinstance(message, PositionSnapshot):
             if message.strategy_id is None:
@@ -434,8 +439,10 @@ class RiskGuard(Actor):
                     # No loss limit: update_loss_state could only answer None,
                     # so no context is built for it; the day and peak still move.
                     book.roll(now)
-        elif isinstance(message, OrderFilled):
-            book.approved.fill(message.client_order_id, message.last_quantity)
+        elif isinstance(message, Routed):
+            # A replacement or a kill-switch flatten order, which never came through
+            # here (an order it approved is in the book already: add ignores it).
+            book.approved.add(message.order)
         elif isinstance(message, OrderCanceled | OrderExpired | OrderRejected | OrderDenied):
             book.approved.remove(message.client_order_id)
         elif isinstance(message, OrderModified):
