@@ -38,8 +38,9 @@ the strategy), the accept (router, strategy), the fill (router, risk, strategy),
 one net position (risk). It was 31 before issue #20 (each order also announced
 twice, two position snapshots per fill, every event to every subscriber)."""
 
-JOURNAL_BOUND = NO_JOURNAL_BOUND + 1
-"""Group commit adds the journal's word that the intent is durable (``WriteAhead``)."""
+JOURNAL_BOUND = NO_JOURNAL_BOUND
+"""Group commit adds none: the journal's committing thread sends what the OMS held once
+its records are durable (it was one more, a ``WriteAhead`` to the OMS, before)."""
 
 
 @contextmanager
