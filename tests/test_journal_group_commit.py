@@ -22,7 +22,7 @@ import pytest
 from tradenode.actors import EntryKind, decode_entry
 
 # The OMS's write-ahead journal is what is under test; the node builds it.
-from tradenode.actors._oms_journal import OmsJournal, WriteAhead
+from tradenode.actors._oms_journal import OmsJournal
 from tradenode.journal import FsyncMode, FsyncPolicy, Journal, JournalError
 
 # Storage internals: tests lengthen the wait of records nobody waits for, so that only
@@ -334,16 +334,15 @@ class Mailbox:
 def test_the_oms_sends_nothing_before_it_is_durable_and_in_order(
     tmp_path: Path, fsync: GatedFsync
 ) -> None:
-    """The node's wiring: the listener tells the OMS ``WriteAhead``; the OMS thread
-    (this test) releases what it held, in order, never before its records are durable.
-    The OMS's records are not urgent: holding a message urges its record (else, with
-    ``patient``, nothing would ever be committed here)."""
+    """The node's wiring: the journal's committing thread releases what the OMS held
+    (``OmsJournal.attach``), in order, never before its records are durable; the
+    OMS is not woken for it. The OMS's records are not urgent: holding a message
+    urges its record (else, with ``patient``, nothing would ever be committed here)."""
     inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    oms = Mailbox("oms", inbox)
     breaker = Mailbox("breaker", inbox)
     with Journal.open(tmp_path / "j", fsync=FsyncPolicy.GROUP, fsync_function=fsync) as opened:
         writer = OmsJournal(opened)
-        opened.add_durability_listener(lambda seq: oms.tell(WriteAhead(seq)))
+        writer.attach()
         gate = fsync.hold_next()
         first = writer.record(K.SUBMITTED, 1, client_order_id="a-1")
         writer.send_when_durable(first, breaker, "order a-1")  # type: ignore[arg-type]
@@ -357,17 +356,37 @@ def test_the_oms_sends_nothing_before_it_is_durable_and_in_order(
         sent: list[str] = []
         while len(sent) < 3:
             name, message = inbox.get(timeout=WAIT)
-            if name == "oms":
-                assert isinstance(message, WriteAhead)
-                writer.release(message.seq)
-            else:
-                # Released only by a WriteAhead that covers its record.
-                sent.append(message)
-                assert (
-                    opened.durable_seq >= {"order a-1": 1, "order a-2": 2, "order a-3": 3}[message]
-                )
+            assert name == "breaker"
+            sent.append(message)
+            # Told by the committing thread only once the records it waits for are durable.
+            assert opened.durable_seq >= {"order a-1": 1, "order a-2": 2, "order a-3": 3}[message]
         assert sent == ["order a-1", "order a-2", "order a-3"] and not writer.held
         assert [decode_entry(p).kind for _, p in opened.replay()] == [K.SUBMITTED] * 3
+
+
+@pytest.mark.usefixtures("patient")
+def test_a_message_held_while_the_oms_thread_races_the_committer_is_sent_once_in_order(
+    tmp_path: Path, fsync: GatedFsync
+) -> None:
+    """The OMS thread holds and the committing thread releases concurrently: many
+    messages, each told once, in the order held, none before its record is durable."""
+    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    breaker = Mailbox("breaker", inbox)
+    count = 300
+    with Journal.open(tmp_path / "j", fsync=FsyncPolicy.GROUP, fsync_function=fsync) as opened:
+        writer = OmsJournal(opened)
+        writer.attach()
+        seqs: dict[int, int] = {}
+        for n in range(count):
+            seq = writer.record(K.SUBMITTED, n, client_order_id=f"a-{n}")
+            seqs[n] = seq
+            writer.send_when_durable(seq, breaker, n)  # type: ignore[arg-type]
+        told: list[int] = []
+        while len(told) < count:
+            name, message = inbox.get(timeout=WAIT)
+            assert name == "breaker" and opened.durable_seq >= seqs[message]
+            told.append(message)
+        assert told == list(range(count)) and not writer.held and inbox.empty()
 
 
 def test_every_record_and_none_are_unchanged(tmp_path: Path, fsync: GatedFsync) -> None:

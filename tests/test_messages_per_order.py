@@ -40,8 +40,9 @@ snapshots per fill, every event to every subscriber), then 17 until the router
 stopped hearing the accepts and fills of orders it did not route (it follows the
 OMS's events only once it routed an order: ``RouterActor``)."""
 
-JOURNAL_BOUND = NO_JOURNAL_BOUND + 1
-"""Group commit adds the journal's word that the intent is durable (``WriteAhead``)."""
+JOURNAL_BOUND = NO_JOURNAL_BOUND
+"""Group commit adds none: the journal's committing thread sends what the OMS held once
+its records are durable (it was one more, a ``WriteAhead`` to the OMS, before)."""
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from .actors._control import AcceptBalanceBaseline, EngageKillSwitch, Promise, S
 from .actors._directory import Directory, VenueEntry
 from .actors._example import ExampleStrategy
 from .actors._oms import KillSwitchReport, OmsActor, OmsStore
-from .actors._oms_journal import OmsJournal, WriteAhead
+from .actors._oms_journal import OmsJournal
 from .actors._oms_parents import GetParent, GetParents, ParentView
 from .actors._rate_limit import TokenBucket
 from .actors._retry import RetryPolicy
@@ -139,14 +139,13 @@ class Node:
         journal, section = self.journal, self.config.journal
         if journal is None or section is None:
             return
-        oms = self.oms
         writer = OmsJournal(
             journal,
             snapshot_every=section.snapshot_every,
             write_ahead=FsyncPolicy.parse(section.fsync).mode is not FsyncMode.NONE,
         )
         self.oms_store.journal = writer
-        journal.add_durability_listener(lambda seq: oms.tell(WriteAhead(seq)))
+        writer.attach()
 
     def _resolve_recovered(self, venue: str, acceptance: AcceptanceWindow | None) -> None:
         resolve_recovered(

@@ -74,7 +74,7 @@ from ._execution_quality import (
 )
 from ._exposure import Exposure, GetExposure, Listings, quote_mark
 from ._oms_entries import EntryKind
-from ._oms_journal import OmsJournal, WriteAhead
+from ._oms_journal import OmsJournal
 from ._oms_parents import GetParent, GetParents, ParentDesk, child_denial
 from ._oms_state import (
     ApplyResult,
@@ -289,9 +289,6 @@ class OmsActor(Actor):
             self._on_acceptance_window(message)
         elif isinstance(message, AcceptBalanceBaseline):
             return self._accept_baseline(message)
-        elif isinstance(message, WriteAhead):
-            if self.store.journal is not None:
-                self.store.journal.release(message.seq)
         elif isinstance(message, _AckSweep):
             self._ack_sweep()
         elif isinstance(message, Subscribe):

@@ -36,6 +36,7 @@ import collections
 import contextlib
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from ..supervision import Address
 from ._oms_entries import EntryKind, encode_call
 from ._oms_snapshot import RecordMemo, pack_default, remembering
 
-__all__ = ["DurableLog", "Held", "OmsJournal", "WriteAhead", "pack_snapshot"]
+__all__ = ["DurableLog", "Held", "OmsJournal", "pack_snapshot"]
 
 logger = logging.getLogger("tradenode.oms")
 
@@ -136,13 +137,6 @@ class Held(NamedTuple):
     message: Any
 
 
-@dataclass(frozen=True, slots=True)
-class WriteAhead:
-    """Told to the OMS when the journal has fsynced through ``seq``."""
-
-    seq: int
-
-
 @dataclass
 class OmsJournal:
     log: DurableLog
@@ -152,6 +146,9 @@ class OmsJournal:
     """Hold messages until durable; off when the journal never fsyncs (policy
     ``none``), where waiting would be forever and buy nothing."""
     held: collections.deque[Held] = field(default_factory=collections.deque)
+    """Messages waiting for their records to be durable, in the order they were held.
+    Shared by the OMS thread (which holds) and the journal's committing thread
+    (which releases, as the durability listener): ``_held_lock`` guards it."""
     records: int = 0
     last_seq: int = 0
     snapshotted_at: int = 0
@@ -164,14 +161,28 @@ class OmsJournal:
         seq = log.append(encode_call(kind, ts_ns, fields), urgent=False)
         self.records += 1
         self.last_seq = seq
-        held = self.held
-        if held and held[0].seq <= log.durable_seq:
-            # Durable already (this append may have committed the group): the
-            # WriteAhead that says so may be queued behind a burst of reports.
+        if self.held and self.held[0].seq <= log.durable_seq:
+            # Durable already (this append may have committed the group while the
+            # listener was still on its way here).
             self.release(log.durable_seq)
         return seq
 
     _memo: RecordMemo = field(default_factory=RecordMemo, init=False, repr=False, compare=False)
+    _held_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
+    def attach(self) -> None:
+        """Release held messages from the journal's committing thread, as soon as it
+        has fsynced their records (the journal's durability listener).
+
+        Not a message to the OMS that the OMS then acts on: that was one more
+        thread hop and one more OMS wake-up on every order's way out, for
+        nothing the OMS decides (what to send, and in what order, was decided
+        when the message was held). ``Address.tell`` is safe from any thread,
+        and the held queue is shared under ``_held_lock``.
+        """
+        self.log.add_durability_listener(self.release)
 
     def _take(self, state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The state's plain data, incrementally (``RecordMemo``) and without the cyclic
@@ -209,17 +220,36 @@ class OmsJournal:
         if not self.write_ahead:
             address.tell(message)
             return
-        durable_seq = self.log.durable_seq
-        if not self.held and durable_seq >= seq:
-            address.tell(message)
-            return
+        with self._held_lock:
+            durable_seq = self.log.durable_seq
+            if not self.held and durable_seq >= seq:
+                address.tell(message)
+                return
+            self.held.append(Held(seq, address, message))
+            if self.held[0].seq <= durable_seq:
+                # Earlier messages' records are durable, their listener call not
+                # here yet: send them now, and this one if it is durable too.
+                self._release_locked(durable_seq)
+                if not self.held:
+                    return
+        # Not durable when looked at under the lock: the journal moves
+        # ``durable_seq`` before it calls its listeners, so the call for the
+        # commit that covers ``seq`` is still to come, and it takes the lock
+        # to release the message.
         self.log.urge(seq)
-        self.held.append(Held(seq, address, message))
-        if self.held[0].seq <= durable_seq:
-            self.release(durable_seq)
 
     def release(self, durable_seq: int) -> None:
-        """Send, in order, every held message whose records are now durable."""
-        while self.held and self.held[0].seq <= durable_seq:
-            held = self.held.popleft()
-            held.address.tell(held.message)
+        """Send, in order, every held message whose records are now durable.
+
+        The journal's durability listener (on its committing thread, see
+        :meth:`attach`); also called on the OMS thread when it sees a record
+        durable already. Telling under the lock keeps the order held.
+        """
+        with self._held_lock:
+            self._release_locked(durable_seq)
+
+    def _release_locked(self, durable_seq: int) -> None:
+        held = self.held
+        while held and held[0].seq <= durable_seq:
+            first = held.popleft()
+            first.address.tell(first.message)
