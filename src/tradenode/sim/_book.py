@@ -9,8 +9,8 @@ last price and the configuration alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from decimal import Decimal, getcontext
 
 from tradenode.messages._enums import Side
 from tradenode.sim._config import SimConfig
@@ -51,33 +51,27 @@ class SyntheticBook:
             slippage_bps=config.slippage_bps,
         )
 
+    _memo: list[_Ladder | None] = field(
+        default_factory=lambda: [None], init=False, repr=False, compare=False, hash=False
+    )
+    """The book at the last price it was looked at (one entry). The book is a
+    pure function of that price, and the price moves only on a tick, so every
+    order between two ticks would otherwise price the same touch and levels
+    again; see ``_Ladder`` for why a hit is exact."""
+
     def touch(self, last: Decimal) -> tuple[Decimal, Decimal]:
-        half_spread = bps_of(last, self.spread_bps) / 2
-        bid = max(floor_to_tick(last - half_spread, self.tick_size), self.tick_size)
-        ask = max(ceil_to_tick(last + half_spread, self.tick_size), bid)
-        return bid, ask
+        ladder = self._ladder(last)
+        return ladder.bid, ladder.ask
 
     def ask_prices(self, last: Decimal) -> list[Decimal]:
-        _, ask = self.touch(last)
-        prices: list[Decimal] = []
-        for index in range(self.depth_levels):
-            price = ceil_to_tick(ask + bps_of(ask, self.level_spacing_bps * index), self.tick_size)
-            if prices:
-                price = max(price, prices[-1] + self.tick_size)
-            prices.append(price)
-        return prices
+        ladder = self._ladder(last)
+        self._ask_at(ladder, self.depth_levels)
+        return list(ladder.asks)
 
     def bid_prices(self, last: Decimal) -> list[Decimal]:
-        bid, _ = self.touch(last)
-        prices: list[Decimal] = []
-        for index in range(self.depth_levels):
-            price = floor_to_tick(bid - bps_of(bid, self.level_spacing_bps * index), self.tick_size)
-            if prices:
-                price = min(price, prices[-1] - self.tick_size)
-            if price <= 0:
-                break
-            prices.append(price)
-        return prices
+        ladder = self._ladder(last)
+        self._bid_at(ladder, self.depth_levels)
+        return list(ladder.bids)
 
     def levels(self, last: Decimal, resting_side: Side) -> list[PriceLevel]:
         """The book's bids (``resting_side`` BUY) or asks (SELL), best first."""
@@ -93,27 +87,128 @@ class SyntheticBook:
         tick against the taker, but never past ``limit``: a limit order's
         price is a promise the venue keeps even when the book moves.
         """
-        prices = self.ask_prices(last) if taker_side is Side.BUY else self.bid_prices(last)
         fills: list[PriceLevel] = []
         remaining = quantity
-        for level_price in prices:
-            if remaining <= 0:
+        if remaining <= 0:
+            return fills
+        ladder = self._ladder(last)
+        buy = taker_side is Side.BUY
+        index = 0
+        while True:
+            # Levels are priced only as far as the sweep reaches.
+            level_price = self._ask_at(ladder, index) if buy else self._bid_at(ladder, index)
+            if level_price is None:
                 break
             if limit is not None and not _within_limit(taker_side, level_price, limit):
                 break
-            price = self._slipped(taker_side, level_price)
+            price = self._slipped_at(ladder, buy, index)
             if limit is not None:
-                price = min(price, limit) if taker_side is Side.BUY else max(price, limit)
+                price = min(price, limit) if buy else max(price, limit)
             taken = min(remaining, self.level_quantity)
             fills.append((price, taken))
             remaining -= taken
+            if remaining <= 0:
+                break
+            index += 1
         return fills
+
+    # -- the memo ----------------------------------------------------------------
+
+    def _ladder(self, last: Decimal) -> _Ladder:
+        context = getcontext()
+        ladder = self._memo[0]
+        if (
+            ladder is not None
+            and ladder.last is last
+            and ladder.prec == context.prec
+            and ladder.rounding == context.rounding
+        ):
+            return ladder
+        half_spread = bps_of(last, self.spread_bps) / 2
+        bid = max(floor_to_tick(last - half_spread, self.tick_size), self.tick_size)
+        ask = max(ceil_to_tick(last + half_spread, self.tick_size), bid)
+        ladder = _Ladder(last, context.prec, context.rounding, bid, ask)
+        self._memo[0] = ladder
+        return ladder
+
+    def _ask_at(self, ladder: _Ladder, index: int) -> Decimal | None:
+        """Ask level ``index`` (None past the last), pricing levels up to it."""
+        asks = ladder.asks
+        tick = self.tick_size
+        while len(asks) <= index and len(asks) < self.depth_levels:
+            ask = ladder.ask
+            price = ceil_to_tick(ask + bps_of(ask, self.level_spacing_bps * len(asks)), tick)
+            if asks:
+                price = max(price, asks[-1] + tick)
+            asks.append(price)
+        return asks[index] if index < len(asks) else None
+
+    def _bid_at(self, ladder: _Ladder, index: int) -> Decimal | None:
+        """Bid level ``index`` (None past the last), pricing levels up to it."""
+        bids = ladder.bids
+        tick = self.tick_size
+        while len(bids) <= index and len(bids) < self.depth_levels and not ladder.bids_ended:
+            bid = ladder.bid
+            price = floor_to_tick(bid - bps_of(bid, self.level_spacing_bps * len(bids)), tick)
+            if bids:
+                price = min(price, bids[-1] - tick)
+            if price <= 0:
+                ladder.bids_ended = True
+                break
+            bids.append(price)
+        return bids[index] if index < len(bids) else None
+
+    def _slipped_at(self, ladder: _Ladder, buy: bool, index: int) -> Decimal:
+        """The taker's price at a level already priced, slippage included."""
+        slipped = ladder.asks_slipped if buy else ladder.bids_slipped
+        prices = ladder.asks if buy else ladder.bids
+        side = Side.BUY if buy else Side.SELL
+        while len(slipped) <= index:
+            slipped.append(self._slipped(side, prices[len(slipped)]))
+        return slipped[index]
 
     def _slipped(self, taker_side: Side, price: Decimal) -> Decimal:
         slip = bps_of(price, self.slippage_bps)
         if taker_side is Side.BUY:
             return ceil_to_tick(price + slip, self.tick_size)
         return max(floor_to_tick(price - slip, self.tick_size), self.tick_size)
+
+
+class _Ladder:
+    """The book at one last price: the touch, and the levels priced so far.
+
+    A hit returns exactly what a fresh computation would: the key is the very
+    ``last`` object (a Decimal is immutable, and an equal value with another
+    exponent is a miss, so no representation ever leaks from one price to
+    another) and the decimal context's precision and rounding, the only parts
+    of the context the arithmetic depends on (it runs in the caller's
+    context, the simulator's ``EXACT``).
+    """
+
+    __slots__ = (
+        "ask",
+        "asks",
+        "asks_slipped",
+        "bid",
+        "bids",
+        "bids_ended",
+        "bids_slipped",
+        "last",
+        "prec",
+        "rounding",
+    )
+
+    def __init__(self, last: Decimal, prec: int, rounding: str, bid: Decimal, ask: Decimal) -> None:
+        self.last = last
+        self.prec = prec
+        self.rounding = rounding
+        self.bid = bid
+        self.ask = ask
+        self.asks: list[Decimal] = []
+        self.bids: list[Decimal] = []
+        self.bids_ended = False
+        self.asks_slipped: list[Decimal] = []
+        self.bids_slipped: list[Decimal] = []
 
 
 def _within_limit(taker_side: Side, price: Decimal, limit: Decimal) -> bool:
