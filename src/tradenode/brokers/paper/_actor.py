@@ -42,7 +42,7 @@ from ...sim import (
 from ...supervision import Address
 from .._base import Answer, BrokerBase, BrokerLink, Rejection
 from ._codec import stream_event_to_message, to_status_report
-from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
+from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed, TapePrint
 
 __all__ = ["PaperBroker", "PaperLink"]
 
@@ -147,6 +147,12 @@ class PaperBroker(BrokerBase[PaperLink]):
             self._forward_stream_event(event)
 
     def _forward_stream_event(self, event: object) -> None:
+        if isinstance(event, TapePrint) and not self.link.trade_subscriptions:
+            # Nobody follows the tape: the MarketTrade would be built (and
+            # validated) only to be dropped. A print is the venue's own record
+            # of a trade, not a payload read off a wire, so skipping it hides
+            # nothing malformed.
+            return
         try:
             if isinstance(event, CorruptEvent):
                 raise MalformedPayloadError(f"cannot parse {event.payload!r}", broker=self.name)
