@@ -66,7 +66,11 @@ class Outcome(enum.Enum):
 
     @property
     def venue_answered(self) -> bool:
-        return self in (Outcome.OK, Outcome.REJECTED, Outcome.NOT_FOUND)
+        return self in _VENUE_ANSWERED
+
+
+_VENUE_ANSWERED = frozenset({Outcome.OK, Outcome.REJECTED, Outcome.NOT_FOUND})
+"""Built once: the breaker asks this of every reply."""
 
 
 @dataclass(frozen=True, slots=True)
