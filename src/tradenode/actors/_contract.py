@@ -66,11 +66,9 @@ class Outcome(enum.Enum):
 
     @property
     def venue_answered(self) -> bool:
-        return self in _VENUE_ANSWERED
-
-
-_VENUE_ANSWERED = frozenset({Outcome.OK, Outcome.REJECTED, Outcome.NOT_FOUND})
-"""Built once: the breaker asks this of every reply."""
+        # Identity tests: the breaker asks this of every reply, and a tuple or
+        # set membership test would build the tuple or hash the member in Python.
+        return self is Outcome.OK or self is Outcome.REJECTED or self is Outcome.NOT_FOUND
 
 
 @dataclass(frozen=True, slots=True)
