@@ -212,7 +212,8 @@ class PaperBroker(BrokerBase[PaperLink]):
             self.publish_trade(message)
             return
         if isinstance(message, OrderFilled):
-            trade_id = int(message.execution_id.rsplit("-", 1)[1])
+            assert isinstance(event, SimFill)  # the codec makes an OrderFilled of nothing else
+            trade_id = event.trade_id  # what the execution id was built from
             if self.link.last_trade_id is None or trade_id > self.link.last_trade_id:
                 self.link.last_trade_id = trade_id
         closed = _closed_order(event)
