@@ -64,14 +64,10 @@ class SyntheticBook:
         return ladder.bid, ladder.ask
 
     def ask_prices(self, last: Decimal) -> list[Decimal]:
-        ladder = self._ladder(last)
-        self._ask_at(ladder, self.depth_levels)
-        return list(ladder.asks)
+        return list(self._asks(self._ladder(last), self.depth_levels))
 
     def bid_prices(self, last: Decimal) -> list[Decimal]:
-        ladder = self._ladder(last)
-        self._bid_at(ladder, self.depth_levels)
-        return list(ladder.bids)
+        return list(self._bids(self._ladder(last), self.depth_levels))
 
     def levels(self, last: Decimal, resting_side: Side) -> list[PriceLevel]:
         """The book's bids (``resting_side`` BUY) or asks (SELL), best first."""
@@ -96,12 +92,13 @@ class SyntheticBook:
         index = 0
         while True:
             # Levels are priced only as far as the sweep reaches.
-            level_price = self._ask_at(ladder, index) if buy else self._bid_at(ladder, index)
-            if level_price is None:
+            prices = self._asks(ladder, index + 1) if buy else self._bids(ladder, index + 1)
+            if index >= len(prices):
                 break
+            level_price = prices[index]
             if limit is not None and not _within_limit(taker_side, level_price, limit):
                 break
-            price = self._slipped_at(ladder, buy, index)
+            price = self._slipped_at(ladder, buy, prices, index)
             if limit is not None:
                 price = min(price, limit) if buy else max(price, limit)
             taken = min(remaining, self.level_quantity)
@@ -127,44 +124,70 @@ class SyntheticBook:
         half_spread = bps_of(last, self.spread_bps) / 2
         bid = max(floor_to_tick(last - half_spread, self.tick_size), self.tick_size)
         ask = max(ceil_to_tick(last + half_spread, self.tick_size), bid)
-        ladder = _Ladder(last, context.prec, context.rounding, bid, ask)
+        ladder = _Ladder(
+            last, context.prec, context.rounding, bid, ask, depth_levels=self.depth_levels
+        )
         self._memo[0] = ladder
         return ladder
 
-    def _ask_at(self, ladder: _Ladder, index: int) -> Decimal | None:
-        """Ask level ``index`` (None past the last), pricing levels up to it."""
+    # A ladder's levels are tuples, extended into a local tuple and stored with
+    # one assignment, and callers use the tuple they got back: a book read from
+    # two threads at once (a fake venue's quote beside its matching) can store
+    # only correct prefixes, never a half-extended ladder, and nobody reads a
+    # prefix shorter than it asked for.
+
+    def _asks(self, ladder: _Ladder, count: int) -> tuple[Decimal, ...]:
+        """The first ``count`` ask levels (all of them when the book has fewer)."""
         asks = ladder.asks
+        count = min(count, self.depth_levels)
+        if len(asks) >= count:
+            return asks
         tick = self.tick_size
-        while len(asks) <= index and len(asks) < self.depth_levels:
-            ask = ladder.ask
+        ask = ladder.ask
+        while len(asks) < count:
             price = ceil_to_tick(ask + bps_of(ask, self.level_spacing_bps * len(asks)), tick)
             if asks:
                 price = max(price, asks[-1] + tick)
-            asks.append(price)
-        return asks[index] if index < len(asks) else None
+            asks += (price,)
+        if len(asks) > len(ladder.asks):
+            ladder.asks = asks
+        return asks
 
-    def _bid_at(self, ladder: _Ladder, index: int) -> Decimal | None:
-        """Bid level ``index`` (None past the last), pricing levels up to it."""
+    def _bids(self, ladder: _Ladder, count: int) -> tuple[Decimal, ...]:
+        """The first ``count`` bid levels (all of them when the book has fewer:
+        bids stop before a price that would not be positive)."""
         bids = ladder.bids
+        count = min(count, ladder.bid_levels)
+        if len(bids) >= count:
+            return bids
         tick = self.tick_size
-        while len(bids) <= index and len(bids) < self.depth_levels and not ladder.bids_ended:
-            bid = ladder.bid
+        bid = ladder.bid
+        while len(bids) < count:
             price = floor_to_tick(bid - bps_of(bid, self.level_spacing_bps * len(bids)), tick)
             if bids:
                 price = min(price, bids[-1] - tick)
             if price <= 0:
-                ladder.bids_ended = True
+                ladder.bid_levels = len(bids)
                 break
-            bids.append(price)
-        return bids[index] if index < len(bids) else None
+            bids += (price,)
+        if len(bids) > len(ladder.bids):
+            ladder.bids = bids
+        return bids
 
-    def _slipped_at(self, ladder: _Ladder, buy: bool, index: int) -> Decimal:
-        """The taker's price at a level already priced, slippage included."""
+    def _slipped_at(
+        self, ladder: _Ladder, buy: bool, prices: tuple[Decimal, ...], index: int
+    ) -> Decimal:
+        """The taker's price at level ``index`` of ``prices``, slippage included."""
         slipped = ladder.asks_slipped if buy else ladder.bids_slipped
-        prices = ladder.asks if buy else ladder.bids
+        if index < len(slipped):
+            return slipped[index]
         side = Side.BUY if buy else Side.SELL
         while len(slipped) <= index:
-            slipped.append(self._slipped(side, prices[len(slipped)]))
+            slipped += (self._slipped(side, prices[len(slipped)]),)
+        if buy and len(slipped) > len(ladder.asks_slipped):
+            ladder.asks_slipped = slipped
+        elif not buy and len(slipped) > len(ladder.bids_slipped):
+            ladder.bids_slipped = slipped
         return slipped[index]
 
     def _slipped(self, taker_side: Side, price: Decimal) -> Decimal:
@@ -190,25 +213,36 @@ class _Ladder:
         "asks",
         "asks_slipped",
         "bid",
+        "bid_levels",
         "bids",
-        "bids_ended",
         "bids_slipped",
         "last",
         "prec",
         "rounding",
     )
 
-    def __init__(self, last: Decimal, prec: int, rounding: str, bid: Decimal, ask: Decimal) -> None:
+    def __init__(
+        self,
+        last: Decimal,
+        prec: int,
+        rounding: str,
+        bid: Decimal,
+        ask: Decimal,
+        *,
+        depth_levels: int,
+    ) -> None:
         self.last = last
         self.prec = prec
         self.rounding = rounding
         self.bid = bid
         self.ask = ask
-        self.asks: list[Decimal] = []
-        self.bids: list[Decimal] = []
-        self.bids_ended = False
-        self.asks_slipped: list[Decimal] = []
-        self.bids_slipped: list[Decimal] = []
+        self.asks: tuple[Decimal, ...] = ()
+        self.bids: tuple[Decimal, ...] = ()
+        self.bid_levels = depth_levels
+        """How many bid levels there are: fewer than ``depth_levels`` once a
+        level is found not to be positive."""
+        self.asks_slipped: tuple[Decimal, ...] = ()
+        self.bids_slipped: tuple[Decimal, ...] = ()
 
 
 def _within_limit(taker_side: Side, price: Decimal, limit: Decimal) -> bool:
