@@ -409,15 +409,16 @@ class BreakerActor(Actor):
             admission,
             attempt,
             resolving,
-            deadline,
-            deadline,
-            accept_until,
-            resend,
-            presumed,
+            deadline=deadline,
+            expires_at=deadline,
+            accept_until=accept_until,
+            resend=resend,
+            presumed=presumed,
         )
         if not self._timeout_armed:
-            # Nothing else in flight has an earlier expiry than this one (the
-            # armed timer, when there is one, is due no later than any of them).
+            # No timer means nothing else is in flight, so this expiry is the
+            # earliest. (An armed timer is due no later than any request's
+            # expiry: requests only join later, with later expiries.)
             self._arm_timeout(self.request_timeout, deadline)
         self._broker().tell(BrokerRequest(seq, command, self.context.self, deadline))
 
