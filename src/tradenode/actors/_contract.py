@@ -66,7 +66,9 @@ class Outcome(enum.Enum):
 
     @property
     def venue_answered(self) -> bool:
-        return self in (Outcome.OK, Outcome.REJECTED, Outcome.NOT_FOUND)
+        # Identity tests: the breaker asks this of every reply, and a tuple or
+        # set membership test would build the tuple or hash the member in Python.
+        return self is Outcome.OK or self is Outcome.REJECTED or self is Outcome.NOT_FOUND
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,10 +289,11 @@ class BrokerBase(Actor, abc.ABC, Generic[L]):
 
     def _on_request(self, request: BrokerRequest) -> None:
         keys = order_keys(request.command)
-        busy = next((key for key in keys if key in self._busy), None)
-        if busy is not None:
-            self._deferred.setdefault(busy, collections.deque()).append(request)
-            return
+        if self._busy:  # nothing in flight (always so for a synchronous venue): no scan
+            busy = next((key for key in keys if key in self._busy), None)
+            if busy is not None:
+                self._deferred.setdefault(busy, collections.deque()).append(request)
+                return
         if self._dispatch(request):
             self._io[request.seq] = self.context.begin_io(f"request {request.seq}")
             for key in keys:

@@ -10,6 +10,7 @@ session is synchronous), and the session's event stream.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -42,7 +43,7 @@ from ...sim import (
 from ...supervision import Address
 from .._base import Answer, BrokerBase, BrokerLink, Rejection
 from ._codec import stream_event_to_message, to_status_report
-from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed
+from ._venue import CorruptEvent, PaperSession, PaperVenue, SessionClosed, TapePrint
 
 __all__ = ["PaperBroker", "PaperLink"]
 
@@ -85,12 +86,35 @@ class PaperBroker(BrokerBase[PaperLink]):
         self.venue = venue
         self.amend_natively = amend_natively
         self.session: PaperSession | None = None
+        self._inline: list[object] | None = None
+        """While a request is handled: the events its own session call streamed,
+        forwarded once the request is answered (see ``receive``)."""
+        self._inline_thread: int | None = None
+        self._batches_handled = 0
+        """Batches of the current session handled so far; only this actor's thread writes it."""
 
     def on_start(self) -> None:
         me = self.context.self
         holder: list[PaperSession] = []
+        told = [0]
 
         def sink(events: Any) -> None:
+            # A request's own events stream synchronously on this actor's thread
+            # (latency 0, under the venue's lock, which orders every delivery).
+            # Telling them to ourselves costs a message per order; they are kept
+            # for after the request instead, but only when every batch told
+            # before has been handled, so nothing overtakes an earlier batch.
+            # Another thread's identity never equals this actor's, so a delivery
+            # from the tick or clock thread always goes by message.
+            inline = self._inline
+            if (
+                inline is not None
+                and self._inline_thread == threading.get_ident()
+                and told[0] == self._batches_handled
+            ):
+                inline.extend(events)
+                return
+            told[0] += 1
             me.tell(_StreamBatch(holder[0], list(events)))
 
         session = self.venue.connect(sink)
@@ -130,6 +154,21 @@ class PaperBroker(BrokerBase[PaperLink]):
                 self.link.in_flight.discard(order.client_order_id)
         self.link.note_reconciled()
 
+    def receive(self, message: Any) -> Any:
+        if not isinstance(message, BrokerRequest):
+            return super().receive(message)
+        inline: list[object] = []
+        self._inline, self._inline_thread = inline, threading.get_ident()
+        try:
+            result = super().receive(message)
+        finally:
+            self._inline = self._inline_thread = None
+        # The reply went first, as when the events came back as a message. On an
+        # exception they are dropped, as a queued batch would be: the next
+        # incarnation's session ignores it and reconciliation fetches the fills.
+        self._forward_events(inline)
+        return result
+
     def on_message(self, message: Any) -> Any:
         if isinstance(message, _StreamBatch):
             self._on_stream(message)
@@ -141,12 +180,22 @@ class PaperBroker(BrokerBase[PaperLink]):
     def _on_stream(self, batch: _StreamBatch) -> None:
         if batch.session is not self.session:
             return
-        for event in batch.events:
+        self._batches_handled += 1
+        self._forward_events(batch.events)
+
+    def _forward_events(self, events: list[object]) -> None:
+        for event in events:
             if isinstance(event, SessionClosed):
                 raise BrokerConnectionError(f"stream closed: {event.reason}", broker=self.name)
             self._forward_stream_event(event)
 
     def _forward_stream_event(self, event: object) -> None:
+        if isinstance(event, TapePrint) and not self.link.trade_subscriptions:
+            # Nobody follows the tape: the MarketTrade would be built (and
+            # validated) only to be dropped. A print is the venue's own record
+            # of a trade, not a payload read off a wire, so skipping it hides
+            # nothing malformed.
+            return
         try:
             if isinstance(event, CorruptEvent):
                 raise MalformedPayloadError(f"cannot parse {event.payload!r}", broker=self.name)
@@ -163,7 +212,8 @@ class PaperBroker(BrokerBase[PaperLink]):
             self.publish_trade(message)
             return
         if isinstance(message, OrderFilled):
-            trade_id = int(message.execution_id.rsplit("-", 1)[1])
+            assert isinstance(event, SimFill)  # the codec makes an OrderFilled of nothing else
+            trade_id = event.trade_id  # what the execution id was built from
             if self.link.last_trade_id is None or trade_id > self.link.last_trade_id:
                 self.link.last_trade_id = trade_id
         closed = _closed_order(event)
