@@ -1268,11 +1268,21 @@ async def _submit(
 @dataclass(frozen=True, slots=True)
 class _PlacementAnswer:
     """What the session's reader needs to answer an ``order.place`` itself: an
-    accepted order goes to the OMS (with the fills of a FULL answer) and its reply to
-    the breaker straight from the reader, one hop sooner than through the actor's
-    mailbox; the actor gets the bookkeeping (``_Answered``) first, so anything the
-    breaker sends next about the order finds it done. Anything else (a refusal, an
-    unreadable answer, a failure) goes to the actor as a ``_Done``, as for REST.
+    accepted order's reply goes to the breaker, then the order goes to the OMS (with
+    the fills of a FULL answer), straight from the reader, one hop sooner than
+    through the actor's mailbox; the actor gets the bookkeeping (``_Answered``) last.
+    Anything else (a refusal, an unreadable answer, a failure) goes to the actor as a
+    ``_Done``, as for REST.
+
+    Why this order: the reply is the acknowledgement the breaker (and whoever waits
+    behind it) is waiting for, so nothing else is built or told before it; the order
+    is known accepted by then (its answer parsed, fills included). The breaker's next
+    request about the same order still finds the books done: the base keeps the
+    order busy until the actor has handled ``_Answered`` (``completing``), and holds
+    such a request back until then. ``_Answered`` goes last so the request stops
+    counting as I/O in flight only once the OMS's messages are in its mailbox (the
+    node is never seen quiescent between the two), and still before the account's
+    events for the order, which the reader handles after this returns.
 
     Only reads here: the actor's ``dispatched`` is shared, and whoever pops the
     request's entry (this, ``_on_done`` or ``disconnect``) is the one that answers."""
@@ -1300,7 +1310,9 @@ class _PlacementAnswer:
                 entry = self.dispatched.pop(request.seq, None)
                 if entry is None:
                     return  # answered TRANSPORT by a stopping actor meanwhile
-                self.me.tell(_Answered(request, result, order, fills))
+                usage = result.usage if result.usage is not None else HeaderRates({}, {})
+                rates = _rate_observations(usage, self.rate_limits, entry[1])
+                request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
                 self.reports_to.tell(
                     OrderAccepted(
                         client_order_id=order.client_order_id,
@@ -1311,9 +1323,7 @@ class _PlacementAnswer:
                 )
                 for _trade_id, fill in fills:
                     self.reports_to.tell(fill)
-                usage = result.usage if result.usage is not None else HeaderRates({}, {})
-                rates = _rate_observations(usage, self.rate_limits, entry[1])
-                request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
+                self.me.tell(_Answered(request, result, order, fills))
                 return
         self.me.tell(_Done(request, (result,)))
 
