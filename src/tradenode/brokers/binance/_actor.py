@@ -738,6 +738,12 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         client_id = report.original_client_order_id or report.client_order_id
         self.link.client_ids[(report.symbol, report.order_id)] = client_id
         tracked = self.link.orders.get(client_id)
+        # Ours, and already settled and forgotten: the OMS has heard of it (accepted,
+        # or found by a reconciliation). A FULL placement answer settles a taker
+        # order before the stream's NEW for it arrives; that NEW is not told again.
+        settled_earlier = (
+            tracked is None and (report.symbol, report.order_id) in self.link.own_orders
+        )
         if tracked is not None:
             tracked.order_id = report.order_id
             self.link.own_orders.add((report.symbol, report.order_id))
@@ -747,7 +753,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             if isinstance(message, OrderFilled):
                 self._forward_fill(message, report.trade_id, report.symbol)
             elif isinstance(message, OrderAccepted):
-                if self._first_accept(message.client_order_id):
+                if not settled_earlier and self._first_accept(message.client_order_id):
                     self.reports_to.tell(message)
             else:
                 self.reports_to.tell(message)
