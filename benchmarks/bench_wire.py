@@ -24,14 +24,26 @@ connection logged on, places the same order as ``order.place`` on it; the
 floor is a bare trio-websocket client (``_binance.BareWsClient``) logged on
 the same way, sending the same ``order.place`` frame and timing it inside its
 own trio thread. The four kinds of round trip take turns in a rotating order.
+
+The adapter's figure holds three thread hops the bare client's does not (it is
+timed inside its own trio thread): the request into the broker actor's mailbox,
+the actor handing the order to its session's trio thread (``run_sync_soon``), and
+the reply from that thread into the caller's mailbox. A fifth kind, in the same
+rotation, times those three hops with no work at all (``Relay``): the floor of
+"broker actor + trio session thread", reported as ``wire.ws_thread_hops.p50`` and
+in the WebSocket figures' details, so what the adapter adds over the bare client
+can be read as hops and work.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import trio
 
 from tradenode.actors import BrokerReply, BrokerRequest, Outcome
 from tradenode.brokers.binance import (
@@ -45,8 +57,10 @@ from tradenode.messages import OrderFilled, OrderType, Side, SubmitOrder
 from tradenode.supervision import (
     Actor,
     ActorSystem,
+    Address,
     ChildSpec,
     SupervisorSpec,
+    TrioThread,
 )
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
@@ -56,12 +70,40 @@ from ._common import Options, perf_ns, result, summarize_ns, wait_until
 NAME = "wire"
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One trip through ``Relay``'s three thread hops."""
+
+    n: int
+
+
+class Relay(Actor):
+    """The adapter's thread hops with no work: each ``Hop`` goes from this actor's
+    mailbox to an idle trio thread (``run_sync_soon``, as the broker hands an order
+    to its session) and from there into the probe's mailbox (as the session's
+    reader tells the reply)."""
+
+    def __init__(self, token: trio.lowlevel.TrioToken, probe: Address) -> None:
+        self.token = token
+        self.probe = probe
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, Hop):
+            self.token.run_sync_soon(self.probe.tell, message)
+        return None
+
+
+async def _current_token() -> trio.lowlevel.TrioToken:
+    return trio.lowlevel.current_trio_token()
+
+
 class Probe(Actor):
     """Plays the breaker (gets ``BrokerReply``) and the OMS (gets the reports)."""
 
     def __init__(self) -> None:
         self.replies: dict[int, tuple[int, BrokerReply]] = {}
         self.filled: set[str] = set()
+        self.hops: dict[int, int] = {}
         self.changed = threading.Condition()
 
     def receive(self, message: Any) -> Any:
@@ -71,6 +113,8 @@ class Probe(Actor):
                 self.replies[message.seq] = (now, message)
             elif isinstance(message, OrderFilled):
                 self.filled.add(message.client_order_id)
+            elif isinstance(message, Hop):
+                self.hops[message.n] = now
             else:
                 return None
             self.changed.notify_all()
@@ -122,11 +166,20 @@ def run(options: Options) -> list[dict[str, Any]]:
                 order_entry="websocket",
             )
 
+        hop_thread = TrioThread("wire-hops")
+        hop_token = hop_thread.run(_current_token)
+
+        def relay_factory() -> Relay:
+            probe_address = system.lookup("/wire/probe")
+            assert probe_address is not None
+            return Relay(hop_token, probe_address)
+
         system.start(
             SupervisorSpec(
                 "wire",
                 children=(
                     ChildSpec("probe", probe_factory),
+                    ChildSpec("relay", relay_factory),
                     ChildSpec("broker", broker_factory),
                     ChildSpec("broker_ws", ws_broker_factory),
                 ),
@@ -143,7 +196,9 @@ def run(options: Options) -> list[dict[str, Any]]:
             broker = system.lookup("/wire/broker")
             ws_broker = system.lookup("/wire/broker_ws")
             probe_address = system.lookup("/wire/probe")
+            relay = system.lookup("/wire/relay")
             assert broker is not None and ws_broker is not None and probe_address is not None
+            assert relay is not None
             probe = probes[-1]
             bare_ws.__enter__()
             n = 0
@@ -196,7 +251,22 @@ def run(options: Options) -> list[dict[str, Any]]:
                 probe.wait(lambda: coid in probe.filled)
                 return elapsed
 
-            kinds = (adapter_round_trip, bare_round_trip, ws_adapter_round_trip, bare_ws_round_trip)
+            def hops_round_trip() -> int:
+                nonlocal n
+                n += 1
+                hop = n
+                started = perf_ns()
+                relay.tell(Hop(hop))
+                probe.wait(lambda: hop in probe.hops)
+                return probe.hops[hop] - started
+
+            kinds = (
+                adapter_round_trip,
+                bare_round_trip,
+                ws_adapter_round_trip,
+                bare_ws_round_trip,
+                hops_round_trip,
+            )
             samples: dict[Any, list[int]] = {kind: [] for kind in kinds}
             for _ in range(20):  # warm every connection up
                 for kind in kinds:
@@ -212,17 +282,20 @@ def run(options: Options) -> list[dict[str, Any]]:
             if bare_ws.socket is not None:
                 bare_ws.__exit__()
             system.shutdown(30)
+            hop_thread.close()
     node_stats, floor_stats = (
         summarize_ns(samples[adapter_round_trip]),
         summarize_ns(samples[bare_round_trip]),
     )
     ws_stats = summarize_ns(samples[ws_adapter_round_trip])
     ws_floor_stats = summarize_ns(samples[bare_ws_round_trip])
+    hops_stats = summarize_ns(samples[hops_round_trip])
     details = {"round_trips": count, "adapter_us": node_stats, "bare_httpx_us": floor_stats}
     ws_details = {
         "round_trips": count,
         "adapter_ws_us": ws_stats,
         "bare_ws_us": ws_floor_stats,
+        "thread_hops_us": hops_stats,
         "adapter_rest_us": node_stats,
         "bare_httpx_us": floor_stats,
         "venue_calls": ws_calls,
@@ -276,6 +349,17 @@ def run(options: Options) -> list[dict[str, Any]]:
             unit="us",
             floor=ws_floor_stats["p99"],
             notes=ws_notes,
+            details=ws_details,
+        ),
+        result(
+            f"{NAME}.ws_thread_hops.p50",
+            "the adapter's three thread hops with no work (actor mailbox -> trio thread ->"
+            " caller's mailbox), same run",
+            value=hops_stats["p50"],
+            unit="us",
+            floor=None,
+            notes="what the adapter's WebSocket figure holds and the bare client's does not:"
+            " its floor is the bare client plus this",
             details=ws_details,
         ),
         result(

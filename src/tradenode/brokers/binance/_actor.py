@@ -738,6 +738,12 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         client_id = report.original_client_order_id or report.client_order_id
         self.link.client_ids[(report.symbol, report.order_id)] = client_id
         tracked = self.link.orders.get(client_id)
+        # Ours, and already settled and forgotten: the OMS has heard of it (accepted,
+        # or found by a reconciliation). A FULL placement answer settles a taker
+        # order before the stream's NEW for it arrives; that NEW is not told again.
+        settled_earlier = (
+            tracked is None and (report.symbol, report.order_id) in self.link.own_orders
+        )
         if tracked is not None:
             tracked.order_id = report.order_id
             self.link.own_orders.add((report.symbol, report.order_id))
@@ -747,7 +753,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             if isinstance(message, OrderFilled):
                 self._forward_fill(message, report.trade_id, report.symbol)
             elif isinstance(message, OrderAccepted):
-                if self._first_accept(message.client_order_id):
+                if not settled_earlier and self._first_accept(message.client_order_id):
                     self.reports_to.tell(message)
             else:
                 self.reports_to.tell(message)
@@ -1268,11 +1274,21 @@ async def _submit(
 @dataclass(frozen=True, slots=True)
 class _PlacementAnswer:
     """What the session's reader needs to answer an ``order.place`` itself: an
-    accepted order goes to the OMS (with the fills of a FULL answer) and its reply to
-    the breaker straight from the reader, one hop sooner than through the actor's
-    mailbox; the actor gets the bookkeeping (``_Answered``) first, so anything the
-    breaker sends next about the order finds it done. Anything else (a refusal, an
-    unreadable answer, a failure) goes to the actor as a ``_Done``, as for REST.
+    accepted order's reply goes to the breaker, then the order goes to the OMS (with
+    the fills of a FULL answer), straight from the reader, one hop sooner than
+    through the actor's mailbox; the actor gets the bookkeeping (``_Answered``) last.
+    Anything else (a refusal, an unreadable answer, a failure) goes to the actor as a
+    ``_Done``, as for REST.
+
+    Why this order: the reply is the acknowledgement the breaker (and whoever waits
+    behind it) is waiting for, so nothing else is built or told before it; the order
+    is known accepted by then (its answer parsed, fills included). The breaker's next
+    request about the same order still finds the books done: the base keeps the
+    order busy until the actor has handled ``_Answered`` (``completing``), and holds
+    such a request back until then. ``_Answered`` goes last so the request stops
+    counting as I/O in flight only once the OMS's messages are in its mailbox (the
+    node is never seen quiescent between the two), and still before the account's
+    events for the order, which the reader handles after this returns.
 
     Only reads here: the actor's ``dispatched`` is shared, and whoever pops the
     request's entry (this, ``_on_done`` or ``disconnect``) is the one that answers."""
@@ -1300,7 +1316,9 @@ class _PlacementAnswer:
                 entry = self.dispatched.pop(request.seq, None)
                 if entry is None:
                     return  # answered TRANSPORT by a stopping actor meanwhile
-                self.me.tell(_Answered(request, result, order, fills))
+                usage = result.usage if result.usage is not None else HeaderRates({}, {})
+                rates = _rate_observations(usage, self.rate_limits, entry[1])
+                request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
                 self.reports_to.tell(
                     OrderAccepted(
                         client_order_id=order.client_order_id,
@@ -1311,9 +1329,7 @@ class _PlacementAnswer:
                 )
                 for _trade_id, fill in fills:
                     self.reports_to.tell(fill)
-                usage = result.usage if result.usage is not None else HeaderRates({}, {})
-                rates = _rate_observations(usage, self.rate_limits, entry[1])
-                request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
+                self.me.tell(_Answered(request, result, order, fills))
                 return
         self.me.tell(_Done(request, (result,)))
 
