@@ -71,7 +71,7 @@ from ._oms_snapshot import (
 )
 from ._order_lifecycle import LIVE_AT_VENUE, PENDING, is_legal_transition
 from ._parents import ParentBook, ParentRecord
-from ._positions import PositionBook, PositionFill
+from ._positions import PositionBook
 
 __all__ = [
     "OMS_SNAPSHOT_VERSION",
@@ -1214,18 +1214,16 @@ class OmsState:
 
         self.parents.on_fill(tracked.client_order_id, fill, ts_ns)
         effects.fill = fill
-        effects.positions = self._positions.apply_fill(
-            PositionFill(
-                venue=fill.venue,
-                symbol=fill.symbol,
-                strategy_id=tracked.order.strategy_id,
-                side=fill.side,
-                quantity=fill.last_quantity,
-                price=fill.last_price,
-                commission=fill.commission,
-                commission_asset=fill.commission_asset,
-                ts_ns=ts_ns,
-            )
+        effects.positions = self._positions.execute(
+            venue=fill.venue,
+            symbol=fill.symbol,
+            strategy_id=tracked.order.strategy_id,
+            side=fill.side,
+            quantity=fill.last_quantity,
+            price=fill.last_price,
+            commission=fill.commission,
+            commission_asset=fill.commission_asset,
+            ts_ns=ts_ns,
         )
         return None
 
