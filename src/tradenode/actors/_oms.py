@@ -410,7 +410,7 @@ class OmsActor(Actor):
                 return
         now = self.context.now_ns()
         try:
-            self.state.register(order, now)
+            self.state.track(order, now)
         except DuplicateOrderError as exc:
             self._publish(
                 OrderDenied(
@@ -450,7 +450,7 @@ class OmsActor(Actor):
                 order.strategy_id,
             )
             return
-        self.state.mark_submitted(order.client_order_id, now)
+        self.state.submitted(order.client_order_id, now)
         seq = self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
         crash_point("after_intent")
         # The breaker first: it is the order's way out; subscribers hear one

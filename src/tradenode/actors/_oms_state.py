@@ -591,10 +591,18 @@ class OmsState:
         """Tracks a new order as INITIALIZED; raises :class:`DuplicateOrderError` on a reused id.
 
         A child (``order.parent_id``) is linked to its parent."""
-        view = self._register(order, ts_ns, replacement_of=None, carried_at_link=_ZERO).view()
+        return self._track(order, ts_ns).view()
+
+    def track(self, order: SubmitOrder, ts_ns: int) -> None:
+        """:meth:`register` for a caller that reads no view of the order (the OMS
+        actor routing a new order): the same state change, no view built."""
+        self._track(order, ts_ns)
+
+    def _track(self, order: SubmitOrder, ts_ns: int) -> _Order:
+        tracked = self._register(order, ts_ns, replacement_of=None, carried_at_link=_ZERO)
         if order.parent_id is not None:
             self.parents.link_child(order.parent_id, order.client_order_id)
-        return view
+        return tracked
 
     def register_parent(self, order: SubmitParentOrder, ts_ns: int) -> ParentRecord:
         """Tracks a parent order as WORKING (``ParentTransitionError`` on a reused id)."""
@@ -627,7 +635,15 @@ class OmsState:
 
     def mark_submitted(self, client_order_id: str, ts_ns: int) -> ApplyResult:
         """Call before handing the order to its broker, so no report can overtake it."""
+        return self._run(client_order_id, ts_ns, "mark_submitted", self._submitter(ts_ns))
 
+    def submitted(self, client_order_id: str, ts_ns: int) -> bool:
+        """:meth:`mark_submitted` for a caller that reads no result but whether it
+        applied (the OMS actor routing an order it has just registered): the same
+        state change and log line, no result or view built."""
+        return self._step(client_order_id, ts_ns, "mark_submitted", self._submitter(ts_ns))[0]
+
+    def _submitter(self, ts_ns: int) -> _Handler:
         def submit(tracked: _Order, _: _Effects) -> _Verdict | None:
             verdict = self._transition(tracked, _S.SUBMITTED)
             if verdict is None:
@@ -635,7 +651,7 @@ class OmsState:
                 self._metrics.submitted_orders += 1
             return verdict
 
-        return self._run(client_order_id, ts_ns, "mark_submitted", submit)
+        return submit
 
     def mark_pending_cancel(self, client_order_id: str, ts_ns: int) -> ApplyResult:
         return self._run(
@@ -1529,23 +1545,66 @@ class OmsState:
         *,
         venue: str | None = None,
     ) -> ApplyResult:
-        """The one path every command and report takes: find, handle, check links, retire."""
-        tracked = self._find(client_order_id)
+        """The one path every command and report takes (:meth:`_step`), as a result."""
+        _, tracked, previous_status, verdict, effects = self._step(
+            client_order_id, ts_ns, action, handler, venue=venue
+        )
         if tracked is None:
-            reason = IgnoreReason.UNKNOWN_ORDER
-            _LOGGER.info("%s %s ignored: %s", action, client_order_id, reason.value)
             return ApplyResult(
                 client_order_id=client_order_id,
                 applied=False,
                 status=None,
                 previous_status=None,
-                reason=reason,
+                reason=IgnoreReason.UNKNOWN_ORDER,
                 detail="not tracked, or completed long enough ago to be forgotten",
             )
+        if verdict is not None:
+            reason, detail = verdict
+            return ApplyResult(
+                client_order_id=client_order_id,
+                applied=False,
+                status=tracked.status,
+                previous_status=previous_status,
+                reason=reason,
+                detail=detail,
+                order=tracked.view(),
+            )
+        return ApplyResult(
+            client_order_id=client_order_id,
+            applied=True,
+            status=tracked.status,
+            previous_status=previous_status,
+            detail=effects.detail,
+            drifts=tuple(effects.drifts),
+            order=tracked.view(),
+            fill=effects.fill,
+            position_updates=effects.positions,
+            linked_orders=tuple(linked.view() for linked in effects.linked),
+            inferred_accept=effects.inferred_accept,
+        )
+
+    def _step(
+        self,
+        client_order_id: str,
+        ts_ns: int,
+        action: str,
+        handler: _Handler,
+        *,
+        venue: str | None = None,
+    ) -> tuple[bool, _Order | None, OrderStatus | None, _Verdict | None, _Effects]:
+        """Find, handle, check links, retire; log what was ignored. Returns whether
+        it applied, the order (None when unknown), its status before, the verdict
+        that ignored it (None when applied) and what the handler did besides."""
+        effects = _Effects()
+        tracked = self._find(client_order_id)
+        if tracked is None:
+            _LOGGER.info(
+                "%s %s ignored: %s", action, client_order_id, IgnoreReason.UNKNOWN_ORDER.value
+            )
+            return False, None, None, None, effects
         if client_order_id in self._completed:
             self._completed.move_to_end(client_order_id)
         previous_status = tracked.status
-        effects = _Effects()
         if venue is not None and venue != tracked.order.venue:
             verdict: _Verdict | None = (
                 IgnoreReason.MISMATCH,
@@ -1563,15 +1622,7 @@ class OmsState:
                 reason.value,
                 detail,
             )
-            return ApplyResult(
-                client_order_id=client_order_id,
-                applied=False,
-                status=tracked.status,
-                previous_status=previous_status,
-                reason=reason,
-                detail=detail,
-                order=tracked.view(),
-            )
+            return False, tracked, previous_status, verdict, effects
 
         tracked.last_update_ns = ts_ns
         for linked in effects.linked:
@@ -1581,19 +1632,7 @@ class OmsState:
         self._check_logical_order(tracked, effects)
         for member in (tracked, *effects.linked):
             self._retire_if_done(member)
-        return ApplyResult(
-            client_order_id=client_order_id,
-            applied=True,
-            status=tracked.status,
-            previous_status=previous_status,
-            detail=effects.detail,
-            drifts=tuple(effects.drifts),
-            order=tracked.view(),
-            fill=effects.fill,
-            position_updates=effects.positions,
-            linked_orders=tuple(linked.view() for linked in effects.linked),
-            inferred_accept=effects.inferred_accept,
-        )
+        return True, tracked, previous_status, None, effects
 
     def _check_logical_order(self, tracked: _Order, effects: _Effects) -> None:
         if tracked.replacement_of is None and tracked.replaced_by is None:
