@@ -231,6 +231,7 @@ class OmsActor(Actor):
         and a monotonic clock keep insertion order = deadline order, so the sweep
         looks only at the head; an acknowledged order leaves at once."""
         self._ack_timer: Cancellable | None = None
+        self._risk_address: Address | None = None
 
     def receive(self, message: Any) -> Any:
         answer = self._receive(message)
@@ -459,7 +460,12 @@ class OmsActor(Actor):
         submitted = OrderSubmitted(
             client_order_id=order.client_order_id, venue=order.venue, ts_ns=now
         )
-        self._publish(Routed(order, submitted), order.strategy_id)
+        # Not to the risk guard: it added this very order to its book when it
+        # approved it (``_risk.py``, ``RiskGuard._on_order``: ``book.approved.add``,
+        # which ignores an id it has), so the event would only wake it. The
+        # Routed of a replacement (``_modify``) and of a flatten order
+        # (``_flatten``), orders the guard never approved, still reach it.
+        self._publish(Routed(order, submitted), order.strategy_id, skip=self._risk_guard())
         self._await_ack(order.client_order_id)
 
     def _denied(self, denied: RiskDenied) -> None:
@@ -959,13 +965,31 @@ class OmsActor(Actor):
     def _publish_report(self, report: Message, view: TrackedOrderView | None) -> None:
         self._publish(report, None if view is None else view.strategy_id)
 
-    def _publish(self, message: Message | Routed | PositionDrift, strategy_id: str | None) -> None:
+    def _risk_guard(self) -> Address | None:
+        """The risk guard's address (stable across its restarts: resolved once it exists)."""
+        address = self._risk_address
+        if address is None:
+            address = self._risk_address = self.directory.system.lookup(
+                self.directory.path("core", "risk")
+            )
+        return address
+
+    def _publish(
+        self,
+        message: Message | Routed | PositionDrift,
+        strategy_id: str | None,
+        *,
+        skip: Address | None = None,
+    ) -> None:
+        """Tell ``message`` to every subscriber it concerns, but ``skip``."""
         if isinstance(message, OrderDenied):
             self.store.denials += 1
         elif isinstance(message, OrderRejected):
             self.store.rejections += 1
         broadcast = isinstance(message, TradingStateChanged | PositionDrift)
         for subscription in self.store.subscribers:
+            if subscription.subscriber is skip:
+                continue
             if (
                 broadcast
                 or subscription.strategy_id is None
