@@ -62,9 +62,9 @@ from ._oms_snapshot import (
     StoredOrder,
     completed_entry,
     execution,
+    hot_entry,
     kind_name,
     order_from_plain,
-    order_to_plain,
     read_completed,
     read_decimal,
     typed,
@@ -994,7 +994,10 @@ class OmsState:
             "completed_capacity": self._completed_capacity,
             "latency_window": self._metrics.ack_latencies.maxlen,
             "fill_sequence": self._fill_sequence,
-            "hot": [order_to_plain(tracked.values()) for tracked in self._hot.values()],
+            "hot": [
+                hot_entry(client_order_id, tracked.values())
+                for client_order_id, tracked in self._hot.items()
+            ],
             "schema": copy.deepcopy(SCHEMA),
             "completed": [
                 # Untouched since restore, a stored order's record is what encoding it would give.
