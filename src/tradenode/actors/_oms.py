@@ -97,6 +97,7 @@ EXTERNAL_STRATEGY = "external"
 
 #: Every venue report the OMS applies: the members of ``ExecutionReport``.
 _REPORTS: tuple[type[Message], ...] = get_args(ExecutionReport)
+_REPORT_TYPES: frozenset[type] = frozenset(_REPORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +247,17 @@ class OmsActor(Actor):
         return answer
 
     def _receive(self, message: Any) -> Any:
-        if isinstance(message, _REPORTS):
+        # The messages of every order first, by their exact type (a set lookup):
+        # the isinstance chain below would test a WriteAhead against 17 types.
+        kind = type(message)
+        if kind in _REPORT_TYPES:
+            self._on_report(message)
+        elif kind is SubmitOrder:
+            self._submit(message)
+        elif kind is WriteAhead:
+            if self.store.journal is not None:
+                self.store.journal.release(message.seq)
+        elif isinstance(message, _REPORTS):
             self._on_report(message)
         elif isinstance(message, SubmitOrder):
             self._submit(message)

@@ -69,7 +69,14 @@ from ._oms_snapshot import (
     read_decimal,
     typed,
 )
-from ._order_lifecycle import LIVE_AT_VENUE, PENDING, is_legal_transition
+from ._order_lifecycle import (
+    LIVE_AT_VENUE,
+    OPEN,
+    PENDING,
+    PENDING_STATUSES,
+    TERMINAL,
+    is_legal_transition,
+)
 from ._parents import ParentBook, ParentRecord
 from ._positions import PositionBook
 
@@ -1168,7 +1175,7 @@ class OmsState:
         self._executions[(fill.venue, fill.execution_id)] = tracked.client_order_id
         if tracked.accepted_ns is None and self._unacknowledged(tracked):
             tracked.accepted_ns = ts_ns
-            if tracked.status in PENDING and tracked.resume_status is _S.SUBMITTED:
+            if tracked.status in PENDING_STATUSES and tracked.resume_status is _S.SUBMITTED:
                 tracked.resume_status = _S.ACCEPTED
             effects.inferred_accept = OrderAccepted(
                 client_order_id=tracked.client_order_id,
@@ -1202,7 +1209,7 @@ class OmsState:
             target = _S.FILLED if complete else _S.PARTIALLY_FILLED
             if target is not status:
                 self._set_status(tracked, target)
-        elif status in PENDING:
+        elif status in PENDING_STATUSES:
             if complete:
                 self._set_status(tracked, _S.FILLED)
             else:
@@ -1466,21 +1473,22 @@ class OmsState:
         return self._transition(tracked, tracked.resume_status)
 
     def _set_status(self, tracked: _Order, target: OrderStatus) -> None:
-        if target in PENDING:
-            if tracked.status not in PENDING:
+        if target in PENDING_STATUSES:
+            if tracked.status not in PENDING_STATUSES:
                 tracked.resume_status = tracked.status
         else:
             tracked.resume_status = None
-        was_open = tracked.status.is_open
+        was_open = tracked.status in OPEN
         tracked.status = target
-        if was_open != target.is_open:
-            self._open_by_venue[tracked.order.venue] += 1 if target.is_open else -1
+        now_open = target in OPEN
+        if was_open != now_open:
+            self._open_by_venue[tracked.order.venue] += 1 if now_open else -1
         if target is _S.FILLED:
             self._metrics.filled_orders += 1
 
     def _unacknowledged(self, tracked: _Order) -> bool:
         return tracked.status is _S.SUBMITTED or (
-            tracked.status in PENDING and tracked.resume_status is _S.SUBMITTED
+            tracked.status in PENDING_STATUSES and tracked.resume_status is _S.SUBMITTED
         )
 
     @staticmethod
@@ -1723,10 +1731,10 @@ class OmsState:
 
     def _retire_if_done(self, tracked: _Order) -> None:
         """Moves a finished logical order, all members at once, to the completed LRU."""
-        if tracked.client_order_id not in self._hot or not tracked.status.is_terminal:
+        if tracked.status not in TERMINAL or tracked.client_order_id not in self._hot:
             return
         chain = self._chain(tracked)
-        if not all(member.status.is_terminal for member in chain):
+        if not all(member.status in TERMINAL for member in chain):
             return
         for member in chain:
             retired = self._hot.pop(member.client_order_id, None)
