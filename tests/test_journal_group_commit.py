@@ -401,3 +401,52 @@ def test_every_record_and_none_are_unchanged(tmp_path: Path, fsync: GatedFsync) 
         opened.append(b"a")
         assert (opened.durable_seq, fsync.count - before) == (0, 0)
         assert os.path.getsize(next((tmp_path / "none").glob("segment-*.tnj"))) > 0
+
+
+class RacingWake:
+    """The leader's wake-up lock, with its first timed sleep running out just as an
+    appender claims the wake-up and releases it, and a second appender claiming the
+    leader's next sleep before that sleep begins (the releases' errors are kept)."""
+
+    def __init__(self, opened: Journal) -> None:
+        self.opened = opened
+        self.real = opened._wake
+        self.errors: list[BaseException] = []
+        self.timed_out = False
+        self.raced = threading.Event()
+
+    def _claim_and_release(self) -> None:
+        with self.opened._lock:
+            claimed, self.opened._leader_asleep = self.opened._leader_asleep, False
+        if claimed:
+            try:
+                self.real.release()
+            except RuntimeError as exc:
+                self.errors.append(exc)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not self.timed_out and timeout > 0:
+            self.timed_out = True
+            self._claim_and_release()  # the first appender, a moment too late
+            return False
+        if self.timed_out and not self.raced.is_set():
+            self._claim_and_release()  # the second one, before the leader sleeps
+            self.raced.set()
+        return self.real.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self.real.release()
+
+
+@pytest.mark.usefixtures("patient")
+def test_a_wake_up_claimed_as_a_timed_sleep_runs_out_is_not_released_twice(
+    journal: tuple[Journal, Durable],
+) -> None:
+    opened, durable = journal
+    wake = RacingWake(opened)
+    opened._wake = wake  # type: ignore[assignment]
+    seq = opened.append(b"fill", urgent=False)  # the leader wakes, then sleeps for the lazy wait
+    assert wake.raced.wait(WAIT)
+    opened.urge(seq)
+    assert durable.wait_for(seq) == [seq]
+    assert wake.errors == []

@@ -97,6 +97,7 @@ EXTERNAL_STRATEGY = "external"
 
 #: Every venue report the OMS applies: the members of ``ExecutionReport``.
 _REPORTS: tuple[type[Message], ...] = get_args(ExecutionReport)
+_REPORT_TYPES: frozenset[type] = frozenset(_REPORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,7 @@ class OmsActor(Actor):
         and a monotonic clock keep insertion order = deadline order, so the sweep
         looks only at the head; an acknowledged order leaves at once."""
         self._ack_timer: Cancellable | None = None
+        self._risk_address: Address | None = None
 
     def receive(self, message: Any) -> Any:
         answer = self._receive(message)
@@ -245,7 +247,17 @@ class OmsActor(Actor):
         return answer
 
     def _receive(self, message: Any) -> Any:
-        if isinstance(message, _REPORTS):
+        # The messages of every order first, by their exact type (a set lookup):
+        # the isinstance chain below would test a WriteAhead against 17 types.
+        kind = type(message)
+        if kind in _REPORT_TYPES:
+            self._on_report(message)
+        elif kind is SubmitOrder:
+            self._submit(message)
+        elif kind is WriteAhead:
+            if self.store.journal is not None:
+                self.store.journal.release(message.seq)
+        elif isinstance(message, _REPORTS):
             self._on_report(message)
         elif isinstance(message, SubmitOrder):
             self._submit(message)
@@ -407,7 +419,7 @@ class OmsActor(Actor):
                 return
         now = self.context.now_ns()
         try:
-            self.state.register(order, now)
+            self.state.track(order, now)
         except DuplicateOrderError as exc:
             self._publish(
                 OrderDenied(
@@ -447,7 +459,7 @@ class OmsActor(Actor):
                 order.strategy_id,
             )
             return
-        self.state.mark_submitted(order.client_order_id, now)
+        self.state.submitted(order.client_order_id, now)
         seq = self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
         crash_point("after_intent")
         # The breaker first: it is the order's way out; subscribers hear one
@@ -456,7 +468,12 @@ class OmsActor(Actor):
         submitted = OrderSubmitted(
             client_order_id=order.client_order_id, venue=order.venue, ts_ns=now
         )
-        self._publish(Routed(order, submitted), order.strategy_id)
+        # Not to the risk guard: it added this very order to its book when it
+        # approved it (``_risk.py``, ``RiskGuard._on_order``: ``book.approved.add``,
+        # which ignores an id it has), so the event would only wake it. The
+        # Routed of a replacement (``_modify``) and of a flatten order
+        # (``_flatten``), orders the guard never approved, still reach it.
+        self._publish(Routed(order, submitted), order.strategy_id, skip=self._risk_guard())
         self._await_ack(order.client_order_id)
 
     def _denied(self, denied: RiskDenied) -> None:
@@ -956,13 +973,31 @@ class OmsActor(Actor):
     def _publish_report(self, report: Message, view: TrackedOrderView | None) -> None:
         self._publish(report, None if view is None else view.strategy_id)
 
-    def _publish(self, message: Message | Routed | PositionDrift, strategy_id: str | None) -> None:
+    def _risk_guard(self) -> Address | None:
+        """The risk guard's address (stable across its restarts: resolved once it exists)."""
+        address = self._risk_address
+        if address is None:
+            address = self._risk_address = self.directory.system.lookup(
+                self.directory.path("core", "risk")
+            )
+        return address
+
+    def _publish(
+        self,
+        message: Message | Routed | PositionDrift,
+        strategy_id: str | None,
+        *,
+        skip: Address | None = None,
+    ) -> None:
+        """Tell ``message`` to every subscriber it concerns, but ``skip``."""
         if isinstance(message, OrderDenied):
             self.store.denials += 1
         elif isinstance(message, OrderRejected):
             self.store.rejections += 1
         broadcast = isinstance(message, TradingStateChanged | PositionDrift)
         for subscription in self.store.subscribers:
+            if subscription.subscriber is skip:
+                continue
             if (
                 broadcast
                 or subscription.strategy_id is None

@@ -226,7 +226,7 @@ def _position(position: PositionSnapshot) -> dict[str, Any]:
 def _register(state: OmsState, entry: JournalEntry) -> bool:
     order = _order(entry)
     try:
-        state.register(order, entry.ts_ns)
+        state.track(order, entry.ts_ns)
     except OmsError as exc:
         _LOGGER.info("replay: register %s refused: %s", order.client_order_id, exc)
         return False
@@ -243,7 +243,7 @@ def _denied(state: OmsState, entry: JournalEntry) -> bool:
 
 
 def _submitted(state: OmsState, entry: JournalEntry) -> bool:
-    return state.mark_submitted(_client_order_id(entry), entry.ts_ns).applied
+    return state.submitted(_client_order_id(entry), entry.ts_ns)
 
 
 def _pending_cancel(state: OmsState, entry: JournalEntry) -> bool:

@@ -31,7 +31,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import Any, Final, Generic, NamedTuple, TypeVar, cast
 
 import msgpack
 
@@ -47,12 +47,14 @@ __all__ = [
     "RECORD_FIELDS",
     "RECORD_NAMES",
     "SCHEMA",
+    "DeferredMessage",
     "DeferredRecord",
     "RecordMemo",
     "StoredOrder",
     "completed_entry",
     "encode_record",
     "execution",
+    "hot_entry",
     "kind_name",
     "message",
     "optional",
@@ -158,14 +160,26 @@ RECORD_NAMES: Final = tuple(name for name, _ in RECORD_FIELDS)
 def order_to_plain(values: Sequence[Any]) -> dict[str, Any]:
     """An order's values (in ``RECORD_NAMES`` order) as a map: a hot order, or a version 1
     completed one. Messages are the bytes of the message codec."""
+    return _order_map(
+        values,
+        _encode_message(values[_ORDER_AT]),
+        [_encode_message(fill) for _, fill in values[_FILLS_AT]],
+    )
+
+
+def _order_map(values: Sequence[Any], order: object, fills: list[Any]) -> dict[str, Any]:
+    """:func:`order_to_plain`'s map, with the order's and its fills' messages as given
+    (their bytes, or :class:`DeferredMessage`s that pack as those bytes)."""
     plain = dict(zip(RECORD_NAMES, values, strict=True))
     for name in ("status", "resume_status", "denial_code"):
         member = plain[name]
         plain[name] = None if member is None else member.value
     for name in ("filled", "fill_notional", "commission", "carried_at_link", "predecessors_filled"):
         plain[name] = str(plain[name])
-    plain["order"] = _encode_message(plain["order"])
-    plain["fills"] = [[sequence, _encode_message(fill)] for sequence, fill in plain["fills"]]
+    plain["order"] = order
+    plain["fills"] = [
+        [sequence, message] for (sequence, _), message in zip(plain["fills"], fills, strict=True)
+    ]
     return plain
 
 
@@ -471,6 +485,7 @@ class _RecordReader:
 _READER: Final = _RecordReader(SCHEMA)
 _STATUS_VALUES: Final = frozenset(status.value for status in OrderStatus)
 _FILLS_AT: Final = RECORD_NAMES.index("fills")
+_ORDER_AT: Final = RECORD_NAMES.index("order")
 
 
 class StoredOrder:
@@ -535,6 +550,19 @@ class StoredOrder:
         )
 
 
+def hot_entry(client_order_id: str, values: Sequence[Any]) -> dict[str, Any]:
+    """A hot order's snapshot entry: :func:`order_to_plain` of its values.
+
+    Inside :func:`remembering` it is the very map the previous snapshot made
+    when the order has not changed since (read it, do not change it), and its
+    messages may be :class:`DeferredMessage`\\s: pack with :func:`pack_default`.
+    """
+    memo = _MEMO.get()
+    if memo is not None:
+        return memo.hot_entry(client_order_id, values)
+    return order_to_plain(values)
+
+
 def completed_entry(client_order_id: str, values: Sequence[Any]) -> list[Any]:
     """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``.
 
@@ -572,10 +600,29 @@ class DeferredRecord:
         return record
 
 
+class DeferredMessage:
+    """A hot order's message (the order, or one of its fills), encoded only when the
+    snapshot is packed, once: the messages are immutable, and a hot order's entry
+    that changed reuses those of its messages that did not (:class:`RecordMemo`)."""
+
+    __slots__ = ("_encoded", "_message")
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+        self._encoded: bytes | None = None
+
+    def encode(self) -> bytes:
+        encoded = self._encoded
+        if encoded is None:  # two packers may both encode it: the same bytes
+            encoded = self._encoded = _encode_message(self._message)
+        return encoded
+
+
 def pack_default(value: object) -> bytes:
     """msgpack's ``default`` for a snapshot taken inside :func:`remembering`: a
-    :class:`DeferredRecord` packs as its record's bytes."""
-    if type(value) is DeferredRecord:
+    :class:`DeferredRecord` packs as its record's bytes, a :class:`DeferredMessage`
+    as its message's."""
+    if type(value) is DeferredRecord or type(value) is DeferredMessage:
         return value.encode()
     raise TypeError(f"can not serialize {type(value).__name__!r} object")
 
@@ -597,13 +644,47 @@ class RecordMemo:
     be packed, never changed.
     """
 
-    __slots__ = ("_current", "_previous", "hits", "misses")
+    __slots__ = ("_current", "_current_hot", "_previous", "_previous_hot", "hits", "misses")
 
     def __init__(self) -> None:
         self._previous: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
         self._current: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
+        self._previous_hot: dict[str, _HotSeen] = {}
+        self._current_hot: dict[str, _HotSeen] = {}
         self.hits = 0
         self.misses = 0
+
+    def hot_entry(self, client_order_id: str, values: Sequence[Any]) -> dict[str, Any]:
+        """A hot order's map, the previous snapshot's while the order's values are the
+        same objects (as for a completed order's entry); else a new map whose messages
+        are :class:`DeferredMessage`\\s, the previous ones where they are the same
+        messages (an order in flight changes its status and fills, seldom its terms)."""
+        fills = values[_FILLS_AT]
+        seen = self._previous_hot.get(client_order_id)
+        if seen is not None and (
+            len(seen.fills) == len(fills)
+            and all(map(operator.is_, seen.values, values))
+            and all(map(operator.is_, seen.fills, fills))
+        ):
+            self._current_hot[client_order_id] = seen
+            return seen.plain
+        order = values[_ORDER_AT]
+        if seen is not None and seen.values[_ORDER_AT] is order:
+            deferred_order = seen.order
+        else:
+            deferred_order = DeferredMessage(order)
+        deferred_fills: list[DeferredMessage] = []
+        for index, item in enumerate(fills):
+            if seen is not None and index < len(seen.fills) and seen.fills[index] is item:
+                deferred_fills.append(seen.deferred_fills[index])
+            else:
+                deferred_fills.append(DeferredMessage(item[1]))
+        kept = tuple(values)
+        plain = _order_map(kept, deferred_order, deferred_fills)
+        self._current_hot[client_order_id] = _HotSeen(
+            kept, tuple(fills), plain, deferred_order, tuple(deferred_fills)
+        )
+        return plain
 
     def entry(self, client_order_id: str, values: Sequence[Any]) -> list[Any]:
         fills = values[_FILLS_AT]
@@ -628,6 +709,18 @@ class RecordMemo:
     def turn(self) -> None:
         """A snapshot is done: keep what it used, forget the rest."""
         self._previous, self._current = self._current, {}
+        self._previous_hot, self._current_hot = self._current_hot, {}
+
+
+class _HotSeen(NamedTuple):
+    """What :meth:`RecordMemo.hot_entry` made a hot order's map from, and the map."""
+
+    values: tuple[Any, ...]
+    fills: tuple[Any, ...]
+    """The fills list's items when the map was made (the list itself changes)."""
+    plain: dict[str, Any]
+    order: DeferredMessage
+    deferred_fills: tuple[DeferredMessage, ...]
 
 
 _MEMO: Final[contextvars.ContextVar[RecordMemo | None]] = contextvars.ContextVar(

@@ -62,16 +62,23 @@ from ._oms_snapshot import (
     StoredOrder,
     completed_entry,
     execution,
+    hot_entry,
     kind_name,
     order_from_plain,
-    order_to_plain,
     read_completed,
     read_decimal,
     typed,
 )
-from ._order_lifecycle import LIVE_AT_VENUE, PENDING, is_legal_transition
+from ._order_lifecycle import (
+    LIVE_AT_VENUE,
+    OPEN,
+    PENDING,
+    PENDING_STATUSES,
+    TERMINAL,
+    is_legal_transition,
+)
 from ._parents import ParentBook, ParentRecord
-from ._positions import PositionBook, PositionFill
+from ._positions import PositionBook
 
 __all__ = [
     "OMS_SNAPSHOT_VERSION",
@@ -591,10 +598,18 @@ class OmsState:
         """Tracks a new order as INITIALIZED; raises :class:`DuplicateOrderError` on a reused id.
 
         A child (``order.parent_id``) is linked to its parent."""
-        view = self._register(order, ts_ns, replacement_of=None, carried_at_link=_ZERO).view()
+        return self._track(order, ts_ns).view()
+
+    def track(self, order: SubmitOrder, ts_ns: int) -> None:
+        """:meth:`register` for a caller that reads no view of the order (the OMS
+        actor routing a new order): the same state change, no view built."""
+        self._track(order, ts_ns)
+
+    def _track(self, order: SubmitOrder, ts_ns: int) -> _Order:
+        tracked = self._register(order, ts_ns, replacement_of=None, carried_at_link=_ZERO)
         if order.parent_id is not None:
             self.parents.link_child(order.parent_id, order.client_order_id)
-        return view
+        return tracked
 
     def register_parent(self, order: SubmitParentOrder, ts_ns: int) -> ParentRecord:
         """Tracks a parent order as WORKING (``ParentTransitionError`` on a reused id)."""
@@ -627,7 +642,15 @@ class OmsState:
 
     def mark_submitted(self, client_order_id: str, ts_ns: int) -> ApplyResult:
         """Call before handing the order to its broker, so no report can overtake it."""
+        return self._run(client_order_id, ts_ns, "mark_submitted", self._submitter(ts_ns))
 
+    def submitted(self, client_order_id: str, ts_ns: int) -> bool:
+        """:meth:`mark_submitted` for a caller that reads no result but whether it
+        applied (the OMS actor routing an order it has just registered): the same
+        state change and log line, no result or view built."""
+        return self._step(client_order_id, ts_ns, "mark_submitted", self._submitter(ts_ns))[0]
+
+    def _submitter(self, ts_ns: int) -> _Handler:
         def submit(tracked: _Order, _: _Effects) -> _Verdict | None:
             verdict = self._transition(tracked, _S.SUBMITTED)
             if verdict is None:
@@ -635,7 +658,7 @@ class OmsState:
                 self._metrics.submitted_orders += 1
             return verdict
 
-        return self._run(client_order_id, ts_ns, "mark_submitted", submit)
+        return submit
 
     def mark_pending_cancel(self, client_order_id: str, ts_ns: int) -> ApplyResult:
         return self._run(
@@ -978,7 +1001,10 @@ class OmsState:
             "completed_capacity": self._completed_capacity,
             "latency_window": self._metrics.ack_latencies.maxlen,
             "fill_sequence": self._fill_sequence,
-            "hot": [order_to_plain(tracked.values()) for tracked in self._hot.values()],
+            "hot": [
+                hot_entry(client_order_id, tracked.values())
+                for client_order_id, tracked in self._hot.items()
+            ],
             "schema": copy.deepcopy(SCHEMA),
             "completed": [
                 # Untouched since restore, a stored order's record is what encoding it would give.
@@ -1149,7 +1175,7 @@ class OmsState:
         self._executions[(fill.venue, fill.execution_id)] = tracked.client_order_id
         if tracked.accepted_ns is None and self._unacknowledged(tracked):
             tracked.accepted_ns = ts_ns
-            if tracked.status in PENDING and tracked.resume_status is _S.SUBMITTED:
+            if tracked.status in PENDING_STATUSES and tracked.resume_status is _S.SUBMITTED:
                 tracked.resume_status = _S.ACCEPTED
             effects.inferred_accept = OrderAccepted(
                 client_order_id=tracked.client_order_id,
@@ -1183,7 +1209,7 @@ class OmsState:
             target = _S.FILLED if complete else _S.PARTIALLY_FILLED
             if target is not status:
                 self._set_status(tracked, target)
-        elif status in PENDING:
+        elif status in PENDING_STATUSES:
             if complete:
                 self._set_status(tracked, _S.FILLED)
             else:
@@ -1214,18 +1240,16 @@ class OmsState:
 
         self.parents.on_fill(tracked.client_order_id, fill, ts_ns)
         effects.fill = fill
-        effects.positions = self._positions.apply_fill(
-            PositionFill(
-                venue=fill.venue,
-                symbol=fill.symbol,
-                strategy_id=tracked.order.strategy_id,
-                side=fill.side,
-                quantity=fill.last_quantity,
-                price=fill.last_price,
-                commission=fill.commission,
-                commission_asset=fill.commission_asset,
-                ts_ns=ts_ns,
-            )
+        effects.positions = self._positions.execute(
+            venue=fill.venue,
+            symbol=fill.symbol,
+            strategy_id=tracked.order.strategy_id,
+            side=fill.side,
+            quantity=fill.last_quantity,
+            price=fill.last_price,
+            commission=fill.commission,
+            commission_asset=fill.commission_asset,
+            ts_ns=ts_ns,
         )
         return None
 
@@ -1449,21 +1473,22 @@ class OmsState:
         return self._transition(tracked, tracked.resume_status)
 
     def _set_status(self, tracked: _Order, target: OrderStatus) -> None:
-        if target in PENDING:
-            if tracked.status not in PENDING:
+        if target in PENDING_STATUSES:
+            if tracked.status not in PENDING_STATUSES:
                 tracked.resume_status = tracked.status
         else:
             tracked.resume_status = None
-        was_open = tracked.status.is_open
+        was_open = tracked.status in OPEN
         tracked.status = target
-        if was_open != target.is_open:
-            self._open_by_venue[tracked.order.venue] += 1 if target.is_open else -1
+        now_open = target in OPEN
+        if was_open != now_open:
+            self._open_by_venue[tracked.order.venue] += 1 if now_open else -1
         if target is _S.FILLED:
             self._metrics.filled_orders += 1
 
     def _unacknowledged(self, tracked: _Order) -> bool:
         return tracked.status is _S.SUBMITTED or (
-            tracked.status in PENDING and tracked.resume_status is _S.SUBMITTED
+            tracked.status in PENDING_STATUSES and tracked.resume_status is _S.SUBMITTED
         )
 
     @staticmethod
@@ -1531,23 +1556,66 @@ class OmsState:
         *,
         venue: str | None = None,
     ) -> ApplyResult:
-        """The one path every command and report takes: find, handle, check links, retire."""
-        tracked = self._find(client_order_id)
+        """The one path every command and report takes (:meth:`_step`), as a result."""
+        _, tracked, previous_status, verdict, effects = self._step(
+            client_order_id, ts_ns, action, handler, venue=venue
+        )
         if tracked is None:
-            reason = IgnoreReason.UNKNOWN_ORDER
-            _LOGGER.info("%s %s ignored: %s", action, client_order_id, reason.value)
             return ApplyResult(
                 client_order_id=client_order_id,
                 applied=False,
                 status=None,
                 previous_status=None,
-                reason=reason,
+                reason=IgnoreReason.UNKNOWN_ORDER,
                 detail="not tracked, or completed long enough ago to be forgotten",
             )
+        if verdict is not None:
+            reason, detail = verdict
+            return ApplyResult(
+                client_order_id=client_order_id,
+                applied=False,
+                status=tracked.status,
+                previous_status=previous_status,
+                reason=reason,
+                detail=detail,
+                order=tracked.view(),
+            )
+        return ApplyResult(
+            client_order_id=client_order_id,
+            applied=True,
+            status=tracked.status,
+            previous_status=previous_status,
+            detail=effects.detail,
+            drifts=tuple(effects.drifts),
+            order=tracked.view(),
+            fill=effects.fill,
+            position_updates=effects.positions,
+            linked_orders=tuple(linked.view() for linked in effects.linked),
+            inferred_accept=effects.inferred_accept,
+        )
+
+    def _step(
+        self,
+        client_order_id: str,
+        ts_ns: int,
+        action: str,
+        handler: _Handler,
+        *,
+        venue: str | None = None,
+    ) -> tuple[bool, _Order | None, OrderStatus | None, _Verdict | None, _Effects]:
+        """Find, handle, check links, retire; log what was ignored. Returns whether
+        it applied, the order (None when unknown), its status before, the verdict
+        that ignored it (None when applied) and what the handler did besides."""
+        effects = _Effects()
+        tracked = self._find(client_order_id)
+        if tracked is None:
+            _LOGGER.info(
+                "%s %s ignored: %s", action, client_order_id, IgnoreReason.UNKNOWN_ORDER.value
+            )
+            return False, None, None, None, effects
         if client_order_id in self._completed:
             self._completed.move_to_end(client_order_id)
         previous_status = tracked.status
-        effects = _Effects()
         if venue is not None and venue != tracked.order.venue:
             verdict: _Verdict | None = (
                 IgnoreReason.MISMATCH,
@@ -1565,15 +1633,7 @@ class OmsState:
                 reason.value,
                 detail,
             )
-            return ApplyResult(
-                client_order_id=client_order_id,
-                applied=False,
-                status=tracked.status,
-                previous_status=previous_status,
-                reason=reason,
-                detail=detail,
-                order=tracked.view(),
-            )
+            return False, tracked, previous_status, verdict, effects
 
         tracked.last_update_ns = ts_ns
         for linked in effects.linked:
@@ -1583,19 +1643,7 @@ class OmsState:
         self._check_logical_order(tracked, effects)
         for member in (tracked, *effects.linked):
             self._retire_if_done(member)
-        return ApplyResult(
-            client_order_id=client_order_id,
-            applied=True,
-            status=tracked.status,
-            previous_status=previous_status,
-            detail=effects.detail,
-            drifts=tuple(effects.drifts),
-            order=tracked.view(),
-            fill=effects.fill,
-            position_updates=effects.positions,
-            linked_orders=tuple(linked.view() for linked in effects.linked),
-            inferred_accept=effects.inferred_accept,
-        )
+        return True, tracked, previous_status, None, effects
 
     def _check_logical_order(self, tracked: _Order, effects: _Effects) -> None:
         if tracked.replacement_of is None and tracked.replaced_by is None:
@@ -1683,10 +1731,10 @@ class OmsState:
 
     def _retire_if_done(self, tracked: _Order) -> None:
         """Moves a finished logical order, all members at once, to the completed LRU."""
-        if tracked.client_order_id not in self._hot or not tracked.status.is_terminal:
+        if tracked.status not in TERMINAL or tracked.client_order_id not in self._hot:
             return
         chain = self._chain(tracked)
-        if not all(member.status.is_terminal for member in chain):
+        if not all(member.status in TERMINAL for member in chain):
             return
         for member in chain:
             retired = self._hot.pop(member.client_order_id, None)

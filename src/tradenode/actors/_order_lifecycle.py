@@ -17,8 +17,11 @@ from tradenode.messages._enums import OrderStatus
 
 __all__ = [
     "LIVE_AT_VENUE",
+    "OPEN",
     "ORDER_TRANSITIONS",
     "PENDING",
+    "PENDING_STATUSES",
+    "TERMINAL",
     "is_legal_transition",
 ]
 
@@ -33,6 +36,20 @@ PENDING = frozenset({_S.PENDING_CANCEL, _S.PENDING_REPLACE})
 LIVE_AT_VENUE = frozenset({_S.ACCEPTED, _S.PARTIALLY_FILLED})
 
 _VENUE_ENDS = frozenset({_S.FILLED, _S.CANCELED, _S.EXPIRED})
+
+# ``status in`` these, on the OMS's path of every report, instead of a set or
+# ``OrderStatus.is_open``/``is_terminal``: ``in`` a tuple compares by identity,
+# where a set (and those properties use one) hashes the member through the
+# enum's Python-level ``__hash__``. Derived from the enum's own properties.
+
+#: ``status.is_open``: at the venue or on its way there.
+OPEN: tuple[OrderStatus, ...] = tuple(status for status in _S if status.is_open)
+
+#: ``status.is_terminal``: nothing more will happen to the order.
+TERMINAL: tuple[OrderStatus, ...] = tuple(status for status in _S if status.is_terminal)
+
+#: ``status in PENDING``, as a tuple (see above).
+PENDING_STATUSES: tuple[OrderStatus, ...] = tuple(PENDING)
 
 ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = MappingProxyType(
     {

@@ -66,33 +66,81 @@ class _Position:
         self.commissions: dict[str | None, Decimal] = {}
         self.ts_ns = 0
 
-    def apply(self, fill: PositionFill) -> None:
-        signed_quantity = fill.quantity * fill.side.sign
-        price = Fraction(fill.price)
+    def execute(
+        self,
+        *,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        commission: Decimal,
+        commission_asset: str | None,
+        ts_ns: int,
+    ) -> None:
+        """One fill, with the fractions' arithmetic done on their integer parts.
+
+        The results are the same fractions (exact arithmetic has one answer;
+        a ``Fraction`` built from integers is normalized), but each new value
+        is normalized once instead of after every ``+``, ``*`` and ``/`` of
+        ``fractions.py``, which was most of a fill's cost.
+        """
+        signed_quantity = quantity * side.sign
         held = self.quantity
-        if held == 0 or (held > 0) == (signed_quantity > 0):
-            held_size = Fraction(abs(held))
-            added = Fraction(fill.quantity)
-            weighted = self.average_price * held_size + price * added
-            self.average_price = _bounded(weighted / (held_size + added))
+        if held == 0:
+            # avg * 0 + price * added, divided by added: the price itself.
+            self.average_price = _bounded(_fraction(price))
+        elif (held > 0) == (signed_quantity > 0):
+            # (avg * held + price * added) / (held + added), with avg = a/b,
+            # held = hn/hd, added = qn/qd, price = pn/pd.
+            average = self.average_price
+            a, b = average.numerator, average.denominator
+            hn, hd = abs(held).as_integer_ratio()
+            qn, qd = quantity.as_integer_ratio()
+            pn, pd = price.as_integer_ratio()
+            self.average_price = _bounded(
+                Fraction(a * hn * pd * qd + pn * qn * b * hd, b * pd * (hn * qd + qn * hd))
+            )
         else:
-            closed = min(fill.quantity, abs(held))
-            position_sign = 1 if held > 0 else -1
-            self.realized += (price - self.average_price) * Fraction(closed) * position_sign
-            if fill.quantity > abs(held):
-                self.average_price = price
-            elif fill.quantity == abs(held):
+            closed = min(quantity, abs(held))
+            # realized + (price - avg) * closed * position sign, avg = a/b,
+            # closed = cn/cd, price = pn/pd, realized = rn/rd.
+            average = self.average_price
+            a, b = average.numerator, average.denominator
+            pn, pd = price.as_integer_ratio()
+            cn, cd = closed.as_integer_ratio()
+            realized = self.realized
+            rn, rd = realized.numerator, realized.denominator
+            gained = (pn * b - a * pd) * cn
+            if held < 0:
+                gained = -gained
+            per = pd * b * cd
+            self.realized = Fraction(rn * per + gained * rd, rd * per)
+            if quantity > abs(held):
+                self.average_price = _fraction(price)
+            elif quantity == abs(held):
                 self.average_price = _FRACTION_ZERO
         self.quantity = held + signed_quantity
-        self.commissions[fill.commission_asset] = (
-            self.commissions.get(fill.commission_asset, _ZERO) + fill.commission
-        )
-        self.ts_ns = max(self.ts_ns, fill.ts_ns)
+        commissions = self.commissions
+        commissions[commission_asset] = commissions.get(commission_asset, _ZERO) + commission
+        self.ts_ns = max(self.ts_ns, ts_ns)
+
+    def copy(self) -> _Position:
+        twin = _Position()
+        twin.quantity = self.quantity
+        twin.average_price = self.average_price
+        twin.realized = self.realized
+        twin.commissions = dict(self.commissions)
+        twin.ts_ns = self.ts_ns
+        return twin
 
     def unrealized(self, mark: Decimal | None) -> Fraction:
         if mark is None or self.quantity == 0:
             return _FRACTION_ZERO
-        return (Fraction(mark) - self.average_price) * Fraction(self.quantity)
+        # (mark - avg) * quantity on integer parts, normalized once.
+        average = self.average_price
+        a, b = average.numerator, average.denominator
+        mn, md = mark.as_integer_ratio()
+        qn, qd = self.quantity.as_integer_ratio()
+        return Fraction((mn * b - a * md) * qn, md * b * qd)
 
     def snapshot(
         self, venue: str, symbol: str, strategy_id: str | None, mark: Decimal | None
@@ -106,6 +154,38 @@ class _Position:
             realized_pnl=_to_decimal(self.realized),
             unrealized_pnl=_to_decimal(self.unrealized(mark)),
             ts_ns=self.ts_ns,
+        )
+
+    def snapshots(
+        self, venue: str, symbol: str, strategy_id: str, mark: Decimal | None
+    ) -> tuple[PositionSnapshot, PositionSnapshot]:
+        """The net snapshot and the strategy's of a position that is both (one
+        strategy trades the symbol): the figures are rounded once, for both."""
+        quantity = self.quantity
+        average = _to_decimal(self.average_price)
+        realized = _to_decimal(self.realized)
+        unrealized = _to_decimal(self.unrealized(mark))
+        return (
+            PositionSnapshot(
+                venue=venue,
+                symbol=symbol,
+                strategy_id=None,
+                quantity=quantity,
+                avg_price=average,
+                realized_pnl=realized,
+                unrealized_pnl=unrealized,
+                ts_ns=self.ts_ns,
+            ),
+            PositionSnapshot(
+                venue=venue,
+                symbol=symbol,
+                strategy_id=strategy_id,
+                quantity=quantity,
+                avg_price=average,
+                realized_pnl=realized,
+                unrealized_pnl=unrealized,
+                ts_ns=self.ts_ns,
+            ),
         )
 
     def to_plain(self) -> dict[str, Any]:
@@ -143,6 +223,13 @@ class PositionBook:
     symbol always sum to its net position; realized PnL does not sum across
     strategies, because one strategy closing while another opens is no
     close at all for the account.
+
+    While one strategy alone trades a symbol (the common case), its position
+    *is* the net one: both keys hold the same object, so a fill is applied,
+    and its snapshot rounded, once. The second strategy to trade the symbol
+    gets the first one its own copy (:meth:`_split`), after which the two
+    views are fed separately as before. The figures are those two separate
+    positions would have had: the same fills in the same order.
     """
 
     __slots__ = ("_by_strategy", "_marks", "_net")
@@ -154,17 +241,75 @@ class PositionBook:
 
     def apply_fill(self, fill: PositionFill) -> tuple[PositionSnapshot, PositionSnapshot]:
         """Returns the updated net and strategy positions, in that order."""
-        net_key = (fill.venue, fill.symbol)
-        strategy_key = (fill.venue, fill.symbol, fill.strategy_id)
-        net = self._net.setdefault(net_key, _Position())
-        attributed = self._by_strategy.setdefault(strategy_key, _Position())
-        net.apply(fill)
-        attributed.apply(fill)
-        mark = self._marks.get(net_key)
-        return (
-            net.snapshot(fill.venue, fill.symbol, None, mark),
-            attributed.snapshot(fill.venue, fill.symbol, fill.strategy_id, mark),
+        return self.execute(
+            venue=fill.venue,
+            symbol=fill.symbol,
+            strategy_id=fill.strategy_id,
+            side=fill.side,
+            quantity=fill.quantity,
+            price=fill.price,
+            commission=fill.commission,
+            commission_asset=fill.commission_asset,
+            ts_ns=fill.ts_ns,
         )
+
+    def execute(
+        self,
+        *,
+        venue: str,
+        symbol: str,
+        strategy_id: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        commission: Decimal,
+        commission_asset: str | None,
+        ts_ns: int,
+    ) -> tuple[PositionSnapshot, PositionSnapshot]:
+        """:meth:`apply_fill` with the fill's parts as arguments (the OMS's path:
+        no :class:`PositionFill` built per fill)."""
+        net_key = (venue, symbol)
+        strategy_key = (venue, symbol, strategy_id)
+        net = self._net.get(net_key)
+        attributed = self._by_strategy.get(strategy_key)
+        if net is None:
+            net = self._net[net_key] = _Position()
+            if attributed is None:
+                attributed = self._by_strategy[strategy_key] = net
+        elif attributed is None:
+            self._split(venue, symbol, net)
+            attributed = self._by_strategy[strategy_key] = _Position()
+        mark = self._marks.get(net_key)
+        net.execute(
+            side=side,
+            quantity=quantity,
+            price=price,
+            commission=commission,
+            commission_asset=commission_asset,
+            ts_ns=ts_ns,
+        )
+        if attributed is net:
+            return net.snapshots(venue, symbol, strategy_id, mark)
+        attributed.execute(
+            side=side,
+            quantity=quantity,
+            price=price,
+            commission=commission,
+            commission_asset=commission_asset,
+            ts_ns=ts_ns,
+        )
+        return (
+            net.snapshot(venue, symbol, None, mark),
+            attributed.snapshot(venue, symbol, strategy_id, mark),
+        )
+
+    def _split(self, venue: str, symbol: str, net: _Position) -> None:
+        """A second strategy trades the symbol: the one whose position was the
+        net one gets its own copy, and each view is fed separately from now on."""
+        for key, position in self._by_strategy.items():
+            if position is net:
+                self._by_strategy[key] = net.copy()
+                return
 
     def mark(self, venue: str, symbol: str, price: Decimal) -> None:
         """Sets the price unrealized PnL is measured against."""
@@ -231,11 +376,29 @@ class PositionBook:
                 raise ValueError(f"{where}: expected [venue, symbol, strategy_id, position]")
             venue, symbol, strategy_id = strings(entry[:3], 3, where)
             book._by_strategy[(venue, symbol, strategy_id)] = _Position.from_plain(entry[3], where)
+        book._share_sole_strategies()
         for index, item in enumerate(typed(plain["marks"], list, "positions.marks")):
             where = f"positions.marks[{index}]"
             venue, symbol, price = strings(item, 3, where)
             book.mark(venue, symbol, read_decimal(price, where))
         return book
+
+    def _share_sole_strategies(self) -> None:
+        """After a restore: a symbol one strategy alone traded shares its position
+        with the net one again (as it did when the snapshot was taken), when the
+        two hold the same figures; a snapshot from before the sharing holds two
+        equal copies, and one that does not is left as two positions."""
+        strategies: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for key in self._by_strategy:
+            strategies.setdefault((key[0], key[1]), []).append(key)
+        for net_key, keys in strategies.items():
+            net = self._net.get(net_key)
+            if (
+                len(keys) == 1
+                and net is not None
+                and net.to_plain() == self._by_strategy[keys[0]].to_plain()
+            ):
+                self._by_strategy[keys[0]] = net
 
     def _lookup(self, venue: str, symbol: str, strategy_id: str | None) -> _Position:
         if strategy_id is None:
@@ -249,6 +412,12 @@ def _bounded(value: Fraction) -> Fraction:
     if value.denominator > _MAX_DENOMINATOR:
         return value.limit_denominator(_MAX_DENOMINATOR)
     return value
+
+
+def _fraction(value: Decimal) -> Fraction:
+    """``Fraction(value)``, skipping the constructor's dispatch on the argument's type."""
+    numerator, denominator = value.as_integer_ratio()
+    return Fraction(numerator, denominator)
 
 
 def _to_decimal(value: Fraction) -> Decimal:

@@ -751,13 +751,31 @@ class Journal:
                 self._wake.acquire()
                 continue
             if timeout > 0.0:
-                self._wake.acquire(timeout=timeout)
+                if not self._wake.acquire(timeout=timeout):
+                    self._after_timed_sleep()
                 continue
             try:
                 self._sync()
             except Exception:
                 logger.exception("group commit failed; the journal refuses further appends")
                 return
+
+    def _after_timed_sleep(self) -> None:
+        """The leader's timed sleep ran out: it is awake, and says so.
+
+        An appender (or ``urge``, or ``close``) may have claimed the wake-up
+        meanwhile, setting ``_leader_asleep`` False under the lock, and be
+        about to release ``_wake``; that release is waited for here, so each
+        release still matches one acquire. Going round the loop instead, the
+        leader would sleep again, a second appender would claim that sleep
+        too, and its release would find ``_wake`` already released: a
+        ``RuntimeError`` in the appender's thread (the OMS's).
+        """
+        with self._lock:
+            claimed = not self._leader_asleep
+            self._leader_asleep = False
+        if claimed:
+            self._wake.acquire()
 
     def _arm_group_timer_locked(self, now: float) -> None:
         """Arm the timer for the queued group, or bring it forward to now at ``max_records``.
