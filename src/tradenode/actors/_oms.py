@@ -248,15 +248,12 @@ class OmsActor(Actor):
 
     def _receive(self, message: Any) -> Any:
         # The messages of every order first, by their exact type (a set lookup):
-        # the isinstance chain below would test a WriteAhead against 17 types.
+        # the isinstance chain below would test a SubmitOrder against a dozen types.
         kind = type(message)
         if kind in _REPORT_TYPES:
             self._on_report(message)
         elif kind is SubmitOrder:
             self._submit(message)
-        elif kind is WriteAhead:
-            if self.store.journal is not None:
-                self.store.journal.release(message.seq)
         elif isinstance(message, _REPORTS):
             self._on_report(message)
         elif isinstance(message, SubmitOrder):
