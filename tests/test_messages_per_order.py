@@ -31,14 +31,17 @@ venues:
 oms: {ack_timeout: 30}
 """
 
-NO_JOURNAL_BOUND = 15
-"""strategy -> router -> risk -> OMS -> breaker -> broker (request, reply, the venue's
-events), the OMS's accept and fill, and what it publishes: the order routed (risk,
-the strategy), the accept (strategy), the fill (risk, strategy), one net position
-(risk). It was 31 before issue #20 (each order also announced twice, two position
-snapshots per fill, every event to every subscriber), then 17 until the router
+NO_JOURNAL_BOUND = 13
+"""strategy -> router -> risk -> OMS -> breaker -> broker (request, reply), the
+OMS's accept and fill, and what it publishes: the order routed (the strategy),
+the accept (strategy), the fill (risk, strategy), one net position (risk).
+It was 31 before issue #20 (each order also announced twice, two position
+snapshots per fill, every event to every subscriber), then 17 until: the router
 stopped hearing the accepts and fills of orders it did not route (it follows the
-OMS's events only once it routed an order: ``RouterActor``)."""
+OMS's events only once it routed an order: ``RouterActor``), the risk guard stopped
+hearing the ``Routed`` of an order it had just approved (it adds it to its book
+when it approves), and the paper broker stopped telling itself its own request's
+venue events (they go to the OMS right after the reply)."""
 
 JOURNAL_BOUND = NO_JOURNAL_BOUND
 """Group commit adds none: the journal's committing thread sends what the OMS held once
