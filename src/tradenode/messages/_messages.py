@@ -26,7 +26,12 @@ from ._validation import (
     check_client_order_id,
     check_decimal,
     check_enum,
+    check_finite_decimal,
     check_identifier,
+    check_non_negative_decimal,
+    check_optional_identifier,
+    check_optional_positive_decimal,
+    check_positive_decimal,
     check_timestamp,
 )
 
@@ -79,9 +84,9 @@ class Quote(Message):
     def __post_init__(self) -> None:
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
-        check_decimal(self, "bid", self.bid, positive=True)
-        check_decimal(self, "ask", self.ask, positive=True)
-        check_decimal(self, "last", self.last, positive=True, optional=True)
+        check_positive_decimal(self, "bid", self.bid)
+        check_positive_decimal(self, "ask", self.ask)
+        check_optional_positive_decimal(self, "last", self.last)
         check_decimal(self, "bid_size", self.bid_size, non_negative=True, optional=True)
         check_decimal(self, "ask_size", self.ask_size, non_negative=True, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
@@ -112,7 +117,7 @@ class ExecutionDecision(Message):
         check_identifier(self, "strategy_id", self.strategy_id)
         check_identifier(self, "symbol", self.symbol)
         check_enum(self, "action", self.action, DecisionAction)
-        check_decimal(self, "size", self.size, non_negative=True)
+        check_non_negative_decimal(self, "size", self.size)
         if isinstance(self.confidence, bool) or not isinstance(self.confidence, float | int):
             raise ValueError(f"ExecutionDecision.confidence={self.confidence!r}: must be a number")
         if not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
@@ -120,10 +125,10 @@ class ExecutionDecision(Message):
                 f"ExecutionDecision.confidence={self.confidence!r}: must be within [0, 1]"
             )
         object.__setattr__(self, "confidence", float(self.confidence))
-        check_identifier(self, "venue", self.venue, optional=True)
+        check_optional_identifier(self, "venue", self.venue)
         check_enum(self, "order_type", self.order_type, OrderType)
         check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
-        check_decimal(self, "limit_price", self.limit_price, positive=True, optional=True)
+        check_optional_positive_decimal(self, "limit_price", self.limit_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.action in (DecisionAction.LONG, DecisionAction.SHORT) and self.size <= 0:
             raise ValueError(
@@ -179,38 +184,43 @@ class SubmitOrder(Message):
         check_enum(self, "side", self.side, Side)
         check_enum(self, "order_type", self.order_type, OrderType)
         check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
-        check_decimal(self, "quantity", self.quantity, positive=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
-        check_decimal(self, "trailing_offset", self.trailing_offset, positive=True, optional=True)
+        check_positive_decimal(self, "quantity", self.quantity)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "stop_price", self.stop_price)
+        check_optional_positive_decimal(self, "trailing_offset", self.trailing_offset)
         check_timestamp(self, "expire_time_ns", self.expire_time_ns, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
         _check_flag(self, "post_only", self.post_only)
         _check_flag(self, "reduce_only", self.reduce_only)
         kind = self.order_type.value
+        # Each fact read once: a property or an enum member read off its class
+        # costs more than the comparison it feeds, and every order passes here.
+        needs_stop_price = self.order_type.needs_stop_price
+        trailing = self.order_type is OrderType.TRAILING_STOP
+        good_till_date = self.time_in_force is TimeInForce.GTD
         if self.order_type.needs_price and self.price is None:
             raise ValueError(f"SubmitOrder.price=None: a {kind} order needs a price")
         if self.order_type is OrderType.MARKET and self.price is not None:
             raise ValueError(f"SubmitOrder.price={self.price!r}: a MARKET order takes no price")
-        if self.order_type.needs_stop_price and self.stop_price is None:
+        if needs_stop_price and self.stop_price is None:
             raise ValueError(f"SubmitOrder.stop_price=None: a {kind} order needs a stop_price")
-        if not self.order_type.needs_stop_price and self.stop_price is not None:
+        if not needs_stop_price and self.stop_price is not None:
             raise ValueError(
                 f"SubmitOrder.stop_price={self.stop_price!r}: a {kind} order takes no stop_price"
             )
-        if self.order_type is not OrderType.TRAILING_STOP and self.trailing_offset is not None:
+        if not trailing and self.trailing_offset is not None:
             raise ValueError(
                 f"SubmitOrder.trailing_offset={self.trailing_offset!r}: only TRAILING_STOP orders take an offset"
             )
-        if self.time_in_force is not TimeInForce.GTD and self.expire_time_ns is not None:
+        if not good_till_date and self.expire_time_ns is not None:
             raise ValueError(
                 f"SubmitOrder.expire_time_ns={self.expire_time_ns!r}: only GTD orders take an expiry"
             )
-        if self.order_type is OrderType.TRAILING_STOP and self.trailing_offset is None:
+        if trailing and self.trailing_offset is None:
             raise ValueError(
                 "SubmitOrder.trailing_offset=None: a TRAILING_STOP order needs an offset"
             )
-        if self.time_in_force is TimeInForce.GTD and self.expire_time_ns is None:
+        if good_till_date and self.expire_time_ns is None:
             raise ValueError("SubmitOrder.expire_time_ns=None: a GTD order needs an expiry")
         if self.post_only and self.order_type is not OrderType.LIMIT:
             raise ValueError(
@@ -221,7 +231,7 @@ class SubmitOrder(Message):
                 f"SubmitOrder.post_only=True: a post-only order cannot be {self.time_in_force.value}"
             )
         if self.display_quantity is not None:
-            check_decimal(self, "display_quantity", self.display_quantity, positive=True)
+            check_positive_decimal(self, "display_quantity", self.display_quantity)
             shown = self.display_quantity
             if self.order_type is not OrderType.LIMIT:
                 raise ValueError(
@@ -281,9 +291,9 @@ class ModifyOrder(Message):
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
-        check_decimal(self, "quantity", self.quantity, positive=True, optional=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
+        check_optional_positive_decimal(self, "quantity", self.quantity)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "stop_price", self.stop_price)
         check_client_order_id(self, "new_client_order_id", self.new_client_order_id, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.quantity is None and self.price is None and self.stop_price is None:
@@ -319,8 +329,8 @@ class CancelAllOrders(Message):
     ts_ns: int = 0
 
     def __post_init__(self) -> None:
-        check_identifier(self, "venue", self.venue, optional=True)
-        check_identifier(self, "symbol", self.symbol, optional=True)
+        check_optional_identifier(self, "venue", self.venue)
+        check_optional_identifier(self, "symbol", self.symbol)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
@@ -413,10 +423,10 @@ class OrderFilled(Message):
         check_identifier(self, "execution_id", self.execution_id)
         check_identifier(self, "symbol", self.symbol)
         check_enum(self, "side", self.side, Side)
-        check_decimal(self, "last_quantity", self.last_quantity, positive=True)
-        check_decimal(self, "last_price", self.last_price, positive=True)
-        check_decimal(self, "commission", self.commission)
-        check_identifier(self, "commission_asset", self.commission_asset, optional=True)
+        check_positive_decimal(self, "last_quantity", self.last_quantity)
+        check_positive_decimal(self, "last_price", self.last_price)
+        check_finite_decimal(self, "commission", self.commission)
+        check_optional_identifier(self, "commission_asset", self.commission_asset)
         check_enum(self, "liquidity", self.liquidity, LiquiditySide)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
@@ -435,7 +445,7 @@ class OrderCanceled(Message):
     def __post_init__(self) -> None:
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
-        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
+        check_optional_identifier(self, "venue_order_id", self.venue_order_id)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
@@ -449,7 +459,7 @@ class OrderExpired(Message):
     def __post_init__(self) -> None:
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
-        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
+        check_optional_identifier(self, "venue_order_id", self.venue_order_id)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
@@ -469,9 +479,9 @@ class OrderModified(Message):
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "venue_order_id", self.venue_order_id)
-        check_decimal(self, "quantity", self.quantity, positive=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
+        check_positive_decimal(self, "quantity", self.quantity)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "stop_price", self.stop_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
@@ -531,11 +541,11 @@ class OrderStatusReport(Message):
         check_enum(self, "side", self.side, Side)
         check_enum(self, "status", self.status, OrderStatus)
         check_enum(self, "order_type", self.order_type, OrderType)
-        check_decimal(self, "quantity", self.quantity, positive=True)
-        check_decimal(self, "filled_quantity", self.filled_quantity, non_negative=True)
-        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "avg_fill_price", self.avg_fill_price, positive=True, optional=True)
+        check_positive_decimal(self, "quantity", self.quantity)
+        check_non_negative_decimal(self, "filled_quantity", self.filled_quantity)
+        check_optional_identifier(self, "venue_order_id", self.venue_order_id)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "avg_fill_price", self.avg_fill_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.filled_quantity > self.quantity:
             raise ValueError(
@@ -559,11 +569,11 @@ class PositionSnapshot(Message):
     def __post_init__(self) -> None:
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
-        check_decimal(self, "quantity", self.quantity)
-        check_decimal(self, "avg_price", self.avg_price, non_negative=True)
-        check_decimal(self, "realized_pnl", self.realized_pnl)
-        check_decimal(self, "unrealized_pnl", self.unrealized_pnl)
-        check_identifier(self, "strategy_id", self.strategy_id, optional=True)
+        check_finite_decimal(self, "quantity", self.quantity)
+        check_non_negative_decimal(self, "avg_price", self.avg_price)
+        check_finite_decimal(self, "realized_pnl", self.realized_pnl)
+        check_finite_decimal(self, "unrealized_pnl", self.unrealized_pnl)
+        check_optional_identifier(self, "strategy_id", self.strategy_id)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
