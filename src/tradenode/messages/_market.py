@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Final
 
 from ._enums import Side
+from ._fast_init import with_fast_init
 from ._messages import Message
 from ._validation import (
     check_enum,
@@ -24,6 +25,7 @@ from ._validation import (
 __all__ = ["MARKET_MESSAGES", "MarketTrade"]
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketTrade(Message):
     """One trade on ``venue``'s public tape for ``symbol``.

@@ -22,6 +22,7 @@ from ._enums import (
     TimeInForce,
     TradingState,
 )
+from ._fast_init import with_fast_init
 from ._validation import (
     check_client_order_id,
     check_decimal,
@@ -66,6 +67,7 @@ class Message:
     __slots__ = ()
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Quote(Message):
     """Top of book and last trade for one symbol at one venue."""
@@ -98,6 +100,7 @@ class Quote(Message):
         return (self.bid + self.ask) / 2
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionDecision(Message):
     """A strategy's wish for its position in one symbol (the seed API's decision)."""
@@ -140,6 +143,7 @@ class ExecutionDecision(Message):
             )
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitOrder(Message):
     """A new order, identified by our client order id from intent to terminal state."""
@@ -256,6 +260,7 @@ class SubmitOrder(Message):
         return None if reference is None else self.quantity * reference
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOrder(Message):
     client_order_id: str
@@ -270,6 +275,7 @@ class CancelOrder(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModifyOrder(Message):
     """Change an open order's quantity or prices.
@@ -304,6 +310,7 @@ class ModifyOrder(Message):
             raise ValueError("ModifyOrder.new_client_order_id: must differ from client_order_id")
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueryOrder(Message):
     """Ask the venue for an order's current state (the answer is an OrderStatusReport)."""
@@ -320,6 +327,7 @@ class QueryOrder(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelAllOrders(Message):
     """Cancel every open order at a venue (all venues when ``venue`` is None)."""
@@ -334,6 +342,7 @@ class CancelAllOrders(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderDenied(Message):
     """Refused before reaching any venue; ``code`` is for machines, ``reason`` for people."""
@@ -352,6 +361,7 @@ class OrderDenied(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderSubmitted(Message):
     """The OMS handed the order to its broker actor."""
@@ -366,6 +376,7 @@ class OrderSubmitted(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderAccepted(Message):
     client_order_id: str
@@ -380,6 +391,7 @@ class OrderAccepted(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected(Message):
     """The venue refused the order; ``code`` is the venue's own error code."""
@@ -398,6 +410,7 @@ class OrderRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderFilled(Message):
     """One execution; ``execution_id`` is unique per venue and makes fills idempotent."""
@@ -435,6 +448,7 @@ class OrderFilled(Message):
         return self.last_quantity * self.last_price
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCanceled(Message):
     client_order_id: str
@@ -449,6 +463,7 @@ class OrderCanceled(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderExpired(Message):
     client_order_id: str
@@ -463,6 +478,7 @@ class OrderExpired(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderModified(Message):
     """The venue amended the order in place (native amend)."""
@@ -485,6 +501,7 @@ class OrderModified(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelRejected(Message):
     client_order_id: str
@@ -501,6 +518,7 @@ class CancelRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModifyRejected(Message):
     client_order_id: str
@@ -517,6 +535,7 @@ class ModifyRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderStatusReport(Message):
     """The venue's own view of one order, answering a query or a reconciliation."""
@@ -553,6 +572,7 @@ class OrderStatusReport(Message):
             )
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionSnapshot(Message):
     """A net position; ``quantity`` is signed (negative is short)."""
@@ -577,6 +597,7 @@ class PositionSnapshot(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradingStateChanged(Message):
     state: TradingState
