@@ -15,6 +15,10 @@ from typing import Any
 
 import pytest
 
+# pykka's own messages, which its loop acts on: a user's message must never be taken
+# for one (pykka's stop is private to it).
+from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr, _ActorStop
+
 from tradenode.supervision import (
     Actor,
     ActorSystem,
@@ -39,6 +43,7 @@ from tradenode.supervision._mail import (
     Suspend,
     TimerFired,
     WatchNotice,
+    needs_envelope,
 )
 
 from ._supervision_helpers import Journal, is_event, wait_running, worker
@@ -77,6 +82,38 @@ def test_a_user_message_of_a_runtime_item_type_reaches_the_behaviour_as_itself(
     # None of them acted as the runtime's order: still the first incarnation, running.
     assert not any(is_event(K.STOPPED, "/root/w")(e) for e in events.items)
     assert not any(is_event(K.RESTARTED, "/root/w")(e) for e in events.items)
+
+
+def _pykka_lookalikes() -> list[Any]:
+    return [
+        _ActorStop(),
+        ProxyCall(attr_path=("stop",), args=(), kwargs={}),
+        ProxyGetAttr(attr_path=("address",)),
+        ProxySetAttr(attr_path=("state",), value=None),
+        ("a", "plain", "tuple"),
+        (),
+    ]
+
+
+def test_pykka_own_messages_and_tuples_told_reach_the_behaviour_and_act_on_nothing(
+    system: ActorSystem, events: EventRecorder
+) -> None:
+    journal = Journal()
+    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    sent = _pykka_lookalikes()
+    assert all(needs_envelope(message) for message in sent)
+    for message in sent:
+        address.tell(message)
+    assert address.ask("after") == ("w", 1, "after")
+    got = [item[3] for item in journal.items if item[0] == "got"]
+    assert all(a is b for a, b in zip(got, [*sent, "after"], strict=True))
+    assert address.is_alive
+    assert address.cell.actor_ref.is_alive()
+    assert not any(is_event(K.STOPPED, "/root/w")(e) for e in events.items)
+
+
+def test_a_plain_message_travels_bare() -> None:
+    assert not any(needs_envelope(m) for m in ["text", 1, None, object(), Journal(), [1], {}])
 
 
 def test_an_ask_of_a_runtime_item_type_is_answered_by_the_behaviour(

@@ -58,9 +58,12 @@ class Address:
 
     def tell(self, message: Any) -> None:
         """Queue ``message``; never blocks, never raises for a stopped actor."""
-        # Queued bare (see ``_mail``); only an instance of one of the runtime's own
-        # item types needs an envelope to reach the behaviour as itself.
-        item = Envelope(message, None) if type(message) in RUNTIME_ITEM_TYPES else message
+        # Queued bare (see ``_mail``) unless it could be taken for the runtime's or
+        # pykka's own message: ``_mail.needs_envelope``, inlined.
+        if type(message) in RUNTIME_ITEM_TYPES or isinstance(message, tuple):
+            item: Any = Envelope(message, None)
+        else:
+            item = message
         if not self._put(item):
             self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
 

@@ -6,10 +6,14 @@ the other side costs an allocation and two attribute reads per message. What
 the cell must tell apart from a user's message is therefore the small set of
 items the runtime itself queues, recognised by their *exact* type
 (``RUNTIME_ITEM_TYPES``): an ask (``Envelope``, which carries the future), a
-timer that fired, a death-watch notice, and a supervisor's orders. The rare
-user message that is itself an instance of one of those types (nothing
-outside the runtime makes them) is wrapped in an ``Envelope`` by
-``Address.tell``, so it still reaches the behaviour as itself.
+timer that fired, a death-watch notice, and a supervisor's orders.
+
+Two kinds of user message are still wrapped in an ``Envelope`` by
+``Address.tell`` (``needs_envelope``), so they reach the behaviour as
+themselves and are never acted on: an instance of one of the runtime's item
+types (nothing outside the runtime makes them), and any tuple, because
+pykka's own messages (its stop, its proxy calls) are named tuples that its
+loop acts on, by ``isinstance``, before the cell ever sees them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "Suspend",
     "TimerFired",
     "WatchNotice",
+    "needs_envelope",
 ]
 
 
@@ -94,3 +99,11 @@ USER_ITEM_TYPES: Final[frozenset[type]] = frozenset({Envelope, TimerFired, Watch
 
 RUNTIME_ITEM_TYPES: Final[frozenset[type]] = USER_ITEM_TYPES | {Incarnate, Suspend, Stop}
 """Every item the runtime queues; anything else in an inbox is a bare tell."""
+
+
+def needs_envelope(message: object) -> bool:
+    """Whether a tell of ``message`` must travel in an ``Envelope`` (see the module doc).
+
+    ``Address.tell`` inlines this test; here it is named, for the reader and the tests.
+    """
+    return type(message) in RUNTIME_ITEM_TYPES or isinstance(message, tuple)
