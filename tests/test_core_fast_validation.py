@@ -19,6 +19,7 @@ import pytest
 from tradenode.messages import (
     DecisionAction,
     DenialCode,
+    ExecutionDecision,
     LiquiditySide,
     OrderStatus,
     OrderType,
@@ -267,3 +268,32 @@ def test_the_order_type_and_status_properties_keep_their_truth_tables() -> None:
     assert {s for s in OrderStatus if s.is_open} == set(OrderStatus) - terminal - {
         OrderStatus.INITIALIZED
     }
+
+
+class _SubFloat(float):
+    """As numpy's float64 is: a float subclass, stored as a plain float."""
+
+
+@pytest.mark.parametrize("confidence", [0.5, 1, 0, _SubFloat(0.25), 1.0])
+def test_a_decision_stores_its_confidence_as_a_plain_float(confidence: Any) -> None:
+    decision = ExecutionDecision(
+        strategy_id="s",
+        symbol="BTCUSDT",
+        action=DecisionAction.LONG,
+        size=Decimal(1),
+        confidence=confidence,
+    )
+    assert type(decision.confidence) is float
+    assert decision.confidence == float(confidence)
+
+
+@pytest.mark.parametrize("confidence", [True, False, "0.5", None, Decimal("0.5"), 1.5, -0.0001])
+def test_a_decision_refuses_a_confidence_that_is_no_number_in_range(confidence: Any) -> None:
+    with pytest.raises(ValueError, match=r"^ExecutionDecision\.confidence="):
+        ExecutionDecision(
+            strategy_id="s",
+            symbol="BTCUSDT",
+            action=DecisionAction.LONG,
+            size=Decimal(1),
+            confidence=confidence,
+        )

@@ -121,19 +121,22 @@ class ExecutionDecision(Message):
         check_identifier(self, "symbol", self.symbol)
         check_enum(self, "action", self.action, DecisionAction)
         check_non_negative_decimal(self, "size", self.size)
-        if isinstance(self.confidence, bool) or not isinstance(self.confidence, float | int):
-            raise ValueError(f"ExecutionDecision.confidence={self.confidence!r}: must be a number")
-        if not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
-            raise ValueError(
-                f"ExecutionDecision.confidence={self.confidence!r}: must be within [0, 1]"
-            )
-        object.__setattr__(self, "confidence", float(self.confidence))
+        confidence = self.confidence
+        exact_float = type(confidence) is float  # the common case: nothing to convert
+        if not exact_float and (
+            isinstance(confidence, bool) or not isinstance(confidence, float | int)
+        ):
+            raise ValueError(f"ExecutionDecision.confidence={confidence!r}: must be a number")
+        if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+            raise ValueError(f"ExecutionDecision.confidence={confidence!r}: must be within [0, 1]")
+        if not exact_float:
+            object.__setattr__(self, "confidence", float(confidence))
         check_optional_identifier(self, "venue", self.venue)
         check_enum(self, "order_type", self.order_type, OrderType)
         check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
         check_optional_positive_decimal(self, "limit_price", self.limit_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
-        if self.action in (DecisionAction.LONG, DecisionAction.SHORT) and self.size <= 0:
+        if self.action in _TAKES_A_POSITION and self.size <= 0:
             raise ValueError(
                 f"ExecutionDecision.size={self.size!r}: {self.action.value} needs a size > 0"
             )
@@ -608,6 +611,10 @@ class TradingStateChanged(Message):
         check_enum(self, "state", self.state, TradingState)
         _check_text(self, "reason", self.reason)
         check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+_TAKES_A_POSITION = frozenset({DecisionAction.LONG, DecisionAction.SHORT})
+"""Decisions that need a size > 0 (read per decision: a set, not a tuple of class reads)."""
 
 
 def _check_flag(owner: object, field: str, value: object) -> None:
