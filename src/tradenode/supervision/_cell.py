@@ -63,6 +63,10 @@ class CellState(enum.Enum):
     STOPPED = "stopped"
 
 
+_RUNNING = CellState.RUNNING
+"""Read per message by ``Cell.on_receive``: a member read off an enum class costs a
+Python-level ``__getattr__`` hook (3.11's ``EnumType``), a module global does not."""
+
 TRANSITIONS: dict[CellState, frozenset[CellState]] = {
     CellState.CREATED: frozenset({CellState.RUNNING, CellState.SUSPENDED, CellState.STOPPED}),
     CellState.RUNNING: frozenset({CellState.SUSPENDED, CellState.STOPPED}),
@@ -197,7 +201,7 @@ class Cell(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         try:
-            if self.state is CellState.RUNNING and not self._suspend_requested:
+            if self.state is _RUNNING and not self._suspend_requested:
                 kind = type(message)
                 if kind not in RUNTIME_ITEM_TYPES:
                     # Nearly every message: a tell, queued bare, for a running
