@@ -42,11 +42,18 @@ class Side(_IdentityHashedEnum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return _SIGN[self]
 
     @property
     def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _OPPOSITE[self]
+
+
+# Looked up rather than computed from ``Side.BUY``: a member read off its class
+# goes through 3.11's ``EnumType.__getattr__`` hook, and a fill asks ``sign``
+# several times (positions, risk, the OMS).
+_SIGN = {Side.BUY: 1, Side.SELL: -1}
+_OPPOSITE = {Side.BUY: Side.SELL, Side.SELL: Side.BUY}
 
 
 class OrderType(_IdentityHashedEnum):

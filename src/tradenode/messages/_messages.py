@@ -199,21 +199,25 @@ class SubmitOrder(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
         _check_flag(self, "post_only", self.post_only)
         _check_flag(self, "reduce_only", self.reduce_only)
-        kind = self.order_type.value
         # Each fact read once: a property or an enum member read off its class
-        # costs more than the comparison it feeds, and every order passes here.
+        # costs more than the comparison it feeds, and every order passes here
+        # (``.value`` too is a Python-level descriptor: read only to word an error).
         needs_stop_price = self.order_type.needs_stop_price
         trailing = self.order_type is OrderType.TRAILING_STOP
         good_till_date = self.time_in_force is TimeInForce.GTD
         if self.order_type.needs_price and self.price is None:
-            raise ValueError(f"SubmitOrder.price=None: a {kind} order needs a price")
+            raise ValueError(
+                f"SubmitOrder.price=None: a {self.order_type.value} order needs a price"
+            )
         if self.order_type is OrderType.MARKET and self.price is not None:
             raise ValueError(f"SubmitOrder.price={self.price!r}: a MARKET order takes no price")
         if needs_stop_price and self.stop_price is None:
-            raise ValueError(f"SubmitOrder.stop_price=None: a {kind} order needs a stop_price")
+            raise ValueError(
+                f"SubmitOrder.stop_price=None: a {self.order_type.value} order needs a stop_price"
+            )
         if not needs_stop_price and self.stop_price is not None:
             raise ValueError(
-                f"SubmitOrder.stop_price={self.stop_price!r}: a {kind} order takes no stop_price"
+                f"SubmitOrder.stop_price={self.stop_price!r}: a {self.order_type.value} order takes no stop_price"
             )
         if not trailing and self.trailing_offset is not None:
             raise ValueError(
@@ -231,7 +235,7 @@ class SubmitOrder(Message):
             raise ValueError("SubmitOrder.expire_time_ns=None: a GTD order needs an expiry")
         if self.post_only and self.order_type is not OrderType.LIMIT:
             raise ValueError(
-                f"SubmitOrder.post_only=True: only LIMIT orders can be post-only, not {kind}"
+                f"SubmitOrder.post_only=True: only LIMIT orders can be post-only, not {self.order_type.value}"
             )
         if self.post_only and self.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             raise ValueError(
@@ -243,7 +247,7 @@ class SubmitOrder(Message):
             if self.order_type is not OrderType.LIMIT:
                 raise ValueError(
                     f"SubmitOrder.display_quantity={shown!r}: only LIMIT orders can be "
-                    f"icebergs, not {kind}"
+                    f"icebergs, not {self.order_type.value}"
                 )
             if self.time_in_force is not TimeInForce.GTC:
                 raise ValueError(
