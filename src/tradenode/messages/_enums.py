@@ -20,20 +20,43 @@ __all__ = [
 ]
 
 
-class Side(enum.Enum):
+class _IdentityHashedEnum(enum.Enum):
+    """An enum whose members hash by identity, in C.
+
+    ``enum.Enum.__hash__`` is a Python method (``hash(self._name_)``), so every
+    set or dict look-up keyed by a member (the OMS's transition table, a
+    status's ``is_terminal``, a risk rule's venue map) pays a Python call:
+    about two dozen per order. A member is a singleton and compares by
+    identity, so ``object.__hash__`` is consistent with equality. Nothing
+    depends on the name-based value: string hashes are randomised per
+    process, so no set of members ever had a stable order, and hashes are
+    never written to the wire or the journal (values are).
+    """
+
+    __hash__ = object.__hash__
+
+
+class Side(_IdentityHashedEnum):
     BUY = "BUY"
     SELL = "SELL"
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return _SIGN[self]
 
     @property
     def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _OPPOSITE[self]
 
 
-class OrderType(enum.Enum):
+# Looked up rather than computed from ``Side.BUY``: a member read off its class
+# goes through 3.11's ``EnumType.__getattr__`` hook, and a fill asks ``sign``
+# several times (positions, risk, the OMS).
+_SIGN = {Side.BUY: 1, Side.SELL: -1}
+_OPPOSITE = {Side.BUY: Side.SELL, Side.SELL: Side.BUY}
+
+
+class OrderType(_IdentityHashedEnum):
     """How an order executes, and what (if anything) it waits for first.
 
     The conditional types wait for the last price to reach their trigger
@@ -57,25 +80,35 @@ class OrderType(enum.Enum):
     @property
     def needs_price(self) -> bool:
         """Carries a limit price: it executes, at once or once triggered, as a limit order."""
-        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.LIMIT_IF_TOUCHED)
+        return self in _NEEDS_PRICE
 
     @property
     def needs_stop_price(self) -> bool:
         """Carries a fixed trigger price (a trailing stop computes its own from the offset)."""
-        return self in (
-            OrderType.STOP,
-            OrderType.STOP_LIMIT,
-            OrderType.MARKET_IF_TOUCHED,
-            OrderType.LIMIT_IF_TOUCHED,
-        )
+        return self in _NEEDS_STOP_PRICE
 
     @property
     def triggers_on_touch(self) -> bool:
         """Triggers when the price comes to it (buy: last <= trigger), not against it."""
-        return self in (OrderType.MARKET_IF_TOUCHED, OrderType.LIMIT_IF_TOUCHED)
+        return self in _TRIGGERS_ON_TOUCH
 
 
-class TimeInForce(enum.Enum):
+# Module-level sets rather than tuples built per call: every SubmitOrder asks
+# ``needs_price`` and ``needs_stop_price`` twice, and a member attribute costs a
+# descriptor call each time it is read on the class.
+_NEEDS_PRICE = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.LIMIT_IF_TOUCHED})
+_NEEDS_STOP_PRICE = frozenset(
+    {
+        OrderType.STOP,
+        OrderType.STOP_LIMIT,
+        OrderType.MARKET_IF_TOUCHED,
+        OrderType.LIMIT_IF_TOUCHED,
+    }
+)
+_TRIGGERS_ON_TOUCH = frozenset({OrderType.MARKET_IF_TOUCHED, OrderType.LIMIT_IF_TOUCHED})
+
+
+class TimeInForce(_IdentityHashedEnum):
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
@@ -85,7 +118,7 @@ class TimeInForce(enum.Enum):
     CLS = "CLS"
 
 
-class OrderStatus(enum.Enum):
+class OrderStatus(_IdentityHashedEnum):
     """The full order lifecycle; legal moves live in the OMS transition table."""
 
     INITIALIZED = "INITIALIZED"
@@ -106,7 +139,7 @@ class OrderStatus(enum.Enum):
 
     @property
     def is_open(self) -> bool:
-        return not self.is_terminal and self is not OrderStatus.INITIALIZED
+        return self in _OPEN
 
 
 _TERMINAL = frozenset(
@@ -118,15 +151,16 @@ _TERMINAL = frozenset(
         OrderStatus.EXPIRED,
     }
 )
+_OPEN = frozenset(OrderStatus) - _TERMINAL - {OrderStatus.INITIALIZED}
 
 
-class LiquiditySide(enum.Enum):
+class LiquiditySide(_IdentityHashedEnum):
     MAKER = "MAKER"
     TAKER = "TAKER"
     NONE = "NONE"
 
 
-class DecisionAction(enum.Enum):
+class DecisionAction(_IdentityHashedEnum):
     """What a strategy wants its position in a symbol to become."""
 
     LONG = "LONG"
@@ -135,7 +169,7 @@ class DecisionAction(enum.Enum):
     HOLD = "HOLD"
 
 
-class TradingState(enum.Enum):
+class TradingState(_IdentityHashedEnum):
     """The risk guard's gate: ACTIVE, only exposure-reducing orders, or nothing."""
 
     ACTIVE = "ACTIVE"
@@ -143,7 +177,7 @@ class TradingState(enum.Enum):
     HALTED = "HALTED"
 
 
-class DenialCode(enum.Enum):
+class DenialCode(_IdentityHashedEnum):
     """Machine-readable reasons an order was refused before reaching a venue."""
 
     INVALID_ORDER = "INVALID_ORDER"

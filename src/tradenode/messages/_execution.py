@@ -28,7 +28,12 @@ from ._validation import (
     check_client_order_id,
     check_decimal,
     check_enum,
+    check_finite_decimal,
     check_identifier,
+    check_non_negative_decimal,
+    check_optional_identifier,
+    check_optional_positive_decimal,
+    check_positive_decimal,
     check_timestamp,
 )
 
@@ -208,12 +213,12 @@ class SubmitParentOrder(Message):
         check_identifier(self, "strategy_id", self.strategy_id)
         check_identifier(self, "symbol", self.symbol)
         check_enum(self, "side", self.side, Side)
-        check_decimal(self, "quantity", self.quantity)
+        check_finite_decimal(self, "quantity", self.quantity)
         if not isinstance(self.algorithm, AlgoParams):
             raise ValueError(
                 f"SubmitParentOrder.algorithm={self.algorithm!r}: must be an AlgoParams"
             )
-        check_identifier(self, "venue", self.venue, optional=True)
+        check_optional_identifier(self, "venue", self.venue)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
     def problems(self) -> str | None:
@@ -299,10 +304,10 @@ class ParentProgress(Message):
         check_client_order_id(self, "parent_id", self.parent_id)
         check_identifier(self, "strategy_id", self.strategy_id)
         check_enum(self, "state", self.state, ParentState)
-        check_decimal(self, "target", self.target, positive=True)
-        check_decimal(self, "filled", self.filled, non_negative=True)
-        check_decimal(self, "open_quantity", self.open_quantity, non_negative=True)
-        check_decimal(self, "avg_price", self.avg_price, positive=True, optional=True)
+        check_positive_decimal(self, "target", self.target)
+        check_non_negative_decimal(self, "filled", self.filled)
+        check_non_negative_decimal(self, "open_quantity", self.open_quantity)
+        check_optional_positive_decimal(self, "avg_price", self.avg_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
     @property
@@ -323,8 +328,8 @@ class ParentFilled(Message):
     def __post_init__(self) -> None:
         check_client_order_id(self, "parent_id", self.parent_id)
         check_identifier(self, "strategy_id", self.strategy_id)
-        check_decimal(self, "filled", self.filled, positive=True)
-        check_decimal(self, "avg_price", self.avg_price, positive=True)
+        check_positive_decimal(self, "filled", self.filled)
+        check_positive_decimal(self, "avg_price", self.avg_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
@@ -344,9 +349,9 @@ class ParentCanceled(Message):
         check_client_order_id(self, "parent_id", self.parent_id)
         check_identifier(self, "strategy_id", self.strategy_id)
         check_enum(self, "state", self.state, ParentState)
-        check_decimal(self, "filled", self.filled, non_negative=True)
+        check_non_negative_decimal(self, "filled", self.filled)
         _check_text(self, "reason", self.reason)
-        check_decimal(self, "avg_price", self.avg_price, positive=True, optional=True)
+        check_optional_positive_decimal(self, "avg_price", self.avg_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 

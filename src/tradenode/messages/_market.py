@@ -13,12 +13,19 @@ from decimal import Decimal
 from typing import Final
 
 from ._enums import Side
+from ._fast_init import with_fast_init
 from ._messages import Message
-from ._validation import check_decimal, check_enum, check_identifier, check_timestamp
+from ._validation import (
+    check_enum,
+    check_identifier,
+    check_positive_decimal,
+    check_timestamp,
+)
 
 __all__ = ["MARKET_MESSAGES", "MarketTrade"]
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketTrade(Message):
     """One trade on ``venue``'s public tape for ``symbol``.
@@ -39,8 +46,8 @@ class MarketTrade(Message):
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
         check_identifier(self, "trade_id", self.trade_id)
-        check_decimal(self, "price", self.price, positive=True)
-        check_decimal(self, "quantity", self.quantity, positive=True)
+        check_positive_decimal(self, "price", self.price)
+        check_positive_decimal(self, "quantity", self.quantity)
         if self.aggressor is not None:
             check_enum(self, "aggressor", self.aggressor, Side)
         check_timestamp(self, "ts_ns", self.ts_ns)

@@ -22,11 +22,17 @@ from ._enums import (
     TimeInForce,
     TradingState,
 )
+from ._fast_init import with_fast_init
 from ._validation import (
     check_client_order_id,
     check_decimal,
     check_enum,
+    check_finite_decimal,
     check_identifier,
+    check_non_negative_decimal,
+    check_optional_identifier,
+    check_optional_positive_decimal,
+    check_positive_decimal,
     check_timestamp,
 )
 
@@ -61,6 +67,7 @@ class Message:
     __slots__ = ()
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Quote(Message):
     """Top of book and last trade for one symbol at one venue."""
@@ -79,9 +86,9 @@ class Quote(Message):
     def __post_init__(self) -> None:
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
-        check_decimal(self, "bid", self.bid, positive=True)
-        check_decimal(self, "ask", self.ask, positive=True)
-        check_decimal(self, "last", self.last, positive=True, optional=True)
+        check_positive_decimal(self, "bid", self.bid)
+        check_positive_decimal(self, "ask", self.ask)
+        check_optional_positive_decimal(self, "last", self.last)
         check_decimal(self, "bid_size", self.bid_size, non_negative=True, optional=True)
         check_decimal(self, "ask_size", self.ask_size, non_negative=True, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
@@ -93,6 +100,7 @@ class Quote(Message):
         return (self.bid + self.ask) / 2
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionDecision(Message):
     """A strategy's wish for its position in one symbol (the seed API's decision)."""
@@ -112,20 +120,23 @@ class ExecutionDecision(Message):
         check_identifier(self, "strategy_id", self.strategy_id)
         check_identifier(self, "symbol", self.symbol)
         check_enum(self, "action", self.action, DecisionAction)
-        check_decimal(self, "size", self.size, non_negative=True)
-        if isinstance(self.confidence, bool) or not isinstance(self.confidence, float | int):
-            raise ValueError(f"ExecutionDecision.confidence={self.confidence!r}: must be a number")
-        if not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
-            raise ValueError(
-                f"ExecutionDecision.confidence={self.confidence!r}: must be within [0, 1]"
-            )
-        object.__setattr__(self, "confidence", float(self.confidence))
-        check_identifier(self, "venue", self.venue, optional=True)
+        check_non_negative_decimal(self, "size", self.size)
+        confidence = self.confidence
+        exact_float = type(confidence) is float  # the common case: nothing to convert
+        if not exact_float and (
+            isinstance(confidence, bool) or not isinstance(confidence, float | int)
+        ):
+            raise ValueError(f"ExecutionDecision.confidence={confidence!r}: must be a number")
+        if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+            raise ValueError(f"ExecutionDecision.confidence={confidence!r}: must be within [0, 1]")
+        if not exact_float:
+            object.__setattr__(self, "confidence", float(confidence))
+        check_optional_identifier(self, "venue", self.venue)
         check_enum(self, "order_type", self.order_type, OrderType)
         check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
-        check_decimal(self, "limit_price", self.limit_price, positive=True, optional=True)
+        check_optional_positive_decimal(self, "limit_price", self.limit_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
-        if self.action in (DecisionAction.LONG, DecisionAction.SHORT) and self.size <= 0:
+        if self.action in _TAKES_A_POSITION and self.size <= 0:
             raise ValueError(
                 f"ExecutionDecision.size={self.size!r}: {self.action.value} needs a size > 0"
             )
@@ -135,6 +146,7 @@ class ExecutionDecision(Message):
             )
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitOrder(Message):
     """A new order, identified by our client order id from intent to terminal state."""
@@ -179,54 +191,63 @@ class SubmitOrder(Message):
         check_enum(self, "side", self.side, Side)
         check_enum(self, "order_type", self.order_type, OrderType)
         check_enum(self, "time_in_force", self.time_in_force, TimeInForce)
-        check_decimal(self, "quantity", self.quantity, positive=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
-        check_decimal(self, "trailing_offset", self.trailing_offset, positive=True, optional=True)
+        check_positive_decimal(self, "quantity", self.quantity)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "stop_price", self.stop_price)
+        check_optional_positive_decimal(self, "trailing_offset", self.trailing_offset)
         check_timestamp(self, "expire_time_ns", self.expire_time_ns, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
         _check_flag(self, "post_only", self.post_only)
         _check_flag(self, "reduce_only", self.reduce_only)
-        kind = self.order_type.value
+        # Each fact read once: a property or an enum member read off its class
+        # costs more than the comparison it feeds, and every order passes here
+        # (``.value`` too is a Python-level descriptor: read only to word an error).
+        needs_stop_price = self.order_type.needs_stop_price
+        trailing = self.order_type is OrderType.TRAILING_STOP
+        good_till_date = self.time_in_force is TimeInForce.GTD
         if self.order_type.needs_price and self.price is None:
-            raise ValueError(f"SubmitOrder.price=None: a {kind} order needs a price")
+            raise ValueError(
+                f"SubmitOrder.price=None: a {self.order_type.value} order needs a price"
+            )
         if self.order_type is OrderType.MARKET and self.price is not None:
             raise ValueError(f"SubmitOrder.price={self.price!r}: a MARKET order takes no price")
-        if self.order_type.needs_stop_price and self.stop_price is None:
-            raise ValueError(f"SubmitOrder.stop_price=None: a {kind} order needs a stop_price")
-        if not self.order_type.needs_stop_price and self.stop_price is not None:
+        if needs_stop_price and self.stop_price is None:
             raise ValueError(
-                f"SubmitOrder.stop_price={self.stop_price!r}: a {kind} order takes no stop_price"
+                f"SubmitOrder.stop_price=None: a {self.order_type.value} order needs a stop_price"
             )
-        if self.order_type is not OrderType.TRAILING_STOP and self.trailing_offset is not None:
+        if not needs_stop_price and self.stop_price is not None:
+            raise ValueError(
+                f"SubmitOrder.stop_price={self.stop_price!r}: a {self.order_type.value} order takes no stop_price"
+            )
+        if not trailing and self.trailing_offset is not None:
             raise ValueError(
                 f"SubmitOrder.trailing_offset={self.trailing_offset!r}: only TRAILING_STOP orders take an offset"
             )
-        if self.time_in_force is not TimeInForce.GTD and self.expire_time_ns is not None:
+        if not good_till_date and self.expire_time_ns is not None:
             raise ValueError(
                 f"SubmitOrder.expire_time_ns={self.expire_time_ns!r}: only GTD orders take an expiry"
             )
-        if self.order_type is OrderType.TRAILING_STOP and self.trailing_offset is None:
+        if trailing and self.trailing_offset is None:
             raise ValueError(
                 "SubmitOrder.trailing_offset=None: a TRAILING_STOP order needs an offset"
             )
-        if self.time_in_force is TimeInForce.GTD and self.expire_time_ns is None:
+        if good_till_date and self.expire_time_ns is None:
             raise ValueError("SubmitOrder.expire_time_ns=None: a GTD order needs an expiry")
         if self.post_only and self.order_type is not OrderType.LIMIT:
             raise ValueError(
-                f"SubmitOrder.post_only=True: only LIMIT orders can be post-only, not {kind}"
+                f"SubmitOrder.post_only=True: only LIMIT orders can be post-only, not {self.order_type.value}"
             )
         if self.post_only and self.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             raise ValueError(
                 f"SubmitOrder.post_only=True: a post-only order cannot be {self.time_in_force.value}"
             )
         if self.display_quantity is not None:
-            check_decimal(self, "display_quantity", self.display_quantity, positive=True)
+            check_positive_decimal(self, "display_quantity", self.display_quantity)
             shown = self.display_quantity
             if self.order_type is not OrderType.LIMIT:
                 raise ValueError(
                     f"SubmitOrder.display_quantity={shown!r}: only LIMIT orders can be "
-                    f"icebergs, not {kind}"
+                    f"icebergs, not {self.order_type.value}"
                 )
             if self.time_in_force is not TimeInForce.GTC:
                 raise ValueError(
@@ -246,6 +267,7 @@ class SubmitOrder(Message):
         return None if reference is None else self.quantity * reference
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOrder(Message):
     client_order_id: str
@@ -260,6 +282,7 @@ class CancelOrder(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModifyOrder(Message):
     """Change an open order's quantity or prices.
@@ -281,9 +304,9 @@ class ModifyOrder(Message):
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
-        check_decimal(self, "quantity", self.quantity, positive=True, optional=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
+        check_optional_positive_decimal(self, "quantity", self.quantity)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "stop_price", self.stop_price)
         check_client_order_id(self, "new_client_order_id", self.new_client_order_id, optional=True)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.quantity is None and self.price is None and self.stop_price is None:
@@ -294,6 +317,7 @@ class ModifyOrder(Message):
             raise ValueError("ModifyOrder.new_client_order_id: must differ from client_order_id")
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueryOrder(Message):
     """Ask the venue for an order's current state (the answer is an OrderStatusReport)."""
@@ -310,6 +334,7 @@ class QueryOrder(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelAllOrders(Message):
     """Cancel every open order at a venue (all venues when ``venue`` is None)."""
@@ -319,11 +344,12 @@ class CancelAllOrders(Message):
     ts_ns: int = 0
 
     def __post_init__(self) -> None:
-        check_identifier(self, "venue", self.venue, optional=True)
-        check_identifier(self, "symbol", self.symbol, optional=True)
+        check_optional_identifier(self, "venue", self.venue)
+        check_optional_identifier(self, "symbol", self.symbol)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderDenied(Message):
     """Refused before reaching any venue; ``code`` is for machines, ``reason`` for people."""
@@ -342,6 +368,7 @@ class OrderDenied(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderSubmitted(Message):
     """The OMS handed the order to its broker actor."""
@@ -356,6 +383,7 @@ class OrderSubmitted(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderAccepted(Message):
     client_order_id: str
@@ -370,6 +398,7 @@ class OrderAccepted(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected(Message):
     """The venue refused the order; ``code`` is the venue's own error code."""
@@ -388,6 +417,7 @@ class OrderRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderFilled(Message):
     """One execution; ``execution_id`` is unique per venue and makes fills idempotent."""
@@ -413,10 +443,10 @@ class OrderFilled(Message):
         check_identifier(self, "execution_id", self.execution_id)
         check_identifier(self, "symbol", self.symbol)
         check_enum(self, "side", self.side, Side)
-        check_decimal(self, "last_quantity", self.last_quantity, positive=True)
-        check_decimal(self, "last_price", self.last_price, positive=True)
-        check_decimal(self, "commission", self.commission)
-        check_identifier(self, "commission_asset", self.commission_asset, optional=True)
+        check_positive_decimal(self, "last_quantity", self.last_quantity)
+        check_positive_decimal(self, "last_price", self.last_price)
+        check_finite_decimal(self, "commission", self.commission)
+        check_optional_identifier(self, "commission_asset", self.commission_asset)
         check_enum(self, "liquidity", self.liquidity, LiquiditySide)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
@@ -425,6 +455,7 @@ class OrderFilled(Message):
         return self.last_quantity * self.last_price
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCanceled(Message):
     client_order_id: str
@@ -435,10 +466,11 @@ class OrderCanceled(Message):
     def __post_init__(self) -> None:
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
-        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
+        check_optional_identifier(self, "venue_order_id", self.venue_order_id)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderExpired(Message):
     client_order_id: str
@@ -449,10 +481,11 @@ class OrderExpired(Message):
     def __post_init__(self) -> None:
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
-        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
+        check_optional_identifier(self, "venue_order_id", self.venue_order_id)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderModified(Message):
     """The venue amended the order in place (native amend)."""
@@ -469,12 +502,13 @@ class OrderModified(Message):
         check_client_order_id(self, "client_order_id", self.client_order_id)
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "venue_order_id", self.venue_order_id)
-        check_decimal(self, "quantity", self.quantity, positive=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "stop_price", self.stop_price, positive=True, optional=True)
+        check_positive_decimal(self, "quantity", self.quantity)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "stop_price", self.stop_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelRejected(Message):
     client_order_id: str
@@ -491,6 +525,7 @@ class CancelRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModifyRejected(Message):
     client_order_id: str
@@ -507,6 +542,7 @@ class ModifyRejected(Message):
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderStatusReport(Message):
     """The venue's own view of one order, answering a query or a reconciliation."""
@@ -531,11 +567,11 @@ class OrderStatusReport(Message):
         check_enum(self, "side", self.side, Side)
         check_enum(self, "status", self.status, OrderStatus)
         check_enum(self, "order_type", self.order_type, OrderType)
-        check_decimal(self, "quantity", self.quantity, positive=True)
-        check_decimal(self, "filled_quantity", self.filled_quantity, non_negative=True)
-        check_identifier(self, "venue_order_id", self.venue_order_id, optional=True)
-        check_decimal(self, "price", self.price, positive=True, optional=True)
-        check_decimal(self, "avg_fill_price", self.avg_fill_price, positive=True, optional=True)
+        check_positive_decimal(self, "quantity", self.quantity)
+        check_non_negative_decimal(self, "filled_quantity", self.filled_quantity)
+        check_optional_identifier(self, "venue_order_id", self.venue_order_id)
+        check_optional_positive_decimal(self, "price", self.price)
+        check_optional_positive_decimal(self, "avg_fill_price", self.avg_fill_price)
         check_timestamp(self, "ts_ns", self.ts_ns)
         if self.filled_quantity > self.quantity:
             raise ValueError(
@@ -543,6 +579,7 @@ class OrderStatusReport(Message):
             )
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionSnapshot(Message):
     """A net position; ``quantity`` is signed (negative is short)."""
@@ -559,14 +596,15 @@ class PositionSnapshot(Message):
     def __post_init__(self) -> None:
         check_identifier(self, "venue", self.venue)
         check_identifier(self, "symbol", self.symbol)
-        check_decimal(self, "quantity", self.quantity)
-        check_decimal(self, "avg_price", self.avg_price, non_negative=True)
-        check_decimal(self, "realized_pnl", self.realized_pnl)
-        check_decimal(self, "unrealized_pnl", self.unrealized_pnl)
-        check_identifier(self, "strategy_id", self.strategy_id, optional=True)
+        check_finite_decimal(self, "quantity", self.quantity)
+        check_non_negative_decimal(self, "avg_price", self.avg_price)
+        check_finite_decimal(self, "realized_pnl", self.realized_pnl)
+        check_finite_decimal(self, "unrealized_pnl", self.unrealized_pnl)
+        check_optional_identifier(self, "strategy_id", self.strategy_id)
         check_timestamp(self, "ts_ns", self.ts_ns)
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradingStateChanged(Message):
     state: TradingState
@@ -577,6 +615,10 @@ class TradingStateChanged(Message):
         check_enum(self, "state", self.state, TradingState)
         _check_text(self, "reason", self.reason)
         check_timestamp(self, "ts_ns", self.ts_ns)
+
+
+_TAKES_A_POSITION = frozenset({DecisionAction.LONG, DecisionAction.SHORT})
+"""Decisions that need a size > 0 (read per decision: a set, not a tuple of class reads)."""
 
 
 def _check_flag(owner: object, field: str, value: object) -> None:

@@ -9,21 +9,12 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from .._exceptions import ActorStoppedError, AskTimeoutError
+from ._mail import RUNTIME_ITEM_TYPES, Envelope
 
 if TYPE_CHECKING:
     from ._cell import Cell
 
 __all__ = ["Address", "Envelope"]
-
-
-class Envelope:
-    """A user message and, for an ask, the future its reply goes to."""
-
-    __slots__ = ("message", "reply_to")
-
-    def __init__(self, message: Any, reply_to: pykka.Future[Any] | None) -> None:
-        self.message = message
-        self.reply_to = reply_to
 
 
 class Address:
@@ -67,7 +58,13 @@ class Address:
 
     def tell(self, message: Any) -> None:
         """Queue ``message``; never blocks, never raises for a stopped actor."""
-        if not self._put(Envelope(message, None)):
+        # Queued bare (see ``_mail``) unless it could be taken for the runtime's or
+        # pykka's own message: ``_mail.needs_envelope``, inlined.
+        if type(message) in RUNTIME_ITEM_TYPES or isinstance(message, tuple):
+            item: Any = Envelope(message, None)
+        else:
+            item = message
+        if not self._put(item):
             self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
 
     def ask_future(self, message: Any) -> pykka.Future[Any]:

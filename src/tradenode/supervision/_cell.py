@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import enum
-import functools
 import itertools
 import logging
 import queue
@@ -29,9 +28,19 @@ import pykka
 
 from .._exceptions import ActorStoppedError, SupervisionError
 from ._actor import Actor, ActorContext, Terminated
-from ._address import Address, Envelope
+from ._address import Address
 from ._clock import Cancellable
 from ._events import SupervisionEvent, SupervisionEventKind
+from ._mail import (
+    RUNTIME_ITEM_TYPES,
+    USER_ITEM_TYPES,
+    Envelope,
+    Incarnate,
+    Stop,
+    Suspend,
+    TimerFired,
+    WatchNotice,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -54,38 +63,16 @@ class CellState(enum.Enum):
     STOPPED = "stopped"
 
 
+_RUNNING = CellState.RUNNING
+"""Read per message by ``Cell.on_receive``: a member read off an enum class costs a
+Python-level ``__getattr__`` hook (3.11's ``EnumType``), a module global does not."""
+
 TRANSITIONS: dict[CellState, frozenset[CellState]] = {
     CellState.CREATED: frozenset({CellState.RUNNING, CellState.SUSPENDED, CellState.STOPPED}),
     CellState.RUNNING: frozenset({CellState.SUSPENDED, CellState.STOPPED}),
     CellState.SUSPENDED: frozenset({CellState.RUNNING, CellState.STOPPED}),
     CellState.STOPPED: frozenset(),
 }
-
-
-class Incarnate:
-    """Supervisor to child: start incarnation number ``generation`` now.
-
-    ``started`` is set once ``on_start`` has returned or failed, so the
-    supervisor can start children one after another, in order, as OTP does.
-    """
-
-    __slots__ = ("generation", "started")
-
-    def __init__(self, generation: int) -> None:
-        self.generation = generation
-        self.started = threading.Event()
-
-
-class Suspend:
-    """Supervisor to child: end the current incarnation, keep the mailbox."""
-
-    __slots__ = ()
-
-
-class Stop:
-    """Supervisor to child: stop for good."""
-
-    __slots__ = ()
 
 
 class ChildDown:
@@ -100,24 +87,6 @@ class ChildDown:
 
     def __repr__(self) -> str:
         return f"ChildDown({self.cell.address.path!r}, {self.generation}, {self.error!r})"
-
-
-class _TimerFired:
-    __slots__ = ("generation", "message")
-
-    def __init__(self, generation: int, message: Any) -> None:
-        self.generation = generation
-        self.message = message
-
-
-class _WatchNotice:
-    __slots__ = ("target",)
-
-    def __init__(self, target: Address) -> None:
-        self.target = target
-
-
-_USER_ITEMS = (Envelope, _TimerFired, _WatchNotice)
 
 
 @dataclass(slots=True)
@@ -150,7 +119,7 @@ class _Timer:
     def _fire(self) -> None:
         if self._cancelled:
             return
-        self._cell.address.system_tell(_TimerFired(self._generation, self._message))
+        self._cell.address.system_tell(TimerFired(self._generation, self._message))
         if self._repeat and not self._cancelled:
             self._handle = self._cell.system.clock.call_later(self._delay, self._fire)
         elif not self._repeat:
@@ -188,7 +157,10 @@ class Cell(pykka.ThreadingActor):
         self.spec = spec
         self.parent = parent
         self.tally = system.quiescence.tally(path)
-        self._leave = functools.partial(system.quiescence.leave, self.tally)
+        self._quiescence = system.quiescence
+        self._count_left = self.tally.left.add
+        """``Quiescence.leave`` is this and a look at ``waiters``; inlined in
+        ``on_receive``, through which every message passes."""
         self.address = Address(self, path)
         self.context = ActorContext(self)
         self.rng = system.rng_for(path)
@@ -210,10 +182,11 @@ class Cell(pykka.ThreadingActor):
         self.failing = False
         """True while the incarnation that just failed ends (its ``on_stop`` runs)."""
         self.first_start = Incarnate(1)
-        self.handled: collections.Counter[str] = collections.Counter()
+        self.handled: collections.Counter[type] = collections.Counter()
         """User messages (tells, asks, timer messages, watch notices) handed to a
-        behaviour, by type name: what one order costs in messages is read here.
-        Written only on this cell's thread."""
+        behaviour, by type (named only when read, by ``messages_handled``): what
+        one order costs in messages is read here. Written only on this cell's
+        thread."""
         system._register(self)
         system.quiescence.enter(self.tally)  # until the first on_start has returned
         holder.append(self)
@@ -228,19 +201,25 @@ class Cell(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         try:
-            if (
-                type(message) is Envelope
-                and self.state is CellState.RUNNING
-                and not self._suspend_requested
-            ):
-                # Nearly every message: a user message for a running behaviour
-                # (what ``_on_runtime_item`` -> ``_on_user_item`` -> ``_deliver`` do).
-                self._invoke(message.message, message.reply_to)
+            if self.state is _RUNNING and not self._suspend_requested:
+                kind = type(message)
+                if kind not in RUNTIME_ITEM_TYPES:
+                    # Nearly every message: a tell, queued bare, for a running
+                    # behaviour (what ``_on_runtime_item`` -> ``_on_user_item`` ->
+                    # ``_deliver`` do).
+                    self._invoke(message, None)
+                elif kind is Envelope:
+                    self._invoke(message.message, message.reply_to)
+                else:
+                    self._on_runtime_item(message)
             else:
                 self._on_runtime_item(message)
         finally:
-            # Counted since before it was queued (``Address._put``, ``_order``).
-            self._leave()
+            # Counted since before it was queued (``Address._put``, ``_order``):
+            # ``Quiescence.leave``, inlined.
+            self._count_left()
+            if self._quiescence.waiters:
+                self._quiescence.wake()
         return None
 
     def on_stop(self) -> None:
@@ -256,17 +235,17 @@ class Cell(pykka.ThreadingActor):
         self.system.quiescence.forget(self.tally)
 
     def _on_runtime_item(self, message: Any) -> None:
-        if isinstance(message, _USER_ITEMS):
+        # By exact type, as ``Address.tell`` decides what it wraps (see ``_mail``).
+        kind = type(message)
+        if kind not in RUNTIME_ITEM_TYPES or kind in USER_ITEM_TYPES:
             self._on_user_item(message)
-        elif isinstance(message, Incarnate):
+        elif kind is Incarnate:
             self._on_incarnate(message)
-        elif isinstance(message, Suspend):
+        elif kind is Suspend:
             self._end_incarnation()
             self._set_state(CellState.SUSPENDED)
-        elif isinstance(message, Stop):
+        else:  # Stop, the last of the runtime's own items
             self._stop_for_good()
-        else:
-            logger.error("%s: unknown runtime message %r", self.address.path, message)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -390,7 +369,7 @@ class Cell(pykka.ThreadingActor):
             self.terminated.set()
             watchers, self._watchers = self._watchers, set()
         for watcher in watchers:
-            watcher.system_tell(_WatchNotice(self.address))
+            watcher.system_tell(WatchNotice(self.address))
         self.system.events.publish(
             SupervisionEvent(
                 SupervisionEventKind.STOPPED, self.address.path, self.generation, detail=detail
@@ -426,19 +405,22 @@ class Cell(pykka.ThreadingActor):
             self._deliver(self._stash.popleft())
 
     def _deliver(self, item: object) -> None:
-        if isinstance(item, Envelope):
+        kind = type(item)
+        if kind not in RUNTIME_ITEM_TYPES:
+            self._invoke(item, None)  # a tell, queued bare
+        elif isinstance(item, Envelope):
             self._invoke(item.message, item.reply_to)
-        elif isinstance(item, _TimerFired):
+        elif isinstance(item, TimerFired):
             if item.generation == self.generation:
                 self._invoke(item.message, None)
-        elif isinstance(item, _WatchNotice) and item.target in self._watching:
+        elif isinstance(item, WatchNotice) and item.target in self._watching:
             custom = self._watching.pop(item.target)
             self._invoke(Terminated(item.target) if custom is None else custom, None)
 
     def _invoke(self, message: Any, reply_to: pykka.Future[Any] | None) -> None:
         behaviour = self._behaviour
         assert behaviour is not None
-        self.handled[type(message).__name__] += 1
+        self.handled[type(message)] += 1
         try:
             result = behaviour.receive(message)
         except BaseException as exc:  # noqa: BLE001 - contain everything, see module doc
@@ -457,12 +439,14 @@ class Cell(pykka.ThreadingActor):
             self._report_down(None)
 
     def _dead_letter(self, item: object, reason: str) -> None:
-        if isinstance(item, Envelope):
+        if type(item) not in RUNTIME_ITEM_TYPES:
+            self.system.dead_letters.record(self.address.path, item, reason)  # a bare tell
+        elif isinstance(item, Envelope):
             self.system.dead_letters.record(self.address.path, item.message, reason)
             if item.reply_to is not None:
                 error = ActorStoppedError(f"{self.address.path}: {reason}")
                 item.reply_to.set_exception((ActorStoppedError, error, None))
-        elif isinstance(item, _TimerFired):
+        elif isinstance(item, TimerFired):
             self.system.dead_letters.record(self.address.path, item.message, reason)
 
     # -- services for ActorContext -----------------------------------------
@@ -517,7 +501,7 @@ class Cell(pykka.ThreadingActor):
             if not self.terminated.is_set():
                 self._watchers.add(watcher)
                 return
-        watcher.system_tell(_WatchNotice(self.address))
+        watcher.system_tell(WatchNotice(self.address))
 
     def remove_watcher(self, watcher: Address) -> None:
         with self._watch_lock:

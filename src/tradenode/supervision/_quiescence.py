@@ -90,7 +90,10 @@ class Quiescence:
         self._changed = threading.Condition(threading.Lock())
         self._tallies: dict[Tally, None] = {}
         """Counted cells (joined, not forgotten); changed and read under the lock."""
-        self._waiters = 0
+        self.waiters = 0
+        """Threads in ``wait``; changed under the lock, read without it by ``leave``
+        (and by ``Cell.on_receive``, which inlines ``leave``): a waiter counts itself
+        before its first look, so a leave that reads 0 came before that look."""
         self._io = Tally("I/O")
         self._io_what: dict[int, str] = {}
         self._io_ids = itertools.count(1).__next__
@@ -115,8 +118,8 @@ class Quiescence:
     def leave(self, tally: Tally) -> None:
         """A message counted by ``enter`` has been handled (or was never queued)."""
         tally.left.add()
-        if self._waiters:
-            self._wake()
+        if self.waiters:
+            self.wake()
 
     def forget(self, tally: Tally) -> None:
         """The cell will handle nothing more: drop what it still counts, count nothing new."""
@@ -140,7 +143,8 @@ class Quiescence:
 
         return done
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Let every waiter look again (after a leave, when ``waiters`` says any wait)."""
         with self._changed:
             self._changed.notify_all()
 
@@ -167,7 +171,7 @@ class Quiescence:
         what still is after ``timeout`` real seconds (None: wait for ever)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            self._waiters += 1  # before the first look: a leave after it wakes us
+            self.waiters += 1  # before the first look: a leave after it wakes us
             try:
                 while not self._quiet():
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -175,7 +179,7 @@ class Quiescence:
                         raise TimeoutError(f"not quiescent after {timeout}s: {self._describe()}")
                     self._changed.wait(remaining)
             finally:
-                self._waiters -= 1
+                self.waiters -= 1
 
     def _describe(self) -> str:
         busy = []

@@ -10,8 +10,9 @@ from typing import Any
 from .._exceptions import RestartIntensityExceeded, SupervisionError
 from ._actor import Actor
 from ._address import Address
-from ._cell import Cell, CellState, ChildDown, ChildRecord, Incarnate, stop_cell, suspend_cell
+from ._cell import Cell, CellState, ChildDown, ChildRecord, stop_cell, suspend_cell
 from ._events import SupervisionEvent, SupervisionEventKind
+from ._mail import Incarnate
 from ._spec import ChildSpec, RestartType, Strategy, SupervisorSpec, as_child_spec
 
 __all__ = [

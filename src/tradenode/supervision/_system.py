@@ -125,7 +125,10 @@ class ActorSystem:
                 except RuntimeError:  # resized by its own thread meanwhile: read again
                     continue
             for kind, count in items:
-                counts[(cell.address.path, kind)] = count
+                # Two types of one name (from two modules) count as one, as they
+                # always have: callers name message types by their names.
+                key = (cell.address.path, kind.__name__)
+                counts[key] = counts.get(key, 0) + count
         return counts
 
     @property
