@@ -52,6 +52,15 @@ logger = logging.getLogger("tradenode.strategy")
 
 _TERMINAL_EVENTS = (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)
 
+# Module aliases for the decision path: reading a member off an enum class goes
+# through the enum type's Python-level ``__getattr__`` (several times a plain read).
+_HOLD = DecisionAction.HOLD
+_LONG = DecisionAction.LONG
+_SHORT = DecisionAction.SHORT
+_BUY = Side.BUY
+_SELL = Side.SELL
+_ZERO = Decimal(0)
+
 _VIA_ROUTER = (SubmitOrder, CancelOrder, ModifyOrder, SubmitParentOrder, CancelParentOrder)
 """What a strategy sends through the router (execution mode, approvals, routing)."""
 
@@ -269,34 +278,39 @@ class StrategyContext:
         The target position is +size, -size or 0; the order is the difference
         from the current position plus what open orders will already add.
         """
-        if decision.action is DecisionAction.HOLD:
+        action = decision.action
+        if action is _HOLD:
             return None
         actor = self._actor
         venue = decision.venue or actor.strategy.venue
         keys = actor.keys(decision.symbol, venue)
-        action = decision.action
-        if action is DecisionAction.LONG:
+        if action is _LONG:
             target = decision.size
-        elif action is DecisionAction.SHORT:
+        elif action is _SHORT:
             target = -decision.size
         else:  # FLAT (HOLD returned above)
-            target = Decimal(0)
+            target = _ZERO
         view = actor.view
         # The position as ``position()`` sums it, over the keys worked out above.
-        position = sum((view.positions.get(key, Decimal(0)) for key in keys), Decimal(0))
-        pending = Decimal(0)
+        positions = view.positions
+        position = sum((positions.get(key, _ZERO) for key in keys), _ZERO)
+        pending = _ZERO
         for o in view.open_orders.values():
             if (o.venue, o.symbol) in keys:
                 pending += o.quantity * o.side.sign
         delta = target - position - pending
         if delta == 0:
             return None
-        return self.submit_order(
-            decision.symbol,
-            Side.BUY if delta > 0 else Side.SELL,
-            abs(delta),
-            order_type=decision.order_type,
-            price=decision.limit_price if decision.order_type.needs_price else None,
+        order_type = decision.order_type
+        # What ``submit_order`` would send, without its keyword defaults: they are
+        # ``SubmitOrder``'s own (no stop, offset or expiry, not post- or reduce-only,
+        # no display quantity), so the order is the same, validated the same.
+        return actor.submit(
+            symbol=decision.symbol,
+            side=_BUY if delta > 0 else _SELL,
+            quantity=abs(delta),
+            order_type=order_type,
+            price=decision.limit_price if order_type.needs_price else None,
             time_in_force=decision.time_in_force,
             venue=venue,
         )
