@@ -20,6 +20,9 @@ from tradenode import ExecutionMode
 
 # The lane is internal to the bridge and the router: tested on its own here.
 from tradenode.actors._execution_modes import DirectLane
+
+# The router's actor is internal: a test crashes it through its cancel handler.
+from tradenode.actors._routing import RouterActor
 from tradenode.messages import OrderStatus, OrderType, Side, SubmitOrder
 
 from ._node_helpers import Harness, running_node
@@ -145,6 +148,13 @@ def _market(quantity: str = "0.1") -> Any:
     return lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, D(quantity), venue="paper")
 
 
+def _resting_limit() -> Any:
+    """A buy far below the market: it rests until cancelled."""
+    return lambda ctx: ctx.submit_order(
+        "BTCUSDT", Side.BUY, D("0.1"), order_type=OrderType.LIMIT, price=D("100"), venue="paper"
+    )
+
+
 def test_a_just_set_manual_mode_holds_the_next_order_and_full_auto_skips_the_router() -> None:
     with running_node() as h:
         h.strategy()
@@ -170,16 +180,7 @@ def test_a_cancel_through_the_router_is_counted_and_the_lane_reopens() -> None:
     with running_node() as h:
         h.strategy()
         h.sync()
-        limit = h.do(
-            lambda ctx: ctx.submit_order(
-                "BTCUSDT",
-                Side.BUY,
-                D("0.1"),
-                order_type=OrderType.LIMIT,
-                price=D("100"),
-                venue="paper",
-            )
-        )
+        limit = h.do(_resting_limit())
         h.wait_status(limit, OrderStatus.ACCEPTED)
         h.do(lambda ctx: ctx.cancel_order(limit))
         h.wait_status(limit, OrderStatus.CANCELED)
@@ -190,3 +191,32 @@ def test_a_cancel_through_the_router_is_counted_and_the_lane_reopens() -> None:
         after = h.do(_market())
         h.wait_status(after, OrderStatus.FILLED)
         assert lane.told == 1  # the market order went straight to the guard
+
+
+def test_a_message_the_router_crashed_on_still_counts_and_the_lane_reopens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The router counts a message handled whatever became of it: one it failed on
+    goes to dead letters (it never reaches the guard, nothing can overtake it), and
+    the restarted strategy's orders go straight to the guard again."""
+    with running_node() as h:
+        h.strategy()
+        h.sync()
+
+        def boom(self: RouterActor, cancel: Any) -> None:
+            raise RuntimeError("router crash for the test")
+
+        resting = h.do(_resting_limit())
+        h.wait_status(resting, OrderStatus.ACCEPTED)
+        monkeypatch.setattr(RouterActor, "_on_cancel", boom)
+        lane = h.node.router_store.lanes["s1"]
+        h.do(lambda ctx: ctx.cancel_order(resting))
+        h.sync()
+        monkeypatch.undo()
+        router = h.node.directory.router().path
+        assert h.node.system.events.restart_counts().get(router, 0) >= 1
+        assert h.node.router_store.lanes["s1"] is lane
+        assert lane.told == lane.handled == 1
+        coid = h.do(_market())
+        h.wait_status(coid, OrderStatus.FILLED)
+        assert lane.told == 1  # straight to the guard
