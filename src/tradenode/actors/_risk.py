@@ -52,6 +52,8 @@ __all__ = ["RiskBook", "RiskGuard", "RiskStore", "risk_limits_from_config"]
 logger = logging.getLogger("tradenode.risk")
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
+_ZERO = Decimal(0)
+_BUY = Side.BUY  # a module alias: reading a member off the enum class costs a Python __getattr__
 Key = tuple[str, str]
 
 
@@ -62,7 +64,7 @@ class _Approved:
 
     @property
     def leaves(self) -> Decimal:
-        return max(Decimal(0), self.order.quantity - self.filled)
+        return max(_ZERO, self.order.quantity - self.filled)
 
 
 class ApprovedOrders:
@@ -146,8 +148,10 @@ class ApprovedOrders:
     def _count(self, entry: _Approved, sign: int) -> None:
         order = entry.order
         key = (order.venue, order.symbol)
-        row = self._tally.setdefault(key, [Decimal(0), Decimal(0), 0])
-        if order.side is Side.BUY:
+        row = self._tally.get(key)
+        if row is None:
+            row = self._tally[key] = [_ZERO, _ZERO, 0]
+        if order.side is _BUY:
             row[0] += sign * entry.leaves
         else:
             row[1] += sign * entry.leaves
@@ -167,13 +171,17 @@ class RiskBook:
     peak_equity: Decimal = Decimal(0)
 
     def total_pnl(self) -> Decimal:
-        return sum(self.pnl.values(), Decimal(0))
+        return sum(self.pnl.values(), _ZERO)
 
     def set_position(self, key: Key, quantity: Decimal, pnl: Decimal) -> None:
         """The net position and PnL of ``key``, checked here, once, as ``RiskContext``
         would check them: ``context`` hands them on unchecked."""
-        check_decimal(self, f"positions[{key!r}]", quantity)
-        check_decimal(self, f"pnl[{key!r}]", pnl)
+        # check_decimal's own first test, made here so that the field name (a repr of
+        # the key) is only formatted for a figure that fails it: the same checks.
+        if not (type(quantity) is Decimal and quantity.is_finite()):
+            check_decimal(self, f"positions[{key!r}]", quantity)
+        if not (type(pnl) is Decimal and pnl.is_finite()):
+            check_decimal(self, f"pnl[{key!r}]", pnl)
         self.positions[key] = quantity
         self.pnl[key] = pnl
 

@@ -504,12 +504,14 @@ class RiskEngine:
         self._check_order(candidate, ctx, capabilities)
         self._check_books(candidate, ctx)
         self._check_open_orders(ctx)
-        duplicate_key = _duplicate_key(order)
+        recent = self._recent
+        # The key is only built where a duplicate window is configured to use it.
+        duplicate_key = None if recent is None else _duplicate_key(order)
         self._check_duplicate(duplicate_key, now)
         self._check_loss(candidate, ctx, now)
         self._check_rate(now)
-        if self._recent is not None:
-            self._recent.record(duplicate_key, now)
+        if recent is not None:
+            recent.record(duplicate_key, now)
         return f"{candidate.describe()} approved"
 
     def _parent(self, order_in: object, ctx_in: object, capabilities_in: object, now: int) -> str:

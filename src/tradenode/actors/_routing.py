@@ -1,4 +1,6 @@
-"""The router: every strategy order passes it on its way to the risk guard.
+"""The router: every strategy order passes it on its way to the risk guard, but
+one it would only forward (FULL_AUTO, its venue named), which the strategy's
+bridge tells the guard itself when that is provably the same (``DirectLane``).
 
 It sits between the strategies and the risk guard (``/<node>/core/router``)
 because both of its jobs come before any check of an order's venue:
@@ -31,6 +33,7 @@ the pending approvals, the failover routes and the research records.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -72,7 +75,14 @@ from ._breaker_state import CircuitState
 from ._client_ids import ClientOrderIdFamily
 from ._control import PositionDrift, Routed, SetTradingState, Subscribe, Unsubscribe
 from ._directory import Directory
-from ._execution_modes import ResearchBook, ResearchEvent, approval_needed, mode_for
+from ._execution_modes import (
+    DirectLane,
+    ResearchBook,
+    ResearchEvent,
+    ThroughRouter,
+    approval_needed,
+    mode_for,
+)
 from ._oms import RiskDenied
 from ._routing_policy import Listing, NoRouteError, RouteDecision, choose_route
 
@@ -88,6 +98,7 @@ __all__ = [
     "GetApprovals",
     "GetExecutionModes",
     "GetRouterStatus",
+    "OpenLane",
     "Reject",
     "RoutedAs",
     "RouterActor",
@@ -111,6 +122,14 @@ _REMEMBERED = 10_000
 
 
 # -- control messages (in-process, like ``_control``) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLane:
+    """A strategy bridge asks for its ``DirectLane`` (answered by the router; a tree
+    without one answers None, and the bridge sends everything to the guard)."""
+
+    strategy_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +253,11 @@ class RouterStore:
     failovers: int = 0
     no_route: int = 0
     research_orders: set[str] = field(default_factory=set)
+    gate: threading.Lock = field(default_factory=threading.Lock)
+    """Held while ``node_mode`` or ``overrides`` change, and while a strategy bridge
+    reads them to tell an order to the risk guard itself (``DirectLane``)."""
+    lanes: dict[str, DirectLane] = field(default_factory=dict)
+    """Strategy id -> its lane past the router, kept across restarts of either."""
 
 
 _OMS_EVENTS = (OrderRejected, OrderDenied, OrderAccepted, OrderFilled, OrderCanceled, OrderExpired)
@@ -282,6 +306,13 @@ class RouterActor(Actor):
                 self.context.schedule_once(delay, _ApprovalDeadline(approval.approval_id))
 
     def receive(self, message: Any) -> Any:
+        if type(message) is ThroughRouter:
+            try:
+                return self.receive(message.message)
+            finally:
+                # Counted once the message is dealt with, whatever became of it:
+                # anything it made the router tell the guard is queued there now.
+                message.lane.handled += 1
         if isinstance(message, SubmitOrder | SubmitParentOrder):
             self._on_order(message)
         elif isinstance(message, CancelParentOrder):
@@ -330,6 +361,12 @@ class RouterActor(Actor):
             return self._set_mode(message)
         if isinstance(message, GetExecutionModes):
             return store.node_mode, dict(store.overrides)
+        if isinstance(message, OpenLane):
+            lane = store.lanes.get(message.strategy_id)
+            if lane is None:
+                lane = DirectLane(message.strategy_id, store, store.gate)
+                store.lanes[message.strategy_id] = lane
+            return lane
         if isinstance(message, GetRouterStatus):
             return self.status()
         if isinstance(message, Message | Routed | PositionDrift):
@@ -359,10 +396,11 @@ class RouterActor(Actor):
         store = self.store
         before = store.node_mode
         if message.strategy_id is not None:
-            if message.mode is None:
-                store.overrides.pop(message.strategy_id, None)
-            else:
-                store.overrides[message.strategy_id] = message.mode
+            with store.gate:  # a bridge reading it to skip the router sees it whole
+                if message.mode is None:
+                    store.overrides.pop(message.strategy_id, None)
+                else:
+                    store.overrides[message.strategy_id] = message.mode
             logger.warning(
                 "execution mode of strategy %s: %s (by %s)",
                 message.strategy_id,
@@ -372,7 +410,8 @@ class RouterActor(Actor):
             return before
         if message.mode is None:
             return before
-        store.node_mode = message.mode
+        with store.gate:  # a bridge reading it to skip the router sees it whole
+            store.node_mode = message.mode
         logger.warning(
             "execution mode: %s -> %s (by %s)", before.value, message.mode.value, message.who
         )

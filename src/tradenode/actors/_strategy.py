@@ -43,13 +43,26 @@ from ._client_ids import ClientOrderIdFamily, ClientOrderIds, base36
 from ._contract import QuoteSubscription
 from ._control import GetOpenOrders, GetPositions, Routed, Subscribe
 from ._directory import Directory
-from ._routing import FailedOver, RoutedAs, is_transport_refusal
+from ._execution_modes import DirectLane, ThroughRouter
+from ._routing import FailedOver, OpenLane, RoutedAs, is_transport_refusal
 
 __all__ = ["Strategy", "StrategyActor", "StrategyContext"]
 
 logger = logging.getLogger("tradenode.strategy")
 
 _TERMINAL_EVENTS = (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)
+
+# Module aliases for the decision path: reading a member off an enum class goes
+# through the enum type's Python-level ``__getattr__`` (several times a plain read).
+_HOLD = DecisionAction.HOLD
+_LONG = DecisionAction.LONG
+_SHORT = DecisionAction.SHORT
+_BUY = Side.BUY
+_SELL = Side.SELL
+_ZERO = Decimal(0)
+
+_VIA_ROUTER = (SubmitOrder, CancelOrder, ModifyOrder, SubmitParentOrder, CancelParentOrder)
+"""What a strategy sends through the router (execution mode, approvals, routing)."""
 
 
 class Strategy:
@@ -265,34 +278,39 @@ class StrategyContext:
         The target position is +size, -size or 0; the order is the difference
         from the current position plus what open orders will already add.
         """
-        if decision.action is DecisionAction.HOLD:
+        action = decision.action
+        if action is _HOLD:
             return None
         actor = self._actor
         venue = decision.venue or actor.strategy.venue
         keys = actor.keys(decision.symbol, venue)
-        action = decision.action
-        if action is DecisionAction.LONG:
+        if action is _LONG:
             target = decision.size
-        elif action is DecisionAction.SHORT:
+        elif action is _SHORT:
             target = -decision.size
         else:  # FLAT (HOLD returned above)
-            target = Decimal(0)
+            target = _ZERO
         view = actor.view
         # The position as ``position()`` sums it, over the keys worked out above.
-        position = sum((view.positions.get(key, Decimal(0)) for key in keys), Decimal(0))
-        pending = Decimal(0)
+        positions = view.positions
+        position = sum((positions.get(key, _ZERO) for key in keys), _ZERO)
+        pending = _ZERO
         for o in view.open_orders.values():
             if (o.venue, o.symbol) in keys:
                 pending += o.quantity * o.side.sign
         delta = target - position - pending
         if delta == 0:
             return None
-        return self.submit_order(
-            decision.symbol,
-            Side.BUY if delta > 0 else Side.SELL,
-            abs(delta),
-            order_type=decision.order_type,
-            price=decision.limit_price if decision.order_type.needs_price else None,
+        order_type = decision.order_type
+        # What ``submit_order`` would send, without its keyword defaults: they are
+        # ``SubmitOrder``'s own (no stop, offset or expiry, not post- or reduce-only,
+        # no display quantity), so the order is the same, validated the same.
+        return actor.submit(
+            symbol=decision.symbol,
+            side=_BUY if delta > 0 else _SELL,
+            quantity=abs(delta),
+            order_type=order_type,
+            price=decision.limit_price if order_type.needs_price else None,
             time_in_force=decision.time_in_force,
             venue=venue,
         )
@@ -313,6 +331,10 @@ class StrategyActor(Actor):
         self.ids = ClientOrderIdFamily(id_prefix)
         self.parent_ids = ClientOrderIdFamily(f"{id_prefix}P")
         self._router: Address | None = None
+        self._risk: Address | None = None
+        self._lane: DirectLane | None = None
+        """Past the router for orders it would only forward (``DirectLane``); None in
+        a tree without a router, where everything goes to the guard anyway."""
         self._generators: dict[ClientIdRules | None, ClientOrderIds] = {}
         """``ids.for_rules(rules)`` per rules seen: it answers the same generator for the
         same rules (the family keeps one per shape), but works out whether the ids
@@ -330,6 +352,8 @@ class StrategyActor(Actor):
         for order in oms.ask(GetOpenOrders(strategy_id=strategy.strategy_id)):
             self.view.open_orders[order.client_order_id] = order
         oms.tell(Subscribe(self.context.self, strategy.strategy_id))
+        lane = self._router_address().ask(OpenLane(strategy.strategy_id))
+        self._lane = lane if isinstance(lane, DirectLane) else None
         for venue, symbols in self._quote_sources(strategy).items():
             entry = self.directory.venue(venue)
             if entry is None:
@@ -488,14 +512,28 @@ class StrategyActor(Actor):
 
     def send(self, message: Message) -> None:
         # Orders and parents pass the router (execution mode, approvals, routing)
-        # on their way to the guard.
-        if isinstance(
-            message,
-            SubmitOrder | CancelOrder | ModifyOrder | SubmitParentOrder | CancelParentOrder,
-        ):
-            self._router_address().tell(message)
+        # on their way to the guard, but for a FULL_AUTO order that names its venue,
+        # which the lane tells the guard itself when that keeps every guarantee
+        # (``DirectLane``: the mode under the router's gate, nothing of this
+        # strategy's still at the router). Through the router, the lane counts it.
+        if isinstance(message, _VIA_ROUTER):
+            lane = self._lane
+            if lane is None:
+                self._router_address().tell(message)
+                return
+            if type(message) is SubmitOrder and lane.tell_direct(message, self._risk_address()):
+                return
+            lane.told += 1  # before the tell: the router's count never runs ahead
+            self._router_address().tell(ThroughRouter(message, lane))
         else:
-            self.directory.risk().tell(message)
+            self._risk_address().tell(message)
+
+    def _risk_address(self) -> Address:
+        """The risk guard, resolved once: addresses are stable across restarts."""
+        address = self._risk
+        if address is None or not address.is_alive:
+            address = self._risk = self.directory.risk()
+        return address
 
     def _router_address(self) -> Address:
         """Where orders go, resolved once: addresses are stable across restarts."""
