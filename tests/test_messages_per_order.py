@@ -31,8 +31,8 @@ venues:
 oms: {ack_timeout: 30}
 """
 
-NO_JOURNAL_BOUND = 13
-"""strategy -> router -> risk -> OMS -> breaker -> broker (request, reply), the
+NO_JOURNAL_BOUND = 12
+"""strategy -> risk -> OMS -> breaker -> broker (request, reply), the
 OMS's accept and fill, and what it publishes: the order routed (the strategy),
 the accept (strategy), the fill (risk, strategy), one net position (risk).
 It was 31 before issue #20 (each order also announced twice, two position
@@ -41,7 +41,9 @@ stopped hearing the accepts and fills of orders it did not route (it follows the
 OMS's events only once it routed an order: ``RouterActor``), the risk guard stopped
 hearing the ``Routed`` of an order it had just approved (it adds it to its book
 when it approves), and the paper broker stopped telling itself its own request's
-venue events (they go to the OMS right after the reply)."""
+venue events (they go to the OMS right after the reply); 13 until a FULL_AUTO
+order naming its venue went from the strategy to the risk guard without the router,
+which only forwarded it (``DirectLane``)."""
 
 JOURNAL_BOUND = NO_JOURNAL_BOUND
 """Group commit adds none: the journal's committing thread sends what the OMS held once
