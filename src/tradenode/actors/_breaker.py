@@ -61,6 +61,10 @@ _FAILURE_KIND = {
     Outcome.BANNED: FailureKind.BANNED,
 }
 
+_REJECTED = Outcome.REJECTED
+"""Read once: every reply is tested against it, and a member read off its enum
+class pays ``EnumType``'s Python-level ``__getattr__`` hook (~80 ns)."""
+
 
 @dataclass(frozen=True, slots=True)
 class GetBreakerStats:
@@ -449,7 +453,7 @@ class BreakerActor(Actor):
         for observer in self.store.observers:
             observer(reply)
         if reply.outcome.venue_answered:
-            if reply.outcome is Outcome.REJECTED:
+            if reply.outcome is _REJECTED:
                 self.store.breaker.record_failure(
                     reply.detail, FailureKind.BUSINESS, admission=pending.admission
                 )

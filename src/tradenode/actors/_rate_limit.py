@@ -73,12 +73,18 @@ class TokenBucket:
         return self._tokens
 
     def try_acquire(self, n: float = 1.0) -> bool:
-        _check_amount("n", n)
+        # The breaker takes the default single token for every request it sends:
+        # 1.0 is finite and positive, so checking it again would prove nothing
+        # (anything else, NaN included, compares unequal and is checked).
+        if n != 1.0:
+            _check_amount("n", n)
         now = self._monotonic()
-        self._refill(now)
+        if now > self._stamp:  # ``_refill``, inlined on the per-request path
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
         if now < self._paused_until or n > self._capacity:
             return False
-        if self._tokens + _slack(n) < n:
+        if self._tokens + _EPSILON * max(1.0, n) < n:  # ``_slack(n)``
             return False
         self._tokens = max(0.0, self._tokens - n)
         return True

@@ -49,7 +49,14 @@ class SimOrderStatus(enum.Enum):
 
     @property
     def is_open(self) -> bool:
-        return self in (SimOrderStatus.NEW, SimOrderStatus.PARTIALLY_FILLED)
+        # Identity tests against module globals: reading the members off the
+        # class and building a tuple cost more than the question, asked of
+        # every order on every fill.
+        return self is _NEW or self is _PARTIALLY_FILLED
+
+
+_NEW = SimOrderStatus.NEW
+_PARTIALLY_FILLED = SimOrderStatus.PARTIALLY_FILLED
 
 
 class SimRejectCode(enum.Enum):

@@ -28,6 +28,9 @@ CONDITIONAL_TYPES = frozenset(
     }
 )
 
+_MARKET = OrderType.MARKET
+"""Read once: a member read off its enum class pays ``EnumType``'s ``__getattr__`` hook."""
+
 
 @dataclass(slots=True)
 class BookedOrder:
@@ -80,7 +83,7 @@ class BookedOrder:
 
     @property
     def takes_at_market(self) -> bool:
-        return self.order_type is OrderType.MARKET or (
+        return self.order_type is _MARKET or (
             self.order_type
             in (OrderType.STOP, OrderType.TRAILING_STOP, OrderType.MARKET_IF_TOUCHED)
             and self.triggered

@@ -60,6 +60,19 @@ _SNAPSHOT_FORMAT = 1
 _RANDOM_STATE_VERSION = 3
 _SHOCK_QUANTUM = Decimal("1e-9")
 _RESTING_TIME_IN_FORCE = frozenset({TimeInForce.GTC, TimeInForce.DAY, TimeInForce.GTD})
+
+# The members an order's arrival and fill test, read once: a member read off
+# its enum class goes through ``EnumType``'s Python-level ``__getattr__`` hook
+# (~80 ns, where a module global is ~15), a dozen times and more per order.
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
+_TRAILING_STOP = OrderType.TRAILING_STOP
+_DAY = TimeInForce.DAY
+_FOK = TimeInForce.FOK
+_GTD = TimeInForce.GTD
+_IOC = TimeInForce.IOC
+_PARTIALLY_FILLED = SimOrderStatus.PARTIALLY_FILLED
+_FILLED = SimOrderStatus.FILLED
 _UNSUPPORTED_TIME_IN_FORCE = frozenset({TimeInForce.OPG, TimeInForce.CLS})
 
 
@@ -269,11 +282,11 @@ class MatchingSimulator:
                 created_ns=now,
                 updated_ns=now,
             )
-            if order_type is OrderType.TRAILING_STOP:
+            if order_type is _TRAILING_STOP:
                 order.trail_anchor = market.last
                 order.stop_price = _trailing_stop(order, market.last)
             plan = self._arrival_plan(order, market)
-            if order.order_type is OrderType.MARKET and order.side is Side.BUY:
+            if order.order_type is _MARKET and order.side is _BUY:
                 reservation = self._cost(plan, self._config.taker_commission_bps)
             else:
                 reservation = self._required_reservation(order, market)
@@ -285,18 +298,20 @@ class MatchingSimulator:
         self._open[order.venue_order_id] = order
         self._by_client_id[client_order_id] = order
         self._reserve(order, reservation)
+        # Positional, in ``SimAccepted``'s field order (one per order, and
+        # keywords cost a third more); ``test_broker_fast_sim_events`` pins every field.
         events: list[SimEvent] = [
             SimAccepted(
-                client_order_id=client_order_id,
-                venue_order_id=order.venue_order_id,
-                symbol=symbol,
-                side=side,
-                order_type=order_type,
-                time_in_force=time_in_force,
-                quantity=quantity,
-                price=price,
-                stop_price=order.stop_price,
-                ts_ns=now,
+                client_order_id,  # client_order_id
+                order.venue_order_id,  # venue_order_id
+                symbol,  # symbol
+                side,  # side
+                order_type,  # order_type
+                time_in_force,  # time_in_force
+                quantity,  # quantity
+                price,  # price
+                order.stop_price,  # stop_price
+                now,  # ts_ns
             )
         ]
         if not order.awaits_trigger:
@@ -677,7 +692,7 @@ class MatchingSimulator:
             raise _Refusal(
                 SimRejectCode.INVALID_PRICE, f"a {order_type.value} order takes no stop price"
             )
-        if order_type is OrderType.TRAILING_STOP:
+        if order_type is _TRAILING_STOP:
             _check_price("trailing offset", trailing_offset, spec)
         elif trailing_offset is not None:
             raise _Refusal(
@@ -778,7 +793,7 @@ class MatchingSimulator:
     # --------------------------------------------------------------- matching
 
     def _arrival_plan(self, order: BookedOrder, market: _Market) -> list[PriceLevel]:
-        if order.order_type is OrderType.MARKET:
+        if order.order_type is _MARKET:
             plan = market.book.take(market.last, order.side, order.remaining, None)
         elif order.order_type is OrderType.LIMIT:
             plan = market.book.take(market.last, order.side, order.remaining, order.price)
@@ -788,7 +803,7 @@ class MatchingSimulator:
 
     def _execute(self, order: BookedOrder, plan: list[PriceLevel], now: int) -> list[SimEvent]:
         """Take ``plan`` as taker, then expire what the order's rules do not let rest."""
-        if order.time_in_force is TimeInForce.FOK and _planned(plan) < order.remaining:
+        if order.time_in_force is _FOK and _planned(plan) < order.remaining:
             return [self._expire(order, EXPIRED_FOK_UNFILLABLE, now)]
         events: list[SimEvent] = [
             self._fill(order, price, quantity, is_maker=False, now=now) for price, quantity in plan
@@ -797,7 +812,7 @@ class MatchingSimulator:
             return events
         if order.takes_at_market:
             events.append(self._expire(order, EXPIRED_BOOK_EXHAUSTED, now))
-        elif order.time_in_force is TimeInForce.IOC:
+        elif order.time_in_force is _IOC:
             events.append(self._expire(order, EXPIRED_IOC_REMAINDER, now))
         return events
 
@@ -873,7 +888,7 @@ class MatchingSimulator:
 
     def _reserve_asset(self, order: BookedOrder) -> str:
         spec = self._markets[order.symbol].spec
-        return spec.quote_asset if order.side is Side.BUY else spec.base_asset
+        return spec.quote_asset if order.side is _BUY else spec.base_asset
 
     def _reserve(self, order: BookedOrder, amount: Decimal) -> None:
         """Lock ``amount`` more for ``order``; a negative amount unlocks."""
@@ -910,13 +925,13 @@ class MatchingSimulator:
         rate = self._config.maker_commission_bps if is_maker else self._config.taker_commission_bps
         commission = bps_of(notional, rate)
         commission_asset = spec.quote_asset
-        if order.side is Side.BUY and self._config.fee_in_received_asset:
+        if order.side is _BUY and self._config.fee_in_received_asset:
             commission, commission_asset = bps_of(quantity, rate), spec.base_asset
             order.reserved -= notional
             self._ledger.spend_locked(spec.quote_asset, notional)
             self._ledger.credit(spec.base_asset, quantity - commission)
             self._positions[order.symbol] += quantity
-        elif order.side is Side.BUY:
+        elif order.side is _BUY:
             cost = notional + commission
             order.reserved -= cost
             self._ledger.spend_locked(spec.quote_asset, cost)
@@ -930,28 +945,30 @@ class MatchingSimulator:
         order.filled_quantity += quantity
         order.filled_notional += notional
         order.updated_ns = now
-        order.status = SimOrderStatus.PARTIALLY_FILLED
+        order.status = _PARTIALLY_FILLED
+        # Positional, in ``SimFill``'s field order (one per fill, and keywords
+        # cost a third more); ``test_broker_fast_sim_events`` pins every field.
         fill = SimFill(
-            trade_id=self._next_trade_id,
-            venue_order_id=order.venue_order_id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=quantity,
-            price=price,
-            commission=commission,
-            commission_asset=commission_asset,
-            is_maker=is_maker,
-            cumulative_quantity=order.filled_quantity,
-            leaves_quantity=order.remaining,
-            ts_ns=now,
+            self._next_trade_id,  # trade_id
+            order.venue_order_id,  # venue_order_id
+            order.client_order_id,  # client_order_id
+            order.symbol,  # symbol
+            order.side,  # side
+            quantity,  # quantity
+            price,  # price
+            commission,  # commission
+            commission_asset,  # commission_asset
+            is_maker,  # is_maker
+            order.filled_quantity,  # cumulative_quantity
+            order.remaining,  # leaves_quantity
+            now,  # ts_ns
         )
         self._next_trade_id += 1
         self._fills.append(fill)
         if self._retain is not None and len(self._fills) > 2 * self._retain:
             del self._fills[: len(self._fills) - self._retain]
         if order.remaining == 0:
-            self._retire(order, SimOrderStatus.FILLED, now)
+            self._retire(order, _FILLED, now)
         elif order.rests_as_limit:
             market = self._markets[order.symbol]
             self._reserve(order, self._required_reservation(order, market) - order.reserved)
@@ -1034,9 +1051,9 @@ def _check_notional(quantity: Decimal, reference: Decimal, spec: InstrumentSpec)
 
 def _checked_expiry(time_in_force: TimeInForce, expire_time_ns: int | None, now: int) -> int | None:
     if expire_time_ns is None:
-        if time_in_force is TimeInForce.GTD:
+        if time_in_force is _GTD:
             raise _Refusal(SimRejectCode.INVALID_EXPIRE_TIME, "GTD needs expire_time_ns")
-        if time_in_force is TimeInForce.DAY:
+        if time_in_force is _DAY:
             return (now // _DAY_NS + 1) * _DAY_NS
         return None
     if time_in_force not in (TimeInForce.DAY, TimeInForce.GTD):
@@ -1064,9 +1081,9 @@ def _reference_price(
         return price
     if stop_price is not None and order_type in (OrderType.STOP, OrderType.MARKET_IF_TOUCHED):
         return stop_price
-    if order_type is OrderType.MARKET:
+    if order_type is _MARKET:
         bid, ask = market.book.touch(market.last)
-        return ask if side is Side.BUY else bid
+        return ask if side is _BUY else bid
     return market.last
 
 
@@ -1098,7 +1115,7 @@ def _planned(plan: list[PriceLevel]) -> Decimal:
 
 def _all_or_nothing(order: BookedOrder, plan: list[PriceLevel]) -> list[PriceLevel]:
     """A FOK order takes nothing unless the plan covers all of it."""
-    if order.time_in_force is TimeInForce.FOK and _planned(plan) < order.remaining:
+    if order.time_in_force is _FOK and _planned(plan) < order.remaining:
         return []
     return plan
 

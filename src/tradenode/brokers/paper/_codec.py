@@ -34,7 +34,14 @@ from ...sim import (
 )
 from ._venue import TapePrint
 
-__all__ = ["STATUS_MAP", "execution_id", "stream_event_to_message", "to_status_report"]
+__all__ = [
+    "STATUS_MAP",
+    "accepted_to_message",
+    "execution_id",
+    "fill_to_message",
+    "stream_event_to_message",
+    "to_status_report",
+]
 
 STATUS_MAP: dict[SimOrderStatus, OrderStatus] = {
     SimOrderStatus.NEW: OrderStatus.ACCEPTED,
@@ -46,8 +53,42 @@ STATUS_MAP: dict[SimOrderStatus, OrderStatus] = {
 }
 
 
+# Read once: a member looked up on an enum class goes through ``EnumType``'s
+# Python-level ``__getattr__`` on every fill.
+_MAKER = LiquiditySide.MAKER
+_TAKER = LiquiditySide.TAKER
+
+
 def execution_id(venue: str, trade_id: int) -> str:
     return f"{venue}-{trade_id}"
+
+
+def fill_to_message(venue: str, event: SimFill) -> OrderFilled:
+    """A fill of the account's as the OMS hears it (every order's last event)."""
+    return OrderFilled(
+        client_order_id=event.client_order_id,
+        venue=venue,
+        venue_order_id=str(event.venue_order_id),
+        execution_id=execution_id(venue, event.trade_id),
+        symbol=event.symbol,
+        side=event.side,
+        last_quantity=event.quantity,
+        last_price=event.price,
+        commission=event.commission,
+        commission_asset=event.commission_asset,
+        liquidity=_MAKER if event.is_maker else _TAKER,
+        ts_ns=event.ts_ns,
+    )
+
+
+def accepted_to_message(venue: str, event: SimAccepted) -> OrderAccepted:
+    """An acceptance as the OMS hears it (every order's first event)."""
+    return OrderAccepted(
+        client_order_id=event.client_order_id,
+        venue=venue,
+        venue_order_id=str(event.venue_order_id),
+        ts_ns=event.ts_ns,
+    )
 
 
 def stream_event_to_message(venue: str, event: object) -> Message | None:
@@ -55,27 +96,9 @@ def stream_event_to_message(venue: str, event: object) -> Message | None:
     public tape); None for events with no counterpart (a stop trigger is visible
     later as fills)."""
     if isinstance(event, SimFill):
-        return OrderFilled(
-            client_order_id=event.client_order_id,
-            venue=venue,
-            venue_order_id=str(event.venue_order_id),
-            execution_id=execution_id(venue, event.trade_id),
-            symbol=event.symbol,
-            side=event.side,
-            last_quantity=event.quantity,
-            last_price=event.price,
-            commission=event.commission,
-            commission_asset=event.commission_asset,
-            liquidity=LiquiditySide.MAKER if event.is_maker else LiquiditySide.TAKER,
-            ts_ns=event.ts_ns,
-        )
+        return fill_to_message(venue, event)
     if isinstance(event, SimAccepted):
-        return OrderAccepted(
-            client_order_id=event.client_order_id,
-            venue=venue,
-            venue_order_id=str(event.venue_order_id),
-            ts_ns=event.ts_ns,
-        )
+        return accepted_to_message(venue, event)
     if isinstance(event, SimCanceled):
         return OrderCanceled(
             client_order_id=event.client_order_id,
