@@ -843,17 +843,36 @@ class OmsActor(Actor):
     def _on_report(self, report: Message) -> None:
         now = self.context.now_ns()
         result = self.state.apply(report, now)
+        journaled = False
         if result.reason is IgnoreReason.UNKNOWN_ORDER and isinstance(report, OrderStatusReport):
+            journaled = True  # adopting journals its own calls
             adopted = self._adopt(report)
             if adopted is not None:
                 result = adopted
-        else:
-            # Every apply is journaled, ignored ones too: replay must walk the
-            # state through the same calls (an ignored report still ages the
-            # completed-order list).
-            if result.applied and isinstance(report, OrderFilled):
-                crash_point("before_fill_journaled")
-            self._record(EntryKind.REPORT, now, message=report)
+        try:
+            self._tell_report(report, result)
+        finally:
+            if not journaled:
+                # Every apply is journaled, ignored ones too: replay must walk the
+                # state through the same calls (an ignored report still ages the
+                # completed-order list). After the subscribers are told, so that the
+                # strategy hears of its fill (or accept) without waiting for the
+                # encoding and the append: a report is never held for durability
+                # (its record is not urgent, so it was not durable when it was told
+                # either), and a record appended a moment later, on the same thread
+                # and before any other record or the next message, is the same
+                # record at the same place in the journal. In ``finally``: an actor
+                # failure while telling still journals the state change it follows.
+                if result.applied and isinstance(report, OrderFilled):
+                    crash_point("before_fill_journaled")
+                self._record(EntryKind.REPORT, now, message=report)
+        self._advance_kill_switch(result)
+        if self.store.adoptions and result.applied and isinstance(report, OrderFilled):
+            self._complete_adoption(report.client_order_id)
+
+    def _tell_report(self, report: Message, result: ApplyResult) -> None:
+        """Log the report's drifts and tell its subscribers what it changed; records nothing
+        (``_on_report`` journals the report after this)."""
         self.store.drift_events += len(result.drifts)
         for drift in result.drifts:
             logger.warning(
@@ -888,9 +907,6 @@ class OmsActor(Actor):
                     linked.client_order_id,
                     linked.status.value,
                 )
-        self._advance_kill_switch(result)
-        if self.store.adoptions and result.applied and isinstance(report, OrderFilled):
-            self._complete_adoption(report.client_order_id)
 
     def _adopt(self, report: OrderStatusReport) -> ApplyResult | None:
         """An order the venue has and we do not (placed by hand or by another
