@@ -235,10 +235,14 @@ class OmsActor(Actor):
         self._risk_address: Address | None = None
 
     def receive(self, message: Any) -> Any:
-        answer = self._receive(message)
+        journal = self.store.journal
+        try:
+            answer = self._receive(message)
+        finally:
+            if journal is not None:
+                journal.flush()  # what ``_record_with_next`` deferred, even if the handler raised
         if self.state.parents and isinstance(message, Message | RiskDenied):
             self.store.parents.touched(self, message)
-        journal = self.store.journal
         if journal is not None and self._kill is None:
             # Not while the kill switch runs: a snapshot (the whole state,
             # written and fsynced) would stall the cancels and confirmations
@@ -398,6 +402,13 @@ class OmsActor(Actor):
         journal = self.store.journal
         return 0 if journal is None else journal.record(kind, ts_ns, **fields)
 
+    def _record_with_next(self, kind: EntryKind, ts_ns: int, **fields: Any) -> None:
+        """``_record``, appended with the next record (one append for both; see
+        ``OmsJournal.record_with_next``)."""
+        journal = self.store.journal
+        if journal is not None:
+            journal.record_with_next(kind, ts_ns, **fields)
+
     def _send(self, seq: int, address: Address, message: Any) -> None:
         """Tell ``address`` once record ``seq`` is durable (at once without a journal)."""
         journal = self.store.journal
@@ -429,7 +440,8 @@ class OmsActor(Actor):
                 order.strategy_id,
             )
             return
-        self._record(EntryKind.REGISTER, now, message=order)
+        # Appended with the SUBMITTED (or DENIED) that ``_route`` records next.
+        self._record_with_next(EntryKind.REGISTER, now, message=order)
         self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
         self._route(order, now)
 

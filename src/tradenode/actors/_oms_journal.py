@@ -38,7 +38,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -57,6 +57,8 @@ class DurableLog(Protocol):
     """What the OMS needs of a journal (``tradenode.journal.Journal`` is one)."""
 
     def append(self, payload: bytes, *, urgent: bool = True) -> int: ...
+
+    def append_many(self, payloads: Iterable[bytes], *, urgent: bool = True) -> int: ...
 
     def urge(self, seq: int) -> None: ...
 
@@ -156,10 +158,18 @@ class OmsJournal:
 
     def record(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
         log = self.log
+        payload = encode_call(kind, ts_ns, fields)
         # Nobody waits for a record as such: those a held message needs are urged
         # (``send_when_durable``), so a fill's fsync never delays the next order's intent.
-        seq = log.append(encode_call(kind, ts_ns, fields), urgent=False)
-        self.records += 1
+        deferred = self._deferred
+        if deferred:
+            deferred.append(payload)
+            self._deferred = []
+            seq = log.append_many(deferred, urgent=False)
+            self.records += len(deferred)
+        else:
+            seq = log.append(payload, urgent=False)
+            self.records += 1
         self.last_seq = seq
         if self.held and self.held[0].seq <= log.durable_seq:
             # Durable already (this append may have committed the group while the
@@ -167,6 +177,33 @@ class OmsJournal:
             self.release(log.durable_seq)
         return seq
 
+    def record_with_next(self, kind: EntryKind, ts_ns: int, **fields: Any) -> None:
+        """Record like ``record``, but append it with the next record (or ``flush``).
+
+        For an order's intent (``REGISTER``), always followed by its
+        ``SUBMITTED`` (or ``DENIED``) in the same message: one append of both
+        takes the journal's lock and schedules the group once instead of
+        twice. Encoded now, so a bad entry raises here, as ``record`` would;
+        the records keep their call order, since every ``record`` appends the
+        deferred ones first, and the OMS calls ``flush`` after every message
+        (also when its handler raised), so nothing deferred outlives the
+        message that recorded it: snapshots and replay see what they saw.
+        """
+        self._deferred.append(encode_call(kind, ts_ns, fields))
+
+    def flush(self) -> None:
+        """Append what ``record_with_next`` deferred (nothing when nothing was)."""
+        deferred = self._deferred
+        if not deferred:
+            return
+        self._deferred = []
+        seq = self.log.append_many(deferred, urgent=False)
+        self.records += len(deferred)
+        self.last_seq = seq
+        if self.held and self.held[0].seq <= self.log.durable_seq:
+            self.release(self.log.durable_seq)
+
+    _deferred: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
     _memo: RecordMemo = field(default_factory=RecordMemo, init=False, repr=False, compare=False)
     _held_lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
