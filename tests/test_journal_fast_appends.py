@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from tradenode.actors import EntryKind, decode_entry
+
+# The OMS's write-ahead journal is what is under test; the node builds it.
 from tradenode.actors._oms_journal import OmsJournal
 from tradenode.journal import FsyncPolicy, Journal
 from tradenode.messages import OrderType, Side, SubmitOrder

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 from tradenode.journal import FsyncPolicy, Journal
+
+# Storage internals: the tests watch the commit thread's wake-up lock and lengthen
+# the lazy wait of records nobody waits for.
 from tradenode.journal import _storage as storage
 
 WAIT = 10.0  # seconds: only a bound on a hung test, never a measure of anything
