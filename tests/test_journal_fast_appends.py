@@ -8,6 +8,7 @@ the journal's lock and group scheduling instead of two.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,9 @@ from tradenode.actors import EntryKind, decode_entry
 # The OMS's write-ahead journal is what is under test; the node builds it.
 from tradenode.actors._oms_journal import OmsJournal
 from tradenode.journal import FsyncPolicy, Journal
+
+# Storage internals: a test lengthens the lazy wait of records nobody waits for.
+from tradenode.journal import _storage as storage
 from tradenode.messages import OrderType, Side, SubmitOrder
 
 K = EntryKind
@@ -136,3 +140,33 @@ def test_the_oms_appends_an_orders_intent_and_submission_together(
     ]
     assert mine[:2] == [K.REGISTER, K.SUBMITTED]
     assert mine.count(K.REPORT) >= 2
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.told: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def tell(self, message: object) -> None:
+        self.told.put(message)
+
+
+def test_a_submission_is_committed_unurged_and_its_message_sent_once_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Records nobody waits for wait (practically) forever: only urgency commits them.
+    monkeypatch.setattr(storage, "_LAZY_SECONDS", 3600.0)
+    urged: list[int] = []
+    with Journal.open(tmp_path / "j", fsync=FsyncPolicy.GROUP) as opened:
+        monkeypatch.setattr(opened, "urge", urged.append)
+        writer = OmsJournal(opened)
+        writer.attach()
+        breaker = Mailbox()
+        writer.record_with_next(K.REGISTER, 5, message=_order())
+        seq = writer.record_to_send(K.SUBMITTED, 5, client_order_id="s-1")
+        writer.send_when_durable(seq, breaker, "order s-1")  # type: ignore[arg-type]
+        assert breaker.told.get(timeout=10.0) == "order s-1"
+        assert opened.durable_seq >= seq == 2 and urged == []
+        # A record appended not urgent is still urged by the message held for it.
+        later = writer.record(K.SUBMITTED, 6, client_order_id="s-2")
+        writer.send_when_durable(later, breaker, "order s-2")  # type: ignore[arg-type]
+        assert urged == [later]

@@ -469,7 +469,14 @@ class OmsActor(Actor):
             )
             return
         self.state.submitted(order.client_order_id, now)
-        seq = self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
+        journal = self.store.journal
+        seq = (
+            0
+            if journal is None
+            else journal.record_to_send(
+                EntryKind.SUBMITTED, now, client_order_id=order.client_order_id
+            )
+        )
         crash_point("after_intent")
         # The breaker first: it is the order's way out; subscribers hear one
         # event (the strategy's OrderSubmitted rides on it).
