@@ -235,10 +235,14 @@ class OmsActor(Actor):
         self._risk_address: Address | None = None
 
     def receive(self, message: Any) -> Any:
-        answer = self._receive(message)
+        journal = self.store.journal
+        try:
+            answer = self._receive(message)
+        finally:
+            if journal is not None:
+                journal.flush()  # what ``_record_with_next`` deferred, even if the handler raised
         if self.state.parents and isinstance(message, Message | RiskDenied):
             self.store.parents.touched(self, message)
-        journal = self.store.journal
         if journal is not None and self._kill is None:
             # Not while the kill switch runs: a snapshot (the whole state,
             # written and fsynced) would stall the cancels and confirmations
@@ -398,6 +402,13 @@ class OmsActor(Actor):
         journal = self.store.journal
         return 0 if journal is None else journal.record(kind, ts_ns, **fields)
 
+    def _record_with_next(self, kind: EntryKind, ts_ns: int, **fields: Any) -> None:
+        """``_record``, appended with the next record (one append for both; see
+        ``OmsJournal.record_with_next``)."""
+        journal = self.store.journal
+        if journal is not None:
+            journal.record_with_next(kind, ts_ns, **fields)
+
     def _send(self, seq: int, address: Address, message: Any) -> None:
         """Tell ``address`` once record ``seq`` is durable (at once without a journal)."""
         journal = self.store.journal
@@ -429,7 +440,8 @@ class OmsActor(Actor):
                 order.strategy_id,
             )
             return
-        self._record(EntryKind.REGISTER, now, message=order)
+        # Appended with the SUBMITTED (or DENIED) that ``_route`` records next.
+        self._record_with_next(EntryKind.REGISTER, now, message=order)
         self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
         self._route(order, now)
 
@@ -457,7 +469,14 @@ class OmsActor(Actor):
             )
             return
         self.state.submitted(order.client_order_id, now)
-        seq = self._record(EntryKind.SUBMITTED, now, client_order_id=order.client_order_id)
+        journal = self.store.journal
+        seq = (
+            0
+            if journal is None
+            else journal.record_to_send(
+                EntryKind.SUBMITTED, now, client_order_id=order.client_order_id
+            )
+        )
         crash_point("after_intent")
         # The breaker first: it is the order's way out; subscribers hear one
         # event (the strategy's OrderSubmitted rides on it).
@@ -843,17 +862,36 @@ class OmsActor(Actor):
     def _on_report(self, report: Message) -> None:
         now = self.context.now_ns()
         result = self.state.apply(report, now)
+        journaled = False
         if result.reason is IgnoreReason.UNKNOWN_ORDER and isinstance(report, OrderStatusReport):
+            journaled = True  # adopting journals its own calls
             adopted = self._adopt(report)
             if adopted is not None:
                 result = adopted
-        else:
-            # Every apply is journaled, ignored ones too: replay must walk the
-            # state through the same calls (an ignored report still ages the
-            # completed-order list).
-            if result.applied and isinstance(report, OrderFilled):
-                crash_point("before_fill_journaled")
-            self._record(EntryKind.REPORT, now, message=report)
+        try:
+            self._tell_report(report, result)
+        finally:
+            if not journaled:
+                # Every apply is journaled, ignored ones too: replay must walk the
+                # state through the same calls (an ignored report still ages the
+                # completed-order list). After the subscribers are told, so that the
+                # strategy hears of its fill (or accept) without waiting for the
+                # encoding and the append: a report is never held for durability
+                # (its record is not urgent, so it was not durable when it was told
+                # either), and a record appended a moment later, on the same thread
+                # and before any other record or the next message, is the same
+                # record at the same place in the journal. In ``finally``: an actor
+                # failure while telling still journals the state change it follows.
+                if result.applied and isinstance(report, OrderFilled):
+                    crash_point("before_fill_journaled")
+                self._record(EntryKind.REPORT, now, message=report)
+        self._advance_kill_switch(result)
+        if self.store.adoptions and result.applied and isinstance(report, OrderFilled):
+            self._complete_adoption(report.client_order_id)
+
+    def _tell_report(self, report: Message, result: ApplyResult) -> None:
+        """Log the report's drifts and tell its subscribers what it changed; records nothing
+        (``_on_report`` journals the report after this)."""
         self.store.drift_events += len(result.drifts)
         for drift in result.drifts:
             logger.warning(
@@ -888,9 +926,6 @@ class OmsActor(Actor):
                     linked.client_order_id,
                     linked.status.value,
                 )
-        self._advance_kill_switch(result)
-        if self.store.adoptions and result.applied and isinstance(report, OrderFilled):
-            self._complete_adoption(report.client_order_id)
 
     def _adopt(self, report: OrderStatusReport) -> ApplyResult | None:
         """An order the venue has and we do not (placed by hand or by another

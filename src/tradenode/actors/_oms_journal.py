@@ -11,8 +11,10 @@ commit that costs one fsync per group, not one per order.
 This is on every order's path (four records: the intent, the submission,
 the venue's accept and its fill), so recording skips building entry
 objects (``encode_call``) and the journal only queues the bytes; the
-group commit writes them. They are appended as not urgent: only the
-records a held message waits for are urged, so under leader/follower group
+group commit writes them (the intent and the submission in one append).
+They are appended as not urgent: only the records a held message waits
+for are urgent (a new order's submission, appended so) or urged, so under
+leader/follower group
 commit a report's record never starts an fsync that the next order's
 intent would have to wait out (it rides along with that intent's, or is
 committed a couple of milliseconds later).
@@ -38,7 +40,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -57,6 +59,8 @@ class DurableLog(Protocol):
     """What the OMS needs of a journal (``tradenode.journal.Journal`` is one)."""
 
     def append(self, payload: bytes, *, urgent: bool = True) -> int: ...
+
+    def append_many(self, payloads: Iterable[bytes], *, urgent: bool = True) -> int: ...
 
     def urge(self, seq: int) -> None: ...
 
@@ -155,11 +159,33 @@ class OmsJournal:
     snapshots: int = 0
 
     def record(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
-        log = self.log
         # Nobody waits for a record as such: those a held message needs are urged
         # (``send_when_durable``), so a fill's fsync never delays the next order's intent.
-        seq = log.append(encode_call(kind, ts_ns, fields), urgent=False)
-        self.records += 1
+        return self._append(encode_call(kind, ts_ns, fields), False)
+
+    def record_to_send(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
+        """``record`` a record that a message is about to be held for (``send_when_durable``).
+
+        Appended urgent: its commit starts now, and ``send_when_durable`` need
+        not ``urge`` it (one trip through the journal's lock fewer per order).
+        The commit thread may make it durable before the message is held;
+        ``send_when_durable`` then sends at once, as it always could.
+        """
+        seq = self._append(encode_call(kind, ts_ns, fields), True)
+        self._urgent_seq = seq
+        return seq
+
+    def _append(self, payload: bytes, urgent: bool) -> int:
+        log = self.log
+        deferred = self._deferred
+        if deferred:
+            deferred.append(payload)
+            self._deferred = []
+            seq = log.append_many(deferred, urgent=urgent)
+            self.records += len(deferred)
+        else:
+            seq = log.append(payload, urgent=urgent)
+            self.records += 1
         self.last_seq = seq
         if self.held and self.held[0].seq <= log.durable_seq:
             # Durable already (this append may have committed the group while the
@@ -167,6 +193,36 @@ class OmsJournal:
             self.release(log.durable_seq)
         return seq
 
+    def record_with_next(self, kind: EntryKind, ts_ns: int, **fields: Any) -> None:
+        """Record like ``record``, but append it with the next record (or ``flush``).
+
+        For an order's intent (``REGISTER``), always followed by its
+        ``SUBMITTED`` (or ``DENIED``) in the same message: one append of both
+        takes the journal's lock and schedules the group once instead of
+        twice. Encoded now, so a bad entry raises here, as ``record`` would;
+        the records keep their call order, since every ``record`` appends the
+        deferred ones first, and the OMS calls ``flush`` after every message
+        (also when its handler raised), so nothing deferred outlives the
+        message that recorded it: snapshots and replay see what they saw.
+        """
+        self._deferred.append(encode_call(kind, ts_ns, fields))
+
+    def flush(self) -> None:
+        """Append what ``record_with_next`` deferred (nothing when nothing was)."""
+        deferred = self._deferred
+        if not deferred:
+            return
+        self._deferred = []
+        seq = self.log.append_many(deferred, urgent=False)
+        self.records += len(deferred)
+        self.last_seq = seq
+        if self.held and self.held[0].seq <= self.log.durable_seq:
+            self.release(self.log.durable_seq)
+
+    _deferred: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
+    _urgent_seq: int = field(default=0, init=False, repr=False, compare=False)
+    """The last record appended urgent (``record_to_send``): the journal commits it
+    unasked, so ``send_when_durable`` does not urge it."""
     _memo: RecordMemo = field(default_factory=RecordMemo, init=False, repr=False, compare=False)
     _held_lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -236,7 +292,8 @@ class OmsJournal:
         # ``durable_seq`` before it calls its listeners, so the call for the
         # commit that covers ``seq`` is still to come, and it takes the lock
         # to release the message.
-        self.log.urge(seq)
+        if seq > self._urgent_seq:
+            self.log.urge(seq)
 
     def release(self, durable_seq: int) -> None:
         """Send, in order, every held message whose records are now durable.

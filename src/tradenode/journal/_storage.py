@@ -302,6 +302,9 @@ class Journal:
         self._timed = fsync.mode is FsyncMode.GROUP and fsync.interval_ms > 0 and not read_only
         self._leader: threading.Thread | None = None
         self._leader_asleep = False
+        # Whether its sleep is timed: it then looks at the queue again within
+        # ``_LAZY_SECONDS`` of now, so a record nobody waits for need not wake it.
+        self._leader_timed = False
         self._wake = threading.Lock()
         self._urgent_seq = 0  # the last record someone waits for (``urgent`` or ``urge``)
         # Snapshots written in the background (``write_snapshot_later``): the one
@@ -691,7 +694,11 @@ class Journal:
         if self._pending_count >= _BACKLOG_GROUPS * policy.max_records:
             return _COMMIT
         if self._leads:
-            if self._leader_asleep and (urgent or first):
+            # A first record nobody waits for wakes the leader only from an untimed
+            # sleep: every timed one ends within ``_LAZY_SECONDS`` of now (a lazy
+            # wait for older records, or the watch after a commit; see ``_lead``),
+            # and the leader then sees this record and waits out its lazy wait.
+            if self._leader_asleep and (urgent or (first and not self._leader_timed)):
                 self._leader_asleep = False
                 return _WAKE
             return _NOTHING
@@ -736,7 +743,16 @@ class Journal:
         left on ``last_seq``, not on the queue, so that records another
         thread took off the queue and wrote without an fsync (``replay``,
         ``stats``) are fsynced too. Ends when the journal closes or fails.
+
+        After a commit that leaves nothing queued it first watches for
+        ``_LAZY_SECONDS`` (a timed sleep) before sleeping until woken: a
+        record nobody waits for, appended during the watch, need not wake it
+        (see ``_schedule_group_locked``). On a busy node that is an order's
+        venue accept, which woke the leader only for it to go back to sleep
+        for the lazy wait: a thread switch and a fight for the GIL on the
+        order's path. The cost is one timed wake-up when a busy spell ends.
         """
+        watch = False  # the last commit may be followed by more records soon
         while True:
             with self._lock:
                 if self._closed or self._failure is not None:
@@ -746,7 +762,11 @@ class Journal:
                     timeout = 0.0  # commit now
                     if self._urgent_seq <= self._durable_seq:
                         timeout = max(0.0, self._pending_since + _LAZY_SECONDS - time.monotonic())
+                elif watch:
+                    timeout = _LAZY_SECONDS
+                watch = False
                 self._leader_asleep = timeout != 0.0
+                self._leader_timed = timeout is not None
             if timeout is None:
                 self._wake.acquire()
                 continue
@@ -759,6 +779,7 @@ class Journal:
             except Exception:
                 logger.exception("group commit failed; the journal refuses further appends")
                 return
+            watch = True
 
     def _after_timed_sleep(self) -> None:
         """The leader's timed sleep ran out: it is awake, and says so.
