@@ -33,14 +33,16 @@ class CountingJournal(Journal):
 
     appends: list[int]
 
-    def append(self, payload: bytes, *, urgent: bool = True) -> int:
+    def append(self, payload: bytes, *, urgent: bool = True, lead: bool = False) -> int:
         self.appends.append(1)
-        return super().append(payload, urgent=urgent)
+        return super().append(payload, urgent=urgent, lead=lead)
 
-    def append_many(self, payloads: Iterable[bytes], *, urgent: bool = True) -> int:
+    def append_many(
+        self, payloads: Iterable[bytes], *, urgent: bool = True, lead: bool = False
+    ) -> int:
         batch = list(payloads)
         self.appends.append(len(batch))
-        return super().append_many(batch, urgent=urgent)
+        return super().append_many(batch, urgent=urgent, lead=lead)
 
 
 @pytest.fixture
@@ -108,14 +110,16 @@ def test_the_oms_appends_an_orders_intent_and_submission_together(
     batches: list[int] = []
     real_append, real_many = Journal.append, Journal.append_many
 
-    def append(self: Journal, payload: bytes, *, urgent: bool = True) -> int:
+    def append(self: Journal, payload: bytes, *, urgent: bool = True, lead: bool = False) -> int:
         batches.append(1)
-        return real_append(self, payload, urgent=urgent)
+        return real_append(self, payload, urgent=urgent, lead=lead)
 
-    def append_many(self: Journal, payloads: Iterable[bytes], *, urgent: bool = True) -> int:
+    def append_many(
+        self: Journal, payloads: Iterable[bytes], *, urgent: bool = True, lead: bool = False
+    ) -> int:
         batch = list(payloads)
         batches.append(len(batch))
-        return real_many(self, batch, urgent=urgent)
+        return real_many(self, batch, urgent=urgent, lead=lead)
 
     monkeypatch.setattr(Journal, "append", append)
     monkeypatch.setattr(Journal, "append_many", append_many)

@@ -144,6 +144,10 @@ class Node:
             snapshot_every=section.snapshot_every,
             write_ahead=FsyncPolicy.parse(section.fsync).mode is not FsyncMode.NONE,
         )
+        # An order the OMS has nothing to do after is committed on the OMS's own
+        # thread (``OmsJournal.record_to_send``): it asks the OMS's mailbox, which
+        # is the cell's and so the same for every incarnation.
+        writer.idle = self.oms.cell.context.mailbox_empty
         self.oms_store.journal = writer
         writer.attach()
 

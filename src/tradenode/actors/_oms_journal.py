@@ -58,9 +58,11 @@ logger = logging.getLogger("tradenode.oms")
 class DurableLog(Protocol):
     """What the OMS needs of a journal (``tradenode.journal.Journal`` is one)."""
 
-    def append(self, payload: bytes, *, urgent: bool = True) -> int: ...
+    def append(self, payload: bytes, *, urgent: bool = True, lead: bool = False) -> int: ...
 
-    def append_many(self, payloads: Iterable[bytes], *, urgent: bool = True) -> int: ...
+    def append_many(
+        self, payloads: Iterable[bytes], *, urgent: bool = True, lead: bool = False
+    ) -> int: ...
 
     def urge(self, seq: int) -> None: ...
 
@@ -153,6 +155,10 @@ class OmsJournal:
     """Messages waiting for their records to be durable, in the order they were held.
     Shared by the OMS thread (which holds) and the journal's committing thread
     (which releases, as the durability listener): ``_held_lock`` guards it."""
+    idle: Callable[[], bool] | None = None
+    """Whether the OMS has nothing else to do (its mailbox is empty): then the
+    record a message waits for is committed on the OMS's own thread, at once
+    (``record_to_send``). The OMS sets it when it starts; None: never."""
     records: int = 0
     last_seq: int = 0
     snapshotted_at: int = 0
@@ -170,21 +176,29 @@ class OmsJournal:
         not ``urge`` it (one trip through the journal's lock fewer per order).
         The commit thread may make it durable before the message is held;
         ``send_when_durable`` then sends at once, as it always could.
+
+        When the OMS is ``idle`` (nothing in its mailbox) the append leads
+        the group commit itself (``Journal.append(lead=True)``): the OMS has
+        nothing to do until this record is durable, so it writes and fsyncs
+        on its own thread rather than wake the commit thread and wait for it
+        to get the GIL, and the message then goes at once. With messages
+        waiting the OMS goes on to them and the commit thread commits.
         """
-        seq = self._append(encode_call(kind, ts_ns, fields), True)
+        idle = self.idle
+        seq = self._append(encode_call(kind, ts_ns, fields), True, idle is not None and idle())
         self._urgent_seq = seq
         return seq
 
-    def _append(self, payload: bytes, urgent: bool) -> int:
+    def _append(self, payload: bytes, urgent: bool, lead: bool = False) -> int:
         log = self.log
         deferred = self._deferred
         if deferred:
             deferred.append(payload)
             self._deferred = []
-            seq = log.append_many(deferred, urgent=urgent)
+            seq = log.append_many(deferred, urgent=urgent, lead=lead)
             self.records += len(deferred)
         else:
-            seq = log.append(payload, urgent=urgent)
+            seq = log.append(payload, urgent=urgent, lead=lead)
             self.records += 1
         self.last_seq = seq
         if self.held and self.held[0].seq <= log.durable_seq:

@@ -25,7 +25,10 @@ which does not give up the GIL), and it writes and fsyncs at once, so a
 lone record pays one fsync and no wait. Records appended while that fsync
 is in flight queue behind it and are written and fsynced together, as one
 group, as soon as it returns; the leader sleeps again only when nothing is
-left. Records appended as not urgent (nobody waits for them) wait up to
+left. An appender with nothing else to do until its record is durable (the
+OMS with an empty mailbox) may lead instead (``append(lead=True)``): when
+no commit is in flight it writes and fsyncs the group on its own thread,
+which spares the wake-up of the commit thread and its wait for the GIL. Records appended as not urgent (nobody waits for them) wait up to
 ``_LAZY_SECONDS`` for an urgent one (or ``urge``) to share its fsync. With an interval (``group:2ms``) a timer on the journal's clock
 commits the group instead, ``interval_ms`` after its oldest record (see
 ``_schedule_group_locked``). Either way an appender steps in only when the
@@ -121,9 +124,10 @@ class _Then(enum.Enum):
     WAKE = enum.auto()
     COMMIT_IF_FREE = enum.auto()
     COMMIT = enum.auto()
+    LEAD = enum.auto()
 
 
-_NOTHING, _WAKE, _COMMIT_IF_FREE, _COMMIT = _Then
+_NOTHING, _WAKE, _COMMIT_IF_FREE, _COMMIT, _LEAD = _Then
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,7 +567,7 @@ class Journal:
 
     # -- appending ---------------------------------------------------------------------------
 
-    def append(self, payload: bytes, *, urgent: bool = True) -> int:
+    def append(self, payload: bytes, *, urgent: bool = True, lead: bool = False) -> int:
         """Append one record and return its sequence number; durable per the fsync policy.
 
         ``EVERY_RECORD`` fsyncs it and ``NONE`` writes it to the file before
@@ -578,6 +582,16 @@ class Journal:
         a moment later, would have to wait out; it shares the next urgent
         record's fsync, or ``urge``'s, or is committed ``_LAZY_SECONDS``
         after it was appended.
+
+        ``lead=True`` (leader/follower group commit, an urgent record; elsewhere
+        it changes nothing) is for an appender that has nothing else to do
+        until the record is durable: when no commit is in flight it writes and
+        fsyncs the group itself before returning, the classic leader of
+        leader/follower group commit, instead of waking the commit thread and
+        going idle. That spares the thread hop to the commit thread (a wake-up
+        and a wait for the GIL, which the appender holds until it is idle) on
+        the record's way to the disk. When a commit is in flight the record
+        queues behind it as usual, and the commit thread takes it.
         """
         _check_payload(payload)
         with self._lock:
@@ -588,17 +602,20 @@ class Journal:
             mode = self._policy.mode
             if urgent:
                 self._urgent_seq = seq
-            commit = self._schedule_group_locked(1, urgent) if mode is FsyncMode.GROUP else _NOTHING
+            commit = (
+                self._schedule_group_locked(1, urgent, lead)
+                if mode is FsyncMode.GROUP
+                else _NOTHING
+            )
         if mode is not FsyncMode.GROUP:
             self._finish_append(mode, seq)
         elif commit is not _NOTHING:
-            if commit is _WAKE:
-                self._wake.release()
-            else:
-                self._sync(wait=commit is _COMMIT)
+            self._follow_schedule(commit)
         return seq
 
-    def append_many(self, payloads: Iterable[bytes], *, urgent: bool = True) -> int:
+    def append_many(
+        self, payloads: Iterable[bytes], *, urgent: bool = True, lead: bool = False
+    ) -> int:
         """Append records in order with one write and at most one fsync; return the last seq.
 
         Returns ``last_seq`` unchanged for no payloads; ``urgent`` as for ``append``.
@@ -619,18 +636,50 @@ class Journal:
             if urgent:
                 self._urgent_seq = seq
             commit = (
-                self._schedule_group_locked(len(batch), urgent)
+                self._schedule_group_locked(len(batch), urgent, lead)
                 if mode is FsyncMode.GROUP
                 else _NOTHING
             )
         if mode is not FsyncMode.GROUP:
             self._finish_append(mode, seq)
         elif commit is not _NOTHING:
-            if commit is _WAKE:
-                self._wake.release()
-            else:
-                self._sync(wait=commit is _COMMIT)
+            self._follow_schedule(commit)
         return seq
+
+    def _follow_schedule(self, commit: _Then) -> None:
+        """Do what ``_schedule_group_locked`` told the appender to, the append lock released."""
+        if commit is _WAKE:
+            self._wake.release()
+        elif commit is _LEAD:
+            self._lead_inline()
+        else:
+            self._sync(wait=commit is _COMMIT)
+
+    def _lead_inline(self) -> None:
+        """Commit the group on the appending thread (``append(lead=True)``).
+
+        The commit thread sleeps and nobody is committing (``_schedule_group_locked``
+        looked), so the sync lock is normally free; if another thread took it
+        meanwhile (a ``flush``, a timed-out watch of the commit thread), the
+        record is left to the commit thread, woken if it sleeps, rather than
+        waited for here.
+        """
+        if not self._sync_lock.acquire(blocking=False):
+            self._wake_leader_if_asleep()
+            return
+        try:
+            self._sync_locked()
+        finally:
+            self._sync_lock.release()
+        # Records another thread appended meanwhile found the commit thread asleep
+        # and woke it if they needed it (``_schedule_group_locked``, ``urge``).
+
+    def _wake_leader_if_asleep(self) -> None:
+        with self._lock:
+            wake = self._leader_asleep
+            self._leader_asleep = False
+        if wake:
+            self._wake.release()
 
     def _check_writable_locked(self) -> None:
         if self._read_only:
@@ -660,7 +709,7 @@ class Journal:
         if self._queued_since is None:
             self._queued_since = self._monotonic()
 
-    def _schedule_group_locked(self, count: int, urgent: bool = True) -> _Then:
+    def _schedule_group_locked(self, count: int, urgent: bool = True, lead: bool = False) -> _Then:
         """Get ``count`` newly queued records committed; return what the appender must do.
 
         ``_NOTHING`` when the committer will see to them. Leader/follower
@@ -685,6 +734,11 @@ class Journal:
         without bound). The commit thread commits everything queued as soon
         as its fsync returns, so records queue only behind an fsync in
         flight, and only a stalled disk makes that many.
+
+        ``_LEAD`` (leader/follower, ``lead`` and ``urgent``): the commit
+        thread sleeps and no commit is in flight, so the appender commits the
+        group itself at once (see ``append``). The commit thread is left
+        asleep: a timed watch of it ends finding nothing to do.
         """
         first = self._pending_count == 0
         if first:
@@ -694,6 +748,8 @@ class Journal:
         if self._pending_count >= _BACKLOG_GROUPS * policy.max_records:
             return _COMMIT
         if self._leads:
+            if lead and urgent and self._leader_asleep and not self._committing:
+                return _LEAD
             # A first record nobody waits for wakes the leader only from an untimed
             # sleep: every timed one ends within ``_LAZY_SECONDS`` of now (a lazy
             # wait for older records, or the watch after a commit; see ``_lead``),

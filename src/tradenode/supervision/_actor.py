@@ -109,6 +109,13 @@ class ActorContext:
     def now_ns(self) -> int:
         return self._cell.system.clock.time_ns()
 
+    def mailbox_empty(self) -> bool:
+        """Whether nothing waits in this actor's mailbox (the message being handled
+        aside): a hint that the actor would go idle after this message, for work that
+        is better done now than handed to another thread. Another thread may tell it
+        something the moment after."""
+        return self._cell.actor_inbox.empty()
+
     def watch(self, target: Address, message: Any = None) -> None:
         """Be told ``message`` (default ``Terminated(target)``) when ``target`` stops for good.
 
