@@ -469,18 +469,6 @@ class OmsActor(Actor):
             )
             return
         self.state.submitted(order.client_order_id, now)
-        journal = self.store.journal
-        seq = (
-            0
-            if journal is None
-            else journal.record_to_send(
-                EntryKind.SUBMITTED, now, client_order_id=order.client_order_id
-            )
-        )
-        crash_point("after_intent")
-        # The breaker first: it is the order's way out; subscribers hear one
-        # event (the strategy's OrderSubmitted rides on it).
-        self._send(seq, entry.breaker, order)
         submitted = OrderSubmitted(
             client_order_id=order.client_order_id, venue=order.venue, ts_ns=now
         )
@@ -489,8 +477,27 @@ class OmsActor(Actor):
         # which ignores an id it has), so the event would only wake it. The
         # Routed of a replacement (``_modify``) and of a flatten order
         # (``_flatten``), orders the guard never approved, still reach it.
-        self._publish(Routed(order, submitted), order.strategy_id, skip=self._risk_guard())
+        routed = Routed(order, submitted)
+        journal = self.store.journal
+        if journal is None:
+            crash_point("after_intent")
+            # The breaker first: it is the order's way out; subscribers hear one
+            # event (the strategy's OrderSubmitted rides on it).
+            entry.breaker.tell(order)
+            self._publish(routed, order.strategy_id, skip=self._risk_guard())
+            self._await_ack(order.client_order_id)
+            return
+        # With a journal the order waits for its records' fsync, which an idle OMS
+        # does itself (``OmsJournal.record_to_send``): the subscribers hear of it
+        # first, so that the strategy handles its event while the disk works, rather
+        # than holding the GIL when the order could leave.
+        self._publish(routed, order.strategy_id, skip=self._risk_guard())
         self._await_ack(order.client_order_id)
+        seq = journal.record_to_send(
+            EntryKind.SUBMITTED, now, client_order_id=order.client_order_id
+        )
+        crash_point("after_intent")
+        journal.send_when_durable(seq, entry.breaker, order)
 
     def _denied(self, denied: RiskDenied) -> None:
         now = self.context.now_ns()
