@@ -353,18 +353,23 @@ class RiskGuard(Actor):
     def _on_order(self, order: SubmitOrder) -> None:
         oms = self._oms_address()
         capabilities = self._capabilities(order.venue)
-        decision = self.engine.check_submit(
-            order, self.book.context(self.context.now_ns()), capabilities=capabilities
+        # None: approved, and the trading state did not move (``screen_submit``).
+        decision = self.engine.screen_submit(
+            order, self.book.context(self.context.now_ns()), capabilities
         )
-        self._announce(decision.state_change)
-        if decision.approved:
+        if decision is not None:
+            self._announce(decision.state_change)
+        if decision is None or decision.approved:
             if order.reduce_only and capabilities is not None and not capabilities.reduce_only:
                 # This guard has just checked that the order only reduces the
                 # position; a venue without the flag (Binance Spot) would refuse
                 # it, so the venue gets a plain order.
                 order = replace(order, reduce_only=False)
-            self.book.approved.add(order)
             oms.tell(order)
+            # After the tell, which wakes the OMS: only this guard's next decision
+            # reads the book, and it comes after this handler, as does every
+            # report about the order (they reach this thread's inbox).
+            self.book.approved.add(order)
             return
         denial = decision.denial(order, self.context.now_ns())
         self._log_denial(order, denial.code, denial.reason)
