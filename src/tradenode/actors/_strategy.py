@@ -283,7 +283,7 @@ class StrategyContext:
             return None
         actor = self._actor
         venue = decision.venue or actor.strategy.venue
-        keys = actor.keys(decision.symbol, venue)
+        symbol = decision.symbol
         if action is _LONG:
             target = decision.size
         elif action is _SHORT:
@@ -291,13 +291,23 @@ class StrategyContext:
         else:  # FLAT (HOLD returned above)
             target = _ZERO
         view = actor.view
-        # The position as ``position()`` sums it, over the keys worked out above.
-        positions = view.positions
-        position = sum((positions.get(key, _ZERO) for key in keys), _ZERO)
         pending = _ZERO
-        for o in view.open_orders.values():
-            if (o.venue, o.symbol) in keys:
-                pending += o.quantity * o.side.sign
+        if venue != AUTO_VENUE:
+            # The one key ``keys()`` answers for a named venue, without building
+            # the tuple and summing a generator over it: the same figures.
+            key = (venue, symbol)
+            position = view.positions.get(key, _ZERO)
+            for o in view.open_orders.values():
+                if o.venue == venue and o.symbol == symbol:
+                    pending += o.quantity if o.side is _BUY else -o.quantity
+        else:
+            # The position as ``position()`` sums it, over every listing.
+            keys = actor.keys(symbol, venue)
+            positions = view.positions
+            position = sum((positions.get(key, _ZERO) for key in keys), _ZERO)
+            for o in view.open_orders.values():
+                if (o.venue, o.symbol) in keys:
+                    pending += o.quantity * o.side.sign
         delta = target - position - pending
         if delta == 0:
             return None
@@ -306,7 +316,7 @@ class StrategyContext:
         # ``SubmitOrder``'s own (no stop, offset or expiry, not post- or reduce-only,
         # no display quantity), so the order is the same, validated the same.
         return actor.submit(
-            symbol=decision.symbol,
+            symbol=symbol,
             side=_BUY if delta > 0 else _SELL,
             quantity=abs(delta),
             order_type=order_type,
@@ -516,7 +526,7 @@ class StrategyActor(Actor):
         # which the lane tells the guard itself when that keeps every guarantee
         # (``DirectLane``: the mode under the router's gate, nothing of this
         # strategy's still at the router). Through the router, the lane counts it.
-        if isinstance(message, _VIA_ROUTER):
+        if type(message) is SubmitOrder or isinstance(message, _VIA_ROUTER):
             lane = self._lane
             if lane is None:
                 self._router_address().tell(message)
