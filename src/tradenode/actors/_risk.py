@@ -139,6 +139,8 @@ class ApprovedOrders:
         self._count(entry, +1)
 
     def tally(self) -> dict[Key, OpenOrders]:
+        if not self._tally:
+            return {}  # nothing open (as between the orders of a closed loop)
         return {
             key: OpenOrders(buy, sell, count)
             for key, (buy, sell, count) in self._tally.items()
@@ -214,7 +216,7 @@ class RiskBook:
         is needed (no loss limit), so the day's start and the peak are the same
         whichever limits are configured."""
         day = now_ns // _NS_PER_DAY
-        equity = self.total_pnl()
+        equity = sum(self.pnl.values(), _ZERO)  # ``total_pnl``, without its call
         if self.day != day:
             self.day, self.day_start_pnl = day, equity
         self.peak_equity = max(self.peak_equity, equity)
@@ -224,13 +226,16 @@ class RiskBook:
         equity = self.roll(now_ns)
         # Every figure was checked as it entered the book (set_position,
         # set_price; the tally's OpenOrders on construction): not again here.
+        approved = self.approved
         return RiskContext.of_checked(
             positions=dict(self.positions),
-            open_orders=self.approved.tally(),
+            open_orders=approved.tally(),
             last_prices=dict(self.last_prices),
             daily_pnl=equity - self.day_start_pnl,
             equity=equity,
             peak_equity=self.peak_equity,
+            # Each order tallied counts once, in its key's row: the rows' sum.
+            open_order_count=len(approved),
         )
 
 
