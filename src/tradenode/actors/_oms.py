@@ -708,6 +708,8 @@ class OmsActor(Actor):
                 quote = self.store.quotes.get(listing)
                 if quote is not None:
                     break
+        if quote is None:
+            return  # no quote, no arrival price (as ``arrival_price`` answers)
         price = arrival_price(quote)
         if price is not None:
             self.state.set_arrival(key, price)

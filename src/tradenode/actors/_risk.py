@@ -356,8 +356,12 @@ class RiskGuard(Actor):
     # -- decisions ----------------------------------------------------------------
 
     def _on_order(self, order: SubmitOrder) -> None:
-        oms = self._oms_address()
-        capabilities = self._capabilities(order.venue)
+        # ``_oms_address`` and ``_capabilities``, inlined for the order's path.
+        oms = self._oms
+        if oms is None or not oms.is_alive:
+            oms = self._oms_address()
+        entry = self.directory.venue(order.venue)
+        capabilities = None if entry is None else entry.capabilities
         # None: approved, and the trading state did not move (``screen_submit``).
         decision = self.engine.screen_submit(
             order, self.book.context(self.context.now_ns()), capabilities
