@@ -14,8 +14,14 @@ from typing import Any
 
 import pytest
 
+# Capabilities and client ids are internal to the bridge and the adapters.
+from tradenode.actors._capabilities import ClientIdRules, VenueCapabilities
+
+# Capabilities and client ids are internal to the bridge and the adapters.
+from tradenode.actors._client_ids import ClientOrderIdFamily
+
 # The bridge's view and context are internal: driven here with a stand-in actor.
-from tradenode.actors._strategy import StrategyContext, _View
+from tradenode.actors._strategy import StrategyActor, StrategyContext, _View
 from tradenode.messages import (
     DecisionAction,
     ExecutionDecision,
@@ -115,3 +121,33 @@ def test_a_decision_already_met_sends_nothing() -> None:
     )
     assert context.execute_decision(decision) is None
     assert actor.submitted == []
+
+
+class _Entry:
+    def __init__(self, rules: ClientIdRules) -> None:
+        self.capabilities = VenueCapabilities(client_ids=rules)
+
+
+class _Directory:
+    def __init__(self, entries: dict[str, _Entry]) -> None:
+        self.entries = entries
+
+    def venue(self, name: str) -> _Entry | None:
+        return self.entries.get(name)
+
+
+def test_ids_follow_each_venues_rules_whichever_venue_came_last() -> None:
+    short = ClientIdRules(max_length=12, characters="0123456789abcdef")
+    entries = {
+        "core": _Entry(ClientIdRules()),
+        "short": _Entry(short),
+        # Equal rules, another object: the same generator (one counter per shape).
+        "short2": _Entry(ClientIdRules(max_length=12, characters="fedcba9876543210")),
+    }
+    bridge = StrategyActor(_Strategy, _Directory(entries), id_prefix="k1")  # type: ignore[arg-type]
+    reference = ClientOrderIdFamily("k1")
+    venues = ["core", "short", "short", "short2", "core", "gone", "short2", "core", "gone"]
+    for venue in venues:
+        entry = entries.get(venue)
+        rules = None if entry is None else entry.capabilities.client_ids
+        assert bridge.next_client_order_id(venue) == reference.next(rules), venue
