@@ -325,7 +325,7 @@ class BreakerActor(Actor):
     def _admit_and_send(self, command: SubmitOrder | ModifyOrder) -> bool:
         """False when the rate limiter has no token yet (the caller keeps the command)."""
         admission = self.store.breaker.allow()
-        if not admission:
+        if not admission.allowed:  # what ``Admission.__bool__`` answers, without its call
             if self.park_when_open and self.store.dlq.park(command, admission.reason):
                 logger.warning(
                     "breaker %s: parked %s (%s)",
