@@ -11,6 +11,7 @@ books and orders.
 
 from __future__ import annotations
 
+import decimal
 import itertools
 from dataclasses import replace
 from decimal import Decimal
@@ -285,3 +286,35 @@ def test_the_flags_follow_the_limits() -> None:
             )
             == 1
         ), (limits, flags)
+
+
+def test_the_engine_decides_in_its_own_decimal_context_and_gives_the_callers_back() -> None:
+    def broken_clock() -> int:
+        raise RuntimeError("clock gone")
+
+    limits = RiskLimits(max_order_notional=D("123456.789"))
+    engine = RiskEngine(limits, now_ns=_Clock())
+    broken = RiskEngine(limits, now_ns=broken_clock)
+    order = _order(Side.BUY, "1.23456789", "100000.001")
+    ctx = _ctx("0", "0", "0", count=0, last="100", pnl="0")
+    with decimal.localcontext() as caller:
+        # Three digits, and any rounding raises: the engine must not compute in this.
+        caller.prec = 3
+        caller.traps[decimal.Inexact] = True
+        for decide in (
+            lambda: engine.screen_submit(order, ctx),
+            lambda: engine.check_submit(order, ctx),
+        ):
+            decision = decide()
+            assert decision is not None and decision.code is not None
+            assert decision.code.value == "MAX_ORDER_NOTIONAL"
+            assert "notional 123456.79023456789 " in decision.reason
+            assert decimal.getcontext() is caller
+        for decide in (
+            lambda: broken.screen_submit(order, ctx),
+            lambda: broken.check_submit(order, ctx),
+        ):
+            decision = decide()
+            assert decision is not None and decision.code is not None
+            assert decision.code.value == "INVALID_ORDER"
+            assert decimal.getcontext() is caller

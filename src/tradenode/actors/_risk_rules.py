@@ -117,6 +117,8 @@ _CONTEXT = decimal.Context(
 
 _T = TypeVar("_T")
 
+_getcontext, _setcontext = decimal.getcontext, decimal.setcontext
+
 
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
@@ -366,6 +368,13 @@ class RiskEngine:
         self._recent = None if window is None else _RecentOrders(window)
         self._change: TradingStateChanged | None = None
         self._limited = _Limited.of(limits)
+        self._decimal = _CONTEXT.copy()
+        """The engine's own copy of ``_CONTEXT``, made current for each decision and the
+        caller's restored after it: ``decimal.localcontext`` copied the context on
+        every decision (a third of the screen of an order). Only the flags it
+        records carry over between decisions; nothing reads them, and the
+        precision, rounding and traps are never changed. One engine decides on
+        one thread at a time (its actor's)."""
 
     @property
     def limits(self) -> RiskLimits:
@@ -465,9 +474,13 @@ class RiskEngine:
         read: a fifth of the engine's work per approved order.
         """
         self._begin()
+        outer = _getcontext()
+        _setcontext(self._decimal)
         try:
-            with decimal.localcontext(_CONTEXT):
+            try:
                 candidate = self._submit(order, ctx, capabilities, self._clock())
+            finally:
+                _setcontext(outer)
         except Exception as exc:  # noqa: BLE001 - as ``_decide``: deny, never crash the guard
             return self._refusal(exc)
         self._approvals += 1
@@ -529,9 +542,13 @@ class RiskEngine:
 
     def _decide(self, check: Callable[[int], str]) -> RiskDecision:
         self._begin()
+        outer = _getcontext()
+        _setcontext(self._decimal)
         try:
-            with decimal.localcontext(_CONTEXT):
+            try:
                 reason = check(self._clock())
+            finally:
+                _setcontext(outer)
         except Exception as exc:  # noqa: BLE001 - see ``_refusal``
             return self._refusal(exc)
         self._approvals += 1
