@@ -452,17 +452,20 @@ class StrategyActor(Actor):
         return routed and is_transport_refusal(message)
 
     def _on_fill(self, fill: OrderFilled) -> None:
+        view = self.view
         key = (fill.venue, fill.symbol)
-        self.view.positions[key] = (
-            self.view.positions.get(key, Decimal(0)) + fill.side.sign * fill.last_quantity
-        )
-        filled = self.view.filled.get(fill.client_order_id, Decimal(0)) + fill.last_quantity
-        order = self.view.open_orders.get(fill.client_order_id)
+        quantity = fill.last_quantity
+        # ``fill.side.sign * quantity`` without the property's call (one per fill).
+        signed = quantity if fill.side is _BUY else -quantity
+        view.positions[key] = view.positions.get(key, _ZERO) + signed
+        client_order_id = fill.client_order_id
+        filled = view.filled.get(client_order_id, _ZERO) + quantity
+        order = view.open_orders.get(client_order_id)
         if order is not None and filled >= order.quantity:
-            self.view.open_orders.pop(fill.client_order_id, None)
-            self.view.filled.pop(fill.client_order_id, None)
+            view.open_orders.pop(client_order_id, None)
+            view.filled.pop(client_order_id, None)
         else:
-            self.view.filled[fill.client_order_id] = filled
+            view.filled[client_order_id] = filled
 
     def next_client_order_id(self, venue: object) -> str:
         """The next id, in the shape the venue accepts (the core's rule while it is unknown)."""
