@@ -440,9 +440,12 @@ class OmsActor(Actor):
                 order.strategy_id,
             )
             return
-        # Appended with the SUBMITTED (or DENIED) that ``_route`` records next.
-        self._record_with_next(EntryKind.REGISTER, now, message=order)
-        self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
+        # Appended with the SUBMITTED (or DENIED) that ``_route`` records next
+        # (``_record_with_next``; without a journal there is nothing to record).
+        if self.store.journal is not None:
+            self._record_with_next(EntryKind.REGISTER, now, message=order)
+        if self.store.quotes:  # without any quote there is no arrival price to note
+            self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
         self._route(order, now)
 
     def _route(self, order: SubmitOrder, now: int) -> None:
@@ -479,8 +482,12 @@ class OmsActor(Actor):
         )
         crash_point("after_intent")
         # The breaker first: it is the order's way out; subscribers hear one
-        # event (the strategy's OrderSubmitted rides on it).
-        self._send(seq, entry.breaker, order)
+        # event (the strategy's OrderSubmitted rides on it). ``_send``, with the
+        # journal already in hand.
+        if journal is None:
+            entry.breaker.tell(order)
+        else:
+            journal.send_when_durable(seq, entry.breaker, order)
         submitted = OrderSubmitted(
             client_order_id=order.client_order_id, venue=order.venue, ts_ns=now
         )
@@ -489,7 +496,8 @@ class OmsActor(Actor):
         # which ignores an id it has), so the event would only wake it. The
         # Routed of a replacement (``_modify``) and of a flatten order
         # (``_flatten``), orders the guard never approved, still reach it.
-        self._publish(Routed(order, submitted), order.strategy_id, skip=self._risk_guard())
+        risk = self._risk_address or self._risk_guard()
+        self._publish(Routed(order, submitted), order.strategy_id, skip=risk)
         self._await_ack(order.client_order_id)
 
     def _denied(self, denied: RiskDenied) -> None:
