@@ -471,7 +471,7 @@ class RiskEngine:
         The same checks in the same order, counted the same; what it skips is
         building the approval (a ``RiskDecision``, validated) and its reason, an
         f-string of the order's side, quantity and symbol that the guard never
-        read: a fifth of the engine's work per approved order.
+        read (half of ``check_submit``'s time for a plain approval, microbenchmarked).
         """
         self._begin()
         outer = _getcontext()
@@ -479,15 +479,17 @@ class RiskEngine:
         try:
             try:
                 candidate = self._submit(order, ctx, capabilities, self._clock())
+                change = self._change
+                # Worded in the engine's context, as ``check_submit`` words it.
+                reason = None if change is None else f"{candidate.describe()} approved"
             finally:
                 _setcontext(outer)
         except Exception as exc:  # noqa: BLE001 - as ``_decide``: deny, never crash the guard
             return self._refusal(exc)
         self._approvals += 1
-        change = self._change
-        if change is None:
+        if change is None or reason is None:
             return None
-        return RiskDecision(True, None, f"{candidate.describe()} approved", change)
+        return RiskDecision(True, None, reason, change)
 
     def check_parent(
         self,
