@@ -325,7 +325,7 @@ class BreakerActor(Actor):
     def _admit_and_send(self, command: SubmitOrder | ModifyOrder) -> bool:
         """False when the rate limiter has no token yet (the caller keeps the command)."""
         admission = self.store.breaker.allow()
-        if not admission:
+        if not admission.allowed:  # what ``Admission.__bool__`` answers, without its call
             if self.park_when_open and self.store.dlq.park(command, admission.reason):
                 logger.warning(
                     "breaker %s: parked %s (%s)",
@@ -408,6 +408,15 @@ class BreakerActor(Actor):
         store.next_seq += 1
         seq = store.next_seq
         deadline = self.directory.system.clock.monotonic() + self.request_timeout
+        request = BrokerRequest(seq, command, self.context.self, deadline)
+        # To a broker already resolved, the request goes first and its bookkeeping
+        # after, so the broker's thread wakes sooner: the reply is handled on this
+        # thread, after this handler, and finds the entry all the same.
+        broker = self._broker_address
+        told = False
+        if broker is not None and broker.is_alive:
+            broker.tell(request)
+            told = True
         store.pending[seq] = _Pending(
             command,
             admission,
@@ -424,7 +433,10 @@ class BreakerActor(Actor):
             # earliest. (An armed timer is due no later than any request's
             # expiry: requests only join later, with later expiries.)
             self._arm_timeout(self.request_timeout, deadline)
-        self._broker().tell(BrokerRequest(seq, command, self.context.self, deadline))
+        if not told:
+            # Resolving the broker may raise (none at its path): the request is
+            # pending and its timeout armed first, as for every request.
+            self._broker().tell(request)
 
     def _arm_timeout(self, delay: float, at: float) -> None:
         self._timeout_armed = True

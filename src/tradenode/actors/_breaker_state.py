@@ -307,6 +307,10 @@ class CircuitBreaker:
         return self._state
 
     def allow(self) -> Admission:
+        if self._state is _CLOSED:
+            # Nearly every request. Only an OPEN circuit moves with time
+            # (``_advance``), so a CLOSED one needs no clock reading first.
+            return self._admit(probe=False)
         now = self._monotonic()
         self._advance(now)
         if self._state is _CLOSED:

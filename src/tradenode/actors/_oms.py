@@ -440,9 +440,12 @@ class OmsActor(Actor):
                 order.strategy_id,
             )
             return
-        # Appended with the SUBMITTED (or DENIED) that ``_route`` records next.
-        self._record_with_next(EntryKind.REGISTER, now, message=order)
-        self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
+        # Appended with the SUBMITTED (or DENIED) that ``_route`` records next
+        # (``_record_with_next``; without a journal there is nothing to record).
+        if self.store.journal is not None:
+            self._record_with_next(EntryKind.REGISTER, now, message=order)
+        if self.store.quotes:  # without any quote there is no arrival price to note
+            self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
         self._route(order, now)
 
     def _route(self, order: SubmitOrder, now: int) -> None:
@@ -469,6 +472,28 @@ class OmsActor(Actor):
             )
             return
         self.state.submitted(order.client_order_id, now)
+        journal = self.store.journal
+        if journal is None:
+            crash_point("after_intent")
+            # The breaker first: it is the order's way out; subscribers hear one
+            # event (the strategy's OrderSubmitted rides on it).
+            entry.breaker.tell(order)
+            self._tell_routed(order, now)
+            return
+        # With a journal the order waits for its records' fsync, which an idle OMS
+        # does itself (``OmsJournal.record_to_send``): the subscribers hear of it
+        # first, so that the strategy handles its event while the disk works, rather
+        # than holding the GIL when the order could leave.
+        self._tell_routed(order, now)
+        seq = journal.record_to_send(
+            EntryKind.SUBMITTED, now, client_order_id=order.client_order_id
+        )
+        crash_point("after_intent")
+        journal.send_when_durable(seq, entry.breaker, order)
+
+    def _tell_routed(self, order: SubmitOrder, now: int) -> None:
+        """Tell the order's subscribers it went to its venue (``Routed``, which carries
+        the strategy's ``OrderSubmitted``) and start waiting for the venue's answer."""
         submitted = OrderSubmitted(
             client_order_id=order.client_order_id, venue=order.venue, ts_ns=now
         )
@@ -477,27 +502,9 @@ class OmsActor(Actor):
         # which ignores an id it has), so the event would only wake it. The
         # Routed of a replacement (``_modify``) and of a flatten order
         # (``_flatten``), orders the guard never approved, still reach it.
-        routed = Routed(order, submitted)
-        journal = self.store.journal
-        if journal is None:
-            crash_point("after_intent")
-            # The breaker first: it is the order's way out; subscribers hear one
-            # event (the strategy's OrderSubmitted rides on it).
-            entry.breaker.tell(order)
-            self._publish(routed, order.strategy_id, skip=self._risk_guard())
-            self._await_ack(order.client_order_id)
-            return
-        # With a journal the order waits for its records' fsync, which an idle OMS
-        # does itself (``OmsJournal.record_to_send``): the subscribers hear of it
-        # first, so that the strategy handles its event while the disk works, rather
-        # than holding the GIL when the order could leave.
-        self._publish(routed, order.strategy_id, skip=self._risk_guard())
+        risk = self._risk_address or self._risk_guard()
+        self._publish(Routed(order, submitted), order.strategy_id, skip=risk)
         self._await_ack(order.client_order_id)
-        seq = journal.record_to_send(
-            EntryKind.SUBMITTED, now, client_order_id=order.client_order_id
-        )
-        crash_point("after_intent")
-        journal.send_when_durable(seq, entry.breaker, order)
 
     def _denied(self, denied: RiskDenied) -> None:
         now = self.context.now_ns()
@@ -715,6 +722,8 @@ class OmsActor(Actor):
                 quote = self.store.quotes.get(listing)
                 if quote is not None:
                     break
+        if quote is None:
+            return  # no quote, no arrival price (as ``arrival_price`` answers)
         price = arrival_price(quote)
         if price is not None:
             self.state.set_arrival(key, price)

@@ -139,6 +139,8 @@ class ApprovedOrders:
         self._count(entry, +1)
 
     def tally(self) -> dict[Key, OpenOrders]:
+        if not self._tally:
+            return {}  # nothing open (as between the orders of a closed loop)
         return {
             key: OpenOrders(buy, sell, count)
             for key, (buy, sell, count) in self._tally.items()
@@ -214,7 +216,7 @@ class RiskBook:
         is needed (no loss limit), so the day's start and the peak are the same
         whichever limits are configured."""
         day = now_ns // _NS_PER_DAY
-        equity = self.total_pnl()
+        equity = sum(self.pnl.values(), _ZERO)  # ``total_pnl``, without its call
         if self.day != day:
             self.day, self.day_start_pnl = day, equity
         self.peak_equity = max(self.peak_equity, equity)
@@ -224,13 +226,16 @@ class RiskBook:
         equity = self.roll(now_ns)
         # Every figure was checked as it entered the book (set_position,
         # set_price; the tally's OpenOrders on construction): not again here.
+        approved = self.approved
         return RiskContext.of_checked(
             positions=dict(self.positions),
-            open_orders=self.approved.tally(),
+            open_orders=approved.tally(),
             last_prices=dict(self.last_prices),
             daily_pnl=equity - self.day_start_pnl,
             equity=equity,
             peak_equity=self.peak_equity,
+            # Each order tallied counts once, in its key's row: the rows' sum.
+            open_order_count=len(approved),
         )
 
 
@@ -351,20 +356,29 @@ class RiskGuard(Actor):
     # -- decisions ----------------------------------------------------------------
 
     def _on_order(self, order: SubmitOrder) -> None:
-        oms = self._oms_address()
-        capabilities = self._capabilities(order.venue)
-        decision = self.engine.check_submit(
-            order, self.book.context(self.context.now_ns()), capabilities=capabilities
+        # ``_oms_address`` and ``_capabilities``, inlined for the order's path.
+        oms = self._oms
+        if oms is None or not oms.is_alive:
+            oms = self._oms_address()
+        entry = self.directory.venue(order.venue)
+        capabilities = None if entry is None else entry.capabilities
+        # None: approved, and the trading state did not move (``screen_submit``).
+        decision = self.engine.screen_submit(
+            order, self.book.context(self.context.now_ns()), capabilities
         )
-        self._announce(decision.state_change)
-        if decision.approved:
+        if decision is not None:
+            self._announce(decision.state_change)
+        if decision is None or decision.approved:
             if order.reduce_only and capabilities is not None and not capabilities.reduce_only:
                 # This guard has just checked that the order only reduces the
                 # position; a venue without the flag (Binance Spot) would refuse
                 # it, so the venue gets a plain order.
                 order = replace(order, reduce_only=False)
-            self.book.approved.add(order)
             oms.tell(order)
+            # After the tell, which wakes the OMS: only this guard's next decision
+            # reads the book, and it comes after this handler, as does every
+            # report about the order (they reach this thread's inbox).
+            self.book.approved.add(order)
             return
         denial = decision.denial(order, self.context.now_ns())
         self._log_denial(order, denial.code, denial.reason)

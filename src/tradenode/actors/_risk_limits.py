@@ -318,9 +318,12 @@ class RiskContext:
         daily_pnl: Decimal,
         equity: Decimal,
         peak_equity: Decimal,
+        open_order_count: int | None = None,
     ) -> RiskContext:
         """A context from figures each already checked as ``__post_init__`` would check
         them, without checking them again; the caller gives up the dicts.
+        ``open_order_count``, when given, must be the sum of the tallies' counts
+        (the guard's book keeps it as the number of orders it tallies).
 
         The risk guard's book (``_risk.RiskBook``) builds one per decision and per
         position update; re-validating every position, price and tally entry each
@@ -336,7 +339,9 @@ class RiskContext:
         set_ = object.__setattr__
         set_(context, "positions", MappingProxyType(positions))
         set_(context, "open_orders", MappingProxyType(open_orders))
-        set_(context, "open_order_count", sum(orders.count for orders in open_orders.values()))
+        if open_order_count is None:
+            open_order_count = sum(orders.count for orders in open_orders.values())
+        set_(context, "open_order_count", open_order_count)
         set_(context, "last_prices", MappingProxyType(last_prices))
         set_(context, "daily_pnl", daily_pnl)
         set_(context, "equity", equity)

@@ -283,7 +283,7 @@ class StrategyContext:
             return None
         actor = self._actor
         venue = decision.venue or actor.strategy.venue
-        keys = actor.keys(decision.symbol, venue)
+        symbol = decision.symbol
         if action is _LONG:
             target = decision.size
         elif action is _SHORT:
@@ -291,13 +291,23 @@ class StrategyContext:
         else:  # FLAT (HOLD returned above)
             target = _ZERO
         view = actor.view
-        # The position as ``position()`` sums it, over the keys worked out above.
-        positions = view.positions
-        position = sum((positions.get(key, _ZERO) for key in keys), _ZERO)
         pending = _ZERO
-        for o in view.open_orders.values():
-            if (o.venue, o.symbol) in keys:
-                pending += o.quantity * o.side.sign
+        if venue != AUTO_VENUE:
+            # The one key ``keys()`` answers for a named venue, without building
+            # the tuple and summing a generator over it: the same figures.
+            key = (venue, symbol)
+            position = view.positions.get(key, _ZERO)
+            for o in view.open_orders.values():
+                if o.venue == venue and o.symbol == symbol:
+                    pending += o.quantity if o.side is _BUY else -o.quantity
+        else:
+            # The position as ``position()`` sums it, over every listing.
+            keys = actor.keys(symbol, venue)
+            positions = view.positions
+            position = sum((positions.get(key, _ZERO) for key in keys), _ZERO)
+            for o in view.open_orders.values():
+                if (o.venue, o.symbol) in keys:
+                    pending += o.quantity * o.side.sign
         delta = target - position - pending
         if delta == 0:
             return None
@@ -306,7 +316,7 @@ class StrategyContext:
         # ``SubmitOrder``'s own (no stop, offset or expiry, not post- or reduce-only,
         # no display quantity), so the order is the same, validated the same.
         return actor.submit(
-            symbol=decision.symbol,
+            symbol=symbol,
             side=_BUY if delta > 0 else _SELL,
             quantity=abs(delta),
             order_type=order_type,
@@ -339,11 +349,14 @@ class StrategyActor(Actor):
         """``ids.for_rules(rules)`` per rules seen: it answers the same generator for the
         same rules (the family keeps one per shape), but works out whether the ids
         fit the rules on every call, which was a tenth of a decision's cost."""
+        self._last_generator: tuple[ClientIdRules | None, ClientOrderIds] | None = None
+        """The last entry of ``_generators`` used, found again by the rules' identity."""
 
     def on_start(self) -> None:
         strategy = self.strategy
         self.ids = ClientOrderIdFamily(f"{self.id_prefix}{base36(self.context.generation)}")
         self._generators = {}
+        self._last_generator = None
         self.parent_ids = ClientOrderIdFamily(f"{self.id_prefix}{base36(self.context.generation)}P")
         oms = self.directory.oms()
         for snapshot in oms.ask(GetPositions(strategy_id=strategy.strategy_id)):
@@ -439,24 +452,34 @@ class StrategyActor(Actor):
         return routed and is_transport_refusal(message)
 
     def _on_fill(self, fill: OrderFilled) -> None:
+        view = self.view
         key = (fill.venue, fill.symbol)
-        self.view.positions[key] = (
-            self.view.positions.get(key, Decimal(0)) + fill.side.sign * fill.last_quantity
-        )
-        filled = self.view.filled.get(fill.client_order_id, Decimal(0)) + fill.last_quantity
-        order = self.view.open_orders.get(fill.client_order_id)
+        quantity = fill.last_quantity
+        # ``fill.side.sign * quantity`` without the property's call (one per fill).
+        signed = quantity if fill.side is _BUY else -quantity
+        view.positions[key] = view.positions.get(key, _ZERO) + signed
+        client_order_id = fill.client_order_id
+        filled = view.filled.get(client_order_id, _ZERO) + quantity
+        order = view.open_orders.get(client_order_id)
         if order is not None and filled >= order.quantity:
-            self.view.open_orders.pop(fill.client_order_id, None)
-            self.view.filled.pop(fill.client_order_id, None)
+            view.open_orders.pop(client_order_id, None)
+            view.filled.pop(client_order_id, None)
         else:
-            self.view.filled[fill.client_order_id] = filled
+            view.filled[client_order_id] = filled
 
     def next_client_order_id(self, venue: object) -> str:
         """The next id, in the shape the venue accepts (the core's rule while it is unknown)."""
         rules = self._client_id_rules(venue)
+        # The last rules seen and their generator, matched by identity: a venue's
+        # capabilities (and their rules) are one object while it is connected, and
+        # the dict look-up hashes every field of the rules (a Python-level call).
+        last = self._last_generator
+        if last is not None and last[0] is rules:
+            return last[1].next()
         generator = self._generators.get(rules)
         if generator is None:
             generator = self._generators[rules] = self.ids.for_rules(rules)
+        self._last_generator = (rules, generator)
         return generator.next()
 
     def _client_id_rules(self, venue: object) -> ClientIdRules | None:
@@ -516,7 +539,7 @@ class StrategyActor(Actor):
         # which the lane tells the guard itself when that keeps every guarantee
         # (``DirectLane``: the mode under the router's gate, nothing of this
         # strategy's still at the router). Through the router, the lane counts it.
-        if isinstance(message, _VIA_ROUTER):
+        if type(message) is SubmitOrder or isinstance(message, _VIA_ROUTER):
             lane = self._lane
             if lane is None:
                 self._router_address().tell(message)
