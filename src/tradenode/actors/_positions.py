@@ -21,12 +21,12 @@ from fractions import Fraction
 from typing import Any
 
 from tradenode.messages._enums import Side
-from tradenode.messages._messages import PositionSnapshot
+from tradenode.messages._messages import OrderFilled, PositionSnapshot
 from tradenode.messages._validation import check_decimal
 
 from ._oms_snapshot import optional, read_decimal, read_fraction, strings, typed
 
-__all__ = ["PositionBook", "PositionFill"]
+__all__ = ["FillAndPosition", "PositionBook", "PositionFill"]
 
 _ZERO = Decimal(0)
 _FRACTION_ZERO = Fraction(0)
@@ -54,6 +54,23 @@ class PositionFill:
     commission: Decimal = _ZERO
     commission_asset: str | None = None
     ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FillAndPosition:
+    """An applied fill and the net position it left, told to a subscriber as one message.
+
+    A subscriber that follows both (the risk guard: its book counts the fill,
+    its loss limit watches the position) opts in by naming this type in its
+    ``Subscribe.kinds``; it then gets this in place of the ``OrderFilled`` and
+    the ``PositionSnapshot`` it would have got, in that order, for the same
+    fill: one wake-up of its thread and one handler per fill instead of two.
+    Everyone else still gets the two messages (a user's subscriber sees no
+    change). Both parts are the messages the OMS publishes, already validated.
+    """
+
+    fill: OrderFilled
+    position: PositionSnapshot
 
 
 class _Position:
