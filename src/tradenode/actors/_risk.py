@@ -296,9 +296,9 @@ _OMS_EVENTS = (
 )
 """The OMS events the guard's book follows (``receive``/``_observe``); the others
 (an accept, a cancel refused, ...) change nothing it keeps and would only wake it.
-``FillAndPosition``: each fill and the net position it left as one message (one
-wake-up per fill, not two); the two kinds alone still come, e.g. a fill that moves
-no position the OMS publishes."""
+``FillAndPosition``: each fill and the net position it left, as one message (one
+wake-up of the guard per fill, not two). ``OrderFilled`` and ``PositionSnapshot``
+stay listed: the OMS tells either alone when it has no pair to tell."""
 
 
 _OBSERVED = (*_OMS_EVENTS, Quote)
@@ -470,6 +470,7 @@ class RiskGuard(Actor):
                     )
 
     def _observe_position(self, position: PositionSnapshot) -> None:
+        """A net position: the book's figure, and the loss limit watched against it."""
         if position.strategy_id is not None:
             return
         book = self.book
