@@ -31,19 +31,21 @@ venues:
 oms: {ack_timeout: 30}
 """
 
-NO_JOURNAL_BOUND = 12
+NO_JOURNAL_BOUND = 11
 """strategy -> risk -> OMS -> breaker -> broker (request, reply), the
 OMS's accept and fill, and what it publishes: the order routed (the strategy),
-the accept (strategy), the fill (risk, strategy), one net position (risk).
+the accept (strategy), the fill (strategy), the fill with the net position it
+left (risk, one ``FillAndPosition``).
 It was 31 before issue #20 (each order also announced twice, two position
 snapshots per fill, every event to every subscriber), then 17 until: the router
 stopped hearing the accepts and fills of orders it did not route (it follows the
 OMS's events only once it routed an order: ``RouterActor``), the risk guard stopped
 hearing the ``Routed`` of an order it had just approved (it adds it to its book
 when it approves), and the paper broker stopped telling itself its own request's
-venue events (they go to the OMS right after the reply); 13 until a FULL_AUTO
+venue events (they go to the OMS with the reply, just before it); 13 until a FULL_AUTO
 order naming its venue went from the strategy to the risk guard without the router,
-which only forwarded it (``DirectLane``)."""
+which only forwarded it (``DirectLane``); 12 until the risk guard heard each fill
+and the net position it left as one message, not two (``FillAndPosition``)."""
 
 JOURNAL_BOUND = NO_JOURNAL_BOUND
 """Group commit adds none: the journal's committing thread sends what the OMS held once

@@ -86,6 +86,7 @@ from ._oms_state import (
     TrackedOrderView,
 )
 from ._order_lifecycle import LIVE_AT_VENUE, PENDING
+from ._positions import FillAndPosition
 
 __all__ = ["KillSwitchReport", "OmsActor", "OmsStore", "RiskDenied", "RiskRefusedModify"]
 
@@ -928,14 +929,14 @@ class OmsActor(Actor):
                 self._awaiting_ack.pop(order.client_order_id, None)
             if result.inferred_accept is not None:
                 self._publish_report(result.inferred_accept, order)
-            self._publish_report(report, order)
-            for snapshot in result.position_updates:
-                # The net position only (risk's input). The strategy's own position
-                # is in GetPositions(strategy_id=...) and in its actor's view, which
-                # counts the fills it is told: a second snapshot per fill, to every
-                # subscriber, was a message nobody handled.
-                if snapshot.strategy_id is None:
-                    self._publish(snapshot, None)
+            # The net position only (risk's input). The strategy's own position
+            # is in GetPositions(strategy_id=...) and in its actor's view, which
+            # counts the fills it is told: a second snapshot per fill, to every
+            # subscriber, was a message nobody handled. Published with the fill,
+            # so a subscriber of both may take them as one message (``_publish``).
+            updates = result.position_updates  # the net position first, then the strategy's
+            net = updates[0] if updates and updates[0].strategy_id is None else None
+            self._publish(report, None if order is None else order.strategy_id, position=net)
             for linked in result.linked_orders:
                 logger.info(
                     "OMS: %s moved to %s with its logical order",
@@ -1036,22 +1037,48 @@ class OmsActor(Actor):
         strategy_id: str | None,
         *,
         skip: Address | None = None,
+        position: PositionSnapshot | None = None,
     ) -> None:
-        """Tell ``message`` to every subscriber it concerns, but ``skip``."""
+        """Tell ``message`` to every subscriber it concerns, but ``skip``; then ``position``
+        (the net position a fill left) to every one that concerns, as a message of its
+        own, strategy-wide (``strategy_id`` None).
+
+        A subscriber concerned by both that named ``FillAndPosition`` in its kinds
+        (the risk guard) gets the two as that one message, in ``message``'s turn:
+        one wake-up of its thread, and one handler, per fill instead of two. What
+        it gets is still the fill, then the position, and nobody else's messages
+        or their order change.
+        """
         if isinstance(message, OrderDenied):
             self.store.denials += 1
         elif isinstance(message, OrderRejected):
             self.store.rejections += 1
         broadcast = isinstance(message, TradingStateChanged | PositionDrift)
+        position_to: list[Address] = []
         for subscription in self.store.subscribers:
-            if subscription.subscriber is skip:
+            subscriber = subscription.subscriber
+            if subscriber is skip:
                 continue
+            kinds = subscription.kinds
+            if (
+                position is not None
+                and subscription.strategy_id is None  # strategy-wide, as ``position`` is
+                and (kinds is None or isinstance(position, kinds))
+            ):
+                if kinds is not None and FillAndPosition in kinds and isinstance(message, kinds):
+                    assert isinstance(message, OrderFilled)  # only a fill moves a position
+                    subscriber.tell(FillAndPosition(message, position))
+                    continue
+                position_to.append(subscriber)
             if (
                 broadcast
                 or subscription.strategy_id is None
                 or subscription.strategy_id == strategy_id
-            ) and (subscription.kinds is None or isinstance(message, subscription.kinds)):
-                subscription.subscriber.tell(message)
+            ) and (kinds is None or isinstance(message, kinds)):
+                subscriber.tell(message)
+        if position is not None:
+            for subscriber in position_to:
+                subscriber.tell(position)
 
     # -- kill switch -------------------------------------------------------------------
 

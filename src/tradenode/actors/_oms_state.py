@@ -38,6 +38,7 @@ from tradenode._exceptions import (
 )
 from tradenode.messages._enums import DenialCode, OrderStatus
 from tradenode.messages._execution import ParentState, SubmitParentOrder
+from tradenode.messages._fast_init import with_fast_init
 from tradenode.messages._messages import (
     CancelRejected,
     Message,
@@ -194,6 +195,7 @@ class Drift:
     """How much: the overfilled or missing quantity, when the drift is one."""
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrackedOrderView:
     """One order as the OMS knows it; ``order`` carries the current (amended) terms."""
@@ -287,6 +289,7 @@ class LogicalOrderView:
         return len(self.live_client_order_ids) > 1
 
 
+@with_fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyResult:
     """What one report or command did; ``applied`` is False when it changed nothing."""
@@ -1590,7 +1593,9 @@ class OmsState:
             order=tracked.view(),
             fill=effects.fill,
             position_updates=effects.positions,
-            linked_orders=tuple(linked.view() for linked in effects.linked),
+            linked_orders=tuple([linked.view() for linked in effects.linked])
+            if effects.linked
+            else (),
             inferred_accept=effects.inferred_accept,
         )
 

@@ -14,19 +14,20 @@ last digit; rounding happens once, when a snapshot is taken.
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
 from tradenode.messages._enums import Side
-from tradenode.messages._messages import PositionSnapshot
+from tradenode.messages._messages import OrderFilled, PositionSnapshot
 from tradenode.messages._validation import check_decimal
 
 from ._oms_snapshot import optional, read_decimal, read_fraction, strings, typed
 
-__all__ = ["PositionBook", "PositionFill"]
+__all__ = ["FillAndPosition", "PositionBook", "PositionFill"]
 
 _ZERO = Decimal(0)
 _FRACTION_ZERO = Fraction(0)
@@ -54,6 +55,23 @@ class PositionFill:
     commission: Decimal = _ZERO
     commission_asset: str | None = None
     ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FillAndPosition:
+    """An applied fill and the net position it left, told to a subscriber as one message.
+
+    A subscriber that follows both (the risk guard: its book counts the fill,
+    its loss limit watches the position) opts in by naming this type in its
+    ``Subscribe.kinds``; it then gets this in place of the ``OrderFilled`` and
+    the ``PositionSnapshot`` it would have got, in that order, for the same
+    fill: one wake-up of its thread and one handler per fill instead of two.
+    Everyone else still gets the two messages (a user's subscriber sees no
+    change). Both parts are the messages the OMS publishes, already validated.
+    """
+
+    fill: OrderFilled
+    position: PositionSnapshot
 
 
 class _Position:
@@ -161,32 +179,17 @@ class _Position:
     ) -> tuple[PositionSnapshot, PositionSnapshot]:
         """The net snapshot and the strategy's of a position that is both (one
         strategy trades the symbol): the figures are rounded once, for both."""
-        quantity = self.quantity
-        average = _to_decimal(self.average_price)
-        realized = _to_decimal(self.realized)
-        unrealized = _to_decimal(self.unrealized(mark))
-        return (
-            PositionSnapshot(
-                venue=venue,
-                symbol=symbol,
-                strategy_id=None,
-                quantity=quantity,
-                avg_price=average,
-                realized_pnl=realized,
-                unrealized_pnl=unrealized,
-                ts_ns=self.ts_ns,
-            ),
-            PositionSnapshot(
-                venue=venue,
-                symbol=symbol,
-                strategy_id=strategy_id,
-                quantity=quantity,
-                avg_price=average,
-                realized_pnl=realized,
-                unrealized_pnl=unrealized,
-                ts_ns=self.ts_ns,
-            ),
+        net = PositionSnapshot(
+            venue=venue,
+            symbol=symbol,
+            strategy_id=None,
+            quantity=self.quantity,
+            avg_price=_to_decimal(self.average_price),
+            realized_pnl=_to_decimal(self.realized),
+            unrealized_pnl=_to_decimal(self.unrealized(mark)),
+            ts_ns=self.ts_ns,
         )
+        return net, _attributed(net, strategy_id)
 
     def to_plain(self) -> dict[str, Any]:
         """Plain data for a snapshot; the average price as an exact fraction's text."""
@@ -406,6 +409,35 @@ class PositionBook:
         else:
             found = self._by_strategy.get((venue, symbol, strategy_id))
         return _Position() if found is None else found
+
+
+def _slot_of(cls: type, name: str) -> Any:
+    """The member descriptor that stores field ``name`` of the slotted dataclass ``cls``."""
+    for klass in cls.__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None and hasattr(descriptor, "__set__"):
+            return descriptor
+    raise TypeError(f"{cls.__name__}.{name}: not a slot")
+
+
+_SNAPSHOT_FIELDS: Final = tuple(
+    _slot_of(PositionSnapshot, field.name)
+    for field in dataclasses.fields(PositionSnapshot)
+    if field.name != "strategy_id"
+)
+_SNAPSHOT_STRATEGY: Final = _slot_of(PositionSnapshot, "strategy_id")
+
+
+def _attributed(net: PositionSnapshot, strategy_id: str) -> PositionSnapshot:
+    """``replace(net, strategy_id=strategy_id)``, without validating again what ``net``'s
+    construction validated: every other field is ``net``'s own, and ``strategy_id`` is
+    an order's (``SubmitOrder`` checked it as the identifier a snapshot's must be).
+    Built once per fill on the OMS's thread, ahead of the strategy's callback."""
+    twin = object.__new__(PositionSnapshot)
+    for slot in _SNAPSHOT_FIELDS:
+        slot.__set__(twin, slot.__get__(net))
+    _SNAPSHOT_STRATEGY.__set__(twin, strategy_id)
+    return twin
 
 
 def _bounded(value: Fraction) -> Fraction:

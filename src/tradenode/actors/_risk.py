@@ -44,6 +44,7 @@ from ._exposure import Listings
 from ._oms import RiskDenied, RiskRefusedModify
 from ._oms_parents import parent_denial
 from ._oms_state import TrackedOrderView
+from ._positions import FillAndPosition
 from ._risk_limits import InstrumentRules, OpenOrders, RiskContext, RiskLimits
 from ._risk_rules import RiskEngine
 
@@ -287,6 +288,7 @@ def risk_limits_from_config(config: RiskConfig, *, listings: Listings | None = N
 
 
 _OMS_EVENTS = (
+    FillAndPosition,
     Routed,
     PositionSnapshot,
     OrderFilled,
@@ -298,7 +300,10 @@ _OMS_EVENTS = (
     OrderStatusReport,
 )
 """The OMS events the guard's book follows (``receive``/``_observe``); the others
-(an accept, a cancel refused, ...) change nothing it keeps and would only wake it."""
+(an accept, a cancel refused, ...) change nothing it keeps and would only wake it.
+``FillAndPosition``: each fill and the net position it left, as one message (one
+wake-up of the guard per fill, not two). ``OrderFilled`` and ``PositionSnapshot``
+stay listed: the OMS tells either alone when it has no pair to tell."""
 
 
 _OBSERVED = (*_OMS_EVENTS, Quote)
@@ -443,24 +448,17 @@ class RiskGuard(Actor):
 
     def _observe(self, message: Any) -> None:
         book = self.book
-        if isinstance(message, OrderFilled):
+        if type(message) is FillAndPosition:
+            # What an OrderFilled and then a PositionSnapshot do, in that order.
+            fill = message.fill
+            book.approved.fill(fill.client_order_id, fill.last_quantity)
+            self._observe_position(message.position)
+        elif isinstance(message, OrderFilled):
             book.approved.fill(message.client_order_id, message.last_quantity)
         elif isinstance(message, Quote):
             book.set_price((message.venue, message.symbol), message.last or message.mid)
         elif isinstance(message, PositionSnapshot):
-            if message.strategy_id is None:
-                book.set_position(
-                    (message.venue, message.symbol),
-                    message.quantity,
-                    message.realized_pnl + message.unrealized_pnl,
-                )
-                now = self.context.now_ns()
-                if self.engine.watches_loss:
-                    self._announce(self.engine.update_loss_state(book.context(now)))
-                else:
-                    # No loss limit: update_loss_state could only answer None,
-                    # so no context is built for it; the day and peak still move.
-                    book.roll(now)
+            self._observe_position(message)
         elif isinstance(message, Routed):
             # A replacement or a kill-switch flatten order, which never came through
             # here (an order it approved is in the book already: add ignores it).
@@ -484,6 +482,24 @@ class RiskGuard(Actor):
                         message.client_order_id,
                         filled=max(entry.filled, message.filled_quantity),
                     )
+
+    def _observe_position(self, position: PositionSnapshot) -> None:
+        """A net position: the book's figure, and the loss limit watched against it."""
+        if position.strategy_id is not None:
+            return
+        book = self.book
+        book.set_position(
+            (position.venue, position.symbol),
+            position.quantity,
+            position.realized_pnl + position.unrealized_pnl,
+        )
+        now = self.context.now_ns()
+        if self.engine.watches_loss:
+            self._announce(self.engine.update_loss_state(book.context(now)))
+        else:
+            # No loss limit: update_loss_state could only answer None,
+            # so no context is built for it; the day and peak still move.
+            book.roll(now)
 
 
 def _with_quantity(order: SubmitOrder, quantity: Decimal, price: Decimal | None) -> SubmitOrder:
