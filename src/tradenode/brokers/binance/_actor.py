@@ -750,6 +750,10 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             self.link.own_orders.add((report.symbol, report.order_id))
             tracked.venue_filled = max(tracked.venue_filled, report.cumulative_qty)
             tracked.terminal = tracked.terminal or report.status in _TERMINAL
+        if self._told_already(report, tracked, settled_earlier):
+            if tracked is not None and tracked.settled:
+                self.link.orders.pop(client_id, None)
+            return
         for message in execution_report_to_messages(self.name, report):
             if isinstance(message, OrderFilled):
                 self._forward_fill(message, report.trade_id, report.symbol)
@@ -760,6 +764,26 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 self.reports_to.tell(message)
         if tracked is not None and tracked.settled:
             self.link.orders.pop(client_id, None)
+
+    def _told_already(
+        self, report: BinanceExecutionReport, tracked: TrackedOrder | None, settled_earlier: bool
+    ) -> bool:
+        """Whether the OMS has already been told what ``report`` says, so no message is
+        built for it: a trade this link forwarded (a ``FULL`` placement answer carries
+        an order's first trades, and the stream reports them again, with the same
+        execution id, which the OMS would drop), or the acceptance of an order whose
+        placement answer (or an earlier report) was told first. Only ever a repeat is
+        skipped: a trade id is noted (``_note_forwarded``) only once its fill is in
+        the OMS's mailbox, and one not noted is told as before."""
+        kind = report.execution_type
+        if kind == "TRADE":
+            if tracked is not None and report.trade_id in tracked.forwarded_trades:
+                return True
+            return report.trade_id in self.link.streamed_trades.get(report.symbol, ())
+        if kind == "NEW":
+            accepted = self.link.orders.get(report.client_order_id)
+            return settled_earlier or (accepted is not None and accepted.accept_told)
+        return False
 
     def _on_market(self, text: str) -> None:
         try:
