@@ -237,6 +237,9 @@ class _Answered:
     result: RestResult
     order: BinanceOrder
     fills: tuple[tuple[int, OrderFilled], ...]
+    unreadable_fills: MalformedPayloadError | None = None
+    """The answer's ``fills`` could not be read (the order itself could): the actor
+    counts it and reconciles through a restart, which fetches the order's trades."""
 
 
 class _CheckTick:
@@ -955,6 +958,14 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             for trade_id, fill in answered.fills:
                 self._note_forwarded(fill, trade_id, order.symbol)
             self._forget_settled()
+            if answered.unreadable_fills is not None:
+                self.note_malformed(answered.unreadable_fills)
+                # The order is tracked with its executed quantity and none of its
+                # trades forwarded: the next incarnation's reconciliation fetches them.
+                raise BrokerError(
+                    "unreadable fills in a placement answer: reconciling through a restart",
+                    broker=self.name,
+                ) from answered.unreadable_fills
 
     def _map_done(self, done: _Done) -> BrokerReply:
         """Tell the OMS what the venue's answer says; return the breaker's reply."""
@@ -1307,7 +1318,9 @@ class _PlacementAnswer:
 
     Why this order: the reply is the acknowledgement the breaker (and whoever waits
     behind it) is waiting for, so nothing else is built or told before it; the order
-    is known accepted by then (its answer parsed, fills included). The breaker's next
+    is known accepted by then (the order's state parsed; the FULL answer's fills are
+    read right after the reply, before the OMS is told: an unreadable one reaches
+    the actor as ``_Answered.unreadable_fills``, which reconciles). The breaker's next
     request about the same order still finds the books done: the base keeps the
     order busy until the actor has handled ``_Answered`` (``completing``), and holds
     such a request back until then. ``_Answered`` goes last so the request stops
@@ -1337,7 +1350,6 @@ class _PlacementAnswer:
         if result.error is None:
             try:
                 order = parse_order(result.body, broker=self.broker)
-                fills = tuple(placement_fills(self.broker, order, result.body))
             except MalformedPayloadError:
                 order = None
             if order is not None:
@@ -1347,6 +1359,14 @@ class _PlacementAnswer:
                 usage = result.usage if result.usage is not None else HeaderRates({}, {})
                 rates = _rate_observations(usage, self.rate_limits, entry[1])
                 request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
+                # The order's state is read and accepted: that is all the reply needs.
+                # Its trades are read after it (an unreadable one does not unmake the
+                # acceptance: the actor reconciles them through a restart).
+                unreadable: MalformedPayloadError | None = None
+                try:
+                    fills = tuple(placement_fills(self.broker, order, result.body))
+                except MalformedPayloadError as exc:
+                    fills, unreadable = (), exc
                 self.reports_to.tell(
                     OrderAccepted(
                         client_order_id=order.client_order_id,
@@ -1361,7 +1381,7 @@ class _PlacementAnswer:
                 # run before this thread reads the frames the venue sent behind the
                 # answer (and before our own actor wakes for the bookkeeping).
                 hand_over_gil()
-                self.me.tell(_Answered(request, result, order, fills))
+                self.me.tell(_Answered(request, result, order, fills, unreadable))
                 return
         self.me.tell(_Done(request, (result,)))
 

@@ -6,13 +6,16 @@ switch interval): a thread that keeps running Python code keeps it. The
 session's trio thread answers an ``order.place`` from its reader and then goes
 on reading the frames the venue sent right behind the answer (the account's
 events for the same order), a few hundred microseconds of work during which the
-breaker, the one thread that was waiting for this answer, cannot run.
+breaker and the OMS, the threads waiting for this answer, cannot run.
 
-:func:`hand_over_gil` releases the GIL for a moment (``time.sleep(0)``: a
-syscall that returns at once, with the GIL released around it), so a thread
-already waiting for it can take it; the caller carries on once it has the GIL
-back. It changes no order of messages and no state: only who runs first. It
-costs the caller about a microsecond when nobody is waiting.
+:func:`hand_over_gil` releases the GIL and blocks for a moment: ``time.sleep(0)``
+is a ``clock_nanosleep`` that, on Linux, returns only after the thread's timer
+slack (50 µs by default; 50-75 µs measured on the benchmark VM), long enough for a
+thread that is waiting for the GIL to wake and take it. A bare release (``sched_yield``,
+a zero-timeout ``select``) is retaken before the woken thread is running. It changes
+no order of messages and no state, only who runs first; the price is that pause
+on the calling thread even when nobody is waiting, so it belongs only where the
+thread has just told what others wait for and has nothing urgent of its own left.
 """
 
 from __future__ import annotations
