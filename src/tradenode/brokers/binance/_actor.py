@@ -109,6 +109,7 @@ from ._endpoints import (
     BinanceApi,
     Endpoint,
 )
+from ._handoff import hand_over_gil
 from ._rules import SymbolRules, check_order, parse_exchange_info
 from ._session import (
     BinanceEndpoints,
@@ -236,6 +237,9 @@ class _Answered:
     result: RestResult
     order: BinanceOrder
     fills: tuple[tuple[int, OrderFilled], ...]
+    unreadable_fills: MalformedPayloadError | None = None
+    """The answer's ``fills`` could not be read (the order itself could): the actor
+    counts it and reconciles through a restart, which fetches the order's trades."""
 
 
 class _CheckTick:
@@ -749,6 +753,10 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             self.link.own_orders.add((report.symbol, report.order_id))
             tracked.venue_filled = max(tracked.venue_filled, report.cumulative_qty)
             tracked.terminal = tracked.terminal or report.status in _TERMINAL
+        if self._told_already(report, tracked, settled_earlier):
+            if tracked is not None and tracked.settled:
+                self.link.orders.pop(client_id, None)
+            return
         for message in execution_report_to_messages(self.name, report):
             if isinstance(message, OrderFilled):
                 self._forward_fill(message, report.trade_id, report.symbol)
@@ -759,6 +767,26 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 self.reports_to.tell(message)
         if tracked is not None and tracked.settled:
             self.link.orders.pop(client_id, None)
+
+    def _told_already(
+        self, report: BinanceExecutionReport, tracked: TrackedOrder | None, settled_earlier: bool
+    ) -> bool:
+        """Whether the OMS has already been told what ``report`` says, so no message is
+        built for it: a trade this link forwarded (a ``FULL`` placement answer carries
+        an order's first trades, and the stream reports them again, with the same
+        execution id, which the OMS would drop), or the acceptance of an order whose
+        placement answer (or an earlier report) was told first. Only ever a repeat is
+        skipped: a trade id is noted (``_note_forwarded``) only once its fill is in
+        the OMS's mailbox, and one not noted is told as before."""
+        kind = report.execution_type
+        if kind == "TRADE":
+            if tracked is not None and report.trade_id in tracked.forwarded_trades:
+                return True
+            return report.trade_id in self.link.streamed_trades.get(report.symbol, ())
+        if kind == "NEW":
+            accepted = self.link.orders.get(report.client_order_id)
+            return settled_earlier or (accepted is not None and accepted.accept_told)
+        return False
 
     def _on_market(self, text: str) -> None:
         try:
@@ -930,6 +958,14 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             for trade_id, fill in answered.fills:
                 self._note_forwarded(fill, trade_id, order.symbol)
             self._forget_settled()
+            if answered.unreadable_fills is not None:
+                self.note_malformed(answered.unreadable_fills)
+                # The order is tracked with its executed quantity and none of its
+                # trades forwarded: the next incarnation's reconciliation fetches them.
+                raise BrokerError(
+                    "unreadable fills in a placement answer: reconciling through a restart",
+                    broker=self.name,
+                ) from answered.unreadable_fills
 
     def _map_done(self, done: _Done) -> BrokerReply:
         """Tell the OMS what the venue's answer says; return the breaker's reply."""
@@ -1282,13 +1318,18 @@ class _PlacementAnswer:
 
     Why this order: the reply is the acknowledgement the breaker (and whoever waits
     behind it) is waiting for, so nothing else is built or told before it; the order
-    is known accepted by then (its answer parsed, fills included). The breaker's next
+    is known accepted by then (the order's state parsed; the FULL answer's fills are
+    read right after the reply, before the OMS is told: an unreadable one reaches
+    the actor as ``_Answered.unreadable_fills``, which reconciles). The breaker's next
     request about the same order still finds the books done: the base keeps the
     order busy until the actor has handled ``_Answered`` (``completing``), and holds
     such a request back until then. ``_Answered`` goes last so the request stops
     counting as I/O in flight only once the OMS's messages are in its mailbox (the
     node is never seen quiescent between the two), and still before the account's
-    events for the order, which the reader handles after this returns.
+    events for the order, which the reader handles after this returns. Between the
+    OMS's messages and ``_Answered`` the reader hands the GIL over once
+    (``hand_over_gil``): the breaker's and the OMS's threads, just woken, run before
+    it reads the frames behind the answer, instead of waiting until it is idle.
 
     Only reads here: the actor's ``dispatched`` is shared, and whoever pops the
     request's entry (this, ``_on_done`` or ``disconnect``) is the one that answers."""
@@ -1309,7 +1350,6 @@ class _PlacementAnswer:
         if result.error is None:
             try:
                 order = parse_order(result.body, broker=self.broker)
-                fills = tuple(placement_fills(self.broker, order, result.body))
             except MalformedPayloadError:
                 order = None
             if order is not None:
@@ -1319,6 +1359,14 @@ class _PlacementAnswer:
                 usage = result.usage if result.usage is not None else HeaderRates({}, {})
                 rates = _rate_observations(usage, self.rate_limits, entry[1])
                 request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
+                # The order's state is read and accepted: that is all the reply needs.
+                # Its trades are read after it (an unreadable one does not unmake the
+                # acceptance: the actor reconciles them through a restart).
+                unreadable: MalformedPayloadError | None = None
+                try:
+                    fills = tuple(placement_fills(self.broker, order, result.body))
+                except MalformedPayloadError as exc:
+                    fills, unreadable = (), exc
                 self.reports_to.tell(
                     OrderAccepted(
                         client_order_id=order.client_order_id,
@@ -1329,7 +1377,11 @@ class _PlacementAnswer:
                 )
                 for _trade_id, fill in fills:
                     self.reports_to.tell(fill)
-                self.me.tell(_Answered(request, result, order, fills))
+                # The breaker and the OMS are waking for what was just told: let them
+                # run before this thread reads the frames the venue sent behind the
+                # answer (and before our own actor wakes for the bookkeeping).
+                hand_over_gil()
+                self.me.tell(_Answered(request, result, order, fills, unreadable))
                 return
         self.me.tell(_Done(request, (result,)))
 
