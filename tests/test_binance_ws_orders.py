@@ -272,6 +272,10 @@ def test_an_unknown_outcome_over_the_websocket_api_is_looked_up_never_resent(
         h.sync()
         assert venue.submissions()[coid] == 1
         h.clock.advance(0.5)
+        # The lookup by client order id is answered (the venue has it) before the
+        # clock moves on: moved first, the lookup could expire in the broker's
+        # mailbox and never go out (the stream may fill the order without it).
+        replies.wait_for(lambda r: r.report is not None and r.report.client_order_id == coid)
         h.wait_status(coid, OrderStatus.FILLED)
         h.clock.advance(10)
         h.sync()
