@@ -42,7 +42,7 @@ stopped hearing the accepts and fills of orders it did not route (it follows the
 OMS's events only once it routed an order: ``RouterActor``), the risk guard stopped
 hearing the ``Routed`` of an order it had just approved (it adds it to its book
 when it approves), and the paper broker stopped telling itself its own request's
-venue events (they go to the OMS with the reply, just before it); 13 until a FULL_AUTO
+venue events (they go to the OMS right after the reply); 13 until a FULL_AUTO
 order naming its venue went from the strategy to the risk guard without the router,
 which only forwarded it (``DirectLane``); 12 until the risk guard heard each fill
 and the net position it left as one message, not two (``FillAndPosition``)."""

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..._exceptions import BrokerConnectionError, MalformedPayloadError
-from ...actors._contract import BrokerReply, BrokerRequest, Outcome, RateObservation
+from ...actors._contract import BrokerReply, BrokerRequest, Outcome
 from ...messages._enums import TimeInForce
 from ...messages._market import MarketTrade
 from ...messages._messages import (
@@ -167,50 +167,19 @@ class PaperBroker(BrokerBase[PaperLink]):
     def receive(self, message: Any) -> Any:
         if not isinstance(message, BrokerRequest):
             return super().receive(message)
-        self._inline, self._inline_thread = [], threading.get_ident()
+        inline: list[object] = []
+        self._inline, self._inline_thread = inline, threading.get_ident()
         try:
             # What the base's ``receive`` does with a request (and answers None),
-            # without testing its type a second time. The events the request's
-            # session call streamed go to the OMS just before its reply goes to
-            # the breaker (``send_reply``).
+            # without testing its type a second time.
             self._on_request(message)
         finally:
-            left = self._inline
             self._inline = self._inline_thread = None
-        # Anything streamed after the reply (nothing, for the paper session's
-        # synchronous calls). On an exception they are dropped, as a queued batch
-        # would be: the next incarnation's session ignores it and reconciliation
-        # fetches the fills.
-        if left:
-            self._forward_events(left)
+        # The reply went first, as when the events came back as a message. On an
+        # exception they are dropped, as a queued batch would be: the next
+        # incarnation's session ignores it and reconciliation fetches the fills.
+        self._forward_events(inline)
         return None
-
-    def send_reply(
-        self,
-        request: BrokerRequest,
-        reply: BrokerReply,
-        *,
-        rates: tuple[RateObservation, ...] = (),
-    ) -> None:
-        """Tell the OMS what the request's session call streamed (its accept and
-        fills), then answer the breaker.
-
-        The OMS's thread is on the fill's way back to the strategy and the
-        breaker's is not. Woken first, the OMS takes the GIL as soon as this
-        actor is done (the breaker's bookkeeping of the reply then runs while
-        the strategy's thread is still waking), instead of waiting out the
-        breaker's turn first. Each actor still hears its own messages in the
-        same order (the OMS: a refusal ``reject`` told it, then the events);
-        only which of two actors hears first changed, which none relies on. If
-        forwarding raises (the session closed), the reply still goes.
-        """
-        events = self._inline
-        try:
-            if events:
-                self._inline = []
-                self._forward_events(events)
-        finally:
-            super().send_reply(request, reply, rates=rates)
 
     def on_message(self, message: Any) -> Any:
         if isinstance(message, _StreamBatch):
