@@ -10,45 +10,31 @@ a blind re-send.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from tradenode.actors import AcceptanceWindow, BrokerReply, BrokerRequest, GetBreakerStats, Outcome
 
-# A breaker built by hand, without a node: its actor, state machine and limiters are internal.
-# A breaker built by hand, without a node: its actor, state machine and limiters are internal.
-from tradenode.actors._breaker import BreakerActor, BreakerStore, ResolveSubmit
-from tradenode.actors._breaker_state import CircuitBreaker, DeadLetterQueue
+# A breaker built by hand, without a node: its actor and directory are internal.
+from tradenode.actors._breaker import BreakerActor, ResolveSubmit
 
 # A breaker built by hand, without a node: its actor, state machine and limiters are internal.
 from tradenode.actors._directory import Directory
-from tradenode.actors._rate_limit import TokenBucket
-from tradenode.actors._retry import RetryPolicy
-from tradenode.messages import OrderRejected, OrderType, QueryOrder, Side, SubmitOrder
+from tradenode.messages import OrderRejected, QueryOrder, SubmitOrder
 from tradenode.supervision import (
     Actor,
     ActorSystem,
     Address,
-    ChildSpec,
     EventRecorder,
     ManualClock,
-    SupervisorSpec,
 )
 
-ORDER = SubmitOrder(
-    client_order_id="o-1",
-    strategy_id="s",
-    venue="v",
-    symbol="BTCUSDT",
-    side=Side.BUY,
-    order_type=OrderType.MARKET,
-    quantity=Decimal("1"),
-)
+from ._breaker_helpers import BROKER_PATH, breaker_store, breaker_system, market_order
+
+ORDER = market_order(1)
 
 
 class ScriptedBroker(Actor):
@@ -118,45 +104,24 @@ def rig(
 ) -> Iterator[Rig]:
     bans = bans if bans is not None else [0]
     clock = ManualClock()
-    system = ActorSystem(clock=clock, seed=1, name="n")
-    try:
-        directory = Directory(system, "n")
-        store = BreakerStore(
-            breaker=CircuitBreaker(
-                "v", failure_threshold=5, open_timeout=10.0, monotonic=clock.monotonic
-            ),
-            bucket=TokenBucket(1000.0, 1000.0, monotonic=clock.monotonic),
-            retry=RetryPolicy(3, 0.5, 4.0, 0.0, random.Random(1)),
-            dlq=DeadLetterQueue(10),
+    store = breaker_store(clock)  # outlives the breaker's incarnations, as the node's does
+
+    def breaker(directory: Directory) -> BreakerActor:
+        return BreakerActor(
+            "v",
+            directory=directory,
+            store=store,
+            broker_path=BROKER_PATH,
+            request_timeout=2.0,
+            park_when_open=False,
+            acceptance=acceptance,
+            unknown_outcome_timeout=unknown_outcome_timeout,
         )
-        root = system.start(
-            SupervisorSpec(
-                "n",
-                children=(
-                    SupervisorSpec("core", children=(ChildSpec("oms", Sink),)),
-                    ChildSpec(
-                        "breaker",
-                        lambda: BreakerActor(
-                            "v",
-                            directory=directory,
-                            store=store,
-                            broker_path="/n/broker",
-                            request_timeout=2.0,
-                            park_when_open=False,
-                            acceptance=acceptance,
-                            unknown_outcome_timeout=unknown_outcome_timeout,
-                        ),
-                    ),
-                    ChildSpec("broker", lambda: ScriptedBroker(seen, landed, bans)),
-                ),
-            )
-        )
-        root.cell.first_start.started.wait()
-        breaker, broker = system.lookup("/n/breaker"), system.lookup("/n/broker")
-        assert breaker is not None and broker is not None
-        yield Rig(system, clock, breaker, broker)
-    finally:
-        system.shutdown(10)
+
+    with breaker_system(clock, breaker, lambda: ScriptedBroker(seen, landed, bans), Sink) as system:
+        found, broker = system.lookup("/n/breaker"), system.lookup(BROKER_PATH)
+        assert found is not None and broker is not None
+        yield Rig(system, clock, found, broker)
 
 
 def submits(seen: EventRecorder) -> int:

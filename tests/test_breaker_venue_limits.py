@@ -8,29 +8,18 @@ of sending them and collecting 429s (and, on Binance, an IP ban).
 
 from __future__ import annotations
 
-import random
-from decimal import Decimal
 from typing import Any
 
 from tradenode.actors import BrokerReply, BrokerRequest, GetBreakerStats, Outcome, RateObservation
 
 # A breaker built by hand, without a node: its actor, state machine and limiters are internal.
-from tradenode.actors._breaker import BreakerActor, BreakerStore
-from tradenode.actors._breaker_state import CircuitBreaker, DeadLetterQueue
+from tradenode.actors._breaker import BreakerActor
 
 # A breaker built by hand, without a node: its actor, state machine and limiters are internal.
 from tradenode.actors._directory import Directory
-from tradenode.actors._rate_limit import TokenBucket
-from tradenode.actors._retry import RetryPolicy
-from tradenode.messages import OrderType, Side, SubmitOrder
-from tradenode.supervision import (
-    Actor,
-    ActorSystem,
-    ChildSpec,
-    EventRecorder,
-    ManualClock,
-    SupervisorSpec,
-)
+from tradenode.supervision import Actor, EventRecorder, ManualClock
+
+from ._breaker_helpers import BROKER_PATH, breaker_store, breaker_system, market_order
 
 
 class ReportingBroker(Actor):
@@ -49,69 +38,33 @@ class ReportingBroker(Actor):
         return None
 
 
-class Sink(Actor):
-    def receive(self, message: Any) -> Any:
-        return None
-
-
-def order(n: int) -> SubmitOrder:
-    return SubmitOrder(
-        client_order_id=f"o-{n}",
-        strategy_id="s",
-        venue="v",
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=Decimal("1"),
-    )
-
-
 def test_submits_wait_for_room_in_the_venues_order_window() -> None:
     clock = ManualClock()
-    system = ActorSystem(clock=clock, seed=1, name="n")
-    try:
-        directory = Directory(system, "n")
-        store = BreakerStore(
-            breaker=CircuitBreaker(
-                "v", failure_threshold=5, open_timeout=10.0, monotonic=clock.monotonic
-            ),
-            bucket=TokenBucket(1000.0, 1000.0, monotonic=clock.monotonic),
-            retry=RetryPolicy(3, 0.5, 4.0, 0.0, random.Random(1)),
-            dlq=DeadLetterQueue(10),
+    store = breaker_store(clock)
+    seen = EventRecorder()
+    used = [1.0]
+
+    def make_breaker(directory: Directory) -> BreakerActor:
+        return BreakerActor(
+            "v",
+            directory=directory,
+            store=store,
+            broker_path=BROKER_PATH,
+            request_timeout=5.0,
+            park_when_open=False,
         )
-        seen = EventRecorder()
-        used = [1.0]
-        root = system.start(
-            SupervisorSpec(
-                "n",
-                children=(
-                    SupervisorSpec("core", children=(ChildSpec("oms", Sink),)),
-                    ChildSpec(
-                        "breaker",
-                        lambda: BreakerActor(
-                            "v",
-                            directory=directory,
-                            store=store,
-                            broker_path="/n/broker",
-                            request_timeout=5.0,
-                            park_when_open=False,
-                        ),
-                    ),
-                    ChildSpec("broker", lambda: ReportingBroker(seen, used, clock)),
-                ),
-            )
-        )
-        root.cell.first_start.started.wait()
+
+    with breaker_system(clock, make_breaker, lambda: ReportingBroker(seen, used, clock)) as system:
         breaker = system.lookup("/n/breaker")
         assert breaker is not None
-        breaker.tell(order(1))
+        breaker.tell(market_order(1))
         seen.wait_for(lambda m: isinstance(m, BrokerRequest), count=1)
         # The venue says our 10 s order window holds 1 of 3 (headroom 10%:
         # budget 2.7): one more fits, the third must wait for the window.
         used[0] = 2.0
-        breaker.tell(order(2))
+        breaker.tell(market_order(2))
         seen.wait_for(lambda m: isinstance(m, BrokerRequest), count=2)
-        breaker.tell(order(3))
+        breaker.tell(market_order(3))
         breaker.ask(GetBreakerStats())
         broker = system.lookup("/n/broker")
         assert broker is not None
@@ -121,5 +74,3 @@ def test_submits_wait_for_room_in_the_venues_order_window() -> None:
         seen.wait_for(lambda m: isinstance(m, BrokerRequest), count=3)
         sent = [m.command.client_order_id for m in seen.items if isinstance(m, BrokerRequest)]
         assert sent == ["o-1", "o-2", "o-3"]
-    finally:
-        system.shutdown(timeout=10)

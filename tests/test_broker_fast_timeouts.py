@@ -16,21 +16,19 @@ from typing import Any
 from tradenode.actors import BrokerReply, BrokerRequest, GetBreakerStats, Outcome
 
 # A breaker built by hand, without a node: its actor, state machine and limiters are internal.
-from tradenode.actors._breaker import BreakerActor, BreakerStore
-from tradenode.actors._breaker_state import CircuitBreaker, DeadLetterQueue
+from tradenode.actors._breaker import BreakerActor
 from tradenode.actors._directory import Directory
-from tradenode.actors._rate_limit import TokenBucket
 from tradenode.actors._retry import RetryPolicy
 from tradenode.messages import QueryOrder
 from tradenode.supervision import (
     Actor,
     ActorSystem,
     Address,
-    ChildSpec,
     EventRecorder,
     ManualClock,
-    SupervisorSpec,
 )
+
+from ._breaker_helpers import BROKER_PATH, breaker_store, breaker_system
 
 TIMEOUT = 2.0
 
@@ -61,11 +59,6 @@ class SelectiveBroker(Actor):
         return None
 
 
-class Sink(Actor):
-    def receive(self, message: Any) -> Any:
-        return None
-
-
 class Rig:
     def __init__(self, system: ActorSystem, clock: ManualClock, breaker: Address) -> None:
         self.system = system
@@ -90,44 +83,25 @@ class Rig:
 @contextmanager
 def rig(seen: EventRecorder) -> Iterator[Rig]:
     clock = ManualClock()
-    system = ActorSystem(clock=clock, seed=1, name="n")
-    try:
-        directory = Directory(system, "n")
-        store = BreakerStore(
-            breaker=CircuitBreaker(
-                "v", failure_threshold=100, open_timeout=10.0, monotonic=clock.monotonic
-            ),
-            bucket=TokenBucket(1000.0, 1000.0, monotonic=clock.monotonic),
-            # Retries far apart, so a retried query never lands inside the test's window.
-            retry=RetryPolicy(3, 100.0, 100.0, 0.0, random.Random(1)),
-            dlq=DeadLetterQueue(10),
+    # Retries far apart, so a retried query never lands inside the test's window.
+    store = breaker_store(
+        clock, failure_threshold=100, retry=RetryPolicy(3, 100.0, 100.0, 0.0, random.Random(1))
+    )
+
+    def breaker(directory: Directory) -> CrashableBreaker:
+        return CrashableBreaker(
+            "v",
+            directory=directory,
+            store=store,
+            broker_path=BROKER_PATH,
+            request_timeout=TIMEOUT,
+            park_when_open=False,
         )
-        root = system.start(
-            SupervisorSpec(
-                "n",
-                children=(
-                    SupervisorSpec("core", children=(ChildSpec("oms", Sink),)),
-                    ChildSpec(
-                        "breaker",
-                        lambda: CrashableBreaker(
-                            "v",
-                            directory=directory,
-                            store=store,
-                            broker_path="/n/broker",
-                            request_timeout=TIMEOUT,
-                            park_when_open=False,
-                        ),
-                    ),
-                    ChildSpec("broker", lambda: SelectiveBroker(seen)),
-                ),
-            )
-        )
-        root.cell.first_start.started.wait()
-        breaker = system.lookup("/n/breaker")
-        assert breaker is not None
-        yield Rig(system, clock, breaker)
-    finally:
-        system.shutdown(10)
+
+    with breaker_system(clock, breaker, lambda: SelectiveBroker(seen)) as system:
+        found = system.lookup("/n/breaker")
+        assert found is not None
+        yield Rig(system, clock, found)
 
 
 def test_each_request_times_out_at_its_own_deadline_under_one_timer() -> None:
