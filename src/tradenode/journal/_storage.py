@@ -982,14 +982,15 @@ class Journal:
         """
         old = self._segments[-1]
         try:
-            if self._cut_preallocated(old):
-                self._counted_fsync(self._fd)
+            synced = self._cut_preallocated(old)
+            if synced:
+                self._counted_fsync(self._fd)  # its records too: the commit need not fsync it
         except OSError as exc:
             self._fail(JournalError(f"{old.path}: truncating the segment failed: {exc}"), exc)
         os.close(self._fd)
         self._fd = -1
         with self._lock:
-            if self._durable_seq < old.last_seq:
+            if self._durable_seq < old.last_seq and not synced:
                 self._unsynced_paths.append(old.path)
         try:
             self._create_segment(first_seq)
