@@ -43,7 +43,9 @@ Records overwrite zeros written ahead of them in the last segment
 seldom has a new file size to make durable, which costs a file-system
 journal commit and most of the slow tail of an order's commit. A segment
 loses its zeros when the next one starts (made durable before it) and when
-the journal closes; after a crash they read as a torn tail.
+the journal closes; after a crash, or read while the journal is open
+elsewhere, they read as the clean end of the records (``SegmentReader``),
+and a writable open writes over them again.
 
 A failed write or fsync is fatal to this ``Journal`` object: records after
 it may be missing from the file while their sequence numbers were already
@@ -452,7 +454,9 @@ class Journal:
                     segment=path,
                     offset=HEADER_SIZE,
                 )
-            size = len(data)
+            # Zeros written ahead of the records are not part of the segment's records;
+            # a writable journal writes over them again (``_allocated``).
+            size = len(data) - reader.zero_tail
             if reader.torn is not None:
                 self._torn_tail = reader.torn
                 if self._read_only:
@@ -958,9 +962,8 @@ class Journal:
         overwrite zeros written ahead, ``_PREALLOCATE_BYTES`` at a time (never
         past ``segment_bytes`` unless a record needs it): one fsync in that
         many bytes pays for the new size. A crash leaves the zeros after the
-        last record, which opening reads as a torn tail (nothing valid
-        follows) and truncates, as it did the unwritten blocks of a file
-        system that extended the file but never wrote it.
+        last record, which opening reads as the clean end of the records
+        (a header of zeros is never a record) and writes over again.
         """
         limit = max(end, min(self._allocated + _PREALLOCATE_BYTES, self._segment_bytes))
         _write_all(self._fd, bytes(limit - self._allocated), self._allocated)
@@ -1467,7 +1470,7 @@ class Journal:
     def _release_files(self) -> None:
         if self._fd >= 0:
             if self._failure is None and self._segments:
-                # Not fsynced: after a power loss the zeros read as a torn tail.
+                # Not fsynced: after a power loss the zeros read as the end of the records.
                 with contextlib.suppress(OSError):
                     self._cut_preallocated(self._segments[-1])
             os.close(self._fd)
