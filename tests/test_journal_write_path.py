@@ -205,12 +205,12 @@ class FailingWrites:
         self.fail_from = fail_from
         real = storage._write_all
 
-        def write_all(fd: int, data: bytes) -> None:
+        def write_all(fd: int, data: bytes, offset: int) -> None:
             self.calls += 1
             if self.calls >= self.fail_from:
-                os.write(fd, data[: len(data) // 2])  # a torn write, then the error
+                os.pwrite(fd, data[: len(data) // 2], offset)  # a torn write, then the error
                 raise OSError(28, "No space left on device")
-            real(fd, data)
+            real(fd, data, offset)
 
         monkeypatch.setattr(storage, "_write_all", write_all)
 

@@ -20,6 +20,13 @@ valid follows it: its frame runs past the end of the file, or it ends
 exactly at the end of the file, or only zero bytes follow it; and the
 record after it (seq + 1) cannot be found intact further on, which would
 mean a flipped length field rather than a torn write.
+
+Zeros after the last record of the last segment, from a record boundary to
+the end of the file, are neither: they are space the journal wrote ahead
+of its records (see ``Journal``), which every record boundary of a live or
+crashed journal may show. A record header of zeros is never a record
+(payloads are not empty and sequence numbers start at 1), so reading ends
+there cleanly, with ``zero_tail`` saying how many bytes follow.
 """
 
 from __future__ import annotations
@@ -128,6 +135,8 @@ class SegmentReader:
         self.count = 0
         self.last_seq = first_seq - 1
         self.torn: TornTail | None = None
+        self.zero_tail = 0
+        """Bytes of zeros written ahead after the last record (last segment only)."""
 
     def records(self) -> Iterator[tuple[int, int, int]]:
         data, size = self.data, len(self.data)
@@ -152,9 +161,13 @@ class SegmentReader:
         try:
             while offset < size:
                 if size - offset < record_size:
+                    if self._zeros_from(offset):
+                        break
                     self._bad(offset, "record header is cut short")
                     break
                 length, crc, seq = unpack_from(data, offset)
+                if seq == 0 and self._zeros_from(offset):
+                    break
                 end = offset + record_size + length
                 if end > size:
                     self._bad(offset, f"payload of {length} bytes runs past the end of the file")
@@ -175,6 +188,15 @@ class SegmentReader:
             view.release()
         if self.torn is None:
             self.end = max(self.end, HEADER_SIZE)
+
+    def _zeros_from(self, offset: int) -> bool:
+        """Whether the last segment holds only zeros from ``offset`` on: space written
+        ahead of the records, not a record (``zero_tail`` then counts it)."""
+        size = len(self.data)
+        if not self.is_last or self.data.count(0, offset) != size - offset:
+            return False
+        self.zero_tail = size - offset
+        return True
 
     def scan(self) -> SegmentReader:
         """Check the whole segment without keeping the payloads."""
