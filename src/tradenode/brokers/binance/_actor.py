@@ -308,7 +308,10 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         self.rules: dict[str, SymbolRules] = {}
         self.session: BinanceSession | None = None
         self.thread: TrioThread | None = None
-        self.rate_limits: dict[str, tuple[float, float]] = {}
+        self.rate_limits: Mapping[str, tuple[float, float]] = {}
+        """The venue's limits by counter; replaced whole when exchangeInfo is read,
+        never changed in place, so an order's ``_PlacementAnswer`` holds the one it
+        left with, uncopied, while the session's reader reads it on its thread."""
         self._dispatched: dict[int, tuple[BrokerRequest, float]] = {}
         """Seq -> (request, when it left) of this incarnation's requests in flight."""
         self._checking = False
@@ -833,7 +836,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 self.name,
                 self.reports_to,
                 self._dispatched,
-                dict(self.rate_limits),
+                self.rate_limits,
                 self.context.now_ns,
             )
             try:

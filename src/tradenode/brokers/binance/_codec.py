@@ -939,6 +939,10 @@ def _rate_limits(raw: object, broker: str) -> tuple[WsRateLimit, ...]:
         _malformed(broker, f"rateLimits={raw!r}: expected a list")
     result = []
     for index, item in enumerate(raw):
+        quick = _quick_rate_limit(item)
+        if quick is not None:
+            result.append(quick)
+            continue
         fields = _Fields(item, broker, f"rateLimits[{index}]")
         result.append(
             WsRateLimit(
@@ -950,6 +954,32 @@ def _rate_limits(raw: object, broker: str) -> tuple[WsRateLimit, ...]:
             )
         )
     return tuple(result)
+
+
+def _quick_rate_limit(item: object) -> WsRateLimit | None:
+    """One ``rateLimits`` entry whose fields all have the types ``_rate_limits`` asks
+    for (non-empty strings; integers, not booleans), built without a ``_Fields``
+    per entry: every WebSocket API answer carries three or so, read before its
+    caller is told. It checks exactly what the ``_Fields`` reading checks and
+    says None for anything else, which that reading then refuses with its error."""
+    if type(item) is not dict:
+        return None
+    kind = item.get("rateLimitType")
+    interval = item.get("interval")
+    number = item.get("intervalNum")
+    limit = item.get("limit")
+    count = item.get("count")
+    if (
+        type(kind) is str
+        and kind
+        and type(interval) is str
+        and interval
+        and type(number) is int
+        and type(limit) is int
+        and type(count) is int
+    ):
+        return WsRateLimit(kind, interval, number, limit, count)
+    return None
 
 
 def parse_ws_frame(text: str | bytes, *, broker: str) -> WsFrame:
@@ -994,12 +1024,18 @@ def parse_ws_frame(text: str | bytes, *, broker: str) -> WsFrame:
     )
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Made once: ``json.dumps`` with any non-default option builds an encoder per call,
+and a request frame is built for every order before it is sent."""
+
+
 def ws_request(request_id: str, method: str, params: Mapping[str, str] | None) -> str:
     """A WebSocket API request frame (compact JSON text)."""
     frame: dict[str, object] = {"id": request_id, "method": method}
     if params is not None:
-        frame["params"] = dict(params)
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+        # Only read here: a dict (what the session builds) is encoded as it is.
+        frame["params"] = params if type(params) is dict else dict(params)
+    return _COMPACT_JSON.encode(frame)
 
 
 # -- market data --------------------------------------------------------------------------
