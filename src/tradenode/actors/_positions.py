@@ -179,16 +179,7 @@ class _Position:
     ) -> tuple[PositionSnapshot, PositionSnapshot]:
         """The net snapshot and the strategy's of a position that is both (one
         strategy trades the symbol): the figures are rounded once, for both."""
-        net = PositionSnapshot(
-            venue=venue,
-            symbol=symbol,
-            strategy_id=None,
-            quantity=self.quantity,
-            avg_price=_to_decimal(self.average_price),
-            realized_pnl=_to_decimal(self.realized),
-            unrealized_pnl=_to_decimal(self.unrealized(mark)),
-            ts_ns=self.ts_ns,
-        )
+        net = self.snapshot(venue, symbol, None, mark)
         return net, _attributed(net, strategy_id)
 
     def to_plain(self) -> dict[str, Any]:
