@@ -72,6 +72,7 @@ from ._common import (
     summarize_ns,
     wait_event,
 )
+from ._ws_design_floor import WsDesignFloor
 
 NAME = "binance_ws"
 SYMBOL = "BTCUSDT"
@@ -157,13 +158,15 @@ def _compare(
 ) -> dict[str, dict[str, list[int]]]:
     """``count`` timed rounds of each kind on each side; ns samples by kind and side."""
     samples: dict[str, dict[str, list[int]]] = {
-        kind: {"node": [], "bare_ws": [], "bare_rest": []} for kind in ("accepted", "fill")
+        kind: {"node": [], "bare_ws": [], "bare_rest": [], "design": []}
+        for kind in ("accepted", "fill")
     }
     with tempfile.TemporaryDirectory() as tmp:
         journal = Path(tmp) / "journal" if fsync is not None else None
         node = start_node(_config(venue, key_file, journal))
         bare_rest = BareClient(venue.rest_url)
         bare_ws = BareWsClient(venue.ws_api_url, key)
+        design = WsDesignFloor(venue.ws_api_url, key, durable=fsync is not None)
         try:
             holder: list[OneAtATime] = []
 
@@ -174,6 +177,7 @@ def _compare(
 
             address = node.add_strategy("ws", factory)
             bare_ws.__enter__()
+            design.__enter__()
             n = 0
 
             def node_round(kind: str) -> int:
@@ -201,6 +205,21 @@ def _compare(
                 _settle(bare_rest, kind, coid)
                 return elapsed
 
+            def design_round(kind: str) -> int:
+                nonlocal n
+                n += 1
+                coid = f"dfl{n}"
+                if kind == "accepted":
+                    elapsed, answer = design.order(limit_params(coid, "BUY", RESTING_PRICE))
+                    expected = "NEW"
+                else:
+                    elapsed, answer = design.order(market_params(coid, _side(n).value))
+                    expected = "FILLED"
+                if answer.get("status") != 200 or answer["result"].get("status") != expected:
+                    raise RuntimeError(f"design floor round {n}: {answer}")
+                _settle(bare_rest, kind, coid)
+                return elapsed
+
             def bare_rest_round(kind: str) -> int:
                 nonlocal n
                 n += 1
@@ -222,6 +241,7 @@ def _compare(
                 "node": node_round,
                 "bare_ws": bare_ws_round,
                 "bare_rest": bare_rest_round,
+                "design": design_round,
             }
             names = list(sides)
             for kind in ("accepted", "fill"):
@@ -237,6 +257,8 @@ def _compare(
             bare_rest.close()
             if bare_ws.socket is not None:
                 bare_ws.__exit__()
+            if design.actors:
+                design.__exit__()
             stop_node(node)
     return samples
 
@@ -269,12 +291,14 @@ def run(options: Options) -> list[dict[str, Any]]:
             node_stats = summarize_ns(sides["node"])
             ws_stats = summarize_ns(sides["bare_ws"])
             rest_stats = summarize_ns(sides["bare_rest"])
+            design_stats = summarize_ns(sides["design"])
             details = {
                 "rounds": count,
                 "journal": journal_label(fsync),
                 "node_us": node_stats,
                 "bare_ws_us": ws_stats,
                 "bare_rest_us": rest_stats,
+                "design_floor_us": design_stats,
                 "node_vs_bare_rest_p50": node_stats["p50"] / rest_stats["p50"],
                 "venue_calls": calls,
             }
@@ -297,6 +321,34 @@ def run(options: Options) -> list[dict[str, Any]]:
                         details=details,
                     )
                 )
+            results.append(
+                result(
+                    f"{NAME}.{kind}.p50.{label}.design_floor",
+                    f"{titles[kind]} p50 ({journal_label(fsync)}): the design's floor"
+                    " vs the bare WebSocket client",
+                    value=design_stats["p50"],
+                    unit="us",
+                    floor=ws_stats["p50"],
+                    notes=(
+                        "the node's seven thread hops with no work (bare pykka actors, a trio"
+                        " thread) around the same order.place"
+                        + (", plus one overwrite + fsync before sending" if fsync else "")
+                        + "; its ratio is the least this design adds to the bare client"
+                    ),
+                    details={"rounds": count, "design_floor_us": design_stats},
+                )
+            )
+            results.append(
+                result(
+                    f"{NAME}.{kind}.p50.{label}.vs_design_floor",
+                    f"{titles[kind]} p50 ({journal_label(fsync)}) vs the design's floor",
+                    value=node_stats["p50"],
+                    unit="us",
+                    floor=design_stats["p50"],
+                    notes="the node's figure over the same hops with no work: what the node's work adds",
+                    details={"rounds": count},
+                )
+            )
             results.append(
                 result(
                     f"{NAME}.{kind}.p50.{label}.bare_rest",
