@@ -33,16 +33,28 @@ rotation, times those three hops with no work at all (``Relay``): the floor of
 "broker actor + trio session thread", reported as ``wire.ws_thread_hops.p50`` and
 in the WebSocket figures' details, so what the adapter adds over the bare client
 can be read as hops and work.
+
+Over REST the design's floor is measured the same way, in the same rotation: the
+adapter's I/O runs by design on trio with ``httpx.AsyncClient`` (the bare floor is
+a synchronous ``httpx.Client``), so a sixth kind (``RestDesign``) sends the same
+signed order from a bare ``httpx.AsyncClient`` on a trio thread of its own, reached
+through the same three hops (``Relay`` hands a ``RestHop`` to the trio thread, whose
+answer goes into the probe's mailbox): ``wire.submit_to_ack.design_floor`` is that
+against the bare synchronous client, and ``wire.submit_to_ack.vs_design_floor`` the
+adapter against it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import trio
 
 from tradenode.actors import BrokerReply, BrokerRequest, Outcome
@@ -64,7 +76,15 @@ from tradenode.supervision import (
 )
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
-from ._binance import ED25519_API_KEY, BareClient, BareWsClient, Ed25519Key, local_venue
+from ._binance import (
+    ED25519_API_KEY,
+    BareClient,
+    BareWsClient,
+    Ed25519Key,
+    _encode,
+    local_venue,
+    market_params,
+)
 from ._common import Options, perf_ns, result, summarize_ns, wait_until
 
 NAME = "wire"
@@ -77,19 +97,91 @@ class Hop:
     n: int
 
 
+@dataclass(frozen=True, slots=True)
+class RestHop:
+    """One signed market order for ``RestDesign``'s bare async client."""
+
+    n: int
+    client_order_id: str
+    side: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestDone:
+    n: int
+    answer: Any
+
+
+class RestDesign:
+    """A bare ``httpx.AsyncClient`` on a trio thread of its own: one worker task sends each
+    ``RestHop`` as the same signed ``POST /api/v3/order`` the bare client sends, and tells
+    the probe the parsed answer. Nothing else: no pacing, no state, no parsing beyond JSON."""
+
+    def __init__(self, rest_url: str) -> None:
+        self.rest_url = rest_url
+        self.thread = TrioThread("wire-rest-design")
+        self.token: trio.lowlevel.TrioToken | None = None
+        self.outbox: trio.MemorySendChannel[RestHop] | None = None
+        self.probe: Address | None = None
+        self.secret = DEFAULT_API_SECRET.encode()
+        self.headers = {"X-MBX-APIKEY": DEFAULT_API_KEY}
+
+    def start(self) -> None:
+        self.thread.start(self._serve)
+
+    def submit(self, hop: RestHop) -> None:
+        assert self.token is not None and self.outbox is not None
+        self.token.run_sync_soon(self.outbox.send_nowait, hop)
+
+    async def _serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        send, receive = trio.open_memory_channel[RestHop](64)
+        async with httpx.AsyncClient(base_url=self.rest_url, timeout=10.0) as client:
+            self.token = trio.lowlevel.current_trio_token()
+            self.outbox = send
+            task_status.started()
+            async for hop in receive:
+                full = [
+                    *market_params(hop.client_order_id, hop.side),
+                    ("recvWindow", "5000"),
+                    ("timestamp", str(time.time_ns() // 1_000_000)),
+                ]
+                query = _encode(full)
+                signature = hmac.new(self.secret, query.encode(), hashlib.sha256).hexdigest()
+                response = await client.request(
+                    "POST", f"/api/v3/order?{query}&signature={signature}", headers=self.headers
+                )
+                response.raise_for_status()
+                assert self.probe is not None
+                self.probe.tell(RestDone(hop.n, response.json()))
+
+    async def _close(self) -> None:
+        assert self.outbox is not None
+        await self.outbox.aclose()
+
+    def close(self) -> None:
+        if self.outbox is not None:
+            self.thread.run(self._close)
+        self.thread.close()
+
+
 class Relay(Actor):
     """The adapter's thread hops with no work: each ``Hop`` goes from this actor's
     mailbox to an idle trio thread (``run_sync_soon``, as the broker hands an order
     to its session) and from there into the probe's mailbox (as the session's
     reader tells the reply)."""
 
-    def __init__(self, token: trio.lowlevel.TrioToken, probe: Address) -> None:
+    def __init__(
+        self, token: trio.lowlevel.TrioToken, probe: Address, rest_design: RestDesign
+    ) -> None:
         self.token = token
         self.probe = probe
+        self.rest_design = rest_design
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, Hop):
             self.token.run_sync_soon(self.probe.tell, message)
+        elif isinstance(message, RestHop):
+            self.rest_design.submit(message)
         return None
 
 
@@ -104,6 +196,7 @@ class Probe(Actor):
         self.replies: dict[int, tuple[int, BrokerReply]] = {}
         self.filled: set[str] = set()
         self.hops: dict[int, int] = {}
+        self.rest_design: dict[int, tuple[int, Any]] = {}
         self.changed = threading.Condition()
 
     def receive(self, message: Any) -> Any:
@@ -115,6 +208,8 @@ class Probe(Actor):
                 self.filled.add(message.client_order_id)
             elif isinstance(message, Hop):
                 self.hops[message.n] = now
+            elif isinstance(message, RestDone):
+                self.rest_design[message.n] = (now, message.answer)
             else:
                 return None
             self.changed.notify_all()
@@ -168,11 +263,13 @@ def run(options: Options) -> list[dict[str, Any]]:
 
         hop_thread = TrioThread("wire-hops")
         hop_token = hop_thread.run(_current_token)
+        rest_design = RestDesign(venue.rest_url)
+        rest_design.start()
 
         def relay_factory() -> Relay:
             probe_address = system.lookup("/wire/probe")
             assert probe_address is not None
-            return Relay(hop_token, probe_address)
+            return Relay(hop_token, probe_address, rest_design)
 
         system.start(
             SupervisorSpec(
@@ -199,6 +296,7 @@ def run(options: Options) -> list[dict[str, Any]]:
             relay = system.lookup("/wire/relay")
             assert broker is not None and ws_broker is not None and probe_address is not None
             assert relay is not None
+            rest_design.probe = probe_address
             probe = probes[-1]
             bare_ws.__enter__()
             n = 0
@@ -260,8 +358,23 @@ def run(options: Options) -> list[dict[str, Any]]:
                 probe.wait(lambda: hop in probe.hops)
                 return probe.hops[hop] - started
 
+            def rest_design_round_trip() -> int:
+                nonlocal n
+                n += 1
+                hop = n
+                coid = f"wireD{n}"
+                started = perf_ns()
+                relay.tell(RestHop(hop, coid, "BUY" if n % 2 else "SELL"))
+                probe.wait(lambda: hop in probe.rest_design)
+                at, answer = probe.rest_design[hop]
+                if answer.get("status") != "FILLED":
+                    raise RuntimeError(f"REST design floor round trip {n}: {answer}")
+                probe.wait(lambda: coid in probe.filled)
+                return at - started
+
             kinds = (
                 adapter_round_trip,
+                rest_design_round_trip,
                 bare_round_trip,
                 ws_adapter_round_trip,
                 bare_ws_round_trip,
@@ -283,6 +396,7 @@ def run(options: Options) -> list[dict[str, Any]]:
                 bare_ws.__exit__()
             system.shutdown(30)
             hop_thread.close()
+            rest_design.close()
     node_stats, floor_stats = (
         summarize_ns(samples[adapter_round_trip]),
         summarize_ns(samples[bare_round_trip]),
@@ -290,7 +404,13 @@ def run(options: Options) -> list[dict[str, Any]]:
     ws_stats = summarize_ns(samples[ws_adapter_round_trip])
     ws_floor_stats = summarize_ns(samples[bare_ws_round_trip])
     hops_stats = summarize_ns(samples[hops_round_trip])
-    details = {"round_trips": count, "adapter_us": node_stats, "bare_httpx_us": floor_stats}
+    design_stats = summarize_ns(samples[rest_design_round_trip])
+    details = {
+        "round_trips": count,
+        "adapter_us": node_stats,
+        "bare_httpx_us": floor_stats,
+        "design_floor_us": design_stats,
+    }
     ws_details = {
         "round_trips": count,
         "adapter_ws_us": ws_stats,
@@ -329,6 +449,26 @@ def run(options: Options) -> list[dict[str, Any]]:
             unit="us",
             floor=floor_stats["p99"],
             notes=notes,
+            details=details,
+        ),
+        result(
+            f"{NAME}.submit_to_ack.design_floor",
+            "REST design floor p50: a bare httpx.AsyncClient on a trio thread through the"
+            " adapter's three thread hops, vs the bare synchronous client",
+            value=design_stats["p50"],
+            unit="us",
+            floor=floor_stats["p50"],
+            notes="the least this design (actor + trio + httpx.AsyncClient) adds to a bare"
+            " synchronous httpx client; same order, same venue, same rotation",
+            details=details,
+        ),
+        result(
+            f"{NAME}.submit_to_ack.vs_design_floor",
+            "adapter submit -> acknowledgement p50 (REST) vs the design floor",
+            value=node_stats["p50"],
+            unit="us",
+            floor=design_stats["p50"],
+            notes="what the adapter's own work adds over the same hops and client",
             details=details,
         ),
         result(
