@@ -2,7 +2,7 @@
 
 The adapter runs as the node runs it (``BinanceBroker`` under the
 supervision runtime, connected and reconciled, its own trio thread and
-``httpx.AsyncClient``) but without the rest of the node: the benchmark plays
+REST through httpx's connection pool) but without the rest of the node: the benchmark plays
 the breaker and the OMS with one probe actor. Per round trip: a
 ``BrokerRequest(SubmitOrder)`` for a 0.001 BTC market order is told to the
 broker actor, and the time is taken when the broker's ``BrokerReply`` (sent
@@ -35,9 +35,10 @@ in the WebSocket figures' details, so what the adapter adds over the bare client
 can be read as hops and work.
 
 Over REST the design's floor is measured the same way, in the same rotation: the
-adapter's I/O runs by design on trio with ``httpx.AsyncClient`` (the bare floor is
-a synchronous ``httpx.Client``), so a sixth kind (``RestDesign``) sends the same
-signed order from a bare ``httpx.AsyncClient`` on a trio thread of its own, reached
+adapter's I/O runs by design on trio, through httpx's own connection pool
+(``httpcore``, which ``httpx.AsyncClient`` sends through; the bare floor is a
+synchronous ``httpx.Client``), so a sixth kind (``RestDesign``) sends the same
+signed order from a bare ``httpcore.AsyncConnectionPool`` on a trio thread of its own, reached
 through the same three hops (``Relay`` hands a ``RestHop`` to the trio thread, whose
 answer goes into the probe's mailbox): ``wire.submit_to_ack.design_floor`` is that
 against the bare synchronous client, and ``wire.submit_to_ack.vs_design_floor`` the
@@ -48,13 +49,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
+import httpcore
 import trio
 
 from tradenode.actors import BrokerReply, BrokerRequest, Outcome
@@ -113,7 +115,8 @@ class RestDone:
 
 
 class RestDesign:
-    """A bare ``httpx.AsyncClient`` on a trio thread of its own: one worker task sends each
+    """A bare ``httpcore.AsyncConnectionPool`` (what ``httpx.AsyncClient`` sends through)
+    on a trio thread of its own: one worker task sends each
     ``RestHop`` as the same signed ``POST /api/v3/order`` the bare client sends, and tells
     the probe the parsed answer. Nothing else: no pacing, no state, no parsing beyond JSON."""
 
@@ -135,7 +138,7 @@ class RestDesign:
 
     async def _serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         send, receive = trio.open_memory_channel[RestHop](64)
-        async with httpx.AsyncClient(base_url=self.rest_url, timeout=10.0) as client:
+        async with httpcore.AsyncConnectionPool() as client:
             self.token = trio.lowlevel.current_trio_token()
             self.outbox = send
             task_status.started()
@@ -148,11 +151,14 @@ class RestDesign:
                 query = _encode(full)
                 signature = hmac.new(self.secret, query.encode(), hashlib.sha256).hexdigest()
                 response = await client.request(
-                    "POST", f"/api/v3/order?{query}&signature={signature}", headers=self.headers
+                    "POST",
+                    f"{self.rest_url}/api/v3/order?{query}&signature={signature}",
+                    headers=self.headers,
                 )
-                response.raise_for_status()
+                if response.status != 200:
+                    raise RuntimeError(f"REST design floor: HTTP {response.status}")
                 assert self.probe is not None
-                self.probe.tell(RestDone(hop.n, response.json()))
+                self.probe.tell(RestDone(hop.n, json.loads(response.content)))
 
     async def _close(self) -> None:
         assert self.outbox is not None
@@ -453,12 +459,12 @@ def run(options: Options) -> list[dict[str, Any]]:
         ),
         result(
             f"{NAME}.submit_to_ack.design_floor",
-            "REST design floor p50: a bare httpx.AsyncClient on a trio thread through the"
+            "REST design floor p50: a bare httpcore pool on a trio thread through the"
             " adapter's three thread hops, vs the bare synchronous client",
             value=design_stats["p50"],
             unit="us",
             floor=floor_stats["p50"],
-            notes="the least this design (actor + trio + httpx.AsyncClient) adds to a bare"
+            notes="the least this design (actor + trio + httpx's connection pool) adds to a bare"
             " synchronous httpx client; same order, same venue, same rotation",
             details=details,
         ),
