@@ -1189,14 +1189,17 @@ class OmsState:
         self._fill_sequence += 1
         tracked.fills.append((self._fill_sequence, fill))
         tracked.filled += fill.last_quantity
-        tracked.fill_notional += fill.notional
-        tracked.commission += fill.commission
+        notional = fill.notional  # a product: computed once, for the order and the metrics
+        commission = fill.commission
+        tracked.fill_notional += notional
+        tracked.commission += commission
         self._record_venue_order_id(tracked, fill.venue_order_id, effects)
-        self._metrics.filled_notional += fill.notional
-        self._metrics.commission += fill.commission
-        if fill.commission and fill.commission_asset:
+        metrics = self._metrics
+        metrics.filled_notional += notional
+        metrics.commission += commission
+        if commission and fill.commission_asset:
             key = (fill.venue, fill.commission_asset)
-            self._fees_paid[key] = self._fees_paid.get(key, Decimal(0)) + fill.commission
+            self._fees_paid[key] = self._fees_paid.get(key, _ZERO) + commission
         if tracked.first_fill_ns is None:
             tracked.first_fill_ns = ts_ns
             if tracked.submitted_ns is not None:
@@ -1736,15 +1739,21 @@ class OmsState:
 
     def _retire_if_done(self, tracked: _Order) -> None:
         """Moves a finished logical order, all members at once, to the completed LRU."""
-        if tracked.status not in TERMINAL or tracked.client_order_id not in self._hot:
+        client_order_id = tracked.client_order_id
+        if tracked.status not in TERMINAL or client_order_id not in self._hot:
             return
-        chain = self._chain(tracked)
-        if not all(member.status in TERMINAL for member in chain):
-            return
-        for member in chain:
-            retired = self._hot.pop(member.client_order_id, None)
-            if retired is not None:
-                self._completed[member.client_order_id] = retired
+        if tracked.replacement_of is None and tracked.replaced_by is None:
+            # An order never replaced is its whole logical order (``_chain`` would
+            # return it alone), and it is terminal: retire it without walking a chain.
+            self._completed[client_order_id] = self._hot.pop(client_order_id)
+        else:
+            chain = self._chain(tracked)
+            if not all(member.status in TERMINAL for member in chain):
+                return
+            for member in chain:
+                retired = self._hot.pop(member.client_order_id, None)
+                if retired is not None:
+                    self._completed[member.client_order_id] = retired
         while len(self._completed) > self._completed_capacity:
             with _DECODING:
                 _, forgotten = self._completed.popitem(last=False)
