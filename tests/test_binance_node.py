@@ -1,8 +1,9 @@
 """The Binance adapter through a running node, against the local Binance venue.
 
 Every test here goes over loopback sockets: the node's broker actor speaks
-REST (httpx) and the WebSocket API (trio-websocket) to ``BinanceVenue``,
-which never imports the adapter. The venue's own account, order list and
+REST (httpcore's connection pool, what httpx sends through) and the WebSocket
+API (trio-websocket) to ``BinanceVenue``, which never imports the adapter.
+The venue's own account, order list and
 per-id submission counts are the ground truth the node must agree with.
 """
 

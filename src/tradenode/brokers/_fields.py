@@ -25,14 +25,35 @@ DECIMAL_TEXT = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 """A decimal as venues write them in JSON strings (``"0.00100000"``, ``"-1.5"``, ``"1e-8"``)."""
 
 
+def _no_constants(name: str) -> NoReturn:
+    raise ValueError(f"JSON constant {name} is not allowed")
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constants)
+"""One decoder for every frame of every venue. ``json.loads`` with ``parse_float`` or
+``parse_constant`` builds a new decoder (and its scanner) per call, ~1.4 us of a
+~6 us read of a 700-byte order answer; a decoder keeps no state between calls
+(the scanner's key memo is cleared after each), so one is shared by all threads."""
+
+
 def decode_json(text: str | bytes, broker: str | None, what: str) -> object:
-    """``text`` as JSON with exact decimals; anything else is a ``MalformedPayloadError``."""
+    """``text`` as JSON with exact decimals; anything else is a ``MalformedPayloadError``.
 
-    def no_constants(name: str) -> NoReturn:
-        raise ValueError(f"JSON constant {name} is not allowed")
-
+    What ``json.loads`` does before decoding is done here the same way: bytes are
+    decoded from the encoding ``json.detect_encoding`` finds (UTF-8, -16 or -32), a
+    str starting with a byte-order mark and any other type are refused."""
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=no_constants)
+        if isinstance(text, str):
+            if text.startswith("\ufeff"):
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+            document = text
+        elif isinstance(text, bytes | bytearray):
+            document = text.decode(json.detect_encoding(text), "surrogatepass")
+        else:
+            raise TypeError(
+                f"the JSON object must be str, bytes or bytearray, not {type(text).__name__}"
+            )
+        return _DECODER.decode(document)
     except (ValueError, TypeError, RecursionError) as exc:
         shown = text[:120] if isinstance(text, str | bytes) else type(text).__name__
         raise MalformedPayloadError(f"{what}: not JSON ({exc}): {shown!r}", broker=broker) from exc

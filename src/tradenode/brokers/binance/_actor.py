@@ -240,6 +240,9 @@ class _Answered:
     unreadable_fills: MalformedPayloadError | None = None
     """The answer's ``fills`` could not be read (the order itself could): the actor
     counts it and reconciles through a restart, which fetches the order's trades."""
+    told: bool = True
+    """Whether the reader told the OMS the acceptance and ``fills`` (an
+    ``order.place`` answer); if not (a REST answer), the actor tells them here."""
 
 
 class _CheckTick:
@@ -826,26 +829,37 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 request, OrderRejected, command.client_order_id, "UNSUPPORTED", str(exc)
             )
         self.link.orders.setdefault(command.client_order_id, TrackedOrder(command.symbol))
-        if websocket:
-            assert self.session is not None
-            # Before the task starts: the session's reader may answer from it.
-            self._dispatched[request.seq] = (request, self.monotonic())
-            answer = _PlacementAnswer(
-                self.context.self,
-                request,
-                self.name,
-                self.reports_to,
-                self._dispatched,
-                self.rate_limits,
-                self.context.now_ns,
+        session = self.session
+        if session is None:
+            raise BrokerConnectionError("session not running", broker=self.name)
+        # Before the task starts: the session's thread may answer from it.
+        self._dispatched[request.seq] = (request, self.monotonic())
+        answer = _PlacementAnswer(
+            self.context.self,
+            request,
+            self.name,
+            self.reports_to,
+            self._dispatched,
+            self.rate_limits,
+            self.context.now_ns,
+            tells_oms=websocket,
+        )
+        # ``spawn`` hands the task over without waiting for the session's thread to
+        # take it (``_start``'s ``TrioThread.start_soon`` waits): this handler ends
+        # at once, and the session's thread, which sends the order, is not made to
+        # wake this one back up first.
+        try:
+            session.spawn(
+                _place_ws if websocket else _place_rest,
+                answer,
+                self._api(),
+                params,
+                self.monotonic,
             )
-            try:
-                self.session.spawn(_place_ws, answer, self._api(), params, self.monotonic)
-            except BrokerConnectionError:
-                del self._dispatched[request.seq]
-                raise
-            return IN_FLIGHT
-        return self._start(request, _submit, self._api(), params, self.monotonic)
+        except BrokerConnectionError:
+            del self._dispatched[request.seq]
+            raise
+        return IN_FLIGHT
 
     def cancel(self, request: BrokerRequest, command: CancelOrder) -> Answer:
         job = _cancel_ws if self._over_websocket() else _cancel
@@ -947,19 +961,34 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         return first
 
     def _on_answered(self, answered: _Answered) -> None:
-        """The bookkeeping of a placement the session's reader has already reported
-        and answered (``_answer_placement``): the same state changes ``_map_done``
-        makes for an accepted order, without telling anyone again."""
+        """The bookkeeping of a placement the session's thread has already answered
+        (``_PlacementAnswer``): the same state changes ``_map_done`` makes for an
+        accepted order; the OMS is told here only what the reader did not tell it
+        (a REST answer's acceptance and fills)."""
         request, result, order = answered.request, answered.result, answered.order
         with self.completing(request):
-            usage = result.usage if result.usage is not None else HeaderRates({}, {})
+            usage = result.usage if result.usage is not None else parse_rate_headers(result.headers)
             self.link.used_weight.update(usage.used_weight)
             self.link.order_count.update(usage.order_count)
             self._note_order(order)
-            self._first_accept(order.client_order_id)  # the reader told it
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
-            for trade_id, fill in answered.fills:
-                self._note_forwarded(fill, trade_id, order.symbol)
+            if answered.told:
+                self._first_accept(order.client_order_id)  # the reader told it
+                for trade_id, fill in answered.fills:
+                    self._note_forwarded(fill, trade_id, order.symbol)
+            else:
+                # As ``_map_done`` tells an accepted order, after the reply instead of before.
+                if self._first_accept(order.client_order_id):
+                    self.reports_to.tell(
+                        OrderAccepted(
+                            client_order_id=order.client_order_id,
+                            venue=self.name,
+                            venue_order_id=str(order.order_id),
+                            ts_ns=self.context.now_ns(),
+                        )
+                    )
+                for trade_id, fill in answered.fills:
+                    self._forward_fill(fill, trade_id, order.symbol)
             self._forget_settled()
             if answered.unreadable_fills is not None:
                 self.note_malformed(answered.unreadable_fills)
@@ -1294,22 +1323,6 @@ def _lost_in_flight(request: BrokerRequest) -> _Done:
     )
 
 
-async def _submit(
-    request: BrokerRequest,
-    api: BinanceApi,
-    params: Sequence[tuple[str, str]],
-    monotonic: Callable[[], float],
-) -> _Done:
-    # Never sign an order request after its deadline: the signed timestamp plus
-    # recvWindow bounds the venue's acceptance (``binance_acceptance_window``)
-    # only if the timestamp is no later than the deadline. The endpoint call
-    # signs synchronously, right after this check, with no await between.
-    refuse_if_expired(request, monotonic)
-    result = await api.new_order(params)
-    crash_point("after_send")
-    return _Done(request, (result,))
-
-
 @dataclass(frozen=True, slots=True)
 class _PlacementAnswer:
     """What the session's reader needs to answer an ``order.place`` itself: an
@@ -1317,7 +1330,9 @@ class _PlacementAnswer:
     the fills of a FULL answer), straight from the reader, one hop sooner than
     through the actor's mailbox; the actor gets the bookkeeping (``_Answered``) last.
     Anything else (a refusal, an unreadable answer, a failure) goes to the actor as a
-    ``_Done``, as for REST.
+    ``_Done``. A REST placement (``_place_rest``, ``tells_oms`` false) is answered the
+    same way from the session's thread, but only the reply goes from here: the
+    actor tells the OMS when it handles ``_Answered``.
 
     Why this order: the reply is the acknowledgement the breaker (and whoever waits
     behind it) is waiting for, so nothing else is built or told before it; the order
@@ -1344,6 +1359,13 @@ class _PlacementAnswer:
     dispatched: dict[int, tuple[BrokerRequest, float]]
     rate_limits: Mapping[str, tuple[float, float]]
     now_ns: Callable[[], int]
+    tells_oms: bool = True
+    """Whether the OMS hears the acceptance (and a FULL answer's fills) from here:
+    over the WebSocket API, whose answer comes on the connection that carries the
+    account's events, ahead of them. Over REST those events come on another
+    connection and may be handled first: the actor, which handles them, tells the
+    OMS (``_on_answered``), so only one thread ever decides that an acceptance is
+    the first; this only replies."""
 
     def done(self, done: _Done) -> None:
         self.me.tell(done)
@@ -1359,9 +1381,14 @@ class _PlacementAnswer:
                 entry = self.dispatched.pop(request.seq, None)
                 if entry is None:
                     return  # answered TRANSPORT by a stopping actor meanwhile
-                usage = result.usage if result.usage is not None else HeaderRates({}, {})
+                usage = (
+                    result.usage if result.usage is not None else parse_rate_headers(result.headers)
+                )
                 rates = _rate_observations(usage, self.rate_limits, entry[1])
                 request.reply_to.tell(BrokerReply(request.seq, Outcome.OK, rates=rates))
+                if not self.tells_oms:
+                    self._hand_over(result, order)
+                    return
                 # The order's state is read and accepted: that is all the reply needs.
                 # Its trades are read after it (an unreadable one does not unmake the
                 # acceptance: the actor reconciles them through a restart).
@@ -1388,6 +1415,15 @@ class _PlacementAnswer:
                 return
         self.me.tell(_Done(request, (result,)))
 
+    def _hand_over(self, result: RestResult, order: BinanceOrder) -> None:
+        """The rest of a replied REST placement goes to the actor: it tells the OMS."""
+        unreadable: MalformedPayloadError | None = None
+        try:
+            fills = tuple(placement_fills(self.broker, order, result.body))
+        except MalformedPayloadError as exc:
+            fills, unreadable = (), exc
+        self.me.tell(_Answered(self.request, result, order, fills, unreadable, told=False))
+
 
 async def _place_ws(
     answer: _PlacementAnswer,
@@ -1397,7 +1433,7 @@ async def _place_ws(
 ) -> None:
     """``order.place`` on the logged-on WebSocket API connection, answered straight
     from the session's reader (before the account's events for the same order, which
-    follow the answer on that connection: see ``_PlacementAnswer``); as ``_submit``,
+    follow the answer on that connection: see ``_PlacementAnswer``); as ``_place_rest``,
     nothing is stamped or sent past the request's deadline. Exactly one answer per
     request."""
     request = answer.request
@@ -1420,6 +1456,34 @@ async def _place_ws(
         if not answered:
             answer.done(_lost_in_flight(request))
         raise
+
+
+async def _place_rest(
+    answer: _PlacementAnswer,
+    api: BinanceApi,
+    params: Sequence[tuple[str, str]],
+    monotonic: Callable[[], float],
+) -> None:
+    """``POST /api/v3/order``, answered from the session's thread as soon as the
+    venue's answer is read (``_PlacementAnswer``, which replies to the breaker there
+    and leaves the OMS's messages to the actor), one hop sooner than through the
+    actor's mailbox. Exactly one answer per request."""
+    request = answer.request
+    try:
+        # Never sign an order request after its deadline: the signed timestamp plus
+        # recvWindow bounds the venue's acceptance (``binance_acceptance_window``)
+        # only if the timestamp is no later than the deadline. The endpoint call
+        # signs synchronously, right after this check, with no await between.
+        refuse_if_expired(request, monotonic)
+        result = await api.new_order(params)
+    except BrokerError as exc:
+        answer.done(_Done(request, failure=exc))
+        return
+    except trio.Cancelled:
+        answer.done(_lost_in_flight(request))
+        raise
+    crash_point("after_send")
+    answer.answer(result)
 
 
 async def _ws_answer(call: Awaitable[WsResponse]) -> RestResult:
@@ -1490,7 +1554,7 @@ async def _cancel_replace(
     except UnsupportedOrderError as exc:
         body = BinanceErrorAnswer(400, -1102, str(exc))
         return _Done(request, (RestResult(400, None, {}, status.sent_at, body),))
-    refuse_if_expired(request, monotonic)  # as in _submit
+    refuse_if_expired(request, monotonic)  # as in _place_rest
     if websocket:
         result = await _ws_answer(api.ws_cancel_replace(params))
     else:

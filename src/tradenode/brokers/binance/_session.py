@@ -1,7 +1,7 @@
 """The Binance session: one connection incarnation's network I/O, on trio.
 
-REST goes through one ``httpx.AsyncClient`` (many requests in flight at
-once); order and fill events arrive on the WebSocket API (the listenKey
+REST goes through one keep-alive connection pool (``_http.RestTransport``:
+many requests in flight at once); order and fill events arrive on the WebSocket API (the listenKey
 endpoints stopped working on 2026-02-20): with an Ed25519 key the session
 logs the connection on (``session.logon``) and subscribes with
 ``userDataStream.subscribe``, Binance's recommended path; with an HMAC key
@@ -26,12 +26,12 @@ results and events cross back to the actor as plain values through the
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import trio
 import trio_websocket
 
@@ -56,6 +56,7 @@ from ._codec import (
     ws_retry_after_seconds,
 )
 from ._endpoints import BinanceApi, market_streams_url, subscribe_streams_message
+from ._http import HttpTransport, open_rest_transport
 from ._signing import (
     ApiCredentials,
     Ed25519Credentials,
@@ -207,7 +208,7 @@ class BinanceSession:
         self._deliver = deliver
         self._time_ms = time_ms
         self.settings = settings or SessionSettings()
-        self._client: httpx.AsyncClient | None = None
+        self._client: HttpTransport | None = None
         self._ws_api: trio_websocket.WebSocketConnection | None = None
         self._market: trio_websocket.WebSocketConnection | None = None
         self._market_streams: set[str] = set()
@@ -238,21 +239,15 @@ class BinanceSession:
         :class:`ConnectionLost`.
         """
         started = False
-        limits = httpx.Limits(
+        client = open_rest_transport(
+            self._endpoints.rest_url,
+            broker=self.broker,
+            request_timeout=self.settings.request_timeout,
+            connect_timeout=self.settings.connect_timeout,
             max_connections=self.settings.max_connections,
-            max_keepalive_connections=self.settings.max_connections,
         )
         try:
-            async with (
-                httpx.AsyncClient(
-                    base_url=self._endpoints.rest_url,
-                    timeout=httpx.Timeout(
-                        self.settings.request_timeout, connect=self.settings.connect_timeout
-                    ),
-                    limits=limits,
-                ) as client,
-                trio.open_nursery() as nursery,
-            ):
+            async with trio.open_nursery() as nursery:
                 self._client = client
                 self._nursery = nursery
                 self._token = trio.lowlevel.current_trio_token()
@@ -289,6 +284,7 @@ class BinanceSession:
             with trio.CancelScope(shield=True):
                 for stream in self._streams:
                     await trio.aclose_forcefully(stream)
+                await client.aclose()
             self._client = None
             self._ws_api = None
             self._market = None
@@ -565,7 +561,6 @@ class BinanceSession:
         client = self._client
         if client is None:
             raise BrokerConnectionError("session not running", broker=self.broker)
-        headers = {}
         if signed:
             query = signed_query(
                 self._credentials,
@@ -575,37 +570,26 @@ class BinanceSession:
             )
         else:
             query = encode_params(params)
-        if signed or api_key:
-            headers["X-MBX-APIKEY"] = self._credentials.api_key
-        url = f"{path}?{query}" if query else path
+        target = f"{path}?{query}" if query else path
         sent_at = trio.current_time()
-        try:
-            response = await client.request(method, url, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise BrokerTimeoutError(
-                f"{method} {path}: no answer within {self.settings.request_timeout}s",
-                broker=self.broker,
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BrokerConnectionError(
-                f"{method} {path}: {type(exc).__name__}", broker=self.broker
-            ) from exc
-        result_headers = {key.lower(): value for key, value in response.headers.items()}
-        if response.status_code >= 300:
+        answer = await client.request(
+            method, target, self._credentials.api_key if signed or api_key else None
+        )
+        if answer.status >= 300:
             return RestResult(
-                response.status_code,
+                answer.status,
                 None,
-                result_headers,
+                answer.headers,
                 sent_at,
-                parse_error(response.status_code, response.content),
+                parse_error(answer.status, answer.content),
             )
         try:
-            body = response.json()
+            body = json.loads(answer.content)
         except ValueError as exc:
             raise MalformedPayloadError(
                 f"{method} {path}: answer is not JSON", broker=self.broker
             ) from exc
-        return RestResult(response.status_code, body, result_headers, sent_at)
+        return RestResult(answer.status, body, answer.headers, sent_at)
 
 
 def _masked(key: str) -> str:
