@@ -376,7 +376,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         # looks the order up by its client order id before anything is re-sent,
         # instead of waiting for its deadline.
         # Popped one at a time: the session's reader pops what it answers itself
-        # (``_answer_placement``), from the same dict, and whoever pops answers.
+        # (``_PlacementAnswer.answer``), from the same dict, and whoever pops answers.
         for seq in list(self._dispatched):
             entry = self._dispatched.pop(seq, None)
             if entry is None:
