@@ -46,6 +46,10 @@ loses its zeros when the next one starts (made durable before it) and when
 the journal closes; after a crash, or read while the journal is open
 elsewhere, they read as the clean end of the records (``SegmentReader``),
 and a writable open writes over them again.
+The next segment is made ready the same way
+ahead of the roll that starts it (``_prepare_spare``, on the snapshot
+thread), so that a roll on the order path renames a file instead of
+creating one and making its zeros durable.
 
 A failed write or fsync is fatal to this ``Journal`` object: records after
 it may be missing from the file while their sequence numbers were already
@@ -126,6 +130,9 @@ _LAZY_SECONDS = 0.002
 #: Zero bytes written ahead of the records in the last segment, at most, at a time
 #: (see ``_preallocate``).
 _PREALLOCATE_BYTES = 2**20
+#: The next segment's file, made ready ahead of the roll that needs it (``_prepare_spare``);
+#: not a segment name, so readers never see it, and a writable open removes a leftover one.
+_SPARE_SEGMENT = "segment-next.tnj.spare"
 
 
 class _Then(enum.Enum):
@@ -337,6 +344,10 @@ class Journal:
         self._snapshot_stop = False
         self._snapshot_thread: threading.Thread | None = None
         self._snapshot_failures = 0
+        # The next segment made ready off the order path (``_prepare_spare``): its
+        # zeros written ahead, as one size; whether the snapshot thread should make one.
+        self._spare: int | None = None
+        self._spare_wanted = False
         self._committing = False
         self._unsynced_paths: list[Path] = []
         self._dir_dirty = False
@@ -360,6 +371,8 @@ class Journal:
                 target=self._lead, name=f"tradenode-journal-{self._directory.name}", daemon=True
             )
             self._leader.start()
+        if self._preallocates and not read_only:
+            self._want_spare()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -423,6 +436,7 @@ class Journal:
             for leftover in temporary_snapshot_paths(directory):
                 logger.info("removing %s, left over by an unfinished snapshot", leftover)
                 leftover.unlink(missing_ok=True)
+            (directory / _SPARE_SEGMENT).unlink(missing_ok=True)
         found = segment_paths(directory)
         for index, (first_seq, path) in enumerate(found):
             is_last = index == len(found) - 1
@@ -996,11 +1010,31 @@ class Journal:
             if self._durable_seq < old.last_seq and not synced:
                 self._unsynced_paths.append(old.path)
         try:
-            self._create_segment(first_seq)
+            if not self._adopt_spare(first_seq):
+                self._create_segment(first_seq)
         except OSError as exc:
             self._fail(
                 JournalError(f"could not start segment {segment_name(first_seq)}: {exc}"), exc
             )
+        if self._preallocates:
+            self._want_spare()  # for the next roll
+
+    def _adopt_spare(self, first_seq: int) -> bool:
+        """Start the segment at ``first_seq`` from the spare made ready ahead
+        (``_prepare_spare``): a rename instead of a new file and its zeros; whether
+        there was one. Sync lock held; the commit fsyncs the directory (``_dir_dirty``)."""
+        with self._lock:
+            size, self._spare = self._spare, None
+        if size is None:
+            return False
+        path = self._directory / segment_name(first_seq)
+        os.rename(self._directory / _SPARE_SEGMENT, path)
+        self._fd = os.open(path, os.O_WRONLY)
+        self._allocated = size
+        with self._lock:
+            self._segments.append(_Segment(path, first_seq, first_seq - 1, HEADER_SIZE))
+            self._dir_dirty = True
+        return True
 
     def _fail(self, failure: JournalError, cause: OSError) -> NoReturn:
         with self._lock:
@@ -1284,14 +1318,70 @@ class Journal:
             if self._snapshot_stop:
                 raise JournalError(f"{self._directory}: journal is closed")
             self._snapshot_next = (seq, encode, compact)
-            if self._snapshot_thread is None:
-                self._snapshot_thread = threading.Thread(
-                    target=self._write_snapshots,
-                    name=f"tradenode-snapshot-{self._directory.name}",
-                    daemon=True,
-                )
-                self._snapshot_thread.start()
+            self._start_snapshot_thread_locked()
             self._snapshot_changed.notify_all()
+
+    def _start_snapshot_thread_locked(self) -> None:
+        """Start the snapshot thread unless it runs; ``_snapshot_changed`` held."""
+        if self._snapshot_thread is None:
+            self._snapshot_thread = threading.Thread(
+                target=self._write_snapshots,
+                name=f"tradenode-snapshot-{self._directory.name}",
+                daemon=True,
+            )
+            self._snapshot_thread.start()
+
+    def _want_spare(self) -> None:
+        """Have the snapshot thread make the next segment ready (``_prepare_spare``).
+
+        Called at open and by the roll that used the spare (or found none),
+        with the sync lock possibly held: the condition's lock is taken last.
+        """
+        with self._snapshot_changed:
+            if self._snapshot_stop:
+                return
+            self._spare_wanted = True
+            self._start_snapshot_thread_locked()
+            self._snapshot_changed.notify_all()
+
+    def _prepare_spare(self) -> None:
+        """Write the next segment's file ahead of the roll that will need it; snapshot thread.
+
+        Why: a roll (every snapshot starts a new segment) used to create the
+        file, write its header and ``_PREALLOCATE_BYTES`` of zeros, and make
+        all of that durable in the commit of the record that started it, on
+        the order path: 2-8 ms with the fsync of a new file's size and data,
+        the slowest orders of a run. Here the file (header, then zeros) is
+        written and fsynced under a name no reader takes for a segment, with
+        no journal lock held (it is no segment yet, nobody else writes it);
+        the roll renames it to the segment's name, which the commit makes
+        durable with the directory's fsync, as it did for a created file.
+        Until that rename the file is nothing: a crash leaves it to be removed
+        at the next open. A failure here only means the next roll creates
+        its segment itself, as it always could.
+        """
+        with self._lock:
+            if self._spare is not None:
+                return  # ready, and a roll may be renaming it: never write it again
+        path = self._directory / _SPARE_SEGMENT
+        size = max(HEADER_SIZE, min(_PREALLOCATE_BYTES, self._segment_bytes))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(fd, encode_header(self._format_version) + bytes(size - HEADER_SIZE), 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            logger.warning("could not make the next segment ready ahead", exc_info=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            return
+        with self._lock:
+            if not self._closed and self._failure is None:
+                self._spare = size
+                return
+        path.unlink(missing_ok=True)  # closed meanwhile: nobody will use it
 
     @property
     def snapshot_failures(self) -> int:
@@ -1303,11 +1393,28 @@ class Journal:
         changed = self._snapshot_changed
         while True:
             with changed:
-                while self._snapshot_next is None and not self._snapshot_stop:
+                while (
+                    self._snapshot_next is None
+                    and not self._spare_wanted
+                    and not self._snapshot_stop
+                ):
                     changed.wait()
+                spare, self._spare_wanted = self._spare_wanted, False
+                self._snapshot_busy = spare
+            if spare:
+                try:
+                    if not self._snapshot_stop:
+                        self._prepare_spare()
+                finally:
+                    with changed:
+                        self._snapshot_busy = False
+                        changed.notify_all()
+            with changed:
                 job, self._snapshot_next = self._snapshot_next, None
                 if job is None:
-                    return
+                    if self._snapshot_stop:
+                        return
+                    continue
                 self._snapshot_busy = True
             seq, encode, compact = job
             try:
@@ -1332,7 +1439,11 @@ class Journal:
             return
         with self._snapshot_changed:
             self._snapshot_changed.wait_for(
-                lambda: self._snapshot_next is None and not self._snapshot_busy
+                lambda: (
+                    self._snapshot_next is None
+                    and not self._snapshot_busy
+                    and not self._spare_wanted
+                )
             )
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:
@@ -1475,6 +1586,10 @@ class Journal:
                     self._cut_preallocated(self._segments[-1])
             os.close(self._fd)
             self._fd = -1
+        if self._spare is not None:
+            self._spare = None
+            with contextlib.suppress(OSError):
+                (self._directory / _SPARE_SEGMENT).unlink(missing_ok=True)
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = -1
