@@ -1037,8 +1037,10 @@ class Journal:
         old = self._segments[-1]
         zeros = self._allocated > old.size
         try:
-            if zeros:
-                self._counted_fsync(self._fd)  # its records: the commit need not fsync it
+            # Not when they are durable already (only this thread, the sync lock's
+            # holder, moves ``_durable_seq``): the commit need not fsync it either.
+            if zeros and self._durable_seq < old.last_seq:
+                self._counted_fsync(self._fd)
         except OSError as exc:
             self._fail(JournalError(f"{old.path}: fsync of the segment failed: {exc}"), exc)
         os.close(self._fd)
