@@ -21,10 +21,12 @@ exactly at the end of the file, or only zero bytes follow it; and the
 record after it (seq + 1) cannot be found intact further on, which would
 mean a flipped length field rather than a torn write.
 
-Zeros after the last record of the last segment, from a record boundary to
-the end of the file, are neither: they are space the journal wrote ahead
-of its records (see ``Journal``), which every record boundary of a live or
-crashed journal may show. A record header of zeros is never a record
+Zeros after the last record of a segment, from a record boundary to the
+end of the file, are neither: they are space the journal wrote ahead of
+its records (see ``Journal``), which every record boundary of a live or
+crashed journal's last segment may show, and a segment rolled before they
+were cut off (``Journal._roll``) too. The next segment starting at the
+record after its last one (checked on open) says that nothing is missing. A record header of zeros is never a record
 (payloads are not empty and sequence numbers start at 1), so reading ends
 there cleanly, with ``zero_tail`` saying how many bytes follow.
 """
@@ -136,7 +138,7 @@ class SegmentReader:
         self.last_seq = first_seq - 1
         self.torn: TornTail | None = None
         self.zero_tail = 0
-        """Bytes of zeros written ahead after the last record (last segment only)."""
+        """Bytes of zeros written ahead after the last record."""
 
     def records(self) -> Iterator[tuple[int, int, int]]:
         data, size = self.data, len(self.data)
@@ -190,10 +192,10 @@ class SegmentReader:
             self.end = max(self.end, HEADER_SIZE)
 
     def _zeros_from(self, offset: int) -> bool:
-        """Whether the last segment holds only zeros from ``offset`` on: space written
+        """Whether the segment holds only zeros from ``offset`` on: space written
         ahead of the records, not a record (``zero_tail`` then counts it)."""
         size = len(self.data)
-        if not self.is_last or self.data.count(0, offset) != size - offset:
+        if self.data.count(0, offset) != size - offset:
             return False
         self.zero_tail = size - offset
         return True

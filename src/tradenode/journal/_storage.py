@@ -46,6 +46,10 @@ loses its zeros when the next one starts (made durable before it) and when
 the journal closes; after a crash, or read while the journal is open
 elsewhere, they read as the clean end of the records (``SegmentReader``),
 and a writable open writes over them again.
+The next segment is made ready the same way
+ahead of the roll that starts it (``_prepare_spare``, on the snapshot
+thread), so that a roll on the order path renames a file instead of
+creating one and making its zeros durable.
 
 A failed write or fsync is fatal to this ``Journal`` object: records after
 it may be missing from the file while their sequence numbers were already
@@ -126,6 +130,12 @@ _LAZY_SECONDS = 0.002
 #: Zero bytes written ahead of the records in the last segment, at most, at a time
 #: (see ``_preallocate``).
 _PREALLOCATE_BYTES = 2**20
+#: The snapshot thread writes the next ``_PREALLOCATE_BYTES`` of zeros ahead once fewer
+#: than these are left in the last segment (``_top_up``), long before a record needs them.
+_TOP_UP_BELOW = _PREALLOCATE_BYTES // 2
+#: The next segment's file, made ready ahead of the roll that needs it (``_prepare_spare``);
+#: not a segment name, so readers never see it, and a writable open removes a leftover one.
+_SPARE_SEGMENT = "segment-next.tnj.spare"
 
 
 class _Then(enum.Enum):
@@ -337,6 +347,19 @@ class Journal:
         self._snapshot_stop = False
         self._snapshot_thread: threading.Thread | None = None
         self._snapshot_failures = 0
+        # The next segment made ready off the order path (``_prepare_spare``): its
+        # zeros written ahead, as one size; whether the snapshot thread should make one.
+        self._spare: int | None = None
+        self._tidy_wanted = False
+        # Segments rolled with their zeros written ahead still on them, as (path, size
+        # of their records): ``_cut_rolled`` cuts them off the order path, under its lock.
+        self._uncut: list[tuple[Path, int]] = []
+        self._cut_lock = threading.Lock()
+        # Held by whoever writes zeros ahead in the last segment or replaces it (the
+        # sync lock's holder, the snapshot thread's ``_top_up``), so that zeros never
+        # land on a record; whether a top-up was asked for and not done yet.
+        self._top_up_lock = threading.Lock()
+        self._top_up_asked = False
         self._committing = False
         self._unsynced_paths: list[Path] = []
         self._dir_dirty = False
@@ -360,6 +383,8 @@ class Journal:
                 target=self._lead, name=f"tradenode-journal-{self._directory.name}", daemon=True
             )
             self._leader.start()
+        if self._preallocates and not read_only:
+            self._want_tidy()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -423,6 +448,7 @@ class Journal:
             for leftover in temporary_snapshot_paths(directory):
                 logger.info("removing %s, left over by an unfinished snapshot", leftover)
                 leftover.unlink(missing_ok=True)
+            (directory / _SPARE_SEGMENT).unlink(missing_ok=True)
         found = segment_paths(directory)
         for index, (first_seq, path) in enumerate(found):
             is_last = index == len(found) - 1
@@ -455,8 +481,11 @@ class Journal:
                     offset=HEADER_SIZE,
                 )
             # Zeros written ahead of the records are not part of the segment's records;
-            # a writable journal writes over them again (``_allocated``).
+            # a writable journal writes over them again (``_allocated``), or cuts them
+            # off a segment that is not the last (rolled before its cut, see ``_roll``).
             size = len(data) - reader.zero_tail
+            if reader.zero_tail and not is_last and not self._read_only:
+                self._truncate(path, size)
             if reader.torn is not None:
                 self._torn_tail = reader.torn
                 if self._read_only:
@@ -941,7 +970,9 @@ class Journal:
         segment = self._segments[-1]
         try:
             if segment.size + len(data) > self._allocated and self._preallocates:
-                self._preallocate(segment.size + len(data))
+                with self._top_up_lock:  # a top-up in flight finishes first (and may do)
+                    if segment.size + len(data) > self._allocated:
+                        self._preallocate(segment.size + len(data))
             _write_all(self._fd, data, segment.size)
         except OSError as exc:
             with contextlib.suppress(OSError):  # else reopening finds a torn tail
@@ -951,6 +982,14 @@ class Journal:
             segment.size += len(data)
             segment.last_seq = last_seq
             self._written_seq = last_seq
+        if (
+            self._preallocates
+            and self._allocated - segment.size < _TOP_UP_BELOW
+            and self._allocated < self._segment_bytes
+            and not self._top_up_asked
+        ):
+            self._top_up_asked = True
+            self._want_tidy()
 
     def _preallocate(self, end: int) -> None:
         """Write zeros from the last segment's end on disk to past ``end``; sync lock held.
@@ -980,27 +1019,125 @@ class Journal:
     def _roll(self, first_seq: int) -> None:
         """Close the last segment and start the next at record ``first_seq``; sync lock held.
 
-        The old segment's zeros written ahead are cut off and that made durable
-        first: a segment that is not the last must end with its last record.
+        The old segment's records are made durable first, before any record
+        of the next one is written, so that a crash never finds the next
+        segment's records on disk and not all of the old one's (a gap, which
+        opening takes for corruption). Its zeros written ahead are cut off
+        later (``_cut_rolled``, on the snapshot thread): on the order path
+        that ftruncate and the fsync of the new size cost 0.5-9 ms, where
+        this fsync, which overwrites blocks the file has, costs what a
+        commit's does. Until then, and after a crash before then, a reader
+        takes the zeros for the end of the segment's records, as for the
+        last segment (``SegmentReader``), and a writable open cuts them.
         """
+        with self._top_up_lock:
+            self._roll_locked(first_seq)
+
+    def _roll_locked(self, first_seq: int) -> None:
         old = self._segments[-1]
+        zeros = self._allocated > old.size
         try:
-            synced = self._cut_preallocated(old)
-            if synced:
-                self._counted_fsync(self._fd)  # its records too: the commit need not fsync it
+            # Not when they are durable already (only this thread, the sync lock's
+            # holder, moves ``_durable_seq``): the commit need not fsync it either.
+            if zeros and self._durable_seq < old.last_seq:
+                self._counted_fsync(self._fd)
         except OSError as exc:
-            self._fail(JournalError(f"{old.path}: truncating the segment failed: {exc}"), exc)
+            self._fail(JournalError(f"{old.path}: fsync of the segment failed: {exc}"), exc)
         os.close(self._fd)
         self._fd = -1
         with self._lock:
-            if self._durable_seq < old.last_seq and not synced:
+            if zeros:
+                self._uncut.append((old.path, old.size))
+            elif self._durable_seq < old.last_seq:
                 self._unsynced_paths.append(old.path)
         try:
-            self._create_segment(first_seq)
+            if not self._adopt_spare(first_seq):
+                self._create_segment(first_seq)
         except OSError as exc:
             self._fail(
                 JournalError(f"could not start segment {segment_name(first_seq)}: {exc}"), exc
             )
+        if self._preallocates:
+            self._want_tidy()  # for the next roll, and the old segment's cut
+
+    def _top_up(self) -> None:
+        """Write the next zeros ahead in the last segment and fsync them; snapshot thread.
+
+        Why: records overwrite zeros written ahead (``_preallocate``), and
+        the record that found them used up wrote the next ``_PREALLOCATE_BYTES``
+        and paid for their fsync (a new size and 1 MiB of data: ~1.4 ms) in
+        its commit, on the order path. Asked for by the commit that leaves
+        fewer than ``_TOP_UP_BELOW`` bytes, this writes them long before a
+        record needs them, through a file descriptor of its own and under
+        the top-up lock (records are written below ``_allocated``, these zeros
+        above it; the sync lock's holder takes the top-up lock before it
+        writes zeros itself or replaces the segment). ``_allocated`` moves only
+        once they are durable, so a record is never written past zeros whose
+        size an fsync would still have to make durable.
+        """
+        with self._top_up_lock:
+            with self._lock:
+                self._top_up_asked = False
+                if self._closed or self._failure is not None or not self._segments:
+                    return
+                segment, start = self._segments[-1], self._allocated
+                if start - segment.size >= _TOP_UP_BELOW or start >= self._segment_bytes:
+                    return
+                end = min(start + _PREALLOCATE_BYTES, self._segment_bytes)
+            try:
+                fd = os.open(segment.path, os.O_WRONLY)
+                try:
+                    _write_all(fd, bytes(end - start), start)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                # The records' own commit writes zeros when it needs them, as it always could.
+                logger.warning("could not write zeros ahead in %s", segment.path, exc_info=True)
+                return
+            with self._lock:
+                if self._segments and self._segments[-1] is segment:
+                    self._allocated = end
+
+    def _cut_rolled(self) -> None:
+        """Cut the zeros written ahead off the segments rolled since the last cut, and fsync
+        that; off the order path (see ``_roll``). A segment compacted away meanwhile is
+        skipped; a failure is logged and leaves the zeros, which the next open cuts."""
+        with self._cut_lock:
+            with self._lock:
+                uncut, self._uncut = self._uncut, []
+            for path, size in uncut:
+                try:
+                    fd = os.open(path, os.O_WRONLY)
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    logger.warning("could not cut the zeros off %s", path, exc_info=True)
+                    continue
+                try:
+                    os.ftruncate(fd, size)
+                    self._counted_fsync(fd)
+                except OSError:
+                    logger.warning("could not cut the zeros off %s", path, exc_info=True)
+                finally:
+                    os.close(fd)
+
+    def _adopt_spare(self, first_seq: int) -> bool:
+        """Start the segment at ``first_seq`` from the spare made ready ahead
+        (``_prepare_spare``): a rename instead of a new file and its zeros; whether
+        there was one. Sync lock held; the commit fsyncs the directory (``_dir_dirty``)."""
+        with self._lock:
+            size, self._spare = self._spare, None
+        if size is None:
+            return False
+        path = self._directory / segment_name(first_seq)
+        os.rename(self._directory / _SPARE_SEGMENT, path)
+        self._fd = os.open(path, os.O_WRONLY)
+        self._allocated = size
+        with self._lock:
+            self._segments.append(_Segment(path, first_seq, first_seq - 1, HEADER_SIZE))
+            self._dir_dirty = True
+        return True
 
     def _fail(self, failure: JournalError, cause: OSError) -> NoReturn:
         with self._lock:
@@ -1021,12 +1158,18 @@ class Journal:
     # -- durability --------------------------------------------------------------------------
 
     def flush(self) -> int:
-        """Write and fsync everything appended so far, whatever the policy; return the durable seq."""
+        """Write and fsync everything appended so far, whatever the policy; return the durable seq.
+
+        Also finishes cutting the zeros off rolled segments (``_cut_rolled``), so that
+        on disk every segment but the last then ends with its last record.
+        """
         with self._lock:
             self._raise_if_failed_locked()
             if self._read_only or self._closed:
                 return self._durable_seq
-        return self._sync()
+        durable = self._sync()
+        self._cut_rolled()
+        return durable
 
     def add_durability_listener(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(durable_seq)`` after every fsync that makes more records durable.
@@ -1284,14 +1427,72 @@ class Journal:
             if self._snapshot_stop:
                 raise JournalError(f"{self._directory}: journal is closed")
             self._snapshot_next = (seq, encode, compact)
-            if self._snapshot_thread is None:
-                self._snapshot_thread = threading.Thread(
-                    target=self._write_snapshots,
-                    name=f"tradenode-snapshot-{self._directory.name}",
-                    daemon=True,
-                )
-                self._snapshot_thread.start()
+            self._start_snapshot_thread_locked()
             self._snapshot_changed.notify_all()
+
+    def _start_snapshot_thread_locked(self) -> None:
+        """Start the snapshot thread unless it runs; ``_snapshot_changed`` held."""
+        if self._snapshot_thread is None:
+            self._snapshot_thread = threading.Thread(
+                target=self._write_snapshots,
+                name=f"tradenode-snapshot-{self._directory.name}",
+                daemon=True,
+            )
+            self._snapshot_thread.start()
+
+    def _want_tidy(self) -> None:
+        """Have the snapshot thread make the next segment ready (``_prepare_spare``),
+        write zeros ahead in the last one (``_top_up``) and cut the zeros off rolled
+        segments (``_cut_rolled``): the journal's file work that no record waits for.
+
+        Called at open and by the roll that used the spare (or found none),
+        with the sync lock possibly held: the condition's lock is taken last.
+        """
+        with self._snapshot_changed:
+            if self._snapshot_stop:
+                return
+            self._tidy_wanted = True
+            self._start_snapshot_thread_locked()
+            self._snapshot_changed.notify_all()
+
+    def _prepare_spare(self) -> None:
+        """Write the next segment's file ahead of the roll that will need it; snapshot thread.
+
+        Why: a roll (every snapshot starts a new segment) used to create the
+        file, write its header and ``_PREALLOCATE_BYTES`` of zeros, and make
+        all of that durable in the commit of the record that started it, on
+        the order path: 2-8 ms with the fsync of a new file's size and data,
+        the slowest orders of a run. Here the file (header, then zeros) is
+        written and fsynced under a name no reader takes for a segment, with
+        no journal lock held (it is no segment yet, nobody else writes it);
+        the roll renames it to the segment's name, which the commit makes
+        durable with the directory's fsync, as it did for a created file.
+        Until that rename the file is nothing: a crash leaves it to be removed
+        at the next open. A failure here only means the next roll creates
+        its segment itself, as it always could.
+        """
+        with self._lock:
+            if self._spare is not None:
+                return  # ready, and a roll may be renaming it: never write it again
+        path = self._directory / _SPARE_SEGMENT
+        size = max(HEADER_SIZE, min(_PREALLOCATE_BYTES, self._segment_bytes))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(fd, encode_header(self._format_version) + bytes(size - HEADER_SIZE), 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            logger.warning("could not make the next segment ready ahead", exc_info=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            return
+        with self._lock:
+            if not self._closed and self._failure is None:
+                self._spare = size
+                return
+        path.unlink(missing_ok=True)  # closed meanwhile: nobody will use it
 
     @property
     def snapshot_failures(self) -> int:
@@ -1303,11 +1504,30 @@ class Journal:
         changed = self._snapshot_changed
         while True:
             with changed:
-                while self._snapshot_next is None and not self._snapshot_stop:
+                while (
+                    self._snapshot_next is None
+                    and not self._tidy_wanted
+                    and not self._snapshot_stop
+                ):
                     changed.wait()
+                spare, self._tidy_wanted = self._tidy_wanted, False
+                self._snapshot_busy = spare
+            if spare:
+                try:
+                    if not self._snapshot_stop:
+                        self._top_up()
+                        self._prepare_spare()
+                        self._cut_rolled()
+                finally:
+                    with changed:
+                        self._snapshot_busy = False
+                        changed.notify_all()
+            with changed:
                 job, self._snapshot_next = self._snapshot_next, None
                 if job is None:
-                    return
+                    if self._snapshot_stop:
+                        return
+                    continue
                 self._snapshot_busy = True
             seq, encode, compact = job
             try:
@@ -1332,7 +1552,11 @@ class Journal:
             return
         with self._snapshot_changed:
             self._snapshot_changed.wait_for(
-                lambda: self._snapshot_next is None and not self._snapshot_busy
+                lambda: (
+                    self._snapshot_next is None
+                    and not self._snapshot_busy
+                    and not self._tidy_wanted
+                )
             )
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:
@@ -1461,6 +1685,7 @@ class Journal:
         try:
             if self._failure is None:
                 self._sync()
+                self._cut_rolled()
         finally:
             with self._sync_lock, self._lock:
                 self._release_files()
@@ -1475,6 +1700,10 @@ class Journal:
                     self._cut_preallocated(self._segments[-1])
             os.close(self._fd)
             self._fd = -1
+        if self._spare is not None:
+            self._spare = None
+            with contextlib.suppress(OSError):
+                (self._directory / _SPARE_SEGMENT).unlink(missing_ok=True)
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = -1
