@@ -70,8 +70,15 @@ class Address:
             item: Any = Envelope(message, None)
         else:
             item = message
-        if not self._put(item):
-            self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
+        # ``_put``, inlined: every message of every order is a tell.
+        with self._lock:
+            if not self._closed:
+                self._enter()
+                if not self._stopped():
+                    self._queue(item)
+                    return
+                self._leave()
+        self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
 
     def ask_future(self, message: Any) -> pykka.Future[Any]:
         """Queue ``message`` and return the future of its reply.
