@@ -11,12 +11,16 @@ asks, runtime orders and ordered stops still work.
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
 # pykka's envelope (private to it): what the cell's loop takes for pykka's own item.
 from pykka._envelope import Envelope as PykkaEnvelope
 
 from tradenode.supervision import (
+    Actor,
     ActorStoppedError,
     ActorSystem,
     Address,
@@ -87,3 +91,42 @@ def test_a_tell_to_a_cell_whose_pykka_actor_stopped_is_dead_lettered_and_not_cou
         future.get(timeout=10)
     system.wait_quiescent(10)
     assert not [item for item in journal.items if item[0] == "got"]
+
+
+class _Gate(Actor):
+    """Blocks in its handler on ("block", entered, release); logs everything else."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, tuple) and message[0] == "block":
+            message[1].set()
+            message[2].wait(10)
+            return None
+        self.journal(message)
+        return message
+
+
+def test_what_is_queued_behind_a_pykka_stop_is_dead_lettered_and_asks_fail(
+    system: ActorSystem, events: EventRecorder, dead_letters: EventRecorder
+) -> None:
+    journal = Journal()
+    address = _single(system, events, ChildSpec("g", lambda: _Gate(journal)))
+    entered, release = threading.Event(), threading.Event()
+    address.tell(("block", entered, release))
+    assert entered.wait(10)
+    # pykka's own stop, queued as ``ActorRegistry.stop_all`` queues it, behind the
+    # runtime's back: the address stays open, so what is told next is queued behind it.
+    pykka_stop = address.cell.actor_ref.stop(block=False)
+    late = object()
+    address.tell(late)
+    asked = address.ask_future("late ask")
+    release.set()
+    pykka_stop.get(timeout=10)
+    assert address.cell.actor_stopped.wait(10)
+    with pytest.raises(ActorStoppedError):
+        asked.get(timeout=10)
+    lettered = [d.message for d in dead_letters.items if d.reason == "actor stopped"]
+    assert lettered[-2:] == [late, "late ask"]
+    assert late not in journal.items

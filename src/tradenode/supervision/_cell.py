@@ -227,6 +227,35 @@ class Cell(pykka.ThreadingActor):
             except BaseException:  # noqa: BLE001 - as pykka's loop does
                 self._stop_as_pykka_does()
 
+    def _actor_loop_teardown(self) -> None:
+        """pykka's teardown (pykka 4), for the items ``Address`` queued bare too.
+
+        What is left in the inbox once pykka's actor has stopped is never handled.
+        Normally nothing is: a final stop closes the address before pykka's stop
+        is queued. It can be when pykka's actor is stopped behind the runtime's
+        back (``ActorRegistry.stop_all``, which pykka calls when a ``BaseException``
+        escapes an actor's loop): what pykka queued gets pykka's answer, and
+        every other item is dead-lettered, an ask failing with
+        ``ActorStoppedError``, as at a final stop (an order to start is
+        answered as a stopped cell answers it)."""
+        inbox = self.actor_inbox
+        while not inbox.empty():
+            item: object = inbox.get()  # pykka types its inbox as holding its envelopes only
+            if type(item) is Incarnate:
+                item.started.set()  # as ``_on_incarnate`` answers a stopped cell
+            elif type(item) is not PykkaEnvelope:
+                self._dead_letter(item, "actor stopped")
+            else:
+                if item.reply_to is None:
+                    continue
+                if isinstance(item.message, pykka.messages._ActorStop):
+                    item.reply_to.set(None)
+                else:
+                    error = pykka.ActorDeadError(
+                        f"{self.actor_ref} stopped before handling the message"
+                    )
+                    item.reply_to.set_exception((pykka.ActorDeadError, error, None))
+
     def _on_pykka_envelope(self, envelope: PykkaEnvelope[Any]) -> None:
         """One turn of pykka's own loop (pykka 4), for an item pykka queued."""
         try:
