@@ -13,6 +13,8 @@ import dataclasses
 import pytest
 
 from tradenode.actors import CircuitState
+
+# The breaker's state machine and its admissions (private to the breaker): what is checked.
 from tradenode.actors._breaker_state import Admission, CircuitBreaker, FailureKind
 
 
