@@ -417,16 +417,19 @@ class BreakerActor(Actor):
         if broker is not None and broker.is_alive:
             broker.tell(request)
             told = True
+        # Positional, in field order (command, admission, attempt, resolving,
+        # deadline, expires_at, accept_until, resend, presumed): one per request
+        # sent, and keywords cost half as much again.
         store.pending[seq] = _Pending(
             command,
             admission,
             attempt,
             resolving,
-            deadline=deadline,
-            expires_at=deadline,
-            accept_until=accept_until,
-            resend=resend,
-            presumed=presumed,
+            deadline,
+            deadline,
+            accept_until,
+            resend,
+            presumed,
         )
         if not self._timeout_armed:
             # No timer means nothing else is in flight, so this expiry is the

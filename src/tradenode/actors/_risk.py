@@ -58,7 +58,7 @@ _BUY = Side.BUY  # a module alias: reading a member off the enum class costs a P
 Key = tuple[str, str]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Approved:
     order: SubmitOrder
     filled: Decimal = Decimal(0)
@@ -143,7 +143,7 @@ class ApprovedOrders:
         if not self._tally:
             return {}  # nothing open (as between the orders of a closed loop)
         return {
-            key: OpenOrders(buy, sell, count)
+            key: OpenOrders.of(buy, sell, count)
             for key, (buy, sell, count) in self._tally.items()
             if count
         }
@@ -154,10 +154,13 @@ class ApprovedOrders:
         row = self._tally.get(key)
         if row is None:
             row = self._tally[key] = [_ZERO, _ZERO, 0]
-        if order.side is _BUY:
-            row[0] += sign * entry.leaves
+        # The leaves added or taken away, not multiplied by ``sign``: a Decimal
+        # times an int converts the int and multiplies, on every order and fill.
+        side = 0 if order.side is _BUY else 1
+        if sign > 0:
+            row[side] += entry.leaves
         else:
-            row[1] += sign * entry.leaves
+            row[side] -= entry.leaves
         row[2] += sign
         if row[2] == 0:
             del self._tally[key]

@@ -231,6 +231,34 @@ class OpenOrders:
         set_(self, "sell_quantity", _as_decimal(self, "sell_quantity", self.sell_quantity))
         _check_count(self, "count", self.count, minimum=0)
 
+    @classmethod
+    def of(cls, buy_quantity: Decimal, sell_quantity: Decimal, count: int) -> OpenOrders:
+        """``OpenOrders(buy_quantity, sell_quantity, count)``, for the risk guard's
+        tally, which builds one per key per decision.
+
+        When every figure is already what ``__post_init__`` would leave it as (a
+        finite, non-negative ``Decimal`` for each side, an int >= 0 for the count:
+        the usual case) the same checks are made inline and the instance is made
+        without the dataclass ``__init__`` and its call per field; anything else
+        goes through the constructor, which converts or refuses it as ever."""
+        if (
+            type(buy_quantity) is Decimal
+            and type(sell_quantity) is Decimal
+            and type(count) is int
+            and buy_quantity.is_finite()
+            and sell_quantity.is_finite()
+            and buy_quantity >= _ZERO
+            and sell_quantity >= _ZERO
+            and count >= 0
+        ):
+            orders = object.__new__(cls)
+            set_ = object.__setattr__
+            set_(orders, "buy_quantity", buy_quantity)
+            set_(orders, "sell_quantity", sell_quantity)
+            set_(orders, "count", count)
+            return orders
+        return cls(buy_quantity, sell_quantity, count)
+
     def pending(self, side: Side) -> Decimal:
         return self.buy_quantity if side is Side.BUY else self.sell_quantity
 

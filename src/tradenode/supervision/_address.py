@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from .._exceptions import ActorStoppedError, AskTimeoutError
-from ._mail import RUNTIME_ITEM_TYPES, Envelope
+from ._mail import ENVELOPED_TYPES, Envelope
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -34,6 +35,7 @@ class Address:
         "_leave",
         "_lock",
         "_queue",
+        "_stopped",
         "path",
     )
 
@@ -46,7 +48,11 @@ class Address:
         tally, quiescence = cell.tally, cell.system.quiescence
         self._enter = tally.entered.add
         self._leave = functools.partial(quiescence.leave, tally)
-        self._queue = cell.actor_ref.tell
+        # Straight into the cell's inbox, without pykka's envelope: the cell's loop
+        # takes what has none as the runtime's (``Cell._actor_loop_running``).
+        inbox: Any = cell.actor_inbox  # typed by pykka as holding its envelopes only
+        self._queue: Callable[[object], None] = inbox.put
+        self._stopped = cell.actor_stopped.is_set
 
     @property
     def name(self) -> str:
@@ -60,12 +66,19 @@ class Address:
         """Queue ``message``; never blocks, never raises for a stopped actor."""
         # Queued bare (see ``_mail``) unless it could be taken for the runtime's or
         # pykka's own message: ``_mail.needs_envelope``, inlined.
-        if type(message) in RUNTIME_ITEM_TYPES or isinstance(message, tuple):
+        if type(message) in ENVELOPED_TYPES or isinstance(message, tuple):
             item: Any = Envelope(message, None)
         else:
             item = message
-        if not self._put(item):
-            self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
+        # ``_put``, inlined: every message of every order is a tell.
+        with self._lock:
+            if not self._closed:
+                self._enter()
+                if not self._stopped():
+                    self._queue(item)
+                    return
+                self._leave()
+        self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
 
     def ask_future(self, message: Any) -> pykka.Future[Any]:
         """Queue ``message`` and return the future of its reply.
@@ -120,11 +133,11 @@ class Address:
             if self._closed:
                 return False
             self._enter()
-            try:
-                self._queue(item)
-            except pykka.ActorDeadError:
+            if self._stopped():
+                # What pykka's ``ActorRef.tell`` raises ``ActorDeadError`` for.
                 self._leave()
                 return False
+            self._queue(item)
             return True
 
     def close(self) -> None:

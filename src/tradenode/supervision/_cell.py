@@ -19,12 +19,17 @@ import enum
 import itertools
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pykka
+
+# pykka's envelope type, private to it: the loop tells what pykka queued itself
+# apart from what ``Address`` queues, bare (see ``Cell._actor_loop_running``).
+from pykka._envelope import Envelope as PykkaEnvelope
 
 from .._exceptions import ActorStoppedError, SupervisionError
 from ._actor import Actor, ActorContext, Terminated
@@ -192,6 +197,91 @@ class Cell(pykka.ThreadingActor):
         holder.append(self)
 
     # -- pykka hooks -------------------------------------------------------
+
+    def _actor_loop_running(self) -> None:
+        """pykka's loop, less pykka's envelope for what ``Address`` queues.
+
+        ``Address._put`` puts each item in this inbox as itself, without pykka's
+        ``Envelope`` around it or pykka's ``ActorRef.tell`` (which reads the
+        stopped flag, as ``_put`` does, and builds the envelope), and this loop
+        hands it straight to ``on_receive``, skipping pykka's
+        ``_handle_receive`` (four ``isinstance`` tests for its stop and proxy
+        calls, which an item queued by ``Address`` never is: a tell that could
+        be taken for one travels inside the runtime's ``Envelope``, see
+        ``_mail``). What pykka queues itself (its stop, the asks ``_order``
+        makes through the actor ref) arrives in pykka's envelope and takes
+        pykka's own path. A failure escaping ``on_receive`` is handled as
+        pykka's loop handles it. Every message of every order passes here."""
+        get = self.actor_inbox.get
+        is_stopped = self.actor_stopped.is_set
+        on_receive = self.on_receive
+        while not is_stopped():
+            item = get()
+            if type(item) is PykkaEnvelope:
+                self._on_pykka_envelope(item)
+                continue
+            try:
+                on_receive(item)
+            except Exception:  # noqa: BLE001 - as pykka's loop does
+                self._fail_as_pykka_does()
+            except BaseException:  # noqa: BLE001 - as pykka's loop does
+                self._stop_as_pykka_does()
+
+    def _actor_loop_teardown(self) -> None:
+        """pykka's teardown (pykka 4), for the items ``Address`` queued bare too.
+
+        What is left in the inbox once pykka's actor has stopped is never handled.
+        Normally nothing is: a final stop closes the address before pykka's stop
+        is queued. It can be when pykka's actor is stopped behind the runtime's
+        back (``ActorRegistry.stop_all``, which pykka calls when a ``BaseException``
+        escapes an actor's loop): what pykka queued gets pykka's answer, and
+        every other item is dead-lettered, an ask failing with
+        ``ActorStoppedError``, as at a final stop (an order to start is
+        answered as a stopped cell answers it)."""
+        inbox = self.actor_inbox
+        while not inbox.empty():
+            item: object = inbox.get()  # pykka types its inbox as holding its envelopes only
+            if type(item) is Incarnate:
+                item.started.set()  # as ``_on_incarnate`` answers a stopped cell
+            elif type(item) is not PykkaEnvelope:
+                self._dead_letter(item, "actor stopped")
+            else:
+                if item.reply_to is None:
+                    continue
+                if isinstance(item.message, pykka.messages._ActorStop):
+                    item.reply_to.set(None)
+                else:
+                    error = pykka.ActorDeadError(
+                        f"{self.actor_ref} stopped before handling the message"
+                    )
+                    item.reply_to.set_exception((pykka.ActorDeadError, error, None))
+
+    def _on_pykka_envelope(self, envelope: PykkaEnvelope[Any]) -> None:
+        """One turn of pykka's own loop (pykka 4), for an item pykka queued."""
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:
+                logger.info("Exception returned from %s to caller:", self, exc_info=True)
+                envelope.reply_to.set_exception()
+            else:
+                self._fail_as_pykka_does()
+        except BaseException:  # noqa: BLE001 - as pykka's loop does
+            self._stop_as_pykka_does()
+
+    def _fail_as_pykka_does(self) -> None:
+        self._handle_failure(*sys.exc_info())
+        try:
+            self.on_failure(*sys.exc_info())
+        except Exception:  # noqa: BLE001 - as pykka's loop does
+            self._handle_failure(*sys.exc_info())
+
+    def _stop_as_pykka_does(self) -> None:
+        logger.debug("%r in %s. Stopping all actors.", sys.exc_info()[1], self)
+        self._stop()
+        pykka.ActorRegistry.stop_all()
 
     def on_start(self) -> None:
         try:

@@ -8,12 +8,14 @@ items the runtime itself queues, recognised by their *exact* type
 (``RUNTIME_ITEM_TYPES``): an ask (``Envelope``, which carries the future), a
 timer that fired, a death-watch notice, and a supervisor's orders.
 
-Two kinds of user message are still wrapped in an ``Envelope`` by
+Three kinds of user message are still wrapped in an ``Envelope`` by
 ``Address.tell`` (``needs_envelope``), so they reach the behaviour as
 themselves and are never acted on: an instance of one of the runtime's item
-types (nothing outside the runtime makes them), and any tuple, because
-pykka's own messages (its stop, its proxy calls) are named tuples that its
-loop acts on, by ``isinstance``, before the cell ever sees them.
+types (nothing outside the runtime makes them); an instance of pykka's own
+envelope, which is how the cell's loop recognises what pykka itself queued
+(``Address`` puts its items in the inbox without one); and any tuple,
+because pykka's own messages (its stop, its proxy calls) are named tuples
+that pykka's handling acts on, by ``isinstance``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
+# pykka's envelope type, private to it: see ``ENVELOPED_TYPES``.
+from pykka._envelope import Envelope as PykkaEnvelope
+
 if TYPE_CHECKING:
     import pykka
 
     from ._address import Address
 
 __all__ = [
+    "ENVELOPED_TYPES",
     "RUNTIME_ITEM_TYPES",
     "USER_ITEM_TYPES",
     "Envelope",
@@ -101,9 +107,14 @@ RUNTIME_ITEM_TYPES: Final[frozenset[type]] = USER_ITEM_TYPES | {Incarnate, Suspe
 """Every item the runtime queues; anything else in an inbox is a bare tell."""
 
 
+ENVELOPED_TYPES: Final[frozenset[type]] = RUNTIME_ITEM_TYPES | {PykkaEnvelope}
+"""Exact types a user's tell must not travel bare as (tuples aside): the runtime's
+items, and pykka's envelope, which the cell's loop takes for pykka's own item."""
+
+
 def needs_envelope(message: object) -> bool:
     """Whether a tell of ``message`` must travel in an ``Envelope`` (see the module doc).
 
     ``Address.tell`` inlines this test; here it is named, for the reader and the tests.
     """
-    return type(message) in RUNTIME_ITEM_TYPES or isinstance(message, tuple)
+    return type(message) in ENVELOPED_TYPES or isinstance(message, tuple)
