@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -150,3 +151,13 @@ def place_directly(venue: BinanceVenue, clock: ManualClock, order: SubmitOrder) 
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
+
+
+def wait_until_held(venue: BinanceVenue, endpoint: str, timeout: float = 10.0) -> None:
+    """Until the venue holds a request to ``endpoint`` (a ``delay_requests`` knob)."""
+    # The held requests show only on the venue's admin view ("faults"): read it directly.
+    faults = venue._faults
+    deadline = time.monotonic() + timeout
+    while endpoint not in faults.pending()["holding"]:
+        assert time.monotonic() < deadline, f"the venue never held {endpoint}"
+        time.sleep(0.01)  # sleep-ok: polls the venue's held requests (no event), bounded

@@ -38,6 +38,7 @@ from ._binance_helpers import (
     limit,
     market,
     venue_clock,
+    wait_until_held,
 )
 from ._node_helpers import Scripted
 
@@ -296,6 +297,9 @@ def test_requests_are_in_flight_at_once_a_slow_one_holds_nothing_back(
 ) -> None:
     venue.delay_requests(1, 2.0, endpoints=["POST order"])
     slow = h.do(market(Side.BUY, "0.1"))
+    # The two placements are separate tasks on the session's thread, started in
+    # either order: the fast one goes once the venue holds the slow one.
+    wait_until_held(venue, "POST order")
     fast = h.do(market(Side.BUY, "0.1", "ETHUSDT"))
     h.wait_status(fast, OrderStatus.FILLED)
     assert h.order(slow).status is OrderStatus.SUBMITTED

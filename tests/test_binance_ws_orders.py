@@ -11,7 +11,6 @@ never sent twice.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -39,7 +38,7 @@ from tradenode.supervision import (
 )
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue
 
-from ._binance_helpers import BinanceHarness, limit, market, venue_clock
+from ._binance_helpers import BinanceHarness, limit, market, venue_clock, wait_until_held
 
 D = Decimal
 K = SupervisionEventKind
@@ -142,16 +141,6 @@ def event(kind: SupervisionEventKind, generation: int) -> Any:
         and e.path == BROKER
         and e.generation == generation
     )
-
-
-def wait_until_held(venue: BinanceVenue, endpoint: str, timeout: float = 10.0) -> None:
-    """Until the venue holds a request to ``endpoint`` (a ``delay_requests`` knob)."""
-    # The held requests show only on the venue's admin view ("faults"): read it directly.
-    faults = venue._faults
-    deadline = time.monotonic() + timeout
-    while endpoint not in faults.pending()["holding"]:
-        assert time.monotonic() < deadline, f"the venue never held {endpoint}"
-        time.sleep(0.01)  # sleep-ok: polls the venue's held requests (no event), bounded
 
 
 def assert_placed_once(h: BinanceHarness) -> None:
