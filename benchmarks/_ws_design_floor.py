@@ -44,14 +44,18 @@ import trio_websocket
 
 from tradenode.supervision import TrioThread
 
+from . import _floor
 from ._binance import ED25519_API_KEY, Ed25519Key
 from ._common import perf_ns, wait_event
 
 
-class _Order:
+class _Order(_floor._Order):
+    """An order for ``_floor``'s forwarding actors (risk, breaker), with its params."""
+
     __slots__ = ("params",)
 
     def __init__(self, params: Sequence[tuple[str, str]]) -> None:
+        super().__init__(0)
         self.params = params
 
 
@@ -72,22 +76,6 @@ class _Go:
     def __init__(self, params: Sequence[tuple[str, str]]) -> None:
         self.params = params
         self.done = threading.Event()
-
-
-class _Forward(pykka.ThreadingActor):
-    """risk / breaker: pass orders on; the breaker swallows the reply."""
-
-    use_daemon_thread = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.next: pykka.ActorRef[Any] | None = None
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Order):
-            assert self.next is not None
-            self.next.tell(message)
-        return None
 
 
 class _Oms(pykka.ThreadingActor):
@@ -256,9 +244,9 @@ class WsDesignFloor:
     def __enter__(self) -> WsDesignFloor:
         self.link.thread.start(self.link.serve)
         strategy = _Strategy.start()
-        risk = _Forward.start()
+        risk = _floor._Forward.start()
         oms = _Oms.start(self.durable)
-        breaker = _Forward.start()
+        breaker = _floor._Forward.start()
         broker = _Broker.start(self.link)
         self.actors = [strategy, risk, oms, breaker, broker]
         self.strategy = strategy

@@ -203,33 +203,19 @@ def _compare(
                     raise RuntimeError(run.error)
                 return run.stamped - run.started
 
-            def bare_ws_round(kind: str) -> int:
+            def ws_round(client: BareWsClient | WsDesignFloor, tag: str, kind: str) -> int:
+                """One order.place from a bare WebSocket client or through the design floor."""
                 nonlocal n
                 n += 1
-                coid = f"bws{n}"
+                coid = f"{tag}{n}"
                 if kind == "accepted":
-                    elapsed, answer = bare_ws.order(limit_params(coid, "BUY", RESTING_PRICE))
+                    elapsed, answer = client.order(limit_params(coid, "BUY", RESTING_PRICE))
                     expected = "NEW"
                 else:
-                    elapsed, answer = bare_ws.order(market_params(coid, _side(n).value))
+                    elapsed, answer = client.order(market_params(coid, _side(n).value))
                     expected = "FILLED"
                 if answer.get("status") != 200 or answer["result"].get("status") != expected:
-                    raise RuntimeError(f"bare WebSocket round {n}: {answer}")
-                _settle(bare_rest, kind, coid)
-                return elapsed
-
-            def design_round(kind: str) -> int:
-                nonlocal n
-                n += 1
-                coid = f"dfl{n}"
-                if kind == "accepted":
-                    elapsed, answer = design.order(limit_params(coid, "BUY", RESTING_PRICE))
-                    expected = "NEW"
-                else:
-                    elapsed, answer = design.order(market_params(coid, _side(n).value))
-                    expected = "FILLED"
-                if answer.get("status") != 200 or answer["result"].get("status") != expected:
-                    raise RuntimeError(f"design floor round {n}: {answer}")
+                    raise RuntimeError(f"{tag} round {n}: {answer}")
                 _settle(bare_rest, kind, coid)
                 return elapsed
 
@@ -252,8 +238,8 @@ def _compare(
 
             sides: dict[str, Callable[[str], int]] = {
                 "node": node_round,
-                "design": design_round,
-                "bare_ws": bare_ws_round,
+                "design": lambda kind: ws_round(design, "dfl", kind),
+                "bare_ws": lambda kind: ws_round(bare_ws, "bws", kind),
                 "bare_rest": bare_rest_round,
             }
             for kind in ("accepted", "fill"):
