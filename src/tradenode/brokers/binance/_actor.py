@@ -960,6 +960,18 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         first, tracked.accept_told = not tracked.accept_told, True
         return first
 
+    def _tell_first_accept(self, order: BinanceOrder) -> None:
+        """Tell the OMS the order is accepted unless it has heard so already."""
+        if self._first_accept(order.client_order_id):
+            self.reports_to.tell(
+                OrderAccepted(
+                    client_order_id=order.client_order_id,
+                    venue=self.name,
+                    venue_order_id=str(order.order_id),
+                    ts_ns=self.context.now_ns(),
+                )
+            )
+
     def _on_answered(self, answered: _Answered) -> None:
         """The bookkeeping of a placement the session's thread has already answered
         (``_PlacementAnswer``): the same state changes ``_map_done`` makes for an
@@ -978,15 +990,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                     self._note_forwarded(fill, trade_id, order.symbol)
             else:
                 # As ``_map_done`` tells an accepted order, after the reply instead of before.
-                if self._first_accept(order.client_order_id):
-                    self.reports_to.tell(
-                        OrderAccepted(
-                            client_order_id=order.client_order_id,
-                            venue=self.name,
-                            venue_order_id=str(order.order_id),
-                            ts_ns=self.context.now_ns(),
-                        )
-                    )
+                self._tell_first_accept(order)
                 for trade_id, fill in answered.fills:
                     self._forward_fill(fill, trade_id, order.symbol)
             self._forget_settled()
@@ -1017,15 +1021,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             order = parse_order(last.body, broker=self.name)
             self._note_order(order)
             self.link.client_ids[(order.symbol, order.order_id)] = order.client_order_id
-            if self._first_accept(order.client_order_id):
-                self.reports_to.tell(
-                    OrderAccepted(
-                        client_order_id=order.client_order_id,
-                        venue=self.name,
-                        venue_order_id=str(order.order_id),
-                        ts_ns=self.context.now_ns(),
-                    )
-                )
+            self._tell_first_accept(order)
             for trade_id, fill in placement_fills(self.name, order, last.body):
                 self._forward_fill(fill, trade_id, order.symbol)
             reply = BrokerReply(request.seq, Outcome.OK)
@@ -1100,15 +1096,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         placed = parse_order(body["newOrderResponse"], broker=self.name)
         self.link.client_ids[(placed.symbol, placed.order_id)] = placed.client_order_id
         self._note_order(placed)
-        if self._first_accept(placed.client_order_id):
-            self.reports_to.tell(
-                OrderAccepted(
-                    client_order_id=placed.client_order_id,
-                    venue=self.name,
-                    venue_order_id=str(placed.order_id),
-                    ts_ns=self.context.now_ns(),
-                )
-            )
+        self._tell_first_accept(placed)
         return BrokerReply(request.seq, Outcome.OK)
 
     def _on_error(

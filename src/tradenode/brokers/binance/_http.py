@@ -31,8 +31,9 @@ transport, as ``httpx``'s did.
 
 from __future__ import annotations
 
+import contextlib
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -121,19 +122,10 @@ class RestTransport:
             port=self._port,
             target=self._prefix + target.encode(),
         )
-        try:
+        with _converted(method, target, self._timeout, self._broker):
             response = await self._pool.request(
                 method, url, headers=headers, extensions=self._timeouts
             )
-        except _TIMEOUTS as exc:
-            raise BrokerTimeoutError(
-                f"{method} {_path(target)}: no answer within {self._timeout}s",
-                broker=self._broker,
-            ) from exc
-        except _FAILURES as exc:
-            raise BrokerConnectionError(
-                f"{method} {_path(target)}: {type(exc).__name__}", broker=self._broker
-            ) from exc
         return HttpAnswer(
             response.status,
             {
@@ -171,17 +163,8 @@ class HttpxTransport:
 
     async def request(self, method: str, target: str, api_key: str | None) -> HttpAnswer:
         headers = {} if api_key is None else {"X-MBX-APIKEY": api_key}
-        try:
+        with _converted(method, target, self._timeout, self._broker):
             response = await self._client.request(method, target, headers=headers)
-        except _TIMEOUTS as exc:
-            raise BrokerTimeoutError(
-                f"{method} {_path(target)}: no answer within {self._timeout}s",
-                broker=self._broker,
-            ) from exc
-        except _FAILURES as exc:
-            raise BrokerConnectionError(
-                f"{method} {_path(target)}: {type(exc).__name__}", broker=self._broker
-            ) from exc
         return HttpAnswer(
             response.status_code,
             {key.lower(): value for key, value in response.headers.items()},
@@ -209,6 +192,22 @@ def open_rest_transport(
         connect_timeout=connect_timeout,
         max_connections=max_connections,
     )
+
+
+@contextlib.contextmanager
+def _converted(method: str, target: str, timeout: float, broker: str) -> Iterator[None]:
+    """Either transport's failures as ours: no answer in time, or anything else between
+    us and the venue. The message names the path, never the (signed) query."""
+    try:
+        yield
+    except _TIMEOUTS as exc:
+        raise BrokerTimeoutError(
+            f"{method} {_path(target)}: no answer within {timeout}s", broker=broker
+        ) from exc
+    except _FAILURES as exc:
+        raise BrokerConnectionError(
+            f"{method} {_path(target)}: {type(exc).__name__}", broker=broker
+        ) from exc
 
 
 def _path(target: str) -> str:
