@@ -43,9 +43,12 @@ def resting_bids(node: Node) -> dict[str, list[str]]:
 
 
 def run_cycles(node: Node, clock: ManualClock, count: int) -> None:
+    """Move the clock in steps, each one's work done (the strategy's timers, the bids
+    they place, the venue's ticks) before the next: an ask to the OMS alone would
+    return before a bid still on its way from the strategy through the risk guard."""
     for _ in range(count):
         clock.advance(0.1)
-        node.oms.ask(GetOpenOrders())
+        node.system.wait_quiescent()
 
 
 def test_a_restarted_example_strategy_keeps_its_resting_bids_instead_of_adding_more() -> None:
