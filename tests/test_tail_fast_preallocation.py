@@ -4,35 +4,11 @@ to make durable; what is on disk still reads back exactly, before and after a cr
 from __future__ import annotations
 
 import shutil
-import struct
 from pathlib import Path
 
 from tradenode.journal import FsyncPolicy, Journal, verify_journal
 
-HEADER = 8
-FRAME = struct.Struct("<IIQ")
-
-
-def payload(i: int, size: int = 200) -> bytes:
-    return f"record-{i:06d}-".encode().ljust(size, b".")
-
-
-def segments(directory: Path) -> list[Path]:
-    return sorted(directory.glob("segment-*.tnj"))
-
-
-def records_end(path: Path) -> tuple[int, list[int]]:
-    """The offset after the last record of a segment file, and the records' seqs; zeros
-    after the records (written ahead) end the walk."""
-    data = path.read_bytes()
-    offset, seqs = HEADER, []
-    while offset + FRAME.size <= len(data):
-        length, _crc, seq = FRAME.unpack_from(data, offset)
-        if seq == 0:
-            break
-        seqs.append(seq)
-        offset += FRAME.size + length
-    return offset, seqs
+from ._segment_helpers import FRAME, payload, records_end, segments
 
 
 def test_records_overwrite_zeros_written_ahead_which_close_cuts_off(tmp_path: Path) -> None:

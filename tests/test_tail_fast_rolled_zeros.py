@@ -5,36 +5,15 @@ anything else after its records is still corruption, and a missing record still 
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import pytest
 
 from tradenode.journal import CorruptJournalError, FsyncPolicy, Journal, verify_journal
 
-HEADER = 8
-FRAME = struct.Struct("<IIQ")
+from ._segment_helpers import FRAME, payload, records_end, segments
+
 SEGMENT_BYTES = 4096
-
-
-def payload(i: int, size: int = 200) -> bytes:
-    return f"record-{i:06d}-".encode().ljust(size, b".")
-
-
-def segments(directory: Path) -> list[Path]:
-    return sorted(directory.glob("segment-*.tnj"))
-
-
-def records_end(path: Path) -> tuple[int, list[int]]:
-    data = path.read_bytes()
-    offset, seqs = HEADER, []
-    while offset + FRAME.size <= len(data):
-        length, _crc, seq = FRAME.unpack_from(data, offset)
-        if seq == 0:
-            break
-        seqs.append(seq)
-        offset += FRAME.size + length
-    return offset, seqs
 
 
 def build(directory: Path, count: int = 60) -> list[Path]:

@@ -5,34 +5,13 @@ exactly, and a spare left by a crash is removed at the next open."""
 from __future__ import annotations
 
 import shutil
-import struct
 from pathlib import Path
 
 from tradenode.journal import FsyncPolicy, Journal, verify_journal
 
-HEADER = 8
-FRAME = struct.Struct("<IIQ")
+from ._segment_helpers import HEADER, payload, records_end, segments
+
 SPARE = "segment-next.tnj.spare"
-
-
-def payload(i: int, size: int = 200) -> bytes:
-    return f"record-{i:06d}-".encode().ljust(size, b".")
-
-
-def segments(directory: Path) -> list[Path]:
-    return sorted(directory.glob("segment-*.tnj"))
-
-
-def records_end(path: Path) -> tuple[int, list[int]]:
-    data = path.read_bytes()
-    offset, seqs = HEADER, []
-    while offset + FRAME.size <= len(data):
-        length, _crc, seq = FRAME.unpack_from(data, offset)
-        if seq == 0:
-            break
-        seqs.append(seq)
-        offset += FRAME.size + length
-    return offset, seqs
 
 
 def test_an_open_journal_has_the_next_segment_ready_and_close_removes_it(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ and what is on disk reads back exactly."""
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import pytest
@@ -15,25 +14,9 @@ from tradenode.journal import FsyncPolicy, Journal, verify_journal
 # commits that still had to write zeros themselves.
 from tradenode.journal import _storage as storage
 
-HEADER = 8
-FRAME = struct.Struct("<IIQ")
+from ._segment_helpers import payload, records_end
+
 AHEAD = 4096
-
-
-def payload(i: int, size: int = 200) -> bytes:
-    return f"record-{i:06d}-".encode().ljust(size, b".")
-
-
-def records_end(path: Path) -> tuple[int, list[int]]:
-    data = path.read_bytes()
-    offset, seqs = HEADER, []
-    while offset + FRAME.size <= len(data):
-        length, _crc, seq = FRAME.unpack_from(data, offset)
-        if seq == 0:
-            break
-        seqs.append(seq)
-        offset += FRAME.size + length
-    return offset, seqs
 
 
 @pytest.mark.parametrize("policy", [FsyncPolicy.group(), FsyncPolicy.EVERY_RECORD])
