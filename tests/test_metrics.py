@@ -142,6 +142,26 @@ def test_journal_lag_and_drift_are_served(tmp_path: Any) -> None:
         assert "tradenode_position_drift" not in samples  # no drift: no series
 
 
+def test_a_failed_background_snapshot_is_counted_in_the_metrics(tmp_path: Any) -> None:
+    """A snapshot that fails is only logged and counted by the journal (the node goes on):
+    the count is served, so an operator sees restarts growing longer before one happens."""
+    journal = f"journal: {{path: '{tmp_path}/j', fsync: group}}\n"
+    with running_node(METRICS + journal) as h:
+        url = h.node.observability.metrics_url
+        assert url is not None and h.node.journal is not None
+        coid = h.do(lambda ctx: ctx.submit_order("BTCUSDT", Side.BUY, D("0.1"), venue="paper"))
+        h.wait_status(coid, OrderStatus.FILLED)
+        h.sync()
+        assert value(scrape(url), "tradenode_journal_snapshot_failures_total") == 0
+
+        def unwritable() -> bytes:
+            raise OSError(28, "No space left on device")
+
+        h.node.journal.write_snapshot_later(h.node.journal.stats().last_seq, unwritable)
+        h.node.journal.latest_snapshot()  # waits for what was handed over
+        assert value(scrape(url), "tradenode_journal_snapshot_failures_total") == 1
+
+
 def test_metrics_refuse_a_remote_bind_unless_allowed() -> None:
     with pytest.raises(ConfigError, match="allow_remote"):
         parse_config("metrics: {host: 0.0.0.0, port: 0}\n")

@@ -216,6 +216,12 @@ class NodeCollector(Collector):
         for name, value, text in (
             ("tradenode_journal_appended", stats.appended, "Records appended since open."),
             ("tradenode_journal_fsyncs", stats.fsyncs, "fsync calls since open."),
+            (
+                "tradenode_journal_snapshot_failures",
+                journal.snapshot_failures,
+                "Background snapshots that failed since open (each logged at ERROR): replay"
+                " starts from an older snapshot, so restarts grow longer until one succeeds.",
+            ),
         ):
             counter = CounterMetricFamily(name, text)
             counter.add_metric([], value)
