@@ -191,6 +191,30 @@ def test_tls_with_a_self_signed_certificate_verified_as_its_own_ca(
             httpx.get(url.replace("https://", "http://") + "/v1/risk", timeout=10)
 
 
+def test_approvals_reach_a_tls_node_with_its_certificate_as_ca(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """``tradenode approvals`` takes ``--cacert`` as ``tradenode ctl`` does: a node serving
+    HTTPS with its own certificate is reachable, and without the CA it is refused."""
+    cert, key = _self_signed(tmp_path)
+    config_file = tmp_path / "node.yaml"
+    config_file.write_text(
+        BASE.format(journal=tmp_path / "journal")
+        + f"  tls_certfile: {cert}\n  tls_keyfile: {key}\n"
+    )
+    env = {"TRADENODE_TOKEN": TOKEN, "T_TOKEN": TOKEN}
+    with running(config_file, clock) as node:
+        url = node.control_url
+        assert url is not None and url.startswith("https://")
+        listed = CliRunner().invoke(
+            main, ["approvals", "--url", url, "--cacert", str(cert), "list", "--json"], env=env
+        )
+        assert listed.exit_code == 0, listed.output
+        assert json.loads(listed.output) == []
+        refused = CliRunner().invoke(main, ["approvals", "--url", url, "list"], env=env)
+        assert refused.exit_code != 0 and "cannot reach" in refused.output
+
+
 # -- what the config allows ----------------------------------------------------------------------
 
 

@@ -48,7 +48,7 @@ _NO_NODE = (
 class _Remote:
     """A running node reached through its control API."""
 
-    target: Any  # control._ctl._Target
+    target: Any  # control.ControlClient (imported with httpx, only when used)
 
 
 @click.group("approvals")
@@ -66,17 +66,30 @@ class _Remote:
     show_default=True,
     help="The environment variable holding the control API token.",
 )
+@click.option(
+    "--cacert",
+    "ca_file",
+    type=click.Path(dir_okay=False),
+    envvar="TRADENODE_CACERT",
+    help="A CA file (PEM) to verify an https node's certificate with (e.g. its own "
+    "self-signed certificate), as for `tradenode ctl`.",
+)
 @click.pass_context
 def approvals_group(
-    ctx: click.Context, url: str | None, config_path: str | None, token_env: str
+    ctx: click.Context,
+    url: str | None,
+    config_path: str | None,
+    token_env: str,
+    ca_file: str | None,
 ) -> None:
     """Orders waiting for a person's approval (execution modes SEMI_AUTO and MANUAL)."""
     if ctx.obj is None and (url or config_path):
         # The control API's client; imported only on this path (httpx).
-        from .control._ctl import _resolve_url, _Target  # noqa: PLC0415
+        from .control._ctl import ControlClient, resolve_control_url  # noqa: PLC0415
 
         token = os.environ.get(token_env) or None
-        ctx.obj = _Remote(_Target(_resolve_url(url, config_path), token, False))
+        client = ControlClient(resolve_control_url(url, config_path), token, False, ca_file=ca_file)
+        ctx.obj = _Remote(client)
 
 
 @approvals_group.command("list")

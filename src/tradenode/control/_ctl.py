@@ -400,8 +400,3 @@ def reject(target: ControlClient, approval_id: str, reason: str | None) -> None:
 def snapshot(target: ControlClient) -> None:
     """Snapshot the OMS journal now."""
     _show(target, target.call("POST", "/v1/journal/snapshot"))
-
-
-# The names ``tradenode approvals`` imported first.
-_Target = ControlClient
-_resolve_url = resolve_control_url
