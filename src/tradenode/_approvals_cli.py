@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .actors._approvals import ApprovalLog
+from .control._cli_options import cacert_option
 
 if TYPE_CHECKING:
     from ._node import Node
@@ -66,14 +67,7 @@ class _Remote:
     show_default=True,
     help="The environment variable holding the control API token.",
 )
-@click.option(
-    "--cacert",
-    "ca_file",
-    type=click.Path(dir_okay=False),
-    envvar="TRADENODE_CACERT",
-    help="A CA file (PEM) to verify an https node's certificate with (e.g. its own "
-    "self-signed certificate), as for `tradenode ctl`.",
-)
+@cacert_option
 @click.pass_context
 def approvals_group(
     ctx: click.Context,

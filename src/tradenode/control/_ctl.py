@@ -24,6 +24,8 @@ import click
 import httpx
 import yaml
 
+from ._cli_options import cacert_option
+
 __all__ = ["ControlClient", "ctl", "resolve_control_url"]
 
 _TIMEOUT = 60.0
@@ -167,14 +169,7 @@ def _expand(text: str) -> str:
     show_default=True,
     help="The environment variable holding the token (actions need one).",
 )
-@click.option(
-    "--cacert",
-    "ca_file",
-    type=click.Path(dir_okay=False),
-    envvar="TRADENODE_CACERT",
-    help="A CA file (PEM) to verify an https node's certificate with (e.g. its own "
-    "self-signed certificate).",
-)
+@cacert_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.pass_context
 def ctl(
