@@ -19,9 +19,10 @@ timed in its own trio thread from building the frame to the parsed answer
 (status NEW for the LIMIT, FILLED for the MARKET: Binance's RESULT answer
 carries the fill). A bare signed httpx client over REST
 (``_binance.BareClient``) is reported next to it. Rounds alternate (node,
-bare WebSocket, bare REST, rotating) and each waits until the node has seen
-the previous round's order settle, so no side inherits another's background
-work. The node runs once with the journal off and once with group commit
+bare WebSocket, bare REST, rotating) and each ends, off the clock, once the
+node has handled the account's events for the round's order (``_node_settled``):
+the node reads every order's events on the account, the bare clients' too, so
+no side inherits another's background work. The node runs once with the journal off and once with group commit
 (``group:2ms:256``, the default); the issue's target (<= 1.25x the bare
 client) is applied to both.
 
@@ -39,6 +40,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tradenode import Node
 from tradenode.actors import Strategy
 from tradenode.messages import (
     Message,
@@ -201,6 +203,8 @@ def _compare(
                 wait_event(run.done, 60, f"the node's {kind} round {n}")
                 if run.error is not None:
                     raise RuntimeError(run.error)
+                assert node is not None
+                _node_settled(node)
                 return run.stamped - run.started
 
             def ws_round(client: BareWsClient | WsDesignFloor, tag: str, kind: str) -> int:
@@ -217,6 +221,8 @@ def _compare(
                 if answer.get("status") != 200 or answer["result"].get("status") != expected:
                     raise RuntimeError(f"{tag} round {n}: {answer}")
                 _settle(bare_rest, kind, coid)
+                if node is not None:
+                    _node_settled(node)
                 return elapsed
 
             def bare_rest_round(kind: str) -> int:
@@ -234,6 +240,8 @@ def _compare(
                 if answer.get("status") not in ("NEW", "FILLED"):
                     raise RuntimeError(f"bare REST round {n}: {answer}")
                 _settle(bare_rest, kind, coid)
+                if node is not None:
+                    _node_settled(node)
                 return elapsed
 
             sides: dict[str, Callable[[str], int]] = {
@@ -266,6 +274,24 @@ def _settle(client: BareClient, kind: str, coid: str) -> None:
     """Off the clock: cancel a bare client's resting order, so the book stays as it was."""
     if kind == "accepted":
         client.signed("DELETE", "/api/v3/order", [("symbol", SYMBOL), ("origClientOrderId", coid)])
+
+
+#: Off the clock after each round of the node's phase: long enough for the venue's
+#: account events for the round's order (another process, over loopback) to reach
+#: the node, whose handling of them the quiescence wait then covers.
+SETTLE_SECONDS = 0.002
+
+
+def _node_settled(node: Node) -> None:
+    """Off the clock: the node has handled the account's events for the order just
+    placed, the bare clients' too (it reads every order on the account, as a node
+    sharing an account with another client does), so that the next round, whichever
+    side it is, does not share the GIL with that work. The node cannot be asked for
+    an unknown order's events (it ignores them, having nothing to apply them to), so
+    it is given time for them to arrive, then waited for until quiescent."""
+    node.system.wait_quiescent(60)
+    time.sleep(SETTLE_SECONDS)
+    node.system.wait_quiescent(60)
 
 
 def run(options: Options) -> list[dict[str, Any]]:
