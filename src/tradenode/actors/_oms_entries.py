@@ -82,6 +82,7 @@ __all__ = [
     "decode_entry",
     "encode_call",
     "encode_entry",
+    "encode_message_call",
     "entry_to_dict",
     "message_to_dict",
 ]
@@ -605,6 +606,35 @@ def encode_call(kind: EntryKind, ts_ns: int, fields: Mapping[str, Any]) -> bytes
     return encode_entry(JournalEntry(kind=kind, ts_ns=ts_ns, **fields))
 
 
+def encode_message_call(kind: EntryKind, ts_ns: int, message: Message) -> bytes:
+    """``encode_call(kind, ts_ns, {"message": message})``: the same bytes and the same errors.
+
+    For the records of every order that carry a message (its intent's
+    ``REGISTER``, each venue ``REPORT``): the OMS calls this directly rather
+    than through keyword arguments, which built two mappings per record (the
+    OMS's and the journal's) only for ``encode_call`` to look the kind and the
+    field up again. It checks what ``encode_call``'s quick path checks (the
+    kind takes this exact message type, a timestamp in range, the size);
+    anything else goes through ``encode_call``, which raises its usual errors.
+    """
+    accepted = _MESSAGE_CALLS.get(kind._value_) if type(kind) is EntryKind else None
+    if (
+        accepted is not None
+        and type(message) in accepted
+        and type(ts_ns) is int
+        and 0 <= ts_ns <= _MAX_TS_NS
+    ):
+        try:
+            data: bytes | None = _PACKERS.pack(
+                [ENTRY_FORMAT_VERSION, kind._value_, ts_ns, _encode_message(message)]
+            )
+        except (TypeError, ValueError):
+            data = None  # the full path raises the error, naming the field
+        if data is not None and len(data) <= MAX_ENTRY_BYTES:
+            return data
+    return encode_call(kind, ts_ns, {"message": message})
+
+
 def _fast_message_call(
     kind: EntryKind, accepted: frozenset[type[Message]]
 ) -> Callable[[int, Mapping[str, Any]], bytes | None]:
@@ -652,14 +682,16 @@ def _fast_arrival_call(ts_ns: int, fields: Mapping[str, Any]) -> bytes | None:
 
 
 _FastCall = Callable[[int, Mapping[str, Any]], bytes | None]
+_REGISTER_TYPES: Final[frozenset[type[Message]]] = frozenset({SubmitOrder})
+_REPORT_TYPE_SET: Final[frozenset[type[Message]]] = frozenset(_REPORT_TYPES)
 
 #: Per kind's value: its quick encoder and how many fields a call of it has.
 _FAST_CALLS: Final[Mapping[str, tuple[_FastCall, int]]] = {
     EntryKind.REGISTER.value: (
-        _fast_message_call(EntryKind.REGISTER, frozenset({SubmitOrder})),
+        _fast_message_call(EntryKind.REGISTER, _REGISTER_TYPES),
         1,
     ),
-    EntryKind.REPORT.value: (_fast_message_call(EntryKind.REPORT, frozenset(_REPORT_TYPES)), 1),
+    EntryKind.REPORT.value: (_fast_message_call(EntryKind.REPORT, _REPORT_TYPE_SET), 1),
     EntryKind.SUBMITTED.value: (_fast_order_call(EntryKind.SUBMITTED), 1),
     EntryKind.PENDING_CANCEL.value: (_fast_order_call(EntryKind.PENDING_CANCEL), 1),
     EntryKind.PENDING_REPLACE.value: (_fast_order_call(EntryKind.PENDING_REPLACE), 1),
@@ -667,6 +699,13 @@ _FAST_CALLS: Final[Mapping[str, tuple[_FastCall, int]]] = {
     EntryKind.ARRIVAL.value: (_fast_arrival_call, 2),
 }
 _NO_FAST_CALL: Final[tuple[None, int]] = (None, 0)
+
+#: Per kind's value: the message types ``encode_message_call`` writes itself (as
+#: ``_FAST_CALLS`` does for a call of that kind).
+_MESSAGE_CALLS: Final[Mapping[str, frozenset[type[Message]]]] = {
+    EntryKind.REGISTER.value: _REGISTER_TYPES,
+    EntryKind.REPORT.value: _REPORT_TYPE_SET,
+}
 
 
 # Decoding ---------------------------------------------------------------------------
