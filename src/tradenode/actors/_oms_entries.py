@@ -395,12 +395,12 @@ _SPECS: Final[
 # Every journaled call carries a message, so the message codec's encoder is the
 # OMS's largest journaling cost. It walks each field in Python, re-checking what
 # construction already checked. ``_encode_message`` writes the very same bytes
-# with one C call fetching the fields and msgpack's C packer writing them; only
-# decimal and enum fields are converted in Python. Anything the packer cannot
-# write exactly as the codec would (a subclass, a nested message, a string that
-# is not UTF-8, an integer out of range) sends the message down the codec's own
-# path, which refuses it naming the field. A test pins equal bytes for every
-# registered message type.
+# with one expression per message class (``_shape_of``) reading the fields and
+# msgpack's C packer writing them; only decimal and enum fields are converted in
+# Python. Anything the packer cannot write exactly as the codec would (a
+# subclass, a nested message, a string that is not UTF-8, an integer out of
+# range) sends the message down the codec's own path, which refuses it naming
+# the field. A test pins equal bytes for every registered message type.
 
 
 def _decimal_ext(value: object) -> msgpack.ExtType:
