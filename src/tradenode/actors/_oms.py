@@ -241,7 +241,7 @@ class OmsActor(Actor):
             answer = self._receive(message)
         finally:
             if journal is not None:
-                journal.flush()  # what ``_record_with_next`` deferred, even if the handler raised
+                journal.flush()  # what ``record_*with_next`` deferred, even if the handler raised
         if self.state.parents and isinstance(message, Message | RiskDenied):
             self.store.parents.touched(self, message)
         if journal is not None and self._kill is None:
@@ -403,13 +403,6 @@ class OmsActor(Actor):
         journal = self.store.journal
         return 0 if journal is None else journal.record(kind, ts_ns, **fields)
 
-    def _record_with_next(self, kind: EntryKind, ts_ns: int, **fields: Any) -> None:
-        """``_record``, appended with the next record (one append for both; see
-        ``OmsJournal.record_with_next``)."""
-        journal = self.store.journal
-        if journal is not None:
-            journal.record_with_next(kind, ts_ns, **fields)
-
     def _send(self, seq: int, address: Address, message: Any) -> None:
         """Tell ``address`` once record ``seq`` is durable (at once without a journal)."""
         journal = self.store.journal
@@ -442,9 +435,10 @@ class OmsActor(Actor):
             )
             return
         # Appended with the SUBMITTED (or DENIED) that ``_route`` records next
-        # (``_record_with_next``; without a journal there is nothing to record).
-        if self.store.journal is not None:
-            self._record_with_next(EntryKind.REGISTER, now, message=order)
+        # (``record_with_next``; without a journal there is nothing to record).
+        journal = self.store.journal
+        if journal is not None:
+            journal.record_message_with_next(EntryKind.REGISTER, now, order)
         if self.store.quotes:  # without any quote there is no arrival price to note
             self._note_arrival(order.client_order_id, order.venue, order.symbol, now)
         self._route(order, now)
@@ -901,7 +895,9 @@ class OmsActor(Actor):
                 # failure while telling still journals the state change it follows.
                 if result.applied and isinstance(report, OrderFilled):
                     crash_point("before_fill_journaled")
-                self._record(EntryKind.REPORT, now, message=report)
+                journal = self.store.journal
+                if journal is not None:
+                    journal.record_message(EntryKind.REPORT, now, report)
         self._advance_kill_switch(result)
         if self.store.adoptions and result.applied and isinstance(report, OrderFilled):
             self._complete_adoption(report.client_order_id)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import operator
 import re
 import threading
 import typing
@@ -83,6 +82,7 @@ __all__ = [
     "decode_entry",
     "encode_call",
     "encode_entry",
+    "encode_message_call",
     "entry_to_dict",
     "message_to_dict",
 ]
@@ -395,12 +395,12 @@ _SPECS: Final[
 # Every journaled call carries a message, so the message codec's encoder is the
 # OMS's largest journaling cost. It walks each field in Python, re-checking what
 # construction already checked. ``_encode_message`` writes the very same bytes
-# with one C call fetching the fields and msgpack's C packer writing them; only
-# decimal and enum fields are converted in Python. Anything the packer cannot
-# write exactly as the codec would (a subclass, a nested message, a string that
-# is not UTF-8, an integer out of range) sends the message down the codec's own
-# path, which refuses it naming the field. A test pins equal bytes for every
-# registered message type.
+# with one expression per message class (``_shape_of``) reading the fields and
+# msgpack's C packer writing them; only decimal and enum fields are converted in
+# Python. Anything the packer cannot write exactly as the codec would (a
+# subclass, a nested message, a string that is not UTF-8, an integer out of
+# range) sends the message down the codec's own path, which refuses it naming
+# the field. A test pins equal bytes for every registered message type.
 
 
 def _decimal_ext(value: object) -> msgpack.ExtType:
@@ -444,36 +444,53 @@ _PACKERS: Final = _Packers()
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Shape:
-    """How to write one message class.
+    """How to write one message class: ``encode`` (see ``_shape_of``).
 
     The frame ``[format, tag, version, {field: value, ...}]`` is written as a
     fixed ``prefix`` (everything up to and including the map's header) and
     then the keys and values, packed as one array of alternating keys and
     values whose own header is cut off (``skip`` bytes): a map is its
     header followed by exactly those bytes, so no dict is built per message.
-    ``pairs`` is that array with the keys in place; the values go to the odd
-    slots, fetched all at once by ``values``; ``enums`` and ``decimals`` are
-    the odd slots the packer cannot take as they are.
     """
 
     prefix: bytes
     skip: int
-    pairs: tuple[object, ...]
-    values: Callable[[Any], tuple[Any, ...]]
-    enums: tuple[int, ...]
-    decimals: tuple[int, ...]
+    encode: Callable[[Any], bytes]
+    """The message's frame, or an exception where the packer cannot write a
+    field as it is (``_encode_message`` then takes the codec's own path)."""
 
 
 def _shape_of(cls: type[Message]) -> _Shape:
+    """The class's ``_Shape``, its ``encode`` written for the class's own fields.
+
+    ``encode`` is one expression built per class (as ``dataclasses`` builds
+    ``__init__``): the array of keys and values, each value read by plain
+    attribute access, a decimal field's through ``_decimal_ext`` and an enum
+    field's as its ``_value_`` (``None`` kept where the field may be
+    ``None``), packed by one C call. A loop over the fields (slot lists,
+    ``attrgetter``, an index loop per converted kind) cost ~50% more per
+    message, and every order's records encode three messages. A value of the
+    wrong kind raises here (an enum without ``_value_``, a decimal that is
+    not one) and the codec's path says what is wrong.
+    """
     hints = typing.get_type_hints(cls)
     shape: Any = cls
     names = tuple(field.name for field in dataclasses.fields(shape) if field.init)
-    kinds = []
+    items = []
     for name in names:
+        if not name.isidentifier():  # never for a dataclass field; the source below relies on it
+            raise ValueError(f"{cls.__name__}: field name {name!r}")
         hint = hints[name]
         options = [arg for arg in typing.get_args(hint) if arg is not type(None)] or [hint]
-        kinds.append(options[0] if len(options) == 1 else None)
-    getter = operator.attrgetter(*names)
+        kind = options[0] if len(options) == 1 else None
+        value = f"m.{name}"
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            value = f"m.{name}._value_"
+        elif kind is Decimal:
+            value = f"_decimal_ext(m.{name})"
+        if value != f"m.{name}" and type(None) in typing.get_args(hint):
+            value = f"(None if m.{name} is None else {value})"
+        items.append(f"{name!r}, {value}")
     pairs = tuple(item for name in names for item in (name, None))
     # The array's header is what packing Nones (one byte each) adds to their count.
     skip = len(msgpack.packb([None] * len(pairs))) - len(pairs)
@@ -482,18 +499,16 @@ def _shape_of(cls: type[Message]) -> _Shape:
     assert as_map.endswith(body)
     tag, version = DEFAULT_REGISTRY.tag_of(cls), DEFAULT_REGISTRY.version_of(cls)
     frame_head = msgpack.packb([MESSAGE_FORMAT_VERSION, tag, version, {}])[:-1]  # less the {}
-    return _Shape(
-        prefix=frame_head + as_map[: len(as_map) - len(body)],
-        skip=skip,
-        pairs=pairs,
-        values=getter if len(names) > 1 else lambda message: (getter(message),),
-        enums=tuple(
-            2 * i + 1
-            for i, kind in enumerate(kinds)
-            if isinstance(kind, type) and issubclass(kind, enum.Enum)
-        ),
-        decimals=tuple(2 * i + 1 for i, kind in enumerate(kinds) if kind is Decimal),
-    )
+    prefix = frame_head + as_map[: len(as_map) - len(body)]
+    source = f"def encode(m):\n    return _prefix + _PACKERS.pack([{', '.join(items)}])[_skip:]\n"
+    scope: dict[str, Any] = {
+        "_prefix": prefix,
+        "_skip": skip,
+        "_PACKERS": _PACKERS,
+        "_decimal_ext": _decimal_ext,
+    }
+    exec(source, scope)  # source built above from the class's own field names
+    return _Shape(prefix=prefix, skip=skip, encode=scope["encode"])
 
 
 _SHAPES: Final[dict[type[Message], _Shape]] = {cls: _shape_of(cls) for cls in DEFAULT_REGISTRY}
@@ -504,17 +519,7 @@ def _encode_message(message: Message) -> bytes:
     shape = _SHAPES.get(type(message))
     if shape is not None:
         try:
-            pairs: list[Any] = list(shape.pairs)
-            pairs[1::2] = shape.values(message)
-            for index in shape.enums:
-                value = pairs[index]
-                if value is not None:
-                    pairs[index] = value._value_
-            for index in shape.decimals:
-                value = pairs[index]
-                if value is not None:
-                    pairs[index] = _decimal_ext(value)
-            data = shape.prefix + _PACKERS.pack(pairs)[shape.skip :]
+            data = shape.encode(message)
         except (AttributeError, TypeError, ValueError, OverflowError):
             pass  # the codec's own path says what is wrong, naming the field
         else:
@@ -601,6 +606,35 @@ def encode_call(kind: EntryKind, ts_ns: int, fields: Mapping[str, Any]) -> bytes
     return encode_entry(JournalEntry(kind=kind, ts_ns=ts_ns, **fields))
 
 
+def encode_message_call(kind: EntryKind, ts_ns: int, message: Message) -> bytes:
+    """``encode_call(kind, ts_ns, {"message": message})``: the same bytes and the same errors.
+
+    For the records of every order that carry a message (its intent's
+    ``REGISTER``, each venue ``REPORT``): the OMS calls this directly rather
+    than through keyword arguments, which built two mappings per record (the
+    OMS's and the journal's) only for ``encode_call`` to look the kind and the
+    field up again. It checks what ``encode_call``'s quick path checks (the
+    kind takes this exact message type, a timestamp in range, the size);
+    anything else goes through ``encode_call``, which raises its usual errors.
+    """
+    accepted = _MESSAGE_CALLS.get(kind._value_) if type(kind) is EntryKind else None
+    if (
+        accepted is not None
+        and type(message) in accepted
+        and type(ts_ns) is int
+        and 0 <= ts_ns <= _MAX_TS_NS
+    ):
+        try:
+            data: bytes | None = _PACKERS.pack(
+                [ENTRY_FORMAT_VERSION, kind._value_, ts_ns, _encode_message(message)]
+            )
+        except (TypeError, ValueError):
+            data = None  # the full path raises the error, naming the field
+        if data is not None and len(data) <= MAX_ENTRY_BYTES:
+            return data
+    return encode_call(kind, ts_ns, {"message": message})
+
+
 def _fast_message_call(
     kind: EntryKind, accepted: frozenset[type[Message]]
 ) -> Callable[[int, Mapping[str, Any]], bytes | None]:
@@ -648,14 +682,16 @@ def _fast_arrival_call(ts_ns: int, fields: Mapping[str, Any]) -> bytes | None:
 
 
 _FastCall = Callable[[int, Mapping[str, Any]], bytes | None]
+_REGISTER_TYPES: Final[frozenset[type[Message]]] = frozenset({SubmitOrder})
+_REPORT_TYPE_SET: Final[frozenset[type[Message]]] = frozenset(_REPORT_TYPES)
 
 #: Per kind's value: its quick encoder and how many fields a call of it has.
 _FAST_CALLS: Final[Mapping[str, tuple[_FastCall, int]]] = {
     EntryKind.REGISTER.value: (
-        _fast_message_call(EntryKind.REGISTER, frozenset({SubmitOrder})),
+        _fast_message_call(EntryKind.REGISTER, _REGISTER_TYPES),
         1,
     ),
-    EntryKind.REPORT.value: (_fast_message_call(EntryKind.REPORT, frozenset(_REPORT_TYPES)), 1),
+    EntryKind.REPORT.value: (_fast_message_call(EntryKind.REPORT, _REPORT_TYPE_SET), 1),
     EntryKind.SUBMITTED.value: (_fast_order_call(EntryKind.SUBMITTED), 1),
     EntryKind.PENDING_CANCEL.value: (_fast_order_call(EntryKind.PENDING_CANCEL), 1),
     EntryKind.PENDING_REPLACE.value: (_fast_order_call(EntryKind.PENDING_REPLACE), 1),
@@ -663,6 +699,13 @@ _FAST_CALLS: Final[Mapping[str, tuple[_FastCall, int]]] = {
     EntryKind.ARRIVAL.value: (_fast_arrival_call, 2),
 }
 _NO_FAST_CALL: Final[tuple[None, int]] = (None, 0)
+
+#: Per kind's value: the message types ``encode_message_call`` writes itself (as
+#: ``_FAST_CALLS`` does for a call of that kind).
+_MESSAGE_CALLS: Final[Mapping[str, frozenset[type[Message]]]] = {
+    EntryKind.REGISTER.value: _REGISTER_TYPES,
+    EntryKind.REPORT.value: _REPORT_TYPE_SET,
+}
 
 
 # Decoding ---------------------------------------------------------------------------

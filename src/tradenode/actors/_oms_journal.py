@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, Protocol
 import msgpack
 
 from ..supervision import Address
-from ._oms_entries import EntryKind, encode_call
+from ._oms_entries import EntryKind, encode_call, encode_message_call
 from ._oms_snapshot import RecordMemo, pack_default, remembering
 
 __all__ = ["DurableLog", "Held", "OmsJournal", "pack_snapshot"]
@@ -180,6 +180,11 @@ class OmsJournal:
         # (``send_when_durable``), so a fill's fsync never delays the next order's intent.
         return self._append(encode_call(kind, ts_ns, fields), False)
 
+    def record_message(self, kind: EntryKind, ts_ns: int, message: Any) -> int:
+        """``record(kind, ts_ns, message=message)``, without building keyword mappings
+        (``encode_message_call``): every venue report of every order is recorded so."""
+        return self._append(encode_message_call(kind, ts_ns, message), False)
+
     def record_to_send(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
         """``record`` a record that a message is about to be held for (``send_when_durable``).
 
@@ -231,6 +236,11 @@ class OmsJournal:
         message that recorded it: snapshots and replay see what they saw.
         """
         self._deferred.append(encode_call(kind, ts_ns, fields))
+
+    def record_message_with_next(self, kind: EntryKind, ts_ns: int, message: Any) -> None:
+        """``record_with_next(kind, ts_ns, message=message)``, without keyword mappings
+        (``encode_message_call``): every order's intent is recorded so."""
+        self._deferred.append(encode_message_call(kind, ts_ns, message))
 
     def flush(self) -> None:
         """Append what ``record_with_next`` deferred (nothing when nothing was)."""
