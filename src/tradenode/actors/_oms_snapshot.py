@@ -49,6 +49,8 @@ __all__ = [
     "SCHEMA",
     "DeferredMessage",
     "DeferredRecord",
+    "PackedEntry",
+    "PackedMap",
     "RecordMemo",
     "StoredOrder",
     "completed_entry",
@@ -56,11 +58,13 @@ __all__ = [
     "execution",
     "hot_entry",
     "kind_name",
+    "memo_in_use",
     "message",
     "optional",
     "order_from_plain",
     "order_to_plain",
     "pack_default",
+    "pack_item",
     "read_completed",
     "read_decimal",
     "read_fraction",
@@ -167,10 +171,12 @@ def order_to_plain(values: Sequence[Any]) -> dict[str, Any]:
     )
 
 
-def _order_map(values: Sequence[Any], order: object, fills: list[Any]) -> dict[str, Any]:
+def _order_map(
+    values: Sequence[Any], order: object, fills: list[Any], kind: type[dict[str, Any]] = dict
+) -> dict[str, Any]:
     """:func:`order_to_plain`'s map, with the order's and its fills' messages as given
-    (their bytes, or :class:`DeferredMessage`s that pack as those bytes)."""
-    plain = dict(zip(RECORD_NAMES, values, strict=True))
+    (their bytes, or :class:`DeferredMessage`s that pack as those bytes), as a ``kind``."""
+    plain = kind(zip(RECORD_NAMES, values, strict=True))
     for name in ("status", "resume_status", "denial_code"):
         member = plain[name]
         plain[name] = None if member is None else member.value
@@ -627,8 +633,52 @@ def pack_default(value: object) -> bytes:
     raise TypeError(f"can not serialize {type(value).__name__!r} object")
 
 
+class PackedEntry(list[Any]):
+    """A completed order's entry made by :class:`RecordMemo`, which keeps its packed bytes.
+
+    A plain list to anything that reads or packs it; :func:`pack_item` packs it
+    once and keeps the bytes, so an entry shared by the next snapshots (an
+    order unchanged since) costs their packer a lookup, not a packing. Safe
+    because nothing changes an entry once made (the memo's rule), and the
+    bytes are what ``msgpack`` gives for it: a snapshot is the same bytes.
+    """
+
+    __slots__ = ("packed",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        super().__init__(items)
+        self.packed: bytes | None = None
+
+
+class PackedMap(dict[str, Any]):
+    """A hot order's map made by :class:`RecordMemo`, which keeps its packed bytes
+    (as :class:`PackedEntry` does, for the same reasons)."""
+
+    __slots__ = ("packed",)
+
+    def __init__(self, items: Iterable[tuple[str, Any]]) -> None:
+        super().__init__(items)
+        self.packed: bytes | None = None
+
+
+def pack_item(packer: msgpack.Packer, item: object) -> bytes:
+    """``packer.pack(item)`` (an ``autoreset`` packer with ``default=pack_default``), kept
+    on a :class:`PackedEntry` or :class:`PackedMap` and reused from there: what makes
+    packing a snapshot cost the orders changed since the last one, not all of them."""
+    kind = type(item)
+    if kind is PackedEntry or kind is PackedMap:
+        packed = cast(PackedEntry, item).packed
+        if packed is None:  # two packers may both pack it: the same bytes
+            packed = cast(PackedEntry, item).packed = packer.pack(item)
+        return packed
+    return cast(bytes, packer.pack(item))
+
+
+_ValuesOf = Callable[[Any], Sequence[Any]]
+
+
 class RecordMemo:
-    """Completed orders' entries from one snapshot to the next: an incremental snapshot.
+    """Orders' entries from one snapshot to the next: an incremental snapshot.
 
     Encoding every completed order's record was nearly all of a snapshot's
     time, on the OMS's thread, although a completed order seldom changes
@@ -641,33 +691,61 @@ class RecordMemo:
     :func:`pack_default`), off the OMS's thread. The memo holds only what
     the latest snapshot used, so it never outgrows the completed-order LRU.
     Entries are shared between snapshots: what is built with it is only to
-    be packed, never changed.
+    be packed, never changed; they keep their packed bytes (:func:`pack_item`).
+
+    :meth:`completed_entries` and :meth:`hot_entries` take a whole section
+    at once: a snapshot looks at every order it holds (tens of thousands in
+    a burst), and one loop without a call per order is what that look costs.
     """
 
     __slots__ = ("_current", "_current_hot", "_previous", "_previous_hot", "hits", "misses")
 
     def __init__(self) -> None:
-        self._previous: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
-        self._current: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
+        # Per order: the values its entry was made from (for a stored order, the
+        # ``StoredOrder`` alone), its fills' items then, and the entry.
+        self._previous: dict[str, tuple[Any, tuple[Any, ...], list[Any]]] = {}
+        self._current: dict[str, tuple[Any, tuple[Any, ...], list[Any]]] = {}
         self._previous_hot: dict[str, _HotSeen] = {}
         self._current_hot: dict[str, _HotSeen] = {}
         self.hits = 0
         self.misses = 0
+
+    def hot_entries(
+        self, orders: Iterable[tuple[str, Any]], values_of: _ValuesOf
+    ) -> list[dict[str, Any]]:
+        """Every hot order's map (:meth:`hot_entry`), in ``orders``' order."""
+        previous = self._previous_hot.get
+        current = self._current_hot
+        is_ = operator.is_
+        entries: list[dict[str, Any]] = []
+        append = entries.append
+        for client_order_id, tracked in orders:
+            values = values_of(tracked)
+            seen = previous(client_order_id)
+            if seen is not None:
+                fills = values[_FILLS_AT]
+                if (
+                    len(seen.fills) == len(fills)
+                    and all(map(is_, seen.values, values))
+                    and all(map(is_, seen.fills, fills))
+                ):
+                    current[client_order_id] = seen
+                    append(seen.plain)
+                    continue
+            append(self._new_hot(client_order_id, values, seen))
+        return entries
 
     def hot_entry(self, client_order_id: str, values: Sequence[Any]) -> dict[str, Any]:
         """A hot order's map, the previous snapshot's while the order's values are the
         same objects (as for a completed order's entry); else a new map whose messages
         are :class:`DeferredMessage`\\s, the previous ones where they are the same
         messages (an order in flight changes its status and fills, seldom its terms)."""
+        return self.hot_entries([(client_order_id, values)], _same)[0]
+
+    def _new_hot(
+        self, client_order_id: str, values: Sequence[Any], seen: _HotSeen | None
+    ) -> dict[str, Any]:
         fills = values[_FILLS_AT]
-        seen = self._previous_hot.get(client_order_id)
-        if seen is not None and (
-            len(seen.fills) == len(fills)
-            and all(map(operator.is_, seen.values, values))
-            and all(map(operator.is_, seen.fills, fills))
-        ):
-            self._current_hot[client_order_id] = seen
-            return seen.plain
         order = values[_ORDER_AT]
         if seen is not None and seen.values[_ORDER_AT] is order:
             deferred_order = seen.order
@@ -680,29 +758,60 @@ class RecordMemo:
             else:
                 deferred_fills.append(DeferredMessage(item[1]))
         kept = tuple(values)
-        plain = _order_map(kept, deferred_order, deferred_fills)
+        plain = _order_map(kept, deferred_order, deferred_fills, PackedMap)
         self._current_hot[client_order_id] = _HotSeen(
             kept, tuple(fills), plain, deferred_order, tuple(deferred_fills)
         )
         return plain
 
+    def completed_entries(
+        self, orders: Iterable[tuple[str, Any]], values_of: _ValuesOf
+    ) -> list[list[Any]]:
+        """Every completed order's entry (:meth:`entry`), in ``orders``' order; a
+        :class:`StoredOrder`'s is the one it was restored from (nothing changes it)."""
+        previous = self._previous.get
+        current = self._current
+        is_ = operator.is_
+        entries: list[list[Any]] = []
+        append = entries.append
+        hits = 0
+        for client_order_id, tracked in orders:
+            seen = previous(client_order_id)
+            if type(tracked) is StoredOrder:
+                if seen is None or seen[0] is not tracked:
+                    seen = (tracked, (), PackedEntry(tracked.entry()))
+                current[client_order_id] = seen
+                append(seen[2])
+                continue
+            values = values_of(tracked)
+            if seen is not None:
+                kept, kept_fills, entry = seen
+                fills = values[_FILLS_AT]
+                if (
+                    type(kept) is tuple
+                    and len(kept_fills) == len(fills)
+                    and all(map(is_, kept, values))
+                    and all(map(is_, kept_fills, fills))
+                ):
+                    hits += 1
+                    current[client_order_id] = seen
+                    append(entry)
+                    continue
+            append(self._new_completed(client_order_id, values))
+        self.hits += hits
+        return entries
+
     def entry(self, client_order_id: str, values: Sequence[Any]) -> list[Any]:
-        fills = values[_FILLS_AT]
-        seen = self._previous.get(client_order_id)
-        if (
-            seen is not None
-            and len(seen[1]) == len(fills)
-            and all(map(operator.is_, seen[0], values))
-            and all(map(operator.is_, seen[1], fills))
-        ):
-            self.hits += 1
-            self._current[client_order_id] = seen
-            return seen[2]
+        """A decoded completed order's entry, the previous snapshot's while its values are
+        the same objects; else a new one whose record is a :class:`DeferredRecord`."""
+        return self.completed_entries([(client_order_id, values)], _same)[0]
+
+    def _new_completed(self, client_order_id: str, values: Sequence[Any]) -> list[Any]:
         self.misses += 1
         kept = tuple(values)
-        frozen_fills = tuple(fills)
+        frozen_fills = tuple(values[_FILLS_AT])
         frozen = (*kept[:_FILLS_AT], frozen_fills, *kept[_FILLS_AT + 1 :])
-        entry = [client_order_id, values[1].value, DeferredRecord(frozen)]
+        entry = PackedEntry((client_order_id, values[1].value, DeferredRecord(frozen)))
         self._current[client_order_id] = (kept, frozen_fills, entry)
         return entry
 
@@ -713,7 +822,7 @@ class RecordMemo:
 
 
 class _HotSeen(NamedTuple):
-    """What :meth:`RecordMemo.hot_entry` made a hot order's map from, and the map."""
+    """What :meth:`RecordMemo.hot_entries` made a hot order's map from, and the map."""
 
     values: tuple[Any, ...]
     fills: tuple[Any, ...]
@@ -721,6 +830,12 @@ class _HotSeen(NamedTuple):
     plain: dict[str, Any]
     order: DeferredMessage
     deferred_fills: tuple[DeferredMessage, ...]
+
+
+def memo_in_use() -> RecordMemo | None:
+    """The memo of the :func:`remembering` this thread is in, if any (``OmsState.snapshot``
+    hands it whole sections)."""
+    return _MEMO.get()
 
 
 _MEMO: Final[contextvars.ContextVar[RecordMemo | None]] = contextvars.ContextVar(

@@ -65,6 +65,7 @@ from ._oms_snapshot import (
     execution,
     hot_entry,
     kind_name,
+    memo_in_use,
     order_from_plain,
     read_completed,
     read_decimal,
@@ -999,23 +1000,31 @@ class OmsState:
         recently used first), so a restored state forgets, lists and
         numbers exactly as this one would.
         """
-        return {
-            "version": OMS_SNAPSHOT_VERSION,
-            "completed_capacity": self._completed_capacity,
-            "latency_window": self._metrics.ack_latencies.maxlen,
-            "fill_sequence": self._fill_sequence,
-            "hot": [
+        memo = memo_in_use()
+        if memo is not None:
+            # Incremental (``OmsJournal._take``): a section at a time, see ``RecordMemo``.
+            hot = memo.hot_entries(self._hot.items(), _VALUES)
+            completed = memo.completed_entries(self._completed.items(), _VALUES)
+        else:
+            hot = [
                 hot_entry(client_order_id, tracked.values())
                 for client_order_id, tracked in self._hot.items()
-            ],
-            "schema": copy.deepcopy(SCHEMA),
-            "completed": [
+            ]
+            completed = [
                 # Untouched since restore, a stored order's record is what encoding it would give.
                 tracked.entry()
                 if isinstance(tracked, StoredOrder)
                 else completed_entry(client_order_id, tracked.values())
                 for client_order_id, tracked in self._completed.items()
-            ],
+            ]
+        return {
+            "version": OMS_SNAPSHOT_VERSION,
+            "completed_capacity": self._completed_capacity,
+            "latency_window": self._metrics.ack_latencies.maxlen,
+            "fill_sequence": self._fill_sequence,
+            "hot": hot,
+            "schema": copy.deepcopy(SCHEMA),
+            "completed": completed,
             "executions": [
                 [venue, execution_id, owner]
                 for (venue, execution_id), owner in self._executions.items()
