@@ -28,7 +28,7 @@ import enum
 import operator
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final, Generic, NamedTuple, TypeVar, cast
@@ -175,18 +175,58 @@ def _order_map(
     values: Sequence[Any], order: object, fills: list[Any], kind: type[dict[str, Any]] = dict
 ) -> dict[str, Any]:
     """:func:`order_to_plain`'s map, with the order's and its fills' messages as given
-    (their bytes, or :class:`DeferredMessage`s that pack as those bytes), as a ``kind``."""
-    plain = kind(zip(RECORD_NAMES, values, strict=True))
-    for name in ("status", "resume_status", "denial_code"):
-        member = plain[name]
-        plain[name] = None if member is None else member.value
-    for name in ("filled", "fill_notional", "commission", "carried_at_link", "predecessors_filled"):
-        plain[name] = str(plain[name])
-    plain["order"] = order
-    plain["fills"] = [
-        [sequence, message] for (sequence, _), message in zip(plain["fills"], fills, strict=True)
-    ]
-    return plain
+    (their bytes, or :class:`DeferredMessage`s that pack as those bytes), as a ``kind``.
+
+    One per order new or changed since an incremental snapshot, on the OMS's
+    thread: the values are unpacked and converted in ``RECORD_NAMES`` order
+    in one expression, and an enum's value read as ``_value_`` (what its
+    ``value`` property returns, without the property's call).
+    """
+    (
+        _,
+        status,
+        resume_status,
+        filled,
+        fill_notional,
+        commission,
+        order_fills,
+        venue_order_id,
+        created_ns,
+        submitted_ns,
+        accepted_ns,
+        first_fill_ns,
+        last_update_ns,
+        replacement_of,
+        replaced_by,
+        carried_at_link,
+        predecessors_filled,
+        denial_code,
+        rejection_code,
+        reason,
+    ) = values
+    converted = (
+        order,
+        status._value_,
+        None if resume_status is None else resume_status._value_,
+        str(filled),
+        str(fill_notional),
+        str(commission),
+        [[sequence, message] for (sequence, _), message in zip(order_fills, fills, strict=True)],
+        venue_order_id,
+        created_ns,
+        submitted_ns,
+        accepted_ns,
+        first_fill_ns,
+        last_update_ns,
+        replacement_of,
+        replaced_by,
+        str(carried_at_link),
+        str(predecessors_filled),
+        None if denial_code is None else denial_code._value_,
+        rejection_code,
+        reason,
+    )
+    return kind(zip(RECORD_NAMES, converted, strict=True))
 
 
 def order_from_plain(value: object, where: str) -> list[Any]:
@@ -557,29 +597,14 @@ class StoredOrder:
 
 
 def hot_entry(client_order_id: str, values: Sequence[Any]) -> dict[str, Any]:
-    """A hot order's snapshot entry: :func:`order_to_plain` of its values.
-
-    Inside :func:`remembering` it is the very map the previous snapshot made
-    when the order has not changed since (read it, do not change it), and its
-    messages may be :class:`DeferredMessage`\\s: pack with :func:`pack_default`.
-    """
-    memo = _MEMO.get()
-    if memo is not None:
-        return memo.hot_entry(client_order_id, values)
+    """A hot order's snapshot entry: :func:`order_to_plain` of its values (a snapshot
+    taken inside :func:`remembering` has :meth:`RecordMemo.hot_entries` make them)."""
     return order_to_plain(values)
 
 
 def completed_entry(client_order_id: str, values: Sequence[Any]) -> list[Any]:
-    """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``.
-
-    Inside :func:`remembering` it is the very entry the previous snapshot
-    made when the order has not changed since (read it, do not change it),
-    and its record may be a :class:`DeferredRecord`: pack with
-    :func:`pack_default`.
-    """
-    memo = _MEMO.get()
-    if memo is not None:
-        return memo.entry(client_order_id, values)
+    """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``
+    (inside :func:`remembering`, :meth:`RecordMemo.completed_entries` makes them)."""
     return [client_order_id, values[1].value, encode_record(values)]
 
 
@@ -696,33 +721,74 @@ class RecordMemo:
     :meth:`completed_entries` and :meth:`hot_entries` take a whole section
     at once: a snapshot looks at every order it holds (tens of thousands in
     a burst), and one loop without a call per order is what that look costs.
+
+    Comparing an order's values still costs ~1 us per order, every order,
+    every snapshot. A state that marks the ids of the orders it looks up
+    (``looked_up``, see :meth:`marks`) lets the memo skip that for the rest:
+    an order can change only through the order object a lookup returned
+    (or a new object, which ``is`` tells apart), so one that is the same
+    object and was not looked up since the last snapshot is unchanged.
     """
 
-    __slots__ = ("_current", "_current_hot", "_previous", "_previous_hot", "hits", "misses")
+    __slots__ = (
+        "_current",
+        "_current_hot",
+        "_marks",
+        "_previous",
+        "_previous_hot",
+        "hits",
+        "misses",
+    )
 
     def __init__(self) -> None:
-        # Per order: the values its entry was made from (for a stored order, the
-        # ``StoredOrder`` alone), its fills' items then, and the entry.
-        self._previous: dict[str, tuple[Any, tuple[Any, ...], list[Any]]] = {}
-        self._current: dict[str, tuple[Any, tuple[Any, ...], list[Any]]] = {}
+        # Per order: its object, the values its entry was made from (None for a
+        # ``StoredOrder``), its fills' items then, and the entry.
+        self._previous: dict[str, _Seen] = {}
+        self._current: dict[str, _Seen] = {}
         self._previous_hot: dict[str, _HotSeen] = {}
         self._current_hot: dict[str, _HotSeen] = {}
+        self._marks: set[str] | None = None
         self.hits = 0
         self.misses = 0
 
+    def marks(self) -> set[str]:
+        """A new set for the state to add the id of every order it looks up to, from the end
+        of this snapshot to the next; handed back to :meth:`hot_entries` and
+        :meth:`completed_entries` as ``looked_up``, it spares them the unmarked orders."""
+        marks = self._marks = set()
+        return marks
+
+    def _trusted(self, looked_up: Container[str] | None) -> Container[str] | None:
+        # Only the set this memo handed out after its previous snapshot covers the
+        # whole time since (a state restored meanwhile, or marked for another memo,
+        # gives another set or none): anything else, every order is compared.
+        return looked_up if looked_up is not None and looked_up is self._marks else None
+
     def hot_entries(
-        self, orders: Iterable[tuple[str, Any]], values_of: _ValuesOf
+        self,
+        orders: Iterable[tuple[str, Any]],
+        values_of: _ValuesOf,
+        looked_up: Container[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every hot order's map (:meth:`hot_entry`), in ``orders``' order."""
+        """Every hot order's map, in ``orders``' order: the previous snapshot's while the
+        order's values are the same objects (as for a completed order's entry); else a new
+        map whose messages are :class:`DeferredMessage`\\s, the previous ones where they
+        are the same messages (an order in flight changes its status and fills, seldom its
+        terms)."""
         previous = self._previous_hot.get
         current = self._current_hot
+        marked = self._trusted(looked_up)
         is_ = operator.is_
         entries: list[dict[str, Any]] = []
         append = entries.append
         for client_order_id, tracked in orders:
-            values = values_of(tracked)
             seen = previous(client_order_id)
-            if seen is not None:
+            if seen is not None and seen.tracked is tracked:
+                if marked is not None and client_order_id not in marked:
+                    current[client_order_id] = seen
+                    append(seen.plain)
+                    continue
+                values = values_of(tracked)
                 fills = values[_FILLS_AT]
                 if (
                     len(seen.fills) == len(fills)
@@ -732,18 +798,13 @@ class RecordMemo:
                     current[client_order_id] = seen
                     append(seen.plain)
                     continue
-            append(self._new_hot(client_order_id, values, seen))
+            else:
+                values = values_of(tracked)
+            append(self._new_hot(client_order_id, tracked, values, seen))
         return entries
 
-    def hot_entry(self, client_order_id: str, values: Sequence[Any]) -> dict[str, Any]:
-        """A hot order's map, the previous snapshot's while the order's values are the
-        same objects (as for a completed order's entry); else a new map whose messages
-        are :class:`DeferredMessage`\\s, the previous ones where they are the same
-        messages (an order in flight changes its status and fills, seldom its terms)."""
-        return self.hot_entries([(client_order_id, values)], _same)[0]
-
     def _new_hot(
-        self, client_order_id: str, values: Sequence[Any], seen: _HotSeen | None
+        self, client_order_id: str, tracked: object, values: Sequence[Any], seen: _HotSeen | None
     ) -> dict[str, Any]:
         fills = values[_FILLS_AT]
         order = values[_ORDER_AT]
@@ -760,36 +821,41 @@ class RecordMemo:
         kept = tuple(values)
         plain = _order_map(kept, deferred_order, deferred_fills, PackedMap)
         self._current_hot[client_order_id] = _HotSeen(
-            kept, tuple(fills), plain, deferred_order, tuple(deferred_fills)
+            tracked, kept, tuple(fills), plain, deferred_order, tuple(deferred_fills)
         )
         return plain
 
     def completed_entries(
-        self, orders: Iterable[tuple[str, Any]], values_of: _ValuesOf
+        self,
+        orders: Iterable[tuple[str, Any]],
+        values_of: _ValuesOf,
+        looked_up: Container[str] | None = None,
     ) -> list[list[Any]]:
-        """Every completed order's entry (:meth:`entry`), in ``orders``' order; a
-        :class:`StoredOrder`'s is the one it was restored from (nothing changes it)."""
+        """Every completed order's entry, in ``orders``' order: the previous snapshot's
+        while the order's values are the same objects, else a new one whose record is a
+        :class:`DeferredRecord`; a :class:`StoredOrder`'s is the one it was restored from
+        (nothing changes it)."""
         previous = self._previous.get
         current = self._current
+        marked = self._trusted(looked_up)
         is_ = operator.is_
         entries: list[list[Any]] = []
         append = entries.append
         hits = 0
         for client_order_id, tracked in orders:
             seen = previous(client_order_id)
-            if type(tracked) is StoredOrder:
-                if seen is None or seen[0] is not tracked:
-                    seen = (tracked, (), PackedEntry(tracked.entry()))
-                current[client_order_id] = seen
-                append(seen[2])
-                continue
-            values = values_of(tracked)
-            if seen is not None:
-                kept, kept_fills, entry = seen
+            if seen is not None and seen[0] is tracked:
+                kept, kept_fills, entry = seen[1], seen[2], seen[3]
+                if kept is None or (marked is not None and client_order_id not in marked):
+                    # A stored order (nothing changes one), or not looked up since.
+                    hits += kept is not None
+                    current[client_order_id] = seen
+                    append(entry)
+                    continue
+                values = values_of(tracked)
                 fills = values[_FILLS_AT]
                 if (
-                    type(kept) is tuple
-                    and len(kept_fills) == len(fills)
+                    len(kept_fills) == len(fills)
                     and all(map(is_, kept, values))
                     and all(map(is_, kept_fills, fills))
                 ):
@@ -797,22 +863,26 @@ class RecordMemo:
                     current[client_order_id] = seen
                     append(entry)
                     continue
-            append(self._new_completed(client_order_id, values))
+            elif type(tracked) is StoredOrder:
+                seen = (tracked, None, (), PackedEntry(tracked.entry()))
+                current[client_order_id] = seen
+                append(seen[3])
+                continue
+            else:
+                values = values_of(tracked)
+            append(self._new_completed(client_order_id, tracked, values))
         self.hits += hits
         return entries
 
-    def entry(self, client_order_id: str, values: Sequence[Any]) -> list[Any]:
-        """A decoded completed order's entry, the previous snapshot's while its values are
-        the same objects; else a new one whose record is a :class:`DeferredRecord`."""
-        return self.completed_entries([(client_order_id, values)], _same)[0]
-
-    def _new_completed(self, client_order_id: str, values: Sequence[Any]) -> list[Any]:
+    def _new_completed(
+        self, client_order_id: str, tracked: object, values: Sequence[Any]
+    ) -> list[Any]:
         self.misses += 1
         kept = tuple(values)
         frozen_fills = tuple(values[_FILLS_AT])
         frozen = (*kept[:_FILLS_AT], frozen_fills, *kept[_FILLS_AT + 1 :])
         entry = PackedEntry((client_order_id, values[1].value, DeferredRecord(frozen)))
-        self._current[client_order_id] = (kept, frozen_fills, entry)
+        self._current[client_order_id] = (tracked, kept, frozen_fills, entry)
         return entry
 
     def turn(self) -> None:
@@ -821,9 +891,15 @@ class RecordMemo:
         self._previous_hot, self._current_hot = self._current_hot, {}
 
 
+#: What :meth:`RecordMemo.completed_entries` made an order's entry from: the order
+#: object, its values (None: a ``StoredOrder``), its fills' items then, the entry.
+_Seen = tuple[object, tuple[Any, ...] | None, tuple[Any, ...], list[Any]]
+
+
 class _HotSeen(NamedTuple):
     """What :meth:`RecordMemo.hot_entries` made a hot order's map from, and the map."""
 
+    tracked: object
     values: tuple[Any, ...]
     fills: tuple[Any, ...]
     """The fills list's items when the map was made (the list itself changes)."""
