@@ -58,6 +58,7 @@ __all__ = [
     "PackedMap",
     "RecordMemo",
     "StoredOrder",
+    "checked_record",
     "completed_entry",
     "encode_record",
     "execution",
@@ -352,10 +353,42 @@ def _enums_in(hints: Iterable[object]) -> set[type[enum.Enum]]:
     }
 
 
+def _row_function(layout: Sequence[Sequence[str]]) -> Callable[[Any], list[Any]]:
+    """A row of a message with these ``[field, kind]``\\s, as one list expression.
+
+    Packing a snapshot encodes every order completed since the last one,
+    its order's row and its fills', on the packer's thread and holding the
+    GIL; a call per field (``_MessageRows.checked_row``) was half of that.
+    Written here per class (as ``dataclasses`` writes ``__init__``): plain
+    attribute reads, ``str`` of a decimal, an enum member's ``_value_`` (what
+    its ``value`` property returns), ``None`` kept where the kind allows it.
+    """
+    items = []
+    for name, kind in layout:
+        if not name.isidentifier():  # a dataclass field always is; the source relies on it
+            raise TypeError(f"cannot record a field named {name!r}")
+        base = kind.removesuffix("?")
+        if base == "decimal":
+            item = f"str(message.{name})"
+        elif base.startswith("enum "):
+            item = f"message.{name}._value_"
+        elif base in ("str", "int", "bool"):
+            item = f"message.{name}"
+        else:
+            raise TypeError(f"cannot record fields of kind {kind!r}")
+        if kind.endswith("?") and item != f"message.{name}":
+            item = f"None if message.{name} is None else {item}"
+        items.append(item)
+    namespace: dict[str, Any] = {}
+    exec(f"def row(message):\n    return [{', '.join(items)}]\n", namespace)
+    row: Callable[[Any], list[Any]] = namespace["row"]
+    return row
+
+
 class _MessageRows(Generic[_M]):
     """One message class recorded as a row of plain values, in its fields' order."""
 
-    __slots__ = ("_decoders", "_encoders", "_get", "_required", "cls", "enums", "layout")
+    __slots__ = ("_decoders", "_encoders", "_get", "_required", "cls", "enums", "layout", "row")
 
     def __init__(self, cls: type[_M]) -> None:
         hints = typing.get_type_hints(cls)
@@ -368,13 +401,17 @@ class _MessageRows(Generic[_M]):
         self._encoders = tuple(encode for _, encode, _ in codecs)
         self._decoders = {name: decode for name, (_, _, decode) in zip(names, codecs, strict=True)}
         self._get = operator.attrgetter(*names)
+        self.row: Callable[[_M], list[Any]] = _row_function(self.layout)
+        """The message's row: one expression written for the class's own fields."""
         self._required = frozenset(
             field.name
             for field in fields
             if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )
 
-    def row(self, message: _M) -> list[Any]:
+    def checked_row(self, message: _M) -> list[Any]:
+        """The row, field by field through each field's encoder: what :attr:`row` is
+        written from (and tested against)."""
         return [
             encode(value) for encode, value in zip(self._encoders, self._get(message), strict=True)
         ]
@@ -424,23 +461,82 @@ _SCALAR_CODECS: Final = {
 
 
 def _fill_rows(fills: list[tuple[int, OrderFilled]]) -> list[list[Any]]:
-    return [[sequence, _FILL_ROWS.row(fill)] for sequence, fill in fills]
+    return [[sequence, _FILL_ROWS.checked_row(fill)] for sequence, fill in fills]
 
 
 def _record_encoder(name: str) -> _Encoder:
     if name == "order":
-        return _ORDER_ROWS.row
+        return _ORDER_ROWS.checked_row
     if name == "fills":
         return _fill_rows
     return _SCALAR_CODECS[name][1]
 
 
-_RECORD_ENCODERS: Final = tuple(_record_encoder(name) for name in RECORD_NAMES)
+_CHECKED_ENCODERS: Final = tuple(_record_encoder(name) for name in RECORD_NAMES)
 
 
 def encode_record(values: Sequence[Any]) -> bytes:
-    """A completed order's record: its values (in ``RECORD_NAMES`` order) as one msgpack row."""
-    row = [encode(value) for encode, value in zip(_RECORD_ENCODERS, values, strict=True)]
+    """A completed order's record: its values (in ``RECORD_NAMES`` order) as one msgpack row.
+
+    One expression, as :func:`_row_function` writes a message's row and for
+    the same reason (the packer encodes every order completed since the
+    last snapshot); :func:`checked_record` is what it is written from, each
+    value through its field's encoder (``_SCALAR_CODECS``), and the tests
+    hold the two to the same bytes.
+    """
+    (
+        order,
+        status,
+        resume_status,
+        filled,
+        fill_notional,
+        commission,
+        fills,
+        venue_order_id,
+        created_ns,
+        submitted_ns,
+        accepted_ns,
+        first_fill_ns,
+        last_update_ns,
+        replacement_of,
+        replaced_by,
+        carried_at_link,
+        predecessors_filled,
+        denial_code,
+        rejection_code,
+        reason,
+    ) = values
+    fill_row = _FILL_ROWS.row
+    record: bytes = msgpack.packb(
+        [
+            _ORDER_ROWS.row(order),
+            status._value_,
+            None if resume_status is None else resume_status._value_,
+            str(filled),
+            str(fill_notional),
+            str(commission),
+            [[sequence, fill_row(fill)] for sequence, fill in fills],
+            venue_order_id,
+            created_ns,
+            submitted_ns,
+            accepted_ns,
+            first_fill_ns,
+            last_update_ns,
+            replacement_of,
+            replaced_by,
+            str(carried_at_link),
+            str(predecessors_filled),
+            None if denial_code is None else denial_code._value_,
+            rejection_code,
+            reason,
+        ]
+    )
+    return record
+
+
+def checked_record(values: Sequence[Any]) -> bytes:
+    """:func:`encode_record`'s bytes, each value through its field's own encoder."""
+    row = [encode(value) for encode, value in zip(_CHECKED_ENCODERS, values, strict=True)]
     record: bytes = msgpack.packb(row, use_bin_type=True)
     return record
 
