@@ -787,17 +787,18 @@ class PackedMap(dict[str, Any]):
         self.packed: bytes | None = None
 
 
-def pack_item(packer: msgpack.Packer, item: object) -> bytes:
+def pack_item(packer: msgpack.Packer, item: Any) -> bytes:
     """``packer.pack(item)`` (an ``autoreset`` packer with ``default=pack_default``), kept
     on a :class:`PackedEntry` or :class:`PackedMap` and reused from there: what makes
     packing a snapshot cost the orders changed since the last one, not all of them."""
     kind = type(item)
     if kind is PackedEntry or kind is PackedMap:
-        packed = cast(PackedEntry, item).packed
-        if packed is None:  # two packers may both pack it: the same bytes
-            packed = cast(PackedEntry, item).packed = packer.pack(item)
-        return packed
-    return cast(bytes, packer.pack(item))
+        kept: bytes | None = item.packed
+        if kept is None:  # two packers may both pack it: the same bytes
+            kept = item.packed = packer.pack(item)
+        return kept
+    packed: bytes = packer.pack(item)
+    return packed
 
 
 _ValuesOf = Callable[[Any], Sequence[Any]]
