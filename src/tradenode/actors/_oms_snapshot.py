@@ -860,11 +860,14 @@ class RecordMemo:
         marks = self._marks = set()
         return marks
 
-    def _trusted(self, looked_up: Container[str] | None) -> Container[str] | None:
+    def _trusted(self, looked_up: Container[str] | None) -> Container[str]:
         # Only the set this memo handed out after its previous snapshot covers the
         # whole time since (a state restored meanwhile, or marked for another memo,
         # gives another set or none): anything else, every order is compared.
-        return looked_up if looked_up is not None and looked_up is self._marks else None
+        marks = self._marks
+        if marks is not None and looked_up is marks:
+            return marks
+        return _EVERY_ORDER
 
     def hot_entries(
         self,
@@ -885,10 +888,10 @@ class RecordMemo:
         append = entries.append
         for client_order_id, tracked in orders:
             seen = previous(client_order_id)
-            if seen is not None and seen.tracked is tracked:
-                if marked is not None and client_order_id not in marked:
+            if seen is not None and seen[0] is tracked:
+                if client_order_id not in marked:  # not looked up since
                     current[client_order_id] = seen
-                    append(seen.plain)
+                    append(seen[3])
                     continue
                 values = values_of(tracked)
                 fills = values[_FILLS_AT]
@@ -943,37 +946,39 @@ class RecordMemo:
         is_ = operator.is_
         entries: list[list[Any]] = []
         append = entries.append
-        hits = 0
+        made = 0  # entries not the previous snapshot's
         for client_order_id, tracked in orders:
             seen = previous(client_order_id)
             if seen is not None and seen[0] is tracked:
-                kept, kept_fills, entry = seen[1], seen[2], seen[3]
-                if kept is None or (marked is not None and client_order_id not in marked):
-                    # A stored order (nothing changes one), or not looked up since.
-                    hits += kept is not None
+                if client_order_id not in marked or seen[1] is None:
+                    # Not looked up since, or a stored order (nothing changes one).
                     current[client_order_id] = seen
-                    append(entry)
+                    append(seen[3])
                     continue
                 values = values_of(tracked)
+                kept_fills = seen[2]
                 fills = values[_FILLS_AT]
                 if (
                     len(kept_fills) == len(fills)
-                    and all(map(is_, kept, values))
+                    and all(map(is_, seen[1], values))
                     and all(map(is_, kept_fills, fills))
                 ):
-                    hits += 1
                     current[client_order_id] = seen
-                    append(entry)
+                    append(seen[3])
                     continue
+                append(self._new_completed(client_order_id, tracked, values))
             elif type(tracked) is StoredOrder:
-                seen = (tracked, None, (), PackedEntry(tracked.entry()))
-                current[client_order_id] = seen
+                seen = current[client_order_id] = (
+                    tracked,
+                    None,
+                    (),
+                    PackedEntry(tracked.entry()),
+                )
                 append(seen[3])
-                continue
             else:
-                values = values_of(tracked)
-            append(self._new_completed(client_order_id, tracked, values))
-        self.hits += hits
+                append(self._new_completed(client_order_id, tracked, values_of(tracked)))
+            made += 1
+        self.hits += len(entries) - made
         return entries
 
     def _new_completed(
@@ -1014,6 +1019,18 @@ def memo_in_use() -> RecordMemo | None:
     """The memo of the :func:`remembering` this thread is in, if any (``OmsState.snapshot``
     hands it whole sections)."""
     return _MEMO.get()
+
+
+class _EveryOrder:
+    """Marks that hold every id: ``RecordMemo`` compares every order's values."""
+
+    __slots__ = ()
+
+    def __contains__(self, client_order_id: object) -> bool:
+        return True
+
+
+_EVERY_ORDER: Final = _EveryOrder()
 
 
 _MEMO: Final[contextvars.ContextVar[RecordMemo | None]] = contextvars.ContextVar(
