@@ -293,7 +293,14 @@ class JournalConfig(_Strict):
             " record at once and batches what arrives while an fsync is in flight"
         ),
     )
-    snapshot_every: int = Field(5_000, ge=100, description="records between snapshots")
+    snapshot_every: int = Field(
+        5_000,
+        ge=100,
+        description=(
+            "records between snapshots; while the previous snapshot is still being"
+            " written the next waits for it, up to 8x this many records"
+        ),
+    )
     segment_mb: int = Field(64, ge=1)
 
     @model_validator(mode="after")

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import gc
 import logging
 import threading
@@ -48,7 +49,14 @@ import msgpack
 
 from ..supervision import Address
 from ._oms_entries import EntryKind, encode_call, encode_message_call
-from ._oms_snapshot import RecordMemo, pack_default, remembering
+from ._oms_snapshot import (
+    PackedEntry,
+    PackedMap,
+    RecordMemo,
+    pack_default,
+    pack_item,
+    remembering,
+)
 
 __all__ = ["DurableLog", "Held", "OmsJournal", "pack_snapshot"]
 
@@ -82,10 +90,14 @@ class DurableLog(Protocol):
 
 #: Lists longer than this are packed item by item (``pack_snapshot``).
 _PACK_CHUNK = 256
-#: Items packed between two looks at the clock, and the nanoseconds of packing after which
-#: the packer offers the GIL to other threads (``pack_snapshot``).
-_PACK_CHECK = 16
+#: Items packed between two looks at the clock (in one call, unless they keep their packed
+#: bytes), and the nanoseconds of packing after which the packer offers the GIL to other
+#: threads (``pack_snapshot``).
+_PACK_CHECK = 32
 _PACK_SLICE_NS = 200_000
+#: Intervals of ``snapshot_every`` records after which a snapshot is taken although the
+#: last one is still being packed (``OmsJournal.snapshot_if_due``).
+_DEFER_LIMIT = 8
 
 
 def pack_snapshot(plain: dict[str, Any]) -> bytes:
@@ -93,6 +105,9 @@ def pack_snapshot(plain: dict[str, Any]) -> bytes:
 
     A snapshot taken inside ``remembering`` holds the records of changed
     completed orders as ``DeferredRecord``s: they are encoded here, as bytes.
+    Its orders' entries keep their packed bytes (``pack_item``), so the
+    orders unchanged since the previous snapshot are not packed again: the
+    bytes are joined, and packing costs what changed.
 
     One ``packb`` call holds the GIL from start to end: tens of
     milliseconds for a busy node's state, during which no other thread
@@ -105,10 +120,10 @@ def pack_snapshot(plain: dict[str, Any]) -> bytes:
     msgpack writes a map or an array as its header and then its items, so
     the bytes are the same.
     """
-    packer = msgpack.Packer(use_bin_type=True, autoreset=False, default=pack_default)
-    _pack_piecewise(packer, plain, 0)
-    packed: bytes = packer.bytes()
-    return packed
+    packer = msgpack.Packer(use_bin_type=True, default=pack_default)
+    pieces: list[bytes] = []
+    _pack_piecewise(packer, pieces, plain, 0)
+    return b"".join(pieces)
 
 
 @contextlib.contextmanager
@@ -123,23 +138,36 @@ def _no_gc() -> Iterator[None]:
         gc.enable()
 
 
-def _pack_piecewise(packer: msgpack.Packer, value: Any, depth: int) -> None:
+def _pack_piecewise(packer: msgpack.Packer, pieces: list[bytes], value: Any, depth: int) -> None:
     if depth < 3 and type(value) is dict:
-        packer.pack_map_header(len(value))
+        pieces.append(packer.pack_map_header(len(value)))
         for key, item in value.items():
-            packer.pack(key)
-            _pack_piecewise(packer, item, depth + 1)
+            pieces.append(packer.pack(key))
+            _pack_piecewise(packer, pieces, item, depth + 1)
     elif depth < 3 and type(value) is list and len(value) > _PACK_CHUNK:
-        packer.pack_array_header(len(value))
+        pieces.append(packer.pack_array_header(len(value)))
         clock = time.perf_counter_ns
         offered = clock()
-        for index, item in enumerate(value, start=1):
-            packer.pack(item)
-            if index % _PACK_CHECK == 0 and clock() - offered >= _PACK_SLICE_NS:
+        pack_kept = functools.partial(pack_item, packer)
+        for start in range(0, len(value), _PACK_CHECK):
+            items = value[start : start + _PACK_CHECK]
+            # A section's items are all of a kind, so the first says which way is
+            # quicker; either gives the same bytes (``pack_item`` is ``packer.pack``).
+            if type(items[0]) in _KEEPS_PACKED:
+                pieces.extend(map(pack_kept, items))
+            else:
+                # Plain rows (executions, latencies): one call for the lot, the
+                # array's header cut off (the bytes after it are its items').
+                chunk = packer.pack(items)
+                pieces.append(chunk[len(packer.pack_array_header(len(items))) :])
+            if clock() - offered >= _PACK_SLICE_NS:
                 time.sleep(0)  # lets a thread waiting for the GIL have it now
                 offered = clock()
     else:
-        packer.pack(value)
+        pieces.append(pack_item(packer, value))
+
+
+_KEEPS_PACKED = frozenset({PackedEntry, PackedMap})
 
 
 class Held(NamedTuple):
@@ -259,6 +287,8 @@ class OmsJournal:
     """The last record appended urgent (``record_to_send``): the journal commits it
     unasked, so ``send_when_durable`` does not urge it."""
     _memo: RecordMemo = field(default_factory=RecordMemo, init=False, repr=False, compare=False)
+    _packed: threading.Event | None = field(default=None, init=False, repr=False, compare=False)
+    """Set once the snapshot last handed to the journal is packed (``snapshot_if_due``)."""
     _held_lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -299,11 +329,36 @@ class OmsJournal:
         records up to ``last_seq`` say, so replay resumes at the next record.
         Only taking the plain data (incrementally) is done here; the
         journal's snapshot thread packs, writes and compacts.
+
+        Not while the snapshot thread is still packing the last one: a
+        snapshot handed over then would only wait, and be replaced by the
+        next unwritten (in a burst most were: 4 of 16 written), each taken
+        on the OMS's thread for nothing. Taken once the last is packed, the
+        snapshot written is the same or a later state, so replay is no
+        longer; past ``_DEFER_LIMIT`` intervals it is taken anyway (the
+        journal then replaces a waiting one, as it always could).
         """
-        if self.last_seq - self.snapshotted_at < self.snapshot_every:
+        since = self.last_seq - self.snapshotted_at
+        if since < self.snapshot_every:
+            return
+        packed = self._packed
+        if (
+            packed is not None
+            and not packed.is_set()
+            and since < _DEFER_LIMIT * self.snapshot_every
+        ):
             return
         plain = self._take(state)
-        self.log.write_snapshot_later(self.last_seq, lambda: pack_snapshot(plain), compact=True)
+        done = threading.Event()
+
+        def encode() -> bytes:
+            try:
+                return pack_snapshot(plain)
+            finally:
+                done.set()
+
+        self.log.write_snapshot_later(self.last_seq, encode, compact=True)
+        self._packed = done
         self.snapshotted_at = self.last_seq
         self.snapshots += 1
 

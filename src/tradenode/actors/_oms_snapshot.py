@@ -28,7 +28,7 @@ import enum
 import operator
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final, Generic, NamedTuple, TypeVar, cast
@@ -37,9 +37,14 @@ import msgpack
 
 from tradenode._exceptions import OmsSnapshotError
 from tradenode.messages._codec import decode as _decode_message
-from tradenode.messages._codec import encode as _encode_message
 from tradenode.messages._enums import DenialCode, OrderStatus
 from tradenode.messages._messages import Message, OrderFilled, SubmitOrder
+
+# The message codec's bytes (``tradenode.messages.encode``), written by the OMS's
+# journal encoder: one C pack per message instead of the codec's walk of each
+# field, ~5x less of the packer's GIL time per hot order's message, and pinned
+# byte for byte against the codec for every registered type by that module's tests.
+from ._oms_entries import _encode_message
 
 __all__ = [
     "OMS_SNAPSHOT_VERSION",
@@ -49,18 +54,23 @@ __all__ = [
     "SCHEMA",
     "DeferredMessage",
     "DeferredRecord",
+    "PackedEntry",
+    "PackedMap",
     "RecordMemo",
     "StoredOrder",
+    "checked_record",
     "completed_entry",
     "encode_record",
     "execution",
     "hot_entry",
     "kind_name",
+    "memo_in_use",
     "message",
     "optional",
     "order_from_plain",
     "order_to_plain",
     "pack_default",
+    "pack_item",
     "read_completed",
     "read_decimal",
     "read_fraction",
@@ -167,20 +177,62 @@ def order_to_plain(values: Sequence[Any]) -> dict[str, Any]:
     )
 
 
-def _order_map(values: Sequence[Any], order: object, fills: list[Any]) -> dict[str, Any]:
+def _order_map(
+    values: Sequence[Any], order: object, fills: list[Any], kind: type[dict[str, Any]] = dict
+) -> dict[str, Any]:
     """:func:`order_to_plain`'s map, with the order's and its fills' messages as given
-    (their bytes, or :class:`DeferredMessage`s that pack as those bytes)."""
-    plain = dict(zip(RECORD_NAMES, values, strict=True))
-    for name in ("status", "resume_status", "denial_code"):
-        member = plain[name]
-        plain[name] = None if member is None else member.value
-    for name in ("filled", "fill_notional", "commission", "carried_at_link", "predecessors_filled"):
-        plain[name] = str(plain[name])
-    plain["order"] = order
-    plain["fills"] = [
-        [sequence, message] for (sequence, _), message in zip(plain["fills"], fills, strict=True)
-    ]
-    return plain
+    (their bytes, or :class:`DeferredMessage`s that pack as those bytes), as a ``kind``.
+
+    One per order new or changed since an incremental snapshot, on the OMS's
+    thread: the values are unpacked and converted in ``RECORD_NAMES`` order
+    in one expression, and an enum's value read as ``_value_`` (what its
+    ``value`` property returns, without the property's call).
+    """
+    (
+        _,
+        status,
+        resume_status,
+        filled,
+        fill_notional,
+        commission,
+        order_fills,
+        venue_order_id,
+        created_ns,
+        submitted_ns,
+        accepted_ns,
+        first_fill_ns,
+        last_update_ns,
+        replacement_of,
+        replaced_by,
+        carried_at_link,
+        predecessors_filled,
+        denial_code,
+        rejection_code,
+        reason,
+    ) = values
+    converted = (
+        order,
+        status._value_,
+        None if resume_status is None else resume_status._value_,
+        str(filled),
+        str(fill_notional),
+        str(commission),
+        [[sequence, message] for (sequence, _), message in zip(order_fills, fills, strict=True)],
+        venue_order_id,
+        created_ns,
+        submitted_ns,
+        accepted_ns,
+        first_fill_ns,
+        last_update_ns,
+        replacement_of,
+        replaced_by,
+        str(carried_at_link),
+        str(predecessors_filled),
+        None if denial_code is None else denial_code._value_,
+        rejection_code,
+        reason,
+    )
+    return kind(zip(RECORD_NAMES, converted, strict=True))
 
 
 def order_from_plain(value: object, where: str) -> list[Any]:
@@ -301,10 +353,42 @@ def _enums_in(hints: Iterable[object]) -> set[type[enum.Enum]]:
     }
 
 
+def _row_function(layout: Sequence[Sequence[str]]) -> Callable[[Any], list[Any]]:
+    """A row of a message with these ``[field, kind]``\\s, as one list expression.
+
+    Packing a snapshot encodes every order completed since the last one,
+    its order's row and its fills', on the packer's thread and holding the
+    GIL; a call per field (``_MessageRows.checked_row``) was half of that.
+    Written here per class (as ``dataclasses`` writes ``__init__``): plain
+    attribute reads, ``str`` of a decimal, an enum member's ``_value_`` (what
+    its ``value`` property returns), ``None`` kept where the kind allows it.
+    """
+    items = []
+    for name, kind in layout:
+        if not name.isidentifier():  # a dataclass field always is; the source relies on it
+            raise TypeError(f"cannot record a field named {name!r}")
+        base = kind.removesuffix("?")
+        if base == "decimal":
+            item = f"str(message.{name})"
+        elif base.startswith("enum "):
+            item = f"message.{name}._value_"
+        elif base in ("str", "int", "bool"):
+            item = f"message.{name}"
+        else:
+            raise TypeError(f"cannot record fields of kind {kind!r}")
+        if kind.endswith("?") and item != f"message.{name}":
+            item = f"None if message.{name} is None else {item}"
+        items.append(item)
+    namespace: dict[str, Any] = {}
+    exec(f"def row(message):\n    return [{', '.join(items)}]\n", namespace)
+    row: Callable[[Any], list[Any]] = namespace["row"]
+    return row
+
+
 class _MessageRows(Generic[_M]):
     """One message class recorded as a row of plain values, in its fields' order."""
 
-    __slots__ = ("_decoders", "_encoders", "_get", "_required", "cls", "enums", "layout")
+    __slots__ = ("_decoders", "_encoders", "_get", "_required", "cls", "enums", "layout", "row")
 
     def __init__(self, cls: type[_M]) -> None:
         hints = typing.get_type_hints(cls)
@@ -317,13 +401,17 @@ class _MessageRows(Generic[_M]):
         self._encoders = tuple(encode for _, encode, _ in codecs)
         self._decoders = {name: decode for name, (_, _, decode) in zip(names, codecs, strict=True)}
         self._get = operator.attrgetter(*names)
+        self.row: Callable[[_M], list[Any]] = _row_function(self.layout)
+        """The message's row: one expression written for the class's own fields."""
         self._required = frozenset(
             field.name
             for field in fields
             if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )
 
-    def row(self, message: _M) -> list[Any]:
+    def checked_row(self, message: _M) -> list[Any]:
+        """The row, field by field through each field's encoder: what :attr:`row` is
+        written from (and tested against)."""
         return [
             encode(value) for encode, value in zip(self._encoders, self._get(message), strict=True)
         ]
@@ -373,23 +461,82 @@ _SCALAR_CODECS: Final = {
 
 
 def _fill_rows(fills: list[tuple[int, OrderFilled]]) -> list[list[Any]]:
-    return [[sequence, _FILL_ROWS.row(fill)] for sequence, fill in fills]
+    return [[sequence, _FILL_ROWS.checked_row(fill)] for sequence, fill in fills]
 
 
 def _record_encoder(name: str) -> _Encoder:
     if name == "order":
-        return _ORDER_ROWS.row
+        return _ORDER_ROWS.checked_row
     if name == "fills":
         return _fill_rows
     return _SCALAR_CODECS[name][1]
 
 
-_RECORD_ENCODERS: Final = tuple(_record_encoder(name) for name in RECORD_NAMES)
+_CHECKED_ENCODERS: Final = tuple(_record_encoder(name) for name in RECORD_NAMES)
 
 
 def encode_record(values: Sequence[Any]) -> bytes:
-    """A completed order's record: its values (in ``RECORD_NAMES`` order) as one msgpack row."""
-    row = [encode(value) for encode, value in zip(_RECORD_ENCODERS, values, strict=True)]
+    """A completed order's record: its values (in ``RECORD_NAMES`` order) as one msgpack row.
+
+    One expression, as :func:`_row_function` writes a message's row and for
+    the same reason (the packer encodes every order completed since the
+    last snapshot); :func:`checked_record` is what it is written from, each
+    value through its field's encoder (``_SCALAR_CODECS``), and the tests
+    hold the two to the same bytes.
+    """
+    (
+        order,
+        status,
+        resume_status,
+        filled,
+        fill_notional,
+        commission,
+        fills,
+        venue_order_id,
+        created_ns,
+        submitted_ns,
+        accepted_ns,
+        first_fill_ns,
+        last_update_ns,
+        replacement_of,
+        replaced_by,
+        carried_at_link,
+        predecessors_filled,
+        denial_code,
+        rejection_code,
+        reason,
+    ) = values
+    fill_row = _FILL_ROWS.row
+    record: bytes = msgpack.packb(
+        [
+            _ORDER_ROWS.row(order),
+            status._value_,
+            None if resume_status is None else resume_status._value_,
+            str(filled),
+            str(fill_notional),
+            str(commission),
+            [[sequence, fill_row(fill)] for sequence, fill in fills],
+            venue_order_id,
+            created_ns,
+            submitted_ns,
+            accepted_ns,
+            first_fill_ns,
+            last_update_ns,
+            replacement_of,
+            replaced_by,
+            str(carried_at_link),
+            str(predecessors_filled),
+            None if denial_code is None else denial_code._value_,
+            rejection_code,
+            reason,
+        ]
+    )
+    return record
+
+
+def checked_record(values: Sequence[Any]) -> bytes:
+    """:func:`encode_record`'s bytes, each value through its field's own encoder."""
+    row = [encode(value) for encode, value in zip(_CHECKED_ENCODERS, values, strict=True)]
     record: bytes = msgpack.packb(row, use_bin_type=True)
     return record
 
@@ -551,29 +698,14 @@ class StoredOrder:
 
 
 def hot_entry(client_order_id: str, values: Sequence[Any]) -> dict[str, Any]:
-    """A hot order's snapshot entry: :func:`order_to_plain` of its values.
-
-    Inside :func:`remembering` it is the very map the previous snapshot made
-    when the order has not changed since (read it, do not change it), and its
-    messages may be :class:`DeferredMessage`\\s: pack with :func:`pack_default`.
-    """
-    memo = _MEMO.get()
-    if memo is not None:
-        return memo.hot_entry(client_order_id, values)
+    """A hot order's snapshot entry: :func:`order_to_plain` of its values (a snapshot
+    taken inside :func:`remembering` has :meth:`RecordMemo.hot_entries` make them)."""
     return order_to_plain(values)
 
 
 def completed_entry(client_order_id: str, values: Sequence[Any]) -> list[Any]:
-    """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``.
-
-    Inside :func:`remembering` it is the very entry the previous snapshot
-    made when the order has not changed since (read it, do not change it),
-    and its record may be a :class:`DeferredRecord`: pack with
-    :func:`pack_default`.
-    """
-    memo = _MEMO.get()
-    if memo is not None:
-        return memo.entry(client_order_id, values)
+    """A decoded completed order's snapshot entry: ``[client_order_id, status, record]``
+    (inside :func:`remembering`, :meth:`RecordMemo.completed_entries` makes them)."""
     return [client_order_id, values[1].value, encode_record(values)]
 
 
@@ -627,8 +759,53 @@ def pack_default(value: object) -> bytes:
     raise TypeError(f"can not serialize {type(value).__name__!r} object")
 
 
+class PackedEntry(list[Any]):
+    """A completed order's entry made by :class:`RecordMemo`, which keeps its packed bytes.
+
+    A plain list to anything that reads or packs it; :func:`pack_item` packs it
+    once and keeps the bytes, so an entry shared by the next snapshots (an
+    order unchanged since) costs their packer a lookup, not a packing. Safe
+    because nothing changes an entry once made (the memo's rule), and the
+    bytes are what ``msgpack`` gives for it: a snapshot is the same bytes.
+    """
+
+    __slots__ = ("packed",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        super().__init__(items)
+        self.packed: bytes | None = None
+
+
+class PackedMap(dict[str, Any]):
+    """A hot order's map made by :class:`RecordMemo`, which keeps its packed bytes
+    (as :class:`PackedEntry` does, for the same reasons)."""
+
+    __slots__ = ("packed",)
+
+    def __init__(self, items: Iterable[tuple[str, Any]]) -> None:
+        super().__init__(items)
+        self.packed: bytes | None = None
+
+
+def pack_item(packer: msgpack.Packer, item: Any) -> bytes:
+    """``packer.pack(item)`` (an ``autoreset`` packer with ``default=pack_default``), kept
+    on a :class:`PackedEntry` or :class:`PackedMap` and reused from there: what makes
+    packing a snapshot cost the orders changed since the last one, not all of them."""
+    kind = type(item)
+    if kind is PackedEntry or kind is PackedMap:
+        kept: bytes | None = item.packed
+        if kept is None:  # two packers may both pack it: the same bytes
+            kept = item.packed = packer.pack(item)
+        return kept
+    packed: bytes = packer.pack(item)
+    return packed
+
+
+_ValuesOf = Callable[[Any], Sequence[Any]]
+
+
 class RecordMemo:
-    """Completed orders' entries from one snapshot to the next: an incremental snapshot.
+    """Orders' entries from one snapshot to the next: an incremental snapshot.
 
     Encoding every completed order's record was nearly all of a snapshot's
     time, on the OMS's thread, although a completed order seldom changes
@@ -641,33 +818,100 @@ class RecordMemo:
     :func:`pack_default`), off the OMS's thread. The memo holds only what
     the latest snapshot used, so it never outgrows the completed-order LRU.
     Entries are shared between snapshots: what is built with it is only to
-    be packed, never changed.
+    be packed, never changed; they keep their packed bytes (:func:`pack_item`).
+
+    :meth:`completed_entries` and :meth:`hot_entries` take a whole section
+    at once: a snapshot looks at every order it holds (tens of thousands in
+    a burst), and one loop without a call per order is what that look costs.
+
+    Comparing an order's values still costs ~1 us per order, every order,
+    every snapshot. A state that marks the ids of the orders it looks up
+    (``looked_up``, see :meth:`marks`) lets the memo skip that for the rest:
+    an order can change only through the order object a lookup returned
+    (or a new object, which ``is`` tells apart), so one that is the same
+    object and was not looked up since the last snapshot is unchanged.
     """
 
-    __slots__ = ("_current", "_current_hot", "_previous", "_previous_hot", "hits", "misses")
+    __slots__ = (
+        "_current",
+        "_current_hot",
+        "_marks",
+        "_previous",
+        "_previous_hot",
+        "hits",
+        "misses",
+    )
 
     def __init__(self) -> None:
-        self._previous: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
-        self._current: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], list[Any]]] = {}
+        # Per order: its object, the values its entry was made from (None for a
+        # ``StoredOrder``), its fills' items then, and the entry.
+        self._previous: dict[str, _Seen] = {}
+        self._current: dict[str, _Seen] = {}
         self._previous_hot: dict[str, _HotSeen] = {}
         self._current_hot: dict[str, _HotSeen] = {}
+        self._marks: set[str] | None = None
         self.hits = 0
         self.misses = 0
 
-    def hot_entry(self, client_order_id: str, values: Sequence[Any]) -> dict[str, Any]:
-        """A hot order's map, the previous snapshot's while the order's values are the
-        same objects (as for a completed order's entry); else a new map whose messages
-        are :class:`DeferredMessage`\\s, the previous ones where they are the same
-        messages (an order in flight changes its status and fills, seldom its terms)."""
+    def marks(self) -> set[str]:
+        """A new set for the state to add the id of every order it looks up to, from the end
+        of this snapshot to the next; handed back to :meth:`hot_entries` and
+        :meth:`completed_entries` as ``looked_up``, it spares them the unmarked orders."""
+        marks = self._marks = set()
+        return marks
+
+    def _trusted(self, looked_up: Container[str] | None) -> Container[str]:
+        # Only the set this memo handed out after its previous snapshot covers the
+        # whole time since (a state restored meanwhile, or marked for another memo,
+        # gives another set or none): anything else, every order is compared.
+        marks = self._marks
+        if marks is not None and looked_up is marks:
+            return marks
+        return _EVERY_ORDER
+
+    def hot_entries(
+        self,
+        orders: Iterable[tuple[str, Any]],
+        values_of: _ValuesOf,
+        looked_up: Container[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every hot order's map, in ``orders``' order: the previous snapshot's while the
+        order's values are the same objects (as for a completed order's entry); else a new
+        map whose messages are :class:`DeferredMessage`\\s, the previous ones where they
+        are the same messages (an order in flight changes its status and fills, seldom its
+        terms)."""
+        previous = self._previous_hot.get
+        current = self._current_hot
+        marked = self._trusted(looked_up)
+        is_ = operator.is_
+        entries: list[dict[str, Any]] = []
+        append = entries.append
+        for client_order_id, tracked in orders:
+            seen = previous(client_order_id)
+            if seen is not None and seen[0] is tracked:
+                if client_order_id not in marked:  # not looked up since
+                    current[client_order_id] = seen
+                    append(seen[3])
+                    continue
+                values = values_of(tracked)
+                fills = values[_FILLS_AT]
+                if (
+                    len(seen.fills) == len(fills)
+                    and all(map(is_, seen.values, values))
+                    and all(map(is_, seen.fills, fills))
+                ):
+                    current[client_order_id] = seen
+                    append(seen.plain)
+                    continue
+            else:
+                values = values_of(tracked)
+            append(self._new_hot(client_order_id, tracked, values, seen))
+        return entries
+
+    def _new_hot(
+        self, client_order_id: str, tracked: object, values: Sequence[Any], seen: _HotSeen | None
+    ) -> dict[str, Any]:
         fills = values[_FILLS_AT]
-        seen = self._previous_hot.get(client_order_id)
-        if seen is not None and (
-            len(seen.fills) == len(fills)
-            and all(map(operator.is_, seen.values, values))
-            and all(map(operator.is_, seen.fills, fills))
-        ):
-            self._current_hot[client_order_id] = seen
-            return seen.plain
         order = values[_ORDER_AT]
         if seen is not None and seen.values[_ORDER_AT] is order:
             deferred_order = seen.order
@@ -680,30 +924,72 @@ class RecordMemo:
             else:
                 deferred_fills.append(DeferredMessage(item[1]))
         kept = tuple(values)
-        plain = _order_map(kept, deferred_order, deferred_fills)
+        plain = _order_map(kept, deferred_order, deferred_fills, PackedMap)
         self._current_hot[client_order_id] = _HotSeen(
-            kept, tuple(fills), plain, deferred_order, tuple(deferred_fills)
+            tracked, kept, tuple(fills), plain, deferred_order, tuple(deferred_fills)
         )
         return plain
 
-    def entry(self, client_order_id: str, values: Sequence[Any]) -> list[Any]:
-        fills = values[_FILLS_AT]
-        seen = self._previous.get(client_order_id)
-        if (
-            seen is not None
-            and len(seen[1]) == len(fills)
-            and all(map(operator.is_, seen[0], values))
-            and all(map(operator.is_, seen[1], fills))
-        ):
-            self.hits += 1
-            self._current[client_order_id] = seen
-            return seen[2]
+    def completed_entries(
+        self,
+        orders: Iterable[tuple[str, Any]],
+        values_of: _ValuesOf,
+        looked_up: Container[str] | None = None,
+    ) -> list[list[Any]]:
+        """Every completed order's entry, in ``orders``' order: the previous snapshot's
+        while the order's values are the same objects, else a new one whose record is a
+        :class:`DeferredRecord`; a :class:`StoredOrder`'s is the one it was restored from
+        (nothing changes it)."""
+        previous = self._previous.get
+        current = self._current
+        marked = self._trusted(looked_up)
+        is_ = operator.is_
+        entries: list[list[Any]] = []
+        append = entries.append
+        made = 0  # entries not the previous snapshot's
+        for client_order_id, tracked in orders:
+            seen = previous(client_order_id)
+            if seen is not None and seen[0] is tracked:
+                if client_order_id not in marked or seen[1] is None:
+                    # Not looked up since, or a stored order (nothing changes one).
+                    current[client_order_id] = seen
+                    append(seen[3])
+                    continue
+                values = values_of(tracked)
+                kept_fills = seen[2]
+                fills = values[_FILLS_AT]
+                if (
+                    len(kept_fills) == len(fills)
+                    and all(map(is_, seen[1], values))
+                    and all(map(is_, kept_fills, fills))
+                ):
+                    current[client_order_id] = seen
+                    append(seen[3])
+                    continue
+                append(self._new_completed(client_order_id, tracked, values))
+            elif type(tracked) is StoredOrder:
+                seen = current[client_order_id] = (
+                    tracked,
+                    None,
+                    (),
+                    PackedEntry(tracked.entry()),
+                )
+                append(seen[3])
+            else:
+                append(self._new_completed(client_order_id, tracked, values_of(tracked)))
+            made += 1
+        self.hits += len(entries) - made
+        return entries
+
+    def _new_completed(
+        self, client_order_id: str, tracked: object, values: Sequence[Any]
+    ) -> list[Any]:
         self.misses += 1
         kept = tuple(values)
-        frozen_fills = tuple(fills)
+        frozen_fills = tuple(values[_FILLS_AT])
         frozen = (*kept[:_FILLS_AT], frozen_fills, *kept[_FILLS_AT + 1 :])
-        entry = [client_order_id, values[1].value, DeferredRecord(frozen)]
-        self._current[client_order_id] = (kept, frozen_fills, entry)
+        entry = PackedEntry((client_order_id, values[1].value, DeferredRecord(frozen)))
+        self._current[client_order_id] = (tracked, kept, frozen_fills, entry)
         return entry
 
     def turn(self) -> None:
@@ -712,15 +998,39 @@ class RecordMemo:
         self._previous_hot, self._current_hot = self._current_hot, {}
 
 
-class _HotSeen(NamedTuple):
-    """What :meth:`RecordMemo.hot_entry` made a hot order's map from, and the map."""
+#: What :meth:`RecordMemo.completed_entries` made an order's entry from: the order
+#: object, its values (None: a ``StoredOrder``), its fills' items then, the entry.
+_Seen = tuple[object, tuple[Any, ...] | None, tuple[Any, ...], list[Any]]
 
+
+class _HotSeen(NamedTuple):
+    """What :meth:`RecordMemo.hot_entries` made a hot order's map from, and the map."""
+
+    tracked: object
     values: tuple[Any, ...]
     fills: tuple[Any, ...]
     """The fills list's items when the map was made (the list itself changes)."""
     plain: dict[str, Any]
     order: DeferredMessage
     deferred_fills: tuple[DeferredMessage, ...]
+
+
+def memo_in_use() -> RecordMemo | None:
+    """The memo of the :func:`remembering` this thread is in, if any (``OmsState.snapshot``
+    hands it whole sections)."""
+    return _MEMO.get()
+
+
+class _EveryOrder:
+    """Marks that hold every id: ``RecordMemo`` compares every order's values."""
+
+    __slots__ = ()
+
+    def __contains__(self, client_order_id: object) -> bool:
+        return True
+
+
+_EVERY_ORDER: Final = _EveryOrder()
 
 
 _MEMO: Final[contextvars.ContextVar[RecordMemo | None]] = contextvars.ContextVar(

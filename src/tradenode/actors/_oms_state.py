@@ -65,6 +65,7 @@ from ._oms_snapshot import (
     execution,
     hot_entry,
     kind_name,
+    memo_in_use,
     order_from_plain,
     read_completed,
     read_decimal,
@@ -582,6 +583,11 @@ class OmsState:
         )
         """Least recently used first; an order restored from a snapshot stays a
         ``StoredOrder`` until :meth:`_find` first looks it up."""
+        self._looked_up: set[str] | None = None
+        """Ids :meth:`_find` was asked for since the last incremental snapshot, which
+        started keeping them (None: none taken, nothing kept). Every change to an order
+        is made to an object ``_find`` returned, so the snapshot's ``RecordMemo`` need
+        not compare the others' values (``OmsState.snapshot``)."""
         self._executions: dict[tuple[str, str], str] = {}
         self._open_by_venue: collections.Counter[str] = collections.Counter()
         self._positions = PositionBook()
@@ -999,23 +1005,34 @@ class OmsState:
         recently used first), so a restored state forgets, lists and
         numbers exactly as this one would.
         """
-        return {
-            "version": OMS_SNAPSHOT_VERSION,
-            "completed_capacity": self._completed_capacity,
-            "latency_window": self._metrics.ack_latencies.maxlen,
-            "fill_sequence": self._fill_sequence,
-            "hot": [
+        memo = memo_in_use()
+        if memo is not None:
+            # Incremental (``OmsJournal._take``): a section at a time, sparing the orders
+            # not looked up since the memo's last snapshot (``RecordMemo.marks``).
+            looked_up = self._looked_up
+            hot = memo.hot_entries(self._hot.items(), _VALUES, looked_up)
+            completed = memo.completed_entries(self._completed.items(), _VALUES, looked_up)
+            self._looked_up = memo.marks()
+        else:
+            hot = [
                 hot_entry(client_order_id, tracked.values())
                 for client_order_id, tracked in self._hot.items()
-            ],
-            "schema": copy.deepcopy(SCHEMA),
-            "completed": [
+            ]
+            completed = [
                 # Untouched since restore, a stored order's record is what encoding it would give.
                 tracked.entry()
                 if isinstance(tracked, StoredOrder)
                 else completed_entry(client_order_id, tracked.values())
                 for client_order_id, tracked in self._completed.items()
-            ],
+            ]
+        return {
+            "version": OMS_SNAPSHOT_VERSION,
+            "completed_capacity": self._completed_capacity,
+            "latency_window": self._metrics.ack_latencies.maxlen,
+            "fill_sequence": self._fill_sequence,
+            "hot": hot,
+            "schema": copy.deepcopy(SCHEMA),
+            "completed": completed,
             "executions": [
                 [venue, execution_id, owner]
                 for (venue, execution_id), owner in self._executions.items()
@@ -1687,6 +1704,19 @@ class OmsState:
         return client_order_id in self._hot or client_order_id in self._completed
 
     def _find(self, client_order_id: str) -> _Order | None:
+        """The order ``client_order_id`` names (hot, or completed: decoded if stored).
+
+        Marks the id for the next incremental snapshot (``_looked_up``), which
+        compares only the values of orders marked since the last one: every
+        change to an order is made to an object this returned (directly, or
+        through ``_predecessor``/``_successor``/``_chain``), or to a new one
+        (``_register``). Code that changes an ``_Order`` reached any other way
+        must add its id to ``_looked_up`` too (when not None), or a snapshot
+        keeps its old values: ``tests/test_oms_snapshot_fast_marks.py``.
+        """
+        looked_up = self._looked_up
+        if looked_up is not None:
+            looked_up.add(client_order_id)
         tracked = self._hot.get(client_order_id)
         if tracked is not None:
             return tracked
