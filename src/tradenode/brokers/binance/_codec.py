@@ -371,6 +371,9 @@ def parse_order(payload: object, *, broker: str) -> BinanceOrder:
     """An order from ``POST /order`` (RESULT/FULL), ``GET /order``, an ``openOrders``
     row, a cancel response or a cancelReplace ``newOrderResponse`` (never an ACK
     answer, which lacks the order's state: we never ask for one)."""
+    quick = _quick_order(payload)
+    if quick is not None:
+        return quick
     fields = _Fields(payload, broker, "order")
     own_id_key = "origClientOrderId" if fields.has("origClientOrderId") else "clientOrderId"
     binance_type, order_type, post_only = fields.order_type("type")
@@ -399,6 +402,116 @@ def parse_order(payload: object, *, broker: str) -> BinanceOrder:
         # Negative for some historical orders: "data not available".
         cumulative_quote_qty=fields.decimal("cummulativeQuoteQty", non_negative=False),
         status=fields.one_of("status", ORDER_STATUS_MAP),
+        update_time_ms=update_time,
+    )
+
+
+_SIDES: Mapping[str, Side] = {"BUY": Side.BUY, "SELL": Side.SELL}
+_UPDATE_TIME_KEYS = ("updateTime", "transactTime", "workingTime", "time")
+
+
+def _quick_decimal(value: object, *, non_negative: bool = True) -> Decimal | None:
+    """A decimal string as ``_Fields.decimal`` reads it, or None for anything that
+    reading would do otherwise (another type, a refusal): the caller then reads
+    the payload the slow way, which gives that answer or that error."""
+    if type(value) is not str or not _DECIMAL_TEXT.match(value):
+        return None
+    number = Decimal(value)
+    if not number.is_finite() or (non_negative and number < 0):
+        return None
+    return number
+
+
+def _quick_order(payload: object) -> BinanceOrder | None:
+    """``parse_order``'s reading of a well-formed order, without a field reader: a
+    placement's answer is read on the WebSocket reader before the breaker hears it is
+    accepted (~12 -> ~5 us). It checks what the ``_Fields`` reading checks, field by
+    field, and says None for anything it does not vouch for (a missing or mistyped
+    field, an unknown enum, a JSON number where Binance writes a string, a negative
+    quantity), which ``parse_order`` then reads the slow way: the same order, or the
+    same typed error. Exact types only (a JSON object decodes to exactly these), so
+    a subclass of anything also goes the slow way."""
+    if type(payload) is not dict:
+        return None
+    get = payload.get
+    client_order_id = get(
+        "origClientOrderId" if "origClientOrderId" in payload else "clientOrderId"
+    )
+    binance_type = get("type")
+    if type(binance_type) is not str:
+        return None
+    mapped = _FROM_BINANCE_TYPE.get(binance_type)
+    if mapped is None:
+        return None
+    update_time: int | None = None
+    for key in _UPDATE_TIME_KEYS:
+        candidate = get(key)
+        if candidate is None:
+            continue
+        if type(candidate) is not int:
+            return None
+        if candidate > 0:
+            update_time = candidate
+            break
+    symbol = get("symbol")
+    order_id = get("orderId")
+    side_text = get("side")
+    side = _SIDES.get(side_text) if type(side_text) is str else None
+    tif_text = get("timeInForce")
+    time_in_force: TimeInForce | None = None
+    if tif_text is not None:
+        time_in_force = _BINANCE_TIFS.get(tif_text) if type(tif_text) is str else None
+        if time_in_force is None:
+            return None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    raw_price, raw_stop = get("price"), get("stopPrice")
+    if raw_price is not None:
+        price = _quick_decimal(raw_price)
+        if price is None:
+            return None
+        if price <= 0:
+            price = None
+    if raw_stop is not None:
+        stop_price = _quick_decimal(raw_stop)
+        if stop_price is None:
+            return None
+        if stop_price <= 0:
+            stop_price = None
+    orig_qty = _quick_decimal(get("origQty"))
+    executed_qty = _quick_decimal(get("executedQty"))
+    cumulative = _quick_decimal(get("cummulativeQuoteQty"), non_negative=False)
+    status = get("status")
+    if (
+        update_time is None
+        or type(symbol) is not str
+        or not symbol
+        or type(order_id) is not int
+        or type(client_order_id) is not str
+        or not client_order_id
+        or side is None
+        or orig_qty is None
+        or executed_qty is None
+        or cumulative is None
+        or type(status) is not str
+        or status not in ORDER_STATUS_MAP
+    ):
+        return None
+    return BinanceOrder(
+        symbol=symbol,
+        order_id=order_id,
+        client_order_id=client_order_id,
+        side=side,
+        binance_type=binance_type,
+        order_type=mapped[0],
+        post_only=mapped[1],
+        time_in_force=time_in_force,
+        price=price,
+        stop_price=stop_price,
+        orig_qty=orig_qty,
+        executed_qty=executed_qty,
+        cumulative_quote_qty=cumulative,
+        status=status,
         update_time_ms=update_time,
     )
 
