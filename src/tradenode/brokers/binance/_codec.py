@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, NoReturn, TypeAlias, TypeVar
+from typing import Any, Literal, NoReturn, TypeAlias, TypeVar
 
 from ..._exceptions import BrokerRejectedError, MalformedPayloadError
 from ...messages._enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
@@ -827,6 +827,99 @@ def _execution_report(fields: _Fields) -> BinanceExecutionReport:
     )
 
 
+def _quick_execution_report(event: dict[str, Any]) -> BinanceExecutionReport | None:
+    """``_execution_report``'s reading of a well-formed event, without a field reader:
+    the account's events for an order arrive right behind its answer, and the actor
+    reads them while the OMS and the strategy handle the fill (~2x cheaper). The
+    same checks, field by field (exact types, as a JSON object decodes); anything
+    it does not vouch for says None and is read the slow way (the same event, or
+    the same typed error), like ``_quick_order``."""
+    get = event.get
+    binance_type = get("o")
+    if type(binance_type) is not str:
+        return None
+    mapped = _FROM_BINANCE_TYPE.get(binance_type)
+    side_text = get("S")
+    side = _SIDES.get(side_text) if type(side_text) is str else None
+    tif_text = get("f")
+    time_in_force: TimeInForce | None = None
+    if tif_text is not None:
+        time_in_force = _BINANCE_TIFS.get(tif_text) if type(tif_text) is str else None
+        if time_in_force is None:
+            return None
+    # ``opt_text``: absent (None) or a string.
+    original, commission_asset, expiry_reason = get("C"), get("N"), get("eR")
+    quantity = _quick_decimal(get("q"))
+    price = _quick_decimal(get("p"))
+    stop_price = _quick_decimal(get("P"))
+    last_qty = _quick_decimal(get("l"))
+    cumulative_qty = _quick_decimal(get("z"))
+    last_price = _quick_decimal(get("L"))
+    commission = _quick_decimal(get("n"), non_negative=False)
+    cumulative_quote = _quick_decimal(get("Z"), non_negative=False)
+    event_time, trade_id, order_id, transaction_time = get("E"), get("t"), get("i"), get("T")
+    symbol, client_order_id, reject_reason = get("s"), get("c"), get("r")
+    execution_type, status, is_maker = get("x"), get("X"), get("m")
+    if (
+        mapped is None
+        or side is None
+        or (original is not None and type(original) is not str)
+        or (commission_asset is not None and type(commission_asset) is not str)
+        or (expiry_reason is not None and type(expiry_reason) is not str)
+        or quantity is None
+        or price is None
+        or stop_price is None
+        or last_qty is None
+        or cumulative_qty is None
+        or last_price is None
+        or commission is None
+        or cumulative_quote is None
+        or type(event_time) is not int
+        or type(trade_id) is not int
+        or type(order_id) is not int
+        or type(transaction_time) is not int
+        or type(symbol) is not str
+        or not symbol
+        or type(client_order_id) is not str
+        or not client_order_id
+        or type(reject_reason) is not str
+        or type(execution_type) is not str
+        or execution_type not in EXECUTION_TYPES
+        or type(status) is not str
+        or status not in ORDER_STATUS_MAP
+        or type(is_maker) is not bool
+    ):
+        return None
+    return BinanceExecutionReport(
+        event_time_ms=event_time,
+        symbol=symbol,
+        client_order_id=client_order_id,
+        original_client_order_id=original or "",
+        side=side,
+        binance_type=binance_type,
+        order_type=mapped[0],
+        post_only=mapped[1],
+        time_in_force=time_in_force,
+        quantity=quantity,
+        price=price,
+        stop_price=stop_price,
+        execution_type=execution_type,
+        status=status,
+        reject_reason=reject_reason,
+        order_id=order_id,
+        last_qty=last_qty,
+        cumulative_qty=cumulative_qty,
+        last_price=last_price,
+        commission=commission,
+        commission_asset=commission_asset or None,
+        transaction_time_ms=transaction_time,
+        trade_id=trade_id,
+        is_maker=is_maker,
+        cumulative_quote_qty=cumulative_quote,
+        expiry_reason=expiry_reason,
+    )
+
+
 def _list_status(fields: _Fields) -> ListStatus:
     legs = fields.raw("O")
     if not isinstance(legs, list):
@@ -854,6 +947,10 @@ def parse_user_event(broker: str, event: object) -> UserEvent:
     ``{"subscriptionId", "event"}`` envelope) as a typed event."""
     if isinstance(event, Mapping) and "event" in event and "e" not in event:
         event = event["event"]
+    if type(event) is dict and event.get("e") == "executionReport":
+        quick = _quick_execution_report(event)
+        if quick is not None:
+            return quick
     fields = _Fields(event, broker, "user data event")
     kind = fields.text("e")
     fields.where = kind
