@@ -1324,22 +1324,18 @@ class _PlacementAnswer:
 
     Why this order: the reply is the acknowledgement the breaker (and whoever waits
     behind it) is waiting for, so nothing else is built or told before it; the order
-    is known accepted by then (the order's state parsed). The OMS hears the
-    acceptance right behind it, then the reader hands the GIL over (``hand_over_gil``)
-    so the breaker's and the OMS's threads, just woken, run at once rather than after
-    the FULL answer's fills are read (~25 us the acknowledgement would otherwise
-    wait for the GIL); the fills are read after that, then told to the OMS (an
-    unreadable one reaches the actor as ``_Answered.unreadable_fills``, which
-    reconciles). The breaker's next
+    is known accepted by then (the order's state parsed; the FULL answer's fills are
+    read right after the reply, before the OMS is told: an unreadable one reaches
+    the actor as ``_Answered.unreadable_fills``, which reconciles). The breaker's next
     request about the same order still finds the books done: the base keeps the
     order busy until the actor has handled ``_Answered`` (``completing``), and holds
     such a request back until then. ``_Answered`` goes last so the request stops
     counting as I/O in flight only once the OMS's messages are in its mailbox (the
     node is never seen quiescent between the two), and still before the account's
     events for the order, which the reader handles after this returns. Between the
-    fills and ``_Answered`` the reader hands the GIL over again: the OMS's thread,
-    woken for them, runs before the reader reads the frames behind the answer,
-    instead of waiting until it is idle.
+    OMS's messages and ``_Answered`` the reader hands the GIL over once
+    (``hand_over_gil``): the breaker's and the OMS's threads, just woken, run before
+    it reads the frames behind the answer, instead of waiting until it is idle.
 
     Only reads here: the actor's ``dispatched`` is shared, and whoever pops the
     request's entry (this, ``_on_done`` or ``disconnect``) is the one that answers."""
@@ -1381,8 +1377,14 @@ class _PlacementAnswer:
                 if not self.tells_oms:
                     self._hand_over(result, order)
                     return
-                # The order's state is read and accepted: that is all the reply and
-                # the OMS's acceptance need.
+                # The order's state is read and accepted: that is all the reply needs.
+                # Its trades are read after it (an unreadable one does not unmake the
+                # acceptance: the actor reconciles them through a restart).
+                unreadable: MalformedPayloadError | None = None
+                try:
+                    fills = tuple(placement_fills(self.broker, order, result.body))
+                except MalformedPayloadError as exc:
+                    fills, unreadable = (), exc
                 self.reports_to.tell(
                     OrderAccepted(
                         client_order_id=order.client_order_id,
@@ -1391,23 +1393,12 @@ class _PlacementAnswer:
                         ts_ns=self.now_ns(),
                     )
                 )
+                for _trade_id, fill in fills:
+                    self.reports_to.tell(fill)
                 # The breaker and the OMS are waking for what was just told: let them
-                # run now rather than after the fills are read (which would keep the
-                # acknowledgement waiting for the GIL that long).
+                # run before this thread reads the frames the venue sent behind the
+                # answer (and before our own actor wakes for the bookkeeping).
                 hand_over_gil()
-                # The order's trades are read after that (an unreadable one does not
-                # unmake the acceptance: the actor reconciles them through a restart).
-                unreadable: MalformedPayloadError | None = None
-                try:
-                    fills = tuple(placement_fills(self.broker, order, result.body))
-                except MalformedPayloadError as exc:
-                    fills, unreadable = (), exc
-                if fills:
-                    for _trade_id, fill in fills:
-                        self.reports_to.tell(fill)
-                    # The OMS is waking for them: as above, before the frames behind
-                    # the answer (and before our own actor wakes for the bookkeeping).
-                    hand_over_gil()
                 self.me.tell(_Answered(request, result, order, fills, unreadable))
                 return
         self.me.tell(_Done(request, (result,)))

@@ -1,4 +1,4 @@
-"""Giving the GIL to the threads a tell has just woken, on the latency path.
+"""Giving the GIL to the thread a tell has just woken, once, on the latency path.
 
 A tell to a sleeping actor wakes its thread, which then needs the GIL to run.
 CPython hands the GIL over only when its holder blocks (or after the 5 ms
