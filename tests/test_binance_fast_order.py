@@ -181,3 +181,47 @@ def test_two_fields_changed_read_as_the_full_reading_does() -> None:
 def test_what_is_not_an_object_is_refused_as_before(payload: object) -> None:
     with pytest.raises(MalformedPayloadError, match="order: expected a JSON object"):
         _codec.parse_order(payload, broker=BROKER)
+
+
+# The FULL answer's ``fills`` rows, read on their quick path the same way.
+ROW: dict[str, Any] = {
+    "price": "65432.10000000",
+    "qty": "0.00100000",
+    "commission": "-0.00000100",
+    "commissionAsset": "BNB",
+    "tradeId": 777,
+}
+ROW_KEYS = ("price", "qty", "commission", "commissionAsset", "tradeId")
+
+
+def _fills(rows: list[object]) -> tuple[str, object]:
+    order = _codec.parse_order(FILLED_MARKET, broker=BROKER)
+    try:
+        return "fills", _codec.placement_fills(BROKER, order, {**FILLED_MARKET, "fills": rows})
+    except MalformedPayloadError as exc:
+        return "error", (str(exc), exc.broker, exc.client_order_id)
+
+
+def _rows_both_ways(*rows: dict[str, Any]) -> None:
+    quick = _fills(list(rows))
+    assert quick == _fills([MappingProxyType(row) for row in rows])
+
+
+def test_well_formed_fill_rows_read_as_the_full_reading_does() -> None:
+    _rows_both_ways(ROW)
+    _rows_both_ways(ROW, {**ROW, "tradeId": 778, "commissionAsset": None})
+    _rows_both_ways({**ROW, "commissionAsset": ""})
+    kind, fills = _fills([ROW])
+    assert kind == "fills"
+    assert isinstance(fills, list)
+    ((trade_id, fill),) = fills
+    assert trade_id == 777
+    assert fill.commission == Decimal("-0.000001")
+    assert fill.commission_asset == "BNB"
+
+
+@pytest.mark.parametrize("key", ROW_KEYS)
+def test_any_one_fill_field_changed_reads_as_the_full_reading_does(key: str) -> None:
+    for value in VALUES:
+        _rows_both_ways(_with(ROW, key, value))
+        _rows_both_ways(ROW, _with(ROW, key, value))
