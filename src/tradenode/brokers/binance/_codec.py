@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, NoReturn, TypeAlias, TypeVar
+from typing import Any, Literal, NoReturn, TypeAlias, TypeVar
 
 from ..._exceptions import BrokerRejectedError, MalformedPayloadError
 from ...messages._enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
@@ -309,8 +309,17 @@ def placement_fills(
     ts_ns = order.update_time_ms * _MS
     fills = []
     for index, item in enumerate(raw):
-        row = _Fields(item, broker, f"fills[{index}]")
-        trade_id = row.integer("tradeId")
+        read = _quick_fill_row(item)
+        if read is None:
+            row = _Fields(item, broker, f"fills[{index}]")
+            read = (
+                row.integer("tradeId"),
+                row.decimal("qty"),
+                row.decimal("price"),
+                row.decimal("commission", non_negative=False),
+                row.opt_text("commissionAsset") or None,
+            )
+        trade_id, quantity, price, commission, commission_asset = read
         fill = _message(
             broker,
             OrderFilled,
@@ -321,15 +330,42 @@ def placement_fills(
             execution_id=execution_id(broker, order.symbol, trade_id),
             symbol=order.symbol,
             side=order.side,
-            last_quantity=row.decimal("qty"),
-            last_price=row.decimal("price"),
-            commission=row.decimal("commission", non_negative=False),
-            commission_asset=row.opt_text("commissionAsset") or None,
+            last_quantity=quantity,
+            last_price=price,
+            commission=commission,
+            commission_asset=commission_asset,
             liquidity=LiquiditySide.TAKER,
             ts_ns=ts_ns,
         )
         fills.append((trade_id, fill))
     return fills
+
+
+def _quick_fill_row(
+    item: object,
+) -> tuple[int, Decimal, Decimal, Decimal, str | None] | None:
+    """One ``fills`` row of a FULL answer as ``placement_fills`` reads it (trade id,
+    quantity, price, commission, commission asset), without a field reader: the
+    rows are read on the WebSocket reader before the breaker hears the order is
+    accepted. The same checks (exact types, as a JSON object decodes); anything it
+    does not vouch for says None and is read the slow way (same values or the same
+    typed error), like ``_quick_order``."""
+    if type(item) is not dict:
+        return None
+    trade_id = item.get("tradeId")
+    asset = item.get("commissionAsset")
+    quantity = _quick_decimal(item.get("qty"))
+    price = _quick_decimal(item.get("price"))
+    commission = _quick_decimal(item.get("commission"), non_negative=False)
+    if (
+        type(trade_id) is not int
+        or quantity is None
+        or price is None
+        or commission is None
+        or (asset is not None and type(asset) is not str)
+    ):
+        return None
+    return trade_id, quantity, price, commission, asset or None
 
 
 def cancel_params(symbol: str, client_order_id: str) -> list[tuple[str, str]]:
@@ -371,6 +407,9 @@ def parse_order(payload: object, *, broker: str) -> BinanceOrder:
     """An order from ``POST /order`` (RESULT/FULL), ``GET /order``, an ``openOrders``
     row, a cancel response or a cancelReplace ``newOrderResponse`` (never an ACK
     answer, which lacks the order's state: we never ask for one)."""
+    quick = _quick_order(payload)
+    if quick is not None:
+        return quick
     fields = _Fields(payload, broker, "order")
     own_id_key = "origClientOrderId" if fields.has("origClientOrderId") else "clientOrderId"
     binance_type, order_type, post_only = fields.order_type("type")
@@ -399,6 +438,116 @@ def parse_order(payload: object, *, broker: str) -> BinanceOrder:
         # Negative for some historical orders: "data not available".
         cumulative_quote_qty=fields.decimal("cummulativeQuoteQty", non_negative=False),
         status=fields.one_of("status", ORDER_STATUS_MAP),
+        update_time_ms=update_time,
+    )
+
+
+_SIDES: Mapping[str, Side] = {"BUY": Side.BUY, "SELL": Side.SELL}
+_UPDATE_TIME_KEYS = ("updateTime", "transactTime", "workingTime", "time")
+
+
+def _quick_decimal(value: object, *, non_negative: bool = True) -> Decimal | None:
+    """A decimal string as ``_Fields.decimal`` reads it, or None for anything that
+    reading would do otherwise (another type, a refusal): the caller then reads
+    the payload the slow way, which gives that answer or that error."""
+    if type(value) is not str or not _DECIMAL_TEXT.match(value):
+        return None
+    number = Decimal(value)
+    if not number.is_finite() or (non_negative and number < 0):
+        return None
+    return number
+
+
+def _quick_order(payload: object) -> BinanceOrder | None:
+    """``parse_order``'s reading of a well-formed order, without a field reader: a
+    placement's answer is read on the WebSocket reader before the breaker hears it is
+    accepted (~12 -> ~5 us). It checks what the ``_Fields`` reading checks, field by
+    field, and says None for anything it does not vouch for (a missing or mistyped
+    field, an unknown enum, a JSON number where Binance writes a string, a negative
+    quantity), which ``parse_order`` then reads the slow way: the same order, or the
+    same typed error. Exact types only (a JSON object decodes to exactly these), so
+    a subclass of anything also goes the slow way."""
+    if type(payload) is not dict:
+        return None
+    get = payload.get
+    client_order_id = get(
+        "origClientOrderId" if "origClientOrderId" in payload else "clientOrderId"
+    )
+    binance_type = get("type")
+    if type(binance_type) is not str:
+        return None
+    mapped = _FROM_BINANCE_TYPE.get(binance_type)
+    if mapped is None:
+        return None
+    update_time: int | None = None
+    for key in _UPDATE_TIME_KEYS:
+        candidate = get(key)
+        if candidate is None:
+            continue
+        if type(candidate) is not int:
+            return None
+        if candidate > 0:
+            update_time = candidate
+            break
+    symbol = get("symbol")
+    order_id = get("orderId")
+    side_text = get("side")
+    side = _SIDES.get(side_text) if type(side_text) is str else None
+    tif_text = get("timeInForce")
+    time_in_force: TimeInForce | None = None
+    if tif_text is not None:
+        time_in_force = _BINANCE_TIFS.get(tif_text) if type(tif_text) is str else None
+        if time_in_force is None:
+            return None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    raw_price, raw_stop = get("price"), get("stopPrice")
+    if raw_price is not None:
+        price = _quick_decimal(raw_price)
+        if price is None:
+            return None
+        if price <= 0:
+            price = None
+    if raw_stop is not None:
+        stop_price = _quick_decimal(raw_stop)
+        if stop_price is None:
+            return None
+        if stop_price <= 0:
+            stop_price = None
+    orig_qty = _quick_decimal(get("origQty"))
+    executed_qty = _quick_decimal(get("executedQty"))
+    cumulative = _quick_decimal(get("cummulativeQuoteQty"), non_negative=False)
+    status = get("status")
+    if (
+        update_time is None
+        or type(symbol) is not str
+        or not symbol
+        or type(order_id) is not int
+        or type(client_order_id) is not str
+        or not client_order_id
+        or side is None
+        or orig_qty is None
+        or executed_qty is None
+        or cumulative is None
+        or type(status) is not str
+        or status not in ORDER_STATUS_MAP
+    ):
+        return None
+    return BinanceOrder(
+        symbol=symbol,
+        order_id=order_id,
+        client_order_id=client_order_id,
+        side=side,
+        binance_type=binance_type,
+        order_type=mapped[0],
+        post_only=mapped[1],
+        time_in_force=time_in_force,
+        price=price,
+        stop_price=stop_price,
+        orig_qty=orig_qty,
+        executed_qty=executed_qty,
+        cumulative_quote_qty=cumulative,
+        status=status,
         update_time_ms=update_time,
     )
 
@@ -714,6 +863,99 @@ def _execution_report(fields: _Fields) -> BinanceExecutionReport:
     )
 
 
+def _quick_execution_report(event: dict[str, Any]) -> BinanceExecutionReport | None:
+    """``_execution_report``'s reading of a well-formed event, without a field reader:
+    the account's events for an order arrive right behind its answer, and the actor
+    reads them while the OMS and the strategy handle the fill (~2x cheaper). The
+    same checks, field by field (exact types, as a JSON object decodes); anything
+    it does not vouch for says None and is read the slow way (the same event, or
+    the same typed error), like ``_quick_order``."""
+    get = event.get
+    binance_type = get("o")
+    if type(binance_type) is not str:
+        return None
+    mapped = _FROM_BINANCE_TYPE.get(binance_type)
+    side_text = get("S")
+    side = _SIDES.get(side_text) if type(side_text) is str else None
+    tif_text = get("f")
+    time_in_force: TimeInForce | None = None
+    if tif_text is not None:
+        time_in_force = _BINANCE_TIFS.get(tif_text) if type(tif_text) is str else None
+        if time_in_force is None:
+            return None
+    # ``opt_text``: absent (None) or a string.
+    original, commission_asset, expiry_reason = get("C"), get("N"), get("eR")
+    quantity = _quick_decimal(get("q"))
+    price = _quick_decimal(get("p"))
+    stop_price = _quick_decimal(get("P"))
+    last_qty = _quick_decimal(get("l"))
+    cumulative_qty = _quick_decimal(get("z"))
+    last_price = _quick_decimal(get("L"))
+    commission = _quick_decimal(get("n"), non_negative=False)
+    cumulative_quote = _quick_decimal(get("Z"), non_negative=False)
+    event_time, trade_id, order_id, transaction_time = get("E"), get("t"), get("i"), get("T")
+    symbol, client_order_id, reject_reason = get("s"), get("c"), get("r")
+    execution_type, status, is_maker = get("x"), get("X"), get("m")
+    if (
+        mapped is None
+        or side is None
+        or (original is not None and type(original) is not str)
+        or (commission_asset is not None and type(commission_asset) is not str)
+        or (expiry_reason is not None and type(expiry_reason) is not str)
+        or quantity is None
+        or price is None
+        or stop_price is None
+        or last_qty is None
+        or cumulative_qty is None
+        or last_price is None
+        or commission is None
+        or cumulative_quote is None
+        or type(event_time) is not int
+        or type(trade_id) is not int
+        or type(order_id) is not int
+        or type(transaction_time) is not int
+        or type(symbol) is not str
+        or not symbol
+        or type(client_order_id) is not str
+        or not client_order_id
+        or type(reject_reason) is not str
+        or type(execution_type) is not str
+        or execution_type not in EXECUTION_TYPES
+        or type(status) is not str
+        or status not in ORDER_STATUS_MAP
+        or type(is_maker) is not bool
+    ):
+        return None
+    return BinanceExecutionReport(
+        event_time_ms=event_time,
+        symbol=symbol,
+        client_order_id=client_order_id,
+        original_client_order_id=original or "",
+        side=side,
+        binance_type=binance_type,
+        order_type=mapped[0],
+        post_only=mapped[1],
+        time_in_force=time_in_force,
+        quantity=quantity,
+        price=price,
+        stop_price=stop_price,
+        execution_type=execution_type,
+        status=status,
+        reject_reason=reject_reason,
+        order_id=order_id,
+        last_qty=last_qty,
+        cumulative_qty=cumulative_qty,
+        last_price=last_price,
+        commission=commission,
+        commission_asset=commission_asset or None,
+        transaction_time_ms=transaction_time,
+        trade_id=trade_id,
+        is_maker=is_maker,
+        cumulative_quote_qty=cumulative_quote,
+        expiry_reason=expiry_reason,
+    )
+
+
 def _list_status(fields: _Fields) -> ListStatus:
     legs = fields.raw("O")
     if not isinstance(legs, list):
@@ -741,6 +983,10 @@ def parse_user_event(broker: str, event: object) -> UserEvent:
     ``{"subscriptionId", "event"}`` envelope) as a typed event."""
     if isinstance(event, Mapping) and "event" in event and "e" not in event:
         event = event["event"]
+    if type(event) is dict and event.get("e") == "executionReport":
+        quick = _quick_execution_report(event)
+        if quick is not None:
+            return quick
     fields = _Fields(event, broker, "user data event")
     kind = fields.text("e")
     fields.where = kind
