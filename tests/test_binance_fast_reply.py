@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests._placement_answers import Mailbox, answer_placement
 from tradenode import BrokerError
 from tradenode.actors import BrokerReply, BrokerRequest, Outcome
 from tradenode.brokers.binance import (
@@ -29,25 +30,13 @@ from tradenode.brokers.binance import (
 
 # The reader's answering object, the bookkeeping message it sends and the tracked
 # order are the actor's internals, driven here without a session or a venue.
-from tradenode.brokers.binance._actor import TrackedOrder, _Answered, _PlacementAnswer
+from tradenode.brokers.binance._actor import TrackedOrder, _Answered
 
 # A venue answer as the session hands it over.
-from tradenode.brokers.binance._session import RestResult
-from tradenode.messages import OrderAccepted, OrderFilled, OrderType, Side, SubmitOrder
+from tradenode.messages import OrderAccepted, OrderFilled
 
 BROKER = "binance"
 COID = "reply-1"
-
-
-class Mailbox:
-    """One role's address; every tell lands in the shared ``log`` as (role, message)."""
-
-    def __init__(self, role: str, log: list[tuple[str, Any]]) -> None:
-        self.role = role
-        self.log = log
-
-    def tell(self, message: Any) -> None:
-        self.log.append((self.role, message))
 
 
 def _body(fills: list[dict[str, Any]]) -> dict[str, Any]:
@@ -81,28 +70,7 @@ def _fill(trade_id: Any, qty: str = "0.001") -> dict[str, Any]:
 
 
 def _answer(body: dict[str, Any]) -> tuple[list[tuple[str, Any]], BrokerRequest]:
-    log: list[tuple[str, Any]] = []
-    command = SubmitOrder(
-        client_order_id=COID,
-        strategy_id="s",
-        venue=BROKER,
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=Decimal("0.002"),
-    )
-    request = BrokerRequest(7, command, Mailbox("breaker", log))  # type: ignore[arg-type]
-    answer = _PlacementAnswer(
-        Mailbox("actor", log),  # type: ignore[arg-type]
-        request,
-        BROKER,
-        Mailbox("oms", log),  # type: ignore[arg-type]
-        {request.seq: (request, 0.0)},
-        {},
-        lambda: 1,
-    )
-    answer.answer(RestResult(200, body, {}, 0.0))
-    return log, request
+    return answer_placement(body, client_order_id=COID, quantity=Decimal("0.002"), seq=7)
 
 
 def _broker() -> BinanceBroker:

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import trio
 
+from tests._placement_answers import Mailbox, answer_placement
 from tradenode import BrokerConnectionError, BrokerTimeoutError
-from tradenode.actors import BrokerReply, BrokerRequest, Outcome
+from tradenode.actors import BrokerReply, Outcome
 from tradenode.brokers.binance import (
     BinanceBroker,
     BinanceCredentials,
@@ -31,31 +32,19 @@ from tradenode.brokers.binance import (
 
 # The reader's answering object, the bookkeeping message and the tracked order are
 # the actor's internals, driven here without a session or a venue.
-from tradenode.brokers.binance._actor import TrackedOrder, _Answered, _PlacementAnswer
+from tradenode.brokers.binance._actor import TrackedOrder, _Answered
 
 # The two REST transports the session chooses between, compared with each other.
 from tradenode.brokers.binance._http import HttpxTransport, RestTransport, open_rest_transport
 
 # A venue answer as the session hands it over.
-from tradenode.brokers.binance._session import RestResult
-from tradenode.messages import OrderAccepted, OrderType, Side, SubmitOrder
+from tradenode.messages import OrderAccepted
 from tradenode.testing.venues import BinanceVenue
 
 BROKER = "binance"
 COID = "rest-1"
 HEADERS = {"x-mbx-used-weight-1m": "7", "x-mbx-order-count-10s": "1", "content-type": "json"}
 LIMITS = {"REQUEST_WEIGHT:1M": (6000.0, 60.0), "ORDERS:10S": (50.0, 10.0)}
-
-
-class Mailbox:
-    """One role's address; every tell lands in the shared ``log`` as (role, message)."""
-
-    def __init__(self, role: str, log: list[tuple[str, Any]]) -> None:
-        self.role = role
-        self.log = log
-
-    def tell(self, message: Any) -> None:
-        self.log.append((self.role, message))
 
 
 BODY = {
@@ -77,28 +66,16 @@ BODY = {
 
 
 def _answered_over_rest() -> tuple[list[tuple[str, Any]], _Answered]:
-    log: list[tuple[str, Any]] = []
-    command = SubmitOrder(
+    log, _ = answer_placement(
+        BODY,
         client_order_id=COID,
-        strategy_id="s",
-        venue=BROKER,
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
         quantity=Decimal("0.001"),
-    )
-    request = BrokerRequest(3, command, Mailbox("breaker", log))  # type: ignore[arg-type]
-    answer = _PlacementAnswer(
-        Mailbox("actor", log),  # type: ignore[arg-type]
-        request,
-        BROKER,
-        Mailbox("oms", log),  # type: ignore[arg-type]
-        {request.seq: (request, 12.5)},
-        LIMITS,
-        lambda: 1,
+        seq=3,
+        sent_at=12.5,
+        headers=HEADERS,
+        rate_limits=LIMITS,
         tells_oms=False,
     )
-    answer.answer(RestResult(200, BODY, HEADERS, 0.0))
     answered = log[-1][1]
     assert isinstance(answered, _Answered)
     return log, answered
