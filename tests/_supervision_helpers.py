@@ -10,9 +10,11 @@ from tradenode.supervision import (
     Actor,
     ActorSystem,
     Address,
+    ChildSpec,
     EventRecorder,
     SupervisionEvent,
     SupervisionEventKind,
+    SupervisorSpec,
 )
 
 
@@ -82,6 +84,14 @@ def wait_running(
     address = system.lookup(path)
     assert address is not None
     return address
+
+
+def start_single(
+    system: ActorSystem, events: EventRecorder, spec: ChildSpec, **supervisor: Any
+) -> Address:
+    """Start ``spec`` as the one child of a supervisor ``root`` and wait until it runs."""
+    system.start(SupervisorSpec("root", children=(spec,), **supervisor))
+    return wait_running(system, events, f"/root/{spec.name}")
 
 
 class Gate:

@@ -28,7 +28,6 @@ from tradenode.supervision import (
     EventRecorder,
     ManualClock,
     SupervisionEventKind,
-    SupervisorSpec,
     remove_child,
 )
 
@@ -46,14 +45,9 @@ from tradenode.supervision._mail import (
     needs_envelope,
 )
 
-from ._supervision_helpers import Journal, is_event, wait_running, worker
+from ._supervision_helpers import Journal, is_event, start_single, wait_running, worker
 
 K = SupervisionEventKind
-
-
-def _single(system: ActorSystem, events: EventRecorder, spec: ChildSpec) -> Address:
-    system.start(SupervisorSpec("root", children=(spec,)))
-    return wait_running(system, events, f"/root/{spec.name}")
 
 
 def _lookalikes(address: Address) -> list[Any]:
@@ -71,7 +65,7 @@ def test_a_user_message_of_a_runtime_item_type_reaches_the_behaviour_as_itself(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     sent = _lookalikes(address)
     for message in sent:
         address.tell(message)
@@ -99,7 +93,7 @@ def test_pykka_own_messages_and_tuples_told_reach_the_behaviour_and_act_on_nothi
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     sent = _pykka_lookalikes()
     assert all(needs_envelope(message) for message in sent)
     for message in sent:
@@ -120,7 +114,7 @@ def test_an_ask_of_a_runtime_item_type_is_answered_by_the_behaviour(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     stop = Stop()
     assert address.ask(stop) == ("w", 1, stop)
     assert address.is_alive
@@ -148,7 +142,7 @@ def test_bare_tells_queued_while_restarting_are_replayed_in_order_with_lookalike
 ) -> None:
     journal = Journal()
     spec = ChildSpec("g", lambda: _Gate(journal), backoff=Backoff(1.0, 1.0, 0.0))
-    address = _single(system, events, spec)
+    address = start_single(system, events, spec)
     address.tell(("fail", None))
     lookalikes = _lookalikes(address)
     for n in range(3):
@@ -169,7 +163,7 @@ def test_bare_tells_stashed_at_a_final_stop_are_dead_lettered_as_themselves(
 ) -> None:
     journal = Journal()
     spec = ChildSpec("g", lambda: _Gate(journal), backoff=Backoff(10.0, 10.0, 0.0))
-    address = _single(system, events, spec)
+    address = start_single(system, events, spec)
     address.tell(("fail", None))
     sent = [0, *_lookalikes(address), 1]
     for message in sent:
@@ -187,7 +181,7 @@ def test_bare_tells_queued_behind_a_final_stop_are_dead_lettered_not_dropped(
     system: ActorSystem, events: EventRecorder, dead_letters: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("g", lambda: _Gate(journal)))
+    address = start_single(system, events, ChildSpec("g", lambda: _Gate(journal)))
     entered, release = threading.Event(), threading.Event()
     address.tell(("block", entered, release))
     assert entered.wait(10)
@@ -220,7 +214,7 @@ _OtherTag = type("_Tag", (), {})
 
 def test_messages_handled_counts_by_type_name(system: ActorSystem, events: EventRecorder) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     before = system.messages_handled()
     address.tell(_Tag())
     address.tell(_OtherTag())
@@ -241,7 +235,7 @@ def test_a_lookalike_told_to_a_supervisor_is_refused_as_a_user_message(
     system: ActorSystem, events: EventRecorder, dead_letters: EventRecorder, lookalike: type[Any]
 ) -> None:
     journal = Journal()
-    _single(system, events, ChildSpec("w", worker("w", journal)))
+    start_single(system, events, ChildSpec("w", worker("w", journal)))
     assert system.root is not None
     message = lookalike()
     system.root.tell(message)

@@ -23,31 +23,24 @@ from tradenode.supervision import (
     Actor,
     ActorStoppedError,
     ActorSystem,
-    Address,
     ChildSpec,
     EventRecorder,
     SupervisionEventKind,
-    SupervisorSpec,
 )
 
 # The runtime's own inbox items and the test of what travels wrapped.
 from tradenode.supervision._mail import Envelope, needs_envelope
 
-from ._supervision_helpers import Journal, is_event, wait_running, worker
+from ._supervision_helpers import Journal, is_event, start_single, worker
 
 K = SupervisionEventKind
-
-
-def _single(system: ActorSystem, events: EventRecorder, spec: ChildSpec) -> Address:
-    system.start(SupervisorSpec("root", children=(spec,)))
-    return wait_running(system, events, f"/root/{spec.name}")
 
 
 def test_a_pykka_envelope_told_reaches_the_behaviour_as_itself(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     stop_like = PykkaEnvelope(Envelope("inner", None))
     plain = PykkaEnvelope("inner")
     assert needs_envelope(stop_like)
@@ -67,7 +60,7 @@ def test_an_ask_of_a_pykka_envelope_is_answered_by_the_behaviour(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     message = PykkaEnvelope("inner")
     assert address.ask(message) == ("w", 1, message)
 
@@ -76,7 +69,7 @@ def test_a_tell_to_a_cell_whose_pykka_actor_stopped_is_dead_lettered_and_not_cou
     system: ActorSystem, events: EventRecorder, dead_letters: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     # Stop the pykka actor under the cell behind the runtime's back (as a crash of
     # pykka's loop would): the address is still open, the inbox has no reader.
     address.cell.actor_ref.stop(block=True, timeout=10)
@@ -112,7 +105,7 @@ def test_what_is_queued_behind_a_pykka_stop_is_dead_lettered_and_asks_fail(
     system: ActorSystem, events: EventRecorder, dead_letters: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("g", lambda: _Gate(journal)))
+    address = start_single(system, events, ChildSpec("g", lambda: _Gate(journal)))
     entered, release = threading.Event(), threading.Event()
     address.tell(("block", entered, release))
     assert entered.wait(10)

@@ -32,14 +32,9 @@ from tradenode.supervision import (
     which_children,
 )
 
-from ._supervision_helpers import Gate, Journal, is_event, wait_running, worker
+from ._supervision_helpers import Gate, Journal, is_event, start_single, wait_running, worker
 
 K = SupervisionEventKind
-
-
-def _single(system: ActorSystem, events: EventRecorder, spec: ChildSpec, **sup: Any) -> Address:
-    system.start(SupervisorSpec("root", children=(spec,), **sup))
-    return wait_running(system, events, f"/root/{spec.name}")
 
 
 # -- backoff -----------------------------------------------------------------
@@ -54,7 +49,7 @@ def test_backoff_doubles_from_min_to_max_and_waits_for_the_clock(
         worker("venue", journal),
         backoff=Backoff(1.0, 8.0, random_factor=0.0, reset_after=1000),
     )
-    venue = _single(system, events, spec, intensity=Intensity(100, 1000))
+    venue = start_single(system, events, spec, intensity=Intensity(100, 1000))
     delays = []
     for generation in range(2, 7):
         venue.tell(("fail", ConnectionError("socket closed")))
@@ -79,7 +74,7 @@ def _jittered_delays(seed: int) -> list[float]:
         spec = ChildSpec(
             "venue", worker("venue", Journal()), backoff=Backoff(1.0, 30.0, random_factor=0.5)
         )
-        venue = _single(system, events, spec, intensity=Intensity(100, 1000))
+        venue = start_single(system, events, spec, intensity=Intensity(100, 1000))
         for generation in range(2, 6):
             venue.tell(("fail", ConnectionError("down")))
             scheduled = events.wait_for(
@@ -107,7 +102,7 @@ def test_backoff_resets_after_a_quiet_period(
     spec = ChildSpec(
         "venue", worker("venue", Journal()), backoff=Backoff(1.0, 8.0, 0.0, reset_after=60)
     )
-    venue = _single(system, events, spec, intensity=Intensity(100, 1000))
+    venue = start_single(system, events, spec, intensity=Intensity(100, 1000))
     for generation, expected in ((2, 1.0), (3, 2.0)):
         venue.tell(("fail", ConnectionError("down")))
         scheduled = events.wait_for(
@@ -135,7 +130,7 @@ def test_a_failure_that_names_its_retry_after_delays_the_restart_at_least_that_l
     system: ActorSystem, events: EventRecorder, clock: ManualClock, backoff: Backoff | None
 ) -> None:
     spec = ChildSpec("venue", worker("venue", Journal()), backoff=backoff)
-    venue = _single(system, events, spec, intensity=Intensity(100, 1000))
+    venue = start_single(system, events, spec, intensity=Intensity(100, 1000))
     venue.tell(("fail", SlowDown(30)))
     scheduled = events.wait_for(is_event(K.RESTART_SCHEDULED, "/root/venue"))
     assert scheduled[-1].delay == 30
@@ -173,7 +168,7 @@ def test_mailbox_survives_restart_under_a_concurrent_flood(
     spec = ChildSpec(
         "seq", lambda: Sequencer(journal, poison), backoff=Backoff(5.0, 5.0, random_factor=0.0)
     )
-    address = _single(system, events, spec)
+    address = start_single(system, events, spec)
 
     def flood(sender: int) -> None:
         for seq in range(per_sender):
@@ -244,7 +239,7 @@ def test_stash_overflow_is_visible_in_dead_letters(
         backoff=Backoff(1.0, 1.0, random_factor=0.0),
         stash_capacity=3,
     )
-    small = _single(system, events, spec)
+    small = start_single(system, events, spec)
     small.tell(("fail", RuntimeError("down")))
     for n in range(5):
         small.tell(n)
@@ -263,7 +258,7 @@ def test_an_ask_that_raises_fails_the_caller_and_restarts_the_actor(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     with pytest.raises(ValueError, match="bad request"):
         address.ask(("fail", ValueError("bad request")))
     wait_running(system, events, "/root/w", generation=2)
@@ -362,7 +357,7 @@ def test_messages_to_a_stopped_actor_go_to_dead_letters(
     system: ActorSystem, events: EventRecorder, dead_letters: EventRecorder
 ) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     assert system.root is not None
     assert remove_child(system.root, "w")
     address.tell("too late")
@@ -377,7 +372,7 @@ def test_messages_queued_behind_a_final_stop_are_dead_lettered_not_dropped(
 ) -> None:
     journal = Journal()
     spec = ChildSpec("w", worker("w", journal), backoff=Backoff(10.0, 10.0, 0.0))
-    address = _single(system, events, spec)
+    address = start_single(system, events, spec)
     address.tell(("fail", RuntimeError("down")))
     for n in range(3):
         address.tell(n)
@@ -567,7 +562,7 @@ def test_children_added_at_runtime_survive_their_supervisors_restart(
 
 def test_addresses_are_stable_across_restarts(system: ActorSystem, events: EventRecorder) -> None:
     journal = Journal()
-    address = _single(system, events, ChildSpec("w", worker("w", journal)))
+    address = start_single(system, events, ChildSpec("w", worker("w", journal)))
     for generation in (2, 3):
         address.tell(("fail", RuntimeError("again")))
         wait_running(system, events, "/root/w", generation)
@@ -592,7 +587,7 @@ def test_timers_follow_the_clock_and_die_with_their_incarnation(
             if message != "sync":
                 journal(message)
 
-    ticker = _single(system, events, ChildSpec("ticker", Ticker))
+    ticker = start_single(system, events, ChildSpec("ticker", Ticker))
     clock.advance(1.0)
     clock.advance(1.0)
     journal.wait_for(lambda m: m == ("tick", 1), count=2)
@@ -650,7 +645,7 @@ def test_fired_and_cancelled_one_shot_timers_are_not_kept_by_the_cell(
     system: ActorSystem, events: EventRecorder, clock: ManualClock
 ) -> None:
     fired = threading.Semaphore(0)
-    ticker = _single(system, events, ChildSpec("ticker", lambda: _Ticker(fired)))
+    ticker = start_single(system, events, ChildSpec("ticker", lambda: _Ticker(fired)))
     for _ in range(4):
         ticker.tell("arm")
         clock.wait_for_timers(50)
