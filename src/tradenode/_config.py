@@ -54,6 +54,7 @@ __all__ = [
     "BackoffConfig",
     "BreakerConfig",
     "ExecutionMode",
+    "GcConfig",
     "InstrumentConfig",
     "InstrumentMap",
     "IntensityConfig",
@@ -113,11 +114,24 @@ class BackoffConfig(_Strict):
     random_factor: float = Field(0.2, ge=0)
 
 
+class GcConfig(_Strict):
+    """Python's cyclic garbage collector while the node runs (``tradenode._gc``).
+
+    ``young_threshold``: allocations between two collections of the
+    youngest generation (Python's is 700), None to leave the collector
+    as it is. Process-wide: the first node to start sets it, the last to
+    stop puts back what it found.
+    """
+
+    young_threshold: int | None = Field(20_000, ge=1)
+
+
 class NodeSection(_Strict):
     name: str = Field("tradenode", min_length=1)
     seed: int = 0
     shutdown_timeout: float = Field(10.0, gt=0)
     intensity: IntensityConfig = IntensityConfig()
+    gc: GcConfig = GcConfig()
 
 
 class BreakerConfig(_Strict):

@@ -11,6 +11,7 @@ from typing import Any
 
 from ._config import NodeConfig, StrategyConfig, VenueConfig
 from ._execution_config import ExecutionMode, InstrumentMap
+from ._gc import GcHold
 from ._recovery import RecoveryReport, recover_node, resolve_recovered
 from ._registry import get_venue_kind
 from ._research import ResearchDesk
@@ -79,6 +80,7 @@ class Node:
         self.config = config if config is not None else NodeConfig()
         section = self.config.node
         self.system = ActorSystem(clock=clock, seed=section.seed, name=section.name)
+        self._gc = GcHold(section.gc)
         self._connections = VenueConnections(self.directory_path_prefix(section.name))
         self.system.events.subscribe(self._connections.observe)
         self.clock = self.system.clock
@@ -216,6 +218,9 @@ class Node:
             self._router_control.emergency("execution_mode: EMERGENCY in the config")
         if self.config.control.enabled:
             self.control = ControlServer(self, self.config.control).start()
+        # Last: what is alive now lives as long as the node, and is frozen out of
+        # the collections to come (``_gc``).
+        self._gc.engage()
         logger.info("node %s started", self.config.node.name)
         return self._root
 
@@ -232,6 +237,7 @@ class Node:
         if self.journal is not None:
             self.journal.close()
         self._router_control.close()
+        self._gc.release()
         logger.info("node %s stopped", self.config.node.name)
 
     def wait(self, timeout: float | None = None) -> bool:
