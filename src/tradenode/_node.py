@@ -225,19 +225,22 @@ class Node:
         return self._root
 
     def stop(self, timeout: float | None = None) -> None:
-        if self.control is not None:
-            # First: no operator action may reach a node that is stopping.
-            self.control.stop()
-            self.control = None
-        self.system.shutdown(
-            timeout if timeout is not None else self.config.node.shutdown_timeout,
-            reason="stop requested",
-        )
-        self.observability.stop()
-        if self.journal is not None:
-            self.journal.close()
-        self._router_control.close()
-        self._gc.release()
+        try:
+            if self.control is not None:
+                # First: no operator action may reach a node that is stopping.
+                self.control.stop()
+                self.control = None
+            self.system.shutdown(
+                timeout if timeout is not None else self.config.node.shutdown_timeout,
+                reason="stop requested",
+            )
+            self.observability.stop()
+            if self.journal is not None:
+                self.journal.close()
+            self._router_control.close()
+        finally:
+            # Even when closing something failed: the collector is the process's.
+            self._gc.release()
         logger.info("node %s stopped", self.config.node.name)
 
     def wait(self, timeout: float | None = None) -> bool:
