@@ -17,8 +17,9 @@ from tradenode.actors._oms_journal import pack_snapshot
 from tradenode.actors._oms_snapshot import PackedEntry, PackedMap, RecordMemo, remembering
 from tradenode.messages import OrderAccepted, OrderFilled, OrderType, Side, SubmitOrder
 
-from .test_journal_entries import call_directly, oms_calls, quiet_oms, small_state
+from .test_journal_entries import oms_calls
 from .test_oms_snapshot import busy_state
+from .test_oms_snapshot_background import incremental_snapshots
 
 
 def _order(coid: str) -> SubmitOrder:
@@ -128,15 +129,5 @@ def test_incremental_snapshots_packed_with_kept_bytes_are_full_ones(
 ) -> None:
     """Every snapshot packed (so entries keep their bytes) before the next is taken:
     a kept entry's bytes are reused only while its order is unchanged."""
-    memo = RecordMemo()
-    state = small_state()
-    points = sorted({int(len(calls) * cut) for cut in cuts} | {len(calls)})
-    done = 0
-    with quiet_oms():
-        for point in points:
-            for call in calls[done:point]:
-                call_directly(state, call)
-            done = point
-            with remembering(memo):
-                incremental = state.snapshot()
-            assert pack_snapshot(incremental) == _full(state)
+    for state, incremental in incremental_snapshots(calls, cuts):
+        assert pack_snapshot(incremental) == _full(state)
