@@ -9,6 +9,10 @@ ratio, met or missed by how much) and writes ``benchmarks/results/<stamp>.json``
 
 Benchmarks (``--only`` takes these names): latency (items 1 and 2),
 throughput (3), wire (4), recovery (5), killswitch (6), memory (7).
+
+``--cpus 1`` runs every benchmark process (the node, its floor, the bare
+clients) on those CPUs only, as ``taskset -c 1 tradenode run`` runs a node;
+the venue processes stay on every CPU, as an exchange is on other machines.
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._common import RESULTS_DIR, Options, error_result, machine_info, quiet_logging
+from ._common import (
+    RESULTS_DIR,
+    VENUE_CPUS_ENV,
+    Options,
+    error_result,
+    machine_info,
+    quiet_logging,
+)
 from ._report import markdown_table, table, write_chart, write_json
 
 BENCHMARKS = ("latency", "throughput", "wire", "binance_ws", "recovery", "killswitch", "memory")
@@ -89,11 +100,44 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds one benchmark may take before it is killed and reported failed"
         " (default 900 with --quick, 7200 otherwise)",
     )
+    parser.add_argument(
+        "--cpus",
+        type=_cpu_list,
+        default=None,
+        metavar="LIST",
+        help="pin each benchmark process (node, floor, bare clients; not the venue"
+        " processes) to these CPUs, comma-separated (e.g. 1 or 0,1): what a node run"
+        " under taskset gets, floor included",
+    )
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--stamp", help=argparse.SUPPRESS)
     return parser
+
+
+def _cpu_list(text: str) -> frozenset[int]:
+    """``--cpus``: CPUs this process may run on, comma-separated."""
+    try:
+        cpus = frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated CPU list: {text!r}") from None
+    allowed = os.sched_getaffinity(0)
+    if not cpus or not cpus <= allowed:
+        raise argparse.ArgumentTypeError(
+            f"CPUs {sorted(cpus)} are not a non-empty subset of this process's {sorted(allowed)}"
+        )
+    return cpus
+
+
+def pin_benchmark_process(cpus: frozenset[int]) -> None:
+    """Run this process, and every thread it starts from now on, on ``cpus`` only.
+
+    The CPUs it had are left in ``VENUE_CPUS_ENV`` for the venue processes it
+    starts (``_venue_process``), which go back to them.
+    """
+    os.environ[VENUE_CPUS_ENV] = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+    os.sched_setaffinity(0, cpus)
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -163,6 +207,8 @@ def _child_command(args: argparse.Namespace, name: str, output: Path, stamp: str
         command.append("--quick")
     if args.profile:
         command.append("--profile")
+    if args.cpus is not None:
+        command += ["--cpus", ",".join(str(cpu) for cpu in sorted(args.cpus))]
     for field in _COUNTS:
         value = getattr(args, field)
         if value is not None:
@@ -200,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     options = _options(args)
     if args.child:
+        if args.cpus is not None:
+            pin_benchmark_process(args.cpus)
         profile_to = (
             args.output_dir / f"{args.stamp}-{args.child}-profile.txt" if args.profile else None
         )
@@ -213,8 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     started = datetime.datetime.now(datetime.UTC)
     machine = machine_info()
+    if args.cpus is not None:
+        machine["pinned_to_cpus"] = sorted(args.cpus)
+    pinned = f" pinned to cpu(s) {sorted(args.cpus)}" if args.cpus is not None else ""
     print(
-        f"tradenode benchmarks {'(quick) ' if args.quick else ''}on {machine['cpu_count']} cpu(s),"
+        f"tradenode benchmarks {'(quick) ' if args.quick else ''}on {machine['cpu_count']} cpu(s)"
+        f"{pinned},"
         f" python {machine['python']}, load {machine.get('load_average')}: {', '.join(names)}",
         flush=True,
     )
@@ -224,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-- {name} ...", flush=True)
         began = time.monotonic()
         if args.in_process:
+            if args.cpus is not None:
+                pin_benchmark_process(args.cpus)
             try:
                 profile_to = (
                     args.output_dir / f"{stamp}-{name}-profile.txt" if args.profile else None
@@ -258,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     chart_path = args.output_dir / f"{stamp}.png"
     title = (
         f"tradenode benchmarks {stamp}{' (quick)' if args.quick else ''}: "
-        f"{machine['cpu_count']} cpu, python {machine['python']}"
+        f"{machine['cpu_count']} cpu{pinned}, python {machine['python']}"
     )
     charted = write_chart(chart_path, results, title)
     print(f"\nwrote {json_path}" + (f" and {chart_path}" if charted else ""))

@@ -207,6 +207,11 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+#: Where a benchmark process pinned with ``--cpus`` leaves the CPUs it had, for the
+#: venue processes it starts (``_venue_process``), which run on them.
+VENUE_CPUS_ENV = "TRADENODE_BENCHMARK_VENUE_CPUS"
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu_count": os.cpu_count(),

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 
 from tradenode.testing.venues import BinanceVenue
 
+from ._common import VENUE_CPUS_ENV
+
 
 def main() -> None:
+    # A benchmark run with ``--cpus`` pins the node's side; the venue, an exchange
+    # on other machines, keeps the CPUs the run had.
+    cpus = os.environ.get(VENUE_CPUS_ENV)
+    if cpus:
+        os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
