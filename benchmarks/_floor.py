@@ -13,6 +13,16 @@ own mailbox, the OMS, the strategy), and the floor of the round trip is the
 7 hops in one pipeline. The same five bare actors (plus a second breaker and
 broker for the kill switch's two venues) route a plain object along those
 hops and do nothing else: no supervision cell, no envelope, no state.
+
+``BarePipeline(design=True)`` is the design's floor on the paper venue: the
+same actors sending the messages the node sends per order on those paths,
+still with no work in them. The OMS tells the strategy the order went
+(``Routed``) after the breaker the order; the venue answers a market order
+with an accept and a fill, both through the broker's mailbox to the OMS;
+the OMS tells the strategy the accept, then the risk guard the fill (with
+its position) and the strategy the fill. What the node adds over it is its
+own work; what it adds over the bare floor is the node's messages (each a
+tell, and a wake-up when its recipient sleeps) and that work.
 """
 
 from __future__ import annotations
@@ -41,6 +51,27 @@ class _Report:
 
 
 class _Reply:
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _Accept:
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _Routed:
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class _FillAndPosition:
     __slots__ = ("n",)
 
     def __init__(self, n: int) -> None:
@@ -79,11 +110,22 @@ class _Oms(pykka.ThreadingActor):
         super().__init__()
         self.breakers: list[pykka.ActorRef[Any]] = []
         self.strategy: pykka.ActorRef[Any] | None = None
+        self.risk: pykka.ActorRef[Any] | None = None
+        self.design = False
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Order):
             self.breakers[message.n % len(self.breakers)].tell(message)
+            if self.design:
+                assert self.strategy is not None
+                self.strategy.tell(_Routed(message.n))
         elif isinstance(message, _Report):
+            assert self.strategy is not None
+            if self.design:
+                assert self.risk is not None
+                self.risk.tell(_FillAndPosition(message.n))
+            self.strategy.tell(message)
+        elif isinstance(message, _Accept):
             assert self.strategy is not None
             self.strategy.tell(message)
         return None
@@ -101,6 +143,7 @@ class _Broker(pykka.ThreadingActor):
         self.stamps = stamps
         self.breaker: pykka.ActorRef[Any] | None = None
         self.oms: pykka.ActorRef[Any] | None = None
+        self.design = False
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Order):
@@ -108,10 +151,12 @@ class _Broker(pykka.ThreadingActor):
             if self.stamps.enabled:
                 self.stamps.left[message.n] = now
                 self.stamps.arrived[message.n] = now
+            if self.design:
+                self.actor_ref.tell(_Accept(message.n))
             self.actor_ref.tell(_Report(message.n))
             assert self.breaker is not None
             self.breaker.tell(_Reply(message.n))
-        elif isinstance(message, _Report):
+        elif isinstance(message, _Report | _Accept):
             assert self.oms is not None
             self.oms.tell(message)
         return None
@@ -178,9 +223,12 @@ class _Stamps:
 
 
 class BarePipeline:
-    """strategy -> risk -> oms -> breaker[i] -> broker[i] -> broker[i] -> oms -> strategy."""
+    """strategy -> risk -> oms -> breaker[i] -> broker[i] -> broker[i] -> oms -> strategy.
 
-    def __init__(self, venues: int = 1) -> None:
+    ``design``: with the node's messages on those paths (see the module's docstring).
+    """
+
+    def __init__(self, venues: int = 1, *, design: bool = False) -> None:
         self.stamps = _Stamps()
         self.strategy = _Strategy.start(self.stamps)
         self.risk = _Forward.start()
@@ -193,11 +241,14 @@ class BarePipeline:
         oms: Any = self.oms.proxy()
         oms.breakers = self.breakers
         oms.strategy = self.strategy
+        oms.risk = self.risk
+        oms.design = design
         for breaker, broker in zip(self.breakers, self.brokers, strict=True):
             breaker.proxy().next = broker
             proxy: Any = broker.proxy()
             proxy.breaker = breaker
             proxy.oms = self.oms
+            proxy.design = design
         # Proxy attribute sets are asynchronous: make sure every one has landed.
         for ref in (self.strategy, self.risk, self.oms, *self.breakers, *self.brokers):
             ref.ask(None)
@@ -229,8 +280,8 @@ class BarePipeline:
             ref.stop()
 
 
-def floor_latency(count: int, warmup: int) -> tuple[list[int], list[int]]:
-    pipeline = BarePipeline()
+def floor_latency(count: int, warmup: int, *, design: bool = False) -> tuple[list[int], list[int]]:
+    pipeline = BarePipeline(design=design)
     try:
         return pipeline.latency(count, warmup)
     finally:
