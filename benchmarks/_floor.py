@@ -36,46 +36,37 @@ import pykka
 from ._common import perf_ns, rss_mb, wait_event
 
 
-class _Order:
+class _Numbered:
+    """A plain object carrying an order's number along the hops."""
+
     __slots__ = ("n",)
 
     def __init__(self, n: int) -> None:
         self.n = n
 
 
-class _Report:
-    __slots__ = ("n",)
-
-    def __init__(self, n: int) -> None:
-        self.n = n
+class _Order(_Numbered):
+    __slots__ = ()
 
 
-class _Reply:
-    __slots__ = ("n",)
-
-    def __init__(self, n: int) -> None:
-        self.n = n
+class _Report(_Numbered):
+    __slots__ = ()
 
 
-class _Accept:
-    __slots__ = ("n",)
-
-    def __init__(self, n: int) -> None:
-        self.n = n
+class _Reply(_Numbered):
+    __slots__ = ()
 
 
-class _Routed:
-    __slots__ = ("n",)
-
-    def __init__(self, n: int) -> None:
-        self.n = n
+class _Accept(_Numbered):
+    __slots__ = ()
 
 
-class _FillAndPosition:
-    __slots__ = ("n",)
+class _Routed(_Numbered):
+    __slots__ = ()
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+
+class _FillAndPosition(_Numbered):
+    __slots__ = ()
 
 
 class _Go:
