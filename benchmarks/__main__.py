@@ -134,9 +134,11 @@ def pin_benchmark_process(cpus: frozenset[int]) -> None:
     """Run this process, and every thread it starts from now on, on ``cpus`` only.
 
     The CPUs it had are left in ``VENUE_CPUS_ENV`` for the venue processes it
-    starts (``_venue_process``), which go back to them.
+    starts (``_venue_process``), which go back to them; the first pinning's, when
+    ``--in-process`` pins once per benchmark.
     """
-    os.environ[VENUE_CPUS_ENV] = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+    had = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+    os.environ.setdefault(VENUE_CPUS_ENV, had)
     os.sched_setaffinity(0, cpus)
 
 
