@@ -30,15 +30,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pykka
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 class _Ball:
