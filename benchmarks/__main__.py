@@ -38,6 +38,7 @@ from ._common import (
     RESULTS_DIR,
     VENUE_CPUS_ENV,
     Options,
+    describe_cpu_idle,
     error_result,
     machine_info,
     quiet_logging,
@@ -269,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"tradenode benchmarks {'(quick) ' if args.quick else ''}on {machine['cpu_count']} cpu(s)"
         f"{pinned},"
-        f" python {machine['python']}, load {machine.get('load_average')}: {', '.join(names)}",
+        f" python {machine['python']}, load {machine.get('load_average')},"
+        f" {describe_cpu_idle(machine.get('cpuidle', {}))}: {', '.join(names)}",
         flush=True,
     )
     results: list[dict[str, Any]] = []

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tradenode import Node, parse_config
 from tradenode.supervision import SystemClock
@@ -232,7 +232,49 @@ def machine_info() -> dict[str, Any]:
             info["mem_total_mb"] = int(meminfo.readline().split()[1]) // 1024
     except OSError:
         pass
+    idle = cpu_idle_info()
+    if idle:
+        info["cpuidle"] = idle
     return info
+
+
+#: Where Linux says how an idle CPU waits, and (a KVM guest's ``haltpoll``) how long it
+#: polls before it halts. The kernel's default poll is 200,000 ns; 0 halts at once.
+_CPUIDLE_FILES: Final[dict[str, str]] = {
+    "driver": "/sys/devices/system/cpu/cpuidle/current_driver",
+    "governor": "/sys/devices/system/cpu/cpuidle/current_governor_ro",
+    "guest_halt_poll_ns": "/sys/module/haltpoll/parameters/guest_halt_poll_ns",
+}
+
+
+def cpu_idle_info() -> dict[str, str]:
+    """How this machine's idle CPUs wait (what of it Linux shows; {} elsewhere).
+
+    On a virtual machine a thread woken on an idle CPU that has halted costs
+    a trip through the hypervisor (``benchmarks/wake_cost.py``: ~37 us a hop
+    with ``guest_halt_poll_ns`` 0, ~9 us with the kernel's default 200,000),
+    and every floor here is made of such hops: runs on machines that differ
+    in this are not comparable.
+    """
+    info: dict[str, str] = {}
+    for key, path in _CPUIDLE_FILES.items():
+        try:
+            with open(path, encoding="ascii") as file:
+                info[key] = file.read().strip()
+        except OSError:
+            continue
+    return info
+
+
+def describe_cpu_idle(info: dict[str, str]) -> str:
+    """One phrase for a run's header: the idle driver, and the guest's halt polling."""
+    if not info:
+        return "cpuidle unknown"
+    text = f"cpuidle {info.get('driver', '?')}"
+    poll = info.get("guest_halt_poll_ns")
+    if poll is not None:
+        text += f" (guest_halt_poll_ns {poll})"
+    return text
 
 
 def _filesystem(path: Path) -> str:

@@ -11,12 +11,19 @@ orders per second from the first submit to the last fill, median of
 through bare pykka actors of the same depth (7 hops: strategy -> risk -> OMS
 -> breaker -> broker -> broker's own mailbox -> OMS -> strategy), once per
 run, interleaved with the node's runs.
+
+With each rate, the CPU per order (``*.cpu_per_order``): the process's CPU time
+over the burst (``time.process_time``: every thread, the paper venue's
+matching included) over its orders, against the bare pipeline's. Under the GIL
+a node's threads take turns, so one over it bounds the rate: it says whether a
+rate is held back by the work per order or by waiting (wake-ups, the disk).
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,14 +100,18 @@ def run_burst(address: Any, count: int, timeout: float = 3600) -> float:
     return (perf_ns() - started) / 1e9
 
 
-def node_throughput(count: int, fsync: str | None) -> float:
+def node_throughput(count: int, fsync: str | None) -> tuple[float, float]:
+    """Orders per second of one burst on a fresh node, and its CPU per order (us)."""
     with tempfile.TemporaryDirectory() as tmp:
         journal = Path(tmp) / "journal" if fsync is not None else None
         node = start_node(paper_config_text(journal_dir=journal, fsync=fsync or GROUP_COMMIT))
         try:
             address = node.add_strategy("burst", Burst)
             run_burst(address, min(count, 500))  # warm up
-            return count / run_burst(address, count)
+            cpu_before = time.process_time()
+            seconds = run_burst(address, count)
+            cpu_us = (time.process_time() - cpu_before) * 1e6 / count
+            return count / seconds, cpu_us
         finally:
             stop_node(node)
 
@@ -108,11 +119,17 @@ def node_throughput(count: int, fsync: str | None) -> float:
 def run(options: Options) -> list[dict[str, Any]]:
     count = options.throughput_orders
     measured: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     floors: list[float] = []
+    floor_cpu: list[float] = []
     for _ in range(options.throughput_runs):
-        floors.append(floor_throughput(count))
+        rate, cpu_us = floor_throughput(count)
+        floors.append(rate)
+        floor_cpu.append(cpu_us)
         for mode, fsync in MODES.items():
-            measured[mode].append(node_throughput(count, fsync))
+            rate, cpu_us = node_throughput(count, fsync)
+            measured[mode].append(rate)
+            cpu[mode].append(cpu_us)
     floor = median(floors)
     results = []
     for mode, fsync in MODES.items():
@@ -134,6 +151,18 @@ def run(options: Options) -> list[dict[str, Any]]:
                     "runs": measured[mode],
                     "floor_runs": floors,
                 },
+            )
+        )
+        results.append(
+            result(
+                f"{NAME}.{mode}.cpu_per_order",
+                f"CPU per order, {journal_label(fsync)} (the same bursts)",
+                value=median(cpu[mode]),
+                unit="us",
+                floor=median(floor_cpu),
+                notes="process CPU time over the burst (every thread) / orders;"
+                " floor: the bare pipeline's",
+                details={"runs": cpu[mode], "floor_runs": floor_cpu},
             )
         )
     return results

@@ -23,6 +23,13 @@ turns every wake-up into a switch on the same CPU. On a virtual machine a
 wake-up on another CPU is an inter-processor interrupt through the
 hypervisor; the difference between the two placements is what the node's
 order path pays per hop for it, and the floors pay it too.
+
+First line: how the machine's idle CPUs wait. A KVM guest's ``haltpoll``
+idle driver polls ``guest_halt_poll_ns`` before it halts the virtual CPU (the
+kernel's default: 200,000); a wake-up within that window needs no
+interrupt through the hypervisor. With it at 0 every wake-up of an idle CPU
+does. As root, for one experiment: ``echo 200000 >
+/sys/module/haltpoll/parameters/guest_halt_poll_ns`` (and back).
 """
 
 from __future__ import annotations
@@ -112,6 +119,21 @@ def _report(label: str, latencies: list[int], cpu: list[int]) -> None:
     )
 
 
+def _idle_setting() -> str:
+    """The idle driver and the guest's halt polling, as far as Linux shows them."""
+    shown = []
+    for label, path in (
+        ("cpuidle driver", "/sys/devices/system/cpu/cpuidle/current_driver"),
+        ("guest_halt_poll_ns", "/sys/module/haltpoll/parameters/guest_halt_poll_ns"),
+    ):
+        try:
+            with open(path, encoding="ascii") as file:
+                shown.append(f"{label} {file.read().strip()}")
+        except OSError:
+            shown.append(f"{label} unknown")
+    return ", ".join(shown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hops", type=int, default=20_000)
@@ -120,6 +142,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.cpu not in allowed:
         raise SystemExit(f"--cpu {args.cpu}: this process may run on {allowed} only")
+    print(_idle_setting())
     measure(1_000)  # warm up
     _report(f"free on cpus {allowed}", *measure(args.hops))
     os.sched_setaffinity(0, {args.cpu})  # the actors started next inherit it
