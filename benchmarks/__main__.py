@@ -39,6 +39,7 @@ from ._common import (
     VENUE_CPUS_ENV,
     Options,
     describe_cpu_idle,
+    describe_journal_disk,
     error_result,
     machine_info,
     quiet_logging,
@@ -271,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         f"tradenode benchmarks {'(quick) ' if args.quick else ''}on {machine['cpu_count']} cpu(s)"
         f"{pinned},"
         f" python {machine['python']}, load {machine.get('load_average')},"
-        f" {describe_cpu_idle(machine.get('cpuidle', {}))}: {', '.join(names)}",
+        f" {describe_cpu_idle(machine.get('cpuidle', {}))}, {describe_journal_disk(machine)}:"
+        f" {', '.join(names)}",
         flush=True,
     )
     results: list[dict[str, Any]] = []

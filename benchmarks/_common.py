@@ -220,7 +220,9 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
     }
     info["temp_dir"] = tempfile.gettempdir()
-    info["temp_dir_fs"] = _filesystem(Path(tempfile.gettempdir()))
+    fs_type, mount_options = _mount(Path(tempfile.gettempdir()))
+    info["temp_dir_fs"] = fs_type
+    info["temp_dir_mount_options"] = mount_options
     try:
         info["load_average"] = os.getloadavg()
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
@@ -277,20 +279,33 @@ def describe_cpu_idle(info: dict[str, str]) -> str:
     return text
 
 
-def _filesystem(path: Path) -> str:
-    """The type of the file system ``path`` is on (journals live in the temp dir: tmpfs
-    would make fsync free)."""
-    best, kind = "", "unknown"
+def _mount(path: Path) -> tuple[str, str]:
+    """The type and mount options of the file system ``path`` is on (journals live in
+    the temp dir: tmpfs would make fsync free, and ext4's online ``discard`` sends the
+    blocks a compaction frees to the disk in the commit, raising the commit's tail)."""
+    best, kind, options = "", "unknown", ""
+    resolved = str(path.resolve())
     try:
         with open("/proc/mounts", encoding="utf-8") as mounts:
             for line in mounts:
                 fields = line.split()
                 mount_point, fs_type = fields[1], fields[2]
-                if str(path.resolve()).startswith(mount_point) and len(mount_point) > len(best):
-                    best, kind = mount_point, fs_type
-    except OSError:
+                inside = resolved == mount_point or resolved.startswith(
+                    mount_point.rstrip("/") + "/"
+                )
+                if inside and len(mount_point) > len(best):
+                    best, kind, options = mount_point, fs_type, fields[3]
+    except (OSError, IndexError):
         pass
-    return kind
+    return kind, options
+
+
+def describe_journal_disk(machine: dict[str, Any]) -> str:
+    """One phrase for a run's header: where the journals are written, and whether that
+    file system discards freed blocks online (``discard``), which moves the commits' tail."""
+    options = machine.get("temp_dir_mount_options", "").split(",")
+    discard = "discard" if "discard" in options else "no online discard"
+    return f"journal on {machine.get('temp_dir_fs', 'unknown')} ({discard})"
 
 
 def quiet_logging() -> None:
