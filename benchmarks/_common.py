@@ -286,8 +286,9 @@ def describe_cpu_idle(info: dict[str, str]) -> str:
 
 def _mount(path: Path) -> tuple[str, str]:
     """The type and mount options of the file system ``path`` is on (journals live in
-    the temp dir: tmpfs would make fsync free, and ext4's online ``discard`` sends the
-    blocks a compaction frees to the disk in the commit, raising the commit's tail)."""
+    the temp dir: tmpfs would make fsync free, and with ext4's online ``discard`` the
+    blocks a compaction frees go to the disk as TRIM beside the commits, which measured
+    a little slower at their tail; README)."""
     best, kind, options = "", "unknown", ""
     resolved = str(path.resolve())
     try:
@@ -307,7 +308,7 @@ def _mount(path: Path) -> tuple[str, str]:
 
 def describe_journal_disk(machine: dict[str, Any]) -> str:
     """One phrase for a run's header: where the journals are written, and whether that
-    file system discards freed blocks online (``discard``), which moves the commits' tail."""
+    file system discards freed blocks online (``discard``), which can move the commits' tail."""
     options = machine.get("temp_dir_mount_options", "").split(",")
     discard = "discard" if "discard" in options else "no online discard"
     return f"journal on {machine.get('temp_dir_fs', 'unknown')} ({discard})"
