@@ -16,7 +16,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +28,9 @@ __all__ = [
     "SnapshotError",
     "SnapshotInfo",
     "decode_snapshot",
-    "encode_snapshot",
+    "file_identity",
     "fsync_directory",
+    "snapshot_header",
     "snapshot_name",
     "snapshot_paths",
     "temporary_snapshot_paths",
@@ -65,9 +66,10 @@ def temporary_snapshot_paths(directory: Path) -> list[Path]:
     return sorted(path for path in directory.iterdir() if _TEMPORARY.match(path.name))
 
 
-def encode_snapshot(seq: int, payload: bytes, format_version: int) -> bytes:
+def snapshot_header(seq: int, payload: bytes, format_version: int) -> bytes:
+    """The header a snapshot file of ``payload`` starts with (the payload follows it)."""
     crc = zlib.crc32(payload, zlib.crc32(_SEQ.pack(seq)))
-    return _HEADER.pack(SNAPSHOT_MAGIC, format_version, seq, len(payload), crc) + payload
+    return _HEADER.pack(SNAPSHOT_MAGIC, format_version, seq, len(payload), crc)
 
 
 def decode_snapshot(path: Path, data: bytes, *, expected_seq: int, format_version: int) -> bytes:
@@ -95,15 +97,22 @@ def decode_snapshot(path: Path, data: bytes, *, expected_seq: int, format_versio
 
 
 def write_file_atomically(
-    path: Path, data: bytes, *, fsync: Callable[[int], None], temporary: Path
+    path: Path, parts: Sequence[bytes], *, fsync: Callable[[int], None], temporary: Path
 ) -> None:
-    """Write ``data`` to ``temporary``, fsync it, rename it to ``path`` and fsync the directory."""
+    """Write ``parts`` one after another to ``temporary``, fsync it, rename it to ``path``
+    and fsync the directory.
+
+    In parts, so that a snapshot's header and payload need not be joined
+    first: that copy of megabytes held the GIL, and faulted in fresh pages,
+    while the order path waited for it.
+    """
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        written = 0
-        while written < len(view):
-            written += os.write(fd, view[written:])
+        for part in parts:
+            view = memoryview(part)
+            written = 0
+            while written < len(view):
+                written += os.write(fd, view[written:])
         fsync(fd)
     except BaseException:
         os.close(fd)
@@ -116,6 +125,16 @@ def write_file_atomically(
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent, fsync)
+
+
+def file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What ``os.stat`` says of ``path`` that any change to the file changes (its
+    inode, size, modification and change times), or None when it can not be stat'ed."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def fsync_directory(directory: Path, fsync: Callable[[int], None]) -> None:

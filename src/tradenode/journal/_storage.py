@@ -95,8 +95,9 @@ from ._snapshots import (
     SnapshotError,
     SnapshotInfo,
     decode_snapshot,
-    encode_snapshot,
+    file_identity,
     fsync_directory,
+    snapshot_header,
     snapshot_name,
     snapshot_paths,
     temporary_snapshot_paths,
@@ -358,6 +359,12 @@ class Journal:
         # Segments rolled with their zeros written ahead still on them, as (path, size
         # of their records): ``_cut_rolled`` cuts them off the order path, under its lock.
         self._uncut: list[tuple[Path, int]] = []
+        # Snapshot files known intact, each with the ``os.stat`` it had then
+        # (``_file_identity``): those this object wrote, and those it read back
+        # whole. Compaction asks which snapshots are intact after every snapshot;
+        # reading each back again (three files of megabytes, their checksums and
+        # copies) only re-read the page cache, on the order path's CPU.
+        self._known_intact: dict[Path, tuple[int, int, int, int]] = {}
         self._cut_lock = threading.Lock()
         # Held by whoever writes zeros ahead in the last segment or replaces it (the
         # sync lock's holder, the snapshot thread's ``_top_up``), so that zeros never
@@ -567,8 +574,9 @@ class Journal:
             self._dir_dirty = True
 
     def _latest_intact_snapshot_seq(self) -> int | None:
-        latest = self._read_latest_snapshot()
-        return None if latest is None else latest[0]
+        for seq, _path in self._intact_snapshots_newest_first():
+            return seq
+        return None
 
     # -- properties --------------------------------------------------------------------------
 
@@ -1388,10 +1396,11 @@ class Journal:
         temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
         write_file_atomically(
             path,
-            encode_snapshot(seq, payload, self._format_version),
+            (snapshot_header(seq, payload, self._format_version), payload),
             fsync=self._counted_fsync,
             temporary=temporary,
         )
+        self._remember_intact(path)
         self._roll_after_snapshot(seq)
         return path
 
@@ -1605,6 +1614,48 @@ class Journal:
             found.append(SnapshotInfo(seq, path, problem))
         return found
 
+    def _intact_snapshots_newest_first(self) -> Iterator[tuple[int, Path]]:
+        """The intact snapshot files as ``(seq, path)``, newest first (lazily).
+
+        A file this object wrote, or read back whole, and whose ``os.stat``
+        has not changed since (``_known_intact``) is not read again; any
+        other is read back and checked, and skipped with a WARNING if
+        damaged. For open and compaction, which need to know which snapshots
+        are intact, not their payloads: compaction runs after every
+        snapshot, and reading the two or three files of megabytes back each
+        time (from the page cache: it checked nothing the write had not),
+        with their checksums and copies, took the CPU and the GIL from the
+        order path (``snapshots`` still reads every file).
+        """
+        known = self._known_intact
+        found = snapshot_paths(self._directory)
+        present = {path for _seq, path in found}
+        for gone in [path for path in known if path not in present]:
+            known.pop(gone, None)
+        for seq, path in reversed(found):
+            identity = file_identity(path)  # before reading: a change after it shows next time
+            if identity is None or known.get(path) != identity:
+                try:
+                    decode_snapshot(
+                        path,
+                        path.read_bytes(),
+                        expected_seq=seq,
+                        format_version=self._format_version,
+                    )
+                except (SnapshotError, JournalVersionError, OSError) as exc:
+                    known.pop(path, None)
+                    logger.warning("skipping snapshot %s: %s", path, exc)
+                    continue
+                if identity is not None:
+                    known[path] = identity
+            yield seq, path
+
+    def _remember_intact(self, path: Path) -> None:
+        """``path`` was just written and fsynced whole by this object: it is intact."""
+        identity = file_identity(path)
+        if identity is not None:
+            self._known_intact[path] = identity
+
     def compact(self) -> CompactionResult:
         """Delete what the latest intact snapshot makes redundant.
 
@@ -1617,12 +1668,12 @@ class Journal:
         return self._compact()
 
     def _compact(self) -> CompactionResult:
-        latest = self._read_latest_snapshot()
+        intact = list(self._intact_snapshots_newest_first())
         with self._lock:
             self._check_writable_locked()
-            if latest is None:
+            if not intact:
                 return CompactionResult(None, (), ())
-            snapshot_seq = latest[0]
+            snapshot_seq = intact[0][0]
             removable = 0
             for segment in self._segments[:-1]:
                 if segment.last_seq > snapshot_seq:
@@ -1635,8 +1686,7 @@ class Journal:
         for segment in removed_segments:
             segment.path.unlink(missing_ok=True)
             logger.info("compaction removed %s (records up to %d)", segment.path, segment.last_seq)
-        intact = [info for info in self._snapshots() if info.problem is None]
-        kept = {info.seq for info in intact[-_KEEP_SNAPSHOTS:]}
+        kept = {seq for seq, _path in intact[:_KEEP_SNAPSHOTS]}
         removed_snapshots = []
         for seq, path in snapshot_paths(self._directory):
             if seq < snapshot_seq and seq not in kept:
