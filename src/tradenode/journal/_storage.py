@@ -1578,15 +1578,17 @@ class Journal:
         self._wait_for_snapshots()
         return self._read_latest_snapshot()
 
+    def _read_snapshot(self, seq: int, path: Path) -> bytes:
+        """The payload of snapshot file ``path``, read back and checked; ``SnapshotError``,
+        ``JournalVersionError`` or ``OSError`` when it is unusable."""
+        return decode_snapshot(
+            path, path.read_bytes(), expected_seq=seq, format_version=self._format_version
+        )
+
     def _read_latest_snapshot(self) -> tuple[int, bytes] | None:
         for seq, path in reversed(snapshot_paths(self._directory)):
             try:
-                payload = decode_snapshot(
-                    path,
-                    path.read_bytes(),
-                    expected_seq=seq,
-                    format_version=self._format_version,
-                )
+                payload = self._read_snapshot(seq, path)
             except (SnapshotError, JournalVersionError, OSError) as exc:
                 logger.warning("skipping snapshot %s: %s", path, exc)
                 continue
@@ -1603,12 +1605,7 @@ class Journal:
         for seq, path in snapshot_paths(self._directory):
             problem = None
             try:
-                decode_snapshot(
-                    path,
-                    path.read_bytes(),
-                    expected_seq=seq,
-                    format_version=self._format_version,
-                )
+                self._read_snapshot(seq, path)
             except (SnapshotError, JournalVersionError, OSError) as exc:
                 problem = str(exc)
             found.append(SnapshotInfo(seq, path, problem))
@@ -1636,12 +1633,7 @@ class Journal:
             identity = file_identity(path)  # before reading: a change after it shows next time
             if identity is None or known.get(path) != identity:
                 try:
-                    decode_snapshot(
-                        path,
-                        path.read_bytes(),
-                        expected_seq=seq,
-                        format_version=self._format_version,
-                    )
+                    self._read_snapshot(seq, path)
                 except (SnapshotError, JournalVersionError, OSError) as exc:
                     known.pop(path, None)
                     logger.warning("skipping snapshot %s: %s", path, exc)
