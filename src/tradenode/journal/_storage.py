@@ -360,7 +360,7 @@ class Journal:
         # of their records): ``_cut_rolled`` cuts them off the order path, under its lock.
         self._uncut: list[tuple[Path, int]] = []
         # Snapshot files known intact, each with the ``os.stat`` it had then
-        # (``_file_identity``): those this object wrote, and those it read back
+        # (``file_identity``): those this object wrote, and those it read back
         # whole. Compaction asks which snapshots are intact after every snapshot;
         # reading each back again (three files of megabytes, their checksums and
         # copies) only re-read the page cache, on the order path's CPU.
@@ -1627,7 +1627,9 @@ class Journal:
         known = self._known_intact
         found = snapshot_paths(self._directory)
         present = {path for _seq, path in found}
-        for gone in [path for path in known if path not in present]:
+        # ``list`` copies the keys in one step: the snapshot thread's compaction and
+        # a ``compact`` call (``snapshot_now``) may both be here.
+        for gone in [path for path in list(known) if path not in present]:
             known.pop(gone, None)
         for seq, path in reversed(found):
             identity = file_identity(path)  # before reading: a change after it shows next time
