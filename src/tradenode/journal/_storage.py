@@ -1627,8 +1627,8 @@ class Journal:
         known = self._known_intact
         found = snapshot_paths(self._directory)
         present = {path for _seq, path in found}
-        # ``list`` copies the keys in one step: the snapshot thread's compaction and
-        # a ``compact`` call (``snapshot_now``) may both be here.
+        # ``list`` copies the keys in one step: ``compact`` is public, and a caller on
+        # another thread may be here while the snapshot thread compacts.
         for gone in [path for path in list(known) if path not in present]:
             known.pop(gone, None)
         for seq, path in reversed(found):
