@@ -26,7 +26,8 @@ tell, and a wake-up when its recipient sleeps) and that work.
 
 ``floor_latency(..., design=True, commit=True)`` adds the journal's commit to
 that: the OMS writes each order's 100-byte record over zeros written ahead in a
-file of the run's temporary directory and fsyncs it, on its own thread, before
+file of the run's temporary directory and syncs it as the journal does
+(``fdatasync``), on its own thread, before
 it tells the breaker (as the node's OMS leads its commit when idle). It is the
 least this design can do with group commit, tail included: a reference for the
 p99 target, which a floor without the disk cannot be.
@@ -44,7 +45,7 @@ from typing import Any
 
 import pykka
 
-from ._common import perf_ns, rss_mb, wait_event
+from ._common import journal_sync, perf_ns, rss_mb, wait_event
 
 
 class _Numbered:
@@ -106,7 +107,8 @@ class _Forward(pykka.ThreadingActor):
 class _Commit:
     """One record's commit as the journal makes it: 100 bytes written where the file
     already has durable bytes (zeros written ahead the first time round a 1 MiB file,
-    earlier records after), then fsync: no new size or block to make durable."""
+    earlier records after), then the journal's sync (``fdatasync``): no new size or
+    block to make durable."""
 
     RECORD = b"x" * 100
     SIZE = 1 << 20
@@ -119,7 +121,7 @@ class _Commit:
 
     def record(self) -> None:
         os.pwrite(self.fd, self.RECORD, self.at)
-        os.fsync(self.fd)
+        journal_sync(self.fd)
         self.at = (self.at + len(self.RECORD)) % (self.SIZE - len(self.RECORD))
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ as the node's figure is timed from ``ctx.submit_order`` to ``on_order_update``.
 
 With ``durable`` set, the bare OMS also makes the intent durable before telling
 the breaker, as the node's OMS does with a journal: one 100-byte ``pwrite`` over
-zeros already in a file and an ``fsync`` (what the journal's commit does).
+zeros already in a file and an ``fdatasync`` (what the journal's commit does).
 
 What it shows: how far above the bare client this design's own hops put any order,
 measured in the same run; the node's figure divided by it is the node's work.
@@ -46,7 +46,7 @@ from tradenode.supervision import TrioThread
 
 from . import _floor
 from ._binance import ED25519_API_KEY, Ed25519Key
-from ._common import perf_ns, wait_event
+from ._common import journal_sync, perf_ns, wait_event
 
 
 class _Order(_floor._Order):
@@ -98,7 +98,7 @@ class _Oms(pykka.ThreadingActor):
         if isinstance(message, _Order):
             if self.fd is not None:
                 os.pwrite(self.fd, b"x" * 100, self.offset)
-                os.fsync(self.fd)
+                journal_sync(self.fd)
                 self.offset = (self.offset + 100) % ((1 << 20) - 100)
             assert self.breaker is not None
             self.breaker.tell(message)

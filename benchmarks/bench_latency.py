@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from ._common import (
     GROUP_COMMIT,
     Options,
     journal_label,
+    journal_sync,
     paper_config_text,
     percentile,
     perf_ns,
@@ -192,10 +194,11 @@ def bare_fsync_us(count: int) -> list[float]:
     return samples
 
 
-def overwrite_fsync_us(count: int) -> list[float]:
+def overwrite_fsync_us(count: int, sync: Callable[[int], None] = os.fsync) -> list[float]:
     """Microseconds of ``os.pwrite`` of one 100-byte record over zeros already in the
-    file + ``os.fsync``, per call: what the journal's commit does since it writes its
-    records over zeros written ahead (no new file size to make durable). Reported
+    file + ``sync``, per call: with ``journal_sync`` (``fdatasync``) what the
+    journal's commit does, since it writes its records over zeros written ahead (no
+    new file size to make durable); with ``os.fsync`` what it did before. Reported
     beside the p50 target's fsync term, which stays the appending write above, so that
     a reader sees how much of a met target the cheaper commit is."""
     samples: list[float] = []
@@ -207,7 +210,7 @@ def overwrite_fsync_us(count: int) -> list[float]:
             for index in range(count):
                 began = time.perf_counter_ns()
                 os.pwrite(fd, b"x" * 100, 100 * index)
-                os.fsync(fd)
+                sync(fd)
                 samples.append((time.perf_counter_ns() - began) / 1000)
         finally:
             os.close(fd)
@@ -329,8 +332,10 @@ def run(options: Options) -> list[dict[str, Any]]:
     commit_out, _ = floor_latency(options.latency_off_orders, warmup, design=True, commit=True)
     fsync_samples = bare_fsync_us(FSYNC_SAMPLES)
     overwrite_samples = overwrite_fsync_us(FSYNC_SAMPLES)
+    datasync_samples = overwrite_fsync_us(FSYNC_SAMPLES, journal_sync)
     fsync_us = statistics.median(fsync_samples)
     overwrite_us = statistics.median(overwrite_samples)
+    datasync_us = statistics.median(datasync_samples)
     messages = journal_stats.pop("messages_per_order")
     messages_off = off_journal["messages_per_order"]
 
@@ -434,6 +439,11 @@ def run(options: Options) -> list[dict[str, Any]]:
             "one write over zeros in the file + fsync (bare os calls)",
             overwrite_samples,
         ),
+        (
+            "fdatasync_overwrite",
+            "one write over zeros in the file + fdatasync (bare os calls)",
+            datasync_samples,
+        ),
     ):
         results.append(
             result(
@@ -458,12 +468,25 @@ def run(options: Options) -> list[dict[str, Any]]:
     results.append(
         result(
             f"{NAME}.fsync_overwrite.p50",
-            "one write over zeros in the file + fsync (the journal's own commit; bare os calls)",
+            "one write over zeros in the file + fsync (the journal's commit before it"
+            " synced with fdatasync; bare os calls)",
             value=overwrite_us,
             unit="us",
             floor=None,
             notes=f"median of {FSYNC_SAMPLES}: the target's fsync term stays the appending"
             " write above",
+        )
+    )
+    results.append(
+        result(
+            f"{NAME}.fdatasync_overwrite.p50",
+            "one write over zeros in the file + fdatasync (the journal's own commit;"
+            " bare os calls)",
+            value=datasync_us,
+            unit="us",
+            floor=None,
+            notes=f"median of {FSYNC_SAMPLES}: the target's fsync term stays the appending"
+            " write + fsync above",
         )
     )
     for suffix, per_order, label in (
