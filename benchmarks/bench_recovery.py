@@ -16,10 +16,11 @@ through, makes the REST calls the adapter's reconnect makes (time,
 exchangeInfo, openOrders, account, bookTicker) and places the same order.
 
 Restart. ``benchmarks/journal_restart.py`` builds a journal of
-``--restart-events`` events the way the OMS writes it (snapshot every 5,000
-records, the node's default; 10,000 completed orders retained), in its worst
-case: it ends one order short of the next snapshot, so 4,996 records are
-replayed after the snapshot (99,996 events for 100k). The figure is a whole
+``--restart-events`` events the way the OMS writes it (a snapshot every
+``journal.snapshot_every`` records, the node's default, 20,000; 10,000 completed
+orders retained), in its worst case: it ends one order short of the next
+snapshot, so 19,996 records are replayed after the snapshot (99,996 events for
+100k). The figure is a whole
 ``Node`` started on it (open and verify the journal, restore the
 snapshot, replay the tail, start the tree), median of ``--restart-runs``.
 Floor: reading every byte of the journal's files with a CRC32 over them and
@@ -55,7 +56,7 @@ NAME = "recovery"
 K = SupervisionEventKind
 BROKER = "/bench/brokers/binance/broker"
 BACKOFF_MIN, BACKOFF_MAX = 0.02, 0.1
-SNAPSHOT_EVERY = 5_000  # the node's default (journal.snapshot_every)
+SNAPSHOT_EVERY = journal_restart.NODE_SNAPSHOT_EVERY  # the node's default (journal.snapshot_every)
 RETAINED = 10_000  # the node's default (oms.completed_capacity)
 
 
@@ -306,7 +307,8 @@ def run(options: Options) -> list[dict[str, Any]]:
     )
     restart_note = (
         f"Node() + start() on a journal of {restart['events']} events, worst case: snapshot"
-        f" every 5,000 and the last one {restart['tail_records']} records back, all replayed;"
+        f" every {SNAPSHOT_EVERY:,} and the last one {restart['tail_records']} records back,"
+        " all replayed;"
         " floor: read + CRC32 every file, msgpack-decode the snapshot and the tail"
     )
     if restart["events"] < 95_000:
