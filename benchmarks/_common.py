@@ -347,12 +347,12 @@ _PAPER_VENUE = (
 )
 
 GROUP_COMMIT = "group"
+"""The journal's default policy (``journal.fsync`` in the config, and the README's)."""
 
 #: How the journal makes a commit's records durable (``tradenode.journal``'s
 #: ``sync_data``): ``fdatasync``, or ``fsync`` where there is none. The design
 #: floors commit their record the same way, so they stay the least this design pays.
 journal_sync: Final[Callable[[int], None]] = getattr(os, "fdatasync", os.fsync)
-"""The journal's default policy (``journal.fsync`` in the config, and the README's)."""
 
 
 def paper_config_text(
