@@ -262,6 +262,8 @@ class BarePipeline:
         self, venues: int = 1, *, design: bool = False, commit: _Commit | None = None
     ) -> None:
         self.stamps = _Stamps()
+        self.cpu_per_order_us = 0.0
+        """Set by ``latency``: the process's CPU per stamped order (us)."""
         self.strategy = _Strategy.start(self.stamps)
         self.risk = _Forward.start()
         self.oms = _Oms.start()
@@ -296,12 +298,17 @@ class BarePipeline:
         return (perf_ns() - started) / 1e9
 
     def latency(self, count: int, warmup: int) -> tuple[list[int], list[int]]:
-        """Closed loop; per order: decision -> leaves the broker, report -> strategy (ns)."""
+        """Closed loop; per order: decision -> leaves the broker, report -> strategy (ns).
+
+        Also sets ``cpu_per_order_us``: the process's CPU (every thread,
+        ``time.process_time``) per order over the stamped orders."""
         self.stamps.enabled = False
         self.run(warmup, closed_loop=True)
         self.stamps.reset(count)
         self.stamps.enabled = True
+        cpu_before = time.process_time()
         self.run(count, closed_loop=True)
+        self.cpu_per_order_us = (time.process_time() - cpu_before) * 1e6 / count
         self.stamps.enabled = False
         s = self.stamps
         out = [s.left[i] - s.decided[i] for i in range(count)]
@@ -314,23 +321,34 @@ class BarePipeline:
 
 
 def floor_latency(
-    count: int, warmup: int, *, design: bool = False, commit: bool = False
+    count: int,
+    warmup: int,
+    *,
+    design: bool = False,
+    commit: bool = False,
+    cpu: list[float] | None = None,
 ) -> tuple[list[int], list[int]]:
     """Closed loop through the bare pipeline; ``commit``: the OMS commits each order's
-    record (``_Commit``, in the system's temporary directory, as the node's journal) first."""
+    record (``_Commit``, in the system's temporary directory, as the node's journal) first.
+    ``cpu``, if given, gets the process's CPU per stamped order (us) appended."""
     if not commit:
-        return _closed_loop(BarePipeline(design=design), count, warmup)
+        return _closed_loop(BarePipeline(design=design), count, warmup, cpu)
     with tempfile.TemporaryDirectory() as tmp:
         committer = _Commit(Path(tmp) / "commit")
         try:
-            return _closed_loop(BarePipeline(design=design, commit=committer), count, warmup)
+            return _closed_loop(BarePipeline(design=design, commit=committer), count, warmup, cpu)
         finally:
             committer.close()
 
 
-def _closed_loop(pipeline: BarePipeline, count: int, warmup: int) -> tuple[list[int], list[int]]:
+def _closed_loop(
+    pipeline: BarePipeline, count: int, warmup: int, cpu: list[float] | None
+) -> tuple[list[int], list[int]]:
     try:
-        return pipeline.latency(count, warmup)
+        samples = pipeline.latency(count, warmup)
+        if cpu is not None:
+            cpu.append(pipeline.cpu_per_order_us)
+        return samples
     finally:
         pipeline.stop()
 

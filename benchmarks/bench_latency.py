@@ -151,19 +151,25 @@ def node_latency(
             address = node.add_strategy("lat", factory)
             strategy = holder[-1]
             handled = 0
+            cpu_seconds = 0.0
             for run_count, stamping in ((warmup, False), (count, True)):
                 strategy.stamping = venue.stamping = stamping
                 run = _Run(run_count)
                 before = sum(node.system.messages_handled().values())
+                cpu_before = time.process_time()
                 address.tell(run)
                 wait_event(run.done, 3600, f"{run_count} closed-loop orders")
                 if run.error is not None:
                     raise RuntimeError(run.error)
+                cpu_seconds = time.process_time() - cpu_before
                 node.system.wait_quiescent(60)
                 handled = sum(node.system.messages_handled().values()) - before
             out = [venue.left[c] - strategy.decided[c] for c in strategy.decided]
             back = [strategy.callback[c] - venue.arrived[c] for c in strategy.callback]
-            journal_stats: dict[str, Any] = {"messages_per_order": handled / count}
+            journal_stats: dict[str, Any] = {
+                "messages_per_order": handled / count,
+                "cpu_per_order_us": cpu_seconds * 1e6 / count,
+            }
             if node.journal is not None:
                 journal_stats["journal"] = repr(node.journal.stats())
             return out, back, journal_stats
@@ -315,6 +321,50 @@ def _commit_floor_results(
     return results
 
 
+def _cpu_results(
+    *, node_us: float, off_us: float, floor_us: float, design_us: float
+) -> list[dict[str, Any]]:
+    """The process's CPU per order in the closed loops (every thread, ``time.process_time``
+    over the stamped orders), untargeted, each against the bare floor's in the same run.
+
+    Beside ``throughput.*.cpu_per_order``, the same orders' CPU in a burst: one order
+    in flight, each thread sleeps between its messages and is woken for the next,
+    and on a virtual machine whose idle CPUs halt (see ``wake_cost.py``) that costs
+    CPU of its own: the wake-up's interrupt, and the handler's code run on caches
+    that went cold while its CPU was halted. What the node's closed loop pays over
+    its burst is that, message by message."""
+    notes = (
+        "the process's CPU (every thread) per order over the stamped orders, one order"
+        " in flight; the same orders in a burst: throughput.*.cpu_per_order"
+    )
+    return [
+        result(
+            f"{NAME}.cpu_per_order",
+            f"CPU per order in the closed loop ({journal_label(GROUP_COMMIT)})",
+            value=node_us,
+            unit="us",
+            floor=floor_us,
+            notes=notes,
+        ),
+        result(
+            f"{NAME}.cpu_per_order.journal_off",
+            "CPU per order in the closed loop (journal off)",
+            value=off_us,
+            unit="us",
+            floor=floor_us,
+            notes=notes,
+        ),
+        result(
+            f"{NAME}.cpu_per_order.design_floor",
+            "CPU per order in the closed loop: the design's floor vs the bare floor",
+            value=design_us,
+            unit="us",
+            floor=floor_us,
+            notes="bare pykka actors with the node's messages and no work (design floor)",
+        ),
+    ]
+
+
 def _p99(samples: list[float]) -> float:
     return percentile(sorted(samples), 0.99)
 
@@ -322,13 +372,17 @@ def _p99(samples: list[float]) -> float:
 def run(options: Options) -> list[dict[str, Any]]:
     count, warmup = options.latency_orders, options.latency_warmup
     first_half = count // 2
-    floor_out, floor_back = floor_latency(first_half, warmup)
+    floor_cpu: list[float] = []
+    design_cpu: list[float] = []
+    floor_out, floor_back = floor_latency(first_half, warmup, cpu=floor_cpu)
     out, back, journal_stats = node_latency(count, warmup, GROUP_COMMIT)
-    more_out, more_back = floor_latency(count - first_half, warmup)
+    more_out, more_back = floor_latency(count - first_half, warmup, cpu=floor_cpu)
     floor_out += more_out
     floor_back += more_back
     off_out, off_back, off_journal = node_latency(options.latency_off_orders, warmup, None)
-    design_out, design_back = floor_latency(options.latency_off_orders, warmup, design=True)
+    design_out, design_back = floor_latency(
+        options.latency_off_orders, warmup, design=True, cpu=design_cpu
+    )
     commit_out, _ = floor_latency(options.latency_off_orders, warmup, design=True, commit=True)
     fsync_samples = bare_fsync_us(FSYNC_SAMPLES)
     overwrite_samples = overwrite_fsync_us(FSYNC_SAMPLES)
@@ -338,6 +392,9 @@ def run(options: Options) -> list[dict[str, Any]]:
     datasync_us = statistics.median(datasync_samples)
     messages = journal_stats.pop("messages_per_order")
     messages_off = off_journal["messages_per_order"]
+    node_cpu = journal_stats.pop("cpu_per_order_us")
+    # The bare floor ran in two halves of (nearly) equal size: weighted by their orders.
+    floor_cpu_us = (floor_cpu[0] * first_half + floor_cpu[1] * (count - first_half)) / count
 
     designs = {
         "decision_to_venue": summarize_ns(design_out),
@@ -487,6 +544,14 @@ def run(options: Options) -> list[dict[str, Any]]:
             floor=None,
             notes=f"median of {FSYNC_SAMPLES}: the target's fsync term stays the appending"
             " write + fsync above",
+        )
+    )
+    results.extend(
+        _cpu_results(
+            node_us=node_cpu,
+            off_us=off_journal["cpu_per_order_us"],
+            floor_us=floor_cpu_us,
+            design_us=design_cpu[0],
         )
     )
     for suffix, per_order, label in (
