@@ -329,10 +329,11 @@ def _cpu_results(
 
     Beside ``throughput.*.cpu_per_order``, the same orders' CPU in a burst: one order
     in flight, each thread sleeps between its messages and is woken for the next,
-    and on a virtual machine whose idle CPUs halt (see ``wake_cost.py``) that costs
-    CPU of its own: the wake-up's interrupt, and the handler's code run on caches
-    that went cold while its CPU was halted. What the node's closed loop pays over
-    its burst is that, message by message."""
+    and on a virtual machine whose idle CPUs halt that costs CPU of its own: the
+    wake-up's interrupt, and the handler's code run slower on a CPU that has just
+    been idle (``wake_cost.py`` times the same code back to back and after an idle
+    spell). What the node's closed loop pays over its burst is that, message by
+    message."""
     notes = (
         "the process's CPU (every thread) per order over the stamped orders, one order"
         " in flight; the same orders in a burst: throughput.*.cpu_per_order"
