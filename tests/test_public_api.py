@@ -393,6 +393,7 @@ RUNTIME: dict[str, list[str]] = {
         "SystemClock",
         "TRANSITIONS",
         "Terminated",
+        "ThreadScheduling",
         "TreeNode",
         "TrioLoopClosed",
         "TrioThread",

@@ -47,6 +47,7 @@ from ._registry import VenueKindError, get_venue_kind, installed_venue_kinds
 from .control._config import ControlConfig
 from .journal._policy import FsyncPolicy
 from .observability._settings import AlertsConfig, LoggingConfig, MetricsConfig
+from .supervision._scheduling import ThreadScheduling
 
 __all__ = [
     "AUTO_VENUE",
@@ -132,6 +133,11 @@ class NodeSection(_Strict):
     shutdown_timeout: float = Field(10.0, gt=0)
     intensity: IntensityConfig = IntensityConfig()
     gc: GcConfig = GcConfig()
+    thread_scheduling: ThreadScheduling = ThreadScheduling.BATCH
+    """``batch``: the actors' threads (and the threads they start, and the journal's)
+    run under ``SCHED_BATCH`` on Linux, so that a thread woken by a tell does not
+    preempt the GIL's holder only to wait for it (``supervision._scheduling``);
+    ``default``: as the process was started (for a host shared with CPU-bound work)."""
 
 
 class BreakerConfig(_Strict):

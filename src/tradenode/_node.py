@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import random
@@ -55,6 +56,7 @@ from .supervision import (
 from .supervision import (
     Strategy as SupervisionStrategy,
 )
+from .supervision._scheduling import apply_thread_scheduling
 
 __all__ = ["Node", "RecoveryReport", "VenueConnections", "render_tree"]
 
@@ -79,7 +81,12 @@ class Node:
     def __init__(self, config: NodeConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config if config is not None else NodeConfig()
         section = self.config.node
-        self.system = ActorSystem(clock=clock, seed=section.seed, name=section.name)
+        self.system = ActorSystem(
+            clock=clock,
+            seed=section.seed,
+            name=section.name,
+            thread_scheduling=section.thread_scheduling,
+        )
         self._gc = GcHold(section.gc)
         self._connections = VenueConnections(self.directory_path_prefix(section.name))
         self.system.events.subscribe(self._connections.observe)
@@ -87,7 +94,11 @@ class Node:
         self.directory = Directory(
             self.system, section.name, InstrumentMap(self.config.instruments)
         )
-        recovered = recover_node(self.config, self.clock)
+        recovered = recover_node(
+            self.config,
+            self.clock,
+            thread_setup=functools.partial(apply_thread_scheduling, section.thread_scheduling),
+        )
         self.journal: Journal | None = recovered.journal
         self.recovery: RecoveryReport | None = recovered.report
         """How much the journal gave back and how long it took (None without a journal)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -53,8 +54,11 @@ class Recovered:
     report: RecoveryReport | None = None
 
 
-def recover_node(config: NodeConfig, clock: Clock) -> Recovered:
-    """Open the journal (if configured) and rebuild the OMS from snapshot + tail."""
+def recover_node(
+    config: NodeConfig, clock: Clock, *, thread_setup: Callable[[], object] | None = None
+) -> Recovered:
+    """Open the journal (if configured) and rebuild the OMS from snapshot + tail;
+    ``thread_setup`` runs first on each thread the journal starts."""
     capacity = config.oms.completed_capacity
     section = config.journal
     if section is None:
@@ -65,6 +69,7 @@ def recover_node(config: NodeConfig, clock: Clock) -> Recovered:
         fsync=FsyncPolicy.parse(section.fsync),
         segment_bytes=section.segment_mb * 2**20,
         clock=clock,
+        thread_setup=thread_setup,
     )
     result = recover(journal, completed_capacity=capacity)
     report = RecoveryReport(

@@ -288,6 +288,7 @@ class Journal:
         fsync_function: Callable[[int], None] | None,
         clock: Clock | None,
         read_only: bool,
+        thread_setup: Callable[[], object] | None = None,
     ) -> None:
         """Prefer ``Journal.open`` / ``Journal.open_read_only``; this scans and recovers."""
         if not isinstance(fsync, FsyncPolicy):
@@ -305,6 +306,7 @@ class Journal:
         self._fsync_function = fsync_function or os.fsync
         self._sync_records = fsync_function or sync_data
         self._read_only = read_only
+        self._thread_setup = thread_setup
         self._lock = threading.Lock()
         self._sync_lock = threading.RLock()
         self._count_lock = threading.Lock()
@@ -401,11 +403,20 @@ class Journal:
         if self._leads:
             self._wake.acquire()  # held while the leader may sleep on it
             self._leader = threading.Thread(
-                target=self._lead, name=f"tradenode-journal-{self._directory.name}", daemon=True
+                target=self._run_thread,
+                args=(self._lead,),
+                name=f"tradenode-journal-{self._directory.name}",
+                daemon=True,
             )
             self._leader.start()
         if self._preallocates and not read_only:
             self._want_tidy()
+
+    def _run_thread(self, body: Callable[[], None]) -> None:
+        """A thread of the journal's own: ``thread_setup`` first, then ``body``."""
+        if self._thread_setup is not None:
+            self._thread_setup()
+        body()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -419,6 +430,7 @@ class Journal:
         format_version: int = 1,
         fsync_function: Callable[[int], None] | None = None,
         clock: Clock | None = None,
+        thread_setup: Callable[[], object] | None = None,
     ) -> Journal:
         """Open (creating it if needed) the journal in ``directory`` for appending.
 
@@ -430,7 +442,9 @@ class Journal:
         given is called for both, so a test sees every sync) and
         ``clock`` (a private ``SystemClock`` for group commit; a
         ``ManualClock`` in tests) are injectable. Only one process may have a
-        journal open for writing (``JournalError`` otherwise).
+        journal open for writing (``JournalError`` otherwise). ``thread_setup``
+        runs first on each thread the journal starts (its commit thread and its
+        snapshot thread): a node puts them under its thread scheduling there.
         """
         return cls(
             directory,
@@ -440,6 +454,7 @@ class Journal:
             fsync_function=fsync_function,
             clock=clock,
             read_only=False,
+            thread_setup=thread_setup,
         )
 
     @classmethod
@@ -1460,7 +1475,8 @@ class Journal:
         """Start the snapshot thread unless it runs; ``_snapshot_changed`` held."""
         if self._snapshot_thread is None:
             self._snapshot_thread = threading.Thread(
-                target=self._write_snapshots,
+                target=self._run_thread,
+                args=(self._write_snapshots,),
                 name=f"tradenode-snapshot-{self._directory.name}",
                 daemon=True,
             )

@@ -24,6 +24,7 @@ from ._events import (
     SupervisionEvent,
     SupervisionEventKind,
 )
+from ._scheduling import ThreadScheduling
 from ._spec import Backoff, ChildSpec, Intensity, RestartType, Strategy, SupervisorSpec
 from ._supervisor import (
     AddChild,
@@ -70,6 +71,7 @@ __all__ = [
     "SupervisorSpec",
     "SystemClock",
     "Terminated",
+    "ThreadScheduling",
     "TreeNode",
     "TrioLoopClosed",
     "TrioThread",

@@ -46,6 +46,7 @@ from ._mail import (
     TimerFired,
     WatchNotice,
 )
+from ._scheduling import apply_thread_scheduling
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -197,6 +198,13 @@ class Cell(pykka.ThreadingActor):
         holder.append(self)
 
     # -- pykka hooks -------------------------------------------------------
+
+    def _actor_loop_setup(self) -> None:
+        """pykka's setup (``on_start``), on a thread under the system's scheduling
+        policy (``_scheduling``): set before the first incarnation starts, so that
+        the threads an actor starts (a broker's trio loop) inherit it."""
+        apply_thread_scheduling(self.system.thread_scheduling)
+        super()._actor_loop_setup()
 
     def _actor_loop_running(self) -> None:
         """pykka's loop, less pykka's envelope for what ``Address`` queues.

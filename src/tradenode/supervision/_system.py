@@ -13,6 +13,7 @@ from ._cell import Cell, ChildDown, stop_cell
 from ._clock import Clock, SystemClock
 from ._events import DeadLetters, EventBus
 from ._quiescence import Quiescence
+from ._scheduling import ThreadScheduling
 from ._spec import ChildSpec, SupervisorSpec, as_child_spec
 
 __all__ = ["ActorSystem", "TreeNode"]
@@ -38,14 +39,22 @@ class ActorSystem:
     The clock is injectable (``ManualClock`` in tests) and every actor's
     random source is seeded from ``seed`` and its path, so backoff jitter is
     reproducible. When the root gives up, the system stops the whole tree in
-    order and records why in ``termination_reason``.
+    order and records why in ``termination_reason``. Every actor's thread runs
+    under ``thread_scheduling`` (``SCHED_BATCH`` by default, see
+    ``ThreadScheduling``), and so does every thread an actor starts.
     """
 
     def __init__(
-        self, *, clock: Clock | None = None, seed: int = 0, name: str = "tradenode"
+        self,
+        *,
+        clock: Clock | None = None,
+        seed: int = 0,
+        name: str = "tradenode",
+        thread_scheduling: ThreadScheduling = ThreadScheduling.BATCH,
     ) -> None:
         self.name = name
         self.seed = seed
+        self.thread_scheduling = thread_scheduling
         self._owned_clock = SystemClock() if clock is None else None
         self.clock: Clock = clock if clock is not None else self._owned_clock  # type: ignore[assignment]
         self.events = EventBus()
