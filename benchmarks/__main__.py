@@ -10,6 +10,10 @@ ratio, met or missed by how much) and writes ``benchmarks/results/<stamp>.json``
 Benchmarks (``--only`` takes these names): latency (items 1 and 2),
 throughput (3), wire (4), recovery (5), killswitch (6), memory (7).
 
+Every benchmark process runs its threads under the scheduling policy a node
+runs its own under (``SCHED_BATCH`` by default, ``_common.schedule_like_the_node``),
+floors and bare clients included; the venue processes keep the system's default.
+
 ``--cpus 1`` runs every benchmark process (the node, its floor, the bare
 clients) on those CPUs only, as ``taskset -c 1 tradenode run`` runs a node;
 the venue processes stay on every CPU, as an exchange is on other machines.
@@ -43,6 +47,7 @@ from ._common import (
     error_result,
     machine_info,
     quiet_logging,
+    schedule_like_the_node,
 )
 from ._report import markdown_table, table, write_chart, write_json
 
@@ -249,6 +254,7 @@ def _run_child(args: argparse.Namespace, name: str, stamp: str) -> list[dict[str
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     options = _options(args)
+    schedule_like_the_node()  # before any thread starts: the floors' inherit it
     if args.child:
         if args.cpus is not None:
             pin_benchmark_process(args.cpus)
@@ -272,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         f"tradenode benchmarks {'(quick) ' if args.quick else ''}on {machine['cpu_count']} cpu(s)"
         f"{pinned},"
         f" python {machine['python']}, load {machine.get('load_average')},"
-        f" {describe_cpu_idle(machine.get('cpuidle', {}))}, {describe_journal_disk(machine)}:"
+        f" {describe_cpu_idle(machine.get('cpuidle', {}))}, {describe_journal_disk(machine)},"
+        f" threads (node and floors) under {machine['thread_scheduling']}:"
         f" {', '.join(names)}",
         flush=True,
     )

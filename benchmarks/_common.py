@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from tradenode import Node, parse_config
-from tradenode.supervision import SystemClock
+from tradenode._config import NodeSection
+from tradenode.supervision import SystemClock, ThreadScheduling
+from tradenode.supervision._scheduling import apply_thread_scheduling
 
 perf_ns = time.perf_counter_ns
 
@@ -212,6 +214,37 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+#: The thread scheduling a node runs under by default (``node.thread_scheduling``).
+NODE_THREAD_SCHEDULING: Final[ThreadScheduling] = NodeSection().thread_scheduling
+
+
+def schedule_like_the_node() -> bool:
+    """Put this thread, and so every thread it starts from now on, under the scheduling
+    policy a node runs its threads under by default (``SCHED_BATCH``: see
+    ``tradenode.supervision._scheduling``); whether it is under it now.
+
+    Called first in every benchmark process, so that the floors (bare pykka actors,
+    bare clients and their trio threads) run under the same policy as the node they
+    are the floor of: it makes hops cheaper for them too, and a floor left under the
+    system's default would flatter the node. The venue processes go back to the
+    system's default (``_venue_process``): an exchange runs on other machines.
+    """
+    return apply_thread_scheduling(NODE_THREAD_SCHEDULING)
+
+
+def thread_scheduling_name() -> str:
+    """The calling thread's scheduling policy as Linux names it (``SCHED_BATCH``), for the
+    run's record; "unknown" where the platform does not say."""
+    try:
+        policy = os.sched_getscheduler(0)
+    except (AttributeError, OSError):
+        return "unknown"
+    for name in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_FIFO", "SCHED_RR"):
+        if getattr(os, name, None) == policy:
+            return name
+    return f"policy {policy}"
+
+
 #: Where a benchmark process pinned with ``--cpus`` leaves the CPUs it had, for the
 #: venue processes it starts (``_venue_process``), which run on them.
 VENUE_CPUS_ENV = "TRADENODE_BENCHMARK_VENUE_CPUS"
@@ -242,6 +275,7 @@ def machine_info() -> dict[str, Any]:
     idle = cpu_idle_info()
     if idle:
         info["cpuidle"] = idle
+    info["thread_scheduling"] = thread_scheduling_name()
     return info
 
 

@@ -27,6 +27,11 @@ def main() -> None:
     cpus = os.environ.get(VENUE_CPUS_ENV)
     if cpus:
         os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+    # Likewise the benchmark's thread scheduling (``_common.schedule_like_the_node``),
+    # which a process inherits: the venue keeps the system's default.
+    batch = getattr(os, "SCHED_BATCH", None)
+    if batch is not None and os.sched_getscheduler(0) == batch:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
