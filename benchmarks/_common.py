@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tradenode import Node, parse_config
-from tradenode._config import NodeSection
-from tradenode.supervision import SystemClock, ThreadScheduling
-from tradenode.supervision._scheduling import apply_thread_scheduling
+from tradenode.supervision import SystemClock
 
 perf_ns = time.perf_counter_ns
 
@@ -214,10 +212,6 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-#: The thread scheduling a node runs under by default (``node.thread_scheduling``).
-NODE_THREAD_SCHEDULING: Final[ThreadScheduling] = NodeSection().thread_scheduling
-
-
 def schedule_like_the_node() -> bool:
     """Put this thread, and so every thread it starts from now on, under the scheduling
     policy a node runs its threads under by default (``SCHED_BATCH``: see
@@ -228,8 +222,14 @@ def schedule_like_the_node() -> bool:
     are the floor of: it makes hops cheaper for them too, and a floor left under the
     system's default would flatter the node. The venue processes go back to the
     system's default (``_venue_process``): an exchange runs on other machines.
+
+    Imported here, not at the top: ``ab.py`` runs this harness against versions
+    of the node from before the policy, which never call this.
     """
-    return apply_thread_scheduling(NODE_THREAD_SCHEDULING)
+    from tradenode._config import NodeSection  # noqa: PLC0415 - see above
+    from tradenode.supervision._scheduling import apply_thread_scheduling  # noqa: PLC0415
+
+    return apply_thread_scheduling(NodeSection().thread_scheduling)
 
 
 def thread_scheduling_name() -> str:
