@@ -226,6 +226,7 @@ def schedule_like_the_node() -> bool:
     Imported here, not at the top: ``ab.py`` runs this harness against versions
     of the node from before the policy, which never call this.
     """
+    # The node's default policy, and how the runtime applies it to a thread.
     from tradenode._config import NodeSection  # noqa: PLC0415 - see above
     from tradenode.supervision._scheduling import apply_thread_scheduling  # noqa: PLC0415
 

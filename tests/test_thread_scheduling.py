@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from tradenode import ConfigError, Node, parse_config
+
+# ``_scheduling``: the refusal path's seam, and its once-per-process log.
 from tradenode.supervision import (
     Actor,
     ActorSystem,
@@ -27,7 +29,7 @@ from tradenode.supervision import (
     ManualClock,
     ThreadScheduling,
     TrioThread,
-    _scheduling,  # the refusal path's seam, and its once-per-process log
+    _scheduling,
 )
 
 from ._node_helpers import running_node
