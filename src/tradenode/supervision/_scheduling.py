@@ -13,11 +13,12 @@ GIL) or for the next tick; on an idle CPU it runs at once. It keeps its nice
 value and its fair share of CPU time, and needs no privilege.
 
 Measured in the closed loop of ``bench_latency`` (one order in flight, group
-commit, a 2-CPU virtual machine), alternated rounds of the same node with and
-without it (``benchmarks/ab.py``): involuntary context switches fell from ~8
-to ~0.2 per order and voluntary ones from ~19 to ~14; decision -> venue p50
--57 us (+/- 24), fill -> strategy p50 -38 us (+/- 14), CPU per order -91 us
-(+/- 37). Bursts, whose threads seldom sleep, hardly change.
+commit, a 2-CPU virtual machine): the node's involuntary context switches fell
+from ~8 to ~0.2 per order and its voluntary ones from ~19 to ~14 (a probe
+reading ``/proc``); in 16 alternated rounds of the node before and with it
+(``benchmarks/ab.py``), decision -> venue p50 -37.5 us (+/- 20.1), fill ->
+strategy p50 -23.9 us (+/- 14.9), CPU per order -53.1 us (+/- 31.0). Bursts,
+whose threads seldom sleep, did not move.
 
 The price: against other processes' threads on a busy CPU, a woken batch
 thread waits for the tick (a few milliseconds at most) where a normal one
