@@ -92,22 +92,20 @@ def _system_probe(scheduling: ThreadScheduling | None) -> tuple[ActorSystem, Any
 
 
 @pytest.mark.usefixtures("main_thread_policy")
-def test_an_actor_and_the_threads_it_starts_run_under_sched_batch_by_default() -> None:
-    system, probe = _system_probe(None)
+@pytest.mark.parametrize(
+    ("scheduling", "expected"),
+    [(None, BATCH), (ThreadScheduling.BATCH, BATCH), (ThreadScheduling.DEFAULT, OTHER)],
+    ids=["by-default", "batch", "default"],
+)
+def test_an_actor_and_the_threads_it_starts_run_under_the_systems_scheduling(
+    scheduling: ThreadScheduling | None, expected: int
+) -> None:
+    """``SCHED_BATCH`` unless told otherwise; ``default`` leaves the threads as started."""
+    system, probe = _system_probe(scheduling)
     try:
-        assert system.thread_scheduling is ThreadScheduling.BATCH
-        assert probe.ask("own") == BATCH
-        assert probe.ask("started") == BATCH
-    finally:
-        system.shutdown(timeout=10)
-
-
-@pytest.mark.usefixtures("main_thread_policy")
-def test_default_scheduling_leaves_the_threads_as_started() -> None:
-    system, probe = _system_probe(ThreadScheduling.DEFAULT)
-    try:
-        assert probe.ask("own") == OTHER
-        assert probe.ask("started") == OTHER
+        assert system.thread_scheduling is (scheduling or ThreadScheduling.BATCH)
+        assert probe.ask("own") == expected
+        assert probe.ask("started") == expected
     finally:
         system.shutdown(timeout=10)
 
