@@ -188,12 +188,19 @@ def test_a_thread_already_under_batch_and_default_scheduling_ask_nothing_of_the_
 # -- a node ------------------------------------------------------------------------------
 
 
-def _node_thread_policies() -> dict[str, int]:
-    """The policy of every actor thread and journal thread now running, by thread name."""
+def _threads_now() -> set[int]:
+    return {thread.ident for thread in threading.enumerate() if thread.ident is not None}
+
+
+def _node_thread_policies(before: set[int]) -> dict[str, int]:
+    """The policy of every actor thread and journal thread started since ``before``
+    (the threads then running: another test's, still finishing, are not the node's),
+    by thread name."""
     return {
         thread.name: os.sched_getscheduler(thread.native_id)
         for thread in threading.enumerate()
-        if thread.native_id is not None
+        if thread.ident not in before
+        and thread.native_id is not None
         and thread.is_alive()
         and (thread.name.startswith("Cell-") or thread.name.startswith("tradenode-journal-"))
     }
@@ -201,9 +208,10 @@ def _node_thread_policies() -> dict[str, int]:
 
 @pytest.mark.usefixtures("main_thread_policy")
 def test_a_node_runs_its_actors_and_its_journal_under_sched_batch(tmp_path: Path) -> None:
+    before = _threads_now()
     with running_node(f"journal: {{path: '{tmp_path / 'journal'}', fsync: group}}\n") as harness:
         harness.strategy("s1")
-        policies = _node_thread_policies()
+        policies = _node_thread_policies(before)
     assert any(name.startswith("tradenode-journal-") for name in policies), policies
     assert sum(name.startswith("Cell-") for name in policies) >= 8, policies
     assert set(policies.values()) == {BATCH}, policies
@@ -216,10 +224,11 @@ def test_a_node_with_default_scheduling_leaves_its_threads_as_started(tmp_path: 
         "venues: [{name: paper, paper: {tick_interval_ms: 1000}}]\n"
         f"journal: {{path: '{tmp_path / 'journal'}', fsync: group}}\n"
     )
+    before = _threads_now()
     node = Node(config, clock=ManualClock())
     node.start()
     try:
-        policies = _node_thread_policies()
+        policies = _node_thread_policies(before)
     finally:
         node.stop(timeout=10)
     assert any(name.startswith("tradenode-journal-") for name in policies), policies
