@@ -28,6 +28,7 @@ from .journal import FsyncPolicy, Journal
 from .messages._enums import OrderStatus
 from .messages._messages import CancelOrder
 from .supervision import Address, Clock
+from .supervision._collector import collector_paused
 
 __all__ = ["Recovered", "RecoveryReport", "recover_node", "resolve_recovered"]
 
@@ -64,19 +65,24 @@ def recover_node(
     if section is None:
         return Recovered(OmsState(completed_capacity=capacity))
     started = time.perf_counter()
-    journal = Journal.open(
-        Path(section.path),
-        fsync=FsyncPolicy.parse(section.fsync),
-        segment_bytes=section.segment_mb * 2**20,
-        clock=clock,
-        thread_setup=thread_setup,
-    )
-    result = recover(journal, completed_capacity=capacity)
+    # What a restart reads and rebuilds is tens of thousands of live, acyclic
+    # containers made in one go: collections meanwhile would walk them all and free
+    # nothing (~100 ms of a restart from 100,000 records).
+    with collector_paused():
+        journal = Journal.open(
+            Path(section.path),
+            fsync=FsyncPolicy.parse(section.fsync),
+            segment_bytes=section.segment_mb * 2**20,
+            clock=clock,
+            thread_setup=thread_setup,
+        )
+        result = recover(journal, completed_capacity=capacity)
+        open_orders = len(result.state.open_orders())  # a view of each, all at once
     report = RecoveryReport(
         snapshot_seq=result.snapshot_seq,
         replayed=result.entries,
         last_seq=journal.last_seq,
-        open_orders=len(result.state.open_orders()),
+        open_orders=open_orders,
         seconds=time.perf_counter() - started,
     )
     logger.info(

@@ -35,19 +35,18 @@ snapshot is the state after record ``last_seq`` as it was when taken.
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
-import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import msgpack
 
 from ..supervision import Address
+from ..supervision._collector import collector_paused
 from ._oms_entries import EntryKind, encode_call, encode_message_call
 from ._oms_snapshot import (
     PackedEntry,
@@ -126,42 +125,6 @@ def pack_snapshot(plain: dict[str, Any]) -> bytes:
     pieces: list[bytes] = []
     _pack_piecewise(packer, pieces, plain, 0)
     return b"".join(pieces)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic collection while the body allocates; what it allocated is then
-    moved to the oldest generation without being walked.
-
-    Pausing alone was not enough: the young generation's count keeps rising
-    while the collector is off, so the first allocation after ``gc.enable``
-    set off one collection of everything the body had built (a snapshot's
-    ~100k containers, all alive: they are the snapshot), and ten such
-    made a middle collection of them all. In the throughput benchmark's
-    burst (20,000 orders, group commit) that was 20 young and 2 middle
-    collections on the OMS's thread per two bursts, 57 and 115 ms at
-    the longest, ~450 ms in all, collecting nothing.
-
-    ``gc.freeze`` then ``gc.unfreeze`` moves every tracked object to the
-    oldest generation and zeroes the young count in constant time (two list
-    splices in CPython's collector), so none of it is walked until a full
-    collection, and the snapshot's containers are freed by reference
-    counting once packed, before any. Objects young at that moment are
-    promoted with them: a cycle among them waits for a full collection (an
-    order leaves no cycles: see ``tradenode._gc``). Skipped when the
-    application keeps objects frozen itself (a pre-fork server does, to
-    keep pages shared): unfreezing would hand its objects back."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def _pack_piecewise(packer: msgpack.Packer, pieces: list[bytes], value: Any, depth: int) -> None:
@@ -333,9 +296,9 @@ class OmsJournal:
 
     def _take(self, state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The state's plain data, incrementally (``RecordMemo``) and out of the cyclic
-        garbage collector's way (``_collector_paused``): its ~100k allocations would set
+        garbage collector's way (``supervision._collector``): its ~100k allocations would set
         off a cascade of collections on the OMS's thread, each walking them all."""
-        with _collector_paused(), remembering(self._memo):
+        with collector_paused(), remembering(self._memo):
             return state()
 
     def snapshot_now(self, state: Callable[[], dict[str, Any]]) -> int:
