@@ -3,7 +3,7 @@
 Run from a checkout (not a test; reports only)::
 
     .venv/bin/python benchmarks/ab.py [--a REF] [--b REF] [--rounds 12]
-        [--what latency|throughput] [--journal group|off] [--orders 5000]
+        [--what latency|throughput|wire] [--journal group|off] [--orders 5000]
 
 Why: on the machine of the README's figures one run's floors and figures move
 by a tenth to a third from one minute to the next, more than most changes to
@@ -25,7 +25,11 @@ same code; it reports which ``tradenode`` it imported, and a round that
 imported the wrong one stops the run.
 
 Figures: latency, decision -> venue and fill -> strategy p50/p99 (us) and the
-process's CPU per order (us); throughput, orders/s and CPU per order.
+process's CPU per order (us); throughput, orders/s and CPU per order; wire, the
+Binance adapter's submit -> ack p50 over REST and over the WebSocket API, each
+with its bare client's and its ratio to it (``bench_wire``: ``--orders`` round
+trips of each kind, against a local venue process of the round's own;
+``--journal`` does not apply).
 """
 
 from __future__ import annotations
@@ -50,8 +54,8 @@ sys.path.insert(0, str(ROOT))
 # This checkout's harness; the node it measures is the round's (``_round``: a
 # fresh process whose ``PYTHONPATH`` starts with that version's ``src``).
 import tradenode  # noqa: E402
-from benchmarks import bench_latency, bench_throughput  # noqa: E402
-from benchmarks._common import percentile  # noqa: E402
+from benchmarks import bench_latency, bench_throughput, bench_wire  # noqa: E402
+from benchmarks._common import Options, percentile  # noqa: E402
 
 WORKTREE = "WORKTREE"
 
@@ -94,6 +98,14 @@ def _measure(what: str, orders: int, warmup: int, journal: str) -> dict[str, Any
             "fill_to_strategy.p99": percentile(back_sorted, 0.99) / 1000,
             "cpu_per_order": float(stats["cpu_per_order_us"]),
         }
+    elif what == "wire":
+        results = {row["name"]: row for row in bench_wire.run(Options(wire_requests=orders))}
+        figures = {}
+        for kind, name in (("rest", "wire.submit_to_ack.p50"), ("ws", "wire.ws_submit_to_ack.p50")):
+            row = results[name]
+            figures[f"{kind}.p50"] = float(row["value"])
+            figures[f"{kind}.bare_p50"] = float(row["floor"])
+            figures[f"{kind}.ratio"] = float(row["value"]) / float(row["floor"])
     else:
         rate, cpu_us = bench_throughput.node_throughput(orders, fsync)
         figures = {"orders_per_second": rate, "cpu_per_order": cpu_us}
@@ -169,7 +181,7 @@ def main() -> None:
     parser.add_argument("--a", default="HEAD", help=f"a git ref, or {WORKTREE}")
     parser.add_argument("--b", default=WORKTREE, help=f"a git ref, or {WORKTREE}")
     parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--what", choices=("latency", "throughput"), default="latency")
+    parser.add_argument("--what", choices=("latency", "throughput", "wire"), default="latency")
     parser.add_argument("--journal", default="group", help="off, or an fsync policy such as group")
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--warmup", type=int, default=500)
@@ -205,9 +217,10 @@ def main() -> None:
         b = [figures[name] for figures in rounds["B"]]
         mean, half = paired_interval(a, b)
         verdict = "" if abs(mean) > half else "  (noise)"
+        digits = 3 if name.endswith("ratio") else 1  # a ratio's tenth is most of the range
         print(
-            f"{name:<26} {statistics.fmean(a):>10.1f} {statistics.fmean(b):>10.1f} "
-            f"{mean:>+10.1f} {f'+/- {half:.1f}':>16}{verdict}"
+            f"{name:<26} {statistics.fmean(a):>10.{digits}f} {statistics.fmean(b):>10.{digits}f} "
+            f"{mean:>+10.{digits}f} {f'+/- {half:.{digits}f}':>16}{verdict}"
         )
 
 
