@@ -41,10 +41,12 @@ def answer_placement(
     headers: Mapping[str, str] | None = None,
     rate_limits: Mapping[str, tuple[float, float]] | None = None,
     tells_oms: bool = True,
+    log: list[tuple[str, Any]] | None = None,
 ) -> tuple[list[tuple[str, Any]], BrokerRequest]:
     """A BUY MARKET placement's venue answer ``body`` handed to ``_PlacementAnswer``
-    (request ``seq``, sent at ``sent_at``); what each role was told, in order."""
-    log: list[tuple[str, Any]] = []
+    (request ``seq``, sent at ``sent_at``); what each role was told, in order (appended
+    to ``log`` when one is given)."""
+    log = [] if log is None else log
     command = SubmitOrder(
         client_order_id=client_order_id,
         strategy_id="s",

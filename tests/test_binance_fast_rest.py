@@ -106,6 +106,38 @@ def test_the_reply_goes_from_the_session_thread_with_the_headers_counters() -> N
     assert not answered.told and answered.fills == () and answered.unreadable_fills is None
 
 
+@pytest.mark.parametrize(
+    ("tells_oms", "expected"),
+    [
+        # Over REST the actor tells the OMS: the GIL goes to the breaker and the actor,
+        # both just woken, before the session's thread reads the account's stream on.
+        (False, ["breaker", "actor", "hand-over"]),
+        # Over the WebSocket API the reader tells the OMS itself, then hands over, and
+        # the actor's bookkeeping comes last.
+        (True, ["breaker", "oms", "hand-over", "actor"]),
+    ],
+)
+def test_the_answering_thread_hands_the_gil_over_once_everything_is_told(
+    monkeypatch: pytest.MonkeyPatch, tells_oms: bool, expected: list[str]
+) -> None:
+    log: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        "tradenode.brokers.binance._actor.hand_over_gil",
+        lambda: log.append(("hand-over", None)),
+    )
+    answer_placement(
+        BODY,
+        client_order_id=COID,
+        quantity=Decimal("0.001"),
+        seq=3,
+        headers=HEADERS,
+        rate_limits=LIMITS,
+        tells_oms=tells_oms,
+        log=log,
+    )
+    assert [role for role, _ in log] == expected
+
+
 def test_the_actor_tells_the_oms_the_acceptance_once() -> None:
     _, answered = _answered_over_rest()
     told: list[tuple[str, Any]] = []
