@@ -117,7 +117,7 @@ def test_the_reply_goes_from_the_session_thread_with_the_headers_counters() -> N
         (True, ["breaker", "oms", "hand-over", "actor"]),
     ],
 )
-def test_the_answering_thread_hands_the_gil_over_once_everything_is_told(
+def test_where_the_answering_thread_hands_the_gil_over(
     monkeypatch: pytest.MonkeyPatch, tells_oms: bool, expected: list[str]
 ) -> None:
     log: list[tuple[str, Any]] = []

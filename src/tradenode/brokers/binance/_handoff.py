@@ -6,7 +6,9 @@ switch interval): a thread that keeps running Python code keeps it. The
 session's trio thread answers an ``order.place`` from its reader and then goes
 on reading the frames the venue sent right behind the answer (the account's
 events for the same order), a few hundred microseconds of work during which the
-breaker and the OMS, the threads waiting for this answer, cannot run.
+breaker and the OMS, the threads waiting for this answer, cannot run. A REST
+placement's answer is the same case: the same events arrive on the user-data
+stream while the answer is read.
 
 :func:`hand_over_gil` releases the GIL and blocks for a moment: ``time.sleep(0)``
 is a ``clock_nanosleep`` that, on Linux, returns only after the thread's timer
