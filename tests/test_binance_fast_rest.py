@@ -34,6 +34,9 @@ from tradenode.brokers.binance import (
 # the actor's internals, driven here without a session or a venue.
 from tradenode.brokers.binance._actor import TrackedOrder, _Answered
 
+# How long the reader stays off the GIL after an order.place answer, pinned below.
+from tradenode.brokers.binance._handoff import CASCADE_SECONDS
+
 # The two REST transports the session chooses between, compared with each other.
 from tradenode.brokers.binance._http import HttpxTransport, RestTransport, open_rest_transport
 
@@ -111,19 +114,19 @@ def test_the_reply_goes_from_the_session_thread_with_the_headers_counters() -> N
     [
         # Over REST the actor tells the OMS: the GIL goes to the breaker and the actor,
         # both just woken, before the session's thread reads the account's stream on.
-        (False, ["breaker", "actor", "hand-over"]),
-        # Over the WebSocket API the reader tells the OMS itself, then hands over, and
-        # the actor's bookkeeping comes last.
-        (True, ["breaker", "oms", "hand-over", "actor"]),
+        (False, [("breaker", None), ("actor", None), ("hand-over", 0.0)]),
+        # Over the WebSocket API the reader tells the OMS itself, then stays off the
+        # GIL while what it woke runs its course, and the actor's bookkeeping comes last.
+        (True, [("breaker", None), ("oms", None), ("hand-over", CASCADE_SECONDS), ("actor", None)]),
     ],
 )
 def test_where_the_answering_thread_hands_the_gil_over(
-    monkeypatch: pytest.MonkeyPatch, tells_oms: bool, expected: list[str]
+    monkeypatch: pytest.MonkeyPatch, tells_oms: bool, expected: list[tuple[str, float | None]]
 ) -> None:
     log: list[tuple[str, Any]] = []
     monkeypatch.setattr(
         "tradenode.brokers.binance._actor.hand_over_gil",
-        lambda: log.append(("hand-over", None)),
+        lambda seconds=0.0: log.append(("hand-over", seconds)),
     )
     answer_placement(
         BODY,
@@ -135,7 +138,7 @@ def test_where_the_answering_thread_hands_the_gil_over(
         tells_oms=tells_oms,
         log=log,
     )
-    assert [role for role, _ in log] == expected
+    assert [(role, told if role == "hand-over" else None) for role, told in log] == expected
 
 
 def test_the_actor_tells_the_oms_the_acceptance_once() -> None:

@@ -109,7 +109,7 @@ from ._endpoints import (
     BinanceApi,
     Endpoint,
 )
-from ._handoff import hand_over_gil
+from ._handoff import CASCADE_SECONDS, hand_over_gil
 from ._rules import SymbolRules, check_order, parse_exchange_info
 from ._session import (
     BinanceEndpoints,
@@ -1333,9 +1333,10 @@ class _PlacementAnswer:
     counting as I/O in flight only once the OMS's messages are in its mailbox (the
     node is never seen quiescent between the two), and still before the account's
     events for the order, which the reader handles after this returns. Between the
-    OMS's messages and ``_Answered`` the reader hands the GIL over once
-    (``hand_over_gil``): the breaker's and the OMS's threads, just woken, run before
-    it reads the frames behind the answer, instead of waiting until it is idle.
+    OMS's messages and ``_Answered`` the reader hands the GIL over once, for
+    ``CASCADE_SECONDS`` (``hand_over_gil``): the breaker's and the OMS's threads, just
+    woken, and the strategy's after them, run before it reads the frames behind the
+    answer, instead of waiting until it is idle.
 
     Only reads here: the actor's ``dispatched`` is shared, and whoever pops the
     request's entry (this, ``_on_done`` or ``disconnect``) is the one that answers."""
@@ -1395,10 +1396,11 @@ class _PlacementAnswer:
                 )
                 for _trade_id, fill in fills:
                     self.reports_to.tell(fill)
-                # The breaker and the OMS are waking for what was just told: let them
-                # run before this thread reads the frames the venue sent behind the
-                # answer (and before our own actor wakes for the bookkeeping).
-                hand_over_gil()
+                # The breaker and the OMS are waking for what was just told: let them,
+                # and what they set off, run before this thread reads the frames the
+                # venue sent behind the answer (and before our own actor wakes for the
+                # bookkeeping).
+                hand_over_gil(CASCADE_SECONDS)
                 self.me.tell(_Answered(request, result, order, fills, unreadable))
                 return
         self.me.tell(_Done(request, (result,)))
