@@ -38,6 +38,7 @@ import trio_websocket
 
 from ..._exceptions import BrokerConnectionError, BrokerTimeoutError, MalformedPayloadError
 from .._fields import decode_json
+from .._outside_calls import OutsideCalls
 from .._websocket import RawStream, close_reason, describe_error, open_websocket
 from ._codec import Authorization, Listening, auth_message, listen_message, parse_error
 from ._codec import parse_stream_message as _parse_stream
@@ -102,6 +103,7 @@ class AlpacaSession:
         self._ping_timeout = ping_timeout
         self._client: httpx.AsyncClient | None = None
         self._nursery: trio.Nursery | None = None
+        self._outside = OutsideCalls(broker)
         self._sockets: list[trio_websocket.WebSocketConnection] = []
         self._streams: list[RawStream] = []
         self._data: trio.CancelScope | None = None
@@ -125,16 +127,18 @@ class AlpacaSession:
         to the actor's ``on_start``; afterwards it is reported once as ``ConnectionLost``."""
         try:
             async with (
-                httpx.AsyncClient(
-                    base_url=self._rest_url,
-                    timeout=httpx.Timeout(self._request_timeout),
-                    headers={
-                        "APCA-API-KEY-ID": self._key_id,
-                        "APCA-API-SECRET-KEY": self._secret,
-                    },
-                    follow_redirects=False,
-                ) as client,
                 trio.open_nursery() as nursery,
+                self._outside.closing(
+                    httpx.AsyncClient(
+                        base_url=self._rest_url,
+                        timeout=httpx.Timeout(self._request_timeout),
+                        headers={
+                            "APCA-API-KEY-ID": self._key_id,
+                            "APCA-API-SECRET-KEY": self._secret,
+                        },
+                        follow_redirects=False,
+                    )
+                ) as client,
             ):
                 self._client = client
                 self._nursery = nursery
@@ -289,7 +293,7 @@ class AlpacaSession:
         """Stream quotes for ``symbols`` from now on (a new market-data connection).
         None once subscribed, else why not (logged by the caller; orders carry on)."""
         symbols = tuple(sorted(symbols))
-        if self._nursery is None or self._lost:
+        if self._nursery is None or self._lost or self._outside.ending:
             raise NotSent("session is closed", broker=self.broker)
         if symbols == self._watching:
             return None
@@ -366,28 +370,35 @@ class AlpacaSession:
         """One REST request; venue errors come back in ``RestResult.error``,
         transport failures raise ``BrokerConnectionError``/``BrokerTimeoutError``."""
         client = self._client
-        if client is None or (self._lost and self._started):
+        if client is None or (self._lost and self._started) or self._outside.ending:
             raise NotSent("session is closed", broker=self.broker)
         headers = {"Content-Type": "application/json"} if body is not None else {}
         content = None if body is None else json.dumps(body).encode("utf-8")
         where = f"{method} {path}"
         self.requests_sent += 1
-        try:
-            response = await client.request(
-                method, path, params=list(query), content=content, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout):
+        response: httpx.Response | None = None
+        with self._outside.running():
+            try:
+                response = await client.request(
+                    method, path, params=list(query), content=content, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout):
+                    raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
+                raise BrokerTimeoutError(
+                    f"{where}: no answer within {self._request_timeout:g} s", broker=self.broker
+                ) from exc
+            except httpx.ConnectError as exc:
                 raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
-            raise BrokerTimeoutError(
-                f"{where}: no answer within {self._request_timeout:g} s", broker=self.broker
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
-        except httpx.HTTPError as exc:
+            except httpx.HTTPError as exc:
+                raise BrokerConnectionError(
+                    f"{where}: {type(exc).__name__}", broker=self.broker
+                ) from exc
+        if response is None:
             raise BrokerConnectionError(
-                f"{where}: {type(exc).__name__}", broker=self.broker
-            ) from exc
+                f"{where}: the session closed during the request (outcome unknown)",
+                broker=self.broker,
+            )
         result_headers = {key.lower(): value for key, value in response.headers.items()}
         self.last_headers = result_headers
         status = response.status_code

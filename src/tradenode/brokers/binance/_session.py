@@ -40,6 +40,7 @@ from ..._exceptions import (
     BrokerTimeoutError,
     MalformedPayloadError,
 )
+from .._outside_calls import OutsideCalls
 from .._websocket import RawStream, close_reason, describe_error, open_websocket
 from ._codec import (
     BinanceErrorAnswer,
@@ -56,7 +57,7 @@ from ._codec import (
     ws_retry_after_seconds,
 )
 from ._endpoints import BinanceApi, market_streams_url, subscribe_streams_message
-from ._http import HttpTransport, open_rest_transport
+from ._http import HttpAnswer, HttpTransport, open_rest_transport
 from ._signing import (
     ApiCredentials,
     Ed25519Credentials,
@@ -235,6 +236,7 @@ class BinanceSession:
         self._streams: list[RawStream] = []
         self._lost = False
         self._nursery: trio.Nursery | None = None
+        self._outside = OutsideCalls(broker)
         self._token: trio.lowlevel.TrioToken | None = None
         self.subscription_id: int | None = None
         self.logged_on = False
@@ -281,6 +283,7 @@ class BinanceSession:
                 try:
                     await self._done.wait()
                 finally:
+                    await self._outside.end()
                     await self._close_sockets()
                     nursery.cancel_scope.cancel()
         except BaseException as raised:
@@ -299,6 +302,7 @@ class BinanceSession:
         finally:
             self._abandon_calls()
             with trio.CancelScope(shield=True):
+                await self._outside.end()
                 for stream in self._streams:
                     await trio.aclose_forcefully(stream)
                 await client.aclose()
@@ -542,15 +546,20 @@ class BinanceSession:
         if not wanted:
             return
         nursery = self._nursery
-        if nursery is None:
+        if nursery is None or self._outside.ending:
             raise BrokerConnectionError("session not running", broker=self.broker)
-        if self._market is None:
-            url = market_streams_url(self._endpoints.stream_url, sorted(wanted))
-            self._market = await self._connect(nursery, url)
-            nursery.start_soon(self._read_market, self._market)
-        else:
-            await self._market.send_message(
-                subscribe_streams_message(sorted(wanted), self._calls.next_id())
+        with self._outside.running() as call:
+            if self._market is None:
+                url = market_streams_url(self._endpoints.stream_url, sorted(wanted))
+                self._market = await self._connect(nursery, url)
+                nursery.start_soon(self._read_market, self._market)
+            else:
+                await self._market.send_message(
+                    subscribe_streams_message(sorted(wanted), self._calls.next_id())
+                )
+        if call.cancelled_caught:
+            raise BrokerConnectionError(
+                "the session closed while subscribing to market streams", broker=self.broker
             )
         self._market_streams |= wanted
 
@@ -577,7 +586,7 @@ class BinanceSession:
         """One REST request. Venue errors come back in ``RestResult.error``;
         transport failures raise ``BrokerConnectionError``/``BrokerTimeoutError``."""
         client = self._client
-        if client is None:
+        if client is None or self._outside.ending:
             raise BrokerConnectionError("session not running", broker=self.broker)
         if signed:
             query = signed_query(
@@ -590,9 +599,16 @@ class BinanceSession:
             query = encode_params(params)
         target = f"{path}?{query}" if query else path
         sent_at = trio.current_time()
-        answer = await client.request(
-            method, target, self._credentials.api_key if signed or api_key else None
-        )
+        answer: HttpAnswer | None = None
+        with self._outside.running():
+            answer = await client.request(
+                method, target, self._credentials.api_key if signed or api_key else None
+            )
+        if answer is None:
+            raise BrokerConnectionError(
+                f"{method} {path}: the session closed during the request (outcome unknown)",
+                broker=self.broker,
+            )
         if answer.status >= 300:
             return RestResult(
                 answer.status,

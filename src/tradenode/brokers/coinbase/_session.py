@@ -37,6 +37,7 @@ import trio
 import trio_websocket
 
 from ..._exceptions import BrokerConnectionError, BrokerTimeoutError
+from .._outside_calls import OutsideCalls
 from .._websocket import RawStream, describe_error, open_websocket
 from ._codec import parse_error, parse_json, parse_server_time
 from ._endpoints import CoinbaseApi, Query, RestResult
@@ -126,6 +127,7 @@ class CoinbaseSession:
         self._stream_timeout = stream_timeout
         self._client: httpx.AsyncClient | None = None
         self._nursery: trio.Nursery | None = None
+        self._outside = OutsideCalls(broker)
         self._sockets: list[trio_websocket.WebSocketConnection] = []
         self._socket_numbers = itertools.count(1)
         self._streams: list[RawStream] = []
@@ -151,11 +153,13 @@ class CoinbaseSession:
         ``on_start``; afterwards it is reported once as ``ConnectionLost``."""
         try:
             async with (
-                httpx.AsyncClient(
-                    base_url=self._rest_url,
-                    timeout=httpx.Timeout(self._request_timeout),
-                ) as client,
                 trio.open_nursery() as nursery,
+                self._outside.closing(
+                    httpx.AsyncClient(
+                        base_url=self._rest_url,
+                        timeout=httpx.Timeout(self._request_timeout),
+                    )
+                ) as client,
             ):
                 self._client = client
                 self._nursery = nursery
@@ -294,7 +298,7 @@ class CoinbaseSession:
         """Stream ``ticker`` and ``level2`` for ``products`` from now on (a new market
         connection)."""
         products = tuple(sorted(products))
-        if self._nursery is None or self._lost:
+        if self._nursery is None or self._lost or self._outside.ending:
             raise NotSent("session is closed", broker=self.broker)
         if products == self._watching:
             return
@@ -349,7 +353,7 @@ class CoinbaseSession:
         """One REST request; venue errors come back in ``RestResult.error``,
         transport failures raise ``BrokerConnectionError``/``BrokerTimeoutError``."""
         client = self._client
-        if client is None or (self._lost and self._started):
+        if client is None or (self._lost and self._started) or self._outside.ending:
             raise NotSent("session is closed", broker=self.broker)
         full_path = f"{self._prefix}{path}"
         headers = {"Content-Type": "application/json"}
@@ -360,22 +364,29 @@ class CoinbaseSession:
         content = None if body is None else json.dumps(body).encode("utf-8")
         where = f"{method} {path}"
         self.requests_sent += 1
-        try:
-            response = await client.request(
-                method, path, params=list(query), content=content, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout):
+        response: httpx.Response | None = None
+        with self._outside.running():
+            try:
+                response = await client.request(
+                    method, path, params=list(query), content=content, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout):
+                    raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
+                raise BrokerTimeoutError(
+                    f"{where}: no answer within {self._request_timeout:g} s", broker=self.broker
+                ) from exc
+            except httpx.ConnectError as exc:
                 raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
-            raise BrokerTimeoutError(
-                f"{where}: no answer within {self._request_timeout:g} s", broker=self.broker
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
-        except httpx.HTTPError as exc:
+            except httpx.HTTPError as exc:
+                raise BrokerConnectionError(
+                    f"{where}: {type(exc).__name__}", broker=self.broker
+                ) from exc
+        if response is None:
             raise BrokerConnectionError(
-                f"{where}: {type(exc).__name__}", broker=self.broker
-            ) from exc
+                f"{where}: the session closed during the request (outcome unknown)",
+                broker=self.broker,
+            )
         result_headers = {key.lower(): value for key, value in response.headers.items()}
         self.last_headers = result_headers
         if response.status_code >= 300:

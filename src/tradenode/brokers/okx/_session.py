@@ -36,6 +36,7 @@ from ..._exceptions import (
     BrokerTimeoutError,
     MalformedPayloadError,
 )
+from .._outside_calls import OutsideCalls
 from .._websocket import RawStream, close_reason, describe_error, open_websocket
 from ._codec import (
     OkxAnswer,
@@ -154,6 +155,7 @@ class OkxSession:
         self._finished = trio.Event()
         self._streams: list[RawStream] = []
         self._nursery: trio.Nursery | None = None
+        self._outside = OutsideCalls(broker)
         self._lost = False
         self.requests_sent = 0
         self.api = OkxApi(self)
@@ -179,13 +181,15 @@ class OkxSession:
         started = False
         try:
             async with (
-                httpx.AsyncClient(
-                    base_url=self._urls.rest,
-                    timeout=httpx.Timeout(
-                        self.settings.request_timeout, connect=self.settings.connect_timeout
-                    ),
-                ) as client,
                 trio.open_nursery() as nursery,
+                self._outside.closing(
+                    httpx.AsyncClient(
+                        base_url=self._urls.rest,
+                        timeout=httpx.Timeout(
+                            self.settings.request_timeout, connect=self.settings.connect_timeout
+                        ),
+                    )
+                ) as client,
             ):
                 self._client = client
                 self._nursery = nursery
@@ -376,18 +380,23 @@ class OkxSession:
         if not wanted:
             return
         nursery = self._nursery
-        if nursery is None or self._lost:
+        if nursery is None or self._lost or self._outside.ending:
             raise BrokerConnectionError("session not running", broker=self.broker)
         args = [{"channel": QUOTES_CHANNEL, "instId": symbol} for symbol in wanted]
-        if self._public is None:
-            ws = await self._connect(nursery, self._urls.ws_public)
-            with trio.fail_after(self.settings.connect_timeout):
-                await self._subscribe(ws, args)
-            self._public = _Socket("public", ws)
-            nursery.start_soon(self._read, self._public)
-            nursery.start_soon(self._ping, self._public)
-        else:
-            await self._public.ws.send_message(ws_message("subscribe", args))
+        with self._outside.running() as call:
+            if self._public is None:
+                ws = await self._connect(nursery, self._urls.ws_public)
+                with trio.fail_after(self.settings.connect_timeout):
+                    await self._subscribe(ws, args)
+                self._public = _Socket("public", ws)
+                nursery.start_soon(self._read, self._public)
+                nursery.start_soon(self._ping, self._public)
+            else:
+                await self._public.ws.send_message(ws_message("subscribe", args))
+        if call.cancelled_caught:
+            raise BrokerConnectionError(
+                "the session closed while subscribing to quotes", broker=self.broker
+            )
         self._watched.update(wanted)
 
     # -- REST ---------------------------------------------------------------------------------
@@ -406,7 +415,7 @@ class OkxSession:
         ``RestResult``; transport failures raise ``BrokerConnectionError`` /
         ``BrokerTimeoutError`` (the outcome is unknown)."""
         client = self._client
-        if client is None:
+        if client is None or self._outside.ending:
             raise NotSent("session not running", broker=self.broker)
         query = urllib.parse.urlencode(params)
         request_path = f"{path}?{query}" if query else path
@@ -428,21 +437,28 @@ class OkxSession:
         if text:
             headers["Content-Type"] = "application/json"
         self.requests_sent += 1
-        try:
-            response = await client.request(
-                method, request_path, content=text.encode() if text else None, headers=headers
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise NotSent(f"{method} {path}: {type(exc).__name__}", broker=self.broker) from exc
-        except httpx.TimeoutException as exc:
-            raise BrokerTimeoutError(
-                f"{method} {path}: no answer within {self.settings.request_timeout}s",
-                broker=self.broker,
-            ) from exc
-        except httpx.HTTPError as exc:
+        response: httpx.Response | None = None
+        with self._outside.running():
+            try:
+                response = await client.request(
+                    method, request_path, content=text.encode() if text else None, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise NotSent(f"{method} {path}: {type(exc).__name__}", broker=self.broker) from exc
+            except httpx.TimeoutException as exc:
+                raise BrokerTimeoutError(
+                    f"{method} {path}: no answer within {self.settings.request_timeout}s",
+                    broker=self.broker,
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise BrokerConnectionError(
+                    f"{method} {path}: {type(exc).__name__}", broker=self.broker
+                ) from exc
+        if response is None:
             raise BrokerConnectionError(
-                f"{method} {path}: {type(exc).__name__}", broker=self.broker
-            ) from exc
+                f"{method} {path}: the session closed during the request (outcome unknown)",
+                broker=self.broker,
+            )
         result_headers = {key.lower(): value for key, value in response.headers.items()}
         answer: OkxAnswer | None
         try:
