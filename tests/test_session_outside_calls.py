@@ -354,3 +354,58 @@ def test_closing_ends_the_calls_before_it_closes_the_client() -> None:
 
 def test_repr_names_the_broker_and_the_state() -> None:
     assert repr(OutsideCalls("okx")) == "OutsideCalls('okx', open, 0 running)"
+
+
+def test_an_okx_websocket_order_awaiting_its_answer_ends_when_the_connection_is_lost() -> None:
+    """The answer to ``op: order`` is lost, then the venue drops the streams: the
+    call ends with the session (outcome unknown, so the breaker looks the order
+    up) instead of holding the actor for the request timeout (an hour here)."""
+    # Private: the session is below the broker contract.
+    from tradenode.brokers.okx._session import (
+        ConnectionLost,
+        OkxSession,
+        OkxUrls,
+        SessionSettings,
+    )
+    from tradenode.brokers.okx._signing import OkxCredentials
+
+    ended: dict[int, object] = {}
+    with OkxVenue(seed=1) as venue:
+        venue.freeze_prices()
+        venue.fail_requests(after=True, endpoints=["order"])
+        lost = trio.Event()
+        session = OkxSession(
+            "okx",
+            OkxCredentials(venue.api_key, venue.secret, venue.passphrase),
+            OkxUrls(venue.rest_url, venue.ws_private_url, venue.ws_public_url),
+            deliver=lambda event: lost.set() if isinstance(event, ConnectionLost) else None,
+            time_ms=lambda: time.time_ns() // 1_000_000,
+            settings=SessionSettings(request_timeout=3600.0),
+        )
+        order = {
+            "instId": "BTC-USDT",
+            "tdMode": "cash",
+            "clOrdId": "lost1",
+            "side": "buy",
+            "ordType": "market",
+            "sz": "0.001",
+        }
+
+        async def place() -> object:
+            return await session.ws_call("order", [order])
+
+        async def main() -> None:
+            async with _served(session) as nursery:
+                nursery.start_soon(_record, ended, 0, place)
+                await trio.testing.wait_all_tasks_blocked()
+                assert not ended, ended  # sent, its answer lost: waiting
+                await trio.to_thread.run_sync(venue.drop_streams)
+                await lost.wait()
+                await session.aclose()
+                assert ended, "the call outlived the session"
+                nursery.cancel_scope.cancel()
+
+        trio.run(main)
+    (outcome,) = ended.values()
+    assert isinstance(outcome, BrokerConnectionError), outcome
+    assert "outcome unknown" in str(outcome)

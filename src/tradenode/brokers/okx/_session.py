@@ -345,16 +345,18 @@ class OkxSession:
         """One operation on the private WebSocket and its answer (by ``id``).
 
         ``BrokerTimeoutError``: sent, no answer in time (outcome unknown);
-        ``BrokerConnectionError``: the socket closed (sent or not, unknown)."""
+        ``BrokerConnectionError``: the socket closed, or the session ended, before
+        the answer (sent or not, unknown). A lost connection ends the call at once:
+        the actor waiting on it must not wait out the timeout to hear of the loss."""
         private = self._private
-        if private is None or self._lost:
+        if private is None or self._lost or self._outside.ending:
             raise NotSent("private WebSocket not connected", broker=self.broker)
         ident = f"tn{next(self._ids)}"
         send, receive = trio.open_memory_channel[WsOpAnswer](1)
         self._waiting[ident] = send
         self.requests_sent += 1
         try:
-            with trio.fail_after(self.settings.request_timeout):
+            with self._outside.running(), trio.fail_after(self.settings.request_timeout):
                 await private.ws.send_message(
                     ws_message(op, args, ident=ident, exp_time_ms=exp_time_ms)
                 )
@@ -371,6 +373,9 @@ class OkxSession:
             ) from exc
         finally:
             self._waiting.pop(ident, None)
+        raise BrokerConnectionError(
+            f"the session ended during {op} (outcome unknown)", broker=self.broker, request_id=ident
+        )
 
     # -- quotes -------------------------------------------------------------------------------
 
