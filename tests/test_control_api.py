@@ -8,6 +8,8 @@ journal reader to find the audit records.
 from __future__ import annotations
 
 import json
+import socket
+import urllib.parse
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -165,6 +167,70 @@ def test_a_missing_or_wrong_token_is_refused_and_changes_nothing(
     assert audits(tmp_path / "journal") == []
     assert h.node.control is not None
     assert h.node.control.app.refused == {"unauthorized": 5, "forbidden": 4}
+
+
+def _raw_answer(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP/1.1 answer read off ``sock``: status line, headers, body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed before an answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(4096)
+        assert chunk, "closed in the middle of an answer"
+        body += chunk
+    return status, headers, body
+
+
+def _connect(h: Harness) -> socket.socket:
+    assert h.node.control_url is not None
+    url = urllib.parse.urlsplit(h.node.control_url)
+    assert url.hostname is not None and url.port is not None
+    return socket.create_connection((url.hostname, url.port), timeout=30)
+
+
+def test_a_refusal_answered_before_its_request_body_arrived_says_connection_close(
+    h: Harness,
+) -> None:
+    """The server cannot take another request on a connection whose last body it
+    never read, and closes it: the refusal must say so, or a keep-alive client
+    sends its next request into the closing socket ("Server disconnected
+    without sending a response", which once failed the token test above)."""
+    body = json.dumps({"flatten": True}).encode()
+    with _connect(h) as sock:
+        sock.sendall(
+            b"POST /v1/kill-switch HTTP/1.1\r\nHost: control\r\n"
+            b"Content-Type: application/json\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )  # the body is held back: the refusal (no token) does not wait for it
+        status, headers, answer = _raw_answer(sock)
+        assert status.startswith("HTTP/1.1 401"), status
+        assert json.loads(answer)["error"] == "unauthorized"
+        assert headers.get("connection") == "close", headers
+        assert sock.recv(4096) == b""  # and the server closes it, as it said
+    assert _risk_state(h) == "ACTIVE"
+
+
+def test_an_answer_to_a_request_whose_body_was_read_keeps_the_connection(h: Harness) -> None:
+    body = json.dumps({"state": "REDUCING"}).encode()
+    request = (
+        b"POST /v1/trading-state HTTP/1.1\r\nHost: control\r\n"
+        + f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    with _connect(h) as sock:
+        sock.sendall(request)
+        status, headers, _ = _raw_answer(sock)
+        assert status.startswith("HTTP/1.1 200"), status
+        assert "connection" not in headers, headers
+        sock.sendall(b"GET /v1/risk HTTP/1.1\r\nHost: control\r\n\r\n")  # same connection
+        status, _, answer = _raw_answer(sock)
+        assert status.startswith("HTTP/1.1 200"), status
+        assert json.loads(answer)["state"] == "REDUCING"
 
 
 # -- actions ----------------------------------------------------------------------------

@@ -8,6 +8,10 @@ serves HTTP; every call into the node runs on a worker thread
 On ``host:port``, or on a Unix socket: this module binds that one itself and
 makes it mode 0600 before hypercorn listens on it (handed over as ``fd://``),
 so no other user can ever connect. With a certificate and key, HTTPS.
+
+An HTTP/1.1 answer sent before its request's body was read says
+``Connection: close`` (:class:`CloseWhenBodyUnread`): hypercorn closes such a
+connection anyway, and a client that was not told so reuses it.
 """
 
 from __future__ import annotations
@@ -18,14 +22,23 @@ import os
 import socket
 import stat
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Self
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from hypercorn.typing import (
+    ASGIFramework,
+    ASGIReceiveCallable,
+    ASGIReceiveEvent,
+    ASGISendCallable,
+    ASGISendEvent,
+    Scope,
+)
 
-__all__ = ["ControlServerRunner"]
+__all__ = ["CloseWhenBodyUnread", "ControlServerRunner"]
 
 logger = logging.getLogger("tradenode.control")
 
@@ -120,7 +133,74 @@ class ControlServerRunner:
         self, config: Config, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         assert self._stop is not None
-        await serve(self._app, config, shutdown_trigger=self._stop.wait, task_status=task_status)
+        await serve(
+            CloseWhenBodyUnread(self._app),
+            config,
+            shutdown_trigger=self._stop.wait,
+            task_status=task_status,
+        )
+
+
+class CloseWhenBodyUnread:
+    """ASGI middleware: an HTTP/1.x answer that starts before its request's body
+    was read in full carries ``Connection: close``.
+
+    hypercorn (h11) cannot take the connection's next request while this one's
+    body is still arriving, so once such an answer is out it closes the
+    connection, without saying so in the answer. A refusal does this (an action
+    refused for its token is answered without reading its body): the client,
+    told nothing, keeps the connection alive and sends its next request into a
+    socket being closed ("Server disconnected without sending a response", a
+    flaky control API test). ``Connection: close`` is HTTP/1.1's way to say it
+    (RFC 9112, section 9.6): the client opens a new connection for its next
+    request. Draining the body instead would make the server read whatever an
+    unauthorised client sends.
+    """
+
+    def __init__(self, app: ASGIFramework) -> None:
+        self._app = app
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["http_version"] not in ("1.0", "1.1")
+            or not _has_body(scope["headers"])
+        ):
+            await self._app(scope, receive, send)
+            return
+        body_read = False
+
+        async def receive_tracked() -> ASGIReceiveEvent:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def send_tracked(message: ASGISendEvent) -> None:
+            if message["type"] == "http.response.start" and not body_read:
+                headers = [
+                    (name, value)
+                    for name, value in message["headers"]
+                    if name.lower() != b"connection"
+                ]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self._app(scope, receive_tracked, send_tracked)
+
+
+def _has_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether the request announces a body (a non-zero length, or chunks)."""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            return True
+        if lowered == b"content-length":
+            return value.strip() not in (b"", b"0")
+    return False
 
 
 def _private_unix_socket(path: Path) -> int:
