@@ -148,6 +148,16 @@ async def _served(session: _Session) -> AsyncIterator[trio.Nursery]:
         yield nursery
 
 
+def _run_leaving_no_socket(main: Callable[[], Awaitable[None]]) -> None:
+    """``trio.run(main)``, then a collection: no socket may be left to it unclosed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        trio.run(main)
+        gc.collect()
+    leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaked, leaked
+
+
 async def _record(
     ended: dict[int, object], steps: int, call: Callable[[], Awaitable[object]]
 ) -> None:
@@ -175,12 +185,7 @@ def test_a_rest_call_in_flight_when_the_session_closes_ends_with_it_and_leaks_no
                 assert steps in ended, f"{steps} steps: the call outlived the session"
                 nursery.cancel_scope.cancel()
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        trio.run(main)
-        gc.collect()
-    leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-    assert not leaked, leaked
+    _run_leaving_no_socket(main)
     assert sorted(ended) == list(STEPS)
     # Cancelled on the way out: an unknown outcome, never an untyped error.
     for outcome in ended.values():
@@ -272,12 +277,7 @@ def test_a_rest_call_still_connecting_when_the_session_closes_is_cancelled_not_o
                 nursery.cancel_scope.cancel()
             await gate.aclose()
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        trio.run(main)
-        gc.collect()
-    leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-    assert not leaked, leaked
+    _run_leaving_no_socket(main)
     (outcome,) = ended.values()
     assert isinstance(outcome, BrokerConnectionError), outcome
     assert "the session closed during the request" in str(outcome)

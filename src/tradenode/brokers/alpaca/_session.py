@@ -36,8 +36,9 @@ import httpx
 import trio
 import trio_websocket
 
-from ..._exceptions import BrokerConnectionError, BrokerTimeoutError, MalformedPayloadError
+from ..._exceptions import BrokerConnectionError, MalformedPayloadError
 from .._fields import decode_json
+from .._httpx_request import send_request
 from .._outside_calls import OutsideCalls
 from .._websocket import RawStream, close_reason, describe_error, open_websocket
 from ._codec import Authorization, Listening, auth_message, listen_message, parse_error
@@ -376,29 +377,18 @@ class AlpacaSession:
         content = None if body is None else json.dumps(body).encode("utf-8")
         where = f"{method} {path}"
         self.requests_sent += 1
-        response: httpx.Response | None = None
-        with self._outside.running():
-            try:
-                response = await client.request(
-                    method, path, params=list(query), content=content, headers=headers
-                )
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout):
-                    raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
-                raise BrokerTimeoutError(
-                    f"{where}: no answer within {self._request_timeout:g} s", broker=self.broker
-                ) from exc
-            except httpx.ConnectError as exc:
-                raise NotSent(f"{where}: cannot connect", broker=self.broker) from exc
-            except httpx.HTTPError as exc:
-                raise BrokerConnectionError(
-                    f"{where}: {type(exc).__name__}", broker=self.broker
-                ) from exc
-        if response is None:
-            raise BrokerConnectionError(
-                f"{where}: the session closed during the request (outcome unknown)",
-                broker=self.broker,
-            )
+        response = await send_request(
+            client,
+            self._outside,
+            method,
+            path,
+            broker=self.broker,
+            timeout_s=self._request_timeout,
+            not_sent=NotSent,
+            params=list(query),
+            content=content,
+            headers=headers,
+        )
         result_headers = {key.lower(): value for key, value in response.headers.items()}
         self.last_headers = result_headers
         status = response.status_code
