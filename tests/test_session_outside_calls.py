@@ -179,7 +179,7 @@ def test_a_rest_call_in_flight_when_the_session_closes_ends_with_it_and_leaks_no
             async with _served(session) as nursery, trio.open_nursery() as callers:
                 callers.start_soon(_record, ended, steps, call)
                 for _ in range(steps):
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
                 await session.aclose()
                 # No checkpoint since aclose returned: the call has ended already.
                 assert steps in ended, f"{steps} steps: the call outlived the session"
@@ -322,7 +322,7 @@ def test_end_cancels_the_running_calls_waits_for_them_and_refuses_new_ones() -> 
             events.append("ended")
         assert calls.ending and calls.running_count == 0
         with calls.running() as late:
-            await trio.sleep(0)  # cancelled at its first checkpoint
+            await trio.lowlevel.checkpoint()  # cancelled here
         assert late.cancelled_caught
 
     trio.run(main)
