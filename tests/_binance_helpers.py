@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -157,7 +156,4 @@ def wait_until_held(venue: BinanceVenue, endpoint: str, timeout: float = 10.0) -
     """Until the venue holds a request to ``endpoint`` (a ``delay_requests`` knob)."""
     # The held requests show only on the venue's admin view ("faults"): read it directly.
     faults = venue._faults
-    deadline = time.monotonic() + timeout
-    while endpoint not in faults.pending()["holding"]:
-        assert time.monotonic() < deadline, f"the venue never held {endpoint}"
-        time.sleep(0.01)  # sleep-ok: polls the venue's held requests (no event), bounded
+    venue.wait_for(lambda: endpoint in faults.pending()["holding"], timeout, f"holding {endpoint}")

@@ -10,7 +10,6 @@ with ``origClientOrderId``) before anything is sent again.
 from __future__ import annotations
 
 import pathlib
-import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -155,14 +154,6 @@ class OkxWatcher(Scripted):
     venue = "okx"
 
 
-def _wait_until(condition: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.01)  # sleep-ok: polls the venue's subscription list (no event), bounded
-
-
 def test_quotes_stream_from_ccxt_pros_top_of_book(streaming: Driver) -> None:
     """ccxt.pro's ``watch_bids_asks`` (Binance ``bookTicker``, OKX ``bbo-tbt``) reaches
     a strategy as Quotes under the unified symbol, and the venue declares QUOTES, so
@@ -176,13 +167,11 @@ def test_quotes_stream_from_ccxt_pros_top_of_book(streaming: Driver) -> None:
     node.node.add_strategy("q1", lambda: watcher("q1", seen, symbols=(instrument.symbol,)))
     local = venue.venue
     if isinstance(venue, CcxtOkxConformanceVenue):
-        _wait_until(
-            lambda: ("public", "bbo-tbt") in local.subscriptions(), "no bbo-tbt subscription"
-        )
+        local.wait_for(lambda: ("public", "bbo-tbt") in local.subscriptions(), what="bbo-tbt")
     else:
-        _wait_until(
+        local.wait_for(
             lambda: "btcusdt@bookticker" in (s.lower() for s in local.market_streams()),
-            "no bookTicker subscription",
+            what="bookTicker",
         )
     price = instrument.price("1.01")
     venue.set_price(instrument.symbol, price)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,16 +59,6 @@ def h(venue: IbkrVenue, clock: ManualClock) -> Iterator[IbkrHarness]:
 
 #: TWS's message id of placeOrder (the API's outgoing message 3).
 _PLACE_ORDER = 3
-
-
-def _until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Polls the venue's own state (its server thread signals nothing a test can
-    wait on), bounded; fails naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.01)  # sleep-ok: a bounded poll of another thread's state
 
 
 def test_a_socket_dropped_mid_fill_restarts_and_every_execution_arrives_once(
@@ -252,7 +241,9 @@ def test_a_new_process_resolves_an_in_flight_order_by_asking_the_venue_first(
         h.wait_status(coid, OrderStatus.SUBMITTED)
         # SUBMITTED is journaled before the order leaves for the venue: the process
         # goes only once TWS holds the placement (the test is about that order).
-        _until(lambda: venue.requests().get(_PLACE_ORDER, 0) == 1, "TWS holds the placement")
+        venue.wait_for(
+            lambda: venue.requests().get(_PLACE_ORDER, 0) == 1, 20.0, "TWS holds the placement"
+        )
     # The process is gone; TWS processes the placement it held.
     assert venue.release_orders() == 1
     with ibkr_node(venue, journal, clock=clock) as h:

@@ -981,10 +981,14 @@ def test_ccxt_pro_watches_orders_and_orders_over_the_websocket(venue: OkxVenue) 
         try:
             await exchange.load_markets()
             watching = asyncio.ensure_future(exchange.watch_orders("BTC/USDT"))
-            deadline = time.monotonic() + WAIT
-            while ("private", "orders") not in venue.subscriptions():
-                assert time.monotonic() < deadline and not watching.done()
-                await asyncio.sleep(0.01)
+            # The wait blocks a worker thread, not this loop, which runs the subscription.
+            await asyncio.to_thread(
+                venue.wait_for,
+                lambda: ("private", "orders") in venue.subscriptions() or watching.done(),
+                WAIT,
+                "ccxt.pro subscribed to the orders channel",
+            )
+            assert not watching.done(), watching
             placed = await exchange.create_order_ws(
                 "BTC/USDT", "limit", "buy", 1, 49000, {"clientOrderId": "pro1"}
             )

@@ -24,7 +24,6 @@ import io
 import json
 import logging
 import random
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import ClassVar, TypeVar
 import pytest
 
 from ...actors import Outcome
-from ...messages import OrderRejected, OrderStatus, OrderType, Side, SubmitOrder
+from ...messages import OrderFilled, OrderRejected, OrderStatus, OrderType, Side, SubmitOrder
 from ...supervision import ManualClock, SupervisionEventKind
 from ..campaign import run_campaign
 from ._driver import Driver, Rig
@@ -63,17 +62,24 @@ def await_venue_fills(driver: Driver, timeout: float = 10.0) -> None:
 
     ``Driver.sync`` waits for the node's actors and the requests on the wire,
     not for what the venue pushes on its own: a market order's fills may still
-    be on the user stream after its placement was answered. A fill that never
-    comes is then the assertion's to report, not this wait's."""
+    be on the user stream after its placement was answered. The OMS tells the
+    suite's strategy each fill of its orders once it has applied it, so the
+    wait is for the strategy to have been told the missing ones (a fill of an
+    order the node adopted is told to nobody here: it is found by the first
+    look, or the wait runs out). A fill that never comes is then the
+    assertion's to report, not this wait's."""
     wanted = {fill.execution_id for fill in driver.venue.fills()}
-    deadline = time.monotonic() + timeout
-    while True:
-        driver.sync()
-        if wanted <= {fill.execution_id for fill in driver.fills()}:
-            return
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(0.01)  # polling a condition with a deadline, not a wait for time
+    driver.sync()
+    missing = wanted - {fill.execution_id for fill in driver.fills()}
+    if not missing:
+        return
+
+    def told(item: object) -> bool:
+        return isinstance(item, OrderFilled) and item.execution_id in missing
+
+    with contextlib.suppress(TimeoutError):
+        driver.seen.wait_for(told, count=len(missing), timeout=timeout)
+    driver.sync()
 
 
 def assert_books_agree(driver: Driver) -> None:

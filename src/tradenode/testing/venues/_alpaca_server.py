@@ -69,6 +69,9 @@ class AlpacaVenue(LoopbackVenue):
     Alpaca's 200 requests per minute (off by default);
     ``data_connection_limit`` authenticated market-data connections per feed
     (Alpaca: 1 on most plans, ``406 connection limit exceeded``; None: no limit).
+
+    :meth:`wait_for` looks again whenever the venue's streams change: a
+    connection comes, goes, listens or subscribes; an event goes out.
     """
 
     VENUE_NAME = "Alpaca"
@@ -114,7 +117,7 @@ class AlpacaVenue(LoopbackVenue):
             binary_frames=binary_frames,
             data_connection_limit=data_connection_limit,
         )
-        self._changed = threading.Condition()
+        self._view_lock = threading.Lock()
         self._view: Json = self._hub.view()
         self._hub.on_change = self._notify
         self.exchange.add_listener(self._on_event)
@@ -143,12 +146,12 @@ class AlpacaVenue(LoopbackVenue):
         self._notify()
 
     def _notify(self) -> None:
-        """On the trio thread: refresh the view the waits read, wake them (never blocks long:
-        a waiter holds the lock only to evaluate a predicate over that view)."""
+        """On the trio thread: refresh the view the inspection methods read (so they never
+        wait for the loop), then wake the waits of :meth:`wait_for` to look again."""
         view = self._hub.view()
-        with self._changed:
+        with self._view_lock:
             self._view = view
-            self._changed.notify_all()
+        self._changes.note()
 
     # -------------------------------------------------------- addresses
 
@@ -450,17 +453,8 @@ class AlpacaVenue(LoopbackVenue):
         return int(self._current_view()["delivered"])
 
     def _current_view(self) -> Json:
-        with self._changed:
+        with self._view_lock:
             return self._view
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Block until ``predicate()`` holds, re-checked whenever the venue's streams change
-        (a connection comes, goes, listens or subscribes; an event goes out); TimeoutError
-        if it does not within ``timeout`` seconds. The predicate may call the inspection
-        methods above (they read a view, never the venue's loop)."""
-        with self._changed:
-            if not self._changed.wait_for(predicate, timeout):
-                raise TimeoutError(f"the fake Alpaca: condition not met within {timeout} s")
 
     # ------------------------------------------------------------- admin
 

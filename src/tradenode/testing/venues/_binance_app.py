@@ -100,6 +100,8 @@ class Faults:
     duplicate: int = 0
     reorder: int = 0
     corrupt: list[str] = field(default_factory=list)
+    on_change: Callable[[], None] = lambda: None
+    """Called (outside the lock) when a request starts or stops being held."""
 
     def delay_requests(
         self, count: int, seconds: float, endpoints: Iterable[str] | None = None
@@ -158,11 +160,14 @@ class Faults:
         with self._lock:
             self._next_hold += 1
             self._held[self._next_hold] = (key, client_order_id)
-            return self._next_hold
+            number = self._next_hold
+        self.on_change()
+        return number
 
     def hold_ended(self, number: int) -> None:
         with self._lock:
             self._held.pop(number, None)
+        self.on_change()
 
     def pending(self) -> dict[str, Any]:
         """What the knobs still have in store, and the requests being held right now."""
@@ -253,6 +258,8 @@ class Hub:
         self.faults = faults
         self.connections: set[_Connection] = set()
         self._held: list[Json] = []
+        self.on_change: Callable[[], None] = lambda: None
+        """Called when a connection's streams change (subscribed, unsubscribed, gone)."""
 
     def market_streams(self) -> list[str]:
         return sorted({stream for c in self.connections for stream in c.market})
@@ -354,6 +361,7 @@ class Hub:
             elif name not in connection.market:
                 connection.market.add(name)
                 self.exchange.want_streams([name])
+        self.on_change()
 
     def unsubscribe_streams(self, connection: _Connection, names: Iterable[str]) -> None:
         for name in names:
@@ -361,6 +369,7 @@ class Hub:
             if name in connection.market:
                 connection.market.discard(name)
                 self.exchange.unwant_streams([name])
+        self.on_change()
 
     def forget(self, connection: _Connection) -> None:
         """A connection has gone: its market streams are no longer wanted."""

@@ -102,6 +102,10 @@ class BinanceVenue(LoopbackVenue):
     ``calls()``, the request faults still pending and the requests held right
     now), ``GET <admin_url>/calls``, ``GET <admin_url>/faults`` (those faults
     alone) and ``GET <admin_url>/knobs``.
+
+    :meth:`wait_for` looks again whenever a connection's streams change
+    (:meth:`market_streams`) and whenever a request starts or stops being held
+    by ``delay_requests``.
     """
 
     VENUE_NAME = "Binance"
@@ -151,6 +155,7 @@ class BinanceVenue(LoopbackVenue):
         )
         self._faults = Faults()
         self._hub = Hub(self.exchange, self._faults)
+        self._faults.on_change = self._hub.on_change = self._changes.note
         self._app = build_app(self.exchange, self._hub, self._faults)
         self.pong_listeners: list[Callable[[], None]] = []
         """Called (on the venue's thread) whenever a client answers one of its pings."""

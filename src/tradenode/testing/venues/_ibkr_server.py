@@ -126,6 +126,9 @@ class IbkrVenue(LoopbackVenue):
     (0: ephemeral); ``clock`` in epoch milliseconds for every stamp;
     ``spread_bps`` between bid and ask (0: a resting order fills when the
     price reaches it); ``tick_interval`` to step prices by themselves.
+
+    :meth:`wait_for` looks again after every message a client sends is handled
+    (counted in :meth:`requests`, processed, or held by :meth:`delay_orders`).
     """
 
     VENUE_NAME = "IBKR"
@@ -268,7 +271,9 @@ class IbkrVenue(LoopbackVenue):
                 self._note_malformed(error)
                 return
             for fields in messages:
-                if not self._on_message(connection, fields):
+                keep = self._on_message(connection, fields)
+                self._changes.note()
+                if not keep:
                     return
 
     def _on_message(self, connection: _Connection, fields: list[str]) -> bool:

@@ -46,6 +46,7 @@ from hypercorn.typing import ASGISendEvent, WebsocketAcceptEvent
 from wsproto.events import Event as WSEvent
 from wsproto.events import Ping, Pong
 
+from tradenode.testing.venues._changes import ChangeSignal
 from tradenode.testing.venues._knobs import (
     AdminAnswer,
     AdminError,
@@ -277,6 +278,19 @@ class LoopbackVenue:
         self._venue_shutdown: trio.Event | None = None
         self._venue_done: trio.Event | None = None
         self._is_up = False
+        self._changes = ChangeSignal(f"the fake {self.VENUE_NAME}")
+        """Noted by the subclass wherever a state its tests wait for may change."""
+
+    # ---------------------------------------------------------- waiting
+
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = ""
+    ) -> None:
+        """Block until ``predicate()`` holds, re-checked whenever the venue notes a change
+        (which changes a venue notes: its class docstring); ``TimeoutError`` naming
+        ``what`` if it does not hold within ``timeout`` seconds. The predicate may call
+        the venue's inspection methods, those that ask its loop included."""
+        self._changes.wait_for(predicate, timeout, what)
 
     # ---------------------------------------------------------- lifecycle
 

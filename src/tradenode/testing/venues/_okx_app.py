@@ -186,12 +186,22 @@ class OkxHub:
         self.connections: set[_Connection] = set()
         self._held: list[PrivatePush] = []
         self._next_conn = 0
+        self.on_change: Callable[[], None] = lambda: None
+        """Called on the trio thread when a connection comes or goes and after every frame
+        a connection sends is handled: what a test may wait for (a subscription, a
+        login) changes only then."""
 
     def new_connection(self, kind: str, simulated: bool) -> _Connection:
         self._next_conn += 1
         connection = _Connection(kind, f"{0xA4D3AE00 + self._next_conn:08x}", simulated)
         self.connections.add(connection)
+        self.on_change()
         return connection
+
+    def forget(self, connection: _Connection) -> None:
+        """A connection has gone, and its subscriptions with it."""
+        self.connections.discard(connection)
+        self.on_change()
 
     def dispatch(self, event: OkxEvent) -> None:
         if isinstance(event, PublicPush):
@@ -406,9 +416,10 @@ class OkxApp:
                         break
                     connection.last_traffic = trio.current_time()
                     await self._frame(connection, text)
+                    self._hub.on_change()
                 nursery.cancel_scope.cancel()
         finally:
-            self._hub.connections.discard(connection)
+            self._hub.forget(connection)
 
     @staticmethod
     async def _writer(

@@ -79,6 +79,11 @@ class OkxVenue(LoopbackVenue):
     ``tls`` to serve HTTPS and WSS with a throwaway CA (:attr:`ca_file`):
     python-okx's WebSocket classes always pass an SSL context, so they reach
     the venue only over WSS (trust the CA with ``SSL_CERT_FILE``).
+
+    :meth:`wait_for` looks again whenever a WebSocket connection comes or goes
+    and after every frame one sends is handled (a login, a subscription, an
+    ``op: order``), so a test waits for :meth:`subscriptions` to show a
+    client's subscription instead of polling it.
     """
 
     VENUE_NAME = "OKX"
@@ -126,6 +131,7 @@ class OkxVenue(LoopbackVenue):
         self._passphrase = passphrase
         self._faults = OkxFaults()
         self._hub = OkxHub(self.exchange, self._faults)
+        self._hub.on_change = self._changes.note
         self._okx_app = OkxApp(self.exchange, self._hub, self._faults, idle_timeout=idle_timeout)
         self.ping_listeners = self._okx_app.ping_listeners
         """Called (on the venue's thread) for every text ``ping`` a client sends."""
