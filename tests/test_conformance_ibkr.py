@@ -166,7 +166,9 @@ class IbkrConformanceVenue(ConformanceVenue):
                 "IB's pacing violation (error 100) carries no Retry-After; the adapter "
                 f"backs off its configured pacing_backoff ({PACING_BACKOFF:g} s)"
             )
-        self.venue.pacing_violation(1)
+        # The suite's "next request" is the order it places next: a quote subscription
+        # the client wrote before may still be unread at the fake, and must not take it.
+        self.venue.pacing_violation(1, placements_only=True)
 
     def corrupt_next_event(self) -> None:
         self.venue.corrupt_next_message()

@@ -162,9 +162,9 @@ def test_a_pacing_violation_is_rate_limited_and_the_order_goes_after_the_back_of
 ) -> None:
     replies = EventRecorder()
     h.node.observe_breaker("ibkr", replies)
-    h.strategy()  # its quote subscription is a request too: made before the fault
+    h.strategy()  # its quote subscription is a request too, perhaps still unread by TWS:
     h.sync()
-    venue.pacing_violation(1)
+    venue.pacing_violation(1, placements_only=True)  # so the fault waits for the order
     coid = h.do(market(Side.BUY, "10"))
     limited = replies.wait_for(
         lambda r: isinstance(r, BrokerReply) and r.outcome is Outcome.RATE_LIMITED

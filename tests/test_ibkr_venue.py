@@ -800,6 +800,22 @@ def test_duplicate_and_late_executions(venue: IbkrVenue, raw: RawClient) -> None
     assert next(m for m in late if m[0] == "11")[26] == "late"
 
 
+def test_a_pacing_violation_for_placements_only_lets_other_messages_through(
+    venue: IbkrVenue, raw: RawClient
+) -> None:
+    venue.pacing_violation(1, placements_only=True)
+    raw.send(49, 1)  # reqCurrentTime, written first: answered, not paced
+    assert raw.until(lambda m: m[0] in {"4", "49"})[-1][0] == "49"
+    assert httpx.get(f"{venue.admin_url}/faults").json()["pacing_violations"] == 1
+    raw.place(1, "BUY", 1, "paced")
+    error = raw.until(lambda m: m[0] == "4")[-1]
+    assert error[2:4] == ["1", "100"] and venue.submissions() == {}
+    assert httpx.get(f"{venue.admin_url}/faults").json()["pacing_violations"] == 0
+    raw.place(2, "BUY", 1, "after")
+    assert any(m[0] == "11" for m in raw.until(lambda m: m[0] == "59"))
+    assert venue.submissions() == {"after": 1}
+
+
 def test_pacing_violation_delay_and_corruption(venue: IbkrVenue, raw: RawClient) -> None:
     venue.pacing_violation(1)
     raw.place(1, "BUY", 1, "paced")

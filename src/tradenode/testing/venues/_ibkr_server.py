@@ -97,6 +97,7 @@ class _Connection:
 @dataclass
 class _Faults:
     pacing: int = 0
+    pacing_placements_only: bool = False
     delay_orders: int = 0
     duplicate_executions: int = 0
     hold_executions: bool = False
@@ -107,6 +108,7 @@ class _Faults:
     def describe(self) -> Json:
         return {
             "pacing_violations": self.pacing,
+            "pacing_placements_only": self.pacing_placements_only,
             "delay_orders": self.delay_orders,
             "duplicate_executions": self.duplicate_executions,
             "hold_executions": self.hold_executions,
@@ -288,7 +290,9 @@ class IbkrVenue(LoopbackVenue):
                 self._note_malformed(IbkrProtocolError(f"message {fields[:1]} before startApi"))
                 return True
             return self._start_api(connection, fields)
-        if self._faults.pacing > 0:
+        if self._faults.pacing > 0 and (
+            message_id == In.PLACE_ORDER or not self._faults.pacing_placements_only
+        ):
             self._faults.pacing -= 1
             req_id = _request_id(message_id, fields)
             self._route(
@@ -592,9 +596,20 @@ class IbkrVenue(LoopbackVenue):
         return self._in_trio_sync(release)
 
     @knob
-    def pacing_violation(self, count: int = 1) -> None:
-        """Answer the next ``count`` requests error 100 (pacing) without processing them."""
-        self._in_trio_sync(lambda: setattr(self._faults, "pacing", count))
+    def pacing_violation(self, count: int = 1, placements_only: bool = False) -> None:
+        """Answer the next ``count`` requests error 100 (pacing) without processing them.
+
+        ``placements_only``: count only ``placeOrder`` messages and let the others
+        through. TWS paces every message; a test that means the next *order* to be
+        paced says so, because a message the client wrote earlier (a quote
+        subscription, say) may still be unread when the knob is set, and would
+        otherwise take the fault in the order's place."""
+
+        def arm() -> None:
+            self._faults.pacing = count
+            self._faults.pacing_placements_only = placements_only
+
+        self._in_trio_sync(arm)
 
     @knob
     def delay_orders(self, count: int = 1) -> None:
@@ -718,6 +733,7 @@ class IbkrVenue(LoopbackVenue):
 
         def clear() -> None:
             self._faults.pacing = 0
+            self._faults.pacing_placements_only = False
             self._faults.duplicate_executions = 0
             self._faults.corrupt = 0
             self._faults.delay_orders = 0
