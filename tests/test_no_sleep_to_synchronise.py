@@ -74,11 +74,11 @@ def test_the_scan_finds_a_polling_sleep(tmp_path: Path) -> None:
     sample.write_text(
         "import time, asyncio, trio\n"
         "from time import sleep\n"
-        "time.sleep(0.01)\n"
+        "time.sleep(0.01)\n"  # sleep-ok: text the scan reads, not a call
         "async def f():\n"
         "    await asyncio.sleep(0.5)\n"
-        "    await trio.sleep(1)\n"
-        "    await trio.sleep(0)\n"
+        "    await trio.sleep(1)\n"  # sleep-ok: text the scan reads, not a call
+        "    await trio.sleep(0)\n"  # sleep-ok: text the scan reads, not a call
         "sleep(2)\n"
         "time.sleep(0.1)  # sleep-ok: polls another process's file\n"
     )

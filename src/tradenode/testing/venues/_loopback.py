@@ -289,7 +289,12 @@ class LoopbackVenue:
         """Block until ``predicate()`` holds, re-checked whenever the venue notes a change
         (which changes a venue notes: its class docstring); ``TimeoutError`` naming
         ``what`` if it does not hold within ``timeout`` seconds. The predicate may call
-        the venue's inspection methods, those that ask its loop included."""
+        the venue's inspection methods, those that ask its loop included.
+
+        A fake notes only the changes its own tests have needed (OKX, Binance, IBKR
+        and Alpaca; the fake Coinbase and OANDA note none yet): on a fake that does
+        not note a change, a wait for it checks once and then runs to its timeout.
+        Add the fake's ``self._changes.note()`` where that state changes first."""
         self._changes.wait_for(predicate, timeout, what)
 
     # ---------------------------------------------------------- lifecycle
