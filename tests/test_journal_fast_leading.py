@@ -164,6 +164,7 @@ def test_the_node_commits_a_lone_orders_intent_on_the_oms_thread(tmp_path: Path)
         node.journal.add_durability_listener(
             lambda seq: committed.append((seq, threading.current_thread().name))
         )
+        h.strategy()  # started, and its first messages handled, before the order
         h.sync()
         node.journal.flush()
         _wait_until_the_commit_thread_sleeps(node.journal)
@@ -181,7 +182,9 @@ def test_the_node_commits_a_lone_orders_intent_on_the_oms_thread(tmp_path: Path)
             and entry.client_order_id == coid
         ]
         assert len(submitted) == 1
-        # The OMS had nothing else to do: it committed the order's records itself.
+        # Nothing else was queued for the thread the OMS ran on (its own, or the
+        # strategy's, which the OMS lends its turn to): it committed the order's
+        # records itself.
         first = next(name for seq, name in committed if seq >= submitted[0])
         assert not first.startswith("tradenode-journal-")
     finally:

@@ -191,6 +191,9 @@ class _Drain:
 
 
 class BreakerActor(Actor):
+    lends_turn = True
+    """It gates and forwards, never waits (``Actor.lends_turn``)."""
+
     def __init__(
         self,
         venue: str,

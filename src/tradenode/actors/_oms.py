@@ -214,6 +214,11 @@ class _KillDeadline:
 
 
 class OmsActor(Actor):
+    lends_turn = True
+    """It never waits for another actor. With a journal, a lent OMS that finds the
+    thread idle commits the order's records itself (``OmsJournal.idle``), the
+    fsync the order waits for anyway (``Actor.lends_turn``)."""
+
     def __init__(
         self,
         directory: Directory,
@@ -478,10 +483,13 @@ class OmsActor(Actor):
         # With a journal the order waits for its records' fsync, which an idle OMS
         # does itself (``OmsJournal.record_to_send``): the subscribers hear of it
         # first, so that the strategy handles its event while the disk works, rather
-        # than holding the GIL when the order could leave.
+        # than holding the GIL when the order could leave. Whether the OMS is idle
+        # is asked before they hear: on the strategy's thread, which a lent OMS
+        # runs on (``Actor.lends_turn``), that event would be the something else.
+        lead = journal.idle_now()
         self._tell_routed(order, now)
         seq = journal.record_to_send(
-            EntryKind.SUBMITTED, now, client_order_id=order.client_order_id
+            EntryKind.SUBMITTED, now, lead=lead, client_order_id=order.client_order_id
         )
         crash_point("after_intent")
         journal.send_when_durable(seq, entry.breaker, order)

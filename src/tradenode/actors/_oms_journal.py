@@ -184,9 +184,9 @@ class OmsJournal:
     Shared by the OMS thread (which holds) and the journal's committing thread
     (which releases, as the durability listener): ``_held_lock`` guards it."""
     idle: Callable[[], bool] | None = None
-    """Whether the OMS has nothing else to do (its mailbox is empty): then the
-    record a message waits for is committed on the OMS's own thread, at once
-    (``record_to_send``). The OMS sets it when it starts; None: never."""
+    """Whether the OMS has nothing else to do (nothing queued for the thread it
+    runs on): then the record a message waits for is committed on that thread,
+    at once (``record_to_send``). The OMS sets it when it starts; None: never."""
     records: int = 0
     last_seq: int = 0
     snapshotted_at: int = 0
@@ -202,7 +202,14 @@ class OmsJournal:
         (``encode_message_call``): every venue report of every order is recorded so."""
         return self._append(encode_message_call(kind, ts_ns, message), False)
 
-    def record_to_send(self, kind: EntryKind, ts_ns: int, **fields: Any) -> int:
+    def idle_now(self) -> bool:
+        """Whether the thread handling the OMS has nothing else queued (``idle``)."""
+        idle = self.idle
+        return idle is not None and idle()
+
+    def record_to_send(
+        self, kind: EntryKind, ts_ns: int, *, lead: bool | None = None, **fields: Any
+    ) -> int:
         """``record`` a record that a message is about to be held for (``send_when_durable``).
 
         Appended urgent: its commit starts now, and ``send_when_durable`` need
@@ -210,15 +217,17 @@ class OmsJournal:
         The commit thread may make it durable before the message is held;
         ``send_when_durable`` then sends at once, as it always could.
 
-        When the OMS is ``idle`` (nothing in its mailbox) the append leads
-        the group commit itself (``Journal.append(lead=True)``): the OMS has
-        nothing to do until this record is durable, so it writes and fsyncs
-        on its own thread rather than wake the commit thread and wait for it
+        When the OMS is ``idle`` (nothing queued for the thread it runs on,
+        its own or one it lent its turn to: ``ActorContext.mailbox_empty``)
+        the append leads the group commit itself (``Journal.append(lead=True)``):
+        that thread has nothing to do until this record is durable, so it
+        writes and fsyncs rather than wake the commit thread and wait for it
         to get the GIL, and the message then goes at once. With messages
         waiting the OMS goes on to them and the commit thread commits.
         """
-        idle = self.idle
-        seq = self._append(encode_call(kind, ts_ns, fields), True, idle is not None and idle())
+        if lead is None:
+            lead = self.idle_now()
+        seq = self._append(encode_call(kind, ts_ns, fields), True, lead)
         self._urgent_seq = seq
         return seq
 

@@ -314,6 +314,10 @@ _OBSERVED = (*_OMS_EVENTS, Quote)
 
 
 class RiskGuard(Actor):
+    lends_turn = True
+    """Its checks read its own book and never wait: the sender's thread runs them
+    (``Actor.lends_turn``), one wake-up fewer on every order's way out."""
+
     def __init__(self, directory: Directory, store: RiskStore) -> None:
         self.directory = directory
         self.store = store

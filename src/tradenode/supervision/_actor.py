@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._clock import Cancellable
+from ._turns import turns
 
 if TYPE_CHECKING:
     import random
@@ -41,12 +42,21 @@ class Actor:
     A supervisor builds a fresh instance for each incarnation, so state kept
     on ``self`` is lost on restart by design: what must survive a crash
     lives in a journal or is re-fetched from the venue in ``on_start``.
-    ``receive`` runs on the actor's own thread, one message at a time; its
-    return value answers an ``ask``. Raising from any hook is a failure
+    ``receive`` runs one message at a time, on the actor's own thread (or, with
+    ``lends_turn``, on a sender's); its return value answers an ``ask``. Raising from any hook is a failure
     handled by the supervisor, never a silent death.
     """
 
     context: ActorContext
+
+    lends_turn: bool = False
+    """Whether a tell made in another actor's handler may be handled at once on that
+    actor's thread, when this one is idle with nothing queued
+    (``Address._lend``): no wake-up of this actor's thread, whose cost dominates
+    a short handler's. Still one thread at a time in the behaviour, in the order
+    told. Set it only for an actor whose handlers never wait (no blocking I/O,
+    no ``ask(...).get()``, no user code): the sender waits for them, and a
+    handler that waited on the sender's own actor would wait for ever."""
 
     def on_start(self) -> None:
         """Called before the first message of this incarnation.
@@ -113,8 +123,14 @@ class ActorContext:
         """Whether nothing waits in this actor's mailbox (the message being handled
         aside): a hint that the actor would go idle after this message, for work that
         is better done now than handed to another thread. Another thread may tell it
-        something the moment after."""
-        return self._cell.actor_inbox.empty()
+        something the moment after. On a thread this actor's turn is lent to
+        (``lends_turn``), whether nothing waits for any actor whose turn that thread
+        holds: the thread goes idle after this message only if so."""
+        cell = self._cell
+        cells = turns.cells
+        if cells is None or cells[0] is cell:
+            return cell.actor_inbox.empty()
+        return all(held.actor_inbox.empty() and not held.deferred for held in cells)
 
     def watch(self, target: Address, message: Any = None) -> None:
         """Be told ``message`` (default ``Terminated(target)``) when ``target`` stops for good.

@@ -47,6 +47,7 @@ from ._mail import (
     WatchNotice,
 )
 from ._scheduling import apply_thread_scheduling
+from ._turns import turns as _turns
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -188,11 +189,22 @@ class Cell(pykka.ThreadingActor):
         self.failing = False
         """True while the incarnation that just failed ends (its ``on_stop`` runs)."""
         self.first_start = Incarnate(1)
+        self.turn = threading.Lock()
+        """Held by whichever thread runs this cell's behaviour: its own, for each item
+        it takes, or a sender's it is lent to (``Address._lend``)."""
+        self.taken = 0
+        """Items ``Address`` counted into the inbox (``Address.queued``) that this
+        cell's thread has taken out; written under ``turn``."""
+        self.deferred: collections.deque[object] = collections.deque()
+        """Tells to this cell made on the thread its turn is lent to, while one of its
+        handlers runs there: handled on that thread next (``handle_lent``)."""
+        self.lends_turn = False
+        """Whether the running incarnation's behaviour lends its turn
+        (``Actor.lends_turn``); False between incarnations."""
         self.handled: collections.Counter[type] = collections.Counter()
         """User messages (tells, asks, timer messages, watch notices) handed to a
         behaviour, by type (named only when read, by ``messages_handled``): what
-        one order costs in messages is read here. Written only on this cell's
-        thread."""
+        one order costs in messages is read here. Written under ``turn``."""
         system._register(self)
         system.quiescence.enter(self.tally)  # until the first on_start has returned
         holder.append(self)
@@ -219,21 +231,53 @@ class Cell(pykka.ThreadingActor):
         ``_mail``). What pykka queues itself (its stop, the asks ``_order``
         makes through the actor ref) arrives in pykka's envelope and takes
         pykka's own path. A failure escaping ``on_receive`` is handled as
-        pykka's loop handles it. Every message of every order passes here."""
+        pykka's loop handles it. Each item is handled under the cell's ``turn``,
+        which a sender may hold instead while the inbox is empty
+        (``Address._lend``), and each item ``Address`` queued is counted out
+        (``taken``). Every message of every order passes here."""
         get = self.actor_inbox.get
         is_stopped = self.actor_stopped.is_set
         on_receive = self.on_receive
+        turn = self.turn
+        _turns.cells = [self]
         while not is_stopped():
             item = get()
-            if type(item) is PykkaEnvelope:
-                self._on_pykka_envelope(item)
-                continue
-            try:
-                on_receive(item)
-            except Exception:  # noqa: BLE001 - as pykka's loop does
-                self._fail_as_pykka_does()
-            except BaseException:  # noqa: BLE001 - as pykka's loop does
-                self._stop_as_pykka_does()
+            with turn:
+                if type(item) is PykkaEnvelope:
+                    self._on_pykka_envelope(item)
+                    continue
+                self.taken += 1
+                try:
+                    on_receive(item)
+                except Exception:  # noqa: BLE001 - as pykka's loop does
+                    self._fail_as_pykka_does()
+                except BaseException:  # noqa: BLE001 - as pykka's loop does
+                    self._stop_as_pykka_does()
+
+    def handle_lent(self, message: object) -> None:
+        """Handle a tell on the sender's thread, whose ``Address._lend`` holds ``turn``,
+        then what was told to this cell meanwhile on this thread (``deferred``).
+
+        As this cell's own loop would: a failure is this cell's (its supervisor
+        decides), never the sender's."""
+        cells = _turns.cells
+        assert cells is not None
+        cells.append(self)
+        deferred = self.deferred
+        try:
+            self._receive_lent(message)
+            while deferred:
+                self._receive_lent(deferred.popleft())
+        finally:
+            cells.pop()
+
+    def _receive_lent(self, message: object) -> None:
+        try:
+            self.on_receive(message)
+        except Exception:  # noqa: BLE001 - as the cell's own loop does
+            self._fail_as_pykka_does()
+        except BaseException:  # noqa: BLE001 - as the cell's own loop does
+            self._stop_as_pykka_does()
 
     def _actor_loop_teardown(self) -> None:
         """pykka's teardown (pykka 4), for the items ``Address`` queued bare too.
@@ -293,7 +337,8 @@ class Cell(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         try:
-            self._incarnate(self.first_start)
+            with self.turn:  # a sender may take the turn once the behaviour runs
+                self._incarnate(self.first_start)
         finally:
             self.system.quiescence.leave(self.tally)
 
@@ -388,12 +433,14 @@ class Cell(pykka.ThreadingActor):
             self._report_down(exc)
             return
         self._set_state(CellState.RUNNING)
+        self.lends_turn = behaviour.lends_turn
         order.started.set()
         kind = SupervisionEventKind.STARTED if generation == 1 else SupervisionEventKind.RESTARTED
         self.system.events.publish(SupervisionEvent(kind, self.address.path, generation))
         self._drain_stash()
 
     def _end_incarnation(self) -> None:
+        self.lends_turn = False
         for timer in list(self._timers):
             timer.cancel()
         self._timers.clear()

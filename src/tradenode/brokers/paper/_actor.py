@@ -82,6 +82,10 @@ class _StreamBatch:
 
 
 class PaperBroker(BrokerBase[PaperLink]):
+    lends_turn = True
+    """The embedded venue answers at once, on the caller's thread, under its own
+    lock; a lent request's events are forwarded after it as on this actor's
+    thread (``sink``; ``Actor.lends_turn``)."""
     log = logger
 
     def __init__(
@@ -101,7 +105,7 @@ class PaperBroker(BrokerBase[PaperLink]):
         forwarded once the request is answered (see ``receive``)."""
         self._inline_thread: int | None = None
         self._batches_handled = 0
-        """Batches of the current session handled so far; only this actor's thread writes it."""
+        """Batches of the current session handled so far; written only in this actor's handlers."""
 
     def on_start(self) -> None:
         me = self.context.self
@@ -109,8 +113,9 @@ class PaperBroker(BrokerBase[PaperLink]):
         told = [0]
 
         def sink(events: Any) -> None:
-            # A request's own events stream synchronously on this actor's thread
-            # (latency 0, under the venue's lock, which orders every delivery).
+            # A request's own events stream synchronously on the thread handling
+            # it, this actor's or one it lent its turn to (latency 0, under the
+            # venue's lock, which orders every delivery).
             # Telling them to ourselves costs a message per order; they are kept
             # for after the request instead, but only when every batch told
             # before has been handled, so nothing overtakes an earlier batch.
