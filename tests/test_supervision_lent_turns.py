@@ -76,7 +76,11 @@ class Probe(Actor):
             self.last_seen[sender] = number
             return None
         if message == "probe":
-            self.journal(("idle", self.name, self.context.mailbox_empty()))
+            self.journal(("idle", self.name, self.context.mailbox_empty(), ident))
+            return None
+        if isinstance(message, tuple) and message[0] == "tell, then probe":
+            message[1].tell("told by the lender")
+            self.journal(("idle", self.name, self.context.mailbox_empty(), ident))
             return None
         self.journal(("got", self.name, message, ident, self.context.generation))
         return ident
@@ -227,6 +231,23 @@ def test_a_lent_handler_that_raises_fails_its_own_actor_not_the_sender(
     assert sender.cell.generation == 1
 
 
+def test_a_sender_with_messages_of_its_own_waiting_hands_a_tell_on(
+    system: ActorSystem, events: EventRecorder
+) -> None:
+    """Its thread has work of its own: the recipient's thread does the recipient's."""
+    journal = Journal()
+    sender, lender = _start(
+        system,
+        events,
+        ChildSpec("sender", lambda: Probe("sender", journal)),
+        ChildSpec("lender", lambda: LendingProbe("lender", journal)),
+    )
+    sender_thread = sender.ask(Send((sender, "queued for the sender"), (lender, "handed on")))
+    journal.wait_for(lambda item: item[:3] == ("got", "lender", "handed on"))
+    journal.wait_for(lambda item: item[:3] == ("got", "sender", "queued for the sender"))
+    assert _got(journal, "lender")[0][3] != sender_thread
+
+
 def test_mailbox_empty_on_a_lent_turn_asks_whether_the_thread_goes_idle(
     system: ActorSystem, events: EventRecorder
 ) -> None:
@@ -237,11 +258,13 @@ def test_mailbox_empty_on_a_lent_turn_asks_whether_the_thread_goes_idle(
         ChildSpec("sender", lambda: Probe("sender", journal)),
         ChildSpec("lender", lambda: LendingProbe("lender", journal)),
     )
-    sender.ask(Send((lender, "probe")))
-    # The sender's own next message is queued before the lender is told.
-    sender.ask(Send((sender, "queued for the sender"), (lender, "probe")))
-    journal.wait_for(lambda item: item[:3] == ("got", "sender", "queued for the sender"))
-    assert [item[2] for item in journal.items if item[0] == "idle"] == [True, False]
+    first = sender.ask(Send((lender, "probe")))
+    # Lent, the lender tells the sender something, then asks: the sender's thread,
+    # which it runs on, has that message to handle next.
+    second = sender.ask(Send((lender, ("tell, then probe", sender))))
+    journal.wait_for(lambda item: item[:3] == ("got", "sender", "told by the lender"))
+    probes = [item for item in journal.items if item[0] == "idle"]
+    assert [(item[2], item[3]) for item in probes] == [(True, first), (False, second)]
 
 
 def test_one_thread_at_a_time_in_a_lender_and_each_senders_order_kept(

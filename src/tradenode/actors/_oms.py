@@ -483,16 +483,21 @@ class OmsActor(Actor):
         # With a journal the order waits for its records' fsync, which an idle OMS
         # does itself (``OmsJournal.record_to_send``): the subscribers hear of it
         # first, so that the strategy handles its event while the disk works, rather
-        # than holding the GIL when the order could leave. Whether the OMS is idle
-        # is asked before they hear: on the strategy's thread, which a lent OMS
-        # runs on (``Actor.lends_turn``), that event would be the something else.
+        # than holding the GIL when the order could leave. But not when the OMS is
+        # idle and commits the records itself: then it runs on the thread that
+        # would handle that event (the strategy's, a lent OMS, ``Actor.lends_turn``),
+        # which cannot handle it meanwhile, and which would lend the breaker its
+        # turn only with nothing of its own queued; they hear once it has gone.
         lead = journal.idle_now()
-        self._tell_routed(order, now)
+        if not lead:
+            self._tell_routed(order, now)
         seq = journal.record_to_send(
             EntryKind.SUBMITTED, now, lead=lead, client_order_id=order.client_order_id
         )
         crash_point("after_intent")
         journal.send_when_durable(seq, entry.breaker, order)
+        if lead:
+            self._tell_routed(order, now)
 
     def _tell_routed(self, order: SubmitOrder, now: int) -> None:
         """Tell the order's subscribers it went to its venue (``Routed``, which carries

@@ -101,13 +101,18 @@ class Address:
         thread at a time in the behaviour, as always. Only when nothing told to
         it earlier waits in its inbox (``queued == taken``, both read under the
         turn and this address's lock), so no message overtakes one told before
-        it. A recipient whose turn this thread was lent further up its stack
+        it; and only when nothing waits in the inbox of this thread's own actor
+        either: a thread with work of its own queued hands the message on, so
+        that under load (a burst of orders) each actor's thread drains its own
+        inbox, a pipeline, instead of one thread running every actor's work. A recipient whose turn this thread was lent further up its stack
         cannot take a tell now: it is kept (``Cell.deferred``) and handled on
         this thread as soon as the handler it is in returns, ahead of anything
         queued after it. False: queue it as usual.
         """
         turn = cell.turn
-        if turn.acquire(False):
+        cells = _turns.cells
+        assert cells is not None
+        if cells[0].actor_inbox.empty() and turn.acquire(False):
             try:
                 with self._lock:
                     lent = (
@@ -125,8 +130,7 @@ class Address:
                 return lent
             finally:
                 turn.release()
-        cells = _turns.cells
-        if cells is None or cells[0] is cell or cell not in cells:
+        if cells[0] is cell or cell not in cells:
             return False  # busy on its own thread or lent to another: queue it
         with self._lock:
             if (
