@@ -10,7 +10,10 @@ supervision runtime's cell:
 So the floor of "decision to the venue" is 4 mailbox hops over 5 threads,
 the floor of "report at the broker to the strategy" is 3 hops (the broker's
 own mailbox, the OMS, the strategy), and the floor of the round trip is the
-7 hops in one pipeline. The same five bare actors (plus a second breaker and
+7 hops in one pipeline. These are the issue's floors and stay so: since lent
+turns (``docs/architecture.md``) the node itself runs an idle paper order's
+path on the strategy's thread, without those hops, so its decision -> venue
+with the journal off can be under this floor. The same five bare actors (plus a second breaker and
 broker for the kill switch's two venues) route a plain object along those
 hops and do nothing else: no supervision cell, no envelope, no state.
 
