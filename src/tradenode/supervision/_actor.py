@@ -43,8 +43,9 @@ class Actor:
     on ``self`` is lost on restart by design: what must survive a crash
     lives in a journal or is re-fetched from the venue in ``on_start``.
     ``receive`` runs one message at a time, on the actor's own thread (or, with
-    ``lends_turn``, on a sender's); its return value answers an ``ask``. Raising from any hook is a failure
-    handled by the supervisor, never a silent death.
+    ``lends_turn``, on a sender's); its return value answers an ``ask``.
+    Raising from any hook is a failure handled by the supervisor, never a
+    silent death.
     """
 
     context: ActorContext

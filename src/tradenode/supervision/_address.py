@@ -97,17 +97,21 @@ class Address:
         hand-over of the GIL, 20-30 us each on the node's order path, most of its
         decision -> venue time. An idle recipient that says its handlers never
         block (``Actor.lends_turn``) is handled here instead, at once, under its
-        ``turn``, which its own thread also holds for each message it handles: one
-        thread at a time in the behaviour, as always. Only when nothing told to
-        it earlier waits in its inbox (``queued == taken``, both read under the
-        turn and this address's lock), so no message overtakes one told before
-        it; and only when nothing waits in the inbox of this thread's own actor
-        either: a thread with work of its own queued hands the message on, so
-        that under load (a burst of orders) each actor's thread drains its own
-        inbox, a pipeline, instead of one thread running every actor's work. A recipient whose turn this thread was lent further up its stack
-        cannot take a tell now: it is kept (``Cell.deferred``) and handled on
-        this thread as soon as the handler it is in returns, ahead of anything
-        queued after it. False: queue it as usual.
+        ``turn``, which its own thread also holds for each message it handles:
+        one thread at a time in the behaviour, as always.
+
+        Only when nothing told to it earlier waits in its inbox (``queued ==
+        taken``, both read under the turn and this address's lock), so no
+        message overtakes one told before it; and only when nothing waits in
+        the inbox of this thread's own actor either: a thread with work of its
+        own hands the message on, so that under load (a burst of orders) each
+        actor's thread drains its own inbox, a pipeline, rather than one thread
+        running every actor's work.
+
+        A recipient whose turn this thread was lent further up its stack cannot
+        take a tell now: it is kept (``Cell.deferred``) and handled on this
+        thread as soon as the handler it is in returns, ahead of anything queued
+        after it. False: queue it as usual.
         """
         turn = cell.turn
         cells = _turns.cells
@@ -117,9 +121,7 @@ class Address:
                 with self._lock:
                     lent = (
                         self.queued == cell.taken
-                        and cell.lends_turn
-                        and not cell._suspend_requested
-                        and not cell._stash
+                        and cell.ready_to_lend()
                         and not self._closed
                         and not self._stopped()
                     )

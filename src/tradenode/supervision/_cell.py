@@ -254,6 +254,11 @@ class Cell(pykka.ThreadingActor):
                 except BaseException:  # noqa: BLE001 - as pykka's loop does
                     self._stop_as_pykka_does()
 
+    def ready_to_lend(self) -> bool:
+        """Whether a running behaviour that lends its turn takes a tell now: not
+        being suspended, nothing stashed for it (read under ``turn``)."""
+        return self.lends_turn and not self._suspend_requested and not self._stash
+
     def handle_lent(self, message: object) -> None:
         """Handle a tell on the sender's thread, whose ``Address._lend`` holds ``turn``,
         then what was told to this cell meanwhile on this thread (``deferred``).
