@@ -27,6 +27,9 @@ from tradenode.supervision import ManualClock
 
 from ._node_helpers import Do, Harness
 
+# Whether the journal's commit thread sleeps is not public; that test reads it so.
+from .test_journal_fast_leading import _wait_until_the_commit_thread_sleeps
+
 CONFIG = """
 node: {name: lent, seed: 5}
 venues:
@@ -69,6 +72,10 @@ def lent_node(journal: str | None, tmp_path: Path) -> Iterator[tuple[Harness, Th
         h = Harness(node, clock)
         h.strategy()
         h.sync()
+        if node.journal is not None:
+            # As an idle node's: the commit thread asleep, nothing left to commit.
+            node.journal.flush()
+            _wait_until_the_commit_thread_sleeps(node.journal)
         yield h, venue
     finally:
         node.stop(timeout=10)
@@ -83,9 +90,8 @@ def _submit(ctx: Any) -> tuple[int, str]:
 def test_a_lone_order_leaves_on_the_strategys_thread(journal: str | None, tmp_path: Path) -> None:
     with lent_node(journal, tmp_path) as (h, venue):
         strategy_thread, coid = h.do(_submit)
-        h.sync()
+        h.wait_status(coid, OrderStatus.FILLED)
         assert venue.placed_on[coid] == strategy_thread
-        assert h.order(coid).status is OrderStatus.FILLED
 
 
 @pytest.mark.parametrize("journal", [None, "group"])
@@ -100,7 +106,7 @@ def test_with_the_strategys_own_messages_waiting_the_order_is_handed_on(
             return _submit(ctx)
 
         strategy_thread, coid = h.do(submit_with_a_message_waiting)
+        h.wait_status(coid, OrderStatus.FILLED)
         h.sync()
         assert venue.placed_on[coid] != strategy_thread
-        assert h.order(coid).status is OrderStatus.FILLED
         assert list(venue.placed_on) == [coid]  # placed once
