@@ -122,6 +122,18 @@ def _start(
     return [wait_running(system, events, f"/root/{spec.name}") for spec in specs]
 
 
+def _sender_and_lender(
+    system: ActorSystem, events: EventRecorder, journal: Journal, gate: Gate | None = None
+) -> list[Address]:
+    """An actor that does not lend (``sender``) and one that does (``lender``)."""
+    return _start(
+        system,
+        events,
+        ChildSpec("sender", lambda: Probe("sender", journal)),
+        ChildSpec("lender", lambda: LendingProbe("lender", journal, gate)),
+    )
+
+
 def _got(journal: Journal, name: str) -> list[tuple[Any, ...]]:
     return [item for item in journal.items if item[0] == "got" and item[1] == name]
 
@@ -162,12 +174,7 @@ def test_a_busy_lender_is_not_lent_and_takes_a_senders_tells_in_order(
 ) -> None:
     journal = Journal()
     gate = Gate()
-    sender, lender = _start(
-        system,
-        events,
-        ChildSpec("sender", lambda: Probe("sender", journal)),
-        ChildSpec("lender", lambda: LendingProbe("lender", journal, gate)),
-    )
+    sender, lender = _sender_and_lender(system, events, journal, gate)
     lender.tell("block")
     assert gate.entered.wait(30)
     own_thread = _got(journal, "lender")[0][3]
@@ -236,12 +243,7 @@ def test_a_sender_with_messages_of_its_own_waiting_hands_a_tell_on(
 ) -> None:
     """Its thread has work of its own: the recipient's thread does the recipient's."""
     journal = Journal()
-    sender, lender = _start(
-        system,
-        events,
-        ChildSpec("sender", lambda: Probe("sender", journal)),
-        ChildSpec("lender", lambda: LendingProbe("lender", journal)),
-    )
+    sender, lender = _sender_and_lender(system, events, journal)
     sender_thread = sender.ask(Send((sender, "queued for the sender"), (lender, "handed on")))
     journal.wait_for(lambda item: item[:3] == ("got", "lender", "handed on"))
     journal.wait_for(lambda item: item[:3] == ("got", "sender", "queued for the sender"))
@@ -252,12 +254,7 @@ def test_mailbox_empty_on_a_lent_turn_asks_whether_the_thread_goes_idle(
     system: ActorSystem, events: EventRecorder
 ) -> None:
     journal = Journal()
-    sender, lender = _start(
-        system,
-        events,
-        ChildSpec("sender", lambda: Probe("sender", journal)),
-        ChildSpec("lender", lambda: LendingProbe("lender", journal)),
-    )
+    sender, lender = _sender_and_lender(system, events, journal)
     first = sender.ask(Send((lender, "probe")))
     # Lent, the lender tells the sender something, then asks: the sender's thread,
     # which it runs on, has that message to handle next.
