@@ -77,8 +77,10 @@ class Address:
         else:
             item = message
         cell = self._cell
-        if cell.lends_turn and _turns.cells is not None and self._lend(cell, item):
-            return
+        if cell.lends_turn:
+            cells = _turns.cells  # read once per tell: a thread-local lookup
+            if cells is not None and self._lend(cell, item, cells):
+                return
         # ``_put``, inlined: every message of every order is a tell.
         with self._lock:
             if not self._closed:
@@ -90,7 +92,7 @@ class Address:
                 self._leave()
         self._cell.system.dead_letters.record(self.path, message, "recipient stopped")
 
-    def _lend(self, cell: Cell, item: object) -> bool:
+    def _lend(self, cell: Cell, item: object, cells: list[Cell]) -> bool:
         """Handle ``item`` on this thread, a cell's, if its recipient lends its turn.
 
         Why: a tell to an actor asleep on its inbox costs a thread wake-up and a
@@ -114,8 +116,6 @@ class Address:
         after it. False: queue it as usual.
         """
         turn = cell.turn
-        cells = _turns.cells
-        assert cells is not None
         if cells[0].actor_inbox.empty() and turn.acquire(False):
             try:
                 with self._lock:
@@ -128,7 +128,7 @@ class Address:
                     if lent:
                         self._enter()
                 if lent:
-                    cell.handle_lent(item)
+                    cell.handle_lent(item, cells)
                 return lent
             finally:
                 turn.release()

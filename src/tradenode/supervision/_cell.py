@@ -259,14 +259,13 @@ class Cell(pykka.ThreadingActor):
         being suspended, nothing stashed for it (read under ``turn``)."""
         return self.lends_turn and not self._suspend_requested and not self._stash
 
-    def handle_lent(self, message: object) -> None:
+    def handle_lent(self, message: object, cells: list[Cell]) -> None:
         """Handle a tell on the sender's thread, whose ``Address._lend`` holds ``turn``,
         then what was told to this cell meanwhile on this thread (``deferred``).
 
         As this cell's own loop would: a failure is this cell's (its supervisor
-        decides), never the sender's."""
-        cells = _turns.cells
-        assert cells is not None
+        decides), never the sender's. ``cells``: the turns this thread holds
+        (``_turns``), to which this cell's is added while it runs here."""
         cells.append(self)
         deferred = self.deferred
         try:
