@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -632,6 +633,45 @@ def test_lose_next_response_processes_but_never_answers(
     assert api.request(orders.OrderDetails(venue.account_id, "@lost"))["order"]["state"] == "FILLED"
 
 
+def test_held_requests_wait_unprocessed_until_released(
+    venue: OandaVenue, api: oandapyV20.API
+) -> None:
+    venue.hold_requests(count=1, path="POST orders")
+    answers: list[dict[str, Any]] = []
+    placing = threading.Thread(
+        target=lambda: answers.append(place(api, market("2", clientExtensions={"id": "held"})))
+    )
+    placing.start()
+    venue.wait_held(1)
+    assert venue.held_requests() == ["POST orders"]
+    assert venue.orders() == [] and venue.submissions() == {}  # read, not processed
+    assert httpx.get(f"{venue.admin_url}/faults").json()["held"] == ["POST orders"]
+    api.request(orders.OrdersPending(venue.account_id))  # other requests are answered
+    assert venue.release_requests() == 1
+    placing.join(10)
+    assert not placing.is_alive()
+    assert answers[0]["orderFillTransaction"]["units"] == "2"
+    assert venue.held_requests() == [] and venue.submissions() == {"held": 1}
+    with pytest.raises(TimeoutError, match="1 hold"):
+        venue.hold_requests(count=1)
+        venue.wait_held(1, timeout=0)
+
+
+def test_clear_faults_releases_held_requests(venue: OandaVenue, api: oandapyV20.API) -> None:
+    venue.hold_requests(count=2)
+    done: list[object] = []
+    reading = threading.Thread(
+        target=lambda: done.append(api.request(orders.OrdersPending(venue.account_id)))
+    )
+    reading.start()
+    venue.wait_held(1)
+    venue.clear_faults()
+    reading.join(10)
+    assert not reading.is_alive() and len(done) == 1
+    assert venue.held_requests() == []
+    assert httpx.get(f"{venue.admin_url}/faults").json()["requests"] == []  # the 2nd hold is gone
+
+
 def test_duplicate_and_corrupt_stream_lines(venue: OandaVenue, api: oandapyV20.API) -> None:
     client = httpx.Client(headers=headers(venue), timeout=10)
     with client.stream("GET", account_url(venue, "transactions/stream", venue.stream_url)) as r:
@@ -772,6 +812,8 @@ def test_admin_knobs_by_their_python_names(venue: OandaVenue) -> None:
         "rate_limit",
         "fail_requests",
         "lose_next_response",
+        "hold_requests",
+        "release_requests",
         "duplicate_transactions",
         "corrupt_next_line",
         "hold_fills",

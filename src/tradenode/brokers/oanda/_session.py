@@ -12,7 +12,8 @@ are read on the loop itself with httpx.
 
 oandapyV20 has no base URL option (fact sheet A4): the session registers
 its URLs under a key of its own in ``oandapyV20.oandapyV20.TRADING_ENVIRONMENTS``
-before it builds the ``API``, and removes it when it ends.
+before it builds the ``API``, and removes it when it ends, after the REST
+request on the wire (if any) has its answer.
 
 Watching the streams: a stream that sends nothing, not even a heartbeat,
 for ``stream_timeout`` seconds, ends, or breaks is a lost connection,
@@ -224,8 +225,16 @@ class OandaSession:
                     nursery.cancel_scope.cancel()
         finally:
             self._client = self._nursery = None
-            api.close()  # closes the requests session's pooled sockets; never blocks
-            oanda_core.TRADING_ENVIRONMENTS.pop(self._environment, None)
+            self._lost = True  # however it ended (a cancelled loop too): nothing more is sent
+            # A REST request may be on the wire (a sweep on this loop, or the
+            # actor's own): it runs to its answer, which its caller needs, and
+            # reads the environment's URLs as it starts. Taking the REST lock
+            # waits for it (a request queued behind it finds the session lost
+            # and is not sent: _send). Bounded by request_timeout.
+            with trio.CancelScope(shield=True):
+                async with self._rest_lock:
+                    api.close()  # closes the requests session's pooled sockets
+                    oanda_core.TRADING_ENVIRONMENTS.pop(self._environment, None)
 
     @property
     def closed(self) -> bool:
@@ -265,6 +274,8 @@ class OandaSession:
         if self._api is None or self._lost:
             raise NotSent("session is closed", broker=self.broker)
         async with self._rest_lock:
+            if self._lost:  # lost while this request waited for the one before it
+                raise NotSent("session is closed", broker=self.broker)
             if not self._rest_connected:
                 await self._pace()
                 self._rest_connected = True

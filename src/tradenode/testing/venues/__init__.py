@@ -67,7 +67,8 @@ clients work against it unchanged: oandapyV20 through its
         api = oandapyV20.API(access_token=venue.token, environment="fake")
 
 Its knobs (``stall_streams``, ``drop_streams``, ``rate_limit``,
-``fail_requests``, ``lose_next_response``, ``duplicate_transactions``,
+``fail_requests``, ``lose_next_response``,
+``hold_requests``/``release_requests``, ``duplicate_transactions``,
 ``corrupt_next_line``, ``hold_fills``/``release_fills``, ``down``/``up``,
 ...) follow the Binance fake's pattern; the account id and token default to
 :data:`DEFAULT_OANDA_ACCOUNT_ID` and :data:`DEFAULT_OANDA_TOKEN`.

@@ -65,7 +65,8 @@ def _dumps(document: Any) -> bytes:
 @dataclass(slots=True)
 class _RestFault:
     kind: str
-    """``rate`` (429 before processing), ``fail`` (5xx before/after) or ``lose`` (process, no answer)."""
+    """``rate`` (429 before processing), ``fail`` (5xx before/after), ``lose`` (process, no
+    answer) or ``hold`` (wait for a release before processing)."""
     remaining: int
     status: int = 503
     after: bool = False
@@ -85,19 +86,38 @@ class _RestFault:
         }
 
 
+class _HeldRequest:
+    """A REST request the venue has read and not yet processed: it waits for ``release``."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.release = trio.Event()
+
+
 @dataclass(slots=True)
 class OandaFaults:
-    """The wire faults still pending; every method runs under one lock (knobs come from any thread)."""
+    """The wire faults still pending; every method runs under one lock (knobs come from any thread).
+
+    Held requests (``hold``) are the exception to "consumed on the way in":
+    the request waits on the venue's loop until released, so a client can be
+    caught with a request on the wire, its answer not yet written.
+    """
 
     rest: list[_RestFault] = field(default_factory=list)
+    holds: list[_RestFault] = field(default_factory=list)
+    held: list[_HeldRequest] = field(default_factory=list)
     stalled: set[str] = field(default_factory=set)
     duplicate: int = 0
     corrupt: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
 
     def add(self, fault: _RestFault) -> None:
         with self.lock:
-            self.rest.append(fault)
+            (self.holds if fault.kind == "hold" else self.rest).append(fault)
 
     def take(self, endpoint: str, path: str) -> _RestFault | None:
         """The first pending fault for this request, consumed once."""
@@ -109,6 +129,42 @@ class OandaFaults:
                         self.rest.remove(fault)
                     return fault
             return None
+
+    def take_hold(self, endpoint: str, path: str) -> _HeldRequest | None:
+        """A new held request if a pending hold matches this one (consumed once)."""
+        with self.lock:
+            for fault in self.holds:
+                if fault.matches(endpoint, path):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self.holds.remove(fault)
+                    held = _HeldRequest(endpoint)
+                    self.held.append(held)
+                    self.changed.notify_all()
+                    return held
+            return None
+
+    def hold_ended(self, held: _HeldRequest) -> None:
+        with self.lock:
+            self.held.remove(held)
+            self.changed.notify_all()
+
+    def release_held(self) -> int:
+        """Let every held request go on (on the venue's loop: it sets trio events); how many."""
+        with self.lock:
+            waiting = [held for held in self.held if not held.release.is_set()]
+        for held in waiting:
+            held.release.set()
+        return len(waiting)
+
+    def wait_held(self, count: int, timeout: float) -> None:
+        """Block until ``count`` requests are held at once; ``TimeoutError`` after ``timeout`` s."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(self.held) >= count, timeout):
+                raise TimeoutError(
+                    f"waited {timeout:g} s for {count} held request(s); "
+                    f"{len(self.held)} are held, {len(self.holds)} hold(s) unmatched"
+                )
 
     def unstall(self, kind: str) -> None:
         """End the stall of ``kind`` streams (``all``: every stall)."""
@@ -122,8 +178,10 @@ class OandaFaults:
             self.stalled.discard(kind)
 
     def clear(self) -> None:
+        """Forget pending faults (held requests stay held: :meth:`release_held` lets them go)."""
         with self.lock:
             self.rest.clear()
+            self.holds.clear()
             self.stalled.clear()
             self.duplicate = 0
             self.corrupt = 0
@@ -131,7 +189,8 @@ class OandaFaults:
     def pending(self) -> Json:
         with self.lock:
             return {
-                "requests": [fault.describe() for fault in self.rest],
+                "requests": [fault.describe() for fault in [*self.rest, *self.holds]],
+                "held": [held.endpoint for held in self.held],
                 "stalled": sorted(self.stalled),
                 "duplicate_transactions": self.duplicate,
                 "corrupt_next_line": self.corrupt,
@@ -291,6 +350,12 @@ class OandaApp:
         endpoint: str,
         send: _Send,
     ) -> None:
+        held = self._faults.take_hold(endpoint, path)
+        if held is not None:
+            try:
+                await held.release.wait()
+            finally:
+                self._faults.hold_ended(held)
         fault = self._faults.take(endpoint, path)
         if fault is not None and fault.kind == "rate":
             await _answer(

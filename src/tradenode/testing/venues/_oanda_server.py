@@ -215,6 +215,34 @@ class OandaVenue(LoopbackVenue):
         self._faults.add(_RestFault("lose", 1, path=path))
 
     @knob
+    def hold_requests(self, count: int = 1, path: str | None = None) -> None:
+        """Hold the next ``count`` (matching) REST requests, unprocessed, until :meth:`release_requests`.
+
+        A slow venue: the request is on the wire and its answer is not, for
+        as long as the test wants and no longer (no wall-time delay).
+        :meth:`wait_held` waits until requests are held; ``GET
+        <admin>/faults`` lists them under ``held``. ``path`` as for
+        :meth:`fail_requests`.
+        """
+        if count < 1:
+            raise ValueError(f"count must be >= 1, not {count}")
+        self._faults.add(_RestFault("hold", count, path=path))
+
+    @knob
+    def release_requests(self) -> int:
+        """Let every held REST request be processed and answered; returns how many."""
+        return self._in_trio_sync(self._faults.release_held)
+
+    def held_requests(self) -> list[str]:
+        """The endpoints (:meth:`calls`' names) of the REST requests held right now."""
+        held: list[str] = self._faults.pending()["held"]
+        return held
+
+    def wait_held(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until ``count`` REST requests are held at once (``TimeoutError`` after ``timeout`` s)."""
+        self._faults.wait_held(count, timeout)
+
+    @knob
     def duplicate_transactions(self, count: int = 1) -> None:
         """Write each of the next ``count`` streamed transactions twice."""
         with self._faults.lock:
@@ -261,9 +289,14 @@ class OandaVenue(LoopbackVenue):
 
     @knob
     def clear_faults(self) -> None:
-        """Forget every pending request fault, stall, duplicate and corruption (held fills stay held)."""
+        """Forget every pending request fault, stall, duplicate and corruption, and release
+        held requests (held fills stay held)."""
         self._faults.clear()
-        self._in_trio_sync(self._hub.poke)
+        self._in_trio_sync(self._release_and_poke)
+
+    def _release_and_poke(self) -> None:
+        self._faults.release_held()
+        self._hub.poke()
 
     # -------------------------------------------------------- inspection
 
@@ -342,7 +375,7 @@ class OandaVenue(LoopbackVenue):
     @admin_override("clear_faults")
     async def _clear(self) -> None:
         self._faults.clear()
-        self._hub.poke()
+        self._release_and_poke()
 
 
 KNOBS: dict[str, Knob] = collect_knobs(OandaVenue)
