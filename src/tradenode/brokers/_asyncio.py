@@ -103,15 +103,6 @@ class AsyncioThread:
 
         future.add_done_callback(finished)
 
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Call ``fn(*args)`` on the loop's thread, soon (fire and forget)."""
-        if not self.is_running:
-            raise AsyncioLoopClosed(f"asyncio loop {self._name} is not running")
-        try:
-            self._loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError as exc:
-            raise AsyncioLoopClosed(f"asyncio loop {self._name} has stopped") from exc
-
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop the loop (pending tasks are cancelled) and join its thread."""
         if self._thread.is_alive() and not self._loop.is_closed():

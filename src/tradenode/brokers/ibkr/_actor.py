@@ -106,7 +106,7 @@ from ._codec import (
     map_status,
     redact,
 )
-from ._endpoints import AccountValue
+from ._endpoints import AccountValue, IbkrApi
 from ._session import ConnectionLost, IbkrSession, Malformed, SessionEvent, VenueAnswer
 from ._settings import IbkrContractSpec
 
@@ -1068,18 +1068,21 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         session, thread = self.session, self.thread
         if session is None or thread is None:
             raise BrokerConnectionError("not connected", broker=self.name)
-        if command.symbol is None:
-            # reqGlobalCancel: every open order of the account (IB has no per-symbol one).
-            thread.call_soon(session.api.global_cancel)
-            return BrokerReply(request.seq, Outcome.OK, rates=self._rates())
-        for tracked in self.link.orders.values():
-            if (
-                tracked.symbol == command.symbol
-                and tracked.order_id is not None
-                and not tracked.terminal
-            ):
-                tracked.cancelling = True
-                thread.call_soon(session.api.cancel_order, tracked.order_id)
+        order_ids: list[int] | None = None  # reqGlobalCancel
+        if command.symbol is not None:
+            order_ids = []
+            for tracked in self.link.orders.values():
+                if (
+                    tracked.symbol == command.symbol
+                    and tracked.order_id is not None
+                    and not tracked.terminal
+                ):
+                    tracked.cancelling = True
+                    order_ids.append(tracked.order_id)
+        # Written before the answer: TWS confirms a cancel only through each order's
+        # status, so OK says the cancels went out, and a socket lost before they did
+        # is a BrokerConnectionError (TRANSPORT: the breaker asks), never OK.
+        self._run(_send_cancels(session.api, order_ids))
         return BrokerReply(request.seq, Outcome.OK, rates=self._rates())
 
     # -- answers -------------------------------------------------------------------------------
@@ -1215,3 +1218,13 @@ def _shows(order: IbOpenOrder, modify: ModifyOrder) -> bool:
     if modify.price is not None and order.limit_price != modify.price:
         return False
     return not (modify.stop_price is not None and order.aux_price != modify.stop_price)
+
+
+async def _send_cancels(api: IbkrApi, order_ids: list[int] | None) -> None:
+    """reqGlobalCancel (``None``: every open order of the account; IB has no
+    per-symbol one), or cancelOrder for each of ``order_ids``."""
+    if order_ids is None:
+        api.global_cancel()
+        return
+    for order_id in order_ids:
+        api.cancel_order(order_id)

@@ -9,13 +9,23 @@ breaker's limiter. Request answers are bounded by a timeout (ib_async's own
 futures wait forever for an answer that never comes) and come back as the
 codec's records, never as ib_async's mutable objects.
 
+A lost socket is ours too. ib_async raises the built-in ``ConnectionError``
+for a request written after the socket closed ("Not connected", also from
+``getReqId``) and fails the requests waiting for an answer when it closes
+("Socket disconnect"). The session's ``ConnectionLost`` reaches the actor
+only after whatever it was already handling, so a submit or a reconcile
+can meet that error first: every call here turns it into
+``BrokerConnectionError`` (outcome unknown: the breaker asks before any
+re-send), never an untyped crash that sends the request to dead letters.
+
 All of it runs on the incarnation's asyncio loop (``_loop.AsyncioThread``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -47,6 +57,15 @@ class AccountValue:
     currency: str
 
 
+@contextlib.contextmanager
+def _connected(what: str) -> Iterator[None]:
+    """ib_async's ``ConnectionError`` in the block as ``BrokerConnectionError``."""
+    try:
+        yield
+    except ConnectionError as exc:
+        raise BrokerConnectionError(f"{what}: the connection to TWS is gone ({exc})") from exc
+
+
 class IbkrApi:
     """Typed requests on one connected ``IB`` (call only on its asyncio loop)."""
 
@@ -71,12 +90,15 @@ class IbkrApi:
         previous one of its kind has its answer."""
         lock = self._one_at_a_time.setdefault(what, asyncio.Lock())
         async with lock:
-            return await self._answer(what, start(), messages)
+            return await self._answer(what, start, messages)
 
-    async def _answer(self, what: str, awaitable: Awaitable[T], messages: int = 1) -> T:
+    async def _answer(self, what: str, start: Callable[[], Awaitable[T]], messages: int = 1) -> T:
+        """Start the request (ib_async writes it as it builds the future) and wait for
+        its answer, at most ``timeout``; every failure typed."""
         self.messages_sent += messages
         try:
-            return await asyncio.wait_for(awaitable, self.timeout)
+            with _connected(what):
+                return await asyncio.wait_for(start(), self.timeout)
         except RequestError as exc:
             raise BrokerConnectionError(
                 f"TWS refused {what}: {exc.code} {exc.message}",
@@ -91,7 +113,8 @@ class IbkrApi:
     def place_order(self, contract: Contract, order: Order) -> None:
         """placeOrder: a new order, or a modification when ``order.orderId`` is live."""
         self.messages_sent += 1
-        self.ib.placeOrder(contract, order)
+        with _connected("placeOrder"):
+            self.ib.placeOrder(contract, order)
 
     def modify_order(self, contract: Contract, order: Order) -> None:
         """placeOrder under a live orderId: IB's native modification.
@@ -100,21 +123,25 @@ class IbkrApi:
         order its own bookkeeping has marked done (it marks any order error so,
         even a refused modification of an order that is still live)."""
         self.messages_sent += 1
-        self.ib.client.placeOrder(order.orderId, contract, order)  # type: ignore[no-untyped-call]
+        with _connected("placeOrder (modification)"):
+            self.ib.client.placeOrder(order.orderId, contract, order)  # type: ignore[no-untyped-call]
 
     def cancel_order(self, order_id: int) -> None:
         """cancelOrder, as the bare message (ib_async's own marks the order locally)."""
         self.messages_sent += 1
-        self.ib.client.cancelOrder(order_id, "")  # type: ignore[no-untyped-call]
+        with _connected("cancelOrder"):
+            self.ib.client.cancelOrder(order_id, "")  # type: ignore[no-untyped-call]
 
     def global_cancel(self) -> None:
         """reqGlobalCancel: every open order of the account, whichever client placed it."""
         self.messages_sent += 1
-        self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
+        with _connected("reqGlobalCancel"):
+            self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
 
     def next_order_id(self) -> int:
         """The next order id (from nextValidId, kept above every id TWS has shown us)."""
-        return int(self.ib.client.getReqId())
+        with _connected("the next order id"):
+            return int(self.ib.client.getReqId())
 
     # -- reconciliation -------------------------------------------------------------------------
 
@@ -143,7 +170,7 @@ class IbkrApi:
         with its commission report where TWS sent one."""
         fills = await self._answer(
             "reqExecutions",
-            self.ib.reqExecutionsAsync(ExecutionFilter(clientId=client_id, time=since)),
+            lambda: self.ib.reqExecutionsAsync(ExecutionFilter(clientId=client_id, time=since)),
         )
         known = self.ib.wrapper.fills
         result = []
@@ -163,7 +190,7 @@ class IbkrApi:
 
     async def account_summary(self, account: str) -> list[AccountValue]:
         """reqAccountSummary (and its cancel) for ``account``."""
-        await self._answer("reqAccountSummary", self.ib.reqAccountSummaryAsync(), messages=2)
+        await self._answer("reqAccountSummary", self.ib.reqAccountSummaryAsync, messages=2)
         values = self.ib.wrapper.acctSummary.values()
         return [
             AccountValue(v.tag, v.value, v.currency)
@@ -175,7 +202,9 @@ class IbkrApi:
         """reqContractDetails; an unknown contract answers an empty list (IB's error 200)."""
         try:
             return list(
-                await self._answer("reqContractDetails", self.ib.reqContractDetailsAsync(contract))
+                await self._answer(
+                    "reqContractDetails", lambda: self.ib.reqContractDetailsAsync(contract)
+                )
             )
         except BrokerConnectionError as exc:
             if exc.code == "200":
@@ -186,15 +215,18 @@ class IbkrApi:
 
     def market_data_type(self, kind: int) -> None:
         self.messages_sent += 1
-        self.ib.reqMarketDataType(kind)
+        with _connected("reqMarketDataType"):
+            self.ib.reqMarketDataType(kind)
 
     def subscribe_quotes(self, contract: Contract) -> Ticker:
         self.messages_sent += 1
-        return self.ib.reqMktData(contract)
+        with _connected("reqMktData"):
+            return self.ib.reqMktData(contract)
 
     def unsubscribe_quotes(self, contract: Contract) -> None:
         self.messages_sent += 1
-        self.ib.cancelMktData(contract)
+        with _connected("cancelMktData"):
+            self.ib.cancelMktData(contract)
 
 
 def positive_or_none(value: Any) -> Any:
