@@ -60,6 +60,8 @@ D = Decimal
         (ccxt.OperationFailed("-1000"), ErrorKind.UNKNOWN),
         (ccxt.BadResponse("not json"), ErrorKind.UNKNOWN),
         (ccxt.CancelPending("pending"), ErrorKind.UNKNOWN),
+        # ccxt's own refusal after close(), not the venue's: never an OrderRejected.
+        (ccxt.ExchangeClosedByUser("closed by user"), ErrorKind.UNKNOWN),
         # Unmapped venue error: unknown until a query says otherwise.
         (ccxt.ExchangeError("something"), ErrorKind.UNKNOWN),
         (TimeoutError(), ErrorKind.TIMEOUT),

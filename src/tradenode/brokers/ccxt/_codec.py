@@ -111,7 +111,9 @@ _KINDS: Mapping[str, ErrorKind] = {
     "AuthenticationError": ErrorKind.REJECTED,
     "InvalidAddress": ErrorKind.REJECTED,
     "InvalidProxySettings": ErrorKind.REJECTED,
-    "ExchangeClosedByUser": ErrorKind.REJECTED,
+    # Refused by ccxt itself (we closed that exchange object), never by the venue:
+    # certainly not sent, but the contract's word for that is "ask first".
+    "ExchangeClosedByUser": ErrorKind.UNKNOWN,
     # Unmapped venue errors: reject only once a query confirms it.
     "ExchangeError": ErrorKind.UNKNOWN,
     "BaseError": ErrorKind.UNKNOWN,
