@@ -27,6 +27,8 @@ from tradenode import BrokerConnectionError
 # Private: the session and its endpoint layer are below the broker contract.
 from tradenode.brokers.ibkr._session import ConnectionLost, IbkrSession, SessionEvent
 from tradenode.testing.venues import IbkrVenue
+
+# Private: the TWS message ids, to wait until the request reached the venue.
 from tradenode.testing.venues._ibkr_codec import In
 
 WAIT = 10.0
