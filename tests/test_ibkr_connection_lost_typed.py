@@ -51,14 +51,18 @@ class _Lost:
             self.event.set()
 
 
-async def _connected(venue: IbkrVenue, lost: _Lost) -> IbkrSession:
-    session = IbkrSession("ibkr", lost, timeout=WAIT)
-    await session.connect(venue.host, venue.port, client_id=11, connect_timeout=WAIT)
-    return session
-
-
 def _aapl() -> ib_async.Stock:
     return ib_async.Stock("AAPL", "SMART", "USD", primaryExchange="NASDAQ")
+
+
+async def _connected(venue: IbkrVenue) -> tuple[IbkrSession, _Lost, ib_async.Contract]:
+    """A session connected to the local TWS, its ConnectionLost watch, and AAPL as TWS
+    knows it (conId included, so a placement reaches the venue whole)."""
+    lost = _Lost()
+    session = IbkrSession("ibkr", lost, timeout=WAIT)
+    await session.connect(venue.host, venue.port, client_id=11, connect_timeout=WAIT)
+    contract = (await session.api.contract_details(_aapl()))[0].contract
+    return session, lost, contract
 
 
 def _run(main: Callable[[], Awaitable[None]]) -> None:
@@ -78,10 +82,8 @@ def test_every_call_after_the_socket_closed_raises_broker_connection_error(
     checked: list[str] = []
 
     async def main() -> None:
-        lost = _Lost()
-        session = await _connected(venue, lost)
+        session, lost, contract = await _connected(venue)
         api = session.api
-        contract = (await api.contract_details(_aapl()))[0].contract
         order = ib_async.LimitOrder("BUY", 1, 100.0, orderRef="after-the-drop")
         assert await asyncio.get_running_loop().run_in_executor(None, venue.drop_connections)
         await asyncio.wait_for(lost.event.wait(), WAIT)
@@ -123,10 +125,8 @@ def test_a_request_waiting_for_its_answer_when_the_socket_drops_raises_broker_co
     outcome: list[BaseException] = []
 
     async def main() -> None:
-        lost = _Lost()
-        session = await _connected(venue, lost)
+        session, _lost, contract = await _connected(venue)
         api = session.api
-        contract = (await api.contract_details(_aapl()))[0].contract
         loop = asyncio.get_running_loop()
         asked_before = venue.requests().get(In.REQ_OPEN_ORDERS, 0)
         # TWS reads a connection's messages in order: a held placement holds what follows.

@@ -86,6 +86,18 @@ class _RestFault:
         }
 
 
+def _consume(faults: list[_RestFault], endpoint: str, path: str) -> _RestFault | None:
+    """The first of ``faults`` matching this request, its count taken down by one (and
+    removed at zero); the caller holds the faults' lock."""
+    for fault in faults:
+        if fault.matches(endpoint, path):
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.remove(fault)
+            return fault
+    return None
+
+
 class _HeldRequest:
     """A REST request the venue has read and not yet processed: it waits for ``release``."""
 
@@ -122,27 +134,17 @@ class OandaFaults:
     def take(self, endpoint: str, path: str) -> _RestFault | None:
         """The first pending fault for this request, consumed once."""
         with self.lock:
-            for fault in self.rest:
-                if fault.matches(endpoint, path):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self.rest.remove(fault)
-                    return fault
-            return None
+            return _consume(self.rest, endpoint, path)
 
     def take_hold(self, endpoint: str, path: str) -> _HeldRequest | None:
         """A new held request if a pending hold matches this one (consumed once)."""
         with self.lock:
-            for fault in self.holds:
-                if fault.matches(endpoint, path):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self.holds.remove(fault)
-                    held = _HeldRequest(endpoint)
-                    self.held.append(held)
-                    self.changed.notify_all()
-                    return held
-            return None
+            if _consume(self.holds, endpoint, path) is None:
+                return None
+            held = _HeldRequest(endpoint)
+            self.held.append(held)
+            self.changed.notify_all()
+            return held
 
     def hold_ended(self, held: _HeldRequest) -> None:
         with self.lock:
