@@ -1027,6 +1027,45 @@ def test_failure_before_and_after_processing(rest: Rest, venue: BinanceVenue) ->
     assert venue.submissions() == {"f-1": 1, "f-2": 1}
 
 
+def test_mangled_answers_take_effect_with_their_fields_spoiled(
+    rest: Rest, venue: BinanceVenue
+) -> None:
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.01",
+        "price": "49000",
+    }
+    venue.mangle_answers(["orderId", "status"], endpoints=["POST order"])
+    venue.mangle_answers(["orderId"], 2, how="null", endpoints=["GET order"])
+    assert venue._faults.pending()["manglings"] == [
+        {
+            "remaining": 1,
+            "endpoints": ["POST order"],
+            "fields": ["orderId", "status"],
+            "how": "drop",
+        },
+        {"remaining": 2, "endpoints": ["GET order"], "fields": ["orderId"], "how": "null"},
+    ]
+    placed = rest.signed("POST", "order", **order, newClientOrderId="m-1").json()
+    assert "orderId" not in placed and "status" not in placed
+    assert placed["clientOrderId"] == "m-1"
+    assert [o.client_order_id for o in venue.orders()] == ["m-1"]
+    found = rest.signed("GET", "order", symbol="BTCUSDT", origClientOrderId="m-1")
+    assert found.status_code == 200 and found.json()["orderId"] is None
+    missing = rest.signed("GET", "order", symbol="BTCUSDT", origClientOrderId="nope")
+    assert missing.status_code == 400, "a refusal is answered as it is"
+    again = rest.signed("GET", "order", symbol="BTCUSDT", origClientOrderId="m-1").json()
+    assert isinstance(again["orderId"], int), "two answers used up the knob"
+    venue.mangle_answers(["orderId"], how="text", endpoints=["GET openOrders"])
+    rows = rest.signed("GET", "openOrders").json()
+    assert [row["orderId"] for row in rows] == ["garbled"]
+    with pytest.raises(ValueError, match="how must be one of"):
+        venue.mangle_answers(["orderId"], how="shuffle")
+
+
 @pytest.mark.trio
 async def test_drop_streams_closes_every_websocket(venue: BinanceVenue, ms: ManualMs) -> None:
     async with ws_api(venue, ms) as api, open_ws(f"{venue.stream_url}/ws/btcusdt@bookTicker") as md:
@@ -1224,7 +1263,13 @@ def test_every_knob_method_is_an_admin_knob_of_the_same_name_and_arguments(
     venue: BinanceVenue,
 ) -> None:
     assert _knob_methods() == set(KNOBS) == set(BinanceVenue.KNOBS)
-    assert {"delay_requests", "fail_requests", "corrupt_next_event", "clear_faults"} <= set(KNOBS)
+    assert {
+        "delay_requests",
+        "fail_requests",
+        "mangle_answers",
+        "corrupt_next_event",
+        "clear_faults",
+    } <= set(KNOBS)
     with httpx.Client(base_url=venue.admin_url) as admin:
         served = {knob["name"]: knob for knob in admin.get("/knobs").json()}
         assert set(served) == set(KNOBS)

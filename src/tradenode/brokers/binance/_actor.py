@@ -252,6 +252,8 @@ class _CheckTick:
 @dataclass(frozen=True, slots=True)
 class _Checked:
     snapshot: _Reconciliation | None
+    malformed: MalformedPayloadError | None = None
+    """Why there is no snapshot, when it was an answer the check could not read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -618,6 +620,23 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             _periodic_check, self.context.self, self.session.api, *self._reconcile_arguments()
         )
 
+    def _on_checked(self, checked: _Checked) -> None:
+        """A periodic check's result. An unreadable answer ends the check: counted and
+        logged, and the next check asks again. A snapshot abandoned half-applied leaves
+        nothing false behind: what it told (fills, which the OMS takes once, and
+        statuses the venue showed) is true, and the cursors move only at its end."""
+        self._checking = False
+        if checked.malformed is not None:
+            self.note_malformed(checked.malformed)
+            return
+        if checked.snapshot is None:
+            return
+        try:
+            self._apply_reconciliation(checked.snapshot, strict=False)
+        except MalformedPayloadError as exc:
+            self.note_malformed(exc)
+            logger.warning("%s: periodic check abandoned: %s", self.name, exc)
+
     def _never_arrived(self, client_id: str) -> None:
         """The venue has no such order: it never got there. Forget it, and say so when
         nobody else will (a submit in flight is the breaker's to resolve and re-send)."""
@@ -694,9 +713,7 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         elif isinstance(message, _CheckTick):
             self._check_periodically()
         elif isinstance(message, _Checked):
-            self._checking = False
-            if message.snapshot is not None:
-                self._apply_reconciliation(message.snapshot, strict=False)
+            self._on_checked(message)
         else:
             return super().on_message(message)
         return None
@@ -950,7 +967,43 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         for result in done.results:
             rates += self._observe_rates(result, sent_at)
         with self.completing(request):
-            self.send_reply(request, self._map_done(done), rates=rates)
+            try:
+                reply = self._map_done(done)
+            except MalformedPayloadError as exc:
+                reply = self._unreadable_answer(request, exc)
+            except Exception as exc:
+                # Not the venue's doing: the incarnation fails, but the request is
+                # popped already (``disconnect`` would not answer it), so the breaker
+                # hears now that its outcome is unknown, not at its deadline.
+                self.send_reply(
+                    request,
+                    BrokerReply(
+                        request.seq,
+                        Outcome.TRANSPORT,
+                        f"the answer could not be handled: {type(exc).__name__}: {exc}",
+                    ),
+                    rates=rates,
+                )
+                raise
+            self.send_reply(request, reply, rates=rates)
+
+    def _unreadable_answer(
+        self, request: BrokerRequest, error: MalformedPayloadError
+    ) -> BrokerReply:
+        """The venue answered, in a shape we cannot read: it may have acted on the
+        request (placed, canceled, replaced the order) or not. The payload is counted
+        and logged, and the breaker hears the outcome is unknown (``TRANSPORT``): it
+        looks the order up by its client order id before anything is re-sent. What the
+        venue did reaches the OMS from the account's events, that lookup or the next
+        reconciliation, never from this answer (which confirms nothing we can read)."""
+        self.note_malformed(error)
+        logger.warning(
+            "%s: unreadable answer to request %d (%s): outcome unknown",
+            self.name,
+            request.seq,
+            type(request.command).__name__,
+        )
+        return BrokerReply(request.seq, Outcome.TRANSPORT, f"unreadable answer: {error}")
 
     def _first_accept(self, client_order_id: str) -> bool:
         """Whether the OMS has yet to hear this order accepted (now it has)."""
@@ -1007,6 +1060,8 @@ class BinanceBroker(BrokerBase[BinanceLink]):
         """Tell the OMS what the venue's answer says; return the breaker's reply."""
         request = done.request
         if done.failure is not None:
+            if isinstance(done.failure, MalformedPayloadError):
+                self.note_malformed(done.failure)
             outcome = (
                 Outcome.TIMEOUT
                 if isinstance(done.failure, BrokerTimeoutError)
@@ -1082,7 +1137,10 @@ class BinanceBroker(BrokerBase[BinanceLink]):
             raise MalformedPayloadError(
                 f"unexpected cancelReplace answer {body!r}", broker=self.name
             )
-        canceled = parse_order(body["cancelResponse"], broker=self.name)
+        # Both legs read before anything is told: an unreadable one is an unknown
+        # outcome for the whole replace (``_unreadable_answer``), not half a story.
+        canceled = parse_order(body.get("cancelResponse"), broker=self.name)
+        placed = parse_order(body.get("newOrderResponse"), broker=self.name)
         self._note_order(canceled)
         self._forward_trades_first(done, canceled)
         self.reports_to.tell(
@@ -1093,7 +1151,6 @@ class BinanceBroker(BrokerBase[BinanceLink]):
                 ts_ns=self.context.now_ns(),
             )
         )
-        placed = parse_order(body["newOrderResponse"], broker=self.name)
         self.link.client_ids[(placed.symbol, placed.order_id)] = placed.client_order_id
         self._note_order(placed)
         self._tell_first_accept(placed)
@@ -1244,10 +1301,21 @@ async def _periodic_check(
     sweep: _SweepFrom,
     known: Mapping[tuple[str, int], str],
 ) -> None:
+    """The periodic reconciliation's network part, a task in the session's loop: nothing
+    may escape it (an escaping error would end that loop and every stream with it),
+    and the actor always hears it ended (``_Checked``), or it would never check again."""
     try:
         snapshot = await _fetch_reconciliation(api, unsettled, sweep, known)
+    except MalformedPayloadError as exc:
+        logger.warning("%s: periodic check failed: %s", api.broker, exc)
+        me.tell(_Checked(None, malformed=exc))
+        return
     except BrokerError as exc:
         logger.warning("%s: periodic check failed: %s", api.broker, exc)
+        me.tell(_Checked(None))
+        return
+    except Exception:  # an escaping error would end the session's loop
+        logger.exception("%s: periodic check failed", api.broker)
         me.tell(_Checked(None))
         return
     me.tell(_Checked(snapshot))
@@ -1630,12 +1698,17 @@ async def _fetch_reconciliation(
     for row in (*open_orders, *orders_since):
         if isinstance(row, Mapping) and isinstance(row.get("orderId"), int):
             known_ids[(str(row.get("symbol")), row["orderId"])] = str(row.get("clientOrderId"))
-    for _client_id, status in orders:
+    for client_id, status in orders:
         if status.error is None and isinstance(status.body, Mapping):
             body = status.body
-            known_ids[(str(body.get("symbol")), int(body.get("orderId", -1)))] = str(
-                body.get("clientOrderId")
-            )
+            order_id = body.get("orderId")
+            if not isinstance(order_id, int) or isinstance(order_id, bool):
+                raise MalformedPayloadError(
+                    f"order answer for {client_id} without a numeric orderId: {order_id!r:.40}",
+                    broker=api.broker,
+                    client_order_id=client_id,
+                )
+            known_ids[(str(body.get("symbol")), order_id)] = str(body.get("clientOrderId"))
     adopted: list[Any] = []
     for row in trades:
         if not isinstance(row, Mapping):

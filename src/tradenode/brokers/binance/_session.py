@@ -554,9 +554,15 @@ class BinanceSession:
                 self._market = await self._connect(nursery, url)
                 nursery.start_soon(self._read_market, self._market)
             else:
-                await self._market.send_message(
-                    subscribe_streams_message(sorted(wanted), self._calls.next_id())
-                )
+                try:
+                    await self._market.send_message(
+                        subscribe_streams_message(sorted(wanted), self._calls.next_id())
+                    )
+                except trio_websocket.ConnectionClosed as exc:
+                    # Closed before its reader noticed: the same loss it would report.
+                    reason = f"market stream closed ({close_reason(exc)})"
+                    self._lose(reason)
+                    raise BrokerConnectionError(reason, broker=self.broker) from exc
         if call.cancelled_caught:
             raise BrokerConnectionError(
                 "the session closed while subscribing to market streams", broker=self.broker

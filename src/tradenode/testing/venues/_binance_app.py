@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -47,6 +48,7 @@ from tradenode.testing.venues._binance_exchange import (
 
 __all__ = [
     "CORRUPTIONS",
+    "MANGLINGS",
     "Faults",
     "Hub",
     "build_app",
@@ -55,6 +57,9 @@ __all__ = [
 _log = logging.getLogger("tradenode.testing.venues.binance")
 
 CORRUPTIONS = ("invalid_json", "unknown_event", "missing_field")
+MANGLINGS = ("drop", "null", "text")
+"""How ``mangle_answers`` spoils an answer's fields: remove them, set them to
+``null``, or set them to a string that is no number (``"garbled"``)."""
 _MISSING_FIELD = {"executionReport": "X", "outboundAccountPosition": "B", "balanceUpdate": "d"}
 _UNKNOWN_ERROR = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
 
@@ -74,6 +79,8 @@ class _RequestFault:
     status: int = 503
     code: int = -1007
     after: bool = False
+    fields: tuple[str, ...] = ()
+    how: str = ""
 
     def matches(self, key: str) -> bool:
         return self.endpoints is None or key in self.endpoints
@@ -86,6 +93,8 @@ class FaultPlan:
     delay: float = 0.0
     fail: tuple[int, int] | None = None
     after: bool = False
+    mangle: tuple[tuple[str, ...], str] | None = None
+    """The fields to spoil in a successful answer, and how (``MANGLINGS``)."""
 
 
 @dataclass(slots=True)
@@ -95,6 +104,7 @@ class Faults:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _delays: list[_RequestFault] = field(default_factory=list)
     _failures: list[_RequestFault] = field(default_factory=list)
+    _manglings: list[_RequestFault] = field(default_factory=list)
     _held: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     _next_hold: int = 0
     duplicate: int = 0
@@ -123,15 +133,32 @@ class Faults:
                 _RequestFault(count, _keys(endpoints), status=status, code=code, after=after)
             )
 
+    def mangle_answers(
+        self,
+        count: int,
+        fields: Iterable[str],
+        how: str = "drop",
+        endpoints: Iterable[str] | None = None,
+    ) -> None:
+        if how not in MANGLINGS:
+            raise ValueError(f"how must be one of {', '.join(MANGLINGS)}, not {how!r}")
+        names = tuple(fields)
+        if not names:
+            raise ValueError("fields must name at least one field")
+        with self._lock:
+            self._manglings.append(_RequestFault(count, _keys(endpoints), fields=names, how=how))
+
     def plan(self, key: str) -> FaultPlan:
         """Consume the knobs that apply to the request ``key`` (``"POST order"``, ``"order.place"``)."""
         with self._lock:
             delay = _take(self._delays, key)
             failure = _take(self._failures, key)
+            mangling = _take(self._manglings, key)
         return FaultPlan(
             delay=0.0 if delay is None else delay.delay,
             fail=None if failure is None else (failure.status, failure.code),
             after=failure is not None and failure.after,
+            mangle=None if mangling is None else (mangling.fields, mangling.how),
         )
 
     def add_event_faults(
@@ -175,6 +202,7 @@ class Faults:
             return {
                 "delays": [_describe(fault) for fault in self._delays],
                 "failures": [_describe(fault) for fault in self._failures],
+                "manglings": [_describe(fault) for fault in self._manglings],
                 "holding": dict(collections.Counter(key for key, _ in self._held.values())),
                 "held": [
                     {"endpoint": key, "client_order_id": client_order_id}
@@ -193,6 +221,7 @@ class Faults:
         with self._lock:
             self._delays.clear()
             self._failures.clear()
+            self._manglings.clear()
             self.duplicate = self.reorder = 0
             self.corrupt.clear()
 
@@ -204,6 +233,8 @@ def _describe(fault: _RequestFault) -> dict[str, Any]:
         **(
             {"seconds": fault.delay}
             if fault.delay
+            else {"fields": list(fault.fields), "how": fault.how}
+            if fault.how
             else {"status": fault.status, "code": fault.code, "after": fault.after}
         ),
     }
@@ -402,7 +433,26 @@ async def _guarded(
     reply = run()
     if plan.fail is not None:
         return _failure(*plan.fail), True
+    if plan.mangle is not None and reply.ok:
+        fields, how = plan.mangle
+        reply = dataclasses.replace(reply, body=_mangled(reply.body, fields, how))
     return reply, False
+
+
+def _mangled(body: Any, fields: tuple[str, ...], how: str) -> Any:
+    """``body`` with ``fields`` spoiled ``how`` (``MANGLINGS``): in an object, or in
+    every object row of a list; anything else as it was."""
+    if isinstance(body, list):
+        return [_mangled(row, fields, how) for row in body]
+    if not isinstance(body, dict):
+        return body
+    spoiled = dict(body)
+    for name in fields:
+        if how == "drop":
+            spoiled.pop(name, None)
+        else:
+            spoiled[name] = None if how == "null" else "garbled"
+    return spoiled
 
 
 def _failure(status: int, code: int) -> Reply:

@@ -283,6 +283,26 @@ class BinanceVenue(LoopbackVenue):
         self._faults.fail_requests(n, after=after, status=status, code=code, endpoints=endpoints)
 
     @knob
+    def mangle_answers(
+        self,
+        fields: Iterable[str],
+        n: int = 1,
+        *,
+        how: str = "drop",
+        endpoints: Iterable[str] | None = None,
+    ) -> None:
+        """Spoil ``fields`` in the successful answers to the next ``n`` requests.
+
+        The request takes effect as usual (an order is placed, canceled or
+        replaced) but the client reads a 200 answer (a REST body, a WebSocket
+        API ``result``) whose top-level ``fields`` are gone (``how="drop"``),
+        ``null`` (``"null"``) or the string ``"garbled"`` (``"text"``); in a list
+        answer, every row's. A refusal is answered as it is (and uses up one of
+        the ``n``). ``endpoints`` as for :meth:`delay_requests`.
+        """
+        self._faults.mangle_answers(n, fields, how, endpoints)
+
+    @knob
     def register_ed25519_key(self, api_key: str, public_key_pem: str) -> None:
         """Let ``api_key`` sign with the Ed25519 key whose public half is ``public_key_pem``.
 
