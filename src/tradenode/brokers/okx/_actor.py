@@ -35,7 +35,9 @@ answer in time, the socket closed) is ``TIMEOUT``/``TRANSPORT``: the breaker
 then asks the venue by ``clOrdId`` over REST (``query``) before anything is
 sent again, so a client id is never placed twice. Cancel-all lists the open
 orders and cancels them 20 at a time (``cancel-batch-orders``), each order's
-``sCode`` read on its own.
+``sCode`` read on its own. An answer that cannot be read is counted and
+answered ``TRANSPORT`` (outcome unknown: the breaker looks it up); in a batch
+only the unreadable item's order is, each readable item answers its own.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ from ._codec import (
     fill_to_message,
     order_args,
     order_status,
+    parse_ack,
     parse_acks,
     parse_answer,
     parse_balances,
@@ -362,7 +365,12 @@ class OkxBroker(BrokerBase[OkxLink]):
         for symbol in symbols:
             answer = self._ok(thread.run(api.ticker, symbol), f"ticker {symbol}")
             push = WsPush("tickers", {"channel": "tickers", "instId": symbol}, answer.data)
-            for quote in parse_quote(self.name, push, ts_ns=self.context.now_ns()):
+            try:
+                quotes = parse_quote(self.name, push, ts_ns=self.context.now_ns())
+            except MalformedPayloadError as exc:
+                self.note_malformed(exc)  # no reference price until the stream's first quote
+                continue
+            for quote in quotes:
                 self.link.last_quotes[quote.symbol] = quote
                 self.publish_quote(quote)
 
@@ -531,13 +539,17 @@ class OkxBroker(BrokerBase[OkxLink]):
         self.reports_to.tell(status_report(self.name, order, cid, ts_ns=self.context.now_ns()))
 
     def _forward(self, cid: str, fill: OkxFill) -> None:
-        tracked = self.link.orders.setdefault(cid, TrackedOrder(fill.inst_id))
-        if fill.trade_id in tracked.forwarded:
+        """Tell ``fill`` once. Nothing is marked forwarded unless its message was built
+        (``MalformedPayloadError`` before that): a fill not told is never skipped later."""
+        known = self.link.orders.get(cid)
+        if known is not None and fill.trade_id in known.forwarded:
             return
+        message = fill_to_message(self.name, fill, cid)
+        tracked = self.link.orders.setdefault(cid, TrackedOrder(fill.inst_id))
         tracked.forwarded.add(fill.trade_id)
         tracked.forwarded_quantity += fill.quantity
         tracked.venue_filled = max(tracked.venue_filled, tracked.forwarded_quantity)
-        self.reports_to.tell(fill_to_message(self.name, fill, cid))
+        self.reports_to.tell(message)
 
     def _forget_settled(self) -> None:
         settled = self.link.settled
@@ -624,9 +636,12 @@ class OkxBroker(BrokerBase[OkxLink]):
                 try:
                     order = parse_order(row, broker=self.name)
                     fill = fill_from_order_push(row, broker=self.name)
+                    self._on_order_push(order, fill, row)
                 except MalformedPayloadError as exc:
+                    # Readable as JSON but not as an order update (a fill at price 0,
+                    # an empty instId): nothing of it was marked forwarded, and the
+                    # next incarnation's reconciliation reads the venue's record.
                     self._malformed_private(exc)
-                self._on_order_push(order, fill, row)
             self._forget_settled()
         elif isinstance(event, QuotePush):
             try:
@@ -834,11 +849,15 @@ class OkxBroker(BrokerBase[OkxLink]):
         except TrioLoopClosed as exc:
             raise BrokerConnectionError("session ended", broker=self.name) from exc
         rates = self._rates()
+        acks: Mapping[str, OkxAck] = {}
+        if isinstance(result, MalformedPayloadError):
+            self.note_malformed(result)
         if isinstance(result, _Batch) and result.placed is not None:
             if result.placed.ws:
                 self.link.ws_requests += 1
             else:
                 self.link.rest_requests += 1
+            acks = self._batch_acks(result.placed)
         for item in batch:
             request = item.request
             reply: BrokerReply
@@ -850,21 +869,36 @@ class OkxBroker(BrokerBase[OkxLink]):
             elif request.seq in result.expired or result.placed is None:
                 reply = BrokerReply(request.seq, Outcome.TIMEOUT, "expired unsent")
             else:
-                reply = self._batch_item(request, item.command, result.placed)
+                reply = self._batch_item(request, item.command, result.placed, acks)
             with self.completing(request):
                 self.send_reply(request, reply, rates=rates)
 
+    def _batch_acks(self, placed: _Placed) -> dict[str, OkxAck]:
+        """The readable items of a batch answer by client id; each unreadable one is
+        counted (its order's outcome is unknown: the breaker looks it up)."""
+        acks: dict[str, OkxAck] = {}
+        for row in placed.answer.data if placed.answer is not None else ():
+            try:
+                ack = parse_ack(row, broker=self.name)
+            except MalformedPayloadError as exc:
+                self.note_malformed(exc)
+                continue
+            acks[ack.client_order_id] = ack
+        return acks
+
     def _batch_item(
-        self, request: BrokerRequest, command: SubmitOrder, placed: _Placed
+        self,
+        request: BrokerRequest,
+        command: SubmitOrder,
+        placed: _Placed,
+        acks: Mapping[str, OkxAck],
     ) -> BrokerReply:
         refusal = self._transport_refusal(request, placed)
         if refusal is not None:
             return refusal
-        assert placed.answer is not None
-        acks = {a.client_order_id: a for a in parse_acks(placed.answer, broker=self.name)}
         ack = acks.get(command.client_order_id)
         if ack is None:
-            # The venue answered without an item for it: its outcome is unknown.
+            # The venue answered without a readable item for it: its outcome is unknown.
             return BrokerReply(request.seq, Outcome.TRANSPORT, "no item for it in the answer")
         return self._on_place_item(request, command, ack, placed)
 
@@ -941,10 +975,20 @@ class OkxBroker(BrokerBase[OkxLink]):
                 self.context.self.tell(request)
                 return IN_FLIGHT
             return BrokerReply(request.seq, Outcome.RATE_LIMITED, f"not sent: {result}")
-        if isinstance(result, BrokerError):
-            reply = _failure_reply(request, result)
-        else:
-            reply = self._answer(request, result)
+        try:
+            if isinstance(result, MalformedPayloadError):
+                raise result  # read on the trio thread
+            if isinstance(result, BrokerError):
+                reply = _failure_reply(request, result)
+            else:
+                reply = self._answer(request, result)
+        except MalformedPayloadError as exc:
+            # An answer we cannot read: whatever it said is unknown, and the
+            # breaker asks the venue before anything is sent again.
+            self.note_malformed(exc)
+            reply = BrokerReply(
+                request.seq, Outcome.TRANSPORT, f"unreadable answer (outcome unknown): {exc}"
+            )
         if not reply.rates:
             reply = BrokerReply(
                 reply.seq,
@@ -997,7 +1041,7 @@ class OkxBroker(BrokerBase[OkxLink]):
             return refusal
         answer = placed.answer
         assert answer is not None
-        acks = parse_acks(answer, broker=self.name)
+        acks = [parse_ack(row, broker=self.name) for row in answer.data]
         if len(acks) != 1:
             if not acks:
                 return OkxAck("", "", answer.code, answer.msg)
@@ -1090,7 +1134,13 @@ class OkxBroker(BrokerBase[OkxLink]):
             answer = after.answer if after is not None else None
             if answer is not None and answer.ok and answer.data:
                 # What the venue shows now: the amend's result, never more.
-                order = parse_order(answer.data[0], broker=self.name)
+                try:
+                    order = parse_order(answer.data[0], broker=self.name)
+                except MalformedPayloadError as exc:
+                    # The amend was accepted (its item says so); what it made of the
+                    # order is unknown: no report here, the stream's push tells it.
+                    self.note_malformed(exc)
+                    return BrokerReply(request.seq, Outcome.OK)
                 wanted_size = command.quantity is None or order.size == command.quantity
                 wanted_price = command.price is None or order.price == command.price
                 if wanted_size and wanted_price and not order.is_terminal:
@@ -1131,6 +1181,8 @@ class OkxBroker(BrokerBase[OkxLink]):
             return BrokerReply(seq, Outcome.NOT_FOUND, "no such order")
         order = parse_order(answer.data[0], broker=self.name)
         cid = command.client_order_id
+        # Built before anything changes: an order that cannot be reported is unread.
+        report = status_report(self.name, order, cid, ts_ns=self.context.now_ns())
         self._note(cid, order)
         for fill in fills:
             self._forward(cid, fill)
@@ -1138,7 +1190,6 @@ class OkxBroker(BrokerBase[OkxLink]):
         tracked.accepted = True
         if order.is_terminal:
             tracked.ended = True
-        report = status_report(self.name, order, cid, ts_ns=self.context.now_ns())
         self.reports_to.tell(report)
         self._forget_settled()
         return BrokerReply(seq, Outcome.OK, report=report)

@@ -72,6 +72,7 @@ __all__ = [
     "format_decimal",
     "order_args",
     "order_status",
+    "parse_ack",
     "parse_acks",
     "parse_answer",
     "parse_balances",
@@ -249,22 +250,22 @@ class OkxAck:
         return None if self.ok else classify(self.code)
 
 
+def parse_ack(row: Mapping[str, Any], *, broker: str | None = None) -> OkxAck:
+    """One order's item of a place/cancel/amend answer."""
+    code = row.get("sCode")
+    if not isinstance(code, str):
+        raise _malformed(f"order item without sCode: {row!r:.200}", broker)
+    return OkxAck(
+        client_order_id=_text(row, "clOrdId", broker, optional=True),
+        order_id=_text(row, "ordId", broker, optional=True),
+        code=code,
+        message=_text(row, "sMsg", broker, optional=True),
+    )
+
+
 def parse_acks(answer: OkxAnswer, *, broker: str | None = None) -> tuple[OkxAck, ...]:
     """The per-order items of a place/cancel/amend answer, in request order."""
-    acks = []
-    for row in answer.data:
-        code = row.get("sCode")
-        if not isinstance(code, str):
-            raise _malformed(f"order item without sCode: {row!r:.200}", broker)
-        acks.append(
-            OkxAck(
-                client_order_id=_text(row, "clOrdId", broker, optional=True),
-                order_id=_text(row, "ordId", broker, optional=True),
-                code=code,
-                message=_text(row, "sMsg", broker, optional=True),
-            )
-        )
-    return tuple(acks)
+    return tuple(parse_ack(row, broker=broker) for row in answer.data)
 
 
 # -- instruments and pre-trade checks ----------------------------------------------------
@@ -496,22 +497,36 @@ def _side(row: Mapping[str, Any], broker: str | None) -> Side:
     raise _malformed(f"side: {side!r}", broker)
 
 
+def _ident(row: Mapping[str, Any], name: str, broker: str | None) -> str:
+    """A field that names something (``instId``, ``ordId``): a non-empty string."""
+    value = _text(row, name, broker)
+    if not value:
+        raise _malformed(f"{name}: empty", broker)
+    return value
+
+
 def parse_order(row: Mapping[str, Any], *, broker: str | None = None) -> OkxOrder:
     state = _text(row, "state", broker)
     if state not in _KNOWN_STATES:
         raise _malformed(f"state: unknown {state!r}", broker)
     avg = _decimal(row, "avgPx", broker, optional=True)
     price = _decimal(row, "px", broker, optional=True)
+    size = _required(row, "sz", broker)
+    filled = _decimal(row, "accFillSz", broker, optional=True) or _ZERO
+    if size < 0 or filled < 0 or max(size, filled) <= 0:
+        raise _malformed(f"order sz {size}, accFillSz {filled}", broker)
+    if (price is not None and price < 0) or (avg is not None and avg < 0):
+        raise _malformed(f"order px {price}, avgPx {avg}", broker)
     return OkxOrder(
-        inst_id=_text(row, "instId", broker),
-        order_id=_text(row, "ordId", broker),
+        inst_id=_ident(row, "instId", broker),
+        order_id=_ident(row, "ordId", broker),
         client_order_id=_text(row, "clOrdId", broker, optional=True),
         side=_side(row, broker),
         ord_type=_text(row, "ordType", broker),
         state=state,
-        size=_required(row, "sz", broker),
+        size=size,
         price=price if price else None,
-        filled=_decimal(row, "accFillSz", broker, optional=True) or _ZERO,
+        filled=filled,
         avg_price=avg if avg else None,
         cancel_source=_text(row, "cancelSource", broker, optional=True),
         updated_ns=_ms_to_ns(row, "uTime", broker),
@@ -536,22 +551,26 @@ def order_status(order: OkxOrder) -> OrderStatus:
 def status_report(
     venue: str, order: OkxOrder, client_order_id: str | None = None, *, ts_ns: int = 0
 ) -> OrderStatusReport:
-    """The venue's view of ``order`` as an ``OrderStatusReport``."""
+    """The venue's view of ``order`` as an ``OrderStatusReport``
+    (``MalformedPayloadError`` if the order cannot make one)."""
     cid = client_order_id or order.client_order_id
-    return OrderStatusReport(
-        client_order_id=cid,
-        venue=venue,
-        symbol=order.inst_id,
-        side=order.side,
-        status=order_status(order),
-        quantity=max(order.size, order.filled),
-        filled_quantity=order.filled,
-        venue_order_id=order.order_id,
-        order_type=OrderType.MARKET if order.ord_type == "market" else OrderType.LIMIT,
-        price=order.price,
-        avg_fill_price=order.avg_price,
-        ts_ns=order.updated_ns or ts_ns,
-    )
+    try:
+        return OrderStatusReport(
+            client_order_id=cid,
+            venue=venue,
+            symbol=order.inst_id,
+            side=order.side,
+            status=order_status(order),
+            quantity=max(order.size, order.filled),
+            filled_quantity=order.filled,
+            venue_order_id=order.order_id,
+            order_type=OrderType.MARKET if order.ord_type == "market" else OrderType.LIMIT,
+            price=order.price,
+            avg_fill_price=order.avg_price,
+            ts_ns=order.updated_ns or ts_ns,
+        )
+    except ValueError as exc:
+        raise _malformed(f"order {order.order_id}: not a status report: {exc}", venue) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,13 +604,13 @@ def parse_fill(row: Mapping[str, Any], *, broker: str | None = None) -> OkxFill:
     if quantity <= 0:
         raise _malformed(f"fill {trade_id}: fillSz {quantity}", broker)
     return OkxFill(
-        inst_id=_text(row, "instId", broker),
+        inst_id=_ident(row, "instId", broker),
         trade_id=trade_id,
-        order_id=_text(row, "ordId", broker),
+        order_id=_ident(row, "ordId", broker),
         client_order_id=_text(row, "clOrdId", broker, optional=True),
         side=_side(row, broker),
         quantity=quantity,
-        price=_required(row, "fillPx", broker),
+        price=_fill_price(row, trade_id, broker),
         fee=_decimal(row, "fee", broker, optional=True) or _ZERO,
         fee_currency=_text(row, "feeCcy", broker, optional=True),
         exec_type=_text(row, "execType", broker, optional=True),
@@ -608,16 +627,18 @@ def fill_from_order_push(row: Mapping[str, Any], *, broker: str | None = None) -
     if not isinstance(trade_id, str):
         raise _malformed(f"tradeId: {trade_id!r}", broker)
     quantity = _decimal(row, "fillSz", broker, optional=True) or _ZERO
-    if quantity <= 0:
+    if quantity < 0:
+        raise _malformed(f"fill {trade_id}: fillSz {quantity}", broker)
+    if quantity == 0:
         return None  # a spot market order may be pushed "filled" with fillSz 0
     return OkxFill(
-        inst_id=_text(row, "instId", broker),
+        inst_id=_ident(row, "instId", broker),
         trade_id=trade_id,
-        order_id=_text(row, "ordId", broker),
+        order_id=_ident(row, "ordId", broker),
         client_order_id=_text(row, "clOrdId", broker, optional=True),
         side=_side(row, broker),
         quantity=quantity,
-        price=_required(row, "fillPx", broker),
+        price=_fill_price(row, trade_id, broker),
         fee=_decimal(row, "fillFee", broker, optional=True) or _ZERO,
         fee_currency=_text(row, "fillFeeCcy", broker, optional=True),
         exec_type=_text(row, "execType", broker, optional=True),
@@ -625,24 +646,35 @@ def fill_from_order_push(row: Mapping[str, Any], *, broker: str | None = None) -
     )
 
 
+def _fill_price(row: Mapping[str, Any], trade_id: str, broker: str | None) -> Decimal:
+    price = _required(row, "fillPx", broker)
+    if price <= 0:
+        raise _malformed(f"fill {trade_id}: fillPx {price}", broker)
+    return price
+
+
 def fill_to_message(venue: str, fill: OkxFill, client_order_id: str) -> OrderFilled:
+    """``fill`` as an ``OrderFilled`` (``MalformedPayloadError`` if it cannot be one)."""
     liquidity = {"T": LiquiditySide.TAKER, "M": LiquiditySide.MAKER}.get(
         fill.exec_type, LiquiditySide.NONE
     )
-    return OrderFilled(
-        client_order_id=client_order_id,
-        venue=venue,
-        venue_order_id=fill.order_id,
-        execution_id=execution_id(fill.inst_id, fill.trade_id),
-        symbol=fill.inst_id,
-        side=fill.side,
-        last_quantity=fill.quantity,
-        last_price=fill.price,
-        commission=-fill.fee,
-        commission_asset=fill.fee_currency or None,
-        liquidity=liquidity,
-        ts_ns=fill.ts_ns,
-    )
+    try:
+        return OrderFilled(
+            client_order_id=client_order_id,
+            venue=venue,
+            venue_order_id=fill.order_id,
+            execution_id=execution_id(fill.inst_id, fill.trade_id),
+            symbol=fill.inst_id,
+            side=fill.side,
+            last_quantity=fill.quantity,
+            last_price=fill.price,
+            commission=-fill.fee,
+            commission_asset=fill.fee_currency or None,
+            liquidity=liquidity,
+            ts_ns=fill.ts_ns,
+        )
+    except ValueError as exc:
+        raise _malformed(f"fill {fill.trade_id}: not a fill: {exc}", venue) from exc
 
 
 # -- WebSocket frames ----------------------------------------------------------------------
@@ -752,10 +784,12 @@ def parse_quote(venue: str, push: WsPush, *, ts_ns: int = 0) -> list[Quote]:
             )
         else:
             raise _malformed(f"not a quote channel: {push.channel}", venue)
-        if bid is None or ask is None or bid <= 0 or ask <= 0:
+        if (bid is not None and bid < 0) or (ask is not None and ask < 0):
+            raise _malformed(f"{push.channel} {inst}: bid {bid}, ask {ask}", venue)
+        if bid is None or ask is None or bid == 0 or ask == 0:
             continue  # one side empty: no quote
-        quotes.append(
-            Quote(
+        try:
+            quote = Quote(
                 venue=venue,
                 symbol=inst,
                 bid=bid,
@@ -763,7 +797,9 @@ def parse_quote(venue: str, push: WsPush, *, ts_ns: int = 0) -> list[Quote]:
                 last=last if last else None,
                 ts_ns=_ms_to_ns(row, "ts", venue) or ts_ns,
             )
-        )
+        except ValueError as exc:  # a crossed book, a negative last: not a quote
+            raise _malformed(f"{push.channel} {inst}: not a quote: {exc}", venue) from exc
+        quotes.append(quote)
     return quotes
 
 
@@ -777,9 +813,12 @@ def _best(row: Mapping[str, Any], side: str, broker: str | None) -> Decimal | No
     if not isinstance(level, list) or not level or not isinstance(level[0], str):
         raise _malformed(f"{side}[0]: expected [price, size, ...]", broker)
     try:
-        return Decimal(level[0])
+        price = Decimal(level[0])
     except InvalidOperation as exc:
         raise _malformed(f"{side}[0]: {level[0]!r}", broker) from exc
+    if not price.is_finite():
+        raise _malformed(f"{side}[0]: {level[0]!r} is not finite", broker)
+    return price
 
 
 def ws_message(

@@ -81,6 +81,53 @@ class _RequestFault:
 
 
 @dataclass(slots=True)
+class _FieldFault:
+    """One field to overwrite (``value``) or remove (``value`` None) in what the venue sends.
+
+    ``where``: the REST routes or WebSocket ops whose answer it mangles (the
+    ``data`` item ``item``), or the channel (and ``inst_id``) of a public push.
+    """
+
+    where: frozenset[str]
+    field: str
+    value: str | None
+    item: int = 0
+    inst_id: str | None = None
+
+    def apply(self, row: Json) -> None:
+        """Mangle ``row`` in place. In a book row (``bids``/``asks``), the best level's price."""
+        if self.field in ("bids", "asks") and isinstance(row.get(self.field), list):
+            levels = [list(level) for level in row[self.field]] or [["0", "1", "0", "1"]]
+            if self.value is None:
+                levels[0] = levels[0][1:]
+            else:
+                levels[0][0] = self.value
+            row[self.field] = levels
+        elif self.value is None:
+            row.pop(self.field, None)
+        else:
+            row[self.field] = self.value
+
+    def apply_to_answer(self, body: Any) -> Any:
+        """A copy of the envelope ``body`` with its ``data`` item ``item`` mangled."""
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            return body
+        data = [dict(row) if isinstance(row, dict) else row for row in body["data"]]
+        if 0 <= self.item < len(data) and isinstance(data[self.item], dict):
+            self.apply(data[self.item])
+        return {**body, "data": data}
+
+    def describe(self) -> Json:
+        return {
+            "where": sorted(self.where),
+            "field": self.field,
+            "value": self.value,
+            "item": self.item,
+            "inst_id": self.inst_id,
+        }
+
+
+@dataclass(slots=True)
 class OkxFaults:
     """The wire faults still pending; knobs come from any thread, so one lock guards them."""
 
@@ -89,6 +136,12 @@ class OkxFaults:
     reorder: int = 0
     drop: int = 0
     corrupt: list[str] = field(default_factory=list)
+    fills: list[_FieldFault] = field(default_factory=list)
+    """Next ``orders`` pushes carrying a fill: the field to mangle in each."""
+    quotes: list[_FieldFault] = field(default_factory=list)
+    """Next public pushes of a channel: the field to mangle."""
+    answers: list[_FieldFault] = field(default_factory=list)
+    """Next answers of a REST route or WebSocket op: the item field to mangle."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, fault: _RequestFault) -> None:
@@ -136,6 +189,39 @@ class OkxFaults:
             corrupt = self.corrupt.pop(0) if self.corrupt else None
         return duplicate, hold, corrupt
 
+    def add_field_fault(self, kind: str, fault: _FieldFault) -> None:
+        """Queue ``fault`` for the next ``kind`` (``fills``, ``quotes`` or ``answers``)."""
+        with self.lock:
+            {"fills": self.fills, "quotes": self.quotes, "answers": self.answers}[kind].append(
+                fault
+            )
+
+    def take_fill_fault(self, row: Mapping[str, Any]) -> _FieldFault | None:
+        """For a private push row: the first pending fill fault, if the row carries a fill."""
+        if row.get("tradeId") in (None, ""):
+            return None
+        with self.lock:
+            return self.fills.pop(0) if self.fills else None
+
+    def take_quote_fault(self, channel: str, inst_id: str) -> _FieldFault | None:
+        """For a public push: the first pending fault for its channel (and instrument)."""
+        with self.lock:
+            for fault in self.quotes:
+                if channel in fault.where and fault.inst_id in (None, inst_id):
+                    self.quotes.remove(fault)
+                    return fault
+        return None
+
+    def take_answer_fault(self, keys: Iterable[str]) -> _FieldFault | None:
+        """For an answer to a request known by ``keys``: the first pending fault for it."""
+        names = set(keys)
+        with self.lock:
+            for fault in self.answers:
+                if fault.where & names:
+                    self.answers.remove(fault)
+                    return fault
+        return None
+
     def stop_reordering(self) -> None:
         with self.lock:
             self.reorder = 0
@@ -145,6 +231,9 @@ class OkxFaults:
             self.requests.clear()
             self.duplicate = self.reorder = self.drop = 0
             self.corrupt.clear()
+            self.fills.clear()
+            self.quotes.clear()
+            self.answers.clear()
 
     def pending(self) -> Json:
         with self.lock:
@@ -154,6 +243,9 @@ class OkxFaults:
                 "reorder": self.reorder,
                 "drop": self.drop,
                 "corrupt": list(self.corrupt),
+                "fills": [fault.describe() for fault in self.fills],
+                "quotes": [fault.describe() for fault in self.quotes],
+                "answers": [fault.describe() for fault in self.answers],
             }
 
 
@@ -205,10 +297,15 @@ class OkxHub:
 
     def dispatch(self, event: OkxEvent) -> None:
         if isinstance(event, PublicPush):
+            row = event.row
+            mangle = self.faults.take_quote_fault(event.channel, event.inst_id)
+            if mangle is not None:
+                row = dict(row)
+                mangle.apply(row)
             for connection in list(self.connections):
                 for arg in connection.subscriptions:
                     if arg["channel"] == event.channel and arg.get("instId") == event.inst_id:
-                        connection.push(_dumps({"arg": arg, "data": [event.row]}))
+                        connection.push(_dumps({"arg": arg, "data": [row]}))
             return
         if self.faults.take_drop():
             return
@@ -218,7 +315,7 @@ class OkxHub:
             if self.faults.reorder == 0:
                 self.release_held()
             return
-        self._deliver(event, corrupt)
+        self._deliver(event, corrupt, self.faults.take_fill_fault(event.row))
         if duplicate:
             self._deliver(event, None)
 
@@ -230,7 +327,9 @@ class OkxHub:
             self._deliver(event, None)
         return len(held)
 
-    def _deliver(self, event: PrivatePush, corrupt: str | None) -> None:
+    def _deliver(
+        self, event: PrivatePush, corrupt: str | None, mangle: _FieldFault | None = None
+    ) -> None:
         for connection in list(self.connections):
             if not connection.logged_in:
                 continue
@@ -245,6 +344,8 @@ class OkxHub:
                 push_arg = {**arg, "uid": self.exchange.uid}
                 if corrupt == "missing_field":
                     row.pop("state", None)
+                if mangle is not None:
+                    mangle.apply(row)
                 if corrupt == "unknown_channel":
                     push_arg["channel"] = "ordersX"
                 text = _dumps({"arg": push_arg, "data": [row]})
@@ -366,7 +467,8 @@ class OkxApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = str(scope["method"]).upper()
         key = self._exchange.route_key(method, path)
-        fault = self._faults.take((key, key.split(" ", 1)[1], f"{method} {path}", path))
+        keys = (key, key.split(" ", 1)[1], f"{method} {path}", path)
+        fault = self._faults.take(keys)
         if fault is not None and fault.kind == "rate":
             await _answer(
                 send,
@@ -387,6 +489,9 @@ class OkxApp:
             with trio.CancelScope(shield=True):
                 await send({"type": ABORT})
             return
+        mangle = self._faults.take_answer_fault(keys)
+        if mangle is not None:
+            reply = Reply(reply.status, mangle.apply_to_answer(reply.body), reply.headers)
         await _answer(send, reply)
 
     # ------------------------------------------------------------ sockets
@@ -515,6 +620,9 @@ class OkxApp:
         body = self._exchange.ws_op(op, args, "" if exp_time is None else str(exp_time))
         if fault is not None and fault.kind == "lose":
             return
+        mangle = self._faults.take_answer_fault((op, f"ws {op}"))
+        if mangle is not None:
+            body = mangle.apply_to_answer(body)
         answer(body)
 
 

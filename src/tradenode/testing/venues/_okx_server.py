@@ -23,7 +23,14 @@ from tradenode.sim import InstrumentSpec, SimConfig
 from tradenode.sim._defaults import default_instruments, paper_sim_config
 from tradenode.testing.venues._knobs import admin_override, collect_knobs, knob
 from tradenode.testing.venues._loopback import KeepaliveConfig, LoopbackVenue, wall_clock_ms
-from tradenode.testing.venues._okx_app import CORRUPTIONS, OkxApp, OkxFaults, OkxHub, _RequestFault
+from tradenode.testing.venues._okx_app import (
+    CORRUPTIONS,
+    OkxApp,
+    OkxFaults,
+    OkxHub,
+    _FieldFault,
+    _RequestFault,
+)
 from tradenode.testing.venues._okx_exchange import (
     DEFAULT_OKX_API_KEY,
     DEFAULT_OKX_PASSPHRASE,
@@ -335,6 +342,44 @@ class OkxVenue(LoopbackVenue):
         if kind not in CORRUPTIONS:
             raise ValueError(f"kind must be one of {', '.join(CORRUPTIONS)}, not {kind!r}")
         self._faults.add_event_faults(corrupt=kind)
+
+    @knob
+    def corrupt_next_fill(self, field: str, value: str | None = None) -> None:
+        """Set ``field`` to ``value`` (None: remove it) in the next ``orders`` push carrying a fill.
+
+        Only the push is mangled: ``/trade/fills`` and the order's record keep
+        the venue's true values (``fillPx`` ``"0"``, ``instId`` ``""``, ...).
+        """
+        self._faults.add_field_fault("fills", _FieldFault(frozenset(), field, value))
+
+    @knob
+    def corrupt_next_quote(
+        self, channel: str, field: str, value: str | None = None, inst_id: str | None = None
+    ) -> None:
+        """Set ``field`` to ``value`` (None: remove it) in the next ``channel`` push (of ``inst_id``).
+
+        ``channel``: ``tickers``, ``bbo-tbt`` or ``books5``; for ``bids``/``asks``
+        the value is the best level's price (``"NaN"``, one above the ask, ...).
+        """
+        if channel not in ("tickers", "bbo-tbt", "books5"):
+            raise ValueError(f"channel must be tickers, bbo-tbt or books5, not {channel!r}")
+        fault = _FieldFault(frozenset({channel}), field, value, inst_id=inst_id)
+        self._faults.add_field_fault("quotes", fault)
+
+    @knob
+    def corrupt_next_answer(
+        self, endpoint: str, field: str, value: str | None = None, item: int = 0
+    ) -> None:
+        """Set ``field`` to ``value`` (None: remove it) in ``data[item]`` of the next answer to ``endpoint``.
+
+        ``endpoint``: a REST route (``"GET trade/order"`` or ``"trade/order"``) or
+        a WebSocket op (``"batch-orders"``, ``"ws amend-order"``). The request is
+        processed as usual; only its answer is mangled.
+        """
+        if item < 0:
+            raise ValueError(f"item must be >= 0, not {item}")
+        fault = _FieldFault(frozenset({endpoint}), field, value, item=item)
+        self._faults.add_field_fault("answers", fault)
 
     @knob
     def hold_fills(self) -> None:
