@@ -816,6 +816,8 @@ def test_admin_knobs_by_their_python_names(venue: OandaVenue) -> None:
         "release_requests",
         "duplicate_transactions",
         "corrupt_next_line",
+        "cross_next_price",
+        "corrupt_next_answer",
         "hold_fills",
         "release_fills",
         "down",

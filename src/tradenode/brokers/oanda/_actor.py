@@ -383,15 +383,21 @@ class OandaBroker(BrokerBase[OandaLink]):
         if cid is None:
             return None
         tracked = self.link.orders.get(cid)
+        # Built before anything is tracked: an order the report cannot carry
+        # raises (ValueError) with the link as it was.
+        report = status_report(
+            self.name,
+            order,
+            cid,
+            filled=Decimal(0) if tracked is None else tracked.filled,
+            ts_ns=self.context.now_ns(),
+        )
         if tracked is None:
             tracked = self.link.orders[cid] = TrackedOrder(order.instrument)
         tracked.order_id = order.order_id
         tracked.units = abs(order.units)
         tracked.report_if_missing = False
         self.link.client_ids[order.order_id] = cid
-        report = status_report(
-            self.name, order, cid, filled=tracked.filled, ts_ns=self.context.now_ns()
-        )
         if report.status.is_terminal:
             self._settle(cid)
         self.reports_to.tell(report)
@@ -463,7 +469,7 @@ class OandaBroker(BrokerBase[OandaLink]):
             quote = parse_price(
                 parse_line(line, broker=self.name), venue=self.name, broker=self.name
             )
-        except MalformedPayloadError as exc:
+        except (MalformedPayloadError, ValueError) as exc:  # ValueError: not a Quote (crossed)
             self.note_malformed(exc)
             return
         if quote is not None:
@@ -519,6 +525,11 @@ class OandaBroker(BrokerBase[OandaLink]):
             transactions, _ = self.thread.run(_transactions_after, self.session.api, cursor)
         except TrioLoopClosed as exc:
             raise BrokerConnectionError("session ended", broker=self.name) from exc
+        except MalformedPayloadError as exc:
+            # Nothing was applied and the cursor stays: whoever called retries
+            # (the stream's next incarnation, the breaker's next lookup).
+            self.note_malformed(exc)
+            raise
         for raw in transactions:
             self._on_raw_transaction(raw, replay=True)
 
@@ -747,6 +758,8 @@ class OandaBroker(BrokerBase[OandaLink]):
             # the breaker asks, finds nothing, and sends it again.
             return BrokerReply(request.seq, Outcome.RATE_LIMITED, f"not sent: {result}")
         if isinstance(result, BrokerError):
+            if isinstance(result, MalformedPayloadError):
+                self.note_malformed(result)  # an answer not even JSON: outcome unknown
             outcome = (
                 Outcome.TIMEOUT if isinstance(result, BrokerTimeoutError) else Outcome.TRANSPORT
             )
@@ -770,27 +783,53 @@ class OandaBroker(BrokerBase[OandaLink]):
     def _on_queried(
         self, request: BrokerRequest, command: QueryOrder, result: RestResult
     ) -> BrokerReply:
+        """The lookup's answer: the order's transactions first, then its status.
+
+        An answer that cannot be read (or reported) is counted and answered
+        ``TRANSPORT``, as is a replay that fails (``TIMEOUT`` when it timed out):
+        the outcome stays unknown, nothing is reported, and the breaker asks again."""
+        seq = request.seq
         order_raw = result.body.get("order") if isinstance(result.body, dict) else None
-        order = parse_order(order_raw, broker=self.name)
+        try:
+            order = parse_order(order_raw, broker=self.name)
+            if order.client_order_id != command.client_order_id:
+                raise MalformedPayloadError(
+                    f"asked for {command.client_order_id}, answered {order.client_order_id!r}",
+                    broker=self.name,
+                )
+        except MalformedPayloadError as exc:
+            return self._unreadable_lookup(seq, command, exc)
         if order.state != "PENDING" or order.order_id not in self.link.client_ids:
             # Its transactions (the fills above all) go before the status that shows them.
-            self._fill_gap()
+            try:
+                self._fill_gap()
+            except BrokerTimeoutError as exc:
+                return BrokerReply(seq, Outcome.TIMEOUT, f"replaying transactions: {exc}")
+            except MalformedPayloadError as exc:  # counted by _fill_gap
+                return BrokerReply(seq, Outcome.TRANSPORT, f"replaying transactions: {exc}")
         tracked = self.link.orders.get(command.client_order_id)
-        if tracked is None:
-            # Settled by the transactions just replayed: the status still answers.
-            report = status_report(
-                self.name,
-                order,
-                command.client_order_id,
-                filled=abs(order.units) if order.state == "FILLED" else Decimal(0),
-                ts_ns=self.context.now_ns(),
-            )
-            self.reports_to.tell(report)
-        else:
-            reported = self._report(order)
-            assert reported is not None
-            report = reported
-        return BrokerReply(request.seq, Outcome.OK, report=report)
+        try:
+            if tracked is None:
+                # Settled by the transactions just replayed: the status still answers.
+                report = status_report(
+                    self.name,
+                    order,
+                    command.client_order_id,
+                    filled=abs(order.units) if order.state == "FILLED" else Decimal(0),
+                    ts_ns=self.context.now_ns(),
+                )
+                self.reports_to.tell(report)
+            else:
+                reported = self._report(order)
+                assert reported is not None
+                report = reported
+        except ValueError as exc:  # the order as the venue shows it is no status report
+            return self._unreadable_lookup(seq, command, exc)
+        return BrokerReply(seq, Outcome.OK, report=report)
+
+    def _unreadable_lookup(self, seq: int, command: QueryOrder, error: Exception) -> BrokerReply:
+        self.note_malformed(f"order lookup of {command.client_order_id}: {error}")
+        return BrokerReply(seq, Outcome.TRANSPORT, f"unreadable order answer: {error}")
 
     def _on_error(self, request: BrokerRequest, result: RestResult) -> BrokerReply:
         command, seq = request.command, request.seq

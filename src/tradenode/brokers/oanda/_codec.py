@@ -446,13 +446,19 @@ def parse_order(obj: object, *, broker: str | None = None) -> OandaOrder:
     if state not in ("PENDING", "FILLED", "TRIGGERED", "CANCELLED"):
         fields.fail(f"state={state!r}: unknown order state")
     created = fields.opt_text("createTime")
+    units = fields.decimal("units")
+    if units == 0:
+        fields.fail("units=0: an order has a size")
+    price = fields.opt_decimal("price")
+    if price is not None and price <= 0:
+        fields.fail(f"price={price}: must be positive")
     return OandaOrder(
         order_id=fields.ident("id"),
         client_order_id=fields.client_id(),
         instrument=fields.text("instrument"),
         order_type=fields.text("type"),
-        units=fields.decimal("units"),
-        price=fields.opt_decimal("price"),
+        units=units,
+        price=price,
         state=state,
         time_in_force=fields.opt_text("timeInForce"),
         ts_ns=fields.time_ns("createTime") if created else 0,
@@ -709,13 +715,16 @@ def parse_price(obj: object, *, venue: str, broker: str | None = None) -> Quote 
     bid, ask = best
     if bid <= 0 or ask <= 0:
         fields.fail(f"bid={bid}, ask={ask}: prices must be positive")
-    return Quote(
-        venue=venue,
-        symbol=fields.text("instrument"),
-        bid=bid,
-        ask=ask,
-        ts_ns=fields.time_ns("time"),
-    )
+    try:
+        return Quote(
+            venue=venue,
+            symbol=fields.text("instrument"),
+            bid=bid,
+            ask=ask,
+            ts_ns=fields.time_ns("time"),
+        )
+    except ValueError as exc:  # a crossed price (bid above ask): not a quote
+        fields.fail(f"not a quote: {exc}")
 
 
 # -- error answers ------------------------------------------------------------------------------

@@ -66,24 +66,45 @@ def _dumps(document: Any) -> bytes:
 class _RestFault:
     kind: str
     """``rate`` (429 before processing), ``fail`` (5xx before/after), ``lose`` (process, no
-    answer) or ``hold`` (wait for a release before processing)."""
+    answer), ``hold`` (wait for a release before processing) or ``corrupt`` (process, then
+    answer a malformed body)."""
     remaining: int
     status: int = 503
     after: bool = False
     retry_after: int = 1
     path: str | None = None
+    target: str | None = None
+    """``corrupt``: the dotted path (``order.units``) set to ``value``; None: the body cut."""
+    value: str | None = None
 
     def matches(self, endpoint: str, path: str) -> bool:
         return self.path is None or self.path == endpoint or self.path in path
 
     def describe(self) -> Json:
-        return {
+        described: Json = {
             "kind": self.kind,
             "remaining": self.remaining,
             "status": self.status,
             "after": self.after,
             "path": self.path,
         }
+        if self.kind == "corrupt":
+            described.update(field=self.target, value=self.value)
+        return described
+
+    def corrupt(self, reply: Reply) -> bytes:
+        """``reply``'s body as this fault spoils it: ``target`` set to ``value``, or cut in half."""
+        if self.target is None:
+            whole = _dumps(reply.body)
+            return whole[: max(1, len(whole) // 2)]
+        body = json.loads(_dumps(reply.body))
+        *parents, last = self.target.split(".")
+        target = body
+        for key in parents:
+            target = target.setdefault(key, {}) if isinstance(target, dict) else {}
+        if isinstance(target, dict):
+            target[last] = self.value
+        return _dumps(body)
 
 
 def _consume(faults: list[_RestFault], endpoint: str, path: str) -> _RestFault | None:
@@ -121,6 +142,7 @@ class OandaFaults:
     stalled: set[str] = field(default_factory=set)
     duplicate: int = 0
     corrupt: int = 0
+    crossed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(init=False)
 
@@ -187,6 +209,7 @@ class OandaFaults:
             self.stalled.clear()
             self.duplicate = 0
             self.corrupt = 0
+            self.crossed = 0
 
     def pending(self) -> Json:
         with self.lock:
@@ -196,6 +219,7 @@ class OandaFaults:
                 "stalled": sorted(self.stalled),
                 "duplicate_transactions": self.duplicate,
                 "corrupt_next_line": self.corrupt,
+                "cross_next_price": self.crossed,
             }
 
 
@@ -237,10 +261,22 @@ class StreamHub:
             self.last_streamed_id = event.payload["id"]
             self._transaction(event.payload)
         elif event.kind == "price":
-            line = _dumps(event.payload) + b"\n"
-            for conn in self.connections:
-                if conn.kind == "pricing" and event.payload["instrument"] in conn.instruments:
-                    conn.push(line)
+            targets = [
+                conn
+                for conn in self.connections
+                if conn.kind == "pricing" and event.payload["instrument"] in conn.instruments
+            ]
+            if not targets:
+                return
+            payload = event.payload
+            with self._faults.lock:
+                if self._faults.crossed > 0:
+                    self._faults.crossed -= 1
+                    # Each side's levels where the other's belong: best bid above best ask.
+                    payload = {**payload, "bids": payload["asks"], "asks": payload["bids"]}
+            line = _dumps(payload) + b"\n"
+            for conn in targets:
+                conn.push(line)
 
     def _transaction(self, payload: Json) -> None:
         targets = [conn for conn in self.connections if conn.kind == "transactions"]
@@ -379,6 +415,9 @@ class OandaApp:
         if fault is not None and fault.kind == "fail":
             await _answer(send, _failure(fault.status))
             return
+        if fault is not None and fault.kind == "corrupt":
+            await _answer(send, reply, body=fault.corrupt(reply))
+            return
         await _answer(send, reply)
 
     async def _stream(
@@ -493,8 +532,9 @@ def _failure(status: int) -> Reply:
     return Reply(status, {"errorMessage": texts.get(status, "Internal Server Error")})
 
 
-async def _answer(send: _Send, reply: Reply) -> None:
-    body = _dumps(reply.body)
+async def _answer(send: _Send, reply: Reply, *, body: bytes | None = None) -> None:
+    """``reply``, its body as JSON (or ``body``, as given)."""
+    body = _dumps(reply.body) if body is None else body
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

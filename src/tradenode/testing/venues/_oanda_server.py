@@ -255,6 +255,29 @@ class OandaVenue(LoopbackVenue):
             self._faults.corrupt += 1
 
     @knob
+    def cross_next_price(self) -> None:
+        """Write the next streamed PRICE line crossed: bids and asks swapped, best bid above best ask.
+
+        It goes to the price streams of the next price move's instrument
+        (:meth:`set_price`, :meth:`step`); it needs a spread (``spread_bps`` > 0).
+        """
+        with self._faults.lock:
+            self._faults.crossed += 1
+
+    @knob
+    def corrupt_next_answer(
+        self, path: str | None = None, field: str | None = None, value: str | None = None
+    ) -> None:
+        """Process the next (matching) REST request, then answer it with a malformed body.
+
+        With ``field`` (a dotted path into the answer, ``order.units``), that
+        field is set to ``value`` (null: JSON null); without it, the body is
+        cut in half (not JSON). The status is the real one. ``path`` as for
+        :meth:`fail_requests`.
+        """
+        self._faults.add(_RestFault("corrupt", 1, path=path, target=field, value=value))
+
+    @knob
     def hold_fills(self) -> None:
         """Queue the fills of resting orders that trigger from now on, until :meth:`release_fills`.
 
