@@ -264,6 +264,17 @@ def test_the_fill_activities_page_with_page_token(venue: AlpacaVenue) -> None:
     assert bad.value.status_code == 422
 
 
+def test_corrupt_next_fills_spoils_one_activities_answer(venue: AlpacaVenue) -> None:
+    client = trading_client(venue)
+    buy_market(client, 1, "z-1")
+    assert "corrupt_next_fills" in AlpacaVenue.KNOBS
+    spoil = {"field": "price", "value": "0"}
+    assert httpx.post(f"{venue.admin_url}/corrupt_next_fills", json=spoil).json()["ok"]
+    assert client.get("/account/activities/FILL", {"direction": "asc"})[0]["price"] == "0"
+    assert client.get("/account/activities/FILL", {"direction": "asc"})[0]["price"] != "0"
+    assert venue.fills()[0].price > 0  # only the answer was spoiled
+
+
 def test_order_validation_answers_as_alpaca(venue: AlpacaVenue) -> None:
     client = trading_client(venue)
     buy_market(client, 1, "dup")

@@ -565,27 +565,20 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
         )
 
     def _forward_fills(self, cid: str, fills: Iterable[Fill], *, swept: bool) -> None:
-        """Tell the OMS each fill not yet forwarded, in the order's execution order."""
+        """Tell the OMS each fill not yet forwarded, in the order's execution order.
+
+        A fill the OMS could not take (no quantity, no price) is counted as
+        malformed and skipped, never marked seen: a readable report of the same
+        execution (the next sweep, the stream) still goes."""
         tracked = self.link.orders.get(cid)
         for fill in sorted(fills, key=lambda f: f.cumulative):
             execution = fill.execution_id
             if execution in self.link.recent_executions:
                 continue
-            if tracked is not None:
-                if execution in tracked.executions:
-                    continue
-                tracked.executions.add(execution)
-                tracked.forwarded += fill.qty
-                tracked.venue_filled = max(tracked.venue_filled, fill.cumulative)
-                self._accept(cid, tracked, fill.order_id, fill.ts_ns)
-            self.link.fills_forwarded += 1
-            if swept:
-                self.link.swept_fills += 1
-            else:
-                self.link.stream_fills += 1
-            self.link.remember(execution)
-            self.reports_to.tell(
-                OrderFilled(
+            if tracked is not None and execution in tracked.executions:
+                continue
+            try:
+                filled = OrderFilled(
                     client_order_id=cid,
                     venue=self.name,
                     venue_order_id=fill.order_id,
@@ -596,7 +589,26 @@ class AlpacaBroker(BrokerBase[AlpacaLink]):
                     last_price=fill.price,
                     ts_ns=fill.ts_ns,
                 )
-            )
+            except ValueError as exc:
+                self.note_malformed(
+                    MalformedPayloadError(
+                        f"fill {execution} of {cid} ({fill.qty} at {fill.price}): {exc}",
+                        broker=self.name,
+                    )
+                )
+                continue
+            if tracked is not None:
+                tracked.executions.add(execution)
+                tracked.forwarded += fill.qty
+                tracked.venue_filled = max(tracked.venue_filled, fill.cumulative)
+                self._accept(cid, tracked, fill.order_id, fill.ts_ns)
+            self.link.fills_forwarded += 1
+            if swept:
+                self.link.swept_fills += 1
+            else:
+                self.link.stream_fills += 1
+            self.link.remember(execution)
+            self.reports_to.tell(filled)
 
     def _final(self, cid: str, order: AlpacaOrder, event: str | None) -> None:
         tracked = self.link.orders.get(cid)

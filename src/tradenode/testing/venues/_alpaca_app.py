@@ -88,13 +88,17 @@ def _dumps(document: Any) -> str:
 @dataclass(slots=True)
 class _RequestFault:
     kind: str
-    """``rate`` (429 before processing), ``fail`` (5xx before) or ``lose`` (process, no answer)."""
+    """``rate`` (429 before processing), ``fail`` (5xx before), ``lose`` (process, no answer)
+    or ``spoil_fills`` (process, then answer with ``target`` of each FILL row set to ``value``)."""
     remaining: int
     endpoints: frozenset[str] | None
     status: int = 503
     retry_after: int = 1
     retry_after_header: bool = False
     delay: float = 0.0
+    target: str = ""
+    """``spoil_fills``: the row field to set (the knob's ``field``)."""
+    value: str | None = None
 
     def matches(self, keys: Iterable[str]) -> bool:
         return self.endpoints is None or any(key in self.endpoints for key in keys)
@@ -105,7 +109,25 @@ class _RequestFault:
             "remaining": self.remaining,
             "endpoints": None if self.endpoints is None else sorted(self.endpoints),
             "status": self.status,
-        } | ({"seconds": self.delay} if self.kind == "delay" else {})
+        } | (
+            {"seconds": self.delay}
+            if self.kind == "delay"
+            else {"field": self.target, "value": self.value}
+            if self.kind == "spoil_fills"
+            else {}
+        )
+
+    def spoil(self, reply: Reply) -> Reply:
+        """``reply`` (an activities page) with ``target`` of each FILL row set to ``value``."""
+        if reply.status != 200 or not isinstance(reply.body, list):
+            return reply
+        rows = [
+            {**row, self.target: self.value}
+            if isinstance(row, dict) and row.get("activity_type") == "FILL"
+            else row
+            for row in reply.body
+        ]
+        return Reply(reply.status, rows, reply.headers)
 
 
 @dataclass(slots=True)
@@ -411,6 +433,8 @@ class AlpacaApp:
             with trio.CancelScope(shield=True):
                 await send({"type": ABORT})
             return
+        if fault is not None and fault.kind == "spoil_fills":
+            reply = fault.spoil(reply)
         await _answer(send, reply)
 
     # ------------------------------------------------------------ sockets

@@ -385,6 +385,17 @@ class AlpacaVenue(LoopbackVenue):
         self._faults.add_event_faults(corrupt=kind)
 
     @knob
+    def corrupt_next_fills(self, field: str = "price", value: str | None = "0") -> None:
+        """Answer the next FILL activities page with ``field`` of each of its FILL rows set to ``value``.
+
+        The default is a fill at a price of 0, which no execution has. Only
+        the answer is spoiled: the fills themselves, the orders and the
+        ``trade_updates`` events are as they were; the page after is sound.
+        """
+        endpoints = frozenset({"GET account/activities/FILL", "GET account/activities"})
+        self._faults.add(_RequestFault("spoil_fills", 1, endpoints, target=field, value=value))
+
+    @knob
     def hold_fills(self) -> None:
         """Resting orders stop filling on price moves (the moves are kept) until :meth:`release_fills`.
 
