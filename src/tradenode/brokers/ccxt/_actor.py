@@ -746,12 +746,7 @@ class CcxtBroker(BrokerBase[CcxtLink]):
             for raw in event.tickers:
                 try:
                     top = parse_bid_ask(raw)
-                except MalformedPayloadError as exc:
-                    # A quote carries no order state: nothing to sweep for.
-                    self.note_malformed(f"{self.settings.exchange} ticker: {exc}")
-                    continue
-                self.publish_quote(
-                    Quote(
+                    quote = Quote(
                         venue=self.name,
                         symbol=top.symbol,
                         bid=top.bid,
@@ -760,7 +755,12 @@ class CcxtBroker(BrokerBase[CcxtLink]):
                         ask_size=top.ask_size,
                         ts_ns=self.context.now_ns(),
                     )
-                )
+                except (MalformedPayloadError, ValueError) as exc:
+                    # Not a quote (one-sided, crossed, a negative size): skipped. A
+                    # quote carries no order state: nothing to sweep for.
+                    self.note_malformed(f"{self.settings.exchange} ticker: {exc}")
+                    continue
+                self.publish_quote(quote)
         elif isinstance(event, TradesPushed):
             for raw in event.trades:
                 try:

@@ -343,18 +343,26 @@ class CcxtBidAsk:
 
 def parse_bid_ask(raw: object) -> CcxtBidAsk:
     """A unified ticker as a top of book; MalformedPayloadError when a side is missing
-    or not a positive price (a one-sided book is no quote to trade on)."""
+    or not a positive price (a one-sided book is no quote to trade on), when the book
+    is crossed (bid above ask), or when a size is negative."""
     ticker = _mapping(raw, "ticker")
     bid = _decimal(ticker, "bid", "ticker")
     ask = _decimal(ticker, "ask", "ticker")
     if bid <= 0 or ask <= 0:
         raise MalformedPayloadError(f"{_where(ticker, 'ticker')}: bid {bid}, ask {ask}")
+    if bid > ask:
+        raise MalformedPayloadError(f"{_where(ticker, 'ticker')}: bid {bid} is above ask {ask}")
+    bid_size = _decimal(ticker, "bidVolume", "ticker", optional=True)
+    ask_size = _decimal(ticker, "askVolume", "ticker", optional=True)
+    for key, size in (("bidVolume", bid_size), ("askVolume", ask_size)):
+        if size is not None and size < 0:
+            raise MalformedPayloadError(f"{_where(ticker, 'ticker')}: {key} {size} is negative")
     return CcxtBidAsk(
         symbol=_string(ticker, "symbol", "ticker"),
         bid=bid,
         ask=ask,
-        bid_size=_decimal(ticker, "bidVolume", "ticker", optional=True),
-        ask_size=_decimal(ticker, "askVolume", "ticker", optional=True),
+        bid_size=bid_size,
+        ask_size=ask_size,
         timestamp=_timestamp(ticker),
     )
 

@@ -1007,12 +1007,20 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         if self.session is None:
             raise BrokerConnectionError("not connected", broker=self.name)
         placed = tracked.placed
-        if placed is None:
-            placed = self._rebuild(cid, tracked, instrument)
         try:
+            if placed is None:
+                placed = self._rebuild(cid, tracked, instrument)
             changed = encode_modify(placed, command, instrument)
         except UnsupportedOrderError as exc:
+            # Refused before anything was sent (not expressible, or no longer open).
             return self.reject(request, ModifyRejected, cid, exc.code, str(exc))
+        except BrokerTimeoutError as exc:
+            # Nothing was sent, but nor did TWS say whether the order is still open.
+            return BrokerReply(request.seq, Outcome.TIMEOUT, f"modify not sent: {exc}")
+        except MalformedPayloadError as exc:
+            detail = redact(str(exc), self._account)
+            self.note_malformed(f"TWS open orders: {detail}")
+            return BrokerReply(request.seq, Outcome.TRANSPORT, f"modify not sent: {detail}")
         tracked.placed = changed
         tracked.modifying = command
         return self._start(
@@ -1021,10 +1029,16 @@ class IbkrBroker(BrokerBase[IbkrLink]):
         )
 
     def _rebuild(self, cid: str, tracked: TrackedOrder, instrument: IbkrInstrument) -> Order:
-        """The order as TWS holds it (an earlier process placed it): from reqOpenOrders."""
+        """The order as TWS holds it (an earlier process placed it): from reqOpenOrders.
+
+        Only while TWS shows it open: an openOrder of a finished order (filled or
+        cancelled a moment ago) may come back among the answers too."""
         assert self.session is not None
         for order in self._run(self.session.api.open_orders()):
-            if order.order_ref == cid:
+            if order.order_ref != cid:
+                continue
+            status = map_status(order.status, filled=order.filled, quantity=order.quantity)
+            if status is None or not status.is_terminal:
                 return Order(
                     orderId=order.order_id,
                     action=order.side.value,
