@@ -35,6 +35,7 @@ a separate admin port that stays up while the venue is down): ``step``,
 ``delay_requests``, ``fail_requests`` (before or after processing),
 ``rate_limit`` (429), ``ban`` (418), ``clear_faults``, ``duplicate_events``,
 ``reorder_events``/``release_events``, ``corrupt_next_event``,
+``mangle_answers`` (a 200 answer the client cannot read),
 ``terminate_user_streams`` (``eventStreamTerminated``), ``server_shutdown``,
 ``expire_listen_key``. Knobs that touch connections (``drop_streams``,
 ``down``, ``up``, ``terminate_user_streams``, ``server_shutdown``,
@@ -69,8 +70,8 @@ clients work against it unchanged: oandapyV20 through its
 Its knobs (``stall_streams``, ``drop_streams``, ``rate_limit``,
 ``fail_requests``, ``lose_next_response``,
 ``hold_requests``/``release_requests``, ``duplicate_transactions``,
-``corrupt_next_line``, ``hold_fills``/``release_fills``, ``down``/``up``,
-...) follow the Binance fake's pattern; the account id and token default to
+``corrupt_next_line``, ``cross_next_price``, ``corrupt_next_answer``,
+``hold_fills``/``release_fills``, ``down``/``up``, ...) follow the Binance fake's pattern; the account id and token default to
 :data:`DEFAULT_OANDA_ACCOUNT_ID` and :data:`DEFAULT_OANDA_TOKEN`.
 
 :class:`IbkrVenue` is a local TWS / IB Gateway: the TWS API socket protocol
@@ -117,7 +118,8 @@ serves HTTPS/WSS with a throwaway CA, :attr:`OkxVenue.ca_file`.)
 Its knobs: ``set_price``, ``step``, ``drop_streams``, ``down``/``up``,
 ``rate_limit`` (429, 50011), ``fail_requests`` (5xx, or processed with the
 answer lost), ``duplicate_events``, ``reorder_events``/``release_events``,
-``drop_events`` (a gap), ``corrupt_next_event``, ``hold_fills``/``release_fills``,
+``drop_events`` (a gap), ``corrupt_next_event``, ``corrupt_next_fill``,
+``corrupt_next_quote``, ``corrupt_next_answer``, ``hold_fills``/``release_fills``,
 ``refuse_next_order``, ``clear_faults``, and OKX's own per-2 s limits with
 ``rate_limits=True``; inspection: ``orders()``, ``fills()``,
 ``balances()``, ``submissions()``, ``calls()``. The account's
@@ -180,7 +182,7 @@ lost), ``delay_requests`` (held placements), ``refuse_next_order``,
 ``fail_cancel_all_for`` (per-order 500s in the 207), ``race_next_replace`` (the
 old order fills first, the new one is rejected), ``duplicate_events``,
 ``drop_events``, ``reorder_events``/``release_events``, ``corrupt_next_event``,
-``hold_fills``/``release_fills``, ``place_order``/``cancel_order`` (another
+``corrupt_next_fills``, ``hold_fills``/``release_fills``, ``place_order``/``cancel_order`` (another
 client), ``clear_faults``; inspection: ``orders()``, ``fills()``,
 ``positions()``, ``balances()``, ``submissions()``, ``calls()``,
 ``trade_listeners()``, ``data_subscribers()``, ``wait_for()``. The account's
