@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -239,3 +241,35 @@ class VenueHarness(Harness, Generic[LinkT, VenueT]):
 
     def fills(self) -> list[Any]:
         return [f for f in self.node.oms.ask(GetFills()) if f.venue == self.VENUE]
+
+
+class _MalformedWatch(logging.Handler):
+    def __init__(self, link: BrokerLink) -> None:
+        super().__init__(logging.ERROR)
+        self.link = link
+        self.condition = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.condition:
+            self.condition.notify_all()
+
+    def wait(self, count: int, timeout: float = 10.0) -> None:
+        with self.condition:
+            reached = self.condition.wait_for(
+                lambda: self.link.malformed_payloads >= count, timeout
+            )
+        assert reached, f"malformed_payloads is {self.link.malformed_payloads}, not {count}"
+
+
+@contextmanager
+def malformed_watch(link: BrokerLink) -> Iterator[_MalformedWatch]:
+    """A waiter for ``link.malformed_payloads``: a broker logs each payload it drops
+    right after counting it (``note_malformed``), so every such log line wakes the
+    waiter to look again; waiting on the count, never sleeping."""
+    watch = _MalformedWatch(link)
+    logger = logging.getLogger("tradenode.brokers")
+    logger.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        logger.removeHandler(watch)

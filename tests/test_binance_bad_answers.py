@@ -12,8 +12,6 @@ escaping into the session's loop.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -31,6 +29,7 @@ from tradenode.supervision import SupervisionEventKind as K
 from tradenode.testing.venues import DEFAULT_API_KEY, DEFAULT_API_SECRET, BinanceVenue
 
 from ._binance_helpers import BinanceHarness, binance_node, limit, market, venue_clock
+from ._node_helpers import malformed_watch
 
 D = Decimal
 BROKER = "/bnode/brokers/binance/broker"
@@ -47,43 +46,19 @@ def venue(clock: ManualClock) -> Iterator[BinanceVenue]:
         yield local_venue
 
 
-class _Counted(logging.Handler):
-    """Wakes a waiter whenever the broker logs a payload it dropped (``note_malformed``
-    logs right after counting it): waiting on the count, not sleeping."""
-
-    def __init__(self, h: BinanceHarness) -> None:
-        super().__init__(logging.ERROR)
-        self.link = h.node.venues["binance"]
-        self.condition = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.condition:
-            self.condition.notify_all()
-
-    def wait(self, count: int, timeout: float = 10.0) -> None:
-        with self.condition:
-            reached = self.condition.wait_for(
-                lambda: self.link.malformed_payloads >= count, timeout
-            )
-        assert reached, f"malformed_payloads is {self.link.malformed_payloads}, not {count}"
-
-
 @pytest.fixture
 def watched(venue: BinanceVenue, clock: ManualClock) -> Iterator[tuple[BinanceHarness, Any]]:
     """A node on the venue, with who watches its malformed counter, its breaker's
     replies and its supervision events."""
-    logger = logging.getLogger("tradenode.brokers.binance")
-    with binance_node(venue, clock=clock) as h:
-        counted = _Counted(h)
-        logger.addHandler(counted)
+    with (
+        binance_node(venue, clock=clock) as h,
+        malformed_watch(h.node.venues["binance"]) as counted,
+    ):
         events = EventRecorder()
         h.node.system.events.subscribe(events)
         replies = EventRecorder()
         h.node.observe_breaker("binance", replies)
-        try:
-            yield h, (counted, events, replies)
-        finally:
-            logger.removeHandler(counted)
+        yield h, (counted, events, replies)
 
 
 def _reply(outcome: Outcome) -> Any:

@@ -21,7 +21,7 @@ from tradenode.messages import OrderStatus, Quote, Side
 from tradenode.supervision import EventRecorder, ManualClock
 from tradenode.testing.venues import OkxVenue
 
-from ._node_helpers import Scripted
+from ._node_helpers import Scripted, malformed_watch
 from ._okx_helpers import K, OkxHarness, event, limit, market, okx_node, venue_clock
 
 D = Decimal
@@ -228,4 +228,24 @@ def test_a_batch_item_without_scode_leaves_every_other_item_answered(
             h.wait_status(coid, OrderStatus.FILLED)
         assert h.position(BTC) == D("0.10")
         keeps_trading(h)
+        assert not broker_failures(h)
+
+
+# -- 4. a periodic check that cannot read an answer ----------------------------------------
+
+
+def test_a_periodic_check_that_reads_an_unusable_open_order_is_counted_and_the_next_runs(
+    venue: OkxVenue, clock: ManualClock
+) -> None:
+    with okx_node(venue, clock=clock, check_interval=30) as h, malformed_watch(h.link()) as seen:
+        resting = h.do(limit(Side.BUY, "45000", "0.01"))
+        h.wait_status(resting, OrderStatus.ACCEPTED)
+        h.sync()
+        venue.corrupt_next_answer("GET trade/orders-pending", "instId", "")
+        h.clock.advance(30.0)
+        seen.wait(1)  # counted, not only logged; nothing of that check applied
+        h.periodic_check()  # the check ended, so the next one runs and reads it right
+        assert h.order(resting).status is OrderStatus.ACCEPTED
+        keeps_trading(h)
+        assert h.link().malformed_payloads == 1
         assert not broker_failures(h)

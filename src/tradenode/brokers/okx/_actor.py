@@ -230,6 +230,8 @@ class _Sweep:
 @dataclass(frozen=True, slots=True)
 class _Checked:
     sweep: _Sweep | None
+    malformed: MalformedPayloadError | None = None
+    """Why there is no sweep, when it was an answer the check could not read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,6 +626,8 @@ class OkxBroker(BrokerBase[OkxLink]):
             self._check()
         elif isinstance(message, _Checked):
             self._checking = False
+            if message.malformed is not None:
+                self.note_malformed(message.malformed)  # the next check asks again
             if message.sweep is not None:
                 self._apply(message.sweep)
         else:
@@ -1574,6 +1578,10 @@ async def _periodic(
 ) -> None:
     try:
         sweep = await _sweep(api, unsettled, known, cursor, broker, history=history)
+    except MalformedPayloadError as exc:  # never dropped silently: the actor counts it
+        logger.warning("%s: periodic check failed: %s", broker, exc)
+        me.tell(_Checked(None, malformed=exc))
+        return
     except Exception as exc:  # noqa: BLE001 - an escaping error would end the session's loop
         logger.warning("%s: periodic check failed: %s: %s", broker, type(exc).__name__, exc)
         me.tell(_Checked(None))
