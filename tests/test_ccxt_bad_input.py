@@ -20,12 +20,13 @@ from tradenode import MalformedPayloadError
 # The codec's ticker parser is internal: pinned directly for what no knob can send.
 from tradenode.brokers.ccxt._codec import parse_bid_ask
 from tradenode.messages import OrderStatus, Quote, Side
-from tradenode.supervision import EventRecorder, ManualClock, SupervisionEventKind
+from tradenode.supervision import EventRecorder, SupervisionEventKind
 
 # The suite's node driver, as in test_ccxt_node.py.
-from tradenode.testing.conformance._driver import Driver, Rig
+from tradenode.testing.conformance._driver import Driver
 
 from ._node_helpers import Scripted
+from .test_ccxt_node import rigged
 from .test_conformance_ccxt import CcxtOkxConformanceVenue
 
 D = Decimal
@@ -37,17 +38,8 @@ class OkxWatcher(Scripted):
 
 @pytest.fixture
 def okx(tmp_path: pathlib.Path) -> Iterator[Driver]:
-    venue = CcxtOkxConformanceVenue()
-    clock = ManualClock()
-    venue.start(clock)
-    rig = Rig(venue, clock, tmp_path)
-    try:
+    with rigged(CcxtOkxConformanceVenue(), tmp_path) as rig:
         yield rig.start_node()
-    finally:
-        try:
-            rig.close()
-        finally:
-            venue.stop()
 
 
 def test_a_crossed_top_of_book_is_counted_and_skipped(okx: Driver) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -35,19 +36,26 @@ class PollingBinance(CcxtBinanceConformanceVenue):
         return config
 
 
-@pytest.fixture
-def polling(tmp_path: pathlib.Path) -> Iterator[tuple[Rig, Driver]]:
-    venue = PollingBinance()
+@contextmanager
+def rigged(venue: Any, tmp_path: pathlib.Path) -> Iterator[Rig]:
+    """``venue`` started on a ``ManualClock`` and the suite's rig around it; both
+    closed on the way out, the rig first."""
     clock = ManualClock()
     venue.start(clock)
     rig = Rig(venue, clock, tmp_path)
     try:
-        yield rig, rig.start_node()
+        yield rig
     finally:
         try:
             rig.close()
         finally:
             venue.stop()
+
+
+@pytest.fixture
+def polling(tmp_path: pathlib.Path) -> Iterator[tuple[Rig, Driver]]:
+    with rigged(PollingBinance(), tmp_path) as rig:
+        yield rig, rig.start_node()
 
 
 def test_without_streams_fills_arrive_by_polling_on_the_node_clock(
@@ -134,16 +142,8 @@ def streaming(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterato
     venue = (
         CcxtBinanceConformanceVenue() if request.param == "binance" else CcxtOkxConformanceVenue()
     )
-    clock = ManualClock()
-    venue.start(clock)
-    rig = Rig(venue, clock, tmp_path)
-    try:
+    with rigged(venue, tmp_path) as rig:
         yield rig.start_node()
-    finally:
-        try:
-            rig.close()
-        finally:
-            venue.stop()
 
 
 class BinanceWatcher(Scripted):
